@@ -1,0 +1,34 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs what it needs the first time.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test docs emulator clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,docs,demo,celery,postgres]"
+	touch $(STAMP)
+
+## Run the demo CRM on SQLite with the embedded QBO emulator.
+demo: $(STAMP)
+	$(BIN)/python -m demo_app
+
+## Run the whole test suite, then build the docs with warnings as errors.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+## Build the docs only.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+## Run the standalone QBO emulator.
+emulator: $(STAMP)
+	$(BIN)/python -m flask_qbo.emulator --port 5055
+
+clean:
+	rm -rf $(VENV) docs/_build build dist *.egg-info

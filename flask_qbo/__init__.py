@@ -1,0 +1,48 @@
+"""Flask-QBO: QuickBooks Online for any Flask CRM.
+
+Public API only; everything else is reachable through these names.
+"""
+
+from __future__ import annotations
+
+from . import signals
+from .errors import QBOAPIError
+from .errors import QBOAuthError
+from .errors import QBOConfigError
+from .errors import QBODuplicateNameError
+from .errors import QBOError
+from .errors import QBONotFoundError
+from .errors import QBOOAuthError
+from .errors import QBORateLimitError
+from .errors import QBOStaleObjectError
+from .errors import QBOTransientError
+from .errors import QBOValidationError
+from .extension import QBO
+from .extension import get_qbo
+from .mapping import BOTH
+from .mapping import FROM_QBO
+from .mapping import TO_QBO
+from .mapping import Field
+from .mapping import FieldMap
+
+__all__ = [
+    "BOTH",
+    "FROM_QBO",
+    "QBO",
+    "TO_QBO",
+    "Field",
+    "FieldMap",
+    "QBOAPIError",
+    "QBOAuthError",
+    "QBOConfigError",
+    "QBODuplicateNameError",
+    "QBOError",
+    "QBONotFoundError",
+    "QBOOAuthError",
+    "QBORateLimitError",
+    "QBOStaleObjectError",
+    "QBOTransientError",
+    "QBOValidationError",
+    "get_qbo",
+    "signals",
+]

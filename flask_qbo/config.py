@@ -1,0 +1,171 @@
+"""Every ``QBO_*`` configuration key with its default.
+
+:meth:`flask_qbo.QBO.init_app` copies these into ``app.config`` with
+``setdefault``, so the host's values win.  Code reads them back through
+:func:`get_config`, which fails loudly on a mistyped key instead of silently
+returning ``None``.  Callables are never configuration: they are decorator hooks
+on the extension object.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import current_app
+
+from .errors import QBOConfigError
+
+#: Intuit URLs per environment.  ``emulator`` URLs are derived from
+#: ``QBO_EMULATOR_URL`` at runtime.
+INTUIT_URLS: dict[str, dict[str, str]] = {
+    "production": {
+        "api": "https://quickbooks.api.intuit.com",
+        "app": "https://app.qbo.intuit.com",
+        "authorize": "https://appcenter.intuit.com/connect/oauth2",
+        "token": "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        "revoke": "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+        "userinfo": "https://accounts.platform.intuit.com/v1/openid_connect/userinfo",
+    },
+    "sandbox": {
+        "api": "https://sandbox-quickbooks.api.intuit.com",
+        "app": "https://app.sandbox.qbo.intuit.com",
+        "authorize": "https://appcenter.intuit.com/connect/oauth2",
+        "token": "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        "revoke": "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+        "userinfo": "https://sandbox-accounts.platform.intuit.com/v1/openid_connect/userinfo",
+    },
+}
+
+#: Paths the emulator serves, relative to ``QBO_EMULATOR_URL``; they mirror
+#: Intuit's own paths so a client only changes its host.
+EMULATOR_PATHS: dict[str, str] = {
+    "api": "",
+    "app": "",
+    "authorize": "/connect/oauth2",
+    "token": "/oauth2/v1/tokens/bearer",
+    "revoke": "/v2/oauth2/tokens/revoke",
+    "userinfo": "/v1/openid_connect/userinfo",
+}
+
+DEFAULTS: dict[str, t.Any] = {
+    # OAuth client credentials of the Intuit app (developer portal → Keys).
+    "QBO_CLIENT_ID": None,
+    # OAuth client secret; never logged, never shown.
+    "QBO_CLIENT_SECRET": None,
+    # "production", "sandbox" or "emulator": picks the API, OAuth and deep-link hosts.
+    "QBO_ENVIRONMENT": "sandbox",
+    # Base URL of a running emulator when QBO_ENVIRONMENT is "emulator".
+    "QBO_EMULATOR_URL": "http://127.0.0.1:5055",
+    # Callback registered with Intuit; None builds it from the request (url_for).
+    "QBO_REDIRECT_URI": None,
+    # OAuth scopes requested on connect (space separated).
+    "QBO_SCOPES": "com.intuit.quickbooks.accounting openid email profile",
+    # Verifier token shown by Intuit after saving the webhook endpoint.
+    "QBO_WEBHOOK_VERIFIER_TOKEN": None,
+    # Largest webhook body accepted, in bytes (Intuit sends at most about 1 MB).
+    "QBO_WEBHOOK_MAX_BYTES": 2 * 1024 * 1024,
+    # Fernet key encrypting tokens at rest; required outside debug/testing.
+    "QBO_TOKEN_ENCRYPTION_KEY": None,
+    # Overrides of the URLs chosen by QBO_ENVIRONMENT (None keeps the default).
+    "QBO_API_BASE_URL": None,
+    "QBO_OAUTH_AUTHORIZE_URL": None,
+    "QBO_OAUTH_TOKEN_URL": None,
+    "QBO_OAUTH_REVOKE_URL": None,
+    "QBO_OAUTH_USERINFO_URL": None,
+    # Host that QB icon and transaction deep links open.
+    "QBO_APP_BASE_URL": None,
+    # minorversion sent on every API call.
+    "QBO_MINOR_VERSION": 75,
+    # Seconds before access-token expiry at which it is refreshed proactively.
+    "QBO_TOKEN_REFRESH_LEEWAY": 300,
+    # HTTP timeout for calls to QBO, in seconds.
+    "QBO_HTTP_TIMEOUT": 30.0,
+    # Attempts for a transient failure (5xx, 429, timeout) before giving up.
+    "QBO_MAX_RETRIES": 4,
+    # Per-realm throttle: requests per minute, concurrent requests, batch calls per minute.
+    "QBO_RATE_LIMIT_PER_MINUTE": 450,
+    "QBO_MAX_CONCURRENT": 10,
+    "QBO_BATCH_PER_MINUTE": 40,
+    # Redis URL sharing the throttle across processes (None: per process).
+    "QBO_RATE_LIMIT_STORAGE_URL": None,
+    # How work runs: "thread" (embedded), "celery" or "none" (you call the functions).
+    "QBO_RUNNER": "thread",
+    # Seconds between CDC polls; None: 60 without a webhook verifier token, 900 with one.
+    "QBO_CDC_INTERVAL": None,
+    # Seconds of overlap when polling CDC so a change at the cursor edge is not missed.
+    "QBO_CDC_OVERLAP": 120,
+    # Who wins a true conflict: "newest", "crm" or "qbo".
+    "QBO_CONFLICT_POLICY": "newest",
+    # "import" offers a full import after connecting; "on_change" syncs a contact once edited.
+    "QBO_INITIAL_SYNC": "import",
+    # Create CRM contacts for QBO customers that appear after connecting.
+    "QBO_IMPORT_NEW_CUSTOMERS": False,
+    # What a CRM delete does in QBO: "inactivate" or "ignore".
+    "QBO_DELETE_POLICY": "inactivate",
+    # Outbox rows pending at once above which push switches to the batch endpoint.
+    "QBO_BATCH_THRESHOLD": 10,
+    # URL prefix of the extension's blueprints.
+    "QBO_URL_PREFIX": "/qbo",
+    # Template the extension's full pages extend (must define block "content").
+    "QBO_BASE_TEMPLATE": "qbo/base.html",
+    # Register the admin, widget and webhook blueprints in init_app.
+    "QBO_REGISTER_BLUEPRINTS": True,
+    # Days before the refresh token's hard expiry at which admins are warned.
+    "QBO_EXPIRY_WARNING_DAYS": (30, 7),
+    # Rows per page in the transactions folder.
+    "QBO_TRANSACTIONS_PER_PAGE": 25,
+    # Seconds between live-update polls of open widgets (0 disables polling).
+    "QBO_WIDGET_POLL_SECONDS": 5,
+}
+
+
+def get_config(key: str, app: t.Any = None) -> t.Any:
+    """Return the value of a ``QBO_*`` key, failing on a name that does not exist.
+
+    A typo such as ``QBO_CLIENTID`` would otherwise read as ``None`` and surface
+    much later as a confusing OAuth error.
+    """
+    if key not in DEFAULTS:
+        raise QBOConfigError(f"Unknown configuration key {key!r}; see flask_qbo.config.DEFAULTS.")
+    app = app or current_app
+    return app.config.get(key, DEFAULTS[key])
+
+
+def resolve_urls(app: t.Any = None) -> dict[str, str]:
+    """Return the API, OAuth and deep-link URLs for the configured environment.
+
+    Explicit ``QBO_*_URL`` keys override the environment's defaults, so a host
+    can point at Intuit's sandbox, production, or an emulator without code.
+    """
+    app = app or current_app
+    env = get_config("QBO_ENVIRONMENT", app)
+    if env == "emulator":
+        base = get_config("QBO_EMULATOR_URL", app).rstrip("/")
+        urls = {name: base + path for name, path in EMULATOR_PATHS.items()}
+    elif env in INTUIT_URLS:
+        urls = dict(INTUIT_URLS[env])
+    else:
+        raise QBOConfigError(
+            f"QBO_ENVIRONMENT must be 'production', 'sandbox' or 'emulator', not {env!r}."
+        )
+    overrides = {
+        "api": "QBO_API_BASE_URL",
+        "app": "QBO_APP_BASE_URL",
+        "authorize": "QBO_OAUTH_AUTHORIZE_URL",
+        "token": "QBO_OAUTH_TOKEN_URL",
+        "revoke": "QBO_OAUTH_REVOKE_URL",
+        "userinfo": "QBO_OAUTH_USERINFO_URL",
+    }
+    for name, key in overrides.items():
+        value = get_config(key, app)
+        if value:
+            urls[name] = value.rstrip("/")
+    return urls
+
+
+def cdc_interval(app: t.Any = None) -> int:
+    """Seconds between CDC polls: explicit, or 60 without webhooks and 900 with."""
+    value = get_config("QBO_CDC_INTERVAL", app)
+    if value is not None:
+        return int(value)
+    return 900 if get_config("QBO_WEBHOOK_VERIFIER_TOKEN", app) else 60

@@ -1,0 +1,76 @@
+"""CSRF protection for every POST the extension serves.
+
+When the host uses Flask-WTF (``CSRFProtect``), its token is used, so one token
+works across the host's forms and ours.  Otherwise the extension keeps its own
+random token in the session and compares it in constant time.  htmx sends the
+token in the ``X-CSRFToken`` header (see ``qbo/_macros.html``); plain forms send
+a ``csrf_token`` field.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+import typing as t
+
+from flask import abort
+from flask import current_app
+from flask import request
+from flask import session
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+SESSION_KEY = "_qbo_csrf"
+HEADER = "X-CSRFToken"
+FIELD = "csrf_token"
+
+
+def _flask_wtf_active() -> bool:
+    return "csrf" in current_app.extensions
+
+
+def csrf_token() -> str:
+    """The token to embed in forms and htmx headers for this session."""
+    if _flask_wtf_active():
+        from flask_wtf.csrf import generate_csrf
+
+        return generate_csrf()
+    token = session.get(SESSION_KEY)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[SESSION_KEY] = token
+    return token
+
+
+def _submitted_token() -> str:
+    return request.headers.get(HEADER) or request.form.get(FIELD) or ""
+
+
+def validate_csrf() -> None:
+    """Abort with 400 unless the request carries this session's token."""
+    submitted = _submitted_token()
+    if _flask_wtf_active():
+        from flask_wtf.csrf import ValidationError
+        from flask_wtf.csrf import validate_csrf as wtf_validate
+
+        try:
+            wtf_validate(submitted)
+        except ValidationError:
+            abort(400, description="The form expired or is missing its CSRF token. Reload the page and try again.")
+        return
+    expected = session.get(SESSION_KEY)
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        abort(400, description="The form expired or is missing its CSRF token. Reload the page and try again.")
+
+
+def csrf_protect(view: F) -> F:
+    """Decorate a view so every non-safe method must carry a valid token."""
+
+    @functools.wraps(view)
+    def wrapped(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            validate_csrf()
+        return view(*args, **kwargs)
+
+    return t.cast(F, wrapped)
