@@ -1,0 +1,254 @@
+"""The v3 Accounting API under ``/v3/company/<realm>/``.
+
+Every request goes through one pipeline (:func:`_run`) that mirrors QBO's
+layers: gateway auth (401/403 lower-case bodies), throttling (429), the
+``requestid`` replay cache, then the operation itself with Fault bodies for
+any :class:`EmulatorFault`.
+"""
+from __future__ import annotations
+
+import json
+import time as time_module
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Any, Callable
+
+from flask import Blueprint, Response, current_app, g, request
+
+from . import errors, rules
+from .errors import EmulatorFault
+from .throttle import Throttled
+
+if TYPE_CHECKING:
+    from .app import Emulator
+
+bp = Blueprint("emulator_api", __name__, url_prefix="/v3/company/<realm>")
+MAX_REQUEST_ID = 50
+MAX_BATCH_REQUEST_ID = 36
+MAX_BID_WITH_REQUEST_ID = 10
+Result = dict[str, Any] | Response
+
+
+def _emu() -> Emulator:
+    return current_app.extensions["qbo_emulator"]
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    if "time" not in body:
+        body = {**body, "time": _emu().clock.iso_ms()}
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def fault_response(fault: EmulatorFault) -> Response:
+    clock = _emu().clock
+    body = fault.body(clock.iso_ms())
+    if fault.status in (401, 403):
+        body["time"] = int(clock.timestamp() * 1000)  # the gateway reports epoch milliseconds
+    response = _json(body, fault.status)
+    if isinstance(fault, Throttled):
+        response.headers["Retry-After"] = str(fault.retry_after)
+    return response
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+def _run(realm: str, kind: str, action: Callable[[], Result], batch: bool = False) -> Response:
+    """Auth → throttle → requestid replay → action, counting as QBO meters."""
+    emu = _emu()
+    emu.count(realm, "requests")
+    try:
+        info = emu.tokens.check_access(_bearer())
+        if info.realm != realm:
+            raise errors.forbidden("The access token was issued for a different company")
+    except EmulatorFault as fault:
+        return fault_response(fault)
+    try:
+        emu.throttle.acquire(realm, batch=batch)
+    except Throttled as fault:
+        emu.count(realm, "throttled")
+        return fault_response(fault)
+    try:
+        delay = g.pop("emulator_latency", 0.0)
+        if delay:
+            time_module.sleep(delay)
+        request_id = request.args.get("requestid")
+        if request_id is not None:
+            limit = MAX_BATCH_REQUEST_ID if batch else MAX_REQUEST_ID
+            if len(request_id) > limit:
+                return fault_response(errors.request_error(
+                    f"requestid length {len(request_id)} exceeds the maximum of {limit} characters", "requestid"))
+            cached = emu.replay_lookup(realm, request_id)
+            if cached is not None:
+                return cached
+        emu.count(realm, "batch" if batch else kind)
+        try:
+            result = action()
+            response = result if isinstance(result, Response) else _json(result)
+        except EmulatorFault as fault:
+            response = fault_response(fault)
+        if request_id is not None:
+            emu.replay_store(realm, request_id, response)
+        return response
+    finally:
+        emu.throttle.release(realm)
+
+
+def _entity(segment: str) -> str:
+    canonical = rules.BY_LOWER.get(segment.lower())
+    if canonical is None:
+        raise errors.unsupported(f"Operation Could not find resource for relative : {request.path} "
+                                 f"of full path: {request.url} is not supported.")
+    return canonical
+
+
+def _payload(entity: str | None = None) -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.request_error(f"Request has invalid or unsupported property: {exc}") from exc
+    if not isinstance(body, dict):
+        raise errors.request_error("The request body must be a JSON object")
+    if entity and set(body) == {entity} and isinstance(body[entity], dict):
+        body = body[entity]
+    return body
+
+
+def _is_sparse(obj: dict[str, Any]) -> bool:
+    return obj.get("sparse") in (True, "true", "True")
+
+
+def write_one(realm: str, entity: str, operation: str | None, obj: dict[str, Any],
+              include: str = "") -> dict[str, Any]:
+    """Create / update / delete / void one object; shared by the endpoint and batch."""
+    store = _emu().store
+    operation = (operation or "").lower()
+    if operation == "delete":
+        return store.delete(realm, entity, obj.get("Id"), obj.get("SyncToken"))
+    if operation == "void" or (operation == "update" and "void" in include.lower().split(",")):
+        if operation == "void" and entity != "Invoice":
+            raise errors.unsupported(f"Operation void is not supported for {entity}; "
+                                     "use operation=update&include=void.")
+        return store.void(realm, entity, obj.get("Id"), obj.get("SyncToken"))
+    if operation not in ("", "create", "update"):
+        raise errors.unsupported(f"Operation {operation} is not supported.")
+    if operation == "create" or (operation == "" and not obj.get("Id")):
+        return store.create(realm, entity, obj)
+    return store.update(realm, entity, obj, sparse=_is_sparse(obj))
+
+
+@bp.post("/<segment>")
+def write(realm: str, segment: str) -> Response:
+    def action() -> Result:
+        entity = _entity(segment)
+        return {entity: write_one(realm, entity, request.args.get("operation"), _payload(entity),
+                                  request.args.get("include", ""))}
+    return _run(realm, "writes", action)
+
+
+@bp.get("/<segment>/<entity_id>")
+def read(realm: str, segment: str, entity_id: str) -> Response:
+    def action() -> Result:
+        entity = _entity(segment)
+        return {entity: _emu().store.read(realm, entity, entity_id)}
+    return _run(realm, "reads", action)
+
+
+@bp.get("/<segment>/<entity_id>/pdf")
+def pdf(realm: str, segment: str, entity_id: str) -> Response:
+    def action() -> Result:
+        data = _emu().store.pdf(realm, _entity(segment), entity_id)
+        return Response(data, mimetype="application/pdf")
+    return _run(realm, "reads", action)
+
+
+@bp.post("/<segment>/<entity_id>/send")
+def send(realm: str, segment: str, entity_id: str) -> Response:
+    def action() -> Result:
+        entity = _entity(segment)
+        return {entity: _emu().store.send(realm, entity, entity_id, request.args.get("sendTo"))}
+    return _run(realm, "writes", action)
+
+
+def _statement() -> str:
+    if request.method == "GET":
+        return request.args.get("query", "")
+    return request.args.get("query") or request.get_data(as_text=True)
+
+
+@bp.route("/query", methods=["GET", "POST"])
+def query(realm: str) -> Response:
+    return _run(realm, "reads", lambda: _emu().store.query(realm, _statement()))
+
+
+def _parse_since(value: str) -> datetime:
+    emu = _emu()
+    text = value.strip().replace(" ", "+").replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise errors.request_error(f"Invalid changedSince value {value!r}", "changedSince") from exc
+    if parsed.tzinfo is None:
+        parsed = datetime.combine(parsed.date(), time(), emu.clock.tz) if len(text) <= 10 \
+            else parsed.replace(tzinfo=emu.clock.tz)
+    return parsed
+
+
+@bp.get("/cdc")
+def cdc(realm: str) -> Response:
+    def action() -> Result:
+        emu = _emu()
+        names = [e.strip() for e in request.args.get("entities", "").split(",") if e.strip()]
+        if not names:
+            raise errors.required("entities")
+        if not request.args.get("changedSince"):
+            raise errors.required("changedSince")
+        since = _parse_since(request.args["changedSince"])
+        if since < emu.store.cdc_oldest():
+            raise EmulatorFault(400, "4001", "Invalid query",
+                                f"QueryValidationError: changedSince must be within the last "
+                                f"{emu.config.cdc_window_days} days", "changedSince")
+        return emu.store.cdc(realm, names, since)
+    return _run(realm, "reads", action)
+
+
+@bp.post("/batch")
+def batch(realm: str) -> Response:
+    def action() -> Result:
+        emu = _emu()
+        items = _payload().get("BatchItemRequest")
+        if not isinstance(items, list) or not items:
+            raise errors.required("BatchItemRequest")
+        if len(items) > emu.config.batch_max_items:
+            raise errors.request_error(
+                f"The batch request has {len(items)} items; the maximum is {emu.config.batch_max_items}.",
+                "BatchItemRequest")
+        if request.args.get("requestid") and any(len(str(i.get("bId", ""))) > MAX_BID_WITH_REQUEST_ID
+                                                 for i in items):
+            raise errors.request_error("bId may be at most 10 characters when requestid is used", "bId")
+        return {"BatchItemResponse": [_batch_item(realm, item) for item in items]}
+    return _run(realm, "batch", action, batch=True)
+
+
+def _batch_item(realm: str, item: dict[str, Any]) -> dict[str, Any]:
+    emu = _emu()
+    out: dict[str, Any] = {"bId": item.get("bId")}
+    try:
+        if "Query" in item:
+            emu.count(realm, "reads")
+            out.update(emu.store.query(realm, str(item["Query"])))
+            return out
+        key = next((k for k in item if k.lower() in rules.BY_LOWER), None)
+        if key is None or not isinstance(item[key], dict):
+            raise errors.request_error("Batch item has no entity object", "BatchItemRequest")
+        operation = item.get("operation")
+        if operation not in ("create", "update", "delete"):
+            raise errors.unsupported(f"Batch operation {operation!r} is not supported.")
+        emu.count(realm, "writes")
+        entity = rules.BY_LOWER[key.lower()]
+        out[entity] = write_one(realm, entity, operation, item[key], str(item.get("options") or ""))
+    except EmulatorFault as fault:
+        out["Fault"] = fault.fault()
+    return out

@@ -1,0 +1,54 @@
+"""A controllable clock shared by every part of the emulator.
+
+Token expiry, CDC windows, ``MetaData`` times, throttle windows and webhook
+retry schedules all read this clock, so a test can jump hours ahead with
+:meth:`Clock.advance` instead of sleeping.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+
+def parse_offset(offset: str) -> timezone:
+    """Turn ``"-07:00"`` into a :class:`~datetime.timezone`."""
+    sign = -1 if offset.startswith("-") else 1
+    hours, _, minutes = offset.lstrip("+-").partition(":")
+    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes or 0)))
+
+
+class Clock:
+    """Wall-clock time in the company's offset, plus a test-controlled skew."""
+
+    def __init__(self, utc_offset: str = "-07:00") -> None:
+        self.tz = parse_offset(utc_offset)
+        self._skew = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """Current emulator time as an aware datetime in the company offset."""
+        with self._lock:
+            skew = self._skew
+        return datetime.now(self.tz) + skew
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the clock forward (tests use this instead of sleeping)."""
+        with self._lock:
+            self._skew += timedelta(seconds=seconds)
+        return self.now()
+
+    def timestamp(self) -> float:
+        """Emulator time as POSIX seconds, for interval arithmetic."""
+        return self.now().timestamp()
+
+    def iso(self, when: datetime | None = None) -> str:
+        """Second-precision ISO-8601 with offset, as in ``MetaData`` fields."""
+        return (when or self.now()).astimezone(self.tz).isoformat(timespec="seconds")
+
+    def iso_ms(self, when: datetime | None = None) -> str:
+        """Millisecond ISO-8601 with offset, as in the top-level ``time`` field."""
+        return (when or self.now()).astimezone(self.tz).isoformat(timespec="milliseconds")
+
+    def today(self) -> str:
+        """Company-local date, the default ``TxnDate``."""
+        return self.now().date().isoformat()

@@ -1,0 +1,232 @@
+"""Fault injection (Python API) and the ``/_emulator`` HTTP control API.
+
+Client code has to survive 401s, throttling, 5xx, slow and dropped
+connections. Faults are queued rules consumed by matching requests, and every
+injected error uses the exact envelope QBO sends for that status.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import errors
+from .errors import EmulatorFault
+from .throttle import Throttled
+
+if TYPE_CHECKING:
+    from .app import Emulator
+
+
+@dataclass
+class FaultRule:
+    """One queued fault. ``remaining`` None means "until cleared"."""
+
+    kind: str  # fail | latency | timeout | disconnect
+    remaining: int | None = 1
+    status: int = 500
+    code: str = "10000"
+    message: str | None = None
+    detail: str = ""
+    element: str = ""
+    seconds: float = 0.0
+    after_execute: bool = False
+    path_contains: str | None = None
+    realm: str | None = None
+    method: str | None = None
+
+    def matches(self, path: str, method: str, realm: str | None) -> bool:
+        return ((self.path_contains is None or self.path_contains in path)
+                and (self.realm is None or self.realm == realm)
+                and (self.method is None or self.method.upper() == method.upper()))
+
+    def fault(self) -> EmulatorFault:
+        return injected_fault(self.status, self.code, self.message, self.detail, self.element)
+
+
+def injected_fault(status: int, code: str = "10000", message: str | None = None, detail: str = "",
+                   element: str = "") -> EmulatorFault:
+    """The Fault QBO would send for ``status``; ``code`` overrides the default where it matters."""
+    custom = code if code != "10000" else None
+    if status == 401:
+        fault = errors.unauthorized(detail or message or "Token invalid")
+        fault.code = custom or fault.code
+        return fault
+    if status == 403:
+        fault = errors.forbidden(detail or message or "")
+        fault.code = custom or fault.code
+        return fault
+    if status == 429:
+        return Throttled(1)
+    if status >= 500:
+        text = message or ("Service Unavailable" if status == 503 else None)
+        return errors.system_fault(status, code, text)
+    return EmulatorFault(status, custom or "6000",
+                         message or "A business validation error has occurred while processing your request",
+                         detail or message or "Business Validation Error: injected by the emulator", element)
+
+
+class FaultInjector:
+    """Queue of fault rules, consumed in order by matching requests."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: list[FaultRule] = []
+
+    def _add(self, rule: FaultRule) -> FaultRule:
+        with self.lock:
+            self.rules.append(rule)
+        return rule
+
+    def fail_next(self, n: int = 1, status: int = 500, code: str = "10000", message: str | None = None,
+                  path_contains: str | None = None, realm: str | None = None, method: str | None = None,
+                  detail: str = "", element: str = "") -> FaultRule:
+        """Answer the next ``n`` matching requests with the Fault for ``status``."""
+        return self._add(FaultRule("fail", n, status, str(code), message, detail, element,
+                                   path_contains=path_contains, realm=realm, method=method))
+
+    def add_latency(self, seconds: float, n: int | None = None, path_contains: str | None = None,
+                    realm: str | None = None, method: str | None = None) -> FaultRule:
+        """Delay matching requests by ``seconds`` of real time (all of them when ``n`` is None)."""
+        return self._add(FaultRule("latency", n, seconds=seconds, path_contains=path_contains, realm=realm,
+                                   method=method))
+
+    def timeout_next(self, n: int = 1, after_execute: bool = False, path_contains: str | None = None,
+                     realm: str | None = None, method: str | None = None) -> FaultRule:
+        """Make the next ``n`` requests time out.
+
+        In-process the :class:`~flask_qbo.emulator.WSGIAdapter` raises
+        ``requests.exceptions.ReadTimeout``; a real server stalls instead. With
+        ``after_execute`` the request is processed first and only the response
+        is lost, the case ``requestid`` replay exists for.
+        """
+        return self._add(FaultRule("timeout", n, after_execute=after_execute, path_contains=path_contains,
+                                   realm=realm, method=method))
+
+    def disconnect_next(self, n: int = 1, path_contains: str | None = None, realm: str | None = None,
+                        method: str | None = None) -> FaultRule:
+        """Drop the connection for the next ``n`` requests (``ConnectionError`` in-process)."""
+        return self._add(FaultRule("disconnect", n, path_contains=path_contains, realm=realm, method=method))
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+
+    def take(self, path: str, method: str, realm: str | None) -> tuple[float, FaultRule | None]:
+        """Consume matching rules: total latency, plus the first failure-type rule."""
+        latency = 0.0
+        chosen: FaultRule | None = None
+        with self.lock:
+            for rule in list(self.rules):
+                if not rule.matches(path, method, realm):
+                    continue
+                if rule.kind == "latency":
+                    latency += rule.seconds
+                elif chosen is None:
+                    chosen = rule
+                else:
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self.rules.remove(rule)
+        return latency, chosen
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [asdict(r) for r in self.rules]
+
+
+# ---------------------------------------------------------------------- control API
+
+control = Blueprint("emulator_control", __name__, url_prefix="/_emulator")
+
+
+def _emu() -> Emulator:
+    return current_app.extensions["qbo_emulator"]
+
+
+def _body() -> dict[str, Any]:
+    return request.get_json(silent=True) or {}
+
+
+@control.post("/faults")
+def add_fault() -> tuple[Response, int]:
+    body = _body()
+    faults = _emu().faults
+    kind = body.get("kind", "fail")
+    scope = {k: body.get(k) for k in ("path_contains", "realm", "method")}
+    if kind == "latency":
+        rule = faults.add_latency(float(body.get("seconds", 0)), body.get("n"), **scope)
+    elif kind == "timeout":
+        rule = faults.timeout_next(int(body.get("n", 1)), bool(body.get("after_execute")), **scope)
+    elif kind == "disconnect":
+        rule = faults.disconnect_next(int(body.get("n", 1)), **scope)
+    elif kind == "fail":
+        rule = faults.fail_next(int(body.get("n", 1)), int(body.get("status", 500)), str(body.get("code", "10000")),
+                                body.get("message"), detail=body.get("detail", ""),
+                                element=body.get("element", ""), **scope)
+    else:
+        return jsonify({"error": f"unknown fault kind {kind!r}"}), 400
+    return jsonify(asdict(rule)), 201
+
+
+@control.get("/faults")
+def list_faults() -> Response:
+    return jsonify(_emu().faults.describe())
+
+
+@control.delete("/faults")
+def clear_faults() -> Response:
+    _emu().faults.clear()
+    return jsonify({"cleared": True})
+
+
+@control.post("/clock/advance")
+def advance_clock() -> Response:
+    emu = _emu()
+    now = emu.clock.advance(float(_body().get("seconds", 0)))
+    return jsonify({"now": emu.clock.iso(now)})
+
+
+@control.get("/clock")
+def read_clock() -> Response:
+    return jsonify({"now": _emu().clock.iso()})
+
+
+@control.post("/tokens/expire")
+def expire_tokens() -> Response:
+    return jsonify({"expired": _emu().expire_access_tokens(_body().get("realm"))})
+
+
+@control.post("/tokens/revoke")
+def revoke_tokens() -> Response:
+    return jsonify({"revoked": _emu().revoke_tokens(_body().get("realm"))})
+
+
+@control.route("/webhooks", methods=["GET", "POST"])
+def webhooks() -> Response:
+    hooks = _emu().webhooks
+    if request.method == "POST":
+        allowed = {"url", "verifier_token", "format", "delay", "duplicate_rate", "drop_rate", "reorder", "seed"}
+        hooks.configure(**{k: v for k, v in _body().items() if k in allowed})
+    return jsonify(hooks.status())
+
+
+@control.post("/webhooks/flush")
+def flush_webhooks() -> Response:
+    attempts = _emu().webhooks.flush(float(_body().get("timeout", 5)))
+    return jsonify({"attempts": attempts, **_emu().webhooks.status()})
+
+
+@control.get("/counters")
+def counters() -> Response:
+    return jsonify(_emu().counters)
+
+
+@control.post("/reset-counters")
+def reset_counters() -> Response:
+    _emu().reset_counters()
+    return jsonify(_emu().counters)

@@ -1,0 +1,396 @@
+"""Thread-safe in-memory QBO companies.
+
+Objects are kept in QBO's own JSON shapes so the API layer can return them as
+they are. Every change goes through :meth:`Store._commit`, which stamps
+``MetaData``, appends to the per-realm change log (answering CDC) and notifies
+listeners (webhooks), so a change made from Python, the HTTP API or the web UI
+is indistinguishable downstream.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Callable
+
+from . import errors, pdf, query, rules
+from .company import Change, Company
+from .clock import Clock
+from .config import EmulatorConfig
+from .errors import EmulatorFault
+
+#: ``listener(realm, entity, entity_id, operation, when, deleted_id)``; operations
+#: use the legacy webhook names: Create, Update, Delete, Merge, Void, Emailed.
+Listener = Callable[[str, str, str, str, datetime, "str | None"], None]
+
+DEFAULT_TERMS = (("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60))
+DEFAULT_PAYMENT_METHODS = (("Cash", "NON_CREDIT_CARD"), ("Check", "NON_CREDIT_CARD"), ("Visa", "CREDIT_CARD"),
+                           ("MasterCard", "CREDIT_CARD"), ("Discover", "CREDIT_CARD"),
+                           ("American Express", "CREDIT_CARD"), ("Diners Club", "CREDIT_CARD"))
+DEFAULT_ACCOUNTS = (("1", "Services", "Income", "ServiceFeeIncome"),
+                    ("4", "Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+                    ("35", "Checking", "Bank", "Checking"))
+
+
+class Store:
+    """All companies of one emulator, guarded by a single re-entrant lock."""
+
+    def __init__(self, clock: Clock, config: EmulatorConfig) -> None:
+        self.clock = clock
+        self.config = config
+        self.lock = threading.RLock()
+        self._companies: dict[str, Company] = {}
+        self.listeners: list[Listener] = []
+
+    # ------------------------------------------------------------------ companies
+
+    def add_company(self, realm_id: str, name: str, **company_info: Any) -> None:
+        """Create a company with QBO's default terms, payment methods and accounts."""
+        with self.lock:
+            if realm_id in self._companies:
+                raise EmulatorFault(400, "6000", "Duplicate company", f"Realm {realm_id} already exists")
+            company = Company(realm_id, name)
+            self._companies[realm_id] = company
+            stamp = self._meta()
+            info = {"Id": realm_id, "SyncToken": "0", "CompanyName": name, "LegalName": name, "Country": "US",
+                    "SupportedLanguages": "en", "FiscalYearStartMonth": "January",
+                    "CompanyStartDate": self.clock.today(), "Email": {"Address": "noreply@example.com"},
+                    "NameValue": [{"Name": "OfferingSku", "Value": "QuickBooks Online Plus"},
+                                  {"Name": "SubscriptionStatus", "Value": "PAID"}],
+                    "domain": "QBO", "sparse": False, "MetaData": dict(stamp)}
+            info.update(company_info)
+            company.tables["CompanyInfo"][realm_id] = info
+            for index, (term, days) in enumerate(DEFAULT_TERMS, start=1):
+                company.tables["Term"][str(index)] = self._seed(
+                    str(index), stamp, Name=term, Type="STANDARD", DueDays=days, DiscountPercent=0, DiscountDays=0)
+            for index, (method, kind) in enumerate(DEFAULT_PAYMENT_METHODS, start=1):
+                company.tables["PaymentMethod"][str(index)] = self._seed(str(index), stamp, Name=method, Type=kind)
+            for acc_id, acc_name, acc_type, sub_type in DEFAULT_ACCOUNTS:
+                company.tables["Account"][acc_id] = self._seed(
+                    acc_id, stamp, Name=acc_name, FullyQualifiedName=acc_name, AccountType=acc_type,
+                    AccountSubType=sub_type, CurrentBalance=0, CurrencyRef=self._currency())
+            company.tables["Item"]["1"] = self._seed(
+                "1", stamp, Name="Services", FullyQualifiedName="Services", Type="Service",
+                IncomeAccountRef={"value": "1", "name": "Services"})
+
+    def _seed(self, obj_id: str, stamp: dict[str, str], **fields: Any) -> dict[str, Any]:
+        return {"Id": obj_id, "SyncToken": "0", "Active": True, **fields, "domain": "QBO", "sparse": False,
+                "MetaData": dict(stamp)}
+
+    def companies(self) -> list[tuple[str, str]]:
+        with self.lock:
+            return [(realm, c.name) for realm, c in self._companies.items()]
+
+    def has_company(self, realm: str) -> bool:
+        with self.lock:
+            return realm in self._companies
+
+    def company(self, realm: str) -> Company:
+        try:
+            return self._companies[realm]
+        except KeyError:
+            raise EmulatorFault(400, "610", "Object Not Found", f"Company {realm} not found") from None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _currency(self) -> dict[str, str]:
+        code, name = self.config.home_currency
+        return {"value": code, "name": name}
+
+    def _meta(self, when: datetime | None = None) -> dict[str, str]:
+        stamp = self.clock.iso(when)
+        return {"CreateTime": stamp, "LastUpdatedTime": stamp}
+
+    @staticmethod
+    def entity_name(entity: str) -> str:
+        canonical = rules.BY_LOWER.get(str(entity).lower())
+        if canonical is None:
+            raise errors.unsupported(f"Operation Could not find resource for entity {entity} not supported.")
+        return canonical
+
+    def _get(self, company: Company, entity: str, entity_id: Any) -> dict[str, Any]:
+        obj = company.table(entity).get(str(entity_id))
+        if obj is None:
+            raise errors.not_found(entity, str(entity_id))
+        return obj
+
+    def present(self, company: Company, entity: str, obj: dict[str, Any],
+                sums: tuple[dict[str, float], dict[str, float]] | None = None) -> dict[str, Any]:
+        """A client-facing deep copy: internal keys removed, derived balances added.
+
+        ``sums`` (from :meth:`Company.balance_sums`) lets list-style callers
+        compute balances once instead of once per customer.
+        """
+        lead = {k: obj[k] for k in ("Id", "SyncToken") if k in obj}
+        out = copy.deepcopy({**lead, **{k: v for k, v in obj.items() if not k.startswith("_")}})
+        if entity == "Customer":
+            own, with_jobs = sums if sums is not None else company.balance_sums()
+            out["Balance"] = own.get(obj["Id"], 0.0)
+            out["BalanceWithJobs"] = with_jobs.get(obj["Id"], 0.0)
+        return out
+
+    def _commit(self, company: Company, entity: str, obj: dict[str, Any], operation: str,
+                deleted_id: str | None = None, bump: bool = True) -> None:
+        """Stamp, log and announce one change."""
+        now = self.clock.now()
+        meta = obj.setdefault("MetaData", {})
+        meta.setdefault("CreateTime", self.clock.iso(now))
+        meta["LastUpdatedTime"] = self.clock.iso(now)
+        if bump and operation != "Create":
+            obj["SyncToken"] = str(int(obj.get("SyncToken", "0")) + 1)
+        obj["domain"], obj["sparse"] = "QBO", False
+        company.changes.append(Change(now, entity, obj["Id"]))
+        self._notify(company.realm, entity, obj["Id"], operation, now, deleted_id)
+
+    def _notify(self, realm: str, entity: str, entity_id: str, operation: str, when: datetime,
+                deleted_id: str | None) -> None:
+        for listener in list(self.listeners):
+            listener(realm, entity, entity_id, operation, when, deleted_id)
+
+    def _check_token(self, current: dict[str, Any], sync_token: Any) -> None:
+        if sync_token is None or str(sync_token) != str(current.get("SyncToken")):
+            raise errors.stale_object()
+
+    # ------------------------------------------------------------------ CRUD
+
+    def create(self, realm: str, entity: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Validate and insert; returns the object as the API would."""
+        entity = self.entity_name(entity)
+        if entity not in rules.CREATABLE:
+            raise errors.unsupported(f"Operation Create is not supported for {entity}.")
+        with self.lock:
+            company = self.company(realm)
+            prepared = rules.prepare(company, entity, rules.merge_for_write(entity, None, copy.deepcopy(obj), True),
+                                     None, self._currency(), self.clock.today())
+            prepared["Id"] = company.new_id(entity)
+            prepared["SyncToken"] = "0"
+            prepared["MetaData"] = self._meta()
+            company.table(entity)[prepared["Id"]] = prepared
+            self._commit(company, entity, prepared, "Create")
+            if entity == "Payment":
+                self._relink_invoices(company, self._linked_invoices(prepared))
+            return self.present(company, entity, prepared)
+
+    def read(self, realm: str, entity: str, entity_id: Any) -> dict[str, Any]:
+        entity = self.entity_name(entity)
+        with self.lock:
+            company = self.company(realm)
+            return self.present(company, entity, self._get(company, entity, entity_id))
+
+    def update(self, realm: str, entity: str, obj: dict[str, Any], sparse: bool = True) -> dict[str, Any]:
+        """Full or sparse update; the SyncToken must be current (5010 otherwise)."""
+        entity = self.entity_name(entity)
+        if entity in ("Account", "Item"):
+            raise errors.unsupported(f"Operation Update is not supported for {entity}.")
+        if not obj.get("Id"):
+            raise errors.required("Id")
+        with self.lock:
+            company = self.company(realm)
+            current = self._get(company, entity, obj["Id"])
+            self._check_token(current, obj.get("SyncToken"))
+            old_links = self._linked_invoices(current) if entity == "Payment" else set()
+            merged = rules.merge_for_write(entity, copy.deepcopy(current), copy.deepcopy(obj), sparse)
+            prepared = rules.prepare(company, entity, merged, current, self._currency(), self.clock.today())
+            current.clear()
+            current.update(prepared)
+            if entity == "Invoice":
+                current["LinkedTxn"] = self._payment_links(company, current["Id"])
+            self._commit(company, entity, current, "Update")
+            if entity == "Customer":
+                self._refresh_job_names(company, current["Id"])
+            if entity == "Payment":
+                self._relink_invoices(company, old_links | self._linked_invoices(current))
+            return self.present(company, entity, current)
+
+    def delete(self, realm: str, entity: str, entity_id: Any, sync_token: Any) -> dict[str, Any]:
+        """Hard-delete a transaction; name lists can only be made inactive."""
+        entity = self.entity_name(entity)
+        if entity not in rules.TRANSACTIONS:
+            raise errors.unsupported(f"Operation Delete is not supported for {entity}.")
+        with self.lock:
+            company = self.company(realm)
+            current = self._get(company, entity, entity_id)
+            self._check_token(current, sync_token)
+            if entity == "Invoice" and company.applied_to_invoice(current["Id"]):
+                raise errors.business("This invoice has payments applied. Unlink the payments before deleting it.",
+                                      "Id", code="6000")
+            links = self._linked_invoices(current) if entity == "Payment" else set()
+            del company.table(entity)[current["Id"]]
+            self._tombstone(company, entity, current["Id"], "Delete")
+            self._relink_invoices(company, links)
+            return {"status": "Deleted", "domain": "QBO", "Id": current["Id"]}
+
+    def _tombstone(self, company: Company, entity: str, entity_id: str, operation: str,
+                   deleted_id: str | None = None) -> None:
+        now = self.clock.now()
+        company.tombstones[(entity, entity_id)] = self.clock.iso(now)
+        company.changes.append(Change(now, entity, entity_id))
+        self._notify(company.realm, entity, entity_id, operation, now, deleted_id)
+
+    def void(self, realm: str, entity: str, entity_id: Any, sync_token: Any) -> dict[str, Any]:
+        """Keep the record, zero its amounts and prefix ``PrivateNote`` with ``Voided``."""
+        entity = self.entity_name(entity)
+        if entity not in rules.VOIDABLE:
+            raise errors.unsupported(f"Operation Void is not supported for {entity}.")
+        with self.lock:
+            company = self.company(realm)
+            current = self._get(company, entity, entity_id)
+            self._check_token(current, sync_token)
+            if entity == "Invoice" and company.applied_to_invoice(current["Id"]):
+                raise errors.business("This invoice has payments applied. Unlink the payments before voiding it.")
+            links = self._linked_invoices(current) if entity == "Payment" else set()
+            for line in current.get("Line") or []:
+                line["Amount"] = 0
+                detail = line.get("SalesItemLineDetail")
+                if isinstance(detail, dict) and "Qty" in detail:
+                    detail["Qty"] = 0
+            for name in ("TotalAmt", "Balance", "RemainingCredit", "UnappliedAmt"):
+                if name in current:
+                    current[name] = 0
+            note = current.get("PrivateNote")
+            current["PrivateNote"] = f"Voided - {note}" if note else "Voided"
+            current["_voided"] = True
+            self._commit(company, entity, current, "Void")
+            self._relink_invoices(company, links)
+            return self.present(company, entity, current)
+
+    def merge_customers(self, realm: str, from_id: str, into_id: str) -> dict[str, Any]:
+        """What QBO's UI merge does: move transactions and jobs, remove ``from``."""
+        with self.lock:
+            company = self.company(realm)
+            source = self._get(company, "Customer", from_id)
+            target = self._get(company, "Customer", into_id)
+            if source["Id"] == target["Id"] or target["Id"] in company.descendants(source["Id"]):
+                raise errors.business("A customer cannot be merged into itself or one of its sub-customers.")
+            for entity in rules.TRANSACTIONS:
+                for txn in company.table(entity).values():
+                    if txn["CustomerRef"]["value"] == source["Id"]:
+                        txn["CustomerRef"] = {"value": target["Id"], "name": target["DisplayName"]}
+                        self._commit(company, entity, txn, "Update")
+            for child in company.table("Customer").values():
+                if (child.get("ParentRef") or {}).get("value") == source["Id"]:
+                    child["ParentRef"] = {"value": target["Id"]}
+            target["_opening"] = float(Decimal(str(target.get("_opening", 0)))
+                                       + Decimal(str(source.get("_opening", 0))))
+            del company.table("Customer")[source["Id"]]
+            now = self.clock.now()
+            company.tombstones[("Customer", source["Id"])] = self.clock.iso(now)
+            company.changes.append(Change(now, "Customer", source["Id"]))
+            self._refresh_job_names(company, target["Id"])
+            self._commit(company, "Customer", target, "Merge", deleted_id=source["Id"])
+            return self.present(company, "Customer", target)
+
+    def _refresh_job_names(self, company: Company, customer_id: str) -> None:
+        """Keep ``FullyQualifiedName``/``Level`` of jobs in step with their parents."""
+        customers = company.table("Customer")
+        for child_id in sorted(company.descendants(customer_id), key=int):
+            child = customers[child_id]
+            parent = customers[child["ParentRef"]["value"]]
+            name = parent["FullyQualifiedName"].removesuffix(rules.DELETED_SUFFIX) + ":" + child["DisplayName"]
+            child["Level"] = int(parent.get("Level", 0)) + 1
+            child["FullyQualifiedName"] = name
+
+    @staticmethod
+    def _linked_invoices(payment: dict[str, Any]) -> set[str]:
+        return {str(link.get("TxnId")) for line in payment.get("Line") or []
+                for link in line.get("LinkedTxn") or [] if link.get("TxnType", "Invoice") == "Invoice"}
+
+    def _payment_links(self, company: Company, invoice_id: str) -> list[dict[str, str]]:
+        return [{"TxnId": p["Id"], "TxnType": "Payment"} for p in company.table("Payment").values()
+                if invoice_id in self._linked_invoices(p) and not p.get("_voided")]
+
+    def _relink_invoices(self, company: Company, invoice_ids: set[str]) -> None:
+        """Recompute invoice balances after payments change; each change is an Update."""
+        for invoice_id in invoice_ids:
+            invoice = company.table("Invoice").get(invoice_id)
+            if invoice is None or invoice.get("_voided"):
+                continue
+            balance = rules.money(Decimal(str(invoice["TotalAmt"])) - Decimal(str(company.applied_to_invoice(invoice_id))))
+            linked = self._payment_links(company, invoice_id)
+            if balance != invoice.get("Balance") or linked != invoice.get("LinkedTxn"):
+                invoice["Balance"] = balance
+                invoice["LinkedTxn"] = linked
+                self._commit(company, "Invoice", invoice, "Update")
+
+    # ------------------------------------------------------------------ reads
+
+    def list(self, realm: str, entity: str, include_inactive: bool = False) -> list[dict[str, Any]]:
+        entity = self.entity_name(entity)
+        with self.lock:
+            company = self.company(realm)
+            sums = company.balance_sums() if entity == "Customer" else None
+            rows = [self.present(company, entity, o, sums) for o in company.table(entity).values()]
+        rows.sort(key=lambda r: int(r["Id"]) if str(r["Id"]).isdigit() else 0)
+        if include_inactive or entity not in rules.NAME_LISTS:
+            return rows
+        return [r for r in rows if r.get("Active", True)]
+
+    def query(self, realm: str, statement: str) -> dict[str, Any]:
+        """Run a QBO query; returns ``{"QueryResponse": {...}}`` (without ``time``)."""
+        with self.lock:
+            self.company(realm)
+            return query.run(statement, lambda entity: self.list(realm, entity, include_inactive=True),
+                             self.clock.tz)
+
+    def cdc(self, realm: str, entities: list[str], since: datetime, cap: int = 1000) -> dict[str, Any]:
+        """Objects of ``entities`` changed at or after ``since``, QBO's CDC shape."""
+        names = [self.entity_name(e) for e in entities]
+        with self.lock:
+            company = self.company(realm)
+            sums = company.balance_sums()
+            changed: dict[str, dict[str, datetime]] = {n: {} for n in names}
+            for change in company.changes:
+                if change.entity in changed and change.when >= since:
+                    changed[change.entity][change.entity_id] = change.when
+            groups: list[dict[str, Any]] = []
+            budget = cap
+            for name in names:
+                live, gone = [], []
+                for entity_id, when in sorted(changed[name].items(), key=lambda kv: kv[1]):
+                    obj = company.table(name).get(entity_id)
+                    if obj is not None:
+                        live.append(self.present(company, name, obj, sums))
+                    elif (name, entity_id) in company.tombstones:
+                        gone.append({"domain": "QBO", "status": "Deleted", "Id": entity_id,
+                                     "MetaData": {"LastUpdatedTime": company.tombstones[(name, entity_id)]}})
+                rows = (live + gone)[:max(budget, 0)]
+                budget -= len(rows)
+                if rows:
+                    groups.append({name: rows, "startPosition": 1, "maxResults": len(rows)})
+        return {"CDCResponse": [{"QueryResponse": groups or [{}]}]}
+
+    def cdc_oldest(self) -> datetime:
+        return self.clock.now() - timedelta(days=self.config.cdc_window_days)
+
+    # ------------------------------------------------------------------ documents
+
+    def send(self, realm: str, entity: str, entity_id: Any, to: str | None = None) -> dict[str, Any]:
+        """Mark a document emailed (``EmailStatus`` EmailSent + ``DeliveryInfo``)."""
+        entity = self.entity_name(entity)
+        if entity not in rules.TRANSACTIONS:
+            raise errors.unsupported(f"Operation Send is not supported for {entity}.")
+        with self.lock:
+            company = self.company(realm)
+            current = self._get(company, entity, entity_id)
+            address = to or (current.get("BillEmail") or {}).get("Address") or (
+                company.table("Customer")[current["CustomerRef"]["value"]].get("PrimaryEmailAddr") or {}
+            ).get("Address")
+            if not address:
+                raise errors.business("Please provide an email address to send this transaction.", "BillEmail")
+            if to:
+                current["BillEmail"] = {"Address": to}
+            current["EmailStatus"] = "EmailSent"
+            current["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": self.clock.iso()}
+            self._commit(company, entity, current, "Emailed")
+            return self.present(company, entity, current)
+
+    def pdf(self, realm: str, entity: str, entity_id: Any) -> bytes:
+        """A small but valid PDF of the document."""
+        entity = self.entity_name(entity)
+        if entity not in rules.TRANSACTIONS:
+            raise errors.unsupported(f"Operation PDF is not supported for {entity}.")
+        with self.lock:
+            company = self.company(realm)
+            obj = self.present(company, entity, self._get(company, entity, entity_id))
+            return pdf.render(company.name, entity, obj)

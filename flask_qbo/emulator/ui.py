@@ -1,0 +1,498 @@
+"""A small QBO-like web UI served at Intuit's own deep-link paths.
+
+The extension's widgets link to ``/app/customerdetail?nameId=…``,
+``/app/invoice?txnId=…`` and so on. Serving those paths here means the links a
+CRM shows open something real in the demo and in browser tests, and a person
+can change a customer "in QuickBooks" to watch the change come back through
+webhooks and CDC. Every write goes through the same store methods the v3 API
+uses, so validation faults, SyncTokens, balances and change events behave
+exactly as they do for API clients.
+
+Which company is shown is chosen by ``?companyId=<realm>`` (as in Intuit's own
+deep links) and remembered in the session. Ids in query strings must be all
+digits; anything else is a 404, so no unvalidated value reaches the store.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import typing as t
+from datetime import date, timedelta
+from decimal import Decimal
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.wrappers import Response
+
+from .errors import EmulatorFault
+from .rules import DELIVERY_METHODS, ESTIMATE_STATUSES, VOIDABLE
+from .ui_forms import (
+    FormError,
+    is_void,
+    money,
+    txn_status,
+    customer_body,
+    customer_form_values,
+    estimate_body,
+    invoice_body,
+    payment_body,
+)
+
+if t.TYPE_CHECKING:
+    from .app import Emulator
+
+bp = Blueprint("emulator_ui", __name__, template_folder="templates")
+
+#: Deep-link page name -> QBO entity, as in Intuit's web app.
+TXN_PAGES: dict[str, str] = {
+    "invoice": "Invoice",
+    "recvpayment": "Payment",
+    "estimate": "Estimate",
+    "salesreceipt": "SalesReceipt",
+    "creditmemo": "CreditMemo",
+    "refundreceipt": "RefundReceipt",
+}
+PAGE_FOR_ENTITY = {entity: page for page, entity in TXN_PAGES.items()}
+
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_SESSION_REALM = "emulator_ui_realm"
+_SESSION_CSRF = "emulator_ui_csrf"
+
+Record = dict[str, t.Any]
+
+
+def _emulator() -> Emulator:
+    return t.cast("Emulator", current_app.extensions["qbo_emulator"])
+
+
+def _valid_id(value: str | None, what: str) -> str:
+    """Return ``value`` if it is a plausible QBO id, else answer 404."""
+    if value is None or not _DIGITS.fullmatch(value):
+        raise NotFound(f"No {what} with that id.")
+    return value
+
+
+def _read(realm: str, entity: str, entity_id: str) -> Record:
+    try:
+        return t.cast(Record, _emulator().store.read(realm, entity, entity_id))
+    except EmulatorFault as fault:
+        if fault.code == "610":
+            raise NotFound(f"No {entity} {entity_id} in this company.") from None
+        raise
+
+
+def csrf_token() -> str:
+    """The session's form token, created on first use."""
+    token = session.get(_SESSION_CSRF)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[_SESSION_CSRF] = token
+    return t.cast(str, token)
+
+
+@bp.before_request
+def _check_request() -> None:
+    """Reject forged POSTs and settle which company this request is about."""
+    if request.method == "POST":
+        expected = session.get(_SESSION_CSRF, "")
+        sent = request.form.get("csrf_token", "")
+        if not expected or not hmac.compare_digest(str(sent).encode(), str(expected).encode()):
+            raise BadRequest("The form expired or did not come from this page. Reload and try again.")
+    companies = _emulator().store.companies()
+    realms = [realm for realm, _name in companies]
+    requested = request.args.get("companyId")
+    if requested is not None:
+        if not _DIGITS.fullmatch(requested) or requested not in realms:
+            raise NotFound("No company with that id.")
+        session[_SESSION_REALM] = requested
+    realm = session.get(_SESSION_REALM)
+    if realm not in realms:
+        realm = realms[0] if realms else None
+    g.ui_realm = realm
+    g.ui_companies = companies
+
+
+def _realm() -> str:
+    realm = t.cast("str | None", g.get("ui_realm"))
+    if realm is None:
+        raise NotFound("The emulator has no companies yet.")
+    return realm
+
+
+def link(endpoint: str, **params: t.Any) -> str:
+    """URL inside the UI that pins the current company, so tabs stay consistent."""
+    realm = g.get("ui_realm")
+    if realm is not None:
+        params.setdefault("companyId", realm)
+    return url_for(f"emulator_ui.{endpoint}", **params)
+
+
+def txn_link(entity: str, txn_id: str) -> str:
+    return link(PAGE_FOR_ENTITY[entity], txnId=txn_id)
+
+
+def _today() -> date:
+    return _emulator().clock.now().date()
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, t.Any]:
+    realm = g.get("ui_realm")
+    companies = g.get("ui_companies", [])
+    return {
+        "csrf_token": csrf_token,
+        "link": link,
+        "txn_link": txn_link,
+        "money": money,
+        "current_realm": realm,
+        "companies": companies,
+        "company_name": next((n for r, n in companies if r == realm), ""),
+        "choices": lambda records: [(str(r["Id"]), str(r.get("Name", ""))) for r in records],
+        "pairs": lambda values: [(v, v) for v in values],
+    }
+
+
+@bp.errorhandler(NotFound)
+def _not_found(error: NotFound) -> tuple[str, int]:
+    return render_template("emulator/ui/error.html", title="Not found", error=error.description), 404
+
+
+@bp.errorhandler(BadRequest)
+def _bad_request(error: BadRequest) -> tuple[str, int]:
+    return render_template("emulator/ui/error.html", title="Bad request", error=error.description), 400
+
+
+@bp.get("/app")
+@bp.get("/app/homepage")
+def home() -> Response:
+    return redirect(link("customers"))
+
+
+# -- customers ---------------------------------------------------------------
+
+
+def _customer_transactions(realm: str, customer_id: str) -> list[Record]:
+    """Every document of the six sales types that names this customer, newest first."""
+    store = _emulator().store
+    today = _today()
+    rows: list[Record] = []
+    for entity in TXN_PAGES.values():
+        for txn in store.list(realm, entity):
+            if str((txn.get("CustomerRef") or {}).get("value")) != customer_id:
+                continue
+            rows.append(
+                {
+                    "entity": entity,
+                    "txn": txn,
+                    "status": txn_status(entity, txn, today),
+                    "url": txn_link(entity, str(txn["Id"])),
+                }
+            )
+    rows.sort(key=lambda r: (r["txn"].get("TxnDate", ""), int(r["txn"]["Id"])), reverse=True)
+    return rows
+
+
+@bp.get("/app/customers")
+def customers() -> str:
+    realm = _realm()
+    store = _emulator().store
+    search = request.args.get("q", "").strip()
+    status = request.args.get("status", "active")
+    if status not in ("active", "inactive", "all"):
+        status = "active"
+    today = _today()
+    overdue: dict[str, Decimal] = {}
+    for invoice in store.list(realm, "Invoice"):
+        if txn_status("Invoice", invoice, today) == "Overdue":
+            key = str(invoice["CustomerRef"]["value"])
+            overdue[key] = overdue.get(key, Decimal(0)) + Decimal(str(invoice["Balance"]))
+    needle = search.casefold()
+    rows = []
+    for customer in store.list(realm, "Customer", include_inactive=True):
+        active = customer.get("Active", True)
+        if (status == "active" and not active) or (status == "inactive" and active):
+            continue
+        haystack = " ".join(
+            str(v)
+            for v in (
+                customer.get("DisplayName"),
+                customer.get("CompanyName"),
+                (customer.get("PrimaryEmailAddr") or {}).get("Address"),
+                (customer.get("PrimaryPhone") or {}).get("FreeFormNumber"),
+            )
+            if v
+        ).casefold()
+        if needle and needle not in haystack:
+            continue
+        rows.append({"customer": customer, "overdue": overdue.get(str(customer["Id"]), Decimal(0))})
+    rows.sort(key=lambda r: str(r["customer"].get("DisplayName", "")).casefold())
+    return render_template(
+        "emulator/ui/customers.html", rows=rows, search=search, status=status
+    )
+
+
+def _reference_lists(realm: str) -> dict[str, list[Record]]:
+    store = _emulator().store
+    return {
+        "terms": [x for x in store.list(realm, "Term") if x.get("Active", True)],
+        "methods": [x for x in store.list(realm, "PaymentMethod") if x.get("Active", True)],
+    }
+
+
+def _open_invoices(transactions: list[Record]) -> list[Record]:
+    """Invoices with a balance left, oldest first (the order payments apply in)."""
+    return sorted(
+        (
+            r["txn"]
+            for r in transactions
+            if r["entity"] == "Invoice" and r["status"] in ("Open", "Overdue", "Partially paid")
+        ),
+        key=lambda i: (i.get("TxnDate", ""), int(i["Id"])),
+    )
+
+
+def _render_customer(
+    realm: str,
+    customer: Record,
+    *,
+    forms: dict[str, dict[str, str]] | None = None,
+    errors: dict[str, FormError | EmulatorFault] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    """Render the customer page; ``forms`` carries a failed form's input back."""
+    customer_id = str(customer["Id"])
+    transactions = _customer_transactions(realm, customer_id)
+    open_invoices = _open_invoices(transactions)
+    others = [
+        c
+        for c in _emulator().store.list(realm, "Customer")
+        if str(c["Id"]) != customer_id
+    ]
+    others.sort(key=lambda c: str(c.get("DisplayName", "")).casefold())
+    today = _today()
+    overdue = sum(
+        (Decimal(str(r["txn"].get("Balance", 0))) for r in transactions if r["status"] == "Overdue"),
+        Decimal(0),
+    )
+    forms = dict(forms or {})
+    forms.setdefault("customer", customer_form_values(customer))
+    forms.setdefault(
+        "invoice",
+        {
+            "TxnDate": today.isoformat(),
+            "SalesTermRef": str((customer.get("SalesTermRef") or {}).get("value", "")),
+        },
+    )
+    forms.setdefault(
+        "payment",
+        {
+            "TxnDate": today.isoformat(),
+            "PaymentMethodRef": str((customer.get("PaymentMethodRef") or {}).get("value", "")),
+        },
+    )
+    forms.setdefault(
+        "estimate",
+        {"TxnDate": today.isoformat(), "ExpirationDate": (today + timedelta(days=30)).isoformat()},
+    )
+    html = render_template(
+        "emulator/ui/customer_detail.html",
+        customer=customer,
+        parent=customer.get("ParentRef"),
+        transactions=transactions,
+        open_invoices=open_invoices,
+        others=others,
+        overdue=overdue,
+        forms=forms,
+        errors=errors or {},
+        estimate_statuses=ESTIMATE_STATUSES,
+        delivery_methods=DELIVERY_METHODS,
+        **_reference_lists(realm),
+    )
+    return html, status
+
+
+@bp.get("/app/customerdetail")
+def customer_detail() -> tuple[str, int]:
+    realm = _realm()
+    customer_id = _valid_id(request.args.get("nameId"), "customer")
+    return _render_customer(realm, _read(realm, "Customer", customer_id))
+
+
+@bp.post("/app/customerdetail")
+def customer_action() -> Response | tuple[str, int]:
+    """Handle the customer page's forms; the ``action`` field says which one."""
+    realm = _realm()
+    customer_id = _valid_id(request.args.get("nameId"), "customer")
+    customer = _read(realm, "Customer", customer_id)
+    store = _emulator().store
+    action = request.form.get("action", "")
+    form_name = "customer" if action == "save" else action
+    try:
+        if action == "save":
+            store.update(realm, "Customer", customer_body(request.form, customer), sparse=True)
+            flash("Customer saved.", "ok")
+        elif action in ("deactivate", "reactivate"):
+            store.update(
+                realm,
+                "Customer",
+                {
+                    "Id": customer_id,
+                    "SyncToken": request.form.get("SyncToken", ""),
+                    "Active": action == "reactivate",
+                },
+                sparse=True,
+            )
+            flash("Customer made inactive." if action == "deactivate" else "Customer reactivated.", "ok")
+        elif action == "merge":
+            into = request.form.get("into", "")
+            if not _DIGITS.fullmatch(into):
+                raise FormError("Choose a customer to merge into.", element="into")
+            survivor = store.merge_customers(realm, customer_id, into)
+            flash(f"Merged {customer.get('DisplayName', '')} into {survivor.get('DisplayName', '')}.", "ok")
+            return redirect(link("customer_detail", nameId=into))
+        elif action in ("invoice", "payment", "estimate"):
+            builders = {"invoice": invoice_body, "payment": payment_body, "estimate": estimate_body}
+            entity = {"invoice": "Invoice", "payment": "Payment", "estimate": "Estimate"}[action]
+            refs: dict[str, list[Record]] = dict(_reference_lists(realm))
+            refs["open_invoices"] = _open_invoices(_customer_transactions(realm, customer_id))
+            body = builders[action](request.form, customer, refs, _today())
+            created = store.create(realm, entity, body)
+            flash(f"{entity} {created.get('DocNumber') or created['Id']} created.", "ok")
+            return redirect(txn_link(entity, str(created["Id"])))
+        else:
+            raise BadRequest("Unknown action.")
+    except (EmulatorFault, FormError) as error:
+        submitted = {key: request.form.get(key, "") for key in request.form if key != "csrf_token"}
+        return _render_customer(
+            realm,
+            _read(realm, "Customer", customer_id),
+            forms={form_name: submitted},
+            errors={form_name: error},
+            status=400 if isinstance(error, FormError) else error.status,
+        )
+    return redirect(link("customer_detail", nameId=customer_id))
+
+
+@bp.route("/app/customer/new", methods=["GET", "POST"])
+def customer_new() -> Response | tuple[str, int]:
+    realm = _realm()
+    form: dict[str, str] = {}
+    error: FormError | EmulatorFault | None = None
+    if request.method == "POST":
+        form = {key: request.form.get(key, "") for key in request.form if key != "csrf_token"}
+        try:
+            created = _emulator().store.create(realm, "Customer", customer_body(request.form, None))
+        except (EmulatorFault, FormError) as exc:
+            error = exc
+        else:
+            flash(f"Customer {created.get('DisplayName', '')} created.", "ok")
+            return redirect(link("customer_detail", nameId=str(created["Id"])))
+    status = 200 if error is None else (400 if isinstance(error, FormError) else error.status)
+    html = render_template(
+        "emulator/ui/customer_new.html",
+        form=form,
+        error=error,
+        delivery_methods=DELIVERY_METHODS,
+        **_reference_lists(realm),
+    )
+    return html, status
+
+
+# -- transactions -------------------------------------------------------------
+
+
+def _linked_rows(realm: str, entity: str, txn: Record) -> list[Record]:
+    """Documents linked to this one (payments of an invoice, invoices of a payment)."""
+    links: list[Record] = list(txn.get("LinkedTxn") or [])
+    if entity == "Payment":
+        for line in txn.get("Line") or []:
+            links.extend(line.get("LinkedTxn") or [])
+    rows = []
+    for item in links:
+        kind = str(item.get("TxnType", ""))
+        txn_id = str(item.get("TxnId", ""))
+        rows.append(
+            {
+                "type": kind,
+                "id": txn_id,
+                "url": txn_link(kind, txn_id) if kind in PAGE_FOR_ENTITY and _DIGITS.fullmatch(txn_id) else None,
+            }
+        )
+    return rows
+
+
+def _transaction_page(page: str) -> Response | tuple[str, int]:
+    entity = TXN_PAGES[page]
+    realm = _realm()
+    txn_id = _valid_id(request.args.get("txnId"), entity)
+    store = _emulator().store
+    error: EmulatorFault | None = None
+    if request.method == "POST":
+        action = request.form.get("action", "")
+        sync_token = request.form.get("SyncToken", "")
+        try:
+            if action == "void" and entity in VOIDABLE:
+                store.void(realm, entity, txn_id, sync_token)
+                flash(f"{entity} voided.", "ok")
+            elif action == "delete":
+                txn = _read(realm, entity, txn_id)
+                store.delete(realm, entity, txn_id, sync_token)
+                flash(f"{entity} deleted.", "ok")
+                customer_id = str((txn.get("CustomerRef") or {}).get("value", ""))
+                if _DIGITS.fullmatch(customer_id):
+                    return redirect(link("customer_detail", nameId=customer_id))
+                return redirect(link("customers"))
+            elif action == "status" and entity == "Estimate":
+                new_status = request.form.get("TxnStatus", "")
+                if new_status not in ESTIMATE_STATUSES:
+                    raise BadRequest("Unknown estimate status.")
+                store.update(
+                    realm, "Estimate", {"Id": txn_id, "SyncToken": sync_token, "TxnStatus": new_status}, sparse=True
+                )
+                flash(f"Estimate marked {new_status}.", "ok")
+            else:
+                raise BadRequest("That action is not available for this transaction.")
+        except EmulatorFault as fault:
+            error = fault
+        else:
+            return redirect(txn_link(entity, txn_id))
+    txn = _read(realm, entity, txn_id)
+    customer_ref = txn.get("CustomerRef") or {}
+    customer_id = str(customer_ref.get("value", ""))
+    html = render_template(
+        "emulator/ui/transaction.html",
+        entity=entity,
+        page=page,
+        txn=txn,
+        status=txn_status(entity, txn, _today()),
+        customer_ref=customer_ref,
+        customer_url=link("customer_detail", nameId=customer_id) if _DIGITS.fullmatch(customer_id) else None,
+        linked=_linked_rows(realm, entity, txn),
+        can_void=entity in VOIDABLE and not is_void(txn),
+        estimate_statuses=ESTIMATE_STATUSES,
+        error=error,
+    )
+    return html, (error.status if error else 200)
+
+
+for _page in TXN_PAGES:
+    bp.add_url_rule(
+        f"/app/{_page}",
+        endpoint=_page,
+        view_func=_transaction_page,
+        methods=["GET", "POST"],
+        defaults={"page": _page},
+    )
+

@@ -1,0 +1,234 @@
+"""OAuth 2.0 endpoints: authorize pages, code exchange, rotation, revoke (facts §1)."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from flask_qbo.emulator import Emulator, EmulatorConfig
+
+BASE_URL = "http://qbo.emulator.test"
+CALLBACK = "http://crm.test/qbo/callback"
+REALM, OTHER_REALM = "9130350000000001", "9130350000000002"
+
+SCOPE = "com.intuit.quickbooks.accounting openid email"
+BASIC = {"Authorization": "Basic " + base64.b64encode(b"emulator-client-id:emulator-client-secret").decode()}
+
+
+def authorize_params(**extra):
+    return {"client_id": "emulator-client-id", "response_type": "code", "scope": SCOPE,
+            "redirect_uri": CALLBACK, "state": "st-123", **extra}
+
+
+def callback_args(response):
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(CALLBACK)
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def txn_of(page: str) -> str:
+    return re.search(r'name="txn" value="([^"]+)"', page).group(1)
+
+
+def sign_in(session, email="admin@example.com", password="password"):
+    page = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())
+    assert page.status_code == 200 and 'type="password"' in page.text
+    return session.post(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
+                        data={"txn": txn_of(page.text), "action": "signin", "email": email, "password": password})
+
+
+def exchange(session, code, redirect_uri=CALLBACK, headers=None):
+    return session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer",
+                        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+                        headers={**BASIC, "Accept": "application/json", **(headers or {})})
+
+
+def refresh(session, token, headers=None):
+    return session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer",
+                        data={"grant_type": "refresh_token", "refresh_token": token}, headers={**BASIC, **(headers or {})})
+
+
+@pytest.mark.parametrize("path", ["/.well-known/openid_configuration/", "/.well-known/openid_sandbox_configuration/"])
+def test_discovery_points_at_emulator(emulator, path):
+    doc = emulator.http_session().get(BASE_URL + path).json()
+    assert doc["authorization_endpoint"] == f"{BASE_URL}/connect/oauth2"
+    assert doc["token_endpoint"] == f"{BASE_URL}/oauth2/v1/tokens/bearer"
+    assert doc["revocation_endpoint"] == f"{BASE_URL}/v2/oauth2/tokens/revoke"
+    assert doc["userinfo_endpoint"] == f"{BASE_URL}/v1/openid_connect/userinfo"
+    assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_post", "client_secret_basic"}
+
+
+def test_authorize_rejects_unknown_client_and_redirect(emulator):
+    session = emulator.http_session()
+    bad_client = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params(client_id="nope"))
+    assert bad_client.status_code == 400 and "not registered" in bad_client.text
+    bad_uri = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params(redirect_uri="http://evil.test/cb"))
+    assert bad_uri.status_code == 400 and "redirect_uri" in bad_uri.text
+
+
+def test_sign_in_single_company_redirects_with_code(emulator, realm):
+    session = emulator.http_session()
+    wrong = sign_in(session, password="wrong")
+    assert wrong.status_code == 200 and "not recognised" in wrong.text
+    args = callback_args(sign_in(session))
+    assert args["state"] == "st-123" and args["realmId"] == realm and args["code"]
+    tokens = exchange(session, args["code"])
+    assert tokens.status_code == 200
+    body = tokens.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    assert body["x_refresh_token_expires_in"] == 8726400
+    assert "x_refresh_token_hard_expires_in" not in body
+    header = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[0] + "=="))
+    assert header == {"enc": "A128CBC-HS256", "alg": "dir"}
+    # codes are single use
+    assert exchange(session, args["code"]).json()["error"] == "invalid_grant"
+
+
+def test_company_picker_for_users_with_several_companies(emulator, realm):
+    emulator.add_company(OTHER_REALM, "Second Co")
+    session = emulator.http_session()
+    page = sign_in(session)
+    assert page.status_code == 200 and "Second Co" in page.text and "<select" in page.text
+    chosen = session.post(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
+                          data={"txn": txn_of(page.text), "action": "choose", "realm": OTHER_REALM})
+    assert callback_args(chosen)["realmId"] == OTHER_REALM
+
+
+def test_cancel_returns_access_denied(emulator, realm):
+    session = emulator.http_session()
+    page = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())
+    resp = session.post(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
+                        data={"txn": txn_of(page.text), "action": "cancel"})
+    assert callback_args(resp) == {"error": "access_denied", "state": "st-123"}
+
+
+def test_added_user_sees_only_their_companies(emulator, realm):
+    emulator.add_company(OTHER_REALM, "Second Co")
+    emulator.add_user("bookkeeper@example.com", "secret", [OTHER_REALM])
+    args = callback_args(sign_in(emulator.http_session(), "bookkeeper@example.com", "secret"))
+    assert args["realmId"] == OTHER_REALM
+
+
+def test_auto_approve_redirects_immediately():
+    emu = Emulator(EmulatorConfig(base_url=BASE_URL, auto_approve=True))
+    emu.add_company(REALM, "One")
+    emu.add_company(OTHER_REALM, "Two")
+    session = emu.http_session()
+    first = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params(), allow_redirects=False)
+    assert callback_args(first)["realmId"] == REALM
+    picked = session.get(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
+                         params=authorize_params(emulator_user="admin@example.com", emulator_realm=OTHER_REALM))
+    assert callback_args(picked)["realmId"] == OTHER_REALM
+
+
+def test_token_endpoint_client_auth_and_redirect_check(emulator, realm):
+    session = emulator.http_session()
+    code = callback_args(sign_in(session))["code"]
+    assert exchange(session, code, redirect_uri="http://crm.test/other").json()["error"] == "invalid_grant"
+    bad = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", data={"grant_type": "authorization_code", "code": code,
+                       "redirect_uri": CALLBACK, "client_id": "emulator-client-id", "client_secret": "wrong"})
+    assert bad.status_code == 401 and bad.json() == {"error": "invalid_client"}
+    code = callback_args(sign_in(session))["code"]
+    post = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+        "client_id": "emulator-client-id", "client_secret": "emulator-client-secret"})
+    assert post.status_code == 200 and post.json()["refresh_token"]
+    unsupported = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", data={"grant_type": "password"}, headers=BASIC)
+    assert unsupported.json()["error"] == "unsupported_grant_type"
+
+
+def test_hard_expiry_header(emulator, realm):
+    session = emulator.http_session()
+    code = callback_args(sign_in(session))["code"]
+    body = exchange(session, code, headers={"x-include-refresh-token-hard-expires-in": "true"}).json()
+    assert 0 < body["x_refresh_token_hard_expires_in"] <= 157_680_000
+    again = refresh(session, body["refresh_token"], {"x-include-refresh-token-hard-expires-in": "true"}).json()
+    assert again["x_refresh_token_hard_expires_in"] <= body["x_refresh_token_hard_expires_in"]
+
+
+def test_refresh_rotation_with_grace(emulator, realm):
+    session = emulator.http_session()
+    first = emulator.issue_tokens(realm)
+    second = refresh(session, first["refresh_token"]).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["x_refresh_token_expires_in"] == 8726400
+    # the superseded token still works during the 24 h grace and hands back the current one
+    emulator.clock.advance(3600)
+    grace = refresh(session, first["refresh_token"]).json()
+    assert grace["refresh_token"] == second["refresh_token"] and grace["access_token"]
+    emulator.clock.advance(86400)
+    late = refresh(session, first["refresh_token"])
+    assert late.status_code == 400
+    assert late.json() == {"error": "invalid_grant", "error_description": "Incorrect or invalid refresh token"}
+    assert refresh(session, second["refresh_token"]).status_code == 200
+
+
+def test_refresh_token_rolls_and_expires_after_101_days(emulator, realm):
+    session = emulator.http_session()
+    tokens = emulator.issue_tokens(realm)
+    emulator.clock.advance(8726400 + 1)
+    assert refresh(session, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_access_token_expiry_and_gateway_bodies(api, emulator):
+    assert api.get(f"companyinfo/{api.realm}").status_code == 200
+    emulator.clock.advance(3601)
+    resp = api.get(f"companyinfo/{api.realm}")
+    assert resp.status_code == 401
+    body = resp.json()
+    assert body["fault"]["type"] == "AUTHENTICATION"
+    error = body["fault"]["error"][0]
+    assert error["code"] == "3200" and error["message"] == "message=AuthenticationFailed; errorCode=003200; statusCode=401"
+    assert error["detail"].startswith("Token expired: ") and error["element"] is None
+    assert body["batchItemResponse"] == [] and body["cdcresponse"] == [] and isinstance(body["time"], int)
+
+
+def test_malformed_missing_and_wrong_realm_tokens(api, emulator):
+    session = api.session
+    missing = session.get(api.url("customer/1"))
+    assert missing.status_code == 401 and missing.json()["fault"]["error"][0]["code"] == "3200"
+    short = session.get(api.url("customer/1"), headers={"Authorization": "Bearer abc"})
+    assert short.json()["fault"]["error"][0]["detail"] == "Malformed bearer token: too short or too long"
+    emulator.add_company(OTHER_REALM, "Other")
+    other = emulator.issue_tokens(OTHER_REALM)["access_token"]
+    forbidden = session.get(api.url("customer/1"), headers={"Authorization": f"Bearer {other}"})
+    assert forbidden.status_code == 403
+    fault = forbidden.json()["fault"]
+    assert fault["type"] == "SERVICE" and fault["error"][0]["code"] == "3100"
+    assert fault["error"][0]["message"] == "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403"
+
+
+def test_python_expire_and_revoke(api, emulator):
+    emulator.expire_access_tokens(api.realm)
+    assert api.get("customer/1").status_code == 401
+    tokens = emulator.issue_tokens(api.realm)
+    fresh = type(api)(emulator, api.realm, tokens["access_token"])
+    assert fresh.get(f"companyinfo/{api.realm}").status_code == 200
+    emulator.revoke_tokens(api.realm)
+    assert fresh.get(f"companyinfo/{api.realm}").status_code == 401
+    assert refresh(emulator.http_session(), tokens["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_revoke_endpoint_revokes_the_grant(emulator, realm):
+    session = emulator.http_session()
+    tokens = emulator.issue_tokens(realm)
+    resp = session.post(f"{BASE_URL}/v2/oauth2/tokens/revoke", json={"token": tokens["refresh_token"]},
+                        headers={**BASIC, "Accept": "application/json"})
+    assert resp.status_code == 200
+    assert refresh(session, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    api_call = session.get(f"{BASE_URL}/v3/company/{realm}/companyinfo/{realm}",
+                           headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert api_call.status_code == 401
+    unauth = session.post(f"{BASE_URL}/v2/oauth2/tokens/revoke", json={"token": "x"})
+    assert unauth.status_code == 401
+
+
+def test_userinfo(emulator, realm):
+    token = emulator.issue_tokens(realm)["access_token"]
+    info = emulator.http_session().get(f"{BASE_URL}/v1/openid_connect/userinfo",
+                                       headers={"Authorization": f"Bearer {token}"}).json()
+    assert info["email"] == "admin@example.com" and info["emailVerified"] is True and info["sub"]

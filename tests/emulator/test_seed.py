@@ -1,0 +1,175 @@
+"""Seed data: realistic, deterministic, consistent, silent; and JSON snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import typing as t
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flask_qbo.emulator import Emulator, EmulatorConfig
+from flask_qbo.emulator.rules import ESTIMATE_STATUSES
+from flask_qbo.emulator.seed import (
+    DEMO_CUSTOMER_EMAILS,
+    DEMO_REALM,
+    SECOND_REALM,
+    TRANSACTION_TYPES,
+    load,
+    save,
+    seed_company,
+    seed_demo,
+)
+
+US_STATES = {"CA", "OR", "WA", "ID", "NV", "AZ", "CO", "TX", "WI", "VT"}
+
+
+@pytest.fixture(scope="module")
+def demo() -> Emulator:
+    emu = Emulator(EmulatorConfig())
+    seed_demo(emu)
+    return emu
+
+
+def without_times(rows: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    return [{k: v for k, v in row.items() if k != "MetaData"} for row in rows]
+
+
+def test_two_companies(demo: Emulator) -> None:
+    assert demo.store.companies() == [
+        (DEMO_REALM, "Craig's Design and Landscaping Services"),
+        (SECOND_REALM, "Ocean View Traders"),
+    ]
+    assert len(demo.store.list(SECOND_REALM, "Customer")) < len(demo.store.list(DEMO_REALM, "Customer"))
+
+
+def test_customers_look_real(demo: Emulator) -> None:
+    customers = demo.store.list(DEMO_REALM, "Customer", include_inactive=True)
+    plain = [c for c in customers if not c.get("Job")]
+    assert len(plain) >= 30
+    assert len({c["DisplayName"] for c in customers}) == len(customers)
+    for customer in plain:
+        assert "@" in customer["PrimaryEmailAddr"]["Address"]
+        assert customer["PrimaryPhone"]["FreeFormNumber"]
+        for address in ("BillAddr", "ShipAddr"):
+            assert customer[address]["CountrySubDivisionCode"] in US_STATES
+            assert customer[address]["PostalCode"].isdigit()
+    assert sum(1 for c in plain if c.get("CompanyName")) > len(plain) // 2
+    assert sum(1 for c in plain if c.get("Notes")) >= 5
+    for ref in ("SalesTermRef", "PaymentMethodRef"):
+        assert sum(1 for c in plain if c.get(ref)) > len(plain) * 0.6
+    assert Counter(c["PreferredDeliveryMethod"] for c in plain).keys() >= {"Email", "Print"}
+
+    inactive = [c for c in customers if not c["Active"]]
+    assert len(inactive) == 1 and inactive[0]["DisplayName"].endswith(" (deleted)")
+    jobs = [c for c in customers if c.get("Job")]
+    assert len(jobs) == 1
+    parent = demo.store.read(DEMO_REALM, "Customer", jobs[0]["ParentRef"]["value"])
+    assert jobs[0]["FullyQualifiedName"] == f"{parent['DisplayName']}:{jobs[0]['DisplayName']}"
+
+
+def test_history_covers_every_kind_of_document(demo: Emulator) -> None:
+    now = demo.clock.now().date()
+    oldest = now - dt.timedelta(days=2 * 365)
+    counts = {entity: demo.store.list(DEMO_REALM, entity) for entity in TRANSACTION_TYPES}
+    assert sum(len(rows) for rows in counts.values()) >= 300
+    for entity, rows in counts.items():
+        assert rows, entity
+        for row in rows:
+            assert oldest <= dt.date.fromisoformat(row["TxnDate"]) < now, (entity, row["TxnDate"])
+
+    invoices = counts["Invoice"]
+    voided = [i for i in invoices if i.get("PrivateNote", "").startswith("Voided")]
+    live = [i for i in invoices if i not in voided]
+    paid = [i for i in live if i["Balance"] == 0]
+    partial = [i for i in live if 0 < i["Balance"] < i["TotalAmt"]]
+    overdue = [i for i in live if i["Balance"] > 0 and dt.date.fromisoformat(i["DueDate"]) < now]
+    assert voided and paid and partial and overdue
+    assert {e["TxnStatus"] for e in counts["Estimate"]} == set(ESTIMATE_STATUSES)
+    assert any(r.get("PrivateNote", "").startswith("Voided") for r in counts["SalesReceipt"])
+
+    payments_by_invoice: dict[str, float] = {}
+    for payment in counts["Payment"]:
+        for line in payment["Line"]:
+            for link in line["LinkedTxn"]:
+                payments_by_invoice[link["TxnId"]] = payments_by_invoice.get(link["TxnId"], 0) + line["Amount"]
+    for invoice in paid:
+        assert payments_by_invoice[invoice["Id"]] == pytest.approx(invoice["TotalAmt"])
+        assert {link["TxnType"] for link in invoice["LinkedTxn"]} == {"Payment"}
+
+
+def test_customer_balances_add_up(demo: Emulator) -> None:
+    invoices = demo.store.list(DEMO_REALM, "Invoice")
+    memos = demo.store.list(DEMO_REALM, "CreditMemo")
+    payments = demo.store.list(DEMO_REALM, "Payment")
+    for customer in demo.store.list(DEMO_REALM, "Customer", include_inactive=True):
+        cid = customer["Id"]
+        expected = (
+            sum(i["Balance"] for i in invoices if i["CustomerRef"]["value"] == cid)
+            - sum(m["RemainingCredit"] for m in memos if m["CustomerRef"]["value"] == cid)
+            - sum(p["UnappliedAmt"] for p in payments if p["CustomerRef"]["value"] == cid)
+        )
+        assert customer["Balance"] == pytest.approx(expected)
+
+
+def test_same_seed_same_data_and_demo_emails_exist(demo: Emulator) -> None:
+    again = Emulator(EmulatorConfig())
+    seed_demo(again)
+    for entity in ("Customer", *TRANSACTION_TYPES):
+        assert without_times(again.store.list(DEMO_REALM, entity, include_inactive=True)) == without_times(
+            demo.store.list(DEMO_REALM, entity, include_inactive=True)
+        )
+    emails = {c["PrimaryEmailAddr"]["Address"] for c in demo.store.list(DEMO_REALM, "Customer")}
+    assert DEMO_CUSTOMER_EMAILS and set(DEMO_CUSTOMER_EMAILS) <= emails
+
+    other = Emulator(EmulatorConfig())
+    seed_company(other, DEMO_REALM, "Other", seed=7, customers=5, txns_per_customer=2)
+    assert {c["DisplayName"] for c in other.store.list(DEMO_REALM, "Customer")} != {
+        c["DisplayName"] for c in demo.store.list(DEMO_REALM, "Customer")
+    }
+
+
+def test_seeding_fires_no_webhooks_but_cdc_sees_it() -> None:
+    emu = Emulator(EmulatorConfig(webhook_url="http://listener.test/hook"))
+    seed_company(emu, DEMO_REALM, "Quiet Co", customers=4, txns_per_customer=3)
+    status = emu.webhooks.status()
+    assert (status["events"], status["pending"]) == (0, 0)
+    since = emu.clock.now() - dt.timedelta(minutes=5)
+    cdc = emu.store.cdc(DEMO_REALM, ["Customer"], since)
+    assert len(cdc["CDCResponse"][0]["QueryResponse"][0]["Customer"]) == 5
+    emu.store.create(DEMO_REALM, "Customer", {"DisplayName": "After Seeding"})
+    assert emu.webhooks.status()["events"] == 1
+
+
+def test_unknown_catalogue_is_refused() -> None:
+    with pytest.raises(ValueError, match="catalogue"):
+        seed_company(Emulator(EmulatorConfig()), catalogue="bakery")
+
+
+def test_save_and_load_round_trip(demo: Emulator, tmp_path: Path) -> None:
+    source = Emulator(EmulatorConfig())
+    seed_company(source, DEMO_REALM, "Round Trip", customers=6, txns_per_customer=4)
+    invoice = source.store.list(DEMO_REALM, "Estimate")[0]
+    source.store.delete(DEMO_REALM, "Estimate", invoice["Id"], invoice["SyncToken"])
+    path = tmp_path / "qbo.json"
+    save(source, path)
+    assert json.loads(path.read_text())["format"] == "flask-qbo-emulator"
+
+    restored = Emulator(EmulatorConfig())
+    load(restored, path)
+    assert restored.store.companies() == [(DEMO_REALM, "Round Trip")]
+    for entity in ("Customer", "Term", "PaymentMethod", *TRANSACTION_TYPES):
+        assert restored.store.list(DEMO_REALM, entity, include_inactive=True) == source.store.list(
+            DEMO_REALM, entity, include_inactive=True
+        )
+    fresh = restored.store.create(DEMO_REALM, "Estimate", {"CustomerRef": {"value": "1"}, "Line": [{"Amount": 5}]})
+    assert int(fresh["Id"]) > int(invoice["Id"])
+    since = restored.clock.now() - dt.timedelta(minutes=5)
+    deleted = restored.store.cdc(DEMO_REALM, ["Estimate"], since)["CDCResponse"][0]["QueryResponse"][0]["Estimate"]
+    assert any(row.get("status") == "Deleted" and row["Id"] == invoice["Id"] for row in deleted)
+
+    (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="snapshot"):
+        load(restored, tmp_path / "other.json")
