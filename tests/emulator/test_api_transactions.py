@@ -163,3 +163,16 @@ def test_send_marks_email_sent(api, customer):
     sent = resp.json()["Invoice"]
     assert sent["EmailStatus"] == "EmailSent" and sent["DeliveryInfo"]["DeliveryType"] == "Email"
     assert sent["BillEmail"] == {"Address": "billing@example.com"} and sent["SyncToken"] == "1"
+
+
+def test_python_send_pdf_void_delete(emulator, realm, customer):
+    inv = emulator.store.create(realm, "Invoice", {"CustomerRef": {"value": customer["Id"]},
+                                                   "Line": [{"Amount": 9, "DetailType": "SalesItemLineDetail",
+                                                             "SalesItemLineDetail": {}}]})
+    assert emulator.store.send(realm, "Invoice", inv["Id"])["EmailStatus"] == "EmailSent"
+    assert emulator.store.pdf(realm, "Invoice", inv["Id"]).startswith(b"%PDF-")
+    voided = emulator.store.void(realm, "Invoice", inv["Id"], "1")
+    assert voided["TotalAmt"] == 0
+    assert emulator.store.delete(realm, "Invoice", inv["Id"], "2")["status"] == "Deleted"
+    assert [e.operation for e in emulator.webhooks.events if e.entity == "Invoice"] == [
+        "Create", "Emailed", "Void", "Delete"]

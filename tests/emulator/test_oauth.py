@@ -232,3 +232,20 @@ def test_userinfo(emulator, realm):
     info = emulator.http_session().get(f"{BASE_URL}/v1/openid_connect/userinfo",
                                        headers={"Authorization": f"Bearer {token}"}).json()
     assert info["email"] == "admin@example.com" and info["emailVerified"] is True and info["sub"]
+
+
+def test_register_client_and_issue_tokens_for_it(emulator, realm):
+    emulator.register_client("second-app", "s3cret", ("https://second.test/cb",))
+    session = emulator.http_session()
+    bad = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params(client_id="second-app"))
+    assert bad.status_code == 400  # CALLBACK is not registered for this client
+    ok = session.get(f"{BASE_URL}/connect/oauth2",
+                     params=authorize_params(client_id="second-app", redirect_uri="https://second.test/cb"))
+    assert ok.status_code == 200
+    tokens = emulator.issue_tokens(realm, client_id="second-app")
+    wrong_client = refresh(session, tokens["refresh_token"])  # authenticated as the default client
+    assert wrong_client.json()["error"] == "invalid_grant"
+    right = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", auth=("second-app", "s3cret"),
+                         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert right.status_code == 200
+    assert "admin@example.com" in emulator.users and realm in emulator.users["admin@example.com"].realms
