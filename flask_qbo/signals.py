@@ -23,6 +23,10 @@ token_rotated = _signals.signal("qbo-token-rotated")
 needs_reconnect = _signals.signal("qbo-needs-reconnect")
 """Refresh failed for good; an admin must reconnect.  kwargs: ``connection``, ``reason``."""
 
+expiry_warning = _signals.signal("qbo-expiry-warning")
+"""The refresh token expires soon; an admin should reconnect.  kwargs: ``connection``,
+``days`` (the threshold crossed, e.g. 30 or 7), ``expires_at``."""
+
 pushed = _signals.signal("qbo-pushed")
 """A contact was written to QBO.  kwargs: ``contact_key``, ``qbo_id``, ``operation``, ``fields``."""
 

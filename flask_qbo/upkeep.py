@@ -1,0 +1,150 @@
+"""Token upkeep: keep every connection's tokens alive and warn before they die.
+
+Intuit's access token lives an hour and its refresh token rolls for about 100
+days from its last use, under a hard cap of five years (qbo-api-facts §1.5).  A
+tenant with no sync traffic would silently lose its refresh token after 100
+days, so :func:`upkeep` refreshes every connection whose access token is about
+to expire, which also rolls the refresh token forward.  Nothing can extend the
+hard cap: admins get a warning 30 and 7 days before it (``QBO_EXPIRY_WARNING_DAYS``),
+sent once per threshold as the :data:`~flask_qbo.signals.expiry_warning` signal
+and a ``qbo_sync_log`` row, and shown on the admin pages.
+
+Run it from any scheduler: ``flask qbo upkeep`` (cron, hourly is plenty), a
+Celery beat task, or the thread runner's timer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+
+from flask import current_app
+
+from . import signals
+from . import tokens
+from .config import get_config
+from .connect import log_event
+from .errors import QBOError
+from .models import Connection
+from .models import utcnow
+
+if t.TYPE_CHECKING:
+    from .extension import QBO
+
+log = logging.getLogger("flask_qbo.upkeep")
+
+
+def deadline(conn: Connection) -> dt.datetime | None:
+    """When the connection dies unless someone acts: the earlier refresh-token expiry."""
+    candidates = [d for d in (conn.refresh_expires_at, conn.refresh_hard_expires_at) if d is not None]
+    return min(candidates) if candidates else None
+
+
+def warning_days() -> list[int]:
+    """The configured warning thresholds, largest first (e.g. ``[30, 7]``)."""
+    return sorted({int(days) for days in get_config("QBO_EXPIRY_WARNING_DAYS")}, reverse=True)
+
+
+def warning_due(conn: Connection, now: dt.datetime | None = None) -> int | None:
+    """The smallest threshold the connection is inside of, or ``None`` when not near expiry.
+
+    Used by the admin pages to show the warning for as long as it applies,
+    independently of whether the one-off signal was already sent.
+    """
+    if conn.status != "connected":
+        return None
+    end = deadline(conn)
+    if end is None:
+        return None
+    remaining = end - (now or utcnow())
+    inside = [days for days in warning_days() if remaining <= dt.timedelta(days=days)]
+    return min(inside) if inside else None
+
+
+def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
+    """Refresh tokens that are about to expire and send due expiry warnings, for every tenant.
+
+    Each connection is handled in its own transaction: token rotation commits
+    on its own (compare-and-set in :mod:`flask_qbo.tokens`), and a failure on
+    one tenant never stops the sweep for the others.
+
+    :returns: counts ``checked``, ``refreshed``, ``failed``, ``warned`` and
+        ``needs_reconnect`` (connections in that state after the sweep).
+    """
+    db_session = qbo.state().db.session
+    ids = [conn_id for (conn_id,) in db_session.query(Connection.id).filter(Connection.status == "connected")]
+    db_session.commit()
+    result = {"checked": 0, "refreshed": 0, "failed": 0, "warned": 0, "needs_reconnect": 0}
+    for conn_id in ids:
+        conn = db_session.get(Connection, conn_id)
+        if conn is None or conn.status != "connected":
+            continue
+        result["checked"] += 1
+        current = now or utcnow()
+        outcome = _refresh_if_due(qbo, conn, current)
+        if outcome == "refreshed":
+            result["refreshed"] += 1
+        elif outcome == "failed":
+            result["failed"] += 1
+        db_session.refresh(conn)
+        if conn.status == "connected" and _expired(conn, current):
+            _mark_expired(qbo, conn)
+        elif conn.status == "connected" and _warn_if_due(qbo, conn, current):
+            result["warned"] += 1
+        db_session.commit()
+    result["needs_reconnect"] = (
+        db_session.query(Connection).filter(Connection.status == "needs_reconnect").count()
+    )
+    db_session.commit()
+    return result
+
+
+def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:
+    """Refresh when the access token expires within the leeway; report what happened."""
+    leeway = dt.timedelta(seconds=int(get_config("QBO_TOKEN_REFRESH_LEEWAY")))
+    if conn.access_expires_at is not None and conn.access_expires_at - now > leeway:
+        return None
+    try:
+        tokens.refresh(qbo, conn)
+    except QBOError as exc:
+        # invalid_grant has already been turned into needs_reconnect (and signalled) by
+        # tokens.refresh; anything else (Intuit down, a timeout) is retried by the next sweep.
+        log.warning("Token refresh for tenant %s failed: %s", conn.tenant_key, exc)
+        return "failed"
+    return "refreshed"
+
+
+def _expired(conn: Connection, now: dt.datetime) -> bool:
+    end = deadline(conn)
+    return end is not None and end <= now
+
+
+def _mark_expired(qbo: QBO, conn: Connection) -> None:
+    """A refresh token past its expiry cannot be used: ask for a reconnect now, not at first sync."""
+    reason = "The QuickBooks authorization expired. An admin must reconnect."
+    tokens.mark_needs_reconnect(qbo, conn, reason)
+    qbo.state().db.session.refresh(conn)
+    log_event(qbo, conn, "expired", reason, error_code="expired")
+
+
+def _warn_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> bool:
+    """Send the warning for the smallest threshold crossed, once; earlier ones are implied."""
+    end = deadline(conn)
+    if end is None:
+        return False
+    sent = set(conn.warnings_sent or [])
+    crossed = [days for days in warning_days() if end - now <= dt.timedelta(days=days)]
+    fresh = [days for days in crossed if days not in sent]
+    if not fresh:
+        return False
+    days = min(fresh)
+    conn.warnings_sent = sorted(sent | set(crossed), reverse=True)
+    message = (
+        f"The QuickBooks connection expires on {end:%Y-%m-%d} (within {days} days). "
+        "An admin must reconnect before then to keep syncing."
+    )
+    log_event(qbo, conn, "expiry_warning", message, error_code=f"expires_{days}d")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.expiry_warning.send(app, connection=conn, days=days, expires_at=end)
+    return True

@@ -1,0 +1,213 @@
+"""The admin blueprint: Add-ons & API panel, connect flow, disconnect, sync health.
+
+Every route is admin-only (the host's ``@qbo.admin_required`` hook; without one
+every page answers 403 with a note for the developer) and every POST is CSRF
+protected.  The views are thin: the rules live in :mod:`flask_qbo.connect`,
+:mod:`flask_qbo.upkeep` and :mod:`flask_qbo.health`.
+
+Endpoints (under ``QBO_URL_PREFIX``): ``qbo.addons``, ``qbo.connect``,
+``qbo.callback``, ``qbo.disconnect``, ``qbo.health``, ``qbo.retry``,
+``qbo.retry_all``.  Template globals available on every page of the host:
+``qbo_connection_banner()``, ``qbo_banner_state()`` and ``qbo_addons_context()``
+(the forms also use the widgets' ``qbo_csrf_token()``).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
+
+from .. import connect as connect_flow
+from .. import health
+from .. import push
+from .. import upkeep
+from ..csrf import csrf_protect
+from ..extension import get_qbo
+
+bp = Blueprint("qbo", __name__, template_folder="../templates")
+
+#: Session key of the one-off message shown at the top of the next admin page.
+NOTICE_KEY = "_qbo_notice"
+
+#: Endpoints of the initial-import page, in order of preference (it is optional).
+IMPORT_ENDPOINTS = ("qbo_import.start", "qbo.import_start")
+
+#: Friendly texts for the ``error`` values Intuit sends back to the callback.
+CALLBACK_ERRORS = {
+    "access_denied": "You cancelled the QuickBooks sign-in, so nothing was connected. "
+    "Click Connect QuickBooks Account whenever you are ready.",
+    "invalid_scope": "Intuit refused the permissions this app asks for (invalid_scope). "
+    "The developer should check QBO_SCOPES and the app's settings at Intuit.",
+}
+
+
+def _notify(kind: str, text: str) -> None:
+    """Queue a message for the next admin page (post/redirect/get keeps URLs clean)."""
+    session[NOTICE_KEY] = {"kind": kind, "text": text}
+
+
+def _render(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]:
+    context.setdefault("qbo_notice", session.pop(NOTICE_KEY, None))
+    return render_template(template, **context), status
+
+
+@bp.before_request
+def _require_admin() -> t.Any:
+    """Refuse everything here unless the host's admin hook says yes."""
+    qbo = get_qbo()
+    if qbo.is_admin():
+        return None
+    configured = qbo._admin_check is not None
+    return _render("qbo/admin/forbidden.html", 403, hook_configured=configured)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> t.Any:
+    """Show our own errors (CSRF, bad state) as a page that says what to do next."""
+    if exc.code == 403:
+        return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo()._admin_check is not None)
+    return _render("qbo/admin/error.html", exc.code or 500, message=exc.description, code=exc.code)
+
+
+# -- template globals -----------------------------------------------------------------
+
+
+def addons_context() -> dict[str, t.Any]:
+    """What the Add-ons & API panel shows; usable from a host's own admin page."""
+    qbo = get_qbo()
+    if not qbo.is_admin():
+        return {"allowed": False}
+    conn = qbo.connection()
+    context: dict[str, t.Any] = {"allowed": True, "connection": conn, "status": "not_connected"}
+    if conn is not None:
+        context.update(
+            status=conn.status,
+            company=conn.company_name or f"company {conn.realm_id}",
+            environment=health.environment_label(conn),
+            warning_days=upkeep.warning_due(conn),
+            deadline=upkeep.deadline(conn),
+        )
+    # The initial import is offered right after connecting, when its page is installed.
+    endpoint = next((name for name in IMPORT_ENDPOINTS if name in current_app.view_functions), None)
+    context["import_endpoint"] = endpoint if conn is not None and conn.status == "connected" else None
+    return context
+
+
+def connection_banner() -> Markup:
+    """The needs-reconnect / disconnected / expiring banner as HTML (empty when all is well)."""
+    state = health.banner_state(get_qbo())
+    if state is None:
+        return Markup("")
+    return Markup(render_template("qbo/admin/_banner.html", qbo_banner=state))
+
+
+bp.add_app_template_global(addons_context, "qbo_addons_context")
+bp.add_app_template_global(connection_banner, "qbo_connection_banner")
+bp.add_app_template_global(lambda: health.banner_state(get_qbo()), "qbo_banner_state")
+
+
+# -- Add-ons & API and the connect flow ---------------------------------------------------
+
+
+@bp.get("/admin/")
+def addons() -> t.Any:
+    """The Add-ons & API page: connection status and the Connect QuickBooks Account button."""
+    return _render("qbo/admin/addons.html")
+
+
+@bp.post("/admin/connect")
+@csrf_protect
+def connect() -> t.Any:
+    """Send the admin to Intuit's sign-in (also used to reconnect)."""
+    return redirect(connect_flow.begin(get_qbo()))
+
+
+@bp.get("/callback")
+def callback() -> t.Any:
+    """Intuit's redirect back: ``code``, ``state``, ``realmId`` or ``error``."""
+    qbo = get_qbo()
+    args = request.args
+    error = args.get("error")
+    if error:
+        # A cancel changes nothing, so it only needs the state to be burnt, not valid.
+        session.pop(connect_flow.STATE_KEY, None)
+        text = CALLBACK_ERRORS.get(error, f"QuickBooks did not connect (Intuit said: {error}). Try again.")
+        _notify("error" if error != "access_denied" else "info", text)
+        return redirect(url_for("qbo.addons"))
+    try:
+        connect_flow.consume_state(qbo, args.get("state"))
+        conn = connect_flow.complete(qbo, args.get("code"), args.get("realmId"))
+    except connect_flow.ConnectError as exc:
+        return _render("qbo/admin/error.html", exc.status, message=str(exc), code=exc.status)
+    _notify("success", f"Connected to {conn.company_name or 'QuickBooks'}.")
+    return redirect(url_for("qbo.addons"))
+
+
+@bp.route("/admin/disconnect", methods=["GET", "POST"])
+@csrf_protect
+def disconnect() -> t.Any:
+    """GET: the confirmation page with the keep/delete choice.  POST: disconnect."""
+    qbo = get_qbo()
+    conn = qbo.connection()
+    if conn is None:
+        _notify("info", "QuickBooks is not connected.")
+        return redirect(url_for("qbo.addons"))
+    if request.method == "GET":
+        return _render("qbo/admin/disconnect.html", connection=conn, company=conn.company_name or conn.realm_id)
+    choice = request.form.get("data")
+    if choice not in ("keep", "purge"):
+        return _render(
+            "qbo/admin/disconnect.html", 400, connection=conn, company=conn.company_name or conn.realm_id,
+            qbo_notice={"kind": "error", "text": "Choose whether to keep or delete the synced data."},
+        )
+    company = conn.company_name or "QuickBooks"
+    revoked = connect_flow.disconnect(qbo, conn, purge=choice == "purge")
+    text = f"Disconnected from {company}."
+    text += " Synced data was deleted." if choice == "purge" else " Synced data is kept and shown as disconnected."
+    if not revoked:
+        text += (" Intuit could not confirm the revocation; you can also remove the app in QuickBooks "
+                 "under Settings → Apps.")
+    _notify("success", text)
+    return redirect(url_for("qbo.addons"))
+
+
+# -- sync health ---------------------------------------------------------------------------
+
+
+@bp.get("/admin/health", endpoint="health")
+def health_page() -> t.Any:
+    """Connection state, token expiry, queues, recent failures and the field chart."""
+    qbo = get_qbo()
+    data = health.summary(qbo, qbo.current_tenant())
+    return _render("qbo/admin/health.html", **data)
+
+
+
+@bp.post("/admin/health/retry/<int:outbox_id>")
+@csrf_protect
+def retry(outbox_id: int) -> t.Any:
+    """Put one failed or dead change back in the queue."""
+    qbo = get_qbo()
+    if push.retry(outbox_id, qbo.current_tenant()):
+        _notify("success", "The change is queued again.")
+    else:
+        _notify("error", "That change cannot be retried (it is no longer failed, or it is not yours).")
+    return redirect(url_for("qbo.health"))
+
+
+@bp.post("/admin/health/retry-all")
+@csrf_protect
+def retry_all() -> t.Any:
+    """Put every failed or dead change of this tenant back in the queue."""
+    count = push.retry_all(get_qbo().current_tenant())
+    _notify("success" if count else "info", f"{count} change(s) queued again." if count else "Nothing to retry.")
+    return redirect(url_for("qbo.health"))

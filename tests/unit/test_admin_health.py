@@ -1,0 +1,107 @@
+"""The sync health page: connection state, queues, failures with Retry, and the field chart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+
+from flask_qbo.extension import get_qbo
+from flask_qbo.models import Inbox
+from flask_qbo.models import Outbox
+from flask_qbo.models import SyncLog
+from flask_qbo.models import utcnow
+from flask_qbo.testing import TEST_REALM
+
+from ..conftest import login
+from ..hostapp import ACME_ADMIN
+from ..hostapp import Contact
+from .test_connect_support import csrf
+from .test_connect_support import text
+from .test_connect_support import update_connection
+
+HEALTH = "/qbo/admin/health"
+
+
+def _seed(app: t.Any) -> dict[str, int]:
+    """A named contact with a failed and a dead change, queue rows, a failed pull and a webhook time."""
+    with app.app_context():
+        session = get_qbo(app).state().db.session
+        ada = Contact(tenant="acme", first_name="Ada", last_name="Lovelace")
+        session.add(ada)
+        session.commit()
+        key = str(ada.id)
+        failed = Outbox(tenant_key="acme", contact_key=key, status="failed", error_code="6240", attempts=1,
+                        last_error="Duplicate Name Exists Error: The name supplied already exists.")
+        dead = Outbox(tenant_key="acme", contact_key="999", status="dead", error_code="500", attempts=8,
+                      last_error="Service unavailable <script>alert(1)</script>")
+        session.add_all([failed, dead, Outbox(tenant_key="acme", contact_key=key, status="done")])
+        session.add_all([
+            Inbox(event_id="e1", realm_id=TEST_REALM, entity="Customer", entity_id="1", operation="Update"),
+            Inbox(event_id="e2", realm_id=TEST_REALM, entity="Customer", entity_id="2", operation="Update",
+                  status="done"),
+            Inbox(event_id="e3", realm_id="other-realm", entity="Customer", entity_id="3", operation="Update"),
+        ])
+        session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=key, direction="pull",
+                            action="failed", error_code="2500", message="Invalid Reference Id"))
+        session.commit()
+        ids = {"failed": failed.id, "dead": dead.id}
+    update_connection(app, "acme", last_webhook_at=utcnow() - dt.timedelta(minutes=3), last_cdc_at=utcnow(),
+                      reads_month=utcnow().strftime("%Y-%m"), reads_count=42)
+    return ids
+
+
+def test_health_page_shows_state_queues_failures_and_chart(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    _seed(app)
+    login(client, ACME_ADMIN)
+    response = client.get(HEALTH)
+    assert response.status_code == 200
+    page = text(response)
+    assert 'data-qbo-status="connected"' in page and "Test Company (Emulator)" in page
+    assert "Access token expires" in page and "Authorization hard limit" in page
+    assert re.search(r"Last webhook received</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d UTC", page)
+    assert "API reads this month</dt><dd>42" in page
+    assert '<tr data-qbo-queue="outbox-failed"><td>CRM → QuickBooks (outbox)</td><td>failed</td><td>1</td>' in page
+    assert '<tr data-qbo-queue="inbox-pending"><td>QuickBooks → CRM (inbox)</td><td>pending</td><td>1</td>' in page
+    # Another realm's inbox row is not counted.
+    assert '<td>QuickBooks → CRM (inbox)</td><td>pending</td><td>2</td>' not in page
+    assert "Ada Lovelace" in page and "Duplicate Name Exists Error" in page and "<code>6240</code>" in page
+    assert "Invalid Reference Id" in page and "Contact 999 (deleted)" in page
+    assert "<script>alert(1)</script>" not in page, "Intuit's messages are escaped"
+    assert page.count(">Retry</button>") == 2 and "Retry all" in page
+    assert "<td>email</td><td>PrimaryEmailAddr.Address</td><td>↔</td>" in page
+    assert "<td>(derived, unique)</td><td>DisplayName</td>" in page
+    assert "<td>card: terms</td><td>SalesTermRef</td><td>QBO → CRM</td>" in page
+    assert "UTC by tests</dd>" in page  # who connected (testing.connect_tenant's default)
+
+
+def test_retry_one_and_retry_all(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    ids = _seed(app)
+    login(client, ACME_ADMIN)
+    token = csrf(client, HEALTH)
+    response = client.post(f"/qbo/admin/health/retry/{ids['failed']}", data={"csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"].endswith(HEALTH)
+    with app.app_context():
+        session = get_qbo(app).state().db.session
+        assert session.get(Outbox, ids["failed"]).status == "pending"
+        assert session.get(Outbox, ids["dead"]).status == "dead"
+    assert "The change is queued again" in text(client.get(HEALTH))
+
+    client.post("/qbo/admin/health/retry-all", data={"csrf_token": token})
+    with app.app_context():
+        assert get_qbo(app).state().db.session.get(Outbox, ids["dead"]).status == "pending"
+    page = text(client.get(HEALTH))
+    assert "1 change(s) queued again" in page and ">Retry</button>" not in page
+
+
+def test_retrying_something_not_failed_says_so(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    login(client, ACME_ADMIN)
+    client.post("/qbo/admin/health/retry/12345", data={"csrf_token": csrf(client, HEALTH)})
+    assert "cannot be retried" in text(client.get(HEALTH))
+
+
+def test_health_page_without_connection(client: t.Any) -> None:
+    login(client, ACME_ADMIN)
+    page = text(client.get(HEALTH))
+    assert "QuickBooks is not connected" in page and "No failures." in page
+    assert "<td>email</td><td>PrimaryEmailAddr.Address</td>" in page
