@@ -1,0 +1,10 @@
+/* Flask-QBO widgets: keep polled widgets when the server answers 304 Not Modified.
+   Widgets poll with the ETag they were rendered with (If-None-Match); htmx would
+   otherwise swap the empty 304 body in and blank the widget. Works with the
+   vendored htmx or the host's own copy, whichever loads. */
+document.addEventListener("htmx:beforeSwap", function (event) {
+  if (event.detail && event.detail.xhr && event.detail.xhr.status === 304) {
+    event.detail.shouldSwap = false;
+    event.detail.isError = false;
+  }
+});

@@ -1,0 +1,351 @@
+"""The contact dashboard widgets: QB icon, summary card, transactions folder, statement.
+
+Each widget is one endpoint returning one partial under ``qbo/partials/``.
+htmx requests (``HX-Request``) get the bare partial; anything else gets the
+partial wrapped in a full page, so a plain link still works without
+JavaScript.  Widgets read only the local mirror (:mod:`flask_qbo.widget_data`),
+so rendering never spends a QBO read; the one exception is the PDF download,
+which has to fetch the document from QBO and streams it through.
+
+Open widgets poll themselves and send the ETag they were rendered with; an
+unchanged widget costs one small indexed query and a ``304``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import stream_with_context
+from flask import url_for
+from flask.blueprints import BlueprintSetupState
+
+from .. import widget_data as data
+from ..config import get_config
+from ..csrf import csrf_protect
+from ..csrf import csrf_token
+from ..deeplinks import app_base_url
+from ..deeplinks import transaction_url
+from ..deeplinks import valid_id
+from ..errors import QBOAuthError
+from ..errors import QBOError
+from ..errors import QBONotFoundError
+from ..extension import get_qbo
+from ..models import utcnow
+
+bp = Blueprint(
+    "qbo_widgets",
+    __name__,
+    template_folder="../templates",
+    static_folder="../static/qbo",
+    static_url_path="/static",
+)
+
+PARTIALS = "qbo/partials/"
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@bp.record_once
+def _register_jinja(state: BlueprintSetupState) -> None:
+    """Make the CSRF token, contact keys and formatters available to every template.
+
+    Registered on the app (not the blueprint) because the macros run inside
+    the host's own contact page.
+    """
+    app = state.app
+    app.add_template_global(csrf_token, "qbo_csrf_token")
+    app.add_template_global(lambda contact: get_qbo().contact_key(contact), "qbo_contact_key")
+    app.add_template_global(dom_id, "qbo_dom_id")
+    app.add_template_filter(data.format_money, "qbo_money")
+    app.add_template_filter(data.format_date, "qbo_date")
+    app.add_template_filter(data.format_datetime, "qbo_datetime")
+    app.add_template_filter(data.status_label, "qbo_status_label")
+
+
+@bp.after_request
+def _vary(response: Response) -> Response:
+    """Full page and partial share a URL, so caches must key on ``HX-Request``."""
+    response.vary.add("HX-Request")
+    return response
+
+
+def dom_id(prefix: str, key: t.Any) -> str:
+    """An HTML id for a contact's widget; host keys may hold characters ids cannot."""
+    return f"{prefix}-" + re.sub(r"[^A-Za-z0-9_-]", "_", str(key))
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _today() -> dt.date:
+    return utcnow().date()
+
+
+def _load(contact_key: str) -> data.WidgetContext:
+    """The contact's widget context, or 404 when it is missing or not the viewer's to see.
+
+    Another tenant's contact is a 404 rather than a 403 so its existence is not revealed.
+    """
+    qbo = get_qbo()
+    contact = qbo.load_contact(contact_key)
+    if contact is None or not qbo.may_view(contact):
+        abort(404)
+    session = qbo.state().db.session
+    return data.load_context(session, contact, qbo.contact_key(contact), qbo.tenant_of(contact))
+
+
+def _render(
+    ctx: data.WidgetContext, widget: str, title: str, self_url: str, *etag_parts: t.Any, **context: t.Any
+) -> Response:
+    """Render a widget partial (or its full page), answering 304 when the poller's copy is current."""
+    htmx = _is_htmx()
+    session = get_qbo().state().db.session
+    etag = data.fingerprint(session, ctx, widget, _today().isoformat(), htmx, *etag_parts)
+    if request.method in ("GET", "HEAD") and request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        context.update(
+            ctx=ctx,
+            widget=widget,
+            title=title,
+            self_url=self_url,
+            etag=f'"{etag}"',
+            poll_seconds=int(get_config("QBO_WIDGET_POLL_SECONDS") or 0),
+            today=_today(),
+        )
+        template = PARTIALS + f"_{widget}.html"
+        if htmx:
+            body = render_template(template, **context)
+        else:
+            body = render_template(
+                PARTIALS + "_page.html", partial=template, base_template=get_config("QBO_BASE_TEMPLATE"), **context
+            )
+        response = make_response(body)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.get("/<contact_key>/icon")
+def icon(contact_key: str) -> Response:
+    """Item 1: the QB icon that opens the customer in QBO."""
+    ctx = _load(contact_key)
+    state, reason = ctx.sync_state()
+    return _render(
+        ctx,
+        "icon",
+        "QuickBooks",
+        url_for(".icon", contact_key=ctx.contact_key),
+        state=state,
+        reason=reason,
+        customer_url=ctx.customer_url(),
+    )
+
+
+def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Response:
+    session = get_qbo().state().db.session
+    customer = ctx.customer
+    state, reason = ctx.sync_state()
+    context: dict[str, t.Any] = {
+        "state": state,
+        "reason": reason,
+        "message": message,
+        "customer_url": ctx.customer_url(),
+        "currency": ctx.currency,
+        "open_balance": None,
+        "overdue_balance": None,
+        "last_payment": None,
+    }
+    if customer is not None:
+        context.update(
+            open_balance=data.open_balance(session, customer),
+            overdue_balance=data.overdue_balance(session, customer, _today()),
+            last_payment=data.last_payment(session, customer),
+        )
+    return _render(
+        ctx, "summary", "QuickBooks summary", url_for(".summary", contact_key=ctx.contact_key), message, **context
+    )
+
+
+@bp.get("/<contact_key>/summary")
+def summary(contact_key: str) -> Response:
+    """Item 2: the summary card (terms, balances, last payment, sync status)."""
+    return _summary_response(_load(contact_key))
+
+
+@bp.post("/<contact_key>/sync")
+@csrf_protect
+def sync_now(contact_key: str) -> Response:
+    """The "Sync now" button: queue a push of this contact and show the refreshed card."""
+    ctx = _load(contact_key)
+    if not ctx.connected:
+        message = "QuickBooks is not connected, so this contact cannot be synced now."
+    else:
+        from .. import push
+
+        push.request_sync(ctx.contact, ctx.tenant_key)
+        get_qbo().state().db.session.commit()
+        ctx = _load(contact_key)
+        message = "Sync requested."
+    if not _is_htmx():
+        return redirect(url_for(".summary", contact_key=ctx.contact_key), code=303)  # type: ignore[return-value]
+    return _summary_response(ctx, message)
+
+
+def _type_arg() -> str | None:
+    value = request.args.get("type") or None
+    return value if value in data.TYPE_LABELS else None
+
+
+def _page_arg() -> int:
+    try:
+        return max(1, min(int(request.args.get("page", "1")), 100_000))
+    except ValueError:
+        return 1
+
+
+class _RowBuilder:
+    """Builds table rows; URL prefixes are resolved once per page, not once per row.
+
+    ``url_for`` and the deep-link host lookup dominate a 50-row page otherwise.
+    The PDF URL is the per-type prefix plus the id, which is safe because only
+    all-digit ids (:func:`~flask_qbo.deeplinks.valid_id`) get one.
+    """
+
+    def __init__(self, ctx: data.WidgetContext, today: dt.date) -> None:
+        self.ctx = ctx
+        self.today = today
+        self.app_base = app_base_url()
+        self._pdf_prefix: dict[str, str] = {}
+
+    def pdf_url(self, txn_type: str, txn_id: str) -> str:
+        if txn_type not in self._pdf_prefix:
+            sample = url_for(".pdf", contact_key=self.ctx.contact_key, txn_type=txn_type, txn_id="0")
+            self._pdf_prefix[txn_type] = sample[:-1]
+        return self._pdf_prefix[txn_type] + txn_id
+
+    def row(self, txn: t.Any) -> dict[str, t.Any]:
+        """What one table row shows; links only from validated ids."""
+        txn_id = valid_id(txn.qbo_id)
+        return {
+            "txn": txn,
+            "type_label": data.TYPE_LABELS.get(txn.txn_type, txn.txn_type),
+            "currency": txn.currency or self.ctx.currency,
+            "status": data.display_status(txn, self.today),
+            "url": transaction_url(txn.txn_type, txn.qbo_id, txn.realm_id, base_url=self.app_base),
+            "pdf_url": self.pdf_url(txn.txn_type, txn_id) if txn_id and txn.txn_type in data.TYPE_LABELS else None,
+        }
+
+
+@bp.get("/<contact_key>/transactions")
+def transactions(contact_key: str) -> Response:
+    """Items 3 and 4: the "QuickBooks Transactions" folder, filterable and paginated."""
+    ctx = _load(contact_key)
+    txn_type = _type_arg()
+    page_no = _page_arg()
+    per_page = int(get_config("QBO_TRANSACTIONS_PER_PAGE"))
+    page = None
+    rows: list[dict[str, t.Any]] = []
+    if ctx.customer is not None:
+        page = data.transactions_page(
+            get_qbo().state().db.session, ctx.customer, txn_type=txn_type, page=page_no, per_page=per_page
+        )
+        builder = _RowBuilder(ctx, _today())
+        rows = [builder.row(txn) for txn in page.rows]
+
+    def page_url(number: int) -> str:
+        return url_for(".transactions", contact_key=ctx.contact_key, type=txn_type, page=number)
+
+    return _render(
+        ctx,
+        "transactions",
+        "QuickBooks Transactions",
+        page_url(page_no),
+        txn_type,
+        page_no,
+        per_page,
+        active_tab=txn_type or "all",
+        page=page,
+        rows=rows,
+        page_url=page_url,
+        tabs=_tabs(ctx),
+    )
+
+
+def _tabs(ctx: data.WidgetContext) -> list[tuple[str, str, str]]:
+    """``(key, label, url)`` for the folder's filter tabs, the statement last."""
+    tabs = [("all", "All", url_for(".transactions", contact_key=ctx.contact_key))]
+    tabs += [
+        (key, plural, url_for(".transactions", contact_key=ctx.contact_key, type=key))
+        for key, _label, plural in data.TRANSACTION_TYPES
+    ]
+    tabs.append(("statement", "Statement", url_for(".statement", contact_key=ctx.contact_key)))
+    return tabs
+
+
+@bp.get("/<contact_key>/statement")
+def statement(contact_key: str) -> Response:
+    """The "Statement" tab: open items, running balance and aging, from the mirror."""
+    ctx = _load(contact_key)
+    today = _today()
+    stmt = data.statement_for(get_qbo().state().db.session, ctx.customer, today) if ctx.customer else None
+    return _render(
+        ctx,
+        "statement",
+        "QuickBooks Transactions — Statement",
+        url_for(".statement", contact_key=ctx.contact_key),
+        active_tab="statement",
+        statement=stmt,
+        tabs=_tabs(ctx),
+        type_labels=data.TYPE_LABELS,
+    )
+
+
+@bp.get("/<contact_key>/pdf/<txn_type>/<txn_id>")
+def pdf(contact_key: str, txn_type: str, txn_id: str) -> Response:
+    """Stream a transaction's PDF from QBO, only for this contact's own transactions."""
+    if txn_type not in data.TYPE_LABELS or valid_id(txn_id) is None:
+        abort(404)
+    ctx = _load(contact_key)
+    if ctx.customer is None:
+        abort(404)
+    txn = data.find_transaction(get_qbo().state().db.session, ctx.customer, txn_type, txn_id)
+    if txn is None:
+        abort(404)
+    if not ctx.connected or ctx.connection is None:
+        abort(409, description="QuickBooks is not connected, so the PDF cannot be downloaded now.")
+    try:
+        upstream = get_qbo().client(ctx.connection).pdf(txn_type, txn.qbo_id)
+    except QBONotFoundError:
+        abort(404)
+    except QBOAuthError:
+        abort(503, description="QuickBooks needs to be reconnected before PDFs can be downloaded.")
+    except QBOError as exc:
+        current_app.logger.warning("QBO PDF download failed for %s %s: %s", txn_type, txn.qbo_id, exc)
+        abort(502, description="QuickBooks did not return the PDF. Try again in a moment.")
+
+    def chunks() -> t.Iterator[bytes]:
+        try:
+            yield from upstream.iter_content(chunk_size=64 * 1024)
+        finally:
+            upstream.close()
+
+    name = _FILENAME_UNSAFE.sub("_", f"{txn_type}-{txn.doc_number or txn.qbo_id}")
+    response = Response(stream_with_context(chunks()), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+__all__ = ["bp", "dom_id"]

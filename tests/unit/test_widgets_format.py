@@ -1,0 +1,61 @@
+"""Money, date and status formatting used by the widget templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from flask_qbo.models import Transaction
+from flask_qbo.widget_data import display_status
+from flask_qbo.widget_data import format_date
+from flask_qbo.widget_data import format_datetime
+from flask_qbo.widget_data import format_money
+from flask_qbo.widget_data import status_label
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (Decimal("1234.5"), "USD", "$1,234.50"),
+        (Decimal("-20"), "USD", "-$20.00"),
+        ("0.005", "EUR", "€0.01"),
+        (1000000, "GBP", "£1,000,000.00"),
+        (Decimal("5"), "CAD", "CA$5.00"),
+        (Decimal("5"), "aud", "A$5.00"),
+        (Decimal("1500"), "JPY", "1,500.00 JPY"),
+        (Decimal("-3"), "CHF", "-3.00 CHF"),
+        (Decimal("7"), None, "7.00"),
+        (None, "USD", "—"),
+        ("not money", "USD", "—"),
+    ],
+)
+def test_format_money(amount: object, currency: str | None, text: str) -> None:
+    assert format_money(amount, currency) == text
+
+
+def test_format_dates_are_locale_neutral() -> None:
+    assert format_date(dt.date(2026, 3, 5)) == "Mar 5, 2026"
+    assert format_date(dt.date(2025, 12, 31)) == "Dec 31, 2025"
+    assert format_date(None) == "—"
+    when = dt.datetime(2026, 3, 5, 21, 3, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert format_datetime(when) == "Mar 6, 2026 02:03 UTC"
+    assert format_datetime(None) == "—"
+
+
+def test_status_labels() -> None:
+    assert status_label("partially_paid") == "Partially paid"
+    assert status_label("unknown_state") == "Unknown state"
+    assert status_label(None) == "—"
+
+
+def test_open_invoice_becomes_overdue_after_due_date() -> None:
+    today = dt.date(2026, 3, 10)
+    txn = Transaction(txn_type="Invoice", status="open", balance=Decimal("5"), due_date=dt.date(2026, 3, 9))
+    assert display_status(txn, today) == "overdue"
+    assert display_status(txn, dt.date(2026, 3, 9)) == "open"
+    txn.balance = Decimal("0")
+    assert display_status(txn, today) == "open"
+    estimate = Transaction(txn_type="Estimate", status="pending", balance=Decimal("5"), due_date=dt.date(2026, 1, 1))
+    assert display_status(estimate, today) == "pending"
