@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import func
 
 from .extension import get_qbo
 from .models import Connection
@@ -23,6 +24,15 @@ def create_tables() -> None:
     """Create the qbo_* tables (safe to run again)."""
     get_qbo().create_all()
     click.echo("qbo_* tables are ready.")
+
+
+@qbo_cli.command("upkeep")
+def upkeep_command() -> None:
+    """Refresh tokens about to expire and send expiry warnings (run hourly from cron)."""
+    from .upkeep import upkeep
+
+    result = upkeep(get_qbo())
+    click.echo(", ".join(f"{key}={value}" for key, value in result.items()))
 
 
 @qbo_cli.command("status")
@@ -45,3 +55,107 @@ def status() -> None:
         summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
         click.echo(f"{label}: {summary}")
     click.echo(f"environment: {current_app.config['QBO_ENVIRONMENT']}")
+
+
+@qbo_cli.command("push")
+@click.option("--limit", default=100, show_default=True, help="Rows per round.")
+def push_command(limit: int) -> None:
+    """Push every due outbox row to QuickBooks now, then print the outbox counts."""
+    from . import push
+
+    qbo = get_qbo()
+    total = 0
+    while True:
+        handled = push.process(qbo, limit=limit)
+        total += handled
+        if handled < limit:
+            break
+    session = qbo.state().db.session
+    counts = dict(session.query(Outbox.status, func.count()).group_by(Outbox.status).all())
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
+    click.echo(f"pushed {total} row(s); outbox: {summary}")
+
+
+@qbo_cli.command("worker")
+@click.option("--poll", default=5.0, show_default=True, help="Seconds between pull/CDC checks.")
+def worker_command(poll: float) -> None:
+    """Run the sync loop (push, pull, CDC, token upkeep) in the foreground until Ctrl-C."""
+    from .runner import ThreadRunner
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    runner = ThreadRunner(app, poll_interval=poll)
+    get_qbo().state().runner = runner
+    click.echo("QBO worker running; Ctrl-C stops it.")
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        click.echo("QBO worker stopped.")
+
+
+@qbo_cli.command("pull")
+@click.option("--limit", default=500, show_default=True, help="Inbox events per realm per pass.")
+@click.option("--cdc/--no-cdc", default=True, show_default=True, help="Also poll CDC for connections that are due.")
+def pull_command(limit: int, cdc: bool) -> None:
+    """Apply pending QuickBooks webhook events (and due CDC polls) now."""
+    from . import pull
+
+    qbo = get_qbo()
+    applied = pull.process(qbo, limit=limit)
+    polled = pull.poll_due(qbo) if cdc else 0
+    click.echo(f"Applied {applied} change(s) from webhooks and {polled} from CDC.")
+
+
+@qbo_cli.command("import")
+@click.option("--tenant", default=None, help="Tenant key (default: the only connected tenant).")
+@click.option("--months", type=int, default=None, help="Only transactions from the last N months.")
+@click.option("--accept-exact", is_flag=True, help="Link every exact e-mail match.")
+@click.option("--apply", "apply_", is_flag=True, help="Apply the decisions (pending rows stay unlinked).")
+def import_command(tenant: str | None, months: int | None, accept_exact: bool, apply_: bool) -> None:
+    """Run the initial import for a tenant, resuming an unfinished one."""
+    from . import backfill
+    from .errors import QBOConfigError
+
+    qbo = get_qbo()
+    tenant = tenant or _only_tenant()
+    try:
+        run = backfill.start_import(qbo, tenant, months=months, user="flask qbo import")
+    except (QBOConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    while run.status == "fetching":
+        run = backfill.run_import_step(qbo, run.id, budget=10)
+        click.echo(f"  {backfill.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
+                   f"{run.transactions_done} transactions, {run.requests_made} requests")
+        if run.error:
+            raise click.ClickException(f"Import {run.id} paused: {run.error} (run the command again to resume)")
+    if accept_exact and run.status == "review":
+        click.echo(f"Accepted {backfill.accept_all_exact(run.id)} exact e-mail match(es).")
+    if apply_ and run.status == "review":
+        click.echo(f"Applied {backfill.apply(run.id)} decision(s).")
+    click.echo(f"Import {run.id}: {qbo.state().db.session.get(type(run), run.id).status}.")
+
+
+@qbo_cli.command("reconcile")
+@click.option("--tenant", default=None, help="Tenant key (default: every connected tenant).")
+@click.option("--apply", "apply_", is_flag=True, help="Fix the differences found.")
+def reconcile_command(tenant: str | None, apply_: bool) -> None:
+    """Compare QuickBooks with the local mirror and linked contacts; print (and fix) differences."""
+    from .reconcile import reconcile
+
+    qbo = get_qbo()
+    session = qbo.state().db.session
+    query = session.query(Connection).filter(Connection.status == "connected")
+    if tenant:
+        query = query.filter(Connection.tenant_key == tenant)
+    for conn in query.order_by(Connection.tenant_key).all():
+        differences = reconcile(qbo, conn, apply=apply_)
+        click.echo(f"tenant {conn.tenant_key}: {len(differences)} difference(s)" + (" fixed" if apply_ else ""))
+        for difference in differences:
+            click.echo(f"  {difference}")
+
+
+def _only_tenant() -> str:
+    session = get_qbo().state().db.session
+    tenants = [t for (t,) in session.query(Connection.tenant_key).filter(Connection.status == "connected")]
+    if len(tenants) != 1:
+        raise click.ClickException("Several (or no) tenants are connected; name one with --tenant.")
+    return tenants[0]

@@ -90,6 +90,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_RATE_LIMIT_STORAGE_URL": None,
     # How work runs: "thread" (embedded), "celery" or "none" (you call the functions).
     "QBO_RUNNER": "thread",
+    # Celery runner: seconds between beat sweeps of push, pull and the CDC due-check.
+    "QBO_CELERY_SWEEP_INTERVAL": 30,
     # Seconds between CDC polls; None: 60 without a webhook verifier token, 900 with one.
     "QBO_CDC_INTERVAL": None,
     # Seconds of overlap when polling CDC so a change at the cursor edge is not missed.

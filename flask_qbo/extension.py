@@ -107,6 +107,9 @@ class QBO:
 
         capture.install(self, app)
         app.cli.add_command(qbo_cli)
+        from .runner import start_if_configured
+
+        start_if_configured(self, app)
         if app.config["QBO_REGISTER_BLUEPRINTS"]:
             register_views(self, app)
 
@@ -133,6 +136,12 @@ class QBO:
             raise QBOConfigError(f"{model.__name__} has no key attribute {key!r}.")
         fields.validate_model(model)
         self.contact = ContactRegistration(model=model, fields=fields, key=key)
+
+    def suppress_capture(self) -> t.ContextManager[None]:
+        """Context manager: contact edits inside it write no outbox row (used when applying QBO data)."""
+        from .capture import suppress_capture
+
+        return suppress_capture()
 
     def create_all(self) -> None:
         """Create the ``qbo_*`` tables on the host's default engine (idempotent)."""

@@ -9,6 +9,9 @@ typo fails at start-up rather than in a worker at 3 a.m.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import re
 import typing as t
 
 from .errors import QBOConfigError
@@ -200,3 +203,222 @@ def set_path(obj: dict[str, t.Any], path: str, value: t.Any) -> None:
     for part in parts[:-1]:
         current = current.setdefault(part, {})
     current[parts[-1]] = value
+
+
+# -- values, hashes and payloads ------------------------------------------------------
+
+def _group(path: str) -> str:
+    """The top-level object of a nested path (``BillAddr`` of ``BillAddr.City``).
+
+    QBO replaces a nested object whole on a sparse update, so a change to one part
+    must resend its siblings.
+    """
+    return path.split(".", 1)[0]
+
+
+#: Characters QBO refuses in name fields; a derived DisplayName replaces them.
+NAME_FORBIDDEN = ":\t\n\r"
+
+#: Suffix QBO appends to the DisplayName of an inactive ("deleted") customer.
+DELETED_SUFFIX = " (deleted)"
+
+
+def normalize(value: t.Any) -> t.Any:
+    """Canonical form used for every comparison and hash.
+
+    Strings are stripped and an empty string is ``None``: QBO drops empty
+    strings and a CRM form posts them, so without this every round trip would
+    look like a change and sync could ping-pong.
+    """
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def contact_values(contact: t.Any, fieldmap: FieldMap, *, pushing_only: bool = False) -> dict[str, t.Any]:
+    """The contact's mapped values as QBO would hold them: ``{path: value}``.
+
+    ``to_qbo`` converters are applied, so the result compares directly with
+    :func:`qbo_values` of the customer.
+    """
+    values: dict[str, t.Any] = {}
+    for field in fieldmap:
+        if pushing_only and not field.pushes:
+            continue
+        value = getattr(contact, field.attr, None)
+        if field.to_qbo is not None:
+            value = field.to_qbo(value)
+        values[field.path] = normalize(value)
+    return values
+
+
+def qbo_values(data: t.Mapping[str, t.Any], fieldmap: FieldMap) -> dict[str, t.Any]:
+    """A QBO Customer dict's mapped values: ``{path: value}``, normalised.
+
+    ``Active`` absent means active (QBO's default), so a response that omits it
+    does not read as a change.
+    """
+    values: dict[str, t.Any] = {}
+    for field in fieldmap:
+        value = get_path(data, field.path)
+        if field.path == "Active" and value is None:
+            value = True
+        values[field.path] = normalize(value)
+    return values
+
+
+def customer_hash(values: t.Mapping[str, t.Any]) -> str:
+    """A stable SHA-256 of a ``{path: value}`` set (``None`` entries are left out).
+
+    Both sides hash the same way, so "what we pushed" and "what we pulled" can be
+    compared with "what the contact holds now" without keeping full copies.
+    """
+    canonical = {path: normalize(value) for path, value in values.items()}
+    canonical = {path: value for path, value in canonical.items() if value is not None}
+    body = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def changed_paths(new: t.Mapping[str, t.Any], base: t.Mapping[str, t.Any] | None) -> list[str]:
+    """Paths whose normalised value differs between ``new`` and ``base`` (order of ``new``)."""
+    base = base or {}
+    return [p for p, v in new.items() if normalize(v) != normalize(base.get(p))]
+
+
+def _wire(path: str, value: t.Any) -> t.Any:
+    """The value to send: a cleared string field is sent as ``""`` (QBO ignores ``null``)."""
+    if value is None and CUSTOMER_PATHS.get(path) is not None:
+        return ""
+    return value
+
+
+def build_create_payload(values: t.Mapping[str, t.Any], fieldmap: FieldMap, display_name: str) -> dict[str, t.Any]:
+    """Body of a Customer create: every pushed field that has a value, and the DisplayName."""
+    payload: dict[str, t.Any] = {}
+    for field in fieldmap:
+        value = values.get(field.path)
+        if field.pushes and value is not None and field.path != "DisplayName":
+            set_path(payload, field.path, value)
+    payload["DisplayName"] = display_name
+    return payload
+
+
+def build_update_payload(
+    values: t.Mapping[str, t.Any],
+    fieldmap: FieldMap,
+    *,
+    qbo_id: str,
+    sync_token: str | None,
+    base: t.Mapping[str, t.Any] | None,
+    current: t.Mapping[str, t.Any] | None = None,
+    paths: t.Iterable[str] | None = None,
+) -> dict[str, t.Any] | None:
+    """Body of a sparse update holding only what changed, or ``None`` when nothing did.
+
+    :param values: the contact's values (:func:`contact_values`).
+    :param base: the values QBO holds as far as we know (the last synced values).
+    :param current: the last QBO Customer dict seen; nested objects (addresses,
+        phones) are copied from it so parts we do not map survive QBO replacing
+        the whole object.
+    :param paths: restrict the update to these paths (used after a merge).
+    """
+    wanted = set(paths) if paths is not None else None
+    changed = [
+        p for p in changed_paths(values, base)
+        if (wanted is None or p in wanted) and (f := fieldmap.by_path(p)) is not None and f.pushes
+        and p != "DisplayName"
+    ]
+    if not changed:
+        return None
+    payload: dict[str, t.Any] = {"Id": qbo_id, "SyncToken": sync_token, "sparse": True}
+    for group in {_group(p) for p in changed if "." in p}:
+        existing = (current or {}).get(group)
+        payload[group] = {k: v for k, v in existing.items() if k not in ("Id", "Lat", "Long")} \
+            if isinstance(existing, t.Mapping) else {}
+        for field in fieldmap:
+            if not (field.pushes and _group(field.path) == group and "." in field.path):
+                continue
+            value = values.get(field.path)
+            if value is None and normalize(get_path(payload, field.path)) is None \
+                    and normalize((base or {}).get(field.path)) is None:
+                continue
+            set_path(payload, field.path, _wire(field.path, value))
+    for path in changed:
+        if "." not in path:
+            set_path(payload, path, _wire(path, values.get(path)))
+    return payload
+
+
+# -- DisplayName ----------------------------------------------------------------------
+
+def display_name(values: t.Mapping[str, t.Any]) -> str:
+    """The DisplayName a new customer gets: "First Last", else the company, else the email.
+
+    Characters QBO refuses in names are replaced so a company such as
+    ``"Acme: West"`` still produces a valid name.
+    """
+    person = " ".join(
+        str(v) for v in (normalize(values.get("GivenName")), normalize(values.get("FamilyName"))) if v
+    )
+    name = person or normalize(values.get("CompanyName")) or normalize(values.get("PrimaryEmailAddr.Address"))
+    if not name:
+        name = normalize(values.get("MiddleName")) or "Unnamed contact"
+    for char in NAME_FORBIDDEN:
+        name = name.replace(char, " ")
+    name = " ".join(name.split())
+    limit = CUSTOMER_PATHS["DisplayName"] or 500
+    return name[: limit - len(DELETED_SUFFIX) - 8].strip()
+
+
+_SUFFIX = re.compile(r"^(?P<base>.*) \((?P<n>\d+)\)$")
+
+
+def next_display_name(name: str) -> str:
+    """The next candidate after a collision: "Ann Lee" → "Ann Lee (2)" → "Ann Lee (3)"."""
+    match = _SUFFIX.match(name)
+    if match:
+        return f"{match['base']} ({int(match['n']) + 1})"
+    return f"{name} (2)"
+
+
+def unique_display_name(base: str, taken: t.Callable[[str], bool]) -> str:
+    """First of ``base``, ``base (2)``, ``base (3)`` ... for which ``taken(name)`` is false.
+
+    ``taken`` is compared case-insensitively by the caller (QBO treats names so).
+    """
+    name = base
+    for _ in range(1000):
+        if not taken(name):
+            return name
+        name = next_display_name(name)
+    raise QBOConfigError(f"No free DisplayName found for {base!r} after 1000 attempts.")
+
+
+def strip_deleted(name: str | None) -> str:
+    """A DisplayName without QBO's `` (deleted)`` suffix."""
+    name = name or ""
+    return name[: -len(DELETED_SUFFIX)] if name.endswith(DELETED_SUFFIX) else name
+
+
+def apply_values(
+    contact: t.Any, values: t.Mapping[str, t.Any], fieldmap: FieldMap, paths: t.Iterable[str] | None = None
+) -> list[str]:
+    """Write QBO ``{path: value}`` into the contact's pulled fields; return the attributes changed.
+
+    Only fields whose direction allows QBO → CRM are written, through their
+    ``from_qbo`` converter.  Call it under ``qbo.suppress_capture()`` so the
+    write is not pushed back.
+    """
+    wanted = set(paths) if paths is not None else None
+    changed: list[str] = []
+    for field in fieldmap:
+        if not field.pulls or field.path not in values or (wanted is not None and field.path not in wanted):
+            continue
+        value = values[field.path]
+        if field.from_qbo is not None:
+            value = field.from_qbo(value)
+        if normalize(getattr(contact, field.attr, None)) != normalize(value):
+            setattr(contact, field.attr, value)
+            changed.append(field.attr)
+    return changed

@@ -1,0 +1,130 @@
+"""Field map helpers used by push: values, hashes, payloads, DisplayName and pre-flight checks."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from flask_qbo.errors import QBOValidationError
+from flask_qbo.mapping import FieldMap
+from flask_qbo.mapping import apply_values
+from flask_qbo.mapping import build_create_payload
+from flask_qbo.mapping import build_update_payload
+from flask_qbo.mapping import contact_values
+from flask_qbo.mapping import customer_hash
+from flask_qbo.mapping import display_name
+from flask_qbo.mapping import next_display_name
+from flask_qbo.mapping import qbo_values
+from flask_qbo.mapping import strip_deleted
+from flask_qbo.mapping import unique_display_name
+from flask_qbo.merge import three_way
+from flask_qbo.merge import winner_for
+from flask_qbo.validation import validate_values
+
+FIELDS = FieldMap.default()
+
+
+def contact(**kw: object) -> types.SimpleNamespace:
+    base = {attr: None for attr in FIELDS.attrs}
+    base["archived"] = False
+    base.update(kw)
+    return types.SimpleNamespace(**base)
+
+
+def test_contact_values_normalise_and_invert_archived() -> None:
+    values = contact_values(contact(first_name="  Ann ", last_name="", email="a@b.co", archived=True), FIELDS)
+    assert values["GivenName"] == "Ann"
+    assert values["FamilyName"] is None
+    assert values["Active"] is False
+    assert values["PrimaryEmailAddr.Address"] == "a@b.co"
+
+
+def test_hash_equal_across_sides_and_ignores_blank() -> None:
+    c = contact(first_name="Ann", email="a@b.co", phone="")
+    qbo = {"GivenName": "Ann ", "PrimaryEmailAddr": {"Address": "a@b.co"}, "Active": True}
+    assert customer_hash(contact_values(c, FIELDS)) == customer_hash(qbo_values(qbo, FIELDS))
+    c.phone = "555"
+    assert customer_hash(contact_values(c, FIELDS)) != customer_hash(qbo_values(qbo, FIELDS))
+
+
+def test_create_payload_nests_and_skips_empty() -> None:
+    payload = build_create_payload(contact_values(contact(first_name="Ann", billing_city="Oslo"), FIELDS),
+                                   FIELDS, "Ann")
+    assert payload == {"GivenName": "Ann", "BillAddr": {"City": "Oslo"}, "Active": True, "DisplayName": "Ann"}
+
+
+def test_sparse_update_sends_only_changes_and_keeps_address_siblings() -> None:
+    base = contact_values(contact(first_name="Ann", billing_city="Oslo", billing_street="1 Road"), FIELDS)
+    current = {"BillAddr": {"Id": "9", "Line1": "1 Road", "Line2": "Unit 4", "City": "Oslo"}}
+    new = dict(base, **{"BillAddr.City": "Bergen"})
+    payload = build_update_payload(new, FIELDS, qbo_id="5", sync_token="3", base=base, current=current)
+    assert payload == {"Id": "5", "SyncToken": "3", "sparse": True,
+                       "BillAddr": {"Line1": "1 Road", "Line2": "Unit 4", "City": "Bergen"}}
+    assert build_update_payload(base, FIELDS, qbo_id="5", sync_token="3", base=base) is None
+
+
+def test_sparse_update_clears_with_empty_string() -> None:
+    base = contact_values(contact(notes="old"), FIELDS)
+    payload = build_update_payload(dict(base, Notes=None), FIELDS, qbo_id="5", sync_token="0", base=base)
+    assert payload is not None and payload["Notes"] == ""
+
+
+def test_display_name_rules() -> None:
+    assert display_name({"GivenName": "Ann", "FamilyName": "Lee", "CompanyName": "X"}) == "Ann Lee"
+    assert display_name({"CompanyName": "Acme: West"}) == "Acme West"
+    assert display_name({"PrimaryEmailAddr.Address": "a@b.co"}) == "a@b.co"
+    assert next_display_name("Ann") == "Ann (2)"
+    assert next_display_name("Ann (2)") == "Ann (3)"
+    taken = {"ann", "ann (2)"}
+    assert unique_display_name("Ann", lambda n: n.lower() in taken) == "Ann (3)"
+    assert strip_deleted("Ann (deleted)") == "Ann"
+
+
+@pytest.mark.parametrize(
+    ("values", "element", "words"),
+    [
+        ({"GivenName": "A:B"}, "GivenName", "colon"),
+        ({"FamilyName": "A\tB"}, "FamilyName", "colon"),
+        ({"Title": "x" * 17}, "Title", "at most 16"),
+        ({"PrimaryEmailAddr.Address": "not-an-email"}, "PrimaryEmailAddr.Address", "not a valid email"),
+    ],
+)
+def test_preflight_validation_names_the_field(values: dict, element: str, words: str) -> None:
+    with pytest.raises(QBOValidationError) as info:
+        validate_values(values, FIELDS)
+    assert info.value.element == element
+    assert words in str(info.value)
+    attr = FIELDS.by_path(element).attr
+    assert str(info.value).startswith(f"[preflight] {attr}:")
+
+
+def test_preflight_accepts_good_values() -> None:
+    validate_values(contact_values(contact(first_name="Ann", email="ann@example.com", company="A: B"), FIELDS), FIELDS)
+
+
+def test_apply_values_only_pulls_and_converts() -> None:
+    c = contact(first_name="Ann")
+    changed = apply_values(c, {"GivenName": "Anna", "Active": False}, FIELDS)
+    assert c.first_name == "Anna" and c.archived is True
+    assert set(changed) == {"first_name", "archived"}
+
+
+def test_three_way_merge_and_policies() -> None:
+    base = {"GivenName": "Ann", "FamilyName": "Lee", "Notes": "n"}
+    crm = {"GivenName": "Anna", "FamilyName": "Lee", "Notes": "crm"}
+    qbo = {"GivenName": "Ann", "FamilyName": "Li", "Notes": "qbo"}
+    result = three_way(FIELDS, base, crm, qbo, winner="crm")
+    assert result.push == {"GivenName": "Anna", "Notes": "crm"}
+    assert result.pull == {"FamilyName": "Li"}
+    assert [c.path for c in result.conflicts] == ["Notes"]
+    result = three_way(FIELDS, base, crm, qbo, winner="qbo")
+    assert result.pull == {"FamilyName": "Li", "Notes": "qbo"}
+    import datetime as dt
+
+    early, late = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+    assert winner_for("newest", early, late) == "qbo"
+    assert winner_for("newest", late, early) == "crm"
+    assert winner_for("qbo", late, early) == "qbo"
+    with pytest.raises(ValueError):
+        winner_for("bogus", None, None)

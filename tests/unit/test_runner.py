@@ -1,0 +1,111 @@
+"""Thread runner: woken by commits, survives job errors, stops cleanly; CLI commands."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+import pytest
+
+from flask_qbo import get_qbo
+from flask_qbo import push
+from flask_qbo import runner
+from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import connect_tenant
+from tests.hostapp import Contact
+from tests.hostapp import db
+from tests.hostapp import make_app
+
+
+@pytest.fixture
+def threaded(tmp_path: t.Any, emulator: t.Any) -> t.Iterator[t.Any]:
+    app = make_app(f"sqlite:///{tmp_path / 'threaded.sqlite'}", QBO_RUNNER="thread")
+    attach_emulator(app, emulator)
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    yield app
+    runner.stop(app)
+
+
+def wait_for(check: t.Callable[[], bool], seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_commit_wakes_runner_and_pushes(threaded: t.Any, emulator: t.Any) -> None:
+    with threaded.app_context():
+        state = get_qbo().state()
+        assert isinstance(state.runner, runner.ThreadRunner) and not state.runner.alive
+        db.session.add(Contact(tenant="acme", first_name="Ann", last_name="Lee"))
+        db.session.commit()
+    assert wait_for(lambda: len(emulator.store.list(TEST_REALM, "Customer")) == 1)
+    assert state.runner.alive
+
+
+def test_runner_survives_a_failing_job(threaded: t.Any, emulator: t.Any, monkeypatch: t.Any) -> None:
+    calls = {"n": 0}
+    real = push.process
+
+    def flaky(*args: t.Any, **kw: t.Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(push, "process", flaky)
+    with threaded.app_context():
+        db.session.add(Contact(tenant="acme", first_name="Bo"))
+        db.session.commit()
+        state = get_qbo().state()
+        assert wait_for(lambda: state.runner.errors >= 1)
+        runner.wake()
+    assert wait_for(lambda: len(emulator.store.list(TEST_REALM, "Customer")) == 1)
+
+
+def test_stop_joins_thread(threaded: t.Any) -> None:
+    with threaded.app_context():
+        runner.wake()
+        state = get_qbo().state()
+        the_runner = state.runner
+        assert wait_for(lambda: the_runner.loops >= 1)
+    runner.stop(threaded)
+    assert not the_runner.alive
+    assert get_qbo(threaded).state(threaded).runner is None
+    runner.wake(threaded)  # no runner: a no-op, never an error
+
+
+def test_runner_none_has_no_runner(app: t.Any) -> None:
+    with app.app_context():
+        assert get_qbo().state().runner is None
+        runner.wake()
+
+
+def test_cli_push(app: t.Any, connected: t.Any, emulator: t.Any) -> None:
+    with app.app_context():
+        db.session.add(Contact(tenant="acme", first_name="Cy"))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["qbo", "push"])
+    assert result.exit_code == 0, result.output
+    assert "pushed 1 row(s); outbox: done=1" in result.output
+    assert len(emulator.store.list(TEST_REALM, "Customer")) == 1
+
+
+def test_worker_loop_runs_until_stopped(app: t.Any, connected: t.Any, emulator: t.Any) -> None:
+    import threading
+
+    with app.app_context():
+        db.session.add(Contact(tenant="acme", first_name="Di"))
+        db.session.commit()
+    loop = runner.ThreadRunner(app, poll_interval=0.05)
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(emulator.store.list(TEST_REALM, "Customer")) == 1)
+    finally:
+        loop.stop()
+        thread.join(2)
+    assert not thread.is_alive()
