@@ -223,6 +223,19 @@ class QBO:
             return False
         return True if self._can_view is None else bool(self._can_view(contact))
 
+    @property
+    def has_admin_hook(self) -> bool:
+        """True once the host registered ``@qbo.admin_required`` (the 403 page explains it otherwise)."""
+        return self._admin_check is not None
+
+    def create_contact(self, tenant_key: str, values: dict[str, t.Any]) -> t.Any:
+        """Create a contact for an imported QBO customer through the host's ``contact_factory``."""
+        if self._contact_factory is None:
+            raise QBOConfigError(
+                "Creating contacts from QuickBooks needs a @qbo.contact_factory hook."
+            )
+        return self._contact_factory(tenant_key, values)
+
     def current_user_name(self) -> str | None:
         """Who is acting, for audit fields; ``None`` when unknown."""
         return self._user_name() if self._user_name else None

@@ -66,7 +66,7 @@ def _require_admin() -> t.Any:
     qbo = get_qbo()
     if qbo.is_admin():
         return None
-    configured = qbo._admin_check is not None
+    configured = qbo.has_admin_hook
     return _render("qbo/admin/forbidden.html", 403, hook_configured=configured)
 
 
@@ -74,7 +74,7 @@ def _require_admin() -> t.Any:
 def _http_error(exc: HTTPException) -> t.Any:
     """Show our own errors (CSRF, bad state) as a page that says what to do next."""
     if exc.code == 403:
-        return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo()._admin_check is not None)
+        return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo().has_admin_hook)
     return _render("qbo/admin/error.html", exc.code or 500, message=exc.description, code=exc.code)
 
 

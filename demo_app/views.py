@@ -1,0 +1,32 @@
+"""The home page and the error pages of the demo CRM."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from werkzeug.exceptions import HTTPException
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+def index() -> t.Any:
+    return redirect(url_for("contacts.index"))
+
+
+@bp.app_errorhandler(403)
+@bp.app_errorhandler(404)
+def error_page(error: HTTPException) -> tuple[str, int]:
+    """Friendly pages in the CRM's layout for "not allowed" and "not found".
+
+    htmx fragments (the QuickBooks widgets) get a one-line message instead, so a
+    whole page is never swapped into a card.
+    """
+    if request.headers.get("HX-Request"):
+        return str(error.description or error.name), error.code or 500
+    return render_template("error.html", error=error), error.code or 500
