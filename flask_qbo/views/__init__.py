@@ -13,6 +13,7 @@ if t.TYPE_CHECKING:
 def register_views(qbo: QBO, app: Flask) -> None:
     """Register every blueprint under ``QBO_URL_PREFIX``."""
     from .admin import bp as admin_bp
+    from .importer import bp as import_bp
     from .webhooks import bp as webhooks_bp
     from .widgets import bp as widgets_bp
 
@@ -20,3 +21,4 @@ def register_views(qbo: QBO, app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix=prefix)
     app.register_blueprint(widgets_bp, url_prefix=prefix + "/w")
     app.register_blueprint(webhooks_bp, url_prefix=prefix)
+    app.register_blueprint(import_bp, url_prefix=prefix + "/import")

@@ -1,0 +1,286 @@
+"""Apply QBO objects to the CRM: the mirror tables and linked host contacts.
+
+:mod:`flask_qbo.pull` decides *what* changed (webhook events, CDC pages,
+queries); this module decides what each changed object *means* locally.  Both
+webhooks and CDC deliver the same object several times and out of order, so
+every path here is idempotent: an older version is ignored
+(:func:`flask_qbo.mirror.is_stale`), the same version is a no-op, and a version
+we pushed ourselves (an echo) never writes the contact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+
+from flask import current_app
+from sqlalchemy import func
+
+from . import mirror
+from . import signals
+from .capture import suppress_capture
+from .config import get_config
+from .mapping import apply_values
+from .mapping import changed_paths
+from .mapping import customer_hash
+from .mapping import normalize
+from .mapping import qbo_values
+from .models import Connection
+from .models import Customer
+from .models import Outbox
+from .models import SyncLog
+from .models import utcnow
+
+if t.TYPE_CHECKING:
+    from .extension import QBO
+
+log = logging.getLogger("flask_qbo.pull")
+
+#: Outbox states meaning "the CRM holds a change QBO has not seen yet".
+_UNPUSHED = ("pending", "in_progress", "failed")
+
+
+class Applier:
+    """Applies QBO objects of one connection; counts what actually changed.
+
+    :param qbo: the extension.
+    :param connection: the tenant's connection (its realm scopes every write).
+    :param today: the date statuses such as "overdue" are computed for.
+    """
+
+    def __init__(self, qbo: QBO, connection: Connection, *, today: dt.date | None = None) -> None:
+        self.qbo = qbo
+        self.conn = connection
+        self.realm_id = str(connection.realm_id)
+        self.session = qbo.state().db.session
+        self.app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.today = today or utcnow().date()
+        self.applied = 0
+
+    # -- dispatch -------------------------------------------------------------------
+
+    def apply(self, entity: str, data: t.Mapping[str, t.Any]) -> bool:
+        """Apply one object of any supported entity; True when something changed locally."""
+        if entity == "Customer":
+            return self.customer(data)
+        if entity in mirror.TRANSACTION_TYPES:
+            return self.transaction(entity, data)
+        if entity in mirror.REF_KINDS:
+            if data.get("status") != "Deleted":
+                mirror.store_ref_item(self.session, self.realm_id, entity, data)
+            return False
+        return False
+
+    def _changed(self, entity: str, qbo_id: str, contact_key: str | None, action: str,
+                 fields: list[str] | None = None, message: str | None = None) -> None:
+        self.applied += 1
+        if action != "mirrored":
+            self.session.add(SyncLog(
+                tenant_key=self.conn.tenant_key, realm_id=self.realm_id, contact_key=contact_key,
+                qbo_id=qbo_id, direction="pull", action=action, fields=fields or None, message=message,
+            ))
+        signals.pulled.send(self.app, realm_id=self.realm_id, entity=entity, qbo_id=qbo_id, contact_key=contact_key)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def transaction(self, entity: str, data: t.Mapping[str, t.Any]) -> bool:
+        """Upsert a transaction (or tombstone a deleted one); merged customers resolve to the survivor."""
+        before = mirror.get_transaction(self.session, self.realm_id, entity, str(data["Id"]))
+        state = (before.sync_token, before.deleted, before.qbo_updated_at) if before is not None else None
+        row = mirror.upsert_transaction(self.session, self.realm_id, entity, data, today=self.today)
+        if row.customer_qbo_id:
+            survivor = mirror.surviving_id(self.session, self.realm_id, row.customer_qbo_id)
+            row.customer_qbo_id = survivor
+        if state == (row.sync_token, row.deleted, row.qbo_updated_at):
+            return False
+        self._changed(entity, row.qbo_id, None, "deleted" if row.deleted else "mirrored")
+        return True
+
+    def delete_transaction(self, entity: str, qbo_id: str, when: dt.datetime | None) -> bool:
+        """A delete event: tombstone the row without reading QBO (there is nothing left to read)."""
+        before = mirror.get_transaction(self.session, self.realm_id, entity, qbo_id)
+        if before is not None and before.deleted:
+            return False
+        row = mirror.mark_transaction_deleted(self.session, self.realm_id, entity, qbo_id, when=when)
+        if not row.deleted:
+            return False
+        self._changed(entity, qbo_id, None, "deleted")
+        return True
+
+    # -- customers ------------------------------------------------------------------------
+
+    def customer(self, data: t.Mapping[str, t.Any]) -> bool:
+        """Mirror a customer and bring its linked contact up to date (or create one)."""
+        qbo_id = str(data["Id"])
+        row = mirror.get_customer(self.session, self.realm_id, qbo_id)
+        if data.get("status") == "Deleted":
+            return self._customer_removed(row)
+        if row is not None and (
+            mirror.is_stale(row.sync_token, row.qbo_updated_at, data)
+            or (row.sync_token is not None and row.sync_token == str(data.get("SyncToken")))
+        ):
+            return False  # older than, or the very version we already hold (our own push's echo)
+        was_active = row.active if row is not None else None
+        is_new = row is None
+        row = mirror.upsert_customer(self.session, self.conn, data)
+        registration = self.qbo.contact
+        if registration is None:
+            self._changed("Customer", qbo_id, None, "mirrored")
+            return True
+        values = qbo_values(data, registration.fields)
+        digest = customer_hash(values)
+        if row.contact_key is None:
+            if (is_new and get_config("QBO_IMPORT_NEW_CUSTOMERS") and row.active and not row.merged_into
+                    and not self._awaiting_push(values)):
+                return self._create_contact(row, values, digest)
+            self._changed("Customer", qbo_id, None, "mirrored")
+            return True
+        if digest in (row.last_pushed_hash, row.last_pulled_hash):
+            # Our own push coming back, or a change to fields we do not map (balance, terms):
+            # the mirror is refreshed above, the contact is already right.
+            row.last_pulled_hash = digest
+            self._changed("Customer", qbo_id, row.contact_key, "echo" if digest == row.last_pushed_hash else "mirrored")
+            return True
+        self._update_contact(row, data, values, digest, was_active)
+        return True
+
+    def _customer_removed(self, row: Customer | None) -> bool:
+        """QBO never deletes customers: a deleted one was merged away (the Merge event says where)."""
+        if row is None or not row.active:
+            return False
+        row.active = False
+        self._changed("Customer", row.qbo_id, row.contact_key, "inactivated", message="Merged away in QuickBooks.")
+        return True
+
+    def _awaiting_push(self, values: t.Mapping[str, t.Any]) -> bool:
+        """True when a CRM contact with this customer's email still has a push queued or in flight.
+
+        A create whose answer was lost (a timeout after QBO executed it) comes
+        back through a webhook or CDC as a customer nobody is linked to yet.
+        Importing it would give the person a second contact; the push's retry
+        links it instead (it matches by email, and its requestid replays QBO's
+        first answer).
+        """
+        email = normalize(values.get("PrimaryEmailAddr.Address"))
+        registration = self.qbo.registration()
+        field = registration.fields.by_path("PrimaryEmailAddr.Address")
+        column = getattr(registration.model, field.attr, None) if field is not None else None
+        if not email or column is None:
+            return False
+        waiting = {key for (key,) in self.session.query(Outbox.contact_key).filter(
+            Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(("pending", "in_progress")))}
+        if not waiting:
+            return False
+        with self.session.no_autoflush:
+            candidates = self.session.query(registration.model).filter(func.lower(column) == str(email).lower())
+            return any(self.qbo.contact_key(c) in waiting and self.qbo.tenant_of(c) == self.conn.tenant_key
+                       for c in candidates)
+
+    def _create_contact(self, row: Customer, values: dict[str, t.Any], digest: str) -> bool:
+        factory = self.qbo._contact_factory
+        if factory is None:
+            log.warning("QBO_IMPORT_NEW_CUSTOMERS is on but no @qbo.contact_factory is registered.")
+            self._changed("Customer", row.qbo_id, None, "mirrored")
+            return True
+        attrs = contact_attrs(values, self.qbo.registration().fields)
+        with suppress_capture():
+            contact = factory(self.conn.tenant_key, attrs)
+            self.session.flush()
+        row.contact_key = self.qbo.contact_key(contact)
+        self._mark_synced(row, values, digest)
+        self._changed("Customer", row.qbo_id, row.contact_key, "created", fields=sorted(attrs))
+        return True
+
+    def _update_contact(self, row: Customer, data: t.Mapping[str, t.Any], values: dict[str, t.Any],
+                        digest: str, was_active: bool | None) -> None:
+        fields = self.qbo.registration().fields
+        contact = self.qbo.load_contact(str(row.contact_key))
+        if contact is None:  # deleted in the CRM; the mirror still shows the customer
+            self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
+            return
+        base = row.synced_values
+        paths = changed_paths(values, base) if base is not None else list(values)
+        crm_wins = self._conflicts(row, contact, data, values, base, paths)
+        apply_paths = [p for p in paths if p not in crm_wins]
+        with suppress_capture():
+            written = apply_values(contact, values, fields, apply_paths)
+        self._mark_synced(row, values, digest, pending=bool(crm_wins))
+        action = "updated"
+        if was_active is not None and was_active != row.active:
+            action = "reactivated" if row.active else "inactivated"
+        self._changed("Customer", row.qbo_id, row.contact_key, action, fields=written)
+
+    def _conflicts(self, row: Customer, contact: t.Any, data: t.Mapping[str, t.Any], values: dict[str, t.Any],
+                   base: dict[str, t.Any] | None, paths: list[str]) -> set[str]:
+        """Paths where the CRM holds an unpushed edit that beats QBO's (they are not written)."""
+        if base is None:
+            return set()
+        fields = self.qbo.registration().fields
+        unpushed = (
+            self.session.query(Outbox)
+            .filter(Outbox.tenant_key == row.tenant_key, Outbox.contact_key == row.contact_key,
+                    Outbox.status.in_(_UNPUSHED))
+            .order_by(Outbox.updated_at.desc())
+            .first()
+        )
+        if unpushed is None:
+            return set()
+        policy = get_config("QBO_CONFLICT_POLICY")
+        qbo_time = mirror.last_updated(data)
+        crm_newer = policy == "crm" or (
+            policy == "newest" and qbo_time is not None and unpushed.updated_at is not None
+            and unpushed.updated_at > qbo_time
+        )
+        wins: set[str] = set()
+        for path in paths:
+            field = fields.by_path(path)
+            if field is None or not field.pulls:
+                continue
+            crm = normalize(_crm_value(contact, field))
+            if crm == normalize(base.get(path)) or crm == normalize(values.get(path)):
+                continue  # the CRM did not touch it, or both sides agree
+            winner = "crm" if crm_newer else "qbo"
+            if crm_newer:
+                wins.add(path)
+            self.session.add(SyncLog(
+                tenant_key=row.tenant_key, realm_id=self.realm_id, contact_key=row.contact_key, qbo_id=row.qbo_id,
+                direction="pull", action="conflict", fields=[field.attr],
+                conflict={field.attr: {"crm": crm, "qbo": values.get(path), "winner": winner}},
+            ))
+            signals.conflict.send(self.app, contact_key=row.contact_key, field=field.attr, crm_value=crm,
+                                  qbo_value=values.get(path), winner=winner)
+        return wins
+
+    def _mark_synced(self, row: Customer, values: dict[str, t.Any], digest: str, *, pending: bool = False) -> None:
+        row.synced_values = values
+        row.last_pulled_hash = digest
+        row.last_synced_at = utcnow()
+        if not pending:
+            row.sync_status, row.sync_error = "synced", None
+
+    # -- merges ---------------------------------------------------------------------------
+
+    def merge(self, from_id: str, into: t.Mapping[str, t.Any]) -> bool:
+        """A Merge event: mirror the survivor, then move the link and the transactions to it."""
+        self.customer(into)
+        target = mirror.move_customer(self.session, self.realm_id, from_id, str(into["Id"]))
+        contact_key = target.contact_key if target is not None else None
+        self._changed("Customer", str(into["Id"]), contact_key, "merged", message=f"Customer {from_id} merged in.")
+        return True
+
+
+def _crm_value(contact: t.Any, field: t.Any) -> t.Any:
+    value = getattr(contact, field.attr, None)
+    return field.to_qbo(value) if field.to_qbo is not None else value
+
+
+def contact_attrs(values: t.Mapping[str, t.Any], fields: t.Any) -> dict[str, t.Any]:
+    """QBO ``{path: value}`` as ``{attr: value}`` for a new contact (pulled fields only)."""
+    attrs: dict[str, t.Any] = {}
+    for field in fields:
+        if field.pulls and field.path in values:
+            value = values[field.path]
+            attrs[field.attr] = field.from_qbo(value) if field.from_qbo is not None else value
+    return {k: v for k, v in attrs.items() if v is not None}
+

@@ -1,0 +1,191 @@
+"""The import's review: the admin's decisions, a dry-run preview, and applying them.
+
+Each proposed match ends as exactly one of ``link`` (to a chosen contact),
+``create`` (a new contact from the customer) or ``skip``; ``pending`` rows are
+left alone by :func:`apply`, so nothing happens that the admin did not choose.
+
+When a customer is linked to an existing contact, values are merged field by
+field: QBO's value wins where both sides have one (it is the books of record)
+and the contact's value fills a field QBO leaves empty.  The preview lists
+exactly those writes, per side; applying performs them (the QBO side through
+the outbox, so it is pushed like any other change).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from .capture import UPSERT
+from .capture import suppress_capture
+from .capture import write_row
+from .extension import get_qbo
+from .mapping import apply_values
+from .mapping import contact_values
+from .mapping import customer_hash
+from .mapping import normalize
+from .mapping import qbo_values
+from .models import Customer
+from .models import ImportMatch
+from .models import ImportRun
+from .models import SyncLog
+from .models import utcnow
+
+DECISIONS = ("pending", "link", "create", "skip")
+
+
+def _run(run_id: int) -> tuple[t.Any, t.Any, ImportRun]:
+    qbo = get_qbo()
+    session = qbo.state().db.session
+    run = session.get(ImportRun, int(run_id))
+    if run is None:
+        raise LookupError(f"No import run {run_id}.")
+    return qbo, session, run
+
+
+def _tenant_contact(qbo: t.Any, run: ImportRun, contact_key: str) -> t.Any:
+    contact = qbo.load_contact(str(contact_key))
+    if contact is None or qbo.tenant_of(contact) != run.tenant_key:
+        raise ValueError(f"Contact {contact_key!r} does not exist in this account.")
+    return contact
+
+
+def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = None) -> ImportMatch:
+    """Record the admin's choice for one customer (``link`` needs a contact of the run's tenant)."""
+    qbo, session, run = _run(run_id)
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}.")
+    if run.status != "review":
+        raise ValueError("Decisions can only change while the import is in review.")
+    match = session.query(ImportMatch).filter_by(run_id=run.id, qbo_id=str(qbo_id)).one_or_none()
+    if match is None:
+        raise LookupError(f"Customer {qbo_id} is not part of import run {run_id}.")
+    if decision == "link":
+        key = contact_key or match.contact_key
+        if not key:
+            raise ValueError("Choose the contact to link this customer to.")
+        _tenant_contact(qbo, run, key)
+        match.contact_key = str(key)
+    match.decision = decision
+    session.commit()
+    return match
+
+
+def accept_all_exact(run_id: int) -> int:
+    """Link every still-pending customer whose e-mail matched exactly one contact; returns how many."""
+    _, session, run = _run(run_id)
+    rows = session.query(ImportMatch).filter_by(run_id=run.id, match_kind="email", decision="pending")
+    count = 0
+    for match in rows:
+        if match.contact_key:
+            match.decision = "link"
+            count += 1
+    session.commit()
+    return count
+
+
+def _plan(qbo: t.Any, run: ImportRun, match: ImportMatch, customer: Customer) -> dict[str, t.Any]:
+    """What deciding ``match`` writes on each side (the preview row, also used by apply)."""
+    fields = qbo.registration().fields
+    values = qbo_values(customer.raw or {}, fields)
+    entry: dict[str, t.Any] = {
+        "qbo_id": match.qbo_id, "display_name": customer.display_name, "decision": match.decision,
+        "contact_key": match.contact_key, "crm": [], "qbo": [],
+    }
+    if match.decision == "create":
+        entry["crm"] = [
+            {"attr": f.attr, "from": None, "to": _incoming(f, values)}
+            for f in fields if f.pulls and _incoming(f, values) is not None
+        ]
+        return entry
+    if match.decision != "link" or not match.contact_key:
+        return entry
+    contact = _tenant_contact(qbo, run, match.contact_key)
+    current = contact_values(contact, fields)
+    for field in fields:
+        theirs, ours = values.get(field.path), current.get(field.path)
+        if normalize(theirs) == normalize(ours):
+            continue
+        if theirs is not None and field.pulls:
+            entry["crm"].append({"attr": field.attr, "from": getattr(contact, field.attr, None),
+                                 "to": _incoming(field, values)})
+        elif theirs is None and ours is not None and field.pushes:
+            entry["qbo"].append({"path": field.path, "from": None, "to": ours})
+    return entry
+
+
+def _incoming(field: t.Any, values: t.Mapping[str, t.Any]) -> t.Any:
+    value = values.get(field.path)
+    return field.from_qbo(value) if field.from_qbo is not None else value
+
+
+def _decided(session: t.Any, run: ImportRun) -> list[tuple[ImportMatch, Customer]]:
+    return (
+        session.query(ImportMatch, Customer)
+        .join(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
+        .filter(ImportMatch.run_id == run.id, ImportMatch.decision.in_(("link", "create")),
+                ImportMatch.applied.is_(False))
+        .order_by(ImportMatch.id)
+        .all()
+    )
+
+
+def preview(run_id: int) -> list[dict[str, t.Any]]:
+    """Dry run: for each linked or created customer, the contact fields and QBO fields that will change."""
+    qbo, session, run = _run(run_id)
+    return [_plan(qbo, run, match, customer) for match, customer in _decided(session, run)]
+
+
+def apply(run_id: int) -> int:
+    """Carry out every decision (links, new contacts); skipped and pending rows are untouched."""
+    qbo, session, run = _run(run_id)
+    if run.status not in ("review", "applying"):
+        raise ValueError(f"Import run {run_id} is {run.status}; only a reviewed import can be applied.")
+    run.status = "applying"
+    session.commit()
+    fields = qbo.registration().fields
+    applied = 0
+    queued = False
+    for match, customer in _decided(session, run):
+        plan = _plan(qbo, run, match, customer)
+        with suppress_capture():
+            if match.decision == "create":
+                contact = qbo._contact_factory(run.tenant_key, {row["attr"]: row["to"] for row in plan["crm"]})
+                session.flush()
+            else:
+                contact = _tenant_contact(qbo, run, match.contact_key)
+                if session.query(Customer).filter_by(tenant_key=run.tenant_key,
+                                                     contact_key=match.contact_key).count():
+                    match.applied = True  # already linked elsewhere (e.g. by a sync meanwhile)
+                    continue
+                apply_values(contact, qbo_values(customer.raw or {}, fields), fields,
+                             [f.path for f in fields if f.attr in {row["attr"] for row in plan["crm"]}])
+        key = qbo.contact_key(contact)
+        values = qbo_values(customer.raw or {}, fields)
+        customer.contact_key = key
+        customer.synced_values = values
+        customer.last_pulled_hash = customer_hash(values)
+        customer.last_synced_at = utcnow()
+        customer.sync_status = "synced"
+        session.flush()
+        if plan["qbo"]:
+            write_row(session.connection(), run.tenant_key, key, UPSERT)
+            customer.sync_status = "pending"
+            queued = True
+        match.applied = True
+        match.contact_key = key
+        applied += 1
+        session.add(SyncLog(tenant_key=run.tenant_key, realm_id=run.realm_id, contact_key=key,
+                            qbo_id=customer.qbo_id, direction="import",
+                            action="created" if match.decision == "create" else "matched",
+                            fields=[row["attr"] for row in plan["crm"]] or None))
+        if applied % 200 == 0:
+            session.commit()
+    run.applied += applied
+    run.status = "done"
+    run.finished_at = utcnow()
+    session.commit()
+    if queued:
+        from .runner import wake
+
+        wake(reason="import")
+    return applied

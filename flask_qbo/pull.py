@@ -1,0 +1,310 @@
+"""QBO → CRM: turn inbox events and CDC polls into local changes.
+
+Two sources feed the same :class:`~flask_qbo.apply.Applier`:
+
+* :func:`process` drains ``qbo_inbox`` (filled by the webhook view).  Per realm it
+  fetches what changed with the fewest metered reads: one CDC call for a burst of
+  events, single reads for a few.
+* :func:`poll_cdc` is the safety net: every ``QBO_CDC_INTERVAL`` seconds it asks
+  CDC for everything changed since the connection's cursor (minus an overlap),
+  so a lost, late or reordered webhook never loses a change.
+
+Because both paths may deliver the same object, in any order, applying is
+idempotent and newest-wins (see :mod:`flask_qbo.apply`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+
+from sqlalchemy import update
+
+from . import mirror
+from .apply import Applier
+from .config import cdc_interval
+from .config import get_config
+from .errors import QBOAPIError
+from .errors import QBOAuthError
+from .errors import QBONotFoundError
+from .extension import get_qbo
+from .models import Connection
+from .models import Inbox
+from .models import SyncLog
+from .models import utcnow
+
+if t.TYPE_CHECKING:
+    from .client import QBOClient
+    from .extension import QBO
+
+log = logging.getLogger("flask_qbo.pull")
+
+#: More distinct changed objects than this in one realm's batch: one CDC call instead of reads.
+BURST = 5
+#: Entities pulled: customers, the six sales transactions, and the card's reference lists.
+ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
+#: CDC refuses a ``changedSince`` older than this; the hour of margin absorbs clock skew.
+CDC_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(hours=1)
+#: CDC returns at most this many objects; a full page may be truncated.
+CDC_CAP = 1000
+#: Attempts before an inbox row is parked as failed (CDC still covers its change).
+MAX_ATTEMPTS = 5
+#: An in-progress claim older than this belongs to a crashed worker and is released.
+STALE_CLAIM = dt.timedelta(minutes=5)
+#: Name lists QBO hides when inactive unless asked for both.
+_NAME_LISTS = ("Customer", "Term", "PaymentMethod")
+
+
+# -- the inbox --------------------------------------------------------------------
+
+
+def process(qbo: QBO | None = None, limit: int = 500) -> int:
+    """Apply pending webhook events, realm by realm; returns how many local changes were made."""
+    qbo = qbo or get_qbo()
+    session = qbo.state().db.session
+    _release_stale_claims(session)
+    realms = [realm for (realm,) in session.query(Inbox.realm_id).filter(Inbox.status == "pending").distinct()]
+    applied = 0
+    for realm in realms:
+        conn = qbo.connection_for_realm(realm)
+        if conn is None:
+            session.execute(
+                update(Inbox).where(Inbox.realm_id == realm, Inbox.status == "pending")
+                .values(status="ignored", processed_at=utcnow(), last_error="No tenant is connected to this realm.")
+            )
+            session.commit()
+            continue
+        if not conn.is_active:
+            continue  # kept for after the reconnect
+        rows = _claim(session, realm, limit)
+        if rows:
+            applied += _process_claimed(qbo, conn, rows)
+    return applied
+
+
+def _release_stale_claims(session: t.Any) -> None:
+    session.execute(
+        update(Inbox).where(Inbox.status == "in_progress", Inbox.processed_at < utcnow() - STALE_CLAIM)
+        .values(status="pending")
+    )
+    session.commit()
+
+
+def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
+    """Mark up to ``limit`` pending rows as ours; the claim time tells our rows from a rival's."""
+    query = session.query(Inbox.id).filter(Inbox.realm_id == realm, Inbox.status == "pending").order_by(Inbox.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = [row_id for (row_id,) in query.limit(limit)]
+    if not ids:
+        return []
+    stamp = utcnow()
+    session.execute(
+        update(Inbox).where(Inbox.id.in_(ids), Inbox.status == "pending")
+        .values(status="in_progress", attempts=Inbox.attempts + 1, processed_at=stamp)
+    )
+    session.commit()
+    return (
+        session.query(Inbox)
+        .filter(Inbox.id.in_(ids), Inbox.status == "in_progress", Inbox.processed_at == stamp)
+        .order_by(Inbox.id)
+        .all()
+    )
+
+
+def _process_claimed(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
+    session = qbo.state().db.session
+    try:
+        applied = _apply_events(qbo, conn, rows)
+    except QBOAuthError as exc:
+        session.rollback()
+        _finish(session, rows, "pending", f"Waiting for a reconnect: {exc}", retry=False)
+        return 0
+    except Exception as exc:  # a bad batch must not stop the other realms
+        session.rollback()
+        log.exception("Applying %d QBO events for realm %s failed.", len(rows), conn.realm_id)
+        _finish(session, rows, "pending", f"{type(exc).__name__}: {exc}", retry=True)
+        return 0
+    _finish(session, rows, "done", None, retry=False)
+    return applied
+
+
+def _finish(session: t.Any, rows: list[Inbox], status: str, error: str | None, *, retry: bool) -> None:
+    now = utcnow()
+    for row in rows:
+        row.status = "failed" if retry and row.attempts >= MAX_ATTEMPTS else status
+        row.last_error = error[:2000] if error else None
+        row.processed_at = now
+        if not retry and status == "pending":
+            row.attempts = max(row.attempts - 1, 0)  # waiting for a reconnect is not a failed attempt
+    session.commit()
+
+
+def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
+    """Fetch and apply what a batch of events points at; everything commits together."""
+    session = qbo.state().db.session
+    applier = Applier(qbo, conn)
+    client = qbo.client(conn)
+    wanted: dict[tuple[str, str], dt.datetime | None] = {}
+    merges: list[tuple[str, str]] = []
+    deletes: list[Inbox] = []
+    for row in rows:
+        if row.entity not in ENTITIES:
+            continue
+        if row.operation == "Delete" and row.entity in mirror.TRANSACTION_TYPES:
+            deletes.append(row)
+            continue
+        key = (row.entity, row.entity_id)
+        wanted[key] = min(filter(None, (wanted.get(key), row.event_time)), default=None)
+        if row.operation == "Merge" and row.deleted_id and row.entity == "Customer":
+            merges.append((row.deleted_id, row.entity_id))
+    # Reads before writes: the read counter commits on its own connection.
+    fetched = _fetch(client, wanted)
+    for row in deletes:
+        applier.delete_transaction(row.entity, row.entity_id, row.event_time)
+    for entity in ENTITIES:
+        for (kind, _), data in sorted(fetched.items(), key=lambda item: str(mirror.last_updated(item[1]))):
+            if kind == entity:
+                applier.apply(entity, data)
+    for (entity, entity_id) in wanted:
+        if (entity, entity_id) not in fetched:
+            _gone(applier, entity, entity_id)
+    for from_id, into_id in merges:
+        survivor = fetched.get(("Customer", into_id))
+        if survivor is not None:
+            applier.merge(from_id, survivor)
+    session.commit()
+    return applier.applied
+
+
+def _fetch(client: QBOClient, wanted: dict[tuple[str, str], dt.datetime | None]) -> dict[tuple[str, str], dict]:
+    """The current version of each wanted object: one CDC call for a burst, else single reads.
+
+    CDC brings back every change of the window, wanted or not; they are kept too,
+    since applying them now saves the next poll the work.
+    """
+    found: dict[tuple[str, str], dict] = {}
+    times = [when for when in wanted.values() if when is not None]
+    since = min(times, default=None)
+    if len(wanted) > BURST and since is not None and utcnow() - since < CDC_MAX_AGE:
+        overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
+        entities = sorted({entity for entity, _ in wanted})
+        for entity, objects in client.cdc(entities, since - overlap).items():
+            for data in objects:
+                found[(entity, str(data["Id"]))] = data
+    for entity, entity_id in wanted:
+        if (entity, entity_id) in found:
+            continue
+        try:
+            found[(entity, entity_id)] = client.read(entity, entity_id)
+        except QBONotFoundError:
+            continue
+    return found
+
+
+def _gone(applier: Applier, entity: str, entity_id: str) -> None:
+    """QBO no longer has an object an event named: deleted (transactions) or merged away (customers)."""
+    if entity in mirror.TRANSACTION_TYPES:
+        applier.delete_transaction(entity, entity_id, None)
+    elif entity == "Customer":
+        applier.customer({"Id": entity_id, "status": "Deleted"})
+
+
+# -- CDC safety net ------------------------------------------------------------------
+
+
+def poll_cdc(qbo: QBO, connection: Connection) -> int:
+    """Apply every change since the connection's cursor; returns how many local changes were made.
+
+    The window starts ``QBO_CDC_OVERLAP`` seconds before the cursor so a change
+    stamped at the edge is not missed; re-delivered objects are no-ops.  A
+    cursor older than CDC's 30-day limit (a long outage), a refused window, or
+    a response at CDC's 1000-object cap falls back to queries by
+    ``MetaData.LastUpdatedTime``, which page without limit but cannot see
+    deleted transactions.
+    """
+    session = qbo.state().db.session
+    started = utcnow()
+    overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
+    cursor = connection.cdc_cursor or connection.connected_at or started - dt.timedelta(seconds=cdc_interval())
+    window_start = cursor - overlap
+    client = qbo.client(connection)
+    objects = None
+    mode = "cdc"
+    if started - window_start < CDC_MAX_AGE:
+        try:
+            objects = client.cdc(list(ENTITIES), window_start)
+        except QBOAPIError as exc:
+            if exc.status != 400:
+                raise
+            log.info("CDC refused the window from %s (%s); re-syncing by query.", window_start, exc)
+        if objects is not None and sum(len(v) for v in objects.values()) >= CDC_CAP:
+            objects = None
+    if objects is None:
+        mode = "query"
+        objects = _query_changed(client, window_start)
+    applier = Applier(qbo, connection)
+    newest = started
+    for entity in ENTITIES:
+        for data in sorted(objects.get(entity, ()), key=lambda d: str(mirror.last_updated(d))):
+            applier.apply(entity, data)
+            when = mirror.last_updated(data)
+            if when is not None and when > newest:
+                newest = when
+    _cover_inbox(session, connection.realm_id, window_start, started)
+    connection.cdc_cursor = newest
+    connection.last_cdc_at = utcnow()
+    if mode == "query":
+        session.add(SyncLog(tenant_key=connection.tenant_key, realm_id=connection.realm_id, direction="pull",
+                            action="resynced", message=f"Full re-sync by query of changes since {window_start}."))
+    session.commit()
+    return applier.applied
+
+
+def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict]]:
+    stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found: dict[str, list[dict]] = {}
+    for entity in ENTITIES:
+        where = f"MetaData.LastUpdatedTime > '{stamp}'"
+        if entity in _NAME_LISTS:
+            where += " AND Active IN (true, false)"
+        found[entity] = list(client.query(f"SELECT * FROM {entity} WHERE {where}"))
+    return found
+
+
+def _cover_inbox(session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime) -> None:
+    """Pending events inside the window CDC just applied need no read of their own.
+
+    Merges stay pending: only the event says where a merged customer went.
+    """
+    session.execute(
+        update(Inbox)
+        .where(Inbox.realm_id == realm_id, Inbox.status == "pending", Inbox.operation != "Merge",
+               Inbox.event_time >= start, Inbox.event_time <= end)
+        .values(status="done", processed_at=utcnow(), last_error="Covered by a CDC poll.")
+    )
+
+
+def poll_due(qbo: QBO | None = None) -> int:
+    """Poll CDC for every connected connection whose interval has passed; returns changes applied."""
+    qbo = qbo or get_qbo()
+    session = qbo.state().db.session
+    interval = dt.timedelta(seconds=cdc_interval())
+    now = utcnow()
+    applied = 0
+    for conn in session.query(Connection).filter(Connection.status == "connected").order_by(Connection.id).all():
+        if conn.last_cdc_at is not None and conn.last_cdc_at + interval > now:
+            continue
+        try:
+            applied += poll_cdc(qbo, conn)
+        except QBOAuthError as exc:
+            session.rollback()
+            log.warning("CDC poll for tenant %s needs a reconnect: %s", conn.tenant_key, exc)
+        except Exception:
+            session.rollback()
+            log.exception("CDC poll for tenant %s failed; it is retried next interval.", conn.tenant_key)
+    return applied
+
+
+__all__ = ["BURST", "ENTITIES", "poll_cdc", "poll_due", "process"]

@@ -1,0 +1,70 @@
+"""Helpers shared by the pull, webhook, mirror and import tests."""
+
+from __future__ import annotations
+
+import typing as t
+
+import requests
+
+from flask_qbo.emulator import WSGIAdapter
+from flask_qbo.extension import get_qbo
+from flask_qbo.testing import TEST_REALM
+
+from ..hostapp import Contact
+from ..hostapp import db
+
+CRM_URL = "http://crm.test"
+
+
+def route_webhooks(app: t.Any, emu: t.Any, **knobs: t.Any) -> None:
+    """Deliver the emulator's webhooks to ``app`` in-process (no socket)."""
+    session = requests.Session()
+    session.mount(CRM_URL, WSGIAdapter(app))
+    emu.webhooks.session = session
+    emu.webhooks.configure(
+        url=f"{CRM_URL}/qbo/webhooks", verifier_token=app.config["QBO_WEBHOOK_VERIFIER_TOKEN"], **knobs
+    )
+
+
+def add_customer(emu: t.Any, realm: str = TEST_REALM, **fields: t.Any) -> dict[str, t.Any]:
+    fields.setdefault("DisplayName", f"{fields.get('GivenName', 'Ann')} {fields.get('FamilyName', 'Lee')}")
+    return emu.store.create(realm, "Customer", fields)
+
+
+def add_invoice(emu: t.Any, customer_id: str, amount: float = 100.0, realm: str = TEST_REALM,
+                **fields: t.Any) -> dict[str, t.Any]:
+    body = {
+        "CustomerRef": {"value": customer_id},
+        "Line": [{"Amount": amount, "DetailType": "SalesItemLineDetail",
+                  "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}],
+        **fields,
+    }
+    return emu.store.create(realm, "Invoice", body)
+
+
+def pull(app: t.Any) -> int:
+    """Run one inbox pass inside an app context."""
+    from flask_qbo import pull as pull_mod
+
+    with app.app_context():
+        return pull_mod.process(get_qbo(app))
+
+
+def poll(app: t.Any, tenant: str = "acme") -> int:
+    from flask_qbo import pull as pull_mod
+
+    with app.app_context():
+        qbo = get_qbo(app)
+        return pull_mod.poll_cdc(qbo, qbo.connection(tenant))
+
+
+def make_contact(app: t.Any, **values: t.Any) -> int:
+    """Create a contact with capture suppressed (no outbox row); returns its id."""
+    from flask_qbo.capture import suppress_capture
+
+    with app.app_context():
+        with suppress_capture():
+            contact = Contact(tenant=values.pop("tenant", "acme"), **values)
+            db.session.add(contact)
+        db.session.commit()
+        return int(contact.id)

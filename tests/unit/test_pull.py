@@ -1,0 +1,331 @@
+"""Pull: webhooks and CDC applied to the mirror and to linked contacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_qbo import signals
+from flask_qbo.extension import get_qbo
+from flask_qbo.mapping import customer_hash
+from flask_qbo.mapping import qbo_values
+from flask_qbo.models import Connection
+from flask_qbo.models import Customer
+from flask_qbo.models import Inbox
+from flask_qbo.models import Outbox
+from flask_qbo.models import SyncLog
+from flask_qbo.models import Transaction
+from flask_qbo.models import utcnow
+from flask_qbo.testing import TEST_REALM
+
+from ..hostapp import Contact
+from ..hostapp import db
+from .pull_support import add_customer
+from .pull_support import add_invoice
+from .pull_support import make_contact
+from .pull_support import poll
+from .pull_support import pull
+from .pull_support import route_webhooks
+
+R = TEST_REALM
+
+
+def link(app, emulator, customer, contact_id):
+    """Mirror a customer and link it to a contact as a finished sync would."""
+    from flask_qbo import mirror
+
+    with app.app_context():
+        qbo = get_qbo(app)
+        row = mirror.upsert_customer(db.session, qbo.connection("acme"), customer, contact_key=str(contact_id))
+        values = qbo_values(customer, qbo.registration().fields)
+        row.synced_values, row.last_pulled_hash = values, customer_hash(values)
+        db.session.commit()
+
+
+def contact(app, contact_id):
+    with app.app_context():
+        found = db.session.get(Contact, contact_id)
+        db.session.expunge(found)
+        return found
+
+
+def count(app, model, **filters):
+    with app.app_context():
+        return db.session.query(model).filter_by(**filters).count()
+
+
+def test_qbo_edit_reaches_linked_contact_without_echo_to_outbox(app, emulator, connected):
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Ann", FamilyName="Lee", PrimaryEmailAddr={"Address": "ann@x.test"})
+    cid = make_contact(app, first_name="Ann", last_name="Lee", email="ann@x.test")
+    link(app, emulator, cust, cid)
+    received = []
+    signals.pulled.connect(lambda sender, **kw: received.append(kw), weak=False)
+    try:
+        emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
+                                              "FamilyName": "Lee-Smith", "Notes": "VIP"}, sparse=True)
+        emulator.webhooks.flush()
+        assert pull(app) == 1
+    finally:
+        signals.pulled.receivers.clear()
+    after = contact(app, cid)
+    assert (after.last_name, after.notes, after.first_name) == ("Lee-Smith", "VIP", "Ann")
+    assert count(app, Outbox) == 0  # written under suppress_capture: nothing goes back
+    assert received and received[0]["contact_key"] == str(cid)
+    with app.app_context():
+        log = db.session.query(SyncLog).filter_by(direction="pull", action="updated").one()
+        assert set(log.fields) == {"last_name", "notes"}
+        assert {r.status for r in db.session.query(Inbox)} == {"done"}
+
+
+def test_echo_of_our_own_push_changes_nothing(app, emulator, connected):
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Bo", FamilyName="Ng")
+    cid = make_contact(app, first_name="Bo", last_name="Ng")
+    link(app, emulator, cust, cid)
+    # What push does: write QBO, then mirror the response (same SyncToken the webhook will bring).
+    pushed = emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
+                                                   "FamilyName": "Nguyen"}, sparse=True)
+    link(app, emulator, pushed, cid)
+    with app.app_context():  # the contact meanwhile holds a newer local value that must survive
+        c = db.session.get(Contact, cid)
+        c.last_name = "Local"
+        db.session.query(Outbox).delete()
+        db.session.commit()
+    emulator.webhooks.flush()
+    assert pull(app) == 0
+    assert contact(app, cid).last_name == "Local"
+    assert count(app, SyncLog, direction="pull") == 0
+
+
+def test_field_hash_echo_refreshes_mirror_only(app, emulator, connected):
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Cy", FamilyName="Oh")
+    cid = make_contact(app, first_name="Cy", last_name="Oh")
+    link(app, emulator, cust, cid)
+    with app.app_context():
+        db.session.get(Contact, cid).last_name = "Changed locally"
+        db.session.query(Outbox).delete()
+        db.session.commit()
+    # A QBO change to an unmapped field (terms): the mapped values hash as before.
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
+                                          "SalesTermRef": {"value": "3"}}, sparse=True)
+    emulator.webhooks.flush()
+    pull(app)
+    assert contact(app, cid).last_name == "Changed locally"
+    with app.app_context():
+        row = db.session.query(Customer).filter_by(qbo_id=cust["Id"]).one()
+        assert row.terms_id == "3" and row.terms_name and row.sync_token == "1"
+
+
+def test_new_customer_becomes_contact_only_when_enabled(app, emulator, connected):
+    route_webhooks(app, emulator)
+    add_customer(emulator, GivenName="Off", FamilyName="Flag")
+    emulator.webhooks.flush()
+    pull(app)
+    assert count(app, Contact) == 0 and count(app, Customer, contact_key=None) == 1
+    app.config["QBO_IMPORT_NEW_CUSTOMERS"] = True
+    add_customer(emulator, GivenName="On", FamilyName="Flag", PrimaryEmailAddr={"Address": "on@x.test"})
+    emulator.webhooks.flush()
+    pull(app)
+    with app.app_context():
+        created = db.session.query(Contact).one()
+        assert (created.first_name, created.email, created.tenant, created.archived) == ("On", "on@x.test", "acme", False)
+        assert db.session.query(Customer).filter_by(contact_key=str(created.id)).one().display_name == "On Flag"
+        assert db.session.query(Outbox).count() == 0
+
+
+def test_inactive_flags_contact_and_reactivation_unflags(app, emulator, connected):
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="In", FamilyName="Active")
+    cid = make_contact(app, first_name="In", last_name="Active")
+    link(app, emulator, cust, cid)
+    off = emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "Active": False}, sparse=True)
+    emulator.webhooks.flush()
+    pull(app)
+    assert contact(app, cid).archived is True  # flagged, never deleted
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": off["SyncToken"], "Active": True}, sparse=True)
+    emulator.webhooks.flush()
+    pull(app)
+    assert contact(app, cid).archived is False
+    with app.app_context():
+        actions = [r.action for r in db.session.query(SyncLog).filter_by(direction="pull").order_by(SyncLog.id)]
+    assert actions == ["inactivated", "reactivated"]
+
+
+def test_merge_moves_link_and_transactions(app, emulator, connected):
+    route_webhooks(app, emulator)
+    gone = add_customer(emulator, GivenName="Old", FamilyName="Dup")
+    keep = add_customer(emulator, GivenName="Kept", FamilyName="One")
+    cid = make_contact(app, first_name="Old", last_name="Dup")
+    link(app, emulator, gone, cid)
+    add_invoice(emulator, gone["Id"], 40)
+    add_invoice(emulator, gone["Id"], 60)
+    emulator.webhooks.flush()
+    pull(app)
+    assert count(app, Transaction, customer_qbo_id=gone["Id"]) == 2
+    emulator.store.merge_customers(R, gone["Id"], keep["Id"])
+    emulator.webhooks.flush()
+    pull(app)
+    with app.app_context():
+        assert db.session.query(Transaction).filter_by(customer_qbo_id=keep["Id"]).count() == 2
+        old = db.session.query(Customer).filter_by(qbo_id=gone["Id"]).one()
+        new = db.session.query(Customer).filter_by(qbo_id=keep["Id"]).one()
+        assert (old.active, old.merged_into, old.contact_key) == (False, keep["Id"], None)
+        assert new.contact_key == str(cid)
+        assert db.session.query(Contact).count() == 1  # nothing deleted in the CRM
+
+
+def test_transactions_status_void_delete(app, emulator, connected):
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator)
+    paid = add_invoice(emulator, cust["Id"], 50)
+    voided = add_invoice(emulator, cust["Id"], 70)
+    doomed = add_invoice(emulator, cust["Id"], 90, DueDate="2000-01-01")
+    emulator.store.create(R, "Payment", {"CustomerRef": {"value": cust["Id"]}, "TotalAmt": 50,
+                                         "Line": [{"Amount": 50, "LinkedTxn": [{"TxnId": paid["Id"], "TxnType": "Invoice"}]}]})
+    emulator.store.create(R, "Estimate", {"CustomerRef": {"value": cust["Id"]}, "TxnStatus": "Accepted",
+                                          "Line": [{"Amount": 5, "DetailType": "SalesItemLineDetail",
+                                                    "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+    emulator.webhooks.flush()
+    pull(app)
+    with app.app_context():
+        status = {(t.txn_type, t.qbo_id): t.status for t in db.session.query(Transaction)}
+    assert status[("Invoice", paid["Id"])] == "paid"
+    assert status[("Invoice", doomed["Id"])] == "overdue"
+    assert status[("Payment", "1")] == "applied"
+    assert status[("Estimate", "1")] == "accepted"
+    emulator.store.void(R, "Invoice", voided["Id"], emulator.store.read(R, "Invoice", voided["Id"])["SyncToken"])
+    emulator.store.delete(R, "Invoice", doomed["Id"], emulator.store.read(R, "Invoice", doomed["Id"])["SyncToken"])
+    emulator.webhooks.flush()
+    pull(app)
+    with app.app_context():
+        rows = {t.qbo_id: t for t in db.session.query(Transaction).filter_by(txn_type="Invoice")}
+        assert rows[voided["Id"]].status == "void" and not rows[voided["Id"]].deleted
+        assert rows[doomed["Id"]].deleted
+
+
+def _mirror_matches_emulator(app, emulator):
+    with app.app_context():
+        mirror_rows = {c.qbo_id: (c.sync_token, c.display_name) for c in db.session.query(Customer)}
+        txns = {t.qbo_id: (t.sync_token, t.total) for t in db.session.query(Transaction).filter_by(deleted=False)}
+    live = {c["Id"]: (c["SyncToken"], c["DisplayName"]) for c in emulator.store.list(R, "Customer", include_inactive=True)}
+    invoices = {i["Id"]: (i["SyncToken"], float(i["TotalAmt"])) for i in emulator.store.list(R, "Invoice")}
+    return mirror_rows == live and {k: (v[0], float(v[1])) for k, v in txns.items()} == invoices
+
+
+def test_duplicated_reordered_dropped_webhooks_converge_through_cdc(app, emulator, connected):
+    route_webhooks(app, emulator, duplicate_rate=0.5, drop_rate=0.3, reorder=True, seed=7)
+    customers = [add_customer(emulator, GivenName=f"N{i}", FamilyName="Chaos") for i in range(6)]
+    for round_ in range(3):
+        for cust in customers:
+            current = emulator.store.read(R, "Customer", cust["Id"])
+            emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": current["SyncToken"],
+                                                  "CompanyName": f"Co {round_}"}, sparse=True)
+        add_invoice(emulator, customers[round_]["Id"], 10 + round_)
+    emulator.webhooks.flush()
+    assert emulator.webhooks.dropped, "the knob should have dropped some events"
+    pull(app)
+    poll(app)
+    assert _mirror_matches_emulator(app, emulator)
+    with app.app_context():
+        assert {c.company_name for c in db.session.query(Customer)} == {"Co 2"}
+        # Duplicates were stored once each.
+        ids = [r.event_id for r in db.session.query(Inbox)]
+        assert len(ids) == len(set(ids))
+
+
+def test_lost_webhooks_are_recovered_by_the_cdc_poll(app, emulator, connected):
+    route_webhooks(app, emulator, drop_rate=1.0)
+    cust = add_customer(emulator, GivenName="Lost", FamilyName="Hook")
+    add_invoice(emulator, cust["Id"], 33)
+    emulator.webhooks.flush()
+    assert pull(app) == 0 and count(app, Customer) == 0
+    poll(app)
+    assert _mirror_matches_emulator(app, emulator) and count(app, Transaction) == 1
+
+
+def test_older_version_never_overwrites_newer(app, emulator, connected):
+    from flask_qbo.apply import Applier
+
+    cust = add_customer(emulator, GivenName="Time", FamilyName="Line")
+    newer = emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "New"}, sparse=True)
+    with app.app_context():
+        qbo = get_qbo(app)
+        applier = Applier(qbo, qbo.connection("acme"))
+        assert applier.customer(newer)
+        assert not applier.customer(cust)  # the late, older version
+        db.session.commit()
+        assert db.session.query(Customer).one().family_name == "New"
+
+
+def test_burst_uses_one_cdc_call_few_use_reads(app, emulator, connected):
+    route_webhooks(app, emulator)
+    for i in range(8):
+        add_customer(emulator, GivenName=f"B{i}", FamilyName="Burst")
+    emulator.webhooks.flush()
+    emulator.reset_counters()
+    pull(app)
+    assert emulator.counters[R]["reads"] == 1
+    assert count(app, Customer) == 8
+    for i in range(2):
+        add_customer(emulator, GivenName=f"F{i}", FamilyName="Few")
+    emulator.webhooks.flush()
+    emulator.reset_counters()
+    pull(app)
+    assert emulator.counters[R]["reads"] == 2
+    with app.app_context():
+        assert db.session.query(Connection).one().reads_count >= 3
+
+
+def test_cdc_poll_without_webhooks_and_stale_cursor_falls_back_to_query(app, emulator, connected):
+    cust = add_customer(emulator, GivenName="Cdc", FamilyName="Only")
+    add_invoice(emulator, cust["Id"], 12)
+    assert poll(app) == 2
+    assert poll(app) == 0  # overlap window re-delivers; dedupe makes it a no-op
+    with app.app_context():
+        conn = db.session.query(Connection).one()
+        assert conn.last_cdc_at is not None and conn.cdc_cursor is not None
+        conn.cdc_cursor = utcnow() - dt.timedelta(days=40)
+        db.session.query(Customer).delete()
+        db.session.commit()
+    assert poll(app) == 1
+    with app.app_context():
+        assert db.session.query(SyncLog).filter_by(action="resynced").count() == 1
+        assert db.session.query(Customer).one().display_name == "Cdc Only"
+
+
+def test_poll_due_respects_interval(app, emulator, connected):
+    from flask_qbo import pull as pull_mod
+
+    app.config["QBO_CDC_INTERVAL"] = 60
+    add_customer(emulator, GivenName="Due", FamilyName="Poll")
+    with app.app_context():
+        assert pull_mod.poll_due() == 1
+        add_customer(emulator, GivenName="Not", FamilyName="Yet")
+        assert pull_mod.poll_due() == 0  # interval not over
+        conn = db.session.query(Connection).one()
+        conn.last_cdc_at = utcnow() - dt.timedelta(seconds=61)
+        db.session.commit()
+        assert pull_mod.poll_due() == 1
+
+
+def test_unpushed_newer_crm_edit_wins_a_true_conflict(app, emulator, connected):
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Con", FamilyName="Flict")
+    cid = make_contact(app, first_name="Con", last_name="Flict")
+    link(app, emulator, cust, cid)
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "FromQBO",
+                                          "Notes": "qbo note"}, sparse=True)
+    with app.app_context():  # a CRM edit captured after QBO's change, not pushed yet
+        db.session.get(Contact, cid).last_name = "FromCRM"
+        db.session.commit()
+        row = db.session.query(Outbox).one()
+        row.updated_at = utcnow() + dt.timedelta(minutes=5)
+        db.session.commit()
+    emulator.webhooks.flush()
+    pull(app)
+    after = contact(app, cid)
+    assert (after.last_name, after.notes) == ("FromCRM", "qbo note")
+    with app.app_context():
+        conflict = db.session.query(SyncLog).filter_by(action="conflict").one()
+        assert conflict.conflict["last_name"]["winner"] == "crm"
