@@ -116,11 +116,10 @@ class Applier:
         row = mirror.get_customer(self.session, self.realm_id, qbo_id)
         if data.get("status") == "Deleted":
             return self._customer_removed(row)
-        if row is not None and (
-            mirror.is_stale(row.sync_token, row.qbo_updated_at, data)
-            or (row.sync_token is not None and row.sync_token == str(data.get("SyncToken")))
-        ):
-            return False  # older than, or the very version we already hold (our own push's echo)
+        if row is not None and mirror.is_stale(row.sync_token, row.qbo_updated_at, data):
+            return False  # older than the version we hold
+        if row is not None and row.sync_token is not None and row.sync_token == str(data.get("SyncToken")):
+            return self._balances(row, data)  # the version we hold (often our own push's echo)
         was_active = row.active if row is not None else None
         is_new = row is None
         row = mirror.upsert_customer(self.session, self.conn, data)
@@ -143,6 +142,15 @@ class Applier:
             self._changed("Customer", qbo_id, row.contact_key, "echo" if digest == row.last_pushed_hash else "mirrored")
             return True
         self._update_contact(row, data, values, digest, was_active)
+        return True
+
+    def _balances(self, row: Customer, data: t.Mapping[str, t.Any]) -> bool:
+        """Same version, maybe a new balance: QBO recomputes Balance without bumping SyncToken."""
+        balances = (mirror.to_decimal(data.get("Balance")), mirror.to_decimal(data.get("BalanceWithJobs")))
+        if balances == (row.balance, row.balance_with_jobs):
+            return False
+        row.balance, row.balance_with_jobs = balances
+        self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
         return True
 
     def _customer_removed(self, row: Customer | None) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import update
 
 from . import mirror
 from .apply import Applier
+from .client import quote
 from .config import cdc_interval
 from .config import get_config
 from .errors import QBOAPIError
@@ -54,6 +55,11 @@ MAX_ATTEMPTS = 5
 STALE_CLAIM = dt.timedelta(minutes=5)
 #: Name lists QBO hides when inactive unless asked for both.
 _NAME_LISTS = ("Customer", "Term", "PaymentMethod")
+#: Transactions that move a customer's open balance; QBO sends no Customer event when
+#: that balance changes, so the customers behind them are re-read with the batch.
+BALANCE_TYPES = ("Invoice", "Payment", "CreditMemo")
+#: Customer ids per ``Id IN (...)`` query when re-reading balances.
+IN_CHUNK = 200
 
 
 # -- the inbox --------------------------------------------------------------------
@@ -161,6 +167,9 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
             merges.append((row.deleted_id, row.entity_id))
     # Reads before writes: the read counter commits on its own connection.
     fetched = _fetch(client, wanted)
+    touched = _balance_customers(session, conn.realm_id, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
+    for data in _read_customers(client, touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
+        fetched[("Customer", str(data["Id"]))] = data
     for row in deletes:
         applier.delete_transaction(row.entity, row.entity_id, row.event_time)
     for entity in ENTITIES:
@@ -200,6 +209,40 @@ def _fetch(client: QBOClient, wanted: dict[tuple[str, str], dt.datetime | None])
             found[(entity, entity_id)] = client.read(entity, entity_id)
         except QBONotFoundError:
             continue
+    return found
+
+
+def _balance_customers(
+    session: t.Any,
+    realm_id: str | None,
+    changed: t.Iterable[tuple[t.Any, t.Mapping[str, t.Any]]],
+    deleted: t.Iterable[tuple[str, str]],
+) -> set[str]:
+    """Ids of the customers whose balance the batch's invoices, payments or credit memos moved.
+
+    ``changed`` holds (entity or (entity, id) key, object) pairs; deleted
+    transactions carry no CustomerRef, so their customer comes from the mirror.
+    """
+    ids: set[str] = set()
+    for key, data in changed:
+        entity = key[0] if isinstance(key, tuple) else key
+        ref = (data.get("CustomerRef") or {}).get("value")
+        if entity in BALANCE_TYPES and ref:
+            ids.add(str(ref))
+    for entity, qbo_id in deleted:
+        row = mirror.get_transaction(session, str(realm_id), entity, qbo_id) if entity in BALANCE_TYPES else None
+        if row is not None and row.customer_qbo_id:
+            ids.add(row.customer_qbo_id)
+    return ids
+
+
+def _read_customers(client: QBOClient, ids: set[str]) -> list[dict]:
+    """Current versions of some customers, one query per :data:`IN_CHUNK` ids (never one read each)."""
+    found: list[dict] = []
+    ordered = sorted(ids, key=lambda value: (len(value), value))
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start:start + IN_CHUNK])
+        found.extend(client.query(f"SELECT * FROM Customer WHERE Id IN ({chunk})"))
     return found
 
 
@@ -244,6 +287,10 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     if objects is None:
         mode = "query"
         objects = _query_changed(client, window_start)
+    changed = [(entity, data) for entity, items in objects.items() for data in items]
+    known = {str(data["Id"]) for data in objects.get("Customer", ())}
+    touched = _balance_customers(session, connection.realm_id, changed, [])
+    objects.setdefault("Customer", []).extend(_read_customers(client, touched - known))
     applier = Applier(qbo, connection)
     newest = started
     for entity in ENTITIES:

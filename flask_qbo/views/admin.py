@@ -26,6 +26,7 @@ from flask import url_for
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from .. import backfill
 from .. import connect as connect_flow
 from .. import health
 from .. import push
@@ -39,8 +40,6 @@ bp = Blueprint("qbo", __name__, template_folder="../templates")
 NOTICE_KEY = "_qbo_notice"
 
 #: Endpoints of the initial-import page, in order of preference (it is optional).
-IMPORT_ENDPOINTS = ("qbo_import.start", "qbo.import_start")
-
 #: Friendly texts for the ``error`` values Intuit sends back to the callback.
 CALLBACK_ERRORS = {
     "access_denied": "You cancelled the QuickBooks sign-in, so nothing was connected. "
@@ -96,9 +95,9 @@ def addons_context() -> dict[str, t.Any]:
             warning_days=upkeep.warning_due(conn),
             deadline=upkeep.deadline(conn),
         )
-    # The initial import is offered right after connecting, when its page is installed.
-    endpoint = next((name for name in IMPORT_ENDPOINTS if name in current_app.view_functions), None)
-    context["import_endpoint"] = endpoint if conn is not None and conn.status == "connected" else None
+    # The initial import is offered right after connecting, unless QBO_INITIAL_SYNC is "on_change".
+    offered = conn is not None and conn.status == "connected" and backfill.import_enabled()
+    context["import_endpoint"] = "qbo_import.start" if offered else None
     return context
 
 

@@ -9,7 +9,6 @@ from flask_qbo.extension import get_qbo
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.views.admin import IMPORT_ENDPOINTS
 
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
@@ -166,10 +165,16 @@ def test_company_connected_to_another_tenant_is_refused(
 
 
 def test_initial_import_is_offered_right_after_connecting(app: t.Any, client: t.Any, emulator: t.Any) -> None:
-    if not any(name in app.view_functions for name in IMPORT_ENDPOINTS):
-        # The panel links to the import page only when it is installed; stand one in.
-        app.add_url_rule("/qbo/admin/import", endpoint="qbo.import_start", view_func=lambda: "import")
     login(client, ACME_ADMIN)
     assert "Import customers and transactions" not in text(client.get(ADDONS)), "not before connecting"
     connect_via_ui(client, emulator)
     assert ">Import customers and transactions</a>" in text(client.get(ADDONS))
+
+
+def test_no_import_offered_when_initial_sync_is_on_change(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    app.config["QBO_INITIAL_SYNC"] = "on_change"
+    login(client, ACME_ADMIN)
+    connect_via_ui(client, emulator)
+    page = text(client.get(ADDONS))
+    assert "Connected to" in page
+    assert "Import customers and transactions" not in page

@@ -329,3 +329,43 @@ def test_unpushed_newer_crm_edit_wins_a_true_conflict(app, emulator, connected):
     with app.app_context():
         conflict = db.session.query(SyncLog).filter_by(action="conflict").one()
         assert conflict.conflict["last_name"]["winner"] == "crm"
+
+
+def _mirrored_balance(app, qbo_id):
+    with app.app_context():
+        return db.session.query(Customer).filter_by(realm_id=R, qbo_id=qbo_id).one().balance
+
+
+def test_new_invoice_refreshes_the_customers_balance_with_one_query(app, emulator, connected):
+    """QBO sends no Customer event when an invoice moves the balance; the card must still show it."""
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator)
+    emulator.webhooks.flush()
+    pull(app)
+    assert _mirrored_balance(app, cust["Id"]) == 0
+    add_invoice(emulator, cust["Id"], 120)
+    add_invoice(emulator, cust["Id"], 30)
+    emulator.webhooks.flush()
+    emulator.reset_counters()
+    pull(app)
+    assert _mirrored_balance(app, cust["Id"]) == 150
+    # Two invoice reads and a single customer query, whatever the number of invoices.
+    assert emulator.counters[R]["reads"] == 3
+    invoice = emulator.store.list(R, "Invoice")[0]
+    emulator.store.delete(R, "Invoice", invoice["Id"], invoice["SyncToken"])
+    emulator.webhooks.flush()
+    pull(app)
+    assert _mirrored_balance(app, cust["Id"]) == 150 - float(invoice["TotalAmt"])
+
+
+def test_cdc_poll_refreshes_balances_too(app, emulator, connected):
+    cust = add_customer(emulator)
+    poll(app)
+    emulator.clock.advance(3600)
+    with app.app_context():  # the customer's own change now lies before the CDC window
+        db.session.query(Connection).filter_by(tenant_key="acme").update({"cdc_cursor": emulator.clock.now()})
+        db.session.commit()
+    add_invoice(emulator, cust["Id"], 75)
+    emulator.clock.advance(5)
+    poll(app)
+    assert _mirrored_balance(app, cust["Id"]) == 75
