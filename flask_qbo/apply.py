@@ -186,14 +186,13 @@ class Applier:
                        for c in candidates)
 
     def _create_contact(self, row: Customer, values: dict[str, t.Any], digest: str) -> bool:
-        factory = self.qbo._contact_factory
-        if factory is None:
+        if not self.qbo.has_contact_factory:
             log.warning("QBO_IMPORT_NEW_CUSTOMERS is on but no @qbo.contact_factory is registered.")
             self._changed("Customer", row.qbo_id, None, "mirrored")
             return True
         attrs = contact_attrs(values, self.qbo.registration().fields)
         with suppress_capture():
-            contact = factory(self.conn.tenant_key, attrs)
+            contact = self.qbo.create_contact(self.conn.tenant_key, attrs)
             self.session.flush()
         row.contact_key = self.qbo.contact_key(contact)
         self._mark_synced(row, values, digest)

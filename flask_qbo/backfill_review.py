@@ -149,7 +149,7 @@ def apply(run_id: int) -> int:
         plan = _plan(qbo, run, match, customer)
         with suppress_capture():
             if match.decision == "create":
-                contact = qbo._contact_factory(run.tenant_key, {row["attr"]: row["to"] for row in plan["crm"]})
+                contact = qbo.create_contact(run.tenant_key, {row["attr"]: row["to"] for row in plan["crm"]})
                 session.flush()
             else:
                 contact = _tenant_contact(qbo, run, match.contact_key)

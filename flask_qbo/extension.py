@@ -228,6 +228,11 @@ class QBO:
         """True once the host registered ``@qbo.admin_required`` (the 403 page explains it otherwise)."""
         return self._admin_check is not None
 
+    @property
+    def has_contact_factory(self) -> bool:
+        """True once the host registered ``@qbo.contact_factory`` (needed to import new customers)."""
+        return self._contact_factory is not None
+
     def create_contact(self, tenant_key: str, values: dict[str, t.Any]) -> t.Any:
         """Create a contact for an imported QBO customer through the host's ``contact_factory``."""
         if self._contact_factory is None:
@@ -256,6 +261,16 @@ class QBO:
         column = getattr(reg.model, reg.key)
         session = self.state().db.session
         return session.query(reg.model).filter(column == _coerce_key(column, contact_key)).one_or_none()
+
+    def load_contacts(self, contact_keys: t.Iterable[str]) -> dict[str, t.Any]:
+        """Load many contacts in one query (key → contact; gone ones are absent), for batch pushes."""
+        reg = self.registration()
+        column = getattr(reg.model, reg.key)
+        keys = {_coerce_key(column, str(k)) for k in contact_keys} - {None}
+        if not keys:
+            return {}
+        rows = self.state().db.session.query(reg.model).filter(column.in_(keys)).all()
+        return {self.contact_key(row): row for row in rows}
 
     # -- connections and clients -------------------------------------------------
 
