@@ -111,10 +111,37 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     return mirror or f"Contact {contact_key}"
 
 
+def without_code_prefix(code: str | None, message: str | None) -> str:
+    """Intuit's message without a leading ``"[<code>] "`` that repeats the code.
+
+    Push stores ``str(QBOAPIError)``, which starts with ``[code]``; the pages
+    already show the code in its own badge, so repeating it reads as noise
+    ("6000 [6000] A business validation error...").  Only an exact repeat of
+    the row's own code is removed; any other bracketed text is Intuit's.
+    """
+    text = message or ""
+    if code:
+        prefix = f"[{code}] "
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return text
+
+
 def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> list[Failure]:
-    """Failed or dead outbox rows (retryable) and failed sync-log entries, newest first."""
+    """Failed or dead outbox rows (retryable) and failed sync-log entries, newest first.
+
+    A failed push is recorded twice, as the outbox row and as a "push failed"
+    log entry; listing both shows one failure as two.  The outbox row wins (it
+    carries the Retry button), so a push log entry is shown only when its
+    contact has no failed or dead outbox row.  Pull failures and connection
+    events are never duplicated by the outbox and are always listed.
+    """
     db_session = qbo.state().db.session
     failures: list[Failure] = []
+    retryable_contacts = {
+        key for (key,) in db_session.query(Outbox.contact_key)
+        .filter(Outbox.tenant_key == tenant_key, Outbox.status.in_(("failed", "dead")))
+    }
     rows = (
         db_session.query(Outbox)
         .filter(Outbox.tenant_key == tenant_key, Outbox.status.in_(("failed", "dead")))
@@ -129,7 +156,7 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
                 contact_key=row.contact_key,
                 contact=contact_label(qbo, tenant_key, row.contact_key),
                 code=row.error_code,
-                message=row.last_error or "No message recorded.",
+                message=without_code_prefix(row.error_code, row.last_error) or "No message recorded.",
                 status=row.status,
                 outbox_id=row.id,
                 attempts=row.attempts or 0,
@@ -142,6 +169,8 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
         .limit(limit)
     )
     for entry in logs:
+        if entry.direction == "push" and entry.contact_key in retryable_contacts:
+            continue
         failures.append(
             Failure(
                 kind="log",
@@ -149,7 +178,7 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
                 contact_key=entry.contact_key,
                 contact=contact_label(qbo, tenant_key, entry.contact_key) if entry.contact_key else "(connection)",
                 code=entry.error_code,
-                message=entry.message or "No message recorded.",
+                message=without_code_prefix(entry.error_code, entry.message) or "No message recorded.",
                 status=f"{entry.direction} {entry.action}",
             )
         )

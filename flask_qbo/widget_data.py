@@ -20,6 +20,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from . import deeplinks
+from .health import without_code_prefix
 from .models import Connection
 from .models import Customer
 from .models import Outbox
@@ -161,13 +162,18 @@ class WidgetContext:
             return "not_connected", None
         if self.customer is not None:
             if self.customer.sync_status == "failed":
-                return "failed", self.customer.sync_error or "The last sync failed."
+                return "failed", self._error_text(self.customer.sync_error)
             if self.outbox is not None and self.outbox.status in _OUTBOX_PENDING:
                 return "pending", None
             return "linked", None
         if self.outbox is not None and self.outbox.status in _OUTBOX_FAILED:
-            return "failed", self.outbox.last_error or "The last sync failed."
+            return "failed", self._error_text(self.outbox.last_error)
         return "pending", None
+
+    def _error_text(self, message: str | None) -> str:
+        """The stored error without the ``[code]`` prefix a salesperson cannot use."""
+        code = self.outbox.error_code if self.outbox is not None else None
+        return without_code_prefix(code, message) or "The last sync failed."
 
     def customer_url(self) -> str | None:
         """Deep link to the customer in QBO (``None`` unless linked with a valid id)."""

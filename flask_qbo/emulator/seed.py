@@ -228,6 +228,7 @@ class _Seeder:
         self, emu: Emulator, realm: str, rng: random.Random, catalogue: str
     ) -> None:
         self.store = emu.store
+        self.clock = emu.clock
         self.realm = realm
         self.rng = rng
         self.items = _CATALOGUES[catalogue]
@@ -273,6 +274,40 @@ class _Seeder:
             {"Id": current["Id"], "SyncToken": current["SyncToken"], "Active": False},
             sparse=True,
         )
+
+    def backdate(self, customers: list[dict[str, t.Any]], years: int) -> None:
+        """Set each customer's ``MetaData.CreateTime`` to a day before its first document.
+
+        The store stamps ``CreateTime`` with the clock at creation, so without
+        this every seeded customer would be a customer "since today" while its
+        invoices go back years.  The store has no operation for writing
+        ``MetaData`` (neither has QBO), so the record is changed in place under
+        the store's lock, as :func:`load` does.  The lead time is derived from
+        the id rather than drawn from ``rng``, so the rest of the seeded data
+        (and :data:`DEMO_CUSTOMER_EMAILS`) stays exactly as before.  A job is
+        never older than its parent.
+        """
+        first: dict[str, dt.date] = {}
+        for event in self.events:
+            owner = event.data.get("customer")
+            if owner is not None:
+                key = str(owner["Id"])
+                first[key] = min(first.get(key, event.when), event.when)
+        fallback = self.today - dt.timedelta(days=365 * years)
+        created: dict[str, dt.date] = {}
+        with self.store.lock:
+            table = self.store.company(self.realm).table("Customer")
+            for customer in customers:
+                key = str(customer["Id"])
+                start = first.get(key, fallback)
+                since = start - dt.timedelta(days=14 + (int(key) * 37) % 90)
+                parent = (customer.get("ParentRef") or {}).get("value")
+                if parent in created:
+                    since = min(max(since, created[parent] + dt.timedelta(days=1)), start - dt.timedelta(days=1))
+                created[key] = since
+                stamp = dt.datetime.combine(since, dt.time(9 + int(key) % 8, (int(key) * 13) % 60),
+                                            tzinfo=self.clock.tz)
+                table[key].setdefault("MetaData", {})["CreateTime"] = self.clock.iso(stamp)
 
     # -- planning -----------------------------------------------------------
 
@@ -510,13 +545,15 @@ def seed_company(
             if not profile.inactive:
                 count = max(1, round(txns_per_customer * rng.uniform(0.5, 1.5)))
                 seeder.plan_customer(customer, years, count, estimate_cycle)
+        jobs = []
         if top_level:
-            job = seeder.create_job(top_level[0])
-            seeder.plan_customer(job, 1, max(1, txns_per_customer // 3), [])
+            jobs.append(seeder.create_job(top_level[0]))
+            seeder.plan_customer(jobs[0], 1, max(1, txns_per_customer // 3), [])
         seeder.replay()
         for profile, customer in zip(profiles, top_level):
             if profile.inactive:
                 seeder.deactivate(customer)
+        seeder.backdate(top_level + jobs, years)
 
 
 def seed_demo(emu: Emulator, seed: int = DEMO_SEED) -> None:

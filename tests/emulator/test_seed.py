@@ -131,6 +131,31 @@ def test_same_seed_same_data_and_demo_emails_exist(demo: Emulator) -> None:
     }
 
 
+def test_customers_were_created_before_their_first_document(demo: Emulator) -> None:
+    """ "Customer since" must not read "today" for a customer with two years of invoices."""
+    today = demo.clock.now().date()
+    customers = demo.store.list(DEMO_REALM, "Customer", include_inactive=True)
+    by_id = {c["Id"]: c for c in customers}
+    created = {c["Id"]: dt.datetime.fromisoformat(c["MetaData"]["CreateTime"]) for c in customers}
+    first: dict[str, dt.date] = {}
+    for entity in TRANSACTION_TYPES:
+        for row in demo.store.list(DEMO_REALM, entity):
+            owner, day = row["CustomerRef"]["value"], dt.date.fromisoformat(row["TxnDate"])
+            first[owner] = min(first.get(owner, day), day)
+    for customer_id, when in created.items():
+        assert when.date() < first.get(customer_id, today), by_id[customer_id]["DisplayName"]
+        assert when <= dt.datetime.fromisoformat(by_id[customer_id]["MetaData"]["LastUpdatedTime"])
+    assert min(created.values()).date() < today - dt.timedelta(days=365 * 2 - 60)
+    assert len({when.date() for when in created.values()}) > len(created) // 2, "not all on one day"
+    job = next(c for c in customers if c.get("Job"))
+    assert created[job["ParentRef"]["value"]] < created[job["Id"]]
+
+    again = Emulator(EmulatorConfig())
+    seed_demo(again)
+    assert {c["Id"]: c["MetaData"]["CreateTime"][:10] for c in again.store.list(
+        DEMO_REALM, "Customer", include_inactive=True)} == {k: v.date().isoformat() for k, v in created.items()}
+
+
 def test_seeding_fires_no_webhooks_but_cdc_sees_it() -> None:
     emu = Emulator(EmulatorConfig(webhook_url="http://listener.test/hook"))
     seed_company(emu, DEMO_REALM, "Quiet Co", customers=4, txns_per_customer=3)

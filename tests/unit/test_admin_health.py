@@ -6,6 +6,8 @@ import datetime as dt
 import re
 import typing as t
 
+from flask_qbo import health
+from flask_qbo.errors import QBOValidationError
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
@@ -65,7 +67,8 @@ def test_health_page_shows_state_queues_failures_and_chart(app: t.Any, client: t
     assert '<tr data-qbo-queue="inbox-pending"><td>QuickBooks → CRM (inbox)</td><td>pending</td><td>1</td>' in page
     # Another realm's inbox row is not counted.
     assert '<td>QuickBooks → CRM (inbox)</td><td>pending</td><td>2</td>' not in page
-    assert "Ada Lovelace" in page and "Duplicate Name Exists Error" in page and "<code>6240</code>" in page
+    assert "Ada Lovelace" in page and "Duplicate Name Exists Error" in page
+    assert '<code class="qbo-code">6240</code>' in page
     assert "Invalid Reference Id" in page and "Contact 999 (deleted)" in page
     assert "<script>alert(1)</script>" not in page, "Intuit's messages are escaped"
     assert page.count(">Retry</button>") == 2 and "Retry all" in page
@@ -105,3 +108,50 @@ def test_health_page_without_connection(client: t.Any) -> None:
     page = text(client.get(HEALTH))
     assert "QuickBooks is not connected" in page and "No failures." in page
     assert "<td>email</td><td>PrimaryEmailAddr.Address</td>" in page
+
+
+def test_a_failed_push_is_listed_once_with_its_retry_button(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    """push records a failure as the outbox row and as a "push failed" log entry: one row, not two."""
+    error = QBOValidationError("A business validation error has occurred", status=400, code="6000",
+                               detail="Notes are locked by a company setting.", element="Notes")
+    with app.app_context():
+        session = get_qbo(app).state().db.session
+        ada = Contact(tenant="acme", first_name="Ada", last_name="Lovelace")
+        bob = Contact(tenant="acme", first_name="Bob")
+        session.add_all([ada, bob])
+        session.commit()
+        session.add(Outbox(tenant_key="acme", contact_key=str(ada.id), status="failed", error_code="6000",
+                           attempts=1, last_error=str(error)))
+        session.add(Outbox(tenant_key="acme", contact_key=str(bob.id), status="done"))
+        for key in (str(ada.id), str(bob.id)):
+            session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=key, direction="push",
+                                action="failed", error_code="6000", message=str(error)))
+        session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=str(ada.id), direction="pull",
+                            action="failed", error_code="2500", message="[2500] Invalid Reference Id"))
+        session.commit()
+        failures = health.recent_failures(get_qbo(app), "acme")
+    # Ada's push log entry is folded into her outbox row; her pull failure is a different failure;
+    # Bob's outbox row is done, so his log entry is all that is left of his failure.
+    assert sorted((f.kind, f.contact, f.status) for f in failures) == [
+        ("log", "Ada Lovelace", "pull failed"),
+        ("log", "Bob", "push failed"),
+        ("outbox", "Ada Lovelace", "failed"),
+    ]
+    assert sum(1 for f in failures if f.contact == "Ada Lovelace" and f.code == "6000") == 1
+
+    login(client, ACME_ADMIN)
+    page = text(client.get(HEALTH))
+    assert page.count("Notes are locked by a company setting.") == 2  # Ada's outbox row and Bob's log
+    assert page.count(">Retry</button>") == 1
+    # The code shows once, in its badge, not again at the start of Intuit's message.
+    assert "[6000]" not in page and "[2500]" not in page
+    assert '<code class="qbo-code">6000</code>A business validation error has occurred: Notes are locked' in page
+    assert '<code class="qbo-code">2500</code>Invalid Reference Id' in page
+
+
+def test_only_a_repeat_of_the_own_code_is_stripped() -> None:
+    assert health.without_code_prefix("6000", "[6000] Business validation") == "Business validation"
+    assert health.without_code_prefix("6240", "[6000] Business validation") == "[6000] Business validation"
+    assert health.without_code_prefix(None, "[6000] Business validation") == "[6000] Business validation"
+    assert health.without_code_prefix("6000", "Quota [6000] later") == "Quota [6000] later"
+    assert health.without_code_prefix("6000", None) == ""

@@ -377,3 +377,19 @@ def test_no_qbo_request_while_rendering(app: t.Any, client: t.Any, connected: t.
         assert client.get(f"/qbo/w/{contact_id}/{widget}").status_code == 200
     assert client.get(f"/qbo/w/{contact_id}/transactions?type=Invoice&page=2", headers=HX).status_code == 200
     assert emulator.counters == before
+
+
+def test_summary_error_does_not_repeat_intuits_code(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    """The stored error is ``str(QBOAPIError)`` ("[6000] ..."); the card shows only the words."""
+    contact_id = add_contact(app)
+    link_customer(app, contact_id)
+    message = "[6000] A business validation error has occurred: Notes are locked."
+    with app.app_context():
+        db.session.query(Customer).update({"sync_status": "failed", "sync_error": message})
+        db.session.add(Outbox(tenant_key="acme", contact_key=str(contact_id), status="failed",
+                              error_code="6000", last_error=message))
+        db.session.commit()
+    login(client, ACME_USER)
+    html = _get(client, contact_id, "summary").get_data(as_text=True)
+    assert "A business validation error has occurred: Notes are locked." in html
+    assert "[6000]" not in html
