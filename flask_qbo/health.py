@@ -133,8 +133,9 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
     A failed push is recorded twice, as the outbox row and as a "push failed"
     log entry; listing both shows one failure as two.  The outbox row wins (it
     carries the Retry button), so a push log entry is shown only when its
-    contact has no failed or dead outbox row.  Pull failures and connection
-    events are never duplicated by the outbox and are always listed.
+    contact has no failed or dead outbox row, and only until a later push of
+    that contact succeeds.  Pull failures and connection events are never
+    duplicated by the outbox and are always listed.
     """
     db_session = qbo.state().db.session
     failures: list[Failure] = []
@@ -168,8 +169,17 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
         .order_by(SyncLog.id.desc())
         .limit(limit)
     )
+    # A push that later succeeded for the same contact resolved the failure: hide it.
+    last_success = dict(
+        db_session.query(SyncLog.contact_key, func.max(SyncLog.id))
+        .filter(SyncLog.tenant_key == tenant_key, SyncLog.direction == "push",
+                SyncLog.action.notin_(("failed", "expired")))
+        .group_by(SyncLog.contact_key)
+    )
     for entry in logs:
-        if entry.direction == "push" and entry.contact_key in retryable_contacts:
+        if entry.direction == "push" and (
+            entry.contact_key in retryable_contacts or entry.id < last_success.get(entry.contact_key, 0)
+        ):
             continue
         failures.append(
             Failure(

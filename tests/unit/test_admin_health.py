@@ -155,3 +155,21 @@ def test_only_a_repeat_of_the_own_code_is_stripped() -> None:
     assert health.without_code_prefix(None, "[6000] Business validation") == "[6000] Business validation"
     assert health.without_code_prefix("6000", "Quota [6000] later") == "Quota [6000] later"
     assert health.without_code_prefix("6000", None) == ""
+
+
+def test_a_push_failure_resolved_by_a_later_success_is_not_listed(app: t.Any, connected: t.Any) -> None:
+    with app.app_context():
+        session = get_qbo(app).state().db.session
+        cy = Contact(tenant="acme", first_name="Cy")
+        dee = Contact(tenant="acme", first_name="Dee")
+        session.add_all([cy, dee])
+        session.commit()
+        for contact, actions in ((cy, ("failed", "updated")), (dee, ("updated", "failed"))):
+            for action in actions:
+                session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=str(contact.id),
+                                    direction="push", action=action, error_code="6000" if action == "failed" else None,
+                                    message="[6000] Locked" if action == "failed" else None))
+        session.commit()
+        failures = health.recent_failures(get_qbo(app), "acme")
+    # Cy's failure was followed by a successful push; Dee's came after her last success.
+    assert [f.contact for f in failures] == ["Dee"]
