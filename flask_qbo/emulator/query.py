@@ -1,7 +1,7 @@
 """QBO's query language: a small SQL dialect with QBO's own error messages.
 
 Supported: ``SELECT * | COUNT(*) | field, …  FROM Entity  [WHERE a op v AND …]
-[ORDERBY f [ASC|DESC], …]  [STARTPOSITION n]  [MAXRESULTS n]`` with the
+[ORDERBY | ORDER BY f [ASC|DESC], …]  [STARTPOSITION n]  [MAXRESULTS n]`` with the
 operators ``= < > <= >= IN LIKE`` (``%`` wildcard only). Anything else, ``OR``
 included, is a 4000 parser error; a property that cannot be filtered is 4001.
 """
@@ -21,7 +21,7 @@ MAX_RESULTS_LIMIT = 1000
 SELECTABLE_EXTRA = frozenset({
     "SyncToken", "Title", "Suffix", "Notes", "Taxable", "PreferredDeliveryMethod", "ResaleNum", "Level",
     "BillWithParent", "Balance", "DueDate", "TxnStatus", "UnappliedAmt", "RemainingCredit", "EmailStatus",
-    "PrintStatus", "Name", "Type", "DueDays", "PaymentRefNum", "ExpirationDate", "domain", "sparse",
+    "PrintStatus", "Name", "Type", "DueDays", "PaymentRefNum", "ExpirationDate", "domain", "sparse", "Sku",
 })
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -65,6 +65,7 @@ class Query:
     entity: str
     count: bool = False
     fields: list[str] | None = None  # None means SELECT *
+    extra: list[str] = field(default_factory=list)  # names after ``*, `` (validated, not projected)
     where: list[Condition] = field(default_factory=list)
     order: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
     start: int = 1
@@ -143,9 +144,12 @@ class _Parser:
 
     def parse(self) -> Query:
         self.expect_keyword("select")
-        count, fields = False, None
+        count, fields, extra = False, None, []
         if self.tok.text == "*":
             self.take()
+            while self.tok.text == ",":  # ``SELECT *, Sku FROM Item``: named extras add nothing to *
+                self.take()
+                extra.append(self.ident())
         elif self.keyword("count"):
             self.take()
             self.expect_punct("(")
@@ -158,15 +162,14 @@ class _Parser:
                 self.take()
                 fields.append(self.ident())
         self.expect_keyword("from")
-        query = Query(entity=self.ident(), count=count, fields=fields)
+        query = Query(entity=self.ident(), count=count, fields=fields, extra=extra)
         if self.keyword("where"):
             self.take()
             query.where.append(self.condition())
             while self.keyword("and"):
                 self.take()
                 query.where.append(self.condition())
-        if self.keyword("orderby"):
-            self.take()
+        if self.order_by():
             query.order.append(self.order_item())
             while self.tok.text == ",":
                 self.take()
@@ -205,6 +208,21 @@ class _Parser:
         op = self.take().text
         return Condition(name, op, [self.literal()])
 
+    def order_by(self) -> bool:
+        """Consume ``ORDERBY`` or ``ORDER BY``: QBO's parser knows both (its 4000 detail lists
+        ``"order"`` and ``"orderby"`` as expected tokens) and python-quickbooks' ``all()`` sends the
+        two-word form."""
+        if self.keyword("orderby"):
+            self.take()
+            return True
+        if self.tok.kind != "ident" or self.tok.text.lower() != "order":
+            return False
+        following = self.tokens[self.i + 1]  # an ident is never last: "eof" ends the list
+        if following.kind == "ident" and following.text.lower() == "by":
+            self.i += 2
+            return True
+        return False
+
     def order_item(self) -> tuple[str, bool]:
         name = self.ident()
         descending = False
@@ -227,8 +245,8 @@ def parse(text: str) -> Query:
     for cond in query.where:
         cond.field = _canonical_field(cond.field, allowed) or cond.field
     query.order = [(_canonical_field(n, allowed) or n, d) for n, d in query.order]
-    if query.fields is not None:
-        for name in query.fields:
+    if query.fields is not None or query.extra:
+        for name in (query.fields or []) + query.extra:
             if "." in name or (name not in allowed and name not in SELECTABLE_EXTRA):
                 raise validation_error(f"Property {name} not found for Entity {canonical}")
     if query.start < 1:
