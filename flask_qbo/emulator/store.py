@@ -123,7 +123,7 @@ class Store:
         compute balances once instead of once per customer.
         """
         lead = {k: obj[k] for k in ("Id", "SyncToken") if k in obj}
-        out = copy.deepcopy({**lead, **{k: v for k, v in obj.items() if not k.startswith("_")}})
+        out = _with_values({**lead, **{k: v for k, v in obj.items() if not k.startswith("_")}})
         if entity == "Customer":
             own, with_jobs = sums if sums is not None else company.balance_sums()
             out["Balance"] = own.get(obj["Id"], 0.0)
@@ -394,3 +394,18 @@ class Store:
             company = self.company(realm)
             obj = self.present(company, entity, self._get(company, entity, entity_id))
             return pdf.render(company.name, entity, obj)
+
+
+def _with_values(value: Any) -> Any:
+    """A deep copy keeping only properties that have values, as QBO returns them.
+
+    A client that clears a field sends ``""``; QBO then leaves the property out
+    of its answers instead of echoing an empty string (or an empty address).
+    """
+    if isinstance(value, dict):
+        kept = {k: _with_values(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in ("", None, {})}
+    if isinstance(value, list):
+        return [_with_values(item) for item in value]
+    return copy.deepcopy(value)
+

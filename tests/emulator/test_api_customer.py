@@ -172,3 +172,16 @@ def test_merge_customers_moves_transactions(emulator, realm, api):
     assert api.error(api.get(f"customer/{gone['Id']}"))["code"] == "610"
     merge = [e for e in emulator.webhooks.events if e.operation == "Merge"]
     assert merge and merge[0].entity_id == keep["Id"] and merge[0].deleted_id == gone["Id"]
+
+
+def test_cleared_fields_are_left_out_of_answers(api):
+    """QBO returns only properties that have values (facts §3.2): a cleared field disappears."""
+    created = api.post("customer", {"DisplayName": "Clear Me", "Title": "Dr", "Notes": "n",
+                                    "PrimaryEmailAddr": {"Address": "c@example.com"}}).json()["Customer"]
+    body = {"Id": created["Id"], "SyncToken": created["SyncToken"], "sparse": True,
+            "Title": "", "Notes": "", "PrimaryEmailAddr": {"Address": ""}}
+    updated = api.post("customer", body).json()["Customer"]
+    assert "Title" not in updated and "Notes" not in updated and "PrimaryEmailAddr" not in updated
+    assert updated["DisplayName"] == "Clear Me" and updated["Active"] is True and updated["Job"] is False
+    read = api.get(f"customer/{created['Id']}").json()["Customer"]
+    assert "Title" not in read and read["Balance"] == 0
