@@ -30,6 +30,7 @@ from .backfill_review import accept_all_exact
 from .backfill_review import apply
 from .backfill_review import decide
 from .backfill_review import preview
+from .backfill_review import summary
 from .config import get_config
 from .errors import QBOConfigError
 from .errors import QBOError
@@ -37,6 +38,7 @@ from .mapping import contact_values
 from .mapping import qbo_values
 from .matching import ContactIndex
 from .matching import flag_shared
+from .matching import tenant_contacts
 from .models import Customer
 from .models import ImportMatch
 from .models import ImportRun
@@ -205,9 +207,9 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
         .filter(Customer.tenant_key == run.tenant_key, Customer.contact_key.isnot(None))
     }
     index = ContactIndex()
-    for contact in session.query(registration.model).yield_per(1000):
+    for contact in tenant_contacts(qbo, run.tenant_key, chunk=1000):
         key = qbo.contact_key(contact)
-        if key not in linked and qbo.tenant_of(contact) == run.tenant_key:
+        if key not in linked:
             index.add(key, contact_values(contact, registration.fields))
     customers = (
         session.query(Customer)
@@ -271,4 +273,5 @@ __all__ = [
     "run_import_step",
     "run_pending",
     "start_import",
+    "summary",
 ]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import typing as t
 
+from sqlalchemy import func
+
 from .capture import UPSERT
 from .capture import suppress_capture
 from .capture import write_row
@@ -22,6 +24,7 @@ from .extension import get_qbo
 from .mapping import apply_values
 from .mapping import contact_values
 from .mapping import customer_hash
+from .mapping import display_name
 from .mapping import normalize
 from .mapping import qbo_values
 from .models import Customer
@@ -49,8 +52,41 @@ def _tenant_contact(qbo: t.Any, run: ImportRun, contact_key: str) -> t.Any:
     return contact
 
 
+def claims(session: t.Any, run: ImportRun, contact_keys: t.Iterable[str], qbo_id: str | None = None) -> dict[str, str]:
+    """Why each of ``contact_keys`` cannot be linked to customer ``qbo_id``: ``{key: reason}``.
+
+    A contact is taken when another QBO customer of the tenant is already
+    linked to it, or another row of this import already chose it; one
+    contact linked to two customers would make every later sync ambiguous.
+    Free contacts are absent from the result.
+    """
+    keys = {str(k) for k in contact_keys}
+    if not keys:
+        return {}
+    reasons: dict[str, str] = {}
+    linked = session.query(Customer.contact_key, Customer.display_name, Customer.qbo_id).filter(
+        Customer.tenant_key == run.tenant_key, Customer.contact_key.in_(keys), Customer.qbo_id != str(qbo_id or ""),
+    )
+    for key, name, other in linked:
+        reasons[key] = f"already linked to QuickBooks customer {name or other}"
+    chosen = (
+        session.query(ImportMatch.contact_key, Customer.display_name, ImportMatch.qbo_id)
+        .outerjoin(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
+        .filter(ImportMatch.run_id == run.id, ImportMatch.decision == "link",
+                ImportMatch.contact_key.in_(keys), ImportMatch.qbo_id != str(qbo_id or ""))
+    )
+    for key, name, other in chosen:
+        reasons.setdefault(key, f"already chosen for QuickBooks customer {name or other} in this import")
+    return reasons
+
+
 def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = None) -> ImportMatch:
-    """Record the admin's choice for one customer (``link`` needs a contact of the run's tenant)."""
+    """Record the admin's choice for one customer.
+
+    ``link`` needs a contact of the run's tenant that no other customer is
+    linked to (or chose in this import); otherwise :class:`ValueError` says
+    why and nothing changes.
+    """
     qbo, session, run = _run(run_id)
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}.")
@@ -63,7 +99,17 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
         key = contact_key or match.contact_key
         if not key:
             raise ValueError("Choose the contact to link this customer to.")
-        _tenant_contact(qbo, run, key)
+        try:
+            contact = _tenant_contact(qbo, run, key)
+        except ValueError:
+            raise ValueError(
+                f"No contact with key {key!r} in this account: pick one from the search results, "
+                "or enter the key of an existing contact."
+            ) from None
+        reason = claims(session, run, [str(key)], match.qbo_id).get(str(key))
+        if reason:
+            name = display_name(contact_values(contact, qbo.registration().fields))
+            raise ValueError(f"{name} (contact {key}) is {reason}; choose another contact.")
         match.contact_key = str(key)
     match.decision = decision
     session.commit()
@@ -71,16 +117,39 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
 
 
 def accept_all_exact(run_id: int) -> int:
-    """Link every still-pending customer whose e-mail matched exactly one contact; returns how many."""
+    """Link every still-pending customer whose e-mail matched exactly one contact; returns how many.
+
+    A proposed contact the admin already linked another row to is left
+    pending rather than linked twice.
+    """
     _, session, run = _run(run_id)
-    rows = session.query(ImportMatch).filter_by(run_id=run.id, match_kind="email", decision="pending")
+    rows = session.query(ImportMatch).filter_by(run_id=run.id, match_kind="email", decision="pending").all()
+    taken = claims(session, run, [m.contact_key for m in rows if m.contact_key])
     count = 0
     for match in rows:
-        if match.contact_key:
+        if match.contact_key and match.contact_key not in taken:
             match.decision = "link"
             count += 1
     session.commit()
     return count
+
+
+def summary(run_id: int) -> dict[str, int]:
+    """Row counts for the review's header: per match kind, ``decided`` (not pending) and ``total``."""
+    _, session, run = _run(run_id)
+    counts = {kind: 0 for kind in ("email", "phone", "name", "ambiguous", "none")}
+    decided = total = 0
+    rows = (
+        session.query(ImportMatch.match_kind, ImportMatch.decision, func.count())
+        .filter(ImportMatch.run_id == run.id)
+        .group_by(ImportMatch.match_kind, ImportMatch.decision)
+    )
+    for kind, decision, number in rows:
+        counts[kind] = counts.get(kind, 0) + number
+        total += number
+        if decision != "pending":
+            decided += number
+    return {**counts, "decided": decided, "total": total}
 
 
 def _plan(qbo: t.Any, run: ImportRun, match: ImportMatch, customer: Customer) -> dict[str, t.Any]:

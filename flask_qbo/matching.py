@@ -6,6 +6,9 @@ phone number (digits only, last ten, so ``+1 (415) 444-6538`` equals
 and legal suffixes ("Inc", "LLC") removed.  A key shared by several contacts,
 or a contact claimed by several customers, is flagged ambiguous rather than
 guessed: the admin decides.
+
+The same module lists a tenant's contacts (:func:`tenant_contacts`) and
+searches them for the review's contact picker (:func:`search_contacts`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import re
 import typing as t
 import unicodedata
+
+from sqlalchemy import or_
 
 #: Legal-form words dropped when comparing company names.
 COMPANY_SUFFIXES = frozenset({
@@ -101,3 +106,81 @@ def flag_shared(proposals: dict[str, tuple[str | None, str, list[str]]]) -> dict
             for qbo_id in qbo_ids:
                 result[qbo_id] = (None, "ambiguous", [contact_key])
     return result
+
+
+# -- the tenant's contacts ----------------------------------------------------------
+
+#: Mapped QBO paths whose contact attributes the review's contact search looks in.
+SEARCH_PATHS = ("GivenName", "FamilyName", "CompanyName", "DisplayName", "PrimaryEmailAddr.Address")
+#: Rows read per chunk when filtering a search by tenant (the host's tenant column is unknown to us).
+SEARCH_CHUNK = 200
+#: Most rows a search reads before giving up, so a short query in a big shared table stays cheap.
+SEARCH_SCAN = 2000
+#: Fewest characters a search needs (a single letter matches nearly everyone).
+SEARCH_MIN_CHARS = 2
+
+
+def tenant_contacts(qbo: t.Any, tenant_key: str, *, criteria: t.Sequence[t.Any] = (),
+                    scan: int | None = None, chunk: int = SEARCH_CHUNK) -> t.Iterator[t.Any]:
+    """Contacts of ``tenant_key``, in key order, optionally narrowed by SQL ``criteria``.
+
+    The host's tenant column is unknown to the extension, so rows are read in
+    key-ordered chunks and kept when ``qbo.tenant_of(contact)`` names the
+    tenant: the import's proposals and the review's search share this, so
+    both see exactly the same contacts.  ``scan`` caps the rows read;
+    ``chunk`` is how many are read per query.
+    """
+    registration = qbo.registration()
+    session = qbo.state().db.session
+    column = getattr(registration.model, registration.key)
+    last = None
+    read = 0
+    while scan is None or read < scan:
+        size = chunk if scan is None else min(chunk, scan - read)
+        query = session.query(registration.model).filter(*criteria)
+        if last is not None:
+            query = query.filter(column > last)
+        rows = query.order_by(column).limit(size).all()
+        for contact in rows:
+            if qbo.tenant_of(contact) == tenant_key:
+                yield contact
+        if len(rows) < size:
+            return
+        read += len(rows)
+        last = getattr(rows[-1], registration.key)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_contacts(qbo: t.Any, tenant_key: str, text: str, *, limit: int = 20) -> list[t.Any]:
+    """Up to ``limit`` contacts of the tenant matching every word of ``text``.
+
+    A word matches when it occurs, case-insensitively, in any mapped name,
+    company or e-mail attribute (a parameterised ``LIKE``, wildcards in the
+    text escaped).  A ``text`` that is exactly a contact's key finds that
+    contact first, so the review's fallback field (a key) and the search agree.
+    """
+    text = " ".join(str(text or "").split())[:100]
+    registration = qbo.registration()
+    found: list[t.Any] = []
+    exact = qbo.load_contact(text) if text else None
+    if exact is not None and qbo.tenant_of(exact) == tenant_key:
+        found.append(exact)
+    if len(text) < SEARCH_MIN_CHARS:
+        return found
+    columns = [getattr(registration.model, f.attr) for f in registration.fields if f.path in SEARCH_PATHS]
+    if not columns:
+        return found
+    criteria = [
+        or_(*(column.ilike(f"%{_like_escape(word)}%", escape="\\") for column in columns))
+        for word in text.split()[:5]
+    ]
+    seen = {qbo.contact_key(c) for c in found}
+    for contact in tenant_contacts(qbo, tenant_key, criteria=criteria, scan=SEARCH_SCAN):
+        if len(found) >= limit:
+            break
+        if qbo.contact_key(contact) not in seen:
+            found.append(contact)
+    return found[:limit]

@@ -6,6 +6,11 @@ the CSRF token.  The progress partial, polled by htmx every second, also
 advances the import by one small step (see :mod:`flask_qbo.backfill`), so the
 import runs with any ``QBO_RUNNER``; it answers 286 (htmx: stop polling) once
 fetching is over.
+
+Each review row has a contact picker: a search box that, with htmx, fills the
+row's contact list from :func:`contacts` as the admin types; without
+JavaScript the same box accepts a contact key.  Either way the server checks
+the contact belongs to the tenant and is not linked to another customer.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from .. import backfill
+from ..backfill_review import claims
 from ..csrf import csrf_protect
 from ..errors import QBOConfigError
 from ..extension import get_qbo
 from ..mapping import contact_values
 from ..mapping import display_name
+from ..matching import SEARCH_MIN_CHARS
+from ..matching import search_contacts
 from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
@@ -37,6 +45,10 @@ bp = Blueprint("qbo_import", __name__)
 PER_PAGE = 100
 #: htmx stops polling when a response has this status.
 HTMX_STOP_POLLING = 286
+#: Most contacts one picker search lists.
+SEARCH_LIMIT = 20
+#: Match kinds the "needs attention" filter shows: nobody, or several, proposed.
+ATTENTION_KINDS = ("ambiguous", "none")
 MATCH_LABELS = {
     "email": "Exact e-mail", "phone": "Phone", "name": "Name / company",
     "ambiguous": "Ambiguous", "none": "No match",
@@ -94,12 +106,24 @@ def progress(run_id: int) -> ResponseReturnValue:
 
 def _contact_labels(qbo: t.Any, keys: set[str]) -> dict[str, str]:
     fields = qbo.registration().fields
-    labels = {}
-    for key in keys:
-        contact = qbo.load_contact(key)
-        if contact is not None and qbo.tenant_of(contact) == qbo.current_tenant():
-            labels[key] = display_name(contact_values(contact, fields))
-    return labels
+    return {
+        key: display_name(contact_values(contact, fields))
+        for key, contact in qbo.load_contacts(keys).items()
+        if qbo.tenant_of(contact) == qbo.current_tenant()
+    }
+
+
+def _show() -> str:
+    return "attention" if request.args.get("show") == "attention" else "all"
+
+
+def _chosen_key() -> str | None:
+    """The contact a Link targets: the picker's choice, else the typed key (the no-JS field)."""
+    for name in ("contact_key", "q"):
+        value = (request.form.get(name) or "").strip()
+        if value:
+            return value[:100]
+    return None
 
 
 @bp.route("/<int:run_id>/review", methods=["GET", "POST"])
@@ -109,6 +133,7 @@ def review(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     page = max(1, request.args.get("page", 1, type=int))
+    show = _show()
     if request.method == "POST":
         try:
             if request.form.get("action") == "accept_exact":
@@ -116,11 +141,11 @@ def review(run_id: int) -> ResponseReturnValue:
                 flash(f"Accepted {count} exact e-mail matches.", "info")
             else:
                 decision = request.form.get("decision", "")
-                contact_key = (request.form.get("contact_key") or "").strip() or None
-                backfill.decide(run.id, request.form.get("qbo_id", ""), decision, contact_key)
+                backfill.decide(run.id, request.form.get("qbo_id", ""), decision,
+                                _chosen_key() if decision == "link" else None)
         except (LookupError, ValueError) as exc:
             flash(str(exc), "error")
-        return redirect(url_for(".review", run_id=run.id, page=page))
+        return redirect(url_for(".review", run_id=run.id, page=page, show=show))
     session = qbo.state().db.session
     query = (
         session.query(ImportMatch, Customer)
@@ -128,6 +153,8 @@ def review(run_id: int) -> ResponseReturnValue:
         .filter(ImportMatch.run_id == run.id)
         .order_by(ImportMatch.id)
     )
+    if show == "attention":
+        query = query.filter(ImportMatch.match_kind.in_(ATTENTION_KINDS))
     total = query.count()
     rows = query.offset((page - 1) * PER_PAGE).limit(PER_PAGE).all()
     keys = {m.contact_key for m, _ in rows if m.contact_key} | {k for m, _ in rows for k in (m.candidates or [])}
@@ -135,8 +162,41 @@ def review(run_id: int) -> ResponseReturnValue:
     return render_template(
         "qbo/import/review.html",
         run=run, rows=rows, labels=_contact_labels(qbo, keys), kinds=MATCH_LABELS,
-        page=page, pages=max(1, -(-total // PER_PAGE)), total=total,
+        page=page, pages=max(1, -(-total // PER_PAGE)), total=total, show=show,
+        counts=backfill.summary(run.id),
         preview=backfill.preview(run.id) if show_preview else None,
+    )
+
+
+@bp.route("/<int:run_id>/contacts")
+def contacts(run_id: int) -> ResponseReturnValue:
+    """The review picker's options: the row's proposal and candidates, then contacts matching ``q``.
+
+    Requested by htmx as the admin types (``qbo_id`` names the row), at most
+    :data:`SEARCH_LIMIT` contacts of the admin's tenant; the first free one is
+    preselected so the Link button links what the list shows.  Contacts
+    another customer already has are listed but disabled, with the reason.
+    """
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    text = (request.args.get("q") or "").strip()[:100]
+    qbo_id = request.args.get("qbo_id") or None
+    session = qbo.state().db.session
+    match = session.query(ImportMatch).filter_by(run_id=run.id, qbo_id=qbo_id).one_or_none() if qbo_id else None
+    own = {match.contact_key, *(match.candidates or [])} - {None} if match is not None else set()
+    fields = qbo.registration().fields
+    found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
+    taken = claims(session, run, [qbo.contact_key(c) for c in found], qbo_id)
+    results = []
+    for contact in found:
+        key = qbo.contact_key(contact)
+        values = contact_values(contact, fields)
+        detail = [v for v in (values.get("PrimaryEmailAddr.Address"), values.get("CompanyName")) if v]
+        results.append({"key": key, "name": display_name(values), "detail": detail, "taken": taken.get(key)})
+    free = next((r["key"] for r in results if not r["taken"]), None)
+    return render_template(
+        "qbo/import/_contact_options.html", match=match, labels=_contact_labels(qbo, own), text=text,
+        results=results, selected=free, too_short=not results and len(text) < SEARCH_MIN_CHARS,
     )
 
 

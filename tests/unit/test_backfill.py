@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flask_qbo import backfill
+from flask_qbo import matching
 from flask_qbo import mirror
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.extension import get_qbo
@@ -173,3 +174,35 @@ def test_on_change_mode_offers_no_import(app, connected):
 
 def test_minimum_requests():
     assert backfill.minimum_requests({"Customer": 10000, "Invoice": 0, "Payment": 1001}) == 10 + 1 + 2
+
+
+def test_search_reads_past_other_tenants_and_escapes_wildcards(app):
+    with app.app_context():
+        db.session.add_all(Contact(tenant="globex", first_name=f"Zed{n}", last_name="Shared") for n in range(450))
+        db.session.add_all(Contact(tenant="acme", first_name=f"Zed{n}", last_name="Shared") for n in range(3))
+        db.session.add(Contact(tenant="acme", first_name="Per", last_name="Cent", company="100% Organic_Farm"))
+        db.session.commit()
+        qbo = get_qbo(app)
+        found = matching.search_contacts(qbo, "acme", "zed SHARED")
+        assert [c.first_name for c in found] == ["Zed0", "Zed1", "Zed2"]  # the 451st row and later
+        assert len(matching.search_contacts(qbo, "globex", "shared", limit=20)) == 20
+        assert [c.last_name for c in matching.search_contacts(qbo, "acme", "0% organic_")] == ["Cent"]
+        assert matching.search_contacts(qbo, "acme", "_%") == []
+        assert matching.search_contacts(qbo, "acme", "z") == []  # too short, and not a key
+        assert len(list(matching.tenant_contacts(qbo, "acme"))) == 4
+
+
+def test_a_contact_is_linked_to_one_customer_only(app, emulator, connected, company, contacts):
+    run_id = run_import(app)
+    with app.app_context():
+        # The admin links the unmatched row to the contact the e-mail row proposes ...
+        backfill.decide(run_id, company["none"]["Id"], "link", str(contacts["email"]))
+        # ... so accepting exact matches leaves that row pending rather than linking the contact twice.
+        assert backfill.accept_all_exact(run_id) == 0
+        with pytest.raises(ValueError, match="already chosen for QuickBooks customer No Body"):
+            backfill.decide(run_id, company["email"]["Id"], "link")
+        assert backfill.summary(run_id) == {
+            "email": 1, "phone": 1, "name": 1, "ambiguous": 1, "none": 2, "decided": 1, "total": 6,
+        }
+        backfill.decide(run_id, company["none"]["Id"], "skip")
+        assert backfill.accept_all_exact(run_id) == 1

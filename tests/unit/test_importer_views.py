@@ -11,6 +11,7 @@ from flask_qbo.models import ImportRun
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
 from ..hostapp import ACME_USER
+from ..hostapp import Contact
 from ..hostapp import GLOBEX_ADMIN
 from ..hostapp import db
 from .pull_support import add_customer
@@ -96,3 +97,144 @@ def test_on_change_mode_hides_the_import(app, client, connected):
     app.config["QBO_INITIAL_SYNC"] = "on_change"
     login(client, ACME_ADMIN)
     assert "turned off" in client.get("/qbo/import/").get_data(as_text=True)
+
+
+# -- the review's contact picker ---------------------------------------------------
+
+
+def review_run(app, client, emulator):
+    """An import in review with one unmatched customer (nobody shares its e-mail, phone or name)."""
+    cust = add_customer(emulator, GivenName="Marcus", FamilyName="Montgomery", CompanyName="Montgomery Yoga",
+                        PrimaryEmailAddr={"Address": "marcus@yoga.test"})
+    login(client, ACME_ADMIN)
+    start_run(client)
+    run = latest(app)
+    finish_fetching(client, run.id)
+    return run.id, cust["Id"]
+
+
+def options(html):
+    """``{value: text}`` of the selectable (not disabled) options with a value."""
+    found = re.findall(r'<option value="([^"]+)"(?: selected)?>\s*([^<]*)</option>', html)
+    return {value: text.strip() for value, text in found}
+
+
+def decide(client, run_id, qbo_id, decision="link", **form):
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    data = {"csrf_token": csrf, "qbo_id": qbo_id, "decision": decision, **form}
+    return client.post(f"/qbo/import/{run_id}/review", data=data, follow_redirects=True)
+
+
+def match_of(app, run_id, qbo_id):
+    with app.app_context():
+        match = db.session.query(ImportMatch).filter_by(run_id=run_id, qbo_id=qbo_id).one()
+        return match.match_kind, match.decision, match.contact_key
+
+
+def test_search_lists_only_this_tenants_contacts_escaped(app, client, emulator, connected):
+    ours = make_contact(app, first_name="Marc", last_name="Montgomery", email="mm@elsewhere.test")
+    hostile = make_contact(app, first_name='<script>alert("x")</script>', last_name="Montgomery",
+                           company="<b>Bold & Co</b>")
+    theirs = make_contact(app, tenant="globex", first_name="Marc", last_name="Montgomery")
+    for n in range(25):
+        make_contact(app, first_name=f"Bulk{n}", last_name="Montgomery")
+    run_id, qbo_id = review_run(app, client, emulator)
+    html = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "marc montgomery", "qbo_id": qbo_id})
+    found = options(html.get_data(as_text=True))
+    assert set(found) == {str(ours)} and "mm@elsewhere.test" in found[str(ours)]
+    assert f'value="{ours}" selected' in html.get_data(as_text=True)  # what Link will link
+    body = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "MONTGOMERY"}).get_data(as_text=True)
+    assert str(theirs) not in options(body) and len(options(body)) == 20
+    body = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "bold &"}).get_data(as_text=True)
+    assert set(options(body)) == {str(hostile)}
+    assert "<script>" not in body and "<b>" not in body
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in body and "&lt;b&gt;Bold &amp; Co&lt;/b&gt;" in body
+    wildcard = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "%%"}).get_data(as_text=True)
+    assert options(wildcard) == {} and "No contact matches" in wildcard
+    by_key = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": str(ours)}).get_data(as_text=True)
+    assert str(ours) in options(by_key)
+    foreign_key = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": str(theirs)})
+    assert str(theirs) not in options(foreign_key.get_data(as_text=True))
+
+
+def test_unmatched_row_links_to_a_searched_contact_and_applies_exactly(app, client, emulator, connected):
+    key = str(make_contact(app, first_name="Marc", last_name="Montgomery", email="mm@elsewhere.test",
+                           phone="555-010-2000"))
+    exact = add_customer(emulator, GivenName="Eve", FamilyName="Exact", PrimaryEmailAddr={"Address": "eve@x.test"})
+    make_contact(app, first_name="Eve", last_name="Exact", email="eve@x.test")
+    run_id, qbo_id = review_run(app, client, emulator)
+    assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
+    page = client.get(f"/qbo/import/{run_id}/review").get_data(as_text=True)
+    assert 'data-qbo-count="none">1<' in page and 'data-qbo-count="email">1<' in page
+    assert 'data-qbo-count="decided">0 of 2<' in page
+    assert f'hx-get="/qbo/import/{run_id}/contacts?qbo_id={qbo_id}"' in page
+    assert 'hx-trigger="keyup changed delay:300ms, search"' in page
+    attention = client.get(f"/qbo/import/{run_id}/review?show=attention").get_data(as_text=True)
+    assert f'data-qbo-match="{qbo_id}"' in attention and f'data-qbo-match="{exact["Id"]}"' not in attention
+    assert 'aria-current="page"' in attention and "Needs attention (1)" in attention
+
+    found = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "montgomery", "qbo_id": qbo_id})
+    assert key in options(found.get_data(as_text=True))
+    page = decide(client, run_id, qbo_id, contact_key=key, q="montgomery").get_data(as_text=True)
+    assert match_of(app, run_id, qbo_id) == ("none", "link", key)
+    assert 'data-qbo-count="decided">1 of 2<' in page and "link → Marc Montgomery" in page
+    (item,) = [i for i in client.get(f"/qbo/import/{run_id}/review?preview=1").get_data(as_text=True).split(
+        "data-qbo-preview-id=")[1:]]
+    assert "CRM first_name: Marc → Marcus" in item and "CRM email: mm@elsewhere.test → marcus@yoga.test" in item
+    assert "QuickBooks PrimaryPhone.FreeFormNumber: (empty) → 555-010-2000" in item
+
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    assert client.post(f"/qbo/import/{run_id}/apply", data={"csrf_token": csrf}).status_code == 302
+    with app.app_context():
+        links = {c.qbo_id: c.contact_key for c in db.session.query(Customer)}
+        assert links == {qbo_id: key, exact["Id"]: None}  # the pending exact row is untouched
+        contact = db.session.get(Contact, int(key))
+        assert (contact.first_name, contact.email, contact.company) == ("Marcus", "marcus@yoga.test", "Montgomery Yoga")
+        assert contact.phone == "555-010-2000"
+
+
+def test_no_js_fallback_links_by_typed_key(app, client, emulator, connected):
+    key = str(make_contact(app, first_name="Marc", last_name="M"))
+    run_id, qbo_id = review_run(app, client, emulator)
+    decide(client, run_id, qbo_id, contact_key="", q=f" {key} ")
+    assert match_of(app, run_id, qbo_id) == ("none", "link", key)
+
+
+def test_link_refuses_foreign_unknown_and_taken_contacts(app, client, emulator, connected):
+    foreign = str(make_contact(app, tenant="globex", first_name="Marcus", last_name="Montgomery"))
+    linked = str(make_contact(app, first_name="Lina", last_name="Linked"))
+    chosen = str(make_contact(app, first_name="Cora", last_name="Chosen"))
+    other = add_customer(emulator, GivenName="Other", FamilyName="Row")
+    run_id, qbo_id = review_run(app, client, emulator)
+    with app.app_context():
+        db.session.add(Customer(tenant_key="acme", realm_id="elsewhere", qbo_id="777", display_name="Old <Link>",
+                                contact_key=linked))
+        db.session.commit()
+
+    page = decide(client, run_id, qbo_id, contact_key=foreign).get_data(as_text=True)
+    assert f"No contact with key &#39;{foreign}&#39; in this account" in page
+    page = decide(client, run_id, qbo_id, q="Marcus Montgomery").get_data(as_text=True)
+    assert "No contact with key &#39;Marcus Montgomery&#39;" in page
+    page = decide(client, run_id, qbo_id, contact_key=linked).get_data(as_text=True)
+    assert "Lina Linked (contact %s) is already linked to QuickBooks customer Old &lt;Link&gt;" % linked in page
+    assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
+
+    decide(client, run_id, other["Id"], contact_key=chosen)
+    page = decide(client, run_id, qbo_id, contact_key=chosen).get_data(as_text=True)
+    assert "already chosen for QuickBooks customer Other Row in this import" in page
+    assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
+    found = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "linked", "qbo_id": qbo_id})
+    assert f'<option value="{linked}" disabled>' in found.get_data(as_text=True)
+
+
+def test_picker_is_admin_only_tenant_scoped_and_csrf_protected(app, client, emulator, connected):
+    key = str(make_contact(app, first_name="Marc", last_name="Montgomery"))
+    run_id, qbo_id = review_run(app, client, emulator)
+    resp = client.post(f"/qbo/import/{run_id}/review", data={"qbo_id": qbo_id, "decision": "link", "contact_key": key})
+    assert resp.status_code == 400
+    assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
+    login(client, ACME_USER)
+    assert client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "marc"}).status_code == 403
+    assert client.get(f"/qbo/import/{run_id}/review").status_code == 403
+    login(client, GLOBEX_ADMIN)
+    assert client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "marc"}).status_code == 404
