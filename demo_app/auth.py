@@ -41,8 +41,12 @@ def admin_only(view: F) -> F:
 
 
 def _safe_next(target: str | None) -> str:
-    """Follow ``?next=`` only to a path on this site (no open redirect)."""
-    if target:
+    """Follow ``?next=`` only to a path on this site (no open redirect).
+
+    Browsers treat a backslash as a slash and drop tabs and newlines, so
+    ``/\\evil.example`` would leave the site; such targets are refused too.
+    """
+    if target and "\\" not in target and target.isprintable():
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target

@@ -26,6 +26,8 @@ from .mapping import changed_paths
 from .mapping import customer_hash
 from .mapping import normalize
 from .mapping import qbo_values
+from .merge import CRM
+from .merge import winner_for
 from .models import Connection
 from .models import Customer
 from .models import Outbox
@@ -233,12 +235,9 @@ class Applier:
         )
         if unpushed is None:
             return set()
-        policy = get_config("QBO_CONFLICT_POLICY")
-        qbo_time = mirror.last_updated(data)
-        crm_newer = policy == "crm" or (
-            policy == "newest" and qbo_time is not None and unpushed.updated_at is not None
-            and unpushed.updated_at > qbo_time
-        )
+        # The same rule as push's three-way merge, so both directions settle a conflict alike.
+        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), unpushed.updated_at, mirror.last_updated(data))
+        crm_newer = winner == CRM
         wins: set[str] = set()
         for path in paths:
             field = fields.by_path(path)
@@ -247,7 +246,6 @@ class Applier:
             crm = normalize(_crm_value(contact, field))
             if crm == normalize(base.get(path)) or crm == normalize(values.get(path)):
                 continue  # the CRM did not touch it, or both sides agree
-            winner = "crm" if crm_newer else "qbo"
             if crm_newer:
                 wins.add(path)
             self.session.add(SyncLog(

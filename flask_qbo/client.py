@@ -49,6 +49,9 @@ if t.TYPE_CHECKING:
 MAX_RESULTS = 1000
 #: Largest number of items in one batch request.
 BATCH_LIMIT = 30
+#: Longest ``Retry-After`` honoured, in seconds: QBO's limits are per minute, so a
+#: larger value is bogus and would only park the worker thread.
+MAX_RETRY_AFTER = 60.0
 
 _ENTITY = re.compile(r"^[A-Za-z]+$")
 _STRING_LITERAL = re.compile(r"'(?:\\.|[^'\\])*'")
@@ -336,7 +339,7 @@ class QBOClient:
     def _delay(self, attempt: int, error: QBOAPIError) -> float:
         """QBO's ``Retry-After`` when given, else full jitter over an exponential ceiling."""
         if isinstance(error, QBORateLimitError) and error.retry_after is not None:
-            return error.retry_after
+            return min(error.retry_after, MAX_RETRY_AFTER)
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
 
     def _count(self, key: str) -> None:

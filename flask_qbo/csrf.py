@@ -60,7 +60,8 @@ def validate_csrf() -> None:
             abort(400, description="The form expired or is missing its CSRF token. Reload the page and try again.")
         return
     expected = session.get(SESSION_KEY)
-    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+    # Bytes, because compare_digest raises TypeError on non-ASCII text (a forged token is a 400).
+    if not expected or not submitted or not hmac.compare_digest(expected.encode(), submitted.encode()):
         abort(400, description="The form expired or is missing its CSRF token. Reload the page and try again.")
 
 

@@ -299,7 +299,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
             when = mirror.last_updated(data)
             if when is not None and when > newest:
                 newest = when
-    _cover_inbox(session, connection.realm_id, window_start, started)
+    _cover_inbox(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
     connection.cdc_cursor = newest
     connection.last_cdc_at = utcnow()
     if mode == "query":
@@ -320,14 +320,20 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
     return found
 
 
-def _cover_inbox(session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime) -> None:
+def _cover_inbox(
+    session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool
+) -> None:
     """Pending events inside the window CDC just applied need no read of their own.
 
     Merges stay pending: only the event says where a merged customer went.
+    Deletes stay pending too when the window was re-synced by query
+    (``deletes=False``): queries cannot see a deleted transaction, so only the
+    event can remove it from the mirror.
     """
+    kept = ("Merge",) if deletes else ("Merge", "Delete")
     session.execute(
         update(Inbox)
-        .where(Inbox.realm_id == realm_id, Inbox.status == "pending", Inbox.operation != "Merge",
+        .where(Inbox.realm_id == realm_id, Inbox.status == "pending", Inbox.operation.notin_(kept),
                Inbox.event_time >= start, Inbox.event_time <= end)
         .values(status="done", processed_at=utcnow(), last_error="Covered by a CDC poll.")
     )

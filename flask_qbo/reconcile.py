@@ -83,7 +83,7 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
                 else:
                     applier.delete_transaction(entity, qbo_id, None)
         if entity == "Customer":
-            found.extend(_contacts(qbo, session, realm, remote, apply=apply))
+            found.extend(_contacts(qbo, session, connection.tenant_key, realm, remote, apply=apply))
     if apply:
         session.commit()
     return found
@@ -109,14 +109,18 @@ def _inactive(session: t.Any, realm: str, entity: str) -> set[str]:
     return {qbo_id for (qbo_id,) in rows}
 
 
-def _contacts(qbo: QBO, session: t.Any, realm: str, remote: dict[str, dict], *, apply: bool) -> list[Difference]:
+def _contacts(
+    qbo: QBO, session: t.Any, tenant_key: str, realm: str, remote: dict[str, dict], *, apply: bool
+) -> list[Difference]:
     """Linked contacts whose pulled fields disagree with QBO (and have nothing waiting to push)."""
     registration = qbo.contact
     if registration is None:
         return []
     fields = registration.fields
     waiting = {
-        key for (key,) in session.query(Outbox.contact_key).filter(Outbox.status.in_(("pending", "in_progress", "failed")))
+        key for (key,) in session.query(Outbox.contact_key).filter(
+            Outbox.tenant_key == tenant_key, Outbox.status.in_(("pending", "in_progress", "failed"))
+        )
     }
     found = []
     linked = session.query(Customer).filter(Customer.realm_id == realm, Customer.contact_key.isnot(None))

@@ -8,7 +8,6 @@ transport adapter.
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from .extension import get_qbo
 from .models import Connection
 from .models import utcnow
+from .tokens import apply_token
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -83,10 +83,7 @@ def connect_tenant(
         conn.environment = app.config["QBO_ENVIRONMENT"]
         conn.status = "connected"
         conn.status_reason = None
-        conn.access_token_enc = state.cipher.encrypt(token["access_token"])
-        conn.refresh_token_enc = state.cipher.encrypt(token["refresh_token"])
-        conn.access_expires_at = now + dt.timedelta(seconds=int(token["expires_in"]))
-        conn.refresh_expires_at = now + dt.timedelta(seconds=int(token["x_refresh_token_expires_in"]))
+        apply_token(conn, token, state.cipher, now=now)
         conn.connected_at = now
         conn.connected_by = connected_by
         session.commit()

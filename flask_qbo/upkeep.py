@@ -9,6 +9,9 @@ hard cap: admins get a warning 30 and 7 days before it (``QBO_EXPIRY_WARNING_DAY
 sent once per threshold as the :data:`~flask_qbo.signals.expiry_warning` signal
 and a ``qbo_sync_log`` row, and shown on the admin pages.
 
+The same sweep clears webhook bodies processed more than a week ago
+(:func:`clear_old_bodies`).
+
 Run it from any scheduler: ``flask qbo upkeep`` (cron, hourly is plenty), a
 Celery beat task, or the thread runner's timer.
 """
@@ -20,6 +23,7 @@ import logging
 import typing as t
 
 from flask import current_app
+from sqlalchemy import update
 
 from . import signals
 from . import tokens
@@ -27,12 +31,16 @@ from .config import get_config
 from .connect import log_event
 from .errors import QBOError
 from .models import Connection
+from .models import Inbox
 from .models import utcnow
 
 if t.TYPE_CHECKING:
     from .extension import QBO
 
 log = logging.getLogger("flask_qbo.upkeep")
+
+#: How long a processed webhook body is kept for replay and debugging.
+RAW_KEPT = dt.timedelta(days=7)
 
 
 def deadline(conn: Connection) -> dt.datetime | None:
@@ -96,8 +104,25 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
     result["needs_reconnect"] = (
         db_session.query(Connection).filter(Connection.status == "needs_reconnect").count()
     )
+    clear_old_bodies(qbo, now)
     db_session.commit()
     return result
+
+
+def clear_old_bodies(qbo: QBO, now: dt.datetime | None = None) -> int:
+    """Drop the raw body of webhook events processed more than :data:`RAW_KEPT` ago.
+
+    DESIGN.md §4 keeps bodies "for a short time for replay"; without this the
+    inbox would hold every notification body forever.  Rows stay (their event
+    id still dedupes a late Intuit retry); pending and failed rows keep their
+    body.  Not committed: :func:`upkeep` commits.
+    """
+    cutoff = (now or utcnow()) - RAW_KEPT
+    return qbo.state().db.session.execute(
+        update(Inbox)
+        .where(Inbox.status.in_(("done", "ignored")), Inbox.processed_at < cutoff, Inbox.raw.isnot(None))
+        .values(raw=None)
+    ).rowcount
 
 
 def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:

@@ -14,10 +14,10 @@ Endpoints (under ``QBO_URL_PREFIX``): ``qbo.addons``, ``qbo.connect``,
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 from flask import Blueprint
-from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -39,7 +39,6 @@ bp = Blueprint("qbo", __name__, template_folder="../templates")
 #: Session key of the one-off message shown at the top of the next admin page.
 NOTICE_KEY = "_qbo_notice"
 
-#: Endpoints of the initial-import page, in order of preference (it is optional).
 #: Friendly texts for the ``error`` values Intuit sends back to the callback.
 CALLBACK_ERRORS = {
     "access_denied": "You cancelled the QuickBooks sign-in, so nothing was connected. "
@@ -47,6 +46,9 @@ CALLBACK_ERRORS = {
     "invalid_scope": "Intuit refused the permissions this app asks for (invalid_scope). "
     "The developer should check QBO_SCOPES and the app's settings at Intuit.",
 }
+
+#: What an OAuth ``error`` value looks like (RFC 6749 §4.1.2.1 codes such as ``server_error``).
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
 def _notify(kind: str, text: str) -> None:
@@ -139,7 +141,9 @@ def callback() -> t.Any:
     if error:
         # A cancel changes nothing, so it only needs the state to be burnt, not valid.
         session.pop(connect_flow.STATE_KEY, None)
-        text = CALLBACK_ERRORS.get(error, f"QuickBooks did not connect (Intuit said: {error}). Try again.")
+        # Anyone can send an admin a crafted callback link, so only a code-shaped value is echoed.
+        said = error if _ERROR_CODE.fullmatch(error) else "an unrecognised error"
+        text = CALLBACK_ERRORS.get(error, f"QuickBooks did not connect (Intuit said: {said}). Try again.")
         _notify("error" if error != "access_denied" else "info", text)
         return redirect(url_for("qbo.addons"))
     try:

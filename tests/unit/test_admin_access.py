@@ -73,6 +73,13 @@ def test_wrong_csrf_token_is_refused_and_header_token_accepted(client: t.Any) ->
     assert response.status_code == 302
 
 
+def test_non_ascii_csrf_token_is_a_400_not_a_crash(client: t.Any) -> None:
+    """``hmac.compare_digest`` raises TypeError on non-ASCII text; a forged token must still be a 400."""
+    login(client, ACME_ADMIN)
+    csrf(client)
+    assert client.post("/qbo/admin/connect", data={"csrf_token": "jeton-é"}).status_code == 400
+
+
 def test_tenant_isolation(app: t.Any, client: t.Any, connected: t.Any) -> None:
     with app.app_context():
         session = get_qbo(app).state().db.session

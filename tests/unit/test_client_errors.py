@@ -185,6 +185,13 @@ def test_backoff_is_capped(qbo_client: QBOClient) -> None:
     assert all(0 <= qbo_client._delay(10, error) <= 3.0 for _ in range(50))
 
 
+def test_retry_after_is_bounded_by_one_rate_window(qbo_client: QBOClient) -> None:
+    """A huge or bogus ``Retry-After`` must not park a worker thread for hours; QBO's window is a minute."""
+    error = QBORateLimitError("slow down", retry_after=86_400.0)
+    assert qbo_client._delay(0, error) == 60.0
+    assert qbo_client._delay(0, QBORateLimitError("slow down", retry_after=7.0)) == 7.0
+
+
 def test_rate_limit_honours_retry_after(app: t.Any, connected: Connection, emulator: t.Any) -> None:
     emulator.config.rate_per_minute = 2
     waited: list[float] = []

@@ -95,6 +95,16 @@ def test_cancel_at_intuit_shows_a_friendly_message(app: t.Any, client: t.Any, em
     assert connection_row(app, "acme") is None
 
 
+def test_callback_error_text_cannot_be_written_by_a_link(client: t.Any) -> None:
+    """``error`` is whatever a crafted link says: only an error-code-shaped value is echoed to the admin."""
+    login(client, ACME_ADMIN)
+    client.get("/qbo/callback?error=Your+account+is+locked.+Call+555-0100+now")
+    page = text(client.get(ADDONS))
+    assert "555-0100" not in page and "QuickBooks did not connect" in page
+    client.get("/qbo/callback?error=server_error")
+    assert "Intuit said: server_error" in text(client.get(ADDONS))
+
+
 def test_state_mismatch_is_refused(app: t.Any, client: t.Any, emulator: t.Any) -> None:
     login(client, ACME_ADMIN)
     back = intuit_sign_in(emulator, start_connect(client))

@@ -115,3 +115,23 @@ def test_cli_command_runs_the_sweep(app: t.Any, connected: t.Any) -> None:
     result = app.test_cli_runner().invoke(args=["qbo", "upkeep"])
     assert result.exit_code == 0, result.output
     assert "checked=1, refreshed=1" in result.output
+
+
+def test_processed_webhook_bodies_are_kept_only_briefly(app: t.Any, connected: t.Any) -> None:
+    """DESIGN §4: the raw body is kept a short time for replay, then cleared; pending rows keep theirs."""
+    from flask_qbo.models import Inbox
+    from flask_qbo.upkeep import RAW_KEPT
+
+    old = utcnow() - RAW_KEPT - dt.timedelta(hours=1)
+    with app.app_context():
+        session = get_qbo(app).state().db.session
+        for event_id, status, processed in (("old-done", "done", old), ("new-done", "done", utcnow()),
+                                            ("old-pending", "pending", None)):
+            session.add(Inbox(event_id=event_id, realm_id=TEST_REALM, entity="Customer", entity_id="1",
+                              operation="Update", status=status, processed_at=processed, raw="{}",
+                              received_at=old))
+        session.commit()
+    _upkeep(app)
+    with app.app_context():
+        raw = {row.event_id: row.raw for row in get_qbo(app).state().db.session.query(Inbox)}
+    assert raw == {"old-done": None, "new-done": "{}", "old-pending": "{}"}

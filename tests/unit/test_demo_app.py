@@ -86,6 +86,15 @@ def test_next_parameter_never_redirects_off_site(demo: t.Any) -> None:
     assert resp.headers["Location"] == "/admin/"
 
 
+@pytest.mark.parametrize("target", ["/\\evil.example/x", "/\t/evil.example/x", "/\\\\evil.example", "\\\\evil.example"])
+def test_next_parameter_refuses_backslash_and_control_tricks(demo: t.Any, target: str) -> None:
+    """Browsers read ``/\\host`` and ``/<tab>/host`` as ``//host``: an open redirect."""
+    from demo_app.auth import _safe_next
+
+    with demo.test_request_context():
+        assert _safe_next(target) == "/contacts/"
+
+
 def test_list_searches_and_pages(demo: t.Any) -> None:
     client = demo.test_client()
     sign_in(client, "user@acme.test")

@@ -369,3 +369,42 @@ def test_cdc_poll_refreshes_balances_too(app, emulator, connected):
     emulator.clock.advance(5)
     poll(app)
     assert _mirrored_balance(app, cust["Id"]) == 75
+
+
+def test_query_resync_does_not_swallow_pending_delete_events(app, emulator, connected):
+    """A re-sync by query cannot see deletions, so a pending Delete event must stay to be applied."""
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Gone", FamilyName="Soon")
+    doomed = add_invoice(emulator, cust["Id"], 40)
+    emulator.webhooks.flush()
+    pull(app)
+    emulator.store.delete(R, "Invoice", doomed["Id"], emulator.store.read(R, "Invoice", doomed["Id"])["SyncToken"])
+    emulator.webhooks.flush()  # stored, not processed yet
+    with app.app_context():
+        db.session.query(Connection).update({"cdc_cursor": utcnow() - dt.timedelta(days=40)})
+        db.session.commit()
+    poll(app)  # falls back to queries (cursor older than CDC's 30 days)
+    pull(app)
+    with app.app_context():
+        assert db.session.query(SyncLog).filter_by(action="resynced").count() == 1
+        assert db.session.query(Transaction).filter_by(qbo_id=doomed["Id"]).one().deleted
+
+
+def test_pull_settles_conflicts_with_the_same_rule_as_push(app, emulator, connected):
+    """Newest-wins with an unknown QBO edit time favours the queued CRM edit, as :func:`merge.winner_for` does."""
+    from flask_qbo.apply import Applier
+
+    cust = add_customer(emulator, GivenName="Same", FamilyName="Rule")
+    cid = make_contact(app, first_name="Same", last_name="Rule")
+    link(app, emulator, cust, cid)
+    changed = emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "FromQBO"},
+                                    sparse=True)
+    changed = {k: v for k, v in changed.items() if k != "MetaData"}
+    with app.app_context():
+        db.session.get(Contact, cid).last_name = "FromCRM"
+        db.session.commit()
+        qbo = get_qbo(app)
+        Applier(qbo, qbo.connection("acme")).customer(changed)
+        db.session.commit()
+        assert db.session.get(Contact, cid).last_name == "FromCRM"
+        assert db.session.query(SyncLog).filter_by(action="conflict").one().conflict["last_name"]["winner"] == "crm"

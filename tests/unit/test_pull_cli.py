@@ -62,3 +62,23 @@ def test_reconcile_reports_then_fixes(app, emulator, connected):
     assert "0 difference(s)" in runner.invoke(args=["qbo", "reconcile"]).output
     with app.app_context():
         assert db.session.get(Contact, cid).last_name == "Con"
+
+
+def test_reconcile_ignores_another_tenants_queued_change(app, emulator, connected):
+    """Only this tenant's outbox says "a CRM change is waiting": another tenant's row with the same key must not hide drift."""
+    from flask_qbo.capture import suppress_capture
+    from flask_qbo.models import Outbox
+
+    add_customer(emulator, GivenName="Two", FamilyName="Keys", PrimaryEmailAddr={"Address": "tk@x.test"})
+    cid = make_contact(app, first_name="Two", last_name="Keys", email="tk@x.test")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["qbo", "import", "--tenant", "acme", "--accept-exact", "--apply"]).exit_code == 0
+    with app.app_context():
+        db.session.query(Outbox).delete()
+        db.session.add(Outbox(tenant_key="globex", contact_key=str(cid), status="pending"))
+        with suppress_capture():
+            db.session.get(Contact, cid).last_name = "Drifted"
+        db.session.commit()
+    report = runner.invoke(args=["qbo", "reconcile", "--tenant", "acme"])
+    assert report.exit_code == 0, report.output
+    assert "differs in last_name" in report.output
