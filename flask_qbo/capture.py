@@ -189,8 +189,11 @@ def _after_flush(session: t.Any, flush_context: t.Any) -> None:
     qbo, _reg = found
     connection = session.connection()
     seen: set[tuple[str, str]] = set()
-    for obj, op in changes:
-        key = (qbo.tenant_of(obj), qbo.contact_key(obj))
+    # Rows are written in (tenant, contact key) order, the order the push side
+    # locks customer rows in too, so a mass edit and a batch being recorded
+    # never wait on each other in a cycle (a deadlock on PostgreSQL).
+    keyed = [((qbo.tenant_of(obj), qbo.contact_key(obj)), n, op) for n, (obj, op) in enumerate(changes)]
+    for key, _, op in sorted(keyed, key=lambda e: (str(e[0][0]), str(e[0][1]), e[1])):
         if key in seen and op == UPSERT:
             continue
         seen.add(key)
@@ -215,21 +218,28 @@ def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> 
         .order_by(table.c.id.desc())
         .limit(1)
     ).first()
-    if row is None:
-        connection.execute(
-            insert(table).values(
-                uuid=str(uuidlib.uuid4()), tenant_key=tenant_key, contact_key=contact_key, op=op,
-                status="pending", attempts=0, available_at=now, created_at=now, updated_at=now,
-            )
-        )
-    else:
+    coalesced = False
+    if row is not None:
         values: dict[str, t.Any] = {"op": INACTIVATE if INACTIVATE in (op, row.op) else UPSERT, "updated_at": now}
         if row.status == "failed":
             values.update(
                 status="pending", uuid=str(uuidlib.uuid4()), attempts=0, available_at=now,
                 error_code=None, last_error=None,
             )
-        connection.execute(update(table).where(table.c.id == row.id).values(**values))
+        # Compare-and-set on the status: a worker may claim the row between our
+        # SELECT and this UPDATE (PostgreSQL re-checks the condition once the
+        # claim commits).  Coalescing into a row in flight would lose this edit,
+        # because the worker read the contact before our commit.
+        coalesced = connection.execute(
+            update(table).where(table.c.id == row.id, table.c.status == row.status).values(**values)
+        ).rowcount == 1
+    if not coalesced:
+        connection.execute(
+            insert(table).values(
+                uuid=str(uuidlib.uuid4()), tenant_key=tenant_key, contact_key=contact_key, op=op,
+                status="pending", attempts=0, available_at=now, created_at=now, updated_at=now,
+            )
+        )
     customers = Customer.__table__
     connection.execute(
         update(customers)

@@ -106,6 +106,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_DELETE_POLICY": "inactivate",
     # Outbox rows pending at once above which push switches to the batch endpoint.
     "QBO_BATCH_THRESHOLD": 10,
+    # Claims of an outbox row that raised a non-QBO error (a bug) before it is marked "dead".
+    "QBO_OUTBOX_MAX_ATTEMPTS": 5,
     # URL prefix of the extension's blueprints.
     "QBO_URL_PREFIX": "/qbo",
     # Template the extension's full pages extend (must define block "content").

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import random
 import socket
@@ -84,23 +85,20 @@ def active_connections(session: t.Any) -> dict[str, Connection]:
     return {c.tenant_key: c for c in rows if c.realm_id}
 
 
-def candidates(session: t.Any, tenants: t.Collection[str], limit: int, now: dt.datetime) -> list[Outbox]:
-    """Due rows, oldest first, at most one per contact, none behind an unfinished older row.
+def _due(tenants: t.Collection[str], now: dt.datetime) -> t.Any:
+    """``SELECT id`` of due rows, oldest first, none behind an unfinished older row of its contact.
 
-    On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED`` so concurrent
-    workers see disjoint candidates; the claim UPDATE stays the arbiter.
+    One definition for the single-row and the batch claim, so both keep the
+    per-contact order.
     """
-    if not tenants:
-        return []
     older = aliased(Outbox)
-    cutoff = now - LEASE
-    stmt = (
-        select(Outbox)
+    return (
+        select(Outbox.id)
         .where(
             Outbox.tenant_key.in_(list(tenants)),
             or_(
                 and_(Outbox.status == "pending", Outbox.available_at <= now),
-                and_(Outbox.status == "in_progress", Outbox.claimed_at < cutoff),
+                and_(Outbox.status == "in_progress", Outbox.claimed_at < now - LEASE),
             ),
             ~exists().where(
                 older.tenant_key == Outbox.tenant_key,
@@ -110,11 +108,30 @@ def candidates(session: t.Any, tenants: t.Collection[str], limit: int, now: dt.d
             ),
         )
         .order_by(Outbox.id)
-        .limit(limit)
     )
+
+
+def _locked(session: t.Any, stmt: t.Any) -> t.Any:
+    """On PostgreSQL, lock the selected rows ``FOR UPDATE SKIP LOCKED``: concurrent workers get disjoint rows."""
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=Outbox)
-    return list(session.scalars(stmt))
+        return stmt.with_for_update(skip_locked=True, of=Outbox)
+    return stmt
+
+
+def candidates(session: t.Any, tenants: t.Collection[str], limit: int, now: dt.datetime) -> list[Outbox]:
+    """Due rows, oldest first, at most one per contact; the claim UPDATE stays the arbiter."""
+    if not tenants:
+        return []
+    ids = _locked(session, _due(tenants, now).limit(limit)).subquery()
+    return list(session.scalars(select(Outbox).where(Outbox.id.in_(select(ids.c.id))).order_by(Outbox.id)))
+
+
+def _claimable(table: t.Any, now: dt.datetime) -> t.Any:
+    """Pending, or claimed by a worker whose lease ran out."""
+    return or_(
+        table.c.status == "pending",
+        and_(table.c.status == "in_progress", table.c.claimed_at < now - LEASE),
+    )
 
 
 def claim(session: t.Any, row_id: int, now: dt.datetime, who: str) -> bool:
@@ -122,44 +139,70 @@ def claim(session: t.Any, row_id: int, now: dt.datetime, who: str) -> bool:
     table = Outbox.__table__
     result = session.execute(
         update(table)
-        .where(
-            table.c.id == row_id,
-            or_(
-                table.c.status == "pending",
-                and_(table.c.status == "in_progress", table.c.claimed_at < now - LEASE),
-            ),
-        )
+        .where(table.c.id == row_id, _claimable(table, now))
         .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1)
     )
     session.commit()
     return result.rowcount == 1
 
 
+def claim_batch(session: t.Any, tenant_key: str, size: int, now: dt.datetime, who: str) -> list[int]:
+    """Take up to ``size`` due rows of one tenant with one UPDATE; returns their ids, oldest first.
+
+    Claiming row by row cost a commit (an fsync on SQLite) per row, which
+    dominated a backlog's push time.  The subquery applies the per-contact rule
+    of :func:`candidates`, so a batch never holds two rows of one contact, and
+    the outer condition re-checks each row's status as the UPDATE locks it, so
+    two workers never both take a row.  Commits.
+    """
+    table = Outbox.__table__
+    due = _locked(session, _due([tenant_key], now).limit(size)).subquery()
+    result = session.execute(
+        update(table)
+        .where(table.c.id.in_(select(due.c.id)), _claimable(table, now))
+        .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1)
+        .returning(table.c.id)
+    )
+    ids = sorted(result.scalars())
+    session.commit()
+    return ids
+
+
 def process(qbo: QBO | None = None, limit: int = 100) -> int:
     """Push up to ``limit`` due outbox rows; return how many were handled.
 
-    Rows of tenants without an active connection stay pending.  Call it from any
-    scheduler inside an app context; the thread runner and ``flask qbo push`` do.
+    A tenant's backlog (more than ``QBO_BATCH_THRESHOLD`` rows due) goes
+    through the batch endpoint in whole batches of 30, so ``limit`` is rounded
+    up to a multiple of 30 there: a partial batch wastes a call of QBO's
+    per-minute batch allowance.  Rows of tenants without an active connection
+    stay pending.  Call it from any scheduler inside an app context; the thread
+    runner and ``flask qbo push`` do.
     """
+    from .push_batch import BATCH_SIZE
+    from .push_batch import process_batch
+
     qbo = _qbo(qbo)
     session = qbo.state().db.session
     connections = active_connections(session)
     session.commit()
     if not connections:
         return 0
-    now = utcnow()
     threshold = int(get_config("QBO_BATCH_THRESHOLD"))
     handled = 0
-    paused: set[str] = set()
     for tenant_key, count in _pending_counts(session, connections).items():
-        if count > threshold:
-            from .push_batch import process_batch
-
-            handled += process_batch(qbo, connections[tenant_key], min(limit - handled, count))
-    rows = candidates(session, [k for k in connections if k not in paused], limit - handled, now)
+        if count > threshold and handled < limit:
+            whole = math.ceil(min(limit - handled, count) / BATCH_SIZE) * BATCH_SIZE
+            handled += process_batch(qbo, connections[tenant_key], whole)
+    if handled >= limit:
+        return handled
+    if handled:
+        connections = active_connections(session)  # a batch may have paused a realm
+        session.commit()
+    rows = candidates(session, list(connections), limit - handled, utcnow())
     row_ids = [(row.id, row.tenant_key) for row in rows]
     session.commit()
     who = worker_id()
+    paused: set[str] = set()
     for row_id, tenant_key in row_ids:
         if tenant_key in paused or handled >= limit:
             continue
@@ -190,12 +233,13 @@ def handle(qbo: QBO, row_id: int, client: t.Any = None) -> bool:
         if row is not None:
             release(session, row_id, delay=0.0, attempts_back=True)
         return False
+    tenant_key = row.tenant_key
     ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn))
     try:
         outcome = inactivate_row(ctx) if row.op == INACTIVATE else upsert_row(ctx)
     except QBOAuthError as exc:
         session.rollback()
-        _needs_reconnect(qbo, row_id, exc)
+        needs_reconnect(qbo, row_id, tenant_key, exc)
         return False
     except QBORateLimitError as exc:
         session.rollback()
@@ -216,7 +260,7 @@ def handle(qbo: QBO, row_id: int, client: t.Any = None) -> bool:
     except Exception as exc:
         session.rollback()
         log.exception("Unexpected error pushing outbox row %s.", row_id)
-        fail(qbo, row_id, exc)
+        unexpected(qbo, row_id, exc)
         return True
     finished(qbo, ctx, outcome)
     return True
@@ -244,10 +288,27 @@ def backoff(row_id: int, session: t.Any) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
+    """A non-QBO exception (a bug, a failing host hook): back off; after ``QBO_OUTBOX_MAX_ATTEMPTS``, ``dead``.
+
+    Retrying covers a passing cause (a database hiccup); a row that keeps
+    raising would otherwise cycle forever, so it is parked where the health
+    page lists it and an admin can retry it once the bug is fixed.
+    """
+    session = qbo.state().db.session
+    attempts = session.execute(select(Outbox.attempts).where(Outbox.id == row_id)).scalar() or 0
+    if attempts >= int(get_config("QBO_OUTBOX_MAX_ATTEMPTS")):
+        fail(qbo, row_id, exc, status="dead")
+    else:
+        release(session, row_id, delay=backoff(row_id, session), error=exc)
+
+
 def release(
-    session: t.Any, row_id: int, *, delay: float, error: Exception | None = None, attempts_back: bool = False
+    session: t.Any, row_id: int | t.Collection[int], *, delay: float, error: Exception | None = None,
+    attempts_back: bool = False,
 ) -> None:
-    """Put a claimed row back to pending, due after ``delay`` seconds (the uuid is kept)."""
+    """Put claimed rows back to pending, due after ``delay`` seconds (their uuids are kept). Commits."""
+    ids = [row_id] if isinstance(row_id, int) else list(row_id)
     table = Outbox.__table__
     values: dict[str, t.Any] = {
         "status": "pending", "claimed_at": None, "claimed_by": None,
@@ -258,19 +319,19 @@ def release(
     if error is not None:
         values["error_code"] = getattr(error, "code", None)
         values["last_error"] = str(error)[:2000]
-    session.execute(update(table).where(table.c.id == row_id, table.c.status == "in_progress").values(**values))
+    session.execute(update(table).where(table.c.id.in_(ids), table.c.status == "in_progress").values(**values))
     session.commit()
 
 
-def fail(qbo: QBO, row_id: int, exc: Exception) -> None:
-    """Park a row as ``failed`` with Intuit's message, on the row and the contact's link."""
+def fail(qbo: QBO, row_id: int, exc: Exception, *, status: str = "failed") -> None:
+    """Park a row as ``failed`` (or ``dead``) with Intuit's message, on the row and the contact's link."""
     session = qbo.state().db.session
     row = session.get(Outbox, row_id)
     if row is None:
         return
     code = getattr(exc, "code", None)
     message = str(exc) if isinstance(exc, QBOError) else f"Unexpected error: {type(exc).__name__}: {exc}"
-    row.status = "failed"
+    row.status = status
     row.error_code = str(code)[:20] if code else None
     row.last_error = message[:2000]
     row.claimed_at = None
@@ -291,12 +352,11 @@ def fail(qbo: QBO, row_id: int, exc: Exception) -> None:
     )
 
 
-def _needs_reconnect(qbo: QBO, row_id: int, exc: QBOAuthError) -> None:
-    """Keep the row pending and make sure the connection shows it needs a reconnect."""
+def needs_reconnect(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, exc: QBOAuthError) -> None:
+    """Keep the rows pending and make sure the tenant's connection shows it needs a reconnect."""
     session = qbo.state().db.session
-    release(session, row_id, delay=0.0, error=exc, attempts_back=True)
-    row = session.get(Outbox, row_id)
-    conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
+    release(session, row_ids, delay=0.0, error=exc, attempts_back=True)
+    conn = session.query(Connection).filter_by(tenant_key=tenant_key).one_or_none()
     if conn is not None and conn.status == "connected":
         try:
             from .tokens import mark_needs_reconnect
