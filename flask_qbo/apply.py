@@ -208,6 +208,13 @@ class Applier:
         if contact is None:  # deleted in the CRM; the mirror still shows the customer
             self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
             return
+        if self.qbo.tenant_of(contact) != row.tenant_key:
+            # Links are made tenant-checked; a key that now names another tenant's
+            # contact (keys reused after a delete) must never receive this data.
+            log.warning("Customer %s is linked to contact %s of another tenant; not applied.",
+                        row.qbo_id, row.contact_key)
+            self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
+            return
         base = row.synced_values
         paths = changed_paths(values, base) if base is not None else list(values)
         crm_wins = self._conflicts(row, contact, data, values, base, paths)

@@ -49,12 +49,15 @@ def status() -> None:
             f"company={conn.company_name or '-'} env={conn.environment}"
         )
     for model, label in ((Outbox, "outbox"), (Inbox, "inbox")):
-        counts: dict[str, int] = {}
-        for (row_status,) in session.query(model.status):
-            counts[row_status] = counts.get(row_status, 0) + 1
-        summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
-        click.echo(f"{label}: {summary}")
+        click.echo(f"{label}: {_counts(model)}")
     click.echo(f"environment: {current_app.config['QBO_ENVIRONMENT']}")
+
+
+def _counts(model: type[Outbox] | type[Inbox]) -> str:
+    """``status=count`` pairs of a queue, counted by the database (never row by row)."""
+    session = get_qbo().state().db.session
+    counts = dict(session.query(model.status, func.count()).group_by(model.status).all())
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
 
 
 @qbo_cli.command("push")
@@ -70,10 +73,7 @@ def push_command(limit: int) -> None:
         total += handled
         if handled < limit:
             break
-    session = qbo.state().db.session
-    counts = dict(session.query(Outbox.status, func.count()).group_by(Outbox.status).all())
-    summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
-    click.echo(f"pushed {total} row(s); outbox: {summary}")
+    click.echo(f"pushed {total} row(s); outbox: {_counts(Outbox)}")
 
 
 @qbo_cli.command("worker")
@@ -90,6 +90,33 @@ def worker_command(poll: float) -> None:
         runner.run_forever()
     except KeyboardInterrupt:
         click.echo("QBO worker stopped.")
+
+
+@qbo_cli.command("sync")
+@click.option("--rounds", default=10, show_default=True, help="Push/pull rounds at most.")
+def sync_command(rounds: int) -> None:
+    """Push due outbox rows, apply pending QuickBooks events and due CDC polls until quiet."""
+    from . import pull
+    from . import push
+
+    qbo = get_qbo()
+    pushed = pulled = 0
+    for _ in range(rounds):
+        step_push = push.process(qbo)
+        step_pull = pull.process(qbo) + pull.poll_due(qbo)
+        pushed, pulled = pushed + step_push, pulled + step_pull
+        if not (step_push or step_pull):
+            break
+    click.echo(f"pushed {pushed} row(s), applied {pulled} QuickBooks change(s); outbox: {_counts(Outbox)}")
+
+
+@qbo_cli.command("emulator", context_settings={"ignore_unknown_options": True}, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def emulator_command(args: tuple[str, ...]) -> None:
+    """Run the standalone QBO emulator (same options as ``python -m flask_qbo.emulator``)."""
+    from .emulator.__main__ import main
+
+    raise SystemExit(main(list(args)))
 
 
 @qbo_cli.command("pull")

@@ -29,6 +29,7 @@ import typing as t
 from flask import current_app
 from flask import session as http_session
 from flask import url_for
+from sqlalchemy.exc import IntegrityError
 
 from . import runner
 from . import signals
@@ -205,7 +206,17 @@ def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
     conn.warnings_sent = []
     # Commit before calling QBO: the client records reads and rotations in its own
     # short transactions, which must see (and not wait for) this row.
-    db_session.commit()
+    try:
+        db_session.commit()
+    except IntegrityError:
+        # Another tenant connected the same company a moment ago (the unique index
+        # on live realms caught the race that conflict_for could not).
+        db_session.rollback()
+        _revoke_unused(qbo, tenant, realm_id, token)
+        raise ConnectError(
+            conflict_for(qbo, tenant, realm_id) or "This QuickBooks company is already connected to another account.",
+            status=409,
+        ) from None
     name = _company_name(qbo, conn)
     if name:
         conn.company_name = name

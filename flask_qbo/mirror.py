@@ -16,10 +16,8 @@ CDC page carrying the pre-delete version cannot resurrect it.  Widgets filter
 from __future__ import annotations
 
 import datetime as dt
-import re
 import typing as t
 from decimal import Decimal
-from decimal import InvalidOperation
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
@@ -30,6 +28,13 @@ from .models import Customer
 from .models import RefItem
 from .models import Transaction
 from .models import utcnow
+from .parsing import clip
+from .parsing import is_stale
+from .parsing import last_updated
+from .parsing import parse_date
+from .parsing import parse_time
+from .parsing import to_bool
+from .parsing import to_decimal
 
 if t.TYPE_CHECKING:
     from .client import QBOClient
@@ -39,8 +44,6 @@ TRANSACTION_TYPES = ("Invoice", "Payment", "Estimate", "SalesReceipt", "CreditMe
 #: Reference lists whose names the summary card shows.
 REF_KINDS = ("Term", "PaymentMethod")
 
-_FRACTION = re.compile(r"\.(\d+)")
-_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 _ESTIMATE_STATUS = {
     "accepted": "accepted",
     "closed": "closed",
@@ -48,91 +51,6 @@ _ESTIMATE_STATUS = {
     "rejected": "rejected",
     "pending": "pending",
 }
-
-
-# -- value parsing -------------------------------------------------------------
-
-
-def parse_time(value: t.Any) -> dt.datetime | None:
-    """Parse a QBO timestamp into an aware UTC datetime (``None`` when unusable).
-
-    QBO and its webhooks use several spellings: ``-07:00``, ``-0700``, ``Z`` and
-    up to nine fractional digits; Python accepts at most six.
-    """
-    if not value or not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
-    text = _COMPACT_OFFSET.sub(r"\1:\2", text)
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
-
-def parse_date(value: t.Any) -> dt.date | None:
-    """Parse a QBO ``YYYY-MM-DD`` date (``None`` when absent or malformed)."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return dt.date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
-def to_decimal(value: t.Any) -> Decimal | None:
-    """A money value as a two-place Decimal; ``None`` when absent or not a number."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value)).quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def _text(value: t.Any, size: int) -> str | None:
-    """A string clipped to a column's size; QBO limits are not always what it sends."""
-    if value is None:
-        return None
-    text = str(value)
-    return text[:size] if text else None
-
-
-def _bool(value: t.Any) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def _token(value: t.Any) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def last_updated(data: t.Mapping[str, t.Any]) -> dt.datetime | None:
-    """``MetaData.LastUpdatedTime`` of a QBO object, in UTC."""
-    return parse_time(get_path(data, "MetaData.LastUpdatedTime"))
-
-
-def is_stale(current_token: str | None, current_updated: dt.datetime | None, data: t.Mapping[str, t.Any]) -> bool:
-    """True when ``data`` is an older version than the mirrored one (it must not be applied).
-
-    SyncToken increases on every change, so it decides when both are numbers;
-    otherwise (deletes carry no token) the newer ``LastUpdatedTime`` wins.  An
-    equal version is not stale: re-applying it is harmless.
-    """
-    new_token, old_token = _token(data.get("SyncToken")), _token(current_token)
-    if new_token is not None and old_token is not None and new_token != old_token:
-        return new_token < old_token
-    new_time = last_updated(data)
-    if new_time is None or current_updated is None:
-        return False
-    return new_time < current_updated
 
 
 # -- reference lists (Term, PaymentMethod) ----------------------------------------
@@ -143,7 +61,7 @@ def ref_name(session: Session, realm_id: str, kind: str, ref: t.Any) -> str | No
     if not isinstance(ref, t.Mapping) or not ref.get("value"):
         return None
     if ref.get("name"):
-        return _text(ref["name"], 100)
+        return clip(ref["name"], 100)
     item = (
         session.query(RefItem)
         .filter_by(realm_id=realm_id, kind=kind, qbo_id=str(ref["value"]))
@@ -159,7 +77,7 @@ def store_ref_item(session: Session, realm_id: str, kind: str, data: t.Mapping[s
     if item is None:
         item = RefItem(realm_id=realm_id, kind=kind, qbo_id=qbo_id)
         session.add(item)
-    item.name = _text(data.get("Name"), 100) or qbo_id
+    item.name = clip(data.get("Name"), 100) or qbo_id
     item.active = data.get("Active", True) is not False
     item.raw = dict(data)
     return item
@@ -240,31 +158,31 @@ def _fill_customer(session: Session, row: Customer, data: t.Mapping[str, t.Any])
     parent = data.get("ParentRef") if isinstance(data.get("ParentRef"), t.Mapping) else {}
     terms = data.get("SalesTermRef") if isinstance(data.get("SalesTermRef"), t.Mapping) else {}
     method = data.get("PaymentMethodRef") if isinstance(data.get("PaymentMethodRef"), t.Mapping) else {}
-    row.sync_token = _text(data.get("SyncToken"), 32)
-    row.display_name = _text(data.get("DisplayName"), 500)
-    row.company_name = _text(data.get("CompanyName"), 100)
-    row.given_name = _text(data.get("GivenName"), 100)
-    row.family_name = _text(data.get("FamilyName"), 100)
-    row.email = _text(get_path(data, "PrimaryEmailAddr.Address"), 100)
-    row.phone = _text(
+    row.sync_token = clip(data.get("SyncToken"), 32)
+    row.display_name = clip(data.get("DisplayName"), 500)
+    row.company_name = clip(data.get("CompanyName"), 100)
+    row.given_name = clip(data.get("GivenName"), 100)
+    row.family_name = clip(data.get("FamilyName"), 100)
+    row.email = clip(get_path(data, "PrimaryEmailAddr.Address"), 100)
+    row.phone = clip(
         get_path(data, "PrimaryPhone.FreeFormNumber") or get_path(data, "Mobile.FreeFormNumber"), 30
     )
     row.active = data.get("Active", True) is not False
     if row.active:
         row.merged_into = None
     row.is_job = bool(data.get("Job"))
-    row.parent_qbo_id = _text(parent.get("value"), 32)
-    row.parent_name = _text(parent.get("name"), 500)
-    row.terms_id = _text(terms.get("value"), 32)
+    row.parent_qbo_id = clip(parent.get("value"), 32)
+    row.parent_name = clip(parent.get("name"), 500)
+    row.terms_id = clip(terms.get("value"), 32)
     row.terms_name = ref_name(session, realm_id, "Term", terms)
-    row.payment_method_id = _text(method.get("value"), 32)
+    row.payment_method_id = clip(method.get("value"), 32)
     row.payment_method_name = ref_name(session, realm_id, "PaymentMethod", method)
-    row.delivery_method = _text(data.get("PreferredDeliveryMethod"), 20)
+    row.delivery_method = clip(data.get("PreferredDeliveryMethod"), 20)
     row.balance = to_decimal(data.get("Balance"))
     row.balance_with_jobs = to_decimal(data.get("BalanceWithJobs"))
-    row.currency = _text(get_path(data, "CurrencyRef.value"), 3)
-    row.taxable = _bool(data.get("Taxable"))
-    row.resale_num = _text(data.get("ResaleNum"), 16)
+    row.currency = clip(get_path(data, "CurrencyRef.value"), 3)
+    row.taxable = to_bool(data.get("Taxable"))
+    row.resale_num = clip(data.get("ResaleNum"), 16)
     row.qbo_created_at = parse_time(get_path(data, "MetaData.CreateTime"))
     row.qbo_updated_at = last_updated(data)
     row.raw = dict(data)
@@ -406,17 +324,17 @@ def upsert_transaction(
         return row
     today = today or utcnow().date()
     row.deleted = False
-    row.customer_qbo_id = _text(get_path(data, "CustomerRef.value"), 32)
-    row.sync_token = _text(data.get("SyncToken"), 32)
-    row.doc_number = _text(data.get("DocNumber"), 21)
+    row.customer_qbo_id = clip(get_path(data, "CustomerRef.value"), 32)
+    row.sync_token = clip(data.get("SyncToken"), 32)
+    row.doc_number = clip(data.get("DocNumber"), 21)
     row.txn_date = parse_date(data.get("TxnDate"))
     row.due_date = parse_date(data.get("DueDate") or data.get("ExpirationDate"))
     row.total = to_decimal(data.get("TotalAmt"))
     row.balance = _balance(entity, data)
     row.status = transaction_status(entity, data, today)
-    row.currency = _text(get_path(data, "CurrencyRef.value"), 3)
-    row.email_status = _text(data.get("EmailStatus"), 20)
-    row.memo = _text(get_path(data, "CustomerMemo.value") or data.get("PrivateNote"), 4000)
+    row.currency = clip(get_path(data, "CurrencyRef.value"), 3)
+    row.email_status = clip(data.get("EmailStatus"), 20)
+    row.memo = clip(get_path(data, "CustomerMemo.value") or data.get("PrivateNote"), 4000)
     row.qbo_updated_at = last_updated(data)
     row.raw = dict(data)
     return row

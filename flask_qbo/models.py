@@ -23,6 +23,7 @@ from sqlalchemy import Numeric
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -84,10 +85,21 @@ class Connection(Base):
     """One tenant's link to one QBO company, with its encrypted tokens and cursors."""
 
     __tablename__ = "qbo_connection"
+    __table_args__ = (
+        # A company syncs with one tenant at a time: two admins connecting it at the
+        # same instant cannot both win.  Disconnected rows (kept data) don't count.
+        Index(
+            "uq_qbo_connection_live_realm",
+            "realm_id",
+            unique=True,
+            sqlite_where=text("status != 'disconnected'"),
+            postgresql_where=text("status != 'disconnected'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_key: Mapped[str] = mapped_column(String(64), unique=True)
-    realm_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    realm_id: Mapped[str | None] = mapped_column(String(32))
     company_name: Mapped[str | None] = mapped_column(String(1024))
     environment: Mapped[str] = mapped_column(String(16), default="sandbox")
     #: ``connected`` / ``needs_reconnect`` / ``disconnected``.

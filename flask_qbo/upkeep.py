@@ -89,24 +89,34 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
         if conn is None or conn.status != "connected":
             continue
         result["checked"] += 1
-        current = now or utcnow()
-        outcome = _refresh_if_due(qbo, conn, current)
-        if outcome == "refreshed":
-            result["refreshed"] += 1
-        elif outcome == "failed":
-            result["failed"] += 1
-        db_session.refresh(conn)
-        if conn.status == "connected" and _expired(conn, current):
-            _mark_expired(qbo, conn)
-        elif conn.status == "connected" and _warn_if_due(qbo, conn, current):
-            result["warned"] += 1
-        db_session.commit()
+        try:
+            outcomes = _upkeep_one(qbo, conn, now or utcnow())
+        except Exception:  # one tenant's surprise (a malformed token answer...) must not stop the sweep
+            db_session.rollback()
+            log.exception("Token upkeep failed for tenant %s.", conn.tenant_key)
+            outcomes = ["failed"]
+        for outcome in outcomes:
+            result[outcome] += 1
     result["needs_reconnect"] = (
         db_session.query(Connection).filter(Connection.status == "needs_reconnect").count()
     )
     clear_old_bodies(qbo, now)
     db_session.commit()
     return result
+
+
+def _upkeep_one(qbo: QBO, conn: Connection, now: dt.datetime) -> list[str]:
+    """Refresh, expire or warn one connection; returns what happened ("refreshed", "failed", "warned")."""
+    db_session = qbo.state().db.session
+    refreshed = _refresh_if_due(qbo, conn, now)
+    outcomes = [refreshed] if refreshed else []
+    db_session.refresh(conn)
+    if conn.status == "connected" and _expired(conn, now):
+        _mark_expired(qbo, conn)
+    elif conn.status == "connected" and _warn_if_due(qbo, conn, now):
+        outcomes.append("warned")
+    db_session.commit()
+    return outcomes
 
 
 def clear_old_bodies(qbo: QBO, now: dt.datetime | None = None) -> int:

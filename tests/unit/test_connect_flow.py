@@ -188,3 +188,41 @@ def test_no_import_offered_when_initial_sync_is_on_change(app: t.Any, client: t.
     page = text(client.get(ADDONS))
     assert "Connected to" in page
     assert "Import customers and transactions" not in page
+
+
+def test_simultaneous_connects_of_one_company_cannot_both_win(
+    app: t.Any, client: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: t.Any
+) -> None:
+    """The pre-check can be raced; the unique index on live realms still refuses the second."""
+    from flask_qbo import connect as connect_module
+
+    monkeypatch.setattr(connect_module, "conflict_for", lambda *args: None)
+    login(client, GLOBEX_ADMIN)
+    response = connect_via_ui(client, emulator)
+    assert response.status_code == 409
+    assert "already connected" in text(response)
+    assert connection_row(app, "globex") is None
+    assert connection_row(app, "acme").status == "connected"
+    assert _active_grants(emulator, TEST_REALM) == 1
+
+
+def test_a_disconnected_row_does_not_hold_the_company(app: t.Any) -> None:
+    """Kept data of a disconnected tenant never blocks the unique index."""
+    import sqlalchemy as sa
+
+    from flask_qbo.models import Connection
+
+    from ..hostapp import db
+
+    with app.app_context():
+        db.session.add_all([
+            Connection(tenant_key="old", realm_id="42", status="disconnected"),
+            Connection(tenant_key="new", realm_id="42", status="connected"),
+        ])
+        db.session.commit()
+        db.session.add(Connection(tenant_key="third", realm_id="42", status="needs_reconnect"))
+        try:
+            db.session.commit()
+            raise AssertionError("a second live connection of realm 42 was stored")
+        except sa.exc.IntegrityError:
+            db.session.rollback()

@@ -135,3 +135,26 @@ def test_processed_webhook_bodies_are_kept_only_briefly(app: t.Any, connected: t
     with app.app_context():
         raw = {row.event_id: row.raw for row in get_qbo(app).state().db.session.query(Inbox)}
     assert raw == {"old-done": None, "new-done": "{}", "old-pending": "{}"}
+
+
+def test_one_tenants_unexpected_failure_does_not_stop_the_sweep(
+    app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: t.Any
+) -> None:
+    from flask_qbo import upkeep as upkeep_module
+    from flask_qbo.testing import connect_tenant
+
+    emulator.add_company("9130000000000002", "Second Company")
+    connect_tenant(app, emulator, "globex", "9130000000000002")
+    for tenant in ("acme", "globex"):
+        update_connection(app, tenant, access_expires_at=utcnow() + dt.timedelta(seconds=60))
+    real = upkeep_module._refresh_if_due
+
+    def flaky(qbo: t.Any, conn: t.Any, now: dt.datetime) -> t.Any:
+        if conn.tenant_key == "acme":
+            raise KeyError("access_token")  # e.g. a token answer without the field
+        return real(qbo, conn, now)
+
+    monkeypatch.setattr(upkeep_module, "_refresh_if_due", flaky)
+    result = _upkeep(app)
+    assert result["checked"] == 2 and result["failed"] == 1 and result["refreshed"] == 1
+    assert connection_row(app, "globex").access_expires_at > utcnow() + dt.timedelta(minutes=50)

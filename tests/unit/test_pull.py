@@ -408,3 +408,15 @@ def test_pull_settles_conflicts_with_the_same_rule_as_push(app, emulator, connec
         db.session.commit()
         assert db.session.get(Contact, cid).last_name == "FromCRM"
         assert db.session.query(SyncLog).filter_by(action="conflict").one().conflict["last_name"]["winner"] == "crm"
+
+
+def test_a_link_pointing_at_another_tenants_contact_is_never_written(app, emulator, connected):
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Ann", FamilyName="Lee")
+    cid = make_contact(app, tenant="globex", first_name="Other", last_name="Tenant")
+    link(app, emulator, cust, cid)  # a corrupt link: acme's customer, globex's contact
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
+                                          "FamilyName": "Leaked"}, sparse=True)
+    emulator.webhooks.flush()
+    pull(app)
+    assert contact(app, cid).last_name == "Tenant"

@@ -62,7 +62,7 @@ def test_folder_lists_all_six_types_newest_first(app: t.Any, client: t.Any, conn
     for label in ("Invoice", "Payment", "Estimate", "Sales receipt", "Credit memo", "Refund receipt"):
         assert f'data-label="Type">{label}<' in html
     for header in ("Type", "No.", "Date", "Due date", "Amount", "Balance", "Status"):
-        assert f'<th scope="col"' in html and f">{header}</th>" in html
+        assert '<th scope="col"' in html and f">{header}</th>" in html
 
 
 def test_filter_by_type_and_tabs(app: t.Any, client: t.Any, connected: t.Any) -> None:

@@ -1,0 +1,44 @@
+"""`flask qbo status`, `sync` and `emulator`: the commands an operator runs by hand."""
+
+from __future__ import annotations
+
+from flask_qbo.models import Outbox
+
+from ..hostapp import Contact
+from ..hostapp import db
+from .pull_support import add_customer
+from .pull_support import route_webhooks
+
+
+def test_status_lists_connections_and_queue_counts(app, connected):
+    with app.app_context():
+        db.session.add_all([Outbox(tenant_key="acme", contact_key="1", status="failed"),
+                            Outbox(tenant_key="acme", contact_key="2", status="done"),
+                            Outbox(tenant_key="acme", contact_key="3", status="done")])
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["qbo", "status"])
+    assert result.exit_code == 0, result.output
+    assert "tenant acme: connected realm=" in result.output
+    assert "outbox: done=2, failed=1" in result.output
+    assert "inbox: empty" in result.output
+
+
+def test_sync_pushes_and_pulls_until_quiet(app, emulator, connected):
+    route_webhooks(app, emulator)
+    add_customer(emulator, GivenName="Quinn", FamilyName="Pulled")
+    emulator.webhooks.flush()
+    with app.app_context():
+        db.session.add(Contact(tenant="acme", first_name="Pat", last_name="Pushed", email="pat@example.com"))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["qbo", "sync"])
+    assert result.exit_code == 0, result.output
+    assert "pushed 1 row(s)" in result.output
+    assert "outbox: done=1" in result.output
+    names = {c["DisplayName"] for c in emulator.store.list("9130000000000001", "Customer")}
+    assert {"Pat Pushed", "Quinn Pulled"} <= names
+
+
+def test_emulator_command_shares_the_standalone_options(app):
+    result = app.test_cli_runner().invoke(args=["qbo", "emulator", "--help"])
+    assert result.exit_code == 0
+    assert "--port" in result.output and "--webhook-url" in result.output
