@@ -59,7 +59,7 @@ def main() -> None:
     emu = make_emulator(time_scale=scale)
     app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-burst-')}/crm.sqlite", QBO_RUNNER="none")
     attach_emulator(app, emu)
-    conn = connect_tenant(app, emu, "acme", TEST_REALM)
+    connect_tenant(app, emu, "acme", TEST_REALM)
     # The client's throttle with QBO's limits on a clock running `scale` times faster (waits shrink to match).
     batch_per_minute = int(app.config["QBO_BATCH_PER_MINUTE"])
     limiter = throttle.Throttle(

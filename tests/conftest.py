@@ -25,6 +25,11 @@ POSTGRES_URL = os.environ.get("QBO_TEST_POSTGRES_URL", "postgresql+psycopg://pos
 REDIS_URL = os.environ.get("QBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak-long", action="store_true", default=False,
+                     help="run the convergence soak in its long mode (also QBO_SOAK_LONG=1)")
+
+
 def need_service(name: str, reason: str) -> None:
     """Skip (laptop) or fail (CI, QBO_REQUIRE_SERVICES=1) when a service is missing."""
     message = f"{name} unavailable: {reason}"
