@@ -276,11 +276,13 @@ def test_reattach_gives_earlier_emulator_connections_fresh_tokens(tmp_path: t.An
     from flask_qbo.testing import connect_tenant
     from flask_qbo.testing import make_emulator
 
+    other_realm = "9130000000000002"
     emu = make_emulator()
+    emu.add_company(other_realm, "Other Company")
     app = _make(tmp_path)
     attach_emulator(app, emu)
     connect_tenant(app, emu, "1", TEST_REALM)
-    connect_tenant(app, emu, "2", TEST_REALM)
+    connect_tenant(app, emu, "2", other_realm)  # a company syncs with one tenant at a time
     with app.app_context():
         qbo = app.extensions["qbo"]
         globex = qbo.connection("2")
@@ -289,6 +291,7 @@ def test_reattach_gives_earlier_emulator_connections_fresh_tokens(tmp_path: t.An
         old = qbo.connection("1").refresh_token_enc
 
     restarted = make_emulator(base_url=emu.config.base_url)  # knows none of the old tokens
+    restarted.add_company(other_realm, "Other Company")
     attach_emulator(app, restarted)
     assert reattach(app, restarted) == ["1"]
     with app.app_context():
