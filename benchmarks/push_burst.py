@@ -4,7 +4,8 @@ All contacts are linked to customers first; then one commit edits every one,
 and the thread runner drains the outbox (the backlog goes through the batch
 endpoint).  The emulator and the client's throttle both run ``--scale`` times
 faster than real time, so a QBO minute lasts ``60 / scale`` seconds: the
-client's throttle gets the same limits as QBO with its clock sped up, not a
+client's throttle (:func:`flask_qbo.throttle.build_throttle` with
+``time_scale``) keeps QBO's limits over a window shrunk to match, not a
 real-minute window with scaled-up counts (which would let it burst far past
 the emulator's window and collect 429s).
 
@@ -15,8 +16,8 @@ its processing time).  The headline figure is therefore the *full-window*
 rate: updates completed in the first ``k`` whole scaled minutes, divided by
 ``k``, which an ideal client cannot push above the maximum.  The emulator runs
 in this process (its per-write cost grows with the number of customers and
-competes for the same CPU), so the scale must leave it room: 3,000 customers
-cost it about 9 ms per update here, hence the modest default scales.
+competes for the same CPU), so the scale must leave it room, hence the modest
+default scales.
 Prints 429s received, seconds the client spent waiting for a throttle slot,
 edits lost and duplicate customers, then a JSON line.
 """
@@ -60,14 +61,8 @@ def main() -> None:
     app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-burst-')}/crm.sqlite", QBO_RUNNER="none")
     attach_emulator(app, emu)
     connect_tenant(app, emu, "acme", TEST_REALM)
-    # The client's throttle with QBO's limits on a clock running `scale` times faster (waits shrink to match).
     batch_per_minute = int(app.config["QBO_BATCH_PER_MINUTE"])
-    limiter = throttle.Throttle(
-        int(app.config["QBO_RATE_LIMIT_PER_MINUTE"]), int(app.config["QBO_MAX_CONCURRENT"]), batch_per_minute,
-        backend=throttle.LocalBackend(clock=lambda: time.monotonic() * scale),
-        sleep=lambda seconds: time.sleep(seconds / scale),
-    )
-    throttle._app_throttles[app] = limiter
+    limiter = throttle.install(app, throttle.build_throttle(app, time_scale=scale))
     with app.app_context():
         qbo = get_qbo()
         fields = qbo.registration().fields
@@ -136,7 +131,7 @@ def main() -> None:
         "requests": counters["requests"],
         "batch_calls": counters["batch"],
         "http_429": counters["throttled"],
-        "throttle_wait_s": round(limiter.waited / scale, 2),
+        "throttle_wait_s": round(limiter.waited, 2),
         "failed": failed,
         "lost": lost,
         "duplicates": duplicates,

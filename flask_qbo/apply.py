@@ -6,6 +6,22 @@ webhooks and CDC deliver the same object several times and out of order, so
 every path here is idempotent: an older version is ignored
 (:func:`flask_qbo.mirror.is_stale`), the same version is a no-op, and a version
 we pushed ourselves (an echo) never writes the contact.
+
+Lock order.  On PostgreSQL every transaction that writes several
+``qbo_customer`` rows takes their row locks in one global order, the *customer
+lock order*: by ``contact_key`` (code-point order, as Python compares strings;
+unlinked rows last), then by ``qbo_id``.  The push side writes rows in
+contact-key order one flush at a time (:func:`flask_qbo.push_batch.record_all`,
+:mod:`flask_qbo.capture`); a pull transaction locks every customer row it may
+write up front, in the same order, with :func:`lock_customers`, before its
+first write.  Two transactions that each acquire locks in ascending order of
+one total order cannot wait on each other in a cycle, so a pull and a push
+touching the same customers never deadlock, whatever order the pull then
+applies its objects in (newest last, merges after everything).  The pull's
+other writes (transactions, sync log, host contacts) are rows a push never
+locks, so they cannot close a cycle with a push either.  (Host contacts are
+also written by CRM edits, in the host's own flush order; that pair is outside
+this rule.)
 """
 
 from __future__ import annotations
@@ -15,7 +31,13 @@ import logging
 import typing as t
 
 from flask import current_app
+from sqlalchemy import String
+from sqlalchemy import any_
+from sqlalchemy import bindparam
 from sqlalchemy import func
+from sqlalchemy import nulls_last
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import mirror
 from . import signals
@@ -280,6 +302,34 @@ class Applier:
         contact_key = target.contact_key if target is not None else None
         self._changed("Customer", str(into["Id"]), contact_key, "merged", message=f"Customer {from_id} merged in.")
         return True
+
+
+def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:
+    """Sort key giving customer rows in the customer lock order (see the module docstring)."""
+    return (contact_key is None, contact_key or "", str(qbo_id))
+
+
+def lock_customers(session: t.Any, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
+    """Lock the mirror rows of ``qbo_ids`` in the customer lock order, before the first write.
+
+    Only PostgreSQL needs it: SQLite lets one writer in at a time.  One
+    statement whatever the number of ids (they travel as one array), whose
+    ``ORDER BY`` PostgreSQL applies before locking, so rows are locked in that
+    order; ``COLLATE "C"`` compares as Python does (code points), the order push
+    sorts contact keys in.  Ids not mirrored yet lock nothing (their rows will be
+    inserted, not updated).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    wanted = sorted({str(qbo_id) for qbo_id in qbo_ids})
+    if not wanted:
+        return
+    session.execute(
+        select(Customer.id)
+        .where(Customer.realm_id == realm_id, Customer.qbo_id == any_(bindparam("ids", wanted, type_=ARRAY(String))))
+        .order_by(nulls_last(Customer.contact_key.collate("C")), Customer.qbo_id.collate("C"))
+        .with_for_update()
+    ).all()
 
 
 def _crm_value(contact: t.Any, field: t.Any) -> t.Any:

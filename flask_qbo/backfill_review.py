@@ -9,6 +9,10 @@ field: QBO's value wins where both sides have one (it is the books of record)
 and the contact's value fills a field QBO leaves empty.  The preview lists
 exactly those writes, per side; applying performs them (the QBO side through
 the outbox, so it is pushed like any other change).
+
+Applying writes customer rows one flush each in the customer lock order
+(:func:`flask_qbo.apply.lock_order`), the order push and pull lock them in, so
+an import being applied cannot deadlock with a push on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import typing as t
 
 from sqlalchemy import func
 
+from .apply import lock_order
 from .capture import UPSERT
 from .capture import suppress_capture
 from .capture import write_row
@@ -214,7 +219,8 @@ def apply(run_id: int) -> int:
     fields = qbo.registration().fields
     applied = 0
     queued = False
-    for match, customer in _decided(session, run):
+    decided = sorted(_decided(session, run), key=lambda pair: lock_order(pair[1].contact_key, pair[1].qbo_id))
+    for match, customer in decided:
         plan = _plan(qbo, run, match, customer)
         with suppress_capture():
             if match.decision == "create":

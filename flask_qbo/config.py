@@ -88,6 +88,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_BATCH_PER_MINUTE": 40,
     # Redis URL sharing the throttle across processes (None: per process).
     "QBO_RATE_LIMIT_STORAGE_URL": None,
+    # Seconds a request stays counted past the one-minute window (covers send latency).
+    "QBO_RATE_LIMIT_MARGIN": 0.25,
     # How work runs: "thread" (embedded), "celery" or "none" (you call the functions).
     "QBO_RUNNER": "thread",
     # Celery runner: seconds between beat sweeps of push, pull and the CDC due-check.

@@ -23,6 +23,7 @@ from sqlalchemy import update
 
 from . import mirror
 from .apply import Applier
+from .apply import lock_customers
 from .client import quote
 from .config import cdc_interval
 from .config import get_config
@@ -170,6 +171,9 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     touched = _balance_customers(session, conn.realm_id, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
     for data in _read_customers(client, touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
         fetched[("Customer", str(data["Id"]))] = data
+    # Every customer row this transaction may write, locked in push's order first (see flask_qbo.apply).
+    customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
+    lock_customers(session, str(conn.realm_id), customers.union(*merges))
     for row in deletes:
         applier.delete_transaction(row.entity, row.entity_id, row.event_time)
     for entity in ENTITIES:
@@ -291,6 +295,8 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     known = {str(data["Id"]) for data in objects.get("Customer", ())}
     touched = _balance_customers(session, connection.realm_id, changed, [])
     objects.setdefault("Customer", []).extend(_read_customers(client, touched - known))
+    # Every customer row this transaction may write, locked in push's order first (see flask_qbo.apply).
+    lock_customers(session, str(connection.realm_id), (str(data["Id"]) for data in objects["Customer"]))
     applier = Applier(qbo, connection)
     newest = started
     for entity in ENTITIES:

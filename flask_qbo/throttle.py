@@ -13,6 +13,18 @@ Where the counters live is a pluggable :class:`ThrottleBackend`:
 atomic Lua script per attempt, using Redis' own clock so workers on different
 hosts agree.  Concurrency slots in Redis expire, so a killed worker cannot hold
 one forever.
+
+Both backends count a request from the moment its slot is granted, but QBO
+counts it from when the request *arrives*, a little later (building the body,
+the network, a busy interpreter).  If the oldest request of a full window
+arrived late, a slot freed exactly one minute after it was granted would reach
+QBO a moment before QBO's window frees it, and earn a 429 whose ``Retry-After``
+(at least a second) costs far more than waiting a little longer.  So a window
+entry is kept for ``window + margin`` seconds: :data:`MARGIN` by default.
+
+:func:`throttle_for` builds each app's shared throttle from its ``QBO_RATE_LIMIT_*``
+settings; :func:`build_throttle` takes a ``time_scale`` for a time-scaled
+emulator, and :func:`install` makes any throttle the app's.
 """
 
 from __future__ import annotations
@@ -29,6 +41,9 @@ from .config import get_config
 
 #: Length of the rate windows, in seconds.
 WINDOW = 60.0
+#: Seconds a window entry outlives :data:`WINDOW`: covers the time between a slot
+#: being granted and the request reaching QBO (see the module docstring).
+MARGIN = 0.25
 #: How long to wait before asking again when only the concurrency cap is full.
 POLL_INTERVAL = 0.01
 
@@ -59,24 +74,35 @@ class _RealmState:
 
 
 class LocalBackend:
-    """In-process counters guarded by one lock; ``clock`` is injectable for tests."""
+    """In-process counters guarded by one lock; ``clock`` is injectable for tests.
 
-    def __init__(self, clock: t.Callable[[], float] = time.monotonic) -> None:
+    :param window: length of the rate windows, in ``clock`` seconds.
+    :param margin: extra seconds an entry stays in its window (:data:`MARGIN`).
+    """
+
+    def __init__(
+        self, clock: t.Callable[[], float] = time.monotonic, *, window: float = WINDOW, margin: float = MARGIN
+    ) -> None:
+        if window <= 0 or margin < 0:
+            raise ValueError("The throttle window must be positive and its margin not negative.")
         self.clock = clock
+        self.window = window
+        self.margin = margin
         self._lock = threading.Lock()
         self._realms: dict[str, _RealmState] = collections.defaultdict(_RealmState)
 
     def try_acquire(self, realm: str, *, batch: bool, limits: Limits) -> tuple[str | None, float]:
         with self._lock:
             now = self.clock()
+            span = self.window + self.margin
             state = self._realms[realm]
-            _trim(state.requests, now)
-            _trim(state.batches, now)
+            _trim(state.requests, now - span)
+            _trim(state.batches, now - span)
             waits = []
             if len(state.requests) >= limits.per_minute:
-                waits.append(state.requests[0] + WINDOW - now)
+                waits.append(state.requests[0] + span - now)
             if batch and len(state.batches) >= limits.batch_per_minute:
-                waits.append(state.batches[0] + WINDOW - now)
+                waits.append(state.batches[0] + span - now)
             if waits:
                 return None, max(max(waits), POLL_INTERVAL)
             if len(state.active) >= limits.concurrent:
@@ -98,17 +124,19 @@ class LocalBackend:
             return len(self._realms[realm].active)
 
 
-def _trim(window: collections.deque[float], now: float) -> None:
-    while window and window[0] <= now - WINDOW:
+def _trim(window: collections.deque[float], expired: float) -> None:
+    """Drop the entries granted at or before ``expired``."""
+    while window and window[0] <= expired:
         window.popleft()
 
 
 #: Atomic slot grant in Redis.  KEYS: requests zset, batches zset, active zset.
-#: ARGV: slot id, is batch (0/1), per minute, concurrent, batch per minute, slot ttl, window seconds.
+#: ARGV: slot id, is batch (0/1), per minute, concurrent, batch per minute, slot ttl,
+#: window seconds, margin seconds (an entry counts for window + margin).
 _ACQUIRE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local window = tonumber(ARGV[7])
+local window = tonumber(ARGV[7]) + tonumber(ARGV[8])
 local slot, is_batch = ARGV[1], ARGV[2] == '1'
 local per_minute, concurrent = tonumber(ARGV[3]), tonumber(ARGV[4])
 local batch_limit, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -145,18 +173,23 @@ class RedisBackend:
         holder never released it (a worker killed mid-request).
     :param window: length of the rate windows in seconds; only tests against a
         time-scaled emulator shorten it.
+    :param margin: extra seconds an entry stays in its window (:data:`MARGIN`).
     """
 
     def __init__(
-        self, url: str, *, prefix: str = "qbo:throttle", slot_ttl: float = 120.0, window: float = WINDOW
+        self, url: str, *, prefix: str = "qbo:throttle", slot_ttl: float = 120.0, window: float = WINDOW,
+        margin: float = MARGIN,
     ) -> None:
         import redis
 
+        if window <= 0 or margin < 0:
+            raise ValueError("The throttle window must be positive and its margin not negative.")
         self._redis = redis.Redis.from_url(url)
         self._script = self._redis.register_script(_ACQUIRE_LUA)
         self.prefix = prefix
         self.slot_ttl = slot_ttl
         self.window = window
+        self.margin = margin
 
     def _keys(self, realm: str) -> list[str]:
         base = f"{self.prefix}:{realm}"
@@ -165,7 +198,7 @@ class RedisBackend:
     def try_acquire(self, realm: str, *, batch: bool, limits: Limits) -> tuple[str | None, float]:
         slot = uuid.uuid4().hex
         args = [slot, "1" if batch else "0", limits.per_minute, limits.concurrent, limits.batch_per_minute,
-                self.slot_ttl, self.window]
+                self.slot_ttl, self.window, self.margin]
         result = float(self._script(keys=self._keys(realm), args=args))
         if result == 0:
             return slot, 0.0
@@ -236,21 +269,41 @@ _app_throttles: weakref.WeakKeyDictionary[t.Any, Throttle] = weakref.WeakKeyDict
 _app_lock = threading.Lock()
 
 
-def throttle_for(app: t.Any) -> Throttle:
-    """The throttle every client of ``app`` shares, built once from its config.
+def build_throttle(app: t.Any, *, time_scale: float = 1.0) -> Throttle:
+    """A new throttle from ``app``'s ``QBO_RATE_LIMIT_*`` settings.
 
     With ``QBO_RATE_LIMIT_STORAGE_URL`` set the counters live in Redis and are
     shared by every process using that Redis; otherwise by this process's threads.
+    ``time_scale`` matches an emulator running that many times faster than real
+    time: the window and margin shrink by it, so the limits stay QBO's while
+    every wait is real seconds.
     """
+    if time_scale <= 0:
+        raise ValueError("time_scale must be positive.")
+    window = WINDOW / time_scale
+    margin = float(get_config("QBO_RATE_LIMIT_MARGIN", app)) / time_scale
+    url = get_config("QBO_RATE_LIMIT_STORAGE_URL", app)
+    backend: ThrottleBackend = (RedisBackend(url, window=window, margin=margin) if url
+                                else LocalBackend(window=window, margin=margin))
+    return Throttle(
+        int(get_config("QBO_RATE_LIMIT_PER_MINUTE", app)),
+        int(get_config("QBO_MAX_CONCURRENT", app)),
+        int(get_config("QBO_BATCH_PER_MINUTE", app)),
+        backend=backend,
+    )
+
+
+def install(app: t.Any, throttle: Throttle) -> Throttle:
+    """Make ``throttle`` the one every client of ``app`` shares from now on (returns it)."""
+    with _app_lock:
+        _app_throttles[app] = throttle
+    return throttle
+
+
+def throttle_for(app: t.Any) -> Throttle:
+    """The throttle every client of ``app`` shares: the installed one, else built once by :func:`build_throttle`."""
     with _app_lock:
         throttle = _app_throttles.get(app)
         if throttle is None:
-            url = get_config("QBO_RATE_LIMIT_STORAGE_URL", app)
-            throttle = Throttle(
-                int(get_config("QBO_RATE_LIMIT_PER_MINUTE", app)),
-                int(get_config("QBO_MAX_CONCURRENT", app)),
-                int(get_config("QBO_BATCH_PER_MINUTE", app)),
-                backend=RedisBackend(url) if url else LocalBackend(),
-            )
-            _app_throttles[app] = throttle
+            throttle = _app_throttles[app] = build_throttle(app)
         return throttle

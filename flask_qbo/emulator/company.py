@@ -13,6 +13,10 @@ from typing import Any
 
 from . import rules
 
+#: Transactions that move a customer's balance: the amount field and its sign.
+BALANCE_FIELDS: dict[str, tuple[str, int]] = {"Invoice": ("Balance", 1), "CreditMemo": ("RemainingCredit", -1),
+                                              "Payment": ("UnappliedAmt", -1)}
+
 
 @dataclass
 class Change:
@@ -32,6 +36,7 @@ class Company:
         self.doc_numbers: dict[str, int] = {}
         self.changes: list[Change] = []
         self.tombstones: dict[tuple[str, str], str] = {}
+        self.reindex()
 
     def table(self, entity: str) -> dict[str, dict[str, Any]]:
         return self.tables[entity]
@@ -54,17 +59,17 @@ class Company:
         return str(number)
 
     def descendants(self, customer_id: str | None) -> set[str]:
+        """Every job below a customer, at any depth (from the parent index, not a table scan)."""
         if customer_id is None:
             return set()
+        children = self._indexed()[1]
         found: set[str] = set()
         frontier = [customer_id]
-        customers = self.tables["Customer"]
         while frontier:
-            parent = frontier.pop()
-            for child in customers.values():
-                if (child.get("ParentRef") or {}).get("value") == parent and child["Id"] not in found:
-                    found.add(child["Id"])
-                    frontier.append(child["Id"])
+            for child in children.get(frontier.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    frontier.append(child)
         return found
 
     def family(self, customer_id: str) -> set[str]:
@@ -90,39 +95,107 @@ class Company:
                     total += Decimal(str(line.get("Amount", 0)))
         return float(total)
 
-    def balances(self) -> dict[str, float]:
-        """Open balance per customer: opening + open invoices − unapplied credit."""
-        own: dict[str, Decimal] = {cid: Decimal(str(c.get("_opening", 0)))
-                                   for cid, c in self.tables["Customer"].items()}
+    # -- balances ------------------------------------------------------------------------
+    #
+    # QBO derives Balance and BalanceWithJobs on every read, and every write returns
+    # the object read back, so a balance must cost what one customer's own
+    # transactions and jobs cost, not a pass over the whole company.  Two indexes
+    # make that so: the balance-moving transactions of each customer, and the jobs
+    # of each parent.  They hold ids only (amounts are read live), so only changes
+    # of membership need tracking: a transaction's CustomerRef, a customer's
+    # ParentRef, a row added or removed.  The store calls :meth:`track` and
+    # :meth:`untrack` at those points; rows put straight into ``tables`` (snapshot
+    # loads, bulk-seeding benchmarks) are caught by a size check and re-indexed.
 
-        def add(customer_ref: dict[str, Any], amount: Any) -> None:
-            cid = customer_ref.get("value")
-            if cid in own:
-                own[cid] += Decimal(str(amount or 0))
+    def track(self, entity: str, obj: dict[str, Any]) -> None:
+        """Record where ``obj`` (just added or changed in its table) belongs in the indexes."""
+        if entity not in BALANCE_FIELDS and entity != "Customer":
+            return
+        txns, children = self._indexed()
+        if entity == "Customer":
+            self._link(self._parents, children, obj["Id"], (obj.get("ParentRef") or {}).get("value"))
+        else:
+            self._link(self._owners[entity], txns, (entity, obj["Id"]), (obj.get("CustomerRef") or {}).get("value"))
 
-        for inv in self.tables["Invoice"].values():
-            add(inv["CustomerRef"], inv.get("Balance", 0))
-        for memo in self.tables["CreditMemo"].values():
-            add(memo["CustomerRef"], -Decimal(str(memo.get("RemainingCredit", 0))))
-        for pay in self.tables["Payment"].values():
-            add(pay["CustomerRef"], -Decimal(str(pay.get("UnappliedAmt", 0))))
-        return {cid: float(v) for cid, v in own.items()}
+    def untrack(self, entity: str, obj_id: str) -> None:
+        """Forget a row just removed from its table (a deleted transaction, a merged-away customer)."""
+        if entity not in BALANCE_FIELDS and entity != "Customer":
+            return
+        txns, children = self._indexed()
+        if entity == "Customer":
+            self._unlink(self._parents, children, obj_id)
+        else:
+            self._unlink(self._owners[entity], txns, (entity, obj_id))
+
+    @staticmethod
+    def _link(owners: dict[Any, str | None], members: dict[str, set[Any]], key: Any, owner: str | None) -> None:
+        Company._unlink(owners, members, key)
+        owners[key] = owner
+        if owner is not None:
+            members.setdefault(owner, set()).add(key)
+
+    @staticmethod
+    def _unlink(owners: dict[Any, str | None], members: dict[str, set[Any]], key: Any) -> None:
+        previous = owners.pop(key, None)
+        if previous is not None:
+            members.get(previous, set()).discard(key)
+
+    def reindex(self) -> None:
+        """Rebuild both indexes from the tables."""
+        self._owners: dict[str, dict[Any, str | None]] = {entity: {} for entity in BALANCE_FIELDS}
+        self._txns: dict[str, set[tuple[str, str]]] = {}
+        self._parents: dict[str, str | None] = {}
+        self._children: dict[str, set[str]] = {}
+        self._indexed_tables = self.tables
+        for customer in self.tables["Customer"].values():
+            self._link(self._parents, self._children, customer["Id"], (customer.get("ParentRef") or {}).get("value"))
+        for entity in BALANCE_FIELDS:
+            for txn in self.tables[entity].values():
+                self._link(self._owners[entity], self._txns, (entity, txn["Id"]),
+                           (txn.get("CustomerRef") or {}).get("value"))
+
+    def _indexed(self) -> tuple[dict[str, set[tuple[str, str]]], dict[str, set[str]]]:
+        """(transactions per customer, jobs per parent), rebuilt first if the tables changed behind our back."""
+        stale = (
+            self._indexed_tables is not self.tables
+            or len(self._parents) != len(self.tables["Customer"])
+            or any(len(self._owners[e]) != len(self.tables[e]) for e in BALANCE_FIELDS)
+        )
+        if stale:
+            self.reindex()
+        return self._txns, self._children
+
+    def _own_balance(self, customer_id: str) -> float:
+        """Opening balance + open invoices − unapplied credit memos and payments."""
+        total = Decimal(str(self.tables["Customer"][customer_id].get("_opening", 0)))
+        for entity, txn_id in self._txns.get(customer_id, ()):
+            field, sign = BALANCE_FIELDS[entity]
+            total += sign * Decimal(str(self.tables[entity][txn_id].get(field) or 0))
+        return float(total)
+
+    def _with_jobs(self, customer_id: str, own: dict[str, float], totals: dict[str, Decimal]) -> Decimal:
+        """Own balance plus every job's, memoised in ``own``/``totals`` for :meth:`balance_sums`."""
+        if customer_id not in totals:
+            if customer_id not in own:
+                own[customer_id] = self._own_balance(customer_id)
+            totals[customer_id] = Decimal(str(own[customer_id])) + sum(
+                (self._with_jobs(child, own, totals) for child in self._children.get(customer_id, ())),
+                Decimal("0"))
+        return totals[customer_id]
+
+    def balance(self, customer_id: str) -> tuple[float, float]:
+        """(Balance, BalanceWithJobs) of one customer; (0, 0) for an unknown id."""
+        self._indexed()
+        if customer_id not in self.tables["Customer"]:
+            return 0.0, 0.0
+        own: dict[str, float] = {}
+        with_jobs = self._with_jobs(customer_id, own, {})
+        return own[customer_id], float(with_jobs)
 
     def balance_sums(self) -> tuple[dict[str, float], dict[str, float]]:
-        """(own balance, balance including all jobs) for every customer, in one pass."""
-        own = self.balances()
-        children: dict[str, list[str]] = {}
-        for customer in self.tables["Customer"].values():
-            parent = (customer.get("ParentRef") or {}).get("value")
-            if parent:
-                children.setdefault(parent, []).append(customer["Id"])
+        """(own balance, balance including all jobs) for every customer, in one pass (list callers)."""
+        self._indexed()
+        own: dict[str, float] = {}
         totals: dict[str, Decimal] = {}
-
-        def total(customer_id: str) -> Decimal:
-            if customer_id not in totals:
-                totals[customer_id] = Decimal(str(own.get(customer_id, 0))) + sum(
-                    (total(child) for child in children.get(customer_id, [])), Decimal("0"))
-            return totals[customer_id]
-
-        return own, {cid: float(total(cid)) for cid in own}
-
+        with_jobs = {cid: float(self._with_jobs(cid, own, totals)) for cid in self.tables["Customer"]}
+        return {cid: own[cid] for cid in self.tables["Customer"]}, with_jobs

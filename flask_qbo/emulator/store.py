@@ -120,19 +120,23 @@ class Store:
         """A client-facing deep copy: internal keys removed, derived balances added.
 
         ``sums`` (from :meth:`Company.balance_sums`) lets list-style callers
-        compute balances once instead of once per customer.
+        compute every balance in one pass; a single object costs only its own
+        customer's (:meth:`Company.balance`).
         """
         lead = {k: obj[k] for k in ("Id", "SyncToken") if k in obj}
         out = _with_values({**lead, **{k: v for k, v in obj.items() if not k.startswith("_")}})
         if entity == "Customer":
-            own, with_jobs = sums if sums is not None else company.balance_sums()
-            out["Balance"] = own.get(obj["Id"], 0.0)
-            out["BalanceWithJobs"] = with_jobs.get(obj["Id"], 0.0)
+            if sums is not None:
+                out["Balance"] = sums[0].get(obj["Id"], 0.0)
+                out["BalanceWithJobs"] = sums[1].get(obj["Id"], 0.0)
+            else:
+                out["Balance"], out["BalanceWithJobs"] = company.balance(obj["Id"])
         return out
 
     def _commit(self, company: Company, entity: str, obj: dict[str, Any], operation: str,
                 deleted_id: str | None = None, bump: bool = True) -> None:
-        """Stamp, log and announce one change."""
+        """Stamp, index, log and announce one change."""
+        company.track(entity, obj)
         now = self.clock.now()
         meta = obj.setdefault("MetaData", {})
         meta.setdefault("CreateTime", self.clock.iso(now))
@@ -223,6 +227,7 @@ class Store:
 
     def _tombstone(self, company: Company, entity: str, entity_id: str, operation: str,
                    deleted_id: str | None = None) -> None:
+        company.untrack(entity, entity_id)
         now = self.clock.now()
         company.tombstones[(entity, entity_id)] = self.clock.iso(now)
         company.changes.append(Change(now, entity, entity_id))
@@ -271,9 +276,11 @@ class Store:
             for child in company.table("Customer").values():
                 if (child.get("ParentRef") or {}).get("value") == source["Id"]:
                     child["ParentRef"] = {"value": target["Id"]}
+                    company.track("Customer", child)
             target["_opening"] = float(Decimal(str(target.get("_opening", 0)))
                                        + Decimal(str(source.get("_opening", 0))))
             del company.table("Customer")[source["Id"]]
+            company.untrack("Customer", source["Id"])
             now = self.clock.now()
             company.tombstones[("Customer", source["Id"])] = self.clock.iso(now)
             company.changes.append(Change(now, "Customer", source["Id"]))

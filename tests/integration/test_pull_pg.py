@@ -1,0 +1,188 @@
+"""A pull and a push writing the same customer rows at once on a real PostgreSQL never deadlock.
+
+Push records a batch by updating ``qbo_customer`` rows in contact-key order.
+Here every round gives the pull a reason to rewrite the very same rows at the
+same moment: each customer gets a new invoice in QBO (the webhook events make
+the pull re-read every customer for its balance, in QBO id order), while the
+CRM edits every contact (one batch of 30 for push).  The contacts are linked
+so that QBO id order is the reverse of contact-key order, the worst case; a
+short pause on each customer UPDATE stretches both transactions so they
+overlap.  A pull that locked rows in its own order would deadlock within a
+few rounds; with the customer lock order (:mod:`flask_qbo.apply`) neither side
+ever sees a deadlock error, and both sides converge.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import typing as t
+import uuid
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+from flask_qbo import get_qbo
+from flask_qbo import mirror
+from flask_qbo import pull
+from flask_qbo import push
+from flask_qbo.mapping import customer_hash
+from flask_qbo.mapping import qbo_values
+from flask_qbo.models import Customer
+from flask_qbo.models import Inbox
+from flask_qbo.models import Outbox
+from flask_qbo.models import utcnow
+from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import connect_tenant
+from flask_qbo.testing import make_emulator
+from tests.conftest import POSTGRES_URL
+from tests.conftest import need_service
+from tests.hostapp import Contact
+from tests.hostapp import db
+from tests.hostapp import make_app
+
+CUSTOMERS = 30  # one full push batch
+ROUNDS = 8
+#: Seconds each customer UPDATE is held back, so the two transactions overlap.
+STRETCH = 0.004
+
+
+def _engine() -> sa.Engine:
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+        need_service("PostgreSQL", str(exc).splitlines()[0])
+    return engine
+
+
+def _is_deadlock(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if type(exc).__name__ == "DeadlockDetected" or "deadlock detected" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _link_customers(app: t.Any, emu: t.Any) -> list[int]:
+    """Contacts linked to QBO customers created in reverse order: QBO id order opposes contact-key order."""
+    qbo = get_qbo(app)
+    fields = qbo.registration().fields
+    with qbo.suppress_capture():
+        contacts = [Contact(tenant="acme", first_name=f"Lock{i}", last_name="Order") for i in range(CUSTOMERS)]
+        db.session.add_all(contacts)
+    db.session.commit()
+    connection = qbo.connection("acme")
+    for contact in sorted(contacts, key=lambda c: str(c.id), reverse=True):
+        data = emu.store.create(TEST_REALM, "Customer", {"DisplayName": f"Lock {contact.id}",
+                                                         "GivenName": contact.first_name, "FamilyName": "Order"})
+        link = mirror.upsert_customer(db.session, connection, data, contact_key=str(contact.id))
+        link.synced_values = qbo_values(data, fields)
+        link.last_pushed_hash = customer_hash(link.synced_values)
+    db.session.commit()
+    return [c.id for c in contacts]
+
+
+def _invoice_everyone(app: t.Any, emu: t.Any, round_no: int) -> None:
+    """A new invoice per customer in QBO, announced as webhook events (the pull re-reads every customer)."""
+    line = [{"Amount": 10 + round_no, "DetailType": "SalesItemLineDetail",
+             "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]
+    events = []
+    for customer in emu.store.list(TEST_REALM, "Customer"):
+        invoice = emu.store.create(TEST_REALM, "Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": line})
+        events.append(Inbox(event_id=uuid.uuid4().hex, realm_id=TEST_REALM, entity="Invoice",
+                            entity_id=invoice["Id"], operation="Create", event_time=utcnow()))
+    db.session.add_all(events)
+    db.session.commit()
+
+
+def test_concurrent_pull_and_push_batches_never_deadlock_and_converge() -> None:
+    admin = _engine()
+    schema = f"qbo_pull_{uuid.uuid4().hex[:8]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    options = {"connect_args": {"options": f"-csearch_path={schema}"}}
+    try:
+        emu = make_emulator()
+        app = make_app(POSTGRES_URL, SQLALCHEMY_ENGINE_OPTIONS=options,
+                       QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
+        attach_emulator(app, emu)
+        connect_tenant(app, emu, "acme", TEST_REALM)
+        deadlocks: list[str] = []
+        writers: set[str] = set()  # the sides that updated customer rows in the current round
+        with app.app_context():
+            engine = db.engine
+            ids = _link_customers(app, emu)
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def stretch(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
+            if statement.startswith("UPDATE qbo_customer"):
+                writers.add(threading.current_thread().name)
+                time.sleep(STRETCH)
+
+        @sa.event.listens_for(engine, "handle_error")
+        def record(context: t.Any) -> None:  # seen even where the library catches and logs the error
+            if _is_deadlock(context.original_exception):
+                deadlocks.append(str(context.original_exception).splitlines()[0])
+
+        def run(side: t.Callable[[t.Any], int], start: threading.Barrier, errors: list[BaseException]) -> None:
+            try:
+                with app.app_context():
+                    qbo = get_qbo(app)
+                    start.wait()
+                    side(qbo)
+                    db.session.remove()
+            except BaseException as exc:  # noqa: BLE001 - surfaced by the assertions below
+                errors.append(exc)
+
+        errors: list[BaseException] = []
+        contended = 0  # rounds in which both sides really rewrote customer rows
+        for round_no in range(ROUNDS):
+            with app.app_context():
+                _invoice_everyone(app, emu, round_no)
+                for contact in db.session.query(Contact).filter(Contact.id.in_(ids)):
+                    contact.phone = f"555-{round_no:02d}-{contact.id:04d}"
+                db.session.commit()
+            start = threading.Barrier(2)
+            writers.clear()
+            threads = [
+                threading.Thread(target=run, name="push",
+                                 args=(lambda qbo: push.process(qbo, limit=CUSTOMERS), start, errors)),
+                threading.Thread(target=run, name="pull", args=(pull.process, start, errors)),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert not errors, errors
+            assert deadlocks == []
+            # The pull may find nothing left to write when push recorded QBO's answer
+            # (with the new balances) first; most rounds both sides write.
+            contended += writers == {"push", "pull"}
+            with app.app_context():
+                pending = db.session.query(Inbox).filter(Inbox.status != "done").count()
+                assert pending == 0, f"round {round_no}: {pending} events not applied"
+        assert contended >= ROUNDS // 4, f"only {contended} of {ROUNDS} rounds had both sides writing"
+
+        with app.app_context():
+            qbo = get_qbo(app)
+            while push.process(qbo, limit=CUSTOMERS):
+                pass
+            assert {row.status for row in db.session.query(Outbox)} == {"done"}
+            remote = {c["Id"]: c for c in emu.store.list(TEST_REALM, "Customer")}
+            mirrored = {row.qbo_id: row for row in db.session.query(Customer).filter_by(realm_id=TEST_REALM)}
+            assert set(mirrored) == set(remote)
+            for qbo_id, data in remote.items():
+                row = mirrored[qbo_id]
+                assert (row.sync_token, row.phone) == (data["SyncToken"], data["PrimaryPhone"]["FreeFormNumber"])
+                assert float(row.balance) == data["Balance"] == sum(10 + r for r in range(ROUNDS))
+            phones = {str(c.id): c.phone for c in db.session.query(Contact).filter(Contact.id.in_(ids))}
+            assert {row.contact_key: row.phone for row in mirrored.values()} == phones
+            assert set(phones.values()) == {f"555-{ROUNDS - 1:02d}-{cid:04d}" for cid in ids}
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
