@@ -31,6 +31,7 @@ from flask import session as http_session
 from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
+from . import mirror
 from . import runner
 from . import signals
 from . import tokens
@@ -220,6 +221,7 @@ def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
     name = _company_name(qbo, conn)
     if name:
         conn.company_name = name
+    _cache_reference_lists(qbo, conn)
     log_event(qbo, conn, action, f"{action.capitalize()} by {user or 'an admin'}.")
     db_session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -237,6 +239,19 @@ def _company_name(qbo: QBO, conn: Connection) -> str | None:
         return None
     name = info.get("CompanyName") or info.get("LegalName")
     return str(name)[:1024] if name else None
+
+
+def _cache_reference_lists(qbo: QBO, conn: Connection) -> None:
+    """Cache Term and PaymentMethod names so summary cards can name a customer's terms at once.
+
+    QBO's customer references often carry only an id; without this cache a
+    tenant that skips the initial import would see blank terms until a Term
+    changes.  A failure is logged and never undoes the connection.
+    """
+    try:
+        mirror.refresh_ref_items(qbo.state().db.session, qbo.client(conn), str(conn.realm_id))
+    except QBOError as exc:
+        log.warning("Reading terms and payment methods of realm %s failed: %s", conn.realm_id, exc)
 
 
 def _revoke_unused(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -> None:

@@ -89,11 +89,15 @@ def refresh_ref_items(session: Session, client: QBOClient, realm_id: str) -> int
     Two queries per realm; inactive items are included so an old customer's
     retired terms still show a name.
     """
-    count = 0
-    for kind in REF_KINDS:
-        for data in client.query(f"SELECT * FROM {kind} WHERE Active IN (true, false)"):
-            store_ref_item(session, realm_id, kind, data)
-            count += 1
+    # Every read before the first write: the client counts reads in its own short
+    # transaction, which must not wait behind this session's uncommitted rows.
+    fetched = [
+        (kind, data)
+        for kind in REF_KINDS
+        for data in client.query(f"SELECT * FROM {kind} WHERE Active IN (true, false)")
+    ]
+    for kind, data in fetched:
+        store_ref_item(session, realm_id, kind, data)
     session.flush()
     names = {
         (item.kind, item.qbo_id): item.name
@@ -106,7 +110,7 @@ def refresh_ref_items(session: Session, client: QBOClient, realm_id: str) -> int
             customer.payment_method_name = names.get(
                 ("PaymentMethod", customer.payment_method_id), customer.payment_method_name
             )
-    return count
+    return len(fetched)
 
 
 # -- customers -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ import typing as t
 
 from . import mirror
 from .apply import Applier
+from .apply import lock_customers
 from .capture import suppress_capture
 from .mapping import apply_values
 from .mapping import contact_values
@@ -63,6 +64,8 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
         }
         for entity in ("Customer", *mirror.TRANSACTION_TYPES)
     }
+    if apply:  # the customer lock order of flask_qbo.apply, before the first write
+        lock_customers(session, realm, [*everything["Customer"], *_local(session, realm, "Customer")])
     for entity, remote in everything.items():
         local = _local(session, realm, entity)
         for qbo_id, data in remote.items():

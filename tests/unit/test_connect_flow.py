@@ -226,3 +226,16 @@ def test_a_disconnected_row_does_not_hold_the_company(app: t.Any) -> None:
             raise AssertionError("a second live connection of realm 42 was stored")
         except sa.exc.IntegrityError:
             db.session.rollback()
+
+
+def test_connecting_caches_terms_and_payment_methods(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    """Cards name a customer's terms at once, even when the tenant never runs the import."""
+    from flask_qbo.models import RefItem
+
+    from ..hostapp import db
+
+    login(client, ACME_ADMIN)
+    connect_via_ui(client, emulator)
+    with app.app_context():
+        names = {(r.kind, r.name) for r in db.session.query(RefItem).filter_by(realm_id=TEST_REALM)}
+    assert ("Term", "Net 30") in names and ("PaymentMethod", "Visa") in names
