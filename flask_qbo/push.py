@@ -140,7 +140,8 @@ def claim(session: t.Any, row_id: int, now: dt.datetime, who: str) -> bool:
     result = session.execute(
         update(table)
         .where(table.c.id == row_id, _claimable(table, now))
-        .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1)
+        .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1,
+                updated_at=table.c.updated_at)  # bookkeeping: keep the time of the CRM edit
     )
     session.commit()
     return result.rowcount == 1
@@ -160,7 +161,8 @@ def claim_batch(session: t.Any, tenant_key: str, size: int, now: dt.datetime, wh
     result = session.execute(
         update(table)
         .where(table.c.id.in_(select(due.c.id)), _claimable(table, now))
-        .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1)
+        .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1,
+                updated_at=table.c.updated_at)
         .returning(table.c.id)
     )
     ids = sorted(result.scalars())
@@ -310,9 +312,11 @@ def release(
     """Put claimed rows back to pending, due after ``delay`` seconds (their uuids are kept). Commits."""
     ids = [row_id] if isinstance(row_id, int) else list(row_id)
     table = Outbox.__table__
+    # ``updated_at`` is when the CRM change was made (newest-wins compares it with QBO's
+    # edits): a retry is bookkeeping and must not make the change look newer.
     values: dict[str, t.Any] = {
         "status": "pending", "claimed_at": None, "claimed_by": None,
-        "available_at": utcnow() + dt.timedelta(seconds=delay),
+        "available_at": utcnow() + dt.timedelta(seconds=delay), "updated_at": table.c.updated_at,
     }
     if attempts_back:
         values["attempts"] = table.c.attempts - 1

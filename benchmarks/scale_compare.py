@@ -1,0 +1,239 @@
+"""Thread runner on SQLite vs two Celery workers on PostgreSQL, side by side in one run.
+
+Both setups talk to the same kind of emulator, served over real HTTP on
+loopback with a fixed latency per API call (``--latency``, a stand-in for the
+round trip to Intuit), and run the same two workloads:
+
+* **push burst**: N contacts created, one commit each (as N web requests
+  would), until every one is linked to its QBO customer;
+* **webhook ingest**: every one of those customers edited in QBO, until the
+  webhooks have brought each edit to its contact.
+
+The emulator's throttle is raised out of the way so the figures show the
+engine, not QBO's 500 requests a minute per company (which bounds any setup
+for one company; several workers pay off across companies and against
+latency).  Prints a summary per setup and one JSON line
+``{"benchmark": "scale_compare", ...}``.  Without PostgreSQL or Redis the
+Celery side is reported as skipped.
+
+``python -m benchmarks.scale_compare [--quick] [--contacts N] [--latency S]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import typing as t
+import uuid
+from pathlib import Path
+
+import requests
+from cryptography.fernet import Fernet
+
+from flask_qbo.emulator import WSGIAdapter
+from flask_qbo.models import Customer
+from flask_qbo.models import Outbox
+from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import connect_tenant
+
+#: Limits high enough that the emulator never throttles either setup.
+OPEN_LIMIT = 100_000
+CRM_URL = "http://crm.bench.test"
+
+
+def _wait(check: t.Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def workloads(app: t.Any, server: t.Any, contacts: int, timeout: float) -> dict[str, t.Any]:
+    """Run the push burst, then the webhook ingest, against ``app``; return the figures."""
+    from tests.hostapp import Contact
+    from tests.hostapp import db
+
+    hooks = requests.Session()
+    hooks.mount(CRM_URL, WSGIAdapter(app))
+    server.emu.webhooks.session = hooks
+    server.emu.webhooks.configure(url=f"{CRM_URL}/qbo/webhooks")
+    server.emu.webhooks.start()
+    server.emu.reset_counters()
+
+    def linked() -> int:
+        with app.app_context():
+            count = db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count()
+            busy = db.session.query(Outbox).filter(Outbox.status.in_(("pending", "in_progress"))).count()
+            db.session.commit()
+            return count if not busy else -1
+
+    started = time.monotonic()
+    with app.app_context():
+        for i in range(contacts):
+            db.session.add(Contact(tenant="acme", first_name=f"Bench{i}", last_name="Scale", email=f"b{i}@bench.test"))
+            db.session.commit()
+    pushed = _wait(lambda: linked() == contacts, timeout)
+    push_seconds = time.monotonic() - started
+
+    with app.app_context():
+        pairs = [(int(c.contact_key), c.qbo_id) for c in db.session.query(Customer).filter(
+            Customer.contact_key.isnot(None))]
+        db.session.commit()
+    started = time.monotonic()
+    for contact_id, qbo_id in pairs:
+        current = server.emu.store.read(TEST_REALM, "Customer", qbo_id)
+        server.emu.store.update(TEST_REALM, "Customer", {"Id": qbo_id, "SyncToken": current["SyncToken"],
+                                                         "sparse": True, "Notes": f"ingest {contact_id}"})
+
+    def ingested() -> int:
+        with app.app_context():
+            expected = "ingest " + db.cast(Contact.id, db.String)
+            count = db.session.query(Contact).filter(Contact.notes == expected).count()
+            db.session.commit()
+            return count
+
+    pulled = _wait(lambda: ingested() == len(pairs), timeout)
+    ingest_seconds = time.monotonic() - started
+    server.emu.webhooks.stop()
+
+    customers = server.emu.store.list(TEST_REALM, "Customer", include_inactive=True)
+    counters = server.emu.counters[TEST_REALM]
+    return {
+        "push_seconds": round(push_seconds, 2),
+        "pushes_per_second": round(contacts / push_seconds, 1),
+        "push_complete": pushed,
+        "ingest_seconds": round(ingest_seconds, 2),
+        "ingests_per_second": round(len(pairs) / ingest_seconds, 1),
+        "ingest_complete": pulled,
+        "requests": counters["requests"],
+        "http_429": counters["throttled"],
+        "duplicates": len(customers) - len({c["DisplayName"] for c in customers}) + max(len(customers) - contacts, 0),
+        "lost": contacts - ingested(),
+    }
+
+
+def thread_sqlite(contacts: int, latency: float, timeout: float) -> dict[str, t.Any]:
+    from flask_qbo import runner
+    from tests.hostapp import make_app
+    from tests.integration.services import EmulatorServer
+
+    folder = tempfile.mkdtemp(prefix="qbo-scale-")
+    with EmulatorServer(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT) as server:
+        server.emu.faults.add_latency(latency, path_contains="/v3/")
+        app = make_app(f"sqlite:///{Path(folder) / 'crm.sqlite'}", QBO_RUNNER="thread", QBO_EMULATOR_URL=server.url,
+                       QBO_WEBHOOK_VERIFIER_TOKEN=server.emu.config.webhook_verifier_token,
+                       QBO_RATE_LIMIT_PER_MINUTE=OPEN_LIMIT, QBO_MAX_CONCURRENT=OPEN_LIMIT)
+        connect_tenant(app, server.emu, "acme", TEST_REALM)
+        try:
+            return workloads(app, server, contacts, timeout)
+        finally:
+            runner.stop(app)
+
+
+def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str, redis_url: str) -> dict[str, t.Any]:
+    from tests.hostapp import db
+    from tests.integration.celery_app import build_app
+    from tests.integration.services import CeleryWorkers
+    from tests.integration.services import EmulatorServer
+    from tests.integration.services import pg_schema
+
+    run = uuid.uuid4().hex[:10]
+    queue, prefix = f"qbo-bench-{run}", f"qbo-bench:{run}:throttle"
+    with EmulatorServer(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT) as server, \
+            pg_schema(postgres, prefix="qbo_bench") as db_url:
+        server.emu.faults.add_latency(latency, path_contains="/v3/")
+        env = {
+            "QBO_CELERY_TEST_DB": db_url, "QBO_CELERY_TEST_BROKER": redis_url, "QBO_CELERY_TEST_QUEUE": queue,
+            "QBO_CELERY_TEST_EMULATOR": server.url, "QBO_CELERY_TEST_KEY": Fernet.generate_key().decode(),
+            "QBO_CELERY_TEST_REDIS": redis_url, "QBO_CELERY_TEST_PREFIX": prefix, "QBO_CELERY_TEST_TIME_SCALE": "1",
+            "QBO_CELERY_TEST_PER_WINDOW": str(OPEN_LIMIT), "QBO_CELERY_TEST_CONCURRENT": str(OPEN_LIMIT),
+        }
+        app = build_app(env)
+        connect_tenant(app, server.emu, "acme", TEST_REALM)
+        workers = CeleryWorkers(env, queue, Path(tempfile.mkdtemp(prefix="qbo-scale-celery-")))
+        try:
+            workers.start("w1")
+            workers.start("w2")
+            workers.wait_ready()
+            return workloads(app, server, contacts, timeout)
+        finally:
+            workers.stop()
+            with app.app_context():
+                db.session.remove()
+                for engine in db.engines.values():
+                    engine.dispose()
+            _flush(redis_url, prefix, queue)
+
+
+def _flush(redis_url: str, prefix: str, queue: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*")) + list(client.scan_iter(match=f"*{queue}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _services(postgres: str, redis_url: str) -> str | None:
+    """``None`` when PostgreSQL and Redis answer, else why not."""
+    try:
+        import redis
+        import sqlalchemy as sa
+
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
+        engine = sa.create_engine(postgres)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 contacts instead of 300")
+    parser.add_argument("--contacts", type=int, default=None)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds added to each QBO API call")
+    parser.add_argument("--timeout", type=float, default=300.0, help="longest wait per workload")
+    parser.add_argument("--postgres", default=os.environ.get("QBO_TEST_POSTGRES_URL",
+                                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--redis", default=os.environ.get("QBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    args = parser.parse_args(argv)
+    logging.disable(logging.ERROR)
+    contacts = args.contacts or (100 if args.quick else 300)
+
+    result: dict[str, t.Any] = {"benchmark": "scale_compare", "contacts": contacts, "latency_s": args.latency}
+    result["thread_sqlite"] = thread_sqlite(contacts, args.latency, args.timeout)
+    missing = _services(args.postgres, args.redis)
+    if missing:
+        result["celery_postgres"] = {"skipped": missing}
+    else:
+        result["celery_postgres"] = celery_postgres(contacts, args.latency, args.timeout, args.postgres, args.redis)
+        for workload in ("push", "ingest"):
+            key = f"{workload}_seconds"
+            result[f"{workload}_speedup"] = round(
+                result["thread_sqlite"][key] / max(result["celery_postgres"][key], 1e-9), 2)
+    for name in ("thread_sqlite", "celery_postgres"):
+        figures = result[name]
+        if "skipped" in figures:
+            print(f"{name}: skipped ({figures['skipped']})", file=sys.stderr)
+            continue
+        print(f"{name}: {contacts} pushes in {figures['push_seconds']} s ({figures['pushes_per_second']}/s), "
+              f"{contacts} webhook edits in {figures['ingest_seconds']} s ({figures['ingests_per_second']}/s), "
+              f"{figures['requests']} requests, {figures['http_429']} 429s, "
+              f"{figures['duplicates']} duplicates, {figures['lost']} lost", file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,445 @@
+"""The security rules of DESIGN.md §8, checked in one place against the whole URL map.
+
+The endpoint checks enumerate ``app.url_map`` instead of naming views, so an
+endpoint added later is covered the day it appears: every rule under the
+extension's prefix must keep another tenant's data out (isolation), every POST
+except the signature-authenticated webhook must demand a CSRF token, and every
+admin blueprint view must refuse plain users and visitors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sqlite3
+import typing as t
+import uuid
+
+import pytest
+from werkzeug.routing import Rule
+
+from flask_qbo import pull
+from flask_qbo import push
+from flask_qbo.csrf import SESSION_KEY
+from flask_qbo.emulator.webhooks import Event
+from flask_qbo.emulator.webhooks import sign
+from flask_qbo.extension import get_qbo
+from flask_qbo.models import Connection
+from flask_qbo.models import Customer
+from flask_qbo.models import ImportMatch
+from flask_qbo.models import ImportRun
+from flask_qbo.models import Inbox
+from flask_qbo.models import Outbox
+from flask_qbo.models import SyncLog
+from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import connect_tenant
+
+from ..conftest import login
+from ..hostapp import ACME_ADMIN
+from ..hostapp import ACME_USER
+from ..hostapp import GLOBEX_ADMIN
+from ..hostapp import Contact
+from ..hostapp import db
+from ..unit.test_connect_support import callback
+from ..unit.test_connect_support import intuit_sign_in
+from ..unit.test_connect_support import start_connect
+
+OTHER_REALM = "9130000000000002"
+#: Strings only Globex's data contains: none may ever reach an Acme page.
+GLOBEX_MARKERS = ("Secretglobex", "gloria@globex.test", "Globex Books", "GLX-7731")
+#: Endpoints that are not tenant pages: static files, the webhook (signature,
+#: no session) and the OAuth callback (checked by the state tests below).
+NOT_TENANT_PAGES = {"qbo_webhooks.receive", "qbo.callback"}
+#: Blueprints whose every view is for administrators only.
+ADMIN_BLUEPRINTS = ("qbo", "qbo_import")
+CSRF_TOKEN = "security-suite-csrf-token"
+
+
+# -- the world: two tenants, each with a contact, a customer, an invoice, a failed row and an import --
+
+
+class Tenant(t.NamedTuple):
+    contact_key: str
+    qbo_id: str
+    txn_id: str
+    outbox_id: int
+    run_id: int
+
+
+@pytest.fixture
+def world(app: t.Any, emulator: t.Any) -> dict[str, Tenant]:
+    emulator.add_company(OTHER_REALM, "Globex Books")
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    connect_tenant(app, emulator, "globex", OTHER_REALM)
+    people = {
+        "acme": (TEST_REALM, dict(first_name="Alice", last_name="Acme", email="alice@acme.test")),
+        "globex": (OTHER_REALM, dict(first_name="Gloria", last_name="Secretglobex", email="gloria@globex.test")),
+    }
+    found: dict[str, Tenant] = {}
+    with app.app_context():
+        qbo = get_qbo(app)
+        contacts = {tenant: Contact(tenant=tenant, **values) for tenant, (_, values) in people.items()}
+        db.session.add_all(contacts.values())
+        db.session.commit()
+        push.process(qbo)
+        for tenant, (realm, _) in people.items():
+            key = str(contacts[tenant].id)
+            link = db.session.query(Customer).filter_by(tenant_key=tenant, contact_key=key).one()
+            invoice = emulator.store.create(realm, "Invoice", {
+                "CustomerRef": {"value": link.qbo_id}, "DocNumber": "GLX-7731" if tenant == "globex" else "ACM-1",
+                "Line": [{"Amount": 120.0, "DetailType": "SalesItemLineDetail",
+                          "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+            pull.poll_cdc(qbo, qbo.connection(tenant))
+            row = Outbox(uuid=str(uuid.uuid4()), tenant_key=tenant, contact_key=key, op="upsert", status="failed",
+                         attempts=1, error_code="6000", last_error="Rejected for the test")
+            run = ImportRun(tenant_key=tenant, realm_id=realm, status="review")
+            db.session.add_all([row, run])
+            db.session.flush()
+            db.session.add(ImportMatch(run_id=run.id, qbo_id=link.qbo_id, contact_key=key, match_kind="email"))
+            db.session.commit()
+            found[tenant] = Tenant(key, link.qbo_id, str(invoice["Id"]), row.id, run.id)
+    return found
+
+
+def _snapshot(app: t.Any, tenant: str) -> tuple[t.Any, ...]:
+    """Everything a request could change about a tenant's data."""
+    with app.app_context():
+        session = db.session
+        conn = session.query(Connection).filter_by(tenant_key=tenant).one()
+        state = (
+            (conn.status, conn.realm_id, conn.access_token_enc, conn.refresh_token_enc),
+            sorted((r.id, r.status, r.uuid, r.attempts) for r in session.query(Outbox).filter_by(tenant_key=tenant)),
+            sorted((r.id, r.status, r.applied) for r in session.query(ImportRun).filter_by(tenant_key=tenant)),
+            sorted((m.id, m.decision, m.contact_key, m.applied) for m in session.query(ImportMatch).join(
+                ImportRun, ImportRun.id == ImportMatch.run_id).filter(ImportRun.tenant_key == tenant)),
+            sorted((c.id, c.first_name, c.last_name, c.email, c.archived)
+                   for c in session.query(Contact).filter_by(tenant=tenant)),
+            sorted((c.qbo_id, c.contact_key, c.sync_status)
+                   for c in session.query(Customer).filter_by(tenant_key=tenant)),
+        )
+        session.commit()
+        return state
+
+
+def _url(rule: Rule, tenant: Tenant) -> str:
+    """The rule's URL filled with ``tenant``'s objects (unknown arguments get a plausible id)."""
+    values = {"contact_key": tenant.contact_key, "outbox_id": tenant.outbox_id, "run_id": tenant.run_id,
+              "txn_type": "Invoice", "txn_id": tenant.txn_id, "qbo_id": tenant.qbo_id, "filename": "qbo.css"}
+    args = {name: values.get(name, 1) for name in rule.arguments}
+    return rule.build(args, append_unknown=False)[1]
+
+
+def _rules(app: t.Any) -> list[Rule]:
+    """Every rule under the extension's prefix, disconnecting last (it changes the world)."""
+    prefix = app.config["QBO_URL_PREFIX"].rstrip("/") + "/"
+    rules = [r for r in app.url_map.iter_rules()
+             if r.rule.startswith(prefix) and not r.endpoint.endswith(".static")]
+    assert len(rules) >= 10, "the extension's views are not registered"
+    return sorted(rules, key=lambda r: ("disconnect" in r.endpoint, r.rule))
+
+
+def _with_csrf(client: t.Any) -> dict[str, str]:
+    """Put a known CSRF token in the session; returns the header carrying it."""
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = CSRF_TOKEN
+    return {"X-CSRFToken": CSRF_TOKEN}
+
+
+def _methods(rule: Rule) -> list[str]:
+    return sorted(m for m in (rule.methods or ()) if m in ("GET", "POST"))
+
+
+# -- tenant isolation --------------------------------------------------------------
+
+
+def test_no_endpoint_serves_or_changes_another_tenants_data(app: t.Any, client: t.Any,
+                                                             world: dict[str, Tenant]) -> None:
+    """Acme's admin aims every endpoint at Globex's objects: refused, nothing leaks, nothing changes."""
+    login(client, ACME_ADMIN)
+    headers = _with_csrf(client)
+    before = _snapshot(app, "globex")
+    checked = 0
+    for rule in _rules(app):
+        if rule.endpoint in NOT_TENANT_PAGES:
+            continue
+        url = _url(rule, world["globex"])
+        for method in _methods(rule):
+            response = client.open(url, method=method, headers=headers)
+            body = response.get_data(as_text=True)
+            where = f"{method} {url} ({rule.endpoint}) -> {response.status_code}"
+            leaked = [m for m in GLOBEX_MARKERS if m in body]
+            assert not leaked, f"{where} shows Globex data: {leaked}"
+            if rule.arguments and method == "GET":
+                assert response.status_code in (403, 404), where
+            assert _snapshot(app, "globex") == before, f"{where} changed Globex's data"
+            checked += 1
+    assert checked >= 12
+
+
+def test_own_tenant_objects_are_served(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    """The isolation test above is only meaningful if the same URLs work for the owner."""
+    login(client, GLOBEX_ADMIN)
+    pages = {}
+    for endpoint in ("qbo_widgets.summary", "qbo_widgets.transactions", "qbo_import.review"):
+        rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+        pages[endpoint] = client.get(_url(rule, world["globex"]))
+        assert pages[endpoint].status_code == 200, endpoint
+    assert "GLX-7731" in pages["qbo_widgets.transactions"].get_data(as_text=True)
+
+
+# -- CSRF --------------------------------------------------------------------------
+
+
+def test_every_post_needs_a_csrf_token(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    login(client, ACME_ADMIN)
+    _with_csrf(client)
+    before = _snapshot(app, "acme")
+    posts = [r for r in _rules(app) if "POST" in (r.methods or ()) and r.endpoint != "qbo_webhooks.receive"]
+    assert len(posts) >= 6
+    for rule in posts:
+        url = _url(rule, world["acme"])
+        for headers in ({}, {"X-CSRFToken": "forged-token"}):
+            response = client.post(url, headers=headers)
+            assert response.status_code == 400, f"POST {url} ({rule.endpoint}) {headers} -> {response.status_code}"
+    assert _snapshot(app, "acme") == before
+
+
+# -- admin-only pages --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", [None, ACME_USER], ids=["anonymous", "plain-user"])
+def test_admin_views_refuse_non_admins(app: t.Any, client: t.Any, world: dict[str, Tenant],
+                                       user: int | None) -> None:
+    if user is not None:
+        login(client, user)
+    headers = _with_csrf(client)
+    before = _snapshot(app, "acme")
+    admin_rules = [r for r in _rules(app) if r.endpoint.split(".")[0] in ADMIN_BLUEPRINTS]
+    assert any(r.endpoint == "qbo.connect" for r in admin_rules)
+    for rule in admin_rules:
+        url = _url(rule, world["acme"])
+        for method in _methods(rule):
+            response = client.open(url, method=method, headers=headers)
+            where = f"{method} {url} ({rule.endpoint})"
+            assert response.status_code == 403 or (
+                response.status_code in (301, 302, 303) and "login" in response.headers.get("Location", "")
+            ), f"{where} -> {response.status_code}"
+    assert _snapshot(app, "acme") == before
+
+
+# -- webhooks ----------------------------------------------------------------------
+
+
+def _notification(realm: str, entity_id: str) -> bytes:
+    event = Event(realm, "Customer", entity_id, "Update", dt.datetime.now(dt.timezone.utc))
+    return json.dumps([event.cloudevent("intuit.test")]).encode()
+
+
+def _inbox_count(app: t.Any) -> int:
+    with app.app_context():
+        count = db.session.query(Inbox).count()
+        db.session.commit()
+        return count
+
+
+def test_forged_webhooks_are_refused_and_not_stored(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    body = _notification(TEST_REALM, world["acme"].qbo_id)
+    token = app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]
+    forged = [
+        {},  # no signature
+        {"intuit-signature": sign(body, "not-the-verifier-token")},
+        {"intuit-signature": sign(body + b" ", token)},  # signed a different body
+        {"intuit-signature": "A" * 44},
+    ]
+    for headers in forged:
+        response = client.post("/qbo/webhooks", data=body, headers={"content-type": "application/json", **headers})
+        assert response.status_code == 401, headers
+    assert _inbox_count(app) == 0
+
+
+def test_replayed_webhook_is_stored_once(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    body = _notification(TEST_REALM, world["acme"].qbo_id)
+    headers = {"content-type": "application/cloudevents+json",
+               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    first = client.post("/qbo/webhooks", data=body, headers=headers)
+    second = client.post("/qbo/webhooks", data=body, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.get_json()["stored"] == 1 and second.get_json()["stored"] == 0
+    assert _inbox_count(app) == 1
+
+
+def test_oversized_webhook_is_refused_before_parsing(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    app.config["QBO_WEBHOOK_MAX_BYTES"] = 4096
+    body = json.dumps([{"padding": "x" * 5000}]).encode()
+    headers = {"content-type": "application/json",
+               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    assert client.post("/qbo/webhooks", data=body, headers=headers).status_code == 413
+
+    assert _inbox_count(app) == 0
+
+
+# -- OAuth state -------------------------------------------------------------------
+
+
+def _connected_log_count(app: t.Any) -> int:
+    with app.app_context():
+        count = db.session.query(SyncLog).filter(SyncLog.action.in_(("connected", "reconnected"))).count()
+        db.session.commit()
+        return count
+
+
+def test_oauth_state_is_single_use_and_bound_to_the_session(app: t.Any, emulator: t.Any) -> None:
+    acme, globex = app.test_client(), app.test_client()
+    login(acme, ACME_ADMIN)
+    login(globex, GLOBEX_ADMIN)
+    back = intuit_sign_in(emulator, start_connect(acme))
+    # Another admin's browser cannot complete Acme's authorization.
+    callback(globex, back)
+    with app.app_context():
+        assert get_qbo(app).connection("globex") is None
+        db.session.commit()
+    assert _connected_log_count(app) == 0
+    # The owner can, once.
+    assert callback(acme, back).status_code == 302
+    assert _connected_log_count(app) == 1
+    with app.app_context():
+        stored = get_qbo(app).connection("acme").access_token_enc
+        db.session.commit()
+    callback(acme, back)  # replayed redirect: same state, same code
+    assert _connected_log_count(app) == 1
+    with app.app_context():
+        assert get_qbo(app).connection("acme").access_token_enc == stored
+        db.session.commit()
+
+
+# -- hostile strings ---------------------------------------------------------------
+
+HOSTILE = {
+    "first_name": "<script>alert('x')</script>",
+    "last_name": "O'Brien",
+    "company": "\\' OR 1=1 --",
+    "middle_name": "Zoë 東京 🚀",
+    "notes": "\"><img src=x onerror=alert(1)>" + "n" * 1900,
+    "billing_street": "'; DROP TABLE qbo_customer; --",
+    "email": "o'brien+test@example.com",
+}
+RAW_MARKUP = ("<script>alert", "<img src=x", "<svg/onload", "<b>bold")
+
+
+def test_hostile_strings_round_trip_and_render_escaped(app: t.Any, client: t.Any, emulator: t.Any,
+                                                       world: dict[str, Tenant]) -> None:
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", **HOSTILE)
+        twin = Contact(tenant="acme", first_name=HOSTILE["first_name"], last_name="O'Brien")  # same name, no email
+        db.session.add_all([contact, twin])
+        db.session.commit()
+        push.process(qbo)
+        rows = db.session.query(Outbox).filter(Outbox.contact_key.in_([str(contact.id), str(twin.id)])).all()
+        assert [r.status for r in rows] == ["done", "done"], [(r.status, r.last_error) for r in rows]
+        link = db.session.query(Customer).filter_by(tenant_key="acme", contact_key=str(contact.id)).one()
+        key, qbo_id = str(contact.id), link.qbo_id
+        db.session.commit()
+    sent = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+    assert sent["GivenName"] == HOSTILE["first_name"] and sent["CompanyName"] == HOSTILE["company"]
+    assert sent["MiddleName"] == HOSTILE["middle_name"] and sent["Notes"] == HOSTILE["notes"]
+    # QBO's side is hostile too: markup in a transaction the folder shows.
+    emulator.store.create(TEST_REALM, "Invoice", {
+        "CustomerRef": {"value": qbo_id}, "DocNumber": "<svg/onload=alert(1)>", "PrivateNote": "<b>bold</b>",
+        "Line": [{"Amount": 5.0, "DetailType": "SalesItemLineDetail",
+                  "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+    with app.app_context():
+        qbo = get_qbo(app)
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        db.session.commit()
+
+    login(client, ACME_ADMIN)
+    pages = [client.get(f"/qbo/w/{key}/{part}") for part in ("icon", "summary", "transactions", "statement")]
+    pages += [client.get("/qbo/admin/health"), client.get("/qbo/admin/")]
+    for page in pages:
+        assert page.status_code == 200, page.request.path
+        html = page.get_data(as_text=True)
+        assert not [m for m in RAW_MARKUP if m in html], page.request.path
+        for link_id in re.findall(r"(?:nameId|txnId)=([^&\"'\s]+)", html):
+            assert link_id.isdigit(), f"deep link built from {link_id!r} on {page.request.path}"
+    folder = pages[2].get_data(as_text=True)
+    assert "&lt;svg/onload=alert(1)&gt;" in folder
+
+
+def test_values_over_qbo_limits_fail_cleanly(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    with app.app_context():
+        contact = Contact(tenant="acme", first_name="<script>x</script>" + "L" * 300, last_name="Long")
+        db.session.add(contact)
+        db.session.commit()
+        push.process(get_qbo(app))
+        row = db.session.query(Outbox).filter_by(contact_key=str(contact.id)).one()
+        assert row.status == "failed" and row.last_error
+        db.session.commit()
+    login(client, ACME_ADMIN)
+    html = client.get("/qbo/admin/health").get_data(as_text=True)
+    assert "<script>x" not in html
+
+
+# -- secrets -----------------------------------------------------------------------
+
+
+def _issued_secrets(app: t.Any, emulator: t.Any) -> list[str]:
+    """Every token and code the emulator ever issued, and the app's own secrets."""
+    found = list(emulator.tokens.access_tokens) + list(emulator.tokens.refresh_tokens) + list(emulator.tokens.codes)
+    found += [app.config["QBO_CLIENT_SECRET"], app.config["QBO_TOKEN_ENCRYPTION_KEY"],
+              app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]]
+    assert len(found) >= 6
+    return found
+
+
+def _exercise(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    """Connect through the UI, push, force a token refresh, push again, and pull a webhook."""
+    login(client, ACME_ADMIN)
+    assert callback(client, intuit_sign_in(emulator, start_connect(client))).status_code == 302
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", first_name="Secret", last_name="Keeper", email="keeper@acme.test")
+        db.session.add(contact)
+        db.session.commit()
+        assert push.process(qbo) == 1
+        emulator.expire_access_tokens()
+        contact.phone = "555-0100"
+        db.session.commit()
+        assert push.process(qbo) == 1
+        qbo_id = db.session.query(Customer).filter_by(contact_key=str(contact.id)).one().qbo_id
+        db.session.commit()
+    body = _notification(TEST_REALM, qbo_id)
+    headers = {"content-type": "application/cloudevents+json",
+               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    assert client.post("/qbo/webhooks", data=body, headers=headers).status_code == 200
+    with app.app_context():
+        pull.process(get_qbo(app))
+        db.session.commit()
+
+
+def test_tokens_are_encrypted_at_rest(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    _exercise(app, client, emulator)
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with app.app_context():
+        db.engine.dispose()
+    with sqlite3.connect(path) as raw:
+        dump = "\n".join(raw.iterdump())
+    assert "qbo_connection" in dump
+    for secret in _issued_secrets(app, emulator):
+        assert secret not in dump
+
+
+def test_no_secret_reaches_the_logs(app: t.Any, client: t.Any, emulator: t.Any,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    _exercise(app, client, emulator)
+    assert caplog.records, "nothing was logged: the check would be vacuous"
+    logged = caplog.text + "\n".join(repr(r.args) for r in caplog.records)
+    with app.app_context():
+        conn = get_qbo(app).connection("acme")
+        logged += repr(conn)
+        db.session.commit()
+    for secret in _issued_secrets(app, emulator):
+        assert secret not in logged

@@ -1,0 +1,61 @@
+"""The convergence soak (issue 10): both sides agree after random edits under faults.
+
+Quick mode (CI): 200 customers and about 1,500 operations.  Long mode:
+``pytest tests/soak --soak-long`` or ``QBO_SOAK_LONG=1``.  The figures are
+printed as one JSON line; ``python -m benchmarks.soak`` prints the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import typing as t
+
+import pytest
+
+from ..conftest import POSTGRES_URL
+from ..conftest import need_service
+from .soak import FAULTS
+from .soak import Options
+from .soak import run
+
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(1800)]
+
+
+def _long(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--soak-long", default=False)) or os.environ.get("QBO_SOAK_LONG") == "1"
+
+
+def _assert_converged(figures: dict[str, t.Any], customers: int) -> None:
+    print(json.dumps(figures))
+    assert figures["customers"] >= customers
+    assert all(figures["faults_by_kind"][kind] >= 1 for kind, _ in FAULTS), figures["faults_by_kind"]
+    assert figures["webhooks"]["dropped"] > 0
+    assert figures["converged"], json.dumps(figures["examples"], indent=1)
+
+
+def test_both_sides_converge_under_faults(request: pytest.FixtureRequest) -> None:
+    options = Options.long() if _long(request) else Options.quick()
+    _assert_converged(run(options), options.customers)
+
+
+@pytest.fixture
+def pg_url() -> t.Iterator[str]:
+    """A fresh PostgreSQL schema for the run (skipped, or failed in CI, without PostgreSQL)."""
+    from ..integration.services import pg_schema
+
+    schema = pg_schema(POSTGRES_URL, prefix="qbo_soak")
+    try:
+        url = schema.__enter__()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        need_service("PostgreSQL", f"{POSTGRES_URL.split('@')[-1]}: {type(exc).__name__}")
+    yield url
+    schema.__exit__(None, None, None)
+
+
+@pytest.mark.postgres
+def test_both_sides_converge_on_postgresql(request: pytest.FixtureRequest, pg_url: str) -> None:
+    """The same churn on PostgreSQL (row locks, real transactions, a real driver's disconnect errors)."""
+    options = Options.long() if _long(request) else Options(customers=200, edits=400)
+    options.database_url = pg_url
+    _assert_converged(run(options), options.customers)

@@ -1,0 +1,125 @@
+"""The Celery runner without services: wake-ups, task bodies and the beat schedule.
+
+The integration tests (tests/integration/test_celery.py) run real workers on
+PostgreSQL and Redis; these check the glue in-process, with the in-memory
+broker and the in-process emulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+import pytest
+from celery import Celery
+
+from flask_qbo import celery as qbo_celery
+from flask_qbo.celery import CDC_TASK
+from flask_qbo.celery import PULL_TASK
+from flask_qbo.celery import PUSH_TASK
+from flask_qbo.celery import UPKEEP_TASK
+from flask_qbo.celery import CeleryRunner
+from flask_qbo.celery import beat_schedule
+from flask_qbo.celery import celery_init_app
+from flask_qbo.celery import wake
+from flask_qbo.extension import get_qbo
+from flask_qbo.models import Customer
+from flask_qbo.models import Outbox
+from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import connect_tenant
+
+from ..hostapp import Contact
+from ..hostapp import db
+from ..hostapp import make_app
+
+
+@pytest.fixture
+def celery_app(tmp_path: t.Any, emulator: t.Any) -> t.Iterator[tuple[t.Any, Celery, list[tuple[str, dict]]]]:
+    """The host app with ``QBO_RUNNER = "celery"``, its Celery app, and the tasks it sent."""
+    app = make_app(f"sqlite:///{tmp_path / 'crm.sqlite'}", QBO_RUNNER="celery", QBO_CELERY_SWEEP_INTERVAL=15,
+                   CELERY={"broker_url": "memory://"})
+    attach_emulator(app, emulator)
+    celery = celery_init_app(app)
+    sent: list[tuple[str, dict]] = []
+    celery.send_task = lambda name, **options: sent.append((name, options))  # type: ignore[method-assign]
+    yield app, celery, sent
+
+
+def test_the_runner_is_attached_and_a_commit_sends_a_push(celery_app: t.Any, emulator: t.Any) -> None:
+    app, _, sent = celery_app
+    assert isinstance(get_qbo(app).state(app).runner, CeleryRunner)
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    sent.clear()
+    with app.app_context():
+        db.session.add(Contact(tenant="acme", first_name="Ada", last_name="Wake"))
+        db.session.commit()
+        contact = db.session.query(Contact).one()
+        contact.lead_score = 5  # not synced: no outbox row, no task
+        db.session.commit()
+    assert sent == [(PUSH_TASK, {"expires": qbo_celery.WAKE_EXPIRES, "retry": False})]
+
+
+def test_each_reason_sends_its_tasks(celery_app: t.Any) -> None:
+    app, _, sent = celery_app
+    assert wake(app, "webhook") == [PULL_TASK]
+    assert wake(app, "reconnected") == [PUSH_TASK, CDC_TASK]
+    assert wake(app, "retry") == [PUSH_TASK]
+    assert [name for name, _ in sent] == [PULL_TASK, PUSH_TASK, CDC_TASK, PUSH_TASK]
+
+
+def test_a_broker_outage_never_breaks_the_caller(celery_app: t.Any, caplog: pytest.LogCaptureFixture) -> None:
+    app, celery, _ = celery_app
+
+    def down(name: str, **options: t.Any) -> None:
+        raise ConnectionRefusedError("broker unreachable")
+
+    celery.send_task = down  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="flask_qbo.celery"):
+        assert wake(app, "outbox") == []
+    assert "next beat sweep" in caplog.text
+
+
+def test_tasks_run_the_engine_inside_the_app_context(celery_app: t.Any, emulator: t.Any) -> None:
+    app, celery, _ = celery_app
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    with app.app_context():
+        db.session.add(Contact(tenant="acme", first_name="Ada", last_name="Task", email="ada@task.test"))
+        db.session.commit()
+    assert celery.tasks[PUSH_TASK].apply().get() == 1  # called with no app context of its own
+    with app.app_context():
+        assert db.session.query(Outbox).one().status == "done"
+        assert db.session.query(Customer).one().contact_key is not None
+        db.session.commit()
+    assert [c["DisplayName"] for c in emulator.store.list(TEST_REALM, "Customer")] == ["Ada Task"]
+    assert celery.tasks[PULL_TASK].apply().get() == 0
+    assert celery.tasks[CDC_TASK].apply().get() >= 0
+    assert celery.tasks[UPKEEP_TASK].apply().get() >= 1  # one connection checked
+
+
+def test_a_hosts_own_celery_app_gets_the_tasks_and_the_context(tmp_path: t.Any, emulator: t.Any) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'crm.sqlite'}", QBO_RUNNER="celery")
+    attach_emulator(app, emulator)
+    host = Celery("host-crm", broker="memory://")
+    host.conf.beat_schedule = {"flask-qbo-cdc": {"task": CDC_TASK, "schedule": 5.0}, "mine": {"task": "x"}}
+    assert celery_init_app(app, host) is host and app.extensions["celery"] is host
+    assert host.conf.beat_schedule["flask-qbo-cdc"]["schedule"] == 5.0  # the host's entry wins
+    assert {"mine", "flask-qbo-push-sweep", "flask-qbo-upkeep"} <= set(host.conf.beat_schedule)
+    assert host.tasks[PUSH_TASK].apply().get() == 0  # plain Task class: the context comes from celery_init_app
+
+
+def test_the_beat_schedule_covers_every_task(celery_app: t.Any) -> None:
+    app, _, _ = celery_app
+    schedule = beat_schedule(app)
+    assert {entry["task"] for entry in schedule.values()} == {PUSH_TASK, PULL_TASK, CDC_TASK, UPKEEP_TASK}
+    assert schedule["flask-qbo-push-sweep"]["schedule"] == 15.0
+    assert schedule["flask-qbo-cdc"]["schedule"] <= 15.0
+    assert all(entry["options"]["expires"] == entry["schedule"] for entry in schedule.values())
+
+
+def test_a_long_drain_hands_the_rest_to_a_new_task(celery_app: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, celery, sent = celery_app
+    monkeypatch.setattr(qbo_celery, "DRAIN_BUDGET", 0.0)
+    monkeypatch.setattr("flask_qbo.push.process", lambda qbo, limit: limit)  # always a full chunk
+    assert celery.tasks[PUSH_TASK].apply().get() == qbo_celery.PUSH_CHUNK
+    assert [name for name, _ in sent] == [PUSH_TASK]

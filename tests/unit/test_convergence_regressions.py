@@ -1,0 +1,89 @@
+"""Bugs the convergence soak found, each pinned by the smallest sequence that shows it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import sqlalchemy as sa
+
+from flask_qbo import pull
+from flask_qbo import push
+from flask_qbo.extension import get_qbo
+from flask_qbo.models import Customer
+from flask_qbo.models import Outbox
+from flask_qbo.testing import TEST_REALM
+
+from ..hostapp import Contact
+from ..hostapp import db
+
+
+def _due_now() -> None:
+    """Backoffs end (the test does not wait for them)."""
+    db.session.execute(sa.update(Outbox).values(available_at=sa.func.now(), updated_at=Outbox.updated_at))
+    db.session.commit()
+
+
+def test_a_lost_create_answer_is_not_imported_as_a_second_contact(app: t.Any, emulator: t.Any,
+                                                                   connected: t.Any) -> None:
+    """QBO made the customer but the answer timed out; CDC sees an unlinked customer with the contact's email.
+
+    apply.Applier.customer used to import it (QBO_IMPORT_NEW_CUSTOMERS) as a new contact, so the
+    person had two contacts; the retry then linked the original one.
+    """
+    app.config.update(QBO_IMPORT_NEW_CUSTOMERS=True, QBO_MAX_RETRIES=0)
+    with app.app_context():
+        qbo = get_qbo(app)
+        db.session.add(Contact(tenant="acme", first_name="Ann", last_name="Lost", email="ann@lost.test"))
+        db.session.commit()
+        emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        push.process(qbo)
+        assert db.session.query(Outbox).one().status == "pending"
+        db.session.commit()
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        assert db.session.query(Contact).count() == 1
+        _due_now()
+        push.process(qbo)
+        link = db.session.query(Customer).one()
+        assert link.contact_key == str(db.session.query(Contact).one().id)
+        db.session.commit()
+    assert len(emulator.store.list(TEST_REALM, "Customer")) == 1
+
+
+def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """CRM edit, then a newer QBO edit, then a failed push attempt, then the QBO edit is pulled.
+
+    push.claim/release bumped qbo_outbox.updated_at (the model's onupdate), which
+    apply.Applier._conflicts reads as the time of the CRM change: the retried old
+    edit looked newer than QBO's and overwrote it.
+    """
+    app.config["QBO_MAX_RETRIES"] = 0
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", first_name="Ann", last_name="Retry", email="ann@retry.test", notes="v0")
+        db.session.add(contact)
+        db.session.commit()
+        push.process(qbo)
+        qbo_id = db.session.query(Customer).one().qbo_id
+        contact.notes = "crm edit"
+        db.session.commit()
+        # The CRM edit was made ten seconds ago; QBO's edit comes now.
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        row.created_at -= dt.timedelta(seconds=10)
+        row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=10)
+        db.session.commit()
+        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+        emulator.store.update(TEST_REALM, "Customer", {"Id": qbo_id, "SyncToken": current["SyncToken"],
+                                                       "sparse": True, "Notes": "newer qbo edit"})
+        emulator.faults.fail_next(1, status=503, path_contains="/v3/")
+        push.process(qbo)  # the attempt fails after QBO's edit; the row goes back to pending
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        assert row.updated_at == edited_at
+        db.session.commit()
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        _due_now()
+        push.process(qbo)
+        assert db.session.get(Contact, contact.id).notes == "newer qbo edit"
+        db.session.commit()
+    assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newer qbo edit"
+
