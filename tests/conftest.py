@@ -39,6 +39,22 @@ def need_service(name: str, reason: str) -> None:
 
 
 @pytest.fixture
+def pg() -> t.Iterator[tuple[str, str]]:
+    """``(url, schema)`` of a fresh schema on the test PostgreSQL server, dropped afterwards."""
+    from .pg import postgres_schema
+
+    try:
+        schema = postgres_schema(POSTGRES_URL)
+        value = schema.__enter__()
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+        need_service("PostgreSQL", f"{POSTGRES_URL.split('@')[-1]}: {str(exc).splitlines()[0]}")
+    try:
+        yield value
+    finally:
+        schema.__exit__(None, None, None)
+
+
+@pytest.fixture
 def emulator() -> t.Iterator[t.Any]:
     """A fresh in-process emulator with one company (TEST_REALM)."""
     emu = make_emulator()

@@ -21,16 +21,15 @@ import sys
 import threading
 import time
 import typing as t
-import uuid
 from pathlib import Path
 
-import sqlalchemy as sa
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
 from flask_qbo.emulator import Emulator
 from flask_qbo.emulator import EmulatorConfig
 from flask_qbo.testing import TEST_REALM
+from tests.pg import postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,17 +143,8 @@ class EmulatorServer:
 @contextlib.contextmanager
 def pg_schema(base_url: str, prefix: str = "qbo_celery") -> t.Iterator[str]:
     """A URL whose ``search_path`` is a fresh schema, dropped on exit (raises when PostgreSQL is down)."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base_url, pool_pre_ping=True)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(base_url, prefix) as (url, _schema):
+        yield url
 
 
 class CeleryWorkers:

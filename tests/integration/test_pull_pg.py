@@ -36,8 +36,6 @@ from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
-from tests.conftest import POSTGRES_URL
-from tests.conftest import need_service
 from tests.hostapp import Contact
 from tests.hostapp import db
 from tests.hostapp import make_app
@@ -46,16 +44,6 @@ CUSTOMERS = 30  # one full push batch
 ROUNDS = 8
 #: Seconds each customer UPDATE is held back, so the two transactions overlap.
 STRETCH = 0.004
-
-
-def _engine() -> sa.Engine:
-    engine = sa.create_engine(POSTGRES_URL)
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
-        need_service("PostgreSQL", str(exc).splitlines()[0])
-    return engine
 
 
 def _is_deadlock(exc: BaseException | None) -> bool:
@@ -98,16 +86,10 @@ def _invoice_everyone(app: t.Any, emu: t.Any, round_no: int) -> None:
     db.session.commit()
 
 
-def test_concurrent_pull_and_push_batches_never_deadlock_and_converge() -> None:
-    admin = _engine()
-    schema = f"qbo_pull_{uuid.uuid4().hex[:8]}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    options = {"connect_args": {"options": f"-csearch_path={schema}"}}
+def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[str, str]) -> None:
+    emu = make_emulator()
+    app = make_app(pg[0], QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
     try:
-        emu = make_emulator()
-        app = make_app(POSTGRES_URL, SQLALCHEMY_ENGINE_OPTIONS=options,
-                       QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
         attach_emulator(app, emu)
         connect_tenant(app, emu, "acme", TEST_REALM)
         deadlocks: list[str] = []
@@ -184,5 +166,6 @@ def test_concurrent_pull_and_push_batches_never_deadlock_and_converge() -> None:
             db.session.remove()
             db.engine.dispose()
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        with app.app_context():  # the schema is dropped next: no pooled connection may hold it
+            db.session.remove()
+            db.engine.dispose()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 import typing as t
-import uuid
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -25,8 +24,6 @@ from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
-from tests.conftest import POSTGRES_URL
-from tests.conftest import need_service
 from tests.hostapp import Contact
 from tests.hostapp import db
 from tests.hostapp import make_app
@@ -44,27 +41,13 @@ OUT_OF_ORDER = sa.text("""
 """)
 
 
-def _engine() -> sa.Engine:
-    engine = sa.create_engine(POSTGRES_URL)
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
-        need_service("PostgreSQL", str(exc).splitlines()[0])
-    return engine
-
-
-def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any) -> None:
-    admin = _engine()
-    schema = f"qbo_push_{uuid.uuid4().hex[:8]}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    options = {"connect_args": {"options": f"-csearch_path={schema}"}}
-    checker = sa.create_engine(POSTGRES_URL, **options)
+def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any, pg: tuple[str, str]) -> None:
+    url = pg[0]
+    checker = sa.create_engine(url)
     try:
         key = Fernet.generate_key().decode()
         emu = make_emulator()
-        apps = [make_app(POSTGRES_URL, SQLALCHEMY_ENGINE_OPTIONS=options, QBO_TOKEN_ENCRYPTION_KEY=key,
+        apps = [make_app(url, QBO_TOKEN_ENCRYPTION_KEY=key,
                          QBO_MAX_RETRIES=0) for _ in range(2)]
         for app in apps:
             attach_emulator(app, emu)
@@ -146,6 +129,3 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
                 db.engine.dispose()
     finally:
         checker.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

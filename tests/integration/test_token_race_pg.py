@@ -7,13 +7,9 @@ own (created and dropped here), so it never touches other tests' tables.
 from __future__ import annotations
 
 import typing as t
-import uuid
 
 import pytest
-import sqlalchemy as sa
 
-from ..conftest import POSTGRES_URL
-from ..conftest import need_service
 from ..unit.test_tokens_race import scenario_late_response_never_overwrites
 from ..unit.test_tokens_race import scenario_simultaneous_refresh
 from ..unit.test_tokens_race import scenario_threads_share_one_refresh
@@ -23,22 +19,9 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_url() -> t.Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped afterwards."""
-    schema = f"qbo_race_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = sa.create_engine(POSTGRES_URL, pool_pre_ping=True)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except (sa.exc.OperationalError, ModuleNotFoundError) as exc:
-        need_service("PostgreSQL", f"{POSTGRES_URL.split('@')[-1]}: {type(exc).__name__}")
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def pg_url(pg: tuple[str, str]) -> str:
+    """A URL whose search_path is a fresh schema (see the ``pg`` fixture)."""
+    return pg[0]
 
 
 def _dispose(*apps: t.Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -11,8 +10,6 @@ from flask_qbo import models
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
-from tests.conftest import POSTGRES_URL
-from tests.conftest import need_service
 from tests.hostapp import db
 from tests.hostapp import make_app
 
@@ -83,30 +80,14 @@ def test_alembic_style_metadata_compare(app) -> None:
 
 
 @pytest.mark.postgres
-def test_tables_on_postgresql() -> None:
-    engine = sa.create_engine(POSTGRES_URL)
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
-        need_service("PostgreSQL", str(exc).splitlines()[0])
-    schema = f"qbo_test_{uuid.uuid4().hex[:8]}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        app = make_app(
-            POSTGRES_URL,
-            SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": f"-csearch_path={schema}"}},
-        )
-        with app.app_context():
-            names = set(sa.inspect(db.engine).get_table_names(schema=schema))
-            assert EXPECTED <= names
-            db.session.add(Connection(tenant_key="acme", realm_id="1"))
-            db.session.commit()
-            assert db.session.query(Connection).one().created_at.tzinfo is not None
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+def test_tables_on_postgresql(pg: tuple[str, str]) -> None:
+    url, schema = pg
+    app = make_app(url)
+    with app.app_context():
+        names = set(sa.inspect(db.engine).get_table_names(schema=schema))
+        assert EXPECTED <= names
+        db.session.add(Connection(tenant_key="acme", realm_id="1"))
+        db.session.commit()
+        assert db.session.query(Connection).one().created_at.tzinfo is not None
+        db.session.remove()
+        db.engine.dispose()
