@@ -29,11 +29,9 @@ import sys
 import tempfile
 import time
 import typing as t
-import uuid
 from pathlib import Path
 
 import requests
-from cryptography.fernet import Fernet
 
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.models import Customer
@@ -138,48 +136,14 @@ def thread_sqlite(contacts: int, latency: float, timeout: float) -> dict[str, t.
 
 
 def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str, redis_url: str) -> dict[str, t.Any]:
-    from tests.hostapp import db
-    from tests.integration.celery_app import build_app
-    from tests.integration.services import CeleryWorkers
-    from tests.integration.services import EmulatorServer
-    from tests.integration.services import pg_schema
+    from tests.integration.services import celery_stack
 
-    run = uuid.uuid4().hex[:10]
-    queue, prefix = f"qbo-bench-{run}", f"qbo-bench:{run}:throttle"
-    with EmulatorServer(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT) as server, \
-            pg_schema(postgres, prefix="qbo_bench") as db_url:
-        server.emu.faults.add_latency(latency, path_contains="/v3/")
-        env = {
-            "QBO_CELERY_TEST_DB": db_url, "QBO_CELERY_TEST_BROKER": redis_url, "QBO_CELERY_TEST_QUEUE": queue,
-            "QBO_CELERY_TEST_EMULATOR": server.url, "QBO_CELERY_TEST_KEY": Fernet.generate_key().decode(),
-            "QBO_CELERY_TEST_REDIS": redis_url, "QBO_CELERY_TEST_PREFIX": prefix, "QBO_CELERY_TEST_TIME_SCALE": "1",
-            "QBO_CELERY_TEST_PER_WINDOW": str(OPEN_LIMIT), "QBO_CELERY_TEST_CONCURRENT": str(OPEN_LIMIT),
-        }
-        app = build_app(env)
-        connect_tenant(app, server.emu, "acme", TEST_REALM)
-        workers = CeleryWorkers(env, queue, Path(tempfile.mkdtemp(prefix="qbo-scale-celery-")))
-        try:
-            workers.start("w1")
-            workers.start("w2")
-            workers.wait_ready()
-            return workloads(app, server, contacts, timeout)
-        finally:
-            workers.stop()
-            with app.app_context():
-                db.session.remove()
-                for engine in db.engines.values():
-                    engine.dispose()
-            _flush(redis_url, prefix, queue)
-
-
-def _flush(redis_url: str, prefix: str, queue: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*")) + list(client.scan_iter(match=f"*{queue}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with celery_stack(
+        postgres_url=postgres, redis_url=redis_url, log_dir=Path(tempfile.mkdtemp(prefix="qbo-scale-celery-")),
+        prefix="qbo-bench", qbo_per_window=OPEN_LIMIT, qbo_concurrent=OPEN_LIMIT,
+        client_per_window=OPEN_LIMIT, client_concurrent=OPEN_LIMIT, latency=latency,
+    ) as (app, server, _workers):
+        return workloads(app, server, contacts, timeout)
 
 
 def _services(postgres: str, redis_url: str) -> str | None:

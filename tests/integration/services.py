@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import typing as t
+import uuid
 from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler
@@ -201,3 +202,79 @@ class CeleryWorkers:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+
+
+class Stack(t.NamedTuple):
+    """What :func:`celery_stack` runs: the host app, the emulator server and the workers."""
+
+    app: t.Any
+    server: EmulatorServer
+    workers: CeleryWorkers
+
+
+@contextlib.contextmanager
+def celery_stack(
+    *,
+    postgres_url: str,
+    redis_url: str,
+    log_dir: Path,
+    prefix: str,
+    time_scale: float = 1.0,
+    qbo_per_window: int = 500,
+    qbo_concurrent: int = 10,
+    client_per_window: int = 500,
+    client_concurrent: int = 10,
+    latency: float = 0.0,
+) -> t.Iterator[Stack]:
+    """Emulator server + fresh schema + the host app (runner "celery") + two solo-pool workers.
+
+    ``qbo_*`` are the emulator's limits, ``client_*`` the extension's shared
+    throttle; every QBO call takes ``latency`` seconds so workers overlap.
+    Everything, Redis keys included, is cleaned up on exit.
+    """
+    from cryptography.fernet import Fernet
+
+    from flask_qbo.testing import connect_tenant
+    from tests.hostapp import db
+    from tests.integration.celery_app import build_app
+
+    run = uuid.uuid4().hex[:10]
+    queue, throttle_prefix = f"{prefix}-{run}", f"{prefix}:{run}:throttle"
+    with EmulatorServer(time_scale=time_scale, rate_per_minute=qbo_per_window,
+                        max_concurrent=qbo_concurrent) as server, pg_schema(postgres_url) as db_url:
+        env = {
+            "QBO_CELERY_TEST_DB": db_url, "QBO_CELERY_TEST_BROKER": redis_url, "QBO_CELERY_TEST_QUEUE": queue,
+            "QBO_CELERY_TEST_EMULATOR": server.url, "QBO_CELERY_TEST_KEY": Fernet.generate_key().decode(),
+            "QBO_CELERY_TEST_REDIS": redis_url, "QBO_CELERY_TEST_PREFIX": throttle_prefix,
+            "QBO_CELERY_TEST_TIME_SCALE": str(time_scale), "QBO_CELERY_TEST_PER_WINDOW": str(client_per_window),
+            "QBO_CELERY_TEST_CONCURRENT": str(client_concurrent),
+        }
+        app = build_app(env)
+        connect_tenant(app, server.emu, "acme", TEST_REALM)
+        if latency:
+            server.emu.faults.add_latency(latency, path_contains="/v3/")
+        workers = CeleryWorkers(env, queue, log_dir)
+        try:
+            workers.start("w1")
+            workers.start("w2")
+            workers.wait_ready()
+            yield Stack(app, server, workers)
+        finally:
+            workers.stop()
+            with app.app_context():
+                db.session.remove()
+                for engine in db.engines.values():
+                    engine.dispose()
+            _flush_redis(redis_url, throttle_prefix, queue)
+
+
+def _flush_redis(redis_url: str, prefix: str, queue: str) -> None:
+    """Delete the run's throttle keys and queue from Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*")) + list(client.scan_iter(match=f"*{queue}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import re
 import typing as t
-import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from flask_qbo.celery import CDC_TASK
 from flask_qbo.celery import PUSH_TASK
@@ -26,7 +24,6 @@ from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.testing import connect_tenant
 
 from ..conftest import POSTGRES_URL
 from ..conftest import REDIS_URL
@@ -34,8 +31,8 @@ from ..conftest import need_service
 from ..hostapp import Contact
 from ..hostapp import db
 from .services import CeleryWorkers
-from .services import EmulatorServer
-from .services import pg_schema
+from .services import Stack
+from .services import celery_stack
 
 pytestmark = [pytest.mark.celery, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(150)]
 
@@ -46,12 +43,6 @@ WINDOW = 60.0 / TIME_SCALE
 QBO_PER_WINDOW, CLIENT_PER_WINDOW = 40, 34
 QBO_CONCURRENT = CLIENT_CONCURRENT = 2
 NOTE = re.compile(r"^c(\d+)-edit-(\d+)$")
-
-
-class Stack(t.NamedTuple):
-    app: t.Any
-    server: EmulatorServer
-    workers: CeleryWorkers
 
 
 def _services_up() -> None:
@@ -74,46 +65,13 @@ def _services_up() -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Stack]:
     """Emulator server + fresh schema + the host app (runner "celery") + two solo-pool workers."""
     _services_up()
-    from .celery_app import build_app
-
-    run = uuid.uuid4().hex[:10]
-    prefix, queue = f"qbo-test:{run}:throttle", f"qbo-test-{run}"
-    with EmulatorServer(time_scale=TIME_SCALE, rate_per_minute=QBO_PER_WINDOW,
-                        max_concurrent=QBO_CONCURRENT) as server, pg_schema(POSTGRES_URL) as db_url:
-        env = {
-            "QBO_CELERY_TEST_DB": db_url, "QBO_CELERY_TEST_BROKER": REDIS_URL, "QBO_CELERY_TEST_QUEUE": queue,
-            "QBO_CELERY_TEST_EMULATOR": server.url, "QBO_CELERY_TEST_KEY": Fernet.generate_key().decode(),
-            "QBO_CELERY_TEST_REDIS": REDIS_URL, "QBO_CELERY_TEST_PREFIX": prefix,
-            "QBO_CELERY_TEST_TIME_SCALE": str(TIME_SCALE), "QBO_CELERY_TEST_PER_WINDOW": str(CLIENT_PER_WINDOW),
-            "QBO_CELERY_TEST_CONCURRENT": str(CLIENT_CONCURRENT),
-        }
-        app = build_app(env)
-        connect_tenant(app, server.emu, "acme", TEST_REALM)
-        # Every request to QBO takes a little while, so the two workers overlap.
-        server.emu.faults.add_latency(0.02, path_contains="/v3/")
-        workers = CeleryWorkers(env, queue, Path(tmp_path_factory.mktemp("celery")))
-        try:
-            workers.start("w1")
-            workers.start("w2")
-            workers.wait_ready()
-            yield Stack(app, server, workers)
-        finally:
-            workers.stop()
-            with app.app_context():
-                db.session.remove()
-                for engine in db.engines.values():
-                    engine.dispose()
-            _flush_redis(prefix, queue)
-
-
-def _flush_redis(prefix: str, queue: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*")) + list(client.scan_iter(match=f"*{queue}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with celery_stack(
+        postgres_url=POSTGRES_URL, redis_url=REDIS_URL, log_dir=Path(tmp_path_factory.mktemp("celery")),
+        prefix="qbo-test", time_scale=TIME_SCALE, qbo_per_window=QBO_PER_WINDOW, qbo_concurrent=QBO_CONCURRENT,
+        client_per_window=CLIENT_PER_WINDOW, client_concurrent=CLIENT_CONCURRENT,
+        latency=0.02,  # every request to QBO takes a little while, so the two workers overlap
+    ) as running:
+        yield running
 
 
 def _settle(app: t.Any, timeout: float = 60.0, workers: CeleryWorkers | None = None) -> None:
