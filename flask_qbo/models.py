@@ -247,6 +247,10 @@ class Outbox(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: A create sent for this row, committed before sending: {"DisplayName": ..., "values": {path: value}}.
+    #: When its answer was lost (timeout, crash), the retry recognises the customer as
+    #: its own create by that unique DisplayName, with the sent values as merge base.
+    create_sent: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

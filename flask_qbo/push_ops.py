@@ -186,6 +186,13 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _match_or_create(ctx: RowContext, contact: t.Any, values: dict[str, t.Any]) -> dict[str, t.Any]:
+    own = own_lost_create(ctx)
+    if own is not None:
+        # Three-way against what we sent: QBO edits made since reach the contact,
+        # CRM edits made since go to QBO, true conflicts follow the policy.
+        link = _adopt(ctx, own)
+        values, link.synced_values = merge_with(ctx, contact, values, link.synced_values, own)
+        return _update(ctx, contact, link, values) or _adopted(ctx, own)
     found = find_match(ctx, values)
     if found is None:
         return _create(ctx, values)
@@ -258,11 +265,57 @@ def _first_free(ctx: RowContext, rows: list[dict[str, t.Any]]) -> dict[str, t.An
     return None
 
 
+def own_lost_create(ctx: RowContext) -> dict[str, t.Any] | None:
+    """The customer an earlier attempt of this row created, when its answer never came back.
+
+    The DisplayName we sent is unique in QBO, so finding it (and no other contact
+    holding it) identifies our own create; ``None`` when the create never landed.
+    """
+    sent = ctx.row.create_sent
+    if not sent:
+        return None
+    rows = list(ctx.client.query(
+        f"SELECT * FROM Customer WHERE DisplayName IN ({literal(sent['DisplayName'])}, "
+        f"{literal(sent['DisplayName'] + DELETED_SUFFIX)}) AND Active IN (true, false)"
+    ))
+    return _first_free(ctx, rows)
+
+
+def _adopt(ctx: RowContext, data: dict[str, t.Any]) -> Customer:
+    """Link our own lost create, with the values we sent as the base of later merges."""
+    sent = t.cast(dict, ctx.row.create_sent)
+    for stale in ctx.session.query(Customer).filter(
+        Customer.tenant_key == ctx.row.tenant_key, Customer.contact_key == ctx.row.contact_key,
+        Customer.qbo_id != str(data["Id"]),
+    ):
+        stale.contact_key = None
+    link = mirror.upsert_customer(ctx.session, ctx.connection, data, contact_key=ctx.row.contact_key)
+    link.synced_values = dict(sent["values"])
+    link.last_pushed_hash = customer_hash(sent["values"])
+    return link
+
+
+def _adopted(ctx: RowContext, data: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The outcome of adopting a lost create that needed no further change."""
+    link = link_of(ctx)
+    if link is not None:
+        _mark_synced(link)
+        link.last_synced_at = utcnow()
+    ctx.session.add(SyncLog(
+        tenant_key=ctx.row.tenant_key, realm_id=ctx.connection.realm_id, contact_key=ctx.row.contact_key,
+        qbo_id=str(data["Id"]), direction="push", action="created", fields=sorted(ctx.row.create_sent["values"]),
+    ))
+    return {"qbo_id": str(data["Id"]), "operation": "created", "fields": sorted(ctx.row.create_sent["values"])}
+
+
 def _create(ctx: RowContext, values: dict[str, t.Any]) -> dict[str, t.Any]:
     name = display_name(values)
     for attempt in range(MAX_NAME_TRIES):
         payload = build_create_payload(values, ctx.fields, name)
         rid = request_id(ctx.row, "create") if attempt == 0 else request_id(ctx.row, "create", attempt)
+        # Committed before sending: if the answer is lost, the retry knows what it created.
+        ctx.row.create_sent = {"DisplayName": payload["DisplayName"], "values": qbo_values(payload, ctx.fields)}
+        ctx.session.commit()
         try:
             data = ctx.client.create("Customer", payload, request_id=rid)
             break
@@ -305,7 +358,10 @@ def inactivate_row(ctx: RowContext) -> dict[str, t.Any] | None:
     """A deleted contact: make its customer inactive in QBO (customers are never deleted there)."""
     link = link_of(ctx)
     if link is None:
-        return None
+        own = own_lost_create(ctx)  # created, answer lost, then deleted before the retry
+        if own is None:
+            return None
+        link = _adopt(ctx, own)
     token = link.sync_token
     data: dict[str, t.Any] | None = None
     for _ in range(MAX_MERGES + 1):

@@ -12,7 +12,6 @@ import typing as t
 from flask_qbo.mapping import get_path
 from flask_qbo.mapping import normalize
 from flask_qbo.models import Outbox
-from flask_qbo.models import SyncLog
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import Contact
@@ -34,12 +33,7 @@ def verify(soak: Soak) -> dict[str, list[str]]:
         by_email[str(get_path(data, "PrimaryEmailAddr.Address"))].append(data)
     problems: dict[str, list[str]] = {"duplicates": [], "mismatches": [], "lost_edits": [], "deletes": [],
                                       "missing": [], "failed_rows": [], "requests": []}
-    gaps = soak.known_gaps
     with soak.app.app_context():
-        first_link: dict[str, str] = {}
-        for key, action in db.session.query(SyncLog.contact_key, SyncLog.action).filter(
-                SyncLog.direction == "push", SyncLog.action.in_(LINKING)).order_by(SyncLog.id):
-            first_link.setdefault(str(key), action)
         contacts: dict[str, list[Contact]] = collections.defaultdict(list)
         for contact in db.session.query(Contact):
             contacts[str(contact.email)].append(contact)
@@ -51,12 +45,7 @@ def verify(soak: Soak) -> dict[str, list[str]]:
             contact = (contacts.get(person.email) or [None])[0]
             customer = (by_email.get(person.email) or [None])[0]
             if person.deleted is not None:
-                found = _deleted(person, contact, customer)
-                gap = _known_gap(person, customer, first_link) if found else None
-                if gap is not None:
-                    gaps[gap] += found
-                else:
-                    problems["deletes"] += found
+                problems["deletes"] += _deleted(person, contact, customer)
                 continue
             if contact is None or customer is None:
                 problems["missing"].append(f"{person.email} ({person.origin}): contact={contact is not None} "
@@ -76,10 +65,7 @@ def verify(soak: Soak) -> dict[str, list[str]]:
                     writes = [(round(w.when % 1000, 2), w.side, w.value) for w in person.writes[attr]]
                     lost = (f"{person.email} {attr}: has {crm!r}, expected one of "
                             f"{sorted(map(str, allowed))}; writes {writes}")
-                    if person.origin == "crm" and first_link.get(str(person.contact_key)) == "matched":
-                        gaps["overwritten_after_lost_create"].append(lost)
-                    else:
-                        problems["lost_edits"].append(lost)
+                    problems["lost_edits"].append(lost)
         for row in db.session.query(Outbox).filter(Outbox.status.in_(("failed", "dead"))):
             problems["failed_rows"].append(f"outbox {row.id} contact {row.contact_key}: {row.last_error}")
         db.session.commit()
@@ -113,41 +99,6 @@ def _allowed(person: Person, attr: str) -> set[t.Any] | None:
         if latest_other >= last.when - TIE_SECONDS:
             allowed.add(normalize(max(other, key=lambda w: w.when).value))
     return allowed
-
-
-#: Push actions that link a contact to a customer.
-LINKING = ("created", "matched", "reactivated", "updated")
-
-
-def _known_gap(person: Person, customer: dict[str, t.Any] | None, first_link: dict[str, str]) -> str | None:
-    """Name the known gap a delete discrepancy comes from, recognised precisely, else ``None``.
-
-    All start with a create whose answer a timeout ate (QBO made the
-    customer, the CRM never heard), so the contact is not linked yet, and the
-    retry's ``push_ops.find_match`` later finds the customer by email and
-    treats it as someone else's (``_match_or_create``: no common base, so the
-    CRM's values win every difference):
-
-    * ``orphaned_creates``: the contact is then deleted; the delete folds into
-      the same outbox row, ``push_ops.inactivate_row`` finds no link and the
-      deleted contact's email is gone, so the customer stays active.  Seen as:
-      a CRM person whose push never linked anything, yet a customer exists.
-    * ``reactivated_after_lost_create``: QBO then makes the customer inactive;
-      the retry reactivates it, as it does for a re-added contact.  Seen as:
-      the contact's first link was a reactivation.
-    * ``overwritten_after_lost_create`` (recognised in :func:`verify`): QBO then
-      edits the customer; the retry's match overwrites those edits with the
-      CRM's older values.  Seen as: a CRM person whose first link was a match
-      (its email is unique, so only its own create could have made the customer).
-    """
-    if person.origin != "crm" or customer is None:
-        return None
-    first = first_link.get(str(person.contact_key))
-    if person.deleted == "crm" and first is None:
-        return "orphaned_creates"
-    if person.deleted == "qbo" and first == "reactivated":
-        return "reactivated_after_lost_create"
-    return None
 
 
 def _deleted(person: Person, contact: Contact | None, customer: dict[str, t.Any] | None) -> list[str]:

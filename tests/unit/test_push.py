@@ -329,3 +329,45 @@ def test_backlog_goes_through_batch(ctx: t.Any, emulator: t.Any) -> None:
     phones = sorted(c["PrimaryPhone"]["FreeFormNumber"] for c in customers(emulator))
     assert phones == sorted(f"555-{i:04d}" for i in range(40))
     assert set(statuses()) == {"done"}
+
+
+def _lose_the_create_answer(emulator: t.Any, **contact: t.Any) -> Contact:
+    """A create QBO applies but whose answer never arrives; the row waits for its retry."""
+    emulator.faults.timeout_next(after_execute=True, method="POST", path_contains="/customer")
+    made = new_contact(**contact)
+    drain()
+    row = db.session.query(Outbox).one()
+    assert row.status == "pending" and row.create_sent["DisplayName"] == "Ann Lee"
+    assert len(customers(emulator)) == 1  # QBO did create it
+    return made
+
+
+def _retry_now() -> None:
+    db.session.query(Outbox).filter(Outbox.status == "pending").update({"available_at": utcnow()})
+    db.session.commit()
+    drain()
+
+
+def test_lost_create_answer_then_edits_on_both_sides_merge(ctx: t.Any, emulator: t.Any) -> None:
+    made = _lose_the_create_answer(emulator, email="ann@x.io", notes="as sent")
+    (qbo_customer,) = customers(emulator)
+    emulator.store.update(TEST_REALM, "Customer", {"Id": qbo_customer["Id"], "SyncToken": qbo_customer["SyncToken"],
+                                                   "Notes": "edited in QuickBooks"}, sparse=True)
+    made.phone = "555-0100"
+    db.session.commit()
+    _retry_now()
+    (after,) = customers(emulator)
+    assert after["Notes"] == "edited in QuickBooks"  # QBO's edit survived
+    assert after["PrimaryPhone"]["FreeFormNumber"] == "555-0100"  # the CRM edit arrived
+    assert db.session.get(Contact, made.id).notes == "edited in QuickBooks"  # and came back to the CRM
+    assert set(statuses()) == {"done"}
+
+
+def test_lost_create_answer_then_crm_delete_inactivates_it(ctx: t.Any, emulator: t.Any) -> None:
+    made = _lose_the_create_answer(emulator)
+    db.session.delete(made)
+    db.session.commit()
+    _retry_now()
+    (after,) = customers(emulator)
+    assert after["Active"] is False and after["DisplayName"] == "Ann Lee (deleted)"
+    assert set(statuses()) == {"done"}
