@@ -118,6 +118,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_REGISTER_BLUEPRINTS": True,
     # Days before the refresh token's hard expiry at which admins are warned.
     "QBO_EXPIRY_WARNING_DAYS": (30, 7),
+    # Locale for money and dates in widgets (e.g. "fr_FR"; needs Babel); None: Flask-Babel's, else neutral.
+    "QBO_LOCALE": None,
     # Rows per page in the transactions folder.
     "QBO_TRANSACTIONS_PER_PAGE": 25,
     # Seconds between live-update polls of open widgets (0 disables polling).

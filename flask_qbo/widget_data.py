@@ -12,14 +12,16 @@ import dataclasses
 import datetime as dt
 import hashlib
 import typing as t
-from decimal import ROUND_HALF_UP
 from decimal import Decimal
-from decimal import InvalidOperation
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from . import deeplinks
+from .formatting import format_date
+from .formatting import format_datetime
+from .formatting import format_money
+from .formatting import status_label
 from .health import without_code_prefix
 from .models import Connection
 from .models import Customer
@@ -40,74 +42,8 @@ TRANSACTION_TYPES: tuple[tuple[str, str, str], ...] = (
 )
 TYPE_LABELS = {key: label for key, label, _plural in TRANSACTION_TYPES}
 
-#: Status badge labels; anything else the mirror stores is shown title-cased.
-STATUS_LABELS: dict[str, str] = {
-    "open": "Open",
-    "overdue": "Overdue",
-    "partially_paid": "Partially paid",
-    "paid": "Paid",
-    "void": "Void",
-    "pending": "Pending",
-    "accepted": "Accepted",
-    "closed": "Closed",
-    "rejected": "Rejected",
-    "unapplied": "Unapplied",
-    "applied": "Applied",
-    "refunded": "Refunded",
-}
-
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _OUTBOX_PENDING = ("pending", "in_progress")
 _OUTBOX_FAILED = ("failed", "dead")
-
-
-# -- formatting -----------------------------------------------------------------
-
-
-def format_money(amount: t.Any, currency: str | None = None) -> str:
-    """``$1,234.50`` for the common currencies, ``1,234.50 JPY`` for others, ``—`` for none.
-
-    Deliberately locale-neutral (grouping with commas, two decimals): the
-    currency, not the viewer's locale, decides how an amount reads.
-    """
-    if amount is None or amount == "":
-        return "—"
-    try:
-        value = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
-        return "—"
-    sign = "-" if value < 0 else ""
-    digits = f"{abs(value):,.2f}"
-    code = (currency or "").upper()
-    symbol = CURRENCY_SYMBOLS.get(code)
-    if symbol:
-        return f"{sign}{symbol}{digits}"
-    if code:
-        return f"{sign}{digits} {code}"
-    return f"{sign}{digits}"
-
-
-def format_date(value: dt.date | dt.datetime | None) -> str:
-    """``Mar 5, 2026``: English month abbreviations regardless of the server's locale."""
-    if value is None:
-        return "—"
-    return f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
-
-
-def format_datetime(value: dt.datetime | None) -> str:
-    """``Mar 5, 2026 14:03 UTC`` (stored times are UTC)."""
-    if value is None:
-        return "—"
-    value = value.astimezone(dt.timezone.utc) if value.tzinfo else value
-    return f"{format_date(value)} {value:%H:%M} UTC"
-
-
-def status_label(status: str | None) -> str:
-    """Human label of a status badge."""
-    if not status:
-        return "—"
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
 
 
 def display_status(txn: Transaction, today: dt.date) -> str | None:
@@ -342,8 +278,6 @@ def fingerprint(session: Session, ctx: WidgetContext, *parts: t.Any) -> str:
 
 
 __all__ = [
-    "CURRENCY_SYMBOLS",
-    "STATUS_LABELS",
     "TRANSACTION_TYPES",
     "TYPE_LABELS",
     "Page",

@@ -29,6 +29,7 @@ from flask import stream_with_context
 from flask import url_for
 from flask.blueprints import BlueprintSetupState
 
+from .. import formatting
 from .. import widget_data as data
 from ..config import get_config
 from ..csrf import csrf_protect
@@ -65,10 +66,10 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     app.add_template_global(csrf_token, "qbo_csrf_token")
     app.add_template_global(lambda contact: get_qbo().contact_key(contact), "qbo_contact_key")
     app.add_template_global(dom_id, "qbo_dom_id")
-    app.add_template_filter(data.format_money, "qbo_money")
-    app.add_template_filter(data.format_date, "qbo_date")
-    app.add_template_filter(data.format_datetime, "qbo_datetime")
-    app.add_template_filter(data.status_label, "qbo_status_label")
+    app.add_template_filter(formatting.format_money, "qbo_money")
+    app.add_template_filter(formatting.format_date, "qbo_date")
+    app.add_template_filter(formatting.format_datetime, "qbo_datetime")
+    app.add_template_filter(formatting.status_label, "qbo_status_label")
 
 
 @bp.after_request

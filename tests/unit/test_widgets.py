@@ -393,3 +393,14 @@ def test_summary_error_does_not_repeat_intuits_code(app: t.Any, client: t.Any, c
     html = _get(client, contact_id, "summary").get_data(as_text=True)
     assert "A business validation error has occurred: Notes are locked." in html
     assert "[6000]" not in html
+
+
+def test_summary_follows_the_apps_locale(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    app.config["QBO_LOCALE"] = "de_DE"
+    contact_id = add_contact(app)
+    link_customer(app, contact_id, balance=Decimal("1234.50"), currency="EUR",
+                  qbo_created_at=dt.datetime(2024, 3, 5, 12, 0, tzinfo=dt.timezone.utc))
+    login(client, ACME_USER)
+    html = _get(client, contact_id, "summary").get_data(as_text=True).replace("\xa0", " ")
+    assert "1.234,50 €" in html
+    assert "05.03.2024" in html

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from flask_qbo.formatting import format_date
+from flask_qbo.formatting import format_datetime
+from flask_qbo.formatting import format_money
+from flask_qbo.formatting import status_label
 from flask_qbo.models import Transaction
 from flask_qbo.widget_data import display_status
-from flask_qbo.widget_data import format_date
-from flask_qbo.widget_data import format_datetime
-from flask_qbo.widget_data import format_money
-from flask_qbo.widget_data import status_label
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,23 @@ def test_open_invoice_becomes_overdue_after_due_date() -> None:
     assert display_status(txn, today) == "open"
     estimate = Transaction(txn_type="Estimate", status="pending", balance=Decimal("5"), due_date=dt.date(2026, 1, 1))
     assert display_status(estimate, today) == "pending"
+
+
+def test_app_locale_formats_money_and_dates_with_babel(app) -> None:
+    app.config["QBO_LOCALE"] = "fr_FR"
+    with app.app_context():
+        money = format_money(Decimal("1234.5"), "EUR")
+        assert money.replace("\u202f", " ").replace("\xa0", " ") == "1 234,50 €"
+        assert format_money(Decimal("-7"), "usd").startswith("-7,00")
+        assert format_date(dt.date(2026, 3, 5)) == "5 mars 2026"
+        app.config["QBO_LOCALE"] = "de_DE"
+        assert format_money(Decimal("1234.5"), "EUR").replace("\xa0", " ") == "1.234,50 €"
+        app.config["QBO_LOCALE"] = "xx_NOPE"  # an unknown locale falls back to the neutral format
+        assert format_money(Decimal("1234.5"), "EUR") == "€1,234.50"
+        assert format_date(dt.date(2026, 3, 5)) == "Mar 5, 2026"
+
+
+def test_without_a_locale_formatting_stays_neutral(app) -> None:
+    with app.app_context():
+        assert format_money(Decimal("1234.5"), "EUR") == "€1,234.50"
+        assert format_date(dt.date(2026, 3, 5)) == "Mar 5, 2026"

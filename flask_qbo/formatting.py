@@ -1,0 +1,127 @@
+"""How widgets write money, dates and statuses.
+
+Money follows the customer's currency.  Without Babel (or without a locale)
+amounts and dates use one neutral format (``$1,234.50``, ``Mar 5, 2026``) so
+every server renders the same; with Babel installed and a locale known
+(``QBO_LOCALE``, else Flask-Babel's current locale) they follow that locale's
+conventions, e.g. ``1.234,50 €`` and ``5 mars 2026`` for ``fr_FR``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from decimal import ROUND_HALF_UP
+from decimal import Decimal
+from decimal import InvalidOperation
+
+from flask import current_app
+from flask import has_app_context
+
+#: Status badge labels; anything else the mirror stores is shown title-cased.
+STATUS_LABELS: dict[str, str] = {
+    "open": "Open",
+    "overdue": "Overdue",
+    "partially_paid": "Partially paid",
+    "paid": "Paid",
+    "void": "Void",
+    "pending": "Pending",
+    "accepted": "Accepted",
+    "closed": "Closed",
+    "rejected": "Rejected",
+    "unapplied": "Unapplied",
+    "applied": "Applied",
+    "refunded": "Refunded",
+}
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def current_locale() -> str | None:
+    """The locale widgets format for: ``QBO_LOCALE``, else Flask-Babel's, else ``None`` (neutral)."""
+    if not has_app_context():
+        return None
+    configured = current_app.config.get("QBO_LOCALE")
+    if configured:
+        return str(configured)
+    if "babel" in current_app.extensions:
+        try:
+            from flask_babel import get_locale
+        except ImportError:
+            return None
+        locale = get_locale()
+        return str(locale) if locale else None
+    return None
+
+
+def _babel() -> t.Any:
+    """Babel's formatting modules, or ``None`` when Babel is not installed."""
+    try:
+        from babel import UnknownLocaleError
+        from babel import dates
+        from babel import numbers
+    except ImportError:
+        return None
+    return numbers, dates, UnknownLocaleError
+
+
+def format_money(amount: t.Any, currency: str | None = None) -> str:
+    """An amount in its currency, ``—`` for none.
+
+    Neutral: ``$1,234.50`` for the common currencies, ``1,234.50 JPY`` for
+    others.  With a locale and Babel: that locale's way, e.g. ``1.234,50 €``.
+    """
+    if amount is None or amount == "":
+        return "—"
+    try:
+        value = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return "—"
+    locale, babel = current_locale(), _babel()
+    if locale and babel:
+        numbers = babel[0]
+        try:
+            if currency:
+                return str(numbers.format_currency(value, currency.upper(), locale=locale))
+            return str(numbers.format_decimal(value, format="#,##0.00", locale=locale))
+        except (ValueError, LookupError, babel[2]):
+            pass  # an unknown locale falls back to the neutral format
+    sign = "-" if value < 0 else ""
+    digits = f"{abs(value):,.2f}"
+    code = (currency or "").upper()
+    symbol = CURRENCY_SYMBOLS.get(code)
+    if symbol:
+        return f"{sign}{symbol}{digits}"
+    if code:
+        return f"{sign}{digits} {code}"
+    return f"{sign}{digits}"
+
+
+def format_date(value: dt.date | dt.datetime | None) -> str:
+    """``Mar 5, 2026`` (neutral), or the locale's medium date with Babel (``5 mars 2026``)."""
+    if value is None:
+        return "—"
+    locale, babel = current_locale(), _babel()
+    if locale and babel:
+        day = value.date() if isinstance(value, dt.datetime) else value
+        try:
+            return str(babel[1].format_date(day, format="medium", locale=locale))
+        except (ValueError, LookupError, babel[2]):
+            pass  # an unknown locale falls back to the neutral format
+    return f"{_MONTHS[value.month - 1]} {value.day}, {value.year}"
+
+
+def format_datetime(value: dt.datetime | None) -> str:
+    """``Mar 5, 2026 14:03 UTC`` (stored times are UTC)."""
+    if value is None:
+        return "—"
+    value = value.astimezone(dt.timezone.utc) if value.tzinfo else value
+    return f"{format_date(value)} {value:%H:%M} UTC"
+
+
+def status_label(status: str | None) -> str:
+    """Human label of a status badge."""
+    if not status:
+        return "—"
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
