@@ -246,6 +246,11 @@ def push_task(self: Task) -> int:
     from . import push
 
     def job(qbo: t.Any) -> int:
+        if push.due_count(qbo) > PUSH_CHUNK:
+            # More than one step's work is waiting (a bulk import, an outage's backlog):
+            # wake one more worker.  It checks the same way, so a backlog spreads over
+            # every idle worker while a trickle of edits keeps using one.
+            self.app.send_task(PUSH_TASK, expires=WAKE_EXPIRES)
         return _drain(self, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda done: done >= PUSH_CHUNK)
 
     return _run(self, job)

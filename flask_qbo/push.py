@@ -216,6 +216,16 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     return handled
 
 
+def due_count(qbo: QBO | None = None) -> int:
+    """Outbox rows due now for connected tenants: tells a runner whether more workers would help."""
+    qbo = _qbo(qbo)
+    session = qbo.state().db.session
+    connections = active_connections(session)
+    total = sum(_pending_counts(session, connections).values()) if connections else 0
+    session.commit()
+    return total
+
+
 def _pending_counts(session: t.Any, connections: t.Mapping[str, Connection]) -> dict[str, int]:
     rows = session.execute(
         select(Outbox.tenant_key, func.count())

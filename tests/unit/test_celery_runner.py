@@ -123,3 +123,33 @@ def test_a_long_drain_hands_the_rest_to_a_new_task(celery_app: t.Any, monkeypatc
     monkeypatch.setattr("flask_qbo.push.process", lambda qbo, limit: limit)  # always a full chunk
     assert celery.tasks[PUSH_TASK].apply().get() == qbo_celery.PUSH_CHUNK
     assert [name for name, _ in sent] == [PUSH_TASK]
+
+
+def test_a_backlog_wakes_another_worker_and_a_trickle_does_not(
+    celery_app: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, celery, sent = celery_app
+    monkeypatch.setattr("flask_qbo.push.process", lambda qbo, limit: 0)
+    monkeypatch.setattr("flask_qbo.push.due_count", lambda qbo: qbo_celery.PUSH_CHUNK + 1)
+    celery.tasks[PUSH_TASK].apply().get()
+    assert [name for name, _ in sent] == [PUSH_TASK]
+    sent.clear()
+    monkeypatch.setattr("flask_qbo.push.due_count", lambda qbo: 3)
+    celery.tasks[PUSH_TASK].apply().get()
+    assert sent == []
+
+
+def test_due_count_counts_only_connected_tenants_rows_that_are_due(celery_app: t.Any, emulator: t.Any) -> None:
+    from flask_qbo import push
+    from flask_qbo.models import utcnow
+
+    app, _, _ = celery_app
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    with app.app_context():
+        db.session.add_all([Outbox(tenant_key="acme", contact_key="1"), Outbox(tenant_key="acme", contact_key="2"),
+                            Outbox(tenant_key="acme", contact_key="3", status="done"),
+                            Outbox(tenant_key="globex", contact_key="4")])  # globex is not connected
+        db.session.add(Outbox(tenant_key="acme", contact_key="5",
+                              available_at=utcnow().replace(year=utcnow().year + 1)))  # backing off
+        db.session.commit()
+        assert push.due_count(get_qbo(app)) == 2
