@@ -155,7 +155,7 @@ class Applier:
         digest = customer_hash(values)
         if row.contact_key is None:
             if (is_new and get_config("QBO_IMPORT_NEW_CUSTOMERS") and row.active and not row.merged_into
-                    and not self._awaiting_push(values)):
+                    and not self._awaiting_push(data, values)):
                 return self._create_contact(row, values, digest)
             self._changed("Customer", qbo_id, None, "mirrored")
             return True
@@ -185,25 +185,34 @@ class Applier:
         self._changed("Customer", row.qbo_id, row.contact_key, "inactivated", message="Merged away in QuickBooks.")
         return True
 
-    def _awaiting_push(self, values: t.Mapping[str, t.Any]) -> bool:
-        """True when a CRM contact with this customer's email still has a push queued or in flight.
+    def _awaiting_push(self, data: t.Mapping[str, t.Any], values: t.Mapping[str, t.Any]) -> bool:
+        """True when this customer is, or will be, linked by a push still queued or in flight.
 
-        A create whose answer was lost (a timeout after QBO executed it) comes
-        back through a webhook or CDC as a customer nobody is linked to yet.
-        Importing it would give the person a second contact; the push's retry
-        links it instead (it matches by email, and its requestid replays QBO's
-        first answer).
+        Two cases.  Our own create whose answer was lost (a timeout after QBO
+        executed it, a killed worker) comes back through a webhook or CDC as a
+        customer nobody is linked to yet; its outbox row recorded the DisplayName
+        it sent, which QBO keeps unique, so the retry will adopt it (even when the
+        contact was deleted meanwhile).  And a contact with this customer's email
+        whose push is queued will match it by email.  Importing the customer in
+        either case would give the person a second contact.
         """
+        in_flight = (
+            self.session.query(Outbox.contact_key, Outbox.create_sent)
+            .filter(Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(("pending", "in_progress")))
+            .all()
+        )
+        if not in_flight:
+            return False
+        name = data.get("DisplayName")
+        if any(sent and sent.get("DisplayName") == name for _key, sent in in_flight):
+            return True
         email = normalize(values.get("PrimaryEmailAddr.Address"))
         registration = self.qbo.registration()
         field = registration.fields.by_path("PrimaryEmailAddr.Address")
         column = getattr(registration.model, field.attr, None) if field is not None else None
         if not email or column is None:
             return False
-        waiting = {key for (key,) in self.session.query(Outbox.contact_key).filter(
-            Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(("pending", "in_progress")))}
-        if not waiting:
-            return False
+        waiting = {key for key, _sent in in_flight}
         with self.session.no_autoflush:
             candidates = self.session.query(registration.model).filter(func.lower(column) == str(email).lower())
             return any(self.qbo.contact_key(c) in waiting and self.qbo.tenant_of(c) == self.conn.tenant_key

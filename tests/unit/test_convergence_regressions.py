@@ -87,3 +87,30 @@ def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: 
         db.session.commit()
     assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newer qbo edit"
 
+
+
+def test_a_lost_create_then_a_crm_delete_is_neither_imported_nor_left_active(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """The contact is deleted before the retry: no contact holds the email any more.
+
+    The pull side used to import the customer as a new contact ("the contact came
+    back"); the outbox row's recorded create identifies it as ours instead, and the
+    retry makes it inactive.
+    """
+    app.config.update(QBO_IMPORT_NEW_CUSTOMERS=True, QBO_MAX_RETRIES=0)
+    with app.app_context():
+        qbo = get_qbo(app)
+        db.session.add(Contact(tenant="acme", first_name="Del", last_name="Lost", email="del@lost.test"))
+        db.session.commit()
+        emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        push.process(qbo)
+        db.session.delete(db.session.query(Contact).one())
+        db.session.commit()
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        assert db.session.query(Contact).count() == 0  # not imported back
+        _due_now()
+        push.process(qbo)
+        db.session.commit()
+    (customer,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
+    assert customer["Active"] is False
