@@ -278,7 +278,27 @@ def own_lost_create(ctx: RowContext) -> dict[str, t.Any] | None:
         f"SELECT * FROM Customer WHERE DisplayName IN ({literal(sent['DisplayName'])}, "
         f"{literal(sent['DisplayName'] + DELETED_SUFFIX)}) AND Active IN (true, false)"
     ))
-    return _first_free(ctx, rows)
+    return _first_free(ctx, [data for data in rows if _made_by(sent, data)])
+
+
+#: Clock difference tolerated between this server and QBO when dating our own create.
+CLOCK_SKEW = dt.timedelta(minutes=2)
+
+
+def _made_by(sent: t.Mapping[str, t.Any], data: t.Mapping[str, t.Any]) -> bool:
+    """Could ``data`` be the customer our recorded create made?
+
+    The DisplayName alone is not proof: the name may have belonged to an older
+    customer (the create then failed with 6240, or never reached QBO).  Ours was
+    created after we sent it, and carries the email we sent.
+    """
+    created = mirror.parse_time(get_path(data, "MetaData.CreateTime"))
+    sent_at = mirror.parse_time(sent.get("sent_at"))
+    if created is None or sent_at is None or created < sent_at - CLOCK_SKEW:
+        return False
+    email = sent["values"].get("PrimaryEmailAddr.Address")
+    theirs = get_path(data, "PrimaryEmailAddr.Address")
+    return not (email and theirs and str(email).lower() != str(theirs).lower())
 
 
 def _adopt(ctx: RowContext, data: dict[str, t.Any]) -> Customer:
@@ -314,7 +334,8 @@ def _create(ctx: RowContext, values: dict[str, t.Any]) -> dict[str, t.Any]:
         payload = build_create_payload(values, ctx.fields, name)
         rid = request_id(ctx.row, "create") if attempt == 0 else request_id(ctx.row, "create", attempt)
         # Committed before sending: if the answer is lost, the retry knows what it created.
-        ctx.row.create_sent = {"DisplayName": payload["DisplayName"], "values": qbo_values(payload, ctx.fields)}
+        ctx.row.create_sent = {"DisplayName": payload["DisplayName"], "values": qbo_values(payload, ctx.fields),
+                               "sent_at": utcnow().isoformat()}
         ctx.session.commit()
         try:
             data = ctx.client.create("Customer", payload, request_id=rid)

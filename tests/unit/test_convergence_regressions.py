@@ -114,3 +114,45 @@ def test_a_lost_create_then_a_crm_delete_is_neither_imported_nor_left_active(
         db.session.commit()
     (customer,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
     assert customer["Active"] is False
+
+
+def _create_never_reaches_qbo_over_a_namesake(app: t.Any, emulator: t.Any) -> t.Any:
+    """An older, unlinked "Twin Person" exists; our create of the same name times out before QBO runs it."""
+    emulator.store.create(TEST_REALM, "Customer", {"DisplayName": "Twin Person", "GivenName": "Twin",
+                                                   "FamilyName": "Person", "PrimaryEmailAddr": {"Address": "old@twin.test"}})
+    app.config.update(QBO_MAX_RETRIES=0)
+    qbo = get_qbo(app)
+    db.session.add(Contact(tenant="acme", first_name="Twin", last_name="Person", email="new@twin.test"))
+    db.session.commit()
+    emulator.faults.timeout_next(1, method="POST", path_contains="/customer")  # before QBO executes it
+    push.process(qbo)
+    row = db.session.query(Outbox).one()
+    assert row.status == "pending" and row.create_sent["DisplayName"] == "Twin Person"
+    db.session.commit()
+    return qbo
+
+
+def test_a_namesake_is_not_adopted_as_our_lost_create(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """The soak's "missing" person: the retry adopted the older namesake and took over its email."""
+    with app.app_context():
+        qbo = _create_never_reaches_qbo_over_a_namesake(app, emulator)
+        _due_now()
+        push.process(qbo)
+        assert db.session.query(Contact).one().email == "new@twin.test"
+        db.session.commit()
+    emails = sorted(c["PrimaryEmailAddr"]["Address"] for c in emulator.store.list(TEST_REALM, "Customer"))
+    assert emails == ["new@twin.test", "old@twin.test"]
+
+
+def test_deleting_after_a_create_that_never_landed_leaves_the_namesake_alone(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    with app.app_context():
+        qbo = _create_never_reaches_qbo_over_a_namesake(app, emulator)
+        db.session.delete(db.session.query(Contact).one())
+        db.session.commit()
+        _due_now()
+        push.process(qbo)
+        db.session.commit()
+    (namesake,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
+    assert namesake["Active"] is True and namesake["PrimaryEmailAddr"]["Address"] == "old@twin.test"
