@@ -99,6 +99,11 @@ def upsert_row(ctx: RowContext) -> dict[str, t.Any] | None:
     """Bring the QBO customer in line with the contact; ``None`` when nothing was sent."""
     contact = ctx.qbo.load_contact(ctx.row.contact_key)
     if contact is None:
+        # Deleted meanwhile.  If this row's create landed with its answer lost, link
+        # the customer, so the inactivation queued by the delete finds it.
+        own = own_lost_create(ctx)
+        if own is not None:
+            _adopt(ctx, own)
         return None
     values = contact_values(contact, ctx.fields)
     link = link_of(ctx)

@@ -156,3 +156,36 @@ def test_deleting_after_a_create_that_never_landed_leaves_the_namesake_alone(
         db.session.commit()
     (namesake,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
     assert namesake["Active"] is True and namesake["PrimaryEmailAddr"]["Address"] == "old@twin.test"
+
+
+def test_a_delete_while_the_lost_create_was_in_flight_still_inactivates(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """The soak's last case: the delete came while the create row was claimed, so it got its own row.
+
+    The create's retry found the contact gone and stopped; the delete's row had no
+    link and no recorded create, so the customer stayed active.
+    """
+    app.config.update(QBO_MAX_RETRIES=0)
+    with app.app_context():
+        qbo = get_qbo(app)
+        db.session.add(Contact(tenant="acme", first_name="Mid", last_name="Flight", email="mid@flight.test"))
+        db.session.commit()
+        emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        push.process(qbo)
+        create_row = db.session.query(Outbox).one()
+        assert create_row.create_sent is not None
+        create_row.status = "in_progress"  # the delete lands while a worker holds the row
+        db.session.commit()
+        db.session.delete(db.session.query(Contact).one())
+        db.session.commit()
+        assert db.session.query(Outbox).count() == 2  # the delete could not fold into a claimed row
+        db.session.query(Outbox).filter_by(id=create_row.id).update({"status": "pending"})
+        db.session.commit()
+        _due_now()
+        while push.process(qbo):  # the delete's row waits for the create's (per-contact order)
+            pass
+        assert {row.status for row in db.session.query(Outbox)} == {"done"}
+        db.session.commit()
+    (customer,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
+    assert customer["Active"] is False
