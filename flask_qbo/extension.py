@@ -19,6 +19,7 @@ import requests
 from flask import Flask
 from flask import current_app
 from flask import has_request_context
+from sqlalchemy import Integer
 
 from . import config as qbo_config
 from .errors import QBOConfigError
@@ -301,17 +302,13 @@ class QBO:
 
 
 def _coerce_key(column: t.Any, value: str) -> t.Any:
-    """Convert a stored string key back to the column's Python type (int ids are common)."""
-    try:
-        python_type = column.type.python_type
-    except (AttributeError, NotImplementedError):
+    """Convert a stored string key back to an integer for integer key columns (the common case)."""
+    if not isinstance(getattr(column, "type", None), Integer):
         return value
-    if python_type is int:
-        try:
-            return int(value)
-        except ValueError:
-            return None
-    return value
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 def get_qbo(app: Flask | None = None) -> QBO:
