@@ -15,6 +15,7 @@ from .errors import QBONotFoundError
 from .errors import QBOOAuthError
 from .errors import QBORateLimitError
 from .errors import QBOStaleObjectError
+from .errors import QBOTokenDecryptError
 from .errors import QBOTransientError
 from .errors import QBOValidationError
 from .extension import QBO
@@ -41,6 +42,7 @@ __all__ = [
     "QBOOAuthError",
     "QBORateLimitError",
     "QBOStaleObjectError",
+    "QBOTokenDecryptError",
     "QBOTransientError",
     "QBOValidationError",
     "get_qbo",

@@ -11,6 +11,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func
 
+from . import health
+from .errors import QBOTokenDecryptError
 from .extension import get_qbo
 from .models import Connection
 from .models import Inbox
@@ -48,6 +50,9 @@ def status() -> None:
             f"tenant {conn.tenant_key}: {conn.status} realm={conn.realm_id or '-'} "
             f"company={conn.company_name or '-'} env={conn.environment}"
         )
+        problem = health.key_problem(qbo, conn)
+        if problem:
+            click.echo(f"  sync waits: {problem}")
     for model, label in ((Outbox, "outbox"), (Inbox, "inbox")):
         click.echo(f"{label}: {_counts(model)}")
     click.echo(f"environment: {current_app.config['QBO_ENVIRONMENT']}")
@@ -174,7 +179,10 @@ def reconcile_command(tenant: str | None, apply_: bool) -> None:
     if tenant:
         query = query.filter(Connection.tenant_key == tenant)
     for conn in query.order_by(Connection.tenant_key).all():
-        differences = reconcile(qbo, conn, apply=apply_)
+        try:
+            differences = reconcile(qbo, conn, apply=apply_)
+        except QBOTokenDecryptError as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo(f"tenant {conn.tenant_key}: {len(differences)} difference(s)" + (" fixed" if apply_ else ""))
         for difference in differences:
             click.echo(f"  {difference}")

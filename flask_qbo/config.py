@@ -64,7 +64,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_WEBHOOK_VERIFIER_TOKEN": None,
     # Largest webhook body accepted, in bytes (Intuit sends at most about 1 MB).
     "QBO_WEBHOOK_MAX_BYTES": 2 * 1024 * 1024,
-    # Fernet key encrypting tokens at rest; required outside debug/testing.
+    # Fernet key encrypting tokens at rest; required outside debug/testing. Comma-separated keys
+    # rotate: the first encrypts, all decrypt.
     "QBO_TOKEN_ENCRYPTION_KEY": None,
     # Overrides of the URLs chosen by QBO_ENVIRONMENT (None keeps the default).
     "QBO_API_BASE_URL": None,

@@ -38,6 +38,7 @@ from . import tokens
 from .config import get_config
 from .errors import QBOError
 from .errors import QBOOAuthError
+from .errors import QBOTokenDecryptError
 from .models import Connection
 from .models import Customer
 from .models import ImportMatch
@@ -276,22 +277,31 @@ def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
     connection row itself, which frees the tenant to connect another company.
 
     :returns: whether Intuit confirmed the revocation (the local disconnect
-        happens either way, so a network problem never traps the admin).
+        happens either way, so a network problem or a wrong
+        ``QBO_TOKEN_ENCRYPTION_KEY`` never traps the admin).
     """
-    revoked = tokens.revoke(qbo, conn)
+    try:
+        revoked = tokens.revoke(qbo, conn)
+        unrevoked = ""
+    except QBOTokenDecryptError as exc:
+        # Nothing can be sent to Intuit without the token; the grant stays there until the
+        # admin removes the app in QuickBooks (the flash message says so).
+        log.warning("The grant of tenant %s could not be revoked at Intuit: %s", conn.tenant_key, exc)
+        revoked = False
+        unrevoked = " The grant could not be revoked at Intuit: the stored tokens could not be decrypted."
     db_session = qbo.state().db.session
     user = qbo.current_user_name() or "an admin"
     if purge:
         counts = purge_data(qbo, conn.tenant_key, conn.realm_id)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items())
-        log_event(qbo, conn, "purged", f"Disconnected by {user}; synced data deleted ({summary}).")
+        log_event(qbo, conn, "purged", f"Disconnected by {user}; synced data deleted ({summary}).{unrevoked}")
         db_session.delete(conn)
     else:
         conn.status = "disconnected"
         conn.status_reason = f"Disconnected by {user}."
         conn.disconnected_at = utcnow()
         _clear_tokens(conn)
-        log_event(qbo, conn, "disconnected", f"Disconnected by {user}; synced data kept.")
+        log_event(qbo, conn, "disconnected", f"Disconnected by {user}; synced data kept.{unrevoked}")
     db_session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     signals.disconnected.send(app, connection=conn, purged=purge)

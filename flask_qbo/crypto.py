@@ -5,10 +5,16 @@ app refuses to start without one: a CRM database dump must never hold a usable
 QuickBooks token.  In debug/testing an ephemeral key is generated so the demo
 runs with no setup; tokens then do not survive a restart, which is said in the
 log.
+
+A stored token the configured keys cannot decrypt raises
+:class:`~flask_qbo.errors.QBOTokenDecryptError`: a configuration error that
+sync waits out, never a reason to ask for a reconnect.  Messages name keys by
+:func:`fingerprint` only, never by value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import typing as t
 
@@ -17,8 +23,18 @@ from cryptography.fernet import InvalidToken
 from cryptography.fernet import MultiFernet
 
 from .errors import QBOConfigError
+from .errors import QBOTokenDecryptError
 
 log = logging.getLogger("flask_qbo")
+
+
+def fingerprint(key: str | bytes) -> str:
+    """Eight hex digits of the key's SHA-256: tells keys apart in messages without revealing them.
+
+    Compare with ``python -c "import hashlib; print(hashlib.sha256(b'<key>').hexdigest()[:8])"``.
+    """
+    raw = key.encode("ascii") if isinstance(key, str) else key
+    return hashlib.sha256(raw.strip()).hexdigest()[:8]
 
 
 class TokenCipher:
@@ -31,6 +47,8 @@ class TokenCipher:
     def __init__(self, keys: t.Sequence[str | bytes]) -> None:
         if not keys:
             raise QBOConfigError("TokenCipher needs at least one key.")
+        #: Fingerprints of the configured keys, the encrypting one first.
+        self.fingerprints = [fingerprint(k) for k in keys]
         try:
             self._fernet = MultiFernet([Fernet(k) for k in keys])
         except (ValueError, TypeError) as exc:
@@ -64,14 +82,21 @@ class TokenCipher:
         return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
 
     def decrypt(self, value: str | None) -> str | None:
-        """Decrypt a stored token; a token from a lost key reads as ``None``."""
+        """Decrypt a stored token (``None`` stays ``None``).
+
+        :raises QBOTokenDecryptError: none of the configured keys encrypted it.
+            Callers that know the connection re-raise it with the company named
+            (:func:`flask_qbo.tokens.read_token`).
+        """
         if value is None:
             return None
         try:
             return self._fernet.decrypt(value.encode("ascii")).decode("utf-8")
-        except InvalidToken:
-            log.error("A stored QBO token could not be decrypted (wrong QBO_TOKEN_ENCRYPTION_KEY?).")
-            return None
+        except (InvalidToken, UnicodeError):
+            raise QBOTokenDecryptError(
+                "QBO_TOKEN_ENCRYPTION_KEY does not decrypt a stored QBO token: the key was changed or is "
+                f"missing (configured key fingerprints: {', '.join(self.fingerprints)})."
+            ) from None
 
     def __repr__(self) -> str:
         return "<TokenCipher>"

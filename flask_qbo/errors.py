@@ -2,8 +2,9 @@
 
 Sync code decides what to do from the class alone: retry (:class:`QBOTransientError`,
 :class:`QBORateLimitError`), merge (:class:`QBOStaleObjectError`), rename
-(:class:`QBODuplicateNameError`), park for a person (:class:`QBOValidationError`) or
-pause the connection (:class:`QBOAuthError`).  Every API error keeps Intuit's code,
+(:class:`QBODuplicateNameError`), park for a person (:class:`QBOValidationError`),
+pause the connection (:class:`QBOAuthError`) or wait for the configuration to be
+fixed (:class:`QBOTokenDecryptError`).  Every API error keeps Intuit's code,
 message, detail, element and the ``intuit_tid`` a support ticket needs.
 """
 
@@ -18,6 +19,19 @@ class QBOError(Exception):
 
 class QBOConfigError(QBOError):
     """The extension or the host's registration is misconfigured."""
+
+
+class QBOTokenDecryptError(QBOConfigError):
+    """``QBO_TOKEN_ENCRYPTION_KEY`` cannot decrypt a stored token: the key changed, not the grant.
+
+    Deliberately not a :class:`QBOAuthError`: the grant at Intuit may be alive,
+    so sync must not ask for a reconnect, clear tokens or fail queued work.
+    Work waits, and resumes once the app runs with the key the tokens were
+    encrypted with (alone, or as an old key after a new one).
+    """
+
+    #: Stored as the ``error_code`` of outbox rows that wait for the key.
+    code = "encryption_key"
 
 
 class QBOAPIError(QBOError):

@@ -13,8 +13,10 @@ import typing as t
 
 from sqlalchemy import func
 
+from . import tokens
 from . import upkeep
 from .errors import QBOConfigError
+from .errors import QBOTokenDecryptError
 from .models import Connection
 from .models import Customer
 from .models import Inbox
@@ -208,6 +210,30 @@ def recent_events(qbo: QBO, tenant_key: str, limit: int = 10) -> list[SyncLog]:
     )
 
 
+def key_problem(qbo: QBO, conn: Connection) -> str | None:
+    """Why sync cannot decrypt the connection's tokens: this process's key, else a worker's report.
+
+    The web process and the sync workers may run with different keys (one of
+    them not restarted, a missing variable), so a pending outbox row that a
+    worker left waiting for the key is reported too.  ``None`` when neither
+    applies.
+    """
+    if conn.status != "connected":
+        return None
+    problem = tokens.key_problem(qbo, conn)
+    if problem:
+        return problem
+    reported = (
+        qbo.state().db.session.query(Outbox.last_error)
+        .filter(Outbox.tenant_key == conn.tenant_key, Outbox.status == "pending",
+                Outbox.error_code == QBOTokenDecryptError.code)
+        .order_by(Outbox.id.desc())
+        .limit(1)
+        .scalar()
+    )
+    return f"A sync worker reported: {reported}" if reported else None
+
+
 def field_chart(qbo: QBO) -> list[dict[str, str]]:
     """The live chart: the registered FieldMap, then the derived and card-only rows."""
     return qbo.registration().fields.chart() + [dict(row) for row in DERIVED_ROWS]
@@ -226,9 +252,11 @@ def summary(qbo: QBO, tenant_key: str) -> dict[str, t.Any]:
         "warning_days": None,
         "deadline": None,
         "reads": 0,
+        "key_problem": None,
     }
     if conn is not None:
         data["environment"] = environment_label(conn)
+        data["key_problem"] = key_problem(qbo, conn)
         data["deadline"] = upkeep.deadline(conn)
         data["warning_days"] = upkeep.warning_due(conn)
         data["reads"] = reads_this_month(conn)
@@ -258,6 +286,8 @@ def banner_state(qbo: QBO) -> dict[str, t.Any] | None:
     if conn.status == "disconnected":
         return {"level": "info", "kind": "disconnected", "admin": admin, "company": company,
                 "since": conn.disconnected_at}
+    if tokens.key_problem(qbo, conn):
+        return {"level": "error", "kind": "key_problem", "admin": admin, "company": company}
     days = upkeep.warning_due(conn)
     if days is not None and admin:
         return {"level": "warning", "kind": "expiring", "admin": admin, "company": company,

@@ -30,6 +30,7 @@ from .config import get_config
 from .errors import QBOAPIError
 from .errors import QBOAuthError
 from .errors import QBONotFoundError
+from .errors import QBOTokenDecryptError
 from .extension import get_qbo
 from .models import Connection
 from .models import Inbox
@@ -127,6 +128,10 @@ def _process_claimed(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     except QBOAuthError as exc:
         session.rollback()
         _finish(session, rows, "pending", f"Waiting for a reconnect: {exc}", retry=False)
+        return 0
+    except QBOTokenDecryptError as exc:  # a wrong key, not a bad batch: wait without spending attempts
+        session.rollback()
+        _finish(session, rows, "pending", str(exc), retry=False)
         return 0
     except Exception as exc:  # a bad batch must not stop the other realms
         session.rollback()
@@ -360,6 +365,9 @@ def poll_due(qbo: QBO | None = None) -> int:
         except QBOAuthError as exc:
             session.rollback()
             log.warning("CDC poll for tenant %s needs a reconnect: %s", conn.tenant_key, exc)
+        except QBOTokenDecryptError as exc:
+            session.rollback()
+            log.warning("CDC poll for tenant %s waits for the encryption key: %s", conn.tenant_key, exc)
         except Exception:
             session.rollback()
             log.exception("CDC poll for tenant %s failed; it is retried next interval.", conn.tenant_key)

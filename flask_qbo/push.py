@@ -13,7 +13,9 @@ they equal what was last pushed or pulled, then match-or-create (unlinked) or
 sparse-update with the stored SyncToken (linked).  A stale SyncToken (5010)
 triggers a re-read and the three-way merge of :mod:`flask_qbo.merge`.  Errors
 decide the row's fate by class: transient → back off, validation → ``failed``
-for a person to fix, auth → the connection needs a reconnect and the row waits.
+for a person to fix, auth → the connection needs a reconnect and the row waits,
+undecryptable tokens (a wrong ``QBO_TOKEN_ENCRYPTION_KEY``) → the tenant's rows
+wait :data:`KEY_WAIT` and the connection is left alone.
 Backlogs go through the batch endpoint (:mod:`flask_qbo.push_batch`).
 """
 
@@ -31,8 +33,10 @@ import uuid as uuidlib
 
 from flask import current_app
 from sqlalchemy import and_
+from sqlalchemy import case
 from sqlalchemy import exists
 from sqlalchemy import func
+from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -46,6 +50,7 @@ from .errors import QBOError
 from .errors import QBONotFoundError
 from .errors import QBORateLimitError
 from .errors import QBOStaleObjectError
+from .errors import QBOTokenDecryptError
 from .errors import QBOTransientError
 from .errors import QBOValidationError
 from .models import Connection
@@ -66,6 +71,9 @@ log = logging.getLogger("flask_qbo.push")
 LEASE = dt.timedelta(minutes=5)
 #: Longest wait between retries of a transient failure.
 MAX_BACKOFF = 600.0
+#: Seconds a tenant's rows wait after its tokens could not be decrypted.  Fixing
+#: the key takes a restart, so this bounds how long sync lags behind it.
+KEY_WAIT = 60.0
 
 
 def worker_id() -> str:
@@ -253,6 +261,10 @@ def handle(qbo: QBO, row_id: int, client: t.Any = None) -> bool:
         session.rollback()
         needs_reconnect(qbo, row_id, tenant_key, exc)
         return False
+    except QBOTokenDecryptError as exc:
+        session.rollback()
+        wait_for_key(qbo, row_id, tenant_key, exc)
+        return False
     except QBORateLimitError as exc:
         session.rollback()
         release(session, row_id, delay=max(exc.retry_after or 0.0, backoff(row_id, session)), error=exc)
@@ -319,14 +331,20 @@ def release(
     session: t.Any, row_id: int | t.Collection[int], *, delay: float, error: Exception | None = None,
     attempts_back: bool = False,
 ) -> None:
-    """Put claimed rows back to pending, due after ``delay`` seconds (their uuids are kept). Commits."""
+    """Put claimed rows back to pending, due after ``delay`` seconds (their uuids are kept). Commits.
+
+    A row deferred further while it was claimed (:func:`wait_for_key`) keeps
+    the later time: releasing never makes a row due sooner.
+    """
     ids = [row_id] if isinstance(row_id, int) else list(row_id)
     table = Outbox.__table__
+    due = literal(utcnow() + dt.timedelta(seconds=delay), table.c.available_at.type)
     # ``updated_at`` is when the CRM change was made (newest-wins compares it with QBO's
     # edits): a retry is bookkeeping and must not make the change look newer.
     values: dict[str, t.Any] = {
         "status": "pending", "claimed_at": None, "claimed_by": None,
-        "available_at": utcnow() + dt.timedelta(seconds=delay), "updated_at": table.c.updated_at,
+        "available_at": case((table.c.available_at > due, table.c.available_at), else_=due),
+        "updated_at": table.c.updated_at,
     }
     if attempts_back:
         values["attempts"] = table.c.attempts - 1
@@ -380,6 +398,30 @@ def needs_reconnect(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str,
             conn.status = "needs_reconnect"
             conn.status_reason = str(exc)[:500]
             session.commit()
+
+
+def wait_for_key(
+    qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, exc: QBOTokenDecryptError
+) -> None:
+    """The key cannot decrypt the tenant's tokens: its rows wait :data:`KEY_WAIT`, the connection is untouched.
+
+    A configuration error, not a dead grant (so not :func:`needs_reconnect`):
+    the rows stay pending without spending an attempt, and every unfinished
+    row of the tenant is deferred too, so workers do not claim them one by one
+    only to fail the same way.  Once the app runs with the right key, the next
+    claim after the wait goes through.
+    """
+    session = qbo.state().db.session
+    table = Outbox.__table__
+    later = utcnow() + dt.timedelta(seconds=KEY_WAIT)
+    session.execute(
+        update(table)
+        .where(table.c.tenant_key == tenant_key, table.c.status.in_(("pending", "in_progress")),
+               table.c.available_at < later)
+        .values(available_at=later, updated_at=table.c.updated_at)
+    )
+    release(session, row_ids, delay=KEY_WAIT, error=exc, attempts_back=True)
+    log.warning("Push for tenant %s waits %d s for the encryption key: %s", tenant_key, KEY_WAIT, exc)
 
 
 def next_due_in(qbo: QBO | None = None) -> float | None:

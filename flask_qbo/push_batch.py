@@ -39,6 +39,7 @@ from .errors import QBOAuthError
 from .errors import QBOError
 from .errors import QBORateLimitError
 from .errors import QBOStaleObjectError
+from .errors import QBOTokenDecryptError
 from .errors import QBOTransientError
 from .errors import QBOValidationError
 from .faults import batch_error
@@ -178,6 +179,9 @@ def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: lis
         answers = client.batch(request, request_id=batch_id)
     except QBOAuthError as exc:
         push.needs_reconnect(qbo, ids, conn.tenant_key, exc)
+        return False
+    except QBOTokenDecryptError as exc:
+        push.wait_for_key(qbo, ids, conn.tenant_key, exc)
         return False
     except QBORateLimitError as exc:
         push.release(session, ids, delay=max(exc.retry_after or 0.0, push.backoff(ids[0], session)), error=exc)

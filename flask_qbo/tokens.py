@@ -13,6 +13,12 @@ queue on a per-connection lock, so a burst of 401s costs one refresh.
 The ORM object the caller holds is updated with ``set_committed_value``: it
 sees the new values, but its session does not think they are unsaved changes
 and can never write a stale token back.
+
+A stored token the configured ``QBO_TOKEN_ENCRYPTION_KEY`` cannot decrypt
+raises :class:`~flask_qbo.errors.QBOTokenDecryptError` naming the company and
+realm.  It never marks the connection ``needs_reconnect``: the grant at Intuit
+may be fine, and only the key is wrong, so sync resumes by itself once the app
+runs with the right key again.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from .config import get_config
 from .config import resolve_urls
 from .errors import QBOAuthError
 from .errors import QBOOAuthError
+from .errors import QBOTokenDecryptError
 from .errors import QBOTransientError
 from .models import Connection
 from .models import utcnow
@@ -162,11 +169,11 @@ def access_token(qbo: QBO, connection: Connection, *, app: Flask | None = None) 
     if connection.status != "connected":
         raise QBOAuthError(_not_connected(connection))
     cipher = qbo.state(app).cipher
-    token = cipher.decrypt(connection.access_token_enc)
+    token = read_token(cipher, connection, connection.access_token_enc)
     if token and _fresh(connection.access_expires_at, app):
         return token
     refresh(qbo, connection, app=app)
-    token = cipher.decrypt(connection.access_token_enc)
+    token = read_token(cipher, connection, connection.access_token_enc)
     if not token:
         raise QBOAuthError(_not_connected(connection))
     return token
@@ -177,26 +184,28 @@ def refresh(qbo: QBO, connection: Connection, *, app: Flask | None = None, rejec
 
     ``rejected`` is an access token QBO answered 401 to: it is replaced even if
     its recorded expiry lies in the future.
+
+    :raises QBOTokenDecryptError: the stored tokens cannot be decrypted; the
+        connection is left as it is (a wrong key is not a dead grant).
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     state = qbo.state(app)
     cipher, engine = state.cipher, state.db.engine
     with _lock_for(app, connection.id):
         row = _load(engine, connection.id)
-        bad = rejected if rejected is not None else cipher.decrypt(connection.access_token_enc)
+        bad = rejected if rejected is not None else read_token(cipher, connection, connection.access_token_enc)
         for _ in range(2):
             if row["status"] != "connected":
                 _adopt(connection, row)
                 raise QBOAuthError(_not_connected(connection))
-            current = cipher.decrypt(row["access_token_enc"])
+            current = read_token(cipher, connection, row["access_token_enc"])
             if current and current != bad and _fresh(row["access_expires_at"], app):
                 _adopt(connection, row)  # another worker refreshed while we waited
                 return
             old_enc = row["refresh_token_enc"]
-            refresh_plain = cipher.decrypt(old_enc)
+            refresh_plain = read_token(cipher, connection, old_enc)
             if not refresh_plain:
-                _fail(qbo, connection, app,
-                      "The stored refresh token cannot be read (was the encryption key changed?).")
+                _fail(qbo, connection, app, "No refresh token is stored; reconnect.")
             try:
                 token = _refresh_grant(qbo, app, refresh_plain)
             except QBOOAuthError as exc:
@@ -219,10 +228,16 @@ def refresh(qbo: QBO, connection: Connection, *, app: Flask | None = None, rejec
 
 
 def revoke(qbo: QBO, connection: Connection) -> bool:
-    """Revoke the grant at Intuit (refresh token, else access token); ``True`` when Intuit accepted."""
+    """Revoke the grant at Intuit (refresh token, else access token); ``True`` when Intuit accepted.
+
+    :raises QBOTokenDecryptError: the stored tokens cannot be decrypted, so
+        nothing could be sent to Intuit.
+    """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     cipher = qbo.state(app).cipher
-    token = cipher.decrypt(connection.refresh_token_enc) or cipher.decrypt(connection.access_token_enc)
+    token = read_token(cipher, connection, connection.refresh_token_enc) or read_token(
+        cipher, connection, connection.access_token_enc
+    )
     if not token:
         return False
     http = qbo.http_session(app)
@@ -241,6 +256,50 @@ def revoke(qbo: QBO, connection: Connection) -> bool:
         log.warning("Intuit refused to revoke the tokens of tenant %s (HTTP %s).", connection.tenant_key,
                     resp.status_code)
     return resp.status_code == 200
+
+
+def read_token(cipher: TokenCipher, connection: Connection, value: str | None) -> str | None:
+    """Decrypt one of the connection's stored tokens; a wrong key raises naming the connection.
+
+    :raises QBOTokenDecryptError: with :func:`unreadable_message` (the company,
+        realm and what to do; never the key or the token).
+    """
+    try:
+        return cipher.decrypt(value)
+    except QBOTokenDecryptError:
+        raise QBOTokenDecryptError(unreadable_message(connection, cipher)) from None
+
+
+def unreadable_message(connection: Connection, cipher: TokenCipher) -> str:
+    """What an admin must do when the key cannot decrypt the connection's tokens.
+
+    Keys are named by fingerprint only (:func:`flask_qbo.crypto.fingerprint`).
+    """
+    company = connection.company_name or "QuickBooks"
+    return (
+        f"QBO_TOKEN_ENCRYPTION_KEY does not decrypt the stored tokens of the connection to {company} "
+        f"(realm {connection.realm_id}, tenant {connection.tenant_key}): the key was changed or is missing. "
+        "Put back the key the tokens were encrypted with, or list it after the new key as an old key for "
+        'rotation (QBO_TOKEN_ENCRYPTION_KEY="<new key>,<old key>"), then restart the app and its workers. '
+        f"Configured key fingerprints: {', '.join(cipher.fingerprints)}. "
+        "Sync waits and nothing is lost; no reconnect is needed."
+    )
+
+
+def key_problem(qbo: QBO, connection: Connection, *, app: Flask | None = None) -> str | None:
+    """Why this process cannot decrypt the connection's stored tokens, or ``None`` when it can.
+
+    Local only (no call to Intuit): the health page, the connection banner and
+    ``flask qbo status`` use it to name a wrong key while the status stays
+    ``connected``.
+    """
+    cipher = qbo.state(app).cipher
+    try:
+        for value in (connection.refresh_token_enc, connection.access_token_enc):
+            read_token(cipher, connection, value)
+    except QBOTokenDecryptError as exc:
+        return str(exc)
+    return None
 
 
 def mark_needs_reconnect(qbo: QBO, connection: Connection, reason: str, *, app: Flask | None = None) -> bool:

@@ -144,7 +144,8 @@ def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:
         tokens.refresh(qbo, conn)
     except QBOError as exc:
         # invalid_grant has already been turned into needs_reconnect (and signalled) by
-        # tokens.refresh; anything else (Intuit down, a timeout) is retried by the next sweep.
+        # tokens.refresh; anything else (Intuit down, a timeout, a wrong encryption key that
+        # leaves the grant alone) is retried by the next sweep.
         log.warning("Token refresh for tenant %s failed: %s", conn.tenant_key, exc)
         return "failed"
     return "refreshed"

@@ -30,6 +30,7 @@ from .. import backfill
 from .. import connect as connect_flow
 from .. import health
 from .. import push
+from .. import tokens
 from .. import upkeep
 from ..csrf import csrf_protect
 from ..extension import get_qbo
@@ -173,10 +174,14 @@ def disconnect() -> t.Any:
             qbo_notice={"kind": "error", "text": "Choose whether to keep or delete the synced data."},
         )
     company = conn.company_name or "QuickBooks"
+    unreadable = tokens.key_problem(qbo, conn) is not None  # asked first: disconnecting clears the tokens
     revoked = connect_flow.disconnect(qbo, conn, purge=choice == "purge")
     text = f"Disconnected from {company}."
     text += " Synced data was deleted." if choice == "purge" else " Synced data is kept and shown as disconnected."
-    if not revoked:
+    if unreadable:
+        text += (" The grant could not be revoked at Intuit because QBO_TOKEN_ENCRYPTION_KEY does not decrypt "
+                 "the stored tokens; remove the app in QuickBooks under Settings → Apps.")
+    elif not revoked:
         text += (" Intuit could not confirm the revocation; you can also remove the app in QuickBooks "
                  "under Settings → Apps.")
     _notify("success", text)

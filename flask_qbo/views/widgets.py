@@ -40,6 +40,7 @@ from ..deeplinks import valid_id
 from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBONotFoundError
+from ..errors import QBOTokenDecryptError
 from ..extension import get_qbo
 from ..models import utcnow
 
@@ -331,6 +332,9 @@ def pdf(contact_key: str, txn_type: str, txn_id: str) -> Response:
         abort(404)
     except QBOAuthError:
         abort(503, description="QuickBooks needs to be reconnected before PDFs can be downloaded.")
+    except QBOTokenDecryptError:
+        abort(503, description="QuickBooks sync is waiting for a configuration fix, so PDFs cannot be "
+                               "downloaded now. Ask an administrator to check the server configuration.")
     except QBOError as exc:
         current_app.logger.warning("QBO PDF download failed for %s %s: %s", txn_type, txn.qbo_id, exc)
         abort(502, description="QuickBooks did not return the PDF. Try again in a moment.")

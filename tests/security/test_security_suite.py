@@ -18,6 +18,7 @@ import typing as t
 import uuid
 
 import pytest
+from cryptography.fernet import Fernet
 from werkzeug.routing import Rule
 
 from flask_qbo import pull
@@ -34,6 +35,7 @@ from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 
 from ..conftest import login
@@ -42,7 +44,9 @@ from ..hostapp import ACME_USER
 from ..hostapp import GLOBEX_ADMIN
 from ..hostapp import Contact
 from ..hostapp import db
+from ..hostapp import make_app
 from ..unit.test_connect_support import callback
+from ..unit.test_connect_support import csrf
 from ..unit.test_connect_support import intuit_sign_in
 from ..unit.test_connect_support import start_connect
 
@@ -443,3 +447,58 @@ def test_no_secret_reaches_the_logs(app: t.Any, client: t.Any, emulator: t.Any,
         db.session.commit()
     for secret in _issued_secrets(app, emulator):
         assert secret not in logged
+
+
+# -- decrypt failure ---------------------------------------------------------------
+
+
+def _restarted_with_a_wrong_key(app: t.Any, emulator: t.Any) -> t.Any:
+    """The same CRM started again with a QBO_TOKEN_ENCRYPTION_KEY that did not encrypt its tokens."""
+    wrong = make_app(app.config["SQLALCHEMY_DATABASE_URI"], QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode())
+    attach_emulator(wrong, emulator)
+    return wrong
+
+
+def test_a_decrypt_failure_never_shows_a_key_or_a_token(app: t.Any, emulator: t.Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Every surface that reports a wrong key (logs, pages, CLI, stored errors) names it by fingerprint only."""
+    caplog.set_level(logging.DEBUG)
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    wrong = _restarted_with_a_wrong_key(app, emulator)
+    admin, user = wrong.test_client(), wrong.test_client()
+    login(admin, ACME_ADMIN)
+    login(user, ACME_USER)
+    with wrong.app_context():
+        qbo = get_qbo(wrong)
+        db.session.add(Contact(tenant="acme", first_name="Kim", last_name="Key", email="kim@acme.test"))
+        db.session.add(Inbox(event_id="e-key", realm_id=TEST_REALM, entity="Customer", entity_id="1",
+                             operation="Update", event_time=dt.datetime.now(dt.timezone.utc)))
+        qbo.connection("acme").access_expires_at = dt.datetime.now(dt.timezone.utc)
+        db.session.commit()
+        push.process(qbo)
+        pull.process(qbo)
+        pull.poll_due(qbo)
+    shown = [wrong.test_cli_runner().invoke(args=["qbo", command]).output
+             for command in ("status", "upkeep", "reconcile")]
+    shown += [admin.get(path).get_data(as_text=True) for path in ("/qbo/admin/health", "/qbo/admin/")]
+    shown.append(user.get("/qbo/admin/").get_data(as_text=True))
+    with wrong.app_context():
+        conn = get_qbo(wrong).connection("acme")
+        assert conn.status == "connected", "a wrong key was taken for a dead grant"
+        shown += [conn.status_reason or ""] + [r.last_error or "" for r in db.session.query(Outbox)]
+        shown += [r.last_error or "" for r in db.session.query(Inbox)]
+        db.session.commit()
+    token = csrf(admin, "/qbo/admin/disconnect")
+    shown.append(admin.post("/qbo/admin/disconnect", data={"csrf_token": token, "data": "keep"},
+                            follow_redirects=True).get_data(as_text=True))
+    with wrong.app_context():
+        shown += [entry.message or "" for entry in db.session.query(SyncLog)]
+        db.session.commit()
+    shown.append(caplog.text + "\n".join(repr(r.args) for r in caplog.records))
+    everything = "\n".join(shown)
+    assert everything.count("QBO_TOKEN_ENCRYPTION_KEY does not decrypt") >= 5, "the checks would be vacuous"
+    secrets = [*emulator.tokens.access_tokens, *emulator.tokens.refresh_tokens, app.config["QBO_CLIENT_SECRET"],
+               app.config["QBO_TOKEN_ENCRYPTION_KEY"], wrong.config["QBO_TOKEN_ENCRYPTION_KEY"]]
+    assert len(secrets) >= 5
+    for secret in secrets:
+        assert secret not in everything

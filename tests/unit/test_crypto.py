@@ -11,8 +11,10 @@ from cryptography.fernet import Fernet
 
 from flask_qbo import tokens
 from flask_qbo.crypto import TokenCipher
+from flask_qbo.crypto import fingerprint
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBOConfigError
+from flask_qbo.errors import QBOTokenDecryptError
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.testing import TEST_REALM
@@ -31,12 +33,25 @@ def test_round_trip_and_key_rotation() -> None:
     assert before.encrypt(None) is None and before.decrypt(None) is None
 
 
-def test_wrong_key_reads_as_none_and_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
-    stored = TokenCipher([Fernet.generate_key()]).encrypt("secret-token-123")
-    with caplog.at_level(logging.DEBUG):
-        assert TokenCipher([Fernet.generate_key()]).decrypt(stored) is None
-    assert "could not be decrypted" in caplog.text
-    assert "secret-token-123" not in caplog.text and stored not in caplog.text
+def test_wrong_key_is_a_decrypt_error_naming_the_key_by_fingerprint_only() -> None:
+    right, wrong = Fernet.generate_key(), Fernet.generate_key()
+    stored = TokenCipher([right]).encrypt("secret-token-123")
+    with pytest.raises(QBOTokenDecryptError) as caught:
+        TokenCipher([wrong]).decrypt(stored)
+    message = str(caught.value)
+    assert isinstance(caught.value, QBOConfigError) and not isinstance(caught.value, QBOAuthError)
+    assert "QBO_TOKEN_ENCRYPTION_KEY does not decrypt" in message and fingerprint(wrong) in message
+    for secret in ("secret-token-123", stored, right.decode(), wrong.decode()):
+        assert secret not in message
+    with pytest.raises(QBOTokenDecryptError):
+        TokenCipher([wrong]).decrypt("not a Fernet token")
+
+
+def test_fingerprint_tells_keys_apart() -> None:
+    key = Fernet.generate_key()
+    assert fingerprint(key) == fingerprint(key.decode()) == fingerprint(key.decode() + " ")
+    assert len(fingerprint(key)) == 8 and fingerprint(key) != fingerprint(Fernet.generate_key())
+    assert TokenCipher([key, Fernet.generate_key()]).fingerprints[0] == fingerprint(key)
 
 
 def test_invalid_key_is_a_config_error() -> None:
