@@ -43,6 +43,8 @@ from .tokens import ConnectionAuth
 from .tokens import record_reads
 
 if t.TYPE_CHECKING:
+    from flask import Flask
+
     from .extension import QBO
     from .models import Connection
 
@@ -386,7 +388,7 @@ def realm_client(
     realm_id: str,
     auth: TokenSource,
     *,
-    app: t.Any = None,
+    app: Flask | None = None,
     on_read: t.Callable[[int], None] | None = None,
     max_retries: int | None = None,
 ) -> QBOClient:
