@@ -30,6 +30,7 @@ import requests
 from flask import current_app
 
 from . import faults
+from . import inputs
 from .config import get_config
 from .config import resolve_urls
 from .errors import QBOAPIError
@@ -42,6 +43,8 @@ from .tokens import ConnectionAuth
 from .tokens import record_reads
 
 if t.TYPE_CHECKING:
+    from flask import Flask
+
     from .extension import QBO
     from .models import Connection
 
@@ -109,9 +112,10 @@ class QBOClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
     ) -> None:
-        if not str(realm_id or "").isdigit():
-            raise QBOConfigError(f"A QBO realm id is all digits, not {realm_id!r}.")
-        self.realm_id = str(realm_id)
+        try:
+            self.realm_id = inputs.realm_id(realm_id)
+        except ValueError as exc:
+            raise QBOConfigError(str(exc)) from None
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.http = http
@@ -370,16 +374,42 @@ def build_client(qbo: QBO, connection: Connection) -> QBOClient:
     if not connection.realm_id:
         raise QBOConfigError(f"The connection of tenant {connection.tenant_key} has no realm.")
     connection_id = connection.id
-    return QBOClient(
+    return realm_client(
+        qbo,
         connection.realm_id,
+        ConnectionAuth(qbo, connection, app),
+        app=app,
+        on_read=lambda n: record_reads(qbo, connection_id, n, app=app),
+    )
+
+
+def realm_client(
+    qbo: QBO,
+    realm_id: str,
+    auth: TokenSource,
+    *,
+    app: Flask | None = None,
+    on_read: t.Callable[[int], None] | None = None,
+    max_retries: int | None = None,
+) -> QBOClient:
+    """A client for ``realm_id`` configured from the app, with any token source.
+
+    :func:`build_client` uses it for stored connections; the connect flow uses it
+    to prove a callback's realm with a grant that is not stored yet.
+    ``max_retries`` overrides ``QBO_MAX_RETRIES`` (an admin waiting on a page
+    should not sit through the full backoff).
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return QBOClient(
+        realm_id,
         base_url=resolve_urls(app)["api"],
-        auth=ConnectionAuth(qbo, connection, app),
+        auth=auth,
         http=qbo.http_session(app),
         minor_version=int(get_config("QBO_MINOR_VERSION", app)),
         throttle=throttle_for(app),
-        max_retries=int(get_config("QBO_MAX_RETRIES", app)),
+        max_retries=int(get_config("QBO_MAX_RETRIES", app)) if max_retries is None else max_retries,
         timeout=float(get_config("QBO_HTTP_TIMEOUT", app)),
-        on_read=lambda n: record_reads(qbo, connection_id, n, app=app),
+        on_read=on_read,
     )
 
 

@@ -31,11 +31,15 @@ from flask import session as http_session
 from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
+from . import inputs
 from . import mirror
 from . import runner
 from . import signals
 from . import tokens
+from .client import realm_client
 from .config import get_config
+from .errors import QBOAPIError
+from .errors import QBOAuthError
 from .errors import QBOError
 from .errors import QBOOAuthError
 from .errors import QBOTokenDecryptError
@@ -62,6 +66,9 @@ USED_KEY = "_qbo_oauth_used"
 STATE_TTL = 900
 #: How many used states are remembered per session to recognise a replayed callback.
 USED_REMEMBERED = 10
+#: Retries of the realm proof's CompanyInfo read on a transient failure: the admin
+#: is waiting on the callback page, so one quick retry, not the sync's full backoff.
+PROOF_RETRIES = 1
 
 
 class ConnectError(QBOError):
@@ -154,11 +161,14 @@ def conflict_for(qbo: QBO, tenant_key: str, realm_id: str) -> str | None:
 
 
 def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
-    """Finish the dance: exchange the code, apply the tenancy rules, store the connection.
+    """Finish the dance: exchange the code, prove the realm, apply the tenancy rules, store.
 
-    Reconnecting keeps every link (``qbo_customer``) and every queued outbox row;
-    only the tokens, status and "connected since/by" change.  A refused company's
-    fresh tokens are revoked at once so no unused grant lingers at Intuit.
+    The callback's ``realmId`` is only a claim (the admin can edit the URL), so
+    it is proven with the new token before anything else looks at it: see
+    :func:`prove_realm`.  Reconnecting keeps every link (``qbo_customer``) and
+    every queued outbox row; only the tokens, status and "connected since/by"
+    change.  A refused company's fresh tokens are revoked at once so no unused
+    grant lingers at Intuit.
 
     :raises ConnectError: with a message for the admin.
     """
@@ -167,13 +177,37 @@ def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
             "Intuit's response has no authorization code, so the connection was not made. "
             "Start again from the Add-ons & API page."
         )
-    if not realm_id or not realm_id.isdigit():
+    realm_id = _callback_realm(realm_id)
+    token = _exchange(qbo, code)
+    tenant = qbo.current_tenant()
+    info = prove_realm(qbo, tenant, realm_id, token)
+    refusal = conflict_for(qbo, tenant, realm_id)
+    if refusal:
+        _revoke_unused(qbo, tenant, realm_id, token)
+        raise ConnectError(refusal, status=409)
+    return _store(qbo, tenant, realm_id, token, _company_name(info))
+
+
+def _callback_realm(value: str | None) -> str:
+    """The callback's ``realmId`` in Intuit's form (ASCII digits), checked before the code is spent."""
+    if not value:
         raise ConnectError(
             "Intuit's response does not say which QuickBooks company was chosen (realmId). "
             "Check that the app requests the com.intuit.quickbooks.accounting scope."
         )
     try:
-        token = tokens.exchange_code(qbo, code, redirect_uri())
+        return inputs.realm_id(value)
+    except ValueError as exc:
+        raise ConnectError(
+            f"The sign-in response cannot be used: {exc} Nothing was changed; "
+            "start again from the Add-ons & API page."
+        ) from None
+
+
+def _exchange(qbo: QBO, code: str) -> dict[str, t.Any]:
+    """Trade the code for tokens, turning Intuit's refusals into messages for the admin."""
+    try:
+        return tokens.exchange_code(qbo, code, redirect_uri())
     except QBOOAuthError as exc:
         raise ConnectError(
             f"Intuit refused the sign-in ({exc.error}). Start again from the Add-ons & API page.", status=502
@@ -182,13 +216,75 @@ def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
         raise ConnectError(
             "Intuit could not be reached to finish the sign-in. Wait a minute and start again.", status=502
         ) from None
-    tenant = qbo.current_tenant()
-    state = qbo.state()
-    refusal = conflict_for(qbo, tenant, realm_id)
-    if refusal:
-        _revoke_unused(qbo, tenant, realm_id, token)
-        raise ConnectError(refusal, status=409)
 
+
+class _NewGrant:
+    """The token source of the realm proof: the fresh access token, never refreshed or stored.
+
+    A token Intuit issued a moment ago that is refused cannot be cured by a
+    refresh, and refreshing would rotate a grant that is about to be revoked.
+    """
+
+    def __init__(self, access_token: str) -> None:
+        self._access_token = access_token
+
+    def token(self) -> str:
+        return self._access_token
+
+    def refresh(self, rejected: str) -> str:
+        raise QBOAuthError("QuickBooks refused the access token Intuit had just issued.", status=401)
+
+    def fail(self, reason: str) -> None:
+        """Never reached (:meth:`refresh` raises); nothing is stored that could be marked."""
+
+
+def prove_realm(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Read ``realm_id``'s CompanyInfo with the new access token; return it.
+
+    Intuit issues a token for the one company the admin chose, and answers 403
+    (code 3100) when it is used on another.  So a successful read is the proof
+    that the grant belongs to ``realm_id``, whatever the callback URL says.  It
+    runs before the tenancy rules: a lie must neither be stored nor be told
+    "already connected to another account" (which would reveal that fact).
+
+    On any failure the new grant is revoked, nothing is stored and the admin
+    gets a :class:`ConnectError` that says so.
+    """
+    client = realm_client(qbo, realm_id, _NewGrant(token["access_token"]), max_retries=PROOF_RETRIES)
+    try:
+        return client.company_info()
+    except QBOAPIError as exc:
+        # Status and code only: an auth fault's detail can quote the start of the token.
+        log.warning(
+            "Refused a QuickBooks callback of tenant %s: the new token could not read company %s (HTTP %s, code %s).",
+            tenant, realm_id, exc.status, exc.code,
+        )
+        _revoke_unused(qbo, tenant, realm_id, token)
+        status = 403 if isinstance(exc, QBOAuthError) else 502
+        raise ConnectError(_proof_message(realm_id, exc), status=status) from None
+
+
+def _proof_message(realm_id: str, exc: QBOAPIError) -> str:
+    """What the admin reads when the realm proof fails."""
+    again = "Nothing was changed; please connect again"
+    if isinstance(exc, QBOAuthError):
+        if exc.code == "3100" or exc.status == 403:
+            why = "the sign-in was for a different company"
+        else:
+            why = "Intuit did not accept the token of the new sign-in"
+        return f"QuickBooks did not confirm access to company {realm_id}: {why}. {again}."
+    return f"QuickBooks could not confirm access to company {realm_id} ({exc}). {again} in a minute."
+
+
+def _company_name(info: dict[str, t.Any]) -> str | None:
+    """The name CompanyInfo gives the company (its legal name when it has no other)."""
+    name = info.get("CompanyName") or info.get("LegalName")
+    return str(name)[:1024] if name else None
+
+
+def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: str | None) -> Connection:
+    """Create or update the tenant's connection for a proven, unconflicted realm; announce it."""
+    state = qbo.state()
     db_session = state.db.session
     conn = qbo.connection(tenant)
     action = "reconnected" if conn is not None else "connected"
@@ -199,6 +295,8 @@ def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
     user = qbo.current_user_name()
     tokens.apply_token(conn, token, state.cipher, now=now)
     conn.realm_id = realm_id
+    if name:
+        conn.company_name = name
     conn.environment = get_config("QBO_ENVIRONMENT")
     conn.status = "connected"
     conn.status_reason = None
@@ -219,9 +317,7 @@ def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
             conflict_for(qbo, tenant, realm_id) or "This QuickBooks company is already connected to another account.",
             status=409,
         ) from None
-    name = _company_name(qbo, conn)
-    if name:
-        conn.company_name = name
+    tokens.record_reads(qbo, conn.id)  # the proof's CompanyInfo read
     _cache_reference_lists(qbo, conn)
     log_event(qbo, conn, action, f"{action.capitalize()} by {user or 'an admin'}.")
     db_session.commit()
@@ -229,17 +325,6 @@ def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
     signals.connected.send(app, connection=conn, user=user)
     _wake(app, action)
     return conn
-
-
-def _company_name(qbo: QBO, conn: Connection) -> str | None:
-    """CompanyInfo's name; a failure leaves the old name and never undoes the connection."""
-    try:
-        info = qbo.client(conn).company_info()
-    except QBOError as exc:
-        log.warning("CompanyInfo for realm %s failed after connecting: %s", conn.realm_id, exc)
-        return None
-    name = info.get("CompanyName") or info.get("LegalName")
-    return str(name)[:1024] if name else None
 
 
 def _cache_reference_lists(qbo: QBO, conn: Connection) -> None:

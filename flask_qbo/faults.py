@@ -16,6 +16,7 @@ tested, as one table.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 import typing as t
 
@@ -49,6 +50,10 @@ STATUS_CLASSES: dict[int, type[QBOAPIError]] = {
     404: QBONotFoundError,
     429: QBORateLimitError,
 }
+
+#: ``Retry-After`` as delta-seconds, in ASCII digits (``str.isdigit`` also takes
+#: superscript digits, which ``float`` refuses).
+_DELTA_SECONDS = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
 
 
 def normalise_code(code: t.Any) -> str | None:
@@ -106,7 +111,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.replace(".", "", 1).isdigit():
+    if _DELTA_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -114,7 +114,8 @@ def is_open(item: OpenItem) -> bool:
 
 def _sort_key(item: OpenItem) -> tuple[dt.date, int, str]:
     date = item.txn_date or dt.date.min
-    numeric = int(item.qbo_id) if item.qbo_id.isdigit() else 0
+    # QBO ids are ASCII digits; anything else (even str.isdigit's superscripts) sorts as 0.
+    numeric = int(item.qbo_id) if item.qbo_id.isascii() and item.qbo_id.isdigit() else 0
     return (date, numeric, item.qbo_id)
 
 

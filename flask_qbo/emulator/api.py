@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from . import errors, rules
 from .errors import EmulatorFault
+from .realms import is_realm_id, not_a_realm
 from .throttle import Throttled
 
 if TYPE_CHECKING:
@@ -57,9 +58,13 @@ def _bearer() -> str | None:
 def _run(realm: str, kind: str, action: Callable[[], Result], batch: bool = False) -> Response:
     """Auth → throttle → requestid replay → action, counting as QBO meters."""
     emu = _emu()
-    emu.count(realm, "requests")
+    well_formed = is_realm_id(realm)
+    if well_formed:  # a malformed id never gets counters (or reaches the throttle and store)
+        emu.count(realm, "requests")
     try:
         info = emu.tokens.check_access(_bearer())
+        if not well_formed:
+            raise errors.forbidden(not_a_realm(realm))
         if info.realm != realm:
             raise errors.forbidden("The access token was issued for a different company")
     except EmulatorFault as fault:

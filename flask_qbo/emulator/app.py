@@ -22,6 +22,7 @@ from .clock import Clock
 from .config import EmulatorConfig
 from .errors import EmulatorFault
 from .faults import FaultInjector
+from .realms import is_realm_id
 from .store import Store
 from .throttle import Throttle
 from .tokens import TokenAuthority
@@ -98,6 +99,8 @@ class Emulator:
             return None
         parts = request.path.split("/")
         realm = parts[3] if len(parts) > 3 and parts[1] == "v3" and parts[2] == "company" else None
+        if not is_realm_id(realm):
+            realm = None  # the API answers a malformed company id itself, uncounted
         latency, rule = self.faults.take(request.path, request.method, realm)
         if realm:
             g.emulator_latency = latency  # slept inside the API pipeline, holding a concurrency slot

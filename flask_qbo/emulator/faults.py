@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import errors
 from .errors import EmulatorFault
+from .realms import is_realm_id, not_a_realm
 from .throttle import Throttled
 
 if TYPE_CHECKING:
@@ -148,8 +149,35 @@ def _emu() -> Emulator:
     return current_app.extensions["qbo_emulator"]
 
 
+class ControlRequestError(Exception):
+    """A control-API request the emulator cannot act on; answered 400 with the reason."""
+
+
+@control.errorhandler(ControlRequestError)
+def _bad_request(exc: ControlRequestError) -> tuple[Response, int]:
+    return jsonify({"error": str(exc)}), 400
+
+
 def _body() -> dict[str, Any]:
-    return request.get_json(silent=True) or {}
+    """The request's JSON object ({} without a body).
+
+    Anything else is refused rather than read as "no options": an unreadable
+    ``/tokens/revoke`` body must not revoke every company's tokens.
+    """
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise ControlRequestError("The body must be a JSON object.")
+    return body
+
+
+def _realm() -> str | None:
+    """The body's optional ``realm`` (absent or null: every company), checked like any company id."""
+    realm = _body().get("realm")
+    if realm is not None and not is_realm_id(realm):
+        raise ControlRequestError(not_a_realm(realm))
+    return realm
 
 
 @control.post("/faults")
@@ -157,7 +185,7 @@ def add_fault() -> tuple[Response, int]:
     body = _body()
     faults = _emu().faults
     kind = body.get("kind", "fail")
-    scope = {k: body.get(k) for k in ("path_contains", "realm", "method")}
+    scope = {"path_contains": body.get("path_contains"), "realm": _realm(), "method": body.get("method")}
     if kind == "latency":
         rule = faults.add_latency(float(body.get("seconds", 0)), body.get("n"), **scope)
     elif kind == "timeout":
@@ -198,12 +226,12 @@ def read_clock() -> Response:
 
 @control.post("/tokens/expire")
 def expire_tokens() -> Response:
-    return jsonify({"expired": _emu().expire_access_tokens(_body().get("realm"))})
+    return jsonify({"expired": _emu().expire_access_tokens(_realm())})
 
 
 @control.post("/tokens/revoke")
 def revoke_tokens() -> Response:
-    return jsonify({"revoked": _emu().revoke_tokens(_body().get("realm"))})
+    return jsonify({"revoked": _emu().revoke_tokens(_realm())})
 
 
 @control.route("/webhooks", methods=["GET", "POST"])

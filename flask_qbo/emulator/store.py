@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from . import errors, pdf, query, rules
+from .realms import is_realm_id, not_a_realm
 from .company import Change, Company
 from .clock import Clock
 from .config import EmulatorConfig
@@ -46,7 +47,13 @@ class Store:
     # ------------------------------------------------------------------ companies
 
     def add_company(self, realm_id: str, name: str, **company_info: Any) -> None:
-        """Create a company with QBO's default terms, payment methods and accounts."""
+        """Create a company with QBO's default terms, payment methods and accounts.
+
+        :raises ValueError: ``realm_id`` is not a company id (every other entry
+            point trusts the companies created here).
+        """
+        if not is_realm_id(realm_id):
+            raise ValueError(not_a_realm(realm_id))
         with self.lock:
             if realm_id in self._companies:
                 raise EmulatorFault(400, "6000", "Duplicate company", f"Realm {realm_id} already exists")

@@ -37,6 +37,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response
 
 from .errors import EmulatorFault
+from .realms import is_realm_id
 from .rules import DELIVERY_METHODS, ESTIMATE_STATUSES, VOIDABLE
 from .ui_forms import (
     FormError,
@@ -114,7 +115,7 @@ def _check_request() -> None:
     realms = [realm for realm, _name in companies]
     requested = request.args.get("companyId")
     if requested is not None:
-        if not _DIGITS.fullmatch(requested) or requested not in realms:
+        if not is_realm_id(requested) or requested not in realms:
             raise NotFound("No company with that id.")
         session[_SESSION_REALM] = requested
     realm = session.get(_SESSION_REALM)

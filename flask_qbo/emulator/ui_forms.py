@@ -183,7 +183,7 @@ def payment_body(form: Form, customer: Record, refs: dict[str, list[Record]], to
     for key in form:
         if key.startswith("apply-") and _form_value(form, key):
             invoice_id = key.removeprefix("apply-")
-            if not invoice_id.isdigit():
+            if not (invoice_id.isascii() and invoice_id.isdigit()):  # isdigit alone takes superscripts
                 raise FormError("Unknown invoice.", f"{invoice_id!r} is not an invoice id.", key)
             explicit.append((invoice_id, parse_amount(form, key)))
     if explicit:

@@ -349,6 +349,18 @@ def test_payment_applies_to_oldest_open_invoices(client: FlaskClient, emu: Emula
     assert "Applied amounts exceed the payment." in too_much.get_data(as_text=True)
 
 
+def test_payment_applied_to_a_non_ascii_invoice_id_is_refused(client: FlaskClient, emu: Emulator) -> None:
+    """``"\u00b2".isdigit()`` is true; the form must still name it as no invoice id."""
+    customer = emu.store.create(REALM, "Customer", {"DisplayName": "Odd Payer"})
+    payments = len(emu.store.list(REALM, "Payment"))
+    response = post_customer(
+        client, customer["Id"], {"action": "payment", "TotalAmt": "5", "apply-\u00b2": "5"}
+    )
+    assert response.status_code == 400
+    assert "is not an invoice id" in response.get_data(as_text=True)
+    assert len(emu.store.list(REALM, "Payment")) == payments
+
+
 def test_estimate_create_and_status_change(client: FlaskClient, emu: Emulator) -> None:
     customer = active_customer(emu)
     response = post_customer(

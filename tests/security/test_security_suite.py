@@ -4,7 +4,8 @@ The endpoint checks enumerate ``app.url_map`` instead of naming views, so an
 endpoint added later is covered the day it appears: every rule under the
 extension's prefix must keep another tenant's data out (isolation), every POST
 except the signature-authenticated webhook must demand a CSRF token, and every
-admin blueprint view must refuse plain users and visitors.
+admin blueprint view must refuse plain users and visitors.  The OAuth callback
+must prove the company it is told about before storing anything (realm proof).
 """
 
 from __future__ import annotations
@@ -318,6 +319,62 @@ def test_oauth_state_is_single_use_and_bound_to_the_session(app: t.Any, emulator
         db.session.commit()
 
 
+# -- realm proof -------------------------------------------------------------------
+
+#: What an admin can put in the callback's ``realmId`` instead of the company they signed in to.
+FORGED_REALMS = {
+    "another tenant's company": (OTHER_REALM, 403),
+    "a company nobody connected": ("9130000000000003", 403),
+    "fullwidth digits": ("９１３００００００００００００１", 400),
+    "arabic-indic digits": ("٩١٣٠٠٠٠٠٠٠٠٠٠٠٠١", 400),
+    "overlong": (TEST_REALM * 3, 400),
+}
+
+
+def _live_grants(emulator: t.Any) -> list[str]:
+    return sorted(g.grant_id for g in emulator.tokens.grants.values() if not g.revoked)
+
+
+def _connect_log(app: t.Any) -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = [(r.tenant_key, r.action) for r in db.session.query(SyncLog).filter_by(direction="connect")]
+        db.session.commit()
+        return rows
+
+
+@pytest.mark.parametrize("forged", list(FORGED_REALMS), ids=list(FORGED_REALMS))
+def test_the_callback_realm_is_proven_before_anything_is_stored(app: t.Any, client: t.Any, emulator: t.Any,
+                                                                 world: dict[str, Tenant], forged: str) -> None:
+    """Acme's admin signs in to Acme's company and edits ``realmId``: refused, and the new grant revoked.
+
+    The refusal must come from the proof (CompanyInfo read with the new token),
+    not from the tenancy rules: a 409 "connected to another account" would
+    both confirm another tenant's company and leave a fullwidth spelling free
+    to slip past the unique index.
+    """
+    realm, status = FORGED_REALMS[forged]
+    emulator.add_company("9130000000000003", "Initech")
+    login(client, ACME_ADMIN)
+    before = {tenant: _snapshot(app, tenant) for tenant in ("acme", "globex")}
+    grants, log = _live_grants(emulator), _connect_log(app)
+    back = intuit_sign_in(emulator, start_connect(client), realm=TEST_REALM)
+    assert f"realmId={TEST_REALM}" in back
+
+    response = callback(client, back.replace(f"realmId={TEST_REALM}", f"realmId={realm}"))
+
+    body = response.get_data(as_text=True)
+    assert response.status_code == status, body
+    assert "Nothing was changed" in body
+    assert not [m for m in GLOBEX_MARKERS if m in body]
+    assert {tenant: _snapshot(app, tenant) for tenant in ("acme", "globex")} == before
+    assert _live_grants(emulator) == grants, "the grant from the forged sign-in was not revoked"
+    assert _connect_log(app) == log
+    # The same sign-in, untouched, reconnects Acme: the refusal was about the realm, not the flow.
+    honest = callback(client, intuit_sign_in(emulator, start_connect(client), realm=TEST_REALM))
+    assert honest.status_code == 302
+    assert _connect_log(app) == log + [("acme", "reconnected")]
+
+
 # -- hostile strings ---------------------------------------------------------------
 
 HOSTILE = {
@@ -367,7 +424,7 @@ def test_hostile_strings_round_trip_and_render_escaped(app: t.Any, client: t.Any
         html = page.get_data(as_text=True)
         assert not [m for m in RAW_MARKUP if m in html], page.request.path
         for link_id in re.findall(r"(?:nameId|txnId)=([^&\"'\s]+)", html):
-            assert link_id.isdigit(), f"deep link built from {link_id!r} on {page.request.path}"
+            assert re.fullmatch(r"[0-9]+", link_id), f"deep link built from {link_id!r} on {page.request.path}"
     folder = pages[2].get_data(as_text=True)
     assert "&lt;svg/onload=alert(1)&gt;" in folder
 

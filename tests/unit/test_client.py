@@ -236,6 +236,14 @@ def test_bad_names_and_realms_are_refused(qbo_client: QBOClient) -> None:
         QBOClient("12ab", base_url="http://x", auth=qbo_client.auth, http=requests.Session())
 
 
+@pytest.mark.parametrize("realm", ["９１３０", "٩١٣٠", "1" * 33, "", " 9130", "9130\n"],
+                         ids=["fullwidth", "arabic-indic", "too-long", "empty", "space", "newline"])
+def test_realm_ids_must_be_ascii_digits(qbo_client: QBOClient, realm: str) -> None:
+    """``str.isdigit`` takes fullwidth and Arabic-Indic digits; a URL built from them names no company."""
+    with pytest.raises(QBOConfigError, match="not a QuickBooks company"):
+        QBOClient(realm, base_url="http://x", auth=qbo_client.auth, http=requests.Session())
+
+
 def test_reads_are_counted_on_the_connection_outside_the_callers_transaction(
     app: t.Any, connected: Connection, qbo_client: QBOClient
 ) -> None:

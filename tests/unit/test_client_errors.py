@@ -82,6 +82,12 @@ def test_retry_after_parsing() -> None:
     assert faults.parse_retry_after(None) is None
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "1\u00b2", "\u00b9.5"], ids=["superscript", "mixed", "decimal"])
+def test_a_retry_after_of_non_ascii_digits_is_ignored(value: str) -> None:
+    """``str.isdigit`` says yes to superscript digits, which ``float`` then refuses: no crash, no wait."""
+    assert faults.parse_retry_after(value) is None
+
+
 @pytest.fixture
 def recorder(app: t.Any, emulator: t.Any) -> RecordingAdapter:
     return record(app, emulator)

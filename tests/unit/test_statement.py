@@ -101,6 +101,13 @@ def test_same_day_items_order_by_numeric_id() -> None:
     assert [line.item.qbo_id for line in stmt.lines] == ["9", "10"]
 
 
+def test_an_id_of_non_ascii_digits_sorts_without_crashing() -> None:
+    """A mirrored id is QBO data: ``"\u00b2".isdigit()`` is true but ``int("\u00b2")`` raises."""
+    items = [item("Invoice", "10", "1", due_days=0), item("Invoice", "\u00b2", "2", due_days=0)]
+    stmt = build_statement(items, TODAY)
+    assert [line.item.qbo_id for line in stmt.lines] == ["\u00b2", "10"]
+
+
 def test_empty_statement() -> None:
     stmt = build_statement([], TODAY)
     assert stmt.lines == [] and stmt.balance_due == Decimal("0.00")
