@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Blueprint, Response, current_app, g, request
 
+from ..inputs import JSONInputError, load_json
 from . import errors, rules
 from .errors import EmulatorFault
 from .throttle import Throttled
@@ -106,9 +107,9 @@ def _entity(segment: str) -> str:
 def _payload(entity: str | None = None) -> dict[str, Any]:
     raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.request_error(f"Request has invalid or unsupported property: {exc}") from exc
+        body = load_json(raw or b"{}")
+    except JSONInputError as exc:
+        raise errors.request_error(f"Request has invalid or unsupported property: {exc}") from None
     if not isinstance(body, dict):
         raise errors.request_error("The request body must be a JSON object")
     if entity and set(body) == {entity} and isinstance(body[entity], dict):
