@@ -17,6 +17,7 @@ from .extension import get_qbo
 from .models import Connection
 from .models import Inbox
 from .models import Outbox
+from .models import SyncLog
 
 qbo_cli = AppGroup("qbo", help="QuickBooks Online sync commands.")
 
@@ -55,6 +56,7 @@ def status() -> None:
             click.echo(f"  sync waits: {problem}")
     for model, label in ((Outbox, "outbox"), (Inbox, "inbox")):
         click.echo(f"{label}: {_counts(model)}")
+    click.echo(f"webhook parts not stored: {_malformed_webhooks()}")
     click.echo(f"environment: {current_app.config['QBO_ENVIRONMENT']}")
 
 
@@ -63,6 +65,21 @@ def _counts(model: type[Outbox] | type[Inbox]) -> str:
     session = get_qbo().state().db.session
     counts = dict(session.query(model.status, func.count()).group_by(model.status).all())
     return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
+
+
+def _malformed_webhooks() -> str:
+    """How many webhook parts were recorded as malformed, and the latest reason.
+
+    Parts naming no tenant's realm are on no health page of a multi-tenant host;
+    this line is where its operator sees them.
+    """
+    session = get_qbo().state().db.session
+    rows = session.query(SyncLog).filter(SyncLog.direction == "webhook", SyncLog.action == "malformed")
+    latest = rows.order_by(SyncLog.id.desc()).first()
+    if latest is None:
+        return "none"
+    orphans = rows.filter(SyncLog.tenant_key.is_(None)).count()
+    return f"{rows.count()} ({orphans} naming no tenant); latest: {latest.message}"
 
 
 @qbo_cli.command("push")

@@ -37,6 +37,8 @@ from .errors import QBOAPIError
 from .errors import QBOConfigError
 from .errors import QBORateLimitError
 from .errors import QBOTransientError
+from .inputs import JSONInputError
+from .inputs import load_json
 from .throttle import Throttle
 from .throttle import throttle_for
 from .tokens import ConnectionAuth
@@ -353,8 +355,8 @@ class QBOClient:
     def _json(self, resp: requests.Response) -> dict[str, t.Any]:
         tid = resp.headers.get("intuit_tid")
         try:
-            body = resp.json()
-        except ValueError:
+            body = load_json(resp.content)
+        except JSONInputError:
             raise QBOAPIError("QuickBooks sent a response that is not JSON.", status=resp.status_code,
                               intuit_tid=tid) from None
         if isinstance(body, dict) and ("Fault" in body or "fault" in body):

@@ -230,6 +230,11 @@ class QBO:
         return self._admin_check is not None
 
     @property
+    def has_tenant_loader(self) -> bool:
+        """True once the host registered ``@qbo.tenant_loader``; without one, all is the ``"default"`` tenant's."""
+        return self._tenant_loader is not None
+
+    @property
     def has_contact_factory(self) -> bool:
         """True once the host registered ``@qbo.contact_factory`` (needed to import new customers)."""
         return self._contact_factory is not None

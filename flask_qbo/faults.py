@@ -28,6 +28,8 @@ from .errors import QBORateLimitError
 from .errors import QBOStaleObjectError
 from .errors import QBOTransientError
 from .errors import QBOValidationError
+from .inputs import JSONInputError
+from .inputs import load_json
 
 if t.TYPE_CHECKING:
     import requests
@@ -151,8 +153,8 @@ def error_from_body(
 def error_from_response(response: requests.Response) -> QBOAPIError:
     """The exception for a failed HTTP response from QBO, keeping ``intuit_tid``."""
     try:
-        body = response.json()
-    except ValueError:
+        body = load_json(response.content)
+    except JSONInputError:
         body = None
     return error_from_body(
         response.status_code,

@@ -234,6 +234,21 @@ def key_problem(qbo: QBO, conn: Connection) -> str | None:
     return f"A sync worker reported: {reported}" if reported else None
 
 
+def malformed_webhooks(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> list[SyncLog]:
+    """Parts of signed notifications that could not be stored (which part, and why), newest first.
+
+    The webhook view records them per tenant (see :mod:`flask_qbo.views.webhooks`);
+    the change they would have announced still arrives by the next CDC poll.
+    """
+    return (
+        qbo.state().db.session.query(SyncLog)
+        .filter(SyncLog.tenant_key == tenant_key, SyncLog.direction == "webhook", SyncLog.action == "malformed")
+        .order_by(SyncLog.id.desc())
+        .limit(limit)
+        .all()
+    )
+
+
 def field_chart(qbo: QBO) -> list[dict[str, str]]:
     """The live chart: the registered FieldMap, then the derived and card-only rows."""
     return qbo.registration().fields.chart() + [dict(row) for row in DERIVED_ROWS]
@@ -248,6 +263,7 @@ def summary(qbo: QBO, tenant_key: str) -> dict[str, t.Any]:
         "inbox": {},
         "failures": recent_failures(qbo, tenant_key),
         "events": recent_events(qbo, tenant_key),
+        "malformed_webhooks": malformed_webhooks(qbo, tenant_key),
         "chart": field_chart(qbo),
         "warning_days": None,
         "deadline": None,

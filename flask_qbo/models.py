@@ -291,9 +291,9 @@ class SyncLog(Base):
     realm_id: Mapped[str | None] = mapped_column(String(32))
     contact_key: Mapped[str | None] = mapped_column(String(64))
     qbo_id: Mapped[str | None] = mapped_column(String(32))
-    #: ``push`` / ``pull`` / ``connect`` / ``import``.
+    #: ``push`` / ``pull`` / ``connect`` / ``import`` / ``webhook`` (a malformed part of a notification).
     direction: Mapped[str] = mapped_column(String(10))
-    #: e.g. created, updated, matched, conflict, failed, echo, merged, inactivated.
+    #: e.g. created, updated, matched, conflict, failed, echo, merged, inactivated, malformed.
     action: Mapped[str] = mapped_column(String(20))
     fields: Mapped[list | None] = mapped_column(JSON)
     #: For conflicts: {field: {"crm": ..., "qbo": ..., "winner": ...}}.

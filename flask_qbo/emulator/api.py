@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Blueprint, Response, current_app, g, request
 
+from .bodies import BodyError, read_json
 from . import errors, rules
 from .errors import EmulatorFault
 from .realms import is_realm_id, not_a_realm
@@ -111,9 +112,9 @@ def _entity(segment: str) -> str:
 def _payload(entity: str | None = None) -> dict[str, Any]:
     raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.request_error(f"Request has invalid or unsupported property: {exc}") from exc
+        body = read_json(raw or b"{}")
+    except BodyError as exc:
+        raise errors.request_error(f"Request has invalid or unsupported property: {exc}") from None
     if not isinstance(body, dict):
         raise errors.request_error("The request body must be a JSON object")
     if entity and set(body) == {entity} and isinstance(body[entity], dict):

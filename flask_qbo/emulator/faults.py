@@ -3,15 +3,21 @@
 Client code has to survive 401s, throttling, 5xx, slow and dropped
 connections. Faults are queued rules consumed by matching requests, and every
 injected error uses the exact envelope QBO sends for that status.
+
+A control call the emulator cannot act on (a body that is not a JSON object,
+nests too deeply, or a value that is not a number where one is needed) is
+answered 400 ``{"error": …}`` and changes nothing.
 """
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from .bodies import BodyError, read_json
 from . import errors
 from .errors import EmulatorFault
 from .realms import is_realm_id, not_a_realm
@@ -149,26 +155,29 @@ def _emu() -> Emulator:
     return current_app.extensions["qbo_emulator"]
 
 
-class ControlRequestError(Exception):
-    """A control-API request the emulator cannot act on; answered 400 with the reason."""
+class ControlError(Exception):
+    """A control call the emulator cannot act on; answered 400 with the reason."""
 
 
-@control.errorhandler(ControlRequestError)
-def _bad_request(exc: ControlRequestError) -> tuple[Response, int]:
+@control.errorhandler(ControlError)
+def _control_error(exc: ControlError) -> tuple[Response, int]:
     return jsonify({"error": str(exc)}), 400
 
 
 def _body() -> dict[str, Any]:
-    """The request's JSON object ({} without a body).
+    """The JSON object a control call sends (``{}`` when it sends nothing), whatever its content type.
 
-    Anything else is refused rather than read as "no options": an unreadable
-    ``/tokens/revoke`` body must not revoke every company's tokens.
+    ``curl -d`` sends form encoding; its fields used to be silently ignored.
     """
-    if not request.get_data(cache=True):
+    raw = request.get_data(cache=True)
+    if not raw.strip():
         return {}
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = read_json(raw)
+    except BodyError as exc:
+        raise ControlError(str(exc)) from None
     if not isinstance(body, dict):
-        raise ControlRequestError("The body must be a JSON object.")
+        raise ControlError("the body must be a JSON object")
     return body
 
 
@@ -176,8 +185,28 @@ def _realm() -> str | None:
     """The body's optional ``realm`` (absent or null: every company), checked like any company id."""
     realm = _body().get("realm")
     if realm is not None and not is_realm_id(realm):
-        raise ControlRequestError(not_a_realm(realm))
+        raise ControlError(not_a_realm(realm))
     return realm
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def _number(body: dict[str, Any], key: str, default: Any = None, whole: bool = False) -> Any:
+    """A finite number from a control call (an ``int`` when ``whole``), or a :class:`ControlError`."""
+    value = body.get(key, default)
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ControlError(f"{key!r} must be a number, not {_described(value)}")
+    if whole and not number.is_integer():
+        raise ControlError(f"{key!r} must be a whole number, not {_described(value)}")
+    return int(number) if whole else number
 
 
 @control.post("/faults")
@@ -187,14 +216,15 @@ def add_fault() -> tuple[Response, int]:
     kind = body.get("kind", "fail")
     scope = {"path_contains": body.get("path_contains"), "realm": _realm(), "method": body.get("method")}
     if kind == "latency":
-        rule = faults.add_latency(float(body.get("seconds", 0)), body.get("n"), **scope)
+        n = None if body.get("n") is None else _number(body, "n", whole=True)
+        rule = faults.add_latency(_number(body, "seconds", 0), n, **scope)
     elif kind == "timeout":
-        rule = faults.timeout_next(int(body.get("n", 1)), bool(body.get("after_execute")), **scope)
+        rule = faults.timeout_next(_number(body, "n", 1, whole=True), bool(body.get("after_execute")), **scope)
     elif kind == "disconnect":
-        rule = faults.disconnect_next(int(body.get("n", 1)), **scope)
+        rule = faults.disconnect_next(_number(body, "n", 1, whole=True), **scope)
     elif kind == "fail":
-        rule = faults.fail_next(int(body.get("n", 1)), int(body.get("status", 500)), str(body.get("code", "10000")),
-                                body.get("message"), detail=body.get("detail", ""),
+        rule = faults.fail_next(_number(body, "n", 1, whole=True), _number(body, "status", 500, whole=True),
+                                str(body.get("code", "10000")), body.get("message"), detail=body.get("detail", ""),
                                 element=body.get("element", ""), **scope)
     else:
         return jsonify({"error": f"unknown fault kind {kind!r}"}), 400
@@ -215,7 +245,7 @@ def clear_faults() -> Response:
 @control.post("/clock/advance")
 def advance_clock() -> Response:
     emu = _emu()
-    now = emu.clock.advance(float(_body().get("seconds", 0)))
+    now = emu.clock.advance(_number(_body(), "seconds", 0))
     return jsonify({"now": emu.clock.iso(now)})
 
 
@@ -238,14 +268,24 @@ def revoke_tokens() -> Response:
 def webhooks() -> Response:
     hooks = _emu().webhooks
     if request.method == "POST":
-        allowed = {"url", "verifier_token", "format", "delay", "duplicate_rate", "drop_rate", "reorder", "seed"}
-        hooks.configure(**{k: v for k, v in _body().items() if k in allowed})
+        body = _body()
+        for key in ("url", "verifier_token", "format"):
+            if not isinstance(body.get(key), (str, type(None))):
+                raise ControlError(f"{key!r} must be text, not {_described(body[key])}")
+        settings = {k: body[k] for k in ("url", "verifier_token", "format", "reorder") if k in body}
+        settings.update({k: _number(body, k) for k in ("delay", "duplicate_rate", "drop_rate") if k in body})
+        if "seed" in body:
+            settings["seed"] = _number(body, "seed", whole=True)
+        try:
+            hooks.configure(**settings)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
     return jsonify(hooks.status())
 
 
 @control.post("/webhooks/flush")
 def flush_webhooks() -> Response:
-    attempts = _emu().webhooks.flush(float(_body().get("timeout", 5)))
+    attempts = _emu().webhooks.flush(_number(_body(), "timeout", 5))
     return jsonify({"attempts": attempts, **_emu().webhooks.status()})
 
 

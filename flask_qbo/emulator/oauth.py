@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
+from .bodies import BodyError, read_json
 from .errors import EmulatorFault
 from .tokens import OAuthError, validate_scope
 
@@ -146,12 +147,24 @@ def token() -> Response:
     return _oauth_json(body)
 
 
+def _revoked_token() -> Any:
+    """The ``token`` to revoke: Intuit's SDKs send it as a JSON object, a form field works too."""
+    if not request.is_json:
+        return request.form.get("token")
+    try:
+        payload = read_json(request.get_data(cache=True))
+    except BodyError as exc:
+        raise OAuthError(400, "invalid_request", str(exc)) from None
+    if not isinstance(payload, dict):
+        raise OAuthError(400, "invalid_request", "the body must be a JSON object")
+    return payload.get("token")
+
+
 @bp.post("/v2/oauth2/tokens/revoke")
 def revoke() -> Response:
     try:
         client = _client()
-        payload = request.get_json(silent=True) or {}
-        token_value = payload.get("token") or request.form.get("token")
+        token_value = _revoked_token()
         if not token_value:
             raise OAuthError(400, "invalid_request", "token is required")
         _emu().tokens.revoke(client, token_value)

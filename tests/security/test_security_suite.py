@@ -285,6 +285,95 @@ def test_oversized_webhook_is_refused_before_parsing(app: t.Any, client: t.Any, 
     assert _inbox_count(app) == 0
 
 
+# -- partial notifications ----------------------------------------------------------
+
+
+def _signed_post(app: t.Any, client: t.Any, body: bytes) -> t.Any:
+    headers = {"content-type": "application/cloudevents+json",
+               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    return client.post("/qbo/webhooks", data=body, headers=headers)
+
+
+def _event(realm: str, entity_id: str, **changes: t.Any) -> dict[str, t.Any]:
+    event = Event(realm, "Customer", entity_id, "Update", dt.datetime.now(dt.timezone.utc)).cloudevent("intuit.test")
+    event.update(changes)
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def test_a_bad_event_costs_only_itself_and_is_shown_only_to_its_tenant(app: t.Any, client: t.Any,
+                                                                      world: dict[str, Tenant]) -> None:
+    """One malformed event used to refuse the whole notification (400): Intuit resent it all, good events too."""
+    body = json.dumps([
+        _event(TEST_REALM, world["acme"].qbo_id),
+        _event(OTHER_REALM, world["globex"].qbo_id, intuitentityid=None, data={"note": "body-only-7d1f"}),
+        _event(OTHER_REALM, world["globex"].qbo_id),
+    ]).encode()
+    response = _signed_post(app, client, body)
+    assert response.status_code == 200 and response.get_json()["malformed"] == 1
+    assert _inbox_count(app) == 2
+    login(client, GLOBEX_ADMIN)
+    globex_page = client.get("/qbo/admin/health").get_data(as_text=True)
+    assert "&#39;intuitentityid&#39; is missing" in globex_page
+    assert "body-only-7d1f" not in globex_page, "the event's body is never kept or shown"
+    login(client, ACME_ADMIN)
+    assert "intuitentityid" not in client.get("/qbo/admin/health").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("realm", ["９１３０００００００００００００２", "٩١٣٠٠٠٠٠٠٠٠٠٠٠٠٢", " " + OTHER_REALM, "+" + OTHER_REALM],
+                         ids=["fullwidth", "arabic-indic", "space", "sign"])
+def test_another_spelling_of_a_realm_id_reaches_no_tenant(app: t.Any, client: t.Any, world: dict[str, Tenant],
+                                                         realm: str) -> None:
+    response = _signed_post(app, client, json.dumps([_event(realm, world["globex"].qbo_id)]).encode())
+    assert response.status_code == 200 and response.get_json()["malformed"] == 1
+    assert _inbox_count(app) == 0
+    for admin in (ACME_ADMIN, GLOBEX_ADMIN):
+        login(client, admin)
+        assert "is not a QuickBooks company (realm) id" not in client.get("/qbo/admin/health").get_data(as_text=True)
+
+
+# -- deep nesting --------------------------------------------------------------------
+
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_a_signed_deeply_nested_webhook_is_a_clear_400(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    response = _signed_post(app, client, DEEP_JSON)
+    assert response.status_code == 400
+    assert "nested more than" in response.get_json()["error"]
+    assert _inbox_count(app) == 0
+
+
+def test_no_post_endpoint_fails_on_a_deeply_nested_json_body(app: t.Any, client: t.Any,
+                                                             world: dict[str, Tenant]) -> None:
+    """Every POST under the prefix, as an admin with a valid CSRF token and signature: never a 500.
+
+    (Under TESTING a RecursionError would propagate and fail the test too.)
+    """
+    login(client, ACME_ADMIN)
+    headers = {**_with_csrf(client), "content-type": "application/json",
+               "intuit-signature": sign(DEEP_JSON, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    posts = [r for r in _rules(app) if "POST" in (r.methods or ())]
+    assert any(r.endpoint == "qbo_webhooks.receive" for r in posts)
+    for rule in posts:
+        url = _url(rule, world["acme"])
+        response = client.post(url, data=DEEP_JSON, headers=headers)
+        assert response.status_code < 500, f"POST {url} ({rule.endpoint}) -> {response.status_code}"
+
+
+def test_no_emulator_post_endpoint_fails_on_a_deeply_nested_json_body(emulator: t.Any) -> None:
+    """The emulator's API, OAuth and control endpoints answer their own 400, never a 500."""
+    token = emulator.issue_tokens(TEST_REALM)["access_token"]
+    session = emulator.http_session()
+    values = {"realm": TEST_REALM, "segment": "customer", "entity_id": "1"}
+    posts = [r for r in emulator.app.url_map.iter_rules() if "POST" in (r.methods or ())]
+    assert len(posts) >= 8
+    for rule in posts:
+        path = rule.build({name: values.get(name, "1") for name in rule.arguments}, append_unknown=False)[1]
+        response = session.post(emulator.config.base_url.rstrip("/") + path, data=DEEP_JSON, auth=None, headers={
+            "content-type": "application/json", "Authorization": f"Bearer {token}"})
+        assert response.status_code < 500, f"POST {path} ({rule.endpoint}) -> {response.status_code}"
+
+
 # -- OAuth state -------------------------------------------------------------------
 
 

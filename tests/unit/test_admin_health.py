@@ -1,4 +1,4 @@
-"""The sync health page: connection state, queues, failures with Retry, and the field chart."""
+"""The sync health page: connection state, queues, failures with Retry, malformed webhooks, the field chart."""
 
 from __future__ import annotations
 
@@ -8,21 +8,28 @@ import typing as t
 
 from flask_qbo import health
 from flask_qbo.errors import QBOValidationError
+from flask_qbo.extension import DEFAULT_TENANT
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import connect_tenant
 
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
+from ..hostapp import GLOBEX_ADMIN
 from ..hostapp import Contact
 from .test_connect_support import csrf
 from .test_connect_support import text
 from .test_connect_support import update_connection
+from .test_webhooks import cloudevent
+from .test_webhooks import post
+from .test_webhooks import spoiled
 
 HEALTH = "/qbo/admin/health"
+GLOBEX_REALM = "9130000000000002"
 
 
 def _seed(app: t.Any) -> dict[str, int]:
@@ -173,3 +180,39 @@ def test_a_push_failure_resolved_by_a_later_success_is_not_listed(app: t.Any, co
         failures = health.recent_failures(get_qbo(app), "acme")
     # Cy's failure was followed by a successful push; Dee's came after her last success.
     assert [f.contact for f in failures] == ["Dee"]
+
+
+def test_malformed_webhook_parts_are_listed_for_their_tenant_only(app: t.Any, client: t.Any, emulator: t.Any,
+                                                                 connected: t.Any) -> None:
+    emulator.add_company(GLOBEX_REALM, "Globex Books")
+    connect_tenant(app, emulator, "globex", GLOBEX_REALM)
+    body = [cloudevent("acme-ok"), spoiled("acme-bad", intuitentityid=None),
+            spoiled("globex-bad", intuitaccountid=GLOBEX_REALM, time="<b>never</b>"),
+            spoiled("nobody", intuitaccountid=None)]
+    assert post(client, app, body).get_json()["malformed"] == 3
+    login(client, ACME_ADMIN)
+    page = text(client.get(HEALTH))
+    assert "Webhook events not stored" in page
+    assert "CloudEvent 2 of 4 (id &#39;acme-bad&#39;, type &#39;qbo.customer.updated.v1&#39;): " \
+           "&#39;intuitentityid&#39; is missing." in page
+    assert "globex-bad" not in page and "nobody" not in page
+    login(client, GLOBEX_ADMIN)
+    page = text(client.get(HEALTH))
+    assert "&#39;time&#39; is not a timestamp: &#39;&lt;b&gt;never&lt;/b&gt;&#39;" in page, "escaped, and shown"
+    assert "acme-bad" not in page and "nobody" not in page
+
+
+def test_a_single_tenant_host_sees_parts_that_name_no_company(app: t.Any, client: t.Any, emulator: t.Any,
+                                                              monkeypatch: t.Any) -> None:
+    monkeypatch.setattr(get_qbo(app), "_tenant_loader", None)  # the host registers no tenant_loader
+    connect_tenant(app, emulator, DEFAULT_TENANT, TEST_REALM)
+    assert post(client, app, [spoiled("no-realm", intuitaccountid="９１３０")]).status_code == 200
+    login(client, ACME_ADMIN)
+    page = text(client.get(HEALTH))
+    assert "CloudEvent 1 of 1 (id &#39;no-realm&#39;, type &#39;qbo.customer.updated.v1&#39;): " \
+           "&#39;intuitaccountid&#39; &#39;９１３０&#39; is not a QuickBooks company (realm) id" in page
+
+
+def test_health_page_without_malformed_webhooks_has_no_such_section(client: t.Any, connected: t.Any) -> None:
+    login(client, ACME_ADMIN)
+    assert "Webhook events not stored" not in text(client.get(HEALTH))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_qbo.models import Outbox
+from flask_qbo.models import SyncLog
 
 from ..hostapp import Contact
 from ..hostapp import db
@@ -42,3 +43,23 @@ def test_emulator_command_shares_the_standalone_options(app):
     result = app.test_cli_runner().invoke(args=["qbo", "emulator", "--help"])
     assert result.exit_code == 0
     assert "--port" in result.output and "--webhook-url" in result.output
+
+
+def test_status_counts_malformed_webhook_parts_including_those_of_no_tenant(app, connected):
+    """On a multi-tenant host a part naming no realm is on no tenant's health page: the operator sees it here."""
+    with app.app_context():
+        db.session.add_all([
+            SyncLog(tenant_key="acme", realm_id=connected.realm_id, direction="webhook", action="malformed",
+                    message="CloudEvent 1 of 2: 'id' is missing."),
+            SyncLog(direction="webhook", action="malformed", message="CloudEvent 2 of 2: 'intuitaccountid' is missing."),
+        ])
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["qbo", "status"])
+    assert result.exit_code == 0, result.output
+    assert ("webhook parts not stored: 2 (1 naming no tenant); latest: "
+            "CloudEvent 2 of 2: 'intuitaccountid' is missing.") in result.output
+
+
+def test_status_without_malformed_webhook_parts(app, connected):
+    result = app.test_cli_runner().invoke(args=["qbo", "status"])
+    assert "webhook parts not stored: none" in result.output

@@ -241,10 +241,24 @@ def test_non_json_error_body_is_still_classified(qbo_client: QBOClient) -> None:
         status_code = 502
         headers = {"intuit_tid": "t-9"}
         text = "<html><body>Bad   gateway</body></html>"
-
-        def json(self) -> t.Any:
-            raise ValueError
+        content = text.encode()
 
     error = faults.error_from_response(Html())  # type: ignore[arg-type]
     assert isinstance(error, QBOTransientError) and error.intuit_tid == "t-9"
     assert "Bad gateway" in error.message and isinstance(error, QBOAPIError)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize("status,cls", [(200, QBOAPIError), (500, QBOTransientError)])
+def test_a_deeply_nested_answer_is_an_api_error_not_a_recursion_error(qbo_client: QBOClient, recorder: t.Any,
+                                                                      status: int, cls: type) -> None:
+    """Python's JSON parser recurses per level: a body nested 100,000 deep raised RecursionError."""
+    def deepen(request: t.Any, response: t.Any) -> None:
+        response.status_code, response._content = status, DEEP
+
+    recorder.after = deepen
+    with pytest.raises(cls) as info:
+        qbo_client.company_info()
+    assert info.value.status == status

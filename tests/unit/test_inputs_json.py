@@ -1,0 +1,55 @@
+"""JSON from outside is read by one function: a clear error for anything it cannot read safely."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from flask_qbo.inputs import MAX_JSON_DEPTH
+from flask_qbo.inputs import JSONInputError
+from flask_qbo.inputs import json_depth
+from flask_qbo.inputs import load_json
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("value,depth", [(1, 0), ("x", 0), ([], 1), ({}, 1), ({"a": [1, {"b": []}]}, 4),
+                                         ([[], [[[]]], []], 4)])
+def test_depth_counts_lists_and_objects(value: object, depth: int) -> None:
+    assert json_depth(value, 10) == depth
+
+
+def test_depth_is_measured_without_recursion() -> None:
+    value: list[object] = []
+    for _ in range(sys.getrecursionlimit() * 3):
+        value = [value]
+    assert json_depth(value, 5) == 6, "stops one level past the limit"
+    assert json_depth(value, 10**6) == sys.getrecursionlimit() * 3 + 1
+
+
+def test_bodies_up_to_the_limit_are_read() -> None:
+    assert load_json(nested(MAX_JSON_DEPTH)) == json.loads(nested(MAX_JSON_DEPTH))
+    assert load_json(b'{"a": "\xc3\xa9"}') == {"a": "é"}
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 900, 100_000])
+def test_deeper_bodies_are_refused_the_same_way_whether_or_not_python_could_parse_them(depth: int) -> None:
+    with pytest.raises(JSONInputError) as info:
+        load_json(nested(depth))
+    assert str(info.value) == f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep"
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b'["\xff"]', "[1,]"])
+def test_what_is_not_json_says_so(body: bytes | str) -> None:
+    with pytest.raises(JSONInputError, match="^the body is not JSON: "):
+        load_json(body)
+
+
+def test_a_lower_limit_can_be_asked_for() -> None:
+    assert load_json("[[1]]", max_depth=2) == [[1]]
+    with pytest.raises(JSONInputError, match="more than 1 levels"):
+        load_json("[[1]]", max_depth=1)
