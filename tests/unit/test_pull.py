@@ -420,3 +420,43 @@ def test_a_link_pointing_at_another_tenants_contact_is_never_written(app, emulat
     emulator.webhooks.flush()
     pull(app)
     assert contact(app, cid).last_name == "Tenant"
+
+
+def test_pulled_control_characters_are_stripped_before_the_contact_is_written(app, emulator, connected):
+    """QBO data is untrusted: bidi overrides and controls would spoof or break the CRM's text."""
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Ann", FamilyName="Lee")
+    cid = make_contact(app, first_name="Ann", last_name="Lee")
+    link(app, emulator, cust, cid)
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "sparse": True,
+                                          "FamilyName": "Lee\u202egnp.exe", "Notes": "paid\x00\r\nthanks\x07",
+                                          "DisplayName": "Ann \u2066Lee\u2069"})
+    emulator.webhooks.flush()
+    pull(app)
+    after = contact(app, cid)
+    assert (after.last_name, after.notes) == ("Leegnp.exe", "paid\nthanks")
+    with app.app_context():
+        assert db.session.query(Customer).filter_by(qbo_id=cust["Id"]).one().display_name == "Ann Lee"
+        assert db.session.query(Outbox).count() == 0  # written with capture suppressed, and clean already
+        from flask_qbo import push
+
+        emulator.reset_counters()
+        push.request_sync(cid)
+        push.process(get_qbo(app))
+        assert emulator.counters[R]["writes"] == 0  # the contact matches what was pulled: no push back
+
+
+def test_a_crm_value_differing_only_by_stripped_characters_is_no_conflict(app, emulator, connected):
+    """The CRM's tab is sent as a space: QBO's later edit of that field is not a conflict with it."""
+    cust = add_customer(emulator, GivenName="Ann Marie", FamilyName="Lee")
+    cid = make_contact(app, first_name="Ann\tMarie", last_name="Lee")
+    link(app, emulator, cust, cid)
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "GivenName": "Anne"}, sparse=True)
+    with app.app_context():
+        db.session.get(Contact, cid).phone = "555-0100"  # an unpushed CRM edit of another field
+        db.session.commit()
+        db.session.query(Outbox).update({"updated_at": utcnow() + dt.timedelta(minutes=5)})
+        db.session.commit()
+    poll(app)
+    assert contact(app, cid).first_name == "Anne"
+    assert count(app, SyncLog, action="conflict") == 0
