@@ -171,6 +171,7 @@ def _refused(values: dict) -> str | None:
         ("GivenName", "Ann-Marie", "Ann:Marie"),
         ("PrimaryEmailAddr.Address", "ann+crm@mail.example.co.uk", "ann@localhost"),
     ],
+    ids=["length-title", "length-notes", "colon-company", "colon-name", "email"],
 )
 def test_preflight_accepts_up_to_the_rule_and_refuses_past_it(path: str, accepted: str, refused: str) -> None:
     assert _refused({path: accepted}) is None
