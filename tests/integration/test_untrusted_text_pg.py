@@ -35,7 +35,8 @@ def test_a_nul_from_quickbooks_never_wedges_the_pull(pg: tuple[str, str]) -> Non
                                                          "FamilyName": "Byte\u202e", "Notes": "a\x00\nb"})
     emu.store.create(TEST_REALM, "Invoice", {
         "CustomerRef": {"value": customer["Id"]}, "PrivateNote": "memo\x00 text", "DocNumber": "7\x00",
-        "Line": [{"Amount": 10, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}],
+        "Line": [{"Amount": 10, "DetailType": "SalesItemLineDetail",
+                  "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}],
     })
     try:
         with app.app_context():
