@@ -47,6 +47,7 @@ from .mapping import apply_values
 from .mapping import changed_paths
 from .mapping import customer_hash
 from .mapping import normalize
+from .mapping import normalize_field
 from .mapping import qbo_values
 from .merge import CRM
 from .merge import winner_for
@@ -281,7 +282,7 @@ class Applier:
             field = fields.by_path(path)
             if field is None or not field.pulls:
                 continue
-            crm = normalize(_crm_value(contact, field))
+            crm = normalize_field(path, _crm_value(contact, field))
             if crm == normalize(base.get(path)) or crm == normalize(values.get(path)):
                 continue  # the CRM did not touch it, or both sides agree
             if crm_newer:

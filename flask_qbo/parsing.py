@@ -16,6 +16,7 @@ from decimal import Decimal
 from decimal import InvalidOperation
 
 from .mapping import get_path
+from .mapping import strip_invisible
 
 _FRACTION = re.compile(r"\.(\d+)")
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
@@ -64,10 +65,15 @@ def to_decimal(value: t.Any) -> Decimal | None:
 
 
 def clip(value: t.Any, size: int) -> str | None:
-    """A string clipped to a column's size; QBO limits are not always what it sends."""
+    """A string for a mirror column: invisible characters removed, clipped to the column's size.
+
+    QBO limits are not always what it sends, and its text is untrusted: a NUL
+    would make PostgreSQL refuse the whole pull, a bidi override would spoof
+    what the widgets show (see :func:`flask_qbo.mapping.strip_invisible`).
+    """
     if value is None:
         return None
-    text = str(value)
+    text = strip_invisible(str(value))
     return text[:size] if text else None
 
 

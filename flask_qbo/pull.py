@@ -229,12 +229,18 @@ def _balance_customers(
 ) -> set[str]:
     """Ids of the customers whose balance the batch's invoices, payments or credit memos moved.
 
-    ``changed`` holds (entity or (entity, id) key, object) pairs; deleted
-    transactions carry no CustomerRef, so their customer comes from the mirror.
+    ``changed`` holds (entity or (entity, id) key, object) pairs, CDC's
+    ``status: Deleted`` ones included; ``deleted`` holds (entity, id) pairs of
+    Delete events.  Deleted transactions carry no CustomerRef, so their
+    customer comes from the mirror.
     """
     ids: set[str] = set()
+    deleted = list(deleted)
     for key, data in changed:
         entity = key[0] if isinstance(key, tuple) else key
+        if data.get("status") == "Deleted":
+            deleted.append((entity, str(data["Id"])))
+            continue
         ref = (data.get("CustomerRef") or {}).get("value")
         if entity in BALANCE_TYPES and ref:
             ids.add(str(ref))

@@ -12,6 +12,7 @@ from flask_qbo import push
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
+from flask_qbo.models import SyncLog
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import Contact
@@ -189,3 +190,46 @@ def test_a_delete_while_the_lost_create_was_in_flight_still_inactivates(
         db.session.commit()
     (customer,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
     assert customer["Active"] is False
+
+
+def test_an_older_namesake_with_our_email_is_matched_not_adopted(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """The DisplayName and the email both fit, but the customer is older than our create: it is not ours.
+
+    Adopting it would take the values we sent as what QBO held, so every field
+    where the namesake differs (its phone) would look like a QBO edit and
+    overwrite the contact.  Matched by email instead, it is the same person and
+    the contact's values win, as for any first match.
+    """
+    emulator.clock.advance(-3600)  # made an hour before our create was sent
+    namesake = emulator.store.create(TEST_REALM, "Customer", {
+        "DisplayName": "Twin Person", "GivenName": "Twin", "FamilyName": "Person",
+        "PrimaryEmailAddr": {"Address": "old@twin.test"}, "PrimaryPhone": {"FreeFormNumber": "555-0199"},
+        "Notes": "the namesake's notes",
+    })
+    emulator.clock.advance(3600)
+    with app.app_context():
+        app.config.update(QBO_MAX_RETRIES=0)
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", first_name="Twin", last_name="Person", email="twin@twin.test",
+                          phone="555-0100")
+        db.session.add(contact)
+        db.session.commit()
+        emulator.faults.timeout_next(1, method="POST", path_contains="/customer")  # before QBO executes it
+        push.process(qbo)
+        assert db.session.query(Outbox).one().create_sent["DisplayName"] == "Twin Person"
+        db.session.commit()
+        # Meanwhile someone in QBO gives the namesake our email.
+        current = emulator.store.read(TEST_REALM, "Customer", namesake["Id"])
+        emulator.store.update(TEST_REALM, "Customer", {
+            "Id": namesake["Id"], "SyncToken": current["SyncToken"], "sparse": True,
+            "PrimaryEmailAddr": {"Address": "twin@twin.test"},
+        })
+        _due_now()
+        push.process(qbo)
+        contact = db.session.get(Contact, contact.id)
+        assert contact.phone == "555-0100"
+        action = db.session.query(SyncLog.action).filter_by(direction="push", qbo_id=namesake["Id"]).scalar()
+        assert action == "matched"
+        db.session.commit()
+    (customer,) = emulator.store.list(TEST_REALM, "Customer")
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0100"

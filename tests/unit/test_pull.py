@@ -420,3 +420,96 @@ def test_a_link_pointing_at_another_tenants_contact_is_never_written(app, emulat
     emulator.webhooks.flush()
     pull(app)
     assert contact(app, cid).last_name == "Tenant"
+
+
+def test_pulled_control_characters_are_stripped_before_the_contact_is_written(app, emulator, connected):
+    """QBO data is untrusted: bidi overrides and controls would spoof or break the CRM's text."""
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Ann", FamilyName="Lee")
+    cid = make_contact(app, first_name="Ann", last_name="Lee")
+    link(app, emulator, cust, cid)
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "sparse": True,
+                                          "FamilyName": "Lee\u202egnp.exe", "Notes": "paid\x00\r\nthanks\x07",
+                                          "DisplayName": "Ann \u2066Lee\u2069"})
+    emulator.webhooks.flush()
+    pull(app)
+    after = contact(app, cid)
+    assert (after.last_name, after.notes) == ("Leegnp.exe", "paid\nthanks")
+    with app.app_context():
+        assert db.session.query(Customer).filter_by(qbo_id=cust["Id"]).one().display_name == "Ann Lee"
+        assert db.session.query(Outbox).count() == 0  # written with capture suppressed, and clean already
+        from flask_qbo import push
+
+        emulator.reset_counters()
+        push.request_sync(cid)
+        push.process(get_qbo(app))
+        assert emulator.counters[R]["writes"] == 0  # the contact matches what was pulled: no push back
+
+
+def test_a_crm_value_differing_only_by_stripped_characters_is_no_conflict(app, emulator, connected):
+    """The CRM's tab is sent as a space: QBO's later edit of that field is not a conflict with it."""
+    cust = add_customer(emulator, GivenName="Ann Marie", FamilyName="Lee")
+    cid = make_contact(app, first_name="Ann\tMarie", last_name="Lee")
+    link(app, emulator, cust, cid)
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "GivenName": "Anne"}, sparse=True)
+    with app.app_context():
+        db.session.get(Contact, cid).phone = "555-0100"  # an unpushed CRM edit of another field
+        db.session.commit()
+        db.session.query(Outbox).update({"updated_at": utcnow() + dt.timedelta(minutes=5)})
+        db.session.commit()
+    poll(app)
+    assert contact(app, cid).first_name == "Anne"
+    assert count(app, SyncLog, action="conflict") == 0
+
+
+def test_deletes_reach_the_crm_by_cdc_alone(app, emulator, connected):
+    """No webhook arrives: a merged-away customer and a deleted invoice come only as CDC's ``status: Deleted``."""
+    gone = add_customer(emulator, GivenName="Gone", FamilyName="Away")
+    keep = add_customer(emulator, GivenName="Kept", FamilyName="Here")
+    payer = add_customer(emulator, GivenName="Pay", FamilyName="Er")
+    cid = make_contact(app, first_name="Gone", last_name="Away")
+    link(app, emulator, gone, cid)
+    doomed = add_invoice(emulator, payer["Id"], 90)
+    poll(app)
+    assert count(app, Transaction, qbo_id=doomed["Id"], deleted=False) == 1
+    assert _mirrored_balance(app, payer["Id"]) == 90
+    emulator.clock.advance(3600)
+    with app.app_context():  # the customers' own changes now lie before the next CDC window
+        db.session.query(Connection).filter_by(tenant_key="acme").update({"cdc_cursor": emulator.clock.now()})
+        db.session.commit()
+    emulator.store.delete(R, "Invoice", doomed["Id"], emulator.store.read(R, "Invoice", doomed["Id"])["SyncToken"])
+    emulator.store.merge_customers(R, gone["Id"], keep["Id"])
+    emulator.clock.advance(5)
+    poll(app)
+    assert count(app, Inbox) == 0  # nothing came by webhook
+    with app.app_context():
+        assert db.session.query(Transaction).filter_by(qbo_id=doomed["Id"]).one().deleted
+        old = db.session.query(Customer).filter_by(qbo_id=gone["Id"]).one()
+        assert (old.active, old.contact_key) == (False, str(cid))
+        logged = {(r.qbo_id, r.action) for r in db.session.query(SyncLog).filter_by(direction="pull")}
+        assert {(doomed["Id"], "deleted"), (gone["Id"], "inactivated")} <= logged
+    assert contact(app, cid).last_name == "Away"  # a merge never deletes or archives the contact
+    assert _mirrored_balance(app, payer["Id"]) == 0  # the deleted invoice no longer counts
+
+
+def test_a_delete_brought_by_a_burst_cdc_call_refreshes_the_balance(app, emulator, connected):
+    """The invoice's Delete event is lost; the CDC call made for a burst of other events brings the delete."""
+    route_webhooks(app, emulator)
+    payer = add_customer(emulator, GivenName="Pay", FamilyName="Er")
+    doomed = add_invoice(emulator, payer["Id"], 90)
+    emulator.webhooks.flush()
+    pull(app)
+    assert _mirrored_balance(app, payer["Id"]) == 90
+    emulator.clock.advance(3600)  # the payer's own change lies before the burst's CDC window
+    emulator.store.delete(R, "Invoice", doomed["Id"], emulator.store.read(R, "Invoice", doomed["Id"])["SyncToken"])
+    burst = [add_customer(emulator, GivenName=f"B{i}", FamilyName="Burst") for i in range(6)]
+    add_invoice(emulator, burst[0]["Id"], 5)  # an invoice event: the burst's CDC call asks for invoices too
+    emulator.webhooks.flush()
+    with app.app_context():
+        assert db.session.query(Inbox).filter_by(entity="Invoice", operation="Delete").delete() == 1
+        db.session.commit()
+    emulator.reset_counters()
+    pull(app)
+    assert emulator.counters[R]["reads"] <= 2  # one CDC call, one query for the balances
+    assert count(app, Transaction, qbo_id=doomed["Id"], deleted=True) == 1
+    assert _mirrored_balance(app, payer["Id"]) == 0

@@ -89,6 +89,28 @@ def test_unchanged_contact_sends_nothing(ctx: t.Any, emulator: t.Any) -> None:
     assert emulator.counters[TEST_REALM]["requests"] == 0
 
 
+def test_control_characters_are_stripped_and_the_echo_changes_nothing(ctx: t.Any, emulator: t.Any) -> None:
+    """QBO receives clean text; the contact keeps what it holds and is never pushed again for it."""
+    from flask_qbo import pull
+
+    contact = new_contact(first_name="A\u202enn", notes="line one\x00\r\nline two\x1b", email="ann\u200b@example.com")
+    assert drain() == 1
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["PrimaryEmailAddr"]["Address"], cust["Notes"]) == (
+        "Ann Lee", "Ann", "ann@example.com", "line one\nline two")
+    qbo = get_qbo()
+    pull.poll_cdc(qbo, qbo.connection("acme"))  # our own push comes back
+    db.session.refresh(contact)
+    assert contact.first_name == "A\u202enn" and contact.notes == "line one\x00\r\nline two\x1b"
+    emulator.reset_counters()
+    contact.notes = "line one\x00\x07\nline two"  # differs only by stripped characters
+    db.session.commit()
+    push.request_sync(contact)
+    drain()
+    assert emulator.counters[TEST_REALM]["writes"] == 0
+    assert db.session.query(Outbox).filter(Outbox.status != "done").count() == 0
+
+
 def test_matches_by_email_and_reactivates_deleted(ctx: t.Any, emulator: t.Any) -> None:
     emulator.store.create(TEST_REALM, "Customer", {"DisplayName": "Ann Lee", "PrimaryEmailAddr": {"Address": "a@x.io"}})
     old = customers(emulator)[0]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import types
 import typing as t
 from decimal import Decimal
 
@@ -13,7 +11,7 @@ from flask import render_template_string
 from jinja2 import ChoiceLoader
 from jinja2 import DictLoader
 
-import flask_qbo
+from flask_qbo import push
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
@@ -208,50 +206,60 @@ def test_summary_for_unlinked_contact(app: t.Any, client: t.Any, connected: t.An
     assert "not in QuickBooks yet" in html and ">Sync now<" in html
 
 
-def _fake_push(monkeypatch: t.Any, app: t.Any) -> list[tuple[t.Any, str]]:
-    """Stand in for the push helper: record the call and queue a row as it would."""
-    calls: list[tuple[t.Any, str]] = []
+class _Runner:
+    """Records wake-ups instead of running a background thread (the test pushes by itself)."""
 
-    def request_sync(contact: t.Any, tenant_key: str | None = None) -> Outbox:
-        calls.append((contact, tenant_key))
-        row = Outbox(tenant_key=tenant_key, contact_key=str(contact.id), status="pending")
-        db.session.add(row)
-        return row
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
 
-    fake = types.ModuleType("flask_qbo.push")
-    fake.request_sync = request_sync  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "flask_qbo.push", fake)
-    monkeypatch.setattr(flask_qbo, "push", fake, raising=False)
-    return calls
+    def wake(self, reason: str = "") -> None:
+        self.reasons.append(reason)
 
 
-def test_sync_now_requires_csrf_and_queues_a_push(app: t.Any, client: t.Any, connected: t.Any, monkeypatch: t.Any) -> None:
-    contact_id = add_contact(app)
-    calls = _fake_push(monkeypatch, app)
+def _runner(app: t.Any) -> _Runner:
+    runner = _Runner()
+    get_qbo(app).state(app).runner = runner
+    return runner
+
+
+def _unfinished(app: t.Any) -> list[tuple[str, str, str]]:
+    with app.app_context():
+        rows = db.session.query(Outbox).filter(Outbox.status != "done")
+        return [(o.tenant_key, o.contact_key, o.status) for o in rows]
+
+
+def test_sync_now_requires_csrf_and_pushes_the_contact(app: t.Any, client: t.Any, connected: t.Any,
+                                                       emulator: t.Any) -> None:
+    contact_id = add_contact(app, last_name="Now")
+    runner = _runner(app)
     login(client, ACME_USER)
     assert client.post(f"/qbo/w/{contact_id}/sync", headers=HX).status_code == 400
-    assert calls == []
+    assert _unfinished(app) == [] and runner.reasons == []
     with client.session_transaction() as sess:
         sess["_qbo_csrf"] = "tok"
     response = client.post(f"/qbo/w/{contact_id}/sync", headers={**HX, "X-CSRFToken": "tok"})
     assert response.status_code == 200
-    assert [(c.id, tenant) for c, tenant in calls] == [(contact_id, "acme")]
     html = response.get_data(as_text=True)
     assert "Sync requested." in html and "Waiting to sync" in html
-    with app.app_context():
-        assert db.session.query(Outbox).filter_by(contact_key=str(contact_id), status="pending").count() == 1
+    assert _unfinished(app) == [("acme", str(contact_id), "pending")]
+    assert "sync-now" in runner.reasons
+    with app.app_context():  # what the woken runner does: the queued row creates the customer
+        assert push.process(get_qbo(app)) == 1
+        link = db.session.query(Customer).one()
+        assert (link.tenant_key, link.contact_key) == ("acme", str(contact_id))
+    assert [c["DisplayName"] for c in emulator.store.list(TEST_REALM, "Customer")] == ["Ada Now"]
     plain = client.post(f"/qbo/w/{contact_id}/sync", data={"csrf_token": "tok"})
     assert plain.status_code == 303 and plain.headers["Location"].endswith(f"/qbo/w/{contact_id}/summary")
 
 
-def test_sync_now_for_another_tenant_is_404(app: t.Any, client: t.Any, connected: t.Any, monkeypatch: t.Any) -> None:
+def test_sync_now_for_another_tenant_is_404(app: t.Any, client: t.Any, connected: t.Any) -> None:
     contact_id = add_contact(app)
-    calls = _fake_push(monkeypatch, app)
+    runner = _runner(app)
     login(client, GLOBEX_ADMIN)
     with client.session_transaction() as sess:
         sess["_qbo_csrf"] = "tok"
     assert client.post(f"/qbo/w/{contact_id}/sync", headers={**HX, "X-CSRFToken": "tok"}).status_code == 404
-    assert calls == []
+    assert _unfinished(app) == [] and runner.reasons == []
 
 
 # -- permissions -------------------------------------------------------------------------
