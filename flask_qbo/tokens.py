@@ -133,23 +133,41 @@ def token_values(
 ) -> dict[str, t.Any]:
     """Column values for a token response: encrypted tokens and absolute expiries.
 
-    The hard expiry is only present when Intuit sent it; without it the stored
-    value is kept.
+    The hard expiry is only present when Intuit sent it; without it (or when a
+    lifetime is not a whole number of seconds) the stored value is kept, and an
+    unreadable access-token lifetime counts as Intuit's usual hour.
     """
     now = now or utcnow()
     values: dict[str, t.Any] = {
         "access_token_enc": cipher.encrypt(token["access_token"]),
-        "access_expires_at": now + dt.timedelta(seconds=int(token.get("expires_in") or 3600)),
+        "access_expires_at": now + dt.timedelta(seconds=_lifetime(token, "expires_in") or 3600),
     }
     if token.get("refresh_token"):
         values["refresh_token_enc"] = cipher.encrypt(token["refresh_token"])
-    if token.get("x_refresh_token_expires_in") is not None:
-        values["refresh_expires_at"] = now + dt.timedelta(seconds=int(token["x_refresh_token_expires_in"]))
-    if token.get("x_refresh_token_hard_expires_in") is not None:
-        values["refresh_hard_expires_at"] = now + dt.timedelta(
-            seconds=int(token["x_refresh_token_hard_expires_in"])
-        )
+    for key, column in (("x_refresh_token_expires_in", "refresh_expires_at"),
+                        ("x_refresh_token_hard_expires_in", "refresh_hard_expires_at")):
+        seconds = _lifetime(token, key)
+        if seconds is not None:
+            values[column] = now + dt.timedelta(seconds=seconds)
     return values
+
+
+def _lifetime(token: t.Mapping[str, t.Any], key: str) -> int | None:
+    """A token lifetime in seconds; ``None`` when absent or not a sane whole number.
+
+    Intuit sends integers; anything else (text, a float, a fullwidth digit, a
+    century) is logged and ignored rather than failing the connect or refresh
+    that carried an otherwise good grant.
+    """
+    value = token.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10 * 366 * 86400:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and 0 < int(value) < 10 * 366 * 86400:
+        return int(value)
+    log.warning("Ignored Intuit's unreadable token lifetime %s=%.20r.", key, value)
+    return None
 
 
 def apply_token(

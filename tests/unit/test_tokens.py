@@ -293,3 +293,21 @@ def test_token_endpoint_outage_is_transient(app: t.Any, emulator: t.Any, connect
         with pytest.raises(QBOTransientError):
             tokens.access_token(get_qbo(app), connected)
     assert stored(app, connected.id)["status"] == "connected"
+
+
+@pytest.mark.parametrize("bad", ["soon", "3600.5", "３６００", -5, 10**12, True, [3600]])
+def test_an_unreadable_lifetime_never_fails_a_good_grant(bad: object) -> None:
+    """Intuit sends whole seconds; anything else is ignored (logged), never a 500 at connect."""
+    from cryptography.fernet import Fernet
+
+    from flask_qbo.crypto import TokenCipher
+    from flask_qbo.tokens import token_values
+
+    cipher = TokenCipher([Fernet.generate_key()])
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    values = token_values({"access_token": "a", "refresh_token": "r", "expires_in": bad,
+                           "x_refresh_token_expires_in": bad, "x_refresh_token_hard_expires_in": 86400}, cipher, now)
+    assert values["access_expires_at"] == now + dt.timedelta(hours=1)
+    assert "refresh_expires_at" not in values
+    assert values["refresh_hard_expires_at"] == now + dt.timedelta(days=1)
+    assert cipher.decrypt(values["refresh_token_enc"]) == "r"
