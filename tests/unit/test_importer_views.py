@@ -238,3 +238,47 @@ def test_picker_is_admin_only_tenant_scoped_and_csrf_protected(app, client, emul
     assert client.get(f"/qbo/import/{run_id}/review").status_code == 403
     login(client, GLOBEX_ADMIN)
     assert client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "marc"}).status_code == 404
+
+
+# -- hostile numbers, one key per contact, runs that never wedge ---------------------------
+
+HOSTILE_PAGES = ["1" + "0" * 22, "-5", "0", "abc", "٣", "３", "+2", "2.0", "1e3", " 2", "9" * 5000]
+
+
+def test_review_page_numbers_are_checked(app, client, emulator, connected):
+    run_id, _ = review_run(app, client, emulator)
+    for value in HOSTILE_PAGES:
+        resp = client.get(f"/qbo/import/{run_id}/review", query_string={"page": value})
+        assert resp.status_code == 400, value
+        assert "page must be a whole number from 1 to 100000" in resp.get_data(as_text=True), value
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    resp = client.post(f"/qbo/import/{run_id}/review?page=-5", data={"csrf_token": csrf, "action": "accept_exact"})
+    assert resp.status_code == 400
+    # A well-formed page past the end shows the last page rather than an empty table.
+    page = client.get(f"/qbo/import/{run_id}/review?page=99999").get_data(as_text=True)
+    assert "Marcus Montgomery" in page
+
+
+def test_run_ids_out_of_range_or_not_ascii_are_not_found(app, client, emulator, connected):
+    run_id, _ = review_run(app, client, emulator)
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    assert client.get(f"/qbo/import/{run_id}/review").status_code == 200
+    for spelled in ("1" + "0" * 22, str(run_id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                    str(run_id).translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+        for part in ("progress", "review", "contacts"):
+            assert client.get(f"/qbo/import/{spelled}/{part}").status_code == 404, (spelled, part)
+        for part in ("apply", "cancel", "review"):
+            resp = client.post(f"/qbo/import/{spelled}/{part}", data={"csrf_token": csrf})
+            assert resp.status_code == 404, (spelled, part)
+    with app.app_context():
+        assert db.session.get(ImportRun, run_id).status == "review"
+
+
+def test_months_must_be_ascii_digits(app, client, connected):
+    login(client, ACME_ADMIN)
+    for value in ("٣", "1" + "0" * 22, "-3", "3.5"):
+        page = client.post("/qbo/import/", data={"csrf_token": token(client), "months": value},
+                           follow_redirects=True).get_data(as_text=True)
+        assert "months must be a whole number from 1 to 1200" in page, value
+    with app.app_context():
+        assert db.session.query(ImportRun).count() == 0
