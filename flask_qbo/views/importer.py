@@ -7,6 +7,10 @@ advances the import by one small step (see :mod:`flask_qbo.backfill`), so the
 import runs with any ``QBO_RUNNER``; it answers 286 (htmx: stop polling) once
 fetching is over.
 
+An unfinished run can be cancelled from the import and review pages (the way
+out of a run a crashed process left ``applying``); a run whose Apply stopped
+is back in review with the reason shown, and Apply resumes where it stopped.
+
 Each review row has a contact picker: a search box that, with htmx, fills the
 row's contact list from :func:`contacts` as the admin types; without
 JavaScript the same box accepts a contact key.  Either way the server checks
@@ -214,7 +218,25 @@ def apply(run_id: int) -> ResponseReturnValue:
     try:
         count = backfill.apply(run.id)
         flash(f"Import applied: {count} customers linked or created.", "info")
+    except backfill.ApplyError:
+        pass  # the run is back in review and its page shows why (run.error)
     except ValueError as exc:
         flash(str(exc), "error")
-        return redirect(url_for(".review", run_id=run.id))
+    else:
+        return redirect(url_for(".start"))
+    return redirect(url_for(".review", run_id=run.id))
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/cancel", methods=["POST"])
+@csrf_protect
+def cancel(run_id: int) -> ResponseReturnValue:
+    """Cancel an unfinished run (also one a crash left applying), so a new import can start."""
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    try:
+        backfill.cancel(run.id, user=qbo.current_user_name())
+        flash("Import cancelled. Customers it already linked or created stay so; "
+              "you can start a new import.", "info")
+    except ValueError as exc:
+        flash(str(exc), "error")
     return redirect(url_for(".start"))
