@@ -14,6 +14,9 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 
+from flask_qbo.inputs import ROW_ID_MAX
+from flask_qbo.inputs import whole_number
+
 from .integration import init_qbo
 from .models import User
 from .models import db
@@ -30,7 +33,11 @@ csrf = CSRFProtect()
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    """The signed-in user; an id that is not a row id (``str.isdigit`` also passes "²") is nobody."""
+    try:
+        return db.session.get(User, whole_number(user_id, name="user id", maximum=ROW_ID_MAX))
+    except ValueError:
+        return None
 
 
 def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:

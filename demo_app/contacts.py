@@ -21,6 +21,9 @@ from flask import url_for
 from flask_login import current_user
 from sqlalchemy import or_
 
+from flask_qbo.inputs import ROW_ID
+from flask_qbo.inputs import page_arg
+
 from .forms import ContactForm
 from .models import Contact
 from .models import db
@@ -60,7 +63,8 @@ def index() -> str:
         pattern = f"%{query}%"
         stmt = stmt.where(or_(*(column.ilike(pattern) for column in SEARCH_COLUMNS)))
     stmt = stmt.order_by(Contact.last_name, Contact.first_name, Contact.company, Contact.id)
-    page = db.paginate(stmt, per_page=current_app.config["DEMO_PAGE_SIZE"], error_out=False)
+    number = page_arg(request.args)  # db.paginate's own parse lets 10**22 through to SQLite
+    page = db.paginate(stmt, page=number, per_page=current_app.config["DEMO_PAGE_SIZE"], error_out=False)
     return render_template("contacts/list.html", page=page, q=query, show_archived=show_archived)
 
 
@@ -76,12 +80,12 @@ def create() -> t.Any:
     return render_template("contacts/form.html", form=form, contact=None)
 
 
-@bp.route("/<int:contact_id>")
+@bp.route(f"/<{ROW_ID}:contact_id>")
 def show(contact_id: int) -> str:
     return render_template("contacts/show.html", contact=get_contact(contact_id))
 
 
-@bp.route("/<int:contact_id>/details")
+@bp.route(f"/<{ROW_ID}:contact_id>/details")
 def details(contact_id: int) -> t.Any:
     """The details panel alone, for the dashboard's poll; 204 while nothing changed.
 
@@ -94,7 +98,7 @@ def details(contact_id: int) -> t.Any:
     return render_template("contacts/_details.html", contact=contact)
 
 
-@bp.route("/<int:contact_id>/edit", methods=["GET", "POST"])
+@bp.route(f"/<{ROW_ID}:contact_id>/edit", methods=["GET", "POST"])
 def edit(contact_id: int) -> t.Any:
     contact = get_contact(contact_id)
     form = ContactForm(obj=contact)
@@ -107,7 +111,7 @@ def edit(contact_id: int) -> t.Any:
     return render_template("contacts/form.html", form=form, contact=contact)
 
 
-@bp.route("/<int:contact_id>/archive", methods=["POST"])
+@bp.route(f"/<{ROW_ID}:contact_id>/archive", methods=["POST"])
 def archive(contact_id: int) -> t.Any:
     """Archive or restore; QuickBooks marks the customer inactive or active to match."""
     contact = get_contact(contact_id)
@@ -117,7 +121,7 @@ def archive(contact_id: int) -> t.Any:
     return redirect(url_for(".show", contact_id=contact.id))
 
 
-@bp.route("/<int:contact_id>/delete", methods=["POST"])
+@bp.route(f"/<{ROW_ID}:contact_id>/delete", methods=["POST"])
 def delete(contact_id: int) -> t.Any:
     """Delete in the CRM; QBO never hard-deletes, so the customer is made inactive there."""
     contact = get_contact(contact_id)

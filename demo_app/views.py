@@ -19,10 +19,11 @@ def index() -> t.Any:
     return redirect(url_for("contacts.index"))
 
 
+@bp.app_errorhandler(400)
 @bp.app_errorhandler(403)
 @bp.app_errorhandler(404)
 def error_page(error: HTTPException) -> tuple[str, int]:
-    """Friendly pages in the CRM's layout for "not allowed" and "not found".
+    """Friendly pages in the CRM's layout for "bad request", "not allowed" and "not found".
 
     htmx fragments (the QuickBooks widgets) get a one-line message instead, so a
     whole page is never swapped into a card.

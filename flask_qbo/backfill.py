@@ -26,6 +26,7 @@ import typing as t
 from sqlalchemy import update
 
 from . import mirror
+from .backfill_review import ApplyError
 from .backfill_review import accept_all_exact
 from .backfill_review import apply
 from .backfill_review import decide
@@ -34,6 +35,7 @@ from .backfill_review import summary
 from .config import get_config
 from .errors import QBOConfigError
 from .errors import QBOError
+from .extension import get_qbo
 from .mapping import contact_values
 from .mapping import qbo_values
 from .matching import ContactIndex
@@ -42,6 +44,7 @@ from .matching import tenant_contacts
 from .models import Customer
 from .models import ImportMatch
 from .models import ImportRun
+from .models import SyncLog
 from .models import utcnow
 
 if t.TYPE_CHECKING:
@@ -147,7 +150,7 @@ def _statement(run: ImportRun, entity: str, start: int) -> str:
 
 
 def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> bool:
-    """Fetch and store one page; False when another driver advanced the run first."""
+    """Fetch and store one page; False when another driver advanced the run first, or it was cancelled."""
     session = _session(qbo)
     entity, start = run.cursor["entity"], int(run.cursor["start"])
     extra = 0
@@ -174,7 +177,9 @@ def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> boo
     elif entity in mirror.TRANSACTION_TYPES:
         values["transactions_done"] = ImportRun.transactions_done + len(rows)
     result = session.execute(
-        update(ImportRun).where(ImportRun.id == run.id, ImportRun.requests_made == seen).values(**values)
+        update(ImportRun)
+        .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == "fetching")
+        .values(**values)
     )
     if result.rowcount != 1:
         session.rollback()
@@ -226,8 +231,44 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
         if qbo_id not in done:
             session.add(ImportMatch(run_id=run.id, qbo_id=qbo_id, contact_key=contact_key,
                                     match_kind=kind, candidates=candidates or None))
-    run.status = "review"
+    # A run cancelled meanwhile stays cancelled; its proposals are dropped with the rollback.
+    moved = session.execute(
+        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status == "fetching").values(status="review")
+    )
+    if moved.rowcount != 1:
+        session.rollback()
+        return
     session.commit()
+
+
+def cancel(run_id: int, user: str | None = None) -> ImportRun:
+    """Stop an unfinished run (fetching, in review, or applying), so the tenant can start a new one.
+
+    The way out of a run nobody can finish, such as one left ``applying`` by
+    a crashed process.  Customers already linked or created stay so (they
+    are real links); nothing else of the run is carried out: a fetch step
+    or an Apply batch in flight stops at its next compare-and-set.  Raises
+    :class:`ValueError` for a run that is already finished or cancelled.
+    """
+    qbo = get_qbo()
+    session = _session(qbo)
+    run = session.get(ImportRun, int(run_id))
+    if run is None:
+        raise LookupError(f"No import run {run_id}.")
+    result = session.execute(
+        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status.in_(ACTIVE))
+        .values(status="cancelled", finished_at=utcnow())
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        session.refresh(run)
+        raise ValueError(f"Import run {run_id} is {run.status}; only an unfinished import can be cancelled.")
+    session.add(SyncLog(tenant_key=run.tenant_key, realm_id=run.realm_id, direction="import", action="cancelled",
+                        message=f"Import {run.id} cancelled" + (f" by {user}" if user else "")))
+    session.commit()
+    session.refresh(run)
+    log.info("Import %s of tenant %s cancelled by %s", run.id, run.tenant_key, user or "an unnamed caller")
+    return run
 
 
 def run_pending(qbo: QBO) -> int:
@@ -262,8 +303,10 @@ def progress(run: ImportRun) -> int:
 
 __all__ = [
     "PHASES",
+    "ApplyError",
     "accept_all_exact",
     "apply",
+    "cancel",
     "current_run",
     "decide",
     "import_enabled",

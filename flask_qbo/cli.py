@@ -13,6 +13,7 @@ from sqlalchemy import func
 
 from . import health
 from .errors import QBOTokenDecryptError
+from .extension import QBO
 from .extension import get_qbo
 from .models import Connection
 from .models import Inbox
@@ -158,14 +159,19 @@ def pull_command(limit: int, cdc: bool) -> None:
 @click.option("--tenant", default=None, help="Tenant key (default: the only connected tenant).")
 @click.option("--months", type=int, default=None, help="Only transactions from the last N months.")
 @click.option("--accept-exact", is_flag=True, help="Link every exact e-mail match.")
-@click.option("--apply", "apply_", is_flag=True, help="Apply the decisions (pending rows stay unlinked).")
-def import_command(tenant: str | None, months: int | None, accept_exact: bool, apply_: bool) -> None:
+@click.option("--apply", "apply_", is_flag=True,
+              help="Apply the decisions (pending rows stay unlinked); also resumes an interrupted apply.")
+@click.option("--cancel", "cancel_", is_flag=True, help="Cancel the tenant's unfinished import, then stop.")
+def import_command(tenant: str | None, months: int | None, accept_exact: bool, apply_: bool, cancel_: bool) -> None:
     """Run the initial import for a tenant, resuming an unfinished one."""
     from . import backfill
     from .errors import QBOConfigError
 
     qbo = get_qbo()
     tenant = tenant or _only_tenant()
+    if cancel_:
+        _cancel_import(qbo, tenant)
+        return
     try:
         run = backfill.start_import(qbo, tenant, months=months, user="flask qbo import")
     except (QBOConfigError, ValueError) as exc:
@@ -178,9 +184,23 @@ def import_command(tenant: str | None, months: int | None, accept_exact: bool, a
             raise click.ClickException(f"Import {run.id} paused: {run.error} (run the command again to resume)")
     if accept_exact and run.status == "review":
         click.echo(f"Accepted {backfill.accept_all_exact(run.id)} exact e-mail match(es).")
-    if apply_ and run.status == "review":
-        click.echo(f"Applied {backfill.apply(run.id)} decision(s).")
+    if apply_ and run.status in ("review", "applying"):
+        try:
+            click.echo(f"Applied {backfill.apply(run.id)} decision(s).")
+        except ValueError as exc:
+            raise click.ClickException(f"Import {run.id}: {exc}") from None
     click.echo(f"Import {run.id}: {qbo.state().db.session.get(type(run), run.id).status}.")
+
+
+def _cancel_import(qbo: QBO, tenant: str) -> None:
+    """``--cancel``: the way out of a run nobody can finish (e.g. left applying by a crash)."""
+    from . import backfill
+
+    run = backfill.current_run(qbo, tenant)
+    if run is None or run.status not in backfill.ACTIVE:
+        raise click.ClickException(f"Tenant {tenant} has no unfinished import to cancel.")
+    backfill.cancel(run.id, user="flask qbo import --cancel")
+    click.echo(f"Import {run.id} cancelled; customers it already linked or created stay so.")
 
 
 @qbo_cli.command("reconcile")

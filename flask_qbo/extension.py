@@ -22,6 +22,7 @@ from flask import has_request_context
 from sqlalchemy import Integer
 
 from . import config as qbo_config
+from . import inputs
 from .errors import QBOConfigError
 from .mapping import FieldMap
 from .models import Connection
@@ -100,6 +101,7 @@ class QBO:
 
         self._state[app] = AppState(db=db, cipher=TokenCipher.for_app(app))
         app.extensions["qbo"] = self
+        app.url_map.converters[inputs.ROW_ID] = inputs.RowIdConverter  # before any blueprint uses it
         qbo_config.resolve_urls(app)  # fails now on a bad QBO_ENVIRONMENT
 
         from . import capture
@@ -261,18 +263,38 @@ class QBO:
         """A contact's key as stored in the extension's tables."""
         return str(getattr(contact, self.registration().key))
 
-    def load_contact(self, contact_key: str) -> t.Any:
-        """Load a contact by key through the host's session (``None`` when gone)."""
+    def canonical_key(self, value: t.Any) -> str:
+        """The one spelling of a contact key the extension stores, or :class:`ValueError` saying why not.
+
+        Use it on every key that comes from outside (a form, a URL, an API
+        call): ``"01"``, ``"+1"`` or ``"١"`` would load contact 1 yet compare
+        unequal to ``"1"`` in the extension's tables.  See
+        :func:`flask_qbo.inputs.contact_key` for the rules.
+        """
+        reg = self.registration()
+        return inputs.contact_key(value, integer=_integer_column(getattr(reg.model, reg.key)))
+
+    def load_contact(self, contact_key: t.Any) -> t.Any:
+        """Load a contact by key through the host's session (``None`` when gone or not a canonical key)."""
         reg = self.registration()
         column = getattr(reg.model, reg.key)
+        try:
+            key = self.canonical_key(contact_key)
+        except ValueError:
+            return None
         session = self.state().db.session
-        return session.query(reg.model).filter(column == _coerce_key(column, contact_key)).one_or_none()
+        return session.query(reg.model).filter(column == _column_value(column, key)).one_or_none()
 
-    def load_contacts(self, contact_keys: t.Iterable[str]) -> dict[str, t.Any]:
+    def load_contacts(self, contact_keys: t.Iterable[t.Any]) -> dict[str, t.Any]:
         """Load many contacts in one query (key → contact; gone ones are absent), for batch pushes."""
         reg = self.registration()
         column = getattr(reg.model, reg.key)
-        keys = {_coerce_key(column, str(k)) for k in contact_keys} - {None}
+        keys: set[t.Any] = set()
+        for value in contact_keys:
+            try:
+                keys.add(_column_value(column, self.canonical_key(value)))
+            except ValueError:
+                continue
         if not keys:
             return {}
         rows = self.state().db.session.query(reg.model).filter(column.in_(keys)).all()
@@ -306,14 +328,14 @@ class QBO:
         return qbo_config.resolve_urls()
 
 
-def _coerce_key(column: t.Any, value: str) -> t.Any:
-    """Convert a stored string key back to an integer for integer key columns (the common case)."""
-    if not isinstance(getattr(column, "type", None), Integer):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        return None
+def _integer_column(column: t.Any) -> bool:
+    """Whether the host's key column holds integers (the common case), so its keys are ``str(int)``."""
+    return isinstance(getattr(column, "type", None), Integer)
+
+
+def _column_value(column: t.Any, key: str) -> t.Any:
+    """A canonical key as the column's Python type, for the query that loads its contact."""
+    return int(key) if _integer_column(column) else key
 
 
 def get_qbo(app: Flask | None = None) -> QBO:

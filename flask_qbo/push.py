@@ -446,7 +446,12 @@ def next_due_in(qbo: QBO | None = None) -> float | None:
 # -- the contract's helpers for views and the admin page --------------------------------
 
 def request_sync(contact_or_key: t.Any, tenant_key: str | None = None) -> Outbox:
-    """"Sync now": write (or refresh) the contact's pending row, commit, and wake the runner."""
+    """"Sync now": write (or refresh) the contact's pending row, commit, and wake the runner.
+
+    A key is taken only in its canonical form (:meth:`QBO.canonical_key
+    <flask_qbo.extension.QBO.canonical_key>`, else :class:`ValueError`), so the row
+    names the contact exactly as every other row and link does.
+    """
     from .capture import UPSERT
     from .capture import write_row
     from .runner import wake
@@ -454,7 +459,7 @@ def request_sync(contact_or_key: t.Any, tenant_key: str | None = None) -> Outbox
     qbo = _qbo(None)
     session = qbo.state().db.session
     if isinstance(contact_or_key, (str, int)):
-        contact_key = str(contact_or_key)
+        contact_key = qbo.canonical_key(contact_or_key)
         if tenant_key is None:
             contact = qbo.load_contact(contact_key)
             if contact is None:

@@ -34,6 +34,7 @@ from .. import tokens
 from .. import upkeep
 from ..csrf import csrf_protect
 from ..extension import get_qbo
+from ..inputs import ROW_ID
 
 bp = Blueprint("qbo", __name__, template_folder="../templates")
 
@@ -200,7 +201,7 @@ def health_page() -> t.Any:
 
 
 
-@bp.post("/admin/health/retry/<int:outbox_id>")
+@bp.post(f"/admin/health/retry/<{ROW_ID}:outbox_id>")
 @csrf_protect
 def retry(outbox_id: int) -> t.Any:
     """Put one failed or dead change back in the queue."""

@@ -7,6 +7,10 @@ advances the import by one small step (see :mod:`flask_qbo.backfill`), so the
 import runs with any ``QBO_RUNNER``; it answers 286 (htmx: stop polling) once
 fetching is over.
 
+An unfinished run can be cancelled from the import and review pages (the way
+out of a run a crashed process left ``applying``); a run whose Apply stopped
+is back in review with the reason shown, and Apply resumes where it stopped.
+
 Each review row has a contact picker: a search box that, with htmx, fills the
 row's contact list from :func:`contacts` as the admin types; without
 JavaScript the same box accepts a contact key.  Either way the server checks
@@ -31,6 +35,9 @@ from ..backfill_review import claims
 from ..csrf import csrf_protect
 from ..errors import QBOConfigError
 from ..extension import get_qbo
+from ..inputs import ROW_ID
+from ..inputs import page_arg
+from ..inputs import whole_number
 from ..mapping import contact_values
 from ..mapping import display_name
 from ..matching import SEARCH_MIN_CHARS
@@ -76,9 +83,9 @@ def start() -> ResponseReturnValue:
     qbo = _admin()
     tenant = qbo.current_tenant()
     if request.method == "POST":
-        raw = (request.form.get("months") or "").strip()
+        raw = request.form.get("months") or ""
         try:
-            months = int(raw) if raw else None
+            months = whole_number(raw, name="months", minimum=1, maximum=1200) if raw else None
             backfill.start_import(qbo, tenant, months=months, user=qbo.current_user_name())
         except (ValueError, QBOConfigError) as exc:
             flash(str(exc), "error")
@@ -93,7 +100,7 @@ def start() -> ResponseReturnValue:
     )
 
 
-@bp.route("/<int:run_id>/progress")
+@bp.route(f"/<{ROW_ID}:run_id>/progress")
 def progress(run_id: int) -> ResponseReturnValue:
     """The progress bar partial; advances a fetching run by one step first."""
     qbo = _admin()
@@ -126,13 +133,13 @@ def _chosen_key() -> str | None:
     return None
 
 
-@bp.route("/<int:run_id>/review", methods=["GET", "POST"])
+@bp.route(f"/<{ROW_ID}:run_id>/review", methods=["GET", "POST"])
 @csrf_protect
 def review(run_id: int) -> ResponseReturnValue:
     """The match table; POST records one row's decision or accepts every exact match."""
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg(request.args)
     show = _show()
     if request.method == "POST":
         try:
@@ -156,19 +163,21 @@ def review(run_id: int) -> ResponseReturnValue:
     if show == "attention":
         query = query.filter(ImportMatch.match_kind.in_(ATTENTION_KINDS))
     total = query.count()
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(page, pages)  # past the end (rows decided away, a stale link): the last page
     rows = query.offset((page - 1) * PER_PAGE).limit(PER_PAGE).all()
     keys = {m.contact_key for m, _ in rows if m.contact_key} | {k for m, _ in rows for k in (m.candidates or [])}
     show_preview = request.args.get("preview") == "1"
     return render_template(
         "qbo/import/review.html",
         run=run, rows=rows, labels=_contact_labels(qbo, keys), kinds=MATCH_LABELS,
-        page=page, pages=max(1, -(-total // PER_PAGE)), total=total, show=show,
+        page=page, pages=pages, total=total, show=show,
         counts=backfill.summary(run.id),
         preview=backfill.preview(run.id) if show_preview else None,
     )
 
 
-@bp.route("/<int:run_id>/contacts")
+@bp.route(f"/<{ROW_ID}:run_id>/contacts")
 def contacts(run_id: int) -> ResponseReturnValue:
     """The review picker's options: the row's proposal and candidates, then contacts matching ``q``.
 
@@ -200,7 +209,7 @@ def contacts(run_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/<int:run_id>/apply", methods=["POST"])
+@bp.route(f"/<{ROW_ID}:run_id>/apply", methods=["POST"])
 @csrf_protect
 def apply(run_id: int) -> ResponseReturnValue:
     """Carry out the decisions; pending rows stay unlinked."""
@@ -209,7 +218,25 @@ def apply(run_id: int) -> ResponseReturnValue:
     try:
         count = backfill.apply(run.id)
         flash(f"Import applied: {count} customers linked or created.", "info")
+    except backfill.ApplyError:
+        pass  # the run is back in review and its page shows why (run.error)
     except ValueError as exc:
         flash(str(exc), "error")
-        return redirect(url_for(".review", run_id=run.id))
+    else:
+        return redirect(url_for(".start"))
+    return redirect(url_for(".review", run_id=run.id))
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/cancel", methods=["POST"])
+@csrf_protect
+def cancel(run_id: int) -> ResponseReturnValue:
+    """Cancel an unfinished run (also one a crash left applying), so a new import can start."""
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    try:
+        backfill.cancel(run.id, user=qbo.current_user_name())
+        flash("Import cancelled. Customers it already linked or created stay so; "
+              "you can start a new import.", "info")
+    except ValueError as exc:
+        flash(str(exc), "error")
     return redirect(url_for(".start"))

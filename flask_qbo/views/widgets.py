@@ -42,6 +42,7 @@ from ..errors import QBOError
 from ..errors import QBONotFoundError
 from ..errors import QBOTokenDecryptError
 from ..extension import get_qbo
+from ..inputs import page_arg
 from ..models import utcnow
 
 bp = Blueprint(
@@ -97,6 +98,8 @@ def _load(contact_key: str) -> data.WidgetContext:
     """The contact's widget context, or 404 when it is missing or not the viewer's to see.
 
     Another tenant's contact is a 404 rather than a 403 so its existence is not revealed.
+    Only the key's canonical spelling finds the contact (``/w/01/...`` is a 404, not
+    contact 1 under a second URL).
     """
     qbo = get_qbo()
     contact = qbo.load_contact(contact_key)
@@ -209,13 +212,6 @@ def _type_arg() -> str | None:
     return value if value in data.TYPE_LABELS else None
 
 
-def _page_arg() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", "1")), 100_000))
-    except ValueError:
-        return 1
-
-
 class _RowBuilder:
     """Builds table rows; URL prefixes are resolved once per page, not once per row.
 
@@ -254,7 +250,7 @@ def transactions(contact_key: str) -> Response:
     """Items 3 and 4: the "QuickBooks Transactions" folder, filterable and paginated."""
     ctx = _load(contact_key)
     txn_type = _type_arg()
-    page_no = _page_arg()
+    page_no = page_arg(request.args)
     per_page = int(get_config("QBO_TRANSACTIONS_PER_PAGE"))
     page = None
     rows: list[dict[str, t.Any]] = []

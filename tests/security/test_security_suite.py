@@ -17,6 +17,7 @@ import re
 import sqlite3
 import typing as t
 import uuid
+from urllib.parse import quote
 
 import pytest
 from cryptography.fernet import Fernet
@@ -128,10 +129,11 @@ def _snapshot(app: t.Any, tenant: str) -> tuple[t.Any, ...]:
         return state
 
 
-def _url(rule: Rule, tenant: Tenant) -> str:
+def _url(rule: Rule, tenant: Tenant, **overrides: t.Any) -> str:
     """The rule's URL filled with ``tenant``'s objects (unknown arguments get a plausible id)."""
     values = {"contact_key": tenant.contact_key, "outbox_id": tenant.outbox_id, "run_id": tenant.run_id,
-              "txn_type": "Invoice", "txn_id": tenant.txn_id, "qbo_id": tenant.qbo_id, "filename": "qbo.css"}
+              "txn_type": "Invoice", "txn_id": tenant.txn_id, "qbo_id": tenant.qbo_id, "filename": "qbo.css",
+              **overrides}
     args = {name: values.get(name, 1) for name in rule.arguments}
     return rule.build(args, append_unknown=False)[1]
 
@@ -232,6 +234,90 @@ def test_admin_views_refuse_non_admins(app: t.Any, client: t.Any, world: dict[st
                 response.status_code in (301, 302, 303) and "login" in response.headers.get("Location", "")
             ), f"{where} -> {response.status_code}"
     assert _snapshot(app, "acme") == before
+
+
+# -- hostile numbers and keys in URLs ----------------------------------------------
+
+#: Numbers no view may choke on: too big for any column, signed, zero, not digits, other scripts.
+HOSTILE_INTEGERS = ("1" + "0" * 22, "-5", "0", "abc", "٣", "３", "+2", "2.0", "1e3", " 2", "9" * 5000)
+#: Query parameters a view could read as a number; each request carries all of them.
+NUMERIC_PARAMS = ("page", "per_page", "limit", "offset", "months", "id", "run_id", "outbox_id", "v")
+#: Endpoints that page: a hostile ``page`` is a 400 that says what a page number is.
+PAGED = {"qbo_import.review", "qbo_widgets.transactions"}
+#: Other spellings of a contact key: each must miss the contact, never reach it by another name.
+KEY_SPELLINGS = (
+    lambda key: "0" + key, lambda key: "+" + key, lambda key: key + ".0", lambda key: key + "\x00",
+    lambda key: key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+    lambda key: key.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    lambda key: "\u202e" + key,
+)
+_SENTINEL = 987654321
+
+
+def _url_with(rule: Rule, tenant: Tenant, name: str, raw: str) -> str:
+    """:func:`_url` with path argument ``name`` set to ``raw`` (built around a placeholder, since the
+    rule's converter may refuse to build ``raw`` itself)."""
+    return _url(rule, tenant, **{name: _SENTINEL}).replace(str(_SENTINEL), quote(raw, safe=""), 1)
+
+
+def test_no_endpoint_fails_on_hostile_integers(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    """Every endpoint, with hostile numbers in its query and in each path argument: never a 5xx.
+
+    An ``int()`` of request input used to reach SQLite as ``10**22`` (``OverflowError``, a 500)
+    or to accept ``"٣"`` as 3.  Paged views answer a hostile page with a 400 that says why.
+    """
+    login(client, ACME_ADMIN)
+    headers = _with_csrf(client)
+    before = _snapshot(app, "acme")
+    seen_paged = set()
+    checked = 0
+    for rule in _rules(app):
+        if rule.endpoint in NOT_TENANT_PAGES:
+            continue
+        for value in HOSTILE_INTEGERS:
+            if "GET" in (rule.methods or ()):
+                response = client.get(_url(rule, world["acme"]), query_string=dict.fromkeys(NUMERIC_PARAMS, value))
+                where = f"GET {rule.rule} ({rule.endpoint}) with {value[:30]!r} -> {response.status_code}"
+                assert response.status_code < 500, where
+                if rule.endpoint in PAGED:
+                    seen_paged.add(rule.endpoint)
+                    assert response.status_code == 400, where
+                    assert "page must be a whole number from 1 to 100000" in response.get_data(as_text=True), where
+            for name in rule.arguments - {"filename"}:
+                url = _url_with(rule, world["acme"], name, value)
+                for method in _methods(rule):
+                    response = client.open(url, method=method, headers=headers)
+                    where = f"{method} {url[:80]} ({rule.endpoint}) -> {response.status_code}"
+                    assert response.status_code < 500, where
+                    checked += 1
+    assert seen_paged == PAGED
+    assert checked >= 100
+    assert _snapshot(app, "acme") == before
+
+
+def test_contact_keys_have_one_spelling(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
+    """``01``, ``+1``, ``١``... never reach contact 1: not a widget, not Sync now, not an import link."""
+    login(client, ACME_ADMIN)
+    headers = _with_csrf(client)
+    acme = world["acme"]
+    spellings = [spell(acme.contact_key) for spell in KEY_SPELLINGS]
+    before = _snapshot(app, "acme")
+    rules = [r for r in _rules(app) if "contact_key" in r.arguments]
+    assert len(rules) >= 6
+    for rule in rules:
+        if "GET" in (rule.methods or ()):
+            assert client.get(_url(rule, acme)).status_code != 404, rule.endpoint  # the real key works
+        for spelling in spellings:
+            url = _url_with(rule, acme, "contact_key", spelling)
+            for method in _methods(rule):
+                response = client.open(url, method=method, headers=headers)
+                assert response.status_code == 404, f"{method} {url} ({rule.endpoint}) -> {response.status_code}"
+    for spelling in spellings:
+        for field in ("contact_key", "q"):
+            response = client.post(f"/qbo/import/{acme.run_id}/review", headers=headers,
+                                   data={"qbo_id": acme.qbo_id, "decision": "link", field: spelling})
+            assert response.status_code == 302, spelling
+    assert _snapshot(app, "acme") == before  # nothing linked, queued or decided under another spelling
 
 
 # -- webhooks ----------------------------------------------------------------------

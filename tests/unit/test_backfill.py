@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flask_qbo import backfill
+from flask_qbo import backfill_review
 from flask_qbo import matching
 from flask_qbo import mirror
 from flask_qbo.errors import QBOConfigError
@@ -206,3 +207,203 @@ def test_a_contact_is_linked_to_one_customer_only(app, emulator, connected, comp
         }
         backfill.decide(run_id, company["none"]["Id"], "skip")
         assert backfill.accept_all_exact(run_id) == 1
+
+
+# -- one key per contact, and runs that never wedge ---------------------------------
+
+#: Ways to type contact ``key`` that are not the key itself (each must be refused).
+OTHER_SPELLINGS = {
+    "leading zero": lambda key: "0" + key,
+    "plus sign": lambda key: "+" + key,
+    "leading space": lambda key: " " + key,
+    "trailing newline": lambda key: key + "\n",
+    "arabic-indic": lambda key: key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+    "fullwidth": lambda key: key.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    "underscore": lambda key: key[:1] + "_" + key[1:] if len(key) > 1 else "0_" + key,
+    "decimal": lambda key: key + ".0",
+}
+
+
+@pytest.mark.parametrize("spelling", OTHER_SPELLINGS, ids=list(OTHER_SPELLINGS))
+def test_another_spelling_of_a_chosen_contact_is_refused(app, emulator, connected, company, contacts, spelling):
+    """The "already chosen" check sees through no spelling: it is refused, the row stays pending."""
+    run_id = run_import(app)
+    key = str(contacts["twin1"])
+    typed = OTHER_SPELLINGS[spelling](key)
+    with app.app_context():
+        backfill.decide(run_id, company["ambiguous"]["Id"], "link", key)
+        with pytest.raises(ValueError, match="not a contact key|already chosen"):
+            backfill.decide(run_id, company["none"]["Id"], "link", typed)
+        assert matches(app, run_id)[company["none"]["Id"]][1] is None
+        assert backfill.apply(run_id) == 1
+        assert db.session.get(ImportRun, run_id).status == "done"
+
+
+def _decide_directly(app, run_id, qbo_id, decision, contact_key=None):
+    """Write a decision the way an older version stored it, bypassing :func:`backfill.decide`'s checks."""
+    with app.app_context():
+        match = db.session.query(ImportMatch).filter_by(run_id=run_id, qbo_id=qbo_id).one()
+        match.decision, match.contact_key = decision, contact_key
+        db.session.commit()
+
+
+def _run_state(app, run_id):
+    with app.app_context():
+        run = db.session.get(ImportRun, run_id)
+        linked = db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count()
+        return run.status, run.error, run.applied, linked
+
+
+def test_apply_refuses_two_rows_linking_one_contact_and_stays_reviewable(app, emulator, connected, company,
+                                                                         contacts):
+    """Rows that would link one contact twice are named before anything is written; the run stays in review."""
+    run_id = run_import(app)
+    key = str(contacts["twin1"])
+    _decide_directly(app, run_id, company["ambiguous"]["Id"], "link", key)
+    _decide_directly(app, run_id, company["none"]["Id"], "link", key)
+    _decide_directly(app, run_id, company["create"]["Id"], "create")
+    with app.app_context():
+        with pytest.raises(backfill.ApplyError) as info:
+            backfill.apply(run_id)
+    message = str(info.value)
+    assert f"Sam Twin (contact {key}) is chosen for 2 customers" in message
+    assert f"Sam Twin (id {company['ambiguous']['Id']})" in message and "No Body" in message
+    assert _run_state(app, run_id) == ("review", message, 0, 0)
+    with app.app_context():
+        assert db.session.query(Contact).filter_by(email="new@x.test").count() == 0
+        backfill.decide(run_id, company["none"]["Id"], "skip")
+        assert backfill.apply(run_id) == 2
+    assert _run_state(app, run_id) == ("done", None, 2, 2)
+
+
+def test_apply_names_a_key_stored_in_another_spelling(app, emulator, connected, company, contacts):
+    """A wedged run from before keys were canonical ("0<key>" stored): Apply names the row instead of a 500."""
+    run_id = run_import(app)
+    key = str(contacts["twin1"])
+    with app.app_context():
+        backfill.decide(run_id, company["ambiguous"]["Id"], "link", key)
+    _decide_directly(app, run_id, company["none"]["Id"], "link", "0" + key)
+    with app.app_context():
+        db.session.get(ImportRun, run_id).status = "applying"  # where the old 500 left it
+        db.session.commit()
+        with pytest.raises(backfill.ApplyError) as info:
+            backfill.apply(run_id)
+    message = str(info.value)
+    assert f"No Body (id {company['none']['Id']}): '0{key}' is not a contact key" in message
+    assert _run_state(app, run_id) == ("review", message, 0, 0)
+    with app.app_context():
+        with pytest.raises(ValueError, match="already chosen for QuickBooks customer Sam Twin"):
+            backfill.decide(run_id, company["none"]["Id"], "link", key)
+        backfill.decide(run_id, company["none"]["Id"], "skip")
+        assert backfill.apply(run_id) == 1
+    assert _run_state(app, run_id) == ("done", None, 1, 1)
+
+
+def test_apply_failing_midway_keeps_what_was_applied_and_stays_reviewable(app, emulator, connected, company,
+                                                                          contacts, monkeypatch):
+    """A host factory error after one committed batch: the batch stays, the rest waits for the next Apply."""
+    monkeypatch.setattr("flask_qbo.backfill_review.APPLY_BATCH", 1)
+    run_id = run_import(app)
+    with app.app_context():
+        qbo = get_qbo(app)
+        backfill.accept_all_exact(run_id)
+        backfill.decide(run_id, company["create"]["Id"], "create")
+        factory = qbo._contact_factory
+
+        @qbo.contact_factory
+        def refuse(tenant_key, values):
+            raise ValueError("the CRM refused the new contact: duplicate e-mail new@x.test")
+
+        with pytest.raises(ValueError) as info:
+            backfill.apply(run_id)
+        qbo.contact_factory(factory)
+    message = str(info.value)
+    assert "New Person" in message and "duplicate e-mail new@x.test" in message
+    assert _run_state(app, run_id) == ("review", message, 1, 1)  # the e-mail link came first and stays
+    with app.app_context():
+        with pytest.raises(ValueError, match="already applied"):
+            backfill.decide(run_id, company["email"]["Id"], "skip")
+        assert backfill.apply(run_id) == 1
+        assert db.session.query(Contact).filter_by(email="new@x.test").count() == 1
+    assert _run_state(app, run_id) == ("done", None, 2, 2)
+
+
+def test_a_run_left_applying_by_a_crash_resumes_or_cancels(app, emulator, connected, company, contacts):
+    run_id = run_import(app)
+    with app.app_context():
+        qbo = get_qbo(app)
+        backfill.accept_all_exact(run_id)
+        db.session.get(ImportRun, run_id).status = "applying"  # the process died after this commit
+        db.session.commit()
+        assert backfill.start_import(qbo, "acme").id == run_id  # still the tenant's run ...
+        assert backfill.apply(run_id) == 1  # ... and Apply finishes it
+    assert _run_state(app, run_id) == ("done", None, 1, 1)
+
+    second = run_import_until_review(app)
+    with app.app_context():
+        db.session.get(ImportRun, second).status = "applying"
+        db.session.commit()
+        backfill.cancel(second, user="admin@acme.test")
+        assert db.session.get(ImportRun, second).status == "cancelled"
+        with pytest.raises(ValueError, match="cancelled"):
+            backfill.apply(second)
+        with pytest.raises(ValueError, match="cancelled"):
+            backfill.cancel(second)
+        assert backfill.start_import(qbo, "acme").id not in (run_id, second)
+
+
+def run_import_until_review(app):
+    with app.app_context():
+        qbo = get_qbo(app)
+        run = backfill.start_import(qbo, "acme")
+        while run.status == "fetching":
+            run = backfill.run_import_step(qbo, run.id)
+        return run.id
+
+
+def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connected, company, contacts,
+                                                           monkeypatch):
+    """A step that was already fetching when the admin cancelled never revives the run."""
+    from flask_qbo.client import QBOClient
+
+    with app.app_context():
+        run_id = backfill.start_import(get_qbo(app), "acme").id
+    original = QBOClient.query_page
+
+    def cancel_meanwhile(self, statement):
+        page = original(self, statement)
+        with app.app_context():  # another request: the admin's Cancel, committed first
+            backfill.cancel(run_id)
+        return page
+
+    monkeypatch.setattr(QBOClient, "query_page", cancel_meanwhile)
+    with app.app_context():
+        run = backfill.run_import_step(get_qbo(app), run_id, budget=50)
+        assert run.status == "cancelled" and run.requests_made == 0
+        assert db.session.query(ImportMatch).filter_by(run_id=run_id).count() == 0
+
+
+def test_cancel_between_apply_batches_stops_the_apply(app, emulator, connected, company, contacts, monkeypatch):
+    monkeypatch.setattr("flask_qbo.backfill_review.APPLY_BATCH", 1)
+    run_id = run_import(app)
+    with app.app_context():
+        qbo = get_qbo(app)
+        backfill.accept_all_exact(run_id)
+        backfill.decide(run_id, company["create"]["Id"], "create")
+    original = backfill_review._apply_batch
+    batches = []
+
+    def cancel_after_first(*args):
+        outcome = original(*args)
+        batches.append(outcome)
+        if len(batches) == 1:
+            with app.app_context():  # the admin's Cancel lands between the first and the second batch
+                backfill.cancel(run_id, user="admin@acme.test")
+        return outcome
+
+    monkeypatch.setattr(backfill_review, "_apply_batch", cancel_after_first)
+    with app.app_context():
+        with pytest.raises(ValueError, match="cancelled while it was being applied; 1 customers"):
+            backfill.apply(run_id)
+    status, _, applied, linked = _run_state(app, run_id)
+    assert (status, applied, linked) == ("cancelled", 1, 1) and batches == [(1, False), None]

@@ -299,3 +299,27 @@ def test_reattach_gives_earlier_emulator_connections_fresh_tokens(tmp_path: t.An
         assert acme.status == "connected" and acme.refresh_token_enc != old
         assert qbo.client(acme).company_info()
         assert db.session.query(Connection).filter_by(tenant_key="2").one().status == "disconnected"
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 22, "-5", "0", "abc", "٣", "２", "+2", "2.0", "9" * 5000])
+def test_list_page_numbers_are_checked(demo: t.Any, value: str) -> None:
+    client = demo.test_client()
+    sign_in(client, "user@acme.test")
+    page = client.get("/contacts/", query_string={"page": value})
+    assert page.status_code == 400
+    assert "page must be a whole number from 1 to 100000" in page.get_data(as_text=True)
+
+
+def test_contact_ids_out_of_range_or_not_ascii_are_not_found(demo: t.Any) -> None:
+    client = demo.test_client()
+    sign_in(client, "user@acme.test")
+    cid = contact_id(demo, "Acme Landscaping")
+    assert client.get(f"/contacts/{cid}").status_code == 200
+    for spelled in ("1" + "0" * 22, str(cid).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                    str(cid).translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+        for path in (f"/contacts/{spelled}", f"/contacts/{spelled}/details", f"/contacts/{spelled}/edit"):
+            assert client.get(path).status_code == 404, path
+        for path in (f"/contacts/{spelled}/archive", f"/contacts/{spelled}/delete"):
+            assert client.post(path).status_code == 404, path
+    with demo.app_context():
+        assert db.session.get(Contact, cid).archived is False

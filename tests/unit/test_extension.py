@@ -115,3 +115,72 @@ def test_cli_create_tables(tmp_path: t.Any) -> None:
     assert {table.name for table in metadata.sorted_tables} <= names
     again = app.test_cli_runner().invoke(args=["qbo", "create-tables"])
     assert again.exit_code == 0  # idempotent
+
+
+# -- contact keys: one canonical form -----------------------------------------------------
+
+OTHER_SPELLINGS_OF_7 = ["07", "+7", " 7", "7 ", "7\n", "٧", "７", "7.0", "7_0", "0x7", "-07", ""]
+
+
+def test_integer_keys_load_only_in_their_canonical_form(tmp_path: t.Any) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'keys.sqlite'}")
+    with app.app_context():
+        qbo = get_qbo(app)
+        db = qbo.state().db
+        db.session.add_all([Contact(id=7, tenant="acme", first_name="Seven"),
+                            Contact(id=-3, tenant="acme", first_name="Negative")])
+        db.session.commit()
+        assert qbo.load_contact("7").first_name == "Seven" and qbo.load_contact(7).first_name == "Seven"
+        # What contact_key() writes always loads back, a negative id included.
+        negative = qbo.load_contact(qbo.contact_key(db.session.get(Contact, -3)))
+        assert negative is not None and negative.first_name == "Negative"
+        spellings = [*OTHER_SPELLINGS_OF_7, "-0", "1" + "0" * 22, "9" * 5000, None, 7.0, True]
+        assert [s for s in spellings if qbo.load_contact(s) is not None] == []
+        assert set(qbo.load_contacts(["7", "07", "٧", "1" + "0" * 22])) == {"7"}
+        assert qbo.canonical_key("7") == "7" and qbo.canonical_key(7) == "7"
+        for spelling in spellings:
+            with pytest.raises(ValueError, match="is not a contact key: contact keys are whole numbers"):
+                qbo.canonical_key(spelling)
+
+
+def test_string_keys_are_exact_and_bounded() -> None:
+    app, db = bare_app()
+
+    class Person(db.Model):  # type: ignore[name-defined,misc]
+        __tablename__ = "people"
+        code = db.Column(db.String(80), primary_key=True)
+        first_name = db.Column(db.String(100))
+
+    qbo = QBO(app, db=db)
+    qbo.register_contact(Person, fields=FieldMap(Field("first_name", "GivenName")), key="code")
+    with app.app_context():
+        db.create_all()
+        qbo.create_all()
+        db.session.add_all([Person(code="AbC-1", first_name="Code"), Person(code="x" * 80, first_name="Long")])
+        db.session.commit()
+        assert qbo.canonical_key("AbC-1") == "AbC-1" and qbo.load_contact("AbC-1").first_name == "Code"
+        assert qbo.load_contact("abc-1") is None  # keys are not folded: the host decides what a key is
+        for bad in ("AbC-1\x00", "AbC\u202e-1", "x" * 80, "", None):
+            assert qbo.load_contact(bad) is None, bad
+            with pytest.raises(ValueError, match="is not a contact key"):
+                qbo.canonical_key(bad)
+
+
+def test_request_sync_refuses_a_key_in_another_spelling(app: t.Any, emulator: t.Any) -> None:
+    from flask_qbo import push
+    from flask_qbo.models import Outbox
+
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    with app.app_context():
+        qbo = get_qbo(app)
+        db = qbo.state().db
+        with qbo.suppress_capture():
+            contact = Contact(tenant="acme", first_name="Sync")
+            db.session.add(contact)
+            db.session.commit()
+        key = str(contact.id)
+        for spelling in ("0" + key, "+" + key, key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))):
+            with pytest.raises(ValueError, match="is not a contact key"):
+                push.request_sync(spelling, "acme")
+        assert db.session.query(Outbox).count() == 0
+        assert push.request_sync(key, "acme").contact_key == key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_qbo.csrf import SESSION_KEY
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
@@ -214,7 +215,7 @@ def test_link_refuses_foreign_unknown_and_taken_contacts(app, client, emulator, 
     page = decide(client, run_id, qbo_id, contact_key=foreign).get_data(as_text=True)
     assert f"No contact with key &#39;{foreign}&#39; in this account" in page
     page = decide(client, run_id, qbo_id, q="Marcus Montgomery").get_data(as_text=True)
-    assert "No contact with key &#39;Marcus Montgomery&#39;" in page
+    assert "&#39;Marcus Montgomery&#39; is not a contact key: contact keys are whole numbers" in page
     page = decide(client, run_id, qbo_id, contact_key=linked).get_data(as_text=True)
     assert "Lina Linked (contact %s) is already linked to QuickBooks customer Old &lt;Link&gt;" % linked in page
     assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
@@ -238,3 +239,118 @@ def test_picker_is_admin_only_tenant_scoped_and_csrf_protected(app, client, emul
     assert client.get(f"/qbo/import/{run_id}/review").status_code == 403
     login(client, GLOBEX_ADMIN)
     assert client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "marc"}).status_code == 404
+
+
+# -- hostile numbers, one key per contact, runs that never wedge ---------------------------
+
+HOSTILE_PAGES = ["1" + "0" * 22, "-5", "0", "abc", "٣", "３", "+2", "2.0", "1e3", " 2", "9" * 5000]
+
+
+def test_review_page_numbers_are_checked(app, client, emulator, connected):
+    run_id, _ = review_run(app, client, emulator)
+    for value in HOSTILE_PAGES:
+        resp = client.get(f"/qbo/import/{run_id}/review", query_string={"page": value})
+        assert resp.status_code == 400, value
+        assert "page must be a whole number from 1 to 100000" in resp.get_data(as_text=True), value
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    resp = client.post(f"/qbo/import/{run_id}/review?page=-5", data={"csrf_token": csrf, "action": "accept_exact"})
+    assert resp.status_code == 400
+    # A well-formed page past the end shows the last page rather than an empty table.
+    page = client.get(f"/qbo/import/{run_id}/review?page=99999").get_data(as_text=True)
+    assert "Marcus Montgomery" in page
+
+
+def test_run_ids_out_of_range_or_not_ascii_are_not_found(app, client, emulator, connected):
+    run_id, _ = review_run(app, client, emulator)
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    assert client.get(f"/qbo/import/{run_id}/review").status_code == 200
+    for spelled in ("1" + "0" * 22, str(run_id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                    str(run_id).translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+        for part in ("progress", "review", "contacts"):
+            assert client.get(f"/qbo/import/{spelled}/{part}").status_code == 404, (spelled, part)
+        for part in ("apply", "cancel", "review"):
+            resp = client.post(f"/qbo/import/{spelled}/{part}", data={"csrf_token": csrf})
+            assert resp.status_code == 404, (spelled, part)
+    with app.app_context():
+        assert db.session.get(ImportRun, run_id).status == "review"
+
+
+def test_months_must_be_ascii_digits(app, client, connected):
+    login(client, ACME_ADMIN)
+    for value in ("٣", "1" + "0" * 22, "-3", "3.5"):
+        page = client.post("/qbo/import/", data={"csrf_token": token(client), "months": value},
+                           follow_redirects=True).get_data(as_text=True)
+        assert "months must be a whole number from 1 to 1200" in page, value
+    with app.app_context():
+        assert db.session.query(ImportRun).count() == 0
+
+
+def test_typed_key_in_another_spelling_is_refused_and_apply_succeeds(app, client, emulator, connected):
+    """The issue's case: a key typed "0<key>" loaded the contact but skipped the "already chosen" check."""
+    key = str(make_contact(app, first_name="Cora", last_name="Chosen"))
+    other = add_customer(emulator, GivenName="Other", FamilyName="Row")
+    run_id, qbo_id = review_run(app, client, emulator)
+    decide(client, run_id, other["Id"], contact_key=key)
+    for typed in ("0" + key, "+" + key, key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))):
+        page = decide(client, run_id, qbo_id, contact_key="", q=typed).get_data(as_text=True)
+        assert "is not a contact key" in page, typed
+        assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
+    page = decide(client, run_id, qbo_id, contact_key="", q=f" {key} ").get_data(as_text=True)
+    assert "already chosen for QuickBooks customer Other Row" in page  # surrounding blanks are not part of a key
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    assert client.post(f"/qbo/import/{run_id}/apply", data={"csrf_token": csrf}).status_code == 302
+    with app.app_context():
+        assert db.session.get(ImportRun, run_id).status == "done"
+
+
+def test_failed_apply_returns_to_the_review_with_the_conflicting_rows(app, client, emulator, connected):
+    key = str(make_contact(app, first_name="Cora", last_name="Chosen"))
+    other = add_customer(emulator, GivenName="Other", FamilyName="Row")
+    run_id, qbo_id = review_run(app, client, emulator)
+    decide(client, run_id, other["Id"], contact_key=key)
+    with app.app_context():  # the same contact chosen twice, as the decide check once let through
+        match = db.session.query(ImportMatch).filter_by(run_id=run_id, qbo_id=qbo_id).one()
+        match.decision, match.contact_key = "link", key
+        db.session.get(ImportRun, run_id).status = "applying"  # where the old 500 left such a run
+        db.session.commit()
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    resp = client.post(f"/qbo/import/{run_id}/apply", data={"csrf_token": csrf}, follow_redirects=True)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.request.path == f"/qbo/import/{run_id}/review"
+    (error,) = re.findall(r"<p [^>]*data-qbo-run-error>([^<]*)</p>", page)
+    assert f"Cora Chosen (contact {key}) is chosen for 2 customers" in error
+    assert "Other Row" in error and "Marcus Montgomery" in error
+    assert "Apply decisions" in page  # reviewable again
+    assert client.get(f"/qbo/import/{run_id}/review").get_data(as_text=True).count(error) == 1  # stays shown
+    decide(client, run_id, qbo_id, decision="skip")
+    assert client.post(f"/qbo/import/{run_id}/apply", data={"csrf_token": csrf}).status_code == 302
+    with app.app_context():
+        assert db.session.get(ImportRun, run_id).status == "done"
+
+
+def test_admin_cancels_a_stuck_run_and_starts_a_new_one(app, client, emulator, connected):
+    run_id, _ = review_run(app, client, emulator)
+    with app.app_context():
+        db.session.get(ImportRun, run_id).status = "applying"  # left so by a crashed process
+        db.session.commit()
+    start = client.get("/qbo/import/").get_data(as_text=True)
+    assert f'action="/qbo/import/{run_id}/cancel"' in start and f"/qbo/import/{run_id}/review" in start
+    review = client.get(f"/qbo/import/{run_id}/review").get_data(as_text=True)
+    assert "Resume applying" in review and f'action="/qbo/import/{run_id}/cancel"' in review
+
+    assert client.post(f"/qbo/import/{run_id}/cancel").status_code == 400  # CSRF
+    login(client, ACME_USER)
+    assert client.post(f"/qbo/import/{run_id}/cancel").status_code in (400, 403)
+    login(client, GLOBEX_ADMIN)
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = "globex-token"
+    assert client.post(f"/qbo/import/{run_id}/cancel", data={"csrf_token": "globex-token"}).status_code == 404
+    with app.app_context():
+        assert db.session.get(ImportRun, run_id).status == "applying"
+
+    login(client, ACME_ADMIN)
+    page = client.post(f"/qbo/import/{run_id}/cancel", data={"csrf_token": token(client)},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Import cancelled" in page and "Start import" in page
+    start_run(client)
+    assert latest(app).id != run_id and latest(app).status == "fetching"

@@ -82,3 +82,30 @@ def test_reconcile_ignores_another_tenants_queued_change(app, emulator, connecte
     report = runner.invoke(args=["qbo", "reconcile", "--tenant", "acme"])
     assert report.exit_code == 0, report.output
     assert "differs in last_name" in report.output
+
+
+def test_import_command_resumes_a_stuck_run_and_cancels(app, emulator, connected):
+    from flask_qbo.models import ImportMatch
+    from flask_qbo.models import ImportRun
+
+    add_customer(emulator, GivenName="Cli", FamilyName="Stuck", PrimaryEmailAddr={"Address": "st@x.test"})
+    other = add_customer(emulator, GivenName="Cli", FamilyName="Other")
+    cid = make_contact(app, first_name="C", email="st@x.test")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["qbo", "import", "--tenant", "acme", "--accept-exact"]).exit_code == 0
+    with app.app_context():  # two rows link one contact (the old "01" bypass), and a crash left it applying
+        run = db.session.query(ImportRun).one()
+        row = db.session.query(ImportMatch).filter_by(run_id=run.id, qbo_id=other["Id"]).one()
+        row.decision, row.contact_key = "link", str(cid)
+        run.status = "applying"
+        run_id = run.id
+        db.session.commit()
+    refused = runner.invoke(args=["qbo", "import", "--tenant", "acme", "--apply"])
+    assert refused.exit_code != 0 and "is chosen for 2 customers" in refused.output
+    cancelled = runner.invoke(args=["qbo", "import", "--tenant", "acme", "--cancel"])
+    assert cancelled.exit_code == 0, cancelled.output
+    assert f"Import {run_id} cancelled" in cancelled.output
+    fresh = runner.invoke(args=["qbo", "import", "--tenant", "acme", "--accept-exact", "--apply"])
+    assert fresh.exit_code == 0 and "Applied 1 decision" in fresh.output, fresh.output
+    with app.app_context():
+        assert [r.status for r in db.session.query(ImportRun).order_by(ImportRun.id)] == ["cancelled", "done"]

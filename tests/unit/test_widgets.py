@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from flask import render_template_string
@@ -412,3 +413,22 @@ def test_summary_follows_the_apps_locale(app: t.Any, client: t.Any, connected: t
     html = _get(client, contact_id, "summary").get_data(as_text=True).replace("\xa0", " ")
     assert "1.234,50 €" in html
     assert "05.03.2024" in html
+
+
+# -- one key per contact ---------------------------------------------------------------
+
+
+def test_widgets_answer_only_the_canonical_contact_key(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    """``/qbo/w/01/...`` or Arabic-Indic digits never serve contact 1 under another name; huge ids are 404."""
+    contact_id = add_contact(app)
+    login(client, ACME_USER)
+    key = str(contact_id)
+    spellings = ["0" + key, "+" + key, " " + key, key + " ", key + ".0",
+                 key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                 key.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+                 "1" + "0" * 22, "-" + "9" * 30, "%00"]
+    for widget in WIDGETS:
+        assert _get(client, contact_id, widget).status_code == 200, widget
+        for spelling in spellings:
+            response = client.get(f"/qbo/w/{quote(spelling)}/{widget}", headers=HX)
+            assert response.status_code == 404, (widget, spelling, response.status_code)
