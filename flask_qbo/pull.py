@@ -19,10 +19,13 @@ import datetime as dt
 import logging
 import typing as t
 
+from sqlalchemy import case
 from sqlalchemy import update
 
 from . import mirror
 from .apply import Applier
+from .apply import ConnectionGone
+from .apply import hold_connection
 from .apply import lock_customers
 from .client import quote
 from .config import cdc_interval
@@ -84,9 +87,10 @@ def process(qbo: QBO | None = None, limit: int = 500) -> int:
             continue
         if not conn.is_active:
             continue  # kept for after the reconnect
+        conn_id = conn.id  # the claim commits: the object may be purged before it is used again
         rows = _claim(session, realm, limit)
         if rows:
-            applied += _process_claimed(qbo, conn, rows)
+            applied += _process_claimed(qbo, conn_id, rows)
     return applied
 
 
@@ -120,31 +124,52 @@ def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
     )
 
 
-def _process_claimed(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
+def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
+    """Apply claimed rows for one connection, then settle them.
+
+    A disconnect may delete the connection (and these rows) at any moment
+    since the claim; the rows are then dropped without a word, and nothing is
+    written for the purged connection (see :func:`flask_qbo.apply.hold_connection`).
+    """
     session = qbo.state().db.session
+    ids = [row.id for row in rows]
+    conn = session.get(Connection, conn_id)
+    if conn is None or not conn.is_active:
+        _finish(session, ids, "pending", None, retry=False)
+        return 0
+    realm = conn.realm_id
     try:
         applied = _apply_events(qbo, conn, rows)
+    except ConnectionGone:
+        session.rollback()
+        _finish(session, ids, "pending", None, retry=False)
+        return 0
     except QBOAuthError as exc:
         session.rollback()
-        _finish(session, rows, "pending", f"Waiting for a reconnect: {exc}", retry=False)
+        _finish(session, ids, "pending", f"Waiting for a reconnect: {exc}", retry=False)
         return 0
     except Exception as exc:  # a bad batch must not stop the other realms
         session.rollback()
-        log.exception("Applying %d QBO events for realm %s failed.", len(rows), conn.realm_id)
-        _finish(session, rows, "pending", f"{type(exc).__name__}: {exc}", retry=True)
+        log.exception("Applying %d QBO events for realm %s failed.", len(ids), realm)
+        _finish(session, ids, "pending", f"{type(exc).__name__}: {exc}", retry=True)
         return 0
-    _finish(session, rows, "done", None, retry=False)
+    _finish(session, ids, "done", None, retry=False)
     return applied
 
 
-def _finish(session: t.Any, rows: list[Inbox], status: str, error: str | None, *, retry: bool) -> None:
-    now = utcnow()
-    for row in rows:
-        row.status = "failed" if retry and row.attempts >= MAX_ATTEMPTS else status
-        row.last_error = error[:2000] if error else None
-        row.processed_at = now
-        if not retry and status == "pending":
-            row.attempts = max(row.attempts - 1, 0)  # waiting for a reconnect is not a failed attempt
+def _finish(session: t.Any, ids: list[int], status: str, error: str | None, *, retry: bool) -> None:
+    """Settle claimed rows by id; rows a purge deleted meanwhile are simply not there to update."""
+    values: dict[str, t.Any] = {"status": status, "last_error": error[:2000] if error else None,
+                                "processed_at": utcnow()}
+    if retry:
+        values["status"] = case((Inbox.attempts >= MAX_ATTEMPTS, "failed"), else_=status)
+    elif status == "pending":
+        # Waiting for a reconnect (or a connection that went away) is not a failed attempt.
+        values["attempts"] = case((Inbox.attempts > 0, Inbox.attempts - 1), else_=0)
+    session.execute(
+        update(Inbox).where(Inbox.id.in_(ids), Inbox.status == "in_progress").values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
@@ -171,7 +196,8 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     touched = _balance_customers(session, conn.realm_id, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
     for data in _read_customers(client, touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
         fetched[("Customer", str(data["Id"]))] = data
-    # Every customer row this transaction may write, locked in push's order first (see flask_qbo.apply).
+    # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.apply).
+    hold_connection(session, conn)
     customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
     lock_customers(session, str(conn.realm_id), customers.union(*merges))
     for row in deletes:
@@ -295,7 +321,8 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     known = {str(data["Id"]) for data in objects.get("Customer", ())}
     touched = _balance_customers(session, connection.realm_id, changed, [])
     objects.setdefault("Customer", []).extend(_read_customers(client, touched - known))
-    # Every customer row this transaction may write, locked in push's order first (see flask_qbo.apply).
+    # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.apply).
+    hold_connection(session, connection)
     lock_customers(session, str(connection.realm_id), (str(data["Id"]) for data in objects["Customer"]))
     applier = Applier(qbo, connection)
     newest = started
@@ -346,23 +373,37 @@ def _cover_inbox(
 
 
 def poll_due(qbo: QBO | None = None) -> int:
-    """Poll CDC for every connected connection whose interval has passed; returns changes applied."""
+    """Poll CDC for every connected connection whose interval has passed; returns changes applied.
+
+    Connections are loaded one at a time, after the previous poll committed: a
+    disconnect may delete any of them meanwhile, and a purged one is skipped
+    without a word.
+    """
     qbo = qbo or get_qbo()
     session = qbo.state().db.session
     interval = dt.timedelta(seconds=cdc_interval())
     now = utcnow()
     applied = 0
-    for conn in session.query(Connection).filter(Connection.status == "connected").order_by(Connection.id).all():
+    ids = [conn_id for (conn_id,) in session.query(Connection.id).filter(Connection.status == "connected")
+           .order_by(Connection.id)]
+    for conn_id in ids:
+        conn = session.get(Connection, conn_id)
+        if conn is None or not conn.is_active:
+            continue
         if conn.last_cdc_at is not None and conn.last_cdc_at + interval > now:
             continue
+        tenant = conn.tenant_key
         try:
             applied += poll_cdc(qbo, conn)
+        except ConnectionGone:
+            session.rollback()
         except QBOAuthError as exc:
             session.rollback()
-            log.warning("CDC poll for tenant %s needs a reconnect: %s", conn.tenant_key, exc)
+            if session.get(Connection, conn_id) is not None:  # else purged while its tokens were in use
+                log.warning("CDC poll for tenant %s needs a reconnect: %s", tenant, exc)
         except Exception:
             session.rollback()
-            log.exception("CDC poll for tenant %s failed; it is retried next interval.", conn.tenant_key)
+            log.exception("CDC poll for tenant %s failed; it is retried next interval.", tenant)
     return applied
 
 
