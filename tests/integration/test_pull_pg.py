@@ -304,10 +304,10 @@ def test_a_pull_that_finds_the_purge_holding_the_connection_writes_nothing(
     try:
         read, go_on = threading.Event(), threading.Event()
         locked, resume = threading.Event(), threading.Event()
-        real = pull._read_customers
+        real = pull._balance_customers
 
         def read_then_pause(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            found = real(*args, **kwargs)  # the pull's last QBO request; its hold comes next
+            found = real(*args, **kwargs)  # after the pull's reads (no balance to re-read); its hold comes next
             read.set()
             assert go_on.wait(WAIT)
             return found
@@ -317,7 +317,7 @@ def test_a_pull_that_finds_the_purge_holding_the_connection_writes_nothing(
                 locked.set()
                 assert resume.wait(WAIT)
 
-        monkeypatch.setattr(pull, "_read_customers", read_then_pause)
+        monkeypatch.setattr(pull, "_balance_customers", read_then_pause)
         with app.app_context():
             engine = db.engine
         sa.event.listen(engine, "after_cursor_execute", pause_the_purge)
