@@ -45,9 +45,11 @@ class Pause:
     def __init__(self) -> None:
         self.reached = threading.Event()
         self.resume = threading.Event()
+        self.hit = False  # the job really stopped at the hook (``reached`` is also set when it ends)
 
     def __call__(self) -> None:
         if not self.reached.is_set():
+            self.hit = True
             self.reached.set()
             assert self.resume.wait(WAIT), "the purge never finished"
 
@@ -80,6 +82,7 @@ def _interleave(app: t.Any, job: t.Callable[[QBO], t.Any], pause: Pause) -> list
     pause.resume.set()
     thread.join(WAIT)
     assert not thread.is_alive()
+    assert pause.hit, "the job finished without reaching the hook: nothing was interleaved"
     return raised
 
 
