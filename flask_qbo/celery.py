@@ -55,8 +55,8 @@ UPKEEP_TASK = "flask_qbo.upkeep"
 
 #: Rows one ``push.process`` call takes; a full chunk means "look again".
 PUSH_CHUNK = 100
-#: Inbox rows one ``pull.process`` call takes.
-PULL_CHUNK = 500
+#: Inbox rows (per realm) one ``pull.process`` call takes: one bulk read's worth.
+PULL_CHUNK = 1000
 #: Seconds a task keeps draining before it hands the rest to a fresh task, so
 #: one realm's backlog never starves the other queued tasks of a worker.
 DRAIN_BUDGET = 20.0
@@ -258,12 +258,25 @@ def push_task(self: Task) -> int:
 
 @shared_task(name=PULL_TASK, bind=True, ignore_result=True)
 def pull_task(self: Task) -> int:
-    """Apply pending webhook events (the inbox); returns local changes made."""
+    """Apply pending webhook events (the inbox) a batch at a time; returns local changes made.
+
+    After every batch, due outbox rows get a turn (up to :data:`PUSH_CHUNK`):
+    a worker busy with a flood of events would otherwise hold back the push
+    task queued behind it, so a CRM edit waits for at most one batch.  The
+    drain goes on while events are pending, whether or not the last batch
+    changed anything (events for objects QBO no longer has change nothing).
+    """
     from . import pull
+    from . import push
 
     def job(qbo: t.Any) -> int:
-        # process() returns changes made, not rows taken: go on while it makes some.
-        return _drain(self, lambda: pull.process(qbo, limit=PULL_CHUNK), lambda done: done > 0)
+        def step() -> int:
+            applied = pull.process(qbo, limit=PULL_CHUNK)
+            if push.due_count(qbo):
+                push.process(qbo, limit=PUSH_CHUNK)
+            return applied
+
+        return _drain(self, step, lambda done: pull.pending_count(qbo) > 0)
 
     return _run(self, job)
 

@@ -128,7 +128,8 @@ def sync_command(rounds: int) -> None:
         step_push = push.process(qbo)
         step_pull = pull.process(qbo) + pull.poll_due(qbo)
         pushed, pulled = pushed + step_push, pulled + step_pull
-        if not (step_push or step_pull):
+        # Events for objects QBO no longer has change nothing, yet the batch behind them is still due.
+        if not (step_push or step_pull or pull.pending_count(qbo)):
             break
     click.echo(f"pushed {pushed} row(s), applied {pulled} QuickBooks change(s); outbox: {_counts(Outbox)}")
 

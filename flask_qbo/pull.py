@@ -3,8 +3,10 @@
 Two sources feed the same :class:`~flask_qbo.apply.Applier`:
 
 * :func:`process` drains ``qbo_inbox`` (filled by the webhook view).  Per realm it
-  fetches what changed with the fewest metered reads: one CDC call for a burst of
-  events, single reads for a few.
+  reads what the events name in bulk: one ``Id IN (...)`` query per entity type
+  and up to 1,000 ids, whatever the number of events, so a flood of events
+  (even for objects that do not exist) costs a handful of requests, and a
+  runner can give pushes a turn after every batch (see :mod:`flask_qbo.runner`).
 * :func:`poll_cdc` is the safety net: every ``QBO_CDC_INTERVAL`` seconds it asks
   CDC for everything changed since the connection's cursor (minus an overlap),
   so a lost, late or reordered webhook never loses a change.
@@ -17,22 +19,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import typing as t
 
+from sqlalchemy import case
+from sqlalchemy import func
+from sqlalchemy import select
 from sqlalchemy import update
 
 from . import mirror
 from .apply import Applier
+from .apply import ConnectionGone
+from .apply import hold_connection
 from .apply import lock_customers
 from .client import quote
 from .config import cdc_interval
 from .config import get_config
 from .errors import QBOAPIError
 from .errors import QBOAuthError
-from .errors import QBONotFoundError
 from .errors import QBOTokenDecryptError
 from .extension import get_qbo
 from .models import Connection
+from .models import Customer
 from .models import Inbox
 from .models import SyncLog
 from .models import utcnow
@@ -43,8 +51,6 @@ if t.TYPE_CHECKING:
 
 log = logging.getLogger("flask_qbo.pull")
 
-#: More distinct changed objects than this in one realm's batch: one CDC call instead of reads.
-BURST = 5
 #: Entities pulled: customers, the six sales transactions, and the card's reference lists.
 ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
 #: CDC refuses a ``changedSince`` older than this; the hour of margin absorbs clock skew.
@@ -60,15 +66,24 @@ _NAME_LISTS = ("Customer", "Term", "PaymentMethod")
 #: Transactions that move a customer's open balance; QBO sends no Customer event when
 #: that balance changes, so the customers behind them are re-read with the batch.
 BALANCE_TYPES = ("Invoice", "Payment", "CreditMemo")
-#: Customer ids per ``Id IN (...)`` query when re-reading balances.
-IN_CHUNK = 200
+#: Ids per ``Id IN (...)`` query: QBO's largest page, so one request answers a whole chunk.
+IN_CHUNK = 1000
+#: Inbox rows :func:`process` takes per realm by default: one bulk read's worth.
+BATCH = IN_CHUNK
+#: QBO object ids are ASCII digits; an event naming anything else names nothing QBO has.
+_QBO_ID = re.compile(r"[0-9]{1,32}")
 
 
 # -- the inbox --------------------------------------------------------------------
 
 
-def process(qbo: QBO | None = None, limit: int = 500) -> int:
-    """Apply pending webhook events, realm by realm; returns how many local changes were made."""
+def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
+    """Apply up to ``limit`` pending webhook events per realm; returns how many local changes were made.
+
+    One call is one bounded turn: a runner that wants the backlog gone calls
+    again while :func:`pending_count` says events are left, giving pushes a
+    turn in between.
+    """
     qbo = qbo or get_qbo()
     session = qbo.state().db.session
     _release_stale_claims(session)
@@ -85,10 +100,28 @@ def process(qbo: QBO | None = None, limit: int = 500) -> int:
             continue
         if not conn.is_active:
             continue  # kept for after the reconnect
+        conn_id = conn.id  # the claim commits: the object may be purged before it is used again
         rows = _claim(session, realm, limit)
         if rows:
-            applied += _process_claimed(qbo, conn, rows)
+            applied += _process_claimed(qbo, conn_id, rows)
     return applied
+
+
+def pending_count(qbo: QBO | None = None) -> int:
+    """Inbox events waiting for :func:`process` now: pending, of a connected realm.
+
+    Events kept for a reconnect are not counted, so a runner that loops while
+    this is above zero never spins on them.
+    """
+    qbo = qbo or get_qbo()
+    session = qbo.state().db.session
+    count = session.execute(
+        select(func.count(Inbox.id))
+        .join(Connection, Connection.realm_id == Inbox.realm_id)
+        .where(Inbox.status == "pending", Connection.status == "connected")
+    ).scalar()
+    session.commit()
+    return int(count or 0)
 
 
 def _release_stale_claims(session: t.Any) -> None:
@@ -121,35 +154,56 @@ def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
     )
 
 
-def _process_claimed(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
+def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
+    """Apply claimed rows for one connection, then settle them.
+
+    A disconnect may delete the connection (and these rows) at any moment
+    since the claim; the rows are then dropped without a word, and nothing is
+    written for the purged connection (see :func:`flask_qbo.apply.hold_connection`).
+    """
     session = qbo.state().db.session
+    ids = [row.id for row in rows]
+    conn = session.get(Connection, conn_id)
+    if conn is None or not conn.is_active:
+        _finish(session, ids, "pending", None, retry=False)
+        return 0
+    realm = conn.realm_id
     try:
         applied = _apply_events(qbo, conn, rows)
+    except ConnectionGone:
+        session.rollback()
+        _finish(session, ids, "pending", None, retry=False)
+        return 0
     except QBOAuthError as exc:
         session.rollback()
-        _finish(session, rows, "pending", f"Waiting for a reconnect: {exc}", retry=False)
+        _finish(session, ids, "pending", f"Waiting for a reconnect: {exc}", retry=False)
         return 0
     except QBOTokenDecryptError as exc:  # a wrong key, not a bad batch: wait without spending attempts
         session.rollback()
-        _finish(session, rows, "pending", str(exc), retry=False)
+        _finish(session, ids, "pending", str(exc), retry=False)
         return 0
     except Exception as exc:  # a bad batch must not stop the other realms
         session.rollback()
-        log.exception("Applying %d QBO events for realm %s failed.", len(rows), conn.realm_id)
-        _finish(session, rows, "pending", f"{type(exc).__name__}: {exc}", retry=True)
+        log.exception("Applying %d QBO events for realm %s failed.", len(ids), realm)
+        _finish(session, ids, "pending", f"{type(exc).__name__}: {exc}", retry=True)
         return 0
-    _finish(session, rows, "done", None, retry=False)
+    _finish(session, ids, "done", None, retry=False)
     return applied
 
 
-def _finish(session: t.Any, rows: list[Inbox], status: str, error: str | None, *, retry: bool) -> None:
-    now = utcnow()
-    for row in rows:
-        row.status = "failed" if retry and row.attempts >= MAX_ATTEMPTS else status
-        row.last_error = error[:2000] if error else None
-        row.processed_at = now
-        if not retry and status == "pending":
-            row.attempts = max(row.attempts - 1, 0)  # waiting for a reconnect is not a failed attempt
+def _finish(session: t.Any, ids: list[int], status: str, error: str | None, *, retry: bool) -> None:
+    """Settle claimed rows by id; rows a purge deleted meanwhile are simply not there to update."""
+    values: dict[str, t.Any] = {"status": status, "last_error": error[:2000] if error else None,
+                                "processed_at": utcnow()}
+    if retry:
+        values["status"] = case((Inbox.attempts >= MAX_ATTEMPTS, "failed"), else_=status)
+    elif status == "pending":
+        # Waiting for a reconnect (or a connection that went away) is not a failed attempt.
+        values["attempts"] = case((Inbox.attempts > 0, Inbox.attempts - 1), else_=0)
+    session.execute(
+        update(Inbox).where(Inbox.id.in_(ids), Inbox.status == "in_progress").values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
@@ -158,25 +212,25 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     session = qbo.state().db.session
     applier = Applier(qbo, conn)
     client = qbo.client(conn)
-    wanted: dict[tuple[str, str], dt.datetime | None] = {}
+    wanted: dict[tuple[str, str], None] = {}  # a dict keeps the events' order
     merges: list[tuple[str, str]] = []
     deletes: list[Inbox] = []
     for row in rows:
-        if row.entity not in ENTITIES:
-            continue
+        if row.entity not in ENTITIES or not _QBO_ID.fullmatch(row.entity_id):
+            continue  # names nothing QBO can have: done, without a read (and never failing the bulk read)
         if row.operation == "Delete" and row.entity in mirror.TRANSACTION_TYPES:
             deletes.append(row)
             continue
-        key = (row.entity, row.entity_id)
-        wanted[key] = min(filter(None, (wanted.get(key), row.event_time)), default=None)
+        wanted[(row.entity, row.entity_id)] = None
         if row.operation == "Merge" and row.deleted_id and row.entity == "Customer":
             merges.append((row.deleted_id, row.entity_id))
     # Reads before writes: the read counter commits on its own connection.
     fetched = _fetch(client, wanted)
     touched = _balance_customers(session, conn.realm_id, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
-    for data in _read_customers(client, touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
+    for data in _read_many(client, "Customer", touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
         fetched[("Customer", str(data["Id"]))] = data
-    # Every customer row this transaction may write, locked in push's order first (see flask_qbo.apply).
+    # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.apply).
+    hold_connection(session, conn)
     customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
     lock_customers(session, str(conn.realm_id), customers.union(*merges))
     for row in deletes:
@@ -185,8 +239,10 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
         for (kind, _), data in sorted(fetched.items(), key=lambda item: str(mirror.last_updated(item[1]))):
             if kind == entity:
                 applier.apply(entity, data)
-    for (entity, entity_id) in wanted:
-        if (entity, entity_id) not in fetched:
+    missing = [key for key in wanted if key not in fetched]
+    mirrored = _mirrored_customers(session, str(conn.realm_id), [i for kind, i in missing if kind == "Customer"])
+    for entity, entity_id in missing:
+        if entity != "Customer" or entity_id in mirrored:
             _gone(applier, entity, entity_id)
     for from_id, into_id in merges:
         survivor = fetched.get(("Customer", into_id))
@@ -196,28 +252,20 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     return applier.applied
 
 
-def _fetch(client: QBOClient, wanted: dict[tuple[str, str], dt.datetime | None]) -> dict[tuple[str, str], dict]:
-    """The current version of each wanted object: one CDC call for a burst, else single reads.
+def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The current version of each wanted ``(entity, id)`` that QBO has, read in bulk.
 
-    CDC brings back every change of the window, wanted or not; they are kept too,
-    since applying them now saves the next poll the work.
+    One query per entity type and :data:`IN_CHUNK` ids (see :func:`_read_many`).
+    A wanted object missing from the answer is gone from QBO (deleted, merged
+    away, or never there); the caller handles it as such.
     """
-    found: dict[tuple[str, str], dict] = {}
-    times = [when for when in wanted.values() if when is not None]
-    since = min(times, default=None)
-    if len(wanted) > BURST and since is not None and utcnow() - since < CDC_MAX_AGE:
-        overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
-        entities = sorted({entity for entity, _ in wanted})
-        for entity, objects in client.cdc(entities, since - overlap).items():
-            for data in objects:
-                found[(entity, str(data["Id"]))] = data
+    ids: dict[str, set[str]] = {}
     for entity, entity_id in wanted:
-        if (entity, entity_id) in found:
-            continue
-        try:
-            found[(entity, entity_id)] = client.read(entity, entity_id)
-        except QBONotFoundError:
-            continue
+        ids.setdefault(entity, set()).add(entity_id)
+    found: dict[tuple[str, str], dict] = {}
+    for entity in (name for name in ENTITIES if name in ids):
+        for data in _read_many(client, entity, ids[entity]):
+            found[(entity, str(data["Id"]))] = data
     return found
 
 
@@ -251,13 +299,34 @@ def _balance_customers(
     return ids
 
 
-def _read_customers(client: QBOClient, ids: set[str]) -> list[dict]:
-    """Current versions of some customers, one query per :data:`IN_CHUNK` ids (never one read each)."""
-    found: list[dict] = []
+def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict]:
+    """Current versions of some objects of one entity: one query per :data:`IN_CHUNK` ids, never one read each.
+
+    Name lists include inactive objects (QBO hides them unless asked), as a
+    single read would.  ``MAXRESULTS`` equals the chunk, so a chunk is always
+    one request.  A long statement travels in the request body
+    (:meth:`QBOClient.query_page`).
+    """
     ordered = sorted(ids, key=lambda value: (len(value), value))
+    active = " AND Active IN (true, false)" if entity in _NAME_LISTS else ""
+    found: list[dict] = []
     for start in range(0, len(ordered), IN_CHUNK):
         chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start:start + IN_CHUNK])
-        found.extend(client.query(f"SELECT * FROM Customer WHERE Id IN ({chunk})"))
+        found.extend(client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk}){active} MAXRESULTS {IN_CHUNK}"))
+    return found
+
+
+def _mirrored_customers(session: t.Any, realm_id: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the mirror holds, in one query per :data:`IN_CHUNK` ids.
+
+    A customer QBO does not have and we never mirrored needs nothing done, so
+    a flood of events for customers that never existed costs no query each.
+    """
+    found: set[str] = set()
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        found.update(session.scalars(select(Customer.qbo_id).where(Customer.realm_id == realm_id,
+                                                                   Customer.qbo_id.in_(chunk))))
     return found
 
 
@@ -305,8 +374,9 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     changed = [(entity, data) for entity, items in objects.items() for data in items]
     known = {str(data["Id"]) for data in objects.get("Customer", ())}
     touched = _balance_customers(session, connection.realm_id, changed, [])
-    objects.setdefault("Customer", []).extend(_read_customers(client, touched - known))
-    # Every customer row this transaction may write, locked in push's order first (see flask_qbo.apply).
+    objects.setdefault("Customer", []).extend(_read_many(client, "Customer", touched - known))
+    # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.apply).
+    hold_connection(session, connection)
     lock_customers(session, str(connection.realm_id), (str(data["Id"]) for data in objects["Customer"]))
     applier = Applier(qbo, connection)
     newest = started
@@ -357,27 +427,41 @@ def _cover_inbox(
 
 
 def poll_due(qbo: QBO | None = None) -> int:
-    """Poll CDC for every connected connection whose interval has passed; returns changes applied."""
+    """Poll CDC for every connected connection whose interval has passed; returns changes applied.
+
+    Connections are loaded one at a time, after the previous poll committed: a
+    disconnect may delete any of them meanwhile, and a purged one is skipped
+    without a word.
+    """
     qbo = qbo or get_qbo()
     session = qbo.state().db.session
     interval = dt.timedelta(seconds=cdc_interval())
     now = utcnow()
     applied = 0
-    for conn in session.query(Connection).filter(Connection.status == "connected").order_by(Connection.id).all():
+    ids = [conn_id for (conn_id,) in session.query(Connection.id).filter(Connection.status == "connected")
+           .order_by(Connection.id)]
+    for conn_id in ids:
+        conn = session.get(Connection, conn_id)
+        if conn is None or not conn.is_active:
+            continue
         if conn.last_cdc_at is not None and conn.last_cdc_at + interval > now:
             continue
+        tenant = conn.tenant_key
         try:
             applied += poll_cdc(qbo, conn)
+        except ConnectionGone:
+            session.rollback()
         except QBOAuthError as exc:
             session.rollback()
-            log.warning("CDC poll for tenant %s needs a reconnect: %s", conn.tenant_key, exc)
+            if session.get(Connection, conn_id) is not None:  # else purged while its tokens were in use
+                log.warning("CDC poll for tenant %s needs a reconnect: %s", tenant, exc)
         except QBOTokenDecryptError as exc:
             session.rollback()
-            log.warning("CDC poll for tenant %s waits for the encryption key: %s", conn.tenant_key, exc)
+            log.warning("CDC poll for tenant %s waits for the encryption key: %s", tenant, exc)
         except Exception:
             session.rollback()
-            log.exception("CDC poll for tenant %s failed; it is retried next interval.", conn.tenant_key)
+            log.exception("CDC poll for tenant %s failed; it is retried next interval.", tenant)
     return applied
 
 
-__all__ = ["BURST", "ENTITIES", "poll_cdc", "poll_due", "process"]
+__all__ = ["BATCH", "ENTITIES", "pending_count", "poll_cdc", "poll_due", "process"]

@@ -43,6 +43,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import aliased
 
 from . import signals
+from .apply import ConnectionGone
+from .apply import hold_connection
 from .capture import INACTIVATE
 from .config import get_config
 from .errors import QBOAuthError
@@ -202,7 +204,7 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     for tenant_key, count in _pending_counts(session, connections).items():
         if count > threshold and handled < limit:
             whole = math.ceil(min(limit - handled, count) / BATCH_SIZE) * BATCH_SIZE
-            handled += process_batch(qbo, connections[tenant_key], whole)
+            handled += process_batch(qbo, tenant_key, whole)
     if handled >= limit:
         return handled
     if handled:
@@ -245,7 +247,12 @@ def _pending_counts(session: t.Any, connections: t.Mapping[str, Connection]) -> 
 
 
 def handle(qbo: QBO, row_id: int, client: t.Any = None) -> bool:
-    """Push one claimed row and record the outcome; False when its realm should pause this round."""
+    """Push one claimed row and record the outcome; False when its realm should pause this round.
+
+    A disconnect that deletes the connection meanwhile deletes the row too:
+    the push then stops without recording anything (see
+    :func:`flask_qbo.apply.hold_connection`).
+    """
     session = qbo.state().db.session
     row = session.get(Outbox, row_id)
     conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
@@ -257,6 +264,9 @@ def handle(qbo: QBO, row_id: int, client: t.Any = None) -> bool:
     ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn))
     try:
         outcome = inactivate_row(ctx) if row.op == INACTIVATE else upsert_row(ctx)
+    except ConnectionGone:
+        session.rollback()
+        return False
     except QBOAuthError as exc:
         session.rollback()
         needs_reconnect(qbo, row_id, tenant_key, exc)
@@ -286,13 +296,21 @@ def handle(qbo: QBO, row_id: int, client: t.Any = None) -> bool:
         log.exception("Unexpected error pushing outbox row %s.", row_id)
         unexpected(qbo, row_id, exc)
         return True
-    finished(qbo, ctx, outcome)
+    try:
+        finished(qbo, ctx, outcome)
+    except ConnectionGone:
+        session.rollback()
+        return False
     return True
 
 
 def finished(qbo: QBO, ctx: RowContext, outcome: dict[str, t.Any] | None) -> None:
-    """Mark the row done in the same commit as the mirror and link updates, then signal."""
+    """Mark the row done in the same commit as the mirror and link updates, then signal.
+
+    :raises ConnectionGone: the connection (and the row) were purged meanwhile.
+    """
     session = ctx.session
+    hold_connection(session, ctx.connection)
     ctx.row.status = "done"
     ctx.row.error_code = None
     ctx.row.last_error = None
@@ -359,7 +377,13 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: str = "failed") -> No
     """Park a row as ``failed`` (or ``dead``) with Intuit's message, on the row and the contact's link."""
     session = qbo.state().db.session
     row = session.get(Outbox, row_id)
-    if row is None:
+    conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
+    if row is None or conn is None:
+        return
+    try:
+        hold_connection(session, conn)
+    except ConnectionGone:  # purged since the row was read: nothing left to record
+        session.rollback()
         return
     code = getattr(exc, "code", None)
     message = str(exc) if isinstance(exc, QBOError) else f"Unexpected error: {type(exc).__name__}: {exc}"
@@ -371,9 +395,8 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: str = "failed") -> No
     if link is not None:
         link.sync_status = "failed"
         link.sync_error = message[:2000]
-    conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none()
     session.add(SyncLog(
-        tenant_key=row.tenant_key, realm_id=conn.realm_id if conn else None, contact_key=row.contact_key,
+        tenant_key=row.tenant_key, realm_id=conn.realm_id, contact_key=row.contact_key,
         qbo_id=link.qbo_id if link else None, direction="push", action="failed",
         error_code=row.error_code, message=message[:2000],
     ))

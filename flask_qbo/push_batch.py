@@ -34,6 +34,8 @@ from sqlalchemy import update
 
 from . import mirror
 from . import signals
+from .apply import ConnectionGone
+from .apply import hold_connection
 from .capture import UPSERT
 from .errors import QBOAuthError
 from .errors import QBOError
@@ -75,12 +77,15 @@ class Item:
     request_id: str
 
 
-def process_batch(qbo: t.Any, connection: Connection, limit: int) -> int:
-    """Push up to ``limit`` of the tenant's due rows, batching the updates; returns rows handled."""
+def process_batch(qbo: t.Any, tenant_key: str, limit: int) -> int:
+    """Push up to ``limit`` of the tenant's due rows, batching the updates; returns rows handled.
+
+    A disconnect that purges the tenant's connection meanwhile (its rows go
+    with it) ends the run without recording anything for it.
+    """
     from . import push
 
     session = qbo.state().db.session
-    tenant_key = connection.tenant_key
     who = push.worker_id()
     handled = 0
     client = None
@@ -88,19 +93,27 @@ def process_batch(qbo: t.Any, connection: Connection, limit: int) -> int:
         ids = push.claim_batch(session, tenant_key, min(BATCH_SIZE, limit - handled), utcnow(), who)
         if not ids:
             break
-        conn = session.query(Connection).filter_by(tenant_key=tenant_key).one()
-        if not conn.is_active:
+        conn = session.query(Connection).filter_by(tenant_key=tenant_key).one_or_none()
+        if conn is None or not conn.is_active:
             push.release(session, ids, delay=0.0, attempts_back=True)
             break
         client = client or qbo.client(conn)
-        items, singles = prepare(qbo, session, conn, ids)
+        try:
+            items, singles = prepare(qbo, session, conn, ids)
+        except ConnectionGone:
+            session.rollback()
+            break
         handled += len(ids)
         for n, row_id in enumerate(singles):
             if not push.handle(qbo, row_id, client):
                 waiting = [*singles[n + 1:], *(item.row_id for item in items)]
                 push.release(session, waiting, delay=0.0, attempts_back=True)
                 return handled - len(waiting)
-        if items and not send(qbo, session, conn, client, items):
+        try:
+            if items and not send(qbo, session, conn, client, items):
+                return handled
+        except ConnectionGone:
+            session.rollback()
             return handled
     return handled
 
@@ -109,7 +122,10 @@ def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) ->
     """Split claimed rows into batch updates and single-path rows; rows with nothing to send are done.
 
     Three queries whatever the batch size: the rows, their links, their contacts.
+
+    :raises ConnectionGone: the connection was purged since the claim.
     """
+    hold_connection(session, conn)
     fields = qbo.registration().fields
     rows = session.scalars(select(Outbox).where(Outbox.id.in_(row_ids)).order_by(Outbox.id)).all()
     keys = [row.contact_key for row in rows if row.op == UPSERT]
@@ -178,6 +194,7 @@ def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: lis
     try:
         answers = client.batch(request, request_id=batch_id)
     except QBOAuthError as exc:
+        hold_connection(session, conn)  # a purge answers 401 too: then there is nothing left to mark
         push.needs_reconnect(qbo, ids, conn.tenant_key, exc)
         return False
     except QBOTokenDecryptError as exc:
@@ -225,7 +242,10 @@ def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[It
     Customer rows are written one flush each in contact-key order, the order
     capture writes them in, so this transaction and a CRM mass edit cannot
     deadlock on PostgreSQL (a single flush would order them by primary key).
+
+    :raises ConnectionGone: the connection was purged while the batch was in flight.
     """
+    hold_connection(session, conn)
     fields = qbo.registration().fields
     keys = {item.contact_key: item.qbo_id for item, _ in done}
     now = utcnow()

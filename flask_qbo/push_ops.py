@@ -17,6 +17,7 @@ from flask import current_app
 
 from . import mirror
 from . import signals
+from .apply import hold_connection
 from .capture import suppress_capture
 from .config import get_config
 from .errors import QBODuplicateNameError
@@ -63,6 +64,10 @@ class RowContext:
     @property
     def fields(self) -> FieldMap:
         return t.cast(FieldMap, self.qbo.registration().fields)
+
+    def hold(self) -> None:
+        """Before the first write after QBO answered: see :func:`flask_qbo.apply.hold_connection`."""
+        hold_connection(self.session, self.connection)
 
 
 def request_id(row: Outbox, kind: str, *parts: t.Any) -> str:
@@ -339,6 +344,7 @@ def _create(ctx: RowContext, values: dict[str, t.Any]) -> dict[str, t.Any]:
         payload = build_create_payload(values, ctx.fields, name)
         rid = request_id(ctx.row, "create") if attempt == 0 else request_id(ctx.row, "create", attempt)
         # Committed before sending: if the answer is lost, the retry knows what it created.
+        ctx.hold()
         ctx.row.create_sent = {"DisplayName": payload["DisplayName"], "values": qbo_values(payload, ctx.fields),
                                "sent_at": utcnow().isoformat()}
         ctx.session.commit()
@@ -359,6 +365,7 @@ def record(
 ) -> dict[str, t.Any]:
     """Mirror QBO's answer, store the link's synced state and log it (committed by the caller)."""
     session = ctx.session
+    ctx.hold()
     for stale in session.query(Customer).filter(
         Customer.tenant_key == ctx.row.tenant_key, Customer.contact_key == ctx.row.contact_key,
         Customer.qbo_id != str(data["Id"]),
@@ -404,6 +411,7 @@ def inactivate_row(ctx: RowContext) -> dict[str, t.Any] | None:
             token = data.get("SyncToken")
     else:
         raise QBOStaleObjectError("The customer kept changing in QuickBooks; will retry.", code="5010")
+    ctx.hold()
     row = mirror.upsert_customer(ctx.session, ctx.connection, t.cast(dict, data), unlink=True)
     row.sync_status = "synced"
     row.sync_error = None

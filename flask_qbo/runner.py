@@ -8,6 +8,13 @@ webhook), so a push starts at once rather than on the next poll; between wake-up
 it wakes itself when a backed-off row becomes due and on the timers of the pull
 side.  Every job is wrapped so one exception is logged and the thread lives on.
 
+The outbox and the inbox take turns: each round runs one bounded step of each
+(up to :data:`PUSH_CHUNK` outbox rows, then one batch of inbox events, read in
+bulk), and starts the next round at once while either has more.  A CRM edit
+made during a flood of QuickBooks events therefore goes out after at most one
+batch of events, and a bulk edit in the CRM never holds events back for long
+either.
+
 The thread starts lazily, on the first wake-up or the first request, not in
 ``init_app``: a forking server (gunicorn ``--preload``) or a CLI command such as
 ``flask db upgrade`` would otherwise start a thread it never uses, or lose it
@@ -29,8 +36,10 @@ from flask import current_app
 
 log = logging.getLogger("flask_qbo.runner")
 
-#: Rows one ``push.process`` call handles before the loop looks at the other jobs.
+#: Rows one ``push.process`` call handles: the push queue's turn in a round.
 PUSH_CHUNK = 100
+#: Inbox events (per realm) one ``pull.process`` call handles: the pull queue's turn in a round.
+PULL_BATCH = 1000
 
 #: Runners alive in this process, stopped at interpreter exit.
 _runners: weakref.WeakSet[ThreadRunner] = weakref.WeakSet()
@@ -103,13 +112,18 @@ class ThreadRunner:
             self._event.clear()
 
     def run_once(self) -> float:
-        """Run every due job once; return the seconds to sleep before the next round."""
+        """Run one turn of each queue and the due timers; return the seconds to sleep before the next round.
+
+        Zero when the outbox or the inbox has more waiting, so the turns
+        alternate until both are drained.
+        """
         due_in = self.poll_interval
-        next_push = self._job("push", _drain_push, self.app, self._stopping)
+        next_push = self._job("push", _push_turn, self.app)
         if isinstance(next_push, (int, float)):
             due_in = min(due_in, max(float(next_push), 0.0))
         qbo = self.app.extensions["qbo"]
-        self._job("pull.process", _optional(("pull", "process")), qbo)
+        if self._job("pull.process", _pull_turn, qbo):
+            due_in = 0.0
         now = time.monotonic()
         if now >= self._next_poll:
             self._next_poll = now + self.poll_interval
@@ -132,16 +146,25 @@ class ThreadRunner:
             _discard_session(self.app)
 
 
-def _drain_push(app: Flask, stopping: threading.Event) -> float | None:
-    """Process the outbox until it has nothing due; return seconds until the next backed-off row."""
+def _push_turn(app: Flask) -> float | None:
+    """Push up to :data:`PUSH_CHUNK` due rows; return seconds until the next row is due (0 when more are)."""
     from . import push
     from .extension import get_qbo
 
     qbo = get_qbo(app)
-    while not stopping.is_set():
-        if push.process(qbo, limit=PUSH_CHUNK) < PUSH_CHUNK:
-            break
+    if push.process(qbo, limit=PUSH_CHUNK) >= PUSH_CHUNK:
+        return 0.0
     return push.next_due_in(qbo)
+
+
+def _pull_turn(qbo: t.Any) -> bool:
+    """Apply one batch of inbox events; True when more are waiting."""
+    process = _optional(("pull", "process"))
+    pending = _optional(("pull", "pending_count"))
+    if process is None:
+        return False
+    process(qbo, limit=PULL_BATCH)
+    return pending is not None and pending(qbo) > 0
 
 
 def _optional(*candidates: tuple[str, str]) -> t.Callable[..., t.Any] | None:

@@ -23,10 +23,13 @@ import logging
 import typing as t
 
 from flask import current_app
+from sqlalchemy import inspect
 from sqlalchemy import update
 
 from . import signals
 from . import tokens
+from .apply import ConnectionGone
+from .apply import hold_connection
 from .config import get_config
 from .connect import log_event
 from .errors import QBOError
@@ -88,12 +91,16 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
         conn = db_session.get(Connection, conn_id)
         if conn is None or conn.status != "connected":
             continue
+        tenant = conn.tenant_key  # read now: a disconnect may purge the row during the sweep
         result["checked"] += 1
         try:
             outcomes = _upkeep_one(qbo, conn, now or utcnow())
+        except ConnectionGone:  # purged meanwhile: nothing left to keep alive
+            db_session.rollback()
+            outcomes = []
         except Exception:  # one tenant's surprise (a malformed token answer...) must not stop the sweep
             db_session.rollback()
-            log.exception("Token upkeep failed for tenant %s.", conn.tenant_key)
+            log.exception("Token upkeep failed for tenant %s.", tenant)
             outcomes = ["failed"]
         for outcome in outcomes:
             result[outcome] += 1
@@ -106,17 +113,35 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
 
 
 def _upkeep_one(qbo: QBO, conn: Connection, now: dt.datetime) -> list[str]:
-    """Refresh, expire or warn one connection; returns what happened ("refreshed", "failed", "warned")."""
+    """Refresh, expire or warn one connection; returns what happened ("refreshed", "failed", "warned").
+
+    :raises ConnectionGone: a disconnect purged the connection meanwhile.
+    """
     db_session = qbo.state().db.session
     refreshed = _refresh_if_due(qbo, conn, now)
     outcomes = [refreshed] if refreshed else []
-    db_session.refresh(conn)
+    _reload(qbo, conn)
     if conn.status == "connected" and _expired(conn, now):
         _mark_expired(qbo, conn)
     elif conn.status == "connected" and _warn_if_due(qbo, conn, now):
         outcomes.append("warned")
+    # After the token work above, which writes the row in transactions of its own (on SQLite
+    # they could not get past a write lock held here); before the warning's writes.
+    hold_connection(db_session, conn)
     db_session.commit()
     return outcomes
+
+
+def _reload(qbo: QBO, conn: Connection) -> None:
+    """Re-read the connection: the token work changed it in transactions of its own.
+
+    :raises ConnectionGone: a disconnect purged it meanwhile.
+    """
+    db_session = qbo.state().db.session
+    conn_id = inspect(conn).identity[0]
+    db_session.expire(conn)
+    if db_session.get(Connection, conn_id) is None:
+        raise ConnectionGone(f"QBO connection {conn_id} was deleted during upkeep.")
 
 
 def clear_old_bodies(qbo: QBO, now: dt.datetime | None = None) -> int:
@@ -145,7 +170,9 @@ def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:
     except QBOError as exc:
         # invalid_grant has already been turned into needs_reconnect (and signalled) by
         # tokens.refresh; anything else (Intuit down, a timeout, a wrong encryption key that
-        # leaves the grant alone) is retried by the next sweep.
+        # leaves the grant alone) is retried by the next sweep.  A purge revokes the grant
+        # too: then the connection is gone and nothing failed.
+        _reload(qbo, conn)
         log.warning("Token refresh for tenant %s failed: %s", conn.tenant_key, exc)
         return "failed"
     return "refreshed"

@@ -57,6 +57,32 @@ def test_in_and_comparison_and_entity_case(api, people):
     assert len(rows(api.query("select * from Customer where Id >= 2 AND Id <= 3"))) == 2
 
 
+def test_in_takes_a_thousand_ids_posted_as_the_body(api, people):
+    """A bulk read: 1000 ids, most of them missing, in one statement too long for a URL."""
+    inactive = rows(api.query("select * from Customer where Active = false"))[0]["Id"]
+    wanted = [p["Id"] for p in people] + [inactive] + [str(900000 + i) for i in range(994)]
+    statement = f"SELECT * FROM Customer WHERE Id IN ({', '.join(repr(i) for i in wanted)})"
+    assert len(wanted) == 1000 and len(statement) > 8000
+
+    def post(stmt):
+        return api.session.post(api.url("query"), data=stmt.encode(),
+                                headers=api.headers({"Content-Type": "application/text"}))
+
+    got = rows(post(statement + " AND Active IN (true, false) MAXRESULTS 1000"))
+    assert sorted(c["Id"] for c in got) == sorted(wanted[:6], key=int)
+    assert inactive not in {c["Id"] for c in rows(post(statement))}  # name lists hide inactive unless asked
+
+
+def test_equality_sets_compare_like_single_comparisons(api, people):
+    """``=``/``IN`` over plain literals: numbers as numbers, text without case, booleans never as text."""
+    first = people[0]["Id"]
+    assert [c["Id"] for c in rows(api.query(f"select * from Customer where Id IN ('{first}.0', 'x')"))] == [first]
+    assert [c["Id"] for c in rows(api.query(f"select * from Customer where Id = {first}"))] == [first]
+    got = rows(api.query("select * from Customer where DisplayName IN ('cool cars', 'DIEGO RODRIGUEZ')"))
+    assert sorted(c["DisplayName"] for c in got) == ["Cool Cars", "Diego Rodriguez"]
+    assert rows(api.query("select * from Customer where Active IN ('true')")) == []
+
+
 def test_orderby_and_pagination(api, people):
     names = [c["DisplayName"] for c in rows(api.query("select * from Customer ORDERBY DisplayName DESC"))]
     assert names == sorted(names, reverse=True)

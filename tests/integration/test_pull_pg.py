@@ -169,3 +169,176 @@ def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[
         with app.app_context():  # the schema is dropped next: no pooled connection may hold it
             db.session.remove()
             db.engine.dispose()
+
+
+# -- a purge racing a pull ---------------------------------------------------------------
+#
+# Disconnecting with "delete synced data" while the pull applies events: the
+# purge takes the connection row FOR UPDATE before deleting anything, and the
+# pull holds it (FOR KEY SHARE) before its first write.  Whichever gets the row
+# first finishes first; neither leaves a row behind for the purged tenant.
+
+#: Seconds either side may wait for the other before the test fails (never reached when it works).
+WAIT = 20
+
+
+def _purge_app(pg_url: str) -> tuple[t.Any, t.Any]:
+    emu = make_emulator()
+    app = make_app(pg_url, QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
+    attach_emulator(app, emu)
+    connect_tenant(app, emu, "acme", TEST_REALM)
+    with app.app_context():
+        events = []
+        for i in range(5):
+            data = emu.store.create(TEST_REALM, "Customer", {"DisplayName": f"Purge {i}"})
+            events.append(Inbox(event_id=uuid.uuid4().hex, realm_id=TEST_REALM, entity="Customer",
+                                entity_id=data["Id"], operation="Create", event_time=utcnow()))
+        db.session.add_all(events)
+        db.session.commit()
+    return app, emu
+
+
+def _purge_through_the_admin_page(app: t.Any) -> None:
+    from tests.conftest import login
+    from tests.hostapp import ACME_ADMIN
+    from tests.unit.test_connect_support import csrf
+
+    client = app.test_client()
+    login(client, ACME_ADMIN)
+    token = csrf(client, "/qbo/admin/disconnect")
+    response = client.post("/qbo/admin/disconnect", data={"csrf_token": token, "data": "purge"})
+    assert response.status_code == 302, response.status_code
+
+
+def _wait_for_a_lock_wait(engine: sa.Engine) -> None:
+    """Block until some session of this database waits on a row lock (the other side is stuck behind us)."""
+    deadline = time.monotonic() + WAIT
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )).scalar()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the other side never waited for the lock")
+
+
+def _left_for_acme(app: t.Any) -> dict[str, int]:
+    from flask_qbo.models import Connection
+
+    with app.app_context():
+        counts = {
+            "customers": db.session.query(Customer).filter_by(tenant_key="acme").count(),
+            "inbox": db.session.query(Inbox).filter_by(realm_id=TEST_REALM).count(),
+            "connections": db.session.query(Connection).filter_by(tenant_key="acme").count(),
+        }
+        db.session.remove()
+        return counts
+
+
+def _run_side(app: t.Any, job: t.Callable[[], t.Any], out: dict[str, t.Any], name: str) -> threading.Thread:
+    def run() -> None:
+        with app.app_context():
+            try:
+                out[name] = job()
+            except BaseException as exc:  # noqa: BLE001 - surfaced by the assertions
+                out[f"{name}_error"] = exc
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread
+
+
+def _dispose(app: t.Any) -> None:
+    with app.app_context():  # the schema is dropped next: no pooled connection may hold it
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_purge_waits_for_the_pull_holding_the_connection_then_deletes_its_rows(
+    pg: tuple[str, str], monkeypatch: t.Any, caplog: t.Any
+) -> None:
+    import logging
+
+    app, _ = _purge_app(pg[0])
+    try:
+        held, resume = threading.Event(), threading.Event()
+        real = pull.lock_customers
+
+        def lock_then_pause(*args: t.Any, **kwargs: t.Any) -> None:
+            real(*args, **kwargs)  # the connection is held already: the purge must wait for this commit
+            held.set()
+            assert resume.wait(WAIT)
+
+        monkeypatch.setattr(pull, "lock_customers", lock_then_pause)
+        out: dict[str, t.Any] = {}
+        with caplog.at_level(logging.WARNING):
+            puller = _run_side(app, lambda: pull.process(get_qbo(app)), out, "pull")
+            assert held.wait(WAIT)
+            purger = _run_side(app, lambda: _purge_through_the_admin_page(app), out, "purge")
+            with app.app_context():
+                _wait_for_a_lock_wait(db.engine)
+            resume.set()
+            puller.join(WAIT)
+            purger.join(WAIT)
+        assert not puller.is_alive() and not purger.is_alive()
+        assert "pull_error" not in out and "purge_error" not in out, out
+        assert out["pull"] == 5  # the pull committed first...
+        assert _left_for_acme(app) == {"customers": 0, "inbox": 0, "connections": 0}  # ...the purge took it all
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
+        _dispose(app)
+
+
+def test_a_pull_that_finds_the_purge_holding_the_connection_writes_nothing(
+    pg: tuple[str, str], monkeypatch: t.Any, caplog: t.Any
+) -> None:
+    """The pull has read QBO; the purge takes the connection before the pull's first write."""
+    import logging
+
+    app, _ = _purge_app(pg[0])
+    try:
+        read, go_on = threading.Event(), threading.Event()
+        locked, resume = threading.Event(), threading.Event()
+        real = pull._balance_customers
+
+        def read_then_pause(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            found = real(*args, **kwargs)  # after the pull's reads (no balance to re-read); its hold comes next
+            read.set()
+            assert go_on.wait(WAIT)
+            return found
+
+        def pause_the_purge(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
+            if threading.current_thread().name == "purge" and "FOR UPDATE" in statement and not locked.is_set():
+                locked.set()
+                assert resume.wait(WAIT)
+
+        monkeypatch.setattr(pull, "_balance_customers", read_then_pause)
+        with app.app_context():
+            engine = db.engine
+        sa.event.listen(engine, "after_cursor_execute", pause_the_purge)
+        out: dict[str, t.Any] = {}
+        try:
+            with caplog.at_level(logging.WARNING):
+                puller = _run_side(app, lambda: pull.process(get_qbo(app)), out, "pull")
+                assert read.wait(WAIT)
+                purger = _run_side(app, lambda: _purge_through_the_admin_page(app), out, "purge")
+                assert locked.wait(WAIT)
+                go_on.set()
+                _wait_for_a_lock_wait(engine)  # the pull, at its hold on the connection
+                resume.set()
+                purger.join(WAIT)
+                puller.join(WAIT)
+        finally:
+            sa.event.remove(engine, "after_cursor_execute", pause_the_purge)
+        assert not puller.is_alive() and not purger.is_alive()
+        assert "pull_error" not in out and "purge_error" not in out, out
+        assert out["pull"] == 0
+        assert _left_for_acme(app) == {"customers": 0, "inbox": 0, "connections": 0}
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
+        _dispose(app)

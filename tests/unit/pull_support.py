@@ -68,3 +68,46 @@ def make_contact(app: t.Any, **values: t.Any) -> int:
             db.session.add(contact)
         db.session.commit()
         return int(contact.id)
+
+
+def missing_customer_events(app: t.Any, how_many: int, first_id: int = 5_000_000, realm: str = TEST_REALM) -> None:
+    """Pending inbox events for customers QBO never had: a flood, as a sender with the verifier key could make."""
+    from flask_qbo.models import Inbox
+    from flask_qbo.models import utcnow
+
+    with app.app_context():
+        db.session.add_all(Inbox(event_id=f"flood-{first_id + i}", realm_id=realm, entity="Customer",
+                                 entity_id=str(first_id + i), operation="Update", event_time=utcnow())
+                           for i in range(how_many))
+        db.session.commit()
+
+
+def linked_contact(app: t.Any, emu: t.Any, tenant: str = "acme") -> tuple[int, str]:
+    """A contact linked to a QBO customer as a finished sync leaves it; returns (contact id, customer id)."""
+    from flask_qbo import mirror
+    from flask_qbo.mapping import customer_hash
+    from flask_qbo.mapping import qbo_values
+
+    customer = add_customer(emu, GivenName="Watch", FamilyName="Push")
+    with app.app_context():
+        qbo = get_qbo(app)
+        with qbo.suppress_capture():
+            contact = Contact(tenant=tenant, first_name="Watch", last_name="Push")
+            db.session.add(contact)
+        db.session.commit()
+        row = mirror.upsert_customer(db.session, qbo.connection(tenant), customer, contact_key=str(contact.id))
+        row.synced_values = qbo_values(customer, qbo.registration().fields)
+        row.last_pulled_hash = customer_hash(row.synced_values)
+        db.session.commit()
+        return int(contact.id), str(customer["Id"])
+
+
+def edit_phone(app: t.Any, contact_id: int, phone: str) -> None:
+    """A CRM edit of a synced field, committed (captured into the outbox)."""
+    with app.app_context():
+        db.session.get(Contact, contact_id).phone = phone
+        db.session.commit()
+
+
+def phone_in_qbo(emu: t.Any, customer_id: str, realm: str = TEST_REALM) -> str | None:
+    return (emu.store.read(realm, "Customer", customer_id).get("PrimaryPhone") or {}).get("FreeFormNumber")

@@ -161,3 +161,56 @@ def test_due_count_counts_only_connected_tenants_rows_that_are_due(celery_app: t
                               available_at=utcnow().replace(year=utcnow().year + 1)))  # backing off
         db.session.commit()
         assert push.due_count(get_qbo(app)) == 2
+
+
+def test_a_pull_backlog_gives_a_push_its_turn_after_one_batch(
+    celery_app: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker busy with a flood of events: an edit made meanwhile goes out after the current batch.
+
+    Its push task waits behind the pull task in the queue (here it is only
+    recorded in ``sent``), so the pull task itself must give the outbox a turn.
+    """
+    from flask_qbo import pull
+    from flask_qbo import push
+    from flask_qbo.models import Connection
+    from flask_qbo.models import utcnow
+
+    from .pull_support import edit_phone
+    from .pull_support import linked_contact
+    from .pull_support import missing_customer_events
+    from .pull_support import phone_in_qbo
+
+    app, celery, sent = celery_app
+    app.config["QBO_CDC_INTERVAL"] = 3600
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    contact_id, customer_id = linked_contact(app, emulator)
+    missing_customer_events(app, 2_500)  # three batches of at most 1,000
+    with app.app_context():
+        db.session.query(Connection).update({"last_cdc_at": utcnow()})
+        db.session.commit()
+    turns: list[tuple[str, int]] = []
+    real_pull, real_push = pull.process, push.process
+
+    def pull_turn(qbo: t.Any, limit: int = pull.BATCH) -> int:
+        if not turns:
+            edit_phone(app, contact_id, "555-0199")  # while the first batch is applied
+        turns.append(("pull", limit))
+        return real_pull(qbo, limit=limit)
+
+    def push_turn(qbo: t.Any, limit: int = qbo_celery.PUSH_CHUNK) -> int:
+        handled = real_push(qbo, limit=limit)
+        turns.append(("push", handled))
+        return handled
+
+    monkeypatch.setattr(pull, "process", pull_turn)
+    monkeypatch.setattr(push, "process", push_turn)
+    sent.clear()
+    celery.tasks[PULL_TASK].apply().get()
+    assert turns[:2] == [("pull", qbo_celery.PULL_CHUNK), ("push", 1)]
+    assert phone_in_qbo(emulator, customer_id) == "555-0199"
+    with app.app_context():
+        left = pull.pending_count(get_qbo(app))
+    # The whole backlog is worked off, by this task or by the one it handed the rest to.
+    assert left == 0 or (PULL_TASK, {"expires": qbo_celery.WAKE_EXPIRES}) in sent
+    assert all(queue == "pull" for queue, _ in turns[2:])  # the outbox gets a turn only when rows are due

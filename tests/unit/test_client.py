@@ -158,6 +158,25 @@ def test_query_with_own_paging_runs_one_page(qbo_client: QBOClient, emulator: t.
     assert rows == [] and "STARTPOSITION 1" in params(recorder.matching("/query")[-1])["query"][0]
 
 
+def test_a_long_statement_is_posted_and_a_short_one_stays_in_the_url(
+    qbo_client: QBOClient, emulator: t.Any, recorder: RecordingAdapter
+) -> None:
+    from flask_qbo.client import MAX_GET_STATEMENT
+
+    made = [emulator.store.create(TEST_REALM, "Customer", {"DisplayName": f"L{i}"})["Id"] for i in range(3)]
+    ids = made + [str(500000 + i) for i in range(997)]
+    statement = f"SELECT * FROM Customer WHERE Id IN ({', '.join(quote(i) for i in ids)}) MAXRESULTS 1000"
+    assert len(statement) > MAX_GET_STATEMENT
+    assert sorted(row["Id"] for row in qbo_client.query(statement)) == sorted(made)
+    posted = recorder.matching("/query")[-1]
+    assert posted.method == "POST" and posted.headers["Content-Type"] == "application/text"
+    assert posted.body == statement.encode() and "query" not in params(posted)
+    assert len(posted.url or "") < 200 and params(posted)["minorversion"]
+    list(qbo_client.query(f"SELECT * FROM Customer WHERE Id IN ({quote(made[0])})"))
+    assert recorder.matching("/query")[-1].method == "GET"
+    assert qbo_client.stats["reads"] == 2  # one metered read each way
+
+
 def test_quoted_names_query_exactly(qbo_client: QBOClient) -> None:
     for name in ("O'Brien", "Back\\slash", "Peet's 'Coffee'"):
         qbo_client.create("Customer", {"DisplayName": name})

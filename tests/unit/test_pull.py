@@ -22,6 +22,7 @@ from ..hostapp import db
 from .pull_support import add_customer
 from .pull_support import add_invoice
 from .pull_support import make_contact
+from .pull_support import missing_customer_events
 from .pull_support import poll
 from .pull_support import pull
 from .pull_support import route_webhooks
@@ -258,23 +259,74 @@ def test_older_version_never_overwrites_newer(app, emulator, connected):
         assert db.session.query(Customer).one().family_name == "New"
 
 
-def test_burst_uses_one_cdc_call_few_use_reads(app, emulator, connected):
+def test_events_are_read_in_bulk_one_query_per_entity_type(app, emulator, connected):
     route_webhooks(app, emulator)
-    for i in range(8):
-        add_customer(emulator, GivenName=f"B{i}", FamilyName="Burst")
+    customers = [add_customer(emulator, GivenName=f"B{i}", FamilyName="Bulk") for i in range(8)]
+    for customer in customers[:3]:
+        add_invoice(emulator, customer["Id"], 10)
     emulator.webhooks.flush()
+    emulator.reset_counters()
+    pull(app)
+    # One Customer query and one Invoice query; the invoices' customers came with the first.
+    assert emulator.counters[R]["reads"] == 2
+    assert count(app, Customer) == 8 and count(app, Transaction) == 3
+    with app.app_context():
+        assert db.session.query(Connection).one().reads_count >= 2
+
+
+def test_a_flood_of_events_for_missing_customers_costs_one_query_per_thousand(app, emulator, connected):
+    """20,000 such events once cost one read each; now a turn of 1,000 costs one query."""
+    from flask_qbo import pull as pull_mod
+
+    real = add_customer(emulator, GivenName="Real", FamilyName="One")
+    missing_customer_events(app, 2_400)
+    missing_customer_events(app, 1, first_id=int(real["Id"]))
+    emulator.reset_counters()
+    turns = 0
+    with app.app_context():
+        qbo = get_qbo(app)
+        while pull_mod.pending_count(qbo):
+            pull_mod.process(qbo)
+            turns += 1
+    assert turns == 3  # 1,000 + 1,000 + 401 events
+    assert emulator.counters[R]["reads"] == 3
+    assert count(app, Inbox, status="done") == 2_401
+    assert count(app, Customer) == 1  # the one that exists; the missing ones left nothing behind
+
+
+def test_an_id_qbo_cannot_have_does_not_fail_the_bulk_read(app, emulator, connected):
+    cust = add_customer(emulator, GivenName="Good", FamilyName="Id")
+    with app.app_context():
+        db.session.add_all([
+            Inbox(event_id="bad", realm_id=R, entity="Customer", entity_id="12') OR ('1", operation="Update",
+                  event_time=utcnow()),
+            Inbox(event_id="good", realm_id=R, entity="Customer", entity_id=cust["Id"], operation="Update",
+                  event_time=utcnow()),
+        ])
+        db.session.commit()
     emulator.reset_counters()
     pull(app)
     assert emulator.counters[R]["reads"] == 1
-    assert count(app, Customer) == 8
-    for i in range(2):
-        add_customer(emulator, GivenName=f"F{i}", FamilyName="Few")
+    assert count(app, Inbox, status="done") == 2 and count(app, Customer) == 1
+
+
+def test_balance_refresh_reads_inactive_customers_too(app, emulator, connected):
+    """A deleted invoice of an inactive customer: the re-read must not skip the customer (QBO hides inactive ones)."""
+    route_webhooks(app, emulator)
+    cust = add_customer(emulator, GivenName="Gone", FamilyName="Quiet")
+    invoice = add_invoice(emulator, cust["Id"], 80)
     emulator.webhooks.flush()
-    emulator.reset_counters()
     pull(app)
-    assert emulator.counters[R]["reads"] == 2
-    with app.app_context():
-        assert db.session.query(Connection).one().reads_count >= 3
+    current = emulator.store.read(R, "Customer", cust["Id"])
+    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": current["SyncToken"], "Active": False},
+                          sparse=True)
+    emulator.webhooks.flush()
+    pull(app)
+    assert _mirrored_balance(app, cust["Id"]) == 80
+    emulator.store.delete(R, "Invoice", invoice["Id"], emulator.store.read(R, "Invoice", invoice["Id"])["SyncToken"])
+    emulator.webhooks.flush()
+    pull(app)
+    assert _mirrored_balance(app, cust["Id"]) == 0
 
 
 def test_cdc_poll_without_webhooks_and_stale_cursor_falls_back_to_query(app, emulator, connected):
@@ -349,8 +401,8 @@ def test_new_invoice_refreshes_the_customers_balance_with_one_query(app, emulato
     emulator.reset_counters()
     pull(app)
     assert _mirrored_balance(app, cust["Id"]) == 150
-    # Two invoice reads and a single customer query, whatever the number of invoices.
-    assert emulator.counters[R]["reads"] == 3
+    # One invoice query and one customer query, whatever the number of invoices.
+    assert emulator.counters[R]["reads"] == 2
     invoice = emulator.store.list(R, "Invoice")[0]
     emulator.store.delete(R, "Invoice", invoice["Id"], invoice["SyncToken"])
     emulator.webhooks.flush()

@@ -10,6 +10,8 @@ import pytest
 from flask_qbo import get_qbo
 from flask_qbo import push
 from flask_qbo import runner
+from flask_qbo.models import Connection
+from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -109,3 +111,57 @@ def test_worker_loop_runs_until_stopped(app: t.Any, connected: t.Any, emulator: 
         loop.stop()
         thread.join(2)
     assert not thread.is_alive()
+
+
+def test_a_push_goes_out_after_at_most_one_batch_of_a_pull_backlog(
+    app: t.Any, connected: t.Any, emulator: t.Any, monkeypatch: t.Any
+) -> None:
+    """A flood of events for missing customers, and a CRM edit made while the first batch is applied.
+
+    The rounds are run by hand (no thread): the order of the turns is the
+    runner's, not the scheduler's.
+    """
+    from flask_qbo import pull
+
+    from .pull_support import edit_phone
+    from .pull_support import linked_contact
+    from .pull_support import missing_customer_events
+    from .pull_support import phone_in_qbo
+
+    contact_id, customer_id = linked_contact(app, emulator)
+    missing_customer_events(app, 2_500)  # three batches of at most 1,000
+    app.config["QBO_CDC_INTERVAL"] = 3600
+    with app.app_context():  # a CDC poll would cover the events of its window: keep it out of the way
+        db.session.query(Connection).update({"last_cdc_at": utcnow()})
+        db.session.commit()
+    turns: list[tuple[str, int, int]] = []  # (queue, rows handled / batch number, QBO requests so far)
+    real_pull, real_push = pull.process, push.process
+
+    def pull_turn(qbo: t.Any, limit: int = pull.BATCH) -> int:
+        if not turns:
+            edit_phone(app, contact_id, "555-0142")  # while the backlog is being worked on
+        turns.append(("pull", limit, emulator.counters[TEST_REALM]["requests"]))
+        return real_pull(qbo, limit=limit)
+
+    def push_turn(qbo: t.Any, limit: int) -> int:
+        handled = real_push(qbo, limit=limit)
+        if handled:
+            turns.append(("push", handled, emulator.counters[TEST_REALM]["requests"]))
+        return handled
+
+    monkeypatch.setattr(pull, "process", pull_turn)
+    monkeypatch.setattr(push, "process", push_turn)
+    emulator.reset_counters()
+    loop = runner.ThreadRunner(app, poll_interval=30.0)
+    waits = []
+    with app.app_context():
+        for _ in range(10):
+            waits.append(loop.run_once())
+            if waits[-1]:
+                break
+    assert [queue for queue, *_ in turns] == ["pull", "push", "pull", "pull"]
+    assert turns[1][1] == 1 and phone_in_qbo(emulator, customer_id) == "555-0142"
+    assert turns[1][2] - turns[0][2] == 2  # one bulk read for the batch, then the push itself
+    assert waits == [0.0, 0.0, 30.0]  # no sleep while events were left
+    with app.app_context():
+        assert pull.pending_count(get_qbo()) == 0
