@@ -34,7 +34,7 @@ if t.TYPE_CHECKING:
 
 def _port(name: str, default: int) -> int:
     value = os.environ.get(name, str(default))
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise SystemExit(f"{name} must be a port number, not {value!r}.")
     return int(value)
 
