@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test docs emulator clean
+.PHONY: demo test docs screenshots emulator clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 ## Build the docs only.
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+## Re-take the docs' screenshots (docs/_static/screenshots/*.png) with the browser tests.
+## Only this target writes them: a plain test run saves its screenshots in a temporary folder.
+screenshots: $(STAMP)
+	QBO_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -p no:cacheprovider
 
 ## Run the standalone QBO emulator.
 emulator: $(STAMP)

@@ -53,6 +53,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import mirror
 from . import signals
+from .capture import latest_unpushed_edit
 from .capture import suppress_capture
 from .config import get_config
 from .mapping import apply_values
@@ -73,9 +74,6 @@ if t.TYPE_CHECKING:
     from .extension import QBO
 
 log = logging.getLogger("flask_qbo.pull")
-
-#: Outbox states meaning "the CRM holds a change QBO has not seen yet".
-_UNPUSHED = ("pending", "in_progress", "failed")
 
 
 class Applier:
@@ -277,17 +275,11 @@ class Applier:
         if base is None:
             return set()
         fields = self.qbo.registration().fields
-        unpushed = (
-            self.session.query(Outbox)
-            .filter(Outbox.tenant_key == row.tenant_key, Outbox.contact_key == row.contact_key,
-                    Outbox.status.in_(_UNPUSHED))
-            .order_by(Outbox.updated_at.desc())
-            .first()
-        )
-        if unpushed is None:
+        crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, row.contact_key)
+        if crm_edited_at is None:
             return set()
         # The same rule as push's three-way merge, so both directions settle a conflict alike.
-        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), unpushed.updated_at, mirror.last_updated(data))
+        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_edited_at, mirror.last_updated(data))
         crm_newer = winner == CRM
         wins: set[str] = set()
         for path in paths:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
 import logging
 import typing as t
 import uuid as uuidlib
@@ -37,6 +38,7 @@ import weakref
 from flask import current_app
 from flask import has_app_context
 from sqlalchemy import event
+from sqlalchemy import func
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -61,6 +63,22 @@ _WAKE = "qbo_capture_wake"
 
 UPSERT = "upsert"
 INACTIVATE = "inactivate"
+#: Outbox states meaning "the CRM holds a change QBO has not seen yet".
+UNPUSHED = ("pending", "in_progress", "failed")
+
+
+def latest_unpushed_edit(session: t.Any, tenant_key: str, contact_key: str) -> dt.datetime | None:
+    """When the contact was last edited without QBO having the edit yet (None: QBO has them all).
+
+    Newest-wins dates the CRM side of a conflict by this, in both directions:
+    a row's ``updated_at`` is its latest coalesced edit (``created_at`` would be
+    its first), and a row queued behind one in flight is newer still.
+    """
+    return session.scalar(
+        select(func.max(Outbox.updated_at)).where(
+            Outbox.tenant_key == tenant_key, Outbox.contact_key == contact_key, Outbox.status.in_(UNPUSHED)
+        )
+    )
 
 
 def install(qbo: t.Any, app: t.Any) -> None:

@@ -18,6 +18,7 @@ from flask import current_app
 from . import mirror
 from . import signals
 from .apply import hold_connection
+from .capture import latest_unpushed_edit
 from .capture import suppress_capture
 from .config import get_config
 from .errors import QBODuplicateNameError
@@ -166,10 +167,7 @@ def merge_with(
 ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
     """Three-way merge after a 5010; returns the contact's merged values and the new base (QBO's values)."""
     qvals = qbo_values(fresh, ctx.fields)
-    model = ctx.qbo.registration().model
-    crm_time = getattr(contact, "updated_at", None) if hasattr(model, "updated_at") else None
-    crm_time = _aware(crm_time) or _aware(ctx.row.created_at)
-    winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_time, mirror.last_updated(fresh))
+    winner = winner_for(get_config("QBO_CONFLICT_POLICY"), _crm_edited_at(ctx, contact), mirror.last_updated(fresh))
     result = three_way(ctx.fields, base, values, qvals, winner=winner)
     if result.pull:
         with suppress_capture():
@@ -187,6 +185,19 @@ def merge_with(
                               crm_value=conflict.crm_value, qbo_value=conflict.qbo_value, winner=conflict.winner)
     mirror.upsert_customer(ctx.session, ctx.connection, fresh, contact_key=ctx.row.contact_key)
     return result.merged(values), qvals
+
+
+def _crm_edited_at(ctx: RowContext, contact: t.Any) -> dt.datetime | None:
+    """The CRM side's time in a conflict: the model's ``updated_at`` if it has one, else its latest unpushed edit.
+
+    Not the row's ``created_at``: edits coalesce into a waiting row, and the
+    first of them may be older than QBO's change while the last is newer.
+    """
+    if hasattr(ctx.qbo.registration().model, "updated_at"):
+        edited = _aware(getattr(contact, "updated_at", None))
+        if edited is not None:
+            return edited
+    return _aware(latest_unpushed_edit(ctx.session, ctx.row.tenant_key, ctx.row.contact_key))
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

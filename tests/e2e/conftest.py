@@ -2,8 +2,15 @@
 
 The demo CRM and the QBO emulator run as real HTTP servers on free loopback
 ports in this process (threads), on a temporary SQLite database, exactly as
-``python -m demo_app`` runs them.  Debian's chromium is driven headless by
-Playwright; no browser is ever downloaded.
+``python -m demo_app`` runs them.  Each test gets a freshly seeded demo of its
+own, so it passes alone and in any order; one that needs QuickBooks connected
+(or the customers imported) asks for the ``connected`` (``imported``)
+fixture, which does it in the browser the way the first tests do.  Debian's
+chromium is driven headless by Playwright; no browser is ever downloaded.
+
+Screenshots go to a temporary folder.  ``make screenshots`` sets
+``QBO_SCREENSHOTS=1`` to save them as docs/_static/screenshots/*.png, the
+images the docs embed; no other run writes there.
 """
 
 from __future__ import annotations
@@ -11,11 +18,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import re
 import shutil
 import typing as t
 
 import pytest
 from cryptography.fernet import Fernet
+from playwright.sync_api import expect
+
+from flask_qbo.emulator.seed import DEMO_COMPANY_NAME
+from flask_qbo.emulator.seed import DEMO_CUSTOMER_EMAILS
+from flask_qbo.emulator.seed import DEMO_REALM
 
 from ..conftest import need_service
 
@@ -30,7 +43,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
-SCREENSHOTS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "_static" / "screenshots"
+#: Where ``make screenshots`` saves the docs' images (only when ``QBO_SCREENSHOTS=1``).
+DOCS_SCREENSHOTS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "_static" / "screenshots"
+#: The Acme contact the dashboard tests use: an exact email match in the import.
+CONTACT_EMAIL = DEMO_CUSTOMER_EMAILS[1]
+#: This customer's sub-customer (a job) shares its email, so the import cannot decide alone.
+AMBIGUOUS_EMAIL = DEMO_CUSTOMER_EMAILS[0]
+#: Takes a screenshot of a page under a name: ``shot(page, "login")``.
+Shot = t.Callable[[t.Any, str], None]
 
 
 @dataclasses.dataclass
@@ -43,8 +63,9 @@ class Live:
     emu_url: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def live(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Live]:
+    """A freshly seeded demo (CRM and emulator servers) for one test."""
     from demo_app import create_app
     from demo_app.models import db
     from demo_app.runtime import bind
@@ -94,11 +115,16 @@ def browser() -> t.Iterator[t.Any]:
         instance.close()
 
 
-@pytest.fixture
-def context(browser: t.Any) -> t.Iterator[t.Any]:
-    """A fresh browser profile per test (its own cookies), 1280x800."""
+def new_context(browser: t.Any) -> t.Any:
+    """A fresh browser profile (its own cookies), 1280x800."""
     ctx = browser.new_context(viewport=VIEWPORT)
     ctx.set_default_timeout(10_000)
+    return ctx
+
+
+@pytest.fixture
+def context(browser: t.Any) -> t.Iterator[t.Any]:
+    ctx = new_context(browser)
     yield ctx
     ctx.close()
 
@@ -108,10 +134,43 @@ def page(context: t.Any) -> t.Any:
     return context.new_page()
 
 
-def shot(page: t.Any, name: str) -> None:
-    """Save the viewport as docs/_static/screenshots/<name>.png (the docs embed them)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """docs/_static/screenshots under ``make screenshots`` (``QBO_SCREENSHOTS=1``), else a temporary folder."""
+    if os.environ.get("QBO_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def shot(screenshots: pathlib.Path) -> Shot:
+    """Save a page's viewport as ``<screenshots>/<name>.png``."""
+
+    def save(page: t.Any, name: str) -> None:
+        page.screenshot(path=str(screenshots / f"{name}.png"))
+
+    return save
+
+
+@pytest.fixture
+def connected(live: Live, browser: t.Any) -> None:
+    """Acme's admin has connected the demo company (done in a browser profile of its own)."""
+    ctx = new_context(browser)
+    try:
+        connect_quickbooks(ctx.new_page(), live)
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def imported(live: Live, connected: None, browser: t.Any) -> None:
+    """QuickBooks' customers are imported and linked to Acme's contacts."""
+    ctx = new_context(browser)
+    try:
+        import_customers(ctx.new_page(), live)
+    finally:
+        ctx.close()
 
 
 def sign_in(page: t.Any, live: Live, email: str, password: str = "demo") -> None:
@@ -120,3 +179,71 @@ def sign_in(page: t.Any, live: Live, email: str, password: str = "demo") -> None
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_url(live.url + "/contacts/")
+
+
+def connect_quickbooks(page: t.Any, live: Live, shot: Shot | None = None) -> None:
+    """Acme's admin connects QuickBooks: Add-ons & API, the emulator's sign-in, the company choice.
+
+    With ``shot``, the steps the quickstart shows are photographed on the way.
+    """
+    page.goto(live.url + "/login")
+    if shot:
+        shot(page, "login")
+    sign_in(page, live, "admin@acme.test")
+    expect(page.locator("[data-testid=contacts-table] tbody tr")).to_have_count(20)
+    if shot:
+        shot(page, "contacts")
+
+    page.get_by_role("link", name="Admin", exact=True).click()
+    page.locator("nav.sidebar").get_by_role("link", name="Add-ons & API").click()
+    connect = page.get_by_role("button", name="Connect QuickBooks Account")
+    expect(connect).to_be_visible()
+    if shot:
+        shot(page, "addons")
+
+    connect.click()
+    page.wait_for_url(live.emu_url + "/connect/oauth2**")
+    page.fill("#email", live.emu.config.default_user[0])
+    page.fill("#password", live.emu.config.default_user[1])
+    if shot:
+        shot(page, "emulator-sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    page.select_option("#realm", DEMO_REALM)
+    if shot:
+        shot(page, "emulator-choose-company")
+    page.get_by_role("button", name="Connect").click()
+
+    page.wait_for_url(live.url + "/**")
+    expect(page.locator(".qbo-status--connected")).to_contain_text(f"Connected to {DEMO_COMPANY_NAME}")
+    if shot:
+        shot(page, "connected")
+
+
+def import_customers(page: t.Any, live: Live, shot: Shot | None = None) -> None:
+    """Acme's admin imports QuickBooks' customers: exact matches accepted, the ambiguous one linked by hand."""
+    sign_in(page, live, "admin@acme.test")
+    page.goto(live.url + "/admin/addons")
+    page.get_by_role("link", name="Import customers and transactions").first.click()
+    # Generous: on a loaded machine the runner's first sync after connecting can hold this POST a while.
+    page.get_by_role("button", name="Start import").click(timeout=60_000)
+    review = page.get_by_role("link", name="Review the matches")
+    expect(review).to_be_visible(timeout=60_000)
+    review.click()
+    expect(page.get_by_text(CONTACT_EMAIL).first).to_be_visible()
+    if shot:
+        shot(page, "import-review")
+
+    page.get_by_role("button", name="Accept all exact matches").click()
+    expect(page.get_by_text(re.compile(r"Accepted [1-9]\d* exact e-mail matches"))).to_be_visible()
+    # The parent customer and its job share an email: the admin links the parent by hand.
+    parent = page.locator("tr[data-qbo-match]", has_text=AMBIGUOUS_EMAIL).filter(has_not_text="backyard").first
+    expect(parent).to_contain_text("Ambiguous")
+    candidate = parent.locator("select[name=contact_key] option").nth(1).inner_text()
+    parent.locator("select[name=contact_key]").select_option(label=candidate)
+    parent.get_by_role("button", name="Link").click()
+    parent = page.locator("tr[data-qbo-match]", has_text=AMBIGUOUS_EMAIL).filter(has_not_text="backyard").first
+    expect(parent).to_have_attribute("data-qbo-decision", "link")
+    page.get_by_role("button", name="Apply decisions").click()
+    expect(page.get_by_text(re.compile(r"[1-9]\d* customers linked or created")).first).to_be_visible(timeout=30_000)
+    if shot:
+        shot(page, "import-done")

@@ -1,9 +1,11 @@
 """The demo, driven in a browser the way a new user meets it (issue 9 §3).
 
-The tests run in file order and build on each other like one session at the
-keyboard: connect, import, open a contact, edit on both sides, break a push
-and retry it, then check what other users may see.  Each test saves its
-screenshots under docs/_static/screenshots/ for the quickstart.
+Together the tests follow one session at the keyboard: connect, import,
+open a contact, edit on both sides, break a push and retry it, then check
+what other users may see.  Each starts from a fresh demo and brings it to
+the state it needs through the ``connected`` and ``imported`` fixtures, so
+each passes alone.  Screenshots go where the ``shot`` fixture says: a
+temporary folder, or the docs' images under ``make screenshots``.
 """
 
 from __future__ import annotations
@@ -16,20 +18,14 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from flask_qbo.emulator.seed import DEMO_COMPANY_NAME
-from flask_qbo.emulator.seed import DEMO_CUSTOMER_EMAILS
-from flask_qbo.emulator.seed import DEMO_REALM
-
+from .conftest import CONTACT_EMAIL
 from .conftest import Live
-from .conftest import shot
+from .conftest import Shot
+from .conftest import connect_quickbooks
+from .conftest import import_customers
 from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
-
-#: The Acme contact the dashboard tests use: an exact email match in the import.
-CONTACT_EMAIL = DEMO_CUSTOMER_EMAILS[1]
-#: This customer's sub-customer (a job) shares its email, so the import cannot decide alone.
-AMBIGUOUS_EMAIL = DEMO_CUSTOMER_EMAILS[0]
 
 
 def open_contact(page: t.Any, live: Live, email: str = CONTACT_EMAIL) -> None:
@@ -54,61 +50,38 @@ def emulator_customer_url(page: t.Any, live: Live) -> str:
     return href
 
 
-def test_admin_connects_quickbooks(page: t.Any, live: Live) -> None:
-    page.goto(live.url + "/login")
-    shot(page, "login")
-    sign_in(page, live, "admin@acme.test")
-    expect(page.locator("[data-testid=contacts-table] tbody tr")).to_have_count(20)
-    shot(page, "contacts")
+def wait_until_pushed(live: Live, seconds: float = 30.0) -> None:
+    """Wait until the demo's outbox holds nothing to push."""
+    from demo_app.models import db
+    from flask_qbo.models import Outbox
 
-    page.get_by_role("link", name="Admin", exact=True).click()
-    page.locator("nav.sidebar").get_by_role("link", name="Add-ons & API").click()
-    connect = page.get_by_role("button", name="Connect QuickBooks Account")
-    expect(connect).to_be_visible()
-    shot(page, "addons")
-
-    connect.click()
-    page.wait_for_url(live.emu_url + "/connect/oauth2**")
-    page.fill("#email", live.emu.config.default_user[0])
-    page.fill("#password", live.emu.config.default_user[1])
-    shot(page, "emulator-sign-in")
-    page.get_by_role("button", name="Sign in").click()
-    page.select_option("#realm", DEMO_REALM)
-    shot(page, "emulator-choose-company")
-    page.get_by_role("button", name="Connect").click()
-
-    page.wait_for_url(live.url + "/**")
-    expect(page.locator(".qbo-status--connected")).to_contain_text(f"Connected to {DEMO_COMPANY_NAME}")
-    shot(page, "connected")
+    deadline = time.monotonic() + seconds
+    while True:
+        with live.app.app_context():
+            busy = db.session.query(Outbox).filter(Outbox.status.in_(("pending", "in_progress"))).count()
+            db.session.remove()
+        if not busy:
+            return
+        assert time.monotonic() < deadline, f"{busy} outbox rows still unpushed after {seconds:.0f}s"
+        time.sleep(0.2)
 
 
-def test_initial_import_and_match_review(page: t.Any, live: Live) -> None:
-    sign_in(page, live, "admin@acme.test")
+def test_admin_connects_quickbooks(page: t.Any, live: Live, shot: Shot) -> None:
+    connect_quickbooks(page, live, shot)
     page.goto(live.url + "/admin/addons")
-    page.get_by_role("link", name="Import customers and transactions").first.click()
-    page.get_by_role("button", name="Start import").click()
-    review = page.get_by_role("link", name="Review the matches")
-    expect(review).to_be_visible(timeout=60_000)
-    review.click()
-    expect(page.get_by_text(CONTACT_EMAIL).first).to_be_visible()
-    shot(page, "import-review")
-
-    page.get_by_role("button", name="Accept all exact matches").click()
-    expect(page.get_by_text(re.compile(r"Accepted [1-9]\d* exact e-mail matches"))).to_be_visible()
-    # The parent customer and its job share an email: the admin links the parent by hand.
-    parent = page.locator("tr[data-qbo-match]", has_text=AMBIGUOUS_EMAIL).filter(has_not_text="backyard").first
-    expect(parent).to_contain_text("Ambiguous")
-    candidate = parent.locator("select[name=contact_key] option").nth(1).inner_text()
-    parent.locator("select[name=contact_key]").select_option(label=candidate)
-    parent.get_by_role("button", name="Link").click()
-    parent = page.locator("tr[data-qbo-match]", has_text=AMBIGUOUS_EMAIL).filter(has_not_text="backyard").first
-    expect(parent).to_have_attribute("data-qbo-decision", "link")
-    page.get_by_role("button", name="Apply decisions").click()
-    expect(page.get_by_text(re.compile(r"[1-9]\d* customers linked or created")).first).to_be_visible(timeout=30_000)
-    shot(page, "import-done")
+    expect(page.get_by_role("button", name="Connect QuickBooks Account")).to_have_count(0)
+    expect(page.get_by_role("link", name="Disconnect", exact=True)).to_be_visible()
 
 
-def test_contact_dashboard_icon_card_and_folder(page: t.Any, context: t.Any, live: Live) -> None:
+@pytest.mark.usefixtures("connected")
+def test_initial_import_and_match_review(page: t.Any, live: Live, shot: Shot) -> None:
+    import_customers(page, live, shot)
+    open_contact(page, live)
+    linked_icon(page)
+
+
+@pytest.mark.usefixtures("imported")
+def test_contact_dashboard_icon_card_and_folder(page: t.Any, context: t.Any, live: Live, shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     open_contact(page, live)
     icon = linked_icon(page)
@@ -134,7 +107,8 @@ def test_contact_dashboard_icon_card_and_folder(page: t.Any, context: t.Any, liv
     shot(txn, "emulator-transaction")
 
 
-def test_crm_edit_shows_in_quickbooks_within_2s(page: t.Any, context: t.Any, live: Live) -> None:
+@pytest.mark.usefixtures("imported")
+def test_crm_edit_shows_in_quickbooks_within_2s(page: t.Any, context: t.Any, live: Live, shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     open_contact(page, live)
     customer_url = emulator_customer_url(page, live)
@@ -159,7 +133,9 @@ def test_crm_edit_shows_in_quickbooks_within_2s(page: t.Any, context: t.Any, liv
     shot(qbo, "emulator-shows-crm-edit")
 
 
-def test_quickbooks_edit_updates_open_dashboard_within_5s(page: t.Any, context: t.Any, live: Live) -> None:
+@pytest.mark.usefixtures("imported")
+def test_quickbooks_edit_updates_open_dashboard_within_5s(page: t.Any, context: t.Any, live: Live,
+                                                          shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     open_contact(page, live)
     customer_url = emulator_customer_url(page, live)
@@ -178,7 +154,9 @@ def test_quickbooks_edit_updates_open_dashboard_within_5s(page: t.Any, context: 
     shot(page, "dashboard-live-update")
 
 
-def test_invoice_created_in_quickbooks_appears_in_folder(page: t.Any, context: t.Any, live: Live) -> None:
+@pytest.mark.usefixtures("imported")
+def test_invoice_created_in_quickbooks_appears_in_folder(page: t.Any, context: t.Any, live: Live,
+                                                         shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     open_contact(page, live)
     customer_url = emulator_customer_url(page, live)
@@ -199,7 +177,8 @@ def test_invoice_created_in_quickbooks_appears_in_folder(page: t.Any, context: t
     shot(page, "invoice-in-folder")
 
 
-def test_validation_fault_shows_on_contact_and_retry_fixes_it(page: t.Any, live: Live) -> None:
+@pytest.mark.usefixtures("imported")
+def test_validation_fault_shows_on_contact_and_retry_fixes_it(page: t.Any, live: Live, shot: Shot) -> None:
     fault = {
         "kind": "fail",
         "n": 1,
@@ -211,14 +190,14 @@ def test_validation_fault_shows_on_contact_and_retry_fixes_it(page: t.Any, live:
         "path_contains": "/customer",
         "method": "POST",
     }
-    assert requests.post(live.emu_url + "/_emulator/faults", json=fault, timeout=5).status_code == 201
-
     sign_in(page, live, "admin@acme.test")
     open_contact(page, live)
     customer_url = emulator_customer_url(page, live)
     notes = f"Call before visiting ({int(time.time())})."
     page.get_by_role("link", name="Edit", exact=True).click()
     page.fill("#notes", notes)
+    wait_until_pushed(live)  # the fault must meet this edit's push, not one the import queued
+    assert requests.post(live.emu_url + "/_emulator/faults", json=fault, timeout=5).status_code == 201
     page.get_by_role("button", name="Save contact").click()
 
     error = page.locator(".qbo-summary .qbo-error")
@@ -243,7 +222,7 @@ def test_validation_fault_shows_on_contact_and_retry_fixes_it(page: t.Any, live:
     shot(page, "sync-retried")
 
 
-def test_plain_user_has_no_connect_button_and_no_admin_pages(page: t.Any, live: Live) -> None:
+def test_plain_user_has_no_connect_button_and_no_admin_pages(page: t.Any, live: Live, shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     expect(page.locator("nav.sidebar").get_by_role("link", name="Admin")).to_have_count(0)
     for path in ("/admin/", "/admin/addons", "/qbo/admin/", "/qbo/admin/health", "/qbo/import/"):
@@ -254,7 +233,7 @@ def test_plain_user_has_no_connect_button_and_no_admin_pages(page: t.Any, live: 
     shot(page, "plain-user-forbidden")
 
 
-def test_other_account_cannot_see_acme_contacts(page: t.Any, live: Live) -> None:
+def test_other_account_cannot_see_acme_contacts(page: t.Any, live: Live, shot: Shot) -> None:
     from demo_app.models import Contact
     from demo_app.models import db
 

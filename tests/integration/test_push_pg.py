@@ -5,7 +5,9 @@ with its own engine and session, the way two web processes or two Celery
 workers would.  While they push, the test keeps editing contacts, so some
 edits queue behind a row that is in flight.  Every claim is checked at once
 from a third connection: a contact never has two rows in flight, and no row
-is taken while an older row of its contact is unfinished.
+is taken while an older row of its contact is unfinished.  That backlog is
+above ``QBO_BATCH_THRESHOLD``, so it exercises batch claims; the single-row
+claim's race is forced in tests/unit/test_push_claim_race.py and run here too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from flask_qbo.testing import make_emulator
 from tests.hostapp import Contact
 from tests.hostapp import db
 from tests.hostapp import make_app
+from tests.unit.test_push_claim_race import push_workers
+from tests.unit.test_push_claim_race import scenario_one_claim_wins
 
 CONTACTS = 45
 ROUNDS = 4
@@ -129,3 +133,16 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
                 db.engine.dispose()
     finally:
         checker.dispose()
+
+
+def test_one_single_row_claim_wins_postgres(monkeypatch: t.Any, pg: tuple[str, str]) -> None:
+    """Two workers read the same row (the first read's ``SKIP LOCKED`` lock released) and claim it at once."""
+    emu = make_emulator()
+    apps = push_workers(pg[0], emu)
+    try:
+        scenario_one_claim_wins(apps, emu, monkeypatch)
+    finally:
+        for app in apps:  # the schema is dropped next: no pooled connection may hold it
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()

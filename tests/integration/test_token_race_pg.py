@@ -40,6 +40,7 @@ def test_late_response_never_overwrites_postgres(workers: tuple[t.Any, t.Any, in
     scenario_late_response_never_overwrites(first, second, connection_id, emulator)
 
 
-def test_threads_share_one_refresh_postgres(workers: tuple[t.Any, t.Any, int], emulator: t.Any) -> None:
+def test_threads_share_one_refresh_postgres(workers: tuple[t.Any, t.Any, int], emulator: t.Any,
+                                            monkeypatch: t.Any) -> None:
     first, _second, connection_id = workers
-    scenario_threads_share_one_refresh(first, connection_id, emulator)
+    scenario_threads_share_one_refresh(first, connection_id, emulator, monkeypatch)

@@ -18,13 +18,22 @@ checks, each a list of concrete discrepancies (empty when all is well):
 
 * **duplicates**: no two contacts and no two QBO customers for one person;
 * **mismatches**: every synced field equal on both sides of each live pair;
-* **lost edits**: each field ends with the last value written to it on either
-  side (newest wins, decided per record; see ``checks._allowed``);
+* **lost edits**: each field ends with exactly the value newest-wins
+  requires: the last value written to it, unless a true conflict (both sides
+  changed it before the engine synced either) was settled later, in which case
+  the newer side's value (see ``checks.expected_value``);
+* **conflicts**: every conflict the engine reports was won by the newer side.
+  Newest is decided per record, from the times the engine itself sees (the
+  outbox row's edit time in the CRM, ``LastUpdatedTime`` in whole seconds in
+  QBO), so the soak knows the one right answer and accepts no other; a few
+  conflicts per run are staged so that QBO's edit is certainly the newer one,
+  so a policy that always prefers one side cannot pass;
 * **deletes**: a contact deleted in the CRM leaves its customer inactive; a
   customer made inactive in QBO leaves the contact archived;
 * **failed rows**: nothing parked as failed (every value written is valid);
 * **requests**: bounded per operation, and a converged round costs no more
-  than its CDC polls (no sync loop).
+  than its CDC polls (no sync loop);
+* **drain**: the drain settled (two quiet rounds) before its round limit.
 
 A create whose answer is lost (timeout, killed worker) and is then edited
 or deleted on either side before its retry is among the cases exercised; the
@@ -49,6 +58,7 @@ import sqlalchemy as sa
 
 from flask_qbo import pull
 from flask_qbo import push
+from flask_qbo import signals
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.extension import get_qbo
 from flask_qbo.mapping import get_path
@@ -57,6 +67,7 @@ from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
+from flask_qbo.parsing import last_updated
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -74,8 +85,6 @@ TENANT = "acme"
 #: The emulator's clock speed for throttle windows and webhook delays.
 TIME_SCALE = 60.0
 CRM_URL = "http://crm.soak.test"
-#: Writes on both sides this close together may resolve either way (QBO stamps whole seconds).
-TIE_SECONDS = 2.0
 #: Fields edited on both sides, with the value a write number ``k`` puts there.
 EDITS: dict[str, t.Callable[[int], str]] = {
     "phone": lambda k: f"555-{k:07d}",
@@ -106,6 +115,12 @@ class Options:
     seed: int = 20240611
     database_url: str | None = None
     max_drain_rounds: int = 40
+    #: Every this many ticks, conflicts whose newer side is certain are staged (see :meth:`Soak.stage_conflicts`).
+    conflict_every: int = 8
+    #: People per staging and direction: QBO's edit newer for this many, the CRM's for as many more.
+    staged: int = 3
+    #: Extra app configuration, e.g. ``{"QBO_CONFLICT_POLICY": "crm"}`` to prove the checks catch it.
+    config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def quick(cls) -> Options:
@@ -118,9 +133,26 @@ class Options:
 
 @dataclasses.dataclass
 class Write:
-    when: float
+    """One change of a person's record on one side; ``attr`` is None for the create."""
+
+    seq: int
     side: str
+    attr: str | None
     value: t.Any
+    #: When the engine considers it made: the outbox row's edit time (CRM), ``LastUpdatedTime`` (QBO).
+    stamp: dt.datetime
+
+
+@dataclasses.dataclass
+class Settled:
+    """A true conflict the engine reported, and how many writes the soak had made by then."""
+
+    seq: int
+    contact_key: str
+    attr: str
+    crm_value: t.Any
+    qbo_value: t.Any
+    winner: str
 
 
 @dataclasses.dataclass
@@ -133,7 +165,11 @@ class Person:
     qbo_id: str | None = None
     #: The CRM contact's key once known (it outlives a delete, for the sync log).
     contact_key: str | None = None
-    writes: dict[str, list[Write]] = dataclasses.field(default_factory=dict)
+    #: Every write of the record, oldest first (creates included: they date the record too).
+    history: list[Write] = dataclasses.field(default_factory=list)
+
+    def writes(self, attr: str) -> list[Write]:
+        return [w for w in self.history if w.attr == attr]
 
     @property
     def email(self) -> str:
@@ -159,6 +195,7 @@ class Soak:
         self.app = make_app(
             options.database_url or _sqlite_url(), QBO_RUNNER="none", QBO_IMPORT_NEW_CUSTOMERS=True,
             QBO_CDC_INTERVAL=2, QBO_MAX_RETRIES=0, SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+            **options.config,
         )
         # QBO's limits hold in the emulator's time, which runs 60 times faster.
         install(self.app, build_throttle(self.app, time_scale=TIME_SCALE))
@@ -174,7 +211,14 @@ class Soak:
         self.faults: dict[str, int] = dict.fromkeys((kind for kind, _ in FAULTS), 0)
         self.worker_errors = 0
         self.k = 0
+        self.seq = 0
         self.tick = 0
+        self.settled: list[Settled] = []
+        self.staged_conflicts = 0
+        self.drained = False
+        #: Why the drain did not settle, when it did not (what was still queued, what still changed).
+        self.unsettled: list[str] = []
+        signals.conflict.connect(self._on_conflict, self.app)
         self._index_tick = -1
         self._ids_by_email: dict[str, str] = {}
         self._drop_in: int | None = None
@@ -202,10 +246,26 @@ class Soak:
                 conn.invalidate()
                 raise conn.dialect.loaded_dbapi.OperationalError("server closed the connection unexpectedly")
 
+    def _on_conflict(self, sender: t.Any, **kw: t.Any) -> None:
+        """Note each conflict the engine settles, with how far the churn had got (work runs between ticks)."""
+        self.settled.append(Settled(self.seq, str(kw["contact_key"]), kw["field"], kw["crm_value"],
+                                    kw["qbo_value"], kw["winner"]))
+
     # -- operations ---------------------------------------------------------------
 
-    def _record(self, person: Person, attr: str, side: str, value: t.Any) -> None:
-        person.writes.setdefault(attr, []).append(Write(time.time(), side, value))
+    def _record(self, person: Person, side: str, attr: str | None, value: t.Any, stamp: dt.datetime | None) -> None:
+        if stamp is None:
+            raise AssertionError(f"{person.email}: no {side} time for the write of {attr}")
+        self.seq += 1
+        person.history.append(Write(self.seq, side, attr, value, stamp))
+
+    def _crm_stamp(self, contact_key: str) -> dt.datetime | None:
+        """The edit time the engine dates the CRM side by: the contact's pending outbox row's ``updated_at``."""
+        return db.session.scalars(
+            sa.select(Outbox.updated_at)
+            .where(Outbox.tenant_key == TENANT, Outbox.contact_key == contact_key, Outbox.status == "pending")
+            .order_by(Outbox.id.desc()).limit(1)
+        ).first()
 
     def _contact(self, person: Person) -> Contact | None:
         return db.session.query(Contact).filter_by(email=person.email).order_by(Contact.id).first()
@@ -237,50 +297,101 @@ class Soak:
                 db.session.add(contact)
                 db.session.commit()
                 person.contact_key = str(contact.id)
+                self._record(person, "crm", None, None, self._crm_stamp(person.contact_key))
             else:
                 data = self.emu.store.create(TEST_REALM, "Customer", {
                     "DisplayName": f"{name} Q{person.n}", "GivenName": name, "FamilyName": "Person",
                     "PrimaryEmailAddr": {"Address": person.email}})
                 person.qbo_id = str(data["Id"])
+                self._record(person, "qbo", None, None, last_updated(data))
             return True
         side = kind.split("_")[0]
         candidates = [p for p in self.people if p.deleted is None]
         if not candidates:
             return False
         person = self.rng.choice(candidates)
-        if side == "crm":
+        if kind == "crm_delete":
             contact = self._contact(person)
             if contact is None:
                 return False  # created in QBO and not imported yet
             person.contact_key = str(contact.id)
-            if kind == "crm_delete":
-                db.session.delete(contact)
-                person.deleted = "crm"
-            else:
-                attr = self.rng.choice(list(EDITS))
-                value = EDITS[attr](self.k)
-                setattr(contact, attr, value)
-                self._record(person, attr, "crm", value)
+            db.session.delete(contact)
             db.session.commit()
+            person.deleted = "crm"
             return True
+        if kind == "qbo_inactivate":
+            current = self._customer(person)
+            if current is None or current.get("Active") is False:
+                return False
+            self.emu.store.update(TEST_REALM, "Customer", {
+                "Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True, "Active": False})
+            person.deleted = "qbo"
+            return True
+        attr = self.rng.choice(list(EDITS))
+        return self.crm_edit(person, attr) if side == "crm" else self.qbo_edit(person, attr)
+
+    def crm_edit(self, person: Person, attr: str) -> bool:
+        """A user edits one field of the person's contact; False when the CRM has no contact for them yet."""
+        contact = self._contact(person)
+        if contact is None:
+            return False  # created in QBO and not imported yet
+        person.contact_key = str(contact.id)
+        value = EDITS[attr](self.k)
+        setattr(contact, attr, value)
+        db.session.commit()
+        self._record(person, "crm", attr, value, self._crm_stamp(person.contact_key))
+        return True
+
+    def qbo_edit(self, person: Person, attr: str) -> bool:
+        """Someone edits one field of the person's customer in QBO; False when there is no active customer."""
         current = self._customer(person)
         if current is None or current.get("Active") is False:
             return False
         payload: dict[str, t.Any] = {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True}
-        if kind == "qbo_inactivate":
-            payload["Active"] = False
-            person.deleted = "qbo"
-        else:
-            attr = self.rng.choice(list(EDITS))
-            field = self.fields.by_attr(attr)
-            value = EDITS[attr](self.k)
-            if "." in field.path:  # an address or phone object is sent whole
-                group = field.path.split(".")[0]
-                payload[group] = dict(current.get(group) or {})
-            set_path(payload, field.path, value)
-            self._record(person, attr, "qbo", value)
-        self.emu.store.update(TEST_REALM, "Customer", payload)
+        field = self.fields.by_attr(attr)
+        value = EDITS[attr](self.k)
+        if "." in field.path:  # an address or phone object is sent whole
+            group = field.path.split(".")[0]
+            payload[group] = dict(current.get(group) or {})
+        set_path(payload, field.path, value)
+        data = self.emu.store.update(TEST_REALM, "Customer", payload)
+        self._record(person, "qbo", attr, value, last_updated(data))
         return True
+
+    def stage_conflicts(self) -> None:
+        """True conflicts whose newer side is certain, so a policy that ignores the times cannot pass.
+
+        For some people the CRM edits a field, then (after the clock passed a
+        whole second, the resolution of QBO's ``LastUpdatedTime``) QBO edits the
+        same field: QBO's edit is the newer one.  For as many others QBO edits
+        first and the CRM after it: the CRM's is.  The engine sees both before
+        it syncs either (work runs after the tick).
+        """
+        live = [p for p in self.people if p.deleted is None]
+        chosen = self.rng.sample(live, min(len(live), 2 * self.o.staged))
+        qbo_newer, crm_newer = chosen[:self.o.staged], chosen[self.o.staged:]
+        pending = []
+        for person in qbo_newer:
+            attr = self.rng.choice(list(EDITS))
+            self.k += 1
+            if self.crm_edit(person, attr):
+                self.ops["crm_edit"] += 1
+                pending.append((person, attr))
+        time.sleep(1.01 - time.time() % 1.0)  # QBO's stamp is now a later whole second than any CRM edit above
+        for person, attr in pending:
+            self.k += 1
+            if self.qbo_edit(person, attr):
+                self.ops["qbo_edit"] += 1
+                self.staged_conflicts += 1
+        for person in crm_newer:
+            attr = self.rng.choice(list(EDITS))
+            self.k += 1
+            if self.qbo_edit(person, attr):
+                self.ops["qbo_edit"] += 1
+                self.k += 1
+                if self.crm_edit(person, attr):  # QBO's stamp is this second's start: the CRM's edit is newer
+                    self.ops["crm_edit"] += 1
+                    self.staged_conflicts += 1
 
     # -- faults -------------------------------------------------------------------
 
@@ -348,6 +459,8 @@ class Soak:
                         kind = kind.replace("create", "edit")
                     if self.operate(kind):
                         self.ops[kind] += 1
+                if self.tick % self.o.conflict_every == self.o.conflict_every - 1:
+                    self.stage_conflicts()
                 if owed and self.inject(owed[0]):  # every kind at least once, early, then at random
                     owed.pop(0)
                 for fault, chance in FAULTS:
@@ -361,8 +474,9 @@ class Soak:
         return self.o.customers - len(self.people)
 
     def time_passes(self) -> None:
-        """Backoffs end and the dead worker's lease runs out (nobody else holds a claim now)."""
+        """Backoffs end and dead workers' claims run out (nobody else holds a claim now)."""
         lease = dt.timedelta(seconds=push.LEASE.total_seconds() + 60)
+        stale = pull.STALE_CLAIM + dt.timedelta(seconds=60)
         with self.app.app_context():
             now = utcnow()
             # updated_at is the time of the CRM edit (newest wins reads it): passing time leaves it alone.
@@ -370,6 +484,8 @@ class Soak:
             db.session.execute(sa.update(Outbox).where(Outbox.status == "pending").values(available_at=now, **kept))
             db.session.execute(sa.update(Outbox).where(Outbox.status == "in_progress")
                                .values(claimed_at=now - lease, **kept))
+            # An event batch whose worker died (the database dropped mid-batch) waits for its claim to go stale.
+            db.session.execute(sa.update(Inbox).where(Inbox.status == "in_progress").values(processed_at=now - stale))
             db.session.execute(sa.update(Connection).values(last_cdc_at=None))
             db.session.commit()
 
@@ -385,10 +501,24 @@ class Soak:
             requests_before = self.requests()
             self.work(cdc=True)
             self.last_round_requests = self.requests() - requests_before
-            quiet = quiet + 1 if self._state() == before and not self._busy() else 0
+            after = self._state()
+            quiet = quiet + 1 if after == before and not self._busy() else 0
             if quiet >= 2:
+                self.drained = True
                 return round_no
+        self.unsettled = self._unfinished() + _changes(before, after)
         return self.o.max_drain_rounds
+
+    def _unfinished(self) -> list[str]:
+        """Outbox and inbox rows still queued or in flight."""
+        with self.app.app_context():
+            found = [f"outbox {r.id} contact {r.contact_key} {r.op} {r.status} attempts={r.attempts}: {r.last_error}"
+                     for r in db.session.query(Outbox).filter(Outbox.status.in_(("pending", "in_progress")))]
+            found += [f"inbox {r.id} {r.entity} {r.entity_id} {r.operation} {r.status} attempts={r.attempts}: "
+                      f"{r.last_error}"
+                      for r in db.session.query(Inbox).filter(Inbox.status.in_(("pending", "in_progress")))]
+            db.session.commit()
+        return found
 
     def _busy(self) -> bool:
         with self.app.app_context():
@@ -420,11 +550,20 @@ class Soak:
 
     def close(self) -> None:
         """Close the app's connections (so a PostgreSQL schema can be dropped) and stop delivery."""
+        signals.conflict.disconnect(self._on_conflict, self.app)
         self.emu.webhooks.stop()
         with self.app.app_context():
             db.session.remove()
             for engine in db.engines.values():
                 engine.dispose()
+
+
+def _changes(before: tuple[t.Any, ...], after: tuple[t.Any, ...]) -> list[str]:
+    """What the last drain round changed: contacts (id and synced fields) and customers (Id, SyncToken)."""
+    found = []
+    for name, old, new in (("contact", before[0], after[0]), ("customer", before[1], after[1])):
+        found += [f"{name} {row} was {dict((r[0], r) for r in old).get(row[0])}" for row in sorted(set(new) - set(old))]
+    return found
 
 
 def run(options: Options | None = None) -> dict[str, t.Any]:
@@ -456,6 +595,8 @@ def run(options: Options | None = None) -> dict[str, t.Any]:
         "requests_per_operation": round(counters["requests"] / max(operations, 1), 2),
         "http_429_from_throttle": counters["throttled"],
         "drain_rounds": rounds,
+        "conflicts_settled": len(soak.settled),
+        "conflicts_staged": soak.staged_conflicts,
         "last_round_requests": soak.last_round_requests,
         "seconds_churning": round(churned - started, 1),
         "seconds_to_converge": round(converged_in, 1),

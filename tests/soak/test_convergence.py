@@ -39,6 +39,26 @@ def test_both_sides_converge_under_faults(request: pytest.FixtureRequest) -> Non
     _assert_converged(run(options), options.customers)
 
 
+@pytest.mark.parametrize("policy", ["crm", "qbo"])
+def test_a_policy_that_ignores_edit_times_fails_the_soak(policy: str) -> None:
+    """The checks can fail: an engine that always prefers one side does not pass for newest-wins.
+
+    The soak stages conflicts in both directions, so each of these policies
+    settles some of them for the side that edited first.
+    """
+    figures = run(Options(customers=60, edits=300, config={"QBO_CONFLICT_POLICY": policy}))
+    assert figures["conflicts_staged"] > 0
+    assert figures["problems"]["conflicts"] > 0, json.dumps(figures["problems"])
+    assert not figures["converged"]
+
+
+def test_a_drain_that_hits_its_round_limit_is_a_problem() -> None:
+    """Two quiet rounds are needed to call the drain settled: one round is never enough."""
+    figures = run(Options(customers=20, edits=60, max_drain_rounds=1))
+    assert figures["problems"]["drain"] > 0
+    assert not figures["converged"]
+
+
 @pytest.fixture
 def pg_url() -> t.Iterator[str]:
     """A fresh PostgreSQL schema for the run (skipped, or failed in CI, without PostgreSQL)."""

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from flask_qbo import pull
 from flask_qbo import push
+from flask_qbo import signals
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
@@ -88,6 +89,45 @@ def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: 
         db.session.commit()
     assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newer qbo edit"
 
+
+
+def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(app: t.Any, emulator: t.Any,
+                                                                      connected: t.Any) -> None:
+    """CRM edit (its push waits), then a QBO edit, then a newer CRM edit of the same field, then the push.
+
+    push_ops.merge_with dated the CRM side of a 5010 merge by the outbox row's
+    ``created_at`` (its first edit) on a model without ``updated_at``, so QBO's
+    older edit won and the CRM's newest edit was lost; the pull side dates the
+    CRM by the latest unpushed edit, as newest-wins means.
+    """
+    app.config["QBO_MAX_RETRIES"] = 0
+    conflicts: list[dict[str, t.Any]] = []
+    signals.conflict.connect(lambda sender, **kw: conflicts.append(kw), app, weak=False)
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", first_name="Ann", last_name="Waits", email="ann@waits.test", notes="v0")
+        db.session.add(contact)
+        db.session.commit()
+        push.process(qbo)
+        qbo_id = db.session.query(Customer).one().qbo_id
+        contact.notes = "first crm edit"
+        db.session.commit()
+        # That edit was made a minute ago (its push has been waiting since); QBO's edit comes after it.
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        row.created_at -= dt.timedelta(seconds=60)
+        row.updated_at -= dt.timedelta(seconds=60)
+        db.session.commit()
+        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+        emulator.store.update(TEST_REALM, "Customer", {"Id": qbo_id, "SyncToken": current["SyncToken"],
+                                                       "sparse": True, "Notes": "qbo edit"})
+        contact.notes = "newest crm edit"  # after QBO's edit (LastUpdatedTime has whole seconds)
+        db.session.commit()
+        assert db.session.query(Outbox).filter_by(status="pending").count() == 1  # coalesced into the waiting row
+        push.process(qbo)  # 5010, then the merge
+        assert [(c["field"], c["winner"]) for c in conflicts] == [("notes", "crm")]
+        assert db.session.get(Contact, contact.id).notes == "newest crm edit"
+        db.session.commit()
+    assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newest crm edit"
 
 
 def test_a_lost_create_then_a_crm_delete_is_neither_imported_nor_left_active(

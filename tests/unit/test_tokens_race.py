@@ -140,18 +140,76 @@ def scenario_late_response_never_overwrites(first: t.Any, second: t.Any, connect
     emulator.tokens.check_access(results["slow"])
 
 
-def scenario_threads_share_one_refresh(app: t.Any, connection_id: int, emulator: t.Any) -> None:
-    """Many threads of one worker with an expired token cause one token-endpoint call."""
+class ReportedLock:
+    """A connection's real refresh lock that reports each thread which finds it taken and has to wait."""
+
+    def __init__(self, lock: threading.Lock, waiting: t.Callable[[], None]) -> None:
+        self.lock = lock
+        self.waiting = waiting
+
+    def __enter__(self) -> ReportedLock:
+        if not self.lock.acquire(blocking=False):
+            self.waiting()
+            self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+class Rendezvous:
+    """Holds every token-endpoint call until all threads have caught up with the first one.
+
+    A thread catches up by reaching the token endpoint itself (no lock kept it
+    out) or by finding the connection's lock taken.  So, whatever the
+    scheduler does, no rotation is answered before every thread is inside
+    :func:`tokens.refresh`: without the lock each of them calls Intuit.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.caught_up = 0
+        self.timed_out = False
+        self.condition = threading.Condition()
+
+    def catch_up(self) -> None:
+        with self.condition:
+            self.caught_up += 1
+            self.condition.notify_all()
+
+    def token_call(self, request: t.Any) -> None:
+        if TOKEN_PATH not in (request.url or ""):
+            return
+        self.catch_up()
+        with self.condition:
+            if not self.condition.wait_for(lambda: self.caught_up >= self.threads, timeout=10):
+                self.timed_out = True
+
+
+def scenario_threads_share_one_refresh(app: t.Any, connection_id: int, emulator: t.Any, monkeypatch: t.Any) -> None:
+    """Many threads of one worker with an expired token cause one token-endpoint call.
+
+    Token calls are held at the endpoint until the other threads are either
+    waiting for the per-connection lock or at the endpoint too, so a missing
+    (or per-call) lock fails this every time, not by luck.
+    """
+    threads_count = 6
+    hold = Rendezvous(threads_count)
+    lock_for = tokens._lock_for
+    monkeypatch.setattr(tokens, "_lock_for", lambda *args: ReportedLock(lock_for(*args), hold.catch_up))
     recorder = record(app, emulator)
+    recorder.before = hold.token_call
     expire_stored_access_token(app, connection_id)
-    connections = [load(app, connection_id) for _ in range(6)]
+    connections = [load(app, connection_id) for _ in range(threads_count)]
     results: dict[str, t.Any] = {}
     threads = [run(app, lambda c=c: tokens.access_token(get_qbo(app), c), results, str(i))
                for i, c in enumerate(connections)]
     for thread in threads:
         thread.join(20)
-    assert len(set(results.values())) == 1, results
+    assert not hold.timed_out, f"only {hold.caught_up} of {threads_count} threads reached the refresh"
     assert len(recorder.matching(TOKEN_PATH)) == 1
+    assert len(results) == threads_count and len(set(results.values())) == 1, results
+    emulator.tokens.check_access(results["0"])
     assert stored(app, connection_id)["refresh"] == current_refresh_token(emulator)
 
 
@@ -165,6 +223,6 @@ def test_late_response_never_overwrites_sqlite(tmp_path: t.Any, emulator: t.Any)
     scenario_late_response_never_overwrites(first, second, connection_id, emulator)
 
 
-def test_threads_share_one_refresh_sqlite(tmp_path: t.Any, emulator: t.Any) -> None:
+def test_threads_share_one_refresh_sqlite(tmp_path: t.Any, emulator: t.Any, monkeypatch: t.Any) -> None:
     first, _, connection_id = two_workers(f"sqlite:///{tmp_path / 'race.sqlite'}", emulator)
-    scenario_threads_share_one_refresh(first, connection_id, emulator)
+    scenario_threads_share_one_refresh(first, connection_id, emulator, monkeypatch)
