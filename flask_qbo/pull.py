@@ -24,6 +24,7 @@ import typing as t
 
 from sqlalchemy import case
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -61,6 +62,10 @@ CDC_CAP = 1000
 MAX_ATTEMPTS = 5
 #: An in-progress claim older than this belongs to a crashed worker and is released.
 STALE_CLAIM = dt.timedelta(minutes=5)
+#: An event put back after a failed batch (QBO down, a 403, a wrong encryption key) waits
+#: this long before it is claimed again or counted as waiting, so runners that loop while
+#: events wait never spin on it; five attempts then span a couple of minutes.
+RETRY_WAIT = dt.timedelta(seconds=30)
 #: Name lists QBO hides when inactive unless asked for both.
 _NAME_LISTS = ("Customer", "Term", "PaymentMethod")
 #: Transactions that move a customer's open balance; QBO sends no Customer event when
@@ -87,7 +92,7 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
     qbo = qbo or get_qbo()
     session = qbo.state().db.session
     _release_stale_claims(session)
-    realms = [realm for (realm,) in session.query(Inbox.realm_id).filter(Inbox.status == "pending").distinct()]
+    realms = [realm for (realm,) in session.query(Inbox.realm_id).filter(Inbox.status == "pending", _due()).distinct()]
     applied = 0
     for realm in realms:
         conn = qbo.connection_for_realm(realm)
@@ -108,20 +113,30 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
 
 
 def pending_count(qbo: QBO | None = None) -> int:
-    """Inbox events waiting for :func:`process` now: pending, of a connected realm.
+    """Inbox events :func:`process` would take now: pending, due, of a connected realm.
 
-    Events kept for a reconnect are not counted, so a runner that loops while
-    this is above zero never spins on them.
+    Events kept for a reconnect, and events put back after a failed batch that
+    are still within :data:`RETRY_WAIT`, are not counted, so a runner that
+    loops while this is above zero never spins on them.
     """
     qbo = qbo or get_qbo()
     session = qbo.state().db.session
     count = session.execute(
         select(func.count(Inbox.id))
         .join(Connection, Connection.realm_id == Inbox.realm_id)
-        .where(Inbox.status == "pending", Connection.status == "connected")
+        .where(Inbox.status == "pending", _due(), Connection.status == "connected")
     ).scalar()
     session.commit()
     return int(count or 0)
+
+
+def _due() -> t.Any:
+    """Pending events that may be claimed now: never failed, or failed longer than :data:`RETRY_WAIT` ago.
+
+    A failed batch puts its events back with ``last_error`` set and
+    ``processed_at`` stamped (see :func:`_finish`).
+    """
+    return or_(Inbox.last_error.is_(None), Inbox.processed_at.is_(None), Inbox.processed_at <= utcnow() - RETRY_WAIT)
 
 
 def _release_stale_claims(session: t.Any) -> None:
@@ -134,7 +149,9 @@ def _release_stale_claims(session: t.Any) -> None:
 
 def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
     """Mark up to ``limit`` pending rows as ours; the claim time tells our rows from a rival's."""
-    query = session.query(Inbox.id).filter(Inbox.realm_id == realm, Inbox.status == "pending").order_by(Inbox.id)
+    query = (
+        session.query(Inbox.id).filter(Inbox.realm_id == realm, Inbox.status == "pending", _due()).order_by(Inbox.id)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = [row_id for (row_id,) in query.limit(limit)]

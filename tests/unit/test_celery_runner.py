@@ -214,3 +214,33 @@ def test_a_pull_backlog_gives_a_push_its_turn_after_one_batch(
     # The whole backlog is worked off, by this task or by the one it handed the rest to.
     assert left == 0 or (PULL_TASK, {"expires": qbo_celery.WAKE_EXPIRES}) in sent
     assert all(queue == "pull" for queue, _ in turns[2:])  # the outbox gets a turn only when rows are due
+
+
+def test_a_pull_task_whose_batch_is_put_back_ends_without_queueing_itself(
+    celery_app: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QBO refuses the batch's read (403): the task stops after one try instead of looping and re-queueing."""
+    from flask_qbo import pull
+    from flask_qbo.models import Connection
+    from flask_qbo.models import Inbox
+    from flask_qbo.models import utcnow
+
+    from .pull_support import missing_customer_events
+
+    app, celery, sent = celery_app
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    missing_customer_events(app, 3)
+    with app.app_context():
+        db.session.query(Connection).update({"last_cdc_at": utcnow()})
+        db.session.commit()
+    monkeypatch.setattr(qbo_celery, "DRAIN_BUDGET", 0.0)  # a drain that went round again would re-queue at once
+    emulator.faults.fail_next(n=100, status=403, code="3100", path_contains="/query")
+    batches = []
+    real = pull.process
+    monkeypatch.setattr(pull, "process", lambda qbo, limit: batches.append(limit) or real(qbo, limit=limit))
+    sent.clear()
+    celery.tasks[PULL_TASK].apply().get()
+    assert batches == [qbo_celery.PULL_CHUNK]
+    assert PULL_TASK not in [name for name, _ in sent]
+    with app.app_context():
+        assert {row.status for row in db.session.query(Inbox)} == {"pending"}

@@ -165,3 +165,47 @@ def test_a_push_goes_out_after_at_most_one_batch_of_a_pull_backlog(
     assert waits == [0.0, 0.0, 30.0]  # no sleep while events were left
     with app.app_context():
         assert pull.pending_count(get_qbo()) == 0
+
+
+@pytest.mark.parametrize("fault", ["forbidden", "server error"])
+def test_events_a_failing_batch_put_back_wait_instead_of_spinning_the_runner(
+    app: t.Any, connected: t.Any, emulator: t.Any, fault: str
+) -> None:
+    """A 403 (no reconnect on the pull side) or a 500 puts the batch back: the next round waits.
+
+    Before, the runner went straight round again while any event was pending,
+    sending one QBO request per round at full speed, and spent the five
+    attempts of a transient failure back to back.
+    """
+    from flask_qbo import pull
+
+    from .pull_support import missing_customer_events
+
+    missing_customer_events(app, 3)
+    app.config["QBO_CDC_INTERVAL"] = 3600
+    with app.app_context():
+        db.session.query(Connection).update({"last_cdc_at": utcnow()})
+        db.session.commit()
+    if fault == "forbidden":
+        emulator.faults.fail_next(n=100, status=403, code="3100", path_contains="/query")
+    else:
+        emulator.faults.fail_next(n=100, status=500, path_contains="/query")
+    emulator.reset_counters()
+    loop = runner.ThreadRunner(app, poll_interval=30.0, upkeep_interval=3600.0)
+    with app.app_context():
+        waits = [loop.run_once() for _ in range(3)]
+        assert pull.pending_count(get_qbo()) == 0  # put back, not yet due again
+    assert waits == [30.0, 30.0, 30.0]
+    requests = emulator.counters[TEST_REALM]["requests"]
+    assert 1 <= requests <= 1 + 4  # the batch's read (and the client's own retries), once
+    with app.app_context():
+        from flask_qbo.models import Inbox
+
+        assert {row.status for row in db.session.query(Inbox)} == {"pending"}
+        # Once the wait is over the events are taken again, and go through when QBO answers.
+        emulator.faults.clear()
+        db.session.query(Inbox).update({"processed_at": utcnow() - pull.RETRY_WAIT})
+        db.session.commit()
+        assert pull.pending_count(get_qbo()) == 3
+        loop.run_once()
+        assert {row.status for row in db.session.query(Inbox)} == {"done"}
