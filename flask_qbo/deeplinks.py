@@ -11,9 +11,10 @@ in the right one instead of a blank form.
 
 from __future__ import annotations
 
-import re
 import typing as t
 from urllib.parse import urlencode
+
+from .inputs import is_qbo_id
 
 #: QBO transaction type -> path of its page in the QBO web app.
 TRANSACTION_PATHS: dict[str, str] = {
@@ -27,15 +28,12 @@ TRANSACTION_PATHS: dict[str, str] = {
 
 CUSTOMER_PATH = "/app/customerdetail"
 
-_DIGITS = re.compile(r"[0-9]{1,32}")
-
-
 def valid_id(value: t.Any) -> str | None:
     """The id as a string when it is all digits (QBO ids and realm ids are), else ``None``."""
     if value is None or isinstance(value, bool):
         return None
     text = str(value)
-    return text if _DIGITS.fullmatch(text) else None
+    return text if is_qbo_id(text) else None
 
 
 def app_base_url(base_url: str | None = None) -> str:

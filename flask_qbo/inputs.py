@@ -29,14 +29,28 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 from werkzeug.routing import Map
 
-#: Intuit's realm ids are ASCII decimal digits; today's are 9 to 19 long.  The bound
-#: leaves room for growth while refusing anything that could not be a company id.
-_REALM_ID = re.compile(r"[0-9]{1,32}")
+#: Intuit's realm ids and object ids are ASCII decimal digits; today's realms are 9 to
+#: 19 long.  The bound leaves room for growth while refusing anything that could not be an id.
+_INTUIT_ID = re.compile(r"[0-9]{1,32}")
+#: Unicode categories never allowed in an id or key from outside: controls (NUL breaks
+#: PostgreSQL), format characters (bidi overrides, zero-width joiners: two values that look
+#: the same) and surrogates (no database encoding can store a lone one).
+_HIDDEN = frozenset({"Cc", "Cf", "Cs"})
 
 
 def is_realm_id(value: object) -> bool:
     """Whether ``value`` is a realm id in Intuit's form (1 to 32 ASCII digits)."""
-    return isinstance(value, str) and _REALM_ID.fullmatch(value) is not None
+    return isinstance(value, str) and _INTUIT_ID.fullmatch(value) is not None
+
+
+def is_qbo_id(value: object) -> bool:
+    """Whether ``value`` is a QBO object id (a customer's, an invoice's...): 1 to 32 ASCII digits."""
+    return is_realm_id(value)
+
+
+def has_hidden_characters(text: str) -> bool:
+    """Whether ``text`` holds a control, format or surrogate character (see :data:`_HIDDEN`)."""
+    return any(unicodedata.category(ch) in _HIDDEN for ch in text)
 
 
 def realm_id(value: object) -> str:
@@ -164,9 +178,6 @@ def page_arg(args: t.Mapping[str, str]) -> int:
 _INTEGER_KEY = re.compile(r"0|-?[1-9][0-9]{0,18}")
 #: Longest key the extension's tables hold (``contact_key`` columns are ``String(64)``).
 MAX_KEY_LENGTH = 64
-#: Unicode categories never allowed in a key: controls (NUL breaks PostgreSQL), format
-#: characters (bidi overrides, zero-width joiners: two keys that look the same) and surrogates.
-_KEY_FORBIDDEN = frozenset({"Cc", "Cf", "Cs"})
 
 
 def contact_key(value: object, *, integer: bool) -> str:
@@ -192,7 +203,7 @@ def contact_key(value: object, *, integer: bool) -> str:
             "the digits 0-9, without a plus sign, spaces or leading zeros (for example 42)."
         )
     if (isinstance(value, str) and 0 < len(value) <= MAX_KEY_LENGTH
-            and not any(unicodedata.category(ch) in _KEY_FORBIDDEN for ch in value)):
+            and not has_hidden_characters(value)):
         return value
     raise ValueError(
         f"{_shown(value)} is not a contact key: a key is 1 to {MAX_KEY_LENGTH} characters "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import typing as t
 
 from sqlalchemy import case
@@ -40,6 +39,7 @@ from .errors import QBOAPIError
 from .errors import QBOAuthError
 from .errors import QBOTokenDecryptError
 from .extension import get_qbo
+from .inputs import is_qbo_id
 from .models import Connection
 from .models import Customer
 from .models import Inbox
@@ -75,8 +75,6 @@ BALANCE_TYPES = ("Invoice", "Payment", "CreditMemo")
 IN_CHUNK = 1000
 #: Inbox rows :func:`process` takes per realm by default: one bulk read's worth.
 BATCH = IN_CHUNK
-#: QBO object ids are ASCII digits; an event naming anything else names nothing QBO has.
-_QBO_ID = re.compile(r"[0-9]{1,32}")
 
 
 # -- the inbox --------------------------------------------------------------------
@@ -233,7 +231,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     merges: list[tuple[str, str]] = []
     deletes: list[Inbox] = []
     for row in rows:
-        if row.entity not in ENTITIES or not _QBO_ID.fullmatch(row.entity_id):
+        if row.entity not in ENTITIES or not is_qbo_id(row.entity_id):
             continue  # names nothing QBO can have: done, without a read (and never failing the bulk read)
         if row.operation == "Delete" and row.entity in mirror.TRANSACTION_TYPES:
             deletes.append(row)

@@ -165,6 +165,18 @@ def _text(record: t.Mapping[str, t.Any], key: str, limit: int) -> str:
     text = str(value)
     if len(text) > limit:
         raise MalformedEvent(f"{key!r} is longer than {limit} characters")
+    if inputs.has_hidden_characters(text):
+        # A NUL or a lone surrogate cannot be stored (a 500 that lost the good events); bidi
+        # and zero-width characters would make two ids look the same on the health page.
+        raise MalformedEvent(f"{key!r} holds control or formatting characters")
+    return text
+
+
+def _qbo_id(record: t.Mapping[str, t.Any], key: str) -> str:
+    """An object id an event names: QBO's ids are ASCII digits, so anything else names nothing."""
+    text = _text(record, key, 32)
+    if not inputs.is_qbo_id(text):
+        raise MalformedEvent(f"{key!r} is not a QuickBooks id: {_shown(text)}")
     return text
 
 
@@ -197,7 +209,7 @@ def _deleted_id(record: t.Mapping[str, t.Any]) -> str | None:
     value = record.get("deletedId")
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 32:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not inputs.is_qbo_id(str(value)):
         raise MalformedEvent(f"'deletedId' is not an id: {_shown(value)}")
     return str(value)
 
@@ -237,7 +249,7 @@ def _cloudevent(event: dict[str, t.Any]) -> dict[str, t.Any]:
         "event_id": _text(event, "id", 255),
         "realm_id": _realm(event, "intuitaccountid"),
         "entity": entity,
-        "entity_id": _text(event, "intuitentityid", 32),
+        "entity_id": _qbo_id(event, "intuitentityid"),
         "operation": operation,
         "deleted_id": _deleted_id(data),
         "event_time": _time(event, "time"),
@@ -260,7 +272,7 @@ def _cloudevents(batch: list[t.Any], notification: Notification) -> None:
             record = event if isinstance(event, dict) else {}
             notification.rejected.append(Rejected(
                 f"CloudEvent {number} of {len(batch)}{_cloudevent_label(event)}: {_reason(exc)}.",
-                _valid(_realm, record, "intuitaccountid"), _valid(_text, record, "intuitentityid", 32)))
+                _valid(_realm, record, "intuitaccountid"), _valid(_qbo_id, record, "intuitentityid")))
 
 
 # -- legacy eventNotifications -------------------------------------------------------
@@ -275,7 +287,7 @@ def _legacy_entities(notification: t.Mapping[str, t.Any]) -> list[t.Any]:
 
 
 def _legacy_event(realm: str, entity: dict[str, t.Any]) -> dict[str, t.Any]:
-    name, entity_id = _text(entity, "name", 40), _text(entity, "id", 32)
+    name, entity_id = _text(entity, "name", 40), _qbo_id(entity, "id")
     operation, event_time = _text(entity, "operation", 20), _time(entity, "lastUpdated")
     updated = entity.get("lastUpdated") or ""
     return {
@@ -293,7 +305,7 @@ def _legacy_event(realm: str, entity: dict[str, t.Any]) -> dict[str, t.Any]:
 
 def _legacy_label(entity: t.Any) -> str:
     record = entity if isinstance(entity, dict) else {}
-    name, entity_id = _valid(_text, record, "name", 40), _valid(_text, record, "id", 32)
+    name, entity_id = _valid(_text, record, "name", 40), _valid(_qbo_id, record, "id")
     return f" ({name} {entity_id})" if name and entity_id else ""
 
 
@@ -317,7 +329,7 @@ def _legacy(notifications: list[t.Any], result: Notification) -> None:
                 fields = entity if isinstance(entity, dict) else {}
                 result.rejected.append(Rejected(
                     f"{where}, entity {index} of {len(entities)}{_legacy_label(entity)}: {_reason(exc)}.",
-                    realm, _valid(_text, fields, "id", 32)))
+                    realm, _valid(_qbo_id, fields, "id")))
 
 
 def parse_notification(body: bytes) -> Notification:

@@ -141,6 +141,13 @@ BAD_CLOUDEVENTS = {
     "bad time": ({"time": "yesterday"}, "acme", "'time' is not a timestamp: 'yesterday'"),
     "time not text": ({"time": 1700000000}, "acme", "'time' is not a timestamp"),
     "odd deletedId": ({"data": {"deletedId": {"Id": "9"}}}, "acme", "'deletedId' is not an id"),
+    "deletedId not digits": ({"data": {"deletedId": "x9"}}, "acme", "'deletedId' is not an id"),
+    "entity id not digits": ({"intuitentityid": "abc"}, "acme", "'intuitentityid' is not a QuickBooks id"),
+    "fullwidth entity id": ({"intuitentityid": "８"}, "acme", "'intuitentityid' is not a QuickBooks id"),
+    # A NUL or a lone surrogate could not be stored: the whole notification answered 500.
+    "NUL in id": ({"id": "a\u0000b"}, "acme", "'id' holds control or formatting characters"),
+    "lone surrogate in id": ({"id": "\ud800"}, "acme", "'id' holds control or formatting characters"),
+    "bidi override in type": ({"type": "qbo.cust\u202eomer.updated.v1"}, "acme", "'type' holds control"),
 }
 
 
