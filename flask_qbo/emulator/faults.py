@@ -195,18 +195,40 @@ def _described(value: Any) -> str:
     return repr(value)
 
 
-def _number(body: dict[str, Any], key: str, default: Any = None, whole: bool = False) -> Any:
-    """A finite number from a control call (an ``int`` when ``whole``), or a :class:`ControlError`."""
+def _number(body: dict[str, Any], key: str, default: Any = None, whole: bool = False,
+            low: float = -math.inf, high: float = math.inf) -> Any:
+    """A finite number from ``low`` to ``high`` (an ``int`` when ``whole``), or a :class:`ControlError`.
+
+    The bounds keep a typo from jamming the emulator: a negative latency would
+    make every matching request fail, a clock pushed 10**300 seconds overflows.
+    """
     value = body.get(key, default)
     try:
         number = math.nan if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = math.nan
     if not math.isfinite(number):
         raise ControlError(f"{key!r} must be a number, not {_described(value)}")
     if whole and not number.is_integer():
         raise ControlError(f"{key!r} must be a whole number, not {_described(value)}")
+    if not low <= number <= high:
+        raise ControlError(f"{key!r} must be from {low:g} to {high:g}, not {_described(value)}")
     return int(number) if whole else number
+
+
+def _text(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    """Optional text from a control call; a number or a list here would break every later request."""
+    value = body.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise ControlError(f"{key!r} must be text, not {_described(value)}")
+    return value
+
+
+#: Most requests a count-limited rule may cover, and the longest latency or wait (seconds).
+_MOST = 1_000_000
+_LONGEST = 3600.0
+#: How far the clock may be moved in one call: about a century either way.
+_CLOCK_RANGE = 100 * 366 * 86400.0
 
 
 @control.post("/faults")
@@ -214,18 +236,20 @@ def add_fault() -> tuple[Response, int]:
     body = _body()
     faults = _emu().faults
     kind = body.get("kind", "fail")
-    scope = {"path_contains": body.get("path_contains"), "realm": _realm(), "method": body.get("method")}
+    scope = {"path_contains": _text(body, "path_contains"), "realm": _realm(), "method": _text(body, "method")}
+    count = {"whole": True, "low": 1, "high": _MOST}
     if kind == "latency":
-        n = None if body.get("n") is None else _number(body, "n", whole=True)
-        rule = faults.add_latency(_number(body, "seconds", 0), n, **scope)
+        n = None if body.get("n") is None else _number(body, "n", **count)
+        rule = faults.add_latency(_number(body, "seconds", 0, low=0, high=_LONGEST), n, **scope)
     elif kind == "timeout":
-        rule = faults.timeout_next(_number(body, "n", 1, whole=True), bool(body.get("after_execute")), **scope)
+        rule = faults.timeout_next(_number(body, "n", 1, **count), bool(body.get("after_execute")), **scope)
     elif kind == "disconnect":
-        rule = faults.disconnect_next(_number(body, "n", 1, whole=True), **scope)
+        rule = faults.disconnect_next(_number(body, "n", 1, **count), **scope)
     elif kind == "fail":
-        rule = faults.fail_next(_number(body, "n", 1, whole=True), _number(body, "status", 500, whole=True),
-                                str(body.get("code", "10000")), body.get("message"), detail=body.get("detail", ""),
-                                element=body.get("element", ""), **scope)
+        rule = faults.fail_next(_number(body, "n", 1, **count), _number(body, "status", 500, whole=True, low=400, high=599),
+                                str(_text(body, "code", "10000")), _text(body, "message"),
+                                detail=_text(body, "detail", "") or "", element=_text(body, "element", "") or "",
+                                **scope)
     else:
         return jsonify({"error": f"unknown fault kind {kind!r}"}), 400
     return jsonify(asdict(rule)), 201
@@ -245,7 +269,7 @@ def clear_faults() -> Response:
 @control.post("/clock/advance")
 def advance_clock() -> Response:
     emu = _emu()
-    now = emu.clock.advance(_number(_body(), "seconds", 0))
+    now = emu.clock.advance(_number(_body(), "seconds", 0, low=-_CLOCK_RANGE, high=_CLOCK_RANGE))
     return jsonify({"now": emu.clock.iso(now)})
 
 
@@ -273,7 +297,9 @@ def webhooks() -> Response:
             if not isinstance(body.get(key), (str, type(None))):
                 raise ControlError(f"{key!r} must be text, not {_described(body[key])}")
         settings = {k: body[k] for k in ("url", "verifier_token", "format", "reorder") if k in body}
-        settings.update({k: _number(body, k) for k in ("delay", "duplicate_rate", "drop_rate") if k in body})
+        if "delay" in body:
+            settings["delay"] = _number(body, "delay", low=0, high=_LONGEST)
+        settings.update({k: _number(body, k, low=0, high=1) for k in ("duplicate_rate", "drop_rate") if k in body})
         if "seed" in body:
             settings["seed"] = _number(body, "seed", whole=True)
         try:
@@ -285,7 +311,7 @@ def webhooks() -> Response:
 
 @control.post("/webhooks/flush")
 def flush_webhooks() -> Response:
-    attempts = _emu().webhooks.flush(_number(_body(), "timeout", 5))
+    attempts = _emu().webhooks.flush(_number(_body(), "timeout", 5, low=0, high=_LONGEST))
     return jsonify({"attempts": attempts, **_emu().webhooks.status()})
 
 

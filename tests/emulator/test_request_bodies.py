@@ -79,6 +79,17 @@ def test_control_api_refuses_unreadable_bodies(emulator: Any, path: str, body: s
     ("webhooks", {"format": "xml"}, "format must be 'cloudevents' or 'legacy'"),
     ("webhooks", {"delay": "soon"}, "'delay' must be a number, not 'soon'"),
     ("webhooks", {"url": ["http://crm.test/qbo/webhooks"]}, "'url' must be text, not a list"),
+    # Accepted before, then every later API request answered 500 until the faults were cleared.
+    ("faults", {"kind": "fail", "path_contains": 5}, "'path_contains' must be text, not 5"),
+    ("faults", {"kind": "fail", "method": ["GET"]}, "'method' must be text, not a list"),
+    ("faults", {"kind": "fail", "message": {"m": 1}}, "'message' must be text, not an object"),
+    # Accepted before: time.sleep(-1) would then fail every matching request.
+    ("faults", {"kind": "latency", "seconds": -1}, "'seconds' must be from 0 to 3600, not -1"),
+    ("faults", {"kind": "fail", "n": 0}, "'n' must be from 1 to 1e+06, not 0"),
+    ("faults", {"kind": "fail", "status": 200}, "'status' must be from 400 to 599, not 200"),
+    # An OverflowError (500) before.
+    ("clock/advance", {"seconds": 1e300}, "'seconds' must be from -3.16224e+09 to 3.16224e+09, not 1e+300"),
+    ("webhooks", {"drop_rate": 2}, "'drop_rate' must be from 0 to 1, not 2"),
 ])
 def test_control_api_refuses_values_it_cannot_use(emulator: Any, path: str, body: dict[str, Any],
                                                   reason: str) -> None:
