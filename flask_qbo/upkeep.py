@@ -121,14 +121,20 @@ def _upkeep_one(qbo: QBO, conn: Connection, now: dt.datetime) -> list[str]:
     refreshed = _refresh_if_due(qbo, conn, now)
     outcomes = [refreshed] if refreshed else []
     _reload(qbo, conn)
-    if conn.status == "connected" and _expired(conn, now):
+    expired = conn.status == "connected" and _expired(conn, now)
+    if expired:
         _mark_expired(qbo, conn)
-    elif conn.status == "connected" and _warn_if_due(qbo, conn, now):
-        outcomes.append("warned")
     # After the token work above, which writes the row in transactions of its own (on SQLite
     # they could not get past a write lock held here); before the warning's writes.
     hold_connection(db_session, conn)
+    warning = None if expired or conn.status != "connected" else _warn_if_due(qbo, conn, now)
     db_session.commit()
+    if warning is not None:
+        # Only once the warning is recorded: a purge that won the lock leaves nobody to warn.
+        days, end = warning
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.expiry_warning.send(app, connection=conn, days=days, expires_at=end)
+        outcomes.append("warned")
     return outcomes
 
 
@@ -191,16 +197,19 @@ def _mark_expired(qbo: QBO, conn: Connection) -> None:
     log_event(qbo, conn, "expired", reason, error_code="expired")
 
 
-def _warn_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> bool:
-    """Send the warning for the smallest threshold crossed, once; earlier ones are implied."""
+def _warn_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> tuple[int, dt.datetime] | None:
+    """Record the warning for the smallest threshold crossed, once; earlier ones are implied.
+
+    Returns ``(days, deadline)`` for the caller to signal after its commit, or ``None``.
+    """
     end = deadline(conn)
     if end is None:
-        return False
+        return None
     sent = set(conn.warnings_sent or [])
     crossed = [days for days in warning_days() if end - now <= dt.timedelta(days=days)]
     fresh = [days for days in crossed if days not in sent]
     if not fresh:
-        return False
+        return None
     days = min(fresh)
     conn.warnings_sent = sorted(sent | set(crossed), reverse=True)
     message = (
@@ -208,6 +217,4 @@ def _warn_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> bool:
         "An admin must reconnect before then to keep syncing."
     )
     log_event(qbo, conn, "expiry_warning", message, error_code=f"expires_{days}d")
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    signals.expiry_warning.send(app, connection=conn, days=days, expires_at=end)
-    return True
+    return days, end

@@ -277,3 +277,34 @@ def test_purge_while_upkeep_refreshes_the_tokens(
     assert raised == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert _rows_left(app) == NOTHING
+
+
+def test_purge_while_upkeep_is_about_to_warn_sends_no_warning(
+    app: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The expiry warning is due, and a purge lands before upkeep holds the connection: nobody is warned."""
+    import datetime as dt
+
+    from flask_qbo import signals
+    from flask_qbo.models import utcnow
+
+    with app.app_context():
+        db.session.query(Connection).filter_by(tenant_key="acme").update(
+            {"refresh_expires_at": utcnow() + dt.timedelta(days=3), "warnings_sent": []})
+        db.session.commit()
+    warned: list[int] = []
+    pause = Pause()
+    real = upkeep.hold_connection
+
+    def held(session: t.Any, conn: Connection) -> None:
+        pause()
+        real(session, conn)
+
+    monkeypatch.setattr(upkeep, "hold_connection", held)
+    with signals.expiry_warning.connected_to(lambda sender, **kw: warned.append(kw["days"]), app):
+        with caplog.at_level(logging.WARNING):
+            raised = _interleave(app, upkeep.upkeep, pause)
+    assert raised == []
+    assert warned == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert _rows_left(app) == NOTHING
