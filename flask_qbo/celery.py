@@ -55,8 +55,6 @@ UPKEEP_TASK = "flask_qbo.upkeep"
 
 #: Rows one ``push.process`` call takes; a full chunk means "look again".
 PUSH_CHUNK = 100
-#: Inbox rows (per realm) one ``pull.process`` call takes: one bulk read's worth.
-PULL_CHUNK = 1000
 #: Seconds a task keeps draining before it hands the rest to a fresh task, so
 #: one realm's backlog never starves the other queued tasks of a worker.
 DRAIN_BUDGET = 20.0
@@ -271,7 +269,7 @@ def pull_task(self: Task) -> int:
 
     def job(qbo: t.Any) -> int:
         def step() -> int:
-            applied = pull.process(qbo, limit=PULL_CHUNK)
+            applied = pull.process(qbo, limit=pull.BATCH)
             if push.due_count(qbo):
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied

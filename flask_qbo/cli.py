@@ -144,14 +144,15 @@ def emulator_command(args: tuple[str, ...]) -> None:
 
 
 @qbo_cli.command("pull")
-@click.option("--limit", default=500, show_default=True, help="Inbox events per realm per pass.")
+@click.option("--limit", default=None, type=click.IntRange(1, 10_000),
+              help="Inbox events per realm per pass (default: one bulk read's worth, 1000).")
 @click.option("--cdc/--no-cdc", default=True, show_default=True, help="Also poll CDC for connections that are due.")
-def pull_command(limit: int, cdc: bool) -> None:
+def pull_command(limit: int | None, cdc: bool) -> None:
     """Apply pending QuickBooks webhook events (and due CDC polls) now."""
     from . import pull
 
     qbo = get_qbo()
-    applied = pull.process(qbo, limit=limit)
+    applied = pull.process(qbo, limit=limit or pull.BATCH)
     polled = pull.poll_due(qbo) if cdc else 0
     click.echo(f"Applied {applied} change(s) from webhooks and {polled} from CDC.")
 

@@ -36,10 +36,9 @@ from flask import current_app
 
 log = logging.getLogger("flask_qbo.runner")
 
-#: Rows one ``push.process`` call handles: the push queue's turn in a round.
+#: Rows one ``push.process`` call handles: the push queue's turn in a round (the pull
+#: queue's turn is one ``pull.process`` call of ``pull.BATCH`` events per realm).
 PUSH_CHUNK = 100
-#: Inbox events (per realm) one ``pull.process`` call handles: the pull queue's turn in a round.
-PULL_BATCH = 1000
 
 #: Runners alive in this process, stopped at interpreter exit.
 _runners: weakref.WeakSet[ThreadRunner] = weakref.WeakSet()
@@ -158,13 +157,11 @@ def _push_turn(app: Flask) -> float | None:
 
 
 def _pull_turn(qbo: t.Any) -> bool:
-    """Apply one batch of inbox events; True when more are waiting."""
-    process = _optional(("pull", "process"))
-    pending = _optional(("pull", "pending_count"))
-    if process is None:
-        return False
-    process(qbo, limit=PULL_BATCH)
-    return pending is not None and pending(qbo) > 0
+    """Apply one batch of inbox events; True when more are due (events put back after a failure wait)."""
+    from . import pull
+
+    pull.process(qbo, limit=pull.BATCH)
+    return pull.pending_count(qbo) > 0
 
 
 def _optional(*candidates: tuple[str, str]) -> t.Callable[..., t.Any] | None:

@@ -207,7 +207,7 @@ def test_a_pull_backlog_gives_a_push_its_turn_after_one_batch(
     monkeypatch.setattr(push, "process", push_turn)
     sent.clear()
     celery.tasks[PULL_TASK].apply().get()
-    assert turns[:2] == [("pull", qbo_celery.PULL_CHUNK), ("push", 1)]
+    assert turns[:2] == [("pull", pull.BATCH), ("push", 1)]
     assert phone_in_qbo(emulator, customer_id) == "555-0199"
     with app.app_context():
         left = pull.pending_count(get_qbo(app))
@@ -240,7 +240,7 @@ def test_a_pull_task_whose_batch_is_put_back_ends_without_queueing_itself(
     monkeypatch.setattr(pull, "process", lambda qbo, limit: batches.append(limit) or real(qbo, limit=limit))
     sent.clear()
     celery.tasks[PULL_TASK].apply().get()
-    assert batches == [qbo_celery.PULL_CHUNK]
+    assert batches == [pull.BATCH]
     assert PULL_TASK not in [name for name, _ in sent]
     with app.app_context():
         assert {row.status for row in db.session.query(Inbox)} == {"pending"}
