@@ -8,8 +8,6 @@ database shows it.
 
 from __future__ import annotations
 
-import typing as t
-
 import pytest
 
 from flask_qbo import get_qbo

@@ -387,7 +387,6 @@ def test_cancel_between_apply_batches_stops_the_apply(app, emulator, connected, 
     monkeypatch.setattr("flask_qbo.backfill_review.APPLY_BATCH", 1)
     run_id = run_import(app)
     with app.app_context():
-        qbo = get_qbo(app)
         backfill.accept_all_exact(run_id)
         backfill.decide(run_id, company["create"]["Id"], "create")
     original = backfill_review._apply_batch
