@@ -6,6 +6,7 @@ extension's decorator hooks.  Users log in through a test-only route.
 
 from __future__ import annotations
 
+import threading
 import typing as t
 
 from cryptography.fernet import Fernet
@@ -135,3 +136,24 @@ def make_app(database_uri: str = "sqlite://", **config: t.Any) -> Flask:
 
 
 ACME_ADMIN, ACME_USER, GLOBEX_ADMIN, GLOBEX_USER = 1, 2, 3, 4
+
+
+def in_app_thread(app: t.Any, name: str, job: t.Callable[[], t.Any], out: dict[str, t.Any]) -> threading.Thread:
+    """Start ``job`` in a thread inside ``app``'s context; its result, or what it raised, lands in ``out[name]``.
+
+    For tests that force two sides of a race to meet (each side's session is
+    removed when it ends, so no pooled connection outlives the test's schema).
+    """
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                out[name] = job()
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                out[name] = exc
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread

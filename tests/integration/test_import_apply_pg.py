@@ -32,6 +32,7 @@ from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
 from tests.hostapp import Contact
 from tests.hostapp import db
+from tests.hostapp import in_app_thread
 from tests.hostapp import make_app
 
 CUSTOMERS = 3
@@ -108,27 +109,12 @@ def _wait_blocked(app: t.Any, pids: dict[str, int], name: str) -> bool:
     return False
 
 
-def _thread(app: t.Any, name: str, work: t.Callable[[], t.Any], results: dict[str, t.Any]) -> threading.Thread:
-    def run() -> None:
-        with app.app_context():
-            try:
-                results[name] = work()
-            except Exception as exc:  # noqa: BLE001 - asserted on by the test
-                results[name] = exc
-            finally:
-                db.session.remove()
-
-    thread = threading.Thread(target=run, name=name)
-    thread.start()
-    return thread
-
-
 def test_a_second_apply_waits_for_the_batch_in_flight_and_creates_nothing_twice(world: t.Any) -> None:
     app, run_id, held, pids = world
     results: dict[str, t.Any] = {}
-    first = _thread(app, "first", lambda: backfill.apply(run_id), results)
+    first = in_app_thread(app, "first", lambda: backfill.apply(run_id), results)
     assert held.inside.wait(BLOCK_TIMEOUT)
-    second = _thread(app, "second", lambda: backfill.apply(run_id), results)
+    second = in_app_thread(app, "second", lambda: backfill.apply(run_id), results)
     blocked = _wait_blocked(app, pids, "second")
     held.release.set()
     first.join(30)
@@ -159,7 +145,7 @@ def test_a_cancel_waits_for_the_batch_in_flight_and_stops_the_next(world: t.Any,
 
     monkeypatch.setattr(backfill_review, "_apply_batch", after_cancel)
     results: dict[str, t.Any] = {}
-    applying = _thread(app, "apply", lambda: backfill.apply(run_id), results)
+    applying = in_app_thread(app, "apply", lambda: backfill.apply(run_id), results)
     assert held.inside.wait(BLOCK_TIMEOUT)
 
     def cancel() -> t.Any:
@@ -168,7 +154,7 @@ def test_a_cancel_waits_for_the_batch_in_flight_and_stops_the_next(world: t.Any,
         finally:
             cancelled.set()
 
-    canceller = _thread(app, "cancel", cancel, results)
+    canceller = in_app_thread(app, "cancel", cancel, results)
     blocked = _wait_blocked(app, pids, "cancel")
     done_before_release = "cancel" in results
     held.release.set()
