@@ -30,11 +30,7 @@ import time
 import typing as t
 import uuid
 
-from flask_qbo import mirror
 from flask_qbo import throttle
-from flask_qbo.extension import get_qbo
-from flask_qbo.mapping import customer_hash
-from flask_qbo.mapping import qbo_values
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import utcnow
@@ -147,24 +143,16 @@ class Editor(threading.Thread):
 
 
 def _link_contact(app: t.Any, emu: t.Any) -> tuple[int, str]:
-    """A contact linked to a QBO customer, as a finished sync leaves it."""
-    from tests.hostapp import Contact
+    """A contact linked to a QBO customer, as a finished sync leaves it, with the CDC poll held off."""
     from tests.hostapp import db
+    from tests.unit.pull_support import linked_contact
 
-    customer = emu.store.create(TEST_REALM, "Customer", {"GivenName": "Flood", "FamilyName": "Watch"})
+    linked = linked_contact(app, emu)
     with app.app_context():
-        qbo = get_qbo(app)
-        with qbo.suppress_capture():
-            contact = Contact(tenant="acme", first_name="Flood", last_name="Watch")
-            db.session.add(contact)
-        db.session.commit()
-        row = mirror.upsert_customer(db.session, qbo.connection("acme"), customer, contact_key=str(contact.id))
-        row.synced_values = qbo_values(customer, qbo.registration().fields)
-        row.last_pulled_hash = customer_hash(row.synced_values)
         # The CDC poll would mark every pending event of its window done: keep it out of the measurement.
         db.session.query(Connection).update({"last_cdc_at": utcnow()})
         db.session.commit()
-        return int(contact.id), str(customer["Id"])
+    return linked
 
 
 def _backlog(app: t.Any) -> int:
