@@ -16,7 +16,7 @@ import resource
 import tempfile
 import time
 
-from flask_qbo import backfill
+from flask_qbo.importing import run as backfill
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import ImportRun
 from flask_qbo.testing import TEST_REALM

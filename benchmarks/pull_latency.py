@@ -16,12 +16,12 @@ import time
 
 import requests
 
-from flask_qbo import mirror
-from flask_qbo import runner
+from flask_qbo.sync.pull import mirror
+from flask_qbo.runners import thread as runner
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.extension import get_qbo
-from flask_qbo.mapping import customer_hash
-from flask_qbo.mapping import qbo_values
+from flask_qbo.fieldmap import customer_hash
+from flask_qbo.fieldmap import qbo_values
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant

@@ -4,7 +4,7 @@ All contacts are linked to customers first; then one commit edits every one,
 and the thread runner drains the outbox (the backlog goes through the batch
 endpoint).  The emulator and the client's throttle both run ``--scale`` times
 faster than real time, so a QBO minute lasts ``60 / scale`` seconds: the
-client's throttle (:func:`flask_qbo.throttle.build_throttle` with
+client's throttle (:func:`flask_qbo.intuit.throttle.build_throttle` with
 ``time_scale``) keeps QBO's limits over a window shrunk to match, not a
 real-minute window with scaled-up counts (which would let it burst far past
 the emulator's window and collect 429s).
@@ -33,11 +33,11 @@ import tempfile
 import time
 
 from flask_qbo import get_qbo
-from flask_qbo import mirror
-from flask_qbo import runner
-from flask_qbo import throttle
-from flask_qbo.mapping import customer_hash
-from flask_qbo.mapping import qbo_values
+from flask_qbo.sync.pull import mirror
+from flask_qbo.runners import thread as runner
+from flask_qbo.intuit import throttle
+from flask_qbo.fieldmap import customer_hash
+from flask_qbo.fieldmap import qbo_values
 from flask_qbo.models import Outbox
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator

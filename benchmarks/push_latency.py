@@ -17,7 +17,7 @@ import time
 
 from werkzeug.serving import make_server
 
-from flask_qbo import runner
+from flask_qbo.runners import thread as runner
 from flask_qbo.emulator import Emulator
 from flask_qbo.emulator import EmulatorConfig
 from flask_qbo.testing import TEST_REALM

@@ -118,7 +118,7 @@ def workloads(app: t.Any, server: t.Any, contacts: int, timeout: float) -> dict[
 
 
 def thread_sqlite(contacts: int, latency: float, timeout: float) -> dict[str, t.Any]:
-    from flask_qbo import runner
+    from flask_qbo.runners import thread as runner
     from tests.hostapp import make_app
     from tests.integration.services import EmulatorServer
 

@@ -30,7 +30,7 @@ import time
 import typing as t
 import uuid
 
-from flask_qbo import throttle
+from flask_qbo.intuit import throttle
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import utcnow
@@ -170,7 +170,7 @@ def flood(args: argparse.Namespace) -> None:
     per_notification = args.events or 100
     scale = args.scale
 
-    from flask_qbo import runner
+    from flask_qbo.runners import thread as runner
     from tests.hostapp import make_app
 
     emu = make_emulator(time_scale=scale)

@@ -80,7 +80,7 @@ def reattach(app: Flask, emu: Emulator) -> list[str]:
     """
     from flask_qbo import get_qbo
     from flask_qbo.models import Connection
-    from flask_qbo.tokens import apply_token
+    from flask_qbo.intuit.tokens import apply_token
 
     realms = {realm for realm, _name in emu.store.companies()}
     with app.app_context():

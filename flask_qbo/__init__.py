@@ -20,11 +20,11 @@ from .errors import QBOTransientError
 from .errors import QBOValidationError
 from .extension import QBO
 from .extension import get_qbo
-from .mapping import BOTH
-from .mapping import FROM_QBO
-from .mapping import TO_QBO
-from .mapping import Field
-from .mapping import FieldMap
+from .fieldmap import BOTH
+from .fieldmap import FROM_QBO
+from .fieldmap import TO_QBO
+from .fieldmap import Field
+from .fieldmap import FieldMap
 
 __all__ = [
     "BOTH",

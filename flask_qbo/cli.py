@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func
 
-from . import health
+from .connection import health
 from .errors import QBOTokenDecryptError
 from .extension import QBO
 from .extension import get_qbo
@@ -33,7 +33,7 @@ def create_tables() -> None:
 @qbo_cli.command("upkeep")
 def upkeep_command() -> None:
     """Refresh tokens about to expire and send expiry warnings (run hourly from cron)."""
-    from .upkeep import upkeep
+    from .connection.upkeep import upkeep
 
     result = upkeep(get_qbo())
     click.echo(", ".join(f"{key}={value}" for key, value in result.items()))
@@ -87,7 +87,7 @@ def _malformed_webhooks() -> str:
 @click.option("--limit", default=100, show_default=True, help="Rows per round.")
 def push_command(limit: int) -> None:
     """Push every due outbox row to QuickBooks now, then print the outbox counts."""
-    from . import push
+    from .sync.push import push
 
     qbo = get_qbo()
     total = 0
@@ -103,7 +103,7 @@ def push_command(limit: int) -> None:
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between pull/CDC checks.")
 def worker_command(poll: float) -> None:
     """Run the sync loop (push, pull, CDC, token upkeep) in the foreground until Ctrl-C."""
-    from .runner import ThreadRunner
+    from .runners.thread import ThreadRunner
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     runner = ThreadRunner(app, poll_interval=poll)
@@ -119,8 +119,8 @@ def worker_command(poll: float) -> None:
 @click.option("--rounds", default=10, show_default=True, help="Push/pull rounds at most.")
 def sync_command(rounds: int) -> None:
     """Push due outbox rows, apply pending QuickBooks events and due CDC polls until quiet."""
-    from . import pull
-    from . import push
+    from .sync.pull import pull
+    from .sync.push import push
 
     qbo = get_qbo()
     pushed = pulled = 0
@@ -149,7 +149,7 @@ def emulator_command(args: tuple[str, ...]) -> None:
 @click.option("--cdc/--no-cdc", default=True, show_default=True, help="Also poll CDC for connections that are due.")
 def pull_command(limit: int | None, cdc: bool) -> None:
     """Apply pending QuickBooks webhook events (and due CDC polls) now."""
-    from . import pull
+    from .sync.pull import pull
 
     qbo = get_qbo()
     applied = pull.process(qbo, limit=limit or pull.BATCH)
@@ -166,7 +166,7 @@ def pull_command(limit: int | None, cdc: bool) -> None:
 @click.option("--cancel", "cancel_", is_flag=True, help="Cancel the tenant's unfinished import, then stop.")
 def import_command(tenant: str | None, months: int | None, accept_exact: bool, apply_: bool, cancel_: bool) -> None:
     """Run the initial import for a tenant, resuming an unfinished one."""
-    from . import backfill
+    from .importing import run as backfill
     from .errors import QBOConfigError
 
     qbo = get_qbo()
@@ -196,7 +196,7 @@ def import_command(tenant: str | None, months: int | None, accept_exact: bool, a
 
 def _cancel_import(qbo: QBO, tenant: str) -> None:
     """``--cancel``: the way out of a run nobody can finish (e.g. left applying by a crash)."""
-    from . import backfill
+    from .importing import run as backfill
 
     run = backfill.current_run(qbo, tenant)
     if run is None or run.status not in backfill.ACTIVE:
@@ -210,7 +210,7 @@ def _cancel_import(qbo: QBO, tenant: str) -> None:
 @click.option("--apply", "apply_", is_flag=True, help="Fix the differences found.")
 def reconcile_command(tenant: str | None, apply_: bool) -> None:
     """Compare QuickBooks with the local mirror and linked contacts; print (and fix) differences."""
-    from .reconcile import reconcile
+    from .sync.pull.reconcile import reconcile
 
     qbo = get_qbo()
     session = qbo.state().db.session

@@ -22,15 +22,15 @@ from flask import has_request_context
 from sqlalchemy import Integer
 
 from . import config as qbo_config
-from . import inputs
+from .intuit import inputs
 from .errors import QBOConfigError
-from .mapping import FieldMap
+from .fieldmap import FieldMap
 from .models import Connection
 from .models import metadata
 
 if t.TYPE_CHECKING:
-    from .client import QBOClient
-    from .crypto import TokenCipher
+    from .intuit.client import QBOClient
+    from .intuit.crypto import TokenCipher
 
 log = logging.getLogger("flask_qbo")
 
@@ -57,7 +57,7 @@ class AppState:
     cipher: TokenCipher
     #: URL prefix → requests transport adapter (tests mount the emulator here).
     adapters: dict[str, requests.adapters.BaseAdapter] = dataclasses.field(default_factory=dict)
-    #: The runner driving push/pull work for this app (set by :mod:`flask_qbo.runner`).
+    #: The runner driving push/pull work for this app (set by :mod:`flask_qbo.runners.thread`).
     runner: t.Any = None
 
 
@@ -97,20 +97,20 @@ class QBO:
         if db is None:
             raise QBOConfigError("QBO needs the host's Flask-SQLAlchemy object: QBO(app, db=db).")
         self.db = db
-        from .crypto import TokenCipher
+        from .intuit.crypto import TokenCipher
 
         self._state[app] = AppState(db=db, cipher=TokenCipher.for_app(app))
         app.extensions["qbo"] = self
         app.url_map.converters[inputs.ROW_ID] = inputs.RowIdConverter  # before any blueprint uses it
         qbo_config.resolve_urls(app)  # fails now on a bad QBO_ENVIRONMENT
 
-        from . import capture
+        from .sync import capture
         from .cli import qbo_cli
         from .views import register_views
 
         capture.install(self, app)
         app.cli.add_command(qbo_cli)
-        from .runner import start_if_configured
+        from .runners.thread import start_if_configured
 
         start_if_configured(self, app)
         if app.config["QBO_REGISTER_BLUEPRINTS"]:
@@ -142,7 +142,7 @@ class QBO:
 
     def suppress_capture(self) -> t.ContextManager[None]:
         """Context manager: contact edits inside it write no outbox row (used when applying QBO data)."""
-        from .capture import suppress_capture
+        from .sync.capture import suppress_capture
 
         return suppress_capture()
 
@@ -269,7 +269,7 @@ class QBO:
         Use it on every key that comes from outside (a form, a URL, an API
         call): ``"01"``, ``"+1"`` or ``"١"`` would load contact 1 yet compare
         unequal to ``"1"`` in the extension's tables.  See
-        :func:`flask_qbo.inputs.contact_key` for the rules.
+        :func:`flask_qbo.intuit.inputs.contact_key` for the rules.
         """
         reg = self.registration()
         return inputs.contact_key(value, integer=_integer_column(getattr(reg.model, reg.key)))
@@ -318,8 +318,8 @@ class QBO:
         )
 
     def client(self, connection: Connection) -> QBOClient:
-        """A :class:`~flask_qbo.client.QBOClient` for a connection, refreshing tokens as needed."""
-        from .client import build_client
+        """A :class:`~flask_qbo.intuit.client.QBOClient` for a connection, refreshing tokens as needed."""
+        from .intuit.client import build_client
 
         return build_client(self, connection)
 

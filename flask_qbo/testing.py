@@ -15,7 +15,7 @@ import pytest
 from .extension import get_qbo
 from .models import Connection
 from .models import utcnow
-from .tokens import apply_token
+from .intuit.tokens import apply_token
 
 if t.TYPE_CHECKING:
     from flask import Flask

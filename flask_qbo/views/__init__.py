@@ -13,7 +13,7 @@ if t.TYPE_CHECKING:
 def register_views(qbo: QBO, app: Flask) -> None:
     """Register every blueprint under ``QBO_URL_PREFIX``."""
     from .admin import bp as admin_bp
-    from .importer import bp as import_bp
+    from .importing import bp as import_bp
     from .webhooks import bp as webhooks_bp
     from .widgets import bp as widgets_bp
 

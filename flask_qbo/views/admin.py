@@ -2,7 +2,7 @@
 
 Every route is admin-only (the host's ``@qbo.admin_required`` hook; without one
 every page answers 403 with a note for the developer) and every POST is CSRF
-protected.  The views are thin: the rules live in :mod:`flask_qbo.connect`,
+protected.  The views are thin: the rules live in :mod:`flask_qbo.connection.connect`,
 :mod:`flask_qbo.upkeep` and :mod:`flask_qbo.health`.
 
 Endpoints (under ``QBO_URL_PREFIX``): ``qbo.addons``, ``qbo.connect``,
@@ -26,15 +26,15 @@ from flask import url_for
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from .. import backfill
-from .. import connect as connect_flow
-from .. import health
-from .. import push
-from .. import tokens
-from .. import upkeep
-from ..csrf import csrf_protect
+from ..importing import run as backfill
+from ..connection import connect as connect_flow
+from ..connection import health
+from ..sync.push import push
+from ..intuit import tokens
+from ..connection import upkeep
+from .csrf import csrf_protect
 from ..extension import get_qbo
-from ..inputs import ROW_ID
+from ..intuit.inputs import ROW_ID
 
 bp = Blueprint("qbo", __name__, template_folder="../templates")
 

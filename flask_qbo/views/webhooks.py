@@ -9,7 +9,7 @@ readable event is stored and every malformed part (an event without an entity
 id, a realm id that is not ASCII digits, a body that is not a notification at
 all) is recorded as a ``webhook``/``malformed`` sync-log row for the health
 page.  Only a body that is not JSON, or nests deeper than
-:data:`flask_qbo.inputs.MAX_JSON_DEPTH`, is refused (400).
+:data:`flask_qbo.intuit.inputs.MAX_JSON_DEPTH`, is refused (400).
 
 The endpoint is exempt from CSRF by design: it is called by Intuit, not a
 browser, and is authenticated by the ``intuit-signature`` HMAC of the raw body.
@@ -36,11 +36,11 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 
-from .. import inputs
+from ..intuit import inputs
 from ..config import get_config
 from ..extension import DEFAULT_TENANT
 from ..extension import get_qbo
-from ..mirror import parse_time
+from ..sync.pull.mirror import parse_time
 from ..models import Connection
 from ..models import Inbox
 from ..models import SyncLog
@@ -181,7 +181,7 @@ def _qbo_id(record: t.Mapping[str, t.Any], key: str) -> str:
 
 
 def _realm(record: t.Mapping[str, t.Any], key: str) -> str:
-    """The realm an event names, in Intuit's form only (ASCII digits; see :mod:`flask_qbo.inputs`)."""
+    """The realm an event names, in Intuit's form only (ASCII digits; see :mod:`flask_qbo.intuit.inputs`)."""
     text = _text(record, key, 32)
     try:
         return inputs.realm_id(text)
@@ -442,7 +442,7 @@ def _insert(session: t.Any, events: list[dict[str, t.Any]]) -> int:
 
 def _wake() -> None:
     try:
-        from ..runner import wake
+        from ..runners.thread import wake
     except ImportError:
         return
     wake(current_app._get_current_object(), reason="webhook")  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 Each widget is one endpoint returning one partial under ``qbo/partials/``.
 htmx requests (``HX-Request``) get the bare partial; anything else gets the
 partial wrapped in a full page, so a plain link still works without
-JavaScript.  Widgets read only the local mirror (:mod:`flask_qbo.widget_data`),
+JavaScript.  Widgets read only the local mirror (:mod:`flask_qbo.widgets.data`),
 so rendering never spends a QBO read; the one exception is the PDF download,
 which has to fetch the document from QBO and streams it through.
 
@@ -29,20 +29,20 @@ from flask import stream_with_context
 from flask import url_for
 from flask.blueprints import BlueprintSetupState
 
-from .. import formatting
-from .. import widget_data as data
+from ..widgets import formatting
+from ..widgets import data
 from ..config import get_config
-from ..csrf import csrf_protect
-from ..csrf import csrf_token
-from ..deeplinks import app_base_url
-from ..deeplinks import transaction_url
-from ..deeplinks import valid_id
+from .csrf import csrf_protect
+from .csrf import csrf_token
+from ..widgets.deeplinks import app_base_url
+from ..widgets.deeplinks import transaction_url
+from ..widgets.deeplinks import valid_id
 from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBONotFoundError
 from ..errors import QBOTokenDecryptError
 from ..extension import get_qbo
-from ..inputs import page_arg
+from ..intuit.inputs import page_arg
 from ..models import utcnow
 
 bp = Blueprint(
@@ -196,7 +196,7 @@ def sync_now(contact_key: str) -> Response:
     if not ctx.connected:
         message = "QuickBooks is not connected, so this contact cannot be synced now."
     else:
-        from .. import push
+        from ..sync.push import push
 
         push.request_sync(ctx.contact, ctx.tenant_key)
         get_qbo().state().db.session.commit()
@@ -217,7 +217,7 @@ class _RowBuilder:
 
     ``url_for`` and the deep-link host lookup dominate a 50-row page otherwise.
     The PDF URL is the per-type prefix plus the id, which is safe because only
-    all-digit ids (:func:`~flask_qbo.deeplinks.valid_id`) get one.
+    all-digit ids (:func:`~flask_qbo.widgets.deeplinks.valid_id`) get one.
     """
 
     def __init__(self, ctx: data.WidgetContext, today: dt.date) -> None:

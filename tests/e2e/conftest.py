@@ -74,7 +74,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Live]:
     from demo_app.runtime import serve
     from demo_app.runtime import url_of
     from demo_app.seed import seed
-    from flask_qbo import runner
+    from flask_qbo.runners import thread as runner
 
     folder = tmp_path_factory.mktemp("demo")
     crm_server = bind("127.0.0.1", 0)

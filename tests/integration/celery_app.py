@@ -14,11 +14,11 @@ import typing as t
 
 from flask import Flask
 
-from flask_qbo.celery import celery_init_app
+from flask_qbo.runners.celery import celery_init_app
 from flask_qbo.emulator import EmulatorConfig
-from flask_qbo.throttle import RedisBackend
-from flask_qbo.throttle import build_throttle
-from flask_qbo.throttle import install
+from flask_qbo.intuit.throttle import RedisBackend
+from flask_qbo.intuit.throttle import build_throttle
+from flask_qbo.intuit.throttle import install
 
 from ..hostapp import make_app
 

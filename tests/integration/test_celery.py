@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flask_qbo.celery import CDC_TASK
-from flask_qbo.celery import PUSH_TASK
-from flask_qbo.celery import celery_for
+from flask_qbo.runners.celery import CDC_TASK
+from flask_qbo.runners.celery import PUSH_TASK
+from flask_qbo.runners.celery import celery_for
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog

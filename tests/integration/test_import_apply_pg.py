@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from flask_qbo import backfill
-from flask_qbo import backfill_review
+from flask_qbo.importing import run as backfill
+from flask_qbo.importing import review as backfill_review
 from flask_qbo import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch

@@ -8,7 +8,7 @@ CRM edits every contact (one batch of 30 for push).  The contacts are linked
 so that QBO id order is the reverse of contact-key order, the worst case; a
 short pause on each customer UPDATE stretches both transactions so they
 overlap.  A pull that locked rows in its own order would deadlock within a
-few rounds; with the customer lock order (:mod:`flask_qbo.apply`) neither side
+few rounds; with the customer lock order (:mod:`flask_qbo.sync.pull.apply`) neither side
 ever sees a deadlock error, and both sides converge.
 """
 
@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
-from flask_qbo import mirror
-from flask_qbo import pull
-from flask_qbo import push
-from flask_qbo.mapping import customer_hash
-from flask_qbo.mapping import qbo_values
+from flask_qbo.sync.pull import mirror
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
+from flask_qbo.fieldmap import customer_hash
+from flask_qbo.fieldmap import qbo_values
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox

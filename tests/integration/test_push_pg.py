@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
-from flask_qbo import push
+from flask_qbo.sync.push import push
 from flask_qbo.models import Outbox
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from flask_qbo import get_qbo
-from flask_qbo import pull
+from flask_qbo.sync.pull import pull
 from flask_qbo.models import Customer
 from flask_qbo.models import Transaction
 from flask_qbo.testing import TEST_REALM

@@ -23,9 +23,9 @@ import pytest
 from cryptography.fernet import Fernet
 from werkzeug.routing import Rule
 
-from flask_qbo import pull
-from flask_qbo import push
-from flask_qbo.csrf import SESSION_KEY
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
+from flask_qbo.views.csrf import SESSION_KEY
 from flask_qbo.emulator.webhooks import Event
 from flask_qbo.emulator.webhooks import sign
 from flask_qbo.extension import get_qbo

@@ -11,8 +11,8 @@ import dataclasses
 import datetime as dt
 import typing as t
 
-from flask_qbo.mapping import get_path
-from flask_qbo.mapping import normalize
+from flask_qbo.fieldmap import get_path
+from flask_qbo.fieldmap import normalize
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.testing import TEST_REALM

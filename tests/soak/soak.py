@@ -56,24 +56,24 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from flask_qbo import pull
-from flask_qbo import push
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.extension import get_qbo
-from flask_qbo.mapping import get_path
-from flask_qbo.mapping import set_path
+from flask_qbo.fieldmap import get_path
+from flask_qbo.fieldmap import set_path
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
-from flask_qbo.parsing import last_updated
+from flask_qbo.sync.pull.parsing import last_updated
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
-from flask_qbo.throttle import build_throttle
-from flask_qbo.throttle import install
+from flask_qbo.intuit.throttle import build_throttle
+from flask_qbo.intuit.throttle import install
 
 from ..hostapp import Contact
 from ..hostapp import db

@@ -44,14 +44,14 @@ def add_invoice(emu: t.Any, customer_id: str, amount: float = 100.0, realm: str 
 
 def pull(app: t.Any) -> int:
     """Run one inbox pass inside an app context."""
-    from flask_qbo import pull as pull_mod
+    from flask_qbo.sync.pull import pull as pull_mod
 
     with app.app_context():
         return pull_mod.process(get_qbo(app))
 
 
 def poll(app: t.Any, tenant: str = "acme") -> int:
-    from flask_qbo import pull as pull_mod
+    from flask_qbo.sync.pull import pull as pull_mod
 
     with app.app_context():
         qbo = get_qbo(app)
@@ -60,7 +60,7 @@ def poll(app: t.Any, tenant: str = "acme") -> int:
 
 def make_contact(app: t.Any, **values: t.Any) -> int:
     """Create a contact with capture suppressed (no outbox row); returns its id."""
-    from flask_qbo.capture import suppress_capture
+    from flask_qbo.sync.capture import suppress_capture
 
     with app.app_context():
         with suppress_capture():
@@ -84,9 +84,9 @@ def missing_customer_events(app: t.Any, how_many: int, first_id: int = 5_000_000
 
 def linked_contact(app: t.Any, emu: t.Any, tenant: str = "acme") -> tuple[int, str]:
     """A contact linked to a QBO customer as a finished sync leaves it; returns (contact id, customer id)."""
-    from flask_qbo import mirror
-    from flask_qbo.mapping import customer_hash
-    from flask_qbo.mapping import qbo_values
+    from flask_qbo.sync.pull import mirror
+    from flask_qbo.fieldmap import customer_hash
+    from flask_qbo.fieldmap import qbo_values
 
     customer = add_customer(emu, GivenName="Watch", FamilyName="Push")
     with app.app_context():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
-from flask_qbo import push
+from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Customer

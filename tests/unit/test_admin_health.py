@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import typing as t
 
-from flask_qbo import health
+from flask_qbo.connection import health
 from flask_qbo.errors import QBOValidationError
 from flask_qbo.extension import DEFAULT_TENANT
 from flask_qbo.extension import get_qbo

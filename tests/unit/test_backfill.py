@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from flask_qbo import backfill
-from flask_qbo import backfill_review
-from flask_qbo import matching
-from flask_qbo import mirror
+from flask_qbo.importing import run as backfill
+from flask_qbo.importing import review as backfill_review
+from flask_qbo.importing import matching
+from flask_qbo.sync.pull import mirror
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Customer
@@ -302,7 +302,7 @@ def test_apply_names_a_key_stored_in_another_spelling(app, emulator, connected, 
 def test_apply_failing_midway_keeps_what_was_applied_and_stays_reviewable(app, emulator, connected, company,
                                                                           contacts, monkeypatch):
     """A host factory error after one committed batch: the batch stays, the rest waits for the next Apply."""
-    monkeypatch.setattr("flask_qbo.backfill_review.APPLY_BATCH", 1)
+    monkeypatch.setattr("flask_qbo.importing.review.APPLY_BATCH", 1)
     run_id = run_import(app)
     with app.app_context():
         qbo = get_qbo(app)
@@ -364,7 +364,7 @@ def run_import_until_review(app):
 def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connected, company, contacts,
                                                            monkeypatch):
     """A step that was already fetching when the admin cancelled never revives the run."""
-    from flask_qbo.client import QBOClient
+    from flask_qbo.intuit.client import QBOClient
 
     with app.app_context():
         run_id = backfill.start_import(get_qbo(app), "acme").id
@@ -384,7 +384,7 @@ def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connect
 
 
 def test_cancel_between_apply_batches_stops_the_apply(app, emulator, connected, company, contacts, monkeypatch):
-    monkeypatch.setattr("flask_qbo.backfill_review.APPLY_BATCH", 1)
+    monkeypatch.setattr("flask_qbo.importing.review.APPLY_BATCH", 1)
     run_id = run_import(app)
     with app.app_context():
         backfill.accept_all_exact(run_id)

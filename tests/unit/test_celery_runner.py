@@ -13,15 +13,15 @@ import typing as t
 import pytest
 from celery import Celery
 
-from flask_qbo import celery as qbo_celery
-from flask_qbo.celery import CDC_TASK
-from flask_qbo.celery import PULL_TASK
-from flask_qbo.celery import PUSH_TASK
-from flask_qbo.celery import UPKEEP_TASK
-from flask_qbo.celery import CeleryRunner
-from flask_qbo.celery import beat_schedule
-from flask_qbo.celery import celery_init_app
-from flask_qbo.celery import wake
+from flask_qbo.runners import celery as qbo_celery
+from flask_qbo.runners.celery import CDC_TASK
+from flask_qbo.runners.celery import PULL_TASK
+from flask_qbo.runners.celery import PUSH_TASK
+from flask_qbo.runners.celery import UPKEEP_TASK
+from flask_qbo.runners.celery import CeleryRunner
+from flask_qbo.runners.celery import beat_schedule
+from flask_qbo.runners.celery import celery_init_app
+from flask_qbo.runners.celery import wake
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
@@ -128,7 +128,7 @@ def test_the_beat_schedule_covers_every_task(celery_app: t.Any) -> None:
 def test_a_long_drain_hands_the_rest_to_a_new_task(celery_app: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
     app, celery, sent = celery_app
     monkeypatch.setattr(qbo_celery, "DRAIN_BUDGET", 0.0)
-    monkeypatch.setattr("flask_qbo.push.process", lambda qbo, limit: limit)  # always a full chunk
+    monkeypatch.setattr("flask_qbo.sync.push.push.process", lambda qbo, limit: limit)  # always a full chunk
     assert celery.tasks[PUSH_TASK].apply().get() == qbo_celery.PUSH_CHUNK
     assert [name for name, _ in sent] == [PUSH_TASK]
 
@@ -137,18 +137,18 @@ def test_a_backlog_wakes_another_worker_and_a_trickle_does_not(
     celery_app: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, celery, sent = celery_app
-    monkeypatch.setattr("flask_qbo.push.process", lambda qbo, limit: 0)
-    monkeypatch.setattr("flask_qbo.push.due_count", lambda qbo: qbo_celery.PUSH_CHUNK + 1)
+    monkeypatch.setattr("flask_qbo.sync.push.push.process", lambda qbo, limit: 0)
+    monkeypatch.setattr("flask_qbo.sync.push.push.due_count", lambda qbo: qbo_celery.PUSH_CHUNK + 1)
     celery.tasks[PUSH_TASK].apply().get()
     assert [name for name, _ in sent] == [PUSH_TASK]
     sent.clear()
-    monkeypatch.setattr("flask_qbo.push.due_count", lambda qbo: 3)
+    monkeypatch.setattr("flask_qbo.sync.push.push.due_count", lambda qbo: 3)
     celery.tasks[PUSH_TASK].apply().get()
     assert sent == []
 
 
 def test_due_count_counts_only_connected_tenants_rows_that_are_due(celery_app: t.Any, emulator: t.Any) -> None:
-    from flask_qbo import push
+    from flask_qbo.sync.push import push
     from flask_qbo.models import utcnow
 
     app, _, _ = celery_app
@@ -171,8 +171,8 @@ def test_a_pull_backlog_gives_a_push_its_turn_after_one_batch(
     Its push task waits behind the pull task in the queue (here it is only
     recorded in ``sent``), so the pull task itself must give the outbox a turn.
     """
-    from flask_qbo import pull
-    from flask_qbo import push
+    from flask_qbo.sync.pull import pull
+    from flask_qbo.sync.push import push
     from flask_qbo.models import Connection
     from flask_qbo.models import utcnow
 
@@ -220,7 +220,7 @@ def test_a_pull_task_whose_batch_is_put_back_ends_without_queueing_itself(
     celery_app: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """QBO refuses the batch's read (403): the task stops after one try instead of looping and re-queueing."""
-    from flask_qbo import pull
+    from flask_qbo.sync.pull import pull
     from flask_qbo.models import Connection
     from flask_qbo.models import Inbox
     from flask_qbo.models import utcnow

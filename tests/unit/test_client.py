@@ -11,13 +11,13 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from flask_qbo.client import QBOClient
-from flask_qbo.client import quote
+from flask_qbo.intuit.client import QBOClient
+from flask_qbo.intuit.client import quote
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.errors import QBODuplicateNameError
 from flask_qbo.extension import get_qbo
-from flask_qbo.faults import batch_error
+from flask_qbo.intuit.faults import batch_error
 from flask_qbo.models import Connection
 from flask_qbo.testing import TEST_REALM
 
@@ -161,7 +161,7 @@ def test_query_with_own_paging_runs_one_page(qbo_client: QBOClient, emulator: t.
 def test_a_long_statement_is_posted_and_a_short_one_stays_in_the_url(
     qbo_client: QBOClient, emulator: t.Any, recorder: RecordingAdapter
 ) -> None:
-    from flask_qbo.client import MAX_GET_STATEMENT
+    from flask_qbo.intuit.client import MAX_GET_STATEMENT
 
     made = [emulator.store.create(TEST_REALM, "Customer", {"DisplayName": f"L{i}"})["Id"] for i in range(3)]
     ids = made + [str(500000 + i) for i in range(997)]

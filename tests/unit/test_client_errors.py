@@ -6,8 +6,8 @@ import typing as t
 
 import pytest
 
-from flask_qbo import faults
-from flask_qbo.client import QBOClient
+from flask_qbo.intuit import faults
+from flask_qbo.intuit.client import QBOClient
 from flask_qbo.errors import QBOAPIError
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBODuplicateNameError
@@ -176,7 +176,7 @@ def test_generated_requestid_is_reused_after_a_lost_response(qbo_client: QBOClie
 def test_backoff_is_exponential_with_full_jitter(qbo_client: QBOClient, emulator: t.Any,
                                                  sleeps: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
     ceilings: list[float] = []
-    monkeypatch.setattr("flask_qbo.client.random.uniform", lambda lo, hi: ceilings.append(hi) or hi / 2)
+    monkeypatch.setattr("flask_qbo.intuit.client.random.uniform", lambda lo, hi: ceilings.append(hi) or hi / 2)
     emulator.faults.fail_next(n=5, status=502)
     with pytest.raises(QBOTransientError):
         qbo_client.company_info()

@@ -194,7 +194,7 @@ def test_simultaneous_connects_of_one_company_cannot_both_win(
     app: t.Any, client: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: t.Any
 ) -> None:
     """The pre-check can be raced; the unique index on live realms still refuses the second."""
-    from flask_qbo import connect as connect_module
+    from flask_qbo.connection import connect as connect_module
 
     monkeypatch.setattr(connect_module, "conflict_for", lambda *args: None)
     login(client, GLOBEX_ADMIN)

@@ -10,7 +10,7 @@ from flask_qbo.extension import get_qbo
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.upkeep import upkeep
+from flask_qbo.connection.upkeep import upkeep
 
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
@@ -120,7 +120,7 @@ def test_cli_command_runs_the_sweep(app: t.Any, connected: t.Any) -> None:
 def test_processed_webhook_bodies_are_kept_only_briefly(app: t.Any, connected: t.Any) -> None:
     """DESIGN §4: the raw body is kept a short time for replay, then cleared; pending rows keep theirs."""
     from flask_qbo.models import Inbox
-    from flask_qbo.upkeep import RAW_KEPT
+    from flask_qbo.connection.upkeep import RAW_KEPT
 
     old = utcnow() - RAW_KEPT - dt.timedelta(hours=1)
     with app.app_context():
@@ -140,7 +140,7 @@ def test_processed_webhook_bodies_are_kept_only_briefly(app: t.Any, connected: t
 def test_one_tenants_unexpected_failure_does_not_stop_the_sweep(
     app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: t.Any
 ) -> None:
-    from flask_qbo import upkeep as upkeep_module
+    from flask_qbo.connection import upkeep as upkeep_module
     from flask_qbo.testing import connect_tenant
 
     emulator.add_company("9130000000000002", "Second Company")

@@ -7,8 +7,8 @@ import typing as t
 
 import sqlalchemy as sa
 
-from flask_qbo import pull
-from flask_qbo import push
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Customer

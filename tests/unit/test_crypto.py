@@ -9,9 +9,9 @@ import typing as t
 import pytest
 from cryptography.fernet import Fernet
 
-from flask_qbo import tokens
-from flask_qbo.crypto import TokenCipher
-from flask_qbo.crypto import fingerprint
+from flask_qbo.intuit import tokens
+from flask_qbo.intuit.crypto import TokenCipher
+from flask_qbo.intuit.crypto import fingerprint
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.errors import QBOTokenDecryptError

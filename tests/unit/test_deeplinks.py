@@ -6,9 +6,9 @@ import typing as t
 
 import pytest
 
-from flask_qbo import deeplinks
-from flask_qbo.deeplinks import customer_url
-from flask_qbo.deeplinks import transaction_url
+from flask_qbo.widgets import deeplinks
+from flask_qbo.widgets.deeplinks import customer_url
+from flask_qbo.widgets.deeplinks import transaction_url
 
 from ..hostapp import make_app
 

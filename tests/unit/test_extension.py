@@ -14,7 +14,7 @@ from flask_qbo import FieldMap
 from flask_qbo.config import get_config
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.extension import get_qbo
-from flask_qbo.mapping import Field
+from flask_qbo.fieldmap import Field
 from flask_qbo.models import metadata
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
@@ -167,7 +167,7 @@ def test_string_keys_are_exact_and_bounded() -> None:
 
 
 def test_request_sync_refuses_a_key_in_another_spelling(app: t.Any, emulator: t.Any) -> None:
-    from flask_qbo import push
+    from flask_qbo.sync.push import push
     from flask_qbo.models import Outbox
 
     connect_tenant(app, emulator, "acme", TEST_REALM)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask_qbo.csrf import SESSION_KEY
+from flask_qbo.views.csrf import SESSION_KEY
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun

@@ -7,20 +7,20 @@ import types
 import pytest
 
 from flask_qbo.errors import QBOValidationError
-from flask_qbo.mapping import FieldMap
-from flask_qbo.mapping import apply_values
-from flask_qbo.mapping import build_create_payload
-from flask_qbo.mapping import build_update_payload
-from flask_qbo.mapping import contact_values
-from flask_qbo.mapping import customer_hash
-from flask_qbo.mapping import display_name
-from flask_qbo.mapping import next_display_name
-from flask_qbo.mapping import qbo_values
-from flask_qbo.mapping import strip_deleted
-from flask_qbo.mapping import unique_display_name
-from flask_qbo.merge import three_way
-from flask_qbo.merge import winner_for
-from flask_qbo.validation import validate_values
+from flask_qbo.fieldmap import FieldMap
+from flask_qbo.fieldmap import apply_values
+from flask_qbo.fieldmap import build_create_payload
+from flask_qbo.fieldmap import build_update_payload
+from flask_qbo.fieldmap import contact_values
+from flask_qbo.fieldmap import customer_hash
+from flask_qbo.fieldmap import display_name
+from flask_qbo.fieldmap import next_display_name
+from flask_qbo.fieldmap import qbo_values
+from flask_qbo.fieldmap import strip_deleted
+from flask_qbo.fieldmap import unique_display_name
+from flask_qbo.sync.merge import three_way
+from flask_qbo.sync.merge import winner_for
+from flask_qbo.sync.validation import validate_values
 
 FIELDS = FieldMap.default()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask_qbo import matching
-from flask_qbo.capture import suppress_capture
+from flask_qbo.importing import matching
+from flask_qbo.sync.capture import suppress_capture
 from flask_qbo.extension import get_qbo
 
 from ..hostapp import Contact

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from flask_qbo import mirror
+from flask_qbo.sync.pull import mirror
 from flask_qbo.models import Connection
 from flask_qbo.models import RefItem
 from flask_qbo.models import metadata

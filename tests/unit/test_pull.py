@@ -6,8 +6,8 @@ import datetime as dt
 
 from flask_qbo import signals
 from flask_qbo.extension import get_qbo
-from flask_qbo.mapping import customer_hash
-from flask_qbo.mapping import qbo_values
+from flask_qbo.fieldmap import customer_hash
+from flask_qbo.fieldmap import qbo_values
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
@@ -32,7 +32,7 @@ R = TEST_REALM
 
 def link(app, emulator, customer, contact_id):
     """Mirror a customer and link it to a contact as a finished sync would."""
-    from flask_qbo import mirror
+    from flask_qbo.sync.pull import mirror
 
     with app.app_context():
         qbo = get_qbo(app)
@@ -246,7 +246,7 @@ def test_lost_webhooks_are_recovered_by_the_cdc_poll(app, emulator, connected):
 
 
 def test_older_version_never_overwrites_newer(app, emulator, connected):
-    from flask_qbo.apply import Applier
+    from flask_qbo.sync.pull.apply import Applier
 
     cust = add_customer(emulator, GivenName="Time", FamilyName="Line")
     newer = emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "New"}, sparse=True)
@@ -276,7 +276,7 @@ def test_events_are_read_in_bulk_one_query_per_entity_type(app, emulator, connec
 
 def test_a_flood_of_events_for_missing_customers_costs_one_query_per_thousand(app, emulator, connected):
     """20,000 such events once cost one read each; now a turn of 1,000 costs one query."""
-    from flask_qbo import pull as pull_mod
+    from flask_qbo.sync.pull import pull as pull_mod
 
     real = add_customer(emulator, GivenName="Real", FamilyName="One")
     missing_customer_events(app, 2_400)
@@ -347,7 +347,7 @@ def test_cdc_poll_without_webhooks_and_stale_cursor_falls_back_to_query(app, emu
 
 
 def test_poll_due_respects_interval(app, emulator, connected):
-    from flask_qbo import pull as pull_mod
+    from flask_qbo.sync.pull import pull as pull_mod
 
     app.config["QBO_CDC_INTERVAL"] = 60
     add_customer(emulator, GivenName="Due", FamilyName="Poll")
@@ -444,7 +444,7 @@ def test_query_resync_does_not_swallow_pending_delete_events(app, emulator, conn
 
 def test_pull_settles_conflicts_with_the_same_rule_as_push(app, emulator, connected):
     """Newest-wins with an unknown QBO edit time favours the queued CRM edit, as :func:`merge.winner_for` does."""
-    from flask_qbo.apply import Applier
+    from flask_qbo.sync.pull.apply import Applier
 
     cust = add_customer(emulator, GivenName="Same", FamilyName="Rule")
     cid = make_contact(app, first_name="Same", last_name="Rule")
@@ -490,7 +490,7 @@ def test_pulled_control_characters_are_stripped_before_the_contact_is_written(ap
     with app.app_context():
         assert db.session.query(Customer).filter_by(qbo_id=cust["Id"]).one().display_name == "Ann Lee"
         assert db.session.query(Outbox).count() == 0  # written with capture suppressed, and clean already
-        from flask_qbo import push
+        from flask_qbo.sync.push import push
 
         emulator.reset_counters()
         push.request_sync(cid)

@@ -46,7 +46,7 @@ def test_reconcile_reports_then_fixes(app, emulator, connected):
     assert runner.invoke(args=["qbo", "import", "--tenant", "acme", "--accept-exact", "--apply"]).exit_code == 0
     with app.app_context():  # drift: a lost transaction, a contact edited behind sync's back
         db.session.query(Transaction).delete()
-        from flask_qbo.capture import suppress_capture
+        from flask_qbo.sync.capture import suppress_capture
 
         with suppress_capture():
             db.session.get(Contact, cid).last_name = "Drifted"
@@ -66,7 +66,7 @@ def test_reconcile_reports_then_fixes(app, emulator, connected):
 
 def test_reconcile_ignores_another_tenants_queued_change(app, emulator, connected):
     """Only this tenant's outbox says "a CRM change is waiting": another tenant's row with the same key must not hide drift."""
-    from flask_qbo.capture import suppress_capture
+    from flask_qbo.sync.capture import suppress_capture
     from flask_qbo.models import Outbox
 
     add_customer(emulator, GivenName="Two", FamilyName="Keys", PrimaryEmailAddr={"Address": "tk@x.test"})

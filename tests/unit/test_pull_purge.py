@@ -14,9 +14,9 @@ import typing as t
 
 import pytest
 
-from flask_qbo import pull
-from flask_qbo import push
-from flask_qbo import upkeep
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
+from flask_qbo.connection import upkeep
 from flask_qbo.extension import QBO
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
@@ -180,7 +180,7 @@ def test_purge_while_the_inbox_reads_qbo(
 
 def _contacts(app: t.Any, emulator: t.Any, count: int, *, linked: bool) -> None:
     """``count`` contacts with a pending outbox row each (linked ones: an edit of a mirrored customer)."""
-    from flask_qbo import mirror
+    from flask_qbo.sync.pull import mirror
 
     with app.app_context():
         qbo = get_qbo(app)
@@ -217,7 +217,7 @@ def test_purge_while_a_push_is_in_flight(
     caplog: pytest.LogCaptureFixture, linked: bool, method: str,
 ) -> None:
     """QBO answered the push; the purge lands before the answer is recorded."""
-    from flask_qbo.client import QBOClient
+    from flask_qbo.intuit.client import QBOClient
 
     _contacts(app, emulator, 1, linked=linked)
     pause = Pause()
@@ -233,7 +233,7 @@ def test_purge_while_a_push_batch_is_in_flight(
     app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from flask_qbo.client import QBOClient
+    from flask_qbo.intuit.client import QBOClient
 
     _contacts(app, emulator, int(app.config["QBO_BATCH_THRESHOLD"]) + 2, linked=True)
     pause = Pause()

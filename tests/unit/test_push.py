@@ -8,7 +8,7 @@ import typing as t
 import pytest
 
 from flask_qbo import get_qbo
-from flask_qbo import push
+from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
@@ -91,7 +91,7 @@ def test_unchanged_contact_sends_nothing(ctx: t.Any, emulator: t.Any) -> None:
 
 def test_control_characters_are_stripped_and_the_echo_changes_nothing(ctx: t.Any, emulator: t.Any) -> None:
     """QBO receives clean text; the contact keeps what it holds and is never pushed again for it."""
-    from flask_qbo import pull
+    from flask_qbo.sync.pull import pull
 
     contact = new_contact(first_name="A\u202enn", notes="line one\x00\r\nline two\x1b", email="ann\u200b@example.com")
     assert drain() == 1
@@ -160,7 +160,7 @@ def test_crash_between_claim_and_response_is_reclaimed(ctx: t.Any, emulator: t.A
 
 
 def test_create_uses_row_uuid_as_requestid(ctx: t.Any, emulator: t.Any, monkeypatch: t.Any) -> None:
-    from flask_qbo.client import QBOClient
+    from flask_qbo.intuit.client import QBOClient
 
     sent: list[str | None] = []
     original = QBOClient.create
@@ -179,7 +179,7 @@ def test_create_uses_row_uuid_as_requestid(ctx: t.Any, emulator: t.Any, monkeypa
 def test_edit_during_push_is_not_lost(ctx: t.Any, emulator: t.Any, monkeypatch: t.Any) -> None:
     contact = new_contact()
     drain()
-    from flask_qbo.client import QBOClient
+    from flask_qbo.intuit.client import QBOClient
 
     original = QBOClient.sparse_update
 

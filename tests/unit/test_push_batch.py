@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from flask_qbo import get_qbo
-from flask_qbo import push
+from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox

@@ -8,8 +8,8 @@ import typing as t
 import pytest
 
 from flask_qbo import get_qbo
-from flask_qbo import push
-from flask_qbo import runner
+from flask_qbo.sync.push import push
+from flask_qbo.runners import thread as runner
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
@@ -121,7 +121,7 @@ def test_a_push_goes_out_after_at_most_one_batch_of_a_pull_backlog(
     The rounds are run by hand (no thread): the order of the turns is the
     runner's, not the scheduler's.
     """
-    from flask_qbo import pull
+    from flask_qbo.sync.pull import pull
 
     from .pull_support import edit_phone
     from .pull_support import linked_contact
@@ -177,7 +177,7 @@ def test_events_a_failing_batch_put_back_wait_instead_of_spinning_the_runner(
     sending one QBO request per round at full speed, and spent the five
     attempts of a transient failure back to back.
     """
-    from flask_qbo import pull
+    from flask_qbo.sync.pull import pull
 
     from .pull_support import missing_customer_events
 

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from flask_qbo.statement import OpenItem
-from flask_qbo.statement import bucket_for
-from flask_qbo.statement import build_statement
-from flask_qbo.statement import days_past_due
-from flask_qbo.statement import is_open
+from flask_qbo.widgets.statement import OpenItem
+from flask_qbo.widgets.statement import bucket_for
+from flask_qbo.widgets.statement import build_statement
+from flask_qbo.widgets.statement import days_past_due
+from flask_qbo.widgets.statement import is_open
 
 TODAY = dt.date(2026, 3, 31)
 

@@ -14,14 +14,14 @@ from flask_qbo.errors import QBORateLimitError
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.throttle import MARGIN
-from flask_qbo.throttle import Limits
-from flask_qbo.throttle import LocalBackend
-from flask_qbo.throttle import RedisBackend
-from flask_qbo.throttle import Throttle
-from flask_qbo.throttle import build_throttle
-from flask_qbo.throttle import install
-from flask_qbo.throttle import throttle_for
+from flask_qbo.intuit.throttle import MARGIN
+from flask_qbo.intuit.throttle import Limits
+from flask_qbo.intuit.throttle import LocalBackend
+from flask_qbo.intuit.throttle import RedisBackend
+from flask_qbo.intuit.throttle import Throttle
+from flask_qbo.intuit.throttle import build_throttle
+from flask_qbo.intuit.throttle import install
+from flask_qbo.intuit.throttle import throttle_for
 
 from ..conftest import REDIS_URL
 from ..conftest import need_service

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from flask_qbo import signals
-from flask_qbo import tokens
+from flask_qbo.intuit import tokens
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBOOAuthError
 from flask_qbo.errors import QBOTransientError
@@ -300,8 +300,8 @@ def test_an_unreadable_lifetime_never_fails_a_good_grant(bad: object) -> None:
     """Intuit sends whole seconds; anything else is ignored (logged), never a 500 at connect."""
     from cryptography.fernet import Fernet
 
-    from flask_qbo.crypto import TokenCipher
-    from flask_qbo.tokens import token_values
+    from flask_qbo.intuit.crypto import TokenCipher
+    from flask_qbo.intuit.tokens import token_values
 
     cipher = TokenCipher([Fernet.generate_key()])
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

@@ -16,8 +16,8 @@ import pytest
 from cryptography.fernet import Fernet
 from flask_login import login_user
 
-from flask_qbo import pull
-from flask_qbo import push
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
@@ -26,7 +26,7 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
-from flask_qbo.upkeep import upkeep
+from flask_qbo.connection.upkeep import upkeep
 from flask_qbo.views.admin import connection_banner
 
 from ..conftest import login

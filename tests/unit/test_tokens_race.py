@@ -15,7 +15,7 @@ import typing as t
 from cryptography.fernet import Fernet
 
 from flask_qbo import signals
-from flask_qbo import tokens
+from flask_qbo.intuit import tokens
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow

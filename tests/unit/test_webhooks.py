@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flask_qbo import inputs
+from flask_qbo.intuit import inputs
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import SyncLog

@@ -12,7 +12,7 @@ from flask import render_template_string
 from jinja2 import ChoiceLoader
 from jinja2 import DictLoader
 
-from flask_qbo import push
+from flask_qbo.sync.push import push
 from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer

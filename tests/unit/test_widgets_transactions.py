@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import typing as t
 
-from flask_qbo.mirror import upsert_transaction
+from flask_qbo.sync.pull.mirror import upsert_transaction
 from flask_qbo.models import Connection
 from flask_qbo.models import Transaction
 from flask_qbo.testing import TEST_REALM

@@ -1,0 +1,1 @@
+"""A tenant's link to a QuickBooks company: connect, reconnect, disconnect, token upkeep, health."""

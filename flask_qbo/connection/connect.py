@@ -1,0 +1,458 @@
+"""Connecting, reconnecting and disconnecting a tenant's QuickBooks company.
+
+The admin views stay thin: everything with a rule in it lives here, so the rules
+can be read (and tested) in one place.
+
+Tenancy rules (DESIGN.md §8):
+
+* one connection row per tenant; it exists while the tenant holds a company's
+  data (connected, needing a reconnect, or disconnected with its data kept);
+* a company already held by another tenant is refused, because mirror rows are
+  unique per company and two tenants would otherwise see each other's data;
+* a tenant that still holds company A's data cannot connect company B: links and
+  queued changes would point at the wrong books.  The admin disconnects with
+  "delete synced data" first, which removes the row, and then connects B.
+
+The OAuth ``state`` is random, single use, stored (hashed) in the session and
+bound to the tenant and user that started the flow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+import typing as t
+
+from flask import current_app
+from flask import session as http_session
+from flask import url_for
+from sqlalchemy.exc import IntegrityError
+
+from ..intuit import inputs
+from ..sync.pull import mirror
+from ..runners import thread as runner
+from .. import signals
+from ..intuit import tokens
+from ..intuit.client import realm_client
+from ..config import get_config
+from ..errors import QBOAPIError
+from ..errors import QBOAuthError
+from ..errors import QBOError
+from ..errors import QBOOAuthError
+from ..errors import QBOTokenDecryptError
+from ..models import Connection
+from ..models import Customer
+from ..models import ImportMatch
+from ..models import ImportRun
+from ..models import Inbox
+from ..models import Outbox
+from ..models import RefItem
+from ..models import SyncLog
+from ..models import Transaction
+from ..models import utcnow
+
+if t.TYPE_CHECKING:
+    from ..extension import QBO
+
+log = logging.getLogger("flask_qbo.connect")
+
+#: Session keys: the pending state (hashed) and recently used ones (to name a replay).
+STATE_KEY = "_qbo_oauth_state"
+USED_KEY = "_qbo_oauth_used"
+#: Seconds an admin has to finish signing in at Intuit.
+STATE_TTL = 900
+#: How many used states are remembered per session to recognise a replayed callback.
+USED_REMEMBERED = 10
+#: Retries of the realm proof's CompanyInfo read on a transient failure: the admin
+#: is waiting on the callback page, so one quick retry, not the sync's full backoff.
+PROOF_RETRIES = 1
+
+
+class ConnectError(QBOError):
+    """A connect attempt that cannot go on; ``str(error)`` is written for the admin.
+
+    :param status: the HTTP status the callback answers with (400 bad request,
+        409 conflict with another tenant or company, 502 Intuit refused).
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def redirect_uri() -> str:
+    """The callback URL registered with Intuit: ``QBO_REDIRECT_URI`` or this app's own."""
+    configured = get_config("QBO_REDIRECT_URI")
+    return configured or url_for("qbo.callback", _external=True)
+
+
+def begin(qbo: QBO) -> str:
+    """Start the OAuth dance: remember a fresh state, return Intuit's authorize URL.
+
+    Only the state's hash is kept in the session cookie, next to the tenant and
+    the user, so a leaked cookie cannot be replayed as a callback elsewhere.
+    """
+    state = secrets.token_urlsafe(32)
+    http_session[STATE_KEY] = {
+        "hash": _digest(state),
+        "tenant": qbo.current_tenant(),
+        "user": qbo.current_user_name(),
+        "expires": time.time() + STATE_TTL,
+    }
+    return tokens.authorization_url(qbo, redirect_uri(), state)
+
+
+def consume_state(qbo: QBO, state: str | None) -> None:
+    """Check the callback's ``state`` and burn it, so it can never be used twice.
+
+    :raises ConnectError: (400) missing, unknown, replayed, expired, or started
+        by another tenant or user.
+    """
+    pending = http_session.pop(STATE_KEY, None)
+    restart = " Start again from the Add-ons & API page."
+    if not state:
+        raise ConnectError("The response from Intuit carries no state parameter, so it cannot be trusted." + restart)
+    digest = _digest(state)
+    used = list(http_session.get(USED_KEY, []))
+    if digest in used:
+        raise ConnectError("This QuickBooks sign-in response was already used; a response works only once." + restart)
+    if not pending or not hmac.compare_digest(pending.get("hash", ""), digest):
+        raise ConnectError(
+            "The sign-in response does not belong to this browser session (state mismatch). "
+            "It may come from an older tab or another person's link." + restart
+        )
+    http_session[USED_KEY] = (used + [digest])[-USED_REMEMBERED:]
+    if pending.get("expires", 0) < time.time():
+        raise ConnectError("The QuickBooks sign-in took too long and expired." + restart)
+    if pending.get("tenant") != qbo.current_tenant() or pending.get("user") != qbo.current_user_name():
+        raise ConnectError("The QuickBooks sign-in was started by another user or account." + restart)
+
+
+def conflict_for(qbo: QBO, tenant_key: str, realm_id: str) -> str | None:
+    """Why ``tenant_key`` may not connect ``realm_id``, or ``None`` when it may."""
+    session = qbo.state().db.session
+    other = (
+        session.query(Connection)
+        .filter(Connection.realm_id == realm_id, Connection.tenant_key != tenant_key)
+        .first()
+    )
+    if other is not None:
+        return (
+            "This QuickBooks company is already connected to another account of this CRM "
+            "(or that account still keeps its synced data). A company can be connected to one "
+            "account only: disconnect it there first, or choose another company."
+        )
+    own = qbo.connection(tenant_key)
+    if own is not None and own.realm_id and own.realm_id != realm_id:
+        previous = own.company_name or f"company {own.realm_id}"
+        return (
+            f"This account still holds the synced data of {previous}. Connecting a different "
+            "company would mix the two companies' customers. Sign in to the same company to "
+            "reconnect, or disconnect and choose \"Delete synced data\" before connecting another one."
+        )
+    return None
+
+
+def complete(qbo: QBO, code: str | None, realm_id: str | None) -> Connection:
+    """Finish the dance: exchange the code, prove the realm, apply the tenancy rules, store.
+
+    The callback's ``realmId`` is only a claim (the admin can edit the URL), so
+    it is proven with the new token before anything else looks at it: see
+    :func:`prove_realm`.  Reconnecting keeps every link (``qbo_customer``) and
+    every queued outbox row; only the tokens, status and "connected since/by"
+    change.  A refused company's fresh tokens are revoked at once so no unused
+    grant lingers at Intuit.
+
+    :raises ConnectError: with a message for the admin.
+    """
+    if not code:
+        raise ConnectError(
+            "Intuit's response has no authorization code, so the connection was not made. "
+            "Start again from the Add-ons & API page."
+        )
+    realm_id = _callback_realm(realm_id)
+    token = _exchange(qbo, code)
+    tenant = qbo.current_tenant()
+    info = prove_realm(qbo, tenant, realm_id, token)
+    refusal = conflict_for(qbo, tenant, realm_id)
+    if refusal:
+        _revoke_unused(qbo, tenant, realm_id, token)
+        raise ConnectError(refusal, status=409)
+    return _store(qbo, tenant, realm_id, token, _company_name(info))
+
+
+def _callback_realm(value: str | None) -> str:
+    """The callback's ``realmId`` in Intuit's form (ASCII digits), checked before the code is spent."""
+    if not value:
+        raise ConnectError(
+            "Intuit's response does not say which QuickBooks company was chosen (realmId). "
+            "Check that the app requests the com.intuit.quickbooks.accounting scope."
+        )
+    try:
+        return inputs.realm_id(value)
+    except ValueError as exc:
+        raise ConnectError(
+            f"The sign-in response cannot be used: {exc} Nothing was changed; "
+            "start again from the Add-ons & API page."
+        ) from None
+
+
+def _exchange(qbo: QBO, code: str) -> dict[str, t.Any]:
+    """Trade the code for tokens, turning Intuit's refusals into messages for the admin."""
+    try:
+        return tokens.exchange_code(qbo, code, redirect_uri())
+    except QBOOAuthError as exc:
+        raise ConnectError(
+            f"Intuit refused the sign-in ({exc.error}). Start again from the Add-ons & API page.", status=502
+        ) from None
+    except QBOError:
+        raise ConnectError(
+            "Intuit could not be reached to finish the sign-in. Wait a minute and start again.", status=502
+        ) from None
+
+
+class _NewGrant:
+    """The token source of the realm proof: the fresh access token, never refreshed or stored.
+
+    A token Intuit issued a moment ago that is refused cannot be cured by a
+    refresh, and refreshing would rotate a grant that is about to be revoked.
+    """
+
+    def __init__(self, access_token: str) -> None:
+        self._access_token = access_token
+
+    def token(self) -> str:
+        return self._access_token
+
+    def refresh(self, rejected: str) -> str:
+        raise QBOAuthError("QuickBooks refused the access token Intuit had just issued.", status=401)
+
+    def fail(self, reason: str) -> None:
+        """Never reached (:meth:`refresh` raises); nothing is stored that could be marked."""
+
+
+def prove_realm(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Read ``realm_id``'s CompanyInfo with the new access token; return it.
+
+    Intuit issues a token for the one company the admin chose, and answers 403
+    (code 3100) when it is used on another.  So a successful read is the proof
+    that the grant belongs to ``realm_id``, whatever the callback URL says.  It
+    runs before the tenancy rules: a lie must neither be stored nor be told
+    "already connected to another account" (which would reveal that fact).
+
+    On any failure the new grant is revoked, nothing is stored and the admin
+    gets a :class:`ConnectError` that says so.
+    """
+    client = realm_client(qbo, realm_id, _NewGrant(token["access_token"]), max_retries=PROOF_RETRIES)
+    try:
+        return client.company_info()
+    except QBOAPIError as exc:
+        # Status and code only: an auth fault's detail can quote the start of the token.
+        log.warning(
+            "Refused a QuickBooks callback of tenant %s: the new token could not read company %s (HTTP %s, code %s).",
+            tenant, realm_id, exc.status, exc.code,
+        )
+        _revoke_unused(qbo, tenant, realm_id, token)
+        status = 403 if isinstance(exc, QBOAuthError) else 502
+        raise ConnectError(_proof_message(realm_id, exc), status=status) from None
+
+
+def _proof_message(realm_id: str, exc: QBOAPIError) -> str:
+    """What the admin reads when the realm proof fails."""
+    again = "Nothing was changed; please connect again"
+    if isinstance(exc, QBOAuthError):
+        if exc.code == "3100" or exc.status == 403:
+            why = "the sign-in was for a different company"
+        else:
+            why = "Intuit did not accept the token of the new sign-in"
+        return f"QuickBooks did not confirm access to company {realm_id}: {why}. {again}."
+    return f"QuickBooks could not confirm access to company {realm_id} ({exc}). {again} in a minute."
+
+
+def _company_name(info: dict[str, t.Any]) -> str | None:
+    """The name CompanyInfo gives the company (its legal name when it has no other)."""
+    name = info.get("CompanyName") or info.get("LegalName")
+    return str(name)[:1024] if name else None
+
+
+def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: str | None) -> Connection:
+    """Create or update the tenant's connection for a proven, unconflicted realm; announce it."""
+    state = qbo.state()
+    db_session = state.db.session
+    conn = qbo.connection(tenant)
+    action = "reconnected" if conn is not None else "connected"
+    if conn is None:
+        conn = Connection(tenant_key=tenant, warnings_sent=[])
+        db_session.add(conn)
+    now = utcnow()
+    user = qbo.current_user_name()
+    tokens.apply_token(conn, token, state.cipher, now=now)
+    conn.realm_id = realm_id
+    if name:
+        conn.company_name = name
+    conn.environment = get_config("QBO_ENVIRONMENT")
+    conn.status = "connected"
+    conn.status_reason = None
+    conn.disconnected_at = None
+    conn.connected_at = now
+    conn.connected_by = user
+    conn.warnings_sent = []
+    # Commit before calling QBO: the client records reads and rotations in its own
+    # short transactions, which must see (and not wait for) this row.
+    try:
+        db_session.commit()
+    except IntegrityError:
+        # Another tenant connected the same company a moment ago (the unique index
+        # on live realms caught the race that conflict_for could not).
+        db_session.rollback()
+        _revoke_unused(qbo, tenant, realm_id, token)
+        raise ConnectError(
+            conflict_for(qbo, tenant, realm_id) or "This QuickBooks company is already connected to another account.",
+            status=409,
+        ) from None
+    tokens.record_reads(qbo, conn.id)  # the proof's CompanyInfo read
+    _cache_reference_lists(qbo, conn)
+    log_event(qbo, conn, action, f"{action.capitalize()} by {user or 'an admin'}.")
+    db_session.commit()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.connected.send(app, connection=conn, user=user)
+    _wake(app, action)
+    return conn
+
+
+def _cache_reference_lists(qbo: QBO, conn: Connection) -> None:
+    """Cache Term and PaymentMethod names so summary cards can name a customer's terms at once.
+
+    QBO's customer references often carry only an id; without this cache a
+    tenant that skips the initial import would see blank terms until a Term
+    changes.  A failure is logged and never undoes the connection.
+    """
+    try:
+        mirror.refresh_ref_items(qbo.state().db.session, qbo.client(conn), str(conn.realm_id))
+    except QBOError as exc:
+        log.warning("Reading terms and payment methods of realm %s failed: %s", conn.realm_id, exc)
+
+
+def _revoke_unused(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -> None:
+    """Revoke tokens we refuse to keep, through a connection object that is never saved."""
+    transient = Connection(tenant_key=tenant, realm_id=realm_id, status="disconnected")
+    tokens.apply_token(transient, token, qbo.state().cipher)
+    if not tokens.revoke(qbo, transient):
+        log.warning("Could not revoke the refused tokens for realm %s.", realm_id)
+
+
+def _wake(app: t.Any, reason: str) -> None:
+    """Let the runner push changes queued while the connection was broken."""
+    runner.wake(app, reason=reason)
+
+
+def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
+    """Revoke the tokens at Intuit and stop sync; keep or delete the synced data.
+
+    Keeping leaves the row (status ``disconnected``) so mirrored data is still
+    shown, marked as disconnected, and the same company can be reconnected with
+    every link intact.  Purging deletes the tenant's mirror, queues and the
+    connection row itself, which frees the tenant to connect another company.
+
+    :returns: whether Intuit confirmed the revocation (the local disconnect
+        happens either way, so a network problem or a wrong
+        ``QBO_TOKEN_ENCRYPTION_KEY`` never traps the admin).
+    """
+    try:
+        revoked = tokens.revoke(qbo, conn)
+        unrevoked = ""
+    except QBOTokenDecryptError as exc:
+        # Nothing can be sent to Intuit without the token; the grant stays there until the
+        # admin removes the app in QuickBooks (the flash message says so).
+        log.warning("The grant of tenant %s could not be revoked at Intuit: %s", conn.tenant_key, exc)
+        revoked = False
+        unrevoked = " The grant could not be revoked at Intuit: the stored tokens could not be decrypted."
+    db_session = qbo.state().db.session
+    user = qbo.current_user_name() or "an admin"
+    if purge:
+        counts = purge_data(qbo, conn.tenant_key, conn.realm_id)
+        summary = ", ".join(f"{n} {name}" for name, n in counts.items())
+        log_event(qbo, conn, "purged", f"Disconnected by {user}; synced data deleted ({summary}).{unrevoked}")
+        db_session.delete(conn)
+    else:
+        conn.status = "disconnected"
+        conn.status_reason = f"Disconnected by {user}."
+        conn.disconnected_at = utcnow()
+        _clear_tokens(conn)
+        log_event(qbo, conn, "disconnected", f"Disconnected by {user}; synced data kept.{unrevoked}")
+    db_session.commit()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.disconnected.send(app, connection=conn, purged=purge)
+    return revoked
+
+
+def _clear_tokens(conn: Connection) -> None:
+    conn.access_token_enc = None
+    conn.refresh_token_enc = None
+    conn.access_expires_at = None
+    conn.refresh_expires_at = None
+    conn.refresh_hard_expires_at = None
+    conn.warnings_sent = []
+
+
+def purge_data(qbo: QBO, tenant_key: str, realm_id: str | None) -> dict[str, int]:
+    """Delete a tenant's synced data for a company (not committed; the caller commits).
+
+    Realm-wide tables (transactions, reference lists, inbox) are only cleared
+    when no other tenant holds the realm, which the connect rules guarantee but
+    which is checked again here because a purge cannot be undone.
+    """
+    db_session = qbo.state().db.session
+    # The connection row first, as every sync transaction takes it before its first write
+    # (flask_qbo.sync.pull.apply.hold_connection): a sync in flight commits before this purge, or finds it done.
+    db_session.query(Connection.id).filter(Connection.tenant_key == tenant_key).with_for_update().all()
+    counts: dict[str, int] = {}
+    run_ids = [run_id for (run_id,) in db_session.query(ImportRun.id).filter(ImportRun.tenant_key == tenant_key)]
+    if run_ids:
+        counts["import matches"] = db_session.query(ImportMatch).filter(ImportMatch.run_id.in_(run_ids)).delete(
+            synchronize_session=False
+        )
+    counts["import runs"] = db_session.query(ImportRun).filter(ImportRun.tenant_key == tenant_key).delete(
+        synchronize_session=False
+    )
+    counts["queued changes"] = db_session.query(Outbox).filter(Outbox.tenant_key == tenant_key).delete(
+        synchronize_session=False
+    )
+    if realm_id:
+        counts["customers"] = (
+            db_session.query(Customer)
+            .filter(Customer.tenant_key == tenant_key, Customer.realm_id == realm_id)
+            .delete(synchronize_session=False)
+        )
+        shared = (
+            db_session.query(Connection.id)
+            .filter(Connection.realm_id == realm_id, Connection.tenant_key != tenant_key)
+            .first()
+        )
+        if shared is None:
+            for model, label in ((Transaction, "transactions"), (RefItem, "reference items"), (Inbox, "notifications")):
+                counts[label] = db_session.query(model).filter(model.realm_id == realm_id).delete(
+                    synchronize_session=False
+                )
+    return counts
+
+
+def log_event(qbo: QBO, conn: Connection, action: str, message: str, *, error_code: str | None = None) -> None:
+    """Record a connection event in ``qbo_sync_log`` (shown on the health page)."""
+    qbo.state().db.session.add(
+        SyncLog(
+            tenant_key=conn.tenant_key,
+            realm_id=conn.realm_id,
+            direction="connect",
+            action=action,
+            error_code=error_code,
+            message=message,
+        )
+    )

@@ -1,0 +1,1 @@
+"""The initial import: page every customer and transaction, propose matches, review, apply."""

@@ -1,0 +1,320 @@
+"""The initial import: every QBO customer and transaction into the mirror, then a match review.
+
+The seed product only syncs a contact once someone edits it; the import fills
+the mirror up front and proposes which contact each customer is.
+
+Fetching is a sequence of small *steps* (a few query pages each), each
+committed together with the run's cursor (``{"entity": ..., "start": ...}``),
+so a crash loses at most one page and the next step resumes from the cursor.
+Pages are ``SELECT * FROM <Entity> STARTPOSITION n MAXRESULTS 1000``: one query
+per entity type per page, never one per customer, so the request count stays at
+the minimum the page size allows (plus one ``COUNT`` for the progress bar).
+
+Steps are driven by whoever asks: the progress poll of the admin page (one step
+per poll, so it works with ``QBO_RUNNER = "none"``), ``flask qbo import``, or a
+runner calling :func:`run_pending`.  A compare-and-set on the run's request
+counter makes concurrent drivers harmless: the loser's page is discarded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import typing as t
+
+from sqlalchemy import update
+
+from ..sync.pull import mirror
+from .review import ApplyError
+from .review import accept_all_exact
+from .review import apply
+from .review import decide
+from .review import preview
+from .review import summary
+from ..config import get_config
+from ..errors import QBOConfigError
+from ..errors import QBOError
+from ..extension import get_qbo
+from ..fieldmap import contact_values
+from ..fieldmap import qbo_values
+from .matching import ContactIndex
+from .matching import flag_shared
+from .matching import tenant_contacts
+from ..models import Customer
+from ..models import ImportMatch
+from ..models import ImportRun
+from ..models import SyncLog
+from ..models import utcnow
+
+if t.TYPE_CHECKING:
+    from ..intuit.client import QBOClient
+    from ..extension import QBO
+
+log = logging.getLogger("flask_qbo.backfill")
+
+PAGE_SIZE = 1000
+#: Fetch order: the card's reference lists, customers, then each transaction type.
+PHASES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
+#: Run states in which the import still has work before the review.
+ACTIVE = ("fetching", "review", "applying")
+#: Pages fetched per step by default: about a second of work, so a poll answers quickly.
+DEFAULT_BUDGET = 3
+
+
+def _session(qbo: QBO) -> t.Any:
+    return qbo.state().db.session
+
+
+def import_enabled() -> bool:
+    """False when ``QBO_INITIAL_SYNC = "on_change"``: contacts sync only once edited, as in the seed."""
+    return get_config("QBO_INITIAL_SYNC") != "on_change"
+
+
+def current_run(qbo: QBO, tenant_key: str) -> ImportRun | None:
+    """The tenant's most recent import run, if any."""
+    return (
+        _session(qbo).query(ImportRun).filter_by(tenant_key=tenant_key).order_by(ImportRun.id.desc()).first()
+    )
+
+
+def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str | None = None) -> ImportRun:
+    """Create an import run (or return the tenant's unfinished one); nothing is fetched yet.
+
+    :param months: import only transactions dated within this many months
+        (``None``: all history).  Customers are always imported in full.
+    """
+    if not import_enabled():
+        raise QBOConfigError('The initial import is off (QBO_INITIAL_SYNC = "on_change").')
+    if months is not None and (int(months) < 1 or int(months) > 1200):
+        raise ValueError("months must be between 1 and 1200, or None for all history.")
+    conn = qbo.connection(tenant_key)
+    if conn is None or not conn.is_active:
+        raise QBOConfigError(f"Tenant {tenant_key} has no working QuickBooks connection; connect first.")
+    existing = current_run(qbo, tenant_key)
+    if existing is not None and existing.status in ACTIVE:
+        return existing
+    run = ImportRun(
+        tenant_key=tenant_key, realm_id=str(conn.realm_id), status="fetching",
+        months=int(months) if months is not None else None,
+        cursor={"entity": PHASES[0], "start": 1}, started_by=user,
+    )
+    session = _session(qbo)
+    session.add(run)
+    session.commit()
+    return run
+
+
+def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> ImportRun:
+    """Fetch up to ``budget`` pages of a run, then (once all are in) compute the match proposals.
+
+    A QBO error is recorded on the run (shown on the progress page) and the run
+    stays resumable: the next step retries the same page.
+    """
+    session = _session(qbo)
+    run = session.get(ImportRun, run_id)
+    if run is None:
+        raise LookupError(f"No import run {run_id}.")
+    if run.status != "fetching":
+        return run
+    conn = qbo.connection(run.tenant_key)
+    if conn is None or not conn.is_active:
+        run.error = "The QuickBooks connection is not working; reconnect to continue the import."
+        session.commit()
+        return run
+    client = qbo.client(conn)
+    try:
+        for _ in range(max(1, budget)):
+            if run.cursor is None or not _fetch_page(qbo, conn, run, client):
+                break
+    except QBOError as exc:
+        session.rollback()
+        run = session.get(ImportRun, run_id)
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        session.commit()
+        log.warning("Import %s paused on a QBO error; the next step retries: %s", run_id, exc)
+        return run
+    if run.cursor is None and run.status == "fetching":
+        _propose_matches(qbo, run)
+    return run
+
+
+def _statement(run: ImportRun, entity: str, start: int) -> str:
+    where = ""
+    if entity in ("Customer", "Term", "PaymentMethod"):
+        where = " WHERE Active IN (true, false)"
+    elif run.months:
+        since = (run.started_at or utcnow()).date() - dt.timedelta(days=round(run.months * 30.44))
+        where = f" WHERE TxnDate >= '{since.isoformat()}'"
+    return f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
+
+
+def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> bool:
+    """Fetch and store one page; False when another driver advanced the run first, or it was cancelled."""
+    session = _session(qbo)
+    entity, start = run.cursor["entity"], int(run.cursor["start"])
+    extra = 0
+    if entity == "Customer" and start == 1:
+        run.customers_total = client.count("SELECT COUNT(*) FROM Customer WHERE Active IN (true, false)")
+        extra = 1
+    seen = run.requests_made
+    rows = _rows(client.query_page(_statement(run, entity, start)))
+    today = utcnow().date()
+    for data in rows:
+        if entity == "Customer":
+            mirror.upsert_customer(session, conn, data)
+        elif entity in mirror.REF_KINDS:
+            mirror.store_ref_item(session, run.realm_id, entity, data)
+        else:
+            mirror.upsert_transaction(session, run.realm_id, entity, data, today=today)
+    cursor = _advance(entity, start, len(rows))
+    values: dict[str, t.Any] = {
+        "cursor": cursor, "requests_made": seen + 1 + extra, "error": None,
+        "customers_total": run.customers_total,
+    }
+    if entity == "Customer":
+        values["customers_done"] = ImportRun.customers_done + len(rows)
+    elif entity in mirror.TRANSACTION_TYPES:
+        values["transactions_done"] = ImportRun.transactions_done + len(rows)
+    result = session.execute(
+        update(ImportRun)
+        .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == "fetching")
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        return False
+    session.commit()
+    session.refresh(run)
+    return True
+
+
+def _rows(page: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    for value in page.values():
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def _advance(entity: str, start: int, count: int) -> dict[str, t.Any] | None:
+    if count >= PAGE_SIZE:
+        return {"entity": entity, "start": start + count}
+    index = PHASES.index(entity) + 1
+    return {"entity": PHASES[index], "start": 1} if index < len(PHASES) else None
+
+
+def _propose_matches(qbo: QBO, run: ImportRun) -> None:
+    """Pair each unlinked, active customer of the realm with a contact (or flag it); then review."""
+    session = _session(qbo)
+    registration = qbo.registration()
+    linked = {
+        key for (key,) in session.query(Customer.contact_key)
+        .filter(Customer.tenant_key == run.tenant_key, Customer.contact_key.isnot(None))
+    }
+    index = ContactIndex()
+    for contact in tenant_contacts(qbo, run.tenant_key, chunk=1000):
+        key = qbo.contact_key(contact)
+        if key not in linked:
+            index.add(key, contact_values(contact, registration.fields))
+    customers = (
+        session.query(Customer)
+        .filter(Customer.realm_id == run.realm_id, Customer.contact_key.is_(None), Customer.active.is_(True))
+        .order_by(Customer.id)
+    )
+    proposals = {}
+    for customer in customers.yield_per(1000):
+        values = qbo_values(customer.raw or {}, registration.fields)
+        values["DisplayName"] = customer.display_name
+        proposals[customer.qbo_id] = index.propose(values)
+    done = {qbo_id for (qbo_id,) in session.query(ImportMatch.qbo_id).filter_by(run_id=run.id)}
+    for qbo_id, (contact_key, kind, candidates) in flag_shared(proposals).items():
+        if qbo_id not in done:
+            session.add(ImportMatch(run_id=run.id, qbo_id=qbo_id, contact_key=contact_key,
+                                    match_kind=kind, candidates=candidates or None))
+    # A run cancelled meanwhile stays cancelled; its proposals are dropped with the rollback.
+    moved = session.execute(
+        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status == "fetching").values(status="review")
+    )
+    if moved.rowcount != 1:
+        session.rollback()
+        return
+    session.commit()
+
+
+def cancel(run_id: int, user: str | None = None) -> ImportRun:
+    """Stop an unfinished run (fetching, in review, or applying), so the tenant can start a new one.
+
+    The way out of a run nobody can finish, such as one left ``applying`` by
+    a crashed process.  Customers already linked or created stay so (they
+    are real links); nothing else of the run is carried out: a fetch step
+    or an Apply batch in flight stops at its next compare-and-set.  Raises
+    :class:`ValueError` for a run that is already finished or cancelled.
+    """
+    qbo = get_qbo()
+    session = _session(qbo)
+    run = session.get(ImportRun, int(run_id))
+    if run is None:
+        raise LookupError(f"No import run {run_id}.")
+    result = session.execute(
+        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status.in_(ACTIVE))
+        .values(status="cancelled", finished_at=utcnow())
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        session.refresh(run)
+        raise ValueError(f"Import run {run_id} is {run.status}; only an unfinished import can be cancelled.")
+    session.add(SyncLog(tenant_key=run.tenant_key, realm_id=run.realm_id, direction="import", action="cancelled",
+                        message=f"Import {run.id} cancelled" + (f" by {user}" if user else "")))
+    session.commit()
+    session.refresh(run)
+    log.info("Import %s of tenant %s cancelled by %s", run.id, run.tenant_key, user or "an unnamed caller")
+    return run
+
+
+def run_pending(qbo: QBO) -> int:
+    """Advance every run still fetching by one step (for runners); returns how many advanced."""
+    session = _session(qbo)
+    ids = [run_id for (run_id,) in session.query(ImportRun.id).filter(ImportRun.status == "fetching")]
+    for run_id in ids:
+        run_import_step(qbo, run_id)
+    return len(ids)
+
+
+def minimum_requests(counts: t.Mapping[str, int]) -> int:
+    """Fewest query pages that can fetch ``{entity: rows}`` at 1000 rows a page (an empty list is one page)."""
+    return sum(max(1, math.ceil(n / PAGE_SIZE)) for n in counts.values())
+
+
+def progress(run: ImportRun) -> int:
+    """Percent done for the progress bar: customers fill the first half, transaction types the rest."""
+    if run.status != "fetching":
+        return 100
+    cursor = run.cursor or {}
+    entity = cursor.get("entity", PHASES[0])
+    index = PHASES.index(entity) if entity in PHASES else 0
+    customer_at = PHASES.index("Customer")
+    if index < customer_at:
+        return 0
+    if index == customer_at:
+        return int(50 * run.customers_done / run.customers_total) if run.customers_total else 0
+    steps = len(PHASES) - customer_at - 1
+    return min(99, 50 + int(50 * (index - customer_at - 1) / steps))
+
+
+__all__ = [
+    "PHASES",
+    "ApplyError",
+    "accept_all_exact",
+    "apply",
+    "cancel",
+    "current_run",
+    "decide",
+    "import_enabled",
+    "minimum_requests",
+    "preview",
+    "progress",
+    "run_import_step",
+    "run_pending",
+    "start_import",
+    "summary",
+]

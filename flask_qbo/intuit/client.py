@@ -1,0 +1,460 @@
+"""``QBOClient``: the one place that talks HTTP to the QBO Accounting API.
+
+Everything sync code should not have to think about happens here: the bearer
+token (refreshed before it expires, and once more when QBO says 401),
+``minorversion`` on every call, a ``requestid`` on every write so a retried
+create can never make a duplicate, Intuit's Fault bodies turned into
+:mod:`flask_qbo.errors` classes (:mod:`flask_qbo.intuit.faults`), retries with
+exponential backoff and full jitter for transient failures, and a per-realm
+:class:`~flask_qbo.intuit.throttle.Throttle` so many threads (or workers) share QBO's
+limits instead of tripping them.
+
+HTTP goes through the ``requests.Session`` handed in, which is the transport
+seam: :meth:`flask_qbo.QBO.http_session` mounts the in-process emulator on it
+in tests, so no socket is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+import re
+import threading
+import time
+import typing as t
+import uuid
+from urllib.parse import quote as url_quote
+
+import requests
+from flask import current_app
+
+from . import faults
+from . import inputs
+from ..config import get_config
+from ..config import resolve_urls
+from ..errors import QBOAPIError
+from ..errors import QBOConfigError
+from ..errors import QBORateLimitError
+from ..errors import QBOTransientError
+from .inputs import JSONInputError
+from .inputs import load_json
+from .throttle import Throttle
+from .throttle import throttle_for
+from .tokens import ConnectionAuth
+from .tokens import record_reads
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+    from ..extension import QBO
+    from ..models import Connection
+
+#: Largest page QBO returns for a query.
+MAX_RESULTS = 1000
+#: Longest statement sent in the query URL.  A longer one (an ``Id IN`` list of a
+#: thousand ids is about 13 KB, more once URL-encoded) goes in a POST body, as QBO
+#: accepts, because proxies and servers commonly refuse URLs over 8 KB.
+MAX_GET_STATEMENT = 2000
+#: Largest number of items in one batch request.
+BATCH_LIMIT = 30
+#: Longest ``Retry-After`` honoured, in seconds: QBO's limits are per minute, so a
+#: larger value is bogus and would only park the worker thread.
+MAX_RETRY_AFTER = 60.0
+
+_ENTITY = re.compile(r"^[A-Za-z]+$")
+_STRING_LITERAL = re.compile(r"'(?:\\.|[^'\\])*'")
+_PAGING = re.compile(r"\b(STARTPOSITION|MAXRESULTS)\b", re.IGNORECASE)
+_SELECT_STAR = re.compile(r"^\s*SELECT\s+\*\s+FROM\b", re.IGNORECASE)
+
+
+class TokenSource(t.Protocol):
+    """What the client needs from authentication (see :class:`flask_qbo.intuit.tokens.ConnectionAuth`)."""
+
+    def token(self) -> str:
+        """The access token to send now."""
+
+    def refresh(self, rejected: str) -> str:
+        """A replacement for an access token QBO answered 401 to."""
+
+    def fail(self, reason: str) -> None:
+        """Called when even a refreshed token is refused."""
+
+
+def quote(value: t.Any) -> str:
+    """A query-language string literal: ``O'Brien`` → ``'O\\'Brien'``.
+
+    QBO escapes with a backslash, not by doubling the quote; backslashes are
+    escaped too so a value can never end the literal early.
+    """
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+class QBOClient:
+    """A client for one QBO company (realm).
+
+    :param auth: a :class:`TokenSource`.
+    :param http: the ``requests.Session`` calls go through (the transport seam).
+    :param throttle: shared per-realm limits; ``None`` sends without limiting.
+    :param max_retries: extra attempts for a transient failure (429, 5xx, timeout).
+    :param on_read: called with ``1`` after each successful metered read (data out).
+    :param sleep: how to wait between retries; tests pass a recorder.
+    """
+
+    def __init__(
+        self,
+        realm_id: str,
+        *,
+        base_url: str,
+        auth: TokenSource,
+        http: requests.Session,
+        minor_version: int = 75,
+        throttle: Throttle | None = None,
+        max_retries: int = 4,
+        timeout: float = 30,
+        on_read: t.Callable[[int], None] | None = None,
+        sleep: t.Callable[[float], None] = time.sleep,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        try:
+            self.realm_id = inputs.realm_id(realm_id)
+        except ValueError as exc:
+            raise QBOConfigError(str(exc)) from None
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.http = http
+        self.minor_version = minor_version
+        self.throttle = throttle
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.on_read = on_read
+        self.sleep = sleep
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        #: Counts of ``reads``, ``writes``, ``requests`` (HTTP attempts), ``retries`` and ``refreshes``.
+        self.stats: dict[str, int] = dict.fromkeys(("reads", "writes", "requests", "retries", "refreshes"), 0)
+        #: ``intuit_tid`` of the last response, for support tickets.
+        self.last_intuit_tid: str | None = None
+        self._stats_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<QBOClient realm={self.realm_id} base_url={self.base_url!r}>"
+
+    # -- entities ------------------------------------------------------------------
+
+    def read(self, entity: str, id: str) -> dict[str, t.Any]:
+        """The entity object (unwrapped from ``{"Customer": {...}}``)."""
+        body = self._json(self._call("GET", f"{_path(entity)}/{_segment(id)}", kind="reads"))
+        return _unwrap(body, entity)
+
+    def create(self, entity: str, obj: dict[str, t.Any], request_id: str | None = None) -> dict[str, t.Any]:
+        """Create an entity; ``request_id`` makes a repeat of the same create a no-op at QBO."""
+        return self._write(entity, obj, request_id)
+
+    def update(self, entity: str, obj: dict[str, t.Any], request_id: str | None = None) -> dict[str, t.Any]:
+        """Full update: writable fields missing from ``obj`` are cleared by QBO."""
+        return self._write(entity, {**obj, "sparse": False}, request_id)
+
+    def sparse_update(self, entity: str, obj: dict[str, t.Any], request_id: str | None = None) -> dict[str, t.Any]:
+        """Change only the fields in ``obj`` (which carries ``Id`` and ``SyncToken``)."""
+        if "Id" not in obj or "SyncToken" not in obj:
+            raise ValueError("sparse_update needs the object's Id and SyncToken.")
+        return self._write(entity, {**obj, "sparse": True}, request_id)
+
+    def delete(self, entity: str, id: str, sync_token: str, request_id: str | None = None) -> dict[str, t.Any]:
+        """Delete a transaction (name-list entities are made inactive instead)."""
+        obj = {"Id": str(id), "SyncToken": str(sync_token)}
+        return self._write(entity, obj, request_id, params={"operation": "delete"})
+
+    def void(self, entity: str, id: str, sync_token: str, request_id: str | None = None) -> dict[str, t.Any]:
+        """Void a transaction: ``operation=void`` for invoices, ``include=void`` updates for the rest."""
+        obj: dict[str, t.Any] = {"Id": str(id), "SyncToken": str(sync_token)}
+        if entity.lower() == "invoice":
+            return self._write(entity, obj, request_id, params={"operation": "void"})
+        obj["sparse"] = True
+        return self._write(entity, obj, request_id, params={"operation": "update", "include": "void"})
+
+    def send(self, entity: str, id: str, to: str | None = None, request_id: str | None = None) -> dict[str, t.Any]:
+        """E-mail a transaction (to ``to``, else its billing address); returns the updated entity."""
+        resp = self._call(
+            "POST",
+            f"{_path(entity)}/{_segment(id)}/send",
+            params={"sendTo": to} if to else None,
+            data=b"",
+            headers={"Content-Type": "application/octet-stream"},
+            request_id=request_id or str(uuid.uuid4()),
+            kind="writes",
+        )
+        return _unwrap(self._json(resp), entity)
+
+    def company_info(self) -> dict[str, t.Any]:
+        """The company's CompanyInfo (its id is the realm id)."""
+        return self.read("CompanyInfo", self.realm_id)
+
+    def pdf(self, entity: str, id: str) -> requests.Response:
+        """The transaction's PDF as a streamed response; the caller closes it."""
+        return self._call(
+            "GET", f"{_path(entity)}/{_segment(id)}/pdf", accept="application/pdf", stream=True, kind="reads"
+        )
+
+    # -- queries -------------------------------------------------------------------
+
+    def query_page(self, stmt: str) -> dict[str, t.Any]:
+        """Run one query statement and return its ``QueryResponse``.
+
+        Statements longer than :data:`MAX_GET_STATEMENT` are POSTed as the body
+        (``Content-Type: application/text``); both forms are one metered read.
+        """
+        if len(stmt) > MAX_GET_STATEMENT:
+            resp = self._call("POST", "query", data=stmt.encode(), headers={"Content-Type": "application/text"},
+                              kind="reads")
+        else:
+            resp = self._call("GET", "query", params={"query": stmt}, kind="reads")
+        return self._json(resp).get("QueryResponse") or {}
+
+    def query(self, stmt: str, *, page_size: int = MAX_RESULTS) -> t.Iterator[dict[str, t.Any]]:
+        """Every row of ``SELECT * FROM ...``, fetched a page at a time.
+
+        Pages are requested with ``STARTPOSITION``/``MAXRESULTS``; a statement
+        that already has either is run as the single page it asks for.  Use
+        :func:`quote` for string literals and add an ``ORDERBY`` when rows may
+        change while paging.
+        """
+        if _PAGING.search(_STRING_LITERAL.sub("''", stmt)):
+            yield from _rows(self.query_page(stmt))
+            return
+        page_size = max(1, min(page_size, MAX_RESULTS))
+        start = 1
+        while True:
+            rows = _rows(self.query_page(f"{stmt.rstrip()} STARTPOSITION {start} MAXRESULTS {page_size}"))
+            yield from rows
+            if len(rows) < page_size:
+                return
+            start += page_size
+
+    def count(self, stmt: str) -> int:
+        """``SELECT COUNT(*) FROM ...`` (a ``SELECT *`` statement is turned into one)."""
+        stmt = _SELECT_STAR.sub("SELECT COUNT(*) FROM", stmt)
+        return int(self.query_page(stmt).get("totalCount") or 0)
+
+    def cdc(self, entities: t.Sequence[str], since: dt.datetime) -> dict[str, list[dict[str, t.Any]]]:
+        """Objects of ``entities`` changed since ``since`` (deleted ones carry ``status: "Deleted"``).
+
+        Keys are the entity names as given; every one is present, possibly empty.
+        """
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.timezone.utc)
+        params = {"entities": ",".join(entities), "changedSince": since.isoformat(timespec="seconds")}
+        body = self._json(self._call("GET", "cdc", params=params, kind="reads"))
+        wanted = {name.lower(): name for name in entities}
+        result: dict[str, list[dict[str, t.Any]]] = {name: [] for name in entities}
+        for block in body.get("CDCResponse") or []:
+            for response in block.get("QueryResponse") or []:
+                for key, value in (response or {}).items():
+                    if isinstance(value, list):
+                        result.setdefault(wanted.get(key.lower(), key), []).extend(value)
+        return result
+
+    def batch(self, items: t.Sequence[dict[str, t.Any]], request_id: str | None = None) -> list[dict[str, t.Any]]:
+        """Run batch items, 30 per call; returns one response per item, in order.
+
+        Items look like ``{"operation": "create", "Customer": {...}}`` or
+        ``{"Query": "select ..."}``; a missing ``bId`` is filled in.  A failed
+        item comes back as ``{"bId": ..., "Fault": {...}}`` (see
+        :func:`flask_qbo.intuit.faults.batch_error`) and never raises.  With
+        ``request_id`` every chunk gets a stable id derived from it, so the
+        whole call can be repeated safely.
+        """
+        prepared = [{"bId": str(i), **item} for i, item in enumerate(items)]
+        results: list[dict[str, t.Any]] = []
+        for n in range(0, len(prepared), BATCH_LIMIT):
+            chunk = prepared[n : n + BATCH_LIMIT]
+            chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request_id}:{n}") if request_id else uuid.uuid4())
+            reads = any("Query" in item for item in chunk)
+            resp = self._call(
+                "POST", "batch", json={"BatchItemRequest": chunk}, request_id=chunk_id, batch=True,
+                kind="reads" if reads else "writes",
+            )
+            answers = {str(a.get("bId")): a for a in self._json(resp).get("BatchItemResponse") or []}
+            for item in chunk:
+                results.append(answers.get(item["bId"]) or _missing_item(item["bId"]))
+        return results
+
+    # -- transport -----------------------------------------------------------------
+
+    def _write(
+        self, entity: str, obj: dict[str, t.Any], request_id: str | None, params: dict[str, str] | None = None
+    ) -> dict[str, t.Any]:
+        request_id = request_id or str(uuid.uuid4())
+        resp = self._call("POST", _path(entity), params=params, json=obj, request_id=request_id, kind="writes")
+        return _unwrap(self._json(resp), entity)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, t.Any] | None = None,
+        json: t.Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        request_id: str | None = None,
+        accept: str = "application/json",
+        stream: bool = False,
+        batch: bool = False,
+        kind: str = "reads",
+    ) -> requests.Response:
+        """One logical call: throttled, authenticated, retried; raises mapped errors."""
+        url = f"{self.base_url}/v3/company/{self.realm_id}/{path}"
+        query = {**(params or {}), "minorversion": self.minor_version}
+        if request_id:
+            query["requestid"] = request_id  # the same id on every retry
+        attempt, refreshed = 0, False
+        while True:
+            token = self.auth.token()
+            send_headers = {"Authorization": f"Bearer {token}", "Accept": accept, **(headers or {})}
+            error: QBOAPIError
+            try:
+                with self._slot(batch):
+                    self._count("requests")
+                    resp = self.http.request(
+                        method, url, params=query, json=json, data=data, headers=send_headers,
+                        timeout=self.timeout, stream=stream,
+                    )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                error = faults.transient(f"No answer from QuickBooks ({type(exc).__name__}).")
+            else:
+                self.last_intuit_tid = resp.headers.get("intuit_tid") or self.last_intuit_tid
+                if resp.status_code < 400:
+                    self._count(kind)
+                    if kind == "reads" and self.on_read is not None:
+                        self.on_read(1)
+                    return resp
+                error = faults.error_from_response(resp)
+                resp.close()
+                if resp.status_code == 401:
+                    if not refreshed:
+                        refreshed = True
+                        self._count("refreshes")
+                        self.auth.refresh(token)
+                        continue
+                    self.auth.fail(f"QuickBooks refused a freshly refreshed token: {error}")
+                    raise error
+            if isinstance(error, QBOTransientError) and attempt < self.max_retries:
+                self._count("retries")
+                self.sleep(self._delay(attempt, error))
+                attempt += 1
+                continue
+            raise error
+
+    def _slot(self, batch: bool) -> t.ContextManager[None]:
+        if self.throttle is None:
+            return contextlib.nullcontext()
+        return self.throttle.slot(self.realm_id, batch=batch)
+
+    def _delay(self, attempt: int, error: QBOAPIError) -> float:
+        """QBO's ``Retry-After`` when given, else full jitter over an exponential ceiling."""
+        if isinstance(error, QBORateLimitError) and error.retry_after is not None:
+            return min(error.retry_after, MAX_RETRY_AFTER)
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
+    def _json(self, resp: requests.Response) -> dict[str, t.Any]:
+        tid = resp.headers.get("intuit_tid")
+        try:
+            body = load_json(resp.content)
+        except JSONInputError:
+            raise QBOAPIError("QuickBooks sent a response that is not JSON.", status=resp.status_code,
+                              intuit_tid=tid) from None
+        if isinstance(body, dict) and ("Fault" in body or "fault" in body):
+            raise faults.error_from_body(resp.status_code, body, intuit_tid=tid)
+        if not isinstance(body, dict):
+            raise QBOAPIError("QuickBooks sent an unexpected JSON body.", status=resp.status_code, intuit_tid=tid)
+        return body
+
+
+def build_client(qbo: QBO, connection: Connection) -> QBOClient:
+    """A client for ``connection`` configured from the current app.
+
+    Reads are added to the connection's monthly counter right after each one,
+    in a short transaction of their own (:func:`flask_qbo.intuit.tokens.record_reads`).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not connection.realm_id:
+        raise QBOConfigError(f"The connection of tenant {connection.tenant_key} has no realm.")
+    connection_id = connection.id
+    return realm_client(
+        qbo,
+        connection.realm_id,
+        ConnectionAuth(qbo, connection, app),
+        app=app,
+        on_read=lambda n: record_reads(qbo, connection_id, n, app=app),
+    )
+
+
+def realm_client(
+    qbo: QBO,
+    realm_id: str,
+    auth: TokenSource,
+    *,
+    app: Flask | None = None,
+    on_read: t.Callable[[int], None] | None = None,
+    max_retries: int | None = None,
+) -> QBOClient:
+    """A client for ``realm_id`` configured from the app, with any token source.
+
+    :func:`build_client` uses it for stored connections; the connect flow uses it
+    to prove a callback's realm with a grant that is not stored yet.
+    ``max_retries`` overrides ``QBO_MAX_RETRIES`` (an admin waiting on a page
+    should not sit through the full backoff).
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return QBOClient(
+        realm_id,
+        base_url=resolve_urls(app)["api"],
+        auth=auth,
+        http=qbo.http_session(app),
+        minor_version=int(get_config("QBO_MINOR_VERSION", app)),
+        throttle=throttle_for(app),
+        max_retries=int(get_config("QBO_MAX_RETRIES", app)) if max_retries is None else max_retries,
+        timeout=float(get_config("QBO_HTTP_TIMEOUT", app)),
+        on_read=on_read,
+    )
+
+
+def _path(entity: str) -> str:
+    if not _ENTITY.match(entity or ""):
+        raise ValueError(f"Not a QBO entity name: {entity!r}")
+    return entity.lower()
+
+
+def _segment(value: t.Any) -> str:
+    text = str(value)
+    if not text:
+        raise ValueError("An empty id cannot be used in a QBO URL.")
+    return url_quote(text, safe="")
+
+
+def _unwrap(body: dict[str, t.Any], entity: str) -> dict[str, t.Any]:
+    for key, value in body.items():
+        if key.lower() == entity.lower() and isinstance(value, dict):
+            return value
+    raise QBOAPIError(f"QuickBooks' response has no {entity} object.")
+
+
+def _rows(page: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    for value in page.values():
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def _missing_item(bid: str) -> dict[str, t.Any]:
+    """A Fault for an item QBO did not answer, so callers still get one result per item."""
+    error = {"Message": "No response for this batch item", "Detail": "", "code": "", "element": ""}
+    return {"bId": bid, "Fault": {"type": "SystemFault", "Error": [error]}}

@@ -1,0 +1,193 @@
+"""Turn QBO's error responses into :mod:`flask_qbo.errors` exceptions.
+
+QBO answers errors in two envelopes.  The API layer sends an upper-case
+``{"Fault": {"Error": [{"Message", "Detail", "code", "element"}], "type"}}``;
+the gateway in front of it answers 401/403 with a lower-case
+``{"fault": {"error": [{"message", "detail", "code", "element"}], "type"}}``
+plus a dozen null fields.  Sync code must not care which one arrived, so both
+are normalised here and classified by Intuit's error code first and the HTTP
+status second (a 5010 is stale whatever the status; an unknown code on a 503
+is still transient).
+
+Kept apart from :mod:`flask_qbo.intuit.client` so the mapping can be read, and
+tested, as one table.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+import typing as t
+
+from ..errors import QBOAPIError
+from ..errors import QBOAuthError
+from ..errors import QBODuplicateNameError
+from ..errors import QBONotFoundError
+from ..errors import QBORateLimitError
+from ..errors import QBOStaleObjectError
+from ..errors import QBOTransientError
+from ..errors import QBOValidationError
+from .inputs import JSONInputError
+from .inputs import load_json
+
+if t.TYPE_CHECKING:
+    import requests
+
+#: Intuit codes whose meaning does not depend on the HTTP status.
+CODE_CLASSES: dict[str, type[QBOAPIError]] = {
+    "6240": QBODuplicateNameError,
+    "5010": QBOStaleObjectError,
+    "610": QBONotFoundError,
+    "3001": QBORateLimitError,
+    "3200": QBOAuthError,
+    "3100": QBOAuthError,
+    "120": QBOAuthError,
+}
+
+#: HTTP statuses that decide the class when the code is not in :data:`CODE_CLASSES`.
+STATUS_CLASSES: dict[int, type[QBOAPIError]] = {
+    401: QBOAuthError,
+    403: QBOAuthError,
+    404: QBONotFoundError,
+    429: QBORateLimitError,
+}
+
+#: ``Retry-After`` as delta-seconds, in ASCII digits (``str.isdigit`` also takes
+#: superscript digits, which ``float`` refuses).
+_DELTA_SECONDS = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
+
+
+def normalise_code(code: t.Any) -> str | None:
+    """``"003200"`` and ``3200`` both become ``"3200"``; ``None`` stays ``None``."""
+    if code is None or code == "":
+        return None
+    text = str(code).strip()
+    return text.lstrip("0") or "0" if text.isdigit() else text
+
+
+def parse_fault(body: t.Any) -> tuple[str | None, list[dict[str, t.Any]]]:
+    """Return ``(fault type, errors)`` from either envelope; errors use lower-case keys.
+
+    A body that is not a fault gives ``(None, [])``.
+    """
+    if not isinstance(body, dict):
+        return None, []
+    fault = body.get("Fault") or body.get("fault")
+    if not isinstance(fault, dict):
+        return None, []
+    raw_errors = fault.get("Error") or fault.get("error") or []
+    if isinstance(raw_errors, dict):
+        raw_errors = [raw_errors]
+    errors = []
+    for item in raw_errors:
+        if not isinstance(item, dict):
+            continue
+        errors.append(
+            {
+                "message": item.get("Message") or item.get("message") or "",
+                "detail": item.get("Detail") or item.get("detail") or "",
+                "code": normalise_code(item.get("code") or item.get("Code")),
+                "element": item.get("element") or item.get("Element") or None,
+            }
+        )
+    return fault.get("type") or fault.get("Type"), errors
+
+
+def classify(status: int | None, code: str | None) -> type[QBOAPIError]:
+    """The exception class for an HTTP status and Intuit code."""
+    if code in CODE_CLASSES:
+        return CODE_CLASSES[code]
+    if status is not None:
+        if status in STATUS_CLASSES:
+            return STATUS_CLASSES[status]
+        if status >= 500:
+            return QBOTransientError
+        if 400 <= status < 500:
+            return QBOValidationError
+    return QBOValidationError if code else QBOAPIError
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_from_body(
+    status: int | None,
+    body: t.Any,
+    *,
+    intuit_tid: str | None = None,
+    retry_after: float | None = None,
+    fallback_message: str | None = None,
+) -> QBOAPIError:
+    """Build the exception for a fault body (or a non-fault error body)."""
+    fault_type, errors = parse_fault(body)
+    first = errors[0] if errors else {}
+    code = first.get("code")
+    cls = classify(status, code)
+    message = first.get("message") or fallback_message or _status_message(status)
+    kwargs: dict[str, t.Any] = dict(
+        status=status,
+        code=code,
+        detail=first.get("detail") or None,
+        element=first.get("element") or None,
+        intuit_tid=intuit_tid,
+        fault_type=fault_type,
+        errors=errors,
+    )
+    if issubclass(cls, QBORateLimitError):
+        return cls(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)
+
+
+def error_from_response(response: requests.Response) -> QBOAPIError:
+    """The exception for a failed HTTP response from QBO, keeping ``intuit_tid``."""
+    try:
+        body = load_json(response.content)
+    except JSONInputError:
+        body = None
+    return error_from_body(
+        response.status_code,
+        body,
+        intuit_tid=response.headers.get("intuit_tid"),
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        fallback_message=None if body is not None else _text_excerpt(response),
+    )
+
+
+def batch_error(item: dict[str, t.Any], *, intuit_tid: str | None = None) -> QBOAPIError | None:
+    """The exception a batch item's ``Fault`` stands for, or ``None`` when it succeeded.
+
+    :meth:`~flask_qbo.intuit.client.QBOClient.batch` returns faults as dicts so one bad
+    item never hides the others; callers use this to decide per item.
+    """
+    if "Fault" not in item and "fault" not in item:
+        return None
+    # Batch items carry no HTTP status; Intuit answers them as it would a 400.
+    return error_from_body(400, item, intuit_tid=intuit_tid)
+
+
+def transient(message: str, *, intuit_tid: str | None = None) -> QBOTransientError:
+    """A transient error for failures with no response (timeouts, refused connections)."""
+    return QBOTransientError(message, intuit_tid=intuit_tid)
+
+
+def _status_message(status: int | None) -> str:
+    return f"QuickBooks answered HTTP {status}" if status else "QuickBooks did not answer"
+
+
+def _text_excerpt(response: requests.Response) -> str:
+    """A short, single-line excerpt of a non-JSON error body (an HTML gateway page)."""
+    text = " ".join((response.text or "").split())
+    prefix = _status_message(response.status_code)
+    return f"{prefix}: {text[:200]}" if text else prefix

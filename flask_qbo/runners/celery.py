@@ -1,0 +1,304 @@
+"""The Celery runner (``QBO_RUNNER = "celery"``, extra ``flask-qbo[celery]``).
+
+The sync engine is plain functions that run inside an app context
+(:func:`flask_qbo.sync.push.push.process`, :func:`flask_qbo.sync.pull.pull.process`,
+:func:`flask_qbo.sync.pull.pull.poll_due`, :func:`flask_qbo.connection.upkeep.upkeep`), so Celery
+only wraps them, following Flask's "Background Tasks with Celery" pattern:
+:func:`celery_init_app` builds (or adopts) the Celery app with a task class
+that enters the Flask app context, and the tasks are ``shared_task`` so they
+are not tied to one Celery app.
+
+The database stays the queue.  A task is only a *wake-up*: it carries no row,
+and every row is claimed in the database (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL plus a compare-and-set claim with a lease), so any number of
+workers share the outbox and the inbox without double-processing, keep
+per-contact order, and a lost or duplicated message never loses or repeats a
+push.  Beat sweeps (:func:`beat_schedule`) run the same tasks on a timer, which
+covers rows whose backoff has ended, messages lost while the broker was down,
+and the CDC safety net.
+
+Workers in different processes share QBO's per-realm limits through the Redis
+throttle of :mod:`flask_qbo.intuit.throttle` (``QBO_RATE_LIMIT_STORAGE_URL``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing as t
+import weakref
+
+from flask import Flask
+from flask import has_app_context
+
+from ..config import cdc_interval
+from ..config import get_config
+from ..errors import QBOConfigError
+
+try:
+    from celery import Celery
+    from celery import Task
+    from celery import shared_task
+    from celery.signals import worker_process_init
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise QBOConfigError(
+        'QBO_RUNNER = "celery" needs Celery: pip install "flask-qbo[celery]".'
+    ) from exc
+
+log = logging.getLogger("flask_qbo.celery")
+
+#: Task names, stable so that beat entries and ``send_task`` never import this module's objects.
+PUSH_TASK = "flask_qbo.push"
+PULL_TASK = "flask_qbo.pull"
+CDC_TASK = "flask_qbo.cdc"
+UPKEEP_TASK = "flask_qbo.upkeep"
+
+#: Rows one ``push.process`` call takes; a full chunk means "look again".
+PUSH_CHUNK = 100
+#: Seconds a task keeps draining before it hands the rest to a fresh task, so
+#: one realm's backlog never starves the other queued tasks of a worker.
+DRAIN_BUDGET = 20.0
+#: A wake-up still queued after this many seconds is dropped by the worker:
+#: the beat sweep has done its work by then, and a broker backlog after an
+#: outage must not turn into thousands of empty runs.
+WAKE_EXPIRES = 300
+#: Seconds between connection upkeep runs (token refresh, expiry warnings).
+UPKEEP_INTERVAL = 3600.0
+
+#: Celery app → Flask app, for tasks run by a Celery app whose task class does
+#: not enter an app context itself (a host's own Celery app).
+_flask_apps: weakref.WeakKeyDictionary[t.Any, Flask] = weakref.WeakKeyDictionary()
+
+#: What a wake-up reason asks for: a webhook means pull, a (re)connect means a
+#: push of the rows kept while broken plus a CDC catch-up; anything else is a push.
+_WAKE_TASKS: dict[str, tuple[str, ...]] = {
+    "webhook": (PULL_TASK,),
+    "connected": (PUSH_TASK, CDC_TASK),
+    "reconnected": (PUSH_TASK, CDC_TASK),
+}
+
+
+# -- setup -------------------------------------------------------------------------
+
+
+def celery_init_app(app: Flask, celery_app: Celery | None = None) -> Celery:
+    """Give ``app`` a Celery app whose tasks run inside ``app``'s context.
+
+    Without ``celery_app`` a new one is built from the ``CELERY`` config dict
+    (``broker_url`` and so on), as in Flask's Celery pattern.  A host that has
+    its own Celery app passes it instead.  Either way the Flask-QBO beat entries
+    are added (the host's own entries of the same name win), the Celery app is
+    stored in ``app.extensions["celery"]`` and made the default, and each
+    prefork child gets fresh database connections.
+    """
+    if celery_app is None:
+
+        class FlaskTask(Task):  # type: ignore[misc]
+            def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+                with app.app_context():
+                    return self.run(*args, **kwargs)
+
+        celery_app = Celery(app.name, task_cls=FlaskTask)
+        celery_app.config_from_object(dict(app.config.get("CELERY") or {}))
+    schedule = dict(beat_schedule(app))
+    schedule.update(celery_app.conf.beat_schedule or {})
+    celery_app.conf.beat_schedule = schedule
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    _flask_apps[celery_app] = app
+    _fresh_connections_after_fork(app)
+    if get_config("QBO_RUNNER", app) == "celery" and not get_config("QBO_RATE_LIMIT_STORAGE_URL", app):
+        log.warning(
+            "QBO_RUNNER is 'celery' but QBO_RATE_LIMIT_STORAGE_URL is not set: each worker process "
+            "throttles alone, so several workers together can exceed QuickBooks' per-company limits."
+        )
+    return celery_app
+
+
+def _fresh_connections_after_fork(app: Flask) -> None:
+    """Drop pooled connections a prefork child inherited from its parent.
+
+    Two processes using one inherited socket corrupt each other's protocol
+    state; ``close=False`` leaves the parent's connections alone.
+    """
+
+    def dispose(**_: t.Any) -> None:
+        qbo = app.extensions.get("qbo")
+        if qbo is None:
+            return
+        with app.app_context():
+            for engine in qbo.state(app).db.engines.values():
+                engine.dispose(close=False)
+
+    worker_process_init.connect(dispose, weak=False)
+
+
+def beat_schedule(app: Flask | None = None) -> dict[str, dict[str, t.Any]]:
+    """The beat entries Flask-QBO needs; merge them into your ``beat_schedule``.
+
+    Push and pull sweeps pick up rows nobody woke a task for (a backoff that
+    ended, a message lost with the broker); the CDC entry calls
+    ``pull.poll_due``, which polls each connection once its own
+    ``QBO_CDC_INTERVAL`` has passed, so the entry runs at the sweep interval or
+    faster.  Each entry expires after one period so a stopped worker pool does
+    not come back to a pile of identical runs.
+    """
+    sweep = float(get_config("QBO_CELERY_SWEEP_INTERVAL", app))
+    cdc = float(min(sweep, cdc_interval(app)))
+    return {
+        "flask-qbo-push-sweep": {"task": PUSH_TASK, "schedule": sweep, "options": {"expires": sweep}},
+        "flask-qbo-pull-sweep": {"task": PULL_TASK, "schedule": sweep, "options": {"expires": sweep}},
+        "flask-qbo-cdc": {"task": CDC_TASK, "schedule": cdc, "options": {"expires": cdc}},
+        "flask-qbo-upkeep": {"task": UPKEEP_TASK, "schedule": UPKEEP_INTERVAL, "options": {"expires": UPKEEP_INTERVAL}},
+    }
+
+
+# -- wake-ups ----------------------------------------------------------------------
+
+
+class CeleryRunner:
+    """What :func:`flask_qbo.runners.thread.wake` talks to when ``QBO_RUNNER`` is ``"celery"``."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def wake(self, reason: str = "") -> None:
+        """Send the task the reason calls for; never raises (the beat sweep is the fallback)."""
+        wake(self.app, reason)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Nothing runs in this process; the workers are stopped by Celery."""
+        return None
+
+
+def wake(app: Flask, reason: str = "") -> list[str]:
+    """Queue the tasks for ``reason`` on ``app``'s Celery app; returns the task names sent.
+
+    Sent without publish retries: the caller has just committed (a web
+    request), and a broker outage must not hold it up.  A wake-up that could
+    not be sent only delays the work until the next beat sweep.
+    """
+    celery_app = celery_for(app)
+    sent = []
+    for name in _WAKE_TASKS.get(reason, (PUSH_TASK,)):
+        try:
+            celery_app.send_task(name, expires=WAKE_EXPIRES, retry=False)
+        except Exception as exc:  # broker unreachable: the sweep picks the work up
+            log.warning("Could not queue %s (%s: %s); the next beat sweep will run it.",
+                        name, type(exc).__name__, exc)
+            continue
+        sent.append(name)
+    return sent
+
+
+def celery_for(app: Flask) -> Celery:
+    """The Celery app registered for ``app`` (``app.extensions["celery"]``), else Celery's default."""
+    found = app.extensions.get("celery")
+    if isinstance(found, Celery):
+        return found
+    from celery import current_app as default_celery
+
+    return t.cast(Celery, default_celery._get_current_object())
+
+
+# -- tasks -------------------------------------------------------------------------
+
+
+def _run(task: Task, job: t.Callable[[t.Any], int]) -> int:
+    """Run ``job(qbo)`` in an app context: the task class's, or the one registered for its Celery app."""
+    from ..extension import get_qbo
+
+    if has_app_context():
+        return job(get_qbo())
+    flask_app = _flask_apps.get(task.app)
+    if flask_app is None:
+        raise QBOConfigError(
+            f"Task {task.name} ran without a Flask app context; call "
+            "flask_qbo.runners.celery.celery_init_app(app, celery_app) in the worker's app module."
+        )
+    with flask_app.app_context():
+        return job(get_qbo())
+
+
+def _drain(task: Task, step: t.Callable[[], int], more: t.Callable[[int], bool]) -> int:
+    """Call ``step`` while ``more(result)`` says work is left, for at most :data:`DRAIN_BUDGET` seconds.
+
+    When the budget runs out with work left, a fresh task continues it, behind
+    whatever else is queued.
+    """
+    deadline = time.monotonic() + DRAIN_BUDGET
+    total = 0
+    while True:
+        done = step()
+        total += done
+        if not more(done):
+            return total
+        if time.monotonic() >= deadline:
+            task.app.send_task(task.name, expires=WAKE_EXPIRES)
+            return total
+
+
+@shared_task(name=PUSH_TASK, bind=True, ignore_result=True)
+def push_task(self: Task) -> int:
+    """Push due outbox rows; any number of these may run at once."""
+    from ..sync.push import push
+
+    def job(qbo: t.Any) -> int:
+        if push.due_count(qbo) > PUSH_CHUNK:
+            # More than one step's work is waiting (a bulk import, an outage's backlog):
+            # wake one more worker.  It checks the same way, so a backlog spreads over
+            # every idle worker while a trickle of edits keeps using one.
+            self.app.send_task(PUSH_TASK, expires=WAKE_EXPIRES)
+        return _drain(self, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda done: done >= PUSH_CHUNK)
+
+    return _run(self, job)
+
+
+@shared_task(name=PULL_TASK, bind=True, ignore_result=True)
+def pull_task(self: Task) -> int:
+    """Apply pending webhook events (the inbox) a batch at a time; returns local changes made.
+
+    After every batch, due outbox rows get a turn (up to :data:`PUSH_CHUNK`):
+    a worker busy with a flood of events would otherwise hold back the push
+    task queued behind it, so a CRM edit waits for at most one batch.  The
+    drain goes on while events are pending, whether or not the last batch
+    changed anything (events for objects QBO no longer has change nothing).
+    """
+    from ..sync.pull import pull
+    from ..sync.push import push
+
+    def job(qbo: t.Any) -> int:
+        def step() -> int:
+            applied = pull.process(qbo, limit=pull.BATCH)
+            if push.due_count(qbo):
+                push.process(qbo, limit=PUSH_CHUNK)
+            return applied
+
+        return _drain(self, step, lambda done: pull.pending_count(qbo) > 0)
+
+    return _run(self, job)
+
+
+@shared_task(name=CDC_TASK, bind=True, ignore_result=True)
+def cdc_task(self: Task) -> int:
+    """Poll CDC for every connection whose interval has passed (the safety net)."""
+    from ..sync.pull import pull
+
+    return _run(self, pull.poll_due)
+
+
+@shared_task(name=UPKEEP_TASK, bind=True, ignore_result=True)
+def upkeep_task(self: Task) -> int:
+    """Refresh tokens that are about to expire and send expiry warnings; returns connections checked."""
+    from ..connection import upkeep
+
+    def job(qbo: t.Any) -> int:
+        return int(upkeep.upkeep(qbo)["checked"])
+
+    return _run(self, job)
+
+
+__all__ = [
+    "CDC_TASK", "PULL_TASK", "PUSH_TASK", "UPKEEP_TASK", "CeleryRunner", "beat_schedule", "celery_for",
+    "celery_init_app", "cdc_task", "pull_task", "push_task", "upkeep_task", "wake",
+]

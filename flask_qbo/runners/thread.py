@@ -1,0 +1,251 @@
+"""How sync work runs: the embedded thread runner (``QBO_RUNNER = "thread"``).
+
+Work is plain functions (``push.process``, ``pull.process``, ``pull.poll_due``,
+``connect.upkeep``) that run inside an app context, so any runner can call them.
+The thread runner is one daemon thread per app.  It sleeps on an event that
+:func:`wake` sets after each commit that wrote outbox rows (and after each
+webhook), so a push starts at once rather than on the next poll; between wake-ups
+it wakes itself when a backed-off row becomes due and on the timers of the pull
+side.  Every job is wrapped so one exception is logged and the thread lives on.
+
+The outbox and the inbox take turns: each round runs one bounded step of each
+(up to :data:`PUSH_CHUNK` outbox rows, then one batch of inbox events, read in
+bulk), and starts the next round at once while either has more.  A CRM edit
+made during a flood of QuickBooks events therefore goes out after at most one
+batch of events, and a bulk edit in the CRM never holds events back for long
+either.
+
+The thread starts lazily, on the first wake-up or the first request, not in
+``init_app``: a forking server (gunicorn ``--preload``) or a CLI command such as
+``flask db upgrade`` would otherwise start a thread it never uses, or lose it
+in the fork.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import threading
+import time
+import typing as t
+import weakref
+
+from flask import Flask
+from flask import current_app
+
+log = logging.getLogger("flask_qbo.runner")
+
+#: Rows one ``push.process`` call handles: the push queue's turn in a round (the pull
+#: queue's turn is one ``pull.process`` call of ``pull.BATCH`` events per realm).
+PUSH_CHUNK = 100
+
+#: Runners alive in this process, stopped at interpreter exit.
+_runners: weakref.WeakSet[ThreadRunner] = weakref.WeakSet()
+
+
+class ThreadRunner:
+    """One daemon thread driving push, pull and upkeep for one app.
+
+    :param poll_interval: seconds between calls of ``pull.poll_due`` (it decides
+        per connection whether a CDC poll is due) and of the idle safety tick.
+    :param upkeep_interval: seconds between calls of ``connect.upkeep``.
+    """
+
+    def __init__(self, app: Flask, *, poll_interval: float = 5.0, upkeep_interval: float = 60.0) -> None:
+        self.app = app
+        self.poll_interval = poll_interval
+        self.upkeep_interval = upkeep_interval
+        self._event = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._next_poll = 0.0
+        self._next_upkeep = 0.0
+        #: Iterations completed and jobs that raised: visible to tests and the health page.
+        self.loops = 0
+        self.errors = 0
+
+    @property
+    def alive(self) -> bool:
+        """True while the thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def ensure_started(self) -> None:
+        """Start the thread unless it runs already (or the runner was stopped)."""
+        if self.alive or self._stopping.is_set():
+            return
+        with self._lock:
+            if self.alive or self._stopping.is_set():
+                return
+            self._thread = threading.Thread(target=self._run, name=f"qbo-runner-{self.app.name}", daemon=True)
+            self._thread.start()
+            _runners.add(self)
+
+    def wake(self, reason: str = "") -> None:
+        """Ask the thread to look for work now; never blocks."""
+        self.ensure_started()
+        self._event.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread after its current job (waits up to ``timeout`` seconds)."""
+        self._stopping.set()
+        self._event.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def run_forever(self) -> None:
+        """Run the loop in the calling thread (``flask qbo worker``) until :meth:`stop`."""
+        with self._lock:
+            self._thread = threading.current_thread()
+        _runners.add(self)
+        self._run()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            with self.app.app_context():
+                wait = self.run_once()
+            self.loops += 1
+            self._event.wait(wait)
+            self._event.clear()
+
+    def run_once(self) -> float:
+        """Run one turn of each queue and the due timers; return the seconds to sleep before the next round.
+
+        Zero when the outbox or the inbox has more waiting, so the turns
+        alternate until both are drained.
+        """
+        due_in = self.poll_interval
+        next_push = self._job("push", _push_turn, self.app)
+        if isinstance(next_push, (int, float)):
+            due_in = min(due_in, max(float(next_push), 0.0))
+        qbo = self.app.extensions["qbo"]
+        if self._job("pull.process", _pull_turn, qbo):
+            due_in = 0.0
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self._next_poll = now + self.poll_interval
+            self._job("pull.poll_due", _optional(("pull", "poll_due")), qbo)
+        if now >= self._next_upkeep:
+            self._next_upkeep = now + self.upkeep_interval
+            self._job("upkeep", _optional(("upkeep", "upkeep"), ("connect", "upkeep")), qbo)
+        return due_in
+
+    def _job(self, name: str, func: t.Callable[..., t.Any] | None, *args: t.Any) -> t.Any:
+        if func is None:
+            return None
+        try:
+            return func(*args)
+        except Exception:
+            self.errors += 1
+            log.exception("QBO runner job %s failed; the runner keeps going.", name)
+            return None
+        finally:
+            _discard_session(self.app)
+
+
+def _push_turn(app: Flask) -> float | None:
+    """Push up to :data:`PUSH_CHUNK` due rows; return seconds until the next row is due (0 when more are)."""
+    from ..sync.push import push
+    from ..extension import get_qbo
+
+    qbo = get_qbo(app)
+    if push.process(qbo, limit=PUSH_CHUNK) >= PUSH_CHUNK:
+        return 0.0
+    return push.next_due_in(qbo)
+
+
+def _pull_turn(qbo: t.Any) -> bool:
+    """Apply one batch of inbox events; True when more are due (events put back after a failure wait)."""
+    from ..sync.pull import pull
+
+    pull.process(qbo, limit=pull.BATCH)
+    return pull.pending_count(qbo) > 0
+
+
+def _optional(*candidates: tuple[str, str]) -> t.Callable[..., t.Any] | None:
+    """The first ``flask_qbo.<module>.<name>`` that exists, else ``None``.
+
+    The pull side and connection upkeep are optional parts of the package; each
+    is called with the extension object when present.
+    """
+    for module, name in candidates:
+        try:
+            mod = importlib.import_module(f"flask_qbo.{module}")
+        except Exception as exc:  # absent, or broken while being written: skip the job, keep running
+            log.debug("QBO runner: flask_qbo.%s unavailable (%s).", module, exc)
+            continue
+        func = getattr(mod, name, None)
+        if callable(func):
+            return t.cast(t.Callable[..., t.Any], func)
+    return None
+
+
+def _discard_session(app: Flask) -> None:
+    """End the job's session so the next job starts from fresh rows and no transaction idles."""
+    from ..extension import get_qbo
+
+    try:
+        get_qbo(app).state(app).db.session.remove()
+    except Exception:
+        log.exception("Could not reset the database session of the QBO runner.")
+
+
+# -- module API ------------------------------------------------------------------------
+
+def wake(app: Flask | None = None, reason: str = "") -> None:
+    """Wake the app's runner (no-op when ``QBO_RUNNER`` is ``"none"`` or nothing is registered)."""
+    from ..extension import get_qbo
+
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    runner = get_qbo(app).state(app).runner
+    if runner is not None:
+        runner.wake(reason)
+
+
+def start(app: Flask) -> ThreadRunner:
+    """Create (if needed) and start the app's thread runner."""
+    from ..extension import get_qbo
+
+    state = get_qbo(app).state(app)
+    if not isinstance(state.runner, ThreadRunner) or state.runner._stopping.is_set():
+        state.runner = ThreadRunner(app)
+    state.runner.ensure_started()
+    return state.runner
+
+
+def stop(app: Flask, timeout: float = 5.0) -> None:
+    """Stop the app's runner, if it has one, and detach it."""
+    from ..extension import get_qbo
+
+    state = get_qbo(app).state(app)
+    runner = state.runner
+    state.runner = None
+    if runner is not None and hasattr(runner, "stop"):
+        runner.stop(timeout)
+
+
+def start_if_configured(qbo: t.Any, app: Flask) -> None:
+    """Called by ``init_app``: with ``QBO_RUNNER = "thread"`` attach a runner started lazily.
+
+    ``"none"`` attaches nothing (the host calls the functions, or runs
+    ``flask qbo worker``); ``"celery"`` attaches a runner whose wake-up sends a
+    task (:mod:`flask_qbo.runners.celery`).
+    """
+    if app.config["QBO_RUNNER"] == "celery":
+        from .celery import CeleryRunner
+
+        qbo.state(app).runner = CeleryRunner(app)
+        return
+    if app.config["QBO_RUNNER"] != "thread":
+        return
+    runner = ThreadRunner(app)
+    qbo.state(app).runner = runner
+    app.before_request(runner.ensure_started)
+
+
+@atexit.register
+def _stop_all() -> None:
+    for runner in list(_runners):
+        runner.stop(timeout=2.0)

@@ -1,0 +1,1 @@
+"""The sync engine: the outbox and inbox queues, capture, payloads, merge, push and pull."""

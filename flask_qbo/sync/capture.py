@@ -1,0 +1,283 @@
+"""Capture CRM contact changes into ``qbo_outbox``, in the host's own transaction.
+
+``before_flush`` decides which registered contacts changed a field that syncs
+to QBO (new contacts always count; deletes count unless ``QBO_DELETE_POLICY``
+is ``"ignore"``).  ``after_flush`` then writes or coalesces one pending outbox
+row per such contact with Core statements on the flush's connection: new
+contacts only have their key after the INSERT, and Core keeps the write inside
+the same flush, so a rollback removes the outbox row together with the edit
+and a commit always keeps both.
+
+Coalescing rules: a contact has at most one *pending* row.  A new edit folds
+into it (a delete turns it into "inactivate").  A row that is ``in_progress``
+is never touched — its request may already be in flight — so the edit gets a
+new pending row, which the push engine runs after the in-flight one.  A
+``failed`` row is reset to pending with a fresh ``uuid``: QBO rejected the old
+request, so nothing was applied under the old ``requestid`` and a replay of it
+would only return the old error.
+
+Rows are written for tenants without an active connection too; the push
+engine leaves them pending until the tenant connects (or reconnects), so edits
+made while disconnected are not lost.  They cost one row per contact at most.
+
+The listeners live on the session *class* (shared by every Flask-SQLAlchemy
+instance in the process) and look up the extension of the current app, so
+several apps in one process each capture their own contacts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import logging
+import typing as t
+import uuid as uuidlib
+import weakref
+
+from flask import current_app
+from flask import has_app_context
+from sqlalchemy import event
+from sqlalchemy import func
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import update
+
+from ..fieldmap import normalize
+from ..models import Customer
+from ..models import Outbox
+from ..models import utcnow
+
+log = logging.getLogger("flask_qbo.capture")
+
+#: Depth of nested ``suppress_capture()`` blocks in this thread / greenlet / task.
+_suppressed: contextvars.ContextVar[int] = contextvars.ContextVar("qbo_capture_suppressed", default=0)
+
+#: Session classes already carrying our listeners (attach once per class).
+_installed: weakref.WeakSet[type] = weakref.WeakSet()
+
+#: ``session.info`` keys: changes found in before_flush, and the app to wake after commit.
+_PENDING = "qbo_capture_pending"
+_WAKE = "qbo_capture_wake"
+
+UPSERT = "upsert"
+INACTIVATE = "inactivate"
+#: Outbox states meaning "the CRM holds a change QBO has not seen yet".
+UNPUSHED = ("pending", "in_progress", "failed")
+
+
+def latest_unpushed_edit(session: t.Any, tenant_key: str, contact_key: str) -> dt.datetime | None:
+    """When the contact was last edited without QBO having the edit yet (None: QBO has them all).
+
+    Newest-wins dates the CRM side of a conflict by this, in both directions:
+    a row's ``updated_at`` is its latest coalesced edit (``created_at`` would be
+    its first), and a row queued behind one in flight is newer still.
+    """
+    return session.scalar(
+        select(func.max(Outbox.updated_at)).where(
+            Outbox.tenant_key == tenant_key, Outbox.contact_key == contact_key, Outbox.status.in_(UNPUSHED)
+        )
+    )
+
+
+def install(qbo: t.Any, app: t.Any) -> None:
+    """Attach the capture listeners to the host's session class (once per class)."""
+    session_class = _session_class(qbo.state(app).db)
+    if session_class in _installed:
+        return
+    event.listen(session_class, "before_flush", _before_flush)
+    event.listen(session_class, "after_flush", _after_flush)
+    event.listen(session_class, "after_commit", _after_commit)
+    event.listen(session_class, "after_rollback", _after_rollback)
+    _installed.add(session_class)
+
+
+def _session_class(db: t.Any) -> type:
+    factory = db.session.session_factory
+    return t.cast(type, factory.class_)
+
+
+def is_suppressed() -> bool:
+    """True inside :func:`suppress_capture` in the current thread or greenlet."""
+    return _suppressed.get() > 0
+
+
+@contextlib.contextmanager
+def suppress_capture() -> t.Iterator[None]:
+    """Apply changes to contacts without writing outbox rows (used when applying QBO data).
+
+    The session is flushed on entry, so edits made before the block are still
+    captured, and on exit, so the block's own edits are flushed while capture
+    is off even if the caller commits later.
+    """
+    _flush_current()
+    token = _suppressed.set(_suppressed.get() + 1)
+    try:
+        yield
+        _flush_current()
+    finally:
+        _suppressed.reset(token)
+
+
+def _flush_current() -> None:
+    if not has_app_context():
+        return
+    qbo = current_app.extensions.get("qbo")
+    if qbo is None:
+        return
+    session = qbo.state().db.session
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+
+
+# -- listeners ---------------------------------------------------------------------
+
+def _active_registration() -> tuple[t.Any, t.Any] | None:
+    """The current app's extension and contact registration, or ``None`` when capture is off."""
+    if is_suppressed() or not has_app_context():
+        return None
+    qbo = current_app.extensions.get("qbo")
+    if qbo is None or qbo.contact is None:
+        return None
+    return qbo, qbo.contact
+
+
+def _before_flush(session: t.Any, flush_context: t.Any, instances: t.Any) -> None:
+    found = _active_registration()
+    if found is None:
+        return
+    qbo, reg = found
+    pushed_attrs = [f.attr for f in reg.fields if f.pushes]
+    changes: list[tuple[t.Any, str]] = []
+    for obj in session.new:
+        if isinstance(obj, reg.model):
+            changes.append((obj, UPSERT))
+    for obj in session.dirty:
+        if isinstance(obj, reg.model) and _mapped_change(session, obj, pushed_attrs):
+            changes.append((obj, UPSERT))
+    if current_app.config["QBO_DELETE_POLICY"] == "inactivate":
+        for obj in session.deleted:
+            if isinstance(obj, reg.model):
+                changes.append((obj, INACTIVATE))
+    if changes:
+        session.info.setdefault(_PENDING, []).extend(changes)
+
+
+def _mapped_change(session: t.Any, obj: t.Any, attrs: list[str]) -> bool:
+    """True when a synced attribute really changed (``""`` → ``None`` or whitespace is no change).
+
+    After a commit the old value is expired, so history cannot tell what it
+    was; those attributes are compared with the database row instead.
+    """
+    state = sa_inspect(obj)
+    unknown: dict[str, t.Any] = {}
+    for attr in attrs:
+        if attr not in state.attrs:
+            continue
+        history = state.attrs[attr].history
+        if not history.has_changes():
+            continue
+        new = normalize(history.added[0]) if history.added else None
+        if not history.deleted and state.persistent:
+            unknown[attr] = new
+            continue
+        old = normalize(history.deleted[0]) if history.deleted else None
+        if old != new:
+            return True
+    if not unknown:
+        return False
+    mapper = state.mapper
+    columns = [mapper.attrs[a].columns[0] for a in unknown]
+    where = [col == value for col, value in zip(mapper.primary_key, state.identity or ())]
+    with session.no_autoflush:
+        stored = session.execute(select(*columns).where(*where)).first()
+    if stored is None:
+        return True
+    return any(normalize(old) != new for old, new in zip(stored, unknown.values()))
+
+
+def _after_flush(session: t.Any, flush_context: t.Any) -> None:
+    changes = session.info.pop(_PENDING, None)
+    if not changes:
+        return
+    found = _active_registration()
+    if found is None:
+        return
+    qbo, _reg = found
+    connection = session.connection()
+    seen: set[tuple[str, str]] = set()
+    # Rows are written in (tenant, contact key) order, the order the push side
+    # locks customer rows in too, so a mass edit and a batch being recorded
+    # never wait on each other in a cycle (a deadlock on PostgreSQL).
+    keyed = [((qbo.tenant_of(obj), qbo.contact_key(obj)), n, op) for n, (obj, op) in enumerate(changes)]
+    for key, _, op in sorted(keyed, key=lambda e: (str(e[0][0]), str(e[0][1]), e[1])):
+        if key in seen and op == UPSERT:
+            continue
+        seen.add(key)
+        write_row(connection, key[0], key[1], op)
+    session.info[_WAKE] = current_app._get_current_object()
+
+
+def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> None:
+    """Write or coalesce the contact's pending outbox row (Core, on ``connection``).
+
+    Shared with :func:`flask_qbo.sync.push.push.request_sync` so "Sync now" follows the same rules.
+    """
+    now = utcnow()
+    table = Outbox.__table__
+    row = connection.execute(
+        select(table.c.id, table.c.status, table.c.op)
+        .where(
+            table.c.tenant_key == tenant_key,
+            table.c.contact_key == contact_key,
+            table.c.status.in_(("pending", "failed")),
+        )
+        .order_by(table.c.id.desc())
+        .limit(1)
+    ).first()
+    coalesced = False
+    if row is not None:
+        values: dict[str, t.Any] = {"op": INACTIVATE if INACTIVATE in (op, row.op) else UPSERT, "updated_at": now}
+        if row.status == "failed":
+            values.update(
+                status="pending", uuid=str(uuidlib.uuid4()), attempts=0, available_at=now,
+                error_code=None, last_error=None,
+            )
+        # Compare-and-set on the status: a worker may claim the row between our
+        # SELECT and this UPDATE (PostgreSQL re-checks the condition once the
+        # claim commits).  Coalescing into a row in flight would lose this edit,
+        # because the worker read the contact before our commit.
+        coalesced = connection.execute(
+            update(table).where(table.c.id == row.id, table.c.status == row.status).values(**values)
+        ).rowcount == 1
+    if not coalesced:
+        connection.execute(
+            insert(table).values(
+                uuid=str(uuidlib.uuid4()), tenant_key=tenant_key, contact_key=contact_key, op=op,
+                status="pending", attempts=0, available_at=now, created_at=now, updated_at=now,
+            )
+        )
+    customers = Customer.__table__
+    connection.execute(
+        update(customers)
+        .where(customers.c.tenant_key == tenant_key, customers.c.contact_key == contact_key)
+        .values(sync_status="pending", sync_error=None)
+    )
+
+
+def _after_commit(session: t.Any) -> None:
+    app = session.info.pop(_WAKE, None)
+    if app is None:
+        return
+    from ..runners.thread import wake
+
+    try:
+        wake(app, reason="outbox")
+    except Exception:  # the commit already happened; a failed wake-up only delays the push
+        log.exception("Could not wake the QBO runner after a commit.")
+
+
+def _after_rollback(session: t.Any) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_WAKE, None)

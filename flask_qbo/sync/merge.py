@@ -1,0 +1,121 @@
+"""Three-way merge of a contact with its QBO customer, and the conflict policy.
+
+When QBO answers 5010 (our SyncToken is stale) someone changed the customer in
+QBO since we last synced.  Overwriting it would lose their edit, and giving up
+would lose ours.  So each mapped field is compared against the *base* — the
+values both sides last agreed on (``Customer.synced_values``):
+
+* only the CRM changed it → push the CRM value;
+* only QBO changed it → write QBO's value into the contact;
+* both changed it to the same value → nothing to do;
+* both changed it differently → a true conflict, settled by ``QBO_CONFLICT_POLICY``:
+  ``"newest"`` (default: the side edited last wins), ``"crm"`` or ``"qbo"``.
+
+A one-directional field never conflicts: its direction decides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import typing as t
+
+from ..fieldmap import FieldMap
+from ..fieldmap import normalize
+
+CRM = "crm"
+QBO = "qbo"
+NEWEST = "newest"
+POLICIES = (NEWEST, CRM, QBO)
+
+
+@dataclasses.dataclass
+class Conflict:
+    """Both sides changed one field differently; ``winner`` is ``"crm"`` or ``"qbo"``."""
+
+    path: str
+    attr: str
+    crm_value: t.Any
+    qbo_value: t.Any
+    winner: str
+
+
+@dataclasses.dataclass
+class MergeResult:
+    """What to send to QBO, what to write into the contact, and the conflicts settled."""
+
+    #: ``{path: value}`` the CRM side contributes (sent as a sparse update).
+    push: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: ``{path: value}`` QBO contributes (written into the contact with capture suppressed).
+    pull: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    conflicts: list[Conflict] = dataclasses.field(default_factory=list)
+
+    def merged(self, crm: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """The contact's values after the pull side is applied."""
+        values = dict(crm)
+        values.update(self.pull)
+        return values
+
+
+def winner_for(policy: str, crm_changed_at: dt.datetime | None, qbo_changed_at: dt.datetime | None) -> str:
+    """Which side wins a true conflict under ``policy``.
+
+    ``newest`` compares the contact's edit time with QBO's ``LastUpdatedTime``;
+    a tie or an unknown time favours the CRM, because the user who caused this
+    push is waiting for their edit to stick.
+    """
+    if policy == CRM:
+        return CRM
+    if policy == QBO:
+        return QBO
+    if policy != NEWEST:
+        raise ValueError(f"QBO_CONFLICT_POLICY must be one of {POLICIES}, not {policy!r}.")
+    if crm_changed_at is None or qbo_changed_at is None:
+        return CRM
+    return QBO if qbo_changed_at > crm_changed_at else CRM
+
+
+def three_way(
+    fieldmap: FieldMap,
+    base: t.Mapping[str, t.Any] | None,
+    crm: t.Mapping[str, t.Any],
+    qbo: t.Mapping[str, t.Any],
+    *,
+    winner: str,
+) -> MergeResult:
+    """Merge field by field; ``winner`` settles true conflicts (see :func:`winner_for`).
+
+    With no base (a contact linked to an existing customer for the first time)
+    a value only one side has is taken from that side, and where both have a
+    value the winner's is kept.
+    """
+    result = MergeResult()
+    for field in fieldmap:
+        path = field.path
+        c, q = normalize(crm.get(path)), normalize(qbo.get(path))
+        if c == q:
+            continue
+        if base is None:
+            b_known = False
+            b = None
+        else:
+            b_known = True
+            b = normalize(base.get(path))
+        crm_changed = (c is not None) if not b_known else c != b
+        qbo_changed = (q is not None) if not b_known else q != b
+        if crm_changed and not qbo_changed:
+            side = CRM
+        elif qbo_changed and not crm_changed:
+            side = QBO
+        elif not field.pulls:
+            side = CRM
+        elif not field.pushes:
+            side = QBO
+        else:
+            side = winner
+            result.conflicts.append(Conflict(path, field.attr, c, q, winner))
+        if side == CRM and field.pushes:
+            result.push[path] = c
+        elif side == QBO and field.pulls:
+            result.pull[path] = q
+    return result

@@ -1,0 +1,1 @@
+"""QuickBooks -> CRM: inbox events and CDC polls become mirror rows and contact edits."""

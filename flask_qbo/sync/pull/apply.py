@@ -1,0 +1,403 @@
+"""Apply QBO objects to the CRM: the mirror tables and linked host contacts.
+
+:mod:`flask_qbo.pull` decides *what* changed (webhook events, CDC pages,
+queries); this module decides what each changed object *means* locally.  Both
+webhooks and CDC deliver the same object several times and out of order, so
+every path here is idempotent: an older version is ignored
+(:func:`flask_qbo.sync.pull.mirror.is_stale`), the same version is a no-op, and a version
+we pushed ourselves (an echo) never writes the contact.
+
+Lock order.  On PostgreSQL every transaction that writes several
+``qbo_customer`` rows takes their row locks in one global order, the *customer
+lock order*: by ``contact_key`` (code-point order, as Python compares strings;
+unlinked rows last), then by ``qbo_id``.  The push side writes rows in
+contact-key order one flush at a time (:func:`flask_qbo.sync.push.batch.record_all`,
+:mod:`flask_qbo.sync.capture`); a pull transaction locks every customer row it may
+write up front, in the same order, with :func:`lock_customers`, before its
+first write.  Two transactions that each acquire locks in ascending order of
+one total order cannot wait on each other in a cycle, so a pull and a push
+touching the same customers never deadlock, whatever order the pull then
+applies its objects in (newest last, merges after everything).  The pull's
+other writes (transactions, sync log, host contacts) are rows a push never
+locks, so they cannot close a cycle with a push either.  (Host contacts are
+also written by CRM edits, in the host's own flush order; that pair is outside
+this rule.)
+
+The connection row comes before all of that.  Disconnecting with "delete
+synced data" (:func:`flask_qbo.connection.connect.purge_data`) deletes the connection and
+every row synced for it, and takes the connection row ``FOR UPDATE`` before
+anything else.  Every sync transaction that writes rows of a connection takes
+the same row with :func:`hold_connection` before its first write, after its
+last QBO request: either the sync commits first and the purge then deletes
+what it wrote, or the purge commits first and the sync finds the connection
+gone (:class:`ConnectionGone`) and rolls back.  Nothing is written for a purged
+connection, and the two never wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+
+from flask import current_app
+from sqlalchemy import String
+from sqlalchemy import any_
+from sqlalchemy import bindparam
+from sqlalchemy import func
+from sqlalchemy import inspect
+from sqlalchemy import nulls_last
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from . import mirror
+from ... import signals
+from ..capture import latest_unpushed_edit
+from ..capture import suppress_capture
+from ...config import get_config
+from ...fieldmap import apply_values
+from ...fieldmap import changed_paths
+from ...fieldmap import customer_hash
+from ...fieldmap import normalize
+from ...fieldmap import normalize_field
+from ...fieldmap import qbo_values
+from ..merge import CRM
+from ..merge import winner_for
+from ...models import Connection
+from ...models import Customer
+from ...models import Outbox
+from ...models import SyncLog
+from ...models import utcnow
+
+if t.TYPE_CHECKING:
+    from ...extension import QBO
+
+log = logging.getLogger("flask_qbo.pull")
+
+
+class Applier:
+    """Applies QBO objects of one connection; counts what actually changed.
+
+    :param qbo: the extension.
+    :param connection: the tenant's connection (its realm scopes every write).
+    :param today: the date statuses such as "overdue" are computed for.
+    """
+
+    def __init__(self, qbo: QBO, connection: Connection, *, today: dt.date | None = None) -> None:
+        self.qbo = qbo
+        self.conn = connection
+        self.realm_id = str(connection.realm_id)
+        self.session = qbo.state().db.session
+        self.app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.today = today or utcnow().date()
+        self.applied = 0
+
+    # -- dispatch -------------------------------------------------------------------
+
+    def apply(self, entity: str, data: t.Mapping[str, t.Any]) -> bool:
+        """Apply one object of any supported entity; True when something changed locally."""
+        if entity == "Customer":
+            return self.customer(data)
+        if entity in mirror.TRANSACTION_TYPES:
+            return self.transaction(entity, data)
+        if entity in mirror.REF_KINDS:
+            if data.get("status") != "Deleted":
+                mirror.store_ref_item(self.session, self.realm_id, entity, data)
+            return False
+        return False
+
+    def _changed(self, entity: str, qbo_id: str, contact_key: str | None, action: str,
+                 fields: list[str] | None = None, message: str | None = None) -> None:
+        self.applied += 1
+        if action != "mirrored":
+            self.session.add(SyncLog(
+                tenant_key=self.conn.tenant_key, realm_id=self.realm_id, contact_key=contact_key,
+                qbo_id=qbo_id, direction="pull", action=action, fields=fields or None, message=message,
+            ))
+        signals.pulled.send(self.app, realm_id=self.realm_id, entity=entity, qbo_id=qbo_id, contact_key=contact_key)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def transaction(self, entity: str, data: t.Mapping[str, t.Any]) -> bool:
+        """Upsert a transaction (or tombstone a deleted one); merged customers resolve to the survivor."""
+        before = mirror.get_transaction(self.session, self.realm_id, entity, str(data["Id"]))
+        state = (before.sync_token, before.deleted, before.qbo_updated_at) if before is not None else None
+        row = mirror.upsert_transaction(self.session, self.realm_id, entity, data, today=self.today)
+        if row.customer_qbo_id:
+            survivor = mirror.surviving_id(self.session, self.realm_id, row.customer_qbo_id)
+            row.customer_qbo_id = survivor
+        if state == (row.sync_token, row.deleted, row.qbo_updated_at):
+            return False
+        self._changed(entity, row.qbo_id, None, "deleted" if row.deleted else "mirrored")
+        return True
+
+    def delete_transaction(self, entity: str, qbo_id: str, when: dt.datetime | None) -> bool:
+        """A delete event: tombstone the row without reading QBO (there is nothing left to read)."""
+        before = mirror.get_transaction(self.session, self.realm_id, entity, qbo_id)
+        if before is not None and before.deleted:
+            return False
+        row = mirror.mark_transaction_deleted(self.session, self.realm_id, entity, qbo_id, when=when)
+        if not row.deleted:
+            return False
+        self._changed(entity, qbo_id, None, "deleted")
+        return True
+
+    # -- customers ------------------------------------------------------------------------
+
+    def customer(self, data: t.Mapping[str, t.Any]) -> bool:
+        """Mirror a customer and bring its linked contact up to date (or create one)."""
+        qbo_id = str(data["Id"])
+        row = mirror.get_customer(self.session, self.realm_id, qbo_id)
+        if data.get("status") == "Deleted":
+            return self._customer_removed(row)
+        if row is not None and mirror.is_stale(row.sync_token, row.qbo_updated_at, data):
+            return False  # older than the version we hold
+        if row is not None and row.sync_token is not None and row.sync_token == str(data.get("SyncToken")):
+            return self._balances(row, data)  # the version we hold (often our own push's echo)
+        was_active = row.active if row is not None else None
+        is_new = row is None
+        row = mirror.upsert_customer(self.session, self.conn, data)
+        registration = self.qbo.contact
+        if registration is None:
+            self._changed("Customer", qbo_id, None, "mirrored")
+            return True
+        values = qbo_values(data, registration.fields)
+        digest = customer_hash(values)
+        if row.contact_key is None:
+            if (is_new and get_config("QBO_IMPORT_NEW_CUSTOMERS") and row.active and not row.merged_into
+                    and not self._awaiting_push(data, values)):
+                return self._create_contact(row, values, digest)
+            self._changed("Customer", qbo_id, None, "mirrored")
+            return True
+        if digest in (row.last_pushed_hash, row.last_pulled_hash):
+            # Our own push coming back, or a change to fields we do not map (balance, terms):
+            # the mirror is refreshed above, the contact is already right.
+            row.last_pulled_hash = digest
+            self._changed("Customer", qbo_id, row.contact_key, "echo" if digest == row.last_pushed_hash else "mirrored")
+            return True
+        self._update_contact(row, data, values, digest, was_active)
+        return True
+
+    def _balances(self, row: Customer, data: t.Mapping[str, t.Any]) -> bool:
+        """Same version, maybe a new balance: QBO recomputes Balance without bumping SyncToken."""
+        balances = (mirror.to_decimal(data.get("Balance")), mirror.to_decimal(data.get("BalanceWithJobs")))
+        if balances == (row.balance, row.balance_with_jobs):
+            return False
+        row.balance, row.balance_with_jobs = balances
+        self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
+        return True
+
+    def _customer_removed(self, row: Customer | None) -> bool:
+        """QBO never deletes customers: a deleted one was merged away (the Merge event says where)."""
+        if row is None or not row.active:
+            return False
+        row.active = False
+        self._changed("Customer", row.qbo_id, row.contact_key, "inactivated", message="Merged away in QuickBooks.")
+        return True
+
+    def _awaiting_push(self, data: t.Mapping[str, t.Any], values: t.Mapping[str, t.Any]) -> bool:
+        """True when this customer is, or will be, linked by a push still queued or in flight.
+
+        Two cases.  Our own create whose answer was lost (a timeout after QBO
+        executed it, a killed worker) comes back through a webhook or CDC as a
+        customer nobody is linked to yet; its outbox row recorded the DisplayName
+        it sent, which QBO keeps unique, so the retry will adopt it (even when the
+        contact was deleted meanwhile).  And a contact with this customer's email
+        whose push is queued will match it by email.  Importing the customer in
+        either case would give the person a second contact.
+        """
+        in_flight = (
+            self.session.query(Outbox.contact_key, Outbox.create_sent)
+            .filter(Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(("pending", "in_progress")))
+            .all()
+        )
+        if not in_flight:
+            return False
+        name = data.get("DisplayName")
+        if any(sent and sent.get("DisplayName") == name for _key, sent in in_flight):
+            return True
+        email = normalize(values.get("PrimaryEmailAddr.Address"))
+        registration = self.qbo.registration()
+        field = registration.fields.by_path("PrimaryEmailAddr.Address")
+        column = getattr(registration.model, field.attr, None) if field is not None else None
+        if not email or column is None:
+            return False
+        waiting = {key for key, _sent in in_flight}
+        with self.session.no_autoflush:
+            candidates = self.session.query(registration.model).filter(func.lower(column) == str(email).lower())
+            return any(self.qbo.contact_key(c) in waiting and self.qbo.tenant_of(c) == self.conn.tenant_key
+                       for c in candidates)
+
+    def _create_contact(self, row: Customer, values: dict[str, t.Any], digest: str) -> bool:
+        if not self.qbo.has_contact_factory:
+            log.warning("QBO_IMPORT_NEW_CUSTOMERS is on but no @qbo.contact_factory is registered.")
+            self._changed("Customer", row.qbo_id, None, "mirrored")
+            return True
+        attrs = contact_attrs(values, self.qbo.registration().fields)
+        with suppress_capture():
+            contact = self.qbo.create_contact(self.conn.tenant_key, attrs)
+            self.session.flush()
+        row.contact_key = self.qbo.contact_key(contact)
+        self._mark_synced(row, values, digest)
+        self._changed("Customer", row.qbo_id, row.contact_key, "created", fields=sorted(attrs))
+        return True
+
+    def _update_contact(self, row: Customer, data: t.Mapping[str, t.Any], values: dict[str, t.Any],
+                        digest: str, was_active: bool | None) -> None:
+        fields = self.qbo.registration().fields
+        contact = self.qbo.load_contact(str(row.contact_key))
+        if contact is None:  # deleted in the CRM; the mirror still shows the customer
+            self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
+            return
+        if self.qbo.tenant_of(contact) != row.tenant_key:
+            # Links are made tenant-checked; a key that now names another tenant's
+            # contact (keys reused after a delete) must never receive this data.
+            log.warning("Customer %s is linked to contact %s of another tenant; not applied.",
+                        row.qbo_id, row.contact_key)
+            self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
+            return
+        base = row.synced_values
+        paths = changed_paths(values, base) if base is not None else list(values)
+        crm_wins = self._conflicts(row, contact, data, values, base, paths)
+        apply_paths = [p for p in paths if p not in crm_wins]
+        with suppress_capture():
+            written = apply_values(contact, values, fields, apply_paths)
+        self._mark_synced(row, values, digest, pending=bool(crm_wins))
+        action = "updated"
+        if was_active is not None and was_active != row.active:
+            action = "reactivated" if row.active else "inactivated"
+        self._changed("Customer", row.qbo_id, row.contact_key, action, fields=written)
+
+    def _conflicts(self, row: Customer, contact: t.Any, data: t.Mapping[str, t.Any], values: dict[str, t.Any],
+                   base: dict[str, t.Any] | None, paths: list[str]) -> set[str]:
+        """Paths where the CRM holds an unpushed edit that beats QBO's (they are not written)."""
+        if base is None:
+            return set()
+        fields = self.qbo.registration().fields
+        crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, row.contact_key)
+        if crm_edited_at is None:
+            return set()
+        # The same rule as push's three-way merge, so both directions settle a conflict alike.
+        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_edited_at, mirror.last_updated(data))
+        crm_newer = winner == CRM
+        wins: set[str] = set()
+        for path in paths:
+            field = fields.by_path(path)
+            if field is None or not field.pulls:
+                continue
+            crm = normalize_field(path, _crm_value(contact, field))
+            if crm == normalize(base.get(path)) or crm == normalize(values.get(path)):
+                continue  # the CRM did not touch it, or both sides agree
+            if crm_newer:
+                wins.add(path)
+            self.session.add(SyncLog(
+                tenant_key=row.tenant_key, realm_id=self.realm_id, contact_key=row.contact_key, qbo_id=row.qbo_id,
+                direction="pull", action="conflict", fields=[field.attr],
+                conflict={field.attr: {"crm": crm, "qbo": values.get(path), "winner": winner}},
+            ))
+            signals.conflict.send(self.app, contact_key=row.contact_key, field=field.attr, crm_value=crm,
+                                  qbo_value=values.get(path), winner=winner)
+        return wins
+
+    def _mark_synced(self, row: Customer, values: dict[str, t.Any], digest: str, *, pending: bool = False) -> None:
+        row.synced_values = values
+        row.last_pulled_hash = digest
+        row.last_synced_at = utcnow()
+        if not pending:
+            row.sync_status, row.sync_error = "synced", None
+
+    # -- merges ---------------------------------------------------------------------------
+
+    def merge(self, from_id: str, into: t.Mapping[str, t.Any]) -> bool:
+        """A Merge event: mirror the survivor, then move the link and the transactions to it."""
+        self.customer(into)
+        target = mirror.move_customer(self.session, self.realm_id, from_id, str(into["Id"]))
+        contact_key = target.contact_key if target is not None else None
+        self._changed("Customer", str(into["Id"]), contact_key, "merged", message=f"Customer {from_id} merged in.")
+        return True
+
+
+class ConnectionGone(Exception):
+    """The connection was deleted (a purge) while work for it was in flight.
+
+    Not an error: the work is dropped and its transaction rolled back.
+    """
+
+
+def hold_connection(session: t.Any, connection: Connection) -> None:
+    """Keep the connection row from being purged until this transaction ends (see the module docstring).
+
+    Call it after the transaction's last QBO request and before its first
+    write.  PostgreSQL takes ``FOR KEY SHARE``, which a purge's ``FOR UPDATE``
+    waits for but which lets the read counter and token rotations (short
+    updates of their own) through.  SQLite has no row locks: a no-op update
+    takes its database write lock, which no purge can commit past.  Pending
+    changes of the session are not flushed first, so nothing is written before
+    the row is held.
+
+    Only the row's existence counts: a connection that was disconnected but
+    kept (or needs a reconnect) keeps its rows, so what was already read from
+    QBO may still be recorded.  ``connection`` may be expired (a commit since
+    it was loaded): its id is taken from the identity map, without loading a
+    row that may be gone.
+
+    :raises ConnectionGone: the row is gone.
+    """
+    connection_id = inspect(connection).identity[0]
+    table = Connection.__table__
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":
+            held = session.execute(
+                select(table.c.id).where(table.c.id == connection_id).with_for_update(read=True, key_share=True)
+            ).first()
+        else:
+            held = session.execute(
+                update(table).where(table.c.id == connection_id).values(updated_at=table.c.updated_at)
+            ).rowcount
+    if not held:
+        raise ConnectionGone(f"QBO connection {connection_id} was deleted while work for it was in flight.")
+
+
+def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:
+    """Sort key giving customer rows in the customer lock order (see the module docstring)."""
+    return (contact_key is None, contact_key or "", str(qbo_id))
+
+
+def lock_customers(session: t.Any, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
+    """Lock the mirror rows of ``qbo_ids`` in the customer lock order, before the first write.
+
+    Only PostgreSQL needs it: SQLite lets one writer in at a time.  One
+    statement whatever the number of ids (they travel as one array), whose
+    ``ORDER BY`` PostgreSQL applies before locking, so rows are locked in that
+    order; ``COLLATE "C"`` compares as Python does (code points), the order push
+    sorts contact keys in.  Ids not mirrored yet lock nothing (their rows will be
+    inserted, not updated).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    wanted = sorted({str(qbo_id) for qbo_id in qbo_ids})
+    if not wanted:
+        return
+    session.execute(
+        select(Customer.id)
+        .where(Customer.realm_id == realm_id, Customer.qbo_id == any_(bindparam("ids", wanted, type_=ARRAY(String))))
+        .order_by(nulls_last(Customer.contact_key.collate("C")), Customer.qbo_id.collate("C"))
+        .with_for_update()
+    ).all()
+
+
+def _crm_value(contact: t.Any, field: t.Any) -> t.Any:
+    value = getattr(contact, field.attr, None)
+    return field.to_qbo(value) if field.to_qbo is not None else value
+
+
+def contact_attrs(values: t.Mapping[str, t.Any], fields: t.Any) -> dict[str, t.Any]:
+    """QBO ``{path: value}`` as ``{attr: value}`` for a new contact (pulled fields only)."""
+    attrs: dict[str, t.Any] = {}
+    for field in fields:
+        if field.pulls and field.path in values:
+            value = values[field.path]
+            attrs[field.attr] = field.from_qbo(value) if field.from_qbo is not None else value
+    return {k: v for k, v in attrs.items() if v is not None}
+

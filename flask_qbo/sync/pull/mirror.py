@@ -1,0 +1,405 @@
+"""The local mirror of QBO customers and transactions.
+
+Widgets read only these rows, so every QBO payload that reaches the CRM (a
+push response, a webhook-triggered read, a CDC page, the initial import) goes
+through the functions here.  They share one rule: QBO data is untrusted and
+arrives out of order, so strings are clipped to the column sizes, times are
+normalised to UTC, and an older version of an object never overwrites a newer
+one (:func:`is_stale`).
+
+Deleted transactions are kept as rows with ``deleted=True`` rather than removed:
+the tombstone remembers the delete time, so a late webhook or an overlapping
+CDC page carrying the pre-delete version cannot resurrect it.  Widgets filter
+``deleted`` rows out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlalchemy.orm import Session
+
+from ...fieldmap import get_path
+from ...models import Connection
+from ...models import Customer
+from ...models import RefItem
+from ...models import Transaction
+from ...models import utcnow
+from .parsing import clip
+from .parsing import is_stale
+from .parsing import last_updated
+from .parsing import parse_date
+from .parsing import parse_time
+from .parsing import to_bool
+from .parsing import to_decimal
+
+if t.TYPE_CHECKING:
+    from ...intuit.client import QBOClient
+
+#: The sales transactions mirrored per customer (QBO entity names).
+TRANSACTION_TYPES = ("Invoice", "Payment", "Estimate", "SalesReceipt", "CreditMemo", "RefundReceipt")
+#: Reference lists whose names the summary card shows.
+REF_KINDS = ("Term", "PaymentMethod")
+
+_ESTIMATE_STATUS = {
+    "accepted": "accepted",
+    "closed": "closed",
+    "converted": "closed",
+    "rejected": "rejected",
+    "pending": "pending",
+}
+
+
+# -- reference lists (Term, PaymentMethod) ----------------------------------------
+
+
+def ref_name(session: Session, realm_id: str, kind: str, ref: t.Any) -> str | None:
+    """Display name of a ``SalesTermRef``/``PaymentMethodRef``: the ref's own name or the cache."""
+    if not isinstance(ref, t.Mapping) or not ref.get("value"):
+        return None
+    if ref.get("name"):
+        return clip(ref["name"], 100)
+    item = (
+        session.query(RefItem)
+        .filter_by(realm_id=realm_id, kind=kind, qbo_id=str(ref["value"]))
+        .one_or_none()
+    )
+    return item.name if item else None
+
+
+def store_ref_item(session: Session, realm_id: str, kind: str, data: t.Mapping[str, t.Any]) -> RefItem:
+    """Insert or update one cached Term/PaymentMethod (from a query, CDC or webhook read)."""
+    qbo_id = str(data["Id"])
+    item = session.query(RefItem).filter_by(realm_id=realm_id, kind=kind, qbo_id=qbo_id).one_or_none()
+    if item is None:
+        item = RefItem(realm_id=realm_id, kind=kind, qbo_id=qbo_id)
+        session.add(item)
+    item.name = clip(data.get("Name"), 100) or qbo_id
+    item.active = data.get("Active", True) is not False
+    item.raw = dict(data)
+    return item
+
+
+def refresh_ref_items(session: Session, client: QBOClient, realm_id: str) -> int:
+    """Re-read every Term and PaymentMethod of a realm and fill in customers' card names.
+
+    Two queries per realm; inactive items are included so an old customer's
+    retired terms still show a name.
+    """
+    # Every read before the first write: the client counts reads in its own short
+    # transaction, which must not wait behind this session's uncommitted rows.
+    fetched = [
+        (kind, data)
+        for kind in REF_KINDS
+        for data in client.query(f"SELECT * FROM {kind} WHERE Active IN (true, false)")
+    ]
+    for kind, data in fetched:
+        store_ref_item(session, realm_id, kind, data)
+    session.flush()
+    names = {
+        (item.kind, item.qbo_id): item.name
+        for item in session.query(RefItem).filter_by(realm_id=realm_id)
+    }
+    for customer in session.query(Customer).filter_by(realm_id=realm_id):
+        if customer.terms_id:
+            customer.terms_name = names.get(("Term", customer.terms_id), customer.terms_name)
+        if customer.payment_method_id:
+            customer.payment_method_name = names.get(
+                ("PaymentMethod", customer.payment_method_id), customer.payment_method_name
+            )
+    return len(fetched)
+
+
+# -- customers -----------------------------------------------------------------------
+
+
+def get_customer(session: Session, realm_id: str, qbo_id: str) -> Customer | None:
+    """The mirror row of one QBO customer, if any."""
+    return session.query(Customer).filter_by(realm_id=realm_id, qbo_id=str(qbo_id)).one_or_none()
+
+
+def upsert_customer(
+    session: Session,
+    connection: Connection,
+    data: t.Mapping[str, t.Any],
+    *,
+    contact_key: str | None = None,
+    unlink: bool = False,
+) -> Customer:
+    """Mirror a QBO Customer dict; returns the row (added to ``session``, not committed).
+
+    ``contact_key`` links the row to a contact; the link is never cleared unless
+    ``unlink`` is true, because a pull that knows nothing about the link must
+    not lose it.  An older version than the mirrored one changes nothing but
+    the link.
+    """
+    realm_id = str(connection.realm_id)
+    qbo_id = str(data["Id"])
+    row = get_customer(session, realm_id, qbo_id)
+    if row is None:
+        row = Customer(tenant_key=connection.tenant_key, realm_id=realm_id, qbo_id=qbo_id, active=True)
+        session.add(row)
+    elif is_stale(row.sync_token, row.qbo_updated_at, data):
+        _set_link(row, contact_key, unlink)
+        return row
+    _set_link(row, contact_key, unlink)
+    _fill_customer(session, row, data)
+    return row
+
+
+def _set_link(row: Customer, contact_key: str | None, unlink: bool) -> None:
+    if unlink:
+        row.contact_key = None
+    elif contact_key is not None:
+        row.contact_key = str(contact_key)
+
+
+def _fill_customer(session: Session, row: Customer, data: t.Mapping[str, t.Any]) -> None:
+    realm_id = row.realm_id
+    parent = data.get("ParentRef") if isinstance(data.get("ParentRef"), t.Mapping) else {}
+    terms = data.get("SalesTermRef") if isinstance(data.get("SalesTermRef"), t.Mapping) else {}
+    method = data.get("PaymentMethodRef") if isinstance(data.get("PaymentMethodRef"), t.Mapping) else {}
+    row.sync_token = clip(data.get("SyncToken"), 32)
+    row.display_name = clip(data.get("DisplayName"), 500)
+    row.company_name = clip(data.get("CompanyName"), 100)
+    row.given_name = clip(data.get("GivenName"), 100)
+    row.family_name = clip(data.get("FamilyName"), 100)
+    row.email = clip(get_path(data, "PrimaryEmailAddr.Address"), 100)
+    row.phone = clip(
+        get_path(data, "PrimaryPhone.FreeFormNumber") or get_path(data, "Mobile.FreeFormNumber"), 30
+    )
+    row.active = data.get("Active", True) is not False
+    if row.active:
+        row.merged_into = None
+    row.is_job = bool(data.get("Job"))
+    row.parent_qbo_id = clip(parent.get("value"), 32)
+    row.parent_name = clip(parent.get("name"), 500)
+    row.terms_id = clip(terms.get("value"), 32)
+    row.terms_name = ref_name(session, realm_id, "Term", terms)
+    row.payment_method_id = clip(method.get("value"), 32)
+    row.payment_method_name = ref_name(session, realm_id, "PaymentMethod", method)
+    row.delivery_method = clip(data.get("PreferredDeliveryMethod"), 20)
+    row.balance = to_decimal(data.get("Balance"))
+    row.balance_with_jobs = to_decimal(data.get("BalanceWithJobs"))
+    row.currency = clip(get_path(data, "CurrencyRef.value"), 3)
+    row.taxable = to_bool(data.get("Taxable"))
+    row.resale_num = clip(data.get("ResaleNum"), 16)
+    row.qbo_created_at = parse_time(get_path(data, "MetaData.CreateTime"))
+    row.qbo_updated_at = last_updated(data)
+    row.raw = dict(data)
+
+
+def move_customer(session: Session, realm_id: str, from_qbo_id: str, into_qbo_id: str) -> Customer | None:
+    """Apply a QBO merge: transactions and the contact link move to the surviving customer.
+
+    The merged-away row stays (inactive, ``merged_into`` set) so later events
+    about it resolve to the survivor.  When the survivor is already linked to
+    another contact, that link wins and the merged contact is left unlinked.
+    Returns the survivor's row.
+    """
+    from_qbo_id, into_qbo_id = str(from_qbo_id), str(into_qbo_id)
+    source = get_customer(session, realm_id, from_qbo_id)
+    target = get_customer(session, realm_id, into_qbo_id)
+    if target is None and source is not None:
+        target = Customer(tenant_key=source.tenant_key, realm_id=realm_id, qbo_id=into_qbo_id, active=True)
+        session.add(target)
+    (
+        session.query(Transaction)
+        .filter_by(realm_id=realm_id, customer_qbo_id=from_qbo_id)
+        .update({Transaction.customer_qbo_id: into_qbo_id}, synchronize_session="fetch")
+    )
+    if source is None:
+        return target
+    source.active = False
+    source.merged_into = into_qbo_id
+    key = source.contact_key
+    if key is not None and target is not None and target.contact_key is None:
+        source.contact_key = None
+        session.flush()  # the (tenant, contact) pair is unique: free it before reusing it
+        target.contact_key = key
+    return target
+
+
+def surviving_id(session: Session, realm_id: str, qbo_id: str) -> str:
+    """Follow ``merged_into`` links to the customer that now holds a merged id's data."""
+    seen: set[str] = set()
+    current = str(qbo_id)
+    while current not in seen:
+        seen.add(current)
+        row = get_customer(session, realm_id, current)
+        if row is None or not row.merged_into:
+            return current
+        current = row.merged_into
+    return current
+
+
+# -- transactions ----------------------------------------------------------------------
+
+
+def _is_voided(data: t.Mapping[str, t.Any]) -> bool:
+    note = data.get("PrivateNote") or ""
+    total = to_decimal(data.get("TotalAmt"))
+    return isinstance(note, str) and note.startswith("Voided") and (total is None or total == 0)
+
+
+def transaction_status(entity: str, data: t.Mapping[str, t.Any], today: dt.date) -> str:
+    """The status shown in the transactions folder, derived from QBO's fields.
+
+    QBO has no status field for most types, so it is computed: a void keeps the
+    record with zero amounts and a ``Voided`` note; an invoice is paid when its
+    balance reaches zero, overdue when its due date has passed with a balance.
+    """
+    zero = Decimal("0")
+    total = to_decimal(data.get("TotalAmt")) or zero
+    if entity == "Estimate":
+        status = str(data.get("TxnStatus") or "Pending").casefold()
+        return _ESTIMATE_STATUS.get(status, "pending")
+    if _is_voided(data):
+        return "void"
+    if entity == "Invoice":
+        balance = to_decimal(data.get("Balance"))
+        balance = total if balance is None else balance
+        due = parse_date(data.get("DueDate"))
+        if balance == 0 and total > 0:
+            return "paid"
+        if 0 < balance < total:
+            return "partially_paid"
+        if due is not None and due < today and balance > 0:
+            return "overdue"
+        return "open"
+    if entity == "Payment":
+        unapplied = to_decimal(data.get("UnappliedAmt")) or zero
+        return "unapplied" if unapplied > 0 else "applied"
+    if entity == "SalesReceipt":
+        return "paid"
+    if entity == "CreditMemo":
+        remaining = to_decimal(data.get("RemainingCredit")) or zero
+        return "open" if remaining > 0 else "applied"
+    if entity == "RefundReceipt":
+        return "refunded"
+    raise ValueError(f"{entity!r} is not a mirrored transaction type; expected one of {TRANSACTION_TYPES}.")
+
+
+def _balance(entity: str, data: t.Mapping[str, t.Any]) -> Decimal | None:
+    """What is still open on the document: unapplied money for payments, credit left for memos."""
+    if entity == "Payment":
+        return to_decimal(data.get("UnappliedAmt"))
+    if entity == "CreditMemo":
+        return to_decimal(data.get("RemainingCredit", data.get("Balance")))
+    return to_decimal(data.get("Balance"))
+
+
+def get_transaction(session: Session, realm_id: str, entity: str, qbo_id: str) -> Transaction | None:
+    """The mirror row of one transaction (deleted ones included)."""
+    return (
+        session.query(Transaction)
+        .filter_by(realm_id=realm_id, txn_type=entity, qbo_id=str(qbo_id))
+        .one_or_none()
+    )
+
+
+def upsert_transaction(
+    session: Session,
+    realm_id: str,
+    entity: str,
+    data: t.Mapping[str, t.Any],
+    *,
+    today: dt.date | None = None,
+) -> Transaction:
+    """Mirror one transaction dict (a ``{"status": "Deleted"}`` one marks the row deleted).
+
+    An older version than the mirrored one is ignored, so a late event never
+    undoes a newer change or resurrects a deleted document.
+    """
+    if entity not in TRANSACTION_TYPES:
+        raise ValueError(f"{entity!r} is not a mirrored transaction type; expected one of {TRANSACTION_TYPES}.")
+    if data.get("status") == "Deleted":
+        return mark_transaction_deleted(session, realm_id, entity, str(data["Id"]), when=last_updated(data))
+    row = get_transaction(session, realm_id, entity, str(data["Id"]))
+    if row is None:
+        row = Transaction(realm_id=realm_id, txn_type=entity, qbo_id=str(data["Id"]), deleted=False)
+        session.add(row)
+    elif is_stale(None if row.deleted else row.sync_token, row.qbo_updated_at, data) or (
+        row.deleted and not _newer(data, row.qbo_updated_at)
+    ):
+        return row
+    today = today or utcnow().date()
+    row.deleted = False
+    row.customer_qbo_id = clip(get_path(data, "CustomerRef.value"), 32)
+    row.sync_token = clip(data.get("SyncToken"), 32)
+    row.doc_number = clip(data.get("DocNumber"), 21)
+    row.txn_date = parse_date(data.get("TxnDate"))
+    row.due_date = parse_date(data.get("DueDate") or data.get("ExpirationDate"))
+    row.total = to_decimal(data.get("TotalAmt"))
+    row.balance = _balance(entity, data)
+    row.status = transaction_status(entity, data, today)
+    row.currency = clip(get_path(data, "CurrencyRef.value"), 3)
+    row.email_status = clip(data.get("EmailStatus"), 20)
+    row.memo = clip(get_path(data, "CustomerMemo.value") or data.get("PrivateNote"), 4000)
+    row.qbo_updated_at = last_updated(data)
+    row.raw = dict(data)
+    return row
+
+
+def _newer(data: t.Mapping[str, t.Any], than: dt.datetime | None) -> bool:
+    when = last_updated(data)
+    return than is None or (when is not None and when > than)
+
+
+def mark_transaction_deleted(
+    session: Session, realm_id: str, entity: str, qbo_id: str, *, when: dt.datetime | None = None
+) -> Transaction:
+    """Tombstone a transaction QBO deleted; the row stays so older events cannot bring it back."""
+    row = get_transaction(session, realm_id, entity, qbo_id)
+    if row is None:
+        row = Transaction(realm_id=realm_id, txn_type=entity, qbo_id=str(qbo_id))
+        session.add(row)
+    elif when is not None and row.qbo_updated_at is not None and when < row.qbo_updated_at:
+        return row
+    row.deleted = True
+    row.qbo_updated_at = when or row.qbo_updated_at or utcnow()
+    return row
+
+
+def overdue_balance(session: Session, realm_id: str, customer_qbo_id: str, today: dt.date) -> Decimal:
+    """Sum of open balances on a customer's invoices that are past due (for the summary card)."""
+    total = (
+        session.query(func.coalesce(func.sum(Transaction.balance), 0))
+        .filter(
+            Transaction.realm_id == realm_id,
+            Transaction.customer_qbo_id == str(customer_qbo_id),
+            Transaction.txn_type == "Invoice",
+            Transaction.deleted.is_(False),
+            Transaction.status != "void",
+            Transaction.due_date < today,
+            Transaction.balance > 0,
+        )
+        .scalar()
+    )
+    return Decimal(str(total)).quantize(Decimal("0.01"))
+
+
+__all__ = [
+    "REF_KINDS",
+    "TRANSACTION_TYPES",
+    "get_customer",
+    "get_transaction",
+    "is_stale",
+    "last_updated",
+    "mark_transaction_deleted",
+    "move_customer",
+    "overdue_balance",
+    "parse_date",
+    "parse_time",
+    "ref_name",
+    "refresh_ref_items",
+    "store_ref_item",
+    "surviving_id",
+    "to_decimal",
+    "transaction_status",
+    "upsert_customer",
+    "upsert_transaction",
+]

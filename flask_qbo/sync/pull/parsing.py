@@ -1,0 +1,111 @@
+"""Parsing QBO values: times, dates, money, and which of two versions is newer.
+
+QBO data is untrusted and arrives out of order: times come with company-local
+offsets in several spellings, amounts as numbers or strings, and a webhook or
+CDC page may carry an older version than the one already mirrored.  These pure
+functions turn it into UTC datetimes, dates and two-place Decimals, and decide
+staleness, for the mirror and the sync code alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+from decimal import Decimal
+from decimal import InvalidOperation
+
+from ...fieldmap import get_path
+from ...fieldmap import strip_invisible
+
+_FRACTION = re.compile(r"\.(\d+)")
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def parse_time(value: t.Any) -> dt.datetime | None:
+    """Parse a QBO timestamp into an aware UTC datetime (``None`` when unusable).
+
+    QBO and its webhooks use several spellings: ``-07:00``, ``-0700``, ``Z`` and
+    up to nine fractional digits; Python accepts at most six.
+    """
+    if not value or not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    text = _COMPACT_OFFSET.sub(r"\1:\2", text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def parse_date(value: t.Any) -> dt.date | None:
+    """Parse a QBO ``YYYY-MM-DD`` date (``None`` when absent or malformed)."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def to_decimal(value: t.Any) -> Decimal | None:
+    """A money value as a two-place Decimal; ``None`` when absent or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def clip(value: t.Any, size: int) -> str | None:
+    """A string for a mirror column: invisible characters removed, clipped to the column's size.
+
+    QBO limits are not always what it sends, and its text is untrusted: a NUL
+    would make PostgreSQL refuse the whole pull, a bidi override would spoof
+    what the widgets show (see :func:`flask_qbo.fieldmap.strip_invisible`).
+    """
+    if value is None:
+        return None
+    text = strip_invisible(str(value))
+    return text[:size] if text else None
+
+
+def to_bool(value: t.Any) -> bool | None:
+    """A QBO boolean, keeping "absent" (``None``) apart from ``False``."""
+    return None if value is None else bool(value)
+
+
+def _token(value: t.Any) -> int | None:
+    """A SyncToken as a number (``None`` when absent or not numeric)."""
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def last_updated(data: t.Mapping[str, t.Any]) -> dt.datetime | None:
+    """``MetaData.LastUpdatedTime`` of a QBO object, in UTC."""
+    return parse_time(get_path(data, "MetaData.LastUpdatedTime"))
+
+
+def is_stale(current_token: str | None, current_updated: dt.datetime | None, data: t.Mapping[str, t.Any]) -> bool:
+    """True when ``data`` is an older version than the mirrored one (it must not be applied).
+
+    SyncToken increases on every change, so it decides when both are numbers;
+    otherwise (deletes carry no token) the newer ``LastUpdatedTime`` wins.  An
+    equal version is not stale: re-applying it is harmless.
+    """
+    new_token, old_token = _token(data.get("SyncToken")), _token(current_token)
+    if new_token is not None and old_token is not None and new_token != old_token:
+        return new_token < old_token
+    new_time = last_updated(data)
+    if new_time is None or current_updated is None:
+        return False
+    return new_time < current_updated

@@ -1,0 +1,482 @@
+"""QBO → CRM: turn inbox events and CDC polls into local changes.
+
+Two sources feed the same :class:`~flask_qbo.sync.pull.apply.Applier`:
+
+* :func:`process` drains ``qbo_inbox`` (filled by the webhook view).  Per realm it
+  reads what the events name in bulk: one ``Id IN (...)`` query per entity type
+  and up to 1,000 ids, whatever the number of events, so a flood of events
+  (even for objects that do not exist) costs a handful of requests, and a
+  runner can give pushes a turn after every batch (see :mod:`flask_qbo.runners.thread`).
+* :func:`poll_cdc` is the safety net: every ``QBO_CDC_INTERVAL`` seconds it asks
+  CDC for everything changed since the connection's cursor (minus an overlap),
+  so a lost, late or reordered webhook never loses a change.
+
+Because both paths may deliver the same object, in any order, applying is
+idempotent and newest-wins (see :mod:`flask_qbo.sync.pull.apply`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+
+from sqlalchemy import case
+from sqlalchemy import func
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+
+from . import mirror
+from .apply import Applier
+from .apply import ConnectionGone
+from .apply import hold_connection
+from .apply import lock_customers
+from ...intuit.client import quote
+from ...config import cdc_interval
+from ...config import get_config
+from ...errors import QBOAPIError
+from ...errors import QBOAuthError
+from ...errors import QBOTokenDecryptError
+from ...extension import get_qbo
+from ...intuit.inputs import is_qbo_id
+from ...models import Connection
+from ...models import Customer
+from ...models import Inbox
+from ...models import SyncLog
+from ...models import utcnow
+
+if t.TYPE_CHECKING:
+    from ...intuit.client import QBOClient
+    from ...extension import QBO
+
+log = logging.getLogger("flask_qbo.pull")
+
+#: Entities pulled: customers, the six sales transactions, and the card's reference lists.
+ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
+#: CDC refuses a ``changedSince`` older than this; the hour of margin absorbs clock skew.
+CDC_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(hours=1)
+#: CDC returns at most this many objects; a full page may be truncated.
+CDC_CAP = 1000
+#: Attempts before an inbox row is parked as failed (CDC still covers its change).
+MAX_ATTEMPTS = 5
+#: An in-progress claim older than this belongs to a crashed worker and is released.
+STALE_CLAIM = dt.timedelta(minutes=5)
+#: An event put back after a failed batch (QBO down, a 403, a wrong encryption key) waits
+#: this long before it is claimed again or counted as waiting, so runners that loop while
+#: events wait never spin on it; five attempts then span a couple of minutes.
+RETRY_WAIT = dt.timedelta(seconds=30)
+#: Name lists QBO hides when inactive unless asked for both.
+_NAME_LISTS = ("Customer", "Term", "PaymentMethod")
+#: Transactions that move a customer's open balance; QBO sends no Customer event when
+#: that balance changes, so the customers behind them are re-read with the batch.
+BALANCE_TYPES = ("Invoice", "Payment", "CreditMemo")
+#: Ids per ``Id IN (...)`` query: QBO's largest page, so one request answers a whole chunk.
+IN_CHUNK = 1000
+#: Inbox rows :func:`process` takes per realm by default: one bulk read's worth.
+BATCH = IN_CHUNK
+
+
+# -- the inbox --------------------------------------------------------------------
+
+
+def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
+    """Apply up to ``limit`` pending webhook events per realm; returns how many local changes were made.
+
+    One call is one bounded turn: a runner that wants the backlog gone calls
+    again while :func:`pending_count` says events are left, giving pushes a
+    turn in between.
+    """
+    qbo = qbo or get_qbo()
+    session = qbo.state().db.session
+    _release_stale_claims(session)
+    realms = [realm for (realm,) in session.query(Inbox.realm_id).filter(Inbox.status == "pending", _due()).distinct()]
+    applied = 0
+    for realm in realms:
+        conn = qbo.connection_for_realm(realm)
+        if conn is None:
+            session.execute(
+                update(Inbox).where(Inbox.realm_id == realm, Inbox.status == "pending")
+                .values(status="ignored", processed_at=utcnow(), last_error="No tenant is connected to this realm.")
+            )
+            session.commit()
+            continue
+        if not conn.is_active:
+            continue  # kept for after the reconnect
+        conn_id = conn.id  # the claim commits: the object may be purged before it is used again
+        rows = _claim(session, realm, limit)
+        if rows:
+            applied += _process_claimed(qbo, conn_id, rows)
+    return applied
+
+
+def pending_count(qbo: QBO | None = None) -> int:
+    """Inbox events :func:`process` would take now: pending, due, of a connected realm.
+
+    Events kept for a reconnect, and events put back after a failed batch that
+    are still within :data:`RETRY_WAIT`, are not counted, so a runner that
+    loops while this is above zero never spins on them.
+    """
+    qbo = qbo or get_qbo()
+    session = qbo.state().db.session
+    count = session.execute(
+        select(func.count(Inbox.id))
+        .join(Connection, Connection.realm_id == Inbox.realm_id)
+        .where(Inbox.status == "pending", _due(), Connection.status == "connected")
+    ).scalar()
+    session.commit()
+    return int(count or 0)
+
+
+def _due() -> t.Any:
+    """Pending events that may be claimed now: never failed, or failed longer than :data:`RETRY_WAIT` ago.
+
+    A failed batch puts its events back with ``last_error`` set and
+    ``processed_at`` stamped (see :func:`_finish`).
+    """
+    return or_(Inbox.last_error.is_(None), Inbox.processed_at.is_(None), Inbox.processed_at <= utcnow() - RETRY_WAIT)
+
+
+def _release_stale_claims(session: t.Any) -> None:
+    session.execute(
+        update(Inbox).where(Inbox.status == "in_progress", Inbox.processed_at < utcnow() - STALE_CLAIM)
+        .values(status="pending")
+    )
+    session.commit()
+
+
+def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
+    """Mark up to ``limit`` pending rows as ours; the claim time tells our rows from a rival's."""
+    query = (
+        session.query(Inbox.id).filter(Inbox.realm_id == realm, Inbox.status == "pending", _due()).order_by(Inbox.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = [row_id for (row_id,) in query.limit(limit)]
+    if not ids:
+        return []
+    stamp = utcnow()
+    session.execute(
+        update(Inbox).where(Inbox.id.in_(ids), Inbox.status == "pending")
+        .values(status="in_progress", attempts=Inbox.attempts + 1, processed_at=stamp)
+    )
+    session.commit()
+    return (
+        session.query(Inbox)
+        .filter(Inbox.id.in_(ids), Inbox.status == "in_progress", Inbox.processed_at == stamp)
+        .order_by(Inbox.id)
+        .all()
+    )
+
+
+def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
+    """Apply claimed rows for one connection, then settle them.
+
+    A disconnect may delete the connection (and these rows) at any moment
+    since the claim; the rows are then dropped without a word, and nothing is
+    written for the purged connection (see :func:`flask_qbo.sync.pull.apply.hold_connection`).
+    """
+    session = qbo.state().db.session
+    ids = [row.id for row in rows]
+    conn = session.get(Connection, conn_id)
+    if conn is None or not conn.is_active:
+        _finish(session, ids, "pending", None, retry=False)
+        return 0
+    realm = conn.realm_id
+    try:
+        applied = _apply_events(qbo, conn, rows)
+    except ConnectionGone:
+        session.rollback()
+        _finish(session, ids, "pending", None, retry=False)
+        return 0
+    except QBOAuthError as exc:
+        session.rollback()
+        _finish(session, ids, "pending", f"Waiting for a reconnect: {exc}", retry=False)
+        return 0
+    except QBOTokenDecryptError as exc:  # a wrong key, not a bad batch: wait without spending attempts
+        session.rollback()
+        _finish(session, ids, "pending", str(exc), retry=False)
+        return 0
+    except Exception as exc:  # a bad batch must not stop the other realms
+        session.rollback()
+        log.exception("Applying %d QBO events for realm %s failed.", len(ids), realm)
+        _finish(session, ids, "pending", f"{type(exc).__name__}: {exc}", retry=True)
+        return 0
+    _finish(session, ids, "done", None, retry=False)
+    return applied
+
+
+def _finish(session: t.Any, ids: list[int], status: str, error: str | None, *, retry: bool) -> None:
+    """Settle claimed rows by id; rows a purge deleted meanwhile are simply not there to update."""
+    values: dict[str, t.Any] = {"status": status, "last_error": error[:2000] if error else None,
+                                "processed_at": utcnow()}
+    if retry:
+        values["status"] = case((Inbox.attempts >= MAX_ATTEMPTS, "failed"), else_=status)
+    elif status == "pending":
+        # Waiting for a reconnect (or a connection that went away) is not a failed attempt.
+        values["attempts"] = case((Inbox.attempts > 0, Inbox.attempts - 1), else_=0)
+    session.execute(
+        update(Inbox).where(Inbox.id.in_(ids), Inbox.status == "in_progress").values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
+    """Fetch and apply what a batch of events points at; everything commits together."""
+    session = qbo.state().db.session
+    applier = Applier(qbo, conn)
+    client = qbo.client(conn)
+    wanted: dict[tuple[str, str], None] = {}  # a dict keeps the events' order
+    merges: list[tuple[str, str]] = []
+    deletes: list[Inbox] = []
+    for row in rows:
+        if row.entity not in ENTITIES or not is_qbo_id(row.entity_id):
+            continue  # names nothing QBO can have: done, without a read (and never failing the bulk read)
+        if row.operation == "Delete" and row.entity in mirror.TRANSACTION_TYPES:
+            deletes.append(row)
+            continue
+        wanted[(row.entity, row.entity_id)] = None
+        if row.operation == "Merge" and row.deleted_id and row.entity == "Customer":
+            merges.append((row.deleted_id, row.entity_id))
+    # Reads before writes: the read counter commits on its own connection.
+    fetched = _fetch(client, wanted)
+    touched = _balance_customers(session, conn.realm_id, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
+    for data in _read_many(client, "Customer", touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
+        fetched[("Customer", str(data["Id"]))] = data
+    # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.sync.pull.apply).
+    hold_connection(session, conn)
+    customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
+    lock_customers(session, str(conn.realm_id), customers.union(*merges))
+    for row in deletes:
+        applier.delete_transaction(row.entity, row.entity_id, row.event_time)
+    for entity in ENTITIES:
+        for (kind, _), data in sorted(fetched.items(), key=lambda item: str(mirror.last_updated(item[1]))):
+            if kind == entity:
+                applier.apply(entity, data)
+    missing = [key for key in wanted if key not in fetched]
+    mirrored = _mirrored_customers(session, str(conn.realm_id), [i for kind, i in missing if kind == "Customer"])
+    for entity, entity_id in missing:
+        if entity != "Customer" or entity_id in mirrored:
+            _gone(applier, entity, entity_id)
+    for from_id, into_id in merges:
+        survivor = fetched.get(("Customer", into_id))
+        if survivor is not None:
+            applier.merge(from_id, survivor)
+    session.commit()
+    return applier.applied
+
+
+def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The current version of each wanted ``(entity, id)`` that QBO has, read in bulk.
+
+    One query per entity type and :data:`IN_CHUNK` ids (see :func:`_read_many`).
+    A wanted object missing from the answer is gone from QBO (deleted, merged
+    away, or never there); the caller handles it as such.
+    """
+    ids: dict[str, set[str]] = {}
+    for entity, entity_id in wanted:
+        ids.setdefault(entity, set()).add(entity_id)
+    found: dict[tuple[str, str], dict] = {}
+    for entity in (name for name in ENTITIES if name in ids):
+        for data in _read_many(client, entity, ids[entity]):
+            found[(entity, str(data["Id"]))] = data
+    return found
+
+
+def _balance_customers(
+    session: t.Any,
+    realm_id: str | None,
+    changed: t.Iterable[tuple[t.Any, t.Mapping[str, t.Any]]],
+    deleted: t.Iterable[tuple[str, str]],
+) -> set[str]:
+    """Ids of the customers whose balance the batch's invoices, payments or credit memos moved.
+
+    ``changed`` holds (entity or (entity, id) key, object) pairs, CDC's
+    ``status: Deleted`` ones included; ``deleted`` holds (entity, id) pairs of
+    Delete events.  Deleted transactions carry no CustomerRef, so their
+    customer comes from the mirror.
+    """
+    ids: set[str] = set()
+    deleted = list(deleted)
+    for key, data in changed:
+        entity = key[0] if isinstance(key, tuple) else key
+        if data.get("status") == "Deleted":
+            deleted.append((entity, str(data["Id"])))
+            continue
+        ref = (data.get("CustomerRef") or {}).get("value")
+        if entity in BALANCE_TYPES and ref:
+            ids.add(str(ref))
+    for entity, qbo_id in deleted:
+        row = mirror.get_transaction(session, str(realm_id), entity, qbo_id) if entity in BALANCE_TYPES else None
+        if row is not None and row.customer_qbo_id:
+            ids.add(row.customer_qbo_id)
+    return ids
+
+
+def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict]:
+    """Current versions of some objects of one entity: one query per :data:`IN_CHUNK` ids, never one read each.
+
+    Name lists include inactive objects (QBO hides them unless asked), as a
+    single read would.  ``MAXRESULTS`` equals the chunk, so a chunk is always
+    one request.  A long statement travels in the request body
+    (:meth:`QBOClient.query_page`).
+    """
+    ordered = sorted(ids, key=lambda value: (len(value), value))
+    active = " AND Active IN (true, false)" if entity in _NAME_LISTS else ""
+    found: list[dict] = []
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start:start + IN_CHUNK])
+        found.extend(client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk}){active} MAXRESULTS {IN_CHUNK}"))
+    return found
+
+
+def _mirrored_customers(session: t.Any, realm_id: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the mirror holds, in one query per :data:`IN_CHUNK` ids.
+
+    A customer QBO does not have and we never mirrored needs nothing done, so
+    a flood of events for customers that never existed costs no query each.
+    """
+    found: set[str] = set()
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        found.update(session.scalars(select(Customer.qbo_id).where(Customer.realm_id == realm_id,
+                                                                   Customer.qbo_id.in_(chunk))))
+    return found
+
+
+def _gone(applier: Applier, entity: str, entity_id: str) -> None:
+    """QBO no longer has an object an event named: deleted (transactions) or merged away (customers)."""
+    if entity in mirror.TRANSACTION_TYPES:
+        applier.delete_transaction(entity, entity_id, None)
+    elif entity == "Customer":
+        applier.customer({"Id": entity_id, "status": "Deleted"})
+
+
+# -- CDC safety net ------------------------------------------------------------------
+
+
+def poll_cdc(qbo: QBO, connection: Connection) -> int:
+    """Apply every change since the connection's cursor; returns how many local changes were made.
+
+    The window starts ``QBO_CDC_OVERLAP`` seconds before the cursor so a change
+    stamped at the edge is not missed; re-delivered objects are no-ops.  A
+    cursor older than CDC's 30-day limit (a long outage), a refused window, or
+    a response at CDC's 1000-object cap falls back to queries by
+    ``MetaData.LastUpdatedTime``, which page without limit but cannot see
+    deleted transactions.
+    """
+    session = qbo.state().db.session
+    started = utcnow()
+    overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
+    cursor = connection.cdc_cursor or connection.connected_at or started - dt.timedelta(seconds=cdc_interval())
+    window_start = cursor - overlap
+    client = qbo.client(connection)
+    objects = None
+    mode = "cdc"
+    if started - window_start < CDC_MAX_AGE:
+        try:
+            objects = client.cdc(list(ENTITIES), window_start)
+        except QBOAPIError as exc:
+            if exc.status != 400:
+                raise
+            log.info("CDC refused the window from %s (%s); re-syncing by query.", window_start, exc)
+        if objects is not None and sum(len(v) for v in objects.values()) >= CDC_CAP:
+            objects = None
+    if objects is None:
+        mode = "query"
+        objects = _query_changed(client, window_start)
+    changed = [(entity, data) for entity, items in objects.items() for data in items]
+    known = {str(data["Id"]) for data in objects.get("Customer", ())}
+    touched = _balance_customers(session, connection.realm_id, changed, [])
+    objects.setdefault("Customer", []).extend(_read_many(client, "Customer", touched - known))
+    # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.sync.pull.apply).
+    hold_connection(session, connection)
+    lock_customers(session, str(connection.realm_id), (str(data["Id"]) for data in objects["Customer"]))
+    applier = Applier(qbo, connection)
+    newest = started
+    for entity in ENTITIES:
+        for data in sorted(objects.get(entity, ()), key=lambda d: str(mirror.last_updated(d))):
+            applier.apply(entity, data)
+            when = mirror.last_updated(data)
+            if when is not None and when > newest:
+                newest = when
+    _cover_inbox(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
+    connection.cdc_cursor = newest
+    connection.last_cdc_at = utcnow()
+    if mode == "query":
+        session.add(SyncLog(tenant_key=connection.tenant_key, realm_id=connection.realm_id, direction="pull",
+                            action="resynced", message=f"Full re-sync by query of changes since {window_start}."))
+    session.commit()
+    return applier.applied
+
+
+def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict]]:
+    stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found: dict[str, list[dict]] = {}
+    for entity in ENTITIES:
+        where = f"MetaData.LastUpdatedTime > '{stamp}'"
+        if entity in _NAME_LISTS:
+            where += " AND Active IN (true, false)"
+        found[entity] = list(client.query(f"SELECT * FROM {entity} WHERE {where}"))
+    return found
+
+
+def _cover_inbox(
+    session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool
+) -> None:
+    """Pending events inside the window CDC just applied need no read of their own.
+
+    Merges stay pending: only the event says where a merged customer went.
+    Deletes stay pending too when the window was re-synced by query
+    (``deletes=False``): queries cannot see a deleted transaction, so only the
+    event can remove it from the mirror.
+    """
+    kept = ("Merge",) if deletes else ("Merge", "Delete")
+    session.execute(
+        update(Inbox)
+        .where(Inbox.realm_id == realm_id, Inbox.status == "pending", Inbox.operation.notin_(kept),
+               Inbox.event_time >= start, Inbox.event_time <= end)
+        .values(status="done", processed_at=utcnow(), last_error="Covered by a CDC poll.")
+    )
+
+
+def poll_due(qbo: QBO | None = None) -> int:
+    """Poll CDC for every connected connection whose interval has passed; returns changes applied.
+
+    Connections are loaded one at a time, after the previous poll committed: a
+    disconnect may delete any of them meanwhile, and a purged one is skipped
+    without a word.
+    """
+    qbo = qbo or get_qbo()
+    session = qbo.state().db.session
+    interval = dt.timedelta(seconds=cdc_interval())
+    now = utcnow()
+    applied = 0
+    ids = [conn_id for (conn_id,) in session.query(Connection.id).filter(Connection.status == "connected")
+           .order_by(Connection.id)]
+    for conn_id in ids:
+        conn = session.get(Connection, conn_id)
+        if conn is None or not conn.is_active:
+            continue
+        if conn.last_cdc_at is not None and conn.last_cdc_at + interval > now:
+            continue
+        tenant = conn.tenant_key
+        try:
+            applied += poll_cdc(qbo, conn)
+        except ConnectionGone:
+            session.rollback()
+        except QBOAuthError as exc:
+            session.rollback()
+            if session.get(Connection, conn_id) is not None:  # else purged while its tokens were in use
+                log.warning("CDC poll for tenant %s needs a reconnect: %s", tenant, exc)
+        except QBOTokenDecryptError as exc:
+            session.rollback()
+            log.warning("CDC poll for tenant %s waits for the encryption key: %s", tenant, exc)
+        except Exception:
+            session.rollback()
+            log.exception("CDC poll for tenant %s failed; it is retried next interval.", tenant)
+    return applied
+
+
+__all__ = ["BATCH", "ENTITIES", "pending_count", "poll_cdc", "poll_due", "process"]

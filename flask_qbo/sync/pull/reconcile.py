@@ -1,0 +1,148 @@
+"""Full comparison of QBO with the local mirror and linked contacts (``flask qbo reconcile``).
+
+Webhooks and CDC keep the two sides equal; this is the audit that proves it
+(or repairs it after, say, a database restore).  It reads every customer and
+every mirrored transaction type with paged queries, then reports:
+
+* ``missing``: in QBO, not in the mirror;
+* ``stale``: the mirror holds an older SyncToken;
+* ``gone``: mirrored as live but no longer in QBO (deleted there);
+* ``contact``: a linked contact's pulled field differs from QBO while no CRM
+  change is waiting to be pushed.
+
+With ``apply=True`` each difference is fixed the way a pull would fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from . import mirror
+from .apply import Applier
+from .apply import lock_customers
+from ..capture import suppress_capture
+from ...fieldmap import apply_values
+from ...fieldmap import contact_values
+from ...fieldmap import normalize
+from ...fieldmap import qbo_values
+from ...models import Customer
+from ...models import Outbox
+from ...models import Transaction
+
+if t.TYPE_CHECKING:
+    from ...extension import QBO
+    from ...models import Connection
+
+
+@dataclasses.dataclass
+class Difference:
+    """One disagreement between QBO and the CRM."""
+
+    kind: str
+    entity: str
+    qbo_id: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind:8} {self.entity} {self.qbo_id}" + (f": {self.detail}" if self.detail else "")
+
+
+def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[Difference]:
+    """Compare both sides of one connection; fix the differences when ``apply`` is true."""
+    session = qbo.state().db.session
+    client = qbo.client(connection)
+    realm = str(connection.realm_id)
+    applier = Applier(qbo, connection)
+    found: list[Difference] = []
+    # Every read first: the read counter commits on its own connection, which must
+    # not wait behind this session's writes (SQLite allows one writer).
+    everything = {
+        entity: {
+            str(d["Id"]): d
+            for d in client.query(f"SELECT * FROM {entity}" + (" WHERE Active IN (true, false)" if entity == "Customer" else ""))
+        }
+        for entity in ("Customer", *mirror.TRANSACTION_TYPES)
+    }
+    if apply:  # the customer lock order of flask_qbo.sync.pull.apply, before the first write
+        lock_customers(session, realm, [*everything["Customer"], *_local(session, realm, "Customer")])
+    for entity, remote in everything.items():
+        local = _local(session, realm, entity)
+        for qbo_id, data in remote.items():
+            token = local.get(qbo_id)
+            if token is None:
+                found.append(Difference("missing", entity, qbo_id))
+            elif token != str(data.get("SyncToken")):
+                found.append(Difference("stale", entity, qbo_id, f"mirror {token}, QBO {data.get('SyncToken')}"))
+            else:
+                continue
+            if apply:
+                applier.apply(entity, data)
+        for qbo_id in sorted(set(local) - set(remote) - _inactive(session, realm, entity)):
+            found.append(Difference("gone", entity, qbo_id))
+            if apply:
+                if entity == "Customer":
+                    applier.customer({"Id": qbo_id, "status": "Deleted"})
+                else:
+                    applier.delete_transaction(entity, qbo_id, None)
+        if entity == "Customer":
+            found.extend(_contacts(qbo, session, connection.tenant_key, realm, remote, apply=apply))
+    if apply:
+        session.commit()
+    return found
+
+
+def _local(session: t.Any, realm: str, entity: str) -> dict[str, str | None]:
+    if entity == "Customer":
+        rows = session.query(Customer.qbo_id, Customer.sync_token).filter(
+            Customer.realm_id == realm, Customer.merged_into.is_(None)
+        )
+    else:
+        rows = session.query(Transaction.qbo_id, Transaction.sync_token).filter(
+            Transaction.realm_id == realm, Transaction.txn_type == entity, Transaction.deleted.is_(False)
+        )
+    return {qbo_id: token or "" for qbo_id, token in rows}
+
+
+def _inactive(session: t.Any, realm: str, entity: str) -> set[str]:
+    """Customers already known to be gone (merged away); not reported again."""
+    if entity != "Customer":
+        return set()
+    rows = session.query(Customer.qbo_id).filter(Customer.realm_id == realm, Customer.active.is_(False))
+    return {qbo_id for (qbo_id,) in rows}
+
+
+def _contacts(
+    qbo: QBO, session: t.Any, tenant_key: str, realm: str, remote: dict[str, dict], *, apply: bool
+) -> list[Difference]:
+    """Linked contacts whose pulled fields disagree with QBO (and have nothing waiting to push)."""
+    registration = qbo.contact
+    if registration is None:
+        return []
+    fields = registration.fields
+    waiting = {
+        key for (key,) in session.query(Outbox.contact_key).filter(
+            Outbox.tenant_key == tenant_key, Outbox.status.in_(("pending", "in_progress", "failed"))
+        )
+    }
+    found = []
+    linked = session.query(Customer).filter(Customer.realm_id == realm, Customer.contact_key.isnot(None))
+    for row in linked:
+        data = remote.get(row.qbo_id)
+        contact = qbo.load_contact(str(row.contact_key))
+        if data is None or contact is None or row.contact_key in waiting:
+            continue
+        theirs, ours = qbo_values(data, fields), contact_values(contact, fields)
+        paths = [
+            f.path for f in fields
+            if f.pulls and normalize(theirs.get(f.path)) != normalize(ours.get(f.path))
+        ]
+        if not paths:
+            continue
+        attrs = ", ".join(f.attr for f in fields if f.path in paths)
+        found.append(Difference("contact", "Customer", row.qbo_id, f"contact {row.contact_key} differs in {attrs}"))
+        if apply:
+            with suppress_capture():
+                apply_values(contact, theirs, fields, paths)
+            row.synced_values = theirs
+    return found

@@ -1,0 +1,242 @@
+"""Admin pages of the initial import: start, progress, match review, apply.
+
+Registered at ``QBO_URL_PREFIX + "/import"`` as blueprint ``qbo_import``.
+Every page is admin-only and scoped to the admin's tenant; every POST carries
+the CSRF token.  The progress partial, polled by htmx every second, also
+advances the import by one small step (see :mod:`flask_qbo.importing.run`), so the
+import runs with any ``QBO_RUNNER``; it answers 286 (htmx: stop polling) once
+fetching is over.
+
+An unfinished run can be cancelled from the import and review pages (the way
+out of a run a crashed process left ``applying``); a run whose Apply stopped
+is back in review with the reason shown, and Apply resumes where it stopped.
+
+Each review row has a contact picker: a search box that, with htmx, fills the
+row's contact list from :func:`contacts` as the admin types; without
+JavaScript the same box accepts a contact key.  Either way the server checks
+the contact belongs to the tenant and is not linked to another customer.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from ..importing import run as backfill
+from ..importing.review import claims
+from .csrf import csrf_protect
+from ..errors import QBOConfigError
+from ..extension import get_qbo
+from ..intuit.inputs import ROW_ID
+from ..intuit.inputs import page_arg
+from ..intuit.inputs import whole_number
+from ..fieldmap import contact_values
+from ..fieldmap import display_name
+from ..importing.matching import SEARCH_MIN_CHARS
+from ..importing.matching import search_contacts
+from ..models import Customer
+from ..models import ImportMatch
+from ..models import ImportRun
+
+bp = Blueprint("qbo_import", __name__)
+
+#: Review rows per page (an import can hold thousands of customers).
+PER_PAGE = 100
+#: htmx stops polling when a response has this status.
+HTMX_STOP_POLLING = 286
+#: Most contacts one picker search lists.
+SEARCH_LIMIT = 20
+#: Match kinds the "needs attention" filter shows: nobody, or several, proposed.
+ATTENTION_KINDS = ("ambiguous", "none")
+MATCH_LABELS = {
+    "email": "Exact e-mail", "phone": "Phone", "name": "Name / company",
+    "ambiguous": "Ambiguous", "none": "No match",
+}
+
+
+def _admin() -> t.Any:
+    qbo = get_qbo()
+    if not qbo.is_admin():
+        abort(403, description="Only administrators can import from QuickBooks.")
+    return qbo
+
+
+def _tenant_run(qbo: t.Any, run_id: int) -> ImportRun:
+    run = qbo.state().db.session.get(ImportRun, run_id)
+    if run is None or run.tenant_key != qbo.current_tenant():
+        abort(404)
+    return run
+
+
+@bp.route("/", methods=["GET", "POST"])
+@csrf_protect
+def start() -> ResponseReturnValue:
+    """GET: the import page (offer, or the current run's progress); POST: start a run."""
+    qbo = _admin()
+    tenant = qbo.current_tenant()
+    if request.method == "POST":
+        raw = request.form.get("months") or ""
+        try:
+            months = whole_number(raw, name="months", minimum=1, maximum=1200) if raw else None
+            backfill.start_import(qbo, tenant, months=months, user=qbo.current_user_name())
+        except (ValueError, QBOConfigError) as exc:
+            flash(str(exc), "error")
+        return redirect(url_for(".start"))
+    conn = qbo.connection(tenant)
+    return render_template(
+        "qbo/import/start.html",
+        enabled=backfill.import_enabled(),
+        connection=conn,
+        run=backfill.current_run(qbo, tenant),
+        progress=backfill.progress,
+    )
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/progress")
+def progress(run_id: int) -> ResponseReturnValue:
+    """The progress bar partial; advances a fetching run by one step first."""
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    if run.status == "fetching":
+        run = backfill.run_import_step(qbo, run.id)
+    body = render_template("qbo/import/_progress.html", run=run, percent=backfill.progress(run))
+    return body, (200 if run.status == "fetching" else HTMX_STOP_POLLING)
+
+
+def _contact_labels(qbo: t.Any, keys: set[str]) -> dict[str, str]:
+    fields = qbo.registration().fields
+    return {
+        key: display_name(contact_values(contact, fields))
+        for key, contact in qbo.load_contacts(keys).items()
+        if qbo.tenant_of(contact) == qbo.current_tenant()
+    }
+
+
+def _show() -> str:
+    return "attention" if request.args.get("show") == "attention" else "all"
+
+
+def _chosen_key() -> str | None:
+    """The contact a Link targets: the picker's choice, else the typed key (the no-JS field)."""
+    for name in ("contact_key", "q"):
+        value = (request.form.get(name) or "").strip()
+        if value:
+            return value[:100]
+    return None
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/review", methods=["GET", "POST"])
+@csrf_protect
+def review(run_id: int) -> ResponseReturnValue:
+    """The match table; POST records one row's decision or accepts every exact match."""
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    page = page_arg(request.args)
+    show = _show()
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "accept_exact":
+                count = backfill.accept_all_exact(run.id)
+                flash(f"Accepted {count} exact e-mail matches.", "info")
+            else:
+                decision = request.form.get("decision", "")
+                backfill.decide(run.id, request.form.get("qbo_id", ""), decision,
+                                _chosen_key() if decision == "link" else None)
+        except (LookupError, ValueError) as exc:
+            flash(str(exc), "error")
+        return redirect(url_for(".review", run_id=run.id, page=page, show=show))
+    session = qbo.state().db.session
+    query = (
+        session.query(ImportMatch, Customer)
+        .join(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
+        .filter(ImportMatch.run_id == run.id)
+        .order_by(ImportMatch.id)
+    )
+    if show == "attention":
+        query = query.filter(ImportMatch.match_kind.in_(ATTENTION_KINDS))
+    total = query.count()
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(page, pages)  # past the end (rows decided away, a stale link): the last page
+    rows = query.offset((page - 1) * PER_PAGE).limit(PER_PAGE).all()
+    keys = {m.contact_key for m, _ in rows if m.contact_key} | {k for m, _ in rows for k in (m.candidates or [])}
+    show_preview = request.args.get("preview") == "1"
+    return render_template(
+        "qbo/import/review.html",
+        run=run, rows=rows, labels=_contact_labels(qbo, keys), kinds=MATCH_LABELS,
+        page=page, pages=pages, total=total, show=show,
+        counts=backfill.summary(run.id),
+        preview=backfill.preview(run.id) if show_preview else None,
+    )
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/contacts")
+def contacts(run_id: int) -> ResponseReturnValue:
+    """The review picker's options: the row's proposal and candidates, then contacts matching ``q``.
+
+    Requested by htmx as the admin types (``qbo_id`` names the row), at most
+    :data:`SEARCH_LIMIT` contacts of the admin's tenant; the first free one is
+    preselected so the Link button links what the list shows.  Contacts
+    another customer already has are listed but disabled, with the reason.
+    """
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    text = (request.args.get("q") or "").strip()[:100]
+    qbo_id = request.args.get("qbo_id") or None
+    session = qbo.state().db.session
+    match = session.query(ImportMatch).filter_by(run_id=run.id, qbo_id=qbo_id).one_or_none() if qbo_id else None
+    own = {match.contact_key, *(match.candidates or [])} - {None} if match is not None else set()
+    fields = qbo.registration().fields
+    found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
+    taken = claims(session, run, [qbo.contact_key(c) for c in found], qbo_id)
+    results = []
+    for contact in found:
+        key = qbo.contact_key(contact)
+        values = contact_values(contact, fields)
+        detail = [v for v in (values.get("PrimaryEmailAddr.Address"), values.get("CompanyName")) if v]
+        results.append({"key": key, "name": display_name(values), "detail": detail, "taken": taken.get(key)})
+    free = next((r["key"] for r in results if not r["taken"]), None)
+    return render_template(
+        "qbo/import/_contact_options.html", match=match, labels=_contact_labels(qbo, own), text=text,
+        results=results, selected=free, too_short=not results and len(text) < SEARCH_MIN_CHARS,
+    )
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/apply", methods=["POST"])
+@csrf_protect
+def apply(run_id: int) -> ResponseReturnValue:
+    """Carry out the decisions; pending rows stay unlinked."""
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    try:
+        count = backfill.apply(run.id)
+        flash(f"Import applied: {count} customers linked or created.", "info")
+    except backfill.ApplyError:
+        pass  # the run is back in review and its page shows why (run.error)
+    except ValueError as exc:
+        flash(str(exc), "error")
+    else:
+        return redirect(url_for(".start"))
+    return redirect(url_for(".review", run_id=run.id))
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/cancel", methods=["POST"])
+@csrf_protect
+def cancel(run_id: int) -> ResponseReturnValue:
+    """Cancel an unfinished run (also one a crash left applying), so a new import can start."""
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    try:
+        backfill.cancel(run.id, user=qbo.current_user_name())
+        flash("Import cancelled. Customers it already linked or created stay so; "
+              "you can start a new import.", "info")
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for(".start"))

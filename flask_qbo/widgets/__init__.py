@@ -1,0 +1,1 @@
+"""What the dashboard partials show: data read from the mirror, statement, formatting, deep links."""
