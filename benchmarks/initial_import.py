@@ -16,8 +16,8 @@ import resource
 import tempfile
 import time
 
+from flask_qbo.state import get_qbo
 from flask_qbo.importing import run as backfill
-from flask_qbo.extension import get_qbo
 from flask_qbo.models import ImportRun
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
@@ -49,8 +49,14 @@ def fill(emu: object, customers: int, transactions: int) -> dict[str, int]:
         company = store.company(TEST_REALM)
         table = company.table("Customer")
         for i in range(2, customers + 1):
-            table[str(i)] = dict(first, Id=str(i), DisplayName=f"Customer {i}", GivenName=f"G{i}",
-                                 FullyQualifiedName=f"Customer {i}", PrimaryEmailAddr={"Address": f"c{i}@bench.test"})
+            table[str(i)] = dict(
+                first,
+                Id=str(i),
+                DisplayName=f"Customer {i}",
+                GivenName=f"G{i}",
+                FullyQualifiedName=f"Customer {i}",
+                PrimaryEmailAddr={"Address": f"c{i}@bench.test"},
+            )
         for entity, count in (("Invoice", invoices), ("Payment", transactions - invoices)):
             table = company.table(entity)
             for i in range(2, count + 1):
@@ -79,8 +85,9 @@ def main() -> None:
     attach_emulator(app, emu)
     connect_tenant(app, emu, "acme", TEST_REALM)
     with app.app_context():
-        db.session.add_all(Contact(tenant="acme", first_name=f"G{i}", email=f"c{i}@bench.test")
-                           for i in range(0, customers, 2))
+        db.session.add_all(
+            Contact(tenant="acme", first_name=f"G{i}", email=f"c{i}@bench.test") for i in range(0, customers, 2)
+        )
         db.session.commit()
     emu.reset_counters()
     rss_before = rss_mb()
@@ -110,8 +117,10 @@ def main() -> None:
         "rss_growth_during_import_mb": round(rss_mb() - rss_before, 1),
         "targets": {"requests_ratio": 1.1, "peak_rss_mb": 300},
     }
-    print(f"imported {result['customers']} customers / {result['transactions']} transactions in {wall:.1f} s, "
-          f"{made} requests (minimum {minimum})")
+    print(
+        f"imported {result['customers']} customers / {result['transactions']} transactions in {wall:.1f} s, "
+        f"{made} requests (minimum {minimum})"
+    )
     print(json.dumps(result))
 
 

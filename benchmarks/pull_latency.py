@@ -16,12 +16,12 @@ import time
 
 import requests
 
-from flask_qbo.sync.pull import mirror
-from flask_qbo.runners import thread as runner
 from flask_qbo.emulator import WSGIAdapter
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.fieldmap import customer_hash
 from flask_qbo.fieldmap import qbo_values
+from flask_qbo.runners import thread as runner
+from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -42,8 +42,16 @@ def _measure(app: object, emu: object, contact_id: int, customer_id: str, edits:
         value = f"{tag}{i}"
         current = emu.store.read(TEST_REALM, "Customer", customer_id)  # type: ignore[attr-defined]
         start = time.perf_counter()
-        emu.store.update(TEST_REALM, "Customer", {"Id": customer_id, "SyncToken": current["SyncToken"],  # type: ignore[attr-defined]
-                                                  "FamilyName": value}, sparse=True)
+        emu.store.update(
+            TEST_REALM,
+            "Customer",
+            {
+                "Id": customer_id,
+                "SyncToken": current["SyncToken"],  # type: ignore[attr-defined]
+                "FamilyName": value,
+            },
+            sparse=True,
+        )
         while True:
             with app.app_context():  # type: ignore[attr-defined]
                 if db.session.get(Contact, contact_id).last_name == value:
@@ -109,8 +117,10 @@ def main() -> None:
         "cdc_p95_ms": _pct(cdc, 0.95),
         "targets": {"webhook_p95_ms": 1000, "cdc_p95_ms": (interval + 2) * 1000},
     }
-    print(f"webhook p50 {result['webhook_p50_ms']} ms p95 {result['webhook_p95_ms']} ms; "
-          f"CDC-only p50 {result['cdc_p50_ms']} ms p95 {result['cdc_p95_ms']} ms (interval {interval} s)")
+    print(
+        f"webhook p50 {result['webhook_p50_ms']} ms p95 {result['webhook_p95_ms']} ms; "
+        f"CDC-only p50 {result['cdc_p50_ms']} ms p95 {result['cdc_p95_ms']} ms (interval {interval} s)"
+    )
     print(json.dumps(result))
 
 

@@ -33,12 +33,12 @@ import tempfile
 import time
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.pull import mirror
-from flask_qbo.runners import thread as runner
-from flask_qbo.intuit import throttle
 from flask_qbo.fieldmap import customer_hash
 from flask_qbo.fieldmap import qbo_values
+from flask_qbo.intuit import throttle
 from flask_qbo.models import Outbox
+from flask_qbo.runners import thread as runner
+from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -72,8 +72,11 @@ def main() -> None:
         db.session.commit()
         connection = qbo.connection("acme")
         for contact in contacts:
-            data = emu.store.create(TEST_REALM, "Customer", {"DisplayName": f"Burst{contact.id} Test",
-                                                             "GivenName": contact.first_name, "FamilyName": "Test"})
+            data = emu.store.create(
+                TEST_REALM,
+                "Customer",
+                {"DisplayName": f"Burst{contact.id} Test", "GivenName": contact.first_name, "FamilyName": "Test"},
+            )
             link = mirror.upsert_customer(db.session, connection, data, contact_key=str(contact.id))
             link.synced_values = qbo_values(data, fields)
             link.last_pushed_hash = customer_hash(link.synced_values)
@@ -104,8 +107,12 @@ def main() -> None:
     by_name: dict[str, int] = {}
     for cust in customers:
         by_name[cust["DisplayName"]] = by_name.get(cust["DisplayName"], 0) + 1
-    phones = {c["DisplayName"].removeprefix("Burst").removesuffix(" Test"): (c.get("PrimaryPhone") or {})
-              .get("FreeFormNumber") for c in customers}
+    phones = {
+        c["DisplayName"].removeprefix("Burst").removesuffix(" Test"): (c.get("PrimaryPhone") or {}).get(
+            "FreeFormNumber"
+        )
+        for c in customers
+    }
     lost = sum(1 for key, phone in expected.items() if phones.get(key) != phone)
     duplicates = max(len(customers) - args.edits, len(customers) - len(by_name), 0)
     counters = emu.counters[TEST_REALM]
@@ -137,9 +144,11 @@ def main() -> None:
         "duplicates": duplicates,
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    print(f"{args.edits} edits in {elapsed:.1f} s real = {scaled_minutes:.2f} scaled minutes: "
-          f"{achieved:.0f} updates/min over {windows} full minute(s) vs max {maximum} ({result['pct_of_max']}%), "
-          f"overall {overall:.0f}/min, 429s {counters['throttled']}, lost {lost}, duplicates {duplicates}")
+    print(
+        f"{args.edits} edits in {elapsed:.1f} s real = {scaled_minutes:.2f} scaled minutes: "
+        f"{achieved:.0f} updates/min over {windows} full minute(s) vs max {maximum} ({result['pct_of_max']}%), "
+        f"overall {overall:.0f}/min, 429s {counters['throttled']}, lost {lost}, duplicates {duplicates}"
+    )
     print(json.dumps(result))
 
 

@@ -81,14 +81,18 @@ def workloads(app: t.Any, server: t.Any, contacts: int, timeout: float) -> dict[
     push_seconds = time.monotonic() - started
 
     with app.app_context():
-        pairs = [(int(c.contact_key), c.qbo_id) for c in db.session.query(Customer).filter(
-            Customer.contact_key.isnot(None))]
+        pairs = [
+            (int(c.contact_key), c.qbo_id) for c in db.session.query(Customer).filter(Customer.contact_key.isnot(None))
+        ]
         db.session.commit()
     started = time.monotonic()
     for contact_id, qbo_id in pairs:
         current = server.emu.store.read(TEST_REALM, "Customer", qbo_id)
-        server.emu.store.update(TEST_REALM, "Customer", {"Id": qbo_id, "SyncToken": current["SyncToken"],
-                                                         "sparse": True, "Notes": f"ingest {contact_id}"})
+        server.emu.store.update(
+            TEST_REALM,
+            "Customer",
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": f"ingest {contact_id}"},
+        )
 
     def ingested() -> int:
         with app.app_context():
@@ -125,9 +129,14 @@ def thread_sqlite(contacts: int, latency: float, timeout: float) -> dict[str, t.
     folder = tempfile.mkdtemp(prefix="qbo-scale-")
     with EmulatorServer(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT) as server:
         server.emu.faults.add_latency(latency, path_contains="/v3/")
-        app = make_app(f"sqlite:///{Path(folder) / 'crm.sqlite'}", QBO_RUNNER="thread", QBO_EMULATOR_URL=server.url,
-                       QBO_WEBHOOK_VERIFIER_TOKEN=server.emu.config.webhook_verifier_token,
-                       QBO_RATE_LIMIT_PER_MINUTE=OPEN_LIMIT, QBO_MAX_CONCURRENT=OPEN_LIMIT)
+        app = make_app(
+            f"sqlite:///{Path(folder) / 'crm.sqlite'}",
+            QBO_RUNNER="thread",
+            QBO_EMULATOR_URL=server.url,
+            QBO_WEBHOOK_VERIFIER_TOKEN=server.emu.config.webhook_verifier_token,
+            QBO_RATE_LIMIT_PER_MINUTE=OPEN_LIMIT,
+            QBO_MAX_CONCURRENT=OPEN_LIMIT,
+        )
         connect_tenant(app, server.emu, "acme", TEST_REALM)
         try:
             return workloads(app, server, contacts, timeout)
@@ -139,9 +148,15 @@ def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str
     from tests.integration.services import celery_stack
 
     with celery_stack(
-        postgres_url=postgres, redis_url=redis_url, log_dir=Path(tempfile.mkdtemp(prefix="qbo-scale-celery-")),
-        prefix="qbo-bench", qbo_per_window=OPEN_LIMIT, qbo_concurrent=OPEN_LIMIT,
-        client_per_window=OPEN_LIMIT, client_concurrent=OPEN_LIMIT, latency=latency,
+        postgres_url=postgres,
+        redis_url=redis_url,
+        log_dir=Path(tempfile.mkdtemp(prefix="qbo-scale-celery-")),
+        prefix="qbo-bench",
+        qbo_per_window=OPEN_LIMIT,
+        qbo_concurrent=OPEN_LIMIT,
+        client_per_window=OPEN_LIMIT,
+        client_concurrent=OPEN_LIMIT,
+        latency=latency,
     ) as (app, server, _workers):
         return workloads(app, server, contacts, timeout)
 
@@ -168,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=None)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added to each QBO API call")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait per workload")
-    parser.add_argument("--postgres", default=os.environ.get("QBO_TEST_POSTGRES_URL",
-                                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("QBO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
     parser.add_argument("--redis", default=os.environ.get("QBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
     args = parser.parse_args(argv)
     logging.disable(logging.ERROR)
@@ -185,16 +202,20 @@ def main(argv: list[str] | None = None) -> int:
         for workload in ("push", "ingest"):
             key = f"{workload}_seconds"
             result[f"{workload}_speedup"] = round(
-                result["thread_sqlite"][key] / max(result["celery_postgres"][key], 1e-9), 2)
+                result["thread_sqlite"][key] / max(result["celery_postgres"][key], 1e-9), 2
+            )
     for name in ("thread_sqlite", "celery_postgres"):
         figures = result[name]
         if "skipped" in figures:
             print(f"{name}: skipped ({figures['skipped']})", file=sys.stderr)
             continue
-        print(f"{name}: {contacts} pushes in {figures['push_seconds']} s ({figures['pushes_per_second']}/s), "
-              f"{contacts} webhook edits in {figures['ingest_seconds']} s ({figures['ingests_per_second']}/s), "
-              f"{figures['requests']} requests, {figures['http_429']} 429s, "
-              f"{figures['duplicates']} duplicates, {figures['lost']} lost", file=sys.stderr)
+        print(
+            f"{name}: {contacts} pushes in {figures['push_seconds']} s ({figures['pushes_per_second']}/s), "
+            f"{contacts} webhook edits in {figures['ingest_seconds']} s ({figures['ingests_per_second']}/s), "
+            f"{figures['requests']} requests, {figures['http_429']} 429s, "
+            f"{figures['duplicates']} duplicates, {figures['lost']} lost",
+            file=sys.stderr,
+        )
     print(json.dumps(result))
     return 0
 

@@ -19,8 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI size: 200 customers, about 1,500 operations")
     parser.add_argument("--seed", type=int, default=None, help="random seed of the operations and faults")
-    parser.add_argument("--postgres", metavar="URL", default=None,
-                        help="run on this PostgreSQL database (a fresh schema is created and dropped)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=None,
+        help="run on this PostgreSQL database (a fresh schema is created and dropped)",
+    )
     args = parser.parse_args(argv)
     # The faults make the engine log (by design) every error it survives; keep the output to the figures.
     logging.disable(logging.ERROR)
@@ -40,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         figures = run(options)
     problems = sum(figures["problems"].values())
-    print(f"{figures['customers']} customers, {figures['operations']} operations, "
-          f"{figures['faults_injected']} faults, {figures['requests']} requests "
-          f"({figures['requests_per_operation']}/op); converged in {figures['seconds_to_converge']} s "
-          f"after {figures['seconds_churning']} s of churn: "
-          f"{'CONVERGED' if figures['converged'] else f'{problems} problems'}", file=sys.stderr)
+    print(
+        f"{figures['customers']} customers, {figures['operations']} operations, "
+        f"{figures['faults_injected']} faults, {figures['requests']} requests "
+        f"({figures['requests_per_operation']}/op); converged in {figures['seconds_to_converge']} s "
+        f"after {figures['seconds_churning']} s of churn: "
+        f"{'CONVERGED' if figures['converged'] else f'{problems} problems'}",
+        file=sys.stderr,
+    )
     print(json.dumps(figures))
     return 0 if figures["converged"] else 1
 

@@ -49,15 +49,28 @@ PUSH_TIMEOUT = 600.0
 
 
 def _body(events: int, *, first_id: int = 1, when: str = "2025-09-10T21:31:25.179Z") -> bytes:
-    batch = [{"specversion": "1.0", "id": str(uuid.uuid4()), "source": "intuit.bench",
-              "type": "qbo.customer.updated.v1", "time": when,
-              "intuitentityid": str(first_id + i), "intuitaccountid": TEST_REALM, "data": {}} for i in range(events)]
+    batch = [
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "intuit.bench",
+            "type": "qbo.customer.updated.v1",
+            "time": when,
+            "intuitentityid": str(first_id + i),
+            "intuitaccountid": TEST_REALM,
+            "data": {},
+        }
+        for i in range(events)
+    ]
     return json.dumps(batch).encode()
 
 
 def _post(client: t.Any, body: bytes, token: str) -> None:
-    resp = client.post("/qbo/webhooks", data=body, headers={
-        "intuit-signature": compute_signature(body, token), "Content-Type": "application/cloudevents+json"})
+    resp = client.post(
+        "/qbo/webhooks",
+        data=body,
+        headers={"intuit-signature": compute_signature(body, token), "Content-Type": "application/cloudevents+json"},
+    )
     if resp.status_code != 200:
         raise SystemExit(f"notification refused: {resp.status_code} {resp.get_data(as_text=True)}")
 
@@ -110,8 +123,9 @@ class Editor(threading.Thread):
     Runs until :attr:`done` is set, or for ``edits`` edits.
     """
 
-    def __init__(self, app: t.Any, emu: t.Any, contact_id: int, customer_id: str, *, prefix: str,
-                 edits: int | None = None) -> None:
+    def __init__(
+        self, app: t.Any, emu: t.Any, contact_id: int, customer_id: str, *, prefix: str, edits: int | None = None
+    ) -> None:
         super().__init__(name=f"crm-edits-{prefix}", daemon=True)
         self.app, self.emu = app, emu
         self.contact_id, self.customer_id = contact_id, customer_id
@@ -131,8 +145,9 @@ class Editor(threading.Thread):
                 db.session.get(Contact, self.contact_id).phone = value
                 start = time.perf_counter()
                 db.session.commit()  # captured: an outbox row, and the runner is woken
-            while (self.emu.store.read(TEST_REALM, "Customer", self.customer_id).get("PrimaryPhone") or {}) \
-                    .get("FreeFormNumber") != value:
+            while (self.emu.store.read(TEST_REALM, "Customer", self.customer_id).get("PrimaryPhone") or {}).get(
+                "FreeFormNumber"
+            ) != value:
                 if time.perf_counter() - start > PUSH_TIMEOUT:
                     self.error = f"edit {i} did not reach QBO within {PUSH_TIMEOUT:.0f} s"
                     return
@@ -174,8 +189,9 @@ def flood(args: argparse.Namespace) -> None:
     from tests.hostapp import make_app
 
     emu = make_emulator(time_scale=scale)
-    app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-flood-')}/crm.sqlite", QBO_RUNNER="thread",
-                   QBO_CDC_INTERVAL=3600)
+    app = make_app(
+        f"sqlite:///{tempfile.mkdtemp(prefix='qbo-flood-')}/crm.sqlite", QBO_RUNNER="thread", QBO_CDC_INTERVAL=3600
+    )
     attach_emulator(app, emu)
     if scale != 1.0:
         throttle.install(app, throttle.build_throttle(app, time_scale=scale))
@@ -183,8 +199,10 @@ def flood(args: argparse.Namespace) -> None:
     contact_id, customer_id = _link_contact(app, emu)
     token = app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]
     when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    bodies = [_body(min(per_notification, total - n), first_id=MISSING_BASE + n, when=when)
-              for n in range(0, total, per_notification)]
+    bodies = [
+        _body(min(per_notification, total - n), first_id=MISSING_BASE + n, when=when)
+        for n in range(0, total, per_notification)
+    ]
     idle = Editor(app, emu, contact_id, customer_id, prefix="555", edits=10)
     idle.run()  # the same edits with nothing else to do, for comparison
     emu.reset_counters()
@@ -224,22 +242,29 @@ def flood(args: argparse.Namespace) -> None:
         "idle_push_p50_ms": _pct(idle.samples, 0.5),
         "time_scale": scale,
     }
-    print(f"{total} events for missing customers: {result['flood_requests']} QBO reads, drained in "
-          f"{result['flood_drain_s']} s; push during the flood p50 {result['flood_push_p50_ms']} ms, "
-          f"p95 {result['flood_push_p95_ms']} ms ({len(editor.samples)} edits; "
-          f"p50 {result['idle_push_p50_ms']} ms without the flood)")
+    print(
+        f"{total} events for missing customers: {result['flood_requests']} QBO reads, drained in "
+        f"{result['flood_drain_s']} s; push during the flood p50 {result['flood_push_p50_ms']} ms, "
+        f"p95 {result['flood_push_p95_ms']} ms ({len(editor.samples)} edits; "
+        f"p50 {result['idle_push_p50_ms']} ms without the flood)"
+    )
     print(json.dumps(result))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer notifications (CI)")
-    parser.add_argument("--events", type=int, default=None,
-                        help="events per notification (default 10; 100 with --flood)")
+    parser.add_argument(
+        "--events", type=int, default=None, help="events per notification (default 10; 100 with --flood)"
+    )
     parser.add_argument("--flood", action="store_true", help="events for missing customers vs. pushes")
     parser.add_argument("--flood-events", type=int, default=None, help="events in the flood (default 20,000)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="with --flood: emulator and throttle run this many times faster than real time")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="with --flood: emulator and throttle run this many times faster than real time",
+    )
     args = parser.parse_args()
     if args.flood:
         flood(args)

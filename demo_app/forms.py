@@ -20,9 +20,22 @@ from wtforms.validators import Regexp
 #: Contact attributes edited on the form, in the order they are shown.
 NAME_FIELDS = ("title", "first_name", "middle_name", "last_name", "suffix", "company")
 CONTACT_FIELDS = NAME_FIELDS + (
-    "email", "phone", "mobile", "fax", "other_phone", "website",
-    "billing_street", "billing_city", "billing_state", "billing_postal_code", "billing_country",
-    "shipping_street", "shipping_city", "shipping_state", "shipping_postal_code", "shipping_country",
+    "email",
+    "phone",
+    "mobile",
+    "fax",
+    "other_phone",
+    "website",
+    "billing_street",
+    "billing_city",
+    "billing_state",
+    "billing_postal_code",
+    "billing_country",
+    "shipping_street",
+    "shipping_city",
+    "shipping_state",
+    "shipping_postal_code",
+    "shipping_country",
     "notes",
 )
 
@@ -47,7 +60,11 @@ class ContactForm(FlaskForm):
     company = _text("Company", 100)
     email = StringField(
         "Email",
-        validators=[Optional(), Length(max=100), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter a valid email address.")],
+        validators=[
+            Optional(),
+            Length(max=100),
+            Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter a valid email address."),
+        ],
     )
     phone = _text("Phone", 30)
     mobile = _text("Mobile", 30)

@@ -115,16 +115,23 @@ class Contact(db.Model):  # type: ignore[name-defined,misc]
         return "".join(p[0].upper() for p in parts[:2])
 
     def billing_lines(self) -> list[str]:
-        return _address(self.billing_street, self.billing_city, self.billing_state,
-                        self.billing_postal_code, self.billing_country)
+        return _address(
+            self.billing_street, self.billing_city, self.billing_state, self.billing_postal_code, self.billing_country
+        )
 
     def shipping_lines(self) -> list[str]:
-        return _address(self.shipping_street, self.shipping_city, self.shipping_state,
-                        self.shipping_postal_code, self.shipping_country)
+        return _address(
+            self.shipping_street,
+            self.shipping_city,
+            self.shipping_state,
+            self.shipping_postal_code,
+            self.shipping_country,
+        )
 
 
-def _address(street: str | None, city: str | None, state: str | None,
-             postal: str | None, country: str | None) -> list[str]:
+def _address(
+    street: str | None, city: str | None, state: str | None, postal: str | None, country: str | None
+) -> list[str]:
     """Postal-style lines, skipping empty parts."""
     locality = " ".join(p for p in (", ".join(p for p in (city, state) if p), postal) if p)
     return [line for line in (street, locality, country) if line]

@@ -84,20 +84,28 @@ def demo_customer_emails() -> list[str]:
 
 
 def _names_from_email(email: str) -> tuple[str, str]:
-    """"amelia.abernathy@..." -> ("Amelia", "Abernathy"): how the CRM knew them before QBO."""
+    """ "amelia.abernathy@..." -> ("Amelia", "Abernathy"): how the CRM knew them before QBO."""
     local = email.split("@", 1)[0]
     first, _, last = local.partition(".")
     return first.replace("-", " ").title(), last.replace("-", " ").title()
 
 
-def _contacts_for(account: Account, domain: str, people: t.Sequence[tuple[str, ...]],
-                  matching: t.Sequence[str]) -> list[Contact]:
+def _contacts_for(
+    account: Account, domain: str, people: t.Sequence[tuple[str, ...]], matching: t.Sequence[str]
+) -> list[Contact]:
     """The account's contacts: ``matching`` emails first, then ``people``; the last one is archived."""
     contacts = []
     for email in matching:
         first, last = _names_from_email(email)
-        contacts.append(Contact(account_id=account.id, first_name=first, last_name=last, email=email,
-                                notes="Known to us before QuickBooks was connected."))
+        contacts.append(
+            Contact(
+                account_id=account.id,
+                first_name=first,
+                last_name=last,
+                email=email,
+                notes="Known to us before QuickBooks was connected.",
+            )
+        )
     for index, (first, last, company, city, state, postal) in enumerate(people):
         slug = (company or f"{first}{last}").lower().replace(" & ", "-").replace(" ", "-")
         contacts.append(

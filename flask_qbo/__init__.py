@@ -19,12 +19,12 @@ from .errors import QBOTokenDecryptError
 from .errors import QBOTransientError
 from .errors import QBOValidationError
 from .extension import QBO
-from .extension import get_qbo
 from .fieldmap import BOTH
 from .fieldmap import FROM_QBO
 from .fieldmap import TO_QBO
 from .fieldmap import Field
 from .fieldmap import FieldMap
+from .state import get_qbo
 
 __all__ = [
     "BOTH",

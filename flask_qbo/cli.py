@@ -14,11 +14,11 @@ from sqlalchemy import func
 from .connection import health
 from .errors import QBOTokenDecryptError
 from .extension import QBO
-from .extension import get_qbo
 from .models import Connection
 from .models import Inbox
 from .models import Outbox
 from .models import SyncLog
+from .state import get_qbo
 
 qbo_cli = AppGroup("qbo", help="QuickBooks Online sync commands.")
 
@@ -144,8 +144,12 @@ def emulator_command(args: tuple[str, ...]) -> None:
 
 
 @qbo_cli.command("pull")
-@click.option("--limit", default=None, type=click.IntRange(1, 10_000),
-              help="Inbox events per realm per pass (default: one bulk read's worth, 1000).")
+@click.option(
+    "--limit",
+    default=None,
+    type=click.IntRange(1, 10_000),
+    help="Inbox events per realm per pass (default: one bulk read's worth, 1000).",
+)
 @click.option("--cdc/--no-cdc", default=True, show_default=True, help="Also poll CDC for connections that are due.")
 def pull_command(limit: int | None, cdc: bool) -> None:
     """Apply pending QuickBooks webhook events (and due CDC polls) now."""
@@ -161,13 +165,17 @@ def pull_command(limit: int | None, cdc: bool) -> None:
 @click.option("--tenant", default=None, help="Tenant key (default: the only connected tenant).")
 @click.option("--months", type=int, default=None, help="Only transactions from the last N months.")
 @click.option("--accept-exact", is_flag=True, help="Link every exact e-mail match.")
-@click.option("--apply", "apply_", is_flag=True,
-              help="Apply the decisions (pending rows stay unlinked); also resumes an interrupted apply.")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Apply the decisions (pending rows stay unlinked); also resumes an interrupted apply.",
+)
 @click.option("--cancel", "cancel_", is_flag=True, help="Cancel the tenant's unfinished import, then stop.")
 def import_command(tenant: str | None, months: int | None, accept_exact: bool, apply_: bool, cancel_: bool) -> None:
     """Run the initial import for a tenant, resuming an unfinished one."""
-    from .importing import run as backfill
     from .errors import QBOConfigError
+    from .importing import run as backfill
 
     qbo = get_qbo()
     tenant = tenant or _only_tenant()
@@ -180,8 +188,10 @@ def import_command(tenant: str | None, months: int | None, accept_exact: bool, a
         raise click.ClickException(str(exc)) from None
     while run.status == "fetching":
         run = backfill.run_import_step(qbo, run.id, budget=10)
-        click.echo(f"  {backfill.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
-                   f"{run.transactions_done} transactions, {run.requests_made} requests")
+        click.echo(
+            f"  {backfill.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
+            f"{run.transactions_done} transactions, {run.requests_made} requests"
+        )
         if run.error:
             raise click.ClickException(f"Import {run.id} paused: {run.error} (run the command again to resume)")
     if accept_exact and run.status == "review":

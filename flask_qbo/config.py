@@ -154,9 +154,7 @@ def resolve_urls(app: t.Any = None) -> dict[str, str]:
     elif env in INTUIT_URLS:
         urls = dict(INTUIT_URLS[env])
     else:
-        raise QBOConfigError(
-            f"QBO_ENVIRONMENT must be 'production', 'sandbox' or 'emulator', not {env!r}."
-        )
+        raise QBOConfigError(f"QBO_ENVIRONMENT must be 'production', 'sandbox' or 'emulator', not {env!r}.")
     overrides = {
         "api": "QBO_API_BASE_URL",
         "app": "QBO_APP_BASE_URL",

@@ -22,22 +22,20 @@ from flask import has_request_context
 from sqlalchemy import Integer
 
 from . import config as qbo_config
-from .intuit import inputs
 from .errors import QBOConfigError
 from .fieldmap import FieldMap
+from .intuit import inputs
 from .models import Connection
 from .models import metadata
+from .state import DEFAULT_TENANT
+from .state import AppState
 
 if t.TYPE_CHECKING:
     from .intuit.client import QBOClient
-    from .intuit.crypto import TokenCipher
 
 log = logging.getLogger("flask_qbo")
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
-
-#: Tenant key used when the host registers no ``tenant_loader`` (single-tenant CRMs).
-DEFAULT_TENANT = "default"
 
 
 @dataclasses.dataclass
@@ -47,18 +45,6 @@ class ContactRegistration:
     model: type
     fields: FieldMap
     key: str = "id"
-
-
-@dataclasses.dataclass
-class AppState:
-    """What one Flask app needs at runtime; kept per app so two apps never share it."""
-
-    db: t.Any
-    cipher: TokenCipher
-    #: URL prefix → requests transport adapter (tests mount the emulator here).
-    adapters: dict[str, requests.adapters.BaseAdapter] = dataclasses.field(default_factory=dict)
-    #: The runner driving push/pull work for this app (set by :mod:`flask_qbo.runners.thread`).
-    runner: t.Any = None
 
 
 class QBO:
@@ -88,8 +74,7 @@ class QBO:
         """Register the extension on ``app``: config defaults, blueprints, CLI, hooks."""
         if "qbo" in app.extensions:
             raise RuntimeError(
-                "Flask-QBO is already registered on this app. Create one QBO() per app "
-                "and call init_app once."
+                "Flask-QBO is already registered on this app. Create one QBO() per app and call init_app once."
             )
         for key, value in qbo_config.DEFAULTS.items():
             app.config.setdefault(key, value)
@@ -104,8 +89,8 @@ class QBO:
         app.url_map.converters[inputs.ROW_ID] = inputs.RowIdConverter  # before any blueprint uses it
         qbo_config.resolve_urls(app)  # fails now on a bad QBO_ENVIRONMENT
 
-        from .sync import capture
         from .cli import qbo_cli
+        from .sync import capture
         from .views import register_views
 
         capture.install(self, app)
@@ -244,9 +229,7 @@ class QBO:
     def create_contact(self, tenant_key: str, values: dict[str, t.Any]) -> t.Any:
         """Create a contact for an imported QBO customer through the host's ``contact_factory``."""
         if self._contact_factory is None:
-            raise QBOConfigError(
-                "Creating contacts from QuickBooks needs a @qbo.contact_factory hook."
-            )
+            raise QBOConfigError("Creating contacts from QuickBooks needs a @qbo.contact_factory hook.")
         return self._contact_factory(tenant_key, values)
 
     def current_user_name(self) -> str | None:
@@ -336,12 +319,3 @@ def _integer_column(column: t.Any) -> bool:
 def _column_value(column: t.Any, key: str) -> t.Any:
     """A canonical key as the column's Python type, for the query that loads its contact."""
     return int(key) if _integer_column(column) else key
-
-
-def get_qbo(app: Flask | None = None) -> QBO:
-    """The extension registered on ``app`` (default: the current app)."""
-    app = app or current_app
-    try:
-        return app.extensions["qbo"]
-    except KeyError:
-        raise RuntimeError("Flask-QBO is not registered on this app; call qbo.init_app(app).") from None

@@ -42,10 +42,18 @@ CUSTOMER_PATHS: dict[str, int | None] = {
     "Active": None,
     "ResaleNum": 16,
     "PreferredDeliveryMethod": None,
-    **{f"{addr}.{part}": size for addr in ("BillAddr", "ShipAddr") for part, size in (
-        ("Line1", 500), ("Line2", 500), ("City", 255), ("CountrySubDivisionCode", 255),
-        ("PostalCode", 30), ("Country", 255),
-    )},
+    **{
+        f"{addr}.{part}": size
+        for addr in ("BillAddr", "ShipAddr")
+        for part, size in (
+            ("Line1", 500),
+            ("Line2", 500),
+            ("City", 255),
+            ("CountrySubDivisionCode", 255),
+            ("PostalCode", 30),
+            ("Country", 255),
+        )
+    },
 }
 
 #: Name parts QBO refuses a colon, tab or newline in.
@@ -146,9 +154,7 @@ class FieldMap:
                     f"Field {field.attr!r}: direction must be one of {DIRECTIONS}, not {field.direction!r}."
                 )
             if field.path not in CUSTOMER_PATHS:
-                raise QBOConfigError(
-                    f"Field {field.attr!r} maps to unknown QBO Customer path {field.path!r}."
-                )
+                raise QBOConfigError(f"Field {field.attr!r} maps to unknown QBO Customer path {field.path!r}.")
             if field.attr in seen_attrs:
                 raise QBOConfigError(f"Attribute {field.attr!r} is mapped twice.")
             if field.path in seen_paths:
@@ -209,6 +215,7 @@ def set_path(obj: dict[str, t.Any], path: str, value: t.Any) -> None:
 
 
 # -- values, hashes and payloads ------------------------------------------------------
+
 
 def _group(path: str) -> str:
     """The top-level object of a nested path (``BillAddr`` of ``BillAddr.City``).
@@ -375,8 +382,11 @@ def build_update_payload(
     """
     wanted = set(paths) if paths is not None else None
     changed = [
-        p for p in changed_paths(values, base)
-        if (wanted is None or p in wanted) and (f := fieldmap.by_path(p)) is not None and f.pushes
+        p
+        for p in changed_paths(values, base)
+        if (wanted is None or p in wanted)
+        and (f := fieldmap.by_path(p)) is not None
+        and f.pushes
         and p != "DisplayName"
     ]
     if not changed:
@@ -384,14 +394,20 @@ def build_update_payload(
     payload: dict[str, t.Any] = {"Id": qbo_id, "SyncToken": sync_token, "sparse": True}
     for group in {_group(p) for p in changed if "." in p}:
         existing = (current or {}).get(group)
-        payload[group] = {k: v for k, v in existing.items() if k not in ("Id", "Lat", "Long")} \
-            if isinstance(existing, t.Mapping) else {}
+        payload[group] = (
+            {k: v for k, v in existing.items() if k not in ("Id", "Lat", "Long")}
+            if isinstance(existing, t.Mapping)
+            else {}
+        )
         for field in fieldmap:
             if not (field.pushes and _group(field.path) == group and "." in field.path):
                 continue
             value = values.get(field.path)
-            if value is None and normalize(get_path(payload, field.path)) is None \
-                    and normalize((base or {}).get(field.path)) is None:
+            if (
+                value is None
+                and normalize(get_path(payload, field.path)) is None
+                and normalize((base or {}).get(field.path)) is None
+            ):
                 continue
             set_path(payload, field.path, _wire(field.path, value))
     for path in changed:
@@ -402,15 +418,14 @@ def build_update_payload(
 
 # -- DisplayName ----------------------------------------------------------------------
 
+
 def display_name(values: t.Mapping[str, t.Any]) -> str:
     """The DisplayName a new customer gets: "First Last", else the company, else the email.
 
     Characters QBO refuses in names are replaced so a company such as
     ``"Acme: West"`` still produces a valid name.
     """
-    person = " ".join(
-        str(v) for v in (normalize(values.get("GivenName")), normalize(values.get("FamilyName"))) if v
-    )
+    person = " ".join(str(v) for v in (normalize(values.get("GivenName")), normalize(values.get("FamilyName"))) if v)
     name = person or normalize(values.get("CompanyName")) or normalize(values.get("PrimaryEmailAddr.Address"))
     if not name:
         name = normalize(values.get("MiddleName")) or "Unnamed contact"

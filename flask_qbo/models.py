@@ -9,6 +9,7 @@ is what lets an outbox row commit in the same transaction as the contact edit.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from sqlalchemy import JSON
 from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import DateTime
+from sqlalchemy import Enum
 from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import MetaData
@@ -45,6 +47,90 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 def utcnow() -> dt.datetime:
     """Timezone-aware now in UTC; every stored time is UTC."""
     return dt.datetime.now(dt.timezone.utc)
+
+
+class Status(str, enum.Enum):
+    """A status stored as its plain value (``"pending"``), compared and shown as that value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConnectionStatus(Status):
+    """Where a tenant's link to its QuickBooks company stands."""
+
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"
+    DISCONNECTED = "disconnected"
+
+
+class SyncStatus(Status):
+    """What the contact card says about a linked customer."""
+
+    SYNCED = "synced"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+class OutboxStatus(Status):
+    """An outbox row's place in the push queue."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    #: Refused by QBO (validation): waits for a person to fix the contact.
+    FAILED = "failed"
+    #: Out of attempts: kept for the health page, never retried on its own.
+    DEAD = "dead"
+
+
+class OutboxOp(Status):
+    """What an outbox row asks of QBO."""
+
+    UPSERT = "upsert"
+    INACTIVATE = "inactivate"
+
+
+class InboxStatus(Status):
+    """An inbox event's place in the pull queue."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+    #: Nothing to apply (an entity we do not mirror, a disconnected realm).
+    IGNORED = "ignored"
+
+
+class ImportStatus(Status):
+    """Where an import run stands."""
+
+    FETCHING = "fetching"
+    REVIEW = "review"
+    APPLYING = "applying"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ImportDecision(Status):
+    """The admin's choice for one imported QBO customer."""
+
+    PENDING = "pending"
+    LINK = "link"
+    CREATE = "create"
+    SKIP = "skip"
+
+
+def status_column(kind: type[Status]) -> Enum:
+    """A VARCHAR(20) column holding ``kind``'s values (no database enum type, no CHECK).
+
+    Plain strings keep existing tables and hosts' migrations valid; loading gives
+    the enum member back.
+    """
+    return Enum(
+        kind, native_enum=False, length=20, create_constraint=False, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -102,8 +188,9 @@ class Connection(Base):
     realm_id: Mapped[str | None] = mapped_column(String(32))
     company_name: Mapped[str | None] = mapped_column(String(1024))
     environment: Mapped[str] = mapped_column(String(16), default="sandbox")
-    #: ``connected`` / ``needs_reconnect`` / ``disconnected``.
-    status: Mapped[str] = mapped_column(String(20), default="disconnected")
+    status: Mapped[ConnectionStatus] = mapped_column(
+        status_column(ConnectionStatus), default=ConnectionStatus.DISCONNECTED
+    )
     access_token_enc: Mapped[str | None] = mapped_column(Text)
     refresh_token_enc: Mapped[str | None] = mapped_column(Text)
     access_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -129,7 +216,7 @@ class Connection(Base):
     @property
     def is_active(self) -> bool:
         """True while sync may run (connected, tokens believed good)."""
-        return self.status == "connected"
+        return self.status == ConnectionStatus.CONNECTED
 
     def __repr__(self) -> str:
         # Tokens are deliberately left out.
@@ -180,8 +267,7 @@ class Customer(Base):
     last_pulled_hash: Mapped[str | None] = mapped_column(String(64))
     #: QBO path -> value as both sides last agreed: the base of the three-way merge.
     synced_values: Mapped[dict | None] = mapped_column(JSON)
-    #: ``synced`` / ``pending`` / ``failed``: what the contact card shows.
-    sync_status: Mapped[str | None] = mapped_column(String(20))
+    sync_status: Mapped[SyncStatus | None] = mapped_column(status_column(SyncStatus))
     sync_error: Mapped[str | None] = mapped_column(Text)
     last_synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     raw: Mapped[dict | None] = mapped_column(JSON)
@@ -237,10 +323,8 @@ class Outbox(Base):
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
     tenant_key: Mapped[str] = mapped_column(String(64))
     contact_key: Mapped[str] = mapped_column(String(64))
-    #: ``upsert`` or ``inactivate``.
-    op: Mapped[str] = mapped_column(String(20), default="upsert")
-    #: ``pending`` / ``in_progress`` / ``done`` / ``failed`` / ``dead``.
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    op: Mapped[OutboxOp] = mapped_column(status_column(OutboxOp), default=OutboxOp.UPSERT)
+    status: Mapped[OutboxStatus] = mapped_column(status_column(OutboxStatus), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -270,8 +354,7 @@ class Inbox(Base):
     operation: Mapped[str] = mapped_column(String(20))
     deleted_id: Mapped[str | None] = mapped_column(String(32))
     event_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    #: ``pending`` / ``in_progress`` / ``done`` / ``failed`` / ``ignored``.
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[InboxStatus] = mapped_column(status_column(InboxStatus), default=InboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -327,8 +410,7 @@ class ImportRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_key: Mapped[str] = mapped_column(String(64), index=True)
     realm_id: Mapped[str] = mapped_column(String(32))
-    #: ``fetching`` / ``review`` / ``applying`` / ``done`` / ``failed`` / ``cancelled``.
-    status: Mapped[str] = mapped_column(String(20), default="fetching")
+    status: Mapped[ImportStatus] = mapped_column(status_column(ImportStatus), default=ImportStatus.FETCHING)
     #: Only transactions this many months back (None: all history).
     months: Mapped[int | None] = mapped_column(Integer)
     #: Where fetching resumes: {"entity": "Invoice", "start": 1001}.
@@ -358,12 +440,19 @@ class ImportMatch(Base):
     match_kind: Mapped[str] = mapped_column(String(20))
     #: Other plausible contacts when ambiguous: [contact_key, ...].
     candidates: Mapped[list | None] = mapped_column(JSON)
-    #: ``pending`` / ``link`` / ``create`` / ``skip``.
-    decision: Mapped[str] = mapped_column(String(20), default="pending")
+    decision: Mapped[ImportDecision] = mapped_column(status_column(ImportDecision), default=ImportDecision.PENDING)
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 __all__ = [
+    "ConnectionStatus",
+    "ImportDecision",
+    "ImportStatus",
+    "InboxStatus",
+    "OutboxOp",
+    "OutboxStatus",
+    "Status",
+    "SyncStatus",
     "Base",
     "Connection",
     "Customer",

@@ -12,10 +12,10 @@ import typing as t
 
 import pytest
 
-from .extension import get_qbo
+from .intuit.tokens import apply_token
 from .models import Connection
 from .models import utcnow
-from .intuit.tokens import apply_token
+from .state import get_qbo
 
 if t.TYPE_CHECKING:
     from flask import Flask

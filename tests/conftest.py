@@ -26,8 +26,12 @@ REDIS_URL = os.environ.get("QBO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--soak-long", action="store_true", default=False,
-                     help="run the convergence soak in its long mode (also QBO_SOAK_LONG=1)")
+    parser.addoption(
+        "--soak-long",
+        action="store_true",
+        default=False,
+        help="run the convergence soak in its long mode (also QBO_SOAK_LONG=1)",
+    )
 
 
 def need_service(name: str, reason: str) -> None:

@@ -31,18 +31,16 @@ from flask import session as http_session
 from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
-from ..intuit import inputs
-from ..sync.pull import mirror
-from ..runners import thread as runner
 from .. import signals
-from ..intuit import tokens
-from ..intuit.client import realm_client
 from ..config import get_config
 from ..errors import QBOAPIError
 from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBOOAuthError
 from ..errors import QBOTokenDecryptError
+from ..intuit import inputs
+from ..intuit import tokens
+from ..intuit.client import realm_client
 from ..models import Connection
 from ..models import Customer
 from ..models import ImportMatch
@@ -53,6 +51,8 @@ from ..models import RefItem
 from ..models import SyncLog
 from ..models import Transaction
 from ..models import utcnow
+from ..state import wake
+from ..sync.pull import mirror
 
 if t.TYPE_CHECKING:
     from ..extension import QBO
@@ -139,9 +139,7 @@ def conflict_for(qbo: QBO, tenant_key: str, realm_id: str) -> str | None:
     """Why ``tenant_key`` may not connect ``realm_id``, or ``None`` when it may."""
     session = qbo.state().db.session
     other = (
-        session.query(Connection)
-        .filter(Connection.realm_id == realm_id, Connection.tenant_key != tenant_key)
-        .first()
+        session.query(Connection).filter(Connection.realm_id == realm_id, Connection.tenant_key != tenant_key).first()
     )
     if other is not None:
         return (
@@ -155,7 +153,7 @@ def conflict_for(qbo: QBO, tenant_key: str, realm_id: str) -> str | None:
         return (
             f"This account still holds the synced data of {previous}. Connecting a different "
             "company would mix the two companies' customers. Sign in to the same company to "
-            "reconnect, or disconnect and choose \"Delete synced data\" before connecting another one."
+            'reconnect, or disconnect and choose "Delete synced data" before connecting another one.'
         )
     return None
 
@@ -199,8 +197,7 @@ def _callback_realm(value: str | None) -> str:
         return inputs.realm_id(value)
     except ValueError as exc:
         raise ConnectError(
-            f"The sign-in response cannot be used: {exc} Nothing was changed; "
-            "start again from the Add-ons & API page."
+            f"The sign-in response cannot be used: {exc} Nothing was changed; start again from the Add-ons & API page."
         ) from None
 
 
@@ -257,7 +254,10 @@ def prove_realm(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -
         # Status and code only: an auth fault's detail can quote the start of the token.
         log.warning(
             "Refused a QuickBooks callback of tenant %s: the new token could not read company %s (HTTP %s, code %s).",
-            tenant, realm_id, exc.status, exc.code,
+            tenant,
+            realm_id,
+            exc.status,
+            exc.code,
         )
         _revoke_unused(qbo, tenant, realm_id, token)
         status = 403 if isinstance(exc, QBOAuthError) else 502
@@ -350,7 +350,7 @@ def _revoke_unused(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]
 
 def _wake(app: t.Any, reason: str) -> None:
     """Let the runner push changes queued while the connection was broken."""
-    runner.wake(app, reason=reason)
+    wake(app, reason=reason)
 
 
 def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
@@ -416,14 +416,14 @@ def purge_data(qbo: QBO, tenant_key: str, realm_id: str | None) -> dict[str, int
     counts: dict[str, int] = {}
     run_ids = [run_id for (run_id,) in db_session.query(ImportRun.id).filter(ImportRun.tenant_key == tenant_key)]
     if run_ids:
-        counts["import matches"] = db_session.query(ImportMatch).filter(ImportMatch.run_id.in_(run_ids)).delete(
-            synchronize_session=False
+        counts["import matches"] = (
+            db_session.query(ImportMatch).filter(ImportMatch.run_id.in_(run_ids)).delete(synchronize_session=False)
         )
-    counts["import runs"] = db_session.query(ImportRun).filter(ImportRun.tenant_key == tenant_key).delete(
-        synchronize_session=False
+    counts["import runs"] = (
+        db_session.query(ImportRun).filter(ImportRun.tenant_key == tenant_key).delete(synchronize_session=False)
     )
-    counts["queued changes"] = db_session.query(Outbox).filter(Outbox.tenant_key == tenant_key).delete(
-        synchronize_session=False
+    counts["queued changes"] = (
+        db_session.query(Outbox).filter(Outbox.tenant_key == tenant_key).delete(synchronize_session=False)
     )
     if realm_id:
         counts["customers"] = (
@@ -438,8 +438,8 @@ def purge_data(qbo: QBO, tenant_key: str, realm_id: str | None) -> dict[str, int
         )
         if shared is None:
             for model, label in ((Transaction, "transactions"), (RefItem, "reference items"), (Inbox, "notifications")):
-                counts[label] = db_session.query(model).filter(model.realm_id == realm_id).delete(
-                    synchronize_session=False
+                counts[label] = (
+                    db_session.query(model).filter(model.realm_id == realm_id).delete(synchronize_session=False)
                 )
     return counts
 

@@ -13,16 +13,16 @@ import typing as t
 
 from sqlalchemy import func
 
-from ..intuit import tokens
-from . import upkeep
 from ..errors import QBOConfigError
 from ..errors import QBOTokenDecryptError
+from ..intuit import tokens
 from ..models import Connection
 from ..models import Customer
 from ..models import Inbox
 from ..models import Outbox
 from ..models import SyncLog
 from ..models import utcnow
+from . import upkeep
 
 if t.TYPE_CHECKING:
     from ..extension import QBO
@@ -106,7 +106,8 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     if parts:
         return " ".join(parts)
     mirror = (
-        qbo.state().db.session.query(Customer.display_name)
+        qbo.state()
+        .db.session.query(Customer.display_name)
         .filter(Customer.tenant_key == tenant_key, Customer.contact_key == contact_key)
         .scalar()
     )
@@ -125,7 +126,7 @@ def without_code_prefix(code: str | None, message: str | None) -> str:
     if code:
         prefix = f"[{code}] "
         if text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     return text
 
 
@@ -142,8 +143,10 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
     db_session = qbo.state().db.session
     failures: list[Failure] = []
     retryable_contacts = {
-        key for (key,) in db_session.query(Outbox.contact_key)
-        .filter(Outbox.tenant_key == tenant_key, Outbox.status.in_(("failed", "dead")))
+        key
+        for (key,) in db_session.query(Outbox.contact_key).filter(
+            Outbox.tenant_key == tenant_key, Outbox.status.in_(("failed", "dead"))
+        )
     }
     rows = (
         db_session.query(Outbox)
@@ -174,8 +177,9 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
     # A push that later succeeded for the same contact resolved the failure: hide it.
     last_success = dict(
         db_session.query(SyncLog.contact_key, func.max(SyncLog.id))
-        .filter(SyncLog.tenant_key == tenant_key, SyncLog.direction == "push",
-                SyncLog.action.notin_(("failed", "expired")))
+        .filter(
+            SyncLog.tenant_key == tenant_key, SyncLog.direction == "push", SyncLog.action.notin_(("failed", "expired"))
+        )
         .group_by(SyncLog.contact_key)
     )
     for entry in logs:
@@ -202,7 +206,8 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
 def recent_events(qbo: QBO, tenant_key: str, limit: int = 10) -> list[SyncLog]:
     """Connection events (connected, warnings, disconnects), newest first."""
     return (
-        qbo.state().db.session.query(SyncLog)
+        qbo.state()
+        .db.session.query(SyncLog)
         .filter(SyncLog.tenant_key == tenant_key, SyncLog.direction == "connect")
         .order_by(SyncLog.id.desc())
         .limit(limit)
@@ -224,9 +229,13 @@ def key_problem(qbo: QBO, conn: Connection) -> str | None:
     if problem:
         return problem
     reported = (
-        qbo.state().db.session.query(Outbox.last_error)
-        .filter(Outbox.tenant_key == conn.tenant_key, Outbox.status == "pending",
-                Outbox.error_code == QBOTokenDecryptError.code)
+        qbo.state()
+        .db.session.query(Outbox.last_error)
+        .filter(
+            Outbox.tenant_key == conn.tenant_key,
+            Outbox.status == "pending",
+            Outbox.error_code == QBOTokenDecryptError.code,
+        )
         .order_by(Outbox.id.desc())
         .limit(1)
         .scalar()
@@ -241,7 +250,8 @@ def malformed_webhooks(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -
     the change they would have announced still arrives by the next CDC poll.
     """
     return (
-        qbo.state().db.session.query(SyncLog)
+        qbo.state()
+        .db.session.query(SyncLog)
         .filter(SyncLog.tenant_key == tenant_key, SyncLog.direction == "webhook", SyncLog.action == "malformed")
         .order_by(SyncLog.id.desc())
         .limit(limit)
@@ -297,15 +307,31 @@ def banner_state(qbo: QBO) -> dict[str, t.Any] | None:
     admin = qbo.is_admin()
     company = conn.company_name or f"company {conn.realm_id}"
     if conn.status == "needs_reconnect":
-        return {"level": "error", "kind": "needs_reconnect", "admin": admin, "company": company,
-                "reason": conn.status_reason}
+        return {
+            "level": "error",
+            "kind": "needs_reconnect",
+            "admin": admin,
+            "company": company,
+            "reason": conn.status_reason,
+        }
     if conn.status == "disconnected":
-        return {"level": "info", "kind": "disconnected", "admin": admin, "company": company,
-                "since": conn.disconnected_at}
+        return {
+            "level": "info",
+            "kind": "disconnected",
+            "admin": admin,
+            "company": company,
+            "since": conn.disconnected_at,
+        }
     if tokens.key_problem(qbo, conn):
         return {"level": "error", "kind": "key_problem", "admin": admin, "company": company}
     days = upkeep.warning_due(conn)
     if days is not None and admin:
-        return {"level": "warning", "kind": "expiring", "admin": admin, "company": company,
-                "deadline": upkeep.deadline(conn), "days": days}
+        return {
+            "level": "warning",
+            "kind": "expiring",
+            "admin": admin,
+            "company": company,
+            "deadline": upkeep.deadline(conn),
+            "days": days,
+        }
     return None

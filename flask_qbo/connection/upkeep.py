@@ -27,15 +27,15 @@ from sqlalchemy import inspect
 from sqlalchemy import update
 
 from .. import signals
-from ..intuit import tokens
-from ..sync.pull.apply import ConnectionGone
-from ..sync.pull.apply import hold_connection
 from ..config import get_config
-from .connect import log_event
 from ..errors import QBOError
+from ..intuit import tokens
 from ..models import Connection
 from ..models import Inbox
 from ..models import utcnow
+from ..sync.pull.apply import ConnectionGone
+from ..sync.pull.apply import hold_connection
+from .connect import log_event
 
 if t.TYPE_CHECKING:
     from ..extension import QBO
@@ -104,9 +104,7 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
             outcomes = ["failed"]
         for outcome in outcomes:
             result[outcome] += 1
-    result["needs_reconnect"] = (
-        db_session.query(Connection).filter(Connection.status == "needs_reconnect").count()
-    )
+    result["needs_reconnect"] = db_session.query(Connection).filter(Connection.status == "needs_reconnect").count()
     clear_old_bodies(qbo, now)
     db_session.commit()
     return result
@@ -159,11 +157,15 @@ def clear_old_bodies(qbo: QBO, now: dt.datetime | None = None) -> int:
     body.  Not committed: :func:`upkeep` commits.
     """
     cutoff = (now or utcnow()) - RAW_KEPT
-    return qbo.state().db.session.execute(
-        update(Inbox)
-        .where(Inbox.status.in_(("done", "ignored")), Inbox.processed_at < cutoff, Inbox.raw.isnot(None))
-        .values(raw=None)
-    ).rowcount
+    return (
+        qbo.state()
+        .db.session.execute(
+            update(Inbox)
+            .where(Inbox.status.in_(("done", "ignored")), Inbox.processed_at < cutoff, Inbox.raw.isnot(None))
+            .values(raw=None)
+        )
+        .rowcount
+    )
 
 
 def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:

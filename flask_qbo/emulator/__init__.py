@@ -4,9 +4,11 @@
 Flask app; ``WSGIAdapter`` lets ``requests`` reach it (or any WSGI app) without
 sockets. See ``docs/emulator.rst``.
 """
+
 from __future__ import annotations
 
-from .app import Emulator, EmulatorUser
+from .app import Emulator
+from .app import EmulatorUser
 from .config import EmulatorConfig
 from .errors import EmulatorFault
 from .transport import WSGIAdapter

@@ -16,8 +16,12 @@ import typing as t
 
 from werkzeug.serving import run_simple
 
-from . import Emulator, EmulatorConfig
-from .seed import DEMO_SEED, load, save, seed_demo
+from . import Emulator
+from . import EmulatorConfig
+from .seed import DEMO_SEED
+from .seed import load
+from .seed import save
+from .seed import seed_demo
 
 
 def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:

@@ -5,19 +5,30 @@ layers: gateway auth (401/403 lower-case bodies), throttling (429), the
 ``requestid`` replay cache, then the operation itself with Fault bodies for
 any :class:`EmulatorFault`.
 """
+
 from __future__ import annotations
 
 import json
 import time as time_module
-from datetime import datetime, time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from datetime import datetime
+from datetime import time
+from typing import TYPE_CHECKING
+from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
 
-from .bodies import BodyError, read_json
-from . import errors, rules
+from . import errors
+from . import rules
+from .bodies import BodyError
+from .bodies import read_json
 from .errors import EmulatorFault
-from .realms import is_realm_id, not_a_realm
+from .realms import is_realm_id
+from .realms import not_a_realm
 from .throttle import Throttled
 
 if TYPE_CHECKING:
@@ -83,8 +94,11 @@ def _run(realm: str, kind: str, action: Callable[[], Result], batch: bool = Fals
         if request_id is not None:
             limit = MAX_BATCH_REQUEST_ID if batch else MAX_REQUEST_ID
             if len(request_id) > limit:
-                return fault_response(errors.request_error(
-                    f"requestid length {len(request_id)} exceeds the maximum of {limit} characters", "requestid"))
+                return fault_response(
+                    errors.request_error(
+                        f"requestid length {len(request_id)} exceeds the maximum of {limit} characters", "requestid"
+                    )
+                )
             cached = emu.replay_lookup(realm, request_id)
             if cached is not None:
                 return cached
@@ -104,8 +118,10 @@ def _run(realm: str, kind: str, action: Callable[[], Result], batch: bool = Fals
 def _entity(segment: str) -> str:
     canonical = rules.BY_LOWER.get(segment.lower())
     if canonical is None:
-        raise errors.unsupported(f"Operation Could not find resource for relative : {request.path} "
-                                 f"of full path: {request.url} is not supported.")
+        raise errors.unsupported(
+            f"Operation Could not find resource for relative : {request.path} "
+            f"of full path: {request.url} is not supported."
+        )
     return canonical
 
 
@@ -126,8 +142,7 @@ def _is_sparse(obj: dict[str, Any]) -> bool:
     return obj.get("sparse") in (True, "true", "True")
 
 
-def write_one(realm: str, entity: str, operation: str | None, obj: dict[str, Any],
-              include: str = "") -> dict[str, Any]:
+def write_one(realm: str, entity: str, operation: str | None, obj: dict[str, Any], include: str = "") -> dict[str, Any]:
     """Create / update / delete / void one object; shared by the endpoint and batch."""
     store = _emu().store
     operation = (operation or "").lower()
@@ -135,8 +150,9 @@ def write_one(realm: str, entity: str, operation: str | None, obj: dict[str, Any
         return store.delete(realm, entity, obj.get("Id"), obj.get("SyncToken"))
     if operation == "void" or (operation == "update" and "void" in include.lower().split(",")):
         if operation == "void" and entity != "Invoice":
-            raise errors.unsupported(f"Operation void is not supported for {entity}; "
-                                     "use operation=update&include=void.")
+            raise errors.unsupported(
+                f"Operation void is not supported for {entity}; use operation=update&include=void."
+            )
         return store.void(realm, entity, obj.get("Id"), obj.get("SyncToken"))
     if operation not in ("", "create", "update"):
         raise errors.unsupported(f"Operation {operation} is not supported.")
@@ -149,8 +165,12 @@ def write_one(realm: str, entity: str, operation: str | None, obj: dict[str, Any
 def write(realm: str, segment: str) -> Response:
     def action() -> Result:
         entity = _entity(segment)
-        return {entity: write_one(realm, entity, request.args.get("operation"), _payload(entity),
-                                  request.args.get("include", ""))}
+        return {
+            entity: write_one(
+                realm, entity, request.args.get("operation"), _payload(entity), request.args.get("include", "")
+            )
+        }
+
     return _run(realm, "writes", action)
 
 
@@ -159,6 +179,7 @@ def read(realm: str, segment: str, entity_id: str) -> Response:
     def action() -> Result:
         entity = _entity(segment)
         return {entity: _emu().store.read(realm, entity, entity_id)}
+
     return _run(realm, "reads", action)
 
 
@@ -167,6 +188,7 @@ def pdf(realm: str, segment: str, entity_id: str) -> Response:
     def action() -> Result:
         data = _emu().store.pdf(realm, _entity(segment), entity_id)
         return Response(data, mimetype="application/pdf")
+
     return _run(realm, "reads", action)
 
 
@@ -175,6 +197,7 @@ def send(realm: str, segment: str, entity_id: str) -> Response:
     def action() -> Result:
         entity = _entity(segment)
         return {entity: _emu().store.send(realm, entity, entity_id, request.args.get("sendTo"))}
+
     return _run(realm, "writes", action)
 
 
@@ -197,8 +220,11 @@ def _parse_since(value: str) -> datetime:
     except ValueError as exc:
         raise errors.request_error(f"Invalid changedSince value {value!r}", "changedSince") from exc
     if parsed.tzinfo is None:
-        parsed = datetime.combine(parsed.date(), time(), emu.clock.tz) if len(text) <= 10 \
+        parsed = (
+            datetime.combine(parsed.date(), time(), emu.clock.tz)
+            if len(text) <= 10
             else parsed.replace(tzinfo=emu.clock.tz)
+        )
     return parsed
 
 
@@ -213,10 +239,15 @@ def cdc(realm: str) -> Response:
             raise errors.required("changedSince")
         since = _parse_since(request.args["changedSince"])
         if since < emu.store.cdc_oldest():
-            raise EmulatorFault(400, "4001", "Invalid query",
-                                f"QueryValidationError: changedSince must be within the last "
-                                f"{emu.config.cdc_window_days} days", "changedSince")
+            raise EmulatorFault(
+                400,
+                "4001",
+                "Invalid query",
+                f"QueryValidationError: changedSince must be within the last {emu.config.cdc_window_days} days",
+                "changedSince",
+            )
         return emu.store.cdc(realm, names, since)
+
     return _run(realm, "reads", action)
 
 
@@ -230,11 +261,12 @@ def batch(realm: str) -> Response:
         if len(items) > emu.config.batch_max_items:
             raise errors.request_error(
                 f"The batch request has {len(items)} items; the maximum is {emu.config.batch_max_items}.",
-                "BatchItemRequest")
-        if request.args.get("requestid") and any(len(str(i.get("bId", ""))) > MAX_BID_WITH_REQUEST_ID
-                                                 for i in items):
+                "BatchItemRequest",
+            )
+        if request.args.get("requestid") and any(len(str(i.get("bId", ""))) > MAX_BID_WITH_REQUEST_ID for i in items):
             raise errors.request_error("bId may be at most 10 characters when requestid is used", "bId")
         return {"BatchItemResponse": [_batch_item(realm, item) for item in items]}
+
     return _run(realm, "batch", action, batch=True)
 
 

@@ -4,6 +4,7 @@ Tests build one per test (it is cheap and shares nothing), talk to it through
 :meth:`Emulator.http_session` without sockets, and steer it through the Python
 API; the standalone server wraps the same object.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,19 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import requests
-from flask import Flask, Response, g, request
+from flask import Flask
+from flask import Response
+from flask import g
+from flask import request
 
-from . import api, faults, oauth
+from . import api
+from . import faults
+from . import oauth
 from .clock import Clock
 from .config import EmulatorConfig
 from .errors import EmulatorFault
@@ -26,7 +33,9 @@ from .realms import is_realm_id
 from .store import Store
 from .throttle import Throttle
 from .tokens import TokenAuthority
-from .transport import FAULT_HEADER, INPROCESS_KEY, WSGIAdapter
+from .transport import FAULT_HEADER
+from .transport import INPROCESS_KEY
+from .transport import WSGIAdapter
 from .webhooks import WebhookDispatcher
 
 #: Paths where injected faults apply (the web UI and control API are never faulted).

@@ -6,6 +6,7 @@ A body nested thousands of levels deep makes ``json.loads`` raise
 them here, before anything recursive touches them.  The emulator imports nothing
 from the extension it is tested against, so it keeps this rule of its own.
 """
+
 from __future__ import annotations
 
 import json

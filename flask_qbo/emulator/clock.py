@@ -4,10 +4,13 @@ Token expiry, CDC windows, ``MetaData`` times, throttle windows and webhook
 retry schedules all read this clock, so a test can jump hours ahead with
 :meth:`Clock.advance` instead of sleeping.
 """
+
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 
 def parse_offset(offset: str) -> timezone:

@@ -4,6 +4,7 @@ Kept apart from :mod:`.store` so the balance and relationship arithmetic the
 rules need is testable without the locking and event plumbing, and so the
 snapshot code in :mod:`.seed` can persist it field by field.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,11 @@ from typing import Any
 from . import rules
 
 #: Transactions that move a customer's balance: the amount field and its sign.
-BALANCE_FIELDS: dict[str, tuple[str, int]] = {"Invoice": ("Balance", 1), "CreditMemo": ("RemainingCredit", -1),
-                                              "Payment": ("UnappliedAmt", -1)}
+BALANCE_FIELDS: dict[str, tuple[str, int]] = {
+    "Invoice": ("Balance", 1),
+    "CreditMemo": ("RemainingCredit", -1),
+    "Payment": ("UnappliedAmt", -1),
+}
 
 
 @dataclass
@@ -90,8 +94,10 @@ class Company:
             if payment["Id"] == exclude_payment:
                 continue
             for line in payment.get("Line") or []:
-                if any(l.get("TxnType") == "Invoice" and l.get("TxnId") == invoice_id
-                       for l in line.get("LinkedTxn") or []):
+                if any(
+                    link.get("TxnType") == "Invoice" and link.get("TxnId") == invoice_id
+                    for link in line.get("LinkedTxn") or []
+                ):
                     total += Decimal(str(line.get("Amount", 0)))
         return float(total)
 
@@ -151,8 +157,9 @@ class Company:
             self._link(self._parents, self._children, customer["Id"], (customer.get("ParentRef") or {}).get("value"))
         for entity in BALANCE_FIELDS:
             for txn in self.tables[entity].values():
-                self._link(self._owners[entity], self._txns, (entity, txn["Id"]),
-                           (txn.get("CustomerRef") or {}).get("value"))
+                self._link(
+                    self._owners[entity], self._txns, (entity, txn["Id"]), (txn.get("CustomerRef") or {}).get("value")
+                )
 
     def _indexed(self) -> tuple[dict[str, set[tuple[str, str]]], dict[str, set[str]]]:
         """(transactions per customer, jobs per parent), rebuilt first if the tables changed behind our back."""
@@ -179,8 +186,8 @@ class Company:
             if customer_id not in own:
                 own[customer_id] = self._own_balance(customer_id)
             totals[customer_id] = Decimal(str(own[customer_id])) + sum(
-                (self._with_jobs(child, own, totals) for child in self._children.get(customer_id, ())),
-                Decimal("0"))
+                (self._with_jobs(child, own, totals) for child in self._children.get(customer_id, ())), Decimal("0")
+            )
         return totals[customer_id]
 
     def balance(self, customer_id: str) -> tuple[float, float]:

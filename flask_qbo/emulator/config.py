@@ -3,9 +3,11 @@
 Everything that a test might want to vary lives here, so an emulator can be
 built in one expression and two emulators never share state through globals.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 
 @dataclass

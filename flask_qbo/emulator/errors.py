@@ -4,6 +4,7 @@ QBO has two error envelopes: the API layer's upper-case ``Fault`` and the
 gateway's lower-case ``fault`` used for 401/403. Clients branch on both, so the
 emulator reproduces each one byte-for-byte in structure.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,9 +17,7 @@ DUPLICATE_NAME_DETAIL = (
 )
 THROTTLE_MESSAGE = "message=ThrottleExceeded; errorCode=003001; statusCode=429"
 THROTTLE_DETAIL = "The request limit was reached.  Try again later"
-SYSTEM_FAULT_MESSAGE = (
-    "An application error has occurred while processing your request"
-)
+SYSTEM_FAULT_MESSAGE = "An application error has occurred while processing your request"
 AUTH_MESSAGE = "message=AuthenticationFailed; errorCode=003200; statusCode=401"
 AUTHZ_MESSAGE = "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403"
 
@@ -124,7 +123,10 @@ def throttled() -> EmulatorFault:
 def system_fault(status: int = 500, code: str = "10000", message: str | None = None) -> EmulatorFault:
     """Server-side failure (500/503)."""
     return EmulatorFault(
-        status, code, message or SYSTEM_FAULT_MESSAGE, message or SYSTEM_FAULT_MESSAGE,
+        status,
+        code,
+        message or SYSTEM_FAULT_MESSAGE,
+        message or SYSTEM_FAULT_MESSAGE,
         fault_type="SystemFault",
     )
 
@@ -132,7 +134,9 @@ def system_fault(status: int = 500, code: str = "10000", message: str | None = N
 def not_found(entity: str, entity_id: str) -> EmulatorFault:
     """610 for a missing object."""
     return EmulatorFault(
-        400, "610", "Object Not Found",
+        400,
+        "610",
+        "Object Not Found",
         f"Object Not Found : Something you're trying to use has been made inactive. "
         f"Check the fields with accounts, customers, items, vendors or employees. "
         f"({entity} {entity_id})",
@@ -142,15 +146,20 @@ def not_found(entity: str, entity_id: str) -> EmulatorFault:
 def invalid_reference(element: str, ref_id: str) -> EmulatorFault:
     """2500 for a reference to an object that does not exist."""
     return EmulatorFault(
-        400, "2500", "Invalid Reference Id",
-        f"Invalid Reference Id : Names element id {ref_id} not found", element,
+        400,
+        "2500",
+        "Invalid Reference Id",
+        f"Invalid Reference Id : Names element id {ref_id} not found",
+        element,
     )
 
 
 def stale_object(user: str = "root") -> EmulatorFault:
     """5010 for an update carrying an old SyncToken."""
     return EmulatorFault(
-        400, "5010", "Stale Object Error",
+        400,
+        "5010",
+        "Stale Object Error",
         f"Stale Object Error : You and {user} were working on this at the same time. "
         f"{user} finished before you did, so your work was not saved.",
     )
@@ -164,24 +173,35 @@ def duplicate_name() -> EmulatorFault:
 def too_long(element: str, limit: int) -> EmulatorFault:
     """2050 for a string longer than QBO allows."""
     return EmulatorFault(
-        400, "2050", "String length is either shorter or longer than supported by specification",
+        400,
+        "2050",
+        "String length is either shorter or longer than supported by specification",
         f"String length specified does not match the supported length. Min:0 Max:{limit} "
-        f"supported. Supplied length:>{limit}", element,
+        f"supported. Supplied length:>{limit}",
+        element,
     )
 
 
 def required(element: str, detail: str | None = None) -> EmulatorFault:
     """2020 for a missing required element."""
     return EmulatorFault(
-        400, "2020", "Required param missing, need to supply the required value for the API",
-        detail or f"Required parameter {element} is missing in the request", element,
+        400,
+        "2020",
+        "Required param missing, need to supply the required value for the API",
+        detail or f"Required parameter {element} is missing in the request",
+        element,
     )
 
 
 def business(detail: str, element: str = "", code: str = "6000") -> EmulatorFault:
     """6000 business validation errors (and related codes)."""
-    return EmulatorFault(400, code, "A business validation error has occurred while processing your request",
-                         f"Business Validation Error: {detail}", element)
+    return EmulatorFault(
+        400,
+        code,
+        "A business validation error has occurred while processing your request",
+        f"Business Validation Error: {detail}",
+        element,
+    )
 
 
 def unsupported(detail: str) -> EmulatorFault:

@@ -8,19 +8,28 @@ A control call the emulator cannot act on (a body that is not a JSON object,
 nests too deeply, or a value that is not a number where one is needed) is
 answered 400 ``{"error": …}`` and changes nothing.
 """
+
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import jsonify
+from flask import request
 
-from .bodies import BodyError, read_json
 from . import errors
+from .bodies import BodyError
+from .bodies import read_json
 from .errors import EmulatorFault
-from .realms import is_realm_id, not_a_realm
+from .realms import is_realm_id
+from .realms import not_a_realm
 from .throttle import Throttled
 
 if TYPE_CHECKING:
@@ -45,16 +54,19 @@ class FaultRule:
     method: str | None = None
 
     def matches(self, path: str, method: str, realm: str | None) -> bool:
-        return ((self.path_contains is None or self.path_contains in path)
-                and (self.realm is None or self.realm == realm)
-                and (self.method is None or self.method.upper() == method.upper()))
+        return (
+            (self.path_contains is None or self.path_contains in path)
+            and (self.realm is None or self.realm == realm)
+            and (self.method is None or self.method.upper() == method.upper())
+        )
 
     def fault(self) -> EmulatorFault:
         return injected_fault(self.status, self.code, self.message, self.detail, self.element)
 
 
-def injected_fault(status: int, code: str = "10000", message: str | None = None, detail: str = "",
-                   element: str = "") -> EmulatorFault:
+def injected_fault(
+    status: int, code: str = "10000", message: str | None = None, detail: str = "", element: str = ""
+) -> EmulatorFault:
     """The Fault QBO would send for ``status``; ``code`` overrides the default where it matters."""
     custom = code if code != "10000" else None
     if status == 401:
@@ -70,9 +82,13 @@ def injected_fault(status: int, code: str = "10000", message: str | None = None,
     if status >= 500:
         text = message or ("Service Unavailable" if status == 503 else None)
         return errors.system_fault(status, code, text)
-    return EmulatorFault(status, custom or "6000",
-                         message or "A business validation error has occurred while processing your request",
-                         detail or message or "Business Validation Error: injected by the emulator", element)
+    return EmulatorFault(
+        status,
+        custom or "6000",
+        message or "A business validation error has occurred while processing your request",
+        detail or message or "Business Validation Error: injected by the emulator",
+        element,
+    )
 
 
 class FaultInjector:
@@ -87,21 +103,55 @@ class FaultInjector:
             self.rules.append(rule)
         return rule
 
-    def fail_next(self, n: int = 1, status: int = 500, code: str = "10000", message: str | None = None,
-                  path_contains: str | None = None, realm: str | None = None, method: str | None = None,
-                  detail: str = "", element: str = "") -> FaultRule:
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        code: str = "10000",
+        message: str | None = None,
+        path_contains: str | None = None,
+        realm: str | None = None,
+        method: str | None = None,
+        detail: str = "",
+        element: str = "",
+    ) -> FaultRule:
         """Answer the next ``n`` matching requests with the Fault for ``status``."""
-        return self._add(FaultRule("fail", n, status, str(code), message, detail, element,
-                                   path_contains=path_contains, realm=realm, method=method))
+        return self._add(
+            FaultRule(
+                "fail",
+                n,
+                status,
+                str(code),
+                message,
+                detail,
+                element,
+                path_contains=path_contains,
+                realm=realm,
+                method=method,
+            )
+        )
 
-    def add_latency(self, seconds: float, n: int | None = None, path_contains: str | None = None,
-                    realm: str | None = None, method: str | None = None) -> FaultRule:
+    def add_latency(
+        self,
+        seconds: float,
+        n: int | None = None,
+        path_contains: str | None = None,
+        realm: str | None = None,
+        method: str | None = None,
+    ) -> FaultRule:
         """Delay matching requests by ``seconds`` of real time (all of them when ``n`` is None)."""
-        return self._add(FaultRule("latency", n, seconds=seconds, path_contains=path_contains, realm=realm,
-                                   method=method))
+        return self._add(
+            FaultRule("latency", n, seconds=seconds, path_contains=path_contains, realm=realm, method=method)
+        )
 
-    def timeout_next(self, n: int = 1, after_execute: bool = False, path_contains: str | None = None,
-                     realm: str | None = None, method: str | None = None) -> FaultRule:
+    def timeout_next(
+        self,
+        n: int = 1,
+        after_execute: bool = False,
+        path_contains: str | None = None,
+        realm: str | None = None,
+        method: str | None = None,
+    ) -> FaultRule:
         """Make the next ``n`` requests time out.
 
         In-process the :class:`~flask_qbo.emulator.WSGIAdapter` raises
@@ -109,11 +159,15 @@ class FaultInjector:
         ``after_execute`` the request is processed first and only the response
         is lost, the case ``requestid`` replay exists for.
         """
-        return self._add(FaultRule("timeout", n, after_execute=after_execute, path_contains=path_contains,
-                                   realm=realm, method=method))
+        return self._add(
+            FaultRule(
+                "timeout", n, after_execute=after_execute, path_contains=path_contains, realm=realm, method=method
+            )
+        )
 
-    def disconnect_next(self, n: int = 1, path_contains: str | None = None, realm: str | None = None,
-                        method: str | None = None) -> FaultRule:
+    def disconnect_next(
+        self, n: int = 1, path_contains: str | None = None, realm: str | None = None, method: str | None = None
+    ) -> FaultRule:
         """Drop the connection for the next ``n`` requests (``ConnectionError`` in-process)."""
         return self._add(FaultRule("disconnect", n, path_contains=path_contains, realm=realm, method=method))
 
@@ -195,8 +249,14 @@ def _described(value: Any) -> str:
     return repr(value)
 
 
-def _number(body: dict[str, Any], key: str, default: Any = None, whole: bool = False,
-            low: float = -math.inf, high: float = math.inf) -> Any:
+def _number(
+    body: dict[str, Any],
+    key: str,
+    default: Any = None,
+    whole: bool = False,
+    low: float = -math.inf,
+    high: float = math.inf,
+) -> Any:
     """A finite number from ``low`` to ``high`` (an ``int`` when ``whole``), or a :class:`ControlError`.
 
     The bounds keep a typo from jamming the emulator: a negative latency would
@@ -246,10 +306,15 @@ def add_fault() -> tuple[Response, int]:
     elif kind == "disconnect":
         rule = faults.disconnect_next(_number(body, "n", 1, **count), **scope)
     elif kind == "fail":
-        rule = faults.fail_next(_number(body, "n", 1, **count), _number(body, "status", 500, whole=True, low=400, high=599),
-                                str(_text(body, "code", "10000")), _text(body, "message"),
-                                detail=_text(body, "detail", "") or "", element=_text(body, "element", "") or "",
-                                **scope)
+        rule = faults.fail_next(
+            _number(body, "n", 1, **count),
+            _number(body, "status", 500, whole=True, low=400, high=599),
+            str(_text(body, "code", "10000")),
+            _text(body, "message"),
+            detail=_text(body, "detail", "") or "",
+            element=_text(body, "element", "") or "",
+            **scope,
+        )
     else:
         return jsonify({"error": f"unknown fault kind {kind!r}"}), 400
     return jsonify(asdict(rule)), 201

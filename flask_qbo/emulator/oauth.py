@@ -4,17 +4,27 @@ The authorize page is a real two-step form (sign in, then pick a company when
 the user has several) so demos and browser tests exercise the same redirects a
 CRM sees in production; ``auto_approve`` skips it for automated tests.
 """
+
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import jsonify
+from flask import redirect
+from flask import render_template
+from flask import request
 
-from .bodies import BodyError, read_json
+from .bodies import BodyError
+from .bodies import read_json
 from .errors import EmulatorFault
-from .tokens import OAuthError, validate_scope
+from .tokens import OAuthError
+from .tokens import validate_scope
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -98,8 +108,12 @@ def authorize_submit() -> Any:
     email = form.get("email", "").strip().lower()
     user = emu.users.get(email)
     if user is None or not secrets.compare_digest(user.password, form.get("password", "")):
-        return render_template("emulator/oauth_signin.html", txn=form["txn"], email=email,
-                               error="That email and password combination is not recognised."), 200
+        return render_template(
+            "emulator/oauth_signin.html",
+            txn=form["txn"],
+            email=email,
+            error="That email and password combination is not recognised.",
+        ), 200
     companies = _realms_for(email)
     if not companies:
         return _error_page("This user has no QuickBooks companies.")
@@ -134,8 +148,9 @@ def token() -> Response:
         if grant_type == "authorization_code":
             if not request.form.get("code"):
                 raise OAuthError(400, "invalid_request", "code is required")
-            body = tokens.exchange_code(client, request.form.get("code"), request.form.get("redirect_uri"),
-                                        include_hard)
+            body = tokens.exchange_code(
+                client, request.form.get("code"), request.form.get("redirect_uri"), include_hard
+            )
         elif grant_type == "refresh_token":
             if not request.form.get("refresh_token"):
                 raise OAuthError(400, "invalid_request", "refresh_token is required")
@@ -175,25 +190,26 @@ def revoke() -> Response:
 
 def _discovery() -> Response:
     base = _emu().config.base_url.rstrip("/")
-    return jsonify({
-        "issuer": f"{base}/op/v1",
-        "authorization_endpoint": f"{base}/connect/oauth2",
-        "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
-        "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
-        "revocation_endpoint": f"{base}/v2/oauth2/tokens/revoke",
-        "jwks_uri": f"{base}/op/v1/jwks",
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid", "email", "profile", "address", "phone"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
-    })
+    return jsonify(
+        {
+            "issuer": f"{base}/op/v1",
+            "authorization_endpoint": f"{base}/connect/oauth2",
+            "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
+            "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
+            "revocation_endpoint": f"{base}/v2/oauth2/tokens/revoke",
+            "jwks_uri": f"{base}/op/v1/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email", "profile", "address", "phone"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
+        }
+    )
 
 
 bp.add_url_rule("/.well-known/openid_configuration/", "discovery", _discovery, strict_slashes=False)
-bp.add_url_rule("/.well-known/openid_sandbox_configuration/", "discovery_sandbox", _discovery,
-                strict_slashes=False)
+bp.add_url_rule("/.well-known/openid_sandbox_configuration/", "discovery_sandbox", _discovery, strict_slashes=False)
 
 
 @bp.get("/op/v1/jwks")
@@ -214,8 +230,15 @@ def userinfo() -> Response:
         response.status_code = exc.status
         return response
     user = emu.users[info.user]
-    return jsonify({
-        "sub": user.sub, "email": user.email, "emailVerified": True, "givenName": user.given_name,
-        "familyName": user.family_name, "phoneNumber": user.phone, "phoneNumberVerified": False,
-        "address": {"streetAddress": "", "locality": "", "region": "", "postalCode": "", "country": "US"},
-    })
+    return jsonify(
+        {
+            "sub": user.sub,
+            "email": user.email,
+            "emailVerified": True,
+            "givenName": user.given_name,
+            "familyName": user.family_name,
+            "phoneNumber": user.phone,
+            "phoneNumberVerified": False,
+            "address": {"streetAddress": "", "locality": "", "region": "", "postalCode": "", "country": "US"},
+        }
+    )

@@ -4,12 +4,19 @@ Clients only need something that opens in a viewer and carries the document's
 number, customer, lines and total, so one page of Helvetica text is enough and
 no PDF library is required.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-_TITLES = {"Invoice": "INVOICE", "Estimate": "ESTIMATE", "SalesReceipt": "SALES RECEIPT",
-           "CreditMemo": "CREDIT MEMO", "RefundReceipt": "REFUND RECEIPT", "Payment": "PAYMENT"}
+_TITLES = {
+    "Invoice": "INVOICE",
+    "Estimate": "ESTIMATE",
+    "SalesReceipt": "SALES RECEIPT",
+    "CreditMemo": "CREDIT MEMO",
+    "RefundReceipt": "REFUND RECEIPT",
+    "Payment": "PAYMENT",
+}
 
 
 def _escape(text: str) -> str:
@@ -21,8 +28,13 @@ def _lines(company: str, entity: str, obj: dict[str, Any]) -> list[tuple[int, st
     """(font size, text) rows top to bottom."""
     rows = [(18, company), (16, _TITLES.get(entity, entity.upper()))]
     number = obj.get("DocNumber") or obj.get("PaymentRefNum") or obj.get("Id")
-    rows.append((11, f"No. {number}    Date {obj.get('TxnDate', '')}"
-                     + (f"    Due {obj['DueDate']}" if obj.get("DueDate") else "")))
+    rows.append(
+        (
+            11,
+            f"No. {number}    Date {obj.get('TxnDate', '')}"
+            + (f"    Due {obj['DueDate']}" if obj.get("DueDate") else ""),
+        )
+    )
     rows.append((11, f"Customer: {(obj.get('CustomerRef') or {}).get('name', '')}"))
     rows.append((11, ""))
     for line in obj.get("Line") or []:
@@ -59,7 +71,8 @@ def render(company: str, entity: str, obj: dict[str, Any]) -> bytes:
         b"/Contents 4 0 R >>",
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        b"<< /Title (" + _escape(f"{entity} {obj.get('DocNumber') or obj.get('Id')}").encode("latin-1")
+        b"<< /Title ("
+        + _escape(f"{entity} {obj.get('DocNumber') or obj.get('Id')}").encode("latin-1")
         + b") /Producer (flask_qbo emulator) >>",
     ]
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
@@ -71,6 +84,5 @@ def render(company: str, entity: str, obj: dict[str, Any]) -> bytes:
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode()
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\n"
-            f"startxref\n{xref_at}\n%%EOF\n").encode()
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref_at}\n%%EOF\n").encode()
     return bytes(out)

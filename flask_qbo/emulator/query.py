@@ -5,12 +5,17 @@ Supported: ``SELECT * | COUNT(*) | field, â€¦  FROM Entity  [WHERE a op v AND â€
 operators ``= < > <= >= IN LIKE`` (``%`` wildcard only). Anything else, ``OR``
 included, is a 4000 parser error; a property that cannot be filtered is 4001.
 """
+
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, time, tzinfo
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import time
+from datetime import tzinfo
+from typing import Any
 
 from . import rules
 from .errors import EmulatorFault
@@ -18,27 +23,73 @@ from .errors import EmulatorFault
 DEFAULT_MAX_RESULTS = 100
 MAX_RESULTS_LIMIT = 1000
 #: Scalar top-level fields a projection may name besides the filterable ones.
-SELECTABLE_EXTRA = frozenset({
-    "SyncToken", "Title", "Suffix", "Notes", "Taxable", "PreferredDeliveryMethod", "ResaleNum", "Level",
-    "BillWithParent", "Balance", "DueDate", "TxnStatus", "UnappliedAmt", "RemainingCredit", "EmailStatus",
-    "PrintStatus", "Name", "Type", "DueDays", "PaymentRefNum", "ExpirationDate", "domain", "sparse", "Sku",
-})
-_TOKEN = re.compile(r"""
+SELECTABLE_EXTRA = frozenset(
+    {
+        "SyncToken",
+        "Title",
+        "Suffix",
+        "Notes",
+        "Taxable",
+        "PreferredDeliveryMethod",
+        "ResaleNum",
+        "Level",
+        "BillWithParent",
+        "Balance",
+        "DueDate",
+        "TxnStatus",
+        "UnappliedAmt",
+        "RemainingCredit",
+        "EmailStatus",
+        "PrintStatus",
+        "Name",
+        "Type",
+        "DueDays",
+        "PaymentRefNum",
+        "ExpirationDate",
+        "domain",
+        "sparse",
+        "Sku",
+    }
+)
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>'(?:\\.|[^'\\])*')
   | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<op><=|>=|<>|!=|=|<|>)
   | (?P<punct>[(),*])
-""", re.VERBOSE)
-_KEYWORDS = {"select", "from", "where", "and", "or", "not", "in", "like", "orderby", "asc", "desc",
-             "startposition", "maxresults", "count", "true", "false"}
+""",
+    re.VERBOSE,
+)
+_KEYWORDS = {
+    "select",
+    "from",
+    "where",
+    "and",
+    "or",
+    "not",
+    "in",
+    "like",
+    "orderby",
+    "asc",
+    "desc",
+    "startposition",
+    "maxresults",
+    "count",
+    "true",
+    "false",
+}
 
 
 def parser_error(token: Token) -> EmulatorFault:
     kind = "<EOF>" if token.kind == "eof" else f"<{token.kind.upper()}>"
-    return EmulatorFault(400, "4000", "Error parsing query",
-                         f'QueryParserError: Encountered " {kind} "{token.text} "" at line 1, column {token.col}.')
+    return EmulatorFault(
+        400,
+        "4000",
+        "Error parsing query",
+        f'QueryParserError: Encountered " {kind} "{token.text} "" at line 1, column {token.col}.',
+    )
 
 
 def validation_error(detail: str) -> EmulatorFault:
@@ -324,8 +375,7 @@ def _eq_keys(cond: Condition) -> frozenset[tuple[str, Any]] | None:
     return frozenset(_eq_key(v) for v in cond.values)
 
 
-def _matches(row: dict[str, Any], cond: Condition, tz: tzinfo,
-             keys: frozenset[tuple[str, Any]] | None = None) -> bool:
+def _matches(row: dict[str, Any], cond: Condition, tz: tzinfo, keys: frozenset[tuple[str, Any]] | None = None) -> bool:
     actual = _value(row, cond.field)
     if keys is not None:
         return actual is not None and not isinstance(actual, bool) and _eq_key(actual) in keys
@@ -369,7 +419,7 @@ def execute(query: Query, rows: list[dict[str, Any]], tz: tzinfo) -> dict[str, A
             selected.sort(key=lambda r, n=name: _value(r, n) is None)
     if query.count:
         return {"QueryResponse": {"totalCount": len(selected)}}
-    page = selected[query.start - 1: query.start - 1 + query.max_results]
+    page = selected[query.start - 1 : query.start - 1 + query.max_results]
     if not page:
         return {"QueryResponse": {}}
     if query.fields is not None:

@@ -6,6 +6,7 @@ let a second spelling of a company id reach the store, the request counters
 and the fault rules.  The emulator stands in for Intuit and imports nothing
 from the extension it is tested against, so it keeps this small rule of its own.
 """
+
 from __future__ import annotations
 
 import re

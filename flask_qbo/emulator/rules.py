@@ -4,11 +4,16 @@ The store stays generic (ids, SyncTokens, change log); everything that differs
 between a Customer and an Invoice lives here so both the HTTP API and the
 Python API enforce the same rules.
 """
+
 from __future__ import annotations
 
-from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from datetime import timedelta
+from decimal import ROUND_HALF_UP
+from decimal import Decimal
+from decimal import InvalidOperation
+from typing import TYPE_CHECKING
+from typing import Any
 
 from . import errors
 from .errors import EmulatorFault
@@ -29,10 +34,24 @@ DELETED_SUFFIX = " (deleted)"
 _META = ("Id", "MetaData.CreateTime", "MetaData.LastUpdatedTime")
 _TXN_FILTERS = _META + ("DocNumber", "TxnDate", "CustomerRef", "TotalAmt", "PrivateNote", "EmailStatus", "PrintStatus")
 FILTERABLE: dict[str, frozenset[str]] = {
-    "Customer": frozenset(_META + (
-        "DisplayName", "GivenName", "MiddleName", "FamilyName", "CompanyName", "PrintOnCheckName",
-        "FullyQualifiedName", "PrimaryEmailAddr", "Active", "Balance", "BalanceWithJobs", "Job", "ParentRef",
-    )),
+    "Customer": frozenset(
+        _META
+        + (
+            "DisplayName",
+            "GivenName",
+            "MiddleName",
+            "FamilyName",
+            "CompanyName",
+            "PrintOnCheckName",
+            "FullyQualifiedName",
+            "PrimaryEmailAddr",
+            "Active",
+            "Balance",
+            "BalanceWithJobs",
+            "Job",
+            "ParentRef",
+        )
+    ),
     "Term": frozenset(_META + ("Name", "Active", "Type", "DueDays")),
     "PaymentMethod": frozenset(_META + ("Name", "Active", "Type")),
     "Account": frozenset(_META + ("Name", "Active", "AccountType", "FullyQualifiedName")),
@@ -49,23 +68,57 @@ FILTERABLE: dict[str, frozenset[str]] = {
 ACTIVE_BY_DEFAULT = frozenset(NAME_LISTS)
 
 CUSTOMER_LIMITS = {
-    "DisplayName": 500, "Title": 16, "GivenName": 100, "MiddleName": 100, "FamilyName": 100,
-    "Suffix": 16, "CompanyName": 100, "PrintOnCheckName": 110, "Notes": 2000, "ResaleNum": 16,
+    "DisplayName": 500,
+    "Title": 16,
+    "GivenName": 100,
+    "MiddleName": 100,
+    "FamilyName": 100,
+    "Suffix": 16,
+    "CompanyName": 100,
+    "PrintOnCheckName": 110,
+    "Notes": 2000,
+    "ResaleNum": 16,
 }
 NESTED_LIMITS = {
-    ("PrimaryEmailAddr", "Address"): 100, ("PrimaryPhone", "FreeFormNumber"): 30,
-    ("AlternatePhone", "FreeFormNumber"): 30, ("Mobile", "FreeFormNumber"): 30,
-    ("Fax", "FreeFormNumber"): 30, ("WebAddr", "URI"): 1000,
+    ("PrimaryEmailAddr", "Address"): 100,
+    ("PrimaryPhone", "FreeFormNumber"): 30,
+    ("AlternatePhone", "FreeFormNumber"): 30,
+    ("Mobile", "FreeFormNumber"): 30,
+    ("Fax", "FreeFormNumber"): 30,
+    ("WebAddr", "URI"): 1000,
 }
-ADDRESS_LIMITS = {"Line1": 500, "Line2": 500, "Line3": 500, "Line4": 500, "Line5": 500, "City": 255,
-                  "CountrySubDivisionCode": 255, "PostalCode": 30, "Country": 255}
+ADDRESS_LIMITS = {
+    "Line1": 500,
+    "Line2": 500,
+    "Line3": 500,
+    "Line4": 500,
+    "Line5": 500,
+    "City": 255,
+    "CountrySubDivisionCode": 255,
+    "PostalCode": 30,
+    "Country": 255,
+}
 NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
 NO_SEPARATOR_FIELDS = ("DisplayName",) + NAME_PARTS + ("PrintOnCheckName",)
 #: Fields the server owns; values sent by a client are ignored (as QBO does).
-READ_ONLY = frozenset({
-    "Id", "SyncToken", "MetaData", "domain", "sparse", "FullyQualifiedName", "Level", "BalanceWithJobs",
-    "TotalAmt", "RemainingCredit", "UnappliedAmt", "DeliveryInfo", "HomeBalance", "HomeTotalAmt",
-})
+READ_ONLY = frozenset(
+    {
+        "Id",
+        "SyncToken",
+        "MetaData",
+        "domain",
+        "sparse",
+        "FullyQualifiedName",
+        "Level",
+        "BalanceWithJobs",
+        "TotalAmt",
+        "RemainingCredit",
+        "UnappliedAmt",
+        "DeliveryInfo",
+        "HomeBalance",
+        "HomeTotalAmt",
+    }
+)
 DELIVERY_METHODS = ("Print", "Email", "None")
 ESTIMATE_STATUSES = ("Pending", "Accepted", "Closed", "Rejected", "Converted")
 MAX_JOB_LEVEL = 4
@@ -101,8 +154,9 @@ def _ref(company: Company, entity: str, ref: Any, element: str, label: str = "Na
     return {"value": ref_id, "name": target.get(label, "")}
 
 
-def merge_for_write(entity: str, current: dict[str, Any] | None, incoming: dict[str, Any],
-                    sparse: bool) -> dict[str, Any]:
+def merge_for_write(
+    entity: str, current: dict[str, Any] | None, incoming: dict[str, Any], sparse: bool
+) -> dict[str, Any]:
     """Combine a stored object and a client body per QBO's full/sparse rules.
 
     A full update nulls every writable field the client left out; a sparse
@@ -124,8 +178,10 @@ def merge_for_write(entity: str, current: dict[str, Any] | None, incoming: dict[
 
 # --------------------------------------------------------------------------- customers
 
-def prepare_customer(company: Company, obj: dict[str, Any], current: dict[str, Any] | None,
-                     currency: dict[str, str]) -> dict[str, Any]:
+
+def prepare_customer(
+    company: Company, obj: dict[str, Any], current: dict[str, Any] | None, currency: dict[str, str]
+) -> dict[str, Any]:
     """Validate a Customer and fill the fields QBO derives.
 
     DisplayName uniqueness is compared case-insensitively against every other
@@ -147,8 +203,10 @@ def prepare_customer(company: Company, obj: dict[str, Any], current: dict[str, A
                 check_length(obj[addr].get(part), limit, f"{addr}.{part}")
     email = (obj.get("PrimaryEmailAddr") or {}).get("Address")
     if email and ("@" not in email or "." not in email.split("@")[-1]):
-        raise errors.business("Email Address does not conform to the syntax rules of RFC 822. "
-                              "Supplied value:" + email, "PrimaryEmailAddr.Address")
+        raise errors.business(
+            "Email Address does not conform to the syntax rules of RFC 822. Supplied value:" + email,
+            "PrimaryEmailAddr.Address",
+        )
     active = obj.get("Active", True) is not False
     display = str(obj.get("DisplayName") or "").strip()
     if display.endswith(DELETED_SUFFIX):
@@ -156,8 +214,13 @@ def prepare_customer(company: Company, obj: dict[str, Any], current: dict[str, A
     if not display:
         parts = [str(obj[p]).strip() for p in NAME_PARTS if str(obj.get(p) or "").strip()]
         if not parts:
-            raise EmulatorFault(400, "6080", "No Name Provided",
-                                "Business Validation Error: Please enter a name for the customer.", "DisplayName")
+            raise EmulatorFault(
+                400,
+                "6080",
+                "No Name Provided",
+                "Business Validation Error: Please enter a name for the customer.",
+                "DisplayName",
+            )
         display = " ".join(parts)
         check_length(display, CUSTOMER_LIMITS["DisplayName"], "DisplayName")
     own_id = current["Id"] if current else None
@@ -168,8 +231,9 @@ def prepare_customer(company: Company, obj: dict[str, Any], current: dict[str, A
                 raise errors.duplicate_name()
     method = obj.get("PreferredDeliveryMethod", "Print") or "Print"
     if method not in DELIVERY_METHODS:
-        raise EmulatorFault(400, "2170", "Invalid Enumeration",
-                            f"Invalid Enumeration : {method}", "PreferredDeliveryMethod")
+        raise EmulatorFault(
+            400, "2170", "Invalid Enumeration", f"Invalid Enumeration : {method}", "PreferredDeliveryMethod"
+        )
     obj["PreferredDeliveryMethod"] = method
     level, fqn_prefix = 0, ""
     if obj.get("ParentRef") or obj.get("Job"):
@@ -208,11 +272,12 @@ def prepare_customer(company: Company, obj: dict[str, Any], current: dict[str, A
 
 # --------------------------------------------------------------------------- transactions
 
+
 def _line_total(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
     """Number the lines, fill Amount from Qty × UnitPrice, append the SubTotalLine."""
     out: list[dict[str, Any]] = []
     total = Decimal("0")
-    for index, raw in enumerate(l for l in lines if l.get("DetailType") != "SubTotalLineDetail"):
+    for index, raw in enumerate(ln for ln in lines if ln.get("DetailType") != "SubTotalLineDetail"):
         line = dict(raw)
         detail_type = line.get("DetailType") or "SalesItemLineDetail"
         line["DetailType"] = detail_type
@@ -245,8 +310,14 @@ def _check_date(value: Any, element: str) -> str:
         raise errors.request_error(f"Invalid date {value!r}", element) from exc
 
 
-def prepare_transaction(company: Company, entity: str, obj: dict[str, Any], current: dict[str, Any] | None,
-                        currency: dict[str, str], today: str) -> dict[str, Any]:
+def prepare_transaction(
+    company: Company,
+    entity: str,
+    obj: dict[str, Any],
+    current: dict[str, Any] | None,
+    currency: dict[str, str],
+    today: str,
+) -> dict[str, Any]:
     """Validate a sales transaction and compute totals, dates and numbers."""
     obj["CustomerRef"] = _ref(company, "Customer", obj.get("CustomerRef"), "CustomerRef", "DisplayName")
     customer = company.table("Customer")[obj["CustomerRef"]["value"]]
@@ -321,7 +392,8 @@ def _prepare_payment(company: Company, obj: dict[str, Any], current: dict[str, A
             if line["Amount"] > money(open_amount) + 0.0001:
                 raise errors.business(
                     f"The payment amount applied to invoice {invoice.get('DocNumber')} exceeds its open balance.",
-                    "Line.Amount")
+                    "Line.Amount",
+                )
             link["TxnType"] = "Invoice"
             link["TxnId"] = invoice["Id"]
         applied += Decimal(str(line["Amount"]))
@@ -339,11 +411,18 @@ def _prepare_payment(company: Company, obj: dict[str, Any], current: dict[str, A
 
 # --------------------------------------------------------------------------- reference lists
 
+
 def prepare_term(company: Company, obj: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
     """Terms: a Name (≤ 31, unique) and either DueDays (STANDARD) or a day of month."""
     _named(company, "Term", obj, current)
-    for name, low, high in (("DueDays", 0, 999), ("DiscountPercent", 0, 100), ("DiscountDays", 0, 999),
-                            ("DayOfMonthDue", 1, 31), ("DueNextMonthDays", 0, 999), ("DiscountDayOfMonth", 0, 31)):
+    for name, low, high in (
+        ("DueDays", 0, 999),
+        ("DiscountPercent", 0, 100),
+        ("DiscountDays", 0, 999),
+        ("DayOfMonthDue", 1, 31),
+        ("DueNextMonthDays", 0, 999),
+        ("DiscountDayOfMonth", 0, 31),
+    ):
         if obj.get(name) is not None and not low <= float(obj[name]) <= high:
             raise errors.business(f"{name} must be between {low} and {high}.", name)
     obj["Type"] = "DATE_DRIVEN" if obj.get("DueDays") is None and obj.get("DayOfMonthDue") else "STANDARD"
@@ -370,14 +449,24 @@ def _named(company: Company, entity: str, obj: dict[str, Any], current: dict[str
     for other in company.table(entity).values():
         if other["Id"] != own_id and other.get("Name", "").lower() == name.lower():
             raise EmulatorFault(
-                400, "6240", "Duplicate Name Exists Error",
-                f"The name supplied already exists. : Another {entity} is already using this name.", "Name")
+                400,
+                "6240",
+                "Duplicate Name Exists Error",
+                f"The name supplied already exists. : Another {entity} is already using this name.",
+                "Name",
+            )
     obj["Name"] = name
     obj["Active"] = obj.get("Active", True) is not False
 
 
-def prepare(company: Company, entity: str, obj: dict[str, Any], current: dict[str, Any] | None,
-            currency: dict[str, str], today: str) -> dict[str, Any]:
+def prepare(
+    company: Company,
+    entity: str,
+    obj: dict[str, Any],
+    current: dict[str, Any] | None,
+    currency: dict[str, str],
+    today: str,
+) -> dict[str, Any]:
     """Dispatch to the entity's rules; CompanyInfo, Account and Item pass through."""
     if entity == "Customer":
         return prepare_customer(company, obj, current, currency)

@@ -21,10 +21,13 @@ import json
 import os
 import random
 import typing as t
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
+from dataclasses import field
+from decimal import ROUND_HALF_UP
+from decimal import Decimal
 
-from .rules import ENTITIES, ESTIMATE_STATUSES
+from .rules import ENTITIES
+from .rules import ESTIMATE_STATUSES
 from .store import Change
 
 if t.TYPE_CHECKING:
@@ -53,26 +56,99 @@ TRANSACTION_TYPES = (
 
 
 _FIRST_NAMES = (
-    "Amelia", "Benjamin", "Carmen", "Dmitri", "Elena", "Farah", "Gabriel", "Hannah",
-    "Isaac", "Jasmine", "Kenji", "Leila", "Marcus", "Nadia", "Oscar", "Priya",
-    "Quentin", "Rosa", "Samuel", "Tamsin", "Umar", "Valeria", "Wesley", "Ximena",
-    "Yusuf", "Zoe", "Harold", "Ingrid", "Julian", "Keiko",
+    "Amelia",
+    "Benjamin",
+    "Carmen",
+    "Dmitri",
+    "Elena",
+    "Farah",
+    "Gabriel",
+    "Hannah",
+    "Isaac",
+    "Jasmine",
+    "Kenji",
+    "Leila",
+    "Marcus",
+    "Nadia",
+    "Oscar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Samuel",
+    "Tamsin",
+    "Umar",
+    "Valeria",
+    "Wesley",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Harold",
+    "Ingrid",
+    "Julian",
+    "Keiko",
 )
 _LAST_NAMES = (
-    "Abernathy", "Blackwood", "Castellano", "Delacroix", "Eriksen", "Fairbanks",
-    "Galloway", "Hollister", "Iwasaki", "Jablonski", "Kowalczyk", "Lindqvist",
-    "Montgomery", "Novak", "Okonkwo", "Pemberton", "Quintero", "Rasmussen",
-    "Sorensen", "Thibodeaux", "Underwood", "Valdivia", "Whitfield", "Yamamoto",
-    "Zielinski", "Ashworth", "Brennan", "Chandler", "Dunmore", "Ellsworth",
+    "Abernathy",
+    "Blackwood",
+    "Castellano",
+    "Delacroix",
+    "Eriksen",
+    "Fairbanks",
+    "Galloway",
+    "Hollister",
+    "Iwasaki",
+    "Jablonski",
+    "Kowalczyk",
+    "Lindqvist",
+    "Montgomery",
+    "Novak",
+    "Okonkwo",
+    "Pemberton",
+    "Quintero",
+    "Rasmussen",
+    "Sorensen",
+    "Thibodeaux",
+    "Underwood",
+    "Valdivia",
+    "Whitfield",
+    "Yamamoto",
+    "Zielinski",
+    "Ashworth",
+    "Brennan",
+    "Chandler",
+    "Dunmore",
+    "Ellsworth",
 )
 _BUSINESS_KINDS = (
-    "Dental Group", "Realty", "Bakery", "Veterinary Clinic", "Law Office",
-    "Hardware", "Bistro", "Yoga Studio", "Auto Repair", "Family Farm",
-    "Architects", "Bookshop", "Brewing Co.", "Pet Grooming", "Medical Supplies",
+    "Dental Group",
+    "Realty",
+    "Bakery",
+    "Veterinary Clinic",
+    "Law Office",
+    "Hardware",
+    "Bistro",
+    "Yoga Studio",
+    "Auto Repair",
+    "Family Farm",
+    "Architects",
+    "Bookshop",
+    "Brewing Co.",
+    "Pet Grooming",
+    "Medical Supplies",
 )
 _STREETS = (
-    "Maple Ave", "Oak St", "Cedar Ln", "Harbor Blvd", "Sunset Dr", "Mission St",
-    "Elm Ct", "Ridge Rd", "Lakeview Ter", "Pine Way", "Granite Pkwy", "Willow Pl",
+    "Maple Ave",
+    "Oak St",
+    "Cedar Ln",
+    "Harbor Blvd",
+    "Sunset Dr",
+    "Mission St",
+    "Elm Ct",
+    "Ridge Rd",
+    "Lakeview Ter",
+    "Pine Way",
+    "Granite Pkwy",
+    "Willow Pl",
 )
 # (city, state, first three digits of its ZIP codes, area code)
 _PLACES = (
@@ -201,9 +277,7 @@ def _customer_profiles(rng: random.Random, count: int) -> list[_Profile]:
     return profiles
 
 
-DEMO_CUSTOMER_EMAILS: list[str] = [
-    p.email for p in _customer_profiles(random.Random(DEMO_SEED), 30)[:6]
-]
+DEMO_CUSTOMER_EMAILS: list[str] = [p.email for p in _customer_profiles(random.Random(DEMO_SEED), 30)[:6]]
 """Emails of a few active demo customers, for a demo CRM's matching contacts."""
 
 
@@ -224,9 +298,7 @@ class _Event:
 class _Seeder:
     """Plans a company's history, then replays it through the store."""
 
-    def __init__(
-        self, emu: Emulator, realm: str, rng: random.Random, catalogue: str
-    ) -> None:
+    def __init__(self, emu: Emulator, realm: str, rng: random.Random, catalogue: str) -> None:
         self.store = emu.store
         self.clock = emu.clock
         self.realm = realm
@@ -237,9 +309,7 @@ class _Seeder:
         self.created: dict[int, dict[str, t.Any]] = {}
         self.voided_receipt = False
         self.terms = [x for x in self.store.list(realm, "Term") if x.get("Active", True)]
-        self.methods = [
-            x for x in self.store.list(realm, "PaymentMethod") if x.get("Active", True)
-        ]
+        self.methods = [x for x in self.store.list(realm, "PaymentMethod") if x.get("Active", True)]
 
     # -- customers ----------------------------------------------------------
 
@@ -305,8 +375,9 @@ class _Seeder:
                 if parent in created:
                     since = min(max(since, created[parent] + dt.timedelta(days=1)), start - dt.timedelta(days=1))
                 created[key] = since
-                stamp = dt.datetime.combine(since, dt.time(9 + int(key) % 8, (int(key) * 13) % 60),
-                                            tzinfo=self.clock.tz)
+                stamp = dt.datetime.combine(
+                    since, dt.time(9 + int(key) % 8, (int(key) * 13) % 60), tzinfo=self.clock.tz
+                )
                 table[key].setdefault("MetaData", {})["CreateTime"] = self.clock.iso(stamp)
 
     # -- planning -----------------------------------------------------------
@@ -335,9 +406,7 @@ class _Seeder:
         span = max((end - start).days, 0)
         return start + dt.timedelta(days=self.rng.randint(0, span))
 
-    def plan_customer(
-        self, customer: dict[str, t.Any], years: int, count: int, estimate_cycle: list[str]
-    ) -> None:
+    def plan_customer(self, customer: dict[str, t.Any], years: int, count: int, estimate_cycle: list[str]) -> None:
         """Plan ``count`` documents for one customer over the last ``years`` years."""
         start = self.today - dt.timedelta(days=365 * years)
         yesterday = self.today - dt.timedelta(days=1)
@@ -356,9 +425,13 @@ class _Seeder:
             if kind == "Invoice":
                 self._plan_invoice(customer, when, due_days, term)
             elif kind == "Estimate":
-                status = estimate_cycle.pop() if estimate_cycle else self.rng.choices(
-                    ESTIMATE_STATUSES, weights=[_ESTIMATE_WEIGHTS.get(s, 10) for s in ESTIMATE_STATUSES]
-                )[0]
+                status = (
+                    estimate_cycle.pop()
+                    if estimate_cycle
+                    else self.rng.choices(
+                        ESTIMATE_STATUSES, weights=[_ESTIMATE_WEIGHTS.get(s, 10) for s in ESTIMATE_STATUSES]
+                    )[0]
+                )
                 self._event(when, "Estimate", customer=customer, status=status)
             elif kind == "SalesReceipt":
                 # The first receipt is always voided so every company shows one.
@@ -379,12 +452,7 @@ class _Seeder:
         seq = self._event(when, "Invoice", customer=customer, due=due, term=term)
         roll = self.rng.random()
         if due < self.today:
-            outcome = (
-                "paid" if roll < 0.72 else
-                "partial" if roll < 0.84 else
-                "void" if roll < 0.89 else
-                "open"
-            )
+            outcome = "paid" if roll < 0.72 else "partial" if roll < 0.84 else "void" if roll < 0.89 else "open"
         else:
             outcome = "paid" if roll < 0.3 else "partial" if roll < 0.42 else "open"
         last_day = min(self.today - dt.timedelta(days=1), due + dt.timedelta(days=20))
@@ -392,9 +460,7 @@ class _Seeder:
             self._event(self._day(when, last_day), "Void", target=seq, entity="Invoice")
         elif outcome in ("paid", "partial"):
             share = 1.0 if outcome == "paid" else self.rng.choice((0.25, 0.4, 0.5, 0.6))
-            self._event(
-                self._day(when, last_day), "Payment", customer=customer, target=seq, share=share
-            )
+            self._event(self._day(when, last_day), "Payment", customer=customer, target=seq, share=share)
 
     # -- replay -------------------------------------------------------------
 
@@ -463,7 +529,7 @@ class _Seeder:
         body["TxnStatus"] = event.data["status"]
         if event.data["status"] == "Accepted":
             customer = event.data["customer"]
-            body["AcceptedBy"] = f'{customer.get("GivenName", "")} {customer.get("FamilyName", "")}'.strip()
+            body["AcceptedBy"] = f"{customer.get('GivenName', '')} {customer.get('FamilyName', '')}".strip()
             latest = min(self.today - dt.timedelta(days=1), event.when + dt.timedelta(days=14))
             body["AcceptedDate"] = self._day(event.when, latest).isoformat()
         return self.store.create(self.realm, "Estimate", body)
@@ -603,12 +669,10 @@ def save(emu: Emulator, path: str | os.PathLike[str]) -> None:
                     "next_ids": company.next_ids,
                     "doc_numbers": company.doc_numbers,
                     "tombstones": [
-                        [entity, entity_id, when]
-                        for (entity, entity_id), when in company.tombstones.items()
+                        [entity, entity_id, when] for (entity, entity_id), when in company.tombstones.items()
                     ],
                     "changes": [
-                        [change.when.isoformat(), change.entity, change.entity_id]
-                        for change in company.changes
+                        [change.when.isoformat(), change.entity, change.entity_id] for change in company.changes
                     ],
                 }
             )
@@ -648,9 +712,7 @@ def load(emu: Emulator, path: str | os.PathLike[str]) -> None:
                     company.tables[name] = {str(key): value for key, value in rows.items()}
             company.next_ids = {str(k): int(v) for k, v in entry["next_ids"].items()}
             company.doc_numbers = {str(k): int(v) for k, v in entry["doc_numbers"].items()}
-            company.tombstones = {
-                (entity, entity_id): when for entity, entity_id, when in entry["tombstones"]
-            }
+            company.tombstones = {(entity, entity_id): when for entity, entity_id, when in entry["tombstones"]}
             company.changes = [
                 Change(dt.datetime.fromisoformat(when), entity, entity_id)
                 for when, entity, entity_id in entry["changes"]

@@ -6,32 +6,48 @@ they are. Every change goes through :meth:`Store._commit`, which stamps
 listeners (webhooks), so a change made from Python, the HTTP API or the web UI
 is indistinguishable downstream.
 """
+
 from __future__ import annotations
 
 import copy
 import threading
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
-from . import errors, pdf, query, rules
-from .realms import is_realm_id, not_a_realm
-from .company import Change, Company
+from . import errors
+from . import pdf
+from . import query
+from . import rules
 from .clock import Clock
+from .company import Change
+from .company import Company
 from .config import EmulatorConfig
 from .errors import EmulatorFault
+from .realms import is_realm_id
+from .realms import not_a_realm
 
 #: ``listener(realm, entity, entity_id, operation, when, deleted_id)``; operations
 #: use the legacy webhook names: Create, Update, Delete, Merge, Void, Emailed.
 Listener = Callable[[str, str, str, str, datetime, "str | None"], None]
 
 DEFAULT_TERMS = (("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60))
-DEFAULT_PAYMENT_METHODS = (("Cash", "NON_CREDIT_CARD"), ("Check", "NON_CREDIT_CARD"), ("Visa", "CREDIT_CARD"),
-                           ("MasterCard", "CREDIT_CARD"), ("Discover", "CREDIT_CARD"),
-                           ("American Express", "CREDIT_CARD"), ("Diners Club", "CREDIT_CARD"))
-DEFAULT_ACCOUNTS = (("1", "Services", "Income", "ServiceFeeIncome"),
-                    ("4", "Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
-                    ("35", "Checking", "Bank", "Checking"))
+DEFAULT_PAYMENT_METHODS = (
+    ("Cash", "NON_CREDIT_CARD"),
+    ("Check", "NON_CREDIT_CARD"),
+    ("Visa", "CREDIT_CARD"),
+    ("MasterCard", "CREDIT_CARD"),
+    ("Discover", "CREDIT_CARD"),
+    ("American Express", "CREDIT_CARD"),
+    ("Diners Club", "CREDIT_CARD"),
+)
+DEFAULT_ACCOUNTS = (
+    ("1", "Services", "Income", "ServiceFeeIncome"),
+    ("4", "Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+    ("35", "Checking", "Bank", "Checking"),
+)
 
 
 class Store:
@@ -60,30 +76,62 @@ class Store:
             company = Company(realm_id, name)
             self._companies[realm_id] = company
             stamp = self._meta()
-            info = {"Id": realm_id, "SyncToken": "0", "CompanyName": name, "LegalName": name, "Country": "US",
-                    "SupportedLanguages": "en", "FiscalYearStartMonth": "January",
-                    "CompanyStartDate": self.clock.today(), "Email": {"Address": "noreply@example.com"},
-                    "NameValue": [{"Name": "OfferingSku", "Value": "QuickBooks Online Plus"},
-                                  {"Name": "SubscriptionStatus", "Value": "PAID"}],
-                    "domain": "QBO", "sparse": False, "MetaData": dict(stamp)}
+            info = {
+                "Id": realm_id,
+                "SyncToken": "0",
+                "CompanyName": name,
+                "LegalName": name,
+                "Country": "US",
+                "SupportedLanguages": "en",
+                "FiscalYearStartMonth": "January",
+                "CompanyStartDate": self.clock.today(),
+                "Email": {"Address": "noreply@example.com"},
+                "NameValue": [
+                    {"Name": "OfferingSku", "Value": "QuickBooks Online Plus"},
+                    {"Name": "SubscriptionStatus", "Value": "PAID"},
+                ],
+                "domain": "QBO",
+                "sparse": False,
+                "MetaData": dict(stamp),
+            }
             info.update(company_info)
             company.tables["CompanyInfo"][realm_id] = info
             for index, (term, days) in enumerate(DEFAULT_TERMS, start=1):
                 company.tables["Term"][str(index)] = self._seed(
-                    str(index), stamp, Name=term, Type="STANDARD", DueDays=days, DiscountPercent=0, DiscountDays=0)
+                    str(index), stamp, Name=term, Type="STANDARD", DueDays=days, DiscountPercent=0, DiscountDays=0
+                )
             for index, (method, kind) in enumerate(DEFAULT_PAYMENT_METHODS, start=1):
                 company.tables["PaymentMethod"][str(index)] = self._seed(str(index), stamp, Name=method, Type=kind)
             for acc_id, acc_name, acc_type, sub_type in DEFAULT_ACCOUNTS:
                 company.tables["Account"][acc_id] = self._seed(
-                    acc_id, stamp, Name=acc_name, FullyQualifiedName=acc_name, AccountType=acc_type,
-                    AccountSubType=sub_type, CurrentBalance=0, CurrencyRef=self._currency())
+                    acc_id,
+                    stamp,
+                    Name=acc_name,
+                    FullyQualifiedName=acc_name,
+                    AccountType=acc_type,
+                    AccountSubType=sub_type,
+                    CurrentBalance=0,
+                    CurrencyRef=self._currency(),
+                )
             company.tables["Item"]["1"] = self._seed(
-                "1", stamp, Name="Services", FullyQualifiedName="Services", Type="Service",
-                IncomeAccountRef={"value": "1", "name": "Services"})
+                "1",
+                stamp,
+                Name="Services",
+                FullyQualifiedName="Services",
+                Type="Service",
+                IncomeAccountRef={"value": "1", "name": "Services"},
+            )
 
     def _seed(self, obj_id: str, stamp: dict[str, str], **fields: Any) -> dict[str, Any]:
-        return {"Id": obj_id, "SyncToken": "0", "Active": True, **fields, "domain": "QBO", "sparse": False,
-                "MetaData": dict(stamp)}
+        return {
+            "Id": obj_id,
+            "SyncToken": "0",
+            "Active": True,
+            **fields,
+            "domain": "QBO",
+            "sparse": False,
+            "MetaData": dict(stamp),
+        }
 
     def companies(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -122,8 +170,13 @@ class Store:
             raise errors.not_found(entity, str(entity_id))
         return obj
 
-    def present(self, company: Company, entity: str, obj: dict[str, Any],
-                sums: tuple[dict[str, float], dict[str, float]] | None = None) -> dict[str, Any]:
+    def present(
+        self,
+        company: Company,
+        entity: str,
+        obj: dict[str, Any],
+        sums: tuple[dict[str, float], dict[str, float]] | None = None,
+    ) -> dict[str, Any]:
         """A client-facing deep copy: internal keys removed, derived balances added.
 
         ``sums`` (from :meth:`Company.balance_sums`) lets list-style callers
@@ -140,8 +193,15 @@ class Store:
                 out["Balance"], out["BalanceWithJobs"] = company.balance(obj["Id"])
         return out
 
-    def _commit(self, company: Company, entity: str, obj: dict[str, Any], operation: str,
-                deleted_id: str | None = None, bump: bool = True) -> None:
+    def _commit(
+        self,
+        company: Company,
+        entity: str,
+        obj: dict[str, Any],
+        operation: str,
+        deleted_id: str | None = None,
+        bump: bool = True,
+    ) -> None:
         """Stamp, index, log and announce one change."""
         company.track(entity, obj)
         now = self.clock.now()
@@ -154,8 +214,9 @@ class Store:
         company.changes.append(Change(now, entity, obj["Id"]))
         self._notify(company.realm, entity, obj["Id"], operation, now, deleted_id)
 
-    def _notify(self, realm: str, entity: str, entity_id: str, operation: str, when: datetime,
-                deleted_id: str | None) -> None:
+    def _notify(
+        self, realm: str, entity: str, entity_id: str, operation: str, when: datetime, deleted_id: str | None
+    ) -> None:
         for listener in list(self.listeners):
             listener(realm, entity, entity_id, operation, when, deleted_id)
 
@@ -172,8 +233,14 @@ class Store:
             raise errors.unsupported(f"Operation Create is not supported for {entity}.")
         with self.lock:
             company = self.company(realm)
-            prepared = rules.prepare(company, entity, rules.merge_for_write(entity, None, copy.deepcopy(obj), True),
-                                     None, self._currency(), self.clock.today())
+            prepared = rules.prepare(
+                company,
+                entity,
+                rules.merge_for_write(entity, None, copy.deepcopy(obj), True),
+                None,
+                self._currency(),
+                self.clock.today(),
+            )
             prepared["Id"] = company.new_id(entity)
             prepared["SyncToken"] = "0"
             prepared["MetaData"] = self._meta()
@@ -224,16 +291,18 @@ class Store:
             current = self._get(company, entity, entity_id)
             self._check_token(current, sync_token)
             if entity == "Invoice" and company.applied_to_invoice(current["Id"]):
-                raise errors.business("This invoice has payments applied. Unlink the payments before deleting it.",
-                                      "Id", code="6000")
+                raise errors.business(
+                    "This invoice has payments applied. Unlink the payments before deleting it.", "Id", code="6000"
+                )
             links = self._linked_invoices(current) if entity == "Payment" else set()
             del company.table(entity)[current["Id"]]
             self._tombstone(company, entity, current["Id"], "Delete")
             self._relink_invoices(company, links)
             return {"status": "Deleted", "domain": "QBO", "Id": current["Id"]}
 
-    def _tombstone(self, company: Company, entity: str, entity_id: str, operation: str,
-                   deleted_id: str | None = None) -> None:
+    def _tombstone(
+        self, company: Company, entity: str, entity_id: str, operation: str, deleted_id: str | None = None
+    ) -> None:
         company.untrack(entity, entity_id)
         now = self.clock.now()
         company.tombstones[(entity, entity_id)] = self.clock.iso(now)
@@ -284,8 +353,9 @@ class Store:
                 if (child.get("ParentRef") or {}).get("value") == source["Id"]:
                     child["ParentRef"] = {"value": target["Id"]}
                     company.track("Customer", child)
-            target["_opening"] = float(Decimal(str(target.get("_opening", 0)))
-                                       + Decimal(str(source.get("_opening", 0))))
+            target["_opening"] = float(
+                Decimal(str(target.get("_opening", 0))) + Decimal(str(source.get("_opening", 0)))
+            )
             del company.table("Customer")[source["Id"]]
             company.untrack("Customer", source["Id"])
             now = self.clock.now()
@@ -307,12 +377,19 @@ class Store:
 
     @staticmethod
     def _linked_invoices(payment: dict[str, Any]) -> set[str]:
-        return {str(link.get("TxnId")) for line in payment.get("Line") or []
-                for link in line.get("LinkedTxn") or [] if link.get("TxnType", "Invoice") == "Invoice"}
+        return {
+            str(link.get("TxnId"))
+            for line in payment.get("Line") or []
+            for link in line.get("LinkedTxn") or []
+            if link.get("TxnType", "Invoice") == "Invoice"
+        }
 
     def _payment_links(self, company: Company, invoice_id: str) -> list[dict[str, str]]:
-        return [{"TxnId": p["Id"], "TxnType": "Payment"} for p in company.table("Payment").values()
-                if invoice_id in self._linked_invoices(p) and not p.get("_voided")]
+        return [
+            {"TxnId": p["Id"], "TxnType": "Payment"}
+            for p in company.table("Payment").values()
+            if invoice_id in self._linked_invoices(p) and not p.get("_voided")
+        ]
 
     def _relink_invoices(self, company: Company, invoice_ids: set[str]) -> None:
         """Recompute invoice balances after payments change; each change is an Update."""
@@ -320,7 +397,9 @@ class Store:
             invoice = company.table("Invoice").get(invoice_id)
             if invoice is None or invoice.get("_voided"):
                 continue
-            balance = rules.money(Decimal(str(invoice["TotalAmt"])) - Decimal(str(company.applied_to_invoice(invoice_id))))
+            balance = rules.money(
+                Decimal(str(invoice["TotalAmt"])) - Decimal(str(company.applied_to_invoice(invoice_id)))
+            )
             linked = self._payment_links(company, invoice_id)
             if balance != invoice.get("Balance") or linked != invoice.get("LinkedTxn"):
                 invoice["Balance"] = balance
@@ -344,8 +423,7 @@ class Store:
         """Run a QBO query; returns ``{"QueryResponse": {...}}`` (without ``time``)."""
         with self.lock:
             self.company(realm)
-            return query.run(statement, lambda entity: self.list(realm, entity, include_inactive=True),
-                             self.clock.tz)
+            return query.run(statement, lambda entity: self.list(realm, entity, include_inactive=True), self.clock.tz)
 
     def cdc(self, realm: str, entities: list[str], since: datetime, cap: int = 1000) -> dict[str, Any]:
         """Objects of ``entities`` changed at or after ``since``, QBO's CDC shape."""
@@ -361,14 +439,20 @@ class Store:
             budget = cap
             for name in names:
                 live, gone = [], []
-                for entity_id, when in sorted(changed[name].items(), key=lambda kv: kv[1]):
+                for entity_id, _when in sorted(changed[name].items(), key=lambda kv: kv[1]):
                     obj = company.table(name).get(entity_id)
                     if obj is not None:
                         live.append(self.present(company, name, obj, sums))
                     elif (name, entity_id) in company.tombstones:
-                        gone.append({"domain": "QBO", "status": "Deleted", "Id": entity_id,
-                                     "MetaData": {"LastUpdatedTime": company.tombstones[(name, entity_id)]}})
-                rows = (live + gone)[:max(budget, 0)]
+                        gone.append(
+                            {
+                                "domain": "QBO",
+                                "status": "Deleted",
+                                "Id": entity_id,
+                                "MetaData": {"LastUpdatedTime": company.tombstones[(name, entity_id)]},
+                            }
+                        )
+                rows = (live + gone)[: max(budget, 0)]
                 budget -= len(rows)
                 if rows:
                     groups.append({name: rows, "startPosition": 1, "maxResults": len(rows)})
@@ -387,9 +471,13 @@ class Store:
         with self.lock:
             company = self.company(realm)
             current = self._get(company, entity, entity_id)
-            address = to or (current.get("BillEmail") or {}).get("Address") or (
-                company.table("Customer")[current["CustomerRef"]["value"]].get("PrimaryEmailAddr") or {}
-            ).get("Address")
+            address = (
+                to
+                or (current.get("BillEmail") or {}).get("Address")
+                or (company.table("Customer")[current["CustomerRef"]["value"]].get("PrimaryEmailAddr") or {}).get(
+                    "Address"
+                )
+            )
             if not address:
                 raise errors.business("Please provide an email address to send this transaction.", "BillEmail")
             if to:
@@ -422,4 +510,3 @@ def _with_values(value: Any) -> Any:
     if isinstance(value, list):
         return [_with_values(item) for item in value]
     return copy.deepcopy(value)
-

@@ -3,15 +3,18 @@
 Windows are sliding and measured on the emulator clock, shrunk by
 ``time_scale`` so a test can hit and outwait a "minute" in milliseconds.
 """
+
 from __future__ import annotations
 
 import math
 import threading
-from collections import defaultdict, deque
+from collections import defaultdict
+from collections import deque
 
 from .clock import Clock
 from .config import EmulatorConfig
-from .errors import EmulatorFault, throttled
+from .errors import EmulatorFault
+from .errors import throttled
 
 
 class Throttled(EmulatorFault):

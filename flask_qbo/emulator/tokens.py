@@ -5,6 +5,7 @@ tokens live an hour; refresh tokens roll for 101 days, rotate on every use and
 the superseded one keeps working for a 24-hour grace, as the JS SDK describes.
 All times come from the emulator clock so tests can age tokens instantly.
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,20 +14,33 @@ import secrets
 import string
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from . import errors
 from .clock import Clock
 from .config import EmulatorConfig
 
-_JWE_HEADER = base64.urlsafe_b64encode(json.dumps({"enc": "A128CBC-HS256", "alg": "dir"},
-                                                  separators=(",", ":")).encode()).rstrip(b"=").decode()
+_JWE_HEADER = (
+    base64.urlsafe_b64encode(json.dumps({"enc": "A128CBC-HS256", "alg": "dir"}, separators=(",", ":")).encode())
+    .rstrip(b"=")
+    .decode()
+)
 _ALNUM = string.ascii_letters + string.digits
-SCOPES = frozenset({
-    "com.intuit.quickbooks.accounting", "com.intuit.quickbooks.payment", "openid", "profile", "email",
-    "phone", "address", "com.intuit.quickbooks.payroll", "intuit_name",
-})
+SCOPES = frozenset(
+    {
+        "com.intuit.quickbooks.accounting",
+        "com.intuit.quickbooks.payment",
+        "openid",
+        "profile",
+        "email",
+        "phone",
+        "address",
+        "com.intuit.quickbooks.payroll",
+        "intuit_name",
+    }
+)
 
 
 class OAuthError(Exception):
@@ -132,8 +146,9 @@ class TokenAuthority:
     def issue_code(self, client_id: str, redirect_uri: str, realm: str, user: str, scope: str) -> str:
         code = "AB11" + "".join(secrets.choice(_ALNUM) for _ in range(46))
         with self.lock:
-            self.codes[code] = Code(client_id, redirect_uri, realm, user, scope,
-                                    self.clock.timestamp() + self.config.auth_code_ttl)
+            self.codes[code] = Code(
+                client_id, redirect_uri, realm, user, scope, self.clock.timestamp() + self.config.auth_code_ttl
+            )
         return code
 
     def _new_access(self) -> str:
@@ -154,7 +169,8 @@ class TokenAuthority:
                 old.superseded = now
             grant.current_refresh = self._new_refresh()
             self.refresh_tokens[grant.current_refresh] = RefreshToken(
-                grant.grant_id, now + self.config.refresh_token_ttl)
+                grant.grant_id, now + self.config.refresh_token_ttl
+            )
         record = self.refresh_tokens[grant.current_refresh]
         hard_left = int(grant.created + self.config.refresh_token_hard_ttl - now)
         body: dict[str, Any] = {
@@ -168,21 +184,33 @@ class TokenAuthority:
             body["x_refresh_token_hard_expires_in"] = hard_left
         return body
 
-    def issue_tokens(self, realm: str, client_id: str | None = None, user: str = "admin@example.com",
-                     scope: str = "com.intuit.quickbooks.accounting", include_hard: bool = False) -> dict[str, Any]:
+    def issue_tokens(
+        self,
+        realm: str,
+        client_id: str | None = None,
+        user: str = "admin@example.com",
+        scope: str = "com.intuit.quickbooks.accounting",
+        include_hard: bool = False,
+    ) -> dict[str, Any]:
         """Create a grant directly (what a completed consent would produce)."""
         with self.lock:
-            grant = Grant(uuid.uuid4().hex, client_id or self.config.client_id, realm, user, scope,
-                          self.clock.timestamp())
+            grant = Grant(
+                uuid.uuid4().hex, client_id or self.config.client_id, realm, user, scope, self.clock.timestamp()
+            )
             self.grants[grant.grant_id] = grant
             return self._issue(grant, rotate=True, include_hard=include_hard)
 
-    def exchange_code(self, client: Client, code: str | None, redirect_uri: str | None,
-                      include_hard: bool = False) -> dict[str, Any]:
+    def exchange_code(
+        self, client: Client, code: str | None, redirect_uri: str | None, include_hard: bool = False
+    ) -> dict[str, Any]:
         with self.lock:
             record = self.codes.get(code or "")
-            if record is None or record.used or record.client_id != client.client_id \
-                    or record.expires < self.clock.timestamp():
+            if (
+                record is None
+                or record.used
+                or record.client_id != client.client_id
+                or record.expires < self.clock.timestamp()
+            ):
                 raise OAuthError(400, "invalid_grant")
             if redirect_uri != record.redirect_uri:
                 raise OAuthError(400, "invalid_grant", "Invalid redirect_uri")
@@ -203,8 +231,12 @@ class TokenAuthority:
             if record is None:
                 raise invalid
             grant = self.grants[record.grant_id]
-            if grant.client_id != client.client_id or grant.revoked or record.expires <= now \
-                    or grant.created + self.config.refresh_token_hard_ttl <= now:
+            if (
+                grant.client_id != client.client_id
+                or grant.revoked
+                or record.expires <= now
+                or grant.created + self.config.refresh_token_hard_ttl <= now
+            ):
                 raise invalid
             if record.superseded is not None:
                 if now - record.superseded > self.config.refresh_grace_seconds:
@@ -234,8 +266,9 @@ class TokenAuthority:
     def revoke(self, client: Client, token: str | None) -> bool:
         """Revoke the whole grant a refresh or access token belongs to."""
         with self.lock:
-            record: RefreshToken | AccessToken | None = self.refresh_tokens.get(token or "") \
-                or self.access_tokens.get(token or "")
+            record: RefreshToken | AccessToken | None = self.refresh_tokens.get(token or "") or self.access_tokens.get(
+                token or ""
+            )
             if record is None:
                 return False
             grant = self.grants[record.grant_id]
@@ -267,6 +300,12 @@ class TokenAuthority:
 def validate_scope(scope: str) -> bool:
     """At least one known scope, and nothing outside Intuit's list."""
     parts = scope.split()
-    return bool(parts) and all(p in SCOPES or p.startswith("com.intuit.quickbooks.") or
-                               p.startswith("project-management.") or p.startswith("app-foundations.")
-                               or p.startswith("payroll.") or p.startswith("indirect-tax.") for p in parts)
+    return bool(parts) and all(
+        p in SCOPES
+        or p.startswith("com.intuit.quickbooks.")
+        or p.startswith("project-management.")
+        or p.startswith("app-foundations.")
+        or p.startswith("payroll.")
+        or p.startswith("indirect-tax.")
+        for p in parts
+    )

@@ -6,12 +6,15 @@ and cookie handling, runs unchanged and fast. Injected network failures are
 signalled by the emulator with a private response header and raised here as
 the exceptions ``requests`` would raise over a real connection.
 """
+
 from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
+from collections.abc import Mapping
 from http.client import HTTPMessage
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -20,7 +23,8 @@ from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3.response import HTTPResponse
-from werkzeug.test import EnvironBuilder, run_wsgi_app
+from werkzeug.test import EnvironBuilder
+from werkzeug.test import run_wsgi_app
 
 #: Response header the emulator uses to ask the adapter to simulate a network failure.
 FAULT_HEADER = "X-Emulator-Network-Fault"
@@ -81,8 +85,15 @@ class WSGIAdapter(BaseAdapter):
         environ[INPROCESS_KEY] = True
         return environ
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Mapping[str, str] | None = None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         started = time.monotonic()
         try:
             app_iter, status, headers = run_wsgi_app(self.app, self._environ(request), buffered=True)
@@ -99,17 +110,19 @@ class WSGIAdapter(BaseAdapter):
         if network_fault == "timeout":
             raise requests.exceptions.ReadTimeout("Read timed out (injected by the emulator)", request=request)
         if network_fault == "disconnect":
-            raise requests.exceptions.ConnectionError("Connection aborted (injected by the emulator)",
-                                                      request=request)
+            raise requests.exceptions.ConnectionError("Connection aborted (injected by the emulator)", request=request)
         limit = _read_timeout(timeout)
         if limit is not None and time.monotonic() - started > limit:
             raise requests.exceptions.ReadTimeout(f"Read timed out. (read timeout={limit})", request=request)
         code_text = str(status)
         code = int(code_text.split(" ", 1)[0])
         raw = HTTPResponse(
-            body=io.BytesIO(data), headers=header_list, status=code,
+            body=io.BytesIO(data),
+            headers=header_list,
+            status=code,
             reason=code_text.split(" ", 1)[1] if " " in code_text else "",
-            preload_content=False, decode_content=False,
+            preload_content=False,
+            decode_content=False,
             original_response=_OriginalResponse(header_list),  # type: ignore[arg-type]
         )
         response = requests.Response()

@@ -19,37 +19,37 @@ import hmac
 import re
 import secrets
 import typing as t
-from datetime import date, timedelta
+from datetime import date
+from datetime import timedelta
 from decimal import Decimal
 
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
-from werkzeug.exceptions import BadRequest, NotFound
+from flask import Blueprint
+from flask import current_app
+from flask import flash
+from flask import g
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from .errors import EmulatorFault
 from .realms import is_realm_id
-from .rules import DELIVERY_METHODS, ESTIMATE_STATUSES, VOIDABLE
-from .ui_forms import (
-    FormError,
-    is_void,
-    money,
-    txn_status,
-    customer_body,
-    customer_form_values,
-    estimate_body,
-    invoice_body,
-    payment_body,
-)
+from .rules import DELIVERY_METHODS
+from .rules import ESTIMATE_STATUSES
+from .rules import VOIDABLE
+from .ui_forms import FormError
+from .ui_forms import customer_body
+from .ui_forms import customer_form_values
+from .ui_forms import estimate_body
+from .ui_forms import invoice_body
+from .ui_forms import is_void
+from .ui_forms import money
+from .ui_forms import payment_body
+from .ui_forms import txn_status
 
 if t.TYPE_CHECKING:
     from .app import Emulator
@@ -239,9 +239,7 @@ def customers() -> str:
             continue
         rows.append({"customer": customer, "overdue": overdue.get(str(customer["Id"]), Decimal(0))})
     rows.sort(key=lambda r: str(r["customer"].get("DisplayName", "")).casefold())
-    return render_template(
-        "emulator/ui/customers.html", rows=rows, search=search, status=status
-    )
+    return render_template("emulator/ui/customers.html", rows=rows, search=search, status=status)
 
 
 def _reference_lists(realm: str) -> dict[str, list[Record]]:
@@ -276,11 +274,7 @@ def _render_customer(
     customer_id = str(customer["Id"])
     transactions = _customer_transactions(realm, customer_id)
     open_invoices = _open_invoices(transactions)
-    others = [
-        c
-        for c in _emulator().store.list(realm, "Customer")
-        if str(c["Id"]) != customer_id
-    ]
+    others = [c for c in _emulator().store.list(realm, "Customer") if str(c["Id"]) != customer_id]
     others.sort(key=lambda c: str(c.get("DisplayName", "")).casefold())
     today = _today()
     overdue = sum(
@@ -496,4 +490,3 @@ for _page in TXN_PAGES:
         methods=["GET", "POST"],
         defaults={"page": _page},
     )
-

@@ -10,8 +10,10 @@ store, so the UI shows Intuit's own fault messages.
 from __future__ import annotations
 
 import typing as t
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date
+from datetime import timedelta
+from decimal import Decimal
+from decimal import InvalidOperation
 
 Record = dict[str, t.Any]
 Form = t.Mapping[str, str]
@@ -82,9 +84,7 @@ def customer_body(form: Form, current: Record | None) -> Record:
             body[name] = {"FreeFormNumber": value}
     for name in ADDRESS_FIELDS:
         parts = {part: _form_value(form, f"{name}.{part}") for part in ADDRESS_PARTS}
-        if any(changed(f"{name}.{part}") for part in ADDRESS_PARTS) and (
-            any(parts.values()) or current is not None
-        ):
+        if any(changed(f"{name}.{part}") for part in ADDRESS_PARTS) and (any(parts.values()) or current is not None):
             body[name] = parts
     for name in REF_FIELDS:
         value = _form_value(form, name)
@@ -106,9 +106,7 @@ def parse_amount(form: Form, name: str) -> Decimal:
     except InvalidOperation:
         raise FormError("Amount is not a number.", f"{raw!r} is not an amount.", name) from None
     if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        raise FormError(
-            "Amount must be positive, with at most two decimals.", f"{raw!r} is not a valid amount.", name
-        )
+        raise FormError("Amount must be positive, with at most two decimals.", f"{raw!r} is not a valid amount.", name)
     return amount
 
 

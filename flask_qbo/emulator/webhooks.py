@@ -6,6 +6,7 @@ header. Failed notifications (non-2xx or slower than 3 s) are retried on
 Intuit's schedule, measured on the emulator clock so tests can advance time
 rather than wait. Knobs add delay, duplicates, drops and reordering.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,10 @@ import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timezone
 from typing import Any
 
 import requests
@@ -28,8 +31,14 @@ from .config import EmulatorConfig
 #: Seconds between attempts after each failure; the last value repeats forever.
 RETRY_SCHEDULE = (10, 20, 30, 300, 1200, 7200, 14400, 21600)
 MAX_EVENTS_PER_NOTIFICATION = 100
-CLOUDEVENT_VERBS = {"Create": "created", "Update": "updated", "Delete": "deleted", "Merge": "merged",
-                    "Void": "void", "Emailed": "emailed"}
+CLOUDEVENT_VERBS = {
+    "Create": "created",
+    "Update": "updated",
+    "Delete": "deleted",
+    "Merge": "merged",
+    "Void": "void",
+    "Emailed": "emailed",
+}
 #: Operations Intuit emits per entity (facts §9.5); others are not delivered.
 SUPPORTED = {
     "Customer": {"Create", "Update", "Delete", "Merge"},
@@ -68,16 +77,19 @@ class Event:
 
     def cloudevent(self, source: str) -> dict[str, Any]:
         return {
-            "specversion": "1.0", "id": self.id, "source": source,
+            "specversion": "1.0",
+            "id": self.id,
+            "source": source,
             "type": f"qbo.{self.entity.lower()}.{CLOUDEVENT_VERBS[self.operation]}.v1",
-            "datacontenttype": "application/json", "time": _utc(self.when, 6),
-            "intuitentityid": self.entity_id, "intuitaccountid": self.realm,
+            "datacontenttype": "application/json",
+            "time": _utc(self.when, 6),
+            "intuitentityid": self.entity_id,
+            "intuitaccountid": self.realm,
             "data": {"deletedId": self.deleted_id} if self.deleted_id else {},
         }
 
     def legacy(self) -> dict[str, Any]:
-        entry = {"name": self.entity, "id": self.entity_id, "operation": self.operation,
-                 "lastUpdated": _utc(self.when)}
+        entry = {"name": self.entity, "id": self.entity_id, "operation": self.operation, "lastUpdated": _utc(self.when)}
         if self.deleted_id:
             entry["deletedId"] = self.deleted_id
         return entry
@@ -123,9 +135,17 @@ class WebhookDispatcher:
 
     sign = staticmethod(sign)
 
-    def configure(self, url: str | None = None, verifier_token: str | None = None, format: str | None = None,
-                  delay: float = 0.0, duplicate_rate: float = 0.0, drop_rate: float = 0.0,
-                  reorder: bool = False, seed: int = 0) -> None:
+    def configure(
+        self,
+        url: str | None = None,
+        verifier_token: str | None = None,
+        format: str | None = None,
+        delay: float = 0.0,
+        duplicate_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        reorder: bool = False,
+        seed: int = 0,
+    ) -> None:
         """Change delivery settings; ``None`` keeps url/token/format, ``url=""`` disables delivery."""
         if format is not None and format not in ("cloudevents", "legacy"):
             raise ValueError("format must be 'cloudevents' or 'legacy'")
@@ -142,14 +162,22 @@ class WebhookDispatcher:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {"url": self.url, "format": self.format, "delay": self.delay,
-                    "duplicate_rate": self.duplicate_rate, "drop_rate": self.drop_rate, "reorder": self.reorder,
-                    "pending": len(self._pending) + sum(len(n.events) for n in self._retries),
-                    "events": len(self.events), "deliveries": len(self.deliveries),
-                    "recent": [{k: v for k, v in d.items() if k != "body"} for d in self.deliveries[-20:]]}
+            return {
+                "url": self.url,
+                "format": self.format,
+                "delay": self.delay,
+                "duplicate_rate": self.duplicate_rate,
+                "drop_rate": self.drop_rate,
+                "reorder": self.reorder,
+                "pending": len(self._pending) + sum(len(n.events) for n in self._retries),
+                "events": len(self.events),
+                "deliveries": len(self.deliveries),
+                "recent": [{k: v for k, v in d.items() if k != "body"} for d in self.deliveries[-20:]],
+            }
 
-    def enqueue(self, realm: str, entity: str, entity_id: str, operation: str, when: datetime,
-                deleted_id: str | None = None) -> None:
+    def enqueue(
+        self, realm: str, entity: str, entity_id: str, operation: str, when: datetime, deleted_id: str | None = None
+    ) -> None:
         """Store listener: queue an event if Intuit would send one for it."""
         if operation not in SUPPORTED.get(entity, ()):
             return
@@ -178,8 +206,10 @@ class WebhookDispatcher:
             self._retries = [n for n in self._retries if n.due > now]
             if self.reorder:
                 self.rng.shuffle(ready)
-        batches = [Notification(ready[i:i + MAX_EVENTS_PER_NOTIFICATION], now)
-                   for i in range(0, len(ready), MAX_EVENTS_PER_NOTIFICATION)]
+        batches = [
+            Notification(ready[i : i + MAX_EVENTS_PER_NOTIFICATION], now)
+            for i in range(0, len(ready), MAX_EVENTS_PER_NOTIFICATION)
+        ]
         return retries + batches
 
     def _render(self, notification: Notification) -> None:
@@ -190,19 +220,29 @@ class WebhookDispatcher:
             by_realm: dict[str, list[dict[str, Any]]] = {}
             for event in notification.events:
                 by_realm.setdefault(event.realm, []).append(event.legacy())
-            payload: Any = {"eventNotifications": [
-                {"realmId": realm, "dataChangeEvent": {"entities": entities}} for realm, entities in by_realm.items()]}
+            payload: Any = {
+                "eventNotifications": [
+                    {"realmId": realm, "dataChangeEvent": {"entities": entities}}
+                    for realm, entities in by_realm.items()
+                ]
+            }
         else:
             payload = [event.cloudevent(self.source) for event in notification.events]
         notification.body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
     def _headers(self, notification: Notification, signature: str) -> dict[str, str]:
-        content_type = ("application/json; charset=utf-8" if notification.fmt == "legacy"
-                        else "application/cloudevents+json")
-        return {"content-type": content_type, "intuit-signature": signature,
-                "intuit-created-time": _utc(self.clock.now()), "intuit-t-id": str(uuid.uuid4()),
-                "intuit-notification-schema-version": "0.1", "user-agent": "intuit_notification_server/0.1",
-                "accept": "application/json"}
+        content_type = (
+            "application/json; charset=utf-8" if notification.fmt == "legacy" else "application/cloudevents+json"
+        )
+        return {
+            "content-type": content_type,
+            "intuit-signature": signature,
+            "intuit-created-time": _utc(self.clock.now()),
+            "intuit-t-id": str(uuid.uuid4()),
+            "intuit-notification-schema-version": "0.1",
+            "user-agent": "intuit_notification_server/0.1",
+            "accept": "application/json",
+        }
 
     def _deliver(self, notification: Notification) -> None:
         self._render(notification)
@@ -210,13 +250,22 @@ class WebhookDispatcher:
         signature = sign(body, self.verifier_token)
         headers = self._headers(notification, signature)
         notification.attempts += 1
-        record: dict[str, Any] = {"url": self.url, "status": None, "body": body, "signature": signature,
-                                  "headers": headers, "error": None, "attempt": notification.attempts,
-                                  "time": self.clock.iso_ms(), "events": [e.id for e in notification.events]}
+        record: dict[str, Any] = {
+            "url": self.url,
+            "status": None,
+            "body": body,
+            "signature": signature,
+            "headers": headers,
+            "error": None,
+            "attempt": notification.attempts,
+            "time": self.clock.iso_ms(),
+            "events": [e.id for e in notification.events],
+        }
         started = time.monotonic()
         try:
-            response = self.session.post(self.url or "", data=body, headers=headers,
-                                         timeout=self.config.webhook_timeout)
+            response = self.session.post(
+                self.url or "", data=body, headers=headers, timeout=self.config.webhook_timeout
+            )
             record["status"] = response.status_code
             ok = 200 <= response.status_code < 300 and time.monotonic() - started <= self.config.webhook_timeout
             if not ok and record["status"] and 200 <= record["status"] < 300:

@@ -20,10 +20,28 @@ import unicodedata
 from sqlalchemy import or_
 
 #: Legal-form words dropped when comparing company names.
-COMPANY_SUFFIXES = frozenset({
-    "inc", "incorporated", "llc", "llp", "ltd", "limited", "co", "corp", "corporation", "company",
-    "plc", "gmbh", "ag", "sa", "sarl", "bv", "pty", "lp",
-})
+COMPANY_SUFFIXES = frozenset(
+    {
+        "inc",
+        "incorporated",
+        "llc",
+        "llp",
+        "ltd",
+        "limited",
+        "co",
+        "corp",
+        "corporation",
+        "company",
+        "plc",
+        "gmbh",
+        "ag",
+        "sa",
+        "sarl",
+        "bv",
+        "pty",
+        "lp",
+    }
+)
 _NON_WORD = re.compile(r"[^\w\s]+")
 
 #: Match kinds in order of trust; ``exact`` imports accept only the first.
@@ -55,11 +73,16 @@ def keys_of(values: t.Mapping[str, t.Any]) -> dict[str, set[str]]:
     person = norm_name(" ".join(str(values.get(p) or "") for p in ("GivenName", "FamilyName")))
     names = {n for n in (person, norm_name(values.get("CompanyName")), norm_name(values.get("DisplayName"))) if n}
     phones = {
-        p for p in (
-            norm_phone(values.get(path)) for path in (
-                "PrimaryPhone.FreeFormNumber", "Mobile.FreeFormNumber", "AlternatePhone.FreeFormNumber",
+        p
+        for p in (
+            norm_phone(values.get(path))
+            for path in (
+                "PrimaryPhone.FreeFormNumber",
+                "Mobile.FreeFormNumber",
+                "AlternatePhone.FreeFormNumber",
             )
-        ) if p
+        )
+        if p
     }
     email = norm_email(values.get("PrimaryEmailAddr.Address"))
     return {"email": {email} if email else set(), "phone": phones, "name": names}
@@ -94,7 +117,9 @@ class ContactIndex:
         return None, "none", []
 
 
-def flag_shared(proposals: dict[str, tuple[str | None, str, list[str]]]) -> dict[str, tuple[str | None, str, list[str]]]:
+def flag_shared(
+    proposals: dict[str, tuple[str | None, str, list[str]]],
+) -> dict[str, tuple[str | None, str, list[str]]]:
     """Mark proposals that claim the same contact for several customers as ambiguous."""
     claims: dict[str, list[str]] = {}
     for qbo_id, (contact_key, _, _) in proposals.items():
@@ -120,8 +145,9 @@ SEARCH_SCAN = 2000
 SEARCH_MIN_CHARS = 2
 
 
-def tenant_contacts(qbo: t.Any, tenant_key: str, *, criteria: t.Sequence[t.Any] = (),
-                    scan: int | None = None, chunk: int = SEARCH_CHUNK) -> t.Iterator[t.Any]:
+def tenant_contacts(
+    qbo: t.Any, tenant_key: str, *, criteria: t.Sequence[t.Any] = (), scan: int | None = None, chunk: int = SEARCH_CHUNK
+) -> t.Iterator[t.Any]:
     """Contacts of ``tenant_key``, in key order, optionally narrowed by SQL ``criteria``.
 
     The host's tenant column is unknown to the extension, so rows are read in
@@ -174,8 +200,7 @@ def search_contacts(qbo: t.Any, tenant_key: str, text: str, *, limit: int = 20) 
     if not columns:
         return found
     criteria = [
-        or_(*(column.ilike(f"%{_like_escape(word)}%", escape="\\") for column in columns))
-        for word in text.split()[:5]
+        or_(*(column.ilike(f"%{_like_escape(word)}%", escape="\\") for column in columns)) for word in text.split()[:5]
     ]
     seen = {qbo.contact_key(c) for c in found}
     for contact in tenant_contacts(qbo, tenant_key, criteria=criteria, scan=SEARCH_SCAN):

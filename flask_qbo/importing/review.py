@@ -32,11 +32,6 @@ from sqlalchemy import func
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 
-from ..sync.pull.apply import lock_order
-from ..sync.capture import UPSERT
-from ..sync.capture import suppress_capture
-from ..sync.capture import write_row
-from ..extension import get_qbo
 from ..fieldmap import apply_values
 from ..fieldmap import contact_values
 from ..fieldmap import customer_hash
@@ -48,6 +43,11 @@ from ..models import ImportMatch
 from ..models import ImportRun
 from ..models import SyncLog
 from ..models import utcnow
+from ..state import get_qbo
+from ..sync.capture import UPSERT
+from ..sync.capture import suppress_capture
+from ..sync.capture import write_row
+from ..sync.pull.apply import lock_order
 
 log = logging.getLogger("flask_qbo.backfill")
 
@@ -89,15 +89,21 @@ def claims(session: t.Any, run: ImportRun, contact_keys: t.Iterable[str], qbo_id
         return {}
     reasons: dict[str, str] = {}
     linked = session.query(Customer.contact_key, Customer.display_name, Customer.qbo_id).filter(
-        Customer.tenant_key == run.tenant_key, Customer.contact_key.in_(keys), Customer.qbo_id != str(qbo_id or ""),
+        Customer.tenant_key == run.tenant_key,
+        Customer.contact_key.in_(keys),
+        Customer.qbo_id != str(qbo_id or ""),
     )
     for key, name, other in linked:
         reasons[key] = f"already linked to QuickBooks customer {name or other}"
     chosen = (
         session.query(ImportMatch.contact_key, Customer.display_name, ImportMatch.qbo_id)
         .outerjoin(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
-        .filter(ImportMatch.run_id == run.id, ImportMatch.decision == "link",
-                ImportMatch.contact_key.in_(keys), ImportMatch.qbo_id != str(qbo_id or ""))
+        .filter(
+            ImportMatch.run_id == run.id,
+            ImportMatch.decision == "link",
+            ImportMatch.contact_key.in_(keys),
+            ImportMatch.qbo_id != str(qbo_id or ""),
+        )
     )
     for key, name, other in chosen:
         reasons.setdefault(key, f"already chosen for QuickBooks customer {name or other} in this import")
@@ -189,13 +195,18 @@ def _plan(qbo: t.Any, run: ImportRun, match: ImportMatch, customer: Customer) ->
     fields = qbo.registration().fields
     values = qbo_values(customer.raw or {}, fields)
     entry: dict[str, t.Any] = {
-        "qbo_id": match.qbo_id, "display_name": customer.display_name, "decision": match.decision,
-        "contact_key": match.contact_key, "crm": [], "qbo": [],
+        "qbo_id": match.qbo_id,
+        "display_name": customer.display_name,
+        "decision": match.decision,
+        "contact_key": match.contact_key,
+        "crm": [],
+        "qbo": [],
     }
     if match.decision == "create":
         entry["crm"] = [
             {"attr": f.attr, "from": None, "to": _incoming(f, values)}
-            for f in fields if f.pulls and _incoming(f, values) is not None
+            for f in fields
+            if f.pulls and _incoming(f, values) is not None
         ]
         return entry
     if match.decision != "link" or not match.contact_key:
@@ -207,8 +218,9 @@ def _plan(qbo: t.Any, run: ImportRun, match: ImportMatch, customer: Customer) ->
         if normalize(theirs) == normalize(ours):
             continue
         if theirs is not None and field.pulls:
-            entry["crm"].append({"attr": field.attr, "from": getattr(contact, field.attr, None),
-                                 "to": _incoming(field, values)})
+            entry["crm"].append(
+                {"attr": field.attr, "from": getattr(contact, field.attr, None), "to": _incoming(field, values)}
+            )
         elif theirs is None and ours is not None and field.pushes:
             entry["qbo"].append({"path": field.path, "from": None, "to": ours})
     return entry
@@ -224,8 +236,9 @@ def _decided(session: t.Any, run: ImportRun, limit: int | None = None) -> list[t
     return (
         session.query(ImportMatch, Customer)
         .join(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
-        .filter(ImportMatch.run_id == run.id, ImportMatch.decision.in_(("link", "create")),
-                ImportMatch.applied.is_(False))
+        .filter(
+            ImportMatch.run_id == run.id, ImportMatch.decision.in_(("link", "create")), ImportMatch.applied.is_(False)
+        )
         .order_by(ImportMatch.id)
         .limit(limit)
         .all()
@@ -254,7 +267,8 @@ def apply(run_id: int) -> int:
     if problems:
         _stop(session, run.id, "Nothing was applied: " + " ".join(problems) + " Change these rows and apply again.")
     started = session.execute(
-        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status.in_(("review", "applying")))
+        update(ImportRun)
+        .where(ImportRun.id == run.id, ImportRun.status.in_(("review", "applying")))
         .values(status="applying", error=None)
     )
     session.commit()
@@ -267,12 +281,14 @@ def apply(run_id: int) -> int:
         queued = queued or batch[1]
     run = session.get(ImportRun, run_id)
     if run.status == "cancelled":
-        raise ValueError(f"Import run {run_id} was cancelled while it was being applied; "
-                         f"{run.applied} customers linked or created before that stay so.")
+        raise ValueError(
+            f"Import run {run_id} was cancelled while it was being applied; "
+            f"{run.applied} customers linked or created before that stay so."
+        )
     if run.status != "done":  # another Apply of the same run stopped and put it back in review
         raise ApplyError(run.error or f"Import run {run_id} is back in review; apply it again.")
     if queued:
-        from ..runners.thread import wake
+        from ..state import wake
 
         wake(reason="import")
     return applied
@@ -303,8 +319,7 @@ def _conflicts(qbo: t.Any, session: t.Any, run: ImportRun) -> list[str]:
         chosen.setdefault(key, []).append(_label(match, customer))
     for key, rows in chosen.items():
         if len(rows) > 1:
-            problems.append(f"{_contact_name(qbo, run, key)} is chosen for {len(rows)} customers: "
-                            f"{'; '.join(rows)}.")
+            problems.append(f"{_contact_name(qbo, run, key)} is chosen for {len(rows)} customers: {'; '.join(rows)}.")
     return problems
 
 
@@ -323,7 +338,8 @@ def _stop(session: t.Any, run_id: int, reason: str) -> t.NoReturn:
     """
     session.rollback()
     session.execute(
-        update(ImportRun).where(ImportRun.id == run_id, ImportRun.status.in_(("review", "applying")))
+        update(ImportRun)
+        .where(ImportRun.id == run_id, ImportRun.status.in_(("review", "applying")))
         .values(status="review", error=reason[:2000])
     )
     session.commit()
@@ -339,7 +355,8 @@ def _apply_batch(qbo: t.Any, session: t.Any, run_id: int) -> tuple[int, bool] | 
     for this batch and then reads its rows as applied.
     """
     claim = session.execute(
-        update(ImportRun).where(ImportRun.id == run_id, ImportRun.status == "applying")
+        update(ImportRun)
+        .where(ImportRun.id == run_id, ImportRun.status == "applying")
         .values(applied=ImportRun.applied)
     )
     if claim.rowcount != 1:
@@ -347,8 +364,9 @@ def _apply_batch(qbo: t.Any, session: t.Any, run_id: int) -> tuple[int, bool] | 
         return None
     run = session.get(ImportRun, run_id)
     session.refresh(run)
-    rows = sorted(_decided(session, run, limit=APPLY_BATCH),
-                  key=lambda pair: lock_order(pair[1].contact_key, pair[1].qbo_id))
+    rows = sorted(
+        _decided(session, run, limit=APPLY_BATCH), key=lambda pair: lock_order(pair[1].contact_key, pair[1].qbo_id)
+    )
     if not rows:
         run.status, run.error, run.finished_at = "done", None, utcnow()
         session.commit()
@@ -382,8 +400,12 @@ def _apply_row(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, c
             if session.query(Customer).filter_by(tenant_key=run.tenant_key, contact_key=match.contact_key).count():
                 match.applied = True  # already linked elsewhere (e.g. by a sync meanwhile)
                 return None
-            apply_values(contact, qbo_values(customer.raw or {}, fields), fields,
-                         [f.path for f in fields if f.attr in {row["attr"] for row in plan["crm"]}])
+            apply_values(
+                contact,
+                qbo_values(customer.raw or {}, fields),
+                fields,
+                [f.path for f in fields if f.attr in {row["attr"] for row in plan["crm"]}],
+            )
     key = qbo.contact_key(contact)
     values = qbo_values(customer.raw or {}, fields)
     customer.contact_key = key
@@ -398,15 +420,21 @@ def _apply_row(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, c
         customer.sync_status = "pending"
     match.applied = True
     match.contact_key = key
-    session.add(SyncLog(tenant_key=run.tenant_key, realm_id=run.realm_id, contact_key=key,
-                        qbo_id=customer.qbo_id, direction="import",
-                        action="created" if match.decision == "create" else "matched",
-                        fields=[row["attr"] for row in plan["crm"]] or None))
+    session.add(
+        SyncLog(
+            tenant_key=run.tenant_key,
+            realm_id=run.realm_id,
+            contact_key=key,
+            qbo_id=customer.qbo_id,
+            direction="import",
+            action="created" if match.decision == "create" else "matched",
+            fields=[row["attr"] for row in plan["crm"]] or None,
+        )
+    )
     return queued
 
 
-def _failure(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, customer: Customer,
-             exc: Exception) -> str:
+def _failure(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, customer: Customer, exc: Exception) -> str:
     """The admin's message for a row that failed to apply: which row, which contact, why, what now.
 
     Read after the rollback, so a unique-constraint conflict can name the
@@ -418,11 +446,19 @@ def _failure(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, cus
     reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0][:300]
     holder = None
     if match.decision == "link":
-        holder = session.query(Customer).filter(
-            Customer.tenant_key == run.tenant_key, Customer.contact_key == match.contact_key,
-            Customer.qbo_id != customer.qbo_id).first()
+        holder = (
+            session.query(Customer)
+            .filter(
+                Customer.tenant_key == run.tenant_key,
+                Customer.contact_key == match.contact_key,
+                Customer.qbo_id != customer.qbo_id,
+            )
+            .first()
+        )
     if holder is not None:
         reason = f"that contact is already linked to QuickBooks customer {holder.display_name or holder.qbo_id}"
     done = session.get(ImportRun, run.id).applied
-    return (f"Applying stopped at {label} → {target}: {reason}. {done} customers were linked or created "
-            "before it and stay so; the rest are back in review. Change or skip this row and apply again.")
+    return (
+        f"Applying stopped at {label} → {target}: {reason}. {done} customers were linked or created "
+        "before it and stay so; the rest are back in review. Change or skip this row and apply again."
+    )

@@ -25,31 +25,31 @@ import typing as t
 
 from sqlalchemy import update
 
+from ..config import get_config
+from ..errors import QBOConfigError
+from ..errors import QBOError
+from ..fieldmap import contact_values
+from ..fieldmap import qbo_values
+from ..models import Customer
+from ..models import ImportMatch
+from ..models import ImportRun
+from ..models import SyncLog
+from ..models import utcnow
+from ..state import get_qbo
 from ..sync.pull import mirror
+from .matching import ContactIndex
+from .matching import flag_shared
+from .matching import tenant_contacts
 from .review import ApplyError
 from .review import accept_all_exact
 from .review import apply
 from .review import decide
 from .review import preview
 from .review import summary
-from ..config import get_config
-from ..errors import QBOConfigError
-from ..errors import QBOError
-from ..extension import get_qbo
-from ..fieldmap import contact_values
-from ..fieldmap import qbo_values
-from .matching import ContactIndex
-from .matching import flag_shared
-from .matching import tenant_contacts
-from ..models import Customer
-from ..models import ImportMatch
-from ..models import ImportRun
-from ..models import SyncLog
-from ..models import utcnow
 
 if t.TYPE_CHECKING:
-    from ..intuit.client import QBOClient
     from ..extension import QBO
+    from ..intuit.client import QBOClient
 
 log = logging.getLogger("flask_qbo.backfill")
 
@@ -73,9 +73,7 @@ def import_enabled() -> bool:
 
 def current_run(qbo: QBO, tenant_key: str) -> ImportRun | None:
     """The tenant's most recent import run, if any."""
-    return (
-        _session(qbo).query(ImportRun).filter_by(tenant_key=tenant_key).order_by(ImportRun.id.desc()).first()
-    )
+    return _session(qbo).query(ImportRun).filter_by(tenant_key=tenant_key).order_by(ImportRun.id.desc()).first()
 
 
 def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str | None = None) -> ImportRun:
@@ -95,9 +93,12 @@ def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str
     if existing is not None and existing.status in ACTIVE:
         return existing
     run = ImportRun(
-        tenant_key=tenant_key, realm_id=str(conn.realm_id), status="fetching",
+        tenant_key=tenant_key,
+        realm_id=str(conn.realm_id),
+        status="fetching",
         months=int(months) if months is not None else None,
-        cursor={"entity": PHASES[0], "start": 1}, started_by=user,
+        cursor={"entity": PHASES[0], "start": 1},
+        started_by=user,
     )
     session = _session(qbo)
     session.add(run)
@@ -169,7 +170,9 @@ def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> boo
             mirror.upsert_transaction(session, run.realm_id, entity, data, today=today)
     cursor = _advance(entity, start, len(rows))
     values: dict[str, t.Any] = {
-        "cursor": cursor, "requests_made": seen + 1 + extra, "error": None,
+        "cursor": cursor,
+        "requests_made": seen + 1 + extra,
+        "error": None,
         "customers_total": run.customers_total,
     }
     if entity == "Customer":
@@ -208,8 +211,10 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     session = _session(qbo)
     registration = qbo.registration()
     linked = {
-        key for (key,) in session.query(Customer.contact_key)
-        .filter(Customer.tenant_key == run.tenant_key, Customer.contact_key.isnot(None))
+        key
+        for (key,) in session.query(Customer.contact_key).filter(
+            Customer.tenant_key == run.tenant_key, Customer.contact_key.isnot(None)
+        )
     }
     index = ContactIndex()
     for contact in tenant_contacts(qbo, run.tenant_key, chunk=1000):
@@ -229,8 +234,15 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     done = {qbo_id for (qbo_id,) in session.query(ImportMatch.qbo_id).filter_by(run_id=run.id)}
     for qbo_id, (contact_key, kind, candidates) in flag_shared(proposals).items():
         if qbo_id not in done:
-            session.add(ImportMatch(run_id=run.id, qbo_id=qbo_id, contact_key=contact_key,
-                                    match_kind=kind, candidates=candidates or None))
+            session.add(
+                ImportMatch(
+                    run_id=run.id,
+                    qbo_id=qbo_id,
+                    contact_key=contact_key,
+                    match_kind=kind,
+                    candidates=candidates or None,
+                )
+            )
     # A run cancelled meanwhile stays cancelled; its proposals are dropped with the rollback.
     moved = session.execute(
         update(ImportRun).where(ImportRun.id == run.id, ImportRun.status == "fetching").values(status="review")
@@ -256,15 +268,23 @@ def cancel(run_id: int, user: str | None = None) -> ImportRun:
     if run is None:
         raise LookupError(f"No import run {run_id}.")
     result = session.execute(
-        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status.in_(ACTIVE))
+        update(ImportRun)
+        .where(ImportRun.id == run.id, ImportRun.status.in_(ACTIVE))
         .values(status="cancelled", finished_at=utcnow())
     )
     if result.rowcount != 1:
         session.rollback()
         session.refresh(run)
         raise ValueError(f"Import run {run_id} is {run.status}; only an unfinished import can be cancelled.")
-    session.add(SyncLog(tenant_key=run.tenant_key, realm_id=run.realm_id, direction="import", action="cancelled",
-                        message=f"Import {run.id} cancelled" + (f" by {user}" if user else "")))
+    session.add(
+        SyncLog(
+            tenant_key=run.tenant_key,
+            realm_id=run.realm_id,
+            direction="import",
+            action="cancelled",
+            message=f"Import {run.id} cancelled" + (f" by {user}" if user else ""),
+        )
+    )
     session.commit()
     session.refresh(run)
     log.info("Import %s of tenant %s cancelled by %s", run.id, run.tenant_key, user or "an unnamed caller")

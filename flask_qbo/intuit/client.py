@@ -29,14 +29,14 @@ from urllib.parse import quote as url_quote
 import requests
 from flask import current_app
 
-from . import faults
-from . import inputs
 from ..config import get_config
 from ..config import resolve_urls
 from ..errors import QBOAPIError
 from ..errors import QBOConfigError
 from ..errors import QBORateLimitError
 from ..errors import QBOTransientError
+from . import faults
+from . import inputs
 from .inputs import JSONInputError
 from .inputs import load_json
 from .throttle import Throttle
@@ -208,8 +208,9 @@ class QBOClient:
         (``Content-Type: application/text``); both forms are one metered read.
         """
         if len(stmt) > MAX_GET_STATEMENT:
-            resp = self._call("POST", "query", data=stmt.encode(), headers={"Content-Type": "application/text"},
-                              kind="reads")
+            resp = self._call(
+                "POST", "query", data=stmt.encode(), headers={"Content-Type": "application/text"}, kind="reads"
+            )
         else:
             resp = self._call("GET", "query", params={"query": stmt}, kind="reads")
         return self._json(resp).get("QueryResponse") or {}
@@ -274,7 +275,11 @@ class QBOClient:
             chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request_id}:{n}") if request_id else uuid.uuid4())
             reads = any("Query" in item for item in chunk)
             resp = self._call(
-                "POST", "batch", json={"BatchItemRequest": chunk}, request_id=chunk_id, batch=True,
+                "POST",
+                "batch",
+                json={"BatchItemRequest": chunk},
+                request_id=chunk_id,
+                batch=True,
                 kind="reads" if reads else "writes",
             )
             answers = {str(a.get("bId")): a for a in self._json(resp).get("BatchItemResponse") or []}
@@ -320,8 +325,14 @@ class QBOClient:
                 with self._slot(batch):
                     self._count("requests")
                     resp = self.http.request(
-                        method, url, params=query, json=json, data=data, headers=send_headers,
-                        timeout=self.timeout, stream=stream,
+                        method,
+                        url,
+                        params=query,
+                        json=json,
+                        data=data,
+                        headers=send_headers,
+                        timeout=self.timeout,
+                        stream=stream,
                     )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 error = faults.transient(f"No answer from QuickBooks ({type(exc).__name__}).")
@@ -369,8 +380,9 @@ class QBOClient:
         try:
             body = load_json(resp.content)
         except JSONInputError:
-            raise QBOAPIError("QuickBooks sent a response that is not JSON.", status=resp.status_code,
-                              intuit_tid=tid) from None
+            raise QBOAPIError(
+                "QuickBooks sent a response that is not JSON.", status=resp.status_code, intuit_tid=tid
+            ) from None
         if isinstance(body, dict) and ("Fault" in body or "fault" in body):
             raise faults.error_from_body(resp.status_code, body, intuit_tid=tid)
         if not isinstance(body, dict):

@@ -54,7 +54,7 @@ class TokenCipher:
         except (ValueError, TypeError) as exc:
             raise QBOConfigError(
                 "QBO_TOKEN_ENCRYPTION_KEY is not a valid Fernet key; generate one with "
-                "`python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"`."
+                '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.'
             ) from exc
 
     @classmethod
@@ -64,8 +64,7 @@ class TokenCipher:
         if not raw:
             if not (app.debug or app.testing):
                 raise QBOConfigError(
-                    "QBO_TOKEN_ENCRYPTION_KEY must be set outside debug/testing: tokens are "
-                    "encrypted at rest with it."
+                    "QBO_TOKEN_ENCRYPTION_KEY must be set outside debug/testing: tokens are encrypted at rest with it."
                 )
             log.warning(
                 "QBO_TOKEN_ENCRYPTION_KEY is not set; using a temporary key (stored tokens "

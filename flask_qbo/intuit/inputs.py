@@ -147,8 +147,7 @@ def whole_number(value: object, *, name: str, minimum: int = 0, maximum: int = I
     if isinstance(value, str) and _WHOLE.fullmatch(value) and minimum <= int(value) <= maximum:
         return int(value)
     raise ValueError(
-        f"{name} must be a whole number from {minimum} to {maximum}, written with the digits 0-9; "
-        f"got {_shown(value)}."
+        f"{name} must be a whole number from {minimum} to {maximum}, written with the digits 0-9; got {_shown(value)}."
     )
 
 
@@ -202,8 +201,7 @@ def contact_key(value: object, *, integer: bool) -> str:
             f"{_shown(value)} is not a contact key: contact keys are whole numbers written with "
             "the digits 0-9, without a plus sign, spaces or leading zeros (for example 42)."
         )
-    if (isinstance(value, str) and 0 < len(value) <= MAX_KEY_LENGTH
-            and not has_hidden_characters(value)):
+    if isinstance(value, str) and 0 < len(value) <= MAX_KEY_LENGTH and not has_hidden_characters(value):
         return value
     raise ValueError(
         f"{_shown(value)} is not a contact key: a key is 1 to {MAX_KEY_LENGTH} characters "

@@ -177,7 +177,12 @@ class RedisBackend:
     """
 
     def __init__(
-        self, url: str, *, prefix: str = "qbo:throttle", slot_ttl: float = 120.0, window: float = WINDOW,
+        self,
+        url: str,
+        *,
+        prefix: str = "qbo:throttle",
+        slot_ttl: float = 120.0,
+        window: float = WINDOW,
         margin: float = MARGIN,
     ) -> None:
         import redis
@@ -197,8 +202,16 @@ class RedisBackend:
 
     def try_acquire(self, realm: str, *, batch: bool, limits: Limits) -> tuple[str | None, float]:
         slot = uuid.uuid4().hex
-        args = [slot, "1" if batch else "0", limits.per_minute, limits.concurrent, limits.batch_per_minute,
-                self.slot_ttl, self.window, self.margin]
+        args = [
+            slot,
+            "1" if batch else "0",
+            limits.per_minute,
+            limits.concurrent,
+            limits.batch_per_minute,
+            self.slot_ttl,
+            self.window,
+            self.margin,
+        ]
         result = float(self._script(keys=self._keys(realm), args=args))
         if result == 0:
             return slot, 0.0
@@ -283,8 +296,9 @@ def build_throttle(app: t.Any, *, time_scale: float = 1.0) -> Throttle:
     window = WINDOW / time_scale
     margin = float(get_config("QBO_RATE_LIMIT_MARGIN", app)) / time_scale
     url = get_config("QBO_RATE_LIMIT_STORAGE_URL", app)
-    backend: ThrottleBackend = (RedisBackend(url, window=window, margin=margin) if url
-                                else LocalBackend(window=window, margin=margin))
+    backend: ThrottleBackend = (
+        RedisBackend(url, window=window, margin=margin) if url else LocalBackend(window=window, margin=margin)
+    )
     return Throttle(
         int(get_config("QBO_RATE_LIMIT_PER_MINUTE", app)),
         int(get_config("QBO_MAX_CONCURRENT", app)),

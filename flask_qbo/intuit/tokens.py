@@ -49,8 +49,8 @@ from ..models import utcnow
 if t.TYPE_CHECKING:
     from flask import Flask
 
-    from .crypto import TokenCipher
     from ..extension import QBO
+    from .crypto import TokenCipher
 
 log = logging.getLogger("flask_qbo.tokens")
 
@@ -128,9 +128,7 @@ def exchange_code(qbo: QBO, code: str, redirect_uri: str) -> dict[str, t.Any]:
     )
 
 
-def token_values(
-    token: dict[str, t.Any], cipher: TokenCipher, now: dt.datetime | None = None
-) -> dict[str, t.Any]:
+def token_values(token: dict[str, t.Any], cipher: TokenCipher, now: dt.datetime | None = None) -> dict[str, t.Any]:
     """Column values for a token response: encrypted tokens and absolute expiries.
 
     The hard expiry is only present when Intuit sent it; without it (or when a
@@ -144,8 +142,10 @@ def token_values(
     }
     if token.get("refresh_token"):
         values["refresh_token_enc"] = cipher.encrypt(token["refresh_token"])
-    for key, column in (("x_refresh_token_expires_in", "refresh_expires_at"),
-                        ("x_refresh_token_hard_expires_in", "refresh_hard_expires_at")):
+    for key, column in (
+        ("x_refresh_token_expires_in", "refresh_expires_at"),
+        ("x_refresh_token_hard_expires_in", "refresh_hard_expires_at"),
+    ):
         seconds = _lifetime(token, key)
         if seconds is not None:
             values[column] = now + dt.timedelta(seconds=seconds)
@@ -271,8 +271,9 @@ def revoke(qbo: QBO, connection: Connection) -> bool:
         log.warning("Revoking the QBO tokens of tenant %s failed: %s", connection.tenant_key, type(exc).__name__)
         return False
     if resp.status_code != 200:
-        log.warning("Intuit refused to revoke the tokens of tenant %s (HTTP %s).", connection.tenant_key,
-                    resp.status_code)
+        log.warning(
+            "Intuit refused to revoke the tokens of tenant %s (HTTP %s).", connection.tenant_key, resp.status_code
+        )
     return resp.status_code == 200
 
 
@@ -355,9 +356,7 @@ def record_reads(qbo: QBO, connection_id: int, count: int = 1, *, app: Flask | N
                 sa.update(_table)
                 .where(_table.c.id == connection_id)
                 .values(
-                    reads_count=sa.case(
-                        (same_month, sa.func.coalesce(_table.c.reads_count, 0) + count), else_=count
-                    ),
+                    reads_count=sa.case((same_month, sa.func.coalesce(_table.c.reads_count, 0) + count), else_=count),
                     reads_month=month,
                 )
             )

@@ -33,7 +33,11 @@ from flask import has_app_context
 
 from ..config import cdc_interval
 from ..config import get_config
+from ..connection import upkeep
 from ..errors import QBOConfigError
+from ..state import get_qbo
+from ..sync.pull import pull
+from ..sync.push import push
 
 try:
     from celery import Celery
@@ -41,9 +45,7 @@ try:
     from celery import shared_task
     from celery.signals import worker_process_init
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise QBOConfigError(
-        'QBO_RUNNER = "celery" needs Celery: pip install "flask-qbo[celery]".'
-    ) from exc
+    raise QBOConfigError('QBO_RUNNER = "celery" needs Celery: pip install "flask-qbo[celery]".') from exc
 
 log = logging.getLogger("flask_qbo.celery")
 
@@ -157,7 +159,7 @@ def beat_schedule(app: Flask | None = None) -> dict[str, dict[str, t.Any]]:
 
 
 class CeleryRunner:
-    """What :func:`flask_qbo.runners.thread.wake` talks to when ``QBO_RUNNER`` is ``"celery"``."""
+    """What :func:`flask_qbo.state.wake` talks to when ``QBO_RUNNER`` is ``"celery"``."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -184,8 +186,7 @@ def wake(app: Flask, reason: str = "") -> list[str]:
         try:
             celery_app.send_task(name, expires=WAKE_EXPIRES, retry=False)
         except Exception as exc:  # broker unreachable: the sweep picks the work up
-            log.warning("Could not queue %s (%s: %s); the next beat sweep will run it.",
-                        name, type(exc).__name__, exc)
+            log.warning("Could not queue %s (%s: %s); the next beat sweep will run it.", name, type(exc).__name__, exc)
             continue
         sent.append(name)
     return sent
@@ -206,7 +207,6 @@ def celery_for(app: Flask) -> Celery:
 
 def _run(task: Task, job: t.Callable[[t.Any], int]) -> int:
     """Run ``job(qbo)`` in an app context: the task class's, or the one registered for its Celery app."""
-    from ..extension import get_qbo
 
     if has_app_context():
         return job(get_qbo())
@@ -241,7 +241,6 @@ def _drain(task: Task, step: t.Callable[[], int], more: t.Callable[[int], bool])
 @shared_task(name=PUSH_TASK, bind=True, ignore_result=True)
 def push_task(self: Task) -> int:
     """Push due outbox rows; any number of these may run at once."""
-    from ..sync.push import push
 
     def job(qbo: t.Any) -> int:
         if push.due_count(qbo) > PUSH_CHUNK:
@@ -264,8 +263,6 @@ def pull_task(self: Task) -> int:
     drain goes on while events are pending, whether or not the last batch
     changed anything (events for objects QBO no longer has change nothing).
     """
-    from ..sync.pull import pull
-    from ..sync.push import push
 
     def job(qbo: t.Any) -> int:
         def step() -> int:
@@ -282,7 +279,6 @@ def pull_task(self: Task) -> int:
 @shared_task(name=CDC_TASK, bind=True, ignore_result=True)
 def cdc_task(self: Task) -> int:
     """Poll CDC for every connection whose interval has passed (the safety net)."""
-    from ..sync.pull import pull
 
     return _run(self, pull.poll_due)
 
@@ -290,7 +286,6 @@ def cdc_task(self: Task) -> int:
 @shared_task(name=UPKEEP_TASK, bind=True, ignore_result=True)
 def upkeep_task(self: Task) -> int:
     """Refresh tokens that are about to expire and send expiry warnings; returns connections checked."""
-    from ..connection import upkeep
 
     def job(qbo: t.Any) -> int:
         return int(upkeep.upkeep(qbo)["checked"])
@@ -299,6 +294,17 @@ def upkeep_task(self: Task) -> int:
 
 
 __all__ = [
-    "CDC_TASK", "PULL_TASK", "PUSH_TASK", "UPKEEP_TASK", "CeleryRunner", "beat_schedule", "celery_for",
-    "celery_init_app", "cdc_task", "pull_task", "push_task", "upkeep_task", "wake",
+    "CDC_TASK",
+    "PULL_TASK",
+    "PUSH_TASK",
+    "UPKEEP_TASK",
+    "CeleryRunner",
+    "beat_schedule",
+    "celery_for",
+    "celery_init_app",
+    "cdc_task",
+    "pull_task",
+    "push_task",
+    "upkeep_task",
+    "wake",
 ]

@@ -1,7 +1,7 @@
 """How sync work runs: the embedded thread runner (``QBO_RUNNER = "thread"``).
 
 Work is plain functions (``push.process``, ``pull.process``, ``pull.poll_due``,
-``connect.upkeep``) that run inside an app context, so any runner can call them.
+``upkeep.upkeep``) that run inside an app context, so any runner can call them.
 The thread runner is one daemon thread per app.  It sleeps on an event that
 :func:`wake` sets after each commit that wrote outbox rows (and after each
 webhook), so a push starts at once rather than on the next poll; between wake-ups
@@ -24,7 +24,6 @@ in the fork.
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import threading
 import time
@@ -32,7 +31,11 @@ import typing as t
 import weakref
 
 from flask import Flask
-from flask import current_app
+
+from ..connection import upkeep
+from ..state import get_qbo
+from ..sync.pull import pull
+from ..sync.push import push
 
 log = logging.getLogger("flask_qbo.runner")
 
@@ -49,7 +52,7 @@ class ThreadRunner:
 
     :param poll_interval: seconds between calls of ``pull.poll_due`` (it decides
         per connection whether a CDC poll is due) and of the idle safety tick.
-    :param upkeep_interval: seconds between calls of ``connect.upkeep``.
+    :param upkeep_interval: seconds between calls of ``upkeep.upkeep``.
     """
 
     def __init__(self, app: Flask, *, poll_interval: float = 5.0, upkeep_interval: float = 60.0) -> None:
@@ -126,10 +129,10 @@ class ThreadRunner:
         now = time.monotonic()
         if now >= self._next_poll:
             self._next_poll = now + self.poll_interval
-            self._job("pull.poll_due", _optional(("pull", "poll_due")), qbo)
+            self._job("pull.poll_due", pull.poll_due, qbo)
         if now >= self._next_upkeep:
             self._next_upkeep = now + self.upkeep_interval
-            self._job("upkeep", _optional(("upkeep", "upkeep"), ("connect", "upkeep")), qbo)
+            self._job("upkeep", upkeep.upkeep, qbo)
         return due_in
 
     def _job(self, name: str, func: t.Callable[..., t.Any] | None, *args: t.Any) -> t.Any:
@@ -147,8 +150,6 @@ class ThreadRunner:
 
 def _push_turn(app: Flask) -> float | None:
     """Push up to :data:`PUSH_CHUNK` due rows; return seconds until the next row is due (0 when more are)."""
-    from ..sync.push import push
-    from ..extension import get_qbo
 
     qbo = get_qbo(app)
     if push.process(qbo, limit=PUSH_CHUNK) >= PUSH_CHUNK:
@@ -158,33 +159,13 @@ def _push_turn(app: Flask) -> float | None:
 
 def _pull_turn(qbo: t.Any) -> bool:
     """Apply one batch of inbox events; True when more are due (events put back after a failure wait)."""
-    from ..sync.pull import pull
 
     pull.process(qbo, limit=pull.BATCH)
     return pull.pending_count(qbo) > 0
 
 
-def _optional(*candidates: tuple[str, str]) -> t.Callable[..., t.Any] | None:
-    """The first ``flask_qbo.<module>.<name>`` that exists, else ``None``.
-
-    The pull side and connection upkeep are optional parts of the package; each
-    is called with the extension object when present.
-    """
-    for module, name in candidates:
-        try:
-            mod = importlib.import_module(f"flask_qbo.{module}")
-        except Exception as exc:  # absent, or broken while being written: skip the job, keep running
-            log.debug("QBO runner: flask_qbo.%s unavailable (%s).", module, exc)
-            continue
-        func = getattr(mod, name, None)
-        if callable(func):
-            return t.cast(t.Callable[..., t.Any], func)
-    return None
-
-
 def _discard_session(app: Flask) -> None:
     """End the job's session so the next job starts from fresh rows and no transaction idles."""
-    from ..extension import get_qbo
 
     try:
         get_qbo(app).state(app).db.session.remove()
@@ -194,19 +175,9 @@ def _discard_session(app: Flask) -> None:
 
 # -- module API ------------------------------------------------------------------------
 
-def wake(app: Flask | None = None, reason: str = "") -> None:
-    """Wake the app's runner (no-op when ``QBO_RUNNER`` is ``"none"`` or nothing is registered)."""
-    from ..extension import get_qbo
-
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    runner = get_qbo(app).state(app).runner
-    if runner is not None:
-        runner.wake(reason)
-
 
 def start(app: Flask) -> ThreadRunner:
     """Create (if needed) and start the app's thread runner."""
-    from ..extension import get_qbo
 
     state = get_qbo(app).state(app)
     if not isinstance(state.runner, ThreadRunner) or state.runner._stopping.is_set():
@@ -217,7 +188,6 @@ def start(app: Flask) -> ThreadRunner:
 
 def stop(app: Flask, timeout: float = 5.0) -> None:
     """Stop the app's runner, if it has one, and detach it."""
-    from ..extension import get_qbo
 
     state = get_qbo(app).state(app)
     runner = state.runner

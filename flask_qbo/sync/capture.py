@@ -39,8 +39,8 @@ from flask import current_app
 from flask import has_app_context
 from sqlalchemy import event
 from sqlalchemy import func
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -132,6 +132,7 @@ def _flush_current() -> None:
 
 
 # -- listeners ---------------------------------------------------------------------
+
 
 def _active_registration() -> tuple[t.Any, t.Any] | None:
     """The current app's extension and contact registration, or ``None`` when capture is off."""
@@ -241,21 +242,35 @@ def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> 
         values: dict[str, t.Any] = {"op": INACTIVATE if INACTIVATE in (op, row.op) else UPSERT, "updated_at": now}
         if row.status == "failed":
             values.update(
-                status="pending", uuid=str(uuidlib.uuid4()), attempts=0, available_at=now,
-                error_code=None, last_error=None,
+                status="pending",
+                uuid=str(uuidlib.uuid4()),
+                attempts=0,
+                available_at=now,
+                error_code=None,
+                last_error=None,
             )
         # Compare-and-set on the status: a worker may claim the row between our
         # SELECT and this UPDATE (PostgreSQL re-checks the condition once the
         # claim commits).  Coalescing into a row in flight would lose this edit,
         # because the worker read the contact before our commit.
-        coalesced = connection.execute(
-            update(table).where(table.c.id == row.id, table.c.status == row.status).values(**values)
-        ).rowcount == 1
+        coalesced = (
+            connection.execute(
+                update(table).where(table.c.id == row.id, table.c.status == row.status).values(**values)
+            ).rowcount
+            == 1
+        )
     if not coalesced:
         connection.execute(
             insert(table).values(
-                uuid=str(uuidlib.uuid4()), tenant_key=tenant_key, contact_key=contact_key, op=op,
-                status="pending", attempts=0, available_at=now, created_at=now, updated_at=now,
+                uuid=str(uuidlib.uuid4()),
+                tenant_key=tenant_key,
+                contact_key=contact_key,
+                op=op,
+                status="pending",
+                attempts=0,
+                available_at=now,
+                created_at=now,
+                updated_at=now,
             )
         )
     customers = Customer.__table__
@@ -270,7 +285,7 @@ def _after_commit(session: t.Any) -> None:
     app = session.info.pop(_WAKE, None)
     if app is None:
         return
-    from ..runners.thread import wake
+    from ..state import wake
 
     try:
         wake(app, reason="outbox")

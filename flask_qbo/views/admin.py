@@ -26,15 +26,15 @@ from flask import url_for
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from ..importing import run as backfill
 from ..connection import connect as connect_flow
 from ..connection import health
-from ..sync.push import push
-from ..intuit import tokens
 from ..connection import upkeep
-from .csrf import csrf_protect
-from ..extension import get_qbo
+from ..importing import run as backfill
+from ..intuit import tokens
 from ..intuit.inputs import ROW_ID
+from ..state import get_qbo
+from ..sync.push import push
+from .csrf import csrf_protect
 
 bp = Blueprint("qbo", __name__, template_folder="../templates")
 
@@ -171,7 +171,10 @@ def disconnect() -> t.Any:
     choice = request.form.get("data")
     if choice not in ("keep", "purge"):
         return _render(
-            "qbo/admin/disconnect.html", 400, connection=conn, company=conn.company_name or conn.realm_id,
+            "qbo/admin/disconnect.html",
+            400,
+            connection=conn,
+            company=conn.company_name or conn.realm_id,
             qbo_notice={"kind": "error", "text": "Choose whether to keep or delete the synced data."},
         )
     company = conn.company_name or "QuickBooks"
@@ -180,11 +183,14 @@ def disconnect() -> t.Any:
     text = f"Disconnected from {company}."
     text += " Synced data was deleted." if choice == "purge" else " Synced data is kept and shown as disconnected."
     if unreadable:
-        text += (" The grant could not be revoked at Intuit because QBO_TOKEN_ENCRYPTION_KEY does not decrypt "
-                 "the stored tokens; remove the app in QuickBooks under Settings → Apps.")
+        text += (
+            " The grant could not be revoked at Intuit because QBO_TOKEN_ENCRYPTION_KEY does not decrypt "
+            "the stored tokens; remove the app in QuickBooks under Settings → Apps."
+        )
     elif not revoked:
-        text += (" Intuit could not confirm the revocation; you can also remove the app in QuickBooks "
-                 "under Settings → Apps.")
+        text += (
+            " Intuit could not confirm the revocation; you can also remove the app in QuickBooks under Settings → Apps."
+        )
     _notify("success", text)
     return redirect(url_for("qbo.addons"))
 
@@ -198,7 +204,6 @@ def health_page() -> t.Any:
     qbo = get_qbo()
     data = health.summary(qbo, qbo.current_tenant())
     return _render("qbo/admin/health.html", **data)
-
 
 
 @bp.post(f"/admin/health/retry/<{ROW_ID}:outbox_id>")

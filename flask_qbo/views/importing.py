@@ -30,21 +30,21 @@ from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 
-from ..importing import run as backfill
-from ..importing.review import claims
-from .csrf import csrf_protect
 from ..errors import QBOConfigError
-from ..extension import get_qbo
+from ..fieldmap import contact_values
+from ..fieldmap import display_name
+from ..importing import run as backfill
+from ..importing.matching import SEARCH_MIN_CHARS
+from ..importing.matching import search_contacts
+from ..importing.review import claims
 from ..intuit.inputs import ROW_ID
 from ..intuit.inputs import page_arg
 from ..intuit.inputs import whole_number
-from ..fieldmap import contact_values
-from ..fieldmap import display_name
-from ..importing.matching import SEARCH_MIN_CHARS
-from ..importing.matching import search_contacts
 from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
+from ..state import get_qbo
+from .csrf import csrf_protect
 
 bp = Blueprint("qbo_import", __name__)
 
@@ -57,8 +57,11 @@ SEARCH_LIMIT = 20
 #: Match kinds the "needs attention" filter shows: nobody, or several, proposed.
 ATTENTION_KINDS = ("ambiguous", "none")
 MATCH_LABELS = {
-    "email": "Exact e-mail", "phone": "Phone", "name": "Name / company",
-    "ambiguous": "Ambiguous", "none": "No match",
+    "email": "Exact e-mail",
+    "phone": "Phone",
+    "name": "Name / company",
+    "ambiguous": "Ambiguous",
+    "none": "No match",
 }
 
 
@@ -148,8 +151,9 @@ def review(run_id: int) -> ResponseReturnValue:
                 flash(f"Accepted {count} exact e-mail matches.", "info")
             else:
                 decision = request.form.get("decision", "")
-                backfill.decide(run.id, request.form.get("qbo_id", ""), decision,
-                                _chosen_key() if decision == "link" else None)
+                backfill.decide(
+                    run.id, request.form.get("qbo_id", ""), decision, _chosen_key() if decision == "link" else None
+                )
         except (LookupError, ValueError) as exc:
             flash(str(exc), "error")
         return redirect(url_for(".review", run_id=run.id, page=page, show=show))
@@ -170,8 +174,14 @@ def review(run_id: int) -> ResponseReturnValue:
     show_preview = request.args.get("preview") == "1"
     return render_template(
         "qbo/import/review.html",
-        run=run, rows=rows, labels=_contact_labels(qbo, keys), kinds=MATCH_LABELS,
-        page=page, pages=pages, total=total, show=show,
+        run=run,
+        rows=rows,
+        labels=_contact_labels(qbo, keys),
+        kinds=MATCH_LABELS,
+        page=page,
+        pages=pages,
+        total=total,
+        show=show,
         counts=backfill.summary(run.id),
         preview=backfill.preview(run.id) if show_preview else None,
     )
@@ -204,8 +214,13 @@ def contacts(run_id: int) -> ResponseReturnValue:
         results.append({"key": key, "name": display_name(values), "detail": detail, "taken": taken.get(key)})
     free = next((r["key"] for r in results if not r["taken"]), None)
     return render_template(
-        "qbo/import/_contact_options.html", match=match, labels=_contact_labels(qbo, own), text=text,
-        results=results, selected=free, too_short=not results and len(text) < SEARCH_MIN_CHARS,
+        "qbo/import/_contact_options.html",
+        match=match,
+        labels=_contact_labels(qbo, own),
+        text=text,
+        results=results,
+        selected=free,
+        too_short=not results and len(text) < SEARCH_MIN_CHARS,
     )
 
 
@@ -235,8 +250,7 @@ def cancel(run_id: int) -> ResponseReturnValue:
     run = _tenant_run(qbo, run_id)
     try:
         backfill.cancel(run.id, user=qbo.current_user_name())
-        flash("Import cancelled. Customers it already linked or created stay so; "
-              "you can start a new import.", "info")
+        flash("Import cancelled. Customers it already linked or created stay so; you can start a new import.", "info")
     except ValueError as exc:
         flash(str(exc), "error")
     return redirect(url_for(".start"))

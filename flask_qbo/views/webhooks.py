@@ -36,15 +36,15 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 
-from ..intuit import inputs
 from ..config import get_config
-from ..extension import DEFAULT_TENANT
-from ..extension import get_qbo
-from ..sync.pull.mirror import parse_time
+from ..intuit import inputs
 from ..models import Connection
 from ..models import Inbox
 from ..models import SyncLog
 from ..models import utcnow
+from ..state import DEFAULT_TENANT
+from ..state import get_qbo
+from ..sync.pull.mirror import parse_time
 
 log = logging.getLogger("flask_qbo.webhooks")
 
@@ -56,14 +56,32 @@ SIGNATURE_HEADER = "intuit-signature"
 _ENTITY_NAMES = {
     name.lower(): name
     for name in (
-        "Customer", "Invoice", "Payment", "Estimate", "SalesReceipt", "CreditMemo", "RefundReceipt",
-        "Term", "PaymentMethod", "Vendor", "Employee", "Item", "Account", "BillPayment", "PurchaseOrder",
+        "Customer",
+        "Invoice",
+        "Payment",
+        "Estimate",
+        "SalesReceipt",
+        "CreditMemo",
+        "RefundReceipt",
+        "Term",
+        "PaymentMethod",
+        "Vendor",
+        "Employee",
+        "Item",
+        "Account",
+        "BillPayment",
+        "PurchaseOrder",
     )
 }
 #: CloudEvents verbs → legacy operation names, so pull handles one vocabulary.
 _VERBS = {
-    "created": "Create", "updated": "Update", "deleted": "Delete", "merged": "Merge",
-    "void": "Void", "voided": "Void", "emailed": "Emailed",
+    "created": "Create",
+    "updated": "Update",
+    "deleted": "Delete",
+    "merged": "Merge",
+    "void": "Void",
+    "voided": "Void",
+    "emailed": "Emailed",
 }
 
 
@@ -270,9 +288,13 @@ def _cloudevents(batch: list[t.Any], notification: Notification) -> None:
             notification.events.append(_cloudevent(_object(event)))
         except MalformedEvent as exc:
             record = event if isinstance(event, dict) else {}
-            notification.rejected.append(Rejected(
-                f"CloudEvent {number} of {len(batch)}{_cloudevent_label(event)}: {_reason(exc)}.",
-                _valid(_realm, record, "intuitaccountid"), _valid(_qbo_id, record, "intuitentityid")))
+            notification.rejected.append(
+                Rejected(
+                    f"CloudEvent {number} of {len(batch)}{_cloudevent_label(event)}: {_reason(exc)}.",
+                    _valid(_realm, record, "intuitaccountid"),
+                    _valid(_qbo_id, record, "intuitentityid"),
+                )
+            )
 
 
 # -- legacy eventNotifications -------------------------------------------------------
@@ -327,9 +349,13 @@ def _legacy(notifications: list[t.Any], result: Notification) -> None:
                 result.events.append(_legacy_event(realm, _object(entity)))
             except MalformedEvent as exc:
                 fields = entity if isinstance(entity, dict) else {}
-                result.rejected.append(Rejected(
-                    f"{where}, entity {index} of {len(entities)}{_legacy_label(entity)}: {_reason(exc)}.",
-                    realm, _valid(_qbo_id, fields, "id")))
+                result.rejected.append(
+                    Rejected(
+                        f"{where}, entity {index} of {len(entities)}{_legacy_label(entity)}: {_reason(exc)}.",
+                        realm,
+                        _valid(_qbo_id, fields, "id"),
+                    )
+                )
 
 
 def parse_notification(body: bytes) -> Notification:
@@ -357,7 +383,8 @@ def parse_notification(body: bytes) -> Notification:
     else:
         what = "an object without 'eventNotifications'" if isinstance(payload, dict) else _kind(payload)
         result.rejected.append(
-            Rejected(f"The notification is {what}, not a CloudEvents array or an eventNotifications object."))
+            Rejected(f"The notification is {what}, not a CloudEvents array or an eventNotifications object.")
+        )
     return result
 
 
@@ -377,12 +404,16 @@ def store_events(session: t.Any, notification: Notification, fallback_tenant: st
     events, rejected = notification.events, notification.rejected
     counts = {"stored": 0, "duplicates": 0, "ignored": 0, "malformed": len(rejected)}
     realms = {event["realm_id"] for event in events} | {part.realm_id for part in rejected if part.realm_id}
-    connections = {
-        conn.realm_id: conn
-        for conn in session.query(Connection).filter(
-            Connection.realm_id.in_(realms), Connection.status != "disconnected"
-        )
-    } if realms else {}
+    connections = (
+        {
+            conn.realm_id: conn
+            for conn in session.query(Connection).filter(
+                Connection.realm_id.in_(realms), Connection.status != "disconnected"
+            )
+        }
+        if realms
+        else {}
+    )
     unique: dict[str, dict[str, t.Any]] = {}
     for event in events:
         if event["realm_id"] not in connections:
@@ -393,9 +424,7 @@ def store_events(session: t.Any, notification: Notification, fallback_tenant: st
         else:
             unique[event["event_id"]] = event
     if unique:
-        existing = {
-            event_id for (event_id,) in session.query(Inbox.event_id).filter(Inbox.event_id.in_(list(unique)))
-        }
+        existing = {event_id for (event_id,) in session.query(Inbox.event_id).filter(Inbox.event_id.in_(list(unique)))}
         counts["duplicates"] += len(existing)
         fresh = [event for event_id, event in unique.items() if event_id not in existing]
         counts["stored"] = _insert(session, fresh)
@@ -413,11 +442,20 @@ def _record(session: t.Any, rejected: list[Rejected], tenants: dict[str, str], f
     for part in rejected[:MAX_RECORDED]:
         log.warning("Webhook part not stored (realm %s): %s", part.realm_id or "unknown", part.message)
         tenant = tenants.get(part.realm_id or "", fallback)
-        session.add(SyncLog(tenant_key=tenant, realm_id=part.realm_id, qbo_id=part.entity_id,
-                            direction="webhook", action="malformed", message=part.message))
+        session.add(
+            SyncLog(
+                tenant_key=tenant,
+                realm_id=part.realm_id,
+                qbo_id=part.entity_id,
+                direction="webhook",
+                action="malformed",
+                message=part.message,
+            )
+        )
     if len(rejected) > MAX_RECORDED:
-        more = (f"{len(rejected) - MAX_RECORDED} more malformed part(s) of this notification "
-                "were not recorded one by one.")
+        more = (
+            f"{len(rejected) - MAX_RECORDED} more malformed part(s) of this notification were not recorded one by one."
+        )
         log.warning("Webhook: %s", more)
         session.add(SyncLog(tenant_key=fallback, direction="webhook", action="malformed", message=more))
 
@@ -442,7 +480,7 @@ def _insert(session: t.Any, events: list[dict[str, t.Any]]) -> int:
 
 def _wake() -> None:
     try:
-        from ..runners.thread import wake
+        from ..state import wake
     except ImportError:
         return
     wake(current_app._get_current_object(), reason="webhook")  # type: ignore[attr-defined]

@@ -29,21 +29,21 @@ from flask import stream_with_context
 from flask import url_for
 from flask.blueprints import BlueprintSetupState
 
-from ..widgets import formatting
-from ..widgets import data
 from ..config import get_config
-from .csrf import csrf_protect
-from .csrf import csrf_token
-from ..widgets.deeplinks import app_base_url
-from ..widgets.deeplinks import transaction_url
-from ..widgets.deeplinks import valid_id
 from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBONotFoundError
 from ..errors import QBOTokenDecryptError
-from ..extension import get_qbo
 from ..intuit.inputs import page_arg
 from ..models import utcnow
+from ..state import get_qbo
+from ..widgets import data
+from ..widgets import formatting
+from ..widgets.deeplinks import app_base_url
+from ..widgets.deeplinks import transaction_url
+from ..widgets.deeplinks import valid_id
+from .csrf import csrf_protect
+from .csrf import csrf_token
 
 bp = Blueprint(
     "qbo_widgets",
@@ -329,8 +329,11 @@ def pdf(contact_key: str, txn_type: str, txn_id: str) -> Response:
     except QBOAuthError:
         abort(503, description="QuickBooks needs to be reconnected before PDFs can be downloaded.")
     except QBOTokenDecryptError:
-        abort(503, description="QuickBooks sync is waiting for a configuration fix, so PDFs cannot be "
-                               "downloaded now. Ask an administrator to check the server configuration.")
+        abort(
+            503,
+            description="QuickBooks sync is waiting for a configuration fix, so PDFs cannot be "
+            "downloaded now. Ask an administrator to check the server configuration.",
+        )
     except QBOError as exc:
         current_app.logger.warning("QBO PDF download failed for %s %s: %s", txn_type, txn.qbo_id, exc)
         abort(502, description="QuickBooks did not return the PDF. Try again in a moment.")

@@ -17,16 +17,16 @@ from decimal import Decimal
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from . import deeplinks
-from .formatting import format_date
-from .formatting import format_datetime
-from .formatting import format_money
-from .formatting import status_label
 from ..connection.health import without_code_prefix
 from ..models import Connection
 from ..models import Customer
 from ..models import Outbox
 from ..models import Transaction
+from . import deeplinks
+from .formatting import format_date
+from .formatting import format_datetime
+from .formatting import format_money
+from .formatting import status_label
 from .statement import OpenItem
 from .statement import Statement
 from .statement import build_statement
@@ -162,9 +162,7 @@ class Page:
         return self.page > 1
 
 
-def transactions_page(
-    session: Session, customer: Customer, *, txn_type: str | None, page: int, per_page: int
-) -> Page:
+def transactions_page(session: Session, customer: Customer, *, txn_type: str | None, page: int, per_page: int) -> Page:
     """A page of the customer's transactions, newest first (date, then id).
 
     One extra row is fetched to know whether a next page exists, which avoids a

@@ -28,6 +28,7 @@ TRANSACTION_PATHS: dict[str, str] = {
 
 CUSTOMER_PATH = "/app/customerdetail"
 
+
 def valid_id(value: t.Any) -> str | None:
     """The id as a string when it is all digits (QBO ids and realm ids are), else ``None``."""
     if value is None or isinstance(value, bool):
@@ -40,7 +41,7 @@ def app_base_url(base_url: str | None = None) -> str:
     """Host of the QBO web app for the configured environment (production, sandbox, emulator)."""
     if base_url is not None:
         return base_url.rstrip("/")
-    from ..extension import get_qbo
+    from ..state import get_qbo
 
     return get_qbo().urls()["app"].rstrip("/")
 
@@ -61,9 +62,7 @@ def customer_url(customer_id: t.Any, realm_id: t.Any = None, *, base_url: str | 
     return _build(CUSTOMER_PATH, "nameId", customer_id, realm_id, base_url)
 
 
-def transaction_url(
-    txn_type: str, txn_id: t.Any, realm_id: t.Any = None, *, base_url: str | None = None
-) -> str | None:
+def transaction_url(txn_type: str, txn_id: t.Any, realm_id: t.Any = None, *, base_url: str | None = None) -> str | None:
     """URL of a transaction's page in QBO, or ``None`` for an unknown type or invalid id."""
     path = TRANSACTION_PATHS.get(txn_type)
     if path is None:

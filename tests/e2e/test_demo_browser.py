@@ -134,8 +134,7 @@ def test_crm_edit_shows_in_quickbooks_within_2s(page: t.Any, context: t.Any, liv
 
 
 @pytest.mark.usefixtures("imported")
-def test_quickbooks_edit_updates_open_dashboard_within_5s(page: t.Any, context: t.Any, live: Live,
-                                                          shot: Shot) -> None:
+def test_quickbooks_edit_updates_open_dashboard_within_5s(page: t.Any, context: t.Any, live: Live, shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     open_contact(page, live)
     customer_url = emulator_customer_url(page, live)
@@ -155,8 +154,7 @@ def test_quickbooks_edit_updates_open_dashboard_within_5s(page: t.Any, context: 
 
 
 @pytest.mark.usefixtures("imported")
-def test_invoice_created_in_quickbooks_appears_in_folder(page: t.Any, context: t.Any, live: Live,
-                                                         shot: Shot) -> None:
+def test_invoice_created_in_quickbooks_appears_in_folder(page: t.Any, context: t.Any, live: Live, shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     open_contact(page, live)
     customer_url = emulator_customer_url(page, live)

@@ -4,14 +4,17 @@
 creates it; ``realm`` adds one company; ``api`` is an authorised client bound
 to that company, talking in-process through ``emulator.http_session()``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
 
-from flask_qbo.emulator import Emulator, EmulatorConfig
+from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import EmulatorConfig
 
 BASE_URL = "http://qbo.emulator.test"
 REALM = "9130350000000001"
@@ -50,8 +53,14 @@ class Api:
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.session.get(self.url(path), params=params, headers=self.headers())
 
-    def post(self, path: str, body: Any = None, params: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         return self.session.post(self.url(path), json=body, params=params, headers=self.headers(headers), **kwargs)
 
     def query(self, statement: str) -> requests.Response:
@@ -82,4 +91,3 @@ class Api:
 @pytest.fixture
 def api(emulator: Emulator, realm: str) -> Api:
     return Api(emulator, realm)
-

@@ -1,4 +1,5 @@
 """CDC, batch, requestid replay and minorversion (facts §2, §6, §7)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -48,14 +49,23 @@ def test_cdc_includes_inactivated_customers_and_caps_at_1000(api, emulator, real
 def test_batch_mixed_items(api):
     existing = api.create_customer(DisplayName="Batch Existing")
     inv = api.create("Invoice", {"CustomerRef": {"value": existing["Id"]}, "Line": [api.line(1)]})
-    resp = api.post("batch", {"BatchItemRequest": [
-        {"bId": "bid1", "operation": "create", "Customer": {"DisplayName": "Batch New"}},
-        {"bId": "bid2", "operation": "create", "Customer": {"DisplayName": "batch existing"}},
-        {"bId": "bid3", "operation": "update", "Customer": {"Id": existing["Id"], "SyncToken": "7", "sparse": True}},
-        {"bId": "bid4", "operation": "delete", "Invoice": {"Id": inv["Id"], "SyncToken": "0"}},
-        {"bId": "bid5", "Query": "select * from Customer where DisplayName = 'Batch New'"},
-        {"bId": "bid6", "operation": "update", "Invoice": {"Id": "999", "SyncToken": "0"}},
-    ]})
+    resp = api.post(
+        "batch",
+        {
+            "BatchItemRequest": [
+                {"bId": "bid1", "operation": "create", "Customer": {"DisplayName": "Batch New"}},
+                {"bId": "bid2", "operation": "create", "Customer": {"DisplayName": "batch existing"}},
+                {
+                    "bId": "bid3",
+                    "operation": "update",
+                    "Customer": {"Id": existing["Id"], "SyncToken": "7", "sparse": True},
+                },
+                {"bId": "bid4", "operation": "delete", "Invoice": {"Id": inv["Id"], "SyncToken": "0"}},
+                {"bId": "bid5", "Query": "select * from Customer where DisplayName = 'Batch New'"},
+                {"bId": "bid6", "operation": "update", "Invoice": {"Id": "999", "SyncToken": "0"}},
+            ]
+        },
+    )
     assert resp.status_code == 200
     items = {i["bId"]: i for i in resp.json()["BatchItemResponse"]}
     assert items["bid1"]["Customer"]["DisplayName"] == "Batch New"
@@ -82,8 +92,9 @@ def test_requestid_replays_the_original_response(api, emulator, realm):
     assert len(emulator.store.list(realm, "Customer")) == 1
     # faults are replayed too
     dup = api.post("customer", {"DisplayName": "Once"}, params={"requestid": "req-2"})
-    api.post("customer", {"Id": first.json()["Customer"]["Id"], "SyncToken": "0", "sparse": True,
-                          "DisplayName": "Renamed"})
+    api.post(
+        "customer", {"Id": first.json()["Customer"]["Id"], "SyncToken": "0", "sparse": True, "DisplayName": "Renamed"}
+    )
     replay = api.post("customer", {"DisplayName": "Once"}, params={"requestid": "req-2"})
     assert dup.status_code == replay.status_code == 400 and dup.json() == replay.json()
     too_long = api.post("customer", {"DisplayName": "Long"}, params={"requestid": "x" * 51})

@@ -1,4 +1,5 @@
 """Customer behaviour against the shapes and codes in qbo-api-facts.md §3–§4."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,8 +50,10 @@ def test_separator_characters_rejected_with_element(api, field, bad):
     assert err["code"] == "6000" and err["element"] == field
 
 
-@pytest.mark.parametrize("field,limit", [("DisplayName", 500), ("GivenName", 100), ("Title", 16),
-                                         ("CompanyName", 100), ("Notes", 2000), ("Suffix", 16)])
+@pytest.mark.parametrize(
+    "field,limit",
+    [("DisplayName", 500), ("GivenName", 100), ("Title", 16), ("CompanyName", 100), ("Notes", 2000), ("Suffix", 16)],
+)
 def test_length_limits_are_2050(api, field, limit):
     body = {"DisplayName": "Length test", field: "x" * (limit + 1)}
     resp = api.post("customer", body)
@@ -176,10 +179,18 @@ def test_merge_customers_moves_transactions(emulator, realm, api):
 
 def test_cleared_fields_are_left_out_of_answers(api):
     """QBO returns only properties that have values (facts §3.2): a cleared field disappears."""
-    created = api.post("customer", {"DisplayName": "Clear Me", "Title": "Dr", "Notes": "n",
-                                    "PrimaryEmailAddr": {"Address": "c@example.com"}}).json()["Customer"]
-    body = {"Id": created["Id"], "SyncToken": created["SyncToken"], "sparse": True,
-            "Title": "", "Notes": "", "PrimaryEmailAddr": {"Address": ""}}
+    created = api.post(
+        "customer",
+        {"DisplayName": "Clear Me", "Title": "Dr", "Notes": "n", "PrimaryEmailAddr": {"Address": "c@example.com"}},
+    ).json()["Customer"]
+    body = {
+        "Id": created["Id"],
+        "SyncToken": created["SyncToken"],
+        "sparse": True,
+        "Title": "",
+        "Notes": "",
+        "PrimaryEmailAddr": {"Address": ""},
+    }
     updated = api.post("customer", body).json()["Customer"]
     assert "Title" not in updated and "Notes" not in updated and "PrimaryEmailAddr" not in updated
     assert updated["DisplayName"] == "Clear Me" and updated["Active"] is True and updated["Job"] is False

@@ -4,6 +4,7 @@ The reference below is the emulator's former whole-company pass, kept here as
 the oracle: it walks every customer and every balance-moving transaction, so
 it cannot be fooled by an index that missed a change.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -13,15 +14,21 @@ import pytest
 
 from flask_qbo.emulator import Emulator
 from flask_qbo.emulator.company import Company
-from flask_qbo.emulator.seed import DEMO_REALM, load, save, seed_demo
+from flask_qbo.emulator.seed import DEMO_REALM
+from flask_qbo.emulator.seed import load
+from flask_qbo.emulator.seed import save
+from flask_qbo.emulator.seed import seed_demo
 
 
 def brute_force(company: Company) -> dict[str, tuple[float, float]]:
     """(Balance, BalanceWithJobs) of every customer by scanning every table."""
     tables = company.tables
     own = {cid: Decimal(str(c.get("_opening", 0))) for cid, c in tables["Customer"].items()}
-    for entity, field, sign in (("Invoice", "Balance", 1), ("CreditMemo", "RemainingCredit", -1),
-                                ("Payment", "UnappliedAmt", -1)):
+    for entity, field, sign in (
+        ("Invoice", "Balance", 1),
+        ("CreditMemo", "RemainingCredit", -1),
+        ("Payment", "UnappliedAmt", -1),
+    ):
         for txn in tables[entity].values():
             cid = txn["CustomerRef"]["value"]
             if cid in own:
@@ -44,10 +51,14 @@ def assert_balances_match(emulator: Emulator, realm: str = DEMO_REALM) -> None:
     expected = brute_force(company)
     assert expected, "the company has customers"
     single = {cid: company.balance(cid) for cid in company.tables["Customer"]}
-    read = {cid: (c["Balance"], c["BalanceWithJobs"])
-            for cid, c in ((cid, emulator.store.read(realm, "Customer", cid)) for cid in company.tables["Customer"])}
-    listed = {c["Id"]: (c["Balance"], c["BalanceWithJobs"])
-              for c in emulator.store.list(realm, "Customer", include_inactive=True)}
+    read = {
+        cid: (c["Balance"], c["BalanceWithJobs"])
+        for cid, c in ((cid, emulator.store.read(realm, "Customer", cid)) for cid in company.tables["Customer"])
+    }
+    listed = {
+        c["Id"]: (c["Balance"], c["BalanceWithJobs"])
+        for c in emulator.store.list(realm, "Customer", include_inactive=True)
+    }
     assert single == expected
     assert read == expected
     assert listed == expected
@@ -76,15 +87,28 @@ def test_balances_follow_payments_voids_deletes_reparenting_and_merges(demo: Emu
     company = store.company(DEMO_REALM)
     invoice = next(i for i in store.list(DEMO_REALM, "Invoice") if i.get("Balance") and not i.get("LinkedTxn"))
     owner = invoice["CustomerRef"]["value"]
-    payment = store.create(DEMO_REALM, "Payment", {
-        "CustomerRef": {"value": owner}, "TotalAmt": float(invoice["Balance"]) + 25,
-        "Line": [{"Amount": invoice["Balance"], "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
-    })
+    payment = store.create(
+        DEMO_REALM,
+        "Payment",
+        {
+            "CustomerRef": {"value": owner},
+            "TotalAmt": float(invoice["Balance"]) + 25,
+            "Line": [{"Amount": invoice["Balance"], "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+        },
+    )
     assert_balances_match(demo)
     store.void(DEMO_REALM, "Payment", payment["Id"], payment["SyncToken"])
     assert_balances_match(demo)
-    memo = store.create(DEMO_REALM, "CreditMemo", {"CustomerRef": {"value": owner}, "Line": [
-        {"Amount": 40, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+    memo = store.create(
+        DEMO_REALM,
+        "CreditMemo",
+        {
+            "CustomerRef": {"value": owner},
+            "Line": [
+                {"Amount": 40, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+            ],
+        },
+    )
     assert_balances_match(demo)
     store.delete(DEMO_REALM, "CreditMemo", memo["Id"], memo["SyncToken"])
     assert_balances_match(demo)
@@ -92,14 +116,18 @@ def test_balances_follow_payments_voids_deletes_reparenting_and_merges(demo: Emu
     parents = [cid for cid in company.tables["Customer"] if not company.tables["Customer"][cid].get("ParentRef")]
     job, new_parent = parents[-1], parents[-2]
     current = store.read(DEMO_REALM, "Customer", job)
-    store.update(DEMO_REALM, "Customer", {"Id": job, "SyncToken": current["SyncToken"], "Job": True,
-                                          "ParentRef": {"value": new_parent}})
+    store.update(
+        DEMO_REALM,
+        "Customer",
+        {"Id": job, "SyncToken": current["SyncToken"], "Job": True, "ParentRef": {"value": new_parent}},
+    )
     assert job in company.descendants(new_parent)
     assert_balances_match(demo)
 
     with_jobs = next(cid for cid in parents if company.descendants(cid))
-    into = next(cid for cid in parents if cid not in (with_jobs, job, new_parent)
-                and cid not in company.descendants(with_jobs))
+    into = next(
+        cid for cid in parents if cid not in (with_jobs, job, new_parent) and cid not in company.descendants(with_jobs)
+    )
     store.merge_customers(DEMO_REALM, with_jobs, into)
     assert with_jobs not in company.tables["Customer"]
     assert_balances_match(demo)

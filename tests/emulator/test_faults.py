@@ -1,4 +1,5 @@
 """Fault injection: exact envelopes per status, scoping, network failures, control API."""
+
 from __future__ import annotations
 
 import time
@@ -41,11 +42,16 @@ def test_429_and_503(api, emulator):
 
 
 def test_validation_fault_with_code_message_element(api, emulator):
-    emulator.faults.fail_next(status=400, code="6000", message="Business Validation Error",
-                              detail="Something is wrong", element="DisplayName")
+    emulator.faults.fail_next(
+        status=400, code="6000", message="Business Validation Error", detail="Something is wrong", element="DisplayName"
+    )
     err = api.error(api.post("customer", {"DisplayName": "x"}))
-    assert err == {"Message": "Business Validation Error", "Detail": "Something is wrong", "code": "6000",
-                   "element": "DisplayName"}
+    assert err == {
+        "Message": "Business Validation Error",
+        "Detail": "Something is wrong",
+        "code": "6000",
+        "element": "DisplayName",
+    }
     assert emulator.store.list(api.realm, "Customer") == []
 
 
@@ -97,16 +103,26 @@ def test_latency_and_client_timeout(api, emulator):
 def test_faults_on_token_endpoint(emulator, realm):
     tokens = emulator.issue_tokens(realm)
     emulator.faults.fail_next(status=503, path_contains="/oauth2/v1/tokens")
-    resp = emulator.http_session().post("http://qbo.emulator.test/oauth2/v1/tokens/bearer",
-                                        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-                                        auth=("emulator-client-id", "emulator-client-secret"))
+    resp = emulator.http_session().post(
+        "http://qbo.emulator.test/oauth2/v1/tokens/bearer",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=("emulator-client-id", "emulator-client-secret"),
+    )
     assert resp.status_code == 503
 
 
 def test_control_api(api, emulator):
     session = emulator.http_session()
-    rule = session.post(f"{BASE}/faults", json={"kind": "fail", "status": 400, "code": "6240",
-                                                "message": "Duplicate Name Exists Error", "element": "DisplayName"})
+    rule = session.post(
+        f"{BASE}/faults",
+        json={
+            "kind": "fail",
+            "status": 400,
+            "code": "6240",
+            "message": "Duplicate Name Exists Error",
+            "element": "DisplayName",
+        },
+    )
     assert rule.status_code == 201 and session.get(f"{BASE}/faults").json()[0]["code"] == "6240"
     assert api.error(api.post("customer", {"DisplayName": "z"}))["code"] == "6240"
     session.post(f"{BASE}/faults", json={"kind": "fail", "status": 500, "n": 5})
@@ -124,8 +140,10 @@ def test_control_api(api, emulator):
     assert api.get(f"companyinfo/{api.realm}").status_code == 401
     fresh = emulator.issue_tokens(api.realm)
     assert session.post(f"{BASE}/tokens/revoke", json={}).json()["revoked"] >= 1
-    assert session.get(api.url("customer/1"), headers={"Authorization": f"Bearer {fresh['access_token']}"}
-                       ).status_code == 401
+    assert (
+        session.get(api.url("customer/1"), headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code
+        == 401
+    )
 
     counters = session.get(f"{BASE}/counters").json()
     assert counters[api.realm]["requests"] >= 5

@@ -14,9 +14,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from flask_qbo.emulator import Emulator, EmulatorConfig
-from flask_qbo.emulator.__main__ import banner, build_emulator, parse_args
-from flask_qbo.emulator.seed import DEMO_REALM, SECOND_REALM, save, seed_company
+from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import EmulatorConfig
+from flask_qbo.emulator.__main__ import banner
+from flask_qbo.emulator.__main__ import build_emulator
+from flask_qbo.emulator.__main__ import parse_args
+from flask_qbo.emulator.seed import DEMO_REALM
+from flask_qbo.emulator.seed import SECOND_REALM
+from flask_qbo.emulator.seed import save
+from flask_qbo.emulator.seed import seed_company
 
 
 def test_defaults_and_validation() -> None:
@@ -36,8 +42,17 @@ def test_defaults_and_validation() -> None:
 
 def test_build_seeds_demo_companies_before_webhooks_are_on() -> None:
     args = parse_args(
-        ["--port", "5123", "--webhook-url", "http://crm.test/qbo/webhook", "--webhook-format", "legacy",
-         "--time-scale", "50", "--auto-approve"]
+        [
+            "--port",
+            "5123",
+            "--webhook-url",
+            "http://crm.test/qbo/webhook",
+            "--webhook-format",
+            "legacy",
+            "--time-scale",
+            "50",
+            "--auto-approve",
+        ]
     )
     emu = build_emulator(args)
     assert emu.config.base_url == "http://127.0.0.1:5123"

@@ -1,14 +1,17 @@
 """OAuth 2.0 endpoints: authorize pages, code exchange, rotation, revoke (facts §1)."""
+
 from __future__ import annotations
 
 import base64
 import json
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import pytest
 
-from flask_qbo.emulator import Emulator, EmulatorConfig
+from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import EmulatorConfig
 
 BASE_URL = "http://qbo.emulator.test"
 CALLBACK = "http://crm.test/qbo/callback"
@@ -19,8 +22,14 @@ BASIC = {"Authorization": "Basic " + base64.b64encode(b"emulator-client-id:emula
 
 
 def authorize_params(**extra):
-    return {"client_id": "emulator-client-id", "response_type": "code", "scope": SCOPE,
-            "redirect_uri": CALLBACK, "state": "st-123", **extra}
+    return {
+        "client_id": "emulator-client-id",
+        "response_type": "code",
+        "scope": SCOPE,
+        "redirect_uri": CALLBACK,
+        "state": "st-123",
+        **extra,
+    }
 
 
 def callback_args(response):
@@ -37,19 +46,27 @@ def txn_of(page: str) -> str:
 def sign_in(session, email="admin@example.com", password="password"):
     page = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())
     assert page.status_code == 200 and 'type="password"' in page.text
-    return session.post(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
-                        data={"txn": txn_of(page.text), "action": "signin", "email": email, "password": password})
+    return session.post(
+        f"{BASE_URL}/connect/oauth2",
+        allow_redirects=False,
+        data={"txn": txn_of(page.text), "action": "signin", "email": email, "password": password},
+    )
 
 
 def exchange(session, code, redirect_uri=CALLBACK, headers=None):
-    return session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer",
-                        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-                        headers={**BASIC, "Accept": "application/json", **(headers or {})})
+    return session.post(
+        f"{BASE_URL}/oauth2/v1/tokens/bearer",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+        headers={**BASIC, "Accept": "application/json", **(headers or {})},
+    )
 
 
 def refresh(session, token, headers=None):
-    return session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer",
-                        data={"grant_type": "refresh_token", "refresh_token": token}, headers={**BASIC, **(headers or {})})
+    return session.post(
+        f"{BASE_URL}/oauth2/v1/tokens/bearer",
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        headers={**BASIC, **(headers or {})},
+    )
 
 
 @pytest.mark.parametrize("path", ["/.well-known/openid_configuration/", "/.well-known/openid_sandbox_configuration/"])
@@ -93,16 +110,20 @@ def test_company_picker_for_users_with_several_companies(emulator, realm):
     session = emulator.http_session()
     page = sign_in(session)
     assert page.status_code == 200 and "Second Co" in page.text and "<select" in page.text
-    chosen = session.post(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
-                          data={"txn": txn_of(page.text), "action": "choose", "realm": OTHER_REALM})
+    chosen = session.post(
+        f"{BASE_URL}/connect/oauth2",
+        allow_redirects=False,
+        data={"txn": txn_of(page.text), "action": "choose", "realm": OTHER_REALM},
+    )
     assert callback_args(chosen)["realmId"] == OTHER_REALM
 
 
 def test_cancel_returns_access_denied(emulator, realm):
     session = emulator.http_session()
     page = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())
-    resp = session.post(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
-                        data={"txn": txn_of(page.text), "action": "cancel"})
+    resp = session.post(
+        f"{BASE_URL}/connect/oauth2", allow_redirects=False, data={"txn": txn_of(page.text), "action": "cancel"}
+    )
     assert callback_args(resp) == {"error": "access_denied", "state": "st-123"}
 
 
@@ -120,8 +141,11 @@ def test_auto_approve_redirects_immediately():
     session = emu.http_session()
     first = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params(), allow_redirects=False)
     assert callback_args(first)["realmId"] == REALM
-    picked = session.get(f"{BASE_URL}/connect/oauth2", allow_redirects=False,
-                         params=authorize_params(emulator_user="admin@example.com", emulator_realm=OTHER_REALM))
+    picked = session.get(
+        f"{BASE_URL}/connect/oauth2",
+        allow_redirects=False,
+        params=authorize_params(emulator_user="admin@example.com", emulator_realm=OTHER_REALM),
+    )
     assert callback_args(picked)["realmId"] == OTHER_REALM
 
 
@@ -129,13 +153,28 @@ def test_token_endpoint_client_auth_and_redirect_check(emulator, realm):
     session = emulator.http_session()
     code = callback_args(sign_in(session))["code"]
     assert exchange(session, code, redirect_uri="http://crm.test/other").json()["error"] == "invalid_grant"
-    bad = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", data={"grant_type": "authorization_code", "code": code,
-                       "redirect_uri": CALLBACK, "client_id": "emulator-client-id", "client_secret": "wrong"})
+    bad = session.post(
+        f"{BASE_URL}/oauth2/v1/tokens/bearer",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "client_id": "emulator-client-id",
+            "client_secret": "wrong",
+        },
+    )
     assert bad.status_code == 401 and bad.json() == {"error": "invalid_client"}
     code = callback_args(sign_in(session))["code"]
-    post = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
-        "client_id": "emulator-client-id", "client_secret": "emulator-client-secret"})
+    post = session.post(
+        f"{BASE_URL}/oauth2/v1/tokens/bearer",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "client_id": "emulator-client-id",
+            "client_secret": "emulator-client-secret",
+        },
+    )
     assert post.status_code == 200 and post.json()["refresh_token"]
     unsupported = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", data={"grant_type": "password"}, headers=BASIC)
     assert unsupported.json()["error"] == "unsupported_grant_type"
@@ -182,7 +221,9 @@ def test_access_token_expiry_and_gateway_bodies(api, emulator):
     body = resp.json()
     assert body["fault"]["type"] == "AUTHENTICATION"
     error = body["fault"]["error"][0]
-    assert error["code"] == "3200" and error["message"] == "message=AuthenticationFailed; errorCode=003200; statusCode=401"
+    assert (
+        error["code"] == "3200" and error["message"] == "message=AuthenticationFailed; errorCode=003200; statusCode=401"
+    )
     assert error["detail"].startswith("Token expired: ") and error["element"] is None
     assert body["batchItemResponse"] == [] and body["cdcresponse"] == [] and isinstance(body["time"], int)
 
@@ -216,12 +257,17 @@ def test_python_expire_and_revoke(api, emulator):
 def test_revoke_endpoint_revokes_the_grant(emulator, realm):
     session = emulator.http_session()
     tokens = emulator.issue_tokens(realm)
-    resp = session.post(f"{BASE_URL}/v2/oauth2/tokens/revoke", json={"token": tokens["refresh_token"]},
-                        headers={**BASIC, "Accept": "application/json"})
+    resp = session.post(
+        f"{BASE_URL}/v2/oauth2/tokens/revoke",
+        json={"token": tokens["refresh_token"]},
+        headers={**BASIC, "Accept": "application/json"},
+    )
     assert resp.status_code == 200
     assert refresh(session, tokens["refresh_token"]).json()["error"] == "invalid_grant"
-    api_call = session.get(f"{BASE_URL}/v3/company/{realm}/companyinfo/{realm}",
-                           headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    api_call = session.get(
+        f"{BASE_URL}/v3/company/{realm}/companyinfo/{realm}",
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
     assert api_call.status_code == 401
     unauth = session.post(f"{BASE_URL}/v2/oauth2/tokens/revoke", json={"token": "x"})
     assert unauth.status_code == 401
@@ -229,8 +275,11 @@ def test_revoke_endpoint_revokes_the_grant(emulator, realm):
 
 def test_userinfo(emulator, realm):
     token = emulator.issue_tokens(realm)["access_token"]
-    info = emulator.http_session().get(f"{BASE_URL}/v1/openid_connect/userinfo",
-                                       headers={"Authorization": f"Bearer {token}"}).json()
+    info = (
+        emulator.http_session()
+        .get(f"{BASE_URL}/v1/openid_connect/userinfo", headers={"Authorization": f"Bearer {token}"})
+        .json()
+    )
     assert info["email"] == "admin@example.com" and info["emailVerified"] is True and info["sub"]
 
 
@@ -239,13 +288,18 @@ def test_register_client_and_issue_tokens_for_it(emulator, realm):
     session = emulator.http_session()
     bad = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params(client_id="second-app"))
     assert bad.status_code == 400  # CALLBACK is not registered for this client
-    ok = session.get(f"{BASE_URL}/connect/oauth2",
-                     params=authorize_params(client_id="second-app", redirect_uri="https://second.test/cb"))
+    ok = session.get(
+        f"{BASE_URL}/connect/oauth2",
+        params=authorize_params(client_id="second-app", redirect_uri="https://second.test/cb"),
+    )
     assert ok.status_code == 200
     tokens = emulator.issue_tokens(realm, client_id="second-app")
     wrong_client = refresh(session, tokens["refresh_token"])  # authenticated as the default client
     assert wrong_client.json()["error"] == "invalid_grant"
-    right = session.post(f"{BASE_URL}/oauth2/v1/tokens/bearer", auth=("second-app", "s3cret"),
-                         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    right = session.post(
+        f"{BASE_URL}/oauth2/v1/tokens/bearer",
+        auth=("second-app", "s3cret"),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert right.status_code == 200
     assert "admin@example.com" in emulator.users and realm in emulator.users["admin@example.com"].realms

@@ -1,4 +1,5 @@
 """The query language: grammar, filters, paging, errors and shapes (facts §5)."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,10 @@ import pytest
 @pytest.fixture
 def people(api):
     names = ["Amy's Bird Sanctuary", "Bill's Windsurf Shop", "Cool Cars", "Diego Rodriguez", "O'Brien Ltd"]
-    created = [api.create_customer(DisplayName=n, PrimaryEmailAddr={"Address": f"c{i}@example.com"})
-               for i, n in enumerate(names)]
+    created = [
+        api.create_customer(DisplayName=n, PrimaryEmailAddr={"Address": f"c{i}@example.com"})
+        for i, n in enumerate(names)
+    ]
     gone = api.create_customer(DisplayName="Zed Gone")
     api.post("customer", {"Id": gone["Id"], "SyncToken": "0", "sparse": True, "Active": False})
     return created
@@ -27,8 +30,9 @@ def test_select_star_returns_active_only_with_paging_fields(api, people):
 
 
 def test_active_filter_overrides_default(api, people):
-    assert [c["DisplayName"] for c in rows(api.query("select * from Customer where Active = false"))] == \
-        ["Zed Gone (deleted)"]
+    assert [c["DisplayName"] for c in rows(api.query("select * from Customer where Active = false"))] == [
+        "Zed Gone (deleted)"
+    ]
     assert len(rows(api.query("select * from Customer where Active IN (true, false)"))) == 6
 
 
@@ -42,10 +46,12 @@ def test_empty_result_shape(api, people):
 
 
 def test_escaped_quote_and_like(api, people):
-    assert rows(api.query("select * from Customer where DisplayName = 'O\\'Brien Ltd'"))[0]["DisplayName"] == \
-        "O'Brien Ltd"
-    assert [c["DisplayName"] for c in rows(api.query("select * from Customer where DisplayName LIKE 'B%'"))] == \
-        ["Bill's Windsurf Shop"]
+    assert (
+        rows(api.query("select * from Customer where DisplayName = 'O\\'Brien Ltd'"))[0]["DisplayName"] == "O'Brien Ltd"
+    )
+    assert [c["DisplayName"] for c in rows(api.query("select * from Customer where DisplayName LIKE 'B%'"))] == [
+        "Bill's Windsurf Shop"
+    ]
     assert len(rows(api.query("select * from Customer where DisplayName like '%s%'"))) == 3
 
 
@@ -65,8 +71,9 @@ def test_in_takes_a_thousand_ids_posted_as_the_body(api, people):
     assert len(wanted) == 1000 and len(statement) > 8000
 
     def post(stmt):
-        return api.session.post(api.url("query"), data=stmt.encode(),
-                                headers=api.headers({"Content-Type": "application/text"}))
+        return api.session.post(
+            api.url("query"), data=stmt.encode(), headers=api.headers({"Content-Type": "application/text"})
+        )
 
     got = rows(post(statement + " AND Active IN (true, false) MAXRESULTS 1000"))
     assert sorted(c["Id"] for c in got) == sorted(wanted[:6], key=int)
@@ -106,8 +113,7 @@ def test_customer_ref_filter_on_transactions(api, people):
     api.create("Invoice", {"CustomerRef": {"value": cust["Id"]}, "Line": [api.line(10)], "TxnDate": "2026-01-01"})
     api.create("Invoice", {"CustomerRef": {"value": cust["Id"]}, "Line": [api.line(20)], "TxnDate": "2026-02-01"})
     api.create("Invoice", {"CustomerRef": {"value": people[1]["Id"]}, "Line": [api.line(30)]})
-    got = rows(api.query(f"SELECT * FROM Invoice WHERE CustomerRef = '{cust['Id']}' ORDERBY TxnDate DESC"),
-               "Invoice")
+    got = rows(api.query(f"SELECT * FROM Invoice WHERE CustomerRef = '{cust['Id']}' ORDERBY TxnDate DESC"), "Invoice")
     assert [i["TotalAmt"] for i in got] == [20, 10]
     assert len(rows(api.query("select * from Invoice where TotalAmt > '15.00'"), "Invoice")) == 2
     assert len(rows(api.query("select * from Invoice where Balance > 15"), "Invoice")) == 2
@@ -120,13 +126,16 @@ def test_projection(api, people):
     assert api.error(resp)["code"] == "4001"
 
 
-@pytest.mark.parametrize("statement,fragment", [
-    ("select * from Customer where DisplayName = 'a' OR DisplayName = 'b'", 'Encountered " <KEYWORD> "OR'),
-    ("select * from Customer where", "Encountered"),
-    ("select from Customer", "Encountered"),
-    ("select * from Customer where DisplayName == 'x'", "Encountered"),
-    ("select * from Customer where DisplayName = 'unterminated", "Encountered"),
-])
+@pytest.mark.parametrize(
+    "statement,fragment",
+    [
+        ("select * from Customer where DisplayName = 'a' OR DisplayName = 'b'", 'Encountered " <KEYWORD> "OR'),
+        ("select * from Customer where", "Encountered"),
+        ("select from Customer", "Encountered"),
+        ("select * from Customer where DisplayName == 'x'", "Encountered"),
+        ("select * from Customer where DisplayName = 'unterminated", "Encountered"),
+    ],
+)
 def test_parser_errors_are_4000(api, statement, fragment):
     resp = api.query(statement)
     assert resp.status_code == 400
@@ -156,8 +165,11 @@ def test_default_maxresults_is_100(api, emulator, realm):
 
 def test_query_by_post_with_text_body(api, people):
     for content_type in ("application/text", "text/plain"):
-        resp = api.session.post(api.url("query"), data="select * from Customer maxresults 2",
-                                headers=api.headers({"Content-Type": content_type}))
+        resp = api.session.post(
+            api.url("query"),
+            data="select * from Customer maxresults 2",
+            headers=api.headers({"Content-Type": content_type}),
+        )
         assert len(rows(resp)) == 2
 
 

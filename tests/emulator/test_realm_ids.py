@@ -5,11 +5,14 @@ it lets a second spelling of a company id reach the store, the counters and the
 fault rules.  The emulator keeps its own small check (it imports nothing from
 the extension it stands in for Intuit against).
 """
+
 from __future__ import annotations
 
 import pytest
 
-from .conftest import BASE_URL, OTHER_REALM, REALM
+from .conftest import BASE_URL
+from .conftest import OTHER_REALM
+from .conftest import REALM
 
 CONTROL = f"{BASE_URL}/_emulator"
 MALFORMED = ["９１３０３５００００００００００１", "٩١٣٠", "1" * 33, "", "9130 35", "+9130350000000001"]
@@ -27,8 +30,11 @@ def test_a_token_is_good_for_its_own_company_only(api, emulator):
     assert error["code"] == "3100" and "different company" in error["detail"]
 
 
-@pytest.mark.parametrize("bad_realm", ["９１３０３５００００００００００１", "٩١٣٠", "1" * 33, "+9130350000000001"],
-                         ids=["fullwidth", "arabic-indic", "too-long", "plus"])
+@pytest.mark.parametrize(
+    "bad_realm",
+    ["９１３０３５００００００００００１", "٩١٣٠", "1" * 33, "+9130350000000001"],
+    ids=["fullwidth", "arabic-indic", "too-long", "plus"],
+)
 def test_a_malformed_realm_in_the_api_path_is_refused_and_not_counted(api, emulator, bad_realm):
     path = f"{BASE_URL}/v3/company/{bad_realm}"
     with_token = api.session.get(f"{path}/companyinfo/{bad_realm}", headers=api.headers())
@@ -47,8 +53,11 @@ def test_add_company_refuses_a_malformed_realm(emulator, bad_realm):
     assert emulator.store.companies() == []
 
 
-@pytest.mark.parametrize("bad_realm", ["９１３０３５００００００００００１", 9130350000000001, ["9130350000000001"], ""],
-                         ids=["fullwidth", "number", "list", "empty"])
+@pytest.mark.parametrize(
+    "bad_realm",
+    ["９１３０３５００００００００００１", 9130350000000001, ["9130350000000001"], ""],
+    ids=["fullwidth", "number", "list", "empty"],
+)
 @pytest.mark.parametrize("path", ["/tokens/expire", "/tokens/revoke", "/faults"])
 def test_control_api_refuses_a_malformed_realm(emulator, bad_realm, path, api):
     response = emulator.http_session().post(f"{CONTROL}{path}", json={"realm": bad_realm})

@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from flask_qbo.emulator import Emulator, EmulatorConfig
+from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import EmulatorConfig
 from flask_qbo.emulator.rules import ESTIMATE_STATUSES
-from flask_qbo.emulator.seed import (
-    DEMO_CUSTOMER_EMAILS,
-    DEMO_REALM,
-    SECOND_REALM,
-    TRANSACTION_TYPES,
-    load,
-    save,
-    seed_company,
-    seed_demo,
-)
+from flask_qbo.emulator.seed import DEMO_CUSTOMER_EMAILS
+from flask_qbo.emulator.seed import DEMO_REALM
+from flask_qbo.emulator.seed import SECOND_REALM
+from flask_qbo.emulator.seed import TRANSACTION_TYPES
+from flask_qbo.emulator.seed import load
+from flask_qbo.emulator.seed import save
+from flask_qbo.emulator.seed import seed_company
+from flask_qbo.emulator.seed import seed_demo
 
 US_STATES = {"CA", "OR", "WA", "ID", "NV", "AZ", "CO", "TX", "WI", "VT"}
 
@@ -152,8 +151,10 @@ def test_customers_were_created_before_their_first_document(demo: Emulator) -> N
 
     again = Emulator(EmulatorConfig())
     seed_demo(again)
-    assert {c["Id"]: c["MetaData"]["CreateTime"][:10] for c in again.store.list(
-        DEMO_REALM, "Customer", include_inactive=True)} == {k: v.date().isoformat() for k, v in created.items()}
+    assert {
+        c["Id"]: c["MetaData"]["CreateTime"][:10]
+        for c in again.store.list(DEMO_REALM, "Customer", include_inactive=True)
+    } == {k: v.date().isoformat() for k, v in created.items()}
 
 
 def test_seeding_fires_no_webhooks_but_cdc_sees_it() -> None:

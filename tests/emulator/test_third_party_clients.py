@@ -12,12 +12,16 @@ configured only through what it exposes for choosing hosts:
 emulator runs as a real HTTP server on a free loopback port, as it would for
 any program written against these libraries.
 """
+
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
-from typing import Any, Iterator
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Iterator
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -29,12 +33,14 @@ from quickbooks.batch import batch_create
 from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import QuickbooksException
 from quickbooks.objects.customer import Customer
-from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
+from quickbooks.objects.detailline import SalesItemLine
+from quickbooks.objects.detailline import SalesItemLineDetail
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
 from werkzeug.serving import make_server
 
-from flask_qbo.emulator import Emulator, EmulatorConfig
+from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import EmulatorConfig
 
 REALM = "9130350000000077"
 CALLBACK = "http://crm.test/qbo/callback"
@@ -83,8 +89,7 @@ def _auth_client(live: LiveEmulator) -> AuthClient:
 
 def _authorize(auth: AuthClient, state: str) -> dict[str, str]:
     """Follow the authorize URL like a browser would and return the callback's query."""
-    response = requests.get(auth.get_authorization_url(SCOPES, state_token=state), allow_redirects=False,
-                            timeout=5)
+    response = requests.get(auth.get_authorization_url(SCOPES, state_token=state), allow_redirects=False, timeout=5)
     assert response.status_code == 302, response.text
     location = response.headers["Location"]
     assert location.startswith(CALLBACK + "?")

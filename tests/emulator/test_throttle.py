@@ -1,11 +1,13 @@
 """Per-realm throttling with windows shrunk by time_scale (facts §8)."""
+
 from __future__ import annotations
 
 import threading
 
 import pytest
 
-from flask_qbo.emulator import Emulator, EmulatorConfig
+from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import EmulatorConfig
 
 
 def make(time_scale: float = 60.0, **limits):

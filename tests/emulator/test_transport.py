@@ -1,11 +1,17 @@
 """WSGIAdapter: requests to any WSGI app without sockets."""
+
 from __future__ import annotations
 
 import io
 
 import pytest
 import requests
-from flask import Flask, jsonify, make_response, redirect, request, session
+from flask import Flask
+from flask import jsonify
+from flask import make_response
+from flask import redirect
+from flask import request
+from flask import session
 
 from flask_qbo.emulator import WSGIAdapter
 
@@ -17,9 +23,16 @@ def client() -> requests.Session:
 
     @app.route("/echo/<path:rest>", methods=["GET", "POST", "PUT"])
     def echo(rest: str):
-        return jsonify(path=rest, method=request.method, args=request.args.to_dict(),
-                       body=request.get_data(as_text=True), ctype=request.content_type,
-                       header=request.headers.get("X-Thing"), host=request.host, scheme=request.scheme)
+        return jsonify(
+            path=rest,
+            method=request.method,
+            args=request.args.to_dict(),
+            body=request.get_data(as_text=True),
+            ctype=request.content_type,
+            header=request.headers.get("X-Thing"),
+            host=request.host,
+            scheme=request.scheme,
+        )
 
     @app.get("/login")
     def login():
@@ -46,8 +59,9 @@ def client() -> requests.Session:
 
 
 def test_request_details_reach_the_app(client):
-    resp = client.post("https://crm.test/echo/a%20b/c", params={"q": "x y", "n": "1"}, json={"k": "v"},
-                       headers={"X-Thing": "yes"})
+    resp = client.post(
+        "https://crm.test/echo/a%20b/c", params={"q": "x y", "n": "1"}, json={"k": "v"}, headers={"X-Thing": "yes"}
+    )
     data = resp.json()
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json"
     assert data["path"] == "a b/c" and data["args"] == {"q": "x y", "n": "1"}
@@ -59,8 +73,11 @@ def test_request_details_reach_the_app(client):
 def test_form_and_file_like_bodies(client):
     form = client.put("https://crm.test/echo/f", data={"a": "1"}).json()
     assert form["body"] == "a=1" and form["ctype"] == "application/x-www-form-urlencoded"
-    stream = client.post("https://crm.test/echo/s", data=io.BytesIO(b"raw bytes"),
-                         headers={"Content-Type": "text/plain", "Content-Length": "9"}).json()
+    stream = client.post(
+        "https://crm.test/echo/s",
+        data=io.BytesIO(b"raw bytes"),
+        headers={"Content-Type": "text/plain", "Content-Length": "9"},
+    ).json()
     assert stream["body"] == "raw bytes"
 
 

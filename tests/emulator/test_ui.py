@@ -8,8 +8,12 @@ import typing as t
 import pytest
 from flask.testing import FlaskClient
 
-from flask_qbo.emulator import Emulator, EmulatorConfig, EmulatorFault
-from flask_qbo.emulator.seed import DEMO_REALM, SECOND_REALM, seed_demo
+from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import EmulatorConfig
+from flask_qbo.emulator import EmulatorFault
+from flask_qbo.emulator.seed import DEMO_REALM
+from flask_qbo.emulator.seed import SECOND_REALM
+from flask_qbo.emulator.seed import seed_demo
 
 REALM = DEMO_REALM
 
@@ -39,20 +43,14 @@ def active_customer(emu: Emulator, with_open_invoice: bool = False) -> dict[str,
     for customer in emu.store.list(REALM, "Customer"):
         if customer.get("Job"):
             continue
-        owes = any(
-            i["CustomerRef"]["value"] == customer["Id"] and i["Balance"] > 0 for i in invoices
-        )
+        owes = any(i["CustomerRef"]["value"] == customer["Id"] and i["Balance"] > 0 for i in invoices)
         if owes or not with_open_invoice:
             return customer
     raise AssertionError("seed has no suitable customer")
 
 
-def post_customer(
-    client: FlaskClient, customer_id: str, data: dict[str, str]
-) -> t.Any:
-    return client.post(
-        f"/app/customerdetail?nameId={customer_id}", data={"csrf_token": csrf(client), **data}
-    )
+def post_customer(client: FlaskClient, customer_id: str, data: dict[str, str]) -> t.Any:
+    return client.post(f"/app/customerdetail?nameId={customer_id}", data={"csrf_token": csrf(client), **data})
 
 
 def edit_form(client: FlaskClient, customer_id: str) -> dict[str, str]:
@@ -84,7 +82,7 @@ def test_customer_list_filters_and_searches(client: FlaskClient, emu: Emulator) 
     found = client.get("/app/customers", query_string={"q": email.upper(), "status": "all"})
     rows = re.findall(r'data-testid="customer-row" data-id="(\d+)"', found.get_data(as_text=True))
     assert rows == [target["Id"]]
-    assert f'/app/customerdetail?nameId={target["Id"]}' in found.get_data(as_text=True)
+    assert f"/app/customerdetail?nameId={target['Id']}" in found.get_data(as_text=True)
 
 
 def test_company_switcher_is_remembered_in_the_session(client: FlaskClient, emu: Emulator) -> None:
@@ -132,7 +130,7 @@ def test_every_deep_link_page_renders_seeded_documents(client: FlaskClient, emu:
         html = client.get(f"/app/{page}?txnId={txn['Id']}").get_data(as_text=True)
         total = f"${txn['TotalAmt']:,.2f}"
         assert total in html, (page, total)
-        assert f'/app/customerdetail?nameId={txn["CustomerRef"]["value"]}' in html
+        assert f"/app/customerdetail?nameId={txn['CustomerRef']['value']}" in html
         assert ('data-testid="txn-unapplied"' in html) == (entity == "Payment")
         assert html.count('data-testid="txn-line"') == len(
             [line for line in txn["Line"] if line.get("DetailType") != "SubTotalLineDetail"]
@@ -189,9 +187,7 @@ def test_edit_saves_a_sparse_update(client: FlaskClient, emu: Emulator) -> None:
 def test_stale_synctoken_shows_intuits_message_and_keeps_input(client: FlaskClient, emu: Emulator) -> None:
     customer = active_customer(emu)
     form = edit_form(client, customer["Id"])
-    emu.store.update(
-        REALM, "Customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "Notes": "API edit"}
-    )
+    emu.store.update(REALM, "Customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "Notes": "API edit"})
     form["GivenName"] = "Typed By Hand"
     response = post_customer(client, customer["Id"], form)
     html = response.get_data(as_text=True)
@@ -342,9 +338,7 @@ def test_payment_applies_to_oldest_open_invoices(client: FlaskClient, emu: Emula
     )
     assert explicit.status_code == 302
     assert emu.store.read(REALM, "Invoice", new["Id"])["Balance"] == 30
-    too_much = post_customer(
-        client, customer["Id"], {"action": "payment", "TotalAmt": "5", f"apply-{new['Id']}": "20"}
-    )
+    too_much = post_customer(client, customer["Id"], {"action": "payment", "TotalAmt": "5", f"apply-{new['Id']}": "20"})
     assert too_much.status_code == 400
     assert "Applied amounts exceed the payment." in too_much.get_data(as_text=True)
 
@@ -353,9 +347,7 @@ def test_payment_applied_to_a_non_ascii_invoice_id_is_refused(client: FlaskClien
     """``"\u00b2".isdigit()`` is true; the form must still name it as no invoice id."""
     customer = emu.store.create(REALM, "Customer", {"DisplayName": "Odd Payer"})
     payments = len(emu.store.list(REALM, "Payment"))
-    response = post_customer(
-        client, customer["Id"], {"action": "payment", "TotalAmt": "5", "apply-\u00b2": "5"}
-    )
+    response = post_customer(client, customer["Id"], {"action": "payment", "TotalAmt": "5", "apply-\u00b2": "5"})
     assert response.status_code == 400
     assert "is not an invoice id" in response.get_data(as_text=True)
     assert len(emu.store.list(REALM, "Payment")) == payments
@@ -363,16 +355,12 @@ def test_payment_applied_to_a_non_ascii_invoice_id_is_refused(client: FlaskClien
 
 def test_estimate_create_and_status_change(client: FlaskClient, emu: Emulator) -> None:
     customer = active_customer(emu)
-    response = post_customer(
-        client, customer["Id"], {"action": "estimate", "Amount": "980", "TxnStatus": "Pending"}
-    )
+    response = post_customer(client, customer["Id"], {"action": "estimate", "Amount": "980", "TxnStatus": "Pending"})
     url = response.headers["Location"]
     estimate_id = url.split("txnId=")[1].split("&")[0]
     estimate = emu.store.read(REALM, "Estimate", estimate_id)
     assert estimate["TotalAmt"] == 980 and estimate["TxnStatus"] == "Pending"
-    client.post(
-        url, data={"csrf_token": csrf(client), "action": "status", "TxnStatus": "Accepted", "SyncToken": "0"}
-    )
+    client.post(url, data={"csrf_token": csrf(client), "action": "status", "TxnStatus": "Accepted", "SyncToken": "0"})
     assert emu.store.read(REALM, "Estimate", estimate_id)["TxnStatus"] == "Accepted"
     html = client.get(url).get_data(as_text=True)
     assert 'data-testid="txn-status">Accepted' in html
@@ -401,7 +389,11 @@ def test_void_and_delete_from_document_pages(client: FlaskClient, emu: Emulator)
     emu.store.create(
         REALM,
         "Payment",
-        {"CustomerRef": ref, "TotalAmt": 75, "Line": [{"Amount": 75, "LinkedTxn": [{"TxnId": paid["Id"], "TxnType": "Invoice"}]}]},
+        {
+            "CustomerRef": ref,
+            "TotalAmt": 75,
+            "Line": [{"Amount": 75, "LinkedTxn": [{"TxnId": paid["Id"], "TxnType": "Invoice"}]}],
+        },
     )
     paid = emu.store.read(REALM, "Invoice", paid["Id"])
     refused = client.post(

@@ -1,11 +1,13 @@
 """Webhook payloads, signatures, retries and knobs (facts §9)."""
+
 from __future__ import annotations
 
 import json
 import time
 
 import pytest
-from flask import Flask, request
+from flask import Flask
+from flask import request
 
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.emulator.webhooks import sign
@@ -80,7 +82,9 @@ def test_legacy_format_and_headers(api, emulator, receiver):
     note = payload["eventNotifications"][0]
     assert note["realmId"] == api.realm
     assert [(e["name"], e["id"], e["operation"]) for e in note["dataChangeEvent"]["entities"]] == [
-        ("Customer", cust["Id"], "Create"), ("Customer", cust["Id"], "Update")]
+        ("Customer", cust["Id"], "Create"),
+        ("Customer", cust["Id"], "Update"),
+    ]
 
 
 def test_verbs_for_void_email_delete_and_merge(api, emulator, receiver, realm):
@@ -94,8 +98,12 @@ def test_verbs_for_void_email_delete_and_merge(api, emulator, receiver, realm):
     emulator.store.merge_customers(realm, drop["Id"], keep["Id"])
     emulator.webhooks.flush()
     types = [e["type"] for e in receiver.events()]
-    for expected in ("qbo.invoice.emailed.v1", "qbo.invoice.void.v1", "qbo.estimate.deleted.v1",
-                     "qbo.customer.merged.v1"):
+    for expected in (
+        "qbo.invoice.emailed.v1",
+        "qbo.invoice.void.v1",
+        "qbo.estimate.deleted.v1",
+        "qbo.customer.merged.v1",
+    ):
         assert expected in types
     merged = next(e for e in receiver.events() if e["type"] == "qbo.customer.merged.v1")
     assert merged["intuitentityid"] == keep["Id"] and merged["data"] == {"deletedId": drop["Id"]}

@@ -14,19 +14,26 @@ import typing as t
 
 from flask import Flask
 
-from flask_qbo.runners.celery import celery_init_app
 from flask_qbo.emulator import EmulatorConfig
 from flask_qbo.intuit.throttle import RedisBackend
 from flask_qbo.intuit.throttle import build_throttle
 from flask_qbo.intuit.throttle import install
+from flask_qbo.runners.celery import celery_init_app
 
 from ..hostapp import make_app
 
 #: Environment variables the test sets for itself and for the workers.
 ENV_KEYS = (
-    "QBO_CELERY_TEST_DB", "QBO_CELERY_TEST_BROKER", "QBO_CELERY_TEST_QUEUE", "QBO_CELERY_TEST_EMULATOR",
-    "QBO_CELERY_TEST_KEY", "QBO_CELERY_TEST_REDIS", "QBO_CELERY_TEST_PREFIX", "QBO_CELERY_TEST_TIME_SCALE",
-    "QBO_CELERY_TEST_PER_WINDOW", "QBO_CELERY_TEST_CONCURRENT",
+    "QBO_CELERY_TEST_DB",
+    "QBO_CELERY_TEST_BROKER",
+    "QBO_CELERY_TEST_QUEUE",
+    "QBO_CELERY_TEST_EMULATOR",
+    "QBO_CELERY_TEST_KEY",
+    "QBO_CELERY_TEST_REDIS",
+    "QBO_CELERY_TEST_PREFIX",
+    "QBO_CELERY_TEST_TIME_SCALE",
+    "QBO_CELERY_TEST_PER_WINDOW",
+    "QBO_CELERY_TEST_CONCURRENT",
 )
 
 

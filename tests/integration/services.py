@@ -61,15 +61,19 @@ class RequestLog:
     def customer_writes(self) -> list[dict[str, t.Any]]:
         """Customer objects sent in answered POSTs (single writes and batch items), in arrival order."""
         with self.lock:
-            entries = [e for e in self.entries if e["method"] == "POST" and e["status"] == 200
-                       and isinstance(e["body"], dict)]
+            entries = [
+                e for e in self.entries if e["method"] == "POST" and e["status"] == 200 and isinstance(e["body"], dict)
+            ]
         found: list[dict[str, t.Any]] = []
         for entry in entries:
             if entry["path"].endswith("/customer"):
                 found.append(entry["body"])
             elif entry["path"].endswith("/batch"):
-                found += [item["Customer"] for item in entry["body"].get("BatchItemRequest", ())
-                          if isinstance(item.get("Customer"), dict)]
+                found += [
+                    item["Customer"]
+                    for item in entry["body"].get("BatchItemRequest", ())
+                    if isinstance(item.get("Customer"), dict)
+                ]
         return found
 
 
@@ -91,8 +95,14 @@ class _Recorder:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        entry: dict[str, t.Any] = {"start": time.monotonic(), "method": environ["REQUEST_METHOD"], "path": path,
-                                   "query": environ.get("QUERY_STRING", ""), "body": body, "status": None}
+        entry: dict[str, t.Any] = {
+            "start": time.monotonic(),
+            "method": environ["REQUEST_METHOD"],
+            "path": path,
+            "query": environ.get("QUERY_STRING", ""),
+            "body": body,
+            "status": None,
+        }
         with self.log.lock:
             self.log.in_flight += 1
             self.log.max_in_flight = max(self.log.max_in_flight, self.log.in_flight)
@@ -164,12 +174,28 @@ class CeleryWorkers:
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         log_path = self.log_dir / f"{name}.log"
-        cmd = [sys.executable, "-m", "celery", "-A", "tests.integration.celery_app:celery", "worker",
-               "--pool=solo", "-Q", self.queue, "-n", f"{name}@%h", "--without-heartbeat", "--without-gossip",
-               "--without-mingle", "-l", "INFO"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.integration.celery_app:celery",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            self.queue,
+            "-n",
+            f"{name}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+        ]
         with open(log_path, "wb") as out:
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.procs[name] = proc
         return proc
 
@@ -240,13 +266,20 @@ def celery_stack(
 
     run = uuid.uuid4().hex[:10]
     queue, throttle_prefix = f"{prefix}-{run}", f"{prefix}:{run}:throttle"
-    with EmulatorServer(time_scale=time_scale, rate_per_minute=qbo_per_window,
-                        max_concurrent=qbo_concurrent) as server, pg_schema(postgres_url) as db_url:
+    with (
+        EmulatorServer(time_scale=time_scale, rate_per_minute=qbo_per_window, max_concurrent=qbo_concurrent) as server,
+        pg_schema(postgres_url) as db_url,
+    ):
         env = {
-            "QBO_CELERY_TEST_DB": db_url, "QBO_CELERY_TEST_BROKER": redis_url, "QBO_CELERY_TEST_QUEUE": queue,
-            "QBO_CELERY_TEST_EMULATOR": server.url, "QBO_CELERY_TEST_KEY": Fernet.generate_key().decode(),
-            "QBO_CELERY_TEST_REDIS": redis_url, "QBO_CELERY_TEST_PREFIX": throttle_prefix,
-            "QBO_CELERY_TEST_TIME_SCALE": str(time_scale), "QBO_CELERY_TEST_PER_WINDOW": str(client_per_window),
+            "QBO_CELERY_TEST_DB": db_url,
+            "QBO_CELERY_TEST_BROKER": redis_url,
+            "QBO_CELERY_TEST_QUEUE": queue,
+            "QBO_CELERY_TEST_EMULATOR": server.url,
+            "QBO_CELERY_TEST_KEY": Fernet.generate_key().decode(),
+            "QBO_CELERY_TEST_REDIS": redis_url,
+            "QBO_CELERY_TEST_PREFIX": throttle_prefix,
+            "QBO_CELERY_TEST_TIME_SCALE": str(time_scale),
+            "QBO_CELERY_TEST_PER_WINDOW": str(client_per_window),
             "QBO_CELERY_TEST_CONCURRENT": str(client_concurrent),
         }
         app = build_app(env)
@@ -277,4 +310,3 @@ def _flush_redis(redis_url: str, prefix: str, queue: str) -> None:
     if keys:
         client.delete(*keys)
     client.close()
-

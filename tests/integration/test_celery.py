@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flask_qbo.runners.celery import CDC_TASK
-from flask_qbo.runners.celery import PUSH_TASK
-from flask_qbo.runners.celery import celery_for
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
+from flask_qbo.runners.celery import CDC_TASK
+from flask_qbo.runners.celery import PUSH_TASK
+from flask_qbo.runners.celery import celery_for
 from flask_qbo.testing import TEST_REALM
 
 from ..conftest import POSTGRES_URL
@@ -66,9 +66,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Stack]:
     """Emulator server + fresh schema + the host app (runner "celery") + two solo-pool workers."""
     _services_up()
     with celery_stack(
-        postgres_url=POSTGRES_URL, redis_url=REDIS_URL, log_dir=Path(tmp_path_factory.mktemp("celery")),
-        prefix="qbo-test", time_scale=TIME_SCALE, qbo_per_window=QBO_PER_WINDOW, qbo_concurrent=QBO_CONCURRENT,
-        client_per_window=CLIENT_PER_WINDOW, client_concurrent=CLIENT_CONCURRENT,
+        postgres_url=POSTGRES_URL,
+        redis_url=REDIS_URL,
+        log_dir=Path(tmp_path_factory.mktemp("celery")),
+        prefix="qbo-test",
+        time_scale=TIME_SCALE,
+        qbo_per_window=QBO_PER_WINDOW,
+        qbo_concurrent=QBO_CONCURRENT,
+        client_per_window=CLIENT_PER_WINDOW,
+        client_concurrent=CLIENT_CONCURRENT,
         latency=0.02,  # every request to QBO takes a little while, so the two workers overlap
     ) as running:
         yield running
@@ -112,8 +118,12 @@ def test_two_workers_push_each_customer_once_in_order_and_within_limits(stack: S
         links = db.session.query(Customer).filter(Customer.contact_key.isnot(None)).all()
         assert sorted(int(c.contact_key) for c in links) == sorted(contacts)
         assert len({c.qbo_id for c in links}) == len(contacts)
-        created = db.session.query(SyncLog.contact_key, sa.func.count()).filter(
-            SyncLog.action == "created").group_by(SyncLog.contact_key).all()
+        created = (
+            db.session.query(SyncLog.contact_key, sa.func.count())
+            .filter(SyncLog.action == "created")
+            .group_by(SyncLog.contact_key)
+            .all()
+        )
         assert {int(k): n for k, n in created} == {cid: 1 for cid in contacts}
         assert db.session.query(Outbox).filter(Outbox.status != "done").count() == 0
         claimers = {row.claimed_by.split(":")[1] for row in db.session.query(Outbox) if row.claimed_by}
@@ -153,8 +163,11 @@ def test_cdc_task_brings_a_qbo_edit_to_the_contact(stack: Stack) -> None:
         contact_id, qbo_id = int(link.contact_key), link.qbo_id
         db.session.commit()
     current = server.emu.store.read(TEST_REALM, "Customer", qbo_id)
-    server.emu.store.update(TEST_REALM, "Customer", {"Id": qbo_id, "SyncToken": current["SyncToken"],
-                                                     "sparse": True, "CompanyName": "Edited In QuickBooks"})
+    server.emu.store.update(
+        TEST_REALM,
+        "Customer",
+        {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "CompanyName": "Edited In QuickBooks"},
+    )
     deadline = time.monotonic() + 30
     with app.app_context():
         while db.session.get(Contact, contact_id).company != "Edited In QuickBooks":
@@ -171,8 +184,10 @@ def test_worker_killed_mid_push_loses_nothing(stack: Stack) -> None:
     # Creates now take 1.5 s at QBO: long enough to kill the worker while one is in flight.
     slow = server.emu.faults.add_latency(1.5, path_contains="/customer", method="POST")
     with app.app_context():
-        new = [Contact(tenant="acme", first_name=f"Kill{i}", last_name="Test", email=f"kill{i}@celery.test")
-               for i in range(3)]
+        new = [
+            Contact(tenant="acme", first_name=f"Kill{i}", last_name="Test", email=f"kill{i}@celery.test")
+            for i in range(3)
+        ]
         db.session.add_all(new)
         db.session.commit()
         keys = [str(c.id) for c in new]
@@ -196,8 +211,11 @@ def test_worker_killed_mid_push_loses_nothing(stack: Stack) -> None:
         assert stuck.status == "in_progress" and stuck.attempts == 1
         db.session.commit()
         # Time passes: the dead worker's lease runs out (LEASE is minutes; move the claim back instead).
-        db.session.execute(sa.update(Outbox).where(Outbox.status == "in_progress")
-                           .values(claimed_at=sa.func.now() - sa.text("interval '10 minutes'")))
+        db.session.execute(
+            sa.update(Outbox)
+            .where(Outbox.status == "in_progress")
+            .values(claimed_at=sa.func.now() - sa.text("interval '10 minutes'"))
+        )
         db.session.commit()
     celery_for(app).send_task(PUSH_TASK)
     _settle(app, workers=workers)

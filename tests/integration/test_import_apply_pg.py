@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from flask_qbo.importing import run as backfill
-from flask_qbo.importing import review as backfill_review
 from flask_qbo import get_qbo
+from flask_qbo.importing import review as backfill_review
+from flask_qbo.importing import run as backfill
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun

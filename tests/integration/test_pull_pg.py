@@ -23,15 +23,15 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.pull import mirror
-from flask_qbo.sync.pull import pull
-from flask_qbo.sync.push import push
 from flask_qbo.fieldmap import customer_hash
 from flask_qbo.fieldmap import qbo_values
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
+from flask_qbo.sync.pull import mirror
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -65,8 +65,11 @@ def _link_customers(app: t.Any, emu: t.Any) -> list[int]:
     db.session.commit()
     connection = qbo.connection("acme")
     for contact in sorted(contacts, key=lambda c: str(c.id), reverse=True):
-        data = emu.store.create(TEST_REALM, "Customer", {"DisplayName": f"Lock {contact.id}",
-                                                         "GivenName": contact.first_name, "FamilyName": "Order"})
+        data = emu.store.create(
+            TEST_REALM,
+            "Customer",
+            {"DisplayName": f"Lock {contact.id}", "GivenName": contact.first_name, "FamilyName": "Order"},
+        )
         link = mirror.upsert_customer(db.session, connection, data, contact_key=str(contact.id))
         link.synced_values = qbo_values(data, fields)
         link.last_pushed_hash = customer_hash(link.synced_values)
@@ -76,13 +79,26 @@ def _link_customers(app: t.Any, emu: t.Any) -> list[int]:
 
 def _invoice_everyone(app: t.Any, emu: t.Any, round_no: int) -> None:
     """A new invoice per customer in QBO, announced as webhook events (the pull re-reads every customer)."""
-    line = [{"Amount": 10 + round_no, "DetailType": "SalesItemLineDetail",
-             "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]
+    line = [
+        {
+            "Amount": 10 + round_no,
+            "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+        }
+    ]
     events = []
     for customer in emu.store.list(TEST_REALM, "Customer"):
         invoice = emu.store.create(TEST_REALM, "Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": line})
-        events.append(Inbox(event_id=uuid.uuid4().hex, realm_id=TEST_REALM, entity="Invoice",
-                            entity_id=invoice["Id"], operation="Create", event_time=utcnow()))
+        events.append(
+            Inbox(
+                event_id=uuid.uuid4().hex,
+                realm_id=TEST_REALM,
+                entity="Invoice",
+                entity_id=invoice["Id"],
+                operation="Create",
+                event_time=utcnow(),
+            )
+        )
     db.session.add_all(events)
     db.session.commit()
 
@@ -131,8 +147,9 @@ def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[
             start = threading.Barrier(2)
             writers.clear()
             threads = [
-                threading.Thread(target=run, name="push",
-                                 args=(lambda qbo: push.process(qbo, limit=CUSTOMERS), start, errors)),
+                threading.Thread(
+                    target=run, name="push", args=(lambda qbo: push.process(qbo, limit=CUSTOMERS), start, errors)
+                ),
                 threading.Thread(target=run, name="pull", args=(pull.process, start, errors)),
             ]
             for thread in threads:
@@ -192,8 +209,16 @@ def _purge_app(pg_url: str) -> tuple[t.Any, t.Any]:
         events = []
         for i in range(5):
             data = emu.store.create(TEST_REALM, "Customer", {"DisplayName": f"Purge {i}"})
-            events.append(Inbox(event_id=uuid.uuid4().hex, realm_id=TEST_REALM, entity="Customer",
-                                entity_id=data["Id"], operation="Create", event_time=utcnow()))
+            events.append(
+                Inbox(
+                    event_id=uuid.uuid4().hex,
+                    realm_id=TEST_REALM,
+                    entity="Customer",
+                    entity_id=data["Id"],
+                    operation="Create",
+                    event_time=utcnow(),
+                )
+            )
         db.session.add_all(events)
         db.session.commit()
     return app, emu
@@ -216,9 +241,11 @@ def _wait_for_a_lock_wait(engine: sa.Engine) -> None:
     deadline = time.monotonic() + WAIT
     with engine.connect() as conn:
         while time.monotonic() < deadline:
-            waiting = conn.execute(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )).scalar()
+            waiting = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar()
             conn.rollback()
             if waiting:
                 return

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.push import push
 from flask_qbo.models import Outbox
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -51,8 +51,7 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
     try:
         key = Fernet.generate_key().decode()
         emu = make_emulator()
-        apps = [make_app(url, QBO_TOKEN_ENCRYPTION_KEY=key,
-                         QBO_MAX_RETRIES=0) for _ in range(2)]
+        apps = [make_app(url, QBO_TOKEN_ENCRYPTION_KEY=key, QBO_MAX_RETRIES=0) for _ in range(2)]
         for app in apps:
             attach_emulator(app, emu)
         connect_tenant(apps[0], emu, "acme", TEST_REALM)
@@ -71,6 +70,7 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
                         violations.append(bad)
                     claimed.extend(result if isinstance(result, list) else [args[1]] if result else [])
                 return result
+
             return wrapper
 
         monkeypatch.setattr(push, "claim", checked(push.claim))

@@ -10,7 +10,7 @@ import typing as t
 
 import pytest
 
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 
 from ..unit.test_tokens_race import scenario_late_response_never_overwrites
 from ..unit.test_tokens_race import scenario_simultaneous_refresh
@@ -40,7 +40,8 @@ def test_late_response_never_overwrites_postgres(workers: tuple[t.Any, t.Any, in
     scenario_late_response_never_overwrites(first, second, connection_id, emulator)
 
 
-def test_threads_share_one_refresh_postgres(workers: tuple[t.Any, t.Any, int], emulator: t.Any,
-                                            monkeypatch: t.Any) -> None:
+def test_threads_share_one_refresh_postgres(
+    workers: tuple[t.Any, t.Any, int], emulator: t.Any, monkeypatch: t.Any
+) -> None:
     first, _second, connection_id = workers
     scenario_threads_share_one_refresh(first, connection_id, emulator, monkeypatch)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.pull import pull
 from flask_qbo.models import Customer
 from flask_qbo.models import Transaction
+from flask_qbo.sync.pull import pull
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -29,13 +29,23 @@ def test_a_nul_from_quickbooks_never_wedges_the_pull(pg: tuple[str, str]) -> Non
     app = make_app(pg[0], QBO_IMPORT_NEW_CUSTOMERS=True)
     attach_emulator(app, emu)
     connect_tenant(app, emu, "acme", TEST_REALM)
-    customer = emu.store.create(TEST_REALM, "Customer", {"DisplayName": "Nul\x00 Byte", "GivenName": "N\x00ul",
-                                                         "FamilyName": "Byte\u202e", "Notes": "a\x00\nb"})
-    emu.store.create(TEST_REALM, "Invoice", {
-        "CustomerRef": {"value": customer["Id"]}, "PrivateNote": "memo\x00 text", "DocNumber": "7\x00",
-        "Line": [{"Amount": 10, "DetailType": "SalesItemLineDetail",
-                  "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}],
-    })
+    customer = emu.store.create(
+        TEST_REALM,
+        "Customer",
+        {"DisplayName": "Nul\x00 Byte", "GivenName": "N\x00ul", "FamilyName": "Byte\u202e", "Notes": "a\x00\nb"},
+    )
+    emu.store.create(
+        TEST_REALM,
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "PrivateNote": "memo\x00 text",
+            "DocNumber": "7\x00",
+            "Line": [
+                {"Amount": 10, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+            ],
+        },
+    )
     try:
         with app.app_context():
             qbo = get_qbo(app)

@@ -23,12 +23,9 @@ import pytest
 from cryptography.fernet import Fernet
 from werkzeug.routing import Rule
 
-from flask_qbo.sync.pull import pull
-from flask_qbo.sync.push import push
-from flask_qbo.views.csrf import SESSION_KEY
 from flask_qbo.emulator.webhooks import Event
 from flask_qbo.emulator.webhooks import sign
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
@@ -36,9 +33,12 @@ from flask_qbo.models import ImportRun
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
+from flask_qbo.views.csrf import SESSION_KEY
 
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
@@ -93,13 +93,32 @@ def world(app: t.Any, emulator: t.Any) -> dict[str, Tenant]:
         for tenant, (realm, _) in people.items():
             key = str(contacts[tenant].id)
             link = db.session.query(Customer).filter_by(tenant_key=tenant, contact_key=key).one()
-            invoice = emulator.store.create(realm, "Invoice", {
-                "CustomerRef": {"value": link.qbo_id}, "DocNumber": "GLX-7731" if tenant == "globex" else "ACM-1",
-                "Line": [{"Amount": 120.0, "DetailType": "SalesItemLineDetail",
-                          "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+            invoice = emulator.store.create(
+                realm,
+                "Invoice",
+                {
+                    "CustomerRef": {"value": link.qbo_id},
+                    "DocNumber": "GLX-7731" if tenant == "globex" else "ACM-1",
+                    "Line": [
+                        {
+                            "Amount": 120.0,
+                            "DetailType": "SalesItemLineDetail",
+                            "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+                        }
+                    ],
+                },
+            )
             pull.poll_cdc(qbo, qbo.connection(tenant))
-            row = Outbox(uuid=str(uuid.uuid4()), tenant_key=tenant, contact_key=key, op="upsert", status="failed",
-                         attempts=1, error_code="6000", last_error="Rejected for the test")
+            row = Outbox(
+                uuid=str(uuid.uuid4()),
+                tenant_key=tenant,
+                contact_key=key,
+                op="upsert",
+                status="failed",
+                attempts=1,
+                error_code="6000",
+                last_error="Rejected for the test",
+            )
             run = ImportRun(tenant_key=tenant, realm_id=realm, status="review")
             db.session.add_all([row, run])
             db.session.flush()
@@ -118,12 +137,19 @@ def _snapshot(app: t.Any, tenant: str) -> tuple[t.Any, ...]:
             (conn.status, conn.realm_id, conn.access_token_enc, conn.refresh_token_enc),
             sorted((r.id, r.status, r.uuid, r.attempts) for r in session.query(Outbox).filter_by(tenant_key=tenant)),
             sorted((r.id, r.status, r.applied) for r in session.query(ImportRun).filter_by(tenant_key=tenant)),
-            sorted((m.id, m.decision, m.contact_key, m.applied) for m in session.query(ImportMatch).join(
-                ImportRun, ImportRun.id == ImportMatch.run_id).filter(ImportRun.tenant_key == tenant)),
-            sorted((c.id, c.first_name, c.last_name, c.email, c.archived)
-                   for c in session.query(Contact).filter_by(tenant=tenant)),
-            sorted((c.qbo_id, c.contact_key, c.sync_status)
-                   for c in session.query(Customer).filter_by(tenant_key=tenant)),
+            sorted(
+                (m.id, m.decision, m.contact_key, m.applied)
+                for m in session.query(ImportMatch)
+                .join(ImportRun, ImportRun.id == ImportMatch.run_id)
+                .filter(ImportRun.tenant_key == tenant)
+            ),
+            sorted(
+                (c.id, c.first_name, c.last_name, c.email, c.archived)
+                for c in session.query(Contact).filter_by(tenant=tenant)
+            ),
+            sorted(
+                (c.qbo_id, c.contact_key, c.sync_status) for c in session.query(Customer).filter_by(tenant_key=tenant)
+            ),
         )
         session.commit()
         return state
@@ -131,9 +157,16 @@ def _snapshot(app: t.Any, tenant: str) -> tuple[t.Any, ...]:
 
 def _url(rule: Rule, tenant: Tenant, **overrides: t.Any) -> str:
     """The rule's URL filled with ``tenant``'s objects (unknown arguments get a plausible id)."""
-    values = {"contact_key": tenant.contact_key, "outbox_id": tenant.outbox_id, "run_id": tenant.run_id,
-              "txn_type": "Invoice", "txn_id": tenant.txn_id, "qbo_id": tenant.qbo_id, "filename": "qbo.css",
-              **overrides}
+    values = {
+        "contact_key": tenant.contact_key,
+        "outbox_id": tenant.outbox_id,
+        "run_id": tenant.run_id,
+        "txn_type": "Invoice",
+        "txn_id": tenant.txn_id,
+        "qbo_id": tenant.qbo_id,
+        "filename": "qbo.css",
+        **overrides,
+    }
     args = {name: values.get(name, 1) for name in rule.arguments}
     return rule.build(args, append_unknown=False)[1]
 
@@ -141,8 +174,7 @@ def _url(rule: Rule, tenant: Tenant, **overrides: t.Any) -> str:
 def _rules(app: t.Any) -> list[Rule]:
     """Every rule under the extension's prefix, disconnecting last (it changes the world)."""
     prefix = app.config["QBO_URL_PREFIX"].rstrip("/") + "/"
-    rules = [r for r in app.url_map.iter_rules()
-             if r.rule.startswith(prefix) and not r.endpoint.endswith(".static")]
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith(prefix) and not r.endpoint.endswith(".static")]
     assert len(rules) >= 10, "the extension's views are not registered"
     return sorted(rules, key=lambda r: ("disconnect" in r.endpoint, r.rule))
 
@@ -161,8 +193,9 @@ def _methods(rule: Rule) -> list[str]:
 # -- tenant isolation --------------------------------------------------------------
 
 
-def test_no_endpoint_serves_or_changes_another_tenants_data(app: t.Any, client: t.Any,
-                                                             world: dict[str, Tenant]) -> None:
+def test_no_endpoint_serves_or_changes_another_tenants_data(
+    app: t.Any, client: t.Any, world: dict[str, Tenant]
+) -> None:
     """Acme's admin aims every endpoint at Globex's objects: refused, nothing leaks, nothing changes."""
     login(client, ACME_ADMIN)
     headers = _with_csrf(client)
@@ -217,8 +250,7 @@ def test_every_post_needs_a_csrf_token(app: t.Any, client: t.Any, world: dict[st
 
 
 @pytest.mark.parametrize("user", [None, ACME_USER], ids=["anonymous", "plain-user"])
-def test_admin_views_refuse_non_admins(app: t.Any, client: t.Any, world: dict[str, Tenant],
-                                       user: int | None) -> None:
+def test_admin_views_refuse_non_admins(app: t.Any, client: t.Any, world: dict[str, Tenant], user: int | None) -> None:
     if user is not None:
         login(client, user)
     headers = _with_csrf(client)
@@ -246,7 +278,10 @@ NUMERIC_PARAMS = ("page", "per_page", "limit", "offset", "months", "id", "run_id
 PAGED = {"qbo_import.review", "qbo_widgets.transactions"}
 #: Other spellings of a contact key: each must miss the contact, never reach it by another name.
 KEY_SPELLINGS = (
-    lambda key: "0" + key, lambda key: "+" + key, lambda key: key + ".0", lambda key: key + "\x00",
+    lambda key: "0" + key,
+    lambda key: "+" + key,
+    lambda key: key + ".0",
+    lambda key: key + "\x00",
     lambda key: key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
     lambda key: key.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
     lambda key: "\u202e" + key,
@@ -314,8 +349,11 @@ def test_contact_keys_have_one_spelling(app: t.Any, client: t.Any, world: dict[s
                 assert response.status_code == 404, f"{method} {url} ({rule.endpoint}) -> {response.status_code}"
     for spelling in spellings:
         for field in ("contact_key", "q"):
-            response = client.post(f"/qbo/import/{acme.run_id}/review", headers=headers,
-                                   data={"qbo_id": acme.qbo_id, "decision": "link", field: spelling})
+            response = client.post(
+                f"/qbo/import/{acme.run_id}/review",
+                headers=headers,
+                data={"qbo_id": acme.qbo_id, "decision": "link", field: spelling},
+            )
             assert response.status_code == 302, spelling
     assert _snapshot(app, "acme") == before  # nothing linked, queued or decided under another spelling
 
@@ -352,8 +390,10 @@ def test_forged_webhooks_are_refused_and_not_stored(app: t.Any, client: t.Any, w
 
 def test_replayed_webhook_is_stored_once(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
     body = _notification(TEST_REALM, world["acme"].qbo_id)
-    headers = {"content-type": "application/cloudevents+json",
-               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    headers = {
+        "content-type": "application/cloudevents+json",
+        "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]),
+    }
     first = client.post("/qbo/webhooks", data=body, headers=headers)
     second = client.post("/qbo/webhooks", data=body, headers=headers)
     assert first.status_code == second.status_code == 200
@@ -364,8 +404,10 @@ def test_replayed_webhook_is_stored_once(app: t.Any, client: t.Any, world: dict[
 def test_oversized_webhook_is_refused_before_parsing(app: t.Any, client: t.Any, world: dict[str, Tenant]) -> None:
     app.config["QBO_WEBHOOK_MAX_BYTES"] = 4096
     body = json.dumps([{"padding": "x" * 5000}]).encode()
-    headers = {"content-type": "application/json",
-               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    headers = {
+        "content-type": "application/json",
+        "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]),
+    }
     assert client.post("/qbo/webhooks", data=body, headers=headers).status_code == 413
 
     assert _inbox_count(app) == 0
@@ -375,8 +417,10 @@ def test_oversized_webhook_is_refused_before_parsing(app: t.Any, client: t.Any, 
 
 
 def _signed_post(app: t.Any, client: t.Any, body: bytes) -> t.Any:
-    headers = {"content-type": "application/cloudevents+json",
-               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    headers = {
+        "content-type": "application/cloudevents+json",
+        "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]),
+    }
     return client.post("/qbo/webhooks", data=body, headers=headers)
 
 
@@ -386,14 +430,17 @@ def _event(realm: str, entity_id: str, **changes: t.Any) -> dict[str, t.Any]:
     return {key: value for key, value in event.items() if value is not None}
 
 
-def test_a_bad_event_costs_only_itself_and_is_shown_only_to_its_tenant(app: t.Any, client: t.Any,
-                                                                      world: dict[str, Tenant]) -> None:
+def test_a_bad_event_costs_only_itself_and_is_shown_only_to_its_tenant(
+    app: t.Any, client: t.Any, world: dict[str, Tenant]
+) -> None:
     """One malformed event used to refuse the whole notification (400): Intuit resent it all, good events too."""
-    body = json.dumps([
-        _event(TEST_REALM, world["acme"].qbo_id),
-        _event(OTHER_REALM, world["globex"].qbo_id, intuitentityid=None, data={"note": "body-only-7d1f"}),
-        _event(OTHER_REALM, world["globex"].qbo_id),
-    ]).encode()
+    body = json.dumps(
+        [
+            _event(TEST_REALM, world["acme"].qbo_id),
+            _event(OTHER_REALM, world["globex"].qbo_id, intuitentityid=None, data={"note": "body-only-7d1f"}),
+            _event(OTHER_REALM, world["globex"].qbo_id),
+        ]
+    ).encode()
     response = _signed_post(app, client, body)
     assert response.status_code == 200 and response.get_json()["malformed"] == 1
     assert _inbox_count(app) == 2
@@ -405,10 +452,14 @@ def test_a_bad_event_costs_only_itself_and_is_shown_only_to_its_tenant(app: t.An
     assert "intuitentityid" not in client.get("/qbo/admin/health").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("realm", ["９１３０００００００００００００２", "٩١٣٠٠٠٠٠٠٠٠٠٠٠٠٢", " " + OTHER_REALM, "+" + OTHER_REALM],
-                         ids=["fullwidth", "arabic-indic", "space", "sign"])
-def test_another_spelling_of_a_realm_id_reaches_no_tenant(app: t.Any, client: t.Any, world: dict[str, Tenant],
-                                                         realm: str) -> None:
+@pytest.mark.parametrize(
+    "realm",
+    ["９１３０００００００００００００２", "٩١٣٠٠٠٠٠٠٠٠٠٠٠٠٢", " " + OTHER_REALM, "+" + OTHER_REALM],
+    ids=["fullwidth", "arabic-indic", "space", "sign"],
+)
+def test_another_spelling_of_a_realm_id_reaches_no_tenant(
+    app: t.Any, client: t.Any, world: dict[str, Tenant], realm: str
+) -> None:
     response = _signed_post(app, client, json.dumps([_event(realm, world["globex"].qbo_id)]).encode())
     assert response.status_code == 200 and response.get_json()["malformed"] == 1
     assert _inbox_count(app) == 0
@@ -429,15 +480,19 @@ def test_a_signed_deeply_nested_webhook_is_a_clear_400(app: t.Any, client: t.Any
     assert _inbox_count(app) == 0
 
 
-def test_no_post_endpoint_fails_on_a_deeply_nested_json_body(app: t.Any, client: t.Any,
-                                                             world: dict[str, Tenant]) -> None:
+def test_no_post_endpoint_fails_on_a_deeply_nested_json_body(
+    app: t.Any, client: t.Any, world: dict[str, Tenant]
+) -> None:
     """Every POST under the prefix, as an admin with a valid CSRF token and signature: never a 500.
 
     (Under TESTING a RecursionError would propagate and fail the test too.)
     """
     login(client, ACME_ADMIN)
-    headers = {**_with_csrf(client), "content-type": "application/json",
-               "intuit-signature": sign(DEEP_JSON, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    headers = {
+        **_with_csrf(client),
+        "content-type": "application/json",
+        "intuit-signature": sign(DEEP_JSON, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]),
+    }
     posts = [r for r in _rules(app) if "POST" in (r.methods or ())]
     assert any(r.endpoint == "qbo_webhooks.receive" for r in posts)
     for rule in posts:
@@ -455,8 +510,12 @@ def test_no_emulator_post_endpoint_fails_on_a_deeply_nested_json_body(emulator: 
     assert len(posts) >= 8
     for rule in posts:
         path = rule.build({name: values.get(name, "1") for name in rule.arguments}, append_unknown=False)[1]
-        response = session.post(emulator.config.base_url.rstrip("/") + path, data=DEEP_JSON, auth=None, headers={
-            "content-type": "application/json", "Authorization": f"Bearer {token}"})
+        response = session.post(
+            emulator.config.base_url.rstrip("/") + path,
+            data=DEEP_JSON,
+            auth=None,
+            headers={"content-type": "application/json", "Authorization": f"Bearer {token}"},
+        )
         assert response.status_code < 500, f"POST {path} ({rule.endpoint}) -> {response.status_code}"
 
 
@@ -518,8 +577,9 @@ def _connect_log(app: t.Any) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("forged", list(FORGED_REALMS), ids=list(FORGED_REALMS))
-def test_the_callback_realm_is_proven_before_anything_is_stored(app: t.Any, client: t.Any, emulator: t.Any,
-                                                                 world: dict[str, Tenant], forged: str) -> None:
+def test_the_callback_realm_is_proven_before_anything_is_stored(
+    app: t.Any, client: t.Any, emulator: t.Any, world: dict[str, Tenant], forged: str
+) -> None:
     """Acme's admin signs in to Acme's company and edits ``realmId``: refused, and the new grant revoked.
 
     The refusal must come from the proof (CompanyInfo read with the new token),
@@ -557,15 +617,16 @@ HOSTILE = {
     "last_name": "O'Brien",
     "company": "\\' OR 1=1 --",
     "middle_name": "Zoë 東京 🚀",
-    "notes": "\"><img src=x onerror=alert(1)>" + "n" * 1900,
+    "notes": '"><img src=x onerror=alert(1)>' + "n" * 1900,
     "billing_street": "'; DROP TABLE qbo_customer; --",
     "email": "o'brien+test@example.com",
 }
 RAW_MARKUP = ("<script>alert", "<img src=x", "<svg/onload", "<b>bold")
 
 
-def test_hostile_strings_round_trip_and_render_escaped(app: t.Any, client: t.Any, emulator: t.Any,
-                                                       world: dict[str, Tenant]) -> None:
+def test_hostile_strings_round_trip_and_render_escaped(
+    app: t.Any, client: t.Any, emulator: t.Any, world: dict[str, Tenant]
+) -> None:
     with app.app_context():
         qbo = get_qbo(app)
         contact = Contact(tenant="acme", **HOSTILE)
@@ -582,10 +643,18 @@ def test_hostile_strings_round_trip_and_render_escaped(app: t.Any, client: t.Any
     assert sent["GivenName"] == HOSTILE["first_name"] and sent["CompanyName"] == HOSTILE["company"]
     assert sent["MiddleName"] == HOSTILE["middle_name"] and sent["Notes"] == HOSTILE["notes"]
     # QBO's side is hostile too: markup in a transaction the folder shows.
-    emulator.store.create(TEST_REALM, "Invoice", {
-        "CustomerRef": {"value": qbo_id}, "DocNumber": "<svg/onload=alert(1)>", "PrivateNote": "<b>bold</b>",
-        "Line": [{"Amount": 5.0, "DetailType": "SalesItemLineDetail",
-                  "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+    emulator.store.create(
+        TEST_REALM,
+        "Invoice",
+        {
+            "CustomerRef": {"value": qbo_id},
+            "DocNumber": "<svg/onload=alert(1)>",
+            "PrivateNote": "<b>bold</b>",
+            "Line": [
+                {"Amount": 5.0, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+            ],
+        },
+    )
     with app.app_context():
         qbo = get_qbo(app)
         pull.poll_cdc(qbo, qbo.connection("acme"))
@@ -624,8 +693,11 @@ def test_values_over_qbo_limits_fail_cleanly(app: t.Any, client: t.Any, world: d
 def _issued_secrets(app: t.Any, emulator: t.Any) -> list[str]:
     """Every token and code the emulator ever issued, and the app's own secrets."""
     found = list(emulator.tokens.access_tokens) + list(emulator.tokens.refresh_tokens) + list(emulator.tokens.codes)
-    found += [app.config["QBO_CLIENT_SECRET"], app.config["QBO_TOKEN_ENCRYPTION_KEY"],
-              app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]]
+    found += [
+        app.config["QBO_CLIENT_SECRET"],
+        app.config["QBO_TOKEN_ENCRYPTION_KEY"],
+        app.config["QBO_WEBHOOK_VERIFIER_TOKEN"],
+    ]
     assert len(found) >= 6
     return found
 
@@ -647,8 +719,10 @@ def _exercise(app: t.Any, client: t.Any, emulator: t.Any) -> None:
         qbo_id = db.session.query(Customer).filter_by(contact_key=str(contact.id)).one().qbo_id
         db.session.commit()
     body = _notification(TEST_REALM, qbo_id)
-    headers = {"content-type": "application/cloudevents+json",
-               "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])}
+    headers = {
+        "content-type": "application/cloudevents+json",
+        "intuit-signature": sign(body, app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]),
+    }
     assert client.post("/qbo/webhooks", data=body, headers=headers).status_code == 200
     with app.app_context():
         pull.process(get_qbo(app))
@@ -667,8 +741,9 @@ def test_tokens_are_encrypted_at_rest(app: t.Any, client: t.Any, emulator: t.Any
         assert secret not in dump
 
 
-def test_no_secret_reaches_the_logs(app: t.Any, client: t.Any, emulator: t.Any,
-                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_reaches_the_logs(
+    app: t.Any, client: t.Any, emulator: t.Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     _exercise(app, client, emulator)
     assert caplog.records, "nothing was logged: the check would be vacuous"
@@ -691,8 +766,9 @@ def _restarted_with_a_wrong_key(app: t.Any, emulator: t.Any) -> t.Any:
     return wrong
 
 
-def test_a_decrypt_failure_never_shows_a_key_or_a_token(app: t.Any, emulator: t.Any,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_a_decrypt_failure_never_shows_a_key_or_a_token(
+    app: t.Any, emulator: t.Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """Every surface that reports a wrong key (logs, pages, CLI, stored errors) names it by fingerprint only."""
     caplog.set_level(logging.DEBUG)
     connect_tenant(app, emulator, "acme", TEST_REALM)
@@ -703,15 +779,24 @@ def test_a_decrypt_failure_never_shows_a_key_or_a_token(app: t.Any, emulator: t.
     with wrong.app_context():
         qbo = get_qbo(wrong)
         db.session.add(Contact(tenant="acme", first_name="Kim", last_name="Key", email="kim@acme.test"))
-        db.session.add(Inbox(event_id="e-key", realm_id=TEST_REALM, entity="Customer", entity_id="1",
-                             operation="Update", event_time=dt.datetime.now(dt.timezone.utc)))
+        db.session.add(
+            Inbox(
+                event_id="e-key",
+                realm_id=TEST_REALM,
+                entity="Customer",
+                entity_id="1",
+                operation="Update",
+                event_time=dt.datetime.now(dt.timezone.utc),
+            )
+        )
         qbo.connection("acme").access_expires_at = dt.datetime.now(dt.timezone.utc)
         db.session.commit()
         push.process(qbo)
         pull.process(qbo)
         pull.poll_due(qbo)
-    shown = [wrong.test_cli_runner().invoke(args=["qbo", command]).output
-             for command in ("status", "upkeep", "reconcile")]
+    shown = [
+        wrong.test_cli_runner().invoke(args=["qbo", command]).output for command in ("status", "upkeep", "reconcile")
+    ]
     shown += [admin.get(path).get_data(as_text=True) for path in ("/qbo/admin/health", "/qbo/admin/")]
     shown.append(user.get("/qbo/admin/").get_data(as_text=True))
     with wrong.app_context():
@@ -721,16 +806,24 @@ def test_a_decrypt_failure_never_shows_a_key_or_a_token(app: t.Any, emulator: t.
         shown += [r.last_error or "" for r in db.session.query(Inbox)]
         db.session.commit()
     token = csrf(admin, "/qbo/admin/disconnect")
-    shown.append(admin.post("/qbo/admin/disconnect", data={"csrf_token": token, "data": "keep"},
-                            follow_redirects=True).get_data(as_text=True))
+    shown.append(
+        admin.post("/qbo/admin/disconnect", data={"csrf_token": token, "data": "keep"}, follow_redirects=True).get_data(
+            as_text=True
+        )
+    )
     with wrong.app_context():
         shown += [entry.message or "" for entry in db.session.query(SyncLog)]
         db.session.commit()
     shown.append(caplog.text + "\n".join(repr(r.args) for r in caplog.records))
     everything = "\n".join(shown)
     assert everything.count("QBO_TOKEN_ENCRYPTION_KEY does not decrypt") >= 5, "the checks would be vacuous"
-    secrets = [*emulator.tokens.access_tokens, *emulator.tokens.refresh_tokens, app.config["QBO_CLIENT_SECRET"],
-               app.config["QBO_TOKEN_ENCRYPTION_KEY"], wrong.config["QBO_TOKEN_ENCRYPTION_KEY"]]
+    secrets = [
+        *emulator.tokens.access_tokens,
+        *emulator.tokens.refresh_tokens,
+        app.config["QBO_CLIENT_SECRET"],
+        app.config["QBO_TOKEN_ENCRYPTION_KEY"],
+        wrong.config["QBO_TOKEN_ENCRYPTION_KEY"],
+    ]
     assert len(secrets) >= 5
     for secret in secrets:
         assert secret not in everything

@@ -35,8 +35,17 @@ def verify(soak: Soak) -> dict[str, list[str]]:
     by_email: dict[str, list[dict[str, t.Any]]] = collections.defaultdict(list)
     for data in customers:
         by_email[str(get_path(data, "PrimaryEmailAddr.Address"))].append(data)
-    problems: dict[str, list[str]] = {"duplicates": [], "mismatches": [], "lost_edits": [], "conflicts": [],
-                                      "deletes": [], "missing": [], "failed_rows": [], "requests": [], "drain": []}
+    problems: dict[str, list[str]] = {
+        "duplicates": [],
+        "mismatches": [],
+        "lost_edits": [],
+        "conflicts": [],
+        "deletes": [],
+        "missing": [],
+        "failed_rows": [],
+        "requests": [],
+        "drain": [],
+    }
     if not soak.drained:
         problems["drain"].append(f"not settled after {soak.o.max_drain_rounds} drain rounds")
         problems["drain"] += soak.unsettled
@@ -59,12 +68,14 @@ def verify(soak: Soak) -> dict[str, list[str]]:
                 problems["deletes"] += _deleted(person, contact, customer)
                 continue
             if contact is None or customer is None:
-                problems["missing"].append(f"{person.email} ({person.origin}): contact={contact is not None} "
-                                           f"customer={customer is not None}")
+                problems["missing"].append(
+                    f"{person.email} ({person.origin}): contact={contact is not None} customer={customer is not None}"
+                )
                 continue
             if contact.archived or customer.get("Active") is False:
-                problems["deletes"].append(f"{person.email}: live person archived={contact.archived} "
-                                           f"active={customer.get('Active')}")
+                problems["deletes"].append(
+                    f"{person.email}: live person archived={contact.archived} active={customer.get('Active')}"
+                )
             for attr in EDITS:
                 path = fields.by_attr(attr).path
                 crm, qbo = normalize(getattr(contact, attr)), normalize(get_path(customer, path))
@@ -76,8 +87,10 @@ def verify(soak: Soak) -> dict[str, list[str]]:
                 if expected is not None and crm != expected.value:
                     writes = [(w.seq, w.side, w.value, w.stamp.isoformat()) for w in person.writes(attr)]
                     seen = [(c.seq, c.winner, c.crm_value, c.qbo_value) for c in conflicts]
-                    problems["lost_edits"].append(f"{person.email} {attr}: has {crm!r}, expected {expected.value!r}; "
-                                                  f"writes {writes}; conflicts {seen}")
+                    problems["lost_edits"].append(
+                        f"{person.email} {attr}: has {crm!r}, expected {expected.value!r}; "
+                        f"writes {writes}; conflicts {seen}"
+                    )
         for row in db.session.query(Outbox).filter(Outbox.status.in_(("failed", "dead"))):
             problems["failed_rows"].append(f"outbox {row.id} contact {row.contact_key}: {row.last_error}")
         db.session.commit()
@@ -109,8 +122,10 @@ def newer_side(person: Person, seq: int) -> str:
 
 
 def _latest(person: Person, seq: int) -> dict[str, dt.datetime | None]:
-    return {side: max((w.stamp for w in person.history if w.side == side and w.seq <= seq), default=None)
-            for side in ("crm", "qbo")}
+    return {
+        side: max((w.stamp for w in person.history if w.side == side and w.seq <= seq), default=None)
+        for side in ("crm", "qbo")
+    }
 
 
 def expected_value(person: Person, attr: str, conflicts: list[Settled]) -> Expected | None:
@@ -139,8 +154,7 @@ def _settled_by_person(soak: Soak, email_by_key: dict[str, str]) -> dict[str, li
     return by_person
 
 
-def _wrong_winners(people: list[Person], settled: dict[str, list[Settled]],
-                   logged: dict[str, list[str]]) -> list[str]:
+def _wrong_winners(people: list[Person], settled: dict[str, list[Settled]], logged: dict[str, list[str]]) -> list[str]:
     """Conflicts the engine settled for the side that had not changed the record last."""
     found = []
     for person in people:
@@ -149,9 +163,11 @@ def _wrong_winners(people: list[Person], settled: dict[str, list[Settled]],
             if c.winner != side:
                 stamps = {k: v.isoformat() if v else None for k, v in _latest(person, c.seq).items()}
                 history = [(w.seq, w.side, w.attr, w.value, w.stamp.isoformat()) for w in person.history]
-                found.append(f"{person.email} {c.attr}: {c.winner} won (crm={c.crm_value!r} qbo={c.qbo_value!r}) "
-                             f"after write {c.seq}, but {side} changed the record last {stamps}; writes {history}; "
-                             f"sync log {logged.get(c.contact_key, [])}")
+                found.append(
+                    f"{person.email} {c.attr}: {c.winner} won (crm={c.crm_value!r} qbo={c.qbo_value!r}) "
+                    f"after write {c.seq}, but {side} changed the record last {stamps}; writes {history}; "
+                    f"sync log {logged.get(c.contact_key, [])}"
+                )
     return found
 
 

@@ -56,24 +56,24 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from flask_qbo.sync.pull import pull
-from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.emulator import WSGIAdapter
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.fieldmap import get_path
 from flask_qbo.fieldmap import set_path
+from flask_qbo.intuit.throttle import build_throttle
+from flask_qbo.intuit.throttle import install
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
+from flask_qbo.sync.pull import pull
 from flask_qbo.sync.pull.parsing import last_updated
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
-from flask_qbo.intuit.throttle import build_throttle
-from flask_qbo.intuit.throttle import install
 
 from ..hostapp import Contact
 from ..hostapp import db
@@ -96,11 +96,25 @@ EDITS: dict[str, t.Callable[[int], str]] = {
     "middle_name": lambda k: f"M{k}",
 }
 #: Operation mix: (kind, weight).
-MIX = (("crm_edit", 40), ("qbo_edit", 30), ("crm_create", 10), ("qbo_create", 6), ("crm_delete", 2),
-       ("qbo_inactivate", 2))
+MIX = (
+    ("crm_edit", 40),
+    ("qbo_edit", 30),
+    ("crm_create", 10),
+    ("qbo_create", 6),
+    ("crm_delete", 2),
+    ("qbo_inactivate", 2),
+)
 #: Fault kinds and their chance per tick.
-FAULTS = (("http_429", 0.12), ("http_500", 0.10), ("http_503", 0.08), ("timeout_before", 0.06),
-          ("timeout_after", 0.06), ("token_expired", 0.02), ("abandoned_claim", 0.04), ("db_dropped", 0.04))
+FAULTS = (
+    ("http_429", 0.12),
+    ("http_500", 0.10),
+    ("http_503", 0.08),
+    ("timeout_before", 0.06),
+    ("timeout_after", 0.06),
+    ("token_expired", 0.02),
+    ("abandoned_claim", 0.04),
+    ("db_dropped", 0.04),
+)
 #: Requests allowed per operation before the run counts as looping.
 REQUESTS_PER_OP = 12
 
@@ -193,8 +207,12 @@ class Soak:
         # Transient failures go straight back to the outbox (no retry sleeps inside the client):
         # the row's backoff and the requestid replay are what the soak exercises.
         self.app = make_app(
-            options.database_url or _sqlite_url(), QBO_RUNNER="none", QBO_IMPORT_NEW_CUSTOMERS=True,
-            QBO_CDC_INTERVAL=2, QBO_MAX_RETRIES=0, SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+            options.database_url or _sqlite_url(),
+            QBO_RUNNER="none",
+            QBO_IMPORT_NEW_CUSTOMERS=True,
+            QBO_CDC_INTERVAL=2,
+            QBO_MAX_RETRIES=0,
+            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
             **options.config,
         )
         # QBO's limits hold in the emulator's time, which runs 60 times faster.
@@ -204,8 +222,9 @@ class Soak:
         hooks = requests.Session()
         hooks.mount(CRM_URL, WSGIAdapter(self.app))
         self.emu.webhooks.session = hooks
-        self.emu.webhooks.configure(url=f"{CRM_URL}/qbo/webhooks", duplicate_rate=0.1, drop_rate=0.1,
-                                    reorder=True, seed=options.seed)
+        self.emu.webhooks.configure(
+            url=f"{CRM_URL}/qbo/webhooks", duplicate_rate=0.1, drop_rate=0.1, reorder=True, seed=options.seed
+        )
         self.people: list[Person] = []
         self.ops: dict[str, int] = dict.fromkeys((kind for kind, _ in MIX), 0)
         self.faults: dict[str, int] = dict.fromkeys((kind for kind, _ in FAULTS), 0)
@@ -248,8 +267,9 @@ class Soak:
 
     def _on_conflict(self, sender: t.Any, **kw: t.Any) -> None:
         """Note each conflict the engine settles, with how far the churn had got (work runs between ticks)."""
-        self.settled.append(Settled(self.seq, str(kw["contact_key"]), kw["field"], kw["crm_value"],
-                                    kw["qbo_value"], kw["winner"]))
+        self.settled.append(
+            Settled(self.seq, str(kw["contact_key"]), kw["field"], kw["crm_value"], kw["qbo_value"], kw["winner"])
+        )
 
     # -- operations ---------------------------------------------------------------
 
@@ -264,7 +284,8 @@ class Soak:
         return db.session.scalars(
             sa.select(Outbox.updated_at)
             .where(Outbox.tenant_key == TENANT, Outbox.contact_key == contact_key, Outbox.status == "pending")
-            .order_by(Outbox.id.desc()).limit(1)
+            .order_by(Outbox.id.desc())
+            .limit(1)
         ).first()
 
     def _contact(self, person: Person) -> Contact | None:
@@ -299,9 +320,16 @@ class Soak:
                 person.contact_key = str(contact.id)
                 self._record(person, "crm", None, None, self._crm_stamp(person.contact_key))
             else:
-                data = self.emu.store.create(TEST_REALM, "Customer", {
-                    "DisplayName": f"{name} Q{person.n}", "GivenName": name, "FamilyName": "Person",
-                    "PrimaryEmailAddr": {"Address": person.email}})
+                data = self.emu.store.create(
+                    TEST_REALM,
+                    "Customer",
+                    {
+                        "DisplayName": f"{name} Q{person.n}",
+                        "GivenName": name,
+                        "FamilyName": "Person",
+                        "PrimaryEmailAddr": {"Address": person.email},
+                    },
+                )
                 person.qbo_id = str(data["Id"])
                 self._record(person, "qbo", None, None, last_updated(data))
             return True
@@ -323,8 +351,11 @@ class Soak:
             current = self._customer(person)
             if current is None or current.get("Active") is False:
                 return False
-            self.emu.store.update(TEST_REALM, "Customer", {
-                "Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True, "Active": False})
+            self.emu.store.update(
+                TEST_REALM,
+                "Customer",
+                {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True, "Active": False},
+            )
             person.deleted = "qbo"
             return True
         attr = self.rng.choice(list(EDITS))
@@ -369,7 +400,7 @@ class Soak:
         """
         live = [p for p in self.people if p.deleted is None]
         chosen = self.rng.sample(live, min(len(live), 2 * self.o.staged))
-        qbo_newer, crm_newer = chosen[:self.o.staged], chosen[self.o.staged:]
+        qbo_newer, crm_newer = chosen[: self.o.staged], chosen[self.o.staged :]
         pending = []
         for person in qbo_newer:
             attr = self.rng.choice(list(EDITS))
@@ -482,8 +513,9 @@ class Soak:
             # updated_at is the time of the CRM edit (newest wins reads it): passing time leaves it alone.
             kept = {"updated_at": Outbox.updated_at}
             db.session.execute(sa.update(Outbox).where(Outbox.status == "pending").values(available_at=now, **kept))
-            db.session.execute(sa.update(Outbox).where(Outbox.status == "in_progress")
-                               .values(claimed_at=now - lease, **kept))
+            db.session.execute(
+                sa.update(Outbox).where(Outbox.status == "in_progress").values(claimed_at=now - lease, **kept)
+            )
             # An event batch whose worker died (the database dropped mid-batch) waits for its claim to go stale.
             db.session.execute(sa.update(Inbox).where(Inbox.status == "in_progress").values(processed_at=now - stale))
             db.session.execute(sa.update(Connection).values(last_cdc_at=None))
@@ -512,11 +544,14 @@ class Soak:
     def _unfinished(self) -> list[str]:
         """Outbox and inbox rows still queued or in flight."""
         with self.app.app_context():
-            found = [f"outbox {r.id} contact {r.contact_key} {r.op} {r.status} attempts={r.attempts}: {r.last_error}"
-                     for r in db.session.query(Outbox).filter(Outbox.status.in_(("pending", "in_progress")))]
-            found += [f"inbox {r.id} {r.entity} {r.entity_id} {r.operation} {r.status} attempts={r.attempts}: "
-                      f"{r.last_error}"
-                      for r in db.session.query(Inbox).filter(Inbox.status.in_(("pending", "in_progress")))]
+            found = [
+                f"outbox {r.id} contact {r.contact_key} {r.op} {r.status} attempts={r.attempts}: {r.last_error}"
+                for r in db.session.query(Outbox).filter(Outbox.status.in_(("pending", "in_progress")))
+            ]
+            found += [
+                f"inbox {r.id} {r.entity} {r.entity_id} {r.operation} {r.status} attempts={r.attempts}: {r.last_error}"
+                for r in db.session.query(Inbox).filter(Inbox.status.in_(("pending", "in_progress")))
+            ]
             db.session.commit()
         return found
 
@@ -588,8 +623,11 @@ def run(options: Options | None = None) -> dict[str, t.Any]:
         "operations_by_kind": soak.ops,
         "faults_injected": sum(soak.faults.values()),
         "faults_by_kind": soak.faults,
-        "webhooks": {"events": len(soak.emu.webhooks.events), "dropped": len(soak.emu.webhooks.dropped),
-                     "deliveries": len(soak.emu.webhooks.deliveries)},
+        "webhooks": {
+            "events": len(soak.emu.webhooks.events),
+            "dropped": len(soak.emu.webhooks.dropped),
+            "deliveries": len(soak.emu.webhooks.deliveries),
+        },
         "worker_errors": soak.worker_errors,
         "requests": counters["requests"],
         "requests_per_operation": round(counters["requests"] / max(operations, 1), 2),

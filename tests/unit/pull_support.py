@@ -7,7 +7,7 @@ import typing as t
 import requests
 
 from flask_qbo.emulator import WSGIAdapter
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import Contact
@@ -31,12 +31,14 @@ def add_customer(emu: t.Any, realm: str = TEST_REALM, **fields: t.Any) -> dict[s
     return emu.store.create(realm, "Customer", fields)
 
 
-def add_invoice(emu: t.Any, customer_id: str, amount: float = 100.0, realm: str = TEST_REALM,
-                **fields: t.Any) -> dict[str, t.Any]:
+def add_invoice(
+    emu: t.Any, customer_id: str, amount: float = 100.0, realm: str = TEST_REALM, **fields: t.Any
+) -> dict[str, t.Any]:
     body = {
         "CustomerRef": {"value": customer_id},
-        "Line": [{"Amount": amount, "DetailType": "SalesItemLineDetail",
-                  "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}],
+        "Line": [
+            {"Amount": amount, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+        ],
         **fields,
     }
     return emu.store.create(realm, "Invoice", body)
@@ -76,17 +78,25 @@ def missing_customer_events(app: t.Any, how_many: int, first_id: int = 5_000_000
     from flask_qbo.models import utcnow
 
     with app.app_context():
-        db.session.add_all(Inbox(event_id=f"flood-{first_id + i}", realm_id=realm, entity="Customer",
-                                 entity_id=str(first_id + i), operation="Update", event_time=utcnow())
-                           for i in range(how_many))
+        db.session.add_all(
+            Inbox(
+                event_id=f"flood-{first_id + i}",
+                realm_id=realm,
+                entity="Customer",
+                entity_id=str(first_id + i),
+                operation="Update",
+                event_time=utcnow(),
+            )
+            for i in range(how_many)
+        )
         db.session.commit()
 
 
 def linked_contact(app: t.Any, emu: t.Any, tenant: str = "acme") -> tuple[int, str]:
     """A contact linked to a QBO customer as a finished sync leaves it; returns (contact id, customer id)."""
-    from flask_qbo.sync.pull import mirror
     from flask_qbo.fieldmap import customer_hash
     from flask_qbo.fieldmap import qbo_values
+    from flask_qbo.sync.pull import mirror
 
     customer = add_customer(emu, GivenName="Watch", FamilyName="Push")
     with app.app_context():

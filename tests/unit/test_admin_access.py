@@ -8,7 +8,7 @@ import pytest
 from flask import render_template_string
 from flask_login import login_user
 
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Outbox
 from flask_qbo.testing import TEST_REALM
 

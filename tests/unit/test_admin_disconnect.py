@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typing as t
 
-from flask_qbo.sync.push import push
 from flask_qbo import signals
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import RefItem
 from flask_qbo.models import SyncLog
 from flask_qbo.models import Transaction
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import connect_tenant
 
@@ -34,14 +34,17 @@ def _seed(app: t.Any, emulator: t.Any) -> None:
     with app.app_context():
         session = get_qbo(app).state().db.session
         for tenant, realm in (("acme", TEST_REALM), ("globex", GLOBEX_REALM)):
-            session.add_all([
-                Customer(tenant_key=tenant, realm_id=realm, qbo_id="1", contact_key="1", display_name="Ada"),
-                Transaction(realm_id=realm, txn_type="Invoice", qbo_id="130", customer_qbo_id="1"),
-                RefItem(realm_id=realm, kind="Term", qbo_id="3", name="Net 30"),
-                Outbox(tenant_key=tenant, contact_key="1", status="pending"),
-                Inbox(event_id=f"evt-{tenant}", realm_id=realm, entity="Customer", entity_id="1",
-                      operation="Update"),
-            ])
+            session.add_all(
+                [
+                    Customer(tenant_key=tenant, realm_id=realm, qbo_id="1", contact_key="1", display_name="Ada"),
+                    Transaction(realm_id=realm, txn_type="Invoice", qbo_id="130", customer_qbo_id="1"),
+                    RefItem(realm_id=realm, kind="Term", qbo_id="3", name="Net 30"),
+                    Outbox(tenant_key=tenant, contact_key="1", status="pending"),
+                    Inbox(
+                        event_id=f"evt-{tenant}", realm_id=realm, entity="Customer", entity_id="1", operation="Update"
+                    ),
+                ]
+            )
         session.commit()
 
 

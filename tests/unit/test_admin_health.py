@@ -8,12 +8,12 @@ import typing as t
 
 from flask_qbo.connection import health
 from flask_qbo.errors import QBOValidationError
-from flask_qbo.extension import DEFAULT_TENANT
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
+from flask_qbo.state import DEFAULT_TENANT
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import connect_tenant
 
@@ -40,23 +40,58 @@ def _seed(app: t.Any) -> dict[str, int]:
         session.add(ada)
         session.commit()
         key = str(ada.id)
-        failed = Outbox(tenant_key="acme", contact_key=key, status="failed", error_code="6240", attempts=1,
-                        last_error="Duplicate Name Exists Error: The name supplied already exists.")
-        dead = Outbox(tenant_key="acme", contact_key="999", status="dead", error_code="500", attempts=8,
-                      last_error="Service unavailable <script>alert(1)</script>")
+        failed = Outbox(
+            tenant_key="acme",
+            contact_key=key,
+            status="failed",
+            error_code="6240",
+            attempts=1,
+            last_error="Duplicate Name Exists Error: The name supplied already exists.",
+        )
+        dead = Outbox(
+            tenant_key="acme",
+            contact_key="999",
+            status="dead",
+            error_code="500",
+            attempts=8,
+            last_error="Service unavailable <script>alert(1)</script>",
+        )
         session.add_all([failed, dead, Outbox(tenant_key="acme", contact_key=key, status="done")])
-        session.add_all([
-            Inbox(event_id="e1", realm_id=TEST_REALM, entity="Customer", entity_id="1", operation="Update"),
-            Inbox(event_id="e2", realm_id=TEST_REALM, entity="Customer", entity_id="2", operation="Update",
-                  status="done"),
-            Inbox(event_id="e3", realm_id="other-realm", entity="Customer", entity_id="3", operation="Update"),
-        ])
-        session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=key, direction="pull",
-                            action="failed", error_code="2500", message="Invalid Reference Id"))
+        session.add_all(
+            [
+                Inbox(event_id="e1", realm_id=TEST_REALM, entity="Customer", entity_id="1", operation="Update"),
+                Inbox(
+                    event_id="e2",
+                    realm_id=TEST_REALM,
+                    entity="Customer",
+                    entity_id="2",
+                    operation="Update",
+                    status="done",
+                ),
+                Inbox(event_id="e3", realm_id="other-realm", entity="Customer", entity_id="3", operation="Update"),
+            ]
+        )
+        session.add(
+            SyncLog(
+                tenant_key="acme",
+                realm_id=TEST_REALM,
+                contact_key=key,
+                direction="pull",
+                action="failed",
+                error_code="2500",
+                message="Invalid Reference Id",
+            )
+        )
         session.commit()
         ids = {"failed": failed.id, "dead": dead.id}
-    update_connection(app, "acme", last_webhook_at=utcnow() - dt.timedelta(minutes=3), last_cdc_at=utcnow(),
-                      reads_month=utcnow().strftime("%Y-%m"), reads_count=42)
+    update_connection(
+        app,
+        "acme",
+        last_webhook_at=utcnow() - dt.timedelta(minutes=3),
+        last_cdc_at=utcnow(),
+        reads_month=utcnow().strftime("%Y-%m"),
+        reads_count=42,
+    )
     return ids
 
 
@@ -73,7 +108,7 @@ def test_health_page_shows_state_queues_failures_and_chart(app: t.Any, client: t
     assert '<tr data-qbo-queue="outbox-failed"><td>CRM → QuickBooks (outbox)</td><td>failed</td><td>1</td>' in page
     assert '<tr data-qbo-queue="inbox-pending"><td>QuickBooks → CRM (inbox)</td><td>pending</td><td>1</td>' in page
     # Another realm's inbox row is not counted.
-    assert '<td>QuickBooks → CRM (inbox)</td><td>pending</td><td>2</td>' not in page
+    assert "<td>QuickBooks → CRM (inbox)</td><td>pending</td><td>2</td>" not in page
     assert "Ada Lovelace" in page and "Duplicate Name Exists Error" in page
     assert '<code class="qbo-code">6240</code>' in page
     assert "Invalid Reference Id" in page and "Contact 999 (deleted)" in page
@@ -119,22 +154,53 @@ def test_health_page_without_connection(client: t.Any) -> None:
 
 def test_a_failed_push_is_listed_once_with_its_retry_button(app: t.Any, client: t.Any, connected: t.Any) -> None:
     """push records a failure as the outbox row and as a "push failed" log entry: one row, not two."""
-    error = QBOValidationError("A business validation error has occurred", status=400, code="6000",
-                               detail="Notes are locked by a company setting.", element="Notes")
+    error = QBOValidationError(
+        "A business validation error has occurred",
+        status=400,
+        code="6000",
+        detail="Notes are locked by a company setting.",
+        element="Notes",
+    )
     with app.app_context():
         session = get_qbo(app).state().db.session
         ada = Contact(tenant="acme", first_name="Ada", last_name="Lovelace")
         bob = Contact(tenant="acme", first_name="Bob")
         session.add_all([ada, bob])
         session.commit()
-        session.add(Outbox(tenant_key="acme", contact_key=str(ada.id), status="failed", error_code="6000",
-                           attempts=1, last_error=str(error)))
+        session.add(
+            Outbox(
+                tenant_key="acme",
+                contact_key=str(ada.id),
+                status="failed",
+                error_code="6000",
+                attempts=1,
+                last_error=str(error),
+            )
+        )
         session.add(Outbox(tenant_key="acme", contact_key=str(bob.id), status="done"))
         for key in (str(ada.id), str(bob.id)):
-            session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=key, direction="push",
-                                action="failed", error_code="6000", message=str(error)))
-        session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=str(ada.id), direction="pull",
-                            action="failed", error_code="2500", message="[2500] Invalid Reference Id"))
+            session.add(
+                SyncLog(
+                    tenant_key="acme",
+                    realm_id=TEST_REALM,
+                    contact_key=key,
+                    direction="push",
+                    action="failed",
+                    error_code="6000",
+                    message=str(error),
+                )
+            )
+        session.add(
+            SyncLog(
+                tenant_key="acme",
+                realm_id=TEST_REALM,
+                contact_key=str(ada.id),
+                direction="pull",
+                action="failed",
+                error_code="2500",
+                message="[2500] Invalid Reference Id",
+            )
+        )
         session.commit()
         failures = health.recent_failures(get_qbo(app), "acme")
     # Ada's push log entry is folded into her outbox row; her pull failure is a different failure;
@@ -173,28 +239,42 @@ def test_a_push_failure_resolved_by_a_later_success_is_not_listed(app: t.Any, co
         session.commit()
         for contact, actions in ((cy, ("failed", "updated")), (dee, ("updated", "failed"))):
             for action in actions:
-                session.add(SyncLog(tenant_key="acme", realm_id=TEST_REALM, contact_key=str(contact.id),
-                                    direction="push", action=action, error_code="6000" if action == "failed" else None,
-                                    message="[6000] Locked" if action == "failed" else None))
+                session.add(
+                    SyncLog(
+                        tenant_key="acme",
+                        realm_id=TEST_REALM,
+                        contact_key=str(contact.id),
+                        direction="push",
+                        action=action,
+                        error_code="6000" if action == "failed" else None,
+                        message="[6000] Locked" if action == "failed" else None,
+                    )
+                )
         session.commit()
         failures = health.recent_failures(get_qbo(app), "acme")
     # Cy's failure was followed by a successful push; Dee's came after her last success.
     assert [f.contact for f in failures] == ["Dee"]
 
 
-def test_malformed_webhook_parts_are_listed_for_their_tenant_only(app: t.Any, client: t.Any, emulator: t.Any,
-                                                                 connected: t.Any) -> None:
+def test_malformed_webhook_parts_are_listed_for_their_tenant_only(
+    app: t.Any, client: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
     emulator.add_company(GLOBEX_REALM, "Globex Books")
     connect_tenant(app, emulator, "globex", GLOBEX_REALM)
-    body = [cloudevent("acme-ok"), spoiled("acme-bad", intuitentityid=None),
-            spoiled("globex-bad", intuitaccountid=GLOBEX_REALM, time="<b>never</b>"),
-            spoiled("nobody", intuitaccountid=None)]
+    body = [
+        cloudevent("acme-ok"),
+        spoiled("acme-bad", intuitentityid=None),
+        spoiled("globex-bad", intuitaccountid=GLOBEX_REALM, time="<b>never</b>"),
+        spoiled("nobody", intuitaccountid=None),
+    ]
     assert post(client, app, body).get_json()["malformed"] == 3
     login(client, ACME_ADMIN)
     page = text(client.get(HEALTH))
     assert "Webhook events not stored" in page
-    assert "CloudEvent 2 of 4 (id &#39;acme-bad&#39;, type &#39;qbo.customer.updated.v1&#39;): " \
-           "&#39;intuitentityid&#39; is missing." in page
+    assert (
+        "CloudEvent 2 of 4 (id &#39;acme-bad&#39;, type &#39;qbo.customer.updated.v1&#39;): "
+        "&#39;intuitentityid&#39; is missing." in page
+    )
     assert "globex-bad" not in page and "nobody" not in page
     login(client, GLOBEX_ADMIN)
     page = text(client.get(HEALTH))
@@ -202,15 +282,18 @@ def test_malformed_webhook_parts_are_listed_for_their_tenant_only(app: t.Any, cl
     assert "acme-bad" not in page and "nobody" not in page
 
 
-def test_a_single_tenant_host_sees_parts_that_name_no_company(app: t.Any, client: t.Any, emulator: t.Any,
-                                                              monkeypatch: t.Any) -> None:
+def test_a_single_tenant_host_sees_parts_that_name_no_company(
+    app: t.Any, client: t.Any, emulator: t.Any, monkeypatch: t.Any
+) -> None:
     monkeypatch.setattr(get_qbo(app), "_tenant_loader", None)  # the host registers no tenant_loader
     connect_tenant(app, emulator, DEFAULT_TENANT, TEST_REALM)
     assert post(client, app, [spoiled("no-realm", intuitaccountid="９１３０")]).status_code == 200
     login(client, ACME_ADMIN)
     page = text(client.get(HEALTH))
-    assert "CloudEvent 1 of 1 (id &#39;no-realm&#39;, type &#39;qbo.customer.updated.v1&#39;): " \
-           "&#39;intuitaccountid&#39; &#39;９１３０&#39; is not a QuickBooks company (realm) id" in page
+    assert (
+        "CloudEvent 1 of 1 (id &#39;no-realm&#39;, type &#39;qbo.customer.updated.v1&#39;): "
+        "&#39;intuitaccountid&#39; &#39;９１３０&#39; is not a QuickBooks company (realm) id" in page
+    )
 
 
 def test_health_page_without_malformed_webhooks_has_no_such_section(client: t.Any, connected: t.Any) -> None:

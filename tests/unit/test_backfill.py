@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from flask_qbo.importing import run as backfill
-from flask_qbo.importing import review as backfill_review
-from flask_qbo.importing import matching
-from flask_qbo.sync.pull import mirror
 from flask_qbo.errors import QBOConfigError
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
+from flask_qbo.importing import matching
+from flask_qbo.importing import review as backfill_review
+from flask_qbo.importing import run as backfill
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
 from flask_qbo.models import Outbox
 from flask_qbo.models import Transaction
+from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import Contact
@@ -29,11 +29,15 @@ def company(emulator):
     """Six customers with one invoice each, built to exercise every match kind."""
     made = {
         "email": add_customer(emulator, GivenName="Eve", FamilyName="Mail", PrimaryEmailAddr={"Address": "EVE@x.test"}),
-        "phone": add_customer(emulator, GivenName="Pat", FamilyName="Phone", PrimaryPhone={"FreeFormNumber": "+1 (415) 444-6538"}),
+        "phone": add_customer(
+            emulator, GivenName="Pat", FamilyName="Phone", PrimaryPhone={"FreeFormNumber": "+1 (415) 444-6538"}
+        ),
         "name": add_customer(emulator, DisplayName="Acme Corp", CompanyName="Acme, Inc."),
         "ambiguous": add_customer(emulator, GivenName="Sam", FamilyName="Twin"),
         "none": add_customer(emulator, GivenName="No", FamilyName="Body"),
-        "create": add_customer(emulator, GivenName="New", FamilyName="Person", PrimaryEmailAddr={"Address": "new@x.test"}),
+        "create": add_customer(
+            emulator, GivenName="New", FamilyName="Person", PrimaryEmailAddr={"Address": "new@x.test"}
+        ),
     }
     for cust in made.values():
         add_invoice(emulator, cust["Id"], 25)
@@ -63,7 +67,10 @@ def run_import(app, months=None, budget=1):
 
 def matches(app, run_id):
     with app.app_context():
-        return {m.qbo_id: (m.match_kind, m.contact_key, m.candidates) for m in db.session.query(ImportMatch).filter_by(run_id=run_id)}
+        return {
+            m.qbo_id: (m.match_kind, m.contact_key, m.candidates)
+            for m in db.session.query(ImportMatch).filter_by(run_id=run_id)
+        }
 
 
 def test_import_pages_everything_and_proposes_matches(app, emulator, connected, company, contacts):
@@ -74,7 +81,11 @@ def test_import_pages_everything_and_proposes_matches(app, emulator, connected, 
     assert found[company["phone"]["Id"]] == ("phone", str(contacts["phone"]), None)
     assert found[company["name"]["Id"]] == ("name", str(contacts["name"]), None)
     kind, key, candidates = found[company["ambiguous"]["Id"]]
-    assert (kind, key, sorted(candidates)) == ("ambiguous", None, sorted([str(contacts["twin1"]), str(contacts["twin2"])]))
+    assert (kind, key, sorted(candidates)) == (
+        "ambiguous",
+        None,
+        sorted([str(contacts["twin1"]), str(contacts["twin2"])]),
+    )
     assert found[company["none"]["Id"]][0] == "none"  # the globex contact is another tenant's
     with app.app_context():
         run = db.session.get(ImportRun, run_id)
@@ -203,7 +214,13 @@ def test_a_contact_is_linked_to_one_customer_only(app, emulator, connected, comp
         with pytest.raises(ValueError, match="already chosen for QuickBooks customer No Body"):
             backfill.decide(run_id, company["email"]["Id"], "link")
         assert backfill.summary(run_id) == {
-            "email": 1, "phone": 1, "name": 1, "ambiguous": 1, "none": 2, "decided": 1, "total": 6,
+            "email": 1,
+            "phone": 1,
+            "name": 1,
+            "ambiguous": 1,
+            "none": 2,
+            "decided": 1,
+            "total": 6,
         }
         backfill.decide(run_id, company["none"]["Id"], "skip")
         assert backfill.accept_all_exact(run_id) == 1
@@ -254,8 +271,7 @@ def _run_state(app, run_id):
         return run.status, run.error, run.applied, linked
 
 
-def test_apply_refuses_two_rows_linking_one_contact_and_stays_reviewable(app, emulator, connected, company,
-                                                                         contacts):
+def test_apply_refuses_two_rows_linking_one_contact_and_stays_reviewable(app, emulator, connected, company, contacts):
     """Rows that would link one contact twice are named before anything is written; the run stays in review."""
     run_id = run_import(app)
     key = str(contacts["twin1"])
@@ -299,8 +315,9 @@ def test_apply_names_a_key_stored_in_another_spelling(app, emulator, connected, 
     assert _run_state(app, run_id) == ("done", None, 1, 1)
 
 
-def test_apply_failing_midway_keeps_what_was_applied_and_stays_reviewable(app, emulator, connected, company,
-                                                                          contacts, monkeypatch):
+def test_apply_failing_midway_keeps_what_was_applied_and_stays_reviewable(
+    app, emulator, connected, company, contacts, monkeypatch
+):
     """A host factory error after one committed batch: the batch stays, the rest waits for the next Apply."""
     monkeypatch.setattr("flask_qbo.importing.review.APPLY_BATCH", 1)
     run_id = run_import(app)
@@ -361,8 +378,7 @@ def run_import_until_review(app):
         return run.id
 
 
-def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connected, company, contacts,
-                                                           monkeypatch):
+def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connected, company, contacts, monkeypatch):
     """A step that was already fetching when the admin cancelled never revives the run."""
     from flask_qbo.intuit.client import QBOClient
 

@@ -13,6 +13,9 @@ import typing as t
 import pytest
 from celery import Celery
 
+from flask_qbo.state import get_qbo
+from flask_qbo.models import Customer
+from flask_qbo.models import Outbox
 from flask_qbo.runners import celery as qbo_celery
 from flask_qbo.runners.celery import CDC_TASK
 from flask_qbo.runners.celery import PULL_TASK
@@ -22,9 +25,6 @@ from flask_qbo.runners.celery import CeleryRunner
 from flask_qbo.runners.celery import beat_schedule
 from flask_qbo.runners.celery import celery_init_app
 from flask_qbo.runners.celery import wake
-from flask_qbo.extension import get_qbo
-from flask_qbo.models import Customer
-from flask_qbo.models import Outbox
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -37,8 +37,12 @@ from ..hostapp import make_app
 @pytest.fixture
 def celery_app(tmp_path: t.Any, emulator: t.Any) -> t.Iterator[tuple[t.Any, Celery, list[tuple[str, dict]]]]:
     """The host app with ``QBO_RUNNER = "celery"``, its Celery app, and the tasks it sent."""
-    app = make_app(f"sqlite:///{tmp_path / 'crm.sqlite'}", QBO_RUNNER="celery", QBO_CELERY_SWEEP_INTERVAL=15,
-                   CELERY={"broker_url": "memory://"})
+    app = make_app(
+        f"sqlite:///{tmp_path / 'crm.sqlite'}",
+        QBO_RUNNER="celery",
+        QBO_CELERY_SWEEP_INTERVAL=15,
+        CELERY={"broker_url": "memory://"},
+    )
     attach_emulator(app, emulator)
     celery = celery_init_app(app)
     sent: list[tuple[str, dict]] = []
@@ -95,8 +99,11 @@ def test_tasks_run_the_engine_inside_the_app_context(celery_app: t.Any, emulator
     assert celery.tasks[PULL_TASK].apply().get() == 0
     # An edit in QBO that no webhook announces: only the CDC poll brings it to the contact.
     (customer,) = emulator.store.list(TEST_REALM, "Customer")
-    emulator.store.update(TEST_REALM, "Customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"],
-                                                   "sparse": True, "FamilyName": "Polled"})
+    emulator.store.update(
+        TEST_REALM,
+        "Customer",
+        {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "sparse": True, "FamilyName": "Polled"},
+    )
     assert celery.tasks[CDC_TASK].apply().get() == 1
     with app.app_context():
         assert db.session.query(Contact).one().last_name == "Polled"
@@ -148,17 +155,23 @@ def test_a_backlog_wakes_another_worker_and_a_trickle_does_not(
 
 
 def test_due_count_counts_only_connected_tenants_rows_that_are_due(celery_app: t.Any, emulator: t.Any) -> None:
-    from flask_qbo.sync.push import push
     from flask_qbo.models import utcnow
+    from flask_qbo.sync.push import push
 
     app, _, _ = celery_app
     connect_tenant(app, emulator, "acme", TEST_REALM)
     with app.app_context():
-        db.session.add_all([Outbox(tenant_key="acme", contact_key="1"), Outbox(tenant_key="acme", contact_key="2"),
-                            Outbox(tenant_key="acme", contact_key="3", status="done"),
-                            Outbox(tenant_key="globex", contact_key="4")])  # globex is not connected
-        db.session.add(Outbox(tenant_key="acme", contact_key="5",
-                              available_at=utcnow().replace(year=utcnow().year + 1)))  # backing off
+        db.session.add_all(
+            [
+                Outbox(tenant_key="acme", contact_key="1"),
+                Outbox(tenant_key="acme", contact_key="2"),
+                Outbox(tenant_key="acme", contact_key="3", status="done"),
+                Outbox(tenant_key="globex", contact_key="4"),
+            ]
+        )  # globex is not connected
+        db.session.add(
+            Outbox(tenant_key="acme", contact_key="5", available_at=utcnow().replace(year=utcnow().year + 1))
+        )  # backing off
         db.session.commit()
         assert push.due_count(get_qbo(app)) == 2
 
@@ -171,10 +184,10 @@ def test_a_pull_backlog_gives_a_push_its_turn_after_one_batch(
     Its push task waits behind the pull task in the queue (here it is only
     recorded in ``sent``), so the pull task itself must give the outbox a turn.
     """
-    from flask_qbo.sync.pull import pull
-    from flask_qbo.sync.push import push
     from flask_qbo.models import Connection
     from flask_qbo.models import utcnow
+    from flask_qbo.sync.pull import pull
+    from flask_qbo.sync.push import push
 
     from .pull_support import edit_phone
     from .pull_support import linked_contact
@@ -220,10 +233,10 @@ def test_a_pull_task_whose_batch_is_put_back_ends_without_queueing_itself(
     celery_app: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """QBO refuses the batch's read (403): the task stops after one try instead of looping and re-queueing."""
-    from flask_qbo.sync.pull import pull
     from flask_qbo.models import Connection
     from flask_qbo.models import Inbox
     from flask_qbo.models import utcnow
+    from flask_qbo.sync.pull import pull
 
     from .pull_support import missing_customer_events
 

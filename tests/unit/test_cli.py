@@ -13,9 +13,13 @@ from .pull_support import route_webhooks
 
 def test_status_lists_connections_and_queue_counts(app, connected):
     with app.app_context():
-        db.session.add_all([Outbox(tenant_key="acme", contact_key="1", status="failed"),
-                            Outbox(tenant_key="acme", contact_key="2", status="done"),
-                            Outbox(tenant_key="acme", contact_key="3", status="done")])
+        db.session.add_all(
+            [
+                Outbox(tenant_key="acme", contact_key="1", status="failed"),
+                Outbox(tenant_key="acme", contact_key="2", status="done"),
+                Outbox(tenant_key="acme", contact_key="3", status="done"),
+            ]
+        )
         db.session.commit()
     result = app.test_cli_runner().invoke(args=["qbo", "status"])
     assert result.exit_code == 0, result.output
@@ -66,16 +70,26 @@ def test_emulator_command_shares_the_standalone_options(app):
 def test_status_counts_malformed_webhook_parts_including_those_of_no_tenant(app, connected):
     """On a multi-tenant host a part naming no realm is on no tenant's health page: the operator sees it here."""
     with app.app_context():
-        db.session.add_all([
-            SyncLog(tenant_key="acme", realm_id=connected.realm_id, direction="webhook", action="malformed",
-                    message="CloudEvent 1 of 2: 'id' is missing."),
-            SyncLog(direction="webhook", action="malformed", message="CloudEvent 2 of 2: 'intuitaccountid' is missing."),
-        ])
+        db.session.add_all(
+            [
+                SyncLog(
+                    tenant_key="acme",
+                    realm_id=connected.realm_id,
+                    direction="webhook",
+                    action="malformed",
+                    message="CloudEvent 1 of 2: 'id' is missing.",
+                ),
+                SyncLog(
+                    direction="webhook", action="malformed", message="CloudEvent 2 of 2: 'intuitaccountid' is missing."
+                ),
+            ]
+        )
         db.session.commit()
     result = app.test_cli_runner().invoke(args=["qbo", "status"])
     assert result.exit_code == 0, result.output
-    assert ("webhook parts not stored: 2 (1 naming no tenant); latest: "
-            "CloudEvent 2 of 2: 'intuitaccountid' is missing.") in result.output
+    assert (
+        "webhook parts not stored: 2 (1 naming no tenant); latest: CloudEvent 2 of 2: 'intuitaccountid' is missing."
+    ) in result.output
 
 
 def test_status_without_malformed_webhook_parts(app, connected):

@@ -11,12 +11,12 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from flask_qbo.intuit.client import QBOClient
-from flask_qbo.intuit.client import quote
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.errors import QBODuplicateNameError
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
+from flask_qbo.intuit.client import QBOClient
+from flask_qbo.intuit.client import quote
 from flask_qbo.intuit.faults import batch_error
 from flask_qbo.models import Connection
 from flask_qbo.testing import TEST_REALM
@@ -113,19 +113,22 @@ def test_same_requestid_replays_instead_of_creating_twice(qbo_client: QBOClient,
 
 def test_read_update_sparse_update(qbo_client: QBOClient) -> None:
     created = qbo_client.create("Customer", {"DisplayName": "Grace", "GivenName": "Grace", "Notes": "x"})
-    sparse = qbo_client.sparse_update("Customer", {"Id": created["Id"], "SyncToken": created["SyncToken"],
-                                                   "FamilyName": "Hopper"})
+    sparse = qbo_client.sparse_update(
+        "Customer", {"Id": created["Id"], "SyncToken": created["SyncToken"], "FamilyName": "Hopper"}
+    )
     assert sparse["FamilyName"] == "Hopper" and sparse["Notes"] == "x"
-    full = qbo_client.update("Customer", {"Id": created["Id"], "SyncToken": sparse["SyncToken"],
-                                          "DisplayName": "Grace"})
+    full = qbo_client.update(
+        "Customer", {"Id": created["Id"], "SyncToken": sparse["SyncToken"], "DisplayName": "Grace"}
+    )
     assert "Notes" not in full and "FamilyName" not in full
     assert qbo_client.read("customer", created["Id"])["SyncToken"] == full["SyncToken"]
     with pytest.raises(ValueError):
         qbo_client.sparse_update("Customer", {"Id": created["Id"]})
 
 
-def test_query_pages_with_startposition_and_maxresults(qbo_client: QBOClient, emulator: t.Any,
-                                                       recorder: RecordingAdapter) -> None:
+def test_query_pages_with_startposition_and_maxresults(
+    qbo_client: QBOClient, emulator: t.Any, recorder: RecordingAdapter
+) -> None:
     for i in range(7):
         emulator.store.create(TEST_REALM, "Customer", {"DisplayName": f"P{i}"})
     rows = list(qbo_client.query("SELECT * FROM Customer ORDERBY DisplayName", page_size=3))
@@ -144,11 +147,14 @@ def test_query_default_page_is_1000(qbo_client: QBOClient, emulator: t.Any, reco
     assert sum(1 for _ in qbo_client.query("SELECT * FROM Customer")) == 1001
     statements = [params(r)["query"][0] for r in recorder.matching("/query")]
     assert [s.split("FROM Customer ")[1] for s in statements] == [
-        "STARTPOSITION 1 MAXRESULTS 1000", "STARTPOSITION 1001 MAXRESULTS 1000"]
+        "STARTPOSITION 1 MAXRESULTS 1000",
+        "STARTPOSITION 1001 MAXRESULTS 1000",
+    ]
 
 
-def test_query_with_own_paging_runs_one_page(qbo_client: QBOClient, emulator: t.Any,
-                                             recorder: RecordingAdapter) -> None:
+def test_query_with_own_paging_runs_one_page(
+    qbo_client: QBOClient, emulator: t.Any, recorder: RecordingAdapter
+) -> None:
     for i in range(3):
         emulator.store.create(TEST_REALM, "Customer", {"DisplayName": f"Q{i}"})
     rows = list(qbo_client.query("SELECT * FROM Customer MAXRESULTS 2"))
@@ -208,8 +214,9 @@ def test_cdc_groups_by_entity_with_deleted_rows(qbo_client: QBOClient) -> None:
     assert changes["Payment"] == []
 
 
-def test_batch_chunks_by_30_keeps_order_and_returns_faults(qbo_client: QBOClient, emulator: t.Any,
-                                                           recorder: RecordingAdapter) -> None:
+def test_batch_chunks_by_30_keeps_order_and_returns_faults(
+    qbo_client: QBOClient, emulator: t.Any, recorder: RecordingAdapter
+) -> None:
     items = [{"operation": "create", "Customer": {"DisplayName": f"B{i}"}} for i in range(31)]
     items.insert(5, {"operation": "create", "Customer": {"DisplayName": "B0"}})  # duplicate name
     items.append({"Query": "SELECT * FROM Customer WHERE DisplayName = 'B1'"})
@@ -255,8 +262,11 @@ def test_bad_names_and_realms_are_refused(qbo_client: QBOClient) -> None:
         QBOClient("12ab", base_url="http://x", auth=qbo_client.auth, http=requests.Session())
 
 
-@pytest.mark.parametrize("realm", ["９１３０", "٩١٣٠", "1" * 33, "", " 9130", "9130\n"],
-                         ids=["fullwidth", "arabic-indic", "too-long", "empty", "space", "newline"])
+@pytest.mark.parametrize(
+    "realm",
+    ["９１３０", "٩١٣٠", "1" * 33, "", " 9130", "9130\n"],
+    ids=["fullwidth", "arabic-indic", "too-long", "empty", "space", "newline"],
+)
 def test_realm_ids_must_be_ascii_digits(qbo_client: QBOClient, realm: str) -> None:
     """``str.isdigit`` takes fullwidth and Arabic-Indic digits; a URL built from them names no company."""
     with pytest.raises(QBOConfigError, match="not a QuickBooks company"):

@@ -6,8 +6,6 @@ import typing as t
 
 import pytest
 
-from flask_qbo.intuit import faults
-from flask_qbo.intuit.client import QBOClient
 from flask_qbo.errors import QBOAPIError
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBODuplicateNameError
@@ -16,7 +14,9 @@ from flask_qbo.errors import QBORateLimitError
 from flask_qbo.errors import QBOStaleObjectError
 from flask_qbo.errors import QBOTransientError
 from flask_qbo.errors import QBOValidationError
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
+from flask_qbo.intuit import faults
+from flask_qbo.intuit.client import QBOClient
 from flask_qbo.models import Connection
 from flask_qbo.testing import TEST_REALM
 
@@ -25,17 +25,32 @@ from .test_client import params
 from .test_client import record
 
 GATEWAY_401 = {
-    "warnings": None, "intuitObject": None,
-    "fault": {"error": [{"message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
-                         "detail": "Token expired: AB01", "code": "3200", "element": None}],
-              "type": "AUTHENTICATION"},
-    "report": None, "queryResponse": None, "batchItemResponse": [], "time": 1730024394085, "cdcresponse": [],
+    "warnings": None,
+    "intuitObject": None,
+    "fault": {
+        "error": [
+            {
+                "message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
+                "detail": "Token expired: AB01",
+                "code": "3200",
+                "element": None,
+            }
+        ],
+        "type": "AUTHENTICATION",
+    },
+    "report": None,
+    "queryResponse": None,
+    "batchItemResponse": [],
+    "time": 1730024394085,
+    "cdcresponse": [],
 }
 
 
 def upper(code: str, message: str = "m", detail: str = "d", element: str = "", kind: str = "ValidationFault"):
-    return {"Fault": {"Error": [{"Message": message, "Detail": detail, "code": code, "element": element}],
-                      "type": kind}, "time": "2017-09-29T09:17:31.892-07:00"}
+    return {
+        "Fault": {"Error": [{"Message": message, "Detail": detail, "code": code, "element": element}], "type": kind},
+        "time": "2017-09-29T09:17:31.892-07:00",
+    }
 
 
 @pytest.mark.parametrize(
@@ -48,8 +63,11 @@ def upper(code: str, message: str = "m", detail: str = "d", element: str = "", k
         (400, upper("2050", element="DisplayName"), QBOValidationError),
         (400, upper("4000"), QBOValidationError),
         (401, GATEWAY_401, QBOAuthError),
-        (403, {"fault": {"error": [{"message": "x", "detail": "", "code": "3100", "element": None}],
-                         "type": "SERVICE"}}, QBOAuthError),
+        (
+            403,
+            {"fault": {"error": [{"message": "x", "detail": "", "code": "3100", "element": None}], "type": "SERVICE"}},
+            QBOAuthError,
+        ),
         (401, upper("120", kind="AuthorizationFault"), QBOAuthError),
         (429, upper("3001", kind="SERVICE"), QBORateLimitError),
         (403, upper("003001", kind="SERVICE"), QBORateLimitError),
@@ -67,8 +85,14 @@ def test_classification(status: int, body: t.Any, cls: type) -> None:
 def test_both_envelopes_parse_to_the_same_fields() -> None:
     kind, errors = faults.parse_fault(GATEWAY_401)
     assert kind == "AUTHENTICATION"
-    assert errors == [{"message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
-                       "detail": "Token expired: AB01", "code": "3200", "element": None}]
+    assert errors == [
+        {
+            "message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
+            "detail": "Token expired: AB01",
+            "code": "3200",
+            "element": None,
+        }
+    ]
     error = faults.error_from_body(400, upper("2050", "Too long", "Max 100", "GivenName"))
     assert (error.code, error.message, error.detail, error.element) == ("2050", "Too long", "Max 100", "GivenName")
     assert "[2050] Too long: Max 100 (field GivenName)" == str(error)
@@ -99,8 +123,9 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def qbo_client(app: t.Any, connected: Connection, recorder: RecordingAdapter,
-               sleeps: list[float]) -> t.Iterator[QBOClient]:
+def qbo_client(
+    app: t.Any, connected: Connection, recorder: RecordingAdapter, sleeps: list[float]
+) -> t.Iterator[QBOClient]:
     with app.app_context():
         client = get_qbo(app).client(connected)
         client.sleep = sleeps.append
@@ -139,8 +164,9 @@ def test_not_found_and_validation_element(qbo_client: QBOClient, emulator: t.Any
         qbo_client.read("Customer", "1")
 
 
-def test_403_is_an_auth_error_without_retry_or_reconnect(qbo_client: QBOClient, emulator: t.Any,
-                                                         connected: Connection) -> None:
+def test_403_is_an_auth_error_without_retry_or_reconnect(
+    qbo_client: QBOClient, emulator: t.Any, connected: Connection
+) -> None:
     emulator.faults.fail_next(status=403)
     with pytest.raises(QBOAuthError) as info:
         qbo_client.company_info()
@@ -149,9 +175,9 @@ def test_403_is_an_auth_error_without_retry_or_reconnect(qbo_client: QBOClient, 
     assert qbo_client.auth.connection.status == "connected"
 
 
-def test_transient_errors_are_retried_with_the_same_requestid(qbo_client: QBOClient, emulator: t.Any,
-                                                              recorder: RecordingAdapter,
-                                                              sleeps: list[float]) -> None:
+def test_transient_errors_are_retried_with_the_same_requestid(
+    qbo_client: QBOClient, emulator: t.Any, recorder: RecordingAdapter, sleeps: list[float]
+) -> None:
     emulator.faults.fail_next(n=1, status=500, path_contains="/customer")
     emulator.faults.fail_next(n=1, status=503, path_contains="/customer")
     emulator.faults.timeout_next(n=1, path_contains="/customer")
@@ -164,8 +190,9 @@ def test_transient_errors_are_retried_with_the_same_requestid(qbo_client: QBOCli
     assert len(sleeps) == 4 and qbo_client.stats["retries"] == 4
 
 
-def test_generated_requestid_is_reused_after_a_lost_response(qbo_client: QBOClient, emulator: t.Any,
-                                                             recorder: RecordingAdapter) -> None:
+def test_generated_requestid_is_reused_after_a_lost_response(
+    qbo_client: QBOClient, emulator: t.Any, recorder: RecordingAdapter
+) -> None:
     emulator.faults.timeout_next(n=1, after_execute=True, path_contains="/customer")
     created = qbo_client.create("Customer", {"DisplayName": "Exactly once"})
     calls = recorder.matching("/customer")
@@ -173,8 +200,9 @@ def test_generated_requestid_is_reused_after_a_lost_response(qbo_client: QBOClie
     assert [c["Id"] for c in emulator.store.list(TEST_REALM, "Customer")] == [created["Id"]]
 
 
-def test_backoff_is_exponential_with_full_jitter(qbo_client: QBOClient, emulator: t.Any,
-                                                 sleeps: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backoff_is_exponential_with_full_jitter(
+    qbo_client: QBOClient, emulator: t.Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     ceilings: list[float] = []
     monkeypatch.setattr("flask_qbo.intuit.client.random.uniform", lambda lo, hi: ceilings.append(hi) or hi / 2)
     emulator.faults.fail_next(n=5, status=502)
@@ -216,8 +244,9 @@ def test_rate_limit_honours_retry_after(app: t.Any, connected: Connection, emula
     assert emulator.counters[TEST_REALM]["throttled"] == 1
 
 
-def test_rate_limit_error_carries_retry_after_when_retries_run_out(app: t.Any, connected: Connection,
-                                                                   emulator: t.Any) -> None:
+def test_rate_limit_error_carries_retry_after_when_retries_run_out(
+    app: t.Any, connected: Connection, emulator: t.Any
+) -> None:
     emulator.config.rate_per_minute = 1
     with app.app_context():
         client = get_qbo(app).client(connected)
@@ -252,9 +281,11 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
 @pytest.mark.parametrize("status,cls", [(200, QBOAPIError), (500, QBOTransientError)])
-def test_a_deeply_nested_answer_is_an_api_error_not_a_recursion_error(qbo_client: QBOClient, recorder: t.Any,
-                                                                      status: int, cls: type) -> None:
+def test_a_deeply_nested_answer_is_an_api_error_not_a_recursion_error(
+    qbo_client: QBOClient, recorder: t.Any, status: int, cls: type
+) -> None:
     """Python's JSON parser recurses per level: a body nested 100,000 deep raised RecursionError."""
+
     def deepen(request: t.Any, response: t.Any) -> None:
         response.status_code, response._content = status, DEEP
 

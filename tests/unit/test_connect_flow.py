@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing as t
 
 from flask_qbo import signals
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
@@ -215,10 +215,12 @@ def test_a_disconnected_row_does_not_hold_the_company(app: t.Any) -> None:
     from ..hostapp import db
 
     with app.app_context():
-        db.session.add_all([
-            Connection(tenant_key="old", realm_id="42", status="disconnected"),
-            Connection(tenant_key="new", realm_id="42", status="connected"),
-        ])
+        db.session.add_all(
+            [
+                Connection(tenant_key="old", realm_id="42", status="disconnected"),
+                Connection(tenant_key="new", realm_id="42", status="connected"),
+            ]
+        )
         db.session.commit()
         db.session.add(Connection(tenant_key="third", realm_id="42", status="needs_reconnect"))
         try:

@@ -13,7 +13,7 @@ import typing as t
 import pytest
 import sqlalchemy as sa
 
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import SyncLog
 from flask_qbo.testing import TEST_REALM
@@ -174,9 +174,7 @@ def test_a_failed_proof_stores_nothing_and_revokes_the_grant(
     assert _active_grants(emulator, TEST_REALM) == []
 
 
-def test_the_proof_names_the_company_and_is_counted_as_a_read(
-    app: t.Any, client: t.Any, emulator: t.Any
-) -> None:
+def test_the_proof_names_the_company_and_is_counted_as_a_read(app: t.Any, client: t.Any, emulator: t.Any) -> None:
     """The CompanyInfo read that proves the realm also names the company: one read, not two."""
     login(client, ACME_ADMIN)
     back = intuit_sign_in(emulator, start_connect(client))

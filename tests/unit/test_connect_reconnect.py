@@ -11,7 +11,7 @@ from flask_login import login_user
 
 from flask_qbo import signals
 from flask_qbo.errors import QBOAuthError
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
@@ -43,10 +43,19 @@ def _seed_link_and_queue(app: t.Any) -> tuple[str, list[str]]:
         session.add(contact)
         session.commit()
         key = str(contact.id)
-        session.add(Customer(tenant_key="acme", realm_id=TEST_REALM, qbo_id="58", contact_key=key,
-                             display_name="Ada Lovelace", sync_token="0"))
-        session.add(Outbox(tenant_key="acme", contact_key=key, status="failed", error_code="3200",
-                           last_error="Token revoked"))
+        session.add(
+            Customer(
+                tenant_key="acme",
+                realm_id=TEST_REALM,
+                qbo_id="58",
+                contact_key=key,
+                display_name="Ada Lovelace",
+                sync_token="0",
+            )
+        )
+        session.add(
+            Outbox(tenant_key="acme", contact_key=key, status="failed", error_code="3200", last_error="Token revoked")
+        )
         session.commit()
         uuids = sorted(row.uuid for row in session.query(Outbox).filter_by(tenant_key="acme"))
         return key, uuids
@@ -61,9 +70,7 @@ def _break_connection(app: t.Any, emulator: t.Any) -> None:
             qbo.client(qbo.connection("acme")).company_info()
 
 
-def test_revoked_token_needs_reconnect_then_reconnect_keeps_links(
-    app: t.Any, client: t.Any, emulator: t.Any
-) -> None:
+def test_revoked_token_needs_reconnect_then_reconnect_keeps_links(app: t.Any, client: t.Any, emulator: t.Any) -> None:
     login(client, ACME_ADMIN)
     assert connect_via_ui(client, emulator).status_code == 302
     contact_key, uuids = _seed_link_and_queue(app)
@@ -90,7 +97,7 @@ def test_revoked_token_needs_reconnect_then_reconnect_keeps_links(
         actions = [row.action for row in session.query(SyncLog).filter_by(tenant_key="acme").order_by(SyncLog.id)]
         assert actions[0] == "connected" and actions[-1] == "reconnected"
         assert qbo.client(qbo.connection("acme")).company_info()["CompanyName"] == "Test Company"
-    assert 'data-qbo-banner' not in text(client.get(ADDONS))
+    assert "data-qbo-banner" not in text(client.get(ADDONS))
 
 
 def test_banner_reaches_contact_pages_for_admins_and_users(app: t.Any, client: t.Any, emulator: t.Any) -> None:

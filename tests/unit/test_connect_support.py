@@ -12,7 +12,7 @@ import typing as t
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Connection
 
 ADDONS = "/qbo/admin/"

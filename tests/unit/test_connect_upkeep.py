@@ -6,11 +6,11 @@ import datetime as dt
 import typing as t
 
 from flask_qbo import signals
-from flask_qbo.extension import get_qbo
+from flask_qbo.connection.upkeep import upkeep
+from flask_qbo.state import get_qbo
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.connection.upkeep import upkeep
 
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
@@ -119,17 +119,30 @@ def test_cli_command_runs_the_sweep(app: t.Any, connected: t.Any) -> None:
 
 def test_processed_webhook_bodies_are_kept_only_briefly(app: t.Any, connected: t.Any) -> None:
     """DESIGN §4: the raw body is kept a short time for replay, then cleared; pending rows keep theirs."""
-    from flask_qbo.models import Inbox
     from flask_qbo.connection.upkeep import RAW_KEPT
+    from flask_qbo.models import Inbox
 
     old = utcnow() - RAW_KEPT - dt.timedelta(hours=1)
     with app.app_context():
         session = get_qbo(app).state().db.session
-        for event_id, status, processed in (("old-done", "done", old), ("new-done", "done", utcnow()),
-                                            ("old-pending", "pending", None)):
-            session.add(Inbox(event_id=event_id, realm_id=TEST_REALM, entity="Customer", entity_id="1",
-                              operation="Update", status=status, processed_at=processed, raw="{}",
-                              received_at=old))
+        for event_id, status, processed in (
+            ("old-done", "done", old),
+            ("new-done", "done", utcnow()),
+            ("old-pending", "pending", None),
+        ):
+            session.add(
+                Inbox(
+                    event_id=event_id,
+                    realm_id=TEST_REALM,
+                    entity="Customer",
+                    entity_id="1",
+                    operation="Update",
+                    status=status,
+                    processed_at=processed,
+                    raw="{}",
+                    received_at=old,
+                )
+            )
         session.commit()
     _upkeep(app)
     with app.app_context():

@@ -7,13 +7,13 @@ import typing as t
 
 import sqlalchemy as sa
 
-from flask_qbo.sync.pull import pull
-from flask_qbo.sync.push import push
 from flask_qbo import signals
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import Contact
@@ -26,8 +26,9 @@ def _due_now() -> None:
     db.session.commit()
 
 
-def test_a_lost_create_answer_is_not_imported_as_a_second_contact(app: t.Any, emulator: t.Any,
-                                                                   connected: t.Any) -> None:
+def test_a_lost_create_answer_is_not_imported_as_a_second_contact(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
     """QBO made the customer but the answer timed out; CDC sees an unlinked customer with the contact's email.
 
     apply.Applier.customer used to import it (QBO_IMPORT_NEW_CUSTOMERS) as a new contact, so the
@@ -75,8 +76,11 @@ def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: 
         row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=10)
         db.session.commit()
         current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
-        emulator.store.update(TEST_REALM, "Customer", {"Id": qbo_id, "SyncToken": current["SyncToken"],
-                                                       "sparse": True, "Notes": "newer qbo edit"})
+        emulator.store.update(
+            TEST_REALM,
+            "Customer",
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "newer qbo edit"},
+        )
         emulator.faults.fail_next(1, status=503, path_contains="/v3/")
         push.process(qbo)  # the attempt fails after QBO's edit; the row goes back to pending
         row = db.session.query(Outbox).filter_by(status="pending").one()
@@ -90,9 +94,9 @@ def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: 
     assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newer qbo edit"
 
 
-
-def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(app: t.Any, emulator: t.Any,
-                                                                      connected: t.Any) -> None:
+def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
     """CRM edit (its push waits), then a QBO edit, then a newer CRM edit of the same field, then the push.
 
     push_ops.merge_with dated the CRM side of a 5010 merge by the outbox row's
@@ -118,8 +122,11 @@ def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(app: t.Any,
         row.updated_at -= dt.timedelta(seconds=60)
         db.session.commit()
         current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
-        emulator.store.update(TEST_REALM, "Customer", {"Id": qbo_id, "SyncToken": current["SyncToken"],
-                                                       "sparse": True, "Notes": "qbo edit"})
+        emulator.store.update(
+            TEST_REALM,
+            "Customer",
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "qbo edit"},
+        )
         contact.notes = "newest crm edit"  # after QBO's edit (LastUpdatedTime has whole seconds)
         db.session.commit()
         assert db.session.query(Outbox).filter_by(status="pending").count() == 1  # coalesced into the waiting row
@@ -159,8 +166,16 @@ def test_a_lost_create_then_a_crm_delete_is_neither_imported_nor_left_active(
 
 def _create_never_reaches_qbo_over_a_namesake(app: t.Any, emulator: t.Any) -> t.Any:
     """An older, unlinked "Twin Person" exists; our create of the same name times out before QBO runs it."""
-    emulator.store.create(TEST_REALM, "Customer", {"DisplayName": "Twin Person", "GivenName": "Twin",
-                                                   "FamilyName": "Person", "PrimaryEmailAddr": {"Address": "old@twin.test"}})
+    emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {
+            "DisplayName": "Twin Person",
+            "GivenName": "Twin",
+            "FamilyName": "Person",
+            "PrimaryEmailAddr": {"Address": "old@twin.test"},
+        },
+    )
     app.config.update(QBO_MAX_RETRIES=0)
     qbo = get_qbo(app)
     db.session.add(Contact(tenant="acme", first_name="Twin", last_name="Person", email="new@twin.test"))
@@ -241,17 +256,25 @@ def test_an_older_namesake_with_our_email_is_matched_not_adopted(app: t.Any, emu
     the contact's values win, as for any first match.
     """
     emulator.clock.advance(-3600)  # made an hour before our create was sent
-    namesake = emulator.store.create(TEST_REALM, "Customer", {
-        "DisplayName": "Twin Person", "GivenName": "Twin", "FamilyName": "Person",
-        "PrimaryEmailAddr": {"Address": "old@twin.test"}, "PrimaryPhone": {"FreeFormNumber": "555-0199"},
-        "Notes": "the namesake's notes",
-    })
+    namesake = emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {
+            "DisplayName": "Twin Person",
+            "GivenName": "Twin",
+            "FamilyName": "Person",
+            "PrimaryEmailAddr": {"Address": "old@twin.test"},
+            "PrimaryPhone": {"FreeFormNumber": "555-0199"},
+            "Notes": "the namesake's notes",
+        },
+    )
     emulator.clock.advance(3600)
     with app.app_context():
         app.config.update(QBO_MAX_RETRIES=0)
         qbo = get_qbo(app)
-        contact = Contact(tenant="acme", first_name="Twin", last_name="Person", email="twin@twin.test",
-                          phone="555-0100")
+        contact = Contact(
+            tenant="acme", first_name="Twin", last_name="Person", email="twin@twin.test", phone="555-0100"
+        )
         db.session.add(contact)
         db.session.commit()
         emulator.faults.timeout_next(1, method="POST", path_contains="/customer")  # before QBO executes it
@@ -260,10 +283,16 @@ def test_an_older_namesake_with_our_email_is_matched_not_adopted(app: t.Any, emu
         db.session.commit()
         # Meanwhile someone in QBO gives the namesake our email.
         current = emulator.store.read(TEST_REALM, "Customer", namesake["Id"])
-        emulator.store.update(TEST_REALM, "Customer", {
-            "Id": namesake["Id"], "SyncToken": current["SyncToken"], "sparse": True,
-            "PrimaryEmailAddr": {"Address": "twin@twin.test"},
-        })
+        emulator.store.update(
+            TEST_REALM,
+            "Customer",
+            {
+                "Id": namesake["Id"],
+                "SyncToken": current["SyncToken"],
+                "sparse": True,
+                "PrimaryEmailAddr": {"Address": "twin@twin.test"},
+            },
+        )
         _due_now()
         push.process(qbo)
         contact = db.session.get(Contact, contact.id)

@@ -9,13 +9,13 @@ import typing as t
 import pytest
 from cryptography.fernet import Fernet
 
-from flask_qbo.intuit import tokens
-from flask_qbo.intuit.crypto import TokenCipher
-from flask_qbo.intuit.crypto import fingerprint
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.errors import QBOTokenDecryptError
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
+from flask_qbo.intuit import tokens
+from flask_qbo.intuit.crypto import TokenCipher
+from flask_qbo.intuit.crypto import fingerprint
 from flask_qbo.models import Connection
 from flask_qbo.testing import TEST_REALM
 
@@ -91,8 +91,9 @@ def _plaintext_tokens(app: t.Any, connection: Connection) -> list[str]:
         return [cipher.decrypt(row.access_token_enc), cipher.decrypt(row.refresh_token_enc)]
 
 
-def test_database_dump_holds_no_plaintext_token(app: t.Any, emulator: t.Any, connected: Connection,
-                                                tmp_path: t.Any) -> None:
+def test_database_dump_holds_no_plaintext_token(
+    app: t.Any, emulator: t.Any, connected: Connection, tmp_path: t.Any
+) -> None:
     secrets = _plaintext_tokens(app, connected)
     emulator.expire_access_tokens()
     with app.app_context():
@@ -107,11 +108,13 @@ def test_database_dump_holds_no_plaintext_token(app: t.Any, emulator: t.Any, con
         assert secret[:24] not in dump
 
 
-def test_no_secret_in_logs(app: t.Any, emulator: t.Any, connected: Connection,
-                           caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_logs(
+    app: t.Any, emulator: t.Any, connected: Connection, caplog: pytest.LogCaptureFixture
+) -> None:
     redirect = "https://crm.example/qbo/callback"
-    code = emulator.tokens.issue_code(app.config["QBO_CLIENT_ID"], redirect, TEST_REALM, "admin@example.com",
-                                      "com.intuit.quickbooks.accounting")
+    code = emulator.tokens.issue_code(
+        app.config["QBO_CLIENT_ID"], redirect, TEST_REALM, "admin@example.com", "com.intuit.quickbooks.accounting"
+    )
     secrets = [code, app.config["QBO_CLIENT_SECRET"], *_plaintext_tokens(app, connected)]
     with caplog.at_level(logging.DEBUG):
         with app.app_context():
@@ -135,13 +138,26 @@ def test_no_secret_in_logs(app: t.Any, emulator: t.Any, connected: Connection,
 def test_reprs_hold_no_secret(app: t.Any, connected: Connection) -> None:
     with app.app_context():
         qbo = get_qbo(app)
-        secrets = [app.config["QBO_CLIENT_SECRET"], app.config["QBO_TOKEN_ENCRYPTION_KEY"],
-                   *_plaintext_tokens(app, connected), connected.access_token_enc, connected.refresh_token_enc]
+        secrets = [
+            app.config["QBO_CLIENT_SECRET"],
+            app.config["QBO_TOKEN_ENCRYPTION_KEY"],
+            *_plaintext_tokens(app, connected),
+            connected.access_token_enc,
+            connected.refresh_token_enc,
+        ]
         client = qbo.client(connected)
-        session = tokens.oauth_session(qbo, token={"access_token": secrets[2], "refresh_token": secrets[3],
-                                                   "token_type": "bearer"})
-        texts = [repr(connected), str(connected), repr(client), repr(client.auth), repr(session),
-                 repr(qbo.state().cipher), repr(client.throttle)]
+        session = tokens.oauth_session(
+            qbo, token={"access_token": secrets[2], "refresh_token": secrets[3], "token_type": "bearer"}
+        )
+        texts = [
+            repr(connected),
+            str(connected),
+            repr(client),
+            repr(client.auth),
+            repr(session),
+            repr(qbo.state().cipher),
+            repr(client.throttle),
+        ]
     for text in texts:
         for secret in secrets:
             assert secret not in text, text

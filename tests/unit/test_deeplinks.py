@@ -17,8 +17,14 @@ BASE = "https://app.qbo.intuit.com"
 
 @pytest.mark.parametrize(
     ("txn_type", "path"),
-    [("Invoice", "invoice"), ("Payment", "recvpayment"), ("Estimate", "estimate"),
-     ("SalesReceipt", "salesreceipt"), ("CreditMemo", "creditmemo"), ("RefundReceipt", "refundreceipt")],
+    [
+        ("Invoice", "invoice"),
+        ("Payment", "recvpayment"),
+        ("Estimate", "estimate"),
+        ("SalesReceipt", "salesreceipt"),
+        ("CreditMemo", "creditmemo"),
+        ("RefundReceipt", "refundreceipt"),
+    ],
 )
 def test_transaction_paths(txn_type: str, path: str) -> None:
     assert transaction_url(txn_type, "145", "9130", base_url=BASE) == f"{BASE}/app/{path}?txnId=145&companyId=9130"
@@ -32,8 +38,22 @@ def test_customer_url_and_company_id() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [None, "", " 58", "58 ", "5a", "-1", "1.5", "<script>", "58&nameId=1", "javascript:alert(1)", "１２",
-            True, "9" * 33]
+    "bad",
+    [
+        None,
+        "",
+        " 58",
+        "58 ",
+        "5a",
+        "-1",
+        "1.5",
+        "<script>",
+        "58&nameId=1",
+        "javascript:alert(1)",
+        "１２",
+        True,
+        "9" * 33,
+    ],
 )
 def test_invalid_ids_make_no_link(bad: t.Any) -> None:
     assert customer_url(bad, "1", base_url=BASE) is None

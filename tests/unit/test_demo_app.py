@@ -58,7 +58,9 @@ def test_seed_creates_two_accounts_with_logins_and_contacts(demo: t.Any) -> None
         for account in db.session.query(Account):
             count = db.session.query(Contact).filter_by(account_id=account.id).count()
             assert 18 <= count <= 30
-        acme_emails = {c.email for c in db.session.query(Contact).join(Account).filter(Account.name == "Acme Landscaping")}
+        acme_emails = {
+            c.email for c in db.session.query(Contact).join(Account).filter(Account.name == "Acme Landscaping")
+        }
         emails = demo_customer_emails()
         assert emails and set(emails) <= acme_emails
         assert seed() is False  # idempotent
@@ -117,8 +119,16 @@ def test_create_edit_archive_and_delete_a_contact(demo: t.Any) -> None:
     text = invalid.get_data(as_text=True)
     assert "Enter a first name, last name or company." in text and "Enter a valid email address." in text
 
-    created = client.post("/contacts/new", data={"first_name": "Rita", "last_name": "Moreno", "email": "rita@example.org",
-                                                 "phone": " (555) 010-0000 ", "company": ""})
+    created = client.post(
+        "/contacts/new",
+        data={
+            "first_name": "Rita",
+            "last_name": "Moreno",
+            "email": "rita@example.org",
+            "phone": " (555) 010-0000 ",
+            "company": "",
+        },
+    )
     assert created.status_code == 302
     new_id = int(created.headers["Location"].rsplit("/", 1)[1])
     with demo.app_context():
@@ -126,7 +136,10 @@ def test_create_edit_archive_and_delete_a_contact(demo: t.Any) -> None:
         assert contact.phone == "(555) 010-0000" and contact.company is None and not contact.archived
         assert contact.account.name == "Acme Landscaping"
 
-    client.post(f"/contacts/{new_id}/edit", data={"first_name": "Rita", "last_name": "Moreno-Smith", "email": "rita@example.org"})
+    client.post(
+        f"/contacts/{new_id}/edit",
+        data={"first_name": "Rita", "last_name": "Moreno-Smith", "email": "rita@example.org"},
+    )
     page = client.get(f"/contacts/{new_id}").get_data(as_text=True)
     assert "Rita Moreno-Smith" in page
 
@@ -209,7 +222,10 @@ def test_posts_need_the_csrf_token(tmp_path: t.Any) -> None:
     form = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
     assert client.post("/login", data={"email": "user@acme.test", "password": "demo"}).status_code == 400
-    assert client.post("/login", data={"email": "user@acme.test", "password": "demo", "csrf_token": token}).status_code == 302
+    assert (
+        client.post("/login", data={"email": "user@acme.test", "password": "demo", "csrf_token": token}).status_code
+        == 302
+    )
     assert client.post(f"/contacts/{cid}/delete").status_code == 400
     assert client.post(f"/contacts/{cid}/delete", data={"csrf_token": token}).status_code == 302
 
@@ -219,7 +235,11 @@ def test_environment_switches_to_intuit_only_with_real_credentials() -> None:
     assert not intuit_mode({"QBO_ENVIRONMENT": "sandbox", "QBO_CLIENT_ID": "abc"})
     env = {"QBO_ENVIRONMENT": "production", "QBO_CLIENT_ID": "abc", "QBO_CLIENT_SECRET": "s3cret", "DEMO_PORT": "5000"}
     assert intuit_mode(env)
-    assert qbo_settings_from_env(env) == {"QBO_ENVIRONMENT": "production", "QBO_CLIENT_ID": "abc", "QBO_CLIENT_SECRET": "s3cret"}
+    assert qbo_settings_from_env(env) == {
+        "QBO_ENVIRONMENT": "production",
+        "QBO_CLIENT_ID": "abc",
+        "QBO_CLIENT_SECRET": "s3cret",
+    }
 
 
 def test_half_set_intuit_environment_is_refused_with_a_clear_message() -> None:
@@ -230,7 +250,9 @@ def test_half_set_intuit_environment_is_refused_with_a_clear_message() -> None:
     message = environment_problem({"QBO_ENVIRONMENT": "sandbox", "QBO_CLIENT_ID": "abc"})
     assert message and "QBO_CLIENT_SECRET" in message
     assert "not 'prod'" in (environment_problem({"QBO_ENVIRONMENT": "prod"}) or "")
-    assert environment_problem({"QBO_ENVIRONMENT": "production", "QBO_CLIENT_ID": "a", "QBO_CLIENT_SECRET": "b"}) is None
+    assert (
+        environment_problem({"QBO_ENVIRONMENT": "production", "QBO_CLIENT_ID": "a", "QBO_CLIENT_SECRET": "b"}) is None
+    )
 
 
 def test_intuit_credentials_switch_the_app_away_from_the_emulator(tmp_path: t.Any, monkeypatch: t.Any) -> None:
@@ -315,8 +337,11 @@ def test_contact_ids_out_of_range_or_not_ascii_are_not_found(demo: t.Any) -> Non
     sign_in(client, "user@acme.test")
     cid = contact_id(demo, "Acme Landscaping")
     assert client.get(f"/contacts/{cid}").status_code == 200
-    for spelled in ("1" + "0" * 22, str(cid).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
-                    str(cid).translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+    for spelled in (
+        "1" + "0" * 22,
+        str(cid).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        str(cid).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    ):
         for path in (f"/contacts/{spelled}", f"/contacts/{spelled}/details", f"/contacts/{spelled}/edit"):
             assert client.get(path).status_code == 404, path
         for path in (f"/contacts/{spelled}/archive", f"/contacts/{spelled}/delete"):

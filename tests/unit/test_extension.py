@@ -13,7 +13,7 @@ from flask_qbo import QBO
 from flask_qbo import FieldMap
 from flask_qbo.config import get_config
 from flask_qbo.errors import QBOConfigError
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.fieldmap import Field
 from flask_qbo.models import metadata
 from flask_qbo.testing import TEST_REALM
@@ -127,8 +127,9 @@ def test_integer_keys_load_only_in_their_canonical_form(tmp_path: t.Any) -> None
     with app.app_context():
         qbo = get_qbo(app)
         db = qbo.state().db
-        db.session.add_all([Contact(id=7, tenant="acme", first_name="Seven"),
-                            Contact(id=-3, tenant="acme", first_name="Negative")])
+        db.session.add_all(
+            [Contact(id=7, tenant="acme", first_name="Seven"), Contact(id=-3, tenant="acme", first_name="Negative")]
+        )
         db.session.commit()
         assert qbo.load_contact("7").first_name == "Seven" and qbo.load_contact(7).first_name == "Seven"
         # What contact_key() writes always loads back, a negative id included.
@@ -167,8 +168,8 @@ def test_string_keys_are_exact_and_bounded() -> None:
 
 
 def test_request_sync_refuses_a_key_in_another_spelling(app: t.Any, emulator: t.Any) -> None:
-    from flask_qbo.sync.push import push
     from flask_qbo.models import Outbox
+    from flask_qbo.sync.push import push
 
     connect_tenant(app, emulator, "acme", TEST_REALM)
     with app.app_context():

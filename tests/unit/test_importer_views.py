@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 
-from flask_qbo.views.csrf import SESSION_KEY
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
+from flask_qbo.views.csrf import SESSION_KEY
 
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
 from ..hostapp import ACME_USER
-from ..hostapp import Contact
 from ..hostapp import GLOBEX_ADMIN
+from ..hostapp import Contact
 from ..hostapp import db
 from .pull_support import add_customer
 from .pull_support import make_contact
@@ -73,7 +73,7 @@ def test_full_flow_through_the_pages(app, client, emulator, connected):
     csrf = token(client, f"/qbo/import/{run.id}/review")
     client.post(f"/qbo/import/{run.id}/review", data={"csrf_token": csrf, "action": "accept_exact"})
     preview = client.get(f"/qbo/import/{run.id}/review?preview=1").get_data(as_text=True)
-    assert "data-qbo-preview-id=\"%s\"" % cust["Id"] in preview and "CRM first_name" in preview
+    assert f'data-qbo-preview-id="{cust["Id"]}"' in preview and "CRM first_name" in preview
     with app.app_context():
         evil = db.session.query(Customer).filter(Customer.family_name == "Evil").one().qbo_id
     client.post(f"/qbo/import/{run.id}/review", data={"csrf_token": csrf, "qbo_id": evil, "decision": "skip"})
@@ -105,8 +105,13 @@ def test_on_change_mode_hides_the_import(app, client, connected):
 
 def review_run(app, client, emulator):
     """An import in review with one unmatched customer (nobody shares its e-mail, phone or name)."""
-    cust = add_customer(emulator, GivenName="Marcus", FamilyName="Montgomery", CompanyName="Montgomery Yoga",
-                        PrimaryEmailAddr={"Address": "marcus@yoga.test"})
+    cust = add_customer(
+        emulator,
+        GivenName="Marcus",
+        FamilyName="Montgomery",
+        CompanyName="Montgomery Yoga",
+        PrimaryEmailAddr={"Address": "marcus@yoga.test"},
+    )
     login(client, ACME_ADMIN)
     start_run(client)
     run = latest(app)
@@ -134,8 +139,9 @@ def match_of(app, run_id, qbo_id):
 
 def test_search_lists_only_this_tenants_contacts_escaped(app, client, emulator, connected):
     ours = make_contact(app, first_name="Marc", last_name="Montgomery", email="mm@elsewhere.test")
-    hostile = make_contact(app, first_name='<script>alert("x")</script>', last_name="Montgomery",
-                           company="<b>Bold & Co</b>")
+    hostile = make_contact(
+        app, first_name='<script>alert("x")</script>', last_name="Montgomery", company="<b>Bold & Co</b>"
+    )
     theirs = make_contact(app, tenant="globex", first_name="Marc", last_name="Montgomery")
     for n in range(25):
         make_contact(app, first_name=f"Bulk{n}", last_name="Montgomery")
@@ -159,8 +165,9 @@ def test_search_lists_only_this_tenants_contacts_escaped(app, client, emulator, 
 
 
 def test_unmatched_row_links_to_a_searched_contact_and_applies_exactly(app, client, emulator, connected):
-    key = str(make_contact(app, first_name="Marc", last_name="Montgomery", email="mm@elsewhere.test",
-                           phone="555-010-2000"))
+    key = str(
+        make_contact(app, first_name="Marc", last_name="Montgomery", email="mm@elsewhere.test", phone="555-010-2000")
+    )
     exact = add_customer(emulator, GivenName="Eve", FamilyName="Exact", PrimaryEmailAddr={"Address": "eve@x.test"})
     make_contact(app, first_name="Eve", last_name="Exact", email="eve@x.test")
     run_id, qbo_id = review_run(app, client, emulator)
@@ -179,8 +186,12 @@ def test_unmatched_row_links_to_a_searched_contact_and_applies_exactly(app, clie
     page = decide(client, run_id, qbo_id, contact_key=key, q="montgomery").get_data(as_text=True)
     assert match_of(app, run_id, qbo_id) == ("none", "link", key)
     assert 'data-qbo-count="decided">1 of 2<' in page and "link → Marc Montgomery" in page
-    (item,) = [i for i in client.get(f"/qbo/import/{run_id}/review?preview=1").get_data(as_text=True).split(
-        "data-qbo-preview-id=")[1:]]
+    (item,) = [
+        i
+        for i in client.get(f"/qbo/import/{run_id}/review?preview=1")
+        .get_data(as_text=True)
+        .split("data-qbo-preview-id=")[1:]
+    ]
     assert "CRM first_name: Marc → Marcus" in item and "CRM email: mm@elsewhere.test → marcus@yoga.test" in item
     assert "QuickBooks PrimaryPhone.FreeFormNumber: (empty) → 555-010-2000" in item
 
@@ -208,8 +219,11 @@ def test_link_refuses_foreign_unknown_and_taken_contacts(app, client, emulator, 
     other = add_customer(emulator, GivenName="Other", FamilyName="Row")
     run_id, qbo_id = review_run(app, client, emulator)
     with app.app_context():
-        db.session.add(Customer(tenant_key="acme", realm_id="elsewhere", qbo_id="777", display_name="Old <Link>",
-                                contact_key=linked))
+        db.session.add(
+            Customer(
+                tenant_key="acme", realm_id="elsewhere", qbo_id="777", display_name="Old <Link>", contact_key=linked
+            )
+        )
         db.session.commit()
 
     page = decide(client, run_id, qbo_id, contact_key=foreign).get_data(as_text=True)
@@ -217,7 +231,7 @@ def test_link_refuses_foreign_unknown_and_taken_contacts(app, client, emulator, 
     page = decide(client, run_id, qbo_id, q="Marcus Montgomery").get_data(as_text=True)
     assert "&#39;Marcus Montgomery&#39; is not a contact key: contact keys are whole numbers" in page
     page = decide(client, run_id, qbo_id, contact_key=linked).get_data(as_text=True)
-    assert "Lina Linked (contact %s) is already linked to QuickBooks customer Old &lt;Link&gt;" % linked in page
+    assert f"Lina Linked (contact {linked}) is already linked to QuickBooks customer Old &lt;Link&gt;" in page
     assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
 
     decide(client, run_id, other["Id"], contact_key=chosen)
@@ -264,8 +278,11 @@ def test_run_ids_out_of_range_or_not_ascii_are_not_found(app, client, emulator, 
     run_id, _ = review_run(app, client, emulator)
     csrf = token(client, f"/qbo/import/{run_id}/review")
     assert client.get(f"/qbo/import/{run_id}/review").status_code == 200
-    for spelled in ("1" + "0" * 22, str(run_id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
-                    str(run_id).translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+    for spelled in (
+        "1" + "0" * 22,
+        str(run_id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        str(run_id).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    ):
         for part in ("progress", "review", "contacts"):
             assert client.get(f"/qbo/import/{spelled}/{part}").status_code == 404, (spelled, part)
         for part in ("apply", "cancel", "review"):
@@ -278,8 +295,9 @@ def test_run_ids_out_of_range_or_not_ascii_are_not_found(app, client, emulator, 
 def test_months_must_be_ascii_digits(app, client, connected):
     login(client, ACME_ADMIN)
     for value in ("٣", "1" + "0" * 22, "-3", "3.5"):
-        page = client.post("/qbo/import/", data={"csrf_token": token(client), "months": value},
-                           follow_redirects=True).get_data(as_text=True)
+        page = client.post(
+            "/qbo/import/", data={"csrf_token": token(client), "months": value}, follow_redirects=True
+        ).get_data(as_text=True)
         assert "months must be a whole number from 1 to 1200" in page, value
     with app.app_context():
         assert db.session.query(ImportRun).count() == 0
@@ -349,8 +367,9 @@ def test_admin_cancels_a_stuck_run_and_starts_a_new_one(app, client, emulator, c
         assert db.session.get(ImportRun, run_id).status == "applying"
 
     login(client, ACME_ADMIN)
-    page = client.post(f"/qbo/import/{run_id}/cancel", data={"csrf_token": token(client)},
-                       follow_redirects=True).get_data(as_text=True)
+    page = client.post(
+        f"/qbo/import/{run_id}/cancel", data={"csrf_token": token(client)}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "Import cancelled" in page and "Start import" in page
     start_run(client)
     assert latest(app).id != run_id and latest(app).status == "fetching"

@@ -17,8 +17,9 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@pytest.mark.parametrize("value,depth", [(1, 0), ("x", 0), ([], 1), ({}, 1), ({"a": [1, {"b": []}]}, 4),
-                                         ([[], [[[]]], []], 4)])
+@pytest.mark.parametrize(
+    "value,depth", [(1, 0), ("x", 0), ([], 1), ({}, 1), ({"a": [1, {"b": []}]}, 4), ([[], [[[]]], []], 4)]
+)
 def test_depth_counts_lists_and_objects(value: object, depth: int) -> None:
     assert json_depth(value, 10) == depth
 

@@ -62,8 +62,10 @@ def test_integer_contact_keys_in_canonical_form(value: object, key: str) -> None
     assert contact_key(value, integer=True) == key
 
 
-@pytest.mark.parametrize("value", ["042", "+42", " 42", "42 ", "٤٢", "４２", "42.0", "4_2", "-0", "-042",
-                                   "1" + "0" * 22, "", None, True, 4.2])
+@pytest.mark.parametrize(
+    "value",
+    ["042", "+42", " 42", "42 ", "٤٢", "４２", "42.0", "4_2", "-0", "-042", "1" + "0" * 22, "", None, True, 4.2],
+)
 def test_other_integer_key_spellings_are_refused(value: object) -> None:
     with pytest.raises(ValueError, match="is not a contact key: contact keys are whole numbers"):
         contact_key(value, integer=True)

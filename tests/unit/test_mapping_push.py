@@ -50,30 +50,60 @@ def test_hash_equal_across_sides_and_ignores_blank() -> None:
 
 #: Characters that hide or reorder text: C0 controls, DEL, C1 controls, bidi overrides,
 #: embeddings, isolates and marks, zero-width space, word joiner, byte-order mark.
-INVISIBLE = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9b", "\u202a", "\u202e", "\u2066", "\u2069",
-             "\u200e", "\u200f", "\u061c", "\u200b", "\u2060", "\ufeff"]
+INVISIBLE = [
+    "\x00",
+    "\x07",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\x9b",
+    "\u202a",
+    "\u202e",
+    "\u2066",
+    "\u2069",
+    "\u200e",
+    "\u200f",
+    "\u061c",
+    "\u200b",
+    "\u2060",
+    "\ufeff",
+]
 
 
 @pytest.mark.parametrize("char", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
 def test_control_and_bidi_characters_never_reach_the_payload(char: str) -> None:
-    c = contact(first_name=f"A{char}nn", last_name="Lee", email=f"ann{char}@example.com",
-                notes=f"line one{char}\nline two", billing_city=f"{char}Oslo")
+    c = contact(
+        first_name=f"A{char}nn",
+        last_name="Lee",
+        email=f"ann{char}@example.com",
+        notes=f"line one{char}\nline two",
+        billing_city=f"{char}Oslo",
+    )
     values = contact_values(c, FIELDS)
     assert (values["GivenName"], values["PrimaryEmailAddr.Address"]) == ("Ann", "ann@example.com")
     assert (values["Notes"], values["BillAddr.City"]) == ("line one\nline two", "Oslo")
     payload = build_create_payload(values, FIELDS, display_name(values))
     assert payload["DisplayName"] == "Ann Lee" and char not in repr(payload)
     # The same contact without the characters hashes alike: stripping them is never a change.
-    clean = contact(first_name="Ann", last_name="Lee", email="ann@example.com",
-                    notes="line one\nline two", billing_city="Oslo")
+    clean = contact(
+        first_name="Ann", last_name="Lee", email="ann@example.com", notes="line one\nline two", billing_city="Oslo"
+    )
     assert customer_hash(values) == customer_hash(contact_values(clean, FIELDS))
 
 
 def test_tabs_and_line_breaks_are_kept_only_in_multiline_fields() -> None:
-    values = contact_values(contact(
-        first_name="Ann\tMarie", last_name="Lee\r\n", company="Acme\r\nWest", phone="555\t0100",
-        notes="Dear Ann,\r\n\tthanks.\rBye", billing_street="1 Road\nUnit 4", shipping_street="2 Lane\r\nBack",
-    ), FIELDS)
+    values = contact_values(
+        contact(
+            first_name="Ann\tMarie",
+            last_name="Lee\r\n",
+            company="Acme\r\nWest",
+            phone="555\t0100",
+            notes="Dear Ann,\r\n\tthanks.\rBye",
+            billing_street="1 Road\nUnit 4",
+            shipping_street="2 Lane\r\nBack",
+        ),
+        FIELDS,
+    )
     assert values["GivenName"] == "Ann Marie"  # QBO refuses tab and line breaks in names
     assert values["FamilyName"] == "Lee"
     assert (values["CompanyName"], values["PrimaryPhone.FreeFormNumber"]) == ("Acme West", "555 0100")
@@ -83,15 +113,20 @@ def test_tabs_and_line_breaks_are_kept_only_in_multiline_fields() -> None:
 
 
 def test_joiners_that_scripts_and_emoji_need_are_kept() -> None:
-    persian, emoji = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645", "Ann \U0001F469\u200d\U0001F4BB"
+    persian, emoji = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645", "Ann \U0001f469\u200d\U0001f4bb"
     values = contact_values(contact(first_name=persian, company=emoji), FIELDS)
     assert (values["GivenName"], values["CompanyName"]) == (persian, emoji)
 
 
 def test_pulled_values_are_cleaned_the_same_way() -> None:
     """QBO data is untrusted: a pulled value never brings a control or bidi character into the CRM."""
-    data = {"GivenName": "\u202eAnn", "FamilyName": "Lee\x00", "Notes": "a\r\nb\x07", "Active": True,
-            "PrimaryPhone": {"FreeFormNumber": "555\n0100"}}
+    data = {
+        "GivenName": "\u202eAnn",
+        "FamilyName": "Lee\x00",
+        "Notes": "a\r\nb\x07",
+        "Active": True,
+        "PrimaryPhone": {"FreeFormNumber": "555\n0100"},
+    }
     values = qbo_values(data, FIELDS)
     assert (values["GivenName"], values["FamilyName"]) == ("Ann", "Lee")
     assert (values["Notes"], values["PrimaryPhone.FreeFormNumber"]) == ("a\nb", "555 0100")
@@ -103,8 +138,9 @@ def test_pulled_values_are_cleaned_the_same_way() -> None:
 
 
 def test_create_payload_nests_and_skips_empty() -> None:
-    payload = build_create_payload(contact_values(contact(first_name="Ann", billing_city="Oslo"), FIELDS),
-                                   FIELDS, "Ann")
+    payload = build_create_payload(
+        contact_values(contact(first_name="Ann", billing_city="Oslo"), FIELDS), FIELDS, "Ann"
+    )
     assert payload == {"GivenName": "Ann", "BillAddr": {"City": "Oslo"}, "Active": True, "DisplayName": "Ann"}
 
 
@@ -113,8 +149,12 @@ def test_sparse_update_sends_only_changes_and_keeps_address_siblings() -> None:
     current = {"BillAddr": {"Id": "9", "Line1": "1 Road", "Line2": "Unit 4", "City": "Oslo"}}
     new = dict(base, **{"BillAddr.City": "Bergen"})
     payload = build_update_payload(new, FIELDS, qbo_id="5", sync_token="3", base=base, current=current)
-    assert payload == {"Id": "5", "SyncToken": "3", "sparse": True,
-                       "BillAddr": {"Line1": "1 Road", "Line2": "Unit 4", "City": "Bergen"}}
+    assert payload == {
+        "Id": "5",
+        "SyncToken": "3",
+        "sparse": True,
+        "BillAddr": {"Line1": "1 Road", "Line2": "Unit 4", "City": "Bergen"},
+    }
     assert build_update_payload(base, FIELDS, qbo_id="5", sync_token="3", base=base) is None
 
 

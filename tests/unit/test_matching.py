@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from flask_qbo.state import get_qbo
 from flask_qbo.importing import matching
 from flask_qbo.sync.capture import suppress_capture
-from flask_qbo.extension import get_qbo
 
 from ..hostapp import Contact
 from ..hostapp import db
@@ -39,6 +39,11 @@ def test_search_contacts_scans_several_chunks(app):
 
 
 def test_match_keys_normalise_phone_email_and_company():
-    keys = matching.keys_of({"PrimaryEmailAddr.Address": " Eve@X.test ", "PrimaryPhone.FreeFormNumber": "+1 (415) 444-6538",
-                             "CompanyName": "Acme, Inc."})
+    keys = matching.keys_of(
+        {
+            "PrimaryEmailAddr.Address": " Eve@X.test ",
+            "PrimaryPhone.FreeFormNumber": "+1 (415) 444-6538",
+            "CompanyName": "Acme, Inc.",
+        }
+    )
     assert keys == {"email": {"eve@x.test"}, "phone": {"4154446538"}, "name": {"acme"}}

@@ -12,7 +12,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def test_wheel_contains_templates_and_static(tmp_path: pathlib.Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -33,7 +44,13 @@ def test_install_requires_have_lower_bounds_only() -> None:
     block = text.split("install_requires =", 1)[1].split("\n\n", 1)[0]
     reqs = [line.strip() for line in block.splitlines() if line.strip()]
     assert {r.split(">=")[0].lower() for r in reqs} >= {
-        "flask", "flask-sqlalchemy", "flask-login", "authlib", "requests", "flask-htmx", "cryptography",
+        "flask",
+        "flask-sqlalchemy",
+        "flask-login",
+        "authlib",
+        "requests",
+        "flask-htmx",
+        "cryptography",
     }
     assert all(">=" in r and "<" not in r and "==" not in r for r in reqs)
     assert (ROOT / "pyproject.toml").read_text().strip().startswith("[build-system]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_qbo import signals
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.fieldmap import customer_hash
 from flask_qbo.fieldmap import qbo_values
 from flask_qbo.models import Connection
@@ -62,8 +62,12 @@ def test_qbo_edit_reaches_linked_contact_without_echo_to_outbox(app, emulator, c
     received = []
     signals.pulled.connect(lambda sender, **kw: received.append(kw), weak=False)
     try:
-        emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
-                                              "FamilyName": "Lee-Smith", "Notes": "VIP"}, sparse=True)
+        emulator.store.update(
+            R,
+            "Customer",
+            {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "FamilyName": "Lee-Smith", "Notes": "VIP"},
+            sparse=True,
+        )
         emulator.webhooks.flush()
         assert pull(app) == 1
     finally:
@@ -84,8 +88,9 @@ def test_echo_of_our_own_push_changes_nothing(app, emulator, connected):
     cid = make_contact(app, first_name="Bo", last_name="Ng")
     link(app, emulator, cust, cid)
     # What push does: write QBO, then mirror the response (same SyncToken the webhook will bring).
-    pushed = emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
-                                                   "FamilyName": "Nguyen"}, sparse=True)
+    pushed = emulator.store.update(
+        R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "FamilyName": "Nguyen"}, sparse=True
+    )
     link(app, emulator, pushed, cid)
     with app.app_context():  # the contact meanwhile holds a newer local value that must survive
         c = db.session.get(Contact, cid)
@@ -108,8 +113,9 @@ def test_field_hash_echo_refreshes_mirror_only(app, emulator, connected):
         db.session.query(Outbox).delete()
         db.session.commit()
     # A QBO change to an unmapped field (terms): the mapped values hash as before.
-    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
-                                          "SalesTermRef": {"value": "3"}}, sparse=True)
+    emulator.store.update(
+        R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "SalesTermRef": {"value": "3"}}, sparse=True
+    )
     emulator.webhooks.flush()
     pull(app)
     assert contact(app, cid).last_name == "Changed locally"
@@ -130,7 +136,12 @@ def test_new_customer_becomes_contact_only_when_enabled(app, emulator, connected
     pull(app)
     with app.app_context():
         created = db.session.query(Contact).one()
-        assert (created.first_name, created.email, created.tenant, created.archived) == ("On", "on@x.test", "acme", False)
+        assert (created.first_name, created.email, created.tenant, created.archived) == (
+            "On",
+            "on@x.test",
+            "acme",
+            False,
+        )
         assert db.session.query(Customer).filter_by(contact_key=str(created.id)).one().display_name == "On Flag"
         assert db.session.query(Outbox).count() == 0
 
@@ -182,11 +193,26 @@ def test_transactions_status_void_delete(app, emulator, connected):
     paid = add_invoice(emulator, cust["Id"], 50)
     voided = add_invoice(emulator, cust["Id"], 70)
     doomed = add_invoice(emulator, cust["Id"], 90, DueDate="2000-01-01")
-    emulator.store.create(R, "Payment", {"CustomerRef": {"value": cust["Id"]}, "TotalAmt": 50,
-                                         "Line": [{"Amount": 50, "LinkedTxn": [{"TxnId": paid["Id"], "TxnType": "Invoice"}]}]})
-    emulator.store.create(R, "Estimate", {"CustomerRef": {"value": cust["Id"]}, "TxnStatus": "Accepted",
-                                          "Line": [{"Amount": 5, "DetailType": "SalesItemLineDetail",
-                                                    "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+    emulator.store.create(
+        R,
+        "Payment",
+        {
+            "CustomerRef": {"value": cust["Id"]},
+            "TotalAmt": 50,
+            "Line": [{"Amount": 50, "LinkedTxn": [{"TxnId": paid["Id"], "TxnType": "Invoice"}]}],
+        },
+    )
+    emulator.store.create(
+        R,
+        "Estimate",
+        {
+            "CustomerRef": {"value": cust["Id"]},
+            "TxnStatus": "Accepted",
+            "Line": [
+                {"Amount": 5, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+            ],
+        },
+    )
     emulator.webhooks.flush()
     pull(app)
     with app.app_context():
@@ -209,7 +235,9 @@ def _mirror_matches_emulator(app, emulator):
     with app.app_context():
         mirror_rows = {c.qbo_id: (c.sync_token, c.display_name) for c in db.session.query(Customer)}
         txns = {t.qbo_id: (t.sync_token, t.total) for t in db.session.query(Transaction).filter_by(deleted=False)}
-    live = {c["Id"]: (c["SyncToken"], c["DisplayName"]) for c in emulator.store.list(R, "Customer", include_inactive=True)}
+    live = {
+        c["Id"]: (c["SyncToken"], c["DisplayName"]) for c in emulator.store.list(R, "Customer", include_inactive=True)
+    }
     invoices = {i["Id"]: (i["SyncToken"], float(i["TotalAmt"])) for i in emulator.store.list(R, "Invoice")}
     return mirror_rows == live and {k: (v[0], float(v[1])) for k, v in txns.items()} == invoices
 
@@ -220,8 +248,12 @@ def test_duplicated_reordered_dropped_webhooks_converge_through_cdc(app, emulato
     for round_ in range(3):
         for cust in customers:
             current = emulator.store.read(R, "Customer", cust["Id"])
-            emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": current["SyncToken"],
-                                                  "CompanyName": f"Co {round_}"}, sparse=True)
+            emulator.store.update(
+                R,
+                "Customer",
+                {"Id": cust["Id"], "SyncToken": current["SyncToken"], "CompanyName": f"Co {round_}"},
+                sparse=True,
+            )
         add_invoice(emulator, customers[round_]["Id"], 10 + round_)
     emulator.webhooks.flush()
     assert emulator.webhooks.dropped, "the knob should have dropped some events"
@@ -297,12 +329,26 @@ def test_a_flood_of_events_for_missing_customers_costs_one_query_per_thousand(ap
 def test_an_id_qbo_cannot_have_does_not_fail_the_bulk_read(app, emulator, connected):
     cust = add_customer(emulator, GivenName="Good", FamilyName="Id")
     with app.app_context():
-        db.session.add_all([
-            Inbox(event_id="bad", realm_id=R, entity="Customer", entity_id="12') OR ('1", operation="Update",
-                  event_time=utcnow()),
-            Inbox(event_id="good", realm_id=R, entity="Customer", entity_id=cust["Id"], operation="Update",
-                  event_time=utcnow()),
-        ])
+        db.session.add_all(
+            [
+                Inbox(
+                    event_id="bad",
+                    realm_id=R,
+                    entity="Customer",
+                    entity_id="12') OR ('1",
+                    operation="Update",
+                    event_time=utcnow(),
+                ),
+                Inbox(
+                    event_id="good",
+                    realm_id=R,
+                    entity="Customer",
+                    entity_id=cust["Id"],
+                    operation="Update",
+                    event_time=utcnow(),
+                ),
+            ]
+        )
         db.session.commit()
     emulator.reset_counters()
     pull(app)
@@ -318,8 +364,9 @@ def test_balance_refresh_reads_inactive_customers_too(app, emulator, connected):
     emulator.webhooks.flush()
     pull(app)
     current = emulator.store.read(R, "Customer", cust["Id"])
-    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": current["SyncToken"], "Active": False},
-                          sparse=True)
+    emulator.store.update(
+        R, "Customer", {"Id": cust["Id"], "SyncToken": current["SyncToken"], "Active": False}, sparse=True
+    )
     emulator.webhooks.flush()
     pull(app)
     assert _mirrored_balance(app, cust["Id"]) == 80
@@ -366,8 +413,9 @@ def test_unpushed_newer_crm_edit_wins_a_true_conflict(app, emulator, connected):
     cust = add_customer(emulator, GivenName="Con", FamilyName="Flict")
     cid = make_contact(app, first_name="Con", last_name="Flict")
     link(app, emulator, cust, cid)
-    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "FromQBO",
-                                          "Notes": "qbo note"}, sparse=True)
+    emulator.store.update(
+        R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "FromQBO", "Notes": "qbo note"}, sparse=True
+    )
     with app.app_context():  # a CRM edit captured after QBO's change, not pushed yet
         db.session.get(Contact, cid).last_name = "FromCRM"
         db.session.commit()
@@ -449,8 +497,9 @@ def test_pull_settles_conflicts_with_the_same_rule_as_push(app, emulator, connec
     cust = add_customer(emulator, GivenName="Same", FamilyName="Rule")
     cid = make_contact(app, first_name="Same", last_name="Rule")
     link(app, emulator, cust, cid)
-    changed = emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "FromQBO"},
-                                    sparse=True)
+    changed = emulator.store.update(
+        R, "Customer", {"Id": cust["Id"], "SyncToken": "0", "FamilyName": "FromQBO"}, sparse=True
+    )
     changed = {k: v for k, v in changed.items() if k != "MetaData"}
     with app.app_context():
         db.session.get(Contact, cid).last_name = "FromCRM"
@@ -467,8 +516,9 @@ def test_a_link_pointing_at_another_tenants_contact_is_never_written(app, emulat
     cust = add_customer(emulator, GivenName="Ann", FamilyName="Lee")
     cid = make_contact(app, tenant="globex", first_name="Other", last_name="Tenant")
     link(app, emulator, cust, cid)  # a corrupt link: acme's customer, globex's contact
-    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
-                                          "FamilyName": "Leaked"}, sparse=True)
+    emulator.store.update(
+        R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "FamilyName": "Leaked"}, sparse=True
+    )
     emulator.webhooks.flush()
     pull(app)
     assert contact(app, cid).last_name == "Tenant"
@@ -480,9 +530,18 @@ def test_pulled_control_characters_are_stripped_before_the_contact_is_written(ap
     cust = add_customer(emulator, GivenName="Ann", FamilyName="Lee")
     cid = make_contact(app, first_name="Ann", last_name="Lee")
     link(app, emulator, cust, cid)
-    emulator.store.update(R, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "sparse": True,
-                                          "FamilyName": "Lee\u202egnp.exe", "Notes": "paid\x00\r\nthanks\x07",
-                                          "DisplayName": "Ann \u2066Lee\u2069"})
+    emulator.store.update(
+        R,
+        "Customer",
+        {
+            "Id": cust["Id"],
+            "SyncToken": cust["SyncToken"],
+            "sparse": True,
+            "FamilyName": "Lee\u202egnp.exe",
+            "Notes": "paid\x00\r\nthanks\x07",
+            "DisplayName": "Ann \u2066Lee\u2069",
+        },
+    )
     emulator.webhooks.flush()
     pull(app)
     after = contact(app, cid)

@@ -66,8 +66,8 @@ def test_reconcile_reports_then_fixes(app, emulator, connected):
 
 def test_reconcile_ignores_another_tenants_queued_change(app, emulator, connected):
     """Only this tenant's outbox says "a CRM change is waiting": another tenant's row with the same key must not hide drift."""
-    from flask_qbo.sync.capture import suppress_capture
     from flask_qbo.models import Outbox
+    from flask_qbo.sync.capture import suppress_capture
 
     add_customer(emulator, GivenName="Two", FamilyName="Keys", PrimaryEmailAddr={"Address": "tk@x.test"})
     cid = make_contact(app, first_name="Two", last_name="Keys", email="tk@x.test")

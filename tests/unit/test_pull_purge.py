@@ -14,16 +14,16 @@ import typing as t
 
 import pytest
 
-from flask_qbo.sync.pull import pull
-from flask_qbo.sync.push import push
 from flask_qbo.connection import upkeep
 from flask_qbo.extension import QBO
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import Transaction
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 
 from ..conftest import login
@@ -213,8 +213,13 @@ def _pause_after(monkeypatch: pytest.MonkeyPatch, owner: t.Any, name: str, pause
 
 @pytest.mark.parametrize(("linked", "method"), [(True, "sparse_update"), (False, "create")])
 def test_purge_while_a_push_is_in_flight(
-    app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture, linked: bool, method: str,
+    app: t.Any,
+    emulator: t.Any,
+    connected: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    linked: bool,
+    method: str,
 ) -> None:
     """QBO answered the push; the purge lands before the answer is recorded."""
     from flask_qbo.intuit.client import QBOClient
@@ -230,7 +235,10 @@ def test_purge_while_a_push_is_in_flight(
 
 
 def test_purge_while_a_push_batch_is_in_flight(
-    app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch,
+    app: t.Any,
+    emulator: t.Any,
+    connected: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from flask_qbo.intuit.client import QBOClient
@@ -246,7 +254,10 @@ def test_purge_while_a_push_batch_is_in_flight(
 
 
 def test_purge_while_the_cdc_poll_reads_qbo(
-    app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch,
+    app: t.Any,
+    emulator: t.Any,
+    connected: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     customer = add_customer(emulator, GivenName="Cdc", FamilyName="Purge")
@@ -261,7 +272,10 @@ def test_purge_while_the_cdc_poll_reads_qbo(
 
 
 def test_purge_while_upkeep_refreshes_the_tokens(
-    app: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    app: t.Any,
+    connected: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app.config["QBO_TOKEN_REFRESH_LEEWAY"] = 10 * 24 * 3600  # every access token is due for a refresh
     pause = Pause()
@@ -280,7 +294,10 @@ def test_purge_while_upkeep_refreshes_the_tokens(
 
 
 def test_purge_while_upkeep_is_about_to_warn_sends_no_warning(
-    app: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    app: t.Any,
+    connected: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The expiry warning is due, and a purge lands before upkeep holds the connection: nobody is warned."""
     import datetime as dt
@@ -290,7 +307,8 @@ def test_purge_while_upkeep_is_about_to_warn_sends_no_warning(
 
     with app.app_context():
         db.session.query(Connection).filter_by(tenant_key="acme").update(
-            {"refresh_expires_at": utcnow() + dt.timedelta(days=3), "warnings_sent": []})
+            {"refresh_expires_at": utcnow() + dt.timedelta(days=3), "warnings_sent": []}
+        )
         db.session.commit()
     warned: list[int] = []
     pause = Pause()

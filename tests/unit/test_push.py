@@ -8,12 +8,12 @@ import typing as t
 import pytest
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
 from tests.hostapp import db
@@ -97,7 +97,11 @@ def test_control_characters_are_stripped_and_the_echo_changes_nothing(ctx: t.Any
     assert drain() == 1
     [cust] = customers(emulator)
     assert (cust["DisplayName"], cust["GivenName"], cust["PrimaryEmailAddr"]["Address"], cust["Notes"]) == (
-        "Ann Lee", "Ann", "ann@example.com", "line one\nline two")
+        "Ann Lee",
+        "Ann",
+        "ann@example.com",
+        "line one\nline two",
+    )
     qbo = get_qbo()
     pull.poll_cdc(qbo, qbo.connection("acme"))  # our own push comes back
     db.session.refresh(contact)
@@ -220,8 +224,11 @@ def test_stale_synctoken_merges_per_policy(ctx: t.Any, emulator: t.Any, policy: 
     db.session.commit()
     emulator.clock.advance(60)  # QBO's edit is the newer one
     cust = customers(emulator)[0]
-    emulator.store.update(TEST_REALM, "Customer", {"Id": cust["Id"], "SyncToken": cust["SyncToken"],
-                                                   "Notes": "qbo", "CompanyName": "QBO Co"})
+    emulator.store.update(
+        TEST_REALM,
+        "Customer",
+        {"Id": cust["Id"], "SyncToken": cust["SyncToken"], "Notes": "qbo", "CompanyName": "QBO Co"},
+    )
     drain()
     cust = customers(emulator)[0]
     db.session.refresh(contact)
@@ -239,8 +246,9 @@ def test_validation_fault_shown_then_retried_after_fix(ctx: t.Any, emulator: t.A
     signals.sync_failed.connect(lambda sender, **kw: failures.append(kw), ctx, weak=False)
     contact = new_contact()
     drain()
-    emulator.faults.fail_next(status=400, code="2050", message="Invalid value", path_contains="/customer",
-                              method="POST", element="Notes")
+    emulator.faults.fail_next(
+        status=400, code="2050", message="Invalid value", path_contains="/customer", method="POST", element="Notes"
+    )
     contact.notes = "rejected"
     db.session.commit()
     drain()
@@ -378,8 +386,12 @@ def _retry_now() -> None:
 def test_lost_create_answer_then_edits_on_both_sides_merge(ctx: t.Any, emulator: t.Any) -> None:
     made = _lose_the_create_answer(emulator, email="ann@x.io", notes="as sent")
     (qbo_customer,) = customers(emulator)
-    emulator.store.update(TEST_REALM, "Customer", {"Id": qbo_customer["Id"], "SyncToken": qbo_customer["SyncToken"],
-                                                   "Notes": "edited in QuickBooks"}, sparse=True)
+    emulator.store.update(
+        TEST_REALM,
+        "Customer",
+        {"Id": qbo_customer["Id"], "SyncToken": qbo_customer["SyncToken"], "Notes": "edited in QuickBooks"},
+        sparse=True,
+    )
     made.phone = "555-0100"
     db.session.commit()
     _retry_now()

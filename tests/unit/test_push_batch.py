@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import event
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.push import push
 from flask_qbo import signals
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
 from tests.hostapp import db
@@ -63,8 +63,11 @@ def test_per_item_outcomes_validation_stale_and_ok(ctx: t.Any, emulator: t.Any) 
     emulator.store.create(TEST_REALM, "Customer", {"DisplayName": "P0 Lee", "GivenName": "Other"})
     # Someone edits another customer in QBO: our SyncToken for it goes stale (5010 in the batch).
     current = customer_of(emulator, stale)
-    emulator.store.update(TEST_REALM, "Customer", {"Id": current["Id"], "SyncToken": current["SyncToken"],
-                                                   "sparse": True, "CompanyName": "Edited In QBO"})
+    emulator.store.update(
+        TEST_REALM,
+        "Customer",
+        {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True, "CompanyName": "Edited In QBO"},
+    )
     pushed: list[dict[str, t.Any]] = []
     failures: list[dict[str, t.Any]] = []
     signals.pushed.connect(lambda sender, **kw: pushed.append(kw), ctx, weak=False)
@@ -134,7 +137,8 @@ def test_claim_batch_keeps_contact_order_and_reclaims_expired_leases(ctx: t.Any)
     assert push.claim_batch(db.session, "acme", 30, utcnow(), "w1") == [first, other]
     assert push.claim_batch(db.session, "acme", 30, utcnow(), "w2") == []  # row 2 waits behind row 1
     db.session.query(Outbox).filter(Outbox.id == first).update(
-        {"claimed_at": utcnow() - push.LEASE - dt.timedelta(seconds=1)})
+        {"claimed_at": utcnow() - push.LEASE - dt.timedelta(seconds=1)}
+    )
     db.session.commit()
     assert push.claim_batch(db.session, "acme", 30, utcnow(), "w3") == [first]
     row = db.session.get(Outbox, first)

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.push import push
 from flask_qbo.models import Outbox
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -71,6 +71,7 @@ class Interleaving:
             if self.role() == 1 and not self.first_read.wait(WAIT):
                 raise AssertionError("worker 0 never reached its claim")
             return real(*args, **kwargs)
+
         return wrapper
 
     def claim(self, real: t.Callable[..., bool]) -> t.Callable[..., bool]:
@@ -83,6 +84,7 @@ class Interleaving:
             with self.lock:
                 self.claims.append((self.role(), row_id, won))
             return won
+
         return wrapper
 
     def before_execute(self, conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:

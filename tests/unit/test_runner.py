@@ -8,10 +8,11 @@ import typing as t
 import pytest
 
 from flask_qbo import get_qbo
-from flask_qbo.sync.push import push
-from flask_qbo.runners import thread as runner
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow
+from flask_qbo.runners import thread as runner
+from flask_qbo.state import wake
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -64,26 +65,26 @@ def test_runner_survives_a_failing_job(threaded: t.Any, emulator: t.Any, monkeyp
         db.session.commit()
         state = get_qbo().state()
         assert wait_for(lambda: state.runner.errors >= 1)
-        runner.wake()
+        wake()
     assert wait_for(lambda: len(emulator.store.list(TEST_REALM, "Customer")) == 1)
 
 
 def test_stop_joins_thread(threaded: t.Any) -> None:
     with threaded.app_context():
-        runner.wake()
+        wake()
         state = get_qbo().state()
         the_runner = state.runner
         assert wait_for(lambda: the_runner.loops >= 1)
     runner.stop(threaded)
     assert not the_runner.alive
     assert get_qbo(threaded).state(threaded).runner is None
-    runner.wake(threaded)  # no runner: a no-op, never an error
+    wake(threaded)  # no runner: a no-op, never an error
 
 
 def test_runner_none_has_no_runner(app: t.Any) -> None:
     with app.app_context():
         assert get_qbo().state().runner is None
-        runner.wake()
+        wake()
 
 
 def test_cli_push(app: t.Any, connected: t.Any, emulator: t.Any) -> None:

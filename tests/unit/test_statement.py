@@ -16,8 +16,9 @@ from flask_qbo.widgets.statement import is_open
 TODAY = dt.date(2026, 3, 31)
 
 
-def item(txn_type: str, qbo_id: str, amount: str, *, due_days: int | None = None, txn_days: int = 0,
-         **extra: object) -> OpenItem:
+def item(
+    txn_type: str, qbo_id: str, amount: str, *, due_days: int | None = None, txn_days: int = 0, **extra: object
+) -> OpenItem:
     """An item dated ``txn_days`` before TODAY, due ``due_days`` before TODAY (negative: in the future)."""
     due = TODAY - dt.timedelta(days=due_days) if due_days is not None else None
     return OpenItem(
@@ -33,8 +34,18 @@ def item(txn_type: str, qbo_id: str, amount: str, *, due_days: int | None = None
 
 @pytest.mark.parametrize(
     ("days", "bucket"),
-    [(-5, "current"), (0, "current"), (1, "1_30"), (30, "1_30"), (31, "31_60"), (60, "31_60"),
-     (61, "61_90"), (90, "61_90"), (91, "over_90"), (4000, "over_90")],
+    [
+        (-5, "current"),
+        (0, "current"),
+        (1, "1_30"),
+        (30, "1_30"),
+        (31, "31_60"),
+        (60, "31_60"),
+        (61, "61_90"),
+        (90, "61_90"),
+        (91, "over_90"),
+        (4000, "over_90"),
+    ],
 )
 def test_bucket_boundaries(days: int, bucket: str) -> None:
     assert bucket_for(days) == bucket
@@ -62,25 +73,35 @@ def test_is_open_filters_closed_items() -> None:
 
 def test_statement_running_balance_buckets_and_totals() -> None:
     items = [
-        item("Payment", "9", "15.00", txn_days=1),              # unapplied payment: credit
+        item("Payment", "9", "15.00", txn_days=1),  # unapplied payment: credit
         item("Invoice", "1", "100.00", due_days=95, txn_days=125),  # over 90
-        item("Invoice", "2", "50.004", due_days=40, txn_days=70),   # 31-60, rounded to cents
-        item("Invoice", "3", "30", due_days=-28, txn_days=2),       # not yet due: current
-        item("Invoice", "4", "20", due_days=1, txn_days=31),        # 1-30
-        item("Invoice", "5", "70", due_days=75, txn_days=105),      # 61-90
-        item("CreditMemo", "6", "40", txn_days=10),                 # remaining credit
+        item("Invoice", "2", "50.004", due_days=40, txn_days=70),  # 31-60, rounded to cents
+        item("Invoice", "3", "30", due_days=-28, txn_days=2),  # not yet due: current
+        item("Invoice", "4", "20", due_days=1, txn_days=31),  # 1-30
+        item("Invoice", "5", "70", due_days=75, txn_days=105),  # 61-90
+        item("CreditMemo", "6", "40", txn_days=10),  # remaining credit
         item("Invoice", "7", "999", due_days=200, txn_days=230, status="void"),
-        item("Invoice", "8", "0", due_days=10, txn_days=40),        # paid
+        item("Invoice", "8", "0", due_days=10, txn_days=40),  # paid
     ]
     stmt = build_statement(items, TODAY)
     assert [line.item.qbo_id for line in stmt.lines] == ["1", "5", "2", "4", "6", "3", "9"]
     assert [line.amount for line in stmt.lines] == [
-        Decimal("100.00"), Decimal("70.00"), Decimal("50.00"), Decimal("20.00"),
-        Decimal("-40.00"), Decimal("30.00"), Decimal("-15.00"),
+        Decimal("100.00"),
+        Decimal("70.00"),
+        Decimal("50.00"),
+        Decimal("20.00"),
+        Decimal("-40.00"),
+        Decimal("30.00"),
+        Decimal("-15.00"),
     ]
     assert [line.running_balance for line in stmt.lines] == [
-        Decimal("100.00"), Decimal("170.00"), Decimal("220.00"), Decimal("240.00"),
-        Decimal("200.00"), Decimal("230.00"), Decimal("215.00"),
+        Decimal("100.00"),
+        Decimal("170.00"),
+        Decimal("220.00"),
+        Decimal("240.00"),
+        Decimal("200.00"),
+        Decimal("230.00"),
+        Decimal("215.00"),
     ]
     assert [line.days_past_due for line in stmt.lines] == [95, 75, 40, 1, 0, 0, 0]
     assert stmt.buckets == {

@@ -11,9 +11,7 @@ import uuid
 import pytest
 
 from flask_qbo.errors import QBORateLimitError
-from flask_qbo.extension import get_qbo
-from flask_qbo.models import Connection
-from flask_qbo.testing import TEST_REALM
+from flask_qbo.state import get_qbo
 from flask_qbo.intuit.throttle import MARGIN
 from flask_qbo.intuit.throttle import Limits
 from flask_qbo.intuit.throttle import LocalBackend
@@ -22,6 +20,8 @@ from flask_qbo.intuit.throttle import Throttle
 from flask_qbo.intuit.throttle import build_throttle
 from flask_qbo.intuit.throttle import install
 from flask_qbo.intuit.throttle import throttle_for
+from flask_qbo.models import Connection
+from flask_qbo.testing import TEST_REALM
 
 from ..conftest import REDIS_URL
 from ..conftest import need_service
@@ -56,7 +56,7 @@ def test_sliding_window_waits_for_the_oldest_request() -> None:
     throttle, clock = fake_throttle(per_minute=3)
     start = clock.now
     times = []
-    for step in range(7):
+    for _step in range(7):
         with throttle.slot("r1"):
             times.append(clock.now - start)
         clock.now += 1  # one second between calls
@@ -202,8 +202,9 @@ def test_margin_absorbs_a_late_arrival_at_the_window_edge(
 
 
 def test_install_and_build_throttle_give_benchmarks_a_scaled_shared_throttle(app: t.Any, connected: Connection) -> None:
-    app.config.update(QBO_RATE_LIMIT_PER_MINUTE=7, QBO_MAX_CONCURRENT=2, QBO_BATCH_PER_MINUTE=5,
-                      QBO_RATE_LIMIT_MARGIN=0.3)
+    app.config.update(
+        QBO_RATE_LIMIT_PER_MINUTE=7, QBO_MAX_CONCURRENT=2, QBO_BATCH_PER_MINUTE=5, QBO_RATE_LIMIT_MARGIN=0.3
+    )
     scaled = build_throttle(app, time_scale=60)
     assert scaled.limits == Limits(7, 2, 5)
     assert isinstance(scaled.backend, LocalBackend)

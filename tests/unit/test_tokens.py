@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from flask_qbo import signals
-from flask_qbo.intuit import tokens
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBOOAuthError
 from flask_qbo.errors import QBOTransientError
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
+from flask_qbo.intuit import tokens
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
@@ -104,8 +104,9 @@ def test_authorization_url(app: t.Any) -> None:
 
 def test_exchange_code_and_apply_token(app: t.Any, emulator: t.Any, recorder: RecordingAdapter) -> None:
     redirect = "https://crm.example/qbo/callback"
-    code = emulator.tokens.issue_code(app.config["QBO_CLIENT_ID"], redirect, TEST_REALM, "admin@example.com",
-                                      "com.intuit.quickbooks.accounting")
+    code = emulator.tokens.issue_code(
+        app.config["QBO_CLIENT_ID"], redirect, TEST_REALM, "admin@example.com", "com.intuit.quickbooks.accounting"
+    )
     with app.app_context():
         qbo = get_qbo(app)
         token = tokens.exchange_code(qbo, code, redirect)
@@ -128,7 +129,10 @@ def test_exchange_code_and_apply_token(app: t.Any, emulator: t.Any, recorder: Re
 
 
 def test_proactive_refresh_rotates_and_persists(
-    app: t.Any, emulator: t.Any, connected: Connection, recorder: RecordingAdapter,
+    app: t.Any,
+    emulator: t.Any,
+    connected: Connection,
+    recorder: RecordingAdapter,
     rotated: list[dict[str, t.Any]],
 ) -> None:
     before = stored(app, connected.id)
@@ -146,17 +150,16 @@ def test_proactive_refresh_rotates_and_persists(
     assert rotated[0]["sender"] is app and rotated[0]["connection"] is connected
 
 
-def test_no_refresh_while_the_token_is_fresh(
-    app: t.Any, connected: Connection, recorder: RecordingAdapter
-) -> None:
+def test_no_refresh_while_the_token_is_fresh(app: t.Any, connected: Connection, recorder: RecordingAdapter) -> None:
     with app.app_context():
         first = tokens.access_token(get_qbo(app), connected)
         assert tokens.access_token(get_qbo(app), connected) == first
     assert recorder.matching(TOKEN_PATH) == []
 
 
-def test_401_refreshes_once_and_retries(app: t.Any, emulator: t.Any, connected: Connection,
-                                        recorder: RecordingAdapter) -> None:
+def test_401_refreshes_once_and_retries(
+    app: t.Any, emulator: t.Any, connected: Connection, recorder: RecordingAdapter
+) -> None:
     with app.app_context():
         client = get_qbo(app).client(connected)
         client.company_info()
@@ -185,8 +188,9 @@ def test_refresh_never_commits_the_callers_session(app: t.Any, emulator: t.Any, 
         assert get_qbo(app).state().db.session.get(Connection, connected.id).company_name == "Test Company"
 
 
-def test_revoked_grant_marks_needs_reconnect(app: t.Any, emulator: t.Any, connected: Connection,
-                                             reconnects: list[dict[str, t.Any]]) -> None:
+def test_revoked_grant_marks_needs_reconnect(
+    app: t.Any, emulator: t.Any, connected: Connection, reconnects: list[dict[str, t.Any]]
+) -> None:
     with app.app_context():
         client = get_qbo(app).client(connected)
         emulator.revoke_tokens()
@@ -203,8 +207,9 @@ def test_revoked_grant_marks_needs_reconnect(app: t.Any, emulator: t.Any, connec
     assert set(reconnects[0]) == {"sender", "connection", "reason"}
 
 
-def test_401_that_refresh_cannot_cure_marks_needs_reconnect(app: t.Any, emulator: t.Any, connected: Connection,
-                                                            reconnects: list[dict[str, t.Any]]) -> None:
+def test_401_that_refresh_cannot_cure_marks_needs_reconnect(
+    app: t.Any, emulator: t.Any, connected: Connection, reconnects: list[dict[str, t.Any]]
+) -> None:
     emulator.faults.fail_next(n=2, status=401, path_contains="/companyinfo")
     with app.app_context():
         client = get_qbo(app).client(connected)
@@ -225,8 +230,9 @@ def test_mark_needs_reconnect_once(app: t.Any, connected: Connection, reconnects
     assert [r["reason"] for r in reconnects] == ["because"]
 
 
-def test_stale_copy_adopts_a_rotation_made_elsewhere(app: t.Any, emulator: t.Any, connected: Connection,
-                                                     recorder: RecordingAdapter) -> None:
+def test_stale_copy_adopts_a_rotation_made_elsewhere(
+    app: t.Any, emulator: t.Any, connected: Connection, recorder: RecordingAdapter
+) -> None:
     with app.app_context():
         qbo = get_qbo(app)
         session = qbo.state().db.session
@@ -305,8 +311,17 @@ def test_an_unreadable_lifetime_never_fails_a_good_grant(bad: object) -> None:
 
     cipher = TokenCipher([Fernet.generate_key()])
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    values = token_values({"access_token": "a", "refresh_token": "r", "expires_in": bad,
-                           "x_refresh_token_expires_in": bad, "x_refresh_token_hard_expires_in": 86400}, cipher, now)
+    values = token_values(
+        {
+            "access_token": "a",
+            "refresh_token": "r",
+            "expires_in": bad,
+            "x_refresh_token_expires_in": bad,
+            "x_refresh_token_hard_expires_in": 86400,
+        },
+        cipher,
+        now,
+    )
     assert values["access_expires_at"] == now + dt.timedelta(hours=1)
     assert "refresh_expires_at" not in values
     assert values["refresh_hard_expires_at"] == now + dt.timedelta(days=1)

@@ -16,17 +16,17 @@ import pytest
 from cryptography.fernet import Fernet
 from flask_login import login_user
 
-from flask_qbo.sync.pull import pull
-from flask_qbo.sync.push import push
 from flask_qbo import signals
-from flask_qbo.extension import get_qbo
+from flask_qbo.connection.upkeep import upkeep
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
-from flask_qbo.connection.upkeep import upkeep
 from flask_qbo.views.admin import connection_banner
 
 from ..conftest import login
@@ -75,8 +75,10 @@ def reconnects(app: t.Any) -> t.Iterator[list[dict[str, t.Any]]]:
 
 def add_contacts(app: t.Any, count: int = 1) -> list[int]:
     with app.app_context():
-        contacts = [Contact(tenant="acme", first_name="Kim", last_name=f"Key{n}", email=f"kim{n}@example.com")
-                    for n in range(count)]
+        contacts = [
+            Contact(tenant="acme", first_name="Kim", last_name=f"Key{n}", email=f"kim{n}@example.com")
+            for n in range(count)
+        ]
         db.session.add_all(contacts)
         db.session.commit()
         return [c.id for c in contacts]
@@ -106,8 +108,9 @@ def assert_untouched(app: t.Any, before: Connection, reconnects: list[dict[str, 
     assert reconnects == []
 
 
-def test_wrong_key_keeps_the_connection_and_the_queued_change(app: t.Any, emulator: t.Any, wrong: t.Any,
-                                                               reconnects: list[dict[str, t.Any]]) -> None:
+def test_wrong_key_keeps_the_connection_and_the_queued_change(
+    app: t.Any, emulator: t.Any, wrong: t.Any, reconnects: list[dict[str, t.Any]]
+) -> None:
     before = connection_row(app, "acme")
     add_contacts(wrong, 3)
     assert run_push(wrong) == 1
@@ -120,8 +123,9 @@ def test_wrong_key_keeps_the_connection_and_the_queued_change(app: t.Any, emulat
     assert customers(emulator) == set()
 
 
-def test_right_key_back_resumes_the_push_without_a_reconnect(app: t.Any, emulator: t.Any, wrong: t.Any,
-                                                             reconnects: list[dict[str, t.Any]]) -> None:
+def test_right_key_back_resumes_the_push_without_a_reconnect(
+    app: t.Any, emulator: t.Any, wrong: t.Any, reconnects: list[dict[str, t.Any]]
+) -> None:
     before = connection_row(app, "acme")
     add_contacts(wrong)
     run_push(wrong)
@@ -188,12 +192,21 @@ def test_a_backlog_through_the_batch_path_waits_and_does_not_spin(
     assert {r.attempts for r in waiting} == {0}
 
 
-def test_pull_and_cdc_wait_for_the_key(app: t.Any, emulator: t.Any, wrong: t.Any,
-                                       reconnects: list[dict[str, t.Any]]) -> None:
+def test_pull_and_cdc_wait_for_the_key(
+    app: t.Any, emulator: t.Any, wrong: t.Any, reconnects: list[dict[str, t.Any]]
+) -> None:
     before = connection_row(app, "acme")
     with wrong.app_context():
-        db.session.add(Inbox(event_id="e1", realm_id=TEST_REALM, entity="Customer", entity_id="1",
-                             operation="Update", event_time=utcnow()))
+        db.session.add(
+            Inbox(
+                event_id="e1",
+                realm_id=TEST_REALM,
+                entity="Customer",
+                entity_id="1",
+                operation="Update",
+                event_time=utcnow(),
+            )
+        )
         db.session.commit()
         qbo = get_qbo(wrong)
         for _ in range(pull.MAX_ATTEMPTS + 1):
@@ -207,8 +220,9 @@ def test_pull_and_cdc_wait_for_the_key(app: t.Any, emulator: t.Any, wrong: t.Any
     assert connection_row(app, "acme").last_cdc_at is None
 
 
-def test_upkeep_does_not_turn_a_wrong_key_into_a_reconnect(app: t.Any, wrong: t.Any,
-                                                            reconnects: list[dict[str, t.Any]]) -> None:
+def test_upkeep_does_not_turn_a_wrong_key_into_a_reconnect(
+    app: t.Any, wrong: t.Any, reconnects: list[dict[str, t.Any]]
+) -> None:
     update_connection(app, "acme", access_expires_at=utcnow() + dt.timedelta(seconds=30))
     before = connection_row(app, "acme")
     with wrong.app_context():
@@ -260,8 +274,7 @@ def test_disconnect_with_the_wrong_key_works_locally(app: t.Any, emulator: t.Any
     client = wrong.test_client()
     login(client, ACME_ADMIN)
     token = csrf(client, "/qbo/admin/disconnect")
-    response = client.post("/qbo/admin/disconnect", data={"csrf_token": token, "data": "keep"},
-                           follow_redirects=True)
+    response = client.post("/qbo/admin/disconnect", data={"csrf_token": token, "data": "keep"}, follow_redirects=True)
     assert response.status_code == 200
     page = text(response)
     assert "Disconnected from Test Company" in page
@@ -271,8 +284,9 @@ def test_disconnect_with_the_wrong_key_works_locally(app: t.Any, emulator: t.Any
     assert any(g.realm == TEST_REALM and not g.revoked for g in emulator.tokens.grants.values())
 
 
-def test_pdf_download_with_the_wrong_key_says_sync_waits(app: t.Any, wrong: t.Any,
-                                                         reconnects: list[dict[str, t.Any]]) -> None:
+def test_pdf_download_with_the_wrong_key_says_sync_waits(
+    app: t.Any, wrong: t.Any, reconnects: list[dict[str, t.Any]]
+) -> None:
     contact_id = add_contact(wrong)
     link_customer(wrong, contact_id)
     add_txn(wrong, "Invoice", "7")

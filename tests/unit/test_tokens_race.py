@@ -15,8 +15,8 @@ import typing as t
 from cryptography.fernet import Fernet
 
 from flask_qbo import signals
+from flask_qbo.state import get_qbo
 from flask_qbo.intuit import tokens
-from flask_qbo.extension import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow
 from flask_qbo.testing import TEST_REALM
@@ -104,8 +104,7 @@ def scenario_simultaneous_refresh(first: t.Any, second: t.Any, connection_id: in
         emulator.tokens.check_access(results[key])  # both tokens work
 
 
-def scenario_late_response_never_overwrites(first: t.Any, second: t.Any, connection_id: int,
-                                            emulator: t.Any) -> None:
+def scenario_late_response_never_overwrites(first: t.Any, second: t.Any, connection_id: int, emulator: t.Any) -> None:
     """A slow worker's rotation lands after two newer ones: it must not overwrite them.
 
     Without the compare-and-set the slow worker writes its (older) refresh token
@@ -202,8 +201,9 @@ def scenario_threads_share_one_refresh(app: t.Any, connection_id: int, emulator:
     expire_stored_access_token(app, connection_id)
     connections = [load(app, connection_id) for _ in range(threads_count)]
     results: dict[str, t.Any] = {}
-    threads = [run(app, lambda c=c: tokens.access_token(get_qbo(app), c), results, str(i))
-               for i, c in enumerate(connections)]
+    threads = [
+        run(app, lambda c=c: tokens.access_token(get_qbo(app), c), results, str(i)) for i, c in enumerate(connections)
+    ]
     for thread in threads:
         thread.join(20)
     assert not hold.timed_out, f"only {hold.caught_up} of {threads_count} threads reached the refresh"

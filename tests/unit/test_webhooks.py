@@ -17,11 +17,9 @@ from flask_qbo.views.webhooks import parse_notification
 from flask_qbo.views.webhooks import verify_signature
 
 from ..hostapp import db
-
 from ..signature_vectors import VECTORS
 
 URL = "/qbo/webhooks"
-
 
 
 @pytest.mark.parametrize("body,token,signature", VECTORS)
@@ -39,29 +37,49 @@ def test_garbage_signature_is_refused_not_raised():
 
 
 def cloudevent(event_id, entity="customer", verb="updated", entity_id="1", realm=TEST_REALM, **extra):
-    return {"specversion": "1.0", "id": event_id, "source": "intuit.test", "type": f"qbo.{entity}.{verb}.v1",
-            "time": "2025-09-10T21:31:25.179851517Z", "intuitentityid": entity_id, "intuitaccountid": realm,
-            "data": extra.get("data", {})}
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "intuit.test",
+        "type": f"qbo.{entity}.{verb}.v1",
+        "time": "2025-09-10T21:31:25.179851517Z",
+        "intuitentityid": entity_id,
+        "intuitaccountid": realm,
+        "data": extra.get("data", {}),
+    }
 
 
 def post(client, app, payload, *, token=None, signature=None, content_type="application/cloudevents+json"):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    sig = signature if signature is not None else compute_signature(body, token or app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])
+    sig = (
+        signature
+        if signature is not None
+        else compute_signature(body, token or app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])
+    )
     return client.post(URL, data=body, headers={"intuit-signature": sig, "Content-Type": content_type})
 
 
 def inbox(app):
     with app.app_context():
-        return [(r.event_id, r.entity, r.entity_id, r.operation, r.deleted_id) for r in db.session.query(Inbox).order_by(Inbox.id)]
+        return [
+            (r.event_id, r.entity, r.entity_id, r.operation, r.deleted_id)
+            for r in db.session.query(Inbox).order_by(Inbox.id)
+        ]
 
 
 def test_cloudevents_stored_and_deduplicated(app, client, connected):
-    events = [cloudevent("e1"), cloudevent("e2", "invoice", "void", "7"),
-              cloudevent("e3", "customer", "merged", "5", data={"deletedId": "9"})]
+    events = [
+        cloudevent("e1"),
+        cloudevent("e2", "invoice", "void", "7"),
+        cloudevent("e3", "customer", "merged", "5", data={"deletedId": "9"}),
+    ]
     resp = post(client, app, events)
     assert resp.status_code == 200 and resp.get_json()["stored"] == 3
-    assert inbox(app) == [("e1", "Customer", "1", "Update", None), ("e2", "Invoice", "7", "Void", None),
-                          ("e3", "Customer", "5", "Merge", "9")]
+    assert inbox(app) == [
+        ("e1", "Customer", "1", "Update", None),
+        ("e2", "Invoice", "7", "Void", None),
+        ("e3", "Customer", "5", "Merge", "9"),
+    ]
     again = post(client, app, [cloudevent("e1"), cloudevent("e1"), cloudevent("e4")], content_type="application/json")
     assert again.status_code == 200
     assert again.get_json() == {"stored": 1, "duplicates": 2, "ignored": 0, "malformed": 0}
@@ -71,9 +89,24 @@ def test_cloudevents_stored_and_deduplicated(app, client, connected):
 
 
 def test_legacy_body_dedupes_on_its_content(app, client, connected):
-    body = {"eventNotifications": [{"realmId": TEST_REALM, "dataChangeEvent": {"entities": [
-        {"name": "Customer", "id": "7", "operation": "Merge", "lastUpdated": "2015-10-05T14:42:19-0700",
-         "deletedId": "12"}]}}]}
+    body = {
+        "eventNotifications": [
+            {
+                "realmId": TEST_REALM,
+                "dataChangeEvent": {
+                    "entities": [
+                        {
+                            "name": "Customer",
+                            "id": "7",
+                            "operation": "Merge",
+                            "lastUpdated": "2015-10-05T14:42:19-0700",
+                            "deletedId": "12",
+                        }
+                    ]
+                },
+            }
+        ]
+    }
     assert post(client, app, body, content_type="application/json; charset=utf-8").status_code == 200
     assert post(client, app, body, content_type="application/json").get_json()["duplicates"] == 1
     rows = inbox(app)
@@ -169,8 +202,9 @@ def test_an_event_that_is_not_an_object_is_recorded(app, client, connected):
     assert resp.status_code == 200 and resp.get_json()["malformed"] == 3
     assert [row[0] for row in inbox(app)] == ["good"]
     messages = [row[3] for row in rejected(app)]
-    assert messages == [f"CloudEvent {n} of 4: it is {what}, not an object." for n, what in
-                        ((1, "a number"), (3, "text"), (4, "null"))]
+    assert messages == [
+        f"CloudEvent {n} of 4: it is {what}, not an object." for n, what in ((1, "a number"), (3, "text"), (4, "null"))
+    ]
 
 
 def legacy(*notifications):
@@ -183,9 +217,17 @@ def entity(entity_id, name="Customer", operation="Update", **extra):
 
 def test_one_bad_legacy_entity_or_notification_does_not_refuse_the_others(app, client, connected):
     body = legacy(
-        {"realmId": TEST_REALM, "dataChangeEvent": {"entities": [
-            entity("1"), {"name": "Customer", "operation": "Update"}, entity("3", lastUpdated="not a time"),
-            entity("4", "Invoice", "Void")]}},
+        {
+            "realmId": TEST_REALM,
+            "dataChangeEvent": {
+                "entities": [
+                    entity("1"),
+                    {"name": "Customer", "operation": "Update"},
+                    entity("3", lastUpdated="not a time"),
+                    entity("4", "Invoice", "Void"),
+                ]
+            },
+        },
         {"realmId": "１２３", "dataChangeEvent": {"entities": [entity("5")]}},
         {"dataChangeEvent": {"entities": [entity("6")]}},
         {"realmId": TEST_REALM, "dataChangeEvent": {"entities": "nothing"}},
@@ -198,10 +240,19 @@ def test_one_bad_legacy_entity_or_notification_does_not_refuse_the_others(app, c
     assert [row[1:3] for row in inbox(app)] == [("Customer", "1"), ("Invoice", "4")]
     assert rejected(app) == [
         ("acme", TEST_REALM, None, "Notification 1 of 6, entity 2 of 4: 'id' is missing."),
-        ("acme", TEST_REALM, "3", "Notification 1 of 6, entity 3 of 4 (Customer 3): "
-                                  "'lastUpdated' is not a timestamp: 'not a time'."),
-        (None, None, None, "Notification 2 of 6 (1 entity): 'realmId' '１２３' is not a QuickBooks company "
-                           "(realm) id: expected 1 to 32 digits 0-9."),
+        (
+            "acme",
+            TEST_REALM,
+            "3",
+            "Notification 1 of 6, entity 3 of 4 (Customer 3): 'lastUpdated' is not a timestamp: 'not a time'.",
+        ),
+        (
+            None,
+            None,
+            None,
+            "Notification 2 of 6 (1 entity): 'realmId' '１２３' is not a QuickBooks company "
+            "(realm) id: expected 1 to 32 digits 0-9.",
+        ),
         (None, None, None, "Notification 3 of 6 (1 entity): 'realmId' is missing."),
         ("acme", TEST_REALM, None, "Notification 4 of 6: 'dataChangeEvent.entities' is not a list."),
         (None, None, None, "Notification 5 of 6: it is text, not an object."),
@@ -212,15 +263,18 @@ def test_one_bad_legacy_entity_or_notification_does_not_refuse_the_others(app, c
 NOT_A_NOTIFICATION = "not a CloudEvents array or an eventNotifications object."
 
 
-@pytest.mark.parametrize("body,message", [
-    (b"{}", f"The notification is an object without 'eventNotifications', {NOT_A_NOTIFICATION}"),
-    (b'{"hello": 1}', f"The notification is an object without 'eventNotifications', {NOT_A_NOTIFICATION}"),
-    (b"42", f"The notification is a number, {NOT_A_NOTIFICATION}"),
-    (b'"text"', f"The notification is text, {NOT_A_NOTIFICATION}"),
-    (b"null", f"The notification is null, {NOT_A_NOTIFICATION}"),
-    (b"true", f"The notification is true or false, {NOT_A_NOTIFICATION}"),
-    (b'{"eventNotifications": "x"}', "The notification's 'eventNotifications' is not a list."),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (b"{}", f"The notification is an object without 'eventNotifications', {NOT_A_NOTIFICATION}"),
+        (b'{"hello": 1}', f"The notification is an object without 'eventNotifications', {NOT_A_NOTIFICATION}"),
+        (b"42", f"The notification is a number, {NOT_A_NOTIFICATION}"),
+        (b'"text"', f"The notification is text, {NOT_A_NOTIFICATION}"),
+        (b"null", f"The notification is null, {NOT_A_NOTIFICATION}"),
+        (b"true", f"The notification is true or false, {NOT_A_NOTIFICATION}"),
+        (b'{"eventNotifications": "x"}', "The notification's 'eventNotifications' is not a list."),
+    ],
+)
 def test_json_that_is_not_a_notification_is_recorded_and_acknowledged(app, client, connected, body, message):
     """Intuit resends a refused body whole, and this one would never read better: take it, say so."""
     resp = post(client, app, body)
@@ -240,8 +294,9 @@ def test_an_empty_notification_is_fine(app, client, connected, body):
 def test_a_malformed_event_for_an_unknown_realm_is_not_shown_to_anyone(app, client, connected):
     resp = post(client, app, [spoiled("x", intuitaccountid="555", intuitentityid=None)])
     assert resp.status_code == 200 and resp.get_json()["malformed"] == 1
-    assert rejected(app) == [(None, "555", None, "CloudEvent 1 of 1 (id 'x', type 'qbo.customer.updated.v1'): "
-                                                 "'intuitentityid' is missing.")]
+    assert rejected(app) == [
+        (None, "555", None, "CloudEvent 1 of 1 (id 'x', type 'qbo.customer.updated.v1'): 'intuitentityid' is missing.")
+    ]
 
 
 def test_malformed_parts_recorded_one_by_one_are_bounded(app, client, connected, monkeypatch):
@@ -250,8 +305,10 @@ def test_malformed_parts_recorded_one_by_one_are_bounded(app, client, connected,
     resp = post(client, app, [1] * 5 + [cloudevent("good")])
     assert resp.status_code == 200 and resp.get_json()["malformed"] == 5
     messages = [row[3] for row in rejected(app)]
-    assert len(messages) == 4 and messages[-1] == "2 more malformed part(s) of this notification were not " \
-                                                  "recorded one by one."
+    assert (
+        len(messages) == 4
+        and messages[-1] == "2 more malformed part(s) of this notification were not recorded one by one."
+    )
     assert [row[0] for row in inbox(app)] == ["good"]
 
 

@@ -12,11 +12,11 @@ from flask import render_template_string
 from jinja2 import ChoiceLoader
 from jinja2 import DictLoader
 
-from flask_qbo.sync.push import push
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 
 from ..conftest import login
@@ -229,8 +229,9 @@ def _unfinished(app: t.Any) -> list[tuple[str, str, str]]:
         return [(o.tenant_key, o.contact_key, o.status) for o in rows]
 
 
-def test_sync_now_requires_csrf_and_pushes_the_contact(app: t.Any, client: t.Any, connected: t.Any,
-                                                       emulator: t.Any) -> None:
+def test_sync_now_requires_csrf_and_pushes_the_contact(
+    app: t.Any, client: t.Any, connected: t.Any, emulator: t.Any
+) -> None:
     contact_id = add_contact(app, last_name="Now")
     runner = _runner(app)
     login(client, ACME_USER)
@@ -359,7 +360,7 @@ def test_hostile_qbo_data_renders_harmlessly(app: t.Any, client: t.Any, connecte
     link_customer(
         app,
         contact_id,
-        qbo_id="58\"><script>alert(1)</script>",
+        qbo_id='58"><script>alert(1)</script>',
         display_name="<script>alert('name')</script>",
         terms_name="<img src=x onerror=alert(1)>",
         parent_name="</dd><script>p()</script>",
@@ -395,8 +396,11 @@ def test_summary_error_does_not_repeat_intuits_code(app: t.Any, client: t.Any, c
     message = "[6000] A business validation error has occurred: Notes are locked."
     with app.app_context():
         db.session.query(Customer).update({"sync_status": "failed", "sync_error": message})
-        db.session.add(Outbox(tenant_key="acme", contact_key=str(contact_id), status="failed",
-                              error_code="6000", last_error=message))
+        db.session.add(
+            Outbox(
+                tenant_key="acme", contact_key=str(contact_id), status="failed", error_code="6000", last_error=message
+            )
+        )
         db.session.commit()
     login(client, ACME_USER)
     html = _get(client, contact_id, "summary").get_data(as_text=True)
@@ -407,8 +411,13 @@ def test_summary_error_does_not_repeat_intuits_code(app: t.Any, client: t.Any, c
 def test_summary_follows_the_apps_locale(app: t.Any, client: t.Any, connected: t.Any) -> None:
     app.config["QBO_LOCALE"] = "de_DE"
     contact_id = add_contact(app)
-    link_customer(app, contact_id, balance=Decimal("1234.50"), currency="EUR",
-                  qbo_created_at=dt.datetime(2024, 3, 5, 12, 0, tzinfo=dt.timezone.utc))
+    link_customer(
+        app,
+        contact_id,
+        balance=Decimal("1234.50"),
+        currency="EUR",
+        qbo_created_at=dt.datetime(2024, 3, 5, 12, 0, tzinfo=dt.timezone.utc),
+    )
     login(client, ACME_USER)
     html = _get(client, contact_id, "summary").get_data(as_text=True).replace("\xa0", " ")
     assert "1.234,50 €" in html
@@ -423,10 +432,18 @@ def test_widgets_answer_only_the_canonical_contact_key(app: t.Any, client: t.Any
     contact_id = add_contact(app)
     login(client, ACME_USER)
     key = str(contact_id)
-    spellings = ["0" + key, "+" + key, " " + key, key + " ", key + ".0",
-                 key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
-                 key.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
-                 "1" + "0" * 22, "-" + "9" * 30, "%00"]
+    spellings = [
+        "0" + key,
+        "+" + key,
+        " " + key,
+        key + " ",
+        key + ".0",
+        key.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        key.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        "1" + "0" * 22,
+        "-" + "9" * 30,
+        "%00",
+    ]
     for widget in WIDGETS:
         assert _get(client, contact_id, widget).status_code == 200, widget
         for spelling in spellings:

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from flask_qbo.models import Transaction
+from flask_qbo.widgets.data import display_status
 from flask_qbo.widgets.formatting import format_date
 from flask_qbo.widgets.formatting import format_datetime
 from flask_qbo.widgets.formatting import format_money
 from flask_qbo.widgets.formatting import status_label
-from flask_qbo.models import Transaction
-from flask_qbo.widgets.data import display_status
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import typing as t
 
-from flask_qbo.sync.pull.mirror import upsert_transaction
 from flask_qbo.models import Connection
 from flask_qbo.models import Transaction
+from flask_qbo.sync.pull.mirror import upsert_transaction
 from flask_qbo.testing import TEST_REALM
 
 from ..conftest import login
@@ -103,15 +103,37 @@ def test_status_badges_and_money(app: t.Any, client: t.Any, connected: t.Any) ->
     contact_id = add_contact(app)
     link_customer(app, contact_id, qbo_id="58", currency="EUR")
     login(client, ACME_USER)
-    statuses = ["open", "partially_paid", "paid", "void", "pending", "accepted", "closed", "rejected",
-                "unapplied", "applied", "refunded"]
+    statuses = [
+        "open",
+        "partially_paid",
+        "paid",
+        "void",
+        "pending",
+        "accepted",
+        "closed",
+        "rejected",
+        "unapplied",
+        "applied",
+        "refunded",
+    ]
     for n, status in enumerate(statuses, start=1):
         add_txn(app, "Estimate", str(n), status=status, due_date=days_ago(30))
     add_txn(app, "Invoice", "50", status="open", balance="75.5", total="1234.5", due_date=days_ago(1))
     add_txn(app, "Invoice", "51", status="open", balance="10", due_date=TODAY, currency="JPY")
     html = _folder(client, contact_id)
-    for label in ("Open", "Partially paid", "Paid", "Void", "Pending", "Accepted", "Closed", "Rejected",
-                  "Unapplied", "Applied", "Refunded"):
+    for label in (
+        "Open",
+        "Partially paid",
+        "Paid",
+        "Void",
+        "Pending",
+        "Accepted",
+        "Closed",
+        "Rejected",
+        "Unapplied",
+        "Applied",
+        "Refunded",
+    ):
         assert f">{label}</span>" in html, label
     assert '<span class="qbo-badge qbo-badge--overdue">Overdue</span>' in html  # an open invoice ages
     assert "€1,234.50" in html and "€75.50" in html
@@ -155,9 +177,20 @@ def test_hostile_transaction_data_is_escaped_and_unlinked(app: t.Any, client: t.
 
 def test_statement_tab_shows_open_items_running_balance_and_aging(app: t.Any, client: t.Any, connected: t.Any) -> None:
     contact_id = _setup(app, client)
-    add_txn(app, "Invoice", "1", doc_number="A", total="100", balance="100", txn_date=days_ago(100), due_date=days_ago(95))
-    add_txn(app, "Invoice", "2", doc_number="B", total="200", balance="50", txn_date=days_ago(45), due_date=days_ago(40),
-            status="partially_paid")
+    add_txn(
+        app, "Invoice", "1", doc_number="A", total="100", balance="100", txn_date=days_ago(100), due_date=days_ago(95)
+    )
+    add_txn(
+        app,
+        "Invoice",
+        "2",
+        doc_number="B",
+        total="200",
+        balance="50",
+        txn_date=days_ago(45),
+        due_date=days_ago(40),
+        status="partially_paid",
+    )
     add_txn(app, "Invoice", "3", doc_number="C", total="30", balance="30", txn_date=days_ago(2), due_date=days_ago(-28))
     add_txn(app, "Invoice", "4", doc_number="PAID", total="30", balance="0", status="paid")
     add_txn(app, "CreditMemo", "5", doc_number="CM", total="40", balance="25", txn_date=days_ago(10))

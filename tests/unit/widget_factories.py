@@ -10,7 +10,7 @@ import datetime as dt
 import typing as t
 from decimal import Decimal
 
-from flask_qbo.extension import get_qbo
+from flask_qbo.state import get_qbo
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import Transaction

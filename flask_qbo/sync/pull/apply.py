@@ -51,10 +51,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from . import mirror
 from ... import signals
-from ..capture import latest_unpushed_edit
-from ..capture import suppress_capture
 from ...config import get_config
 from ...fieldmap import apply_values
 from ...fieldmap import changed_paths
@@ -62,13 +59,16 @@ from ...fieldmap import customer_hash
 from ...fieldmap import normalize
 from ...fieldmap import normalize_field
 from ...fieldmap import qbo_values
-from ..merge import CRM
-from ..merge import winner_for
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
 from ...models import SyncLog
 from ...models import utcnow
+from ..capture import latest_unpushed_edit
+from ..capture import suppress_capture
+from ..merge import CRM
+from ..merge import winner_for
+from . import mirror
 
 if t.TYPE_CHECKING:
     from ...extension import QBO
@@ -107,14 +107,29 @@ class Applier:
             return False
         return False
 
-    def _changed(self, entity: str, qbo_id: str, contact_key: str | None, action: str,
-                 fields: list[str] | None = None, message: str | None = None) -> None:
+    def _changed(
+        self,
+        entity: str,
+        qbo_id: str,
+        contact_key: str | None,
+        action: str,
+        fields: list[str] | None = None,
+        message: str | None = None,
+    ) -> None:
         self.applied += 1
         if action != "mirrored":
-            self.session.add(SyncLog(
-                tenant_key=self.conn.tenant_key, realm_id=self.realm_id, contact_key=contact_key,
-                qbo_id=qbo_id, direction="pull", action=action, fields=fields or None, message=message,
-            ))
+            self.session.add(
+                SyncLog(
+                    tenant_key=self.conn.tenant_key,
+                    realm_id=self.realm_id,
+                    contact_key=contact_key,
+                    qbo_id=qbo_id,
+                    direction="pull",
+                    action=action,
+                    fields=fields or None,
+                    message=message,
+                )
+            )
         signals.pulled.send(self.app, realm_id=self.realm_id, entity=entity, qbo_id=qbo_id, contact_key=contact_key)
 
     # -- transactions ---------------------------------------------------------------------
@@ -165,8 +180,13 @@ class Applier:
         values = qbo_values(data, registration.fields)
         digest = customer_hash(values)
         if row.contact_key is None:
-            if (is_new and get_config("QBO_IMPORT_NEW_CUSTOMERS") and row.active and not row.merged_into
-                    and not self._awaiting_push(data, values)):
+            if (
+                is_new
+                and get_config("QBO_IMPORT_NEW_CUSTOMERS")
+                and row.active
+                and not row.merged_into
+                and not self._awaiting_push(data, values)
+            ):
                 return self._create_contact(row, values, digest)
             self._changed("Customer", qbo_id, None, "mirrored")
             return True
@@ -226,8 +246,9 @@ class Applier:
         waiting = {key for key, _sent in in_flight}
         with self.session.no_autoflush:
             candidates = self.session.query(registration.model).filter(func.lower(column) == str(email).lower())
-            return any(self.qbo.contact_key(c) in waiting and self.qbo.tenant_of(c) == self.conn.tenant_key
-                       for c in candidates)
+            return any(
+                self.qbo.contact_key(c) in waiting and self.qbo.tenant_of(c) == self.conn.tenant_key for c in candidates
+            )
 
     def _create_contact(self, row: Customer, values: dict[str, t.Any], digest: str) -> bool:
         if not self.qbo.has_contact_factory:
@@ -243,8 +264,9 @@ class Applier:
         self._changed("Customer", row.qbo_id, row.contact_key, "created", fields=sorted(attrs))
         return True
 
-    def _update_contact(self, row: Customer, data: t.Mapping[str, t.Any], values: dict[str, t.Any],
-                        digest: str, was_active: bool | None) -> None:
+    def _update_contact(
+        self, row: Customer, data: t.Mapping[str, t.Any], values: dict[str, t.Any], digest: str, was_active: bool | None
+    ) -> None:
         fields = self.qbo.registration().fields
         contact = self.qbo.load_contact(str(row.contact_key))
         if contact is None:  # deleted in the CRM; the mirror still shows the customer
@@ -253,8 +275,9 @@ class Applier:
         if self.qbo.tenant_of(contact) != row.tenant_key:
             # Links are made tenant-checked; a key that now names another tenant's
             # contact (keys reused after a delete) must never receive this data.
-            log.warning("Customer %s is linked to contact %s of another tenant; not applied.",
-                        row.qbo_id, row.contact_key)
+            log.warning(
+                "Customer %s is linked to contact %s of another tenant; not applied.", row.qbo_id, row.contact_key
+            )
             self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
             return
         base = row.synced_values
@@ -269,8 +292,15 @@ class Applier:
             action = "reactivated" if row.active else "inactivated"
         self._changed("Customer", row.qbo_id, row.contact_key, action, fields=written)
 
-    def _conflicts(self, row: Customer, contact: t.Any, data: t.Mapping[str, t.Any], values: dict[str, t.Any],
-                   base: dict[str, t.Any] | None, paths: list[str]) -> set[str]:
+    def _conflicts(
+        self,
+        row: Customer,
+        contact: t.Any,
+        data: t.Mapping[str, t.Any],
+        values: dict[str, t.Any],
+        base: dict[str, t.Any] | None,
+        paths: list[str],
+    ) -> set[str]:
         """Paths where the CRM holds an unpushed edit that beats QBO's (they are not written)."""
         if base is None:
             return set()
@@ -291,13 +321,26 @@ class Applier:
                 continue  # the CRM did not touch it, or both sides agree
             if crm_newer:
                 wins.add(path)
-            self.session.add(SyncLog(
-                tenant_key=row.tenant_key, realm_id=self.realm_id, contact_key=row.contact_key, qbo_id=row.qbo_id,
-                direction="pull", action="conflict", fields=[field.attr],
-                conflict={field.attr: {"crm": crm, "qbo": values.get(path), "winner": winner}},
-            ))
-            signals.conflict.send(self.app, contact_key=row.contact_key, field=field.attr, crm_value=crm,
-                                  qbo_value=values.get(path), winner=winner)
+            self.session.add(
+                SyncLog(
+                    tenant_key=row.tenant_key,
+                    realm_id=self.realm_id,
+                    contact_key=row.contact_key,
+                    qbo_id=row.qbo_id,
+                    direction="pull",
+                    action="conflict",
+                    fields=[field.attr],
+                    conflict={field.attr: {"crm": crm, "qbo": values.get(path), "winner": winner}},
+                )
+            )
+            signals.conflict.send(
+                self.app,
+                contact_key=row.contact_key,
+                field=field.attr,
+                crm_value=crm,
+                qbo_value=values.get(path),
+                winner=winner,
+            )
         return wins
 
     def _mark_synced(self, row: Customer, values: dict[str, t.Any], digest: str, *, pending: bool = False) -> None:
@@ -400,4 +443,3 @@ def contact_attrs(values: t.Mapping[str, t.Any], fields: t.Any) -> dict[str, t.A
             value = values[field.path]
             attrs[field.attr] = field.from_qbo(value) if field.from_qbo is not None else value
     return {k: v for k, v in attrs.items() if v is not None}
-

@@ -62,11 +62,7 @@ def ref_name(session: Session, realm_id: str, kind: str, ref: t.Any) -> str | No
         return None
     if ref.get("name"):
         return clip(ref["name"], 100)
-    item = (
-        session.query(RefItem)
-        .filter_by(realm_id=realm_id, kind=kind, qbo_id=str(ref["value"]))
-        .one_or_none()
-    )
+    item = session.query(RefItem).filter_by(realm_id=realm_id, kind=kind, qbo_id=str(ref["value"])).one_or_none()
     return item.name if item else None
 
 
@@ -99,10 +95,7 @@ def refresh_ref_items(session: Session, client: QBOClient, realm_id: str) -> int
     for kind, data in fetched:
         store_ref_item(session, realm_id, kind, data)
     session.flush()
-    names = {
-        (item.kind, item.qbo_id): item.name
-        for item in session.query(RefItem).filter_by(realm_id=realm_id)
-    }
+    names = {(item.kind, item.qbo_id): item.name for item in session.query(RefItem).filter_by(realm_id=realm_id)}
     for customer in session.query(Customer).filter_by(realm_id=realm_id):
         if customer.terms_id:
             customer.terms_name = names.get(("Term", customer.terms_id), customer.terms_name)
@@ -168,9 +161,7 @@ def _fill_customer(session: Session, row: Customer, data: t.Mapping[str, t.Any])
     row.given_name = clip(data.get("GivenName"), 100)
     row.family_name = clip(data.get("FamilyName"), 100)
     row.email = clip(get_path(data, "PrimaryEmailAddr.Address"), 100)
-    row.phone = clip(
-        get_path(data, "PrimaryPhone.FreeFormNumber") or get_path(data, "Mobile.FreeFormNumber"), 30
-    )
+    row.phone = clip(get_path(data, "PrimaryPhone.FreeFormNumber") or get_path(data, "Mobile.FreeFormNumber"), 30)
     row.active = data.get("Active", True) is not False
     if row.active:
         row.merged_into = None
@@ -294,11 +285,7 @@ def _balance(entity: str, data: t.Mapping[str, t.Any]) -> Decimal | None:
 
 def get_transaction(session: Session, realm_id: str, entity: str, qbo_id: str) -> Transaction | None:
     """The mirror row of one transaction (deleted ones included)."""
-    return (
-        session.query(Transaction)
-        .filter_by(realm_id=realm_id, txn_type=entity, qbo_id=str(qbo_id))
-        .one_or_none()
-    )
+    return session.query(Transaction).filter_by(realm_id=realm_id, txn_type=entity, qbo_id=str(qbo_id)).one_or_none()
 
 
 def upsert_transaction(

@@ -27,28 +27,28 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
-from . import mirror
-from .apply import Applier
-from .apply import ConnectionGone
-from .apply import hold_connection
-from .apply import lock_customers
-from ...intuit.client import quote
 from ...config import cdc_interval
 from ...config import get_config
 from ...errors import QBOAPIError
 from ...errors import QBOAuthError
 from ...errors import QBOTokenDecryptError
-from ...extension import get_qbo
+from ...intuit.client import quote
 from ...intuit.inputs import is_qbo_id
 from ...models import Connection
 from ...models import Customer
 from ...models import Inbox
 from ...models import SyncLog
 from ...models import utcnow
+from ...state import get_qbo
+from . import mirror
+from .apply import Applier
+from .apply import ConnectionGone
+from .apply import hold_connection
+from .apply import lock_customers
 
 if t.TYPE_CHECKING:
-    from ...intuit.client import QBOClient
     from ...extension import QBO
+    from ...intuit.client import QBOClient
 
 log = logging.getLogger("flask_qbo.pull")
 
@@ -96,7 +96,8 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
         conn = qbo.connection_for_realm(realm)
         if conn is None:
             session.execute(
-                update(Inbox).where(Inbox.realm_id == realm, Inbox.status == "pending")
+                update(Inbox)
+                .where(Inbox.realm_id == realm, Inbox.status == "pending")
                 .values(status="ignored", processed_at=utcnow(), last_error="No tenant is connected to this realm.")
             )
             session.commit()
@@ -139,7 +140,8 @@ def _due() -> t.Any:
 
 def _release_stale_claims(session: t.Any) -> None:
     session.execute(
-        update(Inbox).where(Inbox.status == "in_progress", Inbox.processed_at < utcnow() - STALE_CLAIM)
+        update(Inbox)
+        .where(Inbox.status == "in_progress", Inbox.processed_at < utcnow() - STALE_CLAIM)
         .values(status="pending")
     )
     session.commit()
@@ -157,7 +159,8 @@ def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
         return []
     stamp = utcnow()
     session.execute(
-        update(Inbox).where(Inbox.id.in_(ids), Inbox.status == "pending")
+        update(Inbox)
+        .where(Inbox.id.in_(ids), Inbox.status == "pending")
         .values(status="in_progress", attempts=Inbox.attempts + 1, processed_at=stamp)
     )
     session.commit()
@@ -208,15 +211,20 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
 
 def _finish(session: t.Any, ids: list[int], status: str, error: str | None, *, retry: bool) -> None:
     """Settle claimed rows by id; rows a purge deleted meanwhile are simply not there to update."""
-    values: dict[str, t.Any] = {"status": status, "last_error": error[:2000] if error else None,
-                                "processed_at": utcnow()}
+    values: dict[str, t.Any] = {
+        "status": status,
+        "last_error": error[:2000] if error else None,
+        "processed_at": utcnow(),
+    }
     if retry:
         values["status"] = case((Inbox.attempts >= MAX_ATTEMPTS, "failed"), else_=status)
     elif status == "pending":
         # Waiting for a reconnect (or a connection that went away) is not a failed attempt.
         values["attempts"] = case((Inbox.attempts > 0, Inbox.attempts - 1), else_=0)
     session.execute(
-        update(Inbox).where(Inbox.id.in_(ids), Inbox.status == "in_progress").values(**values)
+        update(Inbox)
+        .where(Inbox.id.in_(ids), Inbox.status == "in_progress")
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -326,7 +334,7 @@ def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[d
     active = " AND Active IN (true, false)" if entity in _NAME_LISTS else ""
     found: list[dict] = []
     for start in range(0, len(ordered), IN_CHUNK):
-        chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start:start + IN_CHUNK])
+        chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start : start + IN_CHUNK])
         found.extend(client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk}){active} MAXRESULTS {IN_CHUNK}"))
     return found
 
@@ -339,9 +347,10 @@ def _mirrored_customers(session: t.Any, realm_id: str, ids: list[str]) -> set[st
     """
     found: set[str] = set()
     for start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[start:start + IN_CHUNK]
-        found.update(session.scalars(select(Customer.qbo_id).where(Customer.realm_id == realm_id,
-                                                                   Customer.qbo_id.in_(chunk))))
+        chunk = ids[start : start + IN_CHUNK]
+        found.update(
+            session.scalars(select(Customer.qbo_id).where(Customer.realm_id == realm_id, Customer.qbo_id.in_(chunk)))
+        )
     return found
 
 
@@ -405,8 +414,15 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     connection.cdc_cursor = newest
     connection.last_cdc_at = utcnow()
     if mode == "query":
-        session.add(SyncLog(tenant_key=connection.tenant_key, realm_id=connection.realm_id, direction="pull",
-                            action="resynced", message=f"Full re-sync by query of changes since {window_start}."))
+        session.add(
+            SyncLog(
+                tenant_key=connection.tenant_key,
+                realm_id=connection.realm_id,
+                direction="pull",
+                action="resynced",
+                message=f"Full re-sync by query of changes since {window_start}.",
+            )
+        )
     session.commit()
     return applier.applied
 
@@ -422,9 +438,7 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
     return found
 
 
-def _cover_inbox(
-    session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool
-) -> None:
+def _cover_inbox(session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool) -> None:
     """Pending events inside the window CDC just applied need no read of their own.
 
     Merges stay pending: only the event says where a merged customer went.
@@ -435,8 +449,13 @@ def _cover_inbox(
     kept = ("Merge",) if deletes else ("Merge", "Delete")
     session.execute(
         update(Inbox)
-        .where(Inbox.realm_id == realm_id, Inbox.status == "pending", Inbox.operation.notin_(kept),
-               Inbox.event_time >= start, Inbox.event_time <= end)
+        .where(
+            Inbox.realm_id == realm_id,
+            Inbox.status == "pending",
+            Inbox.operation.notin_(kept),
+            Inbox.event_time >= start,
+            Inbox.event_time <= end,
+        )
         .values(status="done", processed_at=utcnow(), last_error="Covered by a CDC poll.")
     )
 
@@ -453,8 +472,10 @@ def poll_due(qbo: QBO | None = None) -> int:
     interval = dt.timedelta(seconds=cdc_interval())
     now = utcnow()
     applied = 0
-    ids = [conn_id for (conn_id,) in session.query(Connection.id).filter(Connection.status == "connected")
-           .order_by(Connection.id)]
+    ids = [
+        conn_id
+        for (conn_id,) in session.query(Connection.id).filter(Connection.status == "connected").order_by(Connection.id)
+    ]
     for conn_id in ids:
         conn = session.get(Connection, conn_id)
         if conn is None or not conn.is_active:

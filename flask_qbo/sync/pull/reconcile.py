@@ -18,10 +18,6 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from . import mirror
-from .apply import Applier
-from .apply import lock_customers
-from ..capture import suppress_capture
 from ...fieldmap import apply_values
 from ...fieldmap import contact_values
 from ...fieldmap import normalize
@@ -29,6 +25,10 @@ from ...fieldmap import qbo_values
 from ...models import Customer
 from ...models import Outbox
 from ...models import Transaction
+from ..capture import suppress_capture
+from . import mirror
+from .apply import Applier
+from .apply import lock_customers
 
 if t.TYPE_CHECKING:
     from ...extension import QBO
@@ -60,7 +60,9 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
     everything = {
         entity: {
             str(d["Id"]): d
-            for d in client.query(f"SELECT * FROM {entity}" + (" WHERE Active IN (true, false)" if entity == "Customer" else ""))
+            for d in client.query(
+                f"SELECT * FROM {entity}" + (" WHERE Active IN (true, false)" if entity == "Customer" else "")
+            )
         }
         for entity in ("Customer", *mirror.TRANSACTION_TYPES)
     }
@@ -121,7 +123,8 @@ def _contacts(
         return []
     fields = registration.fields
     waiting = {
-        key for (key,) in session.query(Outbox.contact_key).filter(
+        key
+        for (key,) in session.query(Outbox.contact_key).filter(
             Outbox.tenant_key == tenant_key, Outbox.status.in_(("pending", "in_progress", "failed"))
         )
     }
@@ -133,10 +136,7 @@ def _contacts(
         if data is None or contact is None or row.contact_key in waiting:
             continue
         theirs, ours = qbo_values(data, fields), contact_values(contact, fields)
-        paths = [
-            f.path for f in fields
-            if f.pulls and normalize(theirs.get(f.path)) != normalize(ours.get(f.path))
-        ]
+        paths = [f.path for f in fields if f.pulls and normalize(theirs.get(f.path)) != normalize(ours.get(f.path))]
         if not paths:
             continue
         attrs = ", ".join(f.attr for f in fields if f.path in paths)

@@ -32,11 +32,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy import update
 
-from ..pull import mirror
 from ... import signals
-from ..pull.apply import ConnectionGone
-from ..pull.apply import hold_connection
-from ..capture import UPSERT
 from ...errors import QBOAuthError
 from ...errors import QBOError
 from ...errors import QBORateLimitError
@@ -44,19 +40,23 @@ from ...errors import QBOStaleObjectError
 from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
 from ...errors import QBOValidationError
-from ...intuit.faults import batch_error
 from ...fieldmap import build_update_payload
 from ...fieldmap import changed_paths
 from ...fieldmap import contact_values
 from ...fieldmap import customer_hash
 from ...fieldmap import qbo_values
+from ...intuit.faults import batch_error
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
 from ...models import SyncLog
 from ...models import utcnow
-from .ops import request_id
+from ..capture import UPSERT
+from ..pull import mirror
+from ..pull.apply import ConnectionGone
+from ..pull.apply import hold_connection
 from ..validation import validate_values
+from .ops import request_id
 
 log = logging.getLogger("flask_qbo.push")
 
@@ -106,7 +106,7 @@ def process_batch(qbo: t.Any, tenant_key: str, limit: int) -> int:
         handled += len(ids)
         for n, row_id in enumerate(singles):
             if not push.handle(qbo, row_id, client):
-                waiting = [*singles[n + 1:], *(item.row_id for item in items)]
+                waiting = [*singles[n + 1 :], *(item.row_id for item in items)]
                 push.release(session, waiting, delay=0.0, attempts_back=True)
                 return handled - len(waiting)
         try:
@@ -129,9 +129,17 @@ def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) ->
     fields = qbo.registration().fields
     rows = session.scalars(select(Outbox).where(Outbox.id.in_(row_ids)).order_by(Outbox.id)).all()
     keys = [row.contact_key for row in rows if row.op == UPSERT]
-    linked = session.scalars(select(Customer).where(
-        Customer.tenant_key == conn.tenant_key, Customer.realm_id == conn.realm_id, Customer.contact_key.in_(keys),
-    )) if keys else []
+    linked = (
+        session.scalars(
+            select(Customer).where(
+                Customer.tenant_key == conn.tenant_key,
+                Customer.realm_id == conn.realm_id,
+                Customer.contact_key.in_(keys),
+            )
+        )
+        if keys
+        else []
+    )
     links = {link.contact_key: link for link in linked}
     contacts = qbo.load_contacts(k for k in keys if k in links)
     items: list[Item] = []
@@ -173,13 +181,19 @@ def _plan(row: Outbox, link: Customer, contact: t.Any, fields: t.Any) -> Item | 
     validate_values({p: v for p, v in values.items() if fields.by_path(p).pushes}, fields)
     current = dict(link.raw or {})
     base = link.synced_values if link.synced_values is not None else (qbo_values(current, fields) if current else None)
-    payload = build_update_payload(values, fields, qbo_id=link.qbo_id, sync_token=link.sync_token,
-                                   base=base, current=current)
+    payload = build_update_payload(
+        values, fields, qbo_id=link.qbo_id, sync_token=link.sync_token, base=base, current=current
+    )
     if payload is None:
         return None
     return Item(
-        row_id=row.id, contact_key=row.contact_key, qbo_id=str(link.qbo_id), values=values, payload=payload,
-        sent=changed_paths(values, base), request_id=request_id(row, "update", link.sync_token, digest),
+        row_id=row.id,
+        contact_key=row.contact_key,
+        qbo_id=str(link.qbo_id),
+        values=values,
+        payload=payload,
+        sent=changed_paths(values, base),
+        request_id=request_id(row, "update", link.sync_token, digest),
     )
 
 
@@ -217,8 +231,11 @@ def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: lis
         data = answer.get("Customer")
         if error is None and isinstance(data, dict) and str(data.get("Id")) == item.qbo_id:
             done.append((item, data))
-        elif (isinstance(error, QBOValidationError) and not isinstance(error, QBOStaleObjectError)
-              and (answer.get("Fault") or {}).get("type") == "ValidationFault"):
+        elif (
+            isinstance(error, QBOValidationError)
+            and not isinstance(error, QBOStaleObjectError)
+            and (answer.get("Fault") or {}).get("type") == "ValidationFault"
+        ):
             parked.append((item, error))
         else:
             retry.append(item.row_id)
@@ -228,7 +245,7 @@ def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: lis
         push.fail(qbo, item.row_id, error)
     for n, row_id in enumerate(retry):
         if not push.handle(qbo, row_id, client):
-            push.release(session, retry[n + 1:], delay=0.0, attempts_back=True)
+            push.release(session, retry[n + 1 :], delay=0.0, attempts_back=True)
             return False
     return True
 
@@ -250,9 +267,12 @@ def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[It
     keys = {item.contact_key: item.qbo_id for item, _ in done}
     now = utcnow()
     with session.no_autoflush:
-        for other in session.scalars(select(Customer).where(
-            Customer.tenant_key == conn.tenant_key, Customer.contact_key.in_(list(keys)),
-        )):
+        for other in session.scalars(
+            select(Customer).where(
+                Customer.tenant_key == conn.tenant_key,
+                Customer.contact_key.in_(list(keys)),
+            )
+        ):
             if other.qbo_id != keys[other.contact_key] or other.realm_id != conn.realm_id:
                 other.contact_key = None
         for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
@@ -261,18 +281,29 @@ def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[It
             link.synced_values = qbo_values(data, fields)
             link.sync_status, link.sync_error, link.last_synced_at = "synced", None, now
             session.flush()
-        session.add_all([
-            SyncLog(tenant_key=conn.tenant_key, realm_id=conn.realm_id, contact_key=item.contact_key,
-                    qbo_id=item.qbo_id, direction="push", action="updated", fields=item.sent)
-            for item, _ in done
-        ])
+        session.add_all(
+            [
+                SyncLog(
+                    tenant_key=conn.tenant_key,
+                    realm_id=conn.realm_id,
+                    contact_key=item.contact_key,
+                    qbo_id=item.qbo_id,
+                    direction="push",
+                    action="updated",
+                    fields=item.sent,
+                )
+                for item, _ in done
+            ]
+        )
     table = Outbox.__table__
     session.execute(
-        update(table).where(table.c.id.in_([item.row_id for item, _ in done]))
+        update(table)
+        .where(table.c.id.in_([item.row_id for item, _ in done]))
         .values(status="done", error_code=None, last_error=None)
     )
     session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for item, _ in done:
-        signals.pushed.send(app, contact_key=item.contact_key, qbo_id=item.qbo_id, operation="updated",
-                            fields=item.sent)
+        signals.pushed.send(
+            app, contact_key=item.contact_key, qbo_id=item.qbo_id, operation="updated", fields=item.sent
+        )

@@ -15,11 +15,7 @@ import uuid as uuidlib
 
 from flask import current_app
 
-from ..pull import mirror
 from ... import signals
-from ..pull.apply import hold_connection
-from ..capture import latest_unpushed_edit
-from ..capture import suppress_capture
 from ...config import get_config
 from ...errors import QBODuplicateNameError
 from ...errors import QBOStaleObjectError
@@ -36,14 +32,18 @@ from ...fieldmap import get_path
 from ...fieldmap import next_display_name
 from ...fieldmap import qbo_values
 from ...fieldmap import strip_deleted
-from ..merge import CRM
-from ..merge import three_way
-from ..merge import winner_for
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
 from ...models import SyncLog
 from ...models import utcnow
+from ..capture import latest_unpushed_edit
+from ..capture import suppress_capture
+from ..merge import CRM
+from ..merge import three_way
+from ..merge import winner_for
+from ..pull import mirror
+from ..pull.apply import hold_connection
 from ..validation import validate_values
 
 #: Merges attempted when QBO keeps answering 5010 (someone edits it right now).
@@ -101,6 +101,7 @@ def link_of(ctx: RowContext) -> Customer | None:
 
 # -- upsert ------------------------------------------------------------------------
 
+
 def upsert_row(ctx: RowContext) -> dict[str, t.Any] | None:
     """Bring the QBO customer in line with the contact; ``None`` when nothing was sent."""
     contact = ctx.qbo.load_contact(ctx.row.contact_key)
@@ -130,7 +131,9 @@ def _mark_synced(link: Customer) -> None:
 
 def _update(ctx: RowContext, contact: t.Any, link: Customer, values: dict[str, t.Any]) -> dict[str, t.Any] | None:
     current: dict[str, t.Any] = dict(link.raw or {})
-    base = link.synced_values if link.synced_values is not None else (qbo_values(current, ctx.fields) if current else None)
+    base = (
+        link.synced_values if link.synced_values is not None else (qbo_values(current, ctx.fields) if current else None)
+    )
     token = link.sync_token
     sent: list[str] = []
     data: dict[str, t.Any] | None = None
@@ -151,8 +154,7 @@ def _update(ctx: RowContext, contact: t.Any, link: Customer, values: dict[str, t
             values, base = merge_with(ctx, contact, values, base, current)
             token = current.get("SyncToken")
     else:
-        raise QBOStaleObjectError("The customer kept changing in QuickBooks while we merged; will retry.",
-                                  code="5010")
+        raise QBOStaleObjectError("The customer kept changing in QuickBooks while we merged; will retry.", code="5010")
     if data is None:
         data = current if current else None
         if data is None:
@@ -162,7 +164,10 @@ def _update(ctx: RowContext, contact: t.Any, link: Customer, values: dict[str, t
 
 
 def merge_with(
-    ctx: RowContext, contact: t.Any, values: dict[str, t.Any], base: t.Mapping[str, t.Any] | None,
+    ctx: RowContext,
+    contact: t.Any,
+    values: dict[str, t.Any],
+    base: t.Mapping[str, t.Any] | None,
     fresh: dict[str, t.Any],
 ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
     """Three-way merge after a 5010; returns the contact's merged values and the new base (QBO's values)."""
@@ -174,15 +179,29 @@ def merge_with(
             apply_values(contact, result.pull, ctx.fields)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for conflict in result.conflicts:
-        ctx.session.add(SyncLog(
-            tenant_key=ctx.row.tenant_key, realm_id=ctx.connection.realm_id, contact_key=ctx.row.contact_key,
-            qbo_id=fresh.get("Id"), direction="push", action="conflict", fields=[conflict.path],
-            conflict={conflict.attr: {"crm": conflict.crm_value, "qbo": conflict.qbo_value,
-                                      "winner": conflict.winner}},
-            message=f"{conflict.attr} changed on both sides; {conflict.winner.upper()} value kept.",
-        ))
-        signals.conflict.send(app, contact_key=ctx.row.contact_key, field=conflict.attr,
-                              crm_value=conflict.crm_value, qbo_value=conflict.qbo_value, winner=conflict.winner)
+        ctx.session.add(
+            SyncLog(
+                tenant_key=ctx.row.tenant_key,
+                realm_id=ctx.connection.realm_id,
+                contact_key=ctx.row.contact_key,
+                qbo_id=fresh.get("Id"),
+                direction="push",
+                action="conflict",
+                fields=[conflict.path],
+                conflict={
+                    conflict.attr: {"crm": conflict.crm_value, "qbo": conflict.qbo_value, "winner": conflict.winner}
+                },
+                message=f"{conflict.attr} changed on both sides; {conflict.winner.upper()} value kept.",
+            )
+        )
+        signals.conflict.send(
+            app,
+            contact_key=ctx.row.contact_key,
+            field=conflict.attr,
+            crm_value=conflict.crm_value,
+            qbo_value=conflict.qbo_value,
+            winner=conflict.winner,
+        )
     mirror.upsert_customer(ctx.session, ctx.connection, fresh, contact_key=ctx.row.contact_key)
     return result.merged(values), qvals
 
@@ -236,7 +255,8 @@ def _match_or_create(ctx: RowContext, contact: t.Any, values: dict[str, t.Any]) 
             payload["DisplayName"] = name
         try:
             data = ctx.client.sparse_update(
-                "Customer", payload,
+                "Customer",
+                payload,
                 request_id=request_id(ctx.row, "match", found["Id"], found.get("SyncToken"), attempt),
             )
             break
@@ -259,20 +279,28 @@ def find_match(ctx: RowContext, values: t.Mapping[str, t.Any]) -> dict[str, t.An
     """
     email = values.get("PrimaryEmailAddr.Address")
     if email:
-        rows = list(ctx.client.query(
-            f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {literal(email)} AND Active IN (true, false)"
-        ))
+        rows = list(
+            ctx.client.query(
+                f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {literal(email)} AND Active IN (true, false)"
+            )
+        )
         hit = _first_free(ctx, sorted(rows, key=lambda r: r.get("Active") is False))
         if hit is not None:
             return hit
     name = display_name(values)
-    rows = list(ctx.client.query(
-        f"SELECT * FROM Customer WHERE DisplayName IN ({literal(name)}, {literal(name + DELETED_SUFFIX)}) "
-        "AND Active IN (true, false)"
-    ))
+    rows = list(
+        ctx.client.query(
+            f"SELECT * FROM Customer WHERE DisplayName IN ({literal(name)}, {literal(name + DELETED_SUFFIX)}) "
+            "AND Active IN (true, false)"
+        )
+    )
     if email:
-        rows = [r for r in rows if not get_path(r, "PrimaryEmailAddr.Address")
-                or str(get_path(r, "PrimaryEmailAddr.Address")).lower() == email.lower()]
+        rows = [
+            r
+            for r in rows
+            if not get_path(r, "PrimaryEmailAddr.Address")
+            or str(get_path(r, "PrimaryEmailAddr.Address")).lower() == email.lower()
+        ]
     return _first_free(ctx, sorted(rows, key=lambda r: r.get("Active") is False))
 
 
@@ -295,10 +323,12 @@ def own_lost_create(ctx: RowContext) -> dict[str, t.Any] | None:
     sent = ctx.row.create_sent
     if not sent:
         return None
-    rows = list(ctx.client.query(
-        f"SELECT * FROM Customer WHERE DisplayName IN ({literal(sent['DisplayName'])}, "
-        f"{literal(sent['DisplayName'] + DELETED_SUFFIX)}) AND Active IN (true, false)"
-    ))
+    rows = list(
+        ctx.client.query(
+            f"SELECT * FROM Customer WHERE DisplayName IN ({literal(sent['DisplayName'])}, "
+            f"{literal(sent['DisplayName'] + DELETED_SUFFIX)}) AND Active IN (true, false)"
+        )
+    )
     return _first_free(ctx, [data for data in rows if _made_by(sent, data)])
 
 
@@ -326,7 +356,8 @@ def _adopt(ctx: RowContext, data: dict[str, t.Any]) -> Customer:
     """Link our own lost create, with the values we sent as the base of later merges."""
     sent = t.cast(dict, ctx.row.create_sent)
     for stale in ctx.session.query(Customer).filter(
-        Customer.tenant_key == ctx.row.tenant_key, Customer.contact_key == ctx.row.contact_key,
+        Customer.tenant_key == ctx.row.tenant_key,
+        Customer.contact_key == ctx.row.contact_key,
         Customer.qbo_id != str(data["Id"]),
     ):
         stale.contact_key = None
@@ -342,10 +373,17 @@ def _adopted(ctx: RowContext, data: dict[str, t.Any]) -> dict[str, t.Any]:
     if link is not None:
         _mark_synced(link)
         link.last_synced_at = utcnow()
-    ctx.session.add(SyncLog(
-        tenant_key=ctx.row.tenant_key, realm_id=ctx.connection.realm_id, contact_key=ctx.row.contact_key,
-        qbo_id=str(data["Id"]), direction="push", action="created", fields=sorted(ctx.row.create_sent["values"]),
-    ))
+    ctx.session.add(
+        SyncLog(
+            tenant_key=ctx.row.tenant_key,
+            realm_id=ctx.connection.realm_id,
+            contact_key=ctx.row.contact_key,
+            qbo_id=str(data["Id"]),
+            direction="push",
+            action="created",
+            fields=sorted(ctx.row.create_sent["values"]),
+        )
+    )
     return {"qbo_id": str(data["Id"]), "operation": "created", "fields": sorted(ctx.row.create_sent["values"])}
 
 
@@ -356,8 +394,11 @@ def _create(ctx: RowContext, values: dict[str, t.Any]) -> dict[str, t.Any]:
         rid = request_id(ctx.row, "create") if attempt == 0 else request_id(ctx.row, "create", attempt)
         # Committed before sending: if the answer is lost, the retry knows what it created.
         ctx.hold()
-        ctx.row.create_sent = {"DisplayName": payload["DisplayName"], "values": qbo_values(payload, ctx.fields),
-                               "sent_at": utcnow().isoformat()}
+        ctx.row.create_sent = {
+            "DisplayName": payload["DisplayName"],
+            "values": qbo_values(payload, ctx.fields),
+            "sent_at": utcnow().isoformat(),
+        }
         ctx.session.commit()
         try:
             data = ctx.client.create("Customer", payload, request_id=rid)
@@ -371,6 +412,7 @@ def _create(ctx: RowContext, values: dict[str, t.Any]) -> dict[str, t.Any]:
 
 # -- bookkeeping -------------------------------------------------------------------
 
+
 def record(
     ctx: RowContext, data: dict[str, t.Any], values: t.Mapping[str, t.Any], action: str, fields: list[str]
 ) -> dict[str, t.Any]:
@@ -378,7 +420,8 @@ def record(
     session = ctx.session
     ctx.hold()
     for stale in session.query(Customer).filter(
-        Customer.tenant_key == ctx.row.tenant_key, Customer.contact_key == ctx.row.contact_key,
+        Customer.tenant_key == ctx.row.tenant_key,
+        Customer.contact_key == ctx.row.contact_key,
         Customer.qbo_id != str(data["Id"]),
     ):
         stale.contact_key = None
@@ -389,14 +432,22 @@ def record(
     link.sync_status = "synced"
     link.sync_error = None
     link.last_synced_at = utcnow()
-    session.add(SyncLog(
-        tenant_key=ctx.row.tenant_key, realm_id=ctx.connection.realm_id, contact_key=ctx.row.contact_key,
-        qbo_id=str(data["Id"]), direction="push", action=action, fields=fields,
-    ))
+    session.add(
+        SyncLog(
+            tenant_key=ctx.row.tenant_key,
+            realm_id=ctx.connection.realm_id,
+            contact_key=ctx.row.contact_key,
+            qbo_id=str(data["Id"]),
+            direction="push",
+            action=action,
+            fields=fields,
+        )
+    )
     return {"qbo_id": str(data["Id"]), "operation": action, "fields": fields}
 
 
 # -- inactivate --------------------------------------------------------------------
+
 
 def inactivate_row(ctx: RowContext) -> dict[str, t.Any] | None:
     """A deleted contact: make its customer inactive in QBO (customers are never deleted there)."""
@@ -411,7 +462,8 @@ def inactivate_row(ctx: RowContext) -> dict[str, t.Any] | None:
     for _ in range(MAX_MERGES + 1):
         try:
             data = ctx.client.sparse_update(
-                "Customer", {"Id": link.qbo_id, "SyncToken": token, "sparse": True, "Active": False},
+                "Customer",
+                {"Id": link.qbo_id, "SyncToken": token, "sparse": True, "Active": False},
                 request_id=request_id(ctx.row, "inactivate", token),
             )
             break
@@ -427,8 +479,15 @@ def inactivate_row(ctx: RowContext) -> dict[str, t.Any] | None:
     row.sync_status = "synced"
     row.sync_error = None
     row.last_synced_at = utcnow()
-    ctx.session.add(SyncLog(
-        tenant_key=ctx.row.tenant_key, realm_id=ctx.connection.realm_id, contact_key=ctx.row.contact_key,
-        qbo_id=str(data["Id"]), direction="push", action="inactivated", fields=["Active"],
-    ))
+    ctx.session.add(
+        SyncLog(
+            tenant_key=ctx.row.tenant_key,
+            realm_id=ctx.connection.realm_id,
+            contact_key=ctx.row.contact_key,
+            qbo_id=str(data["Id"]),
+            direction="push",
+            action="inactivated",
+            fields=["Active"],
+        )
+    )
     return {"qbo_id": str(data["Id"]), "operation": "inactivated", "fields": ["Active"]}

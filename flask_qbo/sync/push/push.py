@@ -43,9 +43,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import aliased
 
 from ... import signals
-from ..pull.apply import ConnectionGone
-from ..pull.apply import hold_connection
-from ..capture import INACTIVATE
 from ...config import get_config
 from ...errors import QBOAuthError
 from ...errors import QBOError
@@ -60,6 +57,9 @@ from ...models import Customer
 from ...models import Outbox
 from ...models import SyncLog
 from ...models import utcnow
+from ..capture import INACTIVATE
+from ..pull.apply import ConnectionGone
+from ..pull.apply import hold_connection
 from .ops import RowContext
 from .ops import inactivate_row
 from .ops import upsert_row
@@ -84,7 +84,7 @@ def worker_id() -> str:
 
 
 def _qbo(qbo: QBO | None) -> QBO:
-    from ...extension import get_qbo
+    from ...state import get_qbo
 
     return qbo or get_qbo()
 
@@ -150,8 +150,13 @@ def claim(session: t.Any, row_id: int, now: dt.datetime, who: str) -> bool:
     result = session.execute(
         update(table)
         .where(table.c.id == row_id, _claimable(table, now))
-        .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1,
-                updated_at=table.c.updated_at)  # bookkeeping: keep the time of the CRM edit
+        .values(
+            status="in_progress",
+            claimed_at=now,
+            claimed_by=who,
+            attempts=table.c.attempts + 1,
+            updated_at=table.c.updated_at,
+        )  # bookkeeping: keep the time of the CRM edit
     )
     session.commit()
     return result.rowcount == 1
@@ -171,8 +176,13 @@ def claim_batch(session: t.Any, tenant_key: str, size: int, now: dt.datetime, wh
     result = session.execute(
         update(table)
         .where(table.c.id.in_(select(due.c.id)), _claimable(table, now))
-        .values(status="in_progress", claimed_at=now, claimed_by=who, attempts=table.c.attempts + 1,
-                updated_at=table.c.updated_at)
+        .values(
+            status="in_progress",
+            claimed_at=now,
+            claimed_by=who,
+            attempts=table.c.attempts + 1,
+            updated_at=table.c.updated_at,
+        )
         .returning(table.c.id)
     )
     ids = sorted(result.scalars())
@@ -318,8 +328,10 @@ def finished(qbo: QBO, ctx: RowContext, outcome: dict[str, t.Any] | None) -> Non
     if outcome:
         signals.pushed.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
-            contact_key=ctx.row.contact_key, qbo_id=outcome.get("qbo_id"),
-            operation=outcome.get("operation"), fields=outcome.get("fields", []),
+            contact_key=ctx.row.contact_key,
+            qbo_id=outcome.get("qbo_id"),
+            operation=outcome.get("operation"),
+            fields=outcome.get("fields", []),
         )
 
 
@@ -346,7 +358,11 @@ def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
 
 
 def release(
-    session: t.Any, row_id: int | t.Collection[int], *, delay: float, error: Exception | None = None,
+    session: t.Any,
+    row_id: int | t.Collection[int],
+    *,
+    delay: float,
+    error: Exception | None = None,
     attempts_back: bool = False,
 ) -> None:
     """Put claimed rows back to pending, due after ``delay`` seconds (their uuids are kept). Commits.
@@ -360,7 +376,9 @@ def release(
     # ``updated_at`` is when the CRM change was made (newest-wins compares it with QBO's
     # edits): a retry is bookkeeping and must not make the change look newer.
     values: dict[str, t.Any] = {
-        "status": "pending", "claimed_at": None, "claimed_by": None,
+        "status": "pending",
+        "claimed_at": None,
+        "claimed_by": None,
         "available_at": case((table.c.available_at > due, table.c.available_at), else_=due),
         "updated_at": table.c.updated_at,
     }
@@ -395,15 +413,23 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: str = "failed") -> No
     if link is not None:
         link.sync_status = "failed"
         link.sync_error = message[:2000]
-    session.add(SyncLog(
-        tenant_key=row.tenant_key, realm_id=conn.realm_id, contact_key=row.contact_key,
-        qbo_id=link.qbo_id if link else None, direction="push", action="failed",
-        error_code=row.error_code, message=message[:2000],
-    ))
+    session.add(
+        SyncLog(
+            tenant_key=row.tenant_key,
+            realm_id=conn.realm_id,
+            contact_key=row.contact_key,
+            qbo_id=link.qbo_id if link else None,
+            direction="push",
+            action="failed",
+            error_code=row.error_code,
+            message=message[:2000],
+        )
+    )
     session.commit()
     signals.sync_failed.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
-        contact_key=row.contact_key, error=exc,
+        contact_key=row.contact_key,
+        error=exc,
     )
 
 
@@ -423,9 +449,7 @@ def needs_reconnect(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str,
             session.commit()
 
 
-def wait_for_key(
-    qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, exc: QBOTokenDecryptError
-) -> None:
+def wait_for_key(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, exc: QBOTokenDecryptError) -> None:
     """The key cannot decrypt the tenant's tokens: its rows wait :data:`KEY_WAIT`, the connection is untouched.
 
     A configuration error, not a dead grant (so not :func:`needs_reconnect`):
@@ -439,8 +463,11 @@ def wait_for_key(
     later = utcnow() + dt.timedelta(seconds=KEY_WAIT)
     session.execute(
         update(table)
-        .where(table.c.tenant_key == tenant_key, table.c.status.in_(("pending", "in_progress")),
-               table.c.available_at < later)
+        .where(
+            table.c.tenant_key == tenant_key,
+            table.c.status.in_(("pending", "in_progress")),
+            table.c.available_at < later,
+        )
         .values(available_at=later, updated_at=table.c.updated_at)
     )
     release(session, row_ids, delay=KEY_WAIT, error=exc, attempts_back=True)
@@ -468,16 +495,17 @@ def next_due_in(qbo: QBO | None = None) -> float | None:
 
 # -- the contract's helpers for views and the admin page --------------------------------
 
+
 def request_sync(contact_or_key: t.Any, tenant_key: str | None = None) -> Outbox:
-    """"Sync now": write (or refresh) the contact's pending row, commit, and wake the runner.
+    """ "Sync now": write (or refresh) the contact's pending row, commit, and wake the runner.
 
     A key is taken only in its canonical form (:meth:`QBO.canonical_key
     <flask_qbo.extension.QBO.canonical_key>`, else :class:`ValueError`), so the row
     names the contact exactly as every other row and link does.
     """
+    from ...state import wake
     from ..capture import UPSERT
     from ..capture import write_row
-    from ...runners.thread import wake
 
     qbo = _qbo(None)
     session = qbo.state().db.session
@@ -494,8 +522,10 @@ def request_sync(contact_or_key: t.Any, tenant_key: str | None = None) -> Outbox
     write_row(session.connection(), tenant_key, contact_key, UPSERT)
     session.commit()
     row = session.scalars(
-        select(Outbox).where(Outbox.tenant_key == tenant_key, Outbox.contact_key == contact_key,
-                             Outbox.status == "pending").order_by(Outbox.id.desc()).limit(1)
+        select(Outbox)
+        .where(Outbox.tenant_key == tenant_key, Outbox.contact_key == contact_key, Outbox.status == "pending")
+        .order_by(Outbox.id.desc())
+        .limit(1)
     ).one()
     wake(reason="sync-now")
     return row
@@ -512,7 +542,7 @@ def retry_all(tenant_key: str) -> int:
 
 
 def _retry(tenant_key: str, condition: t.Any) -> int:
-    from ...runners.thread import wake
+    from ...state import wake
 
     qbo = _qbo(None)
     session = qbo.state().db.session

@@ -1,0 +1,65 @@
+"""Per-app state and the one accessor every layer uses to reach it.
+
+The :class:`~flask_qbo.QBO` object lives in ``app.extensions["qbo"]``; what one app
+needs at runtime (its database, token cipher, transports, runner) is an
+:class:`AppState` kept by that object.  Modules below ``extension.py`` reach both
+through :func:`get_qbo` and wake the app's runner with :func:`wake`, so no lower
+layer ever imports the extension module or a runner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+import requests
+from flask import Flask
+from flask import current_app
+
+if t.TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+    from .extension import QBO
+    from .intuit.crypto import TokenCipher
+
+#: Tenant key used when the host registers no ``tenant_loader`` (single-tenant CRMs).
+DEFAULT_TENANT = "default"
+
+
+class Runner(t.Protocol):
+    """What the rest of the package may ask of an app's runner (thread or Celery)."""
+
+    def wake(self, reason: str = "") -> None:
+        """Look for work now; never blocks."""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the current job."""
+
+
+@dataclasses.dataclass
+class AppState:
+    """What one Flask app needs at runtime; kept per app so two apps never share it."""
+
+    db: SQLAlchemy
+    cipher: TokenCipher
+    #: URL prefix → requests transport adapter (tests mount the emulator here).
+    adapters: dict[str, requests.adapters.BaseAdapter] = dataclasses.field(default_factory=dict)
+    #: The runner driving push/pull work for this app (set by :mod:`flask_qbo.runners`).
+    runner: Runner | None = None
+
+
+def get_qbo(app: Flask | None = None) -> QBO:
+    """The extension registered on ``app`` (default: the current app)."""
+    app = app or current_app
+    try:
+        return t.cast("QBO", app.extensions["qbo"])
+    except KeyError:
+        raise RuntimeError("Flask-QBO is not registered on this app; call qbo.init_app(app).") from None
+
+
+def wake(app: Flask | None = None, reason: str = "") -> None:
+    """Wake the app's runner (no-op when ``QBO_RUNNER`` is ``"none"`` or nothing is attached)."""
+    app = app or t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
+    runner = get_qbo(app).state(app).runner
+    if runner is not None:
+        runner.wake(reason)
