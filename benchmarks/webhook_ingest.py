@@ -160,7 +160,7 @@ class Editor(threading.Thread):
 def _link_contact(app: t.Any, emu: t.Any) -> tuple[int, str]:
     """A contact linked to a QBO customer, as a finished sync leaves it, with the CDC poll held off."""
     from tests.hostapp import db
-    from tests.unit.pull_support import linked_contact
+    from tests.sync.pull.pull_support import linked_contact
 
     linked = linked_contact(app, emu)
     with app.app_context():

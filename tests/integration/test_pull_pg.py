@@ -226,8 +226,8 @@ def _purge_app(pg_url: str) -> tuple[t.Any, t.Any]:
 
 def _purge_through_the_admin_page(app: t.Any) -> None:
     from tests.conftest import login
+    from tests.connection.test_connect_support import csrf
     from tests.hostapp import ACME_ADMIN
-    from tests.unit.test_connect_support import csrf
 
     client = app.test_client()
     login(client, ACME_ADMIN)

@@ -7,7 +7,7 @@ edits queue behind a row that is in flight.  Every claim is checked at once
 from a third connection: a contact never has two rows in flight, and no row
 is taken while an older row of its contact is unfinished.  That backlog is
 above ``QBO_BATCH_THRESHOLD``, so it exercises batch claims; the single-row
-claim's race is forced in tests/unit/test_push_claim_race.py and run here too.
+claim's race is forced in tests/sync/push/test_push_claim_race.py and run here too.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from flask_qbo.testing import make_emulator
 from tests.hostapp import Contact
 from tests.hostapp import db
 from tests.hostapp import make_app
-from tests.unit.test_push_claim_race import push_workers
-from tests.unit.test_push_claim_race import scenario_one_claim_wins
+from tests.sync.push.test_push_claim_race import push_workers
+from tests.sync.push.test_push_claim_race import scenario_one_claim_wins
 
 CONTACTS = 45
 ROUNDS = 4

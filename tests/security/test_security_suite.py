@@ -25,7 +25,6 @@ from werkzeug.routing import Rule
 
 from flask_qbo.emulator.webhooks import Event
 from flask_qbo.emulator.webhooks import sign
-from flask_qbo.state import get_qbo
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
@@ -33,12 +32,17 @@ from flask_qbo.models import ImportRun
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
+from flask_qbo.state import get_qbo
 from flask_qbo.sync.pull import pull
 from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.views.csrf import SESSION_KEY
+from tests.connection.test_connect_support import callback
+from tests.connection.test_connect_support import csrf
+from tests.connection.test_connect_support import intuit_sign_in
+from tests.connection.test_connect_support import start_connect
 
 from ..conftest import login
 from ..hostapp import ACME_ADMIN
@@ -47,10 +51,6 @@ from ..hostapp import GLOBEX_ADMIN
 from ..hostapp import Contact
 from ..hostapp import db
 from ..hostapp import make_app
-from ..unit.test_connect_support import callback
-from ..unit.test_connect_support import csrf
-from ..unit.test_connect_support import intuit_sign_in
-from ..unit.test_connect_support import start_connect
 
 OTHER_REALM = "9130000000000002"
 #: Strings only Globex's data contains: none may ever reach an Acme page.

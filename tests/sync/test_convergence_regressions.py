@@ -1,0 +1,303 @@
+"""Bugs the convergence soak found, each pinned by the smallest sequence that shows it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import sqlalchemy as sa
+
+from flask_qbo import signals
+from flask_qbo.models import Customer
+from flask_qbo.models import Outbox
+from flask_qbo.models import SyncLog
+from flask_qbo.state import get_qbo
+from flask_qbo.sync.pull import pull
+from flask_qbo.sync.push import push
+from flask_qbo.testing import TEST_REALM
+from tests.hostapp import Contact
+from tests.hostapp import db
+
+
+def _due_now() -> None:
+    """Backoffs end (the test does not wait for them)."""
+    db.session.execute(sa.update(Outbox).values(available_at=sa.func.now(), updated_at=Outbox.updated_at))
+    db.session.commit()
+
+
+def test_a_lost_create_answer_is_not_imported_as_a_second_contact(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """QBO made the customer but the answer timed out; CDC sees an unlinked customer with the contact's email.
+
+    apply.Applier.customer used to import it (QBO_IMPORT_NEW_CUSTOMERS) as a new contact, so the
+    person had two contacts; the retry then linked the original one.
+    """
+    app.config.update(QBO_IMPORT_NEW_CUSTOMERS=True, QBO_MAX_RETRIES=0)
+    with app.app_context():
+        qbo = get_qbo(app)
+        db.session.add(Contact(tenant="acme", first_name="Ann", last_name="Lost", email="ann@lost.test"))
+        db.session.commit()
+        emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        push.process(qbo)
+        assert db.session.query(Outbox).one().status == "pending"
+        db.session.commit()
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        assert db.session.query(Contact).count() == 1
+        _due_now()
+        push.process(qbo)
+        link = db.session.query(Customer).one()
+        assert link.contact_key == str(db.session.query(Contact).one().id)
+        db.session.commit()
+    assert len(emulator.store.list(TEST_REALM, "Customer")) == 1
+
+
+def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """CRM edit, then a newer QBO edit, then a failed push attempt, then the QBO edit is pulled.
+
+    push.claim/release bumped qbo_outbox.updated_at (the model's onupdate), which
+    apply.Applier._conflicts reads as the time of the CRM change: the retried old
+    edit looked newer than QBO's and overwrote it.
+    """
+    app.config["QBO_MAX_RETRIES"] = 0
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", first_name="Ann", last_name="Retry", email="ann@retry.test", notes="v0")
+        db.session.add(contact)
+        db.session.commit()
+        push.process(qbo)
+        qbo_id = db.session.query(Customer).one().qbo_id
+        contact.notes = "crm edit"
+        db.session.commit()
+        # The CRM edit was made ten seconds ago; QBO's edit comes now.
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        row.created_at -= dt.timedelta(seconds=10)
+        row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=10)
+        db.session.commit()
+        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+        emulator.store.update(
+            TEST_REALM,
+            "Customer",
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "newer qbo edit"},
+        )
+        emulator.faults.fail_next(1, status=503, path_contains="/v3/")
+        push.process(qbo)  # the attempt fails after QBO's edit; the row goes back to pending
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        assert row.updated_at == edited_at
+        db.session.commit()
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        _due_now()
+        push.process(qbo)
+        assert db.session.get(Contact, contact.id).notes == "newer qbo edit"
+        db.session.commit()
+    assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newer qbo edit"
+
+
+def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """CRM edit (its push waits), then a QBO edit, then a newer CRM edit of the same field, then the push.
+
+    push_ops.merge_with dated the CRM side of a 5010 merge by the outbox row's
+    ``created_at`` (its first edit) on a model without ``updated_at``, so QBO's
+    older edit won and the CRM's newest edit was lost; the pull side dates the
+    CRM by the latest unpushed edit, as newest-wins means.
+    """
+    app.config["QBO_MAX_RETRIES"] = 0
+    conflicts: list[dict[str, t.Any]] = []
+    signals.conflict.connect(lambda sender, **kw: conflicts.append(kw), app, weak=False)
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", first_name="Ann", last_name="Waits", email="ann@waits.test", notes="v0")
+        db.session.add(contact)
+        db.session.commit()
+        push.process(qbo)
+        qbo_id = db.session.query(Customer).one().qbo_id
+        contact.notes = "first crm edit"
+        db.session.commit()
+        # That edit was made a minute ago (its push has been waiting since); QBO's edit comes after it.
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        row.created_at -= dt.timedelta(seconds=60)
+        row.updated_at -= dt.timedelta(seconds=60)
+        db.session.commit()
+        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+        emulator.store.update(
+            TEST_REALM,
+            "Customer",
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "qbo edit"},
+        )
+        contact.notes = "newest crm edit"  # after QBO's edit (LastUpdatedTime has whole seconds)
+        db.session.commit()
+        assert db.session.query(Outbox).filter_by(status="pending").count() == 1  # coalesced into the waiting row
+        push.process(qbo)  # 5010, then the merge
+        assert [(c["field"], c["winner"]) for c in conflicts] == [("notes", "crm")]
+        assert db.session.get(Contact, contact.id).notes == "newest crm edit"
+        db.session.commit()
+    assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newest crm edit"
+
+
+def test_a_lost_create_then_a_crm_delete_is_neither_imported_nor_left_active(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """The contact is deleted before the retry: no contact holds the email any more.
+
+    The pull side used to import the customer as a new contact ("the contact came
+    back"); the outbox row's recorded create identifies it as ours instead, and the
+    retry makes it inactive.
+    """
+    app.config.update(QBO_IMPORT_NEW_CUSTOMERS=True, QBO_MAX_RETRIES=0)
+    with app.app_context():
+        qbo = get_qbo(app)
+        db.session.add(Contact(tenant="acme", first_name="Del", last_name="Lost", email="del@lost.test"))
+        db.session.commit()
+        emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        push.process(qbo)
+        db.session.delete(db.session.query(Contact).one())
+        db.session.commit()
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        assert db.session.query(Contact).count() == 0  # not imported back
+        _due_now()
+        push.process(qbo)
+        db.session.commit()
+    (customer,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
+    assert customer["Active"] is False
+
+
+def _create_never_reaches_qbo_over_a_namesake(app: t.Any, emulator: t.Any) -> t.Any:
+    """An older, unlinked "Twin Person" exists; our create of the same name times out before QBO runs it."""
+    emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {
+            "DisplayName": "Twin Person",
+            "GivenName": "Twin",
+            "FamilyName": "Person",
+            "PrimaryEmailAddr": {"Address": "old@twin.test"},
+        },
+    )
+    app.config.update(QBO_MAX_RETRIES=0)
+    qbo = get_qbo(app)
+    db.session.add(Contact(tenant="acme", first_name="Twin", last_name="Person", email="new@twin.test"))
+    db.session.commit()
+    emulator.faults.timeout_next(1, method="POST", path_contains="/customer")  # before QBO executes it
+    push.process(qbo)
+    row = db.session.query(Outbox).one()
+    assert row.status == "pending" and row.create_sent["DisplayName"] == "Twin Person"
+    db.session.commit()
+    return qbo
+
+
+def test_a_namesake_is_not_adopted_as_our_lost_create(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """The soak's "missing" person: the retry adopted the older namesake and took over its email."""
+    with app.app_context():
+        qbo = _create_never_reaches_qbo_over_a_namesake(app, emulator)
+        _due_now()
+        push.process(qbo)
+        assert db.session.query(Contact).one().email == "new@twin.test"
+        db.session.commit()
+    emails = sorted(c["PrimaryEmailAddr"]["Address"] for c in emulator.store.list(TEST_REALM, "Customer"))
+    assert emails == ["new@twin.test", "old@twin.test"]
+
+
+def test_deleting_after_a_create_that_never_landed_leaves_the_namesake_alone(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    with app.app_context():
+        qbo = _create_never_reaches_qbo_over_a_namesake(app, emulator)
+        db.session.delete(db.session.query(Contact).one())
+        db.session.commit()
+        _due_now()
+        push.process(qbo)
+        db.session.commit()
+    (namesake,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
+    assert namesake["Active"] is True and namesake["PrimaryEmailAddr"]["Address"] == "old@twin.test"
+
+
+def test_a_delete_while_the_lost_create_was_in_flight_still_inactivates(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """The soak's last case: the delete came while the create row was claimed, so it got its own row.
+
+    The create's retry found the contact gone and stopped; the delete's row had no
+    link and no recorded create, so the customer stayed active.
+    """
+    app.config.update(QBO_MAX_RETRIES=0)
+    with app.app_context():
+        qbo = get_qbo(app)
+        db.session.add(Contact(tenant="acme", first_name="Mid", last_name="Flight", email="mid@flight.test"))
+        db.session.commit()
+        emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        push.process(qbo)
+        create_row = db.session.query(Outbox).one()
+        assert create_row.create_sent is not None
+        create_row.status = "in_progress"  # the delete lands while a worker holds the row
+        db.session.commit()
+        db.session.delete(db.session.query(Contact).one())
+        db.session.commit()
+        assert db.session.query(Outbox).count() == 2  # the delete could not fold into a claimed row
+        db.session.query(Outbox).filter_by(id=create_row.id).update({"status": "pending"})
+        db.session.commit()
+        _due_now()
+        while push.process(qbo):  # the delete's row waits for the create's (per-contact order)
+            pass
+        assert {row.status for row in db.session.query(Outbox)} == {"done"}
+        db.session.commit()
+    (customer,) = emulator.store.list(TEST_REALM, "Customer", include_inactive=True)
+    assert customer["Active"] is False
+
+
+def test_an_older_namesake_with_our_email_is_matched_not_adopted(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """The DisplayName and the email both fit, but the customer is older than our create: it is not ours.
+
+    Adopting it would take the values we sent as what QBO held, so every field
+    where the namesake differs (its phone) would look like a QBO edit and
+    overwrite the contact.  Matched by email instead, it is the same person and
+    the contact's values win, as for any first match.
+    """
+    emulator.clock.advance(-3600)  # made an hour before our create was sent
+    namesake = emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {
+            "DisplayName": "Twin Person",
+            "GivenName": "Twin",
+            "FamilyName": "Person",
+            "PrimaryEmailAddr": {"Address": "old@twin.test"},
+            "PrimaryPhone": {"FreeFormNumber": "555-0199"},
+            "Notes": "the namesake's notes",
+        },
+    )
+    emulator.clock.advance(3600)
+    with app.app_context():
+        app.config.update(QBO_MAX_RETRIES=0)
+        qbo = get_qbo(app)
+        contact = Contact(
+            tenant="acme", first_name="Twin", last_name="Person", email="twin@twin.test", phone="555-0100"
+        )
+        db.session.add(contact)
+        db.session.commit()
+        emulator.faults.timeout_next(1, method="POST", path_contains="/customer")  # before QBO executes it
+        push.process(qbo)
+        assert db.session.query(Outbox).one().create_sent["DisplayName"] == "Twin Person"
+        db.session.commit()
+        # Meanwhile someone in QBO gives the namesake our email.
+        current = emulator.store.read(TEST_REALM, "Customer", namesake["Id"])
+        emulator.store.update(
+            TEST_REALM,
+            "Customer",
+            {
+                "Id": namesake["Id"],
+                "SyncToken": current["SyncToken"],
+                "sparse": True,
+                "PrimaryEmailAddr": {"Address": "twin@twin.test"},
+            },
+        )
+        _due_now()
+        push.process(qbo)
+        contact = db.session.get(Contact, contact.id)
+        assert contact.phone == "555-0100"
+        action = db.session.query(SyncLog.action).filter_by(direction="push", qbo_id=namesake["Id"]).scalar()
+        assert action == "matched"
+        db.session.commit()
+    (customer,) = emulator.store.list(TEST_REALM, "Customer")
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0100"
