@@ -31,6 +31,7 @@ import typing as t
 import uuid
 
 from flask_qbo.intuit import throttle
+from flask_qbo.intuit.notifications import compute_signature
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import utcnow
@@ -38,7 +39,6 @@ from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
-from flask_qbo.views.webhooks import compute_signature
 
 #: Ids of the flood's customers start here: far above anything the emulator made.
 MISSING_BASE = 10_000_000

@@ -14,8 +14,8 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 
-from flask_qbo.intuit.inputs import ROW_ID_MAX
-from flask_qbo.intuit.inputs import whole_number
+from flask_qbo.views.inputs import ROW_ID_MAX
+from flask_qbo.views.inputs import whole_number
 
 from .integration import init_qbo
 from .models import User

@@ -21,8 +21,8 @@ from flask import url_for
 from flask_login import current_user
 from sqlalchemy import or_
 
-from flask_qbo.intuit.inputs import ROW_ID
-from flask_qbo.intuit.inputs import page_arg
+from flask_qbo.views.inputs import ROW_ID
+from flask_qbo.views.inputs import page_arg
 
 from .forms import ContactForm
 from .models import Contact

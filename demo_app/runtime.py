@@ -79,7 +79,7 @@ def reattach(app: Flask, emu: Emulator) -> list[str]:
     emulator, and only for connections that were live (a disconnect stays).
     """
     from flask_qbo import get_qbo
-    from flask_qbo.intuit.tokens import apply_token
+    from flask_qbo.intuit.oauth import apply_token
     from flask_qbo.models import Connection
 
     realms = {realm for realm, _name in emu.store.companies()}

@@ -24,11 +24,11 @@ from sqlalchemy import Integer
 from . import config as qbo_config
 from .errors import QBOConfigError
 from .fieldmap import FieldMap
-from .intuit import inputs
 from .models import Connection
 from .models import metadata
 from .state import DEFAULT_TENANT
 from .state import AppState
+from .views import inputs
 
 if t.TYPE_CHECKING:
     from .intuit.client import QBOClient
@@ -252,7 +252,7 @@ class QBO:
         Use it on every key that comes from outside (a form, a URL, an API
         call): ``"01"``, ``"+1"`` or ``"١"`` would load contact 1 yet compare
         unequal to ``"1"`` in the extension's tables.  See
-        :func:`flask_qbo.intuit.inputs.contact_key` for the rules.
+        :func:`flask_qbo.views.inputs.contact_key` for the rules.
         """
         reg = self.registration()
         return inputs.contact_key(value, integer=_integer_column(getattr(reg.model, reg.key)))
@@ -302,7 +302,7 @@ class QBO:
 
     def client(self, connection: Connection) -> QBOClient:
         """A :class:`~flask_qbo.intuit.client.QBOClient` for a connection, refreshing tokens as needed."""
-        from .intuit.client import build_client
+        from .intuit.app_client import build_client
 
         return build_client(self, connection)
 

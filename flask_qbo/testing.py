@@ -12,7 +12,7 @@ import typing as t
 
 import pytest
 
-from .intuit.tokens import apply_token
+from .intuit.oauth import apply_token
 from .models import Connection
 from .models import utcnow
 from .state import get_qbo

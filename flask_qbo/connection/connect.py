@@ -38,9 +38,10 @@ from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBOOAuthError
 from ..errors import QBOTokenDecryptError
-from ..intuit import inputs
-from ..intuit import tokens
-from ..intuit.client import realm_client
+from ..intuit import auth
+from ..intuit import ids
+from ..intuit import oauth
+from ..intuit.app_client import realm_client
 from ..models import Connection
 from ..models import Customer
 from ..models import ImportMatch
@@ -106,7 +107,7 @@ def begin(qbo: QBO) -> str:
         "user": qbo.current_user_name(),
         "expires": time.time() + STATE_TTL,
     }
-    return tokens.authorization_url(qbo, redirect_uri(), state)
+    return oauth.authorization_url(qbo, redirect_uri(), state)
 
 
 def consume_state(qbo: QBO, state: str | None) -> None:
@@ -194,7 +195,7 @@ def _callback_realm(value: str | None) -> str:
             "Check that the app requests the com.intuit.quickbooks.accounting scope."
         )
     try:
-        return inputs.realm_id(value)
+        return ids.realm_id(value)
     except ValueError as exc:
         raise ConnectError(
             f"The sign-in response cannot be used: {exc} Nothing was changed; start again from the Add-ons & API page."
@@ -204,7 +205,7 @@ def _callback_realm(value: str | None) -> str:
 def _exchange(qbo: QBO, code: str) -> dict[str, t.Any]:
     """Trade the code for tokens, turning Intuit's refusals into messages for the admin."""
     try:
-        return tokens.exchange_code(qbo, code, redirect_uri())
+        return oauth.exchange_code(qbo, code, redirect_uri())
     except QBOOAuthError as exc:
         raise ConnectError(
             f"Intuit refused the sign-in ({exc.error}). Start again from the Add-ons & API page.", status=502
@@ -293,7 +294,7 @@ def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: 
         db_session.add(conn)
     now = utcnow()
     user = qbo.current_user_name()
-    tokens.apply_token(conn, token, state.cipher, now=now)
+    oauth.apply_token(conn, token, state.cipher, now=now)
     conn.realm_id = realm_id
     if name:
         conn.company_name = name
@@ -317,7 +318,7 @@ def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: 
             conflict_for(qbo, tenant, realm_id) or "This QuickBooks company is already connected to another account.",
             status=409,
         ) from None
-    tokens.record_reads(qbo, conn.id)  # the proof's CompanyInfo read
+    auth.record_reads(qbo, conn.id)  # the proof's CompanyInfo read
     _cache_reference_lists(qbo, conn)
     log_event(qbo, conn, action, f"{action.capitalize()} by {user or 'an admin'}.")
     db_session.commit()
@@ -343,8 +344,8 @@ def _cache_reference_lists(qbo: QBO, conn: Connection) -> None:
 def _revoke_unused(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -> None:
     """Revoke tokens we refuse to keep, through a connection object that is never saved."""
     transient = Connection(tenant_key=tenant, realm_id=realm_id, status="disconnected")
-    tokens.apply_token(transient, token, qbo.state().cipher)
-    if not tokens.revoke(qbo, transient):
+    oauth.apply_token(transient, token, qbo.state().cipher)
+    if not oauth.revoke(qbo, transient):
         log.warning("Could not revoke the refused tokens for realm %s.", realm_id)
 
 
@@ -366,7 +367,7 @@ def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
         ``QBO_TOKEN_ENCRYPTION_KEY`` never traps the admin).
     """
     try:
-        revoked = tokens.revoke(qbo, conn)
+        revoked = oauth.revoke(qbo, conn)
         unrevoked = ""
     except QBOTokenDecryptError as exc:
         # Nothing can be sent to Intuit without the token; the grant stays there until the

@@ -15,7 +15,7 @@ from sqlalchemy import func
 
 from ..errors import QBOConfigError
 from ..errors import QBOTokenDecryptError
-from ..intuit import tokens
+from ..intuit import auth
 from ..models import Connection
 from ..models import Customer
 from ..models import Inbox
@@ -225,7 +225,7 @@ def key_problem(qbo: QBO, conn: Connection) -> str | None:
     """
     if conn.status != "connected":
         return None
-    problem = tokens.key_problem(qbo, conn)
+    problem = auth.key_problem(qbo, conn)
     if problem:
         return problem
     reported = (
@@ -322,7 +322,7 @@ def banner_state(qbo: QBO) -> dict[str, t.Any] | None:
             "company": company,
             "since": conn.disconnected_at,
         }
-    if tokens.key_problem(qbo, conn):
+    if auth.key_problem(qbo, conn):
         return {"level": "error", "kind": "key_problem", "admin": admin, "company": company}
     days = upkeep.warning_due(conn)
     if days is not None and admin:

@@ -29,7 +29,7 @@ from sqlalchemy import update
 from .. import signals
 from ..config import get_config
 from ..errors import QBOError
-from ..intuit import tokens
+from ..intuit import oauth
 from ..models import Connection
 from ..models import Inbox
 from ..models import utcnow
@@ -77,7 +77,7 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
     """Refresh tokens that are about to expire and send due expiry warnings, for every tenant.
 
     Each connection is handled in its own transaction: token rotation commits
-    on its own (compare-and-set in :mod:`flask_qbo.intuit.tokens`), and a failure on
+    on its own (compare-and-set in :mod:`flask_qbo.intuit.oauth`), and a failure on
     one tenant never stops the sweep for the others.
 
     :returns: counts ``checked``, ``refreshed``, ``failed``, ``warned`` and
@@ -174,10 +174,10 @@ def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:
     if conn.access_expires_at is not None and conn.access_expires_at - now > leeway:
         return None
     try:
-        tokens.refresh(qbo, conn)
+        oauth.refresh(qbo, conn)
     except QBOError as exc:
         # invalid_grant has already been turned into needs_reconnect (and signalled) by
-        # tokens.refresh; anything else (Intuit down, a timeout, a wrong encryption key that
+        # oauth.refresh; anything else (Intuit down, a timeout, a wrong encryption key that
         # leaves the grant alone) is retried by the next sweep.  A purge revokes the grant
         # too: then the connection is gone and nothing failed.
         _reload(qbo, conn)
@@ -194,7 +194,7 @@ def _expired(conn: Connection, now: dt.datetime) -> bool:
 def _mark_expired(qbo: QBO, conn: Connection) -> None:
     """A refresh token past its expiry cannot be used: ask for a reconnect now, not at first sync."""
     reason = "The QuickBooks authorization expired. An admin must reconnect."
-    tokens.mark_needs_reconnect(qbo, conn, reason)
+    oauth.mark_needs_reconnect(qbo, conn, reason)
     qbo.state().db.session.refresh(conn)
     log_event(qbo, conn, "expired", reason, error_code="expired")
 

@@ -11,7 +11,8 @@ limits instead of tripping them.
 
 HTTP goes through the ``requests.Session`` handed in, which is the transport
 seam: :meth:`flask_qbo.QBO.http_session` mounts the in-process emulator on it
-in tests, so no socket is opened.
+in tests, so no socket is opened.  :mod:`flask_qbo.intuit.app_client` builds
+clients configured from the app.
 """
 
 from __future__ import annotations
@@ -27,28 +28,19 @@ import uuid
 from urllib.parse import quote as url_quote
 
 import requests
-from flask import current_app
 
-from ..config import get_config
-from ..config import resolve_urls
 from ..errors import QBOAPIError
 from ..errors import QBOConfigError
 from ..errors import QBORateLimitError
 from ..errors import QBOTransientError
 from . import faults
-from . import inputs
-from .inputs import JSONInputError
-from .inputs import load_json
+from . import ids
+from .jsonbody import JSONInputError
+from .jsonbody import load_json
+from .query import count_statement
+from .query import has_paging
+from .query import paged
 from .throttle import Throttle
-from .throttle import throttle_for
-from .tokens import ConnectionAuth
-from .tokens import record_reads
-
-if t.TYPE_CHECKING:
-    from flask import Flask
-
-    from ..extension import QBO
-    from ..models import Connection
 
 #: Largest page QBO returns for a query.
 MAX_RESULTS = 1000
@@ -63,13 +55,10 @@ BATCH_LIMIT = 30
 MAX_RETRY_AFTER = 60.0
 
 _ENTITY = re.compile(r"^[A-Za-z]+$")
-_STRING_LITERAL = re.compile(r"'(?:\\.|[^'\\])*'")
-_PAGING = re.compile(r"\b(STARTPOSITION|MAXRESULTS)\b", re.IGNORECASE)
-_SELECT_STAR = re.compile(r"^\s*SELECT\s+\*\s+FROM\b", re.IGNORECASE)
 
 
 class TokenSource(t.Protocol):
-    """What the client needs from authentication (see :class:`flask_qbo.intuit.tokens.ConnectionAuth`)."""
+    """What the client needs from authentication (see :class:`flask_qbo.intuit.auth.ConnectionAuth`)."""
 
     def token(self) -> str:
         """The access token to send now."""
@@ -79,16 +68,6 @@ class TokenSource(t.Protocol):
 
     def fail(self, reason: str) -> None:
         """Called when even a refreshed token is refused."""
-
-
-def quote(value: t.Any) -> str:
-    """A query-language string literal: ``O'Brien`` → ``'O\\'Brien'``.
-
-    QBO escapes with a backslash, not by doubling the quote; backslashes are
-    escaped too so a value can never end the literal early.
-    """
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{text}'"
 
 
 class QBOClient:
@@ -119,7 +98,7 @@ class QBOClient:
         backoff_cap: float = 30.0,
     ) -> None:
         try:
-            self.realm_id = inputs.realm_id(realm_id)
+            self.realm_id = ids.realm_id(realm_id)
         except ValueError as exc:
             raise QBOConfigError(str(exc)) from None
         self.base_url = base_url.rstrip("/")
@@ -220,16 +199,16 @@ class QBOClient:
 
         Pages are requested with ``STARTPOSITION``/``MAXRESULTS``; a statement
         that already has either is run as the single page it asks for.  Use
-        :func:`quote` for string literals and add an ``ORDERBY`` when rows may
+        :func:`flask_qbo.intuit.query.quote` for string literals and add an ``ORDERBY`` when rows may
         change while paging.
         """
-        if _PAGING.search(_STRING_LITERAL.sub("''", stmt)):
+        if has_paging(stmt):
             yield from _rows(self.query_page(stmt))
             return
         page_size = max(1, min(page_size, MAX_RESULTS))
         start = 1
         while True:
-            rows = _rows(self.query_page(f"{stmt.rstrip()} STARTPOSITION {start} MAXRESULTS {page_size}"))
+            rows = _rows(self.query_page(paged(stmt, start, page_size)))
             yield from rows
             if len(rows) < page_size:
                 return
@@ -237,8 +216,7 @@ class QBOClient:
 
     def count(self, stmt: str) -> int:
         """``SELECT COUNT(*) FROM ...`` (a ``SELECT *`` statement is turned into one)."""
-        stmt = _SELECT_STAR.sub("SELECT COUNT(*) FROM", stmt)
-        return int(self.query_page(stmt).get("totalCount") or 0)
+        return int(self.query_page(count_statement(stmt)).get("totalCount") or 0)
 
     def cdc(self, entities: t.Sequence[str], since: dt.datetime) -> dict[str, list[dict[str, t.Any]]]:
         """Objects of ``entities`` changed since ``since`` (deleted ones carry ``status: "Deleted"``).
@@ -390,62 +368,13 @@ class QBOClient:
         return body
 
 
-def build_client(qbo: QBO, connection: Connection) -> QBOClient:
-    """A client for ``connection`` configured from the current app.
-
-    Reads are added to the connection's monthly counter right after each one,
-    in a short transaction of their own (:func:`flask_qbo.intuit.tokens.record_reads`).
-    """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not connection.realm_id:
-        raise QBOConfigError(f"The connection of tenant {connection.tenant_key} has no realm.")
-    connection_id = connection.id
-    return realm_client(
-        qbo,
-        connection.realm_id,
-        ConnectionAuth(qbo, connection, app),
-        app=app,
-        on_read=lambda n: record_reads(qbo, connection_id, n, app=app),
-    )
-
-
-def realm_client(
-    qbo: QBO,
-    realm_id: str,
-    auth: TokenSource,
-    *,
-    app: Flask | None = None,
-    on_read: t.Callable[[int], None] | None = None,
-    max_retries: int | None = None,
-) -> QBOClient:
-    """A client for ``realm_id`` configured from the app, with any token source.
-
-    :func:`build_client` uses it for stored connections; the connect flow uses it
-    to prove a callback's realm with a grant that is not stored yet.
-    ``max_retries`` overrides ``QBO_MAX_RETRIES`` (an admin waiting on a page
-    should not sit through the full backoff).
-    """
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    return QBOClient(
-        realm_id,
-        base_url=resolve_urls(app)["api"],
-        auth=auth,
-        http=qbo.http_session(app),
-        minor_version=int(get_config("QBO_MINOR_VERSION", app)),
-        throttle=throttle_for(app),
-        max_retries=int(get_config("QBO_MAX_RETRIES", app)) if max_retries is None else max_retries,
-        timeout=float(get_config("QBO_HTTP_TIMEOUT", app)),
-        on_read=on_read,
-    )
-
-
 def _path(entity: str) -> str:
     if not _ENTITY.match(entity or ""):
         raise ValueError(f"Not a QBO entity name: {entity!r}")
     return entity.lower()
 
 
-def _segment(value: t.Any) -> str:
+def _segment(value: object) -> str:
     text = str(value)
     if not text:
         raise ValueError("An empty id cannot be used in a QBO URL.")

@@ -25,6 +25,9 @@ from cryptography.fernet import MultiFernet
 from ..errors import QBOConfigError
 from ..errors import QBOTokenDecryptError
 
+if t.TYPE_CHECKING:
+    from flask import Flask
+
 log = logging.getLogger("flask_qbo")
 
 
@@ -58,7 +61,7 @@ class TokenCipher:
             ) from exc
 
     @classmethod
-    def for_app(cls, app: t.Any) -> TokenCipher:
+    def for_app(cls, app: Flask) -> TokenCipher:
         """Build the cipher from the app's config, enforcing a key in production."""
         raw = app.config.get("QBO_TOKEN_ENCRYPTION_KEY")
         if not raw:
@@ -85,7 +88,7 @@ class TokenCipher:
 
         :raises QBOTokenDecryptError: none of the configured keys encrypted it.
             Callers that know the connection re-raise it with the company named
-            (:func:`flask_qbo.intuit.tokens.read_token`).
+            (:func:`flask_qbo.intuit.oauth.read_token`).
         """
         if value is None:
             return None

@@ -28,8 +28,8 @@ from ..errors import QBORateLimitError
 from ..errors import QBOStaleObjectError
 from ..errors import QBOTransientError
 from ..errors import QBOValidationError
-from .inputs import JSONInputError
-from .inputs import load_json
+from .jsonbody import JSONInputError
+from .jsonbody import load_json
 
 if t.TYPE_CHECKING:
     import requests
@@ -58,7 +58,7 @@ STATUS_CLASSES: dict[int, type[QBOAPIError]] = {
 _DELTA_SECONDS = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
 
 
-def normalise_code(code: t.Any) -> str | None:
+def normalise_code(code: object) -> str | None:
     """``"003200"`` and ``3200`` both become ``"3200"``; ``None`` stays ``None``."""
     if code is None or code == "":
         return None
@@ -66,7 +66,7 @@ def normalise_code(code: t.Any) -> str | None:
     return text.lstrip("0") or "0" if text.isdigit() else text
 
 
-def parse_fault(body: t.Any) -> tuple[str | None, list[dict[str, t.Any]]]:
+def parse_fault(body: object) -> tuple[str | None, list[dict[str, t.Any]]]:
     """Return ``(fault type, errors)`` from either envelope; errors use lower-case keys.
 
     A body that is not a fault gives ``(None, [])``.

@@ -39,6 +39,9 @@ import weakref
 
 from ..config import get_config
 
+if t.TYPE_CHECKING:
+    from flask import Flask
+
 #: Length of the rate windows, in seconds.
 WINDOW = 60.0
 #: Seconds a window entry outlives :data:`WINDOW`: covers the time between a slot
@@ -278,11 +281,11 @@ class Throttle:
         return f"<Throttle {self.limits} backend={self.backend!r}>"
 
 
-_app_throttles: weakref.WeakKeyDictionary[t.Any, Throttle] = weakref.WeakKeyDictionary()
+_app_throttles: weakref.WeakKeyDictionary[Flask, Throttle] = weakref.WeakKeyDictionary()
 _app_lock = threading.Lock()
 
 
-def build_throttle(app: t.Any, *, time_scale: float = 1.0) -> Throttle:
+def build_throttle(app: Flask, *, time_scale: float = 1.0) -> Throttle:
     """A new throttle from ``app``'s ``QBO_RATE_LIMIT_*`` settings.
 
     With ``QBO_RATE_LIMIT_STORAGE_URL`` set the counters live in Redis and are
@@ -307,14 +310,14 @@ def build_throttle(app: t.Any, *, time_scale: float = 1.0) -> Throttle:
     )
 
 
-def install(app: t.Any, throttle: Throttle) -> Throttle:
+def install(app: Flask, throttle: Throttle) -> Throttle:
     """Make ``throttle`` the one every client of ``app`` shares from now on (returns it)."""
     with _app_lock:
         _app_throttles[app] = throttle
     return throttle
 
 
-def throttle_for(app: t.Any) -> Throttle:
+def throttle_for(app: Flask) -> Throttle:
     """The throttle every client of ``app`` shares: the installed one, else built once by :func:`build_throttle`."""
     with _app_lock:
         throttle = _app_throttles.get(app)

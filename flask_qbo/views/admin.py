@@ -30,11 +30,11 @@ from ..connection import connect as connect_flow
 from ..connection import health
 from ..connection import upkeep
 from ..importing import run as backfill
-from ..intuit import tokens
-from ..intuit.inputs import ROW_ID
+from ..intuit import auth
 from ..state import get_qbo
 from ..sync.push import push
 from .csrf import csrf_protect
+from .inputs import ROW_ID
 
 bp = Blueprint("qbo", __name__, template_folder="../templates")
 
@@ -178,7 +178,7 @@ def disconnect() -> t.Any:
             qbo_notice={"kind": "error", "text": "Choose whether to keep or delete the synced data."},
         )
     company = conn.company_name or "QuickBooks"
-    unreadable = tokens.key_problem(qbo, conn) is not None  # asked first: disconnecting clears the tokens
+    unreadable = auth.key_problem(qbo, conn) is not None  # asked first: disconnecting clears the tokens
     revoked = connect_flow.disconnect(qbo, conn, purge=choice == "purge")
     text = f"Disconnected from {company}."
     text += " Synced data was deleted." if choice == "purge" else " Synced data is kept and shown as disconnected."

@@ -37,14 +37,14 @@ from ..importing import run as backfill
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
 from ..importing.review import claims
-from ..intuit.inputs import ROW_ID
-from ..intuit.inputs import page_arg
-from ..intuit.inputs import whole_number
 from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
 from ..state import get_qbo
 from .csrf import csrf_protect
+from .inputs import ROW_ID
+from .inputs import page_arg
+from .inputs import whole_number
 
 bp = Blueprint("qbo_import", __name__)
 

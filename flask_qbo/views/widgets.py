@@ -34,7 +34,6 @@ from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBONotFoundError
 from ..errors import QBOTokenDecryptError
-from ..intuit.inputs import page_arg
 from ..models import utcnow
 from ..state import get_qbo
 from ..widgets import data
@@ -44,6 +43,7 @@ from ..widgets.deeplinks import transaction_url
 from ..widgets.deeplinks import valid_id
 from .csrf import csrf_protect
 from .csrf import csrf_token
+from .inputs import page_arg
 
 bp = Blueprint(
     "qbo_widgets",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import urlencode
 
-from ..intuit.inputs import is_qbo_id
+from ..intuit.ids import is_qbo_id
 
 #: QBO transaction type -> path of its page in the QBO web app.
 TRANSACTION_PATHS: dict[str, str] = {

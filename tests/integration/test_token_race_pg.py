@@ -1,6 +1,6 @@
 """The refresh-token race on PostgreSQL: two workers, one database, the newest token kept.
 
-Runs the same scenarios as tests/intuit/test_tokens_race.py in a schema of its
+Runs the same scenarios as tests/intuit/test_oauth_race.py in a schema of its
 own (the ``pg`` fixture creates and drops it), so it never touches other tests' tables.
 """
 
@@ -11,10 +11,10 @@ import typing as t
 import pytest
 
 from flask_qbo.state import get_qbo
-from tests.intuit.test_tokens_race import scenario_late_response_never_overwrites
-from tests.intuit.test_tokens_race import scenario_simultaneous_refresh
-from tests.intuit.test_tokens_race import scenario_threads_share_one_refresh
-from tests.intuit.test_tokens_race import two_workers
+from tests.intuit.test_oauth_race import scenario_late_response_never_overwrites
+from tests.intuit.test_oauth_race import scenario_simultaneous_refresh
+from tests.intuit.test_oauth_race import scenario_threads_share_one_refresh
+from tests.intuit.test_oauth_race import two_workers
 
 pytestmark = pytest.mark.postgres
 

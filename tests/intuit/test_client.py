@@ -15,8 +15,8 @@ from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.errors import QBODuplicateNameError
 from flask_qbo.intuit.client import QBOClient
-from flask_qbo.intuit.client import quote
 from flask_qbo.intuit.faults import batch_error
+from flask_qbo.intuit.query import quote
 from flask_qbo.models import Connection
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
@@ -74,12 +74,6 @@ def qbo_client(app: t.Any, connected: Connection, recorder: RecordingAdapter) ->
 
 def api_calls(recorder: RecordingAdapter) -> list[requests.PreparedRequest]:
     return recorder.matching("/v3/company/")
-
-
-def test_quote_escapes_quotes_and_backslashes() -> None:
-    assert quote("O'Brien") == "'O\\'Brien'"
-    assert quote("a\\'b") == "'a\\\\\\'b'"
-    assert quote(42) == "'42'"
 
 
 def test_minorversion_on_every_call_and_requestid_only_on_writes(

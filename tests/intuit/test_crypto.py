@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBOConfigError
 from flask_qbo.errors import QBOTokenDecryptError
-from flask_qbo.intuit import tokens
+from flask_qbo.intuit import oauth
 from flask_qbo.intuit.crypto import TokenCipher
 from flask_qbo.intuit.crypto import fingerprint
 from flask_qbo.models import Connection
@@ -118,7 +118,7 @@ def test_no_secret_in_logs(
     with caplog.at_level(logging.DEBUG):
         with app.app_context():
             qbo = get_qbo(app)
-            grant = tokens.exchange_code(qbo, code, redirect)
+            grant = oauth.exchange_code(qbo, code, redirect)
             secrets += [grant["access_token"], grant["refresh_token"]]
             client = qbo.client(connected)
             emulator.expire_access_tokens()
@@ -126,7 +126,7 @@ def test_no_secret_in_logs(
             secrets += _plaintext_tokens(app, connected)
             emulator.faults.fail_next(status=500)
             client.company_info()
-            tokens.revoke(qbo, connected)
+            oauth.revoke(qbo, connected)
             with pytest.raises(QBOAuthError):
                 client.company_info()  # revoked: invalid_grant → needs_reconnect, logged
     assert "needs a reconnect" in caplog.text and "Rotated QBO tokens" in caplog.text
@@ -145,7 +145,7 @@ def test_reprs_hold_no_secret(app: t.Any, connected: Connection) -> None:
             connected.refresh_token_enc,
         ]
         client = qbo.client(connected)
-        session = tokens.oauth_session(
+        session = oauth.oauth_session(
             qbo, token={"access_token": secrets[2], "refresh_token": secrets[3], "token_type": "bearer"}
         )
         texts = [

@@ -23,6 +23,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from ...fieldmap import get_path
+from ...intuit.times import parse_time
 from ...models import Connection
 from ...models import Customer
 from ...models import RefItem
@@ -32,7 +33,6 @@ from .parsing import clip
 from .parsing import is_stale
 from .parsing import last_updated
 from .parsing import parse_date
-from .parsing import parse_time
 from .parsing import to_bool
 from .parsing import to_decimal
 

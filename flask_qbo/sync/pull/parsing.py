@@ -10,38 +10,13 @@ staleness, for the mirror and the sync code alike.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import typing as t
 from decimal import Decimal
 from decimal import InvalidOperation
 
 from ...fieldmap import get_path
 from ...fieldmap import strip_invisible
-
-_FRACTION = re.compile(r"\.(\d+)")
-_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
-
-
-def parse_time(value: t.Any) -> dt.datetime | None:
-    """Parse a QBO timestamp into an aware UTC datetime (``None`` when unusable).
-
-    QBO and its webhooks use several spellings: ``-07:00``, ``-0700``, ``Z`` and
-    up to nine fractional digits; Python accepts at most six.
-    """
-    if not value or not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
-    text = _COMPACT_OFFSET.sub(r"\1:\2", text)
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+from ...intuit.times import parse_time
 
 
 def parse_date(value: t.Any) -> dt.date | None:

@@ -32,8 +32,8 @@ from ...config import get_config
 from ...errors import QBOAPIError
 from ...errors import QBOAuthError
 from ...errors import QBOTokenDecryptError
-from ...intuit.client import quote
-from ...intuit.inputs import is_qbo_id
+from ...intuit.ids import is_qbo_id
+from ...intuit.query import quote
 from ...models import Connection
 from ...models import Customer
 from ...models import Inbox

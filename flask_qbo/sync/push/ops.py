@@ -32,6 +32,7 @@ from ...fieldmap import get_path
 from ...fieldmap import next_display_name
 from ...fieldmap import qbo_values
 from ...fieldmap import strip_deleted
+from ...intuit.query import quote
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
@@ -83,11 +84,6 @@ def request_id(row: Outbox, kind: str, *parts: t.Any) -> str:
     if kind == "create" and not parts:
         return row.uuid
     return str(uuidlib.uuid5(uuidlib.UUID(row.uuid), ":".join([kind, *(str(p) for p in parts)])))
-
-
-def literal(value: str) -> str:
-    """A QBO query string literal (backslash escapes, as Intuit documents)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def link_of(ctx: RowContext) -> Customer | None:
@@ -281,7 +277,7 @@ def find_match(ctx: RowContext, values: t.Mapping[str, t.Any]) -> dict[str, t.An
     if email:
         rows = list(
             ctx.client.query(
-                f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {literal(email)} AND Active IN (true, false)"
+                f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {quote(email)} AND Active IN (true, false)"
             )
         )
         hit = _first_free(ctx, sorted(rows, key=lambda r: r.get("Active") is False))
@@ -290,7 +286,7 @@ def find_match(ctx: RowContext, values: t.Mapping[str, t.Any]) -> dict[str, t.An
     name = display_name(values)
     rows = list(
         ctx.client.query(
-            f"SELECT * FROM Customer WHERE DisplayName IN ({literal(name)}, {literal(name + DELETED_SUFFIX)}) "
+            f"SELECT * FROM Customer WHERE DisplayName IN ({quote(name)}, {quote(name + DELETED_SUFFIX)}) "
             "AND Active IN (true, false)"
         )
     )
@@ -325,8 +321,8 @@ def own_lost_create(ctx: RowContext) -> dict[str, t.Any] | None:
         return None
     rows = list(
         ctx.client.query(
-            f"SELECT * FROM Customer WHERE DisplayName IN ({literal(sent['DisplayName'])}, "
-            f"{literal(sent['DisplayName'] + DELETED_SUFFIX)}) AND Active IN (true, false)"
+            f"SELECT * FROM Customer WHERE DisplayName IN ({quote(sent['DisplayName'])}, "
+            f"{quote(sent['DisplayName'] + DELETED_SUFFIX)}) AND Active IN (true, false)"
         )
     )
     return _first_free(ctx, [data for data in rows if _made_by(sent, data)])

@@ -440,7 +440,7 @@ def needs_reconnect(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str,
     conn = session.query(Connection).filter_by(tenant_key=tenant_key).one_or_none()
     if conn is not None and conn.status == "connected":
         try:
-            from ...intuit.tokens import mark_needs_reconnect
+            from ...intuit.oauth import mark_needs_reconnect
 
             mark_needs_reconnect(qbo, conn, str(exc))
         except ImportError:

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from flask_qbo.intuit.inputs import MAX_JSON_DEPTH
-from flask_qbo.intuit.inputs import JSONInputError
-from flask_qbo.intuit.inputs import json_depth
-from flask_qbo.intuit.inputs import load_json
+from flask_qbo.intuit.jsonbody import MAX_JSON_DEPTH
+from flask_qbo.intuit.jsonbody import JSONInputError
+from flask_qbo.intuit.jsonbody import json_depth
+from flask_qbo.intuit.jsonbody import load_json
 
 
 def nested(depth: int) -> str:

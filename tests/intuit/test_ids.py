@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flask_qbo.intuit.inputs import is_realm_id
-from flask_qbo.intuit.inputs import realm_id
+from flask_qbo.intuit.ids import is_realm_id
+from flask_qbo.intuit.ids import realm_id
 
 
 @pytest.mark.parametrize("value", ["9130357766412345", "1", "1" * 32])

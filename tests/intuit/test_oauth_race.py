@@ -15,7 +15,8 @@ import typing as t
 from cryptography.fernet import Fernet
 
 from flask_qbo import signals
-from flask_qbo.intuit import tokens
+from flask_qbo.intuit import auth
+from flask_qbo.intuit import oauth
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
@@ -24,9 +25,9 @@ from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from tests.hostapp import make_app
 from tests.intuit.test_client import record
-from tests.intuit.test_tokens import TOKEN_PATH
-from tests.intuit.test_tokens import current_refresh_token
-from tests.intuit.test_tokens import stored
+from tests.intuit.test_oauth import TOKEN_PATH
+from tests.intuit.test_oauth import current_refresh_token
+from tests.intuit.test_oauth import stored
 
 
 def two_workers(database_uri: str, emulator: t.Any) -> tuple[t.Any, t.Any, int]:
@@ -85,7 +86,7 @@ def scenario_simultaneous_refresh(first: t.Any, second: t.Any, connection_id: in
     try:
         results: dict[str, t.Any] = {}
         threads = [
-            run(app, lambda app=app, key=key: tokens.access_token(get_qbo(app), connections[key]), results, key)
+            run(app, lambda app=app, key=key: auth.access_token(get_qbo(app), connections[key]), results, key)
             for app, key in ((first, "a"), (second, "b"))
         ]
         for thread in threads:
@@ -121,12 +122,12 @@ def scenario_late_response_never_overwrites(first: t.Any, second: t.Any, connect
     slow = load(second, connection_id)
     fast = load(first, connection_id)
     results: dict[str, t.Any] = {}
-    thread = run(second, lambda: tokens.access_token(get_qbo(second), slow), results, "slow")
+    thread = run(second, lambda: auth.access_token(get_qbo(second), slow), results, "slow")
     assert processed.wait(10)  # the slow worker's rotation happened at Intuit; its answer is in flight
     with first.app_context():
         qbo = get_qbo(first)
-        tokens.refresh(qbo, fast)
-        tokens.refresh(qbo, fast)
+        oauth.refresh(qbo, fast)
+        oauth.refresh(qbo, fast)
     newest = current_refresh_token(emulator)
     assert stored(first, connection_id)["refresh"] == newest
     release.set()
@@ -161,7 +162,7 @@ class Rendezvous:
     A thread catches up by reaching the token endpoint itself (no lock kept it
     out) or by finding the connection's lock taken.  So, whatever the
     scheduler does, no rotation is answered before every thread is inside
-    :func:`tokens.refresh`: without the lock each of them calls Intuit.
+    :func:`oauth.refresh`: without the lock each of them calls Intuit.
     """
 
     def __init__(self, threads: int) -> None:
@@ -193,15 +194,15 @@ def scenario_threads_share_one_refresh(app: t.Any, connection_id: int, emulator:
     """
     threads_count = 6
     hold = Rendezvous(threads_count)
-    lock_for = tokens._lock_for
-    monkeypatch.setattr(tokens, "_lock_for", lambda *args: ReportedLock(lock_for(*args), hold.catch_up))
+    lock_for = oauth._lock_for
+    monkeypatch.setattr(oauth, "_lock_for", lambda *args: ReportedLock(lock_for(*args), hold.catch_up))
     recorder = record(app, emulator)
     recorder.before = hold.token_call
     expire_stored_access_token(app, connection_id)
     connections = [load(app, connection_id) for _ in range(threads_count)]
     results: dict[str, t.Any] = {}
     threads = [
-        run(app, lambda c=c: tokens.access_token(get_qbo(app), c), results, str(i)) for i, c in enumerate(connections)
+        run(app, lambda c=c: auth.access_token(get_qbo(app), c), results, str(i)) for i, c in enumerate(connections)
     ]
     for thread in threads:
         thread.join(20)

@@ -14,7 +14,8 @@ from flask_qbo import signals
 from flask_qbo.errors import QBOAuthError
 from flask_qbo.errors import QBOOAuthError
 from flask_qbo.errors import QBOTransientError
-from flask_qbo.intuit import tokens
+from flask_qbo.intuit import auth
+from flask_qbo.intuit import oauth
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
@@ -91,7 +92,7 @@ def reconnects() -> t.Iterator[list[dict[str, t.Any]]]:
 
 def test_authorization_url(app: t.Any) -> None:
     with app.app_context():
-        url = tokens.authorization_url(get_qbo(app), "https://crm.example/qbo/callback", "st-1")
+        url = oauth.authorization_url(get_qbo(app), "https://crm.example/qbo/callback", "st-1")
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://qbo.emulator.test/connect/oauth2"
@@ -108,14 +109,14 @@ def test_exchange_code_and_apply_token(app: t.Any, emulator: t.Any, recorder: Re
     )
     with app.app_context():
         qbo = get_qbo(app)
-        token = tokens.exchange_code(qbo, code, redirect)
+        token = oauth.exchange_code(qbo, code, redirect)
         assert token["x_refresh_token_hard_expires_in"] > 0
         sent = recorder.matching(TOKEN_PATH)[-1]
         assert sent.headers["x-include-refresh-token-hard-expires-in"] == "true"
         assert sent.headers["Authorization"].startswith("Basic ")
         conn = Connection(tenant_key="t1", realm_id=TEST_REALM)
         now = utcnow()
-        tokens.apply_token(conn, token, qbo.state().cipher, now=now)
+        oauth.apply_token(conn, token, qbo.state().cipher, now=now)
         assert qbo.state().cipher.decrypt(conn.access_token_enc) == token["access_token"]
         assert qbo.state().cipher.decrypt(conn.refresh_token_enc) == token["refresh_token"]
         assert token["refresh_token"] not in conn.refresh_token_enc
@@ -123,7 +124,7 @@ def test_exchange_code_and_apply_token(app: t.Any, emulator: t.Any, recorder: Re
         assert conn.refresh_expires_at == now + dt.timedelta(seconds=token["x_refresh_token_expires_in"])
         assert conn.refresh_hard_expires_at == now + dt.timedelta(seconds=token["x_refresh_token_hard_expires_in"])
         with pytest.raises(QBOOAuthError) as info:
-            tokens.exchange_code(qbo, code, redirect)  # a code works once
+            oauth.exchange_code(qbo, code, redirect)  # a code works once
     assert info.value.error == "invalid_grant"
 
 
@@ -137,7 +138,7 @@ def test_proactive_refresh_rotates_and_persists(
     before = stored(app, connected.id)
     age_access_token(app, connected)
     with app.app_context():
-        fresh = tokens.access_token(get_qbo(app), connected)
+        fresh = auth.access_token(get_qbo(app), connected)
     after = stored(app, connected.id)
     assert fresh == after["access"] != before["access"]
     assert after["refresh"] == current_refresh_token(emulator) != before["refresh"]
@@ -151,8 +152,8 @@ def test_proactive_refresh_rotates_and_persists(
 
 def test_no_refresh_while_the_token_is_fresh(app: t.Any, connected: Connection, recorder: RecordingAdapter) -> None:
     with app.app_context():
-        first = tokens.access_token(get_qbo(app), connected)
-        assert tokens.access_token(get_qbo(app), connected) == first
+        first = auth.access_token(get_qbo(app), connected)
+        assert auth.access_token(get_qbo(app), connected) == first
     assert recorder.matching(TOKEN_PATH) == []
 
 
@@ -179,7 +180,7 @@ def test_refresh_never_commits_the_callers_session(app: t.Any, emulator: t.Any, 
         assert conn.access_expires_at > utcnow() + dt.timedelta(minutes=59)
         attrs = sa.inspect(conn).attrs
         assert attrs.company_name.history.has_changes()
-        assert not any(attrs[k].history.has_changes() for k in tokens.TOKEN_COLUMNS)
+        assert not any(attrs[k].history.has_changes() for k in oauth.TOKEN_COLUMNS)
         session.rollback()
     after = stored(app, connected.id)
     assert after["refresh"] == current_refresh_token(emulator)
@@ -223,8 +224,8 @@ def test_401_that_refresh_cannot_cure_marks_needs_reconnect(
 def test_mark_needs_reconnect_once(app: t.Any, connected: Connection, reconnects: list[dict[str, t.Any]]) -> None:
     with app.app_context():
         qbo = get_qbo(app)
-        assert tokens.mark_needs_reconnect(qbo, connected, "because") is True
-        assert tokens.mark_needs_reconnect(qbo, connected, "again") is False
+        assert oauth.mark_needs_reconnect(qbo, connected, "because") is True
+        assert oauth.mark_needs_reconnect(qbo, connected, "again") is False
     assert stored(app, connected.id)["reason"] == "because"
     assert [r["reason"] for r in reconnects] == ["because"]
 
@@ -237,11 +238,11 @@ def test_stale_copy_adopts_a_rotation_made_elsewhere(
         session = qbo.state().db.session
         other = session.get(Connection, connected.id)
         session.expunge(other)
-        tokens.refresh(qbo, other, rejected=qbo.state().cipher.decrypt(other.access_token_enc))
+        oauth.refresh(qbo, other, rejected=qbo.state().cipher.decrypt(other.access_token_enc))
         assert len(recorder.matching(TOKEN_PATH)) == 1
         # ``connected`` still holds the pre-rotation tokens; its expiry passes.
         connected.access_expires_at = utcnow()
-        token = tokens.access_token(qbo, connected)
+        token = auth.access_token(qbo, connected)
     assert token == stored(app, connected.id)["access"]
     assert len(recorder.matching(TOKEN_PATH)) == 1  # adopted, not refreshed again
 
@@ -257,9 +258,9 @@ def test_invalid_grant_after_someone_else_rotated_is_not_a_disconnect(
         session = qbo.state().db.session
         other = session.get(Connection, connected.id)
         session.expunge(other)
-        tokens.refresh(qbo, other, rejected="x")
+        oauth.refresh(qbo, other, rejected="x")
         # Pretend we read the row before that rotation and refresh with its stale token.
-        real_load = tokens._load
+        real_load = oauth._load
         calls = {"n": 0}
 
         def load_once_stale(engine: t.Any, connection_id: int) -> dict[str, t.Any]:
@@ -269,8 +270,8 @@ def test_invalid_grant_after_someone_else_rotated_is_not_a_disconnect(
                 row = {**row, "refresh_token_enc": stale_refresh, "access_expires_at": utcnow()}
             return row
 
-        monkeypatch.setattr(tokens, "_load", load_once_stale)
-        tokens.refresh(qbo, connected, rejected="y")
+        monkeypatch.setattr(oauth, "_load", load_once_stale)
+        oauth.refresh(qbo, connected, rejected="y")
     row = stored(app, connected.id)
     assert row["status"] == "connected"
     assert row["refresh"] == current_refresh_token(emulator)
@@ -280,7 +281,7 @@ def test_revoke(app: t.Any, emulator: t.Any, connected: Connection) -> None:
     with app.app_context():
         qbo = get_qbo(app)
         client = qbo.client(connected)
-        assert tokens.revoke(qbo, connected) is True
+        assert oauth.revoke(qbo, connected) is True
         with pytest.raises(QBOAuthError):
             client.company_info()
 
@@ -288,7 +289,7 @@ def test_revoke(app: t.Any, emulator: t.Any, connected: Connection) -> None:
 def test_revoke_reports_failure(app: t.Any, emulator: t.Any, connected: Connection) -> None:
     emulator.faults.fail_next(status=503, path_contains="/revoke")
     with app.app_context():
-        assert tokens.revoke(get_qbo(app), connected) is False
+        assert oauth.revoke(get_qbo(app), connected) is False
 
 
 def test_token_endpoint_outage_is_transient(app: t.Any, emulator: t.Any, connected: Connection) -> None:
@@ -296,7 +297,7 @@ def test_token_endpoint_outage_is_transient(app: t.Any, emulator: t.Any, connect
     age_access_token(app, connected)
     with app.app_context():
         with pytest.raises(QBOTransientError):
-            tokens.access_token(get_qbo(app), connected)
+            auth.access_token(get_qbo(app), connected)
     assert stored(app, connected.id)["status"] == "connected"
 
 
@@ -306,7 +307,7 @@ def test_an_unreadable_lifetime_never_fails_a_good_grant(bad: object) -> None:
     from cryptography.fernet import Fernet
 
     from flask_qbo.intuit.crypto import TokenCipher
-    from flask_qbo.intuit.tokens import token_values
+    from flask_qbo.intuit.oauth import token_values
 
     cipher = TokenCipher([Fernet.generate_key()])
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

@@ -1,4 +1,4 @@
-"""OAuth with Intuit: the connect-flow grants, and keeping a connection's tokens alive.
+"""OAuth 2 with Intuit: the connect-flow grants, refresh with compare-and-set, revoke.
 
 Intuit rotates the refresh token on use, and a superseded one eventually
 answers ``invalid_grant``: storing the wrong one disconnects the company.  So
@@ -18,7 +18,10 @@ A stored token the configured ``QBO_TOKEN_ENCRYPTION_KEY`` cannot decrypt
 raises :class:`~flask_qbo.errors.QBOTokenDecryptError` naming the company and
 realm.  It never marks the connection ``needs_reconnect``: the grant at Intuit
 may be fine, and only the key is wrong, so sync resumes by itself once the app
-runs with the right key again.
+runs with the right key again.  A grant Intuit refuses does:
+:func:`mark_needs_reconnect` lives here because a failed refresh is what calls it.
+Using the tokens (the access token to send, the client's token source) is
+:mod:`flask_qbo.intuit.auth`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import requests
 import sqlalchemy as sa
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from flask import Flask
 from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -44,11 +48,10 @@ from ..errors import QBOOAuthError
 from ..errors import QBOTokenDecryptError
 from ..errors import QBOTransientError
 from ..models import Connection
+from ..models import ConnectionStatus
 from ..models import utcnow
 
 if t.TYPE_CHECKING:
-    from flask import Flask
-
     from ..extension import QBO
     from .crypto import TokenCipher
 
@@ -73,9 +76,15 @@ TOKEN_COLUMNS = (
     "refresh_hard_expires_at",
 )
 
-_table = Connection.__table__
-_locks: weakref.WeakKeyDictionary[t.Any, dict[int, threading.Lock]] = weakref.WeakKeyDictionary()
+_table = t.cast(sa.Table, Connection.__table__)
+_locks: weakref.WeakKeyDictionary[Flask, dict[int, threading.Lock]] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
+
+
+def app_or_current(app: Flask | None) -> Flask:
+    """``app``, else the current app itself (not its proxy: it keys per-app locks and outlives the request)."""
+    # Flask types current_app as Flask; the proxy's _get_current_object is not in its stubs.
+    return app or current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 # -- the connect flow -----------------------------------------------------------
@@ -95,7 +104,7 @@ def oauth_session(
     ``scope`` defaults to ``QBO_SCOPES``; refreshes pass ``""`` because Intuit
     keeps the scope of the original grant.
     """
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_or_current(app)
     session = OAuth2Session(
         client_id=get_config("QBO_CLIENT_ID", app),
         client_secret=get_config("QBO_CLIENT_SECRET", app),
@@ -115,7 +124,7 @@ def authorization_url(qbo: QBO, redirect_uri: str, state: str) -> str:
     """Intuit's consent URL for ``state`` (which the caller binds to the session)."""
     session = oauth_session(qbo, redirect_uri=redirect_uri, state=state)
     url, _ = session.create_authorization_url(resolve_urls()["authorize"], state=state)
-    return url
+    return str(url)
 
 
 def exchange_code(qbo: QBO, code: str, redirect_uri: str) -> dict[str, t.Any]:
@@ -178,23 +187,7 @@ def apply_token(
         setattr(connection, key, value)
 
 
-# -- keeping tokens alive -------------------------------------------------------
-
-
-def access_token(qbo: QBO, connection: Connection, *, app: Flask | None = None) -> str:
-    """A usable access token, refreshed first when it expires within ``QBO_TOKEN_REFRESH_LEEWAY``."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    if connection.status != "connected":
-        raise QBOAuthError(_not_connected(connection))
-    cipher = qbo.state(app).cipher
-    token = read_token(cipher, connection, connection.access_token_enc)
-    if token and _fresh(connection.access_expires_at, app):
-        return token
-    refresh(qbo, connection, app=app)
-    token = read_token(cipher, connection, connection.access_token_enc)
-    if not token:
-        raise QBOAuthError(_not_connected(connection))
-    return token
+# -- refresh and revoke -----------------------------------------------------------
 
 
 def refresh(qbo: QBO, connection: Connection, *, app: Flask | None = None, rejected: str | None = None) -> None:
@@ -206,18 +199,18 @@ def refresh(qbo: QBO, connection: Connection, *, app: Flask | None = None, rejec
     :raises QBOTokenDecryptError: the stored tokens cannot be decrypted; the
         connection is left as it is (a wrong key is not a dead grant).
     """
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_or_current(app)
     state = qbo.state(app)
     cipher, engine = state.cipher, state.db.engine
     with _lock_for(app, connection.id):
         row = _load(engine, connection.id)
         bad = rejected if rejected is not None else read_token(cipher, connection, connection.access_token_enc)
         for _ in range(2):
-            if row["status"] != "connected":
+            if row["status"] != ConnectionStatus.CONNECTED:
                 _adopt(connection, row)
-                raise QBOAuthError(_not_connected(connection))
+                raise QBOAuthError(not_connected(connection))
             current = read_token(cipher, connection, row["access_token_enc"])
-            if current and current != bad and _fresh(row["access_expires_at"], app):
+            if current and current != bad and fresh(row["access_expires_at"], app):
                 _adopt(connection, row)  # another worker refreshed while we waited
                 return
             old_enc = row["refresh_token_enc"]
@@ -251,7 +244,7 @@ def revoke(qbo: QBO, connection: Connection) -> bool:
     :raises QBOTokenDecryptError: the stored tokens cannot be decrypted, so
         nothing could be sent to Intuit.
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_or_current(None)
     cipher = qbo.state(app).cipher
     token = read_token(cipher, connection, connection.refresh_token_enc) or read_token(
         cipher, connection, connection.access_token_enc
@@ -275,6 +268,30 @@ def revoke(qbo: QBO, connection: Connection) -> bool:
             "Intuit refused to revoke the tokens of tenant %s (HTTP %s).", connection.tenant_key, resp.status_code
         )
     return resp.status_code == 200
+
+
+def mark_needs_reconnect(qbo: QBO, connection: Connection, reason: str, *, app: Flask | None = None) -> bool:
+    """Flag a connected connection as needing an admin's reconnect; ``True`` if it changed.
+
+    Written in its own transaction (the caller's may roll back) and announced
+    with :data:`~flask_qbo.signals.needs_reconnect` once.
+    """
+    app = app_or_current(app)
+    engine = qbo.state(app).db.engine
+    with engine.begin() as conn:
+        changed = conn.execute(
+            sa.update(_table)
+            .where(_table.c.id == connection.id, _table.c.status == ConnectionStatus.CONNECTED)
+            .values(status=ConnectionStatus.NEEDS_RECONNECT, status_reason=reason, updated_at=utcnow())
+        ).rowcount
+    _adopt(connection, _load(engine, connection.id))
+    if changed:
+        log.warning("QBO connection of tenant %s needs a reconnect: %s", connection.tenant_key, reason)
+        signals.needs_reconnect.send(app, connection=connection, reason=reason)
+    return bool(changed)
+
+
+# -- reading stored tokens ----------------------------------------------------------
 
 
 def read_token(cipher: TokenCipher, connection: Connection, value: str | None) -> str | None:
@@ -305,94 +322,22 @@ def unreadable_message(connection: Connection, cipher: TokenCipher) -> str:
     )
 
 
-def key_problem(qbo: QBO, connection: Connection, *, app: Flask | None = None) -> str | None:
-    """Why this process cannot decrypt the connection's stored tokens, or ``None`` when it can.
-
-    Local only (no call to Intuit): the health page, the connection banner and
-    ``flask qbo status`` use it to name a wrong key while the status stays
-    ``connected``.
-    """
-    cipher = qbo.state(app).cipher
-    try:
-        for value in (connection.refresh_token_enc, connection.access_token_enc):
-            read_token(cipher, connection, value)
-    except QBOTokenDecryptError as exc:
-        return str(exc)
-    return None
+def fresh(expires_at: dt.datetime | None, app: Flask) -> bool:
+    """Whether an access token expiring at ``expires_at`` outlives ``QBO_TOKEN_REFRESH_LEEWAY``."""
+    leeway = dt.timedelta(seconds=int(get_config("QBO_TOKEN_REFRESH_LEEWAY", app)))
+    return expires_at is not None and expires_at - leeway > utcnow()
 
 
-def mark_needs_reconnect(qbo: QBO, connection: Connection, reason: str, *, app: Flask | None = None) -> bool:
-    """Flag a connected connection as needing an admin's reconnect; ``True`` if it changed.
-
-    Written in its own transaction (the caller's may roll back) and announced
-    with :data:`~flask_qbo.signals.needs_reconnect` once.
-    """
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    engine = qbo.state(app).db.engine
-    with engine.begin() as conn:
-        changed = conn.execute(
-            sa.update(_table)
-            .where(_table.c.id == connection.id, _table.c.status == "connected")
-            .values(status="needs_reconnect", status_reason=reason, updated_at=utcnow())
-        ).rowcount
-    _adopt(connection, _load(engine, connection.id))
-    if changed:
-        log.warning("QBO connection of tenant %s needs a reconnect: %s", connection.tenant_key, reason)
-        signals.needs_reconnect.send(app, connection=connection, reason=reason)
-    return bool(changed)
-
-
-def record_reads(qbo: QBO, connection_id: int, count: int = 1, *, app: Flask | None = None) -> None:
-    """Add metered reads to the connection's monthly counter, in a short transaction of its own.
-
-    Failing to count must never fail a sync, so database errors are logged only.
-    """
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    month = utcnow().strftime("%Y-%m")
-    same_month = _table.c.reads_month == month
-    try:
-        with qbo.state(app).db.engine.begin() as conn:
-            conn.execute(
-                sa.update(_table)
-                .where(_table.c.id == connection_id)
-                .values(
-                    reads_count=sa.case((same_month, sa.func.coalesce(_table.c.reads_count, 0) + count), else_=count),
-                    reads_month=month,
-                )
-            )
-    except sa.exc.SQLAlchemyError as exc:
-        log.warning("Could not count %d QBO read(s): %s", count, type(exc).__name__)
-
-
-class ConnectionAuth:
-    """The token source a :class:`~flask_qbo.intuit.client.QBOClient` uses for one connection."""
-
-    def __init__(self, qbo: QBO, connection: Connection, app: Flask) -> None:
-        self.qbo = qbo
-        self.connection = connection
-        self.app = app
-
-    def token(self) -> str:
-        """The current access token (refreshed proactively)."""
-        return access_token(self.qbo, self.connection, app=self.app)
-
-    def refresh(self, rejected: str) -> str:
-        """Replace an access token QBO rejected; returns the new one."""
-        refresh(self.qbo, self.connection, app=self.app, rejected=rejected)
-        return self.token()
-
-    def fail(self, reason: str) -> None:
-        """QBO still refuses after a refresh: the connection needs a reconnect."""
-        mark_needs_reconnect(self.qbo, self.connection, reason, app=self.app)
-
-    def __repr__(self) -> str:
-        return f"<ConnectionAuth {self.connection!r}>"
+def not_connected(connection: Connection) -> str:
+    """The error message for a call on a connection that is not connected."""
+    reason = f": {connection.status_reason}" if connection.status_reason else ""
+    return f"The QuickBooks connection of tenant {connection.tenant_key} is {connection.status}{reason}."
 
 
 # -- helpers --------------------------------------------------------------------
 
 
-def _lock_for(app: t.Any, connection_id: int) -> threading.Lock:
+def _lock_for(app: Flask, connection_id: int) -> threading.Lock:
     with _locks_guard:
         per_app = _locks.setdefault(app, {})
         return per_app.setdefault(connection_id, threading.Lock())
@@ -425,19 +370,14 @@ def _adopt(connection: Connection, row: dict[str, t.Any]) -> None:
         set_committed_value(connection, key, value)
 
 
-def _fresh(expires_at: dt.datetime | None, app: t.Any) -> bool:
-    leeway = dt.timedelta(seconds=int(get_config("QBO_TOKEN_REFRESH_LEEWAY", app)))
-    return expires_at is not None and expires_at - leeway > utcnow()
-
-
-def _refresh_grant(qbo: QBO, app: t.Any, refresh_token: str) -> dict[str, t.Any]:
+def _refresh_grant(qbo: QBO, app: Flask, refresh_token: str) -> dict[str, t.Any]:
     session = oauth_session(qbo, scope="", app=app)
     url = resolve_urls(app)["token"]
     headers = dict(TOKEN_HEADERS)
     return _token_call(lambda: session.refresh_token(url, refresh_token=refresh_token, headers=headers))
 
 
-def _token_call(call: t.Callable[[], t.Any]) -> dict[str, t.Any]:
+def _token_call(call: t.Callable[[], t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
     """Run a token-endpoint call, mapping failures onto the error hierarchy."""
     try:
         return dict(call())
@@ -448,11 +388,6 @@ def _token_call(call: t.Callable[[], t.Any]) -> dict[str, t.Any]:
         raise QBOTransientError(f"Intuit's token endpoint failed: {type(exc).__name__}") from None
 
 
-def _fail(qbo: QBO, connection: Connection, app: t.Any, reason: str) -> t.NoReturn:
+def _fail(qbo: QBO, connection: Connection, app: Flask, reason: str) -> t.NoReturn:
     mark_needs_reconnect(qbo, connection, reason, app=app)
     raise QBOAuthError(reason, status=401)
-
-
-def _not_connected(connection: Connection) -> str:
-    reason = f": {connection.status_reason}" if connection.status_reason else ""
-    return f"The QuickBooks connection of tenant {connection.tenant_key} is {connection.status}{reason}."

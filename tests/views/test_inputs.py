@@ -8,13 +8,13 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import Map
 from werkzeug.routing import Rule
 
-from flask_qbo.intuit.inputs import ROW_ID
-from flask_qbo.intuit.inputs import ROW_ID_MAX
-from flask_qbo.intuit.inputs import RowIdConverter
-from flask_qbo.intuit.inputs import contact_key
-from flask_qbo.intuit.inputs import page_arg
-from flask_qbo.intuit.inputs import page_number
-from flask_qbo.intuit.inputs import whole_number
+from flask_qbo.views.inputs import ROW_ID
+from flask_qbo.views.inputs import ROW_ID_MAX
+from flask_qbo.views.inputs import RowIdConverter
+from flask_qbo.views.inputs import contact_key
+from flask_qbo.views.inputs import page_arg
+from flask_qbo.views.inputs import page_number
+from flask_qbo.views.inputs import whole_number
 
 #: What ``int()`` reads as a number but a request must not: other scripts, signs, blanks, huge.
 NOT_WHOLE = ["٣", "３", "²", "+3", "-3", " 3", "3 ", "3_0", "3.0", "1e3", "0x3", "", "1" + "0" * 22, "9" * 5000]

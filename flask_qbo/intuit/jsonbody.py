@@ -1,0 +1,65 @@
+"""Reading JSON from outside (webhook bodies, QBO answers) without trusting its depth.
+
+Python's parser recurses once per nesting level, so a body nested 100,000 deep
+raises ``RecursionError`` instead of ``ValueError``, and a body just shallow
+enough to parse still breaks later recursive code (``copy.deepcopy``,
+``json.dumps``) at a deeper point of the stack.  Every such body goes through
+:func:`load_json`, which refuses both with one clear :class:`JSONInputError`.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+#: Deepest JSON accepted from outside.  Intuit's notifications and entities nest at most
+#: about eight levels; the bound keeps every later recursive walk of a parsed body far
+#: from Python's recursion limit (1,000 frames), wherever on the stack it runs.
+MAX_JSON_DEPTH = 64
+
+
+class JSONInputError(ValueError):
+    """A request body that is not JSON, or is JSON nested too deeply to handle safely."""
+
+
+def json_depth(value: object, limit: int) -> int:
+    """How deeply ``value`` nests lists and objects, counting no further than ``limit + 1``.
+
+    Iterative on purpose: the point is to measure bodies too deep for recursion.
+    """
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children: t.Iterable[object]
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> t.Any:
+    """Parse a JSON request body; any problem is a :class:`JSONInputError` with a clear message.
+
+    A body that is JSON but nests deeper than ``max_depth`` is refused whether
+    or not Python's parser could read it, so the answer does not depend on how
+    deep the caller's stack happens to be.  The result is whatever JSON holds
+    (object, array or scalar): callers check its shape.
+    """
+    too_deep = f"the JSON is nested more than {max_depth} levels deep"
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise JSONInputError(too_deep) from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise JSONInputError(f"the body is not JSON: {exc}") from None
+    if json_depth(value, max_depth) > max_depth:
+        raise JSONInputError(too_deep)
+    return value
