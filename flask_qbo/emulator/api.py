@@ -22,8 +22,8 @@ from flask import current_app
 from flask import g
 from flask import request
 
+from . import entities
 from . import errors
-from . import rules
 from .bodies import BodyError
 from .bodies import read_json
 from .errors import EmulatorFault
@@ -116,7 +116,7 @@ def _run(realm: str, kind: str, action: Callable[[], Result], batch: bool = Fals
 
 
 def _entity(segment: str) -> str:
-    canonical = rules.BY_LOWER.get(segment.lower())
+    canonical = entities.BY_LOWER.get(segment.lower())
     if canonical is None:
         raise errors.unsupported(
             f"Operation Could not find resource for relative : {request.path} "
@@ -278,14 +278,14 @@ def _batch_item(realm: str, item: dict[str, Any]) -> dict[str, Any]:
             emu.count(realm, "reads")
             out.update(emu.store.query(realm, str(item["Query"])))
             return out
-        key = next((k for k in item if k.lower() in rules.BY_LOWER), None)
+        key = next((k for k in item if k.lower() in entities.BY_LOWER), None)
         if key is None or not isinstance(item[key], dict):
             raise errors.request_error("Batch item has no entity object", "BatchItemRequest")
         operation = item.get("operation")
         if operation not in ("create", "update", "delete"):
             raise errors.unsupported(f"Batch operation {operation!r} is not supported.")
         emu.count(realm, "writes")
-        entity = rules.BY_LOWER[key.lower()]
+        entity = entities.BY_LOWER[key.lower()]
         out[entity] = write_one(realm, entity, operation, item[key], str(item.get("options") or ""))
     except EmulatorFault as fault:
         out["Fault"] = fault.fault()

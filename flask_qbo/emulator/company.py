@@ -1,8 +1,9 @@
 """One QBO company (realm) as plain data: tables, id sequences, change log.
 
 Kept apart from :mod:`.store` so the balance and relationship arithmetic the
-rules need is testable without the locking and event plumbing, and so the
-snapshot code in :mod:`.seed` can persist it field by field.
+rules need (jobs under a customer, payments applied to an invoice, balances)
+is testable without the locking and event plumbing, and so
+:mod:`.snapshot` can persist it field by field.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from . import rules
+from . import entities
+from .entities import DELETED_SUFFIX
 
 #: Transactions that move a customer's balance: the amount field and its sign.
 BALANCE_FIELDS: dict[str, tuple[str, int]] = {
@@ -35,7 +37,7 @@ class Company:
     def __init__(self, realm: str, name: str) -> None:
         self.realm = realm
         self.name = name
-        self.tables: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in rules.ENTITIES}
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in entities.ENTITIES}
         self.next_ids: dict[str, int] = {}
         self.doc_numbers: dict[str, int] = {}
         self.changes: list[Change] = []
@@ -100,6 +102,34 @@ class Company:
                 ):
                     total += Decimal(str(line.get("Amount", 0)))
         return float(total)
+
+    def refresh_job_names(self, customer_id: str) -> None:
+        """Keep ``FullyQualifiedName``/``Level`` of jobs in step with their parents."""
+        customers = self.tables["Customer"]
+        for child_id in sorted(self.descendants(customer_id), key=int):
+            child = customers[child_id]
+            parent = customers[child["ParentRef"]["value"]]
+            name = parent["FullyQualifiedName"].removesuffix(DELETED_SUFFIX) + ":" + child["DisplayName"]
+            child["Level"] = int(parent.get("Level", 0)) + 1
+            child["FullyQualifiedName"] = name
+
+    @staticmethod
+    def linked_invoices(payment: dict[str, Any]) -> set[str]:
+        """Ids of the invoices a payment applies to."""
+        return {
+            str(link.get("TxnId"))
+            for line in payment.get("Line") or []
+            for link in line.get("LinkedTxn") or []
+            if link.get("TxnType", "Invoice") == "Invoice"
+        }
+
+    def payment_links(self, invoice_id: str) -> list[dict[str, str]]:
+        """An invoice's ``LinkedTxn``: every payment (not voided) applied to it."""
+        return [
+            {"TxnId": p["Id"], "TxnType": "Payment"}
+            for p in self.tables["Payment"].values()
+            if invoice_id in self.linked_invoices(p) and not p.get("_voided")
+        ]
 
     # -- balances ------------------------------------------------------------------------
     #

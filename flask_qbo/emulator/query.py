@@ -17,7 +17,7 @@ from datetime import time
 from datetime import tzinfo
 from typing import Any
 
-from . import rules
+from . import entities
 from .errors import EmulatorFault
 
 DEFAULT_MAX_RESULTS = 100
@@ -285,11 +285,11 @@ class _Parser:
 def parse(text: str) -> Query:
     """Parse a statement; raise 4000/4001 faults as QBO does."""
     query = _Parser(text.strip().rstrip(";")).parse()
-    canonical = rules.BY_LOWER.get(query.entity.lower())
+    canonical = entities.BY_LOWER.get(query.entity.lower())
     if canonical is None:
         raise validation_error(f"Entity {query.entity} is not supported.")
     query.entity = canonical
-    allowed = rules.FILTERABLE[canonical]
+    allowed = entities.FILTERABLE[canonical]
     for name in [c.field for c in query.where] + [o[0] for o in query.order]:
         if _canonical_field(name, allowed) is None:
             raise validation_error(f"Property {name} not found for Entity {canonical}")
@@ -408,7 +408,7 @@ def _sort_key(row: dict[str, Any], name: str) -> tuple[int, Any]:
 def execute(query: Query, rows: list[dict[str, Any]], tz: tzinfo) -> dict[str, Any]:
     """Filter, sort and page already-presented rows; return the QueryResponse body."""
     conditions = list(query.where)
-    if query.entity in rules.ACTIVE_BY_DEFAULT and not any(c.field == "Active" for c in conditions):
+    if query.entity in entities.ACTIVE_BY_DEFAULT and not any(c.field == "Active" for c in conditions):
         conditions.append(Condition("Active", "=", [True]))
     keys = [_eq_keys(c) for c in conditions]
     selected = [r for r in rows if all(_matches(r, c, tz, k) for c, k in zip(conditions, keys))]

@@ -26,8 +26,8 @@ from dataclasses import field
 from decimal import ROUND_HALF_UP
 from decimal import Decimal
 
-from .rules import ENTITIES
-from .rules import ESTIMATE_STATUSES
+from .entities import ENTITIES
+from .entities import ESTIMATE_STATUSES
 from .store import Change
 
 if t.TYPE_CHECKING:

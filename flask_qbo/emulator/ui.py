@@ -36,11 +36,11 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from .entities import DELIVERY_METHODS
+from .entities import ESTIMATE_STATUSES
+from .entities import VOIDABLE
 from .errors import EmulatorFault
 from .realms import is_realm_id
-from .rules import DELIVERY_METHODS
-from .rules import ESTIMATE_STATUSES
-from .rules import VOIDABLE
 from .ui_forms import FormError
 from .ui_forms import customer_body
 from .ui_forms import customer_form_values

@@ -12,7 +12,7 @@ import pytest
 
 from flask_qbo.emulator import Emulator
 from flask_qbo.emulator import EmulatorConfig
-from flask_qbo.emulator.rules import ESTIMATE_STATUSES
+from flask_qbo.emulator.entities import ESTIMATE_STATUSES
 from flask_qbo.emulator.seed import DEMO_CUSTOMER_EMAILS
 from flask_qbo.emulator.seed import DEMO_REALM
 from flask_qbo.emulator.seed import SECOND_REALM
