@@ -1,4 +1,4 @@
-"""The :class:`Emulator`: one object wiring clock, store, OAuth, API, faults and webhooks.
+"""The :class:`Emulator`: one object wiring clock, store, OAuth, API, web UI, faults and webhooks.
 
 Tests build one per test (it is cheap and shares nothing), talk to it through
 :meth:`Emulator.http_session` without sockets, and steer it through the Python
@@ -25,6 +25,7 @@ from flask import request
 from . import api
 from . import faults
 from . import oauth
+from . import ui
 from .clock import Clock
 from .config import EmulatorConfig
 from .errors import EmulatorFault
@@ -86,22 +87,10 @@ class Emulator:
         app.register_blueprint(oauth.bp)
         app.register_blueprint(api.bp)
         app.register_blueprint(faults.control)
-        self._register_ui(app)
+        app.register_blueprint(ui.bp)
         app.before_request(self._inject_faults)
         app.after_request(self._finish_response)
         return app
-
-    def _register_ui(self, app: Flask) -> None:
-        """Mount the optional web UI (``ui.py``) if it is installed alongside."""
-        try:
-            from . import ui
-        except ImportError:
-            return
-        init = getattr(ui, "init_app", None)
-        if callable(init):
-            init(app, self)
-        elif getattr(ui, "bp", None) is not None:
-            app.register_blueprint(ui.bp)
 
     def _inject_faults(self) -> Response | None:
         if not request.path.startswith(FAULTABLE_PREFIXES):
