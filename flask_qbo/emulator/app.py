@@ -11,10 +11,10 @@ import json
 import secrets
 import threading
 import time
+import typing as t
 import uuid
 from dataclasses import dataclass
 from dataclasses import field
-from typing import Any
 
 import requests
 from flask import Flask
@@ -143,7 +143,7 @@ class Emulator:
         session.mount(self.config.base_url, WSGIAdapter(self.app))
         return session
 
-    def add_company(self, realm_id: str, name: str, **company_info: Any) -> None:
+    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
         self.store.add_company(realm_id, name, **company_info)
         default = self.users.get(self.config.default_user[0])
         if default is not None and realm_id not in default.realms:
@@ -151,7 +151,7 @@ class Emulator:
         with self._counter_lock:
             self._counters.setdefault(realm_id, dict.fromkeys(COUNTER_NAMES, 0))
 
-    def add_user(self, email: str, password: str, realms: list[str], **profile: Any) -> EmulatorUser:
+    def add_user(self, email: str, password: str, realms: list[str], **profile: str) -> EmulatorUser:
         user = EmulatorUser(email.lower(), password, list(realms), **profile)
         self.users[user.email] = user
         return user
@@ -159,7 +159,7 @@ class Emulator:
     def register_client(self, client_id: str, client_secret: str, redirect_uris: tuple[str, ...] = ("*",)) -> None:
         self.tokens.register_client(client_id, client_secret, tuple(redirect_uris))
 
-    def issue_tokens(self, realm_id: str, client_id: str | None = None) -> dict[str, Any]:
+    def issue_tokens(self, realm_id: str, client_id: str | None = None) -> dict[str, t.Any]:
         """Token-endpoint JSON for a fresh grant, skipping the browser consent."""
         self.store.company(realm_id)  # 610 for an unknown realm, as a typo should fail loudly
         return self.tokens.issue_tokens(realm_id, client_id, self.config.default_user[0])

@@ -144,7 +144,7 @@ def customers() -> str:
             key = str(invoice["CustomerRef"]["value"])
             overdue[key] = overdue.get(key, Decimal(0)) + Decimal(str(invoice["Balance"]))
     needle = search.casefold()
-    rows = []
+    rows: list[Record] = []
     for customer in store.list(realm, "Customer", include_inactive=True):
         active = customer.get("Active", True)
         if (status == "active" and not active) or (status == "inactive" and active):

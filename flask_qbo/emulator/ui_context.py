@@ -82,12 +82,14 @@ def current_realm() -> str:
     return realm
 
 
-def link(endpoint: str, **params: object) -> str:
+def link(endpoint: str, **params: str) -> str:
     """URL inside the UI that pins the current company, so tabs stay consistent."""
     realm = g.get("ui_realm")
     if realm is not None:
         params.setdefault("companyId", realm)
-    return url_for(f"emulator_ui.{endpoint}", **params)
+    # all query values; typed loosely only so mypy does not match them to url_for's own _external etc.
+    values: dict[str, t.Any] = dict(params)
+    return url_for(f"emulator_ui.{endpoint}", **values)
 
 
 def txn_link(entity: str, txn_id: str) -> str:

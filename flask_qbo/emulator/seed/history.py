@@ -64,7 +64,7 @@ class Seeder:
             body["PaymentMethodRef"] = ref(self.rng.choice(self.methods))
         if profile.extra["delivery"]:
             body["PreferredDeliveryMethod"] = profile.extra["delivery"]
-        return t.cast("dict[str, t.Any]", self.store.create(self.realm, "Customer", body))
+        return self.store.create(self.realm, "Customer", body)
 
     def create_job(self, parent: dict[str, t.Any]) -> dict[str, t.Any]:
         """A sub-customer (project) billed with its parent."""
@@ -77,7 +77,7 @@ class Seeder:
         for name in ("GivenName", "FamilyName", "CompanyName", "PrimaryEmailAddr", "BillAddr"):
             if parent.get(name):
                 body[name] = parent[name]
-        return t.cast("dict[str, t.Any]", self.store.create(self.realm, "Customer", body))
+        return self.store.create(self.realm, "Customer", body)
 
     def deactivate(self, customer: dict[str, t.Any]) -> None:
         current = self.store.read(self.realm, "Customer", customer["Id"])
