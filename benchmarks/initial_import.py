@@ -30,7 +30,7 @@ def rss_mb() -> float:
 
 
 def fill(emu: object, customers: int, transactions: int) -> dict[str, int]:
-    """Bulk-load the company the way a snapshot restore does (see ``emulator.seed.load``).
+    """Bulk-load the company the way a snapshot restore does (see ``emulator.snapshot.load``).
 
     One customer, invoice and payment are created through the store to get
     QBO-shaped objects; copies with fresh ids go straight into the company's

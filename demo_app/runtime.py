@@ -51,8 +51,8 @@ def build_emulator(base_url: str, webhook_url: str, data_path: str | None = None
     """
     from flask_qbo.emulator import Emulator
     from flask_qbo.emulator import EmulatorConfig
-    from flask_qbo.emulator.seed import load
     from flask_qbo.emulator.seed import seed_demo
+    from flask_qbo.emulator.snapshot import load
 
     emu = Emulator(EmulatorConfig(base_url=base_url, webhook_url=None))
     if data_path and os.path.exists(data_path):
@@ -65,7 +65,7 @@ def build_emulator(base_url: str, webhook_url: str, data_path: str | None = None
 
 def save_emulator(emu: Emulator, data_path: str) -> None:
     """Keep the emulator's companies for the next run (tokens are not kept: see :func:`reattach`)."""
-    from flask_qbo.emulator.seed import save
+    from flask_qbo.emulator.snapshot import save
 
     save(emu, data_path)
 

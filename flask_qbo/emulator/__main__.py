@@ -19,9 +19,9 @@ from werkzeug.serving import run_simple
 from . import Emulator
 from . import EmulatorConfig
 from .seed import DEMO_SEED
-from .seed import load
-from .seed import save
 from .seed import seed_demo
+from .snapshot import load
+from .snapshot import save
 
 
 def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import time as time_module
+import typing as t
 from collections.abc import Callable
 from datetime import datetime
 from datetime import time
-from typing import TYPE_CHECKING
-from typing import Any
 
 from flask import Blueprint
 from flask import Response
@@ -22,8 +21,8 @@ from flask import current_app
 from flask import g
 from flask import request
 
+from . import entities
 from . import errors
-from . import rules
 from .bodies import BodyError
 from .bodies import read_json
 from .errors import EmulatorFault
@@ -31,21 +30,21 @@ from .realms import is_realm_id
 from .realms import not_a_realm
 from .throttle import Throttled
 
-if TYPE_CHECKING:
+if t.TYPE_CHECKING:
     from .app import Emulator
 
 bp = Blueprint("emulator_api", __name__, url_prefix="/v3/company/<realm>")
 MAX_REQUEST_ID = 50
 MAX_BATCH_REQUEST_ID = 36
 MAX_BID_WITH_REQUEST_ID = 10
-Result = dict[str, Any] | Response
+Result = dict[str, t.Any] | Response
 
 
 def _emu() -> Emulator:
-    return current_app.extensions["qbo_emulator"]
+    return t.cast("Emulator", current_app.extensions["qbo_emulator"])
 
 
-def _json(body: dict[str, Any], status: int = 200) -> Response:
+def _json(body: dict[str, t.Any], status: int = 200) -> Response:
     if "time" not in body:
         body = {**body, "time": _emu().clock.iso_ms()}
     return Response(json.dumps(body), status=status, mimetype="application/json")
@@ -116,7 +115,7 @@ def _run(realm: str, kind: str, action: Callable[[], Result], batch: bool = Fals
 
 
 def _entity(segment: str) -> str:
-    canonical = rules.BY_LOWER.get(segment.lower())
+    canonical = entities.BY_LOWER.get(segment.lower())
     if canonical is None:
         raise errors.unsupported(
             f"Operation Could not find resource for relative : {request.path} "
@@ -125,7 +124,7 @@ def _entity(segment: str) -> str:
     return canonical
 
 
-def _payload(entity: str | None = None) -> dict[str, Any]:
+def _payload(entity: str | None = None) -> dict[str, t.Any]:
     raw = request.get_data(cache=True)
     try:
         body = read_json(raw or b"{}")
@@ -133,16 +132,17 @@ def _payload(entity: str | None = None) -> dict[str, Any]:
         raise errors.request_error(f"Request has invalid or unsupported property: {exc}") from None
     if not isinstance(body, dict):
         raise errors.request_error("The request body must be a JSON object")
-    if entity and set(body) == {entity} and isinstance(body[entity], dict):
-        body = body[entity]
-    return body
+    inner = body[entity] if entity and set(body) == {entity} else None
+    return inner if isinstance(inner, dict) else body
 
 
-def _is_sparse(obj: dict[str, Any]) -> bool:
+def _is_sparse(obj: dict[str, t.Any]) -> bool:
     return obj.get("sparse") in (True, "true", "True")
 
 
-def write_one(realm: str, entity: str, operation: str | None, obj: dict[str, Any], include: str = "") -> dict[str, Any]:
+def write_one(
+    realm: str, entity: str, operation: str | None, obj: dict[str, t.Any], include: str = ""
+) -> dict[str, t.Any]:
     """Create / update / delete / void one object; shared by the endpoint and batch."""
     store = _emu().store
     operation = (operation or "").lower()
@@ -270,22 +270,22 @@ def batch(realm: str) -> Response:
     return _run(realm, "batch", action, batch=True)
 
 
-def _batch_item(realm: str, item: dict[str, Any]) -> dict[str, Any]:
+def _batch_item(realm: str, item: dict[str, t.Any]) -> dict[str, t.Any]:
     emu = _emu()
-    out: dict[str, Any] = {"bId": item.get("bId")}
+    out: dict[str, t.Any] = {"bId": item.get("bId")}
     try:
         if "Query" in item:
             emu.count(realm, "reads")
             out.update(emu.store.query(realm, str(item["Query"])))
             return out
-        key = next((k for k in item if k.lower() in rules.BY_LOWER), None)
+        key = next((k for k in item if k.lower() in entities.BY_LOWER), None)
         if key is None or not isinstance(item[key], dict):
             raise errors.request_error("Batch item has no entity object", "BatchItemRequest")
         operation = item.get("operation")
         if operation not in ("create", "update", "delete"):
             raise errors.unsupported(f"Batch operation {operation!r} is not supported.")
         emu.count(realm, "writes")
-        entity = rules.BY_LOWER[key.lower()]
+        entity = entities.BY_LOWER[key.lower()]
         out[entity] = write_one(realm, entity, operation, item[key], str(item.get("options") or ""))
     except EmulatorFault as fault:
         out["Fault"] = fault.fault()

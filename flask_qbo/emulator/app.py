@@ -1,4 +1,4 @@
-"""The :class:`Emulator`: one object wiring clock, store, OAuth, API, faults and webhooks.
+"""The :class:`Emulator`: one object wiring clock, store, OAuth, API, web UI, faults and webhooks.
 
 Tests build one per test (it is cheap and shares nothing), talk to it through
 :meth:`Emulator.http_session` without sockets, and steer it through the Python
@@ -11,10 +11,10 @@ import json
 import secrets
 import threading
 import time
+import typing as t
 import uuid
 from dataclasses import dataclass
 from dataclasses import field
-from typing import Any
 
 import requests
 from flask import Flask
@@ -25,6 +25,7 @@ from flask import request
 from . import api
 from . import faults
 from . import oauth
+from . import ui
 from .clock import Clock
 from .config import EmulatorConfig
 from .errors import EmulatorFault
@@ -86,22 +87,10 @@ class Emulator:
         app.register_blueprint(oauth.bp)
         app.register_blueprint(api.bp)
         app.register_blueprint(faults.control)
-        self._register_ui(app)
+        app.register_blueprint(ui.bp)
         app.before_request(self._inject_faults)
         app.after_request(self._finish_response)
         return app
-
-    def _register_ui(self, app: Flask) -> None:
-        """Mount the optional web UI (``ui.py``) if it is installed alongside."""
-        try:
-            from . import ui
-        except ImportError:
-            return
-        init = getattr(ui, "init_app", None)
-        if callable(init):
-            init(app, self)
-        elif getattr(ui, "bp", None) is not None:
-            app.register_blueprint(ui.bp)
 
     def _inject_faults(self) -> Response | None:
         if not request.path.startswith(FAULTABLE_PREFIXES):
@@ -154,7 +143,7 @@ class Emulator:
         session.mount(self.config.base_url, WSGIAdapter(self.app))
         return session
 
-    def add_company(self, realm_id: str, name: str, **company_info: Any) -> None:
+    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
         self.store.add_company(realm_id, name, **company_info)
         default = self.users.get(self.config.default_user[0])
         if default is not None and realm_id not in default.realms:
@@ -162,7 +151,7 @@ class Emulator:
         with self._counter_lock:
             self._counters.setdefault(realm_id, dict.fromkeys(COUNTER_NAMES, 0))
 
-    def add_user(self, email: str, password: str, realms: list[str], **profile: Any) -> EmulatorUser:
+    def add_user(self, email: str, password: str, realms: list[str], **profile: str) -> EmulatorUser:
         user = EmulatorUser(email.lower(), password, list(realms), **profile)
         self.users[user.email] = user
         return user
@@ -170,7 +159,7 @@ class Emulator:
     def register_client(self, client_id: str, client_secret: str, redirect_uris: tuple[str, ...] = ("*",)) -> None:
         self.tokens.register_client(client_id, client_secret, tuple(redirect_uris))
 
-    def issue_tokens(self, realm_id: str, client_id: str | None = None) -> dict[str, Any]:
+    def issue_tokens(self, realm_id: str, client_id: str | None = None) -> dict[str, t.Any]:
         """Token-endpoint JSON for a fresh grant, skipping the browser consent."""
         self.store.company(realm_id)  # 610 for an unknown realm, as a typo should fail loudly
         return self.tokens.issue_tokens(realm_id, client_id, self.config.default_user[0])

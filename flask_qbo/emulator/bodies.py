@@ -10,7 +10,7 @@ from the extension it is tested against, so it keeps this rule of its own.
 from __future__ import annotations
 
 import json
-from typing import Any
+import typing as t
 
 #: QBO entities and notifications nest about eight levels; 64 is far from both
 #: that and Python's recursion limit.
@@ -21,7 +21,7 @@ class BodyError(ValueError):
     """The body is not JSON, or nests deeper than :data:`MAX_DEPTH`."""
 
 
-def _too_deep(value: Any) -> bool:
+def _too_deep(value: object) -> bool:
     """Whether ``value`` nests lists/objects deeper than :data:`MAX_DEPTH` (walked without recursion)."""
     level_of = [(value, 1)]
     while level_of:
@@ -34,7 +34,7 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
-def read_json(raw: bytes | str) -> Any:
+def read_json(raw: bytes | str) -> t.Any:
     """The parsed body; :class:`BodyError` with a message fit for a 400 answer otherwise."""
     try:
         value = json.loads(raw)

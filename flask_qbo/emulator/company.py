@@ -1,18 +1,20 @@
 """One QBO company (realm) as plain data: tables, id sequences, change log.
 
 Kept apart from :mod:`.store` so the balance and relationship arithmetic the
-rules need is testable without the locking and event plumbing, and so the
-snapshot code in :mod:`.seed` can persist it field by field.
+rules need (jobs under a customer, payments applied to an invoice, balances)
+is testable without the locking and event plumbing, and so
+:mod:`.snapshot` can persist it field by field.
 """
 
 from __future__ import annotations
 
+import typing as t
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from . import rules
+from . import entities
+from .entities import DELETED_SUFFIX
 
 #: Transactions that move a customer's balance: the amount field and its sign.
 BALANCE_FIELDS: dict[str, tuple[str, int]] = {
@@ -20,6 +22,10 @@ BALANCE_FIELDS: dict[str, tuple[str, int]] = {
     "CreditMemo": ("RemainingCredit", -1),
     "Payment": ("UnappliedAmt", -1),
 }
+
+
+#: A member of an index: a customer id (jobs per parent) or an (entity, id) pair (transactions per customer).
+_Key = t.TypeVar("_Key", str, tuple[str, str])
 
 
 @dataclass
@@ -35,14 +41,14 @@ class Company:
     def __init__(self, realm: str, name: str) -> None:
         self.realm = realm
         self.name = name
-        self.tables: dict[str, dict[str, dict[str, Any]]] = {e: {} for e in rules.ENTITIES}
+        self.tables: dict[str, dict[str, dict[str, t.Any]]] = {e: {} for e in entities.ENTITIES}
         self.next_ids: dict[str, int] = {}
         self.doc_numbers: dict[str, int] = {}
         self.changes: list[Change] = []
         self.tombstones: dict[tuple[str, str], str] = {}
         self.reindex()
 
-    def table(self, entity: str) -> dict[str, dict[str, Any]]:
+    def table(self, entity: str) -> dict[str, dict[str, t.Any]]:
         return self.tables[entity]
 
     def new_id(self, entity: str) -> str:
@@ -101,6 +107,34 @@ class Company:
                     total += Decimal(str(line.get("Amount", 0)))
         return float(total)
 
+    def refresh_job_names(self, customer_id: str) -> None:
+        """Keep ``FullyQualifiedName``/``Level`` of jobs in step with their parents."""
+        customers = self.tables["Customer"]
+        for child_id in sorted(self.descendants(customer_id), key=int):
+            child = customers[child_id]
+            parent = customers[child["ParentRef"]["value"]]
+            name = parent["FullyQualifiedName"].removesuffix(DELETED_SUFFIX) + ":" + child["DisplayName"]
+            child["Level"] = int(parent.get("Level", 0)) + 1
+            child["FullyQualifiedName"] = name
+
+    @staticmethod
+    def linked_invoices(payment: dict[str, t.Any]) -> set[str]:
+        """Ids of the invoices a payment applies to."""
+        return {
+            str(link.get("TxnId"))
+            for line in payment.get("Line") or []
+            for link in line.get("LinkedTxn") or []
+            if link.get("TxnType", "Invoice") == "Invoice"
+        }
+
+    def payment_links(self, invoice_id: str) -> list[dict[str, str]]:
+        """An invoice's ``LinkedTxn``: every payment (not voided) applied to it."""
+        return [
+            {"TxnId": p["Id"], "TxnType": "Payment"}
+            for p in self.tables["Payment"].values()
+            if invoice_id in self.linked_invoices(p) and not p.get("_voided")
+        ]
+
     # -- balances ------------------------------------------------------------------------
     #
     # QBO derives Balance and BalanceWithJobs on every read, and every write returns
@@ -113,7 +147,7 @@ class Company:
     # :meth:`untrack` at those points; rows put straight into ``tables`` (snapshot
     # loads, bulk-seeding benchmarks) are caught by a size check and re-indexed.
 
-    def track(self, entity: str, obj: dict[str, Any]) -> None:
+    def track(self, entity: str, obj: dict[str, t.Any]) -> None:
         """Record where ``obj`` (just added or changed in its table) belongs in the indexes."""
         if entity not in BALANCE_FIELDS and entity != "Customer":
             return
@@ -134,21 +168,21 @@ class Company:
             self._unlink(self._owners[entity], txns, (entity, obj_id))
 
     @staticmethod
-    def _link(owners: dict[Any, str | None], members: dict[str, set[Any]], key: Any, owner: str | None) -> None:
+    def _link(owners: dict[_Key, str | None], members: dict[str, set[_Key]], key: _Key, owner: str | None) -> None:
         Company._unlink(owners, members, key)
         owners[key] = owner
         if owner is not None:
             members.setdefault(owner, set()).add(key)
 
     @staticmethod
-    def _unlink(owners: dict[Any, str | None], members: dict[str, set[Any]], key: Any) -> None:
+    def _unlink(owners: dict[_Key, str | None], members: dict[str, set[_Key]], key: _Key) -> None:
         previous = owners.pop(key, None)
         if previous is not None:
             members.get(previous, set()).discard(key)
 
     def reindex(self) -> None:
         """Rebuild both indexes from the tables."""
-        self._owners: dict[str, dict[Any, str | None]] = {entity: {} for entity in BALANCE_FIELDS}
+        self._owners: dict[str, dict[tuple[str, str], str | None]] = {entity: {} for entity in BALANCE_FIELDS}
         self._txns: dict[str, set[tuple[str, str]]] = {}
         self._parents: dict[str, str | None] = {}
         self._children: dict[str, set[str]] = {}

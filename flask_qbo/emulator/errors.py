@@ -8,7 +8,7 @@ emulator reproduces each one byte-for-byte in structure.
 from __future__ import annotations
 
 import time
-from typing import Any
+import typing as t
 
 #: Intuit's Detail text for a duplicate name (6240).
 DUPLICATE_NAME_DETAIL = (
@@ -47,7 +47,7 @@ class EmulatorFault(Exception):
         self.element = element
         self.fault_type = fault_type
 
-    def fault(self) -> dict[str, Any]:
+    def fault(self) -> dict[str, t.Any]:
         """The inner ``Fault`` object (also used inside batch items)."""
         return {
             "Error": [
@@ -61,7 +61,7 @@ class EmulatorFault(Exception):
             "type": self.fault_type,
         }
 
-    def body(self, time_str: str | None = None) -> dict[str, Any]:
+    def body(self, time_str: str | None = None) -> dict[str, t.Any]:
         """The full JSON response body for this fault."""
         if self.status in (401, 403):
             return gateway_body(self.status, self.detail, self.code, self.message, self.fault_type)
@@ -78,7 +78,7 @@ def gateway_body(
     code: str | None = None,
     message: str | None = None,
     fault_type: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, t.Any]:
     """Lower-case envelope the Intuit gateway returns for 401 and 403."""
     if status == 403:
         code, message, kind = code or "3100", message or AUTHZ_MESSAGE, "SERVICE"

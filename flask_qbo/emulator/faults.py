@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import math
 import threading
+import typing as t
 from dataclasses import asdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-from typing import Any
 
 from flask import Blueprint
 from flask import Response
@@ -32,7 +31,7 @@ from .realms import is_realm_id
 from .realms import not_a_realm
 from .throttle import Throttled
 
-if TYPE_CHECKING:
+if t.TYPE_CHECKING:
     from .app import Emulator
 
 
@@ -195,7 +194,7 @@ class FaultInjector:
                         self.rules.remove(rule)
         return latency, chosen
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self) -> list[dict[str, t.Any]]:
         with self.lock:
             return [asdict(r) for r in self.rules]
 
@@ -206,7 +205,7 @@ control = Blueprint("emulator_control", __name__, url_prefix="/_emulator")
 
 
 def _emu() -> Emulator:
-    return current_app.extensions["qbo_emulator"]
+    return t.cast("Emulator", current_app.extensions["qbo_emulator"])
 
 
 class ControlError(Exception):
@@ -218,7 +217,7 @@ def _control_error(exc: ControlError) -> tuple[Response, int]:
     return jsonify({"error": str(exc)}), 400
 
 
-def _body() -> dict[str, Any]:
+def _body() -> dict[str, t.Any]:
     """The JSON object a control call sends (``{}`` when it sends nothing), whatever its content type.
 
     ``curl -d`` sends form encoding; its fields used to be silently ignored.
@@ -243,20 +242,20 @@ def _realm() -> str | None:
     return realm
 
 
-def _described(value: Any) -> str:
+def _described(value: object) -> str:
     if isinstance(value, (dict, list)):
         return "an object" if isinstance(value, dict) else "a list"
     return repr(value)
 
 
 def _number(
-    body: dict[str, Any],
+    body: dict[str, t.Any],
     key: str,
-    default: Any = None,
+    default: object = None,
     whole: bool = False,
     low: float = -math.inf,
     high: float = math.inf,
-) -> Any:
+) -> float:
     """A finite number from ``low`` to ``high`` (an ``int`` when ``whole``), or a :class:`ControlError`.
 
     The bounds keep a typo from jamming the emulator: a negative latency would
@@ -273,10 +272,17 @@ def _number(
         raise ControlError(f"{key!r} must be a whole number, not {_described(value)}")
     if not low <= number <= high:
         raise ControlError(f"{key!r} must be from {low:g} to {high:g}, not {_described(value)}")
-    return int(number) if whole else number
+    return number
 
 
-def _text(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
+def _whole(
+    body: dict[str, t.Any], key: str, default: object = None, low: float = -math.inf, high: float = math.inf
+) -> int:
+    """A whole number from ``low`` to ``high``, or a :class:`ControlError` (see :func:`_number`)."""
+    return int(_number(body, key, default, whole=True, low=low, high=high))
+
+
+def _text(body: dict[str, t.Any], key: str, default: str | None = None) -> str | None:
     """Optional text from a control call; a number or a list here would break every later request."""
     value = body.get(key, default)
     if value is not None and not isinstance(value, str):
@@ -297,18 +303,17 @@ def add_fault() -> tuple[Response, int]:
     faults = _emu().faults
     kind = body.get("kind", "fail")
     scope = {"path_contains": _text(body, "path_contains"), "realm": _realm(), "method": _text(body, "method")}
-    count = {"whole": True, "low": 1, "high": _MOST}
     if kind == "latency":
-        n = None if body.get("n") is None else _number(body, "n", **count)
+        n = None if body.get("n") is None else _whole(body, "n", low=1, high=_MOST)
         rule = faults.add_latency(_number(body, "seconds", 0, low=0, high=_LONGEST), n, **scope)
     elif kind == "timeout":
-        rule = faults.timeout_next(_number(body, "n", 1, **count), bool(body.get("after_execute")), **scope)
+        rule = faults.timeout_next(_whole(body, "n", 1, low=1, high=_MOST), bool(body.get("after_execute")), **scope)
     elif kind == "disconnect":
-        rule = faults.disconnect_next(_number(body, "n", 1, **count), **scope)
+        rule = faults.disconnect_next(_whole(body, "n", 1, low=1, high=_MOST), **scope)
     elif kind == "fail":
         rule = faults.fail_next(
-            _number(body, "n", 1, **count),
-            _number(body, "status", 500, whole=True, low=400, high=599),
+            _whole(body, "n", 1, low=1, high=_MOST),
+            _whole(body, "status", 500, low=400, high=599),
             str(_text(body, "code", "10000")),
             _text(body, "message"),
             detail=_text(body, "detail", "") or "",
@@ -361,12 +366,12 @@ def webhooks() -> Response:
         for key in ("url", "verifier_token", "format"):
             if not isinstance(body.get(key), (str, type(None))):
                 raise ControlError(f"{key!r} must be text, not {_described(body[key])}")
-        settings = {k: body[k] for k in ("url", "verifier_token", "format", "reorder") if k in body}
+        settings: dict[str, t.Any] = {k: body[k] for k in ("url", "verifier_token", "format", "reorder") if k in body}
         if "delay" in body:
             settings["delay"] = _number(body, "delay", low=0, high=_LONGEST)
         settings.update({k: _number(body, k, low=0, high=1) for k in ("duplicate_rate", "drop_rate") if k in body})
         if "seed" in body:
-            settings["seed"] = _number(body, "seed", whole=True)
+            settings["seed"] = _whole(body, "seed")
         try:
             hooks.configure(**settings)
         except ValueError as exc:

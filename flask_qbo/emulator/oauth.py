@@ -8,8 +8,7 @@ CRM sees in production; ``auto_approve`` skips it for automated tests.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
-from typing import Any
+import typing as t
 from urllib.parse import urlencode
 
 from flask import Blueprint
@@ -19,34 +18,39 @@ from flask import jsonify
 from flask import redirect
 from flask import render_template
 from flask import request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .bodies import BodyError
 from .bodies import read_json
 from .errors import EmulatorFault
+from .tokens import Client
 from .tokens import OAuthError
 from .tokens import validate_scope
 
-if TYPE_CHECKING:
+if t.TYPE_CHECKING:
     from .app import Emulator
 
 bp = Blueprint("emulator_oauth", __name__)
 
+#: What the authorize pages answer: a page, an error page with its status, or a redirect.
+Page = str | tuple[str, int] | WerkzeugResponse
+
 
 def _emu() -> Emulator:
-    return current_app.extensions["qbo_emulator"]
+    return t.cast("Emulator", current_app.extensions["qbo_emulator"])
 
 
 def _error_page(message: str, status: int = 400) -> tuple[str, int]:
     return render_template("emulator/oauth_error.html", message=message), status
 
 
-def _back_to_client(redirect_uri: str, **params: str) -> Response:
+def _back_to_client(redirect_uri: str, **params: str) -> WerkzeugResponse:
     """Redirect to the client's callback, keeping any query it already has."""
     joiner = "&" if "?" in redirect_uri else "?"
     return redirect(redirect_uri + joiner + urlencode({k: v for k, v in params.items() if v is not None}))
 
 
-def _finish(pending: dict[str, str], user: str, realm: str) -> Response:
+def _finish(pending: dict[str, str], user: str, realm: str) -> WerkzeugResponse:
     code = _emu().tokens.issue_code(pending["client_id"], pending["redirect_uri"], realm, user, pending["scope"])
     return _back_to_client(pending["redirect_uri"], code=code, state=pending.get("state", ""), realmId=realm)
 
@@ -58,7 +62,7 @@ def _realms_for(email: str) -> list[tuple[str, str]]:
 
 
 @bp.get("/connect/oauth2")
-def authorize() -> Any:
+def authorize() -> Page:
     emu = _emu()
     args = request.args
     client = emu.tokens.clients.get(args.get("client_id", ""))
@@ -89,7 +93,7 @@ def authorize() -> Any:
 
 
 @bp.post("/connect/oauth2")
-def authorize_submit() -> Any:
+def authorize_submit() -> Page:
     emu = _emu()
     form = request.form
     pending = emu.tokens.pending.get(form.get("txn", ""))
@@ -124,14 +128,14 @@ def authorize_submit() -> Any:
     return render_template("emulator/oauth_company.html", txn=form["txn"], companies=companies, email=email)
 
 
-def _oauth_json(body: dict[str, Any], status: int = 200) -> Response:
+def _oauth_json(body: dict[str, t.Any], status: int = 200) -> Response:
     response = jsonify(body)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _client() -> Any:
+def _client() -> Client:
     auth = request.authorization
     if auth is not None and auth.type == "basic":
         return _emu().tokens.authenticate_client(auth.username, auth.password)
@@ -162,7 +166,7 @@ def token() -> Response:
     return _oauth_json(body)
 
 
-def _revoked_token() -> Any:
+def _revoked_token() -> t.Any:
     """The ``token`` to revoke: Intuit's SDKs send it as a JSON object, a form field works too."""
     if not request.is_json:
         return request.form.get("token")

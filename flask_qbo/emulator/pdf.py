@@ -7,7 +7,7 @@ no PDF library is required.
 
 from __future__ import annotations
 
-from typing import Any
+import typing as t
 
 _TITLES = {
     "Invoice": "INVOICE",
@@ -24,7 +24,7 @@ def _escape(text: str) -> str:
     return safe.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def _lines(company: str, entity: str, obj: dict[str, Any]) -> list[tuple[int, str]]:
+def _lines(company: str, entity: str, obj: dict[str, t.Any]) -> list[tuple[int, str]]:
     """(font size, text) rows top to bottom."""
     rows = [(18, company), (16, _TITLES.get(entity, entity.upper()))]
     number = obj.get("DocNumber") or obj.get("PaymentRefNum") or obj.get("Id")
@@ -53,7 +53,7 @@ def _lines(company: str, entity: str, obj: dict[str, Any]) -> list[tuple[int, st
     return rows
 
 
-def render(company: str, entity: str, obj: dict[str, Any]) -> bytes:
+def render(company: str, entity: str, obj: dict[str, t.Any]) -> bytes:
     """Build a one-page PDF 1.4 file with a correct cross-reference table."""
     text = ["BT"]
     y = 760

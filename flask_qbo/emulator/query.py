@@ -8,16 +8,17 @@ included, is a 4000 parser error; a property that cannot be filtered is 4001.
 
 from __future__ import annotations
 
+import functools
 import re
+import typing as t
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import time
 from datetime import tzinfo
-from typing import Any
 
-from . import rules
+from . import entities
 from .errors import EmulatorFault
 
 DEFAULT_MAX_RESULTS = 100
@@ -101,14 +102,14 @@ class Token:
     kind: str  # string | number | ident | keyword | op | punct | eof
     text: str
     col: int
-    value: Any = None
+    value: str = ""
 
 
 @dataclass
 class Condition:
     field: str
     op: str  # = < > <= >= in like
-    values: list[Any]
+    values: list[str | bool]
 
 
 @dataclass
@@ -185,7 +186,7 @@ class _Parser:
             raise parser_error(token)
         return int(str(raw).strip())
 
-    def literal(self) -> Any:
+    def literal(self) -> str | bool:
         token = self.take()
         if token.kind in ("string", "number"):
             return token.value
@@ -285,11 +286,11 @@ class _Parser:
 def parse(text: str) -> Query:
     """Parse a statement; raise 4000/4001 faults as QBO does."""
     query = _Parser(text.strip().rstrip(";")).parse()
-    canonical = rules.BY_LOWER.get(query.entity.lower())
+    canonical = entities.BY_LOWER.get(query.entity.lower())
     if canonical is None:
         raise validation_error(f"Entity {query.entity} is not supported.")
     query.entity = canonical
-    allowed = rules.FILTERABLE[canonical]
+    allowed = entities.FILTERABLE[canonical]
     for name in [c.field for c in query.where] + [o[0] for o in query.order]:
         if _canonical_field(name, allowed) is None:
             raise validation_error(f"Property {name} not found for Entity {canonical}")
@@ -315,8 +316,8 @@ def _canonical_field(name: str, allowed: frozenset[str]) -> str | None:
     return next((f for f in allowed if f.lower() == lowered), None)
 
 
-def _value(row: dict[str, Any], path: str) -> Any:
-    value: Any = row
+def _value(row: dict[str, t.Any], path: str) -> t.Any:
+    value: t.Any = row
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if isinstance(value, dict):
@@ -324,7 +325,7 @@ def _value(row: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _as_number(value: Any) -> float | None:
+def _as_number(value: t.Any) -> float | None:
     if isinstance(value, bool):
         return None
     try:
@@ -333,7 +334,7 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
-def _comparable(field_name: str, actual: Any, literal: Any, tz: tzinfo) -> tuple[Any, Any] | None:
+def _comparable(field_name: str, actual: t.Any, literal: str | bool, tz: tzinfo) -> tuple[t.Any, t.Any] | None:
     """Coerce a row value and a literal to a common type, or None if incomparable."""
     if actual is None:
         return None
@@ -355,13 +356,13 @@ def _comparable(field_name: str, actual: Any, literal: Any, tz: tzinfo) -> tuple
     return str(actual).lower(), str(literal).lower()
 
 
-def _eq_key(value: Any) -> tuple[str, Any]:
+def _eq_key(value: object) -> tuple[str, float | str]:
     """What ``=`` compares: the number for numeric text, else the lower-cased text (as :func:`_comparable`)."""
     number = _as_number(value)
     return ("n", number) if number is not None else ("s", str(value).lower())
 
 
-def _eq_keys(cond: Condition) -> frozenset[tuple[str, Any]] | None:
+def _eq_keys(cond: Condition) -> frozenset[tuple[str, float | str]] | None:
     """The literals of an ``=``/``IN`` over plain values as a set, else ``None``.
 
     An ``Id IN (...)`` of a thousand ids then costs one set lookup per row
@@ -375,7 +376,9 @@ def _eq_keys(cond: Condition) -> frozenset[tuple[str, Any]] | None:
     return frozenset(_eq_key(v) for v in cond.values)
 
 
-def _matches(row: dict[str, Any], cond: Condition, tz: tzinfo, keys: frozenset[tuple[str, Any]] | None = None) -> bool:
+def _matches(
+    row: dict[str, t.Any], cond: Condition, tz: tzinfo, keys: frozenset[tuple[str, float | str]] | None = None
+) -> bool:
     actual = _value(row, cond.field)
     if keys is not None:
         return actual is not None and not isinstance(actual, bool) and _eq_key(actual) in keys
@@ -394,10 +397,10 @@ def _matches(row: dict[str, Any], cond: Condition, tz: tzinfo, keys: frozenset[t
     if pair is None:
         return False
     left, right = pair
-    return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[cond.op]
+    return bool({"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[cond.op])
 
 
-def _sort_key(row: dict[str, Any], name: str) -> tuple[int, Any]:
+def _sort_key(row: dict[str, t.Any], name: str) -> tuple[int, t.Any]:
     value = _value(row, name)
     if value is None:
         return (2, "")
@@ -405,18 +408,22 @@ def _sort_key(row: dict[str, Any], name: str) -> tuple[int, Any]:
     return (0, number) if number is not None else (1, str(value).lower())
 
 
-def execute(query: Query, rows: list[dict[str, Any]], tz: tzinfo) -> dict[str, Any]:
+def _is_missing(row: dict[str, t.Any], name: str) -> bool:
+    return _value(row, name) is None
+
+
+def execute(query: Query, rows: list[dict[str, t.Any]], tz: tzinfo) -> dict[str, t.Any]:
     """Filter, sort and page already-presented rows; return the QueryResponse body."""
     conditions = list(query.where)
-    if query.entity in rules.ACTIVE_BY_DEFAULT and not any(c.field == "Active" for c in conditions):
+    if query.entity in entities.ACTIVE_BY_DEFAULT and not any(c.field == "Active" for c in conditions):
         conditions.append(Condition("Active", "=", [True]))
     keys = [_eq_keys(c) for c in conditions]
     selected = [r for r in rows if all(_matches(r, c, tz, k) for c, k in zip(conditions, keys))]
     selected.sort(key=lambda r: _sort_key(r, "Id"))
     for name, descending in reversed(query.order):
-        selected.sort(key=lambda r, n=name: _sort_key(r, n), reverse=descending)
+        selected.sort(key=functools.partial(_sort_key, name=name), reverse=descending)
         if descending:  # keep missing values last either way
-            selected.sort(key=lambda r, n=name: _value(r, n) is None)
+            selected.sort(key=functools.partial(_is_missing, name=name))
     if query.count:
         return {"QueryResponse": {"totalCount": len(selected)}}
     page = selected[query.start - 1 : query.start - 1 + query.max_results]
@@ -427,7 +434,7 @@ def execute(query: Query, rows: list[dict[str, Any]], tz: tzinfo) -> dict[str, A
     return {"QueryResponse": {query.entity: page, "startPosition": query.start, "maxResults": len(page)}}
 
 
-def run(statement: str, fetch: Callable[[str], list[dict[str, Any]]], tz: tzinfo) -> dict[str, Any]:
+def run(statement: str, fetch: Callable[[str], list[dict[str, t.Any]]], tz: tzinfo) -> dict[str, t.Any]:
     """Parse ``statement`` and run it over ``fetch(entity)``."""
     query = parse(statement)
     return execute(query, fetch(query.entity), tz)

@@ -5,49 +5,48 @@ they are. Every change goes through :meth:`Store._commit`, which stamps
 ``MetaData``, appends to the per-realm change log (answering CDC) and notifies
 listeners (webhooks), so a change made from Python, the HTTP API or the web UI
 is indistinguishable downstream.
+
+This module owns the companies, the lock and the write operations (create,
+update, delete, void, merge, send). What a new company starts with is
+:mod:`.defaults`, how a record is shown to a client :mod:`.client_view`, the
+CDC answer :mod:`.cdc`, and what each entity validates :mod:`.rules`.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
+import typing as t
 from collections.abc import Callable
 from datetime import datetime
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from . import errors
 from . import pdf
 from . import query
 from . import rules
+from .cdc import changed_since
+from .client_view import present
 from .clock import Clock
 from .company import Change
 from .company import Company
 from .config import EmulatorConfig
+from .defaults import fill_new_company
+from .entities import BY_LOWER
+from .entities import CREATABLE
+from .entities import NAME_LISTS
+from .entities import TRANSACTIONS
+from .entities import VOIDABLE
 from .errors import EmulatorFault
 from .realms import is_realm_id
 from .realms import not_a_realm
+from .rules.values import money
 
 #: ``listener(realm, entity, entity_id, operation, when, deleted_id)``; operations
 #: use the legacy webhook names: Create, Update, Delete, Merge, Void, Emailed.
 Listener = Callable[[str, str, str, str, datetime, "str | None"], None]
-
-DEFAULT_TERMS = (("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60))
-DEFAULT_PAYMENT_METHODS = (
-    ("Cash", "NON_CREDIT_CARD"),
-    ("Check", "NON_CREDIT_CARD"),
-    ("Visa", "CREDIT_CARD"),
-    ("MasterCard", "CREDIT_CARD"),
-    ("Discover", "CREDIT_CARD"),
-    ("American Express", "CREDIT_CARD"),
-    ("Diners Club", "CREDIT_CARD"),
-)
-DEFAULT_ACCOUNTS = (
-    ("1", "Services", "Income", "ServiceFeeIncome"),
-    ("4", "Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
-    ("35", "Checking", "Bank", "Checking"),
-)
 
 
 class Store:
@@ -62,7 +61,7 @@ class Store:
 
     # ------------------------------------------------------------------ companies
 
-    def add_company(self, realm_id: str, name: str, **company_info: Any) -> None:
+    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
         """Create a company with QBO's default terms, payment methods and accounts.
 
         :raises ValueError: ``realm_id`` is not a company id (every other entry
@@ -75,63 +74,7 @@ class Store:
                 raise EmulatorFault(400, "6000", "Duplicate company", f"Realm {realm_id} already exists")
             company = Company(realm_id, name)
             self._companies[realm_id] = company
-            stamp = self._meta()
-            info = {
-                "Id": realm_id,
-                "SyncToken": "0",
-                "CompanyName": name,
-                "LegalName": name,
-                "Country": "US",
-                "SupportedLanguages": "en",
-                "FiscalYearStartMonth": "January",
-                "CompanyStartDate": self.clock.today(),
-                "Email": {"Address": "noreply@example.com"},
-                "NameValue": [
-                    {"Name": "OfferingSku", "Value": "QuickBooks Online Plus"},
-                    {"Name": "SubscriptionStatus", "Value": "PAID"},
-                ],
-                "domain": "QBO",
-                "sparse": False,
-                "MetaData": dict(stamp),
-            }
-            info.update(company_info)
-            company.tables["CompanyInfo"][realm_id] = info
-            for index, (term, days) in enumerate(DEFAULT_TERMS, start=1):
-                company.tables["Term"][str(index)] = self._seed(
-                    str(index), stamp, Name=term, Type="STANDARD", DueDays=days, DiscountPercent=0, DiscountDays=0
-                )
-            for index, (method, kind) in enumerate(DEFAULT_PAYMENT_METHODS, start=1):
-                company.tables["PaymentMethod"][str(index)] = self._seed(str(index), stamp, Name=method, Type=kind)
-            for acc_id, acc_name, acc_type, sub_type in DEFAULT_ACCOUNTS:
-                company.tables["Account"][acc_id] = self._seed(
-                    acc_id,
-                    stamp,
-                    Name=acc_name,
-                    FullyQualifiedName=acc_name,
-                    AccountType=acc_type,
-                    AccountSubType=sub_type,
-                    CurrentBalance=0,
-                    CurrencyRef=self._currency(),
-                )
-            company.tables["Item"]["1"] = self._seed(
-                "1",
-                stamp,
-                Name="Services",
-                FullyQualifiedName="Services",
-                Type="Service",
-                IncomeAccountRef={"value": "1", "name": "Services"},
-            )
-
-    def _seed(self, obj_id: str, stamp: dict[str, str], **fields: Any) -> dict[str, Any]:
-        return {
-            "Id": obj_id,
-            "SyncToken": "0",
-            "Active": True,
-            **fields,
-            "domain": "QBO",
-            "sparse": False,
-            "MetaData": dict(stamp),
-        }
+            fill_new_company(company, self._meta(), self._currency(), self.clock.today(), company_info)
 
     def companies(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -159,45 +102,22 @@ class Store:
 
     @staticmethod
     def entity_name(entity: str) -> str:
-        canonical = rules.BY_LOWER.get(str(entity).lower())
+        canonical = BY_LOWER.get(str(entity).lower())
         if canonical is None:
             raise errors.unsupported(f"Operation Could not find resource for entity {entity} not supported.")
         return canonical
 
-    def _get(self, company: Company, entity: str, entity_id: Any) -> dict[str, Any]:
+    def _get(self, company: Company, entity: str, entity_id: object) -> dict[str, t.Any]:
         obj = company.table(entity).get(str(entity_id))
         if obj is None:
             raise errors.not_found(entity, str(entity_id))
         return obj
 
-    def present(
-        self,
-        company: Company,
-        entity: str,
-        obj: dict[str, Any],
-        sums: tuple[dict[str, float], dict[str, float]] | None = None,
-    ) -> dict[str, Any]:
-        """A client-facing deep copy: internal keys removed, derived balances added.
-
-        ``sums`` (from :meth:`Company.balance_sums`) lets list-style callers
-        compute every balance in one pass; a single object costs only its own
-        customer's (:meth:`Company.balance`).
-        """
-        lead = {k: obj[k] for k in ("Id", "SyncToken") if k in obj}
-        out = _with_values({**lead, **{k: v for k, v in obj.items() if not k.startswith("_")}})
-        if entity == "Customer":
-            if sums is not None:
-                out["Balance"] = sums[0].get(obj["Id"], 0.0)
-                out["BalanceWithJobs"] = sums[1].get(obj["Id"], 0.0)
-            else:
-                out["Balance"], out["BalanceWithJobs"] = company.balance(obj["Id"])
-        return out
-
     def _commit(
         self,
         company: Company,
         entity: str,
-        obj: dict[str, Any],
+        obj: dict[str, t.Any],
         operation: str,
         deleted_id: str | None = None,
         bump: bool = True,
@@ -220,16 +140,16 @@ class Store:
         for listener in list(self.listeners):
             listener(realm, entity, entity_id, operation, when, deleted_id)
 
-    def _check_token(self, current: dict[str, Any], sync_token: Any) -> None:
+    def _check_token(self, current: dict[str, t.Any], sync_token: object) -> None:
         if sync_token is None or str(sync_token) != str(current.get("SyncToken")):
             raise errors.stale_object()
 
     # ------------------------------------------------------------------ CRUD
 
-    def create(self, realm: str, entity: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def create(self, realm: str, entity: str, obj: dict[str, t.Any]) -> dict[str, t.Any]:
         """Validate and insert; returns the object as the API would."""
         entity = self.entity_name(entity)
-        if entity not in rules.CREATABLE:
+        if entity not in CREATABLE:
             raise errors.unsupported(f"Operation Create is not supported for {entity}.")
         with self.lock:
             company = self.company(realm)
@@ -247,16 +167,16 @@ class Store:
             company.table(entity)[prepared["Id"]] = prepared
             self._commit(company, entity, prepared, "Create")
             if entity == "Payment":
-                self._relink_invoices(company, self._linked_invoices(prepared))
-            return self.present(company, entity, prepared)
+                self._relink_invoices(company, company.linked_invoices(prepared))
+            return present(company, entity, prepared)
 
-    def read(self, realm: str, entity: str, entity_id: Any) -> dict[str, Any]:
+    def read(self, realm: str, entity: str, entity_id: object) -> dict[str, t.Any]:
         entity = self.entity_name(entity)
         with self.lock:
             company = self.company(realm)
-            return self.present(company, entity, self._get(company, entity, entity_id))
+            return present(company, entity, self._get(company, entity, entity_id))
 
-    def update(self, realm: str, entity: str, obj: dict[str, Any], sparse: bool = True) -> dict[str, Any]:
+    def update(self, realm: str, entity: str, obj: dict[str, t.Any], sparse: bool = True) -> dict[str, t.Any]:
         """Full or sparse update; the SyncToken must be current (5010 otherwise)."""
         entity = self.entity_name(entity)
         if entity in ("Account", "Item"):
@@ -267,24 +187,24 @@ class Store:
             company = self.company(realm)
             current = self._get(company, entity, obj["Id"])
             self._check_token(current, obj.get("SyncToken"))
-            old_links = self._linked_invoices(current) if entity == "Payment" else set()
+            old_links = company.linked_invoices(current) if entity == "Payment" else set()
             merged = rules.merge_for_write(entity, copy.deepcopy(current), copy.deepcopy(obj), sparse)
             prepared = rules.prepare(company, entity, merged, current, self._currency(), self.clock.today())
             current.clear()
             current.update(prepared)
             if entity == "Invoice":
-                current["LinkedTxn"] = self._payment_links(company, current["Id"])
+                current["LinkedTxn"] = company.payment_links(current["Id"])
             self._commit(company, entity, current, "Update")
             if entity == "Customer":
-                self._refresh_job_names(company, current["Id"])
+                company.refresh_job_names(current["Id"])
             if entity == "Payment":
-                self._relink_invoices(company, old_links | self._linked_invoices(current))
-            return self.present(company, entity, current)
+                self._relink_invoices(company, old_links | company.linked_invoices(current))
+            return present(company, entity, current)
 
-    def delete(self, realm: str, entity: str, entity_id: Any, sync_token: Any) -> dict[str, Any]:
+    def delete(self, realm: str, entity: str, entity_id: object, sync_token: object) -> dict[str, t.Any]:
         """Hard-delete a transaction; name lists can only be made inactive."""
         entity = self.entity_name(entity)
-        if entity not in rules.TRANSACTIONS:
+        if entity not in TRANSACTIONS:
             raise errors.unsupported(f"Operation Delete is not supported for {entity}.")
         with self.lock:
             company = self.company(realm)
@@ -294,7 +214,7 @@ class Store:
                 raise errors.business(
                     "This invoice has payments applied. Unlink the payments before deleting it.", "Id", code="6000"
                 )
-            links = self._linked_invoices(current) if entity == "Payment" else set()
+            links = company.linked_invoices(current) if entity == "Payment" else set()
             del company.table(entity)[current["Id"]]
             self._tombstone(company, entity, current["Id"], "Delete")
             self._relink_invoices(company, links)
@@ -309,10 +229,10 @@ class Store:
         company.changes.append(Change(now, entity, entity_id))
         self._notify(company.realm, entity, entity_id, operation, now, deleted_id)
 
-    def void(self, realm: str, entity: str, entity_id: Any, sync_token: Any) -> dict[str, Any]:
+    def void(self, realm: str, entity: str, entity_id: object, sync_token: object) -> dict[str, t.Any]:
         """Keep the record, zero its amounts and prefix ``PrivateNote`` with ``Voided``."""
         entity = self.entity_name(entity)
-        if entity not in rules.VOIDABLE:
+        if entity not in VOIDABLE:
             raise errors.unsupported(f"Operation Void is not supported for {entity}.")
         with self.lock:
             company = self.company(realm)
@@ -320,7 +240,7 @@ class Store:
             self._check_token(current, sync_token)
             if entity == "Invoice" and company.applied_to_invoice(current["Id"]):
                 raise errors.business("This invoice has payments applied. Unlink the payments before voiding it.")
-            links = self._linked_invoices(current) if entity == "Payment" else set()
+            links = company.linked_invoices(current) if entity == "Payment" else set()
             for line in current.get("Line") or []:
                 line["Amount"] = 0
                 detail = line.get("SalesItemLineDetail")
@@ -334,9 +254,9 @@ class Store:
             current["_voided"] = True
             self._commit(company, entity, current, "Void")
             self._relink_invoices(company, links)
-            return self.present(company, entity, current)
+            return present(company, entity, current)
 
-    def merge_customers(self, realm: str, from_id: str, into_id: str) -> dict[str, Any]:
+    def merge_customers(self, realm: str, from_id: str, into_id: str) -> dict[str, t.Any]:
         """What QBO's UI merge does: move transactions and jobs, remove ``from``."""
         with self.lock:
             company = self.company(realm)
@@ -344,7 +264,7 @@ class Store:
             target = self._get(company, "Customer", into_id)
             if source["Id"] == target["Id"] or target["Id"] in company.descendants(source["Id"]):
                 raise errors.business("A customer cannot be merged into itself or one of its sub-customers.")
-            for entity in rules.TRANSACTIONS:
+            for entity in TRANSACTIONS:
                 for txn in company.table(entity).values():
                     if txn["CustomerRef"]["value"] == source["Id"]:
                         txn["CustomerRef"] = {"value": target["Id"], "name": target["DisplayName"]}
@@ -361,35 +281,9 @@ class Store:
             now = self.clock.now()
             company.tombstones[("Customer", source["Id"])] = self.clock.iso(now)
             company.changes.append(Change(now, "Customer", source["Id"]))
-            self._refresh_job_names(company, target["Id"])
+            company.refresh_job_names(target["Id"])
             self._commit(company, "Customer", target, "Merge", deleted_id=source["Id"])
-            return self.present(company, "Customer", target)
-
-    def _refresh_job_names(self, company: Company, customer_id: str) -> None:
-        """Keep ``FullyQualifiedName``/``Level`` of jobs in step with their parents."""
-        customers = company.table("Customer")
-        for child_id in sorted(company.descendants(customer_id), key=int):
-            child = customers[child_id]
-            parent = customers[child["ParentRef"]["value"]]
-            name = parent["FullyQualifiedName"].removesuffix(rules.DELETED_SUFFIX) + ":" + child["DisplayName"]
-            child["Level"] = int(parent.get("Level", 0)) + 1
-            child["FullyQualifiedName"] = name
-
-    @staticmethod
-    def _linked_invoices(payment: dict[str, Any]) -> set[str]:
-        return {
-            str(link.get("TxnId"))
-            for line in payment.get("Line") or []
-            for link in line.get("LinkedTxn") or []
-            if link.get("TxnType", "Invoice") == "Invoice"
-        }
-
-    def _payment_links(self, company: Company, invoice_id: str) -> list[dict[str, str]]:
-        return [
-            {"TxnId": p["Id"], "TxnType": "Payment"}
-            for p in company.table("Payment").values()
-            if invoice_id in self._linked_invoices(p) and not p.get("_voided")
-        ]
+            return present(company, "Customer", target)
 
     def _relink_invoices(self, company: Company, invoice_ids: set[str]) -> None:
         """Recompute invoice balances after payments change; each change is an Update."""
@@ -397,10 +291,8 @@ class Store:
             invoice = company.table("Invoice").get(invoice_id)
             if invoice is None or invoice.get("_voided"):
                 continue
-            balance = rules.money(
-                Decimal(str(invoice["TotalAmt"])) - Decimal(str(company.applied_to_invoice(invoice_id)))
-            )
-            linked = self._payment_links(company, invoice_id)
+            balance = money(Decimal(str(invoice["TotalAmt"])) - Decimal(str(company.applied_to_invoice(invoice_id))))
+            linked = company.payment_links(invoice_id)
             if balance != invoice.get("Balance") or linked != invoice.get("LinkedTxn"):
                 invoice["Balance"] = balance
                 invoice["LinkedTxn"] = linked
@@ -408,65 +300,38 @@ class Store:
 
     # ------------------------------------------------------------------ reads
 
-    def list(self, realm: str, entity: str, include_inactive: bool = False) -> list[dict[str, Any]]:
+    def list(self, realm: str, entity: str, include_inactive: bool = False) -> list[dict[str, t.Any]]:
         entity = self.entity_name(entity)
         with self.lock:
             company = self.company(realm)
             sums = company.balance_sums() if entity == "Customer" else None
-            rows = [self.present(company, entity, o, sums) for o in company.table(entity).values()]
+            rows = [present(company, entity, o, sums) for o in company.table(entity).values()]
         rows.sort(key=lambda r: int(r["Id"]) if str(r["Id"]).isdigit() else 0)
-        if include_inactive or entity not in rules.NAME_LISTS:
+        if include_inactive or entity not in NAME_LISTS:
             return rows
         return [r for r in rows if r.get("Active", True)]
 
-    def query(self, realm: str, statement: str) -> dict[str, Any]:
+    def query(self, realm: str, statement: str) -> dict[str, t.Any]:
         """Run a QBO query; returns ``{"QueryResponse": {...}}`` (without ``time``)."""
         with self.lock:
             self.company(realm)
             return query.run(statement, lambda entity: self.list(realm, entity, include_inactive=True), self.clock.tz)
 
-    def cdc(self, realm: str, entities: list[str], since: datetime, cap: int = 1000) -> dict[str, Any]:
-        """Objects of ``entities`` changed at or after ``since``, QBO's CDC shape."""
-        names = [self.entity_name(e) for e in entities]
+    def cdc(self, realm: str, names: builtins.list[str], since: datetime, cap: int = 1000) -> dict[str, t.Any]:
+        """Objects of the entities ``names`` changed at or after ``since``, QBO's CDC shape."""
+        entities = [self.entity_name(e) for e in names]
         with self.lock:
-            company = self.company(realm)
-            sums = company.balance_sums()
-            changed: dict[str, dict[str, datetime]] = {n: {} for n in names}
-            for change in company.changes:
-                if change.entity in changed and change.when >= since:
-                    changed[change.entity][change.entity_id] = change.when
-            groups: list[dict[str, Any]] = []
-            budget = cap
-            for name in names:
-                live, gone = [], []
-                for entity_id, _when in sorted(changed[name].items(), key=lambda kv: kv[1]):
-                    obj = company.table(name).get(entity_id)
-                    if obj is not None:
-                        live.append(self.present(company, name, obj, sums))
-                    elif (name, entity_id) in company.tombstones:
-                        gone.append(
-                            {
-                                "domain": "QBO",
-                                "status": "Deleted",
-                                "Id": entity_id,
-                                "MetaData": {"LastUpdatedTime": company.tombstones[(name, entity_id)]},
-                            }
-                        )
-                rows = (live + gone)[: max(budget, 0)]
-                budget -= len(rows)
-                if rows:
-                    groups.append({name: rows, "startPosition": 1, "maxResults": len(rows)})
-        return {"CDCResponse": [{"QueryResponse": groups or [{}]}]}
+            return changed_since(self.company(realm), entities, since, cap)
 
     def cdc_oldest(self) -> datetime:
         return self.clock.now() - timedelta(days=self.config.cdc_window_days)
 
     # ------------------------------------------------------------------ documents
 
-    def send(self, realm: str, entity: str, entity_id: Any, to: str | None = None) -> dict[str, Any]:
+    def send(self, realm: str, entity: str, entity_id: object, to: str | None = None) -> dict[str, t.Any]:
         """Mark a document emailed (``EmailStatus`` EmailSent + ``DeliveryInfo``)."""
         entity = self.entity_name(entity)
-        if entity not in rules.TRANSACTIONS:
+        if entity not in TRANSACTIONS:
             raise errors.unsupported(f"Operation Send is not supported for {entity}.")
         with self.lock:
             company = self.company(realm)
@@ -485,28 +350,14 @@ class Store:
             current["EmailStatus"] = "EmailSent"
             current["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": self.clock.iso()}
             self._commit(company, entity, current, "Emailed")
-            return self.present(company, entity, current)
+            return present(company, entity, current)
 
-    def pdf(self, realm: str, entity: str, entity_id: Any) -> bytes:
+    def pdf(self, realm: str, entity: str, entity_id: object) -> bytes:
         """A small but valid PDF of the document."""
         entity = self.entity_name(entity)
-        if entity not in rules.TRANSACTIONS:
+        if entity not in TRANSACTIONS:
             raise errors.unsupported(f"Operation PDF is not supported for {entity}.")
         with self.lock:
             company = self.company(realm)
-            obj = self.present(company, entity, self._get(company, entity, entity_id))
+            obj = present(company, entity, self._get(company, entity, entity_id))
             return pdf.render(company.name, entity, obj)
-
-
-def _with_values(value: Any) -> Any:
-    """A deep copy keeping only properties that have values, as QBO returns them.
-
-    A client that clears a field sends ``""``; QBO then leaves the property out
-    of its answers instead of echoing an empty string (or an empty address).
-    """
-    if isinstance(value, dict):
-        kept = {k: _with_values(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v not in ("", None, {})}
-    if isinstance(value, list):
-        return [_with_values(item) for item in value]
-    return copy.deepcopy(value)

@@ -13,10 +13,10 @@ import json
 import secrets
 import string
 import threading
+import typing as t
 import uuid
 from dataclasses import dataclass
 from dataclasses import field
-from typing import Any
 
 from . import errors
 from .clock import Clock
@@ -159,7 +159,7 @@ class TokenAuthority:
         expiry = int(self.clock.timestamp() + self.config.refresh_token_ttl)
         return "AB11" + str(expiry) + "".join(secrets.choice(_ALNUM) for _ in range(36))
 
-    def _issue(self, grant: Grant, rotate: bool, include_hard: bool) -> dict[str, Any]:
+    def _issue(self, grant: Grant, rotate: bool, include_hard: bool) -> dict[str, t.Any]:
         now = self.clock.timestamp()
         access = self._new_access()
         self.access_tokens[access] = AccessToken(grant.grant_id, now + self.config.access_token_ttl)
@@ -173,7 +173,7 @@ class TokenAuthority:
             )
         record = self.refresh_tokens[grant.current_refresh]
         hard_left = int(grant.created + self.config.refresh_token_hard_ttl - now)
-        body: dict[str, Any] = {
+        body: dict[str, t.Any] = {
             "token_type": "bearer",
             "access_token": access,
             "expires_in": self.config.access_token_ttl,
@@ -191,7 +191,7 @@ class TokenAuthority:
         user: str = "admin@example.com",
         scope: str = "com.intuit.quickbooks.accounting",
         include_hard: bool = False,
-    ) -> dict[str, Any]:
+    ) -> dict[str, t.Any]:
         """Create a grant directly (what a completed consent would produce)."""
         with self.lock:
             grant = Grant(
@@ -202,7 +202,7 @@ class TokenAuthority:
 
     def exchange_code(
         self, client: Client, code: str | None, redirect_uri: str | None, include_hard: bool = False
-    ) -> dict[str, Any]:
+    ) -> dict[str, t.Any]:
         with self.lock:
             record = self.codes.get(code or "")
             if (
@@ -217,7 +217,7 @@ class TokenAuthority:
             record.used = True
             return self.issue_tokens(record.realm, client.client_id, record.user, record.scope, include_hard)
 
-    def refresh(self, client: Client, token: str | None, include_hard: bool = False) -> dict[str, Any]:
+    def refresh(self, client: Client, token: str | None, include_hard: bool = False) -> dict[str, t.Any]:
         """Rotate a refresh token.
 
         A superseded token used within the grace period gets a new access token

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+import typing as t
+from collections.abc import Iterable
 from collections.abc import Mapping
 from http.client import HTTPMessage
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -22,9 +22,17 @@ from requests.adapters import BaseAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPHeaderDict
 from urllib3.response import HTTPResponse
 from werkzeug.test import EnvironBuilder
 from werkzeug.test import run_wsgi_app
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
+
+#: What ``requests`` passes as a timeout: one number, or (connect, read).
+Timeout = float | tuple[float, float] | tuple[float, None] | None
 
 #: Response header the emulator uses to ask the adapter to simulate a network failure.
 FAULT_HEADER = "X-Emulator-Network-Fault"
@@ -44,36 +52,49 @@ class _OriginalResponse:
         return True
 
 
-def _read_timeout(timeout: Any) -> float | None:
+def _read_timeout(timeout: Timeout) -> float | None:
     if isinstance(timeout, tuple):
         return timeout[1]
     return timeout
 
 
+def _body_bytes(body: object) -> bytes:
+    """A prepared request's body as bytes.
+
+    ``requests`` leaves file objects and iterables (streamed uploads) in
+    ``PreparedRequest.body`` as they were given, whatever its annotation says.
+    """
+    if hasattr(body, "read"):
+        body = body.read()
+    elif body is not None and not isinstance(body, (bytes, str)):
+        body = b"".join(
+            chunk if isinstance(chunk, bytes) else str(chunk).encode() for chunk in t.cast(Iterable[object], body)
+        )
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    return b""
+
+
 class WSGIAdapter(BaseAdapter):
     """Send ``requests`` traffic to ``wsgi_app`` in the calling thread."""
 
-    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
         super().__init__()
         self.app = wsgi_app
 
-    def _environ(self, request: requests.PreparedRequest) -> dict[str, Any]:
+    def _environ(self, request: requests.PreparedRequest) -> WSGIEnvironment:
         parts = urlsplit(request.url or "")
-        body = request.body
-        if hasattr(body, "read"):
-            body = body.read()
-        elif body is not None and not isinstance(body, (bytes, str)):
-            body = b"".join(chunk if isinstance(chunk, bytes) else str(chunk).encode() for chunk in body)
-        if isinstance(body, str):
-            body = body.encode("utf-8")
+        body = _body_bytes(request.body)
         headers = dict(request.headers)
         builder = EnvironBuilder(
             path=parts.path or "/",
             base_url=f"{parts.scheme}://{parts.netloc}",
             query_string=parts.query,
             method=request.method or "GET",
-            headers=headers,
-            data=body or b"",
+            headers=list(headers.items()),
+            data=body,
             content_type=headers.get("Content-Type"),
         )
         try:
@@ -89,9 +110,9 @@ class WSGIAdapter(BaseAdapter):
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
+        timeout: Timeout = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         started = time.monotonic()
@@ -116,25 +137,31 @@ class WSGIAdapter(BaseAdapter):
             raise requests.exceptions.ReadTimeout(f"Read timed out. (read timeout={limit})", request=request)
         code_text = str(status)
         code = int(code_text.split(" ", 1)[0])
+        reason = code_text.split(" ", 1)[1] if " " in code_text else ""
         raw = HTTPResponse(
             body=io.BytesIO(data),
-            headers=header_list,
+            headers=HTTPHeaderDict(header_list),
             status=code,
-            reason=code_text.split(" ", 1)[1] if " " in code_text else "",
+            reason=reason,
             preload_content=False,
             decode_content=False,
+            # only .msg and .isclosed() of http.client.HTTPResponse are read (by cookie extraction)
             original_response=_OriginalResponse(header_list),  # type: ignore[arg-type]
         )
         response = requests.Response()
         response.status_code = code
         response.headers = CaseInsensitiveDict(headers.items())
-        response.encoding = get_encoding_from_headers(response.headers)
+        encoding = get_encoding_from_headers(response.headers)
+        if encoding is not None:  # a new Response's encoding is already None
+            response.encoding = encoding
         response.raw = raw
-        response.reason = raw.reason
+        response.reason = reason
         response.url = request.url or ""
         response.request = request
-        response.connection = self
-        extract_cookies_to_jar(response.cookies, request, raw)
+        # the stubs name HTTPAdapter; requests only needs an adapter's send() here (digest auth resends)
+        response.connection = self  # type: ignore[assignment]
+        # types-requests leaves extract_cookies_to_jar unannotated
+        extract_cookies_to_jar(response.cookies, request, raw)  # type: ignore[no-untyped-call]
         if not stream:
             _ = response.content
         return response

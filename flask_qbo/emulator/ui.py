@@ -8,6 +8,11 @@ webhooks and CDC. Every write goes through the same store methods the v3 API
 uses, so validation faults, SyncTokens, balances and change events behave
 exactly as they do for API clients.
 
+This module owns the blueprint: its request hook (CSRF check, which company),
+template helpers, error pages and the views. Request-scoped helpers are
+:mod:`.ui_context`, the pages' read helpers :mod:`.ui_queries`, and the
+conversions between forms and QBO JSON :mod:`.ui_forms`.
+
 Which company is shown is chosen by ``?companyId=<realm>`` (as in Intuit's own
 deep links) and remembered in the session. Ids in query strings must be all
 digits; anything else is a 404, so no unvalidated value reaches the store.
@@ -16,31 +21,39 @@ digits; anything else is a 404, so no unvalidated value reaches the store.
 from __future__ import annotations
 
 import hmac
-import re
-import secrets
 import typing as t
-from datetime import date
 from datetime import timedelta
 from decimal import Decimal
 
 from flask import Blueprint
-from flask import current_app
 from flask import flash
 from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
-from flask import url_for
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from .entities import DELIVERY_METHODS
+from .entities import ESTIMATE_STATUSES
+from .entities import VOIDABLE
 from .errors import EmulatorFault
 from .realms import is_realm_id
-from .rules import DELIVERY_METHODS
-from .rules import ESTIMATE_STATUSES
-from .rules import VOIDABLE
+from .ui_context import DIGITS
+from .ui_context import SESSION_CSRF
+from .ui_context import SESSION_REALM
+from .ui_context import TXN_PAGES
+from .ui_context import Record
+from .ui_context import clock_today
+from .ui_context import csrf_token
+from .ui_context import current_realm
+from .ui_context import emulator
+from .ui_context import link
+from .ui_context import read_record
+from .ui_context import txn_link
+from .ui_context import valid_id
 from .ui_forms import FormError
 from .ui_forms import customer_body
 from .ui_forms import customer_form_values
@@ -50,102 +63,34 @@ from .ui_forms import is_void
 from .ui_forms import money
 from .ui_forms import payment_body
 from .ui_forms import txn_status
-
-if t.TYPE_CHECKING:
-    from .app import Emulator
+from .ui_queries import customer_transactions
+from .ui_queries import linked_rows
+from .ui_queries import payable_invoices
+from .ui_queries import reference_lists
 
 bp = Blueprint("emulator_ui", __name__, template_folder="templates")
-
-#: Deep-link page name -> QBO entity, as in Intuit's web app.
-TXN_PAGES: dict[str, str] = {
-    "invoice": "Invoice",
-    "recvpayment": "Payment",
-    "estimate": "Estimate",
-    "salesreceipt": "SalesReceipt",
-    "creditmemo": "CreditMemo",
-    "refundreceipt": "RefundReceipt",
-}
-PAGE_FOR_ENTITY = {entity: page for page, entity in TXN_PAGES.items()}
-
-_DIGITS = re.compile(r"[0-9]{1,20}")
-_SESSION_REALM = "emulator_ui_realm"
-_SESSION_CSRF = "emulator_ui_csrf"
-
-Record = dict[str, t.Any]
-
-
-def _emulator() -> Emulator:
-    return t.cast("Emulator", current_app.extensions["qbo_emulator"])
-
-
-def _valid_id(value: str | None, what: str) -> str:
-    """Return ``value`` if it is a plausible QBO id, else answer 404."""
-    if value is None or not _DIGITS.fullmatch(value):
-        raise NotFound(f"No {what} with that id.")
-    return value
-
-
-def _read(realm: str, entity: str, entity_id: str) -> Record:
-    try:
-        return t.cast(Record, _emulator().store.read(realm, entity, entity_id))
-    except EmulatorFault as fault:
-        if fault.code == "610":
-            raise NotFound(f"No {entity} {entity_id} in this company.") from None
-        raise
-
-
-def csrf_token() -> str:
-    """The session's form token, created on first use."""
-    token = session.get(_SESSION_CSRF)
-    if not token:
-        token = secrets.token_urlsafe(32)
-        session[_SESSION_CSRF] = token
-    return t.cast(str, token)
 
 
 @bp.before_request
 def _check_request() -> None:
     """Reject forged POSTs and settle which company this request is about."""
     if request.method == "POST":
-        expected = session.get(_SESSION_CSRF, "")
+        expected = session.get(SESSION_CSRF, "")
         sent = request.form.get("csrf_token", "")
         if not expected or not hmac.compare_digest(str(sent).encode(), str(expected).encode()):
             raise BadRequest("The form expired or did not come from this page. Reload and try again.")
-    companies = _emulator().store.companies()
+    companies = emulator().store.companies()
     realms = [realm for realm, _name in companies]
     requested = request.args.get("companyId")
     if requested is not None:
         if not is_realm_id(requested) or requested not in realms:
             raise NotFound("No company with that id.")
-        session[_SESSION_REALM] = requested
-    realm = session.get(_SESSION_REALM)
+        session[SESSION_REALM] = requested
+    realm = session.get(SESSION_REALM)
     if realm not in realms:
         realm = realms[0] if realms else None
     g.ui_realm = realm
     g.ui_companies = companies
-
-
-def _realm() -> str:
-    realm = t.cast("str | None", g.get("ui_realm"))
-    if realm is None:
-        raise NotFound("The emulator has no companies yet.")
-    return realm
-
-
-def link(endpoint: str, **params: t.Any) -> str:
-    """URL inside the UI that pins the current company, so tabs stay consistent."""
-    realm = g.get("ui_realm")
-    if realm is not None:
-        params.setdefault("companyId", realm)
-    return url_for(f"emulator_ui.{endpoint}", **params)
-
-
-def txn_link(entity: str, txn_id: str) -> str:
-    return link(PAGE_FOR_ENTITY[entity], txnId=txn_id)
-
-
-def _today() -> date:
-    return _emulator().clock.now().date()
 
 
 @bp.context_processor
@@ -184,43 +129,22 @@ def home() -> Response:
 # -- customers ---------------------------------------------------------------
 
 
-def _customer_transactions(realm: str, customer_id: str) -> list[Record]:
-    """Every document of the six sales types that names this customer, newest first."""
-    store = _emulator().store
-    today = _today()
-    rows: list[Record] = []
-    for entity in TXN_PAGES.values():
-        for txn in store.list(realm, entity):
-            if str((txn.get("CustomerRef") or {}).get("value")) != customer_id:
-                continue
-            rows.append(
-                {
-                    "entity": entity,
-                    "txn": txn,
-                    "status": txn_status(entity, txn, today),
-                    "url": txn_link(entity, str(txn["Id"])),
-                }
-            )
-    rows.sort(key=lambda r: (r["txn"].get("TxnDate", ""), int(r["txn"]["Id"])), reverse=True)
-    return rows
-
-
 @bp.get("/app/customers")
 def customers() -> str:
-    realm = _realm()
-    store = _emulator().store
+    realm = current_realm()
+    store = emulator().store
     search = request.args.get("q", "").strip()
     status = request.args.get("status", "active")
     if status not in ("active", "inactive", "all"):
         status = "active"
-    today = _today()
+    today = clock_today()
     overdue: dict[str, Decimal] = {}
     for invoice in store.list(realm, "Invoice"):
         if txn_status("Invoice", invoice, today) == "Overdue":
             key = str(invoice["CustomerRef"]["value"])
             overdue[key] = overdue.get(key, Decimal(0)) + Decimal(str(invoice["Balance"]))
     needle = search.casefold()
-    rows = []
+    rows: list[Record] = []
     for customer in store.list(realm, "Customer", include_inactive=True):
         active = customer.get("Active", True)
         if (status == "active" and not active) or (status == "inactive" and active):
@@ -242,26 +166,6 @@ def customers() -> str:
     return render_template("emulator/ui/customers.html", rows=rows, search=search, status=status)
 
 
-def _reference_lists(realm: str) -> dict[str, list[Record]]:
-    store = _emulator().store
-    return {
-        "terms": [x for x in store.list(realm, "Term") if x.get("Active", True)],
-        "methods": [x for x in store.list(realm, "PaymentMethod") if x.get("Active", True)],
-    }
-
-
-def _open_invoices(transactions: list[Record]) -> list[Record]:
-    """Invoices with a balance left, oldest first (the order payments apply in)."""
-    return sorted(
-        (
-            r["txn"]
-            for r in transactions
-            if r["entity"] == "Invoice" and r["status"] in ("Open", "Overdue", "Partially paid")
-        ),
-        key=lambda i: (i.get("TxnDate", ""), int(i["Id"])),
-    )
-
-
 def _render_customer(
     realm: str,
     customer: Record,
@@ -272,11 +176,11 @@ def _render_customer(
 ) -> tuple[str, int]:
     """Render the customer page; ``forms`` carries a failed form's input back."""
     customer_id = str(customer["Id"])
-    transactions = _customer_transactions(realm, customer_id)
-    open_invoices = _open_invoices(transactions)
-    others = [c for c in _emulator().store.list(realm, "Customer") if str(c["Id"]) != customer_id]
+    transactions = customer_transactions(realm, customer_id)
+    open_invoices = payable_invoices(transactions)
+    others = [c for c in emulator().store.list(realm, "Customer") if str(c["Id"]) != customer_id]
     others.sort(key=lambda c: str(c.get("DisplayName", "")).casefold())
-    today = _today()
+    today = clock_today()
     overdue = sum(
         (Decimal(str(r["txn"].get("Balance", 0))) for r in transactions if r["status"] == "Overdue"),
         Decimal(0),
@@ -313,25 +217,25 @@ def _render_customer(
         errors=errors or {},
         estimate_statuses=ESTIMATE_STATUSES,
         delivery_methods=DELIVERY_METHODS,
-        **_reference_lists(realm),
+        **reference_lists(realm),
     )
     return html, status
 
 
 @bp.get("/app/customerdetail")
 def customer_detail() -> tuple[str, int]:
-    realm = _realm()
-    customer_id = _valid_id(request.args.get("nameId"), "customer")
-    return _render_customer(realm, _read(realm, "Customer", customer_id))
+    realm = current_realm()
+    customer_id = valid_id(request.args.get("nameId"), "customer")
+    return _render_customer(realm, read_record(realm, "Customer", customer_id))
 
 
 @bp.post("/app/customerdetail")
 def customer_action() -> Response | tuple[str, int]:
     """Handle the customer page's forms; the ``action`` field says which one."""
-    realm = _realm()
-    customer_id = _valid_id(request.args.get("nameId"), "customer")
-    customer = _read(realm, "Customer", customer_id)
-    store = _emulator().store
+    realm = current_realm()
+    customer_id = valid_id(request.args.get("nameId"), "customer")
+    customer = read_record(realm, "Customer", customer_id)
+    store = emulator().store
     action = request.form.get("action", "")
     form_name = "customer" if action == "save" else action
     try:
@@ -352,7 +256,7 @@ def customer_action() -> Response | tuple[str, int]:
             flash("Customer made inactive." if action == "deactivate" else "Customer reactivated.", "ok")
         elif action == "merge":
             into = request.form.get("into", "")
-            if not _DIGITS.fullmatch(into):
+            if not DIGITS.fullmatch(into):
                 raise FormError("Choose a customer to merge into.", element="into")
             survivor = store.merge_customers(realm, customer_id, into)
             flash(f"Merged {customer.get('DisplayName', '')} into {survivor.get('DisplayName', '')}.", "ok")
@@ -360,9 +264,9 @@ def customer_action() -> Response | tuple[str, int]:
         elif action in ("invoice", "payment", "estimate"):
             builders = {"invoice": invoice_body, "payment": payment_body, "estimate": estimate_body}
             entity = {"invoice": "Invoice", "payment": "Payment", "estimate": "Estimate"}[action]
-            refs: dict[str, list[Record]] = dict(_reference_lists(realm))
-            refs["open_invoices"] = _open_invoices(_customer_transactions(realm, customer_id))
-            body = builders[action](request.form, customer, refs, _today())
+            refs: dict[str, list[Record]] = dict(reference_lists(realm))
+            refs["open_invoices"] = payable_invoices(customer_transactions(realm, customer_id))
+            body = builders[action](request.form, customer, refs, clock_today())
             created = store.create(realm, entity, body)
             flash(f"{entity} {created.get('DocNumber') or created['Id']} created.", "ok")
             return redirect(txn_link(entity, str(created["Id"])))
@@ -372,7 +276,7 @@ def customer_action() -> Response | tuple[str, int]:
         submitted = {key: request.form.get(key, "") for key in request.form if key != "csrf_token"}
         return _render_customer(
             realm,
-            _read(realm, "Customer", customer_id),
+            read_record(realm, "Customer", customer_id),
             forms={form_name: submitted},
             errors={form_name: error},
             status=400 if isinstance(error, FormError) else error.status,
@@ -382,13 +286,13 @@ def customer_action() -> Response | tuple[str, int]:
 
 @bp.route("/app/customer/new", methods=["GET", "POST"])
 def customer_new() -> Response | tuple[str, int]:
-    realm = _realm()
+    realm = current_realm()
     form: dict[str, str] = {}
     error: FormError | EmulatorFault | None = None
     if request.method == "POST":
         form = {key: request.form.get(key, "") for key in request.form if key != "csrf_token"}
         try:
-            created = _emulator().store.create(realm, "Customer", customer_body(request.form, None))
+            created = emulator().store.create(realm, "Customer", customer_body(request.form, None))
         except (EmulatorFault, FormError) as exc:
             error = exc
         else:
@@ -400,7 +304,7 @@ def customer_new() -> Response | tuple[str, int]:
         form=form,
         error=error,
         delivery_methods=DELIVERY_METHODS,
-        **_reference_lists(realm),
+        **reference_lists(realm),
     )
     return html, status
 
@@ -408,31 +312,11 @@ def customer_new() -> Response | tuple[str, int]:
 # -- transactions -------------------------------------------------------------
 
 
-def _linked_rows(realm: str, entity: str, txn: Record) -> list[Record]:
-    """Documents linked to this one (payments of an invoice, invoices of a payment)."""
-    links: list[Record] = list(txn.get("LinkedTxn") or [])
-    if entity == "Payment":
-        for line in txn.get("Line") or []:
-            links.extend(line.get("LinkedTxn") or [])
-    rows = []
-    for item in links:
-        kind = str(item.get("TxnType", ""))
-        txn_id = str(item.get("TxnId", ""))
-        rows.append(
-            {
-                "type": kind,
-                "id": txn_id,
-                "url": txn_link(kind, txn_id) if kind in PAGE_FOR_ENTITY and _DIGITS.fullmatch(txn_id) else None,
-            }
-        )
-    return rows
-
-
 def _transaction_page(page: str) -> Response | tuple[str, int]:
     entity = TXN_PAGES[page]
-    realm = _realm()
-    txn_id = _valid_id(request.args.get("txnId"), entity)
-    store = _emulator().store
+    realm = current_realm()
+    txn_id = valid_id(request.args.get("txnId"), entity)
+    store = emulator().store
     error: EmulatorFault | None = None
     if request.method == "POST":
         action = request.form.get("action", "")
@@ -442,11 +326,11 @@ def _transaction_page(page: str) -> Response | tuple[str, int]:
                 store.void(realm, entity, txn_id, sync_token)
                 flash(f"{entity} voided.", "ok")
             elif action == "delete":
-                txn = _read(realm, entity, txn_id)
+                txn = read_record(realm, entity, txn_id)
                 store.delete(realm, entity, txn_id, sync_token)
                 flash(f"{entity} deleted.", "ok")
                 customer_id = str((txn.get("CustomerRef") or {}).get("value", ""))
-                if _DIGITS.fullmatch(customer_id):
+                if DIGITS.fullmatch(customer_id):
                     return redirect(link("customer_detail", nameId=customer_id))
                 return redirect(link("customers"))
             elif action == "status" and entity == "Estimate":
@@ -463,7 +347,7 @@ def _transaction_page(page: str) -> Response | tuple[str, int]:
             error = fault
         else:
             return redirect(txn_link(entity, txn_id))
-    txn = _read(realm, entity, txn_id)
+    txn = read_record(realm, entity, txn_id)
     customer_ref = txn.get("CustomerRef") or {}
     customer_id = str(customer_ref.get("value", ""))
     html = render_template(
@@ -471,10 +355,10 @@ def _transaction_page(page: str) -> Response | tuple[str, int]:
         entity=entity,
         page=page,
         txn=txn,
-        status=txn_status(entity, txn, _today()),
+        status=txn_status(entity, txn, clock_today()),
         customer_ref=customer_ref,
-        customer_url=link("customer_detail", nameId=customer_id) if _DIGITS.fullmatch(customer_id) else None,
-        linked=_linked_rows(realm, entity, txn),
+        customer_url=link("customer_detail", nameId=customer_id) if DIGITS.fullmatch(customer_id) else None,
+        linked=linked_rows(realm, entity, txn),
         can_void=entity in VOIDABLE and not is_void(txn),
         estimate_statuses=ESTIMATE_STATUSES,
         error=error,

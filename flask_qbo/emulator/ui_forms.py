@@ -235,7 +235,7 @@ def estimate_body(form: Form, customer: Record, refs: dict[str, list[Record]], t
     return body
 
 
-def money(value: t.Any) -> str:
+def money(value: object) -> str:
     """Format an amount as dollars with thousands separators."""
     try:
         amount = Decimal(str(value if value is not None else 0))

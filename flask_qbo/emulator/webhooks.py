@@ -16,12 +16,12 @@ import json
 import random
 import threading
 import time
+import typing as t
 import uuid
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import timezone
-from typing import Any
 
 import requests
 
@@ -75,7 +75,7 @@ class Event:
     deleted_id: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def cloudevent(self, source: str) -> dict[str, Any]:
+    def cloudevent(self, source: str) -> dict[str, t.Any]:
         return {
             "specversion": "1.0",
             "id": self.id,
@@ -88,7 +88,7 @@ class Event:
             "data": {"deletedId": self.deleted_id} if self.deleted_id else {},
         }
 
-    def legacy(self) -> dict[str, Any]:
+    def legacy(self) -> dict[str, t.Any]:
         entry = {"name": self.entity, "id": self.entity_id, "operation": self.operation, "lastUpdated": _utc(self.when)}
         if self.deleted_id:
             entry["deletedId"] = self.deleted_id
@@ -125,7 +125,7 @@ class WebhookDispatcher:
         #: Events removed by ``drop_rate``.
         self.dropped: list[Event] = []
         #: One entry per POST attempt: url, status, body, signature, headers, error, attempt, time.
-        self.deliveries: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, t.Any]] = []
         self._pending: list[tuple[float, Event]] = []
         self._retries: list[Notification] = []
         self._lock = threading.RLock()
@@ -160,7 +160,7 @@ class WebhookDispatcher:
             self.reorder = bool(reorder)
             self.rng = random.Random(seed)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, t.Any]:
         with self._lock:
             return {
                 "url": self.url,
@@ -217,10 +217,10 @@ class WebhookDispatcher:
             return
         notification.fmt = self.format
         if self.format == "legacy":
-            by_realm: dict[str, list[dict[str, Any]]] = {}
+            by_realm: dict[str, list[dict[str, t.Any]]] = {}
             for event in notification.events:
                 by_realm.setdefault(event.realm, []).append(event.legacy())
-            payload: Any = {
+            payload: dict[str, t.Any] | list[dict[str, t.Any]] = {
                 "eventNotifications": [
                     {"realmId": realm, "dataChangeEvent": {"entities": entities}}
                     for realm, entities in by_realm.items()
@@ -250,7 +250,7 @@ class WebhookDispatcher:
         signature = sign(body, self.verifier_token)
         headers = self._headers(notification, signature)
         notification.attempts += 1
-        record: dict[str, Any] = {
+        record: dict[str, t.Any] = {
             "url": self.url,
             "status": None,
             "body": body,

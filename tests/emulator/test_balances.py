@@ -15,9 +15,9 @@ import pytest
 from flask_qbo.emulator import Emulator
 from flask_qbo.emulator.company import Company
 from flask_qbo.emulator.seed import DEMO_REALM
-from flask_qbo.emulator.seed import load
-from flask_qbo.emulator.seed import save
 from flask_qbo.emulator.seed import seed_demo
+from flask_qbo.emulator.snapshot import load
+from flask_qbo.emulator.snapshot import save
 
 
 def brute_force(company: Company) -> dict[str, tuple[float, float]]:

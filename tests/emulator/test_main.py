@@ -21,8 +21,8 @@ from flask_qbo.emulator.__main__ import build_emulator
 from flask_qbo.emulator.__main__ import parse_args
 from flask_qbo.emulator.seed import DEMO_REALM
 from flask_qbo.emulator.seed import SECOND_REALM
-from flask_qbo.emulator.seed import save
 from flask_qbo.emulator.seed import seed_company
+from flask_qbo.emulator.snapshot import save
 
 
 def test_defaults_and_validation() -> None:

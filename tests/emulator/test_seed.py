@@ -12,15 +12,15 @@ import pytest
 
 from flask_qbo.emulator import Emulator
 from flask_qbo.emulator import EmulatorConfig
-from flask_qbo.emulator.rules import ESTIMATE_STATUSES
+from flask_qbo.emulator.entities import ESTIMATE_STATUSES
 from flask_qbo.emulator.seed import DEMO_CUSTOMER_EMAILS
 from flask_qbo.emulator.seed import DEMO_REALM
 from flask_qbo.emulator.seed import SECOND_REALM
 from flask_qbo.emulator.seed import TRANSACTION_TYPES
-from flask_qbo.emulator.seed import load
-from flask_qbo.emulator.seed import save
 from flask_qbo.emulator.seed import seed_company
 from flask_qbo.emulator.seed import seed_demo
+from flask_qbo.emulator.snapshot import load
+from flask_qbo.emulator.snapshot import save
 
 US_STATES = {"CA", "OR", "WA", "ID", "NV", "AZ", "CO", "TX", "WI", "VT"}
 

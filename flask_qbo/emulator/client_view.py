@@ -1,0 +1,54 @@
+"""What a client sees of a stored record.
+
+The store keeps private bookkeeping on its rows (``_``-prefixed keys such as a
+customer's opening balance or a void mark) and never stores derived balances.
+Every answer, whether to the HTTP API, the Python API, CDC or a query, goes
+through :func:`present`, so all of them show a record the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+
+from .company import Company
+
+#: (own balance, balance with jobs) per customer id, from :meth:`Company.balance_sums`.
+BalanceSums = tuple[dict[str, float], dict[str, float]]
+
+
+def present(
+    company: Company,
+    entity: str,
+    obj: dict[str, t.Any],
+    sums: BalanceSums | None = None,
+) -> dict[str, t.Any]:
+    """A client-facing deep copy: internal keys removed, derived balances added.
+
+    ``sums`` (from :meth:`Company.balance_sums`) lets list-style callers
+    compute every balance in one pass; a single object costs only its own
+    customer's (:meth:`Company.balance`).
+    """
+    lead = {k: obj[k] for k in ("Id", "SyncToken") if k in obj}
+    out: dict[str, t.Any] = _with_values({**lead, **{k: v for k, v in obj.items() if not k.startswith("_")}})
+    if entity == "Customer":
+        if sums is not None:
+            out["Balance"] = sums[0].get(obj["Id"], 0.0)
+            out["BalanceWithJobs"] = sums[1].get(obj["Id"], 0.0)
+        else:
+            out["Balance"], out["BalanceWithJobs"] = company.balance(obj["Id"])
+    return out
+
+
+def _with_values(value: t.Any) -> t.Any:
+    """A deep copy keeping only properties that have values, as QBO returns them.
+
+    A client that clears a field sends ``""``; QBO then leaves the property out
+    of its answers instead of echoing an empty string (or an empty address).
+    """
+    if isinstance(value, dict):
+        kept = {k: _with_values(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in ("", None, {})}
+    if isinstance(value, list):
+        return [_with_values(item) for item in value]
+    return copy.deepcopy(value)

@@ -1,0 +1,102 @@
+"""What a new QBO company holds before anyone writes to it.
+
+A sandbox company is never empty: it has its CompanyInfo, the standard terms
+and payment methods, a few accounts and the "Services" item that sales lines
+default to. These rows are put straight into the tables (no change log entry,
+no webhook), as they exist from the moment the company does.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from .company import Company
+
+DEFAULT_TERMS = (("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60))
+DEFAULT_PAYMENT_METHODS = (
+    ("Cash", "NON_CREDIT_CARD"),
+    ("Check", "NON_CREDIT_CARD"),
+    ("Visa", "CREDIT_CARD"),
+    ("MasterCard", "CREDIT_CARD"),
+    ("Discover", "CREDIT_CARD"),
+    ("American Express", "CREDIT_CARD"),
+    ("Diners Club", "CREDIT_CARD"),
+)
+DEFAULT_ACCOUNTS = (
+    ("1", "Services", "Income", "ServiceFeeIncome"),
+    ("4", "Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+    ("35", "Checking", "Bank", "Checking"),
+)
+
+
+def fill_new_company(
+    company: Company,
+    stamp: dict[str, str],
+    currency: dict[str, str],
+    today: str,
+    company_info: dict[str, object],
+) -> None:
+    """Put CompanyInfo and the default lists into a just-created ``company``.
+
+    ``stamp`` is the ``MetaData`` every row gets; ``company_info`` overrides
+    CompanyInfo fields (a test's own CompanyName or Country, say).
+    """
+    name = company.name
+    info: dict[str, t.Any] = {
+        "Id": company.realm,
+        "SyncToken": "0",
+        "CompanyName": name,
+        "LegalName": name,
+        "Country": "US",
+        "SupportedLanguages": "en",
+        "FiscalYearStartMonth": "January",
+        "CompanyStartDate": today,
+        "Email": {"Address": "noreply@example.com"},
+        "NameValue": [
+            {"Name": "OfferingSku", "Value": "QuickBooks Online Plus"},
+            {"Name": "SubscriptionStatus", "Value": "PAID"},
+        ],
+        "domain": "QBO",
+        "sparse": False,
+        "MetaData": dict(stamp),
+    }
+    info.update(company_info)
+    company.tables["CompanyInfo"][company.realm] = info
+    for index, (term, days) in enumerate(DEFAULT_TERMS, start=1):
+        company.tables["Term"][str(index)] = _row(
+            str(index), stamp, Name=term, Type="STANDARD", DueDays=days, DiscountPercent=0, DiscountDays=0
+        )
+    for index, (method, kind) in enumerate(DEFAULT_PAYMENT_METHODS, start=1):
+        company.tables["PaymentMethod"][str(index)] = _row(str(index), stamp, Name=method, Type=kind)
+    for acc_id, acc_name, acc_type, sub_type in DEFAULT_ACCOUNTS:
+        company.tables["Account"][acc_id] = _row(
+            acc_id,
+            stamp,
+            Name=acc_name,
+            FullyQualifiedName=acc_name,
+            AccountType=acc_type,
+            AccountSubType=sub_type,
+            CurrentBalance=0,
+            CurrencyRef=dict(currency),
+        )
+    company.tables["Item"]["1"] = _row(
+        "1",
+        stamp,
+        Name="Services",
+        FullyQualifiedName="Services",
+        Type="Service",
+        IncomeAccountRef={"value": "1", "name": "Services"},
+    )
+
+
+def _row(obj_id: str, stamp: dict[str, str], **fields: object) -> dict[str, t.Any]:
+    """One active list row in QBO's shape."""
+    return {
+        "Id": obj_id,
+        "SyncToken": "0",
+        "Active": True,
+        **fields,
+        "domain": "QBO",
+        "sparse": False,
+        "MetaData": dict(stamp),
+    }

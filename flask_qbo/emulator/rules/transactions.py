@@ -1,0 +1,159 @@
+"""QBO's rules for the six sales transactions: lines, totals, dates, payments.
+
+Invoices, estimates, sales receipts, credit memos and refund receipts share the
+line arithmetic (Qty × UnitPrice, discounts, the SubTotalLine) and the
+document numbering; a Payment instead applies its amount to open invoices
+through ``Line[].LinkedTxn`` and may not exceed what they owe.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import date
+from datetime import timedelta
+from decimal import Decimal
+
+from .. import errors
+from ..entities import ESTIMATE_STATUSES
+from ..errors import EmulatorFault
+from .values import check_date
+from .values import check_length
+from .values import money
+from .values import reference
+
+if t.TYPE_CHECKING:
+    from ..company import Company
+
+#: References to the default accounts and item every new company has (defaults.py).
+UNDEPOSITED_FUNDS = {"value": "4", "name": "Undeposited Funds"}
+CHECKING = {"value": "35", "name": "Checking"}
+SERVICES_ITEM = {"value": "1", "name": "Services"}
+
+
+def _line_total(lines: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], float]:
+    """Number the lines, fill Amount from Qty × UnitPrice, append the SubTotalLine."""
+    out: list[dict[str, t.Any]] = []
+    total = Decimal("0")
+    for index, raw in enumerate(ln for ln in lines if ln.get("DetailType") != "SubTotalLineDetail"):
+        line = dict(raw)
+        detail_type = line.get("DetailType") or "SalesItemLineDetail"
+        line["DetailType"] = detail_type
+        detail = dict(line.get(detail_type) or {})
+        if detail_type == "SalesItemLineDetail":
+            detail.setdefault("ItemRef", dict(SERVICES_ITEM))
+            if "Amount" not in line and "Qty" in detail and "UnitPrice" in detail:
+                line["Amount"] = money(Decimal(str(detail["Qty"])) * Decimal(str(detail["UnitPrice"])))
+        if "Amount" not in line:
+            if detail_type == "DescriptionOnly":
+                line["Amount"] = 0
+            else:
+                raise errors.required("Line.Amount", "Required parameter Line.Amount is missing in the request")
+        line["Amount"] = money(line["Amount"], "Line.Amount")
+        line[detail_type] = detail
+        line["Id"] = str(index + 1)
+        line["LineNum"] = index + 1
+        sign = -1 if detail_type == "DiscountLineDetail" else (0 if detail_type == "DescriptionOnly" else 1)
+        total += sign * Decimal(str(line["Amount"]))
+        out.append(line)
+    amount = money(total)
+    out.append({"Amount": amount, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
+    return out, amount
+
+
+def prepare_transaction(
+    company: Company,
+    entity: str,
+    obj: dict[str, t.Any],
+    current: dict[str, t.Any] | None,
+    currency: dict[str, str],
+    today: str,
+) -> dict[str, t.Any]:
+    """Validate a sales transaction and compute totals, dates and numbers."""
+    obj["CustomerRef"] = reference(company, "Customer", obj.get("CustomerRef"), "CustomerRef", "DisplayName")
+    customer = company.table("Customer")[obj["CustomerRef"]["value"]]
+    obj["TxnDate"] = check_date(obj.get("TxnDate") or today, "TxnDate")
+    check_length(obj.get("PrivateNote"), 4000, "PrivateNote")
+    check_length(obj.get("DocNumber"), 21, "DocNumber")
+    obj["CurrencyRef"] = (current or {}).get("CurrencyRef") or obj.get("CurrencyRef") or dict(currency)
+    if entity != "Payment":
+        obj.setdefault("PrintStatus", "NotSet")
+    obj.setdefault("EmailStatus", "NotSet")
+    if obj.get("PaymentMethodRef"):
+        obj["PaymentMethodRef"] = reference(company, "PaymentMethod", obj["PaymentMethodRef"], "PaymentMethodRef")
+    if entity == "Payment":
+        return _prepare_payment(company, obj, current)
+    if not obj.get("Line"):
+        raise errors.required("Line", "Required parameter Line is missing in the request")
+    obj["Line"], total = _line_total(list(obj["Line"]))
+    obj["TotalAmt"] = total
+    if not obj.get("DocNumber"):
+        obj["DocNumber"] = (current or {}).get("DocNumber") or company.next_doc_number(entity)
+    if entity == "Invoice":
+        term_ref = obj.get("SalesTermRef") or customer.get("SalesTermRef")
+        due_days = 0
+        if term_ref:
+            obj["SalesTermRef"] = reference(company, "Term", term_ref, "SalesTermRef")
+            due_days = int(company.table("Term")[obj["SalesTermRef"]["value"]].get("DueDays") or 0)
+        if obj.get("DueDate"):
+            obj["DueDate"] = check_date(obj["DueDate"], "DueDate")
+        else:
+            obj["DueDate"] = (date.fromisoformat(obj["TxnDate"]) + timedelta(days=due_days)).isoformat()
+        obj["Balance"] = money(total - company.applied_to_invoice((current or {}).get("Id")))
+        if obj["Balance"] < 0:
+            raise errors.business("The invoice total cannot be less than the payments applied to it.", "Line")
+        obj.setdefault("LinkedTxn", [])
+    elif entity == "Estimate":
+        status = obj.get("TxnStatus") or "Pending"
+        if status not in ESTIMATE_STATUSES:
+            raise EmulatorFault(400, "2170", "Invalid Enumeration", f"Invalid Enumeration : {status}", "TxnStatus")
+        obj["TxnStatus"] = status
+    elif entity == "SalesReceipt":
+        obj["Balance"] = 0
+        obj.setdefault("DepositToAccountRef", dict(UNDEPOSITED_FUNDS))
+    elif entity == "CreditMemo":
+        obj["RemainingCredit"] = total
+        obj["Balance"] = total
+    elif entity == "RefundReceipt":
+        obj["Balance"] = 0
+        obj.setdefault("DepositToAccountRef", dict(CHECKING))
+    return obj
+
+
+def _prepare_payment(company: Company, obj: dict[str, t.Any], current: dict[str, t.Any] | None) -> dict[str, t.Any]:
+    """Payments apply amounts to invoices through ``Line[].LinkedTxn``."""
+    if "TotalAmt" not in obj:
+        raise errors.required("TotalAmt", "Required parameter TotalAmt is missing in the request")
+    total = money(obj["TotalAmt"], "TotalAmt")
+    own_id = (current or {}).get("Id")
+    applied = Decimal("0")
+    lines = []
+    for raw in obj.get("Line") or []:
+        line = dict(raw)
+        line["Amount"] = money(line.get("Amount", 0), "Line.Amount")
+        for link in line.get("LinkedTxn") or []:
+            if link.get("TxnType", "Invoice") != "Invoice":
+                continue
+            invoice = company.table("Invoice").get(str(link.get("TxnId")))
+            if invoice is None:
+                raise errors.invalid_reference("Line.LinkedTxn", str(link.get("TxnId")))
+            if invoice["CustomerRef"]["value"] not in company.family(obj["CustomerRef"]["value"]):
+                raise errors.business("The invoice belongs to a different customer.", "Line.LinkedTxn")
+            open_amount = invoice["TotalAmt"] - company.applied_to_invoice(invoice["Id"], exclude_payment=own_id)
+            if line["Amount"] > money(open_amount) + 0.0001:
+                raise errors.business(
+                    f"The payment amount applied to invoice {invoice.get('DocNumber')} exceeds its open balance.",
+                    "Line.Amount",
+                )
+            link["TxnType"] = "Invoice"
+            link["TxnId"] = invoice["Id"]
+        applied += Decimal(str(line["Amount"]))
+        lines.append(line)
+    unapplied = money(Decimal(str(total)) - applied)
+    if unapplied < 0:
+        raise errors.business("The amount applied to invoices is more than the payment total.", "Line")
+    obj["Line"] = lines
+    obj["TotalAmt"] = total
+    obj["UnappliedAmt"] = unapplied
+    obj.setdefault("DepositToAccountRef", dict(UNDEPOSITED_FUNDS))
+    obj.setdefault("ProcessPayment", False)
+    return obj

@@ -1,0 +1,137 @@
+"""Deterministic demo companies for the QBO emulator.
+
+:func:`seed_company` fills one company with customers (a job, an inactive
+customer) and a few years of invoices, payments, estimates, receipts and
+credits; :func:`seed_demo` builds the two companies the demo CRM, the tests
+and the docs use. Only the random choices are ours, and they come from
+``random.Random(seed)``: the same seed always yields the same names, amounts
+and outcomes. Dates are placed relative to ``emu.clock.now()`` so the data
+always looks current (invoices are overdue "now", not in some fixed year).
+
+The material (names, places, product lines) is :mod:`.data`; planning and
+replaying a company's history through the store is :mod:`.history`.
+
+Webhooks: seeding creates hundreds of entities and must not flood a listener,
+so the store's change listeners are detached while a company is seeded (the
+change log, and so CDC, still sees everything).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import typing as t
+
+from ..entities import ESTIMATE_STATUSES
+from .data import CATALOGUES
+from .data import customer_profiles
+from .history import Seeder
+
+if t.TYPE_CHECKING:
+    from ..app import Emulator
+
+DEMO_REALM = "9130357766412345"
+"""Realm of the fully seeded demo company."""
+
+SECOND_REALM = "9130357766467890"
+"""Realm of the smaller second company, to exercise the company picker."""
+
+DEMO_COMPANY_NAME = "Craig's Design and Landscaping Services"
+SECOND_COMPANY_NAME = "Ocean View Traders"
+
+DEMO_SEED = 42
+"""Seed used by :func:`seed_demo` for the demo company."""
+
+TRANSACTION_TYPES = (
+    "Invoice",
+    "Payment",
+    "Estimate",
+    "SalesReceipt",
+    "CreditMemo",
+    "RefundReceipt",
+)
+
+
+DEMO_CUSTOMER_EMAILS: list[str] = [p.email for p in customer_profiles(random.Random(DEMO_SEED), 30)[:6]]
+"""Emails of a few active demo customers, for a demo CRM's matching contacts."""
+
+
+@contextlib.contextmanager
+def _silenced(emu: Emulator) -> t.Iterator[None]:
+    """Detach the store's change listeners (webhooks) while seeding.
+
+    Seeded data stands for a company's past, so it must not reach a webhook
+    listener as hundreds of fresh Create events. The change log still records
+    every write, so CDC sees the seeded entities just as it sees real history.
+    """
+    store = emu.store
+    with store.lock:
+        saved = list(store.listeners)
+        store.listeners.clear()
+    try:
+        yield
+    finally:
+        with store.lock:
+            store.listeners[:0] = saved
+
+
+def seed_company(
+    emu: Emulator,
+    realm_id: str = DEMO_REALM,
+    name: str = "Sandbox Company_US_1",
+    seed: int = DEMO_SEED,
+    customers: int = 30,
+    years: int = 2,
+    txns_per_customer: int = 10,
+    catalogue: str = "landscaping",
+) -> None:
+    """Create (if needed) and populate one company with customers and their history.
+
+    ``customers`` customers are created, the first of them gets a sub-customer
+    (a job) and the last one is made inactive; every other customer gets
+    roughly ``txns_per_customer`` documents (plus the payments that settle
+    invoices) dated within the last ``years`` years. ``catalogue`` picks the
+    product lines ("landscaping" or "trading").
+    """
+    if catalogue not in CATALOGUES:
+        raise ValueError(f"unknown catalogue {catalogue!r}; choose from {sorted(CATALOGUES)}")
+    rng = random.Random(seed)
+    profiles = customer_profiles(rng, customers)
+    if realm_id not in {realm for realm, _name in emu.store.companies()}:
+        emu.add_company(realm_id, name)
+    with _silenced(emu):
+        seeder = Seeder(emu, realm_id, rng, catalogue)
+        top_level = [seeder.create_customer(profile) for profile in profiles]
+        estimate_cycle = list(ESTIMATE_STATUSES) * 2
+        for profile, customer in zip(profiles, top_level):
+            if not profile.inactive:
+                count = max(1, round(txns_per_customer * rng.uniform(0.5, 1.5)))
+                seeder.plan_customer(customer, years, count, estimate_cycle)
+        jobs = []
+        if top_level:
+            jobs.append(seeder.create_job(top_level[0]))
+            seeder.plan_customer(jobs[0], 1, max(1, txns_per_customer // 3), [])
+        seeder.replay()
+        for profile, customer in zip(profiles, top_level):
+            if profile.inactive:
+                seeder.deactivate(customer)
+        seeder.backdate(top_level + jobs, years)
+
+
+def seed_demo(emu: Emulator, seed: int = DEMO_SEED) -> None:
+    """Seed the two demo companies used by the demo CRM, tests and docs.
+
+    With the default ``seed`` the demo company's customers carry
+    :data:`DEMO_CUSTOMER_EMAILS`.
+    """
+    seed_company(emu, DEMO_REALM, DEMO_COMPANY_NAME, seed=seed, customers=30, years=2)
+    seed_company(
+        emu,
+        SECOND_REALM,
+        SECOND_COMPANY_NAME,
+        seed=seed + 1,
+        customers=12,
+        years=1,
+        txns_per_customer=6,
+        catalogue="trading",
+    )

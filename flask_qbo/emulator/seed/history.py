@@ -1,0 +1,303 @@
+"""A company's history: planned as dated events, then replayed through the store.
+
+The seeder goes through the store's public operations (``create``, ``update``,
+``void``) rather than writing records directly, so balances, SyncTokens, the
+change log used by CDC and every derived field come out exactly as they would
+for data entered through the API. Events are replayed in date order so ids
+follow dates, and every random choice comes from the one generator passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass
+from dataclasses import field
+from decimal import Decimal
+
+from ..entities import ESTIMATE_STATUSES
+from .data import CATALOGUES
+from .data import ESTIMATE_WEIGHTS
+from .data import Profile
+from .data import money
+from .data import ref
+
+if t.TYPE_CHECKING:
+    import random
+
+    from ..app import Emulator
+
+
+@dataclass(order=True)
+class _Event:
+    """One dated thing to do; events are replayed in date order so Ids follow dates."""
+
+    when: dt.date
+    seq: int
+    kind: str = field(compare=False)
+    data: dict[str, t.Any] = field(compare=False, default_factory=dict)
+
+
+class Seeder:
+    """Plans a company's history, then replays it through the store."""
+
+    def __init__(self, emu: Emulator, realm: str, rng: random.Random, catalogue: str) -> None:
+        self.store = emu.store
+        self.clock = emu.clock
+        self.realm = realm
+        self.rng = rng
+        self.items = CATALOGUES[catalogue]
+        self.today = emu.clock.now().date()
+        self.events: list[_Event] = []
+        self.created: dict[int, dict[str, t.Any]] = {}
+        self.voided_receipt = False
+        self.terms = [x for x in self.store.list(realm, "Term") if x.get("Active", True)]
+        self.methods = [x for x in self.store.list(realm, "PaymentMethod") if x.get("Active", True)]
+
+    # -- customers ----------------------------------------------------------
+
+    def create_customer(self, profile: Profile) -> dict[str, t.Any]:
+        body = dict(profile.body)
+        if profile.extra["term"] and self.terms:
+            body["SalesTermRef"] = ref(self.rng.choice(self.terms))
+        if profile.extra["method"] and self.methods:
+            body["PaymentMethodRef"] = ref(self.rng.choice(self.methods))
+        if profile.extra["delivery"]:
+            body["PreferredDeliveryMethod"] = profile.extra["delivery"]
+        return self.store.create(self.realm, "Customer", body)
+
+    def create_job(self, parent: dict[str, t.Any]) -> dict[str, t.Any]:
+        """A sub-customer (project) billed with its parent."""
+        body = {
+            "DisplayName": f"{parent.get('FamilyName', 'Main')} backyard remodel",
+            "Job": True,
+            "BillWithParent": True,
+            "ParentRef": {"value": str(parent["Id"])},
+        }
+        for name in ("GivenName", "FamilyName", "CompanyName", "PrimaryEmailAddr", "BillAddr"):
+            if parent.get(name):
+                body[name] = parent[name]
+        return self.store.create(self.realm, "Customer", body)
+
+    def deactivate(self, customer: dict[str, t.Any]) -> None:
+        current = self.store.read(self.realm, "Customer", customer["Id"])
+        self.store.update(
+            self.realm,
+            "Customer",
+            {"Id": current["Id"], "SyncToken": current["SyncToken"], "Active": False},
+            sparse=True,
+        )
+
+    def backdate(self, customers: list[dict[str, t.Any]], years: int) -> None:
+        """Set each customer's ``MetaData.CreateTime`` to a day before its first document.
+
+        The store stamps ``CreateTime`` with the clock at creation, so without
+        this every seeded customer would be a customer "since today" while its
+        invoices go back years.  The store has no operation for writing
+        ``MetaData`` (neither has QBO), so the record is changed in place under
+        the store's lock, as the snapshot loader does.  The lead time is derived from
+        the id rather than drawn from ``rng``, so the rest of the seeded data
+        (and :data:`DEMO_CUSTOMER_EMAILS`) stays exactly as before.  A job is
+        never older than its parent.
+        """
+        first: dict[str, dt.date] = {}
+        for event in self.events:
+            owner = event.data.get("customer")
+            if owner is not None:
+                key = str(owner["Id"])
+                first[key] = min(first.get(key, event.when), event.when)
+        fallback = self.today - dt.timedelta(days=365 * years)
+        created: dict[str, dt.date] = {}
+        with self.store.lock:
+            table = self.store.company(self.realm).table("Customer")
+            for customer in customers:
+                key = str(customer["Id"])
+                start = first.get(key, fallback)
+                since = start - dt.timedelta(days=14 + (int(key) * 37) % 90)
+                parent = (customer.get("ParentRef") or {}).get("value")
+                if parent in created:
+                    since = min(max(since, created[parent] + dt.timedelta(days=1)), start - dt.timedelta(days=1))
+                created[key] = since
+                stamp = dt.datetime.combine(
+                    since, dt.time(9 + int(key) % 8, (int(key) * 13) % 60), tzinfo=self.clock.tz
+                )
+                table[key].setdefault("MetaData", {})["CreateTime"] = self.clock.iso(stamp)
+
+    # -- planning -----------------------------------------------------------
+
+    def _event(self, when: dt.date, kind: str, **data: t.Any) -> int:
+        seq = len(self.events)
+        self.events.append(_Event(when, seq, kind, data))
+        return seq
+
+    def _lines(self, low: float = 1.0, high: float = 1.0) -> list[dict[str, t.Any]]:
+        lines = []
+        for _ in range(self.rng.choice((1, 1, 1, 2, 2, 3))):
+            description, lo, hi = self.rng.choice(self.items)
+            amount = money(self.rng.uniform(lo, hi) * self.rng.uniform(low, high))
+            lines.append(
+                {
+                    "Amount": amount,
+                    "DetailType": "SalesItemLineDetail",
+                    "Description": description,
+                    "SalesItemLineDetail": {},
+                }
+            )
+        return lines
+
+    def _day(self, start: dt.date, end: dt.date) -> dt.date:
+        span = max((end - start).days, 0)
+        return start + dt.timedelta(days=self.rng.randint(0, span))
+
+    def plan_customer(self, customer: dict[str, t.Any], years: int, count: int, estimate_cycle: list[str]) -> None:
+        """Plan ``count`` documents for one customer over the last ``years`` years."""
+        start = self.today - dt.timedelta(days=365 * years)
+        yesterday = self.today - dt.timedelta(days=1)
+        term = customer.get("SalesTermRef")
+        due_days = 30
+        if term:
+            found = next((x for x in self.terms if str(x["Id"]) == term["value"]), None)
+            if found is not None and found.get("DueDays") is not None:
+                due_days = int(found["DueDays"])
+        for _ in range(count):
+            when = self._day(start, yesterday)
+            kind = self.rng.choices(
+                ("Invoice", "Estimate", "SalesReceipt", "CreditMemo", "RefundReceipt"),
+                weights=(50, 16, 20, 8, 6),
+            )[0]
+            if kind == "Invoice":
+                self._plan_invoice(customer, when, due_days, term)
+            elif kind == "Estimate":
+                status = (
+                    estimate_cycle.pop()
+                    if estimate_cycle
+                    else self.rng.choices(
+                        ESTIMATE_STATUSES, weights=[ESTIMATE_WEIGHTS.get(s, 10) for s in ESTIMATE_STATUSES]
+                    )[0]
+                )
+                self._event(when, "Estimate", customer=customer, status=status)
+            elif kind == "SalesReceipt":
+                # The first receipt is always voided so every company shows one.
+                void = not self.voided_receipt or self.rng.random() < 0.04
+                self.voided_receipt = True
+                self._event(when, "SalesReceipt", customer=customer, void=void)
+            else:
+                self._event(when, kind, customer=customer)
+
+    def _plan_invoice(
+        self,
+        customer: dict[str, t.Any],
+        when: dt.date,
+        due_days: int,
+        term: dict[str, str] | None,
+    ) -> None:
+        due = when + dt.timedelta(days=due_days)
+        seq = self._event(when, "Invoice", customer=customer, due=due, term=term)
+        roll = self.rng.random()
+        if due < self.today:
+            outcome = "paid" if roll < 0.72 else "partial" if roll < 0.84 else "void" if roll < 0.89 else "open"
+        else:
+            outcome = "paid" if roll < 0.3 else "partial" if roll < 0.42 else "open"
+        last_day = min(self.today - dt.timedelta(days=1), due + dt.timedelta(days=20))
+        if outcome == "void":
+            self._event(self._day(when, last_day), "Void", target=seq, entity="Invoice")
+        elif outcome in ("paid", "partial"):
+            share = 1.0 if outcome == "paid" else self.rng.choice((0.25, 0.4, 0.5, 0.6))
+            self._event(self._day(when, last_day), "Payment", customer=customer, target=seq, share=share)
+
+    # -- replay -------------------------------------------------------------
+
+    def _customer_ref(self, customer: dict[str, t.Any]) -> dict[str, str]:
+        return ref(customer, "DisplayName")
+
+    def _method(self, customer: dict[str, t.Any]) -> dict[str, str] | None:
+        if customer.get("PaymentMethodRef"):
+            return t.cast("dict[str, str]", customer["PaymentMethodRef"])
+        return ref(self.rng.choice(self.methods)) if self.methods else None
+
+    def replay(self) -> None:
+        """Create every planned document in date order."""
+        for event in sorted(self.events):
+            handler = getattr(self, f"_do_{event.kind.lower()}")
+            result = handler(event)
+            if result is not None:
+                self.created[event.seq] = result
+
+    def _base(self, event: _Event) -> dict[str, t.Any]:
+        return {
+            "TxnDate": event.when.isoformat(),
+            "CustomerRef": self._customer_ref(event.data["customer"]),
+        }
+
+    def _do_invoice(self, event: _Event) -> dict[str, t.Any]:
+        body = self._base(event)
+        body["DueDate"] = event.data["due"].isoformat()
+        body["Line"] = self._lines()
+        if event.data["term"]:
+            body["SalesTermRef"] = event.data["term"]
+        email = event.data["customer"].get("PrimaryEmailAddr")
+        if email:
+            body["BillEmail"] = dict(email)
+        return self.store.create(self.realm, "Invoice", body)
+
+    def _do_payment(self, event: _Event) -> dict[str, t.Any]:
+        invoice = self.store.read(self.realm, "Invoice", self.created[event.data["target"]]["Id"])
+        amount = money(Decimal(str(invoice["Balance"])) * Decimal(str(event.data["share"])))
+        body: dict[str, t.Any] = {
+            "TxnDate": event.when.isoformat(),
+            "CustomerRef": self._customer_ref(event.data["customer"]),
+            "TotalAmt": amount,
+            "PaymentRefNum": str(self.rng.randint(1000, 9999)),
+            "Line": [
+                {
+                    "Amount": amount,
+                    "LinkedTxn": [{"TxnId": str(invoice["Id"]), "TxnType": "Invoice"}],
+                }
+            ],
+        }
+        method = self._method(event.data["customer"])
+        if method:
+            body["PaymentMethodRef"] = method
+        return self.store.create(self.realm, "Payment", body)
+
+    def _do_void(self, event: _Event) -> None:
+        target = self.created[event.data["target"]]
+        current = self.store.read(self.realm, event.data["entity"], target["Id"])
+        self.store.void(self.realm, event.data["entity"], current["Id"], current["SyncToken"])
+
+    def _do_estimate(self, event: _Event) -> dict[str, t.Any]:
+        body = self._base(event)
+        body["Line"] = self._lines()
+        body["ExpirationDate"] = (event.when + dt.timedelta(days=30)).isoformat()
+        body["TxnStatus"] = event.data["status"]
+        if event.data["status"] == "Accepted":
+            customer = event.data["customer"]
+            body["AcceptedBy"] = f"{customer.get('GivenName', '')} {customer.get('FamilyName', '')}".strip()
+            latest = min(self.today - dt.timedelta(days=1), event.when + dt.timedelta(days=14))
+            body["AcceptedDate"] = self._day(event.when, latest).isoformat()
+        return self.store.create(self.realm, "Estimate", body)
+
+    def _do_salesreceipt(self, event: _Event) -> dict[str, t.Any]:
+        body = self._base(event)
+        body["Line"] = self._lines(0.3, 0.8)
+        method = self._method(event.data["customer"])
+        if method:
+            body["PaymentMethodRef"] = method
+        created = self.store.create(self.realm, "SalesReceipt", body)
+        if event.data.get("void"):
+            created = self.store.void(self.realm, "SalesReceipt", created["Id"], created["SyncToken"])
+        return created
+
+    def _do_creditmemo(self, event: _Event) -> dict[str, t.Any]:
+        body = self._base(event)
+        body["Line"] = self._lines(0.1, 0.3)[:1]
+        body["PrivateNote"] = "Goodwill credit"
+        return self.store.create(self.realm, "CreditMemo", body)
+
+    def _do_refundreceipt(self, event: _Event) -> dict[str, t.Any]:
+        body = self._base(event)
+        body["Line"] = self._lines(0.1, 0.4)[:1]
+        method = self._method(event.data["customer"])
+        if method:
+            body["PaymentMethodRef"] = method
+        return self.store.create(self.realm, "RefundReceipt", body)
