@@ -17,10 +17,10 @@ import time
 import requests
 
 from flask_qbo.emulator import WSGIAdapter
-from flask_qbo.state import get_qbo
 from flask_qbo.fieldmap import customer_hash
 from flask_qbo.fieldmap import qbo_values
 from flask_qbo.runners import thread as runner
+from flask_qbo.state import get_qbo
 from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
@@ -86,7 +86,7 @@ def main() -> None:
         db.session.add(contact)
         db.session.commit()
         row = mirror.upsert_customer(db.session, qbo.connection("acme"), customer, contact_key=str(contact.id))
-        row.synced_values = qbo_values(customer, qbo.registration().fields)
+        row.synced_values = qbo_values(customer, qbo._registration().fields)
         row.last_pulled_hash = customer_hash(row.synced_values)
         db.session.commit()
         contact_id = contact.id

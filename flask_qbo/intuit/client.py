@@ -10,7 +10,7 @@ exponential backoff and full jitter for transient failures, and a per-realm
 limits instead of tripping them.
 
 HTTP goes through the ``requests.Session`` handed in, which is the transport
-seam: :meth:`flask_qbo.QBO.http_session` mounts the in-process emulator on it
+seam: :meth:`flask_qbo.state.AppState.http_session` mounts the in-process emulator on it
 in tests, so no socket is opened.
 """
 
@@ -430,7 +430,7 @@ def realm_client(
         realm_id,
         base_url=resolve_urls(app)["api"],
         auth=auth,
-        http=qbo.http_session(app),
+        http=qbo.state(app).http_session(),
         minor_version=int(get_config("QBO_MINOR_VERSION", app)),
         throttle=throttle_for(app),
         max_retries=int(get_config("QBO_MAX_RETRIES", app)) if max_retries is None else max_retries,

@@ -28,11 +28,9 @@ import logging
 import typing as t
 
 from flask import Blueprint
-from flask import Flask
 from flask import current_app
 from flask import jsonify
 from flask import request
-from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 
@@ -512,23 +510,8 @@ def receive() -> ResponseReturnValue:
         return _error(400, f"Malformed notification: {exc}.")
     qbo = get_qbo()
     # A single-tenant host's one tenant sees every malformed part, even one naming no realm.
-    fallback = None if qbo.has_tenant_loader else DEFAULT_TENANT
+    fallback = None if qbo._has_tenant_loader else DEFAULT_TENANT
     counts = store_events(qbo.state().db.session, notification, fallback)
     if counts["stored"]:
         _wake()
     return jsonify(counts), 200
-
-
-def _exempt(app: Flask) -> None:
-    """Tell Flask-WTF's CSRFProtect (when the host uses it) to leave this view alone."""
-    csrf = app.extensions.get("csrf")
-    if csrf is not None and hasattr(csrf, "exempt"):
-        csrf.exempt(receive)
-
-
-@bp.record_once
-def _csrf_exempt(state: BlueprintSetupState) -> None:
-    app = state.app
-    _exempt(app)
-    # CSRFProtect may be set up after Flask-QBO; our hook then runs before its check.
-    app.before_request(lambda: _exempt(app))
