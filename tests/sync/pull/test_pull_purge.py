@@ -126,7 +126,7 @@ def test_purge_after_the_inbox_loaded_the_connection(
         pause()
         return conn
 
-    monkeypatch.setattr(QBO, "connection_for_realm", loaded)
+    monkeypatch.setattr(QBO, "_connection_for_realm", loaded)
     with caplog.at_level(logging.WARNING):
         raised = _interleave(app, pull.process, pause)
     assert raised == []
