@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# What ruff lints and formats (docs/conf.py is the only Python file under docs/).
+LINTED := flask_qbo demo_app tests benchmarks docs/conf.py
 
-.PHONY: demo test docs screenshots emulator clean
+.PHONY: demo test check docs screenshots emulator clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +19,15 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m demo_app
 
-## Run the whole test suite, then build the docs with warnings as errors.
-test: $(STAMP)
+## The static checks, in order: the layer rule, types, lint, formatting.
+check: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+## The static checks, then the whole test suite, then the docs with warnings as errors.
+test: check
 	$(BIN)/python -m pytest
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 

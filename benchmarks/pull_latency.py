@@ -86,7 +86,7 @@ def main() -> None:
         db.session.add(contact)
         db.session.commit()
         row = mirror.upsert_customer(db.session, qbo.connection("acme"), customer, contact_key=str(contact.id))
-        row.synced_values = qbo_values(customer, qbo.registration().fields)
+        row.synced_values = qbo_values(customer, qbo._registration().fields)
         row.last_pulled_hash = customer_hash(row.synced_values)
         db.session.commit()
         contact_id = contact.id

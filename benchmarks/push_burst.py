@@ -65,7 +65,7 @@ def main() -> None:
     limiter = throttle.install(app, throttle.build_throttle(app, time_scale=scale))
     with app.app_context():
         qbo = get_qbo()
-        fields = qbo.registration().fields
+        fields = qbo._registration().fields
         with qbo.suppress_capture():
             contacts = [Contact(tenant="acme", first_name=f"Burst{i}", last_name="Test") for i in range(args.edits)]
             db.session.add_all(contacts)

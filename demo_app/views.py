@@ -7,11 +7,13 @@ import typing as t
 from flask import Blueprint
 from flask import redirect
 from flask import render_template
-from flask import request
 from flask import url_for
+from flask_htmx import HTMX
 from werkzeug.exceptions import HTTPException
 
 bp = Blueprint("main", __name__)
+#: Reads the htmx request headers (flask-htmx); nothing is attached to the app.
+htmx = HTMX()
 
 
 @bp.route("/")
@@ -28,6 +30,6 @@ def error_page(error: HTTPException) -> tuple[str, int]:
     htmx fragments (the QuickBooks widgets) get a one-line message instead, so a
     whole page is never swapped into a card.
     """
-    if request.headers.get("HX-Request"):
+    if htmx:
         return str(error.description or error.name), error.code or 500
     return render_template("error.html", error=error), error.code or 500

@@ -6,19 +6,35 @@ same configuration and database as the web process.
 
 from __future__ import annotations
 
+import typing as t
+
 import click
+from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func
 
 from .connection import health
+from .connection.upkeep import upkeep
+from .emulator.__main__ import main as emulator_main
+from .errors import QBOConfigError
 from .errors import QBOTokenDecryptError
-from .extension import QBO
+from .importing import run as import_run
 from .models import Connection
+from .models import ConnectionStatus
+from .models import ImportRun
+from .models import ImportStatus
 from .models import Inbox
 from .models import Outbox
 from .models import SyncLog
+from .runners.thread import ThreadRunner
 from .state import get_qbo
+from .sync.pull import pull
+from .sync.pull.reconcile import reconcile
+from .sync.push import push
+
+if t.TYPE_CHECKING:
+    from .extension import QBO
 
 qbo_cli = AppGroup("qbo", help="QuickBooks Online sync commands.")
 
@@ -33,8 +49,6 @@ def create_tables() -> None:
 @qbo_cli.command("upkeep")
 def upkeep_command() -> None:
     """Refresh tokens about to expire and send expiry warnings (run hourly from cron)."""
-    from .connection.upkeep import upkeep
-
     result = upkeep(get_qbo())
     click.echo(", ".join(f"{key}={value}" for key, value in result.items()))
 
@@ -43,7 +57,7 @@ def upkeep_command() -> None:
 def status() -> None:
     """Show every connection and the sync queues."""
     qbo = get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().session
     connections = session.query(Connection).order_by(Connection.tenant_key).all()
     if not connections:
         click.echo("No QuickBooks connection yet. An admin connects from the Add-ons & API page.")
@@ -63,7 +77,7 @@ def status() -> None:
 
 def _counts(model: type[Outbox] | type[Inbox]) -> str:
     """``status=count`` pairs of a queue, counted by the database (never row by row)."""
-    session = get_qbo().state().db.session
+    session = get_qbo().state().session
     counts = dict(session.query(model.status, func.count()).group_by(model.status).all())
     return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
 
@@ -74,7 +88,7 @@ def _malformed_webhooks() -> str:
     Parts naming no tenant's realm are on no health page of a multi-tenant host;
     this line is where its operator sees them.
     """
-    session = get_qbo().state().db.session
+    session = get_qbo().state().session
     rows = session.query(SyncLog).filter(SyncLog.direction == "webhook", SyncLog.action == "malformed")
     latest = rows.order_by(SyncLog.id.desc()).first()
     if latest is None:
@@ -87,8 +101,6 @@ def _malformed_webhooks() -> str:
 @click.option("--limit", default=100, show_default=True, help="Rows per round.")
 def push_command(limit: int) -> None:
     """Push every due outbox row to QuickBooks now, then print the outbox counts."""
-    from .sync.push import push
-
     qbo = get_qbo()
     total = 0
     while True:
@@ -103,9 +115,8 @@ def push_command(limit: int) -> None:
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between pull/CDC checks.")
 def worker_command(poll: float) -> None:
     """Run the sync loop (push, pull, CDC, token upkeep) in the foreground until Ctrl-C."""
-    from .runners.thread import ThreadRunner
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The runner keeps the real app, not the proxy; LocalProxy's stubs do not declare _get_current_object.
+    app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
     runner = ThreadRunner(app, poll_interval=poll)
     get_qbo().state().runner = runner
     click.echo("QBO worker running; Ctrl-C stops it.")
@@ -119,9 +130,6 @@ def worker_command(poll: float) -> None:
 @click.option("--rounds", default=10, show_default=True, help="Push/pull rounds at most.")
 def sync_command(rounds: int) -> None:
     """Push due outbox rows, apply pending QuickBooks events and due CDC polls until quiet."""
-    from .sync.pull import pull
-    from .sync.push import push
-
     qbo = get_qbo()
     pushed = pulled = 0
     for _ in range(rounds):
@@ -138,9 +146,7 @@ def sync_command(rounds: int) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def emulator_command(args: tuple[str, ...]) -> None:
     """Run the standalone QBO emulator (same options as ``python -m flask_qbo.emulator``)."""
-    from .emulator.__main__ import main
-
-    raise SystemExit(main(list(args)))
+    raise SystemExit(emulator_main(list(args)))
 
 
 @qbo_cli.command("pull")
@@ -153,8 +159,6 @@ def emulator_command(args: tuple[str, ...]) -> None:
 @click.option("--cdc/--no-cdc", default=True, show_default=True, help="Also poll CDC for connections that are due.")
 def pull_command(limit: int | None, cdc: bool) -> None:
     """Apply pending QuickBooks webhook events (and due CDC polls) now."""
-    from .sync.pull import pull
-
     qbo = get_qbo()
     applied = pull.process(qbo, limit=limit or pull.BATCH)
     polled = pull.poll_due(qbo) if cdc else 0
@@ -174,44 +178,40 @@ def pull_command(limit: int | None, cdc: bool) -> None:
 @click.option("--cancel", "cancel_", is_flag=True, help="Cancel the tenant's unfinished import, then stop.")
 def import_command(tenant: str | None, months: int | None, accept_exact: bool, apply_: bool, cancel_: bool) -> None:
     """Run the initial import for a tenant, resuming an unfinished one."""
-    from .errors import QBOConfigError
-    from .importing import run as backfill
-
     qbo = get_qbo()
     tenant = tenant or _only_tenant()
     if cancel_:
         _cancel_import(qbo, tenant)
         return
     try:
-        run = backfill.start_import(qbo, tenant, months=months, user="flask qbo import")
+        run = import_run.start_import(qbo, tenant, months=months, user="flask qbo import")
     except (QBOConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    while run.status == "fetching":
-        run = backfill.run_import_step(qbo, run.id, budget=10)
+    while run.status == ImportStatus.FETCHING:
+        run = import_run.run_import_step(qbo, run.id, budget=10)
         click.echo(
-            f"  {backfill.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
+            f"  {import_run.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
             f"{run.transactions_done} transactions, {run.requests_made} requests"
         )
         if run.error:
             raise click.ClickException(f"Import {run.id} paused: {run.error} (run the command again to resume)")
-    if accept_exact and run.status == "review":
-        click.echo(f"Accepted {backfill.accept_all_exact(run.id)} exact e-mail match(es).")
-    if apply_ and run.status in ("review", "applying"):
+    if accept_exact and run.status == ImportStatus.REVIEW:
+        click.echo(f"Accepted {import_run.accept_all_exact(run.id)} exact e-mail match(es).")
+    if apply_ and run.status in (ImportStatus.REVIEW, ImportStatus.APPLYING):
         try:
-            click.echo(f"Applied {backfill.apply(run.id)} decision(s).")
+            click.echo(f"Applied {import_run.apply(run.id)} decision(s).")
         except ValueError as exc:
             raise click.ClickException(f"Import {run.id}: {exc}") from None
-    click.echo(f"Import {run.id}: {qbo.state().db.session.get(type(run), run.id).status}.")
+    final = qbo.state().session.get(ImportRun, run.id)
+    click.echo(f"Import {run.id}: {final.status if final is not None else run.status}.")
 
 
 def _cancel_import(qbo: QBO, tenant: str) -> None:
     """``--cancel``: the way out of a run nobody can finish (e.g. left applying by a crash)."""
-    from .importing import run as backfill
-
-    run = backfill.current_run(qbo, tenant)
-    if run is None or run.status not in backfill.ACTIVE:
+    run = import_run.current_run(qbo, tenant)
+    if run is None or run.status not in import_run.ACTIVE:
         raise click.ClickException(f"Tenant {tenant} has no unfinished import to cancel.")
-    backfill.cancel(run.id, user="flask qbo import --cancel")
+    import_run.cancel(run.id, user="flask qbo import --cancel")
     click.echo(f"Import {run.id} cancelled; customers it already linked or created stay so.")
 
 
@@ -220,11 +220,9 @@ def _cancel_import(qbo: QBO, tenant: str) -> None:
 @click.option("--apply", "apply_", is_flag=True, help="Fix the differences found.")
 def reconcile_command(tenant: str | None, apply_: bool) -> None:
     """Compare QuickBooks with the local mirror and linked contacts; print (and fix) differences."""
-    from .sync.pull.reconcile import reconcile
-
     qbo = get_qbo()
-    session = qbo.state().db.session
-    query = session.query(Connection).filter(Connection.status == "connected")
+    session = qbo.state().session
+    query = session.query(Connection).filter(Connection.status == ConnectionStatus.CONNECTED)
     if tenant:
         query = query.filter(Connection.tenant_key == tenant)
     for conn in query.order_by(Connection.tenant_key).all():
@@ -238,8 +236,10 @@ def reconcile_command(tenant: str | None, apply_: bool) -> None:
 
 
 def _only_tenant() -> str:
-    session = get_qbo().state().db.session
-    tenants = [t for (t,) in session.query(Connection.tenant_key).filter(Connection.status == "connected")]
+    session = get_qbo().state().session
+    tenants = [
+        t for (t,) in session.query(Connection.tenant_key).filter(Connection.status == ConnectionStatus.CONNECTED)
+    ]
     if len(tenants) != 1:
         raise click.ClickException("Several (or no) tenants are connected; name one with --tenant.")
     return tenants[0]

@@ -18,6 +18,7 @@ from flask import current_app
 
 if t.TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy.orm import Session
 
     from .extension import QBO
     from .intuit.crypto import TokenCipher
@@ -40,12 +41,30 @@ class Runner(t.Protocol):
 class AppState:
     """What one Flask app needs at runtime; kept per app so two apps never share it."""
 
+    #: The host's Flask-SQLAlchemy object; the extension's rows commit with the host's writes.
     db: SQLAlchemy
+    #: Encrypts and decrypts the stored OAuth tokens (``QBO_TOKEN_ENCRYPTION_KEY``).
     cipher: TokenCipher
     #: URL prefix → requests transport adapter (tests mount the emulator here).
     adapters: dict[str, requests.adapters.BaseAdapter] = dataclasses.field(default_factory=dict)
     #: The runner driving push/pull work for this app (set by :mod:`flask_qbo.runners`).
     runner: Runner | None = None
+
+    @property
+    def session(self) -> Session:
+        """The host's database session for the current scope (Flask-SQLAlchemy's ``db.session()``).
+
+        The scoped session's current :class:`~sqlalchemy.orm.Session` itself, so
+        the layers below take a plain ``Session`` and tests can pass any session.
+        """
+        return self.db.session()
+
+    def http_session(self) -> requests.Session:
+        """A new requests session with this app's mounted transports (the emulator in tests)."""
+        http = requests.Session()
+        for prefix, adapter in self.adapters.items():
+            http.mount(prefix, adapter)
+        return http
 
 
 def get_qbo(app: Flask | None = None) -> QBO:
@@ -59,6 +78,7 @@ def get_qbo(app: Flask | None = None) -> QBO:
 
 def wake(app: Flask | None = None, reason: str = "") -> None:
     """Wake the app's runner (no-op when ``QBO_RUNNER`` is ``"none"`` or nothing is attached)."""
+    # The real app, not the proxy, keys the state; LocalProxy's stubs do not declare _get_current_object.
     app = app or t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
     runner = get_qbo(app).state(app).runner
     if runner is not None:

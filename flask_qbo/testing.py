@@ -11,16 +11,17 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+from flask import Flask
 
+from .emulator import Emulator
+from .emulator import EmulatorConfig
+from .emulator import WSGIAdapter
 from .intuit.oauth import apply_token
 from .models import Connection
+from .models import ConnectionStatus
 from .models import utcnow
+from .state import DEFAULT_TENANT
 from .state import get_qbo
-
-if t.TYPE_CHECKING:
-    from flask import Flask
-
-    from .emulator import Emulator
 
 #: Realm of the company the ``qbo_emulator`` fixture creates.
 TEST_REALM = "9130000000000001"
@@ -30,9 +31,6 @@ EMULATOR_BASE_URL = "http://qbo.emulator.test"
 
 def make_emulator(**config: t.Any) -> Emulator:
     """An empty in-process emulator with one company, :data:`TEST_REALM`."""
-    from .emulator import Emulator
-    from .emulator import EmulatorConfig
-
     config.setdefault("base_url", EMULATOR_BASE_URL)
     emu = Emulator(EmulatorConfig(**config))
     emu.add_company(TEST_REALM, "Test Company")
@@ -41,8 +39,6 @@ def make_emulator(**config: t.Any) -> Emulator:
 
 def attach_emulator(app: Flask, emu: Emulator) -> None:
     """Point the app's QBO calls at ``emu`` (environment "emulator", in-process transport)."""
-    from .emulator import WSGIAdapter
-
     base = emu.config.base_url.rstrip("/")
     app.config.update(
         QBO_ENVIRONMENT="emulator",
@@ -57,7 +53,7 @@ def attach_emulator(app: Flask, emu: Emulator) -> None:
 def connect_tenant(
     app: Flask,
     emu: Emulator,
-    tenant_key: str = "default",
+    tenant_key: str = DEFAULT_TENANT,
     realm_id: str = TEST_REALM,
     *,
     connected_by: str = "tests",
@@ -70,7 +66,7 @@ def connect_tenant(
     qbo = get_qbo(app)
     with app.app_context():
         state = qbo.state(app)
-        session = state.db.session
+        session = state.session
         token = emu.issue_tokens(realm_id, client_id=app.config["QBO_CLIENT_ID"])
         now = utcnow()
         conn = session.query(Connection).filter_by(tenant_key=tenant_key).one_or_none()
@@ -81,7 +77,7 @@ def connect_tenant(
         conn.realm_id = realm_id
         conn.company_name = company
         conn.environment = app.config["QBO_ENVIRONMENT"]
-        conn.status = "connected"
+        conn.status = ConnectionStatus.CONNECTED
         conn.status_reason = None
         apply_token(conn, token, state.cipher, now=now)
         conn.connected_at = now

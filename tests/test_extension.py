@@ -65,7 +65,7 @@ def test_register_contact_names_an_unknown_attribute() -> None:
         qbo.register_contact(Contact, fields=fields)
     with pytest.raises(QBOConfigError, match="'uuid'"):
         qbo.register_contact(Contact, fields=FieldMap.default(), key="uuid")
-    assert qbo.contact is None
+    assert qbo._contact is None
 
 
 def test_register_contact_names_an_unknown_qbo_path() -> None:
@@ -132,15 +132,15 @@ def test_integer_keys_load_only_in_their_canonical_form(tmp_path: t.Any) -> None
         db.session.commit()
         assert qbo.load_contact("7").first_name == "Seven" and qbo.load_contact(7).first_name == "Seven"
         # What contact_key() writes always loads back, a negative id included.
-        negative = qbo.load_contact(qbo.contact_key(db.session.get(Contact, -3)))
+        negative = qbo.load_contact(qbo._contact_key(db.session.get(Contact, -3)))
         assert negative is not None and negative.first_name == "Negative"
         spellings = [*OTHER_SPELLINGS_OF_7, "-0", "1" + "0" * 22, "9" * 5000, None, 7.0, True]
         assert [s for s in spellings if qbo.load_contact(s) is not None] == []
-        assert set(qbo.load_contacts(["7", "07", "٧", "1" + "0" * 22])) == {"7"}
-        assert qbo.canonical_key("7") == "7" and qbo.canonical_key(7) == "7"
+        assert set(qbo._load_contacts(["7", "07", "٧", "1" + "0" * 22])) == {"7"}
+        assert qbo._canonical_key("7") == "7" and qbo._canonical_key(7) == "7"
         for spelling in spellings:
             with pytest.raises(ValueError, match="is not a contact key: contact keys are whole numbers"):
-                qbo.canonical_key(spelling)
+                qbo._canonical_key(spelling)
 
 
 def test_string_keys_are_exact_and_bounded() -> None:
@@ -158,12 +158,12 @@ def test_string_keys_are_exact_and_bounded() -> None:
         qbo.create_all()
         db.session.add_all([Person(code="AbC-1", first_name="Code"), Person(code="x" * 80, first_name="Long")])
         db.session.commit()
-        assert qbo.canonical_key("AbC-1") == "AbC-1" and qbo.load_contact("AbC-1").first_name == "Code"
+        assert qbo._canonical_key("AbC-1") == "AbC-1" and qbo.load_contact("AbC-1").first_name == "Code"
         assert qbo.load_contact("abc-1") is None  # keys are not folded: the host decides what a key is
         for bad in ("AbC-1\x00", "AbC\u202e-1", "x" * 80, "", None):
             assert qbo.load_contact(bad) is None, bad
             with pytest.raises(ValueError, match="is not a contact key"):
-                qbo.canonical_key(bad)
+                qbo._canonical_key(bad)
 
 
 def test_request_sync_refuses_a_key_in_another_spelling(app: t.Any, emulator: t.Any) -> None:
@@ -184,3 +184,72 @@ def test_request_sync_refuses_a_key_in_another_spelling(app: t.Any, emulator: t.
                 push.request_sync(spelling, "acme")
         assert db.session.query(Outbox).count() == 0
         assert push.request_sync(key, "acme").contact_key == key
+
+
+class _LoginUser:
+    """A Flask-Login user with only the attributes a test names."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, user_id: str, **attributes: str) -> None:
+        self.id = user_id
+        self.__dict__.update(attributes)
+
+    def get_id(self) -> str:
+        return self.id
+
+
+def _login_app() -> tuple[Flask, QBO, dict[str, _LoginUser]]:
+    from flask_login import LoginManager
+
+    app, db = bare_app()
+    app.config["SECRET_KEY"] = "s"
+    users = {
+        "1": _LoginUser("1", email="ada@crm.test", name="Ada"),
+        "2": _LoginUser("2", username="grace", name="Grace"),
+        "3": _LoginUser("3", name="Linus"),
+        "4": _LoginUser("4"),
+    }
+    login = LoginManager(app)
+    login.user_loader(users.get)
+    return app, QBO(app, db=db), users
+
+
+def test_flask_login_user_is_the_default_identity() -> None:
+    from flask_login import login_user
+
+    app, qbo, users = _login_app()
+    expected = {"1": "ada@crm.test", "2": "grace", "3": "Linus", "4": "4"}
+    for user_id, name in expected.items():
+        with app.test_request_context():
+            login_user(users[user_id])
+            assert qbo._current_user_name() == name
+    with app.test_request_context():
+        assert qbo._current_user_name() is None  # anonymous
+    with app.app_context():
+        assert qbo._current_user_name() is None  # no request (CLI, runner)
+
+
+def test_user_name_hook_overrides_the_flask_login_default() -> None:
+    from flask_login import login_user
+
+    app, qbo, users = _login_app()
+    qbo.user_name(lambda: "from the hook")
+    with app.test_request_context():
+        login_user(users["1"])
+        assert qbo._current_user_name() == "from the hook"
+
+
+def test_without_flask_login_or_hook_nobody_is_named() -> None:
+    app, db = bare_app()
+    qbo = QBO(app, db=db)
+    with app.test_request_context():
+        assert qbo._current_user_name() is None
+
+
+def test_db_must_be_flask_sqlalchemy() -> None:
+    app = Flask(__name__)
+    with pytest.raises(QBOConfigError, match="Flask-SQLAlchemy"):
+        QBO(app, db=object())  # type: ignore[arg-type]  # the wrong object on purpose

@@ -104,7 +104,7 @@ def begin(qbo: QBO) -> str:
     http_session[STATE_KEY] = {
         "hash": _digest(state),
         "tenant": qbo.current_tenant(),
-        "user": qbo.current_user_name(),
+        "user": qbo._current_user_name(),
         "expires": time.time() + STATE_TTL,
     }
     return oauth.authorization_url(qbo, redirect_uri(), state)
@@ -132,7 +132,7 @@ def consume_state(qbo: QBO, state: str | None) -> None:
     http_session[USED_KEY] = (used + [digest])[-USED_REMEMBERED:]
     if pending.get("expires", 0) < time.time():
         raise ConnectError("The QuickBooks sign-in took too long and expired." + restart)
-    if pending.get("tenant") != qbo.current_tenant() or pending.get("user") != qbo.current_user_name():
+    if pending.get("tenant") != qbo.current_tenant() or pending.get("user") != qbo._current_user_name():
         raise ConnectError("The QuickBooks sign-in was started by another user or account." + restart)
 
 
@@ -293,7 +293,7 @@ def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: 
         conn = Connection(tenant_key=tenant, warnings_sent=[])
         db_session.add(conn)
     now = utcnow()
-    user = qbo.current_user_name()
+    user = qbo._current_user_name()
     oauth.apply_token(conn, token, state.cipher, now=now)
     conn.realm_id = realm_id
     if name:
@@ -376,7 +376,7 @@ def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
         revoked = False
         unrevoked = " The grant could not be revoked at Intuit: the stored tokens could not be decrypted."
     db_session = qbo.state().db.session
-    user = qbo.current_user_name() or "an admin"
+    user = qbo._current_user_name() or "an admin"
     if purge:
         counts = purge_data(qbo, conn.tenant_key, conn.realm_id)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items())

@@ -87,11 +87,11 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     if not contact_key:
         return "(no contact)"
     contact = qbo.load_contact(contact_key)
-    if contact is None or qbo.tenant_of(contact) != tenant_key:
+    if contact is None or qbo._tenant_of(contact) != tenant_key:
         return f"Contact {contact_key} (deleted)"
     if type(contact).__str__ is not object.__str__:
         return str(contact)
-    fields = qbo.registration().fields
+    fields = qbo._registration().fields
     parts = []
     for path in ("GivenName", "FamilyName"):
         field = fields.by_path(path)
@@ -261,7 +261,7 @@ def malformed_webhooks(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -
 
 def field_chart(qbo: QBO) -> list[dict[str, str]]:
     """The live chart: the registered FieldMap, then the derived and card-only rows."""
-    return qbo.registration().fields.chart() + [dict(row) for row in DERIVED_ROWS]
+    return qbo._registration().fields.chart() + [dict(row) for row in DERIVED_ROWS]
 
 
 def summary(qbo: QBO, tenant_key: str) -> dict[str, t.Any]:
@@ -304,7 +304,7 @@ def banner_state(qbo: QBO) -> dict[str, t.Any] | None:
     conn = qbo.connection(tenant)
     if conn is None:
         return None
-    admin = qbo.is_admin()
+    admin = qbo._is_admin()
     company = conn.company_name or f"company {conn.realm_id}"
     if conn.status == "needs_reconnect":
         return {

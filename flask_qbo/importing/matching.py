@@ -151,12 +151,12 @@ def tenant_contacts(
     """Contacts of ``tenant_key``, in key order, optionally narrowed by SQL ``criteria``.
 
     The host's tenant column is unknown to the extension, so rows are read in
-    key-ordered chunks and kept when ``qbo.tenant_of(contact)`` names the
+    key-ordered chunks and kept when ``qbo._tenant_of(contact)`` names the
     tenant: the import's proposals and the review's search share this, so
     both see exactly the same contacts.  ``scan`` caps the rows read;
     ``chunk`` is how many are read per query.
     """
-    registration = qbo.registration()
+    registration = qbo._registration()
     session = qbo.state().db.session
     column = getattr(registration.model, registration.key)
     last = None
@@ -168,7 +168,7 @@ def tenant_contacts(
             query = query.filter(column > last)
         rows = query.order_by(column).limit(size).all()
         for contact in rows:
-            if qbo.tenant_of(contact) == tenant_key:
+            if qbo._tenant_of(contact) == tenant_key:
                 yield contact
         if len(rows) < size:
             return
@@ -189,10 +189,10 @@ def search_contacts(qbo: t.Any, tenant_key: str, text: str, *, limit: int = 20) 
     contact first, so the review's fallback field (a key) and the search agree.
     """
     text = " ".join(str(text or "").split())[:100]
-    registration = qbo.registration()
+    registration = qbo._registration()
     found: list[t.Any] = []
     exact = qbo.load_contact(text) if text else None
-    if exact is not None and qbo.tenant_of(exact) == tenant_key:
+    if exact is not None and qbo._tenant_of(exact) == tenant_key:
         found.append(exact)
     if len(text) < SEARCH_MIN_CHARS:
         return found
@@ -202,10 +202,10 @@ def search_contacts(qbo: t.Any, tenant_key: str, text: str, *, limit: int = 20) 
     criteria = [
         or_(*(column.ilike(f"%{_like_escape(word)}%", escape="\\") for column in columns)) for word in text.split()[:5]
     ]
-    seen = {qbo.contact_key(c) for c in found}
+    seen = {qbo._contact_key(c) for c in found}
     for contact in tenant_contacts(qbo, tenant_key, criteria=criteria, scan=SEARCH_SCAN):
         if len(found) >= limit:
             break
-        if qbo.contact_key(contact) not in seen:
+        if qbo._contact_key(contact) not in seen:
             found.append(contact)
     return found[:limit]

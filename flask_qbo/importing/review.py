@@ -15,7 +15,7 @@ Applying writes customer rows one flush each in the customer lock order
 an import being applied cannot deadlock with a push on PostgreSQL.
 
 Applying never wedges a run.  Contact keys are stored in their one canonical
-spelling (:meth:`~flask_qbo.extension.QBO.canonical_key`), so the "already chosen" check
+spelling (:meth:`~flask_qbo.extension.QBO._canonical_key`), so the "already chosen" check
 sees every duplicate; the decisions are checked as a whole before anything is
 written; and a batch that fails anyway is rolled back and the run returns to
 review with the reason (:class:`ApplyError`).  Batches are claimed on the run's
@@ -71,7 +71,7 @@ def _run(run_id: int) -> tuple[t.Any, t.Any, ImportRun]:
 
 def _tenant_contact(qbo: t.Any, run: ImportRun, contact_key: str) -> t.Any:
     contact = qbo.load_contact(str(contact_key))
-    if contact is None or qbo.tenant_of(contact) != run.tenant_key:
+    if contact is None or qbo._tenant_of(contact) != run.tenant_key:
         raise ValueError(f"Contact {contact_key!r} does not exist in this account.")
     return contact
 
@@ -132,7 +132,7 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
         if not typed:
             raise ValueError("Choose the contact to link this customer to.")
         try:
-            key = qbo.canonical_key(typed)
+            key = qbo._canonical_key(typed)
         except ValueError as exc:
             raise ValueError(
                 f"{exc} Pick one from the search results, or enter the key of an existing contact."
@@ -146,7 +146,7 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
             ) from None
         reason = claims(session, run, [key], match.qbo_id).get(key)
         if reason:
-            name = display_name(contact_values(contact, qbo.registration().fields))
+            name = display_name(contact_values(contact, qbo._registration().fields))
             raise ValueError(f"{name} (contact {key}) is {reason}; choose another contact.")
         match.contact_key = key
     match.decision = decision
@@ -192,7 +192,7 @@ def summary(run_id: int) -> dict[str, int]:
 
 def _plan(qbo: t.Any, run: ImportRun, match: ImportMatch, customer: Customer) -> dict[str, t.Any]:
     """What deciding ``match`` writes on each side (the preview row, also used by apply)."""
-    fields = qbo.registration().fields
+    fields = qbo._registration().fields
     values = qbo_values(customer.raw or {}, fields)
     entry: dict[str, t.Any] = {
         "qbo_id": match.qbo_id,
@@ -312,7 +312,7 @@ def _conflicts(qbo: t.Any, session: t.Any, run: ImportRun) -> list[str]:
         if match.decision != "link":
             continue
         try:
-            key = qbo.canonical_key(match.contact_key)
+            key = qbo._canonical_key(match.contact_key)
         except ValueError as exc:
             problems.append(f"{_label(match, customer)}: {exc} Choose its contact again.")
             continue
@@ -326,9 +326,9 @@ def _conflicts(qbo: t.Any, session: t.Any, run: ImportRun) -> list[str]:
 def _contact_name(qbo: t.Any, run: ImportRun, key: str) -> str:
     """``Name (contact key)``, or ``contact key`` when the contact is gone or another tenant's."""
     contact = qbo.load_contact(key)
-    if contact is None or qbo.tenant_of(contact) != run.tenant_key:
+    if contact is None or qbo._tenant_of(contact) != run.tenant_key:
         return f"contact {key}"
-    return f"{display_name(contact_values(contact, qbo.registration().fields))} (contact {key})"
+    return f"{display_name(contact_values(contact, qbo._registration().fields))} (contact {key})"
 
 
 def _stop(session: t.Any, run_id: int, reason: str) -> t.NoReturn:
@@ -389,11 +389,11 @@ def _apply_batch(qbo: t.Any, session: t.Any, run_id: int) -> tuple[int, bool] | 
 
 def _apply_row(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, customer: Customer) -> bool | None:
     """Link or create one row's contact; ``None`` when skipped, else whether a push was queued."""
-    fields = qbo.registration().fields
+    fields = qbo._registration().fields
     plan = _plan(qbo, run, match, customer)
     with suppress_capture():
         if match.decision == "create":
-            contact = qbo.create_contact(run.tenant_key, {row["attr"]: row["to"] for row in plan["crm"]})
+            contact = qbo._create_contact(run.tenant_key, {row["attr"]: row["to"] for row in plan["crm"]})
             session.flush()
         else:
             contact = _tenant_contact(qbo, run, match.contact_key)
@@ -406,7 +406,7 @@ def _apply_row(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, c
                 fields,
                 [f.path for f in fields if f.attr in {row["attr"] for row in plan["crm"]}],
             )
-    key = qbo.contact_key(contact)
+    key = qbo._contact_key(contact)
     values = qbo_values(customer.raw or {}, fields)
     customer.contact_key = key
     customer.synced_values = values

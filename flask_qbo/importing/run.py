@@ -209,7 +209,7 @@ def _advance(entity: str, start: int, count: int) -> dict[str, t.Any] | None:
 def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     """Pair each unlinked, active customer of the realm with a contact (or flag it); then review."""
     session = _session(qbo)
-    registration = qbo.registration()
+    registration = qbo._registration()
     linked = {
         key
         for (key,) in session.query(Customer.contact_key).filter(
@@ -218,7 +218,7 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     }
     index = ContactIndex()
     for contact in tenant_contacts(qbo, run.tenant_key, chunk=1000):
-        key = qbo.contact_key(contact)
+        key = qbo._contact_key(contact)
         if key not in linked:
             index.add(key, contact_values(contact, registration.fields))
     customers = (

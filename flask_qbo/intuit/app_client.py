@@ -69,7 +69,7 @@ def realm_client(
         realm_id,
         base_url=resolve_urls(app)["api"],
         auth=auth,
-        http=qbo.http_session(app),
+        http=qbo.state(app).http_session(),
         minor_version=int(get_config("QBO_MINOR_VERSION", app)),
         throttle=throttle_for(app),
         max_retries=int(get_config("QBO_MAX_RETRIES", app)) if max_retries is None else max_retries,

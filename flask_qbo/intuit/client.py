@@ -10,9 +10,8 @@ exponential backoff and full jitter for transient failures, and a per-realm
 limits instead of tripping them.
 
 HTTP goes through the ``requests.Session`` handed in, which is the transport
-seam: :meth:`flask_qbo.QBO.http_session` mounts the in-process emulator on it
-in tests, so no socket is opened.  :mod:`flask_qbo.intuit.app_client` builds
-clients configured from the app.
+seam: :meth:`flask_qbo.state.AppState.http_session` mounts the in-process emulator on it
+in tests, so no socket is opened.
 """
 
 from __future__ import annotations

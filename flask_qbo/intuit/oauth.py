@@ -251,7 +251,7 @@ def revoke(qbo: QBO, connection: Connection) -> bool:
     )
     if not token:
         return False
-    http = qbo.http_session(app)
+    http = qbo.state(app).http_session()
     try:
         resp = http.post(
             resolve_urls(app)["revoke"],

@@ -139,9 +139,9 @@ def _active_registration() -> tuple[t.Any, t.Any] | None:
     if is_suppressed() or not has_app_context():
         return None
     qbo = current_app.extensions.get("qbo")
-    if qbo is None or qbo.contact is None:
+    if qbo is None or qbo._contact is None:
         return None
-    return qbo, qbo.contact
+    return qbo, qbo._contact
 
 
 def _before_flush(session: t.Any, flush_context: t.Any, instances: t.Any) -> None:
@@ -211,7 +211,7 @@ def _after_flush(session: t.Any, flush_context: t.Any) -> None:
     # Rows are written in (tenant, contact key) order, the order the push side
     # locks customer rows in too, so a mass edit and a batch being recorded
     # never wait on each other in a cycle (a deadlock on PostgreSQL).
-    keyed = [((qbo.tenant_of(obj), qbo.contact_key(obj)), n, op) for n, (obj, op) in enumerate(changes)]
+    keyed = [((qbo._tenant_of(obj), qbo._contact_key(obj)), n, op) for n, (obj, op) in enumerate(changes)]
     for key, _, op in sorted(keyed, key=lambda e: (str(e[0][0]), str(e[0][1]), e[1])):
         if key in seen and op == UPSERT:
             continue

@@ -3,7 +3,7 @@
 Every route is admin-only (the host's ``@qbo.admin_required`` hook; without one
 every page answers 403 with a note for the developer) and every POST is CSRF
 protected.  The views are thin: the rules live in :mod:`flask_qbo.connection.connect`,
-:mod:`flask_qbo.upkeep` and :mod:`flask_qbo.health`.
+:mod:`flask_qbo.connection.upkeep` and :mod:`flask_qbo.connection.health`.
 
 Endpoints (under ``QBO_URL_PREFIX``): ``qbo.addons``, ``qbo.connect``,
 ``qbo.callback``, ``qbo.disconnect``, ``qbo.health``, ``qbo.retry``,
@@ -23,14 +23,16 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from ..connection import connect as connect_flow
 from ..connection import health
 from ..connection import upkeep
-from ..importing import run as backfill
+from ..importing import run as import_run
 from ..intuit import auth
+from ..models import ConnectionStatus
 from ..state import get_qbo
 from ..sync.push import push
 from .csrf import csrf_protect
@@ -64,20 +66,20 @@ def _render(template: str, status: int = 200, **context: t.Any) -> tuple[str, in
 
 
 @bp.before_request
-def _require_admin() -> t.Any:
+def _require_admin() -> ResponseReturnValue | None:
     """Refuse everything here unless the host's admin hook says yes."""
     qbo = get_qbo()
-    if qbo.is_admin():
+    if qbo._is_admin():
         return None
-    configured = qbo.has_admin_hook
+    configured = qbo._has_admin_hook
     return _render("qbo/admin/forbidden.html", 403, hook_configured=configured)
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> t.Any:
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
     """Show our own errors (CSRF, bad state) as a page that says what to do next."""
     if exc.code == 403:
-        return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo().has_admin_hook)
+        return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo()._has_admin_hook)
     return _render("qbo/admin/error.html", exc.code or 500, message=exc.description, code=exc.code)
 
 
@@ -87,7 +89,7 @@ def _http_error(exc: HTTPException) -> t.Any:
 def addons_context() -> dict[str, t.Any]:
     """What the Add-ons & API panel shows; usable from a host's own admin page."""
     qbo = get_qbo()
-    if not qbo.is_admin():
+    if not qbo._is_admin():
         return {"allowed": False}
     conn = qbo.connection()
     context: dict[str, t.Any] = {"allowed": True, "connection": conn, "status": "not_connected"}
@@ -100,7 +102,7 @@ def addons_context() -> dict[str, t.Any]:
             deadline=upkeep.deadline(conn),
         )
     # The initial import is offered right after connecting, unless QBO_INITIAL_SYNC is "on_change".
-    offered = conn is not None and conn.status == "connected" and backfill.import_enabled()
+    offered = conn is not None and conn.status == ConnectionStatus.CONNECTED and import_run.import_enabled()
     context["import_endpoint"] = "qbo_import.start" if offered else None
     return context
 
@@ -122,20 +124,20 @@ bp.add_app_template_global(lambda: health.banner_state(get_qbo()), "qbo_banner_s
 
 
 @bp.get("/admin/")
-def addons() -> t.Any:
+def addons() -> ResponseReturnValue:
     """The Add-ons & API page: connection status and the Connect QuickBooks Account button."""
     return _render("qbo/admin/addons.html")
 
 
 @bp.post("/admin/connect")
 @csrf_protect
-def connect() -> t.Any:
+def connect() -> ResponseReturnValue:
     """Send the admin to Intuit's sign-in (also used to reconnect)."""
     return redirect(connect_flow.begin(get_qbo()))
 
 
 @bp.get("/callback")
-def callback() -> t.Any:
+def callback() -> ResponseReturnValue:
     """Intuit's redirect back: ``code``, ``state``, ``realmId`` or ``error``."""
     qbo = get_qbo()
     args = request.args
@@ -159,7 +161,7 @@ def callback() -> t.Any:
 
 @bp.route("/admin/disconnect", methods=["GET", "POST"])
 @csrf_protect
-def disconnect() -> t.Any:
+def disconnect() -> ResponseReturnValue:
     """GET: the confirmation page with the keep/delete choice.  POST: disconnect."""
     qbo = get_qbo()
     conn = qbo.connection()
@@ -199,7 +201,7 @@ def disconnect() -> t.Any:
 
 
 @bp.get("/admin/health", endpoint="health")
-def health_page() -> t.Any:
+def health_page() -> ResponseReturnValue:
     """Connection state, token expiry, queues, recent failures and the field chart."""
     qbo = get_qbo()
     data = health.summary(qbo, qbo.current_tenant())
@@ -208,7 +210,7 @@ def health_page() -> t.Any:
 
 @bp.post(f"/admin/health/retry/<{ROW_ID}:outbox_id>")
 @csrf_protect
-def retry(outbox_id: int) -> t.Any:
+def retry(outbox_id: int) -> ResponseReturnValue:
     """Put one failed or dead change back in the queue."""
     qbo = get_qbo()
     if push.retry(outbox_id, qbo.current_tenant()):
@@ -220,7 +222,7 @@ def retry(outbox_id: int) -> t.Any:
 
 @bp.post("/admin/health/retry-all")
 @csrf_protect
-def retry_all() -> t.Any:
+def retry_all() -> ResponseReturnValue:
     """Put every failed or dead change of this tenant back in the queue."""
     count = push.retry_all(get_qbo().current_tenant())
     _notify("success" if count else "info", f"{count} change(s) queued again." if count else "Nothing to retry.")

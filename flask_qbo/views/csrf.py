@@ -5,6 +5,10 @@ works across the host's forms and ours.  Otherwise the extension keeps its own
 random token in the session and compares it in constant time.  htmx sends the
 token in the ``X-CSRFToken`` header (see ``qbo/_macros.html``); plain forms send
 a ``csrf_token`` field.
+
+The webhook endpoint is the one POST with no browser session behind it; it is
+exempted from the host's ``CSRFProtect`` when the views are registered
+(:func:`exempt_from_host_csrf`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hmac
 import secrets
 import typing as t
 
+from flask import Flask
 from flask import abort
 from flask import current_app
 from flask import request
@@ -35,7 +40,7 @@ def csrf_token() -> str:
     if _flask_wtf_active():
         from flask_wtf.csrf import generate_csrf
 
-        return generate_csrf()
+        return str(generate_csrf())
     token = session.get(SESSION_KEY)
     if not token:
         token = secrets.token_urlsafe(32)
@@ -63,6 +68,33 @@ def validate_csrf() -> None:
     # Bytes, because compare_digest raises TypeError on non-ASCII text (a forged token is a 400).
     if not expected or not submitted or not hmac.compare_digest(expected.encode(), submitted.encode()):
         abort(400, description="The form expired or is missing its CSRF token. Reload the page and try again.")
+
+
+def exempt_from_host_csrf(app: Flask, view: t.Callable[..., object]) -> None:
+    """Exempt ``view`` from the host's Flask-WTF ``CSRFProtect``, set up before or after Flask-QBO.
+
+    Already set up: exempted now.  Otherwise a hook exempts it on the app's
+    first request (``CSRFProtect`` registered later still exempts it in time:
+    its own check runs after this hook) and then removes itself, so no work
+    is added to later requests.
+    """
+    if _exempt(app, view):
+        return
+
+    def exempt_once() -> None:
+        app.before_request_funcs[None] = [f for f in app.before_request_funcs.get(None, []) if f is not exempt_once]
+        _exempt(app, view)
+
+    app.before_request(exempt_once)
+
+
+def _exempt(app: Flask, view: t.Callable[..., object]) -> bool:
+    """Exempt ``view`` from Flask-WTF's check if the app uses it; whether it does."""
+    csrf = app.extensions.get("csrf")
+    if csrf is None or not hasattr(csrf, "exempt"):
+        return False
+    csrf.exempt(view)
+    return True
 
 
 def csrf_protect(view: F) -> F:

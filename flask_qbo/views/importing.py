@@ -4,8 +4,8 @@ Registered at ``QBO_URL_PREFIX + "/import"`` as blueprint ``qbo_import``.
 Every page is admin-only and scoped to the admin's tenant; every POST carries
 the CSRF token.  The progress partial, polled by htmx every second, also
 advances the import by one small step (see :mod:`flask_qbo.importing.run`), so the
-import runs with any ``QBO_RUNNER``; it answers 286 (htmx: stop polling) once
-fetching is over.
+import runs with any ``QBO_RUNNER``; once fetching is over it answers 286, htmx's
+"stop polling" (flask-htmx's ``HTMXResponseStopPolling``).
 
 An unfinished run can be cancelled from the import and review pages (the way
 out of a run a crashed process left ``applying``); a run whose Apply stopped
@@ -29,29 +29,32 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
+from flask_htmx.responses import HTMXResponseStopPolling
 
 from ..errors import QBOConfigError
 from ..fieldmap import contact_values
 from ..fieldmap import display_name
-from ..importing import run as backfill
+from ..importing import run as import_run
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
 from ..importing.review import claims
 from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
+from ..models import ImportStatus
 from ..state import get_qbo
 from .csrf import csrf_protect
 from .inputs import ROW_ID
 from .inputs import page_arg
 from .inputs import whole_number
 
+if t.TYPE_CHECKING:
+    from ..extension import QBO
+
 bp = Blueprint("qbo_import", __name__)
 
 #: Review rows per page (an import can hold thousands of customers).
 PER_PAGE = 100
-#: htmx stops polling when a response has this status.
-HTMX_STOP_POLLING = 286
 #: Most contacts one picker search lists.
 SEARCH_LIMIT = 20
 #: Match kinds the "needs attention" filter shows: nobody, or several, proposed.
@@ -65,15 +68,15 @@ MATCH_LABELS = {
 }
 
 
-def _admin() -> t.Any:
+def _admin() -> QBO:
     qbo = get_qbo()
-    if not qbo.is_admin():
+    if not qbo._is_admin():
         abort(403, description="Only administrators can import from QuickBooks.")
     return qbo
 
 
-def _tenant_run(qbo: t.Any, run_id: int) -> ImportRun:
-    run = qbo.state().db.session.get(ImportRun, run_id)
+def _tenant_run(qbo: QBO, run_id: int) -> ImportRun:
+    run = qbo.state().session.get(ImportRun, run_id)
     if run is None or run.tenant_key != qbo.current_tenant():
         abort(404)
     return run
@@ -89,17 +92,17 @@ def start() -> ResponseReturnValue:
         raw = request.form.get("months") or ""
         try:
             months = whole_number(raw, name="months", minimum=1, maximum=1200) if raw else None
-            backfill.start_import(qbo, tenant, months=months, user=qbo.current_user_name())
+            import_run.start_import(qbo, tenant, months=months, user=qbo._current_user_name())
         except (ValueError, QBOConfigError) as exc:
             flash(str(exc), "error")
         return redirect(url_for(".start"))
     conn = qbo.connection(tenant)
     return render_template(
         "qbo/import/start.html",
-        enabled=backfill.import_enabled(),
+        enabled=import_run.import_enabled(),
         connection=conn,
-        run=backfill.current_run(qbo, tenant),
-        progress=backfill.progress,
+        run=import_run.current_run(qbo, tenant),
+        progress=import_run.progress,
     )
 
 
@@ -108,18 +111,18 @@ def progress(run_id: int) -> ResponseReturnValue:
     """The progress bar partial; advances a fetching run by one step first."""
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
-    if run.status == "fetching":
-        run = backfill.run_import_step(qbo, run.id)
-    body = render_template("qbo/import/_progress.html", run=run, percent=backfill.progress(run))
-    return body, (200 if run.status == "fetching" else HTMX_STOP_POLLING)
+    if run.status == ImportStatus.FETCHING:
+        run = import_run.run_import_step(qbo, run.id)
+    body = render_template("qbo/import/_progress.html", run=run, percent=import_run.progress(run))
+    return body if run.status == ImportStatus.FETCHING else HTMXResponseStopPolling(body)
 
 
-def _contact_labels(qbo: t.Any, keys: set[str]) -> dict[str, str]:
-    fields = qbo.registration().fields
+def _contact_labels(qbo: QBO, keys: set[str]) -> dict[str, str]:
+    fields = qbo._registration().fields
     return {
         key: display_name(contact_values(contact, fields))
-        for key, contact in qbo.load_contacts(keys).items()
-        if qbo.tenant_of(contact) == qbo.current_tenant()
+        for key, contact in qbo._load_contacts(keys).items()
+        if qbo._tenant_of(contact) == qbo.current_tenant()
     }
 
 
@@ -147,17 +150,17 @@ def review(run_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         try:
             if request.form.get("action") == "accept_exact":
-                count = backfill.accept_all_exact(run.id)
+                count = import_run.accept_all_exact(run.id)
                 flash(f"Accepted {count} exact e-mail matches.", "info")
             else:
                 decision = request.form.get("decision", "")
-                backfill.decide(
+                import_run.decide(
                     run.id, request.form.get("qbo_id", ""), decision, _chosen_key() if decision == "link" else None
                 )
         except (LookupError, ValueError) as exc:
             flash(str(exc), "error")
         return redirect(url_for(".review", run_id=run.id, page=page, show=show))
-    session = qbo.state().db.session
+    session = qbo.state().session
     query = (
         session.query(ImportMatch, Customer)
         .join(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
@@ -182,8 +185,8 @@ def review(run_id: int) -> ResponseReturnValue:
         pages=pages,
         total=total,
         show=show,
-        counts=backfill.summary(run.id),
-        preview=backfill.preview(run.id) if show_preview else None,
+        counts=import_run.summary(run.id),
+        preview=import_run.preview(run.id) if show_preview else None,
     )
 
 
@@ -200,15 +203,15 @@ def contacts(run_id: int) -> ResponseReturnValue:
     run = _tenant_run(qbo, run_id)
     text = (request.args.get("q") or "").strip()[:100]
     qbo_id = request.args.get("qbo_id") or None
-    session = qbo.state().db.session
+    session = qbo.state().session
     match = session.query(ImportMatch).filter_by(run_id=run.id, qbo_id=qbo_id).one_or_none() if qbo_id else None
     own = {match.contact_key, *(match.candidates or [])} - {None} if match is not None else set()
-    fields = qbo.registration().fields
+    fields = qbo._registration().fields
     found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
-    taken = claims(session, run, [qbo.contact_key(c) for c in found], qbo_id)
+    taken = claims(session, run, [qbo._contact_key(c) for c in found], qbo_id)
     results = []
     for contact in found:
-        key = qbo.contact_key(contact)
+        key = qbo._contact_key(contact)
         values = contact_values(contact, fields)
         detail = [v for v in (values.get("PrimaryEmailAddr.Address"), values.get("CompanyName")) if v]
         results.append({"key": key, "name": display_name(values), "detail": detail, "taken": taken.get(key)})
@@ -231,9 +234,9 @@ def apply(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     try:
-        count = backfill.apply(run.id)
+        count = import_run.apply(run.id)
         flash(f"Import applied: {count} customers linked or created.", "info")
-    except backfill.ApplyError:
+    except import_run.ApplyError:
         pass  # the run is back in review and its page shows why (run.error)
     except ValueError as exc:
         flash(str(exc), "error")
@@ -249,7 +252,7 @@ def cancel(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     try:
-        backfill.cancel(run.id, user=qbo.current_user_name())
+        import_run.cancel(run.id, user=qbo._current_user_name())
         flash("Import cancelled. Customers it already linked or created stay so; you can start a new import.", "info")
     except ValueError as exc:
         flash(str(exc), "error")

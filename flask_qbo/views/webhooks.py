@@ -21,10 +21,8 @@ browser, and is authenticated by the ``intuit-signature`` HMAC of the raw body.
 from __future__ import annotations
 
 import logging
-import typing as t
 
 from flask import Blueprint
-from flask import current_app
 from flask import jsonify
 from flask import request
 from flask.typing import ResponseReturnValue
@@ -70,22 +68,8 @@ def receive() -> ResponseReturnValue:
         return _error(400, f"Malformed notification: {exc}.")
     qbo = get_qbo()
     # A single-tenant host's one tenant sees every malformed part, even one naming no realm.
-    fallback = None if qbo.has_tenant_loader else DEFAULT_TENANT
-    counts = store_events(qbo.state().db.session(), notification, fallback)
+    fallback = None if qbo._has_tenant_loader else DEFAULT_TENANT
+    counts = store_events(qbo.state().session, notification, fallback)
     if counts["stored"]:
         wake(reason="webhook")
     return jsonify(counts), 200
-
-
-@bp.url_value_preprocessor
-def _csrf_exempt(endpoint: str | None, values: dict[str, t.Any] | None) -> None:
-    """Tell Flask-WTF's CSRFProtect (when the host uses it) to leave this view alone.
-
-    URL value preprocessors run before any ``before_request`` hook, and a
-    blueprint's only for its own requests: so the exemption is in place before
-    CSRFProtect checks, whenever the host set CSRFProtect up, and no other
-    request of the host pays for it.
-    """
-    csrf = current_app.extensions.get("csrf")
-    if csrf is not None and hasattr(csrf, "exempt"):
-        csrf.exempt(receive)

@@ -1,9 +1,9 @@
 """The contact dashboard widgets: QB icon, summary card, transactions folder, statement.
 
 Each widget is one endpoint returning one partial under ``qbo/partials/``.
-htmx requests (``HX-Request``) get the bare partial; anything else gets the
-partial wrapped in a full page, so a plain link still works without
-JavaScript.  Widgets read only the local mirror (:mod:`flask_qbo.widgets.data`),
+htmx requests (``HX-Request``, read through flask-htmx) get the bare partial;
+anything else gets the partial wrapped in a full page, so a plain link still
+works without JavaScript.  Widgets read only the local mirror (:mod:`flask_qbo.widgets.data`),
 so rendering never spends a QBO read; the one exception is the PDF download,
 which has to fetch the document from QBO and streams it through.
 
@@ -28,14 +28,18 @@ from flask import request
 from flask import stream_with_context
 from flask import url_for
 from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+from flask_htmx import HTMX
 
 from ..config import get_config
 from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBONotFoundError
 from ..errors import QBOTokenDecryptError
+from ..models import Transaction
 from ..models import utcnow
 from ..state import get_qbo
+from ..sync.push import push
 from ..widgets import data
 from ..widgets import formatting
 from ..widgets.deeplinks import app_base_url
@@ -54,6 +58,8 @@ bp = Blueprint(
 )
 
 PARTIALS = "qbo/partials/"
+#: The htmx request headers (flask-htmx; never attached to the app, it only reads ``request``).
+htmx = HTMX()
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -66,7 +72,7 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     """
     app = state.app
     app.add_template_global(csrf_token, "qbo_csrf_token")
-    app.add_template_global(lambda contact: get_qbo().contact_key(contact), "qbo_contact_key")
+    app.add_template_global(lambda contact: get_qbo()._contact_key(contact), "qbo_contact_key")
     app.add_template_global(dom_id, "qbo_dom_id")
     app.add_template_filter(formatting.format_money, "qbo_money")
     app.add_template_filter(formatting.format_date, "qbo_date")
@@ -81,13 +87,9 @@ def _vary(response: Response) -> Response:
     return response
 
 
-def dom_id(prefix: str, key: t.Any) -> str:
+def dom_id(prefix: str, key: object) -> str:
     """An HTML id for a contact's widget; host keys may hold characters ids cannot."""
     return f"{prefix}-" + re.sub(r"[^A-Za-z0-9_-]", "_", str(key))
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _today() -> dt.date:
@@ -105,17 +107,17 @@ def _load(contact_key: str) -> data.WidgetContext:
     contact = qbo.load_contact(contact_key)
     if contact is None or not qbo.may_view(contact):
         abort(404)
-    session = qbo.state().db.session
-    return data.load_context(session, contact, qbo.contact_key(contact), qbo.tenant_of(contact))
+    session = qbo.state().session
+    return data.load_context(session, contact, qbo._contact_key(contact), qbo._tenant_of(contact))
 
 
 def _render(
-    ctx: data.WidgetContext, widget: str, title: str, self_url: str, *etag_parts: t.Any, **context: t.Any
+    ctx: data.WidgetContext, widget: str, title: str, self_url: str, *etag_parts: object, **context: t.Any
 ) -> Response:
     """Render a widget partial (or its full page), answering 304 when the poller's copy is current."""
-    htmx = _is_htmx()
-    session = get_qbo().state().db.session
-    etag = data.fingerprint(session, ctx, widget, _today().isoformat(), htmx, *etag_parts)
+    partial = bool(htmx)
+    session = get_qbo().state().session
+    etag = data.fingerprint(session, ctx, widget, _today().isoformat(), partial, *etag_parts)
     if request.method in ("GET", "HEAD") and request.if_none_match.contains(etag):
         response = Response(status=304)
     else:
@@ -129,7 +131,7 @@ def _render(
             today=_today(),
         )
         template = PARTIALS + f"_{widget}.html"
-        if htmx:
+        if partial:
             body = render_template(template, **context)
         else:
             body = render_template(
@@ -158,7 +160,7 @@ def icon(contact_key: str) -> Response:
 
 
 def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Response:
-    session = get_qbo().state().db.session
+    session = get_qbo().state().session
     customer = ctx.customer
     state, reason = ctx.sync_state()
     context: dict[str, t.Any] = {
@@ -190,20 +192,18 @@ def summary(contact_key: str) -> Response:
 
 @bp.post("/<contact_key>/sync")
 @csrf_protect
-def sync_now(contact_key: str) -> Response:
+def sync_now(contact_key: str) -> ResponseReturnValue:
     """The "Sync now" button: queue a push of this contact and show the refreshed card."""
     ctx = _load(contact_key)
     if not ctx.connected:
         message = "QuickBooks is not connected, so this contact cannot be synced now."
     else:
-        from ..sync.push import push
-
         push.request_sync(ctx.contact, ctx.tenant_key)
-        get_qbo().state().db.session.commit()
+        get_qbo().state().session.commit()
         ctx = _load(contact_key)
         message = "Sync requested."
-    if not _is_htmx():
-        return redirect(url_for(".summary", contact_key=ctx.contact_key), code=303)  # type: ignore[return-value]
+    if not htmx:
+        return redirect(url_for(".summary", contact_key=ctx.contact_key), code=303)
     return _summary_response(ctx, message)
 
 
@@ -232,7 +232,7 @@ class _RowBuilder:
             self._pdf_prefix[txn_type] = sample[:-1]
         return self._pdf_prefix[txn_type] + txn_id
 
-    def row(self, txn: t.Any) -> dict[str, t.Any]:
+    def row(self, txn: Transaction) -> dict[str, t.Any]:
         """What one table row shows; links only from validated ids."""
         txn_id = valid_id(txn.qbo_id)
         return {
@@ -256,7 +256,7 @@ def transactions(contact_key: str) -> Response:
     rows: list[dict[str, t.Any]] = []
     if ctx.customer is not None:
         page = data.transactions_page(
-            get_qbo().state().db.session, ctx.customer, txn_type=txn_type, page=page_no, per_page=per_page
+            get_qbo().state().session, ctx.customer, txn_type=txn_type, page=page_no, per_page=per_page
         )
         builder = _RowBuilder(ctx, _today())
         rows = [builder.row(txn) for txn in page.rows]
@@ -296,7 +296,7 @@ def statement(contact_key: str) -> Response:
     """The "Statement" tab: open items, running balance and aging, from the mirror."""
     ctx = _load(contact_key)
     today = _today()
-    stmt = data.statement_for(get_qbo().state().db.session, ctx.customer, today) if ctx.customer else None
+    stmt = data.statement_for(get_qbo().state().session, ctx.customer, today) if ctx.customer else None
     return _render(
         ctx,
         "statement",
@@ -317,7 +317,7 @@ def pdf(contact_key: str, txn_type: str, txn_id: str) -> Response:
     ctx = _load(contact_key)
     if ctx.customer is None:
         abort(404)
-    txn = data.find_transaction(get_qbo().state().db.session, ctx.customer, txn_type, txn_id)
+    txn = data.find_transaction(get_qbo().state().session, ctx.customer, txn_type, txn_id)
     if txn is None:
         abort(404)
     if not ctx.connected or ctx.connection is None:

@@ -58,7 +58,7 @@ def _is_deadlock(exc: BaseException | None) -> bool:
 def _link_customers(app: t.Any, emu: t.Any) -> list[int]:
     """Contacts linked to QBO customers created in reverse order: QBO id order opposes contact-key order."""
     qbo = get_qbo(app)
-    fields = qbo.registration().fields
+    fields = qbo._registration().fields
     with qbo.suppress_capture():
         contacts = [Contact(tenant="acme", first_name=f"Lock{i}", last_name="Order") for i in range(CUSTOMERS)]
         db.session.add_all(contacts)

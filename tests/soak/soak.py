@@ -574,7 +574,7 @@ class Soak:
 
     @property
     def fields(self) -> t.Any:
-        return get_qbo(self.app).registration().fields
+        return get_qbo(self.app)._registration().fields
 
     # -- checks -------------------------------------------------------------------
 

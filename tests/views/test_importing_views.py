@@ -372,3 +372,21 @@ def test_admin_cancels_a_stuck_run_and_starts_a_new_one(app, client, emulator, c
     assert "Import cancelled" in page and "Start import" in page
     start_run(client)
     assert latest(app).id != run_id and latest(app).status == "fetching"
+
+
+def test_flask_login_names_who_started_the_import_without_a_hook(app, client, connected):
+    from flask_qbo.state import get_qbo
+
+    get_qbo(app)._user_name = None  # the host app without its @qbo.user_name hook
+    login(client, ACME_ADMIN)
+    start_run(client, months="6")
+    assert latest(app).started_by == "admin@acme.test"  # Flask-Login's current_user.email
+
+
+def test_user_name_hook_overrides_flask_login(app, client, connected):
+    from flask_qbo.state import get_qbo
+
+    get_qbo(app).user_name(lambda: "Ada (hook)")
+    login(client, ACME_ADMIN)
+    start_run(client, months="6")
+    assert latest(app).started_by == "Ada (hook)"

@@ -173,7 +173,7 @@ class Applier:
         was_active = row.active if row is not None else None
         is_new = row is None
         row = mirror.upsert_customer(self.session, self.conn, data)
-        registration = self.qbo.contact
+        registration = self.qbo._contact
         if registration is None:
             self._changed("Customer", qbo_id, None, "mirrored")
             return True
@@ -238,7 +238,7 @@ class Applier:
         if any(sent and sent.get("DisplayName") == name for _key, sent in in_flight):
             return True
         email = normalize(values.get("PrimaryEmailAddr.Address"))
-        registration = self.qbo.registration()
+        registration = self.qbo._registration()
         field = registration.fields.by_path("PrimaryEmailAddr.Address")
         column = getattr(registration.model, field.attr, None) if field is not None else None
         if not email or column is None:
@@ -247,19 +247,20 @@ class Applier:
         with self.session.no_autoflush:
             candidates = self.session.query(registration.model).filter(func.lower(column) == str(email).lower())
             return any(
-                self.qbo.contact_key(c) in waiting and self.qbo.tenant_of(c) == self.conn.tenant_key for c in candidates
+                self.qbo._contact_key(c) in waiting and self.qbo._tenant_of(c) == self.conn.tenant_key
+                for c in candidates
             )
 
     def _create_contact(self, row: Customer, values: dict[str, t.Any], digest: str) -> bool:
-        if not self.qbo.has_contact_factory:
+        if not self.qbo._has_contact_factory:
             log.warning("QBO_IMPORT_NEW_CUSTOMERS is on but no @qbo.contact_factory is registered.")
             self._changed("Customer", row.qbo_id, None, "mirrored")
             return True
-        attrs = contact_attrs(values, self.qbo.registration().fields)
+        attrs = contact_attrs(values, self.qbo._registration().fields)
         with suppress_capture():
-            contact = self.qbo.create_contact(self.conn.tenant_key, attrs)
+            contact = self.qbo._create_contact(self.conn.tenant_key, attrs)
             self.session.flush()
-        row.contact_key = self.qbo.contact_key(contact)
+        row.contact_key = self.qbo._contact_key(contact)
         self._mark_synced(row, values, digest)
         self._changed("Customer", row.qbo_id, row.contact_key, "created", fields=sorted(attrs))
         return True
@@ -267,12 +268,12 @@ class Applier:
     def _update_contact(
         self, row: Customer, data: t.Mapping[str, t.Any], values: dict[str, t.Any], digest: str, was_active: bool | None
     ) -> None:
-        fields = self.qbo.registration().fields
+        fields = self.qbo._registration().fields
         contact = self.qbo.load_contact(str(row.contact_key))
         if contact is None:  # deleted in the CRM; the mirror still shows the customer
             self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
             return
-        if self.qbo.tenant_of(contact) != row.tenant_key:
+        if self.qbo._tenant_of(contact) != row.tenant_key:
             # Links are made tenant-checked; a key that now names another tenant's
             # contact (keys reused after a delete) must never receive this data.
             log.warning(
@@ -304,7 +305,7 @@ class Applier:
         """Paths where the CRM holds an unpushed edit that beats QBO's (they are not written)."""
         if base is None:
             return set()
-        fields = self.qbo.registration().fields
+        fields = self.qbo._registration().fields
         crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, row.contact_key)
         if crm_edited_at is None:
             return set()

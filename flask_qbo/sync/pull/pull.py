@@ -93,7 +93,7 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
     realms = [realm for (realm,) in session.query(Inbox.realm_id).filter(Inbox.status == "pending", _due()).distinct()]
     applied = 0
     for realm in realms:
-        conn = qbo.connection_for_realm(realm)
+        conn = qbo._connection_for_realm(realm)
         if conn is None:
             session.execute(
                 update(Inbox)

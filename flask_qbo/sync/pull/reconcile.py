@@ -118,7 +118,7 @@ def _contacts(
     qbo: QBO, session: t.Any, tenant_key: str, realm: str, remote: dict[str, dict], *, apply: bool
 ) -> list[Difference]:
     """Linked contacts whose pulled fields disagree with QBO (and have nothing waiting to push)."""
-    registration = qbo.contact
+    registration = qbo._contact
     if registration is None:
         return []
     fields = registration.fields

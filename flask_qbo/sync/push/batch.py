@@ -126,7 +126,7 @@ def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) ->
     :raises ConnectionGone: the connection was purged since the claim.
     """
     hold_connection(session, conn)
-    fields = qbo.registration().fields
+    fields = qbo._registration().fields
     rows = session.scalars(select(Outbox).where(Outbox.id.in_(row_ids)).order_by(Outbox.id)).all()
     keys = [row.contact_key for row in rows if row.op == UPSERT]
     linked = (
@@ -141,7 +141,7 @@ def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) ->
         else []
     )
     links = {link.contact_key: link for link in linked}
-    contacts = qbo.load_contacts(k for k in keys if k in links)
+    contacts = qbo._load_contacts(k for k in keys if k in links)
     items: list[Item] = []
     singles: list[int] = []
     for row in sorted(rows, key=lambda r: r.contact_key):  # lock order: see record_all
@@ -263,7 +263,7 @@ def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[It
     :raises ConnectionGone: the connection was purged while the batch was in flight.
     """
     hold_connection(session, conn)
-    fields = qbo.registration().fields
+    fields = qbo._registration().fields
     keys = {item.contact_key: item.qbo_id for item, _ in done}
     now = utcnow()
     with session.no_autoflush:

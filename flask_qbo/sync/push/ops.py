@@ -65,7 +65,7 @@ class RowContext:
 
     @property
     def fields(self) -> FieldMap:
-        return t.cast(FieldMap, self.qbo.registration().fields)
+        return t.cast(FieldMap, self.qbo._registration().fields)
 
     def hold(self) -> None:
         """Before the first write after QBO answered: see :func:`flask_qbo.sync.pull.apply.hold_connection`."""
@@ -208,7 +208,7 @@ def _crm_edited_at(ctx: RowContext, contact: t.Any) -> dt.datetime | None:
     Not the row's ``created_at``: edits coalesce into a waiting row, and the
     first of them may be older than QBO's change while the last is newer.
     """
-    if hasattr(ctx.qbo.registration().model, "updated_at"):
+    if hasattr(ctx.qbo._registration().model, "updated_at"):
         edited = _aware(getattr(contact, "updated_at", None))
         if edited is not None:
             return edited

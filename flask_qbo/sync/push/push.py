@@ -499,8 +499,8 @@ def next_due_in(qbo: QBO | None = None) -> float | None:
 def request_sync(contact_or_key: t.Any, tenant_key: str | None = None) -> Outbox:
     """ "Sync now": write (or refresh) the contact's pending row, commit, and wake the runner.
 
-    A key is taken only in its canonical form (:meth:`QBO.canonical_key
-    <flask_qbo.extension.QBO.canonical_key>`, else :class:`ValueError`), so the row
+    A key is taken only in its canonical form (:meth:`QBO._canonical_key
+    <flask_qbo.extension.QBO._canonical_key>`, else :class:`ValueError`), so the row
     names the contact exactly as every other row and link does.
     """
     from ...state import wake
@@ -510,15 +510,15 @@ def request_sync(contact_or_key: t.Any, tenant_key: str | None = None) -> Outbox
     qbo = _qbo(None)
     session = qbo.state().db.session
     if isinstance(contact_or_key, (str, int)):
-        contact_key = qbo.canonical_key(contact_or_key)
+        contact_key = qbo._canonical_key(contact_or_key)
         if tenant_key is None:
             contact = qbo.load_contact(contact_key)
             if contact is None:
                 raise QBONotFoundError(f"No contact with key {contact_key!r}.")
-            tenant_key = qbo.tenant_of(contact)
+            tenant_key = qbo._tenant_of(contact)
     else:
-        contact_key = qbo.contact_key(contact_or_key)
-        tenant_key = tenant_key or qbo.tenant_of(contact_or_key)
+        contact_key = qbo._contact_key(contact_or_key)
+        tenant_key = tenant_key or qbo._tenant_of(contact_or_key)
     write_row(session.connection(), tenant_key, contact_key, UPSERT)
     session.commit()
     row = session.scalars(

@@ -105,7 +105,7 @@ def linked_contact(app: t.Any, emu: t.Any, tenant: str = "acme") -> tuple[int, s
             db.session.add(contact)
         db.session.commit()
         row = mirror.upsert_customer(db.session, qbo.connection(tenant), customer, contact_key=str(contact.id))
-        row.synced_values = qbo_values(customer, qbo.registration().fields)
+        row.synced_values = qbo_values(customer, qbo._registration().fields)
         row.last_pulled_hash = customer_hash(row.synced_values)
         db.session.commit()
         return int(contact.id), str(customer["Id"])

@@ -36,7 +36,7 @@ def link(app, emulator, customer, contact_id):
     with app.app_context():
         qbo = get_qbo(app)
         row = mirror.upsert_customer(db.session, qbo.connection("acme"), customer, contact_key=str(contact_id))
-        values = qbo_values(customer, qbo.registration().fields)
+        values = qbo_values(customer, qbo._registration().fields)
         row.synced_values, row.last_pulled_hash = values, customer_hash(values)
         db.session.commit()
 

@@ -119,14 +119,14 @@ def test_purge_after_the_inbox_loaded_the_connection(
     app: t.Any, events: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     pause = Pause()
-    real = QBO.connection_for_realm
+    real = QBO._connection_for_realm
 
     def loaded(self: QBO, realm_id: str) -> Connection | None:
         conn = real(self, realm_id)
         pause()
         return conn
 
-    monkeypatch.setattr(QBO, "connection_for_realm", loaded)
+    monkeypatch.setattr(QBO, "_connection_for_realm", loaded)
     with caplog.at_level(logging.WARNING):
         raised = _interleave(app, pull.process, pause)
     assert raised == []
