@@ -175,7 +175,9 @@ def pull_command(limit: int | None, cdc: bool) -> None:
 def import_command(tenant: str | None, months: int | None, accept_exact: bool, apply_: bool, cancel_: bool) -> None:
     """Run the initial import for a tenant, resuming an unfinished one."""
     from .errors import QBOConfigError
-    from .importing import run as backfill
+    from .importing import apply as import_apply
+    from .importing import fetch
+    from .importing import review as import_review
 
     qbo = get_qbo()
     tenant = tenant or _only_tenant()
@@ -183,22 +185,22 @@ def import_command(tenant: str | None, months: int | None, accept_exact: bool, a
         _cancel_import(qbo, tenant)
         return
     try:
-        run = backfill.start_import(qbo, tenant, months=months, user="flask qbo import")
+        run = fetch.start_import(qbo, tenant, months=months, user="flask qbo import")
     except (QBOConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     while run.status == "fetching":
-        run = backfill.run_import_step(qbo, run.id, budget=10)
+        run = fetch.run_import_step(qbo, run.id, budget=10)
         click.echo(
-            f"  {backfill.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
+            f"  {fetch.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
             f"{run.transactions_done} transactions, {run.requests_made} requests"
         )
         if run.error:
             raise click.ClickException(f"Import {run.id} paused: {run.error} (run the command again to resume)")
     if accept_exact and run.status == "review":
-        click.echo(f"Accepted {backfill.accept_all_exact(run.id)} exact e-mail match(es).")
+        click.echo(f"Accepted {import_review.accept_all_exact(run.id)} exact e-mail match(es).")
     if apply_ and run.status in ("review", "applying"):
         try:
-            click.echo(f"Applied {backfill.apply(run.id)} decision(s).")
+            click.echo(f"Applied {import_apply.apply(run.id)} decision(s).")
         except ValueError as exc:
             raise click.ClickException(f"Import {run.id}: {exc}") from None
     click.echo(f"Import {run.id}: {qbo.state().db.session.get(type(run), run.id).status}.")
@@ -206,12 +208,12 @@ def import_command(tenant: str | None, months: int | None, accept_exact: bool, a
 
 def _cancel_import(qbo: QBO, tenant: str) -> None:
     """``--cancel``: the way out of a run nobody can finish (e.g. left applying by a crash)."""
-    from .importing import run as backfill
+    from .importing import fetch
 
-    run = backfill.current_run(qbo, tenant)
-    if run is None or run.status not in backfill.ACTIVE:
+    run = fetch.current_run(qbo, tenant)
+    if run is None or run.status not in fetch.ACTIVE:
         raise click.ClickException(f"Tenant {tenant} has no unfinished import to cancel.")
-    backfill.cancel(run.id, user="flask qbo import --cancel")
+    fetch.cancel(run.id, user="flask qbo import --cancel")
     click.echo(f"Import {run.id} cancelled; customers it already linked or created stay so.")
 
 

@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 from ..connection import connect as connect_flow
 from ..connection import health
 from ..connection import upkeep
-from ..importing import run as backfill
+from ..importing import fetch
 from ..intuit import tokens
 from ..intuit.inputs import ROW_ID
 from ..state import get_qbo
@@ -100,7 +100,7 @@ def addons_context() -> dict[str, t.Any]:
             deadline=upkeep.deadline(conn),
         )
     # The initial import is offered right after connecting, unless QBO_INITIAL_SYNC is "on_change".
-    offered = conn is not None and conn.status == "connected" and backfill.import_enabled()
+    offered = conn is not None and conn.status == "connected" and fetch.import_enabled()
     context["import_endpoint"] = "qbo_import.start" if offered else None
     return context
 

@@ -3,7 +3,7 @@
 Registered at ``QBO_URL_PREFIX + "/import"`` as blueprint ``qbo_import``.
 Every page is admin-only and scoped to the admin's tenant; every POST carries
 the CSRF token.  The progress partial, polled by htmx every second, also
-advances the import by one small step (see :mod:`flask_qbo.importing.run`), so the
+advances the import by one small step (see :mod:`flask_qbo.importing.fetch`), so the
 import runs with any ``QBO_RUNNER``; it answers 286 (htmx: stop polling) once
 fetching is over.
 
@@ -33,7 +33,9 @@ from flask.typing import ResponseReturnValue
 from ..errors import QBOConfigError
 from ..fieldmap import contact_values
 from ..fieldmap import display_name
-from ..importing import run as backfill
+from ..importing import apply as import_apply
+from ..importing import fetch
+from ..importing import review as import_review
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
 from ..importing.review import claims
@@ -89,17 +91,17 @@ def start() -> ResponseReturnValue:
         raw = request.form.get("months") or ""
         try:
             months = whole_number(raw, name="months", minimum=1, maximum=1200) if raw else None
-            backfill.start_import(qbo, tenant, months=months, user=qbo.current_user_name())
+            fetch.start_import(qbo, tenant, months=months, user=qbo.current_user_name())
         except (ValueError, QBOConfigError) as exc:
             flash(str(exc), "error")
         return redirect(url_for(".start"))
     conn = qbo.connection(tenant)
     return render_template(
         "qbo/import/start.html",
-        enabled=backfill.import_enabled(),
+        enabled=fetch.import_enabled(),
         connection=conn,
-        run=backfill.current_run(qbo, tenant),
-        progress=backfill.progress,
+        run=fetch.current_run(qbo, tenant),
+        progress=fetch.progress,
     )
 
 
@@ -109,8 +111,8 @@ def progress(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     if run.status == "fetching":
-        run = backfill.run_import_step(qbo, run.id)
-    body = render_template("qbo/import/_progress.html", run=run, percent=backfill.progress(run))
+        run = fetch.run_import_step(qbo, run.id)
+    body = render_template("qbo/import/_progress.html", run=run, percent=fetch.progress(run))
     return body, (200 if run.status == "fetching" else HTMX_STOP_POLLING)
 
 
@@ -147,11 +149,11 @@ def review(run_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         try:
             if request.form.get("action") == "accept_exact":
-                count = backfill.accept_all_exact(run.id)
+                count = import_review.accept_all_exact(run.id)
                 flash(f"Accepted {count} exact e-mail matches.", "info")
             else:
                 decision = request.form.get("decision", "")
-                backfill.decide(
+                import_review.decide(
                     run.id, request.form.get("qbo_id", ""), decision, _chosen_key() if decision == "link" else None
                 )
         except (LookupError, ValueError) as exc:
@@ -182,8 +184,8 @@ def review(run_id: int) -> ResponseReturnValue:
         pages=pages,
         total=total,
         show=show,
-        counts=backfill.summary(run.id),
-        preview=backfill.preview(run.id) if show_preview else None,
+        counts=import_review.summary(run.id),
+        preview=import_review.preview(run.id) if show_preview else None,
     )
 
 
@@ -231,9 +233,9 @@ def apply(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     try:
-        count = backfill.apply(run.id)
+        count = import_apply.apply(run.id)
         flash(f"Import applied: {count} customers linked or created.", "info")
-    except backfill.ApplyError:
+    except import_apply.ApplyError:
         pass  # the run is back in review and its page shows why (run.error)
     except ValueError as exc:
         flash(str(exc), "error")
@@ -249,7 +251,7 @@ def cancel(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     try:
-        backfill.cancel(run.id, user=qbo.current_user_name())
+        fetch.cancel(run.id, user=qbo.current_user_name())
         flash("Import cancelled. Customers it already linked or created stay so; you can start a new import.", "info")
     except ValueError as exc:
         flash(str(exc), "error")
