@@ -27,6 +27,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from ..connection import connect as connect_flow
+from ..connection import disconnect as disconnect_flow
 from ..connection import health
 from ..connection import upkeep
 from ..importing import fetch
@@ -179,7 +180,7 @@ def disconnect() -> t.Any:
         )
     company = conn.company_name or "QuickBooks"
     unreadable = tokens.key_problem(qbo, conn) is not None  # asked first: disconnecting clears the tokens
-    revoked = connect_flow.disconnect(qbo, conn, purge=choice == "purge")
+    revoked = disconnect_flow.disconnect(qbo, conn, purge=choice == "purge")
     text = f"Disconnected from {company}."
     text += " Synced data was deleted." if choice == "purge" else " Synced data is kept and shown as disconnected."
     if unreadable:
