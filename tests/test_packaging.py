@@ -7,7 +7,7 @@ import subprocess
 import sys
 import zipfile
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_wheel_contains_templates_and_static(tmp_path: pathlib.Path) -> None:
