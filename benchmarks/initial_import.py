@@ -16,9 +16,9 @@ import resource
 import tempfile
 import time
 
-from flask_qbo.state import get_qbo
 from flask_qbo.importing import fetch
 from flask_qbo.models import ImportRun
+from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant

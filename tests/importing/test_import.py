@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from flask_qbo.errors import QBOConfigError
-from flask_qbo.importing import matching
 from flask_qbo.importing import apply as import_apply
 from flask_qbo.importing import fetch
+from flask_qbo.importing import matching
 from flask_qbo.importing import review
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch

@@ -23,7 +23,6 @@ from cryptography.fernet import Fernet
 from flask_qbo import get_qbo
 from flask_qbo.importing import apply as import_apply
 from flask_qbo.importing import fetch
-from flask_qbo.importing import review
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
