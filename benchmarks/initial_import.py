@@ -1,7 +1,7 @@
 """Initial import of a large company: wall time, QBO requests vs the minimum, peak RSS.
 
 The emulator (in-process) is filled with customers and invoices/payments, then
-``backfill`` pages everything into the mirror and computes match proposals
+``flask_qbo.importing.fetch`` pages everything into the mirror and computes match proposals
 against a set of CRM contacts.  The minimum request count is one query page
 per 1000 rows per entity type (an empty type still costs one page).  Peak RSS
 comes from ``resource.getrusage``; the emulator's own data lives in the same
@@ -16,8 +16,9 @@ import resource
 import tempfile
 import time
 
-from flask_qbo.importing import run as backfill
+from flask_qbo.importing import fetch
 from flask_qbo.models import ImportRun
+from flask_qbo.models import ImportStatus
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
@@ -30,7 +31,7 @@ def rss_mb() -> float:
 
 
 def fill(emu: object, customers: int, transactions: int) -> dict[str, int]:
-    """Bulk-load the company the way a snapshot restore does (see ``emulator.snapshot.load``).
+    """Bulk-load the company the way a snapshot restore does (see ``emulator.seed.load``).
 
     One customer, invoice and payment are created through the store to get
     QBO-shaped objects; copies with fresh ids go straight into the company's
@@ -64,7 +65,7 @@ def fill(emu: object, customers: int, transactions: int) -> dict[str, int]:
                 table[str(i)] = dict(templates[entity], Id=str(i), DocNumber=str(1000 + i), CustomerRef=ref)
         for entity, size in (("Customer", customers), ("Invoice", invoices), ("Payment", transactions - invoices)):
             company.next_ids[entity] = size + 1
-    return {entity: len(store.list(TEST_REALM, entity, include_inactive=True)) for entity in backfill.PHASES}
+    return {entity: len(store.list(TEST_REALM, entity, include_inactive=True)) for entity in fetch.PHASES}
 
 
 def main() -> None:
@@ -94,19 +95,19 @@ def main() -> None:
     started = time.perf_counter()
     with app.app_context():
         qbo = get_qbo(app)
-        run = backfill.start_import(qbo, "acme")
-        while run.status == "fetching":
-            run = backfill.run_import_step(qbo, run.id, budget=5)
+        run = fetch.start_import(qbo, "acme")
+        while run.status == ImportStatus.FETCHING:
+            run = fetch.run_import_step(qbo, run.id, budget=5)
             if run.error:
                 raise SystemExit(f"import paused: {run.error}")
         run = db.session.get(ImportRun, run.id)
         made = run.requests_made
     wall = time.perf_counter() - started
-    minimum = backfill.minimum_requests(counts) + 1  # + the COUNT for the progress bar
+    minimum = fetch.minimum_requests(counts) + 1  # + the COUNT for the progress bar
     result = {
         "benchmark": "initial_import",
         "customers": counts["Customer"],
-        "transactions": sum(counts[e] for e in backfill.PHASES[3:]),
+        "transactions": sum(counts[e] for e in fetch.PHASES[3:]),
         "wall_s": round(wall, 2),
         "emulator_seed_s": round(seeded, 2),
         "requests": made,

@@ -19,7 +19,9 @@ from .connection.upkeep import upkeep
 from .emulator.__main__ import main as emulator_main
 from .errors import QBOConfigError
 from .errors import QBOTokenDecryptError
-from .importing import run as import_run
+from .importing import apply as import_apply
+from .importing import fetch
+from .importing import review as import_review
 from .models import Connection
 from .models import ConnectionStatus
 from .models import ImportRun
@@ -184,22 +186,22 @@ def import_command(tenant: str | None, months: int | None, accept_exact: bool, a
         _cancel_import(qbo, tenant)
         return
     try:
-        run = import_run.start_import(qbo, tenant, months=months, user="flask qbo import")
+        run = fetch.start_import(qbo, tenant, months=months, user="flask qbo import")
     except (QBOConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     while run.status == ImportStatus.FETCHING:
-        run = import_run.run_import_step(qbo, run.id, budget=10)
+        run = fetch.run_import_step(qbo, run.id, budget=10)
         click.echo(
-            f"  {import_run.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
+            f"  {fetch.progress(run)}%  {run.customers_done}/{run.customers_total} customers, "
             f"{run.transactions_done} transactions, {run.requests_made} requests"
         )
         if run.error:
             raise click.ClickException(f"Import {run.id} paused: {run.error} (run the command again to resume)")
     if accept_exact and run.status == ImportStatus.REVIEW:
-        click.echo(f"Accepted {import_run.accept_all_exact(run.id)} exact e-mail match(es).")
+        click.echo(f"Accepted {import_review.accept_all_exact(run.id)} exact e-mail match(es).")
     if apply_ and run.status in (ImportStatus.REVIEW, ImportStatus.APPLYING):
         try:
-            click.echo(f"Applied {import_run.apply(run.id)} decision(s).")
+            click.echo(f"Applied {import_apply.apply(run.id)} decision(s).")
         except ValueError as exc:
             raise click.ClickException(f"Import {run.id}: {exc}") from None
     final = qbo.state().session.get(ImportRun, run.id)
@@ -208,10 +210,10 @@ def import_command(tenant: str | None, months: int | None, accept_exact: bool, a
 
 def _cancel_import(qbo: QBO, tenant: str) -> None:
     """``--cancel``: the way out of a run nobody can finish (e.g. left applying by a crash)."""
-    run = import_run.current_run(qbo, tenant)
-    if run is None or run.status not in import_run.ACTIVE:
+    run = fetch.current_run(qbo, tenant)
+    if run is None or run.status not in fetch.ACTIVE:
         raise click.ClickException(f"Tenant {tenant} has no unfinished import to cancel.")
-    import_run.cancel(run.id, user="flask qbo import --cancel")
+    fetch.cancel(run.id, user="flask qbo import --cancel")
     click.echo(f"Import {run.id} cancelled; customers it already linked or created stay so.")
 
 

@@ -1,4 +1,4 @@
-"""Connecting, reconnecting and disconnecting a tenant's QuickBooks company.
+"""Connecting and reconnecting a tenant's QuickBooks company: the OAuth flow and the tenancy rules.
 
 The admin views stay thin: everything with a rule in it lives here, so the rules
 can be read (and tested) in one place.
@@ -11,7 +11,8 @@ Tenancy rules (DESIGN.md §8):
   unique per company and two tenants would otherwise see each other's data;
 * a tenant that still holds company A's data cannot connect company B: links and
   queued changes would point at the wrong books.  The admin disconnects with
-  "delete synced data" first, which removes the row, and then connects B.
+  "delete synced data" first (:mod:`.disconnect`), which removes the row, and
+  then connects B.
 
 The OAuth ``state`` is random, single use, stored (hashed) in the session and
 bound to the tenant and user that started the flow.
@@ -37,23 +38,16 @@ from ..errors import QBOAPIError
 from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBOOAuthError
-from ..errors import QBOTokenDecryptError
 from ..intuit import auth
 from ..intuit import ids
 from ..intuit import oauth
 from ..intuit.app_client import realm_client
 from ..models import Connection
-from ..models import Customer
-from ..models import ImportMatch
-from ..models import ImportRun
-from ..models import Inbox
-from ..models import Outbox
-from ..models import RefItem
-from ..models import SyncLog
-from ..models import Transaction
+from ..models import ConnectionStatus
 from ..models import utcnow
 from ..state import wake
 from ..sync.pull import mirror
+from .events import log_event
 
 if t.TYPE_CHECKING:
     from ..extension import QBO
@@ -299,7 +293,7 @@ def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: 
     if name:
         conn.company_name = name
     conn.environment = get_config("QBO_ENVIRONMENT")
-    conn.status = "connected"
+    conn.status = ConnectionStatus.CONNECTED
     conn.status_reason = None
     conn.disconnected_at = None
     conn.connected_at = now
@@ -322,9 +316,9 @@ def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: 
     _cache_reference_lists(qbo, conn)
     log_event(qbo, conn, action, f"{action.capitalize()} by {user or 'an admin'}.")
     db_session.commit()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy, typed as Flask; signals want the app itself
     signals.connected.send(app, connection=conn, user=user)
-    _wake(app, action)
+    wake(app, reason=action)  # the runner pushes changes queued while the connection was broken
     return conn
 
 
@@ -336,124 +330,14 @@ def _cache_reference_lists(qbo: QBO, conn: Connection) -> None:
     changes.  A failure is logged and never undoes the connection.
     """
     try:
-        mirror.refresh_ref_items(qbo.state().db.session, qbo.client(conn), str(conn.realm_id))
+        mirror.refresh_ref_items(qbo.state().db.session(), qbo.client(conn), str(conn.realm_id))
     except QBOError as exc:
         log.warning("Reading terms and payment methods of realm %s failed: %s", conn.realm_id, exc)
 
 
 def _revoke_unused(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -> None:
     """Revoke tokens we refuse to keep, through a connection object that is never saved."""
-    transient = Connection(tenant_key=tenant, realm_id=realm_id, status="disconnected")
+    transient = Connection(tenant_key=tenant, realm_id=realm_id, status=ConnectionStatus.DISCONNECTED)
     oauth.apply_token(transient, token, qbo.state().cipher)
     if not oauth.revoke(qbo, transient):
         log.warning("Could not revoke the refused tokens for realm %s.", realm_id)
-
-
-def _wake(app: t.Any, reason: str) -> None:
-    """Let the runner push changes queued while the connection was broken."""
-    wake(app, reason=reason)
-
-
-def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
-    """Revoke the tokens at Intuit and stop sync; keep or delete the synced data.
-
-    Keeping leaves the row (status ``disconnected``) so mirrored data is still
-    shown, marked as disconnected, and the same company can be reconnected with
-    every link intact.  Purging deletes the tenant's mirror, queues and the
-    connection row itself, which frees the tenant to connect another company.
-
-    :returns: whether Intuit confirmed the revocation (the local disconnect
-        happens either way, so a network problem or a wrong
-        ``QBO_TOKEN_ENCRYPTION_KEY`` never traps the admin).
-    """
-    try:
-        revoked = oauth.revoke(qbo, conn)
-        unrevoked = ""
-    except QBOTokenDecryptError as exc:
-        # Nothing can be sent to Intuit without the token; the grant stays there until the
-        # admin removes the app in QuickBooks (the flash message says so).
-        log.warning("The grant of tenant %s could not be revoked at Intuit: %s", conn.tenant_key, exc)
-        revoked = False
-        unrevoked = " The grant could not be revoked at Intuit: the stored tokens could not be decrypted."
-    db_session = qbo.state().db.session
-    user = qbo._current_user_name() or "an admin"
-    if purge:
-        counts = purge_data(qbo, conn.tenant_key, conn.realm_id)
-        summary = ", ".join(f"{n} {name}" for name, n in counts.items())
-        log_event(qbo, conn, "purged", f"Disconnected by {user}; synced data deleted ({summary}).{unrevoked}")
-        db_session.delete(conn)
-    else:
-        conn.status = "disconnected"
-        conn.status_reason = f"Disconnected by {user}."
-        conn.disconnected_at = utcnow()
-        _clear_tokens(conn)
-        log_event(qbo, conn, "disconnected", f"Disconnected by {user}; synced data kept.{unrevoked}")
-    db_session.commit()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    signals.disconnected.send(app, connection=conn, purged=purge)
-    return revoked
-
-
-def _clear_tokens(conn: Connection) -> None:
-    conn.access_token_enc = None
-    conn.refresh_token_enc = None
-    conn.access_expires_at = None
-    conn.refresh_expires_at = None
-    conn.refresh_hard_expires_at = None
-    conn.warnings_sent = []
-
-
-def purge_data(qbo: QBO, tenant_key: str, realm_id: str | None) -> dict[str, int]:
-    """Delete a tenant's synced data for a company (not committed; the caller commits).
-
-    Realm-wide tables (transactions, reference lists, inbox) are only cleared
-    when no other tenant holds the realm, which the connect rules guarantee but
-    which is checked again here because a purge cannot be undone.
-    """
-    db_session = qbo.state().db.session
-    # The connection row first, as every sync transaction takes it before its first write
-    # (flask_qbo.sync.pull.apply.hold_connection): a sync in flight commits before this purge, or finds it done.
-    db_session.query(Connection.id).filter(Connection.tenant_key == tenant_key).with_for_update().all()
-    counts: dict[str, int] = {}
-    run_ids = [run_id for (run_id,) in db_session.query(ImportRun.id).filter(ImportRun.tenant_key == tenant_key)]
-    if run_ids:
-        counts["import matches"] = (
-            db_session.query(ImportMatch).filter(ImportMatch.run_id.in_(run_ids)).delete(synchronize_session=False)
-        )
-    counts["import runs"] = (
-        db_session.query(ImportRun).filter(ImportRun.tenant_key == tenant_key).delete(synchronize_session=False)
-    )
-    counts["queued changes"] = (
-        db_session.query(Outbox).filter(Outbox.tenant_key == tenant_key).delete(synchronize_session=False)
-    )
-    if realm_id:
-        counts["customers"] = (
-            db_session.query(Customer)
-            .filter(Customer.tenant_key == tenant_key, Customer.realm_id == realm_id)
-            .delete(synchronize_session=False)
-        )
-        shared = (
-            db_session.query(Connection.id)
-            .filter(Connection.realm_id == realm_id, Connection.tenant_key != tenant_key)
-            .first()
-        )
-        if shared is None:
-            for model, label in ((Transaction, "transactions"), (RefItem, "reference items"), (Inbox, "notifications")):
-                counts[label] = (
-                    db_session.query(model).filter(model.realm_id == realm_id).delete(synchronize_session=False)
-                )
-    return counts
-
-
-def log_event(qbo: QBO, conn: Connection, action: str, message: str, *, error_code: str | None = None) -> None:
-    """Record a connection event in ``qbo_sync_log`` (shown on the health page)."""
-    qbo.state().db.session.add(
-        SyncLog(
-            tenant_key=conn.tenant_key,
-            realm_id=conn.realm_id,
-            direction="connect",
-            action=action,
-            error_code=error_code,
-            message=message,
-        )
-    )

@@ -17,14 +17,19 @@ from ..errors import QBOConfigError
 from ..errors import QBOTokenDecryptError
 from ..intuit import auth
 from ..models import Connection
+from ..models import ConnectionStatus
 from ..models import Customer
 from ..models import Inbox
 from ..models import Outbox
+from ..models import OutboxStatus
 from ..models import SyncLog
 from ..models import utcnow
+from ..widgets.formatting import without_code_prefix
 from . import upkeep
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import QueryableAttribute
+
     from ..extension import QBO
 
 #: How many recent failures the health page lists.
@@ -71,7 +76,9 @@ def reads_this_month(conn: Connection, now: dt.datetime | None = None) -> int:
     return (conn.reads_count or 0) if conn.reads_month == month else 0
 
 
-def status_counts(qbo: QBO, model: type[Outbox] | type[Inbox], column: t.Any, value: str) -> dict[str, int]:
+def status_counts(
+    qbo: QBO, model: type[Outbox] | type[Inbox], column: QueryableAttribute[str], value: str
+) -> dict[str, int]:
     """``{status: count}`` for one tenant's outbox or one realm's inbox."""
     db_session = qbo.state().db.session
     rows = db_session.query(model.status, func.count()).filter(column == value).group_by(model.status)
@@ -89,7 +96,8 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     contact = qbo.load_contact(contact_key)
     if contact is None or qbo._tenant_of(contact) != tenant_key:
         return f"Contact {contact_key} (deleted)"
-    if type(contact).__str__ is not object.__str__:
+    own_str: object = type(contact).__str__
+    if own_str is not object.__str__:
         return str(contact)
     fields = qbo._registration().fields
     parts = []
@@ -114,22 +122,6 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     return mirror or f"Contact {contact_key}"
 
 
-def without_code_prefix(code: str | None, message: str | None) -> str:
-    """Intuit's message without a leading ``"[<code>] "`` that repeats the code.
-
-    Push stores ``str(QBOAPIError)``, which starts with ``[code]``; the pages
-    already show the code in its own badge, so repeating it reads as noise
-    ("6000 [6000] A business validation error...").  Only an exact repeat of
-    the row's own code is removed; any other bracketed text is Intuit's.
-    """
-    text = message or ""
-    if code:
-        prefix = f"[{code}] "
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    return text
-
-
 def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> list[Failure]:
     """Failed or dead outbox rows (retryable) and failed sync-log entries, newest first.
 
@@ -145,12 +137,12 @@ def recent_failures(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -> l
     retryable_contacts = {
         key
         for (key,) in db_session.query(Outbox.contact_key).filter(
-            Outbox.tenant_key == tenant_key, Outbox.status.in_(("failed", "dead"))
+            Outbox.tenant_key == tenant_key, Outbox.status.in_((OutboxStatus.FAILED, OutboxStatus.DEAD))
         )
     }
     rows = (
         db_session.query(Outbox)
-        .filter(Outbox.tenant_key == tenant_key, Outbox.status.in_(("failed", "dead")))
+        .filter(Outbox.tenant_key == tenant_key, Outbox.status.in_((OutboxStatus.FAILED, OutboxStatus.DEAD)))
         .order_by(Outbox.updated_at.desc(), Outbox.id.desc())
         .limit(limit)
     )
@@ -223,7 +215,7 @@ def key_problem(qbo: QBO, conn: Connection) -> str | None:
     worker left waiting for the key is reported too.  ``None`` when neither
     applies.
     """
-    if conn.status != "connected":
+    if conn.status != ConnectionStatus.CONNECTED:
         return None
     problem = auth.key_problem(qbo, conn)
     if problem:
@@ -233,7 +225,7 @@ def key_problem(qbo: QBO, conn: Connection) -> str | None:
         .db.session.query(Outbox.last_error)
         .filter(
             Outbox.tenant_key == conn.tenant_key,
-            Outbox.status == "pending",
+            Outbox.status == OutboxStatus.PENDING,
             Outbox.error_code == QBOTokenDecryptError.code,
         )
         .order_by(Outbox.id.desc())
@@ -306,7 +298,7 @@ def banner_state(qbo: QBO) -> dict[str, t.Any] | None:
         return None
     admin = qbo._is_admin()
     company = conn.company_name or f"company {conn.realm_id}"
-    if conn.status == "needs_reconnect":
+    if conn.status == ConnectionStatus.NEEDS_RECONNECT:
         return {
             "level": "error",
             "kind": "needs_reconnect",
@@ -314,7 +306,7 @@ def banner_state(qbo: QBO) -> dict[str, t.Any] | None:
             "company": company,
             "reason": conn.status_reason,
         }
-    if conn.status == "disconnected":
+    if conn.status == ConnectionStatus.DISCONNECTED:
         return {
             "level": "info",
             "kind": "disconnected",

@@ -31,13 +31,17 @@ from ..config import get_config
 from ..errors import QBOError
 from ..intuit import oauth
 from ..models import Connection
+from ..models import ConnectionStatus
 from ..models import Inbox
+from ..models import InboxStatus
 from ..models import utcnow
 from ..sync.pull.apply import ConnectionGone
 from ..sync.pull.apply import hold_connection
-from .connect import log_event
+from .events import log_event
 
 if t.TYPE_CHECKING:
+    from sqlalchemy import CursorResult
+
     from ..extension import QBO
 
 log = logging.getLogger("flask_qbo.upkeep")
@@ -63,7 +67,7 @@ def warning_due(conn: Connection, now: dt.datetime | None = None) -> int | None:
     Used by the admin pages to show the warning for as long as it applies,
     independently of whether the one-off signal was already sent.
     """
-    if conn.status != "connected":
+    if conn.status != ConnectionStatus.CONNECTED:
         return None
     end = deadline(conn)
     if end is None:
@@ -84,12 +88,15 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
         ``needs_reconnect`` (connections in that state after the sweep).
     """
     db_session = qbo.state().db.session
-    ids = [conn_id for (conn_id,) in db_session.query(Connection.id).filter(Connection.status == "connected")]
+    ids = [
+        conn_id
+        for (conn_id,) in db_session.query(Connection.id).filter(Connection.status == ConnectionStatus.CONNECTED)
+    ]
     db_session.commit()
     result = {"checked": 0, "refreshed": 0, "failed": 0, "warned": 0, "needs_reconnect": 0}
     for conn_id in ids:
         conn = db_session.get(Connection, conn_id)
-        if conn is None or conn.status != "connected":
+        if conn is None or conn.status != ConnectionStatus.CONNECTED:
             continue
         tenant = conn.tenant_key  # read now: a disconnect may purge the row during the sweep
         result["checked"] += 1
@@ -104,7 +111,9 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
             outcomes = ["failed"]
         for outcome in outcomes:
             result[outcome] += 1
-    result["needs_reconnect"] = db_session.query(Connection).filter(Connection.status == "needs_reconnect").count()
+    result["needs_reconnect"] = (
+        db_session.query(Connection).filter(Connection.status == ConnectionStatus.NEEDS_RECONNECT).count()
+    )
     clear_old_bodies(qbo, now)
     db_session.commit()
     return result
@@ -119,18 +128,18 @@ def _upkeep_one(qbo: QBO, conn: Connection, now: dt.datetime) -> list[str]:
     refreshed = _refresh_if_due(qbo, conn, now)
     outcomes = [refreshed] if refreshed else []
     _reload(qbo, conn)
-    expired = conn.status == "connected" and _expired(conn, now)
+    expired = conn.status == ConnectionStatus.CONNECTED and _expired(conn, now)
     if expired:
         _mark_expired(qbo, conn)
     # After the token work above, which writes the row in transactions of its own (on SQLite
     # they could not get past a write lock held here); before the warning's writes.
     hold_connection(db_session, conn)
-    warning = None if expired or conn.status != "connected" else _warn_if_due(qbo, conn, now)
+    warning = None if expired or conn.status != ConnectionStatus.CONNECTED else _warn_if_due(qbo, conn, now)
     db_session.commit()
     if warning is not None:
         # Only once the warning is recorded: a purge that won the lock leaves nobody to warn.
         days, end = warning
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy, typed as Flask; signals want the app itself
         signals.expiry_warning.send(app, connection=conn, days=days, expires_at=end)
         outcomes.append("warned")
     return outcomes
@@ -142,7 +151,7 @@ def _reload(qbo: QBO, conn: Connection) -> None:
     :raises ConnectionGone: a disconnect purged it meanwhile.
     """
     db_session = qbo.state().db.session
-    conn_id = inspect(conn).identity[0]
+    conn_id = t.cast("tuple[int]", inspect(conn).identity)[0]  # a loaded row always has its identity
     db_session.expire(conn)
     if db_session.get(Connection, conn_id) is None:
         raise ConnectionGone(f"QBO connection {conn_id} was deleted during upkeep.")
@@ -157,15 +166,16 @@ def clear_old_bodies(qbo: QBO, now: dt.datetime | None = None) -> int:
     body.  Not committed: :func:`upkeep` commits.
     """
     cutoff = (now or utcnow()) - RAW_KEPT
-    return (
-        qbo.state()
-        .db.session.execute(
-            update(Inbox)
-            .where(Inbox.status.in_(("done", "ignored")), Inbox.processed_at < cutoff, Inbox.raw.isnot(None))
-            .values(raw=None)
+    result = qbo.state().db.session.execute(
+        update(Inbox)
+        .where(
+            Inbox.status.in_((InboxStatus.DONE, InboxStatus.IGNORED)),
+            Inbox.processed_at < cutoff,
+            Inbox.raw.isnot(None),
         )
-        .rowcount
+        .values(raw=None)
     )
+    return t.cast("CursorResult[t.Any]", result).rowcount
 
 
 def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:

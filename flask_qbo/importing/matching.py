@@ -19,6 +19,12 @@ import unicodedata
 
 from sqlalchemy import or_
 
+if t.TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.orm import Query
+
+    from ..extension import QBO
+
 #: Legal-form words dropped when comparing company names.
 COMPANY_SUFFIXES = frozenset(
     {
@@ -48,19 +54,19 @@ _NON_WORD = re.compile(r"[^\w\s]+")
 KINDS = ("email", "phone", "name")
 
 
-def norm_email(value: t.Any) -> str | None:
+def norm_email(value: object) -> str | None:
     """An e-mail address compared case-insensitively (``None`` when it is not one)."""
     text = str(value or "").strip().casefold()
     return text if "@" in text else None
 
 
-def norm_phone(value: t.Any) -> str | None:
+def norm_phone(value: object) -> str | None:
     """Digits only, the last ten (drops a country code); ``None`` for fewer than seven digits."""
     digits = "".join(ch for ch in str(value or "") if ch.isdigit())
     return digits[-10:] if len(digits) >= 7 else None
 
 
-def norm_name(value: t.Any) -> str | None:
+def norm_name(value: object) -> str | None:
     """Case-, accent- and punctuation-insensitive name without legal suffixes."""
     text = unicodedata.normalize("NFKD", str(value or ""))
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
@@ -146,7 +152,12 @@ SEARCH_MIN_CHARS = 2
 
 
 def tenant_contacts(
-    qbo: t.Any, tenant_key: str, *, criteria: t.Sequence[t.Any] = (), scan: int | None = None, chunk: int = SEARCH_CHUNK
+    qbo: QBO,
+    tenant_key: str,
+    *,
+    criteria: t.Sequence[ColumnElement[bool]] = (),
+    scan: int | None = None,
+    chunk: int = SEARCH_CHUNK,
 ) -> t.Iterator[t.Any]:
     """Contacts of ``tenant_key``, in key order, optionally narrowed by SQL ``criteria``.
 
@@ -159,11 +170,11 @@ def tenant_contacts(
     registration = qbo._registration()
     session = qbo.state().db.session
     column = getattr(registration.model, registration.key)
-    last = None
+    last: t.Any = None  # the host's key value: an int, a string, a UUID...
     read = 0
     while scan is None or read < scan:
         size = chunk if scan is None else min(chunk, scan - read)
-        query = session.query(registration.model).filter(*criteria)
+        query: Query[t.Any] = session.query(registration.model).filter(*criteria)
         if last is not None:
             query = query.filter(column > last)
         rows = query.order_by(column).limit(size).all()
@@ -180,7 +191,7 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_contacts(qbo: t.Any, tenant_key: str, text: str, *, limit: int = 20) -> list[t.Any]:
+def search_contacts(qbo: QBO, tenant_key: str, text: str, *, limit: int = 20) -> list[t.Any]:
     """Up to ``limit`` contacts of the tenant matching every word of ``text``.
 
     A word matches when it occurs, case-insensitively, in any mapped name,

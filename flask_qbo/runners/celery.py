@@ -39,13 +39,22 @@ from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
 
+if t.TYPE_CHECKING:
+    from ..extension import QBO
+
 try:
     from celery import Celery
     from celery import Task
     from celery import shared_task
+    from celery._state import get_current_app
     from celery.signals import worker_process_init
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise QBOConfigError('QBO_RUNNER = "celery" needs Celery: pip install "flask-qbo[celery]".') from exc
+
+if t.TYPE_CHECKING:
+    _AnyTask = Task[..., object]
+else:
+    _AnyTask = Task  # Celery before 5.6 cannot subscript Task at runtime
 
 log = logging.getLogger("flask_qbo.celery")
 
@@ -69,7 +78,7 @@ UPKEEP_INTERVAL = 3600.0
 
 #: Celery app → Flask app, for tasks run by a Celery app whose task class does
 #: not enter an app context itself (a host's own Celery app).
-_flask_apps: weakref.WeakKeyDictionary[t.Any, Flask] = weakref.WeakKeyDictionary()
+_flask_apps: weakref.WeakKeyDictionary[Celery, Flask] = weakref.WeakKeyDictionary()
 
 #: What a wake-up reason asks for: a webhook means pull, a (re)connect means a
 #: push of the rows kept while broken plus a CDC catch-up; anything else is a push.
@@ -95,8 +104,8 @@ def celery_init_app(app: Flask, celery_app: Celery | None = None) -> Celery:
     """
     if celery_app is None:
 
-        class FlaskTask(Task):  # type: ignore[misc]
-            def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        class FlaskTask(_AnyTask):
+            def __call__(self, *args: t.Any, **kwargs: t.Any) -> object:
                 with app.app_context():
                     return self.run(*args, **kwargs)
 
@@ -124,7 +133,7 @@ def _fresh_connections_after_fork(app: Flask) -> None:
     state; ``close=False`` leaves the parent's connections alone.
     """
 
-    def dispose(**_: t.Any) -> None:
+    def dispose(**_: object) -> None:
         qbo = app.extensions.get("qbo")
         if qbo is None:
             return
@@ -197,15 +206,13 @@ def celery_for(app: Flask) -> Celery:
     found = app.extensions.get("celery")
     if isinstance(found, Celery):
         return found
-    from celery import current_app as default_celery
-
-    return t.cast(Celery, default_celery._get_current_object())
+    return get_current_app()
 
 
 # -- tasks -------------------------------------------------------------------------
 
 
-def _run(task: Task, job: t.Callable[[t.Any], int]) -> int:
+def _run(task: Task[[], int], job: t.Callable[[QBO], int]) -> int:
     """Run ``job(qbo)`` in an app context: the task class's, or the one registered for its Celery app."""
 
     if has_app_context():
@@ -220,7 +227,7 @@ def _run(task: Task, job: t.Callable[[t.Any], int]) -> int:
         return job(get_qbo())
 
 
-def _drain(task: Task, step: t.Callable[[], int], more: t.Callable[[int], bool]) -> int:
+def _drain(task: Task[[], int], step: t.Callable[[], int], more: t.Callable[[int], bool]) -> int:
     """Call ``step`` while ``more(result)`` says work is left, for at most :data:`DRAIN_BUDGET` seconds.
 
     When the budget runs out with work left, a fresh task continues it, behind
@@ -239,10 +246,10 @@ def _drain(task: Task, step: t.Callable[[], int], more: t.Callable[[int], bool])
 
 
 @shared_task(name=PUSH_TASK, bind=True, ignore_result=True)
-def push_task(self: Task) -> int:
+def push_task(self: Task[[], int]) -> int:
     """Push due outbox rows; any number of these may run at once."""
 
-    def job(qbo: t.Any) -> int:
+    def job(qbo: QBO) -> int:
         if push.due_count(qbo) > PUSH_CHUNK:
             # More than one step's work is waiting (a bulk import, an outage's backlog):
             # wake one more worker.  It checks the same way, so a backlog spreads over
@@ -254,7 +261,7 @@ def push_task(self: Task) -> int:
 
 
 @shared_task(name=PULL_TASK, bind=True, ignore_result=True)
-def pull_task(self: Task) -> int:
+def pull_task(self: Task[[], int]) -> int:
     """Apply pending webhook events (the inbox) a batch at a time; returns local changes made.
 
     After every batch, due outbox rows get a turn (up to :data:`PUSH_CHUNK`):
@@ -264,7 +271,7 @@ def pull_task(self: Task) -> int:
     changed anything (events for objects QBO no longer has change nothing).
     """
 
-    def job(qbo: t.Any) -> int:
+    def job(qbo: QBO) -> int:
         def step() -> int:
             applied = pull.process(qbo, limit=pull.BATCH)
             if push.due_count(qbo):
@@ -277,17 +284,17 @@ def pull_task(self: Task) -> int:
 
 
 @shared_task(name=CDC_TASK, bind=True, ignore_result=True)
-def cdc_task(self: Task) -> int:
+def cdc_task(self: Task[[], int]) -> int:
     """Poll CDC for every connection whose interval has passed (the safety net)."""
 
     return _run(self, pull.poll_due)
 
 
 @shared_task(name=UPKEEP_TASK, bind=True, ignore_result=True)
-def upkeep_task(self: Task) -> int:
+def upkeep_task(self: Task[[], int]) -> int:
     """Refresh tokens that are about to expire and send expiry warnings; returns connections checked."""
 
-    def job(qbo: t.Any) -> int:
+    def job(qbo: QBO) -> int:
         return int(upkeep.upkeep(qbo)["checked"])
 
     return _run(self, job)

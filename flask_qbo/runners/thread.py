@@ -37,6 +37,12 @@ from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
 
+if t.TYPE_CHECKING:
+    from ..extension import QBO
+
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
+
 log = logging.getLogger("flask_qbo.runner")
 
 #: Rows one ``push.process`` call handles: the push queue's turn in a round (the pull
@@ -121,9 +127,9 @@ class ThreadRunner:
         """
         due_in = self.poll_interval
         next_push = self._job("push", _push_turn, self.app)
-        if isinstance(next_push, (int, float)):
-            due_in = min(due_in, max(float(next_push), 0.0))
-        qbo = self.app.extensions["qbo"]
+        if next_push is not None:
+            due_in = min(due_in, max(next_push, 0.0))
+        qbo = get_qbo(self.app)
         if self._job("pull.process", _pull_turn, qbo):
             due_in = 0.0
         now = time.monotonic()
@@ -135,11 +141,10 @@ class ThreadRunner:
             self._job("upkeep", upkeep.upkeep, qbo)
         return due_in
 
-    def _job(self, name: str, func: t.Callable[..., t.Any] | None, *args: t.Any) -> t.Any:
-        if func is None:
-            return None
+    def _job(self, name: str, func: t.Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
+        """Run one job; an exception is logged with its traceback and counted, and the thread lives on."""
         try:
-            return func(*args)
+            return func(*args, **kwargs)
         except Exception:
             self.errors += 1
             log.exception("QBO runner job %s failed; the runner keeps going.", name)
@@ -157,7 +162,7 @@ def _push_turn(app: Flask) -> float | None:
     return push.next_due_in(qbo)
 
 
-def _pull_turn(qbo: t.Any) -> bool:
+def _pull_turn(qbo: QBO) -> bool:
     """Apply one batch of inbox events; True when more are due (events put back after a failure wait)."""
 
     pull.process(qbo, limit=pull.BATCH)
@@ -192,11 +197,11 @@ def stop(app: Flask, timeout: float = 5.0) -> None:
     state = get_qbo(app).state(app)
     runner = state.runner
     state.runner = None
-    if runner is not None and hasattr(runner, "stop"):
+    if runner is not None:
         runner.stop(timeout)
 
 
-def start_if_configured(qbo: t.Any, app: Flask) -> None:
+def start_if_configured(qbo: QBO, app: Flask) -> None:
     """Called by ``init_app``: with ``QBO_RUNNER = "thread"`` attach a runner started lazily.
 
     ``"none"`` attaches nothing (the host calls the functions, or runs

@@ -28,9 +28,10 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from ..connection import connect as connect_flow
+from ..connection import disconnect as disconnect_flow
 from ..connection import health
 from ..connection import upkeep
-from ..importing import run as import_run
+from ..importing import fetch
 from ..intuit import auth
 from ..models import ConnectionStatus
 from ..state import get_qbo
@@ -102,7 +103,7 @@ def addons_context() -> dict[str, t.Any]:
             deadline=upkeep.deadline(conn),
         )
     # The initial import is offered right after connecting, unless QBO_INITIAL_SYNC is "on_change".
-    offered = conn is not None and conn.status == ConnectionStatus.CONNECTED and import_run.import_enabled()
+    offered = conn is not None and conn.status == ConnectionStatus.CONNECTED and fetch.import_enabled()
     context["import_endpoint"] = "qbo_import.start" if offered else None
     return context
 
@@ -181,7 +182,7 @@ def disconnect() -> ResponseReturnValue:
         )
     company = conn.company_name or "QuickBooks"
     unreadable = auth.key_problem(qbo, conn) is not None  # asked first: disconnecting clears the tokens
-    revoked = connect_flow.disconnect(qbo, conn, purge=choice == "purge")
+    revoked = disconnect_flow.disconnect(qbo, conn, purge=choice == "purge")
     text = f"Disconnected from {company}."
     text += " Synced data was deleted." if choice == "purge" else " Synced data is kept and shown as disconnected."
     if unreadable:

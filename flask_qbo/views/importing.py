@@ -3,7 +3,7 @@
 Registered at ``QBO_URL_PREFIX + "/import"`` as blueprint ``qbo_import``.
 Every page is admin-only and scoped to the admin's tenant; every POST carries
 the CSRF token.  The progress partial, polled by htmx every second, also
-advances the import by one small step (see :mod:`flask_qbo.importing.run`), so the
+advances the import by one small step (see :mod:`flask_qbo.importing.fetch`), so the
 import runs with any ``QBO_RUNNER``; once fetching is over it answers 286, htmx's
 "stop polling" (flask-htmx's ``HTMXResponseStopPolling``).
 
@@ -34,7 +34,9 @@ from flask_htmx.responses import HTMXResponseStopPolling
 from ..errors import QBOConfigError
 from ..fieldmap import contact_values
 from ..fieldmap import display_name
-from ..importing import run as import_run
+from ..importing import apply as import_apply
+from ..importing import fetch
+from ..importing import review as import_review
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
 from ..importing.review import claims
@@ -92,17 +94,17 @@ def start() -> ResponseReturnValue:
         raw = request.form.get("months") or ""
         try:
             months = whole_number(raw, name="months", minimum=1, maximum=1200) if raw else None
-            import_run.start_import(qbo, tenant, months=months, user=qbo._current_user_name())
+            fetch.start_import(qbo, tenant, months=months, user=qbo._current_user_name())
         except (ValueError, QBOConfigError) as exc:
             flash(str(exc), "error")
         return redirect(url_for(".start"))
     conn = qbo.connection(tenant)
     return render_template(
         "qbo/import/start.html",
-        enabled=import_run.import_enabled(),
+        enabled=fetch.import_enabled(),
         connection=conn,
-        run=import_run.current_run(qbo, tenant),
-        progress=import_run.progress,
+        run=fetch.current_run(qbo, tenant),
+        progress=fetch.progress,
     )
 
 
@@ -112,8 +114,8 @@ def progress(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     if run.status == ImportStatus.FETCHING:
-        run = import_run.run_import_step(qbo, run.id)
-    body = render_template("qbo/import/_progress.html", run=run, percent=import_run.progress(run))
+        run = fetch.run_import_step(qbo, run.id)
+    body = render_template("qbo/import/_progress.html", run=run, percent=fetch.progress(run))
     return body if run.status == ImportStatus.FETCHING else HTMXResponseStopPolling(body)
 
 
@@ -150,11 +152,11 @@ def review(run_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         try:
             if request.form.get("action") == "accept_exact":
-                count = import_run.accept_all_exact(run.id)
+                count = import_review.accept_all_exact(run.id)
                 flash(f"Accepted {count} exact e-mail matches.", "info")
             else:
                 decision = request.form.get("decision", "")
-                import_run.decide(
+                import_review.decide(
                     run.id, request.form.get("qbo_id", ""), decision, _chosen_key() if decision == "link" else None
                 )
         except (LookupError, ValueError) as exc:
@@ -185,8 +187,8 @@ def review(run_id: int) -> ResponseReturnValue:
         pages=pages,
         total=total,
         show=show,
-        counts=import_run.summary(run.id),
-        preview=import_run.preview(run.id) if show_preview else None,
+        counts=import_review.summary(run.id),
+        preview=import_review.preview(run.id) if show_preview else None,
     )
 
 
@@ -234,9 +236,9 @@ def apply(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     try:
-        count = import_run.apply(run.id)
+        count = import_apply.apply(run.id)
         flash(f"Import applied: {count} customers linked or created.", "info")
-    except import_run.ApplyError:
+    except import_apply.ApplyError:
         pass  # the run is back in review and its page shows why (run.error)
     except ValueError as exc:
         flash(str(exc), "error")
@@ -252,7 +254,7 @@ def cancel(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     try:
-        import_run.cancel(run.id, user=qbo._current_user_name())
+        fetch.cancel(run.id, user=qbo._current_user_name())
         flash("Import cancelled. Customers it already linked or created stay so; you can start a new import.", "info")
     except ValueError as exc:
         flash(str(exc), "error")

@@ -15,18 +15,23 @@ import typing as t
 from decimal import Decimal
 
 from sqlalchemy import func
+from sqlalchemy.orm import Query
 from sqlalchemy.orm import Session
 
-from ..connection.health import without_code_prefix
 from ..models import Connection
+from ..models import ConnectionStatus
 from ..models import Customer
 from ..models import Outbox
+from ..models import OutboxStatus
+from ..models import SyncStatus
 from ..models import Transaction
+from ..sync.pull import mirror
 from . import deeplinks
 from .formatting import format_date
 from .formatting import format_datetime
 from .formatting import format_money
 from .formatting import status_label
+from .formatting import without_code_prefix
 from .statement import OpenItem
 from .statement import Statement
 from .statement import build_statement
@@ -42,8 +47,8 @@ TRANSACTION_TYPES: tuple[tuple[str, str, str], ...] = (
 )
 TYPE_LABELS = {key: label for key, label, _plural in TRANSACTION_TYPES}
 
-_OUTBOX_PENDING = ("pending", "in_progress")
-_OUTBOX_FAILED = ("failed", "dead")
+_OUTBOX_PENDING = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
+_OUTBOX_FAILED = (OutboxStatus.FAILED, OutboxStatus.DEAD)
 
 
 def display_status(txn: Transaction, today: dt.date) -> str | None:
@@ -84,7 +89,7 @@ class WidgetContext:
 
     @property
     def needs_reconnect(self) -> bool:
-        return self.connection is not None and self.connection.status == "needs_reconnect"
+        return self.connection is not None and self.connection.status == ConnectionStatus.NEEDS_RECONNECT
 
     @property
     def currency(self) -> str | None:
@@ -97,7 +102,7 @@ class WidgetContext:
                 return "not_connected", "QuickBooks needs to be reconnected by an admin."
             return "not_connected", None
         if self.customer is not None:
-            if self.customer.sync_status == "failed":
+            if self.customer.sync_status == SyncStatus.FAILED:
                 return "failed", self._error_text(self.customer.sync_error)
             if self.outbox is not None and self.outbox.status in _OUTBOX_PENDING:
                 return "pending", None
@@ -140,7 +145,7 @@ def load_context(session: Session, contact: t.Any, contact_key: str, tenant_key:
 # -- queries on the transaction mirror -------------------------------------------------
 
 
-def _customer_rows(session: Session, customer: Customer) -> t.Any:
+def _customer_rows(session: Session, customer: Customer) -> Query[Transaction]:
     return session.query(Transaction).filter(
         Transaction.realm_id == customer.realm_id,
         Transaction.customer_qbo_id == customer.qbo_id,
@@ -202,9 +207,7 @@ def last_payment(session: Session, customer: Customer) -> Transaction | None:
 
 def overdue_balance(session: Session, customer: Customer, today: dt.date) -> Decimal:
     """Past-due open balance from the mirror's invoices (computed by the pull side's helper)."""
-    from ..sync.pull.mirror import overdue_balance as mirror_overdue
-
-    return mirror_overdue(session, customer.realm_id, customer.qbo_id, today)
+    return mirror.overdue_balance(session, customer.realm_id, customer.qbo_id, today)
 
 
 def open_balance(session: Session, customer: Customer) -> Decimal | None:
@@ -246,7 +249,7 @@ def statement_for(session: Session, customer: Customer, today: dt.date) -> State
 # -- ETag for live updates --------------------------------------------------------------
 
 
-def fingerprint(session: Session, ctx: WidgetContext, *parts: t.Any) -> str:
+def fingerprint(session: Session, ctx: WidgetContext, *parts: object) -> str:
     """A strong ETag value (unquoted) over everything a widget shows, so unchanged polls answer 304.
 
     It covers the mirror customer, the newest transaction change, the latest

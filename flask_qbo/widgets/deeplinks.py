@@ -11,7 +11,6 @@ in the right one instead of a blank form.
 
 from __future__ import annotations
 
-import typing as t
 from urllib.parse import urlencode
 
 from ..intuit.ids import is_qbo_id
@@ -29,7 +28,7 @@ TRANSACTION_PATHS: dict[str, str] = {
 CUSTOMER_PATH = "/app/customerdetail"
 
 
-def valid_id(value: t.Any) -> str | None:
+def valid_id(value: object) -> str | None:
     """The id as a string when it is all digits (QBO ids and realm ids are), else ``None``."""
     if value is None or isinstance(value, bool):
         return None
@@ -46,7 +45,7 @@ def app_base_url(base_url: str | None = None) -> str:
     return get_qbo().urls()["app"].rstrip("/")
 
 
-def _build(path: str, key: str, object_id: t.Any, realm_id: t.Any, base_url: str | None) -> str | None:
+def _build(path: str, key: str, object_id: object, realm_id: object, base_url: str | None) -> str | None:
     safe_id = valid_id(object_id)
     if safe_id is None:
         return None
@@ -57,12 +56,14 @@ def _build(path: str, key: str, object_id: t.Any, realm_id: t.Any, base_url: str
     return f"{app_base_url(base_url)}{path}?{urlencode(params)}"
 
 
-def customer_url(customer_id: t.Any, realm_id: t.Any = None, *, base_url: str | None = None) -> str | None:
+def customer_url(customer_id: object, realm_id: object = None, *, base_url: str | None = None) -> str | None:
     """URL of the customer's page in QBO, or ``None`` when the id is not a valid QBO id."""
     return _build(CUSTOMER_PATH, "nameId", customer_id, realm_id, base_url)
 
 
-def transaction_url(txn_type: str, txn_id: t.Any, realm_id: t.Any = None, *, base_url: str | None = None) -> str | None:
+def transaction_url(
+    txn_type: str, txn_id: object, realm_id: object = None, *, base_url: str | None = None
+) -> str | None:
     """URL of a transaction's page in QBO, or ``None`` for an unknown type or invalid id."""
     path = TRANSACTION_PATHS.get(txn_type)
     if path is None:

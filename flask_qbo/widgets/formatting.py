@@ -1,4 +1,4 @@
-"""How widgets write money, dates and statuses.
+"""How widgets and the admin pages write money, dates, statuses and stored error messages.
 
 Money follows the customer's currency.  Without Babel (or without a locale)
 amounts and dates use one neutral format (``$1,234.50``, ``Mar 5, 2026``) so
@@ -10,10 +10,10 @@ conventions, e.g. ``1.234,50 €`` and ``5 mars 2026`` for ``fr_FR``.
 from __future__ import annotations
 
 import datetime as dt
-import typing as t
 from decimal import ROUND_HALF_UP
 from decimal import Decimal
 from decimal import InvalidOperation
+from types import ModuleType
 
 from flask import current_app
 from flask import has_app_context
@@ -55,7 +55,7 @@ def current_locale() -> str | None:
     return None
 
 
-def _babel() -> t.Any:
+def _babel() -> tuple[ModuleType, ModuleType, type[Exception]] | None:
     """Babel's formatting modules, or ``None`` when Babel is not installed."""
     try:
         from babel import UnknownLocaleError
@@ -66,7 +66,7 @@ def _babel() -> t.Any:
     return numbers, dates, UnknownLocaleError
 
 
-def format_money(amount: t.Any, currency: str | None = None) -> str:
+def format_money(amount: object, currency: str | None = None) -> str:
     """An amount in its currency, ``—`` for none.
 
     Neutral: ``$1,234.50`` for the common currencies, ``1,234.50 JPY`` for
@@ -125,3 +125,19 @@ def status_label(status: str | None) -> str:
     if not status:
         return "—"
     return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def without_code_prefix(code: str | None, message: str | None) -> str:
+    """Intuit's message without a leading ``"[<code>] "`` that repeats the code.
+
+    Push stores ``str(QBOAPIError)``, which starts with ``[code]``; the pages
+    already show the code in its own badge, so repeating it reads as noise
+    ("6000 [6000] A business validation error...").  Only an exact repeat of
+    the row's own code is removed; any other bracketed text is Intuit's.
+    """
+    text = message or ""
+    if code:
+        prefix = f"[{code}] "
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text

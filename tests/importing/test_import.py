@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from flask_qbo.errors import QBOConfigError
+from flask_qbo.importing import apply as import_apply
+from flask_qbo.importing import fetch
 from flask_qbo.importing import matching
-from flask_qbo.importing import review as backfill_review
-from flask_qbo.importing import run as backfill
+from flask_qbo.importing import review
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
@@ -58,9 +59,9 @@ def contacts(app):
 def run_import(app, months=None, budget=1):
     with app.app_context():
         qbo = get_qbo(app)
-        run = backfill.start_import(qbo, "acme", months=months, user="admin@acme.test")
+        run = fetch.start_import(qbo, "acme", months=months, user="admin@acme.test")
         while run.status == "fetching":
-            run = backfill.run_import_step(qbo, run.id, budget=budget)
+            run = fetch.run_import_step(qbo, run.id, budget=budget)
         return run.id
 
 
@@ -97,11 +98,11 @@ def test_import_pages_everything_and_proposes_matches(app, emulator, connected, 
 def test_import_resumes_after_a_crash(app, emulator, connected, company, contacts, monkeypatch):
     with app.app_context():
         qbo = get_qbo(app)
-        run = backfill.start_import(qbo, "acme")
+        run = fetch.start_import(qbo, "acme")
         emulator.faults.fail_next(n=1, status=400, code="4000", path_contains="query")
-        run = backfill.run_import_step(qbo, run.id, budget=1)
+        run = fetch.run_import_step(qbo, run.id, budget=1)
         assert run.status == "fetching" and run.error and run.requests_made == 0
-        run = backfill.run_import_step(qbo, run.id, budget=3)  # Term, PaymentMethod, Customer
+        run = fetch.run_import_step(qbo, run.id, budget=3)  # Term, PaymentMethod, Customer
         assert run.cursor == {"entity": "Invoice", "start": 1} and run.error is None
         real = mirror.upsert_transaction
 
@@ -111,7 +112,7 @@ def test_import_resumes_after_a_crash(app, emulator, connected, company, contact
 
         monkeypatch.setattr(mirror, "upsert_transaction", crash)
         with pytest.raises(RuntimeError):
-            backfill.run_import_step(qbo, run.id)
+            fetch.run_import_step(qbo, run.id)
         db.session.rollback()
         monkeypatch.setattr(mirror, "upsert_transaction", real)
         run_id = run.id
@@ -119,7 +120,7 @@ def test_import_resumes_after_a_crash(app, emulator, connected, company, contact
         run = db.session.get(ImportRun, run_id)
         assert run.cursor == {"entity": "Invoice", "start": 1} and run.transactions_done == 0
         while run.status == "fetching":
-            run = backfill.run_import_step(get_qbo(app), run.id)
+            run = fetch.run_import_step(get_qbo(app), run.id)
         assert run.status == "review" and run.transactions_done == 6
         assert db.session.query(Transaction).count() == 6
 
@@ -136,13 +137,13 @@ def test_months_limits_transactions(app, emulator, connected):
 def test_review_choices_are_applied_exactly(app, emulator, connected, company, contacts):
     run_id = run_import(app)
     with app.app_context():
-        assert backfill.accept_all_exact(run_id) == 1
-        backfill.decide(run_id, company["ambiguous"]["Id"], "link", str(contacts["twin2"]))
-        backfill.decide(run_id, company["create"]["Id"], "create")
-        backfill.decide(run_id, company["name"]["Id"], "skip")
+        assert review.accept_all_exact(run_id) == 1
+        review.decide(run_id, company["ambiguous"]["Id"], "link", str(contacts["twin2"]))
+        review.decide(run_id, company["create"]["Id"], "create")
+        review.decide(run_id, company["name"]["Id"], "skip")
         with pytest.raises(ValueError):  # another tenant's contact cannot be linked
-            backfill.decide(run_id, company["none"]["Id"], "link", str(contacts["other_tenant"]))
-        plan = {item["qbo_id"]: item for item in backfill.preview(run_id)}
+            review.decide(run_id, company["none"]["Id"], "link", str(contacts["other_tenant"]))
+        plan = {item["qbo_id"]: item for item in review.preview(run_id)}
         assert set(plan) == {company["email"]["Id"], company["ambiguous"]["Id"], company["create"]["Id"]}
         assert {c["attr"] for c in plan[company["email"]["Id"]]["crm"]} == {"first_name", "last_name", "email"}
         assert {c["attr"] for c in plan[company["create"]["Id"]]["crm"]} >= {"first_name", "last_name", "email"}
@@ -150,7 +151,7 @@ def test_review_choices_are_applied_exactly(app, emulator, connected, company, c
         assert db.session.get(Contact, contacts["email"]).first_name == "Evelyn"
         assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 0
 
-        assert backfill.apply(run_id) == 3
+        assert import_apply.apply(run_id) == 3
         links = {c.qbo_id: c.contact_key for c in db.session.query(Customer)}
         assert links[company["email"]["Id"]] == str(contacts["email"])
         assert links[company["ambiguous"]["Id"]] == str(contacts["twin2"])
@@ -169,10 +170,10 @@ def test_link_fills_qbo_blanks_through_the_outbox(app, emulator, connected):
     cid = make_contact(app, first_name="Blank", last_name="Phone", email="b@x.test", phone="555-123-4567")
     run_id = run_import(app)
     with app.app_context():
-        backfill.accept_all_exact(run_id)
-        (item,) = backfill.preview(run_id)
+        review.accept_all_exact(run_id)
+        (item,) = review.preview(run_id)
         assert item["qbo"] == [{"path": "PrimaryPhone.FreeFormNumber", "from": None, "to": "555-123-4567"}]
-        backfill.apply(run_id)
+        import_apply.apply(run_id)
         assert db.session.query(Outbox).filter_by(contact_key=str(cid), status="pending").count() == 1
 
 
@@ -180,11 +181,11 @@ def test_on_change_mode_offers_no_import(app, connected):
     app.config["QBO_INITIAL_SYNC"] = "on_change"
     with app.app_context():
         with pytest.raises(QBOConfigError):
-            backfill.start_import(get_qbo(app), "acme")
+            fetch.start_import(get_qbo(app), "acme")
 
 
 def test_minimum_requests():
-    assert backfill.minimum_requests({"Customer": 10000, "Invoice": 0, "Payment": 1001}) == 10 + 1 + 2
+    assert fetch.minimum_requests({"Customer": 10000, "Invoice": 0, "Payment": 1001}) == 10 + 1 + 2
 
 
 def test_search_reads_past_other_tenants_and_escapes_wildcards(app):
@@ -207,12 +208,12 @@ def test_a_contact_is_linked_to_one_customer_only(app, emulator, connected, comp
     run_id = run_import(app)
     with app.app_context():
         # The admin links the unmatched row to the contact the e-mail row proposes ...
-        backfill.decide(run_id, company["none"]["Id"], "link", str(contacts["email"]))
+        review.decide(run_id, company["none"]["Id"], "link", str(contacts["email"]))
         # ... so accepting exact matches leaves that row pending rather than linking the contact twice.
-        assert backfill.accept_all_exact(run_id) == 0
+        assert review.accept_all_exact(run_id) == 0
         with pytest.raises(ValueError, match="already chosen for QuickBooks customer No Body"):
-            backfill.decide(run_id, company["email"]["Id"], "link")
-        assert backfill.summary(run_id) == {
+            review.decide(run_id, company["email"]["Id"], "link")
+        assert review.summary(run_id) == {
             "email": 1,
             "phone": 1,
             "name": 1,
@@ -221,8 +222,8 @@ def test_a_contact_is_linked_to_one_customer_only(app, emulator, connected, comp
             "decided": 1,
             "total": 6,
         }
-        backfill.decide(run_id, company["none"]["Id"], "skip")
-        assert backfill.accept_all_exact(run_id) == 1
+        review.decide(run_id, company["none"]["Id"], "skip")
+        assert review.accept_all_exact(run_id) == 1
 
 
 # -- one key per contact, and runs that never wedge ---------------------------------
@@ -247,16 +248,16 @@ def test_another_spelling_of_a_chosen_contact_is_refused(app, emulator, connecte
     key = str(contacts["twin1"])
     typed = OTHER_SPELLINGS[spelling](key)
     with app.app_context():
-        backfill.decide(run_id, company["ambiguous"]["Id"], "link", key)
+        review.decide(run_id, company["ambiguous"]["Id"], "link", key)
         with pytest.raises(ValueError, match="not a contact key|already chosen"):
-            backfill.decide(run_id, company["none"]["Id"], "link", typed)
+            review.decide(run_id, company["none"]["Id"], "link", typed)
         assert matches(app, run_id)[company["none"]["Id"]][1] is None
-        assert backfill.apply(run_id) == 1
+        assert import_apply.apply(run_id) == 1
         assert db.session.get(ImportRun, run_id).status == "done"
 
 
 def _decide_directly(app, run_id, qbo_id, decision, contact_key=None):
-    """Write a decision the way an older version stored it, bypassing :func:`backfill.decide`'s checks."""
+    """Write a decision the way an older version stored it, bypassing :func:`review.decide`'s checks."""
     with app.app_context():
         match = db.session.query(ImportMatch).filter_by(run_id=run_id, qbo_id=qbo_id).one()
         match.decision, match.contact_key = decision, contact_key
@@ -278,16 +279,16 @@ def test_apply_refuses_two_rows_linking_one_contact_and_stays_reviewable(app, em
     _decide_directly(app, run_id, company["none"]["Id"], "link", key)
     _decide_directly(app, run_id, company["create"]["Id"], "create")
     with app.app_context():
-        with pytest.raises(backfill.ApplyError) as info:
-            backfill.apply(run_id)
+        with pytest.raises(import_apply.ApplyError) as info:
+            import_apply.apply(run_id)
     message = str(info.value)
     assert f"Sam Twin (contact {key}) is chosen for 2 customers" in message
     assert f"Sam Twin (id {company['ambiguous']['Id']})" in message and "No Body" in message
     assert _run_state(app, run_id) == ("review", message, 0, 0)
     with app.app_context():
         assert db.session.query(Contact).filter_by(email="new@x.test").count() == 0
-        backfill.decide(run_id, company["none"]["Id"], "skip")
-        assert backfill.apply(run_id) == 2
+        review.decide(run_id, company["none"]["Id"], "skip")
+        assert import_apply.apply(run_id) == 2
     assert _run_state(app, run_id) == ("done", None, 2, 2)
 
 
@@ -296,21 +297,21 @@ def test_apply_names_a_key_stored_in_another_spelling(app, emulator, connected, 
     run_id = run_import(app)
     key = str(contacts["twin1"])
     with app.app_context():
-        backfill.decide(run_id, company["ambiguous"]["Id"], "link", key)
+        review.decide(run_id, company["ambiguous"]["Id"], "link", key)
     _decide_directly(app, run_id, company["none"]["Id"], "link", "0" + key)
     with app.app_context():
         db.session.get(ImportRun, run_id).status = "applying"  # where the old 500 left it
         db.session.commit()
-        with pytest.raises(backfill.ApplyError) as info:
-            backfill.apply(run_id)
+        with pytest.raises(import_apply.ApplyError) as info:
+            import_apply.apply(run_id)
     message = str(info.value)
     assert f"No Body (id {company['none']['Id']}): '0{key}' is not a contact key" in message
     assert _run_state(app, run_id) == ("review", message, 0, 0)
     with app.app_context():
         with pytest.raises(ValueError, match="already chosen for QuickBooks customer Sam Twin"):
-            backfill.decide(run_id, company["none"]["Id"], "link", key)
-        backfill.decide(run_id, company["none"]["Id"], "skip")
-        assert backfill.apply(run_id) == 1
+            review.decide(run_id, company["none"]["Id"], "link", key)
+        review.decide(run_id, company["none"]["Id"], "skip")
+        assert import_apply.apply(run_id) == 1
     assert _run_state(app, run_id) == ("done", None, 1, 1)
 
 
@@ -318,12 +319,12 @@ def test_apply_failing_midway_keeps_what_was_applied_and_stays_reviewable(
     app, emulator, connected, company, contacts, monkeypatch
 ):
     """A host factory error after one committed batch: the batch stays, the rest waits for the next Apply."""
-    monkeypatch.setattr("flask_qbo.importing.review.APPLY_BATCH", 1)
+    monkeypatch.setattr("flask_qbo.importing.apply.APPLY_BATCH", 1)
     run_id = run_import(app)
     with app.app_context():
         qbo = get_qbo(app)
-        backfill.accept_all_exact(run_id)
-        backfill.decide(run_id, company["create"]["Id"], "create")
+        review.accept_all_exact(run_id)
+        review.decide(run_id, company["create"]["Id"], "create")
         factory = qbo._contact_factory
 
         @qbo.contact_factory
@@ -331,15 +332,15 @@ def test_apply_failing_midway_keeps_what_was_applied_and_stays_reviewable(
             raise ValueError("the CRM refused the new contact: duplicate e-mail new@x.test")
 
         with pytest.raises(ValueError) as info:
-            backfill.apply(run_id)
+            import_apply.apply(run_id)
         qbo.contact_factory(factory)
     message = str(info.value)
     assert "New Person" in message and "duplicate e-mail new@x.test" in message
     assert _run_state(app, run_id) == ("review", message, 1, 1)  # the e-mail link came first and stays
     with app.app_context():
         with pytest.raises(ValueError, match="already applied"):
-            backfill.decide(run_id, company["email"]["Id"], "skip")
-        assert backfill.apply(run_id) == 1
+            review.decide(run_id, company["email"]["Id"], "skip")
+        assert import_apply.apply(run_id) == 1
         assert db.session.query(Contact).filter_by(email="new@x.test").count() == 1
     assert _run_state(app, run_id) == ("done", None, 2, 2)
 
@@ -348,32 +349,32 @@ def test_a_run_left_applying_by_a_crash_resumes_or_cancels(app, emulator, connec
     run_id = run_import(app)
     with app.app_context():
         qbo = get_qbo(app)
-        backfill.accept_all_exact(run_id)
+        review.accept_all_exact(run_id)
         db.session.get(ImportRun, run_id).status = "applying"  # the process died after this commit
         db.session.commit()
-        assert backfill.start_import(qbo, "acme").id == run_id  # still the tenant's run ...
-        assert backfill.apply(run_id) == 1  # ... and Apply finishes it
+        assert fetch.start_import(qbo, "acme").id == run_id  # still the tenant's run ...
+        assert import_apply.apply(run_id) == 1  # ... and Apply finishes it
     assert _run_state(app, run_id) == ("done", None, 1, 1)
 
     second = run_import_until_review(app)
     with app.app_context():
         db.session.get(ImportRun, second).status = "applying"
         db.session.commit()
-        backfill.cancel(second, user="admin@acme.test")
+        fetch.cancel(second, user="admin@acme.test")
         assert db.session.get(ImportRun, second).status == "cancelled"
         with pytest.raises(ValueError, match="cancelled"):
-            backfill.apply(second)
+            import_apply.apply(second)
         with pytest.raises(ValueError, match="cancelled"):
-            backfill.cancel(second)
-        assert backfill.start_import(qbo, "acme").id not in (run_id, second)
+            fetch.cancel(second)
+        assert fetch.start_import(qbo, "acme").id not in (run_id, second)
 
 
 def run_import_until_review(app):
     with app.app_context():
         qbo = get_qbo(app)
-        run = backfill.start_import(qbo, "acme")
+        run = fetch.start_import(qbo, "acme")
         while run.status == "fetching":
-            run = backfill.run_import_step(qbo, run.id)
+            run = fetch.run_import_step(qbo, run.id)
         return run.id
 
 
@@ -382,29 +383,29 @@ def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connect
     from flask_qbo.intuit.client import QBOClient
 
     with app.app_context():
-        run_id = backfill.start_import(get_qbo(app), "acme").id
+        run_id = fetch.start_import(get_qbo(app), "acme").id
     original = QBOClient.query_page
 
     def cancel_meanwhile(self, statement):
         page = original(self, statement)
         with app.app_context():  # another request: the admin's Cancel, committed first
-            backfill.cancel(run_id)
+            fetch.cancel(run_id)
         return page
 
     monkeypatch.setattr(QBOClient, "query_page", cancel_meanwhile)
     with app.app_context():
-        run = backfill.run_import_step(get_qbo(app), run_id, budget=50)
+        run = fetch.run_import_step(get_qbo(app), run_id, budget=50)
         assert run.status == "cancelled" and run.requests_made == 0
         assert db.session.query(ImportMatch).filter_by(run_id=run_id).count() == 0
 
 
 def test_cancel_between_apply_batches_stops_the_apply(app, emulator, connected, company, contacts, monkeypatch):
-    monkeypatch.setattr("flask_qbo.importing.review.APPLY_BATCH", 1)
+    monkeypatch.setattr("flask_qbo.importing.apply.APPLY_BATCH", 1)
     run_id = run_import(app)
     with app.app_context():
-        backfill.accept_all_exact(run_id)
-        backfill.decide(run_id, company["create"]["Id"], "create")
-    original = backfill_review._apply_batch
+        review.accept_all_exact(run_id)
+        review.decide(run_id, company["create"]["Id"], "create")
+    original = import_apply._apply_batch
     batches = []
 
     def cancel_after_first(*args):
@@ -412,12 +413,12 @@ def test_cancel_between_apply_batches_stops_the_apply(app, emulator, connected, 
         batches.append(outcome)
         if len(batches) == 1:
             with app.app_context():  # the admin's Cancel lands between the first and the second batch
-                backfill.cancel(run_id, user="admin@acme.test")
+                fetch.cancel(run_id, user="admin@acme.test")
         return outcome
 
-    monkeypatch.setattr(backfill_review, "_apply_batch", cancel_after_first)
+    monkeypatch.setattr(import_apply, "_apply_batch", cancel_after_first)
     with app.app_context():
         with pytest.raises(ValueError, match="cancelled while it was being applied; 1 customers"):
-            backfill.apply(run_id)
+            import_apply.apply(run_id)
     status, _, applied, linked = _run_state(app, run_id)
     assert (status, applied, linked) == ("cancelled", 1, 1) and batches == [(1, False), None]

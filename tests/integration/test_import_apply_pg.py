@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
-from flask_qbo.importing import review as backfill_review
-from flask_qbo.importing import run as backfill
+from flask_qbo.importing import apply as import_apply
+from flask_qbo.importing import fetch
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
@@ -67,9 +67,9 @@ def world(pg: tuple[str, str]) -> t.Iterator[tuple[t.Any, int, Held, dict[str, i
     pids: dict[str, int] = {}
     with app.app_context():
         qbo = get_qbo(app)
-        run = backfill.start_import(qbo, "acme")
+        run = fetch.start_import(qbo, "acme")
         while run.status == "fetching":
-            run = backfill.run_import_step(qbo, run.id)
+            run = fetch.run_import_step(qbo, run.id)
         run_id = run.id
         db.session.query(ImportMatch).filter_by(run_id=run_id).update({"decision": "create"})
         db.session.commit()
@@ -112,9 +112,9 @@ def _wait_blocked(app: t.Any, pids: dict[str, int], name: str) -> bool:
 def test_a_second_apply_waits_for_the_batch_in_flight_and_creates_nothing_twice(world: t.Any) -> None:
     app, run_id, held, pids = world
     results: dict[str, t.Any] = {}
-    first = in_app_thread(app, "first", lambda: backfill.apply(run_id), results)
+    first = in_app_thread(app, "first", lambda: import_apply.apply(run_id), results)
     assert held.inside.wait(BLOCK_TIMEOUT)
-    second = in_app_thread(app, "second", lambda: backfill.apply(run_id), results)
+    second = in_app_thread(app, "second", lambda: import_apply.apply(run_id), results)
     blocked = _wait_blocked(app, pids, "second")
     held.release.set()
     first.join(30)
@@ -132,9 +132,9 @@ def test_a_second_apply_waits_for_the_batch_in_flight_and_creates_nothing_twice(
 
 def test_a_cancel_waits_for_the_batch_in_flight_and_stops_the_next(world: t.Any, monkeypatch: t.Any) -> None:
     app, run_id, held, pids = world
-    monkeypatch.setattr(backfill_review, "APPLY_BATCH", 1)
+    monkeypatch.setattr(import_apply, "APPLY_BATCH", 1)
     cancelled = threading.Event()
-    original = backfill_review._apply_batch
+    original = import_apply._apply_batch
     calls = []
 
     def after_cancel(*args: t.Any) -> t.Any:
@@ -143,14 +143,14 @@ def test_a_cancel_waits_for_the_batch_in_flight_and_stops_the_next(world: t.Any,
             assert cancelled.wait(BLOCK_TIMEOUT * 2)
         return original(*args)
 
-    monkeypatch.setattr(backfill_review, "_apply_batch", after_cancel)
+    monkeypatch.setattr(import_apply, "_apply_batch", after_cancel)
     results: dict[str, t.Any] = {}
-    applying = in_app_thread(app, "apply", lambda: backfill.apply(run_id), results)
+    applying = in_app_thread(app, "apply", lambda: import_apply.apply(run_id), results)
     assert held.inside.wait(BLOCK_TIMEOUT)
 
     def cancel() -> t.Any:
         try:
-            return backfill.cancel(run_id, user="admin@acme.test").status
+            return fetch.cancel(run_id, user="admin@acme.test").status
         finally:
             cancelled.set()
 

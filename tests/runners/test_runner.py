@@ -208,3 +208,31 @@ def test_events_a_failing_batch_put_back_wait_instead_of_spinning_the_runner(
         assert pull.pending_count(get_qbo()) == 3
         loop.run_once()
         assert {row.status for row in db.session.query(Inbox)} == {"done"}
+
+
+def test_a_failing_pull_or_upkeep_is_logged_as_an_error_with_its_traceback(
+    app: t.Any, connected: t.Any, monkeypatch: t.Any, caplog: t.Any
+) -> None:
+    """A bug in pull or upkeep (even a NameError) is an ERROR with its traceback, never a quiet debug line.
+
+    The runner used to swallow any exception from pull and upkeep at debug
+    level, so a broken pull would have stopped pulling without a word.
+    """
+    import logging
+
+    from flask_qbo.connection import upkeep
+    from flask_qbo.sync.pull import pull
+
+    def broken(*args: t.Any, **kw: t.Any) -> t.NoReturn:
+        raise NameError("name 'cursr' is not defined")
+
+    monkeypatch.setattr(pull, "poll_due", broken)
+    monkeypatch.setattr(upkeep, "upkeep", broken)
+    loop = runner.ThreadRunner(app, poll_interval=30.0, upkeep_interval=3600.0)
+    with caplog.at_level(logging.DEBUG, logger="flask_qbo.runner"), app.app_context():
+        assert loop.run_once() == 30.0  # the round finishes; the thread would live on
+    failed = [r for r in caplog.records if r.name == "flask_qbo.runner" and r.exc_info]
+    assert [(r.levelno, r.exc_info[0]) for r in failed] == [(logging.ERROR, NameError), (logging.ERROR, NameError)]
+    assert ["pull.poll_due" in r.getMessage() for r in failed] == [True, False]
+    assert "upkeep" in failed[1].getMessage()
+    assert loop.errors == 2

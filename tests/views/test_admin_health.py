@@ -221,14 +221,6 @@ def test_a_failed_push_is_listed_once_with_its_retry_button(app: t.Any, client: 
     assert '<code class="qbo-code">2500</code>Invalid Reference Id' in page
 
 
-def test_only_a_repeat_of_the_own_code_is_stripped() -> None:
-    assert health.without_code_prefix("6000", "[6000] Business validation") == "Business validation"
-    assert health.without_code_prefix("6240", "[6000] Business validation") == "[6000] Business validation"
-    assert health.without_code_prefix(None, "[6000] Business validation") == "[6000] Business validation"
-    assert health.without_code_prefix("6000", "Quota [6000] later") == "Quota [6000] later"
-    assert health.without_code_prefix("6000", None) == ""
-
-
 def test_a_push_failure_resolved_by_a_later_success_is_not_listed(app: t.Any, connected: t.Any) -> None:
     with app.app_context():
         session = get_qbo(app).state().db.session

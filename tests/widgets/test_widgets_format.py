@@ -13,6 +13,7 @@ from flask_qbo.widgets.formatting import format_date
 from flask_qbo.widgets.formatting import format_datetime
 from flask_qbo.widgets.formatting import format_money
 from flask_qbo.widgets.formatting import status_label
+from flask_qbo.widgets.formatting import without_code_prefix
 
 
 @pytest.mark.parametrize(
@@ -79,3 +80,11 @@ def test_without_a_locale_formatting_stays_neutral(app) -> None:
     with app.app_context():
         assert format_money(Decimal("1234.5"), "EUR") == "€1,234.50"
         assert format_date(dt.date(2026, 3, 5)) == "Mar 5, 2026"
+
+
+def test_only_a_repeat_of_the_own_code_is_stripped() -> None:
+    assert without_code_prefix("6000", "[6000] Business validation") == "Business validation"
+    assert without_code_prefix("6240", "[6000] Business validation") == "[6000] Business validation"
+    assert without_code_prefix(None, "[6000] Business validation") == "[6000] Business validation"
+    assert without_code_prefix("6000", "Quota [6000] later") == "Quota [6000] later"
+    assert without_code_prefix("6000", None) == ""

@@ -24,7 +24,7 @@ also written by CRM edits, in the host's own flush order; that pair is outside
 this rule.)
 
 The connection row comes before all of that.  Disconnecting with "delete
-synced data" (:func:`flask_qbo.connection.connect.purge_data`) deletes the connection and
+synced data" (:func:`flask_qbo.connection.disconnect.purge_data`) deletes the connection and
 every row synced for it, and takes the connection row ``FOR UPDATE`` before
 anything else.  Every sync transaction that writes rows of a connection takes
 the same row with :func:`hold_connection` before its first write, after its

@@ -1,7 +1,11 @@
-"""The initial import: every QBO customer and transaction into the mirror, then a match review.
+"""The import's run and its fetch phase: page every QBO customer and transaction into the mirror.
 
 The seed product only syncs a contact once someone edits it; the import fills
-the mirror up front and proposes which contact each customer is.
+the mirror up front and proposes which contact each customer is.  This module
+owns an import run from its start to the review: starting one, fetching its
+pages, proposing the matches (:mod:`.matching`), the progress bar, and
+cancelling an unfinished run.  The review's decisions live in :mod:`.review`,
+carrying them out in :mod:`.apply`.
 
 Fetching is a sequence of small *steps* (a few query pages each), each
 committed together with the run's cursor (``{"entity": ..., "start": ...}``),
@@ -30,9 +34,11 @@ from ..errors import QBOConfigError
 from ..errors import QBOError
 from ..fieldmap import contact_values
 from ..fieldmap import qbo_values
+from ..models import Connection
 from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
+from ..models import ImportStatus
 from ..models import SyncLog
 from ..models import utcnow
 from ..state import get_qbo
@@ -40,35 +46,33 @@ from ..sync.pull import mirror
 from .matching import ContactIndex
 from .matching import flag_shared
 from .matching import tenant_contacts
-from .review import ApplyError
-from .review import accept_all_exact
-from .review import apply
-from .review import decide
-from .review import preview
-from .review import summary
 
 if t.TYPE_CHECKING:
+    from sqlalchemy import CursorResult
+    from sqlalchemy.orm import Session
+
     from ..extension import QBO
     from ..intuit.client import QBOClient
 
-log = logging.getLogger("flask_qbo.backfill")
+log = logging.getLogger("flask_qbo.import")
 
 PAGE_SIZE = 1000
 #: Fetch order: the card's reference lists, customers, then each transaction type.
 PHASES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
 #: Run states in which the import still has work before the review.
-ACTIVE = ("fetching", "review", "applying")
+ACTIVE = (ImportStatus.FETCHING, ImportStatus.REVIEW, ImportStatus.APPLYING)
 #: Pages fetched per step by default: about a second of work, so a poll answers quickly.
 DEFAULT_BUDGET = 3
 
 
-def _session(qbo: QBO) -> t.Any:
-    return qbo.state().db.session
+def _session(qbo: QBO) -> Session:
+    """The app's database session (the scoped session's current one)."""
+    return qbo.state().db.session()
 
 
 def import_enabled() -> bool:
     """False when ``QBO_INITIAL_SYNC = "on_change"``: contacts sync only once edited, as in the seed."""
-    return get_config("QBO_INITIAL_SYNC") != "on_change"
+    return bool(get_config("QBO_INITIAL_SYNC") != "on_change")
 
 
 def current_run(qbo: QBO, tenant_key: str) -> ImportRun | None:
@@ -95,7 +99,7 @@ def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str
     run = ImportRun(
         tenant_key=tenant_key,
         realm_id=str(conn.realm_id),
-        status="fetching",
+        status=ImportStatus.FETCHING,
         months=int(months) if months is not None else None,
         cursor={"entity": PHASES[0], "start": 1},
         started_by=user,
@@ -113,10 +117,8 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
     stays resumable: the next step retries the same page.
     """
     session = _session(qbo)
-    run = session.get(ImportRun, run_id)
-    if run is None:
-        raise LookupError(f"No import run {run_id}.")
-    if run.status != "fetching":
+    run = _get_run(session, run_id)
+    if run.status != ImportStatus.FETCHING:
         return run
     conn = qbo.connection(run.tenant_key)
     if conn is None or not conn.is_active:
@@ -130,13 +132,20 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
                 break
     except QBOError as exc:
         session.rollback()
-        run = session.get(ImportRun, run_id)
+        run = _get_run(session, run_id)
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         session.commit()
         log.warning("Import %s paused on a QBO error; the next step retries: %s", run_id, exc)
         return run
-    if run.cursor is None and run.status == "fetching":
+    if run.cursor is None and run.status == ImportStatus.FETCHING:
         _propose_matches(qbo, run)
+    return run
+
+
+def _get_run(session: Session, run_id: int) -> ImportRun:
+    run = session.get(ImportRun, int(run_id))
+    if run is None:
+        raise LookupError(f"No import run {run_id}.")
     return run
 
 
@@ -150,10 +159,11 @@ def _statement(run: ImportRun, entity: str, start: int) -> str:
     return f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
 
 
-def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> bool:
+def _fetch_page(qbo: QBO, conn: Connection, run: ImportRun, client: QBOClient) -> bool:
     """Fetch and store one page; False when another driver advanced the run first, or it was cancelled."""
     session = _session(qbo)
-    entity, start = run.cursor["entity"], int(run.cursor["start"])
+    cursor = run.cursor or {}
+    entity, start = cursor["entity"], int(cursor["start"])
     extra = 0
     if entity == "Customer" and start == 1:
         run.customers_total = client.count("SELECT COUNT(*) FROM Customer WHERE Active IN (true, false)")
@@ -168,9 +178,8 @@ def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> boo
             mirror.store_ref_item(session, run.realm_id, entity, data)
         else:
             mirror.upsert_transaction(session, run.realm_id, entity, data, today=today)
-    cursor = _advance(entity, start, len(rows))
     values: dict[str, t.Any] = {
-        "cursor": cursor,
+        "cursor": _advance(entity, start, len(rows)),
         "requests_made": seen + 1 + extra,
         "error": None,
         "customers_total": run.customers_total,
@@ -179,10 +188,13 @@ def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> boo
         values["customers_done"] = ImportRun.customers_done + len(rows)
     elif entity in mirror.TRANSACTION_TYPES:
         values["transactions_done"] = ImportRun.transactions_done + len(rows)
-    result = session.execute(
-        update(ImportRun)
-        .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == "fetching")
-        .values(**values)
+    result = t.cast(
+        "CursorResult[t.Any]",
+        session.execute(
+            update(ImportRun)
+            .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == ImportStatus.FETCHING)
+            .values(**values)
+        ),
     )
     if result.rowcount != 1:
         session.rollback()
@@ -195,7 +207,7 @@ def _fetch_page(qbo: QBO, conn: t.Any, run: ImportRun, client: QBOClient) -> boo
 def _rows(page: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
     for value in page.values():
         if isinstance(value, list):
-            return value
+            return t.cast("list[dict[str, t.Any]]", value)
     return []
 
 
@@ -244,8 +256,13 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
                 )
             )
     # A run cancelled meanwhile stays cancelled; its proposals are dropped with the rollback.
-    moved = session.execute(
-        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status == "fetching").values(status="review")
+    moved = t.cast(
+        "CursorResult[t.Any]",
+        session.execute(
+            update(ImportRun)
+            .where(ImportRun.id == run.id, ImportRun.status == ImportStatus.FETCHING)
+            .values(status=ImportStatus.REVIEW)
+        ),
     )
     if moved.rowcount != 1:
         session.rollback()
@@ -262,15 +279,15 @@ def cancel(run_id: int, user: str | None = None) -> ImportRun:
     or an Apply batch in flight stops at its next compare-and-set.  Raises
     :class:`ValueError` for a run that is already finished or cancelled.
     """
-    qbo = get_qbo()
-    session = _session(qbo)
-    run = session.get(ImportRun, int(run_id))
-    if run is None:
-        raise LookupError(f"No import run {run_id}.")
-    result = session.execute(
-        update(ImportRun)
-        .where(ImportRun.id == run.id, ImportRun.status.in_(ACTIVE))
-        .values(status="cancelled", finished_at=utcnow())
+    session = _session(get_qbo())
+    run = _get_run(session, run_id)
+    result = t.cast(
+        "CursorResult[t.Any]",
+        session.execute(
+            update(ImportRun)
+            .where(ImportRun.id == run.id, ImportRun.status.in_(ACTIVE))
+            .values(status=ImportStatus.CANCELLED, finished_at=utcnow())
+        ),
     )
     if result.rowcount != 1:
         session.rollback()
@@ -294,7 +311,7 @@ def cancel(run_id: int, user: str | None = None) -> ImportRun:
 def run_pending(qbo: QBO) -> int:
     """Advance every run still fetching by one step (for runners); returns how many advanced."""
     session = _session(qbo)
-    ids = [run_id for (run_id,) in session.query(ImportRun.id).filter(ImportRun.status == "fetching")]
+    ids = [run_id for (run_id,) in session.query(ImportRun.id).filter(ImportRun.status == ImportStatus.FETCHING)]
     for run_id in ids:
         run_import_step(qbo, run_id)
     return len(ids)
@@ -307,7 +324,7 @@ def minimum_requests(counts: t.Mapping[str, int]) -> int:
 
 def progress(run: ImportRun) -> int:
     """Percent done for the progress bar: customers fill the first half, transaction types the rest."""
-    if run.status != "fetching":
+    if run.status != ImportStatus.FETCHING:
         return 100
     cursor = run.cursor or {}
     entity = cursor.get("entity", PHASES[0])
@@ -322,19 +339,14 @@ def progress(run: ImportRun) -> int:
 
 
 __all__ = [
+    "ACTIVE",
     "PHASES",
-    "ApplyError",
-    "accept_all_exact",
-    "apply",
     "cancel",
     "current_run",
-    "decide",
     "import_enabled",
     "minimum_requests",
-    "preview",
     "progress",
     "run_import_step",
     "run_pending",
     "start_import",
-    "summary",
 ]
