@@ -32,12 +32,6 @@ from sqlalchemy import func
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 
-from ..fieldmap import apply_values
-from ..fieldmap import contact_values
-from ..fieldmap import customer_hash
-from ..fieldmap import display_name
-from ..fieldmap import normalize
-from ..fieldmap import qbo_values
 from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
@@ -47,6 +41,12 @@ from ..state import get_qbo
 from ..sync.capture import UPSERT
 from ..sync.capture import suppress_capture
 from ..sync.capture import write_row
+from ..sync.payload import apply_values
+from ..sync.payload import contact_values
+from ..sync.payload import customer_hash
+from ..sync.payload import display_name
+from ..sync.payload import normalize
+from ..sync.payload import qbo_values
 from ..sync.pull.apply import lock_order
 
 log = logging.getLogger("flask_qbo.backfill")

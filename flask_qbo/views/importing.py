@@ -31,8 +31,6 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from ..errors import QBOConfigError
-from ..fieldmap import contact_values
-from ..fieldmap import display_name
 from ..importing import run as backfill
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
@@ -44,6 +42,8 @@ from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
 from ..state import get_qbo
+from ..sync.payload import contact_values
+from ..sync.payload import display_name
 from .csrf import csrf_protect
 
 bp = Blueprint("qbo_import", __name__)

@@ -44,7 +44,7 @@ from ..models import SyncLog
 from ..models import utcnow
 from ..state import DEFAULT_TENANT
 from ..state import get_qbo
-from ..sync.pull.mirror import parse_time
+from ..sync.pull.parsing import parse_time
 
 log = logging.getLogger("flask_qbo.webhooks")
 

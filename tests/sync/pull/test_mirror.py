@@ -13,6 +13,7 @@ from flask_qbo.models import Connection
 from flask_qbo.models import RefItem
 from flask_qbo.models import metadata
 from flask_qbo.sync.pull import mirror
+from flask_qbo.sync.pull import parsing
 
 TODAY = dt.date(2025, 6, 1)
 
@@ -101,7 +102,7 @@ def test_link_kept_unless_unlink_and_stale_versions_ignored(session):
     ],
 )
 def test_parse_time_formats(text, expected):
-    assert mirror.parse_time(text) == expected
+    assert parsing.parse_time(text) == expected
 
 
 @pytest.mark.parametrize(
