@@ -17,10 +17,10 @@ import time
 import requests
 
 from flask_qbo.emulator import WSGIAdapter
-from flask_qbo.fieldmap import customer_hash
-from flask_qbo.fieldmap import qbo_values
 from flask_qbo.runners import thread as runner
 from flask_qbo.state import get_qbo
+from flask_qbo.sync.payload import customer_hash
+from flask_qbo.sync.payload import qbo_values
 from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator

@@ -33,11 +33,11 @@ import tempfile
 import time
 
 from flask_qbo import get_qbo
-from flask_qbo.fieldmap import customer_hash
-from flask_qbo.fieldmap import qbo_values
 from flask_qbo.intuit import throttle
 from flask_qbo.models import Outbox
 from flask_qbo.runners import thread as runner
+from flask_qbo.sync.payload import customer_hash
+from flask_qbo.sync.payload import qbo_values
 from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator

@@ -23,11 +23,6 @@ import typing as t
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 
-from ..fieldmap import apply_values
-from ..fieldmap import contact_values
-from ..fieldmap import customer_hash
-from ..fieldmap import display_name
-from ..fieldmap import qbo_values
 from ..models import Customer
 from ..models import ImportDecision
 from ..models import ImportMatch
@@ -40,6 +35,11 @@ from ..models import utcnow
 from ..state import wake
 from ..sync.capture import suppress_capture
 from ..sync.capture import write_row
+from ..sync.payload import apply_values
+from ..sync.payload import contact_values
+from ..sync.payload import customer_hash
+from ..sync.payload import display_name
+from ..sync.payload import qbo_values
 from ..sync.pull.apply import lock_order
 from .review import decided
 from .review import load_run

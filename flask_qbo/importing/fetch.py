@@ -32,8 +32,6 @@ from sqlalchemy import update
 from ..config import get_config
 from ..errors import QBOConfigError
 from ..errors import QBOError
-from ..fieldmap import contact_values
-from ..fieldmap import qbo_values
 from ..models import Connection
 from ..models import Customer
 from ..models import ImportMatch
@@ -42,6 +40,8 @@ from ..models import ImportStatus
 from ..models import SyncLog
 from ..models import utcnow
 from ..state import get_qbo
+from ..sync.payload import contact_values
+from ..sync.payload import qbo_values
 from ..sync.pull import mirror
 from .matching import ContactIndex
 from .matching import flag_shared

@@ -23,16 +23,16 @@ import typing as t
 from sqlalchemy import func
 
 from ..fieldmap import Field
-from ..fieldmap import contact_values
-from ..fieldmap import display_name
-from ..fieldmap import normalize
-from ..fieldmap import qbo_values
 from ..models import Customer
 from ..models import ImportDecision
 from ..models import ImportMatch
 from ..models import ImportRun
 from ..models import ImportStatus
 from ..state import get_qbo
+from ..sync.payload import contact_values
+from ..sync.payload import display_name
+from ..sync.payload import normalize
+from ..sync.payload import qbo_values
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session

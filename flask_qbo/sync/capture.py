@@ -44,10 +44,10 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy import update
 
-from ..fieldmap import normalize
 from ..models import Customer
 from ..models import Outbox
 from ..models import utcnow
+from .payload import normalize
 
 log = logging.getLogger("flask_qbo.capture")
 

@@ -21,7 +21,7 @@ import datetime as dt
 import typing as t
 
 from ..fieldmap import FieldMap
-from ..fieldmap import normalize
+from .payload import normalize
 
 CRM = "crm"
 QBO = "qbo"

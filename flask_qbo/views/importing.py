@@ -32,8 +32,6 @@ from flask.typing import ResponseReturnValue
 from flask_htmx.responses import HTMXResponseStopPolling
 
 from ..errors import QBOConfigError
-from ..fieldmap import contact_values
-from ..fieldmap import display_name
 from ..importing import apply as import_apply
 from ..importing import fetch
 from ..importing import review as import_review
@@ -45,6 +43,8 @@ from ..models import ImportMatch
 from ..models import ImportRun
 from ..models import ImportStatus
 from ..state import get_qbo
+from ..sync.payload import contact_values
+from ..sync.payload import display_name
 from .csrf import csrf_protect
 from .inputs import ROW_ID
 from .inputs import page_arg

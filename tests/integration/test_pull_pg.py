@@ -23,12 +23,12 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
-from flask_qbo.fieldmap import customer_hash
-from flask_qbo.fieldmap import qbo_values
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
+from flask_qbo.sync.payload import customer_hash
+from flask_qbo.sync.payload import qbo_values
 from flask_qbo.sync.pull import mirror
 from flask_qbo.sync.pull import pull
 from flask_qbo.sync.push import push

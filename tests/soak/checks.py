@@ -11,10 +11,10 @@ import dataclasses
 import datetime as dt
 import typing as t
 
-from flask_qbo.fieldmap import get_path
-from flask_qbo.fieldmap import normalize
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
+from flask_qbo.sync.payload import get_path
+from flask_qbo.sync.payload import normalize
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import Contact

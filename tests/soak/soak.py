@@ -58,8 +58,6 @@ import sqlalchemy as sa
 
 from flask_qbo import signals
 from flask_qbo.emulator import WSGIAdapter
-from flask_qbo.fieldmap import get_path
-from flask_qbo.fieldmap import set_path
 from flask_qbo.intuit.throttle import build_throttle
 from flask_qbo.intuit.throttle import install
 from flask_qbo.models import Connection
@@ -67,6 +65,8 @@ from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
+from flask_qbo.sync.payload import get_path
+from flask_qbo.sync.payload import set_path
 from flask_qbo.sync.pull import pull
 from flask_qbo.sync.pull.parsing import last_updated
 from flask_qbo.sync.push import push

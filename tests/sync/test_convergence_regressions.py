@@ -98,7 +98,7 @@ def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(
 ) -> None:
     """CRM edit (its push waits), then a QBO edit, then a newer CRM edit of the same field, then the push.
 
-    push_ops.merge_with dated the CRM side of a 5010 merge by the outbox row's
+    push.update.merge_with dated the CRM side of a 5010 merge by the outbox row's
     ``created_at`` (its first edit) on a model without ``updated_at``, so QBO's
     older edit won and the CRM's newest edit was lost; the pull side dates the
     CRM by the latest unpushed edit, as newest-wins means.

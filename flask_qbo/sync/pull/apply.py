@@ -4,7 +4,7 @@
 queries); this module decides what each changed object *means* locally.  Both
 webhooks and CDC deliver the same object several times and out of order, so
 every path here is idempotent: an older version is ignored
-(:func:`flask_qbo.sync.pull.mirror.is_stale`), the same version is a no-op, and a version
+(:func:`flask_qbo.sync.pull.parsing.is_stale`), the same version is a no-op, and a version
 we pushed ourselves (an echo) never writes the contact.
 
 Lock order.  On PostgreSQL every transaction that writes several
@@ -53,12 +53,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ... import signals
 from ...config import get_config
-from ...fieldmap import apply_values
-from ...fieldmap import changed_paths
-from ...fieldmap import customer_hash
-from ...fieldmap import normalize
-from ...fieldmap import normalize_field
-from ...fieldmap import qbo_values
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
@@ -68,7 +62,14 @@ from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
 from ..merge import CRM
 from ..merge import winner_for
+from ..payload import apply_values
+from ..payload import changed_paths
+from ..payload import customer_hash
+from ..payload import normalize
+from ..payload import normalize_field
+from ..payload import qbo_values
 from . import mirror
+from . import parsing
 
 if t.TYPE_CHECKING:
     from ...extension import QBO
@@ -166,7 +167,7 @@ class Applier:
         row = mirror.get_customer(self.session, self.realm_id, qbo_id)
         if data.get("status") == "Deleted":
             return self._customer_removed(row)
-        if row is not None and mirror.is_stale(row.sync_token, row.qbo_updated_at, data):
+        if row is not None and parsing.is_stale(row.sync_token, row.qbo_updated_at, data):
             return False  # older than the version we hold
         if row is not None and row.sync_token is not None and row.sync_token == str(data.get("SyncToken")):
             return self._balances(row, data)  # the version we hold (often our own push's echo)
@@ -201,7 +202,7 @@ class Applier:
 
     def _balances(self, row: Customer, data: t.Mapping[str, t.Any]) -> bool:
         """Same version, maybe a new balance: QBO recomputes Balance without bumping SyncToken."""
-        balances = (mirror.to_decimal(data.get("Balance")), mirror.to_decimal(data.get("BalanceWithJobs")))
+        balances = (parsing.to_decimal(data.get("Balance")), parsing.to_decimal(data.get("BalanceWithJobs")))
         if balances == (row.balance, row.balance_with_jobs):
             return False
         row.balance, row.balance_with_jobs = balances
@@ -310,7 +311,7 @@ class Applier:
         if crm_edited_at is None:
             return set()
         # The same rule as push's three-way merge, so both directions settle a conflict alike.
-        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_edited_at, mirror.last_updated(data))
+        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_edited_at, parsing.last_updated(data))
         crm_newer = winner == CRM
         wins: set[str] = set()
         for path in paths:

@@ -5,7 +5,8 @@ push response, a webhook-triggered read, a CDC page, the initial import) goes
 through the functions here.  They share one rule: QBO data is untrusted and
 arrives out of order, so strings are clipped to the column sizes, times are
 normalised to UTC, and an older version of an object never overwrites a newer
-one (:func:`is_stale`).
+one (:func:`~flask_qbo.sync.pull.parsing.is_stale`).  Reading QBO's values
+(times, dates, money, staleness) is :mod:`~flask_qbo.sync.pull.parsing`'s job.
 
 Deleted transactions are kept as rows with ``deleted=True`` rather than removed:
 the tombstone remembers the delete time, so a late webhook or an overlapping
@@ -22,13 +23,13 @@ from decimal import Decimal
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from ...fieldmap import get_path
 from ...intuit.times import parse_time
 from ...models import Connection
 from ...models import Customer
 from ...models import RefItem
 from ...models import Transaction
 from ...models import utcnow
+from ..payload import get_path
 from .parsing import clip
 from .parsing import is_stale
 from .parsing import last_updated
@@ -56,7 +57,7 @@ _ESTIMATE_STATUS = {
 # -- reference lists (Term, PaymentMethod) ----------------------------------------
 
 
-def ref_name(session: Session, realm_id: str, kind: str, ref: t.Any) -> str | None:
+def ref_name(session: Session, realm_id: str, kind: str, ref: object) -> str | None:
     """Display name of a ``SalesTermRef``/``PaymentMethodRef``: the ref's own name or the cache."""
     if not isinstance(ref, t.Mapping) or not ref.get("value"):
         return None
@@ -152,9 +153,7 @@ def _set_link(row: Customer, contact_key: str | None, unlink: bool) -> None:
 
 def _fill_customer(session: Session, row: Customer, data: t.Mapping[str, t.Any]) -> None:
     realm_id = row.realm_id
-    parent = data.get("ParentRef") if isinstance(data.get("ParentRef"), t.Mapping) else {}
-    terms = data.get("SalesTermRef") if isinstance(data.get("SalesTermRef"), t.Mapping) else {}
-    method = data.get("PaymentMethodRef") if isinstance(data.get("PaymentMethodRef"), t.Mapping) else {}
+    parent, terms, method = _ref(data, "ParentRef"), _ref(data, "SalesTermRef"), _ref(data, "PaymentMethodRef")
     row.sync_token = clip(data.get("SyncToken"), 32)
     row.display_name = clip(data.get("DisplayName"), 500)
     row.company_name = clip(data.get("CompanyName"), 100)
@@ -181,6 +180,12 @@ def _fill_customer(session: Session, row: Customer, data: t.Mapping[str, t.Any])
     row.qbo_created_at = parse_time(get_path(data, "MetaData.CreateTime"))
     row.qbo_updated_at = last_updated(data)
     row.raw = dict(data)
+
+
+def _ref(data: t.Mapping[str, t.Any], key: str) -> t.Mapping[str, t.Any]:
+    """A reference object (``{"value": id, "name": ...}``); empty when absent or malformed."""
+    ref = data.get(key)
+    return ref if isinstance(ref, t.Mapping) else {}
 
 
 def move_customer(session: Session, realm_id: str, from_qbo_id: str, into_qbo_id: str) -> Customer | None:
@@ -367,26 +372,3 @@ def overdue_balance(session: Session, realm_id: str, customer_qbo_id: str, today
         .scalar()
     )
     return Decimal(str(total)).quantize(Decimal("0.01"))
-
-
-__all__ = [
-    "REF_KINDS",
-    "TRANSACTION_TYPES",
-    "get_customer",
-    "get_transaction",
-    "is_stale",
-    "last_updated",
-    "mark_transaction_deleted",
-    "move_customer",
-    "overdue_balance",
-    "parse_date",
-    "parse_time",
-    "ref_name",
-    "refresh_ref_items",
-    "store_ref_item",
-    "surviving_id",
-    "to_decimal",
-    "transaction_status",
-    "upsert_customer",
-    "upsert_transaction",
-]

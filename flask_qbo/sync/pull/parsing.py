@@ -14,12 +14,12 @@ import typing as t
 from decimal import Decimal
 from decimal import InvalidOperation
 
-from ...fieldmap import get_path
-from ...fieldmap import strip_invisible
 from ...intuit.times import parse_time
+from ..payload import get_path
+from ..payload import strip_invisible
 
 
-def parse_date(value: t.Any) -> dt.date | None:
+def parse_date(value: object) -> dt.date | None:
     """Parse a QBO ``YYYY-MM-DD`` date (``None`` when absent or malformed)."""
     if not value or not isinstance(value, str):
         return None
@@ -29,7 +29,7 @@ def parse_date(value: t.Any) -> dt.date | None:
         return None
 
 
-def to_decimal(value: t.Any) -> Decimal | None:
+def to_decimal(value: object) -> Decimal | None:
     """A money value as a two-place Decimal; ``None`` when absent or not a number."""
     if value is None or isinstance(value, bool):
         return None
@@ -39,12 +39,12 @@ def to_decimal(value: t.Any) -> Decimal | None:
         return None
 
 
-def clip(value: t.Any, size: int) -> str | None:
+def clip(value: object, size: int) -> str | None:
     """A string for a mirror column: invisible characters removed, clipped to the column's size.
 
     QBO limits are not always what it sends, and its text is untrusted: a NUL
     would make PostgreSQL refuse the whole pull, a bidi override would spoof
-    what the widgets show (see :func:`flask_qbo.fieldmap.strip_invisible`).
+    what the widgets show (see :func:`flask_qbo.sync.payload.strip_invisible`).
     """
     if value is None:
         return None
@@ -52,12 +52,12 @@ def clip(value: t.Any, size: int) -> str | None:
     return text[:size] if text else None
 
 
-def to_bool(value: t.Any) -> bool | None:
+def to_bool(value: object) -> bool | None:
     """A QBO boolean, keeping "absent" (``None``) apart from ``False``."""
     return None if value is None else bool(value)
 
 
-def _token(value: t.Any) -> int | None:
+def _token(value: object) -> int | None:
     """A SyncToken as a number (``None`` when absent or not numeric)."""
     try:
         return int(str(value))

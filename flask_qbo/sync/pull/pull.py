@@ -41,6 +41,7 @@ from ...models import SyncLog
 from ...models import utcnow
 from ...state import get_qbo
 from . import mirror
+from . import parsing
 from .apply import Applier
 from .apply import ConnectionGone
 from .apply import hold_connection
@@ -259,7 +260,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     for row in deletes:
         applier.delete_transaction(row.entity, row.entity_id, row.event_time)
     for entity in ENTITIES:
-        for (kind, _), data in sorted(fetched.items(), key=lambda item: str(mirror.last_updated(item[1]))):
+        for (kind, _), data in sorted(fetched.items(), key=lambda item: str(parsing.last_updated(item[1]))):
             if kind == entity:
                 applier.apply(entity, data)
     missing = [key for key in wanted if key not in fetched]
@@ -405,9 +406,9 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     applier = Applier(qbo, connection)
     newest = started
     for entity in ENTITIES:
-        for data in sorted(objects.get(entity, ()), key=lambda d: str(mirror.last_updated(d))):
+        for data in sorted(objects.get(entity, ()), key=lambda d: str(parsing.last_updated(d))):
             applier.apply(entity, data)
-            when = mirror.last_updated(data)
+            when = parsing.last_updated(data)
             if when is not None and when > newest:
                 newest = when
     _cover_inbox(session, connection.realm_id, window_start, started, deletes=mode == "cdc")

@@ -18,14 +18,17 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from ...fieldmap import apply_values
-from ...fieldmap import contact_values
-from ...fieldmap import normalize
-from ...fieldmap import qbo_values
+from sqlalchemy.orm import Session
+
 from ...models import Customer
 from ...models import Outbox
+from ...models import OutboxStatus
 from ...models import Transaction
 from ..capture import suppress_capture
+from ..payload import apply_values
+from ..payload import contact_values
+from ..payload import normalize
+from ..payload import qbo_values
 from . import mirror
 from .apply import Applier
 from .apply import lock_customers
@@ -50,7 +53,7 @@ class Difference:
 
 def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[Difference]:
     """Compare both sides of one connection; fix the differences when ``apply`` is true."""
-    session = qbo.state().db.session
+    session = qbo.state().db.session()  # the current Session itself, so helpers can take a plain Session
     client = qbo.client(connection)
     realm = str(connection.realm_id)
     applier = Applier(qbo, connection)
@@ -94,7 +97,7 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
     return found
 
 
-def _local(session: t.Any, realm: str, entity: str) -> dict[str, str | None]:
+def _local(session: Session, realm: str, entity: str) -> dict[str, str | None]:
     if entity == "Customer":
         rows = session.query(Customer.qbo_id, Customer.sync_token).filter(
             Customer.realm_id == realm, Customer.merged_into.is_(None)
@@ -106,7 +109,7 @@ def _local(session: t.Any, realm: str, entity: str) -> dict[str, str | None]:
     return {qbo_id: token or "" for qbo_id, token in rows}
 
 
-def _inactive(session: t.Any, realm: str, entity: str) -> set[str]:
+def _inactive(session: Session, realm: str, entity: str) -> set[str]:
     """Customers already known to be gone (merged away); not reported again."""
     if entity != "Customer":
         return set()
@@ -115,7 +118,7 @@ def _inactive(session: t.Any, realm: str, entity: str) -> set[str]:
 
 
 def _contacts(
-    qbo: QBO, session: t.Any, tenant_key: str, realm: str, remote: dict[str, dict], *, apply: bool
+    qbo: QBO, session: Session, tenant_key: str, realm: str, remote: dict[str, dict[str, t.Any]], *, apply: bool
 ) -> list[Difference]:
     """Linked contacts whose pulled fields disagree with QBO (and have nothing waiting to push)."""
     registration = qbo._contact
@@ -125,10 +128,11 @@ def _contacts(
     waiting = {
         key
         for (key,) in session.query(Outbox.contact_key).filter(
-            Outbox.tenant_key == tenant_key, Outbox.status.in_(("pending", "in_progress", "failed"))
+            Outbox.tenant_key == tenant_key,
+            Outbox.status.in_((OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS, OutboxStatus.FAILED)),
         )
     }
-    found = []
+    found: list[Difference] = []
     linked = session.query(Customer).filter(Customer.realm_id == realm, Customer.contact_key.isnot(None))
     for row in linked:
         data = remote.get(row.qbo_id)

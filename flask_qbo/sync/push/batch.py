@@ -40,11 +40,6 @@ from ...errors import QBOStaleObjectError
 from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
 from ...errors import QBOValidationError
-from ...fieldmap import build_update_payload
-from ...fieldmap import changed_paths
-from ...fieldmap import contact_values
-from ...fieldmap import customer_hash
-from ...fieldmap import qbo_values
 from ...intuit.faults import batch_error
 from ...models import Connection
 from ...models import Customer
@@ -52,11 +47,16 @@ from ...models import Outbox
 from ...models import SyncLog
 from ...models import utcnow
 from ..capture import UPSERT
+from ..payload import build_update_payload
+from ..payload import changed_paths
+from ..payload import contact_values
+from ..payload import customer_hash
+from ..payload import qbo_values
+from ..payload import validate_values
 from ..pull import mirror
 from ..pull.apply import ConnectionGone
 from ..pull.apply import hold_connection
-from ..validation import validate_values
-from .ops import request_id
+from .context import request_id
 
 log = logging.getLogger("flask_qbo.push")
 
@@ -253,7 +253,7 @@ def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: lis
 def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[Item, dict[str, t.Any]]]) -> None:
     """Record every successful item in one commit, then send ``pushed`` for each.
 
-    Mirrors :func:`flask_qbo.sync.push.ops.record` for a whole batch: a contact
+    Mirrors :func:`flask_qbo.sync.push.context.record` for a whole batch: a contact
     linked to another customer (an old realm) is unlinked, the mirror row gets
     QBO's answer, the link its synced values, and each push is logged.
     Customer rows are written one flush each in contact-key order, the order

@@ -60,7 +60,7 @@ from ...models import utcnow
 from ..capture import INACTIVATE
 from ..pull.apply import ConnectionGone
 from ..pull.apply import hold_connection
-from .ops import RowContext
+from .context import RowContext
 from .ops import inactivate_row
 from .ops import upsert_row
 

@@ -93,8 +93,8 @@ def missing_customer_events(app: t.Any, how_many: int, first_id: int = 5_000_000
 
 def linked_contact(app: t.Any, emu: t.Any, tenant: str = "acme") -> tuple[int, str]:
     """A contact linked to a QBO customer as a finished sync leaves it; returns (contact id, customer id)."""
-    from flask_qbo.fieldmap import customer_hash
-    from flask_qbo.fieldmap import qbo_values
+    from flask_qbo.sync.payload import customer_hash
+    from flask_qbo.sync.payload import qbo_values
     from flask_qbo.sync.pull import mirror
 
     customer = add_customer(emu, GivenName="Watch", FamilyName="Push")

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from flask_qbo.intuit import times
 from flask_qbo.models import Connection
 from flask_qbo.models import RefItem
 from flask_qbo.models import metadata
@@ -101,7 +102,7 @@ def test_link_kept_unless_unlink_and_stale_versions_ignored(session):
     ],
 )
 def test_parse_time_formats(text, expected):
-    assert mirror.parse_time(text) == expected
+    assert times.parse_time(text) == expected
 
 
 @pytest.mark.parametrize(

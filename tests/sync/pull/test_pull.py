@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_qbo import signals
-from flask_qbo.fieldmap import customer_hash
-from flask_qbo.fieldmap import qbo_values
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
@@ -15,6 +13,8 @@ from flask_qbo.models import SyncLog
 from flask_qbo.models import Transaction
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
+from flask_qbo.sync.payload import customer_hash
+from flask_qbo.sync.payload import qbo_values
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
 from tests.hostapp import db

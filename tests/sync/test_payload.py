@@ -1,4 +1,4 @@
-"""Field map helpers used by push: values, hashes, payloads, DisplayName and pre-flight checks."""
+"""sync/payload.py: values, hashes, payloads, DisplayName rules and pre-flight checks."""
 
 from __future__ import annotations
 
@@ -8,19 +8,17 @@ import pytest
 
 from flask_qbo.errors import QBOValidationError
 from flask_qbo.fieldmap import FieldMap
-from flask_qbo.fieldmap import apply_values
-from flask_qbo.fieldmap import build_create_payload
-from flask_qbo.fieldmap import build_update_payload
-from flask_qbo.fieldmap import contact_values
-from flask_qbo.fieldmap import customer_hash
-from flask_qbo.fieldmap import display_name
-from flask_qbo.fieldmap import next_display_name
-from flask_qbo.fieldmap import qbo_values
-from flask_qbo.fieldmap import strip_deleted
-from flask_qbo.fieldmap import unique_display_name
-from flask_qbo.sync.merge import three_way
-from flask_qbo.sync.merge import winner_for
-from flask_qbo.sync.validation import validate_values
+from flask_qbo.sync.payload import apply_values
+from flask_qbo.sync.payload import build_create_payload
+from flask_qbo.sync.payload import build_update_payload
+from flask_qbo.sync.payload import contact_values
+from flask_qbo.sync.payload import customer_hash
+from flask_qbo.sync.payload import display_name
+from flask_qbo.sync.payload import next_display_name
+from flask_qbo.sync.payload import qbo_values
+from flask_qbo.sync.payload import strip_deleted
+from flask_qbo.sync.payload import unique_display_name
+from flask_qbo.sync.payload import validate_values
 
 FIELDS = FieldMap.default()
 
@@ -223,23 +221,3 @@ def test_apply_values_only_pulls_and_converts() -> None:
     changed = apply_values(c, {"GivenName": "Anna", "Active": False}, FIELDS)
     assert c.first_name == "Anna" and c.archived is True
     assert set(changed) == {"first_name", "archived"}
-
-
-def test_three_way_merge_and_policies() -> None:
-    base = {"GivenName": "Ann", "FamilyName": "Lee", "Notes": "n"}
-    crm = {"GivenName": "Anna", "FamilyName": "Lee", "Notes": "crm"}
-    qbo = {"GivenName": "Ann", "FamilyName": "Li", "Notes": "qbo"}
-    result = three_way(FIELDS, base, crm, qbo, winner="crm")
-    assert result.push == {"GivenName": "Anna", "Notes": "crm"}
-    assert result.pull == {"FamilyName": "Li"}
-    assert [c.path for c in result.conflicts] == ["Notes"]
-    result = three_way(FIELDS, base, crm, qbo, winner="qbo")
-    assert result.pull == {"FamilyName": "Li", "Notes": "qbo"}
-    import datetime as dt
-
-    early, late = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
-    assert winner_for("newest", early, late) == "qbo"
-    assert winner_for("newest", late, early) == "crm"
-    assert winner_for("qbo", late, early) == "qbo"
-    with pytest.raises(ValueError):
-        winner_for("bogus", None, None)

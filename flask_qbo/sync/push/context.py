@@ -1,0 +1,116 @@
+"""What one outbox row's push works with, and how its outcome is recorded.
+
+:class:`RowContext` carries the row, its connection, the client and the session
+through the write modules (:mod:`~flask_qbo.sync.push.update`,
+:mod:`~flask_qbo.sync.push.create`, :mod:`~flask_qbo.sync.push.ops`).  Every
+write derives its ``requestid`` here (:func:`request_id`), and every successful
+write ends in :func:`record`: the mirror row, the link, the synced values and
+the sync log are left in the session for the caller's single commit, so QBO's
+answer and our record of it are saved together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+import uuid as uuidlib
+
+from sqlalchemy.orm import Session
+
+from ...fieldmap import FieldMap
+from ...models import Connection
+from ...models import Customer
+from ...models import Outbox
+from ...models import SyncLog
+from ...models import SyncStatus
+from ...models import utcnow
+from ..payload import customer_hash
+from ..payload import qbo_values
+from ..pull import mirror
+from ..pull.apply import hold_connection
+
+if t.TYPE_CHECKING:
+    from ...extension import QBO
+    from ...intuit.client import QBOClient
+
+
+@dataclasses.dataclass
+class RowContext:
+    """Everything one row's push needs."""
+
+    qbo: QBO
+    session: Session
+    row: Outbox
+    connection: Connection
+    client: QBOClient
+
+    @property
+    def fields(self) -> FieldMap:
+        return self.qbo._registration().fields
+
+    def hold(self) -> None:
+        """Before the first write after QBO answered: see :func:`flask_qbo.sync.pull.apply.hold_connection`."""
+        hold_connection(self.session, self.connection)
+
+
+def request_id(row: Outbox, kind: str, *parts: object) -> str:
+    """The ``requestid`` of one write of a row.
+
+    The first create is sent with the row's ``uuid`` itself.  Every other write
+    uses a UUID derived from it and from what is being written (the SyncToken it
+    applies to, the name tried): a retry of the same write replays QBO's first
+    answer, while a different write — a coalesced newer edit — is not mistaken
+    for it.
+    """
+    if kind == "create" and not parts:
+        return row.uuid
+    return str(uuidlib.uuid5(uuidlib.UUID(row.uuid), ":".join([kind, *(str(p) for p in parts)])))
+
+
+def link_of(ctx: RowContext) -> Customer | None:
+    """The mirror row linked to the row's contact in the connected realm."""
+    return (
+        ctx.session.query(Customer)
+        .filter_by(tenant_key=ctx.row.tenant_key, contact_key=ctx.row.contact_key, realm_id=ctx.connection.realm_id)
+        .one_or_none()
+    )
+
+
+def mark_synced(link: Customer) -> None:
+    """The contact card says "synced" (and drops an old error) once nothing is left to send."""
+    if link.sync_status != SyncStatus.SYNCED:
+        link.sync_status = SyncStatus.SYNCED
+        link.sync_error = None
+
+
+def record(
+    ctx: RowContext, data: dict[str, t.Any], values: t.Mapping[str, t.Any], action: str, fields: list[str]
+) -> dict[str, t.Any]:
+    """Mirror QBO's answer, store the link's synced state and log it (committed by the caller)."""
+    session = ctx.session
+    ctx.hold()
+    for stale in session.query(Customer).filter(
+        Customer.tenant_key == ctx.row.tenant_key,
+        Customer.contact_key == ctx.row.contact_key,
+        Customer.qbo_id != str(data["Id"]),
+    ):
+        stale.contact_key = None
+    session.flush()
+    link = mirror.upsert_customer(session, ctx.connection, data, contact_key=ctx.row.contact_key)
+    link.last_pushed_hash = customer_hash(values)
+    link.synced_values = qbo_values(data, ctx.fields)
+    link.sync_status = SyncStatus.SYNCED
+    link.sync_error = None
+    link.last_synced_at = utcnow()
+    session.add(
+        SyncLog(
+            tenant_key=ctx.row.tenant_key,
+            realm_id=ctx.connection.realm_id,
+            contact_key=ctx.row.contact_key,
+            qbo_id=str(data["Id"]),
+            direction="push",
+            action=action,
+            fields=fields,
+        )
+    )
+    return {"qbo_id": str(data["Id"]), "operation": action, "fields": fields}

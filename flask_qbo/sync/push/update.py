@@ -1,0 +1,138 @@
+"""Sparse update of a linked customer, with the three-way merge after a stale SyncToken.
+
+A linked contact's edit goes to QBO as a sparse update holding only what
+changed since the values both sides last agreed on.  When QBO answers 5010 (our
+SyncToken is stale), :func:`merge_with` re-reads the customer, merges field by
+field (:mod:`flask_qbo.sync.merge`), writes QBO's side into the contact with
+capture suppressed, logs each true conflict and sends the ``conflict`` signal;
+the update is then retried on the fresh SyncToken, at most :data:`MAX_MERGES`
+times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from flask import current_app
+
+from ... import signals
+from ...config import get_config
+from ...errors import QBOStaleObjectError
+from ...models import Customer
+from ...models import SyncLog
+from ..capture import latest_unpushed_edit
+from ..capture import suppress_capture
+from ..merge import three_way
+from ..merge import winner_for
+from ..payload import apply_values
+from ..payload import build_update_payload
+from ..payload import changed_paths
+from ..payload import customer_hash
+from ..payload import qbo_values
+from ..pull import mirror
+from ..pull.parsing import last_updated
+from .context import RowContext
+from .context import mark_synced
+from .context import record
+from .context import request_id
+
+#: Merges attempted when QBO keeps answering 5010 (someone edits it right now).
+MAX_MERGES = 3
+
+
+def update(ctx: RowContext, contact: object, link: Customer, values: dict[str, t.Any]) -> dict[str, t.Any] | None:
+    """Send what changed since the last agreed values; ``None`` when there was nothing to record."""
+    current: dict[str, t.Any] = dict(link.raw or {})
+    base = (
+        link.synced_values if link.synced_values is not None else (qbo_values(current, ctx.fields) if current else None)
+    )
+    token = link.sync_token
+    sent: list[str] = []
+    data: dict[str, t.Any] | None = None
+    for _ in range(MAX_MERGES + 1):
+        payload = build_update_payload(
+            values, ctx.fields, qbo_id=link.qbo_id, sync_token=token, base=base, current=current
+        )
+        if payload is None:
+            break
+        sent = changed_paths(values, base)
+        try:
+            data = ctx.client.sparse_update(
+                "Customer", payload, request_id=request_id(ctx.row, "update", token, customer_hash(values))
+            )
+            break
+        except QBOStaleObjectError:
+            current = ctx.client.read("Customer", link.qbo_id)
+            values, base = merge_with(ctx, contact, values, base, current)
+            token = current.get("SyncToken")
+    else:
+        raise QBOStaleObjectError("The customer kept changing in QuickBooks while we merged; will retry.", code="5010")
+    if data is None:
+        data = current if current else None
+        if data is None:
+            mark_synced(link)
+            return None
+    return record(ctx, data, values, "updated" if sent else "synced", sent)
+
+
+def merge_with(
+    ctx: RowContext,
+    contact: object,
+    values: dict[str, t.Any],
+    base: t.Mapping[str, t.Any] | None,
+    fresh: dict[str, t.Any],
+) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+    """Three-way merge after a 5010; returns the contact's merged values and the new base (QBO's values)."""
+    qvals = qbo_values(fresh, ctx.fields)
+    winner = winner_for(get_config("QBO_CONFLICT_POLICY"), _crm_edited_at(ctx, contact), last_updated(fresh))
+    result = three_way(ctx.fields, base, values, qvals, winner=winner)
+    if result.pull:
+        with suppress_capture():
+            apply_values(contact, result.pull, ctx.fields)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's LocalProxy hides it
+    for conflict in result.conflicts:
+        ctx.session.add(
+            SyncLog(
+                tenant_key=ctx.row.tenant_key,
+                realm_id=ctx.connection.realm_id,
+                contact_key=ctx.row.contact_key,
+                qbo_id=fresh.get("Id"),
+                direction="push",
+                action="conflict",
+                fields=[conflict.path],
+                conflict={
+                    conflict.attr: {"crm": conflict.crm_value, "qbo": conflict.qbo_value, "winner": conflict.winner}
+                },
+                message=f"{conflict.attr} changed on both sides; {conflict.winner.upper()} value kept.",
+            )
+        )
+        signals.conflict.send(
+            app,
+            contact_key=ctx.row.contact_key,
+            field=conflict.attr,
+            crm_value=conflict.crm_value,
+            qbo_value=conflict.qbo_value,
+            winner=conflict.winner,
+        )
+    mirror.upsert_customer(ctx.session, ctx.connection, fresh, contact_key=ctx.row.contact_key)
+    return result.merged(values), qvals
+
+
+def _crm_edited_at(ctx: RowContext, contact: object) -> dt.datetime | None:
+    """The CRM side's time in a conflict: the model's ``updated_at`` if it has one, else its latest unpushed edit.
+
+    Not the row's ``created_at``: edits coalesce into a waiting row, and the
+    first of them may be older than QBO's change while the last is newer.
+    """
+    if hasattr(ctx.qbo._registration().model, "updated_at"):
+        edited = _aware(getattr(contact, "updated_at", None))
+        if edited is not None:
+            return edited
+    return _aware(latest_unpushed_edit(ctx.session, ctx.row.tenant_key, ctx.row.contact_key))
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
