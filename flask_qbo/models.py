@@ -356,8 +356,14 @@ class Inbox(Base):
     event_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[InboxStatus] = mapped_column(status_column(InboxStatus), default=InboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Not claimed before this time (a failed batch's events wait out their backoff).
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The claim: when and by which worker; a claim older than the lease is taken over.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When the event was settled (done, ignored, failed); never a claim stamp.
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: The notification body, kept briefly for replay and debugging.
     raw: Mapped[str | None] = mapped_column(Text)
@@ -442,27 +448,3 @@ class ImportMatch(Base):
     candidates: Mapped[list | None] = mapped_column(JSON)
     decision: Mapped[ImportDecision] = mapped_column(status_column(ImportDecision), default=ImportDecision.PENDING)
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-__all__ = [
-    "ConnectionStatus",
-    "ImportDecision",
-    "ImportStatus",
-    "InboxStatus",
-    "OutboxOp",
-    "OutboxStatus",
-    "Status",
-    "SyncStatus",
-    "Base",
-    "Connection",
-    "Customer",
-    "ImportMatch",
-    "ImportRun",
-    "Inbox",
-    "Outbox",
-    "RefItem",
-    "SyncLog",
-    "Transaction",
-    "metadata",
-    "utcnow",
-]

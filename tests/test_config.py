@@ -14,7 +14,7 @@ from flask_qbo.config import cdc_interval
 from flask_qbo.config import get_config
 from flask_qbo.config import resolve_urls
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_defaults_applied_without_overriding_host(app) -> None:

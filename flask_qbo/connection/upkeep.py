@@ -33,8 +33,8 @@ from ..intuit import tokens
 from ..models import Connection
 from ..models import Inbox
 from ..models import utcnow
-from ..sync.pull.apply import ConnectionGone
-from ..sync.pull.apply import hold_connection
+from ..sync.locks import ConnectionGone
+from ..sync.locks import hold_connection
 from .connect import log_event
 
 if t.TYPE_CHECKING:

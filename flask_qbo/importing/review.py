@@ -41,10 +41,10 @@ from ..fieldmap import qbo_values
 from ..models import Customer
 from ..models import ImportMatch
 from ..models import ImportRun
+from ..models import OutboxOp
 from ..models import SyncLog
 from ..models import utcnow
 from ..state import get_qbo
-from ..sync.capture import UPSERT
 from ..sync.capture import suppress_capture
 from ..sync.capture import write_row
 from ..sync.pull.apply import lock_order
@@ -416,7 +416,7 @@ def _apply_row(qbo: t.Any, session: t.Any, run: ImportRun, match: ImportMatch, c
     session.flush()
     queued = bool(plan["qbo"])
     if queued:
-        write_row(session.connection(), run.tenant_key, key, UPSERT)
+        write_row(session.connection(), run.tenant_key, key, OutboxOp.UPSERT)
         customer.sync_status = "pending"
     match.applied = True
     match.contact_key = key

@@ -47,7 +47,11 @@ from sqlalchemy import update
 from ..fieldmap import normalize
 from ..models import Customer
 from ..models import Outbox
+from ..models import OutboxOp
+from ..models import OutboxStatus
+from ..models import SyncStatus
 from ..models import utcnow
+from .queue import UNPUSHED
 
 log = logging.getLogger("flask_qbo.capture")
 
@@ -60,11 +64,6 @@ _installed: weakref.WeakSet[type] = weakref.WeakSet()
 #: ``session.info`` keys: changes found in before_flush, and the app to wake after commit.
 _PENDING = "qbo_capture_pending"
 _WAKE = "qbo_capture_wake"
-
-UPSERT = "upsert"
-INACTIVATE = "inactivate"
-#: Outbox states meaning "the CRM holds a change QBO has not seen yet".
-UNPUSHED = ("pending", "in_progress", "failed")
 
 
 def latest_unpushed_edit(session: t.Any, tenant_key: str, contact_key: str) -> dt.datetime | None:
@@ -153,14 +152,14 @@ def _before_flush(session: t.Any, flush_context: t.Any, instances: t.Any) -> Non
     changes: list[tuple[t.Any, str]] = []
     for obj in session.new:
         if isinstance(obj, reg.model):
-            changes.append((obj, UPSERT))
+            changes.append((obj, OutboxOp.UPSERT))
     for obj in session.dirty:
         if isinstance(obj, reg.model) and _mapped_change(session, obj, pushed_attrs):
-            changes.append((obj, UPSERT))
+            changes.append((obj, OutboxOp.UPSERT))
     if current_app.config["QBO_DELETE_POLICY"] == "inactivate":
         for obj in session.deleted:
             if isinstance(obj, reg.model):
-                changes.append((obj, INACTIVATE))
+                changes.append((obj, OutboxOp.INACTIVATE))
     if changes:
         session.info.setdefault(_PENDING, []).extend(changes)
 
@@ -213,7 +212,7 @@ def _after_flush(session: t.Any, flush_context: t.Any) -> None:
     # never wait on each other in a cycle (a deadlock on PostgreSQL).
     keyed = [((qbo.tenant_of(obj), qbo.contact_key(obj)), n, op) for n, (obj, op) in enumerate(changes)]
     for key, _, op in sorted(keyed, key=lambda e: (str(e[0][0]), str(e[0][1]), e[1])):
-        if key in seen and op == UPSERT:
+        if key in seen and op == OutboxOp.UPSERT:
             continue
         seen.add(key)
         write_row(connection, key[0], key[1], op)
@@ -232,17 +231,20 @@ def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> 
         .where(
             table.c.tenant_key == tenant_key,
             table.c.contact_key == contact_key,
-            table.c.status.in_(("pending", "failed")),
+            table.c.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED)),
         )
         .order_by(table.c.id.desc())
         .limit(1)
     ).first()
     coalesced = False
     if row is not None:
-        values: dict[str, t.Any] = {"op": INACTIVATE if INACTIVATE in (op, row.op) else UPSERT, "updated_at": now}
-        if row.status == "failed":
+        values: dict[str, t.Any] = {
+            "op": OutboxOp.INACTIVATE if OutboxOp.INACTIVATE in (op, row.op) else OutboxOp.UPSERT,
+            "updated_at": now,
+        }
+        if row.status == OutboxStatus.FAILED:
             values.update(
-                status="pending",
+                status=OutboxStatus.PENDING,
                 uuid=str(uuidlib.uuid4()),
                 attempts=0,
                 available_at=now,
@@ -266,7 +268,7 @@ def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> 
                 tenant_key=tenant_key,
                 contact_key=contact_key,
                 op=op,
-                status="pending",
+                status=OutboxStatus.PENDING,
                 attempts=0,
                 available_at=now,
                 created_at=now,
@@ -277,7 +279,7 @@ def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> 
     connection.execute(
         update(customers)
         .where(customers.c.tenant_key == tenant_key, customers.c.contact_key == contact_key)
-        .values(sync_status="pending", sync_error=None)
+        .values(sync_status=SyncStatus.PENDING, sync_error=None)
     )
 
 

@@ -21,11 +21,8 @@ import datetime as dt
 import logging
 import typing as t
 
-from sqlalchemy import case
 from sqlalchemy import func
-from sqlalchemy import or_
 from sqlalchemy import select
-from sqlalchemy import update
 
 from ...config import cdc_interval
 from ...config import get_config
@@ -35,20 +32,25 @@ from ...errors import QBOTokenDecryptError
 from ...intuit.client import quote
 from ...intuit.inputs import is_qbo_id
 from ...models import Connection
+from ...models import ConnectionStatus
 from ...models import Customer
 from ...models import Inbox
+from ...models import InboxStatus
 from ...models import SyncLog
 from ...models import utcnow
 from ...state import get_qbo
+from ..locks import ConnectionGone
+from ..locks import hold_connection
+from ..queue import INBOX
+from ..queue import worker_id
 from . import mirror
 from .apply import Applier
-from .apply import ConnectionGone
-from .apply import hold_connection
 from .apply import lock_customers
 
 if t.TYPE_CHECKING:
     from ...extension import QBO
     from ...intuit.client import QBOClient
+    from ..queue import DBSession
 
 log = logging.getLogger("flask_qbo.pull")
 
@@ -58,14 +60,6 @@ ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
 CDC_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(hours=1)
 #: CDC returns at most this many objects; a full page may be truncated.
 CDC_CAP = 1000
-#: Attempts before an inbox row is parked as failed (CDC still covers its change).
-MAX_ATTEMPTS = 5
-#: An in-progress claim older than this belongs to a crashed worker and is released.
-STALE_CLAIM = dt.timedelta(minutes=5)
-#: An event put back after a failed batch (QBO down, a 403, a wrong encryption key) waits
-#: this long before it is claimed again or counted as waiting, so runners that loop while
-#: events wait never spin on it; five attempts then span a couple of minutes.
-RETRY_WAIT = dt.timedelta(seconds=30)
 #: Name lists QBO hides when inactive unless asked for both.
 _NAME_LISTS = ("Customer", "Term", "PaymentMethod")
 #: Transactions that move a customer's open balance; QBO sends no Customer event when
@@ -85,20 +79,23 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
 
     One call is one bounded turn: a runner that wants the backlog gone calls
     again while :func:`pending_count` says events are left, giving pushes a
-    turn in between.
+    turn in between.  Events are claimed per realm, oldest first, through
+    :data:`flask_qbo.sync.queue.INBOX` (which also takes back the claims of a
+    worker that died: its lease ran out).
     """
     qbo = qbo or get_qbo()
     session = qbo.state().db.session
-    _release_stale_claims(session)
-    realms = [realm for (realm,) in session.query(Inbox.realm_id).filter(Inbox.status == "pending", _due()).distinct()]
+    realms = list(session.scalars(select(Inbox.realm_id).where(INBOX.ready(utcnow())).distinct()))
+    session.commit()
     applied = 0
     for realm in realms:
         conn = qbo.connection_for_realm(realm)
         if conn is None:
-            session.execute(
-                update(Inbox)
-                .where(Inbox.realm_id == realm, Inbox.status == "pending")
-                .values(status="ignored", processed_at=utcnow(), last_error="No tenant is connected to this realm.")
+            INBOX.settle(
+                session,
+                (Inbox.realm_id == realm) & INBOX.claimable(utcnow()),
+                InboxStatus.IGNORED,
+                "No tenant is connected to this realm.",
             )
             session.commit()
             continue
@@ -112,10 +109,10 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
 
 
 def pending_count(qbo: QBO | None = None) -> int:
-    """Inbox events :func:`process` would take now: pending, due, of a connected realm.
+    """Inbox events :func:`process` would take now: due, of a connected realm.
 
     Events kept for a reconnect, and events put back after a failed batch that
-    are still within :data:`RETRY_WAIT`, are not counted, so a runner that
+    are still waiting out their backoff, are not counted, so a runner that
     loops while this is above zero never spins on them.
     """
     qbo = qbo or get_qbo()
@@ -123,53 +120,18 @@ def pending_count(qbo: QBO | None = None) -> int:
     count = session.execute(
         select(func.count(Inbox.id))
         .join(Connection, Connection.realm_id == Inbox.realm_id)
-        .where(Inbox.status == "pending", _due(), Connection.status == "connected")
+        .where(INBOX.ready(utcnow()), Connection.status == ConnectionStatus.CONNECTED)
     ).scalar()
     session.commit()
     return int(count or 0)
 
 
-def _due() -> t.Any:
-    """Pending events that may be claimed now: never failed, or failed longer than :data:`RETRY_WAIT` ago.
-
-    A failed batch puts its events back with ``last_error`` set and
-    ``processed_at`` stamped (see :func:`_finish`).
-    """
-    return or_(Inbox.last_error.is_(None), Inbox.processed_at.is_(None), Inbox.processed_at <= utcnow() - RETRY_WAIT)
-
-
-def _release_stale_claims(session: t.Any) -> None:
-    session.execute(
-        update(Inbox)
-        .where(Inbox.status == "in_progress", Inbox.processed_at < utcnow() - STALE_CLAIM)
-        .values(status="pending")
-    )
-    session.commit()
-
-
-def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
-    """Mark up to ``limit`` pending rows as ours; the claim time tells our rows from a rival's."""
-    query = (
-        session.query(Inbox.id).filter(Inbox.realm_id == realm, Inbox.status == "pending", _due()).order_by(Inbox.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = [row_id for (row_id,) in query.limit(limit)]
+def _claim(session: DBSession, realm: str, limit: int) -> list[Inbox]:
+    """Claim up to ``limit`` of the realm's due events, oldest first; the claimed rows."""
+    ids = INBOX.claim_many(session, [Inbox.realm_id == realm], limit, utcnow(), worker_id())
     if not ids:
         return []
-    stamp = utcnow()
-    session.execute(
-        update(Inbox)
-        .where(Inbox.id.in_(ids), Inbox.status == "pending")
-        .values(status="in_progress", attempts=Inbox.attempts + 1, processed_at=stamp)
-    )
-    session.commit()
-    return (
-        session.query(Inbox)
-        .filter(Inbox.id.in_(ids), Inbox.status == "in_progress", Inbox.processed_at == stamp)
-        .order_by(Inbox.id)
-        .all()
-    )
+    return list(session.scalars(select(Inbox).where(INBOX.held(ids)).order_by(Inbox.id)))
 
 
 def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
@@ -177,57 +139,40 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
 
     A disconnect may delete the connection (and these rows) at any moment
     since the claim; the rows are then dropped without a word, and nothing is
-    written for the purged connection (see :func:`flask_qbo.sync.pull.apply.hold_connection`).
+    written for the purged connection (see :func:`flask_qbo.sync.locks.hold_connection`).
+    Waiting for a reconnect or for the encryption key is not a failed attempt:
+    those events come back after the first retry wait without spending one.
     """
     session = qbo.state().db.session
     ids = [row.id for row in rows]
     conn = session.get(Connection, conn_id)
     if conn is None or not conn.is_active:
-        _finish(session, ids, "pending", None, retry=False)
+        INBOX.release(session, ids, delay=0.0, attempts_back=True)
         return 0
     realm = conn.realm_id
+    wait = INBOX.strategy().base_wait
     try:
         applied = _apply_events(qbo, conn, rows)
     except ConnectionGone:
         session.rollback()
-        _finish(session, ids, "pending", None, retry=False)
+        INBOX.release(session, ids, delay=0.0, attempts_back=True)
         return 0
     except QBOAuthError as exc:
         session.rollback()
-        _finish(session, ids, "pending", f"Waiting for a reconnect: {exc}", retry=False)
+        INBOX.release(session, ids, delay=wait, error=f"Waiting for a reconnect: {exc}", attempts_back=True)
         return 0
     except QBOTokenDecryptError as exc:  # a wrong key, not a bad batch: wait without spending attempts
         session.rollback()
-        _finish(session, ids, "pending", str(exc), retry=False)
+        INBOX.release(session, ids, delay=wait, error=str(exc), attempts_back=True)
         return 0
     except Exception as exc:  # a bad batch must not stop the other realms
         session.rollback()
         log.exception("Applying %d QBO events for realm %s failed.", len(ids), realm)
-        _finish(session, ids, "pending", f"{type(exc).__name__}: {exc}", retry=True)
+        INBOX.retry(session, ids, f"{type(exc).__name__}: {exc}")
         return 0
-    _finish(session, ids, "done", None, retry=False)
-    return applied
-
-
-def _finish(session: t.Any, ids: list[int], status: str, error: str | None, *, retry: bool) -> None:
-    """Settle claimed rows by id; rows a purge deleted meanwhile are simply not there to update."""
-    values: dict[str, t.Any] = {
-        "status": status,
-        "last_error": error[:2000] if error else None,
-        "processed_at": utcnow(),
-    }
-    if retry:
-        values["status"] = case((Inbox.attempts >= MAX_ATTEMPTS, "failed"), else_=status)
-    elif status == "pending":
-        # Waiting for a reconnect (or a connection that went away) is not a failed attempt.
-        values["attempts"] = case((Inbox.attempts > 0, Inbox.attempts - 1), else_=0)
-    session.execute(
-        update(Inbox)
-        .where(Inbox.id.in_(ids), Inbox.status == "in_progress")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    INBOX.settle(session, INBOX.held(ids), InboxStatus.DONE, None)
     session.commit()
+    return applied
 
 
 def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
@@ -447,16 +392,15 @@ def _cover_inbox(session: t.Any, realm_id: str | None, start: dt.datetime, end: 
     event can remove it from the mirror.
     """
     kept = ("Merge",) if deletes else ("Merge", "Delete")
-    session.execute(
-        update(Inbox)
-        .where(
-            Inbox.realm_id == realm_id,
-            Inbox.status == "pending",
-            Inbox.operation.notin_(kept),
-            Inbox.event_time >= start,
-            Inbox.event_time <= end,
-        )
-        .values(status="done", processed_at=utcnow(), last_error="Covered by a CDC poll.")
+    INBOX.settle(
+        session,
+        (Inbox.realm_id == realm_id)
+        & (Inbox.status == InboxStatus.PENDING)
+        & Inbox.operation.notin_(kept)
+        & (Inbox.event_time >= start)
+        & (Inbox.event_time <= end),
+        InboxStatus.DONE,
+        "Covered by a CDC poll.",
     )
 
 
@@ -474,7 +418,9 @@ def poll_due(qbo: QBO | None = None) -> int:
     applied = 0
     ids = [
         conn_id
-        for (conn_id,) in session.query(Connection.id).filter(Connection.status == "connected").order_by(Connection.id)
+        for (conn_id,) in session.query(Connection.id)
+        .filter(Connection.status == ConnectionStatus.CONNECTED)
+        .order_by(Connection.id)
     ]
     for conn_id in ids:
         conn = session.get(Connection, conn_id)

@@ -39,11 +39,11 @@ from ...models import SyncLog
 from ...models import utcnow
 from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
+from ..locks import hold_connection
 from ..merge import CRM
 from ..merge import three_way
 from ..merge import winner_for
 from ..pull import mirror
-from ..pull.apply import hold_connection
 from ..validation import validate_values
 
 #: Merges attempted when QBO keeps answering 5010 (someone edits it right now).
@@ -67,7 +67,7 @@ class RowContext:
         return t.cast(FieldMap, self.qbo.registration().fields)
 
     def hold(self) -> None:
-        """Before the first write after QBO answered: see :func:`flask_qbo.sync.pull.apply.hold_connection`."""
+        """Before the first write after QBO answered: see :func:`flask_qbo.sync.locks.hold_connection`."""
         hold_connection(self.session, self.connection)
 
 
