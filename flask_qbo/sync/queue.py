@@ -54,11 +54,12 @@ from ..models import Status
 from ..models import utcnow
 
 if t.TYPE_CHECKING:
-    from flask_sqlalchemy.session import Session
+    from flask_sqlalchemy.session import Session as FlaskSession
+    from sqlalchemy.orm import Session
     from sqlalchemy.orm import scoped_session
 
-    #: The session sync works in: the host's Flask-SQLAlchemy ``db.session``.
-    DBSession = scoped_session[Session]
+    #: The session sync works in: the host's Flask-SQLAlchemy ``db.session``, or the session it hands out.
+    DBSession = Session | scoped_session[FlaskSession]
 
 #: A claim older than this is presumed dead (the worker crashed between claim and answer).
 LEASE = dt.timedelta(minutes=5)

@@ -53,14 +53,18 @@ from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
 from ...models import SyncLog
+from ...models import SyncStatus
 from ...models import utcnow
 from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
 from ..merge import CRM
 from ..merge import winner_for
+from ..queue import UNFINISHED
 from . import mirror
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ...extension import QBO
 
 log = logging.getLogger("flask_qbo.pull")
@@ -78,7 +82,7 @@ class Applier:
         self.qbo = qbo
         self.conn = connection
         self.realm_id = str(connection.realm_id)
-        self.session = qbo.state().db.session
+        self.session = qbo.state().db.session()
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.today = today or utcnow().date()
         self.applied = 0
@@ -219,7 +223,7 @@ class Applier:
         """
         in_flight = (
             self.session.query(Outbox.contact_key, Outbox.create_sent)
-            .filter(Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(("pending", "in_progress")))
+            .filter(Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(UNFINISHED))
             .all()
         )
         if not in_flight:
@@ -235,7 +239,9 @@ class Applier:
             return False
         waiting = {key for key, _sent in in_flight}
         with self.session.no_autoflush:
-            candidates = self.session.query(registration.model).filter(func.lower(column) == str(email).lower())
+            candidates: t.Iterable[object] = self.session.query(registration.model).filter(
+                func.lower(column) == str(email).lower()
+            )
             return any(
                 self.qbo.contact_key(c) in waiting and self.qbo.tenant_of(c) == self.conn.tenant_key for c in candidates
             )
@@ -295,7 +301,7 @@ class Applier:
         if base is None:
             return set()
         fields = self.qbo.registration().fields
-        crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, row.contact_key)
+        crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, str(row.contact_key))
         if crm_edited_at is None:
             return set()
         # The same rule as push's three-way merge, so both directions settle a conflict alike.
@@ -338,7 +344,7 @@ class Applier:
         row.last_pulled_hash = digest
         row.last_synced_at = utcnow()
         if not pending:
-            row.sync_status, row.sync_error = "synced", None
+            row.sync_status, row.sync_error = SyncStatus.SYNCED, None
 
     # -- merges ---------------------------------------------------------------------------
 
@@ -356,7 +362,7 @@ def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:
     return (contact_key is None, contact_key or "", str(qbo_id))
 
 
-def lock_customers(session: t.Any, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
+def lock_customers(session: Session, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
     """Lock the mirror rows of ``qbo_ids`` in the customer lock order, before the first write.
 
     Only PostgreSQL needs it: SQLite lets one writer in at a time.  One

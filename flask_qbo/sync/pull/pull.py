@@ -48,9 +48,10 @@ from .apply import Applier
 from .apply import lock_customers
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ...extension import QBO
     from ...intuit.client import QBOClient
-    from ..queue import DBSession
 
 log = logging.getLogger("flask_qbo.pull")
 
@@ -84,7 +85,7 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
     worker that died: its lease ran out).
     """
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     realms = list(session.scalars(select(Inbox.realm_id).where(INBOX.ready(utcnow())).distinct()))
     session.commit()
     applied = 0
@@ -116,7 +117,7 @@ def pending_count(qbo: QBO | None = None) -> int:
     loops while this is above zero never spins on them.
     """
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     count = session.execute(
         select(func.count(Inbox.id))
         .join(Connection, Connection.realm_id == Inbox.realm_id)
@@ -126,7 +127,7 @@ def pending_count(qbo: QBO | None = None) -> int:
     return int(count or 0)
 
 
-def _claim(session: DBSession, realm: str, limit: int) -> list[Inbox]:
+def _claim(session: Session, realm: str, limit: int) -> list[Inbox]:
     """Claim up to ``limit`` of the realm's due events, oldest first; the claimed rows."""
     ids = INBOX.claim_many(session, [Inbox.realm_id == realm], limit, utcnow(), worker_id())
     if not ids:
@@ -143,7 +144,7 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
     Waiting for a reconnect or for the encryption key is not a failed attempt:
     those events come back after the first retry wait without spending one.
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     ids = [row.id for row in rows]
     conn = session.get(Connection, conn_id)
     if conn is None or not conn.is_active:
@@ -177,7 +178,7 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
 
 def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     """Fetch and apply what a batch of events points at; everything commits together."""
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     applier = Applier(qbo, conn)
     client = qbo.client(conn)
     wanted: dict[tuple[str, str], None] = {}  # a dict keeps the events' order
@@ -220,7 +221,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     return applier.applied
 
 
-def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, t.Any]]:
     """The current version of each wanted ``(entity, id)`` that QBO has, read in bulk.
 
     One query per entity type and :data:`IN_CHUNK` ids (see :func:`_read_many`).
@@ -230,7 +231,7 @@ def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple
     ids: dict[str, set[str]] = {}
     for entity, entity_id in wanted:
         ids.setdefault(entity, set()).add(entity_id)
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], dict[str, t.Any]] = {}
     for entity in (name for name in ENTITIES if name in ids):
         for data in _read_many(client, entity, ids[entity]):
             found[(entity, str(data["Id"]))] = data
@@ -238,7 +239,7 @@ def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple
 
 
 def _balance_customers(
-    session: t.Any,
+    session: Session,
     realm_id: str | None,
     changed: t.Iterable[tuple[t.Any, t.Mapping[str, t.Any]]],
     deleted: t.Iterable[tuple[str, str]],
@@ -267,7 +268,7 @@ def _balance_customers(
     return ids
 
 
-def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict]:
+def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict[str, t.Any]]:
     """Current versions of some objects of one entity: one query per :data:`IN_CHUNK` ids, never one read each.
 
     Name lists include inactive objects (QBO hides them unless asked), as a
@@ -277,14 +278,14 @@ def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[d
     """
     ordered = sorted(ids, key=lambda value: (len(value), value))
     active = " AND Active IN (true, false)" if entity in _NAME_LISTS else ""
-    found: list[dict] = []
+    found: list[dict[str, t.Any]] = []
     for start in range(0, len(ordered), IN_CHUNK):
         chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start : start + IN_CHUNK])
         found.extend(client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk}){active} MAXRESULTS {IN_CHUNK}"))
     return found
 
 
-def _mirrored_customers(session: t.Any, realm_id: str, ids: list[str]) -> set[str]:
+def _mirrored_customers(session: Session, realm_id: str, ids: list[str]) -> set[str]:
     """Which of ``ids`` the mirror holds, in one query per :data:`IN_CHUNK` ids.
 
     A customer QBO does not have and we never mirrored needs nothing done, so
@@ -320,7 +321,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     ``MetaData.LastUpdatedTime``, which page without limit but cannot see
     deleted transactions.
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     started = utcnow()
     overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
     cursor = connection.cdc_cursor or connection.connected_at or started - dt.timedelta(seconds=cdc_interval())
@@ -372,9 +373,9 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     return applier.applied
 
 
-def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict]]:
+def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict[str, t.Any]]]:
     stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    found: dict[str, list[dict]] = {}
+    found: dict[str, list[dict[str, t.Any]]] = {}
     for entity in ENTITIES:
         where = f"MetaData.LastUpdatedTime > '{stamp}'"
         if entity in _NAME_LISTS:
@@ -383,7 +384,9 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
     return found
 
 
-def _cover_inbox(session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool) -> None:
+def _cover_inbox(
+    session: Session, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool
+) -> None:
     """Pending events inside the window CDC just applied need no read of their own.
 
     Merges stay pending: only the event says where a merged customer went.
@@ -412,7 +415,7 @@ def poll_due(qbo: QBO | None = None) -> int:
     without a word.
     """
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     interval = dt.timedelta(seconds=cdc_interval())
     now = utcnow()
     applied = 0

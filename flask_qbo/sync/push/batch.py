@@ -65,10 +65,11 @@ from . import rows
 from .ops import request_id
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ...extension import QBO
     from ...fieldmap import FieldMap
     from ...intuit.client import QBOClient
-    from ..queue import DBSession
 
 log = logging.getLogger("flask_qbo.push")
 
@@ -89,7 +90,7 @@ class Item:
     request_id: str
 
 
-def claim_batch(session: DBSession, tenant_key: str, size: int, now: dt.datetime, who: str) -> list[int]:
+def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, who: str) -> list[int]:
     """Take up to ``size`` due rows of one tenant with one UPDATE; returns their ids, oldest first. Commits.
 
     Claiming row by row cost a commit (an fsync on SQLite) per row, which
@@ -106,7 +107,7 @@ def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:
     A disconnect that purges the tenant's connection meanwhile (its rows go
     with it) ends the run without recording anything for it.
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     who = worker_id()
     handled = 0
     client = None
@@ -139,7 +140,7 @@ def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:
     return handled
 
 
-def prepare(qbo: QBO, session: DBSession, conn: Connection, row_ids: list[int]) -> tuple[list[Item], list[int]]:
+def prepare(qbo: QBO, session: Session, conn: Connection, row_ids: list[int]) -> tuple[list[Item], list[int]]:
     """Split claimed rows into batch updates and single-path rows; rows with nothing to send are done.
 
     Three queries whatever the batch size: the rows, their links, their contacts.
@@ -150,7 +151,7 @@ def prepare(qbo: QBO, session: DBSession, conn: Connection, row_ids: list[int]) 
     fields = qbo.registration().fields
     claimed = session.scalars(select(Outbox).where(Outbox.id.in_(row_ids)).order_by(Outbox.id)).all()
     keys = [row.contact_key for row in claimed if row.op == OutboxOp.UPSERT]
-    linked = (
+    linked: t.Iterable[Customer] = (
         session.scalars(
             select(Customer).where(
                 Customer.tenant_key == conn.tenant_key,
@@ -199,7 +200,7 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
             link.sync_status, link.sync_error = SyncStatus.SYNCED, None
         row.status, row.error_code, row.last_error = OutboxStatus.DONE, None, None
         return _UNCHANGED
-    validate_values({p: v for p, v in values.items() if fields.by_path(p).pushes}, fields)
+    validate_values({p: v for p, v in values.items() if (f := fields.by_path(p)) is not None and f.pushes}, fields)
     current = dict(link.raw or {})
     base = link.synced_values if link.synced_values is not None else (qbo_values(current, fields) if current else None)
     payload = build_update_payload(
@@ -218,7 +219,7 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
     )
 
 
-def send(qbo: QBO, session: DBSession, conn: Connection, client: QBOClient, items: list[Item]) -> bool:
+def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items: list[Item]) -> bool:
     """Send one batch and settle every item; False when the realm should pause this round."""
     ids = [item.row_id for item in items]
     request = [{"bId": str(n), "operation": "update", "Customer": item.payload} for n, item in enumerate(items)]
@@ -269,7 +270,7 @@ def send(qbo: QBO, session: DBSession, conn: Connection, client: QBOClient, item
     return True
 
 
-def record_all(qbo: QBO, session: DBSession, conn: Connection, done: list[tuple[Item, dict[str, t.Any]]]) -> None:
+def record_all(qbo: QBO, session: Session, conn: Connection, done: list[tuple[Item, dict[str, t.Any]]]) -> None:
     """Record every successful item in one commit, then send ``pushed`` for each.
 
     Mirrors :func:`flask_qbo.sync.push.ops.record` for a whole batch: a contact
@@ -292,7 +293,7 @@ def record_all(qbo: QBO, session: DBSession, conn: Connection, done: list[tuple[
                 Customer.contact_key.in_(list(keys)),
             )
         ):
-            if other.qbo_id != keys[other.contact_key] or other.realm_id != conn.realm_id:
+            if other.qbo_id != keys.get(str(other.contact_key)) or other.realm_id != conn.realm_id:
                 other.contact_key = None
         for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
             link = mirror.upsert_customer(session, conn, data, contact_key=item.contact_key)
@@ -314,7 +315,7 @@ def record_all(qbo: QBO, session: DBSession, conn: Connection, done: list[tuple[
                 for item, _ in done
             ]
         )
-    table = Outbox.__table__
+    table = OUTBOX.table
     session.execute(
         update(table)
         .where(table.c.id.in_([item.row_id for item, _ in done]))

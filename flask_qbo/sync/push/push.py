@@ -47,17 +47,18 @@ from .batch import process_batch
 from .rows import handle
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ...extension import QBO
-    from ..queue import DBSession
 
 
-def active_connections(session: DBSession) -> dict[str, Connection]:
+def active_connections(session: Session) -> dict[str, Connection]:
     """Tenant key → connection, for connections sync may use now."""
     rows = session.query(Connection).filter(Connection.status == ConnectionStatus.CONNECTED).all()
     return {c.tenant_key: c for c in rows if c.realm_id}
 
 
-def candidates(session: DBSession, tenants: t.Collection[str], limit: int, now: dt.datetime) -> list[Outbox]:
+def candidates(session: Session, tenants: t.Collection[str], limit: int, now: dt.datetime) -> list[Outbox]:
     """Due rows, oldest first, at most one per contact; the claim UPDATE stays the arbiter."""
     if not tenants:
         return []
@@ -76,7 +77,7 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     runner and ``flask qbo push`` do.
     """
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     connections = active_connections(session)
     session.commit()
     if not connections:
@@ -111,14 +112,14 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
 def due_count(qbo: QBO | None = None) -> int:
     """Outbox rows due now for connected tenants: tells a runner whether more workers would help."""
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     connections = active_connections(session)
     total = sum(_pending_counts(session, connections).values()) if connections else 0
     session.commit()
     return total
 
 
-def _pending_counts(session: DBSession, connections: t.Mapping[str, Connection]) -> dict[str, int]:
+def _pending_counts(session: Session, connections: t.Mapping[str, Connection]) -> dict[str, int]:
     rows = session.execute(
         select(Outbox.tenant_key, func.count())
         .where(
@@ -135,7 +136,7 @@ def _pending_counts(session: DBSession, connections: t.Mapping[str, Connection])
 def next_due_in(qbo: QBO | None = None) -> float | None:
     """Seconds until the next pending row becomes due (``None`` when the outbox is idle)."""
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     tenants = list(active_connections(session))
     if not tenants:
         session.commit()
@@ -164,7 +165,7 @@ def request_sync(contact_or_key: object, tenant_key: str | None = None) -> Outbo
     names the contact exactly as every other row and link does.
     """
     qbo = get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     if isinstance(contact_or_key, (str, int)):
         contact_key = qbo.canonical_key(contact_or_key)
         if tenant_key is None:
@@ -200,7 +201,7 @@ def retry_all(tenant_key: str) -> int:
 
 
 def _retry(tenant_key: str, condition: ColumnElement[bool]) -> int:
-    session = get_qbo().state().db.session
+    session = get_qbo().state().db.session()
     rows = OUTBOX.revive(session, condition & (Outbox.tenant_key == tenant_key))
     for row in rows:
         session.execute(

@@ -57,7 +57,7 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
     the push then stops without recording anything (see
     :func:`flask_qbo.sync.locks.hold_connection`).
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     row = session.get(Outbox, row_id)
     conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
     if row is None or conn is None or not conn.is_active:
@@ -136,7 +136,7 @@ def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
     raising would otherwise cycle forever, so it is parked where the health
     page lists it and an admin can retry it once the bug is fixed.
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     if OUTBOX.exhausted(session, row_id):
         fail(qbo, row_id, exc, status=OutboxStatus.DEAD)
     else:
@@ -145,7 +145,7 @@ def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
 
 def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = OutboxStatus.FAILED) -> None:
     """Park a row as ``failed`` (or ``dead``) with Intuit's message, on the row and the contact's link."""
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     row = session.get(Outbox, row_id)
     conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
     if row is None or conn is None:
@@ -183,7 +183,7 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
 
 def needs_reconnect(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, exc: QBOAuthError) -> None:
     """Keep the rows pending and make sure the tenant's connection shows it needs a reconnect."""
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     OUTBOX.release(session, row_ids, delay=0.0, error=exc, attempts_back=True)
     conn = session.query(Connection).filter_by(tenant_key=tenant_key).one_or_none()
     if conn is not None and conn.status == ConnectionStatus.CONNECTED:
@@ -199,7 +199,7 @@ def wait_for_key(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, ex
     only to fail the same way.  Once the app runs with the right key, the next
     claim after the wait goes through.
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     OUTBOX.defer(session, Outbox.tenant_key == tenant_key, KEY_WAIT)
     OUTBOX.release(session, row_ids, delay=KEY_WAIT, error=exc, attempts_back=True)
     log.warning("Push for tenant %s waits %d s for the encryption key: %s", tenant_key, KEY_WAIT, exc)
