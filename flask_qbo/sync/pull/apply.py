@@ -66,6 +66,8 @@ if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ...extension import QBO
+    from ...fieldmap import Field
+    from ...fieldmap import FieldMap
 
 log = logging.getLogger("flask_qbo.pull")
 
@@ -291,7 +293,7 @@ class Applier:
     def _conflicts(
         self,
         row: Customer,
-        contact: t.Any,
+        contact: object,
         data: t.Mapping[str, t.Any],
         values: dict[str, t.Any],
         base: dict[str, t.Any] | None,
@@ -385,12 +387,12 @@ def lock_customers(session: Session, realm_id: str, qbo_ids: t.Iterable[str]) ->
     ).all()
 
 
-def _crm_value(contact: t.Any, field: t.Any) -> t.Any:
+def _crm_value(contact: object, field: Field) -> t.Any:
     value = getattr(contact, field.attr, None)
     return field.to_qbo(value) if field.to_qbo is not None else value
 
 
-def contact_attrs(values: t.Mapping[str, t.Any], fields: t.Any) -> dict[str, t.Any]:
+def contact_attrs(values: t.Mapping[str, t.Any], fields: FieldMap) -> dict[str, t.Any]:
     """QBO ``{path: value}`` as ``{attr: value}`` for a new contact (pulled fields only)."""
     attrs: dict[str, t.Any] = {}
     for field in fields:

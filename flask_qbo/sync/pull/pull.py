@@ -447,6 +447,3 @@ def poll_due(qbo: QBO | None = None) -> int:
             session.rollback()
             log.exception("CDC poll for tenant %s failed; it is retried next interval.", tenant)
     return applied
-
-
-__all__ = ["BATCH", "ENTITIES", "pending_count", "poll_cdc", "poll_due", "process"]
