@@ -15,6 +15,9 @@ from flask import current_app
 
 from .errors import QBOConfigError
 
+if t.TYPE_CHECKING:
+    from flask import Flask
+
 #: Intuit URLs per environment.  ``emulator`` URLs are derived from
 #: ``QBO_EMULATOR_URL`` at runtime.
 INTUIT_URLS: dict[str, dict[str, str]] = {
@@ -111,6 +114,10 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_BATCH_THRESHOLD": 10,
     # Claims of an outbox row that raised a non-QBO error (a bug) before it is marked "dead".
     "QBO_OUTBOX_MAX_ATTEMPTS": 5,
+    # Claims of an inbox event whose batch kept failing before it is marked "failed" (CDC still covers it).
+    "QBO_INBOX_MAX_ATTEMPTS": 5,
+    # Seconds before a failed inbox batch is retried; doubles per attempt (with jitter) up to 10 minutes.
+    "QBO_INBOX_RETRY_WAIT": 30,
     # URL prefix of the extension's blueprints.
     "QBO_URL_PREFIX": "/qbo",
     # Template the extension's full pages extend (must define block "content").
@@ -128,7 +135,7 @@ DEFAULTS: dict[str, t.Any] = {
 }
 
 
-def get_config(key: str, app: t.Any = None) -> t.Any:
+def get_config(key: str, app: Flask | None = None) -> t.Any:
     """Return the value of a ``QBO_*`` key, failing on a name that does not exist.
 
     A typo such as ``QBO_CLIENTID`` would otherwise read as ``None`` and surface
@@ -140,7 +147,7 @@ def get_config(key: str, app: t.Any = None) -> t.Any:
     return app.config.get(key, DEFAULTS[key])
 
 
-def resolve_urls(app: t.Any = None) -> dict[str, str]:
+def resolve_urls(app: Flask | None = None) -> dict[str, str]:
     """Return the API, OAuth and deep-link URLs for the configured environment.
 
     Explicit ``QBO_*_URL`` keys override the environment's defaults, so a host
@@ -170,7 +177,7 @@ def resolve_urls(app: t.Any = None) -> dict[str, str]:
     return urls
 
 
-def cdc_interval(app: t.Any = None) -> int:
+def cdc_interval(app: Flask | None = None) -> int:
     """Seconds between CDC polls: explicit, or 60 without webhooks and 900 with."""
     value = get_config("QBO_CDC_INTERVAL", app)
     if value is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import typing as t
 import uuid
 from decimal import Decimal
 
@@ -53,7 +54,7 @@ class Status(str, enum.Enum):
     """A status stored as its plain value (``"pending"``), compared and shown as that value."""
 
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)
 
 
 class ConnectionStatus(Status):
@@ -144,18 +145,17 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+        return _as_utc(value)
 
     def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+        return _as_utc(value)
+
+
+def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """``value`` in UTC; a naive time is taken as UTC already."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -266,11 +266,11 @@ class Customer(Base):
     last_pushed_hash: Mapped[str | None] = mapped_column(String(64))
     last_pulled_hash: Mapped[str | None] = mapped_column(String(64))
     #: QBO path -> value as both sides last agreed: the base of the three-way merge.
-    synced_values: Mapped[dict | None] = mapped_column(JSON)
+    synced_values: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     sync_status: Mapped[SyncStatus | None] = mapped_column(status_column(SyncStatus))
     sync_error: Mapped[str | None] = mapped_column(Text)
     last_synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    raw: Mapped[dict | None] = mapped_column(JSON)
+    raw: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:
@@ -304,7 +304,7 @@ class Transaction(Base):
     email_status: Mapped[str | None] = mapped_column(String(20))
     memo: Mapped[str | None] = mapped_column(Text)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    raw: Mapped[dict | None] = mapped_column(JSON)
+    raw: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     qbo_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -334,7 +334,7 @@ class Outbox(Base):
     #: A create sent for this row, committed before sending: {"DisplayName": ..., "values": {path: value}}.
     #: When its answer was lost (timeout, crash), the retry recognises the customer as
     #: its own create by that unique DisplayName, with the sent values as merge base.
-    create_sent: Mapped[dict | None] = mapped_column(JSON)
+    create_sent: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -356,8 +356,14 @@ class Inbox(Base):
     event_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[InboxStatus] = mapped_column(status_column(InboxStatus), default=InboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Not claimed before this time (a failed batch's events wait out their backoff).
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The claim: when and by which worker; a claim older than the lease is taken over.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When the event was settled (done, ignored, failed); never a claim stamp.
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: The notification body, kept briefly for replay and debugging.
     raw: Mapped[str | None] = mapped_column(Text)
@@ -378,9 +384,9 @@ class SyncLog(Base):
     direction: Mapped[str] = mapped_column(String(10))
     #: e.g. created, updated, matched, conflict, failed, echo, merged, inactivated, malformed.
     action: Mapped[str] = mapped_column(String(20))
-    fields: Mapped[list | None] = mapped_column(JSON)
+    fields: Mapped[list[str] | None] = mapped_column(JSON)
     #: For conflicts: {field: {"crm": ..., "qbo": ..., "winner": ...}}.
-    conflict: Mapped[dict | None] = mapped_column(JSON)
+    conflict: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(20))
     message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -399,7 +405,7 @@ class RefItem(Base):
     qbo_id: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    raw: Mapped[dict | None] = mapped_column(JSON)
+    raw: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
 
 
 class ImportRun(Base):
@@ -414,7 +420,7 @@ class ImportRun(Base):
     #: Only transactions this many months back (None: all history).
     months: Mapped[int | None] = mapped_column(Integer)
     #: Where fetching resumes: {"entity": "Invoice", "start": 1001}.
-    cursor: Mapped[dict | None] = mapped_column(JSON)
+    cursor: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     customers_total: Mapped[int] = mapped_column(Integer, default=0)
     customers_done: Mapped[int] = mapped_column(Integer, default=0)
     transactions_done: Mapped[int] = mapped_column(Integer, default=0)
@@ -439,30 +445,6 @@ class ImportMatch(Base):
     #: ``email`` / ``phone`` / ``name`` / ``ambiguous`` / ``none``.
     match_kind: Mapped[str] = mapped_column(String(20))
     #: Other plausible contacts when ambiguous: [contact_key, ...].
-    candidates: Mapped[list | None] = mapped_column(JSON)
+    candidates: Mapped[list[str] | None] = mapped_column(JSON)
     decision: Mapped[ImportDecision] = mapped_column(status_column(ImportDecision), default=ImportDecision.PENDING)
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-__all__ = [
-    "ConnectionStatus",
-    "ImportDecision",
-    "ImportStatus",
-    "InboxStatus",
-    "OutboxOp",
-    "OutboxStatus",
-    "Status",
-    "SyncStatus",
-    "Base",
-    "Connection",
-    "Customer",
-    "ImportMatch",
-    "ImportRun",
-    "Inbox",
-    "Outbox",
-    "RefItem",
-    "SyncLog",
-    "Transaction",
-    "metadata",
-    "utcnow",
-]

@@ -93,7 +93,7 @@ def purge_data(qbo: QBO, tenant_key: str, realm_id: str | None) -> dict[str, int
     """
     db_session = qbo.state().db.session
     # The connection row first, as every sync transaction takes it before its first write
-    # (flask_qbo.sync.pull.apply.hold_connection): a sync in flight commits before this purge, or finds it done.
+    # (flask_qbo.sync.locks.hold_connection): a sync in flight commits before this purge, or finds it done.
     db_session.query(Connection.id).filter(Connection.tenant_key == tenant_key).with_for_update().all()
     counts: dict[str, int] = {}
     run_ids = [run_id for (run_id,) in db_session.query(ImportRun.id).filter(ImportRun.tenant_key == tenant_key)]

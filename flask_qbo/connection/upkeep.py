@@ -35,8 +35,8 @@ from ..models import ConnectionStatus
 from ..models import Inbox
 from ..models import InboxStatus
 from ..models import utcnow
-from ..sync.pull.apply import ConnectionGone
-from ..sync.pull.apply import hold_connection
+from ..sync.locks import ConnectionGone
+from ..sync.locks import hold_connection
 from .events import log_event
 
 if t.TYPE_CHECKING:

@@ -37,6 +37,7 @@ import weakref
 
 from flask import current_app
 from flask import has_app_context
+from sqlalchemy import Table
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -46,8 +47,24 @@ from sqlalchemy import update
 
 from ..models import Customer
 from ..models import Outbox
+from ..models import OutboxOp
+from ..models import OutboxStatus
+from ..models import SyncStatus
 from ..models import utcnow
 from .payload import normalize
+from .queue import OUTBOX
+from .queue import UNPUSHED
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import UOWTransaction
+
+    from ..extension import QBO
+    from ..extension import ContactRegistration
+    from .queue import DBSession
 
 log = logging.getLogger("flask_qbo.capture")
 
@@ -61,13 +78,8 @@ _installed: weakref.WeakSet[type] = weakref.WeakSet()
 _PENDING = "qbo_capture_pending"
 _WAKE = "qbo_capture_wake"
 
-UPSERT = "upsert"
-INACTIVATE = "inactivate"
-#: Outbox states meaning "the CRM holds a change QBO has not seen yet".
-UNPUSHED = ("pending", "in_progress", "failed")
 
-
-def latest_unpushed_edit(session: t.Any, tenant_key: str, contact_key: str) -> dt.datetime | None:
+def latest_unpushed_edit(session: DBSession, tenant_key: str, contact_key: str) -> dt.datetime | None:
     """When the contact was last edited without QBO having the edit yet (None: QBO has them all).
 
     Newest-wins dates the CRM side of a conflict by this, in both directions:
@@ -75,13 +87,13 @@ def latest_unpushed_edit(session: t.Any, tenant_key: str, contact_key: str) -> d
     its first), and a row queued behind one in flight is newer still.
     """
     return session.scalar(
-        select(func.max(Outbox.updated_at)).where(
+        select(func.max(Outbox.updated_at).label("latest")).where(
             Outbox.tenant_key == tenant_key, Outbox.contact_key == contact_key, Outbox.status.in_(UNPUSHED)
         )
     )
 
 
-def install(qbo: t.Any, app: t.Any) -> None:
+def install(qbo: QBO, app: Flask) -> None:
     """Attach the capture listeners to the host's session class (once per class)."""
     session_class = _session_class(qbo.state(app).db)
     if session_class in _installed:
@@ -93,7 +105,7 @@ def install(qbo: t.Any, app: t.Any) -> None:
     _installed.add(session_class)
 
 
-def _session_class(db: t.Any) -> type:
+def _session_class(db: SQLAlchemy) -> type:
     factory = db.session.session_factory
     return t.cast(type, factory.class_)
 
@@ -134,7 +146,7 @@ def _flush_current() -> None:
 # -- listeners ---------------------------------------------------------------------
 
 
-def _active_registration() -> tuple[t.Any, t.Any] | None:
+def _active_registration() -> tuple[QBO, ContactRegistration] | None:
     """The current app's extension and contact registration, or ``None`` when capture is off."""
     if is_suppressed() or not has_app_context():
         return None
@@ -144,28 +156,28 @@ def _active_registration() -> tuple[t.Any, t.Any] | None:
     return qbo, qbo._contact
 
 
-def _before_flush(session: t.Any, flush_context: t.Any, instances: t.Any) -> None:
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
     found = _active_registration()
     if found is None:
         return
     qbo, reg = found
     pushed_attrs = [f.attr for f in reg.fields if f.pushes]
-    changes: list[tuple[t.Any, str]] = []
+    changes: list[tuple[object, OutboxOp]] = []
     for obj in session.new:
         if isinstance(obj, reg.model):
-            changes.append((obj, UPSERT))
+            changes.append((obj, OutboxOp.UPSERT))
     for obj in session.dirty:
         if isinstance(obj, reg.model) and _mapped_change(session, obj, pushed_attrs):
-            changes.append((obj, UPSERT))
+            changes.append((obj, OutboxOp.UPSERT))
     if current_app.config["QBO_DELETE_POLICY"] == "inactivate":
         for obj in session.deleted:
             if isinstance(obj, reg.model):
-                changes.append((obj, INACTIVATE))
+                changes.append((obj, OutboxOp.INACTIVATE))
     if changes:
         session.info.setdefault(_PENDING, []).extend(changes)
 
 
-def _mapped_change(session: t.Any, obj: t.Any, attrs: list[str]) -> bool:
+def _mapped_change(session: Session, obj: object, attrs: list[str]) -> bool:
     """True when a synced attribute really changed (``""`` → ``None`` or whitespace is no change).
 
     After a commit the old value is expired, so history cannot tell what it
@@ -198,7 +210,7 @@ def _mapped_change(session: t.Any, obj: t.Any, attrs: list[str]) -> bool:
     return any(normalize(old) != new for old, new in zip(stored, unknown.values()))
 
 
-def _after_flush(session: t.Any, flush_context: t.Any) -> None:
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     changes = session.info.pop(_PENDING, None)
     if not changes:
         return
@@ -213,36 +225,39 @@ def _after_flush(session: t.Any, flush_context: t.Any) -> None:
     # never wait on each other in a cycle (a deadlock on PostgreSQL).
     keyed = [((qbo._tenant_of(obj), qbo._contact_key(obj)), n, op) for n, (obj, op) in enumerate(changes)]
     for key, _, op in sorted(keyed, key=lambda e: (str(e[0][0]), str(e[0][1]), e[1])):
-        if key in seen and op == UPSERT:
+        if key in seen and op == OutboxOp.UPSERT:
             continue
         seen.add(key)
         write_row(connection, key[0], key[1], op)
-    session.info[_WAKE] = current_app._get_current_object()
+    session.info[_WAKE] = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug proxy
 
 
-def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> None:
+def write_row(connection: SAConnection, tenant_key: str, contact_key: str, op: OutboxOp) -> None:
     """Write or coalesce the contact's pending outbox row (Core, on ``connection``).
 
     Shared with :func:`flask_qbo.sync.push.push.request_sync` so "Sync now" follows the same rules.
     """
     now = utcnow()
-    table = Outbox.__table__
+    table = OUTBOX.table
     row = connection.execute(
         select(table.c.id, table.c.status, table.c.op)
         .where(
             table.c.tenant_key == tenant_key,
             table.c.contact_key == contact_key,
-            table.c.status.in_(("pending", "failed")),
+            table.c.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED)),
         )
         .order_by(table.c.id.desc())
         .limit(1)
     ).first()
     coalesced = False
     if row is not None:
-        values: dict[str, t.Any] = {"op": INACTIVATE if INACTIVATE in (op, row.op) else UPSERT, "updated_at": now}
-        if row.status == "failed":
+        values: dict[str, t.Any] = {
+            "op": OutboxOp.INACTIVATE if OutboxOp.INACTIVATE in (op, row.op) else OutboxOp.UPSERT,
+            "updated_at": now,
+        }
+        if row.status == OutboxStatus.FAILED:
             values.update(
-                status="pending",
+                status=OutboxStatus.PENDING,
                 uuid=str(uuidlib.uuid4()),
                 attempts=0,
                 available_at=now,
@@ -266,22 +281,22 @@ def write_row(connection: t.Any, tenant_key: str, contact_key: str, op: str) -> 
                 tenant_key=tenant_key,
                 contact_key=contact_key,
                 op=op,
-                status="pending",
+                status=OutboxStatus.PENDING,
                 attempts=0,
                 available_at=now,
                 created_at=now,
                 updated_at=now,
             )
         )
-    customers = Customer.__table__
+    customers = t.cast(Table, Customer.__table__)
     connection.execute(
         update(customers)
         .where(customers.c.tenant_key == tenant_key, customers.c.contact_key == contact_key)
-        .values(sync_status="pending", sync_error=None)
+        .values(sync_status=SyncStatus.PENDING, sync_error=None)
     )
 
 
-def _after_commit(session: t.Any) -> None:
+def _after_commit(session: Session) -> None:
     app = session.info.pop(_WAKE, None)
     if app is None:
         return
@@ -293,6 +308,6 @@ def _after_commit(session: t.Any) -> None:
         log.exception("Could not wake the QBO runner after a commit.")
 
 
-def _after_rollback(session: t.Any) -> None:
+def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_WAKE, None)

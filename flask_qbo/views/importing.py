@@ -207,7 +207,11 @@ def contacts(run_id: int) -> ResponseReturnValue:
     qbo_id = request.args.get("qbo_id") or None
     session = qbo.state().session
     match = session.query(ImportMatch).filter_by(run_id=run.id, qbo_id=qbo_id).one_or_none() if qbo_id else None
-    own = {match.contact_key, *(match.candidates or [])} - {None} if match is not None else set()
+    own = (
+        {key for key in (match.contact_key, *(match.candidates or [])) if key is not None}
+        if match is not None
+        else set()
+    )
     fields = qbo._registration().fields
     found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
     taken = claims(session, run, [qbo._contact_key(c) for c in found], qbo_id)

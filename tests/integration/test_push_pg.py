@@ -21,7 +21,9 @@ from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
 from flask_qbo.models import Outbox
+from flask_qbo.sync.push import batch
 from flask_qbo.sync.push import push
+from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -73,8 +75,8 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
 
             return wrapper
 
-        monkeypatch.setattr(push, "claim", checked(push.claim))
-        monkeypatch.setattr(push, "claim_batch", checked(push.claim_batch))
+        monkeypatch.setattr(OUTBOX, "claim", checked(OUTBOX.claim))
+        monkeypatch.setattr(batch, "claim_batch", checked(batch.claim_batch))
 
         stop = threading.Event()
         handled = [0, 0]

@@ -208,7 +208,7 @@ def test_pull_and_cdc_wait_for_the_key(
         )
         db.session.commit()
         qbo = get_qbo(wrong)
-        for _ in range(pull.MAX_ATTEMPTS + 1):
+        for _ in range(wrong.config["QBO_INBOX_MAX_ATTEMPTS"] + 1):
             assert pull.process(qbo) == 0
         assert pull.poll_due(qbo) == 0
         event = db.session.query(Inbox).one()

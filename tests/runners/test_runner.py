@@ -203,7 +203,7 @@ def test_events_a_failing_batch_put_back_wait_instead_of_spinning_the_runner(
         assert {row.status for row in db.session.query(Inbox)} == {"pending"}
         # Once the wait is over the events are taken again, and go through when QBO answers.
         emulator.faults.clear()
-        db.session.query(Inbox).update({"processed_at": utcnow() - pull.RETRY_WAIT})
+        db.session.query(Inbox).update({"available_at": utcnow()})
         db.session.commit()
         assert pull.pending_count(get_qbo()) == 3
         loop.run_once()

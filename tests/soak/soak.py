@@ -70,6 +70,8 @@ from flask_qbo.sync.payload import set_path
 from flask_qbo.sync.pull import pull
 from flask_qbo.sync.pull.parsing import last_updated
 from flask_qbo.sync.push import push
+from flask_qbo.sync.queue import LEASE
+from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -451,7 +453,7 @@ class Soak:
         row = db.session.query(Outbox).filter(Outbox.status == "pending").order_by(Outbox.id).first()
         row_id = row.id if row is not None else None
         db.session.commit()
-        return row_id is not None and push.claim(db.session, row_id, utcnow(), "soak-host:999999:1")
+        return row_id is not None and OUTBOX.claim(db.session, row_id, utcnow(), "soak-host:999999:1")
 
     # -- the worker ---------------------------------------------------------------
 
@@ -506,8 +508,8 @@ class Soak:
 
     def time_passes(self) -> None:
         """Backoffs end and dead workers' claims run out (nobody else holds a claim now)."""
-        lease = dt.timedelta(seconds=push.LEASE.total_seconds() + 60)
-        stale = pull.STALE_CLAIM + dt.timedelta(seconds=60)
+        lease = dt.timedelta(seconds=LEASE.total_seconds() + 60)
+        stale = LEASE + dt.timedelta(seconds=60)
         with self.app.app_context():
             now = utcnow()
             # updated_at is the time of the CRM edit (newest wins reads it): passing time leaves it alone.
@@ -517,7 +519,7 @@ class Soak:
                 sa.update(Outbox).where(Outbox.status == "in_progress").values(claimed_at=now - lease, **kept)
             )
             # An event batch whose worker died (the database dropped mid-batch) waits for its claim to go stale.
-            db.session.execute(sa.update(Inbox).where(Inbox.status == "in_progress").values(processed_at=now - stale))
+            db.session.execute(sa.update(Inbox).where(Inbox.status == "in_progress").values(claimed_at=now - stale))
             db.session.execute(sa.update(Connection).values(last_cdc_at=None))
             db.session.commit()
 

@@ -23,15 +23,7 @@ locks, so they cannot close a cycle with a push either.  (Host contacts are
 also written by CRM edits, in the host's own flush order; that pair is outside
 this rule.)
 
-The connection row comes before all of that.  Disconnecting with "delete
-synced data" (:func:`flask_qbo.connection.disconnect.purge_data`) deletes the connection and
-every row synced for it, and takes the connection row ``FOR UPDATE`` before
-anything else.  Every sync transaction that writes rows of a connection takes
-the same row with :func:`hold_connection` before its first write, after its
-last QBO request: either the sync commits first and the purge then deletes
-what it wrote, or the purge commits first and the sync finds the connection
-gone (:class:`ConnectionGone`) and rolls back.  Nothing is written for a purged
-connection, and the two never wait on each other in a cycle.
+The connection row comes before all of that: see :mod:`flask_qbo.sync.locks`.
 """
 
 from __future__ import annotations
@@ -45,10 +37,8 @@ from sqlalchemy import String
 from sqlalchemy import any_
 from sqlalchemy import bindparam
 from sqlalchemy import func
-from sqlalchemy import inspect
 from sqlalchemy import nulls_last
 from sqlalchemy import select
-from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ... import signals
@@ -57,6 +47,7 @@ from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
 from ...models import SyncLog
+from ...models import SyncStatus
 from ...models import utcnow
 from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
@@ -68,11 +59,16 @@ from ..payload import customer_hash
 from ..payload import normalize
 from ..payload import normalize_field
 from ..payload import qbo_values
+from ..queue import UNFINISHED
 from . import mirror
 from . import parsing
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ...extension import QBO
+    from ...fieldmap import Field
+    from ...fieldmap import FieldMap
 
 log = logging.getLogger("flask_qbo.pull")
 
@@ -89,7 +85,7 @@ class Applier:
         self.qbo = qbo
         self.conn = connection
         self.realm_id = str(connection.realm_id)
-        self.session = qbo.state().db.session
+        self.session = qbo.state().db.session()
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.today = today or utcnow().date()
         self.applied = 0
@@ -230,7 +226,7 @@ class Applier:
         """
         in_flight = (
             self.session.query(Outbox.contact_key, Outbox.create_sent)
-            .filter(Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(("pending", "in_progress")))
+            .filter(Outbox.tenant_key == self.conn.tenant_key, Outbox.status.in_(UNFINISHED))
             .all()
         )
         if not in_flight:
@@ -246,7 +242,9 @@ class Applier:
             return False
         waiting = {key for key, _sent in in_flight}
         with self.session.no_autoflush:
-            candidates = self.session.query(registration.model).filter(func.lower(column) == str(email).lower())
+            candidates: t.Iterable[object] = self.session.query(registration.model).filter(
+                func.lower(column) == str(email).lower()
+            )
             return any(
                 self.qbo._contact_key(c) in waiting and self.qbo._tenant_of(c) == self.conn.tenant_key
                 for c in candidates
@@ -297,7 +295,7 @@ class Applier:
     def _conflicts(
         self,
         row: Customer,
-        contact: t.Any,
+        contact: object,
         data: t.Mapping[str, t.Any],
         values: dict[str, t.Any],
         base: dict[str, t.Any] | None,
@@ -307,7 +305,7 @@ class Applier:
         if base is None:
             return set()
         fields = self.qbo._registration().fields
-        crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, row.contact_key)
+        crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, str(row.contact_key))
         if crm_edited_at is None:
             return set()
         # The same rule as push's three-way merge, so both directions settle a conflict alike.
@@ -350,7 +348,7 @@ class Applier:
         row.last_pulled_hash = digest
         row.last_synced_at = utcnow()
         if not pending:
-            row.sync_status, row.sync_error = "synced", None
+            row.sync_status, row.sync_error = SyncStatus.SYNCED, None
 
     # -- merges ---------------------------------------------------------------------------
 
@@ -363,53 +361,12 @@ class Applier:
         return True
 
 
-class ConnectionGone(Exception):
-    """The connection was deleted (a purge) while work for it was in flight.
-
-    Not an error: the work is dropped and its transaction rolled back.
-    """
-
-
-def hold_connection(session: t.Any, connection: Connection) -> None:
-    """Keep the connection row from being purged until this transaction ends (see the module docstring).
-
-    Call it after the transaction's last QBO request and before its first
-    write.  PostgreSQL takes ``FOR KEY SHARE``, which a purge's ``FOR UPDATE``
-    waits for but which lets the read counter and token rotations (short
-    updates of their own) through.  SQLite has no row locks: a no-op update
-    takes its database write lock, which no purge can commit past.  Pending
-    changes of the session are not flushed first, so nothing is written before
-    the row is held.
-
-    Only the row's existence counts: a connection that was disconnected but
-    kept (or needs a reconnect) keeps its rows, so what was already read from
-    QBO may still be recorded.  ``connection`` may be expired (a commit since
-    it was loaded): its id is taken from the identity map, without loading a
-    row that may be gone.
-
-    :raises ConnectionGone: the row is gone.
-    """
-    connection_id = inspect(connection).identity[0]
-    table = Connection.__table__
-    with session.no_autoflush:
-        if session.get_bind().dialect.name == "postgresql":
-            held = session.execute(
-                select(table.c.id).where(table.c.id == connection_id).with_for_update(read=True, key_share=True)
-            ).first()
-        else:
-            held = session.execute(
-                update(table).where(table.c.id == connection_id).values(updated_at=table.c.updated_at)
-            ).rowcount
-    if not held:
-        raise ConnectionGone(f"QBO connection {connection_id} was deleted while work for it was in flight.")
-
-
 def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:
     """Sort key giving customer rows in the customer lock order (see the module docstring)."""
     return (contact_key is None, contact_key or "", str(qbo_id))
 
 
-def lock_customers(session: t.Any, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
+def lock_customers(session: Session, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
     """Lock the mirror rows of ``qbo_ids`` in the customer lock order, before the first write.
 
     Only PostgreSQL needs it: SQLite lets one writer in at a time.  One
@@ -432,12 +389,12 @@ def lock_customers(session: t.Any, realm_id: str, qbo_ids: t.Iterable[str]) -> N
     ).all()
 
 
-def _crm_value(contact: t.Any, field: t.Any) -> t.Any:
+def _crm_value(contact: object, field: Field) -> t.Any:
     value = getattr(contact, field.attr, None)
     return field.to_qbo(value) if field.to_qbo is not None else value
 
 
-def contact_attrs(values: t.Mapping[str, t.Any], fields: t.Any) -> dict[str, t.Any]:
+def contact_attrs(values: t.Mapping[str, t.Any], fields: FieldMap) -> dict[str, t.Any]:
     """QBO ``{path: value}`` as ``{attr: value}`` for a new contact (pulled fields only)."""
     attrs: dict[str, t.Any] = {}
     for field in fields:

@@ -21,11 +21,8 @@ import datetime as dt
 import logging
 import typing as t
 
-from sqlalchemy import case
 from sqlalchemy import func
-from sqlalchemy import or_
 from sqlalchemy import select
-from sqlalchemy import update
 
 from ...config import cdc_interval
 from ...config import get_config
@@ -35,19 +32,25 @@ from ...errors import QBOTokenDecryptError
 from ...intuit.ids import is_qbo_id
 from ...intuit.query import quote
 from ...models import Connection
+from ...models import ConnectionStatus
 from ...models import Customer
 from ...models import Inbox
+from ...models import InboxStatus
 from ...models import SyncLog
 from ...models import utcnow
 from ...state import get_qbo
+from ..locks import ConnectionGone
+from ..locks import hold_connection
+from ..queue import INBOX
+from ..queue import worker_id
 from . import mirror
 from . import parsing
 from .apply import Applier
-from .apply import ConnectionGone
-from .apply import hold_connection
 from .apply import lock_customers
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ...extension import QBO
     from ...intuit.client import QBOClient
 
@@ -59,14 +62,6 @@ ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
 CDC_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(hours=1)
 #: CDC returns at most this many objects; a full page may be truncated.
 CDC_CAP = 1000
-#: Attempts before an inbox row is parked as failed (CDC still covers its change).
-MAX_ATTEMPTS = 5
-#: An in-progress claim older than this belongs to a crashed worker and is released.
-STALE_CLAIM = dt.timedelta(minutes=5)
-#: An event put back after a failed batch (QBO down, a 403, a wrong encryption key) waits
-#: this long before it is claimed again or counted as waiting, so runners that loop while
-#: events wait never spin on it; five attempts then span a couple of minutes.
-RETRY_WAIT = dt.timedelta(seconds=30)
 #: Name lists QBO hides when inactive unless asked for both.
 _NAME_LISTS = ("Customer", "Term", "PaymentMethod")
 #: Transactions that move a customer's open balance; QBO sends no Customer event when
@@ -86,20 +81,23 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
 
     One call is one bounded turn: a runner that wants the backlog gone calls
     again while :func:`pending_count` says events are left, giving pushes a
-    turn in between.
+    turn in between.  Events are claimed per realm, oldest first, through
+    :data:`flask_qbo.sync.queue.INBOX` (which also takes back the claims of a
+    worker that died: its lease ran out).
     """
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
-    _release_stale_claims(session)
-    realms = [realm for (realm,) in session.query(Inbox.realm_id).filter(Inbox.status == "pending", _due()).distinct()]
+    session = qbo.state().db.session()
+    realms = list(session.scalars(select(Inbox.realm_id).where(INBOX.ready(utcnow())).distinct()))
+    session.commit()
     applied = 0
     for realm in realms:
         conn = qbo._connection_for_realm(realm)
         if conn is None:
-            session.execute(
-                update(Inbox)
-                .where(Inbox.realm_id == realm, Inbox.status == "pending")
-                .values(status="ignored", processed_at=utcnow(), last_error="No tenant is connected to this realm.")
+            INBOX.settle(
+                session,
+                (Inbox.realm_id == realm) & INBOX.claimable(utcnow()),
+                InboxStatus.IGNORED,
+                "No tenant is connected to this realm.",
             )
             session.commit()
             continue
@@ -113,64 +111,29 @@ def process(qbo: QBO | None = None, limit: int = BATCH) -> int:
 
 
 def pending_count(qbo: QBO | None = None) -> int:
-    """Inbox events :func:`process` would take now: pending, due, of a connected realm.
+    """Inbox events :func:`process` would take now: due, of a connected realm.
 
     Events kept for a reconnect, and events put back after a failed batch that
-    are still within :data:`RETRY_WAIT`, are not counted, so a runner that
+    are still waiting out their backoff, are not counted, so a runner that
     loops while this is above zero never spins on them.
     """
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     count = session.execute(
         select(func.count(Inbox.id))
         .join(Connection, Connection.realm_id == Inbox.realm_id)
-        .where(Inbox.status == "pending", _due(), Connection.status == "connected")
+        .where(INBOX.ready(utcnow()), Connection.status == ConnectionStatus.CONNECTED)
     ).scalar()
     session.commit()
     return int(count or 0)
 
 
-def _due() -> t.Any:
-    """Pending events that may be claimed now: never failed, or failed longer than :data:`RETRY_WAIT` ago.
-
-    A failed batch puts its events back with ``last_error`` set and
-    ``processed_at`` stamped (see :func:`_finish`).
-    """
-    return or_(Inbox.last_error.is_(None), Inbox.processed_at.is_(None), Inbox.processed_at <= utcnow() - RETRY_WAIT)
-
-
-def _release_stale_claims(session: t.Any) -> None:
-    session.execute(
-        update(Inbox)
-        .where(Inbox.status == "in_progress", Inbox.processed_at < utcnow() - STALE_CLAIM)
-        .values(status="pending")
-    )
-    session.commit()
-
-
-def _claim(session: t.Any, realm: str, limit: int) -> list[Inbox]:
-    """Mark up to ``limit`` pending rows as ours; the claim time tells our rows from a rival's."""
-    query = (
-        session.query(Inbox.id).filter(Inbox.realm_id == realm, Inbox.status == "pending", _due()).order_by(Inbox.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = [row_id for (row_id,) in query.limit(limit)]
+def _claim(session: Session, realm: str, limit: int) -> list[Inbox]:
+    """Claim up to ``limit`` of the realm's due events, oldest first; the claimed rows."""
+    ids = INBOX.claim_many(session, [Inbox.realm_id == realm], limit, utcnow(), worker_id())
     if not ids:
         return []
-    stamp = utcnow()
-    session.execute(
-        update(Inbox)
-        .where(Inbox.id.in_(ids), Inbox.status == "pending")
-        .values(status="in_progress", attempts=Inbox.attempts + 1, processed_at=stamp)
-    )
-    session.commit()
-    return (
-        session.query(Inbox)
-        .filter(Inbox.id.in_(ids), Inbox.status == "in_progress", Inbox.processed_at == stamp)
-        .order_by(Inbox.id)
-        .all()
-    )
+    return list(session.scalars(select(Inbox).where(INBOX.held(ids)).order_by(Inbox.id)))
 
 
 def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
@@ -178,62 +141,45 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
 
     A disconnect may delete the connection (and these rows) at any moment
     since the claim; the rows are then dropped without a word, and nothing is
-    written for the purged connection (see :func:`flask_qbo.sync.pull.apply.hold_connection`).
+    written for the purged connection (see :func:`flask_qbo.sync.locks.hold_connection`).
+    Waiting for a reconnect or for the encryption key is not a failed attempt:
+    those events come back after the first retry wait without spending one.
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     ids = [row.id for row in rows]
     conn = session.get(Connection, conn_id)
     if conn is None or not conn.is_active:
-        _finish(session, ids, "pending", None, retry=False)
+        INBOX.release(session, ids, delay=0.0, attempts_back=True)
         return 0
     realm = conn.realm_id
+    wait = INBOX.strategy().base_wait
     try:
         applied = _apply_events(qbo, conn, rows)
     except ConnectionGone:
         session.rollback()
-        _finish(session, ids, "pending", None, retry=False)
+        INBOX.release(session, ids, delay=0.0, attempts_back=True)
         return 0
     except QBOAuthError as exc:
         session.rollback()
-        _finish(session, ids, "pending", f"Waiting for a reconnect: {exc}", retry=False)
+        INBOX.release(session, ids, delay=wait, error=f"Waiting for a reconnect: {exc}", attempts_back=True)
         return 0
     except QBOTokenDecryptError as exc:  # a wrong key, not a bad batch: wait without spending attempts
         session.rollback()
-        _finish(session, ids, "pending", str(exc), retry=False)
+        INBOX.release(session, ids, delay=wait, error=str(exc), attempts_back=True)
         return 0
     except Exception as exc:  # a bad batch must not stop the other realms
         session.rollback()
         log.exception("Applying %d QBO events for realm %s failed.", len(ids), realm)
-        _finish(session, ids, "pending", f"{type(exc).__name__}: {exc}", retry=True)
+        INBOX.retry(session, ids, f"{type(exc).__name__}: {exc}")
         return 0
-    _finish(session, ids, "done", None, retry=False)
-    return applied
-
-
-def _finish(session: t.Any, ids: list[int], status: str, error: str | None, *, retry: bool) -> None:
-    """Settle claimed rows by id; rows a purge deleted meanwhile are simply not there to update."""
-    values: dict[str, t.Any] = {
-        "status": status,
-        "last_error": error[:2000] if error else None,
-        "processed_at": utcnow(),
-    }
-    if retry:
-        values["status"] = case((Inbox.attempts >= MAX_ATTEMPTS, "failed"), else_=status)
-    elif status == "pending":
-        # Waiting for a reconnect (or a connection that went away) is not a failed attempt.
-        values["attempts"] = case((Inbox.attempts > 0, Inbox.attempts - 1), else_=0)
-    session.execute(
-        update(Inbox)
-        .where(Inbox.id.in_(ids), Inbox.status == "in_progress")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    INBOX.settle(session, INBOX.held(ids), InboxStatus.DONE, None)
     session.commit()
+    return applied
 
 
 def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     """Fetch and apply what a batch of events points at; everything commits together."""
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     applier = Applier(qbo, conn)
     client = qbo.client(conn)
     wanted: dict[tuple[str, str], None] = {}  # a dict keeps the events' order
@@ -276,7 +222,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     return applier.applied
 
 
-def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, t.Any]]:
     """The current version of each wanted ``(entity, id)`` that QBO has, read in bulk.
 
     One query per entity type and :data:`IN_CHUNK` ids (see :func:`_read_many`).
@@ -286,7 +232,7 @@ def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple
     ids: dict[str, set[str]] = {}
     for entity, entity_id in wanted:
         ids.setdefault(entity, set()).add(entity_id)
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], dict[str, t.Any]] = {}
     for entity in (name for name in ENTITIES if name in ids):
         for data in _read_many(client, entity, ids[entity]):
             found[(entity, str(data["Id"]))] = data
@@ -294,7 +240,7 @@ def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple
 
 
 def _balance_customers(
-    session: t.Any,
+    session: Session,
     realm_id: str | None,
     changed: t.Iterable[tuple[t.Any, t.Mapping[str, t.Any]]],
     deleted: t.Iterable[tuple[str, str]],
@@ -323,7 +269,7 @@ def _balance_customers(
     return ids
 
 
-def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict]:
+def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict[str, t.Any]]:
     """Current versions of some objects of one entity: one query per :data:`IN_CHUNK` ids, never one read each.
 
     Name lists include inactive objects (QBO hides them unless asked), as a
@@ -333,14 +279,14 @@ def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[d
     """
     ordered = sorted(ids, key=lambda value: (len(value), value))
     active = " AND Active IN (true, false)" if entity in _NAME_LISTS else ""
-    found: list[dict] = []
+    found: list[dict[str, t.Any]] = []
     for start in range(0, len(ordered), IN_CHUNK):
         chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start : start + IN_CHUNK])
         found.extend(client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk}){active} MAXRESULTS {IN_CHUNK}"))
     return found
 
 
-def _mirrored_customers(session: t.Any, realm_id: str, ids: list[str]) -> set[str]:
+def _mirrored_customers(session: Session, realm_id: str, ids: list[str]) -> set[str]:
     """Which of ``ids`` the mirror holds, in one query per :data:`IN_CHUNK` ids.
 
     A customer QBO does not have and we never mirrored needs nothing done, so
@@ -376,7 +322,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     ``MetaData.LastUpdatedTime``, which page without limit but cannot see
     deleted transactions.
     """
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     started = utcnow()
     overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
     cursor = connection.cdc_cursor or connection.connected_at or started - dt.timedelta(seconds=cdc_interval())
@@ -428,9 +374,9 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     return applier.applied
 
 
-def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict]]:
+def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict[str, t.Any]]]:
     stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    found: dict[str, list[dict]] = {}
+    found: dict[str, list[dict[str, t.Any]]] = {}
     for entity in ENTITIES:
         where = f"MetaData.LastUpdatedTime > '{stamp}'"
         if entity in _NAME_LISTS:
@@ -439,7 +385,9 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
     return found
 
 
-def _cover_inbox(session: t.Any, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool) -> None:
+def _cover_inbox(
+    session: Session, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool
+) -> None:
     """Pending events inside the window CDC just applied need no read of their own.
 
     Merges stay pending: only the event says where a merged customer went.
@@ -448,16 +396,15 @@ def _cover_inbox(session: t.Any, realm_id: str | None, start: dt.datetime, end: 
     event can remove it from the mirror.
     """
     kept = ("Merge",) if deletes else ("Merge", "Delete")
-    session.execute(
-        update(Inbox)
-        .where(
-            Inbox.realm_id == realm_id,
-            Inbox.status == "pending",
-            Inbox.operation.notin_(kept),
-            Inbox.event_time >= start,
-            Inbox.event_time <= end,
-        )
-        .values(status="done", processed_at=utcnow(), last_error="Covered by a CDC poll.")
+    INBOX.settle(
+        session,
+        (Inbox.realm_id == realm_id)
+        & (Inbox.status == InboxStatus.PENDING)
+        & Inbox.operation.notin_(kept)
+        & (Inbox.event_time >= start)
+        & (Inbox.event_time <= end),
+        InboxStatus.DONE,
+        "Covered by a CDC poll.",
     )
 
 
@@ -469,13 +416,15 @@ def poll_due(qbo: QBO | None = None) -> int:
     without a word.
     """
     qbo = qbo or get_qbo()
-    session = qbo.state().db.session
+    session = qbo.state().db.session()
     interval = dt.timedelta(seconds=cdc_interval())
     now = utcnow()
     applied = 0
     ids = [
         conn_id
-        for (conn_id,) in session.query(Connection.id).filter(Connection.status == "connected").order_by(Connection.id)
+        for (conn_id,) in session.query(Connection.id)
+        .filter(Connection.status == ConnectionStatus.CONNECTED)
+        .order_by(Connection.id)
     ]
     for conn_id in ids:
         conn = session.get(Connection, conn_id)
@@ -499,6 +448,3 @@ def poll_due(qbo: QBO | None = None) -> int:
             session.rollback()
             log.exception("CDC poll for tenant %s failed; it is retried next interval.", tenant)
     return applied
-
-
-__all__ = ["BATCH", "ENTITIES", "pending_count", "poll_cdc", "poll_due", "process"]

@@ -6,7 +6,7 @@ batched they cost one request per 30 rows, within the batch limit the client's
 throttle enforces.
 
 The database work per batch is constant, not per row: one UPDATE claims up to
-30 rows (:func:`flask_qbo.sync.push.push.claim_batch`), three queries load the rows,
+30 rows (:func:`claim_batch`), three queries load the rows,
 their links and their contacts, and one commit records every successful
 item — mirror row, synced values, sync log and the row's ``done``.  (Per-row
 claim and completion commits, an fsync each on SQLite, capped a backlog at
@@ -24,6 +24,7 @@ single-row path, which re-reads, merges and retries.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import typing as t
 import uuid as uuidlib
@@ -44,9 +45,13 @@ from ...intuit.faults import batch_error
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
+from ...models import OutboxOp
+from ...models import OutboxStatus
 from ...models import SyncLog
+from ...models import SyncStatus
 from ...models import utcnow
-from ..capture import UPSERT
+from ..locks import ConnectionGone
+from ..locks import hold_connection
 from ..payload import build_update_payload
 from ..payload import changed_paths
 from ..payload import contact_values
@@ -54,9 +59,17 @@ from ..payload import customer_hash
 from ..payload import qbo_values
 from ..payload import validate_values
 from ..pull import mirror
-from ..pull.apply import ConnectionGone
-from ..pull.apply import hold_connection
+from ..queue import OUTBOX
+from ..queue import worker_id
+from . import rows
 from .context import request_id
+
+if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ...extension import QBO
+    from ...fieldmap import FieldMap
+    from ...intuit.client import QBOClient
 
 log = logging.getLogger("flask_qbo.push")
 
@@ -77,25 +90,34 @@ class Item:
     request_id: str
 
 
-def process_batch(qbo: t.Any, tenant_key: str, limit: int) -> int:
+def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, who: str) -> list[int]:
+    """Take up to ``size`` due rows of one tenant with one UPDATE; returns their ids, oldest first. Commits.
+
+    Claiming row by row cost a commit (an fsync on SQLite) per row, which
+    dominated a backlog's push time.  The queue's per-contact rule holds
+    (:meth:`flask_qbo.sync.queue.OutboxQueue.due`), so a batch never holds two
+    rows of one contact, and two workers never both take a row.
+    """
+    return OUTBOX.claim_many(session, [Outbox.tenant_key == tenant_key], size, now, who)
+
+
+def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:
     """Push up to ``limit`` of the tenant's due rows, batching the updates; returns rows handled.
 
     A disconnect that purges the tenant's connection meanwhile (its rows go
     with it) ends the run without recording anything for it.
     """
-    from . import push
-
-    session = qbo.state().db.session
-    who = push.worker_id()
+    session = qbo.state().db.session()
+    who = worker_id()
     handled = 0
     client = None
     while handled < limit:
-        ids = push.claim_batch(session, tenant_key, min(BATCH_SIZE, limit - handled), utcnow(), who)
+        ids = claim_batch(session, tenant_key, min(BATCH_SIZE, limit - handled), utcnow(), who)
         if not ids:
             break
         conn = session.query(Connection).filter_by(tenant_key=tenant_key).one_or_none()
         if conn is None or not conn.is_active:
-            push.release(session, ids, delay=0.0, attempts_back=True)
+            OUTBOX.release(session, ids, delay=0.0, attempts_back=True)
             break
         client = client or qbo.client(conn)
         try:
@@ -105,9 +127,9 @@ def process_batch(qbo: t.Any, tenant_key: str, limit: int) -> int:
             break
         handled += len(ids)
         for n, row_id in enumerate(singles):
-            if not push.handle(qbo, row_id, client):
+            if not rows.handle(qbo, row_id, client):
                 waiting = [*singles[n + 1 :], *(item.row_id for item in items)]
-                push.release(session, waiting, delay=0.0, attempts_back=True)
+                OUTBOX.release(session, waiting, delay=0.0, attempts_back=True)
                 return handled - len(waiting)
         try:
             if items and not send(qbo, session, conn, client, items):
@@ -118,7 +140,7 @@ def process_batch(qbo: t.Any, tenant_key: str, limit: int) -> int:
     return handled
 
 
-def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) -> tuple[list[Item], list[int]]:
+def prepare(qbo: QBO, session: Session, conn: Connection, row_ids: list[int]) -> tuple[list[Item], list[int]]:
     """Split claimed rows into batch updates and single-path rows; rows with nothing to send are done.
 
     Three queries whatever the batch size: the rows, their links, their contacts.
@@ -127,9 +149,9 @@ def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) ->
     """
     hold_connection(session, conn)
     fields = qbo._registration().fields
-    rows = session.scalars(select(Outbox).where(Outbox.id.in_(row_ids)).order_by(Outbox.id)).all()
-    keys = [row.contact_key for row in rows if row.op == UPSERT]
-    linked = (
+    claimed = session.scalars(select(Outbox).where(Outbox.id.in_(row_ids)).order_by(Outbox.id)).all()
+    keys = [row.contact_key for row in claimed if row.op == OutboxOp.UPSERT]
+    linked: t.Iterable[Customer] = (
         session.scalars(
             select(Customer).where(
                 Customer.tenant_key == conn.tenant_key,
@@ -144,8 +166,8 @@ def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) ->
     contacts = qbo._load_contacts(k for k in keys if k in links)
     items: list[Item] = []
     singles: list[int] = []
-    for row in sorted(rows, key=lambda r: r.contact_key):  # lock order: see record_all
-        link = links.get(row.contact_key) if row.op == UPSERT else None
+    for row in sorted(claimed, key=lambda r: r.contact_key):  # lock order: see record_all
+        link = links.get(row.contact_key) if row.op == OutboxOp.UPSERT else None
         contact = contacts.get(row.contact_key)
         if link is None or contact is None or not link.sync_token:
             singles.append(row.id)
@@ -169,16 +191,16 @@ def prepare(qbo: t.Any, session: t.Any, conn: Connection, row_ids: list[int]) ->
 _UNCHANGED = object()
 
 
-def _plan(row: Outbox, link: Customer, contact: t.Any, fields: t.Any) -> Item | object | None:
+def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Item | object | None:
     """The batch item for one row, :data:`_UNCHANGED`, or ``None`` for the single path."""
     values = contact_values(contact, fields)
     digest = customer_hash(values)
     if digest in (link.last_pushed_hash, link.last_pulled_hash):
-        if link.sync_status != "synced":
-            link.sync_status, link.sync_error = "synced", None
-        row.status, row.error_code, row.last_error = "done", None, None
+        if link.sync_status != SyncStatus.SYNCED:
+            link.sync_status, link.sync_error = SyncStatus.SYNCED, None
+        row.status, row.error_code, row.last_error = OutboxStatus.DONE, None, None
         return _UNCHANGED
-    validate_values({p: v for p, v in values.items() if fields.by_path(p).pushes}, fields)
+    validate_values({p: v for p, v in values.items() if (f := fields.by_path(p)) is not None and f.pushes}, fields)
     current = dict(link.raw or {})
     base = link.synced_values if link.synced_values is not None else (qbo_values(current, fields) if current else None)
     payload = build_update_payload(
@@ -197,10 +219,8 @@ def _plan(row: Outbox, link: Customer, contact: t.Any, fields: t.Any) -> Item | 
     )
 
 
-def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: list[Item]) -> bool:
+def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items: list[Item]) -> bool:
     """Send one batch and settle every item; False when the realm should pause this round."""
-    from . import push
-
     ids = [item.row_id for item in items]
     request = [{"bId": str(n), "operation": "update", "Customer": item.payload} for n, item in enumerate(items)]
     # A repeat of exactly these writes (a crash before we recorded the answer) replays QBO's first answer.
@@ -209,16 +229,16 @@ def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: lis
         answers = client.batch(request, request_id=batch_id)
     except QBOAuthError as exc:
         hold_connection(session, conn)  # a purge answers 401 too: then there is nothing left to mark
-        push.needs_reconnect(qbo, ids, conn.tenant_key, exc)
+        rows.needs_reconnect(qbo, ids, conn.tenant_key, exc)
         return False
     except QBOTokenDecryptError as exc:
-        push.wait_for_key(qbo, ids, conn.tenant_key, exc)
+        rows.wait_for_key(qbo, ids, conn.tenant_key, exc)
         return False
     except QBORateLimitError as exc:
-        push.release(session, ids, delay=max(exc.retry_after or 0.0, push.backoff(ids[0], session)), error=exc)
+        OUTBOX.release(session, ids, delay=max(exc.retry_after or 0.0, OUTBOX.backoff(session, ids[0])), error=exc)
         return False
     except QBOTransientError as exc:
-        push.release(session, ids, delay=push.backoff(ids[0], session), error=exc)
+        OUTBOX.release(session, ids, delay=OUTBOX.backoff(session, ids[0]), error=exc)
         return False
     except QBOError:
         log.warning("QuickBooks refused a whole batch; pushing its %d rows one by one.", len(items), exc_info=True)
@@ -242,18 +262,18 @@ def send(qbo: t.Any, session: t.Any, conn: Connection, client: t.Any, items: lis
     if done:
         record_all(qbo, session, conn, done)
     for item, error in parked:
-        push.fail(qbo, item.row_id, error)
+        rows.fail(qbo, item.row_id, error)
     for n, row_id in enumerate(retry):
-        if not push.handle(qbo, row_id, client):
-            push.release(session, retry[n + 1 :], delay=0.0, attempts_back=True)
+        if not rows.handle(qbo, row_id, client):
+            OUTBOX.release(session, retry[n + 1 :], delay=0.0, attempts_back=True)
             return False
     return True
 
 
-def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[Item, dict[str, t.Any]]]) -> None:
+def record_all(qbo: QBO, session: Session, conn: Connection, done: list[tuple[Item, dict[str, t.Any]]]) -> None:
     """Record every successful item in one commit, then send ``pushed`` for each.
 
-    Mirrors :func:`flask_qbo.sync.push.context.record` for a whole batch: a contact
+    Mirrors :func:`flask_qbo.sync.push.ops.record` for a whole batch: a contact
     linked to another customer (an old realm) is unlinked, the mirror row gets
     QBO's answer, the link its synced values, and each push is logged.
     Customer rows are written one flush each in contact-key order, the order
@@ -273,13 +293,13 @@ def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[It
                 Customer.contact_key.in_(list(keys)),
             )
         ):
-            if other.qbo_id != keys[other.contact_key] or other.realm_id != conn.realm_id:
+            if other.qbo_id != keys.get(str(other.contact_key)) or other.realm_id != conn.realm_id:
                 other.contact_key = None
         for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
             link = mirror.upsert_customer(session, conn, data, contact_key=item.contact_key)
             link.last_pushed_hash = customer_hash(item.values)
             link.synced_values = qbo_values(data, fields)
-            link.sync_status, link.sync_error, link.last_synced_at = "synced", None, now
+            link.sync_status, link.sync_error, link.last_synced_at = SyncStatus.SYNCED, None, now
             session.flush()
         session.add_all(
             [
@@ -295,11 +315,11 @@ def record_all(qbo: t.Any, session: t.Any, conn: Connection, done: list[tuple[It
                 for item, _ in done
             ]
         )
-    table = Outbox.__table__
+    table = OUTBOX.table
     session.execute(
         update(table)
         .where(table.c.id.in_([item.row_id for item, _ in done]))
-        .values(status="done", error_code=None, last_error=None)
+        .values(status=OutboxStatus.DONE, error_code=None, last_error=None)
     )
     session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]

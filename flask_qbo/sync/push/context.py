@@ -24,10 +24,10 @@ from ...models import Outbox
 from ...models import SyncLog
 from ...models import SyncStatus
 from ...models import utcnow
+from ..locks import hold_connection
 from ..payload import customer_hash
 from ..payload import qbo_values
 from ..pull import mirror
-from ..pull.apply import hold_connection
 
 if t.TYPE_CHECKING:
     from ...extension import QBO
@@ -49,7 +49,7 @@ class RowContext:
         return self.qbo._registration().fields
 
     def hold(self) -> None:
-        """Before the first write after QBO answered: see :func:`flask_qbo.sync.pull.apply.hold_connection`."""
+        """Before the first write after QBO answered: see :func:`flask_qbo.sync.locks.hold_connection`."""
         hold_connection(self.session, self.connection)
 
 

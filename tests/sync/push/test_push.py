@@ -14,6 +14,8 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.sync.push import push
+from flask_qbo.sync.queue import LEASE
+from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
 from tests.hostapp import db
@@ -152,11 +154,11 @@ def test_crash_between_claim_and_response_is_reclaimed(ctx: t.Any, emulator: t.A
     row = db.session.query(Outbox).one()
     qbo = get_qbo()
     # A worker claims the row, QBO applies the create, the worker dies before commit.
-    assert push.claim(db.session, row.id, utcnow(), "dead-worker")
+    assert OUTBOX.claim(db.session, row.id, utcnow(), "dead-worker")
     client = qbo.client(qbo.connection("acme"))
     client.create("Customer", {"DisplayName": "Ann Lee", "GivenName": "Ann"}, request_id=row.uuid)
     assert drain() == 0  # claim still within its lease
-    db.session.query(Outbox).update({"claimed_at": utcnow() - push.LEASE - dt.timedelta(seconds=1)})
+    db.session.query(Outbox).update({"claimed_at": utcnow() - LEASE - dt.timedelta(seconds=1)})
     db.session.commit()
     assert drain() == 1
     assert len(customers(emulator)) == 1

@@ -15,6 +15,9 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.sync.push import push
+from flask_qbo.sync.push import rows
+from flask_qbo.sync.push.batch import claim_batch
+from flask_qbo.sync.queue import LEASE
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
 from tests.hostapp import db
@@ -134,13 +137,13 @@ def test_claim_batch_keeps_contact_order_and_reclaims_expired_leases(ctx: t.Any)
         db.session.add(Outbox(tenant_key="acme", contact_key=key, op="upsert", status="pending", available_at=now))
     db.session.commit()
     first, second, other = [o.id for o in db.session.query(Outbox).order_by(Outbox.id)]
-    assert push.claim_batch(db.session, "acme", 30, utcnow(), "w1") == [first, other]
-    assert push.claim_batch(db.session, "acme", 30, utcnow(), "w2") == []  # row 2 waits behind row 1
+    assert claim_batch(db.session, "acme", 30, utcnow(), "w1") == [first, other]
+    assert claim_batch(db.session, "acme", 30, utcnow(), "w2") == []  # row 2 waits behind row 1
     db.session.query(Outbox).filter(Outbox.id == first).update(
-        {"claimed_at": utcnow() - push.LEASE - dt.timedelta(seconds=1)}
+        {"claimed_at": utcnow() - LEASE - dt.timedelta(seconds=1)}
     )
     db.session.commit()
-    assert push.claim_batch(db.session, "acme", 30, utcnow(), "w3") == [first]
+    assert claim_batch(db.session, "acme", 30, utcnow(), "w3") == [first]
     row = db.session.get(Outbox, first)
     assert (row.attempts, row.claimed_by) == (2, "w3")
     assert db.session.get(Outbox, second).status == "pending"
@@ -154,7 +157,7 @@ def test_unexpected_error_backs_off_then_goes_dead(ctx: t.Any, emulator: t.Any, 
     def broken(row_ctx: t.Any) -> None:
         raise RuntimeError("host hook exploded")
 
-    monkeypatch.setattr(push, "upsert_row", broken)
+    monkeypatch.setattr(rows, "upsert_row", broken)
     db.session.add(Contact(tenant="acme", first_name="Bug", last_name="Gy"))
     db.session.commit()
     drain()

@@ -1,7 +1,7 @@
 """Two workers that both picked the same outbox row: exactly one claim wins.
 
 Below ``QBO_BATCH_THRESHOLD`` a worker pushes row by row: it reads the due
-rows (:func:`push.candidates`), then takes each with :func:`push.claim`.  Two
+rows (:func:`push.candidates`), then takes each with :meth:`OUTBOX.claim`.  Two
 workers can read the same row; the claim must be atomic so only one of them
 pushes it.  The interleaving is forced, not hoped for: the second worker
 reads only once the first has read and committed, and both claims meet at a
@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 from flask_qbo import get_qbo
 from flask_qbo.models import Outbox
 from flask_qbo.sync.push import push
+from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -48,7 +49,7 @@ class Interleaving:
     """Forces two workers' single-row claims of one row to overlap.
 
     Worker 0 reads the due rows first; worker 1 reads only after worker 0 has
-    committed its read and entered :func:`push.claim` (on PostgreSQL the read
+    committed its read and entered :meth:`OUTBOX.claim` (on PostgreSQL the read
     locks the rows it returns until that commit, and a later reader would skip
     them).  Then each claim's first UPDATE of ``qbo_outbox`` waits at a barrier
     until the other claim has reached its own.
@@ -101,7 +102,7 @@ def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.A
     """Both workers hold the same row as a candidate and claim it at once: one pushes it, once."""
     forced = Interleaving()
     monkeypatch.setattr(push, "candidates", forced.candidates(push.candidates))
-    monkeypatch.setattr(push, "claim", forced.claim(push.claim))
+    monkeypatch.setattr(OUTBOX, "claim", forced.claim(OUTBOX.claim))
     engines = []
     for app in apps:
         with app.app_context():

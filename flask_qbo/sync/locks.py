@@ -1,0 +1,73 @@
+"""Holding a connection row: how sync work and a purging disconnect stay out of each other's way.
+
+Disconnecting with "delete synced data" (:func:`flask_qbo.connection.connect.purge_data`)
+deletes the connection and every row synced for it, and takes the connection
+row ``FOR UPDATE`` before anything else.  Every sync transaction that writes
+rows of a connection — push, pull, CDC polls, token upkeep — takes the same row
+with :func:`hold_connection` before its first write, after its last QBO
+request: either the sync commits first and the purge then deletes what it
+wrote, or the purge commits first and the sync finds the connection gone
+(:class:`ConnectionGone`) and rolls back.  Nothing is written for a purged
+connection, and the two never wait on each other in a cycle.
+
+It lives apart from push and pull because both directions (and upkeep) use it,
+and neither direction imports the other.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from sqlalchemy import Table
+from sqlalchemy import inspect
+from sqlalchemy import select
+from sqlalchemy import update
+
+from ..models import Connection
+
+if t.TYPE_CHECKING:
+    from .queue import DBSession
+
+
+class ConnectionGone(Exception):
+    """The connection was deleted (a purge) while work for it was in flight.
+
+    Not an error: the work is dropped and its transaction rolled back.
+    """
+
+
+def hold_connection(session: DBSession, connection: Connection) -> None:
+    """Keep the connection row from being purged until this transaction ends (see the module docstring).
+
+    Call it after the transaction's last QBO request and before its first
+    write.  PostgreSQL takes ``FOR KEY SHARE``, which a purge's ``FOR UPDATE``
+    waits for but which lets the read counter and token rotations (short
+    updates of their own) through.  SQLite has no row locks: a no-op update
+    takes its database write lock, which no purge can commit past.  Pending
+    changes of the session are not flushed first, so nothing is written before
+    the row is held.
+
+    Only the row's existence counts: a connection that was disconnected but
+    kept (or needs a reconnect) keeps its rows, so what was already read from
+    QBO may still be recorded.  ``connection`` may be expired (a commit since
+    it was loaded): its id is taken from the identity map, without loading a
+    row that may be gone.
+
+    :raises ConnectionGone: the row is gone.
+    """
+    identity = inspect(connection).identity
+    connection_id = identity[0] if identity else None
+    table = t.cast(Table, Connection.__table__)
+    held: object
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":
+            held = session.execute(
+                select(table.c.id).where(table.c.id == connection_id).with_for_update(read=True, key_share=True)
+            ).first()
+        else:
+            result = session.execute(
+                update(table).where(table.c.id == connection_id).values(updated_at=table.c.updated_at)
+            )
+            held = getattr(result, "rowcount", 0)
+    if not held:
+        raise ConnectionGone(f"QBO connection {connection_id} was deleted while work for it was in flight.")

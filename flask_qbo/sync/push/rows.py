@@ -1,0 +1,205 @@
+"""One claimed outbox row's fate: push it, then record success or decide by the error's class.
+
+Both the single-row path (:mod:`flask_qbo.sync.push.push`) and the batch path
+(:mod:`flask_qbo.sync.push.batch`) settle rows here, so an error means the same
+on either: transient → back off, validation and other QBO refusals →
+``failed`` for a person to fix, auth → the connection needs a reconnect and
+the row waits, undecryptable tokens (a wrong ``QBO_TOKEN_ENCRYPTION_KEY``) →
+the tenant's rows wait :data:`~flask_qbo.sync.queue.KEY_WAIT` and the
+connection is left alone, anything else (a bug) → back off, then ``dead``.
+The queue mechanics (claims, backoff, attempt limits) are
+:data:`flask_qbo.sync.queue.OUTBOX`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from flask import Flask
+from flask import current_app
+
+from ... import signals
+from ...errors import QBOAuthError
+from ...errors import QBOError
+from ...errors import QBORateLimitError
+from ...errors import QBOStaleObjectError
+from ...errors import QBOTokenDecryptError
+from ...errors import QBOTransientError
+from ...intuit.oauth import mark_needs_reconnect
+from ...models import Connection
+from ...models import ConnectionStatus
+from ...models import Customer
+from ...models import Outbox
+from ...models import OutboxOp
+from ...models import OutboxStatus
+from ...models import SyncLog
+from ...models import SyncStatus
+from ..locks import ConnectionGone
+from ..locks import hold_connection
+from ..queue import KEY_WAIT
+from ..queue import OUTBOX
+from .context import RowContext
+from .ops import inactivate_row
+from .ops import upsert_row
+
+if t.TYPE_CHECKING:
+    from ...extension import QBO
+    from ...intuit.client import QBOClient
+
+log = logging.getLogger("flask_qbo.push")
+
+
+def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
+    """Push one claimed row and record the outcome; False when its realm should pause this round.
+
+    A disconnect that deletes the connection meanwhile deletes the row too:
+    the push then stops without recording anything (see
+    :func:`flask_qbo.sync.locks.hold_connection`).
+    """
+    session = qbo.state().db.session()
+    row = session.get(Outbox, row_id)
+    conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
+    if row is None or conn is None or not conn.is_active:
+        if row is not None:
+            OUTBOX.release(session, row_id, delay=0.0, attempts_back=True)
+        return False
+    tenant_key = row.tenant_key
+    ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn))
+    try:
+        outcome = inactivate_row(ctx) if row.op == OutboxOp.INACTIVATE else upsert_row(ctx)
+    except ConnectionGone:
+        session.rollback()
+        return False
+    except QBOAuthError as exc:
+        session.rollback()
+        needs_reconnect(qbo, row_id, tenant_key, exc)
+        return False
+    except QBOTokenDecryptError as exc:
+        session.rollback()
+        wait_for_key(qbo, row_id, tenant_key, exc)
+        return False
+    except QBORateLimitError as exc:
+        session.rollback()
+        OUTBOX.release(session, row_id, delay=max(exc.retry_after or 0.0, OUTBOX.backoff(session, row_id)), error=exc)
+        return False
+    except (QBOTransientError, QBOStaleObjectError) as exc:
+        session.rollback()
+        OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc)
+        return True
+    except QBOError as exc:  # a validation fault or another refusal: a person has to look
+        session.rollback()
+        fail(qbo, row_id, exc)
+        return True
+    except Exception as exc:
+        session.rollback()
+        log.exception("Unexpected error pushing outbox row %s.", row_id)
+        unexpected(qbo, row_id, exc)
+        return True
+    try:
+        finished(ctx, outcome)
+    except ConnectionGone:
+        session.rollback()
+        return False
+    return True
+
+
+def _app() -> Flask:
+    return t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]  # werkzeug proxy
+
+
+def finished(ctx: RowContext, outcome: dict[str, t.Any] | None) -> None:
+    """Mark the row done in the same commit as the mirror and link updates, then signal.
+
+    :raises ConnectionGone: the connection (and the row) were purged meanwhile.
+    """
+    session = ctx.session
+    hold_connection(session, ctx.connection)
+    ctx.row.status = OutboxStatus.DONE
+    ctx.row.error_code = None
+    ctx.row.last_error = None
+    session.commit()
+    if outcome:
+        signals.pushed.send(
+            _app(),
+            contact_key=ctx.row.contact_key,
+            qbo_id=outcome.get("qbo_id"),
+            operation=outcome.get("operation"),
+            fields=outcome.get("fields", []),
+        )
+
+
+def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
+    """A non-QBO exception (a bug, a failing host hook): back off; after ``QBO_OUTBOX_MAX_ATTEMPTS``, ``dead``.
+
+    Retrying covers a passing cause (a database hiccup); a row that keeps
+    raising would otherwise cycle forever, so it is parked where the health
+    page lists it and an admin can retry it once the bug is fixed.
+    """
+    session = qbo.state().db.session()
+    if OUTBOX.exhausted(session, row_id):
+        fail(qbo, row_id, exc, status=OutboxStatus.DEAD)
+    else:
+        OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc)
+
+
+def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = OutboxStatus.FAILED) -> None:
+    """Park a row as ``failed`` (or ``dead``) with Intuit's message, on the row and the contact's link."""
+    session = qbo.state().db.session()
+    row = session.get(Outbox, row_id)
+    conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
+    if row is None or conn is None:
+        return
+    try:
+        hold_connection(session, conn)
+    except ConnectionGone:  # purged since the row was read: nothing left to record
+        session.rollback()
+        return
+    code = getattr(exc, "code", None)
+    message = str(exc) if isinstance(exc, QBOError) else f"Unexpected error: {type(exc).__name__}: {exc}"
+    row.status = status
+    row.error_code = str(code)[:20] if code else None
+    row.last_error = message[:2000]
+    row.claimed_at = None
+    link = session.query(Customer).filter_by(tenant_key=row.tenant_key, contact_key=row.contact_key).one_or_none()
+    if link is not None:
+        link.sync_status = SyncStatus.FAILED
+        link.sync_error = message[:2000]
+    session.add(
+        SyncLog(
+            tenant_key=row.tenant_key,
+            realm_id=conn.realm_id,
+            contact_key=row.contact_key,
+            qbo_id=link.qbo_id if link else None,
+            direction="push",
+            action="failed",
+            error_code=row.error_code,
+            message=message[:2000],
+        )
+    )
+    session.commit()
+    signals.sync_failed.send(_app(), contact_key=row.contact_key, error=exc)
+
+
+def needs_reconnect(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, exc: QBOAuthError) -> None:
+    """Keep the rows pending and make sure the tenant's connection shows it needs a reconnect."""
+    session = qbo.state().db.session()
+    OUTBOX.release(session, row_ids, delay=0.0, error=exc, attempts_back=True)
+    conn = session.query(Connection).filter_by(tenant_key=tenant_key).one_or_none()
+    if conn is not None and conn.status == ConnectionStatus.CONNECTED:
+        mark_needs_reconnect(qbo, conn, str(exc))
+
+
+def wait_for_key(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, exc: QBOTokenDecryptError) -> None:
+    """The key cannot decrypt the tenant's tokens: its rows wait :data:`KEY_WAIT`, the connection is untouched.
+
+    A configuration error, not a dead grant (so not :func:`needs_reconnect`):
+    the rows stay pending without spending an attempt, and every unfinished
+    row of the tenant is deferred too, so workers do not claim them one by one
+    only to fail the same way.  Once the app runs with the right key, the next
+    claim after the wait goes through.
+    """
+    session = qbo.state().db.session()
+    OUTBOX.defer(session, Outbox.tenant_key == tenant_key, KEY_WAIT)
+    OUTBOX.release(session, row_ids, delay=KEY_WAIT, error=exc, attempts_back=True)
+    log.warning("Push for tenant %s waits %d s for the encryption key: %s", tenant_key, KEY_WAIT, exc)

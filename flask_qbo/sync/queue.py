@@ -1,0 +1,370 @@
+"""The one owner of both work queues' rules: claim, lease, retry with backoff, attempt limits, dead rows.
+
+``qbo_outbox`` (CRM → QBO, drained by :mod:`flask_qbo.sync.push`) and
+``qbo_inbox`` (QBO → CRM, drained by :mod:`flask_qbo.sync.pull`) are queues in
+the host's database, worked by any number of threads, processes or Celery
+workers at once.  They follow one set of rules, kept here so the two
+directions cannot drift apart (the model is Procrastinate's ``JobManager`` and
+``RetryStrategy``):
+
+* **Claim** is a compare-and-set ``UPDATE`` (``pending`` → ``in_progress``,
+  stamping ``claimed_at``/``claimed_by`` and counting the attempt); on
+  PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED`` so concurrent
+  workers get disjoint rows, and the UPDATE's own condition stays the arbiter.
+* **Lease**: a claim older than :data:`LEASE` belongs to a worker that died
+  between claim and answer; the row is claimable again.
+* **Release** puts claimed rows back to ``pending``, due after a delay, never
+  sooner than a deferral made meanwhile; a put-back that was not the row's
+  fault (a reconnect, a missing key) gives the attempt back.
+* **Retry** waits grow exponentially with jitter (:class:`RetryStrategy`), and
+  a row out of attempts is **dead**: parked for a person, never retried on its
+  own (outbox ``dead``, inbox ``failed`` — CDC still covers an inbox event's change).
+
+What a row *means* (a customer write, an event to apply) stays with push and pull.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import random
+import socket
+import threading
+import typing as t
+import uuid as uuidlib
+
+from sqlalchemy import ColumnElement
+from sqlalchemy import Select
+from sqlalchemy import Table
+from sqlalchemy import and_
+from sqlalchemy import case
+from sqlalchemy import exists
+from sqlalchemy import literal
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+
+from ..config import get_config
+from ..models import Inbox
+from ..models import InboxStatus
+from ..models import Outbox
+from ..models import OutboxStatus
+from ..models import Status
+from ..models import utcnow
+
+if t.TYPE_CHECKING:
+    from flask_sqlalchemy.session import Session as FlaskSession
+    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import scoped_session
+
+    #: The session sync works in: the host's Flask-SQLAlchemy ``db.session``, or the session it hands out.
+    DBSession = Session | scoped_session[FlaskSession]
+
+#: A claim older than this is presumed dead (the worker crashed between claim and answer).
+LEASE = dt.timedelta(minutes=5)
+#: Longest wait between retries of a row.
+MAX_BACKOFF = 600.0
+#: Seconds a tenant's outbox rows wait after its tokens could not be decrypted.  Fixing
+#: the key takes a restart, so this bounds how long sync lags behind it.
+KEY_WAIT = 60.0
+#: Outbox states meaning "the CRM holds a change QBO has not seen yet".
+UNPUSHED = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS, OutboxStatus.FAILED)
+#: Outbox states of a row still to be pushed (queued or in flight).
+UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
+
+
+def worker_id() -> str:
+    """Who holds a claim: host, process and thread (shown on the health page)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryStrategy:
+    """How a failed row is retried: exponential backoff with jitter, up to an attempt limit.
+
+    The ``n``-th attempt's wait is drawn from ``[c * (1 - jitter), c]`` with
+    ``c = min(max_wait, base_wait * 2 ** (n - 1))``: doubling spaces retries
+    out while the cause lasts, and the jitter keeps rows that failed together
+    (a QBO outage) from all coming back in the same second.
+    """
+
+    #: Claims after which a row that keeps failing is dead.
+    max_attempts: int
+    #: Seconds of the first retry's wait (before jitter).
+    base_wait: float
+    #: Longest wait, whatever the attempt.
+    max_wait: float = MAX_BACKOFF
+    #: Fraction of the wait drawn at random.
+    jitter: float = 0.5
+
+    def wait(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt."""
+        ceiling = min(self.max_wait, self.base_wait * 2.0 ** max(attempts - 1, 0))
+        return random.uniform(ceiling * (1 - self.jitter), ceiling)
+
+    def exhausted(self, attempts: int) -> bool:
+        """True when a row that failed its ``attempts``-th attempt is dead."""
+        return attempts >= self.max_attempts
+
+
+class Queue:
+    """Claim, lease, release and retry over one queue table (see the module docstring).
+
+    Every method works with Core statements on the table and commits, so a
+    claim or a put-back is visible to the other workers at once.
+
+    :param table: the queue's table.
+    :param pending, in_progress, dead: the table's statuses for those states.
+    """
+
+    def __init__(self, table: Table, *, pending: Status, in_progress: Status, dead: Status) -> None:
+        self.table = table
+        self.pending = pending
+        self.in_progress = in_progress
+        self.dead = dead
+
+    def strategy(self) -> RetryStrategy:
+        """The retry rule, read from the app's configuration each time (hosts may change it)."""
+        raise NotImplementedError
+
+    def kept(self) -> dict[str, t.Any]:
+        """Values every bookkeeping UPDATE sets (the outbox keeps its ``updated_at``)."""
+        return {}
+
+    # -- claim and lease ----------------------------------------------------------------
+
+    def claimable(self, now: dt.datetime) -> ColumnElement[bool]:
+        """Pending, or claimed by a worker whose lease ran out."""
+        c = self.table.c
+        return or_(c.status == self.pending, and_(c.status == self.in_progress, c.claimed_at < now - LEASE))
+
+    def ready(self, now: dt.datetime) -> ColumnElement[bool]:
+        """Claimable and due: pending and past its ``available_at``, or its lease ran out."""
+        c = self.table.c
+        return or_(
+            and_(c.status == self.pending, c.available_at <= now),
+            and_(c.status == self.in_progress, c.claimed_at < now - LEASE),
+        )
+
+    def due(self, where: t.Sequence[ColumnElement[bool]], now: dt.datetime) -> Select[tuple[int]]:
+        """``SELECT id`` of the rows matching ``where`` that may be claimed now, oldest first."""
+        return select(self.table.c.id).where(*where, self.ready(now)).order_by(self.table.c.id)
+
+    def held(self, ids: t.Collection[int]) -> ColumnElement[bool]:
+        """The rows of ``ids`` still claimed (a purge or a lease reclaim may have taken some)."""
+        return and_(self.table.c.id.in_(list(ids)), self.table.c.status == self.in_progress)
+
+    def locked(self, session: DBSession, stmt: Select[tuple[int]]) -> Select[tuple[int]]:
+        """On PostgreSQL, lock the selected rows ``FOR UPDATE SKIP LOCKED``: concurrent workers get disjoint rows."""
+        if session.get_bind().dialect.name == "postgresql":
+            return stmt.with_for_update(skip_locked=True, of=self.table)
+        return stmt
+
+    def _claimed(self, now: dt.datetime, who: str) -> dict[str, t.Any]:
+        c = self.table.c
+        return {
+            "status": self.in_progress,
+            "claimed_at": now,
+            "claimed_by": who,
+            "attempts": c.attempts + 1,
+            **self.kept(),
+        }
+
+    def claim(self, session: DBSession, row_id: int, now: dt.datetime, who: str) -> bool:
+        """Atomically take one row; False when another worker got it first. Commits."""
+        c = self.table.c
+        result = session.execute(
+            update(self.table).where(c.id == row_id, self.claimable(now)).values(**self._claimed(now, who))
+        )
+        session.commit()
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def claim_many(
+        self, session: DBSession, where: t.Sequence[ColumnElement[bool]], size: int, now: dt.datetime, who: str
+    ) -> list[int]:
+        """Take up to ``size`` due rows matching ``where`` with one UPDATE; their ids, oldest first. Commits.
+
+        The subquery picks the rows (:meth:`due`); the outer condition re-checks
+        each row as the UPDATE locks it, so two workers never both take a row.
+        """
+        c = self.table.c
+        picked = self.locked(session, self.due(where, now).limit(size)).subquery()
+        result = session.execute(
+            update(self.table)
+            .where(c.id.in_(select(picked.c.id)), self.claimable(now))
+            .values(**self._claimed(now, who))
+            .returning(c.id)
+        )
+        ids = sorted(result.scalars())
+        session.commit()
+        return ids
+
+    # -- putting rows back --------------------------------------------------------------
+
+    def release(
+        self,
+        session: DBSession,
+        row_ids: int | t.Collection[int],
+        *,
+        delay: float,
+        error: Exception | str | None = None,
+        attempts_back: bool = False,
+    ) -> None:
+        """Put claimed rows back to pending, due after ``delay`` seconds. Commits.
+
+        A row deferred further while it was claimed (:meth:`defer`) keeps the
+        later time: releasing never makes a row due sooner.  ``attempts_back``
+        gives the claim's attempt back (the put-back was not the row's fault).
+        """
+        ids = [row_ids] if isinstance(row_ids, int) else list(row_ids)
+        c = self.table.c
+        due = literal(utcnow() + dt.timedelta(seconds=delay), c.available_at.type)
+        values: dict[str, t.Any] = {
+            "status": self.pending,
+            "claimed_at": None,
+            "claimed_by": None,
+            "available_at": case((c.available_at > due, c.available_at), else_=due),
+            **self.kept(),
+            **self._error(error),
+        }
+        if attempts_back:
+            values["attempts"] = case((c.attempts > 0, c.attempts - 1), else_=0)
+        session.execute(update(self.table).where(self.held(ids)).values(**values))
+        session.commit()
+
+    def _error(self, error: Exception | str | None) -> dict[str, t.Any]:
+        if error is None:
+            return {}
+        values: dict[str, t.Any] = {"last_error": str(error)[:2000]}
+        if "error_code" in self.table.c and not isinstance(error, str):
+            values["error_code"] = getattr(error, "code", None)
+        return values
+
+    def defer(self, session: DBSession, where: ColumnElement[bool], delay: float) -> None:
+        """Make every unfinished row matching ``where`` wait at least ``delay`` seconds (claims stay). No commit."""
+        c = self.table.c
+        later = utcnow() + dt.timedelta(seconds=delay)
+        session.execute(
+            update(self.table)
+            .where(where, c.status.in_((self.pending, self.in_progress)), c.available_at < later)
+            .values(available_at=later, **self.kept())
+        )
+
+    # -- retries and dead rows ----------------------------------------------------------
+
+    def attempts(self, session: DBSession, row_id: int) -> int:
+        """Claims the row has had so far (0 when it is gone)."""
+        return int(session.execute(select(self.table.c.attempts).where(self.table.c.id == row_id)).scalar() or 0)
+
+    def backoff(self, session: DBSession, row_id: int) -> float:
+        """Seconds the row waits before its next attempt, after its latest one failed."""
+        return self.strategy().wait(self.attempts(session, row_id) or 1)
+
+    def exhausted(self, session: DBSession, row_id: int) -> bool:
+        """True when the row's latest failed attempt was its last: it is dead now."""
+        return self.strategy().exhausted(self.attempts(session, row_id))
+
+
+class OutboxQueue(Queue):
+    """``qbo_outbox``: never two rows of one contact at once, so edits reach QBO in order."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            t.cast(Table, Outbox.__table__),
+            pending=OutboxStatus.PENDING,
+            in_progress=OutboxStatus.IN_PROGRESS,
+            dead=OutboxStatus.DEAD,
+        )
+
+    def strategy(self) -> RetryStrategy:
+        """1 s, 2 s, 4 s ... up to :data:`MAX_BACKOFF`; ``QBO_OUTBOX_MAX_ATTEMPTS`` claims for a row that raises."""
+        return RetryStrategy(max_attempts=int(get_config("QBO_OUTBOX_MAX_ATTEMPTS")), base_wait=1.0)
+
+    def kept(self) -> dict[str, t.Any]:
+        # ``updated_at`` is when the CRM change was made (newest-wins compares it with QBO's
+        # edits): claims and retries are bookkeeping and must not make the change look newer.
+        return {"updated_at": self.table.c.updated_at}
+
+    def due(self, where: t.Sequence[ColumnElement[bool]], now: dt.datetime) -> Select[tuple[int]]:
+        """Due rows, none behind an unfinished older row of its contact: one rule for single and batch claims."""
+        older = self.table.alias("older")
+        c = self.table.c
+        return (
+            super()
+            .due(where, now)
+            .where(
+                ~exists().where(
+                    older.c.tenant_key == c.tenant_key,
+                    older.c.contact_key == c.contact_key,
+                    older.c.id < c.id,
+                    older.c.status.in_(UNFINISHED),
+                )
+            )
+        )
+
+    def revive(self, session: DBSession, where: ColumnElement[bool]) -> list[Outbox]:
+        """Send failed and dead rows again, as new writes (a fresh ``requestid``, no attempts). No commit."""
+        rows = list(session.scalars(select(Outbox).where(where, Outbox.status.in_((OutboxStatus.FAILED, self.dead)))))
+        for row in rows:
+            row.status = OutboxStatus.PENDING
+            row.uuid = str(uuidlib.uuid4())
+            row.attempts = 0
+            row.available_at = utcnow()
+            row.error_code = None
+            row.last_error = None
+        return rows
+
+
+class InboxQueue(Queue):
+    """``qbo_inbox``: events of one realm are claimed together, oldest first, and settled together."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            t.cast(Table, Inbox.__table__),
+            pending=InboxStatus.PENDING,
+            in_progress=InboxStatus.IN_PROGRESS,
+            dead=InboxStatus.FAILED,
+        )
+
+    def strategy(self) -> RetryStrategy:
+        """``QBO_INBOX_RETRY_WAIT`` doubling up to :data:`MAX_BACKOFF`; ``QBO_INBOX_MAX_ATTEMPTS`` claims."""
+        return RetryStrategy(
+            max_attempts=int(get_config("QBO_INBOX_MAX_ATTEMPTS")),
+            base_wait=float(get_config("QBO_INBOX_RETRY_WAIT")),
+        )
+
+    def settle(self, session: DBSession, where: ColumnElement[bool], status: InboxStatus, note: str | None) -> None:
+        """Mark events processed (``done``, ``ignored``) with a note, stamping ``processed_at``. No commit.
+
+        Claimed events are settled with ``where=INBOX.held(ids)``: events a
+        purge deleted meanwhile are simply not there to update.
+        """
+        session.execute(update(self.table).where(where).values(status=status, processed_at=utcnow(), last_error=note))
+
+    def retry(self, session: DBSession, ids: list[int], error: str) -> None:
+        """A failed batch: its events come back after the backoff; those out of attempts are dead. Commits."""
+        if not ids:
+            return
+        c = self.table.c
+        strategy = self.strategy()
+        wait = strategy.wait(self.attempts(session, ids[0]) or 1)
+        out = c.attempts >= strategy.max_attempts
+        session.execute(
+            update(self.table)
+            .where(self.held(ids))
+            .values(
+                status=case((out, self.dead), else_=self.pending),
+                processed_at=case((out, utcnow()), else_=None),
+                available_at=utcnow() + dt.timedelta(seconds=wait),
+                claimed_at=None,
+                claimed_by=None,
+                last_error=error[:2000],
+            )
+        )
+        session.commit()
+
+
+#: The outbox and the inbox.
+OUTBOX = OutboxQueue()
+INBOX = InboxQueue()
