@@ -51,6 +51,7 @@ from ..models import OutboxOp
 from ..models import OutboxStatus
 from ..models import SyncStatus
 from ..models import utcnow
+from ..state import wake
 from .payload import normalize
 from .queue import OUTBOX
 from .queue import UNPUSHED
@@ -300,8 +301,6 @@ def _after_commit(session: Session) -> None:
     app = session.info.pop(_WAKE, None)
     if app is None:
         return
-    from ..state import wake
-
     try:
         wake(app, reason="outbox")
     except Exception:  # the commit already happened; a failed wake-up only delays the push

@@ -39,6 +39,7 @@ from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
 from ..importing.review import claims
 from ..models import Customer
+from ..models import ImportDecision
 from ..models import ImportMatch
 from ..models import ImportRun
 from ..models import ImportStatus
@@ -157,7 +158,10 @@ def review(run_id: int) -> ResponseReturnValue:
             else:
                 decision = request.form.get("decision", "")
                 import_review.decide(
-                    run.id, request.form.get("qbo_id", ""), decision, _chosen_key() if decision == "link" else None
+                    run.id,
+                    request.form.get("qbo_id", ""),
+                    decision,
+                    _chosen_key() if decision == ImportDecision.LINK else None,
                 )
         except (LookupError, ValueError) as exc:
             flash(str(exc), "error")

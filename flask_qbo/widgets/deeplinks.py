@@ -14,6 +14,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from ..intuit.ids import is_qbo_id
+from ..state import get_qbo
 
 #: QBO transaction type -> path of its page in the QBO web app.
 TRANSACTION_PATHS: dict[str, str] = {
@@ -40,8 +41,6 @@ def app_base_url(base_url: str | None = None) -> str:
     """Host of the QBO web app for the configured environment (production, sandbox, emulator)."""
     if base_url is not None:
         return base_url.rstrip("/")
-    from ..state import get_qbo
-
     return get_qbo().urls()["app"].rstrip("/")
 
 
