@@ -116,7 +116,7 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_OUTBOX_MAX_ATTEMPTS": 5,
     # Claims of an inbox event whose batch kept failing before it is marked "failed" (CDC still covers it).
     "QBO_INBOX_MAX_ATTEMPTS": 5,
-    # Seconds before a failed inbox batch is retried; doubles per attempt (with jitter) up to 10 minutes.
+    # Seconds (at most; jitter draws from half of it) before a failed inbox batch is retried; doubles per attempt up to 10 minutes.
     "QBO_INBOX_RETRY_WAIT": 30,
     # URL prefix of the extension's blueprints.
     "QBO_URL_PREFIX": "/qbo",

@@ -290,9 +290,8 @@ class QBO:
 
     def _current_user_name(self) -> str | None:
         """Who is acting, for audit fields: the ``user_name`` hook, else Flask-Login's user, else ``None``."""
-        if self._user_name is not None:
-            return self._user_name()
-        return _login_user_name()
+        name = self._user_name() if self._user_name is not None else _login_user_name()
+        return name[:USER_NAME_MAX] if name else name
 
     def _registration(self) -> ContactRegistration:
         """The registered contact model, or a clear error when there is none."""
@@ -340,6 +339,10 @@ class QBO:
         )
 
 
+#: Audit columns (``connected_by``, ``started_by``) hold at most this many characters.
+USER_NAME_MAX = 255
+
+
 def _login_user_name() -> str | None:
     """Name Flask-Login's current user, when the host uses Flask-Login and someone is signed in."""
     if not has_request_context() or not hasattr(current_app, "login_manager"):
@@ -351,7 +354,10 @@ def _login_user_name() -> str | None:
         value = getattr(user, attribute, None)
         if isinstance(value, str) and value:
             return value
-    user_id = user.get_id()
+    try:
+        user_id = user.get_id()
+    except (AttributeError, NotImplementedError):  # a UserMixin without an ``id`` attribute
+        return None
     return None if user_id is None else str(user_id)
 
 

@@ -220,7 +220,7 @@ class Connection(Base):
 
     def __repr__(self) -> str:
         # Tokens are deliberately left out.
-        return f"<Connection tenant={self.tenant_key!r} realm={self.realm_id!r} status={self.status!r}>"
+        return f"<Connection tenant={self.tenant_key!r} realm={self.realm_id!r} status={self.status!s}>"
 
 
 class Customer(Base):

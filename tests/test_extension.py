@@ -242,6 +242,22 @@ def test_user_name_hook_overrides_the_flask_login_default() -> None:
         assert qbo._current_user_name() == "from the hook"
 
 
+def test_identity_fits_the_audit_columns_and_survives_a_user_without_id() -> None:
+    from flask_login import UserMixin
+    from flask_login import login_user
+
+    class NoId(UserMixin):  # UserMixin.get_id() raises when the model has no ``id``
+        pass
+
+    app, qbo, users = _login_app()
+    with app.test_request_context():
+        login_user(_LoginUser("5", name="N" * 400))
+        assert qbo._current_user_name() == "N" * 255
+    app.login_manager.request_loader(lambda request: NoId())  # e.g. a user found by an API token
+    with app.test_request_context():
+        assert qbo._current_user_name() is None
+
+
 def test_without_flask_login_or_hook_nobody_is_named() -> None:
     app, db = bare_app()
     qbo = QBO(app, db=db)

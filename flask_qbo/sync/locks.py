@@ -1,6 +1,6 @@
 """Holding a connection row: how sync work and a purging disconnect stay out of each other's way.
 
-Disconnecting with "delete synced data" (:func:`flask_qbo.connection.connect.purge_data`)
+Disconnecting with "delete synced data" (:func:`flask_qbo.connection.disconnect.purge_data`)
 deletes the connection and every row synced for it, and takes the connection
 row ``FOR UPDATE`` before anything else.  Every sync transaction that writes
 rows of a connection — push, pull, CDC polls, token upkeep — takes the same row

@@ -134,18 +134,25 @@ class Queue:
 
     # -- claim and lease ----------------------------------------------------------------
 
+    def lease_ran_out(self, now: dt.datetime) -> ColumnElement[bool]:
+        """Claimed by a worker presumed dead: its claim is older than :data:`LEASE`.
+
+        A claim with no stamp counts as expired: every claim made here stamps
+        ``claimed_at``, so such a row was claimed by a version that kept its
+        claim time elsewhere (the inbox used ``processed_at``), and nobody can
+        still be working on it.
+        """
+        c = self.table.c
+        return and_(c.status == self.in_progress, or_(c.claimed_at.is_(None), c.claimed_at < now - LEASE))
+
     def claimable(self, now: dt.datetime) -> ColumnElement[bool]:
         """Pending, or claimed by a worker whose lease ran out."""
-        c = self.table.c
-        return or_(c.status == self.pending, and_(c.status == self.in_progress, c.claimed_at < now - LEASE))
+        return or_(self.table.c.status == self.pending, self.lease_ran_out(now))
 
     def ready(self, now: dt.datetime) -> ColumnElement[bool]:
         """Claimable and due: pending and past its ``available_at``, or its lease ran out."""
         c = self.table.c
-        return or_(
-            and_(c.status == self.pending, c.available_at <= now),
-            and_(c.status == self.in_progress, c.claimed_at < now - LEASE),
-        )
+        return or_(and_(c.status == self.pending, c.available_at <= now), self.lease_ran_out(now))
 
     def due(self, where: t.Sequence[ColumnElement[bool]], now: dt.datetime) -> Select[tuple[int]]:
         """``SELECT id`` of the rows matching ``where`` that may be claimed now, oldest first."""
@@ -326,6 +333,10 @@ class InboxQueue(Queue):
             in_progress=InboxStatus.IN_PROGRESS,
             dead=InboxStatus.FAILED,
         )
+
+    def _error(self, error: Exception | str | None) -> dict[str, t.Any]:
+        """An event's error describes its latest attempt: a put-back without one clears it."""
+        return {"last_error": None} if error is None else super()._error(error)
 
     def strategy(self) -> RetryStrategy:
         """``QBO_INBOX_RETRY_WAIT`` doubling up to :data:`MAX_BACKOFF`; ``QBO_INBOX_MAX_ATTEMPTS`` claims."""

@@ -9,22 +9,20 @@ from __future__ import annotations
 from flask import Flask
 
 from .admin import bp as admin_bp
-from .csrf import exempt_from_host_csrf
 from .importing import bp as import_bp
 from .webhooks import bp as webhooks_bp
-from .webhooks import receive
 from .widgets import bp as widgets_bp
 
 
 def register_views(app: Flask) -> None:
     """Register every blueprint under ``QBO_URL_PREFIX``.
 
-    The webhook endpoint is signed by Intuit, not by a browser session, so it
-    is exempt from the host's Flask-WTF CSRF check.
+    Each blueprint sets itself up when registered (the webhook's exemption
+    from the host's Flask-WTF CSRF check included), so a host that registers
+    them itself (``QBO_REGISTER_BLUEPRINTS = False``) gets the same behaviour.
     """
     prefix = app.config["QBO_URL_PREFIX"].rstrip("/")
     app.register_blueprint(admin_bp, url_prefix=prefix)
     app.register_blueprint(widgets_bp, url_prefix=prefix + "/w")
     app.register_blueprint(webhooks_bp, url_prefix=prefix)
     app.register_blueprint(import_bp, url_prefix=prefix + "/import")
-    exempt_from_host_csrf(app, receive)

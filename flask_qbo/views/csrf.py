@@ -18,11 +18,11 @@ import hmac
 import secrets
 import typing as t
 
-from flask import Flask
 from flask import abort
 from flask import current_app
 from flask import request
 from flask import session
+from flask.sansio.app import App
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
@@ -70,7 +70,7 @@ def validate_csrf() -> None:
         abort(400, description="The form expired or is missing its CSRF token. Reload the page and try again.")
 
 
-def exempt_from_host_csrf(app: Flask, view: t.Callable[..., object]) -> None:
+def exempt_from_host_csrf(app: App, view: t.Callable[..., object]) -> None:
     """Exempt ``view`` from the host's Flask-WTF ``CSRFProtect``, set up before or after Flask-QBO.
 
     Already set up: exempted now.  Otherwise a hook exempts it on the app's
@@ -88,7 +88,7 @@ def exempt_from_host_csrf(app: Flask, view: t.Callable[..., object]) -> None:
     app.before_request(exempt_once)
 
 
-def _exempt(app: Flask, view: t.Callable[..., object]) -> bool:
+def _exempt(app: App, view: t.Callable[..., object]) -> bool:
     """Exempt ``view`` from Flask-WTF's check if the app uses it; whether it does."""
     csrf = app.extensions.get("csrf")
     if csrf is None or not hasattr(csrf, "exempt"):

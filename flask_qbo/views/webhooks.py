@@ -25,6 +25,7 @@ import logging
 from flask import Blueprint
 from flask import jsonify
 from flask import request
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from ..config import get_config
@@ -36,6 +37,7 @@ from ..state import DEFAULT_TENANT
 from ..state import get_qbo
 from ..state import wake
 from ..sync.pull.receive import store_events
+from .csrf import exempt_from_host_csrf
 
 log = logging.getLogger("flask_qbo.webhooks")
 
@@ -73,3 +75,9 @@ def receive() -> ResponseReturnValue:
     if counts["stored"]:
         wake(reason="webhook")
     return jsonify(counts), 200
+
+
+@bp.record_once
+def _exempt_from_csrf(state: BlueprintSetupState) -> None:
+    """Intuit signs webhooks; a browser session never does: the host's CSRFProtect must leave them alone."""
+    exempt_from_host_csrf(state.app, receive)

@@ -124,6 +124,29 @@ def test_inbox_reclaims_a_dead_workers_claim_once_its_lease_ran_out(ctx: t.Any) 
     assert (row.status, row.claimed_by, row.attempts) == ("done", worker_id(), 2)
 
 
+def test_inbox_row_claimed_by_an_older_version_is_claimed_again(ctx: t.Any) -> None:
+    """Before the inbox had its own claim stamp, a claim set only processed_at: no worker can still hold it."""
+    event_id = event()
+    db.session.query(Inbox).update(
+        {"status": "in_progress", "processed_at": utcnow(), "claimed_at": None, "attempts": 1}
+    )
+    db.session.commit()
+    assert pull.pending_count(get_qbo()) == 1
+    pull.process(get_qbo())
+    row = db.session.get(Inbox, event_id)
+    assert (row.status, row.claimed_by, row.attempts) == ("done", worker_id(), 2)
+
+
+def test_inbox_put_back_without_an_error_clears_the_old_one(ctx: t.Any) -> None:
+    event_id = event()
+    db.session.query(Inbox).update({"last_error": "Waiting for a reconnect: expired"})
+    db.session.commit()
+    assert INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 10, utcnow(), "w1") == [event_id]
+    INBOX.release(db.session, [event_id], delay=0.0, attempts_back=True)
+    row = db.session.get(Inbox, event_id)
+    assert (row.status, row.last_error, row.attempts) == ("pending", None, 0)
+
+
 def test_inbox_claim_stamp_is_not_processed_at(ctx: t.Any) -> None:
     event_id = event()
     now = utcnow()

@@ -9,6 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
 from flask_qbo import QBO
+from flask_qbo.views.webhooks import bp as webhooks_bp
 from flask_qbo.views.webhooks import receive
 from tests.hostapp import make_app
 
@@ -42,3 +43,24 @@ def test_csrfprotect_set_up_later_is_exempted_once_and_the_hook_leaves(tmp_path:
     assert len(after) == len(before)  # the one-shot hook removed itself, CSRFProtect's check took its place
     client.get("/qbo/admin/")
     assert _hooks(app) == after
+
+
+def test_blueprint_registered_by_the_host_is_exempted_too() -> None:
+    """A host with QBO_REGISTER_BLUEPRINTS = False registers the webhook blueprint itself."""
+    app = Flask(__name__)
+    app.config.update(
+        TESTING=True,
+        SECRET_KEY="s",
+        SQLALCHEMY_DATABASE_URI="sqlite://",
+        QBO_RUNNER="none",
+        QBO_REGISTER_BLUEPRINTS=False,
+        WTF_CSRF_ENABLED=True,
+    )
+    db = SQLAlchemy(app)
+    csrf = CSRFProtect(app)
+    QBO(app, db=db)
+    assert WEBHOOK_VIEW not in csrf._exempt_views
+    app.register_blueprint(webhooks_bp, url_prefix="/integrations/qbo")
+    assert WEBHOOK_VIEW in csrf._exempt_views
+    answer = app.test_client().post("/integrations/qbo/webhooks", data=b"{}", headers={"intuit-signature": "bad"})
+    assert answer.status_code == 401  # refused by the signature check, not by CSRFProtect's 400

@@ -273,7 +273,7 @@ def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items:
 def record_all(qbo: QBO, session: Session, conn: Connection, done: list[tuple[Item, dict[str, t.Any]]]) -> None:
     """Record every successful item in one commit, then send ``pushed`` for each.
 
-    Mirrors :func:`flask_qbo.sync.push.ops.record` for a whole batch: a contact
+    Mirrors :func:`flask_qbo.sync.push.context.record` for a whole batch: a contact
     linked to another customer (an old realm) is unlinked, the mirror row gets
     QBO's answer, the link its synced values, and each push is logged.
     Customer rows are written one flush each in contact-key order, the order
