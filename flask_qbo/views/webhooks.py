@@ -37,7 +37,7 @@ from ..state import get_qbo
 from ..state import wake
 from ..sync.pull.receive import store_events
 
-log = logging.getLogger("flask_qbo.webhooks")
+log = logging.getLogger(__name__)
 
 bp = Blueprint("qbo_webhooks", __name__)
 
