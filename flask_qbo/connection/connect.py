@@ -52,7 +52,7 @@ from .events import log_event
 if t.TYPE_CHECKING:
     from ..extension import QBO
 
-log = logging.getLogger("flask_qbo.connect")
+log = logging.getLogger(__name__)
 
 #: Session keys: the pending state (hashed) and recently used ones (to name a replay).
 STATE_KEY = "_qbo_oauth_state"
@@ -253,6 +253,7 @@ def prove_realm(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -
             realm_id,
             exc.status,
             exc.code,
+            extra={"qbo_tenant": tenant, "qbo_realm": realm_id, "intuit_tid": exc.intuit_tid},
         )
         _revoke_unused(qbo, tenant, realm_id, token)
         status = 403 if isinstance(exc, QBOAuthError) else 502
@@ -316,6 +317,7 @@ def _store(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any], name: 
     _cache_reference_lists(qbo, conn)
     log_event(qbo, conn, action, f"{action.capitalize()} by {user or 'an admin'}.")
     db_session.commit()
+    log.info("Tenant %s %s to realm %s.", tenant, action, realm_id, extra={"qbo_tenant": tenant, "qbo_realm": realm_id})
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy, typed as Flask; signals want the app itself
     signals.connected.send(app, connection=conn, user=user)
     wake(app, reason=action)  # the runner pushes changes queued while the connection was broken
@@ -332,7 +334,16 @@ def _cache_reference_lists(qbo: QBO, conn: Connection) -> None:
     try:
         mirror.refresh_ref_items(qbo.state().db.session(), qbo.client(conn), str(conn.realm_id))
     except QBOError as exc:
-        log.warning("Reading terms and payment methods of realm %s failed: %s", conn.realm_id, exc)
+        log.warning(
+            "Reading terms and payment methods of realm %s failed: %s",
+            conn.realm_id,
+            exc,
+            extra={
+                "qbo_tenant": conn.tenant_key,
+                "qbo_realm": conn.realm_id,
+                "intuit_tid": getattr(exc, "intuit_tid", None),
+            },
+        )
 
 
 def _revoke_unused(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]) -> None:
@@ -340,4 +351,8 @@ def _revoke_unused(qbo: QBO, tenant: str, realm_id: str, token: dict[str, t.Any]
     transient = Connection(tenant_key=tenant, realm_id=realm_id, status=ConnectionStatus.DISCONNECTED)
     oauth.apply_token(transient, token, qbo.state().cipher)
     if not oauth.revoke(qbo, transient):
-        log.warning("Could not revoke the refused tokens for realm %s.", realm_id)
+        log.warning(
+            "Could not revoke the refused tokens for realm %s.",
+            realm_id,
+            extra={"qbo_tenant": tenant, "qbo_realm": realm_id},
+        )

@@ -32,7 +32,7 @@ from .events import log_event
 if t.TYPE_CHECKING:
     from ..extension import QBO
 
-log = logging.getLogger("flask_qbo.connect")
+log = logging.getLogger(__name__)
 
 
 def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
@@ -53,11 +53,17 @@ def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
     except QBOTokenDecryptError as exc:
         # Nothing can be sent to Intuit without the token; the grant stays there until the
         # admin removes the app in QuickBooks (the flash message says so).
-        log.warning("The grant of tenant %s could not be revoked at Intuit: %s", conn.tenant_key, exc)
+        log.warning(
+            "The grant of tenant %s could not be revoked at Intuit: %s",
+            conn.tenant_key,
+            exc,
+            extra={"qbo_tenant": conn.tenant_key, "qbo_realm": conn.realm_id},
+        )
         revoked = False
         unrevoked = " The grant could not be revoked at Intuit: the stored tokens could not be decrypted."
     db_session = qbo.state().db.session
     user = qbo._current_user_name() or "an admin"
+    extra = {"qbo_tenant": conn.tenant_key, "qbo_realm": conn.realm_id}
     if purge:
         counts = purge_data(qbo, conn.tenant_key, conn.realm_id)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items())
@@ -70,6 +76,13 @@ def disconnect(qbo: QBO, conn: Connection, *, purge: bool) -> bool:
         _clear_tokens(conn)
         log_event(qbo, conn, "disconnected", f"Disconnected by {user}; synced data kept.{unrevoked}")
     db_session.commit()
+    log.info(
+        "Tenant %s disconnected from realm %s (purged: %s).",
+        extra["qbo_tenant"],
+        extra["qbo_realm"],
+        purge,
+        extra=extra,
+    )
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy, typed as Flask; signals want the app itself
     signals.disconnected.send(app, connection=conn, purged=purge)
     return revoked

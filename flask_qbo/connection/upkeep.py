@@ -44,7 +44,7 @@ if t.TYPE_CHECKING:
 
     from ..extension import QBO
 
-log = logging.getLogger("flask_qbo.upkeep")
+log = logging.getLogger(__name__)
 
 #: How long a processed webhook body is kept for replay and debugging.
 RAW_KEPT = dt.timedelta(days=7)
@@ -107,7 +107,7 @@ def upkeep(qbo: QBO, now: dt.datetime | None = None) -> dict[str, int]:
             outcomes = []
         except Exception:  # one tenant's surprise (a malformed token answer...) must not stop the sweep
             db_session.rollback()
-            log.exception("Token upkeep failed for tenant %s.", tenant)
+            log.exception("Token upkeep failed for tenant %s.", tenant, extra={"qbo_tenant": tenant})
             outcomes = ["failed"]
         for outcome in outcomes:
             result[outcome] += 1
@@ -191,7 +191,12 @@ def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:
         # leaves the grant alone) is retried by the next sweep.  A purge revokes the grant
         # too: then the connection is gone and nothing failed.
         _reload(qbo, conn)
-        log.warning("Token refresh for tenant %s failed: %s", conn.tenant_key, exc)
+        log.warning(
+            "Token refresh for tenant %s failed: %s",
+            conn.tenant_key,
+            exc,
+            extra={"qbo_tenant": conn.tenant_key, "qbo_realm": conn.realm_id},
+        )
         return "failed"
     return "refreshed"
 

@@ -52,7 +52,7 @@ if t.TYPE_CHECKING:
 
     from ..extension import QBO
 
-log = logging.getLogger("flask_qbo.import")
+log = logging.getLogger(__name__)
 
 #: Decided rows applied per transaction: customer row locks are held for one batch at most.
 APPLY_BATCH = 200

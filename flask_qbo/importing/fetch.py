@@ -54,7 +54,7 @@ if t.TYPE_CHECKING:
     from ..extension import QBO
     from ..intuit.client import QBOClient
 
-log = logging.getLogger("flask_qbo.import")
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
 #: Fetch order: the card's reference lists, customers, then each transaction type.
@@ -135,7 +135,12 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
         run = _get_run(session, run_id)
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         session.commit()
-        log.warning("Import %s paused on a QBO error; the next step retries: %s", run_id, exc)
+        log.warning(
+            "Import %s paused on a QBO error; the next step retries: %s",
+            run_id,
+            exc,
+            extra={"qbo_tenant": run.tenant_key, "intuit_tid": getattr(exc, "intuit_tid", None)},
+        )
         return run
     if run.cursor is None and run.status == ImportStatus.FETCHING:
         _propose_matches(qbo, run)
@@ -304,7 +309,13 @@ def cancel(run_id: int, user: str | None = None) -> ImportRun:
     )
     session.commit()
     session.refresh(run)
-    log.info("Import %s of tenant %s cancelled by %s", run.id, run.tenant_key, user or "an unnamed caller")
+    log.info(
+        "Import %s of tenant %s cancelled by %s",
+        run.id,
+        run.tenant_key,
+        user or "an unnamed caller",
+        extra={"qbo_tenant": run.tenant_key},
+    )
     return run
 
 

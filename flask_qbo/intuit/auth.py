@@ -34,7 +34,7 @@ from .oauth import refresh
 if t.TYPE_CHECKING:
     from ..extension import QBO
 
-log = logging.getLogger("flask_qbo.tokens")
+log = logging.getLogger(__name__)
 
 _table = t.cast(sa.Table, Connection.__table__)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import random
 import re
 import threading
@@ -54,6 +55,8 @@ BATCH_LIMIT = 30
 MAX_RETRY_AFTER = 60.0
 
 _ENTITY = re.compile(r"^[A-Za-z]+$")
+
+log = logging.getLogger(__name__)
 
 
 class TokenSource(t.Protocol):
@@ -314,7 +317,9 @@ class QBOClient:
             except (requests.Timeout, requests.ConnectionError) as exc:
                 error = faults.transient(f"No answer from QuickBooks ({type(exc).__name__}).")
             else:
-                self.last_intuit_tid = resp.headers.get("intuit_tid") or self.last_intuit_tid
+                tid = resp.headers.get("intuit_tid")
+                self.last_intuit_tid = tid or self.last_intuit_tid
+                log.debug("QBO %s %s answered HTTP %d.", method, path, resp.status_code, extra=self._extra(tid))
                 if resp.status_code < 400:
                     self._count(kind)
                     if kind == "reads" and self.on_read is not None:
@@ -326,16 +331,42 @@ class QBOClient:
                     if not refreshed:
                         refreshed = True
                         self._count("refreshes")
+                        log.info(
+                            "QBO %s %s refused the access token; refreshing it.", method, path, extra=self._extra(tid)
+                        )
                         self.auth.refresh(token)
                         continue
-                    self.auth.fail(f"QuickBooks refused a freshly refreshed token: {error}")
+                    self.auth.fail(f"QuickBooks refused a freshly refreshed token ({_brief(error)}).")
+                    log.warning(
+                        "QBO %s %s refused a refreshed token (%s).",
+                        method,
+                        path,
+                        _brief(error),
+                        extra=self._extra(error.intuit_tid),
+                    )
                     raise error
             if isinstance(error, QBOTransientError) and attempt < self.max_retries:
                 self._count("retries")
-                self.sleep(self._delay(attempt, error))
+                delay = self._delay(attempt, error)
+                log.info(
+                    "QBO %s %s failed (%s); retry in %.1f s.",
+                    method,
+                    path,
+                    _brief(error),
+                    delay,
+                    extra=self._extra(error.intuit_tid),
+                )
+                self.sleep(delay)
                 attempt += 1
                 continue
+            # A transient failure that outlived its retries is the operator's; a refusal is the caller's to judge.
+            level = logging.WARNING if isinstance(error, QBOTransientError) else logging.INFO
+            log.log(level, "QBO %s %s failed (%s).", method, path, _brief(error), extra=self._extra(error.intuit_tid))
             raise error
+
+    def _extra(self, intuit_tid: str | None) -> dict[str, t.Any]:
+        """The ``extra`` of the client's log records: the realm and Intuit's transaction id."""
+        return {"qbo_realm": self.realm_id, "intuit_tid": intuit_tid}
 
     def _slot(self, batch: bool) -> t.ContextManager[None]:
         if self.throttle is None:
@@ -365,6 +396,15 @@ class QBOClient:
         if not isinstance(body, dict):
             raise QBOAPIError("QuickBooks sent an unexpected JSON body.", status=resp.status_code, intuit_tid=tid)
         return body
+
+
+def _brief(error: QBOAPIError) -> str:
+    """Class, HTTP status and Intuit code of an error, for log records.
+
+    Never its message or detail: an auth fault's detail can quote the start of the token.
+    """
+    status = f", HTTP {error.status}" if error.status else ""
+    return f"{type(error).__name__}{status}, code {error.code}" if error.code else f"{type(error).__name__}{status}"
 
 
 def _path(entity: str) -> str:

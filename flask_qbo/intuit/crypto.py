@@ -28,7 +28,7 @@ from ..errors import QBOTokenDecryptError
 if t.TYPE_CHECKING:
     from flask import Flask
 
-log = logging.getLogger("flask_qbo")
+log = logging.getLogger(__name__)
 
 
 def fingerprint(key: str | bytes) -> str:

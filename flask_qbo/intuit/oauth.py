@@ -55,7 +55,7 @@ if t.TYPE_CHECKING:
     from ..extension import QBO
     from .crypto import TokenCipher
 
-log = logging.getLogger("flask_qbo.tokens")
+log = logging.getLogger(__name__)
 
 #: Headers of every token-endpoint call; the last one asks Intuit for the
 #: refresh token's hard (5-year) expiry.
@@ -229,7 +229,12 @@ def refresh(qbo: QBO, connection: Connection, *, app: Flask | None = None, rejec
             if _compare_and_set(engine, connection.id, old_enc, token_values(token, cipher)):
                 row = _load(engine, connection.id)
                 _adopt(connection, row)
-                log.info("Rotated QBO tokens of tenant %s (realm %s).", connection.tenant_key, connection.realm_id)
+                log.info(
+                    "Rotated QBO tokens of tenant %s (realm %s).",
+                    connection.tenant_key,
+                    connection.realm_id,
+                    extra=_extra(connection),
+                )
                 signals.token_rotated.send(app, connection=connection)
                 return
             # Lost the compare-and-set: the stored rotation is the newest; use it.
@@ -261,11 +266,19 @@ def revoke(qbo: QBO, connection: Connection) -> bool:
             timeout=float(get_config("QBO_HTTP_TIMEOUT", app)),
         )
     except requests.RequestException as exc:
-        log.warning("Revoking the QBO tokens of tenant %s failed: %s", connection.tenant_key, type(exc).__name__)
+        log.warning(
+            "Revoking the QBO tokens of tenant %s failed: %s",
+            connection.tenant_key,
+            type(exc).__name__,
+            extra=_extra(connection),
+        )
         return False
     if resp.status_code != 200:
         log.warning(
-            "Intuit refused to revoke the tokens of tenant %s (HTTP %s).", connection.tenant_key, resp.status_code
+            "Intuit refused to revoke the tokens of tenant %s (HTTP %s).",
+            connection.tenant_key,
+            resp.status_code,
+            extra={**_extra(connection), "intuit_tid": resp.headers.get("intuit_tid")},
         )
     return resp.status_code == 200
 
@@ -286,7 +299,9 @@ def mark_needs_reconnect(qbo: QBO, connection: Connection, reason: str, *, app: 
         ).rowcount
     _adopt(connection, _load(engine, connection.id))
     if changed:
-        log.warning("QBO connection of tenant %s needs a reconnect: %s", connection.tenant_key, reason)
+        log.warning(
+            "QBO connection of tenant %s needs a reconnect: %s", connection.tenant_key, reason, extra=_extra(connection)
+        )
         signals.needs_reconnect.send(app, connection=connection, reason=reason)
     return bool(changed)
 
@@ -335,6 +350,11 @@ def not_connected(connection: Connection) -> str:
 
 
 # -- helpers --------------------------------------------------------------------
+
+
+def _extra(connection: Connection) -> dict[str, t.Any]:
+    """The ``extra`` of a log record about ``connection``."""
+    return {"qbo_tenant": connection.tenant_key, "qbo_realm": connection.realm_id}
 
 
 def _lock_for(app: Flask, connection_id: int) -> threading.Lock:

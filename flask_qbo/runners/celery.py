@@ -56,7 +56,7 @@ if t.TYPE_CHECKING:
 else:
     _AnyTask = Task  # Celery before 5.6 cannot subscript Task at runtime
 
-log = logging.getLogger("flask_qbo.celery")
+log = logging.getLogger(__name__)
 
 #: Task names, stable so that beat entries and ``send_task`` never import this module's objects.
 PUSH_TASK = "flask_qbo.push"

@@ -43,7 +43,7 @@ if t.TYPE_CHECKING:
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
 
-log = logging.getLogger("flask_qbo.runner")
+log = logging.getLogger(__name__)
 
 #: Rows one ``push.process`` call handles: the push queue's turn in a round (the pull
 #: queue's turn is one ``pull.process`` call of ``pull.BATCH`` events per realm).

@@ -67,7 +67,7 @@ if t.TYPE_CHECKING:
     from ..extension import ContactRegistration
     from .queue import DBSession
 
-log = logging.getLogger("flask_qbo.capture")
+log = logging.getLogger(__name__)
 
 #: Depth of nested ``suppress_capture()`` blocks in this thread / greenlet / task.
 _suppressed: contextvars.ContextVar[int] = contextvars.ContextVar("qbo_capture_suppressed", default=0)

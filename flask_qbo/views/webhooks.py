@@ -39,7 +39,7 @@ from ..state import wake
 from ..sync.pull.receive import store_events
 from .csrf import exempt_from_host_csrf
 
-log = logging.getLogger("flask_qbo.webhooks")
+log = logging.getLogger(__name__)
 
 bp = Blueprint("qbo_webhooks", __name__)
 

@@ -78,7 +78,7 @@ def test_a_broker_outage_never_breaks_the_caller(celery_app: t.Any, caplog: pyte
         raise ConnectionRefusedError("broker unreachable")
 
     celery.send_task = down  # type: ignore[method-assign]
-    with caplog.at_level(logging.WARNING, logger="flask_qbo.celery"):
+    with caplog.at_level(logging.WARNING, logger="flask_qbo.runners.celery"):
         assert wake(app, "outbox") == []
     assert "next beat sweep" in caplog.text
 

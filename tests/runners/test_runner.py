@@ -229,9 +229,9 @@ def test_a_failing_pull_or_upkeep_is_logged_as_an_error_with_its_traceback(
     monkeypatch.setattr(pull, "poll_due", broken)
     monkeypatch.setattr(upkeep, "upkeep", broken)
     loop = runner.ThreadRunner(app, poll_interval=30.0, upkeep_interval=3600.0)
-    with caplog.at_level(logging.DEBUG, logger="flask_qbo.runner"), app.app_context():
+    with caplog.at_level(logging.DEBUG, logger="flask_qbo.runners.thread"), app.app_context():
         assert loop.run_once() == 30.0  # the round finishes; the thread would live on
-    failed = [r for r in caplog.records if r.name == "flask_qbo.runner" and r.exc_info]
+    failed = [r for r in caplog.records if r.name == "flask_qbo.runners.thread" and r.exc_info]
     assert [(r.levelno, r.exc_info[0]) for r in failed] == [(logging.ERROR, NameError), (logging.ERROR, NameError)]
     assert ["pull.poll_due" in r.getMessage() for r in failed] == [True, False]
     assert "upkeep" in failed[1].getMessage()

@@ -756,6 +756,56 @@ def test_no_secret_reaches_the_logs(
         assert secret not in logged
 
 
+def _every_field(records: list[logging.LogRecord]) -> str:
+    """Each record whole (message, args, ``extra`` fields, traceback) and as the JSON-logs recipe renders it."""
+    from tests.test_logging import _recipe
+
+    formatter = _recipe().JSONFormatter()
+    return "\n".join(repr(vars(r)) + formatter.format(r) for r in records)
+
+
+def test_no_secret_reaches_any_field_of_the_layer_records(
+    app: t.Any, client: t.Any, emulator: t.Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The per-layer records and their extra fields, on the intuit_tid capture, 401 and failed-refresh paths.
+
+    Intuit's 401 detail can quote the token it refused ("Token expired: ..."):
+    the emulator is made to do exactly that, once (refresh and retry) and then
+    twice (a refused refreshed token: the connection needs a reconnect).
+    Then a revoked grant fails the upkeep sweep's refresh.
+    """
+    from flask_qbo.connection import upkeep
+
+    caplog.set_level(logging.DEBUG)
+    _exercise(app, client, emulator)
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = db.session.query(Contact).filter_by(tenant="acme").one()
+        for n, phone in ((1, "555-0101"), (2, "555-0102")):
+            token = qbo.state(app).cipher.decrypt(qbo.connection("acme").access_token_enc)
+            emulator.faults.fail_next(
+                n=n, status=401, code="3200", detail=f"Token expired: {token}", path_contains="/customer"
+            )
+            contact.phone = phone
+            db.session.commit()
+            push.process(qbo)
+        assert qbo.connection("acme").status == "needs_reconnect"
+        db.session.commit()
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    emulator.revoke_tokens()
+    with app.app_context():
+        qbo = get_qbo(app)
+        qbo.connection("acme").access_expires_at = dt.datetime.now(dt.timezone.utc)
+        db.session.commit()
+        assert upkeep.upkeep(qbo)["failed"] == 1
+    logged = _every_field(caplog.records)
+    for text in ("refreshing it", "refused a refreshed token", "needs a reconnect", "Token refresh for tenant"):
+        assert text in logged, f"the path that logs {text!r} did not run: the check would be vacuous"
+    assert re.search(r"'intuit_tid': '1-", logged) and "'qbo_outbox_id': " in logged, "no extra field was checked"
+    for secret in _issued_secrets(app, emulator):
+        assert secret not in logged
+
+
 # -- decrypt failure ---------------------------------------------------------------
 
 

@@ -70,7 +70,7 @@ if t.TYPE_CHECKING:
     from ...fieldmap import Field
     from ...fieldmap import FieldMap
 
-log = logging.getLogger("flask_qbo.pull")
+log = logging.getLogger(__name__)
 
 
 class Applier:
@@ -89,6 +89,8 @@ class Applier:
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.today = today or utcnow().date()
         self.applied = 0
+        #: The ``extra`` of this applier's log records.
+        self.log_extra = {"qbo_realm": self.realm_id, "qbo_tenant": connection.tenant_key}
 
     # -- dispatch -------------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class Applier:
         message: str | None = None,
     ) -> None:
         self.applied += 1
+        log.debug("Pulled QBO %s %s: %s.", entity, qbo_id, action, extra=self.log_extra)
         if action != "mirrored":
             self.session.add(
                 SyncLog(
@@ -252,7 +255,9 @@ class Applier:
 
     def _create_contact(self, row: Customer, values: dict[str, t.Any], digest: str) -> bool:
         if not self.qbo._has_contact_factory:
-            log.warning("QBO_IMPORT_NEW_CUSTOMERS is on but no @qbo.contact_factory is registered.")
+            log.warning(
+                "QBO_IMPORT_NEW_CUSTOMERS is on but no @qbo.contact_factory is registered.", extra=self.log_extra
+            )
             self._changed("Customer", row.qbo_id, None, "mirrored")
             return True
         attrs = contact_attrs(values, self.qbo._registration().fields)
@@ -276,7 +281,10 @@ class Applier:
             # Links are made tenant-checked; a key that now names another tenant's
             # contact (keys reused after a delete) must never receive this data.
             log.warning(
-                "Customer %s is linked to contact %s of another tenant; not applied.", row.qbo_id, row.contact_key
+                "Customer %s is linked to contact %s of another tenant; not applied.",
+                row.qbo_id,
+                row.contact_key,
+                extra=self.log_extra,
             )
             self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
             return

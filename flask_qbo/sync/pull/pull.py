@@ -54,7 +54,7 @@ if t.TYPE_CHECKING:
     from ...extension import QBO
     from ...intuit.client import QBOClient
 
-log = logging.getLogger("flask_qbo.pull")
+log = logging.getLogger(__name__)
 
 #: Entities pulled: customers, the six sales transactions, and the card's reference lists.
 ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
@@ -169,7 +169,7 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
         return 0
     except Exception as exc:  # a bad batch must not stop the other realms
         session.rollback()
-        log.exception("Applying %d QBO events for realm %s failed.", len(ids), realm)
+        log.exception("Inbox rows %s of realm %s failed.", ids, realm, extra={"qbo_realm": realm, "qbo_inbox_id": ids})
         INBOX.retry(session, ids, f"{type(exc).__name__}: {exc}")
         return 0
     INBOX.settle(session, INBOX.held(ids), InboxStatus.DONE, None)
@@ -440,11 +440,11 @@ def poll_due(qbo: QBO | None = None) -> int:
         except QBOAuthError as exc:
             session.rollback()
             if session.get(Connection, conn_id) is not None:  # else purged while its tokens were in use
-                log.warning("CDC poll for tenant %s needs a reconnect: %s", tenant, exc)
+                log.warning("CDC poll for tenant %s needs a reconnect: %s", tenant, exc, extra={"qbo_tenant": tenant})
         except QBOTokenDecryptError as exc:
             session.rollback()
-            log.warning("CDC poll for tenant %s waits for the encryption key: %s", tenant, exc)
+            log.warning("CDC poll for tenant %s waits for the key: %s", tenant, exc, extra={"qbo_tenant": tenant})
         except Exception:
             session.rollback()
-            log.exception("CDC poll for tenant %s failed; it is retried next interval.", tenant)
+            log.exception("CDC poll for tenant %s failed; retried next interval.", tenant, extra={"qbo_tenant": tenant})
     return applied

@@ -25,7 +25,7 @@ from ...models import InboxStatus
 from ...models import SyncLog
 from ...models import utcnow
 
-log = logging.getLogger("flask_qbo.webhooks")
+log = logging.getLogger(__name__)
 
 #: Malformed parts of one notification recorded one by one; the rest share one summary
 #: row, so a signed body of a million broken events cannot write a million rows.
@@ -60,7 +60,11 @@ def store_events(session: Session, notification: Notification, fallback_tenant: 
     unique: dict[str, Event] = {}
     for event in events:
         if event["realm_id"] not in connections:
-            log.info("Ignoring a webhook event for realm %s: no tenant is connected to it.", event["realm_id"])
+            log.info(
+                "Ignoring a webhook event for realm %s: no tenant is connected to it.",
+                event["realm_id"],
+                extra={"qbo_realm": event["realm_id"]},
+            )
             counts["ignored"] += 1
         elif event["event_id"] in unique:
             counts["duplicates"] += 1
@@ -83,8 +87,13 @@ def store_events(session: Session, notification: Notification, fallback_tenant: 
 def _record(session: Session, rejected: list[Rejected], tenants: dict[str, str], fallback: str | None) -> None:
     """One ``webhook``/``malformed`` sync-log row per malformed part (bounded), for the health page."""
     for part in rejected[:MAX_RECORDED]:
-        log.warning("Webhook part not stored (realm %s): %s", part.realm_id or "unknown", part.message)
         tenant = tenants.get(part.realm_id or "", fallback)
+        log.warning(
+            "Webhook part not stored (realm %s): %s",
+            part.realm_id or "unknown",
+            part.message,
+            extra={"qbo_realm": part.realm_id, "qbo_tenant": tenant},
+        )
         session.add(
             SyncLog(
                 tenant_key=tenant,

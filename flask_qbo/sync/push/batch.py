@@ -71,7 +71,7 @@ if t.TYPE_CHECKING:
     from ...fieldmap import FieldMap
     from ...intuit.client import QBOClient
 
-log = logging.getLogger("flask_qbo.push")
+log = logging.getLogger(__name__)
 
 #: QBO's maximum number of items in one batch request.
 BATCH_SIZE = 30
@@ -222,6 +222,7 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
 def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items: list[Item]) -> bool:
     """Send one batch and settle every item; False when the realm should pause this round."""
     ids = [item.row_id for item in items]
+    extra = {"qbo_tenant": conn.tenant_key, "qbo_realm": conn.realm_id}  # read now: commits expire conn
     request = [{"bId": str(n), "operation": "update", "Customer": item.payload} for n, item in enumerate(items)]
     # A repeat of exactly these writes (a crash before we recorded the answer) replays QBO's first answer.
     batch_id = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "|".join(item.request_id for item in items)))
@@ -240,14 +241,20 @@ def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items:
     except QBOTransientError as exc:
         OUTBOX.release(session, ids, delay=OUTBOX.backoff(session, ids[0]), error=exc)
         return False
-    except QBOError:
-        log.warning("QuickBooks refused a whole batch; pushing its %d rows one by one.", len(items), exc_info=True)
+    except QBOError as exc:
+        log.warning(
+            "QuickBooks refused a whole batch of tenant %s; pushing its %d rows one by one.",
+            extra["qbo_tenant"],
+            len(items),
+            exc_info=True,
+            extra={**extra, "qbo_outbox_id": ids, "intuit_tid": getattr(exc, "intuit_tid", None)},
+        )
         answers = [{} for _ in items]
     done: list[tuple[Item, dict[str, t.Any]]] = []
     parked: list[tuple[Item, QBOValidationError]] = []
     retry: list[int] = []
     for item, answer in zip(items, answers):
-        error = batch_error(answer) if answer else None
+        error = batch_error(answer, intuit_tid=client.last_intuit_tid) if answer else None
         data = answer.get("Customer")
         if error is None and isinstance(data, dict) and str(data.get("Id")) == item.qbo_id:
             done.append((item, data))
@@ -261,6 +268,12 @@ def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items:
             retry.append(item.row_id)
     if done:
         record_all(qbo, session, conn, done)
+        log.debug(
+            "Pushed %d outbox rows of tenant %s in one batch.",
+            len(done),
+            extra["qbo_tenant"],
+            extra={**extra, "qbo_outbox_id": [item.row_id for item, _ in done], "intuit_tid": client.last_intuit_tid},
+        )
     for item, error in parked:
         rows.fail(qbo, item.row_id, error)
     for n, row_id in enumerate(retry):

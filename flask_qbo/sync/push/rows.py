@@ -47,7 +47,7 @@ if t.TYPE_CHECKING:
     from ...extension import QBO
     from ...intuit.client import QBOClient
 
-log = logging.getLogger("flask_qbo.push")
+log = logging.getLogger(__name__)
 
 
 def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
@@ -65,6 +65,7 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
             OUTBOX.release(session, row_id, delay=0.0, attempts_back=True)
         return False
     tenant_key = row.tenant_key
+    extra = {"qbo_outbox_id": row_id, "qbo_tenant": tenant_key, "qbo_realm": conn.realm_id}
     ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn))
     try:
         outcome = inactivate_row(ctx) if row.op == OutboxOp.INACTIVATE else upsert_row(ctx)
@@ -81,10 +82,12 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
         return False
     except QBORateLimitError as exc:
         session.rollback()
+        log.info("Outbox row %s waits: %s", row_id, exc, extra={**extra, "intuit_tid": exc.intuit_tid})
         OUTBOX.release(session, row_id, delay=max(exc.retry_after or 0.0, OUTBOX.backoff(session, row_id)), error=exc)
         return False
     except (QBOTransientError, QBOStaleObjectError) as exc:
         session.rollback()
+        log.info("Outbox row %s is retried later: %s", row_id, exc, extra={**extra, "intuit_tid": exc.intuit_tid})
         OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc)
         return True
     except QBOError as exc:  # a validation fault or another refusal: a person has to look
@@ -93,7 +96,7 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
         return True
     except Exception as exc:
         session.rollback()
-        log.exception("Unexpected error pushing outbox row %s.", row_id)
+        log.exception("Unexpected error pushing outbox row %s.", row_id, extra=extra)
         unexpected(qbo, row_id, exc)
         return True
     try:
@@ -118,7 +121,16 @@ def finished(ctx: RowContext, outcome: dict[str, t.Any] | None) -> None:
     ctx.row.status = OutboxStatus.DONE
     ctx.row.error_code = None
     ctx.row.last_error = None
+    extra = {"qbo_outbox_id": ctx.row.id, "qbo_tenant": ctx.row.tenant_key, "qbo_realm": ctx.connection.realm_id}
     session.commit()
+    operation = (outcome or {}).get("operation") or "unchanged"
+    log.debug(
+        "Pushed outbox row %s of tenant %s: %s.",
+        extra["qbo_outbox_id"],
+        extra["qbo_tenant"],
+        operation,
+        extra={**extra, "intuit_tid": ctx.client.last_intuit_tid},
+    )
     if outcome:
         signals.pushed.send(
             _app(),
@@ -161,6 +173,7 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
     row.error_code = str(code)[:20] if code else None
     row.last_error = message[:2000]
     row.claimed_at = None
+    extra = {"qbo_outbox_id": row_id, "qbo_tenant": row.tenant_key, "qbo_realm": conn.realm_id}
     link = session.query(Customer).filter_by(tenant_key=row.tenant_key, contact_key=row.contact_key).one_or_none()
     if link is not None:
         link.sync_status = SyncStatus.FAILED
@@ -178,6 +191,14 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
         )
     )
     session.commit()
+    log.warning(
+        "Outbox row %s of tenant %s is %s: %s",
+        row_id,
+        extra["qbo_tenant"],
+        status,
+        message,
+        extra={**extra, "intuit_tid": getattr(exc, "intuit_tid", None)},
+    )
     signals.sync_failed.send(_app(), contact_key=row.contact_key, error=exc)
 
 
@@ -202,4 +223,10 @@ def wait_for_key(qbo: QBO, row_ids: int | t.Collection[int], tenant_key: str, ex
     session = qbo.state().db.session()
     OUTBOX.defer(session, Outbox.tenant_key == tenant_key, KEY_WAIT)
     OUTBOX.release(session, row_ids, delay=KEY_WAIT, error=exc, attempts_back=True)
-    log.warning("Push for tenant %s waits %d s for the encryption key: %s", tenant_key, KEY_WAIT, exc)
+    log.warning(
+        "Push for tenant %s waits %d s for the encryption key: %s",
+        tenant_key,
+        KEY_WAIT,
+        exc,
+        extra={"qbo_tenant": tenant_key, "qbo_outbox_id": row_ids if isinstance(row_ids, int) else list(row_ids)},
+    )
