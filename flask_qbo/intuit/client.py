@@ -28,6 +28,7 @@ from urllib.parse import quote as url_quote
 
 import requests
 
+from .. import signals
 from ..errors import QBOAPIError
 from ..errors import QBOConfigError
 from ..errors import QBORateLimitError
@@ -313,14 +314,17 @@ class QBOClient:
                     )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 error = faults.transient(f"No answer from QuickBooks ({type(exc).__name__}).")
+                self._report(path, None, None)
             else:
                 self.last_intuit_tid = resp.headers.get("intuit_tid") or self.last_intuit_tid
                 if resp.status_code < 400:
+                    self._report(path, resp.status_code, None)
                     self._count(kind)
                     if kind == "reads" and self.on_read is not None:
                         self.on_read(1)
                     return resp
                 error = faults.error_from_response(resp)
+                self._report(path, resp.status_code, error.code)
                 resp.close()
                 if resp.status_code == 401:
                     if not refreshed:
@@ -347,6 +351,13 @@ class QBOClient:
         if isinstance(error, QBORateLimitError) and error.retry_after is not None:
             return min(error.retry_after, MAX_RETRY_AFTER)
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+
+    def _report(self, path: str, status: int | None, code: str | None) -> None:
+        """Announce one HTTP attempt (:data:`~flask_qbo.signals.qbo_request`) for the metrics layer."""
+        entity = path.split("/", 1)[0]
+        signals.qbo_request.send(
+            signals.current_sender(), realm_id=self.realm_id, entity=entity, status=status, code=code
+        )
 
     def _count(self, key: str) -> None:
         with self._stats_lock:

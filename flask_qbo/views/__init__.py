@@ -1,4 +1,4 @@
-"""The extension's blueprints: admin pages, contact widgets, the initial import and the webhook endpoint.
+"""The extension's blueprints: admin pages, contact widgets, the initial import, webhooks and metrics.
 
 Views are thin: they read the request, call the layer below and render.  This
 module registers them all on the host's app, under ``QBO_URL_PREFIX``.
@@ -11,6 +11,7 @@ from flask import Flask
 from .admin import bp as admin_bp
 from .csrf import exempt_from_host_csrf
 from .importing import bp as import_bp
+from .metrics import bp as metrics_bp
 from .webhooks import bp as webhooks_bp
 from .webhooks import receive
 from .widgets import bp as widgets_bp
@@ -20,7 +21,8 @@ def register_views(app: Flask) -> None:
     """Register every blueprint under ``QBO_URL_PREFIX``.
 
     The webhook endpoint is signed by Intuit, not by a browser session, so it
-    is exempt from the host's Flask-WTF CSRF check.
+    is exempt from the host's Flask-WTF CSRF check.  The metrics endpoint is
+    mounted only with ``QBO_METRICS_ENDPOINT``.
     """
     prefix = app.config["QBO_URL_PREFIX"].rstrip("/")
     app.register_blueprint(admin_bp, url_prefix=prefix)
@@ -28,3 +30,5 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(webhooks_bp, url_prefix=prefix)
     app.register_blueprint(import_bp, url_prefix=prefix + "/import")
     exempt_from_host_csrf(app, receive)
+    if app.config["QBO_METRICS_ENDPOINT"]:
+        app.register_blueprint(metrics_bp, url_prefix=prefix)

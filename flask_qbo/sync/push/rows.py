@@ -118,7 +118,11 @@ def finished(ctx: RowContext, outcome: dict[str, t.Any] | None) -> None:
     ctx.row.status = OutboxStatus.DONE
     ctx.row.error_code = None
     ctx.row.last_error = None
+    tenant_key, realm_id, created_at = ctx.row.tenant_key, ctx.connection.realm_id, ctx.row.created_at
     session.commit()
+    signals.push_settled.send(
+        _app(), tenant_key=tenant_key, realm_id=realm_id, outcome=OutboxStatus.DONE.value, created_at=created_at
+    )
     if outcome:
         signals.pushed.send(
             _app(),
@@ -177,7 +181,11 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
             message=message[:2000],
         )
     )
+    tenant_key, realm_id, created_at = row.tenant_key, conn.realm_id, row.created_at
     session.commit()
+    signals.push_settled.send(
+        _app(), tenant_key=tenant_key, realm_id=realm_id, outcome=status.value, created_at=created_at
+    )
     signals.sync_failed.send(_app(), contact_key=row.contact_key, error=exc)
 
 
