@@ -420,3 +420,20 @@ def test_the_endpoint_reads_the_multiprocess_dir(tmp_path, monkeypatch) -> None:
     body = resp.get_data(as_text=True)
     assert 'qbo_webhooks_total{outcome="forged"} 2.0' in body
     assert "qbo_outbox_rows" in body  # the database gauges come from the serving process
+
+
+def test_the_demo_serves_metrics_to_its_admins_only(tmp_path) -> None:
+    from tests.test_demo_app import _make
+    from tests.test_demo_app import sign_in
+
+    demo = _make(tmp_path)
+    client = demo.test_client()
+    assert client.get("/qbo/metrics").status_code == 403
+    sign_in(client, "user@acme.test")
+    assert client.get("/qbo/metrics").status_code == 403
+    assert "/qbo/metrics" not in client.get("/contacts/").get_data(as_text=True)
+    client.post("/logout")
+    sign_in(client, "admin@acme.test")
+    assert 'href="/qbo/metrics"' in client.get("/contacts/").get_data(as_text=True)
+    resp = client.get("/qbo/metrics")
+    assert resp.status_code == 200 and "qbo_connections" in resp.get_data(as_text=True)
