@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import typing as t
 
@@ -29,6 +30,8 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message_category = "info"
 csrf = CSRFProtect()
+#: The ``metrics`` extra (prometheus_client) is installed: the demo then serves /qbo/metrics to its admins.
+METRICS_AVAILABLE = importlib.util.find_spec("prometheus_client") is not None
 
 
 @login_manager.user_loader
@@ -60,6 +63,10 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         # The extension's own pages (Add-ons, sync health, import) wear the CRM's layout.
         QBO_BASE_TEMPLATE="layout.html",
         DEMO_PAGE_SIZE=20,
+        # Prometheus metrics at /qbo/metrics for the CRM's admins (@qbo.metrics_access in integration.py),
+        # when the "metrics" extra is installed.
+        QBO_METRICS=METRICS_AVAILABLE,
+        QBO_METRICS_ENDPOINT=METRICS_AVAILABLE,
     )
     if not intuit_mode():
         app.config.update(EMULATOR_DEFAULTS)

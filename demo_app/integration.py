@@ -46,6 +46,12 @@ def is_admin() -> bool:
     return bool(current_user.is_authenticated and current_user.is_admin)
 
 
+@qbo.metrics_access
+def may_scrape() -> bool:
+    """The demo's admins may read /qbo/metrics in the browser; a real host would give its scraper a token."""
+    return bool(current_user.is_authenticated and current_user.is_admin)
+
+
 @qbo.can_view
 def can_view(contact: Contact) -> bool:
     """Any signed-in user of the contact's account sees its QuickBooks widgets."""

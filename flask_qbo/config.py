@@ -132,6 +132,14 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_TRANSACTIONS_PER_PAGE": 25,
     # Seconds between live-update polls of open widgets (0 disables polling).
     "QBO_WIDGET_POLL_SECONDS": 5,
+    # Prometheus metrics on the default registry (needs the "metrics" extra: pip install flask-qbo[metrics]).
+    "QBO_METRICS": False,
+    # Add a realm label to the metrics (one series per QBO company: only for small fleets).
+    "QBO_METRICS_REALM_LABEL": False,
+    # Serve the metrics at <QBO_URL_PREFIX>/metrics (refused unless @qbo.metrics_access or QBO_METRICS_TOKEN).
+    "QBO_METRICS_ENDPOINT": False,
+    # Bearer token a scraper sends to the metrics endpoint (compared in constant time; never logged).
+    "QBO_METRICS_TOKEN": None,
 }
 
 

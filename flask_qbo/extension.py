@@ -48,6 +48,8 @@ TenantLoader = t.Callable[[], object]
 ContactTenant = t.Callable[[t.Any], object]
 #: ``func() -> bool``: is the current user an admin (see :meth:`QBO.admin_required`).
 AdminCheck = t.Callable[[], bool]
+#: ``func() -> bool``: may this request read the metrics endpoint (see :meth:`QBO.metrics_access`).
+MetricsAccess = t.Callable[[], bool]
 #: ``func(contact) -> bool``: may the current user see this contact's widgets (see :meth:`QBO.can_view`).
 CanView = t.Callable[[t.Any], bool]
 #: ``func(tenant_key, values) -> contact`` creating a contact (see :meth:`QBO.contact_factory`).
@@ -58,6 +60,7 @@ UserName = t.Callable[[], "str | None"]
 TenantLoaderT = t.TypeVar("TenantLoaderT", bound=TenantLoader)
 ContactTenantT = t.TypeVar("ContactTenantT", bound=ContactTenant)
 AdminCheckT = t.TypeVar("AdminCheckT", bound=AdminCheck)
+MetricsAccessT = t.TypeVar("MetricsAccessT", bound=MetricsAccess)
 CanViewT = t.TypeVar("CanViewT", bound=CanView)
 ContactFactoryT = t.TypeVar("ContactFactoryT", bound=ContactFactory)
 UserNameT = t.TypeVar("UserNameT", bound=UserName)
@@ -90,6 +93,7 @@ class QBO:
         self._tenant_loader: TenantLoader | None = None
         self._contact_tenant: ContactTenant | None = None
         self._admin_check: AdminCheck | None = None
+        self._metrics_access: MetricsAccess | None = None
         self._can_view: CanView | None = None
         self._contact_factory: ContactFactory | None = None
         self._user_name: UserName | None = None
@@ -122,6 +126,10 @@ class QBO:
         capture.install(self, app)
         app.cli.add_command(qbo_cli)
         start_if_configured(self, app)
+        if app.config["QBO_METRICS"]:
+            from .ops.metrics import install  # the metrics extra (prometheus_client) is optional
+
+            install(app)
         if app.config["QBO_REGISTER_BLUEPRINTS"]:
             register_views(app)
 
@@ -195,6 +203,14 @@ class QBO:
         self._admin_check = func
         return func
 
+    def metrics_access(self, func: MetricsAccessT) -> MetricsAccessT:
+        """Register ``func() -> bool``: may this request read the metrics endpoint (``QBO_METRICS_ENDPOINT``)?
+
+        Without it, and without ``QBO_METRICS_TOKEN``, the endpoint answers 403.
+        """
+        self._metrics_access = func
+        return func
+
     def can_view(self, func: CanViewT) -> CanViewT:
         """Register ``func(contact) -> bool`` deciding who sees a contact's QBO widgets."""
         self._can_view = func
@@ -266,6 +282,10 @@ class QBO:
     def _is_admin(self) -> bool:
         """True when the admin hook says the current user is an admin."""
         return bool(self._admin_check and has_request_context() and self._admin_check())
+
+    def _may_scrape(self) -> bool:
+        """True when the ``metrics_access`` hook lets the current request read the metrics."""
+        return bool(self._metrics_access and has_request_context() and self._metrics_access())
 
     @property
     def _has_admin_hook(self) -> bool:

@@ -7,7 +7,14 @@ each signal.
 
 from __future__ import annotations
 
+import typing as t
+
 from blinker import Namespace
+from flask import current_app
+from flask import has_app_context
+
+if t.TYPE_CHECKING:
+    from flask import Flask
 
 _signals = Namespace()
 
@@ -39,3 +46,43 @@ sync_failed = _signals.signal("qbo-sync-failed")
 conflict = _signals.signal("qbo-conflict")
 """Both sides changed the same field.  kwargs: ``contact_key``, ``field``, ``crm_value``,
 ``qbo_value``, ``winner``."""
+
+# -- operations: what the metrics layer (flask_qbo.ops.metrics) counts --------------------
+# Low layers only send these; nothing subscribes unless the host enables metrics.
+# ``realm_id`` kwargs may be ``None`` when the sender does not know the realm.
+
+#: One HTTP attempt to the Accounting API ended.  kwargs: ``realm_id``, ``entity`` (the
+#: URL's first path segment: ``customer``, ``query``, ``cdc``, ``batch`` ...), ``status``
+#: (the HTTP status, ``None`` when QBO did not answer) and ``code`` (Intuit's error code or ``None``).
+qbo_request = _signals.signal("qbo-request")
+
+#: A call waited for the client-side throttle before it could be sent.  kwargs: ``realm_id``,
+#: ``seconds`` (the total wait of that call), ``batch`` (bool).
+throttle_waited = _signals.signal("qbo-throttle-waited")
+
+#: A token refresh failed.  kwargs: ``connection``, ``reason`` (``invalid_grant``, another
+#: OAuth error code, ``transient`` or ``no_token``); never a token.
+token_refresh_failed = _signals.signal("qbo-token-refresh-failed")
+
+#: The webhook endpoint judged a notification.  kwargs: ``outcome``: ``ok``, ``forged``
+#: (missing or invalid signature) or ``malformed`` (too large, not JSON, not a notification).
+webhook_verified = _signals.signal("qbo-webhook-verified")
+
+#: QBO answered the push of an outbox row and the row was settled.  kwargs: ``tenant_key``,
+#: ``realm_id``, ``outcome`` (``done``, ``failed`` or ``dead``), ``created_at`` (when the row was written).
+push_settled = _signals.signal("qbo-push-settled")
+
+#: A QBO object (from a webhook event or CDC) changed the local mirror.  kwargs: ``realm_id``,
+#: ``entity``, ``changed_at`` (its ``MetaData.LastUpdatedTime``, ``None`` when absent).
+pull_applied = _signals.signal("qbo-pull-applied")
+
+
+def current_sender() -> Flask | None:
+    """The current app object as a signal's sender, or ``None`` outside an app context.
+
+    For the intuit layer, whose objects do not keep the app: their calls run in
+    the app context of the runner or request that made them.
+    """
+    if not has_app_context():
+        return None
+    return t.cast("Flask", current_app._get_current_object())  # type: ignore[attr-defined]  # werkzeug proxy

@@ -29,6 +29,7 @@ from urllib.parse import quote as url_quote
 
 import requests
 
+from .. import signals
 from ..errors import QBOAPIError
 from ..errors import QBOConfigError
 from ..errors import QBORateLimitError
@@ -316,16 +317,19 @@ class QBOClient:
                     )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 error = faults.transient(f"No answer from QuickBooks ({type(exc).__name__}).")
+                self._report(path, None, None)
             else:
                 tid = resp.headers.get("intuit_tid")
                 self.last_intuit_tid = tid or self.last_intuit_tid
                 log.debug("QBO %s %s answered HTTP %d.", method, path, resp.status_code, extra=self._extra(tid))
                 if resp.status_code < 400:
+                    self._report(path, resp.status_code, None)
                     self._count(kind)
                     if kind == "reads" and self.on_read is not None:
                         self.on_read(1)
                     return resp
                 error = faults.error_from_response(resp)
+                self._report(path, resp.status_code, error.code)
                 resp.close()
                 if resp.status_code == 401:
                     if not refreshed:
@@ -336,12 +340,12 @@ class QBOClient:
                         )
                         self.auth.refresh(token)
                         continue
-                    self.auth.fail(f"QuickBooks refused a freshly refreshed token ({_brief(error)}).")
+                    self.auth.fail(f"QuickBooks refused a freshly refreshed token ({faults.brief(error)}).")
                     log.warning(
                         "QBO %s %s refused a refreshed token (%s).",
                         method,
                         path,
-                        _brief(error),
+                        faults.brief(error),
                         extra=self._extra(error.intuit_tid),
                     )
                     raise error
@@ -352,7 +356,7 @@ class QBOClient:
                     "QBO %s %s failed (%s); retry in %.1f s.",
                     method,
                     path,
-                    _brief(error),
+                    faults.brief(error),
                     delay,
                     extra=self._extra(error.intuit_tid),
                 )
@@ -361,7 +365,9 @@ class QBOClient:
                 continue
             # A transient failure that outlived its retries is the operator's; a refusal is the caller's to judge.
             level = logging.WARNING if isinstance(error, QBOTransientError) else logging.INFO
-            log.log(level, "QBO %s %s failed (%s).", method, path, _brief(error), extra=self._extra(error.intuit_tid))
+            log.log(
+                level, "QBO %s %s failed (%s).", method, path, faults.brief(error), extra=self._extra(error.intuit_tid)
+            )
             raise error
 
     def _extra(self, intuit_tid: str | None) -> dict[str, t.Any]:
@@ -378,6 +384,13 @@ class QBOClient:
         if isinstance(error, QBORateLimitError) and error.retry_after is not None:
             return min(error.retry_after, MAX_RETRY_AFTER)
         return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+
+    def _report(self, path: str, status: int | None, code: str | None) -> None:
+        """Announce one HTTP attempt (:data:`~flask_qbo.signals.qbo_request`) for the metrics layer."""
+        entity = path.split("/", 1)[0]
+        signals.qbo_request.send(
+            signals.current_sender(), realm_id=self.realm_id, entity=entity, status=status, code=code
+        )
 
     def _count(self, key: str) -> None:
         with self._stats_lock:
@@ -396,15 +409,6 @@ class QBOClient:
         if not isinstance(body, dict):
             raise QBOAPIError("QuickBooks sent an unexpected JSON body.", status=resp.status_code, intuit_tid=tid)
         return body
-
-
-def _brief(error: QBOAPIError) -> str:
-    """Class, HTTP status and Intuit code of an error, for log records.
-
-    Never its message or detail: an auth fault's detail can quote the start of the token.
-    """
-    status = f", HTTP {error.status}" if error.status else ""
-    return f"{type(error).__name__}{status}, code {error.code}" if error.code else f"{type(error).__name__}{status}"
 
 
 def _path(entity: str) -> str:

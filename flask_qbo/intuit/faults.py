@@ -191,3 +191,12 @@ def _text_excerpt(response: requests.Response) -> str:
     text = " ".join((response.text or "").split())
     prefix = _status_message(response.status_code)
     return f"{prefix}: {text[:200]}" if text else prefix
+
+
+def brief(error: QBOAPIError) -> str:
+    """Class, HTTP status and Intuit code of an error, for log records.
+
+    Never its message or detail: an auth fault's detail can quote the start of the token.
+    """
+    status = f", HTTP {error.status}" if error.status else ""
+    return f"{type(error).__name__}{status}, code {error.code}" if error.code else f"{type(error).__name__}{status}"

@@ -216,15 +216,21 @@ def refresh(qbo: QBO, connection: Connection, *, app: Flask | None = None, rejec
             old_enc = row["refresh_token_enc"]
             refresh_plain = read_token(cipher, connection, old_enc)
             if not refresh_plain:
+                signals.token_refresh_failed.send(app, connection=connection, reason="no_token")
                 _fail(qbo, connection, app, "No refresh token is stored; reconnect.")
             try:
                 token = _refresh_grant(qbo, app, refresh_plain)
+            except QBOTransientError:
+                signals.token_refresh_failed.send(app, connection=connection, reason="transient")
+                raise
             except QBOOAuthError as exc:
                 if exc.error != "invalid_grant":
+                    signals.token_refresh_failed.send(app, connection=connection, reason=exc.error)
                     raise
                 row = _load(engine, connection.id)
                 if row["refresh_token_enc"] != old_enc:
                     continue  # we used a token someone else had already rotated
+                signals.token_refresh_failed.send(app, connection=connection, reason=exc.error)
                 _fail(qbo, connection, app, f"QuickBooks refused the refresh token ({exc.error}); reconnect.")
             if _compare_and_set(engine, connection.id, old_enc, token_values(token, cipher)):
                 row = _load(engine, connection.id)
@@ -240,6 +246,7 @@ def refresh(qbo: QBO, connection: Connection, *, app: Flask | None = None, rejec
             # Lost the compare-and-set: the stored rotation is the newest; use it.
             _adopt(connection, _load(engine, connection.id))
             return
+        signals.token_refresh_failed.send(app, connection=connection, reason="invalid_grant")
         _fail(qbo, connection, app, "QuickBooks refused every stored refresh token; reconnect.")
 
 

@@ -37,6 +37,7 @@ import typing as t
 import uuid
 import weakref
 
+from .. import signals
 from ..config import get_config
 
 if t.TYPE_CHECKING:
@@ -256,11 +257,15 @@ class Throttle:
         self.waited = 0.0
 
     def acquire(self, realm: str, *, batch: bool = False) -> str:
-        """Block until a slot is free and return its id."""
+        """Block until a slot is free and return its id (a wait is announced by :data:`~flask_qbo.signals.throttle_waited`)."""
+        waited = 0.0
         while True:
             slot, wait = self.backend.try_acquire(realm, batch=batch, limits=self.limits)
             if slot is not None:
+                if waited:
+                    signals.throttle_waited.send(signals.current_sender(), realm_id=realm, seconds=waited, batch=batch)
                 return slot
+            waited += wait
             self.waited += wait
             self.sleep(wait)
 

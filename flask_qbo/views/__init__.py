@@ -1,4 +1,4 @@
-"""The extension's blueprints: admin pages, contact widgets, the initial import and the webhook endpoint.
+"""The extension's blueprints: admin pages, contact widgets, the initial import, webhooks and metrics.
 
 Views are thin: they read the request, call the layer below and render.  This
 module registers them all on the host's app, under ``QBO_URL_PREFIX``.
@@ -10,6 +10,7 @@ from flask import Flask
 
 from .admin import bp as admin_bp
 from .importing import bp as import_bp
+from .metrics import bp as metrics_bp
 from .webhooks import bp as webhooks_bp
 from .widgets import bp as widgets_bp
 
@@ -20,9 +21,12 @@ def register_views(app: Flask) -> None:
     Each blueprint sets itself up when registered (the webhook's exemption
     from the host's Flask-WTF CSRF check included), so a host that registers
     them itself (``QBO_REGISTER_BLUEPRINTS = False``) gets the same behaviour.
+    The metrics endpoint is mounted only with ``QBO_METRICS_ENDPOINT``.
     """
     prefix = app.config["QBO_URL_PREFIX"].rstrip("/")
     app.register_blueprint(admin_bp, url_prefix=prefix)
     app.register_blueprint(widgets_bp, url_prefix=prefix + "/w")
     app.register_blueprint(webhooks_bp, url_prefix=prefix)
     app.register_blueprint(import_bp, url_prefix=prefix + "/import")
+    if app.config["QBO_METRICS_ENDPOINT"]:
+        app.register_blueprint(metrics_bp, url_prefix=prefix)

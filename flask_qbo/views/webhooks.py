@@ -23,11 +23,13 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint
+from flask import current_app
 from flask import jsonify
 from flask import request
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
+from .. import signals
 from ..config import get_config
 from ..intuit.notifications import SIGNATURE_HEADER
 from ..intuit.notifications import MalformedNotification
@@ -52,22 +54,28 @@ def _error(status: int, message: str) -> ResponseReturnValue:
 def receive() -> ResponseReturnValue:
     """Authenticate, parse and store one notification; never calls QBO."""
     limit = int(get_config("QBO_WEBHOOK_MAX_BYTES"))
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the sender is the real app
     if request.content_length is not None and request.content_length > limit:
+        signals.webhook_verified.send(app, outcome="malformed")
         return _error(413, "Notification body too large.")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
+        signals.webhook_verified.send(app, outcome="malformed")
         return _error(413, "Notification body too large.")
     token = get_config("QBO_WEBHOOK_VERIFIER_TOKEN")
     if not token:
         log.error("Webhook refused: QBO_WEBHOOK_VERIFIER_TOKEN is not configured.")
     if not verify_signature(body, request.headers.get(SIGNATURE_HEADER), token):
         log.warning("Webhook refused: missing or invalid intuit-signature.")
+        signals.webhook_verified.send(app, outcome="forged")
         return _error(401, "Invalid signature.")
     try:
         notification = parse_notification(body)
     except MalformedNotification as exc:
         log.warning("Webhook refused: %s.", exc)
+        signals.webhook_verified.send(app, outcome="malformed")
         return _error(400, f"Malformed notification: {exc}.")
+    signals.webhook_verified.send(app, outcome="ok")
     qbo = get_qbo()
     # A single-tenant host's one tenant sees every malformed part, even one naming no realm.
     fallback = None if qbo._has_tenant_loader else DEFAULT_TENANT

@@ -95,7 +95,17 @@ class Applier:
     # -- dispatch -------------------------------------------------------------------
 
     def apply(self, entity: str, data: t.Mapping[str, t.Any]) -> bool:
-        """Apply one object of any supported entity; True when something changed locally."""
+        """Apply one object of any supported entity; True when something changed locally.
+
+        A change is announced with :data:`~flask_qbo.signals.pull_applied` (the pull latency).
+        """
+        changed = self._apply(entity, data)
+        if changed:
+            when = parsing.last_updated(data)
+            signals.pull_applied.send(self.app, realm_id=self.realm_id, entity=entity, changed_at=when)
+        return changed
+
+    def _apply(self, entity: str, data: t.Mapping[str, t.Any]) -> bool:
         if entity == "Customer":
             return self.customer(data)
         if entity in mirror.TRANSACTION_TYPES:

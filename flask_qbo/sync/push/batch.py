@@ -88,6 +88,8 @@ class Item:
     payload: dict[str, t.Any]
     sent: list[str]
     request_id: str
+    #: When the row was written, for the push latency (:data:`~flask_qbo.signals.push_settled`).
+    created_at: dt.datetime | None = None
 
 
 def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, who: str) -> list[int]:
@@ -216,6 +218,7 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
         payload=payload,
         sent=changed_paths(values, base),
         request_id=request_id(row, "update", link.sync_token, digest),
+        created_at=row.created_at,
     )
 
 
@@ -334,9 +337,13 @@ def record_all(qbo: QBO, session: Session, conn: Connection, done: list[tuple[It
         .where(table.c.id.in_([item.row_id for item, _ in done]))
         .values(status=OutboxStatus.DONE, error_code=None, last_error=None)
     )
+    tenant_key, realm_id = conn.tenant_key, conn.realm_id
     session.commit()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for item, _ in done:
+        signals.push_settled.send(
+            app, tenant_key=tenant_key, realm_id=realm_id, outcome=OutboxStatus.DONE.value, created_at=item.created_at
+        )
         signals.pushed.send(
             app, contact_key=item.contact_key, qbo_id=item.qbo_id, operation="updated", fields=item.sent
         )

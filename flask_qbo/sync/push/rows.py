@@ -122,7 +122,15 @@ def finished(ctx: RowContext, outcome: dict[str, t.Any] | None) -> None:
     ctx.row.error_code = None
     ctx.row.last_error = None
     extra = {"qbo_outbox_id": ctx.row.id, "qbo_tenant": ctx.row.tenant_key, "qbo_realm": ctx.connection.realm_id}
+    created_at = ctx.row.created_at
     session.commit()
+    signals.push_settled.send(
+        _app(),
+        tenant_key=extra["qbo_tenant"],
+        realm_id=extra["qbo_realm"],
+        outcome=OutboxStatus.DONE.value,
+        created_at=created_at,
+    )
     operation = (outcome or {}).get("operation") or "unchanged"
     log.debug(
         "Pushed outbox row %s of tenant %s: %s.",
@@ -190,7 +198,11 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
             message=message[:2000],
         )
     )
+    tenant_key, realm_id, created_at = row.tenant_key, conn.realm_id, row.created_at
     session.commit()
+    signals.push_settled.send(
+        _app(), tenant_key=tenant_key, realm_id=realm_id, outcome=status.value, created_at=created_at
+    )
     log.warning(
         "Outbox row %s of tenant %s is %s: %s",
         row_id,
