@@ -29,6 +29,7 @@ from .models import ImportStatus
 from .models import Inbox
 from .models import Outbox
 from .models import SyncLog
+from .ops import doctor
 from .runners.thread import ThreadRunner
 from .state import get_qbo
 from .sync.pull import pull
@@ -97,6 +98,16 @@ def _malformed_webhooks() -> str:
         return "none"
     orphans = rows.filter(SyncLog.tenant_key.is_(None)).count()
     return f"{rows.count()} ({orphans} naming no tenant); latest: {latest.message}"
+
+
+@qbo_cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def doctor_command(as_json: bool) -> None:
+    """Check configuration, Intuit URLs, Redis, tables, the runner and every connection; exit 1 on an error."""
+    findings = doctor.run(get_qbo())
+    click.echo(doctor.to_json(findings) if as_json else doctor.to_text(findings))
+    if doctor.failed(findings):
+        raise SystemExit(1)
 
 
 @qbo_cli.command("push")

@@ -10,6 +10,7 @@ layer ever imports the extension module or a runner.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import typing as t
 
 import requests
@@ -35,6 +36,15 @@ class Runner(t.Protocol):
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the current job."""
+
+    @property
+    def last_run(self) -> dt.datetime | None:
+        """When this runner last finished a round *in this process* (UTC); ``None`` when none ran here.
+
+        ``flask qbo doctor`` and the health page read it to tell a stuck runner
+        from a working one; a runner in another process is judged from the
+        database instead (:mod:`flask_qbo.ops.checks.runner`).
+        """
 
 
 @dataclasses.dataclass

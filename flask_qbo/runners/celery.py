@@ -23,6 +23,7 @@ throttle of :mod:`flask_qbo.intuit.throttle` (``QBO_RATE_LIMIT_STORAGE_URL``).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import typing as t
@@ -35,6 +36,7 @@ from ..config import cdc_interval
 from ..config import get_config
 from ..connection import upkeep
 from ..errors import QBOConfigError
+from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
@@ -172,6 +174,8 @@ class CeleryRunner:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
+        #: When a task last finished in this process (a worker's; always ``None`` in a web process).
+        self.last_run: dt.datetime | None = None
 
     def wake(self, reason: str = "") -> None:
         """Send the task the reason calls for; never raises (the beat sweep is the fallback)."""
@@ -216,7 +220,7 @@ def _run(task: Task[[], int], job: t.Callable[[QBO], int]) -> int:
     """Run ``job(qbo)`` in an app context: the task class's, or the one registered for its Celery app."""
 
     if has_app_context():
-        return job(get_qbo())
+        return _stamped(job)
     flask_app = _flask_apps.get(task.app)
     if flask_app is None:
         raise QBOConfigError(
@@ -224,7 +228,17 @@ def _run(task: Task[[], int], job: t.Callable[[QBO], int]) -> int:
             "flask_qbo.runners.celery.celery_init_app(app, celery_app) in the worker's app module."
         )
     with flask_app.app_context():
-        return job(get_qbo())
+        return _stamped(job)
+
+
+def _stamped(job: t.Callable[[QBO], int]) -> int:
+    """Run ``job`` in the current app context and stamp the app's :class:`CeleryRunner`, if it has one."""
+    qbo = get_qbo()
+    done = job(qbo)
+    runner = qbo.state().runner
+    if isinstance(runner, CeleryRunner):
+        runner.last_run = utcnow()
+    return done
 
 
 def _drain(task: Task[[], int], step: t.Callable[[], int], more: t.Callable[[int], bool]) -> int:

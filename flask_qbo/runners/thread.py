@@ -24,6 +24,7 @@ in the fork.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ import weakref
 from flask import Flask
 
 from ..connection import upkeep
+from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
@@ -74,6 +76,8 @@ class ThreadRunner:
         #: Iterations completed and jobs that raised: visible to tests and the health page.
         self.loops = 0
         self.errors = 0
+        #: When the last round finished (UTC): read by ``flask qbo doctor`` and the health page.
+        self.last_run: dt.datetime | None = None
 
     @property
     def alive(self) -> bool:
@@ -139,6 +143,7 @@ class ThreadRunner:
         if now >= self._next_upkeep:
             self._next_upkeep = now + self.upkeep_interval
             self._job("upkeep", upkeep.upkeep, qbo)
+        self.last_run = utcnow()
         return due_in
 
     def _job(self, name: str, func: t.Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:

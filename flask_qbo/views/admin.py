@@ -34,6 +34,7 @@ from ..connection import upkeep
 from ..importing import fetch
 from ..intuit import auth
 from ..models import ConnectionStatus
+from ..ops import doctor
 from ..state import get_qbo
 from ..sync.push import push
 from .csrf import csrf_protect
@@ -203,10 +204,11 @@ def disconnect() -> ResponseReturnValue:
 
 @bp.get("/admin/health", endpoint="health")
 def health_page() -> ResponseReturnValue:
-    """Connection state, token expiry, queues, recent failures and the field chart."""
+    """Connection state, token expiry, queues, recent failures, the doctor's summary and the field chart."""
     qbo = get_qbo()
-    data = health.summary(qbo, qbo.current_tenant())
-    return _render("qbo/admin/health.html", **data)
+    tenant = qbo.current_tenant()
+    data = health.summary(qbo, tenant)
+    return _render("qbo/admin/health.html", doctor=doctor.summary(qbo, tenant), **data)
 
 
 @bp.post(f"/admin/health/retry/<{ROW_ID}:outbox_id>")
