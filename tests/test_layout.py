@@ -17,6 +17,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "flask_qbo"
 #: (module path, imported module) -> the extra.
 OPTIONAL_EXTRA_IMPORTS = {
     ("runners/thread.py", "celery"): "celery",
+    ("extension.py", "ops.metrics"): "metrics",
+    ("views/metrics.py", "ops.metrics"): "metrics",
 }
 
 

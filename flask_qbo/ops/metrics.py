@@ -41,7 +41,7 @@ from .queues import QueueCollector
 if t.TYPE_CHECKING:
     from ..models import Connection
 
-log = logging.getLogger("flask_qbo.ops.metrics")
+log = logging.getLogger(__name__)
 
 #: Where ``app.extensions`` keeps the app's :class:`Metrics` and the registry it is on.
 EXTENSION_KEY = "qbo.metrics"

@@ -31,7 +31,7 @@ if t.TYPE_CHECKING:
     from flask import Flask
     from prometheus_client import Metric
 
-log = logging.getLogger("flask_qbo.ops.queues")
+log = logging.getLogger(__name__)
 
 #: (count, oldest timestamp) per label tuple.
 _Depth = dict[tuple[str, ...], tuple[int, "dt.datetime | None"]]
