@@ -50,6 +50,7 @@ from ...models import OutboxStatus
 from ...models import SyncLog
 from ...models import SyncStatus
 from ...models import utcnow
+from ..dating import sent_update
 from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..payload import build_update_payload
@@ -88,6 +89,8 @@ class Item:
     payload: dict[str, t.Any]
     sent: list[str]
     request_id: str
+    #: What the update sets, kept on the row if the batch's answer is lost (see :mod:`flask_qbo.sync.dating`).
+    note: dict[str, t.Any]
 
 
 def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, who: str) -> list[int]:
@@ -216,6 +219,7 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
         payload=payload,
         sent=changed_paths(values, base),
         request_id=request_id(row, "update", link.sync_token, digest),
+        note=sent_update(link.sync_token, link.qbo_updated_at, values, changed_paths(values, base), fields),
     )
 
 
@@ -238,6 +242,8 @@ def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items:
         OUTBOX.release(session, ids, delay=max(exc.retry_after or 0.0, OUTBOX.backoff(session, ids[0])), error=exc)
         return False
     except QBOTransientError as exc:
+        for item in items:  # QBO may have applied the batch before its answer was lost
+            rows.keep_sent(session, item.row_id, item.note)
         OUTBOX.release(session, ids, delay=OUTBOX.backoff(session, ids[0]), error=exc)
         return False
     except QBOError:
