@@ -332,8 +332,8 @@ class Outbox(Base):
     error_code: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
     #: A create sent for this row, committed before sending: {"DisplayName": ..., "values": {path: value}}.
-    #: When its answer was lost (timeout, crash), the retry recognises the customer as
-    #: its own create by that unique DisplayName, with the sent values as merge base.
+    #: When its answer was lost (timeout, crash), the retry recognises the customer as its own create
+    #: by that unique DisplayName.  Key "update": a lost update's note (flask_qbo.sync.dating).
     create_sent: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -45,7 +45,8 @@ sync_failed = _signals.signal("qbo-sync-failed")
 
 conflict = _signals.signal("qbo-conflict")
 """Both sides changed the same field.  kwargs: ``contact_key``, ``field``, ``crm_value``,
-``qbo_value``, ``winner``."""
+``qbo_value``, ``winner``, and the two times newest-wins compared, ``crm_changed_at`` and
+``qbo_changed_at`` (aware datetimes, or None when unknown)."""
 
 # -- operations: what the metrics layer (flask_qbo.ops.metrics) counts --------------------
 # Low layers only send these; nothing subscribes unless the host enables metrics.

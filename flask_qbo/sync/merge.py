@@ -75,6 +75,23 @@ def winner_for(policy: str, crm_changed_at: dt.datetime | None, qbo_changed_at: 
     return QBO if qbo_changed_at > crm_changed_at else CRM
 
 
+def conflict_entry(
+    crm_value: t.Any, qbo_value: t.Any, winner: str, crm_at: dt.datetime | None, qbo_at: dt.datetime | None
+) -> dict[str, t.Any]:
+    """A conflict as the sync log stores it: both values, the winner, and the two times the policy compared.
+
+    ``crm_at`` and ``qbo_at`` are what :func:`winner_for` saw (ISO text, or
+    ``None`` when unknown), so a surprising winner explains itself.
+    """
+    return {
+        "crm": crm_value,
+        "qbo": qbo_value,
+        "winner": winner,
+        "crm_at": crm_at.isoformat() if crm_at is not None else None,
+        "qbo_at": qbo_at.isoformat() if qbo_at is not None else None,
+    }
+
+
 def three_way(
     fieldmap: FieldMap,
     base: t.Mapping[str, t.Any] | None,

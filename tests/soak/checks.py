@@ -165,7 +165,8 @@ def _wrong_winners(people: list[Person], settled: dict[str, list[Settled]], logg
                 history = [(w.seq, w.side, w.attr, w.value, w.stamp.isoformat()) for w in person.history]
                 found.append(
                     f"{person.email} {c.attr}: {c.winner} won (crm={c.crm_value!r} qbo={c.qbo_value!r}) "
-                    f"after write {c.seq}, but {side} changed the record last {stamps}; writes {history}; "
+                    f"after write {c.seq}, but {side} changed the record last {stamps} (the engine compared "
+                    f"{c.engine_saw}); writes {history}; "
                     f"sync log {logged.get(c.contact_key, [])}"
                 )
     return found

@@ -149,7 +149,7 @@ class Options:
 
 @dataclasses.dataclass
 class Write:
-    """One change of a person's record on one side; ``attr`` is None for the create."""
+    """One change of a person's record on one side; ``attr`` is None for a create, a delete or an inactivation."""
 
     seq: int
     side: str
@@ -169,6 +169,8 @@ class Settled:
     crm_value: t.Any
     qbo_value: t.Any
     winner: str
+    #: The two times the engine's newest-wins compared (the signal's ``crm_changed_at``, ``qbo_changed_at``).
+    engine_saw: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -181,7 +183,7 @@ class Person:
     qbo_id: str | None = None
     #: The CRM contact's key once known (it outlives a delete, for the sync log).
     contact_key: str | None = None
-    #: Every write of the record, oldest first (creates included: they date the record too).
+    #: Every write of the record, oldest first (creates, deletes and inactivations included: they date it too).
     history: list[Write] = dataclasses.field(default_factory=list)
 
     def writes(self, attr: str) -> list[Write]:
@@ -269,8 +271,17 @@ class Soak:
 
     def _on_conflict(self, sender: t.Any, **kw: t.Any) -> None:
         """Note each conflict the engine settles, with how far the churn had got (work runs between ticks)."""
+        saw = {side: kw.get(f"{side}_changed_at") for side in ("crm", "qbo")}
         self.settled.append(
-            Settled(self.seq, str(kw["contact_key"]), kw["field"], kw["crm_value"], kw["qbo_value"], kw["winner"])
+            Settled(
+                self.seq,
+                str(kw["contact_key"]),
+                kw["field"],
+                kw["crm_value"],
+                kw["qbo_value"],
+                kw["winner"],
+                {side: when.isoformat() if when is not None else None for side, when in saw.items()},
+            )
         )
 
     # -- operations ---------------------------------------------------------------
@@ -348,17 +359,20 @@ class Soak:
             db.session.delete(contact)
             db.session.commit()
             person.deleted = "crm"
+            self._record(person, "crm", None, None, self._crm_stamp(person.contact_key))  # the delete's row dates it
             return True
         if kind == "qbo_inactivate":
             current = self._customer(person)
             if current is None or current.get("Active") is False:
                 return False
-            self.emu.store.update(
+            data = self.emu.store.update(
                 TEST_REALM,
                 "Customer",
                 {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True, "Active": False},
             )
             person.deleted = "qbo"
+            # An inactivation changes the record: it moves LastUpdatedTime, which newest-wins dates QBO's side by.
+            self._record(person, "qbo", None, None, last_updated(data))
             return True
         attr = self.rng.choice(list(EDITS))
         return self.crm_edit(person, attr) if side == "crm" else self.qbo_edit(person, attr)

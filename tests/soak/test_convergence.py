@@ -7,6 +7,7 @@ printed as one JSON line; ``python -m benchmarks.soak`` prints the same.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import typing as t
@@ -17,6 +18,7 @@ from ..conftest import POSTGRES_URL
 from ..conftest import need_service
 from .soak import FAULTS
 from .soak import Options
+from .soak import Soak
 from .soak import run
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(1800)]
@@ -50,6 +52,32 @@ def test_a_policy_that_ignores_edit_times_fails_the_soak(policy: str) -> None:
     assert figures["conflicts_staged"] > 0
     assert figures["problems"]["conflicts"] > 0, json.dumps(figures["problems"])
     assert not figures["converged"]
+
+
+def test_deletes_and_inactivations_date_the_record() -> None:
+    """An inactivation moves QBO's LastUpdatedTime, so newest-wins dates QBO's side by it; the checker must too.
+
+    The soak once reported "qbo won, but crm changed the record last" for a person
+    whose customer had been made inactive in QBO after the CRM's last edit: the
+    inactivation was missing from the person's history.
+    """
+    soak = Soak(Options(customers=2, edits=0))
+    try:
+        with soak.app.app_context():
+            assert soak.operate("qbo_create") and soak.operate("crm_create")
+            for kind in ("qbo_inactivate", "crm_delete"):
+                side = kind.split("_")[0]
+                pick = functools.partial(_first_of, side)
+                soak.rng.choice = pick  # the person the operation acts on
+                assert soak.operate(kind)
+        writes = [(w.side, w.attr) for p in soak.people for w in p.history]
+        assert writes == [("qbo", None), ("qbo", None), ("crm", None), ("crm", None)]
+    finally:
+        soak.close()
+
+
+def _first_of(origin: str, people: t.Sequence[t.Any]) -> t.Any:
+    return next(p for p in people if p.origin == origin)
 
 
 def test_a_drain_that_hits_its_round_limit_is_a_problem() -> None:

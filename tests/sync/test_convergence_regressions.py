@@ -8,6 +8,7 @@ import typing as t
 import sqlalchemy as sa
 
 from flask_qbo import signals
+from flask_qbo.intuit.client import QBOClient
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
@@ -301,3 +302,94 @@ def test_an_older_namesake_with_our_email_is_matched_not_adopted(app: t.Any, emu
         db.session.commit()
     (customer,) = emulator.store.list(TEST_REALM, "Customer")
     assert customer["PrimaryPhone"]["FreeFormNumber"] == "555-0100"
+
+
+def _our_update_lands_unanswered_after_a_qbo_edit(
+    app: t.Any, emulator: t.Any, monkeypatch: t.Any
+) -> tuple[t.Any, Contact, str, list[dict[str, t.Any]]]:
+    """QBO edits the mobile, the CRM the phone; our merged update lands in QBO later, and its answer is lost.
+
+    The push of the phone gets 5010 (QBO's mobile edit), merges (no conflict: each
+    side changed its own field) and sends the phone again, on QBO's SyncToken.  QBO
+    executes that write a minute after the mobile edit (the emulator's clock moves
+    on while it is in flight) and the answer times out: the attempt rolls back and
+    the row waits, while QBO holds a version *we* wrote, whose LastUpdatedTime is
+    the write's.  Then the CRM user edits the mobile too: after QBO's edit, before
+    QBO executed our write.
+    """
+    app.config["QBO_MAX_RETRIES"] = 0
+    conflicts: list[dict[str, t.Any]] = []
+    signals.conflict.connect(lambda sender, **kw: conflicts.append(kw), app, weak=False)
+    qbo = get_qbo(app)
+    contact = Contact(tenant="acme", first_name="Own", last_name="Write", email="own@write.test", mobile="556-0")
+    db.session.add(contact)
+    db.session.commit()
+    push.process(qbo)
+    qbo_id = db.session.query(Customer).one().qbo_id
+    current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+    emulator.store.update(
+        TEST_REALM,
+        "Customer",
+        {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Mobile": {"FreeFormNumber": "556-QBO"}},
+    )
+    contact.phone = "555-CRM"
+    db.session.commit()
+    original = QBOClient.sparse_update
+    sends: list[dict[str, t.Any]] = []
+
+    def in_flight(self: t.Any, entity: str, obj: dict[str, t.Any], request_id: str | None = None) -> t.Any:
+        sends.append(obj)
+        if len(sends) == 2:  # the merged write: QBO executes it a minute later, and its answer is lost
+            emulator.clock.advance(60)
+            emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        return original(self, entity, obj, request_id=request_id)
+
+    monkeypatch.setattr(QBOClient, "sparse_update", in_flight)
+    push.process(qbo)
+    monkeypatch.setattr(QBOClient, "sparse_update", original)
+    assert len(sends) == 2 and db.session.query(Outbox).filter_by(status="pending").count() == 1
+    landed = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+    assert landed["PrimaryPhone"]["FreeFormNumber"] == "555-CRM"  # our write landed; we never heard
+    db.session.commit()
+    contact = db.session.get(Contact, contact.id)
+    contact.mobile = "556-CRM"  # the CRM's edit: newer than QBO's mobile edit, older than our write's stamp
+    db.session.commit()
+    assert conflicts == []
+    return qbo, contact, qbo_id, conflicts
+
+
+def test_our_own_lost_write_does_not_make_qbo_look_newer_in_a_merge(
+    app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: t.Any
+) -> None:
+    """The retry gets 5010 against our own write; QBO's side is dated by QBO's edit, not by our write.
+
+    push.update.merge_with dated QBO's side by the re-read customer's LastUpdatedTime,
+    which our own unanswered write had set: QBO's older mobile beat the CRM's newer one.
+    """
+    with app.app_context():
+        qbo, contact, qbo_id, conflicts = _our_update_lands_unanswered_after_a_qbo_edit(app, emulator, monkeypatch)
+        _due_now()
+        push.process(qbo)
+        assert [(c["field"], c["winner"]) for c in conflicts] == [("mobile", "crm")]
+        assert conflicts[0]["qbo_changed_at"] < conflicts[0]["crm_changed_at"]
+        assert db.session.get(Contact, contact.id).mobile == "556-CRM"
+        assert db.session.query(Outbox).filter(Outbox.status != "done").count() == 0
+        db.session.commit()
+    assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Mobile"]["FreeFormNumber"] == "556-CRM"
+
+
+def test_our_own_lost_write_pulled_back_does_not_make_qbo_look_newer(
+    app: t.Any, emulator: t.Any, connected: t.Any, monkeypatch: t.Any
+) -> None:
+    """The same write comes back through CDC before the retry: the pull dates QBO's side the same way."""
+    with app.app_context():
+        qbo, contact, qbo_id, conflicts = _our_update_lands_unanswered_after_a_qbo_edit(app, emulator, monkeypatch)
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        assert [(c["field"], c["winner"]) for c in conflicts] == [("mobile", "crm")]
+        assert db.session.get(Contact, contact.id).mobile == "556-CRM"
+        db.session.commit()
+        _due_now()
+        push.process(qbo)
+        assert db.session.query(Outbox).filter(Outbox.status != "done").count() == 0
+        db.session.commit()
+    assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Mobile"]["FreeFormNumber"] == "556-CRM"

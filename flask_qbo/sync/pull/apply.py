@@ -51,7 +51,9 @@ from ...models import SyncStatus
 from ...models import utcnow
 from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
+from ..dating import qbo_changed_at
 from ..merge import CRM
+from ..merge import conflict_entry
 from ..merge import winner_for
 from ..payload import apply_values
 from ..payload import changed_paths
@@ -327,7 +329,8 @@ class Applier:
         if crm_edited_at is None:
             return set()
         # The same rule as push's three-way merge, so both directions settle a conflict alike.
-        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_edited_at, parsing.last_updated(data))
+        qbo_at = qbo_changed_at(self.session, row.tenant_key, str(row.contact_key), data, fields)
+        winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_edited_at, qbo_at)
         crm_newer = winner == CRM
         wins: set[str] = set()
         for path in paths:
@@ -348,7 +351,7 @@ class Applier:
                     direction="pull",
                     action="conflict",
                     fields=[field.attr],
-                    conflict={field.attr: {"crm": crm, "qbo": values.get(path), "winner": winner}},
+                    conflict={field.attr: conflict_entry(crm, values.get(path), winner, crm_edited_at, qbo_at)},
                 )
             )
             signals.conflict.send(
@@ -358,6 +361,8 @@ class Applier:
                 crm_value=crm,
                 qbo_value=values.get(path),
                 winner=winner,
+                crm_changed_at=crm_edited_at,
+                qbo_changed_at=qbo_at,
             )
         return wins
 

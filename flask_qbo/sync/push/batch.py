@@ -50,6 +50,7 @@ from ...models import OutboxStatus
 from ...models import SyncLog
 from ...models import SyncStatus
 from ...models import utcnow
+from ..dating import sent_update
 from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..payload import build_update_payload
@@ -88,6 +89,8 @@ class Item:
     payload: dict[str, t.Any]
     sent: list[str]
     request_id: str
+    #: What the update sets, kept on the row if the batch's answer is lost (see :mod:`flask_qbo.sync.dating`).
+    note: dict[str, t.Any]
     #: When the row was written, for the push latency (:data:`~flask_qbo.signals.push_settled`).
     created_at: dt.datetime | None = None
 
@@ -218,6 +221,7 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
         payload=payload,
         sent=changed_paths(values, base),
         request_id=request_id(row, "update", link.sync_token, digest),
+        note=sent_update(link.sync_token, link.qbo_updated_at, values, changed_paths(values, base), fields),
         created_at=row.created_at,
     )
 
@@ -242,6 +246,8 @@ def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items:
         OUTBOX.release(session, ids, delay=max(exc.retry_after or 0.0, OUTBOX.backoff(session, ids[0])), error=exc)
         return False
     except QBOTransientError as exc:
+        for item in items:  # QBO may have applied the batch before its answer was lost
+            rows.keep_sent(session, item.row_id, item.note)
         OUTBOX.release(session, ids, delay=OUTBOX.backoff(session, ids[0]), error=exc)
         return False
     except QBOError as exc:

@@ -43,6 +43,9 @@ class RowContext:
     row: Outbox
     connection: Connection
     client: QBOClient
+    #: The update being sent, noted (:func:`flask_qbo.sync.dating.sent_update`) until QBO answers; kept on
+    #: the row when the attempt fails without its answer recorded (:func:`flask_qbo.sync.push.rows.keep_sent`).
+    sent: dict[str, t.Any] | None = None
 
     @property
     def fields(self) -> FieldMap:

@@ -148,7 +148,7 @@ def own_lost_create(ctx: RowContext) -> dict[str, t.Any] | None:
     holding it) identifies our own create; ``None`` when the create never landed.
     """
     sent = ctx.row.create_sent
-    if not sent:
+    if not sent or "DisplayName" not in sent:  # none, or only a lost update's note (sync.dating)
         return None
     rows = list(
         ctx.client.query(

@@ -18,6 +18,8 @@ import typing as t
 
 from flask import Flask
 from flask import current_app
+from sqlalchemy import select
+from sqlalchemy import update
 
 from ... import signals
 from ...errors import QBOAuthError
@@ -35,6 +37,7 @@ from ...models import OutboxOp
 from ...models import OutboxStatus
 from ...models import SyncLog
 from ...models import SyncStatus
+from ..dating import SENT_KEY
 from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..queue import KEY_WAIT
@@ -44,6 +47,8 @@ from .ops import inactivate_row
 from .ops import upsert_row
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ...extension import QBO
     from ...intuit.client import QBOClient
 
@@ -87,6 +92,7 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
         return False
     except (QBOTransientError, QBOStaleObjectError) as exc:
         session.rollback()
+        keep_sent(session, row_id, ctx.sent)  # a timeout may come after QBO applied the update
         log.info("Outbox row %s is retried later: %s", row_id, exc, extra={**extra, "intuit_tid": exc.intuit_tid})
         OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc)
         return True
@@ -97,6 +103,7 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
     except Exception as exc:
         session.rollback()
         log.exception("Unexpected error pushing outbox row %s.", row_id, extra=extra)
+        keep_sent(session, row_id, ctx.sent)  # e.g. the database dropped before QBO's answer was recorded
         unexpected(qbo, row_id, exc)
         return True
     try:
@@ -147,6 +154,20 @@ def finished(ctx: RowContext, outcome: dict[str, t.Any] | None) -> None:
             operation=outcome.get("operation"),
             fields=outcome.get("fields", []),
         )
+
+
+def keep_sent(session: Session, row_id: int, sent: dict[str, t.Any] | None) -> None:
+    """Keep the update an attempt sent without recording QBO's answer: QBO may have applied it.
+
+    Stored in the row's ``create_sent`` under :data:`~flask_qbo.sync.dating.SENT_KEY`, in the
+    put-back's commit; a later conflict then dates QBO's side without our own write
+    (:func:`flask_qbo.sync.dating.qbo_changed_at`).  No commit.
+    """
+    if sent is None:
+        return
+    note = dict(session.scalar(select(Outbox.create_sent).where(Outbox.id == row_id)) or {})
+    note[SENT_KEY] = sent
+    session.execute(update(Outbox).where(Outbox.id == row_id).values(create_sent=note, **OUTBOX.kept()))
 
 
 def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:

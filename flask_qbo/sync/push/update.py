@@ -23,6 +23,9 @@ from ...models import Customer
 from ...models import SyncLog
 from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
+from ..dating import qbo_changed_at
+from ..dating import sent_update
+from ..merge import conflict_entry
 from ..merge import three_way
 from ..merge import winner_for
 from ..payload import apply_values
@@ -31,7 +34,6 @@ from ..payload import changed_paths
 from ..payload import customer_hash
 from ..payload import qbo_values
 from ..pull import mirror
-from ..pull.parsing import last_updated
 from .context import RowContext
 from .context import mark_synced
 from .context import record
@@ -48,6 +50,8 @@ def update(ctx: RowContext, contact: object, link: Customer, values: dict[str, t
         link.synced_values if link.synced_values is not None else (qbo_values(current, ctx.fields) if current else None)
     )
     token = link.sync_token
+    #: QBO's side of the version the update applies to: a lost write of ours is dated by it (see sync.dating).
+    applied_to_at = _aware(link.qbo_updated_at)
     sent: list[str] = []
     data: dict[str, t.Any] | None = None
     for _ in range(MAX_MERGES + 1):
@@ -57,15 +61,18 @@ def update(ctx: RowContext, contact: object, link: Customer, values: dict[str, t
         if payload is None:
             break
         sent = changed_paths(values, base)
+        ctx.sent = sent_update(token, applied_to_at, values, sent, ctx.fields)
         try:
             data = ctx.client.sparse_update(
                 "Customer", payload, request_id=request_id(ctx.row, "update", token, customer_hash(values))
             )
             break
         except QBOStaleObjectError:
+            ctx.sent = None  # refused: nothing of it was applied
             current = ctx.client.read("Customer", link.qbo_id)
             values, base = merge_with(ctx, contact, values, base, current)
             token = current.get("SyncToken")
+            applied_to_at = _qbo_changed_at(ctx, current)
     else:
         raise QBOStaleObjectError("The customer kept changing in QuickBooks while we merged; will retry.", code="5010")
     if data is None:
@@ -85,7 +92,8 @@ def merge_with(
 ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
     """Three-way merge after a 5010; returns the contact's merged values and the new base (QBO's values)."""
     qvals = qbo_values(fresh, ctx.fields)
-    winner = winner_for(get_config("QBO_CONFLICT_POLICY"), _crm_edited_at(ctx, contact), last_updated(fresh))
+    crm_at, qbo_at = _crm_edited_at(ctx, contact), _qbo_changed_at(ctx, fresh)
+    winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_at, qbo_at)
     result = three_way(ctx.fields, base, values, qvals, winner=winner)
     if result.pull:
         with suppress_capture():
@@ -102,7 +110,7 @@ def merge_with(
                 action="conflict",
                 fields=[conflict.path],
                 conflict={
-                    conflict.attr: {"crm": conflict.crm_value, "qbo": conflict.qbo_value, "winner": conflict.winner}
+                    conflict.attr: conflict_entry(conflict.crm_value, conflict.qbo_value, winner, crm_at, qbo_at)
                 },
                 message=f"{conflict.attr} changed on both sides; {conflict.winner.upper()} value kept.",
             )
@@ -114,6 +122,8 @@ def merge_with(
             crm_value=conflict.crm_value,
             qbo_value=conflict.qbo_value,
             winner=conflict.winner,
+            crm_changed_at=crm_at,
+            qbo_changed_at=qbo_at,
         )
     mirror.upsert_customer(ctx.session, ctx.connection, fresh, contact_key=ctx.row.contact_key)
     return result.merged(values), qvals
@@ -130,6 +140,11 @@ def _crm_edited_at(ctx: RowContext, contact: object) -> dt.datetime | None:
         if edited is not None:
             return edited
     return _aware(latest_unpushed_edit(ctx.session, ctx.row.tenant_key, ctx.row.contact_key))
+
+
+def _qbo_changed_at(ctx: RowContext, fresh: t.Mapping[str, t.Any]) -> dt.datetime | None:
+    """QBO's side in a conflict: ``LastUpdatedTime``, unless ``fresh`` is a lost write of ours (see sync.dating)."""
+    return qbo_changed_at(ctx.session, ctx.row.tenant_key, ctx.row.contact_key, fresh, ctx.fields)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -238,7 +238,10 @@ def test_stale_synctoken_merges_per_policy(ctx: t.Any, emulator: t.Any, policy: 
     assert cust["PrimaryPhone"]["FreeFormNumber"] == contact.phone == "crm-phone"
     assert cust["CompanyName"] == contact.company == "QBO Co"
     log = db.session.query(SyncLog).filter_by(action="conflict").one()
-    assert log.conflict["notes"] == {"crm": "crm", "qbo": "qbo", "winner": expected_notes}
+    entry = log.conflict["notes"]
+    assert {k: entry[k] for k in ("crm", "qbo", "winner")} == {"crm": "crm", "qbo": "qbo", "winner": expected_notes}
+    assert entry["crm_at"] and entry["qbo_at"]  # the two times newest-wins compared
+    assert conflicts[-1]["crm_changed_at"] is not None and conflicts[-1]["qbo_changed_at"] is not None
     assert conflicts and conflicts[-1]["field"] == "notes"
     assert db.session.query(Outbox).filter_by(status="pending").count() == 0  # write-back did not echo
 
