@@ -86,6 +86,19 @@ def mark_synced(link: Customer) -> None:
         link.sync_error = None
 
 
+def push_log(ctx: RowContext, qbo_id: object, action: str, **details: t.Any) -> SyncLog:
+    """A ``push`` entry of the sync log about the row's contact (``fields``, ``conflict``, ``message`` ...)."""
+    return SyncLog(
+        tenant_key=ctx.row.tenant_key,
+        realm_id=ctx.connection.realm_id,
+        contact_key=ctx.row.contact_key,
+        qbo_id=None if qbo_id is None else str(qbo_id),
+        direction="push",
+        action=action,
+        **details,
+    )
+
+
 def record(
     ctx: RowContext, data: dict[str, t.Any], values: t.Mapping[str, t.Any], action: str, fields: list[str]
 ) -> dict[str, t.Any]:
@@ -105,15 +118,5 @@ def record(
     link.sync_status = SyncStatus.SYNCED
     link.sync_error = None
     link.last_synced_at = utcnow()
-    session.add(
-        SyncLog(
-            tenant_key=ctx.row.tenant_key,
-            realm_id=ctx.connection.realm_id,
-            contact_key=ctx.row.contact_key,
-            qbo_id=str(data["Id"]),
-            direction="push",
-            action=action,
-            fields=fields,
-        )
-    )
+    session.add(push_log(ctx, data["Id"], action, fields=fields))
     return {"qbo_id": str(data["Id"]), "operation": action, "fields": fields}

@@ -20,7 +20,6 @@ from ...errors import QBODuplicateNameError
 from ...intuit.query import quote
 from ...intuit.times import parse_time
 from ...models import Customer
-from ...models import SyncLog
 from ...models import utcnow
 from ..capture import suppress_capture
 from ..merge import CRM
@@ -39,6 +38,7 @@ from ..pull import mirror
 from .context import RowContext
 from .context import link_of
 from .context import mark_synced
+from .context import push_log
 from .context import record
 from .context import request_id
 from .update import merge_with
@@ -197,17 +197,7 @@ def _adopted(ctx: RowContext, data: dict[str, t.Any]) -> dict[str, t.Any]:
         mark_synced(link)
         link.last_synced_at = utcnow()
     fields = sorted((ctx.row.create_sent or {})["values"])
-    ctx.session.add(
-        SyncLog(
-            tenant_key=ctx.row.tenant_key,
-            realm_id=ctx.connection.realm_id,
-            contact_key=ctx.row.contact_key,
-            qbo_id=str(data["Id"]),
-            direction="push",
-            action="created",
-            fields=fields,
-        )
-    )
+    ctx.session.add(push_log(ctx, data["Id"], "created", fields=fields))
     return {"qbo_id": str(data["Id"]), "operation": "created", "fields": fields}
 
 

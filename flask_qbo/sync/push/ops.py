@@ -17,7 +17,6 @@ import typing as t
 
 from ...errors import QBOStaleObjectError
 from ...models import Customer
-from ...models import SyncLog
 from ...models import SyncStatus
 from ...models import utcnow
 from ..payload import contact_values
@@ -27,6 +26,7 @@ from ..pull import mirror
 from .context import RowContext
 from .context import link_of
 from .context import mark_synced
+from .context import push_log
 from .context import request_id
 from .create import adopt
 from .create import match_or_create
@@ -70,17 +70,7 @@ def inactivate_row(ctx: RowContext) -> dict[str, t.Any] | None:
     row.sync_status = SyncStatus.SYNCED
     row.sync_error = None
     row.last_synced_at = utcnow()
-    ctx.session.add(
-        SyncLog(
-            tenant_key=ctx.row.tenant_key,
-            realm_id=ctx.connection.realm_id,
-            contact_key=ctx.row.contact_key,
-            qbo_id=str(data["Id"]),
-            direction="push",
-            action="inactivated",
-            fields=["Active"],
-        )
-    )
+    ctx.session.add(push_log(ctx, data["Id"], "inactivated", fields=["Active"]))
     return {"qbo_id": str(data["Id"]), "operation": "inactivated", "fields": ["Active"]}
 
 

@@ -20,7 +20,6 @@ from ... import signals
 from ...config import get_config
 from ...errors import QBOStaleObjectError
 from ...models import Customer
-from ...models import SyncLog
 from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
 from ..dating import qbo_changed_at
@@ -36,6 +35,7 @@ from ..payload import qbo_values
 from ..pull import mirror
 from .context import RowContext
 from .context import mark_synced
+from .context import push_log
 from .context import record
 from .context import request_id
 
@@ -101,13 +101,10 @@ def merge_with(
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's LocalProxy hides it
     for conflict in result.conflicts:
         ctx.session.add(
-            SyncLog(
-                tenant_key=ctx.row.tenant_key,
-                realm_id=ctx.connection.realm_id,
-                contact_key=ctx.row.contact_key,
-                qbo_id=fresh.get("Id"),
-                direction="push",
-                action="conflict",
+            push_log(
+                ctx,
+                fresh.get("Id"),
+                "conflict",
                 fields=[conflict.path],
                 conflict={
                     conflict.attr: conflict_entry(conflict.crm_value, conflict.qbo_value, winner, crm_at, qbo_at)
