@@ -25,6 +25,7 @@ What a row *means* (a customer write, an event to apply) stays with push and pul
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import datetime as dt
 import os
@@ -108,7 +109,7 @@ class RetryStrategy:
         return attempts >= self.max_attempts
 
 
-class Queue:
+class Queue(abc.ABC):
     """Claim, lease, release and retry over one queue table (see the module docstring).
 
     Every method works with Core statements on the table and commits, so a
@@ -124,9 +125,9 @@ class Queue:
         self.in_progress = in_progress
         self.dead = dead
 
+    @abc.abstractmethod
     def strategy(self) -> RetryStrategy:
         """The retry rule, read from the app's configuration each time (hosts may change it)."""
-        raise NotImplementedError
 
     def kept(self) -> dict[str, t.Any]:
         """Values every bookkeeping UPDATE sets (the outbox keeps its ``updated_at``)."""
