@@ -28,7 +28,7 @@ ALGORITHM = "RS256"
 
 
 class Person(t.Protocol):
-    """What UserInfo and the ID token need to know about a signed-in user."""
+    """What UserInfo tells about a signed-in user (the emulator's users have it all)."""
 
     sub: str
     email: str
@@ -43,6 +43,7 @@ def issuer(config: EmulatorConfig) -> str:
 
 
 def granted(scope: str) -> frozenset[str]:
+    """The scopes of a space-separated ``scope`` string."""
     return frozenset(scope.split())
 
 
@@ -80,8 +81,6 @@ class IdTokenSigner:
             "exp": now + self.config.access_token_ttl,
             "iat": now,
         }
-        if not realm:
-            del claims["realmid"]  # OpenID-only grants are not tied to a company
         key = self.key
         return jwt.encode({"kid": key.kid, "alg": ALGORITHM}, claims, key, default_type=None)
 

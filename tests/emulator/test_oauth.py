@@ -318,6 +318,12 @@ def test_id_token_only_with_the_openid_scope(emulator, realm):
     assert "id_token" in tokens_for(emulator, "com.intuit.quickbooks.accounting openid")
 
 
+def test_an_openid_grant_needs_the_users_subject(emulator, realm):
+    with pytest.raises(ValueError, match="subject"):
+        emulator.tokens.issue_tokens(realm, scope="openid")
+    assert "id_token" in emulator.tokens.issue_tokens(realm, scope="openid", subject="user-1")
+
+
 def test_id_token_is_signed_with_the_published_key_and_carries_intuit_claims(emulator, realm):
     body = tokens_for(emulator)
     claims = verified_claims(emulator, body["id_token"])
