@@ -4,12 +4,14 @@ Two answers conform when the same paths hold the same kinds of value; the
 values themselves (ids, amounts, names) are the emulator's own.  Lines are told
 apart by their ``DetailType`` (``Line[SubTotalLineDetail].SubTotalLineDetail``),
 so a missing subtotal or tax line shows by name; the elements of any other
-list share one shape (``LinkedTxn[].TxnId``).
+list share one shape (``LinkedTxn[].TxnId``).  :func:`xml_shape` does the same
+for an XML body: its element paths and attribute names.
 """
 
 from __future__ import annotations
 
 import typing as t
+from xml.etree import ElementTree
 
 
 def json_type(value: object) -> str:
@@ -69,3 +71,12 @@ def without(obj: t.Any, paths: t.Iterable[str]) -> t.Any:
         return value
 
     return walk(obj, "")
+
+
+def xml_shape(element: ElementTree.Element, path: str = "") -> set[str]:
+    """Element paths (namespace kept) and attribute names of an XML document: ``IntuitResponse/Fault@type``."""
+    here = f"{path}/{element.tag}" if path else element.tag
+    found = {here} | {f"{here}@{name}" for name in element.attrib}
+    for child in element:
+        found |= xml_shape(child, here)
+    return found

@@ -16,11 +16,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import typing as t
+from xml.etree import ElementTree
 
 import pytest
 
 from flask_qbo import errors
 from flask_qbo.emulator import Emulator
+from flask_qbo.emulator.seed import seed_company
 from flask_qbo.intuit.faults import error_from_response
 from flask_qbo.testing import TEST_REALM
 from tests.emulator.conftest import Api
@@ -29,6 +31,7 @@ from . import corpus
 from .shapes import differences
 from .shapes import shape
 from .shapes import without
+from .shapes import xml_shape
 
 KINDS = ("customer", "invoice", "payment", "estimate", "creditmemo", "salesreceipt")
 
@@ -207,8 +210,8 @@ def test_created_entity_has_the_documented_shape(api: Api, kind: str) -> None:
     allowed = NOT_MODELLED.get(entity, frozenset()) | NOT_AFTER_A_CREATE.get(entity, frozenset())
     for answer in (created, read.json()[entity]):
         missing, mistyped = differences(shape(full), shape(answer))
-        assert sorted(missing - allowed) == [], f"{entity} answer lacks documented paths"
-        assert sorted(mistyped) == [], f"{entity} answer has paths of another JSON type"
+        assert not missing - allowed, f"{entity} answer lacks documented paths: {sorted(missing - allowed)}"
+        assert not mistyped, f"{entity} answer has paths of another JSON type: {sorted(mistyped)}"
 
 
 def test_seeded_company_info_has_the_documented_shape(api: Api) -> None:
@@ -289,3 +292,31 @@ def test_cdc_deleted_entries_look_like_the_corpus(api: Api, emulator: Emulator) 
     group = next(group for group in groups if "Invoice" in group)
     documented_group = {k for k in documented["CDCResponse"][0]["QueryResponse"][2] if k != "Invoice"}
     assert documented_group <= set(group)
+
+
+def test_unknown_path_answers_an_xml_fault_when_asked(api: Api) -> None:
+    """A client that asks for XML gets Intuit's XML Fault, shaped like the corpus's XML faults."""
+    response = api.session.get(api.url("nosuchentity/1"), headers=api.headers({"Accept": "application/xml"}))
+    assert 400 <= response.status_code < 500
+    assert "xml" in response.headers["Content-Type"], response.headers["Content-Type"]
+    documented = xml_shape(ElementTree.fromstring(corpus.case("faults", "throttle_429").body))
+    assert xml_shape(ElementTree.fromstring(response.content)) == documented
+
+
+# -- seeded data -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_seeded_entities_have_the_documented_minimal_shape(emulator: Emulator, api: Api, kind: str) -> None:
+    """Seed history reads like QBO's answers: every path of the minimal example, of the same type."""
+    seed_company(emulator, TEST_REALM, customers=4, years=1, txns_per_customer=8)
+    entity, minimal = corpus.entity(f"{kind}.minimal")
+    answer = api.query(f"select * from {entity} maxresults 1000")
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["QueryResponse"].get(entity, [])
+    assert rows, f"the seed holds no {entity}"
+    allowed = NOT_MODELLED.get(entity, frozenset())
+    for row in rows:
+        missing, mistyped = differences(shape(minimal), shape(row))
+        assert not missing - allowed, f"seeded {entity} {row['Id']} lacks documented paths: {sorted(missing - allowed)}"
+        assert not mistyped, f"seeded {entity} {row['Id']} has paths of another JSON type: {sorted(mistyped)}"
