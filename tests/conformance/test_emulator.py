@@ -33,6 +33,8 @@ from .shapes import shape
 from .shapes import without
 from .shapes import xml_shape
 
+#: A company :func:`~flask_qbo.emulator.seed.seed_company` creates itself (``TEST_REALM`` exists already).
+SEEDED_REALM = "9130350000000077"
 KINDS = ("customer", "invoice", "payment", "estimate", "creditmemo", "salesreceipt")
 
 _META = ("Id", "SyncToken", "MetaData", "MetaData.CreateTime", "MetaData.LastUpdatedTime", "domain", "sparse")
@@ -214,14 +216,17 @@ def test_created_entity_has_the_documented_shape(api: Api, kind: str) -> None:
         assert not mistyped, f"{entity} answer has paths of another JSON type: {sorted(mistyped)}"
 
 
-def test_seeded_company_info_has_the_documented_shape(api: Api) -> None:
-    """CompanyInfo of a fresh company: the addresses, phone and web address QBO always has."""
-    answer = api.get(f"companyinfo/{TEST_REALM}")
+def test_seeded_company_info_has_the_documented_shape(emulator: Emulator) -> None:
+    """CompanyInfo has the addresses, phone and web address QBO always shows, and predates its data."""
+    seed_company(emulator, SEEDED_REALM, customers=4, years=1, txns_per_customer=8)
+    api = Api(emulator, SEEDED_REALM)
+    answer = api.get(f"companyinfo/{SEEDED_REALM}")
     assert answer.status_code == 200, answer.text
     info = answer.json()["CompanyInfo"]
     for key in ("CompanyAddr", "LegalAddr", "CustomerCommunicationAddr", "PrimaryPhone", "WebAddr"):
         assert isinstance(info.get(key), dict) and info[key], key
-    assert info["CompanyStartDate"] < info["MetaData"]["CreateTime"][:10]
+    invoices = api.query("select * from Invoice maxresults 1000").json()["QueryResponse"]["Invoice"]
+    assert info["CompanyStartDate"] <= min(invoice["TxnDate"] for invoice in invoices)
 
 
 # -- faults ----------------------------------------------------------------------------

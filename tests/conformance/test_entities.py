@@ -56,13 +56,9 @@ def _column(value: object) -> object:
     return str(value)
 
 
-def _unwrapped(case: corpus.Case) -> tuple[str, dict[str, t.Any]]:
-    return corpus.entity(case.name)
-
-
 @pytest.mark.parametrize("case", CUSTOMERS, ids=str)
 def test_customer_fills_the_card_columns(session: Session, case: corpus.Case) -> None:
-    name, data = _unwrapped(case)
+    name, data = corpus.entity(case.name)
     assert name == "Customer"
     row = mirror.upsert_customer(session, session.query(Connection).one(), data)
     session.flush()
@@ -73,7 +69,7 @@ def test_customer_fills_the_card_columns(session: Session, case: corpus.Case) ->
 @pytest.mark.parametrize("case", CUSTOMERS, ids=str)
 def test_customer_match_keys_for_the_import(case: corpus.Case) -> None:
     """The import pairs customers with contacts on these keys: every documented contact field counts."""
-    _name, data = _unwrapped(case)
+    _name, data = corpus.entity(case.name)
     values = qbo_values(data, FieldMap.default())
     values["DisplayName"] = data.get("DisplayName")
     keys = {kind: sorted(found) for kind, found in keys_of(values).items()}
@@ -83,7 +79,7 @@ def test_customer_match_keys_for_the_import(case: corpus.Case) -> None:
 @pytest.mark.parametrize("case", CUSTOMERS, ids=str)
 def test_customer_values_round_trip_the_field_map(case: corpus.Case) -> None:
     """Every mapped path the payload holds is read; an absent one reads as empty, never as an error."""
-    _name, data = _unwrapped(case)
+    _name, data = corpus.entity(case.name)
     values = qbo_values(data, FieldMap.default())
     for path, value in values.items():
         head, _, tail = path.partition(".")
@@ -100,7 +96,7 @@ def test_customer_values_round_trip_the_field_map(case: corpus.Case) -> None:
 
 @pytest.mark.parametrize("case", TRANSACTIONS, ids=str)
 def test_transaction_fills_the_folder_columns(session: Session, case: corpus.Case) -> None:
-    name, data = _unwrapped(case)
+    name, data = corpus.entity(case.name)
     assert name in mirror.TRANSACTION_TYPES
     row = mirror.upsert_transaction(session, "9130350000000001", name, data, today=TODAY)
     session.flush()
