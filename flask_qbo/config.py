@@ -121,7 +121,7 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_INBOX_RETRY_WAIT": 30,
     # URL prefix of the extension's blueprints.
     "QBO_URL_PREFIX": "/qbo",
-    # Template the extension's full pages extend (must define block "content").
+    # Template the extension's full pages extend (must define block "content"; block "title" is filled too).
     "QBO_BASE_TEMPLATE": "qbo/base.html",
     # Register the admin, widget and webhook blueprints in init_app.
     "QBO_REGISTER_BLUEPRINTS": True,

@@ -44,7 +44,9 @@ def runner_threads() -> list[threading.Thread]:
 def bare_app(**config: t.Any) -> tuple[Flask, SQLAlchemy, QBO]:
     """A host app as its own tests build it: Flask-SQLAlchemy, Flask-QBO, nothing set for Flask-QBO's sake."""
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="s", SQLALCHEMY_DATABASE_URI="sqlite://", QBO_TOKEN_ENCRYPTION_KEY=KEY, **config)
+    app.config.update(
+        {"SECRET_KEY": "s", "SQLALCHEMY_DATABASE_URI": "sqlite://", "QBO_TOKEN_ENCRYPTION_KEY": KEY, **config}
+    )
     db = SQLAlchemy(app)
 
     class Person(db.Model):  # type: ignore[name-defined,misc]
@@ -101,6 +103,12 @@ def test_the_hosts_create_all_and_drop_all_include_the_qbo_tables() -> None:
         assert set(sa.inspect(db.engine).get_table_names()) == set()
         db.create_all()  # again: a test suite does it once per test
         assert ours <= set(sa.inspect(db.engine).get_table_names())
+
+
+def test_an_app_under_test_needs_no_token_key_and_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    app, _db, qbo = bare_app(TESTING=True, QBO_TOKEN_ENCRYPTION_KEY=None)
+    assert qbo.state(app).cipher.decrypt(qbo.state(app).cipher.encrypt("token")) == "token"
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("flask_qbo")] == []
 
 
 def test_push_now_and_pull_now_run_the_queued_work_in_the_test(app: t.Any, connected: t.Any, emulator: t.Any) -> None:
