@@ -1,8 +1,10 @@
 """Run the QBO emulator as a real HTTP server.
 
-``python -m flask_qbo.emulator --port 5001`` serves the OAuth pages, the v3 API,
-webhook delivery and the deep-link web UI on one origin, seeded with the demo
-companies (or loaded from ``--data``). The demo CRM, the end-to-end tests and the
+``python -m flask_qbo.emulator`` serves the OAuth pages, the v3 API, webhook
+delivery and the deep-link web UI on one origin, seeded with the demo companies
+(or loaded from ``--data``).  It listens on ``127.0.0.1:5055``, the default of
+``QBO_EMULATOR_URL``, so a host set to ``QBO_ENVIRONMENT = "emulator"`` finds it
+with no other setting. The demo CRM, the end-to-end tests and the
 benchmarks all talk to it exactly as they would talk to Intuit.
 """
 
@@ -31,7 +33,7 @@ def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
         description="Local QuickBooks Online emulator: OAuth, v3 API, webhooks and web UI.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=5001, help="port to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=5055, help="port to listen on (default %(default)s)")
     parser.add_argument(
         "--data",
         metavar="FILE",
