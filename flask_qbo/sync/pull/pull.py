@@ -44,6 +44,7 @@ from ..locks import hold_connection
 from ..queue import INBOX
 from ..queue import worker_id
 from . import mirror
+from . import ordering
 from . import parsing
 from .apply import Applier
 from .apply import lock_customers
@@ -204,7 +205,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
     lock_customers(session, str(conn.realm_id), customers.union(*merges))
     for row in deletes:
-        applier.delete_transaction(row.entity, row.entity_id, row.event_time)
+        applier.delete_transaction(row.entity, row.entity_id, ordering.happened_by(row))
     for entity in ENTITIES:
         for (kind, _), data in sorted(fetched.items(), key=lambda item: str(parsing.last_updated(item[1]))):
             if kind == entity:
@@ -357,7 +358,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
             when = parsing.last_updated(data)
             if when is not None and when > newest:
                 newest = when
-    _cover_inbox(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
+    ordering.cover(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
     connection.cdc_cursor = newest
     connection.last_cdc_at = utcnow()
     if mode == "query":
@@ -383,29 +384,6 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
             where += " AND Active IN (true, false)"
         found[entity] = list(client.query(f"SELECT * FROM {entity} WHERE {where}"))
     return found
-
-
-def _cover_inbox(
-    session: Session, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool
-) -> None:
-    """Pending events inside the window CDC just applied need no read of their own.
-
-    Merges stay pending: only the event says where a merged customer went.
-    Deletes stay pending too when the window was re-synced by query
-    (``deletes=False``): queries cannot see a deleted transaction, so only the
-    event can remove it from the mirror.
-    """
-    kept = ("Merge",) if deletes else ("Merge", "Delete")
-    INBOX.settle(
-        session,
-        (Inbox.realm_id == realm_id)
-        & (Inbox.status == InboxStatus.PENDING)
-        & Inbox.operation.notin_(kept)
-        & (Inbox.event_time >= start)
-        & (Inbox.event_time <= end),
-        InboxStatus.DONE,
-        "Covered by a CDC poll.",
-    )
 
 
 def poll_due(qbo: QBO | None = None) -> int:
