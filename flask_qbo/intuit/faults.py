@@ -67,7 +67,7 @@ STATUS_CLASSES: dict[int, type[QBOAPIError]] = {
     429: QBORateLimitError,
 }
 
-#: Intuit's words for a throttled request, in a fault's message or detail.
+#: Intuit's words for a throttled request, in a fault's message.
 _THROTTLED = re.compile(r"throttl|request limit (?:was|has been) reached|too many requests", re.IGNORECASE)
 #: Codes whose text may say "throttled": none (a proxy's page) or the gateway's own.
 #: Other faults can quote the caller's data (a customer named "Throttle Valves")
@@ -127,16 +127,20 @@ def parse_fault(body: object) -> tuple[str | None, list[dict[str, t.Any]]]:
     return fault.get("type") or fault.get("Type"), errors
 
 
-def classify(status: int | None, code: str | None, text: str = "", *, read: bool = False) -> type[QBOAPIError]:
+def classify(
+    status: int | None, code: str | None, message: str = "", detail: str = "", *, read: bool = False
+) -> type[QBOAPIError]:
     """The exception class for an HTTP status, Intuit code and the fault's message and detail.
 
-    ``read`` says the request only read (a GET): QBO answers a read of a
-    missing object with the same "made inactive" detail, and a read sends no
-    reference, so there the 610 keeps its "not found" meaning.
+    Throttling is read from the message only: a gateway's detail may quote
+    the start of the token.  ``read`` says the request only read (a GET): QBO
+    answers a read of a missing object with the same "made inactive" detail,
+    and a read sends no reference, so there the 610 keeps its "not found"
+    meaning.
     """
-    if code in _GATEWAY_CODES and _THROTTLED.search(text):
+    if code in _GATEWAY_CODES and _THROTTLED.search(message):
         return QBORateLimitError
-    if code in _INACTIVE_CODES and not read and _INACTIVE.search(text):
+    if code in _INACTIVE_CODES and not read and _INACTIVE.search(f"{message}\n{detail}"):
         return QBOInactiveReferenceError
     if code in CODE_CLASSES:
         return CODE_CLASSES[code]
@@ -178,7 +182,7 @@ def error_from_body(
     first = errors[0] if errors else {}
     code = first.get("code")
     message = first.get("message") or fallback_message or _status_message(status)
-    cls = classify(status, code, f"{message}\n{first.get('detail') or ''}", read=read)
+    cls = classify(status, code, message, first.get("detail") or "", read=read)
     kwargs: dict[str, t.Any] = dict(
         status=status,
         code=code,

@@ -269,3 +269,19 @@ def test_a_record_named_in_the_detail_is_found() -> None:
     }
     assert faults.referenced_object(faults.error_from_body(400, body)) == ("Item", "12")
     assert faults.referenced_object(faults.error_from_body(400, DELETED_610)) is None
+
+
+def test_a_token_quoted_in_a_gateway_detail_never_reads_as_throttled() -> None:
+    body = {
+        "fault": {
+            "error": [
+                {
+                    "message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
+                    "detail": "Token expired: throttleAB01",
+                    "code": "3200",
+                }
+            ],
+            "type": "AUTHENTICATION",
+        }
+    }
+    assert type(faults.error_from_body(401, body)) is QBOAuthError
