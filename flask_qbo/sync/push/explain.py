@@ -86,6 +86,11 @@ def inactive_reference(session: Session, link: Customer | None, exc: QBOInactive
     intuit = f" (QuickBooks error {exc.code}: {exc.detail or exc.message})"
     named, record = referenced_field(exc), referenced_object(exc)
     refs = references(session, link)
+    if link is not None and record == ("Customer", link.qbo_id):
+        return (
+            f"This customer (id {link.qbo_id}) is inactive in QuickBooks, or was deleted or merged there. "
+            f"Make it active again in QuickBooks, or check where it was merged, then retry.{intuit}"
+        )
     if record is not None:  # Intuit named the record: that one is inactive
         entity, qbo_id = record
         inactive = [ref for ref in refs if (ref.entity, ref.qbo_id) == record] or [
@@ -111,8 +116,9 @@ def inactive_reference(session: Session, link: Customer | None, exc: QBOInactive
     if refs:
         listed = ", ".join(ref.describe() for ref in refs)
         return (
-            f"Something this customer refers to is inactive in QuickBooks: check {listed}. Make it active "
-            f"again in QuickBooks, or choose another on the customer there, then retry.{intuit}"
+            f"Something this customer refers to is inactive in QuickBooks: check {listed}, and the customer "
+            f"itself. Make it active again in QuickBooks, or choose another on the customer there, then "
+            f"retry.{intuit}"
         )
     return (
         "Something this customer refers to (a payment term, payment method, parent customer, tax code or "

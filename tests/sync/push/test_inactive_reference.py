@@ -95,7 +95,7 @@ def test_intuits_generic_detail_lists_what_the_customer_refers_to(ctx: t.Any, em
         "Check the fields with accounts, customers, items, vendors or employees.",
     )
     assert failure_message(db.session, link, error).startswith(
-        f'Something this customer refers to is inactive in QuickBooks: check the payment term "Net 17" (id {term["Id"]}).'
+        f'Something this customer refers to is inactive in QuickBooks: check the payment term "Net 17" (id {term["Id"]}), and the customer itself.'
     )
     mirror.store_ref_item(db.session, R, "Term", emulator.store.read(R, "Term", term["Id"]))
     assert failure_message(db.session, link, error).startswith(
@@ -125,3 +125,15 @@ def test_without_any_known_reference_the_message_still_says_what_to_check(ctx: t
     message = failure_message(db.session, None, error)
     assert message.startswith("Something this customer refers to (a payment term, payment method, parent customer")
     assert "made inactive or merged" in message
+
+
+def test_the_customer_itself_named_in_the_detail(ctx: t.Any, emulator: t.Any) -> None:
+    """A write to a customer QuickBooks no longer has: the emulator names it, and so does the message."""
+    contact, customer, _ = linked_with_term(emulator, mirror_term=True)
+    link = db.session.query(Customer).filter_by(contact_key=str(contact.id)).one()
+    error = QBOInactiveReferenceError(
+        "Object Not Found", code="610", detail=f"... has been made inactive. (Customer {customer['Id']})"
+    )
+    assert failure_message(db.session, link, error).startswith(
+        f"This customer (id {customer['Id']}) is inactive in QuickBooks, or was deleted or merged there."
+    )
