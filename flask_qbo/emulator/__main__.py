@@ -18,6 +18,7 @@ from werkzeug.serving import run_simple
 
 from . import Emulator
 from . import EmulatorConfig
+from .openid import issuer
 from .seed import DEMO_SEED
 from .seed import seed_demo
 from .snapshot import load
@@ -57,6 +58,12 @@ def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the sign-in and consent pages of the authorize endpoint",
     )
+    parser.add_argument(
+        "--issuer",
+        default=None,
+        help="OpenID issuer for discovery and every ID token's iss, e.g. Intuit's "
+        "https://oauth.platform.intuit.com/op/v1 for a client that pins it (default: <base URL>/op/v1)",
+    )
     args = parser.parse_args(argv)
     if args.time_scale <= 0:
         parser.error("--time-scale must be positive")
@@ -76,6 +83,7 @@ def build_emulator(args: argparse.Namespace) -> Emulator:
             webhook_format=args.webhook_format,
             time_scale=args.time_scale,
             auto_approve=args.auto_approve,
+            issuer=args.issuer,
         )
     )
     if args.data and os.path.exists(args.data):
@@ -95,6 +103,7 @@ def banner(emu: Emulator, webhook_url: str | None) -> str:
         "QuickBooks Online emulator",
         f"  base URL         {config.base_url}",
         f"  discovery        {config.base_url}/.well-known/openid_configuration",
+        f"  OpenID issuer    {issuer(config)}",
         f"  web UI           {config.base_url}/app/customers",
         f"  client id        {config.client_id}",
         f"  client secret    {config.client_secret}",

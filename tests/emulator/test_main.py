@@ -124,3 +124,10 @@ def test_standalone_server_serves_ui_and_discovery(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert f"base URL         {base}" in output
     assert json.loads(data.read_text())["companies"][0]["realm"] == DEMO_REALM
+
+
+def test_issuer_flag_sets_the_openid_issuer() -> None:
+    assert parse_args([]).issuer is None
+    emu = build_emulator(parse_args(["--issuer", "https://oauth.platform.intuit.com/op/v1"]))
+    assert emu.config.issuer == "https://oauth.platform.intuit.com/op/v1"
+    assert "OpenID issuer    https://oauth.platform.intuit.com/op/v1" in banner(emu, None)
