@@ -12,6 +12,7 @@ from __future__ import annotations
 from xml.etree import ElementTree
 
 import pytest
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .conftest import BASE_URL
 
@@ -102,6 +103,17 @@ def test_a_crash_is_a_system_fault_not_a_page(api, emulator, monkeypatch):
     body = response.json()
     assert body["Fault"]["type"] == "SystemFault" and body["Fault"]["Error"][0]["code"] == "10000"
     assert "boom" not in response.text
+
+
+def test_other_http_errors_keep_their_status_as_a_fault(api, emulator, monkeypatch):
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RequestEntityTooLarge("The request is larger than the server accepts.")
+
+    monkeypatch.setattr(emulator.store, "read", refuse)
+    response = api.get("customer/1")
+    assert response.status_code == 413
+    error = api.error(response)
+    assert error["code"] == "2010" and error["Detail"] == "The request is larger than the server accepts."
 
 
 def test_pages_outside_the_api_keep_their_own_errors(api):
