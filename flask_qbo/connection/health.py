@@ -24,6 +24,7 @@ from ..models import Outbox
 from ..models import OutboxStatus
 from ..models import SyncLog
 from ..models import utcnow
+from ..sync.payload import contact_values
 from ..widgets.formatting import without_code_prefix
 from . import upkeep
 
@@ -99,18 +100,11 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     own_str: object = type(contact).__str__
     if own_str is not object.__str__:
         return str(contact)
-    fields = qbo._registration().fields
-    parts = []
-    for path in ("GivenName", "FamilyName"):
-        field = fields.by_path(path)
-        value = getattr(contact, field.attr, None) if field else None
-        if value:
-            parts.append(str(value))
+    values = contact_values(contact, qbo._registration().fields)
+    parts = [str(values[path]) for path in ("GivenName", "FamilyName") if values.get(path)]
     for path in ("CompanyName", "PrimaryEmailAddr.Address"):
-        field = fields.by_path(path)
-        value = getattr(contact, field.attr, None) if field else None
-        if not parts and value:
-            parts.append(str(value))
+        if not parts and values.get(path):
+            parts.append(str(values[path]))
     if parts:
         return " ".join(parts)
     mirror = (

@@ -229,7 +229,7 @@ def _apply_row(qbo: QBO, session: Session, run: ImportRun, match: ImportMatch, c
                 contact,
                 qbo_values(customer.raw or {}, fields),
                 fields,
-                [f.path for f in fields if f.attr in {row["attr"] for row in writes["crm"]}],
+                [p for p, f in fields.path_fields() if f.name in {row["attr"] for row in writes["crm"]}],
             )
     key = qbo._contact_key(contact)
     values = qbo_values(customer.raw or {}, fields)

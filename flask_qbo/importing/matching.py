@@ -17,6 +17,7 @@ import re
 import typing as t
 import unicodedata
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_
 
 if t.TYPE_CHECKING:
@@ -207,7 +208,9 @@ def search_contacts(qbo: QBO, tenant_key: str, text: str, *, limit: int = 20) ->
         found.append(exact)
     if len(text) < SEARCH_MIN_CHARS:
         return found
-    columns = [getattr(registration.model, f.attr) for f in registration.fields if f.path in SEARCH_PATHS]
+    stored = sa_inspect(registration.model).column_attrs.keys()  # a computed field has no column to search
+    names = [f.attr for f in registration.fields if f.attr in stored and set(f.paths) & set(SEARCH_PATHS)]
+    columns = [getattr(registration.model, name) for name in dict.fromkeys(names)]
     if not columns:
         return found
     criteria = [

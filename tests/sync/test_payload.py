@@ -18,7 +18,7 @@ from flask_qbo.sync.payload import next_display_name
 from flask_qbo.sync.payload import qbo_values
 from flask_qbo.sync.payload import strip_deleted
 from flask_qbo.sync.payload import unique_display_name
-from flask_qbo.sync.payload import validate_values
+from flask_qbo.sync.preflight import validate_values
 
 FIELDS = FieldMap.default()
 

@@ -25,6 +25,7 @@ from ..capture import suppress_capture
 from ..merge import CRM
 from ..merge import three_way
 from ..payload import DELETED_SUFFIX
+from ..payload import MAX_NAME_TRIES
 from ..payload import apply_values
 from ..payload import build_create_payload
 from ..payload import build_update_payload
@@ -43,9 +44,6 @@ from .context import record
 from .context import request_id
 from .update import merge_with
 from .update import update
-
-#: DisplayName suffixes tried after 6240 before the row is parked.
-MAX_NAME_TRIES = 50
 
 #: Clock difference tolerated between this server and QBO when dating our own create.
 CLOCK_SKEW = dt.timedelta(minutes=2)
