@@ -70,7 +70,7 @@ LOGIN_NAME_ATTRIBUTES = ("email", "username", "name")
 
 
 #: How a related row leads to its contact: the name of an attribute (a relationship), or ``(row) -> contact | None``.
-RelatedLink = t.Union[str, t.Callable[[t.Any], t.Any]]
+RelatedLink = str | t.Callable[[t.Any], t.Any]
 
 
 @dataclasses.dataclass

@@ -86,7 +86,7 @@ def join_name(parts: t.Sequence[object]) -> str | None:
 
 
 #: A QBO path, or a tuple of them fed by one attribute through its converters.
-Path = t.Union[str, tuple[str, ...]]
+Path = str | tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,10 +121,8 @@ class Field:
         if not self.direction:
             default = TO_QBO if self.get is not None and self.set is None else BOTH
             object.__setattr__(self, "direction", default)
-        if isinstance(self.watches, str):
-            object.__setattr__(self, "watches", (self.watches,))
-        else:
-            object.__setattr__(self, "watches", tuple(self.watches))
+        watches: object = self.watches  # a lone string is one name, not its letters
+        object.__setattr__(self, "watches", (watches,) if isinstance(watches, str) else tuple(self.watches))
 
     @property
     def pushes(self) -> bool:

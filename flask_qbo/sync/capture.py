@@ -66,6 +66,7 @@ if t.TYPE_CHECKING:
     from flask import Flask
     from flask_sqlalchemy import SQLAlchemy
     from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.orm import Mapper
     from sqlalchemy.orm import Session
     from sqlalchemy.orm import UOWTransaction
 
@@ -172,12 +173,12 @@ def check_observable(model: type, fields: FieldMap, related: t.Mapping[type, Rel
     is accepted when the host declares the related models it reads
     (``related=``), or names the columns it depends on (``watches=``).
     """
-    mapper = sa_inspect(model, raiseerr=False)
+    mapper: Mapper[t.Any] | None = sa_inspect(model, raiseerr=False)
     if mapper is None:
         raise QBOConfigError(f"{model.__name__} is not a mapped SQLAlchemy model.")
     columns = set(mapper.column_attrs.keys())
     for related_model, link in related.items():
-        target = sa_inspect(related_model, raiseerr=False)
+        target: Mapper[t.Any] | None = sa_inspect(related_model, raiseerr=False)
         if target is None:
             raise QBOConfigError(f"related: {related_model!r} is not a mapped SQLAlchemy model.")
         if isinstance(link, str) and link not in target.attrs:

@@ -281,7 +281,11 @@ def build_update_payload(
             if not (field.pushes and _group(path) == group and "." in path):
                 continue
             value = values.get(path)
-            if value is None and normalize(get_path(payload, path)) is None and normalize((base or {}).get(path)) is None:
+            if (
+                value is None
+                and normalize(get_path(payload, path)) is None
+                and normalize((base or {}).get(path)) is None
+            ):
                 continue
             set_path(payload, path, _wire(path, value))
     for path in changed:
@@ -350,13 +354,14 @@ def name_base(name: t.Any) -> t.Any:
 
     Both sides compare DisplayNames so: the CRM's "Ann Lee" and QBO's "Ann Lee (2)"
     (made unique by :func:`unique_display_name`) are the same name, which is
-    neither pushed again nor pulled back into the contact.
+    neither pushed again nor pulled back into the contact.  Runs of spaces count
+    as one, as in the name :func:`display_name` sends.
     """
     if not isinstance(name, str):
         return name
     match = _SUFFIX.match(strip_deleted(name))
     base = match["base"] if match and int(match["n"]) >= 2 else strip_deleted(name)
-    return normalize(base)
+    return normalize(" ".join(base.split()))
 
 
 def renamed(
