@@ -13,6 +13,7 @@ import pytest
 from flask_qbo import get_qbo
 from flask_qbo.models import Outbox
 from flask_qbo.sync.pull import pull as pull_mod
+from flask_qbo.sync.pull.reconcile import reconcile
 from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
@@ -77,6 +78,9 @@ def test_renaming_the_contact_renames_the_customer_and_keeps_it_unique(host: t.A
     assert emulator.counters[TEST_REALM]["writes"] == 1
     ours = next(c for c in customers(emulator) if c["Id"] == ours["Id"])
     assert ours["DisplayName"] == "Bo Chen (2)" and ours["PrimaryPhone"]["FreeFormNumber"] == "555-0100"
+    qbo = get_qbo()
+    differences = reconcile(qbo, qbo.connection("acme"), apply=True)
+    assert [d for d in differences if d.kind == "contact"] == []  # the suffix is not a difference to pull
     assert person.name == "Bo Chen"
 
 

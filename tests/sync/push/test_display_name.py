@@ -69,16 +69,20 @@ def test_a_rename_onto_a_taken_name_gets_a_suffix_once(ctx: t.Any, emulator: t.A
 
 
 def test_create_only_never_renames(ctx: t.Any, emulator: t.Any) -> None:
-    ctx.config["QBO_DISPLAY_NAME"] = "create_only"
     [ann] = linked(("Ann", "Lee"))
     ann.last_name = "Lee-Smith"
     db.session.commit()
     drain()
+    assert customer_of(emulator, ann)["DisplayName"] == "Ann Lee-Smith"  # "follow", the default
+    ctx.config["QBO_DISPLAY_NAME"] = "create_only"
+    ann.last_name = "Smith"
+    db.session.commit()
+    drain()
     cust = customer_of(emulator, ann)
-    assert (cust["DisplayName"], cust["FamilyName"]) == ("Ann Lee", "Lee-Smith")
+    assert (cust["DisplayName"], cust["FamilyName"]) == ("Ann Lee-Smith", "Smith")
 
 
-def test_a_name_given_in_qbo_is_not_undone_by_an_unrelated_edit(ctx: t.Any, emulator: t.Any) -> None:
+def test_a_name_given_in_qbo_stays_until_the_contact_is_renamed(ctx: t.Any, emulator: t.Any) -> None:
     [ann] = linked(("Ann", "Lee"))
     cust = customer_of(emulator, ann)
     emulator.store.update(
@@ -90,7 +94,11 @@ def test_a_name_given_in_qbo_is_not_undone_by_an_unrelated_edit(ctx: t.Any, emul
     ann.phone = "555-0100"
     db.session.commit()
     drain()
-    assert customer_of(emulator, ann)["DisplayName"] == "Lee, Ann"
+    assert customer_of(emulator, ann)["DisplayName"] == "Lee, Ann"  # an unrelated edit does not undo it
+    ann.first_name = "Anna"
+    db.session.commit()
+    drain()
+    assert customer_of(emulator, ann)["DisplayName"] == "Anna Lee"
 
 
 def test_renames_in_a_backlog_take_the_single_path(ctx: t.Any, emulator: t.Any) -> None:
