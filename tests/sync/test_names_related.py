@@ -84,6 +84,20 @@ def test_renaming_the_contact_renames_the_customer_and_keeps_it_unique(host: t.A
     assert person.name == "Bo Chen"
 
 
+def test_linking_to_a_customer_by_email_gives_it_the_contacts_name(host: t.Any, emulator: t.Any) -> None:
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "A. Lee", "PrimaryEmailAddr": {"Address": "ann@example.com"}}
+    )
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "Ann Marie Lee", "PrimaryEmailAddr": {"Address": "o@x.io"}}
+    )
+    add_person()
+    drain()
+    ours = next(c for c in customers(emulator) if c["PrimaryEmailAddr"]["Address"] == "ann@example.com")
+    assert (ours["DisplayName"], ours["GivenName"]) == ("Ann Marie Lee (2)", "Ann Marie")
+    assert len(customers(emulator)) == 2
+
+
 def _qbo_edit(emulator: t.Any, **changes: t.Any) -> None:
     [cust] = customers(emulator)
     emulator.store.update(
