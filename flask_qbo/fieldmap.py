@@ -5,6 +5,11 @@ A :class:`FieldMap` is a list of :class:`Field` entries: host attribute, QBO pat
 converters.  It is validated when the host registers its contact model, so a
 typo fails at start-up rather than in a worker at 3 a.m.
 
+Real contact models rarely have QBO's shape, so a field may also compute its
+value (``get``/``set``, with the columns it ``watches``), feed several paths
+from one attribute (one ``name`` split into GivenName and FamilyName by
+:func:`split_name`), and one attribute may feed several fields.
+
 This module is the public, declarative part only: which attribute maps to which
 QBO path, in which direction, and the default chart.  How values travel along
 the map (cleaning, hashing, building payloads, DisplayName rules, pre-flight

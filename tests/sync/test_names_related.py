@@ -18,6 +18,7 @@ from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
+from tests.sync.onename import FIELDS
 from tests.sync.onename import Address
 from tests.sync.onename import Person
 from tests.sync.onename import db
@@ -153,6 +154,11 @@ def test_related_rows_added_by_key_or_deleted_count_too(host: t.Any, emulator: t
     db.session.commit()
     assert pending() == [(str(person.id), "upsert")]
     drain()
+    shipping = next(a for a in person.addresses if a.kind == "shipping")
+    person.addresses.remove(shipping)  # an orphan, deleted by the cascade during the flush
+    db.session.commit()
+    assert pending() == [(str(person.id), "upsert")]
+    drain()
     assert customers(emulator)[0].get("BillAddr", {}).get("Line1") in (None, "")
 
 
@@ -177,3 +183,26 @@ def test_a_getter_field_is_pushed_when_a_watched_column_changes(host: t.Any, emu
     assert pending() == [(str(person.id), "upsert")]
     drain()
     assert customers(emulator)[0]["CompanyName"] == "Acme – Sales"
+
+
+def test_a_row_moved_to_another_contact_changes_both(host: t.Any, emulator: t.Any) -> None:
+    ann, bo = add_person(), add_person("Bo Chen")
+    drain()
+    ann.billing().person = bo
+    db.session.commit()
+    assert sorted(pending()) == sorted([(str(ann.id), "upsert"), (str(bo.id), "upsert")])
+
+
+def test_related_may_lead_to_the_contact_through_a_callable(host: t.Any, emulator: t.Any) -> None:
+    seen: list[Address] = []
+
+    def owner(row: Address) -> Person | None:
+        seen.append(row)
+        return row.person
+
+    get_qbo().register_contact(Person, fields=FIELDS, related={Address: owner})
+    person = add_person()
+    drain()
+    person.billing().city = "Ogdenville"
+    db.session.commit()
+    assert pending() == [(str(person.id), "upsert")] and seen[-1].city == "Ogdenville"
