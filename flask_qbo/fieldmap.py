@@ -146,10 +146,15 @@ class Field:
 
     @property
     def name(self) -> str:
-        """How the CRM side is named in the chart, the sync log and messages."""
+        """How the CRM side is named in the chart, the sync log and messages.
+
+        The attribute, else what the getter computes, named by its paths (which
+        no other field maps, so two computed fields are never confused).
+        """
         if self.attr:
             return self.attr
-        return f"computed from {', '.join(self.watches)}" if self.watches else "computed"
+        watched = f" from {', '.join(self.watches)}" if self.watches else ""
+        return f"(computed {' + '.join(self.paths)}{watched})"
 
     @property
     def watched(self) -> tuple[str, ...]:

@@ -90,7 +90,7 @@ def test_a_getter_without_setter_is_to_qbo_only() -> None:
     computed = Field(path="DisplayName", get=full, watches=("first_name", "last_name"))
     assert computed.direction == TO_QBO and computed.attr is None
     assert computed.watched == ("first_name", "last_name")
-    assert computed.name == "computed from first_name, last_name"
+    assert computed.name == "(computed DisplayName from first_name, last_name)"
     both = Field(path="DisplayName", get=full, set=lambda c, v: None, watches="first_name")
     assert both.direction == BOTH and both.watches == ("first_name",)
     FieldMap(computed)

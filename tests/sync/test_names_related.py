@@ -11,6 +11,10 @@ import typing as t
 import pytest
 
 from flask_qbo import get_qbo
+from flask_qbo.importing import apply as import_apply
+from flask_qbo.importing import fetch
+from flask_qbo.importing import matching
+from flask_qbo.importing import review
 from flask_qbo.models import Outbox
 from flask_qbo.sync.pull import pull as pull_mod
 from flask_qbo.sync.pull.reconcile import reconcile
@@ -206,3 +210,39 @@ def test_related_may_lead_to_the_contact_through_a_callable(host: t.Any, emulato
     person.billing().city = "Ogdenville"
     db.session.commit()
     assert pending() == [(str(person.id), "upsert")] and seen[-1].city == "Ogdenville"
+
+
+def test_an_import_links_and_creates_one_name_contacts(host: t.Any, emulator: t.Any) -> None:
+    person = add_person()
+    db.session.query(Outbox).delete()
+    db.session.commit()
+    emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {
+            "DisplayName": "Ann Lee",
+            "GivenName": "Ann",
+            "FamilyName": "Lee",
+            "PrimaryEmailAddr": {"Address": "ann@example.com"},
+        },
+    )
+    new = emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {"DisplayName": "Zed Ray", "GivenName": "Zed", "FamilyName": "Ray", "BillAddr": {"City": "Capital City"}},
+    )
+    qbo = get_qbo()
+    run = fetch.start_import(qbo, "acme", months=None, user="admin")
+    while run.status == "fetching":
+        run = fetch.run_import_step(qbo, run.id, budget=1)
+    assert review.accept_all_exact(run.id) == 1
+    review.decide(run.id, new["Id"], "create")
+    plan = {item["qbo_id"]: item for item in review.preview(run.id)}
+    assert plan[new["Id"]]["crm"] == [{"attr": "name", "from": None, "to": "Zed Ray"}]
+    assert {row["attr"] for row in next(i for k, i in plan.items() if k != new["Id"])["crm"]} == {"name"}
+    assert import_apply.apply(run.id) == 2
+    db.session.expire_all()
+    assert db.session.get(Person, person.id).name == "Ann Lee"  # QBO wins where both have a value
+    zed = db.session.query(Person).filter_by(name="Zed Ray").one()
+    assert zed.billing().city == "Capital City"  # through the field's set=
+    assert matching.search_contacts(qbo, "acme", "Zed") == [zed]

@@ -315,5 +315,5 @@ def test_the_field_chart_shows_how_the_display_name_syncs(app: t.Any) -> None:
         chart = health.field_chart(qbo)
         assert chart[0] == {"attr": "first_name", "path": "DisplayName", "direction": "↔ (CRM → QBO on create only)"}
         assert chart[1] == {"attr": "last_name", "path": "GivenName + FamilyName", "direction": "↔"}
-        assert chart[2] == {"attr": "computed from notes", "path": "Notes", "direction": "CRM → QBO"}
+        assert chart[2] == {"attr": "(computed Notes from notes)", "path": "Notes", "direction": "CRM → QBO"}
         assert all(r["attr"] != "(derived, unique)" for r in chart)
