@@ -230,6 +230,13 @@ class FieldMap:
             raise QBOConfigError(
                 f"{model.__name__} has no attribute(s) {', '.join(map(repr, missing))} named in the field map."
             )
+        for f in self.fields:
+            prop = getattr(model, f.attr, None) if f.attr and f.set is None and f.pulls else None
+            if isinstance(prop, property) and prop.fset is None:
+                raise QBOConfigError(
+                    f"{model.__name__}.{f.attr} is a read-only property, so QBO's value cannot be written to it: "
+                    f"map it with direction={TO_QBO!r}, or as Field(get=..., set=...)."
+                )
 
     def __iter__(self) -> t.Iterator[Field]:
         return iter(self.fields)

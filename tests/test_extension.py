@@ -10,6 +10,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_qbo import QBO
+from flask_qbo import TO_QBO
 from flask_qbo import FieldMap
 from flask_qbo.config import get_config
 from flask_qbo.errors import QBOConfigError
@@ -291,7 +292,7 @@ def test_an_attribute_capture_cannot_observe_is_refused_with_what_to_do() -> Non
         member = db.relationship(Member)
 
     qbo = QBO(app, db=db)
-    street = FieldMap(Field("street", "BillAddr.Line1"))
+    street = FieldMap(Field("street", "BillAddr.Line1", TO_QBO))
     with pytest.raises(QBOConfigError, match=r"Member\.street is not a column.*related=.*watches="):
         qbo.register_contact(Member, fields=street)
     with pytest.raises(QBOConfigError, match="is not a column"):

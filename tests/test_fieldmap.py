@@ -104,3 +104,14 @@ def test_validate_model_names_missing_watched_attributes() -> None:
     fields = FieldMap(Field(path="DisplayName", get=str, watches=("first_name", "surname")))
     with pytest.raises(QBOConfigError, match="'surname'"):
         fields.validate_model(Contact)
+
+
+def test_validate_model_refuses_pulling_into_a_read_only_property() -> None:
+    class Contact:
+        @property
+        def street(self) -> str:
+            return "1 Main St"
+
+    with pytest.raises(QBOConfigError, match=r"Contact\.street is a read-only property.*'to_qbo'"):
+        FieldMap(Field("street", "BillAddr.Line1")).validate_model(Contact)
+    FieldMap(Field("street", "BillAddr.Line1", TO_QBO)).validate_model(Contact)

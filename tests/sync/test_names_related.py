@@ -246,3 +246,18 @@ def test_an_import_links_and_creates_one_name_contacts(host: t.Any, emulator: t.
     zed = db.session.query(Person).filter_by(name="Zed Ray").one()
     assert zed.billing().city == "Capital City"  # through the field's set=
     assert matching.search_contacts(qbo, "acme", "Zed") == [zed]
+
+
+def test_a_new_qbo_customer_becomes_a_one_name_contact(host: t.Any, emulator: t.Any) -> None:
+    host.config["QBO_IMPORT_NEW_CUSTOMERS"] = True
+    emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {"DisplayName": "Zed Ray", "GivenName": "Zed", "FamilyName": "Ray", "BillAddr": {"City": "Capital City"}},
+    )
+    qbo = get_qbo()
+    pull_mod.poll_cdc(qbo, qbo.connection("acme"))
+    pull_mod.process(qbo)
+    zed = db.session.query(Person).one()
+    assert zed.name == "Zed Ray" and zed.billing().city == "Capital City"
+    assert pending() == []
