@@ -6,11 +6,13 @@ is ``"ignore"``).  A field is observed through its column, or the columns it
 ``watches``; rows of the models registered as ``related`` (addresses kept in
 their own table) count as changes of the contact they lead to, whether they are
 inserted, updated or deleted.  :func:`check_observable` refuses, at
-registration, a pushed field that none of these would ever see change.  ``after_flush`` then writes or coalesces one pending outbox
-row per such contact with Core statements on the flush's connection: new
-contacts only have their key after the INSERT, and Core keeps the write inside
-the same flush, so a rollback removes the outbox row together with the edit
-and a commit always keeps both.
+registration, a pushed field that none of these would ever see change.
+
+``after_flush`` then writes or coalesces one pending outbox row per such
+contact with Core statements on the flush's connection: new contacts only have
+their key after the INSERT, and Core keeps the write inside the same flush, so
+a rollback removes the outbox row together with the edit and a commit always
+keeps both.
 
 Coalescing rules: a contact has at most one *pending* row.  A new edit folds
 into it (a delete turns it into "inactivate").  A row that is ``in_progress``

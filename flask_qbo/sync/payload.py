@@ -154,12 +154,13 @@ def field_values(field: Field, contact: object) -> dict[str, t.Any]:
         value = field.to_qbo(value)
     if not isinstance(field.path, tuple):
         return {field.path: _canonical(field.path, value)}
-    parts = tuple(value) if isinstance(value, (tuple, list)) else (None,) * len(field.paths) if value is None else ()
-    if len(parts) != len(field.paths):
+    if value is None:  # nothing to split: every path is empty
+        value = (None,) * len(field.paths)
+    if not isinstance(value, (tuple, list)) or len(value) != len(field.paths):
         raise QBOConfigError(
             f"Field {field.name!r}: to_qbo must return {len(field.paths)} values (one per path), got {value!r}."
         )
-    return {path: _canonical(path, part) for path, part in zip(field.paths, parts)}
+    return {path: _canonical(path, part) for path, part in zip(field.paths, value)}
 
 
 def pulled_value(field: Field, values: t.Mapping[str, t.Any]) -> t.Any:
