@@ -48,7 +48,7 @@ def test_connect_signs_in_at_intuit_and_shows_the_company(app: t.Any, client: t.
     back = intuit_sign_in(emulator, authorize)
     assert query_of(back)["realmId"] == TEST_REALM and query_of(back)["state"] == params["state"]
     response = callback(client, back)
-    assert response.status_code == 302 and response.headers["Location"].endswith(ADDONS)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/qbo/admin/connected")
 
     page = text(client.get(ADDONS))
     today = utcnow().strftime("%Y-%m-%d")
