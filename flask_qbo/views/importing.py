@@ -95,9 +95,29 @@ def _back(value: str | None) -> str | None:
     return "connected" if value == "connected" else None
 
 
+#: Linked contacts the progress card names, so the admin knows whose page to open next.
+LINKED_NAMED = 5
+
+
 def progress_context(qbo: QBO, run: ImportRun, back: str | None = None) -> dict[str, t.Any]:
-    """What ``qbo/import/_progress.html`` needs: the run, its percent, the fetch's tally and the page it is on."""
-    return {"run": run, "percent": fetch.progress(run), "tally": fetch.tally(qbo, run), "back": _back(back)}
+    """What ``qbo/import/_progress.html`` needs: the run, its percent, the fetch's tally, the page it is on,
+    and the names of a few contacts the run linked (``linked_names``)."""
+    keys = [
+        key
+        for (key,) in qbo.state()
+        .session.query(ImportMatch.contact_key)
+        .filter(ImportMatch.run_id == run.id, ImportMatch.applied.is_(True), ImportMatch.contact_key.isnot(None))
+        .order_by(ImportMatch.id)
+        .limit(LINKED_NAMED)
+    ]
+    labels = _contact_labels(qbo, set(keys))
+    return {
+        "run": run,
+        "percent": fetch.progress(run),
+        "tally": fetch.tally(qbo, run),
+        "back": _back(back),
+        "linked_names": [labels[key] for key in keys if key in labels],
+    }
 
 
 @bp.route("/", methods=["GET", "POST"])

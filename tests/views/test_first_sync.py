@@ -133,7 +133,10 @@ def test_link_exact_matches_links_only_those_and_they_sync(
         assert pending == 4 and db.session.get(ImportRun, run_id).status == "review"
     after = text(client.get(CONNECTED))
     assert "Linked 2 contacts" in after
-    assert counts(after) == {"linked": 2, "exact": 0, "review": 2, "new": 2}
+    assert "for example <strong>Ann Exact</strong>, <strong>Bob Exact</strong>." in after, (
+        "whose page to open next (named as QuickBooks has them: linking merges its values in)"
+    )
+    assert counts(after) == {"linked": 2, "review": 2, "new": 2}
     assert "Review the matches" in after and "Link exact matches</button>" not in after, "nothing exact is left"
 
 
@@ -148,9 +151,16 @@ def test_the_review_rest_then_apply_finishes_the_import(
     assert "Import in progress" not in start and "The last import finished" in start
 
 
-def test_fetched_run_reads_finished_after_a_reload(app: t.Any, client: t.Any, emulator: t.Any, books: t.Any) -> None:
-    """Item 3: the import page's heading follows the run, and the bar is the full-width one."""
-    run_id, _ = first_sync(app, client, emulator)
+def test_fetched_run_reads_finished_after_a_reload(
+    app: t.Any, client: t.Any, emulator: t.Any, connected: t.Any, books: t.Any
+) -> None:
+    """Item 3: an import started from the import page; once fetched, its heading says so, also after a reload."""
+    login(client, ACME_ADMIN)
+    client.post("/qbo/import/", data={"csrf_token": csrf_of(text(client.get("/qbo/import/")))})
+    run = the_run(app)
+    assert run is not None and "Import in progress" in text(client.get("/qbo/import/"))
+    fetched = poll_until_fetched(client, run.id)
+    assert "Fetch finished" in fetched and "Import in progress" not in fetched
     page = text(client.get("/qbo/import/"))
     assert 'data-qbo-import-status="review"' in page
     assert "Import in progress" not in page and "Fetch finished" in page
