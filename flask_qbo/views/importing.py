@@ -102,14 +102,14 @@ LINKED_NAMED = 5
 def progress_context(qbo: QBO, run: ImportRun, back: str | None = None) -> dict[str, t.Any]:
     """What ``qbo/import/_progress.html`` needs: the run, its percent, the fetch's tally, the page it is on,
     and the names of a few contacts the run linked (``linked_names``)."""
-    keys = [
-        key
-        for (key,) in qbo.state()
+    applied = (
+        qbo.state()
         .session.query(ImportMatch.contact_key)
         .filter(ImportMatch.run_id == run.id, ImportMatch.applied.is_(True), ImportMatch.contact_key.isnot(None))
         .order_by(ImportMatch.id)
         .limit(LINKED_NAMED)
-    ]
+    )
+    keys = [str(key) for (key,) in applied]
     labels = _contact_labels(qbo, set(keys))
     return {
         "run": run,
