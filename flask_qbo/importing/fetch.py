@@ -27,7 +27,6 @@ import logging
 import math
 import typing as t
 
-from sqlalchemy import func
 from sqlalchemy import update
 
 from ..config import get_config
@@ -35,7 +34,6 @@ from ..errors import QBOConfigError
 from ..errors import QBOError
 from ..models import Connection
 from ..models import Customer
-from ..models import ImportDecision
 from ..models import ImportMatch
 from ..models import ImportRun
 from ..models import ImportStatus
@@ -277,30 +275,6 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     session.commit()
 
 
-def tally(qbo: QBO, run: ImportRun) -> dict[str, int]:
-    """What the fetch found, as the first-sync summary words it; skipped rows are left out.
-
-    ``exact``: customers whose e-mail address matches one contact (what "Link
-    exact matches" links); ``review``: customers matched by phone or name, or
-    claimed by several contacts, which a person should confirm; ``new``:
-    customers no contact matches, new to the CRM; ``linked``: rows already
-    linked or created by this run.
-    """
-    counts = {"exact": 0, "review": 0, "new": 0, "linked": 0}
-    rows = (
-        _session(qbo)
-        .query(ImportMatch.match_kind, ImportMatch.applied, func.count())
-        .filter(ImportMatch.run_id == run.id, ImportMatch.decision != ImportDecision.SKIP)
-        .group_by(ImportMatch.match_kind, ImportMatch.applied)
-    )
-    for kind, applied, number in rows:
-        if applied:
-            counts["linked"] += number
-        else:
-            counts["exact" if kind == "email" else "new" if kind == "none" else "review"] += number
-    return counts
-
-
 def cancel(run_id: int, user: str | None = None) -> ImportRun:
     """Stop an unfinished run (fetching, in review, or applying), so the tenant can start a new one.
 
@@ -386,5 +360,4 @@ __all__ = [
     "run_import_step",
     "run_pending",
     "start_import",
-    "tally",
 ]

@@ -35,6 +35,7 @@ from ..connection import health
 from ..connection import upkeep
 from ..errors import QBOConfigError
 from ..importing import fetch
+from ..importing import findings
 from ..intuit import auth
 from ..models import Connection
 from ..models import ConnectionStatus
@@ -42,7 +43,6 @@ from ..ops import doctor
 from ..state import get_qbo
 from ..sync.push import push
 from .csrf import csrf_protect
-from .importing import progress_context
 from .inputs import ROW_ID
 
 bp = Blueprint("qbo", __name__, template_folder="../templates")
@@ -197,7 +197,8 @@ def connected() -> ResponseReturnValue:
         company=conn.company_name or f"company {conn.realm_id}",
         environment=health.environment_label(conn),
         enabled=enabled,
-        **(progress_context(qbo, run, "connected") if run is not None else {"run": None}),
+        back="connected",
+        **(findings.card(qbo, run) if run is not None else {"run": None}),
     )
 
 

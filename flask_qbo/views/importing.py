@@ -7,10 +7,10 @@ advances the import by one small step (see :mod:`flask_qbo.importing.fetch`), so
 import runs with any ``QBO_RUNNER``; once fetching is over it answers 286, htmx's
 "stop polling" (flask-htmx's ``HTMXResponseStopPolling``).
 
-Once fetched, the progress partial words what the fetch found (:func:`~flask_qbo.importing.fetch.tally`)
+Once fetched, the progress partial words what the fetch found (:func:`~flask_qbo.importing.findings.tally`)
 and offers **Link exact matches** (:func:`link_exact`), the first sync's one
 button, next to the link to the review; the connected page the OAuth callback
-lands on shows the same partial (:func:`progress_context`).
+lands on shows the same partial (:func:`flask_qbo.importing.findings.card`).
 
 An unfinished run can be cancelled from the import and review pages (the way
 out of a run a crashed process left ``applying``); a run whose Apply stopped
@@ -39,6 +39,7 @@ from flask_htmx.responses import HTMXResponseStopPolling
 from ..errors import QBOConfigError
 from ..importing import apply as import_apply
 from ..importing import fetch
+from ..importing import findings
 from ..importing import review as import_review
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
@@ -95,31 +96,6 @@ def _back(value: str | None) -> str | None:
     return "connected" if value == "connected" else None
 
 
-#: Linked contacts the progress card names, so the admin knows whose page to open next.
-LINKED_NAMED = 5
-
-
-def progress_context(qbo: QBO, run: ImportRun, back: str | None = None) -> dict[str, t.Any]:
-    """What ``qbo/import/_progress.html`` needs: the run, its percent, the fetch's tally, the page it is on,
-    and the names of a few contacts the run linked (``linked_names``)."""
-    applied = (
-        qbo.state()
-        .session.query(ImportMatch.contact_key)
-        .filter(ImportMatch.run_id == run.id, ImportMatch.applied.is_(True), ImportMatch.contact_key.isnot(None))
-        .order_by(ImportMatch.id)
-        .limit(LINKED_NAMED)
-    )
-    keys = [str(key) for (key,) in applied]
-    labels = _contact_labels(qbo, set(keys))
-    return {
-        "run": run,
-        "percent": fetch.progress(run),
-        "tally": fetch.tally(qbo, run),
-        "back": _back(back),
-        "linked_names": [labels[key] for key in keys if key in labels],
-    }
-
-
 @bp.route("/", methods=["GET", "POST"])
 @csrf_protect
 def start() -> ResponseReturnValue:
@@ -140,7 +116,8 @@ def start() -> ResponseReturnValue:
         "qbo/import/start.html",
         enabled=fetch.import_enabled(),
         connection=conn,
-        **(progress_context(qbo, run) if run is not None else {"run": None}),
+        back=None,
+        **(findings.card(qbo, run) if run is not None else {"run": None}),
     )
 
 
@@ -151,7 +128,7 @@ def progress(run_id: int) -> ResponseReturnValue:
     run = _tenant_run(qbo, run_id)
     if run.status == ImportStatus.FETCHING:
         run = fetch.run_import_step(qbo, run.id)
-    body = render_template("qbo/import/_progress.html", **progress_context(qbo, run, request.args.get("back")))
+    body = render_template("qbo/import/_progress.html", back=_back(request.args.get("back")), **findings.card(qbo, run))
     return body if run.status == ImportStatus.FETCHING else HTMXResponseStopPolling(body)
 
 

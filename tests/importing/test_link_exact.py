@@ -8,6 +8,7 @@ import pytest
 
 from flask_qbo.importing import apply as import_apply
 from flask_qbo.importing import fetch
+from flask_qbo.importing import findings
 from flask_qbo.importing import review
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
@@ -35,7 +36,7 @@ def linked(app: t.Any) -> dict[str, str]:
 def status_and_tally(app: t.Any, run_id: int) -> tuple[str, dict[str, int]]:
     with app.app_context():
         run = db.session.get(ImportRun, run_id)
-        return run.status, fetch.tally(get_qbo(app), run)
+        return run.status, findings.tally(get_qbo(app), run)
 
 
 @pytest.fixture
