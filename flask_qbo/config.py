@@ -108,6 +108,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_INITIAL_SYNC": "import",
     # Create CRM contacts for QBO customers that appear after connecting.
     "QBO_IMPORT_NEW_CUSTOMERS": False,
+    # Whose transactions are copied into the mirror: "all" customers' or only "linked" customers'.
+    "QBO_MIRROR": "all",
     # What a CRM delete does in QBO: "inactivate" or "ignore".
     "QBO_DELETE_POLICY": "inactivate",
     # Outbox rows pending at once above which push switches to the batch endpoint.

@@ -45,6 +45,7 @@ from ..queue import INBOX
 from ..queue import worker_id
 from . import mirror
 from . import parsing
+from . import scope
 from .apply import Applier
 from .apply import lock_customers
 
@@ -195,7 +196,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
         if row.operation == "Merge" and row.deleted_id and row.entity == "Customer":
             merges.append((row.deleted_id, row.entity_id))
     # Reads before writes: the read counter commits on its own connection.
-    fetched = _fetch(client, wanted)
+    fetched = scope.fetch(client, session, str(conn.realm_id), wanted, rows, _fetch)
     touched = _balance_customers(session, conn.realm_id, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
     for data in _read_many(client, "Customer", touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
         fetched[("Customer", str(data["Id"]))] = data
@@ -225,9 +226,8 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
 def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, t.Any]]:
     """The current version of each wanted ``(entity, id)`` that QBO has, read in bulk.
 
-    One query per entity type and :data:`IN_CHUNK` ids (see :func:`_read_many`).
-    A wanted object missing from the answer is gone from QBO (deleted, merged
-    away, or never there); the caller handles it as such.
+    One query per entity type and :data:`IN_CHUNK` ids (:func:`_read_many`).  A wanted object missing from the
+    answer is gone from QBO (deleted, merged away, never there); :func:`.scope.fetch` decides what is asked.
     """
     ids: dict[str, set[str]] = {}
     for entity, entity_id in wanted:
@@ -342,7 +342,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     if objects is None:
         mode = "query"
         objects = _query_changed(client, window_start)
-    changed = [(entity, data) for entity, items in objects.items() for data in items]
+    changed = scope.in_scope(session, str(connection.realm_id), objects)
     known = {str(data["Id"]) for data in objects.get("Customer", ())}
     touched = _balance_customers(session, connection.realm_id, changed, [])
     objects.setdefault("Customer", []).extend(_read_many(client, "Customer", touched - known))
