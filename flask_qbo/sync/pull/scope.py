@@ -17,8 +17,10 @@ A customer that becomes linked (import apply, a push that matched or created
 it, a QBO merge onto it, a new customer imported as a contact) needs its
 history.  A listener on ``qbo_customer`` notices the link in the same flush
 and queues a ``Link`` inbox event; the next inbox pass reads the customer's
-documents with one paged query per type (:func:`history`).  A document
-already mirrored stays current whoever it belongs to now.
+documents with one paged query per type (:func:`history`).  A linked
+customer's document stays current when it moves to another customer (it
+leaves the linked customer's view).  Documents mirrored before a switch from
+``"all"`` stay as they were and are no longer updated.
 """
 
 from __future__ import annotations
@@ -78,17 +80,20 @@ def linked_subset(session: Session, realm_id: str, qbo_ids: set[str]) -> set[str
 def keeps(
     session: Session, realm_id: str, entity: str, data: t.Mapping[str, t.Any], linked: set[str] | None = None
 ) -> bool:
-    """Whether the mirror stores this transaction: in scope, or already mirrored (kept current).
+    """Whether the mirror stores this version of a transaction.
 
-    ``linked`` is :func:`linked_ids`, when the caller already has it.
+    With ``"linked"``: when it belongs to a linked customer, or its mirrored row
+    does (a document moved to another customer, or deleted, leaves the linked
+    customer's view).  ``linked`` is :func:`linked_ids`, when the caller has it.
     """
-    if not linked_only() or mirror.get_transaction(session, realm_id, entity, str(data["Id"])) is not None:
+    if not linked_only():
+        return True
+    linked = linked if linked is not None else linked_ids(session, realm_id)
+    row = mirror.get_transaction(session, realm_id, entity, str(data["Id"]))
+    if row is not None and row.customer_qbo_id in linked:
         return True
     ref = (data.get("CustomerRef") or {}).get("value") if data.get("status") != "Deleted" else None
-    if not ref:
-        return False
-    survivor = mirror.surviving_id(session, realm_id, str(ref))
-    return survivor in (linked if linked is not None else linked_ids(session, realm_id))
+    return bool(ref) and mirror.surviving_id(session, realm_id, str(ref)) in linked
 
 
 def in_scope(session: Session, realm_id: str, objects: t.Mapping[str, t.Iterable[t.Any]]) -> list[tuple[str, t.Any]]:
@@ -114,22 +119,36 @@ def fetch(
 ) -> dict[tuple[str, str], dict[str, t.Any]]:
     """An inbox batch's reads, in scope, plus the history its ``Link`` events ask for.
 
-    ``read`` is the inbox's bulk read by id.  With ``"linked"``, mirrored
-    documents are read as they are; the others are asked for with the
-    ``CustomerRef`` filter, so another customer's document is never sent.
+    ``read`` is the inbox's bulk read by id.  With ``"linked"``, documents
+    mirrored for a linked customer are read as they are; the others are asked
+    for with the ``CustomerRef`` filter, so another customer's document is
+    never sent.
     """
     wanted = list(wanted)
     if not linked_only():
         found = read(client, wanted)
     else:
         documents = [key for key in wanted if key[0] in mirror.TRANSACTION_TYPES]
-        unknown = set(documents) - _mirrored(session, realm_id, documents)
+        unknown = set(documents) - _linked_rows(session, realm_id, documents)
         found = read(client, [key for key in wanted if key not in unknown])
         where = read_filter(session, realm_id)
         if where is not None:
             found.update(_read_in_scope(client, unknown, where))
     found.update(history(client, [row.entity_id for row in events if row.operation == LINK]))
     return found
+
+
+def read_filter(session: Session, realm_id: str) -> str | None:
+    """The condition a read of documents adds: ``""`` (none), ``CustomerRef IN (...)`` of the linked
+    customers, or ``None`` when no customer is linked and there is nothing to read."""
+    if not linked_only():
+        return ""
+    ids = linked_ids(session, realm_id)
+    if not ids:
+        return None
+    if len(ids) > MAX_FILTER_IDS:
+        return ""
+    return f"CustomerRef IN ({', '.join(quote(i) for i in sorted(ids, key=lambda v: (len(v), v)))})"
 
 
 def _read_in_scope(client: QBOClient, keys: set[tuple[str, str]], where: str) -> dict[tuple[str, str], t.Any]:
@@ -145,27 +164,15 @@ def _read_in_scope(client: QBOClient, keys: set[tuple[str, str]], where: str) ->
     return found
 
 
-def _mirrored(session: Session, realm_id: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which ``(entity, id)`` keys the mirror holds (deleted rows included), in one query."""
+def _linked_rows(session: Session, realm_id: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which ``(entity, id)`` keys are mirrored as a linked customer's documents, in two queries."""
     if not keys:
         return set()
-    query = select(Transaction.txn_type, Transaction.qbo_id).where(
+    linked = linked_ids(session, realm_id)
+    query = select(Transaction.txn_type, Transaction.qbo_id, Transaction.customer_qbo_id).where(
         Transaction.realm_id == realm_id, Transaction.qbo_id.in_({qbo_id for _, qbo_id in keys})
     )
-    return {(kind, qbo_id) for kind, qbo_id in session.execute(query)} & set(keys)
-
-
-def read_filter(session: Session, realm_id: str) -> str | None:
-    """The condition a read of documents adds: ``""`` (none), ``CustomerRef IN (...)`` of the linked
-    customers, or ``None`` when no customer is linked and there is nothing to read."""
-    if not linked_only():
-        return ""
-    ids = linked_ids(session, realm_id)
-    if not ids:
-        return None
-    if len(ids) > MAX_FILTER_IDS:
-        return ""
-    return f"CustomerRef IN ({', '.join(quote(i) for i in sorted(ids, key=lambda v: (len(v), v)))})"
+    return {(kind, qbo_id) for kind, qbo_id, owner in session.execute(query) if owner in linked} & set(keys)
 
 
 def history(client: QBOClient, qbo_ids: t.Collection[str]) -> dict[tuple[str, str], dict[str, t.Any]]:

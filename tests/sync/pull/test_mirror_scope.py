@@ -23,6 +23,7 @@ from flask_qbo.models import Inbox
 from flask_qbo.models import Transaction
 from flask_qbo.state import get_qbo
 from flask_qbo.sync.pull import mirror
+from flask_qbo.sync.pull import reconcile
 from flask_qbo.sync.pull import scope
 from flask_qbo.sync.push import push
 from tests.hostapp import Contact
@@ -190,3 +191,17 @@ def test_a_push_that_matches_an_existing_customer_reads_its_history(linked_mode,
     assert not stored(app, old["Id"])
     pull(app)
     assert stored(app, old["Id"])
+
+
+def test_reconcile_compares_only_linked_customers_documents(linked_mode, emulator, connected) -> None:
+    app = linked_mode
+    _, linked_id = linked_contact(app, emulator)
+    other = add_customer(emulator, GivenName="Una", FamilyName="Linked")
+    mine, theirs = add_invoice(emulator, linked_id, 40), add_invoice(emulator, other["Id"], 60)
+    with app.app_context():
+        qbo = get_qbo(app)
+        found = reconcile.reconcile(qbo, qbo.connection("acme"), apply=True)
+        assert ("missing", "Invoice", mine["Id"]) in {(d.kind, d.entity, d.qbo_id) for d in found}
+        assert [d for d in found if (d.entity, d.qbo_id) == ("Invoice", theirs["Id"])] == []
+        assert [d for d in reconcile.reconcile(qbo, qbo.connection("acme")) if d.entity == "Invoice"] == []
+    assert stored(app, mine["Id"]) and not stored(app, theirs["Id"])
