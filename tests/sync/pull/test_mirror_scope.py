@@ -26,6 +26,7 @@ from flask_qbo.sync.pull import mirror
 from flask_qbo.sync.pull import reconcile
 from flask_qbo.sync.pull import scope
 from flask_qbo.sync.push import push
+from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
 from tests.hostapp import db
 from tests.sync.pull.pull_support import add_customer
@@ -205,3 +206,21 @@ def test_reconcile_compares_only_linked_customers_documents(linked_mode, emulato
         assert [d for d in found if (d.entity, d.qbo_id) == ("Invoice", theirs["Id"])] == []
         assert [d for d in reconcile.reconcile(qbo, qbo.connection("acme")) if d.entity == "Invoice"] == []
     assert stored(app, mine["Id"]) and not stored(app, theirs["Id"])
+
+
+def test_a_merge_that_moves_the_link_reads_the_survivors_history(linked_mode, emulator, connected) -> None:
+    app = linked_mode
+    route_webhooks(app, emulator)
+    contact_id, gone_id = linked_contact(app, emulator)
+    keep = add_customer(emulator, GivenName="Kept", FamilyName="One")
+    own = add_invoice(emulator, keep["Id"], 30)
+    emulator.webhooks.flush()
+    pull(app)
+    assert not stored(app, own["Id"])
+    emulator.store.merge_customers(TEST_REALM, gone_id, keep["Id"])
+    emulator.webhooks.flush()
+    pull(app)  # the merge moves the link and queues the survivor's history
+    pull(app)
+    with app.app_context():
+        assert mirror.get_customer(db.session, TEST_REALM, keep["Id"]).contact_key == str(contact_id)
+    assert stored(app, own["Id"])
