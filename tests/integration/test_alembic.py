@@ -4,7 +4,8 @@ Each test follows docs/installation.rst ("Tables and migrations") on a host with
 its own tables (tests/hostapp.py): autogenerate, upgrade, autogenerate again.
 The first migration must run as generated (no ``NameError`` for
 ``flask_qbo.models``) and the second must be empty, on SQLite and on PostgreSQL,
-including the status columns and the inbox's claim columns.
+including the status columns and the inbox's claim columns, which a database
+left by an older release gains through the same steps.
 """
 
 from __future__ import annotations
@@ -109,27 +110,45 @@ def test_alembic_autogenerate_on_postgresql(tmp_path: pathlib.Path, pg: tuple[st
     _autogenerate_twice(_alembic_env(tmp_path, url), url)
 
 
-def _flask_migrate_twice(tmp_path: pathlib.Path, url: str) -> None:
-    """``flask db init`` / ``migrate`` / ``upgrade`` / ``migrate`` through Flask-Migrate's API."""
+#: The inbox columns added in the layered-layout release (docs/sync.rst, "inbox-upgrade").
+INBOX_CLAIM_COLUMNS = ("available_at", "claimed_at", "claimed_by")
+
+
+def _flask_migrate_twice(tmp_path: pathlib.Path, url: str, *, start: str) -> None:
+    """``flask db init`` / ``migrate`` / ``upgrade`` / ``migrate`` through Flask-Migrate's API.
+
+    ``start`` is the database the host has: ``"empty"``, or ``"old inbox"`` (every
+    table, the inbox without its claim columns, as an older release left it).
+    """
     app = make_app(url)
     directory = str(tmp_path / "migrations")
     flask_migrate.Migrate(app, db, directory=directory, render_item=models.render_item)
     with app.app_context():
-        # make_app creates every table; a migrated host starts from an empty database.
-        db.drop_all()
-        models.metadata.drop_all(db.engine)
+        if start == "empty":  # make_app created every table; a migrated host starts without them
+            db.drop_all()
+            models.metadata.drop_all(db.engine)
+        else:
+            with db.engine.begin() as conn:
+                for column in INBOX_CLAIM_COLUMNS:
+                    conn.execute(sa.text(f"ALTER TABLE qbo_inbox DROP COLUMN {column}"))
         flask_migrate.init(directory)
         env = tmp_path / "migrations" / "env.py"
         source = env.read_text()
-        start = source.index("def get_metadata():")
-        end = source.index("\n\n\n", start)
-        env.write_text(FLASK_MIGRATE_IMPORT + source[:start] + FLASK_MIGRATE_METADATA + source[end:])
-        flask_migrate.migrate(directory, message="add qbo tables")
+        begin = source.index("def get_metadata():")
+        end = source.index("\n\n\n", begin)
+        env.write_text(FLASK_MIGRATE_IMPORT + source[:begin] + FLASK_MIGRATE_METADATA + source[end:])
+        flask_migrate.migrate(directory, message="qbo tables")
         versions = sorted((tmp_path / "migrations" / "versions").glob("*.py"))
         assert len(versions) == 1
         assert "flask_qbo" not in versions[0].read_text()
+        body = _upgrade_body(versions[0])
+        if start == "old inbox":
+            assert "create_table" not in body and body.count("add_column") == len(INBOX_CLAIM_COLUMNS)
+            assert "sa.Column('available_at', sa.DateTime(timezone=True), nullable=False)" in body
         flask_migrate.upgrade(directory)
-        assert {*models.metadata.tables, *db.metadata.tables} <= set(sa.inspect(db.engine).get_table_names())
+        inspector = sa.inspect(db.engine)
+        assert {*models.metadata.tables, *db.metadata.tables} <= set(inspector.get_table_names())
+        assert set(INBOX_CLAIM_COLUMNS) <= {c["name"] for c in inspector.get_columns("qbo_inbox")}
         # Flask-Migrate writes no file when autogenerate finds nothing to do.
         flask_migrate.migrate(directory, message="nothing")
         assert sorted((tmp_path / "migrations" / "versions").glob("*.py")) == versions
@@ -138,14 +157,16 @@ def _flask_migrate_twice(tmp_path: pathlib.Path, url: str) -> None:
             engine.dispose()
 
 
-def test_flask_migrate_on_sqlite(tmp_path: pathlib.Path) -> None:
-    _flask_migrate_twice(tmp_path, f"sqlite:///{tmp_path / 'crm.sqlite'}")
+@pytest.mark.parametrize("start", ["empty", "old inbox"])
+def test_flask_migrate_on_sqlite(tmp_path: pathlib.Path, start: str) -> None:
+    _flask_migrate_twice(tmp_path, f"sqlite:///{tmp_path / 'crm.sqlite'}", start=start)
 
 
 @pytest.mark.postgres
-def test_flask_migrate_on_postgresql(tmp_path: pathlib.Path, pg: tuple[str, str]) -> None:
+@pytest.mark.parametrize("start", ["empty", "old inbox"])
+def test_flask_migrate_on_postgresql(tmp_path: pathlib.Path, pg: tuple[str, str], start: str) -> None:
     url, _schema = pg
-    _flask_migrate_twice(tmp_path, url)
+    _flask_migrate_twice(tmp_path, url, start=start)
 
 
 def test_render_item_leaves_other_objects_to_alembic() -> None:
