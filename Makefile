@@ -42,7 +42,7 @@ screenshots: $(STAMP)
 
 ## Run the standalone QBO emulator.
 emulator: $(STAMP)
-	$(BIN)/python -m flask_qbo.emulator --port 5055
+	$(BIN)/python -m flask_qbo.emulator
 
 clean:
 	rm -rf $(VENV) docs/_build build dist *.egg-info

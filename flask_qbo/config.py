@@ -94,7 +94,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_RATE_LIMIT_STORAGE_URL": None,
     # Seconds a request stays counted past the one-minute window (covers send latency).
     "QBO_RATE_LIMIT_MARGIN": 0.25,
-    # How work runs: "thread" (embedded), "celery" or "none" (you call the functions).
+    # How work runs: "thread" (embedded), "celery" or "none" (you call the functions). Left unset, an app with
+    # TESTING = True starts no thread: its tests run the work with flask_qbo.testing.push_now() / pull_now().
     "QBO_RUNNER": "thread",
     # Celery runner: seconds between beat sweeps of push, pull and the CDC due-check.
     "QBO_CELERY_SWEEP_INTERVAL": 30,
@@ -122,7 +123,7 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_INBOX_RETRY_WAIT": 30,
     # URL prefix of the extension's blueprints.
     "QBO_URL_PREFIX": "/qbo",
-    # Template the extension's full pages extend (must define block "content").
+    # Template the extension's full pages extend (must define block "content"; block "title" is filled too).
     "QBO_BASE_TEMPLATE": "qbo/base.html",
     # Register the admin, widget and webhook blueprints in init_app.
     "QBO_REGISTER_BLUEPRINTS": True,

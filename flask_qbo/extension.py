@@ -35,6 +35,7 @@ from .intuit.crypto import TokenCipher
 from .models import Connection
 from .models import ConnectionStatus
 from .models import metadata
+from .ops import tables
 from .runners.thread import start_if_configured
 from .state import DEFAULT_TENANT
 from .state import AppState
@@ -113,19 +114,21 @@ class QBO:
             raise RuntimeError(
                 "Flask-QBO is already registered on this app. Create one QBO() per app and call init_app once."
             )
+        runner_asked = "QBO_RUNNER" in app.config  # the default thread stays off in tests; an asked-for one runs
         for key, value in qbo_config.DEFAULTS.items():
             app.config.setdefault(key, value)
         db = db or self._db
         if not isinstance(db, SQLAlchemy):
             raise QBOConfigError("QBO needs the host's Flask-SQLAlchemy object: QBO(app, db=db).")
         self._db = db
+        tables.follow_host(db)
         self._state[app] = AppState(db=db, cipher=TokenCipher.for_app(app))
         app.extensions["qbo"] = self
         app.url_map.converters[inputs.ROW_ID] = inputs.RowIdConverter  # before any blueprint uses it
         qbo_config.resolve_urls(app)  # fails now on a bad QBO_ENVIRONMENT
         capture.install(self, app)
         app.cli.add_command(qbo_cli)
-        start_if_configured(self, app)
+        start_if_configured(self, app, asked=runner_asked)
         if app.config["QBO_METRICS"]:
             from .ops.metrics import install  # the metrics extra (prometheus_client) is optional
 
@@ -169,7 +172,11 @@ class QBO:
         return capture.suppress_capture()
 
     def create_all(self) -> None:
-        """Create the ``qbo_*`` tables on the host's default engine (idempotent)."""
+        """Create the ``qbo_*`` tables on the host's default engine (idempotent).
+
+        The host's ``db.create_all()`` creates them too (and ``db.drop_all()``
+        drops them); this is for a host that creates its own tables otherwise.
+        """
         metadata.create_all(self.state().db.engine)
 
     def mount_transport(self, prefix: str, adapter: requests.adapters.BaseAdapter, app: Flask | None = None) -> None:

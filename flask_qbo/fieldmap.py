@@ -112,7 +112,7 @@ class FieldMap:
 
     @classmethod
     def default(cls) -> FieldMap:
-        """The default chart of DESIGN.md §10, with the demo contact's attribute names."""
+        """The default map: the demo contact's attribute names, each on the QBO Customer field listed below."""
         simple = {
             "first_name": "GivenName",
             "middle_name": "MiddleName",

@@ -1,17 +1,23 @@
-"""Test helpers for hosts (and for Flask-QBO's own suite): the emulator, in-process.
+"""Test helpers for hosts (and for Flask-QBO's own suite): the emulator, in-process, and sync on demand.
 
 Installed as a pytest plugin (``pytest11`` entry point), so a host's tests get
 the ``qbo_emulator`` fixture with no configuration.  Nothing here opens a
 socket: every QBO call is routed to the emulator's WSGI app through a requests
-transport adapter.
+transport adapter.  An app under test runs no background runner (see
+:mod:`flask_qbo.runners.thread`), so :func:`push_now` and :func:`pull_now` run
+the queued work in the test's own thread, where its outcome can be asserted
+at once and its errors fail the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 
 import pytest
 from flask import Flask
+from flask import current_app
+from flask import has_app_context
 
 from .emulator import Emulator
 from .emulator import EmulatorConfig
@@ -22,6 +28,8 @@ from .models import ConnectionStatus
 from .models import utcnow
 from .state import DEFAULT_TENANT
 from .state import get_qbo
+from .sync.pull import pull
+from .sync.push import push
 
 #: Realm of the company the ``qbo_emulator`` fixture creates.
 TEST_REALM = "9130000000000001"
@@ -86,6 +94,56 @@ def connect_tenant(
         session.refresh(conn)
         session.expunge(conn)
         return conn
+
+
+def push_now(app: Flask | None = None) -> int:
+    """Push every due outbox row to QuickBooks now, in this thread; returns how many rows were handled.
+
+    Call it after committing contact edits, then assert on QuickBooks' side
+    (``qbo_emulator.store``).  Inside the app's context (default: the current
+    app) it uses the test's own database session, so the test's objects see
+    what the push wrote.  Rows of a tenant that is not connected stay pending.
+    """
+    with _app_context(app) as qbo_app:
+        qbo = get_qbo(qbo_app)
+        total = 0
+        while (handled := push.process(qbo)) > 0:
+            total += handled
+        return total
+
+
+def pull_now(app: Flask | None = None, tenant_key: str | None = None) -> int:
+    """Bring QuickBooks' changes into the CRM now: pending webhook events, then a CDC poll; returns changes applied.
+
+    The CDC poll runs for every connected tenant (or only ``tenant_key``)
+    whether or not its ``QBO_CDC_INTERVAL`` has passed, so a change made in the
+    emulator just before is applied.  Errors are raised, not logged.
+    """
+    with _app_context(app) as qbo_app:
+        qbo = get_qbo(qbo_app)
+        applied = pull.process(qbo)
+        session = qbo.state(qbo_app).session
+        query = session.query(Connection.id).filter(Connection.status == ConnectionStatus.CONNECTED)
+        if tenant_key is not None:
+            query = query.filter(Connection.tenant_key == tenant_key)
+        for (conn_id,) in query.order_by(Connection.id).all():
+            conn = session.get(Connection, conn_id)
+            if conn is not None:
+                applied += pull.poll_cdc(qbo, conn)
+        return applied
+
+
+@contextlib.contextmanager
+def _app_context(app: Flask | None) -> t.Iterator[Flask]:
+    """The app's context: the current one when it is ``app``'s (same session), else a new one."""
+    current = t.cast(Flask, current_app._get_current_object()) if has_app_context() else None  # type: ignore[attr-defined]
+    if app is None or app is current:
+        if current is None:
+            raise RuntimeError("push_now() and pull_now() need an app: pass it, or call them inside app.app_context().")
+        yield current
+        return
+    with app.app_context():
+        yield app
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Run the QBO emulator as a real HTTP server.
 
-``python -m flask_qbo.emulator --port 5001`` serves the OAuth pages, the v3 API,
-webhook delivery and the deep-link web UI on one origin, seeded with the demo
-companies (or loaded from ``--data``). The demo CRM, the end-to-end tests and the
+``python -m flask_qbo.emulator`` serves the OAuth pages, the v3 API, webhook
+delivery and the deep-link web UI on one origin, seeded with the demo companies
+(or loaded from ``--data``).  It listens on ``127.0.0.1:5055``, the default of
+``QBO_EMULATOR_URL``, so a host set to ``QBO_ENVIRONMENT = "emulator"`` finds it
+with no other setting. The demo CRM, the end-to-end tests and the
 benchmarks all talk to it exactly as they would talk to Intuit.
 """
 
@@ -18,6 +20,7 @@ from werkzeug.serving import run_simple
 
 from . import Emulator
 from . import EmulatorConfig
+from .openid import issuer
 from .seed import DEMO_SEED
 from .seed import seed_demo
 from .snapshot import load
@@ -30,7 +33,7 @@ def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
         description="Local QuickBooks Online emulator: OAuth, v3 API, webhooks and web UI.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=5001, help="port to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=5055, help="port to listen on (default %(default)s)")
     parser.add_argument(
         "--data",
         metavar="FILE",
@@ -57,6 +60,12 @@ def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the sign-in and consent pages of the authorize endpoint",
     )
+    parser.add_argument(
+        "--issuer",
+        default=None,
+        help="OpenID issuer for discovery and every ID token's iss, e.g. Intuit's "
+        "https://oauth.platform.intuit.com/op/v1 for a client that pins it (default: <base URL>/op/v1)",
+    )
     args = parser.parse_args(argv)
     if args.time_scale <= 0:
         parser.error("--time-scale must be positive")
@@ -76,6 +85,7 @@ def build_emulator(args: argparse.Namespace) -> Emulator:
             webhook_format=args.webhook_format,
             time_scale=args.time_scale,
             auto_approve=args.auto_approve,
+            issuer=args.issuer,
         )
     )
     if args.data and os.path.exists(args.data):
@@ -95,6 +105,7 @@ def banner(emu: Emulator, webhook_url: str | None) -> str:
         "QuickBooks Online emulator",
         f"  base URL         {config.base_url}",
         f"  discovery        {config.base_url}/.well-known/openid_configuration",
+        f"  OpenID issuer    {issuer(config)}",
         f"  web UI           {config.base_url}/app/customers",
         f"  client id        {config.client_id}",
         f"  client secret    {config.client_secret}",

@@ -21,6 +21,10 @@ class EmulatorConfig:
     #: One origin serves the OAuth pages, the token endpoint and the v3 API, so a
     #: client only needs its base URLs pointed here.
     base_url: str = "http://qbo.emulator.test"
+    #: ``iss`` of every ID token and ``issuer`` of the discovery document; ``None`` means
+    #: ``<base_url>/op/v1``. Set ``"https://oauth.platform.intuit.com/op/v1"`` to serve a
+    #: client that pins Intuit's issuer.
+    issuer: str | None = None
     client_id: str = "emulator-client-id"
     client_secret: str = "emulator-client-secret"
     #: Registered redirect URIs for ``client_id``; ``"*"`` accepts any URI.

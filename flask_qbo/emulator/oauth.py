@@ -20,6 +20,7 @@ from flask import render_template
 from flask import request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from . import openid
 from .bodies import BodyError
 from .bodies import read_json
 from .errors import EmulatorFault
@@ -51,7 +52,10 @@ def _back_to_client(redirect_uri: str, **params: str) -> WerkzeugResponse:
 
 
 def _finish(pending: dict[str, str], user: str, realm: str) -> WerkzeugResponse:
-    code = _emu().tokens.issue_code(pending["client_id"], pending["redirect_uri"], realm, user, pending["scope"])
+    emu = _emu()
+    code = emu.tokens.issue_code(
+        pending["client_id"], pending["redirect_uri"], realm, user, pending["scope"], subject=emu.users[user].sub
+    )
     return _back_to_client(pending["redirect_uri"], code=code, state=pending.get("state", ""), realmId=realm)
 
 
@@ -193,10 +197,11 @@ def revoke() -> Response:
 
 
 def _discovery() -> Response:
-    base = _emu().config.base_url.rstrip("/")
+    config = _emu().config
+    base = config.base_url.rstrip("/")
     return jsonify(
         {
-            "issuer": f"{base}/op/v1",
+            "issuer": openid.issuer(config),
             "authorization_endpoint": f"{base}/connect/oauth2",
             "token_endpoint": f"{base}/oauth2/v1/tokens/bearer",
             "userinfo_endpoint": f"{base}/v1/openid_connect/userinfo",
@@ -218,8 +223,8 @@ bp.add_url_rule("/.well-known/openid_sandbox_configuration/", "discovery_sandbox
 
 @bp.get("/op/v1/jwks")
 def jwks() -> Response:
-    """No id_token is signed by the emulator, so the key set is empty."""
-    return jsonify({"keys": []})
+    """The public key every ID token of this emulator is signed with."""
+    return jsonify(_emu().tokens.id_tokens.jwks())
 
 
 @bp.get("/v1/openid_connect/userinfo")
@@ -233,16 +238,12 @@ def userinfo() -> Response:
         response = jsonify(exc.body())
         response.status_code = exc.status
         return response
-    user = emu.users[info.user]
-    return jsonify(
-        {
-            "sub": user.sub,
-            "email": user.email,
-            "emailVerified": True,
-            "givenName": user.given_name,
-            "familyName": user.family_name,
-            "phoneNumber": user.phone,
-            "phoneNumberVerified": False,
-            "address": {"streetAddress": "", "locality": "", "region": "", "postalCode": "", "country": "US"},
-        }
-    )
+    if "openid" not in openid.granted(info.scope):
+        # RFC 6750 §3.1: a valid token without the scope the resource needs.
+        response = _oauth_json(
+            {"error": "insufficient_scope", "error_description": "the access token was not granted the openid scope"},
+            403,
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
+        return response
+    return jsonify(openid.userinfo(emu.users[info.user], info.scope))

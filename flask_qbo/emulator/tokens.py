@@ -4,6 +4,8 @@ One *grant* is what a user's consent creates for a (client, realm). Access
 tokens live an hour; refresh tokens roll for 101 days, rotate on every use and
 the superseded one keeps working for a 24-hour grace, as the JS SDK describes.
 All times come from the emulator clock so tests can age tokens instantly.
+A grant with the ``openid`` scope also gets a signed ID token on every
+issue, the code exchange and each refresh alike.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import field
 from . import errors
 from .clock import Clock
 from .config import EmulatorConfig
+from .openid import IdTokenSigner
+from .openid import granted
 
 _JWE_HEADER = (
     base64.urlsafe_b64encode(json.dumps({"enc": "A128CBC-HS256", "alg": "dir"}, separators=(",", ":")).encode())
@@ -79,6 +83,10 @@ class Grant:
     created: float
     revoked: bool = False
     current_refresh: str = ""
+    #: The user's OpenID subject (``sub``), needed only for ``openid`` grants.
+    subject: str = ""
+    #: When the user signed in for this grant (``auth_time``); the grant's creation if not given.
+    auth_time: float | None = None
 
 
 @dataclass
@@ -103,6 +111,8 @@ class Code:
     scope: str
     expires: float
     used: bool = False
+    subject: str = ""
+    auth_time: float = 0.0
 
 
 @dataclass
@@ -129,6 +139,7 @@ class TokenAuthority:
         self.access_tokens: dict[str, AccessToken] = {}
         #: Authorize requests waiting for the user to sign in (id → query params).
         self.pending: dict[str, dict[str, str]] = {}
+        self.id_tokens = IdTokenSigner(clock, config)
         self.register_client(config.client_id, config.client_secret, tuple(config.redirect_uris))
 
     def register_client(self, client_id: str, client_secret: str, redirect_uris: tuple[str, ...] = ("*",)) -> None:
@@ -143,11 +154,22 @@ class TokenAuthority:
 
     # ------------------------------------------------------------------ issuing
 
-    def issue_code(self, client_id: str, redirect_uri: str, realm: str, user: str, scope: str) -> str:
+    def issue_code(
+        self, client_id: str, redirect_uri: str, realm: str, user: str, scope: str, subject: str = ""
+    ) -> str:
+        """A code for a consent the user gave just now (which becomes the ID token's ``auth_time``)."""
         code = "AB11" + "".join(secrets.choice(_ALNUM) for _ in range(46))
+        now = self.clock.timestamp()
         with self.lock:
             self.codes[code] = Code(
-                client_id, redirect_uri, realm, user, scope, self.clock.timestamp() + self.config.auth_code_ttl
+                client_id,
+                redirect_uri,
+                realm,
+                user,
+                scope,
+                now + self.config.auth_code_ttl,
+                subject=subject,
+                auth_time=now,
             )
         return code
 
@@ -182,6 +204,13 @@ class TokenAuthority:
         }
         if include_hard:
             body["x_refresh_token_hard_expires_in"] = hard_left
+        if "openid" in granted(grant.scope):
+            body["id_token"] = self.id_tokens.sign(
+                subject=grant.subject,
+                client_id=grant.client_id,
+                realm=grant.realm,
+                auth_time=grant.created if grant.auth_time is None else grant.auth_time,
+            )
         return body
 
     def issue_tokens(
@@ -191,11 +220,25 @@ class TokenAuthority:
         user: str = "admin@example.com",
         scope: str = "com.intuit.quickbooks.accounting",
         include_hard: bool = False,
+        subject: str = "",
+        auth_time: float | None = None,
     ) -> dict[str, t.Any]:
-        """Create a grant directly (what a completed consent would produce)."""
+        """Create a grant directly (what a completed consent would produce).
+
+        An ``openid`` grant needs the user's ``subject``: an ID token without ``sub`` is no ID token.
+        """
+        if "openid" in granted(scope) and not subject:
+            raise ValueError("a grant with the openid scope needs the user's subject")
         with self.lock:
             grant = Grant(
-                uuid.uuid4().hex, client_id or self.config.client_id, realm, user, scope, self.clock.timestamp()
+                uuid.uuid4().hex,
+                client_id or self.config.client_id,
+                realm,
+                user,
+                scope,
+                self.clock.timestamp(),
+                subject=subject,
+                auth_time=auth_time,
             )
             self.grants[grant.grant_id] = grant
             return self._issue(grant, rotate=True, include_hard=include_hard)
@@ -215,7 +258,15 @@ class TokenAuthority:
             if redirect_uri != record.redirect_uri:
                 raise OAuthError(400, "invalid_grant", "Invalid redirect_uri")
             record.used = True
-            return self.issue_tokens(record.realm, client.client_id, record.user, record.scope, include_hard)
+            return self.issue_tokens(
+                record.realm,
+                client.client_id,
+                record.user,
+                record.scope,
+                include_hard,
+                subject=record.subject,
+                auth_time=record.auth_time,
+            )
 
     def refresh(self, client: Client, token: str | None, include_hard: bool = False) -> dict[str, t.Any]:
         """Rotate a refresh token.

@@ -254,13 +254,25 @@ def _time(record: t.Mapping[str, t.Any], key: str) -> dt.datetime | None:
 
 
 def _deleted_id(record: t.Mapping[str, t.Any]) -> str | None:
-    """The merged-away id of a Merge event, when there is one."""
-    value = record.get("deletedId")
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not is_qbo_id(str(value)):
-        raise MalformedEvent(f"'deletedId' is not an id: {_shown(value)}")
-    return str(value)
+    """The merged-away id of a Merge event, when there is one, however the key is spelt.
+
+    Intuit's webhook reference spells it ``deletedid`` while captured deliveries
+    say ``deletedId``: any casing is read, since a merge read as a plain update
+    leaves the link and the invoices on a customer that no longer exists.  Two
+    spellings naming different ids make the event unreadable.
+    """
+    given = {
+        key: value
+        for key, value in record.items()
+        if key.casefold() == "deletedid" and value is not None and value != ""
+    }
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not is_qbo_id(str(value)):
+            raise MalformedEvent(f"{key!r} is not an id: {_shown(value)}")
+    ids = {str(value) for value in given.values()}
+    if len(ids) > 1:
+        raise MalformedEvent(f"{' and '.join(map(repr, given))} name different ids")
+    return ids.pop() if ids else None
 
 
 def _type(event: t.Mapping[str, t.Any]) -> tuple[str, str]:

@@ -18,7 +18,11 @@ either.
 The thread starts lazily, on the first wake-up or the first request, not in
 ``init_app``: a forking server (gunicorn ``--preload``) or a CLI command such as
 ``flask db upgrade`` would otherwise start a thread it never uses, or lose it
-in the fork.
+in the fork.  For the same reason the test-suite rule is judged then too: an
+app with ``TESTING = True`` starts no thread unless the host set
+``QBO_RUNNER`` itself (a host's tests run queued work with
+:func:`flask_qbo.testing.push_now` and :func:`~flask_qbo.testing.pull_now`), so
+a fixture that turns ``TESTING`` on after ``create_app()`` is covered as well.
 """
 
 from __future__ import annotations
@@ -61,10 +65,15 @@ class ThreadRunner:
     :param poll_interval: seconds between calls of ``pull.poll_due`` (it decides
         per connection whether a CDC poll is due) and of the idle safety tick.
     :param upkeep_interval: seconds between calls of ``upkeep.upkeep``.
+    :param in_tests: start in an app with ``TESTING = True`` too (the host set
+        ``QBO_RUNNER`` itself); otherwise such an app never starts the thread.
     """
 
-    def __init__(self, app: Flask, *, poll_interval: float = 5.0, upkeep_interval: float = 60.0) -> None:
+    def __init__(
+        self, app: Flask, *, poll_interval: float = 5.0, upkeep_interval: float = 60.0, in_tests: bool = True
+    ) -> None:
         self.app = app
+        self.in_tests = in_tests
         self.poll_interval = poll_interval
         self.upkeep_interval = upkeep_interval
         self._event = threading.Event()
@@ -85,8 +94,10 @@ class ThreadRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def ensure_started(self) -> None:
-        """Start the thread unless it runs already (or the runner was stopped)."""
+        """Start the thread unless it runs already, the runner was stopped, or the app is under test."""
         if self.alive or self._stopping.is_set():
+            return
+        if self.app.testing and not self.in_tests:
             return
         with self._lock:
             if self.alive or self._stopping.is_set():
@@ -187,11 +198,12 @@ def _discard_session(app: Flask) -> None:
 
 
 def start(app: Flask) -> ThreadRunner:
-    """Create (if needed) and start the app's thread runner."""
+    """Create (if needed) and start the app's thread runner, in an app under test too (this call asks for it)."""
 
     state = get_qbo(app).state(app)
     if not isinstance(state.runner, ThreadRunner) or state.runner._stopping.is_set():
         state.runner = ThreadRunner(app)
+    state.runner.in_tests = True
     state.runner.ensure_started()
     return state.runner
 
@@ -206,12 +218,14 @@ def stop(app: Flask, timeout: float = 5.0) -> None:
         runner.stop(timeout)
 
 
-def start_if_configured(qbo: QBO, app: Flask) -> None:
+def start_if_configured(qbo: QBO, app: Flask, *, asked: bool = True) -> None:
     """Called by ``init_app``: with ``QBO_RUNNER = "thread"`` attach a runner started lazily.
 
     ``"none"`` attaches nothing (the host calls the functions, or runs
     ``flask qbo worker``); ``"celery"`` attaches a runner whose wake-up sends a
-    task (:mod:`flask_qbo.runners.celery`).
+    task (:mod:`flask_qbo.runners.celery`).  ``asked`` is whether the host set
+    ``QBO_RUNNER`` itself: the default thread never starts in an app with
+    ``TESTING = True``, one the host asked for does.
     """
     if app.config["QBO_RUNNER"] == "celery":
         from .celery import CeleryRunner
@@ -220,7 +234,7 @@ def start_if_configured(qbo: QBO, app: Flask) -> None:
         return
     if app.config["QBO_RUNNER"] != "thread":
         return
-    runner = ThreadRunner(app)
+    runner = ThreadRunner(app, in_tests=asked)
     qbo.state(app).runner = runner
     app.before_request(runner.ensure_started)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from flask_qbo.config import DEFAULTS
 from flask_qbo.emulator import Emulator
 from flask_qbo.emulator import EmulatorConfig
 from flask_qbo.emulator.__main__ import banner
@@ -29,7 +30,7 @@ def test_defaults_and_validation() -> None:
     args = parse_args([])
     assert (args.host, args.port, args.webhook_format, args.time_scale, args.auto_approve) == (
         "127.0.0.1",
-        5001,
+        5055,  # QBO_EMULATOR_URL's default port: a host pointed at "the emulator" finds it
         "cloudevents",
         1.0,
         False,
@@ -38,6 +39,12 @@ def test_defaults_and_validation() -> None:
         parse_args(["--time-scale", "0"])
     with pytest.raises(SystemExit):
         parse_args(["--webhook-format", "xml"])
+
+
+def test_the_emulator_listens_where_hosts_look_for_it() -> None:
+    """``QBO_EMULATOR_URL``'s default is the address ``python -m flask_qbo.emulator`` serves (issue 20, item 7)."""
+    args = parse_args([])
+    assert DEFAULTS["QBO_EMULATOR_URL"] == f"http://{args.host}:{args.port}"
 
 
 def test_build_seeds_demo_companies_before_webhooks_are_on() -> None:
@@ -124,3 +131,10 @@ def test_standalone_server_serves_ui_and_discovery(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert f"base URL         {base}" in output
     assert json.loads(data.read_text())["companies"][0]["realm"] == DEMO_REALM
+
+
+def test_issuer_flag_sets_the_openid_issuer() -> None:
+    assert parse_args([]).issuer is None
+    emu = build_emulator(parse_args(["--issuer", "https://oauth.platform.intuit.com/op/v1"]))
+    assert emu.config.issuer == "https://oauth.platform.intuit.com/op/v1"
+    assert "OpenID issuer    https://oauth.platform.intuit.com/op/v1" in banner(emu, None)

@@ -1,4 +1,4 @@
-"""OAuth 2.0 endpoints: authorize pages, code exchange, rotation, revoke (facts §1)."""
+"""OAuth 2.0 and OpenID endpoints: authorize pages, code exchange, rotation, revoke, ID tokens (facts §1)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 
 from flask_qbo.emulator import Emulator
@@ -43,8 +44,8 @@ def txn_of(page: str) -> str:
     return re.search(r'name="txn" value="([^"]+)"', page).group(1)
 
 
-def sign_in(session, email="admin@example.com", password="password"):
-    page = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())
+def sign_in(session, email="admin@example.com", password="password", scope=SCOPE):
+    page = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params(scope=scope))
     assert page.status_code == 200 and 'type="password"' in page.text
     return session.post(
         f"{BASE_URL}/connect/oauth2",
@@ -273,14 +274,159 @@ def test_revoke_endpoint_revokes_the_grant(emulator, realm):
     assert unauth.status_code == 401
 
 
-def test_userinfo(emulator, realm):
-    token = emulator.issue_tokens(realm)["access_token"]
+# --------------------------------------------------------------------------- OpenID
+
+
+INTUIT_ISSUER = "https://oauth.platform.intuit.com/op/v1"
+CLIENT_ID = "emulator-client-id"
+
+
+def tokens_for(emulator, scope=SCOPE):
+    """Sign in through the authorize pages with ``scope`` and exchange the code."""
+    session = emulator.http_session()
+    response = exchange(session, callback_args(sign_in(session, scope=scope))["code"])
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def verified_claims(emulator, id_token):
+    """Validate ``id_token`` as a relying party would, with PyJWT, from the discovery document on.
+
+    The signature is checked against the key set at ``jwks_uri``; ``iss`` against the
+    advertised issuer; ``aud`` against our client id; ``iat``/``exp`` against the
+    emulator's clock (tests move it, so the wall clock cannot be the judge).
+    """
+    session = emulator.http_session()
+    discovery = session.get(f"{BASE_URL}/.well-known/openid_configuration/").json()
+    header = jwt.get_unverified_header(id_token)
+    assert header == {"kid": header["kid"], "alg": "RS256"}  # Intuit's header: no typ
+    key = jwt.PyJWKSet.from_dict(session.get(discovery["jwks_uri"]).json())[header["kid"]]
+    claims = jwt.decode(
+        id_token,
+        key.key,
+        algorithms=discovery["id_token_signing_alg_values_supported"],
+        audience=CLIENT_ID,
+        issuer=discovery["issuer"],
+        options={"verify_exp": False, "verify_iat": False},
+    )
+    assert claims["iat"] <= emulator.clock.timestamp() < claims["exp"]
+    return claims
+
+
+def test_id_token_only_with_the_openid_scope(emulator, realm):
+    assert "id_token" not in tokens_for(emulator, "com.intuit.quickbooks.accounting")
+    assert "id_token" in tokens_for(emulator, "com.intuit.quickbooks.accounting openid")
+
+
+def test_an_openid_grant_needs_the_users_subject(emulator, realm):
+    with pytest.raises(ValueError, match="subject"):
+        emulator.tokens.issue_tokens(realm, scope="openid")
+    assert "id_token" in emulator.tokens.issue_tokens(realm, scope="openid", subject="user-1")
+
+
+def test_id_token_is_signed_with_the_published_key_and_carries_intuit_claims(emulator, realm):
+    body = tokens_for(emulator)
+    claims = verified_claims(emulator, body["id_token"])
+    # The claims of Intuit's example ID token (intuit/oauth-jsclient test/mocks/openID-token.json), nothing else.
+    assert set(claims) == {"sub", "aud", "realmid", "auth_time", "iss", "exp", "iat"}
+    assert claims["iss"] == f"{BASE_URL}/op/v1"
+    assert claims["aud"] == [CLIENT_ID]
+    assert claims["sub"] == emulator.users["admin@example.com"].sub
+    assert claims["realmid"] == realm
+    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["auth_time"] <= claims["iat"]
+    session = emulator.http_session()
+    info = session.get(
+        f"{BASE_URL}/v1/openid_connect/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}
+    ).json()
+    assert info["sub"] == claims["sub"]
+    jwks = session.get(f"{BASE_URL}/op/v1/jwks").json()
+    assert [(k["kty"], k["alg"], k["use"]) for k in jwks["keys"]] == [("RSA", "RS256", "sig")]
+    assert not {"d", "p", "q"} & set(jwks["keys"][0])  # the public half only
+    other = Emulator(EmulatorConfig(base_url=BASE_URL))
+    assert other.tokens.id_tokens.jwks()["keys"][0]["kid"] != jwks["keys"][0]["kid"]  # a key per emulator
+
+
+def test_refresh_keeps_issuing_valid_id_tokens(emulator, realm):
+    session = emulator.http_session()
+    first = tokens_for(emulator)
+    signed_in = verified_claims(emulator, first["id_token"])
+    emulator.clock.advance(7200)
+    assert signed_in["exp"] <= emulator.clock.timestamp()  # the first ID token has expired
+    second = refresh(session, first["refresh_token"]).json()
+    claims = verified_claims(emulator, second["id_token"])
+    assert claims["iat"] >= signed_in["iat"] + 7200
+    assert (claims["sub"], claims["auth_time"], claims["realmid"]) == (
+        signed_in["sub"],
+        signed_in["auth_time"],
+        signed_in["realmid"],
+    )
+    grace = refresh(session, first["refresh_token"]).json()  # superseded token within the grace period
+    assert verified_claims(emulator, grace["id_token"])["sub"] == signed_in["sub"]
+
+
+def test_issuer_can_be_pinned_to_intuits():
+    emu = Emulator(EmulatorConfig(base_url=BASE_URL, issuer=INTUIT_ISSUER, redirect_uris=(CALLBACK,)))
+    emu.add_company(REALM, "Pinned Co")
+    discovery = emu.http_session().get(f"{BASE_URL}/.well-known/openid_configuration/").json()
+    assert discovery["issuer"] == INTUIT_ISSUER
+    assert discovery["jwks_uri"] == f"{BASE_URL}/op/v1/jwks"  # the keys are still served here
+    assert verified_claims(emu, tokens_for(emu)["id_token"])["iss"] == INTUIT_ISSUER
+
+
+@pytest.mark.parametrize(
+    ("scope", "claims"),
+    [
+        ("openid", {"sub"}),
+        ("openid email", {"sub", "email", "emailVerified"}),
+        ("openid profile", {"sub", "givenName", "familyName"}),
+        ("openid phone", {"sub", "phoneNumber", "phoneNumberVerified"}),
+        ("openid address", {"sub", "address"}),
+        (
+            "com.intuit.quickbooks.accounting openid profile email phone address",
+            {
+                "sub",
+                "email",
+                "emailVerified",
+                "givenName",
+                "familyName",
+                "phoneNumber",
+                "phoneNumberVerified",
+                "address",
+            },
+        ),
+    ],
+)
+def test_userinfo_returns_only_what_the_scopes_grant(emulator, realm, scope, claims):
+    token = tokens_for(emulator, scope)["access_token"]
     info = (
         emulator.http_session()
         .get(f"{BASE_URL}/v1/openid_connect/userinfo", headers={"Authorization": f"Bearer {token}"})
         .json()
     )
-    assert info["email"] == "admin@example.com" and info["emailVerified"] is True and info["sub"]
+    assert set(info) == claims
+    user = emulator.users["admin@example.com"]
+    expected = {
+        "sub": user.sub,
+        "email": user.email,
+        "emailVerified": True,
+        "givenName": user.given_name,
+        "familyName": user.family_name,
+        "phoneNumber": user.phone,
+    }
+    assert {k: v for k, v in info.items() if k in expected} == {k: v for k, v in expected.items() if k in claims}
+    if "address" in claims:
+        assert set(info["address"]) == {"streetAddress", "locality", "region", "postalCode", "country"}
+
+
+def test_userinfo_without_openid_scope_is_forbidden(emulator, realm):
+    token = emulator.issue_tokens(realm)["access_token"]  # accounting scope only
+    response = emulator.http_session().get(
+        f"{BASE_URL}/v1/openid_connect/userinfo", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 403
+    assert response.json()["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
 
 
 def test_register_client_and_issue_tokens_for_it(emulator, realm):

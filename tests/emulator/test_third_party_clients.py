@@ -7,6 +7,11 @@ configured only through what it exposes for choosing hosts:
   its ``environment`` and reads every OAuth endpoint from it;
 - ``python-quickbooks`` builds every API URL from ``api_url_v3``.
 
+``intuitlib`` also validates every ``id_token`` it receives (signature against the
+discovery document's ``jwks_uri`` with PyJWT, ``iss``, ``aud``, ``exp``) and keeps it
+only when valid, so its ``id_token`` attribute tells whether the emulator's OpenID
+tokens pass a real relying party; PyJWT's own ``PyJWKClient`` checks them too.
+
 ``intuitlib`` fetches the discovery document in its constructor with a fresh
 ``requests.Session``, so there is no transport to mount before that call: the
 emulator runs as a real HTTP server on a free loopback port, as it would for
@@ -15,19 +20,24 @@ any program written against these libraries.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import requests
 from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
+from intuitlib.utils import validate_id_token
 from quickbooks import QuickBooks
 from quickbooks.batch import batch_create
 from quickbooks.cdc import change_data_capture
@@ -45,6 +55,7 @@ from flask_qbo.emulator import EmulatorConfig
 REALM = "9130350000000077"
 CALLBACK = "http://crm.test/qbo/callback"
 SCOPES = [Scopes.ACCOUNTING, Scopes.OPENID, Scopes.EMAIL]
+INTUIT_ISSUER = "https://oauth.platform.intuit.com/op/v1"
 
 
 class LiveEmulator:
@@ -65,21 +76,29 @@ def _unavailable(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"starting"]
 
 
-@pytest.fixture
-def live() -> Iterator[LiveEmulator]:
+@contextmanager
+def _serve(issuer: str | None = None) -> Iterator[LiveEmulator]:
     """Bind first, then build the emulator with the bound port as its advertised base URL."""
     server = make_server("127.0.0.1", 0, _unavailable, threaded=True)
     base_url = f"http://127.0.0.1:{server.server_port}"
-    emulator = Emulator(EmulatorConfig(base_url=base_url, auto_approve=True, redirect_uris=(CALLBACK,)))
+    emulator = Emulator(EmulatorConfig(base_url=base_url, auto_approve=True, redirect_uris=(CALLBACK,), issuer=issuer))
     emulator.add_company(REALM, "Third Party Test Co")
     server.app = emulator.app
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield LiveEmulator(emulator)
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    emulator.webhooks.stop()
+    try:
+        yield LiveEmulator(emulator)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        emulator.webhooks.stop()
+
+
+@pytest.fixture
+def live() -> Iterator[LiveEmulator]:
+    with _serve() as served:
+        yield served
 
 
 def _auth_client(live: LiveEmulator) -> AuthClient:
@@ -149,6 +168,59 @@ def test_intuitlib_code_exchange_refresh_userinfo_and_revoke(live: LiveEmulator)
         auth.refresh()
     assert revoked.value.status_code == 400
     assert revoked.value.response.json()["error"] == "invalid_grant"
+
+
+def _claims(id_token: str) -> dict[str, Any]:
+    payload = id_token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def _forged(id_token: str, **changes: Any) -> str:
+    """The same token with its claims edited and the original signature kept."""
+    header, _, signature = id_token.split(".")
+    claims = json.dumps({**_claims(id_token), **changes}, separators=(",", ":")).encode()
+    return ".".join([header, base64.urlsafe_b64encode(claims).rstrip(b"=").decode(), signature])
+
+
+def test_intuitlib_validates_the_id_token_of_code_exchange_and_refresh(live: LiveEmulator) -> None:
+    auth = _auth_client(live)
+    assert auth.id_token is None
+    callback = _authorize(auth, "oidc-state")
+    auth.get_bearer_token(callback["code"], realm_id=callback["realmId"])
+    first = auth.id_token
+    assert first is not None  # intuitlib keeps an id_token only once it has validated it
+    claims = _claims(first)
+    assert claims["iss"] == auth.issuer_uri == f"{live.base_url}/op/v1"
+    assert claims["realmid"] == REALM
+    assert claims["sub"] == auth.get_user_info().json()["sub"]
+    # the validation is real: an edited token fails it
+    assert validate_id_token(_forged(first, realmid="1"), auth.client_id, auth.issuer_uri, auth.jwks_uri) is False
+
+    auth.id_token = None
+    auth.refresh()
+    assert auth.id_token is not None  # validated again: refresh keeps OpenID working
+    refreshed = _claims(auth.id_token)
+    assert (refreshed["sub"], refreshed["auth_time"]) == (claims["sub"], claims["auth_time"])
+    assert refreshed["iat"] >= claims["iat"]
+
+
+def test_a_client_pinning_intuits_issuer_accepts_the_emulator_id_token() -> None:
+    with _serve(issuer=INTUIT_ISSUER) as live:
+        auth = _auth_client(live)
+        assert auth.issuer_uri == INTUIT_ISSUER
+        auth.get_bearer_token(_authorize(auth, "pinned")["code"], realm_id=REALM)
+        assert auth.id_token is not None
+        # PyJWT on its own: key fetched from jwks_uri by kid, every registered claim checked.
+        signing_key = jwt.PyJWKClient(auth.jwks_uri).get_signing_key_from_jwt(auth.id_token)
+        claims = jwt.decode(
+            auth.id_token,
+            signing_key.key,
+            algorithms=["RS256"],
+            audience=auth.client_id,
+            issuer=INTUIT_ISSUER,
+            options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+        )
+        assert claims["realmid"] == REALM
 
 
 # --------------------------------------------------------------------------- python-quickbooks

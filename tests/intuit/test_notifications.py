@@ -70,6 +70,40 @@ def test_one_cloudevent_object_is_a_batch_of_one():
     }
 
 
+@pytest.mark.parametrize("key", ["deletedid", "deletedId", "DeletedId"])
+def test_a_cloudevents_merge_names_its_merged_away_id_in_any_spelling(key):
+    """Intuit's reference shows ``"data": {"deletedid": "27"}``; captured deliveries say ``deletedId``.
+
+    https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks/data-objects ("Customer merged").
+    """
+    merged = cloudevent("m", verb="merged", entity_id="123", data={key: "27"})
+    [event] = parse([merged]).events
+    assert (event["operation"], event["entity_id"], event["deleted_id"]) == ("Merge", "123", "27")
+
+
+@pytest.mark.parametrize("key", ["deletedid", "deletedId"])
+def test_a_legacy_merge_names_its_merged_away_id_in_any_spelling(key):
+    entity = {"name": "Customer", "id": "123", "operation": "Merge", "lastUpdated": "2015-10-05T14:42:19-0700"}
+    body = {"eventNotifications": [{"realmId": TEST_REALM, "dataChangeEvent": {"entities": [{**entity, key: "27"}]}}]}
+    [event] = parse(body).events
+    assert (event["operation"], event["deleted_id"]) == ("Merge", "27")
+
+
+def test_two_spellings_naming_different_ids_are_refused():
+    both = cloudevent("m", verb="merged", entity_id="123", data={"deletedid": "27", "deletedId": "28"})
+    notification = parse([both, cloudevent("fine")])
+    assert [event["event_id"] for event in notification.events] == ["fine"]
+    assert notification.rejected[0].message.endswith("'deletedid' and 'deletedId' name different ids.")
+    agreeing = cloudevent("a", verb="merged", entity_id="123", data={"deletedid": "27", "deletedId": 27})
+    assert parse([agreeing]).events[0]["deleted_id"] == "27"
+
+
+def test_a_bad_deletedid_is_refused_by_its_own_spelling():
+    bad = cloudevent("m", verb="merged", entity_id="123", data={"deletedid": "twenty-seven"})
+    [rejected] = parse([bad]).rejected
+    assert "'deletedid' is not an id: 'twenty-seven'" in rejected.message
+
+
 def test_legacy_events_are_identified_by_the_change_itself():
     body = {
         "eventNotifications": [

@@ -223,13 +223,17 @@ class Applier:
         self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
         return True
 
-    def _customer_removed(self, row: Customer | None) -> bool:
-        """QBO never deletes customers: a deleted one was merged away (the Merge event says where)."""
+    def _customer_removed(self, row: Customer | None, message: str = "Merged away in QuickBooks.") -> bool:
+        """QBO never deletes customers: a deleted one was merged away (see :mod:`flask_qbo.sync.pull.merges`)."""
         if row is None or not row.active:
             return False
         row.active = False
-        self._changed("Customer", row.qbo_id, row.contact_key, "inactivated", message="Merged away in QuickBooks.")
+        self._changed("Customer", row.qbo_id, row.contact_key, "inactivated", message=message)
         return True
+
+    def customer_removed(self, qbo_id: str, message: str) -> bool:
+        """A customer gone from QBO whose survivor cannot be named: inactivate it, ``message`` saying why."""
+        return self._customer_removed(mirror.get_customer(self.session, self.realm_id, qbo_id), message)
 
     def _awaiting_push(self, data: t.Mapping[str, t.Any], values: t.Mapping[str, t.Any]) -> bool:
         """True when this customer is, or will be, linked by a push still queued or in flight.
@@ -378,12 +382,21 @@ class Applier:
 
     # -- merges ---------------------------------------------------------------------------
 
-    def merge(self, from_id: str, into: t.Mapping[str, t.Any]) -> bool:
-        """A Merge event: mirror the survivor, then move the link and the transactions to it."""
+    def merge(self, from_id: str, into: t.Mapping[str, t.Any], *, message: str | None = None) -> bool:
+        """A merge: mirror the survivor, then move the link and the transactions to it.
+
+        Run for a Merge event and for a merge found without one
+        (:mod:`flask_qbo.sync.pull.merges`); once recorded, a merge is not
+        applied again, so the event and the repair may both arrive.
+        """
+        into_id = str(into["Id"])
+        source = mirror.get_customer(self.session, self.realm_id, from_id)
+        if source is not None and source.merged_into == into_id:
+            return False
         self.customer(into)
-        target = mirror.move_customer(self.session, self.realm_id, from_id, str(into["Id"]))
+        target = mirror.move_customer(self.session, self.realm_id, from_id, into_id)
         contact_key = target.contact_key if target is not None else None
-        self._changed("Customer", str(into["Id"]), contact_key, "merged", message=f"Customer {from_id} merged in.")
+        self._changed("Customer", into_id, contact_key, "merged", message=message or f"Customer {from_id} merged in.")
         return True
 
 

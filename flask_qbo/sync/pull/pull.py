@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import typing as t
+from functools import partial
 
 from sqlalchemy import func
 from sqlalchemy import select
@@ -30,10 +31,8 @@ from ...errors import QBOAPIError
 from ...errors import QBOAuthError
 from ...errors import QBOTokenDecryptError
 from ...intuit.ids import is_qbo_id
-from ...intuit.query import quote
 from ...models import Connection
 from ...models import ConnectionStatus
-from ...models import Customer
 from ...models import Inbox
 from ...models import InboxStatus
 from ...models import SyncLog
@@ -43,11 +42,16 @@ from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..queue import INBOX
 from ..queue import worker_id
+from . import merges
 from . import mirror
 from . import parsing
 from . import scope
 from .apply import Applier
 from .apply import lock_customers
+from .reads import IN_CHUNK
+from .reads import NAME_LISTS
+from .reads import mirrored_customers
+from .reads import read_many
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -63,13 +67,9 @@ ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
 CDC_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(hours=1)
 #: CDC returns at most this many objects; a full page may be truncated.
 CDC_CAP = 1000
-#: Name lists QBO hides when inactive unless asked for both.
-_NAME_LISTS = ("Customer", "Term", "PaymentMethod")
 #: Transactions that move a customer's open balance; QBO sends no Customer event when
 #: that balance changes, so the customers behind them are re-read with the batch.
 BALANCE_TYPES = ("Invoice", "Payment", "CreditMemo")
-#: Ids per ``Id IN (...)`` query: QBO's largest page, so one request answers a whole chunk.
-IN_CHUNK = 1000
 #: Inbox rows :func:`process` takes per realm by default: one bulk read's worth.
 BATCH = IN_CHUNK
 
@@ -179,12 +179,18 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
 
 
 def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
-    """Fetch and apply what a batch of events points at; everything commits together."""
+    """Fetch and apply what a batch of events points at; everything commits together.
+
+    A customer the events name that QBO no longer has, or that the batch's
+    transactions left, was merged away: :mod:`flask_qbo.sync.pull.merges`
+    finds where it went unless a Merge event of the batch says so.
+    """
     session = qbo.state().db.session()
+    realm = str(conn.realm_id)
     applier = Applier(qbo, conn)
     client = qbo.client(conn)
     wanted: dict[tuple[str, str], None] = {}  # a dict keeps the events' order
-    merges: list[tuple[str, str]] = []
+    merged: list[tuple[str, str]] = []
     deletes: list[Inbox] = []
     for row in rows:
         if row.entity not in ENTITIES or not is_qbo_id(row.entity_id):
@@ -194,31 +200,34 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
             continue
         wanted[(row.entity, row.entity_id)] = None
         if row.operation == "Merge" and row.deleted_id and row.entity == "Customer":
-            merges.append((row.deleted_id, row.entity_id))
+            merged.append((row.deleted_id, row.entity_id))
     # Reads before writes: the read counter commits on its own connection.
-    fetched = scope.fetch(client, session, str(conn.realm_id), wanted, rows, _fetch)
-    touched = _balance_customers(session, conn.realm_id, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
-    for data in _read_many(client, "Customer", touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
+    fetched = scope.fetch(client, session, realm, wanted, rows, _fetch)
+    touched = _balance_customers(session, realm, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
+    for data in read_many(client, "Customer", touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
         fetched[("Customer", str(data["Id"]))] = data
+    missing = [key for key in wanted if key not in fetched]
+    announced = [(from_id, into_id) for from_id, into_id in merged if ("Customer", into_id) in fetched]
+    gone = mirrored_customers(session, realm, [i for kind, i in missing if kind == "Customer"])
+    survivors = merges.find(
+        session, realm, gone, fetched, partial(read_many, client), announced=[from_id for from_id, _ in announced]
+    )
     # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.sync.pull.apply).
     hold_connection(session, conn)
     customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
-    lock_customers(session, str(conn.realm_id), customers.union(*merges))
+    lock_customers(session, realm, customers.union(*merged, survivors.customer_ids()))
     for row in deletes:
         applier.delete_transaction(row.entity, row.entity_id, row.event_time)
     for entity in ENTITIES:
         for (kind, _), data in sorted(fetched.items(), key=lambda item: str(parsing.last_updated(item[1]))):
             if kind == entity:
                 applier.apply(entity, data)
-    missing = [key for key in wanted if key not in fetched]
-    mirrored = _mirrored_customers(session, str(conn.realm_id), [i for kind, i in missing if kind == "Customer"])
     for entity, entity_id in missing:
-        if entity != "Customer" or entity_id in mirrored:
-            _gone(applier, entity, entity_id)
-    for from_id, into_id in merges:
-        survivor = fetched.get(("Customer", into_id))
-        if survivor is not None:
-            applier.merge(from_id, survivor)
+        if entity in mirror.TRANSACTION_TYPES:
+            applier.delete_transaction(entity, entity_id, None)  # deleted from QBO
+    for from_id, into_id in announced:
+        applier.merge(from_id, fetched[("Customer", into_id)])
+    survivors.apply(applier)
     session.commit()
     return applier.applied
 
@@ -226,15 +235,17 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
 def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, t.Any]]:
     """The current version of each wanted ``(entity, id)`` that QBO has, read in bulk.
 
-    One query per entity type and :data:`IN_CHUNK` ids (:func:`_read_many`).  A wanted object missing from the
-    answer is gone from QBO (deleted, merged away, never there); :func:`.scope.fetch` decides what is asked.
+    One query per entity type and :data:`IN_CHUNK` ids (see :func:`~flask_qbo.sync.pull.reads.read_many`).
+    A wanted object missing from the answer is gone from QBO (deleted, merged
+    away, or never there); the caller handles it as such.  Which documents are
+    asked for at all is :func:`.scope.fetch`'s choice (``QBO_MIRROR``).
     """
     ids: dict[str, set[str]] = {}
     for entity, entity_id in wanted:
         ids.setdefault(entity, set()).add(entity_id)
     found: dict[tuple[str, str], dict[str, t.Any]] = {}
     for entity in (name for name in ENTITIES if name in ids):
-        for data in _read_many(client, entity, ids[entity]):
+        for data in read_many(client, entity, ids[entity]):
             found[(entity, str(data["Id"]))] = data
     return found
 
@@ -267,46 +278,6 @@ def _balance_customers(
         if row is not None and row.customer_qbo_id:
             ids.add(row.customer_qbo_id)
     return ids
-
-
-def _read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict[str, t.Any]]:
-    """Current versions of some objects of one entity: one query per :data:`IN_CHUNK` ids, never one read each.
-
-    Name lists include inactive objects (QBO hides them unless asked), as a
-    single read would.  ``MAXRESULTS`` equals the chunk, so a chunk is always
-    one request.  A long statement travels in the request body
-    (:meth:`QBOClient.query_page`).
-    """
-    ordered = sorted(ids, key=lambda value: (len(value), value))
-    active = " AND Active IN (true, false)" if entity in _NAME_LISTS else ""
-    found: list[dict[str, t.Any]] = []
-    for start in range(0, len(ordered), IN_CHUNK):
-        chunk = ", ".join(quote(qbo_id) for qbo_id in ordered[start : start + IN_CHUNK])
-        found.extend(client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk}){active} MAXRESULTS {IN_CHUNK}"))
-    return found
-
-
-def _mirrored_customers(session: Session, realm_id: str, ids: list[str]) -> set[str]:
-    """Which of ``ids`` the mirror holds, in one query per :data:`IN_CHUNK` ids.
-
-    A customer QBO does not have and we never mirrored needs nothing done, so
-    a flood of events for customers that never existed costs no query each.
-    """
-    found: set[str] = set()
-    for start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[start : start + IN_CHUNK]
-        found.update(
-            session.scalars(select(Customer.qbo_id).where(Customer.realm_id == realm_id, Customer.qbo_id.in_(chunk)))
-        )
-    return found
-
-
-def _gone(applier: Applier, entity: str, entity_id: str) -> None:
-    """QBO no longer has an object an event named: deleted (transactions) or merged away (customers)."""
-    if entity in mirror.TRANSACTION_TYPES:
-        applier.delete_transaction(entity, entity_id, None)
-    elif entity == "Customer":
-        applier.customer({"Id": entity_id, "status": "Deleted"})
 
 
 # -- CDC safety net ------------------------------------------------------------------
@@ -345,18 +316,24 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     changed = scope.in_scope(session, str(connection.realm_id), objects)
     known = {str(data["Id"]) for data in objects.get("Customer", ())}
     touched = _balance_customers(session, connection.realm_id, changed, [])
-    objects.setdefault("Customer", []).extend(_read_many(client, "Customer", touched - known))
+    objects.setdefault("Customer", []).extend(read_many(client, "Customer", touched - known))
+    realm = str(connection.realm_id)
+    held = {(entity, str(data["Id"])): data for entity, items in objects.items() for data in items}
+    deleted = [key[1] for key, data in held.items() if key[0] == "Customer" and data.get("status") == "Deleted"]
+    survivors = merges.find(session, realm, deleted, held, partial(read_many, client))
     # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.sync.pull.apply).
     hold_connection(session, connection)
-    lock_customers(session, str(connection.realm_id), (str(data["Id"]) for data in objects["Customer"]))
+    lock_customers(session, realm, {str(data["Id"]) for data in objects["Customer"]} | survivors.customer_ids())
     applier = Applier(qbo, connection)
     newest = started
     for entity in ENTITIES:
         for data in sorted(objects.get(entity, ()), key=lambda d: str(parsing.last_updated(d))):
-            applier.apply(entity, data)
+            if entity != "Customer" or not survivors.covers(str(data["Id"])):
+                applier.apply(entity, data)
             when = parsing.last_updated(data)
             if when is not None and when > newest:
                 newest = when
+    survivors.apply(applier)
     _cover_inbox(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
     connection.cdc_cursor = newest
     connection.last_cdc_at = utcnow()
@@ -379,7 +356,7 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
     found: dict[str, list[dict[str, t.Any]]] = {}
     for entity in ENTITIES:
         where = f"MetaData.LastUpdatedTime > '{stamp}'"
-        if entity in _NAME_LISTS:
+        if entity in NAME_LISTS:
             where += " AND Active IN (true, false)"
         found[entity] = list(client.query(f"SELECT * FROM {entity} WHERE {where}"))
     return found
@@ -390,7 +367,8 @@ def _cover_inbox(
 ) -> None:
     """Pending events inside the window CDC just applied need no read of their own.
 
-    Merges stay pending: only the event says where a merged customer went.
+    Merges stay pending: the event names the survivor even when no transaction
+    shows it (see :mod:`flask_qbo.sync.pull.merges`), and applying it twice is a no-op.
     Deletes stay pending too when the window was re-synced by query
     (``deletes=False``): queries cannot see a deleted transaction, so only the
     event can remove it from the mirror.

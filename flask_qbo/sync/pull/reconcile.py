@@ -7,6 +7,10 @@ every mirrored transaction type with paged queries, then reports:
 * ``missing``: in QBO, not in the mirror;
 * ``stale``: the mirror holds an older SyncToken;
 * ``gone``: mirrored as live but no longer in QBO (deleted there);
+* ``merged``: a mirrored customer no longer in QBO whose transactions QBO now
+  files under another customer: it was merged into that one, and the link and
+  the transactions follow it (:mod:`flask_qbo.sync.pull.merges`), whether or
+  not it was inactivated before;
 * ``contact``: a linked contact's pulled field differs from QBO while no CRM
   change is waiting to be pushed.
 
@@ -29,6 +33,7 @@ from ..payload import apply_values
 from ..payload import contact_values
 from ..payload import normalize
 from ..payload import qbo_values
+from . import merges
 from . import mirror
 from . import scope
 from .apply import Applier
@@ -70,6 +75,9 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
         }
         for entity in ("Customer", *mirror.TRANSACTION_TYPES)
     }
+    held = {(entity, qbo_id): data for entity, objects in everything.items() for qbo_id, data in objects.items()}
+    gone = set(_local(session, realm, "Customer")) - set(everything["Customer"])
+    survivors = merges.find(session, realm, gone, held, None)  # before any write moves a transaction
     if apply:  # the customer lock order of flask_qbo.sync.pull.apply, before the first write
         lock_customers(session, realm, [*everything["Customer"], *_local(session, realm, "Customer")])
     linked = scope.linked_ids(session, realm) if scope.linked_only() else None
@@ -89,14 +97,18 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
                 continue
             if apply:
                 applier.apply(entity, data)
-        for qbo_id in sorted(set(local) - set(remote) - _inactive(session, realm, entity)):
-            found.append(Difference("gone", entity, qbo_id))
-            if apply:
-                if entity == "Customer":
-                    applier.customer({"Id": qbo_id, "status": "Deleted"})
-                else:
-                    applier.delete_transaction(entity, qbo_id, None)
+        inactive = _inactive(session, realm, entity)
+        for qbo_id in sorted(set(local) - set(remote)):
+            survivor = survivors.into.get(qbo_id) if entity == "Customer" else None
+            if survivor is not None:
+                found.append(Difference("merged", entity, qbo_id, f"merged into customer {survivor['Id']}"))
+            elif qbo_id not in inactive:
+                found.append(Difference("gone", entity, qbo_id))
+            if apply and entity != "Customer":
+                applier.delete_transaction(entity, qbo_id, None)
         if entity == "Customer":
+            if apply:
+                survivors.apply(applier)
             found.extend(_contacts(qbo, session, connection.tenant_key, realm, remote, apply=apply))
     if apply:
         session.commit()
@@ -119,7 +131,7 @@ def _local(session: Session, realm: str, entity: str, linked: set[str] | None = 
 
 
 def _inactive(session: Session, realm: str, entity: str) -> set[str]:
-    """Customers already known to be gone (merged away); not reported again."""
+    """Customers already inactive: gone without a survivor to follow, they are not reported again."""
     if entity != "Customer":
         return set()
     rows = session.query(Customer.qbo_id).filter(Customer.realm_id == realm, Customer.active.is_(False))

@@ -262,7 +262,7 @@ def test_purge_while_the_cdc_poll_reads_qbo(
     customer = add_customer(emulator, GivenName="Cdc", FamilyName="Purge")
     add_invoice(emulator, customer["Id"], 25)
     pause = Pause()
-    _pause_after(monkeypatch, pull, "_read_many", pause)
+    _pause_after(monkeypatch, pull, "read_many", pause)
     with caplog.at_level(logging.WARNING):
         raised = _interleave(app, pull.poll_due, pause)
     assert raised == []
