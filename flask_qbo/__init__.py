@@ -11,6 +11,7 @@ from .errors import QBOAuthError
 from .errors import QBOConfigError
 from .errors import QBODuplicateNameError
 from .errors import QBOError
+from .errors import QBOInactiveReferenceError
 from .errors import QBONotFoundError
 from .errors import QBOOAuthError
 from .errors import QBORateLimitError
@@ -38,6 +39,7 @@ __all__ = [
     "QBOConfigError",
     "QBODuplicateNameError",
     "QBOError",
+    "QBOInactiveReferenceError",
     "QBONotFoundError",
     "QBOOAuthError",
     "QBORateLimitError",

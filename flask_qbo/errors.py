@@ -2,7 +2,8 @@
 
 Sync code decides what to do from the class alone: retry (:class:`QBOTransientError`,
 :class:`QBORateLimitError`), merge (:class:`QBOStaleObjectError`), rename
-(:class:`QBODuplicateNameError`), park for a person (:class:`QBOValidationError`),
+(:class:`QBODuplicateNameError`), park for a person (:class:`QBOValidationError`,
+and :class:`QBOInactiveReferenceError` when a referenced record is inactive),
 pause the connection (:class:`QBOAuthError`) or wait for the configuration to be
 fixed (:class:`QBOTokenDecryptError`).  Every API error keeps Intuit's code,
 message, detail, element and the ``intuit_tid`` a support ticket needs.
@@ -90,8 +91,22 @@ class QBOStaleObjectError(QBOAPIError):
     """Error 5010: the SyncToken we sent is older than QBO's; re-read and merge."""
 
 
+class QBOInactiveReferenceError(QBOValidationError):
+    """Error 610 (or 2500) saying something the request refers to "has been made inactive".
+
+    Not a :class:`QBONotFoundError`: the object written exists, but a record it
+    refers to (a payment term, payment method, parent customer, item,
+    account...) is inactive in QuickBooks.  A person has to reactivate that
+    record or choose another; relinking or recreating the object would not help.
+    """
+
+
 class QBONotFoundError(QBOAPIError):
-    """Error 610 or HTTP 404: the object does not exist (or was deleted)."""
+    """Error 610 "Object Not Found" or HTTP 404: the object does not exist (or was deleted).
+
+    A 610 whose detail says a record "has been made inactive" is a
+    :class:`QBOInactiveReferenceError` instead.
+    """
 
 
 class QBOAuthError(QBOAPIError):
@@ -103,7 +118,7 @@ class QBOTransientError(QBOAPIError):
 
 
 class QBORateLimitError(QBOTransientError):
-    """HTTP 429 / code 3001: QBO is throttling this realm."""
+    """HTTP 429, code 3001, or any fault saying the request was throttled: QBO is throttling this realm."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: t.Any) -> None:
         super().__init__(message, **kwargs)

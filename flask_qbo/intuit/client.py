@@ -331,7 +331,8 @@ class QBOClient:
                 error = faults.error_from_response(resp)
                 self._report(path, resp.status_code, error.code)
                 resp.close()
-                if resp.status_code == 401:
+                # A throttle fault is never an expired token, whatever its status.
+                if resp.status_code == 401 and not isinstance(error, QBORateLimitError):
                     if not refreshed:
                         refreshed = True
                         self._count("refreshes")

@@ -4,10 +4,22 @@ QBO answers errors in two envelopes.  The API layer sends an upper-case
 ``{"Fault": {"Error": [{"Message", "Detail", "code", "element"}], "type"}}``;
 the gateway in front of it answers 401/403 with a lower-case
 ``{"fault": {"error": [{"message", "detail", "code", "element"}], "type"}}``
-plus a dozen null fields.  Sync code must not care which one arrived, so both
-are normalised here and classified by Intuit's error code first and the HTTP
-status second (a 5010 is stale whatever the status; an unknown code on a 503
-is still transient).
+plus a dozen null fields.  Older answers, and the gateway's, may also be XML
+``<Fault>`` documents or plain ``message=…; errorCode=…`` text
+(:mod:`flask_qbo.intuit.faultbody`).  Sync code must not care which one
+arrived, so all are normalised here and classified by Intuit's error code
+first and the HTTP status second (a 5010 is stale whatever the status; an
+unknown code on a 503 is still transient), with two readings of the text on
+top:
+
+* a fault whose message says the request was throttled (``ThrottleExceeded``,
+  "The request limit was reached") is a :class:`~flask_qbo.errors.QBORateLimitError`
+  whatever its status and gateway code: an old-style throttle answers 403, and
+  retrying with backoff is what cures it;
+* a 610 (or 2500) whose detail says something "has been made inactive" is a
+  reference to an inactive record, :class:`~flask_qbo.errors.QBOInactiveReferenceError`,
+  not the missing object a plain 610 means (Intuit's "handling common errors"
+  page lists both meanings of 610, told apart by the detail).
 
 Kept apart from :mod:`flask_qbo.intuit.client` so the mapping can be read, and
 tested, as one table.
@@ -23,11 +35,13 @@ import typing as t
 from ..errors import QBOAPIError
 from ..errors import QBOAuthError
 from ..errors import QBODuplicateNameError
+from ..errors import QBOInactiveReferenceError
 from ..errors import QBONotFoundError
 from ..errors import QBORateLimitError
 from ..errors import QBOStaleObjectError
 from ..errors import QBOTransientError
 from ..errors import QBOValidationError
+from . import faultbody
 from .jsonbody import JSONInputError
 from .jsonbody import load_json
 
@@ -52,6 +66,25 @@ STATUS_CLASSES: dict[int, type[QBOAPIError]] = {
     404: QBONotFoundError,
     429: QBORateLimitError,
 }
+
+#: Intuit's words for a throttled request, in a fault's message.
+_THROTTLED = re.compile(r"throttl|request limit (?:was|has been) reached|too many requests", re.IGNORECASE)
+#: Codes whose text may say "throttled": none (a proxy's page) or the gateway's own.
+#: Other faults can quote the caller's data (a customer named "Throttle Valves")
+#: and keep their code's class.
+_GATEWAY_CODES = frozenset({None, "3001", "3100", "3200"})
+#: Intuit's detail for a reference to an inactive record: "Object Not Found :
+#: Something you're trying to use has been made inactive. Check the fields with
+#: accounts, customers, items, vendors or employees." (610, and 2500 "Invalid
+#: Reference Id" with the same words).
+_INACTIVE = re.compile(r"\bmade inactive\b|\bis inactive\b", re.IGNORECASE)
+_INACTIVE_CODES = frozenset({"610", "2500"})
+#: A reference field named by ``element`` or the detail: ``SalesTermRef``, ``Line.SalesItemLineDetail.ItemRef``.
+_REF_FIELD = re.compile(r"\b((?:[A-Z][A-Za-z]*\.)*[A-Z][A-Za-z]*Ref)\b")
+#: A record named by entity and id in a detail (``… (Term 3)``, ``Item id 12``).
+_REF_OBJECT = re.compile(
+    r"\b(Term|PaymentMethod|Customer|Item|Account|Vendor|Employee|Class|Department|TaxCode)\s+(?:id\s*[:=#]?\s*)?([0-9]{1,32})\b"
+)
 
 #: ``Retry-After`` as delta-seconds, in ASCII digits (``str.isdigit`` also takes
 #: superscript digits, which ``float`` refuses).
@@ -94,8 +127,21 @@ def parse_fault(body: object) -> tuple[str | None, list[dict[str, t.Any]]]:
     return fault.get("type") or fault.get("Type"), errors
 
 
-def classify(status: int | None, code: str | None) -> type[QBOAPIError]:
-    """The exception class for an HTTP status and Intuit code."""
+def classify(
+    status: int | None, code: str | None, message: str = "", detail: str = "", *, read: bool = False
+) -> type[QBOAPIError]:
+    """The exception class for an HTTP status, Intuit code and the fault's message and detail.
+
+    Throttling is read from the message only: a gateway's detail may quote
+    the start of the token.  ``read`` says the request only read (a GET): QBO
+    answers a read of a missing object with the same "made inactive" detail,
+    and a read sends no reference, so there the 610 keeps its "not found"
+    meaning.
+    """
+    if code in _GATEWAY_CODES and _THROTTLED.search(message):
+        return QBORateLimitError
+    if code in _INACTIVE_CODES and not read and _INACTIVE.search(f"{message}\n{detail}"):
+        return QBOInactiveReferenceError
     if code in CODE_CLASSES:
         return CODE_CLASSES[code]
     if status is not None:
@@ -129,13 +175,14 @@ def error_from_body(
     intuit_tid: str | None = None,
     retry_after: float | None = None,
     fallback_message: str | None = None,
+    read: bool = False,
 ) -> QBOAPIError:
-    """Build the exception for a fault body (or a non-fault error body)."""
+    """Build the exception for a fault body (or a non-fault error body); ``read`` as for :func:`classify`."""
     fault_type, errors = parse_fault(body)
     first = errors[0] if errors else {}
     code = first.get("code")
-    cls = classify(status, code)
     message = first.get("message") or fallback_message or _status_message(status)
+    cls = classify(status, code, message, first.get("detail") or "", read=read)
     kwargs: dict[str, t.Any] = dict(
         status=status,
         code=code,
@@ -151,17 +198,24 @@ def error_from_body(
 
 
 def error_from_response(response: requests.Response) -> QBOAPIError:
-    """The exception for a failed HTTP response from QBO, keeping ``intuit_tid``."""
+    """The exception for a failed HTTP response from QBO, keeping ``intuit_tid``.
+
+    The body may be a JSON fault, an XML ``<Fault>`` or plain text
+    (:mod:`flask_qbo.intuit.faultbody`); anything else keeps a short excerpt as
+    the message.
+    """
+    content = response.content or b""
     try:
-        body = load_json(response.content)
+        body = load_json(content)
     except JSONInputError:
-        body = None
+        body = faultbody.from_xml(content) or faultbody.from_text(content)
     return error_from_body(
         response.status_code,
         body,
         intuit_tid=response.headers.get("intuit_tid"),
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         fallback_message=None if body is not None else _text_excerpt(response),
+        read=getattr(getattr(response, "request", None), "method", None) == "GET",
     )
 
 
@@ -191,6 +245,21 @@ def _text_excerpt(response: requests.Response) -> str:
     text = " ".join((response.text or "").split())
     prefix = _status_message(response.status_code)
     return f"{prefix}: {text[:200]}" if text else prefix
+
+
+def referenced_field(error: QBOAPIError) -> str | None:
+    """The reference field a fault names (``SalesTermRef``...), in ``element`` or the detail; else ``None``."""
+    for text in (error.element, error.detail):
+        found = _REF_FIELD.search(text or "")
+        if found:
+            return found.group(1)
+    return None
+
+
+def referenced_object(error: QBOAPIError) -> tuple[str, str] | None:
+    """The ``(entity, id)`` of a record the fault's detail names (``… (Term 3)``); else ``None``."""
+    found = _REF_OBJECT.search(error.detail or "")
+    return (found.group(1), found.group(2)) if found else None
 
 
 def brief(error: QBOAPIError) -> str:

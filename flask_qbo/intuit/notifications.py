@@ -241,13 +241,16 @@ def _realm(record: t.Mapping[str, t.Any], key: str) -> str:
 def _time(record: t.Mapping[str, t.Any], key: str) -> dt.datetime | None:
     """The event time: absent is allowed (CloudEvents makes it optional), unreadable is not.
 
-    A real timestamp is at most 35 characters; the bound keeps the legacy dedupe
-    key built from it within its column.
+    Every documented form is read (:func:`~flask_qbo.intuit.times.parse_time`):
+    ISO 8601 with ``-07:00``, ``-0700`` or ``Z``, and epoch milliseconds as a
+    number or a string of digits.  A real timestamp is at most 35 characters;
+    the bound keeps the legacy dedupe key built from it within its column.
     """
     value = record.get(key)
     if value is None or value == "":
         return None
-    parsed = parse_time(value) if isinstance(value, str) and len(value) <= 64 else None
+    readable = isinstance(value, (int, float)) or (isinstance(value, str) and len(value) <= 64)
+    parsed = parse_time(value) if readable else None
     if parsed is None:
         raise MalformedEvent(f"{key!r} is not a timestamp: {_shown(value)}")
     return parsed

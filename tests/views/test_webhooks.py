@@ -142,7 +142,7 @@ BAD_CLOUDEVENTS = {
     "type not text": ({"type": ["qbo", "customer"]}, "acme", "'type' is not text"),
     "empty entity in type": ({"type": "qbo..updated.v1"}, "acme", "unexpected event type"),
     "bad time": ({"time": "yesterday"}, "acme", "'time' is not a timestamp: 'yesterday'"),
-    "time not text": ({"time": 1700000000}, "acme", "'time' is not a timestamp"),
+    "time not text": ({"time": ["2025-09-10"]}, "acme", "'time' is not a timestamp"),
     "odd deletedId": ({"data": {"deletedId": {"Id": "9"}}}, "acme", "'deletedId' is not an id"),
     "deletedId not digits": ({"data": {"deletedId": "x9"}}, "acme", "'deletedId' is not an id"),
     "entity id not digits": ({"intuitentityid": "abc"}, "acme", "'intuitentityid' is not a QuickBooks id"),

@@ -44,6 +44,7 @@ from ..queue import INBOX
 from ..queue import worker_id
 from . import merges
 from . import mirror
+from . import ordering
 from . import parsing
 from . import scope
 from .apply import Applier
@@ -217,7 +218,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
     lock_customers(session, realm, customers.union(*merged, survivors.customer_ids()))
     for row in deletes:
-        applier.delete_transaction(row.entity, row.entity_id, row.event_time)
+        applier.delete_transaction(row.entity, row.entity_id, ordering.happened_by(row))
     for entity in ENTITIES:
         for (kind, _), data in sorted(fetched.items(), key=lambda item: str(parsing.last_updated(item[1]))):
             if kind == entity:
@@ -334,7 +335,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
             if when is not None and when > newest:
                 newest = when
     survivors.apply(applier)
-    _cover_inbox(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
+    ordering.cover(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
     connection.cdc_cursor = newest
     connection.last_cdc_at = utcnow()
     if mode == "query":
@@ -360,30 +361,6 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
             where += " AND Active IN (true, false)"
         found[entity] = list(client.query(f"SELECT * FROM {entity} WHERE {where}"))
     return found
-
-
-def _cover_inbox(
-    session: Session, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool
-) -> None:
-    """Pending events inside the window CDC just applied need no read of their own.
-
-    Merges stay pending: the event names the survivor even when no transaction
-    shows it (see :mod:`flask_qbo.sync.pull.merges`), and applying it twice is a no-op.
-    Deletes stay pending too when the window was re-synced by query
-    (``deletes=False``): queries cannot see a deleted transaction, so only the
-    event can remove it from the mirror.
-    """
-    kept = ("Merge",) if deletes else ("Merge", "Delete")
-    INBOX.settle(
-        session,
-        (Inbox.realm_id == realm_id)
-        & (Inbox.status == InboxStatus.PENDING)
-        & Inbox.operation.notin_(kept)
-        & (Inbox.event_time >= start)
-        & (Inbox.event_time <= end),
-        InboxStatus.DONE,
-        "Covered by a CDC poll.",
-    )
 
 
 def poll_due(qbo: QBO | None = None) -> int:

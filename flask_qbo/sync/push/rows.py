@@ -43,6 +43,7 @@ from ..locks import hold_connection
 from ..queue import KEY_WAIT
 from ..queue import OUTBOX
 from .context import RowContext
+from .explain import failure_message
 from .ops import inactivate_row
 from .ops import upsert_row
 
@@ -185,7 +186,11 @@ def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
 
 
 def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = OutboxStatus.FAILED) -> None:
-    """Park a row as ``failed`` (or ``dead``) with Intuit's message, on the row and the contact's link."""
+    """Park a row as ``failed`` (or ``dead``) with Intuit's message, on the row and the contact's link.
+
+    The message is :func:`~flask_qbo.sync.push.explain.failure_message`'s: Intuit's own
+    words, except where they do not tell the user what to fix (an inactive reference).
+    """
     session = qbo.state().db.session()
     row = session.get(Outbox, row_id)
     conn = session.query(Connection).filter_by(tenant_key=row.tenant_key).one_or_none() if row else None
@@ -197,13 +202,13 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
         session.rollback()
         return
     code = getattr(exc, "code", None)
-    message = str(exc) if isinstance(exc, QBOError) else f"Unexpected error: {type(exc).__name__}: {exc}"
+    link = session.query(Customer).filter_by(tenant_key=row.tenant_key, contact_key=row.contact_key).one_or_none()
+    message = failure_message(session, link, exc)
     row.status = status
     row.error_code = str(code)[:20] if code else None
     row.last_error = message[:2000]
     row.claimed_at = None
     extra = {"qbo_outbox_id": row_id, "qbo_tenant": row.tenant_key, "qbo_realm": conn.realm_id}
-    link = session.query(Customer).filter_by(tenant_key=row.tenant_key, contact_key=row.contact_key).one_or_none()
     if link is not None:
         link.sync_status = SyncStatus.FAILED
         link.sync_error = message[:2000]
