@@ -1,9 +1,9 @@
-"""The extension's own tables (DESIGN.md §4).
+"""The extension's own tables.
 
-They sit on their own :class:`~sqlalchemy.MetaData` with a ``qbo_`` prefix, so a
-host never subclasses them and can hand :data:`metadata` to its Alembic env.
-They live on the host's engine and are used through the host's session, which
-is what lets an outbox row commit in the same transaction as the contact edit.
+They sit on their own :class:`~sqlalchemy.MetaData` with a ``qbo_`` prefix, so a host never
+subclasses them and can hand :data:`metadata` (with :func:`render_item`) to its Alembic env.
+They live on the host's engine and are used through the host's session, which is what lets
+an outbox row commit in the same transaction as the contact edit.
 """
 
 from __future__ import annotations
