@@ -17,7 +17,9 @@ A customer that becomes linked (import apply, a push that matched or created
 it, a QBO merge onto it, a new customer imported as a contact) needs its
 history.  A listener on ``qbo_customer`` notices the link in the same flush
 and queues a ``Link`` inbox event; the next inbox pass reads the customer's
-documents with one paged query per type (:func:`history`).  A linked
+documents with one paged query per type (:func:`history`).  The event has no
+Intuit time, so a CDC poll never settles it in passing
+(:func:`flask_qbo.sync.pull.ordering.cover`).  A linked
 customer's document stays current when it moves to another customer (it
 leaves the linked customer's view).  Documents mirrored before a switch from
 ``"all"`` stay as they were and are no longer updated.

@@ -138,10 +138,13 @@ def test_linking_later_reads_the_customers_history(linked_mode, emulator, connec
         customer.contact_key = str(contact_id)
         db.session.commit()
         assert db.session.query(Inbox).filter_by(operation=scope.LINK, entity_id=other["Id"]).count() == 1
+    poll(app)  # a CDC poll in between leaves the Link event pending (it has no event time to cover)
+    with app.app_context():
+        assert db.session.query(Inbox).filter_by(operation=scope.LINK).one().status == "pending"
     with answers(emulator) as seen:
         pull(app)
+    assert seen.carried("Invoice", first["Id"]) and seen.carried("Invoice", second["Id"])  # the history read
     assert stored(app, first["Id"]) and stored(app, second["Id"])
-    assert any("CustomerRef IN" in s for s in seen.statements())
 
 
 def test_import_fetches_linked_documents_and_apply_reads_the_rest(linked_mode, emulator, connected) -> None:
