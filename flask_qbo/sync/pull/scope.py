@@ -7,11 +7,13 @@ the import and the push match contacts against them.  The rule is applied
 where documents come in:
 
 * a webhook's reads ask QBO only for linked customers' documents
-  (:func:`read_filter`), so another customer's invoice never leaves QBO;
+  (:func:`fetch`, :func:`read_filter`), so another customer's invoice never
+  leaves QBO;
 * a CDC page carries the whole company's changes in one answer: documents of
   unlinked customers are dropped (:func:`keeps`), and their customers are not
-  re-read for their balance (:func:`linked_subset`);
-* the import pages only linked customers' documents.
+  re-read for their balance (:func:`in_scope`);
+* the import pages only linked customers' documents, and reconcile compares
+  only those.
 
 A customer that becomes linked (import apply, a push that matched or created
 it, a QBO merge onto it, a new customer imported as a contact) needs its
@@ -19,10 +21,11 @@ history.  A listener on ``qbo_customer`` notices the link in the same flush
 and queues a ``Link`` inbox event; the next inbox pass reads the customer's
 documents with one paged query per type (:func:`history`).  The event has no
 Intuit time, so a CDC poll never settles it in passing
-(:func:`flask_qbo.sync.pull.ordering.cover`).  A linked
-customer's document stays current when it moves to another customer (it
-leaves the linked customer's view).  Documents mirrored before a switch from
-``"all"`` stay as they were and are no longer updated.
+(:func:`flask_qbo.sync.pull.ordering.cover`).
+
+A linked customer's document stays current when it moves to another customer
+(it leaves the linked customer's view).  Documents mirrored before a switch
+from ``"all"`` stay as they were and are no longer updated.
 """
 
 from __future__ import annotations
@@ -72,11 +75,6 @@ def linked_ids(session: Session, realm_id: str) -> set[str]:
     """QBO ids of the realm's customers that are linked to a contact."""
     query = select(Customer.qbo_id).where(Customer.realm_id == realm_id, Customer.contact_key.isnot(None))
     return set(session.scalars(query))
-
-
-def linked_subset(session: Session, realm_id: str, qbo_ids: set[str]) -> set[str]:
-    """``qbo_ids`` in scope: all of them, or only the linked ones."""
-    return qbo_ids & linked_ids(session, realm_id) if linked_only() else qbo_ids
 
 
 def keeps(
@@ -154,7 +152,7 @@ def read_filter(session: Session, realm_id: str) -> str | None:
 
 
 def _read_in_scope(client: QBOClient, keys: set[tuple[str, str]], where: str) -> dict[tuple[str, str], t.Any]:
-    """Documents not mirrored yet, read by id with :func:`read_filter`'s condition: one query per type and page."""
+    """Documents not mirrored for a linked customer, read by id under :func:`read_filter`'s condition."""
     found: dict[tuple[str, str], t.Any] = {}
     for entity in mirror.TRANSACTION_TYPES:
         ids = sorted({qbo_id for kind, qbo_id in keys if kind == entity}, key=lambda v: (len(v), v))
