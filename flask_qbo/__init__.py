@@ -25,6 +25,8 @@ from .fieldmap import FROM_QBO
 from .fieldmap import TO_QBO
 from .fieldmap import Field
 from .fieldmap import FieldMap
+from .fieldmap import join_name
+from .fieldmap import split_name
 from .state import get_qbo
 
 __all__ = [
@@ -48,5 +50,7 @@ __all__ = [
     "QBOTransientError",
     "QBOValidationError",
     "get_qbo",
+    "join_name",
     "signals",
+    "split_name",
 ]

@@ -109,6 +109,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_INITIAL_SYNC": "import",
     # Create CRM contacts for QBO customers that appear after connecting.
     "QBO_IMPORT_NEW_CUSTOMERS": False,
+    # The customer's DisplayName on updates: "follow" (renamed after the contact, kept unique) or "create_only".
+    "QBO_DISPLAY_NAME": "follow",
     # Whose transactions are copied into the mirror: "all" customers' or only "linked" customers'.
     "QBO_MIRROR": "all",
     # What a CRM delete does in QBO: "inactivate" or "ignore".

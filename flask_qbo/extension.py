@@ -70,13 +70,18 @@ UserNameT = t.TypeVar("UserNameT", bound=UserName)
 LOGIN_NAME_ATTRIBUTES = ("email", "username", "name")
 
 
+#: How a related row leads to its contact: the name of an attribute (a relationship), or ``(row) -> contact | None``.
+RelatedLink = str | t.Callable[[t.Any], t.Any]
+
+
 @dataclasses.dataclass
 class ContactRegistration:
-    """The host's contact model, how it maps to QBO, and its key attribute."""
+    """The host's contact model, how it maps to QBO, its key attribute, and related models whose rows count."""
 
     model: type
     fields: FieldMap
     key: str = "id"
+    related: dict[type, RelatedLink] = dataclasses.field(default_factory=dict)
 
 
 class QBO:
@@ -150,14 +155,27 @@ class QBO:
                 "Flask-QBO is not registered on this app. Did you forget to call qbo.init_app(app)?"
             ) from None
 
-    def register_contact(self, model: type, *, fields: FieldMap | None = None, key: str = "id") -> None:
+    def register_contact(
+        self,
+        model: type,
+        *,
+        fields: FieldMap | None = None,
+        key: str = "id",
+        related: t.Mapping[type, RelatedLink] | None = None,
+    ) -> None:
         """Tell the extension which model is the CRM contact and how it maps to a QBO Customer.
 
         The map is checked against the model now: an unknown attribute or QBO path
-        raises :class:`~flask_qbo.errors.QBOConfigError` naming it.
+        raises :class:`~flask_qbo.errors.QBOConfigError` naming it, and so does a
+        pushed attribute whose edits capture could never see (a property that is
+        not a column, with neither ``related`` nor ``Field(watches=...)``).
 
         :param fields: the field map (default: :meth:`FieldMap.default <flask_qbo.FieldMap.default>`).
         :param key: the model attribute that identifies a contact.
+        :param related: models whose rows belong to a contact (e.g. ``{Address: "contact"}``):
+            inserting, changing or deleting such a row queues a push of its contact, in the
+            same transaction.  Each value names the attribute of that model leading to the
+            contact (a relationship), or is a callable ``(row) -> contact | None``.
         """
         fields = fields if fields is not None else FieldMap.default()
         if not isinstance(fields, FieldMap):
@@ -165,7 +183,8 @@ class QBO:
         if not hasattr(model, key):
             raise QBOConfigError(f"{model.__name__} has no key attribute {key!r}.")
         fields.validate_model(model)
-        self._contact = ContactRegistration(model=model, fields=fields, key=key)
+        capture.check_observable(model, fields, related or {})
+        self._contact = ContactRegistration(model=model, fields=fields, key=key, related=dict(related or {}))
 
     def suppress_capture(self) -> t.ContextManager[None]:
         """Context manager: contact edits inside it write no outbox row (e.g. a bulk load from QBO data)."""

@@ -5,6 +5,11 @@ A :class:`FieldMap` is a list of :class:`Field` entries: host attribute, QBO pat
 converters.  It is validated when the host registers its contact model, so a
 typo fails at start-up rather than in a worker at 3 a.m.
 
+Real contact models rarely have QBO's shape, so a field may also compute its
+value (``get``/``set``, with the columns it ``watches``), feed several paths
+from one attribute (one ``name`` split into GivenName and FamilyName by
+:func:`split_name`), and one attribute may feed several fields.
+
 This module is the public, declarative part only: which attribute maps to which
 QBO path, in which direction, and the default chart.  How values travel along
 the map (cleaning, hashing, building payloads, DisplayName rules, pre-flight
@@ -64,22 +69,65 @@ def _invert(value: object) -> bool | None:
     return None if value is None else not bool(value)
 
 
+def split_name(value: object) -> tuple[str | None, str | None]:
+    """One ``name`` as QBO's ``(GivenName, FamilyName)``: the last word is the family name.
+
+    ``"Ann Marie Lee"`` → ``("Ann Marie", "Lee")``; a single word is a given name
+    (``("Cher", None)``); an empty name is ``(None, None)``.  Use it as the
+    ``to_qbo`` of a field mapping one attribute to both paths (see :class:`Field`).
+    """
+    words = str(value or "").split()
+    if not words:
+        return None, None
+    if len(words) == 1:
+        return words[0], None
+    return " ".join(words[:-1]), words[-1]
+
+
+def join_name(parts: t.Sequence[object]) -> str | None:
+    """QBO's ``(GivenName, FamilyName)`` as one ``name`` (the ``from_qbo`` matching :func:`split_name`)."""
+    words = [str(part).strip() for part in parts if part is not None and str(part).strip()]
+    return " ".join(words) or None
+
+
+#: A QBO path, or a tuple of them fed by one attribute through its converters.
+Path = str | tuple[str, ...]
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One mapped field.
 
-    :param attr: attribute name on the host's contact model.
-    :param path: dotted QBO Customer path (see :data:`CUSTOMER_PATHS`).
-    :param direction: ``"both"``, ``"to_qbo"`` or ``"from_qbo"``.
+    :param attr: attribute name on the host's contact model (may be omitted when ``get`` is given).
+    :param path: dotted QBO Customer path (see :data:`CUSTOMER_PATHS`), or a tuple of
+        paths one attribute feeds: ``to_qbo(value)`` then returns a tuple of the same
+        length and ``from_qbo(values)`` gets one and returns the attribute's value, e.g.
+        ``Field("name", ("GivenName", "FamilyName"), to_qbo=split_name, from_qbo=join_name)``.
+    :param direction: ``"both"``, ``"to_qbo"`` or ``"from_qbo"``; the default is
+        ``"both"``, or ``"to_qbo"`` for a ``get`` without a ``set``.
     :param to_qbo: converts the host value before it is sent.
     :param from_qbo: converts QBO's value before it is written to the contact.
+    :param get: ``get(contact)`` computes the value sent to QBO instead of reading ``attr``.
+    :param set: ``set(contact, value)`` writes QBO's value into the contact (needed to pull a ``get`` field).
+    :param watches: contact columns whose change means the value changed, so capture
+        queues a push; needed when ``attr`` is not a column or ``get`` computes the value.
     """
 
-    attr: str
-    path: str
-    direction: str = BOTH
+    attr: str | None = None
+    path: Path = ""
+    direction: str = ""
     to_qbo: t.Callable[[t.Any], t.Any] | None = None
     from_qbo: t.Callable[[t.Any], t.Any] | None = None
+    get: t.Callable[[t.Any], t.Any] | None = None
+    set: t.Callable[[t.Any, t.Any], None] | None = None
+    watches: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.direction:
+            default = TO_QBO if self.get is not None and self.set is None else BOTH
+            object.__setattr__(self, "direction", default)
+        watches: object = self.watches  # a lone string is one name, not its letters
+        object.__setattr__(self, "watches", (watches,) if isinstance(watches, str) else tuple(self.watches))
 
     @property
     def pushes(self) -> bool:
@@ -90,6 +138,29 @@ class Field:
     def pulls(self) -> bool:
         """True when QBO edits of this field come back to the contact."""
         return self.direction in (BOTH, FROM_QBO)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every QBO path this field fills (one, unless ``path`` is a tuple)."""
+        return self.path if isinstance(self.path, tuple) else (self.path,)
+
+    @property
+    def name(self) -> str:
+        """How the CRM side is named in the chart, the sync log and messages.
+
+        The attribute, else what the getter computes, named by its paths (which
+        no other field maps, so two computed fields are never confused).
+        """
+        if self.attr:
+            return self.attr
+        watched = f" from {', '.join(self.watches)}" if self.watches else ""
+        return f"(computed {' + '.join(self.paths)}{watched})"
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        """Contact attributes whose change means this field's value changed."""
+        own = (self.attr,) if self.attr and self.get is None else ()
+        return own + self.watches
 
 
 class FieldMap:
@@ -143,29 +214,29 @@ class FieldMap:
         return cls(*fields)
 
     def _check(self) -> None:
-        seen_attrs: set[str] = set()
         seen_paths: set[str] = set()
         for field in self.fields:
-            if field.direction not in DIRECTIONS:
-                raise QBOConfigError(
-                    f"Field {field.attr!r}: direction must be one of {DIRECTIONS}, not {field.direction!r}."
-                )
-            if field.path not in CUSTOMER_PATHS:
-                raise QBOConfigError(f"Field {field.attr!r} maps to unknown QBO Customer path {field.path!r}.")
-            if field.attr in seen_attrs:
-                raise QBOConfigError(f"Attribute {field.attr!r} is mapped twice.")
-            if field.path in seen_paths:
-                raise QBOConfigError(f"QBO path {field.path!r} is mapped twice.")
-            seen_attrs.add(field.attr)
-            seen_paths.add(field.path)
+            _check_field(field)
+            for path in field.paths:
+                if path in seen_paths:
+                    raise QBOConfigError(f"QBO path {path!r} is mapped twice.")
+                seen_paths.add(path)
 
     def validate_model(self, model: type) -> None:
-        """Raise :class:`QBOConfigError` naming any attribute the model lacks."""
-        missing = [f.attr for f in self.fields if not hasattr(model, f.attr)]
+        """Raise :class:`QBOConfigError` naming any attribute (or watched attribute) the model lacks."""
+        names = [name for f in self.fields for name in ((f.attr,) if f.attr else ()) + f.watches]
+        missing = [name for name in dict.fromkeys(names) if not hasattr(model, name)]
         if missing:
             raise QBOConfigError(
                 f"{model.__name__} has no attribute(s) {', '.join(map(repr, missing))} named in the field map."
             )
+        for f in self.fields:
+            prop = getattr(model, f.attr, None) if f.attr and f.set is None and f.pulls else None
+            if isinstance(prop, property) and prop.fset is None:
+                raise QBOConfigError(
+                    f"{model.__name__}.{f.attr} is a read-only property, so QBO's value cannot be written to it: "
+                    f"map it with direction={TO_QBO!r}, or as Field(get=..., set=...)."
+                )
 
     def __iter__(self) -> t.Iterator[Field]:
         return iter(self.fields)
@@ -174,19 +245,54 @@ class FieldMap:
         return len(self.fields)
 
     def by_attr(self, attr: str) -> Field | None:
-        """The field mapped from a host attribute, if any."""
+        """The (first) field mapped from a host attribute, if any."""
         return next((f for f in self.fields if f.attr == attr), None)
 
     def by_path(self, path: str) -> Field | None:
-        """The field mapped to a QBO path, if any."""
-        return next((f for f in self.fields if f.path == path), None)
+        """The field that fills a QBO path (alone or as part of its tuple), if any."""
+        return next((f for f in self.fields if path in f.paths), None)
 
     @property
     def attrs(self) -> tuple[str, ...]:
-        """Every mapped host attribute, in order."""
-        return tuple(f.attr for f in self.fields)
+        """Every mapped host attribute, in order, once each (computed fields have none)."""
+        return tuple(dict.fromkeys(f.attr for f in self.fields if f.attr))
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every mapped QBO path, in order (a tuple field's paths one by one)."""
+        return tuple(path for f in self.fields for path in f.paths)
+
+    def path_fields(self) -> t.Iterator[tuple[str, Field]]:
+        """Each mapped path with the field that fills it, in order."""
+        return ((path, f) for f in self.fields for path in f.paths)
 
     def chart(self) -> list[dict[str, str]]:
         """Rows for the admin page's field chart: CRM attribute, QBO path, direction."""
         arrows = {BOTH: "↔", TO_QBO: "CRM → QBO", FROM_QBO: "QBO → CRM"}
-        return [{"attr": f.attr, "path": f.path, "direction": arrows[f.direction]} for f in self.fields]
+        return [{"attr": f.name, "path": " + ".join(f.paths), "direction": arrows[f.direction]} for f in self.fields]
+
+
+def _check_field(field: Field) -> None:
+    """Refuse a field that could never sync as declared, naming it."""
+    label = field.name
+    if field.direction not in DIRECTIONS:
+        raise QBOConfigError(f"Field {label!r}: direction must be one of {DIRECTIONS}, not {field.direction!r}.")
+    if not field.attr and field.get is None:
+        raise QBOConfigError(f"Field for {field.path!r} needs an attribute name or a get= callable.")
+    if field.set is not None and field.get is None:
+        raise QBOConfigError(f"Field {label!r}: set= needs a get= callable to compare with.")
+    if field.get is not None and field.set is None and field.pulls:
+        raise QBOConfigError(
+            f"Field {label!r} has get= but no set=, so QBO's value cannot reach the contact: "
+            f"give it set=, or direction={TO_QBO!r}."
+        )
+    if not field.paths or not all(isinstance(p, str) for p in field.paths):
+        raise QBOConfigError(f"Field {label!r}: path must be a QBO path or a tuple of them, not {field.path!r}.")
+    for path in field.paths:
+        if path not in CUSTOMER_PATHS:
+            raise QBOConfigError(f"Field {label!r} maps to unknown QBO Customer path {path!r}.")
+    if isinstance(field.path, tuple):
+        if field.pushes and field.to_qbo is None:
+            raise QBOConfigError(f"Field {label!r} maps to several paths: it needs to_qbo= returning one value each.")
+        if field.pulls and field.from_qbo is None:
+            raise QBOConfigError(f"Field {label!r} maps to several paths: it needs from_qbo= joining their values.")

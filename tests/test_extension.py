@@ -10,6 +10,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_qbo import QBO
+from flask_qbo import TO_QBO
 from flask_qbo import FieldMap
 from flask_qbo.config import get_config
 from flask_qbo.errors import QBOConfigError
@@ -269,3 +270,42 @@ def test_db_must_be_flask_sqlalchemy() -> None:
     app = Flask(__name__)
     with pytest.raises(QBOConfigError, match="Flask-SQLAlchemy"):
         QBO(app, db=object())  # type: ignore[arg-type]  # the wrong object on purpose
+
+
+def test_an_attribute_capture_cannot_observe_is_refused_with_what_to_do() -> None:
+    app, db = bare_app()
+
+    class Member(db.Model):  # type: ignore[name-defined,misc]
+        __tablename__ = "members"
+        id = db.Column(db.Integer, primary_key=True)
+        first = db.Column(db.String(50))
+        last = db.Column(db.String(50))
+
+        @property
+        def street(self) -> str:
+            return "1 Main St"
+
+    class Home(db.Model):  # type: ignore[name-defined,misc]
+        __tablename__ = "homes"
+        id = db.Column(db.Integer, primary_key=True)
+        member_id = db.Column(db.Integer, db.ForeignKey("members.id"))
+        member = db.relationship(Member)
+
+    qbo = QBO(app, db=db)
+    street = FieldMap(Field("street", "BillAddr.Line1", TO_QBO))
+    with pytest.raises(QBOConfigError, match=r"Member\.street is not a column.*related=.*watches="):
+        qbo.register_contact(Member, fields=street)
+    with pytest.raises(QBOConfigError, match="is not a column"):
+        qbo.register_contact(Member, fields=FieldMap(Field(path="DisplayName", get=lambda m: m.first)))
+    with pytest.raises(QBOConfigError, match="'nickname'"):
+        qbo.register_contact(
+            Member, fields=FieldMap(Field(path="DisplayName", get=str, watches=("first",))), key="nickname"
+        )
+    with pytest.raises(QBOConfigError, match="watches 'street'.*not columns"):
+        qbo.register_contact(Member, fields=FieldMap(Field(path="DisplayName", get=str, watches=("street",))))
+    with pytest.raises(QBOConfigError, match="Home has no attribute 'owner'"):
+        qbo.register_contact(Member, fields=street, related={Home: "owner"})
+    assert qbo._contact is None
+    qbo.register_contact(Member, fields=street, related={Home: "member"})
+    qbo.register_contact(Member, fields=FieldMap(Field(path="DisplayName", get=str, watches=("first", "last"))))
+    assert qbo._contact is not None and qbo._contact.related == {}

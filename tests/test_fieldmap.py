@@ -10,6 +10,8 @@ from flask_qbo import TO_QBO
 from flask_qbo import Field
 from flask_qbo import FieldMap
 from flask_qbo import QBOConfigError
+from flask_qbo import join_name
+from flask_qbo import split_name
 
 
 def test_directions_decide_what_pushes_and_pulls() -> None:
@@ -39,8 +41,13 @@ def test_default_chart_inverts_archived_into_active() -> None:
     [
         (Field("a", "GivenName", "sideways"),),
         (Field("a", "Planet"),),
-        (Field("a", "GivenName"), Field("a", "FamilyName")),
         (Field("a", "GivenName"), Field("b", "GivenName")),
+        (Field("a", ("GivenName", "FamilyName"), to_qbo=split_name, from_qbo=join_name), Field("b", "FamilyName")),
+        (Field("a", ("GivenName", "FamilyName")),),  # several paths need to_qbo and from_qbo
+        (Field("a", ("GivenName", "Planet"), to_qbo=split_name, from_qbo=join_name),),
+        (Field(path="DisplayName"),),  # neither an attribute nor a getter
+        (Field(path="DisplayName", get=str, direction=BOTH),),  # pulls without a setter
+        (Field("a", "DisplayName", set=lambda c, v: None),),  # a setter without a getter
     ],
 )
 def test_a_bad_map_fails_when_built(fields: tuple[Field, ...]) -> None:
@@ -55,3 +62,56 @@ def test_validate_model_names_missing_attributes() -> None:
     FieldMap(Field("first_name", "GivenName")).validate_model(Contact)
     with pytest.raises(QBOConfigError, match="'email'"):
         FieldMap(Field("email", "PrimaryEmailAddr.Address")).validate_model(Contact)
+
+
+def test_one_attribute_feeds_several_fields() -> None:
+    fields = FieldMap(
+        Field("name", "DisplayName"),
+        Field("name", ("GivenName", "FamilyName"), to_qbo=split_name, from_qbo=join_name),
+    )
+    assert fields.attrs == ("name",)
+    assert fields.paths == ("DisplayName", "GivenName", "FamilyName")
+    assert fields.by_path("FamilyName") is fields.fields[1]
+    assert fields.chart()[1] == {"attr": "name", "path": "GivenName + FamilyName", "direction": "↔"}
+
+
+def test_split_and_join_name_round_trip() -> None:
+    assert split_name("Ann Marie  Lee") == ("Ann Marie", "Lee")
+    assert split_name("Cher") == ("Cher", None)
+    assert split_name("  ") == (None, None) and split_name(None) == (None, None)
+    assert join_name(("Ann Marie", "Lee")) == "Ann Marie Lee"
+    assert join_name(("Cher", None)) == "Cher" and join_name((None, " ")) is None
+
+
+def test_a_getter_without_setter_is_to_qbo_only() -> None:
+    def full(contact: object) -> str:
+        return "x"
+
+    computed = Field(path="DisplayName", get=full, watches=("first_name", "last_name"))
+    assert computed.direction == TO_QBO and computed.attr is None
+    assert computed.watched == ("first_name", "last_name")
+    assert computed.name == "(computed DisplayName from first_name, last_name)"
+    both = Field(path="DisplayName", get=full, set=lambda c, v: None, watches="first_name")
+    assert both.direction == BOTH and both.watches == ("first_name",)
+    FieldMap(computed)
+    FieldMap(both)
+
+
+def test_validate_model_names_missing_watched_attributes() -> None:
+    class Contact:
+        first_name = None
+
+    fields = FieldMap(Field(path="DisplayName", get=str, watches=("first_name", "surname")))
+    with pytest.raises(QBOConfigError, match="'surname'"):
+        fields.validate_model(Contact)
+
+
+def test_validate_model_refuses_pulling_into_a_read_only_property() -> None:
+    class Contact:
+        @property
+        def street(self) -> str:
+            return "1 Main St"
+
+    with pytest.raises(QBOConfigError, match=r"Contact\.street is a read-only property.*'to_qbo'"):
+        FieldMap(Field("street", "BillAddr.Line1")).validate_model(Contact)
+    FieldMap(Field("street", "BillAddr.Line1", TO_QBO)).validate_model(Contact)

@@ -13,6 +13,7 @@ import typing as t
 
 from sqlalchemy import func
 
+from ..config import get_config
 from ..errors import QBOConfigError
 from ..errors import QBOTokenDecryptError
 from ..intuit import auth
@@ -24,6 +25,7 @@ from ..models import Outbox
 from ..models import OutboxStatus
 from ..models import SyncLog
 from ..models import utcnow
+from ..sync.payload import contact_values
 from ..widgets.formatting import without_code_prefix
 from . import upkeep
 
@@ -37,9 +39,8 @@ FAILURES_SHOWN = 25
 
 ENVIRONMENT_LABELS = {"production": "Production", "sandbox": "Sandbox", "emulator": "Emulator"}
 
-#: Rows of the field chart that are not part of the host's FieldMap (DESIGN.md §10).
-DERIVED_ROWS: tuple[dict[str, str], ...] = (
-    {"attr": "(derived, unique)", "path": "DisplayName", "direction": "CRM → QBO on create; shown"},
+#: Rows of the field chart for what the contact card shows from QBO, outside the host's FieldMap.
+CARD_ROWS: tuple[dict[str, str], ...] = (
     {"attr": "card: terms", "path": "SalesTermRef", "direction": "QBO → CRM"},
     {"attr": "card: payment method", "path": "PaymentMethodRef", "direction": "QBO → CRM"},
     {"attr": "card: delivery method", "path": "PreferredDeliveryMethod", "direction": "QBO → CRM"},
@@ -99,18 +100,11 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     own_str: object = type(contact).__str__
     if own_str is not object.__str__:
         return str(contact)
-    fields = qbo._registration().fields
-    parts = []
-    for path in ("GivenName", "FamilyName"):
-        field = fields.by_path(path)
-        value = getattr(contact, field.attr, None) if field else None
-        if value:
-            parts.append(str(value))
+    values = contact_values(contact, qbo._registration().fields)
+    parts = [str(values[path]) for path in ("GivenName", "FamilyName") if values.get(path)]
     for path in ("CompanyName", "PrimaryEmailAddr.Address"):
-        field = fields.by_path(path)
-        value = getattr(contact, field.attr, None) if field else None
-        if not parts and value:
-            parts.append(str(value))
+        if not parts and values.get(path):
+            parts.append(str(values[path]))
     if parts:
         return " ".join(parts)
     mirror = (
@@ -252,8 +246,22 @@ def malformed_webhooks(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -
 
 
 def field_chart(qbo: QBO) -> list[dict[str, str]]:
-    """The live chart: the registered FieldMap, then the derived and card-only rows."""
-    return qbo._registration().fields.chart() + [dict(row) for row in DERIVED_ROWS]
+    """The live chart: the registered FieldMap, the DisplayName as ``QBO_DISPLAY_NAME`` pushes it, the card rows.
+
+    Unmapped, the DisplayName is derived from the mapped names; mapped or not,
+    ``"create_only"`` sends it on create only, which its row says.
+    """
+    fields = qbo._registration().fields
+    rows = fields.chart()
+    on_create = get_config("QBO_DISPLAY_NAME") == "create_only"
+    named = fields.by_path("DisplayName")
+    if named is None:
+        direction = "CRM → QBO on create; shown" if on_create else "CRM → QBO"
+        rows.append({"attr": "(derived, unique)", "path": "DisplayName", "direction": direction})
+    elif on_create and named.pushes:
+        row = rows[fields.fields.index(named)]
+        row["direction"] += " (CRM → QBO on create only)"
+    return rows + [dict(row) for row in CARD_ROWS]
 
 
 def summary(qbo: QBO, tenant_key: str) -> dict[str, t.Any]:

@@ -26,6 +26,7 @@ from . import errors
 from .bodies import BodyError
 from .bodies import read_json
 from .errors import EmulatorFault
+from .preferences import PREFERENCES_ID
 from .realms import is_realm_id
 from .realms import not_a_realm
 from .throttle import Throttled
@@ -50,12 +51,22 @@ def _json(body: dict[str, t.Any], status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
+def wants_xml() -> bool:
+    """True when the client's ``Accept`` prefers XML to JSON (QBO's two formats)."""
+    best = request.accept_mimetypes.best_match(("application/json", "application/xml", "text/xml"))
+    return best is not None and best != "application/json"
+
+
 def fault_response(fault: EmulatorFault) -> Response:
+    """A Fault in the format the client asked for; the gateway's 401/403 envelope is always JSON."""
     clock = _emu().clock
-    body = fault.body(clock.iso_ms())
-    if fault.status in (401, 403):
-        body["time"] = int(clock.timestamp() * 1000)  # the gateway reports epoch milliseconds
-    response = _json(body, fault.status)
+    if fault.status not in (401, 403) and wants_xml():
+        response = Response(errors.fault_xml(fault, clock.iso_ms()), status=fault.status, mimetype="application/xml")
+    else:
+        body = fault.body(clock.iso_ms())
+        if fault.status in (401, 403):
+            body["time"] = int(clock.timestamp() * 1000)  # the gateway reports epoch milliseconds
+        response = _json(body, fault.status)
     if isinstance(fault, Throttled):
         response.headers["Retry-After"] = str(fault.retry_after)
     return response
@@ -117,10 +128,7 @@ def _run(realm: str, kind: str, action: Callable[[], Result], batch: bool = Fals
 def _entity(segment: str) -> str:
     canonical = entities.BY_LOWER.get(segment.lower())
     if canonical is None:
-        raise errors.unsupported(
-            f"Operation Could not find resource for relative : {request.path} "
-            f"of full path: {request.url} is not supported."
-        )
+        raise errors.unknown_resource(request.path, request.url)
     return canonical
 
 
@@ -172,6 +180,12 @@ def write(realm: str, segment: str) -> Response:
         }
 
     return _run(realm, "writes", action)
+
+
+@bp.get("/preferences")
+def preferences(realm: str) -> Response:
+    """The company's one Preferences object: read without an id, never paged."""
+    return _run(realm, "reads", lambda: {"Preferences": _emu().store.read(realm, "Preferences", PREFERENCES_ID)})
 
 
 @bp.get("/<segment>/<entity_id>")

@@ -21,8 +21,10 @@ from flask import Flask
 from flask import Response
 from flask import g
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from . import api
+from . import errors
 from . import faults
 from . import oauth
 from . import ui
@@ -90,7 +92,28 @@ class Emulator:
         app.register_blueprint(ui.bp)
         app.before_request(self._inject_faults)
         app.after_request(self._finish_response)
+        app.register_error_handler(HTTPException, self._http_error)
         return app
+
+    def _http_error(self, error: HTTPException) -> Response | HTTPException:
+        """Under ``/v3/`` nothing answers with Flask's HTML error page: QBO sends a Fault.
+
+        A path or method no resource serves gets QBO's "Unsupported Operation"
+        (400, code 500); a crash a 500 SystemFault. Elsewhere (web UI, OAuth)
+        Flask's own page stays.
+        """
+        if not request.path.startswith("/v3/"):
+            return error
+        status = error.code or 500
+        if status in (404, 405):
+            fault = errors.unknown_resource(request.path, request.url)
+        elif status >= 500:
+            fault = errors.system_fault(status)
+        else:
+            fault = EmulatorFault(
+                status, "2010", "Request has invalid or unsupported property", error.description or ""
+            )
+        return api.fault_response(fault)
 
     def _inject_faults(self) -> Response | None:
         if not request.path.startswith(FAULTABLE_PREFIXES):

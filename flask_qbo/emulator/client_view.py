@@ -44,11 +44,18 @@ def _with_values(value: t.Any) -> t.Any:
     """A deep copy keeping only properties that have values, as QBO returns them.
 
     A client that clears a field sends ``""``; QBO then leaves the property out
-    of its answers instead of echoing an empty string (or an empty address).
+    of its answers instead of echoing an empty string, and an object left with
+    nothing (an email whose address was cleared) goes with it. An object that
+    is empty by design stays: QBO sends ``"SubTotalLineDetail": {}``.
     """
     if isinstance(value, dict):
-        kept = {k: _with_values(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v not in ("", None, {})}
+        kept: dict[str, t.Any] = {}
+        for key, inner in value.items():
+            shown = _with_values(inner)
+            if shown in ("", None) or (shown == {} and inner != {}):
+                continue
+            kept[key] = shown
+        return kept
     if isinstance(value, list):
         return [_with_values(item) for item in value]
     return copy.deepcopy(value)

@@ -2,12 +2,15 @@
 
 Token expiry, CDC windows, ``MetaData`` times, throttle windows and webhook
 retry schedules all read this clock, so a test can jump hours ahead with
-:meth:`Clock.advance` instead of sleeping.
+:meth:`Clock.advance` instead of sleeping. The seed replays a company's past
+with the clock :meth:`pinned <Clock.pinned>` to each moment in turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
@@ -27,9 +30,13 @@ class Clock:
         self.tz = parse_offset(utc_offset)
         self._skew = timedelta(0)
         self._lock = threading.Lock()
+        self._pinned = threading.local()
 
     def now(self) -> datetime:
         """Current emulator time as an aware datetime in the company offset."""
+        pinned: datetime | None = getattr(self._pinned, "moment", None)
+        if pinned is not None:
+            return pinned
         with self._lock:
             skew = self._skew
         return datetime.now(self.tz) + skew
@@ -39,6 +46,23 @@ class Clock:
         with self._lock:
             self._skew += timedelta(seconds=seconds)
         return self.now()
+
+    @contextlib.contextmanager
+    def pinned(self, moment: datetime) -> Iterator[None]:
+        """While the block runs, :meth:`now` answers ``moment`` in this thread only.
+
+        The seed writes a company's past through the store's ordinary
+        operations; with the clock pinned to each event's moment, everything a
+        write stamps (``MetaData``, the change log CDC reads, tombstones) tells
+        the same story as the documents' dates, while other threads (the HTTP
+        server, the webhook worker) keep the real time.
+        """
+        previous = getattr(self._pinned, "moment", None)
+        self._pinned.moment = moment.astimezone(self.tz)
+        try:
+            yield
+        finally:
+            self._pinned.moment = previous
 
     def timestamp(self) -> float:
         """Emulator time as POSIX seconds, for interval arithmetic."""

@@ -23,6 +23,8 @@ BALANCE_FIELDS: dict[str, tuple[str, int]] = {
     "Payment": ("UnappliedAmt", -1),
 }
 
+#: The key of the address id sequence in :attr:`Company.next_ids` (no entity has this name).
+ADDRESS_SEQUENCE = "PhysicalAddress"
 
 #: A member of an index: a customer id (jobs per parent) or an (entity, id) pair (transactions per customer).
 _Key = t.TypeVar("_Key", str, tuple[str, str])
@@ -58,6 +60,16 @@ class Company:
         while str(number) in table or (entity, str(number)) in self.tombstones:
             number += 1
         self.next_ids[entity] = number + 1
+        return str(number)
+
+    def country(self) -> str:
+        """The company's country (``CompanyInfo.Country``, e.g. ``US``): it decides the tax rules."""
+        return str(self.tables["CompanyInfo"].get(self.realm, {}).get("Country", "US"))
+
+    def new_address_id(self) -> str:
+        """Addresses (a customer's, a document's, the company's) share one id sequence, as in QBO."""
+        number = self.next_ids.get(ADDRESS_SEQUENCE, 1)
+        self.next_ids[ADDRESS_SEQUENCE] = number + 1
         return str(number)
 
     def next_doc_number(self, entity: str) -> str:

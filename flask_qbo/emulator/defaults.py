@@ -1,7 +1,8 @@
 """What a new QBO company holds before anyone writes to it.
 
-A sandbox company is never empty: it has its CompanyInfo, the standard terms
-and payment methods, a few accounts and the "Services" item that sales lines
+A sandbox company is never empty: it has its CompanyInfo (addresses, phone,
+web site, the day it started), its Preferences, the standard terms and
+payment methods, a few accounts and the "Services" item that sales lines
 default to. These rows are put straight into the tables (no change log entry,
 no webhook), as they exist from the moment the company does.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import typing as t
 
 from .company import Company
+from .preferences import PREFERENCES_ID
+from .preferences import new_preferences
 
 DEFAULT_TERMS = (("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60))
 DEFAULT_PAYMENT_METHODS = (
@@ -22,6 +25,15 @@ DEFAULT_PAYMENT_METHODS = (
     ("American Express", "CREDIT_CARD"),
     ("Diners Club", "CREDIT_CARD"),
 )
+#: Where every emulated company is: its office, legal and customer-facing address.
+COMPANY_ADDRESS = {
+    "Line1": "2600 Marine Way",
+    "City": "Mountain View",
+    "CountrySubDivisionCode": "CA",
+    "PostalCode": "94043",
+    "Country": "USA",
+}
+COMPANY_PHONE = "(650) 555-0100"
 DEFAULT_ACCOUNTS = (
     ("1", "Services", "Income", "ServiceFeeIncome"),
     ("4", "Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
@@ -38,15 +50,23 @@ def fill_new_company(
 ) -> None:
     """Put CompanyInfo and the default lists into a just-created ``company``.
 
-    ``stamp`` is the ``MetaData`` every row gets; ``company_info`` overrides
-    CompanyInfo fields (a test's own CompanyName or Country, say).
+    ``stamp`` is the ``MetaData`` every row gets and ``today`` the company's
+    ``CompanyStartDate`` (a seeded company is created on the day its history
+    starts); ``company_info`` overrides CompanyInfo fields (a test's own
+    CompanyName or Country, say).
     """
     name = company.name
+    site = "".join(ch for ch in name.lower() if ch.isalnum())[:40] or "company"
     info: dict[str, t.Any] = {
         "Id": company.realm,
         "SyncToken": "0",
         "CompanyName": name,
         "LegalName": name,
+        "CompanyAddr": {"Id": company.new_address_id(), **COMPANY_ADDRESS},
+        "CustomerCommunicationAddr": {"Id": company.new_address_id(), **COMPANY_ADDRESS},
+        "LegalAddr": {"Id": company.new_address_id(), **COMPANY_ADDRESS},
+        "PrimaryPhone": {"FreeFormNumber": COMPANY_PHONE},
+        "WebAddr": {"URI": f"https://www.{site}.example.com"},
         "Country": "US",
         "SupportedLanguages": "en",
         "FiscalYearStartMonth": "January",
@@ -62,6 +82,9 @@ def fill_new_company(
     }
     info.update(company_info)
     company.tables["CompanyInfo"][company.realm] = info
+    company.tables["Preferences"][PREFERENCES_ID] = new_preferences(
+        str(info["CompanyName"]), currency, str(info["FiscalYearStartMonth"]), stamp
+    )
     for index, (term, days) in enumerate(DEFAULT_TERMS, start=1):
         company.tables["Term"][str(index)] = _row(
             str(index), stamp, Name=term, Type="STANDARD", DueDays=days, DiscountPercent=0, DiscountDays=0

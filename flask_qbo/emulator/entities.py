@@ -11,11 +11,13 @@ from __future__ import annotations
 
 NAME_LISTS = ("Customer", "Term", "PaymentMethod", "Account", "Item")
 TRANSACTIONS = ("Invoice", "Payment", "Estimate", "SalesReceipt", "CreditMemo", "RefundReceipt")
-ENTITIES = NAME_LISTS + TRANSACTIONS + ("CompanyInfo",)
+ENTITIES = NAME_LISTS + TRANSACTIONS + ("CompanyInfo", "Preferences")
 #: URL segment (lower case) and case-insensitive query name → canonical name.
 BY_LOWER = {name.lower(): name for name in ENTITIES}
 #: Reference lists a client may create; Account and Item are read-only here.
 CREATABLE = ("Customer", "Term", "PaymentMethod") + TRANSACTIONS
+#: Entities the emulator serves but no client may change.
+READ_ONLY = ("Account", "Item", "Preferences")
 VOIDABLE = ("Invoice", "Payment", "SalesReceipt", "CreditMemo", "RefundReceipt")
 #: Appended to the DisplayName of an inactive customer, as QBO does.
 DELETED_SUFFIX = " (deleted)"
@@ -53,6 +55,7 @@ FILTERABLE: dict[str, frozenset[str]] = {
     "CreditMemo": frozenset(_TXN_FILTERS + ("Balance", "RemainingCredit")),
     "RefundReceipt": frozenset(_TXN_FILTERS + ("Balance",)),
     "CompanyInfo": frozenset(_META + ("CompanyName", "Country")),
+    "Preferences": frozenset(_META),
 }
 #: Values a name-list query filters by when ``Active`` is not in the WHERE clause.
 ACTIVE_BY_DEFAULT = frozenset(NAME_LISTS)

@@ -2,13 +2,16 @@
 
 QBO has two error envelopes: the API layer's upper-case ``Fault`` and the
 gateway's lower-case ``fault`` used for 401/403. Clients branch on both, so the
-emulator reproduces each one byte-for-byte in structure.
+emulator reproduces each one byte-for-byte in structure. A client that asks
+for XML (the PHP and Java SDKs do by default) gets the ``Fault`` inside an
+``IntuitResponse`` document instead (:func:`fault_xml`).
 """
 
 from __future__ import annotations
 
 import time
 import typing as t
+from xml.etree import ElementTree
 
 #: Intuit's Detail text for a duplicate name (6240).
 DUPLICATE_NAME_DETAIL = (
@@ -66,6 +69,31 @@ class EmulatorFault(Exception):
         if self.status in (401, 403):
             return gateway_body(self.status, self.detail, self.code, self.message, self.fault_type)
         return {"Fault": self.fault(), "time": time_str or _utc_ms()}
+
+
+#: Namespace of every v3 XML document.
+XML_NAMESPACE = "http://schema.intuit.com/finance/v3"
+
+
+def fault_xml(fault: EmulatorFault, time_str: str) -> bytes:
+    """The upper-case ``Fault`` as QBO's XML answer: ``<IntuitResponse time=…><Fault type=…>``.
+
+    Errors are ``<Error code=… element=…>`` with ``Message`` and ``Detail``
+    children; ``element`` is left out when the fault names no field.
+    """
+    root = ElementTree.Element("IntuitResponse", {"xmlns": XML_NAMESPACE, "time": time_str})
+    node = ElementTree.SubElement(root, "Fault", {"type": fault.fault_type})
+    for error in fault.fault()["Error"]:
+        attributes = {"code": error["code"]}
+        if error["element"]:
+            attributes["element"] = error["element"]
+        entry = ElementTree.SubElement(node, "Error", attributes)
+        ElementTree.SubElement(entry, "Message").text = error["Message"]
+        ElementTree.SubElement(entry, "Detail").text = error["Detail"]
+    document = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + ElementTree.tostring(
+        root, encoding="unicode"
+    )
+    return document.encode("utf-8")
 
 
 def _utc_ms() -> str:
@@ -207,6 +235,11 @@ def business(detail: str, element: str = "", code: str = "6000") -> EmulatorFaul
 def unsupported(detail: str) -> EmulatorFault:
     """500 Unsupported Operation (a 400 response in QBO despite the code)."""
     return EmulatorFault(400, "500", "Unsupported Operation", detail)
+
+
+def unknown_resource(path: str, url: str) -> EmulatorFault:
+    """What QBO answers for a path (or method) none of its resources serves: 400, code 500."""
+    return unsupported(f"Operation Could not find resource for relative : {path} of full path: {url} is not supported.")
 
 
 def request_error(detail: str, element: str = "", code: str = "2010") -> EmulatorFault:

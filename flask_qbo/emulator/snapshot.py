@@ -83,10 +83,12 @@ def load(emu: Emulator, path: str | os.PathLike[str]) -> None:
         with store.lock:
             company = store.company(realm)
             company.name = entry["name"]
-            company.tables = {name: {} for name in ENTITIES}
-            for name, rows in entry["tables"].items():
-                if name in company.tables:
-                    company.tables[name] = {str(key): value for key, value in rows.items()}
+            saved = entry["tables"]
+            # A table the snapshot predates (Preferences) keeps what the company was created with.
+            company.tables = {
+                name: {str(key): value for key, value in saved[name].items()} if name in saved else company.tables[name]
+                for name in ENTITIES
+            }
             company.next_ids = {str(k): int(v) for k, v in entry["next_ids"].items()}
             company.doc_numbers = {str(k): int(v) for k, v in entry["doc_numbers"].items()}
             company.tombstones = {(entity, entity_id): when for entity, entity_id, when in entry["tombstones"]}

@@ -37,6 +37,7 @@ from .defaults import fill_new_company
 from .entities import BY_LOWER
 from .entities import CREATABLE
 from .entities import NAME_LISTS
+from .entities import READ_ONLY
 from .entities import TRANSACTIONS
 from .entities import VOIDABLE
 from .errors import EmulatorFault
@@ -179,7 +180,7 @@ class Store:
     def update(self, realm: str, entity: str, obj: dict[str, t.Any], sparse: bool = True) -> dict[str, t.Any]:
         """Full or sparse update; the SyncToken must be current (5010 otherwise)."""
         entity = self.entity_name(entity)
-        if entity in ("Account", "Item"):
+        if entity in READ_ONLY:
             raise errors.unsupported(f"Operation Update is not supported for {entity}.")
         if not obj.get("Id"):
             raise errors.required("Id")

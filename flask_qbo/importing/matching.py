@@ -17,7 +17,9 @@ import re
 import typing as t
 import unicodedata
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_
+from sqlalchemy.orm import Mapper
 
 if t.TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -207,7 +209,10 @@ def search_contacts(qbo: QBO, tenant_key: str, text: str, *, limit: int = 20) ->
         found.append(exact)
     if len(text) < SEARCH_MIN_CHARS:
         return found
-    columns = [getattr(registration.model, f.attr) for f in registration.fields if f.path in SEARCH_PATHS]
+    mapper: Mapper[t.Any] = sa_inspect(registration.model)
+    stored = set(mapper.column_attrs.keys())  # a computed field has no column to search
+    names = [f.attr for f in registration.fields if f.attr and f.attr in stored and set(f.paths) & set(SEARCH_PATHS)]
+    columns = [getattr(registration.model, name) for name in dict.fromkeys(names)]
     if not columns:
         return found
     criteria = [

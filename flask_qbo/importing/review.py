@@ -32,6 +32,7 @@ from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import display_name
 from ..sync.payload import normalize
+from ..sync.payload import pulled_value
 from ..sync.payload import qbo_values
 
 if t.TYPE_CHECKING:
@@ -201,32 +202,36 @@ def plan(qbo: QBO, run: ImportRun, match: ImportMatch, customer: Customer) -> di
         "qbo": [],
     }
     if match.decision == ImportDecision.CREATE:
-        entry["crm"] = [
-            {"attr": f.attr, "from": None, "to": _incoming(f, values)}
-            for f in fields
-            if f.pulls and _incoming(f, values) is not None
-        ]
+        # What the contact factory gets: attributes only (a set= field has none), the first field per attribute.
+        for f in fields:
+            if f.pulls and f.attr and f.set is None and _incoming(f, values) is not None:
+                if all(row["attr"] != f.attr for row in entry["crm"]):
+                    entry["crm"].append({"attr": f.attr, "from": None, "to": _incoming(f, values)})
         return entry
     if match.decision != ImportDecision.LINK or not match.contact_key:
         return entry
     contact = tenant_contact(qbo, run, match.contact_key)
     current = contact_values(contact, fields)
     for field in fields:
-        theirs, ours = values.get(field.path), current.get(field.path)
-        if normalize(theirs) == normalize(ours):
+        differ = [p for p in field.paths if normalize(values.get(p)) != normalize(current.get(p))]
+        if not differ:
             continue
-        if theirs is not None and field.pulls:
-            entry["crm"].append(
-                {"attr": field.attr, "from": getattr(contact, field.attr, None), "to": _incoming(field, values)}
-            )
-        elif theirs is None and ours is not None and field.pushes:
-            entry["qbo"].append({"path": field.path, "from": None, "to": ours})
+        if field.pulls and any(values.get(p) is not None for p in differ):
+            entry["crm"].append({"attr": field.name, "from": _own(field, contact), "to": _incoming(field, values)})
+            continue
+        for path in differ:
+            if values.get(path) is None and current.get(path) is not None and field.pushes:
+                entry["qbo"].append({"path": path, "from": None, "to": current[path]})
     return entry
 
 
 def _incoming(field: Field, values: t.Mapping[str, t.Any]) -> t.Any:
-    value = values.get(field.path)
-    return field.from_qbo(value) if field.from_qbo is not None else value
+    return pulled_value(field, values)
+
+
+def _own(field: Field, contact: object) -> t.Any:
+    """The contact's value of a field, as the host sees it (before ``to_qbo``)."""
+    return field.get(contact) if field.get is not None else getattr(contact, field.attr or "", None)
 
 
 def decided(session: Session, run: ImportRun, limit: int | None = None) -> list[tuple[ImportMatch, Customer]]:

@@ -2,11 +2,17 @@
 
 ``before_flush`` decides which registered contacts changed a field that syncs
 to QBO (new contacts always count; deletes count unless ``QBO_DELETE_POLICY``
-is ``"ignore"``).  ``after_flush`` then writes or coalesces one pending outbox
-row per such contact with Core statements on the flush's connection: new
-contacts only have their key after the INSERT, and Core keeps the write inside
-the same flush, so a rollback removes the outbox row together with the edit
-and a commit always keeps both.
+is ``"ignore"``).  A field is observed through its column, or the columns it
+``watches``; rows of the models registered as ``related`` (addresses kept in
+their own table) count as changes of the contact they lead to, whether they are
+inserted, updated or deleted.  :func:`check_observable` refuses, at
+registration, a pushed field that none of these would ever see change.
+
+``after_flush`` then writes or coalesces one pending outbox row per such
+contact with Core statements on the flush's connection: new contacts only have
+their key after the INSERT, and Core keeps the write inside the same flush, so
+a rollback removes the outbox row together with the edit and a commit always
+keeps both.
 
 Coalescing rules: a contact has at most one *pending* row.  A new edit folds
 into it (a delete turns it into "inactivate").  A row that is ``in_progress``
@@ -45,6 +51,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy import update
 
+from ..errors import QBOConfigError
+from ..fieldmap import FieldMap
 from ..models import Customer
 from ..models import Outbox
 from ..models import OutboxOp
@@ -60,11 +68,13 @@ if t.TYPE_CHECKING:
     from flask import Flask
     from flask_sqlalchemy import SQLAlchemy
     from sqlalchemy.engine import Connection as SAConnection
+    from sqlalchemy.orm import Mapper
     from sqlalchemy.orm import Session
     from sqlalchemy.orm import UOWTransaction
 
     from ..extension import QBO
     from ..extension import ContactRegistration
+    from ..extension import RelatedLink
     from .queue import DBSession
 
 log = logging.getLogger(__name__)
@@ -157,12 +167,52 @@ def _active_registration() -> tuple[QBO, ContactRegistration] | None:
     return qbo, qbo._contact
 
 
+def check_observable(model: type, fields: FieldMap, related: t.Mapping[type, RelatedLink]) -> None:
+    """Refuse a pushed field whose changes capture could never see (with what to do instead).
+
+    Capture sees the contact's columns; a plain property or a hybrid reads
+    something else, so its edits would silently never reach QBO.  Such a field
+    is accepted when the host declares the related models it reads
+    (``related=``), or names the columns it depends on (``watches=``).
+    """
+    mapper: Mapper[t.Any] | None = sa_inspect(model, raiseerr=False)
+    if mapper is None:
+        raise QBOConfigError(f"{model.__name__} is not a mapped SQLAlchemy model.")
+    columns = set(mapper.column_attrs.keys())
+    for related_model, link in related.items():
+        target: Mapper[t.Any] | None = sa_inspect(related_model, raiseerr=False)
+        if target is None:
+            raise QBOConfigError(f"related: {related_model!r} is not a mapped SQLAlchemy model.")
+        if isinstance(link, str) and link not in target.attrs:
+            raise QBOConfigError(
+                f"related: {related_model.__name__} has no attribute {link!r}; name the relationship "
+                f"that leads to the {model.__name__}, or give a callable (row) -> contact."
+            )
+    for field in fields:
+        if not field.pushes:
+            continue
+        bad = [name for name in field.watches if name not in columns]
+        if bad:
+            raise QBOConfigError(
+                f"Field {field.name!r} watches {', '.join(map(repr, bad))}, which are not columns of "
+                f"{model.__name__}; watch columns, and declare rows of other tables with related={{Model: 'contact'}}."
+            )
+        if field.watches or related or (field.attr in columns and field.get is None):
+            continue
+        what = f"{model.__name__}.{field.attr}" if field.get is None else f"the get= of field {field.name!r}"
+        raise QBOConfigError(
+            f"{what} is not a column, so edits to it can never be captured and pushed to QuickBooks. "
+            f"If it reads rows of another table, declare them: register_contact(..., related={{Address: 'contact'}}); "
+            f"if it is computed from columns, map it as Field(get=..., watches=('column', ...))."
+        )
+
+
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
     found = _active_registration()
     if found is None:
         return
     qbo, reg = found
-    pushed_attrs = [f.attr for f in reg.fields if f.pushes]
+    pushed_attrs = [name for f in reg.fields if f.pushes for name in f.watched]
     changes: list[tuple[object, OutboxOp]] = []
     for obj in session.new:
         if isinstance(obj, reg.model):
@@ -170,12 +220,55 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
     for obj in session.dirty:
         if isinstance(obj, reg.model) and _mapped_change(session, obj, pushed_attrs):
             changes.append((obj, OutboxOp.UPSERT))
+    changes.extend((contact, OutboxOp.UPSERT) for contact in _related_contacts(session, reg))
     if current_app.config["QBO_DELETE_POLICY"] == "inactivate":
         for obj in session.deleted:
             if isinstance(obj, reg.model):
                 changes.append((obj, OutboxOp.INACTIVATE))
     if changes:
         session.info.setdefault(_PENDING, []).extend(changes)
+
+
+def _related_contacts(session: Session, reg: ContactRegistration) -> list[object]:
+    """Contacts whose related rows (``related=``) are inserted, changed or deleted in this flush.
+
+    A row moved from one contact to another changes both.  Contacts being
+    deleted are left out: their own delete is what counts.
+    """
+    if not reg.related:
+        return []
+    found: list[object] = []
+    with session.no_autoflush:
+        for obj in [*session.new, *session.dirty, *session.deleted]:
+            for model, link in reg.related.items():
+                if not isinstance(obj, model):
+                    continue
+                if obj in session.dirty and not session.is_modified(obj, include_collections=False):
+                    continue
+                found.extend(_contacts_of(session, obj, link))
+    return [c for c in dict.fromkeys(found) if isinstance(c, reg.model) and c not in session.deleted]
+
+
+def _contacts_of(session: Session, row: object, link: RelatedLink) -> list[object]:
+    """The contact a related row leads to now, and the one it led to before this flush."""
+    if not isinstance(link, str):
+        return [c for c in (link(row),) if c is not None]
+    state = sa_inspect(row)
+    history = state.attrs[link].history if link in state.attrs else None
+    contacts = [getattr(row, link, None), *(history.deleted if history is not None else ())]
+    if contacts[0] is None:
+        contacts.append(_by_foreign_key(session, row, link))
+    return [c for c in contacts if c is not None]
+
+
+def _by_foreign_key(session: Session, row: object, link: str) -> object | None:
+    """A many-to-one target set only by its key column (``Address(contact_id=5)``), loaded by that key."""
+    relationship = sa_inspect(type(row)).relationships.get(link)
+    if relationship is None or len(relationship.local_columns) != 1:
+        return None
+    [column] = relationship.local_columns
+    value = getattr(row, sa_inspect(type(row)).get_property_by_column(column).key, None)
+    return session.get(relationship.mapper.class_, value) if value is not None else None
 
 
 def _mapped_change(session: Session, obj: object, attrs: list[str]) -> bool:

@@ -107,8 +107,7 @@ def three_way(
     value the winner's is kept.
     """
     result = MergeResult()
-    for field in fieldmap:
-        path = field.path
+    for path, field in fieldmap.path_fields():
         c, q = normalize(crm.get(path)), normalize(qbo.get(path))
         if c == q:
             continue
@@ -130,7 +129,7 @@ def three_way(
             side = QBO
         else:
             side = winner
-            result.conflicts.append(Conflict(path, field.attr, c, q, winner))
+            result.conflicts.append(Conflict(path, field.name, c, q, winner))
         if side == CRM and field.pushes:
             result.push[path] = c
         elif side == QBO and field.pulls:

@@ -10,9 +10,10 @@ reads as a change:
 * ``{path: value}`` sets of a contact and of a customer, their hashes and
   differences, and writing pulled values back into a contact;
 * create and sparse-update payloads;
-* DisplayName rules (derivation, collision suffixes, QBO's ``(deleted)`` suffix);
-* pre-flight validation against QBO's Customer rules, so a user reads a message
-  naming their own field instead of a QBO fault after a round trip.
+* DisplayName rules (derivation, collision suffixes, QBO's ``(deleted)`` suffix,
+  whether an update renames the customer).
+
+Pre-flight validation of these values lives in :mod:`flask_qbo.sync.preflight`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import re
 import typing as t
 
 from ..errors import QBOConfigError
-from ..errors import QBOValidationError
 from ..fieldmap import CUSTOMER_PATHS
+from ..fieldmap import Field
 from ..fieldmap import FieldMap
 
 #: Name parts QBO refuses a colon, tab or newline in.
@@ -38,6 +39,9 @@ NAME_FORBIDDEN = ":\t\n\r"
 
 #: Suffix QBO appends to the DisplayName of an inactive ("deleted") customer.
 DELETED_SUFFIX = " (deleted)"
+
+#: DisplayName suffixes tried after a 6240 (duplicate name) before the row is parked.
+MAX_NAME_TRIES = 50
 
 
 # -- paths ----------------------------------------------------------------------------
@@ -130,21 +134,56 @@ def normalize_field(path: str, value: t.Any) -> t.Any:
     return _BREAKS.sub(" ", value)
 
 
+def _canonical(path: str, value: t.Any) -> t.Any:
+    """:func:`normalize_field`, and a DisplayName without QBO's uniqueness suffixes (:func:`name_base`)."""
+    value = normalize_field(path, value)
+    return name_base(value) if path == "DisplayName" else value
+
+
+def field_values(field: Field, contact: object) -> dict[str, t.Any]:
+    """One field's values of the contact as QBO would hold them: ``{path: value}`` for each of its paths.
+
+    The value is ``get(contact)`` or the attribute, through ``to_qbo``; a field
+    with several paths gets one value per path from its ``to_qbo``.
+    """
+    if field.get is not None:
+        value = field.get(contact)
+    else:
+        value = getattr(contact, field.attr or "", None)
+    if field.to_qbo is not None:
+        value = field.to_qbo(value)
+    if not isinstance(field.path, tuple):
+        return {field.path: _canonical(field.path, value)}
+    if value is None:  # nothing to split: every path is empty
+        value = (None,) * len(field.paths)
+    if not isinstance(value, (tuple, list)) or len(value) != len(field.paths):
+        raise QBOConfigError(
+            f"Field {field.name!r}: to_qbo must return {len(field.paths)} values (one per path), got {value!r}."
+        )
+    return {path: _canonical(path, part) for path, part in zip(field.paths, value)}
+
+
+def pulled_value(field: Field, values: t.Mapping[str, t.Any]) -> t.Any:
+    """The value QBO's ``{path: value}`` gives this field's attribute (through ``from_qbo``)."""
+    if isinstance(field.path, tuple):
+        raw: t.Any = tuple(values.get(path) for path in field.paths)
+    else:
+        raw = values.get(field.path)
+    return field.from_qbo(raw) if field.from_qbo is not None else raw
+
+
 def contact_values(contact: object, fieldmap: FieldMap, *, pushing_only: bool = False) -> dict[str, t.Any]:
     """The contact's mapped values as QBO would hold them: ``{path: value}``.
 
-    ``to_qbo`` converters are applied, then :func:`normalize_field`, so the
-    result compares directly with :func:`qbo_values` of the customer and is
-    what every payload is built from.
+    ``get`` and ``to_qbo`` are applied (:func:`field_values`), then
+    :func:`normalize_field`, so the result compares directly with
+    :func:`qbo_values` of the customer and is what every payload is built from.
     """
     values: dict[str, t.Any] = {}
     for field in fieldmap:
         if pushing_only and not field.pushes:
             continue
-        value = getattr(contact, field.attr, None)
-        if field.to_qbo is not None:
-            value = field.to_qbo(value)
-        values[field.path] = normalize_field(field.path, value)
+        values.update(field_values(field, contact))
     return values
 
 
@@ -157,11 +196,11 @@ def qbo_values(data: t.Mapping[str, t.Any], fieldmap: FieldMap) -> dict[str, t.A
     does not read as a change.
     """
     values: dict[str, t.Any] = {}
-    for field in fieldmap:
-        value = get_path(data, field.path)
-        if field.path == "Active" and value is None:
+    for path in fieldmap.paths:
+        value = get_path(data, path)
+        if path == "Active" and value is None:
             value = True
-        values[field.path] = normalize_field(field.path, value)
+        values[path] = _canonical(path, value)
     return values
 
 
@@ -193,10 +232,10 @@ def _wire(path: str, value: t.Any) -> t.Any:
 def build_create_payload(values: t.Mapping[str, t.Any], fieldmap: FieldMap, display_name: str) -> dict[str, t.Any]:
     """Body of a Customer create: every pushed field that has a value, and the DisplayName."""
     payload: dict[str, t.Any] = {}
-    for field in fieldmap:
-        value = values.get(field.path)
-        if field.pushes and value is not None and field.path != "DisplayName":
-            set_path(payload, field.path, value)
+    for path, field in fieldmap.path_fields():
+        value = values.get(path)
+        if field.pushes and value is not None and path != "DisplayName":
+            set_path(payload, path, value)
     payload["DisplayName"] = display_name
     return payload
 
@@ -239,17 +278,17 @@ def build_update_payload(
             if isinstance(existing, t.Mapping)
             else {}
         )
-        for field in fieldmap:
-            if not (field.pushes and _group(field.path) == group and "." in field.path):
+        for path, field in fieldmap.path_fields():
+            if not (field.pushes and _group(path) == group and "." in path):
                 continue
-            value = values.get(field.path)
+            value = values.get(path)
             if (
                 value is None
-                and normalize(get_path(payload, field.path)) is None
-                and normalize((base or {}).get(field.path)) is None
+                and normalize(get_path(payload, path)) is None
+                and normalize((base or {}).get(path)) is None
             ):
                 continue
-            set_path(payload, field.path, _wire(field.path, value))
+            set_path(payload, path, _wire(path, value))
     for path in changed:
         if "." not in path:
             set_path(payload, path, _wire(path, values.get(path)))
@@ -260,13 +299,18 @@ def build_update_payload(
 
 
 def display_name(values: t.Mapping[str, t.Any]) -> str:
-    """The DisplayName a new customer gets: "First Last", else the company, else the email.
+    """The contact's DisplayName: the mapped one, else "First Last", else the company, else the email.
 
     Characters QBO refuses in names are replaced so a company such as
     ``"Acme: West"`` still produces a valid name.
     """
     person = " ".join(str(v) for v in (normalize(values.get("GivenName")), normalize(values.get("FamilyName"))) if v)
-    name = person or normalize(values.get("CompanyName")) or normalize(values.get("PrimaryEmailAddr.Address"))
+    name = (
+        normalize(values.get("DisplayName"))
+        or person
+        or normalize(values.get("CompanyName"))
+        or normalize(values.get("PrimaryEmailAddr.Address"))
+    )
     if not name:
         name = normalize(values.get("MiddleName")) or "Unnamed contact"
     for char in NAME_FORBIDDEN:
@@ -306,65 +350,67 @@ def strip_deleted(name: str | None) -> str:
     return name[: -len(DELETED_SUFFIX)] if name.endswith(DELETED_SUFFIX) else name
 
 
+def name_base(name: t.Any) -> t.Any:
+    """A DisplayName without the suffixes that keep it unique: `` (deleted)``, then `` (2)``, `` (3)`` ...
+
+    Both sides compare DisplayNames so: the CRM's "Ann Lee" and QBO's "Ann Lee (2)"
+    (made unique by :func:`unique_display_name`) are the same name, which is
+    neither pushed again nor pulled back into the contact.  Runs of spaces count
+    as one, as in the name :func:`display_name` sends.
+    """
+    if not isinstance(name, str):
+        return name
+    match = _SUFFIX.match(strip_deleted(name))
+    base = match["base"] if match and int(match["n"]) >= 2 else strip_deleted(name)
+    return normalize(" ".join(base.split()))
+
+
+def renamed(
+    values: t.Mapping[str, t.Any], base: t.Mapping[str, t.Any] | None, current: t.Mapping[str, t.Any] | None
+) -> str | None:
+    """The DisplayName an update should send so the customer's name follows the contact's, or ``None``.
+
+    ``None`` when QBO's name already is the contact's (up to the uniqueness
+    suffixes), and when the contact's name has not changed since both sides last
+    agreed (``base``): a name given in QBO meanwhile is left alone.
+    """
+    wanted = display_name(values)
+    theirs = name_base((current or {}).get("DisplayName"))
+    if isinstance(theirs, str) and theirs.casefold() == wanted.casefold():
+        return None
+    if base is not None and display_name(base) == wanted:
+        return None
+    return wanted
+
+
 def apply_values(
     contact: object, values: t.Mapping[str, t.Any], fieldmap: FieldMap, paths: t.Iterable[str] | None = None
 ) -> list[str]:
-    """Write QBO ``{path: value}`` into the contact's pulled fields; return the attributes changed.
+    """Write QBO ``{path: value}`` into the contact's pulled fields; return the fields changed (by name).
 
     Only fields whose direction allows QBO → CRM are written, through their
-    ``from_qbo`` converter.  Call it under ``qbo.suppress_capture()`` so the
-    write is not pushed back.
+    ``from_qbo`` converter (a field with several paths gets all of them; those
+    missing from ``values`` keep the contact's own) and their ``set``.  When
+    several fields feed one attribute, the first one written wins.  Call it
+    under ``qbo.suppress_capture()`` so the write is not pushed back.
     """
     wanted = set(paths) if paths is not None else None
     changed: list[str] = []
+    written: set[str] = set()
     for field in fieldmap:
-        if not field.pulls or field.path not in values or (wanted is not None and field.path not in wanted):
+        hit = [p for p in field.paths if p in values and (wanted is None or p in wanted)]
+        if not field.pulls or not hit or (field.attr is not None and field.attr in written):
             continue
-        value = values[field.path]
-        if field.from_qbo is not None:
-            value = field.from_qbo(value)
-        if normalize(getattr(contact, field.attr, None)) != normalize(value):
-            setattr(contact, field.attr, value)
-            changed.append(field.attr)
+        ours = field_values(field, contact)
+        if all(normalize(ours[p]) == normalize(values[p]) for p in hit):
+            continue
+        value = pulled_value(field, {**ours, **{p: values[p] for p in hit}})
+        if field.set is not None:
+            field.set(contact, value)
+        elif normalize(getattr(contact, field.attr or "", None)) != normalize(value):
+            setattr(contact, field.attr or "", value)
+        else:
+            continue
+        written.add(field.attr or "")
+        changed.append(field.name)
     return changed
-
-
-# -- pre-flight validation ------------------------------------------------------------
-
-#: Code recorded on rows rejected before any request was sent (Intuit's own codes are numeric).
-PREFLIGHT_CODE = "preflight"
-
-#: QBO accepts an address with an ``@`` and a dot in the domain; we also refuse spaces.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _fail(label: str, path: str, problem: str) -> QBOValidationError:
-    return QBOValidationError(
-        f"{label}: {problem}",
-        status=None,
-        code=PREFLIGHT_CODE,
-        detail=f"QuickBooks field {path}",
-        element=path,
-    )
-
-
-def validate_values(values: t.Mapping[str, t.Any], fieldmap: FieldMap | None = None) -> None:
-    """Raise :class:`QBOValidationError` for the first value QBO would refuse.
-
-    :param values: ``{path: value}`` as built by :func:`contact_values`
-        (plus ``DisplayName`` when creating).
-    :param fieldmap: used to name the host attribute in the message.
-    """
-    for path, raw in values.items():
-        value = normalize(raw)
-        field = fieldmap.by_path(path) if fieldmap is not None else None
-        label = field.attr if field is not None else path
-        if value is None or not isinstance(value, str):
-            continue
-        limit = CUSTOMER_PATHS.get(path)
-        if limit is not None and len(value) > limit:
-            raise _fail(label, path, f"is {len(value)} characters long; QuickBooks allows at most {limit}.")
-        if path in NAME_PATHS and any(ch in value for ch in NAME_FORBIDDEN):
-            raise _fail(label, path, "QuickBooks does not allow a colon (:), tab or line break in names.")
-        if path == "PrimaryEmailAddr.Address" and not _EMAIL.match(value):
-            raise _fail(label, path, f"{value!r} is not a valid email address.")

@@ -42,6 +42,8 @@ class Case:
     body: bytes
     status: int | None = None
     content_type: str = "application/json"
+    #: The HTTP method of the request the payload answered (a 610 reads differently on a GET).
+    method: str = "POST"
 
     def __str__(self) -> str:  # pytest ids
         return self.name
@@ -67,6 +69,7 @@ def _load(kind: str, path: Path) -> Case:
         body=body,
         status=data.get("status"),
         content_type=data.get("content_type", "application/json"),
+        method=data.get("method", "POST"),
     )
 
 

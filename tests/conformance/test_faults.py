@@ -29,6 +29,7 @@ def _response(case: corpus.Case) -> requests.Response:
     response.headers["Content-Type"] = case.content_type
     response.headers["intuit_tid"] = f"tid-{case.name}"
     response.encoding = "utf-8"
+    response.request = requests.Request(case.method, "https://qbo.example/v3/company/1/invoice").prepare()
     return response
 
 

@@ -157,16 +157,85 @@ def test_customers_were_created_before_their_first_document(demo: Emulator) -> N
     } == {k: v.date().isoformat() for k, v in created.items()}
 
 
-def test_seeding_fires_no_webhooks_but_cdc_sees_it() -> None:
+def test_seeding_fires_no_webhooks_but_cdc_sees_it_when_it_happened() -> None:
     emu = Emulator(EmulatorConfig(webhook_url="http://listener.test/hook"))
     seed_company(emu, DEMO_REALM, "Quiet Co", customers=4, txns_per_customer=3)
     status = emu.webhooks.status()
     assert (status["events"], status["pending"]) == (0, 0)
-    since = emu.clock.now() - dt.timedelta(minutes=5)
-    cdc = emu.store.cdc(DEMO_REALM, ["Customer"], since)
-    assert len(cdc["CDCResponse"][0]["QueryResponse"][0]["Customer"]) == 5
+    customers = emu.store.list(DEMO_REALM, "Customer", include_inactive=True)
+    assert len(customers) == 5
+    recently = emu.clock.now() - dt.timedelta(minutes=5)
+    assert emu.store.cdc(DEMO_REALM, ["Customer"], recently)["CDCResponse"][0]["QueryResponse"] == [{}]
+    oldest = min(dt.datetime.fromisoformat(c["MetaData"]["CreateTime"]) for c in customers)
+    history = emu.store.cdc(DEMO_REALM, ["Customer"], oldest)["CDCResponse"][0]["QueryResponse"][0]["Customer"]
+    assert {c["Id"] for c in history} == {c["Id"] for c in customers}
     emu.store.create(DEMO_REALM, "Customer", {"DisplayName": "After Seeding"})
     assert emu.webhooks.status()["events"] == 1
+    fresh = emu.store.cdc(DEMO_REALM, ["Customer"], recently)["CDCResponse"][0]["QueryResponse"][0]["Customer"]
+    assert [c["DisplayName"] for c in fresh] == ["After Seeding"]
+
+
+def _when(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp)
+
+
+def test_seeded_metadata_tells_the_same_story_as_the_dates(demo: Emulator) -> None:
+    """Issue 15 (7): seed data is back-dated history, not hundreds of records changed "now"."""
+    now = demo.clock.now()
+    for realm in (DEMO_REALM, SECOND_REALM):
+        rows = {entity: demo.store.list(realm, entity, include_inactive=True) for entity in TRANSACTION_TYPES}
+        for entity, documents in rows.items():
+            for row in documents:
+                created, updated = _when(row["MetaData"]["CreateTime"]), _when(row["MetaData"]["LastUpdatedTime"])
+                assert created.date().isoformat() == row["TxnDate"], (entity, row["Id"])
+                assert created <= updated and updated.date() < now.date(), (entity, row["Id"])
+        payments = {p["Id"]: p for p in rows["Payment"]}
+        paid = [i for i in rows["Invoice"] if i["LinkedTxn"]]
+        assert paid
+        for invoice in paid:  # an invoice last changed when its last payment was applied
+            last_payment = max(
+                _when(payments[link["TxnId"]]["MetaData"]["CreateTime"]) for link in invoice["LinkedTxn"]
+            )
+            assert _when(invoice["MetaData"]["LastUpdatedTime"]) == last_payment
+        customers = demo.store.list(realm, "Customer", include_inactive=True)
+        inactive = [c for c in customers if not c["Active"]]
+        assert inactive and all(
+            _when(c["MetaData"]["CreateTime"]) < _when(c["MetaData"]["LastUpdatedTime"]) < now - dt.timedelta(days=1)
+            for c in inactive
+        )
+        info = demo.store.read(realm, "CompanyInfo", realm)
+        opened = dt.date.fromisoformat(info["CompanyStartDate"])
+        assert _when(info["MetaData"]["CreateTime"]).date() == opened
+        assert opened < min(_when(c["MetaData"]["CreateTime"]).date() for c in customers)
+        assert _when(demo.store.read(realm, "Term", "1")["MetaData"]["CreateTime"]).date() == opened
+
+
+def test_cdc_since_yesterday_on_a_fresh_seed_answers_only_recent_changes(demo: Emulator) -> None:
+    """Before issue 15 this answered every seeded record (about 150 two-year-old invoices among them)."""
+    entities = ("Customer", *TRANSACTION_TYPES)
+    since = demo.clock.now() - dt.timedelta(days=1)
+    token = demo.issue_tokens(DEMO_REALM)["access_token"]
+    response = demo.http_session().get(
+        f"{demo.config.base_url}/v3/company/{DEMO_REALM}/cdc",
+        params={"entities": ",".join(entities), "changedSince": since.isoformat(timespec="seconds")},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    answered = {
+        (entity, row["Id"])
+        for group in response.json()["CDCResponse"][0]["QueryResponse"]
+        for entity, rows in group.items()
+        if isinstance(rows, list)
+        for row in rows
+    }
+    recent = {
+        (entity, row["Id"])
+        for entity in entities
+        for row in demo.store.list(DEMO_REALM, entity, include_inactive=True)
+        if _when(row["MetaData"]["LastUpdatedTime"]) >= since
+    }
+    assert answered == recent  # what changed since yesterday, by the records' own dates
+    assert len(answered) < 25  # the seed's last day at most, not its two years
 
 
 def test_unknown_catalogue_is_refused() -> None:
@@ -190,7 +259,10 @@ def test_save_and_load_round_trip(demo: Emulator, tmp_path: Path) -> None:
         assert restored.store.list(DEMO_REALM, entity, include_inactive=True) == source.store.list(
             DEMO_REALM, entity, include_inactive=True
         )
-    fresh = restored.store.create(DEMO_REALM, "Estimate", {"CustomerRef": {"value": "1"}, "Line": [{"Amount": 5}]})
+    active = restored.store.list(DEMO_REALM, "Customer")[0]
+    fresh = restored.store.create(
+        DEMO_REALM, "Estimate", {"CustomerRef": {"value": active["Id"]}, "Line": [{"Amount": 5}]}
+    )
     assert int(fresh["Id"]) > int(invoice["Id"])
     since = restored.clock.now() - dt.timedelta(minutes=5)
     deleted = restored.store.cdc(DEMO_REALM, ["Estimate"], since)["CDCResponse"][0]["QueryResponse"][0]["Estimate"]

@@ -6,6 +6,10 @@ import types
 
 import pytest
 
+from flask_qbo import Field
+from flask_qbo import join_name
+from flask_qbo import split_name
+from flask_qbo.errors import QBOConfigError
 from flask_qbo.errors import QBOValidationError
 from flask_qbo.fieldmap import FieldMap
 from flask_qbo.sync.payload import apply_values
@@ -14,11 +18,13 @@ from flask_qbo.sync.payload import build_update_payload
 from flask_qbo.sync.payload import contact_values
 from flask_qbo.sync.payload import customer_hash
 from flask_qbo.sync.payload import display_name
+from flask_qbo.sync.payload import name_base
 from flask_qbo.sync.payload import next_display_name
 from flask_qbo.sync.payload import qbo_values
+from flask_qbo.sync.payload import renamed
 from flask_qbo.sync.payload import strip_deleted
 from flask_qbo.sync.payload import unique_display_name
-from flask_qbo.sync.payload import validate_values
+from flask_qbo.sync.preflight import validate_values
 
 FIELDS = FieldMap.default()
 
@@ -221,3 +227,61 @@ def test_apply_values_only_pulls_and_converts() -> None:
     changed = apply_values(c, {"GivenName": "Anna", "Active": False}, FIELDS)
     assert c.first_name == "Anna" and c.archived is True
     assert set(changed) == {"first_name", "archived"}
+
+
+ONE_NAME = FieldMap(
+    Field("name", "DisplayName"),
+    Field("name", ("GivenName", "FamilyName"), to_qbo=split_name, from_qbo=join_name),
+)
+
+
+def test_one_name_feeds_display_name_and_both_name_parts() -> None:
+    values = contact_values(types.SimpleNamespace(name=" Ann  Marie Lee "), ONE_NAME)
+    assert values == {"DisplayName": "Ann Marie Lee", "GivenName": "Ann Marie", "FamilyName": "Lee"}
+    assert display_name(values) == "Ann Marie Lee"
+    assert (
+        qbo_values({"DisplayName": "Ann Marie Lee (2)", "GivenName": "Ann Marie", "FamilyName": "Lee"}, ONE_NAME)
+        == values
+    )
+
+
+def test_pulled_name_parts_join_and_the_first_field_per_attribute_wins() -> None:
+    person = types.SimpleNamespace(name="Ann Lee")
+    assert apply_values(person, {"GivenName": "Anna"}, ONE_NAME) == ["name"]  # FamilyName kept from the contact
+    assert person.name == "Anna Lee"
+    both = {"DisplayName": "Dr Anna Lee", "GivenName": "Annie", "FamilyName": "Lee"}
+    assert apply_values(person, both, ONE_NAME) == ["name"] and person.name == "Dr Anna Lee"
+
+
+def test_a_getter_and_setter_field_reads_and_writes_through_them() -> None:
+    person = types.SimpleNamespace(first="Ann", last="Lee")
+
+    def set_both(p: types.SimpleNamespace, value: str) -> None:
+        p.first, p.last = split_name(value)
+
+    fields = FieldMap(Field(path="DisplayName", get=lambda p: f"{p.first} {p.last}", set=set_both, watches=("first",)))
+    assert contact_values(person, fields) == {"DisplayName": "Ann Lee"}
+    assert apply_values(person, {"DisplayName": "Bo Chen"}, fields) == ["(computed DisplayName from first)"]
+    assert (person.first, person.last) == ("Bo", "Chen")
+    suffixed = qbo_values({"DisplayName": "Bo Chen (3)"}, fields)
+    assert apply_values(person, suffixed, fields) == []  # a uniqueness suffix is no change
+
+
+def test_to_qbo_must_give_one_value_per_path() -> None:
+    fields = FieldMap(Field("name", ("GivenName", "FamilyName"), to_qbo=lambda v: (v,), from_qbo=join_name))
+    with pytest.raises(QBOConfigError, match="2 values"):
+        contact_values(types.SimpleNamespace(name="Ann"), fields)
+
+
+def test_name_base_drops_only_the_uniqueness_suffixes() -> None:
+    assert name_base("Ann Lee (2)") == "Ann Lee" and name_base("Ann Lee (12) (deleted)") == "Ann Lee"
+    assert name_base("Suite (1)") == "Suite (1)" and name_base("Ann (Lee)") == "Ann (Lee)" and name_base(None) is None
+
+
+def test_renamed_follows_the_contact_but_not_a_name_given_in_qbo() -> None:
+    base = {"GivenName": "Ann", "FamilyName": "Lee"}
+    now = {"GivenName": "Ann", "FamilyName": "Lee-Smith"}
+    assert renamed(now, base, {"DisplayName": "Ann Lee"}) == "Ann Lee-Smith"
+    assert renamed(now, base, {"DisplayName": "ann lee-smith (2)"}) is None  # QBO already has it
+    assert renamed(base, base, {"DisplayName": "Lee, Ann"}) is None  # the contact's name did not change
+    assert renamed(now, None, {"DisplayName": "Lee, Ann"}) == "Ann Lee-Smith"

@@ -6,6 +6,10 @@ import datetime as dt
 import re
 import typing as t
 
+from flask_qbo import Field
+from flask_qbo import FieldMap
+from flask_qbo import join_name
+from flask_qbo import split_name
 from flask_qbo.connection import health
 from flask_qbo.errors import QBOValidationError
 from flask_qbo.models import Inbox
@@ -290,3 +294,26 @@ def test_a_single_tenant_host_sees_parts_that_name_no_company(
 def test_health_page_without_malformed_webhooks_has_no_such_section(client: t.Any, connected: t.Any) -> None:
     login(client, ACME_ADMIN)
     assert "Webhook events not stored" not in text(client.get(HEALTH))
+
+
+def test_the_field_chart_shows_how_the_display_name_syncs(app: t.Any) -> None:
+    qbo = get_qbo(app)
+    with app.app_context():
+        derived = next(r for r in health.field_chart(qbo) if r["path"] == "DisplayName")
+        assert derived == {"attr": "(derived, unique)", "path": "DisplayName", "direction": "CRM → QBO"}
+        app.config["QBO_DISPLAY_NAME"] = "create_only"
+        derived = next(r for r in health.field_chart(qbo) if r["path"] == "DisplayName")
+        assert derived["direction"] == "CRM → QBO on create; shown"
+        qbo.register_contact(
+            Contact,
+            fields=FieldMap(
+                Field("first_name", "DisplayName"),
+                Field("last_name", ("GivenName", "FamilyName"), to_qbo=split_name, from_qbo=join_name),
+                Field(path="Notes", get=str, watches=("notes",)),
+            ),
+        )
+        chart = health.field_chart(qbo)
+        assert chart[0] == {"attr": "first_name", "path": "DisplayName", "direction": "↔ (CRM → QBO on create only)"}
+        assert chart[1] == {"attr": "last_name", "path": "GivenName + FamilyName", "direction": "↔"}
+        assert chart[2] == {"attr": "(computed Notes from notes)", "path": "Notes", "direction": "CRM → QBO"}
+        assert all(r["attr"] != "(derived, unique)" for r in chart)

@@ -14,6 +14,7 @@ from .. import errors
 from ..entities import DELETED_SUFFIX
 from ..entities import DELIVERY_METHODS
 from ..errors import EmulatorFault
+from .values import addresses
 from .values import check_length
 from .values import money
 from .values import reference
@@ -41,17 +42,6 @@ NESTED_LIMITS = {
     ("Fax", "FreeFormNumber"): 30,
     ("WebAddr", "URI"): 1000,
 }
-ADDRESS_LIMITS = {
-    "Line1": 500,
-    "Line2": 500,
-    "Line3": 500,
-    "Line4": 500,
-    "Line5": 500,
-    "City": 255,
-    "CountrySubDivisionCode": 255,
-    "PostalCode": 30,
-    "Country": 255,
-}
 NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
 NO_SEPARATOR_FIELDS = ("DisplayName",) + NAME_PARTS + ("PrintOnCheckName",)
 MAX_JOB_LEVEL = 4
@@ -75,10 +65,6 @@ def prepare_customer(
     for (outer, inner), limit in NESTED_LIMITS.items():
         if isinstance(obj.get(outer), dict):
             check_length(obj[outer].get(inner), limit, f"{outer}.{inner}")
-    for addr in ("BillAddr", "ShipAddr"):
-        if isinstance(obj.get(addr), dict):
-            for part, limit in ADDRESS_LIMITS.items():
-                check_length(obj[addr].get(part), limit, f"{addr}.{part}")
     email = (obj.get("PrimaryEmailAddr") or {}).get("Address")
     if email and ("@" not in email or "." not in email.split("@")[-1]):
         raise errors.business(
@@ -145,4 +131,5 @@ def prepare_customer(
     if current is None:
         obj["_opening"] = money(obj.get("Balance", 0), "Balance")
     obj.pop("Balance", None)
+    addresses(company, obj, current, ("BillAddr", "ShipAddr"))
     return obj

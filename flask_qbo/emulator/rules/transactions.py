@@ -1,9 +1,16 @@
 """QBO's rules for the six sales transactions: lines, totals, dates, payments.
 
 Invoices, estimates, sales receipts, credit memos and refund receipts share the
-line arithmetic (Qty × UnitPrice, discounts, the SubTotalLine) and the
-document numbering; a Payment instead applies its amount to open invoices
-through ``Line[].LinkedTxn`` and may not exceed what they owe.
+line arithmetic (Qty × UnitPrice, discounts, the SubTotalLine), the
+document numbering and what QBO fills in on them: the item's name on each
+line, a line tax code, the tax summary and the customer's addresses. A
+Payment instead applies its amount to open invoices through
+``Line[].LinkedTxn`` and may not exceed what they owe.
+
+Sales tax is not set up in an emulated company (``Preferences.TaxPrefs``), so
+as QBO does then, a ``TxnTaxDetail`` a client sends is ignored and every
+document reports ``TotalTax`` 0; line tax codes are kept (``NON`` when none is
+sent) and, in a US company, must be ``TAX`` or ``NON``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from decimal import Decimal
 from .. import errors
 from ..entities import ESTIMATE_STATUSES
 from ..errors import EmulatorFault
+from .values import addresses
 from .values import check_date
 from .values import check_length
 from .values import money
@@ -27,10 +35,24 @@ if t.TYPE_CHECKING:
 #: References to the default accounts and item every new company has (defaults.py).
 UNDEPOSITED_FUNDS = {"value": "4", "name": "Undeposited Funds"}
 CHECKING = {"value": "35", "name": "Checking"}
-SERVICES_ITEM = {"value": "1", "name": "Services"}
+SERVICES_ITEM_ID = "1"
+#: The two line tax codes of a US company.
+US_LINE_TAX_CODES = ("TAX", "NON")
+NON_TAXABLE = "NON"
 
 
-def _line_total(lines: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], float]:
+def _item_line(company: Company, detail: dict[str, t.Any]) -> None:
+    """Resolve a sales line's item (its name filled in) and tax code."""
+    element = "Line.SalesItemLineDetail"
+    item = detail.get("ItemRef") or {"value": SERVICES_ITEM_ID}
+    detail["ItemRef"] = reference(company, "Item", item, f"{element}.ItemRef")
+    code = str((detail.get("TaxCodeRef") or {}).get("value") or NON_TAXABLE)
+    if company.country() == "US" and code not in US_LINE_TAX_CODES:
+        raise errors.business("Valid Line TaxCodes for US should be TAX or NON", f"{element}.TaxCodeRef", code="6100")
+    detail["TaxCodeRef"] = {"value": code}
+
+
+def _line_total(company: Company, lines: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], float]:
     """Number the lines, fill Amount from Qty × UnitPrice, append the SubTotalLine."""
     out: list[dict[str, t.Any]] = []
     total = Decimal("0")
@@ -40,7 +62,7 @@ def _line_total(lines: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], 
         line["DetailType"] = detail_type
         detail = dict(line.get(detail_type) or {})
         if detail_type == "SalesItemLineDetail":
-            detail.setdefault("ItemRef", dict(SERVICES_ITEM))
+            _item_line(company, detail)
             if "Amount" not in line and "Qty" in detail and "UnitPrice" in detail:
                 line["Amount"] = money(Decimal(str(detail["Qty"])) * Decimal(str(detail["UnitPrice"])))
         if "Amount" not in line:
@@ -84,8 +106,14 @@ def prepare_transaction(
         return _prepare_payment(company, obj, current)
     if not obj.get("Line"):
         raise errors.required("Line", "Required parameter Line is missing in the request")
-    obj["Line"], total = _line_total(list(obj["Line"]))
+    obj["Line"], total = _line_total(company, list(obj["Line"]))
     obj["TotalAmt"] = total
+    obj["TxnTaxDetail"] = {"TotalTax": 0}
+    if current is None:
+        for name in ("BillAddr", "ShipAddr"):
+            if name not in obj and customer.get(name):
+                obj[name] = dict(customer[name])
+    addresses(company, obj, current, ("BillAddr", "ShipAddr"))
     if not obj.get("DocNumber"):
         obj["DocNumber"] = (current or {}).get("DocNumber") or company.next_doc_number(entity)
     if entity == "Invoice":

@@ -19,6 +19,18 @@ if t.TYPE_CHECKING:
     from ..company import Company
 
 _CENT = Decimal("0.01")
+#: A PhysicalAddress's parts and their lengths (Intuit's Customer reference).
+ADDRESS_LIMITS = {
+    "Line1": 500,
+    "Line2": 500,
+    "Line3": 500,
+    "Line4": 500,
+    "Line5": 500,
+    "City": 255,
+    "CountrySubDivisionCode": 255,
+    "PostalCode": 30,
+    "Country": 255,
+}
 
 
 def money(value: object, element: str = "Amount") -> float:
@@ -53,3 +65,24 @@ def reference(company: Company, entity: str, ref: object, element: str, label: s
     if target.get("Active") is False:
         raise errors.not_found(entity, ref_id)
     return {"value": ref_id, "name": target.get(label, "")}
+
+
+def addresses(
+    company: Company, obj: dict[str, t.Any], current: dict[str, t.Any] | None, names: tuple[str, ...]
+) -> None:
+    """Store each address named in ``names`` as QBO does: checked, emptied parts gone, an ``Id`` of its own.
+
+    QBO numbers every address it stores; an address keeps its id when its
+    record is updated (a client's ``Id`` is ignored), and one whose parts
+    were all cleared is removed.
+    """
+    for name in names:
+        value = obj.get(name)
+        parts = {k: v for k, v in value.items() if k != "Id" and v not in ("", None)} if isinstance(value, dict) else {}
+        if not parts:
+            obj.pop(name, None)
+            continue
+        for part, limit in ADDRESS_LIMITS.items():
+            check_length(parts.get(part), limit, f"{name}.{part}")
+        previous = ((current or {}).get(name) or {}).get("Id")
+        obj[name] = {"Id": previous or company.new_address_id(), **parts}

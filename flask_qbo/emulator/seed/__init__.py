@@ -6,19 +6,24 @@ credits; :func:`seed_demo` builds the two companies the demo CRM, the tests
 and the docs use. Only the random choices are ours, and they come from
 ``random.Random(seed)``: the same seed always yields the same names, amounts
 and outcomes. Dates are placed relative to ``emu.clock.now()`` so the data
-always looks current (invoices are overdue "now", not in some fixed year).
+always looks current (invoices are overdue "now", not in some fixed year),
+and it is history in every respect: the company opened before its first
+customer, each record's ``MetaData`` and change-log entry carry the moment
+it stands for, so a CDC "since yesterday" on a fresh emulator answers only
+what the seeded history did yesterday.
 
 The material (names, places, product lines) is :mod:`.data`; planning and
 replaying a company's history through the store is :mod:`.history`.
 
 Webhooks: seeding creates hundreds of entities and must not flood a listener,
 so the store's change listeners are detached while a company is seeded (the
-change log, and so CDC, still sees everything).
+change log, and so a CDC reaching back far enough, still sees everything).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import random
 import typing as t
 
@@ -26,6 +31,7 @@ from ..entities import ESTIMATE_STATUSES
 from .data import CATALOGUES
 from .data import customer_profiles
 from .history import Seeder
+from .history import opening_day
 
 if t.TYPE_CHECKING:
     from ..app import Emulator
@@ -91,31 +97,30 @@ def seed_company(
     (a job) and the last one is made inactive; every other customer gets
     roughly ``txns_per_customer`` documents (plus the payments that settle
     invoices) dated within the last ``years`` years. ``catalogue`` picks the
-    product lines ("landscaping" or "trading").
+    product lines ("landscaping" or "trading"). A company created here opens
+    (``CompanyStartDate``, its default lists' ``MetaData``) before its first
+    customer; an existing company keeps the day it was created.
     """
     if catalogue not in CATALOGUES:
         raise ValueError(f"unknown catalogue {catalogue!r}; choose from {sorted(CATALOGUES)}")
     rng = random.Random(seed)
     profiles = customer_profiles(rng, customers)
     if realm_id not in {realm for realm, _name in emu.store.companies()}:
-        emu.add_company(realm_id, name)
+        opening = opening_day(emu.clock.now().date(), years)
+        with emu.clock.pinned(dt.datetime.combine(opening, dt.time(8), tzinfo=emu.clock.tz)):
+            emu.add_company(realm_id, name)
     with _silenced(emu):
         seeder = Seeder(emu, realm_id, rng, catalogue)
-        top_level = [seeder.create_customer(profile) for profile in profiles]
+        planned = [seeder.add_customer(profile) for profile in profiles]
         estimate_cycle = list(ESTIMATE_STATUSES) * 2
-        for profile, customer in zip(profiles, top_level):
+        for profile, customer in zip(profiles, planned):
             if not profile.inactive:
                 count = max(1, round(txns_per_customer * rng.uniform(0.5, 1.5)))
                 seeder.plan_customer(customer, years, count, estimate_cycle)
-        jobs = []
-        if top_level:
-            jobs.append(seeder.create_job(top_level[0]))
-            seeder.plan_customer(jobs[0], 1, max(1, txns_per_customer // 3), [])
-        seeder.replay()
-        for profile, customer in zip(profiles, top_level):
-            if profile.inactive:
-                seeder.deactivate(customer)
-        seeder.backdate(top_level + jobs, years)
+        if planned:
+            job = seeder.add_job(planned[0])
+            seeder.plan_customer(job, 1, max(1, txns_per_customer // 3), [])
+        seeder.replay(years, {customer for profile, customer in zip(profiles, planned) if profile.inactive})
 
 
 def seed_demo(emu: Emulator, seed: int = DEMO_SEED) -> None:

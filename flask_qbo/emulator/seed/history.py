@@ -3,8 +3,14 @@
 The seeder goes through the store's public operations (``create``, ``update``,
 ``void``) rather than writing records directly, so balances, SyncTokens, the
 change log used by CDC and every derived field come out exactly as they would
-for data entered through the API. Events are replayed in date order so ids
-follow dates, and every random choice comes from the one generator passed in.
+for data entered through the API. Events are replayed in date order with the
+clock :meth:`pinned <flask_qbo.emulator.clock.Clock.pinned>` to each one's
+moment, so ids follow dates and ``MetaData``, the change log and CDC agree
+with ``TxnDate``: a customer is created some weeks before its first
+document, an invoice on its date and updated when it is paid. Every random
+choice comes from the one generator passed in; the moments (times of day,
+how long before its first document a customer was created) derive from
+positions and ids, so the data is the same as drawn.
 """
 
 from __future__ import annotations
@@ -27,6 +33,20 @@ if t.TYPE_CHECKING:
 
     from ..app import Emulator
 
+#: A seeded company opens this long before its history window (and so before its first customer).
+OPENING_LEAD = dt.timedelta(days=120)
+#: A customer is created 14 to 103 days before its first document.
+CUSTOMER_LEAD_DAYS = (14, 90)
+#: The first event of a day happens at 08:30, the next ones 11 minutes apart.
+DAY_START_MINUTES = 8 * 60 + 30
+EVENT_SPACING_MINUTES = 11
+LAST_MINUTE = 23 * 60 + 59
+
+
+def opening_day(today: dt.date, years: int) -> dt.date:
+    """The day a company seeded with ``years`` of history was created (its ``CompanyStartDate``)."""
+    return today - dt.timedelta(days=365 * years) - OPENING_LEAD
+
 
 @dataclass(order=True)
 class _Event:
@@ -39,7 +59,12 @@ class _Event:
 
 
 class Seeder:
-    """Plans a company's history, then replays it through the store."""
+    """Plans a company's history, then replays it through the store.
+
+    Customers are planned as indexes into :attr:`bodies`; a customer's record
+    (with the ``Id`` the store gives it) exists once its creation is replayed,
+    which happens before any of its documents.
+    """
 
     def __init__(self, emu: Emulator, realm: str, rng: random.Random, catalogue: str) -> None:
         self.store = emu.store
@@ -50,13 +75,17 @@ class Seeder:
         self.today = emu.clock.now().date()
         self.events: list[_Event] = []
         self.created: dict[int, dict[str, t.Any]] = {}
+        self.bodies: list[dict[str, t.Any]] = []
+        self.records: dict[int, dict[str, t.Any]] = {}
+        self.parents: dict[int, int] = {}
         self.voided_receipt = False
         self.terms = [x for x in self.store.list(realm, "Term") if x.get("Active", True)]
         self.methods = [x for x in self.store.list(realm, "PaymentMethod") if x.get("Active", True)]
 
     # -- customers ----------------------------------------------------------
 
-    def create_customer(self, profile: Profile) -> dict[str, t.Any]:
+    def add_customer(self, profile: Profile) -> int:
+        """Plan a customer (its terms and payment method drawn now); returns its index."""
         body = dict(profile.body)
         if profile.extra["term"] and self.terms:
             body["SalesTermRef"] = ref(self.rng.choice(self.terms))
@@ -64,64 +93,52 @@ class Seeder:
             body["PaymentMethodRef"] = ref(self.rng.choice(self.methods))
         if profile.extra["delivery"]:
             body["PreferredDeliveryMethod"] = profile.extra["delivery"]
-        return self.store.create(self.realm, "Customer", body)
+        self.bodies.append(body)
+        return len(self.bodies) - 1
 
-    def create_job(self, parent: dict[str, t.Any]) -> dict[str, t.Any]:
-        """A sub-customer (project) billed with its parent."""
+    def add_job(self, parent: int) -> int:
+        """Plan a sub-customer (project) billed with its parent; returns its index."""
+        source = self.bodies[parent]
         body = {
-            "DisplayName": f"{parent.get('FamilyName', 'Main')} backyard remodel",
+            "DisplayName": f"{source.get('FamilyName', 'Main')} backyard remodel",
             "Job": True,
             "BillWithParent": True,
-            "ParentRef": {"value": str(parent["Id"])},
         }
         for name in ("GivenName", "FamilyName", "CompanyName", "PrimaryEmailAddr", "BillAddr"):
-            if parent.get(name):
-                body[name] = parent[name]
-        return self.store.create(self.realm, "Customer", body)
+            if source.get(name):
+                body[name] = source[name]
+        self.bodies.append(body)
+        self.parents[len(self.bodies) - 1] = parent
+        return len(self.bodies) - 1
 
-    def deactivate(self, customer: dict[str, t.Any]) -> None:
-        current = self.store.read(self.realm, "Customer", customer["Id"])
-        self.store.update(
-            self.realm,
-            "Customer",
-            {"Id": current["Id"], "SyncToken": current["SyncToken"], "Active": False},
-            sparse=True,
-        )
+    def _plan_customers(self, years: int, inactive: set[int]) -> None:
+        """Add each customer's creation (and the deactivation of ``inactive`` ones) to the plan.
 
-    def backdate(self, customers: list[dict[str, t.Any]], years: int) -> None:
-        """Set each customer's ``MetaData.CreateTime`` to a day before its first document.
-
-        The store stamps ``CreateTime`` with the clock at creation, so without
-        this every seeded customer would be a customer "since today" while its
-        invoices go back years.  The store has no operation for writing
-        ``MetaData`` (neither has QBO), so the record is changed in place under
-        the store's lock, as the snapshot loader does.  The lead time is derived from
-        the id rather than drawn from ``rng``, so the rest of the seeded data
-        (and :data:`DEMO_CUSTOMER_EMAILS`) stays exactly as before.  A job is
-        never older than its parent.
+        A customer is created 14 to 103 days before its first document (a
+        day derived from its position, not drawn, so the rest of the data is
+        unchanged); a job after its parent and before its own first document;
+        an inactive customer, which has no documents, is made inactive a few
+        weeks after it was created.
         """
-        first: dict[str, dt.date] = {}
+        first: dict[int, dt.date] = {}
         for event in self.events:
             owner = event.data.get("customer")
             if owner is not None:
-                key = str(owner["Id"])
-                first[key] = min(first.get(key, event.when), event.when)
+                first[owner] = min(first.get(owner, event.when), event.when)
         fallback = self.today - dt.timedelta(days=365 * years)
-        created: dict[str, dt.date] = {}
-        with self.store.lock:
-            table = self.store.company(self.realm).table("Customer")
-            for customer in customers:
-                key = str(customer["Id"])
-                start = first.get(key, fallback)
-                since = start - dt.timedelta(days=14 + (int(key) * 37) % 90)
-                parent = (customer.get("ParentRef") or {}).get("value")
-                if parent in created:
-                    since = min(max(since, created[parent] + dt.timedelta(days=1)), start - dt.timedelta(days=1))
-                created[key] = since
-                stamp = dt.datetime.combine(
-                    since, dt.time(9 + int(key) % 8, (int(key) * 13) % 60), tzinfo=self.clock.tz
-                )
-                table[key].setdefault("MetaData", {})["CreateTime"] = self.clock.iso(stamp)
+        created: dict[int, dt.date] = {}
+        for index in range(len(self.bodies)):
+            number = index + 1
+            start = first.get(index, fallback)
+            since = start - dt.timedelta(days=CUSTOMER_LEAD_DAYS[0] + (number * 37) % CUSTOMER_LEAD_DAYS[1])
+            parent = self.parents.get(index)
+            if parent is not None:
+                since = min(max(since, created[parent] + dt.timedelta(days=1)), start - dt.timedelta(days=1))
+            created[index] = since
+            self._event(since, "Customer", customer=index)
+            if index in inactive:
+                later = since + dt.timedelta(days=21 + (number * 17) % 60)
+                self._event(min(later, self.today - dt.timedelta(days=1)), "Deactivate", customer=index)
 
     # -- planning -----------------------------------------------------------
 
@@ -149,11 +166,11 @@ class Seeder:
         span = max((end - start).days, 0)
         return start + dt.timedelta(days=self.rng.randint(0, span))
 
-    def plan_customer(self, customer: dict[str, t.Any], years: int, count: int, estimate_cycle: list[str]) -> None:
-        """Plan ``count`` documents for one customer over the last ``years`` years."""
+    def plan_customer(self, customer: int, years: int, count: int, estimate_cycle: list[str]) -> None:
+        """Plan ``count`` documents for one customer (an index) over the last ``years`` years."""
         start = self.today - dt.timedelta(days=365 * years)
         yesterday = self.today - dt.timedelta(days=1)
-        term = customer.get("SalesTermRef")
+        term = self.bodies[customer].get("SalesTermRef")
         due_days = 30
         if term:
             found = next((x for x in self.terms if str(x["Id"]) == term["value"]), None)
@@ -186,7 +203,7 @@ class Seeder:
 
     def _plan_invoice(
         self,
-        customer: dict[str, t.Any],
+        customer: int,
         when: dt.date,
         due_days: int,
         term: dict[str, str] | None,
@@ -207,6 +224,10 @@ class Seeder:
 
     # -- replay -------------------------------------------------------------
 
+    def _customer(self, event: _Event) -> dict[str, t.Any]:
+        """The record of the customer an event is about (created before any of its documents)."""
+        return self.records[event.data["customer"]]
+
     def _customer_ref(self, customer: dict[str, t.Any]) -> dict[str, str]:
         return ref(customer, "DisplayName")
 
@@ -215,18 +236,45 @@ class Seeder:
             return t.cast("dict[str, str]", customer["PaymentMethodRef"])
         return ref(self.rng.choice(self.methods)) if self.methods else None
 
-    def replay(self) -> None:
-        """Create every planned document in date order."""
+    def replay(self, years: int, inactive: set[int]) -> None:
+        """Create every planned customer and document in date order, each at its moment.
+
+        Events of one day happen from 08:30 on, 11 minutes apart, in the
+        order they were planned.
+        """
+        self._plan_customers(years, inactive)
+        day: dt.date | None = None
+        minutes = DAY_START_MINUTES
         for event in sorted(self.events):
-            handler = getattr(self, f"_do_{event.kind.lower()}")
-            result = handler(event)
+            minutes = DAY_START_MINUTES if event.when != day else min(minutes + EVENT_SPACING_MINUTES, LAST_MINUTE)
+            day = event.when
+            moment = dt.datetime.combine(day, dt.time(minutes // 60, minutes % 60), tzinfo=self.clock.tz)
+            with self.clock.pinned(moment):
+                result = getattr(self, f"_do_{event.kind.lower()}")(event)
             if result is not None:
                 self.created[event.seq] = result
+
+    def _do_customer(self, event: _Event) -> None:
+        index = event.data["customer"]
+        body = dict(self.bodies[index])
+        parent = self.parents.get(index)
+        if parent is not None:
+            body["ParentRef"] = {"value": str(self.records[parent]["Id"])}
+        self.records[index] = self.store.create(self.realm, "Customer", body)
+
+    def _do_deactivate(self, event: _Event) -> None:
+        current = self._customer(event)
+        self.store.update(
+            self.realm,
+            "Customer",
+            {"Id": current["Id"], "SyncToken": current["SyncToken"], "Active": False},
+            sparse=True,
+        )
 
     def _base(self, event: _Event) -> dict[str, t.Any]:
         return {
             "TxnDate": event.when.isoformat(),
-            "CustomerRef": self._customer_ref(event.data["customer"]),
+            "CustomerRef": self._customer_ref(self._customer(event)),
         }
 
     def _do_invoice(self, event: _Event) -> dict[str, t.Any]:
@@ -235,7 +283,7 @@ class Seeder:
         body["Line"] = self._lines()
         if event.data["term"]:
             body["SalesTermRef"] = event.data["term"]
-        email = event.data["customer"].get("PrimaryEmailAddr")
+        email = self._customer(event).get("PrimaryEmailAddr")
         if email:
             body["BillEmail"] = dict(email)
         return self.store.create(self.realm, "Invoice", body)
@@ -245,7 +293,7 @@ class Seeder:
         amount = money(Decimal(str(invoice["Balance"])) * Decimal(str(event.data["share"])))
         body: dict[str, t.Any] = {
             "TxnDate": event.when.isoformat(),
-            "CustomerRef": self._customer_ref(event.data["customer"]),
+            "CustomerRef": self._customer_ref(self._customer(event)),
             "TotalAmt": amount,
             "PaymentRefNum": str(self.rng.randint(1000, 9999)),
             "Line": [
@@ -255,7 +303,7 @@ class Seeder:
                 }
             ],
         }
-        method = self._method(event.data["customer"])
+        method = self._method(self._customer(event))
         if method:
             body["PaymentMethodRef"] = method
         return self.store.create(self.realm, "Payment", body)
@@ -271,7 +319,7 @@ class Seeder:
         body["ExpirationDate"] = (event.when + dt.timedelta(days=30)).isoformat()
         body["TxnStatus"] = event.data["status"]
         if event.data["status"] == "Accepted":
-            customer = event.data["customer"]
+            customer = self._customer(event)
             body["AcceptedBy"] = f"{customer.get('GivenName', '')} {customer.get('FamilyName', '')}".strip()
             latest = min(self.today - dt.timedelta(days=1), event.when + dt.timedelta(days=14))
             body["AcceptedDate"] = self._day(event.when, latest).isoformat()
@@ -280,7 +328,7 @@ class Seeder:
     def _do_salesreceipt(self, event: _Event) -> dict[str, t.Any]:
         body = self._base(event)
         body["Line"] = self._lines(0.3, 0.8)
-        method = self._method(event.data["customer"])
+        method = self._method(self._customer(event))
         if method:
             body["PaymentMethodRef"] = method
         created = self.store.create(self.realm, "SalesReceipt", body)
@@ -297,7 +345,7 @@ class Seeder:
     def _do_refundreceipt(self, event: _Event) -> dict[str, t.Any]:
         body = self._base(event)
         body["Line"] = self._lines(0.1, 0.4)[:1]
-        method = self._method(event.data["customer"])
+        method = self._method(self._customer(event))
         if method:
             body["PaymentMethodRef"] = method
         return self.store.create(self.realm, "RefundReceipt", body)

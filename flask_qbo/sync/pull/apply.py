@@ -40,6 +40,7 @@ from sqlalchemy import func
 from sqlalchemy import nulls_last
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute
 
 from ... import signals
 from ...config import get_config
@@ -58,8 +59,9 @@ from ..merge import winner_for
 from ..payload import apply_values
 from ..payload import changed_paths
 from ..payload import customer_hash
+from ..payload import field_values
 from ..payload import normalize
-from ..payload import normalize_field
+from ..payload import pulled_value
 from ..payload import qbo_values
 from ..queue import UNFINISHED
 from . import mirror
@@ -70,7 +72,6 @@ if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ...extension import QBO
-    from ...fieldmap import Field
     from ...fieldmap import FieldMap
 
 log = logging.getLogger(__name__)
@@ -259,8 +260,8 @@ class Applier:
         email = normalize(values.get("PrimaryEmailAddr.Address"))
         registration = self.qbo._registration()
         field = registration.fields.by_path("PrimaryEmailAddr.Address")
-        column = getattr(registration.model, field.attr, None) if field is not None else None
-        if not email or column is None:
+        column = getattr(registration.model, field.attr, None) if field is not None and field.attr else None
+        if not email or not isinstance(column, QueryableAttribute):
             return False
         waiting = {key for key, _sent in in_flight}
         with self.session.no_autoflush:
@@ -279,9 +280,11 @@ class Applier:
             )
             self._changed("Customer", row.qbo_id, None, "mirrored")
             return True
-        attrs = contact_attrs(values, self.qbo._registration().fields)
+        fields = self.qbo._registration().fields
+        attrs = contact_attrs(values, fields)
         with suppress_capture():
             contact = self.qbo._create_contact(self.conn.tenant_key, attrs)
+            apply_values(contact, values, fields, [p for f in fields if f.set is not None for p in f.paths])
             self.session.flush()
         row.contact_key = self.qbo._contact_key(contact)
         self._mark_synced(row, values, digest)
@@ -344,7 +347,7 @@ class Applier:
             field = fields.by_path(path)
             if field is None or not field.pulls:
                 continue
-            crm = normalize_field(path, _crm_value(contact, field))
+            crm = field_values(field, contact)[path]
             if crm == normalize(base.get(path)) or crm == normalize(values.get(path)):
                 continue  # the CRM did not touch it, or both sides agree
             if crm_newer:
@@ -357,14 +360,14 @@ class Applier:
                     qbo_id=row.qbo_id,
                     direction="pull",
                     action="conflict",
-                    fields=[field.attr],
-                    conflict={field.attr: conflict_entry(crm, values.get(path), winner, crm_edited_at, qbo_at)},
+                    fields=[field.name],
+                    conflict={field.name: conflict_entry(crm, values.get(path), winner, crm_edited_at, qbo_at)},
                 )
             )
             signals.conflict.send(
                 self.app,
                 contact_key=row.contact_key,
-                field=field.attr,
+                field=field.name,
                 crm_value=crm,
                 qbo_value=values.get(path),
                 winner=winner,
@@ -428,16 +431,15 @@ def lock_customers(session: Session, realm_id: str, qbo_ids: t.Iterable[str]) ->
     ).all()
 
 
-def _crm_value(contact: object, field: Field) -> t.Any:
-    value = getattr(contact, field.attr, None)
-    return field.to_qbo(value) if field.to_qbo is not None else value
-
-
 def contact_attrs(values: t.Mapping[str, t.Any], fields: FieldMap) -> dict[str, t.Any]:
-    """QBO ``{path: value}`` as ``{attr: value}`` for a new contact (pulled fields only)."""
+    """QBO ``{path: value}`` as ``{attr: value}`` for a new contact (pulled fields with an attribute only).
+
+    When several fields feed one attribute the first with a value wins, as in
+    :func:`~flask_qbo.sync.payload.apply_values`.
+    """
     attrs: dict[str, t.Any] = {}
     for field in fields:
-        if field.pulls and field.path in values:
-            value = values[field.path]
-            attrs[field.attr] = field.from_qbo(value) if field.from_qbo is not None else value
+        if field.pulls and field.attr and field.set is None and attrs.get(field.attr) is None:
+            if any(path in values for path in field.paths):
+                attrs[field.attr] = pulled_value(field, values)
     return {k: v for k, v in attrs.items() if v is not None}

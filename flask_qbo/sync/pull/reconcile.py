@@ -161,10 +161,10 @@ def _contacts(
         if data is None or contact is None or row.contact_key in waiting:
             continue
         theirs, ours = qbo_values(data, fields), contact_values(contact, fields)
-        paths = [f.path for f in fields if f.pulls and normalize(theirs.get(f.path)) != normalize(ours.get(f.path))]
+        paths = [p for p, f in fields.path_fields() if f.pulls and normalize(theirs.get(p)) != normalize(ours.get(p))]
         if not paths:
             continue
-        attrs = ", ".join(f.attr for f in fields if f.path in paths)
+        attrs = ", ".join(dict.fromkeys(f.name for p, f in fields.path_fields() if p in paths))
         found.append(Difference("contact", "Customer", row.qbo_id, f"contact {row.contact_key} differs in {attrs}"))
         if apply:
             with suppress_capture():

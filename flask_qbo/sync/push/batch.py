@@ -58,12 +58,14 @@ from ..payload import changed_paths
 from ..payload import contact_values
 from ..payload import customer_hash
 from ..payload import qbo_values
-from ..payload import validate_values
+from ..payload import renamed
+from ..preflight import validate_values
 from ..pull import mirror
 from ..queue import OUTBOX
 from ..queue import worker_id
 from . import rows
 from .context import request_id
+from .update import follows_name
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -208,6 +210,8 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
     validate_values({p: v for p, v in values.items() if (f := fields.by_path(p)) is not None and f.pushes}, fields)
     current = dict(link.raw or {})
     base = link.synced_values if link.synced_values is not None else (qbo_values(current, fields) if current else None)
+    if follows_name() and renamed(values, base, current) is not None:
+        return None  # a rename may be answered 6240 and retried with a suffix: the single path does that
     payload = build_update_payload(
         values, fields, qbo_id=link.qbo_id, sync_token=link.sync_token, base=base, current=current
     )

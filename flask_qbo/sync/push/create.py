@@ -25,6 +25,7 @@ from ..capture import suppress_capture
 from ..merge import CRM
 from ..merge import three_way
 from ..payload import DELETED_SUFFIX
+from ..payload import MAX_NAME_TRIES
 from ..payload import apply_values
 from ..payload import build_create_payload
 from ..payload import build_update_payload
@@ -41,11 +42,9 @@ from .context import mark_synced
 from .context import push_log
 from .context import record
 from .context import request_id
+from .update import follows_name
 from .update import merge_with
 from .update import update
-
-#: DisplayName suffixes tried after 6240 before the row is parked.
-MAX_NAME_TRIES = 50
 
 #: Clock difference tolerated between this server and QBO when dating our own create.
 CLOCK_SKEW = dt.timedelta(minutes=2)
@@ -73,12 +72,16 @@ def match_or_create(ctx: RowContext, contact: object, values: dict[str, t.Any]) 
         values, ctx.fields, qbo_id=found["Id"], sync_token=found.get("SyncToken"), base=qvals, current=found
     )
     reactivate = found.get("Active") is False and values.get("Active", True) is not False
+    # A mapped DisplayName is the contact's (the CRM wins a first link), so it follows like any rename.
+    rename = "DisplayName" in result.push and follows_name()
+    if rename and payload is None:
+        payload = {"Id": found["Id"], "SyncToken": found.get("SyncToken"), "sparse": True}
     data = found
-    name = strip_deleted(found.get("DisplayName"))
+    name = str(result.push["DisplayName"]) if rename else strip_deleted(found.get("DisplayName"))
     for attempt in range(MAX_NAME_TRIES):
         if payload is None:
             break
-        if reactivate:
+        if reactivate or rename:
             payload["DisplayName"] = name
         try:
             data = ctx.client.sparse_update(
@@ -88,7 +91,7 @@ def match_or_create(ctx: RowContext, contact: object, values: dict[str, t.Any]) 
             )
             break
         except QBODuplicateNameError:
-            if not reactivate:
+            if not (reactivate or rename):
                 raise
             name = next_display_name(name)
     else:

@@ -21,7 +21,7 @@ from ...models import SyncStatus
 from ...models import utcnow
 from ..payload import contact_values
 from ..payload import customer_hash
-from ..payload import validate_values
+from ..preflight import validate_values
 from ..pull import mirror
 from .context import RowContext
 from .context import link_of
@@ -50,7 +50,7 @@ def upsert_row(ctx: RowContext) -> dict[str, t.Any] | None:
     if link is not None and customer_hash(values) in (link.last_pushed_hash, link.last_pulled_hash):
         mark_synced(link)
         return None
-    validate_values({f.path: values[f.path] for f in ctx.fields if f.pushes}, ctx.fields)
+    validate_values({p: values[p] for f in ctx.fields if f.pushes for p in f.paths}, ctx.fields)
     if link is None:
         return match_or_create(ctx, contact, values)
     return update(ctx, contact, link, values)

@@ -7,6 +7,11 @@ field (:mod:`flask_qbo.sync.merge`), writes QBO's side into the contact with
 capture suppressed, logs each true conflict and sends the ``conflict`` signal;
 the update is then retried on the fresh SyncToken, at most :data:`MAX_MERGES`
 times.
+
+The customer's DisplayName follows the contact's name (mapped, or derived from
+the mapped names) unless ``QBO_DISPLAY_NAME`` is ``"create_only"``; QBO keeps
+names unique, so a rename answered with 6240 is retried as "Ann Lee (2)" ...
+like a create (:func:`flask_qbo.sync.payload.renamed`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from flask import current_app
 
 from ... import signals
 from ...config import get_config
+from ...errors import QBOConfigError
+from ...errors import QBODuplicateNameError
 from ...errors import QBOStaleObjectError
 from ...models import Customer
 from ..capture import latest_unpushed_edit
@@ -27,17 +34,23 @@ from ..dating import sent_update
 from ..merge import conflict_entry
 from ..merge import three_way
 from ..merge import winner_for
+from ..payload import MAX_NAME_TRIES
 from ..payload import apply_values
 from ..payload import build_update_payload
 from ..payload import changed_paths
 from ..payload import customer_hash
+from ..payload import next_display_name
 from ..payload import qbo_values
+from ..payload import renamed
 from ..pull import mirror
 from .context import RowContext
 from .context import mark_synced
 from .context import push_log
 from .context import record
 from .context import request_id
+
+#: Values of ``QBO_DISPLAY_NAME``.
+DISPLAY_NAME_MODES = ("follow", "create_only")
 
 #: Merges attempted when QBO keeps answering 5010 (someone edits it right now).
 MAX_MERGES = 3
@@ -58,14 +71,16 @@ def update(ctx: RowContext, contact: object, link: Customer, values: dict[str, t
         payload = build_update_payload(
             values, ctx.fields, qbo_id=link.qbo_id, sync_token=token, base=base, current=current
         )
+        name = renamed(values, base, current) if follows_name() else None
+        if name is not None:
+            payload = payload or {"Id": link.qbo_id, "SyncToken": token, "sparse": True}
+            payload["DisplayName"] = name
         if payload is None:
             break
-        sent = changed_paths(values, base)
+        sent = changed_paths(values, base) + (["DisplayName"] if name and "DisplayName" not in values else [])
         ctx.sent = sent_update(token, applied_to_at, values, sent, ctx.fields)
         try:
-            data = ctx.client.sparse_update(
-                "Customer", payload, request_id=request_id(ctx.row, "update", token, customer_hash(values))
-            )
+            data = _send(ctx, payload, token, values)
             break
         except QBOStaleObjectError:
             ctx.sent = None  # refused: nothing of it was applied
@@ -81,6 +96,29 @@ def update(ctx: RowContext, contact: object, link: Customer, values: dict[str, t
             mark_synced(link)
             return None
     return record(ctx, data, values, "updated" if sent else "synced", sent)
+
+
+def follows_name() -> bool:
+    """True when updates rename the customer after the contact (``QBO_DISPLAY_NAME = "follow"``)."""
+    mode = get_config("QBO_DISPLAY_NAME")
+    if mode not in DISPLAY_NAME_MODES:
+        raise QBOConfigError(f"QBO_DISPLAY_NAME must be one of {DISPLAY_NAME_MODES}, not {mode!r}.")
+    return bool(mode == "follow")
+
+
+def _send(ctx: RowContext, payload: dict[str, t.Any], token: str | None, values: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Send a sparse update; a DisplayName QBO answers 6240 for is retried with the next suffix."""
+    for attempt in range(MAX_NAME_TRIES):
+        extra = (payload["DisplayName"],) if attempt else ()
+        try:
+            return ctx.client.sparse_update(
+                "Customer", payload, request_id=request_id(ctx.row, "update", token, customer_hash(values), *extra)
+            )
+        except QBODuplicateNameError:
+            if "DisplayName" not in payload:
+                raise
+            payload["DisplayName"] = next_display_name(payload["DisplayName"])
+    raise QBODuplicateNameError(f"No free DisplayName found for {payload['DisplayName']!r}.", code="6240")
 
 
 def merge_with(
