@@ -111,6 +111,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_IMPORT_NEW_CUSTOMERS": False,
     # The customer's DisplayName on updates: "follow" (renamed after the contact, kept unique) or "create_only".
     "QBO_DISPLAY_NAME": "follow",
+    # Whose transactions are copied into the mirror: "all" customers' or only "linked" customers'.
+    "QBO_MIRROR": "all",
     # What a CRM delete does in QBO: "inactivate" or "ignore".
     "QBO_DELETE_POLICY": "inactivate",
     # Outbox rows pending at once above which push switches to the batch endpoint.
