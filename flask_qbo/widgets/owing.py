@@ -24,6 +24,9 @@ from .names import crm_name
 class DeleteWarning:
     """A contact's open balance in QuickBooks: what the delete confirmation should say.
 
+    ``overdue`` is the open balance of invoices past their due date, at most
+    ``balance`` (QuickBooks' balance is net of unapplied credits).
+
     ``text`` is plain text (templates escape it): ``"Ann Lee owes $120.00, $20.00 overdue"``.
     """
 
@@ -61,7 +64,8 @@ def delete_warning(contact: t.Any) -> DeleteWarning | None:
     balance = data.open_balance(session, customer)
     if balance is None or balance <= 0:
         return None
-    overdue = data.overdue_balance(session, customer, utcnow().date())
+    # Unapplied credits lower QuickBooks' balance but not the overdue invoices: never say more is overdue than owed.
+    overdue = min(data.overdue_balance(session, customer, utcnow().date()), balance)
     return DeleteWarning(name=crm_name(contact), balance=balance, overdue=overdue, currency=customer.currency)
 
 

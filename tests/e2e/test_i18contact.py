@@ -98,3 +98,24 @@ def test_rename_follows_to_quickbooks_and_a_different_name_there_shows(
     expect(card).to_contain_text(f"In QuickBooks: {new_name} <Wholesale>", timeout=15_000)
     expect(page.locator("[data-testid=contact-name]")).to_contain_text(new_name)
     shot(page, "card-quickbooks-name")
+
+
+def test_a_long_name_keeps_the_header_inside_the_page(page: t.Any, live: Live, shot: Shot) -> None:
+    sign_in(page, live, "user@acme.test")
+    page.goto(live.url + "/contacts/new")
+    expect(page.locator("#first_name")).to_have_attribute("maxlength", "100")
+    expect(page.locator("#first_name-limit")).to_have_text("Up to 100 characters (QuickBooks' limit).")
+    first, last = "Maximiliana" * 9, "Wolfeschlegelsteinhausen" * 4  # 99 and 96 characters, no spaces
+    page.fill("#first_name", first)
+    page.fill("#last_name", last)
+    page.get_by_role("button", name="Save contact").click()
+    header = page.locator(".contact-header")
+    name = page.locator("[data-testid=contact-name] .contact-name")
+    expect(name).to_have_attribute("title", f"{first} {last}")
+    viewport = page.viewport_size["width"]
+    box = header.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= viewport
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport  # no sideways scroll
+    assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # cut with an ellipsis, not overflowing
+    expect(page.get_by_role("link", name="Delete", exact=True)).to_be_in_viewport()
+    shot(page, "long-name-header")

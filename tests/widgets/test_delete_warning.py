@@ -62,6 +62,15 @@ def test_without_balance_in_qbo_the_open_invoices_count(app: t.Any, connected: t
     assert warning is not None and warning.text == "Omar Haddad owes $40.00, $40.00 overdue"
 
 
+def test_overdue_never_exceeds_what_is_owed(app: t.Any, connected: t.Any) -> None:
+    # QuickBooks' balance is net of a $300 unapplied credit; the overdue invoice is $500.
+    contact_id = add_contact(app, first_name="Nia", last_name="Obi")
+    link_customer(app, contact_id, balance=Decimal("200"))
+    add_txn(app, "Invoice", "8", total="500", balance="500", due_date=days_ago(40))
+    warning = _warning(app, contact_id)
+    assert warning is not None and warning.text == "Nia Obi owes $200.00, $200.00 overdue"
+
+
 def test_no_balance_no_warning(app: t.Any, connected: t.Any) -> None:
     paid = add_contact(app, first_name="Paid", last_name="Up")
     link_customer(app, paid, balance=Decimal("0"))
