@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from demo_app.models import Contact
 from demo_app.models import db
+from demo_app.settings import qbo_settings_from_env
 from flask_qbo.models import Customer
 from flask_qbo.models import Transaction
 from tests.test_demo_app import _make
@@ -135,3 +136,7 @@ def test_another_accounts_contact_has_no_delete_page(tmp_path: t.Any) -> None:
     sign_in(client, "user@acme.test")
     globex = contact_id(demo, "Globex Supplies")
     assert client.get(f"/contacts/{globex}/delete").status_code == 404
+
+
+def test_the_demo_takes_its_timezone_from_the_environment() -> None:
+    assert qbo_settings_from_env({"QBO_TIMEZONE": "Europe/Berlin"}) == {"QBO_TIMEZONE": "Europe/Berlin"}
