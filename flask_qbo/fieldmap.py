@@ -266,6 +266,19 @@ class FieldMap:
         """Each mapped path with the field that fills it, in order."""
         return ((path, f) for f in self.fields for path in f.paths)
 
+    def max_lengths(self) -> dict[str, int]:
+        """``{attribute: QBO's maximum length}`` for attributes mapped alone to one limited path.
+
+        A field over several paths or computed by ``get`` has no limit of its own;
+        an attribute feeding several fields gets the smallest of their limits.
+        """
+        limits: dict[str, int] = {}
+        for f in self.fields:
+            limit = CUSTOMER_PATHS.get(f.paths[0]) if f.attr and f.get is None and len(f.paths) == 1 else None
+            if f.attr and limit is not None:
+                limits[f.attr] = min(limit, limits.get(f.attr, limit))
+        return limits
+
     def chart(self) -> list[dict[str, str]]:
         """Rows for the admin page's field chart: CRM attribute, QBO path, direction."""
         arrows = {BOTH: "↔", TO_QBO: "CRM → QBO", FROM_QBO: "QBO → CRM"}

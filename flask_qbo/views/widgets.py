@@ -45,6 +45,8 @@ from ..widgets import formatting
 from ..widgets.deeplinks import app_base_url
 from ..widgets.deeplinks import transaction_url
 from ..widgets.deeplinks import valid_id
+from ..widgets.names import qbo_name_if_different
+from ..widgets.owing import delete_warning
 from .csrf import csrf_protect
 from .csrf import csrf_token
 from .inputs import page_arg
@@ -74,6 +76,7 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     app.add_template_global(csrf_token, "qbo_csrf_token")
     app.add_template_global(lambda contact: get_qbo()._contact_key(contact), "qbo_contact_key")
     app.add_template_global(dom_id, "qbo_dom_id")
+    app.add_template_global(delete_warning, "qbo_delete_warning")
     app.add_template_filter(formatting.format_money, "qbo_money")
     app.add_template_filter(formatting.format_date, "qbo_date")
     app.add_template_filter(formatting.format_datetime, "qbo_datetime")
@@ -172,6 +175,7 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         "open_balance": None,
         "overdue_balance": None,
         "last_payment": None,
+        "qbo_name": qbo_name_if_different(ctx.contact, customer),
     }
     if customer is not None:
         context.update(
@@ -180,7 +184,13 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
             last_payment=data.last_payment(session, customer),
         )
     return _render(
-        ctx, "summary", "QuickBooks summary", url_for(".summary", contact_key=ctx.contact_key), message, **context
+        ctx,
+        "summary",
+        "QuickBooks summary",
+        url_for(".summary", contact_key=ctx.contact_key),
+        message,
+        context["qbo_name"],  # the contact's own name changes the card before QuickBooks does
+        **context,
     )
 
 

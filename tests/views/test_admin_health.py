@@ -106,7 +106,7 @@ def test_health_page_shows_state_queues_failures_and_chart(app: t.Any, client: t
     page = text(response)
     assert 'data-qbo-status="connected"' in page and "Test Company (Emulator)" in page
     assert "Access token expires" in page and "Authorization hard limit" in page
-    assert re.search(r"Last webhook received</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d UTC", page)
+    assert re.search(r"Last webhook received</dt><dd>[A-Z][a-z]{2} \d{1,2}, \d{4} \d\d:\d\d UTC", page)
     assert "API reads this month</dt><dd>42" in page
     assert '<tr data-qbo-queue="outbox-failed"><td>CRM → QuickBooks (outbox)</td><td>failed</td><td>1</td>' in page
     assert '<tr data-qbo-queue="inbox-pending"><td>QuickBooks → CRM (inbox)</td><td>pending</td><td>1</td>' in page
