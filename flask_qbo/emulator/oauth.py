@@ -143,17 +143,14 @@ def _chosen_realm(companies: list[tuple[str, str]], realm: str, typed: str) -> t
     Intuit's page lets the user pick the company from a list or type its name;
     a typed name matches a company's name whatever its case and spacing.
     """
-    wanted = " ".join(typed.split()).casefold()
-    if wanted:
-        found = [r for r, name in companies if " ".join(name.split()).casefold() == wanted]
+    shown = " ".join(typed.split())
+    if shown:
+        found = [r for r, name in companies if " ".join(name.split()).casefold() == shown.casefold()]
         if len(found) == 1:
             return found[0], None
         if found:
             return "", "Several of your companies have that name: choose one from the list."
-        return (
-            "",
-            f"None of your companies is called {' '.join(typed.split())!r}. Check the name or choose from the list.",
-        )
+        return "", f"None of your companies is called “{shown[:100]}”. Check the name or choose from the list."
     if realm in [r for r, _ in companies]:
         return realm, None
     return "", "Choose one of your companies."

@@ -155,12 +155,14 @@ def test_company_step_refuses_an_ambiguous_typed_name(emulator, realm):
     assert same.status_code == 200 and "Several of your companies have that name" in same.text
 
 
-def test_company_step_primary_button_comes_first(emulator, realm):
-    """Enter in the name field submits with the form's first button: that must be Connect, not Cancel."""
+def test_primary_buttons_come_first(emulator, realm):
+    """Enter in a field submits with the form's first button: that must be Sign in / Connect, not Cancel."""
     emulator.add_company(OTHER_REALM, "Second Co")
-    page = sign_in(emulator.http_session())
-    buttons = re.findall(r'<button[^>]*value="(\w+)"', page.text)
-    assert buttons == ["choose", "cancel"]
+    session = emulator.http_session()
+    first = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())
+    assert re.findall(r'<button[^>]*value="(\w+)"', first.text) == ["signin", "cancel"]
+    page = sign_in(session)
+    assert re.findall(r'<button[^>]*value="(\w+)"', page.text) == ["choose", "cancel"]
 
 
 def test_cancel_returns_access_denied(emulator, realm):
