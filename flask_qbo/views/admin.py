@@ -68,7 +68,11 @@ def _render(template: str, status: int = 200, **context: t.Any) -> tuple[str, in
 
 
 def forbidden(exc: HTTPException | None = None) -> tuple[str, int]:
-    """The one "administrators only" page (403) of every admin and import page."""
+    """The one "administrators only" page (403) of every admin and import page.
+
+    Also the import blueprint's 403 handler, hence ``exc``: the page says the
+    same whatever refused, so the exception's description is not shown.
+    """
     return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo()._has_admin_hook)
 
 
