@@ -46,6 +46,7 @@ from ..models import ImportStatus
 from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import display_name
+from .admin import forbidden
 from .csrf import csrf_protect
 from .inputs import ROW_ID
 from .inputs import page_arg
@@ -55,6 +56,7 @@ if t.TYPE_CHECKING:
     from ..extension import QBO
 
 bp = Blueprint("qbo_import", __name__)
+bp.register_error_handler(403, forbidden)  # the same "administrators only" page as the admin pages
 
 #: Review rows per page (an import can hold thousands of customers).
 PER_PAGE = 100

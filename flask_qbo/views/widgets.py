@@ -47,6 +47,7 @@ from ..widgets.deeplinks import transaction_url
 from ..widgets.deeplinks import valid_id
 from ..widgets.names import qbo_name_if_different
 from ..widgets.owing import delete_warning
+from ..widgets.statement_pdf import statement_pdf
 from .csrf import csrf_protect
 from .csrf import csrf_token
 from .inputs import page_arg
@@ -316,7 +317,30 @@ def statement(contact_key: str) -> Response:
         statement=stmt,
         tabs=_tabs(ctx),
         type_labels=data.TYPE_LABELS,
+        pdf_url=url_for(".statement_pdf", contact_key=ctx.contact_key),
     )
+
+
+@bp.get("/<contact_key>/statement.pdf", endpoint="statement_pdf")
+def statement_pdf_download(contact_key: str) -> Response:
+    """The Statement tab as a PDF, built from the mirror (QBO has no statement to download)."""
+    ctx = _load(contact_key)
+    if ctx.customer is None:
+        abort(404)
+    stmt = data.statement_for(get_qbo().state().session, ctx.customer, _today())
+    body = statement_pdf(
+        stmt,
+        company=ctx.connection.company_name if ctx.connection else None,
+        customer=ctx.customer.display_name,
+        currency=ctx.currency,
+        type_labels=data.TYPE_LABELS,
+    )
+    name = _FILENAME_UNSAFE.sub("_", f"statement-{ctx.customer.display_name or ctx.customer.qbo_id}-{stmt.as_of}")
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.get("/<contact_key>/pdf/<txn_type>/<txn_id>")

@@ -25,20 +25,20 @@ from flask import has_app_context
 
 from ..config import configured_timezone
 
-#: Status badge labels; anything else the mirror stores is shown title-cased.
+#: Status badge labels, in the words QBO's own transaction lists use (the badge's
+#: status comes from :func:`flask_qbo.widgets.data.display_status`); anything else
+#: is shown capitalised.
 STATUS_LABELS: dict[str, str] = {
     "open": "Open",
     "overdue": "Overdue",
     "partially_paid": "Partially paid",
     "paid": "Paid",
-    "void": "Void",
+    "void": "Voided",
     "pending": "Pending",
     "accepted": "Accepted",
     "closed": "Closed",
     "rejected": "Rejected",
     "unapplied": "Unapplied",
-    "applied": "Applied",
-    "refunded": "Refunded",
 }
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
