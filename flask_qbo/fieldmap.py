@@ -10,8 +10,12 @@ value (``get``/``set``, with the columns it ``watches``), feed several paths
 from one attribute (one ``name`` split into GivenName and FamilyName by
 :func:`split_name`), and one attribute may feed several fields.
 
+Each field also has a label, how people call it: the admin's pages (the import
+review and its preview, the sync health chart) show labels, never attribute
+names or QBO paths.
+
 This module is the public, declarative part only: which attribute maps to which
-QBO path, in which direction, and the default chart.  How values travel along
+QBO path, in which direction, under which label, and the default chart.  How values travel along
 the map (cleaning, hashing, building payloads, DisplayName rules, pre-flight
 checks) is the sync engine's business and lives in :mod:`flask_qbo.sync.payload`.
 """

@@ -232,6 +232,8 @@ def test_the_review_post_is_admin_only_csrf_checked_and_tenant_scoped(app, clien
     assert client.post(f"/qbo/import/{run_id}/review", data=form).status_code == 400  # no CSRF token
     page_text = save(client, run_id, ids["none"], f"link:{foreign}").get_data(as_text=True)
     assert f"No contact with key &#39;{foreign}&#39; in this account" in page_text
+    page_text = save(client, run_id, ids["none"], f"link:0{keys['other']}").get_data(as_text=True)
+    assert f"&#39;0{keys['other']}&#39; is not a contact key" in page_text  # one spelling per contact
     page_text = save(client, run_id, ids["none"], "find", q="gus@x.test").get_data(as_text=True)
     assert "No contact matches “gus@x.test”" in page_text
     assert decision_of(app, run_id, ids["none"]) == ("pending", None)
