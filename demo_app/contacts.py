@@ -21,6 +21,7 @@ from flask import url_for
 from flask_login import current_user
 from sqlalchemy import or_
 
+from flask_qbo import field_limits
 from flask_qbo.views.inputs import ROW_ID
 from flask_qbo.views.inputs import page_arg
 
@@ -78,7 +79,7 @@ def create() -> t.Any:
         db.session.commit()
         flash(f"{contact.display_name} was added.", "success")
         return redirect(url_for(".show", contact_id=contact.id))
-    return render_template("contacts/form.html", form=form, contact=None)
+    return render_template("contacts/form.html", form=form, contact=None, limits=field_limits())
 
 
 @bp.route(f"/<{ROW_ID}:contact_id>")
@@ -109,7 +110,7 @@ def edit(contact_id: int) -> t.Any:
         db.session.commit()
         flash("Contact saved.", "success")
         return redirect(url_for(".show", contact_id=contact.id))
-    return render_template("contacts/form.html", form=form, contact=contact)
+    return render_template("contacts/form.html", form=form, contact=contact, limits=field_limits())
 
 
 @bp.route(f"/<{ROW_ID}:contact_id>/archive", methods=["POST"])
@@ -122,10 +123,16 @@ def archive(contact_id: int) -> t.Any:
     return redirect(url_for(".show", contact_id=contact.id))
 
 
-@bp.route(f"/<{ROW_ID}:contact_id>/delete", methods=["POST"])
+@bp.route(f"/<{ROW_ID}:contact_id>/delete", methods=["GET", "POST"])
 def delete(contact_id: int) -> t.Any:
-    """Delete in the CRM; QBO never hard-deletes, so the customer is made inactive there."""
+    """Delete in the CRM; QBO never hard-deletes, so the customer is made inactive there.
+
+    GET is the confirmation page, which says what the contact still owes
+    (Flask-QBO's delete warning partial); POST deletes.
+    """
     contact = get_contact(contact_id)
+    if request.method == "GET":
+        return render_template("contacts/delete.html", contact=contact)
     name = contact.display_name
     db.session.delete(contact)
     db.session.commit()

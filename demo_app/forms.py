@@ -1,7 +1,10 @@
 """Flask-WTF forms of the demo CRM.
 
 Flask-WTF's ``CSRFProtect`` guards every POST in the app, and Flask-QBO picks
-up the same token for its own buttons, so one token covers both.
+up the same token for its own buttons, so one token covers both.  Text lengths
+come from :func:`flask_qbo.max_length_for`, QuickBooks' own limits for the
+registered field map, so a value QuickBooks would refuse is refused here, at
+its field, and never cut short.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import typing as t
 
 from flask_wtf import FlaskForm
+from wtforms import Field
 from wtforms import PasswordField
 from wtforms import StringField
 from wtforms import TextAreaField
@@ -16,6 +20,9 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import Regexp
+from wtforms.validators import ValidationError
+
+from flask_qbo import max_length_for
 
 #: Contact attributes edited on the form, in the order they are shown.
 NAME_FIELDS = ("title", "first_name", "middle_name", "last_name", "suffix", "company")
@@ -40,8 +47,18 @@ CONTACT_FIELDS = NAME_FIELDS + (
 )
 
 
-def _text(label: str, max_length: int) -> StringField:
-    return StringField(label, validators=[Optional(), Length(max=max_length)])
+class QuickBooksLength:
+    """Refuse a value longer than QuickBooks allows for the field's contact attribute, saying both lengths."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        limit = max_length_for(field.name)
+        length = len((field.data or "").strip())
+        if limit is not None and length > limit:
+            raise ValidationError(f"QuickBooks allows at most {limit} characters here; this has {length}.")
+
+
+def _text(label: str) -> StringField:
+    return StringField(label, validators=[Optional(), QuickBooksLength()])
 
 
 class LoginForm(FlaskForm):
@@ -50,38 +67,38 @@ class LoginForm(FlaskForm):
 
 
 class ContactForm(FlaskForm):
-    """Every contact attribute; lengths follow QBO's limits so a save never fails there."""
+    """Every contact attribute; lengths are QuickBooks' limits so a save never fails there."""
 
-    title = _text("Title", 16)
-    first_name = _text("First name", 100)
-    middle_name = _text("Middle name", 100)
-    last_name = _text("Last name", 100)
-    suffix = _text("Suffix", 16)
-    company = _text("Company", 100)
+    title = _text("Title")
+    first_name = _text("First name")
+    middle_name = _text("Middle name")
+    last_name = _text("Last name")
+    suffix = _text("Suffix")
+    company = _text("Company")
     email = StringField(
         "Email",
         validators=[
             Optional(),
-            Length(max=100),
+            QuickBooksLength(),
             Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter a valid email address."),
         ],
     )
-    phone = _text("Phone", 30)
-    mobile = _text("Mobile", 30)
-    fax = _text("Fax", 30)
-    other_phone = _text("Other phone", 30)
-    website = _text("Website", 1000)
-    billing_street = _text("Street", 500)
-    billing_city = _text("City", 255)
-    billing_state = _text("State", 255)
-    billing_postal_code = _text("Postal code", 30)
-    billing_country = _text("Country", 255)
-    shipping_street = _text("Street", 500)
-    shipping_city = _text("City", 255)
-    shipping_state = _text("State", 255)
-    shipping_postal_code = _text("Postal code", 30)
-    shipping_country = _text("Country", 255)
-    notes = TextAreaField("Notes", validators=[Optional(), Length(max=4000)])
+    phone = _text("Phone")
+    mobile = _text("Mobile")
+    fax = _text("Fax")
+    other_phone = _text("Other phone")
+    website = _text("Website")
+    billing_street = _text("Street")
+    billing_city = _text("City")
+    billing_state = _text("State")
+    billing_postal_code = _text("Postal code")
+    billing_country = _text("Country")
+    shipping_street = _text("Street")
+    shipping_city = _text("City")
+    shipping_state = _text("State")
+    shipping_postal_code = _text("Postal code")
+    shipping_country = _text("Country")
+    notes = TextAreaField("Notes", validators=[Optional(), QuickBooksLength()])
 
     def validate(self, extra_validators: t.Any = None) -> bool:
         """A contact needs some name: QBO derives its unique DisplayName from it."""

@@ -111,8 +111,10 @@ class Contact(db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def initials(self) -> str:
-        parts = [p for p in (self.first_name, self.last_name) if p] or [self.display_name]
-        return "".join(p[0].upper() for p in parts[:2])
+        """Up to two initials for the avatar, from letters only ("<Oscar> Wilde" gives "OW")."""
+        parts = [p for p in (self.first_name, self.last_name) if p] or (self.display_name or "").split()
+        letters = [next((char for char in part if char.isalpha()), "") for part in parts]
+        return "".join(letter.upper() for letter in letters if letter)[:2]
 
     def billing_lines(self) -> list[str]:
         return _address(

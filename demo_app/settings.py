@@ -22,6 +22,7 @@ QBO_ENV_KEYS = (
     "QBO_WEBHOOK_VERIFIER_TOKEN",
     "QBO_TOKEN_ENCRYPTION_KEY",
     "QBO_RUNNER",
+    "QBO_TIMEZONE",
 )
 
 #: Where the demo looks for QuickBooks when no Intuit credentials are set: the

@@ -32,4 +32,7 @@ def error_page(error: HTTPException) -> tuple[str, int]:
     """
     if htmx:
         return str(error.description or error.name), error.code or 500
+    if error.code == 403:
+        # One "administrators only" page for the CRM's admin pages and Flask-QBO's.
+        return render_template("qbo/admin/forbidden.html"), 403
     return render_template("error.html", error=error), error.code or 500

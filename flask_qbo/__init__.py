@@ -28,9 +28,14 @@ from .fieldmap import FieldMap
 from .fieldmap import join_name
 from .fieldmap import split_name
 from .state import get_qbo
+from .widgets.names import field_limits
+from .widgets.names import max_length_for
+from .widgets.owing import DeleteWarning
+from .widgets.owing import delete_warning
 
 __all__ = [
     "BOTH",
+    "DeleteWarning",
     "FROM_QBO",
     "QBO",
     "TO_QBO",
@@ -49,8 +54,11 @@ __all__ = [
     "QBOTokenDecryptError",
     "QBOTransientError",
     "QBOValidationError",
+    "delete_warning",
+    "field_limits",
     "get_qbo",
     "join_name",
+    "max_length_for",
     "signals",
     "split_name",
 ]

@@ -9,7 +9,10 @@ on the extension object.
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
+from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfoNotFoundError
 
 from flask import current_app
 
@@ -112,6 +115,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_IMPORT_NEW_CUSTOMERS": False,
     # The customer's DisplayName on updates: "follow" (renamed after the contact, kept unique) or "create_only".
     "QBO_DISPLAY_NAME": "follow",
+    # Whose transactions are copied into the mirror: "all" customers' or only "linked" customers'.
+    "QBO_MIRROR": "all",
     # What a CRM delete does in QBO: "inactivate" or "ignore".
     "QBO_DELETE_POLICY": "inactivate",
     # Outbox rows pending at once above which push switches to the batch endpoint.
@@ -132,6 +137,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_EXPIRY_WARNING_DAYS": (30, 7),
     # Locale for money and dates in widgets (e.g. "fr_FR"; needs Babel); None: Flask-Babel's, else neutral.
     "QBO_LOCALE": None,
+    # IANA timezone times are shown in (e.g. "Europe/Berlin"); None: Flask-Babel's timezone, else UTC.
+    "QBO_TIMEZONE": None,
     # Rows per page in the transactions folder.
     "QBO_TRANSACTIONS_PER_PAGE": 25,
     # Seconds between live-update polls of open widgets (0 disables polling).
@@ -187,6 +194,22 @@ def resolve_urls(app: Flask | None = None) -> dict[str, str]:
         if value:
             urls[name] = value.rstrip("/")
     return urls
+
+
+def configured_timezone(app: Flask | None = None) -> dt.tzinfo | None:
+    """The zone named by ``QBO_TIMEZONE`` (``None`` when unset), failing loudly on an unknown name.
+
+    An unknown name would otherwise show every time in UTC without a word.
+    """
+    name = get_config("QBO_TIMEZONE", app)
+    if not name:
+        return None
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise QBOConfigError(
+            f"QBO_TIMEZONE must be an IANA timezone name such as 'Europe/Berlin', not {name!r}."
+        ) from exc
 
 
 def cdc_interval(app: Flask | None = None) -> int:

@@ -131,6 +131,7 @@ class QBO:
         app.extensions["qbo"] = self
         app.url_map.converters[inputs.ROW_ID] = inputs.RowIdConverter  # before any blueprint uses it
         qbo_config.resolve_urls(app)  # fails now on a bad QBO_ENVIRONMENT
+        qbo_config.configured_timezone(app)  # fails now on an unknown QBO_TIMEZONE
         capture.install(self, app)
         app.cli.add_command(qbo_cli)
         start_if_configured(self, app, asked=runner_asked)

@@ -10,8 +10,12 @@ value (``get``/``set``, with the columns it ``watches``), feed several paths
 from one attribute (one ``name`` split into GivenName and FamilyName by
 :func:`split_name`), and one attribute may feed several fields.
 
+Each field also has a label, how people call it: the admin's pages (the import
+review and its preview, the sync health chart) show labels, never attribute
+names or QBO paths.
+
 This module is the public, declarative part only: which attribute maps to which
-QBO path, in which direction, and the default chart.  How values travel along
+QBO path, in which direction, under which label, and the default chart.  How values travel along
 the map (cleaning, hashing, building payloads, DisplayName rules, pre-flight
 checks) is the sync engine's business and lives in :mod:`flask_qbo.sync.payload`.
 """
@@ -19,6 +23,7 @@ checks) is the sync engine's business and lives in :mod:`flask_qbo.sync.payload`
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing as t
 
 from .errors import QBOConfigError
@@ -62,6 +67,62 @@ CUSTOMER_PATHS: dict[str, int | None] = {
         )
     },
 }
+
+
+#: How people name each part of a Customer address in QBO's screens.
+_ADDRESS_PARTS = {
+    "Line1": "Street",
+    "Line2": "Street, line 2",
+    "City": "City",
+    "CountrySubDivisionCode": "State",
+    "PostalCode": "Postal code",
+    "Country": "Country",
+}
+
+#: How QBO's own screens name each path of :data:`CUSTOMER_PATHS`, for people rather than programs.
+PATH_LABELS: dict[str, str] = {
+    "Title": "Title",
+    "GivenName": "First name",
+    "MiddleName": "Middle name",
+    "FamilyName": "Last name",
+    "Suffix": "Suffix",
+    "CompanyName": "Company name",
+    "DisplayName": "Customer display name",
+    "PrintOnCheckName": "Name to print on checks",
+    "PrimaryEmailAddr.Address": "Email",
+    "PrimaryPhone.FreeFormNumber": "Phone",
+    "Mobile.FreeFormNumber": "Mobile",
+    "Fax.FreeFormNumber": "Fax",
+    "AlternatePhone.FreeFormNumber": "Other phone",
+    "WebAddr.URI": "Website",
+    "Notes": "Notes",
+    "Active": "Active",
+    "ResaleNum": "Resale number",
+    "PreferredDeliveryMethod": "Preferred delivery method",
+    **{
+        f"{addr}.{part}": f"{side} address · {name}"
+        for addr, side in (("BillAddr", "Billing"), ("ShipAddr", "Shipping"))
+        for part, name in _ADDRESS_PARTS.items()
+    },
+}
+
+
+def path_label(path: str) -> str:
+    """A QBO path as people read it: ``BillAddr.PostalCode`` → ``"Billing address · Postal code"``.
+
+    A path outside :data:`PATH_LABELS` (a card row's ``SalesTermRef``) is split
+    at its capitals, so no screen ever shows a raw path.
+    """
+    if path in PATH_LABELS:
+        return PATH_LABELS[path]
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", path.removesuffix("Ref")).replace(".", " · ")
+    return words[:1].upper() + words[1:].lower()
+
+
+def humanize(attr: str) -> str:
+    """An attribute name as a label: ``billing_postal_code`` → ``"Billing postal code"``, ``zipCode`` → ``"Zip code"``."""
+    words = " ".join(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", attr).replace("_", " ").split())
+    return words[:1].upper() + words[1:].lower()
 
 
 def _invert(value: object) -> bool | None:
@@ -111,6 +172,10 @@ class Field:
     :param set: ``set(contact, value)`` writes QBO's value into the contact (needed to pull a ``get`` field).
     :param watches: contact columns whose change means the value changed, so capture
         queues a push; needed when ``attr`` is not a column or ``get`` computes the value.
+    :param label: how people call the field on the admin's pages (the import review,
+        its preview, the sync health chart), e.g. ``"Billing postal code"``.  Left
+        out, it is the attribute humanised (``billing_postal_code`` → "Billing postal
+        code"), or for a computed field the QBO field names (:func:`path_label`).
     """
 
     attr: str | None = None
@@ -121,8 +186,13 @@ class Field:
     get: t.Callable[[t.Any], t.Any] | None = None
     set: t.Callable[[t.Any, t.Any], None] | None = None
     watches: tuple[str, ...] = ()
+    label: str = ""
 
     def __post_init__(self) -> None:
+        if not self.label:
+            named = [path_label(p) for p in self.paths if isinstance(p, str)]  # a bad path is refused by the map
+            auto = humanize(self.attr) if isinstance(self.attr, str) and self.attr else " + ".join(named)
+            object.__setattr__(self, "label", auto)
         if not self.direction:
             default = TO_QBO if self.get is not None and self.set is None else BOTH
             object.__setattr__(self, "direction", default)
@@ -185,32 +255,32 @@ class FieldMap:
     def default(cls) -> FieldMap:
         """The default map: the demo contact's attribute names, each on the QBO Customer field listed below."""
         simple = {
-            "first_name": "GivenName",
-            "middle_name": "MiddleName",
-            "last_name": "FamilyName",
-            "title": "Title",
-            "suffix": "Suffix",
-            "company": "CompanyName",
-            "email": "PrimaryEmailAddr.Address",
-            "phone": "PrimaryPhone.FreeFormNumber",
-            "mobile": "Mobile.FreeFormNumber",
-            "fax": "Fax.FreeFormNumber",
-            "other_phone": "AlternatePhone.FreeFormNumber",
-            "website": "WebAddr.URI",
-            "billing_street": "BillAddr.Line1",
-            "billing_city": "BillAddr.City",
-            "billing_state": "BillAddr.CountrySubDivisionCode",
-            "billing_postal_code": "BillAddr.PostalCode",
-            "billing_country": "BillAddr.Country",
-            "shipping_street": "ShipAddr.Line1",
-            "shipping_city": "ShipAddr.City",
-            "shipping_state": "ShipAddr.CountrySubDivisionCode",
-            "shipping_postal_code": "ShipAddr.PostalCode",
-            "shipping_country": "ShipAddr.Country",
-            "notes": "Notes",
+            "first_name": ("GivenName", "First name"),
+            "middle_name": ("MiddleName", "Middle name"),
+            "last_name": ("FamilyName", "Last name"),
+            "title": ("Title", "Title"),
+            "suffix": ("Suffix", "Suffix"),
+            "company": ("CompanyName", "Company"),
+            "email": ("PrimaryEmailAddr.Address", "Email"),
+            "phone": ("PrimaryPhone.FreeFormNumber", "Phone"),
+            "mobile": ("Mobile.FreeFormNumber", "Mobile"),
+            "fax": ("Fax.FreeFormNumber", "Fax"),
+            "other_phone": ("AlternatePhone.FreeFormNumber", "Other phone"),
+            "website": ("WebAddr.URI", "Website"),
+            "billing_street": ("BillAddr.Line1", "Billing street"),
+            "billing_city": ("BillAddr.City", "Billing city"),
+            "billing_state": ("BillAddr.CountrySubDivisionCode", "Billing state"),
+            "billing_postal_code": ("BillAddr.PostalCode", "Billing postal code"),
+            "billing_country": ("BillAddr.Country", "Billing country"),
+            "shipping_street": ("ShipAddr.Line1", "Shipping street"),
+            "shipping_city": ("ShipAddr.City", "Shipping city"),
+            "shipping_state": ("ShipAddr.CountrySubDivisionCode", "Shipping state"),
+            "shipping_postal_code": ("ShipAddr.PostalCode", "Shipping postal code"),
+            "shipping_country": ("ShipAddr.Country", "Shipping country"),
+            "notes": ("Notes", "Notes"),
         }
-        fields = [Field(attr, path) for attr, path in simple.items()]
-        fields.append(Field("archived", "Active", BOTH, to_qbo=_invert, from_qbo=_invert))
+        fields = [Field(attr, path, label=label) for attr, (path, label) in simple.items()]
+        fields.append(Field("archived", "Active", BOTH, to_qbo=_invert, from_qbo=_invert, label="Archived"))
         return cls(*fields)
 
     def _check(self) -> None:
@@ -266,10 +336,37 @@ class FieldMap:
         """Each mapped path with the field that fills it, in order."""
         return ((path, f) for f in self.fields for path in f.paths)
 
+    def max_lengths(self) -> dict[str, int]:
+        """``{attribute: QBO's maximum length}`` for attributes mapped alone to one limited path.
+
+        A field over several paths or computed by ``get`` has no limit of its own;
+        an attribute feeding several fields gets the smallest of their limits.
+        """
+        limits: dict[str, int] = {}
+        for f in self.fields:
+            limit = CUSTOMER_PATHS.get(f.paths[0]) if f.attr and f.get is None and len(f.paths) == 1 else None
+            if f.attr and limit is not None:
+                limits[f.attr] = min(limit, limits.get(f.attr, limit))
+        return limits
+
     def chart(self) -> list[dict[str, str]]:
-        """Rows for the admin page's field chart: CRM attribute, QBO path, direction."""
+        """Rows for the admin page's field chart, in people's words and in the program's.
+
+        ``label`` (the field's :attr:`Field.label`) and ``qbo`` (its QBO fields
+        by :func:`path_label`) are what the page shows; ``attr`` and ``path`` name
+        the same field for developers (in logs, the doctor, a host's own page).
+        """
         arrows = {BOTH: "↔", TO_QBO: "CRM → QBO", FROM_QBO: "QBO → CRM"}
-        return [{"attr": f.name, "path": " + ".join(f.paths), "direction": arrows[f.direction]} for f in self.fields]
+        return [
+            {
+                "label": f.label,
+                "qbo": " + ".join(map(path_label, f.paths)),
+                "attr": f.name,
+                "path": " + ".join(f.paths),
+                "direction": arrows[f.direction],
+            }
+            for f in self.fields
+        ]
 
 
 def _check_field(field: Field) -> None:

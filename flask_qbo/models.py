@@ -1,9 +1,9 @@
-"""The extension's own tables (DESIGN.md §4).
+"""The extension's own tables.
 
-They sit on their own :class:`~sqlalchemy.MetaData` with a ``qbo_`` prefix, so a
-host never subclasses them and can hand :data:`metadata` to its Alembic env.
-They live on the host's engine and are used through the host's session, which
-is what lets an outbox row commit in the same transaction as the contact edit.
+They sit on their own :class:`~sqlalchemy.MetaData` with a ``qbo_`` prefix, so a host never
+subclasses them and can hand :data:`metadata` (with :func:`render_item`) to its Alembic env.
+They live on the host's engine and are used through the host's session, which is what lets
+an outbox row commit in the same transaction as the contact edit.
 """
 
 from __future__ import annotations
@@ -14,23 +14,20 @@ import typing as t
 import uuid
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy import JSON
 from sqlalchemy import Boolean
-from sqlalchemy import Date
-from sqlalchemy import DateTime
-from sqlalchemy import Enum
 from sqlalchemy import Index
 from sqlalchemy import Integer
-from sqlalchemy import MetaData
-from sqlalchemy import Numeric
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
-from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
-from sqlalchemy.types import TypeDecorator
+
+if t.TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
 
 #: Constraint names are fixed so Alembic autogenerate produces stable migrations.
 NAMING_CONVENTION = {
@@ -42,7 +39,7 @@ NAMING_CONVENTION = {
 }
 
 #: The metadata holding every ``qbo_*`` table; give it to Alembic's ``target_metadata``.
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def utcnow() -> dt.datetime:
@@ -123,39 +120,41 @@ class ImportDecision(Status):
     SKIP = "skip"
 
 
-def status_column(kind: type[Status]) -> Enum:
-    """A VARCHAR(20) column holding ``kind``'s values (no database enum type, no CHECK).
-
-    Plain strings keep existing tables and hosts' migrations valid; loading gives
-    the enum member back.
-    """
-    return Enum(
+def status_column(kind: type[Status]) -> sa.Enum:
+    """A VARCHAR(20) of ``kind``'s values, loaded as members: no database enum type and no CHECK,
+    so existing tables and hosts' migrations stay valid when a value is added."""
+    return sa.Enum(
         kind, native_enum=False, length=20, create_constraint=False, values_callable=lambda e: [m.value for m in e]
     )
 
 
-class UTCDateTime(TypeDecorator[dt.datetime]):
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
     """A DateTime that always comes back timezone-aware in UTC.
 
     SQLite drops the offset; PostgreSQL keeps it.  Normalising here means sync
     code can compare times without caring which database it runs on.
     """
 
-    impl = DateTime(timezone=True)
+    impl = sa.DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
-        return _as_utc(value)
+        """``value`` in UTC; a naive time is taken as UTC already."""
+        if value is None:
+            return None
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
-    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
-        return _as_utc(value)
+    process_result_value = process_bind_param
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """``value`` in UTC; a naive time is taken as UTC already."""
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+def render_item(kind: str, obj: object, autogen_context: AutogenContext) -> str | t.Literal[False]:
+    """Alembic's ``render_item`` hook: a :class:`UTCDateTime` column is written ``sa.DateTime(timezone=True)``.
+
+    Alembic writes a type from outside SQLAlchemy as ``<module>.<repr>`` without importing the module
+    (a ``NameError``).  The database holds a plain timestamp: migrations say so, free of our internals."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return f"{autogen_context.opts['sqlalchemy_module_prefix'] or ''}DateTime(timezone=True)"
+    return False
 
 
 class Base(DeclarativeBase):
@@ -164,7 +163,7 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
-Money = Numeric(14, 2)
+Money = sa.Numeric(14, 2)
 
 
 class Connection(Base):
@@ -178,8 +177,8 @@ class Connection(Base):
             "uq_qbo_connection_live_realm",
             "realm_id",
             unique=True,
-            sqlite_where=text("status != 'disconnected'"),
-            postgresql_where=text("status != 'disconnected'"),
+            sqlite_where=sa.text("status != 'disconnected'"),
+            postgresql_where=sa.text("status != 'disconnected'"),
         ),
     )
 
@@ -294,8 +293,8 @@ class Transaction(Base):
     customer_qbo_id: Mapped[str | None] = mapped_column(String(32))
     sync_token: Mapped[str | None] = mapped_column(String(32))
     doc_number: Mapped[str | None] = mapped_column(String(21))
-    txn_date: Mapped[dt.date | None] = mapped_column(Date)
-    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    txn_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    due_date: Mapped[dt.date | None] = mapped_column(sa.Date)
     total: Mapped[Decimal | None] = mapped_column(Money)
     balance: Mapped[Decimal | None] = mapped_column(Money)
     #: open, overdue, partially_paid, paid, void, pending, accepted, closed, rejected, unapplied, applied ...

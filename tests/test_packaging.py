@@ -68,6 +68,7 @@ def test_install_requires_have_lower_bounds_only() -> None:
 IMPORT_NAMES = {
     "flask": "flask",
     "flask-sqlalchemy": "flask_sqlalchemy",
+    "joserfc": "joserfc",
     "flask-login": "flask_login",
     "authlib": "authlib",
     "requests": "requests",

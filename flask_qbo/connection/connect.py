@@ -26,6 +26,7 @@ import logging
 import secrets
 import time
 import typing as t
+from urllib.parse import urlsplit
 
 from flask import current_app
 from flask import session as http_session
@@ -77,6 +78,15 @@ class ConnectError(QBOError):
         super().__init__(message)
         self.status = status
 
+    @property
+    def refused_by(self) -> str:
+        """Who said no: ``"quickbooks"`` (Intuit refused the grant or failed: 403, 5xx) or ``"crm"``.
+
+        A 400 (the response cannot be trusted) and a 409 (the tenancy rules) are
+        this application's own refusals, not QuickBooks'.
+        """
+        return "quickbooks" if self.status == 403 or self.status >= 500 else "crm"
+
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
@@ -88,11 +98,13 @@ def redirect_uri() -> str:
     return configured or url_for("qbo.callback", _external=True)
 
 
-def begin(qbo: QBO) -> str:
+def begin(qbo: QBO, return_to: str | None = None) -> str:
     """Start the OAuth dance: remember a fresh state, return Intuit's authorize URL.
 
     Only the state's hash is kept in the session cookie, next to the tenant and
     the user, so a leaked cookie cannot be replayed as a callback elsewhere.
+    ``return_to`` is the page the admin started from (the host's own Add-ons
+    page, say); a cancelled sign-in lands back there (see :func:`return_url`).
     """
     state = secrets.token_urlsafe(32)
     http_session[STATE_KEY] = {
@@ -100,8 +112,28 @@ def begin(qbo: QBO) -> str:
         "tenant": qbo.current_tenant(),
         "user": qbo._current_user_name(),
         "expires": time.time() + STATE_TTL,
+        "return_to": local_path(return_to),
     }
     return oauth.authorization_url(qbo, redirect_uri(), state)
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else ``None`` (never an open redirect).
+
+    Browsers read a backslash as a slash and drop tabs and newlines, so
+    ``/\\evil.example`` would leave the site: such targets are refused too.
+    """
+    if not target or "\\" in target or not target.isprintable() or len(target) > 2048:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def return_url(pending: t.Mapping[str, t.Any] | None) -> str | None:
+    """The page a flow started from, as :func:`begin` stored it (checked again), or ``None``."""
+    return local_path(pending.get("return_to")) if pending else None
 
 
 def consume_state(qbo: QBO, state: str | None) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import func
 from ..config import get_config
 from ..errors import QBOConfigError
 from ..errors import QBOTokenDecryptError
+from ..fieldmap import path_label
 from ..intuit import auth
 from ..models import Connection
 from ..models import ConnectionStatus
@@ -40,14 +41,23 @@ FAILURES_SHOWN = 25
 ENVIRONMENT_LABELS = {"production": "Production", "sandbox": "Sandbox", "emulator": "Emulator"}
 
 #: Rows of the field chart for what the contact card shows from QBO, outside the host's FieldMap.
-CARD_ROWS: tuple[dict[str, str], ...] = (
-    {"attr": "card: terms", "path": "SalesTermRef", "direction": "QBO → CRM"},
-    {"attr": "card: payment method", "path": "PaymentMethodRef", "direction": "QBO → CRM"},
-    {"attr": "card: delivery method", "path": "PreferredDeliveryMethod", "direction": "QBO → CRM"},
-    {"attr": "card: balance", "path": "Balance, BalanceWithJobs", "direction": "QBO → CRM"},
-    {"attr": "card: currency", "path": "CurrencyRef", "direction": "QBO → CRM"},
-    {"attr": "card: tax status, resale no.", "path": "Taxable, ResaleNum", "direction": "QBO → CRM"},
-    {"attr": "card: customer since", "path": "MetaData.CreateTime", "direction": "QBO → CRM"},
+CARD_ROWS: tuple[dict[str, str], ...] = tuple(
+    {
+        "label": f"{label} (on the contact card)",
+        "qbo": qbo,
+        "attr": f"card: {attr}",
+        "path": path,
+        "direction": "QBO → CRM",
+    }
+    for label, qbo, attr, path in (
+        ("Terms", "Terms", "terms", "SalesTermRef"),
+        ("Payment method", "Preferred payment method", "payment method", "PaymentMethodRef"),
+        ("Delivery method", "Preferred delivery method", "delivery method", "PreferredDeliveryMethod"),
+        ("Balance", "Open balance", "balance", "Balance, BalanceWithJobs"),
+        ("Currency", "Currency", "currency", "CurrencyRef"),
+        ("Tax status, resale number", "Taxable, Resale number", "tax status, resale no.", "Taxable, ResaleNum"),
+        ("Customer since", "Created", "customer since", "MetaData.CreateTime"),
+    )
 )
 
 
@@ -248,6 +258,9 @@ def malformed_webhooks(qbo: QBO, tenant_key: str, limit: int = FAILURES_SHOWN) -
 def field_chart(qbo: QBO) -> list[dict[str, str]]:
     """The live chart: the registered FieldMap, the DisplayName as ``QBO_DISPLAY_NAME`` pushes it, the card rows.
 
+    Each row is labelled for people (``label``, ``qbo``: :meth:`FieldMap.chart
+    <flask_qbo.fieldmap.FieldMap.chart>`) and named for developers (``attr``, ``path``).
+
     Unmapped, the DisplayName is derived from the mapped names; mapped or not,
     ``"create_only"`` sends it on create only, which its row says.
     """
@@ -257,7 +270,15 @@ def field_chart(qbo: QBO) -> list[dict[str, str]]:
     named = fields.by_path("DisplayName")
     if named is None:
         direction = "CRM → QBO on create; shown" if on_create else "CRM → QBO"
-        rows.append({"attr": "(derived, unique)", "path": "DisplayName", "direction": direction})
+        rows.append(
+            {
+                "label": "Display name (made from the name fields, kept unique)",
+                "qbo": path_label("DisplayName"),
+                "attr": "(derived, unique)",
+                "path": "DisplayName",
+                "direction": direction,
+            }
+        )
     elif on_create and named.pushes:
         row = rows[fields.fields.index(named)]
         row["direction"] += " (CRM → QBO on create only)"

@@ -1,7 +1,7 @@
 """Intuit's OAuth 2.0 / OpenID endpoints, served from the emulator's origin.
 
-The authorize page is a real two-step form (sign in, then pick a company when
-the user has several) so demos and browser tests exercise the same redirects a
+The authorize page is a real two-step form (sign in, then pick a company from
+the list or type its name, when the user has several) so demos and browser tests exercise the same redirects a
 CRM sees in production; ``auto_approve`` skips it for automated tests.
 """
 
@@ -108,9 +108,14 @@ def authorize_submit() -> Page:
         return _back_to_client(pending["redirect_uri"], error="access_denied", state=pending.get("state", ""))
     if form.get("action") == "choose":
         email = pending.get("user", "")
-        realm = form.get("realm", "")
-        if not email or realm not in [r for r, _ in _realms_for(email)]:
+        if not email:
             return _error_page("Choose one of your companies.")
+        companies = _realms_for(email)
+        realm, problem = _chosen_realm(companies, form.get("realm", ""), form.get("company_name", ""))
+        if problem:
+            return render_template(
+                "emulator/oauth_company.html", txn=form["txn"], companies=companies, email=email, error=problem
+            ), 200
         emu.tokens.pending.pop(form["txn"], None)
         return _finish(pending, email, realm)
     email = form.get("email", "").strip().lower()
@@ -129,7 +134,26 @@ def authorize_submit() -> Page:
         emu.tokens.pending.pop(form["txn"], None)
         return _finish(pending, email, companies[0][0])
     pending["user"] = email
-    return render_template("emulator/oauth_company.html", txn=form["txn"], companies=companies, email=email)
+    return render_template("emulator/oauth_company.html", txn=form["txn"], companies=companies, email=email, error=None)
+
+
+def _chosen_realm(companies: list[tuple[str, str]], realm: str, typed: str) -> tuple[str, str | None]:
+    """The company step's answer: a typed name wins over the list; ``(realm, None)`` or ``("", why not)``.
+
+    Intuit's page lets the user pick the company from a list or type its name;
+    a typed name matches a company's name whatever its case and spacing.
+    """
+    shown = " ".join(typed.split())
+    if shown:
+        found = [r for r, name in companies if " ".join(name.split()).casefold() == shown.casefold()]
+        if len(found) == 1:
+            return found[0], None
+        if found:
+            return "", "Several of your companies have that name: choose one from the list."
+        return "", f"None of your companies is called “{shown[:100]}”. Check the name or choose from the list."
+    if realm in [r for r, _ in companies]:
+        return realm, None
+    return "", "Choose one of your companies."
 
 
 def _oauth_json(body: dict[str, t.Any], status: int = 200) -> Response:

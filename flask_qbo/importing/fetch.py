@@ -43,6 +43,7 @@ from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import qbo_values
 from ..sync.pull import mirror
+from ..sync.pull import scope
 from .matching import ContactIndex
 from .matching import flag_shared
 from .matching import tenant_contacts
@@ -154,13 +155,17 @@ def _get_run(session: Session, run_id: int) -> ImportRun:
     return run
 
 
-def _statement(run: ImportRun, entity: str, start: int) -> str:
-    where = ""
+def _statement(run: ImportRun, entity: str, start: int, scope_filter: str = "") -> str:
+    """One page's query; ``scope_filter`` limits documents to linked customers (``QBO_MIRROR = "linked"``)."""
+    conditions = []
     if entity in ("Customer", "Term", "PaymentMethod"):
-        where = " WHERE Active IN (true, false)"
+        conditions.append("Active IN (true, false)")
     elif run.months:
         since = (run.started_at or utcnow()).date() - dt.timedelta(days=round(run.months * 30.44))
-        where = f" WHERE TxnDate >= '{since.isoformat()}'"
+        conditions.append(f"TxnDate >= '{since.isoformat()}'")
+    if scope_filter:
+        conditions.append(scope_filter)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
 
 
@@ -174,18 +179,22 @@ def _fetch_page(qbo: QBO, conn: Connection, run: ImportRun, client: QBOClient) -
         run.customers_total = client.count("SELECT COUNT(*) FROM Customer WHERE Active IN (true, false)")
         extra = 1
     seen = run.requests_made
-    rows = _rows(client.query_page(_statement(run, entity, start)))
+    documents = entity in mirror.TRANSACTION_TYPES
+    only = scope.read_filter(session, run.realm_id) if documents else ""
+    # "linked" with no linked customer yet: no document to fetch (linking fetches them later).
+    rows = _rows(client.query_page(_statement(run, entity, start, only))) if only is not None else []
+    linked = scope.linked_ids(session, run.realm_id) if documents and scope.linked_only() else None
     today = utcnow().date()
     for data in rows:
         if entity == "Customer":
             mirror.upsert_customer(session, conn, data)
         elif entity in mirror.REF_KINDS:
             mirror.store_ref_item(session, run.realm_id, entity, data)
-        else:
+        elif scope.keeps(session, run.realm_id, entity, data, linked):
             mirror.upsert_transaction(session, run.realm_id, entity, data, today=today)
     values: dict[str, t.Any] = {
-        "cursor": _advance(entity, start, len(rows)),
-        "requests_made": seen + 1 + extra,
+        "cursor": _advance(entity, start, len(rows)) if only is not None else None,
+        "requests_made": seen + (1 if only is not None else 0) + extra,
         "error": None,
         "customers_total": run.customers_total,
     }

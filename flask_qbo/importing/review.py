@@ -11,6 +11,11 @@ and the contact's value fills a field QBO leaves empty.  The preview lists
 exactly those writes, per side (:func:`plan`); :mod:`.apply` performs the same
 plan, so the preview never promises what applying does not do.
 
+The review page offers one decision per row; linking to a contact other than
+the proposal goes through the contact search (:func:`find_contact` resolves
+what was typed when the page runs without JavaScript), so nobody is asked for
+a contact key.  Preview rows name fields by their :attr:`~flask_qbo.fieldmap.Field.label`.
+
 Contact keys are stored in their one canonical spelling
 (:meth:`~flask_qbo.extension.QBO._canonical_key`), so the "already chosen" check
 (:func:`claims`) sees every duplicate.
@@ -23,6 +28,7 @@ import typing as t
 from sqlalchemy import func
 
 from ..fieldmap import Field
+from ..fieldmap import path_label
 from ..models import Customer
 from ..models import ImportDecision
 from ..models import ImportMatch
@@ -34,6 +40,7 @@ from ..sync.payload import display_name
 from ..sync.payload import normalize
 from ..sync.payload import pulled_value
 from ..sync.payload import qbo_values
+from .matching import search_contacts
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -41,6 +48,10 @@ if t.TYPE_CHECKING:
     from ..extension import QBO
 
 DECISIONS = tuple(ImportDecision)
+#: Most contacts one search of the review lists (the picker, and a typed search).
+SEARCH_LIMIT = 20
+#: Most contacts named in the message when a typed search matches several.
+NAMED_IN_MESSAGE = 3
 
 
 def load_run(run_id: int) -> tuple[QBO, Session, ImportRun]:
@@ -127,15 +138,13 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
         try:
             key = qbo._canonical_key(typed)
         except ValueError as exc:
-            raise ValueError(
-                f"{exc} Pick one from the search results, or enter the key of an existing contact."
-            ) from None
+            raise ValueError(f"{exc} Find the contact by name or email and choose it from the list.") from None
         try:
             contact = tenant_contact(qbo, run, key)
         except ValueError:
             raise ValueError(
-                f"No contact with key {key!r} in this account: pick one from the search results, "
-                "or enter the key of an existing contact."
+                f"No contact with key {key!r} in this account: find the contact by name or email "
+                "and choose it from the list."
             ) from None
         reason = claims(session, run, [key], match.qbo_id).get(key)
         if reason:
@@ -145,6 +154,36 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
     match.decision = ImportDecision(decision)
     session.commit()
     return match
+
+
+def find_contact(run_id: int, qbo_id: str, text: str) -> str:
+    """The key of the one contact a typed search names, for linking customer ``qbo_id``.
+
+    What the review's search field holds when the page runs without
+    JavaScript (or the admin pressed Enter before the list filled): the
+    contacts of the run's tenant matching every word, as the picker lists
+    them.  One match, or one still free among several, is the contact;
+    otherwise :class:`ValueError` says what to type instead.
+    """
+    qbo, session, run = load_run(run_id)
+    text = " ".join(str(text or "").split())
+    found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
+    if not found:
+        raise ValueError(f"No contact matches “{text}”: type part of the contact's name or email address.")
+    keys = [str(qbo._contact_key(contact)) for contact in found]
+    taken = claims(session, run, keys, qbo_id)
+    free = [key for key in keys if key not in taken]
+    if len(keys) == 1 or keys[0] == text:
+        return keys[0]  # decide() says why if it is taken
+    if len(free) == 1:
+        return free[0]
+    fields = qbo._registration().fields
+    names = [display_name(contact_values(c, fields)) or "?" for c in found[:NAMED_IN_MESSAGE]]
+    more = "…" if len(found) > NAMED_IN_MESSAGE else ""
+    raise ValueError(
+        f"{len(found)}{'+' if len(found) >= SEARCH_LIMIT else ''} contacts match “{text}” ({', '.join(names)}{more}): "
+        "type more of the name or the email address, then choose one from the list."
+    )
 
 
 def accept_all_exact(run_id: int) -> int:
@@ -188,8 +227,10 @@ def summary(run_id: int) -> dict[str, int]:
 def plan(qbo: QBO, run: ImportRun, match: ImportMatch, customer: Customer) -> dict[str, t.Any]:
     """What deciding ``match`` writes on each side: the preview row, and what :mod:`.apply` carries out.
 
-    ``crm`` lists ``{"attr", "from", "to"}`` writes to the contact, ``qbo``
-    lists ``{"path", "from", "to"}`` values the contact fills in on QBO's side.
+    ``crm`` lists ``{"attr", "label", "from", "to"}`` writes to the contact, ``qbo``
+    lists ``{"path", "label", "from", "to"}`` values the contact fills in on QBO's
+    side; ``label`` is what the page shows (the field's label, or for one path of
+    a several-path field, that path's :func:`~flask_qbo.fieldmap.path_label`).
     """
     fields = qbo._registration().fields
     values = qbo_values(customer.raw or {}, fields)
@@ -206,7 +247,7 @@ def plan(qbo: QBO, run: ImportRun, match: ImportMatch, customer: Customer) -> di
         for f in fields:
             if f.pulls and f.attr and f.set is None and _incoming(f, values) is not None:
                 if all(row["attr"] != f.attr for row in entry["crm"]):
-                    entry["crm"].append({"attr": f.attr, "from": None, "to": _incoming(f, values)})
+                    entry["crm"].append({"attr": f.attr, "label": f.label, "from": None, "to": _incoming(f, values)})
         return entry
     if match.decision != ImportDecision.LINK or not match.contact_key:
         return entry
@@ -217,11 +258,18 @@ def plan(qbo: QBO, run: ImportRun, match: ImportMatch, customer: Customer) -> di
         if not differ:
             continue
         if field.pulls and any(values.get(p) is not None for p in differ):
-            entry["crm"].append({"attr": field.name, "from": _own(field, contact), "to": _incoming(field, values)})
+            change = {
+                "attr": field.name,
+                "label": field.label,
+                "from": _own(field, contact),
+                "to": _incoming(field, values),
+            }
+            entry["crm"].append(change)
             continue
         for path in differ:
             if values.get(path) is None and current.get(path) is not None and field.pushes:
-                entry["qbo"].append({"path": path, "from": None, "to": current[path]})
+                label = field.label if len(field.paths) == 1 else path_label(path)
+                entry["qbo"].append({"path": path, "label": label, "from": None, "to": current[path]})
     return entry
 
 

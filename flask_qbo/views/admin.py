@@ -52,7 +52,7 @@ NOTICE_KEY = "_qbo_notice"
 
 #: Friendly texts for the ``error`` values Intuit sends back to the callback.
 CALLBACK_ERRORS = {
-    "access_denied": "You cancelled the QuickBooks sign-in, so nothing was connected. "
+    "access_denied": "Connection cancelled. You cancelled the QuickBooks sign-in, so nothing was connected. "
     "Click Connect QuickBooks Account whenever you are ready.",
     "invalid_scope": "Intuit refused the permissions this app asks for (invalid_scope). "
     "The developer should check QBO_SCOPES and the app's settings at Intuit.",
@@ -72,22 +72,31 @@ def _render(template: str, status: int = 200, **context: t.Any) -> tuple[str, in
     return render_template(template, **context), status
 
 
+def forbidden(exc: HTTPException | None = None) -> tuple[str, int]:
+    """The one "administrators only" page (403) of every admin and import page.
+
+    Also the import blueprint's 403 handler, hence ``exc``: the page says the
+    same whatever refused, so the exception's description is not shown.
+    """
+    return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo()._has_admin_hook)
+
+
 @bp.before_request
 def _require_admin() -> ResponseReturnValue | None:
     """Refuse everything here unless the host's admin hook says yes."""
-    qbo = get_qbo()
-    if qbo._is_admin():
-        return None
-    configured = qbo._has_admin_hook
-    return _render("qbo/admin/forbidden.html", 403, hook_configured=configured)
+    return None if get_qbo()._is_admin() else forbidden()
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
-    """Show our own errors (CSRF, bad state) as a page that says what to do next."""
+    """Show our own errors (CSRF, bad state) as a page that says what to do next.
+
+    These are this application's refusals, and the heading says so: QuickBooks is
+    blamed only when Intuit refused or failed (see :attr:`ConnectError.refused_by`).
+    """
     if exc.code == 403:
-        return _render("qbo/admin/forbidden.html", 403, hook_configured=get_qbo()._has_admin_hook)
-    return _render("qbo/admin/error.html", exc.code or 500, message=exc.description, code=exc.code)
+        return forbidden(exc)
+    return _render("qbo/admin/error.html", exc.code or 500, message=exc.description, code=exc.code, refused_by="crm")
 
 
 # -- template globals -----------------------------------------------------------------
@@ -99,7 +108,9 @@ def addons_context() -> dict[str, t.Any]:
     if not qbo._is_admin():
         return {"allowed": False}
     conn = qbo.connection()
-    context: dict[str, t.Any] = {"allowed": True, "connection": conn, "status": "not_connected"}
+    # The one-off message of a redirect (a cancelled sign-in, say) shows on the panel, wherever it is embedded.
+    notice = session.pop(NOTICE_KEY, None)
+    context: dict[str, t.Any] = {"allowed": True, "connection": conn, "status": "not_connected", "notice": notice}
     if conn is not None:
         context.update(
             status=conn.status,
@@ -140,7 +151,7 @@ def addons() -> ResponseReturnValue:
 @csrf_protect
 def connect() -> ResponseReturnValue:
     """Send the admin to Intuit's sign-in (also used to reconnect)."""
-    return redirect(connect_flow.begin(get_qbo()))
+    return redirect(connect_flow.begin(get_qbo(), return_to=request.form.get("next")))
 
 
 @bp.get("/callback")
@@ -150,18 +161,19 @@ def callback() -> ResponseReturnValue:
     args = request.args
     error = args.get("error")
     if error:
-        # A cancel changes nothing, so it only needs the state to be burnt, not valid.
-        session.pop(connect_flow.STATE_KEY, None)
+        # A cancel changes nothing, so it only needs the state to be burnt, not valid;
+        # the admin lands back on the page the Connect button was on.
+        pending = session.pop(connect_flow.STATE_KEY, None)
         # Anyone can send an admin a crafted callback link, so only a code-shaped value is echoed.
         said = error if _ERROR_CODE.fullmatch(error) else "an unrecognised error"
         text = CALLBACK_ERRORS.get(error, f"QuickBooks did not connect (Intuit said: {said}). Try again.")
         _notify("error" if error != "access_denied" else "info", text)
-        return redirect(url_for("qbo.addons"))
+        return redirect(connect_flow.return_url(pending) or url_for("qbo.addons"))
     try:
         connect_flow.consume_state(qbo, args.get("state"))
         conn = connect_flow.complete(qbo, args.get("code"), args.get("realmId"))
     except connect_flow.ConnectError as exc:
-        return _render("qbo/admin/error.html", exc.status, message=str(exc), code=exc.status)
+        return _render("qbo/admin/error.html", exc.status, message=str(exc), code=exc.status, refused_by=exc.refused_by)
     _start_first_sync(conn)
     return redirect(url_for("qbo.connected"))
 

@@ -16,10 +16,14 @@ An unfinished run can be cancelled from the import and review pages (the way
 out of a run a crashed process left ``applying``); a run whose Apply stopped
 is back in review with the reason shown, and Apply resumes where it stopped.
 
-Each review row has a contact picker: a search box that, with htmx, fills the
-row's contact list from :func:`contacts` as the admin types; without
-JavaScript the same box accepts a contact key.  Either way the server checks
-the contact belongs to the tenant and is not linked to another customer.
+Each review row is one decision (a radio group: link to the suggested
+contact or a candidate, link to another contact found by name or email,
+create a new contact, skip) saved by one button.  The search box, with htmx,
+fills the row's list of matching contacts from :func:`contacts` as the admin
+types; without JavaScript the typed text is searched when the row is saved
+(:func:`~flask_qbo.importing.review.find_contact`).  Nobody is asked for a
+contact key; whichever way a contact is chosen, the server checks it belongs
+to the tenant and is not linked to another customer.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from ..importing import findings
 from ..importing import review as import_review
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
+from ..importing.review import SEARCH_LIMIT
 from ..importing.review import claims
 from ..models import Customer
 from ..models import ImportDecision
@@ -52,6 +57,7 @@ from ..models import ImportStatus
 from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import display_name
+from .admin import forbidden
 from .csrf import csrf_protect
 from .inputs import ROW_ID
 from .inputs import page_arg
@@ -61,11 +67,10 @@ if t.TYPE_CHECKING:
     from ..extension import QBO
 
 bp = Blueprint("qbo_import", __name__)
+bp.register_error_handler(403, forbidden)  # the same "administrators only" page as the admin pages
 
 #: Review rows per page (an import can hold thousands of customers).
 PER_PAGE = 100
-#: Most contacts one picker search lists.
-SEARCH_LIMIT = 20
 #: Match kinds the "needs attention" filter shows: nobody, or several, proposed.
 ATTENTION_KINDS = ("ambiguous", "none")
 MATCH_LABELS = {
@@ -167,13 +172,31 @@ def _show() -> str:
     return "attention" if request.args.get("show") == "attention" else "all"
 
 
-def _chosen_key() -> str | None:
-    """The contact a Link targets: the picker's choice, else the typed key (the no-JS field)."""
-    for name in ("contact_key", "q"):
-        value = (request.form.get(name) or "").strip()
-        if value:
-            return value[:100]
-    return None
+def _decision(run_id: int, qbo_id: str) -> tuple[str, str | None]:
+    """The row's decision and, for a link, its contact, from the review form.
+
+    ``decision`` is ``"link:<key>"`` (the suggestion or a candidate),
+    ``"find"`` (the contact chosen in the search list, else the one contact
+    the typed text finds), ``"create"`` or ``"skip"``; plain ``"link"`` takes
+    the list's choice, the typed text, or the proposal.  Text typed without a
+    choice made (Enter in the search box, no JavaScript) means ``"find"``.
+    """
+    decision, _, key = (request.form.get("decision") or "").partition(":")
+    picked = (request.form.get("contact_key") or "").strip()[:100]
+    typed = (request.form.get("q") or "").strip()[:100]
+    if not decision:
+        if not (picked or typed):
+            raise ValueError("Choose what to do with this customer, then save.")
+        decision = "find"
+    if decision not in ("find", ImportDecision.LINK):
+        return decision, None
+    if key or picked:
+        return ImportDecision.LINK, (key or picked)[:100]
+    if typed:
+        return ImportDecision.LINK, import_review.find_contact(run_id, qbo_id, typed)
+    if decision == "find":
+        raise ValueError("Find the contact to link: type part of their name or email address.")
+    return ImportDecision.LINK, None
 
 
 @bp.route(f"/<{ROW_ID}:run_id>/review", methods=["GET", "POST"])
@@ -190,13 +213,10 @@ def review(run_id: int) -> ResponseReturnValue:
                 count = import_review.accept_all_exact(run.id)
                 flash(f"Accepted {count} exact e-mail matches.", "info")
             else:
-                decision = request.form.get("decision", "")
-                import_review.decide(
-                    run.id,
-                    request.form.get("qbo_id", ""),
-                    decision,
-                    _chosen_key() if decision == ImportDecision.LINK else None,
-                )
+                qbo_id = request.form.get("qbo_id", "")
+                match = import_review.decide(run.id, qbo_id, *_decision(run.id, qbo_id))
+                anchor = f"qbo-row-{match.id}"  # back to the saved row, where the keyboard left off
+                return redirect(url_for(".review", run_id=run.id, page=page, show=show, _anchor=anchor))
         except (LookupError, ValueError) as exc:
             flash(str(exc), "error")
         return redirect(url_for(".review", run_id=run.id, page=page, show=show))
@@ -232,12 +252,13 @@ def review(run_id: int) -> ResponseReturnValue:
 
 @bp.route(f"/<{ROW_ID}:run_id>/contacts")
 def contacts(run_id: int) -> ResponseReturnValue:
-    """The review picker's options: the row's proposal and candidates, then contacts matching ``q``.
+    """A review row's search results: the list of contacts matching ``q``.
 
     Requested by htmx as the admin types (``qbo_id`` names the row), at most
-    :data:`SEARCH_LIMIT` contacts of the admin's tenant; the first free one is
-    preselected so the Link button links what the list shows.  Contacts
-    another customer already has are listed but disabled, with the reason.
+    :data:`~flask_qbo.importing.review.SEARCH_LIMIT` contacts of the admin's
+    tenant; the first free one is preselected so saving links what the list
+    shows.  Contacts another customer already has are listed but disabled,
+    with the reason.
     """
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
@@ -245,11 +266,6 @@ def contacts(run_id: int) -> ResponseReturnValue:
     qbo_id = request.args.get("qbo_id") or None
     session = qbo.state().session
     match = session.query(ImportMatch).filter_by(run_id=run.id, qbo_id=qbo_id).one_or_none() if qbo_id else None
-    own = (
-        {key for key in (match.contact_key, *(match.candidates or [])) if key is not None}
-        if match is not None
-        else set()
-    )
     fields = qbo._registration().fields
     found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
     taken = claims(session, run, [qbo._contact_key(c) for c in found], qbo_id)
@@ -261,9 +277,8 @@ def contacts(run_id: int) -> ResponseReturnValue:
         results.append({"key": key, "name": display_name(values), "detail": detail, "taken": taken.get(key)})
     free = next((r["key"] for r in results if not r["taken"]), None)
     return render_template(
-        "qbo/import/_contact_options.html",
-        match=match,
-        labels=_contact_labels(qbo, own),
+        "qbo/import/_contact_found.html",
+        row=f"qbo-row-{match.id}" if match is not None else "qbo-row",
         text=text,
         results=results,
         selected=free,

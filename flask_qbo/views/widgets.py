@@ -45,6 +45,9 @@ from ..widgets import formatting
 from ..widgets.deeplinks import app_base_url
 from ..widgets.deeplinks import transaction_url
 from ..widgets.deeplinks import valid_id
+from ..widgets.names import qbo_name_if_different
+from ..widgets.owing import delete_warning
+from ..widgets.statement_pdf import statement_pdf
 from .csrf import csrf_protect
 from .csrf import csrf_token
 from .inputs import page_arg
@@ -74,6 +77,7 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     app.add_template_global(csrf_token, "qbo_csrf_token")
     app.add_template_global(lambda contact: get_qbo()._contact_key(contact), "qbo_contact_key")
     app.add_template_global(dom_id, "qbo_dom_id")
+    app.add_template_global(delete_warning, "qbo_delete_warning")
     app.add_template_filter(formatting.format_money, "qbo_money")
     app.add_template_filter(formatting.format_date, "qbo_date")
     app.add_template_filter(formatting.format_datetime, "qbo_datetime")
@@ -172,6 +176,7 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         "open_balance": None,
         "overdue_balance": None,
         "last_payment": None,
+        "qbo_name": qbo_name_if_different(ctx.contact, customer),
     }
     if customer is not None:
         context.update(
@@ -180,7 +185,13 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
             last_payment=data.last_payment(session, customer),
         )
     return _render(
-        ctx, "summary", "QuickBooks summary", url_for(".summary", contact_key=ctx.contact_key), message, **context
+        ctx,
+        "summary",
+        "QuickBooks summary",
+        url_for(".summary", contact_key=ctx.contact_key),
+        message,
+        context["qbo_name"],  # the contact's own name changes the card before QuickBooks does
+        **context,
     )
 
 
@@ -306,7 +317,30 @@ def statement(contact_key: str) -> Response:
         statement=stmt,
         tabs=_tabs(ctx),
         type_labels=data.TYPE_LABELS,
+        pdf_url=url_for(".statement_pdf", contact_key=ctx.contact_key),
     )
+
+
+@bp.get("/<contact_key>/statement.pdf", endpoint="statement_pdf")
+def statement_pdf_download(contact_key: str) -> Response:
+    """The Statement tab as a PDF, built from the mirror (QBO has no statement to download)."""
+    ctx = _load(contact_key)
+    if ctx.customer is None:
+        abort(404)
+    stmt = data.statement_for(get_qbo().state().session, ctx.customer, _today())
+    body = statement_pdf(
+        stmt,
+        company=ctx.connection.company_name if ctx.connection else None,
+        customer=ctx.customer.display_name,
+        currency=ctx.currency,
+        type_labels=data.TYPE_LABELS,
+    )
+    name = _FILENAME_UNSAFE.sub("_", f"statement-{ctx.customer.display_name or ctx.customer.qbo_id}-{stmt.as_of}")
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.get("/<contact_key>/pdf/<txn_type>/<txn_id>")

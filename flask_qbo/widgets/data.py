@@ -51,13 +51,29 @@ _OUTBOX_PENDING = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
 _OUTBOX_FAILED = (OutboxStatus.FAILED, OutboxStatus.DEAD)
 
 
+#: The mirror's status of a type where QBO's own lists use another word: a payment or
+#: credit memo with nothing left to apply is "Closed", a credit memo with credit left
+#: is "Unapplied" (like a payment's unapplied money), a refund receipt is "Paid".
+#: The emulator's lists (flask_qbo/emulator/ui_forms.py ``txn_status``) say the same.
+QBO_WORDS: dict[tuple[str, str], str] = {
+    ("Payment", "applied"): "closed",
+    ("CreditMemo", "applied"): "closed",
+    ("CreditMemo", "open"): "unapplied",
+    ("RefundReceipt", "refunded"): "paid",
+}
+
+
 def display_status(txn: Transaction, today: dt.date) -> str | None:
-    """The badge for a row, ageing open invoices into ``overdue`` as days pass.
+    """The badge for a row in QBO's words, ageing open invoices into ``overdue`` as days pass.
 
     The mirror computes the status when QBO last changed the document; an
-    unpaid invoice becomes overdue later without any QBO change.
+    unpaid invoice becomes overdue later without any QBO change.  The stored
+    value stays as it is (rows mirrored earlier need no rewrite); only the
+    badge follows :data:`QBO_WORDS`.
     """
     status = txn.status
+    if status is not None:
+        status = QBO_WORDS.get((txn.txn_type, status), status)
     if (
         txn.txn_type == "Invoice"
         and status in ("open", "partially_paid")
@@ -280,6 +296,7 @@ def fingerprint(session: Session, ctx: WidgetContext, *parts: object) -> str:
 
 __all__ = [
     "TRANSACTION_TYPES",
+    "QBO_WORDS",
     "TYPE_LABELS",
     "Page",
     "WidgetContext",

@@ -5,6 +5,11 @@ amounts and dates use one neutral format (``$1,234.50``, ``Mar 5, 2026``) so
 every server renders the same; with Babel installed and a locale known
 (``QBO_LOCALE``, else Flask-Babel's current locale) they follow that locale's
 conventions, e.g. ``1.234,50 €`` and ``5 mars 2026`` for ``fr_FR``.
+
+Times are stored in UTC but shown in the app's timezone (``QBO_TIMEZONE``, else
+Flask-Babel's, else UTC), with the zone's abbreviation so a reader never has to
+guess: ``Mar 5, 2026 15:03 CET``.  A datetime's date is taken in that zone too,
+so an event at 23:30 UTC is dated the next day in Berlin.
 """
 
 from __future__ import annotations
@@ -18,20 +23,22 @@ from types import ModuleType
 from flask import current_app
 from flask import has_app_context
 
-#: Status badge labels; anything else the mirror stores is shown title-cased.
+from ..config import configured_timezone
+
+#: Status badge labels, in the words QBO's own transaction lists use (the badge's
+#: status comes from :func:`flask_qbo.widgets.data.display_status`); anything else
+#: is shown capitalised.
 STATUS_LABELS: dict[str, str] = {
     "open": "Open",
     "overdue": "Overdue",
     "partially_paid": "Partially paid",
     "paid": "Paid",
-    "void": "Void",
+    "void": "Voided",
     "pending": "Pending",
     "accepted": "Accepted",
     "closed": "Closed",
     "rejected": "Rejected",
     "unapplied": "Unapplied",
-    "applied": "Applied",
-    "refunded": "Refunded",
 }
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
@@ -53,6 +60,29 @@ def current_locale() -> str | None:
         locale = get_locale()
         return str(locale) if locale else None
     return None
+
+
+def current_timezone() -> dt.tzinfo:
+    """The zone times are shown in: ``QBO_TIMEZONE``, else Flask-Babel's timezone, else UTC."""
+    if not has_app_context():
+        return dt.timezone.utc
+    configured = configured_timezone()
+    if configured is not None:
+        return configured
+    if "babel" in current_app.extensions:
+        try:
+            from flask_babel import get_timezone
+        except ImportError:
+            return dt.timezone.utc
+        zone = get_timezone()
+        return zone if isinstance(zone, dt.tzinfo) else dt.timezone.utc
+    return dt.timezone.utc
+
+
+def local_time(value: dt.datetime) -> dt.datetime:
+    """A stored time in the app's timezone (a naive value is UTC, as every stored time is)."""
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return aware.astimezone(current_timezone())
 
 
 def _babel() -> tuple[ModuleType, ModuleType, type[Exception]] | None:
@@ -102,6 +132,8 @@ def format_date(value: dt.date | dt.datetime | None) -> str:
     """``Mar 5, 2026`` (neutral), or the locale's medium date with Babel (``5 mars 2026``)."""
     if value is None:
         return "—"
+    if isinstance(value, dt.datetime):
+        value = local_time(value)
     locale, babel = current_locale(), _babel()
     if locale and babel:
         day = value.date() if isinstance(value, dt.datetime) else value
@@ -113,11 +145,11 @@ def format_date(value: dt.date | dt.datetime | None) -> str:
 
 
 def format_datetime(value: dt.datetime | None) -> str:
-    """``Mar 5, 2026 14:03 UTC`` (stored times are UTC)."""
+    """``Mar 5, 2026 15:03 CET``: the date as :func:`format_date`, the time and zone in the app's timezone."""
     if value is None:
         return "—"
-    value = value.astimezone(dt.timezone.utc) if value.tzinfo else value
-    return f"{format_date(value)} {value:%H:%M} UTC"
+    local = local_time(value)
+    return f"{format_date(local)} {local:%H:%M} {local.tzname() or 'UTC'}"
 
 
 def status_label(status: str | None) -> str:

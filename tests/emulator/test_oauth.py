@@ -119,6 +119,52 @@ def test_company_picker_for_users_with_several_companies(emulator, realm):
     assert callback_args(chosen)["realmId"] == OTHER_REALM
 
 
+def _choose(session, page, **data):
+    return session.post(
+        f"{BASE_URL}/connect/oauth2", allow_redirects=False, data={"txn": txn_of(page.text), "action": "choose", **data}
+    )
+
+
+def test_company_step_also_takes_the_typed_name(emulator, realm):
+    """Step 5 of the help article: type the company's name, or choose it from the list."""
+    emulator.add_company(OTHER_REALM, "Second Co")
+    session = emulator.http_session()
+    page = sign_in(session)
+    assert 'name="company_name"' in page.text
+    # The typed name wins over the list's (preselected) first company, whatever its case and spacing.
+    chosen = _choose(session, page, realm=realm, company_name="  second   CO ")
+    assert callback_args(chosen)["realmId"] == OTHER_REALM
+
+
+def test_company_step_names_a_typed_name_it_does_not_know(emulator, realm):
+    emulator.add_company(OTHER_REALM, "Second Co")
+    session = emulator.http_session()
+    page = sign_in(session)
+    unknown = _choose(session, page, realm=realm, company_name="<b>Third Co</b>")
+    assert unknown.status_code == 200 and "None of your companies is called" in unknown.text
+    assert "&lt;b&gt;Third Co&lt;/b&gt;" in unknown.text and "<b>Third" not in unknown.text
+    # The same sign-in goes on: the list still works after the refusal.
+    assert callback_args(_choose(session, unknown, realm=OTHER_REALM))["realmId"] == OTHER_REALM
+
+
+def test_company_step_refuses_an_ambiguous_typed_name(emulator, realm):
+    emulator.add_company(OTHER_REALM, emulator.store.companies()[0][1])
+    session = emulator.http_session()
+    page = sign_in(session)
+    same = _choose(session, page, realm=realm, company_name=emulator.store.companies()[0][1])
+    assert same.status_code == 200 and "Several of your companies have that name" in same.text
+
+
+def test_primary_buttons_come_first(emulator, realm):
+    """Enter in a field submits with the form's first button: that must be Sign in / Connect, not Cancel."""
+    emulator.add_company(OTHER_REALM, "Second Co")
+    session = emulator.http_session()
+    first = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())
+    assert re.findall(r'<button[^>]*value="(\w+)"', first.text) == ["signin", "cancel"]
+    page = sign_in(session)
+    assert re.findall(r'<button[^>]*value="(\w+)"', page.text) == ["choose", "cancel"]
+
+
 def test_cancel_returns_access_denied(emulator, realm):
     session = emulator.http_session()
     page = session.get(f"{BASE_URL}/connect/oauth2", params=authorize_params())

@@ -27,6 +27,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
+import flask_qbo.models
 from flask_qbo import QBO
 from flask_qbo import Field
 from flask_qbo import FieldMap
@@ -155,7 +156,7 @@ def create_app(**config: t.Any) -> Flask:
     )
     app.config.update(config)
     db.init_app(app)
-    migrate.init_app(app, db)
+    migrate.init_app(app, db, render_item=flask_qbo.models.render_item)  # as docs/installation.rst says
     csrf.init_app(app)
     login_manager.init_app(app)
     qbo.init_app(app, db=db)

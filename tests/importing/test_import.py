@@ -172,7 +172,9 @@ def test_link_fills_qbo_blanks_through_the_outbox(app, emulator, connected):
     with app.app_context():
         review.accept_all_exact(run_id)
         (item,) = review.preview(run_id)
-        assert item["qbo"] == [{"path": "PrimaryPhone.FreeFormNumber", "from": None, "to": "555-123-4567"}]
+        assert item["qbo"] == [
+            {"path": "PrimaryPhone.FreeFormNumber", "label": "Phone", "from": None, "to": "555-123-4567"}
+        ]
         import_apply.apply(run_id)
         assert db.session.query(Outbox).filter_by(contact_key=str(cid), status="pending").count() == 1
 

@@ -238,7 +238,7 @@ def test_an_import_links_and_creates_one_name_contacts(host: t.Any, emulator: t.
     assert review.accept_all_exact(run.id) == 1
     review.decide(run.id, new["Id"], "create")
     plan = {item["qbo_id"]: item for item in review.preview(run.id)}
-    assert plan[new["Id"]]["crm"] == [{"attr": "name", "from": None, "to": "Zed Ray"}]
+    assert plan[new["Id"]]["crm"] == [{"attr": "name", "label": "Name", "from": None, "to": "Zed Ray"}]
     assert {row["attr"] for row in next(i for k, i in plan.items() if k != new["Id"])["crm"]} == {"name"}
     assert import_apply.apply(run.id) == 2
     db.session.expire_all()

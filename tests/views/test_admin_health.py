@@ -106,7 +106,7 @@ def test_health_page_shows_state_queues_failures_and_chart(app: t.Any, client: t
     page = text(response)
     assert 'data-qbo-status="connected"' in page and "Test Company (Emulator)" in page
     assert "Access token expires" in page and "Authorization hard limit" in page
-    assert re.search(r"Last webhook received</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d UTC", page)
+    assert re.search(r"Last webhook received</dt><dd>[A-Z][a-z]{2} \d{1,2}, \d{4} \d\d:\d\d UTC", page)
     assert "API reads this month</dt><dd>42" in page
     assert '<tr data-qbo-queue="outbox-failed"><td>CRM → QuickBooks (outbox)</td><td>failed</td><td>1</td>' in page
     assert '<tr data-qbo-queue="inbox-pending"><td>QuickBooks → CRM (inbox)</td><td>pending</td><td>1</td>' in page
@@ -117,9 +117,13 @@ def test_health_page_shows_state_queues_failures_and_chart(app: t.Any, client: t
     assert "Invalid Reference Id" in page and "Contact 999 (deleted)" in page
     assert "<script>alert(1)</script>" not in page, "Intuit's messages are escaped"
     assert page.count(">Retry</button>") == 2 and "Retry all" in page
-    assert "<td>email</td><td>PrimaryEmailAddr.Address</td><td>↔</td>" in page
-    assert "<td>(derived, unique)</td><td>DisplayName</td>" in page
-    assert "<td>card: terms</td><td>SalesTermRef</td><td>QBO → CRM</td>" in page
+    # The field chart speaks the office's words; the program's names stay out of sight.
+    assert "<td>Email</td><td>Email</td><td>↔</td>" in page
+    assert "<td>Billing postal code</td><td>Billing address · Postal code</td><td>↔</td>" in page
+    assert "<td>Display name (made from the name fields, kept unique)</td><td>Customer display name</td>" in page
+    assert "<td>Terms (on the contact card)</td><td>Terms</td><td>QBO → CRM</td>" in page
+    cells = re.findall(r"<td>([^<]*)</td>", page.split('id="qbo-health-chart"')[1])
+    assert not [c for c in cells if "_" in c or re.search(r"[a-z][A-Z]|Addr|Ref\b", c)], cells
     assert "UTC by tests</dd>" in page  # who connected (testing.connect_tenant's default)
 
 
@@ -152,7 +156,7 @@ def test_health_page_without_connection(client: t.Any) -> None:
     login(client, ACME_ADMIN)
     page = text(client.get(HEALTH))
     assert "QuickBooks is not connected" in page and "No failures." in page
-    assert "<td>email</td><td>PrimaryEmailAddr.Address</td>" in page
+    assert "<td>Email</td><td>Email</td>" in page
 
 
 def test_a_failed_push_is_listed_once_with_its_retry_button(app: t.Any, client: t.Any, connected: t.Any) -> None:
@@ -300,7 +304,13 @@ def test_the_field_chart_shows_how_the_display_name_syncs(app: t.Any) -> None:
     qbo = get_qbo(app)
     with app.app_context():
         derived = next(r for r in health.field_chart(qbo) if r["path"] == "DisplayName")
-        assert derived == {"attr": "(derived, unique)", "path": "DisplayName", "direction": "CRM → QBO"}
+        assert derived == {
+            "label": "Display name (made from the name fields, kept unique)",
+            "qbo": "Customer display name",
+            "attr": "(derived, unique)",
+            "path": "DisplayName",
+            "direction": "CRM → QBO",
+        }
         app.config["QBO_DISPLAY_NAME"] = "create_only"
         derived = next(r for r in health.field_chart(qbo) if r["path"] == "DisplayName")
         assert derived["direction"] == "CRM → QBO on create; shown"
@@ -312,8 +322,28 @@ def test_the_field_chart_shows_how_the_display_name_syncs(app: t.Any) -> None:
                 Field(path="Notes", get=str, watches=("notes",)),
             ),
         )
-        chart = health.field_chart(qbo)
-        assert chart[0] == {"attr": "first_name", "path": "DisplayName", "direction": "↔ (CRM → QBO on create only)"}
-        assert chart[1] == {"attr": "last_name", "path": "GivenName + FamilyName", "direction": "↔"}
-        assert chart[2] == {"attr": "(computed Notes from notes)", "path": "Notes", "direction": "CRM → QBO"}
-        assert all(r["attr"] != "(derived, unique)" for r in chart)
+        chart = [(r["label"], r["qbo"], r["attr"], r["path"], r["direction"]) for r in health.field_chart(qbo)]
+        assert chart[0] == (
+            "First name",
+            "Customer display name",
+            "first_name",
+            "DisplayName",
+            "↔ (CRM → QBO on create only)",
+        )
+        assert chart[1] == ("Last name", "First name + Last name", "last_name", "GivenName + FamilyName", "↔")
+        assert chart[2] == ("Notes", "Notes", "(computed Notes from notes)", "Notes", "CRM → QBO")
+        assert all(r[2] != "(derived, unique)" for r in chart)
+
+
+def test_the_chart_shows_a_hosts_labels_escaped(app: t.Any, client: t.Any) -> None:
+    get_qbo(app).register_contact(
+        Contact,
+        fields=FieldMap(
+            Field("email", "PrimaryEmailAddr.Address", label="E-mail <b>address</b>"),
+            Field(path="Notes", get=str, watches=("notes",)),
+        ),
+    )
+    login(client, ACME_ADMIN)
+    page = text(client.get(HEALTH))
+    assert "<td>E-mail &lt;b&gt;address&lt;/b&gt;</td><td>Email</td>" in page and "<b>address" not in page
+    assert "<td>Notes</td><td>Notes</td><td>CRM → QBO</td>" in page  # a computed field is labelled too

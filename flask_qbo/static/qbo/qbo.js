@@ -8,3 +8,15 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.isError = false;
   }
 });
+
+/* Import review: typing in a row's contact search (or choosing from its list)
+   chooses that row's "Link to another contact" option, so Enter saves what the
+   admin is looking at.  Without JavaScript the server reads the typed text the same way. */
+document.addEventListener("input", function (event) {
+  var target = event.target;
+  var id = target && target.getAttribute && target.getAttribute("data-qbo-choose");
+  var radio = id && document.getElementById(id);
+  if (radio) {
+    radio.checked = true;
+  }
+});

@@ -66,6 +66,7 @@ from ..payload import qbo_values
 from ..queue import UNFINISHED
 from . import mirror
 from . import parsing
+from . import scope
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -149,6 +150,8 @@ class Applier:
 
     def transaction(self, entity: str, data: t.Mapping[str, t.Any]) -> bool:
         """Upsert a transaction (or tombstone a deleted one); merged customers resolve to the survivor."""
+        if not scope.keeps(self.session, self.realm_id, entity, data):
+            return False  # QBO_MIRROR = "linked": an unlinked customer's document
         before = mirror.get_transaction(self.session, self.realm_id, entity, str(data["Id"]))
         state = (before.sync_token, before.deleted, before.qbo_updated_at) if before is not None else None
         row = mirror.upsert_transaction(self.session, self.realm_id, entity, data, today=self.today)
@@ -163,8 +166,8 @@ class Applier:
     def delete_transaction(self, entity: str, qbo_id: str, when: dt.datetime | None) -> bool:
         """A delete event: tombstone the row without reading QBO (there is nothing left to read)."""
         before = mirror.get_transaction(self.session, self.realm_id, entity, qbo_id)
-        if before is not None and before.deleted:
-            return False
+        if (before is not None and before.deleted) or (before is None and scope.linked_only()):
+            return False  # nothing to tombstone: already one, or ("linked") a document never mirrored
         row = mirror.mark_transaction_deleted(self.session, self.realm_id, entity, qbo_id, when=when)
         if not row.deleted:
             return False

@@ -46,6 +46,7 @@ from . import merges
 from . import mirror
 from . import ordering
 from . import parsing
+from . import scope
 from .apply import Applier
 from .apply import lock_customers
 from .reads import IN_CHUNK
@@ -202,7 +203,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
         if row.operation == "Merge" and row.deleted_id and row.entity == "Customer":
             merged.append((row.deleted_id, row.entity_id))
     # Reads before writes: the read counter commits on its own connection.
-    fetched = _fetch(client, wanted)
+    fetched = scope.fetch(client, session, realm, wanted, rows, _fetch)
     touched = _balance_customers(session, realm, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
     for data in read_many(client, "Customer", touched - {qbo_id for kind, qbo_id in fetched if kind == "Customer"}):
         fetched[("Customer", str(data["Id"]))] = data
@@ -237,7 +238,8 @@ def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple
 
     One query per entity type and :data:`IN_CHUNK` ids (see :func:`~flask_qbo.sync.pull.reads.read_many`).
     A wanted object missing from the answer is gone from QBO (deleted, merged
-    away, or never there); the caller handles it as such.
+    away, or never there); the caller handles it as such.  Which documents are
+    asked for at all is :func:`.scope.fetch`'s choice (``QBO_MIRROR``).
     """
     ids: dict[str, set[str]] = {}
     for entity, entity_id in wanted:
@@ -312,7 +314,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     if objects is None:
         mode = "query"
         objects = _query_changed(client, window_start)
-    changed = [(entity, data) for entity, items in objects.items() for data in items]
+    changed = scope.in_scope(session, str(connection.realm_id), objects)
     known = {str(data["Id"]) for data in objects.get("Customer", ())}
     touched = _balance_customers(session, connection.realm_id, changed, [])
     objects.setdefault("Customer", []).extend(read_many(client, "Customer", touched - known))

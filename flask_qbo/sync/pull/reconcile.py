@@ -35,6 +35,7 @@ from ..payload import normalize
 from ..payload import qbo_values
 from . import merges
 from . import mirror
+from . import scope
 from .apply import Applier
 from .apply import lock_customers
 
@@ -79,8 +80,13 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
     survivors = merges.find(session, realm, gone, held, None)  # before any write moves a transaction
     if apply:  # the customer lock order of flask_qbo.sync.pull.apply, before the first write
         lock_customers(session, realm, [*everything["Customer"], *_local(session, realm, "Customer")])
+    linked = scope.linked_ids(session, realm) if scope.linked_only() else None
     for entity, remote in everything.items():
-        local = _local(session, realm, entity)
+        local = _local(session, realm, entity, linked)
+        if linked is not None and entity != "Customer":  # QBO_MIRROR = "linked": only linked customers' documents
+            remote = {
+                qbo_id: data for qbo_id, data in remote.items() if scope.keeps(session, realm, entity, data, linked)
+            }
         for qbo_id, data in remote.items():
             token = local.get(qbo_id)
             if token is None:
@@ -109,7 +115,8 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
     return found
 
 
-def _local(session: Session, realm: str, entity: str) -> dict[str, str | None]:
+def _local(session: Session, realm: str, entity: str, linked: set[str] | None = None) -> dict[str, str | None]:
+    """Mirrored ids and SyncTokens; documents only of ``linked`` customers unless it is ``None``."""
     if entity == "Customer":
         rows = session.query(Customer.qbo_id, Customer.sync_token).filter(
             Customer.realm_id == realm, Customer.merged_into.is_(None)
@@ -118,6 +125,8 @@ def _local(session: Session, realm: str, entity: str) -> dict[str, str | None]:
         rows = session.query(Transaction.qbo_id, Transaction.sync_token).filter(
             Transaction.realm_id == realm, Transaction.txn_type == entity, Transaction.deleted.is_(False)
         )
+        if linked is not None:
+            rows = rows.filter(Transaction.customer_qbo_id.in_(linked))
     return {qbo_id: token or "" for qbo_id, token in rows}
 
 

@@ -1,0 +1,121 @@
+"""Issue 18 in the browser: the delete confirmation warns of money owed, and a rename reaches QuickBooks.
+
+Each test starts from a freshly imported demo (the ``imported`` fixture), so it
+passes alone; screenshots go where the ``shot`` fixture says.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import CONTACT_EMAIL
+from .conftest import Live
+from .conftest import Shot
+from .conftest import sign_in
+from .test_demo_browser import emulator_customer_url
+from .test_demo_browser import open_contact
+
+pytestmark = pytest.mark.browser
+
+
+def _acme_contact_owing_money(live: Live) -> tuple[int, str]:
+    """An Acme contact whose QuickBooks customer has an open balance, and the warning the extension gives."""
+    from demo_app.models import Account
+    from demo_app.models import Contact
+    from demo_app.models import db
+    from flask_qbo import delete_warning
+
+    with live.app.test_request_context("/"):
+        acme = db.session.query(Account).filter_by(name="Acme Landscaping").one()
+        for contact in db.session.query(Contact).filter_by(account_id=acme.id).order_by(Contact.id):
+            warning = delete_warning(contact)
+            if warning is not None and warning.overdue > 0:
+                found = contact.id, warning.text
+                db.session.remove()
+                return found
+    raise AssertionError("the demo company has no linked Acme customer with an overdue balance")
+
+
+@pytest.mark.usefixtures("imported")
+def test_delete_confirmation_warns_of_the_balance(page: t.Any, live: Live, shot: Shot) -> None:
+    contact_id, text = _acme_contact_owing_money(live)
+    assert " owes $" in text and " overdue" in text
+    sign_in(page, live, "user@acme.test")
+    page.goto(f"{live.url}/contacts/{contact_id}")
+    page.get_by_role("link", name="Delete", exact=True).click()
+    page.wait_for_url(f"{live.url}/contacts/{contact_id}/delete")
+    warning = page.locator("[data-qbo-delete-warning]")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text(text)
+    expect(page.get_by_role("button", name="Delete contact")).to_be_visible()
+    shot(page, "delete-warning")
+
+    page.get_by_role("link", name="Cancel").click()  # nothing deleted
+    page.wait_for_url(f"{live.url}/contacts/{contact_id}")
+
+
+@pytest.mark.usefixtures("imported")
+def test_rename_follows_to_quickbooks_and_a_different_name_there_shows(
+    page: t.Any, context: t.Any, live: Live, shot: Shot
+) -> None:
+    sign_in(page, live, "user@acme.test")
+    open_contact(page, live, CONTACT_EMAIL)
+    customer_url = emulator_customer_url(page, live)
+    new_last = f"Renamed{int(time.time()) % 100000}"
+
+    page.get_by_role("link", name="Edit", exact=True).click()
+    first = page.input_value("#first_name")
+    page.fill("#last_name", new_last)
+    page.get_by_role("button", name="Save contact").click()
+    new_name = f"{first} {new_last}"
+    expect(page.locator("[data-testid=contact-name]")).to_contain_text(new_name)
+
+    qbo = context.new_page()
+    deadline = time.monotonic() + 15
+    while True:
+        qbo.goto(customer_url)
+        if qbo.locator("[data-testid=field-DisplayName]").inner_text() == new_name:
+            break
+        assert time.monotonic() < deadline, "QuickBooks kept the old DisplayName"
+        time.sleep(0.2)
+
+    page.bring_to_front()
+    card = page.locator(".qbo-summary .qbo-customer-name")
+    expect(card).to_contain_text(new_name, timeout=15_000)
+    expect(page.locator(".qbo-summary [data-qbo-name-differs]")).to_have_count(0)
+
+    # The bookkeeper names the customer their own way in QuickBooks: the card says so.
+    qbo.bring_to_front()
+    qbo.fill("#DisplayName", f"{new_name} <Wholesale>")
+    qbo.get_by_test_id("save-customer").click()
+    expect(qbo.locator("[data-testid=field-DisplayName]")).to_have_text(f"{new_name} <Wholesale>")
+
+    page.bring_to_front()
+    expect(card).to_contain_text(f"In QuickBooks: {new_name} <Wholesale>", timeout=15_000)
+    expect(page.locator("[data-testid=contact-name]")).to_contain_text(new_name)
+    shot(page, "card-quickbooks-name")
+
+
+def test_a_long_name_keeps_the_header_inside_the_page(page: t.Any, live: Live, shot: Shot) -> None:
+    sign_in(page, live, "user@acme.test")
+    page.goto(live.url + "/contacts/new")
+    expect(page.locator("#first_name")).to_have_attribute("maxlength", "100")
+    expect(page.locator("#first_name-limit")).to_have_text("Up to 100 characters (QuickBooks' limit).")
+    first, last = "Maximiliana" * 9, "Wolfeschlegelsteinhausen" * 4  # 99 and 96 characters, no spaces
+    page.fill("#first_name", first)
+    page.fill("#last_name", last)
+    page.get_by_role("button", name="Save contact").click()
+    header = page.locator(".contact-header")
+    name = page.locator("[data-testid=contact-name] .contact-name")
+    expect(name).to_have_attribute("title", f"{first} {last}")
+    viewport = page.viewport_size["width"]
+    box = header.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= viewport
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport  # no sideways scroll
+    assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # cut with an ellipsis, not overflowing
+    expect(page.get_by_role("link", name="Delete", exact=True)).to_be_in_viewport()
+    shot(page, "long-name-header")

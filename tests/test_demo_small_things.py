@@ -1,0 +1,94 @@
+"""Issue 18 §9 in the demo CRM: one 403 page, a sidebar link to sync health, initials from letters,
+and emails and phone numbers kept whole."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+import pytest
+
+from demo_app.models import Contact
+from demo_app.models import db
+from tests.test_demo_app import _make
+from tests.test_demo_app import contact_id
+from tests.test_demo_app import sign_in
+
+
+@pytest.fixture
+def demo(tmp_path: t.Any) -> t.Any:
+    return _make(tmp_path)
+
+
+FORBIDDEN = re.compile(
+    r"<h1[^>]*>Administrators only</h1>\s*<p[^>]*>Only an administrator of this account can open this page\."
+)
+
+
+def test_every_admin_page_of_the_demo_refuses_with_the_same_page(demo: t.Any) -> None:
+    client = demo.test_client()
+    sign_in(client, "user@acme.test")
+    for url in ("/admin/", "/admin/addons", "/admin/users", "/qbo/admin/", "/qbo/admin/health", "/qbo/import/"):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert FORBIDDEN.search(response.get_data(as_text=True)), url
+
+
+def test_sidebar_links_sync_health_for_admins_only(demo: t.Any) -> None:
+    client = demo.test_client()
+    sign_in(client, "admin@acme.test")
+    page = client.get("/contacts/").get_data(as_text=True)
+    assert '<a href="/qbo/admin/health" class="">Sync health</a>' in page
+    health = client.get("/qbo/admin/health").get_data(as_text=True)
+    assert '<a href="/qbo/admin/health" class="active">Sync health</a>' in health
+    assert re.search(r'<a href="/admin/addons" class="">Add-ons &amp; API</a>', health)  # only one is current
+    client.post("/logout")
+    sign_in(client, "user@acme.test")
+    assert "Sync health" not in client.get("/contacts/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "company", "initials"),
+    [
+        ("<Oscar>", "Wilde", None, "OW"),
+        ("<script>", None, None, "S"),
+        ("Ada", "Lovelace", None, "AL"),
+        (None, None, "«Acme» Garden & Co", "AG"),
+        ("-- ", "'Brien", None, "B"),
+        (None, None, None, "C"),  # "Contact #<id>"
+    ],
+)
+def test_avatar_initials_are_letters(first: str | None, last: str | None, company: str | None, initials: str) -> None:
+    assert Contact(id=7, first_name=first, last_name=last, company=company).initials == initials
+
+
+def test_avatar_of_a_name_with_markup_shows_letters(demo: t.Any) -> None:
+    client = demo.test_client()
+    sign_in(client, "admin@acme.test")
+    cid = contact_id(demo, "Acme Landscaping")
+    with demo.app_context():
+        contact = db.session.get(Contact, cid)
+        contact.first_name, contact.last_name = "<Oscar>", "Wilde"
+        db.session.commit()
+    page = client.get(f"/contacts/{cid}").get_data(as_text=True)
+    assert '<div class="avatar" aria-hidden="true">OW</div>' in page
+
+
+def test_emails_and_phones_stay_whole_with_the_full_value_in_the_title(demo: t.Any) -> None:
+    client = demo.test_client()
+    sign_in(client, "admin@acme.test")
+    cid = contact_id(demo, "Acme Landscaping")
+    with demo.app_context():
+        contact = db.session.get(Contact, cid)
+        contact.email, contact.phone = "a.very.long.address.for.billing@landscaping-example.test", "+1 (555) 010-0199"
+        db.session.commit()
+    page = client.get(f"/contacts/{cid}").get_data(as_text=True)
+    assert (
+        'class="one-line" data-testid="contact-email" title="a.very.long.address.for.billing@landscaping-example.test"'
+        in page
+    )
+    assert 'class="one-line" data-testid="contact-phone" title="+1 (555) 010-0199"' in page
+    css = client.get("/static/demo.css").get_data(as_text=True)
+    rule = re.search(r"\.facts dd\.one-line \{([^}]*)\}", css)
+    assert rule and "white-space: nowrap" in rule.group(1) and "text-overflow: ellipsis" in rule.group(1)
+    assert "anywhere" not in rule.group(1)
