@@ -49,6 +49,8 @@ bp = Blueprint("qbo", __name__, template_folder="../templates")
 
 #: Session key of the one-off message shown at the top of the next admin page.
 NOTICE_KEY = "_qbo_notice"
+#: Session key of the page the last Connect started from (the host's Add-ons page, say).
+STARTED_KEY = "_qbo_connect_started"
 
 #: Friendly texts for the ``error`` values Intuit sends back to the callback.
 CALLBACK_ERRORS = {
@@ -169,11 +171,13 @@ def callback() -> ResponseReturnValue:
         text = CALLBACK_ERRORS.get(error, f"QuickBooks did not connect (Intuit said: {said}). Try again.")
         _notify("error" if error != "access_denied" else "info", text)
         return redirect(connect_flow.return_url(pending) or url_for("qbo.addons"))
+    started = connect_flow.return_url(session.get(connect_flow.STATE_KEY))
     try:
         connect_flow.consume_state(qbo, args.get("state"))
         conn = connect_flow.complete(qbo, args.get("code"), args.get("realmId"))
     except connect_flow.ConnectError as exc:
         return _render("qbo/admin/error.html", exc.status, message=str(exc), code=exc.status, refused_by=exc.refused_by)
+    session[STARTED_KEY] = started  # the connected page's way back to where the admin began
     _start_first_sync(conn)
     return redirect(url_for("qbo.connected"))
 
@@ -210,6 +214,7 @@ def connected() -> ResponseReturnValue:
         environment=health.environment_label(conn),
         enabled=enabled,
         back="connected",
+        addons_url=connect_flow.local_path(session.get(STARTED_KEY)) or url_for("qbo.addons"),
         **(findings.card(qbo, run) if run is not None else {"run": None}),
     )
 

@@ -90,6 +90,9 @@ def test_connected_page_links_the_exact_matches(page: t.Any, live: Live, shot: S
     expect(tally).to_contain_text(f"{expected['exact']} contacts match a QuickBooks customer exactly")
     expect(tally).to_contain_text(f"{expected['review']} need review, {expected['new']} customers are new")
     expect(page.get_by_role("link", name="Review the matches")).to_be_visible()
+    # Back to where Connect was pressed: the CRM's own Add-ons page, with its API panel.
+    back = page.locator(".qbo-connected").get_by_role("link", name="Add-ons & API", exact=True)
+    expect(back).to_have_attribute("href", "/admin/addons")
 
     page.get_by_role("button", name="Link exact matches").click()
     expect(page.get_by_text(f"Linked {expected['exact']} contacts")).to_be_visible(timeout=30_000)

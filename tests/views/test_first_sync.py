@@ -20,7 +20,10 @@ from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
 from flask_qbo.models import SyncStatus
 from tests.conftest import login
+from tests.connection.test_connect_support import callback
 from tests.connection.test_connect_support import connect_via_ui
+from tests.connection.test_connect_support import csrf
+from tests.connection.test_connect_support import intuit_sign_in
 from tests.hostapp import ACME_ADMIN
 from tests.hostapp import ACME_USER
 from tests.hostapp import GLOBEX_ADMIN
@@ -218,3 +221,13 @@ def test_reconnecting_does_not_start_another_first_sync(
     run_id, _ = first_sync(app, client, emulator)
     connect_via_ui(client, emulator)
     assert the_run(app).id == run_id
+
+
+def test_connected_page_leads_back_to_the_page_connect_started_from(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    """A host's own Add-ons page (sent as ``next`` by the panel) is where "Add-ons & API" returns, never elsewhere."""
+    login(client, ACME_ADMIN)
+    for sent, expected in (("/crm/admin/addons", "/crm/admin/addons"), ("//evil.example/x", "/qbo/admin/")):
+        started = client.post("/qbo/admin/connect", data={"csrf_token": csrf(client), "next": sent})
+        callback(client, intuit_sign_in(emulator, started.headers["Location"]))
+        page = text(client.get(CONNECTED))
+        assert f'href="{expected}">Add-ons &amp; API</a>' in page, sent
