@@ -81,6 +81,32 @@ def _silenced(emu: Emulator) -> t.Iterator[None]:
             store.listeners[:0] = saved
 
 
+def _open_earlier(emu: Emulator, realm: str, moment: dt.datetime) -> None:
+    """Move an existing company's opening back to ``moment`` if it opened later.
+
+    A company created "now" and then seeded would otherwise have two years of
+    history before its ``CompanyStartDate``. Its CompanyInfo and whatever was
+    created with it (Preferences, default terms, payment methods, accounts:
+    the rows stamped with the company's own creation time) move back with it;
+    an earlier ``CompanyStartDate`` is left alone.
+    """
+    with emu.store.lock:
+        company = emu.store.company(realm)
+        info = company.table("CompanyInfo")[realm]
+        if str(info["CompanyStartDate"]) <= moment.date().isoformat():
+            return
+        opened = info["MetaData"]["CreateTime"]
+        stamp = emu.clock.iso(moment)
+        for table in company.tables.values():
+            for row in table.values():
+                meta = row.get("MetaData") or {}
+                if meta.get("CreateTime") == opened:
+                    meta["CreateTime"] = stamp
+                    if meta.get("LastUpdatedTime") == opened:
+                        meta["LastUpdatedTime"] = stamp
+        info["CompanyStartDate"] = moment.date().isoformat()
+
+
 def seed_company(
     emu: Emulator,
     realm_id: str = DEMO_REALM,
@@ -99,16 +125,20 @@ def seed_company(
     invoices) dated within the last ``years`` years. ``catalogue`` picks the
     product lines ("landscaping" or "trading"). A company created here opens
     (``CompanyStartDate``, its default lists' ``MetaData``) before its first
-    customer; an existing company keeps the day it was created.
+    customer; an existing company that opened later than that is moved back
+    to it, so its history never predates it.
     """
     if catalogue not in CATALOGUES:
         raise ValueError(f"unknown catalogue {catalogue!r}; choose from {sorted(CATALOGUES)}")
     rng = random.Random(seed)
     profiles = customer_profiles(rng, customers)
+    opening = opening_day(emu.clock.now().date(), years)
+    moment = dt.datetime.combine(opening, dt.time(8), tzinfo=emu.clock.tz)
     if realm_id not in {realm for realm, _name in emu.store.companies()}:
-        opening = opening_day(emu.clock.now().date(), years)
-        with emu.clock.pinned(dt.datetime.combine(opening, dt.time(8), tzinfo=emu.clock.tz)):
+        with emu.clock.pinned(moment):
             emu.add_company(realm_id, name)
+    else:
+        _open_earlier(emu, realm_id, moment)
     with _silenced(emu):
         seeder = Seeder(emu, realm_id, rng, catalogue)
         planned = [seeder.add_customer(profile) for profile in profiles]
