@@ -63,6 +63,7 @@ from ..payload import field_values
 from ..payload import normalize
 from ..payload import pulled_value
 from ..payload import qbo_values
+from ..queue import OUTBOX
 from ..queue import UNFINISHED
 from . import mirror
 from . import parsing
@@ -397,10 +398,38 @@ class Applier:
         if source is not None and source.merged_into == into_id:
             return False
         self.customer(into)
+        linked = source.contact_key if source is not None else None
         target = mirror.move_customer(self.session, self.realm_id, from_id, into_id)
         contact_key = target.contact_key if target is not None else None
         self._changed("Customer", into_id, contact_key, "merged", message=message or f"Customer {from_id} merged in.")
+        if target is not None and linked is not None and contact_key == linked:
+            self._requeue(target, linked)
         return True
+
+    def _requeue(self, target: Customer, contact_key: str) -> None:
+        """Send the contact's failed and dead pushes again, now that its link names the survivor.
+
+        A write to the merged-away customer failed (610: it no longer exists)
+        and was parked; nothing would ever send that CRM edit again, though
+        it can now reach the customer the link moved to.
+        """
+        rows = OUTBOX.revive(
+            self.session, (Outbox.tenant_key == self.conn.tenant_key) & (Outbox.contact_key == contact_key)
+        )
+        if not rows:
+            return
+        target.sync_status, target.sync_error = SyncStatus.PENDING, None
+        self.session.add(
+            SyncLog(
+                tenant_key=self.conn.tenant_key,
+                realm_id=self.realm_id,
+                contact_key=contact_key,
+                qbo_id=target.qbo_id,
+                direction="push",
+                action="requeued",
+                message=f"{len(rows)} failed push(es) re-queued after the customer was merged into {target.qbo_id}.",
+            )
+        )
 
 
 def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:

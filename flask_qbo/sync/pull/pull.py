@@ -209,7 +209,10 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
         fetched[("Customer", str(data["Id"]))] = data
     missing = [key for key in wanted if key not in fetched]
     announced = [(from_id, into_id) for from_id, into_id in merged if ("Customer", into_id) in fetched]
-    gone = mirrored_customers(session, realm, [i for kind, i in missing if kind == "Customer"])
+    # A Merge whose survivor cannot be read (merged on since: A into B, then B into C) still says its
+    # merged-away customer is gone; the repair follows its transactions to wherever they are now.
+    unread = [from_id for from_id, into_id in merged if ("Customer", into_id) not in fetched]
+    gone = mirrored_customers(session, realm, [*(i for kind, i in missing if kind == "Customer"), *unread])
     survivors = merges.find(
         session, realm, gone, fetched, partial(read_many, client), announced=[from_id for from_id, _ in announced]
     )
