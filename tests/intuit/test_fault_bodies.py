@@ -162,7 +162,8 @@ def test_oversized_xml_is_not_parsed() -> None:
         (403, b"message=ThrottleExceeded; errorCode=003001; statusCode=403", "3001", QBORateLimitError),
         (429, b"message=ThrottleExceeded; errorCode=003001; statusCode=429\n", "3001", QBORateLimitError),
         (401, b"message=AuthenticationFailed; errorCode=003200; statusCode=401", "3200", QBOAuthError),
-        (403, b"<html><body><h1>403</h1>Request throttled, slow down</body></html>", None, QBORateLimitError),
+        # An HTML page is no fault: its "throttled" is not Intuit's (see test_fault_secrets).
+        (403, b"<html><body><h1>403</h1>Request throttled, slow down</body></html>", None, QBOAuthError),
         (502, b"<html><body>Bad gateway</body></html>", None, QBOTransientError),
     ],
 )
