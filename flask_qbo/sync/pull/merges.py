@@ -35,6 +35,7 @@ import logging
 import typing as t
 from collections.abc import Callable
 
+from sqlalchemy import func
 from sqlalchemy import nulls_last
 from sqlalchemy import select
 
@@ -42,7 +43,7 @@ from ...models import Customer
 from ...models import Transaction
 from ..payload import get_path
 from . import mirror
-from .reads import IN_CHUNK
+from .reads import chunks
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -166,13 +167,12 @@ def _left_behind(session: Session, realm_id: str, known: Known) -> set[str]:
             now[(entity, qbo_id)] = str(ref)
     left: set[str] = set()
     for entity in mirror.TRANSACTION_TYPES:
-        ids = sorted(qbo_id for kind, qbo_id in now if kind == entity)
-        for start in range(0, len(ids), IN_CHUNK):
+        for chunk in chunks(qbo_id for kind, qbo_id in now if kind == entity):
             rows = session.execute(
                 select(Transaction.qbo_id, Transaction.customer_qbo_id).where(
                     Transaction.realm_id == realm_id,
                     Transaction.txn_type == entity,
-                    Transaction.qbo_id.in_(ids[start : start + IN_CHUNK]),
+                    Transaction.qbo_id.in_(chunk),
                     Transaction.deleted.is_(False),
                 )
             )
@@ -182,14 +182,13 @@ def _left_behind(session: Session, realm_id: str, known: Known) -> set[str]:
 
 def _unmerged(session: Session, realm_id: str, ids: set[str]) -> set[str]:
     """Which of ``ids`` the mirror holds and has not recorded as merged (nothing to do for the others)."""
-    wanted = sorted(ids)
     found: set[str] = set()
-    for start in range(0, len(wanted), IN_CHUNK):
+    for chunk in chunks(ids):
         found.update(
             session.scalars(
                 select(Customer.qbo_id).where(
                     Customer.realm_id == realm_id,
-                    Customer.qbo_id.in_(wanted[start : start + IN_CHUNK]),
+                    Customer.qbo_id.in_(chunk),
                     Customer.merged_into.is_(None),
                 )
             )
@@ -198,23 +197,37 @@ def _unmerged(session: Session, realm_id: str, ids: set[str]) -> set[str]:
 
 
 def _evidence(session: Session, realm_id: str, customers: set[str]) -> dict[str, list[tuple[str, str]]]:
-    """The live transactions the mirror files under each customer: up to :data:`EVIDENCE`, newest first."""
-    wanted = sorted(customers)
+    """The live transactions the mirror files under each customer: up to :data:`EVIDENCE`, newest first.
+
+    The bound is applied by the database (a row number per customer), so a
+    customer with years of history costs :data:`EVIDENCE` rows, not all of them.
+    """
     evidence: dict[str, list[tuple[str, str]]] = {}
-    for start in range(0, len(wanted), IN_CHUNK):
-        rows = session.execute(
-            select(Transaction.customer_qbo_id, Transaction.txn_type, Transaction.qbo_id)
+    for chunk in chunks(customers):
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=Transaction.customer_qbo_id,
+                order_by=(nulls_last(Transaction.qbo_updated_at.desc()), Transaction.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(Transaction.customer_qbo_id, Transaction.txn_type, Transaction.qbo_id, rank)
             .where(
                 Transaction.realm_id == realm_id,
-                Transaction.customer_qbo_id.in_(wanted[start : start + IN_CHUNK]),
+                Transaction.customer_qbo_id.in_(chunk),
                 Transaction.deleted.is_(False),
             )
-            .order_by(nulls_last(Transaction.qbo_updated_at.desc()), Transaction.id.desc())
+            .subquery()
+        )
+        rows = session.execute(
+            select(ranked.c.customer_qbo_id, ranked.c.txn_type, ranked.c.qbo_id)
+            .where(ranked.c.rank <= EVIDENCE)
+            .order_by(ranked.c.customer_qbo_id, ranked.c.rank)
         )
         for customer, entity, qbo_id in rows:
-            keys = evidence.setdefault(str(customer), [])
-            if len(keys) < EVIDENCE:
-                keys.append((entity, qbo_id))
+            evidence.setdefault(str(customer), []).append((entity, qbo_id))
     return evidence
 
 

@@ -363,3 +363,21 @@ def test_a_push_that_failed_on_the_merged_away_customer_is_sent_to_the_survivor(
         assert db.session.query(Outbox).one().status == OutboxStatus.DONE
     survivor = emulator.store.read(R, "Customer", merge.keep)
     assert survivor["PrimaryPhone"]["FreeFormNumber"] == "555-0177"
+
+
+def test_evidence_is_bounded_by_the_database(app, emulator, connected, monkeypatch):
+    """Only the newest :data:`merges.EVIDENCE` transactions of a customer leave the database, not all of them."""
+    merge = mirrored_merge_setup(app, emulator, invoices=5)
+    monkeypatch.setattr(merges, "EVIDENCE", 3)
+    with app.app_context():
+        real, fetched = db.session.execute, []
+
+        def counting(*args, **kwargs):
+            rows = real(*args, **kwargs).all()
+            fetched.append(len(rows))
+            return rows
+
+        monkeypatch.setattr(db.session, "execute", counting)
+        evidence = merges._evidence(db.session, R, {merge.gone, merge.keep})
+    assert evidence == {merge.gone: [("Invoice", qbo_id) for qbo_id in reversed(merge.invoices)][:3]}
+    assert fetched == [3]
