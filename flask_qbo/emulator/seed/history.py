@@ -126,9 +126,9 @@ class Seeder:
             owner = event.data.get("customer")
             if owner is not None:
                 first[owner] = min(first.get(owner, event.when), event.when)
-        for job, parent in self.parents.items():  # a parent exists before its jobs' documents
+        for job, owner in self.parents.items():  # a parent exists before its jobs' documents
             if job in first:
-                first[parent] = min(first.get(parent, first[job]), first[job])
+                first[owner] = min(first.get(owner, first[job]), first[job])
         fallback = self.today - dt.timedelta(days=365 * years)
         created: dict[int, dt.date] = {}
         for index in range(len(self.bodies)):

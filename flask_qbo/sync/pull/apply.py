@@ -63,10 +63,10 @@ from ..payload import field_values
 from ..payload import normalize
 from ..payload import pulled_value
 from ..payload import qbo_values
-from ..queue import OUTBOX
 from ..queue import UNFINISHED
 from . import mirror
 from . import parsing
+from . import requeue
 from . import scope
 
 if t.TYPE_CHECKING:
@@ -387,7 +387,7 @@ class Applier:
     # -- merges ---------------------------------------------------------------------------
 
     def merge(self, from_id: str, into: t.Mapping[str, t.Any], *, message: str | None = None) -> bool:
-        """A merge: mirror the survivor, then move the link and the transactions to it.
+        """A merge: mirror the survivor, move the link and the transactions to it, re-queue failed pushes.
 
         Run for a Merge event and for a merge found without one
         (:mod:`flask_qbo.sync.pull.merges`); once recorded, a merge is not
@@ -403,33 +403,8 @@ class Applier:
         contact_key = target.contact_key if target is not None else None
         self._changed("Customer", into_id, contact_key, "merged", message=message or f"Customer {from_id} merged in.")
         if target is not None and linked is not None and contact_key == linked:
-            self._requeue(target, linked)
+            requeue.after_merge(self.session, self.conn, target)
         return True
-
-    def _requeue(self, target: Customer, contact_key: str) -> None:
-        """Send the contact's failed and dead pushes again, now that its link names the survivor.
-
-        A write to the merged-away customer failed (610: it no longer exists)
-        and was parked; nothing would ever send that CRM edit again, though
-        it can now reach the customer the link moved to.
-        """
-        rows = OUTBOX.revive(
-            self.session, (Outbox.tenant_key == self.conn.tenant_key) & (Outbox.contact_key == contact_key)
-        )
-        if not rows:
-            return
-        target.sync_status, target.sync_error = SyncStatus.PENDING, None
-        self.session.add(
-            SyncLog(
-                tenant_key=self.conn.tenant_key,
-                realm_id=self.realm_id,
-                contact_key=contact_key,
-                qbo_id=target.qbo_id,
-                direction="push",
-                action="requeued",
-                message=f"{len(rows)} failed push(es) re-queued after the customer was merged into {target.qbo_id}.",
-            )
-        )
 
 
 def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:
