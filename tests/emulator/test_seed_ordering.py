@@ -93,3 +93,15 @@ def test_a_company_with_earlier_data_keeps_its_opening() -> None:
     after = emu.store.read(DEMO_REALM, "CompanyInfo", DEMO_REALM)
     assert after["CompanyStartDate"] == before["CompanyStartDate"]
     assert after["MetaData"] == before["MetaData"]
+
+
+def test_only_the_default_lists_move_back_with_the_opening() -> None:
+    """A customer created in the company's first second is real data: its moment is kept."""
+    emu = Emulator(EmulatorConfig())
+    with emu.clock.pinned(emu.clock.now()):
+        emu.add_company(EXISTING_REALM, "Busy Start")
+        early = emu.store.create(EXISTING_REALM, "Customer", {"DisplayName": "First Day"})
+    seed_company(emu, EXISTING_REALM, customers=3, years=1, txns_per_customer=2)
+    info = emu.store.read(EXISTING_REALM, "CompanyInfo", EXISTING_REALM)
+    assert _when(info["MetaData"]["CreateTime"]) < _when(early["MetaData"]["CreateTime"])
+    assert emu.store.read(EXISTING_REALM, "Customer", early["Id"])["MetaData"] == early["MetaData"]

@@ -62,6 +62,10 @@ DEMO_CUSTOMER_EMAILS: list[str] = [p.email for p in customer_profiles(random.Ran
 """Emails of a few active demo customers, for a demo CRM's matching contacts."""
 
 
+#: What :func:`~flask_qbo.emulator.defaults.fill_new_company` puts in a new company.
+OPENED_WITH = ("CompanyInfo", "Preferences", "Term", "PaymentMethod", "Account", "Item")
+
+
 @contextlib.contextmanager
 def _silenced(emu: Emulator) -> t.Iterator[None]:
     """Detach the store's change listeners (webhooks) while seeding.
@@ -85,10 +89,10 @@ def _open_earlier(emu: Emulator, realm: str, moment: dt.datetime) -> None:
     """Move an existing company's opening back to ``moment`` if it opened later.
 
     A company created "now" and then seeded would otherwise have two years of
-    history before its ``CompanyStartDate``. Its CompanyInfo and whatever was
-    created with it (Preferences, default terms, payment methods, accounts:
-    the rows stamped with the company's own creation time) move back with it;
-    an earlier ``CompanyStartDate`` is left alone.
+    history before its ``CompanyStartDate``. Its CompanyInfo and the default
+    lists created with it (the rows of :data:`OPENED_WITH` stamped with the
+    company's own creation time) move back with it; an earlier
+    ``CompanyStartDate`` is left alone.
     """
     with emu.store.lock:
         company = emu.store.company(realm)
@@ -97,8 +101,8 @@ def _open_earlier(emu: Emulator, realm: str, moment: dt.datetime) -> None:
             return
         opened = info["MetaData"]["CreateTime"]
         stamp = emu.clock.iso(moment)
-        for table in company.tables.values():
-            for row in table.values():
+        for entity in OPENED_WITH:
+            for row in company.table(entity).values():
                 meta = row.get("MetaData") or {}
                 if meta.get("CreateTime") == opened:
                     meta["CreateTime"] = stamp
