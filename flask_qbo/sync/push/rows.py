@@ -28,6 +28,7 @@ from ...errors import QBORateLimitError
 from ...errors import QBOStaleObjectError
 from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
+from ...intuit import faults
 from ...intuit.oauth import mark_needs_reconnect
 from ...models import Connection
 from ...models import ConnectionStatus
@@ -88,13 +89,18 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
         return False
     except QBORateLimitError as exc:
         session.rollback()
-        log.info("Outbox row %s waits: %s", row_id, exc, extra={**extra, "intuit_tid": exc.intuit_tid})
+        log.info("Outbox row %s waits (%s).", row_id, faults.brief(exc), extra={**extra, "intuit_tid": exc.intuit_tid})
         OUTBOX.release(session, row_id, delay=max(exc.retry_after or 0.0, OUTBOX.backoff(session, row_id)), error=exc)
         return False
     except (QBOTransientError, QBOStaleObjectError) as exc:
         session.rollback()
         keep_sent(session, row_id, ctx.sent)  # a timeout may come after QBO applied the update
-        log.info("Outbox row %s is retried later: %s", row_id, exc, extra={**extra, "intuit_tid": exc.intuit_tid})
+        log.info(
+            "Outbox row %s is retried later (%s).",
+            row_id,
+            faults.brief(exc),
+            extra={**extra, "intuit_tid": exc.intuit_tid},
+        )
         OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc)
         return True
     except QBOError as exc:  # a validation fault or another refusal: a person has to look
