@@ -185,8 +185,8 @@ def push_new(qbo: QBO, session: Session, conn: Connection, client: QBOClient, ne
             session.commit()
     if done:
         record_all(qbo, session, conn, done)
-    for row_id, error in parked:
-        rows.fail(qbo, row_id, error)
+    for row_id, refusal in parked:
+        rows.fail(qbo, row_id, refusal)
     queue = [(new.row_id, found) for new, found in plan.matched] + [(row_id, None) for row_id in sorted(plan.single)]
     for n, (row_id, hit) in enumerate(queue):
         if not rows.handle(qbo, row_id, client, found=hit):
