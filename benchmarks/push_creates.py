@@ -13,8 +13,10 @@ at a time (three requests each) the 500 requests a minute bound it at about
 166.  The headline ``creates_per_minute`` is the full-window rate (creates done
 in the first ``k`` whole scaled minutes, divided by ``k``; see
 ``push_burst``), ``requests_per_create`` counts every request the emulator
-received (429s included) per contact.  Lost contacts (no customer linked, or
-one without the contact's email) and duplicate customers must both be 0.
+received (429s included) per contact settled.  Lost contacts (settled, but
+no customer linked, or one without the contact's email) and duplicate
+customers must both be 0; ``unfinished`` counts contacts still queued when
+``--max-seconds`` ran out.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def main() -> None:
             done.append(count)
         elapsed = times[-1]
         failed = db.session.query(Outbox).filter(Outbox.status.in_(("failed", "dead"))).count()
+        settled = {str(key) for (key,) in db.session.query(Outbox.contact_key).filter(Outbox.status == "done")}
         links = {
             str(key): str(qbo_id)
             for key, qbo_id in db.session.query(Customer.contact_key, Customer.qbo_id).filter(
@@ -97,7 +100,8 @@ def main() -> None:
     lost = sum(
         1
         for key, email in emails.items()
-        if ((by_id.get(links.get(key, "")) or {}).get("PrimaryEmailAddr") or {}).get("Address") != email
+        if key in settled
+        and ((by_id.get(links.get(key, "")) or {}).get("PrimaryEmailAddr") or {}).get("Address") != email
     )
     addresses = [(c.get("PrimaryEmailAddr") or {}).get("Address") for c in customers]
     duplicates = max(len(customers) - args.contacts, len(addresses) - len(set(addresses)), 0)
@@ -128,6 +132,7 @@ def main() -> None:
         "http_429": counters["throttled"],
         "throttle_wait_s": round(limiter.waited, 2),
         "failed": failed,
+        "unfinished": args.contacts - finished,
         "lost": lost,
         "duplicates": duplicates,
         "load_avg_1m": round(os.getloadavg()[0], 2),
