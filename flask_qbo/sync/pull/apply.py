@@ -11,7 +11,7 @@ Lock order.  On PostgreSQL every transaction that writes several
 ``qbo_customer`` rows takes their row locks in one global order, the *customer
 lock order*: by ``contact_key`` (code-point order, as Python compares strings;
 unlinked rows last), then by ``qbo_id``.  The push side writes rows in
-contact-key order one flush at a time (:func:`flask_qbo.sync.push.batch.record_all`,
+contact-key order one flush at a time (:func:`flask_qbo.sync.push.settle.record_all`,
 :mod:`flask_qbo.sync.capture`); a pull transaction locks every customer row it may
 write up front, in the same order, with :func:`lock_customers`, before its
 first write.  Two transactions that each acquire locks in ascending order of

@@ -57,8 +57,11 @@ if t.TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
+def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[str, t.Any] | None = None) -> bool:
     """Push one claimed row and record the outcome; False when its realm should pause this round.
+
+    ``found`` is the customer a bulk lookup matched to the row's unlinked contact
+    (:attr:`RowContext.found <flask_qbo.sync.push.context.RowContext.found>`).
 
     A disconnect that deletes the connection meanwhile deletes the row too:
     the push then stops without recording anything (see
@@ -73,7 +76,7 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
         return False
     tenant_key = row.tenant_key
     extra = {"qbo_outbox_id": row_id, "qbo_tenant": tenant_key, "qbo_realm": conn.realm_id}
-    ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn))
+    ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn), found=found)
     try:
         outcome = inactivate_row(ctx) if row.op == OutboxOp.INACTIVATE else upsert_row(ctx)
     except ConnectionGone:
