@@ -40,6 +40,7 @@ from ..errors import QBOAuthError
 from ..errors import QBOError
 from ..errors import QBOOAuthError
 from ..intuit import auth
+from ..intuit import faults
 from ..intuit import ids
 from ..intuit import oauth
 from ..intuit.app_client import realm_client
@@ -367,9 +368,9 @@ def _cache_reference_lists(qbo: QBO, conn: Connection) -> None:
         mirror.refresh_ref_items(qbo.state().db.session(), qbo.client(conn), str(conn.realm_id))
     except QBOError as exc:
         log.warning(
-            "Reading terms and payment methods of realm %s failed: %s",
+            "Reading terms and payment methods of realm %s failed (%s).",
             conn.realm_id,
-            exc,
+            faults.brief(exc),
             extra={
                 "qbo_tenant": conn.tenant_key,
                 "qbo_realm": conn.realm_id,

@@ -29,6 +29,7 @@ from sqlalchemy import update
 from .. import signals
 from ..config import get_config
 from ..errors import QBOError
+from ..intuit import faults
 from ..intuit import oauth
 from ..models import Connection
 from ..models import ConnectionStatus
@@ -192,9 +193,9 @@ def _refresh_if_due(qbo: QBO, conn: Connection, now: dt.datetime) -> str | None:
         # too: then the connection is gone and nothing failed.
         _reload(qbo, conn)
         log.warning(
-            "Token refresh for tenant %s failed: %s",
+            "Token refresh for tenant %s failed (%s).",
             conn.tenant_key,
-            exc,
+            faults.brief(exc),
             extra={"qbo_tenant": conn.tenant_key, "qbo_realm": conn.realm_id},
         )
         return "failed"

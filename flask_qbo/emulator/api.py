@@ -23,6 +23,7 @@ from flask import request
 
 from . import entities
 from . import errors
+from . import query as query_language
 from .bodies import BodyError
 from .bodies import read_json
 from .errors import EmulatorFault
@@ -221,9 +222,24 @@ def _statement() -> str:
     return request.args.get("query") or request.get_data(as_text=True)
 
 
+def _query(realm: str, statement: str) -> dict[str, t.Any]:
+    """Run one statement (the endpoint's or a batch item's) as this company would.
+
+    A company configured to refuse ``IN`` on a property
+    (:attr:`~flask_qbo.emulator.config.EmulatorConfig.refused_in`) answers it with a
+    4001; a statement that does not parse gets the parser's own fault, as running it would.
+    """
+    emu = _emu()
+    if emu.config.refused_in:
+        for cond in query_language.parse(statement).where:
+            if cond.op == "in" and cond.field in emu.config.refused_in:
+                raise query_language.validation_error(f"Operator IN is not supported for property {cond.field}")
+    return emu.store.query(realm, statement)
+
+
 @bp.route("/query", methods=["GET", "POST"])
 def query(realm: str) -> Response:
-    return _run(realm, "reads", lambda: _emu().store.query(realm, _statement()))
+    return _run(realm, "reads", lambda: _query(realm, _statement()))
 
 
 def _parse_since(value: str) -> datetime:
@@ -290,7 +306,7 @@ def _batch_item(realm: str, item: dict[str, t.Any]) -> dict[str, t.Any]:
     try:
         if "Query" in item:
             emu.count(realm, "reads")
-            out.update(emu.store.query(realm, str(item["Query"])))
+            out.update(_query(realm, str(item["Query"])))
             return out
         key = next((k for k in item if k.lower() in entities.BY_LOWER), None)
         if key is None or not isinstance(item[key], dict):

@@ -49,6 +49,11 @@ class EmulatorConfig:
     batch_per_minute: int = 40
     #: Items allowed in one batch request.
     batch_max_items: int = 30
+    #: Properties this company refuses in an ``IN (...)`` filter, with a 4001 (e.g.
+    #: ``("PrimaryEmailAddr",)``).  Intuit lists ``IN`` and the property as filterable, but
+    #: not whether every company accepts the two together; clients that fall back test
+    #: against this.
+    refused_in: tuple[str, ...] = ()
     #: How far back ``changedSince`` may reach on the CDC endpoint.
     cdc_window_days: int = 30
     access_token_ttl: int = 3600

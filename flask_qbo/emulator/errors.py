@@ -18,6 +18,11 @@ DUPLICATE_NAME_DETAIL = (
     "The name supplied already exists. : Another customer, vendor or employee is "
     "already using this name. Please use a different name."
 )
+#: Intuit's 610 detail, the same for a missing object and for a reference to an inactive one.
+NOT_FOUND_DETAIL = (
+    "Object Not Found : Something you're trying to use has been made inactive. "
+    "Check the fields with accounts, customers, items, vendors or employees."
+)
 THROTTLE_MESSAGE = "message=ThrottleExceeded; errorCode=003001; statusCode=429"
 THROTTLE_DETAIL = "The request limit was reached.  Try again later"
 SYSTEM_FAULT_MESSAGE = "An application error has occurred while processing your request"
@@ -159,16 +164,13 @@ def system_fault(status: int = 500, code: str = "10000", message: str | None = N
     )
 
 
-def not_found(entity: str, entity_id: str) -> EmulatorFault:
-    """610 for a missing object."""
-    return EmulatorFault(
-        400,
-        "610",
-        "Object Not Found",
-        f"Object Not Found : Something you're trying to use has been made inactive. "
-        f"Check the fields with accounts, customers, items, vendors or employees. "
-        f"({entity} {entity_id})",
-    )
+def not_found() -> EmulatorFault:
+    """610 for a missing object, or a reference to an inactive one, in Intuit's words only.
+
+    QBO's detail names neither the record nor the field: a client tells which
+    reference it was from what it sent (see ``flask_qbo.sync.push.explain``).
+    """
+    return EmulatorFault(400, "610", "Object Not Found", NOT_FOUND_DETAIL)
 
 
 def invalid_reference(element: str, ref_id: str) -> EmulatorFault:

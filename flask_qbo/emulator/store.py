@@ -111,7 +111,7 @@ class Store:
     def _get(self, company: Company, entity: str, entity_id: object) -> dict[str, t.Any]:
         obj = company.table(entity).get(str(entity_id))
         if obj is None:
-            raise errors.not_found(entity, str(entity_id))
+            raise errors.not_found()
         return obj
 
     def _commit(

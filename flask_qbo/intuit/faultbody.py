@@ -40,6 +40,13 @@ MAX_XML_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 4096
 
 _FIELD = re.compile(r"\b(message|errorcode|statuscode|detail)\s*=\s*([^;\r\n]*)", re.IGNORECASE)
+#: Token-like text: a long run of token characters holding both letters and digits.
+_TOKENISH = re.compile(r"(?=[\w.~+/=-]*\d)(?=[\w.~+/=-]*[A-Za-z])[\w.~+/=-]{20,}")
+
+
+def _untokened(value: str) -> str:
+    """A field's value with anything that looks like a token replaced."""
+    return _TOKENISH.sub("[redacted]", " ".join(value.split()))
 
 
 class _Refused(Exception):
@@ -120,12 +127,20 @@ def from_text(data: bytes) -> dict[str, t.Any] | None:
     """A plain-text fault in the gateway's ``message=…; errorCode=…`` form, in the JSON envelope.
 
     Any other text (an HTML error page, a proxy's one-liner) gives ``None``: it
-    holds no code, and the caller keeps an excerpt of it as the message.
+    holds no code, and the caller keeps an excerpt of it as the message.  The
+    message keeps the ``message``, ``errorCode`` and ``statusCode`` fields only
+    (as in the gateway's JSON faults), never ``detail`` or the rest of the line:
+    a gateway's detail can quote the start of the token, and the message is what
+    gets shown and logged.
     """
     text = data[: MAX_TEXT_CHARS * 4].decode("utf-8", "replace")[:MAX_TEXT_CHARS].strip()
     fields = {key.lower(): value.strip() for key, value in _FIELD.findall(text)}
     if "message" not in fields and "errorcode" not in fields:
         return None
-    message = " ".join(text.split("\n", 1)[0].split())[:500]
+    message = "; ".join(
+        f"{name}={_untokened(fields[key])}"
+        for key, name in (("message", "message"), ("errorcode", "errorCode"), ("statuscode", "statusCode"))
+        if key in fields
+    )[:500]
     error = {"Message": message, "Detail": fields.get("detail", ""), "code": fields.get("errorcode"), "element": None}
     return {"Fault": {"type": None, "Error": [error]}}

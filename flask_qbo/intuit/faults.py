@@ -132,8 +132,9 @@ def classify(
 ) -> type[QBOAPIError]:
     """The exception class for an HTTP status, Intuit code and the fault's message and detail.
 
-    Throttling is read from the message only: a gateway's detail may quote
-    the start of the token.  ``read`` says the request only read (a GET): QBO
+    Throttling is read from the fault's message only: a gateway's detail may
+    quote the start of the token, and an excerpt of a page that is no fault
+    (an HTML error page) is not passed here as a message at all.  ``read`` says the request only read (a GET): QBO
     answers a read of a missing object with the same "made inactive" detail,
     and a read sends no reference, so there the 610 keeps its "not found"
     meaning.
@@ -182,7 +183,9 @@ def error_from_body(
     first = errors[0] if errors else {}
     code = first.get("code")
     message = first.get("message") or fallback_message or _status_message(status)
-    cls = classify(status, code, message, first.get("detail") or "", read=read)
+    # Only a fault's own message may say "throttled": an excerpt of any other page
+    # (a proxy's 404 mentioning "too many requests") is not Intuit speaking.
+    cls = classify(status, code, first.get("message") or "", first.get("detail") or "", read=read)
     kwargs: dict[str, t.Any] = dict(
         status=status,
         code=code,
@@ -262,10 +265,14 @@ def referenced_object(error: QBOAPIError) -> tuple[str, str] | None:
     return (found.group(1), found.group(2)) if found else None
 
 
-def brief(error: QBOAPIError) -> str:
+def brief(error: BaseException) -> str:
     """Class, HTTP status and Intuit code of an error, for log records.
 
-    Never its message or detail: an auth fault's detail can quote the start of the token.
+    Never its message or detail: an auth fault's detail can quote the start of
+    the token.  Any exception is accepted (a token refresh fails with other
+    errors too); only a :class:`~flask_qbo.errors.QBOAPIError` has a status and code.
     """
-    status = f", HTTP {error.status}" if error.status else ""
-    return f"{type(error).__name__}{status}, code {error.code}" if error.code else f"{type(error).__name__}{status}"
+    status_code = error.status if isinstance(error, QBOAPIError) else None
+    code = error.code if isinstance(error, QBOAPIError) else None
+    status = f", HTTP {status_code}" if status_code else ""
+    return f"{type(error).__name__}{status}, code {code}" if code else f"{type(error).__name__}{status}"

@@ -17,6 +17,8 @@ Only a body that is not JSON, or nests deeper than
 in: the part becomes a :class:`Rejected` that names its position, ids and the
 reason, never its body.  Ids are refused rather than cut when too long, and
 realm and object ids must be in Intuit's form (:mod:`flask_qbo.intuit.ids`).
+An unreadable event time costs nothing but the time: the event is kept and
+ordered by its arrival.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import typing as t
 
 from .ids import has_hidden_characters
@@ -36,6 +39,8 @@ from .ids import realm_id
 from .jsonbody import JSONInputError
 from .jsonbody import load_json
 from .times import parse_time
+
+log = logging.getLogger(__name__)
 
 #: The request header carrying Intuit's signature of the raw body.
 SIGNATURE_HEADER = "intuit-signature"
@@ -238,22 +243,36 @@ def _realm(record: t.Mapping[str, t.Any], key: str) -> str:
         raise MalformedEvent(f"{key!r} {str(exc).rstrip('.')}") from None
 
 
-def _time(record: t.Mapping[str, t.Any], key: str) -> dt.datetime | None:
-    """The event time: absent is allowed (CloudEvents makes it optional), unreadable is not.
+def _time(record: t.Mapping[str, t.Any], key: str, label: str) -> dt.datetime | None:
+    """The event time, ``None`` when absent (CloudEvents makes it optional) or unreadable.
 
     Every documented form is read (:func:`~flask_qbo.intuit.times.parse_time`):
     ISO 8601 with ``-07:00``, ``-0700`` or ``Z``, and epoch milliseconds as a
-    number or a string of digits.  A real timestamp is at most 35 characters;
-    the bound keeps the legacy dedupe key built from it within its column.
+    number or a string of digits.  An unreadable time (``"Oct 5 2015"``) does
+    not lose the event: it is kept without a time, ordered by its arrival
+    (:mod:`flask_qbo.sync.pull.ordering`), and a warning names it.
     """
     value = record.get(key)
     if value is None or value == "":
         return None
-    readable = isinstance(value, (int, float)) or (isinstance(value, str) and len(value) <= 64)
-    parsed = parse_time(value) if readable else None
+    parsed = parse_time(value) if not isinstance(value, str) or len(value) <= 64 else None
     if parsed is None:
-        raise MalformedEvent(f"{key!r} is not a timestamp: {_shown(value)}")
+        log.warning("Webhook event %s: %r is not a timestamp (%s); ordered by its arrival.", label, key, _shown(value))
     return parsed
+
+
+def _time_key(value: object) -> str:
+    """A legacy event's time as its dedupe key shows it: as sent when short text, else a digest of it.
+
+    The key must stay within its column whatever an unreadable time holds,
+    and the same delivery sent again must give the same key.
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and len(str(value)) <= 64:
+        return str(value)
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    return f"sha256-{digest[:32]}"
 
 
 def _deleted_id(record: t.Mapping[str, t.Any]) -> str | None:
@@ -309,14 +328,15 @@ def _reason(exc: MalformedEvent) -> str:
 def _cloudevent(event: dict[str, t.Any]) -> Event:
     entity, operation = _type(event)
     data = event.get("data")
+    event_id, realm = _text(event, "id", 255), _realm(event, "intuitaccountid")
     return {
-        "event_id": _text(event, "id", 255),
-        "realm_id": _realm(event, "intuitaccountid"),
+        "event_id": event_id,
+        "realm_id": realm,
         "entity": entity,
         "entity_id": _qbo_id(event, "intuitentityid"),
         "operation": operation,
         "deleted_id": _deleted_id(data if isinstance(data, dict) else {}),
-        "event_time": _time(event, "time"),
+        "event_time": _time(event, "time", f"{_shown(event_id)} of realm {realm}"),
         "raw": json.dumps(event, separators=(",", ":")),
     }
 
@@ -356,11 +376,11 @@ def _legacy_entities(notification: t.Mapping[str, t.Any]) -> list[t.Any]:
 
 def _legacy_event(realm: str, entity: dict[str, t.Any]) -> Event:
     name, entity_id = _text(entity, "name", 40), _qbo_id(entity, "id")
-    operation, event_time = _text(entity, "operation", 20), _time(entity, "lastUpdated")
-    updated = entity.get("lastUpdated") or ""
+    operation = _text(entity, "operation", 20)
+    event_time = _time(entity, "lastUpdated", f"{name} {entity_id} {operation} of realm {realm}")
     return {
         # Legacy events have no id: the change itself is the identity.
-        "event_id": f"{realm}:{name}:{entity_id}:{operation}:{updated}",
+        "event_id": f"{realm}:{name}:{entity_id}:{operation}:{_time_key(entity.get('lastUpdated'))}",
         "realm_id": realm,
         "entity": name,
         "entity_id": entity_id,

@@ -21,6 +21,9 @@ _EPOCH_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 #: Epoch numbers at or above this are milliseconds: 10^11 ms is only 1973, while
 #: 10^11 s is the year 5138, so a seconds value is never mistaken for one in ms.
 _MILLIS_FROM = 10**11
+#: No QBO event predates this: an epoch number that reads as earlier is something
+#: else (``1``, a compact date ``20151005`` that would read as 1970-08-22), not a time.
+EPOCH_FLOOR = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def parse_time(value: object) -> dt.datetime | None:
@@ -29,8 +32,9 @@ def parse_time(value: object) -> dt.datetime | None:
     Accepts ISO 8601 with ``-07:00``, ``-0700`` or ``Z`` and up to nine
     fractional digits (Python accepts at most six), and epoch numbers: a JSON
     number or a string of ASCII digits, in milliseconds as Intuit sends them
-    (seconds are recognised by their size).  Booleans, non-finite numbers and
-    instants outside Python's calendar are unusable.
+    (seconds are recognised by their size).  Booleans, non-finite numbers,
+    instants outside Python's calendar and epoch numbers before
+    :data:`EPOCH_FLOOR` (``"20151005"`` is a compact date, not 1970) are unusable.
     """
     if isinstance(value, bool):
         return None
@@ -55,11 +59,12 @@ def parse_time(value: object) -> dt.datetime | None:
 
 
 def _from_epoch(number: int | float) -> dt.datetime | None:
-    """An epoch number (milliseconds, or seconds when small enough to be those) as UTC."""
+    """An epoch number (milliseconds, or seconds when small enough to be those) as UTC, from 2000 on."""
     if isinstance(number, float) and not math.isfinite(number):
         return None
     try:
         since = dt.timedelta(milliseconds=number) if abs(number) >= _MILLIS_FROM else dt.timedelta(seconds=number)
-        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + since
+        when = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + since
     except OverflowError:
         return None
+    return when if when >= EPOCH_FLOOR else None

@@ -193,3 +193,33 @@ def test_term_payment_method_and_company_info(api):
 def test_store_query_python_api(emulator, realm, api, people):
     result = emulator.store.query(realm, "select count(*) from Customer")
     assert result == {"QueryResponse": {"totalCount": 5}}
+
+
+def test_email_in_finds_customers_by_address_case_blind(api, people):
+    """The batched create's lookup: ``PrimaryEmailAddr IN`` with inactive customers included."""
+    statement = (
+        "select * from Customer where PrimaryEmailAddr IN ('C1@example.com', 'c3@example.com', 'nobody@x.io') "
+        "AND Active IN (true, false)"
+    )
+    assert sorted(c["DisplayName"] for c in rows(api.query(statement))) == ["Bill's Windsurf Shop", "Diego Rodriguez"]
+
+
+def test_a_company_that_refuses_email_in_answers_4001_on_the_endpoint_and_in_batches(api, emulator, people):
+    emulator.config.refused_in = ("PrimaryEmailAddr",)
+    resp = api.query("select * from Customer where PrimaryEmailAddr IN ('c1@example.com')")
+    assert resp.status_code == 400 and api.error(resp)["code"] == "4001"
+    assert "PrimaryEmailAddr" in api.error(resp)["Detail"]
+    # ``=`` still works, and so does IN on other properties; a batch query item is refused the same way.
+    assert len(rows(api.query("select * from Customer where PrimaryEmailAddr = 'c1@example.com'"))) == 1
+    assert len(rows(api.query("select * from Customer where DisplayName IN ('Cool Cars')"))) == 1
+    batch = api.post(
+        "batch",
+        {
+            "BatchItemRequest": [
+                {"bId": "1", "Query": "select * from Customer where PrimaryEmailAddr IN ('c1@example.com')"},
+                {"bId": "2", "Query": "select * from Customer where PrimaryEmailAddr = 'c1@example.com'"},
+            ]
+        },
+    ).json()["BatchItemResponse"]
+    assert batch[0]["Fault"]["Error"][0]["code"] == "4001"
+    assert batch[1]["QueryResponse"]["Customer"][0]["DisplayName"] == "Bill's Windsurf Shop"

@@ -107,6 +107,8 @@ def test_two_workers_push_each_customer_once_in_order_and_within_limits(stack: S
             db.session.add(contact)
             db.session.commit()
             contacts.append(contact.id)
+            if i % 10 == 9:  # never a backlog (batched creates would need far fewer requests): single-row pushes
+                _settle(app, workers=workers)
         edited = contacts[:10]
         for round_ in range(1, 5):  # later edits land while earlier pushes are in flight
             for contact_id in edited:

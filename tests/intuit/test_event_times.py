@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import typing as t
 
 import pytest
@@ -46,6 +47,11 @@ SAMPLE_MS = 1444081339000
         (SAMPLE_MS + 657, SAMPLE + dt.timedelta(milliseconds=657)),
         (float(SAMPLE_MS), SAMPLE),
         (1444081339, SAMPLE),  # seconds, recognised by their size
+        (946684800, dt.datetime(2000, 1, 1, tzinfo=UTC)),
+        (946684799, None),  # before 2000: not an event time
+        (1, None),  # 1970
+        ("20151005", None),  # a compact date, not 1970-08-22
+        (-SAMPLE_MS, None),
         ("garbage", None),
         (True, None),
         (float("nan"), None),
@@ -93,8 +99,28 @@ def test_a_legacy_epoch_time_keeps_its_own_dedupe_key() -> None:
     assert event["event_id"] == f"{TEST_REALM}:Customer:1:Update:{SAMPLE_MS}"
 
 
-@pytest.mark.parametrize("value", [True, 10**30, "soon"])
-def test_an_unreadable_time_is_still_refused(value: t.Any) -> None:
-    notification = parse_notification(legacy(value))
-    assert notification.events == []
-    assert "'lastUpdated' is not a timestamp" in notification.rejected[0].message
+@pytest.mark.parametrize("value", [True, 10**30, "soon", "Oct 5 2015", 1, "20151005", "x" * 500, {"at": "noon"}])
+@pytest.mark.parametrize("body", [legacy, cloudevent])
+def test_an_unreadable_time_keeps_the_event_without_a_time(
+    body: t.Callable[[t.Any], bytes], value: t.Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The event is stored with no time (ordered by its arrival) and a warning names it; it used to be refused."""
+    with caplog.at_level(logging.WARNING, logger="flask_qbo.intuit.notifications"):
+        notification = parse_notification(body(value))
+    assert notification.rejected == []
+    [event] = notification.events
+    assert event["event_time"] is None
+    assert len(event["event_id"]) <= 255
+    [warning] = caplog.records
+    assert "is not a timestamp" in warning.getMessage() and TEST_REALM in warning.getMessage()
+
+
+def test_an_unreadable_legacy_time_still_tells_deliveries_apart() -> None:
+    """The time is part of a legacy event's identity: the same delivery again is a duplicate, another is not."""
+    [first] = parse_notification(legacy("Oct 5 2015")).events
+    [again] = parse_notification(legacy("Oct 5 2015")).events
+    [other] = parse_notification(legacy("Oct 6 2015")).events
+    [long_one] = parse_notification(legacy("y" * 500)).events
+    assert first["event_id"] == again["event_id"] != other["event_id"]
+    assert first["event_id"] == f"{TEST_REALM}:Customer:1:Update:Oct 5 2015"
+    assert len(long_one["event_id"]) < 255 and long_one["event_id"] != first["event_id"]

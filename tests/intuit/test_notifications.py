@@ -125,12 +125,12 @@ def test_legacy_events_are_identified_by_the_change_itself():
 
 def test_a_bad_part_is_rejected_with_its_ids_and_never_its_body():
     secret = "never-show-this-value"
-    bad = {**cloudevent("b", entity_id="8"), "time": "yesterday", "data": {"note": secret}}
+    bad = {**cloudevent("b", entity_id="8"), "type": "qbo.customer", "data": {"note": secret}}
     notification = parse([cloudevent("good"), bad])
     assert [event["event_id"] for event in notification.events] == ["good"]
     assert notification.rejected == [
         Rejected(
-            "CloudEvent 2 of 2 (id 'b', type 'qbo.customer.updated.v1'): 'time' is not a timestamp: 'yesterday'.",
+            "CloudEvent 2 of 2 (id 'b', type 'qbo.customer'): unexpected event type 'qbo.customer'.",
             TEST_REALM,
             "8",
         )

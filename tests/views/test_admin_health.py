@@ -263,7 +263,7 @@ def test_malformed_webhook_parts_are_listed_for_their_tenant_only(
     body = [
         cloudevent("acme-ok"),
         spoiled("acme-bad", intuitentityid=None),
-        spoiled("globex-bad", intuitaccountid=GLOBEX_REALM, time="<b>never</b>"),
+        spoiled("globex-bad", intuitaccountid=GLOBEX_REALM, type="<b>never</b>"),
         spoiled("nobody", intuitaccountid=None),
     ]
     assert post(client, app, body).get_json()["malformed"] == 3
@@ -277,7 +277,7 @@ def test_malformed_webhook_parts_are_listed_for_their_tenant_only(
     assert "globex-bad" not in page and "nobody" not in page
     login(client, GLOBEX_ADMIN)
     page = text(client.get(HEALTH))
-    assert "&#39;time&#39; is not a timestamp: &#39;&lt;b&gt;never&lt;/b&gt;&#39;" in page, "escaped, and shown"
+    assert "unexpected event type &#39;&lt;b&gt;never&lt;/b&gt;&#39;" in page, "escaped, and shown"
     assert "acme-bad" not in page and "nobody" not in page
 
 

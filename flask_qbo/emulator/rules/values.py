@@ -63,7 +63,7 @@ def reference(company: Company, entity: str, ref: object, element: str, label: s
     if target is None:
         raise errors.invalid_reference(element, ref_id)
     if target.get("Active") is False:
-        raise errors.not_found(entity, ref_id)
+        raise errors.not_found()
     return {"value": ref_id, "name": target.get(label, "")}
 
 

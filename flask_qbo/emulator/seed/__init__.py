@@ -62,6 +62,10 @@ DEMO_CUSTOMER_EMAILS: list[str] = [p.email for p in customer_profiles(random.Ran
 """Emails of a few active demo customers, for a demo CRM's matching contacts."""
 
 
+#: What :func:`~flask_qbo.emulator.defaults.fill_new_company` puts in a new company.
+OPENED_WITH = ("CompanyInfo", "Preferences", "Term", "PaymentMethod", "Account", "Item")
+
+
 @contextlib.contextmanager
 def _silenced(emu: Emulator) -> t.Iterator[None]:
     """Detach the store's change listeners (webhooks) while seeding.
@@ -79,6 +83,32 @@ def _silenced(emu: Emulator) -> t.Iterator[None]:
     finally:
         with store.lock:
             store.listeners[:0] = saved
+
+
+def _open_earlier(emu: Emulator, realm: str, moment: dt.datetime) -> None:
+    """Move an existing company's opening back to ``moment`` if it opened later.
+
+    A company created "now" and then seeded would otherwise have two years of
+    history before its ``CompanyStartDate``. Its CompanyInfo and the default
+    lists created with it (the rows of :data:`OPENED_WITH` stamped with the
+    company's own creation time) move back with it; an earlier
+    ``CompanyStartDate`` is left alone.
+    """
+    with emu.store.lock:
+        company = emu.store.company(realm)
+        info = company.table("CompanyInfo")[realm]
+        if str(info["CompanyStartDate"]) <= moment.date().isoformat():
+            return
+        opened = info["MetaData"]["CreateTime"]
+        stamp = emu.clock.iso(moment)
+        for entity in OPENED_WITH:
+            for row in company.table(entity).values():
+                meta = row.get("MetaData") or {}
+                if meta.get("CreateTime") == opened:
+                    meta["CreateTime"] = stamp
+                    if meta.get("LastUpdatedTime") == opened:
+                        meta["LastUpdatedTime"] = stamp
+        info["CompanyStartDate"] = moment.date().isoformat()
 
 
 def seed_company(
@@ -99,16 +129,20 @@ def seed_company(
     invoices) dated within the last ``years`` years. ``catalogue`` picks the
     product lines ("landscaping" or "trading"). A company created here opens
     (``CompanyStartDate``, its default lists' ``MetaData``) before its first
-    customer; an existing company keeps the day it was created.
+    customer; an existing company that opened later than that is moved back
+    to it, so its history never predates it.
     """
     if catalogue not in CATALOGUES:
         raise ValueError(f"unknown catalogue {catalogue!r}; choose from {sorted(CATALOGUES)}")
     rng = random.Random(seed)
     profiles = customer_profiles(rng, customers)
+    opening = opening_day(emu.clock.now().date(), years)
+    moment = dt.datetime.combine(opening, dt.time(8), tzinfo=emu.clock.tz)
     if realm_id not in {realm for realm, _name in emu.store.companies()}:
-        opening = opening_day(emu.clock.now().date(), years)
-        with emu.clock.pinned(dt.datetime.combine(opening, dt.time(8), tzinfo=emu.clock.tz)):
+        with emu.clock.pinned(moment):
             emu.add_company(realm_id, name)
+    else:
+        _open_earlier(emu, realm_id, moment)
     with _silenced(emu):
         seeder = Seeder(emu, realm_id, rng, catalogue)
         planned = [seeder.add_customer(profile) for profile in profiles]

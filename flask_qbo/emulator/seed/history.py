@@ -116,7 +116,8 @@ class Seeder:
 
         A customer is created 14 to 103 days before its first document (a
         day derived from its position, not drawn, so the rest of the data is
-        unchanged); a job after its parent and before its own first document;
+        unchanged), a parent before its jobs' first documents too; a job after
+        its parent and before its own first document;
         an inactive customer, which has no documents, is made inactive a few
         weeks after it was created.
         """
@@ -125,6 +126,9 @@ class Seeder:
             owner = event.data.get("customer")
             if owner is not None:
                 first[owner] = min(first.get(owner, event.when), event.when)
+        for job, owner in self.parents.items():  # a parent exists before its jobs' documents
+            if job in first:
+                first[owner] = min(first.get(owner, first[job]), first[job])
         fallback = self.today - dt.timedelta(days=365 * years)
         created: dict[int, dt.date] = {}
         for index in range(len(self.bodies)):

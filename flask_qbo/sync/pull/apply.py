@@ -11,7 +11,7 @@ Lock order.  On PostgreSQL every transaction that writes several
 ``qbo_customer`` rows takes their row locks in one global order, the *customer
 lock order*: by ``contact_key`` (code-point order, as Python compares strings;
 unlinked rows last), then by ``qbo_id``.  The push side writes rows in
-contact-key order one flush at a time (:func:`flask_qbo.sync.push.batch.record_all`,
+contact-key order one flush at a time (:func:`flask_qbo.sync.push.settle.record_all`,
 :mod:`flask_qbo.sync.capture`); a pull transaction locks every customer row it may
 write up front, in the same order, with :func:`lock_customers`, before its
 first write.  Two transactions that each acquire locks in ascending order of
@@ -66,6 +66,7 @@ from ..payload import qbo_values
 from ..queue import UNFINISHED
 from . import mirror
 from . import parsing
+from . import requeue
 from . import scope
 
 if t.TYPE_CHECKING:
@@ -386,7 +387,7 @@ class Applier:
     # -- merges ---------------------------------------------------------------------------
 
     def merge(self, from_id: str, into: t.Mapping[str, t.Any], *, message: str | None = None) -> bool:
-        """A merge: mirror the survivor, then move the link and the transactions to it.
+        """A merge: mirror the survivor, move the link and the transactions to it, re-queue failed pushes.
 
         Run for a Merge event and for a merge found without one
         (:mod:`flask_qbo.sync.pull.merges`); once recorded, a merge is not
@@ -397,9 +398,12 @@ class Applier:
         if source is not None and source.merged_into == into_id:
             return False
         self.customer(into)
+        linked = source.contact_key if source is not None else None
         target = mirror.move_customer(self.session, self.realm_id, from_id, into_id)
         contact_key = target.contact_key if target is not None else None
         self._changed("Customer", into_id, contact_key, "merged", message=message or f"Customer {from_id} merged in.")
+        if target is not None and linked is not None and contact_key == linked:
+            requeue.after_merge(self.session, self.conn, target)
         return True
 
 

@@ -23,15 +23,19 @@ writes).  :meth:`Survivors.apply` then repairs with
 :meth:`~flask_qbo.sync.pull.apply.Applier.merge`, the code a Merge event runs.
 No survivor is ever guessed: with no transaction left to follow, or
 transactions now on several customers, the customer is inactivated as before
-and the sync log says why.
+and the sync log says why.  And a customer is never taken for gone while QBO
+still files a transaction under it (a real merge moves every one): such a
+report is logged and the customer left as it is for a later pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import typing as t
 from collections.abc import Callable
 
+from sqlalchemy import func
 from sqlalchemy import nulls_last
 from sqlalchemy import select
 
@@ -39,12 +43,14 @@ from ...models import Customer
 from ...models import Transaction
 from ..payload import get_path
 from . import mirror
-from .reads import IN_CHUNK
+from .reads import chunks
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from .apply import Applier
+
+log = logging.getLogger(__name__)
 
 #: Reads ``(entity, ids)`` from QBO in bulk (see :func:`flask_qbo.sync.pull.reads.read_many`).
 Reader = Callable[[str, t.Collection[str]], list[dict[str, t.Any]]]
@@ -65,10 +71,12 @@ class Survivors:
     into: dict[str, t.Mapping[str, t.Any]] = dataclasses.field(default_factory=dict)
     #: Gone customer id → why no survivor can be named.
     unknown: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Customers reported gone that transactions in QBO still name: not gone after all, left alone this pass.
+    alive: set[str] = dataclasses.field(default_factory=set)
 
     def covers(self, qbo_id: str) -> bool:
-        """True when :meth:`apply` repairs this customer (the pass must not apply its Deleted stub itself)."""
-        return qbo_id in self.into or qbo_id in self.unknown
+        """True when this pass must not apply the customer's Deleted stub itself (:meth:`apply` decides)."""
+        return qbo_id in self.into or qbo_id in self.unknown or qbo_id in self.alive
 
     def customer_ids(self) -> set[str]:
         """Every customer :meth:`apply` may write, for :func:`~flask_qbo.sync.pull.apply.lock_customers`."""
@@ -113,18 +121,28 @@ def find(
     evidence = _evidence(session, realm_id, candidates)
     if read is not None:
         _read_missing(found, read, [key for keys in evidence.values() for key in keys])
-    owners = {gone_id: _owners(gone_id, keys, found) for gone_id, keys in evidence.items()}
-    wanted = {owner for names in owners.values() if len(names) == 1 for owner in names}
+    owners = {gone_id: _owners(keys, found) for gone_id, keys in evidence.items()}
+    wanted = {owner for gone_id, names in owners.items() if len(names) == 1 and gone_id not in names for owner in names}
     if read is not None:
         _read_missing(found, read, [("Customer", owner) for owner in wanted])
     result = Survivors()
     for gone_id in candidates:
-        _record(result, gone_id, owners.get(gone_id, set()), found)
+        _record(result, realm_id, gone_id, owners.get(gone_id, set()), found)
     return result
 
 
-def _record(result: Survivors, gone_id: str, owners: set[str], found: Known) -> None:
-    """Record one gone customer's outcome: its survivor, or why there is none."""
+def _record(result: Survivors, realm_id: str, gone_id: str, owners: set[str], found: Known) -> None:
+    """Record one gone customer's outcome: its survivor, why there is none, or that it is still there."""
+    if gone_id in owners:
+        # A merge moves every transaction: one QBO still files under it proves it exists.
+        result.alive.add(gone_id)
+        log.warning(
+            "Customer %s of realm %s was reported gone, but QuickBooks still files transactions under it; "
+            "left as it is until a later pass.",
+            gone_id,
+            realm_id,
+        )
+        return
     if not owners:
         result.unknown[gone_id] = "no transaction of it is left to show which customer it was merged into"
         return
@@ -149,13 +167,12 @@ def _left_behind(session: Session, realm_id: str, known: Known) -> set[str]:
             now[(entity, qbo_id)] = str(ref)
     left: set[str] = set()
     for entity in mirror.TRANSACTION_TYPES:
-        ids = sorted(qbo_id for kind, qbo_id in now if kind == entity)
-        for start in range(0, len(ids), IN_CHUNK):
+        for chunk in chunks(qbo_id for kind, qbo_id in now if kind == entity):
             rows = session.execute(
                 select(Transaction.qbo_id, Transaction.customer_qbo_id).where(
                     Transaction.realm_id == realm_id,
                     Transaction.txn_type == entity,
-                    Transaction.qbo_id.in_(ids[start : start + IN_CHUNK]),
+                    Transaction.qbo_id.in_(chunk),
                     Transaction.deleted.is_(False),
                 )
             )
@@ -165,14 +182,13 @@ def _left_behind(session: Session, realm_id: str, known: Known) -> set[str]:
 
 def _unmerged(session: Session, realm_id: str, ids: set[str]) -> set[str]:
     """Which of ``ids`` the mirror holds and has not recorded as merged (nothing to do for the others)."""
-    wanted = sorted(ids)
     found: set[str] = set()
-    for start in range(0, len(wanted), IN_CHUNK):
+    for chunk in chunks(ids):
         found.update(
             session.scalars(
                 select(Customer.qbo_id).where(
                     Customer.realm_id == realm_id,
-                    Customer.qbo_id.in_(wanted[start : start + IN_CHUNK]),
+                    Customer.qbo_id.in_(chunk),
                     Customer.merged_into.is_(None),
                 )
             )
@@ -181,23 +197,37 @@ def _unmerged(session: Session, realm_id: str, ids: set[str]) -> set[str]:
 
 
 def _evidence(session: Session, realm_id: str, customers: set[str]) -> dict[str, list[tuple[str, str]]]:
-    """The live transactions the mirror files under each customer: up to :data:`EVIDENCE`, newest first."""
-    wanted = sorted(customers)
+    """The live transactions the mirror files under each customer: up to :data:`EVIDENCE`, newest first.
+
+    The bound is applied by the database (a row number per customer), so a
+    customer with years of history costs :data:`EVIDENCE` rows, not all of them.
+    """
     evidence: dict[str, list[tuple[str, str]]] = {}
-    for start in range(0, len(wanted), IN_CHUNK):
-        rows = session.execute(
-            select(Transaction.customer_qbo_id, Transaction.txn_type, Transaction.qbo_id)
+    for chunk in chunks(customers):
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=Transaction.customer_qbo_id,
+                order_by=(nulls_last(Transaction.qbo_updated_at.desc()), Transaction.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(Transaction.customer_qbo_id, Transaction.txn_type, Transaction.qbo_id, rank)
             .where(
                 Transaction.realm_id == realm_id,
-                Transaction.customer_qbo_id.in_(wanted[start : start + IN_CHUNK]),
+                Transaction.customer_qbo_id.in_(chunk),
                 Transaction.deleted.is_(False),
             )
-            .order_by(nulls_last(Transaction.qbo_updated_at.desc()), Transaction.id.desc())
+            .subquery()
+        )
+        rows = session.execute(
+            select(ranked.c.customer_qbo_id, ranked.c.txn_type, ranked.c.qbo_id)
+            .where(ranked.c.rank <= EVIDENCE)
+            .order_by(ranked.c.customer_qbo_id, ranked.c.rank)
         )
         for customer, entity, qbo_id in rows:
-            keys = evidence.setdefault(str(customer), [])
-            if len(keys) < EVIDENCE:
-                keys.append((entity, qbo_id))
+            evidence.setdefault(str(customer), []).append((entity, qbo_id))
     return evidence
 
 
@@ -213,13 +243,13 @@ def _read_missing(
         found.update(((entity, str(data["Id"])), data) for data in read(entity, ids))
 
 
-def _owners(gone_id: str, keys: list[tuple[str, str]], found: Known) -> set[str]:
-    """The customers QBO now files these transactions under, other than the gone one."""
+def _owners(keys: list[tuple[str, str]], found: Known) -> set[str]:
+    """The customers QBO now files these transactions under (the gone one included, if any still is)."""
     owners: set[str] = set()
     for key in keys:
         data = found.get(key)
         ref = get_path(data, "CustomerRef.value") if data is not None and not _is_gone(data) else None
-        if ref and str(ref) != gone_id:
+        if ref:
             owners.add(str(ref))
     return owners
 

@@ -30,6 +30,7 @@ from ...config import get_config
 from ...errors import QBOAPIError
 from ...errors import QBOAuthError
 from ...errors import QBOTokenDecryptError
+from ...intuit import faults
 from ...intuit.ids import is_qbo_id
 from ...models import Connection
 from ...models import ConnectionStatus
@@ -209,7 +210,10 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
         fetched[("Customer", str(data["Id"]))] = data
     missing = [key for key in wanted if key not in fetched]
     announced = [(from_id, into_id) for from_id, into_id in merged if ("Customer", into_id) in fetched]
-    gone = mirrored_customers(session, realm, [i for kind, i in missing if kind == "Customer"])
+    # A Merge whose survivor cannot be read (merged on since: A into B, then B into C) still says its
+    # merged-away customer is gone; the repair follows its transactions to wherever they are now.
+    unread = [from_id for from_id, into_id in merged if ("Customer", into_id) not in fetched]
+    gone = mirrored_customers(session, realm, [*(i for kind, i in missing if kind == "Customer"), *unread])
     survivors = merges.find(
         session, realm, gone, fetched, partial(read_many, client), announced=[from_id for from_id, _ in announced]
     )
@@ -308,7 +312,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
         except QBOAPIError as exc:
             if exc.status != 400:
                 raise
-            log.info("CDC refused the window from %s (%s); re-syncing by query.", window_start, exc)
+            log.info("CDC refused the window from %s (%s); re-syncing by query.", window_start, faults.brief(exc))
         if objects is not None and sum(len(v) for v in objects.values()) >= CDC_CAP:
             objects = None
     if objects is None:
@@ -395,7 +399,12 @@ def poll_due(qbo: QBO | None = None) -> int:
         except QBOAuthError as exc:
             session.rollback()
             if session.get(Connection, conn_id) is not None:  # else purged while its tokens were in use
-                log.warning("CDC poll for tenant %s needs a reconnect: %s", tenant, exc, extra={"qbo_tenant": tenant})
+                log.warning(
+                    "CDC poll for tenant %s needs a reconnect (%s).",
+                    tenant,
+                    faults.brief(exc),
+                    extra={"qbo_tenant": tenant},
+                )
         except QBOTokenDecryptError as exc:
             session.rollback()
             log.warning("CDC poll for tenant %s waits for the key: %s", tenant, exc, extra={"qbo_tenant": tenant})

@@ -1,4 +1,4 @@
-"""Backlogs through QBO's batch endpoint: up to 30 customer updates per request.
+"""Backlogs through QBO's batch endpoint: up to 30 customer writes per request.
 
 A bulk edit in the CRM (an import, a mass update) queues hundreds of rows for
 one realm.  Sent one by one they would spend the realm's 500 requests a minute;
@@ -8,15 +8,16 @@ throttle enforces.
 The database work per batch is constant, not per row: one UPDATE claims up to
 30 rows (:func:`claim_batch`), three queries load the rows,
 their links and their contacts, and one commit records every successful
-item — mirror row, synced values, sync log and the row's ``done``.  (Per-row
+item — mirror row, synced values, sync log and the row's ``done``
+(:func:`flask_qbo.sync.push.settle.record_all`).  (Per-row
 claim and completion commits, an fsync each on SQLite, capped a backlog at
 about 40 rows a second before.)
 
-Only updates of linked contacts are batched.  Matching an unlinked contact
-needs queries first, and a batch item carries no ``requestid`` of its own, so
-creates keep the single-row path with its replay protection (see
-``docs/sync.rst``).  Per item, QBO's answer decides: success is recorded, a
-validation fault (a duplicate name, a rejected value) parks that row as
+Updates of linked contacts are sent here; new contacts are matched and
+created in bulk by :mod:`flask_qbo.sync.push.creates`; the rest (deletes, a
+rename that may need a suffix, a create whose answer was lost) takes the
+single-row path.  Per update item, QBO's answer decides: success is recorded,
+a validation fault (a duplicate name, a rejected value) parks that row as
 ``failed``, and a stale SyncToken or any other fault sends the row through the
 single-row path, which re-reads, merges and retries.
 """
@@ -29,11 +30,8 @@ import logging
 import typing as t
 import uuid as uuidlib
 
-from flask import current_app
 from sqlalchemy import select
-from sqlalchemy import update
 
-from ... import signals
 from ...errors import QBOAuthError
 from ...errors import QBOError
 from ...errors import QBORateLimitError
@@ -47,7 +45,6 @@ from ...models import Customer
 from ...models import Outbox
 from ...models import OutboxOp
 from ...models import OutboxStatus
-from ...models import SyncLog
 from ...models import SyncStatus
 from ...models import utcnow
 from ..dating import sent_update
@@ -60,11 +57,14 @@ from ..payload import customer_hash
 from ..payload import qbo_values
 from ..payload import renamed
 from ..preflight import validate_values
-from ..pull import mirror
 from ..queue import OUTBOX
 from ..queue import worker_id
 from . import rows
 from .context import request_id
+from .creates import New
+from .creates import plan_new
+from .creates import push_new
+from .settle import record_all
 from .update import follows_name
 
 if t.TYPE_CHECKING:
@@ -95,6 +95,7 @@ class Item:
     note: dict[str, t.Any]
     #: When the row was written, for the push latency (:data:`~flask_qbo.signals.push_settled`).
     created_at: dt.datetime | None = None
+    action: str = "updated"
 
 
 def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, who: str) -> list[int]:
@@ -109,7 +110,7 @@ def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, 
 
 
 def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:
-    """Push up to ``limit`` of the tenant's due rows, batching the updates; returns rows handled.
+    """Push up to ``limit`` of the tenant's due rows, batching updates and creates; returns rows handled.
 
     A disconnect that purges the tenant's connection meanwhile (its rows go
     with it) ends the run without recording anything for it.
@@ -128,18 +129,21 @@ def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:
             break
         client = client or qbo.client(conn)
         try:
-            items, singles = prepare(qbo, session, conn, ids)
+            items, news, singles = prepare(qbo, session, conn, ids)
         except ConnectionGone:
             session.rollback()
             break
         handled += len(ids)
         for n, row_id in enumerate(singles):
             if not rows.handle(qbo, row_id, client):
-                waiting = [*singles[n + 1 :], *(item.row_id for item in items)]
+                waiting = [*singles[n + 1 :], *(item.row_id for item in items), *(new.row_id for new in news)]
                 OUTBOX.release(session, waiting, delay=0.0, attempts_back=True)
                 return handled - len(waiting)
         try:
             if items and not send(qbo, session, conn, client, items):
+                OUTBOX.release(session, [new.row_id for new in news], delay=0.0, attempts_back=True)
+                return handled - len(news)
+            if news and not push_new(qbo, session, conn, client, news):
                 return handled
         except ConnectionGone:
             session.rollback()
@@ -147,8 +151,10 @@ def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:
     return handled
 
 
-def prepare(qbo: QBO, session: Session, conn: Connection, row_ids: list[int]) -> tuple[list[Item], list[int]]:
-    """Split claimed rows into batch updates and single-path rows; rows with nothing to send are done.
+def prepare(
+    qbo: QBO, session: Session, conn: Connection, row_ids: list[int]
+) -> tuple[list[Item], list[New], list[int]]:
+    """Split claimed rows into batch updates, new contacts and single-path rows; rows with nothing to send are done.
 
     Three queries whatever the batch size: the rows, their links, their contacts.
 
@@ -170,12 +176,21 @@ def prepare(qbo: QBO, session: Session, conn: Connection, row_ids: list[int]) ->
         else []
     )
     links = {link.contact_key: link for link in linked}
-    contacts = qbo._load_contacts(k for k in keys if k in links)
+    contacts = qbo._load_contacts(keys)
     items: list[Item] = []
+    news: list[New] = []
     singles: list[int] = []
     for row in sorted(claimed, key=lambda r: r.contact_key):  # lock order: see record_all
         link = links.get(row.contact_key) if row.op == OutboxOp.UPSERT else None
         contact = contacts.get(row.contact_key)
+        new = (
+            plan_new(row, contact, fields)
+            if link is None and contact is not None and row.op == OutboxOp.UPSERT
+            else None
+        )
+        if new is not None:
+            news.append(new)
+            continue
         if link is None or contact is None or not link.sync_token:
             singles.append(row.id)
             continue
@@ -191,7 +206,7 @@ def prepare(qbo: QBO, session: Session, conn: Connection, row_ids: list[int]) ->
         else:
             items.append(t.cast(Item, item))
     session.commit()
-    return items, sorted(singles)
+    return items, sorted(news, key=lambda new: new.row_id), sorted(singles)
 
 
 #: :func:`_plan`'s answer for a row whose contact already matches QBO (marked done in place).
@@ -294,66 +309,3 @@ def send(qbo: QBO, session: Session, conn: Connection, client: QBOClient, items:
             OUTBOX.release(session, retry[n + 1 :], delay=0.0, attempts_back=True)
             return False
     return True
-
-
-def record_all(qbo: QBO, session: Session, conn: Connection, done: list[tuple[Item, dict[str, t.Any]]]) -> None:
-    """Record every successful item in one commit, then send ``pushed`` for each.
-
-    Mirrors :func:`flask_qbo.sync.push.context.record` for a whole batch: a contact
-    linked to another customer (an old realm) is unlinked, the mirror row gets
-    QBO's answer, the link its synced values, and each push is logged.
-    Customer rows are written one flush each in contact-key order, the order
-    capture writes them in, so this transaction and a CRM mass edit cannot
-    deadlock on PostgreSQL (a single flush would order them by primary key).
-
-    :raises ConnectionGone: the connection was purged while the batch was in flight.
-    """
-    hold_connection(session, conn)
-    fields = qbo._registration().fields
-    keys = {item.contact_key: item.qbo_id for item, _ in done}
-    now = utcnow()
-    with session.no_autoflush:
-        for other in session.scalars(
-            select(Customer).where(
-                Customer.tenant_key == conn.tenant_key,
-                Customer.contact_key.in_(list(keys)),
-            )
-        ):
-            if other.qbo_id != keys.get(str(other.contact_key)) or other.realm_id != conn.realm_id:
-                other.contact_key = None
-        for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
-            link = mirror.upsert_customer(session, conn, data, contact_key=item.contact_key)
-            link.last_pushed_hash = customer_hash(item.values)
-            link.synced_values = qbo_values(data, fields)
-            link.sync_status, link.sync_error, link.last_synced_at = SyncStatus.SYNCED, None, now
-            session.flush()
-        session.add_all(
-            [
-                SyncLog(
-                    tenant_key=conn.tenant_key,
-                    realm_id=conn.realm_id,
-                    contact_key=item.contact_key,
-                    qbo_id=item.qbo_id,
-                    direction="push",
-                    action="updated",
-                    fields=item.sent,
-                )
-                for item, _ in done
-            ]
-        )
-    table = OUTBOX.table
-    session.execute(
-        update(table)
-        .where(table.c.id.in_([item.row_id for item, _ in done]))
-        .values(status=OutboxStatus.DONE, error_code=None, last_error=None)
-    )
-    tenant_key, realm_id = conn.tenant_key, conn.realm_id
-    session.commit()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    for item, _ in done:
-        signals.push_settled.send(
-            app, tenant_key=tenant_key, realm_id=realm_id, outcome=OutboxStatus.DONE.value, created_at=item.created_at
-        )
-        signals.pushed.send(
-            app, contact_key=item.contact_key, qbo_id=item.qbo_id, operation="updated", fields=item.sent
-        )

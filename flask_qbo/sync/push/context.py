@@ -46,6 +46,9 @@ class RowContext:
     #: The update being sent, noted (:func:`flask_qbo.sync.dating.sent_update`) until QBO answers; kept on
     #: the row when the attempt fails without its answer recorded (:func:`flask_qbo.sync.push.rows.keep_sent`).
     sent: dict[str, t.Any] | None = None
+    #: The customer a bulk lookup already matched to this unlinked contact
+    #: (:mod:`flask_qbo.sync.push.creates`), so match-or-create skips its own queries.
+    found: dict[str, t.Any] | None = None
 
     @property
     def fields(self) -> FieldMap:

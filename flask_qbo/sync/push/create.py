@@ -59,7 +59,7 @@ def match_or_create(ctx: RowContext, contact: object, values: dict[str, t.Any]) 
         link = adopt(ctx, own)
         values, link.synced_values = merge_with(ctx, contact, values, link.synced_values, own)
         return update(ctx, contact, link, values) or _adopted(ctx, own)
-    found = find_match(ctx, values)
+    found = ctx.found if ctx.found is not None else find_match(ctx, values)
     if found is None:
         return _create(ctx, values)
     qvals = qbo_values(found, ctx.fields)
@@ -114,7 +114,7 @@ def find_match(ctx: RowContext, values: t.Mapping[str, t.Any]) -> dict[str, t.An
                 f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {quote(email)} AND Active IN (true, false)"
             )
         )
-        hit = _first_free(ctx, sorted(rows, key=lambda r: r.get("Active") is False))
+        hit = _first_free(ctx, active_first(rows))
         if hit is not None:
             return hit
     name = display_name(values)
@@ -124,14 +124,24 @@ def find_match(ctx: RowContext, values: t.Mapping[str, t.Any]) -> dict[str, t.An
             "AND Active IN (true, false)"
         )
     )
-    if email:
-        rows = [
-            r
-            for r in rows
-            if not get_path(r, "PrimaryEmailAddr.Address")
-            or str(get_path(r, "PrimaryEmailAddr.Address")).lower() == email.lower()
-        ]
-    return _first_free(ctx, sorted(rows, key=lambda r: r.get("Active") is False))
+    return _first_free(ctx, active_first(same_person(rows, email)))
+
+
+def active_first(rows: t.Iterable[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """Candidates in the order a match prefers them: active customers before inactive ones."""
+    return sorted(rows, key=lambda r: r.get("Active") is False)
+
+
+def same_person(rows: t.Iterable[dict[str, t.Any]], email: str | None) -> list[dict[str, t.Any]]:
+    """Name matches that may be the contact: a customer with another email is another person."""
+    if not email:
+        return list(rows)
+    return [
+        r
+        for r in rows
+        if not get_path(r, "PrimaryEmailAddr.Address")
+        or str(get_path(r, "PrimaryEmailAddr.Address")).lower() == email.lower()
+    ]
 
 
 def _first_free(ctx: RowContext, rows: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:

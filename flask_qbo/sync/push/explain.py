@@ -8,8 +8,9 @@ which names neither the record nor the field, so the user cannot tell that the
 customer's payment term was made inactive in QuickBooks.  QBO checks the
 references the customer already holds on every update, so the mirror tells
 which ones the customer has (payment term, payment method, parent customer)
-and which of them it knows to be inactive; the message names those, with the
-field or record Intuit named when it named one (:func:`flask_qbo.intuit.faults.referenced_field`,
+and which of them it knows to be inactive, and whether it knows the customer
+itself to be inactive or merged away; the message names those, with the field or record
+Intuit named when it named one (:func:`flask_qbo.intuit.faults.referenced_field`,
 :func:`~flask_qbo.intuit.faults.referenced_object`).
 """
 
@@ -86,7 +87,7 @@ def inactive_reference(session: Session, link: Customer | None, exc: QBOInactive
     intuit = f" (QuickBooks error {exc.code}: {exc.detail or exc.message})"
     named, record = referenced_field(exc), referenced_object(exc)
     refs = references(session, link)
-    if link is not None and record == ("Customer", link.qbo_id):
+    if link is not None and (record == ("Customer", link.qbo_id) or link.merged_into or link.active is False):
         return (
             f"This customer (id {link.qbo_id}) is inactive in QuickBooks, or was deleted or merged there. "
             f"Make it active again in QuickBooks, or check where it was merged, then retry.{intuit}"

@@ -28,6 +28,7 @@ from ...errors import QBORateLimitError
 from ...errors import QBOStaleObjectError
 from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
+from ...intuit import faults
 from ...intuit.oauth import mark_needs_reconnect
 from ...models import Connection
 from ...models import ConnectionStatus
@@ -56,8 +57,11 @@ if t.TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
+def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[str, t.Any] | None = None) -> bool:
     """Push one claimed row and record the outcome; False when its realm should pause this round.
+
+    ``found`` is the customer a bulk lookup matched to the row's unlinked contact
+    (:attr:`RowContext.found <flask_qbo.sync.push.context.RowContext.found>`).
 
     A disconnect that deletes the connection meanwhile deletes the row too:
     the push then stops without recording anything (see
@@ -72,7 +76,7 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
         return False
     tenant_key = row.tenant_key
     extra = {"qbo_outbox_id": row_id, "qbo_tenant": tenant_key, "qbo_realm": conn.realm_id}
-    ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn))
+    ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn), found=found)
     try:
         outcome = inactivate_row(ctx) if row.op == OutboxOp.INACTIVATE else upsert_row(ctx)
     except ConnectionGone:
@@ -88,13 +92,18 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None) -> bool:
         return False
     except QBORateLimitError as exc:
         session.rollback()
-        log.info("Outbox row %s waits: %s", row_id, exc, extra={**extra, "intuit_tid": exc.intuit_tid})
+        log.info("Outbox row %s waits (%s).", row_id, faults.brief(exc), extra={**extra, "intuit_tid": exc.intuit_tid})
         OUTBOX.release(session, row_id, delay=max(exc.retry_after or 0.0, OUTBOX.backoff(session, row_id)), error=exc)
         return False
     except (QBOTransientError, QBOStaleObjectError) as exc:
         session.rollback()
         keep_sent(session, row_id, ctx.sent)  # a timeout may come after QBO applied the update
-        log.info("Outbox row %s is retried later: %s", row_id, exc, extra={**extra, "intuit_tid": exc.intuit_tid})
+        log.info(
+            "Outbox row %s is retried later (%s).",
+            row_id,
+            faults.brief(exc),
+            extra={**extra, "intuit_tid": exc.intuit_tid},
+        )
         OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc)
         return True
     except QBOError as exc:  # a validation fault or another refusal: a person has to look

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import typing as t
+from functools import partial
 
 import pytest
 
@@ -20,12 +22,20 @@ from flask_qbo.intuit.notifications import compute_signature
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
+from flask_qbo.models import Outbox
+from flask_qbo.models import OutboxStatus
 from flask_qbo.models import SyncLog
+from flask_qbo.models import SyncStatus
 from flask_qbo.models import Transaction
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
+from flask_qbo.sync.pull import merges
+from flask_qbo.sync.pull.apply import Applier
+from flask_qbo.sync.pull.reads import read_many
 from flask_qbo.sync.pull.reconcile import reconcile
+from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
+from tests.hostapp import Contact
 from tests.hostapp import db
 from tests.sync.pull.pull_support import add_customer
 from tests.sync.pull.pull_support import add_invoice
@@ -251,3 +261,123 @@ def test_transactions_on_several_customers_name_no_survivor(app, emulator, conne
         assert (old.active, old.merged_into, old.contact_key) == (False, None, str(merge.contact))
     [(_, message)] = pull_log(app, "inactivated")
     assert "several customers" in str(message)
+
+
+def test_a_customer_qbo_still_files_transactions_under_is_not_gone(app, emulator, connected, caplog):
+    """Reported gone, yet four of its five invoices still name it in QBO: no merge, no inactivation, a warning.
+
+    A real merge moves every transaction, so the one invoice moved to another
+    customer is not a merge (before the fix, the survivor was that customer).
+    """
+    merge = mirrored_merge_setup(app, emulator, invoices=5)
+    moved = emulator.store.read(R, "Invoice", merge.invoices[0])
+    emulator.store.update(
+        R,
+        "Invoice",
+        {"Id": moved["Id"], "SyncToken": moved["SyncToken"], "CustomerRef": {"value": merge.keep}},
+        sparse=True,
+    )
+    stub = {"Id": merge.gone, "status": "Deleted", "domain": "QBO"}
+    with app.app_context(), caplog.at_level(logging.WARNING, logger="flask_qbo.sync.pull.merges"):
+        qbo = get_qbo(app)
+        connection = qbo.connection("acme")
+        survivors = merges.find(
+            db.session, R, [merge.gone], {("Customer", merge.gone): stub}, partial(read_many, qbo.client(connection))
+        )
+        assert (dict(survivors.into), survivors.unknown) == ({}, {})  # was into={gone: keep}
+        assert survivors.alive == {merge.gone}
+        assert survivors.covers(merge.gone)  # a CDC pass must not apply the Deleted stub either
+        survivors.apply(Applier(qbo, connection))
+        db.session.commit()
+    with app.app_context():
+        old = db.session.query(Customer).filter_by(qbo_id=merge.gone).one()
+        assert (old.active, old.merged_into, old.contact_key) == (True, None, str(merge.contact))
+    assert pull_log(app, "merged") == [] and pull_log(app, "inactivated") == []
+    [warning] = [r for r in caplog.records if r.name == "flask_qbo.sync.pull.merges"]
+    assert warning.levelno == logging.WARNING
+    assert merge.gone in warning.getMessage() and R in warning.getMessage()
+
+
+def test_a_merge_event_whose_survivor_was_merged_on_is_followed_to_the_end(app, emulator, connected):
+    """A merged into B, then B into C; only the first Merge event arrives and B cannot be read: A ends on C."""
+    merge = mirrored_merge_setup(app, emulator)
+    last = add_customer(emulator, GivenName="Final", FamilyName="Home")
+    poll(app)
+    emulator.store.merge_customers(R, merge.gone, merge.keep)
+    emulator.store.merge_customers(R, merge.keep, last["Id"])
+    with app.app_context():
+        db.session.add(
+            Inbox(
+                event_id="first-merge-only",
+                realm_id=R,
+                entity="Customer",
+                entity_id=merge.keep,
+                operation="Merge",
+                deleted_id=merge.gone,
+                event_time=utcnow(),
+            )
+        )
+        db.session.commit()
+    pull(app)
+    assert_merged(app, merge._replace(keep=last["Id"]))
+    [(qbo_id, message)] = pull_log(app, "merged")
+    assert qbo_id == last["Id"] and f"Customer {merge.gone} merged in" in str(message)
+
+
+def test_a_push_that_failed_on_the_merged_away_customer_is_sent_to_the_survivor(app, emulator, connected):
+    """The CRM edit failed (610: QBO merged the customer away); once the merge is repaired it is sent again."""
+    app.config["QBO_MAX_RETRIES"] = 0
+    merge = mirrored_merge_setup(app, emulator)
+    emulator.store.merge_customers(R, merge.gone, merge.keep)
+    with app.app_context():
+        db.session.get(Contact, merge.contact).phone = "555-0177"
+        db.session.commit()
+        while push.process(get_qbo(app)) > 0:
+            pass
+        [row] = db.session.query(Outbox).all()
+        assert (row.status, row.error_code) == (OutboxStatus.FAILED, "610")
+        db.session.add(
+            Inbox(
+                event_id="merge-after-the-failure",
+                realm_id=R,
+                entity="Customer",
+                entity_id=merge.keep,
+                operation="Merge",
+                deleted_id=merge.gone,
+                event_time=utcnow(),
+            )
+        )
+        db.session.commit()
+    pull(app)
+    assert_merged(app, merge)
+    with app.app_context():
+        [row] = db.session.query(Outbox).all()
+        assert (row.status, row.attempts, row.error_code) == (OutboxStatus.PENDING, 0, None)
+        assert row.available_at <= utcnow()
+        [note] = db.session.query(SyncLog).filter_by(action="requeued").all()
+        assert (note.contact_key, note.qbo_id) == (str(merge.contact), merge.keep)
+        assert f"re-queued after the customer was merged into {merge.keep}" in str(note.message)
+        assert db.session.query(Customer).filter_by(qbo_id=merge.keep).one().sync_status == SyncStatus.PENDING
+        while push.process(get_qbo(app)) > 0:
+            pass
+        assert db.session.query(Outbox).one().status == OutboxStatus.DONE
+    survivor = emulator.store.read(R, "Customer", merge.keep)
+    assert survivor["PrimaryPhone"]["FreeFormNumber"] == "555-0177"
+
+
+def test_evidence_is_bounded_by_the_database(app, emulator, connected, monkeypatch):
+    """Only the newest :data:`merges.EVIDENCE` transactions of a customer leave the database, not all of them."""
+    merge = mirrored_merge_setup(app, emulator, invoices=5)
+    monkeypatch.setattr(merges, "EVIDENCE", 3)
+    with app.app_context():
+        real, fetched = db.session.execute, []
+
+        def counting(*args, **kwargs):
+            rows = real(*args, **kwargs).all()
+            fetched.append(len(rows))
+            return rows
+
+        monkeypatch.setattr(db.session, "execute", counting)
+        evidence = merges._evidence(db.session, R, {merge.gone, merge.keep})
+    assert evidence == {merge.gone: [("Invoice", qbo_id) for qbo_id in reversed(merge.invoices)][:3]}
+    assert fetched == [3]

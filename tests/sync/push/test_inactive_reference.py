@@ -24,6 +24,11 @@ from tests.hostapp import Contact
 from tests.hostapp import db
 
 R = TEST_REALM
+#: Intuit's 610 detail, word for word: it names neither the record nor the field.
+INTUIT_610 = (
+    "Object Not Found : Something you're trying to use has been made inactive. "
+    "Check the fields with accounts, customers, items, vendors or employees."
+)
 
 
 @pytest.fixture
@@ -78,11 +83,25 @@ def test_an_inactive_payment_term_is_named_on_the_contact(ctx: t.Any, emulator: 
     assert link.qbo_id == customer["Id"] and link.contact_key == str(contact.id)  # still linked: nothing relinked
 
 
-def test_a_term_the_mirror_never_saw_inactive_is_named_from_the_detail(ctx: t.Any, emulator: t.Any) -> None:
-    """The emulator's detail ends with the record (``(Term 5)``); the name comes from the customer's own ref."""
+def test_a_term_the_mirror_never_saw_inactive_is_still_named(ctx: t.Any, emulator: t.Any) -> None:
+    """Intuit's detail names nothing (nor does the emulator's): the customer's own references are listed."""
     contact, _, term = linked_with_term(emulator, mirror_term=False)
     link = push_an_edit(contact)
-    assert link.sync_error.startswith(f'The payment term "Net 17" (id {term["Id"]}) is inactive in QuickBooks.')
+    assert link.sync_error.startswith(
+        f'Something this customer refers to is inactive in QuickBooks: check the payment term "Net 17" '
+        f"(id {term['Id']}), and the customer itself."
+    )
+    assert link.sync_error.endswith(f"(QuickBooks error 610: {INTUIT_610})")
+
+
+def test_a_customer_the_mirror_knows_merged_away_is_named(ctx: t.Any, emulator: t.Any) -> None:
+    contact, customer, _ = linked_with_term(emulator, mirror_term=False)
+    link = db.session.query(Customer).filter_by(contact_key=str(contact.id)).one()
+    link.merged_into = "99"
+    error = QBOInactiveReferenceError("Object Not Found", code="610", detail=INTUIT_610)
+    assert failure_message(db.session, link, error).startswith(
+        f"This customer (id {customer['Id']}) is inactive in QuickBooks, or was deleted or merged there."
+    )
 
 
 def test_intuits_generic_detail_lists_what_the_customer_refers_to(ctx: t.Any, emulator: t.Any) -> None:
@@ -91,8 +110,7 @@ def test_intuits_generic_detail_lists_what_the_customer_refers_to(ctx: t.Any, em
     error = QBOInactiveReferenceError(
         "Object Not Found",
         code="610",
-        detail="Object Not Found : Something you're trying to use has been made inactive. "
-        "Check the fields with accounts, customers, items, vendors or employees.",
+        detail=INTUIT_610,
     )
     assert failure_message(db.session, link, error).startswith(
         f'Something this customer refers to is inactive in QuickBooks: check the payment term "Net 17" (id {term["Id"]}), and the customer itself.'
@@ -128,7 +146,7 @@ def test_without_any_known_reference_the_message_still_says_what_to_check(ctx: t
 
 
 def test_the_customer_itself_named_in_the_detail(ctx: t.Any, emulator: t.Any) -> None:
-    """A write to a customer QuickBooks no longer has: the emulator names it, and so does the message."""
+    """A detail that names the customer written to (Intuit's does not; some gateways' may): the message says so."""
     contact, customer, _ = linked_with_term(emulator, mirror_term=True)
     link = db.session.query(Customer).filter_by(contact_key=str(contact.id)).one()
     error = QBOInactiveReferenceError(

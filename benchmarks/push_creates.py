@@ -1,0 +1,150 @@
+"""3,000 new contacts at once against the emulator enforcing QBO's throttle, time-scaled.
+
+One commit adds every contact; the thread runner drains the outbox (a backlog:
+new contacts are matched and created in batches, see
+:mod:`flask_qbo.sync.push.creates`).  As in ``push_burst``, the emulator and the
+client's throttle both run ``--scale`` times faster than real time, so a QBO
+minute lasts ``60 / scale`` seconds and QBO's limits (500 requests a minute,
+10 in flight, 40 batch calls a minute) hold over that shrunk window.
+
+Each batch of 30 new contacts costs two queries and one batch call, so the
+batch limit bounds the rate: 40 × 30 = 1,200 creates per minute.  Created one
+at a time (three requests each) the 500 requests a minute bound it at about
+166.  The headline ``creates_per_minute`` is the full-window rate (creates done
+in the first ``k`` whole scaled minutes, divided by ``k``; see
+``push_burst``), ``requests_per_create`` counts every request the emulator
+received (429s included) per contact settled.  Lost contacts (settled, but
+no customer linked, or one without the contact's email) and duplicate
+customers must both be 0; ``unfinished`` counts contacts still queued when
+``--max-seconds`` ran out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import math
+import os
+import tempfile
+import time
+
+from flask_qbo import get_qbo
+from flask_qbo.intuit import throttle
+from flask_qbo.models import Customer
+from flask_qbo.models import Outbox
+from flask_qbo.runners import thread as runner
+from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import connect_tenant
+from flask_qbo.testing import make_emulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="faster clock and 1,500 contacts (CI)")
+    parser.add_argument("--contacts", type=int, default=None, help="new contacts (default 3,000)")
+    parser.add_argument("--scale", type=float, default=None)
+    parser.add_argument("--max-seconds", type=float, default=600.0, help="stop waiting after this long (real)")
+    args = parser.parse_args()
+    scale = args.scale or (4.0 if args.quick else 1.0)
+    args.contacts = args.contacts or (1500 if args.quick else 3000)
+
+    from tests.hostapp import Contact
+    from tests.hostapp import db
+    from tests.hostapp import make_app
+
+    emu = make_emulator(time_scale=scale)
+    app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-creates-')}/crm.sqlite", QBO_RUNNER="none")
+    attach_emulator(app, emu)
+    connect_tenant(app, emu, "acme", TEST_REALM)
+    batch_per_minute = int(app.config["QBO_BATCH_PER_MINUTE"])
+    limiter = throttle.install(app, throttle.build_throttle(app, time_scale=scale))
+    with app.app_context():
+        get_qbo()
+        emu.reset_counters()
+        contacts = [
+            Contact(tenant="acme", first_name=f"Create{i}", last_name="Bench", email=f"create{i}@bench.test")
+            for i in range(args.contacts)
+        ]
+        db.session.add_all(contacts)
+        db.session.commit()
+        emails = {str(c.id): c.email for c in contacts}
+
+    loop = runner.ThreadRunner(app)
+    started = time.monotonic()
+    loop.wake()
+    times: list[float] = [0.0]
+    done: list[int] = [0]
+    with app.app_context():
+        while done[-1] < args.contacts and time.monotonic() - started < args.max_seconds:
+            time.sleep(0.05)
+            count = db.session.query(Outbox).filter(Outbox.status.notin_(("pending", "in_progress"))).count()
+            db.session.commit()
+            times.append(time.monotonic() - started)
+            done.append(count)
+        elapsed = times[-1]
+        failed = db.session.query(Outbox).filter(Outbox.status.in_(("failed", "dead"))).count()
+        settled = {str(key) for (key,) in db.session.query(Outbox.contact_key).filter(Outbox.status == "done")}
+        links = {
+            str(key): str(qbo_id)
+            for key, qbo_id in db.session.query(Customer.contact_key, Customer.qbo_id).filter(
+                Customer.contact_key.isnot(None)
+            )
+        }
+        db.session.commit()
+    loop.stop()
+
+    customers = emu.store.list(TEST_REALM, "Customer", include_inactive=True)
+    by_id = {c["Id"]: c for c in customers}
+    lost = sum(
+        1
+        for key, email in emails.items()
+        if key in settled
+        and ((by_id.get(links.get(key, "")) or {}).get("PrimaryEmailAddr") or {}).get("Address") != email
+    )
+    addresses = [(c.get("PrimaryEmailAddr") or {}).get("Address") for c in customers]
+    duplicates = max(len(customers) - args.contacts, len(addresses) - len(set(addresses)), 0)
+    counters = emu.counters[TEST_REALM]
+    minute = 60.0 / scale
+    scaled_minutes = elapsed / minute
+    finished = done[-1]
+    overall = finished / scaled_minutes if scaled_minutes else 0.0
+    windows = math.floor(scaled_minutes)
+    if windows >= 1:  # done by the end of the k-th whole scaled minute (last sample at or before it)
+        achieved = done[bisect.bisect_right(times, windows * minute) - 1] / windows
+    else:
+        achieved = overall
+    maximum = batch_per_minute * 30
+    result = {
+        "benchmark": "push_creates",
+        "contacts": args.contacts,
+        "finished": finished,
+        "time_scale": scale,
+        "scaled_minutes": round(scaled_minutes, 2),
+        "full_windows": windows,
+        "creates_per_minute": round(achieved, 1),
+        "overall_per_minute": round(overall, 1),
+        "max_per_minute": maximum,
+        "requests": counters["requests"],
+        "requests_per_create": round(counters["requests"] / max(finished, 1), 3),
+        "batch_calls": counters["batch"],
+        "http_429": counters["throttled"],
+        "throttle_wait_s": round(limiter.waited, 2),
+        "failed": failed,
+        "unfinished": args.contacts - finished,
+        "lost": lost,
+        "duplicates": duplicates,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    print(
+        f"{finished}/{args.contacts} new contacts in {elapsed:.1f} s real = {scaled_minutes:.2f} scaled minutes: "
+        f"{achieved:.0f} creates/min over {windows} full minute(s) (max {maximum}), "
+        f"{result['requests_per_create']} requests per create, 429s {counters['throttled']}, "
+        f"lost {lost}, duplicates {duplicates}"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

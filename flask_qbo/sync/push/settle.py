@@ -1,0 +1,122 @@
+"""Recording a batch's accepted items: one commit for every row QBO accepted.
+
+Both batch paths end here, the updates of linked contacts
+(:mod:`flask_qbo.sync.push.batch`) and the creates of new ones
+(:mod:`flask_qbo.sync.push.creates`): recording each row in its own commit (an
+fsync each on SQLite) would cost more than the batch saved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy import update
+
+from ... import signals
+from ...models import Connection
+from ...models import Customer
+from ...models import OutboxStatus
+from ...models import SyncLog
+from ...models import SyncStatus
+from ...models import utcnow
+from ..locks import hold_connection
+from ..payload import customer_hash
+from ..payload import qbo_values
+from ..pull import mirror
+from ..queue import OUTBOX
+
+if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ...extension import QBO
+
+
+class Settled(t.Protocol):
+    """What recording an accepted batch item needs (read before the session expires)."""
+
+    @property
+    def row_id(self) -> int: ...
+
+    @property
+    def contact_key(self) -> str: ...
+
+    @property
+    def values(self) -> dict[str, t.Any]: ...
+
+    @property
+    def sent(self) -> list[str]: ...
+
+    @property
+    def action(self) -> str:
+        """The sync log's and the ``pushed`` signal's operation: ``"updated"`` or ``"created"``."""
+
+    @property
+    def created_at(self) -> dt.datetime | None: ...
+
+
+def record_all(
+    qbo: QBO, session: Session, conn: Connection, done: t.Sequence[tuple[Settled, dict[str, t.Any]]]
+) -> None:
+    """Record every successful item in one commit, then send ``pushed`` for each.
+
+    Mirrors :func:`flask_qbo.sync.push.context.record` for a whole batch of updates or creates: a contact
+    linked to another customer (an old realm) is unlinked, the mirror row gets
+    QBO's answer, the link its synced values, and each push is logged.
+    Customer rows are written one flush each in contact-key order, the order
+    capture writes them in, so this transaction and a CRM mass edit cannot
+    deadlock on PostgreSQL (a single flush would order them by primary key).
+
+    :raises ConnectionGone: the connection was purged while the batch was in flight.
+    """
+    hold_connection(session, conn)
+    fields = qbo._registration().fields
+    keys = {item.contact_key: str(data["Id"]) for item, data in done}
+    now = utcnow()
+    with session.no_autoflush:
+        for other in session.scalars(
+            select(Customer).where(
+                Customer.tenant_key == conn.tenant_key,
+                Customer.contact_key.in_(list(keys)),
+            )
+        ):
+            if other.qbo_id != keys.get(str(other.contact_key)) or other.realm_id != conn.realm_id:
+                other.contact_key = None
+        for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
+            link = mirror.upsert_customer(session, conn, data, contact_key=item.contact_key)
+            link.last_pushed_hash = customer_hash(item.values)
+            link.synced_values = qbo_values(data, fields)
+            link.sync_status, link.sync_error, link.last_synced_at = SyncStatus.SYNCED, None, now
+            session.flush()
+        session.add_all(
+            [
+                SyncLog(
+                    tenant_key=conn.tenant_key,
+                    realm_id=conn.realm_id,
+                    contact_key=item.contact_key,
+                    qbo_id=str(data["Id"]),
+                    direction="push",
+                    action=item.action,
+                    fields=item.sent,
+                )
+                for item, data in done
+            ]
+        )
+    table = OUTBOX.table
+    session.execute(
+        update(table)
+        .where(table.c.id.in_([item.row_id for item, _ in done]))
+        .values(status=OutboxStatus.DONE, error_code=None, last_error=None)
+    )
+    tenant_key, realm_id = conn.tenant_key, conn.realm_id
+    session.commit()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for item, data in done:
+        signals.push_settled.send(
+            app, tenant_key=tenant_key, realm_id=realm_id, outcome=OutboxStatus.DONE.value, created_at=item.created_at
+        )
+        signals.pushed.send(
+            app, contact_key=item.contact_key, qbo_id=str(data["Id"]), operation=item.action, fields=item.sent
+        )

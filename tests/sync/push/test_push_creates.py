@@ -1,0 +1,235 @@
+"""Batched creates: a backlog of new contacts costs three requests per 30, and never a duplicate.
+
+Requests are counted where they leave the client: at the transport (the
+in-process emulator's adapter), retries and refused requests included.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+
+from flask_qbo import get_qbo
+from flask_qbo.emulator.errors import EmulatorFault
+from flask_qbo.emulator.transport import WSGIAdapter
+from flask_qbo.models import Customer
+from flask_qbo.models import Outbox
+from flask_qbo.models import utcnow
+from flask_qbo.sync.push import lookup
+from flask_qbo.sync.push import push
+from flask_qbo.testing import TEST_REALM
+from tests.hostapp import Contact
+from tests.hostapp import db
+
+
+@pytest.fixture
+def ctx(app: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t.Any]:
+    app.config["QBO_MAX_RETRIES"] = 0
+    monkeypatch.setattr(lookup, "_REFUSED", set())  # the refusal memory is per process: start each test clean
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every request sent to QBO: ``(endpoint, statement or "")``, e.g. ``("query", "SELECT ...")``."""
+    sent: list[tuple[str, str]] = []
+    real = WSGIAdapter.send
+
+    def send(self: WSGIAdapter, request: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        parts = urlsplit(request.url)
+        if "/v3/company/" in parts.path:
+            endpoint = parts.path.rsplit("/", 1)[-1]
+            statement = parse_qs(parts.query).get("query", [""])[0]
+            if endpoint == "query" and not statement:
+                statement = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+            sent.append((endpoint, statement))
+        return real(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(WSGIAdapter, "send", send)
+    return sent
+
+
+def add_contacts(n: int, start: int = 0, *, emails: bool = True) -> list[Contact]:
+    contacts = [
+        Contact(tenant="acme", first_name=f"New{i}", last_name="Lee", email=f"new{i}@example.com" if emails else None)
+        for i in range(start, start + n)
+    ]
+    db.session.add_all(contacts)
+    db.session.commit()
+    return contacts
+
+
+def drain() -> int:
+    total = 0
+    while (n := push.process(get_qbo())) > 0:
+        total += n
+    return total
+
+
+def customers(emulator: t.Any) -> list[dict[str, t.Any]]:
+    return t.cast(list, emulator.store.list(TEST_REALM, "Customer", include_inactive=True))
+
+
+def linked_id(contact: Contact) -> str:
+    return str(db.session.query(Customer).filter_by(contact_key=str(contact.id)).one().qbo_id)
+
+
+def retry_now() -> None:
+    db.session.query(Outbox).filter(Outbox.status == "pending").update({"available_at": utcnow()})
+    db.session.commit()
+
+
+def test_a_backlog_of_new_contacts_costs_three_requests_per_30(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
+    contacts = add_contacts(60)
+    assert drain() == 60
+    # Per batch of 30: one email query, one name query, one batch of 30 creates.
+    assert [endpoint for endpoint, _ in wire] == ["query", "query", "batch"] * 2
+    assert "PrimaryEmailAddr IN (" in wire[0][1] and "DisplayName IN (" in wire[1][1]
+    made = customers(emulator)
+    assert len(made) == 60 and len({c["DisplayName"] for c in made}) == 60
+    by_id = {c["Id"]: c for c in made}
+    for contact in contacts:
+        customer = by_id[linked_id(contact)]
+        assert customer["PrimaryEmailAddr"]["Address"] == contact.email
+        assert customer["DisplayName"] == f"{contact.first_name} Lee"
+    assert {o.status for o in db.session.query(Outbox)} == {"done"}
+    link = db.session.query(Customer).filter_by(contact_key=str(contacts[0].id)).one()
+    assert link.sync_status == "synced" and link.synced_values["PrimaryEmailAddr.Address"] == contacts[0].email
+    contacts[0].phone = "555-0101"  # the link's synced values are right: an edit sends just the change
+    db.session.commit()
+    drain()
+    assert by_id[link.qbo_id]["Id"] == linked_id(contacts[0])
+    assert emulator.store.read(TEST_REALM, "Customer", link.qbo_id)["PrimaryPhone"]["FreeFormNumber"] == "555-0101"
+
+
+def test_existing_customers_are_linked_by_email_not_created(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
+    contacts = add_contacts(30)
+    existing = {}
+    for contact in contacts[:4]:  # the same person, already in QuickBooks under another name
+        existing[contact.id] = emulator.store.create(
+            TEST_REALM,
+            "Customer",
+            {
+                "DisplayName": f"Old {contact.id}",
+                "GivenName": contact.first_name,
+                "FamilyName": "Lee",
+                "PrimaryEmailAddr": {"Address": contact.email.upper()},
+            },
+        )["Id"]
+    gone = contacts[4]  # an inactive customer with the contact's email is reactivated, not duplicated
+    made = emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "New4 Lee", "PrimaryEmailAddr": {"Address": gone.email}}
+    )
+    emulator.store.update(TEST_REALM, "Customer", {"Id": made["Id"], "SyncToken": "0", "Active": False}, sparse=True)
+    existing[gone.id] = made["Id"]
+    assert drain() == 30
+    assert len(customers(emulator)) == 30  # 25 created, 5 linked
+    for contact_id, qbo_id in existing.items():
+        assert linked_id(db.session.get(Contact, contact_id)) == qbo_id
+    assert emulator.store.read(TEST_REALM, "Customer", existing[gone.id])["Active"] is True
+    # Two lookups, one batch of the 25 creates, then one update per matched customer whose values differ.
+    assert [endpoint for endpoint, _ in wire[:3]] == ["query", "query", "batch"]
+    assert len(wire) == 3 + 5 and {endpoint for endpoint, _ in wire[3:]} == {"customer"}
+    assert {o.status for o in db.session.query(Outbox)} == {"done"}
+
+
+def test_a_name_taken_in_quickbooks_gets_a_suffix(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "New0 Lee", "PrimaryEmailAddr": {"Address": "o@x.io"}}
+    )
+    emulator.store.create(TEST_REALM, "Customer", {"DisplayName": "New1 Lee"})  # no email: may be our contact
+    contacts = add_contacts(30)
+    twins = add_contacts(2, start=40)  # two contacts of one batch with one name
+    for twin in twins:
+        twin.first_name = "Twin"
+    db.session.commit()
+    assert drain() == 32
+    names = {c["DisplayName"] for c in customers(emulator)}
+    assert {"New0 Lee", "New0 Lee (2)", "New1 Lee", "Twin Lee", "Twin Lee (2)"} <= names
+    assert len(customers(emulator)) == 33  # 32 contacts, one of them matched by name, plus "o@x.io"
+    assert linked_id(contacts[1]) == next(c["Id"] for c in customers(emulator) if c["DisplayName"] == "New1 Lee")
+    assert wire.count(("customer", "")) <= 1  # the name-matched contact's update; no create is sent alone
+    assert {o.status for o in db.session.query(Outbox)} == {"done"}
+
+
+def test_a_duplicate_name_fault_on_one_item_leaves_the_others_created(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
+    # The lookup sees "New3 Lee" taken and picks "New3 Lee (2)", which is taken too: QBO answers that item 6240.
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "New3 Lee", "PrimaryEmailAddr": {"Address": "a@x.io"}}
+    )
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "New3 Lee (2)", "PrimaryEmailAddr": {"Address": "b@x.io"}}
+    )
+    contacts = add_contacts(30)
+    assert drain() == 30
+    assert [endpoint for endpoint, _ in wire[:3]] == ["query", "query", "batch"]
+    # Only that row went the single path: its two lookups, then "New3 Lee" (6240), "(2)" (6240), "(3)".
+    assert [endpoint for endpoint, _ in wire[3:]] == ["query", "query", "customer", "customer", "customer"]
+    assert emulator.store.read(TEST_REALM, "Customer", linked_id(contacts[3]))["DisplayName"] == "New3 Lee (3)"
+    assert len(customers(emulator)) == 32
+    assert {o.status for o in db.session.query(Outbox)} == {"done"}
+
+
+def test_a_validation_fault_on_one_item_parks_only_its_row(
+    ctx: t.Any, emulator: t.Any, wire: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = emulator.store.create
+
+    def create(realm: str, entity: str, obj: dict[str, t.Any]) -> dict[str, t.Any]:
+        if obj.get("DisplayName") == "New7 Lee":
+            raise EmulatorFault(400, "6000", "A business validation error has occurred", "Refused for the test")
+        return t.cast(dict, real(realm, entity, obj))
+
+    monkeypatch.setattr(emulator.store, "create", create)
+    contacts = add_contacts(30)
+    assert drain() == 30
+    assert [endpoint for endpoint, _ in wire] == ["query", "query", "batch"]
+    assert len(customers(emulator)) == 29
+    statuses = {o.contact_key: (o.status, o.error_code) for o in db.session.query(Outbox)}
+    assert statuses.pop(str(contacts[7].id)) == ("failed", "6000")
+    assert set(statuses.values()) == {("done", None)}
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_lost_batch_answer_never_duplicates(ctx: t.Any, emulator: t.Any, wire: t.Any, retries: int) -> None:
+    """QBO runs the batch, its answer is lost; a retry must not create the 30 customers again.
+
+    With a client retry the same ``requestid`` replays QBO's first answer; without
+    one the rows come back later and adopt the customers their note names.
+    """
+    ctx.config["QBO_MAX_RETRIES"] = retries
+    emulator.faults.timeout_next(after_execute=True, path_contains="/batch")
+    contacts = add_contacts(30, emails=False)  # no email: only the requestid or the noted name can save us
+    drain()
+    assert len(customers(emulator)) == 30
+    if retries == 0:
+        pending = db.session.query(Outbox).filter(Outbox.status == "pending").all()
+        assert len(pending) == 30 and all(o.create_sent and o.create_sent["DisplayName"] for o in pending)
+        retry_now()
+        drain()
+    else:
+        assert [endpoint for endpoint, _ in wire] == ["query", "batch", "batch"]  # no email query; the retry replayed
+    assert len(customers(emulator)) == 30
+    assert len({linked_id(c) for c in contacts}) == 30
+    assert {o.status for o in db.session.query(Outbox)} == {"done"}
+
+
+def test_email_in_refused_falls_back_to_batch_queries(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
+    emulator.config.refused_in = ("PrimaryEmailAddr",)
+    contacts = add_contacts(60)
+    known = emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "Known", "PrimaryEmailAddr": {"Address": contacts[45].email}}
+    )
+    assert drain() == 60
+    first, second = wire[:4], wire[4:7]
+    # The refused IN costs one request once; after it the company's emails are looked up in one batch of queries.
+    assert [endpoint for endpoint, _ in first] == ["query", "batch", "query", "batch"]
+    assert "PrimaryEmailAddr IN" in first[0][1]
+    assert [endpoint for endpoint, _ in second] == ["batch", "query", "batch"]
+    assert linked_id(contacts[45]) == known["Id"]
+    assert len(customers(emulator)) == 60
+    assert {o.status for o in db.session.query(Outbox)} == {"done"}
