@@ -108,7 +108,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_CDC_OVERLAP": 120,
     # Who wins a true conflict: "newest", "crm" or "qbo".
     "QBO_CONFLICT_POLICY": "newest",
-    # "import" offers a full import after connecting; "on_change" syncs a contact once edited.
+    # "import": connecting starts the first sync (an import whose exact matches link in one click);
+    # "on_change": nothing is imported, a contact syncs once edited.
     "QBO_INITIAL_SYNC": "import",
     # Create CRM contacts for QBO customers that appear after connecting.
     "QBO_IMPORT_NEW_CUSTOMERS": False,

@@ -107,6 +107,9 @@ def test_list_searches_and_pages(demo: t.Any) -> None:
     found = client.get("/contacts/?q=orchards").get_data(as_text=True)
     assert "Mia Hartley" in found and "Noah Brandt" not in found
     assert "No contacts match" in client.get("/contacts/?q=zzzz-nobody").get_data(as_text=True)
+    full_name = client.get("/contacts/?q=mia+hartley").get_data(as_text=True)
+    assert "Mia Hartley" in full_name and "Noah Brandt" not in full_name, "a full name finds its contact"
+    assert "No contacts match" in client.get("/contacts/?q=mia+brandt").get_data(as_text=True)
     archived = client.get("/contacts/?archived=1").get_data(as_text=True)
     assert "Ivy Sato" in archived and "Mia Hartley" not in archived
 

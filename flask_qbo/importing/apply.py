@@ -41,6 +41,7 @@ from ..sync.payload import customer_hash
 from ..sync.payload import display_name
 from ..sync.payload import qbo_values
 from ..sync.pull.apply import lock_order
+from .review import accept_all_exact
 from .review import decided
 from .review import load_run
 from .review import plan
@@ -58,13 +59,15 @@ log = logging.getLogger(__name__)
 APPLY_BATCH = 200
 #: Run states an Apply may start from (``applying``: resuming one that stopped).
 APPLICABLE = (ImportStatus.REVIEW, ImportStatus.APPLYING)
+#: Match kinds "Link exact matches" carries out: one contact with the customer's e-mail address.
+EXACT_KINDS = ("email",)
 
 
 class ApplyError(ValueError):
     """Applying stopped; the run is back in review and ``run.error`` holds this message."""
 
 
-def apply(run_id: int) -> int:
+def apply(run_id: int, kinds: t.Sequence[str] | None = None) -> int:
     """Carry out every decision (links, new contacts); skipped and pending rows are untouched.
 
     Also resumes a run left ``applying`` (a crash, a failed batch): rows
@@ -72,11 +75,16 @@ def apply(run_id: int) -> int:
     run back in review, the reason in ``run.error``) when the decisions
     conflict or a batch fails, and :class:`ValueError` when the run is not
     one that can be applied (finished, cancelled, or cancelled meanwhile).
+
+    :param kinds: carry out only the decided rows of these match kinds; the
+        run then goes back to review while other rows are left to decide or
+        apply (it is done only when none is).  ``None``: every decided row,
+        and the run is done.
     """
     qbo, session, run = load_run(run_id)
     if run.status not in APPLICABLE:
         raise ValueError(f"Import run {run_id} is {run.status}; only a reviewed import can be applied.")
-    problems = _conflicts(qbo, session, run)
+    problems = _conflicts(qbo, session, run, kinds)
     if problems:
         _stop(session, run.id, "Nothing was applied: " + " ".join(problems) + " Change these rows and apply again.")
     started = t.cast(
@@ -92,7 +100,7 @@ def apply(run_id: int) -> int:
         raise ValueError(f"Import run {run_id} was cancelled or finished meanwhile; nothing was applied.")
     applied = 0
     queued = False
-    while (batch := _apply_batch(qbo, session, run_id)) is not None:
+    while (batch := _apply_batch(qbo, session, run_id, kinds)) is not None:
         applied += batch[0]
         queued = queued or batch[1]
     run = _reread(session, run_id)
@@ -101,11 +109,26 @@ def apply(run_id: int) -> int:
             f"Import run {run_id} was cancelled while it was being applied; "
             f"{run.applied} customers linked or created before that stay so."
         )
-    if run.status != ImportStatus.DONE:  # another Apply of the same run stopped and put it back in review
+    finished = run.status == ImportStatus.DONE or (kinds is not None and run.status == ImportStatus.REVIEW)
+    if not finished or run.error:  # another Apply of the same run stopped and put it back in review
         raise ApplyError(run.error or f"Import run {run_id} is back in review; apply it again.")
     if queued:
         wake(reason="import")
     return applied
+
+
+def link_exact(run_id: int) -> int:
+    """Link every exact e-mail match of a run in review, and only those; returns how many were linked.
+
+    The first sync's one button: the rows :func:`.review.accept_all_exact`
+    decides are carried out at once (their contacts then sync like any
+    linked contact), and every other row stays in review for the admin.
+    """
+    _, _, run = load_run(run_id)
+    if run.status != ImportStatus.REVIEW:
+        raise ValueError(f"Import run {run_id} is {run.status}; exact matches are linked from a run in review.")
+    accept_all_exact(run_id)
+    return apply(run_id, kinds=EXACT_KINDS)
 
 
 def _label(match: ImportMatch, customer: Customer | None) -> str:
@@ -121,7 +144,7 @@ def _reread(session: Session, run_id: int) -> ImportRun:
     return run
 
 
-def _conflicts(qbo: QBO, session: Session, run: ImportRun) -> list[str]:
+def _conflicts(qbo: QBO, session: Session, run: ImportRun, kinds: t.Sequence[str] | None) -> list[str]:
     """What makes the run's pending links impossible, one sentence per problem naming the rows.
 
     A key not in its canonical spelling (stored by an older version), or one
@@ -130,7 +153,7 @@ def _conflicts(qbo: QBO, session: Session, run: ImportRun) -> list[str]:
     """
     problems = []
     chosen: dict[str, list[str]] = {}
-    for match, customer in decided(session, run):
+    for match, customer in decided(session, run, kinds=kinds):
         if match.decision != ImportDecision.LINK:
             continue
         try:
@@ -168,11 +191,12 @@ def _stop(session: Session, run_id: int, reason: str) -> t.NoReturn:
     raise ApplyError(reason)
 
 
-def _apply_batch(qbo: QBO, session: Session, run_id: int) -> tuple[int, bool] | None:
-    """Apply up to :data:`APPLY_BATCH` decided rows in one transaction: ``(applied, queued)``.
+def _apply_batch(qbo: QBO, session: Session, run_id: int, kinds: t.Sequence[str] | None) -> tuple[int, bool] | None:
+    """Apply up to :data:`APPLY_BATCH` decided rows (of ``kinds``) in one transaction: ``(applied, queued)``.
 
-    ``None`` when nothing is left (the run is then done) or the run is no
-    longer ``applying`` (cancelled, or put back in review by another Apply).
+    ``None`` when nothing is left (the run is then done, or back in review
+    for the rows ``kinds`` left out) or the run is no longer ``applying``
+    (cancelled, or put back in review by another Apply).
     The first statement claims the run's row, so a concurrent Apply waits
     for this batch and then reads its rows as applied.
     """
@@ -190,10 +214,15 @@ def _apply_batch(qbo: QBO, session: Session, run_id: int) -> tuple[int, bool] | 
     run = _reread(session, run_id)
     session.refresh(run)
     rows = sorted(
-        decided(session, run, limit=APPLY_BATCH), key=lambda pair: lock_order(pair[1].contact_key, pair[1].qbo_id)
+        decided(session, run, limit=APPLY_BATCH, kinds=kinds),
+        key=lambda pair: lock_order(pair[1].contact_key, pair[1].qbo_id),
     )
     if not rows:
-        run.status, run.error, run.finished_at = ImportStatus.DONE, None, utcnow()
+        run.error = None
+        if kinds is not None and _left_to_review(session, run_id):
+            run.status = ImportStatus.REVIEW
+        else:
+            run.status, run.finished_at = ImportStatus.DONE, utcnow()
         session.commit()
         return None
     applied = 0
@@ -210,6 +239,16 @@ def _apply_batch(qbo: QBO, session: Session, run_id: int) -> tuple[int, bool] | 
     run.applied += applied
     session.commit()
     return applied, queued
+
+
+def _left_to_review(session: Session, run_id: int) -> bool:
+    """Whether any row of the run is neither applied nor skipped: the admin still has something to do."""
+    rows = session.query(ImportMatch).filter(
+        ImportMatch.run_id == run_id,
+        ImportMatch.applied.is_(False),
+        ImportMatch.decision != ImportDecision.SKIP,
+    )
+    return bool(rows.count())
 
 
 def _apply_row(qbo: QBO, session: Session, run: ImportRun, match: ImportMatch, customer: Customer) -> bool | None:

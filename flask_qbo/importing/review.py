@@ -282,8 +282,13 @@ def _own(field: Field, contact: object) -> t.Any:
     return field.get(contact) if field.get is not None else getattr(contact, field.attr or "", None)
 
 
-def decided(session: Session, run: ImportRun, limit: int | None = None) -> list[tuple[ImportMatch, Customer]]:
-    """Linked or created rows not applied yet, in row order (the first ``limit`` of them)."""
+def decided(
+    session: Session, run: ImportRun, limit: int | None = None, kinds: t.Sequence[str] | None = None
+) -> list[tuple[ImportMatch, Customer]]:
+    """Linked or created rows not applied yet, in row order (the first ``limit`` of them).
+
+    :param kinds: only rows whose match kind is one of these (``None``: every row).
+    """
     rows = (
         session.query(ImportMatch, Customer)
         .join(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
@@ -292,9 +297,10 @@ def decided(session: Session, run: ImportRun, limit: int | None = None) -> list[
             ImportMatch.decision.in_((ImportDecision.LINK, ImportDecision.CREATE)),
             ImportMatch.applied.is_(False),
         )
-        .order_by(ImportMatch.id)
-        .limit(limit)
     )
+    if kinds is not None:
+        rows = rows.filter(ImportMatch.match_kind.in_(tuple(kinds)))
+    rows = rows.order_by(ImportMatch.id).limit(limit)
     return [(match, customer) for match, customer in rows]
 
 

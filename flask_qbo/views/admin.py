@@ -2,11 +2,13 @@
 
 Every route is admin-only (the host's ``@qbo.admin_required`` hook; without one
 every page answers 403 with a note for the developer) and every POST is CSRF
-protected.  The views are thin: the rules live in :mod:`flask_qbo.connection.connect`,
+protected.  A successful callback starts the tenant's first sync (an import run, unless
+``QBO_INITIAL_SYNC = "on_change"`` or the tenant already has one) and lands on
+the connected page, which shows it fetching and then what it found.  The views are thin: the rules live in :mod:`flask_qbo.connection.connect`,
 :mod:`flask_qbo.connection.upkeep` and :mod:`flask_qbo.connection.health`.
 
 Endpoints (under ``QBO_URL_PREFIX``): ``qbo.addons``, ``qbo.connect``,
-``qbo.callback``, ``qbo.disconnect``, ``qbo.health``, ``qbo.retry``,
+``qbo.callback``, ``qbo.connected``, ``qbo.disconnect``, ``qbo.health``, ``qbo.retry``,
 ``qbo.retry_all``.  Template globals available on every page of the host:
 ``qbo_connection_banner()``, ``qbo_banner_state()`` and ``qbo_addons_context()``
 (the forms also use the widgets' ``qbo_csrf_token()``).
@@ -31,8 +33,11 @@ from ..connection import connect as connect_flow
 from ..connection import disconnect as disconnect_flow
 from ..connection import health
 from ..connection import upkeep
+from ..errors import QBOConfigError
 from ..importing import fetch
+from ..importing import findings
 from ..intuit import auth
+from ..models import Connection
 from ..models import ConnectionStatus
 from ..ops import doctor
 from ..state import get_qbo
@@ -44,6 +49,8 @@ bp = Blueprint("qbo", __name__, template_folder="../templates")
 
 #: Session key of the one-off message shown at the top of the next admin page.
 NOTICE_KEY = "_qbo_notice"
+#: Session key of the page the last Connect started from (the host's Add-ons page, say).
+STARTED_KEY = "_qbo_connect_started"
 
 #: Friendly texts for the ``error`` values Intuit sends back to the callback.
 CALLBACK_ERRORS = {
@@ -164,13 +171,52 @@ def callback() -> ResponseReturnValue:
         text = CALLBACK_ERRORS.get(error, f"QuickBooks did not connect (Intuit said: {said}). Try again.")
         _notify("error" if error != "access_denied" else "info", text)
         return redirect(connect_flow.return_url(pending) or url_for("qbo.addons"))
+    started = connect_flow.return_url(session.get(connect_flow.STATE_KEY))
     try:
         connect_flow.consume_state(qbo, args.get("state"))
         conn = connect_flow.complete(qbo, args.get("code"), args.get("realmId"))
     except connect_flow.ConnectError as exc:
         return _render("qbo/admin/error.html", exc.status, message=str(exc), code=exc.status, refused_by=exc.refused_by)
-    _notify("success", f"Connected to {conn.company_name or 'QuickBooks'}.")
-    return redirect(url_for("qbo.addons"))
+    session[STARTED_KEY] = started  # the connected page's way back to where the admin began
+    _start_first_sync(conn)
+    return redirect(url_for("qbo.connected"))
+
+
+def _start_first_sync(conn: Connection) -> None:
+    """Create the tenant's first import run, fetched by the connected page's progress poll.
+
+    Only once per tenant (a reconnect keeps its import history) and never with
+    ``QBO_INITIAL_SYNC = "on_change"``.  Creating the run is one insert, so
+    the callback answers at once; nothing is fetched here.
+    """
+    qbo = get_qbo()
+    if not fetch.import_enabled() or fetch.current_run(qbo, conn.tenant_key) is not None:
+        return
+    try:
+        fetch.start_import(qbo, conn.tenant_key, user=qbo._current_user_name())
+    except QBOConfigError as exc:  # the connection broke in between: the connected page says so
+        _notify("error", str(exc))
+
+
+@bp.get("/admin/connected")
+def connected() -> ResponseReturnValue:
+    """Where the callback lands: the company connected, then the first sync's progress and findings."""
+    qbo = get_qbo()
+    conn = qbo.connection()
+    if conn is None or conn.status != ConnectionStatus.CONNECTED:
+        return redirect(url_for("qbo.addons"))
+    enabled = fetch.import_enabled()
+    run = fetch.current_run(qbo, conn.tenant_key) if enabled else None
+    return _render(
+        "qbo/admin/connected.html",
+        connection=conn,
+        company=conn.company_name or f"company {conn.realm_id}",
+        environment=health.environment_label(conn),
+        enabled=enabled,
+        back="connected",
+        addons_url=connect_flow.local_path(session.get(STARTED_KEY)) or url_for("qbo.addons"),
+        **(findings.card(qbo, run) if run is not None else {"run": None}),
+    )
 
 
 @bp.route("/admin/disconnect", methods=["GET", "POST"])

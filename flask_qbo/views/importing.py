@@ -1,4 +1,4 @@
-"""Admin pages of the initial import: start, progress, match review, apply.
+"""Admin pages of the initial import: start, progress, match review, apply, link exact matches.
 
 Registered at ``QBO_URL_PREFIX + "/import"`` as blueprint ``qbo_import``.
 Every page is admin-only and scoped to the admin's tenant; every POST carries
@@ -6,6 +6,11 @@ the CSRF token.  The progress partial, polled by htmx every second, also
 advances the import by one small step (see :mod:`flask_qbo.importing.fetch`), so the
 import runs with any ``QBO_RUNNER``; once fetching is over it answers 286, htmx's
 "stop polling" (flask-htmx's ``HTMXResponseStopPolling``).
+
+Once fetched, the progress partial words what the fetch found (:func:`~flask_qbo.importing.findings.tally`)
+and offers **Link exact matches** (:func:`link_exact`), the first sync's one
+button, next to the link to the review; the connected page the OAuth callback
+lands on shows the same partial (:func:`flask_qbo.importing.findings.card`).
 
 An unfinished run can be cancelled from the import and review pages (the way
 out of a run a crashed process left ``applying``); a run whose Apply stopped
@@ -38,6 +43,7 @@ from flask_htmx.responses import HTMXResponseStopPolling
 from ..errors import QBOConfigError
 from ..importing import apply as import_apply
 from ..importing import fetch
+from ..importing import findings
 from ..importing import review as import_review
 from ..importing.matching import SEARCH_MIN_CHARS
 from ..importing.matching import search_contacts
@@ -90,6 +96,11 @@ def _tenant_run(qbo: QBO, run_id: int) -> ImportRun:
     return run
 
 
+def _back(value: str | None) -> str | None:
+    """Where the progress card sits: ``"connected"`` (the connected page) or ``None`` (the import page)."""
+    return "connected" if value == "connected" else None
+
+
 @bp.route("/", methods=["GET", "POST"])
 @csrf_protect
 def start() -> ResponseReturnValue:
@@ -105,12 +116,13 @@ def start() -> ResponseReturnValue:
             flash(str(exc), "error")
         return redirect(url_for(".start"))
     conn = qbo.connection(tenant)
+    run = fetch.current_run(qbo, tenant)
     return render_template(
         "qbo/import/start.html",
         enabled=fetch.import_enabled(),
         connection=conn,
-        run=fetch.current_run(qbo, tenant),
-        progress=fetch.progress,
+        back=None,
+        **(findings.card(qbo, run) if run is not None else {"run": None}),
     )
 
 
@@ -121,8 +133,30 @@ def progress(run_id: int) -> ResponseReturnValue:
     run = _tenant_run(qbo, run_id)
     if run.status == ImportStatus.FETCHING:
         run = fetch.run_import_step(qbo, run.id)
-    body = render_template("qbo/import/_progress.html", run=run, percent=fetch.progress(run))
+    body = render_template("qbo/import/_progress.html", back=_back(request.args.get("back")), **findings.card(qbo, run))
     return body if run.status == ImportStatus.FETCHING else HTMXResponseStopPolling(body)
+
+
+@bp.route(f"/<{ROW_ID}:run_id>/link-exact", methods=["POST"])
+@csrf_protect
+def link_exact(run_id: int) -> ResponseReturnValue:
+    """Link every exact e-mail match at once and leave the rest in review (the first sync's one button)."""
+    qbo = _admin()
+    run = _tenant_run(qbo, run_id)
+    try:
+        count = import_apply.link_exact(run.id)
+        flash(
+            f"Linked {count} contacts to their QuickBooks customers: they sync from now on, "
+            "and their QuickBooks card and transactions are on their contact pages.",
+            "info",
+        )
+    except import_apply.ApplyError:
+        pass  # the run is back in review and the progress card shows why (run.error)
+    except ValueError as exc:
+        flash(str(exc), "error")
+    if _back(request.form.get("back")) == "connected":
+        return redirect(url_for("qbo.connected"))
+    return redirect(url_for(".start"))
 
 
 def _contact_labels(qbo: QBO, keys: set[str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from flask_qbo.models import SyncLog
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
+from flask_qbo.widgets.formatting import format_date
 from tests.conftest import login
 from tests.connection.test_connect_support import ADDONS
 from tests.connection.test_connect_support import callback
@@ -48,10 +49,11 @@ def test_connect_signs_in_at_intuit_and_shows_the_company(app: t.Any, client: t.
     back = intuit_sign_in(emulator, authorize)
     assert query_of(back)["realmId"] == TEST_REALM and query_of(back)["state"] == params["state"]
     response = callback(client, back)
-    assert response.status_code == 302 and response.headers["Location"].endswith(ADDONS)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/qbo/admin/connected")
 
     page = text(client.get(ADDONS))
-    today = utcnow().strftime("%Y-%m-%d")
+    with app.app_context():
+        today = format_date(utcnow())  # the panel's dates read "Nov 29, 2026" (issue 18 §8)
     assert f"Connected to <strong>Test Company</strong> (Emulator) since {today} by admin@acme.test" in page
     conn = connection_row(app, "acme")
     assert conn is not None and conn.status == "connected" and conn.realm_id == TEST_REALM
