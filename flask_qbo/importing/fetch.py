@@ -27,11 +27,14 @@ import logging
 import math
 import typing as t
 
+from flask import Flask
+from flask import current_app
 from sqlalchemy import update
 
 from ..config import get_config
 from ..errors import QBOConfigError
 from ..errors import QBOError
+from ..intuit.auth import record_reads
 from ..models import Connection
 from ..models import Customer
 from ..models import ImportMatch
@@ -42,11 +45,14 @@ from ..models import utcnow
 from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import qbo_values
+from ..sync.pull import bulk
 from ..sync.pull import mirror
 from ..sync.pull import scope
+from . import pages
 from .matching import ContactIndex
 from .matching import flag_shared
 from .matching import tenant_contacts
+from .pages import PHASES
 
 if t.TYPE_CHECKING:
     from sqlalchemy import CursorResult
@@ -57,9 +63,6 @@ if t.TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 1000
-#: Fetch order: the card's reference lists, customers, then each transaction type.
-PHASES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
 #: Run states in which the import still has work before the review.
 ACTIVE = (ImportStatus.FETCHING, ImportStatus.REVIEW, ImportStatus.APPLYING)
 #: Pages fetched per step by default: about a second of work, so a poll answers quickly.
@@ -114,8 +117,10 @@ def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str
 def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> ImportRun:
     """Fetch up to ``budget`` pages of a run, then (once all are in) compute the match proposals.
 
-    A QBO error is recorded on the run (shown on the progress page) and the run
-    stays resumable: the next step retries the same page.
+    Pages are requested ahead, several at once (:mod:`.pages`), and stored
+    one by one in cursor order, each in its own commit.  A QBO error is
+    recorded on the run (shown on the progress page) and the run stays
+    resumable: the next step retries the same page.
     """
     session = _session(qbo)
     run = _get_run(session, run_id)
@@ -127,10 +132,12 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
         session.commit()
         return run
     client = qbo.client(conn)
+    app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]  # werkzeug proxy
+    window = min(max(1, budget), client.throttle.limits.concurrent if client.throttle else 1)
+    fetcher: pages.PageFetcher | None = None
     try:
-        for _ in range(max(1, budget)):
-            if run.cursor is None or not _fetch_page(qbo, conn, run, client):
-                break
+        with pages.PageFetcher(qbo, app, client, window) as fetcher:
+            _fetch_pages(qbo, conn, run, client, fetcher, max(1, budget))
     except QBOError as exc:
         session.rollback()
         run = _get_run(session, run_id)
@@ -142,10 +149,18 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
             exc,
             extra={"qbo_tenant": run.tenant_key, "intuit_tid": getattr(exc, "intuit_tid", None)},
         )
+        _meter(qbo, conn, fetcher, app)
         return run
+    _meter(qbo, conn, fetcher, app)
     if run.cursor is None and run.status == ImportStatus.FETCHING:
         _propose_matches(qbo, run)
     return run
+
+
+def _meter(qbo: QBO, conn: Connection, fetcher: pages.PageFetcher | None, app: Flask) -> None:
+    """Count the page workers' reads on the connection (the step's own client counts its own)."""
+    if fetcher is not None and fetcher.reads:
+        record_reads(qbo, conn.id, fetcher.reads, app=app)
 
 
 def _get_run(session: Session, run_id: int) -> ImportRun:
@@ -155,8 +170,8 @@ def _get_run(session: Session, run_id: int) -> ImportRun:
     return run
 
 
-def _statement(run: ImportRun, entity: str, start: int, scope_filter: str = "") -> str:
-    """One page's query; ``scope_filter`` limits documents to linked customers (``QBO_MIRROR = "linked"``)."""
+def _where(run: ImportRun, entity: str, scope_filter: str = "") -> str:
+    """The ``WHERE`` of an entity's pages; ``scope_filter`` limits documents to linked customers."""
     conditions = []
     if entity in ("Customer", "Term", "PaymentMethod"):
         conditions.append("Active IN (true, false)")
@@ -165,39 +180,100 @@ def _statement(run: ImportRun, entity: str, start: int, scope_filter: str = "") 
         conditions.append(f"TxnDate >= '{since.isoformat()}'")
     if scope_filter:
         conditions.append(scope_filter)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def _fetch_page(qbo: QBO, conn: Connection, run: ImportRun, client: QBOClient) -> bool:
-    """Fetch and store one page; False when another driver advanced the run first, or it was cancelled."""
+def _statement(run: ImportRun, entity: str, start: int, scope_filter: str = "") -> str:
+    """One page's query (``QBO_MIRROR = "linked"`` passes its ``CustomerRef IN (...)`` as ``scope_filter``)."""
+    where = _where(run, entity, scope_filter)
+    return f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS {pages.PAGE_SIZE}"
+
+
+class _Step:
+    """What one step knows besides the run: the documents' scope and the entity counts."""
+
+    def __init__(self, session: Session, run: ImportRun) -> None:
+        #: ``""``, a ``CustomerRef IN (...)``, or ``None`` when no document is to be read.
+        self.only = scope.read_filter(session, run.realm_id)
+        self.linked = scope.linked_ids(session, run.realm_id) if scope.linked_only() else None
+        self.totals: dict[str, int] | None = (run.cursor or {}).get("totals")
+        self.counted = False
+
+    def statement(self, run: ImportRun, page: pages.Page) -> str:
+        entity, start = page
+        return _statement(run, entity, start, (self.only or "") if entity in mirror.TRANSACTION_TYPES else "")
+
+    def count(self, run: ImportRun, client: QBOClient) -> dict[str, int]:
+        """Every phase's rows (one batch request), the first time a run needs them."""
+        if self.totals is None:
+            documents = mirror.TRANSACTION_TYPES
+            phases = [e for e in PHASES if self.only is not None or e not in documents]
+            where = {e: _where(run, e, (self.only or "") if e in documents else "") for e in phases}
+            self.totals = pages.count_phases(client, {e: f"SELECT COUNT(*) FROM {e}{where[e]}" for e in phases})
+            self.counted = True
+        return self.totals
+
+
+def _fetch_pages(
+    qbo: QBO, conn: Connection, run: ImportRun, client: QBOClient, fetcher: pages.PageFetcher, budget: int
+) -> None:
+    """Store up to ``budget`` pages from the run's cursor, requesting the planned ones ahead."""
+    step = _Step(_session(qbo), run)
+    requested = 0
+    planned: list[pages.Page] = []
+    while run.cursor is not None:
+        entity, start = run.cursor["entity"], int(run.cursor["start"])
+        if entity in mirror.TRANSACTION_TYPES and step.only is None:
+            _store_page(qbo, conn, run, step, entity, start, None)  # "linked" and none linked: nothing to read
+            return
+        if fetcher.next_page() != (entity, start):
+            fetcher.drop()  # the company changed under the plan (or nothing was asked yet): plan again
+            if requested >= budget:
+                return
+            totals = step.count(run, client)
+            planned = pages.plan(entity, start, totals, budget - requested, documents=step.only is not None)
+        while planned and not fetcher.full():
+            page = planned.pop(0)
+            fetcher.request(page, step.statement(run, page))
+            requested += 1
+        if not _store_page(qbo, conn, run, step, entity, start, fetcher.take()):
+            return
+
+
+def _store_page(
+    qbo: QBO,
+    conn: Connection,
+    run: ImportRun,
+    step: _Step,
+    entity: str,
+    start: int,
+    page: t.Mapping[str, t.Any] | None,
+) -> bool:
+    """Store one page and advance the cursor; False when another driver advanced the run first, or it was cancelled.
+
+    ``page`` is ``None`` when the documents were not read (nothing in scope).
+    """
     session = _session(qbo)
-    cursor = run.cursor or {}
-    entity, start = cursor["entity"], int(cursor["start"])
-    extra = 0
-    if entity == "Customer" and start == 1:
-        run.customers_total = client.count("SELECT COUNT(*) FROM Customer WHERE Active IN (true, false)")
-        extra = 1
-    seen = run.requests_made
-    documents = entity in mirror.TRANSACTION_TYPES
-    only = scope.read_filter(session, run.realm_id) if documents else ""
-    # "linked" with no linked customer yet: no document to fetch (linking fetches them later).
-    rows = _rows(client.query_page(_statement(run, entity, start, only))) if only is not None else []
-    linked = scope.linked_ids(session, run.realm_id) if documents and scope.linked_only() else None
-    today = utcnow().date()
-    for data in rows:
-        if entity == "Customer":
-            mirror.upsert_customer(session, conn, data)
-        elif entity in mirror.REF_KINDS:
+    rows = _rows(page) if page is not None else []
+    if entity == "Customer":
+        bulk.upsert_customers(session, conn, rows)
+    elif entity in mirror.REF_KINDS:
+        for data in rows:
             mirror.store_ref_item(session, run.realm_id, entity, data)
-        elif scope.keeps(session, run.realm_id, entity, data, linked):
-            mirror.upsert_transaction(session, run.realm_id, entity, data, today=today)
+    elif rows:
+        kept = rows if step.linked is None else bulk.linked_documents(session, run.realm_id, entity, rows, step.linked)
+        bulk.upsert_transactions(session, run.realm_id, entity, kept, today=utcnow().date())
+    seen = run.requests_made
+    cursor = _advance(entity, start, len(rows)) if page is not None else None
+    if cursor is not None and step.totals is not None:
+        cursor["totals"] = step.totals
     values: dict[str, t.Any] = {
-        "cursor": _advance(entity, start, len(rows)) if only is not None else None,
-        "requests_made": seen + (1 if only is not None else 0) + extra,
+        "cursor": cursor,
+        "requests_made": seen + (1 if page is not None else 0) + (1 if step.counted else 0),
         "error": None,
-        "customers_total": run.customers_total,
     }
+    if step.counted and "Customer" in (step.totals or {}) and _before_customers(entity, start):
+        values["customers_total"] = (step.totals or {})["Customer"]
     if entity == "Customer":
         values["customers_done"] = ImportRun.customers_done + len(rows)
     elif entity in mirror.TRANSACTION_TYPES:
@@ -214,8 +290,15 @@ def _fetch_page(qbo: QBO, conn: Connection, run: ImportRun, client: QBOClient) -
         session.rollback()
         return False
     session.commit()
+    step.counted = False
     session.refresh(run)
     return True
+
+
+def _before_customers(entity: str, start: int) -> bool:
+    """True while no customer page is stored yet: the customer count may still be set."""
+    index, customer_at = PHASES.index(entity), PHASES.index("Customer")
+    return index < customer_at or (index == customer_at and start == 1)
 
 
 def _rows(page: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
@@ -226,7 +309,7 @@ def _rows(page: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
 
 
 def _advance(entity: str, start: int, count: int) -> dict[str, t.Any] | None:
-    if count >= PAGE_SIZE:
+    if count >= pages.PAGE_SIZE:
         return {"entity": entity, "start": start + count}
     index = PHASES.index(entity) + 1
     return {"entity": PHASES[index], "start": 1} if index < len(PHASES) else None
@@ -339,11 +422,16 @@ def run_pending(qbo: QBO) -> int:
 
 def minimum_requests(counts: t.Mapping[str, int]) -> int:
     """Fewest query pages that can fetch ``{entity: rows}`` at 1000 rows a page (an empty list is one page)."""
-    return sum(max(1, math.ceil(n / PAGE_SIZE)) for n in counts.values())
+    return sum(max(1, math.ceil(n / pages.PAGE_SIZE)) for n in counts.values())
 
 
 def progress(run: ImportRun) -> int:
-    """Percent done for the progress bar: customers fill the first half, transaction types the rest."""
+    """Percent done for the progress bar: customers fill the first half, transactions the rest.
+
+    Both halves count rows stored against the run's counts; a run without
+    counts (started before they existed) moves the second half a transaction
+    type at a time.  Never above 99 until the review is ready, never backwards.
+    """
     if run.status != ImportStatus.FETCHING:
         return 100
     cursor = run.cursor or {}
@@ -353,7 +441,11 @@ def progress(run: ImportRun) -> int:
     if index < customer_at:
         return 0
     if index == customer_at:
-        return int(50 * run.customers_done / run.customers_total) if run.customers_total else 0
+        return min(50, int(50 * run.customers_done / run.customers_total)) if run.customers_total else 0
+    totals = cursor.get("totals") or {}
+    if all(e in totals for e in mirror.TRANSACTION_TYPES):
+        documents = sum(totals[e] for e in mirror.TRANSACTION_TYPES)
+        return 50 + min(49, int(50 * run.transactions_done / documents)) if documents else 99
     steps = len(PHASES) - customer_at - 1
     return min(99, 50 + int(50 * (index - customer_at - 1) / steps))
 
