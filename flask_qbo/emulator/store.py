@@ -27,6 +27,7 @@ from . import errors
 from . import pdf
 from . import query
 from . import rules
+from . import selection
 from .cdc import changed_since
 from .client_view import present
 from .client_view import shown
@@ -324,9 +325,9 @@ class Store:
             parsed = query.parse(statement)
             entity = parsed.entity
             sums = company.balance_sums() if entity == "Customer" and _reads_balance(parsed) else None
-            return query.execute(
+            return selection.execute(
                 parsed,
-                company.table(entity).values() if parsed.count else query.by_id(company.table(entity).values()),
+                company.table(entity).values() if parsed.count else selection.by_id(company.table(entity).values()),
                 self.clock.tz,
                 field=lambda obj, path: shown(company, entity, obj, path, sums),
                 show=lambda obj: present(company, entity, obj, sums),

@@ -7,12 +7,16 @@ pages, proposing the matches (:mod:`.matching`), the progress bar, and
 cancelling an unfinished run.  The review's decisions live in :mod:`.review`,
 carrying them out in :mod:`.apply`.
 
-Fetching is a sequence of small *steps* (a few query pages each), each
-committed together with the run's cursor (``{"entity": ..., "start": ...}``),
-so a crash loses at most one page and the next step resumes from the cursor.
-Pages are ``SELECT * FROM <Entity> STARTPOSITION n MAXRESULTS 1000``: one query
-per entity type per page, never one per customer, so the request count stays at
-the minimum the page size allows (plus one ``COUNT`` for the progress bar).
+Fetching is a sequence of *steps* (:mod:`.step`), each storing up to a budget
+of query pages, every page committed together with the run's cursor
+(``{"entity": ..., "start": ..., "totals": {...}}``), so a crash loses at most
+the pages in flight and the next step resumes from the cursor.  Pages are
+``SELECT * FROM <Entity> STARTPOSITION n MAXRESULTS 1000``: one query per
+entity type per page, never one per customer, so the request count stays at the
+minimum the page size allows (plus one batch of ``COUNT`` queries, for the plan
+and the progress bar).  A step requests the pages it will store ahead, up to
+the realm's concurrency limit (:mod:`.pages`), and stores each with one bulk
+upsert.
 
 Steps are driven by whoever asks: the progress poll of the admin page (one step
 per poll, so it works with ``QBO_RUNNER = "none"``), ``flask qbo import``, or a
@@ -22,7 +26,6 @@ counter makes concurrent drivers harmless: the loser's page is discarded.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import typing as t
@@ -45,10 +48,9 @@ from ..models import utcnow
 from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import qbo_values
-from ..sync.pull import bulk
 from ..sync.pull import mirror
-from ..sync.pull import scope
 from . import pages
+from . import step
 from .matching import ContactIndex
 from .matching import flag_shared
 from .matching import tenant_contacts
@@ -59,7 +61,6 @@ if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ..extension import QBO
-    from ..intuit.client import QBOClient
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
     fetcher: pages.PageFetcher | None = None
     try:
         with pages.PageFetcher(qbo, app, client, window) as fetcher:
-            _fetch_pages(qbo, conn, run, client, fetcher, max(1, budget))
+            step.fetch_pages(_session(qbo), conn, run, client, fetcher, max(1, budget))
     except QBOError as exc:
         session.rollback()
         run = _get_run(session, run_id)
@@ -168,151 +169,6 @@ def _get_run(session: Session, run_id: int) -> ImportRun:
     if run is None:
         raise LookupError(f"No import run {run_id}.")
     return run
-
-
-def _where(run: ImportRun, entity: str, scope_filter: str = "") -> str:
-    """The ``WHERE`` of an entity's pages; ``scope_filter`` limits documents to linked customers."""
-    conditions = []
-    if entity in ("Customer", "Term", "PaymentMethod"):
-        conditions.append("Active IN (true, false)")
-    elif run.months:
-        since = (run.started_at or utcnow()).date() - dt.timedelta(days=round(run.months * 30.44))
-        conditions.append(f"TxnDate >= '{since.isoformat()}'")
-    if scope_filter:
-        conditions.append(scope_filter)
-    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
-
-
-def _statement(run: ImportRun, entity: str, start: int, scope_filter: str = "") -> str:
-    """One page's query (``QBO_MIRROR = "linked"`` passes its ``CustomerRef IN (...)`` as ``scope_filter``)."""
-    where = _where(run, entity, scope_filter)
-    return f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS {pages.PAGE_SIZE}"
-
-
-class _Step:
-    """What one step knows besides the run: the documents' scope and the entity counts."""
-
-    def __init__(self, session: Session, run: ImportRun) -> None:
-        #: ``""``, a ``CustomerRef IN (...)``, or ``None`` when no document is to be read.
-        self.only = scope.read_filter(session, run.realm_id)
-        self.linked = scope.linked_ids(session, run.realm_id) if scope.linked_only() else None
-        self.totals: dict[str, int] | None = (run.cursor or {}).get("totals")
-        self.counted = False
-
-    def statement(self, run: ImportRun, page: pages.Page) -> str:
-        entity, start = page
-        return _statement(run, entity, start, (self.only or "") if entity in mirror.TRANSACTION_TYPES else "")
-
-    def count(self, run: ImportRun, client: QBOClient) -> dict[str, int]:
-        """Every phase's rows (one batch request), the first time a run needs them."""
-        if self.totals is None:
-            documents = mirror.TRANSACTION_TYPES
-            phases = [e for e in PHASES if self.only is not None or e not in documents]
-            where = {e: _where(run, e, (self.only or "") if e in documents else "") for e in phases}
-            self.totals = pages.count_phases(client, {e: f"SELECT COUNT(*) FROM {e}{where[e]}" for e in phases})
-            self.counted = True
-        return self.totals
-
-
-def _fetch_pages(
-    qbo: QBO, conn: Connection, run: ImportRun, client: QBOClient, fetcher: pages.PageFetcher, budget: int
-) -> None:
-    """Store up to ``budget`` pages from the run's cursor, requesting the planned ones ahead."""
-    step = _Step(_session(qbo), run)
-    requested = 0
-    planned: list[pages.Page] = []
-    while run.cursor is not None:
-        entity, start = run.cursor["entity"], int(run.cursor["start"])
-        if entity in mirror.TRANSACTION_TYPES and step.only is None:
-            _store_page(qbo, conn, run, step, entity, start, None)  # "linked" and none linked: nothing to read
-            return
-        if fetcher.next_page() != (entity, start):
-            fetcher.drop()  # the company changed under the plan (or nothing was asked yet): plan again
-            if requested >= budget:
-                return
-            totals = step.count(run, client)
-            planned = pages.plan(entity, start, totals, budget - requested, documents=step.only is not None)
-        while planned and not fetcher.full():
-            page = planned.pop(0)
-            fetcher.request(page, step.statement(run, page))
-            requested += 1
-        if not _store_page(qbo, conn, run, step, entity, start, fetcher.take()):
-            return
-
-
-def _store_page(
-    qbo: QBO,
-    conn: Connection,
-    run: ImportRun,
-    step: _Step,
-    entity: str,
-    start: int,
-    page: t.Mapping[str, t.Any] | None,
-) -> bool:
-    """Store one page and advance the cursor; False when another driver advanced the run first, or it was cancelled.
-
-    ``page`` is ``None`` when the documents were not read (nothing in scope).
-    """
-    session = _session(qbo)
-    rows = _rows(page) if page is not None else []
-    if entity == "Customer":
-        bulk.upsert_customers(session, conn, rows)
-    elif entity in mirror.REF_KINDS:
-        for data in rows:
-            mirror.store_ref_item(session, run.realm_id, entity, data)
-    elif rows:
-        kept = rows if step.linked is None else bulk.linked_documents(session, run.realm_id, entity, rows, step.linked)
-        bulk.upsert_transactions(session, run.realm_id, entity, kept, today=utcnow().date())
-    seen = run.requests_made
-    cursor = _advance(entity, start, len(rows)) if page is not None else None
-    if cursor is not None and step.totals is not None:
-        cursor["totals"] = step.totals
-    values: dict[str, t.Any] = {
-        "cursor": cursor,
-        "requests_made": seen + (1 if page is not None else 0) + (1 if step.counted else 0),
-        "error": None,
-    }
-    if step.counted and "Customer" in (step.totals or {}) and _before_customers(entity, start):
-        values["customers_total"] = (step.totals or {})["Customer"]
-    if entity == "Customer":
-        values["customers_done"] = ImportRun.customers_done + len(rows)
-    elif entity in mirror.TRANSACTION_TYPES:
-        values["transactions_done"] = ImportRun.transactions_done + len(rows)
-    result = t.cast(
-        "CursorResult[t.Any]",
-        session.execute(
-            update(ImportRun)
-            .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == ImportStatus.FETCHING)
-            .values(**values)
-        ),
-    )
-    if result.rowcount != 1:
-        session.rollback()
-        return False
-    session.commit()
-    step.counted = False
-    session.refresh(run)
-    return True
-
-
-def _before_customers(entity: str, start: int) -> bool:
-    """True while no customer page is stored yet: the customer count may still be set."""
-    index, customer_at = PHASES.index(entity), PHASES.index("Customer")
-    return index < customer_at or (index == customer_at and start == 1)
-
-
-def _rows(page: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
-    for value in page.values():
-        if isinstance(value, list):
-            return t.cast("list[dict[str, t.Any]]", value)
-    return []
-
-
-def _advance(entity: str, start: int, count: int) -> dict[str, t.Any] | None:
-    if count >= pages.PAGE_SIZE:
-        return {"entity": entity, "start": start + count}
-    index = PHASES.index(entity) + 1
-    return {"entity": PHASES[index], "start": 1} if index < len(PHASES) else None
 
 
 def _propose_matches(qbo: QBO, run: ImportRun) -> None:

@@ -158,7 +158,9 @@ def test_transactions_newer_wins_and_a_tombstone_holds(store_app: t.Any) -> None
         ]
         bulk.upsert_transactions(db.session, TEST_REALM, "Invoice", page, today=TODAY)
         db.session.commit()
-    found = {k: (float(v[0]) if v[0] is not None else None, v[1], v[2]) for k, v in names(store_app, Transaction).items()}
+    found = {
+        k: (float(v[0]) if v[0] is not None else None, v[1], v[2]) for k, v in names(store_app, Transaction).items()
+    }
     assert found == {
         "1": (40.0, "4", False),
         "2": (21.0, "1", False),
