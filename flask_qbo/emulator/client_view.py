@@ -40,6 +40,42 @@ def present(
     return out
 
 
+def shown(
+    company: Company,
+    entity: str,
+    obj: dict[str, t.Any],
+    path: str,
+    sums: BalanceSums | None = None,
+) -> t.Any:
+    """The property at a dotted ``path`` as :func:`present` would show it, without presenting the rest.
+
+    A query filters and sorts on a few properties of every row of a table but
+    presents only the page it returns; this reads one property the way the
+    client will see it (internal keys hidden, empty values left out, derived
+    balances computed), so filtering stored rows gives the same answer as
+    filtering presented ones.
+    """
+    top, _, rest = path.partition(".")
+    if entity == "Customer" and top in ("Balance", "BalanceWithJobs") and not rest:
+        both = (sums[0].get(obj["Id"], 0.0), sums[1].get(obj["Id"], 0.0)) if sums else company.balance(obj["Id"])
+        return both[top == "BalanceWithJobs"]
+    value = None if top.startswith("_") else obj.get(top)
+    for part in rest.split(".") if rest else ():
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, (dict, list)):
+        value = _with_values(value)
+        return None if value == {} and not _empty_by_design(obj, path) else value
+    return None if value in ("", None) else value
+
+
+def _empty_by_design(obj: dict[str, t.Any], path: str) -> bool:
+    """True when the stored object at ``path`` is itself ``{}`` (kept, as QBO keeps such objects)."""
+    value: t.Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return bool(value == {})
+
+
 def _with_values(value: t.Any) -> t.Any:
     """A deep copy keeping only properties that have values, as QBO returns them.
 

@@ -4,19 +4,14 @@ Supported: ``SELECT * | COUNT(*) | field, …  FROM Entity  [WHERE a op v AND �
 [ORDERBY | ORDER BY f [ASC|DESC], …]  [STARTPOSITION n]  [MAXRESULTS n]`` with the
 operators ``= < > <= >= IN LIKE`` (``%`` wildcard only). Anything else, ``OR``
 included, is a 4000 parser error; a property that cannot be filtered is 4001.
+Parsing lives here; running a parsed query over rows is :mod:`.selection`'s job.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import typing as t
-from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import datetime
-from datetime import time
-from datetime import tzinfo
 
 from . import entities
 from .errors import EmulatorFault
@@ -314,127 +309,3 @@ def _canonical_field(name: str, allowed: frozenset[str]) -> str | None:
     """Property names match case-insensitively (``Metadata.LastUpdatedTime`` works)."""
     lowered = name.lower()
     return next((f for f in allowed if f.lower() == lowered), None)
-
-
-def _value(row: dict[str, t.Any], path: str) -> t.Any:
-    value: t.Any = row
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    if isinstance(value, dict):
-        value = value.get("value", value.get("Address"))
-    return value
-
-
-def _as_number(value: t.Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _comparable(field_name: str, actual: t.Any, literal: str | bool, tz: tzinfo) -> tuple[t.Any, t.Any] | None:
-    """Coerce a row value and a literal to a common type, or None if incomparable."""
-    if actual is None:
-        return None
-    if isinstance(literal, bool) or isinstance(actual, bool):
-        return (actual, literal) if isinstance(actual, bool) and isinstance(literal, bool) else None
-    if field_name.startswith("MetaData."):
-        try:
-            left = datetime.fromisoformat(str(actual))
-            text = str(literal).strip().replace("Z", "+00:00")
-            right = datetime.fromisoformat(text)
-            if right.tzinfo is None:
-                right = datetime.combine(right.date(), time(), tz) if len(text) <= 10 else right.replace(tzinfo=tz)
-            return left, right
-        except ValueError:
-            return None
-    left_num, right_num = _as_number(actual), _as_number(literal)
-    if left_num is not None and right_num is not None:
-        return left_num, right_num
-    return str(actual).lower(), str(literal).lower()
-
-
-def _eq_key(value: object) -> tuple[str, float | str]:
-    """What ``=`` compares: the number for numeric text, else the lower-cased text (as :func:`_comparable`)."""
-    number = _as_number(value)
-    return ("n", number) if number is not None else ("s", str(value).lower())
-
-
-def _eq_keys(cond: Condition) -> frozenset[tuple[str, float | str]] | None:
-    """The literals of an ``=``/``IN`` over plain values as a set, else ``None``.
-
-    An ``Id IN (...)`` of a thousand ids then costs one set lookup per row
-    instead of a thousand comparisons.  Dates, booleans and the ``' '`` null
-    literal keep the general path.
-    """
-    if cond.op not in ("=", "in") or cond.field.startswith("MetaData."):
-        return None
-    if any(isinstance(v, bool) or v == " " for v in cond.values):
-        return None
-    return frozenset(_eq_key(v) for v in cond.values)
-
-
-def _matches(
-    row: dict[str, t.Any], cond: Condition, tz: tzinfo, keys: frozenset[tuple[str, float | str]] | None = None
-) -> bool:
-    actual = _value(row, cond.field)
-    if keys is not None:
-        return actual is not None and not isinstance(actual, bool) and _eq_key(actual) in keys
-    if cond.op == "like":
-        pattern = "^" + ".*".join(re.escape(p) for p in str(cond.values[0]).split("%")) + "$"
-        return actual is not None and re.match(pattern, str(actual), re.IGNORECASE | re.DOTALL) is not None
-    if cond.op in ("=", "in"):
-        for literal in cond.values:
-            if literal == " " and actual in (None, ""):
-                return True
-            pair = _comparable(cond.field, actual, literal, tz)
-            if pair is not None and pair[0] == pair[1]:
-                return True
-        return False
-    pair = _comparable(cond.field, actual, cond.values[0], tz)
-    if pair is None:
-        return False
-    left, right = pair
-    return bool({"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[cond.op])
-
-
-def _sort_key(row: dict[str, t.Any], name: str) -> tuple[int, t.Any]:
-    value = _value(row, name)
-    if value is None:
-        return (2, "")
-    number = _as_number(value)
-    return (0, number) if number is not None else (1, str(value).lower())
-
-
-def _is_missing(row: dict[str, t.Any], name: str) -> bool:
-    return _value(row, name) is None
-
-
-def execute(query: Query, rows: list[dict[str, t.Any]], tz: tzinfo) -> dict[str, t.Any]:
-    """Filter, sort and page already-presented rows; return the QueryResponse body."""
-    conditions = list(query.where)
-    if query.entity in entities.ACTIVE_BY_DEFAULT and not any(c.field == "Active" for c in conditions):
-        conditions.append(Condition("Active", "=", [True]))
-    keys = [_eq_keys(c) for c in conditions]
-    selected = [r for r in rows if all(_matches(r, c, tz, k) for c, k in zip(conditions, keys))]
-    selected.sort(key=lambda r: _sort_key(r, "Id"))
-    for name, descending in reversed(query.order):
-        selected.sort(key=functools.partial(_sort_key, name=name), reverse=descending)
-        if descending:  # keep missing values last either way
-            selected.sort(key=functools.partial(_is_missing, name=name))
-    if query.count:
-        return {"QueryResponse": {"totalCount": len(selected)}}
-    page = selected[query.start - 1 : query.start - 1 + query.max_results]
-    if not page:
-        return {"QueryResponse": {}}
-    if query.fields is not None:
-        page = [{f: r[f] for f in query.fields if f in r} for r in page]
-    return {"QueryResponse": {query.entity: page, "startPosition": query.start, "maxResults": len(page)}}
-
-
-def run(statement: str, fetch: Callable[[str], list[dict[str, t.Any]]], tz: tzinfo) -> dict[str, t.Any]:
-    """Parse ``statement`` and run it over ``fetch(entity)``."""
-    query = parse(statement)
-    return execute(query, fetch(query.entity), tz)

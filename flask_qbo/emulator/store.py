@@ -27,8 +27,10 @@ from . import errors
 from . import pdf
 from . import query
 from . import rules
+from . import selection
 from .cdc import changed_since
 from .client_view import present
+from .client_view import shown
 from .clock import Clock
 from .company import Change
 from .company import Company
@@ -313,10 +315,24 @@ class Store:
         return [r for r in rows if r.get("Active", True)]
 
     def query(self, realm: str, statement: str) -> dict[str, t.Any]:
-        """Run a QBO query; returns ``{"QueryResponse": {...}}`` (without ``time``)."""
+        """Run a QBO query; returns ``{"QueryResponse": {...}}`` (without ``time``).
+
+        Rows are filtered, sorted and sliced as stored; only the page returned
+        is presented, so paging a big table costs a page, not the table.
+        """
         with self.lock:
-            self.company(realm)
-            return query.run(statement, lambda entity: self.list(realm, entity, include_inactive=True), self.clock.tz)
+            company = self.company(realm)
+            parsed = query.parse(statement)
+            entity = parsed.entity
+            sums = company.balance_sums() if entity == "Customer" and _reads_balance(parsed) else None
+            return selection.execute(
+                parsed,
+                company.table(entity).values() if parsed.count else selection.by_id(company.table(entity).values()),
+                self.clock.tz,
+                field=lambda obj, path: shown(company, entity, obj, path, sums),
+                show=lambda obj: present(company, entity, obj, sums),
+                ordered=not parsed.count,
+            )
 
     def cdc(self, realm: str, names: builtins.list[str], since: datetime, cap: int = 1000) -> dict[str, t.Any]:
         """Objects of the entities ``names`` changed at or after ``since``, QBO's CDC shape."""
@@ -362,3 +378,9 @@ class Store:
             company = self.company(realm)
             obj = present(company, entity, self._get(company, entity, entity_id))
             return pdf.render(company.name, entity, obj)
+
+
+def _reads_balance(parsed: query.Query) -> bool:
+    """True when a customer query filters or sorts on a derived balance (worth computing all at once)."""
+    names = [c.field for c in parsed.where] + [name for name, _ in parsed.order]
+    return any(name in ("Balance", "BalanceWithJobs") for name in names)

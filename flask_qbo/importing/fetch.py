@@ -7,12 +7,16 @@ pages, proposing the matches (:mod:`.matching`), the progress bar, and
 cancelling an unfinished run.  The review's decisions live in :mod:`.review`,
 carrying them out in :mod:`.apply`.
 
-Fetching is a sequence of small *steps* (a few query pages each), each
-committed together with the run's cursor (``{"entity": ..., "start": ...}``),
-so a crash loses at most one page and the next step resumes from the cursor.
-Pages are ``SELECT * FROM <Entity> STARTPOSITION n MAXRESULTS 1000``: one query
-per entity type per page, never one per customer, so the request count stays at
-the minimum the page size allows (plus one ``COUNT`` for the progress bar).
+Fetching is a sequence of *steps* (:mod:`.step`), each storing up to a budget
+of query pages, every page committed together with the run's cursor
+(``{"entity": ..., "start": ..., "totals": {...}}``), so a crash loses at most
+the pages in flight and the next step resumes from the cursor.  Pages are
+``SELECT * FROM <Entity> STARTPOSITION n MAXRESULTS 1000``: one query per
+entity type per page, never one per customer, so the request count stays at the
+minimum the page size allows (plus one batch of ``COUNT`` queries, for the plan
+and the progress bar).  A step requests the pages it will store ahead, up to
+the realm's concurrency limit (:mod:`.pages`), and stores each with one bulk
+upsert.
 
 Steps are driven by whoever asks: the progress poll of the admin page (one step
 per poll, so it works with ``QBO_RUNNER = "none"``), ``flask qbo import``, or a
@@ -22,16 +26,18 @@ counter makes concurrent drivers harmless: the loser's page is discarded.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import typing as t
 
+from flask import Flask
+from flask import current_app
 from sqlalchemy import update
 
 from ..config import get_config
 from ..errors import QBOConfigError
 from ..errors import QBOError
+from ..intuit.auth import record_reads
 from ..models import Connection
 from ..models import Customer
 from ..models import ImportMatch
@@ -43,23 +49,21 @@ from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import qbo_values
 from ..sync.pull import mirror
-from ..sync.pull import scope
+from . import pages
+from . import step
 from .matching import ContactIndex
 from .matching import flag_shared
 from .matching import tenant_contacts
+from .pages import PHASES
 
 if t.TYPE_CHECKING:
     from sqlalchemy import CursorResult
     from sqlalchemy.orm import Session
 
     from ..extension import QBO
-    from ..intuit.client import QBOClient
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 1000
-#: Fetch order: the card's reference lists, customers, then each transaction type.
-PHASES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
 #: Run states in which the import still has work before the review.
 ACTIVE = (ImportStatus.FETCHING, ImportStatus.REVIEW, ImportStatus.APPLYING)
 #: Pages fetched per step by default: about a second of work, so a poll answers quickly.
@@ -114,8 +118,10 @@ def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str
 def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> ImportRun:
     """Fetch up to ``budget`` pages of a run, then (once all are in) compute the match proposals.
 
-    A QBO error is recorded on the run (shown on the progress page) and the run
-    stays resumable: the next step retries the same page.
+    Pages are requested ahead, several at once (:mod:`.pages`), and stored
+    one by one in cursor order, each in its own commit.  A QBO error is
+    recorded on the run (shown on the progress page) and the run stays
+    resumable: the next step retries the same page.
     """
     session = _session(qbo)
     run = _get_run(session, run_id)
@@ -127,10 +133,12 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
         session.commit()
         return run
     client = qbo.client(conn)
+    app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]  # werkzeug proxy
+    window = min(max(1, budget), client.throttle.limits.concurrent if client.throttle else 1)
+    fetcher: pages.PageFetcher | None = None
     try:
-        for _ in range(max(1, budget)):
-            if run.cursor is None or not _fetch_page(qbo, conn, run, client):
-                break
+        with pages.PageFetcher(qbo, app, client, window) as fetcher:
+            step.fetch_pages(_session(qbo), conn, run, client, fetcher, max(1, budget))
     except QBOError as exc:
         session.rollback()
         run = _get_run(session, run_id)
@@ -142,10 +150,18 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
             exc,
             extra={"qbo_tenant": run.tenant_key, "intuit_tid": getattr(exc, "intuit_tid", None)},
         )
+        _meter(qbo, conn, fetcher, app)
         return run
+    _meter(qbo, conn, fetcher, app)
     if run.cursor is None and run.status == ImportStatus.FETCHING:
         _propose_matches(qbo, run)
     return run
+
+
+def _meter(qbo: QBO, conn: Connection, fetcher: pages.PageFetcher | None, app: Flask) -> None:
+    """Count the page workers' reads on the connection (the step's own client counts its own)."""
+    if fetcher is not None and fetcher.reads:
+        record_reads(qbo, conn.id, fetcher.reads, app=app)
 
 
 def _get_run(session: Session, run_id: int) -> ImportRun:
@@ -153,83 +169,6 @@ def _get_run(session: Session, run_id: int) -> ImportRun:
     if run is None:
         raise LookupError(f"No import run {run_id}.")
     return run
-
-
-def _statement(run: ImportRun, entity: str, start: int, scope_filter: str = "") -> str:
-    """One page's query; ``scope_filter`` limits documents to linked customers (``QBO_MIRROR = "linked"``)."""
-    conditions = []
-    if entity in ("Customer", "Term", "PaymentMethod"):
-        conditions.append("Active IN (true, false)")
-    elif run.months:
-        since = (run.started_at or utcnow()).date() - dt.timedelta(days=round(run.months * 30.44))
-        conditions.append(f"TxnDate >= '{since.isoformat()}'")
-    if scope_filter:
-        conditions.append(scope_filter)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
-
-
-def _fetch_page(qbo: QBO, conn: Connection, run: ImportRun, client: QBOClient) -> bool:
-    """Fetch and store one page; False when another driver advanced the run first, or it was cancelled."""
-    session = _session(qbo)
-    cursor = run.cursor or {}
-    entity, start = cursor["entity"], int(cursor["start"])
-    extra = 0
-    if entity == "Customer" and start == 1:
-        run.customers_total = client.count("SELECT COUNT(*) FROM Customer WHERE Active IN (true, false)")
-        extra = 1
-    seen = run.requests_made
-    documents = entity in mirror.TRANSACTION_TYPES
-    only = scope.read_filter(session, run.realm_id) if documents else ""
-    # "linked" with no linked customer yet: no document to fetch (linking fetches them later).
-    rows = _rows(client.query_page(_statement(run, entity, start, only))) if only is not None else []
-    linked = scope.linked_ids(session, run.realm_id) if documents and scope.linked_only() else None
-    today = utcnow().date()
-    for data in rows:
-        if entity == "Customer":
-            mirror.upsert_customer(session, conn, data)
-        elif entity in mirror.REF_KINDS:
-            mirror.store_ref_item(session, run.realm_id, entity, data)
-        elif scope.keeps(session, run.realm_id, entity, data, linked):
-            mirror.upsert_transaction(session, run.realm_id, entity, data, today=today)
-    values: dict[str, t.Any] = {
-        "cursor": _advance(entity, start, len(rows)) if only is not None else None,
-        "requests_made": seen + (1 if only is not None else 0) + extra,
-        "error": None,
-        "customers_total": run.customers_total,
-    }
-    if entity == "Customer":
-        values["customers_done"] = ImportRun.customers_done + len(rows)
-    elif entity in mirror.TRANSACTION_TYPES:
-        values["transactions_done"] = ImportRun.transactions_done + len(rows)
-    result = t.cast(
-        "CursorResult[t.Any]",
-        session.execute(
-            update(ImportRun)
-            .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == ImportStatus.FETCHING)
-            .values(**values)
-        ),
-    )
-    if result.rowcount != 1:
-        session.rollback()
-        return False
-    session.commit()
-    session.refresh(run)
-    return True
-
-
-def _rows(page: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
-    for value in page.values():
-        if isinstance(value, list):
-            return t.cast("list[dict[str, t.Any]]", value)
-    return []
-
-
-def _advance(entity: str, start: int, count: int) -> dict[str, t.Any] | None:
-    if count >= PAGE_SIZE:
-        return {"entity": entity, "start": start + count}
-    index = PHASES.index(entity) + 1
-    return {"entity": PHASES[index], "start": 1} if index < len(PHASES) else None
 
 
 def _propose_matches(qbo: QBO, run: ImportRun) -> None:
@@ -339,11 +278,16 @@ def run_pending(qbo: QBO) -> int:
 
 def minimum_requests(counts: t.Mapping[str, int]) -> int:
     """Fewest query pages that can fetch ``{entity: rows}`` at 1000 rows a page (an empty list is one page)."""
-    return sum(max(1, math.ceil(n / PAGE_SIZE)) for n in counts.values())
+    return sum(max(1, math.ceil(n / pages.PAGE_SIZE)) for n in counts.values())
 
 
 def progress(run: ImportRun) -> int:
-    """Percent done for the progress bar: customers fill the first half, transaction types the rest."""
+    """Percent done for the progress bar: customers fill the first half, transactions the rest.
+
+    Both halves count rows stored against the run's counts; a run without
+    counts (started before they existed) moves the second half a transaction
+    type at a time.  Never above 99 until the review is ready, never backwards.
+    """
     if run.status != ImportStatus.FETCHING:
         return 100
     cursor = run.cursor or {}
@@ -353,7 +297,11 @@ def progress(run: ImportRun) -> int:
     if index < customer_at:
         return 0
     if index == customer_at:
-        return int(50 * run.customers_done / run.customers_total) if run.customers_total else 0
+        return min(50, int(50 * run.customers_done / run.customers_total)) if run.customers_total else 0
+    totals = cursor.get("totals") or {}
+    if all(e in totals for e in mirror.TRANSACTION_TYPES):
+        documents = sum(totals[e] for e in mirror.TRANSACTION_TYPES)
+        return 50 + min(49, int(50 * run.transactions_done / documents)) if documents else 99
     steps = len(PHASES) - customer_at - 1
     return min(99, 50 + int(50 * (index - customer_at - 1) / steps))
 

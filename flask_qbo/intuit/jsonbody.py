@@ -26,23 +26,21 @@ def json_depth(value: object, limit: int) -> int:
     """How deeply ``value`` nests lists and objects, counting no further than ``limit + 1``.
 
     Iterative on purpose: the point is to measure bodies too deep for recursion.
+    It walks one level at a time and keeps only the containers of each, so a
+    page of a thousand entities (tens of thousands of scalars) costs little
+    next to parsing it.
     """
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        children: t.Iterable[object]
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > limit:
-            break
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+    level = 0
+    frontier: list[object] = [value]
+    while level <= limit:
+        containers = [item for item in frontier if isinstance(item, (dict, list))]
+        if not containers:
+            return level
+        level += 1
+        frontier = []
+        for item in containers:
+            frontier.extend(item.values() if isinstance(item, dict) else t.cast("list[object]", item))
+    return level
 
 
 def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> t.Any:

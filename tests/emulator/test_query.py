@@ -223,3 +223,44 @@ def test_a_company_that_refuses_email_in_answers_4001_on_the_endpoint_and_in_bat
     ).json()["BatchItemResponse"]
     assert batch[0]["Fault"]["Error"][0]["code"] == "4001"
     assert batch[1]["QueryResponse"]["Customer"][0]["DisplayName"] == "Bill's Windsurf Shop"
+
+
+def test_a_page_presents_only_its_own_rows(api, emulator, realm, monkeypatch):
+    """Paging a big table filters, sorts and slices stored rows; only the page is presented."""
+    from flask_qbo.emulator import store as store_module
+
+    for i in range(30):
+        emulator.store.create(realm, "Customer", {"DisplayName": f"Paged {i:02d}"})
+    presented = []
+    real = store_module.present
+
+    def counting(company, entity, obj, sums=None):
+        presented.append(obj["Id"])
+        return real(company, entity, obj, sums)
+
+    monkeypatch.setattr(store_module, "present", counting)
+    page = rows(api.query("select * from Customer ORDERBY DisplayName DESC STARTPOSITION 4 MAXRESULTS 3"))
+    assert [c["DisplayName"] for c in page] == ["Paged 26", "Paged 25", "Paged 24"]
+    assert sorted(presented) == sorted(c["Id"] for c in page)
+    presented.clear()
+    assert api.query("select count(*) from Customer").json()["QueryResponse"] == {"totalCount": 30}
+    assert presented == []
+
+
+def test_filters_see_stored_rows_as_the_client_does(api, people, emulator, realm):
+    """A cleared property is absent for filters as in answers; derived balances filter, sort and page."""
+    cleared = api.create_customer(DisplayName="Cleared Co", CompanyName="Was Here")
+    api.post("customer", {"Id": cleared["Id"], "SyncToken": cleared["SyncToken"], "sparse": True, "CompanyName": ""})
+    named = {c["DisplayName"] for c in rows(api.query("select * from Customer where CompanyName LIKE '%'"))}
+    assert "Cleared Co" not in named
+    blank = rows(api.query("select * from Customer where CompanyName = ' ' AND DisplayName = 'Cleared Co'"))
+    assert [c["Id"] for c in blank] == [cleared["Id"]] and "CompanyName" not in blank[0]
+    for amount, who in ((30, people[1]), (10, people[3]), (20, people[0])):
+        api.create("Invoice", {"CustomerRef": {"value": who["Id"]}, "Line": [api.line(amount)]})
+    page = rows(
+        api.query("select * from Customer where Balance > '5' ORDERBY Balance DESC STARTPOSITION 2 MAXRESULTS 2")
+    )
+    assert [(c["Id"], c["Balance"]) for c in page] == [(people[0]["Id"], 20), (people[3]["Id"], 10)]
+    assert [c["Id"] for c in rows(api.query("select * from Customer where BalanceWithJobs = '30'"))] == [
+        people[1]["Id"]
+    ]

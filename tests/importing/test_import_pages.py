@@ -1,0 +1,170 @@
+"""Pages requested ahead and several at once: within the throttle, stored in order, progress exact.
+
+Pages are made two rows long so a small company needs many of them.  The
+concurrency test holds every query at the transport until the expected number
+is in flight (a forced interleaving, not a sleep): sequential fetching never
+gets there and the gate gives up after a while.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import pytest
+from requests.adapters import BaseAdapter
+
+from flask_qbo.emulator.transport import WSGIAdapter
+from flask_qbo.importing import fetch
+from flask_qbo.importing import pages
+from flask_qbo.intuit import throttle
+from flask_qbo.models import Customer
+from flask_qbo.models import ImportRun
+from flask_qbo.models import Transaction
+from flask_qbo.state import get_qbo
+from flask_qbo.testing import TEST_REALM
+from tests.hostapp import db
+from tests.sync.pull.pull_support import add_customer
+from tests.sync.pull.pull_support import add_invoice
+
+CUSTOMERS = 7
+INVOICES = 12
+#: Longest a held query waits for the others before the gate gives up (only reached when fetching is sequential).
+GATE_TIMEOUT = 5.0
+
+
+class Gate(BaseAdapter):
+    """The emulator's transport, holding each query until ``wanted`` are in flight at once (then open).
+
+    ``slots()`` is how many throttle slots the realm's callers hold: every query
+    in flight must hold one (``unthrottled`` counts those that did not).
+    """
+
+    def __init__(self, inner: BaseAdapter, wanted: int, slots: t.Callable[[], int], others: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.wanted = wanted
+        self.slots = slots
+        self.others = others
+        self.unthrottled = 0
+        self.cond = threading.Condition()
+        self.now = 0
+        self.peak = 0
+        self.opened = False
+        self.gave_up = False
+
+    def send(self, request: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        if "/query" not in request.url:
+            return self.inner.send(request, *args, **kwargs)
+        with self.cond:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self.unthrottled += self.slots() < self.now + self.others
+            if self.now >= self.wanted:
+                self.opened = True
+                self.cond.notify_all()
+            if not self.cond.wait_for(lambda: self.opened, timeout=GATE_TIMEOUT):
+                self.gave_up = self.opened = True
+        try:
+            return self.inner.send(request, *args, **kwargs)
+        finally:
+            with self.cond:
+                self.now -= 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+
+
+@pytest.fixture
+def company(emulator: t.Any) -> None:
+    ids = [add_customer(emulator, GivenName=f"G{n}", FamilyName="Page")["Id"] for n in range(CUSTOMERS)]
+    for n in range(INVOICES):
+        add_invoice(emulator, ids[n % CUSTOMERS], 10 + n)
+
+
+def rows_stored(model: t.Any) -> int:
+    return int(db.session.query(model).count())
+
+
+def test_pages_are_fetched_concurrently_within_the_shared_throttle(app, emulator, connected, company, small_pages):
+    """Three slots for the realm, one held by another caller: the import keeps exactly two queries in flight."""
+    app.config["QBO_MAX_CONCURRENT"] = 3
+    shared = throttle.install(app, throttle.build_throttle(app))
+    backend = t.cast(throttle.LocalBackend, shared.backend)
+    gate = Gate(WSGIAdapter(emulator.app), wanted=2, slots=lambda: backend.in_flight(TEST_REALM), others=1)
+    get_qbo(app).mount_transport(emulator.config.base_url.rstrip("/"), gate, app)
+    held = shared.acquire(TEST_REALM)  # e.g. a push running meanwhile
+    try:
+        with app.app_context():
+            qbo = get_qbo(app)
+            run = fetch.start_import(qbo, "acme")
+            run = fetch.run_import_step(qbo, run.id, budget=100)
+            assert (run.status, run.error) == ("review", None)
+            assert rows_stored(Customer) == CUSTOMERS and rows_stored(Transaction) == INVOICES
+    finally:
+        shared.release(TEST_REALM, held)
+    assert (gate.peak, gate.gave_up, gate.unthrottled) == (2, False, 0)
+
+
+def test_progress_counts_rows_stored_and_moves_with_every_page(app, emulator, connected, company, small_pages):
+    """Each step's counts are the rows in the mirror; the bar rises with every transaction page too."""
+    seen = []
+    with app.app_context():
+        qbo = get_qbo(app)
+        run = fetch.start_import(qbo, "acme")
+        while run.status == "fetching":
+            run = fetch.run_import_step(qbo, run.id, budget=2)
+            assert run.error is None
+            assert (run.customers_done, run.transactions_done) == (rows_stored(Customer), rows_stored(Transaction))
+            seen.append((run.cursor["entity"] if run.cursor else None, fetch.progress(run), run.transactions_done))
+        run = db.session.get(ImportRun, run.id)
+        assert (run.customers_done, run.customers_total, run.transactions_done) == (CUSTOMERS, CUSTOMERS, INVOICES)
+    percents = [percent for _, percent, _ in seen]
+    assert percents == sorted(percents) and percents[-1] == 100
+    moving = [(percent, done) for entity, percent, done in seen if entity == "Invoice"]
+    assert len(moving) >= 3 and all(b[0] > a[0] for a, b in zip(moving, moving[1:]))
+
+
+def test_a_refused_token_is_refreshed_by_the_step_and_the_page_fetched_again(app, emulator, connected, company):
+    emulator.faults.fail_next(n=1, status=401, code="3200", path_contains="query")
+    with app.app_context():
+        qbo = get_qbo(app)
+        run = fetch.start_import(qbo, "acme")
+        while run.status == "fetching":
+            run = fetch.run_import_step(qbo, run.id, budget=10)
+            assert run.error is None
+        assert rows_stored(Customer) == CUSTOMERS and rows_stored(Transaction) == INVOICES
+
+
+@pytest.mark.parametrize(
+    "cursor,totals,limit,documents,expected",
+    [
+        # Counts known: every page up to the budget, a full last page followed by an empty one.
+        (
+            ("Customer", 1),
+            {"Customer": 4, "Invoice": 2},
+            5,
+            True,
+            [("Customer", 1), ("Customer", 3), ("Customer", 5), ("Invoice", 1), ("Invoice", 3)],
+        ),
+        (
+            ("Customer", 3),
+            {"Customer": 3, "Invoice": 1, "Payment": 0},
+            9,
+            True,
+            [("Customer", 3), ("Invoice", 1), ("Payment", 1), ("Estimate", 1)],
+        ),
+        # An entity without a count: its first page only, then nothing is certain.
+        (("Invoice", 1), {"Invoice": 3}, 9, True, [("Invoice", 1), ("Invoice", 3), ("Payment", 1)]),
+        # Nothing to read for documents ("linked" with none linked): the plan stops before them.
+        (("Customer", 1), {"Customer": 1, "Invoice": 5}, 9, False, [("Customer", 1)]),
+        (("RefundReceipt", 1), {"RefundReceipt": 1}, 9, True, [("RefundReceipt", 1)]),
+    ],
+)
+def test_plan_requests_only_pages_the_cursor_will_reach(small_pages, cursor, totals, limit, documents, expected):
+    assert pages.plan(*cursor, totals, limit, documents=documents) == expected
