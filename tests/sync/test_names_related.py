@@ -261,3 +261,97 @@ def test_a_new_qbo_customer_becomes_a_one_name_contact(host: t.Any, emulator: t.
     zed = db.session.query(Person).one()
     assert zed.name == "Zed Ray" and zed.billing().city == "Capital City"
     assert pending() == []
+
+
+def _import_acme(host: t.Any, emulator: t.Any) -> Person:
+    """QBO's "Acme Corp" with contact person John Smith, imported as a new one-name contact."""
+    host.config["QBO_IMPORT_NEW_CUSTOMERS"] = True
+    emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {
+            "DisplayName": "Acme Corp",
+            "GivenName": "John",
+            "FamilyName": "Smith",
+            "PrimaryEmailAddr": {"Address": "a@x.io"},
+        },
+    )
+    qbo = get_qbo()
+    pull_mod.poll_cdc(qbo, qbo.connection("acme"))
+    pull_mod.process(qbo)
+    person = db.session.query(Person).one()
+    assert person.name == "Acme Corp"  # the first field feeding `name` wins
+    return person
+
+
+def test_an_unrelated_edit_pushes_only_what_the_crm_changed(host: t.Any, emulator: t.Any) -> None:
+    person = _import_acme(host, emulator)
+    person.phone = "555-0100"
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Acme Corp", "John", "Smith")
+    assert cust["PrimaryPhone"]["FreeFormNumber"] == "555-0100"
+    person.email = "ap@x.io"  # a second push from the state the first one recorded: still no name
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Acme Corp", "John", "Smith")
+
+
+def test_a_rename_pushes_the_display_name_and_the_split(host: t.Any, emulator: t.Any) -> None:
+    person = _import_acme(host, emulator)
+    person.name = "Acme Inc"
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Acme Inc", "Acme", "Inc")
+
+
+def test_a_case_only_rename_is_pushed(host: t.Any, emulator: t.Any) -> None:
+    person = add_person("ann lee")
+    drain()
+    person.name = "Ann Lee"
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Ann Lee", "Ann", "Lee")
+
+
+def test_reconcile_converges_when_qbo_changed_one_name_part(host: t.Any, emulator: t.Any) -> None:
+    person = add_person("Ann Lee")
+    drain()
+    _qbo_edit(emulator, GivenName="Anne")  # pulled: `name` follows the parts, QBO's DisplayName stays
+    assert db.session.get(Person, person.id).name == "Anne Lee"
+    qbo = get_qbo()
+    for _ in range(2):  # the contact matches one of the fields feeding `name`: nothing to flip, run after run
+        assert [d for d in reconcile(qbo, qbo.connection("acme"), apply=True) if d.kind == "contact"] == []
+        assert db.session.get(Person, person.id).name == "Anne Lee"
+    with qbo.suppress_capture():  # changed behind capture's back: reconcile repairs it from QBO, once
+        db.session.get(Person, person.id).name = "Zed"
+        db.session.commit()
+    first = [d for d in reconcile(qbo, qbo.connection("acme"), apply=True) if d.kind == "contact"]
+    assert [d.detail for d in first] == [f"contact {person.id} differs in name"]
+    assert db.session.get(Person, person.id).name == "Ann Lee"  # QBO's DisplayName: the first field feeding `name`
+    assert [d for d in reconcile(qbo, qbo.connection("acme"), apply=True) if d.kind == "contact"] == []
+    assert pending() == []
+
+
+def test_a_number_in_the_name_is_the_names_own(host: t.Any, emulator: t.Any) -> None:
+    host.config["QBO_IMPORT_NEW_CUSTOMERS"] = True
+    add_person("Smith Family Trust (2019)")
+    drain()
+    [cust] = customers(emulator)
+    assert cust["DisplayName"] == "Smith Family Trust (2019)"
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "Studio (54)", "PrimaryEmailAddr": {"Address": "s@x.io"}}
+    )
+    qbo = get_qbo()
+    pull_mod.poll_cdc(qbo, qbo.connection("acme"))
+    pull_mod.process(qbo)
+    assert sorted(p.name for p in db.session.query(Person)) == ["Smith Family Trust (2019)", "Studio (54)"]
+    person = db.session.query(Person).filter_by(name="Smith Family Trust (2019)").one()
+    person.phone = "555-0100"
+    db.session.commit()
+    drain()
+    assert {c["DisplayName"] for c in customers(emulator)} == {"Smith Family Trust (2019)", "Studio (54)"}

@@ -59,6 +59,7 @@ from ..payload import contact_values
 from ..payload import customer_hash
 from ..payload import qbo_values
 from ..payload import renamed
+from ..payload import sync_state
 from ..preflight import validate_values
 from ..pull import mirror
 from ..queue import OUTBOX
@@ -324,7 +325,7 @@ def record_all(qbo: QBO, session: Session, conn: Connection, done: list[tuple[It
         for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
             link = mirror.upsert_customer(session, conn, data, contact_key=item.contact_key)
             link.last_pushed_hash = customer_hash(item.values)
-            link.synced_values = qbo_values(data, fields)
+            link.synced_values = sync_state(qbo_values(data, fields), item.values)
             link.sync_status, link.sync_error, link.last_synced_at = SyncStatus.SYNCED, None, now
             session.flush()
         session.add_all(
