@@ -355,3 +355,12 @@ def test_a_number_in_the_name_is_the_names_own(host: t.Any, emulator: t.Any) -> 
     db.session.commit()
     drain()
     assert {c["DisplayName"] for c in customers(emulator)} == {"Smith Family Trust (2019)", "Studio (54)"}
+
+
+def test_a_colliding_name_with_a_number_gets_a_suffix_of_its_own(host: t.Any, emulator: t.Any) -> None:
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "Trust (2019)", "PrimaryEmailAddr": {"Address": "o@x.io"}}
+    )
+    add_person("Trust (2019)")
+    drain()
+    assert sorted(c["DisplayName"] for c in customers(emulator)) == ["Trust (2019)", "Trust (2019) (2)"]
