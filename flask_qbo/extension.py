@@ -40,6 +40,7 @@ from .runners.thread import start_if_configured
 from .state import DEFAULT_TENANT
 from .state import AppState
 from .sync import capture
+from .sync import observable
 from .views import inputs
 from .views import register_views
 
@@ -183,7 +184,7 @@ class QBO:
         if not hasattr(model, key):
             raise QBOConfigError(f"{model.__name__} has no key attribute {key!r}.")
         fields.validate_model(model)
-        capture.check_observable(model, fields, related or {})
+        observable.check_observable(model, fields, related or {})
         self._contact = ContactRegistration(model=model, fields=fields, key=key, related=dict(related or {}))
 
     def suppress_capture(self) -> t.ContextManager[None]:

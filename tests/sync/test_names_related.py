@@ -197,6 +197,27 @@ def test_a_row_moved_to_another_contact_changes_both(host: t.Any, emulator: t.An
     assert sorted(pending()) == sorted([(str(ann.id), "upsert"), (str(bo.id), "upsert")])
 
 
+@pytest.mark.parametrize("how", ["key, relationship loaded", "key, after a commit", "relationship, not loaded"])
+def test_a_row_moved_by_its_key_or_an_unloaded_relationship_changes_both(
+    how: str, host: t.Any, emulator: t.Any
+) -> None:
+    ann, bo = add_person(), add_person("Bo Chen")
+    ann_id, bo_id = ann.id, bo.id
+    drain()
+    db.session.remove()
+    address = db.session.query(Address).filter_by(person_id=ann_id).one()
+    if how == "key, relationship loaded":
+        assert address.person is not None
+        address.person_id = bo_id  # what a form's populate_obj does
+    elif how == "key, after a commit":
+        db.session.commit()  # expires the row: its old key is no longer in memory
+        address.person_id = bo_id
+    else:
+        address.person = db.session.get(Person, bo_id)
+    db.session.commit()
+    assert sorted(pending()) == sorted([(str(ann_id), "upsert"), (str(bo_id), "upsert")])
+
+
 def test_related_may_lead_to_the_contact_through_a_callable(host: t.Any, emulator: t.Any) -> None:
     seen: list[Address] = []
 
