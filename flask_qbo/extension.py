@@ -114,7 +114,8 @@ class QBO:
 
         :param db: the host's Flask-SQLAlchemy instance, when not given to the constructor.
         :raises RuntimeError: the extension is already registered on ``app``.
-        :raises QBOConfigError: ``db`` is not a Flask-SQLAlchemy object, or ``QBO_ENVIRONMENT`` is unknown.
+        :raises QBOConfigError: ``db`` is not a Flask-SQLAlchemy object, or ``QBO_ENVIRONMENT``,
+            ``QBO_DISPLAY_NAME`` or ``QBO_MIRROR`` has an unknown value.
         """
         if "qbo" in app.extensions:
             raise RuntimeError(
@@ -132,6 +133,7 @@ class QBO:
         app.extensions["qbo"] = self
         app.url_map.converters[inputs.ROW_ID] = inputs.RowIdConverter  # before any blueprint uses it
         qbo_config.resolve_urls(app)  # fails now on a bad QBO_ENVIRONMENT
+        qbo_config.check_choices(app)
         capture.install(self, app)
         app.cli.add_command(qbo_cli)
         start_if_configured(self, app, asked=runner_asked)
