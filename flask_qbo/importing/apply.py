@@ -221,8 +221,7 @@ def _apply_row(qbo: QBO, session: Session, run: ImportRun, match: ImportMatch, c
     with suppress_capture():
         if match.decision == ImportDecision.CREATE:
             contact = qbo._create_contact(run.tenant_key, {row["attr"]: row["to"] for row in writes["crm"]})
-            setters = [p for f in fields if f.set is not None for p in f.paths]  # no attribute for the factory
-            apply_values(contact, qbo_values(customer.raw or {}, fields), fields, setters)
+            apply_values(contact, qbo_values(customer.raw or {}, fields), fields, fields.setter_paths)
             session.flush()
         else:
             contact = tenant_contact(qbo, run, match.contact_key)

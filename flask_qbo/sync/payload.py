@@ -258,6 +258,11 @@ def display_name(values: t.Mapping[str, t.Any]) -> str:
     Characters QBO refuses in names are replaced so a company such as
     ``"Acme: West"`` still produces a valid name.
     """
+    return known_name(values) or "Unnamed contact"
+
+
+def known_name(values: t.Mapping[str, t.Any]) -> str | None:
+    """:func:`display_name`, or ``None`` when the values name nobody (the health page then says so its own way)."""
     person = " ".join(str(v) for v in (normalize(values.get("GivenName")), normalize(values.get("FamilyName"))) if v)
     name = (
         normalize(values.get("DisplayName"))
@@ -265,8 +270,9 @@ def display_name(values: t.Mapping[str, t.Any]) -> str:
         or normalize(values.get("CompanyName"))
         or normalize(values.get("PrimaryEmailAddr.Address"))
     )
+    name = name or normalize(values.get("MiddleName"))
     if not name:
-        name = normalize(values.get("MiddleName")) or "Unnamed contact"
+        return None
     for char in NAME_FORBIDDEN:
         name = name.replace(char, " ")
     name = " ".join(name.split())
@@ -311,11 +317,9 @@ def strip_deleted(name: str | None) -> str:
 def is_our_name(qbo_name: t.Any, name: str, synced: t.Mapping[str, t.Any] | None) -> bool:
     """True when QBO's DisplayName is ``name``, or ``name`` with the suffix Flask-QBO added to keep it unique.
 
-    A suffix counts only when the last sync point shows it was added to this
-    name: QBO held exactly ``qbo_name`` while the contact was ``name`` (a link
-    synced before both sides were kept compared names without suffixes).  So a
-    name of the CRM's own such as "Smith Family Trust (2019)" is never cut, and
-    a case-only rename is a rename.
+    Only when the last sync point shows it added: QBO held ``qbo_name`` while the
+    contact was ``name`` (older links compared names without suffixes).  So the
+    CRM's own "Smith Family Trust (2019)" is never cut; a case-only rename is one.
     """
     if not isinstance(qbo_name, str):
         return False

@@ -10,7 +10,10 @@ import typing as t
 
 import pytest
 
+from flask_qbo import Field
+from flask_qbo import FieldMap
 from flask_qbo import get_qbo
+from flask_qbo.connection import health
 from flask_qbo.importing import apply as import_apply
 from flask_qbo.importing import fetch
 from flask_qbo.importing import matching
@@ -385,3 +388,10 @@ def test_a_colliding_name_with_a_number_gets_a_suffix_of_its_own(host: t.Any, em
     add_person("Trust (2019)")
     drain()
     assert sorted(c["DisplayName"] for c in customers(emulator)) == ["Trust (2019)", "Trust (2019) (2)"]
+
+
+def test_the_health_page_names_a_contact_as_a_push_would(host: t.Any) -> None:
+    get_qbo().register_contact(Person, fields=FieldMap(Field("name", "DisplayName"), Field("company", "CompanyName")))
+    person = add_person("Ann Lee", company="Acme")
+    assert health.contact_label(get_qbo(), "acme", str(person.id)) == "Ann Lee"  # DisplayName, not the company
+    assert FIELDS.setter_paths == ("BillAddr.City",)

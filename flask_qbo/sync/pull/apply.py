@@ -287,7 +287,7 @@ class Applier:
         attrs = contact_attrs(values, fields)
         with suppress_capture():
             contact = self.qbo._create_contact(self.conn.tenant_key, attrs)
-            apply_values(contact, values, fields, [p for f in fields if f.set is not None for p in f.paths])
+            apply_values(contact, values, fields, fields.setter_paths)
             self.session.flush()
         row.contact_key = self.qbo._contact_key(contact)
         self._mark_synced(row, digest, advanced(None, values, {}, contact_values(contact, fields)))
