@@ -43,6 +43,8 @@ NAME_FORBIDDEN = ":\t\n\r"
 #: Suffix QBO appends to the DisplayName of an inactive ("deleted") customer.
 DELETED_SUFFIX = " (deleted)"
 
+#: Longest DisplayName sent: QBO's 500, less room for " (deleted)" and a uniqueness suffix.
+NAME_LIMIT = (CUSTOMER_PATHS["DisplayName"] or 500) - len(DELETED_SUFFIX) - 8
 #: DisplayName suffixes tried after a 6240 (duplicate name) before the row is parked.
 MAX_NAME_TRIES = 50
 
@@ -276,8 +278,7 @@ def known_name(values: t.Mapping[str, t.Any]) -> str | None:
     for char in NAME_FORBIDDEN:
         name = name.replace(char, " ")
     name = " ".join(name.split())
-    limit = CUSTOMER_PATHS["DisplayName"] or 500
-    return name[: limit - len(DELETED_SUFFIX) - 8].strip()
+    return name[:NAME_LIMIT].strip()
 
 
 _SUFFIX = re.compile(r"^(?P<base>.*) \((?P<n>\d+)\)$")
@@ -366,9 +367,8 @@ CRM_KEY = "~crm"
 def sync_state(qbo: t.Mapping[str, t.Any], crm: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """What ``Customer.synced_values`` keeps at a sync point: QBO's values, and the contact's (under :data:`CRM_KEY`).
 
-    The two differ where QBO's data says more than the contact can (a DisplayName
-    unlike "Given Family", a suffix QBO needed): QBO's values tell what QBO
-    changed since, the contact's what the CRM changed since.
+    They differ where QBO says more than the contact can (a DisplayName unlike
+    "Given Family"): each side's changes are judged against its own values.
     """
     return {**{p: v for p, v in qbo.items() if p != CRM_KEY}, CRM_KEY: {p: normalize(v) for p, v in crm.items()}}
 

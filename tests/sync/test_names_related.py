@@ -395,3 +395,15 @@ def test_the_health_page_names_a_contact_as_a_push_would(host: t.Any) -> None:
     person = add_person("Ann Lee", company="Acme")
     assert health.contact_label(get_qbo(), "acme", str(person.id)) == "Ann Lee"  # DisplayName, not the company
     assert FIELDS.setter_paths == ("BillAddr.City",)
+
+
+def test_a_mapped_display_name_is_cleaned_like_a_derived_one_and_never_cut(host: t.Any, emulator: t.Any) -> None:
+    get_qbo().register_contact(Person, fields=FieldMap(Field("name", "DisplayName")))
+    add_person("Acme: West")
+    drain()
+    assert [c["DisplayName"] for c in customers(emulator)] == ["Acme West"]  # as "Acme: West" derived would be
+    add_person("x" * 490)
+    drain()
+    [row] = db.session.query(Outbox).filter_by(status="failed").all()
+    assert row.last_error is not None and "490 characters long; QuickBooks allows at most 482" in row.last_error
+    assert len(customers(emulator)) == 1
