@@ -5,7 +5,7 @@ to QBO (new contacts always count; deletes count unless ``QBO_DELETE_POLICY``
 is ``"ignore"``).  A field is observed through its column, or the columns it
 ``watches``; rows of the models registered as ``related`` (addresses kept in
 their own table) count as changes of the contact they lead to, whether they are
-inserted, updated or deleted.  :func:`check_observable` refuses, at
+inserted, updated or deleted.  :func:`~flask_qbo.sync.observable.check_observable` refuses, at
 registration, a pushed field that none of these would ever see change.
 
 ``after_flush`` then writes or coalesces one pending outbox row per such
