@@ -308,7 +308,9 @@ def _import_acme(host: t.Any, emulator: t.Any) -> Person:
     return person
 
 
-def test_an_unrelated_edit_pushes_only_what_the_crm_changed(host: t.Any, emulator: t.Any) -> None:
+@pytest.mark.parametrize("threshold", [100, 0], ids=["one by one", "batch"])
+def test_an_unrelated_edit_pushes_only_what_the_crm_changed(threshold: int, host: t.Any, emulator: t.Any) -> None:
+    host.config["QBO_BATCH_THRESHOLD"] = threshold
     person = _import_acme(host, emulator)
     person.phone = "555-0100"
     db.session.commit()
