@@ -153,6 +153,19 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_METRICS_TOKEN": None,
 }
 
+#: Settings that take one of a few words: checked when the extension is set up, not at the first sync.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "QBO_DISPLAY_NAME": ("follow", "create_only"),
+    "QBO_MIRROR": ("all", "linked"),
+}
+
+
+def check_choices(app: Flask) -> None:
+    """Raise :class:`QBOConfigError` for a setting of :data:`CHOICES` set to another value."""
+    for key, allowed in CHOICES.items():
+        if app.config.get(key) not in allowed:
+            raise QBOConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {app.config.get(key)!r}.")
+
 
 def get_config(key: str, app: Flask | None = None) -> t.Any:
     """Return the value of a ``QBO_*`` key, failing on a name that does not exist.

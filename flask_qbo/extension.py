@@ -40,6 +40,7 @@ from .runners.thread import start_if_configured
 from .state import DEFAULT_TENANT
 from .state import AppState
 from .sync import capture
+from .sync import observable
 from .views import inputs
 from .views import register_views
 
@@ -113,7 +114,8 @@ class QBO:
 
         :param db: the host's Flask-SQLAlchemy instance, when not given to the constructor.
         :raises RuntimeError: the extension is already registered on ``app``.
-        :raises QBOConfigError: ``db`` is not a Flask-SQLAlchemy object, or ``QBO_ENVIRONMENT`` is unknown.
+        :raises QBOConfigError: ``db`` is not a Flask-SQLAlchemy object, or ``QBO_ENVIRONMENT``,
+            ``QBO_DISPLAY_NAME`` or ``QBO_MIRROR`` has an unknown value.
         """
         if "qbo" in app.extensions:
             raise RuntimeError(
@@ -132,6 +134,7 @@ class QBO:
         app.url_map.converters[inputs.ROW_ID] = inputs.RowIdConverter  # before any blueprint uses it
         qbo_config.resolve_urls(app)  # fails now on a bad QBO_ENVIRONMENT
         qbo_config.configured_timezone(app)  # fails now on an unknown QBO_TIMEZONE
+        qbo_config.check_choices(app)
         capture.install(self, app)
         app.cli.add_command(qbo_cli)
         start_if_configured(self, app, asked=runner_asked)
@@ -184,7 +187,7 @@ class QBO:
         if not hasattr(model, key):
             raise QBOConfigError(f"{model.__name__} has no key attribute {key!r}.")
         fields.validate_model(model)
-        capture.check_observable(model, fields, related or {})
+        observable.check_observable(model, fields, related or {})
         self._contact = ContactRegistration(model=model, fields=fields, key=key, related=dict(related or {}))
 
     def suppress_capture(self) -> t.ContextManager[None]:

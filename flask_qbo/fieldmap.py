@@ -332,6 +332,11 @@ class FieldMap:
         """Every mapped QBO path, in order (a tuple field's paths one by one)."""
         return tuple(path for f in self.fields for path in f.paths)
 
+    @property
+    def setter_paths(self) -> tuple[str, ...]:
+        """Paths of the fields QBO's values reach through ``set=``: a new contact's factory gets no attribute for them."""
+        return tuple(path for f in self.fields if f.set is not None for path in f.paths)
+
     def path_fields(self) -> t.Iterator[tuple[str, Field]]:
         """Each mapped path with the field that fills it, in order."""
         return ((path, f) for f in self.fields for path in f.paths)

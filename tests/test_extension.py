@@ -303,9 +303,17 @@ def test_an_attribute_capture_cannot_observe_is_refused_with_what_to_do() -> Non
         )
     with pytest.raises(QBOConfigError, match="watches 'street'.*not columns"):
         qbo.register_contact(Member, fields=FieldMap(Field(path="DisplayName", get=str, watches=("street",))))
-    with pytest.raises(QBOConfigError, match="Home has no attribute 'owner'"):
+    with pytest.raises(QBOConfigError, match=r"Home\.owner is not a relationship"):
         qbo.register_contact(Member, fields=street, related={Home: "owner"})
     assert qbo._contact is None
     qbo.register_contact(Member, fields=street, related={Home: "member"})
     qbo.register_contact(Member, fields=FieldMap(Field(path="DisplayName", get=str, watches=("first", "last"))))
     assert qbo._contact is not None and qbo._contact.related == {}
+
+
+@pytest.mark.parametrize("key", ["QBO_DISPLAY_NAME", "QBO_MIRROR"])
+def test_a_setting_of_a_few_words_is_checked_at_init_app(key: str) -> None:
+    app, db = bare_app()
+    app.config[key] = "folow"
+    with pytest.raises(QBOConfigError, match=f"{key} must be one of .*'folow'"):
+        QBO(app, db=db)

@@ -3,7 +3,7 @@
 The admin views stay thin: everything with a rule in it lives here, so the rules
 can be read (and tested) in one place.
 
-Tenancy rules (DESIGN.md §8):
+Tenancy rules (docs/connecting.rst, "One company per account"):
 
 * one connection row per tenant; it exists while the tenant holds a company's
   data (connected, needing a reconnect, or disconnected with its data kept);

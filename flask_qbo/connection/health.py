@@ -27,6 +27,7 @@ from ..models import OutboxStatus
 from ..models import SyncLog
 from ..models import utcnow
 from ..sync.payload import contact_values
+from ..sync.payload import known_name
 from ..widgets.formatting import without_code_prefix
 from . import upkeep
 
@@ -99,8 +100,9 @@ def status_counts(
 def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     """A readable name for a contact, never another tenant's.
 
-    Uses the model's own ``__str__`` when it defines one, else the mapped name
-    fields, else the mirrored DisplayName, else the key.
+    Uses the model's own ``__str__`` when it defines one, else the name a push
+    would give the customer (:func:`~flask_qbo.sync.payload.known_name`), else
+    the mirrored DisplayName, else the key.
     """
     if not contact_key:
         return "(no contact)"
@@ -110,13 +112,9 @@ def contact_label(qbo: QBO, tenant_key: str, contact_key: str | None) -> str:
     own_str: object = type(contact).__str__
     if own_str is not object.__str__:
         return str(contact)
-    values = contact_values(contact, qbo._registration().fields)
-    parts = [str(values[path]) for path in ("GivenName", "FamilyName") if values.get(path)]
-    for path in ("CompanyName", "PrimaryEmailAddr.Address"):
-        if not parts and values.get(path):
-            parts.append(str(values[path]))
-    if parts:
-        return " ".join(parts)
+    name = known_name(contact_values(contact, qbo._registration().fields))
+    if name:
+        return name
     mirror = (
         qbo.state()
         .db.session.query(Customer.display_name)

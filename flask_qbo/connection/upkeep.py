@@ -161,7 +161,7 @@ def _reload(qbo: QBO, conn: Connection) -> None:
 def clear_old_bodies(qbo: QBO, now: dt.datetime | None = None) -> int:
     """Drop the raw body of webhook events processed more than :data:`RAW_KEPT` ago.
 
-    DESIGN.md §4 keeps bodies "for a short time for replay"; without this the
+    Bodies are kept a short time so an event can be replayed; without this the
     inbox would hold every notification body forever.  Rows stay (their event
     id still dedupes a late Intuit retry); pending and failed rows keep their
     body.  Not committed: :func:`upkeep` commits.

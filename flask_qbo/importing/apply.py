@@ -35,6 +35,7 @@ from ..models import utcnow
 from ..state import wake
 from ..sync.capture import suppress_capture
 from ..sync.capture import write_row
+from ..sync.payload import advanced
 from ..sync.payload import apply_values
 from ..sync.payload import contact_values
 from ..sync.payload import customer_hash
@@ -255,14 +256,15 @@ def _apply_row(qbo: QBO, session: Session, run: ImportRun, match: ImportMatch, c
     """Link or create one row's contact; ``None`` when skipped, else whether a push was queued."""
     fields = qbo._registration().fields
     writes = plan(qbo, run, match, customer)
+    before: dict[str, t.Any] = {}
     with suppress_capture():
         if match.decision == ImportDecision.CREATE:
             contact = qbo._create_contact(run.tenant_key, {row["attr"]: row["to"] for row in writes["crm"]})
-            setters = [p for f in fields if f.set is not None for p in f.paths]  # no attribute for the factory
-            apply_values(contact, qbo_values(customer.raw or {}, fields), fields, setters)
+            apply_values(contact, qbo_values(customer.raw or {}, fields), fields, fields.setter_paths)
             session.flush()
         else:
             contact = tenant_contact(qbo, run, match.contact_key)
+            before = contact_values(contact, fields)
             if session.query(Customer).filter_by(tenant_key=run.tenant_key, contact_key=match.contact_key).count():
                 match.applied = True  # already linked elsewhere (e.g. by a sync meanwhile)
                 return None
@@ -275,7 +277,7 @@ def _apply_row(qbo: QBO, session: Session, run: ImportRun, match: ImportMatch, c
     key = qbo._contact_key(contact)
     values = qbo_values(customer.raw or {}, fields)
     customer.contact_key = key
-    customer.synced_values = values
+    customer.synced_values = advanced(None, values, before, contact_values(contact, fields))
     customer.last_pulled_hash = customer_hash(values)
     customer.last_synced_at = utcnow()
     customer.sync_status = SyncStatus.SYNCED

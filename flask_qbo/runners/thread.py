@@ -87,17 +87,35 @@ class ThreadRunner:
         self.errors = 0
         #: When the last round finished (UTC): read by ``flask qbo doctor`` and the health page.
         self.last_run: dt.datetime | None = None
+        self._said_held = False
 
     @property
     def alive(self) -> bool:
         """True while the thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def held_for_tests(self) -> bool:
+        """True when the app is under test (``TESTING``) and the host did not ask for this runner."""
+        return bool(self.app.testing and not self.in_tests)
+
+    def on_request(self) -> None:
+        """The start attached by ``init_app``: ``QBO_RUNNER`` is read now, not when the extension was set up,
+        so a test fixture that sets it after ``create_app()`` is obeyed."""
+        if self.app.config.get("QBO_RUNNER") == "thread":
+            self.ensure_started()
+
     def ensure_started(self) -> None:
         """Start the thread unless it runs already, the runner was stopped, or the app is under test."""
         if self.alive or self._stopping.is_set():
             return
-        if self.app.testing and not self.in_tests:
+        if self.held_for_tests:
+            if not self._said_held:
+                self._said_held = True
+                log.info(
+                    "QBO runner not started: app.testing is on. Tests run queued work with "
+                    "flask_qbo.testing.push_now() / pull_now(); set QBO_RUNNER to run the thread anyway."
+                )
             return
         with self._lock:
             if self.alive or self._stopping.is_set():
@@ -236,7 +254,7 @@ def start_if_configured(qbo: QBO, app: Flask, *, asked: bool = True) -> None:
         return
     runner = ThreadRunner(app, in_tests=asked)
     qbo.state(app).runner = runner
-    app.before_request(runner.ensure_started)
+    app.before_request(runner.on_request)
 
 
 @atexit.register

@@ -5,7 +5,7 @@ to QBO (new contacts always count; deletes count unless ``QBO_DELETE_POLICY``
 is ``"ignore"``).  A field is observed through its column, or the columns it
 ``watches``; rows of the models registered as ``related`` (addresses kept in
 their own table) count as changes of the contact they lead to, whether they are
-inserted, updated or deleted.  :func:`check_observable` refuses, at
+inserted, updated or deleted.  :func:`~flask_qbo.sync.observable.check_observable` refuses, at
 registration, a pushed field that none of these would ever see change.
 
 ``after_flush`` then writes or coalesces one pending outbox row per such
@@ -51,8 +51,6 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy import update
 
-from ..errors import QBOConfigError
-from ..fieldmap import FieldMap
 from ..models import Customer
 from ..models import Outbox
 from ..models import OutboxOp
@@ -60,6 +58,7 @@ from ..models import OutboxStatus
 from ..models import SyncStatus
 from ..models import utcnow
 from ..state import wake
+from .observable import column_key
 from .payload import normalize
 from .queue import OUTBOX
 from .queue import UNPUSHED
@@ -167,52 +166,13 @@ def _active_registration() -> tuple[QBO, ContactRegistration] | None:
     return qbo, qbo._contact
 
 
-def check_observable(model: type, fields: FieldMap, related: t.Mapping[type, RelatedLink]) -> None:
-    """Refuse a pushed field whose changes capture could never see (with what to do instead).
-
-    Capture sees the contact's columns; a plain property or a hybrid reads
-    something else, so its edits would silently never reach QBO.  Such a field
-    is accepted when the host declares the related models it reads
-    (``related=``), or names the columns it depends on (``watches=``).
-    """
-    mapper: Mapper[t.Any] | None = sa_inspect(model, raiseerr=False)
-    if mapper is None:
-        raise QBOConfigError(f"{model.__name__} is not a mapped SQLAlchemy model.")
-    columns = set(mapper.column_attrs.keys())
-    for related_model, link in related.items():
-        target: Mapper[t.Any] | None = sa_inspect(related_model, raiseerr=False)
-        if target is None:
-            raise QBOConfigError(f"related: {related_model!r} is not a mapped SQLAlchemy model.")
-        if isinstance(link, str) and link not in target.attrs:
-            raise QBOConfigError(
-                f"related: {related_model.__name__} has no attribute {link!r}; name the relationship "
-                f"that leads to the {model.__name__}, or give a callable (row) -> contact."
-            )
-    for field in fields:
-        if not field.pushes:
-            continue
-        bad = [name for name in field.watches if name not in columns]
-        if bad:
-            raise QBOConfigError(
-                f"Field {field.name!r} watches {', '.join(map(repr, bad))}, which are not columns of "
-                f"{model.__name__}; watch columns, and declare rows of other tables with related={{Model: 'contact'}}."
-            )
-        if field.watches or related or (field.attr in columns and field.get is None):
-            continue
-        what = f"{model.__name__}.{field.attr}" if field.get is None else f"the get= of field {field.name!r}"
-        raise QBOConfigError(
-            f"{what} is not a column, so edits to it can never be captured and pushed to QuickBooks. "
-            f"If it reads rows of another table, declare them: register_contact(..., related={{Address: 'contact'}}); "
-            f"if it is computed from columns, map it as Field(get=..., watches=('column', ...))."
-        )
-
-
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
     found = _active_registration()
     if found is None:
         return
     qbo, reg = found
-    pushed_attrs = [name for f in reg.fields if f.pushes for name in f.watched]
+    mapper: Mapper[t.Any] = sa_inspect(reg.model)
+    pushed_attrs = [column_key(mapper, name) or name for f in reg.fields if f.pushes for name in f.watched]
     changes: list[tuple[object, OutboxOp]] = []
     for obj in session.new:
         if isinstance(obj, reg.model):
@@ -250,25 +210,41 @@ def _related_contacts(session: Session, reg: ContactRegistration) -> list[object
 
 
 def _contacts_of(session: Session, row: object, link: RelatedLink) -> list[object]:
-    """The contact a related row leads to now, and the one it led to before this flush."""
+    """The contact a related row leads to now, and the one it led to before this flush.
+
+    Through a relationship, both are found however the row was moved: by
+    assigning the relationship (loaded or not), or by setting only its key column,
+    as a form's ``populate_obj`` does.  A callable link gives only the row's
+    contact now: a row it moves away is not seen by the contact it left.
+    """
     if not isinstance(link, str):
         return [c for c in (link(row),) if c is not None]
     state = sa_inspect(row)
     history = state.attrs[link].history if link in state.attrs else None
     contacts = [getattr(row, link, None), *(history.deleted if history is not None else ())]
-    if contacts[0] is None:
-        contacts.append(_by_foreign_key(session, row, link))
+    contacts.extend(_by_foreign_key(session, row, link))
     return [c for c in contacts if c is not None]
 
 
-def _by_foreign_key(session: Session, row: object, link: str) -> object | None:
-    """A many-to-one target set only by its key column (``Address(contact_id=5)``), loaded by that key."""
-    relationship = sa_inspect(type(row)).relationships.get(link)
+def _by_foreign_key(session: Session, row: object, link: str) -> list[object]:
+    """The targets a many-to-one's key column names, before and after this flush (loaded by that key).
+
+    After a commit the old key is expired, so history cannot tell it; it is read
+    from the database row, which the flush has not changed yet.
+    """
+    mapper = sa_inspect(type(row))
+    relationship = mapper.relationships.get(link)
     if relationship is None or len(relationship.local_columns) != 1:
-        return None
+        return []
     [column] = relationship.local_columns
-    value = getattr(row, sa_inspect(type(row)).get_property_by_column(column).key, None)
-    return session.get(relationship.mapper.class_, value) if value is not None else None
+    state = sa_inspect(row)
+    history = state.attrs[mapper.get_property_by_column(column).key].history
+    keys = [*history.added, *history.deleted, *history.unchanged]
+    if history.added and not history.deleted and state.persistent:
+        where = [col == value for col, value in zip(mapper.primary_key, state.identity or ())]
+        keys.append(session.scalar(select(column).where(*where)))
+    target = relationship.mapper.class_
+    return [session.get(target, key) for key in dict.fromkeys(keys) if key is not None]
 
 
 def _mapped_change(session: Session, obj: object, attrs: list[str]) -> bool:

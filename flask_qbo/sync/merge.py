@@ -3,7 +3,8 @@
 When QBO answers 5010 (our SyncToken is stale) someone changed the customer in
 QBO since we last synced.  Overwriting it would lose their edit, and giving up
 would lose ours.  So each mapped field is compared against the *base* — the
-values both sides last agreed on (``Customer.synced_values``):
+values both sides last agreed on (``Customer.synced_values``: QBO's values, and the
+contact's at the same point, so each side is compared with its own):
 
 * only the CRM changed it → push the CRM value;
 * only QBO changed it → write QBO's value into the contact;
@@ -21,6 +22,7 @@ import datetime as dt
 import typing as t
 
 from ..fieldmap import FieldMap
+from .payload import crm_base
 from .payload import normalize
 
 CRM = "crm"
@@ -107,18 +109,18 @@ def three_way(
     value the winner's is kept.
     """
     result = MergeResult()
+    crm_was = crm_base(base)
     for path, field in fieldmap.path_fields():
         c, q = normalize(crm.get(path)), normalize(qbo.get(path))
         if c == q:
             continue
-        if base is None:
-            b_known = False
-            b = None
+        if base is None or crm_was is None:
+            crm_changed, qbo_changed = c is not None, q is not None
         else:
-            b_known = True
-            b = normalize(base.get(path))
-        crm_changed = (c is not None) if not b_known else c != b
-        qbo_changed = (q is not None) if not b_known else q != b
+            crm_changed = c != normalize(crm_was.get(path))
+            qbo_changed = q != normalize(base.get(path))
+        if not (crm_changed or qbo_changed):
+            continue  # each side holds what it held at the sync point (a name QBO says more of)
         if crm_changed and not qbo_changed:
             side = CRM
         elif qbo_changed and not crm_changed:

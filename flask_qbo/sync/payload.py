@@ -5,13 +5,15 @@ travel along that map, the same way in both directions so a round trip never
 reads as a change:
 
 * path helpers for QBO's nested entity dicts (:func:`get_path`, :func:`set_path`);
-* text cleaning (:func:`strip_invisible`, :func:`normalize`, :func:`normalize_field`),
-  which the pull side's parsing uses for mirror columns too;
+* text cleaning (:mod:`flask_qbo.sync.text`, re-exported here), which the pull
+  side's parsing uses for mirror columns too;
 * ``{path: value}`` sets of a contact and of a customer, their hashes and
   differences, and writing pulled values back into a contact;
 * create and sparse-update payloads;
 * DisplayName rules (derivation, collision suffixes, QBO's ``(deleted)`` suffix,
-  whether an update renames the customer).
+  whether an update renames the customer);
+* sync points: what ``Customer.synced_values`` keeps of each side, and which
+  paths the CRM changed since (:func:`pushed_paths`).
 
 Pre-flight validation of these values lives in :mod:`flask_qbo.sync.preflight`.
 """
@@ -27,12 +29,13 @@ from ..errors import QBOConfigError
 from ..fieldmap import CUSTOMER_PATHS
 from ..fieldmap import Field
 from ..fieldmap import FieldMap
+from .text import MULTILINE_PATHS as MULTILINE_PATHS
+from .text import normalize as normalize
+from .text import normalize_field as normalize_field
+from .text import strip_invisible as strip_invisible
 
 #: Name parts QBO refuses a colon, tab or newline in.
 NAME_PATHS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "DisplayName", "PrintOnCheckName")
-
-#: Paths whose text may span lines (notes, street lines): tabs and line breaks are kept there.
-MULTILINE_PATHS = ("Notes", "BillAddr.Line1", "BillAddr.Line2", "ShipAddr.Line1", "ShipAddr.Line2")
 
 #: Characters QBO refuses in name fields; a derived DisplayName replaces them.
 NAME_FORBIDDEN = ":\t\n\r"
@@ -40,6 +43,8 @@ NAME_FORBIDDEN = ":\t\n\r"
 #: Suffix QBO appends to the DisplayName of an inactive ("deleted") customer.
 DELETED_SUFFIX = " (deleted)"
 
+#: Longest DisplayName sent: QBO's 500, less room for " (deleted)" and a uniqueness suffix.
+NAME_LIMIT = (CUSTOMER_PATHS["DisplayName"] or 500) - len(DELETED_SUFFIX) - 8
 #: DisplayName suffixes tried after a 6240 (duplicate name) before the row is parked.
 MAX_NAME_TRIES = 50
 
@@ -75,69 +80,16 @@ def _group(path: str) -> str:
     return path.split(".", 1)[0]
 
 
-# -- text and values ------------------------------------------------------------------
-
-#: Characters removed from all synced text: C0 controls but tab, line feed and carriage
-#: return (see :func:`normalize_field`), DEL, C1 controls, lone surrogates, and the invisible
-#: format characters that reorder or hide text (bidi embeddings, overrides, isolates and
-#: marks, zero-width space, word joiner and invisible operators, byte-order mark,
-#: interlinear annotation).  The zero-width (non-)joiners stay: Persian, Indic scripts
-#: and emoji sequences need them.
-_INVISIBLE = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e"
-    r"\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
-#: A line break in any of its spellings; QBO's own is a line feed.
-_LINE_BREAK = re.compile(r"\r\n?")
-#: Tabs and line breaks, which a single-line field gets as one space.
-_BREAKS = re.compile(r"[\t\n\r]+")
+# -- values ---------------------------------------------------------------------------
 
 
-def strip_invisible(text: str) -> str:
-    """``text`` without control, bidi and other invisible characters (tab and line breaks kept).
-
-    They spoof what a name says (``Lee``, a right-to-left override U+202E and
-    ``gnp.exe`` shows as ``Leeexe.png``), make two equal emails differ, and
-    PostgreSQL refuses a NUL in a text column.
-    """
-    return _INVISIBLE.sub("", text)
-
-
-def normalize(value: t.Any) -> t.Any:
-    """Canonical form used for every comparison and hash.
-
-    Strings lose invisible characters (:func:`strip_invisible`) and surrounding
-    spaces, and an empty string is ``None``: QBO drops empty strings and a CRM
-    form posts them, so without this every round trip would look like a change
-    and sync could ping-pong.
-    """
-    if isinstance(value, str):
-        value = strip_invisible(value).strip()
-        return value or None
-    return value
-
-
-def normalize_field(path: str, value: t.Any) -> t.Any:
-    """:func:`normalize`, then tabs and line breaks as QBO's field at ``path`` takes them.
-
-    Multi-line fields (:data:`MULTILINE_PATHS`) keep tabs and line breaks, in
-    QBO's one spelling (a line feed).  Every other field gets a run of them as one
-    space: QBO refuses them in names, and in a phone, email or city they are
-    paste debris.  Both directions map through this, so a value that differs
-    only by what it removes hashes the same and is never pushed or pulled again.
-    """
-    value = normalize(value)
+def _clean_name(value: t.Any) -> t.Any:
+    """A DisplayName as QBO stores it: the characters it refuses in names as spaces, runs of spaces as one."""
     if not isinstance(value, str):
         return value
-    if path in MULTILINE_PATHS:
-        return _LINE_BREAK.sub("\n", value)
-    return _BREAKS.sub(" ", value)
-
-
-def _canonical(path: str, value: t.Any) -> t.Any:
-    """:func:`normalize_field`, and a DisplayName without QBO's uniqueness suffixes (:func:`name_base`)."""
-    value = normalize_field(path, value)
-    return name_base(value) if path == "DisplayName" else value
+    for char in NAME_FORBIDDEN:
+        value = value.replace(char, " ")
+    return normalize(" ".join(value.split()))
 
 
 def field_values(field: Field, contact: object) -> dict[str, t.Any]:
@@ -153,14 +105,20 @@ def field_values(field: Field, contact: object) -> dict[str, t.Any]:
     if field.to_qbo is not None:
         value = field.to_qbo(value)
     if not isinstance(field.path, tuple):
-        return {field.path: _canonical(field.path, value)}
+        return {field.path: _contact_side(field.path, value)}
     if value is None:  # nothing to split: every path is empty
         value = (None,) * len(field.paths)
     if not isinstance(value, (tuple, list)) or len(value) != len(field.paths):
         raise QBOConfigError(
             f"Field {field.name!r}: to_qbo must return {len(field.paths)} values (one per path), got {value!r}."
         )
-    return {path: _canonical(path, part) for path, part in zip(field.paths, value)}
+    return {path: _contact_side(path, part) for path, part in zip(field.paths, value)}
+
+
+def _contact_side(path: str, value: t.Any) -> t.Any:
+    """:func:`normalize_field`, and a mapped DisplayName cleaned as :func:`display_name` sends it."""
+    value = normalize_field(path, value)
+    return _clean_name(value) if path == "DisplayName" else value
 
 
 def pulled_value(field: Field, values: t.Mapping[str, t.Any]) -> t.Any:
@@ -200,7 +158,9 @@ def qbo_values(data: t.Mapping[str, t.Any], fieldmap: FieldMap) -> dict[str, t.A
         value = get_path(data, path)
         if path == "Active" and value is None:
             value = True
-        values[path] = _canonical(path, value)
+        if path == "DisplayName" and isinstance(value, str):
+            value = strip_deleted(value)  # QBO's own mark of an inactive customer, never part of its name
+        values[path] = normalize_field(path, value)
     return values
 
 
@@ -253,7 +213,8 @@ def build_update_payload(
     """Body of a sparse update holding only what changed, or ``None`` when nothing did.
 
     :param values: the contact's values (:func:`contact_values`).
-    :param base: the values QBO holds as far as we know (the last synced values).
+    :param base: the last synced state (``Customer.synced_values``): QBO's values as far as
+        we know, and the contact's at that point (see :func:`pushed_paths`).
     :param current: the last QBO Customer dict seen; nested objects (addresses,
         phones) are copied from it so parts we do not map survive QBO replacing
         the whole object.
@@ -261,12 +222,7 @@ def build_update_payload(
     """
     wanted = set(paths) if paths is not None else None
     changed = [
-        p
-        for p in changed_paths(values, base)
-        if (wanted is None or p in wanted)
-        and (f := fieldmap.by_path(p)) is not None
-        and f.pushes
-        and p != "DisplayName"
+        p for p in pushed_paths(values, base, fieldmap) if (wanted is None or p in wanted) and p != "DisplayName"
     ]
     if not changed:
         return None
@@ -304,6 +260,11 @@ def display_name(values: t.Mapping[str, t.Any]) -> str:
     Characters QBO refuses in names are replaced so a company such as
     ``"Acme: West"`` still produces a valid name.
     """
+    return known_name(values) or "Unnamed contact"
+
+
+def known_name(values: t.Mapping[str, t.Any]) -> str | None:
+    """:func:`display_name`, or ``None`` when the values name nobody (the health page then says so its own way)."""
     person = " ".join(str(v) for v in (normalize(values.get("GivenName")), normalize(values.get("FamilyName"))) if v)
     name = (
         normalize(values.get("DisplayName"))
@@ -311,24 +272,28 @@ def display_name(values: t.Mapping[str, t.Any]) -> str:
         or normalize(values.get("CompanyName"))
         or normalize(values.get("PrimaryEmailAddr.Address"))
     )
+    name = name or normalize(values.get("MiddleName"))
     if not name:
-        name = normalize(values.get("MiddleName")) or "Unnamed contact"
+        return None
     for char in NAME_FORBIDDEN:
         name = name.replace(char, " ")
     name = " ".join(name.split())
-    limit = CUSTOMER_PATHS["DisplayName"] or 500
-    return name[: limit - len(DELETED_SUFFIX) - 8].strip()
+    return name[:NAME_LIMIT].strip()
 
 
 _SUFFIX = re.compile(r"^(?P<base>.*) \((?P<n>\d+)\)$")
 
 
-def next_display_name(name: str) -> str:
-    """The next candidate after a collision: "Ann Lee" → "Ann Lee (2)" → "Ann Lee (3)"."""
-    match = _SUFFIX.match(name)
-    if match:
+def next_display_name(name: str, base: str | None = None) -> str:
+    """The next candidate after a collision: "Ann Lee" → "Ann Lee (2)" → "Ann Lee (3)".
+
+    Given ``base`` (the name the contact gives), only a suffix added to it
+    counts: the next after "Trust (2019)" is "Trust (2019) (2)", not "Trust (2020)".
+    """
+    match = _SUFFIX.match(name) if name != base else None
+    if match and match["base"] == (match["base"] if base is None else base):
         return f"{match['base']} ({int(match['n']) + 1})"
-    return f"{name} (2)"
+    return f"{name if base is None else base} (2)"
 
 
 def unique_display_name(base: str, taken: t.Callable[[str], bool]) -> str:
@@ -340,7 +305,7 @@ def unique_display_name(base: str, taken: t.Callable[[str], bool]) -> str:
     for _ in range(1000):
         if not taken(name):
             return name
-        name = next_display_name(name)
+        name = next_display_name(name, base)
     raise QBOConfigError(f"No free DisplayName found for {base!r} after 1000 attempts.")
 
 
@@ -350,37 +315,106 @@ def strip_deleted(name: str | None) -> str:
     return name[: -len(DELETED_SUFFIX)] if name.endswith(DELETED_SUFFIX) else name
 
 
-def name_base(name: t.Any) -> t.Any:
-    """A DisplayName without the suffixes that keep it unique: `` (deleted)``, then `` (2)``, `` (3)`` ...
+def is_our_name(qbo_name: t.Any, name: str, synced: t.Mapping[str, t.Any] | None) -> bool:
+    """True when QBO's DisplayName is ``name``, or ``name`` with the suffix Flask-QBO added to keep it unique.
 
-    Both sides compare DisplayNames so: the CRM's "Ann Lee" and QBO's "Ann Lee (2)"
-    (made unique by :func:`unique_display_name`) are the same name, which is
-    neither pushed again nor pulled back into the contact.  Runs of spaces count
-    as one, as in the name :func:`display_name` sends.
+    Only when the last sync point shows it added: QBO held ``qbo_name`` while the
+    contact was ``name`` (older links compared names without suffixes).  So the
+    CRM's own "Smith Family Trust (2019)" is never cut; a case-only rename is one.
     """
-    if not isinstance(name, str):
-        return name
-    match = _SUFFIX.match(strip_deleted(name))
-    base = match["base"] if match and int(match["n"]) >= 2 else strip_deleted(name)
-    return normalize(" ".join(base.split()))
+    if not isinstance(qbo_name, str):
+        return False
+    qbo_name = _clean_name(strip_deleted(qbo_name))
+    if qbo_name == name:
+        return True
+    match = _SUFFIX.match(qbo_name or "")
+    if match is None or match["base"] != name or int(match["n"]) < 2 or synced is None:
+        return False
+    base = crm_base(synced) or {}
+    return display_name(base) == name and (CRM_KEY not in synced or synced.get("DisplayName") == qbo_name)
+
+
+def qbo_changes(values: t.Mapping[str, t.Any], synced: t.Mapping[str, t.Any] | None) -> list[str]:
+    """Paths QBO changed since the last sync point (a DisplayName that is ours plus its suffix is none)."""
+    name = display_name(crm_base(synced) or {})
+    return [p for p in changed_paths(values, synced) if p != "DisplayName" or not is_our_name(values[p], name, synced)]
 
 
 def renamed(
-    values: t.Mapping[str, t.Any], base: t.Mapping[str, t.Any] | None, current: t.Mapping[str, t.Any] | None
+    values: t.Mapping[str, t.Any], synced: t.Mapping[str, t.Any] | None, current: t.Mapping[str, t.Any] | None
 ) -> str | None:
     """The DisplayName an update should send so the customer's name follows the contact's, or ``None``.
 
-    ``None`` when QBO's name already is the contact's (up to the uniqueness
-    suffixes), and when the contact's name has not changed since both sides last
-    agreed (``base``): a name given in QBO meanwhile is left alone.
+    ``None`` when QBO's name already is the contact's (up to the suffix that kept
+    it unique), and when the contact's name has not changed since the last sync
+    point (:func:`crm_base` of ``synced``): a name given in QBO meanwhile is left alone.
     """
     wanted = display_name(values)
-    theirs = name_base((current or {}).get("DisplayName"))
-    if isinstance(theirs, str) and theirs.casefold() == wanted.casefold():
+    if is_our_name((current or {}).get("DisplayName"), wanted, synced):
         return None
+    base = crm_base(synced)
     if base is not None and display_name(base) == wanted:
         return None
     return wanted
+
+
+# -- sync points ----------------------------------------------------------------------
+
+#: Key of ``Customer.synced_values`` holding the contact's own ``{path: value}`` at the same sync point.
+CRM_KEY = "~crm"
+
+
+def sync_state(qbo: t.Mapping[str, t.Any], crm: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """What ``Customer.synced_values`` keeps at a sync point: QBO's values, and the contact's (under :data:`CRM_KEY`).
+
+    They differ where QBO says more than the contact can (a DisplayName unlike
+    "Given Family"): each side's changes are judged against its own values.
+    """
+    return {**{p: v for p, v in qbo.items() if p != CRM_KEY}, CRM_KEY: {p: normalize(v) for p, v in crm.items()}}
+
+
+def crm_base(synced: t.Mapping[str, t.Any] | None) -> t.Mapping[str, t.Any] | None:
+    """The contact's values at the last sync point (QBO's, for a link synced before they were kept)."""
+    if synced is None:
+        return None
+    own = synced.get(CRM_KEY)
+    return own if isinstance(own, t.Mapping) else synced
+
+
+def advanced(
+    synced: t.Mapping[str, t.Any] | None,
+    qbo: t.Mapping[str, t.Any],
+    before: t.Mapping[str, t.Any],
+    after: t.Mapping[str, t.Any],
+) -> dict[str, t.Any]:
+    """The sync state after QBO's values were written into a contact (a pull, a link, a reconcile).
+
+    Paths whose contact value the write changed (``before`` → ``after``) are at
+    the sync point; the others keep their old CRM base, so an edit not pushed
+    yet still is one.  Without an old base, QBO's values are that base.
+    """
+    old = crm_base(synced) or qbo
+    crm = {p: v if normalize(v) != normalize(before.get(p)) else old.get(p) for p, v in after.items()}
+    return sync_state(qbo, crm)
+
+
+def pushed_paths(values: t.Mapping[str, t.Any], synced: t.Mapping[str, t.Any] | None, fieldmap: FieldMap) -> list[str]:
+    """Paths an update sends: those of each pushed field the CRM changed since the last sync point.
+
+    Only a change on the contact's side counts (against :func:`crm_base`), so a
+    QBO value the contact cannot express (GivenName "John" under a contact named
+    "Acme Corp") is not overwritten by an unrelated edit.  A field feeding
+    several paths sends all of them; paths QBO already holds are left out.
+    """
+    edited = set(changed_paths(values, crm_base(synced)))
+    qbo = synced or {}
+    return [
+        p
+        for f in fieldmap
+        if f.pushes and edited.intersection(f.paths)
+        for p in f.paths
+        if p in values and normalize(values[p]) != normalize(qbo.get(p))
+    ]
 
 
 def apply_values(

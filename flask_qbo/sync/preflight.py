@@ -14,6 +14,7 @@ from ..errors import QBOValidationError
 from ..fieldmap import CUSTOMER_PATHS
 from ..fieldmap import FieldMap
 from .payload import NAME_FORBIDDEN
+from .payload import NAME_LIMIT
 from .payload import NAME_PATHS
 from .payload import normalize
 
@@ -47,9 +48,10 @@ def validate_values(values: t.Mapping[str, t.Any], fieldmap: FieldMap | None = N
         label = field.name if field is not None else path
         if value is None or not isinstance(value, str):
             continue
-        limit = CUSTOMER_PATHS.get(path)
+        limit = NAME_LIMIT if path == "DisplayName" else CUSTOMER_PATHS.get(path)
         if limit is not None and len(value) > limit:
-            raise _fail(label, path, f"is {len(value)} characters long; QuickBooks allows at most {limit}.")
+            room = " (the rest of QuickBooks' 500 is kept for a suffix)" if path == "DisplayName" else ""
+            raise _fail(label, path, f"is {len(value)} characters long; QuickBooks allows at most {limit}{room}.")
         if path in NAME_PATHS and any(ch in value for ch in NAME_FORBIDDEN):
             raise _fail(label, path, "QuickBooks does not allow a colon (:), tab or line break in names.")
         if path == "PrimaryEmailAddr.Address" and not _EMAIL.match(value):

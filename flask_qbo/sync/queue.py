@@ -26,6 +26,8 @@ What a row *means* (a customer write, an event to apply) stays with push and pul
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import os
@@ -73,6 +75,29 @@ KEY_WAIT = 60.0
 UNPUSHED = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS, OutboxStatus.FAILED)
 #: Outbox states of a row still to be pushed (queued or in flight).
 UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
+
+#: Inside :func:`raise_errors`: the push and pull handlers raise an unexpected error once they recorded it.
+_raising: contextvars.ContextVar[bool] = contextvars.ContextVar("qbo_raise_errors", default=False)
+
+
+@contextlib.contextmanager
+def raise_errors() -> t.Iterator[None]:
+    """Raise unexpected errors of the work done inside, instead of only logging them (``push_now``, ``pull_now``).
+
+    A runner must survive a bad row and go on with the others; a test wants
+    the error that stopped it.  The row is recorded as a runner would (failed,
+    retried later) before the error is raised.
+    """
+    token = _raising.set(True)
+    try:
+        yield
+    finally:
+        _raising.reset(token)
+
+
+def raising_errors() -> bool:
+    """True inside :func:`raise_errors`."""
+    return _raising.get()
 
 
 def worker_id() -> str:

@@ -103,3 +103,10 @@ def test_widget_colours_are_themeable_and_documented() -> None:
 def test_the_testing_pages_exist_and_are_in_the_index(page: str) -> None:
     assert page.removesuffix(".rst") in text(REPO / "docs" / "index.rst")
     assert "push_now" in text(REPO / "docs" / page) and "qbo_emulator" in text(REPO / "docs" / page)
+
+
+def test_the_accent_falls_back_to_its_documented_default_everywhere() -> None:
+    body = re.sub(r"/\*.*?\*/", "", text(CSS), flags=re.S)
+    assert set(re.findall(r"var\(--qbo-accent, (#\w+)\)", body)) == {ACCENT_DEFAULTS[0]}
+    status = re.search(r"^\.qbo-status--connected \{([^}]*)\}", body, re.M)
+    assert status is not None and "var(--qbo-accent," in status.group(1)

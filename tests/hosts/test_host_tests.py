@@ -7,6 +7,7 @@ there was no public way to run the queued work inside a test.
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import subprocess
@@ -25,6 +26,8 @@ from flask_qbo import QBO
 from flask_qbo import Field
 from flask_qbo import FieldMap
 from flask_qbo.models import metadata
+from flask_qbo.models import utcnow
+from flask_qbo.ops.checks.runner import in_process
 from flask_qbo.runners import thread as runner
 from flask_qbo.state import wake
 from flask_qbo.testing import TEST_REALM
@@ -221,3 +224,25 @@ def test_a_hosts_suite_gets_the_plugin_and_runs_clean(tmp_path: pathlib.Path) ->
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "2 passed" in output and "INTERNALERROR" not in output and "error" not in output.lower(), output
+
+
+def test_an_app_under_test_says_once_why_its_runner_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    app, _db, qbo = bare_app(TESTING=True)
+    with caplog.at_level(logging.INFO, logger="flask_qbo.runners.thread"):
+        for _ in range(2):
+            app.test_client().get("/nothing-here")
+    assert [r.getMessage() for r in caplog.records].count(
+        "QBO runner not started: app.testing is on. Tests run queued work with "
+        "flask_qbo.testing.push_now() / pull_now(); set QBO_RUNNER to run the thread anyway."
+    ) == 1
+    with app.app_context():
+        finding = in_process(qbo, app, utcnow())
+    assert finding is not None and "Runner off (TESTING)" in finding.what
+
+
+def test_qbo_runner_is_read_when_the_runner_would_start() -> None:
+    app, _db, qbo = bare_app()
+    app.config["QBO_RUNNER"] = "none"  # a fixture's setting after create_app()
+    app.test_client().get("/nothing-here")
+    the_runner = qbo.state(app).runner
+    assert isinstance(the_runner, runner.ThreadRunner) and not the_runner.alive and runner_threads() == []

@@ -1,4 +1,4 @@
-"""The security rules of DESIGN.md §8, checked in one place against the whole URL map.
+"""The extension's security rules (CSRF, tenant isolation, escaping), checked in one place against the URL map.
 
 The endpoint checks enumerate ``app.url_map`` instead of naming views, so an
 endpoint added later is covered the day it appears: every rule under the

@@ -10,7 +10,10 @@ import typing as t
 
 import pytest
 
+from flask_qbo import Field
+from flask_qbo import FieldMap
 from flask_qbo import get_qbo
+from flask_qbo.connection import health
 from flask_qbo.importing import apply as import_apply
 from flask_qbo.importing import fetch
 from flask_qbo.importing import matching
@@ -197,6 +200,27 @@ def test_a_row_moved_to_another_contact_changes_both(host: t.Any, emulator: t.An
     assert sorted(pending()) == sorted([(str(ann.id), "upsert"), (str(bo.id), "upsert")])
 
 
+@pytest.mark.parametrize("how", ["key, relationship loaded", "key, after a commit", "relationship, not loaded"])
+def test_a_row_moved_by_its_key_or_an_unloaded_relationship_changes_both(
+    how: str, host: t.Any, emulator: t.Any
+) -> None:
+    ann, bo = add_person(), add_person("Bo Chen")
+    ann_id, bo_id = ann.id, bo.id
+    drain()
+    db.session.remove()
+    address = db.session.query(Address).filter_by(person_id=ann_id).one()
+    if how == "key, relationship loaded":
+        assert address.person is not None
+        address.person_id = bo_id  # what a form's populate_obj does
+    elif how == "key, after a commit":
+        db.session.commit()  # expires the row: its old key is no longer in memory
+        address.person_id = bo_id
+    else:
+        address.person = db.session.get(Person, bo_id)
+    db.session.commit()
+    assert sorted(pending()) == sorted([(str(ann_id), "upsert"), (str(bo_id), "upsert")])
+
+
 def test_related_may_lead_to_the_contact_through_a_callable(host: t.Any, emulator: t.Any) -> None:
     seen: list[Address] = []
 
@@ -261,3 +285,127 @@ def test_a_new_qbo_customer_becomes_a_one_name_contact(host: t.Any, emulator: t.
     zed = db.session.query(Person).one()
     assert zed.name == "Zed Ray" and zed.billing().city == "Capital City"
     assert pending() == []
+
+
+def _import_acme(host: t.Any, emulator: t.Any) -> Person:
+    """QBO's "Acme Corp" with contact person John Smith, imported as a new one-name contact."""
+    host.config["QBO_IMPORT_NEW_CUSTOMERS"] = True
+    emulator.store.create(
+        TEST_REALM,
+        "Customer",
+        {
+            "DisplayName": "Acme Corp",
+            "GivenName": "John",
+            "FamilyName": "Smith",
+            "PrimaryEmailAddr": {"Address": "a@x.io"},
+        },
+    )
+    qbo = get_qbo()
+    pull_mod.poll_cdc(qbo, qbo.connection("acme"))
+    pull_mod.process(qbo)
+    person = db.session.query(Person).one()
+    assert person.name == "Acme Corp"  # the first field feeding `name` wins
+    return person
+
+
+@pytest.mark.parametrize("threshold", [100, 0], ids=["one by one", "batch"])
+def test_an_unrelated_edit_pushes_only_what_the_crm_changed(threshold: int, host: t.Any, emulator: t.Any) -> None:
+    host.config["QBO_BATCH_THRESHOLD"] = threshold
+    person = _import_acme(host, emulator)
+    person.phone = "555-0100"
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Acme Corp", "John", "Smith")
+    assert cust["PrimaryPhone"]["FreeFormNumber"] == "555-0100"
+    person.email = "ap@x.io"  # a second push from the state the first one recorded: still no name
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Acme Corp", "John", "Smith")
+
+
+def test_a_rename_pushes_the_display_name_and_the_split(host: t.Any, emulator: t.Any) -> None:
+    person = _import_acme(host, emulator)
+    person.name = "Acme Inc"
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Acme Inc", "Acme", "Inc")
+
+
+def test_a_case_only_rename_is_pushed(host: t.Any, emulator: t.Any) -> None:
+    person = add_person("ann lee")
+    drain()
+    person.name = "Ann Lee"
+    db.session.commit()
+    drain()
+    [cust] = customers(emulator)
+    assert (cust["DisplayName"], cust["GivenName"], cust["FamilyName"]) == ("Ann Lee", "Ann", "Lee")
+
+
+def test_reconcile_converges_when_qbo_changed_one_name_part(host: t.Any, emulator: t.Any) -> None:
+    person = add_person("Ann Lee")
+    drain()
+    _qbo_edit(emulator, GivenName="Anne")  # pulled: `name` follows the parts, QBO's DisplayName stays
+    assert db.session.get(Person, person.id).name == "Anne Lee"
+    qbo = get_qbo()
+    for _ in range(2):  # the contact matches one of the fields feeding `name`: nothing to flip, run after run
+        assert [d for d in reconcile(qbo, qbo.connection("acme"), apply=True) if d.kind == "contact"] == []
+        assert db.session.get(Person, person.id).name == "Anne Lee"
+    with qbo.suppress_capture():  # changed behind capture's back: reconcile repairs it from QBO, once
+        db.session.get(Person, person.id).name = "Zed"
+        db.session.commit()
+    first = [d for d in reconcile(qbo, qbo.connection("acme"), apply=True) if d.kind == "contact"]
+    assert [d.detail for d in first] == [f"contact {person.id} differs in name"]
+    assert db.session.get(Person, person.id).name == "Ann Lee"  # QBO's DisplayName: the first field feeding `name`
+    assert [d for d in reconcile(qbo, qbo.connection("acme"), apply=True) if d.kind == "contact"] == []
+    assert pending() == []
+
+
+def test_a_number_in_the_name_is_the_names_own(host: t.Any, emulator: t.Any) -> None:
+    host.config["QBO_IMPORT_NEW_CUSTOMERS"] = True
+    add_person("Smith Family Trust (2019)")
+    drain()
+    [cust] = customers(emulator)
+    assert cust["DisplayName"] == "Smith Family Trust (2019)"
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "Studio (54)", "PrimaryEmailAddr": {"Address": "s@x.io"}}
+    )
+    qbo = get_qbo()
+    pull_mod.poll_cdc(qbo, qbo.connection("acme"))
+    pull_mod.process(qbo)
+    assert sorted(p.name for p in db.session.query(Person)) == ["Smith Family Trust (2019)", "Studio (54)"]
+    person = db.session.query(Person).filter_by(name="Smith Family Trust (2019)").one()
+    person.phone = "555-0100"
+    db.session.commit()
+    drain()
+    assert {c["DisplayName"] for c in customers(emulator)} == {"Smith Family Trust (2019)", "Studio (54)"}
+
+
+def test_a_colliding_name_with_a_number_gets_a_suffix_of_its_own(host: t.Any, emulator: t.Any) -> None:
+    emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "Trust (2019)", "PrimaryEmailAddr": {"Address": "o@x.io"}}
+    )
+    add_person("Trust (2019)")
+    drain()
+    assert sorted(c["DisplayName"] for c in customers(emulator)) == ["Trust (2019)", "Trust (2019) (2)"]
+
+
+def test_the_health_page_names_a_contact_as_a_push_would(host: t.Any) -> None:
+    get_qbo().register_contact(Person, fields=FieldMap(Field("name", "DisplayName"), Field("company", "CompanyName")))
+    person = add_person("Ann Lee", company="Acme")
+    assert health.contact_label(get_qbo(), "acme", str(person.id)) == "Ann Lee"  # DisplayName, not the company
+    assert FIELDS.setter_paths == ("BillAddr.City",)
+
+
+def test_a_mapped_display_name_is_cleaned_like_a_derived_one_and_never_cut(host: t.Any, emulator: t.Any) -> None:
+    get_qbo().register_contact(Person, fields=FieldMap(Field("name", "DisplayName")))
+    add_person("Acme: West")
+    drain()
+    assert [c["DisplayName"] for c in customers(emulator)] == ["Acme West"]  # as "Acme: West" derived would be
+    add_person("x" * 490)
+    drain()
+    [row] = db.session.query(Outbox).filter_by(status="failed").all()
+    assert row.last_error is not None and "490 characters long; QuickBooks allows at most 482" in row.last_error
+    assert len(customers(emulator)) == 1

@@ -18,11 +18,13 @@ from flask_qbo.sync.payload import build_update_payload
 from flask_qbo.sync.payload import contact_values
 from flask_qbo.sync.payload import customer_hash
 from flask_qbo.sync.payload import display_name
-from flask_qbo.sync.payload import name_base
+from flask_qbo.sync.payload import is_our_name
 from flask_qbo.sync.payload import next_display_name
+from flask_qbo.sync.payload import qbo_changes
 from flask_qbo.sync.payload import qbo_values
 from flask_qbo.sync.payload import renamed
 from flask_qbo.sync.payload import strip_deleted
+from flask_qbo.sync.payload import sync_state
 from flask_qbo.sync.payload import unique_display_name
 from flask_qbo.sync.preflight import validate_values
 
@@ -239,10 +241,9 @@ def test_one_name_feeds_display_name_and_both_name_parts() -> None:
     values = contact_values(types.SimpleNamespace(name=" Ann  Marie Lee "), ONE_NAME)
     assert values == {"DisplayName": "Ann Marie Lee", "GivenName": "Ann Marie", "FamilyName": "Lee"}
     assert display_name(values) == "Ann Marie Lee"
-    assert (
-        qbo_values({"DisplayName": "Ann Marie Lee (2)", "GivenName": "Ann Marie", "FamilyName": "Lee"}, ONE_NAME)
-        == values
-    )
+    qbo = {"DisplayName": "Ann Marie Lee (2)", "GivenName": "Ann Marie", "FamilyName": "Lee"}
+    assert qbo_values(qbo, ONE_NAME) == {**values, "DisplayName": "Ann Marie Lee (2)"}  # QBO's name, kept whole
+    assert qbo_changes(qbo_values(qbo, ONE_NAME), sync_state(qbo_values(qbo, ONE_NAME), values)) == []
 
 
 def test_pulled_name_parts_join_and_the_first_field_per_attribute_wins() -> None:
@@ -264,7 +265,7 @@ def test_a_getter_and_setter_field_reads_and_writes_through_them() -> None:
     assert apply_values(person, {"DisplayName": "Bo Chen"}, fields) == ["(computed DisplayName from first)"]
     assert (person.first, person.last) == ("Bo", "Chen")
     suffixed = qbo_values({"DisplayName": "Bo Chen (3)"}, fields)
-    assert apply_values(person, suffixed, fields) == []  # a uniqueness suffix is no change
+    assert qbo_changes(suffixed, sync_state(suffixed, contact_values(person, fields))) == []  # our suffix: no change
 
 
 def test_to_qbo_must_give_one_value_per_path() -> None:
@@ -273,15 +274,30 @@ def test_to_qbo_must_give_one_value_per_path() -> None:
         contact_values(types.SimpleNamespace(name="Ann"), fields)
 
 
-def test_name_base_drops_only_the_uniqueness_suffixes() -> None:
-    assert name_base("Ann Lee (2)") == "Ann Lee" and name_base("Ann Lee (12) (deleted)") == "Ann Lee"
-    assert name_base("Suite (1)") == "Suite (1)" and name_base("Ann (Lee)") == "Ann (Lee)" and name_base(None) is None
+def test_only_the_suffix_added_to_the_contacts_name_is_ours() -> None:
+    pushed = sync_state({"DisplayName": "Ann Lee (2)"}, {"DisplayName": "Ann Lee"})  # QBO needed the suffix
+    assert is_our_name("Ann Lee (2)", "Ann Lee", pushed) and is_our_name("Ann Lee (2) (deleted)", "Ann Lee", pushed)
+    assert not is_our_name("Ann Lee (2)", "Ann Lee", None) and not is_our_name("Ann Lee (3)", "Ann Lee", pushed)
+    trust = sync_state({"DisplayName": "Smith Family Trust (2019)"}, {"DisplayName": "Smith Family Trust (2019)"})
+    assert not is_our_name("Smith Family Trust (2019)", "Smith Family Trust", trust)  # the CRM's own number
+    assert is_our_name("Smith Family Trust (2019)", "Smith Family Trust (2019)", trust)
+    assert not is_our_name("ann lee", "Ann Lee", pushed) and not is_our_name(None, "A", pushed)
+    legacy = {"DisplayName": "Ann Lee"}  # stored before both sides were kept: compared without suffixes
+    assert is_our_name("Ann Lee (2)", "Ann Lee", legacy) and qbo_changes({"DisplayName": "Ann Lee (2)"}, legacy) == []
+
+
+def test_a_collision_suffix_is_added_to_the_name_not_to_its_own_number() -> None:
+    assert next_display_name("Trust (2019)", "Trust (2019)") == "Trust (2019) (2)"
+    assert next_display_name("Trust (2019) (2)", "Trust (2019)") == "Trust (2019) (3)"
+    assert unique_display_name("Trust (2019)", lambda n: n == "Trust (2019)") == "Trust (2019) (2)"
 
 
 def test_renamed_follows_the_contact_but_not_a_name_given_in_qbo() -> None:
     base = {"GivenName": "Ann", "FamilyName": "Lee"}
     now = {"GivenName": "Ann", "FamilyName": "Lee-Smith"}
     assert renamed(now, base, {"DisplayName": "Ann Lee"}) == "Ann Lee-Smith"
-    assert renamed(now, base, {"DisplayName": "ann lee-smith (2)"}) is None  # QBO already has it
+    pushed = sync_state({"DisplayName": "Ann Lee-Smith (2)"}, now)
+    assert renamed(now, pushed, {"DisplayName": "Ann Lee-Smith (2)"}) is None  # QBO already has it
+    assert renamed(now, base, {"DisplayName": "ann lee-smith"}) == "Ann Lee-Smith"  # a case-only rename is one
     assert renamed(base, base, {"DisplayName": "Lee, Ann"}) is None  # the contact's name did not change
     assert renamed(now, None, {"DisplayName": "Lee, Ann"}) == "Ann Lee-Smith"

@@ -56,12 +56,15 @@ from ..dating import qbo_changed_at
 from ..merge import CRM
 from ..merge import conflict_entry
 from ..merge import winner_for
+from ..payload import advanced
 from ..payload import apply_values
-from ..payload import changed_paths
+from ..payload import contact_values
+from ..payload import crm_base
 from ..payload import customer_hash
 from ..payload import field_values
 from ..payload import normalize
 from ..payload import pulled_value
+from ..payload import qbo_changes
 from ..payload import qbo_values
 from ..queue import UNFINISHED
 from . import mirror
@@ -285,10 +288,10 @@ class Applier:
         attrs = contact_attrs(values, fields)
         with suppress_capture():
             contact = self.qbo._create_contact(self.conn.tenant_key, attrs)
-            apply_values(contact, values, fields, [p for f in fields if f.set is not None for p in f.paths])
+            apply_values(contact, values, fields, fields.setter_paths)
             self.session.flush()
         row.contact_key = self.qbo._contact_key(contact)
-        self._mark_synced(row, values, digest)
+        self._mark_synced(row, digest, advanced(None, values, {}, contact_values(contact, fields)))
         self._changed("Customer", row.qbo_id, row.contact_key, "created", fields=sorted(attrs))
         return True
 
@@ -312,12 +315,14 @@ class Applier:
             self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
             return
         base = row.synced_values
-        paths = changed_paths(values, base) if base is not None else list(values)
+        paths = qbo_changes(values, base) if base is not None else list(values)
         crm_wins = self._conflicts(row, contact, data, values, base, paths)
         apply_paths = [p for p in paths if p not in crm_wins]
+        before = contact_values(contact, fields)
         with suppress_capture():
             written = apply_values(contact, values, fields, apply_paths)
-        self._mark_synced(row, values, digest, pending=bool(crm_wins))
+        state = advanced(base, values, before, contact_values(contact, fields))
+        self._mark_synced(row, digest, state, pending=bool(crm_wins))
         action = "updated"
         if was_active is not None and was_active != row.active:
             action = "reactivated" if row.active else "inactivated"
@@ -349,7 +354,7 @@ class Applier:
             if field is None or not field.pulls:
                 continue
             crm = field_values(field, contact)[path]
-            if crm == normalize(base.get(path)) or crm == normalize(values.get(path)):
+            if crm == normalize((crm_base(base) or {}).get(path)) or crm == normalize(values.get(path)):
                 continue  # the CRM did not touch it, or both sides agree
             if crm_newer:
                 wins.add(path)
@@ -377,8 +382,8 @@ class Applier:
             )
         return wins
 
-    def _mark_synced(self, row: Customer, values: dict[str, t.Any], digest: str, *, pending: bool = False) -> None:
-        row.synced_values = values
+    def _mark_synced(self, row: Customer, digest: str, state: dict[str, t.Any], *, pending: bool = False) -> None:
+        row.synced_values = state
         row.last_pulled_hash = digest
         row.last_synced_at = utcnow()
         if not pending:

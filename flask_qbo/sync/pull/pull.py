@@ -42,6 +42,7 @@ from ...state import get_qbo
 from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..queue import INBOX
+from ..queue import raising_errors
 from ..queue import worker_id
 from . import merges
 from . import mirror
@@ -174,6 +175,8 @@ def _process_claimed(qbo: QBO, conn_id: int, rows: list[Inbox]) -> int:
         session.rollback()
         log.exception("Inbox rows %s of realm %s failed.", ids, realm, extra={"qbo_realm": realm, "qbo_inbox_id": ids})
         INBOX.retry(session, ids, f"{type(exc).__name__}: {exc}")
+        if raising_errors():
+            raise
         return 0
     INBOX.settle(session, INBOX.held(ids), InboxStatus.DONE, None)
     session.commit()

@@ -24,13 +24,17 @@ import typing as t
 
 from sqlalchemy.orm import Session
 
+from ...fieldmap import Field
+from ...fieldmap import FieldMap
 from ...models import Customer
 from ...models import Outbox
 from ...models import OutboxStatus
 from ...models import Transaction
 from ..capture import suppress_capture
+from ..payload import advanced
 from ..payload import apply_values
 from ..payload import contact_values
+from ..payload import is_our_name
 from ..payload import normalize
 from ..payload import qbo_values
 from . import merges
@@ -161,13 +165,39 @@ def _contacts(
         if data is None or contact is None or row.contact_key in waiting:
             continue
         theirs, ours = qbo_values(data, fields), contact_values(contact, fields)
-        paths = [p for p, f in fields.path_fields() if f.pulls and normalize(theirs.get(p)) != normalize(ours.get(p))]
-        if not paths:
+        stale = disagreeing(fields, theirs, ours, row.synced_values)
+        if not stale:
             continue
-        attrs = ", ".join(dict.fromkeys(f.name for p, f in fields.path_fields() if p in paths))
+        attrs = ", ".join(f.name for f in stale)
         found.append(Difference("contact", "Customer", row.qbo_id, f"contact {row.contact_key} differs in {attrs}"))
         if apply:
             with suppress_capture():
-                apply_values(contact, theirs, fields, paths)
-            row.synced_values = theirs
+                apply_values(contact, theirs, fields, [p for f in stale for p in f.paths])
+            row.synced_values = advanced(row.synced_values, theirs, ours, contact_values(contact, fields))
     return found
+
+
+def disagreeing(
+    fields: FieldMap, theirs: dict[str, t.Any], ours: dict[str, t.Any], synced: dict[str, t.Any] | None
+) -> list[Field]:
+    """The pulled fields to write QBO's values through, one per attribute that disagrees with QBO.
+
+    An attribute several fields feed (one ``name`` from DisplayName and from
+    GivenName + FamilyName) agrees when any of them does: QBO may hold a
+    DisplayName unlike its name parts, and the contact can match only one, so
+    comparing path by path would rewrite it on every run.  A DisplayName that
+    is the contact's plus the suffix that kept it unique agrees too.
+    """
+    name = ours.get("DisplayName")
+    if isinstance(name, str) and is_our_name(theirs.get("DisplayName"), name, synced):
+        theirs = {**theirs, "DisplayName": name}
+    agree: dict[str, bool] = {}
+    first: dict[str, Field] = {}
+    for field in fields:
+        if not field.pulls:
+            continue
+        key = field.attr if field.attr and field.get is None else field.name
+        same = all(normalize(theirs.get(p)) == normalize(ours.get(p)) for p in field.paths)
+        agree[key] = agree.get(key, False) or same
+        first.setdefault(key, field)
+    return [first[key] for key, same in agree.items() if not same]

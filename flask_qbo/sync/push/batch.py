@@ -51,9 +51,9 @@ from ..dating import sent_update
 from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..payload import build_update_payload
-from ..payload import changed_paths
 from ..payload import contact_values
 from ..payload import customer_hash
+from ..payload import pushed_paths
 from ..payload import qbo_values
 from ..payload import renamed
 from ..preflight import validate_values
@@ -238,9 +238,9 @@ def _plan(row: Outbox, link: Customer, contact: object, fields: FieldMap) -> Ite
         qbo_id=str(link.qbo_id),
         values=values,
         payload=payload,
-        sent=changed_paths(values, base),
+        sent=pushed_paths(values, base, fields),
         request_id=request_id(row, "update", link.sync_token, digest),
-        note=sent_update(link.sync_token, link.qbo_updated_at, values, changed_paths(values, base), fields),
+        note=sent_update(link.sync_token, link.qbo_updated_at, values, pushed_paths(values, base, fields), fields),
         created_at=row.created_at,
     )
 

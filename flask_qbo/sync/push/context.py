@@ -27,6 +27,7 @@ from ...models import utcnow
 from ..locks import hold_connection
 from ..payload import customer_hash
 from ..payload import qbo_values
+from ..payload import sync_state
 from ..pull import mirror
 
 if t.TYPE_CHECKING:
@@ -117,7 +118,7 @@ def record(
     session.flush()
     link = mirror.upsert_customer(session, ctx.connection, data, contact_key=ctx.row.contact_key)
     link.last_pushed_hash = customer_hash(values)
-    link.synced_values = qbo_values(data, ctx.fields)
+    link.synced_values = sync_state(qbo_values(data, ctx.fields), values)
     link.sync_status = SyncStatus.SYNCED
     link.sync_error = None
     link.last_synced_at = utcnow()

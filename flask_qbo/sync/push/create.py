@@ -231,7 +231,7 @@ def _create(ctx: RowContext, values: dict[str, t.Any]) -> dict[str, t.Any]:
             data = ctx.client.create("Customer", payload, request_id=rid)
             break
         except QBODuplicateNameError:
-            name = next_display_name(name)
+            name = next_display_name(name, display_name(values))
     else:
         raise QBODuplicateNameError(f"No free DisplayName found for {display_name(values)!r}.", code="6240")
     return record(ctx, data, values, "created", [p for p, v in values.items() if v is not None])

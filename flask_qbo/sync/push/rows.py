@@ -43,6 +43,7 @@ from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..queue import KEY_WAIT
 from ..queue import OUTBOX
+from ..queue import raising_errors
 from .context import RowContext
 from .explain import failure_message
 from .ops import inactivate_row
@@ -115,6 +116,8 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
         log.exception("Unexpected error pushing outbox row %s.", row_id, extra=extra)
         keep_sent(session, row_id, ctx.sent)  # e.g. the database dropped before QBO's answer was recorded
         unexpected(qbo, row_id, exc)
+        if raising_errors():
+            raise
         return True
     try:
         finished(ctx, outcome)

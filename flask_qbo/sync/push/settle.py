@@ -25,6 +25,7 @@ from ...models import utcnow
 from ..locks import hold_connection
 from ..payload import customer_hash
 from ..payload import qbo_values
+from ..payload import sync_state
 from ..pull import mirror
 from ..queue import OUTBOX
 
@@ -87,7 +88,7 @@ def record_all(
         for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
             link = mirror.upsert_customer(session, conn, data, contact_key=item.contact_key)
             link.last_pushed_hash = customer_hash(item.values)
-            link.synced_values = qbo_values(data, fields)
+            link.synced_values = sync_state(qbo_values(data, fields), item.values)
             link.sync_status, link.sync_error, link.last_synced_at = SyncStatus.SYNCED, None, now
             session.flush()
         session.add_all(

@@ -35,11 +35,13 @@ from ..merge import conflict_entry
 from ..merge import three_way
 from ..merge import winner_for
 from ..payload import MAX_NAME_TRIES
+from ..payload import advanced
 from ..payload import apply_values
 from ..payload import build_update_payload
-from ..payload import changed_paths
+from ..payload import contact_values
 from ..payload import customer_hash
 from ..payload import next_display_name
+from ..payload import pushed_paths
 from ..payload import qbo_values
 from ..payload import renamed
 from ..pull import mirror
@@ -59,6 +61,7 @@ MAX_MERGES = 3
 def update(ctx: RowContext, contact: object, link: Customer, values: dict[str, t.Any]) -> dict[str, t.Any] | None:
     """Send what changed since the last agreed values; ``None`` when there was nothing to record."""
     current: dict[str, t.Any] = dict(link.raw or {})
+    #: The last sync point: QBO's values and the contact's (see payload.sync_state).
     base = (
         link.synced_values if link.synced_values is not None else (qbo_values(current, ctx.fields) if current else None)
     )
@@ -77,10 +80,12 @@ def update(ctx: RowContext, contact: object, link: Customer, values: dict[str, t
             payload["DisplayName"] = name
         if payload is None:
             break
-        sent = changed_paths(values, base) + (["DisplayName"] if name and "DisplayName" not in values else [])
+        sent = [p for p in pushed_paths(values, base, ctx.fields) if p != "DisplayName"] + (
+            ["DisplayName"] if name else []
+        )
         ctx.sent = sent_update(token, applied_to_at, values, sent, ctx.fields)
         try:
-            data = _send(ctx, payload, token, values)
+            data = _send(ctx, payload, token, values, name)
             break
         except QBOStaleObjectError:
             ctx.sent = None  # refused: nothing of it was applied
@@ -106,8 +111,10 @@ def follows_name() -> bool:
     return bool(mode == "follow")
 
 
-def _send(ctx: RowContext, payload: dict[str, t.Any], token: str | None, values: dict[str, t.Any]) -> dict[str, t.Any]:
-    """Send a sparse update; a DisplayName QBO answers 6240 for is retried with the next suffix."""
+def _send(
+    ctx: RowContext, payload: dict[str, t.Any], token: str | None, values: dict[str, t.Any], name: str | None
+) -> dict[str, t.Any]:
+    """Send a sparse update; a DisplayName (``name``) QBO answers 6240 for is retried with the next suffix."""
     for attempt in range(MAX_NAME_TRIES):
         extra = (payload["DisplayName"],) if attempt else ()
         try:
@@ -117,7 +124,7 @@ def _send(ctx: RowContext, payload: dict[str, t.Any], token: str | None, values:
         except QBODuplicateNameError:
             if "DisplayName" not in payload:
                 raise
-            payload["DisplayName"] = next_display_name(payload["DisplayName"])
+            payload["DisplayName"] = next_display_name(payload["DisplayName"], name)
     raise QBODuplicateNameError(f"No free DisplayName found for {payload['DisplayName']!r}.", code="6240")
 
 
@@ -128,7 +135,11 @@ def merge_with(
     base: t.Mapping[str, t.Any] | None,
     fresh: dict[str, t.Any],
 ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
-    """Three-way merge after a 5010; returns the contact's merged values and the new base (QBO's values)."""
+    """Three-way merge after a 5010; returns the contact's merged values and the new sync state.
+
+    QBO's values are the new base of its side; on the contact's side, what the
+    merge wrote is at the sync point and the CRM's own edits still wait.
+    """
     qvals = qbo_values(fresh, ctx.fields)
     crm_at, qbo_at = _crm_edited_at(ctx, contact), _qbo_changed_at(ctx, fresh)
     winner = winner_for(get_config("QBO_CONFLICT_POLICY"), crm_at, qbo_at)
@@ -161,7 +172,8 @@ def merge_with(
             qbo_changed_at=qbo_at,
         )
     mirror.upsert_customer(ctx.session, ctx.connection, fresh, contact_key=ctx.row.contact_key)
-    return result.merged(values), qvals
+    merged = contact_values(contact, ctx.fields)
+    return merged, advanced(base, qvals, values, merged)
 
 
 def _crm_edited_at(ctx: RowContext, contact: object) -> dt.datetime | None:
