@@ -5,7 +5,7 @@ preview showed (:func:`.review.plan`); the QBO side of a link goes through the
 outbox, so it is pushed like any other change.
 
 Applying writes customer rows one flush each in the customer lock order
-(:func:`flask_qbo.sync.pull.apply.lock_order`), the order push and pull lock them in, so
+(:func:`flask_qbo.sync.locks.lock_order`), the order push and pull lock them in, so
 an import being applied cannot deadlock with a push on PostgreSQL.
 
 Applying never wedges a run.  The decisions are checked as a whole before
@@ -35,13 +35,13 @@ from ..models import utcnow
 from ..state import wake
 from ..sync.capture import suppress_capture
 from ..sync.capture import write_row
+from ..sync.locks import lock_order
 from ..sync.payload import advanced
 from ..sync.payload import apply_values
 from ..sync.payload import contact_values
 from ..sync.payload import customer_hash
 from ..sync.payload import display_name
 from ..sync.payload import qbo_values
-from ..sync.pull.apply import lock_order
 from .review import accept_all_exact
 from .review import decided
 from .review import load_run

@@ -12,20 +12,32 @@ connection, and the two never wait on each other in a cycle.
 
 It lives apart from push and pull because both directions (and upkeep) use it,
 and neither direction imports the other.
+
+The customer lock order (:func:`lock_order`, :func:`lock_customers`) lives here for the
+same reason: push, pull and the import apply all take customer rows in it
+(:mod:`flask_qbo.sync.pull.apply` explains why it prevents deadlocks).
 """
 
 from __future__ import annotations
 
 import typing as t
 
+from sqlalchemy import String
 from sqlalchemy import Table
+from sqlalchemy import any_
+from sqlalchemy import bindparam
 from sqlalchemy import inspect
+from sqlalchemy import nulls_last
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..models import Connection
+from ..models import Customer
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from .queue import DBSession
 
 
@@ -71,3 +83,31 @@ def hold_connection(session: DBSession, connection: Connection) -> None:
             held = getattr(result, "rowcount", 0)
     if not held:
         raise ConnectionGone(f"QBO connection {connection_id} was deleted while work for it was in flight.")
+
+
+def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:
+    """Sort key giving customer rows in the customer lock order (see :mod:`flask_qbo.sync.pull.apply`)."""
+    return (contact_key is None, contact_key or "", str(qbo_id))
+
+
+def lock_customers(session: Session, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
+    """Lock the mirror rows of ``qbo_ids`` in the customer lock order, before the first write.
+
+    Only PostgreSQL needs it: SQLite lets one writer in at a time.  One
+    statement whatever the number of ids (they travel as one array), whose
+    ``ORDER BY`` PostgreSQL applies before locking, so rows are locked in that
+    order; ``COLLATE "C"`` compares as Python does (code points), the order push
+    sorts contact keys in.  Ids not mirrored yet lock nothing (their rows will be
+    inserted, not updated).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    wanted = sorted({str(qbo_id) for qbo_id in qbo_ids})
+    if not wanted:
+        return
+    session.execute(
+        select(Customer.id)
+        .where(Customer.realm_id == realm_id, Customer.qbo_id == any_(bindparam("ids", wanted, type_=ARRAY(String))))
+        .order_by(nulls_last(Customer.contact_key.collate("C")), Customer.qbo_id.collate("C"))
+        .with_for_update()
+    ).all()

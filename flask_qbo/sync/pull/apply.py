@@ -13,7 +13,7 @@ lock order*: by ``contact_key`` (code-point order, as Python compares strings;
 unlinked rows last), then by ``qbo_id``.  The push side writes rows in
 contact-key order one flush at a time (:func:`flask_qbo.sync.push.settle.record_all`,
 :mod:`flask_qbo.sync.capture`); a pull transaction locks every customer row it may
-write up front, in the same order, with :func:`lock_customers`, before its
+write up front, in the same order, with :func:`~flask_qbo.sync.locks.lock_customers`, before its
 first write.  Two transactions that each acquire locks in ascending order of
 one total order cannot wait on each other in a cycle, so a pull and a push
 touching the same customers never deadlock, whatever order the pull then
@@ -33,13 +33,7 @@ import logging
 import typing as t
 
 from flask import current_app
-from sqlalchemy import String
-from sqlalchemy import any_
-from sqlalchemy import bindparam
 from sqlalchemy import func
-from sqlalchemy import nulls_last
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
 
 from ... import signals
@@ -73,8 +67,6 @@ from . import requeue
 from . import scope
 
 if t.TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from ...extension import QBO
     from ...fieldmap import FieldMap
 
@@ -410,34 +402,6 @@ class Applier:
         if target is not None and linked is not None and contact_key == linked:
             requeue.after_merge(self.session, self.conn, target)
         return True
-
-
-def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:
-    """Sort key giving customer rows in the customer lock order (see the module docstring)."""
-    return (contact_key is None, contact_key or "", str(qbo_id))
-
-
-def lock_customers(session: Session, realm_id: str, qbo_ids: t.Iterable[str]) -> None:
-    """Lock the mirror rows of ``qbo_ids`` in the customer lock order, before the first write.
-
-    Only PostgreSQL needs it: SQLite lets one writer in at a time.  One
-    statement whatever the number of ids (they travel as one array), whose
-    ``ORDER BY`` PostgreSQL applies before locking, so rows are locked in that
-    order; ``COLLATE "C"`` compares as Python does (code points), the order push
-    sorts contact keys in.  Ids not mirrored yet lock nothing (their rows will be
-    inserted, not updated).
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    wanted = sorted({str(qbo_id) for qbo_id in qbo_ids})
-    if not wanted:
-        return
-    session.execute(
-        select(Customer.id)
-        .where(Customer.realm_id == realm_id, Customer.qbo_id == any_(bindparam("ids", wanted, type_=ARRAY(String))))
-        .order_by(nulls_last(Customer.contact_key.collate("C")), Customer.qbo_id.collate("C"))
-        .with_for_update()
-    ).all()
 
 
 def contact_attrs(values: t.Mapping[str, t.Any], fields: FieldMap) -> dict[str, t.Any]:

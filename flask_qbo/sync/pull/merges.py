@@ -79,7 +79,7 @@ class Survivors:
         return qbo_id in self.into or qbo_id in self.unknown or qbo_id in self.alive
 
     def customer_ids(self) -> set[str]:
-        """Every customer :meth:`apply` may write, for :func:`~flask_qbo.sync.pull.apply.lock_customers`."""
+        """Every customer :meth:`apply` may write, for :func:`~flask_qbo.sync.locks.lock_customers`."""
         return {*self.into, *self.unknown, *(str(data["Id"]) for data in self.into.values())}
 
     def apply(self, applier: Applier) -> None:

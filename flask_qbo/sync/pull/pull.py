@@ -41,6 +41,7 @@ from ...models import utcnow
 from ...state import get_qbo
 from ..locks import ConnectionGone
 from ..locks import hold_connection
+from ..locks import lock_customers
 from ..queue import INBOX
 from ..queue import raising_errors
 from ..queue import worker_id
@@ -50,7 +51,6 @@ from . import ordering
 from . import parsing
 from . import scope
 from .apply import Applier
-from .apply import lock_customers
 from .reads import IN_CHUNK
 from .reads import NAME_LISTS
 from .reads import mirrored_customers

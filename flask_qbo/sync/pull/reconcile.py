@@ -31,6 +31,7 @@ from ...models import Outbox
 from ...models import OutboxStatus
 from ...models import Transaction
 from ..capture import suppress_capture
+from ..locks import lock_customers
 from ..payload import advanced
 from ..payload import apply_values
 from ..payload import contact_values
@@ -41,7 +42,6 @@ from . import merges
 from . import mirror
 from . import scope
 from .apply import Applier
-from .apply import lock_customers
 
 if t.TYPE_CHECKING:
     from ...extension import QBO
