@@ -28,20 +28,19 @@ from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
-from tests.hostapp import Contact
-from tests.hostapp import db
-from tests.hostapp import make_app
+from tests.hosts.adapter import Host
+from tests.hosts.adapter import make_app
 
 WAIT = 10  # seconds any step may take before the test calls the interleaving broken
 
 
-def push_workers(database_uri: str, emulator: t.Any) -> list[t.Any]:
-    """Two worker apps on one database, wired to ``emulator``, with one connected tenant."""
+def push_workers(database_uri: str, emulator: t.Any, kind: str = "hostapp") -> list[t.Any]:
+    """Two worker apps of host ``kind`` on one database, wired to ``emulator``, with one connected tenant."""
     key = Fernet.generate_key().decode()
-    apps = [make_app(database_uri, QBO_TOKEN_ENCRYPTION_KEY=key, QBO_MAX_RETRIES=0) for _ in range(2)]
+    apps = [make_app(kind, database_uri, QBO_TOKEN_ENCRYPTION_KEY=key, QBO_MAX_RETRIES=0) for _ in range(2)]
     for app in apps:
         attach_emulator(app, emulator)
-    connect_tenant(apps[0], emulator, "acme", TEST_REALM)
+    connect_tenant(apps[0], emulator, Host(kind, apps[0]).tenant, TEST_REALM)
     return apps
 
 
@@ -98,8 +97,10 @@ class Interleaving:
             self.writes.wait()
 
 
-def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.Any) -> None:
-    """Both workers hold the same row as a candidate and claim it at once: one pushes it, once."""
+def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.Any, kind: str = "hostapp") -> None:
+    """Both workers (apps of host ``kind``) hold the same row as a candidate and claim it at once: one pushes it, once."""
+    host = Host(kind, apps[0])
+    db = host.db
     forced = Interleaving()
     monkeypatch.setattr(push, "candidates", forced.candidates(push.candidates))
     monkeypatch.setattr(OUTBOX, "claim", forced.claim(OUTBOX.claim))
@@ -110,7 +111,7 @@ def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.A
     for engine in engines:
         sa.event.listen(engine, "before_cursor_execute", forced.before_execute)
     with apps[0].app_context():
-        contact = Contact(tenant="acme", first_name="Race", last_name="Claim", email="race@example.com")
+        contact = host.contact("Race Claim", email="race@example.com")
         db.session.add(contact)
         db.session.commit()
         assert db.session.query(Outbox).count() < int(apps[0].config["QBO_BATCH_THRESHOLD"])  # row-by-row path
