@@ -8,7 +8,8 @@ reads only once the first has read and committed, and both claims meet at a
 barrier just before their UPDATE reaches the database, so a claim that reads
 first and writes after would let both through every time.
 
-Each "worker" is its own app on the same database, as two processes would be.
+Each "worker" is its own app on the same database, as two processes would be,
+of either host shape (tests/hosts/adapter.py).
 The scenario is a function so the PostgreSQL test (tests/integration/test_push_pg.py)
 runs it too, where the read is ``FOR UPDATE SKIP LOCKED``.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import threading
 import typing as t
 
+import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
@@ -28,6 +30,7 @@ from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
+from tests.hosts.adapter import HOSTS
 from tests.hosts.adapter import Host
 from tests.hosts.adapter import make_app
 
@@ -150,6 +153,7 @@ def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.A
     assert customer["PrimaryEmailAddr"]["Address"] == "race@example.com"
 
 
-def test_one_claim_wins_sqlite(tmp_path: t.Any, emulator: t.Any, monkeypatch: t.Any) -> None:
-    apps = push_workers(f"sqlite:///{tmp_path / 'claim.sqlite'}", emulator)
-    scenario_one_claim_wins(apps, emulator, monkeypatch)
+@pytest.mark.parametrize("kind", HOSTS)
+def test_one_claim_wins_sqlite(tmp_path: t.Any, emulator: t.Any, monkeypatch: t.Any, kind: str) -> None:
+    apps = push_workers(f"sqlite:///{tmp_path / 'claim.sqlite'}", emulator, kind)
+    scenario_one_claim_wins(apps, emulator, monkeypatch, kind)
