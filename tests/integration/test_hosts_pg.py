@@ -3,8 +3,8 @@
 The same CRM user's story on ``hostapp`` (split names, address columns) and
 ``crm2`` (one ``name``, addresses in a related table): a new contact becomes
 a customer, a rename and an edit of the stored address reach QuickBooks,
-QuickBooks' edits come back, and two contacts with one name keep it in the
-CRM while QuickBooks keeps its display names unique.  Each expectation is what
+QuickBooks' edits (a rename too) come back once, and two contacts with one
+name keep it in the CRM while QuickBooks keeps its display names unique.  Each expectation is what
 the host's own field map sends: both maps send "Ann Lee" as GivenName "Ann",
 FamilyName "Lee" and DisplayName "Ann Lee".
 """
@@ -99,3 +99,24 @@ def test_two_contacts_with_one_name_keep_it_in_the_crm(host: Host, emulator: t.A
     assert [host.read(first)["name"], host.read(second)["name"]] == ["Ann Lee", "Ann Lee"]
     assert [host.read(first)["phone"], host.read(second)["phone"]] == ["555-0142", "555-0142"]
     assert push_now(host.app) == 0  # no rename goes back and forth
+
+
+def test_a_rename_in_quickbooks_comes_back_once(host: Host, emulator: t.Any) -> None:
+    contact_id = host.new_contact("Ann Lee", "ann@example.com")
+    assert push_now(host.app) == 1
+    [customer] = customers(emulator).values()
+    emulator.store.update(
+        TEST_REALM,
+        "Customer",
+        {
+            "Id": customer["Id"],
+            "SyncToken": customer["SyncToken"],
+            "DisplayName": "Ann Smith",
+            "GivenName": "Ann",
+            "FamilyName": "Smith",
+        },
+    )
+    assert pull_now(host.app) >= 1
+    assert host.read(contact_id)["name"] == "Ann Smith"  # crm2: the one name, from either path
+    assert push_now(host.app) == 0  # nothing to send back: no churn between DisplayName and the split names
+    assert names(customers(emulator)[customer["Id"]]) == ("Ann Smith", "Ann", "Smith")
