@@ -18,7 +18,7 @@ from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import pull_now
 from flask_qbo.testing import push_now
 from tests.connection.test_connect_support import connect_via_ui
-from tests.hosts.conftest import Host
+from tests.hosts.adapter import Host
 from tests.hosts.posts import assert_posts_need_the_token
 
 

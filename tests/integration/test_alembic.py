@@ -10,7 +10,6 @@ left by an older release gains through the same steps.
 
 from __future__ import annotations
 
-import importlib
 import logging.config
 import pathlib
 import re
@@ -27,6 +26,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_qbo import models
 from tests.hostapp import db
 from tests.hostapp import make_app
+from tests.hosts import crm2
 
 #: What docs/installation.rst tells a plain-Alembic host to put in env.py.
 ENV_METADATA = """\
@@ -119,9 +119,7 @@ INBOX_CLAIM_COLUMNS = ("available_at", "claimed_at", "claimed_by")
 
 def _flask_app(host: str, url: str) -> tuple[Flask, SQLAlchemy]:
     """The test host (tables made, then dropped) or crm2 (which sets up Flask-Migrate itself), on ``url``."""
-    if host == "crm2":
-        # Imported here, as tests/hosts/conftest.py does: crm2 needs the public name API.
-        crm2 = importlib.import_module("tests.hosts.crm2")
+    if host == "crm2":  # its factory sets up Flask-Migrate with render_item, as the docs say
         return crm2.create_app(TESTING=True, SQLALCHEMY_DATABASE_URI=url), crm2.db
     app = make_app(url)
     flask_migrate.Migrate(app, db, render_item=models.render_item)

@@ -10,6 +10,9 @@ short pause on each customer UPDATE stretches both transactions so they
 overlap.  A pull that locked rows in its own order would deadlock within a
 few rounds; with the customer lock order (:mod:`flask_qbo.sync.pull.apply`) neither side
 ever sees a deadlock error, and both sides converge.
+
+Every scenario runs on each host shape (``host_kind``): the lock order, the
+purge and the pull's writes must not care how the host stores a contact.
 """
 
 from __future__ import annotations
@@ -36,10 +39,9 @@ from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
-from tests.hostapp import Contact
-from tests.hostapp import db
 from tests.hostapp import in_app_thread
-from tests.hostapp import make_app
+from tests.hosts.adapter import Host
+from tests.hosts.adapter import build
 
 CUSTOMERS = 30  # one full push batch
 ROUNDS = 8
@@ -55,20 +57,21 @@ def _is_deadlock(exc: BaseException | None) -> bool:
     return False
 
 
-def _link_customers(app: t.Any, emu: t.Any) -> list[int]:
+def _link_customers(host: Host, emu: t.Any) -> list[int]:
     """Contacts linked to QBO customers created in reverse order: QBO id order opposes contact-key order."""
-    qbo = get_qbo(app)
+    qbo, db = get_qbo(host.app), host.db
     fields = qbo._registration().fields
     with qbo.suppress_capture():
-        contacts = [Contact(tenant="acme", first_name=f"Lock{i}", last_name="Order") for i in range(CUSTOMERS)]
+        contacts = [host.contact(f"Lock{i} Order") for i in range(CUSTOMERS)]
         db.session.add_all(contacts)
     db.session.commit()
-    connection = qbo.connection("acme")
+    connection = qbo.connection(host.tenant)
     for contact in sorted(contacts, key=lambda c: str(c.id), reverse=True):
+        given = host.values(contact)["name"].split()[0]
         data = emu.store.create(
             TEST_REALM,
             "Customer",
-            {"DisplayName": f"Lock {contact.id}", "GivenName": contact.first_name, "FamilyName": "Order"},
+            {"DisplayName": f"{given} Order", "GivenName": given, "FamilyName": "Order"},
         )
         link = mirror.upsert_customer(db.session, connection, data, contact_key=str(contact.id))
         link.synced_values = qbo_values(data, fields)
@@ -77,7 +80,7 @@ def _link_customers(app: t.Any, emu: t.Any) -> list[int]:
     return [c.id for c in contacts]
 
 
-def _invoice_everyone(app: t.Any, emu: t.Any, round_no: int) -> None:
+def _invoice_everyone(db: t.Any, emu: t.Any, round_no: int) -> None:
     """A new invoice per customer in QBO, announced as webhook events (the pull re-reads every customer)."""
     line = [
         {
@@ -103,17 +106,18 @@ def _invoice_everyone(app: t.Any, emu: t.Any, round_no: int) -> None:
     db.session.commit()
 
 
-def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[str, str]) -> None:
+def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[str, str], host_kind: str) -> None:
     emu = make_emulator()
-    app = make_app(pg[0], QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
+    host = build(host_kind, pg[0], QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
+    app, db, model = host.app, host.db, host.contact_model
     try:
         attach_emulator(app, emu)
-        connect_tenant(app, emu, "acme", TEST_REALM)
+        connect_tenant(app, emu, host.tenant, TEST_REALM)
         deadlocks: list[str] = []
         writers: set[str] = set()  # the sides that updated customer rows in the current round
         with app.app_context():
             engine = db.engine
-            ids = _link_customers(app, emu)
+            ids = _link_customers(host, emu)
 
         @sa.event.listens_for(engine, "before_cursor_execute")
         def stretch(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
@@ -140,8 +144,8 @@ def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[
         contended = 0  # rounds in which both sides really rewrote customer rows
         for round_no in range(ROUNDS):
             with app.app_context():
-                _invoice_everyone(app, emu, round_no)
-                for contact in db.session.query(Contact).filter(Contact.id.in_(ids)):
+                _invoice_everyone(db, emu, round_no)
+                for contact in db.session.query(model).filter(model.id.in_(ids)):
                     contact.phone = f"555-{round_no:02d}-{contact.id:04d}"
                 db.session.commit()
             start = threading.Barrier(2)
@@ -178,15 +182,13 @@ def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[
                 row = mirrored[qbo_id]
                 assert (row.sync_token, row.phone) == (data["SyncToken"], data["PrimaryPhone"]["FreeFormNumber"])
                 assert float(row.balance) == data["Balance"] == sum(10 + r for r in range(ROUNDS))
-            phones = {str(c.id): c.phone for c in db.session.query(Contact).filter(Contact.id.in_(ids))}
+            phones = {str(c.id): c.phone for c in db.session.query(model).filter(model.id.in_(ids))}
             assert {row.contact_key: row.phone for row in mirrored.values()} == phones
             assert set(phones.values()) == {f"555-{ROUNDS - 1:02d}-{cid:04d}" for cid in ids}
-            db.session.remove()
-            db.engine.dispose()
+        # Neither side rewrote a name: the pull brought back what push sent, in the host's own shape.
+        assert sorted(c["name"] for c in host.read_all()) == sorted(f"Lock{i} Order" for i in range(CUSTOMERS))
     finally:
-        with app.app_context():  # the schema is dropped next: no pooled connection may hold it
-            db.session.remove()
-            db.engine.dispose()
+        host.dispose()  # the schema is dropped next: no pooled connection may hold it
 
 
 # -- a purge racing a pull ---------------------------------------------------------------
@@ -200,11 +202,12 @@ def test_concurrent_pull_and_push_batches_never_deadlock_and_converge(pg: tuple[
 WAIT = 20
 
 
-def _purge_app(pg_url: str) -> tuple[t.Any, t.Any]:
+def _purge_host(pg_url: str, kind: str) -> Host:
     emu = make_emulator()
-    app = make_app(pg_url, QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
+    host = build(kind, pg_url, QBO_TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode(), QBO_MAX_RETRIES=0)
+    app, db = host.app, host.db
     attach_emulator(app, emu)
-    connect_tenant(app, emu, "acme", TEST_REALM)
+    connect_tenant(app, emu, host.tenant, TEST_REALM)
     with app.app_context():
         events = []
         for i in range(5):
@@ -221,16 +224,15 @@ def _purge_app(pg_url: str) -> tuple[t.Any, t.Any]:
             )
         db.session.add_all(events)
         db.session.commit()
-    return app, emu
+    return host
 
 
-def _purge_through_the_admin_page(app: t.Any) -> None:
-    from tests.conftest import login
+def _purge_through_the_admin_page(host: Host) -> None:
+    """The admin disconnects with "delete synced data" (under crm2's CSRFProtect too)."""
     from tests.connection.test_connect_support import csrf
-    from tests.hostapp import ACME_ADMIN
 
-    client = app.test_client()
-    login(client, ACME_ADMIN)
+    client = host.app.test_client()
+    host.login(client)
     token = csrf(client, "/qbo/admin/disconnect")
     response = client.post("/qbo/admin/disconnect", data={"csrf_token": token, "data": "purge"})
     assert response.status_code == 302, response.status_code
@@ -253,31 +255,27 @@ def _wait_for_a_lock_wait(engine: sa.Engine) -> None:
     raise AssertionError("the other side never waited for the lock")
 
 
-def _left_for_acme(app: t.Any) -> dict[str, int]:
+def _left_for_the_tenant(host: Host) -> dict[str, int]:
     from flask_qbo.models import Connection
 
-    with app.app_context():
+    db = host.db
+    with host.app.app_context():
         counts = {
-            "customers": db.session.query(Customer).filter_by(tenant_key="acme").count(),
+            "customers": db.session.query(Customer).filter_by(tenant_key=host.tenant).count(),
             "inbox": db.session.query(Inbox).filter_by(realm_id=TEST_REALM).count(),
-            "connections": db.session.query(Connection).filter_by(tenant_key="acme").count(),
+            "connections": db.session.query(Connection).filter_by(tenant_key=host.tenant).count(),
         }
         db.session.remove()
         return counts
 
 
-def _dispose(app: t.Any) -> None:
-    with app.app_context():  # the schema is dropped next: no pooled connection may hold it
-        db.session.remove()
-        db.engine.dispose()
-
-
 def test_a_purge_waits_for_the_pull_holding_the_connection_then_deletes_its_rows(
-    pg: tuple[str, str], monkeypatch: t.Any, caplog: t.Any
+    pg: tuple[str, str], monkeypatch: t.Any, caplog: t.Any, host_kind: str
 ) -> None:
     import logging
 
-    app, _ = _purge_app(pg[0])
+    host = _purge_host(pg[0], host_kind)
+    app = host.app
     try:
         held, resume = threading.Event(), threading.Event()
         real = pull.lock_customers
@@ -292,28 +290,29 @@ def test_a_purge_waits_for_the_pull_holding_the_connection_then_deletes_its_rows
         with caplog.at_level(logging.WARNING):
             puller = in_app_thread(app, "pull", lambda: pull.process(get_qbo(app)), out)
             assert held.wait(WAIT)
-            purger = in_app_thread(app, "purge", lambda: _purge_through_the_admin_page(app), out)
+            purger = in_app_thread(app, "purge", lambda: _purge_through_the_admin_page(host), out)
             with app.app_context():
-                _wait_for_a_lock_wait(db.engine)
+                _wait_for_a_lock_wait(host.db.engine)
             resume.set()
             puller.join(WAIT)
             purger.join(WAIT)
         assert not puller.is_alive() and not purger.is_alive()
         assert not any(isinstance(value, BaseException) for value in out.values()), out
         assert out["pull"] == 5  # the pull committed first...
-        assert _left_for_acme(app) == {"customers": 0, "inbox": 0, "connections": 0}  # ...the purge took it all
+        assert _left_for_the_tenant(host) == {"customers": 0, "inbox": 0, "connections": 0}  # ...the purge took it all
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     finally:
-        _dispose(app)
+        host.dispose()  # the schema is dropped next: no pooled connection may hold it
 
 
 def test_a_pull_that_finds_the_purge_holding_the_connection_writes_nothing(
-    pg: tuple[str, str], monkeypatch: t.Any, caplog: t.Any
+    pg: tuple[str, str], monkeypatch: t.Any, caplog: t.Any, host_kind: str
 ) -> None:
     """The pull has read QBO; the purge takes the connection before the pull's first write."""
     import logging
 
-    app, _ = _purge_app(pg[0])
+    host = _purge_host(pg[0], host_kind)
+    app = host.app
     try:
         read, go_on = threading.Event(), threading.Event()
         locked, resume = threading.Event(), threading.Event()
@@ -332,14 +331,14 @@ def test_a_pull_that_finds_the_purge_holding_the_connection_writes_nothing(
 
         monkeypatch.setattr(pull, "_balance_customers", read_then_pause)
         with app.app_context():
-            engine = db.engine
+            engine = host.db.engine
         sa.event.listen(engine, "after_cursor_execute", pause_the_purge)
         out: dict[str, t.Any] = {}
         try:
             with caplog.at_level(logging.WARNING):
                 puller = in_app_thread(app, "pull", lambda: pull.process(get_qbo(app)), out)
                 assert read.wait(WAIT)
-                purger = in_app_thread(app, "purge", lambda: _purge_through_the_admin_page(app), out)
+                purger = in_app_thread(app, "purge", lambda: _purge_through_the_admin_page(host), out)
                 assert locked.wait(WAIT)
                 go_on.set()
                 _wait_for_a_lock_wait(engine)  # the pull, at its hold on the connection
@@ -351,7 +350,7 @@ def test_a_pull_that_finds_the_purge_holding_the_connection_writes_nothing(
         assert not puller.is_alive() and not purger.is_alive()
         assert not any(isinstance(value, BaseException) for value in out.values()), out
         assert out["pull"] == 0
-        assert _left_for_acme(app) == {"customers": 0, "inbox": 0, "connections": 0}
+        assert _left_for_the_tenant(host) == {"customers": 0, "inbox": 0, "connections": 0}
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     finally:
-        _dispose(app)
+        host.dispose()  # the schema is dropped next: no pooled connection may hold it

@@ -8,6 +8,9 @@ from a third connection: a contact never has two rows in flight, and no row
 is taken while an older row of its contact is unfinished.  That backlog is
 above ``QBO_BATCH_THRESHOLD``, so it exercises batch claims; the single-row
 claim's race is forced in tests/sync/push/test_push_claim_race.py and run here too.
+
+Both scenarios run on every host shape (``host_kind``): the outbox and its
+claims must not care how the host stores a contact.
 """
 
 from __future__ import annotations
@@ -28,9 +31,8 @@ from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
-from tests.hostapp import Contact
-from tests.hostapp import db
-from tests.hostapp import make_app
+from tests.hosts.adapter import Host
+from tests.hosts.adapter import make_app
 from tests.sync.push.test_push_claim_race import push_workers
 from tests.sync.push.test_push_claim_race import scenario_one_claim_wins
 
@@ -47,16 +49,20 @@ OUT_OF_ORDER = sa.text("""
 """)
 
 
-def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any, pg: tuple[str, str]) -> None:
+def test_two_workers_never_share_a_row_and_keep_contact_order(
+    monkeypatch: t.Any, pg: tuple[str, str], host_kind: str
+) -> None:
     url = pg[0]
     checker = sa.create_engine(url)
     try:
         key = Fernet.generate_key().decode()
         emu = make_emulator()
-        apps = [make_app(url, QBO_TOKEN_ENCRYPTION_KEY=key, QBO_MAX_RETRIES=0) for _ in range(2)]
+        apps = [make_app(host_kind, url, QBO_TOKEN_ENCRYPTION_KEY=key, QBO_MAX_RETRIES=0) for _ in range(2)]
         for app in apps:
             attach_emulator(app, emu)
-        connect_tenant(apps[0], emu, "acme", TEST_REALM)
+        host = Host(host_kind, apps[0])
+        db, model = host.db, host.contact_model
+        connect_tenant(apps[0], emu, host.tenant, TEST_REALM)
 
         violations: list[list[int]] = []
         claimed: list[int] = []
@@ -101,7 +107,7 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
                 errors.append(exc)
 
         with apps[0].app_context():
-            contacts = [Contact(tenant="acme", first_name=f"Pg{i}", last_name="Worker") for i in range(CONTACTS)]
+            contacts = [host.contact(f"Pg{i} Worker") for i in range(CONTACTS)]
             db.session.add_all(contacts)
             db.session.commit()
             ids = [c.id for c in contacts]
@@ -111,7 +117,7 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
             start.wait()
             for round_no in range(ROUNDS):  # edits land while rows are in flight: some queue behind them
                 time.sleep(0.05)
-                for contact in db.session.query(Contact).filter(Contact.id.in_(ids)):
+                for contact in db.session.query(model).filter(model.id.in_(ids)):
                     contact.phone = f"555-{round_no}-{contact.id}"
                 db.session.commit()
             stop.set()
@@ -137,14 +143,12 @@ def test_two_workers_never_share_a_row_and_keep_contact_order(monkeypatch: t.Any
         checker.dispose()
 
 
-def test_one_single_row_claim_wins_postgres(monkeypatch: t.Any, pg: tuple[str, str]) -> None:
+def test_one_single_row_claim_wins_postgres(monkeypatch: t.Any, pg: tuple[str, str], host_kind: str) -> None:
     """Two workers read the same row (the first read's ``SKIP LOCKED`` lock released) and claim it at once."""
     emu = make_emulator()
-    apps = push_workers(pg[0], emu)
+    apps = push_workers(pg[0], emu, host_kind)
     try:
-        scenario_one_claim_wins(apps, emu, monkeypatch)
+        scenario_one_claim_wins(apps, emu, monkeypatch, host_kind)
     finally:
         for app in apps:  # the schema is dropped next: no pooled connection may hold it
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+            Host(host_kind, app).dispose()

@@ -8,7 +8,8 @@ reads only once the first has read and committed, and both claims meet at a
 barrier just before their UPDATE reaches the database, so a claim that reads
 first and writes after would let both through every time.
 
-Each "worker" is its own app on the same database, as two processes would be.
+Each "worker" is its own app on the same database, as two processes would be,
+of either host shape (tests/hosts/adapter.py).
 The scenario is a function so the PostgreSQL test (tests/integration/test_push_pg.py)
 runs it too, where the read is ``FOR UPDATE SKIP LOCKED``.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import threading
 import typing as t
 
+import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
@@ -28,20 +30,20 @@ from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
-from tests.hostapp import Contact
-from tests.hostapp import db
-from tests.hostapp import make_app
+from tests.hosts.adapter import HOSTS
+from tests.hosts.adapter import Host
+from tests.hosts.adapter import make_app
 
 WAIT = 10  # seconds any step may take before the test calls the interleaving broken
 
 
-def push_workers(database_uri: str, emulator: t.Any) -> list[t.Any]:
-    """Two worker apps on one database, wired to ``emulator``, with one connected tenant."""
+def push_workers(database_uri: str, emulator: t.Any, kind: str = "hostapp") -> list[t.Any]:
+    """Two worker apps of host ``kind`` on one database, wired to ``emulator``, with one connected tenant."""
     key = Fernet.generate_key().decode()
-    apps = [make_app(database_uri, QBO_TOKEN_ENCRYPTION_KEY=key, QBO_MAX_RETRIES=0) for _ in range(2)]
+    apps = [make_app(kind, database_uri, QBO_TOKEN_ENCRYPTION_KEY=key, QBO_MAX_RETRIES=0) for _ in range(2)]
     for app in apps:
         attach_emulator(app, emulator)
-    connect_tenant(apps[0], emulator, "acme", TEST_REALM)
+    connect_tenant(apps[0], emulator, Host(kind, apps[0]).tenant, TEST_REALM)
     return apps
 
 
@@ -98,8 +100,10 @@ class Interleaving:
             self.writes.wait()
 
 
-def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.Any) -> None:
-    """Both workers hold the same row as a candidate and claim it at once: one pushes it, once."""
+def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.Any, kind: str = "hostapp") -> None:
+    """Both workers (apps of host ``kind``) hold the same row as a candidate and claim it at once: one pushes it, once."""
+    host = Host(kind, apps[0])
+    db = host.db
     forced = Interleaving()
     monkeypatch.setattr(push, "candidates", forced.candidates(push.candidates))
     monkeypatch.setattr(OUTBOX, "claim", forced.claim(OUTBOX.claim))
@@ -110,7 +114,7 @@ def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.A
     for engine in engines:
         sa.event.listen(engine, "before_cursor_execute", forced.before_execute)
     with apps[0].app_context():
-        contact = Contact(tenant="acme", first_name="Race", last_name="Claim", email="race@example.com")
+        contact = host.contact("Race Claim", email="race@example.com")
         db.session.add(contact)
         db.session.commit()
         assert db.session.query(Outbox).count() < int(apps[0].config["QBO_BATCH_THRESHOLD"])  # row-by-row path
@@ -149,6 +153,7 @@ def scenario_one_claim_wins(apps: list[t.Any], emulator: t.Any, monkeypatch: t.A
     assert customer["PrimaryEmailAddr"]["Address"] == "race@example.com"
 
 
-def test_one_claim_wins_sqlite(tmp_path: t.Any, emulator: t.Any, monkeypatch: t.Any) -> None:
-    apps = push_workers(f"sqlite:///{tmp_path / 'claim.sqlite'}", emulator)
-    scenario_one_claim_wins(apps, emulator, monkeypatch)
+@pytest.mark.parametrize("kind", HOSTS)
+def test_one_claim_wins_sqlite(tmp_path: t.Any, emulator: t.Any, monkeypatch: t.Any, kind: str) -> None:
+    apps = push_workers(f"sqlite:///{tmp_path / 'claim.sqlite'}", emulator, kind)
+    scenario_one_claim_wins(apps, emulator, monkeypatch, kind)
