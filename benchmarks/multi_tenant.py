@@ -6,8 +6,9 @@ bulk-inserted with tokens issued by the emulator and encrypted as the connect
 flow stores them).  One simulated hour runs at a 5-minute ``QBO_CDC_INTERVAL``
 and the runner's default 5-second tick: 720 calls of the thread runner's
 ``run_once`` (push turn, inbox turn, ``pull.poll_due``, upkeep every minute),
-with the clock moved 5 s per tick instead of sleeping (the emulator's clock
-and the pull module's ``utcnow`` move together).  At the start of each cycle a
+with the clock moved 5 s per tick instead of sleeping (the pull side's
+``utcnow`` is the start plus 5 s per tick; the emulator's clock moves 5 s per
+tick too).  At the start of each cycle a
 trickle of edits arrives on both sides: 1 % of the companies get a new
 customer in QBO, 1 % get a new contact in the CRM.
 
@@ -123,10 +124,12 @@ def run(companies: int, ticks: int) -> dict[str, t.Any]:
 
     skew = dt.timedelta(0)
     real_utcnow = utcnow
-    # The pull side's clock, simulated (poll_due moved to pull.polling in issue 16; both are patched when present).
+    start = utcnow()
+    # The pull side's clock, simulated: the start plus 5 s per tick, however long the ticks really take
+    # (poll_due moved to pull.polling in issue 16; both modules are patched when present).
     clocked = [m for m in (pull, sys.modules.get("flask_qbo.sync.pull.polling")) if m is not None]
     for module in clocked:
-        setattr(module, "utcnow", lambda: real_utcnow() + skew)  # noqa: B010
+        setattr(module, "utcnow", lambda: start + skew)  # noqa: B010
     tick_started = 0.0
     latencies: list[float] = []
     real_poll = pull.poll_cdc
