@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 import threading
 import typing as t
+from concurrent.futures import CancelledError
 from concurrent.futures import Executor
 
 from flask import Flask
@@ -136,7 +137,11 @@ def poll_due(qbo: QBO, poll: t.Callable[[QBO, Connection], int], *, pool: Execut
         return sum(poll_one(qbo, conn_id, poll) for conn_id in ids)
     app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
     futures = [pool.submit(_poll_in_context, app, qbo, conn_id, poll) for conn_id in ids]
-    return sum(future.result() for future in futures)
+    applied = 0
+    for future in futures:
+        with contextlib.suppress(CancelledError):  # the runner is stopping: the rest waits for the next start
+            applied += future.result()
+    return applied
 
 
 def _poll_in_context(app: Flask, qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -> int:

@@ -7,15 +7,21 @@ import datetime as dt
 import threading
 import typing as t
 
+import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from flask_qbo.models import Connection
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
+from flask_qbo.sync.pull import polling
 from flask_qbo.sync.pull import pull
 from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
+from flask_qbo.testing import make_emulator
 from tests.hostapp import db
+from tests.hostapp import make_app
 from tests.sync.pull.pull_support import add_customer
 
 OTHER_REALMS = ("9130350000000001", "9130350000000002")
@@ -119,3 +125,29 @@ def test_a_company_is_never_polled_twice_at_once(app: t.Any, emulator: t.Any, co
         release.set()
         pull.poll_cdc = real_poll  # type: ignore[assignment]
     assert calls == ["acme"]
+
+
+@pytest.mark.postgres
+def test_a_company_polled_by_another_process_is_skipped(pg: tuple[str, str]) -> None:
+    """Another worker process holds the company's poll lock (PostgreSQL advisory lock): this one skips it."""
+    emu = make_emulator()
+    app = make_app(pg[0])
+    attach_emulator(app, emu)
+    conn_id = connect_tenant(app, emu, "acme", TEST_REALM).id
+    other = sa.create_engine(pg[0])
+    try:
+        with other.connect() as worker:
+            worker.execute(sa.select(sa.func.pg_advisory_xact_lock(polling.ADVISORY_KEY, conn_id)))
+            with app.app_context():
+                pull.poll_due(get_qbo(app))
+                assert db.session.get(Connection, conn_id).last_cdc_at is None  # skipped, not polled twice
+                db.session.commit()
+            worker.rollback()  # the other worker's poll ends
+        with app.app_context():
+            pull.poll_due(get_qbo(app))
+            assert db.session.get(Connection, conn_id).last_cdc_at is not None
+            db.session.remove()
+    finally:
+        other.dispose()
+        with app.app_context():
+            db.engine.dispose()
