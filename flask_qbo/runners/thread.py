@@ -15,6 +15,12 @@ made during a flood of QuickBooks events therefore goes out after at most one
 batch of events, and a bulk edit in the CRM never holds events back for long
 either.
 
+CDC polls of different companies run side by side on a small pool
+(:data:`POLL_WORKERS` threads): most of a poll is waiting for QuickBooks, so
+ten thousand companies need not queue behind each other.  Each company's own
+limits still hold (its realm's throttle), and one company is never polled
+twice at once (:mod:`flask_qbo.sync.pull.polling`).
+
 The thread starts lazily, on the first wake-up or the first request, not in
 ``init_app``: a forking server (gunicorn ``--preload``) or a CLI command such as
 ``flask db upgrade`` would otherwise start a thread it never uses, or lose it
@@ -34,10 +40,14 @@ import threading
 import time
 import typing as t
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
+from sqlalchemy import select
 
 from ..connection import upkeep
+from ..models import Outbox
+from ..models import OutboxStatus
 from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
@@ -54,6 +64,8 @@ log = logging.getLogger(__name__)
 #: Rows one ``push.process`` call handles: the push queue's turn in a round (the pull
 #: queue's turn is one ``pull.process`` call of ``pull.BATCH`` events per realm).
 PUSH_CHUNK = 100
+#: Threads polling CDC for different companies at once (each company keeps its own request limits).
+POLL_WORKERS = 4
 
 #: Runners alive in this process, stopped at interpreter exit.
 _runners: weakref.WeakSet[ThreadRunner] = weakref.WeakSet()
@@ -65,12 +77,19 @@ class ThreadRunner:
     :param poll_interval: seconds between calls of ``pull.poll_due`` (it decides
         per connection whether a CDC poll is due) and of the idle safety tick.
     :param upkeep_interval: seconds between calls of ``upkeep.upkeep``.
+    :param poll_workers: companies polled at once; 1 polls them one after the other in the runner's thread.
     :param in_tests: start in an app with ``TESTING = True`` too (the host set
         ``QBO_RUNNER`` itself); otherwise such an app never starts the thread.
     """
 
     def __init__(
-        self, app: Flask, *, poll_interval: float = 5.0, upkeep_interval: float = 60.0, in_tests: bool = True
+        self,
+        app: Flask,
+        *,
+        poll_interval: float = 5.0,
+        upkeep_interval: float = 60.0,
+        in_tests: bool = True,
+        poll_workers: int = POLL_WORKERS,
     ) -> None:
         self.app = app
         self.in_tests = in_tests
@@ -82,6 +101,8 @@ class ThreadRunner:
         self._thread: threading.Thread | None = None
         self._next_poll = 0.0
         self._next_upkeep = 0.0
+        self.poll_workers = poll_workers
+        self._pool: ThreadPoolExecutor | None = None
         #: Iterations completed and jobs that raised: visible to tests and the health page.
         self.loops = 0
         self.errors = 0
@@ -136,6 +157,8 @@ class ThreadRunner:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def run_forever(self) -> None:
         """Run the loop in the calling thread (``flask qbo worker``) until :meth:`stop`."""
@@ -168,12 +191,18 @@ class ThreadRunner:
         now = time.monotonic()
         if now >= self._next_poll:
             self._next_poll = now + self.poll_interval
-            self._job("pull.poll_due", pull.poll_due, qbo)
+            self._job("pull.poll_due", pull.poll_due, qbo, pool=self._poll_pool())
         if now >= self._next_upkeep:
             self._next_upkeep = now + self.upkeep_interval
             self._job("upkeep", upkeep.upkeep, qbo)
         self.last_run = utcnow()
         return due_in
+
+    def _poll_pool(self) -> ThreadPoolExecutor | None:
+        """The pool CDC polls run on, made on first use; ``None`` with one poll worker."""
+        if self.poll_workers > 1 and self._pool is None:
+            self._pool = ThreadPoolExecutor(self.poll_workers, thread_name_prefix=f"qbo-poll-{self.app.name}")
+        return self._pool
 
     def _job(self, name: str, func: t.Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
         """Run one job; an exception is logged with its traceback and counted, and the thread lives on."""
@@ -191,9 +220,25 @@ def _push_turn(app: Flask) -> float | None:
     """Push up to :data:`PUSH_CHUNK` due rows; return seconds until the next row is due (0 when more are)."""
 
     qbo = get_qbo(app)
+    if not _outbox_busy(qbo):
+        return None
     if push.process(qbo, limit=PUSH_CHUNK) >= PUSH_CHUNK:
         return 0.0
     return push.next_due_in(qbo)
+
+
+def _outbox_busy(qbo: QBO) -> bool:
+    """True while an outbox row is pending or claimed; otherwise the push turn has nothing to look at.
+
+    One indexed query instead of the turn's queries over every connected
+    company, on each tick of an idle CRM with thousands of companies.
+    """
+    session = qbo.state().db.session()
+    busy = session.scalar(
+        select(Outbox.id).where(Outbox.status.in_((OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS))).limit(1)
+    )
+    session.commit()
+    return busy is not None
 
 
 def _pull_turn(qbo: QBO) -> bool:

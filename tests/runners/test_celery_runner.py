@@ -13,8 +13,10 @@ import typing as t
 import pytest
 from celery import Celery
 
+from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
+from flask_qbo.models import utcnow
 from flask_qbo.runners import celery as qbo_celery
 from flask_qbo.runners.celery import CDC_TASK
 from flask_qbo.runners.celery import PULL_TASK
@@ -107,6 +109,7 @@ def test_tasks_run_the_engine_inside_the_app_context(celery_app: t.Any, emulator
     with app.app_context():
         assert db.session.query(Contact).one().last_name == "Polled"
         assert db.session.query(Outbox).filter(Outbox.status != "done").count() == 0  # pulled, not echoed
+        db.session.query(Connection).one().access_expires_at = utcnow()  # a token to refresh: upkeep has work
         db.session.commit()
     assert celery.tasks[UPKEEP_TASK].apply().get() == 1  # one connection checked
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import typing as t
+from concurrent.futures import Executor
 from functools import partial
 
+from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -31,6 +33,7 @@ from ...errors import QBOAPIError
 from ...errors import QBOAuthError
 from ...errors import QBOTokenDecryptError
 from ...intuit import faults
+from ...intuit.auth import record_reads
 from ...intuit.ids import is_qbo_id
 from ...models import Connection
 from ...models import ConnectionStatus
@@ -49,6 +52,7 @@ from . import merges
 from . import mirror
 from . import ordering
 from . import parsing
+from . import polling
 from . import scope
 from .apply import Applier
 from .reads import IN_CHUNK
@@ -300,13 +304,29 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     a response at CDC's 1000-object cap falls back to queries by
     ``MetaData.LastUpdatedTime``, which page without limit but cannot see
     deleted transactions.
+
+    The poll is one transaction with one commit: its metered reads are
+    counted in the same UPDATE of the connection row that moves the cursor
+    (or on their own if the poll fails).
     """
+    reads: list[int] = []
+    try:
+        return _poll_cdc(qbo, connection, reads)
+    except BaseException:
+        if reads:
+            qbo.state().db.session().rollback()  # first: on SQLite the poll may hold the write lock
+            record_reads(qbo, polling.connection_id(connection), len(reads))
+        raise
+
+
+def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
     session = qbo.state().db.session()
     started = utcnow()
     overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
     cursor = connection.cdc_cursor or connection.connected_at or started - dt.timedelta(seconds=cdc_interval())
     window_start = cursor - overlap
     client = qbo.client(connection)
+    client.on_read = reads.append  # counted with the cursor below: no commit of its own
     objects = None
     mode = "cdc"
     if started - window_start < CDC_MAX_AGE:
@@ -345,6 +365,13 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
     ordering.cover(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
     connection.cdc_cursor = newest
     connection.last_cdc_at = utcnow()
+    if reads:
+        month = utcnow().strftime("%Y-%m")
+        count = len(reads)
+        connection.reads_count = case(
+            (Connection.reads_month == month, func.coalesce(Connection.reads_count, 0) + count), else_=count
+        )
+        connection.reads_month = month
     if mode == "query":
         session.add(
             SyncLog(
@@ -356,6 +383,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
             )
         )
     session.commit()
+    reads.clear()  # counted by the commit
     return applier.applied
 
 
@@ -370,48 +398,11 @@ def _query_changed(client: QBOClient, since: dt.datetime) -> dict[str, list[dict
     return found
 
 
-def poll_due(qbo: QBO | None = None) -> int:
+def poll_due(qbo: QBO | None = None, *, pool: Executor | None = None) -> int:
     """Poll CDC for every connected connection whose interval has passed; returns changes applied.
 
-    Connections are loaded one at a time, after the previous poll committed: a
-    disconnect may delete any of them meanwhile, and a purged one is skipped
-    without a word.
+    Which connections are due, the one-poll-per-company rule and running
+    polls side by side on ``pool`` (the thread runner's) are
+    :mod:`.polling`'s; each poll is :func:`poll_cdc`.
     """
-    qbo = qbo or get_qbo()
-    session = qbo.state().db.session()
-    interval = dt.timedelta(seconds=cdc_interval())
-    now = utcnow()
-    applied = 0
-    ids = [
-        conn_id
-        for (conn_id,) in session.query(Connection.id)
-        .filter(Connection.status == ConnectionStatus.CONNECTED)
-        .order_by(Connection.id)
-    ]
-    for conn_id in ids:
-        conn = session.get(Connection, conn_id)
-        if conn is None or not conn.is_active:
-            continue
-        if conn.last_cdc_at is not None and conn.last_cdc_at + interval > now:
-            continue
-        tenant = conn.tenant_key
-        try:
-            applied += poll_cdc(qbo, conn)
-        except ConnectionGone:
-            session.rollback()
-        except QBOAuthError as exc:
-            session.rollback()
-            if session.get(Connection, conn_id) is not None:  # else purged while its tokens were in use
-                log.warning(
-                    "CDC poll for tenant %s needs a reconnect (%s).",
-                    tenant,
-                    faults.brief(exc),
-                    extra={"qbo_tenant": tenant},
-                )
-        except QBOTokenDecryptError as exc:
-            session.rollback()
-            log.warning("CDC poll for tenant %s waits for the key: %s", tenant, exc, extra={"qbo_tenant": tenant})
-        except Exception:
-            session.rollback()
-            log.exception("CDC poll for tenant %s failed; retried next interval.", tenant, extra={"qbo_tenant": tenant})
-    return applied
+    return polling.poll_due(qbo or get_qbo(), poll_cdc, pool=pool)

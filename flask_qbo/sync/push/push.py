@@ -52,10 +52,17 @@ if t.TYPE_CHECKING:
     from ...extension import QBO
 
 
-def active_connections(session: Session) -> dict[str, Connection]:
-    """Tenant key → connection, for connections sync may use now."""
-    rows = session.query(Connection).filter(Connection.status == ConnectionStatus.CONNECTED).all()
-    return {c.tenant_key: c for c in rows if c.realm_id}
+def active_connections(session: Session) -> dict[str, str]:
+    """Tenant key → realm id, for connections sync may use now.
+
+    Two columns, never the rows as objects: the runner asks on every tick, with thousands of companies.
+    """
+    rows = session.execute(
+        select(Connection.tenant_key, Connection.realm_id).where(
+            Connection.status == ConnectionStatus.CONNECTED, Connection.realm_id.isnot(None)
+        )
+    )
+    return {tenant: str(realm) for tenant, realm in rows}
 
 
 def candidates(session: Session, tenants: t.Collection[str], limit: int, now: dt.datetime) -> list[Outbox]:
@@ -119,7 +126,7 @@ def due_count(qbo: QBO | None = None) -> int:
     return total
 
 
-def _pending_counts(session: Session, connections: t.Mapping[str, Connection]) -> dict[str, int]:
+def _pending_counts(session: Session, connections: t.Mapping[str, str]) -> dict[str, int]:
     rows = session.execute(
         select(Outbox.tenant_key, func.count())
         .where(

@@ -1,0 +1,222 @@
+"""Many connected companies on one thread runner: what an idle company costs per CDC cycle.
+
+N companies (``--companies``, default 10,000; ``--quick`` 500) live in one
+in-process emulator, each connected to its own tenant (connection rows are
+bulk-inserted with tokens issued by the emulator and encrypted as the connect
+flow stores them).  One simulated hour runs at a 5-minute ``QBO_CDC_INTERVAL``
+and the runner's default 5-second tick: 720 calls of the thread runner's
+``run_once`` (push turn, inbox turn, ``pull.poll_due``, upkeep every minute),
+with the clock moved 5 s per tick instead of sleeping (the pull side's
+``utcnow`` is the start plus 5 s per tick; the emulator's clock moves 5 s per
+tick too).  At the start of each cycle a
+trickle of edits arrives on both sides: 1 % of the companies get a new
+customer in QBO, 1 % get a new contact in the CRM.
+
+Figures (one JSON line, ``{"benchmark": "multi_tenant", ...}``):
+
+* ``cpu_ms_per_company_cycle``: CPU of the ticks (all threads) minus the
+  emulator's own CPU, per company and 5-minute cycle;
+* ``p95_pull_latency_ms``: wall time from the start of the tick that found a
+  company due until its poll committed (how long a company waits behind the
+  others), 95th percentile over all polls;
+* ``requests_per_company_hour``: QBO API requests per company in the hour.
+
+``python -m benchmarks.multi_tenant [--quick] [--companies N] [--ticks N]``
+
+Only the thread runner on SQLite is measured; the Celery + PostgreSQL side of
+the comparison is not part of this benchmark yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import tempfile
+import threading
+import time
+import typing as t
+
+from sqlalchemy import insert
+
+from flask_qbo.emulator import WSGIAdapter
+from flask_qbo.intuit.oauth import token_values
+from flask_qbo.models import Connection
+from flask_qbo.models import ConnectionStatus
+from flask_qbo.models import utcnow
+from flask_qbo.runners import thread as runner
+from flask_qbo.state import get_qbo
+from flask_qbo.sync.pull import pull
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import make_emulator
+
+TICK_S = 5.0
+CYCLE_S = 300
+FIRST_REALM = 9_130_350_000_000_000
+
+
+class EmulatorMeter:
+    """Wraps the emulator's WSGI app: counts API requests and the CPU spent inside the emulator."""
+
+    def __init__(self, wsgi: t.Callable[..., t.Any]) -> None:
+        self.wsgi = wsgi
+        self.cpu = 0.0
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> t.Any:
+        started = time.thread_time()
+        try:
+            return list(self.wsgi(environ, start_response))
+        finally:
+            spent = time.thread_time() - started
+            with self._lock:
+                self.cpu += spent
+                self.requests += "/v3/company/" in environ.get("PATH_INFO", "")
+
+
+def _connect_all(app: t.Any, emu: t.Any, realms: list[str]) -> None:
+    """Companies in the emulator and one connection row per tenant, in one bulk insert."""
+    qbo = get_qbo(app)
+    now = utcnow()
+    rows = []
+    for i, realm in enumerate(realms):
+        emu.add_company(realm, f"Company {i}")
+        token = emu.issue_tokens(realm, client_id=app.config["QBO_CLIENT_ID"])
+        values = token_values(token, qbo.state(app).cipher, now)
+        rows.append(
+            {
+                "tenant_key": f"t{i}",
+                "realm_id": realm,
+                "company_name": f"Company {i}",
+                "environment": app.config["QBO_ENVIRONMENT"],
+                "status": ConnectionStatus.CONNECTED,
+                "connected_at": now,
+                "connected_by": "bench",
+                "reads_count": 0,
+                "warnings_sent": [],
+                "created_at": now,
+                "updated_at": now,
+                **values,
+            }
+        )
+    with app.app_context():
+        session = qbo.state(app).db.session()
+        session.execute(insert(Connection), rows)
+        session.commit()
+
+
+def run(companies: int, ticks: int) -> dict[str, t.Any]:
+    from tests.hostapp import Contact
+    from tests.hostapp import db
+    from tests.hostapp import make_app
+
+    emu = make_emulator()
+    app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-tenants-')}/crm.sqlite", QBO_RUNNER="none")
+    attach_emulator(app, emu)
+    meter = EmulatorMeter(emu.app)
+    get_qbo(app).mount_transport(emu.config.base_url.rstrip("/"), WSGIAdapter(meter), app)
+    app.config["QBO_CDC_INTERVAL"] = CYCLE_S
+    realms = [str(FIRST_REALM + i) for i in range(companies)]
+    _connect_all(app, emu, realms)
+
+    skew = dt.timedelta(0)
+    real_utcnow = utcnow
+    start = utcnow()
+    # The pull side's clock, simulated: the start plus 5 s per tick, however long the ticks really take
+    # (poll_due moved to pull.polling in issue 16; both modules are patched when present).
+    clocked = [m for m in (pull, sys.modules.get("flask_qbo.sync.pull.polling")) if m is not None]
+    for module in clocked:
+        setattr(module, "utcnow", lambda: start + skew)  # noqa: B010
+    tick_started = 0.0
+    latencies: list[float] = []
+    real_poll = pull.poll_cdc
+
+    def timed_poll(qbo: t.Any, connection: t.Any) -> int:
+        applied = real_poll(qbo, connection)
+        latencies.append((time.perf_counter() - tick_started) * 1000)
+        return applied
+
+    setattr(pull, "poll_cdc", timed_poll)  # noqa: B010
+    loop = runner.ThreadRunner(app, poll_interval=TICK_S, upkeep_interval=60.0)
+    trickle = max(1, companies // 100)
+    cpu = 0.0
+    edits = 0
+    try:
+        for tick in range(ticks):
+            if tick % int(CYCLE_S / TICK_S) == 0:
+                cycle = tick // int(CYCLE_S / TICK_S)
+                for n in range(trickle):
+                    i = (cycle * 37 + n * 101) % companies
+                    emu.store.create(realms[i], "Customer", {"DisplayName": f"QBO {cycle}-{n}"})
+                    j = (cycle * 53 + n * 97 + 1) % companies
+                    with app.app_context():
+                        db.session.add(
+                            Contact(
+                                tenant=f"t{j}", first_name=f"Crm{cycle}", last_name=str(n), email=f"c{cycle}.{n}@x.test"
+                            )
+                        )
+                        db.session.commit()
+                    edits += 2
+            loop._next_poll = 0.0  # a poll step on every tick, as the runner's timer gives it
+            if tick % int(60 / TICK_S):
+                loop._next_upkeep = float("inf")
+            else:
+                loop._next_upkeep = 0.0
+            emulator_before = meter.cpu
+            started_cpu = time.process_time()
+            tick_started = time.perf_counter()
+            with app.app_context():
+                loop.run_once()
+            cpu += time.process_time() - started_cpu - (meter.cpu - emulator_before)
+            skew += dt.timedelta(seconds=TICK_S)
+            emu.clock.advance(TICK_S)
+    finally:
+        for module in clocked:
+            setattr(module, "utcnow", real_utcnow)  # noqa: B010
+        setattr(pull, "poll_cdc", real_poll)  # noqa: B010
+        loop.stop()
+    cycles = ticks * TICK_S / CYCLE_S
+    hours = ticks * TICK_S / 3600
+    ordered = sorted(latencies)
+    return {
+        "companies": companies,
+        "ticks": ticks,
+        "edits": edits,
+        "polls": len(latencies),
+        "cpu_ms_per_company_cycle": round(cpu * 1000 / companies / cycles, 3),
+        "emulator_cpu_s": round(meter.cpu, 2),
+        "p95_pull_latency_ms": round(ordered[int(len(ordered) * 0.95)] if ordered else 0.0, 1),
+        "requests_per_company_hour": round(meter.requests / companies / hours, 2),
+        "runner_errors": loop.errors,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="500 companies instead of 10,000")
+    parser.add_argument("--companies", type=int, default=None)
+    parser.add_argument("--ticks", type=int, default=720, help="runner ticks of 5 s (720: one hour)")
+    args = parser.parse_args(argv)
+    logging.disable(logging.ERROR)
+    companies = args.companies or (500 if args.quick else 10_000)
+    started = time.monotonic()
+    result: dict[str, t.Any] = {"benchmark": "multi_tenant", "thread_sqlite": run(companies, args.ticks)}
+    result["celery_postgres"] = {"skipped": "not measured by this benchmark yet"}
+    figures = result["thread_sqlite"]
+    print(
+        f"thread_sqlite: {companies} companies, {figures['polls']} polls, "
+        f"{figures['cpu_ms_per_company_cycle']} ms CPU per company per cycle, "
+        f"p95 pull latency {figures['p95_pull_latency_ms']} ms, "
+        f"{figures['requests_per_company_hour']} requests per company-hour "
+        f"({time.monotonic() - started:.0f} s)",
+        file=sys.stderr,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

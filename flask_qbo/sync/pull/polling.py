@@ -1,0 +1,189 @@
+"""Running the CDC polls that are due: which companies, side by side, never one company twice at once.
+
+With thousands of connected companies, almost every runner tick finds nothing
+to poll.  :func:`due_ids` therefore asks the database for the ids of the
+connections whose ``QBO_CDC_INTERVAL`` has passed (``last_cdc_at`` compared in
+SQL) and nothing else: an idle company costs one scanned row per tick, never a
+loaded :class:`~flask_qbo.models.Connection` object.
+
+Polls of different companies may run side by side (the thread runner's pool,
+several Celery workers); each company's own request limits are kept by the
+per-realm throttle of its client.  Two polls of the *same* company would read
+the same window and write the same rows, so :func:`only_one` lets one of them
+through: a process-wide set of polls in flight, and on PostgreSQL a
+transaction-scoped advisory lock too, so workers in other processes skip a
+company that one of them is polling.  The advisory lock ends with the poll's
+one commit (or its rollback).
+
+The poll itself (:func:`flask_qbo.sync.pull.pull.poll_cdc`) is passed in, so
+this module stays below the pull module that calls it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import typing as t
+from concurrent.futures import CancelledError
+from concurrent.futures import Executor
+
+from flask import Flask
+from flask import current_app
+from sqlalchemy import func
+from sqlalchemy import inspect
+from sqlalchemy import or_
+from sqlalchemy import select
+
+from ...config import cdc_interval
+from ...errors import QBOAuthError
+from ...errors import QBOTokenDecryptError
+from ...intuit import faults
+from ...models import Connection
+from ...models import ConnectionStatus
+from ...models import utcnow
+from ..locks import ConnectionGone
+
+if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ...extension import QBO
+
+log = logging.getLogger(__name__)
+
+#: First key of the PostgreSQL advisory locks taken for polls (the second is the connection id).
+ADVISORY_KEY = 0x51B0
+
+_guard = threading.Lock()
+#: ``(database URL, connection id)`` of the polls running in this process.
+_running: set[tuple[str, int]] = set()
+
+
+def due_ids(session: Session, now: dt.datetime, interval: dt.timedelta) -> list[int]:
+    """Ids of the connected connections whose last poll is ``interval`` or more before ``now``, oldest first.
+
+    Never polled (``last_cdc_at`` NULL) comes first.  Only ids are selected:
+    the poll itself loads its connection, after the previous poll committed.
+    """
+    query = (
+        select(Connection.id)
+        .where(
+            Connection.status == ConnectionStatus.CONNECTED,
+            or_(Connection.last_cdc_at.is_(None), Connection.last_cdc_at <= now - interval),
+        )
+        .order_by(Connection.last_cdc_at.is_not(None), Connection.last_cdc_at, Connection.id)
+    )
+    return list(session.scalars(query))
+
+
+def is_due(connection: Connection, now: dt.datetime, interval: dt.timedelta) -> bool:
+    """True when ``connection`` is connected and its interval has passed (judged on the loaded row)."""
+    if not connection.is_active:
+        return False
+    return connection.last_cdc_at is None or connection.last_cdc_at + interval <= now
+
+
+def connection_id(connection: Connection) -> int:
+    """The id of ``connection`` from the identity map, without loading a row a rollback expired (or a purge deleted)."""
+    identity = inspect(connection).identity
+    return int(identity[0]) if identity else connection.id
+
+
+@contextlib.contextmanager
+def only_one(session: Session, connection_id: int) -> t.Iterator[bool]:
+    """Yield True when this caller may poll ``connection_id`` now, False when a poll of it is running.
+
+    On PostgreSQL the advisory lock is taken in ``session``'s transaction, so
+    the caller must commit or roll back before leaving the block (a poll
+    always does); it is then released with that transaction.
+    """
+    key = (str(session.get_bind().engine.url), connection_id)
+    with _guard:
+        if key in _running:
+            mine = False
+        else:
+            _running.add(key)
+            mine = True
+    if not mine:
+        yield False
+        return
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            locked = session.execute(select(func.pg_try_advisory_xact_lock(ADVISORY_KEY, connection_id))).scalar()
+            if not locked:
+                session.rollback()
+                yield False
+                return
+        yield True
+    finally:
+        with _guard:
+            _running.discard(key)
+
+
+def poll_due(qbo: QBO, poll: t.Callable[[QBO, Connection], int], *, pool: Executor | None = None) -> int:
+    """Run ``poll`` (:func:`~flask_qbo.sync.pull.pull.poll_cdc`) for every due connection; returns changes applied.
+
+    One id query finds the due connections; each poll then loads its own
+    connection after the previous one committed, so a disconnect may delete
+    any of them meanwhile and a purged one is skipped without a word.  With
+    ``pool`` polls of different companies run side by side, each in an app
+    context (and so a database session) of its own.
+    """
+    session = qbo.state().db.session()
+    ids = due_ids(session, utcnow(), dt.timedelta(seconds=cdc_interval()))
+    session.commit()
+    if pool is None or len(ids) < 2:
+        return sum(poll_one(qbo, conn_id, poll) for conn_id in ids)
+    app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
+    futures = [pool.submit(_poll_in_context, app, qbo, conn_id, poll) for conn_id in ids]
+    applied = 0
+    for future in futures:
+        with contextlib.suppress(CancelledError):  # the runner is stopping: the rest waits for the next start
+            applied += future.result()
+    return applied
+
+
+def _poll_in_context(app: Flask, qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -> int:
+    with app.app_context():
+        try:
+            return poll_one(qbo, conn_id, poll)
+        finally:
+            qbo.state(app).db.session.remove()
+
+
+def poll_one(qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -> int:
+    """Poll one connection if it is still due and no other poll of it runs; returns changes applied.
+
+    Errors are logged and rolled back: the poll is retried on its next interval.
+    """
+    session = qbo.state().db.session()
+    with only_one(session, conn_id) as mine:
+        if not mine:
+            return 0
+        conn = session.get(Connection, conn_id)
+        if conn is None or not is_due(conn, utcnow(), dt.timedelta(seconds=cdc_interval())):
+            session.rollback()  # polled by another worker meanwhile, or disconnected
+            return 0
+        tenant = conn.tenant_key
+        try:
+            return poll(qbo, conn)
+        except ConnectionGone:
+            session.rollback()
+        except QBOAuthError as exc:
+            session.rollback()
+            if session.get(Connection, conn_id) is not None:  # else purged while its tokens were in use
+                log.warning(
+                    "CDC poll for tenant %s needs a reconnect (%s).",
+                    tenant,
+                    faults.brief(exc),
+                    extra={"qbo_tenant": tenant},
+                )
+            session.commit()
+        except QBOTokenDecryptError as exc:
+            session.rollback()
+            log.warning("CDC poll for tenant %s waits for the key: %s", tenant, exc, extra={"qbo_tenant": tenant})
+        except Exception:
+            session.rollback()
+            log.exception("CDC poll for tenant %s failed; retried next interval.", tenant, extra={"qbo_tenant": tenant})
+        return 0
