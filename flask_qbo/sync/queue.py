@@ -216,16 +216,24 @@ class Queue(abc.ABC):
     def claim_many(
         self, session: DBSession, where: t.Sequence[ColumnElement[bool]], size: int, now: dt.datetime, who: str
     ) -> list[int]:
-        """Take up to ``size`` due rows matching ``where`` with one UPDATE; their ids, oldest first. Commits.
+        """Take up to ``size`` due rows matching ``where``; their ids, oldest first. Commits.
 
-        The subquery picks the rows (:meth:`due`); the outer condition re-checks
-        each row as the UPDATE locks it, so two workers never both take a row.
+        A SELECT picks (and on PostgreSQL locks) the rows (:meth:`due`), then one
+        UPDATE claims them; its condition re-checks each row, so two workers
+        never both take a row.  Two statements, not an ``UPDATE ... WHERE id IN
+        (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``: PostgreSQL may run such a
+        subquery again for each row, each run skipping the rows the UPDATE
+        has just locked, and so claim far more than ``n`` rows; one worker then
+        holds a whole backlog while the others find nothing.
         """
         c = self.table.c
-        picked = self.locked(session, self.due(where, now).limit(size)).subquery()
+        picked = list(session.scalars(self.locked(session, self.due(where, now).limit(size))))
+        if not picked:
+            session.commit()
+            return []
         result = session.execute(
             update(self.table)
-            .where(c.id.in_(select(picked.c.id)), self.claimable(now))
+            .where(c.id.in_(picked), self.claimable(now))
             .values(**self._claimed(now, who))
             .returning(c.id)
         )

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 
 from flask_qbo import get_qbo
 from flask_qbo.models import Outbox
+from flask_qbo.models import utcnow
 from flask_qbo.sync.push import batch
 from flask_qbo.sync.push import push
 from flask_qbo.sync.queue import OUTBOX
@@ -152,3 +153,24 @@ def test_one_single_row_claim_wins_postgres(monkeypatch: t.Any, pg: tuple[str, s
     finally:
         for app in apps:  # the schema is dropped next: no pooled connection may hold it
             Host(host_kind, app).dispose()
+
+
+def test_a_batch_claim_takes_at_most_its_size_postgres(pg: tuple[str, str], host_kind: str) -> None:
+    """``UPDATE ... IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`` can take far more than n rows on PostgreSQL.
+
+    Then one worker holds a whole backlog while the others find nothing (issue
+    16: one Celery worker idle for a quarter of a push burst).
+    """
+    app = make_app(host_kind, pg[0])
+    host = Host(host_kind, app)
+    try:
+        with app.app_context():
+            session = host.db.session
+            session.add_all(Outbox(tenant_key="acme", contact_key=str(i)) for i in range(90))
+            session.commit()
+            claimed = OUTBOX.claim_many(session, [Outbox.tenant_key == "acme"], 30, utcnow(), "w1")
+            assert len(claimed) == 30
+            assert session.query(Outbox).filter_by(status="in_progress").count() == 30
+            assert claimed == sorted(row.id for row in session.query(Outbox).order_by(Outbox.id).limit(30))
+    finally:
+        host.dispose()
