@@ -6,6 +6,7 @@ passes alone; screenshots go where the ``shot`` fixture says.
 
 from __future__ import annotations
 
+import re
 import time
 import typing as t
 
@@ -103,7 +104,6 @@ def test_rename_follows_to_quickbooks_and_a_different_name_there_shows(
 def test_a_long_name_keeps_the_header_inside_the_page(page: t.Any, live: Live, shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     page.goto(live.url + "/contacts/new")
-    expect(page.locator("#first_name")).to_have_attribute("maxlength", "100")
     expect(page.locator("#first_name-limit")).to_have_text("Up to 100 characters (QuickBooks' limit).")
     first, last = "Maximiliana" * 9, "Wolfeschlegelsteinhausen" * 4  # 99 and 96 characters, no spaces
     page.fill("#first_name", first)
@@ -119,3 +119,23 @@ def test_a_long_name_keeps_the_header_inside_the_page(page: t.Any, live: Live, s
     assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # cut with an ellipsis, not overflowing
     expect(page.get_by_role("link", name="Delete", exact=True)).to_be_in_viewport()
     shot(page, "long-name-header")
+
+
+def test_a_name_over_the_limit_is_warned_refused_and_kept_never_cut(page: t.Any, live: Live) -> None:
+    """121 characters stay 121: a live warning while typing, the server's message after saving."""
+    sign_in(page, live, "user@acme.test")
+    page.goto(live.url + "/contacts/new")
+    first = page.locator("#first_name")
+    expect(first).not_to_have_attribute("maxlength", re.compile(".*"))
+    over = page.locator("#first_name-over")
+    expect(over).to_have_attribute("aria-live", "polite")
+    expect(over).to_have_text("")
+    long_name = "Bartholomew" * 11  # 121 characters
+    first.press_sequentially(long_name)
+    assert len(first.input_value()) == 121  # typed in full, not cut by the browser
+    expect(over).to_have_text("121 characters: 21 over QuickBooks' limit of 100.")
+    page.fill("#last_name", "Longname")
+    page.get_by_role("button", name="Save contact").click()
+    expect(page.locator(".field-error")).to_have_text("QuickBooks allows at most 100 characters here; this has 121.")
+    expect(first).to_have_value(long_name)
+    expect(over).to_have_text("121 characters: 21 over QuickBooks' limit of 100.")
