@@ -82,6 +82,7 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     app.add_template_filter(formatting.format_date, "qbo_date")
     app.add_template_filter(formatting.format_datetime, "qbo_datetime")
     app.add_template_filter(formatting.status_label, "qbo_status_label")
+    app.add_template_filter(formatting.breakable, "qbo_breakable")
 
 
 @bp.after_request
