@@ -156,33 +156,31 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
     return match
 
 
-def find_contact(run_id: int, qbo_id: str, text: str) -> str:
-    """The key of the one contact a typed search names, for linking customer ``qbo_id``.
+def find_contact(run_id: int, text: str) -> str:
+    """The key of the one contact a typed search names, for linking a customer of run ``run_id``.
 
     What the review's search field holds when the page runs without
     JavaScript (or the admin pressed Enter before the list filled): the
     contacts of the run's tenant matching every word, as the picker lists
-    them.  One match, or one still free among several, is the contact;
-    otherwise :class:`ValueError` says what to type instead.
+    them.  Only a single match (or the contact's exact key) is the contact:
+    among several, even when all but one are taken, the admin chooses, so a
+    contact nobody singled out is never linked.  Otherwise :class:`ValueError`
+    names the matches and asks the admin to choose one.
     """
-    qbo, session, run = load_run(run_id)
+    qbo, _, run = load_run(run_id)
     text = " ".join(str(text or "").split())
     found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
     if not found:
         raise ValueError(f"No contact matches “{text}”: type part of the contact's name or email address.")
     keys = [str(qbo._contact_key(contact)) for contact in found]
-    taken = claims(session, run, keys, qbo_id)
-    free = [key for key in keys if key not in taken]
     if len(keys) == 1 or keys[0] == text:
         return keys[0]  # decide() says why if it is taken
-    if len(free) == 1:
-        return free[0]
     fields = qbo._registration().fields
     names = [display_name(contact_values(c, fields)) or "?" for c in found[:NAMED_IN_MESSAGE]]
     more = "…" if len(found) > NAMED_IN_MESSAGE else ""
     raise ValueError(
         f"{len(found)}{'+' if len(found) >= SEARCH_LIMIT else ''} contacts match “{text}” ({', '.join(names)}{more}): "
-        "type more of the name or the email address, then choose one from the list."
+        "choose one from the list, or type more of the name or the email address."
     )
 
 

@@ -193,7 +193,7 @@ def _decision(run_id: int, qbo_id: str) -> tuple[str, str | None]:
     if key or picked:
         return ImportDecision.LINK, (key or picked)[:100]
     if typed:
-        return ImportDecision.LINK, import_review.find_contact(run_id, qbo_id, typed)
+        return ImportDecision.LINK, import_review.find_contact(run_id, typed)
     if decision == "find":
         raise ValueError("Find the contact to link: type part of their name or email address.")
     return ImportDecision.LINK, None
