@@ -150,10 +150,29 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
         if reason:
             name = display_name(contact_values(contact, qbo._registration().fields))
             raise ValueError(f"{name} (contact {key}) is {reason}; choose another contact.")
+        if match.match_kind == "email" and not match.candidates and match.contact_key and key != match.contact_key:
+            match.candidates = [match.contact_key]  # remember the e-mail proposal: the row is no longer "exact"
         match.contact_key = key
     match.decision = ImportDecision(decision)
     session.commit()
     return match
+
+
+def proposed_key(match: ImportMatch) -> str | None:
+    """The contact the import proposed for ``match``; for an e-mail row, even after the admin chose another."""
+    if match.match_kind == "email" and match.candidates:
+        return str(match.candidates[0])
+    return match.contact_key
+
+
+def follows_exact(match: ImportMatch) -> bool:
+    """Whether ``match`` is an exact e-mail match still pointing at its proposed contact (linked or pending)."""
+    return (
+        match.match_kind == "email"
+        and match.decision in (ImportDecision.PENDING, ImportDecision.LINK)
+        and match.contact_key is not None
+        and match.contact_key == proposed_key(match)
+    )
 
 
 def find_contact(run_id: int, text: str) -> str:
@@ -188,16 +207,21 @@ def accept_all_exact(run_id: int) -> int:
     """Link every still-pending customer whose e-mail matched exactly one contact; returns how many.
 
     A proposed contact the admin already linked another row to is left
-    pending rather than linked twice.
+    pending rather than linked twice; so is a row whose contact the admin
+    changed and then set back to undecided.
     """
     _, session, run = load_run(run_id)
-    rows = (
-        session.query(ImportMatch).filter_by(run_id=run.id, match_kind="email", decision=ImportDecision.PENDING).all()
-    )
+    rows = [
+        match
+        for match in session.query(ImportMatch).filter_by(
+            run_id=run.id, match_kind="email", decision=ImportDecision.PENDING
+        )
+        if follows_exact(match)
+    ]
     taken = claims(session, run, [m.contact_key for m in rows if m.contact_key])
     count = 0
     for match in rows:
-        if match.contact_key and match.contact_key not in taken:
+        if match.contact_key not in taken:
             match.decision = ImportDecision.LINK
             count += 1
     session.commit()
@@ -285,7 +309,9 @@ def decided(
 ) -> list[tuple[ImportMatch, Customer]]:
     """Linked or created rows not applied yet, in row order (the first ``limit`` of them).
 
-    :param kinds: only rows whose match kind is one of these (``None``: every row).
+    :param kinds: only rows whose match kind is one of these (``None``: every row), and
+        only links: for ``"email"``, only links to the proposed contact (:func:`follows_exact`),
+        so "Link exact matches" never creates a contact or links one the admin chose instead.
     """
     rows = (
         session.query(ImportMatch, Customer)
@@ -296,10 +322,15 @@ def decided(
             ImportMatch.applied.is_(False),
         )
     )
-    if kinds is not None:
-        rows = rows.filter(ImportMatch.match_kind.in_(tuple(kinds)))
-    rows = rows.order_by(ImportMatch.id).limit(limit)
-    return [(match, customer) for match, customer in rows]
+    if kinds is None:
+        return [(match, customer) for match, customer in rows.order_by(ImportMatch.id).limit(limit)]
+    rows = rows.filter(ImportMatch.match_kind.in_(tuple(kinds)), ImportMatch.decision == ImportDecision.LINK)
+    found = [
+        (match, customer)
+        for match, customer in rows.order_by(ImportMatch.id)
+        if match.match_kind != "email" or follows_exact(match)
+    ]
+    return found[:limit]
 
 
 def preview(run_id: int) -> list[dict[str, t.Any]]:
