@@ -14,6 +14,7 @@ import typing as t
 
 from sqlalchemy import func
 
+from ..models import Customer
 from ..models import ImportDecision
 from ..models import ImportMatch
 from ..models import ImportRun
@@ -95,6 +96,23 @@ def linked_names(qbo: QBO, run: ImportRun, limit: int = LINKED_NAMED) -> list[st
     ]
 
 
+def inactive_left_out(qbo: QBO, run: ImportRun) -> int:
+    """Unlinked inactive customers of the run's company: fetched (so counted in "N of N customers") but never proposed."""
+    return int(
+        qbo.state()
+        .session.query(func.count(Customer.id))
+        .filter(Customer.realm_id == run.realm_id, Customer.contact_key.is_(None), Customer.active.is_(False))
+        .scalar()
+        or 0
+    )
+
+
 def card(qbo: QBO, run: ImportRun) -> dict[str, t.Any]:
-    """The progress card's context: the run, its percent, its :func:`tally` and :func:`linked_names`."""
-    return {"run": run, "percent": progress(run), "tally": tally(qbo, run), "linked_names": linked_names(qbo, run)}
+    """The progress card's context: the run, its percent, :func:`tally`, :func:`linked_names`, :func:`inactive_left_out`."""
+    return {
+        "run": run,
+        "percent": progress(run),
+        "tally": tally(qbo, run),
+        "linked_names": linked_names(qbo, run),
+        "inactive": inactive_left_out(qbo, run) if run.status == "review" else 0,
+    }

@@ -203,14 +203,8 @@ def find_contact(run_id: int, text: str) -> str:
     )
 
 
-def accept_all_exact(run_id: int) -> int:
-    """Link every still-pending customer whose e-mail matched exactly one contact; returns how many.
-
-    A proposed contact the admin already linked another row to is left
-    pending rather than linked twice; so is a row whose contact the admin
-    changed and then set back to undecided.
-    """
-    _, session, run = load_run(run_id)
+def _acceptable(session: Session, run: ImportRun) -> list[ImportMatch]:
+    """Pending exact e-mail rows whose proposed contact is still free: what "Accept all exact matches" links."""
     rows = [
         match
         for match in session.query(ImportMatch).filter_by(
@@ -219,13 +213,28 @@ def accept_all_exact(run_id: int) -> int:
         if follows_exact(match)
     ]
     taken = claims(session, run, [m.contact_key for m in rows if m.contact_key])
-    count = 0
+    return [match for match in rows if match.contact_key not in taken]
+
+
+def acceptable_count(run_id: int) -> int:
+    """How many rows "Accept all exact matches" would link now (the review shows the button only then)."""
+    _, session, run = load_run(run_id)
+    return len(_acceptable(session, run))
+
+
+def accept_all_exact(run_id: int) -> int:
+    """Link every still-pending customer whose e-mail matched exactly one contact; returns how many.
+
+    A proposed contact the admin already linked another row to is left
+    pending rather than linked twice; so is a row whose contact the admin
+    changed and then set back to undecided.
+    """
+    _, session, run = load_run(run_id)
+    rows = _acceptable(session, run)
     for match in rows:
-        if match.contact_key not in taken:
-            match.decision = ImportDecision.LINK
-            count += 1
+        match.decision = ImportDecision.LINK
     session.commit()
-    return count
+    return len(rows)
 
 
 def summary(run_id: int) -> dict[str, int]:

@@ -190,3 +190,8 @@ def breakable(value: object) -> Markup:
     """
     text = "" if value is None else str(value)
     return Markup(_BREAK_AFTER.sub(r"\1<wbr>", str(escape(text))))
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``"1 contact"``, ``"2 contacts"``: a count with its noun (``many`` when adding "s" is wrong)."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
