@@ -9,6 +9,7 @@ import typing as t
 
 import pytest
 
+from demo_app import __main__ as demo_main
 from demo_app.models import Contact
 from demo_app.models import db
 from tests.test_demo_app import _make
@@ -109,3 +110,22 @@ def test_the_added_date_is_the_apps_local_date(tmp_path: t.Any) -> None:
         db.session.commit()
     page = client.get(f"/contacts/{cid}").get_data(as_text=True)
     assert "<dt>Added</dt><dd>Mar 4, 2026</dd>" in page
+
+
+def test_help_explains_the_options_and_starts_nothing(monkeypatch: t.Any, capsys: t.Any) -> None:
+    def no_server(host: str, port: int) -> t.NoReturn:
+        raise AssertionError(f"--help bound {host}:{port}")
+
+    monkeypatch.setattr(demo_main, "bind", no_server)
+    with pytest.raises(SystemExit) as stopped:
+        demo_main.main(["--help"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: python -m demo_app" in out and "--port" in out and "--emulator-port" in out
+
+
+def test_port_options_win_over_the_environment(monkeypatch: t.Any) -> None:
+    monkeypatch.setenv("DEMO_PORT", "6000")
+    args = demo_main._arguments(["--port", "6100", "--emulator-port", "6155"])
+    assert (args.port, args.emulator_port) == (6100, 6155)
+    assert demo_main._arguments([]).port is None  # then DEMO_PORT, else 5000
