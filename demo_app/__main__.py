@@ -1,14 +1,16 @@
 """``python -m demo_app`` (``make demo``): the demo CRM with the QBO emulator beside it.
 
 Without Intuit credentials in the environment, the emulator is started in this
-process on its own port (``DEMO_EMULATOR_PORT``, default 5055) and the CRM
-(``DEMO_PORT``, default 5000) connects to it over HTTP, fully offline.  With
+process on its own port (``--emulator-port``, else ``DEMO_EMULATOR_PORT``,
+default 5055) and the CRM (``--port``, else ``DEMO_PORT``, default 5000)
+connects to it over HTTP, fully offline.  ``--help`` says so and starts nothing.  With
 ``QBO_ENVIRONMENT=sandbox|production`` plus ``QBO_CLIENT_ID`` and
 ``QBO_CLIENT_SECRET`` set, no emulator is started and the same CRM talks to Intuit.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -39,12 +41,34 @@ def _port(name: str, default: int) -> int:
     return int(value)
 
 
-def main() -> int:
+def _arguments(argv: t.Sequence[str] | None) -> argparse.Namespace:
+    """The command line; an option wins over its environment variable, which wins over the default."""
+    parser = argparse.ArgumentParser(
+        prog="python -m demo_app",
+        description="The demo CRM with the QuickBooks Online emulator beside it (offline), or with Intuit "
+        "when QBO_ENVIRONMENT, QBO_CLIENT_ID and QBO_CLIENT_SECRET are set.",
+        epilog="Also read from the environment: DEMO_HOST (default 127.0.0.1), DEMO_PORT, DEMO_EMULATOR_PORT, "
+        "DEMO_EMULATOR_DATA. Stop with Ctrl+C.",
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="the demo CRM's port (DEMO_PORT, default 5000; 0: any free port)"
+    )
+    parser.add_argument(
+        "--emulator-port",
+        type=int,
+        default=None,
+        help="the QuickBooks emulator's port (DEMO_EMULATOR_PORT, default 5055; 0: any free port)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: t.Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
     problem = environment_problem()
     if problem:
         raise SystemExit(problem)
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
-    crm_server = bind(host, _port("DEMO_PORT", 5000))
+    crm_server = bind(host, args.port if args.port is not None else _port("DEMO_PORT", 5000))
     crm_url = url_of(crm_server)
     lines = ["", f"Demo CRM            {crm_url}"]
     emu: Emulator | None = None
@@ -52,7 +76,8 @@ def main() -> int:
         app = create_app()
         lines.append(f"QuickBooks          Intuit {os.environ['QBO_ENVIRONMENT']} (no emulator started)")
     else:
-        emu_server = bind(host, _port("DEMO_EMULATOR_PORT", 5055))
+        emu_port = args.emulator_port if args.emulator_port is not None else _port("DEMO_EMULATOR_PORT", 5055)
+        emu_server = bind(host, emu_port)
         app = create_app(emulator_settings(url_of(emu_server)))
         emu = build_emulator(url_of(emu_server), crm_url + "/qbo/webhooks", _emulator_data(app))
         serve(emu_server, emu.app, "qbo-emulator-http")

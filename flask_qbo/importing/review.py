@@ -150,60 +150,91 @@ def decide(run_id: int, qbo_id: str, decision: str, contact_key: str | None = No
         if reason:
             name = display_name(contact_values(contact, qbo._registration().fields))
             raise ValueError(f"{name} (contact {key}) is {reason}; choose another contact.")
+        if match.match_kind == "email" and not match.candidates and match.contact_key and key != match.contact_key:
+            match.candidates = [match.contact_key]  # remember the e-mail proposal: the row is no longer "exact"
         match.contact_key = key
     match.decision = ImportDecision(decision)
     session.commit()
     return match
 
 
-def find_contact(run_id: int, qbo_id: str, text: str) -> str:
-    """The key of the one contact a typed search names, for linking customer ``qbo_id``.
+def proposed_key(match: ImportMatch) -> str | None:
+    """The contact the import proposed for ``match``; for an e-mail row, even after the admin chose another."""
+    if match.match_kind == "email" and match.candidates:
+        return str(match.candidates[0])
+    return match.contact_key
+
+
+def follows_exact(match: ImportMatch) -> bool:
+    """Whether ``match`` is an exact e-mail match still pointing at its proposed contact (linked or pending)."""
+    return (
+        match.match_kind == "email"
+        and match.decision in (ImportDecision.PENDING, ImportDecision.LINK)
+        and match.contact_key is not None
+        and match.contact_key == proposed_key(match)
+    )
+
+
+def find_contact(run_id: int, text: str) -> str:
+    """The key of the one contact a typed search names, for linking a customer of run ``run_id``.
 
     What the review's search field holds when the page runs without
     JavaScript (or the admin pressed Enter before the list filled): the
     contacts of the run's tenant matching every word, as the picker lists
-    them.  One match, or one still free among several, is the contact;
-    otherwise :class:`ValueError` says what to type instead.
+    them.  Only a single match (or the contact's exact key) is the contact:
+    among several, even when all but one are taken, the admin chooses, so a
+    contact nobody singled out is never linked.  Otherwise :class:`ValueError`
+    names the matches and asks the admin to choose one.
     """
-    qbo, session, run = load_run(run_id)
+    qbo, _, run = load_run(run_id)
     text = " ".join(str(text or "").split())
     found = search_contacts(qbo, run.tenant_key, text, limit=SEARCH_LIMIT) if text else []
     if not found:
         raise ValueError(f"No contact matches “{text}”: type part of the contact's name or email address.")
     keys = [str(qbo._contact_key(contact)) for contact in found]
-    taken = claims(session, run, keys, qbo_id)
-    free = [key for key in keys if key not in taken]
     if len(keys) == 1 or keys[0] == text:
         return keys[0]  # decide() says why if it is taken
-    if len(free) == 1:
-        return free[0]
     fields = qbo._registration().fields
     names = [display_name(contact_values(c, fields)) or "?" for c in found[:NAMED_IN_MESSAGE]]
     more = "…" if len(found) > NAMED_IN_MESSAGE else ""
     raise ValueError(
         f"{len(found)}{'+' if len(found) >= SEARCH_LIMIT else ''} contacts match “{text}” ({', '.join(names)}{more}): "
-        "type more of the name or the email address, then choose one from the list."
+        "choose one from the list, or type more of the name or the email address."
     )
+
+
+def _acceptable(session: Session, run: ImportRun) -> list[ImportMatch]:
+    """Pending exact e-mail rows whose proposed contact is still free: what "Accept all exact matches" links."""
+    rows = [
+        match
+        for match in session.query(ImportMatch).filter_by(
+            run_id=run.id, match_kind="email", decision=ImportDecision.PENDING
+        )
+        if follows_exact(match)
+    ]
+    taken = claims(session, run, [m.contact_key for m in rows if m.contact_key])
+    return [match for match in rows if match.contact_key not in taken]
+
+
+def acceptable_count(run_id: int) -> int:
+    """How many rows "Accept all exact matches" would link now (the review shows the button only then)."""
+    _, session, run = load_run(run_id)
+    return len(_acceptable(session, run))
 
 
 def accept_all_exact(run_id: int) -> int:
     """Link every still-pending customer whose e-mail matched exactly one contact; returns how many.
 
     A proposed contact the admin already linked another row to is left
-    pending rather than linked twice.
+    pending rather than linked twice; so is a row whose contact the admin
+    changed and then set back to undecided.
     """
     _, session, run = load_run(run_id)
-    rows = (
-        session.query(ImportMatch).filter_by(run_id=run.id, match_kind="email", decision=ImportDecision.PENDING).all()
-    )
-    taken = claims(session, run, [m.contact_key for m in rows if m.contact_key])
-    count = 0
+    rows = _acceptable(session, run)
     for match in rows:
-        if match.contact_key and match.contact_key not in taken:
-            match.decision = ImportDecision.LINK
-            count += 1
+        match.decision = ImportDecision.LINK
     session.commit()
-    return count
+    return len(rows)
 
 
 def summary(run_id: int) -> dict[str, int]:
@@ -287,7 +318,9 @@ def decided(
 ) -> list[tuple[ImportMatch, Customer]]:
     """Linked or created rows not applied yet, in row order (the first ``limit`` of them).
 
-    :param kinds: only rows whose match kind is one of these (``None``: every row).
+    :param kinds: only rows whose match kind is one of these (``None``: every row), and
+        only links: for ``"email"``, only links to the proposed contact (:func:`follows_exact`),
+        so "Link exact matches" never creates a contact or links one the admin chose instead.
     """
     rows = (
         session.query(ImportMatch, Customer)
@@ -298,10 +331,15 @@ def decided(
             ImportMatch.applied.is_(False),
         )
     )
-    if kinds is not None:
-        rows = rows.filter(ImportMatch.match_kind.in_(tuple(kinds)))
-    rows = rows.order_by(ImportMatch.id).limit(limit)
-    return [(match, customer) for match, customer in rows]
+    if kinds is None:
+        return [(match, customer) for match, customer in rows.order_by(ImportMatch.id).limit(limit)]
+    rows = rows.filter(ImportMatch.match_kind.in_(tuple(kinds)), ImportMatch.decision == ImportDecision.LINK)
+    found = [
+        (match, customer)
+        for match, customer in rows.order_by(ImportMatch.id)
+        if match.match_kind != "email" or follows_exact(match)
+    ]
+    return found[:limit]
 
 
 def preview(run_id: int) -> list[dict[str, t.Any]]:

@@ -57,6 +57,7 @@ from ..models import ImportStatus
 from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import display_name
+from ..widgets.formatting import plural
 from .admin import forbidden
 from .csrf import csrf_protect
 from .inputs import ROW_ID
@@ -146,7 +147,7 @@ def link_exact(run_id: int) -> ResponseReturnValue:
     try:
         count = import_apply.link_exact(run.id)
         flash(
-            f"Linked {count} contacts to their QuickBooks customers: they sync from now on, "
+            f"Linked {plural(count, 'contact')} to their QuickBooks customers: they sync from now on, "
             "and their QuickBooks card and transactions are on their contact pages.",
             "info",
         )
@@ -193,7 +194,7 @@ def _decision(run_id: int, qbo_id: str) -> tuple[str, str | None]:
     if key or picked:
         return ImportDecision.LINK, (key or picked)[:100]
     if typed:
-        return ImportDecision.LINK, import_review.find_contact(run_id, qbo_id, typed)
+        return ImportDecision.LINK, import_review.find_contact(run_id, typed)
     if decision == "find":
         raise ValueError("Find the contact to link: type part of their name or email address.")
     return ImportDecision.LINK, None
@@ -211,7 +212,7 @@ def review(run_id: int) -> ResponseReturnValue:
         try:
             if request.form.get("action") == "accept_exact":
                 count = import_review.accept_all_exact(run.id)
-                flash(f"Accepted {count} exact e-mail matches.", "info")
+                flash(f"Accepted {plural(count, 'exact e-mail match', 'exact e-mail matches')}.", "info")
             else:
                 qbo_id = request.form.get("qbo_id", "")
                 match = import_review.decide(run.id, qbo_id, *_decision(run.id, qbo_id))
@@ -246,6 +247,7 @@ def review(run_id: int) -> ResponseReturnValue:
         total=total,
         show=show,
         counts=import_review.summary(run.id),
+        acceptable=import_review.acceptable_count(run.id),
         preview=import_review.preview(run.id) if show_preview else None,
     )
 

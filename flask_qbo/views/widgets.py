@@ -82,6 +82,8 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     app.add_template_filter(formatting.format_date, "qbo_date")
     app.add_template_filter(formatting.format_datetime, "qbo_datetime")
     app.add_template_filter(formatting.status_label, "qbo_status_label")
+    app.add_template_filter(formatting.breakable, "qbo_breakable")
+    app.add_template_global(formatting.plural, "qbo_plural")
 
 
 @bp.after_request

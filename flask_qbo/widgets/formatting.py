@@ -15,6 +15,7 @@ so an event at 23:30 UTC is dated the next day in Berlin.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import ROUND_HALF_UP
 from decimal import Decimal
 from decimal import InvalidOperation
@@ -22,6 +23,8 @@ from types import ModuleType
 
 from flask import current_app
 from flask import has_app_context
+from markupsafe import Markup
+from markupsafe import escape
 
 from ..config import configured_timezone
 
@@ -173,3 +176,22 @@ def without_code_prefix(code: str | None, message: str | None) -> str:
         if text.startswith(prefix):
             text = text[len(prefix) :]
     return text
+
+
+#: Where an e-mail address or URL may wrap: after its "@" and after each ".", "/" stays whole.
+_BREAK_AFTER = re.compile(r"([@.])(?=.)")
+
+
+def breakable(value: object) -> Markup:
+    """``value`` escaped, with ``<wbr>`` after each ``@`` and ``.``: a long address wraps there, never mid-word.
+
+    Escaping comes first, so a name holding markup stays text; only the ``<wbr>``
+    tags this adds are HTML.  ``None`` is the empty string.
+    """
+    text = "" if value is None else str(value)
+    return Markup(_BREAK_AFTER.sub(r"\1<wbr>", str(escape(text))))
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``"1 contact"``, ``"2 contacts"``: a count with its noun (``many`` when adding "s" is wrong)."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"

@@ -5,6 +5,8 @@ invoices stay in QuickBooks.  A user about to delete someone who owes money
 should read so before confirming ("Dmitri Castellano owes $1,812.75,
 $1,054.18 overdue"), so this reads the balances from the local mirror (no QBO
 call, the same figures as the summary card) for the contact's own tenant.
+When an unapplied credit makes the overdue invoices exceed the balance, both
+figures stay the card's and the credit is named, so the sums agree.
 """
 
 from __future__ import annotations
@@ -24,16 +26,20 @@ from .names import crm_name
 class DeleteWarning:
     """A contact's open balance in QuickBooks: what the delete confirmation should say.
 
-    ``overdue`` is the open balance of invoices past their due date, at most
-    ``balance`` (QuickBooks' balance is net of unapplied credits).
+    ``balance`` and ``overdue`` are the summary card's figures.  QuickBooks'
+    balance is net of unapplied credits (credit memos, unapplied payments) while
+    ``overdue`` counts the invoices past due, so ``overdue`` can exceed
+    ``balance``; ``credit`` is then the unapplied credit that explains it (else 0).
 
-    ``text`` is plain text (templates escape it): ``"Ann Lee owes $120.00, $20.00 overdue"``.
+    ``text`` is plain text (templates escape it): ``"Ann Lee owes $120.00, $20.00 overdue"``, or
+    ``"Ann Lee owes $120.00 ($150.00 overdue, less $30.00 unapplied credit)"``.
     """
 
     name: str
     balance: Decimal
     overdue: Decimal
     currency: str | None
+    credit: Decimal = Decimal("0")
 
     @property
     def balance_text(self) -> str:
@@ -44,9 +50,17 @@ class DeleteWarning:
         return format_money(self.overdue, self.currency)
 
     @property
+    def credit_text(self) -> str:
+        return format_money(self.credit, self.currency)
+
+    @property
     def text(self) -> str:
         owes = f"{self.name} owes {self.balance_text}"
-        return f"{owes}, {self.overdue_text} overdue" if self.overdue > 0 else owes
+        if self.overdue <= 0:
+            return owes
+        if self.credit > 0:
+            return f"{owes} ({self.overdue_text} overdue, less {self.credit_text} unapplied credit)"
+        return f"{owes}, {self.overdue_text} overdue"
 
 
 def delete_warning(contact: t.Any) -> DeleteWarning | None:
@@ -64,9 +78,13 @@ def delete_warning(contact: t.Any) -> DeleteWarning | None:
     balance = data.open_balance(session, customer)
     if balance is None or balance <= 0:
         return None
-    # Unapplied credits lower QuickBooks' balance but not the overdue invoices: never say more is overdue than owed.
-    overdue = min(data.overdue_balance(session, customer, utcnow().date()), balance)
-    return DeleteWarning(name=crm_name(contact), balance=balance, overdue=overdue, currency=customer.currency)
+    today = utcnow().date()
+    overdue = data.overdue_balance(session, customer, today)
+    # Unapplied credits lower QuickBooks' balance but not the overdue invoices: name them when they explain the gap.
+    credit = data.statement_for(session, customer, today).credits_total if overdue > balance else Decimal("0")
+    return DeleteWarning(
+        name=crm_name(contact), balance=balance, overdue=overdue, currency=customer.currency, credit=credit
+    )
 
 
 __all__ = ["DeleteWarning", "delete_warning"]

@@ -6,6 +6,7 @@ passes alone; screenshots go where the ``shot`` fixture says.
 
 from __future__ import annotations
 
+import re
 import time
 import typing as t
 
@@ -22,35 +23,40 @@ from .test_demo_browser import open_contact
 pytestmark = pytest.mark.browser
 
 
-def _acme_contact_owing_money(live: Live) -> tuple[int, str]:
-    """An Acme contact whose QuickBooks customer has an open balance, and the warning the extension gives."""
-    from demo_app.models import Account
+def _contact_id(live: Live, first: str, last: str) -> int:
+    """The demo CRM's contact of that name (one in the seed)."""
     from demo_app.models import Contact
     from demo_app.models import db
-    from flask_qbo import delete_warning
 
-    with live.app.test_request_context("/"):
-        acme = db.session.query(Account).filter_by(name="Acme Landscaping").one()
-        for contact in db.session.query(Contact).filter_by(account_id=acme.id).order_by(Contact.id):
-            warning = delete_warning(contact)
-            if warning is not None and warning.overdue > 0:
-                found = contact.id, warning.text
-                db.session.remove()
-                return found
-    raise AssertionError("the demo company has no linked Acme customer with an overdue balance")
+    with live.app.app_context():
+        contact_id = db.session.query(Contact.id).filter_by(first_name=first, last_name=last).scalar()
+        db.session.remove()
+    assert contact_id is not None, f"the demo seed has no {first} {last}"
+    return int(contact_id)
+
+
+def _card_figure(page: t.Any, label: str) -> str:
+    return str(page.locator(".qbo-summary .qbo-field").filter(has_text=label).locator("dd").inner_text()).strip()
 
 
 @pytest.mark.usefixtures("imported")
 def test_delete_confirmation_warns_of_the_balance(page: t.Any, live: Live, shot: Shot) -> None:
-    contact_id, text = _acme_contact_owing_money(live)
-    assert " owes $" in text and " overdue" in text
+    # The demo company's Dmitri Castellano: an overdue invoice of $1,054.18 and an unapplied
+    # credit memo of $295.61, so QuickBooks' open balance is $758.57.
+    contact_id = _contact_id(live, "Dmitri", "Castellano")
     sign_in(page, live, "user@acme.test")
     page.goto(f"{live.url}/contacts/{contact_id}")
+    expect(page.locator(".qbo-summary")).to_contain_text("Open balance", timeout=15_000)
+    balance, overdue = _card_figure(page, "Open balance"), _card_figure(page, "Overdue balance")
+    assert (balance, overdue) == ("$758.57", "$1,054.18")  # the card's figures, which the warning must repeat
+
     page.get_by_role("link", name="Delete", exact=True).click()
     page.wait_for_url(f"{live.url}/contacts/{contact_id}/delete")
     warning = page.locator("[data-qbo-delete-warning]")
     expect(warning).to_be_visible()
-    expect(warning).to_contain_text(text)
+    expect(warning).to_contain_text(
+        f"Dmitri Castellano owes {balance} ({overdue} overdue, less $295.61 unapplied credit)."
+    )
     expect(page.get_by_role("button", name="Delete contact")).to_be_visible()
     shot(page, "delete-warning")
 
@@ -103,7 +109,6 @@ def test_rename_follows_to_quickbooks_and_a_different_name_there_shows(
 def test_a_long_name_keeps_the_header_inside_the_page(page: t.Any, live: Live, shot: Shot) -> None:
     sign_in(page, live, "user@acme.test")
     page.goto(live.url + "/contacts/new")
-    expect(page.locator("#first_name")).to_have_attribute("maxlength", "100")
     expect(page.locator("#first_name-limit")).to_have_text("Up to 100 characters (QuickBooks' limit).")
     first, last = "Maximiliana" * 9, "Wolfeschlegelsteinhausen" * 4  # 99 and 96 characters, no spaces
     page.fill("#first_name", first)
@@ -119,3 +124,23 @@ def test_a_long_name_keeps_the_header_inside_the_page(page: t.Any, live: Live, s
     assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # cut with an ellipsis, not overflowing
     expect(page.get_by_role("link", name="Delete", exact=True)).to_be_in_viewport()
     shot(page, "long-name-header")
+
+
+def test_a_name_over_the_limit_is_warned_refused_and_kept_never_cut(page: t.Any, live: Live) -> None:
+    """121 characters stay 121: a live warning while typing, the server's message after saving."""
+    sign_in(page, live, "user@acme.test")
+    page.goto(live.url + "/contacts/new")
+    first = page.locator("#first_name")
+    expect(first).not_to_have_attribute("maxlength", re.compile(".*"))
+    over = page.locator("#first_name-over")
+    expect(over).to_have_attribute("aria-live", "polite")
+    expect(over).to_have_text("")
+    long_name = "Bartholomew" * 11  # 121 characters
+    first.press_sequentially(long_name)
+    assert len(first.input_value()) == 121  # typed in full, not cut by the browser
+    expect(over).to_have_text("121 characters: 21 over QuickBooks' limit of 100.")
+    page.fill("#last_name", "Longname")
+    page.get_by_role("button", name="Save contact").click()
+    expect(page.locator(".field-error")).to_have_text("QuickBooks allows at most 100 characters here; this has 121.")
+    expect(first).to_have_value(long_name)
+    expect(over).to_have_text("121 characters: 21 over QuickBooks' limit of 100.")

@@ -163,6 +163,9 @@ def test_primary_buttons_come_first(emulator, realm):
     assert re.findall(r'<button[^>]*value="(\w+)"', first.text) == ["signin", "cancel"]
     page = sign_in(session)
     assert re.findall(r'<button[^>]*value="(\w+)"', page.text) == ["choose", "cancel"]
+    # ... and shown in that order: no CSS ``order`` moves Cancel before them on screen.
+    css = " ".join(re.findall(r"<style>(.*?)</style>", page.text, re.S))
+    assert "button.secondary" in css and not re.search(r"\border\s*:", css)
 
 
 def test_cancel_returns_access_denied(emulator, realm):

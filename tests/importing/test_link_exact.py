@@ -14,6 +14,7 @@ from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
 from flask_qbo.state import get_qbo
+from tests.hostapp import Contact
 from tests.hostapp import db
 from tests.sync.pull.pull_support import add_customer
 from tests.sync.pull.pull_support import make_contact
@@ -85,3 +86,44 @@ def test_link_exact_refuses_a_run_that_is_not_in_review(app: t.Any, books: t.Any
         with pytest.raises(ValueError, match="in review"):
             import_apply.link_exact(run_id)
     assert linked(app) == {}
+
+
+def test_link_exact_never_creates_or_links_a_contact_the_admin_chose_instead(
+    app: t.Any, books: t.Any, emulator: t.Any
+) -> None:
+    # Two more exact e-mail rows: the admin decides "create" for one and links the other to another contact.
+    fay = add_customer(emulator, GivenName="Fay", FamilyName="Mail", PrimaryEmailAddr={"Address": "fay@x.test"})
+    gus = add_customer(emulator, GivenName="Gus", FamilyName="Mail", PrimaryEmailAddr={"Address": "gus@x.test"})
+    make_contact(app, first_name="Fay", last_name="M", email="fay@x.test")
+    make_contact(app, first_name="Gus", last_name="M", email="gus@x.test")
+    other = str(make_contact(app, first_name="Other", last_name="Person"))
+    run_id = fetched_run(app)
+    assert status_and_tally(app, run_id)[1]["exact"] == 3
+    with app.app_context():
+        review.decide(run_id, fay["Id"], "create")
+        review.decide(run_id, gus["Id"], "link", other)
+    assert status_and_tally(app, run_id) == ("review", {"exact": 1, "review": 2, "new": 2, "linked": 0})
+    contacts_before = _contact_count(app)
+    with app.app_context():
+        assert import_apply.link_exact(run_id) == 1  # only Eve, linked to her proposed contact
+    assert linked(app) == {books["exact"]["Id"]: str(books["eve"])}
+    assert _contact_count(app) == contacts_before  # no contact created by a button labelled "Link"
+    with app.app_context():
+        rows = {m.qbo_id: (m.decision, m.applied) for m in db.session.query(ImportMatch).filter_by(run_id=run_id)}
+    assert rows[fay["Id"]] == ("create", False) and rows[gus["Id"]] == ("link", False)
+    assert status_and_tally(app, run_id) == ("review", {"exact": 0, "review": 2, "new": 2, "linked": 1})
+
+
+def test_an_exact_row_whose_contact_is_taken_needs_review_not_the_link_button(
+    app: t.Any, books: t.Any, emulator: t.Any
+) -> None:
+    run_id = fetched_run(app)
+    with app.app_context():
+        # The admin links the phone row to Eve's contact: the exact row's proposal is now taken.
+        review.decide(run_id, books["phone"]["Id"], "link", str(books["eve"]))
+    assert status_and_tally(app, run_id)[1] == {"exact": 0, "review": 2, "new": 1, "linked": 0}
+
+
+def _contact_count(app: t.Any) -> int:
+    with app.app_context():
+        return int(db.session.query(Contact).count())

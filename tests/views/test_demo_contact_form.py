@@ -25,12 +25,14 @@ def test_the_form_shows_each_limit_at_its_field(tmp_path: t.Any) -> None:
     page = client.get("/contacts/new").get_data(as_text=True)
     first = re.search(r"<input[^>]*id=\"first_name\"[^>]*>", page)
     assert first is not None
-    assert 'maxlength="100"' in first[0] and 'aria-describedby="first_name-limit"' in first[0]
+    assert "maxlength" not in page  # the browser would cut the value silently
+    assert 'data-qbo-limit="100"' in first[0] and 'aria-describedby="first_name-limit first_name-over"' in first[0]
+    assert '<p class="field-over" id="first_name-over" aria-live="polite"></p>' in page
     assert '<p class="field-hint" id="first_name-limit">Up to 100 characters (QuickBooks\' limit).</p>' in (
         page.replace("&#39;", "'")
     )
-    assert re.search(r'id="title"[^>]*maxlength="16"|maxlength="16"[^>]*id="title"', page)
-    assert re.search(r'<textarea[^>]*maxlength="2000"', page)  # QuickBooks' Notes limit, not the old 4000
+    assert re.search(r'data-qbo-limit="16"[^>]*id="title"|id="title"[^>]*data-qbo-limit="16"', page)
+    assert re.search(r'<textarea[^>]*data-qbo-limit="2000"', page)  # QuickBooks' Notes limit, not the old 4000
 
 
 def test_a_name_over_the_limit_is_refused_with_a_message_and_kept(tmp_path: t.Any) -> None:

@@ -15,6 +15,7 @@ import typing as t
 
 import pytest
 
+from flask_qbo.importing import fetch
 from flask_qbo.models import Customer
 from flask_qbo.models import ImportMatch
 from flask_qbo.models import ImportRun
@@ -231,3 +232,45 @@ def test_connected_page_leads_back_to_the_page_connect_started_from(app: t.Any, 
         callback(client, intuit_sign_in(emulator, started.headers["Location"]))
         page = text(client.get(CONNECTED))
         assert f'href="{expected}">Add-ons &amp; API</a>' in page, sent
+
+
+def plain(page: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+
+def test_wording_counts_inactive_customers_and_plurals(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    add_customer(emulator, GivenName="Ann", FamilyName="Exact", PrimaryEmailAddr={"Address": "ann@x.test"})
+    add_customer(emulator, GivenName="Nora", FamilyName="New")
+    add_customer(emulator, GivenName="Old", FamilyName="Gone", Active=False)
+    make_contact(app, first_name="Annie", last_name="E", email="ann@x.test")
+    run_id, page = first_sync(app, client, emulator)
+    words = plain(page)
+    # 3 customers read, 2 proposed: the card says where the third went.
+    assert "3 of 3 customers" in words and "1 inactive customer left out." in words
+    assert counts(page) == {"exact": 1, "review": 0, "new": 1}
+    client.post(f"/qbo/import/{run_id}/link-exact", data={"csrf_token": csrf_of(page), "back": "connected"})
+    after = plain(text(client.get(CONNECTED)))
+    assert "Linked 1 contact to their QuickBooks customers" in after and "1 contacts" not in after
+    assert "Review the remaining matches" in after and "Fetch finished" not in after
+
+
+def test_accepting_one_exact_match_says_so_in_the_singular(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    add_customer(emulator, GivenName="Ann", FamilyName="Exact", PrimaryEmailAddr={"Address": "ann@x.test"})
+    add_customer(emulator, GivenName="Nora", FamilyName="New")
+    make_contact(app, first_name="Annie", last_name="E", email="ann@x.test")
+    run_id, page = first_sync(app, client, emulator)
+    review = text(client.get(f"/qbo/import/{run_id}/review"))
+    response = client.post(
+        f"/qbo/import/{run_id}/review", data={"csrf_token": csrf_of(review), "action": "accept_exact"}
+    )
+    assert "Accepted 1 exact e-mail match." in plain(text(client.get(response.headers["Location"])))
+
+
+def test_a_cancelled_first_sync_offers_to_start_again(app: t.Any, client: t.Any, emulator: t.Any) -> None:
+    add_customer(emulator, GivenName="Nora", FamilyName="New")
+    run_id, _ = first_sync(app, client, emulator)
+    with app.app_context():
+        fetch.cancel(run_id)
+    page = text(client.get(CONNECTED))
+    assert "Import cancelled" in page
+    assert re.search(r'<a class="[^"]*" href="/qbo/import/" data-qbo-start-again>Start the first sync again</a>', page)

@@ -276,3 +276,17 @@ def test_the_preview_names_fields_by_their_labels(app, client, emulator, connect
     assert "Contact · First name: Olga → Nora" in changes
     assert "QuickBooks · Billing postal code: (empty) → 90210" in changes
     assert not [c for c in changes if "_" in c or "BillAddr" in c or "GivenName" in c]
+
+
+def test_accept_all_exact_shows_only_while_an_exact_row_is_left_and_emails_wrap_at_at_and_dots(
+    app, client, emulator, connected
+):
+    run_id, keys, ids = in_review(app, client, emulator)
+    html, _ = review_page(client, run_id)
+    assert "Accept all exact matches" in html
+    assert "<small>eve@<wbr>x.<wbr>test</small>" in html  # wraps after "@" or ".", never mid-word
+    csrf = token(client, f"/qbo/import/{run_id}/review")
+    client.post(f"/qbo/import/{run_id}/review", data={"csrf_token": csrf, "action": "accept_exact"})
+    assert decision_of(app, run_id, ids["exact"]) == ("link", keys["exact"])
+    html, _ = review_page(client, run_id)
+    assert "Accept all exact matches" not in html  # nothing left for it to accept

@@ -218,7 +218,7 @@ def test_without_javascript_the_typed_name_finds_the_contact(app, client, emulat
     make_contact(app, first_name="Marcia", last_name="Mason")
     run_id, qbo_id = review_run(app, client, emulator)
     page = decide(client, run_id, qbo_id, "find", q="mason").get_data(as_text=True)
-    assert "2 contacts match “mason” (Marc Mason, Marcia Mason)" in page
+    assert "2 contacts match “mason” (Marc Mason, Marcia Mason): choose one from the list" in page
     assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
     page = decide(client, run_id, qbo_id, "find", q="").get_data(as_text=True)
     assert "Find the contact to link: type part of their name or email address." in page
@@ -229,6 +229,24 @@ def test_without_javascript_the_typed_name_finds_the_contact(app, client, emulat
     resp = decide(client, run_id, qbo_id, "", q=" marc@mason.test ")
     assert match_of(app, run_id, qbo_id) == ("none", "link", key)
     assert resp.history[0].headers["Location"].endswith(f"#qbo-row-{match_id(app, run_id, qbo_id)}")
+
+
+def test_a_typed_search_with_several_matches_links_none_even_if_one_is_free(app, client, emulator, connected):
+    # Three Smiths, two already linked elsewhere: "Smith" does not single out the third.
+    linked = [str(make_contact(app, first_name=name, last_name="Smith")) for name in ("Ann", "Bob")]
+    free = str(make_contact(app, first_name="Cal", last_name="Smith"))
+    run_id, qbo_id = review_run(app, client, emulator)
+    with app.app_context():
+        for n, key in enumerate(linked):
+            db.session.add(
+                Customer(tenant_key="acme", realm_id="elsewhere", qbo_id=f"90{n}", display_name="X", contact_key=key)
+            )
+        db.session.commit()
+    page = decide(client, run_id, qbo_id, "find", q="smith").get_data(as_text=True)
+    assert "3 contacts match “smith” (Ann Smith, Bob Smith, Cal Smith): choose one from the list" in page
+    assert match_of(app, run_id, qbo_id) == ("none", "pending", None)
+    decide(client, run_id, qbo_id, "find", q="cal smith")  # one match: that contact
+    assert match_of(app, run_id, qbo_id) == ("none", "link", free)
 
 
 def test_link_refuses_foreign_unknown_and_taken_contacts(app, client, emulator, connected):

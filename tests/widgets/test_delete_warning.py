@@ -62,13 +62,21 @@ def test_without_balance_in_qbo_the_open_invoices_count(app: t.Any, connected: t
     assert warning is not None and warning.text == "Omar Haddad owes $40.00, $40.00 overdue"
 
 
-def test_overdue_never_exceeds_what_is_owed(app: t.Any, connected: t.Any) -> None:
-    # QuickBooks' balance is net of a $300 unapplied credit; the overdue invoice is $500.
-    contact_id = add_contact(app, first_name="Nia", last_name="Obi")
-    link_customer(app, contact_id, balance=Decimal("200"))
-    add_txn(app, "Invoice", "8", total="500", balance="500", due_date=days_ago(40))
+def test_an_unapplied_credit_is_named_and_the_figures_stay_the_cards(app: t.Any, connected: t.Any) -> None:
+    # The demo's Dmitri Castellano: QuickBooks' balance is net of a $295.61 unapplied credit memo,
+    # the overdue invoice is $1,054.18 -- the card shows both, so the warning does too.
+    contact_id = add_contact(app, first_name="Dmitri", last_name="Castellano")
+    link_customer(app, contact_id, balance=Decimal("758.57"))
+    add_txn(app, "Invoice", "8", total="1054.18", balance="1054.18", due_date=days_ago(40))
+    add_txn(app, "CreditMemo", "9", total="295.61", balance="295.61")
     warning = _warning(app, contact_id)
-    assert warning is not None and warning.text == "Nia Obi owes $200.00, $200.00 overdue"
+    assert warning is not None
+    assert (warning.balance, warning.overdue, warning.credit) == (
+        Decimal("758.57"),
+        Decimal("1054.18"),
+        Decimal("295.61"),
+    )
+    assert warning.text == "Dmitri Castellano owes $758.57 ($1,054.18 overdue, less $295.61 unapplied credit)"
 
 
 def test_no_balance_no_warning(app: t.Any, connected: t.Any) -> None:

@@ -6,9 +6,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from markupsafe import Markup
 
 from flask_qbo.models import Transaction
 from flask_qbo.widgets.data import display_status
+from flask_qbo.widgets.formatting import breakable
 from flask_qbo.widgets.formatting import format_date
 from flask_qbo.widgets.formatting import format_datetime
 from flask_qbo.widgets.formatting import format_money
@@ -88,3 +90,16 @@ def test_only_a_repeat_of_the_own_code_is_stripped() -> None:
     assert without_code_prefix(None, "[6000] Business validation") == "[6000] Business validation"
     assert without_code_prefix("6000", "Quota [6000] later") == "Quota [6000] later"
     assert without_code_prefix("6000", None) == ""
+
+
+def test_breakable_wraps_an_address_only_after_at_and_dots() -> None:
+    html = breakable("ann.lee@mail.example.com")
+    assert isinstance(html, Markup)
+    assert html == "ann.<wbr>lee@<wbr>mail.<wbr>example.<wbr>com"
+    assert breakable("no-dots") == "no-dots" and breakable(None) == "" and breakable("end.") == "end."
+
+
+def test_breakable_escapes_before_adding_its_own_tags() -> None:
+    html = breakable('<script>alert("x.y")</script>@evil.test')
+    assert "<script>" not in html
+    assert html == "&lt;script&gt;alert(&#34;x.<wbr>y&#34;)&lt;/script&gt;@<wbr>evil.<wbr>test"
