@@ -89,6 +89,23 @@ def assert_merged(app: t.Any, merge: Merge) -> None:
         assert db.session.query(Transaction).filter_by(customer_qbo_id=merge.gone).count() == 0
 
 
+def queue_merge_event(app: t.Any, event_id: str, *, keep: str, gone: str) -> None:
+    """Store a Merge webhook event (``gone`` merged into ``keep``) as if it had just arrived."""
+    with app.app_context():
+        db.session.add(
+            Inbox(
+                event_id=event_id,
+                realm_id=R,
+                entity="Customer",
+                entity_id=keep,
+                operation="Merge",
+                deleted_id=gone,
+                event_time=utcnow(),
+            )
+        )
+        db.session.commit()
+
+
 def pull_log(app: t.Any, action: str) -> list[tuple[str | None, str | None]]:
     with app.app_context():
         rows = db.session.query(SyncLog).filter_by(direction="pull", action=action).order_by(SyncLog.id)
@@ -146,19 +163,7 @@ def test_a_lost_merge_event_is_repaired_by_the_next_cdc(app, emulator, connected
     assert qbo_id == merge.keep and "found without a Merge event" in str(message)
     assert pull_log(app, "inactivated") == []
     # The Merge event arriving late changes nothing more.
-    with app.app_context():
-        db.session.add(
-            Inbox(
-                event_id="late-merge",
-                realm_id=R,
-                entity="Customer",
-                entity_id=merge.keep,
-                operation="Merge",
-                deleted_id=merge.gone,
-                event_time=utcnow(),
-            )
-        )
-        db.session.commit()
+    queue_merge_event(app, "late-merge", keep=merge.keep, gone=merge.gone)
     pull(app)
     assert len(pull_log(app, "merged")) == 1
     assert_merged(app, merge)
@@ -305,19 +310,7 @@ def test_a_merge_event_whose_survivor_was_merged_on_is_followed_to_the_end(app, 
     poll(app)
     emulator.store.merge_customers(R, merge.gone, merge.keep)
     emulator.store.merge_customers(R, merge.keep, last["Id"])
-    with app.app_context():
-        db.session.add(
-            Inbox(
-                event_id="first-merge-only",
-                realm_id=R,
-                entity="Customer",
-                entity_id=merge.keep,
-                operation="Merge",
-                deleted_id=merge.gone,
-                event_time=utcnow(),
-            )
-        )
-        db.session.commit()
+    queue_merge_event(app, "first-merge-only", keep=merge.keep, gone=merge.gone)
     pull(app)
     assert_merged(app, merge._replace(keep=last["Id"]))
     [(qbo_id, message)] = pull_log(app, "merged")
