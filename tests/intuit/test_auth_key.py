@@ -181,7 +181,9 @@ def test_a_backlog_through_the_batch_path_waits_and_does_not_spin(
         db.session.commit()
         qbo = get_qbo(wrong)
         assert push.due_count(qbo) == 14
-        assert push.process(qbo) == 1, "rows released after the first failure were claimed again"
+        # The batch's 12 updates go out first as one request, which cannot be signed: those 12 rows are
+        # handled by that one failure and the 2 creates behind them are released untried.
+        assert push.process(qbo) == 12, "rows released after the first failure were claimed again"
         assert push.due_count(qbo) == 0
         assert push.process(qbo) == 0
         assert push.next_due_in(qbo) > 30
