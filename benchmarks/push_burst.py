@@ -25,24 +25,19 @@ edits lost and duplicate customers, then a JSON line.
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
-import math
 import os
-import tempfile
-import time
 
+from benchmarks.burst import connected_crm
+from benchmarks.burst import full_window_rate
+from benchmarks.burst import watch_outbox
 from flask_qbo import get_qbo
-from flask_qbo.intuit import throttle
 from flask_qbo.models import Outbox
 from flask_qbo.runners import thread as runner
 from flask_qbo.sync.payload import customer_hash
 from flask_qbo.sync.payload import qbo_values
 from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.testing import attach_emulator
-from flask_qbo.testing import connect_tenant
-from flask_qbo.testing import make_emulator
 
 
 def main() -> None:
@@ -55,14 +50,9 @@ def main() -> None:
 
     from tests.hostapp import Contact
     from tests.hostapp import db
-    from tests.hostapp import make_app
 
-    emu = make_emulator(time_scale=scale)
-    app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-burst-')}/crm.sqlite", QBO_RUNNER="none")
-    attach_emulator(app, emu)
-    connect_tenant(app, emu, "acme", TEST_REALM)
-    batch_per_minute = int(app.config["QBO_BATCH_PER_MINUTE"])
-    limiter = throttle.install(app, throttle.build_throttle(app, time_scale=scale))
+    crm = connected_crm("qbo-burst-", scale)
+    emu, app = crm.emu, crm.app
     with app.app_context():
         qbo = get_qbo()
         fields = qbo._registration().fields
@@ -88,17 +78,9 @@ def main() -> None:
         expected = {str(c.id): c.phone for c in contacts}
 
     loop = runner.ThreadRunner(app)
-    started = time.monotonic()
     loop.wake()
-    times: list[float] = [0.0]
-    done: list[int] = [0]
     with app.app_context():
-        while done[-1] < args.edits and time.monotonic() - started < 600:
-            time.sleep(0.05)
-            count = db.session.query(Outbox).filter(Outbox.status.notin_(("pending", "in_progress"))).count()
-            db.session.commit()
-            times.append(time.monotonic() - started)
-            done.append(count)
+        times, done = watch_outbox(db, args.edits, 600.0)
         elapsed = times[-1]
         failed = db.session.query(Outbox).filter(Outbox.status.in_(("failed", "dead"))).count()
     loop.stop()
@@ -116,15 +98,9 @@ def main() -> None:
     lost = sum(1 for key, phone in expected.items() if phones.get(key) != phone)
     duplicates = max(len(customers) - args.edits, len(customers) - len(by_name), 0)
     counters = emu.counters[TEST_REALM]
-    minute = 60.0 / scale
-    scaled_minutes = elapsed / minute
-    overall = args.edits / scaled_minutes
-    windows = math.floor(scaled_minutes)
-    if windows >= 1:  # done by the end of the k-th whole scaled minute (last sample at or before it)
-        achieved = done[bisect.bisect_right(times, windows * minute) - 1] / windows
-    else:
-        achieved = overall
-    maximum = batch_per_minute * 30
+    rate = full_window_rate(times, done, scale, args.edits)
+    scaled_minutes, windows, overall, achieved = rate.scaled_minutes, rate.windows, rate.overall, rate.achieved
+    maximum = crm.batch_per_minute * 30
     result = {
         "benchmark": "push_burst",
         "edits": args.edits,
@@ -138,7 +114,7 @@ def main() -> None:
         "requests": counters["requests"],
         "batch_calls": counters["batch"],
         "http_429": counters["throttled"],
-        "throttle_wait_s": round(limiter.waited, 2),
+        "throttle_wait_s": round(crm.limiter.waited, 2),
         "failed": failed,
         "lost": lost,
         "duplicates": duplicates,

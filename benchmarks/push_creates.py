@@ -22,22 +22,17 @@ customers must both be 0; ``unfinished`` counts contacts still queued when
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
-import math
 import os
-import tempfile
-import time
 
+from benchmarks.burst import connected_crm
+from benchmarks.burst import full_window_rate
+from benchmarks.burst import watch_outbox
 from flask_qbo import get_qbo
-from flask_qbo.intuit import throttle
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.runners import thread as runner
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.testing import attach_emulator
-from flask_qbo.testing import connect_tenant
-from flask_qbo.testing import make_emulator
 
 
 def main() -> None:
@@ -52,14 +47,9 @@ def main() -> None:
 
     from tests.hostapp import Contact
     from tests.hostapp import db
-    from tests.hostapp import make_app
 
-    emu = make_emulator(time_scale=scale)
-    app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-creates-')}/crm.sqlite", QBO_RUNNER="none")
-    attach_emulator(app, emu)
-    connect_tenant(app, emu, "acme", TEST_REALM)
-    batch_per_minute = int(app.config["QBO_BATCH_PER_MINUTE"])
-    limiter = throttle.install(app, throttle.build_throttle(app, time_scale=scale))
+    crm = connected_crm("qbo-creates-", scale)
+    emu, app = crm.emu, crm.app
     with app.app_context():
         get_qbo()
         emu.reset_counters()
@@ -72,17 +62,9 @@ def main() -> None:
         emails = {str(c.id): c.email for c in contacts}
 
     loop = runner.ThreadRunner(app)
-    started = time.monotonic()
     loop.wake()
-    times: list[float] = [0.0]
-    done: list[int] = [0]
     with app.app_context():
-        while done[-1] < args.contacts and time.monotonic() - started < args.max_seconds:
-            time.sleep(0.05)
-            count = db.session.query(Outbox).filter(Outbox.status.notin_(("pending", "in_progress"))).count()
-            db.session.commit()
-            times.append(time.monotonic() - started)
-            done.append(count)
+        times, done = watch_outbox(db, args.contacts, args.max_seconds)
         elapsed = times[-1]
         failed = db.session.query(Outbox).filter(Outbox.status.in_(("failed", "dead"))).count()
         settled = {str(key) for (key,) in db.session.query(Outbox.contact_key).filter(Outbox.status == "done")}
@@ -106,16 +88,10 @@ def main() -> None:
     addresses = [(c.get("PrimaryEmailAddr") or {}).get("Address") for c in customers]
     duplicates = max(len(customers) - args.contacts, len(addresses) - len(set(addresses)), 0)
     counters = emu.counters[TEST_REALM]
-    minute = 60.0 / scale
-    scaled_minutes = elapsed / minute
     finished = done[-1]
-    overall = finished / scaled_minutes if scaled_minutes else 0.0
-    windows = math.floor(scaled_minutes)
-    if windows >= 1:  # done by the end of the k-th whole scaled minute (last sample at or before it)
-        achieved = done[bisect.bisect_right(times, windows * minute) - 1] / windows
-    else:
-        achieved = overall
-    maximum = batch_per_minute * 30
+    rate = full_window_rate(times, done, scale, finished)
+    scaled_minutes, windows, overall, achieved = rate.scaled_minutes, rate.windows, rate.overall, rate.achieved
+    maximum = crm.batch_per_minute * 30
     result = {
         "benchmark": "push_creates",
         "contacts": args.contacts,
@@ -130,7 +106,7 @@ def main() -> None:
         "requests_per_create": round(counters["requests"] / max(finished, 1), 3),
         "batch_calls": counters["batch"],
         "http_429": counters["throttled"],
-        "throttle_wait_s": round(limiter.waited, 2),
+        "throttle_wait_s": round(crm.limiter.waited, 2),
         "failed": failed,
         "unfinished": args.contacts - finished,
         "lost": lost,
