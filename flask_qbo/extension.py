@@ -54,6 +54,8 @@ AdminCheck = t.Callable[[], bool]
 MetricsAccess = t.Callable[[], bool]
 #: ``func(contact) -> bool``: may the current user see this contact's widgets (see :meth:`QBO.can_view`).
 CanView = t.Callable[[t.Any], bool]
+#: ``func(contact) -> bool``: may the current user quote and invoice this contact (see :meth:`QBO.can_bill`).
+CanBill = t.Callable[[t.Any], bool]
 #: ``func(tenant_key, values) -> contact`` creating a contact (see :meth:`QBO.contact_factory`).
 ContactFactory = t.Callable[[str, dict[str, t.Any]], t.Any]
 #: ``func() -> str | None`` naming the current user (see :meth:`QBO.user_name`).
@@ -64,6 +66,7 @@ ContactTenantT = t.TypeVar("ContactTenantT", bound=ContactTenant)
 AdminCheckT = t.TypeVar("AdminCheckT", bound=AdminCheck)
 MetricsAccessT = t.TypeVar("MetricsAccessT", bound=MetricsAccess)
 CanViewT = t.TypeVar("CanViewT", bound=CanView)
+CanBillT = t.TypeVar("CanBillT", bound=CanBill)
 ContactFactoryT = t.TypeVar("ContactFactoryT", bound=ContactFactory)
 UserNameT = t.TypeVar("UserNameT", bound=UserName)
 
@@ -100,6 +103,7 @@ class QBO:
         self._tenant_loader: TenantLoader | None = None
         self._contact_tenant: ContactTenant | None = None
         self._admin_check: AdminCheck | None = None
+        self._can_bill: CanBill | None = None
         self._metrics_access: MetricsAccess | None = None
         self._can_view: CanView | None = None
         self._contact_factory: ContactFactory | None = None
@@ -232,6 +236,19 @@ class QBO:
         """
         self._admin_check = func
         return func
+
+    def can_bill(self, func: CanBillT) -> CanBillT:
+        """Register ``func(contact) -> bool``: may the current user quote and invoice this contact?
+
+        Without it nobody may: the New estimate / New invoice buttons are hidden and
+        the billing endpoints answer 403, like the admin pages without ``admin_required``.
+        """
+        self._can_bill = func
+        return func
+
+    def may_bill(self, contact: t.Any) -> bool:
+        """True when a ``can_bill`` hook is registered and allows the current user for ``contact``."""
+        return bool(self._can_bill and has_request_context() and self._can_bill(contact))
 
     def metrics_access(self, func: MetricsAccessT) -> MetricsAccessT:
         """Register ``func() -> bool``: may this request read the metrics endpoint (``QBO_METRICS_ENDPOINT``)?

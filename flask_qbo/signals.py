@@ -48,6 +48,29 @@ conflict = _signals.signal("qbo-conflict")
 ``qbo_value``, ``winner``, and the two times newest-wins compared, ``crm_changed_at`` and
 ``qbo_changed_at`` (aware datetimes, or None when unknown)."""
 
+# -- quote-to-cash: for hosts' automations (flask_qbo.billing) ---------------------------
+
+document_created = _signals.signal("qbo-document-created")
+"""QBO made an estimate or invoice the CRM asked for.  kwargs: ``tenant_key``, ``contact_key``,
+``txn_type`` (``Invoice`` or ``Estimate``), ``qbo_id``, ``doc_number``, ``total`` (Decimal), ``user``
+(who saved the form, or None)."""
+
+document_sent = _signals.signal("qbo-document-sent")
+"""QBO emailed a document (``/send``).  kwargs: ``tenant_key``, ``contact_key``, ``txn_type``,
+``qbo_id``, ``doc_number``, ``sent_to``."""
+
+invoice_paid = _signals.signal("qbo-invoice-paid")
+"""A mirrored invoice's balance reached 0 (seen by pull), once per invoice.  kwargs: ``realm_id``,
+``tenant_key``, ``contact_key`` (None when the customer is not linked), ``qbo_id``, ``doc_number``, ``total``."""
+
+invoice_overdue = _signals.signal("qbo-invoice-overdue")
+"""The daily sweep found an open invoice past its due date, once per invoice.  kwargs: ``realm_id``,
+``tenant_key``, ``contact_key``, ``qbo_id``, ``doc_number``, ``balance``, ``due_date``."""
+
+estimate_accepted = _signals.signal("qbo-estimate-accepted")
+"""A mirrored estimate became ``Accepted`` (seen by pull), once per estimate.  kwargs: ``realm_id``,
+``tenant_key``, ``contact_key``, ``qbo_id``, ``doc_number``, ``total``."""
+
 # -- operations: what the metrics layer (flask_qbo.ops.metrics) counts --------------------
 # Low layers only send these; nothing subscribes unless the host enables metrics.
 # ``realm_id`` kwargs may be ``None`` when the sender does not know the realm.

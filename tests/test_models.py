@@ -22,6 +22,12 @@ EXPECTED = {
     "qbo_ref_item",
     "qbo_import_run",
     "qbo_import_match",
+    "qbo_item",
+    "qbo_tax_code",
+    "qbo_tax_rate",
+    "qbo_company_prefs",
+    "qbo_document",
+    "qbo_notice",
 }
 
 

@@ -51,6 +51,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy import update
 
+from ..models import CUSTOMER_OPS
 from ..models import Customer
 from ..models import Outbox
 from ..models import OutboxOp
@@ -315,6 +316,7 @@ def write_row(connection: SAConnection, tenant_key: str, contact_key: str, op: O
             table.c.tenant_key == tenant_key,
             table.c.contact_key == contact_key,
             table.c.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED)),
+            table.c.op.in_(CUSTOMER_OPS),  # a queued document action keeps its own row
         )
         .order_by(table.c.id.desc())
         .limit(1)

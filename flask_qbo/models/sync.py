@@ -1,15 +1,8 @@
-"""The extension's own tables.
-
-They sit on their own :class:`~sqlalchemy.MetaData` with a ``qbo_`` prefix, so a host never
-subclasses them and can hand :data:`metadata` (with :func:`render_item`) to its Alembic env.
-They live on the host's engine and are used through the host's session, which is what lets
-an outbox row commit in the same transaction as the contact edit.
-"""
+"""The sync tables: the connection, the customer and transaction mirrors, the outbox, the inbox and the log."""
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import typing as t
 import uuid
 from decimal import Decimal
@@ -22,148 +15,23 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 if t.TYPE_CHECKING:
-    from alembic.autogenerate.api import AutogenContext
-
-#: Constraint names are fixed so Alembic autogenerate produces stable migrations.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-#: The metadata holding every ``qbo_*`` table; give it to Alembic's ``target_metadata``.
-metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    pass
 
 
-def utcnow() -> dt.datetime:
-    """Timezone-aware now in UTC; every stored time is UTC."""
-    return dt.datetime.now(dt.timezone.utc)
-
-
-class Status(str, enum.Enum):
-    """A status stored as its plain value (``"pending"``), compared and shown as that value."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class ConnectionStatus(Status):
-    """Where a tenant's link to its QuickBooks company stands."""
-
-    CONNECTED = "connected"
-    NEEDS_RECONNECT = "needs_reconnect"
-    DISCONNECTED = "disconnected"
-
-
-class SyncStatus(Status):
-    """What the contact card says about a linked customer."""
-
-    SYNCED = "synced"
-    PENDING = "pending"
-    FAILED = "failed"
-
-
-class OutboxStatus(Status):
-    """An outbox row's place in the push queue."""
-
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    DONE = "done"
-    #: Refused by QBO (validation): waits for a person to fix the contact.
-    FAILED = "failed"
-    #: Out of attempts: kept for the health page, never retried on its own.
-    DEAD = "dead"
-
-
-class OutboxOp(Status):
-    """What an outbox row asks of QBO."""
-
-    UPSERT = "upsert"
-    INACTIVATE = "inactivate"
-
-
-class InboxStatus(Status):
-    """An inbox event's place in the pull queue."""
-
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    DONE = "done"
-    FAILED = "failed"
-    #: Nothing to apply (an entity we do not mirror, a disconnected realm).
-    IGNORED = "ignored"
-
-
-class ImportStatus(Status):
-    """Where an import run stands."""
-
-    FETCHING = "fetching"
-    REVIEW = "review"
-    APPLYING = "applying"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class ImportDecision(Status):
-    """The admin's choice for one imported QBO customer."""
-
-    PENDING = "pending"
-    LINK = "link"
-    CREATE = "create"
-    SKIP = "skip"
-
-
-def status_column(kind: type[Status]) -> sa.Enum:
-    """A VARCHAR(20) of ``kind``'s values, loaded as members: no database enum type and no CHECK,
-    so existing tables and hosts' migrations stay valid when a value is added."""
-    return sa.Enum(
-        kind, native_enum=False, length=20, create_constraint=False, values_callable=lambda e: [m.value for m in e]
-    )
-
-
-class UTCDateTime(sa.TypeDecorator[dt.datetime]):
-    """A DateTime that always comes back timezone-aware in UTC.
-
-    SQLite drops the offset; PostgreSQL keeps it.  Normalising here means sync
-    code can compare times without caring which database it runs on.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
-        """``value`` in UTC; a naive time is taken as UTC already."""
-        if value is None:
-            return None
-        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
-
-    process_result_value = process_bind_param
-
-
-def render_item(kind: str, obj: object, autogen_context: AutogenContext) -> str | t.Literal[False]:
-    """Alembic's ``render_item`` hook: a :class:`UTCDateTime` column is written ``sa.DateTime(timezone=True)``.
-
-    Alembic writes a type from outside SQLAlchemy as ``<module>.<repr>`` without importing the module
-    (a ``NameError``).  The database holds a plain timestamp: migrations say so, free of our internals."""
-    if kind == "type" and isinstance(obj, UTCDateTime):
-        return f"{autogen_context.opts['sqlalchemy_module_prefix'] or ''}DateTime(timezone=True)"
-    return False
-
-
-class Base(DeclarativeBase):
-    """Declarative base bound to :data:`metadata` (not the host's)."""
-
-    metadata = metadata
-
-
-Money = sa.Numeric(14, 2)
+from .base import Base
+from .base import Money
+from .base import UTCDateTime
+from .base import status_column
+from .base import utcnow
+from .statuses import ConnectionStatus
+from .statuses import InboxStatus
+from .statuses import OutboxOp
+from .statuses import OutboxStatus
+from .statuses import SyncStatus
 
 
 class Connection(Base):
@@ -334,6 +202,9 @@ class Outbox(Base):
     #: When its answer was lost (timeout, crash), the retry recognises the customer as its own create
     #: by that unique DisplayName.  Key "update": a lost update's note (flask_qbo.sync.dating).
     create_sent: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
+    #: For document ops (not ``upsert``/``inactivate``): what the op acts on, e.g.
+    #: ``{"document_id": 7}`` or ``{"txn_type": "Invoice", "qbo_id": "130", "send_to": "a@b.example"}``.
+    target: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -405,45 +276,3 @@ class RefItem(Base):
     name: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     raw: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
-
-
-class ImportRun(Base):
-    """One run of the initial import: progress and a resumable cursor."""
-
-    __tablename__ = "qbo_import_run"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_key: Mapped[str] = mapped_column(String(64), index=True)
-    realm_id: Mapped[str] = mapped_column(String(32))
-    status: Mapped[ImportStatus] = mapped_column(status_column(ImportStatus), default=ImportStatus.FETCHING)
-    #: Only transactions this many months back (None: all history).
-    months: Mapped[int | None] = mapped_column(Integer)
-    #: Where fetching resumes: {"entity": "Invoice", "start": 1001}.
-    cursor: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
-    customers_total: Mapped[int] = mapped_column(Integer, default=0)
-    customers_done: Mapped[int] = mapped_column(Integer, default=0)
-    transactions_done: Mapped[int] = mapped_column(Integer, default=0)
-    requests_made: Mapped[int] = mapped_column(Integer, default=0)
-    applied: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    started_by: Mapped[str | None] = mapped_column(String(255))
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class ImportMatch(Base):
-    """A proposed pairing of a QBO customer with a CRM contact, awaiting the admin's choice."""
-
-    __tablename__ = "qbo_import_match"
-    __table_args__ = (UniqueConstraint("run_id", "qbo_id", name="uq_qbo_import_match_run_qbo_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(Integer, index=True)
-    qbo_id: Mapped[str] = mapped_column(String(32))
-    contact_key: Mapped[str | None] = mapped_column(String(64))
-    #: ``email`` / ``phone`` / ``name`` / ``ambiguous`` / ``none``.
-    match_kind: Mapped[str] = mapped_column(String(20))
-    #: Other plausible contacts when ambiguous: [contact_key, ...].
-    candidates: Mapped[list[str] | None] = mapped_column(JSON)
-    decision: Mapped[ImportDecision] = mapped_column(status_column(ImportDecision), default=ImportDecision.PENDING)
-    applied: Mapped[bool] = mapped_column(Boolean, default=False)
