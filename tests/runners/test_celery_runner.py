@@ -62,7 +62,7 @@ def test_the_runner_is_attached_and_a_commit_sends_a_push(celery_app: t.Any, emu
         contact = db.session.query(Contact).one()
         contact.lead_score = 5  # not synced: no outbox row, no task
         db.session.commit()
-    assert sent == [(PUSH_TASK, {"expires": qbo_celery.WAKE_EXPIRES, "retry": False})]
+    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES, "retry": False})]
 
 
 def test_each_reason_sends_its_tasks(celery_app: t.Any) -> None:
@@ -254,6 +254,6 @@ def test_a_pull_task_whose_batch_is_put_back_ends_without_queueing_itself(
     sent.clear()
     celery.tasks[PULL_TASK].apply().get()
     assert batches == [pull.BATCH]
-    assert PULL_TASK not in [name for name, _ in sent]
+    assert PULL_TASK not in [name for name, _ in sent], sent
     with app.app_context():
         assert {row.status for row in db.session.query(Inbox)} == {"pending"}
