@@ -275,7 +275,8 @@ class _Work(t.NamedTuple):
 
     name: str
     step: t.Callable[[], int]
-    due: t.Callable[[], bool]
+    #: Rows (or events) due now.
+    due: t.Callable[[], int]
     #: Due rows may wait for rows another worker holds (the outbox's per-contact order).
     blocking: bool = True
 
@@ -283,9 +284,9 @@ class _Work(t.NamedTuple):
 def _drain(task: Task[..., int], work: _Work, slot: bool) -> int:
     """Run ``work.step`` while work is due, for at most :data:`DRAIN_BUDGET` seconds; returns its total.
 
-    While a backlog lasts, one more task is sent per free slot (up to
-    ``QBO_CELERY_CONCURRENCY``), and claims leave the other workers their
-    share.  A push step that finds nothing while rows are due means another
+    While a backlog of two rows or more lasts, one more task is sent per free
+    slot (up to ``QBO_CELERY_CONCURRENCY``), and claims leave the other
+    workers their share; a trickle of single rows keeps to one task.  A push step that finds nothing while rows are due means another
     worker holds what those rows wait for (an older row of the same contact);
     that worker looks again when it is done, so this task ends.  Before
     ending, the slot is given back and the work looked at once more (see
@@ -305,7 +306,8 @@ def _drain(task: Task[..., int], work: _Work, slot: bool) -> int:
             with sharing(workers):
                 done = work.step()
             total += done
-            if (done or not work.blocking) and work.due():
+            due = work.due() if done or not work.blocking else 0
+            if due:
                 looked_again = False
                 if slot:
                     slots.renew(work.name)
@@ -313,7 +315,7 @@ def _drain(task: Task[..., int], work: _Work, slot: bool) -> int:
                     task.app.send_task(work.name, kwargs={"slot": slot}, expires=WAKE_EXPIRES)
                     slot = False  # handed over with the work
                     return total
-                if slots.take(work.name, workers):
+                if due > 1 and slots.take(work.name, workers):  # enough for this worker and one more
                     task.app.send_task(work.name, kwargs={"slot": True}, expires=WAKE_EXPIRES)
                 continue
             if not slot:
@@ -333,7 +335,7 @@ def push_task(self: Task[..., int], slot: bool = False) -> int:
     """Push due outbox rows while any are due; any number of these may run at once."""
 
     def job(qbo: QBO) -> int:
-        work = _Work(PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo) > 0)
+        work = _Work(PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo))
         return _drain(self, work, slot)
 
     return _run(self, job)
@@ -357,7 +359,7 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied
 
-        work = _Work(PULL_TASK, step, lambda: pull.pending_count(qbo) > 0, blocking=False)
+        work = _Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False)
         return _drain(self, work, slot)
 
     return _run(self, job)

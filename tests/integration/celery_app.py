@@ -34,6 +34,7 @@ ENV_KEYS = (
     "QBO_CELERY_TEST_TIME_SCALE",
     "QBO_CELERY_TEST_PER_WINDOW",
     "QBO_CELERY_TEST_CONCURRENT",
+    "QBO_CELERY_TEST_STATS",
 )
 
 
@@ -69,6 +70,53 @@ def build_app(env: t.Mapping[str, str]) -> Flask:
     return app
 
 
+def record_task_stats(flask_app: Flask, redis_url: str, key: str) -> None:
+    """Count, per task kind (push, pull), tasks run, tasks that did nothing, SQL statements and work done.
+
+    Kept in the Redis hash ``key``, summed over every worker: what
+    ``benchmarks.scale_compare`` reports as empty tasks and statements per change.
+    """
+    import redis
+    import sqlalchemy as sa
+    from celery.signals import task_postrun
+    from celery.signals import task_prerun
+
+    from flask_qbo.runners.celery import PULL_TASK
+    from flask_qbo.runners.celery import PUSH_TASK
+
+    from ..hostapp import db
+
+    client = redis.Redis.from_url(redis_url)
+    statements = [0]
+    with flask_app.app_context():
+        engine = db.engine
+
+    def count(*args: t.Any) -> None:
+        statements[0] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+
+    def started(task: t.Any = None, **kwargs: t.Any) -> None:
+        statements[0] = 0
+
+    def finished(task: t.Any = None, retval: t.Any = None, **kwargs: t.Any) -> None:
+        if task is None or task.name not in (PUSH_TASK, PULL_TASK):
+            return
+        kind = task.name.rsplit(".", 1)[-1]
+        done = retval if isinstance(retval, int) else 0
+        pipe = client.pipeline()
+        pipe.hincrby(key, f"{kind}_tasks", 1)
+        pipe.hincrby(key, f"{kind}_empty", 0 if done else 1)
+        pipe.hincrby(key, f"{kind}_sql", statements[0])
+        pipe.hincrby(key, f"{kind}_done", done)
+        pipe.execute()
+
+    task_prerun.connect(started, weak=False)
+    task_postrun.connect(finished, weak=False)
+
+
 if os.environ.get("QBO_CELERY_TEST_DB"):
     flask_app = build_app(os.environ)
     celery = flask_app.extensions["celery"]
+    if os.environ.get("QBO_CELERY_TEST_STATS"):
+        record_task_stats(flask_app, os.environ["QBO_CELERY_TEST_REDIS"], os.environ["QBO_CELERY_TEST_STATS"])
