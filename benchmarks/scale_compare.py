@@ -195,12 +195,11 @@ def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str
 
     import redis
 
-    from tests.integration.services import celery_stack
-
     from flask_qbo.runners.celery import PULL_TASK
     from flask_qbo.runners.celery import PUSH_TASK
     from flask_qbo.runners.celery import wake_slots
     from flask_qbo.runners.debounce import RedisSlots
+    from tests.integration.services import celery_stack
 
     stats_key = f"qbo-bench:stats:{uuid.uuid4().hex[:10]}"
     client = redis.Redis.from_url(redis_url)

@@ -255,7 +255,9 @@ class Queue(abc.ABC):
         c = self.table.c
         share = _share.get()
         if share > 1:
-            ready = session.scalar(select(func.count()).select_from(self.due(where, now).limit(size * share).subquery()))
+            ready = session.scalar(
+                select(func.count()).select_from(self.due(where, now).limit(size * share).subquery())
+            )
             size = min(size, math.ceil(int(ready or 0) / share))
         picked = list(session.scalars(self.locked(session, self.due(where, now).limit(size)))) if size else []
         if not picked:

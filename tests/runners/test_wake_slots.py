@@ -47,7 +47,9 @@ class Clock:
 
 
 @pytest.fixture
-def stack(tmp_path: t.Any, emulator: t.Any) -> t.Iterator[tuple[t.Any, Celery, list[tuple[str, dict]], LocalSlots, Clock]]:
+def stack(
+    tmp_path: t.Any, emulator: t.Any
+) -> t.Iterator[tuple[t.Any, Celery, list[tuple[str, dict]], LocalSlots, Clock]]:
     """The host app on the Celery runner with in-process slots on a fake clock; sent tasks are recorded."""
     app = make_app(f"sqlite:///{tmp_path / 'crm.sqlite'}", QBO_RUNNER="celery", CELERY={"broker_url": "memory://"})
     attach_emulator(app, emulator)
@@ -143,7 +145,9 @@ def test_a_backlog_fans_out_to_one_more_worker_and_a_trickle_does_not(
     monkeypatch.setattr(push, "process", lambda qbo, limit: next(steps, 0))
     monkeypatch.setattr(push, "due_count", lambda qbo=None: 40)
     celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 1)}).get()
-    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})]  # QBO_CELERY_CONCURRENCY 2
+    assert sent == [
+        (PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})
+    ]  # QBO_CELERY_CONCURRENCY 2
     assert slots.held(PUSH_TASK) == 1  # the second worker's
     slots.give_back(PUSH_TASK)
     sent.clear()

@@ -232,7 +232,9 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     customers = customers.union(*merged, survivors.customer_ids())
     lock_customers(session, realm, customers)
     # Every row the batch may look up, read in bulk now that it is locked (see .prefetch).
-    documents = [key for key in [*fetched, *wanted, *((r.entity, r.entity_id) for r in deletes)] if key[0] != "Customer"]
+    documents = [
+        key for key in [*fetched, *wanted, *((r.entity, r.entity_id) for r in deletes)] if key[0] != "Customer"
+    ]
     owners = {str(ref) for data in fetched.values() if (ref := (data.get("CustomerRef") or {}).get("value"))}
     # One capture-free block for the batch (nothing pulled is pushed back): its writes go out in one flush.
     with prefetch.batch(qbo, session, conn, customers | owners, documents), suppress_capture():

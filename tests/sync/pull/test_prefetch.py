@@ -40,7 +40,9 @@ def _linked_customers(app: t.Any, count: int) -> list[tuple[int, str]]:
         db.session.commit()
     push_now(app)
     with app.app_context():
-        pairs = [(int(c.contact_key), c.qbo_id) for c in db.session.query(Customer).filter(Customer.contact_key.isnot(None))]
+        pairs = [
+            (int(c.contact_key), c.qbo_id) for c in db.session.query(Customer).filter(Customer.contact_key.isnot(None))
+        ]
         db.session.commit()
     return pairs
 
