@@ -26,17 +26,21 @@ wakes and works (tests).
 from __future__ import annotations
 
 import abc
+import logging
 import threading
 import time
 import typing as t
 import weakref
 
 from flask import Flask
+from redis.exceptions import RedisError
 
 from ..config import get_config
 
 if t.TYPE_CHECKING:
     from redis import Redis
+
+log = logging.getLogger(__name__)
 
 #: Seconds a slot outlives its last renewal (a killed worker's slot frees itself).
 SLOT_TTL = 60.0
@@ -91,7 +95,12 @@ class Unlimited(Slots):
 
 
 class RedisSlots(Slots):
-    """Slots in Redis, each taken or given back by one atomic script."""
+    """Slots in Redis, each taken or given back by one atomic script.
+
+    Redis out of reach never stops a wake-up or a task: a slot is then
+    granted (the task is sent, as without slots) and a give-back or renewal
+    is dropped (the slot expires).  A warning says so.
+    """
 
     def __init__(self, client: Redis, prefix: str, ttl: float = SLOT_TTL) -> None:
         self.client = client
@@ -104,13 +113,23 @@ class RedisSlots(Slots):
         return f"{self.prefix}:{name}"
 
     def take(self, name: str, limit: int) -> bool:
-        return bool(self._take(keys=[self.key(name)], args=[limit, self.ttl_ms]))
+        try:
+            return bool(self._take(keys=[self.key(name)], args=[limit, self.ttl_ms]))
+        except RedisError as exc:
+            log.warning("Wake-up slots unavailable (%s: %s); sending the task anyway.", type(exc).__name__, exc)
+            return limit <= 1
 
     def give_back(self, name: str) -> None:
-        self._give_back(keys=[self.key(name)], args=[self.ttl_ms])
+        try:
+            self._give_back(keys=[self.key(name)], args=[self.ttl_ms])
+        except RedisError as exc:
+            log.warning("Could not give a wake-up slot back (%s: %s); it expires.", type(exc).__name__, exc)
 
     def renew(self, name: str) -> None:
-        self.client.pexpire(self.key(name), self.ttl_ms)
+        try:
+            self.client.pexpire(self.key(name), self.ttl_ms)
+        except RedisError as exc:
+            log.warning("Could not renew a wake-up slot (%s: %s).", type(exc).__name__, exc)
 
 
 class LocalSlots(Slots):

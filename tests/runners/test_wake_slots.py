@@ -187,3 +187,12 @@ def test_redis_slots_are_counted_atomically_and_expire() -> None:
     finally:
         client.delete(key)
         client.close()
+
+
+def test_redis_out_of_reach_never_stops_a_wake_up(caplog: pytest.LogCaptureFixture) -> None:
+    slots = RedisSlots(redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.5), "flask-qbo-test:down")
+    assert slots.take(PUSH_TASK, 1)  # the task is sent, as without slots
+    assert not slots.take(PUSH_TASK, 2)  # but nothing fans out on a guess
+    slots.give_back(PUSH_TASK)
+    slots.renew(PUSH_TASK)
+    assert "Wake-up slots unavailable" in caplog.text
