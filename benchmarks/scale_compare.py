@@ -23,8 +23,10 @@ The figures issue 16 sets targets for, at the top level of that line:
 * ``sql_per_change``: SQL statements the workers' pull tasks executed (claims,
   reads, writes, bookkeeping; an ``executemany`` counts once) per change they
   applied during the ingest;
-* ``empty_task_pct``: push and pull tasks that did nothing, in percent of all
-  the tasks the workers ran (both workloads).
+* ``empty_task_pct``: push and pull tasks that claimed no row (no outbox row,
+  no inbox event), in percent of all the tasks the workers ran (both
+  workloads).  A pull task also gives the outbox turns, so one woken by the
+  burst's own webhooks may push rows and change nothing: it is not empty.
 
 The workers count these themselves (:func:`tests.integration.celery_app.record_task_stats`).
 

@@ -94,7 +94,7 @@ UPKEEP_INTERVAL = 3600.0
 _flask_apps: weakref.WeakKeyDictionary[Celery, Flask] = weakref.WeakKeyDictionary()
 
 #: Tasks whose wake-ups share slots (:mod:`.debounce`); CDC and upkeep run on beat's timer.
-_SLOTTED = frozenset({"flask_qbo.push", "flask_qbo.pull"})
+_SLOTTED = ("flask_qbo.push", "flask_qbo.pull")
 
 #: What a wake-up reason asks for: a webhook means pull, a (re)connect means a
 #: push of the rows kept while broken plus a CDC catch-up; anything else is a push.
@@ -284,9 +284,10 @@ class _Work(t.NamedTuple):
 def _drain(task: Task[..., int], work: _Work, slot: bool) -> int:
     """Run ``work.step`` while work is due, for at most :data:`DRAIN_BUDGET` seconds; returns its total.
 
-    While a backlog of two rows or more lasts, one more task is sent per free
-    slot (up to ``QBO_CELERY_CONCURRENCY``), and claims leave the other
-    workers their share; a trickle of single rows keeps to one task.  A push step that finds nothing while rows are due means another
+    While a backlog of two rows or more lasts and push and pull tasks hold
+    fewer slots than ``QBO_CELERY_CONCURRENCY``, one more task is sent, and
+    claims leave the other workers their share; a trickle of single rows
+    keeps to one task.  A push step that finds nothing while rows are due means another
     worker holds what those rows wait for (an older row of the same contact);
     that worker looks again when it is done, so this task ends.  Before
     ending, the slot is given back and the work looked at once more (see
@@ -315,7 +316,7 @@ def _drain(task: Task[..., int], work: _Work, slot: bool) -> int:
                     task.app.send_task(work.name, kwargs={"slot": slot}, expires=WAKE_EXPIRES)
                     slot = False  # handed over with the work
                     return total
-                if due > 1 and slots.take(work.name, workers):  # enough for this worker and one more
+                if due > 1 and _idle_worker(slots, workers) and slots.take(work.name, workers):
                     task.app.send_task(work.name, kwargs={"slot": True}, expires=WAKE_EXPIRES)
                 continue
             if not slot:
@@ -328,6 +329,15 @@ def _drain(task: Task[..., int], work: _Work, slot: bool) -> int:
     finally:
         if slot:
             slots.give_back(work.name)
+
+
+def _idle_worker(slots: debounce.Slots, workers: int) -> bool:
+    """True when fewer push and pull tasks hold slots than there are workers.
+
+    A task sent while every worker is busy (a pull task taking the outbox's
+    turns, say) would only start once the backlog it was sent for is gone.
+    """
+    return sum(slots.held(name) for name in _SLOTTED) < workers
 
 
 @shared_task(name=PUSH_TASK, bind=True, ignore_result=True)

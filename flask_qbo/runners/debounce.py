@@ -76,6 +76,10 @@ class Slots(abc.ABC):
     def renew(self, name: str) -> None:
         """The holders still work: push the slots' expiry :data:`SLOT_TTL` seconds out."""
 
+    @abc.abstractmethod
+    def held(self, name: str) -> int:
+        """Slots of ``name`` held now."""
+
 
 class Unlimited(Slots):
     """No shared store: every wake-up sends its task (the runner's behaviour before slots).
@@ -92,6 +96,9 @@ class Unlimited(Slots):
 
     def renew(self, name: str) -> None:
         return None
+
+    def held(self, name: str) -> int:
+        return 0
 
 
 class RedisSlots(Slots):
@@ -130,6 +137,12 @@ class RedisSlots(Slots):
             self.client.pexpire(self.key(name), self.ttl_ms)
         except RedisError as exc:
             log.warning("Could not renew a wake-up slot (%s: %s).", type(exc).__name__, exc)
+
+    def held(self, name: str) -> int:
+        try:
+            return int(t.cast(bytes, self.client.get(self.key(name))) or 0)
+        except RedisError:
+            return 0
 
 
 class LocalSlots(Slots):

@@ -71,7 +71,7 @@ def build_app(env: t.Mapping[str, str]) -> Flask:
 
 
 def record_task_stats(flask_app: Flask, redis_url: str, key: str) -> None:
-    """Count, per task kind (push, pull), tasks run, tasks that did nothing, SQL statements and work done.
+    """Count, per task kind (push, pull), tasks run, tasks that claimed no row, SQL statements and changes made.
 
     Kept in the Redis hash ``key``, summed over every worker: what
     ``benchmarks.scale_compare`` reports as empty tasks and statements per change.
@@ -87,17 +87,22 @@ def record_task_stats(flask_app: Flask, redis_url: str, key: str) -> None:
     from ..hostapp import db
 
     client = redis.Redis.from_url(redis_url)
-    statements = [0]
+    statements, claimed = [0], [0]
     with flask_app.app_context():
         engine = db.engine
 
-    def count(*args: t.Any) -> None:
+    def count(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
         statements[0] += 1
+        if (
+            statement.startswith(("UPDATE qbo_outbox SET status", "UPDATE qbo_inbox SET status"))
+            and "attempts=(" in statement
+        ):
+            claimed[0] += max(cursor.rowcount, 0)  # a claim counts the attempt; nothing else does
 
-    sa.event.listen(engine, "before_cursor_execute", count)
+    sa.event.listen(engine, "after_cursor_execute", count)
 
     def started(task: t.Any = None, **kwargs: t.Any) -> None:
-        statements[0] = 0
+        statements[0] = claimed[0] = 0
 
     def finished(task: t.Any = None, retval: t.Any = None, **kwargs: t.Any) -> None:
         if task is None or task.name not in (PUSH_TASK, PULL_TASK):
@@ -106,7 +111,7 @@ def record_task_stats(flask_app: Flask, redis_url: str, key: str) -> None:
         done = retval if isinstance(retval, int) else 0
         pipe = client.pipeline()
         pipe.hincrby(key, f"{kind}_tasks", 1)
-        pipe.hincrby(key, f"{kind}_empty", 0 if done else 1)
+        pipe.hincrby(key, f"{kind}_empty", 0 if claimed[0] else 1)  # claimed no row: found nothing to do
         pipe.hincrby(key, f"{kind}_sql", statements[0])
         pipe.hincrby(key, f"{kind}_done", done)
         pipe.execute()
