@@ -93,10 +93,7 @@ def record_task_stats(flask_app: Flask, redis_url: str, key: str) -> None:
 
     def count(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
         statements[0] += 1
-        if (
-            statement.startswith(("UPDATE qbo_outbox SET status", "UPDATE qbo_inbox SET status"))
-            and "attempts=(" in statement
-        ):
+        if statement.startswith(("UPDATE qbo_outbox SET", "UPDATE qbo_inbox SET")) and "attempts=(" in statement:
             claimed[0] += max(cursor.rowcount, 0)  # a claim counts the attempt; nothing else does
 
     sa.event.listen(engine, "after_cursor_execute", count)
