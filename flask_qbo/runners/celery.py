@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import typing as t
 import weakref
 
@@ -49,8 +48,8 @@ from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
-from ..sync.queue import sharing
 from . import debounce
+from . import drain
 
 if t.TYPE_CHECKING:
     from ..extension import QBO
@@ -270,74 +269,16 @@ def _stamped(job: t.Callable[[QBO], int]) -> int:
     return done
 
 
-class _Work(t.NamedTuple):
-    """One task kind's loop: a bounded step, and whether work is due now."""
-
-    name: str
-    step: t.Callable[[], int]
-    #: Rows (or events) due now.
-    due: t.Callable[[], int]
-    #: Due rows may wait for rows another worker holds (the outbox's per-contact order).
-    blocking: bool = True
-
-
-def _drain(task: Task[..., int], work: _Work, slot: bool) -> int:
-    """Run ``work.step`` while work is due, for at most :data:`DRAIN_BUDGET` seconds; returns its total.
-
-    While a backlog of two rows or more lasts and push and pull tasks hold
-    fewer slots than ``QBO_CELERY_CONCURRENCY``, one more task is sent, and
-    claims leave the other workers their share; a trickle of single rows
-    keeps to one task.  A push step that finds nothing while rows are due means another
-    worker holds what those rows wait for (an older row of the same contact);
-    that worker looks again when it is done, so this task ends.  Before
-    ending, the slot is given back and the work looked at once more (see
-    :mod:`.debounce`); a look that finds only such rows ends the task.
-    When the budget runs out with work left, a fresh task (holding this one's
-    slot) continues behind whatever else is queued.
-    """
+def _drain(task: Task[..., int], work: drain.Work, slot: bool) -> int:
+    """:func:`.drain.drain` for this task: its Celery app sends the fan-outs and the hand-over."""
     flask_app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
-    slots = wake_slots(flask_app, task.app)
+
+    def send(name: str, holds_slot: bool) -> None:
+        task.app.send_task(name, kwargs={"slot": holds_slot}, expires=WAKE_EXPIRES)
+
     workers = max(1, int(get_config("QBO_CELERY_CONCURRENCY")))
-    deadline = time.monotonic() + DRAIN_BUDGET
-    total = 0
-    looked_again = False
-    slot = slot or slots.take(work.name, workers)  # a sweep's task counts too, if a slot is free
-    try:
-        while True:
-            with sharing(workers):
-                done = work.step()
-            total += done
-            due = work.due() if done or not work.blocking else 0
-            if due:
-                looked_again = False
-                if slot:
-                    slots.renew(work.name)
-                if time.monotonic() >= deadline:
-                    task.app.send_task(work.name, kwargs={"slot": slot}, expires=WAKE_EXPIRES)
-                    slot = False  # handed over with the work
-                    return total
-                if due > 1 and _idle_worker(slots, workers) and slots.take(work.name, workers):
-                    task.app.send_task(work.name, kwargs={"slot": True}, expires=WAKE_EXPIRES)
-                continue
-            if not slot:
-                return total
-            slots.give_back(work.name)
-            slot = False
-            if looked_again or not work.due() or not slots.take(work.name, 1):
-                return total  # looked once more already, nothing due, or another task holds a slot
-            slot = looked_again = True
-    finally:
-        if slot:
-            slots.give_back(work.name)
-
-
-def _idle_worker(slots: debounce.Slots, workers: int) -> bool:
-    """True when fewer push and pull tasks hold slots than there are workers.
-
-    A task sent while every worker is busy (a pull task taking the outbox's
-    turns, say) would only start once the backlog it was sent for is gone.
-    """
-    return sum(slots.held(name) for name in _SLOTTED) < workers
+    slots = wake_slots(flask_app, task.app)
+    return drain.drain(work, slots, slot=slot, send=send, budget=DRAIN_BUDGET, workers=workers, kinds=_SLOTTED)
 
 
 @shared_task(name=PUSH_TASK, bind=True, ignore_result=True)
@@ -345,7 +286,7 @@ def push_task(self: Task[..., int], slot: bool = False) -> int:
     """Push due outbox rows while any are due; any number of these may run at once."""
 
     def job(qbo: QBO) -> int:
-        work = _Work(PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo))
+        work = drain.Work(PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo))
         return _drain(self, work, slot)
 
     return _run(self, job)
@@ -369,7 +310,7 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied
 
-        work = _Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False)
+        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False)
         return _drain(self, work, slot)
 
     return _run(self, job)
