@@ -166,8 +166,8 @@ def write_one(
     if operation not in ("", "create", "update"):
         raise errors.unsupported(f"Operation {operation} is not supported.")
     if operation == "create" or (operation == "" and not obj.get("Id")):
-        return store.create(realm, entity, obj)
-    return store.update(realm, entity, obj, sparse=_is_sparse(obj))
+        return store.create(realm, entity, obj, include)
+    return store.update(realm, entity, obj, sparse=_is_sparse(obj), include=include)
 
 
 @bp.post("/<segment>")

@@ -21,8 +21,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from .. import errors
-from ..entities import ESTIMATE_STATUSES
-from ..errors import EmulatorFault
+from .documents import default_bill_email
+from .documents import link_estimate
+from .documents import number_document
+from .documents import prepare_estimate_fields
 from .lines import price_lines
 from .values import addresses
 from .values import check_date
@@ -86,8 +88,9 @@ def prepare_transaction(
             if name not in obj and customer.get(name):
                 obj[name] = dict(customer[name])
     addresses(company, obj, current, ("BillAddr", "ShipAddr"))
-    if not obj.get("DocNumber"):
-        obj["DocNumber"] = (current or {}).get("DocNumber") or company.next_doc_number(entity)
+    number_document(company, entity, obj, current)
+    if entity in ("Invoice", "Estimate"):
+        default_bill_email(obj, customer, current)
     if entity == "Invoice":
         term_ref = obj.get("SalesTermRef") or customer.get("SalesTermRef")
         due_days = 0
@@ -101,12 +104,9 @@ def prepare_transaction(
         obj["Balance"] = money(total - company.applied_to_invoice((current or {}).get("Id")))
         if obj["Balance"] < 0:
             raise errors.business("The invoice total cannot be less than the payments applied to it.", "Line")
-        obj.setdefault("LinkedTxn", [])
+        link_estimate(company, obj, current)
     elif entity == "Estimate":
-        status = obj.get("TxnStatus") or "Pending"
-        if status not in ESTIMATE_STATUSES:
-            raise EmulatorFault(400, "2170", "Invalid Enumeration", f"Invalid Enumeration : {status}", "TxnStatus")
-        obj["TxnStatus"] = status
+        prepare_estimate_fields(obj, current)
     elif entity == "SalesReceipt":
         obj["Balance"] = 0
         obj.setdefault("DepositToAccountRef", dict(UNDEPOSITED_FUNDS))
