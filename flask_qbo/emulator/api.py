@@ -23,6 +23,7 @@ from flask import request
 
 from . import entities
 from . import errors
+from . import paylink
 from . import query as query_language
 from .bodies import BodyError
 from .bodies import read_json
@@ -193,7 +194,12 @@ def preferences(realm: str) -> Response:
 def read(realm: str, segment: str, entity_id: str) -> Response:
     def action() -> Result:
         entity = _entity(segment)
-        return {entity: _emu().store.read(realm, entity, entity_id)}
+        found = _emu().store.read(realm, entity, entity_id)
+        if entity == "Invoice" and paylink.wants_invoice_link():
+            link = paylink.invoice_link(realm, found)
+            if link is not None:
+                found["InvoiceLink"] = link
+        return {entity: found}
 
     return _run(realm, "reads", action)
 

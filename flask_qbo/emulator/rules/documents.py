@@ -123,6 +123,13 @@ def prepare_estimate_fields(obj: dict[str, t.Any], current: dict[str, t.Any] | N
     obj["LinkedTxn"] = (current or {}).get("LinkedTxn") or []
 
 
+def online_payment_defaults(company: Company, obj: dict[str, t.Any], current: dict[str, t.Any] | None) -> None:
+    """A new invoice of a company that takes online payments allows card and bank payment unless told not to."""
+    if current is None and sales_form_flag(company, "ETransactionPaymentEnabled"):
+        for name in ("AllowOnlineCreditCardPayment", "AllowOnlineACHPayment"):
+            obj.setdefault(name, True)
+
+
 def default_bill_email(obj: dict[str, t.Any], customer: dict[str, t.Any], current: dict[str, t.Any] | None) -> None:
     """A new document without ``BillEmail`` takes the customer's primary email, as QBO's forms prefill it."""
     address = (customer.get("PrimaryEmailAddr") or {}).get("Address")

@@ -24,6 +24,7 @@ from .. import errors
 from .documents import default_bill_email
 from .documents import link_estimate
 from .documents import number_document
+from .documents import online_payment_defaults
 from .documents import prepare_estimate_fields
 from .lines import price_lines
 from .values import addresses
@@ -105,6 +106,7 @@ def prepare_transaction(
         if obj["Balance"] < 0:
             raise errors.business("The invoice total cannot be less than the payments applied to it.", "Line")
         link_estimate(company, obj, current)
+        online_payment_defaults(company, obj, current)
     elif entity == "Estimate":
         prepare_estimate_fields(obj, current)
     elif entity == "SalesReceipt":
