@@ -157,7 +157,7 @@ class DocumentOps:
         estimate = company.table("Estimate").get(estimate_id) if estimate_id else None
         if estimate is None:
             return
-        estimate.pop("LinkedTxn", None)
+        estimate["LinkedTxn"] = []
         estimate["TxnStatus"] = estimate.pop(STATUS_BEFORE_LINK, "Pending")
         self._commit(company, "Estimate", estimate, "Update")
 
