@@ -21,6 +21,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from .. import errors
+from .currency import document_currency
 from .documents import default_bill_email
 from .documents import link_estimate
 from .documents import number_document
@@ -67,7 +68,7 @@ def prepare_transaction(
     obj["TxnDate"] = check_date(obj.get("TxnDate") or today, "TxnDate")
     check_length(obj.get("PrivateNote"), 4000, "PrivateNote")
     check_length(obj.get("DocNumber"), 21, "DocNumber")
-    obj["CurrencyRef"] = (current or {}).get("CurrencyRef") or obj.get("CurrencyRef") or dict(currency)
+    document_currency(company, obj, current, customer, currency)
     if entity != "Payment":
         obj.setdefault("PrintStatus", "NotSet")
     obj.setdefault("EmailStatus", "NotSet")
