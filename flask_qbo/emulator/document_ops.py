@@ -36,22 +36,27 @@ MAX_EMAIL = 100
 
 
 class DocumentOps:
-    """Send, void, pay and PDF, plus the estimate links every invoice write keeps in step."""
+    """Send, void, pay and PDF, plus the estimate links every invoice write keeps in step.
+
+    Only :class:`~.store.Store` mixes this in; each method names its ``self``
+    ``store`` (a cast) to reach the store's lock, tables and ``_commit``.
+    """
 
     # ------------------------------------------------------------------ send and PDF
 
-    def send(self: Store, realm: str, entity: str, entity_id: object, to: str | None = None) -> dict[str, t.Any]:
+    def send(self, realm: str, entity: str, entity_id: object, to: str | None = None) -> dict[str, t.Any]:
         """Email a document: ``EmailStatus`` EmailSent and ``DeliveryInfo``; ``to`` replaces ``BillEmail``.
 
         A document with neither a ``BillEmail`` nor a ``to`` address is refused
         (6000; QBO's own answer is not documented).
         """
-        entity = self.entity_name(entity)
+        store = t.cast("Store", self)
+        entity = store.entity_name(entity)
         if entity not in TRANSACTIONS or entity == "Payment":
             raise errors.unsupported(f"Operation Send is not supported for {entity}.")
-        with self.lock:
-            company = self.company(realm)
-            current = self._get(company, entity, entity_id)
+        with store.lock:
+            company = store.company(realm)
+            current = store._get(company, entity, entity_id)
             if to is not None and len(to) > MAX_EMAIL:
                 raise errors.too_long("sendTo", MAX_EMAIL)
             if not to and not (current.get("BillEmail") or {}).get("Address"):
@@ -62,35 +67,37 @@ class DocumentOps:
             if to:
                 current["BillEmail"] = {"Address": to}
             current["EmailStatus"] = "EmailSent"
-            current["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": self.clock.iso()}
-            self._commit(company, entity, current, "Emailed")
+            current["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": store.clock.iso()}
+            store._commit(company, entity, current, "Emailed")
             return present(company, entity, current)
 
-    def pdf(self: Store, realm: str, entity: str, entity_id: object) -> bytes:
+    def pdf(self, realm: str, entity: str, entity_id: object) -> bytes:
         """A small but valid PDF of the document."""
-        entity = self.entity_name(entity)
+        store = t.cast("Store", self)
+        entity = store.entity_name(entity)
         if entity not in TRANSACTIONS:
             raise errors.unsupported(f"Operation PDF is not supported for {entity}.")
-        with self.lock:
-            company = self.company(realm)
-            obj = present(company, entity, self._get(company, entity, entity_id))
+        with store.lock:
+            company = store.company(realm)
+            obj = present(company, entity, store._get(company, entity, entity_id))
             return pdf.render(company.name, entity, obj)
 
     # ------------------------------------------------------------------ void
 
-    def void(self: Store, realm: str, entity: str, entity_id: object, sync_token: object) -> dict[str, t.Any]:
+    def void(self, realm: str, entity: str, entity_id: object, sync_token: object) -> dict[str, t.Any]:
         """Keep the record, zero its amounts, prefix ``PrivateNote`` with ``Voided``, drop its links.
 
         A paid or part-paid invoice is refused (the stricter of the two
         behaviours reported for QBO, facts §2.8).
         """
-        entity = self.entity_name(entity)
+        store = t.cast("Store", self)
+        entity = store.entity_name(entity)
         if entity not in VOIDABLE:
             raise errors.unsupported(f"Operation Void is not supported for {entity}.")
-        with self.lock:
-            company = self.company(realm)
-            current = self._get(company, entity, entity_id)
-            self._check_token(current, sync_token)
+        with store.lock:
+            company = store.company(realm)
+            current = store._get(company, entity, entity_id)
+            store._check_token(current, sync_token)
             if entity == "Invoice" and company.applied_to_invoice(current["Id"]):
                 raise errors.business("This invoice has payments applied. Unlink the payments before voiding it.")
             links = company.linked_invoices(current) if entity == "Payment" else set()
@@ -110,17 +117,18 @@ class DocumentOps:
             released = estimate_link(current) if entity == "Invoice" else None
             if entity == "Invoice":
                 current["LinkedTxn"] = []
-            self._commit(company, entity, current, "Void")
-            self._relink_invoices(company, links)
-            self._release_estimate(company, released)
+            store._commit(company, entity, current, "Void")
+            store._relink_invoices(company, links)
+            store._release_estimate(company, released)
             return present(company, entity, current)
 
     # ------------------------------------------------------------------ payments
 
-    def pay_invoice(self: Store, realm: str, invoice_id: str, note: str = "") -> dict[str, t.Any]:
+    def pay_invoice(self, realm: str, invoice_id: str, note: str = "") -> dict[str, t.Any]:
         """Record a Payment of an invoice's whole balance (the UI's "Mark paid", the pay link)."""
-        with self.lock:
-            invoice = self._get(self.company(realm), "Invoice", invoice_id)
+        store = t.cast("Store", self)
+        with store.lock:
+            invoice = store._get(store.company(realm), "Invoice", invoice_id)
             balance = Decimal(str(invoice.get("Balance") or 0))
             if invoice.get("_voided") or balance <= 0:
                 raise errors.business("This invoice has nothing left to pay.", "Balance")
@@ -135,33 +143,36 @@ class DocumentOps:
                 body["ExchangeRate"] = invoice["ExchangeRate"]
             if note:
                 body["PrivateNote"] = note
-            return self.create(realm, "Payment", body)
+            return store.create(realm, "Payment", body)
 
     # ------------------------------------------------------------------ estimate links
 
-    def _sync_estimate(self: Store, company: Company, invoice: dict[str, t.Any], before: str | None) -> None:
+    def _sync_estimate(self, company: Company, invoice: dict[str, t.Any], before: str | None) -> None:
         """After an invoice write: close a newly linked estimate, release one no longer linked."""
+        store = t.cast("Store", self)
         after = estimate_link(invoice)
         if before == after:
             return
-        self._release_estimate(company, before)
+        store._release_estimate(company, before)
         estimate = company.table("Estimate").get(after) if after else None
         if estimate is not None:
             estimate[STATUS_BEFORE_LINK] = estimate.get("TxnStatus") or "Pending"
             estimate["TxnStatus"] = "Closed"
             estimate["LinkedTxn"] = [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]
-            self._commit(company, "Estimate", estimate, "Update")
+            store._commit(company, "Estimate", estimate, "Update")
 
-    def _release_estimate(self: Store, company: Company, estimate_id: str | None) -> None:
+    def _release_estimate(self, company: Company, estimate_id: str | None) -> None:
         """Take an invoice's link off an estimate and give it back the status it had before."""
+        store = t.cast("Store", self)
         estimate = company.table("Estimate").get(estimate_id) if estimate_id else None
         if estimate is None:
             return
         estimate["LinkedTxn"] = []
         estimate["TxnStatus"] = estimate.pop(STATUS_BEFORE_LINK, "Pending")
-        self._commit(company, "Estimate", estimate, "Update")
+        store._commit(company, "Estimate", estimate, "Update")
 
-    def _before_delete(self: Store, company: Company, entity: str, current: dict[str, t.Any]) -> str | None:
+    @staticmethod
+    def _before_delete(company: Company, entity: str, current: dict[str, t.Any]) -> str | None:
         """Refuse deleting a linked estimate; the estimate an invoice about to go releases (its id)."""
         if entity == "Estimate" and current.get("LinkedTxn"):
             invoices = ", ".join(str(link.get("TxnId")) for link in current["LinkedTxn"])
