@@ -52,7 +52,7 @@ class DocumentOps:
         """
         store = t.cast("Store", self)
         entity = store.entity_name(entity)
-        if entity not in TRANSACTIONS or entity == "Payment":
+        if entity not in TRANSACTIONS:
             raise errors.unsupported(f"Operation Send is not supported for {entity}.")
         with store.lock:
             company = store.company(realm)
