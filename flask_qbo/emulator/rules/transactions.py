@@ -1,9 +1,10 @@
 """QBO's rules for the six sales transactions: lines, totals, dates, payments.
 
 Invoices, estimates, sales receipts, credit memos and refund receipts share the
-line arithmetic (Qty × UnitPrice, discounts, the SubTotalLine), the
-document numbering and what QBO fills in on them: the item's name on each
-line, a line tax code, the tax summary and the customer's addresses. A
+line arithmetic (:mod:`.lines`), the document numbering and estimate links
+(:mod:`.documents`), the currency (:mod:`.currency`) and what QBO fills in on
+them here: a line tax code, the tax summary, the due date and the customer's
+addresses. A
 Payment instead applies its amount to open invoices through
 ``Line[].LinkedTxn`` and may not exceed what they owe.
 
