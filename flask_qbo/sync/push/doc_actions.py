@@ -10,8 +10,8 @@ Void and delete need the transaction's current SyncToken: the mirror's is
 tried first (no read spent), and a 5010 means someone changed the document in
 QuickBooks meanwhile, so it is read again and the write retried once; a
 second 5010 goes back to the queue like any stale write.  A document that is
-already gone (610) needs no void or delete: the row is done and the mirror
-row is marked deleted.  Every write carries a ``requestid`` derived from the
+already gone (610, and a read confirms it) needs no void or delete: the row
+is done and the mirror row is marked deleted.  Every write carries a ``requestid`` derived from the
 row and the SyncToken it applies to, so a retry after a lost answer is
 answered with QBO's first answer, while the retry after a 5010 is a new write.
 """
@@ -23,6 +23,7 @@ import typing as t
 from blinker import NamedSignal
 
 from ... import signals
+from ...errors import QBOInactiveReferenceError
 from ...errors import QBONotFoundError
 from ...errors import QBOStaleObjectError
 from ...models import Transaction
@@ -132,8 +133,24 @@ def _with_current_token(ctx: RowContext, txn_type: str, qbo_id: str, write: _Wri
             return write(token)
         except QBOStaleObjectError:
             return write(_read_token(ctx, txn_type, qbo_id))
-    except QBONotFoundError:
+    except (QBONotFoundError, QBOInactiveReferenceError):
+        if _exists(ctx, txn_type, qbo_id):
+            raise
         return None
+
+
+def _exists(ctx: RowContext, txn_type: str, qbo_id: str) -> bool:
+    """Whether QBO still has the transaction, after a 610.
+
+    Intuit answers a missing object and a reference to an inactive record with
+    the same 610 (and the same detail), and a void of an invoice whose customer
+    was made inactive could be the latter: only a read tells which.
+    """
+    try:
+        ctx.client.read(txn_type, qbo_id)
+    except (QBONotFoundError, QBOInactiveReferenceError):
+        return False
+    return True
 
 
 def _mirrored_token(ctx: RowContext, txn_type: str, qbo_id: str) -> str | None:
