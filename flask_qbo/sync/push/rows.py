@@ -31,9 +31,9 @@ from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
 from ...intuit import faults
 from ...intuit.oauth import mark_needs_reconnect
+from ...models import CUSTOMER_OPS
 from ...models import Connection
 from ...models import ConnectionStatus
-from ...models import CUSTOMER_OPS
 from ...models import Customer
 from ...models import Outbox
 from ...models import OutboxOp

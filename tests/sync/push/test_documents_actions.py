@@ -41,7 +41,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for name in ("read", "void", "delete", "sparse_update"):
         real = getattr(QBOClient, name)
 
-        def spy(self: QBOClient, entity: str, *args: t.Any, _real: t.Any = real, _name: str = name, **kw: t.Any) -> t.Any:
+        def spy(
+            self: QBOClient, entity: str, *args: t.Any, _real: t.Any = real, _name: str = name, **kw: t.Any
+        ) -> t.Any:
             seen.append(f"{_name} {entity}")
             return _real(self, entity, *args, **kw)
 
@@ -115,7 +117,9 @@ def test_void_zeroes_the_invoice_and_the_mirror_shows_void(ctx: t.Any, emulator:
     assert calls == ["void Invoice"]  # the mirror's SyncToken was current: no read
 
 
-def test_a_stale_synctoken_is_read_again_and_the_void_retried_once(ctx: t.Any, emulator: t.Any, calls: list[str]) -> None:
+def test_a_stale_synctoken_is_read_again_and_the_void_retried_once(
+    ctx: t.Any, emulator: t.Any, calls: list[str]
+) -> None:
     contact, document = made_invoice(emulator)
     bump(emulator, document.qbo_id, "changed in QuickBooks")
     calls.clear()

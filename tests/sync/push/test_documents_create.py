@@ -56,7 +56,11 @@ def test_an_invoice_is_made_in_quickbooks_and_recorded_in_one_go(ctx: t.Any, emu
     db.session.expire_all()
     document = db.session.get(Document, document.id)
     assert (document.state, document.qbo_id, document.doc_number) == ("created", invoice["Id"], invoice["DocNumber"])
-    assert (document.total, document.tax_total, document.subtotal) == (Decimal("150.00"), Decimal("0.00"), Decimal("150.00"))
+    assert (document.total, document.tax_total, document.subtotal) == (
+        Decimal("150.00"),
+        Decimal("0.00"),
+        Decimal("150.00"),
+    )
     assert document.error_message is None
     mirrored = db.session.query(Transaction).filter_by(txn_type="Invoice", qbo_id=invoice["Id"]).one()
     assert (mirrored.customer_qbo_id, mirrored.total, mirrored.doc_number, mirrored.status) == (
