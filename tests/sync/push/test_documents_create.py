@@ -243,3 +243,15 @@ def test_a_document_without_send_after_is_not_sent(ctx: t.Any, emulator: t.Any) 
     add_document(contact, draft={"send_after": False})
     assert push_now() == 1
     assert invoices(emulator)[0]["EmailStatus"] == "NotSet"
+
+
+def test_a_refused_document_is_not_an_unpushed_edit_of_the_contact(ctx: t.Any, emulator: t.Any) -> None:
+    """Newest-wins dates the CRM side by the contact's unpushed rows: a document row is none of them."""
+    from flask_qbo.sync.capture import latest_unpushed_edit
+
+    contact = linked_contact()
+    bad = [{**LINES[0], "SalesItemLineDetail": {"ItemRef": {"value": "999"}, "Qty": 2, "UnitPrice": 75}}]
+    add_document(contact, body={"Line": bad})
+    push_now()
+    assert db.session.query(Outbox).filter_by(status="failed").count() == 1
+    assert latest_unpushed_edit(db.session, "acme", str(contact.id)) is None
