@@ -114,6 +114,7 @@ def create_document(ctx: RowContext) -> list[Announcement]:
     )
     if document.draft.get("send_after"):
         ctx.session.add(_send_row(ctx.row, document))
+        ctx.queued = True
     return [
         (
             signals.document_created,

@@ -40,6 +40,7 @@ from ...models import OutboxOp
 from ...models import OutboxStatus
 from ...models import SyncLog
 from ...models import SyncStatus
+from ...state import wake
 from ..dating import SENT_KEY
 from ..locks import ConnectionGone
 from ..locks import hold_connection
@@ -136,6 +137,8 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
         return False
     for signal, kwargs in announce:
         signal.send(_app(), **kwargs)
+    if ctx.queued:
+        wake(reason="outbox")
     return True
 
 

@@ -16,6 +16,7 @@ from flask_qbo.models import OutboxOp
 from flask_qbo.models import SyncLog
 from flask_qbo.models import Transaction
 from flask_qbo.sync.push import push
+from flask_qbo.sync.push import rows as push_rows
 from flask_qbo.sync.push.documents import NOT_IN_QBO
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import push_now
@@ -225,10 +226,14 @@ def test_a_document_of_a_contact_whose_create_failed_says_so(ctx: t.Any, emulato
     assert db.session.query(Customer).count() == 0
 
 
-def test_send_after_creation_queues_the_send_behind_the_create(ctx: t.Any, emulator: t.Any) -> None:
+def test_send_after_creation_queues_the_send_behind_the_create(
+    ctx: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sent: list[dict[str, t.Any]] = []
     signals.document_sent.connect(lambda sender, **kw: sent.append(kw), ctx, weak=False)
     contact = linked_contact()
+    woken: list[str] = []
+    monkeypatch.setattr(push_rows, "wake", lambda reason="": woken.append(reason))
     document, row = add_document(contact, draft={"send_after": True, "send_to": "billing@ann.example"})
     assert push_now() == 2
     [invoice] = invoices(emulator)
@@ -236,12 +241,18 @@ def test_send_after_creation_queues_the_send_behind_the_create(ctx: t.Any, emula
     rows = db.session.query(Outbox).filter(Outbox.id > row.id).all()
     assert [(r.op, r.status, r.target["qbo_id"]) for r in rows] == [(OutboxOp.SEND_DOC, "done", invoice["Id"])]
     assert [kw["sent_to"] for kw in sent] == ["billing@ann.example"]
+    assert woken == ["outbox"]  # a Celery runner looks for the send at once, not at its next round
 
 
-def test_a_document_without_send_after_is_not_sent(ctx: t.Any, emulator: t.Any) -> None:
+def test_a_document_without_send_after_is_not_sent(
+    ctx: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     contact = linked_contact()
+    woken: list[str] = []
+    monkeypatch.setattr(push_rows, "wake", lambda reason="": woken.append(reason))
     add_document(contact, draft={"send_after": False})
     assert push_now() == 1
+    assert woken == []
     assert invoices(emulator)[0]["EmailStatus"] == "NotSet"
 
 
