@@ -87,7 +87,12 @@ def document_message(exc: BaseException) -> str:
 
 
 def record_failure(session: Session, row: Outbox, realm_id: str | None, exc: BaseException) -> str:
-    """Keep the refusal on the row's document (``failed`` for a refused create); the message. No commit."""
+    """Keep the refusal on the row's document (``failed`` for a refused create). No commit.
+
+    Returns the row's message: the document's, led by what the row tried
+    (``Invoice 1042, send: …``), since the admin page lists the row among the
+    contact's and needs to say which document it was.
+    """
     message = document_message(exc)[:2000]
     document = document_of(session, row, realm_id)
     if document is not None:
@@ -96,7 +101,21 @@ def record_failure(session: Session, row: Outbox, realm_id: str | None, exc: Bas
         document.error_message = message
         if row.op == OutboxOp.CREATE_DOC and document.state == DocumentState.SENDING:
             document.state = DocumentState.FAILED
-    return message
+    return f"{_what(row, document)}: {message}"[:2000]
+
+
+def _what(row: Outbox, document: Document | None) -> str:
+    """``Invoice 1042, void`` / ``Estimate (draft 7), create``: the document and the action of a row."""
+    target = row.target or {}
+    kind = document.kind if document is not None else str(target.get("txn_type") or "Document")
+    if document is not None and document.doc_number:
+        name = f"{kind} {document.doc_number}"
+    elif document is not None and document.qbo_id is None:
+        name = f"{kind} (draft {document.id})"
+    else:
+        name = f"{kind} id {target.get('qbo_id')}" if target.get("qbo_id") else kind
+    action = OutboxOp(row.op).value.removesuffix("_doc")
+    return f"{name}, {action}"
 
 
 def reopen(session: Session, row: Outbox) -> None:

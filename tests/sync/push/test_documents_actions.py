@@ -103,6 +103,7 @@ def test_a_refused_send_keeps_the_document_created_with_the_error(ctx: t.Any, em
     document = db.session.get(Document, document.id)
     assert (document.state, document.error_code) == ("created", "6000")
     assert document.error_message.startswith("No email")
+    assert db.session.get(Outbox, row.id).last_error.startswith(f"Invoice {document.doc_number}, send: No email")
 
 
 def test_void_zeroes_the_invoice_and_the_mirror_shows_void(ctx: t.Any, emulator: t.Any, calls: list[str]) -> None:

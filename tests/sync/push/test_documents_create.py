@@ -145,7 +145,9 @@ def test_a_refused_invoice_fails_the_document_not_the_contact(ctx: t.Any, emulat
     assert (document.state, document.error_code) == ("failed", "2500")
     assert document.error_message.startswith("Invalid Reference Id: Invalid Reference Id : ")
     assert "999" in document.error_message
-    assert db.session.get(Outbox, row.id).status == "failed"
+    row = db.session.get(Outbox, row.id)
+    assert row.status == "failed" and row.error_code == "2500"
+    assert row.last_error == f"Invoice (draft {document.id}), create: {document.error_message}"
     assert invoices(emulator) == []
     link = link_of(contact)
     assert (link.sync_status, link.sync_error) == ("synced", None)
