@@ -214,9 +214,21 @@ def retry_all(tenant_key: str) -> int:
 
 def _retry(tenant_key: str, condition: ColumnElement[bool]) -> int:
     session = get_qbo().state().db.session()
-    rows = OUTBOX.revive(session, condition & (Outbox.tenant_key == tenant_key))
+    where = condition & (Outbox.tenant_key == tenant_key)
+    # A dead create of a document died of our own errors, never of a refusal: QBO may
+    # have made the invoice before the crash, so its retry keeps the requestid and
+    # gets that invoice back instead of making a second one.
+    made_maybe = dict(
+        session.execute(
+            select(Outbox.id, Outbox.uuid).where(
+                where, Outbox.status == OutboxStatus.DEAD, Outbox.op == OutboxOp.CREATE_DOC
+            )
+        ).all()
+    )
+    rows = OUTBOX.revive(session, where)
     for row in rows:
         if row.op not in CUSTOMER_OPS:
+            row.uuid = made_maybe.get(row.id, row.uuid)
             reopen(session, row)  # the document's refusal, never the contact's sync status
             continue
         session.execute(

@@ -268,3 +268,31 @@ def test_a_refused_document_is_not_an_unpushed_edit_of_the_contact(ctx: t.Any, e
     push_now()
     assert db.session.query(Outbox).filter_by(status="failed").count() == 1
     assert latest_unpushed_edit(db.session, "acme", str(contact.id)) is None
+
+
+def test_retrying_a_dead_create_gets_the_invoice_quickbooks_already_made(
+    ctx: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own error after QBO made the invoice kills the row; the admin's Retry must not make a second one."""
+    from flask_qbo.sync.push import documents
+
+    ctx.config["QBO_OUTBOX_MAX_ATTEMPTS"] = 1
+    contact = linked_contact()
+    document, row = add_document(contact)
+    real = documents._record_created
+
+    def crash(*args: t.Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(documents, "_record_created", crash)
+    push.process(get_qbo())  # as a runner does: the error is recorded, not raised
+    db.session.expire_all()
+    assert db.session.get(Outbox, row.id).status == "dead"
+    assert db.session.get(Document, document.id).state == "failed"
+    assert len(invoices(emulator)) == 1
+    monkeypatch.setattr(documents, "_record_created", real)
+    assert push.retry(row.id, "acme")
+    push_now()
+    db.session.expire_all()
+    [invoice] = invoices(emulator)
+    assert db.session.get(Document, document.id).qbo_id == invoice["Id"]
