@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import dataclasses
 import threading
 import typing as t
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from .defaults import fill_new_company
 from .entities import BY_LOWER
 from .entities import CREATABLE
 from .entities import NAME_LISTS
+from .entities import NOT_IN_CDC
 from .entities import READ_ONLY
 from .entities import TRANSACTIONS
 from .entities import VOIDABLE
@@ -46,6 +48,8 @@ from .errors import EmulatorFault
 from .realms import is_realm_id
 from .realms import not_a_realm
 from .rules.values import money
+from .settings import CURRENCY_NAMES
+from .settings import CompanySettings
 
 #: ``listener(realm, entity, entity_id, operation, when, deleted_id)``; operations
 #: use the legacy webhook names: Create, Update, Delete, Merge, Void, Emailed.
@@ -64,20 +68,32 @@ class Store:
 
     # ------------------------------------------------------------------ companies
 
-    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
-        """Create a company with QBO's default terms, payment methods and accounts.
+    def add_company(
+        self, realm_id: str, name: str, settings: CompanySettings | None = None, **company_info: object
+    ) -> None:
+        """Create a company with QBO's default terms, payment methods, accounts and tax list.
+
+        ``settings`` default to :attr:`EmulatorConfig.company_settings`; a
+        ``Country`` among ``company_info`` picks the country of those defaults.
 
         :raises ValueError: ``realm_id`` is not a company id (every other entry
-            point trusts the companies created here).
+            point trusts the companies created here), or the country is not one
+            the emulator models.
         """
         if not is_realm_id(realm_id):
             raise ValueError(not_a_realm(realm_id))
+        if settings is None:
+            country = str(company_info.pop("Country", self.config.company_settings.country))
+            settings = dataclasses.replace(self.config.company_settings, country=country)
+        elif company_info.pop("Country", settings.country) != settings.country:
+            raise ValueError("Country and settings.country disagree")
         with self.lock:
             if realm_id in self._companies:
                 raise EmulatorFault(400, "6000", "Duplicate company", f"Realm {realm_id} already exists")
             company = Company(realm_id, name)
             self._companies[realm_id] = company
-            fill_new_company(company, self._meta(), self._currency(), self.clock.today(), company_info)
+            currency = settings.currency(self.config.home_currency)
+            fill_new_company(company, self._meta(), currency, self.clock.today(), company_info, settings)
 
     def companies(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -95,8 +111,10 @@ class Store:
 
     # ------------------------------------------------------------------ helpers
 
-    def _currency(self) -> dict[str, str]:
-        code, name = self.config.home_currency
+    def _currency(self, company: Company) -> dict[str, str]:
+        """The company's home currency as a reference (its name as the emulator was configured, or known)."""
+        code = company.prefs.home_currency
+        name = self.config.home_currency[1] if code == self.config.home_currency[0] else CURRENCY_NAMES.get(code, code)
         return {"value": code, "name": name}
 
     def _meta(self, when: datetime | None = None) -> dict[str, str]:
@@ -161,7 +179,7 @@ class Store:
                 entity,
                 rules.merge_for_write(entity, None, copy.deepcopy(obj), True),
                 None,
-                self._currency(),
+                self._currency(company),
                 self.clock.today(),
             )
             prepared["Id"] = company.new_id(entity)
@@ -192,7 +210,7 @@ class Store:
             self._check_token(current, obj.get("SyncToken"))
             old_links = company.linked_invoices(current) if entity == "Payment" else set()
             merged = rules.merge_for_write(entity, copy.deepcopy(current), copy.deepcopy(obj), sparse)
-            prepared = rules.prepare(company, entity, merged, current, self._currency(), self.clock.today())
+            prepared = rules.prepare(company, entity, merged, current, self._currency(company), self.clock.today())
             current.clear()
             current.update(prepared)
             if entity == "Invoice":
@@ -337,6 +355,9 @@ class Store:
     def cdc(self, realm: str, names: builtins.list[str], since: datetime, cap: int = 1000) -> dict[str, t.Any]:
         """Objects of the entities ``names`` changed at or after ``since``, QBO's CDC shape."""
         entities = [self.entity_name(e) for e in names]
+        for entity in entities:
+            if entity in NOT_IN_CDC:
+                raise errors.request_error(f"Entity {entity} is not supported by change data capture.", "entities")
         with self.lock:
             return changed_since(self.company(realm), entities, since, cap)
 

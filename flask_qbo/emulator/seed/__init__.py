@@ -63,7 +63,7 @@ DEMO_CUSTOMER_EMAILS: list[str] = [p.email for p in customer_profiles(random.Ran
 
 
 #: What :func:`~flask_qbo.emulator.defaults.fill_new_company` puts in a new company.
-OPENED_WITH = ("CompanyInfo", "Preferences", "Term", "PaymentMethod", "Account", "Item")
+OPENED_WITH = ("CompanyInfo", "Preferences", "Term", "PaymentMethod", "Account", "Item", "TaxCode", "TaxRate")
 
 
 @contextlib.contextmanager
