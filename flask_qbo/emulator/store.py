@@ -47,6 +47,7 @@ from .entities import VOIDABLE
 from .errors import EmulatorFault
 from .realms import is_realm_id
 from .realms import not_a_realm
+from .rules.items import refresh_item_names
 from .rules.values import money
 from .settings import CURRENCY_NAMES
 from .settings import CompanySettings
@@ -218,6 +219,8 @@ class Store:
             self._commit(company, entity, current, "Update")
             if entity == "Customer":
                 company.refresh_job_names(current["Id"])
+            if entity == "Item":
+                refresh_item_names(company, current["Id"])
             if entity == "Payment":
                 self._relink_invoices(company, old_links | company.linked_invoices(current))
             return present(company, entity, current)

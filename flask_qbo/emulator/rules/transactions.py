@@ -7,10 +7,9 @@ line, a line tax code, the tax summary and the customer's addresses. A
 Payment instead applies its amount to open invoices through
 ``Line[].LinkedTxn`` and may not exceed what they owe.
 
-Sales tax is not set up in an emulated company (``Preferences.TaxPrefs``), so
-as QBO does then, a ``TxnTaxDetail`` a client sends is ignored and every
-document reports ``TotalTax`` 0; line tax codes are kept (``NON`` when none is
-sent) and, in a US company, must be ``TAX`` or ``NON``.
+Line tax codes are kept (``NON`` when none is sent) and, in a US company,
+must be ``TAX`` or ``NON``; the tax itself and the total that includes it are
+:mod:`.tax`'s, once lines and addresses are settled.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from decimal import Decimal
 from .. import errors
 from ..entities import ESTIMATE_STATUSES
 from ..errors import EmulatorFault
+from .tax import settle_tax
 from .values import addresses
 from .values import check_date
 from .values import check_length
@@ -108,12 +108,12 @@ def prepare_transaction(
         raise errors.required("Line", "Required parameter Line is missing in the request")
     obj["Line"], total = _line_total(company, list(obj["Line"]))
     obj["TotalAmt"] = total
-    obj["TxnTaxDetail"] = {"TotalTax": 0}
     if current is None:
         for name in ("BillAddr", "ShipAddr"):
             if name not in obj and customer.get(name):
                 obj[name] = dict(customer[name])
     addresses(company, obj, current, ("BillAddr", "ShipAddr"))
+    total = settle_tax(company, obj, current, total)  # TxnTaxDetail and TotalAmt: see rules/tax.py
     if not obj.get("DocNumber"):
         obj["DocNumber"] = (current or {}).get("DocNumber") or company.next_doc_number(entity)
     if entity == "Invoice":
