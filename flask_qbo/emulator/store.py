@@ -192,6 +192,22 @@ class Store:
                 self._relink_invoices(company, company.linked_invoices(prepared))
             return present(company, entity, prepared)
 
+    def install(self, realm: str, entity: str, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Add a row made in QBO's own screens, one no client may create (a bundle, say), logged as a Create.
+
+        The row is taken as it is (no rules run): the caller gives it QBO's shape.
+        """
+        entity = self.entity_name(entity)
+        with self.lock:
+            company = self.company(realm)
+            stored = copy.deepcopy(row)
+            stored["Id"] = company.new_id(entity)
+            stored["SyncToken"] = "0"
+            stored["MetaData"] = self._meta()
+            company.table(entity)[stored["Id"]] = stored
+            self._commit(company, entity, stored, "Create")
+            return present(company, entity, stored)
+
     def read(self, realm: str, entity: str, entity_id: object) -> dict[str, t.Any]:
         entity = self.entity_name(entity)
         with self.lock:
