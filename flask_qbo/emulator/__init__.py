@@ -10,8 +10,8 @@ from __future__ import annotations
 from .app import Emulator
 from .app import EmulatorUser
 from .config import EmulatorConfig
-from .settings import CompanySettings
 from .errors import EmulatorFault
+from .settings import CompanySettings
 from .transport import WSGIAdapter
 
 __all__ = ["CompanySettings", "Emulator", "EmulatorConfig", "EmulatorFault", "EmulatorUser", "WSGIAdapter"]

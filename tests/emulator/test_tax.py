@@ -50,7 +50,11 @@ def test_us_tax_codes_are_the_pseudo_codes_and_state_codes(api: Api) -> None:
     codes = api.query("select * from TaxCode where Taxable = true").json()["QueryResponse"]["TaxCode"]
     california = next(c for c in codes if c["Name"] == "California")
     (detail,) = california["SalesTaxRateList"]["TaxRateDetail"]
-    assert detail == {"TaxRateRef": {"value": california["Id"], "name": "California"}, "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0}
+    assert detail == {
+        "TaxRateRef": {"value": california["Id"], "name": "California"},
+        "TaxTypeApplicable": "TaxOnAmount",
+        "TaxOrder": 0,
+    }
     rate = api.get(f"taxrate/{detail['TaxRateRef']['value']}").json()["TaxRate"]
     assert (rate["Name"], rate["RateValue"], rate["Active"]) == ("California", 8.25, True)
     assert rate["AgencyRef"]["value"] and rate["EffectiveTaxRate"][0]["RateValue"] == 8.25
@@ -117,7 +121,9 @@ def test_a_sent_total_tax_overrides_and_an_echoed_one_is_recomputed(ast: Api) ->
     invoice = _doc(ast, ShipAddr=NY, TxnTaxDetail={"TotalTax": 10})
     assert invoice["TxnTaxDetail"]["TotalTax"] == 10 and invoice["TxnTaxDetail"]["TaxLine"][0]["Amount"] == 10
     assert invoice["TotalAmt"] == 160
-    kept = ast.post("invoice", {"Id": invoice["Id"], "SyncToken": invoice["SyncToken"], "sparse": True, "DueDate": "2030-01-01"})
+    kept = ast.post(
+        "invoice", {"Id": invoice["Id"], "SyncToken": invoice["SyncToken"], "sparse": True, "DueDate": "2030-01-01"}
+    )
     assert kept.json()["Invoice"]["TxnTaxDetail"]["TotalTax"] == 10  # the override survives other changes
     plain = _doc(ast, ShipAddr=NY)
     echoed = {**plain, "Line": [ast.line(200, TaxCodeRef={"value": "TAX"})]}
@@ -140,6 +146,8 @@ def test_tax_after_discount_lowers_the_taxable_amount(ast: Api) -> None:
 
 def test_us_lines_must_use_tax_or_non(ast: Api) -> None:
     customer = ast.create_customer(DisplayName="Coded")
-    response = ast.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [ast.line(5, TaxCodeRef={"value": "2"})]})
+    response = ast.post(
+        "invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [ast.line(5, TaxCodeRef={"value": "2"})]}
+    )
     error = ast.error(response)
     assert error["code"] == "6100" and "Valid Line TaxCodes for US should be TAX or NON" in error["Detail"]

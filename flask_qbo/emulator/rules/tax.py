@@ -178,9 +178,7 @@ def _tax_lines(taxed: Taxed, company: Company, override: Decimal | None) -> tupl
     return lines, override if override is not None else computed
 
 
-def settle_tax(
-    company: Company, obj: dict[str, t.Any], current: dict[str, t.Any] | None, subtotal: float
-) -> float:
+def settle_tax(company: Company, obj: dict[str, t.Any], current: dict[str, t.Any] | None, subtotal: float) -> float:
     """Fill ``TxnTaxDetail`` and ``TotalAmt`` (lines after discounts + tax) of a sales document; returns TotalAmt."""
     prefs = company.prefs
     code: str | None = None
