@@ -12,10 +12,13 @@ import pytest
 
 from flask_qbo.emulator import CompanySettings
 from flask_qbo.emulator import Emulator
+from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.emulator.seed import DEMO_REALM
 from flask_qbo.emulator.seed import seed_company
 
 from .conftest import Api
+from .test_webhooks import HOOK_URL
+from .test_webhooks import Receiver
 
 SERVICE = {"Name": "Garden Design", "Type": "Service", "IncomeAccountRef": {"value": "1"}}
 INVENTORY = {
@@ -198,3 +201,14 @@ def test_item_changes_are_in_cdc_and_raise_webhook_events(api: Api, emulator: Em
     assert seen == [("Item", item["Id"], "Create"), ("Item", item["Id"], "Update")]
     groups = api.get("cdc", entities="Item", changedSince=since).json()["CDCResponse"][0]["QueryResponse"]
     assert [(i["Id"], i["Active"]) for i in groups[0]["Item"]] == [(item["Id"], False)]
+
+
+def test_item_changes_are_delivered_as_item_webhooks(api: Api, emulator: Emulator) -> None:
+    receiver = Receiver()
+    emulator.webhooks.session.mount("http://crm.test", WSGIAdapter(receiver.app))
+    emulator.webhooks.configure(url=HOOK_URL)
+    item = _item(api)
+    _update(api, item, Active=False)
+    emulator.webhooks.flush()
+    assert [e["type"] for e in receiver.events()] == ["qbo.item.created.v1", "qbo.item.updated.v1"]
+    assert {e["intuitentityid"] for e in receiver.events()} == {item["Id"]}

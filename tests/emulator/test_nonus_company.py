@@ -6,6 +6,7 @@ wording of the missing-rate fault is quoted from integrators' reports there.
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import pytest
@@ -149,3 +150,19 @@ def test_the_seeded_second_company_is_canadian() -> None:
     taxed = [i for i in invoices if i["TotalAmt"]]
     assert taxed and all(i["TxnTaxDetail"]["TotalTax"] > 0 for i in taxed)
     assert all(ln["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "5" for i in taxed for ln in i["Line"][:-1])
+
+
+def test_the_web_ui_puts_the_default_tax_code_on_a_new_line() -> None:
+    emu = Emulator()
+    seed_demo(emu)
+    client = emu.app.test_client()
+    client.get(f"/app/customers?companyId={SECOND_REALM}")
+    page = client.get("/app/customer/new").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    customer = emu.store.create(SECOND_REALM, "Customer", {"DisplayName": "Walk-in"})
+    form = {"csrf_token": token.group(1), "action": "invoice", "Description": "Rope", "Amount": "100"}
+    assert client.post(f"/app/customerdetail?nameId={customer['Id']}", data=form).status_code == 302
+    (invoice,) = [i for i in emu.store.list(SECOND_REALM, "Invoice") if i["CustomerRef"]["value"] == customer["Id"]]
+    assert invoice["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "5"
+    assert (invoice["TxnTaxDetail"]["TotalTax"], invoice["TotalAmt"]) == (13, 113)
