@@ -29,7 +29,6 @@ from decimal import Decimal
 from .. import errors
 from ..errors import EmulatorFault
 from ..settings import COUNTRIES
-from ..tax_tables import US_STATE_RATES
 from ..tax_tables import us_state_code
 from .values import money
 
@@ -87,7 +86,7 @@ def _us_tax(company: Company, obj: dict[str, t.Any]) -> tuple[str | None, Taxed]
     )
     if obj.get("ApplyTaxAfterDiscount") is True:
         taxable = _cents(taxable * _discount_share(obj))
-    rate = Decimal(list(US_STATE_RATES.values())[int(code) - 1][1])
+    rate = _decimal(company.table("TaxRate")[code].get("RateValue"))
     return code, {code: (taxable, taxable * rate / _HUNDRED)}
 
 
