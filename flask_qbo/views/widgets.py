@@ -243,7 +243,7 @@ class _RowBuilder:
 
     def pdf_url(self, txn_type: str, txn_id: str) -> str:
         if txn_type not in self._pdf_prefix:
-            sample = url_for(".pdf", contact_key=self.ctx.contact_key, txn_type=txn_type, txn_id="0")
+            sample = url_for("qbo_widgets.pdf", contact_key=self.ctx.contact_key, txn_type=txn_type, txn_id="0")
             self._pdf_prefix[txn_type] = sample[:-1]
         return self._pdf_prefix[txn_type] + txn_id
 
@@ -281,7 +281,7 @@ def transactions_response(
         rows = [builder.row(txn) for txn in page.rows]
 
     def page_url(number: int) -> str:
-        return url_for(".transactions", contact_key=ctx.contact_key, type=txn_type, page=number)
+        return url_for("qbo_widgets.transactions", contact_key=ctx.contact_key, type=txn_type, page=number)
 
     busy = {"poll_seconds": BUSY_POLL_SECONDS} if billing.busy else {}
     return _render(
@@ -307,12 +307,12 @@ def transactions_response(
 
 def _tabs(ctx: data.WidgetContext) -> list[tuple[str, str, str]]:
     """``(key, label, url)`` for the folder's filter tabs, the statement last."""
-    tabs = [("all", "All", url_for(".transactions", contact_key=ctx.contact_key))]
+    tabs = [("all", "All", url_for("qbo_widgets.transactions", contact_key=ctx.contact_key))]
     tabs += [
-        (key, plural, url_for(".transactions", contact_key=ctx.contact_key, type=key))
+        (key, plural, url_for("qbo_widgets.transactions", contact_key=ctx.contact_key, type=key))
         for key, _label, plural in data.TRANSACTION_TYPES
     ]
-    tabs.append(("statement", "Statement", url_for(".statement", contact_key=ctx.contact_key)))
+    tabs.append(("statement", "Statement", url_for("qbo_widgets.statement", contact_key=ctx.contact_key)))
     return tabs
 
 
