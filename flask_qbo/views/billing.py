@@ -282,7 +282,9 @@ def item_search(contact_key: str) -> Response:
     text = (request.args.get("q") or request.args.get(f"line-{line}-search") or "")[:100]
     items = search_items(_session(), billing.realm_id, text, SEARCH_LIMIT) if text.strip() else []
     return make_response(
-        render_template(BILLING + "_item_results.html", items=items, line=int(line), text=text, currency=billing.currency)
+        render_template(
+            BILLING + "_item_results.html", items=items, line=int(line), text=text, currency=billing.currency
+        )
     )
 
 
@@ -304,7 +306,7 @@ def _failed_document(billing: Billing, document_id: int) -> Document:
 
 @bp.get(f"/<contact_key>/documents/<{ROW_ID}:document_id>/edit")
 def edit(contact_key: str, document_id: int) -> Response:
-    """"Edit and retry": the refused document's form, as it was saved."""
+    """ "Edit and retry": the refused document's form, as it was saved."""
     billing = load_billing(contact_key)
     document = _failed_document(billing, document_id)
     state = billing_form.from_draft(draft_from_json(document.draft))
@@ -335,7 +337,7 @@ def retry(contact_key: str, document_id: int) -> ResponseReturnValue:
 @bp.post(f"/<contact_key>/documents/<{ROW_ID}:document_id>/discard")
 @csrf_protect
 def discard(contact_key: str, document_id: int) -> ResponseReturnValue:
-    """"Discard": drop a refused document that QBO never made."""
+    """ "Discard": drop a refused document that QBO never made."""
     billing = load_billing(contact_key)
     document = _failed_document(billing, document_id)
     discard_document(_session(), document)

@@ -85,7 +85,7 @@ class FolderBilling:
         return url_for(f"qbo_billing.{what}", contact_key=self.ctx.contact_key, document_id=document.id)
 
     def pending_label(self, txn: Transaction) -> str | None:
-        """"Sending…", "Voiding…" ... while an op for this row is queued."""
+        """ "Sending…", "Voiding…" ... while an op for this row is queued."""
         ops = self.pending.get((txn.txn_type, txn.qbo_id), set())
         return next((label for op, label in PENDING_LABELS if op in ops), None)
 

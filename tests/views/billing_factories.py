@@ -64,7 +64,9 @@ def add_tax_code(app: t.Any, qbo_id: str, name: str, percent: str | None = None)
     with app.app_context():
         rates = None
         if percent is not None:
-            db.session.add(TaxRate(realm_id=TEST_REALM, qbo_id=f"r{qbo_id}", name=f"{name} rate", rate_value=Decimal(percent)))
+            db.session.add(
+                TaxRate(realm_id=TEST_REALM, qbo_id=f"r{qbo_id}", name=f"{name} rate", rate_value=Decimal(percent))
+            )
             rates = [{"rate_id": f"r{qbo_id}", "order": 0, "applies_to": "TaxOnAmount"}]
         db.session.add(
             TaxCode(realm_id=TEST_REALM, qbo_id=qbo_id, name=name, taxable=percent is not None, sales_rates=rates)

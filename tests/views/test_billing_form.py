@@ -117,7 +117,9 @@ def test_posts_are_refused_without_the_csrf_token(app: t.Any, client: t.Any, con
 # -- the form ---------------------------------------------------------------------------
 
 
-def test_form_offers_the_mirrors_items_terms_and_the_customers_email(app: t.Any, client: t.Any, contact_id: int) -> None:
+def test_form_offers_the_mirrors_items_terms_and_the_customers_email(
+    app: t.Any, client: t.Any, contact_id: int
+) -> None:
     add_item(app, "2", "Old service", active=False)
     add_item(app, "3", "Plants", type="Category")
     add_term(app, "3", "Net 30")
@@ -142,7 +144,9 @@ def test_per_line_company_lists_its_tax_codes(app: t.Any, client: t.Any, contact
     assert '<option value="5">GST</option>' in page and '<option value="6">Exempt</option>' in page
 
 
-def test_us_company_asks_taxable_or_not_and_says_quickbooks_computes_tax(app: t.Any, client: t.Any, contact_id: int) -> None:
+def test_us_company_asks_taxable_or_not_and_says_quickbooks_computes_tax(
+    app: t.Any, client: t.Any, contact_id: int
+) -> None:
     add_prefs(app, tax_model="us_ast")
     login(client, ACME_ADMIN)
     page = _html(client.get(f"/qbo/billing/{contact_id}/new/invoice", headers=HX))
@@ -206,7 +210,9 @@ def test_add_and_remove_lines_keep_what_was_typed(client: t.Any, contact_id: int
     assert 'name="line-1-qty"' in added and 'value="Garden design"' not in added  # description is a textarea
     assert ">Garden design</textarea>" in added
     removed = _html(
-        client.post(url, data=invoice_form(csrf_token=tok, remove_line="0", **{"line-1-description": "Keep me"}), headers=HX)
+        client.post(
+            url, data=invoice_form(csrf_token=tok, remove_line="0", **{"line-1-description": "Keep me"}), headers=HX
+        )
     )
     assert 'name="line-0-qty"' not in removed and ">Keep me</textarea>" in removed
     with client.application.app_context():
@@ -222,7 +228,10 @@ def test_item_search_and_pick_fill_description_and_price(app: t.Any, client: t.A
     form = {"csrf_token": tok, "kind": "Invoice", "line-2-item": "", "line-2-qty": "", "pick": "2:7"}
     page = _html(client.post(f"/qbo/billing/{contact_id}/new/invoice", data=form, headers=HX))
     assert '<option value="7" selected>Lawn mowing</option>' in page
-    assert ">Weekly mowing</textarea>" in page and 'name="line-2-unit_price" inputmode="decimal" size="8" value="40.50"' in page
+    assert (
+        ">Weekly mowing</textarea>" in page
+        and 'name="line-2-unit_price" inputmode="decimal" size="8" value="40.50"' in page
+    )
     assert 'name="line-2-qty" inputmode="decimal" size="5" value="1"' in page
     assert "$40.50" in page  # the line's amount and the totals follow
 
@@ -233,7 +242,9 @@ def test_item_search_and_pick_fill_description_and_price(app: t.Any, client: t.A
 def test_refused_form_comes_back_with_values_and_the_fields_message(client: t.Any, contact_id: int) -> None:
     login(client, ACME_ADMIN)
     tok = token(client, contact_id)
-    form = invoice_form(csrf_token=tok, **{"line-0-qty": "1,5", "customer_memo": "Thanks <b>a lot</b>", "bill_email": "not-an-email"})
+    form = invoice_form(
+        csrf_token=tok, **{"line-0-qty": "1,5", "customer_memo": "Thanks <b>a lot</b>", "bill_email": "not-an-email"}
+    )
     response = client.post(f"/qbo/billing/{contact_id}/new/invoice", data=form)
     assert response.status_code == 422
     page = _html(response)
@@ -249,7 +260,13 @@ def test_validator_problems_land_on_the_forms_own_line(client: t.Any, contact_id
     """After a removed line the draft's line 0 is the form's line 3: the message goes beside line 3."""
     login(client, ACME_ADMIN)
     tok = token(client, contact_id)
-    form = {"csrf_token": tok, "kind": "Invoice", "line-3-description": "No item", "line-3-qty": "1", "line-3-unit_price": "5"}
+    form = {
+        "csrf_token": tok,
+        "kind": "Invoice",
+        "line-3-description": "No item",
+        "line-3-qty": "1",
+        "line-3-unit_price": "5",
+    }
     page = _html(client.post(f"/qbo/billing/{contact_id}/new/invoice", data=form, headers=HX))
     assert 'id="line-3-item-error"' in page and "Choose a product or service." in page
 
@@ -262,7 +279,12 @@ def test_save_queues_the_document_and_the_folder_shows_it_sending(app: t.Any, cl
     assert 'hx-trigger="every 2s"' in folder  # it polls until QuickBooks answers
     with app.app_context():
         doc = db.session.query(Document).one()
-        assert (doc.kind, doc.state, doc.total, doc.contact_key) == ("Invoice", DocumentState.SENDING, Decimal("150.00"), str(contact_id))
+        assert (doc.kind, doc.state, doc.total, doc.contact_key) == (
+            "Invoice",
+            DocumentState.SENDING,
+            Decimal("150.00"),
+            str(contact_id),
+        )
         assert doc.created_by == "admin@acme.test"
         row = db.session.query(Outbox).one()
         assert (row.op, row.status, row.target) == (OutboxOp.CREATE_DOC, OutboxStatus.PENDING, {"document_id": doc.id})
