@@ -62,17 +62,31 @@ def _places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
+def _factor_problem(field: str, value: Decimal | None, ceiling: Decimal) -> Problem | None:
+    if value is None:
+        return None
+    if value < 0:
+        return Problem(field, "Enter a number that is not negative.")
+    if value > ceiling:
+        return Problem(field, f"QuickBooks accepts at most {ceiling:,} here.")
+    if _places(value) > MAX_PLACES:
+        return Problem(field, f"Use at most {MAX_PLACES} decimals.")
+    return None
+
+
 def _number_problems(prefix: str, line: DraftLine) -> t.Iterator[Problem]:
-    for name, value, ceiling in (("qty", line.qty, MAX_QTY), ("unit_price", line.unit_price, MAX_UNIT_PRICE)):
-        if value is None:
-            continue
-        if value < 0:
-            yield Problem(prefix + name, "Enter a number that is not negative.")
-        elif value > ceiling:
-            yield Problem(prefix + name, f"QuickBooks accepts at most {ceiling:,} here.")
-        elif _places(value) > MAX_PLACES:
-            yield Problem(prefix + name, f"Use at most {MAX_PLACES} decimals.")
+    factors = [
+        problem
+        for problem in (
+            _factor_problem(prefix + "qty", line.qty, MAX_QTY),
+            _factor_problem(prefix + "unit_price", line.unit_price, MAX_UNIT_PRICE),
+        )
+        if problem is not None
+    ]
+    yield from factors
     amount = line.amount
+    if factors:
+        return  # the product of a refused number says nothing more
     if amount < 0:
         yield Problem(prefix + "amount", "Enter an amount that is not negative.")
     elif amount > MAX_AMOUNT:
