@@ -200,6 +200,7 @@ def test_totals_are_recomputed_in_decimal(app: t.Any, client: t.Any, contact_id:
     assert 'data-qbo-total="tax">$1.05<' in page
     assert 'data-qbo-total="total">$19.95<' in page
     assert 'hx-swap-oob="true">$1.01<' in page  # the line's own amount, out of band
+    assert 'hx-target="this"' in page  # not the form's inherited target, which would replace the whole form
 
 
 def test_add_and_remove_lines_keep_what_was_typed(client: t.Any, contact_id: int) -> None:
