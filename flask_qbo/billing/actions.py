@@ -5,7 +5,7 @@ not void; show a payment link for an open invoice of a company on QuickBooks
 Payments that has a billing address; convert an *accepted* estimate that no
 invoice is linked to yet; void an invoice nothing was paid on (QBO refuses to
 void a paid one, so it is not offered); delete an estimate no invoice links to
-and an invoice with no payment.  An action already queued for a document hides
+and an invoice with no payment.  An action on its way to QBO hides
 its button, and a queued void or delete hides everything but the PDF.
 
 The same rules are checked again when the action is queued (a second tab, a
@@ -45,8 +45,10 @@ ACTIONS = ("send", "payment_link", "convert", "void", "delete", "pdf")
 #: The actions that are outbox rows, and their ops.
 QUEUED = {"send": OutboxOp.SEND_DOC, "void": OutboxOp.VOID_DOC, "delete": OutboxOp.DELETE_DOC}
 DOCUMENT_TYPES = ("Invoice", "Estimate")
-#: Outbox states in which a queued action still waits for QBO (a refused one waits for a person).
-_OPEN = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS, OutboxStatus.FAILED)
+#: Outbox states in which a queued action is still on its way to QBO.  A refused one is not:
+#: the salesperson may try again (another address, after a refund), and the new row replaces it.
+_OPEN = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
+_REFUSED = (OutboxStatus.FAILED, OutboxStatus.DEAD)
 
 PendingOps = t.Mapping[tuple[str, str], t.AbstractSet[OutboxOp]]
 
@@ -157,10 +159,25 @@ def queue_action(
         if problem is not None:
             raise ActionRefused(problem.message)
         target["send_to"] = address
+    _drop_refused(session, tenant_key, contact_key, op, txn)
     row = Outbox(tenant_key=tenant_key, contact_key=contact_key, op=op, status=OutboxStatus.PENDING, target=target)
     session.add(row)
     session.flush()
     return row
+
+
+def _drop_refused(session: Session, tenant_key: str, contact_key: str, op: OutboxOp, txn: Transaction) -> None:
+    """Delete earlier refused rows of the same action on the same document: the new row supersedes them."""
+    rows = session.query(Outbox).filter(
+        Outbox.tenant_key == tenant_key,
+        Outbox.contact_key == contact_key,
+        Outbox.op == op,
+        Outbox.status.in_(_REFUSED),
+    )
+    for row in rows:
+        target = row.target or {}
+        if (target.get("txn_type"), target.get("qbo_id")) == (txn.txn_type, txn.qbo_id):
+            session.delete(row)
 
 
 def _refusal(txn: Transaction, action: str, pending: t.AbstractSet[OutboxOp]) -> str:

@@ -102,9 +102,10 @@ def build_body(draft: Draft, catalog: Catalog) -> Body:
         body["CustomerMemo"] = {"value": draft.customer_memo}
     if draft.bill_email:
         body["BillEmail"] = {"Address": draft.bill_email}
-    if draft.currency:
-        body["CurrencyRef"] = {"value": draft.currency}
-    if draft.exchange_rate is not None and draft.currency and draft.currency != prefs.home_currency:
+    currency = draft.currency or (prefs.home_currency if prefs.multi_currency else None)
+    if currency:
+        body["CurrencyRef"] = {"value": currency}  # required once multi-currency is on
+    if draft.exchange_rate is not None and currency and currency != prefs.home_currency:
         body["ExchangeRate"] = number(draft.exchange_rate)
     if draft.doc_number and prefs.custom_txn_numbers:
         body["DocNumber"] = draft.doc_number

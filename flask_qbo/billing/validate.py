@@ -165,7 +165,7 @@ def _discount_problems(draft: Draft, catalog: Catalog) -> t.Iterator[Problem]:
 def _currency_problems(draft: Draft, catalog: Catalog, customer_currency: str | None) -> t.Iterator[Problem]:
     prefs = catalog.prefs
     home = prefs.home_currency
-    currency = draft.currency or customer_currency or home
+    currency = draft.currency or home  # what the body sends (see flask_qbo.billing.defaults.complete)
     if not prefs.multi_currency:
         if draft.currency and home and draft.currency != home:
             yield Problem("currency", f"This company uses one currency, {home}.")

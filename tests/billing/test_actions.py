@@ -132,10 +132,24 @@ def test_a_queued_action_is_not_queued_twice(session: Session) -> None:
 
 def test_pending_actions_ignore_finished_rows_and_other_contacts(session: Session) -> None:
     queue(session, txn(), "send").status = OutboxStatus.DONE
-    queue(session, txn(qbo_id="131"), "send").status = OutboxStatus.FAILED  # waits for a person: still pending
+    queue(session, txn(qbo_id="131"), "send").status = OutboxStatus.FAILED  # refused: may be tried again
+    queue(session, txn(qbo_id="133"), "send").status = OutboxStatus.IN_PROGRESS
     queue_action(session, tenant_key="acme", contact_key="c2", txn=txn(qbo_id="132"), action="void")
     session.flush()
-    assert pending_actions(session, "acme", "c1") == {("Invoice", "131"): {OutboxOp.SEND_DOC}}
+    assert pending_actions(session, "acme", "c1") == {("Invoice", "133"): {OutboxOp.SEND_DOC}}
+
+
+def test_a_new_try_replaces_the_refused_row(session: Session) -> None:
+    refused = queue(session, txn(), "send", send_to="typo@example.con")
+    refused.status = OutboxStatus.FAILED
+    kept = queue(session, txn(qbo_id="131"), "send")
+    kept.status = OutboxStatus.FAILED  # another invoice's refusal stays
+    session.flush()
+    again = queue(session, txn(), "send", send_to="ada@example.com")
+    session.flush()
+    rows = {row.id: row for row in session.query(Outbox)}
+    assert sorted(rows) == sorted([kept.id, again.id])
+    assert rows[again.id].target == {"txn_type": "Invoice", "qbo_id": "130", "send_to": "ada@example.com"}
 
 
 # -- conversion -----------------------------------------------------------------------

@@ -124,3 +124,8 @@ def test_no_tax_company_sends_no_tax_code() -> None:
 def test_home_currency_sends_no_exchange_rate() -> None:
     body = build_body(draft(currency="USD", exchange_rate=D("1")), catalog(multi_currency=True))
     assert body["CurrencyRef"] == {"value": "USD"} and "ExchangeRate" not in body
+
+
+def test_multi_currency_always_sends_a_currency() -> None:
+    assert build_body(draft(), catalog(multi_currency=True))["CurrencyRef"] == {"value": "USD"}
+    assert "CurrencyRef" not in build_body(draft(), catalog())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from flask_qbo.billing.catalog import Catalog
@@ -15,13 +16,15 @@ from flask_qbo.models import Item
 from flask_qbo.models import RefItem
 from flask_qbo.models import TaxCode
 from flask_qbo.models import TaxRate
+from flask_qbo.models import metadata
 from flask_qbo.testing import TEST_REALM
 
 OTHER = "9999"
 
 
-@pytest.fixture
-def mirror(session: Session) -> Session:
+def fill(session: Session) -> None:
+    """Items, rates, codes and terms of TEST_REALM (and one item of another realm)."""
+
     def item(qbo_id: str, name: str, **fields: object) -> Item:
         return Item(realm_id=fields.pop("realm_id", TEST_REALM), qbo_id=qbo_id, name=name, **fields)
 
@@ -50,6 +53,11 @@ def mirror(session: Session) -> Session:
         ]
     )
     session.commit()
+
+
+@pytest.fixture
+def mirror(session: Session) -> Session:
+    fill(session)
     return session
 
 
@@ -121,23 +129,35 @@ def test_us_companies_offer_only_tax_and_non(session: Session) -> None:
     assert [code.qbo_id for code in Catalog.load(session, TEST_REALM).active_tax_codes] == ["NON", "TAX"]
 
 
-@pytest.mark.parametrize(
-    ("text", "names"),
-    [
-        ("", ["100% cotton", "Design", "gravel", "Zinc"]),
-        ("GRAV", ["gravel"]),  # any case
-        ("des-", ["Design"]),  # sku
-        ("plans", ["Design"]),  # description
-        ("%", ["100% cotton"]),  # a literal percent, not "anything"
-        ("_", ["gravel", "Zinc"]),  # a literal underscore (sku GR_10, description 50_50)
-        ("hose", []),  # inactive
-        ("garden", ["Design"]),  # the category itself is not offered
-        ("Not ours", []),  # another realm
-    ],
-)
+SEARCHES = [
+    ("", ["100% cotton", "Design", "gravel", "Zinc"]),
+    ("GRAV", ["gravel"]),  # any case
+    ("des-", ["Design"]),  # sku
+    ("plans", ["Design"]),  # description
+    ("%", ["100% cotton"]),  # a literal percent, not "anything"
+    ("_", ["gravel", "Zinc"]),  # a literal underscore (sku GR_10, description 50_50)
+    ("hose", []),  # inactive
+    ("garden", ["Design"]),  # the category itself is not offered
+    ("Not ours", []),  # another realm
+]
+
+
+@pytest.mark.parametrize(("text", "names"), SEARCHES)
 def test_search_items(mirror: Session, text: str, names: list[str]) -> None:
     assert [item.name for item in search_items(mirror, TEST_REALM, text)] == names
 
 
 def test_search_items_limit(mirror: Session) -> None:
     assert [item.name for item in search_items(mirror, TEST_REALM, "", limit=2)] == ["100% cotton", "Design"]
+
+
+def test_search_items_on_postgresql(pg: tuple[str, str]) -> None:
+    engine = sa.create_engine(pg[0])
+    try:
+        metadata.create_all(engine)
+        with Session(engine) as session:
+            fill(session)
+            for text, names in SEARCHES:
+                assert [item.name for item in search_items(session, TEST_REALM, text)] == names, text
+    finally:
+        engine.dispose()

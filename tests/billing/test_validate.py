@@ -236,9 +236,9 @@ def test_send_may_use_the_contacts_email() -> None:
 def test_the_customers_currency_with_its_rate_passes() -> None:
     good = draft(currency="EUR", exchange_rate=D("1.08"))
     assert validate(good, catalog(**MULTI), "EUR", None) == []
-    # No currency typed: the customer's is used, so the rate is still required.
+    # No currency typed means the home currency (complete() fills the customer's first).
     assert validate(draft(), catalog(**MULTI), "EUR", None) == [
-        Problem("exchange_rate", "Enter the exchange rate: USD for one EUR.")
+        Problem("currency", "This customer is billed in EUR; use EUR.")
     ]
 
 
