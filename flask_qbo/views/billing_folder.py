@@ -20,16 +20,20 @@ import typing as t
 from flask import url_for
 from sqlalchemy.orm import Session
 
+from ..billing.actions import QUEUED
 from ..billing.actions import allowed_actions
 from ..billing.actions import pending_actions
 from ..billing.catalog import Prefs
 from ..billing.documents import pending_documents
 from ..models import Document
 from ..models import DocumentState
+from ..models import Outbox
 from ..models import OutboxOp
+from ..models import OutboxStatus
 from ..models import Transaction
 from ..state import get_qbo
 from ..widgets import data
+from ..widgets.formatting import without_code_prefix
 
 #: The label a row shows instead of its buttons while an op is queued, in the order they win.
 PENDING_LABELS: tuple[tuple[OutboxOp, str], ...] = (
@@ -45,6 +49,12 @@ ACTION_LABELS = {
     "convert": "Convert to invoice",
     "void": "Void",
     "delete": "Delete",
+}
+#: What a row says when QuickBooks refused its queued action (Intuit's message follows).
+FAILED_LABELS = {
+    OutboxOp.SEND_DOC: "Send failed",
+    OutboxOp.VOID_DOC: "Void failed",
+    OutboxOp.DELETE_DOC: "Delete failed",
 }
 #: How often (seconds) the folder polls while a document or action is on its way.
 BUSY_POLL_SECONDS = 2
@@ -68,6 +78,8 @@ class FolderBilling:
     prefs: Prefs
     documents: list[Document]
     pending: dict[tuple[str, str], set[OutboxOp]]
+    #: ``(txn_type, qbo_id) → (label, message)`` for actions QuickBooks refused.
+    refused: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
     def allow_estimates(self) -> bool:
@@ -75,7 +87,7 @@ class FolderBilling:
 
     @property
     def busy(self) -> bool:
-        """A document is being sent or an action waits: poll quickly."""
+        """A document is being sent or an action waits for QuickBooks: poll quickly."""
         return any(doc.state == DocumentState.SENDING for doc in self.documents) or bool(self.pending)
 
     def new_url(self, slug: str) -> str:
@@ -83,6 +95,10 @@ class FolderBilling:
 
     def document_url(self, document: Document, what: str) -> str:
         return url_for(f"qbo_billing.{what}", contact_key=self.ctx.contact_key, document_id=document.id)
+
+    def failure(self, txn: Transaction) -> tuple[str, str] | None:
+        """``("Send failed", Intuit's message)`` when QuickBooks refused the row's last action."""
+        return self.refused.get((txn.txn_type, txn.qbo_id))
 
     def pending_label(self, txn: Transaction) -> str | None:
         """ "Sending…", "Voiding…" ... while an op for this row is queued."""
@@ -114,7 +130,7 @@ class FolderBilling:
         """What the folder's ETag must cover beyond the mirror: documents, queued actions, the permission."""
         docs = tuple((doc.id, str(doc.state), str(doc.updated_at)) for doc in self.documents)
         pending = tuple(sorted((key, tuple(sorted(str(op) for op in ops))) for key, ops in self.pending.items()))
-        return (self.may_bill, self.prefs.allow_estimates, docs, pending)
+        return (self.may_bill, self.prefs.allow_estimates, docs, pending, tuple(sorted(self.refused.items())))
 
 
 def folder_billing(session: Session, ctx: data.WidgetContext) -> FolderBilling:
@@ -128,4 +144,30 @@ def folder_billing(session: Session, ctx: data.WidgetContext) -> FolderBilling:
         prefs=prefs,
         documents=pending_documents(session, ctx.tenant_key, ctx.contact_key),
         pending=pending_actions(session, ctx.tenant_key, ctx.contact_key),
+        refused=refused_actions(session, ctx.tenant_key, ctx.contact_key),
     )
+
+
+def refused_actions(session: Session, tenant_key: str, contact_key: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """The contact's send/void/delete rows QuickBooks refused, the newest per document.
+
+    The row keeps its buttons: trying again (another address, after a refund)
+    queues a new row, which replaces the refused one.
+    """
+    rows = (
+        session.query(Outbox)
+        .filter(
+            Outbox.tenant_key == tenant_key,
+            Outbox.contact_key == contact_key,
+            Outbox.op.in_(tuple(QUEUED.values())),
+            Outbox.status.in_((OutboxStatus.FAILED, OutboxStatus.DEAD)),
+        )
+        .order_by(Outbox.id)
+    )
+    refused: dict[tuple[str, str], tuple[str, str]] = {}
+    for row in rows:
+        target = row.target or {}
+        if target.get("txn_type") and target.get("qbo_id"):
+            message = without_code_prefix(row.error_code, row.last_error) or "QuickBooks refused it."
+            refused[(str(target["txn_type"]), str(target["qbo_id"]))] = (FAILED_LABELS[row.op], message)
+    return refused

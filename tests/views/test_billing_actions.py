@@ -245,3 +245,19 @@ def test_item_names_and_messages_are_escaped(app: t.Any, client: t.Any, contact_
         assert SCRIPT not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in results and "&lt;script&gt;" in folder
     assert doc_id
+
+
+def test_a_refused_action_shows_intuits_message_and_may_be_tried_again(
+    app: t.Any, client: t.Any, contact_id: int
+) -> None:
+    login(client, ACME_ADMIN)
+    _post(client, contact_id, "txn/Invoice/130/send", send_to="boss@example.com")
+    with app.app_context():
+        row = db.session.query(Outbox).one()
+        row.status, row.error_code, row.last_error = "failed", "6000", "[6000] Invalid email address"
+        db.session.commit()
+    row_html = _row(_folder(client, contact_id), "1042")
+    assert "Send failed" in row_html and "Invalid email address" in row_html and "[6000]" not in row_html
+    assert "Sending…" not in row_html and "send" in _actions(row_html)
+    folder = _html(_post(client, contact_id, "txn/Invoice/130/send", send_to="ada@example.com"))
+    assert "Send failed" not in _row(folder, "1042") and "Sending…" in _row(folder, "1042")
