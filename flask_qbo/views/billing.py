@@ -222,6 +222,7 @@ def new(contact_key: str, slug: str) -> ResponseReturnValue:
     state = billing_form.from_post(request.form)
     state.values["kind"] = kind
     state.values["currency"] = billing.currency or ""  # shown, never editable: QBO fixes it per customer
+    state.values.pop("estimate", None)  # only a conversion links an estimate, never a typed id
     if billing_form.apply_buttons(state, request.form, billing.catalog):
         return _form_response(billing, state)
     draft, problems = _judge(billing, state)
@@ -323,6 +324,7 @@ def retry(contact_key: str, document_id: int) -> ResponseReturnValue:
     state = billing_form.from_post(request.form)
     state.values["kind"] = document.kind
     state.values["currency"] = billing.currency or ""
+    state.values["estimate"] = document.estimate_qbo_id or ""  # the conversion it came from, as saved
     if billing_form.apply_buttons(state, request.form, billing.catalog):
         return _form_response(billing, state, document=document)
     draft, problems = _judge(billing, state)

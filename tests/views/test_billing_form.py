@@ -298,3 +298,13 @@ def test_plain_form_post_redirects_to_the_folder(client: t.Any, contact_id: int)
     tok = token(client, contact_id)
     response = client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok))
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/qbo/w/{contact_id}/transactions")
+
+
+def test_a_typed_estimate_id_never_links_a_new_invoice(app: t.Any, client: t.Any, contact_id: int) -> None:
+    """Only "Convert to invoice" (which checks the estimate is this contact's) links one."""
+    login(client, ACME_ADMIN)
+    tok = token(client, contact_id)
+    client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok, estimate="999"))
+    with app.app_context():
+        doc = db.session.query(Document).one()
+        assert doc.estimate_qbo_id is None and "LinkedTxn" not in doc.body
