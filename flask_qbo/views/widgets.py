@@ -182,6 +182,13 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         "last_payment": None,
         "qbo_name": qbo_name_if_different(ctx.contact, customer),
     }
+    billing = folder_billing(session, ctx)
+    context["new_documents"] = (
+        [(billing.new_url("invoice"), "New invoice")]
+        + ([(billing.new_url("estimate"), "New estimate")] if billing.allow_estimates else [])
+        if billing.may_bill
+        else []
+    )
     if customer is not None:
         context.update(
             open_balance=data.open_balance(session, customer),
@@ -195,6 +202,7 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         url_for(".summary", contact_key=ctx.contact_key),
         message,
         context["qbo_name"],  # the contact's own name changes the card before QuickBooks does
+        context["new_documents"],  # the user's billing permission
         **context,
     )
 

@@ -54,6 +54,11 @@ def test_buttons_show_only_for_users_the_hook_allows(client: t.Any, contact_id: 
     login(client, ACME_USER)
     folder = _html(client.get(f"/qbo/w/{contact_id}/transactions", headers=HX))
     assert "data-qbo-new" not in folder and "New invoice" not in folder
+    card = _html(client.get(f"/qbo/w/{contact_id}/summary", headers=HX))
+    assert "data-qbo-card-new" not in card
+    login(client, ACME_ADMIN)
+    card = _html(client.get(f"/qbo/w/{contact_id}/summary", headers=HX))
+    assert f'href="/qbo/billing/{contact_id}/new/invoice" hx-boost="false" data-qbo-card-new>New invoice<' in card
 
 
 def test_without_a_hook_nobody_sees_the_buttons_or_reaches_the_form(app: t.Any, connected: t.Any) -> None:
