@@ -108,11 +108,17 @@ class CatalogItem:
 
 @dataclasses.dataclass(frozen=True)
 class Rate:
-    """One sales tax rate of a code: ``percent`` is ``8.25`` for 8.25 %."""
+    """One sales tax rate of a code: ``percent`` is ``8.25`` for 8.25 %.
+
+    ``applies_to`` is how the code applies it: ``TaxOnAmount`` (the line amount),
+    ``TaxOnAmountPlusTax`` (the amount plus the code's earlier rates) or
+    ``TaxOnTax`` (the earlier rates' tax only).
+    """
 
     qbo_id: str
     name: str
     percent: Decimal
+    applies_to: str = "TaxOnAmount"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +197,11 @@ class Catalog:
 def _resolve(sales_rates: list[dict[str, t.Any]] | None, rates: t.Mapping[str, Rate]) -> tuple[Rate, ...]:
     """The code's rate list (``[{"rate_id", "order", ...}]``) as :class:`Rate` values in order."""
     entries = sorted(sales_rates or (), key=lambda entry: int(entry.get("order") or 0))
-    return tuple(rates[str(entry["rate_id"])] for entry in entries if str(entry.get("rate_id")) in rates)
+    return tuple(
+        dataclasses.replace(rates[str(entry["rate_id"])], applies_to=str(entry.get("applies_to") or "TaxOnAmount"))
+        for entry in entries
+        if str(entry.get("rate_id")) in rates
+    )
 
 
 def _like(text: str) -> str:

@@ -4,10 +4,14 @@ Rules (each rounding is half-up to the cent):
 
 * subtotal = the sum of the line amounts;
 * discount = ``percent`` % of the subtotal, or the amount typed;
-* tax, ``per_line`` companies: for every line and every sales rate of the line's
-  tax code, ``line amount × rate / 100`` rounded on its own, then summed.  The
-  tax is taken on the line amounts before the discount, as the emulator does;
-  QBO's own figure replaces this one when it answers;
+* tax, ``per_line`` companies: as QBO builds its ``TaxLine`` list, one figure
+  per tax rate.  Each line is first reduced by the document's discount in
+  proportion (``amount × (subtotal − discount) / subtotal``); every rate of the
+  line's code then taxes it in the code's order (``TaxOnAmountPlusTax`` also
+  taxes the tax of the earlier rates, ``TaxOnTax`` only that tax).  The
+  unrounded taxes are summed per rate over all lines and each rate's sum is
+  rounded once; the tax is the sum of those.  This is what the emulator
+  computes; QBO's own figure replaces it when it answers;
 * tax, ``us_ast`` companies: unknown until QBO's automated sales tax runs, so 0
   with :attr:`Totals.tax_estimated` set and the page saying "Sales tax is
   calculated by QuickBooks";
@@ -17,6 +21,7 @@ Rules (each rounding is half-up to the cent):
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from decimal import Decimal
 
@@ -24,11 +29,11 @@ from .catalog import PER_LINE
 from .catalog import US_AST
 from .catalog import Catalog
 from .draft import Draft
-from .draft import DraftLine
 from .money import ZERO
 from .money import to_cents
 
 HUNDRED = Decimal(100)
+ONE = Decimal(1)
 #: What the page says instead of a tax figure for a US automated-sales-tax company.
 AST_NOTE = "Sales tax is calculated by QuickBooks"
 
@@ -56,12 +61,22 @@ def discount_of(draft: Draft, subtotal: Decimal) -> Decimal:
     return ZERO
 
 
-def line_tax(line: DraftLine, catalog: Catalog) -> Decimal:
-    """The tax of one line on a ``per_line`` company: one rounding per rate of its code."""
-    code = catalog.tax_codes.get(line.tax_code_id or "")
-    if code is None or not code.taxable:
-        return ZERO
-    return sum((to_cents(line.amount * rate.percent / HUNDRED) for rate in code.rates), ZERO)
+def tax_by_rate(draft: Draft, catalog: Catalog, subtotal: Decimal, discount: Decimal) -> dict[str, Decimal]:
+    """Rate id → that rate's tax on the whole draft, rounded once (a ``per_line`` company's ``TaxLine`` amounts)."""
+    share = (subtotal - discount) / subtotal if subtotal and discount else ONE
+    taxed: dict[str, Decimal] = collections.defaultdict(lambda: ZERO)
+    for line in draft.lines:
+        code = catalog.tax_codes.get(line.tax_code_id or "")
+        if code is None:
+            continue
+        amount = line.amount * share
+        earlier = ZERO
+        for rate in code.rates:
+            base = {"TaxOnAmountPlusTax": amount + earlier, "TaxOnTax": earlier}.get(rate.applies_to, amount)
+            tax = base * rate.percent / HUNDRED
+            taxed[rate.qbo_id] += tax
+            earlier += tax
+    return {rate_id: to_cents(tax) for rate_id, tax in taxed.items()}
 
 
 def compute(draft: Draft, catalog: Catalog) -> Totals:
@@ -70,7 +85,9 @@ def compute(draft: Draft, catalog: Catalog) -> Totals:
     subtotal = sum(amounts, ZERO)
     discount = discount_of(draft, subtotal)
     model = catalog.prefs.tax_model
-    tax = sum((line_tax(line, catalog) for line in draft.lines), ZERO) if model == PER_LINE else ZERO
+    tax = ZERO
+    if model == PER_LINE:
+        tax = sum(tax_by_rate(draft, catalog, subtotal, discount).values(), ZERO)
     return Totals(
         subtotal=subtotal,
         discount=discount,

@@ -183,6 +183,8 @@ def _form_problems(draft: Draft, catalog: Catalog, contact_email: str | None) ->
     prefs = catalog.prefs
     if draft.kind == "Estimate" and not prefs.allow_estimates:
         yield Problem("kind", "Estimates are turned off in this company's QuickBooks.")
+    if draft.kind != "Invoice" and draft.estimate_qbo_id:
+        yield Problem("estimate", "Only an invoice can be made from an estimate.")
     if draft.bill_email:
         problem = email_problem("bill_email", draft.bill_email)
         if problem is not None:

@@ -27,10 +27,12 @@ ITEMS = {
 }
 GST = Rate("10", "GST", D("5"))
 PST = Rate("11", "PST", D("7"))
+QST = Rate("12", "QST", D("9.975"), applies_to="TaxOnAmountPlusTax")
 TAX_CODES = {
     "7": CatalogTaxCode("7", "GST/PST", rates=(GST, PST)),
     "8": CatalogTaxCode("8", "GST", rates=(GST,)),
     "9": CatalogTaxCode("9", "Exempt", taxable=False),
+    "6": CatalogTaxCode("6", "GST/QST compound", rates=(GST, QST)),
     "5": CatalogTaxCode("5", "Retired", active=False, rates=(GST,)),
     "TAX": CatalogTaxCode("TAX", "TAX"),
     "NON": CatalogTaxCode("NON", "NON", taxable=False),

@@ -43,7 +43,11 @@ def fill(session: Session) -> None:
                 realm_id=TEST_REALM,
                 qbo_id="7",
                 name="GST/PST",
-                sales_rates=[{"rate_id": "11", "order": 1}, {"rate_id": "10", "order": 0}, {"rate_id": "99"}],
+                sales_rates=[
+                    {"rate_id": "11", "order": 1, "applies_to": "TaxOnAmountPlusTax"},
+                    {"rate_id": "10", "order": 0, "applies_to": "TaxOnAmount"},
+                    {"rate_id": "99"},
+                ],
             ),
             TaxCode(realm_id=TEST_REALM, qbo_id="8", name="Hidden", hidden=True),
             RefItem(realm_id=TEST_REALM, kind="Term", qbo_id="3", name="Net 30"),
@@ -68,7 +72,10 @@ def test_load_reads_the_realms_mirror(mirror: Session) -> None:
     assert not catalog.items["3"].active
     assert [item.name for item in catalog.sellable_items] == ["100% cotton", "Design", "gravel", "Zinc"]
     code = catalog.tax_codes["7"]
-    assert [(rate.name, rate.percent) for rate in code.rates] == [("GST", Decimal("5")), ("PST", Decimal("7"))]
+    assert [(rate.name, rate.percent, rate.applies_to) for rate in code.rates] == [
+        ("GST", Decimal("5"), "TaxOnAmount"),
+        ("PST", Decimal("7"), "TaxOnAmountPlusTax"),
+    ]
     assert not catalog.tax_codes["8"].active  # hidden codes are not offered
     assert [code.qbo_id for code in catalog.active_tax_codes] == ["7"]
     assert [(term.qbo_id, term.name) for term in catalog.terms] == [("2", "Due on receipt"), ("3", "Net 30")]

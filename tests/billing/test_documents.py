@@ -45,9 +45,9 @@ def test_queue_document_writes_the_document_and_its_outbox_row(session: Session)
     assert (stored.tenant_key, stored.realm_id, stored.contact_key) == ("acme", TEST_REALM, "c1")
     assert (stored.subtotal, stored.tax_total, stored.total) == (
         D("1000.70"),
-        D("120.09"),
-        D("1120.09"),
-    )  # 50.035→50.04, 70.049→70.05
+        D("120.00"),
+        D("1120.00"),
+    )  # taxed on 1000.00, after the discount
     assert stored.currency == "USD" and stored.created_by == "ada"
     assert stored.body["Line"][0]["Amount"] == 1000.7
     assert draft_from_json(stored.draft).lines[0].unit_price == D("333.565")

@@ -140,6 +140,11 @@ CASES = {
         {"allow_estimates": False},
         Problem("kind", "Estimates are turned off in this company's QuickBooks."),
     ),
+    "estimate made from an estimate": Case(
+        draft(kind="Estimate", estimate_qbo_id="41"),
+        {},
+        Problem("estimate", "Only an invoice can be made from an estimate."),
+    ),
     "currency not the customer's": Case(
         draft(currency="USD"),
         MULTI,
