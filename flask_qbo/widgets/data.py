@@ -141,7 +141,10 @@ class WidgetContext:
 
 
 def load_context(session: Session, contact: t.Any, contact_key: str, tenant_key: str) -> WidgetContext:
-    """Load the connection, the linked mirror customer and the latest outbox row.
+    """Load the connection, the linked mirror customer and the latest outbox row that writes the customer.
+
+    Document rows (estimates, invoices, sends) are not the contact's sync
+    state: a refused invoice must not mark the contact "Sync failed".
 
     A customer mirrored from a company the tenant is no longer connected to is
     ignored, so a reconnect to another company never shows the old one's data.
