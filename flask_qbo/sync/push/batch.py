@@ -56,6 +56,7 @@ from ..payload import customer_hash
 from ..payload import pushed_paths
 from ..payload import qbo_values
 from ..payload import renamed
+from ..currency import company_prefs
 from ..preflight import validate_values
 from ..queue import OUTBOX
 from ..queue import worker_id
@@ -64,6 +65,7 @@ from .context import request_id
 from .creates import New
 from .creates import plan_new
 from .creates import push_new
+from .jobs import goes_alone
 from .settle import record_all
 from .update import follows_name
 
@@ -177,14 +179,18 @@ def prepare(
     )
     links = {link.contact_key: link for link in linked}
     contacts = qbo._load_contacts(keys)
+    prefs = company_prefs(session, conn.realm_id)
     items: list[Item] = []
     news: list[New] = []
     singles: list[int] = []
     for row in sorted(claimed, key=lambda r: r.contact_key):  # lock order: see record_all
         link = links.get(row.contact_key) if row.op == OutboxOp.UPSERT else None
         contact = contacts.get(row.contact_key)
+        if contact is not None and goes_alone(qbo, contact, link):  # a job: its parent comes first
+            singles.append(row.id)
+            continue
         new = (
-            plan_new(row, contact, fields)
+            plan_new(row, contact, fields, prefs)
             if link is None and contact is not None and row.op == OutboxOp.UPSERT
             else None
         )

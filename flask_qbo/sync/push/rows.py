@@ -46,6 +46,8 @@ from ..queue import OUTBOX
 from ..queue import raising_errors
 from .context import RowContext
 from .explain import failure_message
+from .jobs import PARENT_WAIT
+from .jobs import ParentPending
 from .ops import inactivate_row
 from .ops import upsert_row
 
@@ -83,6 +85,10 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
     except ConnectionGone:
         session.rollback()
         return False
+    except ParentPending as exc:  # a job's parent is created first: wait, without spending an attempt
+        session.rollback()
+        OUTBOX.release(session, row_id, delay=PARENT_WAIT, error=str(exc), attempts_back=True)
+        return True
     except QBOAuthError as exc:
         session.rollback()
         needs_reconnect(qbo, row_id, tenant_key, exc)
