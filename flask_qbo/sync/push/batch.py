@@ -47,6 +47,7 @@ from ...models import OutboxOp
 from ...models import OutboxStatus
 from ...models import SyncStatus
 from ...models import utcnow
+from ..currency import company_prefs
 from ..dating import sent_update
 from ..locks import ConnectionGone
 from ..locks import hold_connection
@@ -56,7 +57,6 @@ from ..payload import customer_hash
 from ..payload import pushed_paths
 from ..payload import qbo_values
 from ..payload import renamed
-from ..currency import company_prefs
 from ..preflight import validate_values
 from ..queue import OUTBOX
 from ..queue import worker_id

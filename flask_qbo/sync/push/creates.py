@@ -60,6 +60,8 @@ from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
 from ...models import utcnow
+from ..currency import check_currency
+from ..currency import create_currency
 from ..locks import hold_connection
 from ..payload import DELETED_SUFFIX
 from ..payload import build_create_payload
@@ -68,8 +70,6 @@ from ..payload import customer_hash
 from ..payload import display_name
 from ..payload import qbo_values
 from ..payload import unique_display_name
-from ..currency import check_currency
-from ..currency import create_currency
 from ..preflight import validate_values
 from ..queue import OUTBOX
 from . import rows

@@ -27,11 +27,11 @@ import typing as t
 
 from ...errors import QBOStaleObjectError
 from ...errors import QBOValidationError
+from ...models import CUSTOMER_OPS
 from ...models import Customer
 from ...models import Outbox
 from ...models import OutboxOp
 from ...models import OutboxStatus
-from ...models import CUSTOMER_OPS
 from ..capture import write_row
 from ..payload import contact_values
 from ..payload import display_name

@@ -22,11 +22,11 @@ from ...errors import QBOStaleObjectError
 from ...models import Customer
 from ...models import SyncStatus
 from ...models import utcnow
-from ..payload import contact_values
-from ..payload import customer_hash
 from ..currency import check_currency
 from ..currency import company_prefs
 from ..currency import create_currency
+from ..payload import contact_values
+from ..payload import customer_hash
 from ..preflight import validate_values
 from ..pull import mirror
 from .context import RowContext
