@@ -40,8 +40,10 @@ from ..models import Transaction
 from ..models import utcnow
 from ..state import get_qbo
 from ..sync.push import push
+from ..widgets import currency
 from ..widgets import data
 from ..widgets import formatting
+from ..widgets import jobs
 from ..widgets.deeplinks import app_base_url
 from ..widgets.deeplinks import transaction_url
 from ..widgets.deeplinks import valid_id
@@ -186,6 +188,7 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
             overdue_balance=data.overdue_balance(session, customer, _today()),
             last_payment=data.last_payment(session, customer),
         )
+    context.update(currency.card(session, ctx, context["open_balance"]), **jobs.card(session, ctx))
     return _render(
         ctx,
         "summary",
@@ -237,6 +240,7 @@ class _RowBuilder:
         self.ctx = ctx
         self.today = today
         self.app_base = app_base_url()
+        self.home = currency.home_currency(get_qbo().state().session, ctx.customer.realm_id) if ctx.customer else None
         self._pdf_prefix: dict[str, str] = {}
 
     def pdf_url(self, txn_type: str, txn_id: str) -> str:
@@ -249,6 +253,7 @@ class _RowBuilder:
         """What one table row shows; links only from validated ids."""
         txn_id = valid_id(txn.qbo_id)
         return {
+            **currency.row_home(txn, txn.currency or self.ctx.currency, self.home),
             "txn": txn,
             "type_label": data.TYPE_LABELS.get(txn.txn_type, txn.txn_type),
             "currency": txn.currency or self.ctx.currency,
