@@ -9,7 +9,6 @@ parent="parent")``.
 from __future__ import annotations
 
 import typing as t
-from decimal import Decimal
 
 from cryptography.fernet import Fernet
 from flask import Flask
@@ -45,7 +44,7 @@ FIELDS = FieldMap(
 )
 
 
-def make_app(database_uri: str, **config: t.Any) -> Flask:
+def make_app(database_uri: str, fields: FieldMap = FIELDS, **config: t.Any) -> Flask:
     """The client host with Flask-QBO registered (``parent="parent"``) and its tables created."""
     app = Flask(__name__)
     app.config.update(
@@ -59,7 +58,7 @@ def make_app(database_uri: str, **config: t.Any) -> Flask:
     )
     db.init_app(app)
     qbo = QBO(app, db=db)
-    qbo.register_contact(Client, fields=FIELDS, parent="parent")
+    qbo.register_contact(Client, fields=fields, parent="parent")
     qbo.contact_tenant(lambda client: client.tenant)
     qbo.tenant_loader(lambda: "acme")
     with app.app_context():
@@ -83,6 +82,3 @@ def add(name: str, **kw: t.Any) -> Client:
     db.session.add(client)
     db.session.commit()
     return client
-
-
-ZERO = Decimal("0")

@@ -86,9 +86,7 @@ def test_the_contacts_currency_goes_into_the_create(host: t.Any, emulator: t.Any
     assert db.session.query(Customer).one().currency == "EUR"  # the mirror keeps it
 
 
-def test_a_later_currency_change_is_never_sent_and_the_card_says_why(
-    host: t.Any, emulator: t.Any, sent: Sent
-) -> None:
+def test_a_later_currency_change_is_never_sent_and_the_card_says_why(host: t.Any, emulator: t.Any, sent: Sent) -> None:
     set_prefs(TEST_REALM, home="USD", multi_currency=True)
     client = add("Ernst GmbH", email="e@ernst.example", currency="EUR")
     drain()
@@ -194,3 +192,24 @@ def test_the_currency_path_must_be_mapped_on_create() -> None:
             "direction": "CRM → QBO (on create)",
         }
     ]
+
+
+def test_any_on_create_field_is_in_the_create_and_never_in_an_update(
+    tmp_path: t.Any, emulator: t.Any, sent: Sent
+) -> None:
+    fields = FieldMap(
+        Field("name", "DisplayName"), Field("email", "Notes", ON_CREATE), Field("currency", "CompanyName")
+    )
+    app = make_app(f"sqlite:///{tmp_path / 'notes.sqlite'}", fields=fields)
+    attach_emulator(app, emulator)
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    with app.app_context():
+        client = add("First Notes", email="taken at create")
+        drain()
+        client.email, client.currency = "edited later", "ACM"
+        db.session.commit()
+        drain()
+    [(create, first), (update, second)] = sent
+    assert (create, first["Notes"]) == ("create", "taken at create")
+    assert update == "update" and second["CompanyName"] == "ACM" and "Notes" not in second
+    assert customer(emulator, "First Notes")["Notes"] == "taken at create"
