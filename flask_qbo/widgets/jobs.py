@@ -74,12 +74,16 @@ def card(session: Session, ctx: WidgetContext) -> dict[str, t.Any]:
             - MAX_LISTED
         )
     job_of = None
-    if customer.is_job and customer.parent_qbo_id:
-        parent = _scoped(session, ctx, customer).filter(Customer.qbo_id == customer.parent_qbo_id).one_or_none()
+    if customer.is_job or customer.parent_qbo_id or customer.parent_name:
+        parent = (
+            _scoped(session, ctx, customer).filter(Customer.qbo_id == customer.parent_qbo_id).one_or_none()
+            if customer.parent_qbo_id
+            else None
+        )
         if parent is not None:
             job_of = _line(parent, ctx.tenant_key)
         else:
-            name = customer.parent_name or _parent_path(customer) or customer.parent_qbo_id
+            name = customer.parent_name or _parent_path(customer) or customer.parent_qbo_id or "—"
             url = deeplinks.customer_url(customer.parent_qbo_id, customer.realm_id)
             job_of = JobLine(name=name, balance=None, currency=None, contact_key=None, qbo_url=url)
     with_jobs = customer.balance_with_jobs if children or customer.balance_with_jobs != customer.balance else None
