@@ -196,6 +196,8 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         url_for(".summary", contact_key=ctx.contact_key),
         message,
         context["qbo_name"],  # the contact's own name changes the card before QuickBooks does
+        repr([context[k] for k in ("jobs", "jobs_more", "balance_with_jobs", "job_of", "home_balance")]),
+        context["currency_note"],  # other customers' rows (jobs) and the contact's currency, likewise
         **context,
     )
 

@@ -151,3 +151,20 @@ def test_a_home_currency_card_shows_no_second_figure(host: t.Any) -> None:
     mirror("30", "Local Shop", contact_key=str(client.id), currency="USD", balance=Decimal("10"))
     html = card(host, client.id)
     assert "home currency" not in html and "≈" not in html
+
+
+def test_a_jobs_change_is_not_answered_304(host: t.Any) -> None:
+    """The card's ETag covers its jobs' rows, which are other customers' rows."""
+    parent = add("Acme Corp")
+    mirror("10", "Acme Corp", contact_key=str(parent.id), currency="USD", balance_with_jobs=Decimal("5"))
+    job = mirror("11", "Phase 1", is_job=True, parent_qbo_id="10", balance=Decimal("5"))
+    http = host.test_client()
+    first = http.get(f"/qbo/w/{parent.id}/summary", headers=HX)
+    assert (
+        http.get(f"/qbo/w/{parent.id}/summary", headers={**HX, "If-None-Match": first.headers["ETag"]}).status_code
+        == 304
+    )
+    job.balance = Decimal("7.25")
+    db.session.commit()
+    again = http.get(f"/qbo/w/{parent.id}/summary", headers={**HX, "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200 and "$7.25" in again.get_data(as_text=True)

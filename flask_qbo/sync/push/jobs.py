@@ -137,7 +137,11 @@ def _check_depth(ctx: RowContext, contact: object) -> None:
         current = parent
     top = (
         ctx.session.query(Customer.raw)
-        .filter_by(tenant_key=ctx.row.tenant_key, contact_key=ctx.qbo._contact_key(current))
+        .filter_by(
+            tenant_key=ctx.row.tenant_key,
+            contact_key=ctx.qbo._contact_key(current),
+            realm_id=ctx.connection.realm_id,
+        )
         .scalar()
     )
     level += int((top or {}).get("Level") or 0)  # the top contact's customer may itself be a job in QBO
