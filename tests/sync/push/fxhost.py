@@ -44,8 +44,14 @@ FIELDS = FieldMap(
 )
 
 
-def make_app(database_uri: str, fields: FieldMap = FIELDS, **config: t.Any) -> Flask:
-    """The client host with Flask-QBO registered (``parent="parent"``) and its tables created."""
+def make_app(
+    database_uri: str,
+    fields: FieldMap = FIELDS,
+    parent: t.Any = "parent",
+    parent_watches: tuple[str, ...] = (),
+    **config: t.Any,
+) -> Flask:
+    """The client host with Flask-QBO registered (``parent="parent"`` by default) and its tables created."""
     app = Flask(__name__)
     app.config.update(
         TESTING=True,
@@ -58,7 +64,7 @@ def make_app(database_uri: str, fields: FieldMap = FIELDS, **config: t.Any) -> F
     )
     db.init_app(app)
     qbo = QBO(app, db=db)
-    qbo.register_contact(Client, fields=fields, parent="parent")
+    qbo.register_contact(Client, fields=fields, parent=parent, parent_watches=parent_watches)
     qbo.contact_tenant(lambda client: client.tenant)
     qbo.tenant_loader(lambda: "acme")
     with app.app_context():

@@ -211,6 +211,28 @@ def test_a_backlog_leaves_jobs_to_the_single_path_after_their_parents(host: t.An
     assert db.session.query(Outbox).filter(Outbox.status != "done").count() == 0
 
 
+def test_a_callable_parent_with_its_watched_columns(tmp_path: t.Any, emulator: t.Any) -> None:
+    """``parent=(contact) -> contact`` and ``parent_watches``: a change of the watched column moves the job."""
+
+    def owner(client: Client) -> Client | None:
+        return db.session.get(Client, client.parent_id) if client.parent_id else None
+
+    app = make_app(f"sqlite:///{tmp_path / 'callable.sqlite'}", parent=owner, parent_watches=("parent_id",))
+    attach_emulator(app, emulator)
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    with app.app_context():
+        first, second = add("First Parent"), add("Second Parent")
+        job = add("Callable Job", parent_id=first.id)
+        drain()
+        assert customers(emulator)["Callable Job"]["ParentRef"]["value"] == customers(emulator)["First Parent"]["Id"]
+        job.parent_id = second.id
+        db.session.commit()
+        assert row_of(job).status == "pending"
+        drain()
+        made = customers(emulator)
+        assert made["Callable Job"]["ParentRef"]["value"] == made["Second Parent"]["Id"]
+
+
 class _Base(DeclarativeBase):
     pass
 
