@@ -2,7 +2,8 @@
 
 A contact with no customer yet is first matched to one QBO already holds (same
 email, else same DisplayName, inactive customers included so a re-added contact
-reactivates its customer instead of creating a twin).  Only then is a customer
+reactivates its customer instead of creating a twin; a job only to a job of the
+same parent, :mod:`~flask_qbo.sync.push.jobs`).  Only then is a customer
 created, under a DisplayName made unique with " (2)", " (3)" ... suffixes.
 
 Before a create is sent, its DisplayName and values are committed on the outbox
