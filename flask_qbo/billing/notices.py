@@ -54,7 +54,11 @@ class _Overdue:
     due_date: dt.date | None
 
 
-def _candidates(today: dt.date, after: int, limit: int) -> sa.Select[t.Any]:
+#: A candidate row: mirror id, realm, tenant, invoice id, customer id, number, balance, due date.
+_Candidate = sa.Select[int, str, str, str, str | None, str | None, "Decimal | None", "dt.date | None"]
+
+
+def _candidates(today: dt.date, after: int, limit: int) -> _Candidate:
     """Open invoices of connected companies past due without an overdue notice, by mirror id after ``after``."""
     noticed = sa.exists().where(
         Notice.realm_id == Transaction.realm_id,
