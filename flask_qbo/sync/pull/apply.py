@@ -118,17 +118,13 @@ class Applier:
             if data.get("status") != "Deleted":
                 mirror.store_ref_item(self.session, self.realm_id, entity, data)
             return False
-        if entity == "Item":
-            return self._counted(items.apply_item(self.session, self.realm_id, data))
+        if entity == "Item":  # reference data, like the lists above: not counted in ``applied``
+            return items.apply_item(self.session, self.realm_id, data)
         return False
 
     def item_gone(self, qbo_id: str) -> bool:
         """An item QBO no longer has as such (merged away, or missing from a read): inactive."""
-        return self._counted(items.inactivate(self.session, self.realm_id, qbo_id))
-
-    def _counted(self, changed: bool) -> bool:
-        self.applied += changed
-        return changed
+        return items.inactivate(self.session, self.realm_id, qbo_id)
 
     def _changed(
         self,

@@ -74,8 +74,9 @@ def claim(session: Session, realm_id: str, txn_type: str, qbo_id: str, kind: str
             .on_conflict_do_nothing(
                 index_elements=[_NOTICES.c.realm_id, _NOTICES.c.txn_type, _NOTICES.c.qbo_id, _NOTICES.c.kind]
             )
+            .returning(_NOTICES.c.id)  # a row comes back only when this insert made it
         )
-        return bool(t.cast("sa.CursorResult[t.Any]", session.execute(stmt)).rowcount)
+        return session.execute(stmt).first() is not None
     try:
         with session.begin_nested():
             session.execute(sa.insert(Notice).values(**values))
