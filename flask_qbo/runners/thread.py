@@ -112,7 +112,7 @@ class ThreadRunner:
         self.last_run: dt.datetime | None = None
         self._said_held = False
         # Quote-to-cash (flask_qbo.billing): reference reads checked on the poll timer, the overdue sweep once a day.
-        self._next_reference = 0.0
+        self._next_reference: float | None = None
         self._swept_on: dt.date | None = None
 
     @property
@@ -206,7 +206,12 @@ class ThreadRunner:
 
     def _billing_jobs(self, qbo: QBO, now: float) -> None:
         """Read the reference data of companies that need it (just connected, asked for, a day old), and
-        sweep for overdue invoices once per UTC day (a failed sweep waits for the next day: it misses nothing)."""
+        sweep for overdue invoices once per UTC day (a failed sweep waits for the next day: it misses nothing).
+
+        The first reference check comes one poll interval after the runner starts: the queues and the
+        CDC polls get QuickBooks first."""
+        if self._next_reference is None:
+            self._next_reference = now + self.poll_interval
         if now >= self._next_reference:
             self._next_reference = now + self.poll_interval
             self._job("reference", reference.refresh_due, qbo)
