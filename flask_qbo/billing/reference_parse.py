@@ -18,13 +18,12 @@ from decimal import InvalidOperation
 
 from ..sync.payload import get_path
 from ..sync.pull.parsing import clip
+from .catalog import NO_TAX
+from .catalog import PER_LINE
+from .catalog import US_AST
 
 Row = t.Mapping[str, t.Any]
 
-#: ``CompanyPrefs.tax_model`` values.
-US_AST = "us_ast"
-PER_LINE = "per_line"
-NO_TAX = "none"
 
 #: Country spellings seen in ``CompanyInfo.Country`` that are not ISO 3166 alpha-2.
 _COUNTRIES = {
