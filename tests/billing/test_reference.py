@@ -10,6 +10,7 @@ import pytest
 
 from flask_qbo.billing import reference
 from flask_qbo.billing import reference_parse as parse
+from flask_qbo.errors import QBOAPIError
 from flask_qbo.intuit.client import QBOClient
 from flask_qbo.models import CompanyPrefs
 from flask_qbo.models import Connection
@@ -222,6 +223,23 @@ def test_cli_reference_refreshes_now(app, emulator, connected, tax_lists):
         assert db.session.query(CompanyPrefs).filter_by(realm_id=R).one().reference_read_at is not None
     refused = app.test_cli_runner().invoke(args=["qbo", "reference", "--tenant", "nobody"])
     assert refused.exit_code != 0 and "No connected tenant named nobody" in refused.output
+
+
+def test_cli_reference_names_the_company_it_could_not_read(app, emulator, connected, tax_lists, monkeypatch):
+    emulator.add_company("9130350000000002", "Second Co")
+    connect_tenant(app, emulator, "beta", "9130350000000002")
+
+    def refused(self: QBOClient) -> dict[str, t.Any]:
+        if self.realm_id == R:
+            raise QBOAPIError("QuickBooks is down", status=503)
+        return real(self)
+
+    real = QBOClient.preferences
+    monkeypatch.setattr(QBOClient, "preferences", refused)
+    result = app.test_cli_runner().invoke(args=["qbo", "reference"])
+    assert result.exit_code != 0
+    assert "tenant acme: not read: QBOAPIError" in result.output and "tenant beta: realm" in result.output
+    assert "Reference data not read for acme." in result.output
 
 
 @pytest.mark.parametrize(
