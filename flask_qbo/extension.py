@@ -212,7 +212,7 @@ class QBO:
         Tests use it to send every QBO call to the in-process emulator
         (:func:`flask_qbo.testing.attach_emulator` does it for you).
         """
-        self.state(app).adapters[prefix] = adapter
+        self.state(app).mount(prefix, adapter)
 
     # -- decorator hooks --------------------------------------------------------
 

@@ -27,6 +27,7 @@ from . import api
 from . import errors
 from . import faults
 from . import oauth
+from . import paylink
 from . import ui
 from .clock import Clock
 from .config import EmulatorConfig
@@ -90,6 +91,7 @@ class Emulator:
         app.register_blueprint(api.bp)
         app.register_blueprint(faults.control)
         app.register_blueprint(ui.bp)
+        app.register_blueprint(paylink.bp)
         app.before_request(self._inject_faults)
         app.after_request(self._finish_response)
         app.register_error_handler(HTTPException, self._http_error)

@@ -147,6 +147,15 @@ class Company:
             if invoice_id in self.linked_invoices(p) and not p.get("_voided")
         ]
 
+    def invoice_links(self, invoice: dict[str, t.Any]) -> list[dict[str, str]]:
+        """An invoice's whole ``LinkedTxn``: the estimate it converted (if any), then its payments."""
+        estimates = [
+            {"TxnId": str(link["TxnId"]), "TxnType": "Estimate"}
+            for link in invoice.get("LinkedTxn") or []
+            if link.get("TxnType") == "Estimate"
+        ]
+        return estimates + self.payment_links(invoice["Id"])
+
     # -- balances ------------------------------------------------------------------------
     #
     # QBO derives Balance and BalanceWithJobs on every read, and every write returns

@@ -235,6 +235,23 @@ def estimate_body(form: Form, customer: Record, refs: dict[str, list[Record]], t
     return body
 
 
+#: Estimate statuses the page's "Accept" button is offered for.
+ACCEPTABLE = ("Pending", "Rejected")
+
+
+def accept_body(estimate_id: str, sync_token: str, accepted_by: str, today: date) -> Record:
+    """The sparse update that marks an estimate accepted today (the UI's "Accept")."""
+    body: Record = {
+        "Id": estimate_id,
+        "SyncToken": sync_token,
+        "TxnStatus": "Accepted",
+        "AcceptedDate": today.isoformat(),
+    }
+    if accepted_by:
+        body["AcceptedBy"] = accepted_by[:100]
+    return body
+
+
 def money(value: object) -> str:
     """Format an amount as dollars with thousands separators."""
     try:

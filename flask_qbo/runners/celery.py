@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 PUSH_TASK = "flask_qbo.push"
 PULL_TASK = "flask_qbo.pull"
 CDC_TASK = "flask_qbo.cdc"
+CDC_POLL_TASK = "flask_qbo.cdc_poll"
 UPKEEP_TASK = "flask_qbo.upkeep"
 
 #: Rows one ``push.process`` call takes; a full chunk means "look again".
@@ -75,6 +76,10 @@ DRAIN_BUDGET = 20.0
 #: the beat sweep has done its work by then, and a broker backlog after an
 #: outage must not turn into thousands of empty runs.
 WAKE_EXPIRES = 300
+#: Companies one ``cdc_poll`` task polls.  The CDC sweep hands the due companies out in
+#: shares of this size, so polls spread over every worker instead of one worker polling
+#: ten thousand companies in a row while the others idle.
+CDC_SHARE = 25
 #: Seconds between connection upkeep runs (token refresh, expiry warnings).
 UPKEEP_INTERVAL = 3600.0
 
@@ -299,9 +304,34 @@ def pull_task(self: Task[[], int]) -> int:
 
 @shared_task(name=CDC_TASK, bind=True, ignore_result=True)
 def cdc_task(self: Task[[], int]) -> int:
-    """Poll CDC for every connection whose interval has passed (the safety net)."""
+    """Hand the companies whose CDC interval has passed to ``cdc_poll`` tasks; returns how many are due.
 
-    return _run(self, pull.poll_due)
+    One share is polled right here (no broker round trip for a small
+    deployment); the others go to the queue for whichever workers are free.
+    Each share expires after one CDC interval: by then the next sweep hands
+    out the companies still due.
+    """
+
+    def job(qbo: QBO) -> int:
+        due = pull.due_companies(qbo)
+        shares = [due[i : i + CDC_SHARE] for i in range(0, len(due), CDC_SHARE)]
+        for share in shares[1:]:
+            self.app.send_task(CDC_POLL_TASK, args=[share], expires=cdc_interval())
+        if shares:
+            pull.poll_companies(shares[0], qbo)
+        return len(due)
+
+    return _run(self, job)
+
+
+@shared_task(name=CDC_POLL_TASK, bind=True, ignore_result=True)
+def cdc_poll_task(self: Task[[list[int]], int], connection_ids: list[int]) -> int:
+    """Poll CDC for a share of the due companies (see :func:`cdc_task`); returns changes applied."""
+
+    def job(qbo: QBO) -> int:
+        return pull.poll_companies(connection_ids, qbo)
+
+    return _run(t.cast("Task[[], int]", self), job)
 
 
 @shared_task(name=UPKEEP_TASK, bind=True, ignore_result=True)
@@ -315,6 +345,8 @@ def upkeep_task(self: Task[[], int]) -> int:
 
 
 __all__ = [
+    "CDC_POLL_TASK",
+    "CDC_SHARE",
     "CDC_TASK",
     "PULL_TASK",
     "PUSH_TASK",
@@ -323,6 +355,7 @@ __all__ = [
     "beat_schedule",
     "celery_for",
     "celery_init_app",
+    "cdc_poll_task",
     "cdc_task",
     "pull_task",
     "push_task",

@@ -56,7 +56,7 @@ def get_path(obj: t.Mapping[str, t.Any], path: str) -> t.Any:
     """Read a dotted path from a QBO entity dict (``None`` when absent)."""
     current: t.Any = obj
     for part in path.split("."):
-        if not isinstance(current, t.Mapping):
+        if not isinstance(current, (dict, t.Mapping)):  # dict first: parsed JSON is one, the ABC check is slow
             return None
         current = current.get(part)
     return current

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import Query
 from sqlalchemy.orm import Session
 
+from ..models import CUSTOMER_OPS
 from ..models import Connection
 from ..models import ConnectionStatus
 from ..models import Customer
@@ -152,6 +153,7 @@ def load_context(session: Session, contact: t.Any, contact_key: str, tenant_key:
     outbox = (
         session.query(Outbox)
         .filter_by(tenant_key=tenant_key, contact_key=contact_key)
+        .filter(Outbox.op.in_(CUSTOMER_OPS))  # a queued invoice is not the contact's sync state
         .order_by(Outbox.id.desc())
         .first()
     )

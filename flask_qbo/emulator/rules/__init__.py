@@ -38,6 +38,7 @@ READ_ONLY = frozenset(
         "DeliveryInfo",
         "HomeBalance",
         "HomeTotalAmt",
+        "InvoiceLink",
     }
 )
 

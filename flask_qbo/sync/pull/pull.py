@@ -406,3 +406,13 @@ def poll_due(qbo: QBO | None = None, *, pool: Executor | None = None) -> int:
     :mod:`.polling`'s; each poll is :func:`poll_cdc`.
     """
     return polling.poll_due(qbo or get_qbo(), poll_cdc, pool=pool)
+
+
+def due_companies(qbo: QBO | None = None) -> list[int]:
+    """Ids of the connections whose CDC poll is due now, for a dispatcher that shares them out."""
+    return polling.due_now(qbo or get_qbo())
+
+
+def poll_companies(ids: t.Iterable[int], qbo: QBO | None = None) -> int:
+    """Poll CDC for those of ``ids`` still due (a worker's share of :func:`due_companies`)."""
+    return polling.poll_ids(qbo or get_qbo(), ids, poll_cdc)
