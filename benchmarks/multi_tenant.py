@@ -21,10 +21,19 @@ Figures (one JSON line, ``{"benchmark": "multi_tenant", ...}``):
   others), 95th percentile over all polls;
 * ``requests_per_company_hour``: QBO API requests per company in the hour.
 
-``python -m benchmarks.multi_tenant [--quick] [--companies N] [--ticks N]``
+Two sides run one after the other on the same simulated hour:
 
-Only the thread runner on SQLite is measured; the Celery + PostgreSQL side of
-the comparison is not part of this benchmark yet.
+* ``thread_sqlite``: the thread runner's ``run_once`` on SQLite, CDC polls on
+  its pool of 4;
+* ``celery_postgres``: the Celery tasks on PostgreSQL (a throwaway schema of
+  ``QBO_TEST_POSTGRES_URL``).  Each tick applies the push, pull and CDC tasks
+  (upkeep every minute) as a worker would run them; the CDC sweep's shares
+  (``cdc_poll`` tasks) are run as they are sent, in this process, instead of
+  through a broker.  That measures what workers spend per company; the broker
+  adds one message per share of 25 companies, not per company.  Its
+  ``p95_pull_latency_ms`` is that of one worker polling every share in turn.
+
+``python -m benchmarks.multi_tenant [--quick] [--companies N] [--ticks N] [--side thread|celery|both]``
 """
 
 from __future__ import annotations
@@ -108,13 +117,44 @@ def _connect_all(app: t.Any, emu: t.Any, realms: list[str]) -> None:
         session.commit()
 
 
-def run(companies: int, ticks: int) -> dict[str, t.Any]:
+class CeleryTicks:
+    """One tick of a Celery deployment: the beat's tasks, with every task they send run at once."""
+
+    def __init__(self, app: t.Any) -> None:
+        from flask_qbo.runners import celery as qbo_celery
+
+        self.app = app
+        self.tasks = qbo_celery
+        self.celery = qbo_celery.celery_init_app(app)
+        self.errors = 0
+        self.celery.send_task = self._run_now  # type: ignore[method-assign]
+
+    def _run_now(self, name: str, args: t.Sequence[t.Any] = (), **_: t.Any) -> None:
+        self._apply(name, args)
+
+    def _apply(self, name: str, args: t.Sequence[t.Any] = ()) -> None:
+        result = self.celery.tasks[name].apply(args=list(args))
+        if result.failed():
+            self.errors += 1
+
+    def run_once(self, upkeep: bool) -> None:
+        self._apply(self.tasks.PUSH_TASK)
+        self._apply(self.tasks.PULL_TASK)
+        self._apply(self.tasks.CDC_TASK)
+        if upkeep:
+            self._apply(self.tasks.UPKEEP_TASK)
+
+
+def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str, t.Any]:
+    """One simulated hour; the thread runner on SQLite, or the Celery tasks when ``database_uri`` is given."""
     from tests.hostapp import Contact
     from tests.hostapp import db
     from tests.hostapp import make_app
 
     emu = make_emulator()
-    app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-tenants-')}/crm.sqlite", QBO_RUNNER="none")
+    celery_side = database_uri is not None
+    uri = database_uri or f"sqlite:///{tempfile.mkdtemp(prefix='qbo-tenants-')}/crm.sqlite"
+    app = make_app(uri, QBO_RUNNER="none", CELERY={"broker_url": "memory://"})
     attach_emulator(app, emu)
     meter = EmulatorMeter(emu.app)
     get_qbo(app).mount_transport(emu.config.base_url.rstrip("/"), WSGIAdapter(meter), app)
@@ -141,6 +181,7 @@ def run(companies: int, ticks: int) -> dict[str, t.Any]:
 
     setattr(pull, "poll_cdc", timed_poll)  # noqa: B010
     loop = runner.ThreadRunner(app, poll_interval=TICK_S, upkeep_interval=60.0)
+    beat = CeleryTicks(app) if celery_side else None
     trickle = max(1, companies // 100)
     cpu = 0.0
     edits = 0
@@ -169,7 +210,10 @@ def run(companies: int, ticks: int) -> dict[str, t.Any]:
             started_cpu = time.process_time()
             tick_started = time.perf_counter()
             with app.app_context():
-                loop.run_once()
+                if beat is not None:
+                    beat.run_once(upkeep=loop._next_upkeep == 0.0)
+                else:
+                    loop.run_once()
             cpu += time.process_time() - started_cpu - (meter.cpu - emulator_before)
             skew += dt.timedelta(seconds=TICK_S)
             emu.clock.advance(TICK_S)
@@ -190,8 +234,24 @@ def run(companies: int, ticks: int) -> dict[str, t.Any]:
         "emulator_cpu_s": round(meter.cpu, 2),
         "p95_pull_latency_ms": round(ordered[int(len(ordered) * 0.95)] if ordered else 0.0, 1),
         "requests_per_company_hour": round(meter.requests / companies / hours, 2),
-        "runner_errors": loop.errors,
+        "runner_errors": beat.errors if beat is not None else loop.errors,
     }
+
+
+def run_celery(companies: int, ticks: int) -> dict[str, t.Any]:
+    """The Celery side on a throwaway PostgreSQL schema; ``{"skipped": reason}`` without PostgreSQL."""
+    from tests.conftest import POSTGRES_URL
+    from tests.pg import postgres_schema
+
+    try:
+        schema = postgres_schema(POSTGRES_URL, prefix="qbo_bench")
+        url, _ = schema.__enter__()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        return {"skipped": f"PostgreSQL unavailable ({type(exc).__name__})"}
+    try:
+        return run(companies, ticks, url)
+    finally:
+        schema.__exit__(None, None, None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,21 +259,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="500 companies instead of 10,000")
     parser.add_argument("--companies", type=int, default=None)
     parser.add_argument("--ticks", type=int, default=720, help="runner ticks of 5 s (720: one hour)")
+    parser.add_argument("--side", choices=("thread", "celery", "both"), default="both")
     args = parser.parse_args(argv)
     logging.disable(logging.ERROR)
     companies = args.companies or (500 if args.quick else 10_000)
-    started = time.monotonic()
-    result: dict[str, t.Any] = {"benchmark": "multi_tenant", "thread_sqlite": run(companies, args.ticks)}
-    result["celery_postgres"] = {"skipped": "not measured by this benchmark yet"}
-    figures = result["thread_sqlite"]
-    print(
-        f"thread_sqlite: {companies} companies, {figures['polls']} polls, "
-        f"{figures['cpu_ms_per_company_cycle']} ms CPU per company per cycle, "
-        f"p95 pull latency {figures['p95_pull_latency_ms']} ms, "
-        f"{figures['requests_per_company_hour']} requests per company-hour "
-        f"({time.monotonic() - started:.0f} s)",
-        file=sys.stderr,
-    )
+    result: dict[str, t.Any] = {"benchmark": "multi_tenant"}
+    sides = {
+        "thread_sqlite": lambda: run(companies, args.ticks),
+        "celery_postgres": lambda: run_celery(companies, args.ticks),
+    }
+    for name, side in sides.items():
+        if args.side not in ("both", name.split("_")[0]):
+            continue
+        started = time.monotonic()
+        figures = result[name] = side()
+        if "skipped" in figures:
+            print(f"{name}: skipped, {figures['skipped']}", file=sys.stderr)
+            continue
+        print(
+            f"{name}: {companies} companies, {figures['polls']} polls, "
+            f"{figures['cpu_ms_per_company_cycle']} ms CPU per company per cycle, "
+            f"p95 pull latency {figures['p95_pull_latency_ms']} ms, "
+            f"{figures['requests_per_company_hour']} requests per company-hour "
+            f"({time.monotonic() - started:.0f} s)",
+            file=sys.stderr,
+        )
     print(json.dumps(result))
     return 0
 

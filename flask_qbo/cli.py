@@ -14,14 +14,18 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func
 
+from .billing import notices
+from .billing import reference
 from .connection import health
 from .connection.upkeep import upkeep
 from .emulator.__main__ import main as emulator_main
 from .errors import QBOConfigError
+from .errors import QBOError
 from .errors import QBOTokenDecryptError
 from .importing import apply as import_apply
 from .importing import fetch
 from .importing import review as import_review
+from .intuit import faults
 from .models import Connection
 from .models import ConnectionStatus
 from .models import ImportRun
@@ -246,6 +250,36 @@ def reconcile_command(tenant: str | None, apply_: bool) -> None:
         click.echo(f"tenant {conn.tenant_key}: {len(differences)} difference(s)" + (" fixed" if apply_ else ""))
         for difference in differences:
             click.echo(f"  {difference}")
+
+
+@qbo_cli.command("reference")
+@click.option("--tenant", default=None, help="Tenant key (default: every connected tenant).")
+def reference_command(tenant: str | None) -> None:
+    """Read items, tax codes and rates, and sales preferences from QuickBooks now."""
+    qbo = get_qbo()
+    query = qbo.state().session.query(Connection).filter(Connection.status == ConnectionStatus.CONNECTED)
+    if tenant:
+        query = query.filter(Connection.tenant_key == tenant)
+    connections = query.order_by(Connection.tenant_key).all()
+    if not connections:
+        raise click.ClickException("No connected tenant" + (f" named {tenant}." if tenant else "."))
+    failed = []
+    for conn in connections:
+        tenant_key = conn.tenant_key
+        try:
+            click.echo(f"tenant {tenant_key}: {reference.refresh_reference(qbo, conn)}")
+        except QBOError as exc:  # one company's failure does not stop the others
+            qbo.state().db.session.rollback()
+            click.echo(f"tenant {tenant_key}: not read: {faults.brief(exc)}", err=True)
+            failed.append(tenant_key)
+    if failed:
+        raise click.ClickException(f"Reference data not read for {', '.join(failed)}.")
+
+
+@qbo_cli.command("overdue")
+def overdue_command() -> None:
+    """Send invoice_overdue now for open invoices past due that were never announced (the daily sweep)."""
+    click.echo(f"Announced {notices.sweep_overdue(get_qbo())} overdue invoice(s).")
 
 
 def _only_tenant() -> str:

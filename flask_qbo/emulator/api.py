@@ -23,6 +23,8 @@ from flask import request
 
 from . import entities
 from . import errors
+from . import exchange
+from . import paylink
 from . import query as query_language
 from .bodies import BodyError
 from .bodies import read_json
@@ -166,8 +168,8 @@ def write_one(
     if operation not in ("", "create", "update"):
         raise errors.unsupported(f"Operation {operation} is not supported.")
     if operation == "create" or (operation == "" and not obj.get("Id")):
-        return store.create(realm, entity, obj)
-    return store.update(realm, entity, obj, sparse=_is_sparse(obj))
+        return store.create(realm, entity, obj, include)
+    return store.update(realm, entity, obj, sparse=_is_sparse(obj), include=include)
 
 
 @bp.post("/<segment>")
@@ -189,11 +191,27 @@ def preferences(realm: str) -> Response:
     return _run(realm, "reads", lambda: {"Preferences": _emu().store.read(realm, "Preferences", PREFERENCES_ID)})
 
 
+@bp.get("/exchangerate")
+def exchange_rate(realm: str) -> Response:
+    """One exchange rate (a fixed table, see :mod:`.rules.currency`)."""
+    args = request.args
+    return _run(
+        realm,
+        "reads",
+        lambda: exchange.read_rate(_emu().store, realm, args.get("sourcecurrencycode"), args.get("asofdate")),
+    )
+
+
 @bp.get("/<segment>/<entity_id>")
 def read(realm: str, segment: str, entity_id: str) -> Response:
     def action() -> Result:
         entity = _entity(segment)
-        return {entity: _emu().store.read(realm, entity, entity_id)}
+        found = _emu().store.read(realm, entity, entity_id)
+        if entity == "Invoice" and paylink.wants_invoice_link():
+            link = paylink.invoice_link(realm, found)
+            if link is not None:
+                found["InvoiceLink"] = link
+        return {entity: found}
 
     return _run(realm, "reads", action)
 
@@ -230,6 +248,8 @@ def _query(realm: str, statement: str) -> dict[str, t.Any]:
     4001; a statement that does not parse gets the parser's own fault, as running it would.
     """
     emu = _emu()
+    if exchange.is_rate_query(statement):
+        return exchange.query_rates(emu.store, realm, statement)
     if emu.config.refused_in:
         for cond in query_language.parse(statement).where:
             if cond.op == "in" and cond.field in emu.config.refused_in:

@@ -27,12 +27,14 @@ from . import api
 from . import errors
 from . import faults
 from . import oauth
+from . import paylink
 from . import ui
 from .clock import Clock
 from .config import EmulatorConfig
 from .errors import EmulatorFault
 from .faults import FaultInjector
 from .realms import is_realm_id
+from .settings import CompanySettings
 from .store import Store
 from .throttle import Throttle
 from .tokens import TokenAuthority
@@ -90,6 +92,7 @@ class Emulator:
         app.register_blueprint(api.bp)
         app.register_blueprint(faults.control)
         app.register_blueprint(ui.bp)
+        app.register_blueprint(paylink.bp)
         app.before_request(self._inject_faults)
         app.after_request(self._finish_response)
         app.register_error_handler(HTTPException, self._http_error)
@@ -166,8 +169,11 @@ class Emulator:
         session.mount(self.config.base_url, WSGIAdapter(self.app))
         return session
 
-    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
-        self.store.add_company(realm_id, name, **company_info)
+    def add_company(
+        self, realm_id: str, name: str, settings: CompanySettings | None = None, **company_info: object
+    ) -> None:
+        """Create a company (see :meth:`Store.add_company <flask_qbo.emulator.store.Store.add_company>`)."""
+        self.store.add_company(realm_id, name, settings, **company_info)
         default = self.users.get(self.config.default_user[0])
         if default is not None and realm_id not in default.realms:
             default.realms.append(realm_id)

@@ -12,6 +12,7 @@ import copy
 import typing as t
 
 from .company import Company
+from .rules.currency import home_amounts
 
 #: (own balance, balance with jobs) per customer id, from :meth:`Company.balance_sums`.
 BalanceSums = tuple[dict[str, float], dict[str, float]]
@@ -31,6 +32,7 @@ def present(
     """
     lead = {k: obj[k] for k in ("Id", "SyncToken") if k in obj}
     out: dict[str, t.Any] = _with_values({**lead, **{k: v for k, v in obj.items() if not k.startswith("_")}})
+    out.update(home_amounts(obj))
     if entity == "Customer":
         if sums is not None:
             out["Balance"] = sums[0].get(obj["Id"], 0.0)

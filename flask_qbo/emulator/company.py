@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from . import entities
 from .entities import DELETED_SUFFIX
+from .preferences import PREFERENCES_ID
+from .preferences import Prefs
 
 #: Transactions that move a customer's balance: the amount field and its sign.
 BALANCE_FIELDS: dict[str, tuple[str, int]] = {
@@ -65,6 +67,11 @@ class Company:
     def country(self) -> str:
         """The company's country (``CompanyInfo.Country``, e.g. ``US``): it decides the tax rules."""
         return str(self.tables["CompanyInfo"].get(self.realm, {}).get("Country", "US"))
+
+    @property
+    def prefs(self) -> Prefs:
+        """The flags of the company's Preferences the rules act on (custom numbers, currencies, tax ...)."""
+        return Prefs.read(self.tables["Preferences"].get(PREFERENCES_ID) or {})
 
     def new_address_id(self) -> str:
         """Addresses (a customer's, a document's, the company's) share one id sequence, as in QBO."""
@@ -146,6 +153,15 @@ class Company:
             for p in self.tables["Payment"].values()
             if invoice_id in self.linked_invoices(p) and not p.get("_voided")
         ]
+
+    def invoice_links(self, invoice: dict[str, t.Any]) -> list[dict[str, str]]:
+        """An invoice's whole ``LinkedTxn``: the estimate it converted (if any), then its payments."""
+        estimates = [
+            {"TxnId": str(link["TxnId"]), "TxnType": "Estimate"}
+            for link in invoice.get("LinkedTxn") or []
+            if link.get("TxnType") == "Estimate"
+        ]
+        return estimates + self.payment_links(invoice["Id"])
 
     # -- balances ------------------------------------------------------------------------
     #

@@ -7,7 +7,8 @@ listeners (webhooks), so a change made from Python, the HTTP API or the web UI
 is indistinguishable downstream.
 
 This module owns the companies, the lock and the write operations (create,
-update, delete, void, merge, send). What a new company starts with is
+update, delete, merge); what is done to a sales document once it exists
+(send, void, pay, PDF, estimate conversion) is the :mod:`.document_ops` mixin. What a new company starts with is
 :mod:`.defaults`, how a record is shown to a client :mod:`.client_view`, the
 CDC answer :mod:`.cdc`, and what each entity validates :mod:`.rules`.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import dataclasses
 import threading
 import typing as t
 from collections.abc import Callable
@@ -24,7 +26,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from . import errors
-from . import pdf
 from . import query
 from . import rules
 from . import selection
@@ -36,23 +37,29 @@ from .company import Change
 from .company import Company
 from .config import EmulatorConfig
 from .defaults import fill_new_company
+from .document_ops import DocumentOps
 from .entities import BY_LOWER
 from .entities import CREATABLE
 from .entities import NAME_LISTS
+from .entities import NOT_IN_CDC
 from .entities import READ_ONLY
 from .entities import TRANSACTIONS
-from .entities import VOIDABLE
 from .errors import EmulatorFault
 from .realms import is_realm_id
 from .realms import not_a_realm
+from .rules.documents import check_unique_number
+from .rules.documents import estimate_link
+from .rules.items import refresh_item_names
 from .rules.values import money
+from .settings import CURRENCY_NAMES
+from .settings import CompanySettings
 
 #: ``listener(realm, entity, entity_id, operation, when, deleted_id)``; operations
 #: use the legacy webhook names: Create, Update, Delete, Merge, Void, Emailed.
 Listener = Callable[[str, str, str, str, datetime, "str | None"], None]
 
 
-class Store:
+class Store(DocumentOps):
     """All companies of one emulator, guarded by a single re-entrant lock."""
 
     def __init__(self, clock: Clock, config: EmulatorConfig) -> None:
@@ -64,20 +71,32 @@ class Store:
 
     # ------------------------------------------------------------------ companies
 
-    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
-        """Create a company with QBO's default terms, payment methods and accounts.
+    def add_company(
+        self, realm_id: str, name: str, settings: CompanySettings | None = None, **company_info: object
+    ) -> None:
+        """Create a company with QBO's default terms, payment methods, accounts and tax list.
+
+        ``settings`` default to :attr:`EmulatorConfig.company_settings`; a
+        ``Country`` among ``company_info`` picks the country of those defaults.
 
         :raises ValueError: ``realm_id`` is not a company id (every other entry
-            point trusts the companies created here).
+            point trusts the companies created here), or the country is not one
+            the emulator models.
         """
         if not is_realm_id(realm_id):
             raise ValueError(not_a_realm(realm_id))
+        if settings is None:
+            country = str(company_info.pop("Country", self.config.company_settings.country))
+            settings = dataclasses.replace(self.config.company_settings, country=country)
+        elif company_info.pop("Country", settings.country) != settings.country:
+            raise ValueError("Country and settings.country disagree")
         with self.lock:
             if realm_id in self._companies:
                 raise EmulatorFault(400, "6000", "Duplicate company", f"Realm {realm_id} already exists")
             company = Company(realm_id, name)
             self._companies[realm_id] = company
-            fill_new_company(company, self._meta(), self._currency(), self.clock.today(), company_info)
+            currency = settings.currency(self.config.home_currency)
+            fill_new_company(company, self._meta(), currency, self.clock.today(), company_info, settings)
 
     def companies(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -95,8 +114,10 @@ class Store:
 
     # ------------------------------------------------------------------ helpers
 
-    def _currency(self) -> dict[str, str]:
-        code, name = self.config.home_currency
+    def _currency(self, company: Company) -> dict[str, str]:
+        """The company's home currency as a reference (its name as the emulator was configured, or known)."""
+        code = company.prefs.home_currency
+        name = self.config.home_currency[1] if code == self.config.home_currency[0] else CURRENCY_NAMES.get(code, code)
         return {"value": code, "name": name}
 
     def _meta(self, when: datetime | None = None) -> dict[str, str]:
@@ -149,8 +170,8 @@ class Store:
 
     # ------------------------------------------------------------------ CRUD
 
-    def create(self, realm: str, entity: str, obj: dict[str, t.Any]) -> dict[str, t.Any]:
-        """Validate and insert; returns the object as the API would."""
+    def create(self, realm: str, entity: str, obj: dict[str, t.Any], include: str = "") -> dict[str, t.Any]:
+        """Validate and insert; returns the object as the API would (``include``: the request's options)."""
         entity = self.entity_name(entity)
         if entity not in CREATABLE:
             raise errors.unsupported(f"Operation Create is not supported for {entity}.")
@@ -161,9 +182,11 @@ class Store:
                 entity,
                 rules.merge_for_write(entity, None, copy.deepcopy(obj), True),
                 None,
-                self._currency(),
+                self._currency(company),
                 self.clock.today(),
             )
+            if entity in TRANSACTIONS:
+                check_unique_number(company, entity, prepared, None, include)
             prepared["Id"] = company.new_id(entity)
             prepared["SyncToken"] = "0"
             prepared["MetaData"] = self._meta()
@@ -171,7 +194,25 @@ class Store:
             self._commit(company, entity, prepared, "Create")
             if entity == "Payment":
                 self._relink_invoices(company, company.linked_invoices(prepared))
+            if entity == "Invoice":
+                self._sync_estimate(company, prepared, None)
             return present(company, entity, prepared)
+
+    def install(self, realm: str, entity: str, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Add a row made in QBO's own screens, one no client may create (a bundle, say), logged as a Create.
+
+        The row is taken as it is (no rules run): the caller gives it QBO's shape.
+        """
+        entity = self.entity_name(entity)
+        with self.lock:
+            company = self.company(realm)
+            stored = copy.deepcopy(row)
+            stored["Id"] = company.new_id(entity)
+            stored["SyncToken"] = "0"
+            stored["MetaData"] = self._meta()
+            company.table(entity)[stored["Id"]] = stored
+            self._commit(company, entity, stored, "Create")
+            return present(company, entity, stored)
 
     def read(self, realm: str, entity: str, entity_id: object) -> dict[str, t.Any]:
         entity = self.entity_name(entity)
@@ -179,7 +220,9 @@ class Store:
             company = self.company(realm)
             return present(company, entity, self._get(company, entity, entity_id))
 
-    def update(self, realm: str, entity: str, obj: dict[str, t.Any], sparse: bool = True) -> dict[str, t.Any]:
+    def update(
+        self, realm: str, entity: str, obj: dict[str, t.Any], sparse: bool = True, include: str = ""
+    ) -> dict[str, t.Any]:
         """Full or sparse update; the SyncToken must be current (5010 otherwise)."""
         entity = self.entity_name(entity)
         if entity in READ_ONLY:
@@ -192,14 +235,21 @@ class Store:
             self._check_token(current, obj.get("SyncToken"))
             old_links = company.linked_invoices(current) if entity == "Payment" else set()
             merged = rules.merge_for_write(entity, copy.deepcopy(current), copy.deepcopy(obj), sparse)
-            prepared = rules.prepare(company, entity, merged, current, self._currency(), self.clock.today())
+            prepared = rules.prepare(company, entity, merged, current, self._currency(company), self.clock.today())
+            if entity in TRANSACTIONS:
+                check_unique_number(company, entity, prepared, current, include)
+            linked_before = estimate_link(current) if entity == "Invoice" else None
             current.clear()
             current.update(prepared)
             if entity == "Invoice":
-                current["LinkedTxn"] = company.payment_links(current["Id"])
+                current["LinkedTxn"] = company.invoice_links(current)
             self._commit(company, entity, current, "Update")
+            if entity == "Invoice":
+                self._sync_estimate(company, current, linked_before)
             if entity == "Customer":
                 company.refresh_job_names(current["Id"])
+            if entity == "Item":
+                refresh_item_names(company, current["Id"])
             if entity == "Payment":
                 self._relink_invoices(company, old_links | company.linked_invoices(current))
             return present(company, entity, current)
@@ -218,9 +268,11 @@ class Store:
                     "This invoice has payments applied. Unlink the payments before deleting it.", "Id", code="6000"
                 )
             links = company.linked_invoices(current) if entity == "Payment" else set()
+            released = self._before_delete(company, entity, current)
             del company.table(entity)[current["Id"]]
             self._tombstone(company, entity, current["Id"], "Delete")
             self._relink_invoices(company, links)
+            self._release_estimate(company, released)
             return {"status": "Deleted", "domain": "QBO", "Id": current["Id"]}
 
     def _tombstone(
@@ -231,33 +283,6 @@ class Store:
         company.tombstones[(entity, entity_id)] = self.clock.iso(now)
         company.changes.append(Change(now, entity, entity_id))
         self._notify(company.realm, entity, entity_id, operation, now, deleted_id)
-
-    def void(self, realm: str, entity: str, entity_id: object, sync_token: object) -> dict[str, t.Any]:
-        """Keep the record, zero its amounts and prefix ``PrivateNote`` with ``Voided``."""
-        entity = self.entity_name(entity)
-        if entity not in VOIDABLE:
-            raise errors.unsupported(f"Operation Void is not supported for {entity}.")
-        with self.lock:
-            company = self.company(realm)
-            current = self._get(company, entity, entity_id)
-            self._check_token(current, sync_token)
-            if entity == "Invoice" and company.applied_to_invoice(current["Id"]):
-                raise errors.business("This invoice has payments applied. Unlink the payments before voiding it.")
-            links = company.linked_invoices(current) if entity == "Payment" else set()
-            for line in current.get("Line") or []:
-                line["Amount"] = 0
-                detail = line.get("SalesItemLineDetail")
-                if isinstance(detail, dict) and "Qty" in detail:
-                    detail["Qty"] = 0
-            for name in ("TotalAmt", "Balance", "RemainingCredit", "UnappliedAmt"):
-                if name in current:
-                    current[name] = 0
-            note = current.get("PrivateNote")
-            current["PrivateNote"] = f"Voided - {note}" if note else "Voided"
-            current["_voided"] = True
-            self._commit(company, entity, current, "Void")
-            self._relink_invoices(company, links)
-            return present(company, entity, current)
 
     def merge_customers(self, realm: str, from_id: str, into_id: str) -> dict[str, t.Any]:
         """What QBO's UI merge does: move transactions and jobs, remove ``from``."""
@@ -295,7 +320,7 @@ class Store:
             if invoice is None or invoice.get("_voided"):
                 continue
             balance = money(Decimal(str(invoice["TotalAmt"])) - Decimal(str(company.applied_to_invoice(invoice_id))))
-            linked = company.payment_links(invoice_id)
+            linked = company.invoice_links(invoice)
             if balance != invoice.get("Balance") or linked != invoice.get("LinkedTxn"):
                 invoice["Balance"] = balance
                 invoice["LinkedTxn"] = linked
@@ -337,47 +362,14 @@ class Store:
     def cdc(self, realm: str, names: builtins.list[str], since: datetime, cap: int = 1000) -> dict[str, t.Any]:
         """Objects of the entities ``names`` changed at or after ``since``, QBO's CDC shape."""
         entities = [self.entity_name(e) for e in names]
+        for entity in entities:
+            if entity in NOT_IN_CDC:
+                raise errors.request_error(f"Entity {entity} is not supported by change data capture.", "entities")
         with self.lock:
             return changed_since(self.company(realm), entities, since, cap)
 
     def cdc_oldest(self) -> datetime:
         return self.clock.now() - timedelta(days=self.config.cdc_window_days)
-
-    # ------------------------------------------------------------------ documents
-
-    def send(self, realm: str, entity: str, entity_id: object, to: str | None = None) -> dict[str, t.Any]:
-        """Mark a document emailed (``EmailStatus`` EmailSent + ``DeliveryInfo``)."""
-        entity = self.entity_name(entity)
-        if entity not in TRANSACTIONS:
-            raise errors.unsupported(f"Operation Send is not supported for {entity}.")
-        with self.lock:
-            company = self.company(realm)
-            current = self._get(company, entity, entity_id)
-            address = (
-                to
-                or (current.get("BillEmail") or {}).get("Address")
-                or (company.table("Customer")[current["CustomerRef"]["value"]].get("PrimaryEmailAddr") or {}).get(
-                    "Address"
-                )
-            )
-            if not address:
-                raise errors.business("Please provide an email address to send this transaction.", "BillEmail")
-            if to:
-                current["BillEmail"] = {"Address": to}
-            current["EmailStatus"] = "EmailSent"
-            current["DeliveryInfo"] = {"DeliveryType": "Email", "DeliveryTime": self.clock.iso()}
-            self._commit(company, entity, current, "Emailed")
-            return present(company, entity, current)
-
-    def pdf(self, realm: str, entity: str, entity_id: object) -> bytes:
-        """A small but valid PDF of the document."""
-        entity = self.entity_name(entity)
-        if entity not in TRANSACTIONS:
-            raise errors.unsupported(f"Operation PDF is not supported for {entity}.")
-        with self.lock:
-            company = self.company(realm)
-            obj = present(company, entity, self._get(company, entity, entity_id))
-            return pdf.render(company.name, entity, obj)
 
 
 def _reads_balance(parsed: query.Query) -> bool:

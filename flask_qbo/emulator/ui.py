@@ -54,7 +54,9 @@ from .ui_context import link
 from .ui_context import read_record
 from .ui_context import txn_link
 from .ui_context import valid_id
+from .ui_forms import ACCEPTABLE
 from .ui_forms import FormError
+from .ui_forms import accept_body
 from .ui_forms import customer_body
 from .ui_forms import customer_form_values
 from .ui_forms import estimate_body
@@ -333,6 +335,15 @@ def _transaction_page(page: str) -> Response | tuple[str, int]:
                 if DIGITS.fullmatch(customer_id):
                     return redirect(link("customer_detail", nameId=customer_id))
                 return redirect(link("customers"))
+            elif action == "mark_paid" and entity == "Invoice":
+                payment = store.pay_invoice(realm, txn_id, note="Marked paid in the emulator")
+                flash(f"Payment {payment['Id']} recorded; the invoice is paid.", "ok")
+            elif action == "accept" and entity == "Estimate":
+                accepted_by = str((read_record(realm, entity, txn_id).get("CustomerRef") or {}).get("name") or "")
+                store.update(
+                    realm, "Estimate", accept_body(txn_id, sync_token, accepted_by, clock_today()), sparse=True
+                )
+                flash("Estimate accepted.", "ok")
             elif action == "status" and entity == "Estimate":
                 new_status = request.form.get("TxnStatus", "")
                 if new_status not in ESTIMATE_STATUSES:
@@ -360,6 +371,8 @@ def _transaction_page(page: str) -> Response | tuple[str, int]:
         customer_url=link("customer_detail", nameId=customer_id) if DIGITS.fullmatch(customer_id) else None,
         linked=linked_rows(realm, entity, txn),
         can_void=entity in VOIDABLE and not is_void(txn),
+        can_mark_paid=entity == "Invoice" and not is_void(txn) and Decimal(str(txn.get("Balance") or 0)) > 0,
+        can_accept=entity == "Estimate" and txn.get("TxnStatus") in ACCEPTABLE,
         estimate_statuses=ESTIMATE_STATUSES,
         error=error,
     )

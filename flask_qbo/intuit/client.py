@@ -126,9 +126,10 @@ class QBOClient:
 
     # -- entities ------------------------------------------------------------------
 
-    def read(self, entity: str, id: str) -> dict[str, t.Any]:
-        """The entity object (unwrapped from ``{"Customer": {...}}``)."""
-        body = self._json(self._call("GET", f"{_path(entity)}/{_segment(id)}", kind="reads"))
+    def read(self, entity: str, id: str, include: str | None = None) -> dict[str, t.Any]:
+        """The entity object (unwrapped from ``{"Customer": {...}}``); ``include`` e.g. ``invoiceLink``."""
+        params = {"include": include} if include else None
+        body = self._json(self._call("GET", f"{_path(entity)}/{_segment(id)}", params=params, kind="reads"))
         return _unwrap(body, entity)
 
     def create(self, entity: str, obj: dict[str, t.Any], request_id: str | None = None) -> dict[str, t.Any]:
@@ -174,6 +175,10 @@ class QBOClient:
     def company_info(self) -> dict[str, t.Any]:
         """The company's CompanyInfo (its id is the realm id)."""
         return self.read("CompanyInfo", self.realm_id)
+
+    def preferences(self) -> dict[str, t.Any]:
+        """The company's one Preferences object (``GET /preferences``: no id, never paged)."""
+        return _unwrap(self._json(self._call("GET", "preferences", kind="reads")), "Preferences")
 
     def pdf(self, entity: str, id: str) -> requests.Response:
         """The transaction's PDF as a streamed response; the caller closes it."""

@@ -43,6 +43,12 @@ def parse_time(value: object) -> dt.datetime | None:
     if not value or not isinstance(value, str):
         return None
     text = value.strip()
+    if "T" in text:
+        # Python 3.11+ reads every spelling QBO uses directly; 3.10 and odd forms take the path below.
+        try:
+            return _utc(dt.datetime.fromisoformat(text))
+        except ValueError:
+            pass
     if _EPOCH_TEXT.fullmatch(text):
         return _from_epoch(float(text) if "." in text else int(text))
     if text[-1:] in ("Z", "z"):
@@ -50,9 +56,13 @@ def parse_time(value: object) -> dt.datetime | None:
     text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
     text = _COMPACT_OFFSET.sub(r"\1:\2", text)
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        return _utc(dt.datetime.fromisoformat(text))
     except ValueError:
         return None
+
+
+def _utc(parsed: dt.datetime) -> dt.datetime:
+    """``parsed`` in UTC; a time without an offset is taken as UTC."""
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.astimezone(dt.timezone.utc)

@@ -40,6 +40,8 @@ from flask import Flask
 from flask import current_app
 from flask import has_app_context
 
+from ..billing import notices
+from ..billing import reference
 from ..config import cdc_interval
 from ..config import get_config
 from ..connection import upkeep
@@ -59,6 +61,7 @@ try:
     from celery import Task
     from celery import shared_task
     from celery._state import get_current_app
+    from celery.schedules import crontab
     from celery.signals import worker_process_init
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise QBOConfigError('QBO_RUNNER = "celery" needs Celery: pip install "flask-qbo[celery]".') from exc
@@ -74,6 +77,7 @@ log = logging.getLogger(__name__)
 PUSH_TASK = "flask_qbo.push"
 PULL_TASK = "flask_qbo.pull"
 CDC_TASK = "flask_qbo.cdc"
+CDC_POLL_TASK = "flask_qbo.cdc_poll"
 UPKEEP_TASK = "flask_qbo.upkeep"
 
 #: Rows one ``push.process`` call takes; a full chunk means "look again".
@@ -85,6 +89,10 @@ DRAIN_BUDGET = 20.0
 #: the beat sweep has done its work by then, and a broker backlog after an
 #: outage must not turn into thousands of empty runs.
 WAKE_EXPIRES = 300
+#: Companies one ``cdc_poll`` task polls.  The CDC sweep hands the due companies out in
+#: shares of this size, so polls spread over every worker instead of one worker polling
+#: ten thousand companies in a row while the others idle.
+CDC_SHARE = 25
 #: Seconds between connection upkeep runs (token refresh, expiry warnings).
 UPKEEP_INTERVAL = 3600.0
 
@@ -127,6 +135,7 @@ def celery_init_app(app: Flask, celery_app: Celery | None = None) -> Celery:
         celery_app = Celery(app.name, task_cls=FlaskTask)
         celery_app.config_from_object(dict(app.config.get("CELERY") or {}))
     schedule = dict(beat_schedule(app))
+    schedule.update(billing_beat_schedule(app))
     schedule.update(celery_app.conf.beat_schedule or {})
     celery_app.conf.beat_schedule = schedule
     celery_app.set_default()
@@ -318,9 +327,34 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
 
 @shared_task(name=CDC_TASK, bind=True, ignore_result=True)
 def cdc_task(self: Task[[], int]) -> int:
-    """Poll CDC for every connection whose interval has passed (the safety net)."""
+    """Hand the companies whose CDC interval has passed to ``cdc_poll`` tasks; returns how many are due.
 
-    return _run(self, pull.poll_due)
+    One share is polled right here (no broker round trip for a small
+    deployment); the others go to the queue for whichever workers are free.
+    Each share expires after one CDC interval: by then the next sweep hands
+    out the companies still due.
+    """
+
+    def job(qbo: QBO) -> int:
+        due = pull.due_companies(qbo)
+        shares = [due[i : i + CDC_SHARE] for i in range(0, len(due), CDC_SHARE)]
+        for share in shares[1:]:
+            self.app.send_task(CDC_POLL_TASK, args=[share], expires=cdc_interval())
+        if shares:
+            pull.poll_companies(shares[0], qbo)
+        return len(due)
+
+    return _run(self, job)
+
+
+@shared_task(name=CDC_POLL_TASK, bind=True, ignore_result=True)
+def cdc_poll_task(self: Task[[list[int]], int], connection_ids: list[int]) -> int:
+    """Poll CDC for a share of the due companies (see :func:`cdc_task`); returns changes applied."""
+
+    def job(qbo: QBO) -> int:
+        return pull.poll_companies(connection_ids, qbo)
+
+    return _run(t.cast("Task[[], int]", self), job)
 
 
 @shared_task(name=UPKEEP_TASK, bind=True, ignore_result=True)
@@ -333,18 +367,64 @@ def upkeep_task(self: Task[[], int]) -> int:
     return _run(self, job)
 
 
+# -- quote-to-cash: reference reads and the overdue sweep (flask_qbo.billing) ------------
+
+REFERENCE_TASK = "flask_qbo.reference"
+OVERDUE_TASK = "flask_qbo.overdue"
+#: When the daily overdue sweep runs (UTC, Celery's default timezone): just after the date changes.
+OVERDUE_AT = {"hour": 0, "minute": 20}
+
+
+def billing_beat_schedule(app: Flask | None = None) -> dict[str, dict[str, t.Any]]:
+    """The quote-to-cash beat entries; merge them into your ``beat_schedule`` with :func:`beat_schedule`'s.
+
+    The reference entry runs at the sweep interval and reads only the
+    companies that need it (just connected, asked for, or read a day ago), so
+    a new connection's items and tax codes arrive within one sweep.  The
+    overdue sweep runs once a day.
+    """
+    sweep = float(get_config("QBO_CELERY_SWEEP_INTERVAL", app))
+    day = 3600.0
+    return {
+        "flask-qbo-reference": {"task": REFERENCE_TASK, "schedule": sweep, "options": {"expires": sweep}},
+        "flask-qbo-overdue": {"task": OVERDUE_TASK, "schedule": crontab(**OVERDUE_AT), "options": {"expires": day}},
+    }
+
+
+@shared_task(name=REFERENCE_TASK, bind=True, ignore_result=True)
+def reference_task(self: Task[[], int]) -> int:
+    """Read the items, tax codes and preferences of the companies that need it; returns companies read."""
+
+    return _run(self, reference.refresh_due)
+
+
+@shared_task(name=OVERDUE_TASK, bind=True, ignore_result=True)
+def overdue_task(self: Task[[], int]) -> int:
+    """Send ``invoice_overdue`` for invoices that fell past due (once per invoice); returns signals sent."""
+
+    return _run(self, notices.sweep_overdue)
+
+
 __all__ = [
+    "CDC_POLL_TASK",
+    "CDC_SHARE",
     "CDC_TASK",
+    "OVERDUE_TASK",
+    "REFERENCE_TASK",
     "PULL_TASK",
     "PUSH_TASK",
     "UPKEEP_TASK",
     "CeleryRunner",
     "beat_schedule",
+    "billing_beat_schedule",
     "celery_for",
     "celery_init_app",
+    "cdc_poll_task",
     "cdc_task",
+    "overdue_task",
     "pull_task",
     "push_task",
+    "reference_task",
     "upkeep_task",
     "wake",
 ]

@@ -60,6 +60,7 @@ from ..models import SyncStatus
 from ..models import utcnow
 from ..state import wake
 from .observable import column_key
+from .observable import parent_columns
 from .payload import normalize
 from .queue import OUTBOX
 from .queue import UNPUSHED
@@ -99,7 +100,10 @@ def latest_unpushed_edit(session: DBSession, tenant_key: str, contact_key: str) 
     """
     return session.scalar(
         select(func.max(Outbox.updated_at).label("latest")).where(
-            Outbox.tenant_key == tenant_key, Outbox.contact_key == contact_key, Outbox.status.in_(UNPUSHED)
+            Outbox.tenant_key == tenant_key,
+            Outbox.contact_key == contact_key,
+            Outbox.status.in_(UNPUSHED),
+            Outbox.op.in_(CUSTOMER_OPS),  # an invoice queued for the contact is not an edit of it
         )
     )
 
@@ -179,6 +183,7 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
     qbo, reg = found
     mapper: Mapper[t.Any] = sa_inspect(reg.model)
     pushed_attrs = [column_key(mapper, name) or name for f in reg.fields if f.pushes for name in f.watched]
+    pushed_attrs += parent_columns(mapper, reg.parent, reg.parent_watches) if reg.parent is not None else []
     changes: list[tuple[object, OutboxOp]] = []
     for obj in session.new:
         if isinstance(obj, reg.model):

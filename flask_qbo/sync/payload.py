@@ -56,7 +56,7 @@ def get_path(obj: t.Mapping[str, t.Any], path: str) -> t.Any:
     """Read a dotted path from a QBO entity dict (``None`` when absent)."""
     current: t.Any = obj
     for part in path.split("."):
-        if not isinstance(current, t.Mapping):
+        if not isinstance(current, (dict, t.Mapping)):  # dict first: parsed JSON is one, the ABC check is slow
             return None
         current = current.get(part)
     return current
@@ -194,7 +194,7 @@ def build_create_payload(values: t.Mapping[str, t.Any], fieldmap: FieldMap, disp
     payload: dict[str, t.Any] = {}
     for path, field in fieldmap.path_fields():
         value = values.get(path)
-        if field.pushes and value is not None and path != "DisplayName":
+        if field.creates and value is not None and path != "DisplayName":
             set_path(payload, path, value)
     payload["DisplayName"] = display_name
     return payload

@@ -11,6 +11,7 @@ from flask_qbo.intuit.jsonbody import MAX_JSON_DEPTH
 from flask_qbo.intuit.jsonbody import JSONInputError
 from flask_qbo.intuit.jsonbody import json_depth
 from flask_qbo.intuit.jsonbody import load_json
+from flask_qbo.intuit.jsonbody import text_depth
 
 
 def nested(depth: int) -> str:
@@ -54,3 +55,35 @@ def test_a_lower_limit_can_be_asked_for() -> None:
     assert load_json("[[1]]", max_depth=2) == [[1]]
     with pytest.raises(JSONInputError, match="more than 1 levels"):
         load_json("[[1]]", max_depth=1)
+
+
+TEXTS = [
+    '{"a": "[[[{{{", "b": [1, {"c": "]]}}"}]}',
+    '{"q": "a \\"quoted [ bracket\\" and a backslash \\\\", "l": [[[]]]}',
+    '[[], [[]], {}, {"x": [{"y": []}]}]',
+    '"just a string with [brackets]"',
+    "42",
+    '{"Customer": ['
+    + ", ".join(json.dumps({"Id": str(n), "BillAddr": {"Line1": f"Suite {{{n}}}"}}) for n in range(50))
+    + "]}",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_the_depth_read_from_the_text_is_the_parsed_values_depth(text: str) -> None:
+    value = json.loads(text)
+    assert text_depth(text, MAX_JSON_DEPTH) == json_depth(value, MAX_JSON_DEPTH)
+
+
+def test_brackets_inside_strings_never_count() -> None:
+    deep_looking = json.dumps({"note": "[" * 500 + "{" * 500})
+    assert load_json(deep_looking) == {"note": "[" * 500 + "{" * 500}
+    assert text_depth(deep_looking, MAX_JSON_DEPTH) == 1
+
+
+def test_a_body_in_another_encoding_is_measured_by_walking_it() -> None:
+    body = json.dumps({"a": [[{"b": 1}]]}).encode("utf-16")
+    assert load_json(body) == {"a": [[{"b": 1}]]}
+    too_deep = ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)).encode("utf-16")
+    with pytest.raises(JSONInputError, match="nested more than"):
+        load_json(too_deep)

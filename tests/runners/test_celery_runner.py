@@ -13,6 +13,7 @@ import typing as t
 import pytest
 from celery import Celery
 
+from flask_qbo.config import cdc_interval
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
@@ -243,3 +244,40 @@ def test_a_pull_task_whose_batch_is_put_back_ends_without_queueing_itself(
     assert PULL_TASK not in [name for name, _ in sent], sent
     with app.app_context():
         assert {row.status for row in db.session.query(Inbox)} == {"pending"}
+
+
+def test_the_cdc_sweep_shares_the_due_companies_out_over_the_workers(
+    celery_app: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, celery, sent = celery_app
+    monkeypatch.setattr(qbo_celery, "CDC_SHARE", 2)
+    realms = [str(9_130_360_000_000_000 + n) for n in range(5)]
+    for n, realm in enumerate(realms):
+        emulator.add_company(realm, f"Company {n}")
+        connect_tenant(app, emulator, f"t{n}", realm)
+    polled: list[int] = []
+    real = qbo_celery.pull.poll_cdc
+
+    def counting(qbo: t.Any, connection: Connection) -> int:
+        polled.append(connection.id)
+        return real(qbo, connection)
+
+    monkeypatch.setattr(qbo_celery.pull, "poll_cdc", counting)
+    assert celery.tasks[CDC_TASK].apply().get() == 5  # five companies due
+    # One share polled by the sweep itself, the other two queued for whichever workers are free.
+    assert len(polled) == 2
+    assert [name for name, _ in sent] == [qbo_celery.CDC_POLL_TASK, qbo_celery.CDC_POLL_TASK]
+    shares = [options["args"][0] for _, options in sent]
+    assert [len(share) for share in shares] == [2, 1]
+    with app.app_context():
+        interval = cdc_interval()
+    assert [options["expires"] for _, options in sent] == [interval, interval]
+    assert sorted(polled + shares[0] + shares[1]) == sorted(set(polled + shares[0] + shares[1]))
+    for share in shares:
+        celery.tasks[qbo_celery.CDC_POLL_TASK].apply(args=[share]).get()
+    assert len(polled) == 5
+    # A share handed out twice (a sweep while the first copy waited in the queue) polls nothing again.
+    celery.tasks[qbo_celery.CDC_POLL_TASK].apply(args=[shares[0]]).get()
+    assert len(polled) == 5
+    with app.app_context():
+        assert all(c.last_cdc_at is not None for c in db.session.query(Connection))

@@ -87,3 +87,23 @@ def test_last_synced_is_shown_in_the_apps_timezone(app: t.Any, client: t.Any, co
     login(client, ACME_USER)
     html = _summary(client, contact_id)
     assert "Last synced Jan 3, 2026 00:30 CET" in html
+
+
+def test_a_queued_invoice_is_not_the_contacts_sync_state(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    from flask_qbo.models import Outbox
+    from flask_qbo.models import OutboxOp
+    from tests.hostapp import db
+
+    contact_id = add_contact(app, last_name="Lovelace")
+    link_customer(app, contact_id)
+    with app.app_context():
+        db.session.add(
+            Outbox(tenant_key="acme", contact_key=str(contact_id), op=OutboxOp.CREATE_DOC, target={"document_id": 1})
+        )
+        db.session.commit()
+    login(client, ACME_USER)
+    assert "Waiting to sync" not in _summary(client, contact_id)
+    with app.app_context():
+        db.session.add(Outbox(tenant_key="acme", contact_key=str(contact_id), op=OutboxOp.UPSERT))
+        db.session.commit()
+    assert "Waiting to sync" in _summary(client, contact_id)

@@ -1,16 +1,16 @@
 """QBO's rules for the six sales transactions: lines, totals, dates, payments.
 
 Invoices, estimates, sales receipts, credit memos and refund receipts share the
-line arithmetic (Qty × UnitPrice, discounts, the SubTotalLine), the
-document numbering and what QBO fills in on them: the item's name on each
-line, a line tax code, the tax summary and the customer's addresses. A
+line arithmetic (:mod:`.lines`), the document numbering and estimate links
+(:mod:`.documents`), the currency (:mod:`.currency`) and what QBO fills in on
+them here: a line tax code, the tax summary, the due date and the customer's
+addresses. A
 Payment instead applies its amount to open invoices through
 ``Line[].LinkedTxn`` and may not exceed what they owe.
 
-Sales tax is not set up in an emulated company (``Preferences.TaxPrefs``), so
-as QBO does then, a ``TxnTaxDetail`` a client sends is ignored and every
-document reports ``TotalTax`` 0; line tax codes are kept (``NON`` when none is
-sent) and, in a US company, must be ``TAX`` or ``NON``.
+Line tax codes are kept (``NON`` when none is sent) and, in a US company,
+must be ``TAX`` or ``NON``; the tax itself and the total that includes it are
+:mod:`.tax`'s, once lines and addresses are settled.
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from .. import errors
-from ..entities import ESTIMATE_STATUSES
-from ..errors import EmulatorFault
+from .currency import document_currency
+from .documents import default_bill_email
+from .documents import link_estimate
+from .documents import number_document
+from .documents import online_payment_defaults
+from .documents import prepare_estimate_fields
+from .lines import price_lines
+from .tax import settle_tax
 from .values import addresses
 from .values import check_date
 from .values import check_length
@@ -35,51 +41,18 @@ if t.TYPE_CHECKING:
 #: References to the default accounts and item every new company has (defaults.py).
 UNDEPOSITED_FUNDS = {"value": "4", "name": "Undeposited Funds"}
 CHECKING = {"value": "35", "name": "Checking"}
-SERVICES_ITEM_ID = "1"
 #: The two line tax codes of a US company.
 US_LINE_TAX_CODES = ("TAX", "NON")
 NON_TAXABLE = "NON"
 
 
 def _item_line(company: Company, detail: dict[str, t.Any]) -> None:
-    """Resolve a sales line's item (its name filled in) and tax code."""
+    """Check a sales line's tax code (``NON`` when none is sent)."""
     element = "Line.SalesItemLineDetail"
-    item = detail.get("ItemRef") or {"value": SERVICES_ITEM_ID}
-    detail["ItemRef"] = reference(company, "Item", item, f"{element}.ItemRef")
     code = str((detail.get("TaxCodeRef") or {}).get("value") or NON_TAXABLE)
     if company.country() == "US" and code not in US_LINE_TAX_CODES:
         raise errors.business("Valid Line TaxCodes for US should be TAX or NON", f"{element}.TaxCodeRef", code="6100")
     detail["TaxCodeRef"] = {"value": code}
-
-
-def _line_total(company: Company, lines: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], float]:
-    """Number the lines, fill Amount from Qty × UnitPrice, append the SubTotalLine."""
-    out: list[dict[str, t.Any]] = []
-    total = Decimal("0")
-    for index, raw in enumerate(ln for ln in lines if ln.get("DetailType") != "SubTotalLineDetail"):
-        line = dict(raw)
-        detail_type = line.get("DetailType") or "SalesItemLineDetail"
-        line["DetailType"] = detail_type
-        detail = dict(line.get(detail_type) or {})
-        if detail_type == "SalesItemLineDetail":
-            _item_line(company, detail)
-            if "Amount" not in line and "Qty" in detail and "UnitPrice" in detail:
-                line["Amount"] = money(Decimal(str(detail["Qty"])) * Decimal(str(detail["UnitPrice"])))
-        if "Amount" not in line:
-            if detail_type == "DescriptionOnly":
-                line["Amount"] = 0
-            else:
-                raise errors.required("Line.Amount", "Required parameter Line.Amount is missing in the request")
-        line["Amount"] = money(line["Amount"], "Line.Amount")
-        line[detail_type] = detail
-        line["Id"] = str(index + 1)
-        line["LineNum"] = index + 1
-        sign = -1 if detail_type == "DiscountLineDetail" else (0 if detail_type == "DescriptionOnly" else 1)
-        total += sign * Decimal(str(line["Amount"]))
-        out.append(line)
-    amount = money(total)
-    out.append({"Amount": amount, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-    return out, amount
 
 
 def prepare_transaction(
@@ -96,7 +69,7 @@ def prepare_transaction(
     obj["TxnDate"] = check_date(obj.get("TxnDate") or today, "TxnDate")
     check_length(obj.get("PrivateNote"), 4000, "PrivateNote")
     check_length(obj.get("DocNumber"), 21, "DocNumber")
-    obj["CurrencyRef"] = (current or {}).get("CurrencyRef") or obj.get("CurrencyRef") or dict(currency)
+    document_currency(company, obj, current, customer, currency)
     if entity != "Payment":
         obj.setdefault("PrintStatus", "NotSet")
     obj.setdefault("EmailStatus", "NotSet")
@@ -106,16 +79,21 @@ def prepare_transaction(
         return _prepare_payment(company, obj, current)
     if not obj.get("Line"):
         raise errors.required("Line", "Required parameter Line is missing in the request")
-    obj["Line"], total = _line_total(company, list(obj["Line"]))
+    priced = price_lines(company, list(obj["Line"]), (current or {}).get("Line"))
+    for line in priced.lines:
+        if line["DetailType"] == "SalesItemLineDetail":
+            _item_line(company, line["SalesItemLineDetail"])
+    obj["Line"], total = priced.lines, float(priced.total)
     obj["TotalAmt"] = total
-    obj["TxnTaxDetail"] = {"TotalTax": 0}
     if current is None:
         for name in ("BillAddr", "ShipAddr"):
             if name not in obj and customer.get(name):
                 obj[name] = dict(customer[name])
     addresses(company, obj, current, ("BillAddr", "ShipAddr"))
-    if not obj.get("DocNumber"):
-        obj["DocNumber"] = (current or {}).get("DocNumber") or company.next_doc_number(entity)
+    total = settle_tax(company, obj, current, total)  # TxnTaxDetail and TotalAmt: see rules/tax.py
+    number_document(company, entity, obj, current)
+    if entity in ("Invoice", "Estimate"):
+        default_bill_email(obj, customer, current)
     if entity == "Invoice":
         term_ref = obj.get("SalesTermRef") or customer.get("SalesTermRef")
         due_days = 0
@@ -129,12 +107,10 @@ def prepare_transaction(
         obj["Balance"] = money(total - company.applied_to_invoice((current or {}).get("Id")))
         if obj["Balance"] < 0:
             raise errors.business("The invoice total cannot be less than the payments applied to it.", "Line")
-        obj.setdefault("LinkedTxn", [])
+        link_estimate(company, obj, current)
+        online_payment_defaults(company, obj, current)
     elif entity == "Estimate":
-        status = obj.get("TxnStatus") or "Pending"
-        if status not in ESTIMATE_STATUSES:
-            raise EmulatorFault(400, "2170", "Invalid Enumeration", f"Invalid Enumeration : {status}", "TxnStatus")
-        obj["TxnStatus"] = status
+        prepare_estimate_fields(obj, current)
     elif entity == "SalesReceipt":
         obj["Balance"] = 0
         obj.setdefault("DepositToAccountRef", dict(UNDEPOSITED_FUNDS))

@@ -130,11 +130,9 @@ def poll_due(qbo: QBO, poll: t.Callable[[QBO, Connection], int], *, pool: Execut
     ``pool`` polls of different companies run side by side, each in an app
     context (and so a database session) of its own.
     """
-    session = qbo.state().db.session()
-    ids = due_ids(session, utcnow(), dt.timedelta(seconds=cdc_interval()))
-    session.commit()
+    ids = due_now(qbo)
     if pool is None or len(ids) < 2:
-        return sum(poll_one(qbo, conn_id, poll) for conn_id in ids)
+        return poll_ids(qbo, ids, poll)
     app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
     futures = [pool.submit(_poll_in_context, app, qbo, conn_id, poll) for conn_id in ids]
     applied = 0
@@ -142,6 +140,23 @@ def poll_due(qbo: QBO, poll: t.Callable[[QBO, Connection], int], *, pool: Execut
         with contextlib.suppress(CancelledError):  # the runner is stopping: the rest waits for the next start
             applied += future.result()
     return applied
+
+
+def due_now(qbo: QBO) -> list[int]:
+    """Ids of the connections due for a poll now (committed read): what a dispatcher hands out."""
+    session = qbo.state().db.session()
+    ids = due_ids(session, utcnow(), dt.timedelta(seconds=cdc_interval()))
+    session.commit()
+    return ids
+
+
+def poll_ids(qbo: QBO, ids: t.Iterable[int], poll: t.Callable[[QBO, Connection], int]) -> int:
+    """Poll each of ``ids`` that is still due, one after the other; returns changes applied.
+
+    For a worker handed a share of the due companies: a company another worker
+    polled meanwhile is no longer due and is skipped (:func:`poll_one`).
+    """
+    return sum(poll_one(qbo, conn_id, poll) for conn_id in ids)
 
 
 def _poll_in_context(app: Flask, qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -> int:

@@ -16,7 +16,8 @@ about 40 rows a second before.)
 Updates of linked contacts are sent here; new contacts are matched and
 created in bulk by :mod:`flask_qbo.sync.push.creates`; the rest (deletes, a
 rename that may need a suffix, a create whose answer was lost) takes the
-single-row path.  Per update item, QBO's answer decides: success is recorded,
+single-row path, and document rows (estimates and invoices) are never claimed
+here at all.  Per update item, QBO's answer decides: success is recorded,
 a validation fault (a duplicate name, a rejected value) parks that row as
 ``failed``, and a stale SyncToken or any other fault sends the row through the
 single-row path, which re-reads, merges and retries.
@@ -40,6 +41,7 @@ from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
 from ...errors import QBOValidationError
 from ...intuit.faults import batch_error
+from ...models import CUSTOMER_OPS
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
@@ -47,6 +49,7 @@ from ...models import OutboxOp
 from ...models import OutboxStatus
 from ...models import SyncStatus
 from ...models import utcnow
+from ..currency import company_prefs
 from ..dating import sent_update
 from ..locks import ConnectionGone
 from ..locks import hold_connection
@@ -64,6 +67,7 @@ from .context import request_id
 from .creates import New
 from .creates import plan_new
 from .creates import push_new
+from .jobs import goes_alone
 from .settle import record_all
 from .update import follows_name
 
@@ -104,9 +108,12 @@ def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, 
     Claiming row by row cost a commit (an fsync on SQLite) per row, which
     dominated a backlog's push time.  The queue's per-contact rule holds
     (:meth:`flask_qbo.sync.queue.OutboxQueue.due`), so a batch never holds two
-    rows of one contact, and two workers never both take a row.
+    rows of one contact, and two workers never both take a row.  Only customer
+    rows are taken: a document row always takes the single-row path
+    (:mod:`flask_qbo.sync.push.documents`), so its create is never mixed into a batch.
     """
-    return OUTBOX.claim_many(session, [Outbox.tenant_key == tenant_key], size, now, who)
+    customer_rows = [Outbox.tenant_key == tenant_key, Outbox.op.in_(CUSTOMER_OPS)]
+    return OUTBOX.claim_many(session, customer_rows, size, now, who)
 
 
 def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:
@@ -177,14 +184,18 @@ def prepare(
     )
     links = {link.contact_key: link for link in linked}
     contacts = qbo._load_contacts(keys)
+    prefs = company_prefs(session, conn.realm_id)
     items: list[Item] = []
     news: list[New] = []
     singles: list[int] = []
     for row in sorted(claimed, key=lambda r: r.contact_key):  # lock order: see record_all
         link = links.get(row.contact_key) if row.op == OutboxOp.UPSERT else None
         contact = contacts.get(row.contact_key)
+        if contact is not None and goes_alone(qbo, contact, link):  # a job: its parent comes first
+            singles.append(row.id)
+            continue
         new = (
-            plan_new(row, contact, fields)
+            plan_new(row, contact, fields, prefs)
             if link is None and contact is not None and row.op == OutboxOp.UPSERT
             else None
         )

@@ -179,10 +179,10 @@ def test_a_validation_fault_on_one_item_parks_only_its_row(
 ) -> None:
     real = emulator.store.create
 
-    def create(realm: str, entity: str, obj: dict[str, t.Any]) -> dict[str, t.Any]:
+    def create(realm: str, entity: str, obj: dict[str, t.Any], *args: t.Any, **kwargs: t.Any) -> dict[str, t.Any]:
         if obj.get("DisplayName") == "New7 Lee":
             raise EmulatorFault(400, "6000", "A business validation error has occurred", "Refused for the test")
-        return t.cast(dict, real(realm, entity, obj))
+        return t.cast(dict, real(realm, entity, obj, *args, **kwargs))
 
     monkeypatch.setattr(emulator.store, "create", create)
     contacts = add_contacts(30)

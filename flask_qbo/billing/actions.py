@@ -1,0 +1,290 @@
+"""What can be done to an estimate or invoice QBO already has, by QBO's rules, and queueing it.
+
+The folder offers only what QBO would do: send an invoice or estimate that is
+not void; show a payment link for an open invoice of a company on QuickBooks
+Payments that has a billing address; convert an *accepted* estimate that no
+invoice is linked to yet; void an invoice nothing was paid on (QBO refuses to
+void a paid one, so it is not offered); delete an estimate no invoice links to
+and an invoice with no payment.  An action on its way to QBO hides
+its button, and a queued void or delete hides everything but the PDF.
+
+The same rules are checked again when the action is queued (a second tab, a
+stale page), and each action is an outbox row like every other write, so it
+survives restarts and QBO's outages and never runs twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import typing as t
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from ..models import Document
+from ..models import DocumentState
+from ..models import Outbox
+from ..models import OutboxOp
+from ..models import OutboxStatus
+from ..models import Transaction
+from .catalog import Catalog
+from .catalog import Prefs
+from .documents import queue_document
+from .draft import Draft
+from .draft import DraftLine
+from .money import ZERO
+from .money import to_cents
+from .problems import ActionRefused
+from .validate import email_problem
+
+if t.TYPE_CHECKING:
+    from ..intuit.client import QBOClient
+
+#: Every action, in the order the folder shows them.
+ACTIONS = ("send", "payment_link", "convert", "void", "delete", "pdf")
+#: The actions that are outbox rows, and their ops.
+QUEUED = {"send": OutboxOp.SEND_DOC, "void": OutboxOp.VOID_DOC, "delete": OutboxOp.DELETE_DOC}
+DOCUMENT_TYPES = ("Invoice", "Estimate")
+#: Outbox states in which a queued action is still on its way to QBO.  A refused one is not:
+#: the salesperson may try again (another address, after a refund), and the new row replaces it.
+_OPEN = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
+_REFUSED = (OutboxStatus.FAILED, OutboxStatus.DEAD)
+
+PendingOps = t.Mapping[tuple[str, str], t.AbstractSet[OutboxOp]]
+
+
+def _raw(txn: Transaction) -> t.Mapping[str, t.Any]:
+    return txn.raw or {}
+
+
+def linked(txn: Transaction, txn_type: str) -> bool:
+    """Whether the mirrored transaction links to one of type ``txn_type`` (``Invoice``, ``Payment`` ...)."""
+    links = _raw(txn).get("LinkedTxn") or ()
+    return any(isinstance(link, t.Mapping) and link.get("TxnType") == txn_type for link in links)
+
+
+def bill_email(txn: Transaction) -> str | None:
+    """The document's ``BillEmail`` address, if it has one."""
+    value = _raw(txn).get("BillEmail")
+    address = value.get("Address") if isinstance(value, t.Mapping) else None
+    return str(address) if address else None
+
+
+def _unpaid(txn: Transaction) -> bool:
+    """No payment applied: the balance is the whole total and no payment links to it."""
+    total = txn.total if txn.total is not None else ZERO
+    balance = txn.balance if txn.balance is not None else total
+    return balance == total and not linked(txn, "Payment")
+
+
+def allowed_actions(txn: Transaction, prefs: Prefs, pending_ops: t.AbstractSet[OutboxOp]) -> list[str]:
+    """The actions QBO would accept on ``txn`` now, minus those already queued (``pending_ops``).
+
+    ``pending_ops`` are the ops queued for this transaction
+    (:func:`pending_actions`); ``CREATE_DOC`` there means an invoice converted
+    from this estimate is on its way.
+    """
+    if txn.deleted or txn.txn_type not in DOCUMENT_TYPES:
+        return []
+    if OutboxOp.VOID_DOC in pending_ops or OutboxOp.DELETE_DOC in pending_ops:
+        return ["pdf"]
+    invoice = txn.txn_type == "Invoice"
+    void = txn.status == "void"
+    balance = txn.balance if txn.balance is not None else ZERO
+    allowed: set[str] = {"pdf"}
+    if not void and OutboxOp.SEND_DOC not in pending_ops:
+        allowed.add("send")
+    if invoice and not void and balance > 0 and prefs.online_payments and bill_email(txn):
+        allowed.add("payment_link")
+    converting = OutboxOp.CREATE_DOC in pending_ops
+    if not invoice and txn.status == "accepted" and not linked(txn, "Invoice") and not converting:
+        allowed.add("convert")
+    if invoice and not void and _unpaid(txn):
+        allowed.add("void")
+    if (invoice and _unpaid(txn)) or (not invoice and not linked(txn, "Invoice") and not converting):
+        allowed.add("delete")
+    return [action for action in ACTIONS if action in allowed]
+
+
+def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict[tuple[str, str], set[OutboxOp]]:
+    """``(txn_type, qbo_id) → ops`` still queued for the contact's documents.
+
+    Conversions count as ``CREATE_DOC`` on the estimate while the invoice made
+    from it is being sent (or was refused and awaits the salesperson).
+    """
+    found: dict[tuple[str, str], set[OutboxOp]] = collections.defaultdict(set)
+    rows = session.query(Outbox).filter(
+        Outbox.tenant_key == tenant_key,
+        Outbox.contact_key == contact_key,
+        Outbox.op.in_(tuple(QUEUED.values())),
+        Outbox.status.in_(_OPEN),
+    )
+    for row in rows:
+        target = row.target or {}
+        if target.get("txn_type") and target.get("qbo_id"):
+            found[(str(target["txn_type"]), str(target["qbo_id"]))].add(row.op)
+    converting = session.query(Document.estimate_qbo_id).filter(
+        Document.tenant_key == tenant_key,
+        Document.contact_key == contact_key,
+        Document.estimate_qbo_id.is_not(None),
+        Document.state.in_((DocumentState.SENDING, DocumentState.FAILED)),
+    )
+    for (estimate_id,) in converting:
+        found[("Estimate", str(estimate_id))].add(OutboxOp.CREATE_DOC)
+    return dict(found)
+
+
+def queue_action(
+    session: Session,
+    *,
+    tenant_key: str,
+    contact_key: str,
+    txn: Transaction,
+    action: str,
+    send_to: str | None = None,
+) -> Outbox:
+    """Queue ``send``, ``void`` or ``delete`` for ``txn`` (flushed, not committed); :class:`ActionRefused` if QBO would refuse."""
+    op = QUEUED.get(action)
+    if op is None:
+        raise ActionRefused(f"“{action}” is not an action that can be queued.")
+    pending = pending_actions(session, tenant_key, contact_key).get((txn.txn_type, txn.qbo_id), set())
+    if action not in allowed_actions(txn, Prefs.load(session, txn.realm_id), pending):
+        raise ActionRefused(_refusal(txn, action, pending))
+    target: dict[str, t.Any] = {"txn_type": txn.txn_type, "qbo_id": txn.qbo_id}
+    if action == "send":
+        address = (send_to or "").strip() or bill_email(txn)
+        if not address:
+            raise ActionRefused("Enter an email address: this document has none.")
+        problem = email_problem("send_to", address)
+        if problem is not None:
+            raise ActionRefused(problem.message)
+        target["send_to"] = address
+    _drop_refused(session, tenant_key, contact_key, op, txn)
+    row = Outbox(tenant_key=tenant_key, contact_key=contact_key, op=op, status=OutboxStatus.PENDING, target=target)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _drop_refused(session: Session, tenant_key: str, contact_key: str, op: OutboxOp, txn: Transaction) -> None:
+    """Delete earlier refused rows of the same action on the same document: the new row supersedes them."""
+    rows = session.query(Outbox).filter(
+        Outbox.tenant_key == tenant_key,
+        Outbox.contact_key == contact_key,
+        Outbox.op == op,
+        Outbox.status.in_(_REFUSED),
+    )
+    for row in rows:
+        target = row.target or {}
+        if (target.get("txn_type"), target.get("qbo_id")) == (txn.txn_type, txn.qbo_id):
+            session.delete(row)
+
+
+def _refusal(txn: Transaction, action: str, pending: t.AbstractSet[OutboxOp]) -> str:
+    """Why ``action`` is not offered on ``txn``, in the salesperson's words."""
+    name = txn.txn_type.lower()
+    if txn.deleted:
+        return f"This {name} was deleted in QuickBooks."
+    if pending & {QUEUED[action], OutboxOp.VOID_DOC, OutboxOp.DELETE_DOC}:
+        return f"This {name} already has an action on its way to QuickBooks."
+    if txn.status == "void":
+        return f"This {name} is void."
+    if action == "void" and txn.txn_type != "Invoice":
+        return "Only invoices can be voided; delete the estimate instead."
+    if action in ("void", "delete") and txn.txn_type == "Invoice":
+        return "A payment was applied to this invoice; QuickBooks will not void or delete it."
+    return f"QuickBooks does not allow this on this {name} now (an invoice is linked to it)."
+
+
+# -- conversion and the payment link ------------------------------------------------
+
+
+def _dec(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _sales_lines(lines: t.Iterable[t.Any]) -> t.Iterator[DraftLine]:
+    """The item lines of a QBO ``Line`` list, bundle components included."""
+    for line in lines:
+        if not isinstance(line, t.Mapping):
+            continue
+        if line.get("DetailType") == "GroupLineDetail":
+            yield from _sales_lines((line.get("GroupLineDetail") or {}).get("Line") or ())
+            continue
+        detail = line.get("SalesItemLineDetail")
+        if line.get("DetailType") != "SalesItemLineDetail" or not isinstance(detail, t.Mapping):
+            continue
+        qty, unit_price = _dec(detail.get("Qty")), _dec(detail.get("UnitPrice"))
+        amount = _dec(line.get("Amount"))
+        if amount is None:
+            amount = to_cents(qty * unit_price) if qty is not None and unit_price is not None else ZERO
+        yield DraftLine(
+            item_id=str((detail.get("ItemRef") or {}).get("value") or "") or None,
+            description=str(line.get("Description") or ""),
+            qty=qty,
+            unit_price=unit_price,
+            amount=to_cents(amount),
+            tax_code_id=str((detail.get("TaxCodeRef") or {}).get("value") or "") or None,
+        )
+
+
+def draft_from_estimate(estimate: Transaction) -> Draft:
+    """An invoice draft copying a mirrored estimate's lines, discount, memo, email and currency."""
+    raw = _raw(estimate)
+    lines = raw.get("Line") or ()
+    discount = next((line for line in lines if line.get("DetailType") == "DiscountLineDetail"), None)
+    percent = amount = None
+    if discount is not None:
+        detail = discount.get("DiscountLineDetail") or {}
+        if detail.get("PercentBased"):
+            percent = _dec(detail.get("DiscountPercent"))
+        else:
+            amount = _dec(discount.get("Amount"))
+    memo = raw.get("CustomerMemo")
+    return Draft(
+        kind="Invoice",
+        lines=tuple(_sales_lines(lines)),
+        discount_percent=percent,
+        discount_amount=amount,
+        terms_id=str((raw.get("SalesTermRef") or {}).get("value") or "") or None,
+        customer_memo=str(memo.get("value") or "") if isinstance(memo, t.Mapping) else "",
+        bill_email=bill_email(estimate) or "",
+        currency=str((raw.get("CurrencyRef") or {}).get("value") or "") or estimate.currency,
+        exchange_rate=_dec(raw.get("ExchangeRate")),
+        estimate_qbo_id=estimate.qbo_id,
+    )
+
+
+def convert_estimate(
+    session: Session,
+    *,
+    tenant_key: str,
+    contact_key: str,
+    estimate: Transaction,
+    catalog: Catalog,
+    created_by: str | None,
+) -> Document:
+    """Queue an invoice made from an accepted estimate (linked to it); :class:`ActionRefused` otherwise."""
+    pending = pending_actions(session, tenant_key, contact_key).get((estimate.txn_type, estimate.qbo_id), set())
+    if estimate.txn_type != "Estimate" or "convert" not in allowed_actions(estimate, catalog.prefs, pending):
+        raise ActionRefused("Only an accepted estimate with no invoice yet can be converted.")
+    return queue_document(
+        session,
+        tenant_key=tenant_key,
+        realm_id=estimate.realm_id,
+        contact_key=contact_key,
+        draft=draft_from_estimate(estimate),
+        catalog=catalog,
+        created_by=created_by,
+    )
+
+
+def payment_link(client: QBOClient, qbo_id: str) -> str | None:
+    """The invoice's online payment link, read live from QBO (``include=invoiceLink``); None when QBO has none.
+
+    Only an ``https://`` address counts: it becomes an ``href`` on the page.
+    """
+    invoice = client.read("Invoice", qbo_id, include="invoiceLink")
+    link = invoice.get("InvoiceLink")
+    # Only a web address is ever shown as a link: QBO data is untrusted (no ``javascript:`` hrefs).
+    return link if isinstance(link, str) and link.startswith("https://") else None
