@@ -16,6 +16,20 @@ latency).  Prints a summary per setup and one JSON line
 ``{"benchmark": "scale_compare", ...}``.  Without PostgreSQL or Redis the
 Celery side is reported as skipped.
 
+The figures issue 16 sets targets for, at the top level of that line:
+
+* ``push_ratio`` and ``ingest_ratio``: the thread runner's seconds over the
+  Celery workers' for each workload (above 1: Celery is faster);
+* ``sql_per_change``: SQL statements the workers' pull tasks executed (claims,
+  reads, writes, bookkeeping; an ``executemany`` counts once) per change they
+  applied during the ingest;
+* ``empty_task_pct``: push and pull tasks that claimed no row (no outbox row,
+  no inbox event), in percent of all the tasks the workers ran (both
+  workloads).  A pull task also gives the outbox turns, so one woken by the
+  burst's own webhooks may push rows and change nothing: it is not empty.
+
+The workers count these themselves (:func:`tests.integration.celery_app.record_task_stats`).
+
 ``python -m benchmarks.scale_compare [--quick] [--contacts N] [--latency S]``
 """
 
@@ -53,11 +67,17 @@ def _wait(check: t.Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-def workloads(app: t.Any, server: t.Any, contacts: int, timeout: float) -> dict[str, t.Any]:
-    """Run the push burst, then the webhook ingest, against ``app``; return the figures."""
+def workloads(
+    app: t.Any, server: t.Any, contacts: int, timeout: float, stats: t.Callable[[], dict[str, int]] = dict
+) -> dict[str, t.Any]:
+    """Run the push burst, then the webhook ingest, against ``app``; return the figures.
+
+    ``stats()`` reads the workers' task counters; they are taken after each workload.
+    """
     from tests.hostapp import Contact
     from tests.hostapp import db
 
+    before = stats()
     hooks = requests.Session()
     hooks.mount(CRM_URL, WSGIAdapter(app))
     server.emu.webhooks.session = hooks
@@ -77,8 +97,10 @@ def workloads(app: t.Any, server: t.Any, contacts: int, timeout: float) -> dict[
         for i in range(contacts):
             db.session.add(Contact(tenant="acme", first_name=f"Bench{i}", last_name="Scale", email=f"b{i}@bench.test"))
             db.session.commit()
+    commit_seconds = time.monotonic() - started
     pushed = _wait(lambda: linked() == contacts, timeout)
     push_seconds = time.monotonic() - started
+    after_push = stats()
 
     with app.app_context():
         pairs = [
@@ -105,9 +127,11 @@ def workloads(app: t.Any, server: t.Any, contacts: int, timeout: float) -> dict[
     ingest_seconds = time.monotonic() - started
     server.emu.webhooks.stop()
 
+    after_ingest = stats()
     customers = server.emu.store.list(TEST_REALM, "Customer", include_inactive=True)
     counters = server.emu.counters[TEST_REALM]
     return {
+        "commit_seconds": round(commit_seconds, 2),
         "push_seconds": round(push_seconds, 2),
         "pushes_per_second": round(contacts / push_seconds, 1),
         "push_complete": pushed,
@@ -118,6 +142,30 @@ def workloads(app: t.Any, server: t.Any, contacts: int, timeout: float) -> dict[
         "http_429": counters["throttled"],
         "duplicates": len(customers) - len({c["DisplayName"] for c in customers}) + max(len(customers) - contacts, 0),
         "lost": contacts - ingested(),
+        **_task_figures(before, after_push, after_ingest),
+    }
+
+
+def _task_figures(before: dict[str, int], after_push: dict[str, int], after_ingest: dict[str, int]) -> dict[str, t.Any]:
+    """Tasks run and found empty, and the ingest's statements per change, from the workers' counters."""
+    if not after_ingest:
+        return {}
+
+    def during_ingest(name: str) -> int:
+        return after_ingest.get(name, 0) - after_push.get(name, 0)
+
+    def during_both(name: str) -> int:
+        return after_ingest.get(name, 0) - before.get(name, 0)
+
+    tasks = during_both("push_tasks") + during_both("pull_tasks")
+    empty = during_both("push_empty") + during_both("pull_empty")
+    return {
+        "tasks": {kind: during_both(f"{kind}_tasks") for kind in ("push", "pull")},
+        "empty_tasks": {kind: during_both(f"{kind}_empty") for kind in ("push", "pull")},
+        "empty_task_pct": round(100.0 * empty / max(tasks, 1), 1),
+        "ingest_statements": during_ingest("pull_sql"),
+        "ingest_changes": during_ingest("pull_done"),
+        "sql_per_change": round(during_ingest("pull_sql") / max(during_ingest("pull_done"), 1), 2),
     }
 
 
@@ -145,7 +193,30 @@ def thread_sqlite(contacts: int, latency: float, timeout: float) -> dict[str, t.
 
 
 def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str, redis_url: str) -> dict[str, t.Any]:
+    import uuid
+
+    import redis
+
+    from flask_qbo.runners.celery import PULL_TASK
+    from flask_qbo.runners.celery import PUSH_TASK
+    from flask_qbo.runners.celery import wake_slots
+    from flask_qbo.runners.debounce import RedisSlots
     from tests.integration.services import celery_stack
+
+    stats_key = f"qbo-bench:stats:{uuid.uuid4().hex[:10]}"
+    client = redis.Redis.from_url(redis_url)
+
+    def counters(app: t.Any) -> t.Callable[[], dict[str, int]]:
+        slots = wake_slots(app)
+        assert isinstance(slots, RedisSlots), slots
+
+        def stats() -> dict[str, int]:
+            """The workers' counters once no task is queued or running (a task counts when it ends)."""
+            _wait(lambda: not client.exists(slots.key(PUSH_TASK), slots.key(PULL_TASK)), 30.0)
+            time.sleep(0.2)  # the last task's counters follow its slot's release
+            return {k.decode(): int(v) for k, v in client.hgetall(stats_key).items()}
+
+        return stats
 
     with celery_stack(
         postgres_url=postgres,
@@ -157,8 +228,13 @@ def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str
         client_per_window=OPEN_LIMIT,
         client_concurrent=OPEN_LIMIT,
         latency=latency,
+        stats_key=stats_key,
     ) as (app, server, _workers):
-        return workloads(app, server, contacts, timeout)
+        try:
+            return workloads(app, server, contacts, timeout, counters(app))
+        finally:
+            client.delete(stats_key)
+            client.close()
 
 
 def _services(postgres: str, redis_url: str) -> str | None:
@@ -199,11 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         result["celery_postgres"] = {"skipped": missing}
     else:
         result["celery_postgres"] = celery_postgres(contacts, args.latency, args.timeout, args.postgres, args.redis)
+        celery = result["celery_postgres"]
         for workload in ("push", "ingest"):
             key = f"{workload}_seconds"
-            result[f"{workload}_speedup"] = round(
-                result["thread_sqlite"][key] / max(result["celery_postgres"][key], 1e-9), 2
-            )
+            result[f"{workload}_ratio"] = round(result["thread_sqlite"][key] / max(celery[key], 1e-9), 2)
+        result["sql_per_change"] = celery.get("sql_per_change")
+        result["empty_task_pct"] = celery.get("empty_task_pct")
     for name in ("thread_sqlite", "celery_postgres"):
         figures = result[name]
         if "skipped" in figures:

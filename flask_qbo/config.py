@@ -102,6 +102,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_RUNNER": "thread",
     # Celery runner: seconds between beat sweeps of push, pull and the CDC due-check.
     "QBO_CELERY_SWEEP_INTERVAL": 30,
+    # Celery runner: tasks of one kind (push, pull) working a backlog at once; each claims 1/N of what is due.
+    "QBO_CELERY_CONCURRENCY": 2,
     # Seconds between CDC polls; None: 60 without a webhook verifier token, 900 with one.
     "QBO_CDC_INTERVAL": None,
     # Seconds of overlap when polling CDC so a change at the cursor edge is not missed.

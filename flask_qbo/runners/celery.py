@@ -19,17 +19,25 @@ and the CDC safety net.
 
 Workers in different processes share QBO's per-realm limits through the Redis
 throttle of :mod:`flask_qbo.intuit.throttle` (``QBO_RATE_LIMIT_STORAGE_URL``).
+
+Wake-ups do not pile up (issue 16: 294 of 300 push tasks found nothing).  A
+wake-up sends a task only when no task of its kind is queued or running
+(:mod:`flask_qbo.runners.debounce`); a task drains while work is due, fans
+out to one more worker per ``QBO_CELERY_CONCURRENCY`` while a backlog lasts,
+claims inside :func:`~flask_qbo.sync.queue.sharing` so those workers split a
+backlog instead of one holding it, and looks once more after giving its slot
+back, so a wake-up skipped while it ran is never lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import typing as t
 import weakref
 
 from flask import Flask
+from flask import current_app
 from flask import has_app_context
 
 from ..billing import notices
@@ -42,6 +50,8 @@ from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
+from . import debounce
+from . import drain
 
 if t.TYPE_CHECKING:
     from ..extension import QBO
@@ -89,6 +99,9 @@ UPKEEP_INTERVAL = 3600.0
 #: Celery app → Flask app, for tasks run by a Celery app whose task class does
 #: not enter an app context itself (a host's own Celery app).
 _flask_apps: weakref.WeakKeyDictionary[Celery, Flask] = weakref.WeakKeyDictionary()
+
+#: Tasks whose wake-ups share slots (:mod:`.debounce`); CDC and upkeep run on beat's timer.
+_SLOTTED = ("flask_qbo.push", "flask_qbo.pull")
 
 #: What a wake-up reason asks for: a webhook means pull, a (re)connect means a
 #: push of the rows kept while broken plus a CDC catch-up; anything else is a push.
@@ -203,15 +216,30 @@ def wake(app: Flask, reason: str = "") -> list[str]:
     not be sent only delays the work until the next beat sweep.
     """
     celery_app = celery_for(app)
+    slots = wake_slots(app, celery_app)
     sent = []
     for name in _WAKE_TASKS.get(reason, (PUSH_TASK,)):
+        if name in _SLOTTED and not slots.take(name, 1):
+            continue  # a task of this kind is queued or running: it will see this commit's rows
         try:
-            celery_app.send_task(name, expires=WAKE_EXPIRES, retry=False)
+            celery_app.send_task(name, kwargs=_slot_kwargs(name), expires=WAKE_EXPIRES, retry=False)
         except Exception as exc:  # broker unreachable: the sweep picks the work up
+            if name in _SLOTTED:
+                slots.give_back(name)
             log.warning("Could not queue %s (%s: %s); the next beat sweep will run it.", name, type(exc).__name__, exc)
             continue
         sent.append(name)
     return sent
+
+
+def wake_slots(app: Flask, celery_app: Celery | None = None) -> debounce.Slots:
+    """The wake-up slots of ``app``'s deployment (its Celery app's default queue names it)."""
+    queue = (celery_app or celery_for(app)).conf.task_default_queue
+    return debounce.slots_for(app, f"{app.import_name}:{queue}")
+
+
+def _slot_kwargs(name: str) -> dict[str, bool]:
+    return {"slot": True} if name in _SLOTTED else {}
 
 
 def celery_for(app: Flask) -> Celery:
@@ -250,41 +278,31 @@ def _stamped(job: t.Callable[[QBO], int]) -> int:
     return done
 
 
-def _drain(task: Task[[], int], step: t.Callable[[], int], more: t.Callable[[int], bool]) -> int:
-    """Call ``step`` while ``more(result)`` says work is left, for at most :data:`DRAIN_BUDGET` seconds.
+def _drain(task: Task[..., int], work: drain.Work, slot: bool) -> int:
+    """:func:`.drain.drain` for this task: its Celery app sends the fan-outs and the hand-over."""
+    flask_app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
 
-    When the budget runs out with work left, a fresh task continues it, behind
-    whatever else is queued.
-    """
-    deadline = time.monotonic() + DRAIN_BUDGET
-    total = 0
-    while True:
-        done = step()
-        total += done
-        if not more(done):
-            return total
-        if time.monotonic() >= deadline:
-            task.app.send_task(task.name, expires=WAKE_EXPIRES)
-            return total
+    def send(name: str, holds_slot: bool) -> None:
+        task.app.send_task(name, kwargs={"slot": holds_slot}, expires=WAKE_EXPIRES)
+
+    workers = max(1, int(get_config("QBO_CELERY_CONCURRENCY")))
+    slots = wake_slots(flask_app, task.app)
+    return drain.drain(work, slots, slot=slot, send=send, budget=DRAIN_BUDGET, workers=workers, kinds=_SLOTTED)
 
 
 @shared_task(name=PUSH_TASK, bind=True, ignore_result=True)
-def push_task(self: Task[[], int]) -> int:
-    """Push due outbox rows; any number of these may run at once."""
+def push_task(self: Task[..., int], slot: bool = False) -> int:
+    """Push due outbox rows while any are due; any number of these may run at once."""
 
     def job(qbo: QBO) -> int:
-        if push.due_count(qbo) > PUSH_CHUNK:
-            # More than one step's work is waiting (a bulk import, an outage's backlog):
-            # wake one more worker.  It checks the same way, so a backlog spreads over
-            # every idle worker while a trickle of edits keeps using one.
-            self.app.send_task(PUSH_TASK, expires=WAKE_EXPIRES)
-        return _drain(self, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda done: done >= PUSH_CHUNK)
+        work = drain.Work(PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo))
+        return _drain(self, work, slot)
 
     return _run(self, job)
 
 
 @shared_task(name=PULL_TASK, bind=True, ignore_result=True)
-def pull_task(self: Task[[], int]) -> int:
+def pull_task(self: Task[..., int], slot: bool = False) -> int:
     """Apply pending webhook events (the inbox) a batch at a time; returns local changes made.
 
     After every batch, due outbox rows get a turn (up to :data:`PUSH_CHUNK`):
@@ -301,7 +319,8 @@ def pull_task(self: Task[[], int]) -> int:
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied
 
-        return _drain(self, step, lambda done: pull.pending_count(qbo) > 0)
+        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False)
+        return _drain(self, work, slot)
 
     return _run(self, job)
 

@@ -136,13 +136,18 @@ def suppress_capture() -> t.Iterator[None]:
 
     The session is flushed on entry, so edits made before the block are still
     captured, and on exit, so the block's own edits are flushed while capture
-    is off even if the caller commits later.
+    is off even if the caller commits later.  A block inside another flushes
+    neither time (the outer block's flushes cover it), so a pull that applies a
+    whole batch inside one block writes it in one flush.
     """
-    _flush_current()
+    outermost = not is_suppressed()
+    if outermost:
+        _flush_current()
     token = _suppressed.set(_suppressed.get() + 1)
     try:
         yield
-        _flush_current()
+        if outermost:
+            _flush_current()
     finally:
         _suppressed.reset(token)
 

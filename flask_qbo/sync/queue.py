@@ -30,6 +30,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
+import math
 import os
 import random
 import socket
@@ -43,6 +44,7 @@ from sqlalchemy import Table
 from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import exists
+from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -78,6 +80,25 @@ UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
 
 #: Inside :func:`raise_errors`: the push and pull handlers raise an unexpected error once they recorded it.
 _raising: contextvars.ContextVar[bool] = contextvars.ContextVar("qbo_raise_errors", default=False)
+#: Inside :func:`sharing`: how many workers a batch claim leaves room for.
+_share: contextvars.ContextVar[int] = contextvars.ContextVar("qbo_claim_share", default=1)
+
+
+@contextlib.contextmanager
+def sharing(workers: int) -> t.Iterator[None]:
+    """Let each batch claim made inside take at most ``1 / workers`` of the due rows it finds (at least one).
+
+    One worker that claims a whole backlog keeps it while the other workers
+    find nothing and idle; a runner with several workers (Celery) claims
+    inside ``sharing(2)``, so a second worker reaching for the same backlog
+    finds half of it, a third a quarter, and every worker stays busy.  The
+    rows are still handed out oldest first and never twice.
+    """
+    token = _share.set(max(1, workers))
+    try:
+        yield
+    finally:
+        _share.reset(token)
 
 
 @contextlib.contextmanager
@@ -225,9 +246,20 @@ class Queue(abc.ABC):
         subquery again for each row, each run skipping the rows the UPDATE
         has just locked, and so claim far more than ``n`` rows; one worker then
         holds a whole backlog while the others find nothing.
+
+        Inside :func:`sharing` a first SELECT counts the due rows (up to
+        ``size × workers``, locked or not) and the claim takes ``1 / workers``
+        of them (rounded up, at most ``size``): a second worker claiming at the
+        same moment skips only those and finds the rest.
         """
         c = self.table.c
-        picked = list(session.scalars(self.locked(session, self.due(where, now).limit(size))))
+        share = _share.get()
+        if share > 1:
+            ready = session.scalar(
+                select(func.count()).select_from(self.due(where, now).limit(size * share).subquery())
+            )
+            size = min(size, math.ceil(int(ready or 0) / share))
+        picked = list(session.scalars(self.locked(session, self.due(where, now).limit(size)))) if size else []
         if not picked:
             session.commit()
             return []

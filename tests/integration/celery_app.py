@@ -34,6 +34,7 @@ ENV_KEYS = (
     "QBO_CELERY_TEST_TIME_SCALE",
     "QBO_CELERY_TEST_PER_WINDOW",
     "QBO_CELERY_TEST_CONCURRENT",
+    "QBO_CELERY_TEST_STATS",
 )
 
 
@@ -69,6 +70,55 @@ def build_app(env: t.Mapping[str, str]) -> Flask:
     return app
 
 
+def record_task_stats(flask_app: Flask, redis_url: str, key: str) -> None:
+    """Count, per task kind (push, pull), tasks run, tasks that claimed no row, SQL statements and changes made.
+
+    Kept in the Redis hash ``key``, summed over every worker: what
+    ``benchmarks.scale_compare`` reports as empty tasks and statements per change.
+    """
+    import redis
+    import sqlalchemy as sa
+    from celery.signals import task_postrun
+    from celery.signals import task_prerun
+
+    from flask_qbo.runners.celery import PULL_TASK
+    from flask_qbo.runners.celery import PUSH_TASK
+
+    from ..hostapp import db
+
+    client = redis.Redis.from_url(redis_url)
+    statements, claimed = [0], [0]
+    with flask_app.app_context():
+        engine = db.engine
+
+    def count(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
+        statements[0] += 1
+        if statement.startswith(("UPDATE qbo_outbox SET", "UPDATE qbo_inbox SET")) and "attempts=(" in statement:
+            claimed[0] += max(cursor.rowcount, 0)  # a claim counts the attempt; nothing else does
+
+    sa.event.listen(engine, "after_cursor_execute", count)
+
+    def started(task: t.Any = None, **kwargs: t.Any) -> None:
+        statements[0] = claimed[0] = 0
+
+    def finished(task: t.Any = None, retval: t.Any = None, **kwargs: t.Any) -> None:
+        if task is None or task.name not in (PUSH_TASK, PULL_TASK):
+            return
+        kind = task.name.rsplit(".", 1)[-1]
+        done = retval if isinstance(retval, int) else 0
+        pipe = client.pipeline()
+        pipe.hincrby(key, f"{kind}_tasks", 1)
+        pipe.hincrby(key, f"{kind}_empty", 0 if claimed[0] else 1)  # claimed no row: found nothing to do
+        pipe.hincrby(key, f"{kind}_sql", statements[0])
+        pipe.hincrby(key, f"{kind}_done", done)
+        pipe.execute()
+
+    task_prerun.connect(started, weak=False)
+    task_postrun.connect(finished, weak=False)
+
+
 if os.environ.get("QBO_CELERY_TEST_DB"):
     flask_app = build_app(os.environ)
     celery = flask_app.extensions["celery"]
+    if os.environ.get("QBO_CELERY_TEST_STATS"):
+        record_task_stats(flask_app, os.environ["QBO_CELERY_TEST_REDIS"], os.environ["QBO_CELERY_TEST_STATS"])

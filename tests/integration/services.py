@@ -251,12 +251,15 @@ def celery_stack(
     client_per_window: int = 500,
     client_concurrent: int = 10,
     latency: float = 0.0,
+    stats_key: str = "",
 ) -> t.Iterator[Stack]:
     """Emulator server + fresh schema + the host app (runner "celery") + two solo-pool workers.
 
     ``qbo_*`` are the emulator's limits, ``client_*`` the extension's shared
     throttle; every QBO call takes ``latency`` seconds so workers overlap.
-    Everything, Redis keys included, is cleaned up on exit.
+    ``stats_key`` names a Redis hash where the workers count their tasks
+    (:func:`tests.integration.celery_app.record_task_stats`).  Everything,
+    Redis keys included, is cleaned up on exit.
     """
     from cryptography.fernet import Fernet
 
@@ -281,6 +284,7 @@ def celery_stack(
             "QBO_CELERY_TEST_TIME_SCALE": str(time_scale),
             "QBO_CELERY_TEST_PER_WINDOW": str(client_per_window),
             "QBO_CELERY_TEST_CONCURRENT": str(client_concurrent),
+            "QBO_CELERY_TEST_STATS": stats_key,
         }
         app = build_app(env)
         connect_tenant(app, server.emu, "acme", TEST_REALM)

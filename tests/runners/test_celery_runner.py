@@ -63,7 +63,7 @@ def test_the_runner_is_attached_and_a_commit_sends_a_push(celery_app: t.Any, emu
         contact = db.session.query(Contact).one()
         contact.lead_score = 5  # not synced: no outbox row, no task
         db.session.commit()
-    assert sent == [(PUSH_TASK, {"expires": qbo_celery.WAKE_EXPIRES, "retry": False})]
+    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES, "retry": False})]
 
 
 def test_each_reason_sends_its_tasks(celery_app: t.Any) -> None:
@@ -139,22 +139,9 @@ def test_a_long_drain_hands_the_rest_to_a_new_task(celery_app: t.Any, monkeypatc
     app, celery, sent = celery_app
     monkeypatch.setattr(qbo_celery, "DRAIN_BUDGET", 0.0)
     monkeypatch.setattr("flask_qbo.sync.push.push.process", lambda qbo, limit: limit)  # always a full chunk
-    assert celery.tasks[PUSH_TASK].apply().get() == qbo_celery.PUSH_CHUNK
-    assert [name for name, _ in sent] == [PUSH_TASK]
-
-
-def test_a_backlog_wakes_another_worker_and_a_trickle_does_not(
-    celery_app: t.Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    app, celery, sent = celery_app
-    monkeypatch.setattr("flask_qbo.sync.push.push.process", lambda qbo, limit: 0)
-    monkeypatch.setattr("flask_qbo.sync.push.push.due_count", lambda qbo: qbo_celery.PUSH_CHUNK + 1)
-    celery.tasks[PUSH_TASK].apply().get()
-    assert [name for name, _ in sent] == [PUSH_TASK]
-    sent.clear()
-    monkeypatch.setattr("flask_qbo.sync.push.push.due_count", lambda qbo: 3)
-    celery.tasks[PUSH_TASK].apply().get()
-    assert sent == []
+    monkeypatch.setattr("flask_qbo.sync.push.push.due_count", lambda qbo: 1)  # and always more due
+    assert celery.tasks[PUSH_TASK].apply(kwargs={"slot": True}).get() == qbo_celery.PUSH_CHUNK
+    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})]  # the slot goes along
 
 
 def test_due_count_counts_only_connected_tenants_rows_that_are_due(celery_app: t.Any, emulator: t.Any) -> None:
@@ -227,7 +214,7 @@ def test_a_pull_backlog_gives_a_push_its_turn_after_one_batch(
     with app.app_context():
         left = pull.pending_count(get_qbo(app))
     # The whole backlog is worked off, by this task or by the one it handed the rest to.
-    assert left == 0 or (PULL_TASK, {"expires": qbo_celery.WAKE_EXPIRES}) in sent
+    assert left == 0 or (PULL_TASK, {"kwargs": {"slot": False}, "expires": qbo_celery.WAKE_EXPIRES}) in sent
     assert all(queue == "pull" for queue, _ in turns[2:])  # the outbox gets a turn only when rows are due
 
 
@@ -247,15 +234,14 @@ def test_a_pull_task_whose_batch_is_put_back_ends_without_queueing_itself(
     with app.app_context():
         db.session.query(Connection).update({"last_cdc_at": utcnow()})
         db.session.commit()
-    monkeypatch.setattr(qbo_celery, "DRAIN_BUDGET", 0.0)  # a drain that went round again would re-queue at once
     emulator.faults.fail_next(n=100, status=403, code="3100", path_contains="/query")
     batches = []
     real = pull.process
     monkeypatch.setattr(pull, "process", lambda qbo, limit: batches.append(limit) or real(qbo, limit=limit))
     sent.clear()
     celery.tasks[PULL_TASK].apply().get()
-    assert batches == [pull.BATCH]
-    assert PULL_TASK not in [name for name, _ in sent]
+    assert batches == [pull.BATCH, pull.BATCH]  # two claims (QBO_CELERY_CONCURRENCY 2: half each), each tried once
+    assert PULL_TASK not in [name for name, _ in sent], sent
     with app.app_context():
         assert {row.status for row in db.session.query(Inbox)} == {"pending"}
 

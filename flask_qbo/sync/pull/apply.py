@@ -44,7 +44,6 @@ from ...models import Outbox
 from ...models import SyncLog
 from ...models import SyncStatus
 from ...models import utcnow
-from ..capture import latest_unpushed_edit
 from ..capture import suppress_capture
 from ..dating import qbo_changed_at
 from ..merge import CRM
@@ -65,6 +64,7 @@ from . import items
 from . import milestones
 from . import mirror
 from . import parsing
+from . import prefetch
 from . import requeue
 from . import scope
 
@@ -303,7 +303,7 @@ class Applier:
         self, row: Customer, data: t.Mapping[str, t.Any], values: dict[str, t.Any], digest: str, was_active: bool | None
     ) -> None:
         fields = self.qbo._registration().fields
-        contact = self.qbo.load_contact(str(row.contact_key))
+        contact = prefetch.contact(self.qbo, self.session, self.realm_id, str(row.contact_key))
         if contact is None:  # deleted in the CRM; the mirror still shows the customer
             self._changed("Customer", row.qbo_id, row.contact_key, "mirrored")
             return
@@ -345,7 +345,7 @@ class Applier:
         if base is None:
             return set()
         fields = self.qbo._registration().fields
-        crm_edited_at = latest_unpushed_edit(self.session, row.tenant_key, str(row.contact_key))
+        crm_edited_at = prefetch.unpushed_edit(self.session, self.realm_id, row.tenant_key, str(row.contact_key))
         if crm_edited_at is None:
             return set()
         # The same rule as push's three-way merge, so both directions settle a conflict alike.

@@ -30,6 +30,7 @@ from ...models import Customer
 from ...models import RefItem
 from ...models import Transaction
 from ...models import utcnow
+from . import prefetch
 from .parsing import clip
 from .parsing import is_stale
 from .parsing import last_updated
@@ -114,7 +115,10 @@ def refresh_ref_items(session: Session, client: QBOClient, realm_id: str) -> int
 
 
 def get_customer(session: Session, realm_id: str, qbo_id: str) -> Customer | None:
-    """The mirror row of one QBO customer, if any."""
+    """The mirror row of one QBO customer, if any (from the running inbox batch's prefetch when it has it)."""
+    known, row = prefetch.customer(session, realm_id, str(qbo_id))
+    if known:
+        return row
     return session.query(Customer).filter_by(realm_id=realm_id, qbo_id=str(qbo_id)).one_or_none()
 
 
@@ -312,7 +316,10 @@ def _balance(entity: str, data: t.Mapping[str, t.Any]) -> Decimal | None:
 
 
 def get_transaction(session: Session, realm_id: str, entity: str, qbo_id: str) -> Transaction | None:
-    """The mirror row of one transaction (deleted ones included)."""
+    """The mirror row of one transaction, deleted ones included (from the inbox batch's prefetch when it has it)."""
+    known, row = prefetch.transaction(session, realm_id, entity, str(qbo_id))
+    if known:
+        return row
     return session.query(Transaction).filter_by(realm_id=realm_id, txn_type=entity, qbo_id=str(qbo_id)).one_or_none()
 
 

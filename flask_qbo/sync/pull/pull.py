@@ -42,6 +42,7 @@ from ...models import InboxStatus
 from ...models import SyncLog
 from ...models import utcnow
 from ...state import get_qbo
+from ..capture import suppress_capture
 from ..locks import ConnectionGone
 from ..locks import hold_connection
 from ..locks import lock_customers
@@ -53,6 +54,7 @@ from . import mirror
 from . import ordering
 from . import parsing
 from . import polling
+from . import prefetch
 from . import scope
 from .apply import Applier
 from .reads import IN_CHUNK
@@ -231,23 +233,33 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.sync.pull.apply).
     hold_connection(session, conn)
     customers = {qbo_id for kind, qbo_id in [*fetched, *wanted] if kind == "Customer"}
-    lock_customers(session, realm, customers.union(*merged, survivors.customer_ids()))
-    for row in deletes:
-        applier.delete_transaction(row.entity, row.entity_id, ordering.happened_by(row))
-    for entity in ENTITIES:
-        for (kind, _), data in sorted(fetched.items(), key=lambda item: str(parsing.last_updated(item[1]))):
-            if kind == entity:
-                applier.apply(entity, data)
-    for entity, entity_id in missing:
-        if entity in mirror.TRANSACTION_TYPES:
-            applier.delete_transaction(entity, entity_id, None)  # deleted from QBO
-        elif entity == "Item":
-            items_gone.append(entity_id)
-    for item_id in items_gone:
-        applier.item_gone(item_id)
-    for from_id, into_id in announced:
-        applier.merge(from_id, fetched[("Customer", into_id)])
-    survivors.apply(applier)
+    customers = customers.union(*merged, survivors.customer_ids())
+    lock_customers(session, realm, customers)
+    # Every row the batch may look up, read in bulk now that it is locked (see .prefetch).
+    documents = [
+        key
+        for key in [*fetched, *wanted, *((r.entity, r.entity_id) for r in deletes)]
+        if key[0] in mirror.TRANSACTION_TYPES
+    ]
+    owners = {str(ref) for data in fetched.values() if (ref := (data.get("CustomerRef") or {}).get("value"))}
+    # One capture-free block for the batch (nothing pulled is pushed back): its writes go out in one flush.
+    with prefetch.batch(qbo, session, conn, customers | owners, documents), suppress_capture():
+        for row in deletes:
+            applier.delete_transaction(row.entity, row.entity_id, ordering.happened_by(row))
+        for entity in ENTITIES:
+            for (kind, _), data in sorted(fetched.items(), key=lambda item: str(parsing.last_updated(item[1]))):
+                if kind == entity:
+                    applier.apply(entity, data)
+        for entity, entity_id in missing:
+            if entity in mirror.TRANSACTION_TYPES:
+                applier.delete_transaction(entity, entity_id, None)  # deleted from QBO
+            elif entity == "Item":
+                items_gone.append(entity_id)
+        for item_id in items_gone:
+            applier.item_gone(item_id)
+        for from_id, into_id in announced:
+            applier.merge(from_id, fetched[("Customer", into_id)])
+        survivors.apply(applier)
     session.commit()
     applier.milestones.send()
     return applier.applied

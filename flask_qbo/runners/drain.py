@@ -1,0 +1,98 @@
+"""How a Celery push or pull task works: drain while work is due, fan out to idle workers, never lose a wake-up.
+
+A task is a wake-up (:mod:`flask_qbo.runners.celery`), and with wake-up slots
+(:mod:`.debounce`) one task stands for every commit or webhook made while it
+runs.  So the loop here keeps going while rows are due, lets another worker
+join a backlog only while a worker is idle (a task sent to busy workers starts
+once the backlog is gone and finds nothing), claims inside
+:func:`~flask_qbo.sync.queue.sharing` so joined workers split the backlog,
+and after giving its slot back looks once more: that last look is what makes a
+skipped wake-up safe.  It lives apart from the Celery glue so the rule can be
+read, and tested, as one function.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from ..sync.queue import sharing
+from .debounce import Slots
+
+
+class Work(t.NamedTuple):
+    """One task kind's loop: a bounded step, and how much is due now."""
+
+    name: str
+    #: One bounded turn; returns the rows (or changes) it handled.
+    step: t.Callable[[], int]
+    #: Rows (or events) due now.
+    due: t.Callable[[], int]
+    #: Due rows may wait for rows another worker holds (the outbox's per-contact order).
+    blocking: bool = True
+
+
+def drain(
+    work: Work,
+    slots: Slots,
+    *,
+    slot: bool,
+    send: t.Callable[[str, bool], None],
+    budget: float,
+    workers: int,
+    kinds: t.Sequence[str],
+) -> int:
+    """Run ``work.step`` while work is due, for at most ``budget`` seconds; returns its total.
+
+    ``slot`` says whether this task holds one of ``work.name``'s slots (a
+    wake-up's task does; a beat sweep's takes one if free).  While two rows or
+    more are due and the tasks of ``kinds`` hold fewer slots than
+    ``workers``, one more task is sent (``send(name, holds_slot)``); a
+    trickle of single rows keeps to one task.  A push step that finds nothing
+    while rows are due means another worker holds what those rows wait for
+    (an older row of the same contact); that worker looks again when it is
+    done, so this task ends.  Before ending, the slot is given back and the
+    work looked at once more; a second look that finds only such rows ends
+    the task.  When the budget runs out with work left, a fresh task (holding
+    this one's slot) continues behind whatever else is queued.
+    """
+    deadline = time.monotonic() + budget
+    total = 0
+    looked_again = False
+    slot = slot or slots.take(work.name, workers)
+    try:
+        while True:
+            with sharing(workers):
+                done = work.step()
+            total += done
+            due = work.due() if done or not work.blocking else 0
+            if due:
+                looked_again = False
+                if slot:
+                    slots.renew(work.name)
+                if time.monotonic() >= deadline:
+                    send(work.name, slot)
+                    slot = False  # handed over with the work
+                    return total
+                if due > 1 and _idle_worker(slots, workers, kinds) and slots.take(work.name, workers):
+                    send(work.name, True)
+                continue
+            if not slot:
+                return total
+            slots.give_back(work.name)
+            slot = False
+            if looked_again or not work.due() or not slots.take(work.name, 1):
+                return total  # looked once more already, nothing due, or another task holds a slot
+            slot = looked_again = True
+    finally:
+        if slot:
+            slots.give_back(work.name)
+
+
+def _idle_worker(slots: Slots, workers: int, kinds: t.Sequence[str]) -> bool:
+    """True when the tasks of ``kinds`` hold fewer slots than there are workers.
+
+    A task sent while every worker is busy (a pull task taking the outbox's
+    turns, say) would only start once the backlog it was sent for is gone.
+    """
+    return sum(slots.held(name) for name in kinds) < workers

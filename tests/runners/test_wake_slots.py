@@ -1,0 +1,198 @@
+"""Wake-up slots (flask_qbo.runners.debounce) and how the Celery tasks use them.
+
+Issue 16: a push burst of 300 commits sent 300 tasks, 294 of which found
+nothing.  Now many wake-ups while a task is queued or running send nothing,
+a wake-up after it gave its slot back sends the next one, a slot whose holder
+died frees itself after its time-to-live, and a wake-up skipped while a task
+ran is never lost: the task looks once more after giving its slot back.
+Time is a fake clock; the race is forced by committing inside the task's
+last check.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+import redis
+from celery import Celery
+
+from flask_qbo.models import Customer
+from flask_qbo.runners import celery as qbo_celery
+from flask_qbo.runners.celery import PULL_TASK
+from flask_qbo.runners.celery import PUSH_TASK
+from flask_qbo.runners.celery import celery_init_app
+from flask_qbo.runners.celery import wake
+from flask_qbo.runners.debounce import LocalSlots
+from flask_qbo.runners.debounce import RedisSlots
+from flask_qbo.runners.debounce import Unlimited
+from flask_qbo.runners.debounce import install
+from flask_qbo.sync.push import push
+from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import connect_tenant
+from tests.conftest import REDIS_URL
+from tests.conftest import need_service
+from tests.hostapp import Contact
+from tests.hostapp import db
+from tests.hostapp import make_app
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def stack(
+    tmp_path: t.Any, emulator: t.Any
+) -> t.Iterator[tuple[t.Any, Celery, list[tuple[str, dict]], LocalSlots, Clock]]:
+    """The host app on the Celery runner with in-process slots on a fake clock; sent tasks are recorded."""
+    app = make_app(f"sqlite:///{tmp_path / 'crm.sqlite'}", QBO_RUNNER="celery", CELERY={"broker_url": "memory://"})
+    attach_emulator(app, emulator)
+    celery = celery_init_app(app)
+    clock = Clock()
+    slots = LocalSlots(ttl=60.0, clock=clock)
+    install(app, slots)
+    sent: list[tuple[str, dict]] = []
+    celery.send_task = lambda name, **options: sent.append((name, options))  # type: ignore[method-assign]
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    sent.clear()
+    yield app, celery, sent, slots, clock
+
+
+def _add_contact(app: t.Any, n: int) -> int:
+    with app.app_context():
+        contact = Contact(tenant="acme", first_name=f"Slot{n}", last_name="Test", email=f"slot{n}@wake.test")
+        db.session.add(contact)
+        db.session.commit()
+        return int(contact.id)
+
+
+def _linked(app: t.Any) -> set[int]:
+    with app.app_context():
+        keys = {int(c.contact_key) for c in db.session.query(Customer).filter(Customer.contact_key.isnot(None))}
+        db.session.commit()
+        return keys
+
+
+def test_many_wakes_while_a_task_is_queued_send_one_task(stack: t.Any) -> None:
+    app, _, sent, slots, _ = stack
+    for n in range(5):
+        _add_contact(app, n)  # each commit wakes the runner
+    wake(app, "webhook")
+    wake(app, "webhook")
+    assert [name for name, _ in sent] == [PUSH_TASK, PULL_TASK]
+    assert slots.held(PUSH_TASK) == slots.held(PULL_TASK) == 1
+
+
+def test_a_wake_after_the_task_gave_its_slot_back_sends_another(stack: t.Any) -> None:
+    app, celery, sent, slots, _ = stack
+    first = _add_contact(app, 1)
+    assert [name for name, _ in sent] == [PUSH_TASK]
+    celery.tasks[PUSH_TASK].apply(kwargs=sent[0][1]["kwargs"]).get()  # the worker runs it
+    assert _linked(app) == {first} and slots.held(PUSH_TASK) == 0
+    sent.clear()
+    _add_contact(app, 2)
+    assert [name for name, _ in sent] == [PUSH_TASK]
+
+
+def test_a_slot_whose_task_never_ran_frees_itself_after_its_window(stack: t.Any) -> None:
+    app, _, sent, slots, clock = stack
+    wake(app, "retry")
+    wake(app, "retry")
+    assert len(sent) == 1  # the task is lost (a worker killed before it ran): nobody gives the slot back
+    clock.now += 59.0
+    wake(app, "retry")
+    assert len(sent) == 1
+    clock.now += 2.0  # past the slot's time-to-live
+    wake(app, "retry")
+    assert len(sent) == 2
+
+
+def test_a_wake_skipped_while_the_task_ran_is_picked_up_by_its_last_look(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second commit lands after the task's last ``due_count`` said "nothing", before it gave its slot back."""
+    app, celery, sent, slots, _ = stack
+    first = _add_contact(app, 1)
+    [(_, options)] = sent
+    later: list[int] = []
+    real_due = push.due_count
+
+    def due_then_commit(qbo: t.Any = None) -> int:
+        count = real_due(qbo)
+        if count == 0 and not later:
+            later.append(_add_contact(app, 2))  # its wake-up finds the slot held: no task
+        return count
+
+    monkeypatch.setattr(push, "due_count", due_then_commit)
+    sent.clear()
+    celery.tasks[PUSH_TASK].apply(kwargs=options["kwargs"]).get()
+    assert sent == []  # the second commit's wake-up was skipped...
+    assert _linked(app) == {first, *later}  # ...and the same task pushed it anyway
+    assert slots.held(PUSH_TASK) == 0
+
+
+def test_a_backlog_fans_out_to_one_more_worker_and_a_trickle_does_not(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, celery, sent, slots, _ = stack
+    steps = iter([30, 30, 0])  # a backlog: rows are still due after each of the first steps
+    monkeypatch.setattr(push, "process", lambda qbo, limit: next(steps, 0))
+    monkeypatch.setattr(push, "due_count", lambda qbo=None: 40)
+    celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 1)}).get()
+    assert sent == [
+        (PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})
+    ]  # QBO_CELERY_CONCURRENCY 2
+    assert slots.held(PUSH_TASK) == 1  # the second worker's
+    slots.give_back(PUSH_TASK)
+    sent.clear()
+    steps = iter([1, 0])
+    due = iter([0, 0])
+    monkeypatch.setattr(push, "due_count", lambda qbo=None: next(due, 0))
+    celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 1)}).get()
+    assert sent == [] and slots.held(PUSH_TASK) == 0
+
+
+def test_without_redis_every_wake_sends_and_nothing_fans_out(tmp_path: t.Any) -> None:
+    slots = Unlimited()
+    assert all(slots.take(PUSH_TASK, 1) for _ in range(3))
+    assert not slots.take(PUSH_TASK, 2)
+
+
+def test_redis_slots_are_counted_atomically_and_expire() -> None:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        need_service("Redis", f"{REDIS_URL}: {type(exc).__name__}")
+    slots = RedisSlots(client, "flask-qbo-test:slots", ttl=30.0)
+    key = slots.key(PUSH_TASK)
+    client.delete(key)
+    try:
+        assert [slots.take(PUSH_TASK, 1) for _ in range(3)] == [True, False, False]
+        assert slots.take(PUSH_TASK, 2) and not slots.take(PUSH_TASK, 2)
+        assert 0 < client.pttl(key) <= 30_000
+        slots.give_back(PUSH_TASK)
+        slots.give_back(PUSH_TASK)
+        slots.give_back(PUSH_TASK)  # never below zero: a slot that expired is not given back twice
+        assert client.get(key) is None
+        assert slots.take(PUSH_TASK, 1)
+        client.delete(key)  # what the time-to-live does to a dead holder's slot
+        assert slots.take(PUSH_TASK, 1)
+    finally:
+        client.delete(key)
+        client.close()
+
+
+def test_redis_out_of_reach_never_stops_a_wake_up(caplog: pytest.LogCaptureFixture) -> None:
+    slots = RedisSlots(redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.5), "flask-qbo-test:down")
+    assert slots.take(PUSH_TASK, 1)  # the task is sent, as without slots
+    assert not slots.take(PUSH_TASK, 2)  # but nothing fans out on a guess
+    slots.give_back(PUSH_TASK)
+    slots.renew(PUSH_TASK)
+    assert "Wake-up slots unavailable" in caplog.text
