@@ -2,7 +2,7 @@
 
 A host tells Flask-QBO four things: its contact model and field map, which
 tenant the current request belongs to, which tenant owns a contact, and who
-is an admin.  Everything else (OAuth, sync, webhooks, widgets, the admin
+is an admin (and, for estimates and invoices, who may bill).  Everything else (OAuth, sync, webhooks, widgets, the admin
 pages) comes from the extension.  The docs page "Adding Flask-QBO to your
 CRM" walks through these same lines.
 """
@@ -56,6 +56,18 @@ def may_scrape() -> bool:
 def can_view(contact: Contact) -> bool:
     """Any signed-in user of the contact's account sees its QuickBooks widgets."""
     return bool(current_user.is_authenticated)
+
+
+@qbo.can_bill
+def can_bill(contact: Contact) -> bool:
+    """Admins and salespeople of the contact's own account make its estimates and invoices.
+
+    Flask-QBO has already checked that the contact is the current account's
+    (another account's contact is a 404); this hook only decides who bills.
+    """
+    return bool(
+        current_user.is_authenticated and current_user.may_bill and current_user.account_id == contact.account_id
+    )
 
 
 @qbo.contact_factory

@@ -16,7 +16,10 @@ from werkzeug.security import generate_password_hash
 
 db = SQLAlchemy()
 
-ROLES = ("admin", "user")
+#: admin: connects QuickBooks and bills; sales: quotes and invoices contacts; user: reads.
+ROLES = ("admin", "sales", "user")
+#: The roles the demo lets make estimates and invoices (its ``@qbo.can_bill`` hook).
+BILLING_ROLES = ("admin", "sales")
 
 
 def _now() -> dt.datetime:
@@ -37,7 +40,7 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
-    """Someone who logs in; ``role`` decides who may connect QuickBooks."""
+    """Someone who logs in; ``role`` decides who may connect QuickBooks and who may bill."""
 
     __tablename__ = "users"
     id = db.Column(db.Integer, primary_key=True)
@@ -52,6 +55,11 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def may_bill(self) -> bool:
+        """Admins and salespeople make estimates and invoices; plain users only read."""
+        return self.role in BILLING_ROLES
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

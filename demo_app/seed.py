@@ -1,4 +1,4 @@
-"""Demo data: two accounts, an admin and a plain user each, and about 25 contacts per account.
+"""Demo data: two accounts, an admin, a salesperson and a plain user each, and about 25 contacts per account.
 
 A few Acme contacts share their email with customers of the emulator's demo
 company, so the initial import has real matches to review; the rest exist only
@@ -26,8 +26,10 @@ ACCOUNTS = ("Acme Landscaping", "Globex Supplies")
 #: (account, email, name, role) of the demo logins; every password is DEMO_PASSWORD.
 LOGINS = (
     ("Acme Landscaping", "admin@acme.test", "Alice Admin", "admin"),
+    ("Acme Landscaping", "sales@acme.test", "Sam Sales", "sales"),
     ("Acme Landscaping", "user@acme.test", "Ulysses User", "user"),
     ("Globex Supplies", "admin@globex.test", "Grace Admin", "admin"),
+    ("Globex Supplies", "sales@globex.test", "Sid Sales", "sales"),
     ("Globex Supplies", "user@globex.test", "Gus User", "user"),
 )
 

@@ -1,4 +1,4 @@
-"""The extension's blueprints: admin pages, contact widgets, the initial import, webhooks and metrics.
+"""The extension's blueprints: admin pages, contact widgets, billing, the initial import, webhooks and metrics.
 
 Views are thin: they read the request, call the layer below and render.  This
 module registers them all on the host's app, under ``QBO_URL_PREFIX``.
@@ -9,6 +9,8 @@ from __future__ import annotations
 from flask import Flask
 
 from .admin import bp as admin_bp
+from .billing import bp as billing_bp
+from .billing_actions import bp as billing_actions_bp
 from .importing import bp as import_bp
 from .metrics import bp as metrics_bp
 from .webhooks import bp as webhooks_bp
@@ -26,6 +28,8 @@ def register_views(app: Flask) -> None:
     prefix = app.config["QBO_URL_PREFIX"].rstrip("/")
     app.register_blueprint(admin_bp, url_prefix=prefix)
     app.register_blueprint(widgets_bp, url_prefix=prefix + "/w")
+    app.register_blueprint(billing_bp, url_prefix=prefix + "/billing")
+    app.register_blueprint(billing_actions_bp, url_prefix=prefix + "/billing")
     app.register_blueprint(webhooks_bp, url_prefix=prefix)
     app.register_blueprint(import_bp, url_prefix=prefix + "/import")
     if app.config["QBO_METRICS_ENDPOINT"]:

@@ -48,6 +48,8 @@ from ..widgets.deeplinks import valid_id
 from ..widgets.names import qbo_name_if_different
 from ..widgets.owing import delete_warning
 from ..widgets.statement_pdf import statement_pdf
+from .billing_folder import BUSY_POLL_SECONDS
+from .billing_folder import folder_billing
 from .csrf import csrf_protect
 from .csrf import csrf_token
 from .inputs import page_arg
@@ -133,7 +135,7 @@ def _render(
             title=title,
             self_url=self_url,
             etag=f'"{etag}"',
-            poll_seconds=int(get_config("QBO_WIDGET_POLL_SECONDS") or 0),
+            poll_seconds=context.pop("poll_seconds", None) or int(get_config("QBO_WIDGET_POLL_SECONDS") or 0),
             today=_today(),
         )
         template = PARTIALS + f"_{widget}.html"
@@ -180,6 +182,13 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         "last_payment": None,
         "qbo_name": qbo_name_if_different(ctx.contact, customer),
     }
+    billing = folder_billing(session, ctx)
+    context["new_documents"] = (
+        [(billing.new_url("invoice"), "New invoice")]
+        + ([(billing.new_url("estimate"), "New estimate")] if billing.allow_estimates else [])
+        if billing.may_bill
+        else []
+    )
     if customer is not None:
         context.update(
             open_balance=data.open_balance(session, customer),
@@ -193,6 +202,7 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         url_for(".summary", contact_key=ctx.contact_key),
         message,
         context["qbo_name"],  # the contact's own name changes the card before QuickBooks does
+        context["new_documents"],  # the user's billing permission
         **context,
     )
 
@@ -241,7 +251,7 @@ class _RowBuilder:
 
     def pdf_url(self, txn_type: str, txn_id: str) -> str:
         if txn_type not in self._pdf_prefix:
-            sample = url_for(".pdf", contact_key=self.ctx.contact_key, txn_type=txn_type, txn_id="0")
+            sample = url_for("qbo_widgets.pdf", contact_key=self.ctx.contact_key, txn_type=txn_type, txn_id="0")
             self._pdf_prefix[txn_type] = sample[:-1]
         return self._pdf_prefix[txn_type] + txn_id
 
@@ -261,22 +271,27 @@ class _RowBuilder:
 @bp.get("/<contact_key>/transactions")
 def transactions(contact_key: str) -> Response:
     """Items 3 and 4: the "QuickBooks Transactions" folder, filterable and paginated."""
-    ctx = _load(contact_key)
-    txn_type = _type_arg()
-    page_no = page_arg(request.args)
+    return transactions_response(_load(contact_key), _type_arg(), page_arg(request.args))
+
+
+def transactions_response(
+    ctx: data.WidgetContext, txn_type: str | None, page_no: int, message: str | None = None
+) -> Response:
+    """The folder for one filter and page, with its estimates and invoices on their way and its row actions."""
+    session = get_qbo().state().session
     per_page = int(get_config("QBO_TRANSACTIONS_PER_PAGE"))
     page = None
     rows: list[dict[str, t.Any]] = []
+    billing = folder_billing(session, ctx)
     if ctx.customer is not None:
-        page = data.transactions_page(
-            get_qbo().state().session, ctx.customer, txn_type=txn_type, page=page_no, per_page=per_page
-        )
+        page = data.transactions_page(session, ctx.customer, txn_type=txn_type, page=page_no, per_page=per_page)
         builder = _RowBuilder(ctx, _today())
         rows = [builder.row(txn) for txn in page.rows]
 
     def page_url(number: int) -> str:
-        return url_for(".transactions", contact_key=ctx.contact_key, type=txn_type, page=number)
+        return url_for("qbo_widgets.transactions", contact_key=ctx.contact_key, type=txn_type, page=number)
 
+    busy = {"poll_seconds": BUSY_POLL_SECONDS} if billing.busy else {}
     return _render(
         ctx,
         "transactions",
@@ -285,22 +300,27 @@ def transactions(contact_key: str) -> Response:
         txn_type,
         page_no,
         per_page,
+        message,
+        *billing.fingerprint(),
         active_tab=txn_type or "all",
         page=page,
         rows=rows,
         page_url=page_url,
         tabs=_tabs(ctx),
+        billing=billing,
+        message=message,
+        **busy,
     )
 
 
 def _tabs(ctx: data.WidgetContext) -> list[tuple[str, str, str]]:
     """``(key, label, url)`` for the folder's filter tabs, the statement last."""
-    tabs = [("all", "All", url_for(".transactions", contact_key=ctx.contact_key))]
+    tabs = [("all", "All", url_for("qbo_widgets.transactions", contact_key=ctx.contact_key))]
     tabs += [
-        (key, plural, url_for(".transactions", contact_key=ctx.contact_key, type=key))
+        (key, plural, url_for("qbo_widgets.transactions", contact_key=ctx.contact_key, type=key))
         for key, _label, plural in data.TRANSACTION_TYPES
     ]
-    tabs.append(("statement", "Statement", url_for(".statement", contact_key=ctx.contact_key)))
+    tabs.append(("statement", "Statement", url_for("qbo_widgets.statement", contact_key=ctx.contact_key)))
     return tabs
 
 
@@ -388,4 +408,4 @@ def pdf(contact_key: str, txn_type: str, txn_id: str) -> Response:
     return response
 
 
-__all__ = ["bp", "dom_id"]
+__all__ = ["bp", "dom_id", "transactions_response"]

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import Query
 from sqlalchemy.orm import Session
 
+from ..models import CUSTOMER_OPS
 from ..models import Connection
 from ..models import ConnectionStatus
 from ..models import Customer
@@ -140,7 +141,10 @@ class WidgetContext:
 
 
 def load_context(session: Session, contact: t.Any, contact_key: str, tenant_key: str) -> WidgetContext:
-    """Load the connection, the linked mirror customer and the latest outbox row.
+    """Load the connection, the linked mirror customer and the latest outbox row that writes the customer.
+
+    Document rows (estimates, invoices, sends) are not the contact's sync
+    state: a refused invoice must not mark the contact "Sync failed".
 
     A customer mirrored from a company the tenant is no longer connected to is
     ignored, so a reconnect to another company never shows the old one's data.
@@ -152,6 +156,7 @@ def load_context(session: Session, contact: t.Any, contact_key: str, tenant_key:
     outbox = (
         session.query(Outbox)
         .filter_by(tenant_key=tenant_key, contact_key=contact_key)
+        .filter(Outbox.op.in_(CUSTOMER_OPS))
         .order_by(Outbox.id.desc())
         .first()
     )

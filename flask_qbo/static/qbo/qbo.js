@@ -20,3 +20,20 @@ document.addEventListener("input", function (event) {
     radio.checked = true;
   }
 });
+
+/* Quote to cash: "Copy" beside a payment link copies the read-only field it names
+   (data-qbo-copy="<input id>"); without the clipboard API the text is selected
+   for Ctrl+C instead. */
+document.addEventListener("click", function (event) {
+  var button = event.target && event.target.closest && event.target.closest("[data-qbo-copy]");
+  var field = button && document.getElementById(button.getAttribute("data-qbo-copy"));
+  if (!field) {
+    return;
+  }
+  field.select();
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    navigator.clipboard.writeText(field.value).then(function () {
+      button.textContent = "Copied";
+    });
+  }
+});

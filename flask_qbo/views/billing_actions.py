@@ -1,0 +1,153 @@
+"""Row actions on an estimate or invoice in the folder: send, copy the payment link, convert, void, delete.
+
+Each button opens a small panel above the table (htmx) or its own page
+(without JavaScript): the send address to confirm, the payment link read live
+from QBO, or "Void invoice 1042?".  Confirming posts (CSRF-checked) and
+queues the action in the outbox through :mod:`flask_qbo.billing.actions`, whose
+rules decide again whether QBO would accept it (the page may be stale).  The
+same checks as the form guard every endpoint: the viewer's tenant (404),
+``@qbo.can_bill`` (403), a connected company (409).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from ..billing.actions import ACTIONS
+from ..billing.actions import allowed_actions
+from ..billing.actions import bill_email
+from ..billing.actions import convert_estimate
+from ..billing.actions import payment_link
+from ..billing.actions import pending_actions
+from ..billing.actions import queue_action
+from ..billing.problems import ActionRefused
+from ..errors import QBOError
+from ..models import Transaction
+from ..state import get_qbo
+from ..state import wake
+from ..widgets import data
+from ..widgets.deeplinks import valid_id
+from .billing import Billing
+from .billing import contact_email
+from .billing import folder
+from .billing import load_billing
+from .billing import render
+from .billing_folder import ACTION_LABELS
+from .csrf import csrf_protect
+
+bp = Blueprint("qbo_billing_actions", __name__, template_folder="../templates")
+
+#: What a confirmed action tells the salesperson.
+DONE = {
+    "send": "Sending the {name} through QuickBooks…",
+    "convert": "Converting the estimate into an invoice…",
+    "void": "Voiding the {name}…",
+    "delete": "Deleting the {name}…",
+}
+NO_LINK = "QuickBooks did not return a payment link (online payments off or no email on the invoice)."
+
+
+def _document(billing: Billing, txn_type: str, qbo_id: str) -> Transaction:
+    """The contact's own estimate or invoice (404 for anything else, including another customer's)."""
+    if txn_type not in ("Invoice", "Estimate") or valid_id(qbo_id) is None or billing.ctx.customer is None:
+        abort(404)
+    txn = data.find_transaction(get_qbo().state().session, billing.ctx.customer, txn_type, qbo_id)
+    if txn is None:
+        abort(404)
+    return txn
+
+
+def _allowed(billing: Billing, txn: Transaction) -> list[str]:
+    ops = pending_actions(get_qbo().state().session, billing.ctx.tenant_key, billing.ctx.contact_key)
+    return allowed_actions(txn, billing.catalog.prefs, ops.get((txn.txn_type, txn.qbo_id), set()))
+
+
+def _panel(billing: Billing, txn: Transaction, action: str, status: int = 200, **context: object) -> Response:
+    key = billing.ctx.contact_key
+    name = "estimate" if txn.txn_type == "Estimate" else "invoice"
+    return render(
+        "_action.html",
+        f"{ACTION_LABELS[action]} {name} {txn.doc_number or ''}".strip(),
+        status,
+        ctx=billing.ctx,
+        txn=txn,
+        name=name,
+        action=action,
+        label=ACTION_LABELS[action],
+        post_url=url_for(".act", contact_key=key, txn_type=txn.txn_type, qbo_id=txn.qbo_id, action=action),
+        cancel_url=url_for("qbo_widgets.transactions", contact_key=key),
+        currency=txn.currency or billing.currency,
+        **context,
+    )
+
+
+@bp.get("/<contact_key>/txn/<txn_type>/<qbo_id>/<action>")
+def panel(contact_key: str, txn_type: str, qbo_id: str, action: str) -> Response:
+    """The action's panel: the address to send to, the payment link, or the confirmation."""
+    billing = load_billing(contact_key)
+    if action not in ACTION_LABELS:
+        abort(404)
+    txn = _document(billing, txn_type, qbo_id)
+    if action not in _allowed(billing, txn):
+        return _panel(billing, txn, action, 409, refused=f"This {txn_type.lower()} cannot be changed that way now.")
+    if action == "payment_link":
+        return _panel(billing, txn, action, link=_read_link(billing, txn), no_link=NO_LINK)
+    return _panel(billing, txn, action, send_to=bill_email(txn) or contact_email(billing) or "")
+
+
+def _read_link(billing: Billing, txn: Transaction) -> str | None:
+    """The invoice's payment link, read from QBO now (the mirror does not keep it: links expire)."""
+    connection = billing.ctx.connection
+    if connection is None:
+        return None
+    try:
+        return payment_link(get_qbo().client(connection), txn.qbo_id)
+    except QBOError as exc:
+        current_app.logger.warning("QBO payment link read failed for invoice %s: %s", txn.qbo_id, type(exc).__name__)
+        return None
+
+
+@bp.post("/<contact_key>/txn/<txn_type>/<qbo_id>/<action>")
+@csrf_protect
+def act(contact_key: str, txn_type: str, qbo_id: str, action: str) -> ResponseReturnValue:
+    """Queue the confirmed action; a refused one comes back in its panel with the reason."""
+    billing = load_billing(contact_key)
+    if action not in ACTIONS or action not in ACTION_LABELS or action == "payment_link":
+        abort(404)
+    txn = _document(billing, txn_type, qbo_id)
+    session = get_qbo().state().session
+    send_to = (request.form.get("send_to") or "").strip()[:200]
+    try:
+        if action == "convert":
+            convert_estimate(
+                session,
+                tenant_key=billing.ctx.tenant_key,
+                contact_key=billing.ctx.contact_key,
+                estimate=txn,
+                catalog=billing.catalog,
+                created_by=get_qbo()._current_user_name(),
+            )
+        else:
+            queue_action(
+                session,
+                tenant_key=billing.ctx.tenant_key,
+                contact_key=billing.ctx.contact_key,
+                txn=txn,
+                action=action,
+                send_to=send_to or None,
+            )
+    except ActionRefused as exc:
+        session.rollback()
+        return _panel(billing, txn, action, 409, refused=exc.message, send_to=send_to)
+    session.commit()
+    wake(reason=action)
+    return folder(billing, DONE[action].format(name=txn_type.lower()))
+
+
+__all__ = ["bp"]
