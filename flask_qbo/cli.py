@@ -14,6 +14,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func
 
+from .billing import notices
+from .billing import reference
 from .connection import health
 from .connection.upkeep import upkeep
 from .emulator.__main__ import main as emulator_main
@@ -246,6 +248,30 @@ def reconcile_command(tenant: str | None, apply_: bool) -> None:
         click.echo(f"tenant {conn.tenant_key}: {len(differences)} difference(s)" + (" fixed" if apply_ else ""))
         for difference in differences:
             click.echo(f"  {difference}")
+
+
+@qbo_cli.command("reference")
+@click.option("--tenant", default=None, help="Tenant key (default: every connected tenant).")
+def reference_command(tenant: str | None) -> None:
+    """Read items, tax codes and rates, and sales preferences from QuickBooks now."""
+    qbo = get_qbo()
+    query = qbo.state().session.query(Connection).filter(Connection.status == ConnectionStatus.CONNECTED)
+    if tenant:
+        query = query.filter(Connection.tenant_key == tenant)
+    connections = query.order_by(Connection.tenant_key).all()
+    if not connections:
+        raise click.ClickException("No connected tenant" + (f" named {tenant}." if tenant else "."))
+    for conn in connections:
+        try:
+            click.echo(f"tenant {conn.tenant_key}: {reference.refresh_reference(qbo, conn)}")
+        except QBOTokenDecryptError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@qbo_cli.command("overdue")
+def overdue_command() -> None:
+    """Send invoice_overdue now for open invoices past due that were never announced (the daily sweep)."""
+    click.echo(f"Announced {notices.sweep_overdue(get_qbo())} overdue invoice(s).")
 
 
 def _only_tenant() -> str:

@@ -176,6 +176,10 @@ class QBOClient:
         """The company's CompanyInfo (its id is the realm id)."""
         return self.read("CompanyInfo", self.realm_id)
 
+    def preferences(self) -> dict[str, t.Any]:
+        """The company's one Preferences object (``GET /preferences``: no id, never paged)."""
+        return _unwrap(self._json(self._call("GET", "preferences", kind="reads")), "Preferences")
+
     def pdf(self, entity: str, id: str) -> requests.Response:
         """The transaction's PDF as a streamed response; the caller closes it."""
         return self._call(

@@ -32,6 +32,8 @@ import weakref
 from flask import Flask
 from flask import has_app_context
 
+from ..billing import notices
+from ..billing import reference
 from ..config import cdc_interval
 from ..config import get_config
 from ..connection import upkeep
@@ -49,6 +51,7 @@ try:
     from celery import Task
     from celery import shared_task
     from celery._state import get_current_app
+    from celery.schedules import crontab
     from celery.signals import worker_process_init
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise QBOConfigError('QBO_RUNNER = "celery" needs Celery: pip install "flask-qbo[celery]".') from exc
@@ -119,6 +122,7 @@ def celery_init_app(app: Flask, celery_app: Celery | None = None) -> Celery:
         celery_app = Celery(app.name, task_cls=FlaskTask)
         celery_app.config_from_object(dict(app.config.get("CELERY") or {}))
     schedule = dict(beat_schedule(app))
+    schedule.update(billing_beat_schedule(app))
     schedule.update(celery_app.conf.beat_schedule or {})
     celery_app.conf.beat_schedule = schedule
     celery_app.set_default()
@@ -344,21 +348,64 @@ def upkeep_task(self: Task[[], int]) -> int:
     return _run(self, job)
 
 
+# -- quote-to-cash: reference reads and the overdue sweep (flask_qbo.billing) ------------
+
+REFERENCE_TASK = "flask_qbo.reference"
+OVERDUE_TASK = "flask_qbo.overdue"
+#: When the daily overdue sweep runs (UTC, Celery's default timezone): just after the date changes.
+OVERDUE_AT = {"hour": 0, "minute": 20}
+
+
+def billing_beat_schedule(app: Flask | None = None) -> dict[str, dict[str, t.Any]]:
+    """The quote-to-cash beat entries; merge them into your ``beat_schedule`` with :func:`beat_schedule`'s.
+
+    The reference entry runs at the sweep interval and reads only the
+    companies that need it (just connected, asked for, or read a day ago), so
+    a new connection's items and tax codes arrive within one sweep.  The
+    overdue sweep runs once a day.
+    """
+    sweep = float(get_config("QBO_CELERY_SWEEP_INTERVAL", app))
+    day = 3600.0
+    return {
+        "flask-qbo-reference": {"task": REFERENCE_TASK, "schedule": sweep, "options": {"expires": sweep}},
+        "flask-qbo-overdue": {"task": OVERDUE_TASK, "schedule": crontab(**OVERDUE_AT), "options": {"expires": day}},
+    }
+
+
+@shared_task(name=REFERENCE_TASK, bind=True, ignore_result=True)
+def reference_task(self: Task[[], int]) -> int:
+    """Read the items, tax codes and preferences of the companies that need it; returns companies read."""
+
+    return _run(self, reference.refresh_due)
+
+
+@shared_task(name=OVERDUE_TASK, bind=True, ignore_result=True)
+def overdue_task(self: Task[[], int]) -> int:
+    """Send ``invoice_overdue`` for invoices that fell past due (once per invoice); returns signals sent."""
+
+    return _run(self, notices.sweep_overdue)
+
+
 __all__ = [
     "CDC_POLL_TASK",
     "CDC_SHARE",
     "CDC_TASK",
+    "OVERDUE_TASK",
+    "REFERENCE_TASK",
     "PULL_TASK",
     "PUSH_TASK",
     "UPKEEP_TASK",
     "CeleryRunner",
     "beat_schedule",
+    "billing_beat_schedule",
     "celery_for",
     "celery_init_app",
     "cdc_poll_task",
     "cdc_task",
+    "overdue_task",
     "pull_task",
     "push_task",
+    "reference_task",
     "upkeep_task",
     "wake",
 ]

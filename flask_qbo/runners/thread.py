@@ -45,6 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 from sqlalchemy import select
 
+from ..billing import notices
+from ..billing import reference
 from ..connection import upkeep
 from ..models import Outbox
 from ..models import OutboxStatus
@@ -109,6 +111,9 @@ class ThreadRunner:
         #: When the last round finished (UTC): read by ``flask qbo doctor`` and the health page.
         self.last_run: dt.datetime | None = None
         self._said_held = False
+        # Quote-to-cash (flask_qbo.billing): reference reads checked on the poll timer, the overdue sweep once a day.
+        self._next_reference: float | None = None
+        self._swept_on: dt.date | None = None
 
     @property
     def alive(self) -> bool:
@@ -195,8 +200,25 @@ class ThreadRunner:
         if now >= self._next_upkeep:
             self._next_upkeep = now + self.upkeep_interval
             self._job("upkeep", upkeep.upkeep, qbo)
+        self._billing_jobs(qbo, now)
         self.last_run = utcnow()
         return due_in
+
+    def _billing_jobs(self, qbo: QBO, now: float) -> None:
+        """Read the reference data of companies that need it (just connected, asked for, a day old), and
+        sweep for overdue invoices once per UTC day (a failed sweep waits for the next day: it misses nothing).
+
+        The first reference check comes one poll interval after the runner starts: the queues and the
+        CDC polls get QuickBooks first."""
+        if self._next_reference is None:
+            self._next_reference = now + self.poll_interval
+        if now >= self._next_reference:
+            self._next_reference = now + self.poll_interval
+            self._job("reference", reference.refresh_due, qbo)
+        today = utcnow().date()
+        if self._swept_on != today:
+            self._swept_on = today
+            self._job("overdue", notices.sweep_overdue, qbo)
 
     def _poll_pool(self) -> ThreadPoolExecutor | None:
         """The pool CDC polls run on, made on first use; ``None`` with one poll worker."""

@@ -61,6 +61,8 @@ from ..payload import pulled_value
 from ..payload import qbo_changes
 from ..payload import qbo_values
 from ..queue import UNFINISHED
+from . import items
+from . import milestones
 from . import mirror
 from . import parsing
 from . import requeue
@@ -91,6 +93,8 @@ class Applier:
         self.applied = 0
         #: The ``extra`` of this applier's log records.
         self.log_extra = {"qbo_realm": self.realm_id, "qbo_tenant": connection.tenant_key}
+        #: Once-only signals (invoice paid, estimate accepted) claimed here; the caller sends them after its commit.
+        self.milestones = milestones.Milestones(self.app, connection.tenant_key)
 
     # -- dispatch -------------------------------------------------------------------
 
@@ -114,7 +118,13 @@ class Applier:
             if data.get("status") != "Deleted":
                 mirror.store_ref_item(self.session, self.realm_id, entity, data)
             return False
+        if entity == "Item":  # reference data, like the lists above: not counted in ``applied``
+            return items.apply_item(self.session, self.realm_id, data)
         return False
+
+    def item_gone(self, qbo_id: str) -> bool:
+        """An item QBO no longer has as such (merged away, or missing from a read): inactive."""
+        return items.inactivate(self.session, self.realm_id, qbo_id)
 
     def _changed(
         self,
@@ -150,10 +160,12 @@ class Applier:
             return False  # QBO_MIRROR = "linked": an unlinked customer's document
         before = mirror.get_transaction(self.session, self.realm_id, entity, str(data["Id"]))
         state = (before.sync_token, before.deleted, before.qbo_updated_at) if before is not None else None
+        was = milestones.Before.of(before)
         row = mirror.upsert_transaction(self.session, self.realm_id, entity, data, today=self.today)
         if row.customer_qbo_id:
             survivor = mirror.surviving_id(self.session, self.realm_id, row.customer_qbo_id)
             row.customer_qbo_id = survivor
+        self.milestones.seen(self.session, entity, was, row)  # QBO may move a balance without a new SyncToken
         if state == (row.sync_token, row.deleted, row.qbo_updated_at):
             return False
         self._changed(entity, row.qbo_id, None, "deleted" if row.deleted else "mirrored")

@@ -57,8 +57,8 @@ _TOKEN_DIGITS = 18
 
 def upsert_customers(session: Session, connection: Connection, rows: t.Sequence[Row]) -> None:
     """Mirror a page of QBO Customer dicts (in ``session``'s transaction, not committed)."""
-    rows = _latest(rows)
-    insert = _insert_for(session)
+    rows = latest(rows)
+    insert = insert_for(session)
     if insert is None:
         for data in rows:
             mirror.upsert_customer(session, connection, data)
@@ -83,7 +83,7 @@ def upsert_customers(session: Session, connection: Connection, rows: t.Sequence[
     changed = {name: new[name] for name in values[0] if name not in ("tenant_key", "realm_id", "qbo_id")}
     changed["merged_into"] = sa.case((new.active == sa.true(), sa.null()), else_=old.merged_into)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[old.realm_id, old.qbo_id], set_=changed, where=_not_older(new, old, _dialect(session))
+        index_elements=[old.realm_id, old.qbo_id], set_=changed, where=not_older(new, old, dialect_of(session))
     )
     session.execute(stmt, values)
 
@@ -94,8 +94,8 @@ def upsert_transactions(
     """Mirror a page of one transaction type (a ``{"status": "Deleted"}`` item tombstones its row)."""
     if entity not in mirror.TRANSACTION_TYPES:
         raise ValueError(f"{entity!r} is not a mirrored transaction type; expected one of {mirror.TRANSACTION_TYPES}.")
-    rows = _latest(rows)
-    insert = _insert_for(session)
+    rows = latest(rows)
+    insert = insert_for(session)
     deleted = [data for data in rows if data.get("status") == "Deleted"]
     living = [data for data in rows if data.get("status") != "Deleted"]
     if insert is None:
@@ -119,7 +119,7 @@ def upsert_transactions(
             old.qbo_updated_at.is_(None),
             sa.and_(new.qbo_updated_at.isnot(None), new.qbo_updated_at > old.qbo_updated_at),
         )
-        guard = sa.case((old.deleted == sa.true(), after_delete), else_=_not_older(new, old, _dialect(session)))
+        guard = sa.case((old.deleted == sa.true(), after_delete), else_=not_older(new, old, dialect_of(session)))
         changed = {name: new[name] for name in values[0] if name not in ("realm_id", "txn_type", "qbo_id")}
         stmt = stmt.on_conflict_do_update(
             index_elements=[old.realm_id, old.txn_type, old.qbo_id], set_=changed, where=guard
@@ -163,7 +163,7 @@ def linked_documents(
     return [data for data in rows if keeps(data)]
 
 
-def _latest(rows: t.Sequence[Row]) -> list[Row]:
+def latest(rows: t.Sequence[Row]) -> list[Row]:
     """One version per id (QBO never repeats one in a page, but its data is untrusted): the newest."""
     found: dict[str, Row] = {}
     for data in rows:
@@ -174,13 +174,14 @@ def _latest(rows: t.Sequence[Row]) -> list[Row]:
     return list(found.values())
 
 
-def _dialect(session: Session) -> str:
+def dialect_of(session: Session) -> str:
+    """The name of the database dialect the mirror tables live on (``sqlite``, ``postgresql`` ...)."""
     return session.get_bind(mapper=Customer).dialect.name
 
 
-def _insert_for(session: Session) -> t.Callable[[sa.Table], t.Any] | None:
+def insert_for(session: Session) -> t.Callable[[sa.Table], t.Any] | None:
     """The dialect's ``insert`` that has ``on_conflict_do_update``, or ``None`` (use the single-row path)."""
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(_dialect(session))
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect_of(session))
 
 
 def _ref_names(session: Session, realm_id: str) -> mirror.RefNames:
@@ -208,7 +209,7 @@ def _token(column: sa.ColumnElement[t.Any], dialect: str) -> sa.ColumnElement[t.
     return sa.case((digits, sa.cast(text, sa.BigInteger)), else_=sa.null())
 
 
-def _not_older(new: t.Any, old: t.Any, dialect: str) -> sa.ColumnElement[bool]:
+def not_older(new: t.Any, old: t.Any, dialect: str) -> sa.ColumnElement[bool]:
     """SQL for "the incoming version is not older than the stored one" (:func:`.parsing.is_stale`, negated)."""
     new_token, old_token = _token(new.sync_token, dialect), _token(old.sync_token, dialect)
     by_time = sa.or_(

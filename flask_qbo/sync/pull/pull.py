@@ -68,8 +68,9 @@ if t.TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Entities pulled: customers, the six sales transactions, and the card's reference lists.
-ENTITIES = ("Term", "PaymentMethod", "Customer", *mirror.TRANSACTION_TYPES)
+#: Entities pulled: customers, the six sales transactions, the card's reference lists and the
+#: products and services documents are made of (Item: one more name in the same CDC request).
+ENTITIES = ("Term", "PaymentMethod", "Item", "Customer", *mirror.TRANSACTION_TYPES)
 #: CDC refuses a ``changedSince`` older than this; the hour of margin absorbs clock skew.
 CDC_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(hours=1)
 #: CDC returns at most this many objects; a full page may be truncated.
@@ -201,6 +202,7 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     wanted: dict[tuple[str, str], None] = {}  # a dict keeps the events' order
     merged: list[tuple[str, str]] = []
     deletes: list[Inbox] = []
+    items_gone: list[str] = []  # items a Merge removed: QBO keeps them, inactive
     for row in rows:
         if row.entity not in ENTITIES or not is_qbo_id(row.entity_id):
             continue  # names nothing QBO can have: done, without a read (and never failing the bulk read)
@@ -210,6 +212,8 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
         wanted[(row.entity, row.entity_id)] = None
         if row.operation == "Merge" and row.deleted_id and row.entity == "Customer":
             merged.append((row.deleted_id, row.entity_id))
+        elif row.operation == "Merge" and row.deleted_id and row.entity == "Item":
+            items_gone.append(row.deleted_id)
     # Reads before writes: the read counter commits on its own connection.
     fetched = scope.fetch(client, session, realm, wanted, rows, _fetch)
     touched = _balance_customers(session, realm, fetched.items(), [(r.entity, r.entity_id) for r in deletes])
@@ -237,10 +241,15 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     for entity, entity_id in missing:
         if entity in mirror.TRANSACTION_TYPES:
             applier.delete_transaction(entity, entity_id, None)  # deleted from QBO
+        elif entity == "Item":
+            items_gone.append(entity_id)
+    for item_id in items_gone:
+        applier.item_gone(item_id)
     for from_id, into_id in announced:
         applier.merge(from_id, fetched[("Customer", into_id)])
     survivors.apply(applier)
     session.commit()
+    applier.milestones.send()
     return applier.applied
 
 
@@ -384,6 +393,7 @@ def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
         )
     session.commit()
     reads.clear()  # counted by the commit
+    applier.milestones.send()
     return applier.applied
 
 

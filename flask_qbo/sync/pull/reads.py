@@ -23,8 +23,8 @@ if t.TYPE_CHECKING:
 
 #: Ids per ``Id IN (...)`` query: QBO's largest page, so one request answers a whole chunk.
 IN_CHUNK = 1000
-#: Name lists QBO hides when inactive unless asked for both.
-NAME_LISTS = ("Customer", "Term", "PaymentMethod")
+#: Name lists QBO hides when inactive unless asked for both (for Item assumed: nothing says it does not).
+NAME_LISTS = ("Customer", "Term", "PaymentMethod", "Item")
 
 
 def read_many(client: QBOClient, entity: str, ids: t.Collection[str]) -> list[dict[str, t.Any]]:

@@ -116,6 +116,7 @@ def reconcile(qbo: QBO, connection: Connection, *, apply: bool = False) -> list[
             found.extend(_contacts(qbo, session, connection.tenant_key, realm, remote, apply=apply))
     if apply:
         session.commit()
+        applier.milestones.send()
     return found
 
 
