@@ -11,6 +11,7 @@ from .app import Emulator
 from .app import EmulatorUser
 from .config import EmulatorConfig
 from .errors import EmulatorFault
+from .settings import CompanySettings
 from .transport import WSGIAdapter
 
-__all__ = ["Emulator", "EmulatorConfig", "EmulatorFault", "EmulatorUser", "WSGIAdapter"]
+__all__ = ["CompanySettings", "Emulator", "EmulatorConfig", "EmulatorFault", "EmulatorUser", "WSGIAdapter"]

@@ -34,6 +34,7 @@ from .config import EmulatorConfig
 from .errors import EmulatorFault
 from .faults import FaultInjector
 from .realms import is_realm_id
+from .settings import CompanySettings
 from .store import Store
 from .throttle import Throttle
 from .tokens import TokenAuthority
@@ -168,8 +169,11 @@ class Emulator:
         session.mount(self.config.base_url, WSGIAdapter(self.app))
         return session
 
-    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
-        self.store.add_company(realm_id, name, **company_info)
+    def add_company(
+        self, realm_id: str, name: str, settings: CompanySettings | None = None, **company_info: object
+    ) -> None:
+        """Create a company (see :meth:`Store.add_company <flask_qbo.emulator.store.Store.add_company>`)."""
+        self.store.add_company(realm_id, name, settings, **company_info)
         default = self.users.get(self.config.default_user[0])
         if default is not None and realm_id not in default.realms:
             default.realms.append(realm_id)

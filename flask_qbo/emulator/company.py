@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from . import entities
 from .entities import DELETED_SUFFIX
+from .preferences import PREFERENCES_ID
+from .preferences import Prefs
 
 #: Transactions that move a customer's balance: the amount field and its sign.
 BALANCE_FIELDS: dict[str, tuple[str, int]] = {
@@ -65,6 +67,11 @@ class Company:
     def country(self) -> str:
         """The company's country (``CompanyInfo.Country``, e.g. ``US``): it decides the tax rules."""
         return str(self.tables["CompanyInfo"].get(self.realm, {}).get("Country", "US"))
+
+    @property
+    def prefs(self) -> Prefs:
+        """The flags of the company's Preferences the rules act on (custom numbers, currencies, tax ...)."""
+        return Prefs.read(self.tables["Preferences"].get(PREFERENCES_ID) or {})
 
     def new_address_id(self) -> str:
         """Addresses (a customer's, a document's, the company's) share one id sequence, as in QBO."""

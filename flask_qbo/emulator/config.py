@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 
+from .settings import CompanySettings
+
 
 @dataclass
 class EmulatorConfig:
@@ -69,6 +71,8 @@ class EmulatorConfig:
     #: Seconds the standalone server stalls on an injected timeout fault.
     server_timeout_stall: float = 35.0
     home_currency: tuple[str, str] = ("USD", "United States Dollar")
+    #: How a company is set up when :meth:`~flask_qbo.emulator.Emulator.add_company` gets no settings.
+    company_settings: CompanySettings = field(default_factory=CompanySettings)
     default_user: tuple[str, str] = field(default=("admin@example.com", "password"))
 
     def scaled(self, seconds: float) -> float:

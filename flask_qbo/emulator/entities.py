@@ -11,13 +11,17 @@ from __future__ import annotations
 
 NAME_LISTS = ("Customer", "Term", "PaymentMethod", "Account", "Item")
 TRANSACTIONS = ("Invoice", "Payment", "Estimate", "SalesReceipt", "CreditMemo", "RefundReceipt")
-ENTITIES = NAME_LISTS + TRANSACTIONS + ("CompanyInfo", "Preferences")
+#: The company's tax list: served and queried, never written by a client, not in CDC.
+TAX_LISTS = ("TaxCode", "TaxRate")
+ENTITIES = NAME_LISTS + TRANSACTIONS + ("CompanyInfo", "Preferences") + TAX_LISTS
 #: URL segment (lower case) and case-insensitive query name → canonical name.
 BY_LOWER = {name.lower(): name for name in ENTITIES}
-#: Reference lists a client may create; Account and Item are read-only here.
-CREATABLE = ("Customer", "Term", "PaymentMethod") + TRANSACTIONS
+#: Reference lists a client may create; Account is read-only here (and an Item of Type Group).
+CREATABLE = ("Customer", "Term", "PaymentMethod", "Item") + TRANSACTIONS
 #: Entities the emulator serves but no client may change.
-READ_ONLY = ("Account", "Item", "Preferences")
+READ_ONLY = ("Account", "Preferences") + TAX_LISTS
+#: Entities a CDC request may not name (QBO leaves the tax list out of change data capture).
+NOT_IN_CDC = TAX_LISTS
 VOIDABLE = ("Invoice", "Payment", "SalesReceipt", "CreditMemo", "RefundReceipt")
 #: Appended to the DisplayName of an inactive customer, as QBO does.
 DELETED_SUFFIX = " (deleted)"
@@ -47,7 +51,11 @@ FILTERABLE: dict[str, frozenset[str]] = {
     "Term": frozenset(_META + ("Name", "Active", "Type", "DueDays")),
     "PaymentMethod": frozenset(_META + ("Name", "Active", "Type")),
     "Account": frozenset(_META + ("Name", "Active", "AccountType", "FullyQualifiedName")),
-    "Item": frozenset(_META + ("Name", "Active", "Type", "FullyQualifiedName")),
+    "Item": frozenset(
+        _META + ("Name", "Active", "Type", "FullyQualifiedName", "Sku", "SubItem", "Taxable", "ParentRef", "UnitPrice")
+    ),
+    "TaxCode": frozenset(_META + ("Name", "Active", "Taxable", "TaxGroup", "Hidden")),
+    "TaxRate": frozenset(_META + ("Name", "Active", "RateValue", "AgencyRef")),
     "Invoice": frozenset(_TXN_FILTERS + ("DueDate", "Balance")),
     "Payment": frozenset(_TXN_FILTERS + ("UnappliedAmt", "PaymentRefNum")),
     "Estimate": frozenset(_TXN_FILTERS + ("TxnStatus", "ExpirationDate")),

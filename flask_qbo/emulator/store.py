@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import dataclasses
 import threading
 import typing as t
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from .document_ops import DocumentOps
 from .entities import BY_LOWER
 from .entities import CREATABLE
 from .entities import NAME_LISTS
+from .entities import NOT_IN_CDC
 from .entities import READ_ONLY
 from .entities import TRANSACTIONS
 from .errors import EmulatorFault
@@ -47,7 +49,10 @@ from .realms import is_realm_id
 from .realms import not_a_realm
 from .rules.documents import check_unique_number
 from .rules.documents import estimate_link
+from .rules.items import refresh_item_names
 from .rules.values import money
+from .settings import CURRENCY_NAMES
+from .settings import CompanySettings
 
 #: ``listener(realm, entity, entity_id, operation, when, deleted_id)``; operations
 #: use the legacy webhook names: Create, Update, Delete, Merge, Void, Emailed.
@@ -66,20 +71,32 @@ class Store(DocumentOps):
 
     # ------------------------------------------------------------------ companies
 
-    def add_company(self, realm_id: str, name: str, **company_info: object) -> None:
-        """Create a company with QBO's default terms, payment methods and accounts.
+    def add_company(
+        self, realm_id: str, name: str, settings: CompanySettings | None = None, **company_info: object
+    ) -> None:
+        """Create a company with QBO's default terms, payment methods, accounts and tax list.
+
+        ``settings`` default to :attr:`EmulatorConfig.company_settings`; a
+        ``Country`` among ``company_info`` picks the country of those defaults.
 
         :raises ValueError: ``realm_id`` is not a company id (every other entry
-            point trusts the companies created here).
+            point trusts the companies created here), or the country is not one
+            the emulator models.
         """
         if not is_realm_id(realm_id):
             raise ValueError(not_a_realm(realm_id))
+        if settings is None:
+            country = str(company_info.pop("Country", self.config.company_settings.country))
+            settings = dataclasses.replace(self.config.company_settings, country=country)
+        elif company_info.pop("Country", settings.country) != settings.country:
+            raise ValueError("Country and settings.country disagree")
         with self.lock:
             if realm_id in self._companies:
                 raise EmulatorFault(400, "6000", "Duplicate company", f"Realm {realm_id} already exists")
             company = Company(realm_id, name)
             self._companies[realm_id] = company
-            fill_new_company(company, self._meta(), self._currency(), self.clock.today(), company_info)
+            currency = settings.currency(self.config.home_currency)
+            fill_new_company(company, self._meta(), currency, self.clock.today(), company_info, settings)
 
     def companies(self) -> list[tuple[str, str]]:
         with self.lock:
@@ -97,8 +114,10 @@ class Store(DocumentOps):
 
     # ------------------------------------------------------------------ helpers
 
-    def _currency(self) -> dict[str, str]:
-        code, name = self.config.home_currency
+    def _currency(self, company: Company) -> dict[str, str]:
+        """The company's home currency as a reference (its name as the emulator was configured, or known)."""
+        code = company.prefs.home_currency
+        name = self.config.home_currency[1] if code == self.config.home_currency[0] else CURRENCY_NAMES.get(code, code)
         return {"value": code, "name": name}
 
     def _meta(self, when: datetime | None = None) -> dict[str, str]:
@@ -163,7 +182,7 @@ class Store(DocumentOps):
                 entity,
                 rules.merge_for_write(entity, None, copy.deepcopy(obj), True),
                 None,
-                self._currency(),
+                self._currency(company),
                 self.clock.today(),
             )
             if entity in TRANSACTIONS:
@@ -178,6 +197,22 @@ class Store(DocumentOps):
             if entity == "Invoice":
                 self._sync_estimate(company, prepared, None)
             return present(company, entity, prepared)
+
+    def install(self, realm: str, entity: str, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Add a row made in QBO's own screens, one no client may create (a bundle, say), logged as a Create.
+
+        The row is taken as it is (no rules run): the caller gives it QBO's shape.
+        """
+        entity = self.entity_name(entity)
+        with self.lock:
+            company = self.company(realm)
+            stored = copy.deepcopy(row)
+            stored["Id"] = company.new_id(entity)
+            stored["SyncToken"] = "0"
+            stored["MetaData"] = self._meta()
+            company.table(entity)[stored["Id"]] = stored
+            self._commit(company, entity, stored, "Create")
+            return present(company, entity, stored)
 
     def read(self, realm: str, entity: str, entity_id: object) -> dict[str, t.Any]:
         entity = self.entity_name(entity)
@@ -200,7 +235,7 @@ class Store(DocumentOps):
             self._check_token(current, obj.get("SyncToken"))
             old_links = company.linked_invoices(current) if entity == "Payment" else set()
             merged = rules.merge_for_write(entity, copy.deepcopy(current), copy.deepcopy(obj), sparse)
-            prepared = rules.prepare(company, entity, merged, current, self._currency(), self.clock.today())
+            prepared = rules.prepare(company, entity, merged, current, self._currency(company), self.clock.today())
             if entity in TRANSACTIONS:
                 check_unique_number(company, entity, prepared, current, include)
             linked_before = estimate_link(current) if entity == "Invoice" else None
@@ -213,6 +248,8 @@ class Store(DocumentOps):
                 self._sync_estimate(company, current, linked_before)
             if entity == "Customer":
                 company.refresh_job_names(current["Id"])
+            if entity == "Item":
+                refresh_item_names(company, current["Id"])
             if entity == "Payment":
                 self._relink_invoices(company, old_links | company.linked_invoices(current))
             return present(company, entity, current)
@@ -325,6 +362,9 @@ class Store(DocumentOps):
     def cdc(self, realm: str, names: builtins.list[str], since: datetime, cap: int = 1000) -> dict[str, t.Any]:
         """Objects of the entities ``names`` changed at or after ``since``, QBO's CDC shape."""
         entities = [self.entity_name(e) for e in names]
+        for entity in entities:
+            if entity in NOT_IN_CDC:
+                raise errors.request_error(f"Entity {entity} is not supported by change data capture.", "entities")
         with self.lock:
             return changed_since(self.company(realm), entities, since, cap)
 

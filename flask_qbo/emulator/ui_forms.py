@@ -134,10 +134,13 @@ def _pick(items: list[Record], value: str) -> dict[str, str] | None:
     raise FormError("Unknown choice.", f"{value!r} is not in the list.", "")
 
 
-def _sales_line(amount: Decimal, description: str) -> Record:
+def _sales_line(amount: Decimal, description: str, refs: dict[str, list[Record]]) -> Record:
+    """One item line; in a non-US company it carries the default tax code, as QBO's form fills it in."""
     line: Record = {"Amount": float(amount), "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}
     if description:
         line["Description"] = description
+    for code in refs.get("tax_codes", [])[:1]:
+        line["SalesItemLineDetail"]["TaxCodeRef"] = {"value": str(code["Id"])}
     return line
 
 
@@ -154,7 +157,7 @@ def invoice_body(form: Form, customer: Record, refs: dict[str, list[Record]], to
     body: Record = {
         "CustomerRef": _customer_ref(customer),
         "TxnDate": txn_date.isoformat(),
-        "Line": [_sales_line(amount, _form_value(form, "Description"))],
+        "Line": [_sales_line(amount, _form_value(form, "Description"), refs)],
     }
     if due is not None:
         body["DueDate"] = due.isoformat()
@@ -226,7 +229,7 @@ def estimate_body(form: Form, customer: Record, refs: dict[str, list[Record]], t
     body: Record = {
         "CustomerRef": _customer_ref(customer),
         "TxnDate": txn_date.isoformat(),
-        "Line": [_sales_line(amount, _form_value(form, "Description"))],
+        "Line": [_sales_line(amount, _form_value(form, "Description"), refs)],
         "TxnStatus": _form_value(form, "TxnStatus") or "Pending",
     }
     expires = parse_date(form, "ExpirationDate")

@@ -44,7 +44,16 @@ def reference_lists(realm: str) -> dict[str, list[Record]]:
     return {
         "terms": [x for x in store.list(realm, "Term") if x.get("Active", True)],
         "methods": [x for x in store.list(realm, "PaymentMethod") if x.get("Active", True)],
+        "tax_codes": _default_tax_code(realm),
     }
+
+
+def _default_tax_code(realm: str) -> list[Record]:
+    """A non-US company's default sales tax code, which QBO's forms put on a new line (none in the US)."""
+    store = emulator().store
+    with store.lock:
+        code = store.company(realm).prefs.tax_group_code
+    return [store.read(realm, "TaxCode", code)] if code else []
 
 
 def payable_invoices(transactions: list[Record]) -> list[Record]:

@@ -83,7 +83,7 @@ SERVER_FILLED: dict[str, tuple[str, ...]] = {
 }
 
 _TAX_DETAIL = (
-    # Sales tax is not computed: TxnTaxDetail carries the total only, no tax code or per-rate lines.
+    # In a company without sales tax set up TxnTaxDetail carries the total only (test_tax_shapes.py: with AST).
     "TxnTaxDetail.TxnTaxCodeRef",
     "TxnTaxDetail.TxnTaxCodeRef.value",
     "TxnTaxDetail.TaxLine",

@@ -2,10 +2,11 @@
 
 The store stays generic (ids, SyncTokens, change log); everything that differs
 between a Customer and an Invoice lives in this package, one module per entity
-family (:mod:`.customer`, :mod:`.transactions`, :mod:`.lists`, sharing the
-checks in :mod:`.values`), so the HTTP API, the Python API and the web UI all
-enforce the same rules. This module owns the two steps every write takes:
-merging a client body into the stored object, and dispatching to the family.
+family (:mod:`.customer`, :mod:`.transactions`, :mod:`.lists`, :mod:`.items`,
+:mod:`.tax`, sharing the checks in :mod:`.values`), so the HTTP API, the
+Python API and the web UI all enforce the same rules. This module owns the two
+steps every write takes: merging a client body into the stored object, and
+dispatching to the family.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import typing as t
 
 from ..entities import TRANSACTIONS
 from .customer import prepare_customer
+from .items import prepare_item
 from .lists import prepare_payment_method
 from .lists import prepare_term
 from .transactions import prepare_transaction
@@ -73,7 +75,7 @@ def prepare(
     currency: dict[str, str],
     today: str,
 ) -> dict[str, t.Any]:
-    """Dispatch to the entity's rules; CompanyInfo, Account and Item pass through."""
+    """Dispatch to the entity's rules; CompanyInfo and Account pass through."""
     if entity == "Customer":
         return prepare_customer(company, obj, current, currency)
     if entity in TRANSACTIONS:
@@ -82,4 +84,6 @@ def prepare(
         return prepare_term(company, obj, current)
     if entity == "PaymentMethod":
         return prepare_payment_method(company, obj, current)
+    if entity == "Item":
+        return prepare_item(company, obj, current)
     return obj

@@ -8,10 +8,9 @@ addresses. A
 Payment instead applies its amount to open invoices through
 ``Line[].LinkedTxn`` and may not exceed what they owe.
 
-Sales tax is not set up in an emulated company (``Preferences.TaxPrefs``), so
-as QBO does then, a ``TxnTaxDetail`` a client sends is ignored and every
-document reports ``TotalTax`` 0; line tax codes are kept (``NON`` when none is
-sent) and, in a US company, must be ``TAX`` or ``NON``.
+Line tax codes are kept (``NON`` when none is sent) and, in a US company,
+must be ``TAX`` or ``NON``; the tax itself and the total that includes it are
+:mod:`.tax`'s, once lines and addresses are settled.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from .documents import number_document
 from .documents import online_payment_defaults
 from .documents import prepare_estimate_fields
 from .lines import price_lines
+from .tax import settle_tax
 from .values import addresses
 from .values import check_date
 from .values import check_length
@@ -85,12 +85,12 @@ def prepare_transaction(
             _item_line(company, line["SalesItemLineDetail"])
     obj["Line"], total = priced.lines, float(priced.total)
     obj["TotalAmt"] = total
-    obj["TxnTaxDetail"] = {"TotalTax": 0}
     if current is None:
         for name in ("BillAddr", "ShipAddr"):
             if name not in obj and customer.get(name):
                 obj[name] = dict(customer[name])
     addresses(company, obj, current, ("BillAddr", "ShipAddr"))
+    total = settle_tax(company, obj, current, total)  # TxnTaxDetail and TotalAmt: see rules/tax.py
     number_document(company, entity, obj, current)
     if entity in ("Invoice", "Estimate"):
         default_bill_email(obj, customer, current)

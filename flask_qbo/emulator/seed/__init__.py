@@ -28,10 +28,13 @@ import random
 import typing as t
 
 from ..entities import ESTIMATE_STATUSES
+from ..settings import CompanySettings
 from .data import CATALOGUES
+from .data import PLACES_BY_COUNTRY
 from .data import customer_profiles
 from .history import Seeder
 from .history import opening_day
+from .products import seed_items
 
 if t.TYPE_CHECKING:
     from ..app import Emulator
@@ -63,7 +66,7 @@ DEMO_CUSTOMER_EMAILS: list[str] = [p.email for p in customer_profiles(random.Ran
 
 
 #: What :func:`~flask_qbo.emulator.defaults.fill_new_company` puts in a new company.
-OPENED_WITH = ("CompanyInfo", "Preferences", "Term", "PaymentMethod", "Account", "Item")
+OPENED_WITH = ("CompanyInfo", "Preferences", "Term", "PaymentMethod", "Account", "Item", "TaxCode", "TaxRate")
 
 
 @contextlib.contextmanager
@@ -120,6 +123,7 @@ def seed_company(
     years: int = 2,
     txns_per_customer: int = 10,
     catalogue: str = "landscaping",
+    settings: CompanySettings | None = None,
 ) -> None:
     """Create (if needed) and populate one company with customers and their history.
 
@@ -127,7 +131,9 @@ def seed_company(
     (a job) and the last one is made inactive; every other customer gets
     roughly ``txns_per_customer`` documents (plus the payments that settle
     invoices) dated within the last ``years`` years. ``catalogue`` picks the
-    product lines ("landscaping" or "trading"). A company created here opens
+    product lines ("landscaping" or "trading") and the items its lines use
+    (:mod:`.products`); ``settings`` (country, sales tax ...) apply to a
+    company created here, whose customers live in its country. A company created here opens
     (``CompanyStartDate``, its default lists' ``MetaData``) before its first
     customer; an existing company that opened later than that is moved back
     to it, so its history never predates it.
@@ -135,15 +141,20 @@ def seed_company(
     if catalogue not in CATALOGUES:
         raise ValueError(f"unknown catalogue {catalogue!r}; choose from {sorted(CATALOGUES)}")
     rng = random.Random(seed)
-    profiles = customer_profiles(rng, customers)
     opening = opening_day(emu.clock.now().date(), years)
     moment = dt.datetime.combine(opening, dt.time(8), tzinfo=emu.clock.tz)
     if realm_id not in {realm for realm, _name in emu.store.companies()}:
         with emu.clock.pinned(moment):
-            emu.add_company(realm_id, name)
+            emu.add_company(realm_id, name, settings)
     else:
         _open_earlier(emu, realm_id, moment)
+    country = emu.store.company(realm_id).country()
+    if country not in PLACES_BY_COUNTRY:
+        raise ValueError(f"the seed has no customers for a company in {country}")
+    profiles = customer_profiles(rng, customers, PLACES_BY_COUNTRY[country])
     with _silenced(emu):
+        with emu.clock.pinned(moment):
+            seed_items(emu, realm_id, catalogue)
         seeder = Seeder(emu, realm_id, rng, catalogue)
         planned = [seeder.add_customer(profile) for profile in profiles]
         estimate_cycle = list(ESTIMATE_STATUSES) * 2
@@ -160,10 +171,13 @@ def seed_company(
 def seed_demo(emu: Emulator, seed: int = DEMO_SEED) -> None:
     """Seed the two demo companies used by the demo CRM, tests and docs.
 
-    With the default ``seed`` the demo company's customers carry
-    :data:`DEMO_CUSTOMER_EMAILS`.
+    The demo company is in the US with automated sales tax on; the second is
+    Canadian (CAD, GST/HST tax codes). With the default ``seed`` the demo
+    company's customers carry :data:`DEMO_CUSTOMER_EMAILS`.
     """
-    seed_company(emu, DEMO_REALM, DEMO_COMPANY_NAME, seed=seed, customers=30, years=2)
+    seed_company(
+        emu, DEMO_REALM, DEMO_COMPANY_NAME, seed=seed, customers=30, years=2, settings=CompanySettings(sales_tax=True)
+    )
     seed_company(
         emu,
         SECOND_REALM,
@@ -173,4 +187,5 @@ def seed_demo(emu: Emulator, seed: int = DEMO_SEED) -> None:
         years=1,
         txns_per_customer=6,
         catalogue="trading",
+        settings=CompanySettings(country="CA"),
     )

@@ -125,6 +125,20 @@ PLACES = (
     ("Madison", "WI", "537", "608"),
     ("Burlington", "VT", "054", "802"),
 )
+# (city, province, first three characters of its postal codes, area code)
+CANADIAN_PLACES = (
+    ("Toronto", "ON", "M5V", "416"),
+    ("Ottawa", "ON", "K1P", "613"),
+    ("Hamilton", "ON", "L8P", "905"),
+    ("Kingston", "ON", "K7L", "613"),
+    ("Montreal", "QC", "H2Y", "514"),
+    ("Halifax", "NS", "B3J", "902"),
+    ("Vancouver", "BC", "V6B", "604"),
+    ("Calgary", "AB", "T2P", "403"),
+)
+#: Where a seeded company's customers live, and how the country is written in their addresses.
+PLACES_BY_COUNTRY = {"US": (PLACES, "USA"), "CA": (CANADIAN_PLACES, "Canada")}
+_POSTAL_LETTERS = "ABCEGHJKLMNPRSTVXY"
 NOTES = (
     "Prefers to be contacted by email.",
     "Gate code 4417; dog in the back yard.",
@@ -138,8 +152,8 @@ DELIVERY_CHOICES = ("Email", "Email", "Print", "None")
 ESTIMATE_WEIGHTS = {"Pending": 30, "Accepted": 20, "Closed": 25, "Rejected": 15, "Converted": 10}
 
 CATALOGUES: dict[str, tuple[tuple[str, int, int], ...]] = {
-    # (line description, min amount, max amount) in whole dollars. Lines use the
-    # company's default "Services" item, the only item a new company has.
+    # (line description, min amount, max amount) in whole dollars. Each line is
+    # sold as the item products.LINE_ITEMS names.
     "landscaping": (
         ("Weekly garden maintenance", 60, 420),
         ("Landscape design consultation", 150, 900),
@@ -179,23 +193,36 @@ def _slug(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def _address(rng: random.Random) -> dict[str, str]:
-    city, state, zip_prefix, _area = rng.choice(PLACES)
+def _postal_code(prefix: str, number: int, country: str) -> str:
+    """A US ZIP code (prefix + two digits) or a Canadian one (``M5V 3A7``) from the same draw."""
+    if country == "USA":
+        return f"{prefix}{number:02d}"
+    return f"{prefix} {number % 10}{_POSTAL_LETTERS[number % len(_POSTAL_LETTERS)]}{number // 10}"
+
+
+def _address(rng: random.Random, places: tuple[tuple[str, str, str, str], ...], country: str) -> dict[str, str]:
+    city, state, zip_prefix, _area = rng.choice(places)
     return {
         "Line1": f"{rng.randint(10, 9899)} {rng.choice(STREETS)}",
         "City": city,
         "CountrySubDivisionCode": state,
-        "PostalCode": f"{zip_prefix}{rng.randint(1, 99):02d}",
-        "Country": "USA",
+        "PostalCode": _postal_code(zip_prefix, rng.randint(1, 99), country),
+        "Country": country,
     }
 
 
-def customer_profiles(rng: random.Random, count: int) -> list[Profile]:
+def customer_profiles(
+    rng: random.Random,
+    count: int,
+    where: tuple[tuple[tuple[str, str, str, str], ...], str] = (PLACES, "USA"),
+) -> list[Profile]:
     """Build ``count`` distinct customers; a pure function of the generator state.
 
     Kept separate from any emulator so :data:`DEMO_CUSTOMER_EMAILS` can be
     computed without building one. The last profile is the inactive customer.
+    ``where`` is (places, country) of their addresses (:data:`PLACES_BY_COUNTRY`).
     """
+    places, country = where
     profiles: list[Profile] = []
     used_names: set[str] = set()
     while len(profiles) < count:
@@ -209,8 +236,8 @@ def customer_profiles(rng: random.Random, count: int) -> list[Profile]:
         used_names.add(display)
         domain = f"{_slug(company)}.example.com" if company else "example.net"
         email = f"{_slug(given)}.{_slug(family)}@{domain}"
-        bill = _address(rng)
-        area = next(p[3] for p in PLACES if p[1] == bill["CountrySubDivisionCode"])
+        bill = _address(rng, places, country)
+        area = next(p[3] for p in places if p[1] == bill["CountrySubDivisionCode"])
         body: dict[str, t.Any] = {
             "DisplayName": display,
             "GivenName": given,
@@ -218,7 +245,7 @@ def customer_profiles(rng: random.Random, count: int) -> list[Profile]:
             "PrimaryEmailAddr": {"Address": email},
             "PrimaryPhone": {"FreeFormNumber": f"({area}) 555-{rng.randint(100, 199):04d}"},
             "BillAddr": bill,
-            "ShipAddr": dict(bill) if rng.random() < 0.7 else _address(rng),
+            "ShipAddr": dict(bill) if rng.random() < 0.7 else _address(rng, places, country),
         }
         if company:
             body["CompanyName"] = company

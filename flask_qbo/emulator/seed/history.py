@@ -27,6 +27,7 @@ from .data import ESTIMATE_WEIGHTS
 from .data import Profile
 from .data import money
 from .data import ref
+from .products import line_item
 
 if t.TYPE_CHECKING:
     import random
@@ -81,6 +82,8 @@ class Seeder:
         self.voided_receipt = False
         self.terms = [x for x in self.store.list(realm, "Term") if x.get("Active", True)]
         self.methods = [x for x in self.store.list(realm, "PaymentMethod") if x.get("Active", True)]
+        self.item_rows = {x["Name"]: x for x in self.store.list(realm, "Item")}
+        self.us = self.store.company(realm).country() == "US"
 
     # -- customers ----------------------------------------------------------
 
@@ -161,7 +164,7 @@ class Seeder:
                     "Amount": amount,
                     "DetailType": "SalesItemLineDetail",
                     "Description": description,
-                    "SalesItemLineDetail": {},
+                    "SalesItemLineDetail": line_item(self.item_rows, description, self.us),
                 }
             )
         return lines
