@@ -199,11 +199,12 @@ def test_totals_are_recomputed_in_decimal(app: t.Any, client: t.Any, contact_id:
         }
     )
     page = _html(client.post(f"/qbo/billing/{contact_id}/totals", data=form, headers={**HX, "X-CSRFToken": tok}))
-    # subtotal 1.01 + 19.99 = 21.00; discount 2.10; tax 0.05 + 1.00 (each rounded) = 1.05; total 19.95
+    # subtotal 1.01 + 19.99 = 21.00; discount 2.10; GST 5 % of the discounted 18.90 = 0.945, rounded once
+    # per rate half-up = 0.95; total 19.85 (billing.totals is the rule; the page shows its figures)
     assert 'data-qbo-total="subtotal">$21.00<' in page
     assert 'data-qbo-total="discount">−$2.10<' in page
-    assert 'data-qbo-total="tax">$1.05<' in page
-    assert 'data-qbo-total="total">$19.95<' in page
+    assert 'data-qbo-total="tax">$0.95<' in page
+    assert 'data-qbo-total="total">$19.85<' in page
     assert 'hx-swap-oob="true">$1.01<' in page  # the line's own amount, out of band
     assert 'hx-target="this"' in page  # not the form's inherited target, which would replace the whole form
 
