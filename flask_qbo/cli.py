@@ -20,10 +20,12 @@ from .connection import health
 from .connection.upkeep import upkeep
 from .emulator.__main__ import main as emulator_main
 from .errors import QBOConfigError
+from .errors import QBOError
 from .errors import QBOTokenDecryptError
 from .importing import apply as import_apply
 from .importing import fetch
 from .importing import review as import_review
+from .intuit import faults
 from .models import Connection
 from .models import ConnectionStatus
 from .models import ImportRun
@@ -261,11 +263,17 @@ def reference_command(tenant: str | None) -> None:
     connections = query.order_by(Connection.tenant_key).all()
     if not connections:
         raise click.ClickException("No connected tenant" + (f" named {tenant}." if tenant else "."))
+    failed = []
     for conn in connections:
+        tenant_key = conn.tenant_key
         try:
-            click.echo(f"tenant {conn.tenant_key}: {reference.refresh_reference(qbo, conn)}")
-        except QBOTokenDecryptError as exc:
-            raise click.ClickException(str(exc)) from None
+            click.echo(f"tenant {tenant_key}: {reference.refresh_reference(qbo, conn)}")
+        except QBOError as exc:  # one company's failure does not stop the others
+            qbo.state().db.session.rollback()
+            click.echo(f"tenant {tenant_key}: not read: {faults.brief(exc)}", err=True)
+            failed.append(tenant_key)
+    if failed:
+        raise click.ClickException(f"Reference data not read for {', '.join(failed)}.")
 
 
 @qbo_cli.command("overdue")

@@ -10,6 +10,7 @@ import pytest
 
 from flask_qbo.billing import reference
 from flask_qbo.billing import reference_parse as parse
+from flask_qbo.errors import QBOAPIError
 from flask_qbo.intuit.client import QBOClient
 from flask_qbo.models import CompanyPrefs
 from flask_qbo.models import Connection
@@ -222,3 +223,46 @@ def test_cli_reference_refreshes_now(app, emulator, connected, tax_lists):
         assert db.session.query(CompanyPrefs).filter_by(realm_id=R).one().reference_read_at is not None
     refused = app.test_cli_runner().invoke(args=["qbo", "reference", "--tenant", "nobody"])
     assert refused.exit_code != 0 and "No connected tenant named nobody" in refused.output
+
+
+def test_cli_reference_names_the_company_it_could_not_read(app, emulator, connected, tax_lists, monkeypatch):
+    emulator.add_company("9130350000000002", "Second Co")
+    connect_tenant(app, emulator, "beta", "9130350000000002")
+
+    def refused(self: QBOClient) -> dict[str, t.Any]:
+        if self.realm_id == R:
+            raise QBOAPIError("QuickBooks is down", status=503)
+        return real(self)
+
+    real = QBOClient.preferences
+    monkeypatch.setattr(QBOClient, "preferences", refused)
+    result = app.test_cli_runner().invoke(args=["qbo", "reference"])
+    assert result.exit_code != 0
+    assert "tenant acme: not read: QBOAPIError" in result.output and "tenant beta: realm" in result.output
+    assert "Reference data not read for acme." in result.output
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"country": "CA", "online_payments": True}, ("CA", "CAD", "per_line", True)),
+        ({"country": "US", "sales_tax": True}, ("US", "USD", "us_ast", False)),
+    ],
+)
+def test_the_emulators_other_companies(app, emulator, settings, expected):
+    """A Canadian company and a US one on automated sales tax, as the emulator models them."""
+    company_settings = pytest.importorskip("flask_qbo.emulator.settings", reason="the emulator's company settings")
+    realm = "9130350000000077"
+    emulator.add_company(realm, "Elsewhere Ltd", company_settings.CompanySettings(**settings))
+    connect_tenant(app, emulator, "elsewhere", realm)
+    refresh(app, "elsewhere")
+    with app.app_context():
+        prefs = db.session.query(CompanyPrefs).filter_by(realm_id=realm).one()
+        assert (prefs.country, prefs.home_currency, prefs.tax_model, prefs.online_payments) == expected
+        codes = db.session.query(TaxCode).filter_by(realm_id=realm).all()
+        assert codes and all(code.name for code in codes)
+        if expected[2] == "per_line":
+            rated = [code for code in codes if code.sales_rates]
+            rate_ids = {rate["rate_id"] for code in rated for rate in code.sales_rates}
+            stored = {row.qbo_id for row in db.session.query(TaxRate).filter_by(realm_id=realm)}
+            assert rated and rate_ids <= stored  # every code's rates were read too
