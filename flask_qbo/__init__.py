@@ -22,6 +22,7 @@ from .errors import QBOValidationError
 from .extension import QBO
 from .fieldmap import BOTH
 from .fieldmap import FROM_QBO
+from .fieldmap import ON_CREATE
 from .fieldmap import TO_QBO
 from .fieldmap import Field
 from .fieldmap import FieldMap
@@ -37,6 +38,7 @@ __all__ = [
     "BOTH",
     "DeleteWarning",
     "FROM_QBO",
+    "ON_CREATE",
     "QBO",
     "TO_QBO",
     "Field",

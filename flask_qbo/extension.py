@@ -86,6 +86,9 @@ class ContactRegistration:
     fields: FieldMap
     key: str = "id"
     related: dict[type, RelatedLink] = dataclasses.field(default_factory=dict)
+    #: A contact's parent contact when its customer is a job (sub-customer), and the columns that link reads.
+    parent: RelatedLink | None = None
+    parent_watches: tuple[str, ...] = ()
 
 
 class QBO:
@@ -170,6 +173,8 @@ class QBO:
         fields: FieldMap | None = None,
         key: str = "id",
         related: t.Mapping[type, RelatedLink] | None = None,
+        parent: RelatedLink | None = None,
+        parent_watches: t.Sequence[str] = (),
     ) -> None:
         """Tell the extension which model is the CRM contact and how it maps to a QBO Customer.
 
@@ -184,6 +189,9 @@ class QBO:
             inserting, changing or deleting such a row queues a push of its contact, in the
             same transaction.  Each value names the attribute of that model leading to the
             contact (a relationship), or is a callable ``(row) -> contact | None``.
+        :param parent: makes a contact's customer a job (sub-customer) of its parent contact's:
+            a relationship of the model to itself, or ``(contact) -> contact | None`` with the
+            columns it reads in ``parent_watches`` (see :doc:`billing`).
         """
         fields = fields if fields is not None else FieldMap.default()
         if not isinstance(fields, FieldMap):
@@ -192,7 +200,8 @@ class QBO:
             raise QBOConfigError(f"{model.__name__} has no key attribute {key!r}.")
         fields.validate_model(model)
         observable.check_observable(model, fields, related or {})
-        self._contact = ContactRegistration(model=model, fields=fields, key=key, related=dict(related or {}))
+        observable.check_parent(model, parent, parent_watches)
+        self._contact = ContactRegistration(model, fields, key, dict(related or {}), parent, tuple(parent_watches))
 
     def suppress_capture(self) -> t.ContextManager[None]:
         """Context manager: contact edits inside it write no outbox row (e.g. a bulk load from QBO data)."""

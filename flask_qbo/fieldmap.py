@@ -28,11 +28,16 @@ import typing as t
 
 from .errors import QBOConfigError
 
-#: Directions a field can sync in.
+#: Directions a field can sync in.  ``on_create`` goes CRM → QBO in the create only: for what QBO
+#: fixes once the customer exists (its currency), so a later edit never becomes an update QBO refuses.
 BOTH = "both"
 TO_QBO = "to_qbo"
 FROM_QBO = "from_qbo"
-DIRECTIONS = (BOTH, TO_QBO, FROM_QBO)
+ON_CREATE = "on_create"
+DIRECTIONS = (BOTH, TO_QBO, FROM_QBO, ON_CREATE)
+
+#: Paths QBO sets when the customer is created and never changes after: only ``on_create`` or ``from_qbo``.
+CREATE_ONLY_PATHS = ("CurrencyRef.value",)
 
 #: Writable Customer paths a field may map to, with QBO's maximum length (None: not a string).
 CUSTOMER_PATHS: dict[str, int | None] = {
@@ -54,6 +59,8 @@ CUSTOMER_PATHS: dict[str, int | None] = {
     "Active": None,
     "ResaleNum": 16,
     "PreferredDeliveryMethod": None,
+    "CurrencyRef.value": 3,
+    "BillWithParent": None,
     **{
         f"{addr}.{part}": size
         for addr in ("BillAddr", "ShipAddr")
@@ -99,6 +106,8 @@ PATH_LABELS: dict[str, str] = {
     "Active": "Active",
     "ResaleNum": "Resale number",
     "PreferredDeliveryMethod": "Preferred delivery method",
+    "CurrencyRef.value": "Currency",
+    "BillWithParent": "Bill with parent",
     **{
         f"{addr}.{part}": f"{side} address · {name}"
         for addr, side in (("BillAddr", "Billing"), ("ShipAddr", "Shipping"))
@@ -164,8 +173,9 @@ class Field:
         paths one attribute feeds: ``to_qbo(value)`` then returns a tuple of the same
         length and ``from_qbo(values)`` gets one and returns the attribute's value, e.g.
         ``Field("name", ("GivenName", "FamilyName"), to_qbo=split_name, from_qbo=join_name)``.
-    :param direction: ``"both"``, ``"to_qbo"`` or ``"from_qbo"``; the default is
-        ``"both"``, or ``"to_qbo"`` for a ``get`` without a ``set``.
+    :param direction: ``"both"``, ``"to_qbo"``, ``"from_qbo"`` or ``"on_create"`` (sent
+        in the create only, never pulled: a customer's ``CurrencyRef.value``); the
+        default is ``"both"``, or ``"to_qbo"`` for a ``get`` without a ``set``.
     :param to_qbo: converts the host value before it is sent.
     :param from_qbo: converts QBO's value before it is written to the contact.
     :param get: ``get(contact)`` computes the value sent to QBO instead of reading ``attr``.
@@ -203,6 +213,11 @@ class Field:
     def pushes(self) -> bool:
         """True when CRM edits of this field go to QBO."""
         return self.direction in (BOTH, TO_QBO)
+
+    @property
+    def creates(self) -> bool:
+        """True when this field's value goes into the create of a new customer."""
+        return self.pushes or self.direction == ON_CREATE
 
     @property
     def pulls(self) -> bool:
@@ -361,7 +376,7 @@ class FieldMap:
         by :func:`path_label`) are what the page shows; ``attr`` and ``path`` name
         the same field for developers (in logs, the doctor, a host's own page).
         """
-        arrows = {BOTH: "↔", TO_QBO: "CRM → QBO", FROM_QBO: "QBO → CRM"}
+        arrows = {BOTH: "↔", TO_QBO: "CRM → QBO", FROM_QBO: "QBO → CRM", ON_CREATE: "CRM → QBO (on create)"}
         return [
             {
                 "label": f.label,
@@ -393,6 +408,11 @@ def _check_field(field: Field) -> None:
     for path in field.paths:
         if path not in CUSTOMER_PATHS:
             raise QBOConfigError(f"Field {label!r} maps to unknown QBO Customer path {path!r}.")
+        if path in CREATE_ONLY_PATHS and field.direction not in (ON_CREATE, FROM_QBO):
+            raise QBOConfigError(
+                f"Field {label!r}: QuickBooks fixes {path} when the customer is created, so it cannot be updated: "
+                f"map it with direction={ON_CREATE!r} (or {FROM_QBO!r})."
+            )
     if isinstance(field.path, tuple):
         if field.pushes and field.to_qbo is None:
             raise QBOConfigError(f"Field {label!r} maps to several paths: it needs to_qbo= returning one value each.")

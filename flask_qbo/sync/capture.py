@@ -60,6 +60,7 @@ from ..models import SyncStatus
 from ..models import utcnow
 from ..state import wake
 from .observable import column_key
+from .observable import parent_columns
 from .payload import normalize
 from .queue import OUTBOX
 from .queue import UNPUSHED
@@ -177,6 +178,7 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
     qbo, reg = found
     mapper: Mapper[t.Any] = sa_inspect(reg.model)
     pushed_attrs = [column_key(mapper, name) or name for f in reg.fields if f.pushes for name in f.watched]
+    pushed_attrs += parent_columns(mapper, reg.parent, reg.parent_watches) if reg.parent is not None else []
     changes: list[tuple[object, OutboxOp]] = []
     for obj in session.new:
         if isinstance(obj, reg.model):

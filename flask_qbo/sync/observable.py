@@ -79,6 +79,46 @@ def check_observable(model: type, fields: FieldMap, related: t.Mapping[type, Rel
         raise QBOConfigError(_unobservable(mapper, model, field.attr if field.get is None else None, field.name))
 
 
+def check_parent(model: type, parent: RelatedLink | None, watches: t.Sequence[str]) -> None:
+    """Refuse a job ``parent=`` link whose changes capture could never see (see ``register_contact``).
+
+    A relationship of the contact model to itself is watched through its key
+    column; an attribute that is not one, or a callable, must name the columns
+    it reads in ``parent_watches``.
+    """
+    if parent is None:
+        return
+    mapper: Mapper[t.Any] = sa_inspect(model)
+    bad = [name for name in watches if column_key(mapper, name) is None]
+    if bad:
+        raise QBOConfigError(f"parent_watches: {', '.join(map(repr, bad))} are not columns of {model.__name__}.")
+    if isinstance(parent, str):
+        if not hasattr(model, parent):
+            raise QBOConfigError(f"parent: {model.__name__} has no attribute {parent!r}.")
+        prop = mapper.get_property(parent) if mapper.has_property(parent) else None
+        if isinstance(prop, RelationshipProperty):
+            target = _named(prop.argument)
+            if target is not None and target not in {c.__name__ for c in model.__mro__}:
+                raise QBOConfigError(f"parent: {model.__name__}.{parent} leads to {target}, not to a contact.")
+            return
+    elif not callable(parent):
+        raise QBOConfigError("parent must be an attribute name or a callable (contact) -> parent contact.")
+    if not watches:
+        raise QBOConfigError(
+            "parent is not a relationship of the contact model, so capture cannot see a contact move to another "
+            "parent: name the columns it reads, register_contact(..., parent_watches=('account_id',))."
+        )
+
+
+def parent_columns(mapper: Mapper[t.Any], parent: RelatedLink | None, watches: t.Sequence[str]) -> list[str]:
+    """The contact columns whose change moves it to another parent (read at flush time, mappers configured)."""
+    columns = [column_key(mapper, name) or name for name in watches]
+    relationship = mapper.relationships.get(parent) if isinstance(parent, str) else None
+    if relationship is not None:
+        columns += [mapper.get_property_by_column(col).key for col in relationship.local_columns]
+    return columns
+
+
 def _unobservable(mapper: Mapper[t.Any], model: type, attr: str | None, name: str) -> str:
     """Why a field cannot be captured, and what to write instead."""
     if attr is None:

@@ -194,7 +194,7 @@ def build_create_payload(values: t.Mapping[str, t.Any], fieldmap: FieldMap, disp
     payload: dict[str, t.Any] = {}
     for path, field in fieldmap.path_fields():
         value = values.get(path)
-        if field.pushes and value is not None and path != "DisplayName":
+        if field.creates and value is not None and path != "DisplayName":
             set_path(payload, path, value)
     payload["DisplayName"] = display_name
     return payload

@@ -40,8 +40,10 @@ from ..models import Transaction
 from ..models import utcnow
 from ..state import get_qbo
 from ..sync.push import push
+from ..widgets import currency
 from ..widgets import data
 from ..widgets import formatting
+from ..widgets import jobs
 from ..widgets.deeplinks import app_base_url
 from ..widgets.deeplinks import transaction_url
 from ..widgets.deeplinks import valid_id
@@ -195,6 +197,7 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
             overdue_balance=data.overdue_balance(session, customer, _today()),
             last_payment=data.last_payment(session, customer),
         )
+    context.update(currency.card(session, ctx, context["open_balance"]), **jobs.card(session, ctx))
     return _render(
         ctx,
         "summary",
@@ -203,6 +206,8 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
         message,
         context["qbo_name"],  # the contact's own name changes the card before QuickBooks does
         context["new_documents"],  # the user's billing permission
+        repr([context[k] for k in ("jobs", "jobs_more", "balance_with_jobs", "job_of", "home_balance")]),
+        context["currency_note"],  # other customers' rows (jobs) and the contact's currency, likewise
         **context,
     )
 
@@ -247,6 +252,7 @@ class _RowBuilder:
         self.ctx = ctx
         self.today = today
         self.app_base = app_base_url()
+        self.home = currency.home_currency(get_qbo().state().session, ctx.customer.realm_id) if ctx.customer else None
         self._pdf_prefix: dict[str, str] = {}
 
     def pdf_url(self, txn_type: str, txn_id: str) -> str:
@@ -259,6 +265,7 @@ class _RowBuilder:
         """What one table row shows; links only from validated ids."""
         txn_id = valid_id(txn.qbo_id)
         return {
+            **currency.row_home(txn, txn.currency or self.ctx.currency, self.home),
             "txn": txn,
             "type_label": data.TYPE_LABELS.get(txn.txn_type, txn.txn_type),
             "currency": txn.currency or self.ctx.currency,

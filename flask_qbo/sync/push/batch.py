@@ -49,6 +49,7 @@ from ...models import OutboxOp
 from ...models import OutboxStatus
 from ...models import SyncStatus
 from ...models import utcnow
+from ..currency import company_prefs
 from ..dating import sent_update
 from ..locks import ConnectionGone
 from ..locks import hold_connection
@@ -66,6 +67,7 @@ from .context import request_id
 from .creates import New
 from .creates import plan_new
 from .creates import push_new
+from .jobs import goes_alone
 from .settle import record_all
 from .update import follows_name
 
@@ -182,14 +184,18 @@ def prepare(
     )
     links = {link.contact_key: link for link in linked}
     contacts = qbo._load_contacts(keys)
+    prefs = company_prefs(session, conn.realm_id)
     items: list[Item] = []
     news: list[New] = []
     singles: list[int] = []
     for row in sorted(claimed, key=lambda r: r.contact_key):  # lock order: see record_all
         link = links.get(row.contact_key) if row.op == OutboxOp.UPSERT else None
         contact = contacts.get(row.contact_key)
+        if contact is not None and goes_alone(qbo, contact, link):  # a job: its parent comes first
+            singles.append(row.id)
+            continue
         new = (
-            plan_new(row, contact, fields)
+            plan_new(row, contact, fields, prefs)
             if link is None and contact is not None and row.op == OutboxOp.UPSERT
             else None
         )

@@ -52,6 +52,15 @@ class RowContext:
     found: dict[str, t.Any] | None = None
     #: The push queued a follow-up row in its commit (a document's send): the runner is woken after it.
     queued: bool = False
+    #: What a create of this row adds to the mapped values' body (a currency, a job's parent;
+    #: see :func:`with_extra`), set by :func:`flask_qbo.sync.push.ops.upsert_row`.
+    create_extra: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def parent_id(self) -> str | None:
+        """The QBO id of the parent a create makes this contact's customer a job of (``None``: top level)."""
+        ref = self.create_extra.get("ParentRef")
+        return str(ref["value"]) if isinstance(ref, dict) and ref.get("value") else None
 
     @property
     def fields(self) -> FieldMap:
@@ -74,6 +83,16 @@ def request_id(row: Outbox, kind: str, *parts: object) -> str:
     if kind == "create" and not parts:
         return row.uuid
     return str(uuidlib.uuid5(uuidlib.UUID(row.uuid), ":".join([kind, *(str(p) for p in parts)])))
+
+
+def with_extra(payload: dict[str, t.Any], extra: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A create body with ``extra``'s keys set, and those ``extra`` gives as ``None`` left out."""
+    for key, value in extra.items():
+        if value is None:
+            payload.pop(key, None)
+        else:
+            payload[key] = value
+    return payload
 
 
 def link_of(ctx: RowContext) -> Customer | None:

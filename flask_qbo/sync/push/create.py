@@ -2,7 +2,8 @@
 
 A contact with no customer yet is first matched to one QBO already holds (same
 email, else same DisplayName, inactive customers included so a re-added contact
-reactivates its customer instead of creating a twin).  Only then is a customer
+reactivates its customer instead of creating a twin; a job only to a job of the
+same parent, :mod:`~flask_qbo.sync.push.jobs`).  Only then is a customer
 created, under a DisplayName made unique with " (2)", " (3)" ... suffixes.
 
 Before a create is sent, its DisplayName and values are committed on the outbox
@@ -42,6 +43,7 @@ from .context import mark_synced
 from .context import push_log
 from .context import record
 from .context import request_id
+from .context import with_extra
 from .update import follows_name
 from .update import merge_with
 from .update import update
@@ -146,12 +148,18 @@ def same_person(rows: t.Iterable[dict[str, t.Any]], email: str | None) -> list[d
 
 def _first_free(ctx: RowContext, rows: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
     for data in rows:
-        if data.get("Job"):
+        if job_parent_id(data) != ctx.parent_id:  # a job matches a job of the same parent, no other customer
             continue
         mirrored = mirror.get_customer(ctx.session, str(ctx.connection.realm_id), str(data["Id"]))
         if mirrored is None or mirrored.contact_key in (None, ctx.row.contact_key):
             return data
     return None
+
+
+def job_parent_id(data: t.Mapping[str, t.Any]) -> str | None:
+    """The parent's id of a QBO customer that is a job, ``None`` for a top-level customer."""
+    ref = data.get("ParentRef")
+    return str(ref.get("value")) if data.get("Job") and isinstance(ref, t.Mapping) and ref.get("value") else None
 
 
 def own_lost_create(ctx: RowContext) -> dict[str, t.Any] | None:
@@ -217,7 +225,7 @@ def _adopted(ctx: RowContext, data: dict[str, t.Any]) -> dict[str, t.Any]:
 def _create(ctx: RowContext, values: dict[str, t.Any]) -> dict[str, t.Any]:
     name = display_name(values)
     for attempt in range(MAX_NAME_TRIES):
-        payload = build_create_payload(values, ctx.fields, name)
+        payload = with_extra(build_create_payload(values, ctx.fields, name), ctx.create_extra)
         rid = request_id(ctx.row, "create") if attempt == 0 else request_id(ctx.row, "create", attempt)
         # Committed before sending: if the answer is lost, the retry knows what it created.
         ctx.hold()

@@ -55,10 +55,13 @@ from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
 from ...errors import QBOValidationError
 from ...intuit.faults import batch_error
+from ...models import CompanyPrefs
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
 from ...models import utcnow
+from ..currency import check_currency
+from ..currency import create_currency
 from ..locks import hold_connection
 from ..payload import DELETED_SUFFIX
 from ..payload import build_create_payload
@@ -70,6 +73,7 @@ from ..payload import unique_display_name
 from ..preflight import validate_values
 from ..queue import OUTBOX
 from . import rows
+from .context import with_extra
 from .create import active_first
 from .create import same_person
 from .lookup import customers_by_email
@@ -96,6 +100,8 @@ class New:
     #: The DisplayName it is created under (set when the create is planned).
     name: str = ""
     action: str = "created"
+    #: What the create adds to the mapped values (its currency; see :func:`~flask_qbo.sync.push.context.with_extra`).
+    extra: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
     @property
     def email(self) -> str | None:
@@ -108,21 +114,29 @@ class New:
         return [p for p, v in self.values.items() if v is not None]
 
 
-def plan_new(row: Outbox, contact: object, fields: FieldMap) -> New | None:
+def plan_new(row: Outbox, contact: object, fields: FieldMap, prefs: CompanyPrefs | None = None) -> New | None:
     """The batch entry of an unlinked contact's row, or ``None`` for the single path.
 
     A row whose earlier create may have landed (``create_sent``) and values
-    that fail pre-flight go to the single path: it adopts the one, and
-    explains the other.
+    that fail pre-flight (a currency the company ``prefs`` refuse included)
+    go to the single path: it adopts the one, and explains the other.
     """
     if row.create_sent:
         return None
     values = contact_values(contact, fields)
     try:
         validate_values({p: v for p, v in values.items() if (f := fields.by_path(p)) is not None and f.pushes}, fields)
+        check_currency(values, prefs, fields)
     except Exception:  # noqa: BLE001 - the single path classifies and reports it
         return None
-    return New(row_id=row.id, uuid=row.uuid, contact_key=row.contact_key, values=values, created_at=row.created_at)
+    return New(
+        row_id=row.id,
+        uuid=row.uuid,
+        contact_key=row.contact_key,
+        values=values,
+        created_at=row.created_at,
+        extra=create_currency(values, prefs),
+    )
 
 
 @dataclasses.dataclass
@@ -259,7 +273,7 @@ def _free(
 
 
 def _payload(qbo: QBO, new: New) -> dict[str, t.Any]:
-    return build_create_payload(new.values, qbo._registration().fields, new.name)
+    return with_extra(build_create_payload(new.values, qbo._registration().fields, new.name), new.extra)
 
 
 def _note_sent(session: Session, conn: Connection, creates: list[New], fields: FieldMap) -> None:
@@ -271,7 +285,7 @@ def _note_sent(session: Session, conn: Connection, creates: list[New], fields: F
             "rid": new.row_id,
             "note": {
                 "DisplayName": new.name,
-                "values": qbo_values(build_create_payload(new.values, fields, new.name), fields),
+                "values": qbo_values(with_extra(build_create_payload(new.values, fields, new.name), new.extra), fields),
                 "sent_at": now,
             },
         }

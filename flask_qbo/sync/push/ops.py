@@ -1,10 +1,13 @@
 """The two things an outbox row can ask of QBO (:class:`~flask_qbo.models.OutboxOp`).
 
-:func:`upsert_row` brings the customer in line with the contact: nothing when
-the values equal what was last pushed or pulled, pre-flight validation, then
-match-or-create (:mod:`~flask_qbo.sync.push.create`) for an unlinked contact or
-a sparse update with merge (:mod:`~flask_qbo.sync.push.update`) for a linked
-one.  :func:`inactivate_row` makes a deleted contact's customer inactive.
+:func:`upsert_row` brings the customer in line with the contact: a job's
+parent first (:mod:`~flask_qbo.sync.push.jobs`: wait for it, or move the job
+under it), nothing when the values equal what was last pushed or pulled,
+pre-flight validation (with the currency a create asks for,
+:mod:`~flask_qbo.sync.currency`), then match-or-create
+(:mod:`~flask_qbo.sync.push.create`) for an unlinked contact or a sparse
+update with merge (:mod:`~flask_qbo.sync.push.update`) for a linked one.
+:func:`inactivate_row` makes a deleted contact's customer inactive.
 
 :mod:`flask_qbo.sync.push.push` claims the row and decides what an error means;
 these functions do the work and leave the results in the session for the
@@ -19,6 +22,9 @@ from ...errors import QBOStaleObjectError
 from ...models import Customer
 from ...models import SyncStatus
 from ...models import utcnow
+from ..currency import check_currency
+from ..currency import company_prefs
+from ..currency import create_currency
 from ..payload import contact_values
 from ..payload import customer_hash
 from ..preflight import validate_values
@@ -31,6 +37,9 @@ from .context import request_id
 from .create import adopt
 from .create import match_or_create
 from .create import own_lost_create
+from .jobs import job_fields
+from .jobs import job_parent
+from .jobs import move_job
 from .update import MAX_MERGES
 from .update import update
 
@@ -47,13 +56,18 @@ def upsert_row(ctx: RowContext) -> dict[str, t.Any] | None:
         return None
     values = contact_values(contact, ctx.fields)
     link = link_of(ctx)
+    parent = job_parent(ctx, contact, creating=link is None)
+    moved = move_job(ctx, link, parent) if link is not None else None
     if link is not None and customer_hash(values) in (link.last_pushed_hash, link.last_pulled_hash):
         mark_synced(link)
-        return None
+        return moved
     validate_values({p: values[p] for f in ctx.fields if f.pushes for p in f.paths}, ctx.fields)
     if link is None:
+        prefs = company_prefs(ctx.session, ctx.connection.realm_id)
+        check_currency(values, prefs, ctx.fields)
+        ctx.create_extra = {**create_currency(values, prefs), **job_fields(parent)}
         return match_or_create(ctx, contact, values)
-    return update(ctx, contact, link, values)
+    return update(ctx, contact, link, values) or moved
 
 
 def inactivate_row(ctx: RowContext) -> dict[str, t.Any] | None:

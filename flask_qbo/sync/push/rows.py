@@ -52,6 +52,8 @@ from .doc_actions import Announcement
 from .doc_failure import record_failure
 from .documents import run_document
 from .explain import failure_message
+from .jobs import PARENT_WAIT
+from .jobs import ParentPending
 from .ops import inactivate_row
 from .ops import upsert_row
 
@@ -94,6 +96,10 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
     except ConnectionGone:
         session.rollback()
         return False
+    except ParentPending as exc:  # a job's parent is created first: wait, without spending an attempt
+        session.rollback()
+        OUTBOX.release(session, row_id, delay=PARENT_WAIT, error=str(exc), attempts_back=True)
+        return True
     except QBOAuthError as exc:
         session.rollback()
         needs_reconnect(qbo, row_id, tenant_key, exc)
