@@ -181,11 +181,16 @@ def test_send_from_the_row_marks_it_sent_on_both_sides(page: t.Any, context: t.A
     page.get_by_role("button", name="Send", exact=True).click()
 
     row = folder_row(page, number)
-    expect(row).to_contain_text(re.compile(r"\bSent\b"), timeout=PUSH_SECONDS)
+    expect(row.locator("[data-qbo-pending]")).to_have_text("Sending…")
+    expect(row.locator("[data-qbo-pending]")).to_have_count(0, timeout=PUSH_SECONDS)
+    expect(row.locator("[data-qbo-refused]")).to_have_count(0)
     qbo = context.new_page()
     qbo.goto(emulator_txn_url(live, "Invoice", qbo_id))
     expect(qbo.get_by_test_id("txn-fields")).to_contain_text("EmailSent")
     assert live.emu.store.read(DEMO_REALM, "Invoice", qbo_id)["EmailStatus"] == "EmailSent"
+
+    page.bring_to_front()
+    expect(folder_row(page, number)).to_contain_text(re.compile(r"\bSent\b"))  # the mirror's EmailStatus
 
 
 @pytest.mark.usefixtures("imported")
