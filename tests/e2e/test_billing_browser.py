@@ -126,6 +126,18 @@ def created_document(live: Live, kind: str, seconds: float = 20.0) -> tuple[str,
         time.sleep(0.2)
 
 
+def mirrored_email_status(live: Live, qbo_id: str) -> str | None:
+    """The CRM's transaction mirror's ``EmailStatus`` of an invoice."""
+    from demo_app.models import db
+    from flask_qbo.models import Transaction
+
+    with live.app.app_context():
+        txn = db.session.query(Transaction).filter_by(txn_type="Invoice", qbo_id=qbo_id).one()
+        status = txn.email_status
+        db.session.remove()
+    return status
+
+
 def folder_row(page: t.Any, number: str) -> t.Any:
     """The folder's row of the transaction with this number."""
     cell = page.locator("td[data-label='No.']", has_text=re.compile(rf"^\s*{re.escape(number)}\s*$"))
@@ -189,6 +201,7 @@ def test_send_from_the_row_marks_it_sent_on_both_sides(page: t.Any, context: t.A
     expect(qbo.get_by_test_id("txn-fields")).to_contain_text("EmailSent")
     assert live.emu.store.read(DEMO_REALM, "Invoice", qbo_id)["EmailStatus"] == "EmailSent"
 
+    assert mirrored_email_status(live, qbo_id) == "EmailSent"
     page.bring_to_front()
     expect(folder_row(page, number)).to_contain_text(re.compile(r"\bSent\b"))  # the mirror's EmailStatus
 
