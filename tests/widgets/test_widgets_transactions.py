@@ -263,3 +263,14 @@ def test_pdf_download_is_permission_checked(app: t.Any, client: t.Any, connected
         db.session.query(Connection).update({"status": "disconnected"})
         db.session.commit()
     assert client.get(url).status_code == 409
+
+
+def test_a_document_quickbooks_emailed_says_sent(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    contact_id = add_contact(app)
+    link_customer(app, contact_id, qbo_id="58")
+    login(client, ACME_USER)
+    add_txn(app, "Invoice", "1", status="open", doc_number="S1", email_status="EmailSent")
+    add_txn(app, "Invoice", "2", status="open", doc_number="S2", email_status="NotSet")
+    rows = {re.search(r'data-label="No.">(S\d)<', row).group(1): row for row in _rows(_folder(client, contact_id))}  # type: ignore[union-attr]
+    assert '<span class="qbo-badge qbo-badge--sent"' in rows["S1"] and ">Sent</span>" in rows["S1"]
+    assert ">Sent</span>" not in rows["S2"]
