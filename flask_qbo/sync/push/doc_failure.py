@@ -76,10 +76,11 @@ def document_message(exc: BaseException) -> str:
             f"(QuickBooks error {exc.code}: {exc.detail or exc.message})"
         )
     if isinstance(exc, QBOAPIError):
-        parts = [exc.message]
-        if exc.detail and exc.detail != exc.message:
-            parts.append(exc.detail)
-        text = ": ".join(parts)
+        detail = exc.detail or ""
+        if detail.startswith(exc.message):  # Intuit's detail often repeats the message first
+            text = detail
+        else:
+            text = f"{exc.message}: {detail}" if detail else exc.message
         return f"{text} (field {exc.element})" if exc.element and exc.element not in text else text
     if isinstance(exc, QBOError):
         return str(exc)

@@ -21,6 +21,13 @@ def test_message_and_detail_both_show_once() -> None:
     )
     same = QBOValidationError("Business Validation Error", code="6000", detail="Business Validation Error")
     assert document_message(same) == "Business Validation Error"
+    # Intuit's detail often starts with the message (6140): said once, not "X: X : ...".
+    repeated = QBOValidationError(
+        "Duplicate Document Number Error",
+        code="6140",
+        detail="Duplicate Document Number Error : You must specify a different number. This number has already been used. DocNumber=1001",
+    )
+    assert document_message(repeated) == repeated.detail
 
 
 def test_an_inactive_product_is_named_by_its_field() -> None:
