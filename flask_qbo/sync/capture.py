@@ -99,7 +99,10 @@ def latest_unpushed_edit(session: DBSession, tenant_key: str, contact_key: str) 
     """
     return session.scalar(
         select(func.max(Outbox.updated_at).label("latest")).where(
-            Outbox.tenant_key == tenant_key, Outbox.contact_key == contact_key, Outbox.status.in_(UNPUSHED)
+            Outbox.tenant_key == tenant_key,
+            Outbox.contact_key == contact_key,
+            Outbox.status.in_(UNPUSHED),
+            Outbox.op.in_(CUSTOMER_OPS),  # an invoice queued for the contact is not an edit of it
         )
     )
 

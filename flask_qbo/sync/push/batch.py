@@ -16,7 +16,8 @@ about 40 rows a second before.)
 Updates of linked contacts are sent here; new contacts are matched and
 created in bulk by :mod:`flask_qbo.sync.push.creates`; the rest (deletes, a
 rename that may need a suffix, a create whose answer was lost) takes the
-single-row path.  Per update item, QBO's answer decides: success is recorded,
+single-row path, and document rows (estimates and invoices) are never claimed
+here at all.  Per update item, QBO's answer decides: success is recorded,
 a validation fault (a duplicate name, a rejected value) parks that row as
 ``failed``, and a stale SyncToken or any other fault sends the row through the
 single-row path, which re-reads, merges and retries.
@@ -40,6 +41,7 @@ from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
 from ...errors import QBOValidationError
 from ...intuit.faults import batch_error
+from ...models import CUSTOMER_OPS
 from ...models import Connection
 from ...models import Customer
 from ...models import Outbox
@@ -104,9 +106,12 @@ def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, 
     Claiming row by row cost a commit (an fsync on SQLite) per row, which
     dominated a backlog's push time.  The queue's per-contact rule holds
     (:meth:`flask_qbo.sync.queue.OutboxQueue.due`), so a batch never holds two
-    rows of one contact, and two workers never both take a row.
+    rows of one contact, and two workers never both take a row.  Only customer
+    rows are taken: a document row always takes the single-row path
+    (:mod:`flask_qbo.sync.push.documents`), so its create is never mixed into a batch.
     """
-    return OUTBOX.claim_many(session, [Outbox.tenant_key == tenant_key], size, now, who)
+    customer_rows = [Outbox.tenant_key == tenant_key, Outbox.op.in_(CUSTOMER_OPS)]
+    return OUTBOX.claim_many(session, customer_rows, size, now, who)
 
 
 def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:

@@ -50,6 +50,8 @@ class RowContext:
     #: The customer a bulk lookup already matched to this unlinked contact
     #: (:mod:`flask_qbo.sync.push.creates`), so match-or-create skips its own queries.
     found: dict[str, t.Any] | None = None
+    #: The push queued a follow-up row in its commit (a document's send): the runner is woken after it.
+    queued: bool = False
 
     @property
     def fields(self) -> FieldMap:

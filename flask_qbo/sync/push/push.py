@@ -8,8 +8,9 @@ row uses a ``requestid`` derived from the row's ``uuid``, and an unlinked
 contact is first matched by email and DisplayName, a retry never creates a
 second customer.
 
-A tenant's backlog goes through the batch endpoint (:mod:`flask_qbo.sync.push.batch`);
-other rows are pushed one by one (:func:`flask_qbo.sync.push.rows.handle`:
+A tenant's backlog of customer rows goes through the batch endpoint
+(:mod:`flask_qbo.sync.push.batch`); other rows, document rows always among them
+(:mod:`flask_qbo.sync.push.documents`), are pushed one by one (:func:`flask_qbo.sync.push.rows.handle`:
 build the values through the field map, match-or-create or sparse-update, merge
 on a stale SyncToken, and decide a failed row's fate by the error's class).
 The rest of the module is the contract's helpers for views and the admin page:
@@ -29,6 +30,7 @@ from sqlalchemy import update
 
 from ...config import get_config
 from ...errors import QBONotFoundError
+from ...models import CUSTOMER_OPS
 from ...models import Connection
 from ...models import ConnectionStatus
 from ...models import Customer
@@ -44,6 +46,7 @@ from ..queue import OUTBOX
 from ..queue import worker_id
 from .batch import BATCH_SIZE
 from .batch import process_batch
+from .doc_failure import reopen
 from .rows import handle
 
 if t.TYPE_CHECKING:
@@ -91,7 +94,7 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
         return 0
     threshold = int(get_config("QBO_BATCH_THRESHOLD"))
     handled = 0
-    for tenant_key, count in _pending_counts(session, connections).items():
+    for tenant_key, count in _pending_counts(session, connections, customers_only=True).items():
         if count > threshold and handled < limit:
             whole = math.ceil(min(limit - handled, count) / BATCH_SIZE) * BATCH_SIZE
             handled += process_batch(qbo, tenant_key, whole)
@@ -126,16 +129,18 @@ def due_count(qbo: QBO | None = None) -> int:
     return total
 
 
-def _pending_counts(session: Session, connections: t.Mapping[str, str]) -> dict[str, int]:
-    rows = session.execute(
-        select(Outbox.tenant_key, func.count())
-        .where(
-            Outbox.status == OutboxStatus.PENDING,
-            Outbox.tenant_key.in_(list(connections)),
-            Outbox.available_at <= utcnow(),
-        )
-        .group_by(Outbox.tenant_key)
-    ).all()
+def _pending_counts(
+    session: Session, connections: t.Mapping[str, str], *, customers_only: bool = False
+) -> dict[str, int]:
+    """Due pending rows per tenant; ``customers_only`` counts what the batch path may take (no document rows)."""
+    where = [
+        Outbox.status == OutboxStatus.PENDING,
+        Outbox.tenant_key.in_(list(connections)),
+        Outbox.available_at <= utcnow(),
+    ]
+    if customers_only:
+        where.append(Outbox.op.in_(CUSTOMER_OPS))
+    rows = session.execute(select(Outbox.tenant_key, func.count()).where(*where).group_by(Outbox.tenant_key)).all()
     session.commit()
     return {tenant: int(n) for tenant, n in rows}
 
@@ -209,8 +214,23 @@ def retry_all(tenant_key: str) -> int:
 
 def _retry(tenant_key: str, condition: ColumnElement[bool]) -> int:
     session = get_qbo().state().db.session()
-    rows = OUTBOX.revive(session, condition & (Outbox.tenant_key == tenant_key))
+    where = condition & (Outbox.tenant_key == tenant_key)
+    # A dead create of a document died of our own errors, never of a refusal: QBO may
+    # have made the invoice before the crash, so its retry keeps the requestid and
+    # gets that invoice back instead of making a second one.
+    made_maybe = dict(
+        session.execute(
+            select(Outbox.id, Outbox.uuid).where(
+                where, Outbox.status == OutboxStatus.DEAD, Outbox.op == OutboxOp.CREATE_DOC
+            )
+        ).all()
+    )
+    rows = OUTBOX.revive(session, where)
     for row in rows:
+        if row.op not in CUSTOMER_OPS:
+            row.uuid = made_maybe.get(row.id, row.uuid)
+            reopen(session, row)  # the document's refusal, never the contact's sync status
+            continue
         session.execute(
             update(Customer)
             .where(Customer.tenant_key == tenant_key, Customer.contact_key == row.contact_key)

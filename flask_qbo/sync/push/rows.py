@@ -1,8 +1,9 @@
 """One claimed outbox row's fate: push it, then record success or decide by the error's class.
 
 Both the single-row path (:mod:`flask_qbo.sync.push.push`) and the batch path
-(:mod:`flask_qbo.sync.push.batch`) settle rows here, so an error means the same
-on either: transient → back off, validation and other QBO refusals →
+(:mod:`flask_qbo.sync.push.batch`) settle rows here, and document rows
+(:mod:`flask_qbo.sync.push.documents`) are run from here too, so an error means
+the same on every path: transient → back off, validation and other QBO refusals →
 ``failed`` for a person to fix, auth → the connection needs a reconnect and
 the row waits, undecryptable tokens (a wrong ``QBO_TOKEN_ENCRYPTION_KEY``) →
 the tenant's rows wait :data:`~flask_qbo.sync.queue.KEY_WAIT` and the
@@ -30,6 +31,7 @@ from ...errors import QBOTokenDecryptError
 from ...errors import QBOTransientError
 from ...intuit import faults
 from ...intuit.oauth import mark_needs_reconnect
+from ...models import CUSTOMER_OPS
 from ...models import Connection
 from ...models import ConnectionStatus
 from ...models import Customer
@@ -38,6 +40,7 @@ from ...models import OutboxOp
 from ...models import OutboxStatus
 from ...models import SyncLog
 from ...models import SyncStatus
+from ...state import wake
 from ..dating import SENT_KEY
 from ..locks import ConnectionGone
 from ..locks import hold_connection
@@ -45,6 +48,9 @@ from ..queue import KEY_WAIT
 from ..queue import OUTBOX
 from ..queue import raising_errors
 from .context import RowContext
+from .doc_actions import Announcement
+from .doc_failure import record_failure
+from .documents import run_document
 from .explain import failure_message
 from .ops import inactivate_row
 from .ops import upsert_row
@@ -78,8 +84,13 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
     tenant_key = row.tenant_key
     extra = {"qbo_outbox_id": row_id, "qbo_tenant": tenant_key, "qbo_realm": conn.realm_id}
     ctx = RowContext(qbo=qbo, session=session, row=row, connection=conn, client=client or qbo.client(conn), found=found)
+    announce: list[Announcement] = []
+    outcome: dict[str, t.Any] | None = None
     try:
-        outcome = inactivate_row(ctx) if row.op == OutboxOp.INACTIVATE else upsert_row(ctx)
+        if row.op not in CUSTOMER_OPS:
+            announce = run_document(ctx)
+        else:
+            outcome = inactivate_row(ctx) if row.op == OutboxOp.INACTIVATE else upsert_row(ctx)
     except ConnectionGone:
         session.rollback()
         return False
@@ -124,6 +135,10 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
     except ConnectionGone:
         session.rollback()
         return False
+    for signal, kwargs in announce:
+        signal.send(_app(), **kwargs)
+    if ctx.queued:
+        wake(reason="outbox")
     return True
 
 
@@ -151,7 +166,9 @@ def finished(ctx: RowContext, outcome: dict[str, t.Any] | None) -> None:
         outcome=OutboxStatus.DONE.value,
         created_at=created_at,
     )
-    operation = (outcome or {}).get("operation") or "unchanged"
+    operation = (outcome or {}).get("operation") or (
+        "unchanged" if ctx.row.op in CUSTOMER_OPS else OutboxOp(ctx.row.op).value
+    )
     log.debug(
         "Pushed outbox row %s of tenant %s: %s.",
         extra["qbo_outbox_id"],
@@ -202,6 +219,9 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
 
     The message is :func:`~flask_qbo.sync.push.explain.failure_message`'s: Intuit's own
     words, except where they do not tell the user what to fix (an inactive reference).
+    A document row's refusal goes on its document instead of the contact's link
+    (:func:`~flask_qbo.sync.push.doc_failure.record_failure`); ``sync_failed`` is
+    sent for it too, so a host's alerting sees every refusal a person must look at.
     """
     session = qbo.state().db.session()
     row = session.get(Outbox, row_id)
@@ -214,8 +234,12 @@ def fail(qbo: QBO, row_id: int, exc: Exception, *, status: OutboxStatus = Outbox
         session.rollback()
         return
     code = getattr(exc, "code", None)
-    link = session.query(Customer).filter_by(tenant_key=row.tenant_key, contact_key=row.contact_key).one_or_none()
-    message = failure_message(session, link, exc)
+    link = None
+    if row.op in CUSTOMER_OPS:
+        link = session.query(Customer).filter_by(tenant_key=row.tenant_key, contact_key=row.contact_key).one_or_none()
+        message = failure_message(session, link, exc)
+    else:  # a refused document is the document's, never the contact's sync status
+        message = record_failure(session, row, conn.realm_id, exc)
     row.status = status
     row.error_code = str(code)[:20] if code else None
     row.last_error = message[:2000]
