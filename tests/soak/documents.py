@@ -42,6 +42,7 @@ from flask_qbo.billing.draft import DraftLine
 from flask_qbo.billing.money import to_cents
 from flask_qbo.billing.problems import ActionRefused
 from flask_qbo.billing.validate import validate
+from flask_qbo.emulator.errors import EmulatorFault
 from flask_qbo.models import Customer
 from flask_qbo.models import Document
 from flask_qbo.models import DocumentState
@@ -102,7 +103,8 @@ class Documents:
         """One document operation; False when nothing fitted (no contact, no document in the right state)."""
         return bool(getattr(self, "_" + kind.removeprefix("doc_"))())
 
-    def _create(self) -> bool:
+    def _create(self, kind: str | None = None) -> bool:
+        """A salesperson saves an invoice or estimate (``kind``, else either) for a random live contact."""
         soak = self.soak
         live = [p for p in soak.people if p.deleted is None]
         if not live:
@@ -116,7 +118,7 @@ class Documents:
         memo = f"{MEMO}{self.made}"
         qty, price = Decimal(soak.rng.randint(1, 9)), Decimal(soak.rng.randint(100, 99999)) / 100
         draft = Draft(
-            kind=soak.rng.choice(("Invoice", "Estimate")),
+            kind=kind or soak.rng.choice(("Invoice", "Estimate")),
             lines=(DraftLine(ITEM_ID, f"Soak work {self.made}", qty, price, to_cents(qty * price), None),),
             customer_memo=memo,
             bill_email=person.email,
@@ -191,17 +193,20 @@ class Documents:
         if not pending:
             return False
         estimate = soak.rng.choice(pending)
-        soak.emu.store.update(
-            TEST_REALM,
-            "Estimate",
-            {
-                "Id": estimate["Id"],
-                "SyncToken": estimate["SyncToken"],
-                "sparse": True,
-                "TxnStatus": "Accepted",
-                "AcceptedDate": dt.date.today().isoformat(),
-            },
-        )
+        try:
+            soak.emu.store.update(
+                TEST_REALM,
+                "Estimate",
+                {
+                    "Id": estimate["Id"],
+                    "SyncToken": estimate["SyncToken"],
+                    "sparse": True,
+                    "TxnStatus": "Accepted",
+                    "AcceptedDate": dt.date.today().isoformat(),
+                },
+            )
+        except EmulatorFault:
+            return False  # QBO refuses to change a document of an inactive customer
         return True
 
     def _convert(self) -> bool:
@@ -224,9 +229,9 @@ class Documents:
         db.session.commit()
         return True
 
-    def inject(self, kind: str) -> None:
+    def inject(self, kind: str, path: str | None = None) -> None:
         """QBO carries out the next invoice or estimate write (create, send, void) and its answer is lost."""
-        path = self.soak.rng.choice(("/invoice", "/estimate"))
+        path = path or self.soak.rng.choice(("/invoice", "/estimate"))
         rule = self.soak.emu.faults.timeout_next(1, after_execute=True, path_contains=path, method="POST")
         self.lost_answers.append(rule)
 
@@ -339,7 +344,9 @@ class Documents:
         crm_status = mirrored.status if mirrored is not None else None
         if qbo_status == "Closed" and crm_status == "closed":
             return []
-        return [f"estimate {document.estimate_qbo_id} converted by document {document.id}: QBO {qbo_status}, CRM {crm_status}"]
+        return [
+            f"estimate {document.estimate_qbo_id} converted by document {document.id}: QBO {qbo_status}, CRM {crm_status}"
+        ]
 
 
 def _memo(data: t.Mapping[str, t.Any]) -> str:
