@@ -15,7 +15,10 @@ Each document carries a unique ``CustomerMemo`` (``soak-doc-N``; an invoice
 converted from an estimate copies the estimate's), so after the drain every
 document is found in QBO by kind and memo:
 
-* **duplicate_documents**: no memo has two QBO documents of one kind;
+* **duplicate_documents**: every QBO document with a soak memo is the one
+  document of the CRM that made it (a void or delete of a converted invoice
+  reopens its estimate, which may then be converted again: two invoices with
+  one memo, each its own document's, are no duplicate);
 * **lost_documents**: every document is ``created`` with exactly its QBO
   twin, or ``failed`` with a reason because its person was deleted meanwhile
   (QBO refuses a document of an inactive customer): never stuck ``sending``,
@@ -23,7 +26,8 @@ document is found in QBO by kind and memo:
   reason for a deleted person;
 * **document_mirror**: the transaction mirror agrees with QBO on total,
   balance, status (void included) and deletion of every document;
-* **conversions**: an estimate an invoice was made from is Closed in both.
+* **conversions**: an estimate a live (not void, not deleted) invoice was
+  made from is Closed in both, and no estimate has two live invoices.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
 from flask_qbo.models import Transaction
 from flask_qbo.sync.pull.mirror import transaction_columns
+from flask_qbo.sync.pull.mirror import transaction_status
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import db
@@ -283,16 +288,15 @@ class Documents:
         for kind in ("Invoice", "Estimate"):
             for data in self._qbo(kind):
                 qbo[(kind, _memo(data))].append(data)
-        for (kind, memo), found in qbo.items():
-            if memo.startswith(MEMO) and len(found) > 1:
-                problems["duplicate_documents"].append(f"{kind} {memo}: {[d['Id'] for d in found]} in QBO")
         with self.soak.app.app_context():
+            problems["duplicate_documents"] += _orphans(qbo)
             for document in db.session.query(Document).order_by(Document.id):
                 memo = str(document.draft.get("customer_memo") or "")
                 twins = qbo.get((document.kind, memo), [])
                 problems["lost_documents"] += self._lost(document, memo, twins)
                 problems["document_mirror"] += _mirror_problems(document, twins)
                 problems["conversions"] += self._conversion_problems(document)
+            problems["conversions"] += self._double_conversions()
             for row in db.session.query(Outbox).filter(Outbox.op.in_(ACTION_OPS)).order_by(Outbox.id):
                 problems["lost_documents"] += self._lost_action(row)
             db.session.commit()
@@ -331,9 +335,24 @@ class Documents:
             return []
         return [f"outbox {row.id} {row.op} {row.target}: {row.status} ({row.last_error})"]
 
+    def _live_invoices(self) -> set[str]:
+        today = dt.date.today()
+        return {str(i["Id"]) for i in self._qbo("Invoice") if transaction_status("Invoice", i, today) != "void"}
+
+    def _double_conversions(self) -> list[str]:
+        """Estimates with two live invoices made from them."""
+        live = self._live_invoices()
+        by_estimate: dict[str, list[str]] = collections.defaultdict(list)
+        for document in db.session.query(Document).filter(Document.estimate_qbo_id.is_not(None)):
+            if document.state == DocumentState.CREATED and document.qbo_id in live:
+                by_estimate[str(document.estimate_qbo_id)].append(str(document.qbo_id))
+        return [f"estimate {e} has live invoices {ids}" for e, ids in by_estimate.items() if len(ids) > 1]
+
     def _conversion_problems(self, document: Document) -> list[str]:
         if document.estimate_qbo_id is None or document.state != DocumentState.CREATED:
             return []
+        if document.qbo_id not in self._live_invoices():
+            return []  # QBO reopened the estimate: its conversion was undone
         estimate = next((e for e in self._qbo("Estimate") if str(e["Id"]) == document.estimate_qbo_id), None)
         mirrored = (
             db.session.query(Transaction)
@@ -352,6 +371,23 @@ class Documents:
 def _memo(data: t.Mapping[str, t.Any]) -> str:
     memo = data.get("CustomerMemo")
     return str(memo.get("value") or "") if isinstance(memo, t.Mapping) else ""
+
+
+def _orphans(qbo: t.Mapping[tuple[str, str], list[dict[str, t.Any]]]) -> list[str]:
+    """QBO documents with a soak memo that no CRM document made, and QBO documents two CRM documents claim."""
+    claimed = collections.Counter(
+        (kind, qbo_id)
+        for kind, qbo_id in db.session.query(Document.kind, Document.qbo_id).filter(Document.qbo_id.is_not(None))
+    )
+    found = []
+    for (kind, memo), documents in qbo.items():
+        if not memo.startswith(MEMO):
+            continue
+        extra = [str(d["Id"]) for d in documents if claimed[(kind, str(d["Id"]))] != 1]
+        if extra:
+            ids = {str(d["Id"]): claimed[(kind, str(d["Id"]))] for d in documents}
+            found.append(f"{kind} {memo}: QBO ids and how many CRM documents claim each {ids}")
+    return found
 
 
 def _mirrored(document: Document) -> Transaction | None:
