@@ -33,7 +33,10 @@ checks, each a list of concrete discrepancies (empty when all is well):
 * **failed rows**: nothing parked as failed (every value written is valid);
 * **requests**: bounded per operation, and a converged round costs no more
   than its CDC polls (no sync loop);
-* **drain**: the drain settled (two quiet rounds) before its round limit.
+* **drain**: the drain settled (two quiet rounds) before its round limit;
+* **documents**: estimates and invoices made, sent, voided, deleted and
+  converted meanwhile are each in QBO exactly once, none lost, and mirrored
+  as QBO has them (see :mod:`tests.soak.documents`).
 
 A create whose answer is lost (timeout, killed worker) and is then edited
 or deleted on either side before its retry is among the cases exercised; the
