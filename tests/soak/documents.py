@@ -109,9 +109,17 @@ class Documents:
         return bool(getattr(self, "_" + kind.removeprefix("doc_"))())
 
     def _create(self, kind: str | None = None) -> bool:
-        """A salesperson saves an invoice or estimate (``kind``, else either) for a random live contact."""
+        """A salesperson saves an invoice or estimate (``kind``, else either) for a random live contact.
+
+        A third of them go to a contact QBO has no customer for yet, when there
+        is one: its document waits behind the contact's create.
+        """
         soak = self.soak
         live = [p for p in soak.people if p.deleted is None]
+        linked = {key for (key,) in db.session.query(Customer.contact_key).filter(Customer.contact_key.is_not(None))}
+        unlinked = [p for p in live if p.origin == "crm" and p.contact_key not in linked]
+        if unlinked and soak.rng.random() < 1 / 3:
+            live = unlinked
         if not live:
             return False
         person = soak.rng.choice(live)
