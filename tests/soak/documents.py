@@ -265,7 +265,9 @@ class Documents:
 
     def figures(self) -> dict[str, t.Any]:
         with self.soak.app.app_context():
-            states = collections.Counter(str(d.state) for d in db.session.query(Document))
+            documents = db.session.query(Document).all()
+            states = collections.Counter(str(d.state) for d in documents)
+            refusals = collections.Counter(str(d.error_code) for d in documents if d.state == DocumentState.FAILED)
             actions = collections.Counter(
                 f"{OutboxOp(r.op).value.removesuffix('_doc')}:{r.status}"
                 for r in db.session.query(Outbox).filter(Outbox.op.in_(ACTION_OPS))
@@ -275,6 +277,7 @@ class Documents:
         return {
             "documents": sum(states.values()),
             "documents_by_state": dict(states),
+            "refusals_by_code": dict(refusals),
             "documents_for_unlinked_contacts": self.unlinked,
             "conversions": converted,
             "actions": sum(actions.values()),
