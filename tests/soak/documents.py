@@ -313,6 +313,10 @@ class Documents:
             db.session.commit()
         return problems
 
+    def _claimed(self) -> set[str | None]:
+        """QBO ids some CRM document was made as (a conversion shares its estimate's memo with earlier ones)."""
+        return {qbo_id for (qbo_id,) in db.session.query(Document.qbo_id).filter(Document.qbo_id.is_not(None))}
+
     def _deleted(self, memo: str) -> bool:
         person = self.owner.get(memo)
         return person is not None and person.deleted is not None
@@ -326,8 +330,9 @@ class Documents:
                 return []
             return [f"{name}: created as {document.qbo_id}, QBO has {ids}"]
         if document.state == DocumentState.FAILED:
-            if twins:
-                return [f"{name}: refused ({document.error_message}) but QBO has {[d['Id'] for d in twins]}"]
+            made = [str(d["Id"]) for d in twins if str(d["Id"]) not in self._claimed()]
+            if made:
+                return [f"{name}: refused ({document.error_message}) but QBO has {made}"]
             if document.error_message and self._deleted(memo):
                 return []
             return [f"{name}: refused for a live person: {document.error_code} {document.error_message}"]
