@@ -81,3 +81,36 @@ def test_a_stale_mirror_is_reported(soak: Soak) -> None:
         assert row.status == "open"
     found = _problems(soak)
     assert list(found) == ["document_mirror"] and "balance" in found["document_mirror"][0]
+
+
+def _accepted_estimate(soak: Soak) -> None:
+    """An estimate made in QBO, accepted by the customer there, and mirrored as accepted."""
+    with soak.app.app_context():
+        assert soak.docs._create("Estimate")
+    soak.drain()
+    with soak.app.app_context():
+        assert soak.docs._accept()
+    soak.drain()
+    with soak.app.app_context():
+        assert soak.docs._made("Estimate", "accepted")
+
+
+def test_a_converted_estimate_is_not_offered_again_while_its_mirror_lags(soak: Soak) -> None:
+    """The invoice made from an estimate exists; the estimate's re-read failed, no event came yet: no second Convert."""
+    _accepted_estimate(soak)
+    soak.emu.webhooks.configure(drop_rate=1.0)  # the estimate's event never comes
+    with soak.app.app_context():
+        assert soak.docs._convert()
+    soak.emu.faults.fail_next(1, status=429, path_contains="/estimate/", method="GET")  # the close's read
+    soak.work(cdc=False)
+    [invoice] = soak.emu.store.list(TEST_REALM, "Invoice")
+    with soak.app.app_context():
+        assert db.session.query(Document).filter_by(kind="Invoice", state="created").count() == 1
+        second = soak.docs._convert()
+    assert not second, "Convert was offered again for an estimate an invoice was made from"
+    soak.drain()
+    assert _problems(soak) == {}
+    [estimate] = soak.emu.store.list(TEST_REALM, "Estimate")
+    assert estimate["TxnStatus"] == "Closed" and estimate["LinkedTxn"] == [
+        {"TxnId": invoice["Id"], "TxnType": "Invoice"}
+    ]
