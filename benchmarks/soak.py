@@ -44,11 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         figures = run(options)
     problems = sum(figures["problems"].values())
+    docs = figures["documents"]
     print(
         f"{figures['customers']} customers, {figures['operations']} operations, "
         f"{figures['faults_injected']} faults, {figures['requests']} requests "
         f"({figures['requests_per_operation']}/op); converged in {figures['seconds_to_converge']} s "
-        f"after {figures['seconds_churning']} s of churn: "
+        f"after {figures['seconds_churning']} s of churn; {docs['documents']} documents "
+        f"({docs['documents_by_state'].get('created', 0)} created), {docs['actions']} actions, "
+        f"{docs['lost_answers_on_documents']} lost document answers, "
+        f"{figures['problems']['duplicate_documents']} duplicate and {figures['problems']['lost_documents']} lost: "
         f"{'CONVERGED' if figures['converged'] else f'{problems} problems'}",
         file=sys.stderr,
     )

@@ -110,7 +110,8 @@ def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict
     """``(txn_type, qbo_id) → ops`` still queued for the contact's documents.
 
     Conversions count as ``CREATE_DOC`` on the estimate while the invoice made
-    from it is being sent (or was refused and awaits the salesperson).
+    from it is being sent (or was refused and awaits the salesperson), and
+    once made, for as long as that invoice is neither void nor deleted.
     """
     found: dict[tuple[str, str], set[OutboxOp]] = collections.defaultdict(set)
     rows = session.query(Outbox).filter(
@@ -123,15 +124,30 @@ def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict
         target = row.target or {}
         if target.get("txn_type") and target.get("qbo_id"):
             found[(str(target["txn_type"]), str(target["qbo_id"]))].add(row.op)
-    converting = session.query(Document.estimate_qbo_id).filter(
+    converting = session.query(Document).filter(
         Document.tenant_key == tenant_key,
         Document.contact_key == contact_key,
         Document.estimate_qbo_id.is_not(None),
-        Document.state.in_((DocumentState.SENDING, DocumentState.FAILED)),
+        Document.state.in_((DocumentState.SENDING, DocumentState.FAILED, DocumentState.CREATED)),
     )
-    for (estimate_id,) in converting:
-        found[("Estimate", str(estimate_id))].add(OutboxOp.CREATE_DOC)
+    for document in converting:
+        if document.state != DocumentState.CREATED or _live_invoice(session, document):
+            found[("Estimate", str(document.estimate_qbo_id))].add(OutboxOp.CREATE_DOC)
     return dict(found)
+
+
+def _live_invoice(session: Session, document: Document) -> bool:
+    """Whether the invoice a conversion made still stands (not void, not deleted), as the mirror knows it.
+
+    Until the estimate's own mirror row shows it closed (its re-read after the
+    conversion can fail, its event can be late), this is what says it was converted.
+    """
+    invoice = (
+        session.query(Transaction)
+        .filter_by(realm_id=document.realm_id, txn_type="Invoice", qbo_id=document.qbo_id)
+        .one_or_none()
+    )
+    return invoice is None or (not invoice.deleted and invoice.status != "void")
 
 
 def queue_action(

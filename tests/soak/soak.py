@@ -33,7 +33,10 @@ checks, each a list of concrete discrepancies (empty when all is well):
 * **failed rows**: nothing parked as failed (every value written is valid);
 * **requests**: bounded per operation, and a converged round costs no more
   than its CDC polls (no sync loop);
-* **drain**: the drain settled (two quiet rounds) before its round limit.
+* **drain**: the drain settled (two quiet rounds) before its round limit;
+* **documents**: estimates and invoices made, sent, voided, deleted and
+  converted meanwhile are each in QBO exactly once, none lost, and mirrored
+  as QBO has them (see :mod:`tests.soak.documents`).
 
 A create whose answer is lost (timeout, killed worker) and is then edited
 or deleted on either side before its retry is among the cases exercised; the
@@ -60,6 +63,7 @@ from flask_qbo import signals
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.intuit.throttle import build_throttle
 from flask_qbo.intuit.throttle import install
+from flask_qbo.models import CUSTOMER_OPS
 from flask_qbo.models import Connection
 from flask_qbo.models import Inbox
 from flask_qbo.models import Outbox
@@ -80,6 +84,9 @@ from flask_qbo.testing import make_emulator
 from ..hostapp import Contact
 from ..hostapp import db
 from ..hostapp import make_app
+from .documents import DOC_FAULTS
+from .documents import DOC_MIX
+from .documents import Documents
 
 log = logging.getLogger("flask_qbo.soak")
 
@@ -105,6 +112,7 @@ MIX = (
     ("qbo_create", 6),
     ("crm_delete", 2),
     ("qbo_inactivate", 2),
+    *DOC_MIX,
 )
 #: Fault kinds and their chance per tick.
 FAULTS = (
@@ -116,6 +124,7 @@ FAULTS = (
     ("token_expired", 0.02),
     ("abandoned_claim", 0.04),
     ("db_dropped", 0.04),
+    *DOC_FAULTS,
 )
 #: Requests allowed per operation before the run counts as looping.
 REQUESTS_PER_OP = 12
@@ -230,6 +239,7 @@ class Soak:
             url=f"{CRM_URL}/qbo/webhooks", duplicate_rate=0.1, drop_rate=0.1, reorder=True, seed=options.seed
         )
         self.people: list[Person] = []
+        self.docs = Documents(self)
         self.ops: dict[str, int] = dict.fromkeys((kind for kind, _ in MIX), 0)
         self.faults: dict[str, int] = dict.fromkeys((kind for kind, _ in FAULTS), 0)
         self.worker_errors = 0
@@ -293,10 +303,11 @@ class Soak:
         person.history.append(Write(self.seq, side, attr, value, stamp))
 
     def _crm_stamp(self, contact_key: str) -> dt.datetime | None:
-        """The edit time the engine dates the CRM side by: the contact's pending outbox row's ``updated_at``."""
+        """The edit time the engine dates the CRM side by: the contact's pending customer row's ``updated_at``."""
         return db.session.scalars(
             sa.select(Outbox.updated_at)
             .where(Outbox.tenant_key == TENANT, Outbox.contact_key == contact_key, Outbox.status == "pending")
+            .where(Outbox.op.in_(CUSTOMER_OPS))  # a queued invoice is not an edit of the contact
             .order_by(Outbox.id.desc())
             .limit(1)
         ).first()
@@ -320,6 +331,8 @@ class Soak:
     def operate(self, kind: str) -> bool:
         """Do one operation of ``kind``; False when nothing fitted (e.g. no candidate yet)."""
         self.k += 1
+        if kind.startswith("doc_"):
+            return self.docs.operate(kind)
         if kind == "crm_create" or kind == "qbo_create":
             if len(self.people) >= self.o.customers:
                 return False
@@ -459,6 +472,8 @@ class Soak:
                 return False
         elif kind == "db_dropped":
             self._drop_in = self.rng.randint(1, 60)
+        else:
+            self.docs.inject(kind)
         self.faults[kind] += 1
         return True
 
@@ -502,7 +517,7 @@ class Soak:
             with self.app.app_context():
                 for _ in range(self.o.ops_per_tick):
                     kind = self.rng.choices(kinds, weights)[0]
-                    if kind.endswith("create") and not self.people_left():
+                    if kind in ("crm_create", "qbo_create") and not self.people_left():
                         kind = kind.replace("create", "edit")
                     if self.operate(kind):
                         self.ops[kind] += 1
@@ -583,7 +598,7 @@ class Soak:
         with self.app.app_context():
             contacts = sorted((c.id, *(getattr(c, a) for a in EDITS), c.archived) for c in db.session.query(Contact))
             db.session.commit()
-        return tuple(contacts), tuple(sorted((c["Id"], c["SyncToken"]) for c in customers))
+        return tuple(contacts), tuple(sorted((c["Id"], c["SyncToken"]) for c in customers)), self.docs.state()
 
     def requests(self) -> int:
         return int(self.emu.counters[TEST_REALM]["requests"])
@@ -597,7 +612,7 @@ class Soak:
     def check(self) -> dict[str, list[str]]:
         from .checks import verify
 
-        return verify(self)
+        return {**verify(self), **self.docs.check()}
 
     def close(self) -> None:
         """Close the app's connections (so a PostgreSQL schema can be dropped) and stop delivery."""
@@ -628,6 +643,7 @@ def run(options: Options | None = None) -> dict[str, t.Any]:
         rounds = soak.drain()
         converged_in = time.monotonic() - churned
         problems = soak.check()
+        documents = soak.docs.figures()
     finally:
         soak.close()
     operations = sum(soak.ops.values())
@@ -654,6 +670,7 @@ def run(options: Options | None = None) -> dict[str, t.Any]:
         "last_round_requests": soak.last_round_requests,
         "seconds_churning": round(churned - started, 1),
         "seconds_to_converge": round(converged_in, 1),
+        "documents": documents,
         "converged": not any(problems.values()),
         "problems": {name: len(found) for name, found in problems.items()},
         "examples": {name: found[:5] for name, found in problems.items() if found},

@@ -33,6 +33,9 @@ def _assert_converged(figures: dict[str, t.Any], customers: int) -> None:
     assert figures["customers"] >= customers
     assert all(figures["faults_by_kind"][kind] >= 1 for kind, _ in FAULTS), figures["faults_by_kind"]
     assert figures["webhooks"]["dropped"] > 0
+    docs = figures["documents"]
+    assert docs["documents"] > 0 and docs["actions"] > 0 and docs["documents_for_unlinked_contacts"] > 0, docs
+    assert docs["conversions"] > 0 and docs["lost_answers_on_documents"] > 0, docs
     assert figures["converged"], json.dumps(figures["examples"], indent=1)
 
 
