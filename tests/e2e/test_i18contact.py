@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 import time
 import typing as t
+from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
+
+from flask_qbo.emulator.seed import DEMO_REALM
 
 from .conftest import CONTACT_EMAIL
 from .conftest import Live
@@ -35,27 +38,40 @@ def _contact_id(live: Live, first: str, last: str) -> int:
     return int(contact_id)
 
 
+def _owing(live: Live, name: str) -> tuple[str, str, str]:
+    """(open balance, overdue, unapplied credit) of a seeded customer, as the card writes dollars."""
+    store = live.emu.store
+    (customer,) = [c for c in store.list(DEMO_REALM, "Customer") if c.get("DisplayName") == name]
+    today = live.emu.clock.today().isoformat()
+    mine = [i for i in store.list(DEMO_REALM, "Invoice") if i["CustomerRef"]["value"] == customer["Id"]]
+    overdue = sum(Decimal(str(i["Balance"])) for i in mine if i.get("DueDate", today) < today)
+    credits = [m for m in store.list(DEMO_REALM, "CreditMemo") if m["CustomerRef"]["value"] == customer["Id"]]
+    credit = sum(Decimal(str(m.get("RemainingCredit", m.get("Balance", 0)))) for m in credits)
+    return tuple(f"${Decimal(str(v)):,.2f}" for v in (customer["Balance"], overdue, credit))  # type: ignore[return-value]
+
+
 def _card_figure(page: t.Any, label: str) -> str:
     return str(page.locator(".qbo-summary .qbo-field").filter(has_text=label).locator("dd").inner_text()).strip()
 
 
 @pytest.mark.usefixtures("imported")
 def test_delete_confirmation_warns_of_the_balance(page: t.Any, live: Live, shot: Shot) -> None:
-    # The demo company's Dmitri Castellano: an overdue invoice of $1,054.18 and an unapplied
-    # credit memo of $295.61, so QuickBooks' open balance is $758.57.
+    # The demo company's Dmitri Castellano: an overdue invoice and an unapplied credit memo, so
+    # QuickBooks' open balance is the invoice less the credit (figures read from the emulator's seed).
+    owed, overdue_due, credit = _owing(live, "Dmitri Castellano")
     contact_id = _contact_id(live, "Dmitri", "Castellano")
     sign_in(page, live, "user@acme.test")
     page.goto(f"{live.url}/contacts/{contact_id}")
     expect(page.locator(".qbo-summary")).to_contain_text("Open balance", timeout=15_000)
     balance, overdue = _card_figure(page, "Open balance"), _card_figure(page, "Overdue balance")
-    assert (balance, overdue) == ("$758.57", "$1,054.18")  # the card's figures, which the warning must repeat
+    assert (balance, overdue) == (owed, overdue_due)  # the card's figures, which the warning must repeat
 
     page.get_by_role("link", name="Delete", exact=True).click()
     page.wait_for_url(f"{live.url}/contacts/{contact_id}/delete")
     warning = page.locator("[data-qbo-delete-warning]")
     expect(warning).to_be_visible()
     expect(warning).to_contain_text(
-        f"Dmitri Castellano owes {balance} ({overdue} overdue, less $295.61 unapplied credit)."
+        f"Dmitri Castellano owes {balance} ({overdue} overdue, less {credit} unapplied credit)."
     )
     expect(page.get_by_role("button", name="Delete contact")).to_be_visible()
     shot(page, "delete-warning")

@@ -19,6 +19,7 @@ import typing as t
 
 from flask import Flask
 from flask import current_app
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -209,12 +210,18 @@ def keep_sent(session: Session, row_id: int, sent: dict[str, t.Any] | None) -> N
 def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
     """A non-QBO exception (a bug, a failing host hook): back off; after ``QBO_OUTBOX_MAX_ATTEMPTS``, ``dead``.
 
-    Retrying covers a passing cause (a database hiccup); a row that keeps
-    raising would otherwise cycle forever, so it is parked where the health
-    page lists it and an admin can retry it once the bug is fixed.
+    Retrying covers a passing cause; a row that keeps raising would otherwise
+    cycle forever, so it is parked where the health page lists it and an admin
+    can retry it once the bug is fixed.  A database error (SQLAlchemy's
+    ``OperationalError``/``InterfaceError``) is an outage, not the row's fault:
+    it backs off without spending an attempt.
     """
     session = qbo.state().db.session()
-    if OUTBOX.exhausted(session, row_id):
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        # The database failed, not the row (a restart, a dropped connection): an outage spends
+        # no attempt, so a row never goes dead of one; it waits with its error for the health page.
+        OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc, attempts_back=True)
+    elif OUTBOX.exhausted(session, row_id):
         fail(qbo, row_id, exc, status=OutboxStatus.DEAD)
     else:
         OUTBOX.release(session, row_id, delay=OUTBOX.backoff(session, row_id), error=exc)

@@ -179,6 +179,29 @@ def test_unexpected_error_backs_off_then_goes_dead(ctx: t.Any, emulator: t.Any, 
     assert len(emulator.store.list(TEST_REALM, "Customer")) == 1
 
 
+def test_a_database_outage_spends_no_attempt(ctx: t.Any, emulator: t.Any, monkeypatch: t.Any) -> None:
+    import sqlalchemy.exc
+
+    ctx.config["QBO_OUTBOX_MAX_ATTEMPTS"] = 2
+
+    def dropped(row_ctx: t.Any) -> None:
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(rows, "upsert_row", dropped)
+    db.session.add(Contact(tenant="acme", first_name="Out", last_name="Age"))
+    db.session.commit()
+    for _ in range(4):  # twice the attempts a failing row gets
+        drain()
+        row = db.session.query(Outbox).one()
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert "server closed the connection" in row.last_error
+        row.available_at = utcnow()
+        db.session.commit()
+    monkeypatch.undo()
+    drain()
+    assert db.session.query(Outbox).one().status == "done"
+
+
 def test_edit_racing_a_claim_is_not_coalesced_into_the_claimed_row(ctx: t.Any) -> None:
     """A worker claims the pending row between capture's SELECT and its UPDATE: a new row must follow."""
     from sqlalchemy.sql.dml import Update
