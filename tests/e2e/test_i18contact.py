@@ -38,11 +38,13 @@ def _contact_id(live: Live, first: str, last: str) -> int:
     return int(contact_id)
 
 
-def _owing(live: Live, name: str) -> tuple[str, str, str]:
+def _owing(live: Live, given: str, family: str) -> tuple[str, str, str]:
     """(open balance, overdue, unapplied credit) of a seeded customer, as the card writes dollars."""
     store = live.emu.store
-    (customer,) = [c for c in store.list(DEMO_REALM, "Customer") if c.get("DisplayName") == name]
-    today = live.emu.clock.today().isoformat()
+    (customer,) = [
+        c for c in store.list(DEMO_REALM, "Customer") if (c.get("GivenName"), c.get("FamilyName")) == (given, family)
+    ]
+    today = str(live.emu.clock.today())
     mine = [i for i in store.list(DEMO_REALM, "Invoice") if i["CustomerRef"]["value"] == customer["Id"]]
     overdue = sum(Decimal(str(i["Balance"])) for i in mine if i.get("DueDate", today) < today)
     credits = [m for m in store.list(DEMO_REALM, "CreditMemo") if m["CustomerRef"]["value"] == customer["Id"]]
@@ -58,7 +60,7 @@ def _card_figure(page: t.Any, label: str) -> str:
 def test_delete_confirmation_warns_of_the_balance(page: t.Any, live: Live, shot: Shot) -> None:
     # The demo company's Dmitri Castellano: an overdue invoice and an unapplied credit memo, so
     # QuickBooks' open balance is the invoice less the credit (figures read from the emulator's seed).
-    owed, overdue_due, credit = _owing(live, "Dmitri Castellano")
+    owed, overdue_due, credit = _owing(live, "Dmitri", "Castellano")
     contact_id = _contact_id(live, "Dmitri", "Castellano")
     sign_in(page, live, "user@acme.test")
     page.goto(f"{live.url}/contacts/{contact_id}")
