@@ -85,6 +85,12 @@ class Billing:
         return self.ctx.currency or self.catalog.prefs.home_currency
 
     @property
+    def customer_taxable(self) -> bool:
+        """False only when the mirrored QBO customer says it is not taxable (unknown counts as taxable)."""
+        customer = self.ctx.customer
+        return customer is None or customer.taxable is not False
+
+    @property
     def foreign(self) -> bool:
         home = self.catalog.prefs.home_currency
         return bool(self.currency and home and self.currency != home)
@@ -223,7 +229,7 @@ def new(contact_key: str, slug: str) -> ResponseReturnValue:
     state.values["kind"] = kind
     state.values["currency"] = billing.currency or ""  # shown, never editable: QBO fixes it per customer
     state.values.pop("estimate", None)  # only a conversion links an estimate, never a typed id
-    if billing_form.apply_buttons(state, request.form, billing.catalog):
+    if billing_form.apply_buttons(state, request.form, billing.catalog, customer_taxable=billing.customer_taxable):
         return _form_response(billing, state)
     draft, problems = _judge(billing, state)
     if problems:
@@ -325,7 +331,7 @@ def retry(contact_key: str, document_id: int) -> ResponseReturnValue:
     state.values["kind"] = document.kind
     state.values["currency"] = billing.currency or ""
     state.values["estimate"] = document.estimate_qbo_id or ""  # the conversion it came from, as saved
-    if billing_form.apply_buttons(state, request.form, billing.catalog):
+    if billing_form.apply_buttons(state, request.form, billing.catalog, customer_taxable=billing.customer_taxable):
         return _form_response(billing, state, document=document)
     draft, problems = _judge(billing, state)
     if problems:

@@ -243,6 +243,22 @@ def test_item_search_and_pick_fill_description_and_price(app: t.Any, client: t.A
     assert "$40.50" in page  # the line's amount and the totals follow
 
 
+@pytest.mark.parametrize(("customer_taxable", "code"), [(True, "TAX"), (False, "NON"), (None, "TAX")])
+def test_a_picked_item_is_not_taxed_for_a_customer_marked_not_taxable(
+    app: t.Any, connected: t.Any, customer_taxable: bool | None, code: str
+) -> None:
+    add_prefs(app, tax_model="us_ast")
+    contact = add_contact(app)
+    link_customer(app, contact, taxable=customer_taxable)
+    add_item(app, "7", "Lawn mowing", "40.50", taxable=True)
+    allow_billing(app, ACME_ADMIN)
+    client = app.test_client()
+    login(client, ACME_ADMIN)
+    form = {"csrf_token": token(client, contact), "kind": "Invoice", "line-0-item": "", "pick": "0:7"}
+    page = _html(client.post(f"/qbo/billing/{contact}/new/invoice", data=form, headers=HX))
+    assert f'<option value="{code}" selected>' in page
+
+
 # -- refusal and saving ----------------------------------------------------------------------
 
 
