@@ -245,7 +245,7 @@ def new(contact_key: str, slug: str) -> ResponseReturnValue:
     )
     _session().commit()
     wake(reason="document")
-    return folder(billing, f"{kind} sent to QuickBooks.")
+    return folder(billing, f"{kind} saved; sending it to QuickBooks…")
 
 
 def _judge(billing: Billing, state: billing_form.FormState) -> tuple[Draft, list[Problem]]:
@@ -339,7 +339,7 @@ def retry(contact_key: str, document_id: int) -> ResponseReturnValue:
     retry_document(_session(), document, draft, billing.catalog)
     _session().commit()
     wake(reason="document")
-    return folder(billing, f"{document.kind} sent to QuickBooks again.")
+    return folder(billing, f"{document.kind} saved again; sending it to QuickBooks…")
 
 
 @bp.post(f"/<contact_key>/documents/<{ROW_ID}:document_id>/discard")

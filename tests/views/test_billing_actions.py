@@ -109,6 +109,7 @@ def test_edit_and_retry_reopens_the_draft_and_sends_it_again(app: t.Any, client:
     assert ">Thank you</textarea>" in form and 'value="2"' in form and 'value="75.00"' in form
     folder = _html(_post(client, contact_id, f"documents/{doc_id}/retry", **invoice_form(**{"line-0-qty": "3"})))
     assert "Sending to QuickBooks…" in folder and "$225.00" in folder
+    assert "Invoice saved again; sending it to QuickBooks…" in folder
     with app.app_context():
         doc = db.session.get(Document, doc_id)
         assert doc is not None and doc.state == DocumentState.SENDING and str(doc.total) == "225.00"

@@ -299,6 +299,7 @@ def test_save_queues_the_document_and_the_folder_shows_it_sending(app: t.Any, cl
     tok = token(client, contact_id)
     folder = _html(client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok), headers=HX))
     assert "Sending to QuickBooks…" in folder and "$150.00" in folder
+    assert "Invoice saved; sending it to QuickBooks…" in folder and "sent to QuickBooks." not in folder
     assert 'hx-trigger="every 2s"' in folder  # it polls until QuickBooks answers
     with app.app_context():
         doc = db.session.query(Document).one()
