@@ -261,6 +261,25 @@ class _RowBuilder:
             self._pdf_prefix[txn_type] = sample[:-1]
         return self._pdf_prefix[txn_type] + txn_id
 
+    def converted_to(self, txn: Transaction) -> str | None:
+        """ "Converted → Invoice 1042" for an estimate whose ``LinkedTxn`` names the invoice it became."""
+        if txn.txn_type != "Estimate":
+            return None
+        links = (txn.raw or {}).get("LinkedTxn") or ()
+        invoice_id = next(
+            (str(ln.get("TxnId")) for ln in links if isinstance(ln, dict) and ln.get("TxnType") == "Invoice"), None
+        )
+        if invoice_id is None:
+            return None
+        number = (
+            get_qbo()
+            .state()
+            .session.query(Transaction.doc_number)
+            .filter_by(realm_id=txn.realm_id, txn_type="Invoice", qbo_id=invoice_id)
+            .scalar()
+        )
+        return f"Converted → Invoice {number}" if number else "Converted → Invoice"
+
     def row(self, txn: Transaction) -> dict[str, t.Any]:
         """What one table row shows; links only from validated ids."""
         txn_id = valid_id(txn.qbo_id)
@@ -270,6 +289,7 @@ class _RowBuilder:
             "type_label": data.TYPE_LABELS.get(txn.txn_type, txn.txn_type),
             "currency": txn.currency or self.ctx.currency,
             "status": data.display_status(txn, self.today),
+            "status_text": self.converted_to(txn),
             "url": transaction_url(txn.txn_type, txn.qbo_id, txn.realm_id, base_url=self.app_base),
             "pdf_url": self.pdf_url(txn.txn_type, txn_id) if txn_id and txn.txn_type in data.TYPE_LABELS else None,
         }
