@@ -22,6 +22,7 @@ import typing as t
 from flask import Blueprint
 from flask import Response
 from flask import abort
+from flask import flash
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -44,6 +45,7 @@ from ..billing.totals import AST_NOTE
 from ..billing.totals import Totals
 from ..billing.totals import compute
 from ..billing.validate import validate
+from ..config import contact_page_url
 from ..config import get_config
 from ..models import Document
 from ..models import DocumentState
@@ -149,7 +151,10 @@ def render(template: str, title: str, status: int = 200, **context: t.Any) -> Re
 def folder(billing: Billing, message: str | None = None) -> ResponseReturnValue:
     """After a change: the folder (htmx swaps it in), or a redirect to it for a plain form post."""
     if not htmx:
-        return redirect(url_for("qbo_widgets.transactions", contact_key=billing.ctx.contact_key), code=303)
+        key = billing.ctx.contact_key
+        if message:
+            flash(message, "message")
+        return redirect(contact_page_url(key) or url_for("qbo_widgets.transactions", contact_key=key), code=303)
     return transactions_response(_load(billing.ctx.contact_key), None, 1, message=message)
 
 
@@ -206,6 +211,7 @@ def _form_response(
         totals_url=url_for(".totals", contact_key=key),
         search_url=url_for(".item_search", contact_key=key),
         cancel_url=url_for("qbo_widgets.transactions", contact_key=key),
+        back_url=contact_page_url(key),
     )
 
 

@@ -27,6 +27,7 @@ from ..billing.actions import payment_link
 from ..billing.actions import pending_actions
 from ..billing.actions import queue_action
 from ..billing.problems import ActionRefused
+from ..config import contact_page_url
 from ..errors import QBOError
 from ..models import Transaction
 from ..state import get_qbo
@@ -82,6 +83,7 @@ def _panel(billing: Billing, txn: Transaction, action: str, status: int = 200, *
         label=ACTION_LABELS[action],
         post_url=url_for(".act", contact_key=key, txn_type=txn.txn_type, qbo_id=txn.qbo_id, action=action),
         cancel_url=url_for("qbo_widgets.transactions", contact_key=key),
+        back_url=contact_page_url(key),
         currency=txn.currency or billing.currency,
         **context,
     )

@@ -21,6 +21,7 @@ from flask import Blueprint
 from flask import Response
 from flask import abort
 from flask import current_app
+from flask import get_flashed_messages
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -31,6 +32,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_htmx import HTMX
 
+from ..config import contact_page_url
 from ..config import get_config
 from ..errors import QBOAuthError
 from ..errors import QBOError
@@ -81,6 +83,7 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     app.add_template_global(csrf_token, "qbo_csrf_token")
     app.add_template_global(lambda contact: get_qbo()._contact_key(contact), "qbo_contact_key")
     app.add_template_global(dom_id, "qbo_dom_id")
+    app.add_template_global(contact_page_url, "qbo_contact_url")
     app.add_template_global(delete_warning, "qbo_delete_warning")
     app.add_template_filter(formatting.format_money, "qbo_money")
     app.add_template_filter(formatting.format_date, "qbo_date")
@@ -298,7 +301,8 @@ class _RowBuilder:
 @bp.get("/<contact_key>/transactions")
 def transactions(contact_key: str) -> Response:
     """Items 3 and 4: the "QuickBooks Transactions" folder, filterable and paginated."""
-    return transactions_response(_load(contact_key), _type_arg(), page_arg(request.args))
+    message = None if htmx else next(iter(get_flashed_messages()), None)  # a plain form post's outcome
+    return transactions_response(_load(contact_key), _type_arg(), page_arg(request.args), message)
 
 
 def transactions_response(

@@ -321,6 +321,23 @@ def test_plain_form_post_redirects_to_the_folder(client: t.Any, contact_id: int)
     tok = token(client, contact_id)
     response = client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok))
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/qbo/w/{contact_id}/transactions")
+    folder = _html(client.get(response.headers["Location"]))  # the standalone page says what happened
+    assert "Invoice saved; sending it to QuickBooks…" in folder
+
+
+def test_with_qbo_contact_url_a_plain_post_and_cancel_go_back_to_the_contact(
+    app: t.Any, client: t.Any, contact_id: int
+) -> None:
+    app.config["QBO_CONTACT_URL"] = "/crm/contacts/{contact_key}"
+    login(client, ACME_ADMIN)
+    form = _html(client.get(f"/qbo/billing/{contact_id}/new/invoice"))
+    assert f'href="/crm/contacts/{contact_id}"' in form  # Cancel without JavaScript
+    assert f'hx-get="/qbo/w/{contact_id}/transactions"' in form  # Cancel with htmx still swaps the folder
+    tok = token(client, contact_id)
+    response = client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok))
+    assert response.status_code == 303 and response.headers["Location"] == f"/crm/contacts/{contact_id}"
+    with client.session_transaction() as session:
+        assert ("message", "Invoice saved; sending it to QuickBooks…") in session["_flashes"]
 
 
 def test_a_typed_estimate_id_never_links_a_new_invoice(app: t.Any, client: t.Any, contact_id: int) -> None:
