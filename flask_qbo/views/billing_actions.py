@@ -27,6 +27,7 @@ from ..billing.actions import payment_link
 from ..billing.actions import pending_actions
 from ..billing.actions import queue_action
 from ..billing.problems import ActionRefused
+from ..billing.validate import email_problem
 from ..config import contact_page_url
 from ..errors import QBOError
 from ..models import Transaction
@@ -124,7 +125,10 @@ def act(contact_key: str, txn_type: str, qbo_id: str, action: str) -> ResponseRe
         abort(404)
     txn = _document(billing, txn_type, qbo_id)
     session = get_qbo().state().session
-    send_to = (request.form.get("send_to") or "").strip()[:200]
+    send_to = (request.form.get("send_to") or "").strip()
+    problem = email_problem("send_to", send_to) if action == "send" and send_to else None
+    if problem is not None:  # the same rule as the document's BillEmail, so QBO is not asked to mail nonsense
+        return _panel(billing, txn, action, 422, send_to=send_to, send_problem=problem.message)
     try:
         if action == "convert":
             convert_estimate(

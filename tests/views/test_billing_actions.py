@@ -162,6 +162,23 @@ def test_send_asks_for_the_address_and_queues_the_send(app: t.Any, client: t.Any
 
 
 @pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("not an address", "“not an address” is not an email address"),
+        ("a" * 95 + "@example.com", "Keep the email addresses within 100 characters."),
+    ],
+)
+def test_send_refuses_an_address_bill_email_would_refuse(
+    app: t.Any, client: t.Any, contact_id: int, typed: str, message: str
+) -> None:
+    login(client, ACME_ADMIN)
+    panel = _html(_post(client, contact_id, "txn/Invoice/130/send", send_to=typed))
+    assert message in panel and 'name="send_to"' in panel and 'aria-invalid="true"' in panel
+    with app.app_context():
+        assert db.session.query(Outbox).count() == 0
+
+
+@pytest.mark.parametrize(
     ("action", "op", "label"), [("void", OutboxOp.VOID_DOC, "Voiding…"), ("delete", OutboxOp.DELETE_DOC, "Deleting…")]
 )
 def test_void_and_delete_confirm_then_queue(
