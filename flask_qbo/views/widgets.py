@@ -301,7 +301,8 @@ class _RowBuilder:
 @bp.get("/<contact_key>/transactions")
 def transactions(contact_key: str) -> Response:
     """Items 3 and 4: the "QuickBooks Transactions" folder, filterable and paginated."""
-    message = None if htmx else next(iter(get_flashed_messages()), None)  # a plain form post's outcome
+    flashed = [] if htmx else get_flashed_messages(category_filter=["message"])  # a plain form post's outcome
+    message = str(flashed[0]) if flashed else None
     return transactions_response(_load(contact_key), _type_arg(), page_arg(request.args), message)
 
 
