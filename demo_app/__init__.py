@@ -62,6 +62,8 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         QBO_RUNNER="thread",
         # The extension's own pages (Add-ons, sync health, import) wear the CRM's layout.
         QBO_BASE_TEMPLATE="layout.html",
+        # Where the widgets send a person back to (saving an invoice without JavaScript, a job's link).
+        QBO_CONTACT_URL="/contacts/{contact_key}",
         DEMO_PAGE_SIZE=20,
         # Prometheus metrics at /qbo/metrics for the CRM's admins (@qbo.metrics_access in integration.py),
         # when the "metrics" extra is installed.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -131,6 +132,8 @@ DEFAULTS: dict[str, t.Any] = {
     "QBO_INBOX_RETRY_WAIT": 30,
     # URL prefix of the extension's blueprints.
     "QBO_URL_PREFIX": "/qbo",
+    # The host's contact page, "/contacts/{contact_key}": where a form saved without JavaScript returns; None: the folder.
+    "QBO_CONTACT_URL": None,
     # Template the extension's full pages extend (must define block "content"; block "title" is filled too).
     "QBO_BASE_TEMPLATE": "qbo/base.html",
     # Register the admin, widget and webhook blueprints in init_app.
@@ -179,6 +182,12 @@ def get_config(key: str, app: Flask | None = None) -> t.Any:
         raise QBOConfigError(f"Unknown configuration key {key!r}; see flask_qbo.config.DEFAULTS.")
     app = app or current_app
     return app.config.get(key, DEFAULTS[key])
+
+
+def contact_page_url(contact_key: str, app: Flask | None = None) -> str | None:
+    """The host's page of the contact (``QBO_CONTACT_URL`` with the key filled in), or None when not set."""
+    pattern = get_config("QBO_CONTACT_URL", app)
+    return str(pattern).format(contact_key=quote(contact_key, safe="")) if pattern else None
 
 
 def resolve_urls(app: Flask | None = None) -> dict[str, str]:

@@ -22,6 +22,7 @@ import typing as t
 from flask import Blueprint
 from flask import Response
 from flask import abort
+from flask import flash
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -44,6 +45,7 @@ from ..billing.totals import AST_NOTE
 from ..billing.totals import Totals
 from ..billing.totals import compute
 from ..billing.validate import validate
+from ..config import contact_page_url
 from ..config import get_config
 from ..models import Document
 from ..models import DocumentState
@@ -83,6 +85,12 @@ class Billing:
     def currency(self) -> str | None:
         """The customer's currency (QBO fixes it when the customer is made), else the company's."""
         return self.ctx.currency or self.catalog.prefs.home_currency
+
+    @property
+    def customer_taxable(self) -> bool:
+        """False only when the mirrored QBO customer says it is not taxable (unknown counts as taxable)."""
+        customer = self.ctx.customer
+        return customer is None or customer.taxable is not False
 
     @property
     def foreign(self) -> bool:
@@ -143,7 +151,10 @@ def render(template: str, title: str, status: int = 200, **context: t.Any) -> Re
 def folder(billing: Billing, message: str | None = None) -> ResponseReturnValue:
     """After a change: the folder (htmx swaps it in), or a redirect to it for a plain form post."""
     if not htmx:
-        return redirect(url_for("qbo_widgets.transactions", contact_key=billing.ctx.contact_key), code=303)
+        key = billing.ctx.contact_key
+        if message:
+            flash(message, "message")
+        return redirect(contact_page_url(key) or url_for("qbo_widgets.transactions", contact_key=key), code=303)
     return transactions_response(_load(billing.ctx.contact_key), None, 1, message=message)
 
 
@@ -200,6 +211,7 @@ def _form_response(
         totals_url=url_for(".totals", contact_key=key),
         search_url=url_for(".item_search", contact_key=key),
         cancel_url=url_for("qbo_widgets.transactions", contact_key=key),
+        back_url=contact_page_url(key),
     )
 
 
@@ -223,7 +235,7 @@ def new(contact_key: str, slug: str) -> ResponseReturnValue:
     state.values["kind"] = kind
     state.values["currency"] = billing.currency or ""  # shown, never editable: QBO fixes it per customer
     state.values.pop("estimate", None)  # only a conversion links an estimate, never a typed id
-    if billing_form.apply_buttons(state, request.form, billing.catalog):
+    if billing_form.apply_buttons(state, request.form, billing.catalog, customer_taxable=billing.customer_taxable):
         return _form_response(billing, state)
     draft, problems = _judge(billing, state)
     if problems:
@@ -239,7 +251,7 @@ def new(contact_key: str, slug: str) -> ResponseReturnValue:
     )
     _session().commit()
     wake(reason="document")
-    return folder(billing, f"{kind} sent to QuickBooks.")
+    return folder(billing, f"{kind} saved; sending it to QuickBooks…")
 
 
 def _judge(billing: Billing, state: billing_form.FormState) -> tuple[Draft, list[Problem]]:
@@ -325,7 +337,7 @@ def retry(contact_key: str, document_id: int) -> ResponseReturnValue:
     state.values["kind"] = document.kind
     state.values["currency"] = billing.currency or ""
     state.values["estimate"] = document.estimate_qbo_id or ""  # the conversion it came from, as saved
-    if billing_form.apply_buttons(state, request.form, billing.catalog):
+    if billing_form.apply_buttons(state, request.form, billing.catalog, customer_taxable=billing.customer_taxable):
         return _form_response(billing, state, document=document)
     draft, problems = _judge(billing, state)
     if problems:
@@ -333,7 +345,7 @@ def retry(contact_key: str, document_id: int) -> ResponseReturnValue:
     retry_document(_session(), document, draft, billing.catalog)
     _session().commit()
     wake(reason="document")
-    return folder(billing, f"{document.kind} sent to QuickBooks again.")
+    return folder(billing, f"{document.kind} saved again; sending it to QuickBooks…")
 
 
 @bp.post(f"/<contact_key>/documents/<{ROW_ID}:document_id>/discard")

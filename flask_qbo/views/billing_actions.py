@@ -27,6 +27,8 @@ from ..billing.actions import payment_link
 from ..billing.actions import pending_actions
 from ..billing.actions import queue_action
 from ..billing.problems import ActionRefused
+from ..billing.validate import email_problem
+from ..config import contact_page_url
 from ..errors import QBOError
 from ..models import Transaction
 from ..state import get_qbo
@@ -82,6 +84,7 @@ def _panel(billing: Billing, txn: Transaction, action: str, status: int = 200, *
         label=ACTION_LABELS[action],
         post_url=url_for(".act", contact_key=key, txn_type=txn.txn_type, qbo_id=txn.qbo_id, action=action),
         cancel_url=url_for("qbo_widgets.transactions", contact_key=key),
+        back_url=contact_page_url(key),
         currency=txn.currency or billing.currency,
         **context,
     )
@@ -122,7 +125,10 @@ def act(contact_key: str, txn_type: str, qbo_id: str, action: str) -> ResponseRe
         abort(404)
     txn = _document(billing, txn_type, qbo_id)
     session = get_qbo().state().session
-    send_to = (request.form.get("send_to") or "").strip()[:200]
+    send_to = (request.form.get("send_to") or "").strip()
+    problem = email_problem("send_to", send_to) if action == "send" and send_to else None
+    if problem is not None:  # the same rule as the document's BillEmail, so QBO is not asked to mail nonsense
+        return _panel(billing, txn, action, 422, send_to=send_to, send_problem=problem.message)
     try:
         if action == "convert":
             convert_estimate(

@@ -78,7 +78,7 @@ class FormState:
         if not self.lines:
             self.add_line()
 
-    def choose_item(self, n: int, item: CatalogItem, catalog: Catalog) -> None:
+    def choose_item(self, n: int, item: CatalogItem, catalog: Catalog, *, customer_taxable: bool = True) -> None:
         """Put ``item`` on line ``n`` with its description, price and default tax code (quantity 1 if none)."""
         if n not in self.lines:
             return
@@ -88,7 +88,7 @@ class FormState:
         self.values[prefix + "unit_price"] = "" if item.unit_price is None else _plain(item.unit_price)
         if not self.values.get(prefix + "qty"):
             self.values[prefix + "qty"] = "1"
-        code = default_tax_code(item, catalog)
+        code = default_tax_code(item, catalog, customer_taxable=customer_taxable)
         if code:
             self.values[prefix + "tax_code"] = code
 
@@ -124,10 +124,14 @@ def _plain(value: object) -> str:
     return text
 
 
-def default_tax_code(item: CatalogItem, catalog: Catalog) -> str | None:
-    """The tax code a new line with ``item`` starts with, where the company needs one."""
+def default_tax_code(item: CatalogItem, catalog: Catalog, *, customer_taxable: bool = True) -> str | None:
+    """The tax code a new line with ``item`` starts with, where the company needs one.
+
+    On US automated sales tax a customer marked not taxable gets ``NON`` lines: QuickBooks charges it
+    no tax, so the preview must not suggest any.
+    """
     if catalog.prefs.tax_model == US_AST:
-        return "TAX" if item.taxable else "NON"
+        return "TAX" if item.taxable and customer_taxable else "NON"
     if catalog.prefs.tax_model == PER_LINE:
         return item.sales_tax_code_id or catalog.prefs.default_tax_code_id
     return None
@@ -169,7 +173,9 @@ def blank(
     return FormState(values, [0])
 
 
-def apply_buttons(state: FormState, form: t.Mapping[str, str], catalog: Catalog) -> bool:
+def apply_buttons(
+    state: FormState, form: t.Mapping[str, str], catalog: Catalog, *, customer_taxable: bool = True
+) -> bool:
     """Apply "Add line", "Remove" or a chosen item; True when one was pressed (then nothing is saved)."""
     if form.get("add_line"):
         state.add_line()
@@ -183,14 +189,14 @@ def apply_buttons(state: FormState, form: t.Mapping[str, str], catalog: Catalog)
     if pick:
         item = catalog.items.get(pick.group(2))
         if item is not None and item.sellable:
-            state.choose_item(int(pick.group(1)), item, catalog)
+            state.choose_item(int(pick.group(1)), item, catalog, customer_taxable=customer_taxable)
         return True
     filled = form.get("fill_line") or ""
     if filled.isdigit():
         n = int(filled)
         item = catalog.items.get(state.line(n, "item"))
         if item is not None and item.sellable:
-            state.choose_item(n, item, catalog)
+            state.choose_item(n, item, catalog, customer_taxable=customer_taxable)
         return True
     return False
 

@@ -21,6 +21,7 @@ from flask import Blueprint
 from flask import Response
 from flask import abort
 from flask import current_app
+from flask import get_flashed_messages
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -31,6 +32,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_htmx import HTMX
 
+from ..config import contact_page_url
 from ..config import get_config
 from ..errors import QBOAuthError
 from ..errors import QBOError
@@ -81,6 +83,7 @@ def _register_jinja(state: BlueprintSetupState) -> None:
     app.add_template_global(csrf_token, "qbo_csrf_token")
     app.add_template_global(lambda contact: get_qbo()._contact_key(contact), "qbo_contact_key")
     app.add_template_global(dom_id, "qbo_dom_id")
+    app.add_template_global(contact_page_url, "qbo_contact_url")
     app.add_template_global(delete_warning, "qbo_delete_warning")
     app.add_template_filter(formatting.format_money, "qbo_money")
     app.add_template_filter(formatting.format_date, "qbo_date")
@@ -261,6 +264,25 @@ class _RowBuilder:
             self._pdf_prefix[txn_type] = sample[:-1]
         return self._pdf_prefix[txn_type] + txn_id
 
+    def converted_to(self, txn: Transaction) -> str | None:
+        """ "Converted → Invoice 1042" for an estimate whose ``LinkedTxn`` names the invoice it became."""
+        if txn.txn_type != "Estimate":
+            return None
+        links = (txn.raw or {}).get("LinkedTxn") or ()
+        invoice_id = next(
+            (str(ln.get("TxnId")) for ln in links if isinstance(ln, dict) and ln.get("TxnType") == "Invoice"), None
+        )
+        if invoice_id is None:
+            return None
+        number = (
+            get_qbo()
+            .state()
+            .session.query(Transaction.doc_number)
+            .filter_by(realm_id=txn.realm_id, txn_type="Invoice", qbo_id=invoice_id)
+            .scalar()
+        )
+        return f"Converted → Invoice {number}" if number else "Converted → Invoice"
+
     def row(self, txn: Transaction) -> dict[str, t.Any]:
         """What one table row shows; links only from validated ids."""
         txn_id = valid_id(txn.qbo_id)
@@ -270,6 +292,7 @@ class _RowBuilder:
             "type_label": data.TYPE_LABELS.get(txn.txn_type, txn.txn_type),
             "currency": txn.currency or self.ctx.currency,
             "status": data.display_status(txn, self.today),
+            "status_text": self.converted_to(txn),
             "url": transaction_url(txn.txn_type, txn.qbo_id, txn.realm_id, base_url=self.app_base),
             "pdf_url": self.pdf_url(txn.txn_type, txn_id) if txn_id and txn.txn_type in data.TYPE_LABELS else None,
         }
@@ -278,7 +301,9 @@ class _RowBuilder:
 @bp.get("/<contact_key>/transactions")
 def transactions(contact_key: str) -> Response:
     """Items 3 and 4: the "QuickBooks Transactions" folder, filterable and paginated."""
-    return transactions_response(_load(contact_key), _type_arg(), page_arg(request.args))
+    flashed = [] if htmx else get_flashed_messages(category_filter=["message"])  # a plain form post's outcome
+    message = str(flashed[0]) if flashed else None
+    return transactions_response(_load(contact_key), _type_arg(), page_arg(request.args), message)
 
 
 def transactions_response(

@@ -271,3 +271,21 @@ def test_save_and_load_round_trip(demo: Emulator, tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(ValueError, match="snapshot"):
         load(restored, tmp_path / "other.json")
+
+
+def test_the_demo_company_takes_online_payments_so_open_emailed_invoices_have_a_pay_link(demo: Emulator) -> None:
+    """The CRM offers "Copy payment link" only where QuickBooks gives one: the demo company must allow it."""
+    token = demo.issue_tokens(DEMO_REALM)["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    base = f"{demo.config.base_url}/v3/company/{DEMO_REALM}"
+    prefs = demo.http_session().get(f"{base}/preferences", headers=headers).json()["Preferences"]
+    assert prefs["SalesFormsPrefs"]["ETransactionPaymentEnabled"] is True
+    invoice = next(
+        row
+        for row in demo.store.list(DEMO_REALM, "Invoice")
+        if row.get("Balance", 0) > 0 and (row.get("BillEmail") or {}).get("Address")
+    )
+    read = demo.http_session().get(
+        f"{base}/invoice/{invoice['Id']}", params={"include": "invoiceLink"}, headers=headers
+    )
+    assert read.json()["Invoice"]["InvoiceLink"].startswith("http")

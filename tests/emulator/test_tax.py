@@ -31,8 +31,8 @@ def ast(emulator: Emulator) -> Api:
     return Api(emulator, AST_REALM)
 
 
-def _doc(api: Api, entity: str = "Invoice", **fields: t.Any) -> dict[str, t.Any]:
-    customer = api.create_customer(DisplayName=f"Buyer {next(_BUYERS)}")
+def _doc(api: Api, entity: str = "Invoice", taxable: bool = True, **fields: t.Any) -> dict[str, t.Any]:
+    customer = api.create_customer(DisplayName=f"Buyer {next(_BUYERS)}", Taxable=taxable)
     body = {
         "CustomerRef": {"value": customer["Id"]},
         "Line": [api.line(100, TaxCodeRef={"value": "TAX"}), api.line(50, TaxCodeRef={"value": "NON"})],
@@ -99,6 +99,12 @@ def test_ast_taxes_the_tax_lines_at_the_ship_to_state_rate(ast: Api) -> None:
         },
     }
     assert (invoice["TotalAmt"], invoice["Balance"]) == (158.88, 158.88)
+
+
+def test_ast_charges_no_tax_to_a_customer_marked_not_taxable(ast: Api) -> None:
+    invoice = _doc(ast, taxable=False, ShipAddr=NY)
+    assert invoice["TxnTaxDetail"]["TotalTax"] == 0 and "TaxLine" not in invoice["TxnTaxDetail"]
+    assert (invoice["TotalAmt"], invoice["Balance"]) == (150, 150)
 
 
 def test_ast_falls_back_to_the_bill_to_then_the_company_address(ast: Api) -> None:

@@ -109,6 +109,7 @@ def test_edit_and_retry_reopens_the_draft_and_sends_it_again(app: t.Any, client:
     assert ">Thank you</textarea>" in form and 'value="2"' in form and 'value="75.00"' in form
     folder = _html(_post(client, contact_id, f"documents/{doc_id}/retry", **invoice_form(**{"line-0-qty": "3"})))
     assert "Sending to QuickBooks…" in folder and "$225.00" in folder
+    assert "Invoice saved again; sending it to QuickBooks…" in folder
     with app.app_context():
         doc = db.session.get(Document, doc_id)
         assert doc is not None and doc.state == DocumentState.SENDING and str(doc.total) == "225.00"
@@ -158,6 +159,23 @@ def test_send_asks_for_the_address_and_queues_the_send(app: t.Any, client: t.Any
         row = db.session.query(Outbox).one()
         assert row.op == OutboxOp.SEND_DOC
         assert row.target == {"txn_type": "Invoice", "qbo_id": "130", "send_to": "boss@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("not an address", "“not an address” is not an email address"),
+        ("a" * 95 + "@example.com", "Keep the email addresses within 100 characters."),
+    ],
+)
+def test_send_refuses_an_address_bill_email_would_refuse(
+    app: t.Any, client: t.Any, contact_id: int, typed: str, message: str
+) -> None:
+    login(client, ACME_ADMIN)
+    panel = _html(_post(client, contact_id, "txn/Invoice/130/send", send_to=typed))
+    assert message in panel and 'name="send_to"' in panel and 'aria-invalid="true"' in panel
+    with app.app_context():
+        assert db.session.query(Outbox).count() == 0
 
 
 @pytest.mark.parametrize(

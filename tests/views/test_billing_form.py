@@ -243,6 +243,22 @@ def test_item_search_and_pick_fill_description_and_price(app: t.Any, client: t.A
     assert "$40.50" in page  # the line's amount and the totals follow
 
 
+@pytest.mark.parametrize(("customer_taxable", "code"), [(True, "TAX"), (False, "NON"), (None, "TAX")])
+def test_a_picked_item_is_not_taxed_for_a_customer_marked_not_taxable(
+    app: t.Any, connected: t.Any, customer_taxable: bool | None, code: str
+) -> None:
+    add_prefs(app, tax_model="us_ast")
+    contact = add_contact(app)
+    link_customer(app, contact, taxable=customer_taxable)
+    add_item(app, "7", "Lawn mowing", "40.50", taxable=True)
+    allow_billing(app, ACME_ADMIN)
+    client = app.test_client()
+    login(client, ACME_ADMIN)
+    form = {"csrf_token": token(client, contact), "kind": "Invoice", "line-0-item": "", "pick": "0:7"}
+    page = _html(client.post(f"/qbo/billing/{contact}/new/invoice", data=form, headers=HX))
+    assert f'<option value="{code}" selected>' in page
+
+
 # -- refusal and saving ----------------------------------------------------------------------
 
 
@@ -283,6 +299,7 @@ def test_save_queues_the_document_and_the_folder_shows_it_sending(app: t.Any, cl
     tok = token(client, contact_id)
     folder = _html(client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok), headers=HX))
     assert "Sending to QuickBooks…" in folder and "$150.00" in folder
+    assert "Invoice saved; sending it to QuickBooks…" in folder and "sent to QuickBooks." not in folder
     assert 'hx-trigger="every 2s"' in folder  # it polls until QuickBooks answers
     with app.app_context():
         doc = db.session.query(Document).one()
@@ -304,6 +321,23 @@ def test_plain_form_post_redirects_to_the_folder(client: t.Any, contact_id: int)
     tok = token(client, contact_id)
     response = client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok))
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/qbo/w/{contact_id}/transactions")
+    folder = _html(client.get(response.headers["Location"]))  # the standalone page says what happened
+    assert "Invoice saved; sending it to QuickBooks…" in folder
+
+
+def test_with_qbo_contact_url_a_plain_post_and_cancel_go_back_to_the_contact(
+    app: t.Any, client: t.Any, contact_id: int
+) -> None:
+    app.config["QBO_CONTACT_URL"] = "/crm/contacts/{contact_key}"
+    login(client, ACME_ADMIN)
+    form = _html(client.get(f"/qbo/billing/{contact_id}/new/invoice"))
+    assert f'href="/crm/contacts/{contact_id}"' in form  # Cancel without JavaScript
+    assert f'hx-get="/qbo/w/{contact_id}/transactions"' in form  # Cancel with htmx still swaps the folder
+    tok = token(client, contact_id)
+    response = client.post(f"/qbo/billing/{contact_id}/new/invoice", data=invoice_form(csrf_token=tok))
+    assert response.status_code == 303 and response.headers["Location"] == f"/crm/contacts/{contact_id}"
+    with client.session_transaction() as session:
+        assert ("message", "Invoice saved; sending it to QuickBooks…") in session["_flashes"]
 
 
 def test_a_typed_estimate_id_never_links_a_new_invoice(app: t.Any, client: t.Any, contact_id: int) -> None:

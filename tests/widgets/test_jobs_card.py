@@ -92,6 +92,16 @@ def test_a_job_card_names_its_parent(host: t.Any) -> None:
     assert "Balance with jobs" not in html  # a job without jobs of its own has no roll-up
 
 
+def test_with_qbo_contact_url_job_links_open_the_hosts_contact_page(host: t.Any) -> None:
+    host.config["QBO_CONTACT_URL"] = "/crm/contacts/{contact_key}"
+    parent = add("Acme Corp")
+    job = add("Phase 1")
+    mirror("10", "Acme Corp", contact_key=str(parent.id))
+    mirror("11", "Phase 1", contact_key=str(job.id), is_job=True, parent_qbo_id="10", parent_name="Acme Corp")
+    assert f'href="/crm/contacts/{parent.id}"' in card(host, job.id)
+    assert f'href="/crm/contacts/{job.id}"' in card(host, parent.id)
+
+
 def test_a_job_whose_parent_is_not_mirrored_names_it_from_qbo(host: t.Any) -> None:
     job = add("Phase 1")
     raw = {"FullyQualifiedName": "Far Away Ltd:Phase 1"}

@@ -274,3 +274,23 @@ def test_a_document_quickbooks_emailed_says_sent(app: t.Any, client: t.Any, conn
     rows = {re.search(r'data-label="No.">(S\d)<', row).group(1): row for row in _rows(_folder(client, contact_id))}  # type: ignore[union-attr]
     assert '<span class="qbo-badge qbo-badge--sent"' in rows["S1"] and ">Sent</span>" in rows["S1"]
     assert ">Sent</span>" not in rows["S2"]
+
+
+def test_a_converted_estimate_names_the_invoice_it_became(app: t.Any, client: t.Any, connected: t.Any) -> None:
+    contact_id = _setup(app, client)
+    converted = {"LinkedTxn": [{"TxnId": "31", "TxnType": "Invoice"}]}
+    add_txn(app, "Estimate", "30", doc_number="EST-9", status="closed", raw=converted)
+    add_txn(app, "Invoice", "31", doc_number="INV-<9>")
+    add_txn(app, "Estimate", "32", doc_number="EST-10", status="closed", raw={"LinkedTxn": []})
+    add_txn(
+        app,
+        "Estimate",
+        "33",
+        doc_number="EST-11",
+        status="closed",
+        raw={"LinkedTxn": [{"TxnId": "99", "TxnType": "Invoice"}]},
+    )
+    rows = {re.search(r'data-label="No.">([^<]*)<', row).group(1): row for row in _rows(_folder(client, contact_id))}  # type: ignore[union-attr]
+    assert "Converted → Invoice INV-&lt;9&gt;</span>" in rows["EST-9"]  # escaped QBO text
+    assert ">Closed</span>" in rows["EST-10"]
+    assert "Converted → Invoice</span>" in rows["EST-11"]  # the invoice is not mirrored (yet)

@@ -127,7 +127,9 @@ def prepare_customer(
         if obj.get(name):
             obj[name] = reference(company, "Term" if name == "SalesTermRef" else "PaymentMethod", obj[name], name)
     obj["CurrencyRef"] = (current or {}).get("CurrencyRef") or obj.get("CurrencyRef") or dict(currency)
-    obj.setdefault("Taxable", bool(obj.get("DefaultTaxCodeRef")))
+    # On automated sales tax a new customer is taxable unless it names an exemption reason.
+    ast_default = company.prefs.automated_sales_tax and not obj.get("TaxExemptionReasonId")
+    obj.setdefault("Taxable", bool(obj.get("DefaultTaxCodeRef")) or ast_default)
     if current is None:
         obj["_opening"] = money(obj.get("Balance", 0), "Balance")
     obj.pop("Balance", None)

@@ -80,6 +80,8 @@ def _us_tax(company: Company, obj: dict[str, t.Any]) -> tuple[str | None, Taxed]
     code = us_state_code(_destination_state(company, obj))
     if code is None:
         return None, {}
+    if not _customer_taxable(company, obj):
+        return code, {}
     taxable = sum(
         (_decimal(ln.get("Amount")) for ln in _sales_lines(obj) if _line_code(ln) == "TAX"),
         Decimal("0"),
@@ -88,6 +90,12 @@ def _us_tax(company: Company, obj: dict[str, t.Any]) -> tuple[str | None, Taxed]
         taxable = _cents(taxable * _discount_share(obj))
     rate = _decimal(company.table("TaxRate")[code].get("RateValue"))
     return code, {code: (taxable, taxable * rate / _HUNDRED)}
+
+
+def _customer_taxable(company: Company, obj: dict[str, t.Any]) -> bool:
+    """False only when the document's customer says ``Taxable: false`` (AST then charges it nothing)."""
+    customer_id = str((obj.get("CustomerRef") or {}).get("value") or "")
+    return (company.table("Customer").get(customer_id) or {}).get("Taxable") is not False
 
 
 def _line_code(line: dict[str, t.Any]) -> str:

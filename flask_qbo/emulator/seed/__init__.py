@@ -171,12 +171,19 @@ def seed_company(
 def seed_demo(emu: Emulator, seed: int = DEMO_SEED) -> None:
     """Seed the two demo companies used by the demo CRM, tests and docs.
 
-    The demo company is in the US with automated sales tax on; the second is
+    The demo company is in the US with automated sales tax and online payments
+    (``ETransactionPaymentEnabled``) on; the second is
     Canadian (CAD, GST/HST tax codes). With the default ``seed`` the demo
     company's customers carry :data:`DEMO_CUSTOMER_EMAILS`.
     """
     seed_company(
-        emu, DEMO_REALM, DEMO_COMPANY_NAME, seed=seed, customers=30, years=2, settings=CompanySettings(sales_tax=True)
+        emu,
+        DEMO_REALM,
+        DEMO_COMPANY_NAME,
+        seed=seed,
+        customers=30,
+        years=2,
+        settings=CompanySettings(sales_tax=True, online_payments=True),
     )
     seed_company(
         emu,
