@@ -31,6 +31,9 @@ PER_LINE = "per_line"
 NO_TAX = "none"
 #: The only line tax codes a US automated-sales-tax company accepts.
 US_CODES = ("TAX", "NON")
+#: Item types never offered on a line: a category is a folder of products; a Group (bundle)
+#: needs QBO's ``GroupLineDetail`` line, which the document form does not build yet.
+UNSOLD_TYPES = ("Category", "Group")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +91,8 @@ class CatalogItem:
 
     @property
     def sellable(self) -> bool:
-        """Active and not a category (a folder of products, never on a line)."""
-        return self.active and self.type != "Category"
+        """Active, and neither a category (a folder of products) nor a bundle (``Group``: not offered yet)."""
+        return self.active and self.type not in UNSOLD_TYPES
 
     @classmethod
     def from_row(cls, row: Item) -> CatalogItem:
@@ -213,7 +216,7 @@ def _like(text: str) -> str:
 def search_items(session: Session, realm_id: str, text: str, limit: int = 20) -> list[CatalogItem]:
     """Sellable items whose name, SKU or description contains ``text`` (any case), by name."""
     query = session.query(Item).filter(Item.realm_id == realm_id, Item.active.is_(True))
-    query = query.filter(sa.or_(Item.type.is_(None), Item.type != "Category"))
+    query = query.filter(sa.or_(Item.type.is_(None), Item.type.notin_(UNSOLD_TYPES)))
     needle = text.strip()
     if needle:
         pattern = _like(needle)

@@ -108,6 +108,10 @@ def _item_problems(prefix: str, line: DraftLine, catalog: Catalog) -> t.Iterator
         yield Problem(prefix + "item", "This product or service is not in QuickBooks; choose another.")
     elif not item.active:
         yield Problem(prefix + "item", f"“{item.name}” is inactive in QuickBooks; choose another.")
+    elif item.type == "Group":
+        yield Problem(
+            prefix + "item", f"“{item.name}” is a bundle, which cannot be invoiced from here yet; choose its items."
+        )
     elif not item.sellable:
         yield Problem(prefix + "item", f"“{item.name}” is a category; choose a product or service in it.")
 

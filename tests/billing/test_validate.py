@@ -53,6 +53,11 @@ CASES = {
     "item is a category": Case(
         draft(line(item="4")), {}, Problem("line-0-item", "“Garden” is a category; choose a product or service in it.")
     ),
+    "item is a bundle": Case(
+        draft(line(item="5")),
+        {},
+        Problem("line-0-item", "“Patio kit” is a bundle, which cannot be invoiced from here yet; choose its items."),
+    ),
     "amount is not qty × price": Case(
         draft(line(qty="3", price="333.565", amount="1000.69")),
         {},
