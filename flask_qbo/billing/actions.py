@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from ..models import Customer
 from ..models import Document
 from ..models import DocumentState
 from ..models import Outbox
@@ -110,7 +111,11 @@ def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict
     """``(txn_type, qbo_id) → ops`` still queued for the contact's documents.
 
     Conversions count as ``CREATE_DOC`` on the estimate while the invoice made
-    from it is being sent (or was refused and awaits the salesperson).
+    from it is being sent (or was refused and awaits the salesperson), and for
+    good once it is made: a document created from it, or a mirrored invoice
+    whose ``LinkedTxn`` names it.  The estimate itself may still read
+    *Accepted* (closing it after the conversion can fail), and must not offer
+    Convert or Delete again.
     """
     found: dict[tuple[str, str], set[OutboxOp]] = collections.defaultdict(set)
     rows = session.query(Outbox).filter(
@@ -127,11 +132,36 @@ def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict
         Document.tenant_key == tenant_key,
         Document.contact_key == contact_key,
         Document.estimate_qbo_id.is_not(None),
-        Document.state.in_((DocumentState.SENDING, DocumentState.FAILED)),
+        Document.state.in_((DocumentState.SENDING, DocumentState.FAILED, DocumentState.CREATED)),
     )
     for (estimate_id,) in converting:
         found[("Estimate", str(estimate_id))].add(OutboxOp.CREATE_DOC)
+    for estimate_id in _converted_estimates(session, tenant_key, contact_key):
+        found[("Estimate", estimate_id)].add(OutboxOp.CREATE_DOC)
     return dict(found)
+
+
+def _converted_estimates(session: Session, tenant_key: str, contact_key: str) -> set[str]:
+    """The estimates the contact's mirrored invoices link to (``LinkedTxn`` of type ``Estimate``)."""
+    invoices = (
+        session.query(Transaction.raw)
+        .join(
+            Customer,
+            (Customer.realm_id == Transaction.realm_id) & (Customer.qbo_id == Transaction.customer_qbo_id),
+        )
+        .filter(
+            Customer.tenant_key == tenant_key,
+            Customer.contact_key == contact_key,
+            Transaction.txn_type == "Invoice",
+            Transaction.deleted.is_(False),
+        )
+    )
+    return {
+        str(link["TxnId"])
+        for (raw,) in invoices
+        for link in (raw or {}).get("LinkedTxn") or ()
+        if isinstance(link, t.Mapping) and link.get("TxnType") == "Estimate" and link.get("TxnId")
+    }
 
 
 def queue_action(
