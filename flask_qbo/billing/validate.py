@@ -17,8 +17,8 @@ from decimal import Decimal
 
 from .catalog import NO_TAX
 from .catalog import PER_LINE
-from .catalog import US_AST
 from .catalog import US_CODES
+from .catalog import US_MODELS
 from .catalog import Catalog
 from .draft import Draft
 from .draft import DraftLine
@@ -119,7 +119,7 @@ def _item_problems(prefix: str, line: DraftLine, catalog: Catalog) -> t.Iterator
 def _tax_problems(prefix: str, line: DraftLine, catalog: Catalog) -> t.Iterator[Problem]:
     model = catalog.prefs.tax_model
     field = prefix + "tax_code"
-    if model == US_AST:
+    if model in US_MODELS:
         if line.tax_code_id and line.tax_code_id not in US_CODES:
             yield Problem(field, "Choose TAX or NON: QuickBooks computes US sales tax itself.")
     elif model == PER_LINE:

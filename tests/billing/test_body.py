@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from flask_qbo.billing.body import build_body
 from flask_qbo.billing.money import to_cents
+from flask_qbo.billing.totals import compute
 
 from .helpers import D
 from .helpers import catalog
@@ -114,6 +115,20 @@ def test_us_lines_default_to_the_items_taxability() -> None:
     codes = [entry["SalesItemLineDetail"]["TaxCodeRef"]["value"] for entry in body["Line"]]
     assert codes == ["TAX", "NON", "TAX"]
     assert "GlobalTaxCalculation" not in body
+
+
+def test_us_company_without_automated_sales_tax_names_its_default_rate() -> None:
+    """A pre-2017 US company: TAX/NON lines, and QBO taxes them only at the rate the document names."""
+    lines = (line(item="1"), line(item="2"), line(item="2", tax="TAX"))
+    prefs = {"tax_model": "us_manual", "country": "US", "default_tax_code_id": "7"}
+    body = build_body(draft(*lines), catalog(**prefs))
+    codes = [entry["SalesItemLineDetail"]["TaxCodeRef"]["value"] for entry in body["Line"]]
+    assert codes == ["TAX", "NON", "TAX"]
+    assert body["TxnTaxDetail"] == {"TxnTaxCodeRef": {"value": "7"}}
+    assert "GlobalTaxCalculation" not in body
+    assert compute(draft(*lines), catalog(**prefs)).tax_estimated  # "calculated by QuickBooks"
+    ast = build_body(draft(*lines), catalog(tax_model="us_ast", default_tax_code_id="7"))
+    assert "TxnTaxDetail" not in ast  # automated sales tax picks the rate itself
 
 
 def test_no_tax_company_sends_no_tax_code() -> None:

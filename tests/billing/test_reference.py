@@ -132,7 +132,7 @@ def test_a_second_read_updates_in_place_and_inactivates_items_qbo_dropped(app, e
     ("prefs", "country", "model"),
     [
         (AST_PREFERENCES, "US", "us_ast"),
-        ({"TaxPrefs": {"UsingSalesTax": True}}, "US", "us_ast"),  # a pre-AST US company: lines still say TAX/NON
+        ({"TaxPrefs": {"UsingSalesTax": True}}, "US", "us_manual"),  # a pre-AST US company: TAX/NON, rate named
         ({"TaxPrefs": {"UsingSalesTax": False, "PartnerTaxEnabled": False}}, "US", "none"),
         (CA_PREFERENCES, "CA", "per_line"),
         ({"TaxPrefs": {"UsingSalesTax": False}}, "GB", "none"),

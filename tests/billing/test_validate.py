@@ -270,3 +270,10 @@ def test_email_problem_accepts_a_list_and_refuses_blanks_between_commas() -> Non
 
 def test_catalog_defaults_are_the_companys_defaults() -> None:
     assert Catalog(realm_id="1").prefs.tax_model == "none"
+
+
+def test_a_us_company_without_automated_sales_tax_takes_tax_or_non() -> None:
+    prefs = {"tax_model": "us_manual", "country": "US", "default_tax_code_id": "7"}
+    assert validate(draft(line(tax="TAX"), line(tax="NON")), catalog(**prefs), None, None) == []
+    problems = validate(draft(line(tax="7")), catalog(**prefs), None, None)
+    assert [problem.field for problem in problems] == ["line-0-tax_code"]
