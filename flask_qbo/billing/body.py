@@ -5,8 +5,11 @@ receives is what was checked and shown, whenever the outbox row runs; the
 push only adds ``CustomerRef`` (a brand-new contact's customer may not exist
 yet).  Arithmetic stays in ``Decimal``; numbers become JSON floats only here,
 at the very end, because the HTTP client and the JSON column serialise with
-:mod:`json`.  A cent amount or a price of at most seven decimals survives the
-float round trip exactly (Python writes the shortest repr that reads back).
+:mod:`json`.  A float keeps 15 significant digits: a number with at most 15
+survives the round trip exactly (Python writes the shortest repr that reads
+back), so validation refuses a quantity or unit price with more
+(:data:`~flask_qbo.billing.validate.MAX_DIGITS`); seven decimals alone do not
+guarantee it (12345678901.1234567 has 18 digits).
 
 Rules from QBO: ``Amount`` equals ``Qty × UnitPrice`` rounded half-up (6070
 otherwise); ``DocNumber`` only when the company numbers its own documents;

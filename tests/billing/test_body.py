@@ -144,3 +144,10 @@ def test_home_currency_sends_no_exchange_rate() -> None:
 def test_multi_currency_always_sends_a_currency() -> None:
     assert build_body(draft(), catalog(multi_currency=True))["CurrencyRef"] == {"value": "USD"}
     assert "CurrencyRef" not in build_body(draft(), catalog())
+
+
+def test_fifteen_significant_digits_reach_quickbooks_unchanged() -> None:
+    """The most validation lets through: the JSON number reads back as the Decimal that was checked."""
+    price = Decimal("99999999.9949999")
+    body = json.loads(json.dumps(build_body(draft(line(qty="1", price=str(price))), catalog())))
+    assert Decimal(str(body["Line"][0]["SalesItemLineDetail"]["UnitPrice"])) == price

@@ -96,6 +96,16 @@ CASES = {
         {},
         Problem("line-0-unit_price", "Use at most 7 decimals."),
     ),
+    "unit price beyond a float's digits": Case(
+        draft(line(qty="1", price="9999999999.9949999", amount="9999999999.99")),
+        {},
+        Problem("line-0-unit_price", "The unit price has more than 15 significant digits; round it."),
+    ),
+    "quantity beyond a float's digits": Case(
+        draft(line(qty="123456789.1234567", price="0.5", amount="61728394.56")),
+        {},
+        Problem("line-0-qty", "The quantity has more than 15 significant digits; round it."),
+    ),
     "per-line tax code missing": Case(
         draft(line(tax=None)),
         PER_LINE,
