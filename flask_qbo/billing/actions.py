@@ -10,7 +10,10 @@ its button, and a queued void or delete hides everything but the PDF.
 
 The same rules are checked again when the action is queued (a second tab, a
 stale page), and each action is an outbox row like every other write, so it
-survives restarts and QBO's outages and never runs twice.
+survives restarts and QBO's outages and never runs twice.  The check and the
+insert hold the document's mirror row (:func:`hold_document`) until the
+caller commits, so two clicks at once queue one row: the second waits, then
+sees the first's row and is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import collections
 import typing as t
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..models import Customer
@@ -164,6 +168,20 @@ def _converted_estimates(session: Session, tenant_key: str, contact_key: str) ->
     }
 
 
+def hold_document(session: Session, txn: Transaction) -> None:
+    """Lock ``txn``'s mirror row until the transaction ends, before checking what is queued for it.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the row.  SQLite has no row locks:
+    a no-op update takes the database's write lock, which serialises writers.
+    """
+    table = t.cast(sa.Table, Transaction.__table__)
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.select(table.c.id).where(table.c.id == txn.id).with_for_update())
+        else:
+            session.execute(sa.update(table).where(table.c.id == txn.id).values(updated_at=table.c.updated_at))
+
+
 def queue_action(
     session: Session,
     *,
@@ -177,6 +195,7 @@ def queue_action(
     op = QUEUED.get(action)
     if op is None:
         raise ActionRefused(f"“{action}” is not an action that can be queued.")
+    hold_document(session, txn)
     pending = pending_actions(session, tenant_key, contact_key).get((txn.txn_type, txn.qbo_id), set())
     if action not in allowed_actions(txn, Prefs.load(session, txn.realm_id), pending):
         raise ActionRefused(_refusal(txn, action, pending))
@@ -295,6 +314,7 @@ def convert_estimate(
     created_by: str | None,
 ) -> Document:
     """Queue an invoice made from an accepted estimate (linked to it); :class:`ActionRefused` otherwise."""
+    hold_document(session, estimate)
     pending = pending_actions(session, tenant_key, contact_key).get((estimate.txn_type, estimate.qbo_id), set())
     if estimate.txn_type != "Estimate" or "convert" not in allowed_actions(estimate, catalog.prefs, pending):
         raise ActionRefused("Only an accepted estimate with no invoice yet can be converted.")
