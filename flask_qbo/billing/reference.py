@@ -17,8 +17,9 @@ When it runs:
 * every day (:data:`REFRESH_AFTER`), because tax codes and Preferences are not
   in CDC (items are kept current between reads by webhooks and CDC, see
   :mod:`flask_qbo.sync.pull.items`);
-* at once when an item names a tax code the mirror lacks, or when a caller
-  asks with :func:`mark_due` (a draft naming an unknown code);
+* at once when an item names a tax code the mirror lacks (or a host asks
+  with :func:`mark_due`); validation does not ask: a draft's tax code comes
+  from the mirror's own list, and one missing there is refused as inactive;
 * on demand: ``flask qbo reference``.
 """
 
@@ -185,11 +186,6 @@ def _store_prefs(session: Session, realm: str, columns: dict[str, t.Any]) -> Non
     stmt = insert(table).values(realm_id=realm, **columns)
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.realm_id], set_=columns)
     session.execute(stmt)
-
-
-def prefs_for(session: Session, realm_id: str) -> CompanyPrefs | None:
-    """The realm's stored preferences, or ``None`` before the first reference read."""
-    return session.scalars(sa.select(CompanyPrefs).where(CompanyPrefs.realm_id == realm_id)).one_or_none()
 
 
 def mark_due(session: Session, realm_id: str) -> None:

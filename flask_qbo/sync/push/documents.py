@@ -96,7 +96,7 @@ def create_document(ctx: RowContext) -> list[Announcement]:
         raise QBOValidationError(NOT_IN_QBO, code="no_customer")
     body = {**document.body, "CustomerRef": {"value": link.qbo_id}}
     data = ctx.client.create(document.kind, body, request_id=request_id(ctx.row, "create"))
-    estimate = _close_estimate(ctx, document, body) if document.kind == "Invoice" else []
+    estimate = _close_estimate(ctx, document) if document.kind == "Invoice" else []
     ctx.hold()
     ctx.mirror(document.kind, data)
     for version in estimate:  # as read (an acceptance the pull has not seen), then closed
@@ -173,7 +173,6 @@ def _record_created(document: Document, data: t.Mapping[str, t.Any]) -> None:
 
 def _send_row(row: Outbox, document: Document) -> Outbox:
     """The ``send_doc`` row a form that asked to email the document on creation queues behind its create."""
-    send_to = document.draft.get("send_to")
     return Outbox(
         tenant_key=row.tenant_key,
         contact_key=row.contact_key,
@@ -184,22 +183,12 @@ def _send_row(row: Outbox, document: Document) -> Outbox:
         target={
             "txn_type": document.kind,
             "qbo_id": document.qbo_id,
-            "send_to": send_to if isinstance(send_to, str) and send_to else None,
+            "send_to": None,  # the document's billing email
         },
     )
 
 
-def converted_from(document: Document, body: t.Mapping[str, t.Any]) -> str | None:
-    """The QBO id of the estimate an invoice converts: the document's own note, else the body's ``LinkedTxn``."""
-    if document.estimate_qbo_id:
-        return document.estimate_qbo_id
-    for link in body.get("LinkedTxn") or []:
-        if isinstance(link, dict) and link.get("TxnType") == "Estimate" and link.get("TxnId"):
-            return str(link["TxnId"])
-    return None
-
-
-def _close_estimate(ctx: RowContext, document: Document, body: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+def _close_estimate(ctx: RowContext, document: Document) -> list[dict[str, t.Any]]:
     """After a conversion, make sure the estimate reads ``Closed``; the versions of it QBO showed, oldest first.
 
     The version read before closing is kept too: it may show an acceptance the
@@ -211,8 +200,8 @@ def _close_estimate(ctx: RowContext, document: Document, body: t.Mapping[str, t.
     invoice exists by now, so a failure here must not fail the document: it is
     logged and the estimate is left as it is (the next pull shows its status).
     """
-    estimate_id = converted_from(document, body)
-    if estimate_id is None:
+    estimate_id = document.estimate_qbo_id  # billing writes it with the body's ``LinkedTxn``
+    if not estimate_id:
         return []
     seen: list[dict[str, t.Any]] = []
     try:
