@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import typing as t
-from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -37,6 +36,7 @@ from .catalog import Prefs
 from .documents import queue_document
 from .draft import Draft
 from .draft import DraftLine
+from .draft import decimal_or_none
 from .money import ZERO
 from .money import to_cents
 from .problems import ActionRefused
@@ -248,10 +248,6 @@ def _refusal(txn: Transaction, action: str, pending: t.AbstractSet[OutboxOp]) ->
 # -- conversion and the payment link ------------------------------------------------
 
 
-def _dec(value: object) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
 def _sales_lines(lines: t.Iterable[t.Any]) -> t.Iterator[DraftLine]:
     """The item lines of a QBO ``Line`` list, bundle components included."""
     for line in lines:
@@ -263,8 +259,8 @@ def _sales_lines(lines: t.Iterable[t.Any]) -> t.Iterator[DraftLine]:
         detail = line.get("SalesItemLineDetail")
         if line.get("DetailType") != "SalesItemLineDetail" or not isinstance(detail, t.Mapping):
             continue
-        qty, unit_price = _dec(detail.get("Qty")), _dec(detail.get("UnitPrice"))
-        amount = _dec(line.get("Amount"))
+        qty, unit_price = decimal_or_none(detail.get("Qty")), decimal_or_none(detail.get("UnitPrice"))
+        amount = decimal_or_none(line.get("Amount"))
         if amount is None:
             amount = to_cents(qty * unit_price) if qty is not None and unit_price is not None else ZERO
         yield DraftLine(
@@ -286,9 +282,9 @@ def draft_from_estimate(estimate: Transaction) -> Draft:
     if discount is not None:
         detail = discount.get("DiscountLineDetail") or {}
         if detail.get("PercentBased"):
-            percent = _dec(detail.get("DiscountPercent"))
+            percent = decimal_or_none(detail.get("DiscountPercent"))
         else:
-            amount = _dec(discount.get("Amount"))
+            amount = decimal_or_none(discount.get("Amount"))
     memo = raw.get("CustomerMemo")
     return Draft(
         kind="Invoice",
@@ -299,7 +295,7 @@ def draft_from_estimate(estimate: Transaction) -> Draft:
         customer_memo=str(memo.get("value") or "") if isinstance(memo, t.Mapping) else "",
         bill_email=bill_email(estimate) or "",
         currency=str((raw.get("CurrencyRef") or {}).get("value") or "") or estimate.currency,
-        exchange_rate=_dec(raw.get("ExchangeRate")),
+        exchange_rate=decimal_or_none(raw.get("ExchangeRate")),
         estimate_qbo_id=estimate.qbo_id,
     )
 
