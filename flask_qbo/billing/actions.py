@@ -10,17 +10,21 @@ its button, and a queued void or delete hides everything but the PDF.
 
 The same rules are checked again when the action is queued (a second tab, a
 stale page), and each action is an outbox row like every other write, so it
-survives restarts and QBO's outages and never runs twice.
+survives restarts and QBO's outages and never runs twice.  The check and the
+insert hold the document's mirror row (:func:`hold_document`) until the
+caller commits, so two clicks at once queue one row: the second waits, then
+sees the first's row and is refused.
 """
 
 from __future__ import annotations
 
 import collections
 import typing as t
-from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ..models import Customer
 from ..models import Document
 from ..models import DocumentState
 from ..models import Outbox
@@ -32,6 +36,7 @@ from .catalog import Prefs
 from .documents import queue_document
 from .draft import Draft
 from .draft import DraftLine
+from .draft import decimal_or_none
 from .money import ZERO
 from .money import to_cents
 from .problems import ActionRefused
@@ -111,7 +116,10 @@ def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict
 
     Conversions count as ``CREATE_DOC`` on the estimate while the invoice made
     from it is being sent (or was refused and awaits the salesperson), and
-    once made, for as long as that invoice is neither void nor deleted.
+    once made for as long as that invoice is neither void nor deleted: a
+    document created from it, or a mirrored invoice whose ``LinkedTxn`` names
+    it.  The estimate itself may still read *Accepted* (closing it after the
+    conversion can fail), and must not offer Convert or Delete again.
     """
     found: dict[tuple[str, str], set[OutboxOp]] = collections.defaultdict(set)
     rows = session.query(Outbox).filter(
@@ -133,6 +141,8 @@ def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict
     for document in converting:
         if document.state != DocumentState.CREATED or _live_invoice(session, document):
             found[("Estimate", str(document.estimate_qbo_id))].add(OutboxOp.CREATE_DOC)
+    for estimate_id in _converted_estimates(session, tenant_key, contact_key):
+        found[("Estimate", estimate_id)].add(OutboxOp.CREATE_DOC)
     return dict(found)
 
 
@@ -150,6 +160,43 @@ def _live_invoice(session: Session, document: Document) -> bool:
     return invoice is None or (not invoice.deleted and invoice.status != "void")
 
 
+def _converted_estimates(session: Session, tenant_key: str, contact_key: str) -> set[str]:
+    """The estimates the contact's mirrored invoices link to (``LinkedTxn`` of type ``Estimate``)."""
+    invoices = (
+        session.query(Transaction.raw)
+        .join(
+            Customer,
+            (Customer.realm_id == Transaction.realm_id) & (Customer.qbo_id == Transaction.customer_qbo_id),
+        )
+        .filter(
+            Customer.tenant_key == tenant_key,
+            Customer.contact_key == contact_key,
+            Transaction.txn_type == "Invoice",
+            Transaction.deleted.is_(False),
+        )
+    )
+    return {
+        str(link["TxnId"])
+        for (raw,) in invoices
+        for link in (raw or {}).get("LinkedTxn") or ()
+        if isinstance(link, t.Mapping) and link.get("TxnType") == "Estimate" and link.get("TxnId")
+    }
+
+
+def hold_document(session: Session, txn: Transaction) -> None:
+    """Lock ``txn``'s mirror row until the transaction ends, before checking what is queued for it.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the row.  SQLite has no row locks:
+    a no-op update takes the database's write lock, which serialises writers.
+    """
+    table = t.cast(sa.Table, Transaction.__table__)
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.select(table.c.id).where(table.c.id == txn.id).with_for_update())
+        else:
+            session.execute(sa.update(table).where(table.c.id == txn.id).values(updated_at=table.c.updated_at))
+
+
 def queue_action(
     session: Session,
     *,
@@ -163,6 +210,7 @@ def queue_action(
     op = QUEUED.get(action)
     if op is None:
         raise ActionRefused(f"“{action}” is not an action that can be queued.")
+    hold_document(session, txn)
     pending = pending_actions(session, tenant_key, contact_key).get((txn.txn_type, txn.qbo_id), set())
     if action not in allowed_actions(txn, Prefs.load(session, txn.realm_id), pending):
         raise ActionRefused(_refusal(txn, action, pending))
@@ -215,10 +263,6 @@ def _refusal(txn: Transaction, action: str, pending: t.AbstractSet[OutboxOp]) ->
 # -- conversion and the payment link ------------------------------------------------
 
 
-def _dec(value: object) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
 def _sales_lines(lines: t.Iterable[t.Any]) -> t.Iterator[DraftLine]:
     """The item lines of a QBO ``Line`` list, bundle components included."""
     for line in lines:
@@ -230,8 +274,8 @@ def _sales_lines(lines: t.Iterable[t.Any]) -> t.Iterator[DraftLine]:
         detail = line.get("SalesItemLineDetail")
         if line.get("DetailType") != "SalesItemLineDetail" or not isinstance(detail, t.Mapping):
             continue
-        qty, unit_price = _dec(detail.get("Qty")), _dec(detail.get("UnitPrice"))
-        amount = _dec(line.get("Amount"))
+        qty, unit_price = decimal_or_none(detail.get("Qty")), decimal_or_none(detail.get("UnitPrice"))
+        amount = decimal_or_none(line.get("Amount"))
         if amount is None:
             amount = to_cents(qty * unit_price) if qty is not None and unit_price is not None else ZERO
         yield DraftLine(
@@ -253,9 +297,9 @@ def draft_from_estimate(estimate: Transaction) -> Draft:
     if discount is not None:
         detail = discount.get("DiscountLineDetail") or {}
         if detail.get("PercentBased"):
-            percent = _dec(detail.get("DiscountPercent"))
+            percent = decimal_or_none(detail.get("DiscountPercent"))
         else:
-            amount = _dec(discount.get("Amount"))
+            amount = decimal_or_none(discount.get("Amount"))
     memo = raw.get("CustomerMemo")
     return Draft(
         kind="Invoice",
@@ -266,7 +310,7 @@ def draft_from_estimate(estimate: Transaction) -> Draft:
         customer_memo=str(memo.get("value") or "") if isinstance(memo, t.Mapping) else "",
         bill_email=bill_email(estimate) or "",
         currency=str((raw.get("CurrencyRef") or {}).get("value") or "") or estimate.currency,
-        exchange_rate=_dec(raw.get("ExchangeRate")),
+        exchange_rate=decimal_or_none(raw.get("ExchangeRate")),
         estimate_qbo_id=estimate.qbo_id,
     )
 
@@ -281,6 +325,7 @@ def convert_estimate(
     created_by: str | None,
 ) -> Document:
     """Queue an invoice made from an accepted estimate (linked to it); :class:`ActionRefused` otherwise."""
+    hold_document(session, estimate)
     pending = pending_actions(session, tenant_key, contact_key).get((estimate.txn_type, estimate.qbo_id), set())
     if estimate.txn_type != "Estimate" or "convert" not in allowed_actions(estimate, catalog.prefs, pending):
         raise ActionRefused("Only an accepted estimate with no invoice yet can be converted.")

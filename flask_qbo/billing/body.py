@@ -5,12 +5,18 @@ receives is what was checked and shown, whenever the outbox row runs; the
 push only adds ``CustomerRef`` (a brand-new contact's customer may not exist
 yet).  Arithmetic stays in ``Decimal``; numbers become JSON floats only here,
 at the very end, because the HTTP client and the JSON column serialise with
-:mod:`json`.  A cent amount or a price of at most seven decimals survives the
-float round trip exactly (Python writes the shortest repr that reads back).
+:mod:`json`.  A float keeps 15 significant digits: a number with at most 15
+survives the round trip exactly (Python writes the shortest repr that reads
+back), so validation refuses a quantity or unit price with more
+(:data:`~flask_qbo.billing.validate.MAX_DIGITS`); seven decimals alone do not
+guarantee it (12345678901.1234567 has 18 digits).
 
 Rules from QBO: ``Amount`` equals ``Qty × UnitPrice`` rounded half-up (6070
 otherwise); ``DocNumber`` only when the company numbers its own documents;
-``GlobalTaxCalculation`` for non-US tax; no ``TxnTaxDetail`` (QBO computes it);
+``GlobalTaxCalculation`` for non-US tax; no ``TxnTaxDetail`` (QBO computes
+it), except that a US company without automated sales tax names the rate to
+apply (``TxnTaxCodeRef``: its default, ``TaxPrefs.TaxGroupCodeRef``), since
+QBO applies none otherwise;
 a converted estimate is linked with ``LinkedTxn``.
 """
 
@@ -20,7 +26,8 @@ import typing as t
 from decimal import Decimal
 
 from .catalog import PER_LINE
-from .catalog import US_AST
+from .catalog import US_MANUAL
+from .catalog import US_MODELS
 from .catalog import Catalog
 from .draft import Draft
 from .draft import DraftLine
@@ -40,7 +47,7 @@ def number(value: Decimal) -> float | int:
 def line_tax_code(line: DraftLine, catalog: Catalog) -> str | None:
     """The ``TaxCodeRef`` a line sends: its own code, else the item's default for the tax model."""
     model = catalog.prefs.tax_model
-    if model == US_AST:
+    if model in US_MODELS:
         if line.tax_code_id:
             return line.tax_code_id
         item = catalog.items.get(line.item_id or "")
@@ -113,4 +120,6 @@ def build_body(draft: Draft, catalog: Catalog) -> Body:
         body["LinkedTxn"] = [{"TxnId": draft.estimate_qbo_id, "TxnType": "Estimate"}]
     if prefs.tax_model == PER_LINE:
         body["GlobalTaxCalculation"] = "TaxExcluded"
+    if prefs.tax_model == US_MANUAL and prefs.default_tax_code_id:
+        body["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": prefs.default_tax_code_id}}
     return body

@@ -27,10 +27,18 @@ from ..models import TaxRate
 
 #: The company's tax models (:attr:`flask_qbo.models.CompanyPrefs.tax_model`).
 US_AST = "us_ast"
+#: A US company on sales tax without automated sales tax (set up before late 2017): lines
+#: still say TAX/NON, and the document names the rate to apply (``TxnTaxDetail.TxnTaxCodeRef``).
+US_MANUAL = "us_manual"
 PER_LINE = "per_line"
 NO_TAX = "none"
-#: The only line tax codes a US automated-sales-tax company accepts.
+#: The only line tax codes a US company accepts.
 US_CODES = ("TAX", "NON")
+#: The US models: a line is TAX or NON, and QBO computes the tax.
+US_MODELS = (US_AST, US_MANUAL)
+#: Item types never offered on a line: a category is a folder of products; a Group (bundle)
+#: needs QBO's ``GroupLineDetail`` line, which the document form does not build yet.
+UNSOLD_TYPES = ("Category", "Group")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +96,8 @@ class CatalogItem:
 
     @property
     def sellable(self) -> bool:
-        """Active and not a category (a folder of products, never on a line)."""
-        return self.active and self.type != "Category"
+        """Active, and neither a category (a folder of products) nor a bundle (``Group``: not offered yet)."""
+        return self.active and self.type not in UNSOLD_TYPES
 
     @classmethod
     def from_row(cls, row: Item) -> CatalogItem:
@@ -159,7 +167,7 @@ class Catalog:
     def active_tax_codes(self) -> list[CatalogTaxCode]:
         """Tax codes a line may pick, by name (US AST companies: only TAX and NON)."""
         codes = [code for code in self.tax_codes.values() if code.active]
-        if self.prefs.tax_model == US_AST:
+        if self.prefs.tax_model in US_MODELS:
             codes = [code for code in codes if code.qbo_id in US_CODES]
         return sorted(codes, key=lambda code: code.name.casefold())
 
@@ -213,7 +221,7 @@ def _like(text: str) -> str:
 def search_items(session: Session, realm_id: str, text: str, limit: int = 20) -> list[CatalogItem]:
     """Sellable items whose name, SKU or description contains ``text`` (any case), by name."""
     query = session.query(Item).filter(Item.realm_id == realm_id, Item.active.is_(True))
-    query = query.filter(sa.or_(Item.type.is_(None), Item.type != "Category"))
+    query = query.filter(sa.or_(Item.type.is_(None), Item.type.notin_(UNSOLD_TYPES)))
     needle = text.strip()
     if needle:
         pattern = _like(needle)

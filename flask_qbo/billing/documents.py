@@ -10,7 +10,10 @@ so a document for a brand-new contact runs after the contact's own create.
 
 A document QBO refused keeps Intuit's message; the salesperson edits and
 retries it (a new outbox row, so a fresh ``requestid``: QBO would replay its
-refusal for the old one) or discards it.
+refusal for the old one) or discards it.  A *dead* create is not a refusal: it
+died of our own error, possibly after QBO made the invoice.  Its retry sends
+the old body again under the old ``requestid``, so QBO's replay hands back the
+invoice it made (adopted, never made twice); the edits wait until then.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ..models import DocumentState
 from ..models import Outbox
 from ..models import OutboxOp
 from ..models import OutboxStatus
+from ..models import utcnow
 from .body import build_body
 from .catalog import Catalog
 from .draft import Draft
@@ -98,14 +102,48 @@ def _drop_refused_rows(session: Session, doc: Document) -> None:
             session.delete(row)
 
 
+def dead_create(session: Session, doc: Document) -> Outbox | None:
+    """The document's ``dead`` create row: QBO may have made the document before our recording of it failed."""
+    rows = session.query(Outbox).filter(
+        Outbox.tenant_key == doc.tenant_key,
+        Outbox.contact_key == doc.contact_key,
+        Outbox.op == OutboxOp.CREATE_DOC,
+        Outbox.status == OutboxStatus.DEAD,
+    )
+    return next((row for row in rows if (row.target or {}).get("document_id") == doc.id), None)
+
+
+def _resend_unchanged(doc: Document, row: Outbox) -> Outbox:
+    """Queue a dead create again as it was: same ``requestid``, same body, so QBO replays a create it made."""
+    row.status = OutboxStatus.PENDING
+    row.attempts = 0
+    row.available_at = utcnow()
+    row.error_code = None
+    row.last_error = None
+    doc.state = DocumentState.SENDING
+    doc.error_code = None
+    doc.error_message = None
+    return row
+
+
 def _require_failed(doc: Document, doing: str) -> None:
     if doc.state != DocumentState.FAILED:
         raise ActionRefused(f"Only a document QuickBooks refused can be {doing}; this one is {doc.state}.")
 
 
 def retry_document(session: Session, doc: Document, draft: Draft, catalog: Catalog) -> Outbox:
-    """Send a refused document again with the edited ``draft``: *sending*, on a new outbox row (fresh ``requestid``)."""
+    """Send a refused document again with the edited ``draft``: *sending*, on a new outbox row (fresh ``requestid``).
+
+    A document whose create is ``dead`` is first sent again unchanged on that
+    row (:func:`dead_create`); ``draft`` is not applied, since QBO may already
+    have made the document from the old body.
+    """
     _require_failed(doc, "retried")
+    dead = dead_create(session, doc)
+    if dead is not None:
+        row = _resend_unchanged(doc, dead)
+        session.flush()
+        return row
     _drop_refused_rows(session, doc)
     _fill(doc, draft, catalog)
     doc.state = DocumentState.SENDING

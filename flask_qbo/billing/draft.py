@@ -218,7 +218,8 @@ def draft_to_json(draft: Draft) -> dict[str, t.Any]:
     }
 
 
-def _dec(value: object) -> Decimal | None:
+def decimal_or_none(value: object) -> Decimal | None:
+    """A stored or QBO number as a Decimal (through its text, so a float keeps its shortest digits)."""
     return None if value is None else Decimal(str(value))
 
 
@@ -232,9 +233,9 @@ def draft_from_json(data: t.Mapping[str, t.Any]) -> Draft:
         DraftLine(
             item_id=line.get("item_id"),
             description=line.get("description") or "",
-            qty=_dec(line.get("qty")),
-            unit_price=_dec(line.get("unit_price")),
-            amount=_dec(line.get("amount")) or ZERO,
+            qty=decimal_or_none(line.get("qty")),
+            unit_price=decimal_or_none(line.get("unit_price")),
+            amount=decimal_or_none(line.get("amount")) or ZERO,
             tax_code_id=line.get("tax_code_id"),
         )
         for line in data.get("lines") or ()
@@ -242,8 +243,8 @@ def draft_from_json(data: t.Mapping[str, t.Any]) -> Draft:
     return Draft(
         kind=data.get("kind") or "Invoice",
         lines=lines,
-        discount_percent=_dec(data.get("discount_percent")),
-        discount_amount=_dec(data.get("discount_amount")),
+        discount_percent=decimal_or_none(data.get("discount_percent")),
+        discount_amount=decimal_or_none(data.get("discount_amount")),
         terms_id=data.get("terms_id"),
         txn_date=_date(data.get("txn_date")),
         due_date=_date(data.get("due_date")),
@@ -251,7 +252,7 @@ def draft_from_json(data: t.Mapping[str, t.Any]) -> Draft:
         customer_memo=data.get("customer_memo") or "",
         bill_email=data.get("bill_email") or "",
         currency=data.get("currency"),
-        exchange_rate=_dec(data.get("exchange_rate")),
+        exchange_rate=decimal_or_none(data.get("exchange_rate")),
         doc_number=data.get("doc_number"),
         send_after=bool(data.get("send_after")),
         estimate_qbo_id=data.get("estimate_qbo_id"),

@@ -11,21 +11,17 @@ never become amounts.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP
 from decimal import Decimal
 
+from ..models.base import CENT
+from ..models.base import to_cents
 from .problems import DraftError
 
-#: One cent: the precision of every amount QBO stores.
-CENT = Decimal("0.01")
+__all__ = ["CENT", "ZERO", "parse_decimal", "to_cents"]
+
 ZERO = Decimal("0.00")
 #: Plain decimal notation only: optional sign, digits, optional fraction (no exponent, no commas).
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
-
-
-def to_cents(value: Decimal) -> Decimal:
-    """``value`` rounded half-up to two decimals (``2.675`` → ``2.68``, ``0.005`` → ``0.01``)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def parse_decimal(text: str, field: str) -> Decimal:

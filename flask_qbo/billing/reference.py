@@ -17,8 +17,9 @@ When it runs:
 * every day (:data:`REFRESH_AFTER`), because tax codes and Preferences are not
   in CDC (items are kept current between reads by webhooks and CDC, see
   :mod:`flask_qbo.sync.pull.items`);
-* at once when an item names a tax code the mirror lacks, or when a caller
-  asks with :func:`mark_due` (a draft naming an unknown code);
+* at once when an item names a tax code the mirror lacks (or a host asks
+  with :func:`mark_due`); validation does not ask: a draft's tax code comes
+  from the mirror's own list, and one missing there is refused as inactive;
 * on demand: ``flask qbo reference``.
 """
 
@@ -101,6 +102,7 @@ def refresh_reference(qbo: QBO, connection: Connection) -> ReferenceRead:
     session = qbo.state().db.session()
     realm = str(connection.realm_id)
     client = qbo.client(connection)
+    started = utcnow()  # a row mirrored after this (an Item webhook during the read) is not "missing"
     item_rows = list(client.query(ITEMS_QUERY))
     code_rows = list(client.query(TAX_CODES_QUERY))
     rate_rows = list(client.query(TAX_RATES_QUERY))
@@ -108,11 +110,11 @@ def refresh_reference(qbo: QBO, connection: Connection) -> ReferenceRead:
     info = client.company_info()
     for start in range(0, len(item_rows), PAGE):
         items.upsert_items(session, realm, item_rows[start : start + PAGE])
-    _inactivate_missing(session, Item, realm, {str(data["Id"]) for data in item_rows})
+    _inactivate_missing(session, Item, realm, {str(data["Id"]) for data in item_rows}, started)
     _store(session, TaxCode, realm, [(str(d["Id"]), parse.tax_code_columns(d)) for d in code_rows])
-    _inactivate_missing(session, TaxCode, realm, {str(data["Id"]) for data in code_rows})
+    _inactivate_missing(session, TaxCode, realm, {str(data["Id"]) for data in code_rows}, started)
     _store(session, TaxRate, realm, [(str(d["Id"]), parse.tax_rate_columns(d)) for d in rate_rows])
-    _inactivate_missing(session, TaxRate, realm, {str(data["Id"]) for data in rate_rows})
+    _inactivate_missing(session, TaxRate, realm, {str(data["Id"]) for data in rate_rows}, started)
     columns = parse.prefs_columns(prefs, info)
     now = utcnow()
     _store_prefs(session, realm, {**columns, "fetched_at": now, "reference_read_at": now})
@@ -153,13 +155,18 @@ def _store(
         session.execute(stmt, values[start : start + PAGE])
 
 
-def _inactivate_missing(session: Session, model: _Model, realm: str, listed: set[str]) -> None:
-    """Rows of ``realm`` that the full read did not list: inactive (never deleted)."""
-    stored = set(session.scalars(sa.select(model.qbo_id).where(model.realm_id == realm, model.active.is_(True))))
+def _inactivate_missing(session: Session, model: _Model, realm: str, listed: set[str], started: dt.datetime) -> None:
+    """Rows of ``realm`` that the full read did not list: inactive (never deleted).
+
+    Only rows last written before the read ``started``: one a webhook mirrored
+    while the pages were being read (a brand-new item) is newer than the read.
+    """
+    older = sa.and_(model.realm_id == realm, model.updated_at < started)
+    stored = set(session.scalars(sa.select(model.qbo_id).where(older, model.active.is_(True))))
     for chunk in chunks(stored - listed):
         session.execute(
             sa.update(model)
-            .where(model.realm_id == realm, model.qbo_id.in_(chunk))
+            .where(older, model.qbo_id.in_(chunk))
             .values(active=False, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -179,11 +186,6 @@ def _store_prefs(session: Session, realm: str, columns: dict[str, t.Any]) -> Non
     stmt = insert(table).values(realm_id=realm, **columns)
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.realm_id], set_=columns)
     session.execute(stmt)
-
-
-def prefs_for(session: Session, realm_id: str) -> CompanyPrefs | None:
-    """The realm's stored preferences, or ``None`` before the first reference read."""
-    return session.scalars(sa.select(CompanyPrefs).where(CompanyPrefs.realm_id == realm_id)).one_or_none()
 
 
 def mark_due(session: Session, realm_id: str) -> None:

@@ -21,6 +21,7 @@ from ..sync.pull.parsing import clip
 from .catalog import NO_TAX
 from .catalog import PER_LINE
 from .catalog import US_AST
+from .catalog import US_MANUAL
 
 Row = t.Mapping[str, t.Any]
 
@@ -74,15 +75,18 @@ def tax_model(prefs: Row, country: str | None) -> str:
     """How the company's sales forms carry tax.
 
     ``us_ast`` when ``TaxPrefs.PartnerTaxEnabled`` is true (automated sales
-    tax set up), or for a US company using sales tax the classic way (its
-    lines also say ``TAX``/``NON``); ``per_line`` for any other company using
-    sales tax (every line names a tax code); ``none`` when sales tax is off.
+    tax set up); ``us_manual`` for a US company using sales tax the classic
+    way (its lines also say ``TAX``/``NON``, but QBO applies only the rate the
+    document names, else none); ``per_line`` for any other company using sales
+    tax (every line names a tax code); ``none`` when sales tax is off.
     """
     taxes = prefs.get("TaxPrefs")
     taxes = taxes if isinstance(taxes, t.Mapping) else {}
     using = flag(taxes.get("UsingSalesTax"), False)
-    if flag(taxes.get("PartnerTaxEnabled"), False) or (country == "US" and using):
+    if flag(taxes.get("PartnerTaxEnabled"), False):
         return US_AST
+    if country == "US" and using:
+        return US_MANUAL
     if using:
         return PER_LINE
     return NO_TAX

@@ -14,7 +14,8 @@ Rules (each rounding is half-up to the cent):
   computes; QBO's own figure replaces it when it answers;
 * tax, ``us_ast`` companies: unknown until QBO's automated sales tax runs, so 0
   with :attr:`Totals.tax_estimated` set and the page saying "Sales tax is
-  calculated by QuickBooks";
+  calculated by QuickBooks"; ``us_manual`` companies likewise (QBO applies the
+  company's default sales tax rate, ``TxnTaxCodeRef``, to the TAX lines);
 * tax, ``none``: 0;
 * total = subtotal − discount + tax.
 """
@@ -26,7 +27,7 @@ import dataclasses
 from decimal import Decimal
 
 from .catalog import PER_LINE
-from .catalog import US_AST
+from .catalog import US_MODELS
 from .catalog import Catalog
 from .draft import Draft
 from .money import ZERO
@@ -93,6 +94,6 @@ def compute(draft: Draft, catalog: Catalog) -> Totals:
         discount=discount,
         tax=tax,
         total=subtotal - discount + tax,
-        tax_estimated=model == US_AST,
+        tax_estimated=model in US_MODELS,
         lines=amounts,
     )

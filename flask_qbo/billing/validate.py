@@ -17,8 +17,8 @@ from decimal import Decimal
 
 from .catalog import NO_TAX
 from .catalog import PER_LINE
-from .catalog import US_AST
 from .catalog import US_CODES
+from .catalog import US_MODELS
 from .catalog import Catalog
 from .draft import Draft
 from .draft import DraftLine
@@ -42,6 +42,9 @@ MAX_AMOUNT = Decimal("9999999999999.99")
 MAX_QTY = Decimal("999999999")
 #: Decimals QBO keeps on ``Qty`` and ``UnitPrice``.
 MAX_PLACES = 7
+#: Significant digits a JSON number keeps through a float: more, and the value QBO reads is not
+#: the one checked here (its ``Qty × UnitPrice`` then differs from the line's ``Amount``: 6070).
+MAX_DIGITS = 15
 _EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+$")
 
 
@@ -62,7 +65,12 @@ def _places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-def _factor_problem(field: str, value: Decimal | None, ceiling: Decimal) -> Problem | None:
+def _digits(value: Decimal) -> int:
+    """Significant digits of ``value`` (trailing zeros do not count)."""
+    return len(value.normalize().as_tuple().digits) if value else 0
+
+
+def _factor_problem(field: str, label: str, value: Decimal | None, ceiling: Decimal) -> Problem | None:
     if value is None:
         return None
     if value < 0:
@@ -71,6 +79,8 @@ def _factor_problem(field: str, value: Decimal | None, ceiling: Decimal) -> Prob
         return Problem(field, f"QuickBooks accepts at most {ceiling:,} here.")
     if _places(value) > MAX_PLACES:
         return Problem(field, f"Use at most {MAX_PLACES} decimals.")
+    if _digits(value) > MAX_DIGITS:
+        return Problem(field, f"The {label} has more than {MAX_DIGITS} significant digits; round it.")
     return None
 
 
@@ -78,8 +88,8 @@ def _number_problems(prefix: str, line: DraftLine) -> t.Iterator[Problem]:
     factors = [
         problem
         for problem in (
-            _factor_problem(prefix + "qty", line.qty, MAX_QTY),
-            _factor_problem(prefix + "unit_price", line.unit_price, MAX_UNIT_PRICE),
+            _factor_problem(prefix + "qty", "quantity", line.qty, MAX_QTY),
+            _factor_problem(prefix + "unit_price", "unit price", line.unit_price, MAX_UNIT_PRICE),
         )
         if problem is not None
     ]
@@ -108,6 +118,10 @@ def _item_problems(prefix: str, line: DraftLine, catalog: Catalog) -> t.Iterator
         yield Problem(prefix + "item", "This product or service is not in QuickBooks; choose another.")
     elif not item.active:
         yield Problem(prefix + "item", f"“{item.name}” is inactive in QuickBooks; choose another.")
+    elif item.type == "Group":
+        yield Problem(
+            prefix + "item", f"“{item.name}” is a bundle, which cannot be invoiced from here yet; choose its items."
+        )
     elif not item.sellable:
         yield Problem(prefix + "item", f"“{item.name}” is a category; choose a product or service in it.")
 
@@ -115,7 +129,7 @@ def _item_problems(prefix: str, line: DraftLine, catalog: Catalog) -> t.Iterator
 def _tax_problems(prefix: str, line: DraftLine, catalog: Catalog) -> t.Iterator[Problem]:
     model = catalog.prefs.tax_model
     field = prefix + "tax_code"
-    if model == US_AST:
+    if model in US_MODELS:
         if line.tax_code_id and line.tax_code_id not in US_CODES:
             yield Problem(field, "Choose TAX or NON: QuickBooks computes US sales tax itself.")
     elif model == PER_LINE:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
+from flask import current_app
 from sqlalchemy import update
 
 from ..models import Connection
@@ -21,12 +22,14 @@ from ..models import ImportRun
 from ..models import ImportStatus
 from ..models import utcnow
 from ..sync.pull import bulk
+from ..sync.pull import milestones
 from ..sync.pull import mirror
 from ..sync.pull import scope
 from . import pages
 from .pages import PHASES
 
 if t.TYPE_CHECKING:
+    from flask import Flask
     from sqlalchemy import CursorResult
     from sqlalchemy.orm import Session
 
@@ -117,6 +120,7 @@ def _store_page(
     ``page`` is ``None`` when the documents were not read (nothing in scope).
     """
     rows = _rows(page) if page is not None else []
+    claimed: list[milestones.Claimed] = []  # a re-import may be first to see a payment or an acceptance
     if entity == "Customer":
         bulk.upsert_customers(session, conn, rows)
     elif entity in mirror.REF_KINDS:
@@ -124,7 +128,7 @@ def _store_page(
             mirror.store_ref_item(session, run.realm_id, entity, data)
     elif rows:
         kept = rows if step.linked is None else bulk.linked_documents(session, run.realm_id, entity, rows, step.linked)
-        bulk.upsert_transactions(session, run.realm_id, entity, kept, today=utcnow().date())
+        claimed = milestones.upsert_page_noticed(session, conn.tenant_key, run.realm_id, entity, kept, utcnow().date())
     seen = run.requests_made
     cursor = _advance(entity, start, len(rows)) if page is not None else None
     if cursor is not None and step.totals is not None:
@@ -152,6 +156,8 @@ def _store_page(
         session.rollback()
         return False
     session.commit()
+    for signal, kwargs in claimed:
+        milestones.announce(t.cast("Flask", current_app._get_current_object()), signal, kwargs)  # type: ignore[attr-defined]
     step.counted = False
     session.refresh(run)
     return True

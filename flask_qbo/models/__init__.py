@@ -16,6 +16,7 @@ from .base import UTCDateTime
 from .base import metadata
 from .base import render_item
 from .base import status_column
+from .base import to_cents
 from .base import utcnow
 from .billing import CompanyPrefs
 from .billing import Document
@@ -59,6 +60,7 @@ __all__ = [
     "InboxStatus",
     "Item",
     "Money",
+    "to_cents",
     "NAMING_CONVENTION",
     "Notice",
     "Outbox",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import typing as t
+from decimal import ROUND_HALF_UP
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
@@ -82,3 +84,14 @@ class Base(DeclarativeBase):
 
 
 Money = sa.Numeric(14, 2)
+#: One cent: the precision of every amount QBO stores (and of :data:`Money`).
+CENT = Decimal("0.01")
+
+
+def to_cents(value: Decimal) -> Decimal:
+    """``value`` rounded half-up to two decimals (``2.675`` → ``2.68``), as QBO rounds.
+
+    Here, beside :data:`Money`, so billing and sync (which may not import
+    each other) round with one definition.
+    """
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)

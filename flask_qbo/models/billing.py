@@ -131,7 +131,8 @@ class CompanyPrefs(Base):
     allow_discount: Mapped[bool] = mapped_column(Boolean, default=True)
     #: ``SalesFormsPrefs.ETransactionPaymentEnabled``: invoices may carry a payment link.
     online_payments: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: ``us_ast`` (US automated sales tax: lines say TAX/NON, QBO computes), ``per_line``
+    #: ``us_ast`` (US automated sales tax: lines say TAX/NON, QBO computes), ``us_manual`` (US sales
+    #: tax set up before automated sales tax: TAX/NON lines, the document names the rate), ``per_line``
     #: (non-US: every line needs a TaxCode id) or ``none`` (sales tax not used).
     tax_model: Mapped[str] = mapped_column(String(10), default="none")
     default_tax_code_id: Mapped[str | None] = mapped_column(String(32))

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from ..billing.catalog import Catalog
 from ..billing.catalog import search_items
+from ..billing.documents import dead_create
 from ..billing.documents import discard_document
 from ..billing.documents import queue_document
 from ..billing.documents import retry_document
@@ -342,9 +343,16 @@ def retry(contact_key: str, document_id: int) -> ResponseReturnValue:
     draft, problems = _judge(billing, state)
     if problems:
         return _form_response(billing, state, problems, document=document, status=422)
+    unchanged = dead_create(_session(), document) is not None
     retry_document(_session(), document, draft, billing.catalog)
     _session().commit()
     wake(reason="document")
+    if unchanged:
+        return folder(
+            billing,
+            f"QuickBooks may have made this {document.kind} before the error: it is sent again unchanged first. "
+            "If it is refused, edit and retry it then.",
+        )
     return folder(billing, f"{document.kind} saved again; sending it to QuickBooks…")
 
 

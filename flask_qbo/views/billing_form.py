@@ -16,7 +16,7 @@ import re
 import typing as t
 
 from ..billing.catalog import PER_LINE
-from ..billing.catalog import US_AST
+from ..billing.catalog import US_MODELS
 from ..billing.catalog import Catalog
 from ..billing.catalog import CatalogItem
 from ..billing.draft import Draft
@@ -127,10 +127,10 @@ def _plain(value: object) -> str:
 def default_tax_code(item: CatalogItem, catalog: Catalog, *, customer_taxable: bool = True) -> str | None:
     """The tax code a new line with ``item`` starts with, where the company needs one.
 
-    On US automated sales tax a customer marked not taxable gets ``NON`` lines: QuickBooks charges it
+    On US sales tax a customer marked not taxable gets ``NON`` lines: QuickBooks charges it
     no tax, so the preview must not suggest any.
     """
-    if catalog.prefs.tax_model == US_AST:
+    if catalog.prefs.tax_model in US_MODELS:
         return "TAX" if item.taxable and customer_taxable else "NON"
     if catalog.prefs.tax_model == PER_LINE:
         return item.sales_tax_code_id or catalog.prefs.default_tax_code_id

@@ -24,6 +24,7 @@ ITEMS = {
     "2": CatalogItem("2", "Gravel", type="NonInventory", unit_price=D("1.5"), taxable=False),
     "3": CatalogItem("3", "Old hose", active=False),
     "4": CatalogItem("4", "Garden", type="Category"),
+    "5": CatalogItem("5", "Patio kit", type="Group", unit_price=D("300")),
 }
 GST = Rate("10", "GST", D("5"))
 PST = Rate("11", "PST", D("7"))

@@ -15,12 +15,15 @@ from flask_qbo.billing.actions import pending_actions
 from flask_qbo.billing.actions import queue_action
 from flask_qbo.billing.catalog import Prefs
 from flask_qbo.billing.problems import ActionRefused
+from flask_qbo.models import Customer
 from flask_qbo.models import Document
+from flask_qbo.models import DocumentState
 from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
 from flask_qbo.models import OutboxStatus
 from flask_qbo.models import Transaction
 from flask_qbo.state import get_qbo
+from flask_qbo.testing import TEST_REALM
 from tests.intuit.test_client import params
 from tests.intuit.test_client import record
 
@@ -235,6 +238,38 @@ def test_convert_estimate_queues_a_linked_invoice(session: Session) -> None:
             session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
         )
     assert session.query(Document).count() == 1
+
+
+def test_an_estimate_already_converted_offers_no_convert_or_delete_though_it_still_reads_accepted(
+    session: Session,
+) -> None:
+    """Closing the estimate after the conversion failed: it reads *Accepted*, and its invoice exists."""
+    estimate = txn("Estimate", qbo_id="41", status="accepted", raw=ESTIMATE_RAW)
+    doc = convert_estimate(
+        session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
+    )
+    session.query(Outbox).delete()
+    doc.state, doc.qbo_id = DocumentState.CREATED, "150"
+    session.commit()
+    pending = pending_actions(session, "acme", "c1").get(("Estimate", "41"), set())
+    assert allowed_actions(estimate, PAYMENTS, pending) == ["send", "pdf"]
+    with pytest.raises(ActionRefused):
+        convert_estimate(
+            session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
+        )
+
+
+def test_an_estimate_a_mirrored_invoice_links_to_is_converted(session: Session) -> None:
+    """Converted elsewhere (QBO's screens, another CRM user): the invoice's LinkedTxn names the estimate."""
+    session.add(Customer(tenant_key="acme", contact_key="c1", realm_id=TEST_REALM, qbo_id="58"))
+    session.add(txn("Invoice", qbo_id="150", raw={"LinkedTxn": [{"TxnId": "41", "TxnType": "Estimate"}]}))
+    session.add(txn("Invoice", qbo_id="151", raw={"LinkedTxn": [{"TxnId": "42", "TxnType": "Estimate"}]}, deleted=True))
+    session.commit()
+    pending = pending_actions(session, "acme", "c1")
+    assert pending == {("Estimate", "41"): {OutboxOp.CREATE_DOC}}  # a deleted invoice converts nothing
+    assert pending_actions(session, "acme", "other") == {}
+    estimate = txn("Estimate", qbo_id="41", status="accepted", raw=ESTIMATE_RAW)
+    assert allowed_actions(estimate, PAYMENTS, pending[("Estimate", "41")]) == ["send", "pdf"]
 
 
 @pytest.mark.parametrize("status", ["pending", "closed", "rejected"])

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from flask_qbo.billing.body import build_body
 from flask_qbo.billing.money import to_cents
+from flask_qbo.billing.totals import compute
 
 from .helpers import D
 from .helpers import catalog
@@ -116,6 +117,20 @@ def test_us_lines_default_to_the_items_taxability() -> None:
     assert "GlobalTaxCalculation" not in body
 
 
+def test_us_company_without_automated_sales_tax_names_its_default_rate() -> None:
+    """A pre-2017 US company: TAX/NON lines, and QBO taxes them only at the rate the document names."""
+    lines = (line(item="1"), line(item="2"), line(item="2", tax="TAX"))
+    prefs = {"tax_model": "us_manual", "country": "US", "default_tax_code_id": "7"}
+    body = build_body(draft(*lines), catalog(**prefs))
+    codes = [entry["SalesItemLineDetail"]["TaxCodeRef"]["value"] for entry in body["Line"]]
+    assert codes == ["TAX", "NON", "TAX"]
+    assert body["TxnTaxDetail"] == {"TxnTaxCodeRef": {"value": "7"}}
+    assert "GlobalTaxCalculation" not in body
+    assert compute(draft(*lines), catalog(**prefs)).tax_estimated  # "calculated by QuickBooks"
+    ast = build_body(draft(*lines), catalog(tax_model="us_ast", default_tax_code_id="7"))
+    assert "TxnTaxDetail" not in ast  # automated sales tax picks the rate itself
+
+
 def test_no_tax_company_sends_no_tax_code() -> None:
     body = build_body(draft(line(tax="7")), catalog())
     assert "TaxCodeRef" not in body["Line"][0]["SalesItemLineDetail"]
@@ -129,3 +144,10 @@ def test_home_currency_sends_no_exchange_rate() -> None:
 def test_multi_currency_always_sends_a_currency() -> None:
     assert build_body(draft(), catalog(multi_currency=True))["CurrencyRef"] == {"value": "USD"}
     assert "CurrencyRef" not in build_body(draft(), catalog())
+
+
+def test_fifteen_significant_digits_reach_quickbooks_unchanged() -> None:
+    """The most validation lets through: the JSON number reads back as the Decimal that was checked."""
+    price = Decimal("99999999.9949999")
+    body = json.loads(json.dumps(build_body(draft(line(qty="1", price=str(price))), catalog())))
+    assert Decimal(str(body["Line"][0]["SalesItemLineDetail"]["UnitPrice"])) == price

@@ -36,6 +36,7 @@ def fill(session: Session) -> None:
             item("4", "Garden", type="Category"),
             item("5", "100% cotton", type="Service", description="Bags"),
             item("6", "Zinc", type=None, description="50_50 mix"),
+            item("7", "Garden kit", type="Group", unit_price=Decimal("300")),
             item("1", "Not ours", realm_id=OTHER),
             TaxRate(realm_id=TEST_REALM, qbo_id="10", name="GST", rate_value=Decimal("5")),
             TaxRate(realm_id=TEST_REALM, qbo_id="11", name="PST", rate_value=Decimal("7")),
@@ -67,7 +68,7 @@ def mirror(session: Session) -> Session:
 
 def test_load_reads_the_realms_mirror(mirror: Session) -> None:
     catalog = Catalog.load(mirror, TEST_REALM)
-    assert sorted(catalog.items) == ["1", "2", "3", "4", "5", "6"]
+    assert sorted(catalog.items) == ["1", "2", "3", "4", "5", "6", "7"]
     assert catalog.items["1"].name == "Design" and catalog.items["1"].unit_price == Decimal("75")
     assert not catalog.items["3"].active
     assert [item.name for item in catalog.sellable_items] == ["100% cotton", "Design", "gravel", "Zinc"]
@@ -144,7 +145,7 @@ SEARCHES = [
     ("%", ["100% cotton"]),  # a literal percent, not "anything"
     ("_", ["gravel", "Zinc"]),  # a literal underscore (sku GR_10, description 50_50)
     ("hose", []),  # inactive
-    ("garden", ["Design"]),  # the category itself is not offered
+    ("garden", ["Design"]),  # neither the category nor the bundle (Group) is offered
     ("Not ours", []),  # another realm
 ]
 

@@ -68,3 +68,13 @@ def test_parse_decimal_refuses_with_the_field_named(text: str, message: str) -> 
     assert info.value.field == "line-3-unit_price"
     assert message in info.value.message
     assert info.value.problem.field == "line-3-unit_price"
+
+
+def test_billing_and_sync_round_with_one_definition() -> None:
+    """Sync may not import billing: both take half-up cents from the models layer."""
+    from flask_qbo import models
+    from flask_qbo.billing import money
+    from flask_qbo.sync.push.doc_failure import money as qbo_amount
+
+    assert money.to_cents is models.to_cents
+    assert qbo_amount(2.675) == Decimal("2.68") and qbo_amount("0.005") == Decimal("0.01")

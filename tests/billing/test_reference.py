@@ -128,11 +128,35 @@ def test_a_second_read_updates_in_place_and_inactivates_items_qbo_dropped(app, e
         assert rows["1"].active is False
 
 
+def test_an_item_a_webhook_mirrors_during_the_read_stays_active(
+    app, emulator, connected, tax_lists, monkeypatch: pytest.MonkeyPatch
+):
+    """The items page was read before the item existed; its webhook mirrored it before the read stored."""
+    from flask_qbo.sync.pull import items as pull_items
+
+    refresh(app)
+    real = QBOClient.preferences
+    made: list[dict[str, t.Any]] = []
+
+    def webhook_meanwhile(self: QBOClient) -> dict[str, t.Any]:
+        made.append(change_item(emulator, Name="Brand new"))
+        pull_items.upsert_items(db.session, R, made)  # the webhook's pull, committed before the read stores
+        db.session.commit()
+        return real(self)
+
+    monkeypatch.setattr(QBOClient, "preferences", webhook_meanwhile)
+    refresh(app)
+    with app.app_context():
+        row = db.session.query(Item).filter_by(realm_id=R, qbo_id=made[0]["Id"]).one()
+        assert row.active is True
+        assert db.session.query(Item).filter_by(realm_id=R, qbo_id="1").one().active is True
+
+
 @pytest.mark.parametrize(
     ("prefs", "country", "model"),
     [
         (AST_PREFERENCES, "US", "us_ast"),
-        ({"TaxPrefs": {"UsingSalesTax": True}}, "US", "us_ast"),  # a pre-AST US company: lines still say TAX/NON
+        ({"TaxPrefs": {"UsingSalesTax": True}}, "US", "us_manual"),  # a pre-AST US company: TAX/NON, rate named
         ({"TaxPrefs": {"UsingSalesTax": False, "PartnerTaxEnabled": False}}, "US", "none"),
         (CA_PREFERENCES, "CA", "per_line"),
         ({"TaxPrefs": {"UsingSalesTax": False}}, "GB", "none"),

@@ -53,6 +53,11 @@ CASES = {
     "item is a category": Case(
         draft(line(item="4")), {}, Problem("line-0-item", "“Garden” is a category; choose a product or service in it.")
     ),
+    "item is a bundle": Case(
+        draft(line(item="5")),
+        {},
+        Problem("line-0-item", "“Patio kit” is a bundle, which cannot be invoiced from here yet; choose its items."),
+    ),
     "amount is not qty × price": Case(
         draft(line(qty="3", price="333.565", amount="1000.69")),
         {},
@@ -90,6 +95,16 @@ CASES = {
         draft(line(qty="0", price="1.12345678", amount="0")),
         {},
         Problem("line-0-unit_price", "Use at most 7 decimals."),
+    ),
+    "unit price beyond a float's digits": Case(
+        draft(line(qty="1", price="9999999999.9949999", amount="9999999999.99")),
+        {},
+        Problem("line-0-unit_price", "The unit price has more than 15 significant digits; round it."),
+    ),
+    "quantity beyond a float's digits": Case(
+        draft(line(qty="123456789.1234567", price="0.5", amount="61728394.56")),
+        {},
+        Problem("line-0-qty", "The quantity has more than 15 significant digits; round it."),
     ),
     "per-line tax code missing": Case(
         draft(line(tax=None)),
@@ -265,3 +280,10 @@ def test_email_problem_accepts_a_list_and_refuses_blanks_between_commas() -> Non
 
 def test_catalog_defaults_are_the_companys_defaults() -> None:
     assert Catalog(realm_id="1").prefs.tax_model == "none"
+
+
+def test_a_us_company_without_automated_sales_tax_takes_tax_or_non() -> None:
+    prefs = {"tax_model": "us_manual", "country": "US", "default_tax_code_id": "7"}
+    assert validate(draft(line(tax="TAX"), line(tax="NON")), catalog(**prefs), None, None) == []
+    problems = validate(draft(line(tax="7")), catalog(**prefs), None, None)
+    assert [problem.field for problem in problems] == ["line-0-tax_code"]

@@ -146,3 +146,16 @@ def test_estimate_lines_follow_the_same_rules(api, customer):
     assert api.error(resp)["code"] == "6070"
     ok = api.post("estimate", {"CustomerRef": {"value": customer["Id"]}, "Line": [sales(9.99, Qty=3, UnitPrice=3.33)]})
     assert ok.json()["Estimate"]["TotalAmt"] == 9.99
+
+
+def test_a_bundle_on_a_plain_sales_line_is_refused(api, customer, emulator, realm):
+    """QBO sells a Group item only through a GroupLineDetail line, which the emulator does not model."""
+    items = emulator.store.company(realm).table("Item")
+    items["900"] = {**items["1"], "Id": "900", "Name": "Patio kit", "Type": "Group"}
+    line = {"Amount": 10, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "900"}}}
+    refused = invoice(api, customer, line)
+    assert refused.status_code == 400
+    error = api.error(refused)
+    assert error["code"] == "6000" and "Patio kit" in error["Detail"]
+    assert error["element"] == "Line.SalesItemLineDetail.ItemRef"
+    assert invoice(api, customer, sales(10)).status_code == 200

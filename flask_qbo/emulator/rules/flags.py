@@ -1,6 +1,6 @@
 """The few Preferences switches the document rules obey, read from the company itself.
 
-Sales documents change behaviour with three company settings (Intuit's
+Sales documents change behaviour with four company settings (Intuit's
 Preferences reference): whether the company numbers its own documents
 (``SalesFormsPrefs.CustomTxnNumbers``), allows discounts
 (``SalesFormsPrefs.AllowDiscount``), takes online payments

@@ -6,6 +6,9 @@ Line handling is where CRM integrations most often trip (facts §2.2, §2.3,
 * a sales line with both ``Qty`` and ``UnitPrice`` must carry the ``Amount``
   their product rounds to, half-up to the cent in decimal arithmetic (a float
   product such as 1861.0749999 is exactly the mistake QBO rejects), else 6070;
+* a ``SalesItemLineDetail`` line may not name a Group (bundle) item: QBO
+  sells a bundle only through a ``GroupLineDetail`` line, which the emulator
+  does not model, so such a line is a 6000;
 * a ``DiscountLineDetail`` line takes a percentage of the subtotal (or a fixed
   ``Amount``) off the total, and only where the company allows discounts;
 * a ``DescriptionOnly`` line has no amount, unless its description is
@@ -85,6 +88,14 @@ def discount_missing() -> EmulatorFault:
     )
 
 
+def group_on_sales_line(name: object) -> EmulatorFault:
+    """6000: a bundle named on a plain sales line (QBO needs a ``GroupLineDetail`` for it)."""
+    return errors.business(
+        f"The bundle {name} cannot be sold on a SalesItemLineDetail line; use a GroupLineDetail line.",
+        "Line.SalesItemLineDetail.ItemRef",
+    )
+
+
 class LineSet(t.NamedTuple):
     """The priced lines (SubTotalLine last), their subtotal and the document total before tax."""
 
@@ -156,6 +167,9 @@ def _sales_line(company: Company, line: Line, before: Line | None, declared: boo
         detail["ItemRef"] = {"value": kept, "name": company.table("Item")[kept].get("Name", "")}
     else:
         detail["ItemRef"] = reference(company, "Item", item, f"{element}.ItemRef")
+    chosen = company.table("Item").get(str(detail["ItemRef"].get("value")), {})
+    if chosen.get("Type") == "Group":
+        raise group_on_sales_line(chosen.get("Name"))
     product: Decimal | None = None
     if detail.get("Qty") is not None and detail.get("UnitPrice") is not None:
         product = decimal(detail["Qty"], f"{element}.Qty") * decimal(detail["UnitPrice"], f"{element}.UnitPrice")

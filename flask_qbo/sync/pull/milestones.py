@@ -16,6 +16,13 @@ Signals go out only after that transaction committed (:meth:`Milestones.send`,
 called by the pull after its commit), so a receiver never hears of a change
 that was rolled back, and may read the committed mirror.
 
+The pull is not the only writer of the mirror: a push (send, void, an
+invoice closing its estimate) and the admin's re-import write QBO's answer
+too, and may be the first to see a payment or an acceptance; the pull then
+finds nothing changed.  So every path that mirrors a transaction from QBO's
+answer checks the moment here (:func:`mirror_noticed`, :func:`notice`) and
+sends what it claimed after its own commit.
+
 What counts as the moment (see the "Signals for your automations" docs):
 
 * ``invoice_paid``: a mirrored invoice whose open balance was above zero now
@@ -29,6 +36,7 @@ What counts as the moment (see the "Signals for your automations" docs):
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import typing as t
 from decimal import Decimal
@@ -41,6 +49,7 @@ from ...models import Customer
 from ...models import Notice
 from ...models import Transaction
 from . import bulk
+from . import mirror
 
 if t.TYPE_CHECKING:
     from blinker import NamedSignal
@@ -121,6 +130,60 @@ def moment(entity: str, before: Before | None, row: Transaction) -> tuple[str, N
     return None
 
 
+#: A claimed notice: its signal and the signal's kwargs, sent after the claiming commit.
+Claimed = tuple["NamedSignal", dict[str, t.Any]]
+
+
+def notice(session: Session, tenant_key: str, entity: str, before: Before | None, row: Transaction) -> Claimed | None:
+    """Claim the notice ``row``'s change from ``before`` calls for; the signal to send after the commit, if claimed."""
+    found = moment(entity, before, row)
+    if found is None:
+        return None
+    kind, signal = found
+    if not claim(session, row.realm_id, entity, row.qbo_id, kind):
+        return None
+    kwargs = {
+        "realm_id": row.realm_id,
+        "tenant_key": tenant_key,
+        "contact_key": contact_of(session, row.realm_id, tenant_key, row.customer_qbo_id),
+        "qbo_id": row.qbo_id,
+        "doc_number": row.doc_number,
+        "total": row.total,
+    }
+    return signal, kwargs
+
+
+def mirror_noticed(
+    session: Session, tenant_key: str, realm_id: str, entity: str, data: t.Mapping[str, t.Any]
+) -> list[Claimed]:
+    """Mirror one transaction from a QBO answer outside the pull, and claim the notice its change calls for."""
+    existing = mirror.get_transaction(session, realm_id, entity, str(data["Id"]))
+    before = Before.of(existing)
+    row = mirror.upsert_transaction(session, realm_id, entity, data)
+    found = notice(session, tenant_key, entity, before, row)
+    return [] if found is None else [found]
+
+
+def upsert_page_noticed(
+    session: Session, tenant_key: str, realm_id: str, entity: str, rows: t.Sequence[bulk.Row], today: dt.date
+) -> list[Claimed]:
+    """Bulk-mirror a page of one transaction type (the import) and claim the notices its changes call for.
+
+    Only documents mirrored before the page can have a moment, so a first
+    import claims nothing; a re-import that is first to see a payment does.
+    """
+    ids = [str(data["Id"]) for data in rows if data.get("Id") is not None]
+    mirrored = sa.select(Transaction).where(
+        Transaction.realm_id == realm_id, Transaction.txn_type == entity, Transaction.qbo_id.in_(ids)
+    )
+    before = {row.qbo_id: Before.of(row) for row in session.scalars(mirrored)}
+    bulk.upsert_transactions(session, realm_id, entity, rows, today=today)
+    if not before:
+        return []
+    now = session.scalars(mirrored.where(Transaction.qbo_id.in_(before)).execution_options(populate_existing=True))
+    return [found for row in now if (found := notice(session, tenant_key, entity, before[row.qbo_id], row))]
+
+
 class Milestones:
     """The notices one pull transaction claimed, sent after it commits.
 
@@ -135,21 +198,10 @@ class Milestones:
 
     def seen(self, session: Session, entity: str, before: Before | None, row: Transaction) -> bool:
         """Claim the notice ``row``'s change calls for; True when this transaction claimed one."""
-        found = moment(entity, before, row)
+        found = notice(session, self.tenant_key, entity, before, row)
         if found is None:
             return False
-        kind, signal = found
-        if not claim(session, row.realm_id, entity, row.qbo_id, kind):
-            return False
-        kwargs = {
-            "realm_id": row.realm_id,
-            "tenant_key": self.tenant_key,
-            "contact_key": contact_of(session, row.realm_id, self.tenant_key, row.customer_qbo_id),
-            "qbo_id": row.qbo_id,
-            "doc_number": row.doc_number,
-            "total": row.total,
-        }
-        self._pending.append((signal, kwargs))
+        self._pending.append(found)
         return True
 
     def send(self) -> int:

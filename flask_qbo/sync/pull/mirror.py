@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ...intuit.times import parse_time
@@ -342,14 +343,37 @@ def upsert_transaction(
         return mark_transaction_deleted(session, realm_id, entity, str(data["Id"]), when=last_updated(data))
     row = get_transaction(session, realm_id, entity, str(data["Id"]))
     if row is None:
-        row = Transaction(realm_id=realm_id, txn_type=entity, qbo_id=str(data["Id"]), deleted=False)
-        session.add(row)
-    elif is_stale(None if row.deleted else row.sync_token, row.qbo_updated_at, data) or (
+        inserted = _insert_transaction(session, realm_id, entity, data, today or utcnow().date())
+        if inserted is not None:
+            return inserted
+        row = get_transaction(session, realm_id, entity, str(data["Id"]))
+        assert row is not None  # the concurrent writer's row, committed since our read
+    if is_stale(None if row.deleted else row.sync_token, row.qbo_updated_at, data) or (
         row.deleted and not _newer(data, row.qbo_updated_at)
     ):
         return row
     for name, value in transaction_columns(entity, data, today or utcnow().date()).items():
         setattr(row, name, value)
+    return row
+
+
+def _insert_transaction(
+    session: Session, realm_id: str, entity: str, data: t.Mapping[str, t.Any], today: dt.date
+) -> Transaction | None:
+    """Insert a transaction the mirror lacks; ``None`` when another writer inserted it first.
+
+    A push records QBO's answer while a webhook's pull may be mirroring the
+    same new invoice: the loser of that race must update the winner's row, not
+    fail its whole recording on the unique key (a savepoint keeps the rest).
+    """
+    row = Transaction(
+        realm_id=realm_id, txn_type=entity, qbo_id=str(data["Id"]), **transaction_columns(entity, data, today)
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
     return row
 
 

@@ -28,6 +28,7 @@ from ..locks import hold_connection
 from ..payload import customer_hash
 from ..payload import qbo_values
 from ..payload import sync_state
+from ..pull import milestones
 from ..pull import mirror
 
 if t.TYPE_CHECKING:
@@ -65,6 +66,15 @@ class RowContext:
     @property
     def fields(self) -> FieldMap:
         return self.qbo._registration().fields
+
+    #: Once-only notices (``invoice_paid``, ``estimate_accepted``) this push's mirror writes claimed,
+    #: sent after its commit (:func:`flask_qbo.sync.pull.milestones.mirror_noticed`).
+    notices: list[milestones.Claimed] = dataclasses.field(default_factory=list)
+
+    def mirror(self, entity: str, data: t.Mapping[str, t.Any]) -> None:
+        """Mirror a transaction from QBO's answer; a payment or acceptance it is first to show is noticed."""
+        realm_id = str(self.connection.realm_id)
+        self.notices.extend(milestones.mirror_noticed(self.session, self.row.tenant_key, realm_id, entity, data))
 
     def hold(self) -> None:
         """Before the first write after QBO answered: see :func:`flask_qbo.sync.locks.hold_connection`."""

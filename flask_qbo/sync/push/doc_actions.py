@@ -58,8 +58,7 @@ def send_document(ctx: RowContext) -> list[Announcement]:
     send_to = (ctx.row.target or {}).get("send_to") or None
     data = ctx.client.send(txn_type, qbo_id, to=send_to, request_id=ctx.row.uuid)
     ctx.hold()
-    realm_id = str(ctx.connection.realm_id)
-    mirror.upsert_transaction(ctx.session, realm_id, txn_type, data)
+    ctx.mirror(txn_type, data)
     _settled(ctx)
     bill_email = data.get("BillEmail")
     sent_to = send_to or (bill_email.get("Address") if isinstance(bill_email, dict) else None)
@@ -93,7 +92,7 @@ def void_document(ctx: RowContext) -> None:
         mirror.mark_transaction_deleted(ctx.session, realm_id, txn_type, qbo_id)
         action = "gone"
     else:
-        mirror.upsert_transaction(ctx.session, realm_id, txn_type, data)
+        ctx.mirror(txn_type, data)
         action = "voided"
     _settled(ctx)
     ctx.session.add(push_log(ctx, None, action, message=_said(txn_type, qbo_id, action)))

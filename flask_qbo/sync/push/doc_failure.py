@@ -15,7 +15,6 @@ made, so the document stays ``created`` and only carries the error.
 from __future__ import annotations
 
 import typing as t
-from decimal import ROUND_HALF_UP
 from decimal import Decimal
 from decimal import InvalidOperation
 
@@ -27,12 +26,11 @@ from ...models import Document
 from ...models import DocumentState
 from ...models import Outbox
 from ...models import OutboxOp
+from ...models import to_cents
 from .explain import FIELD_LABELS
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-_CENT = Decimal("0.01")
 
 
 def money(value: object) -> Decimal | None:
@@ -40,7 +38,7 @@ def money(value: object) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        return Decimal(str(value)).quantize(_CENT, rounding=ROUND_HALF_UP)
+        return to_cents(Decimal(str(value)))
     except (InvalidOperation, ValueError):
         return None
 

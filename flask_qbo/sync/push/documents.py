@@ -38,7 +38,6 @@ from ...models import Outbox
 from ...models import OutboxOp
 from ...models import OutboxStatus
 from ...models import utcnow
-from ..pull import mirror
 from .context import RowContext
 from .context import push_log
 from .context import request_id
@@ -97,12 +96,11 @@ def create_document(ctx: RowContext) -> list[Announcement]:
         raise QBOValidationError(NOT_IN_QBO, code="no_customer")
     body = {**document.body, "CustomerRef": {"value": link.qbo_id}}
     data = ctx.client.create(document.kind, body, request_id=request_id(ctx.row, "create"))
-    estimate = _close_estimate(ctx, document, body) if document.kind == "Invoice" else None
+    estimate = _close_estimate(ctx, document) if document.kind == "Invoice" else []
     ctx.hold()
-    realm_id = str(ctx.connection.realm_id)
-    mirror.upsert_transaction(ctx.session, realm_id, document.kind, data)
-    if estimate is not None:
-        mirror.upsert_transaction(ctx.session, realm_id, "Estimate", estimate)
+    ctx.mirror(document.kind, data)
+    for version in estimate:  # as read (an acceptance the pull has not seen), then closed
+        ctx.mirror("Estimate", version)
     _record_created(document, data)
     ctx.session.add(
         push_log(
@@ -175,7 +173,6 @@ def _record_created(document: Document, data: t.Mapping[str, t.Any]) -> None:
 
 def _send_row(row: Outbox, document: Document) -> Outbox:
     """The ``send_doc`` row a form that asked to email the document on creation queues behind its create."""
-    send_to = document.draft.get("send_to")
     return Outbox(
         tenant_key=row.tenant_key,
         contact_key=row.contact_key,
@@ -186,23 +183,16 @@ def _send_row(row: Outbox, document: Document) -> Outbox:
         target={
             "txn_type": document.kind,
             "qbo_id": document.qbo_id,
-            "send_to": send_to if isinstance(send_to, str) and send_to else None,
+            "send_to": None,  # the document's billing email
         },
     )
 
 
-def converted_from(document: Document, body: t.Mapping[str, t.Any]) -> str | None:
-    """The QBO id of the estimate an invoice converts: the document's own note, else the body's ``LinkedTxn``."""
-    if document.estimate_qbo_id:
-        return document.estimate_qbo_id
-    for link in body.get("LinkedTxn") or []:
-        if isinstance(link, dict) and link.get("TxnType") == "Estimate" and link.get("TxnId"):
-            return str(link["TxnId"])
-    return None
+def _close_estimate(ctx: RowContext, document: Document) -> list[dict[str, t.Any]]:
+    """After a conversion, make sure the estimate reads ``Closed``; the versions of it QBO showed, oldest first.
 
-
-def _close_estimate(ctx: RowContext, document: Document, body: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
-    """After a conversion, make sure the estimate reads ``Closed``; its latest version, or ``None``.
+    The version read before closing is kept too: it may show an acceptance the
+    pull has not mirrored yet, which ``estimate_accepted`` must not miss.
 
     QBO's screens close an estimate when an invoice is made from it; for an
     invoice made through the API nothing says it does, so it is read back and
@@ -210,25 +200,27 @@ def _close_estimate(ctx: RowContext, document: Document, body: t.Mapping[str, t.
     invoice exists by now, so a failure here must not fail the document: it is
     logged and the estimate is left as it is (the next pull shows its status).
     """
-    estimate_id = converted_from(document, body)
-    if estimate_id is None:
-        return None
+    estimate_id = document.estimate_qbo_id  # billing writes it with the body's ``LinkedTxn``
+    if not estimate_id:
+        return []
+    seen: list[dict[str, t.Any]] = []
     try:
-        estimate = ctx.client.read("Estimate", estimate_id)
+        seen.append(ctx.client.read("Estimate", estimate_id))
         for attempt in range(2):
-            if str(estimate.get("TxnStatus") or "").casefold() in _CLOSED:
-                return estimate
-            token = estimate.get("SyncToken")
+            if str(seen[-1].get("TxnStatus") or "").casefold() in _CLOSED:
+                return seen
+            token = seen[-1].get("SyncToken")
             try:
-                return ctx.client.sparse_update(
+                closed = ctx.client.sparse_update(
                     "Estimate",
                     {"Id": estimate_id, "SyncToken": token, "TxnStatus": "Closed"},
                     request_id=request_id(ctx.row, "close-estimate", token),
                 )
+                return [*seen, closed]
             except QBOStaleObjectError:
                 if attempt:
                     raise
-                estimate = ctx.client.read("Estimate", estimate_id)
+                seen.append(ctx.client.read("Estimate", estimate_id))
     except QBOError as exc:
         log.warning(
             "Invoice of outbox row %s was made, but estimate %s could not be closed (%s).",
@@ -242,4 +234,4 @@ def _close_estimate(ctx: RowContext, document: Document, body: t.Mapping[str, t.
                 "intuit_tid": getattr(exc, "intuit_tid", None),
             },
         )
-    return None
+    return seen

@@ -45,6 +45,7 @@ from ...state import wake
 from ..dating import SENT_KEY
 from ..locks import ConnectionGone
 from ..locks import hold_connection
+from ..pull import milestones
 from ..queue import KEY_WAIT
 from ..queue import OUTBOX
 from ..queue import raising_errors
@@ -144,6 +145,8 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
         return False
     for signal, kwargs in announce:
         signal.send(_app(), **kwargs)
+    for signal, kwargs in ctx.notices:
+        milestones.announce(_app(), signal, kwargs)
     if ctx.queued:
         wake(reason="outbox")
     return True

@@ -236,7 +236,8 @@ def test_send_after_creation_queues_the_send_behind_the_create(
     contact = linked_contact()
     woken: list[str] = []
     monkeypatch.setattr(push_rows, "wake", lambda reason="": woken.append(reason))
-    document, row = add_document(contact, draft={"send_after": True, "send_to": "billing@ann.example"})
+    body = {"Line": LINES, "BillEmail": {"Address": "billing@ann.example"}}  # the form's billing email
+    document, row = add_document(contact, body=body, draft={"send_after": True})
     assert push_now() == 2
     [invoice] = invoices(emulator)
     assert invoice["EmailStatus"] == "EmailSent" and invoice["BillEmail"]["Address"] == "billing@ann.example"
