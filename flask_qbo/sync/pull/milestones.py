@@ -159,7 +159,7 @@ def mirror_noticed(
     """Mirror one transaction from a QBO answer outside the pull, and claim the notice its change calls for."""
     existing = mirror.get_transaction(session, realm_id, entity, str(data["Id"]))
     before = Before.of(existing)
-    row = mirror.upsert_transaction(session, realm_id, entity, data)
+    row = mirror.upsert_transaction(session, realm_id, entity, data, racing=True)
     found = notice(session, tenant_key, entity, before, row)
     return [] if found is None else [found]
 

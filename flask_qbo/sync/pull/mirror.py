@@ -331,11 +331,15 @@ def upsert_transaction(
     data: t.Mapping[str, t.Any],
     *,
     today: dt.date | None = None,
+    racing: bool = False,
 ) -> Transaction:
     """Mirror one transaction dict (a ``{"status": "Deleted"}`` one marks the row deleted).
 
     An older version than the mirrored one is ignored, so a late event never
-    undoes a newer change or resurrects a deleted document.
+    undoes a newer change or resurrects a deleted document.  ``racing``: the
+    caller is a push recording QBO's answer, which a webhook's pull may mirror
+    at the same moment; a new row is then inserted under a savepoint (see
+    :func:`_insert_transaction`).  The pull inserts plainly, in its batch's one flush.
     """
     if entity not in TRANSACTION_TYPES:
         raise ValueError(f"{entity!r} is not a mirrored transaction type; expected one of {TRANSACTION_TYPES}.")
@@ -343,6 +347,12 @@ def upsert_transaction(
         return mark_transaction_deleted(session, realm_id, entity, str(data["Id"]), when=last_updated(data))
     row = get_transaction(session, realm_id, entity, str(data["Id"]))
     if row is None:
+        if not racing:
+            row = Transaction(realm_id=realm_id, txn_type=entity, qbo_id=str(data["Id"]))
+            session.add(row)
+            for name, value in transaction_columns(entity, data, today or utcnow().date()).items():
+                setattr(row, name, value)
+            return row
         inserted = _insert_transaction(session, realm_id, entity, data, today or utcnow().date())
         if inserted is not None:
             return inserted

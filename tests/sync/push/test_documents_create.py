@@ -143,7 +143,7 @@ def test_a_refused_invoice_fails_the_document_not_the_contact(ctx: t.Any, emulat
     db.session.expire_all()
     document = db.session.get(Document, document.id)
     assert (document.state, document.error_code) == ("failed", "2500")
-    assert document.error_message.startswith("Invalid Reference Id: Invalid Reference Id : ")
+    assert document.error_message.startswith("Invalid Reference Id : ")  # the detail repeats the message: said once
     assert "999" in document.error_message
     row = db.session.get(Outbox, row.id)
     assert row.status == "failed" and row.error_code == "2500"
