@@ -29,7 +29,7 @@ from ..models import Connection
 from ..models import ConnectionStatus
 from ..models import Notice
 from ..models import Transaction
-from ..models import utcnow
+from ..models import qbo_today
 from ..sync.pull import milestones
 
 if t.TYPE_CHECKING:
@@ -100,7 +100,7 @@ def sweep_overdue(qbo: QBO, today: dt.date | None = None) -> int:
     together, then its signals are sent.  A notice another worker recorded
     first is skipped (that worker sends it).
     """
-    today = today or utcnow().date()
+    today = today or qbo_today()
     session = qbo.state().db.session()
     sender = t.cast("Flask", current_app._get_current_object())  # type: ignore[attr-defined]  # werkzeug proxy
     sent = 0

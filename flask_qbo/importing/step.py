@@ -20,6 +20,7 @@ from sqlalchemy import update
 from ..models import Connection
 from ..models import ImportRun
 from ..models import ImportStatus
+from ..models import qbo_today
 from ..models import utcnow
 from ..sync.pull import bulk
 from ..sync.pull import milestones
@@ -128,7 +129,7 @@ def _store_page(
             mirror.store_ref_item(session, run.realm_id, entity, data)
     elif rows:
         kept = rows if step.linked is None else bulk.linked_documents(session, run.realm_id, entity, rows, step.linked)
-        claimed = milestones.upsert_page_noticed(session, conn.tenant_key, run.realm_id, entity, kept, utcnow().date())
+        claimed = milestones.upsert_page_noticed(session, conn.tenant_key, run.realm_id, entity, kept, qbo_today())
     seen = run.requests_made
     cursor = _advance(entity, start, len(rows)) if page is not None else None
     if cursor is not None and step.totals is not None:

@@ -14,6 +14,7 @@ from .base import Money
 from .base import Status
 from .base import UTCDateTime
 from .base import metadata
+from .base import qbo_today
 from .base import render_item
 from .base import status_column
 from .base import to_cents
@@ -75,6 +76,7 @@ __all__ = [
     "Transaction",
     "UTCDateTime",
     "metadata",
+    "qbo_today",
     "render_item",
     "status_column",
     "utcnow",

@@ -33,6 +33,21 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+#: How far behind UTC the last time zone's calendar runs (UTC-12).
+_LAST_ZONE = dt.timedelta(hours=12)
+
+
+def qbo_today() -> dt.date:
+    """The date overdue invoices are judged by: the day that has begun in every time zone.
+
+    QuickBooks' dates (``TxnDate``, ``DueDate``) are the company's own calendar,
+    whose time zone the API does not give: a US company's invoice made in its
+    evening is due "today" while UTC is already tomorrow.  A due date before this
+    day has ended everywhere, so an invoice is never called overdue on its due date.
+    """
+    return (utcnow() - _LAST_ZONE).date()
+
+
 class Status(str, enum.Enum):
     """A status stored as its plain value (``"pending"``), compared and shown as that value."""
 

@@ -206,7 +206,10 @@ class Outbox(Base):
     #: ``{"document_id": 7}`` or ``{"txn_type": "Invoice", "qbo_id": "130", "send_to": "a@b.example"}``.
     target: Mapped[dict[str, t.Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: When the CRM last changed what this row sends: newest-wins dates the CRM side of a
+    #: conflict by it.  Only a new edit moves it (:func:`flask_qbo.sync.capture.write_row`);
+    #: claims, put-backs, failures and retries are bookkeeping, so there is no ``onupdate``.
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Inbox(Base):

@@ -371,8 +371,9 @@ def upkeep_task(self: Task[[], int]) -> int:
 
 REFERENCE_TASK = "flask_qbo.reference"
 OVERDUE_TASK = "flask_qbo.overdue"
-#: When the daily overdue sweep runs (UTC, Celery's default timezone): just after the date changes.
-OVERDUE_AT = {"hour": 0, "minute": 20}
+#: When the daily overdue sweep runs (UTC, Celery's default timezone): just after the day
+#: overdue invoices are judged by changes (:func:`flask_qbo.models.qbo_today`, at 12:00 UTC).
+OVERDUE_AT = {"hour": 12, "minute": 20}
 
 
 def billing_beat_schedule(app: Flask | None = None) -> dict[str, dict[str, t.Any]]:

@@ -50,6 +50,7 @@ from ..billing import reference
 from ..connection import upkeep
 from ..models import Outbox
 from ..models import OutboxStatus
+from ..models import qbo_today
 from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
@@ -215,7 +216,7 @@ class ThreadRunner:
         if now >= self._next_reference:
             self._next_reference = now + self.poll_interval
             self._job("reference", reference.refresh_due, qbo)
-        today = utcnow().date()
+        today = qbo_today()
         if self._swept_on != today:
             self._swept_on = today
             self._job("overdue", notices.sweep_overdue, qbo)

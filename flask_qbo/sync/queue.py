@@ -175,10 +175,6 @@ class Queue(abc.ABC):
     def strategy(self) -> RetryStrategy:
         """The retry rule, read from the app's configuration each time (hosts may change it)."""
 
-    def kept(self) -> dict[str, t.Any]:
-        """Values every bookkeeping UPDATE sets (the outbox keeps its ``updated_at``)."""
-        return {}
-
     # -- claim and lease ----------------------------------------------------------------
 
     def lease_ran_out(self, now: dt.datetime) -> ColumnElement[bool]:
@@ -222,7 +218,6 @@ class Queue(abc.ABC):
             "claimed_at": now,
             "claimed_by": who,
             "attempts": c.attempts + 1,
-            **self.kept(),
         }
 
     def claim(self, session: DBSession, row_id: int, now: dt.datetime, who: str) -> bool:
@@ -298,7 +293,6 @@ class Queue(abc.ABC):
             "claimed_at": None,
             "claimed_by": None,
             "available_at": case((c.available_at > due, c.available_at), else_=due),
-            **self.kept(),
             **self._error(error),
         }
         if attempts_back:
@@ -321,7 +315,7 @@ class Queue(abc.ABC):
         session.execute(
             update(self.table)
             .where(where, c.status.in_((self.pending, self.in_progress)), c.available_at < later)
-            .values(available_at=later, **self.kept())
+            .values(available_at=later)
         )
 
     # -- retries and dead rows ----------------------------------------------------------
@@ -353,11 +347,6 @@ class OutboxQueue(Queue):
     def strategy(self) -> RetryStrategy:
         """1 s, 2 s, 4 s ... up to :data:`MAX_BACKOFF`; ``QBO_OUTBOX_MAX_ATTEMPTS`` claims for a row that raises."""
         return RetryStrategy(max_attempts=int(get_config("QBO_OUTBOX_MAX_ATTEMPTS")), base_wait=1.0)
-
-    def kept(self) -> dict[str, t.Any]:
-        # ``updated_at`` is when the CRM change was made (newest-wins compares it with QBO's
-        # edits): claims and retries are bookkeeping and must not make the change look newer.
-        return {"updated_at": self.table.c.updated_at}
 
     def due(self, where: t.Sequence[ColumnElement[bool]], now: dt.datetime) -> Select[tuple[int]]:
         """Due rows, none behind an unfinished older row of its contact: one rule for single and batch claims."""

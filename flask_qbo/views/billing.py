@@ -50,6 +50,7 @@ from ..config import contact_page_url
 from ..config import get_config
 from ..models import Document
 from ..models import DocumentState
+from ..models import utcnow
 from ..state import get_qbo
 from ..state import wake
 from ..widgets import data
@@ -57,7 +58,6 @@ from . import billing_form
 from .csrf import csrf_protect
 from .inputs import ROW_ID
 from .widgets import _load
-from .widgets import _today
 from .widgets import htmx
 from .widgets import transactions_response
 
@@ -229,7 +229,7 @@ def new(contact_key: str, slug: str) -> ResponseReturnValue:
             currency=billing.currency,
             bill_email=contact_email(billing),
             terms_id=(customer.terms_id if customer else None) or billing.catalog.prefs.default_terms_id,
-            today=_today(),
+            today=utcnow().date(),  # the form's default date; the person can change it
         )
         return _form_response(billing, state)
     state = billing_form.from_post(request.form)

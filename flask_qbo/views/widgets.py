@@ -39,7 +39,7 @@ from ..errors import QBOError
 from ..errors import QBONotFoundError
 from ..errors import QBOTokenDecryptError
 from ..models import Transaction
-from ..models import utcnow
+from ..models import qbo_today
 from ..state import get_qbo
 from ..sync.push import push
 from ..widgets import currency
@@ -105,10 +105,6 @@ def dom_id(prefix: str, key: object) -> str:
     return f"{prefix}-" + re.sub(r"[^A-Za-z0-9_-]", "_", str(key))
 
 
-def _today() -> dt.date:
-    return utcnow().date()
-
-
 def _load(contact_key: str) -> data.WidgetContext:
     """The contact's widget context, or 404 when it is missing or not the viewer's to see.
 
@@ -130,7 +126,7 @@ def _render(
     """Render a widget partial (or its full page), answering 304 when the poller's copy is current."""
     partial = bool(htmx)
     session = get_qbo().state().session
-    etag = data.fingerprint(session, ctx, widget, _today().isoformat(), partial, *etag_parts)
+    etag = data.fingerprint(session, ctx, widget, qbo_today().isoformat(), partial, *etag_parts)
     if request.method in ("GET", "HEAD") and request.if_none_match.contains(etag):
         response = Response(status=304)
     else:
@@ -141,7 +137,7 @@ def _render(
             self_url=self_url,
             etag=f'"{etag}"',
             poll_seconds=context.pop("poll_seconds", None) or int(get_config("QBO_WIDGET_POLL_SECONDS") or 0),
-            today=_today(),
+            today=qbo_today(),
         )
         template = PARTIALS + f"_{widget}.html"
         if partial:
@@ -197,7 +193,7 @@ def _summary_response(ctx: data.WidgetContext, message: str | None = None) -> Re
     if customer is not None:
         context.update(
             open_balance=data.open_balance(session, customer),
-            overdue_balance=data.overdue_balance(session, customer, _today()),
+            overdue_balance=data.overdue_balance(session, customer, qbo_today()),
             last_payment=data.last_payment(session, customer),
         )
     context.update(currency.card(session, ctx, context["open_balance"]), **jobs.card(session, ctx))
@@ -317,7 +313,7 @@ def transactions_response(
     billing = folder_billing(session, ctx)
     if ctx.customer is not None:
         page = data.transactions_page(session, ctx.customer, txn_type=txn_type, page=page_no, per_page=per_page)
-        builder = _RowBuilder(ctx, _today())
+        builder = _RowBuilder(ctx, qbo_today())
         rows = [builder.row(txn) for txn in page.rows]
 
     def page_url(number: int) -> str:
@@ -360,7 +356,7 @@ def _tabs(ctx: data.WidgetContext) -> list[tuple[str, str, str]]:
 def statement(contact_key: str) -> Response:
     """The "Statement" tab: open items, running balance and aging, from the mirror."""
     ctx = _load(contact_key)
-    today = _today()
+    today = qbo_today()
     stmt = data.statement_for(get_qbo().state().session, ctx.customer, today) if ctx.customer else None
     return _render(
         ctx,
@@ -381,7 +377,7 @@ def statement_pdf_download(contact_key: str) -> Response:
     ctx = _load(contact_key)
     if ctx.customer is None:
         abort(404)
-    stmt = data.statement_for(get_qbo().state().session, ctx.customer, _today())
+    stmt = data.statement_for(get_qbo().state().session, ctx.customer, qbo_today())
     body = statement_pdf(
         stmt,
         company=ctx.connection.company_name if ctx.connection else None,

@@ -15,7 +15,7 @@ import dataclasses
 import typing as t
 from decimal import Decimal
 
-from ..models import utcnow
+from ..models import qbo_today
 from ..state import get_qbo
 from . import data
 from .formatting import format_money
@@ -78,7 +78,7 @@ def delete_warning(contact: t.Any) -> DeleteWarning | None:
     balance = data.open_balance(session, customer)
     if balance is None or balance <= 0:
         return None
-    today = utcnow().date()
+    today = qbo_today()
     overdue = data.overdue_balance(session, customer, today)
     # Unapplied credits lower QuickBooks' balance but not the overdue invoices: name them when they explain the gap.
     credit = data.statement_for(session, customer, today).credits_total if overdue > balance else Decimal("0")

@@ -541,12 +541,8 @@ class Soak:
         stale = LEASE + dt.timedelta(seconds=60)
         with self.app.app_context():
             now = utcnow()
-            # updated_at is the time of the CRM edit (newest wins reads it): passing time leaves it alone.
-            kept = {"updated_at": Outbox.updated_at}
-            db.session.execute(sa.update(Outbox).where(Outbox.status == "pending").values(available_at=now, **kept))
-            db.session.execute(
-                sa.update(Outbox).where(Outbox.status == "in_progress").values(claimed_at=now - lease, **kept)
-            )
+            db.session.execute(sa.update(Outbox).where(Outbox.status == "pending").values(available_at=now))
+            db.session.execute(sa.update(Outbox).where(Outbox.status == "in_progress").values(claimed_at=now - lease))
             # An event batch whose worker died (the database dropped mid-batch) waits for its claim to go stale.
             db.session.execute(sa.update(Inbox).where(Inbox.status == "in_progress").values(claimed_at=now - stale))
             db.session.execute(sa.update(Connection).values(last_cdc_at=None))

@@ -22,7 +22,7 @@ from tests.hostapp import db
 
 def _due_now() -> None:
     """Backoffs end (the test does not wait for them)."""
-    db.session.execute(sa.update(Outbox).values(available_at=sa.func.now(), updated_at=Outbox.updated_at))
+    db.session.execute(sa.update(Outbox).values(available_at=sa.func.now()))
     db.session.commit()
 
 
@@ -92,6 +92,69 @@ def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: 
         assert db.session.get(Contact, contact.id).notes == "newer qbo edit"
         db.session.commit()
     assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newer qbo edit"
+
+
+def test_a_refused_then_retried_push_does_not_make_an_old_crm_edit_win(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """CRM edit, then a newer QBO edit, then QBO refuses the push; the pull and a Retry follow.
+
+    Marking the row failed and reviving it (Retry, or a merge's re-queue) went
+    through the ORM, whose ``onupdate`` stamped ``updated_at`` with the time of
+    that bookkeeping: the refused old edit looked newer than QBO's, so the pull
+    kept it and the retry pushed it over QBO's (the soak's contact p21).
+    """
+    app.config["QBO_MAX_RETRIES"] = 0
+    with app.app_context():
+        qbo = get_qbo(app)
+        contact = Contact(tenant="acme", first_name="Ann", last_name="Refused", email="ann@refused.test", notes="v0")
+        db.session.add(contact)
+        db.session.commit()
+        push.process(qbo)
+        qbo_id = db.session.query(Customer).one().qbo_id
+        contact.notes = "crm edit"
+        db.session.commit()
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=10)
+        db.session.commit()
+        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+        emulator.store.update(
+            TEST_REALM,
+            "Customer",
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "newer qbo edit"},
+        )
+        emulator.faults.fail_next(1, status=400, code="6000", path_contains="/customer", method="POST")
+        push.process(qbo)
+        row = db.session.query(Outbox).filter_by(status="failed").one()
+        assert row.updated_at == edited_at
+        db.session.commit()
+        pull.poll_cdc(qbo, qbo.connection("acme"))
+        assert db.session.get(Contact, contact.id).notes == "newer qbo edit"
+        db.session.commit()
+        assert push.retry(row.id, "acme")
+        assert db.session.get(Outbox, row.id).updated_at == edited_at
+        db.session.commit()
+        push.process(qbo)
+        assert db.session.get(Contact, contact.id).notes == "newer qbo edit"
+        db.session.commit()
+    assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Notes"] == "newer qbo edit"
+
+
+def test_a_create_attempt_leaves_the_edit_time_alone(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """A create's note (``create_sent``) is written before sending; it is not an edit of the contact."""
+    app.config["QBO_MAX_RETRIES"] = 0
+    with app.app_context():
+        qbo = get_qbo(app)
+        db.session.add(Contact(tenant="acme", first_name="Ann", last_name="Slow", email="ann@slow.test"))
+        db.session.commit()
+        row = db.session.query(Outbox).one()
+        row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=10)
+        db.session.commit()
+        emulator.faults.timeout_next(1, after_execute=True, method="POST", path_contains="/customer")
+        push.process(qbo)
+        row = db.session.query(Outbox).one()
+        assert (row.status, row.updated_at) == ("pending", edited_at)
+        assert row.create_sent is not None
 
 
 def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(

@@ -61,3 +61,26 @@ def crm_badge(entity: str, data: dict[str, t.Any]) -> str:
 def test_crm_and_emulator_use_qbos_word(entity: str, data: dict[str, t.Any], word: str) -> None:
     assert txn_status(entity, data, TODAY) == word
     assert crm_badge(entity, data) == word
+
+
+@pytest.mark.parametrize(
+    ("now", "word"),
+    [
+        # 16:45 in California on the 29th: the company's invoice due today is not late, though UTC is on the 30th.
+        (dt.datetime(2026, 11, 30, 0, 45, tzinfo=dt.timezone.utc), "Open"),
+        # The 29th has ended in every time zone: now it is.
+        (dt.datetime(2026, 11, 30, 12, 1, tzinfo=dt.timezone.utc), "Overdue"),
+    ],
+    ids=["due-today-in-the-company", "due-date-over-everywhere"],
+)
+def test_an_invoice_is_not_overdue_on_its_due_date_in_the_companys_time_zone(
+    monkeypatch: pytest.MonkeyPatch, now: dt.datetime, word: str
+) -> None:
+    from flask_qbo.models import base
+    from flask_qbo.models import qbo_today
+
+    monkeypatch.setattr(base, "utcnow", lambda: now)
+    data = {"TotalAmt": 100, "Balance": 100, "DueDate": "2026-11-29"}
+    row = Transaction(txn_type="Invoice", status="open", balance=Decimal(100), due_date=dt.date(2026, 11, 29))
+    assert status_label(display_status(row, qbo_today())) == word
+    assert status_label(transaction_status("Invoice", data, qbo_today())) == word

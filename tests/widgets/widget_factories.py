@@ -13,13 +13,14 @@ from decimal import Decimal
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import Transaction
+from flask_qbo.models import qbo_today
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
 from tests.hostapp import db
 
-TODAY = utcnow().date()
+TODAY = qbo_today()
 
 
 def days_ago(days: int) -> dt.date:

@@ -43,6 +43,7 @@ from ...models import Customer
 from ...models import Outbox
 from ...models import SyncLog
 from ...models import SyncStatus
+from ...models import qbo_today
 from ...models import utcnow
 from ..capture import suppress_capture
 from ..dating import qbo_changed_at
@@ -89,7 +90,7 @@ class Applier:
         self.realm_id = str(connection.realm_id)
         self.session = qbo.state().db.session()
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
-        self.today = today or utcnow().date()
+        self.today = today or qbo_today()
         self.applied = 0
         #: The ``extra`` of this applier's log records.
         self.log_extra = {"qbo_realm": self.realm_id, "qbo_tenant": connection.tenant_key}

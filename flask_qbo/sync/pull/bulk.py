@@ -38,6 +38,7 @@ from ...models import Connection
 from ...models import Customer
 from ...models import RefItem
 from ...models import Transaction
+from ...models import qbo_today
 from ...models import utcnow
 from . import mirror
 from .parsing import clip
@@ -102,7 +103,7 @@ def upsert_transactions(
         for data in living:
             mirror.upsert_transaction(session, realm_id, entity, data, today=today)
     elif living:
-        today, now = today or utcnow().date(), utcnow()
+        today, now = today or qbo_today(), utcnow()
         values = [
             {
                 "realm_id": realm_id,

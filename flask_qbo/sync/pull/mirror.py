@@ -30,6 +30,7 @@ from ...models import Connection
 from ...models import Customer
 from ...models import RefItem
 from ...models import Transaction
+from ...models import qbo_today
 from ...models import utcnow
 from . import prefetch
 from .parsing import clip
@@ -350,10 +351,10 @@ def upsert_transaction(
         if not racing:
             row = Transaction(realm_id=realm_id, txn_type=entity, qbo_id=str(data["Id"]))
             session.add(row)
-            for name, value in transaction_columns(entity, data, today or utcnow().date()).items():
+            for name, value in transaction_columns(entity, data, today or qbo_today()).items():
                 setattr(row, name, value)
             return row
-        inserted = _insert_transaction(session, realm_id, entity, data, today or utcnow().date())
+        inserted = _insert_transaction(session, realm_id, entity, data, today or qbo_today())
         if inserted is not None:
             return inserted
         row = get_transaction(session, realm_id, entity, str(data["Id"]))
@@ -362,7 +363,7 @@ def upsert_transaction(
         row.deleted and not _newer(data, row.qbo_updated_at)
     ):
         return row
-    for name, value in transaction_columns(entity, data, today or utcnow().date()).items():
+    for name, value in transaction_columns(entity, data, today or qbo_today()).items():
         setattr(row, name, value)
     return row
 

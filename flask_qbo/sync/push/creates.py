@@ -195,7 +195,7 @@ def push_new(qbo: QBO, session: Session, conn: Connection, client: QBOClient, ne
             else:
                 plan.single.append(new.row_id)  # perhaps applied: the single path looks for it first
         if refused:  # QBO refused these items, so they created nothing: no lost create to look for
-            session.execute(update(Outbox).where(Outbox.id.in_(refused)).values(create_sent=None, **OUTBOX.kept()))
+            session.execute(update(Outbox).where(Outbox.id.in_(refused)).values(create_sent=None))
             session.commit()
     if done:
         record_all(qbo, session, conn, done)
@@ -293,7 +293,7 @@ def _note_sent(session: Session, conn: Connection, creates: list[New], fields: F
     ]
     table = OUTBOX.table
     session.execute(
-        update(table).where(table.c.id == bindparam("rid")).values(create_sent=bindparam("note"), **OUTBOX.kept()),
+        update(table).where(table.c.id == bindparam("rid")).values(create_sent=bindparam("note")),
         notes,
     )
     session.commit()

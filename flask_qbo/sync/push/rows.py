@@ -207,7 +207,7 @@ def keep_sent(session: Session, row_id: int, sent: dict[str, t.Any] | None) -> N
         return
     note = dict(session.scalar(select(Outbox.create_sent).where(Outbox.id == row_id)) or {})
     note[SENT_KEY] = sent
-    session.execute(update(Outbox).where(Outbox.id == row_id).values(create_sent=note, **OUTBOX.kept()))
+    session.execute(update(Outbox).where(Outbox.id == row_id).values(create_sent=note))
 
 
 def unexpected(qbo: QBO, row_id: int, exc: Exception) -> None:
