@@ -204,7 +204,7 @@ def test_celery_beat_has_the_reference_and_overdue_entries_and_tasks_run_them(tm
     assert schedule["flask-qbo-reference"]["schedule"] == float(app.config["QBO_CELERY_SWEEP_INTERVAL"])
     daily = schedule["flask-qbo-overdue"]["schedule"]
     assert schedule["flask-qbo-overdue"]["task"] == qbo_celery.OVERDUE_TASK
-    assert daily.hour == {0} and daily.minute == {20}  # once a day, just after midnight UTC
+    assert daily.hour == {12} and daily.minute == {20}  # once a day, just after qbo_today() moves on (12:00 UTC)
     monkeypatch.setattr(reference, "refresh_due", lambda qbo: 3)
     monkeypatch.setattr(notices, "sweep_overdue", lambda qbo: 4)
     assert celery.tasks[qbo_celery.REFERENCE_TASK].apply().get() == 3

@@ -54,6 +54,7 @@ from flask_qbo.models import Item
 from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
 from flask_qbo.models import Transaction
+from flask_qbo.models import qbo_today
 from flask_qbo.sync.pull.mirror import transaction_columns
 from flask_qbo.sync.pull.mirror import transaction_status
 from flask_qbo.testing import TEST_REALM
@@ -352,8 +353,7 @@ class Documents:
         return [f"outbox {row.id} {row.op} {row.target}: {row.status} ({row.last_error})"]
 
     def _live_invoices(self) -> set[str]:
-        today = dt.date.today()
-        return {str(i["Id"]) for i in self._qbo("Invoice") if transaction_status("Invoice", i, today) != "void"}
+        return {str(i["Id"]) for i in self._qbo("Invoice") if transaction_status("Invoice", i, qbo_today()) != "void"}
 
     def _double_conversions(self) -> list[str]:
         """Estimates with two live invoices made from them."""
@@ -427,7 +427,7 @@ def _mirror_problems(document: Document, twins: list[dict[str, t.Any]]) -> list[
     data = next((d for d in twins if str(d["Id"]) == document.qbo_id), None)
     if data is None:
         return [] if row.deleted else [f"{name}: deleted in QBO, not in the mirror"]
-    expected = transaction_columns(document.kind, data, dt.date.today())
+    expected = transaction_columns(document.kind, data, qbo_today())  # the day the mirror judges overdue by
     seen = {name: getattr(row, name) for name in ("deleted", "total", "balance", "status", "sync_token")}
     wrong = {k: (v, expected[k]) for k, v in seen.items() if v != expected[k]}
     return [f"{name}: mirror differs (mirror, QBO) {wrong}"] if wrong else []
