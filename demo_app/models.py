@@ -75,6 +75,7 @@ class Contact(db.Model):  # type: ignore[name-defined,misc]
     """A person or business the account deals with; mirrored to a QBO Customer."""
 
     __tablename__ = "contacts"
+    __table_args__ = {"sqlite_autoincrement": True}  # a deleted contact's id is never reused (docs: "Contact keys")
     id = db.Column(db.Integer, primary_key=True)
     account_id = db.Column(db.Integer, db.ForeignKey("accounts.id"), nullable=False, index=True)
     first_name = db.Column(db.String(100))

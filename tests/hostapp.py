@@ -34,6 +34,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
 
 class Contact(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "contacts"
+    # A deleted contact's id is never given to a new one (SQLite reuses the highest
+    # rowid otherwise): see docs/installation.rst, "Contact keys".
+    __table_args__ = {"sqlite_autoincrement": True}
     id = db.Column(db.Integer, primary_key=True)
     tenant = db.Column(db.String(64), nullable=False, default="acme")
     first_name = db.Column(db.String(100))

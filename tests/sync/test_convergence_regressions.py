@@ -456,3 +456,32 @@ def test_our_own_lost_write_pulled_back_does_not_make_qbo_look_newer(
         assert db.session.query(Outbox).filter(Outbox.status != "done").count() == 0
         db.session.commit()
     assert emulator.store.read(TEST_REALM, "Customer", qbo_id)["Mobile"]["FreeFormNumber"] == "556-CRM"
+
+
+def test_a_contact_made_after_a_delete_gets_its_own_customer(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
+    """The soak's p24/p31/p61: SQLite gave a new contact the id of the contact just deleted.
+
+    Keys are what links, outbox rows and conflict dates are filed under, so the
+    new contact inherited the deleted one's customer and its waiting
+    inactivation, and its create dated another person's conflict.  Hosts must
+    never reuse a key (docs/installation.rst, "Contact keys"); the test host
+    declares AUTOINCREMENT, as the demo does.
+    """
+    with app.app_context():
+        qbo = get_qbo(app)
+        gone = Contact(tenant="acme", first_name="Ann", last_name="Gone", email="ann@gone.test")
+        db.session.add(gone)
+        db.session.commit()
+        push.process(qbo)
+        gone_key, gone_customer = str(gone.id), db.session.query(Customer).one().qbo_id
+        db.session.delete(gone)
+        db.session.commit()
+        new = Contact(tenant="acme", first_name="Bea", last_name="New", email="bea@new.test")
+        db.session.add(new)
+        db.session.commit()
+        assert str(new.id) != gone_key
+        push.process(qbo)
+        assert db.session.query(Customer).filter_by(contact_key=str(new.id)).one().qbo_id != gone_customer
+        db.session.commit()
+    names = {c["DisplayName"]: c["Active"] for c in emulator.store.list(TEST_REALM, "Customer", include_inactive=True)}
+    assert names == {"Ann Gone (deleted)": False, "Bea New": True}
