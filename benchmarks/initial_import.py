@@ -1,22 +1,24 @@
 """Initial import of a large company: wall time, client CPU per 1,000 rows, fetching vs importing, requests, RSS.
 
-The emulator (in-process) is filled with customers and invoices/payments, then
-``flask_qbo.importing.fetch`` pages everything into the mirror and computes match proposals
-against a set of CRM contacts.  Figures:
+The emulator is filled with customers and invoices/payments and served from a
+child process on a loopback port, as QuickBooks answers from other machines:
+its work never takes the importing process's CPU or interpreter lock.  Then
+``flask_qbo.importing.fetch`` pages everything into the mirror over HTTP and
+computes match proposals against a set of CRM contacts.  Figures:
 
 * ``client_ms_per_1k_rows``: CPU of the extension per 1,000 rows imported: the
-  process's CPU during the import minus the CPU spent inside the emulator
-  (measured around every request by the transport, on whatever thread sent it)
-  and minus proposing the matches (``proposals_cpu_s``, a separate phase that
-  reads the stored customers once).  What is left is decoding the answers,
+  importing process's CPU during the import (the HTTP client included) minus
+  proposing the matches (``proposals_cpu_s``, a separate phase that reads the
+  stored customers once).  What is left is receiving and decoding the answers,
   storing them, and the run's bookkeeping.
 * ``import_s / fetch_only_s``: the import's wall time over the time to fetch the
   same pages without storing them, in the same run and at the same concurrency
   (the throttle's limit), timed before and after the import (the mean is used).
 * ``requests`` vs ``minimum_requests``: one query page per 1000 rows per entity
   type (an empty type still costs one page), plus one request of counts.
-* Peak RSS from ``resource.getrusage``; the emulator's own data lives in the
-  same process, so the import's share is reported as the growth during the import.
+* Peak RSS from ``resource.getrusage``; the emulator's data was built in this
+  process before the child was forked, so the import's share is reported as the
+  growth during the import.
 
 ``--postgres URL`` runs the import against a scratch schema on that server
 (created for the run and dropped after); SQLite in a temporary directory otherwise.
@@ -28,13 +30,16 @@ import argparse
 import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import resource
 import tempfile
-import threading
 import time
 import typing as t
 
-from flask_qbo.emulator.transport import WSGIAdapter
+import requests
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import make_server
+
 from flask_qbo.importing import fetch
 from flask_qbo.intuit.app_client import realm_client
 from flask_qbo.intuit.auth import access_token
@@ -43,29 +48,50 @@ from flask_qbo.models import ImportRun
 from flask_qbo.models import ImportStatus
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
-from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
 from flask_qbo.testing import make_emulator
+
+if t.TYPE_CHECKING:
+    from flask_qbo.emulator import Emulator
 
 PAGE = 1000
 
 
-class TimedAdapter(WSGIAdapter):
-    """The in-process transport, adding up the CPU each request spends inside the emulator."""
+class _Quiet(WSGIRequestHandler):
+    def log(self, *args: t.Any) -> None:
+        """No line per request."""
 
-    def __init__(self, wsgi_app: t.Any) -> None:
-        super().__init__(wsgi_app)
-        self.cpu = 0.0
-        self._lock = threading.Lock()
 
-    def send(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        started = time.thread_time()
-        try:
-            return super().send(*args, **kwargs)
-        finally:
-            spent = time.thread_time() - started
-            with self._lock:
-                self.cpu += spent
+class ServedEmulator:
+    """An emulator listening on a free loopback port, served by a forked child once it is filled.
+
+    The socket is bound first, so the emulator knows its own URL; the data and
+    the tokens are made in this process, and the child forked afterwards serves
+    a copy of them.  Its counters are read over the emulator's control API.
+    """
+
+    def __init__(self) -> None:
+        self._server = make_server("127.0.0.1", 0, self._dispatch, threaded=True, request_handler=_Quiet)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self.emu: Emulator = make_emulator(base_url=self.url)
+        self._child: multiprocessing.process.BaseProcess | None = None
+
+    def _dispatch(self, environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> t.Any:
+        return self.emu.app(environ, start_response)
+
+    def serve(self) -> None:
+        """Fork the child that answers from now on (call with no other thread running)."""
+        self._child = multiprocessing.get_context("fork").Process(target=self._server.serve_forever, daemon=True)
+        self._child.start()
+        self._server.socket.close()
+
+    def control(self, method: str, path: str) -> t.Any:
+        return requests.request(method, f"{self.url}/_emulator/{path}", timeout=30).json()
+
+    def stop(self) -> None:
+        if self._child is not None:
+            self._child.terminate()
+            self._child.join()
 
 
 class FixedToken:
@@ -199,38 +225,47 @@ def main() -> None:
     from tests.hostapp import make_app
     from tests.pg import postgres_schema
 
-    emu = make_emulator()
+    served = ServedEmulator()
+    emu = served.emu
     t0 = time.perf_counter()
     counts = fill(emu, customers, transactions)
     seeded = time.perf_counter() - t0
     with contextlib.ExitStack() as stack:
+        stack.callback(served.stop)
         if args.postgres:
             url, _ = stack.enter_context(postgres_schema(args.postgres, prefix="qbo_bench"))
         else:
             url = f"sqlite:///{tempfile.mkdtemp(prefix='qbo-bench-')}/crm.sqlite"
-        app = make_app(url)
-        attach_emulator(app, emu)
-        adapter = TimedAdapter(emu.app)
-        get_qbo(app).mount_transport(emu.config.base_url.rstrip("/"), adapter, app)
+        app = make_app(  # attach_emulator's settings, without its in-process transport: calls go over HTTP
+            url,
+            QBO_ENVIRONMENT="emulator",
+            QBO_EMULATOR_URL=served.url,
+            QBO_CLIENT_ID=emu.config.client_id,
+            QBO_CLIENT_SECRET=emu.config.client_secret,
+            QBO_WEBHOOK_VERIFIER_TOKEN=emu.config.webhook_verifier_token,
+        )
         connect_tenant(app, emu, "acme", TEST_REALM)
         with app.app_context():
             db.session.add_all(
                 Contact(tenant="acme", first_name=f"G{i}", email=f"c{i}@bench.test") for i in range(0, customers, 2)
             )
             db.session.commit()
+            db.session.remove()
+            db.engine.dispose()  # the child gets no database connection of ours
+        served.serve()
         statements = page_statements(counts)
         fetch_before = fetch_only(app, statements)
-        emu.reset_counters()
+        served.control("POST", "reset-counters")
         rss_before = rss_mb()
         proposals = ProposalClock()
         fetch._propose_matches = proposals  # type: ignore[assignment]  # timed, unchanged
-        cpu_before, emulator_before = time.process_time(), adapter.cpu
+        cpu_before = time.process_time()
         started = time.perf_counter()
         run = run_import(app, args.budget)
         wall = time.perf_counter() - started
-        client_cpu = (time.process_time() - cpu_before) - (adapter.cpu - emulator_before) - proposals.cpu
+        client_cpu = (time.process_time() - cpu_before) - proposals.cpu
         fetch._propose_matches = proposals.real  # type: ignore[assignment]
-        emulator_requests = emu.counters[TEST_REALM]["requests"]
+        emulator_requests = served.control("GET", "counters")[TEST_REALM]["requests"]
         fetch_after = fetch_only(app, statements)
         with app.app_context():
             db.session.remove()

@@ -32,6 +32,8 @@ import typing as t
 
 from flask import Flask
 from flask import current_app
+from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy import update
 
 from ..config import get_config
@@ -40,6 +42,7 @@ from ..errors import QBOError
 from ..intuit.auth import record_reads
 from ..models import Connection
 from ..models import Customer
+from ..models import ImportDecision
 from ..models import ImportMatch
 from ..models import ImportRun
 from ..models import ImportStatus
@@ -186,28 +189,35 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
         key = qbo._contact_key(contact)
         if key not in linked:
             index.add(key, contact_values(contact, registration.fields))
-    customers = (
-        session.query(Customer)
-        .filter(Customer.realm_id == run.realm_id, Customer.contact_key.is_(None), Customer.active.is_(True))
+    # Columns, not mirror objects, and one executemany for the proposals: a company of
+    # tens of thousands of customers is proposed for without an object per row.
+    customers = session.execute(
+        select(Customer.qbo_id, Customer.display_name, Customer.raw)
+        .where(Customer.realm_id == run.realm_id, Customer.contact_key.is_(None), Customer.active.is_(True))
         .order_by(Customer.id)
+        .execution_options(yield_per=1000)
     )
     proposals = {}
-    for customer in customers.yield_per(1000):
-        values = qbo_values(customer.raw or {}, registration.fields)
-        values["DisplayName"] = customer.display_name
-        proposals[customer.qbo_id] = index.propose(values)
+    for qbo_id, display_name, raw in customers:
+        values = qbo_values(raw or {}, registration.fields)
+        values["DisplayName"] = display_name
+        proposals[qbo_id] = index.propose(values)
     done = {qbo_id for (qbo_id,) in session.query(ImportMatch.qbo_id).filter_by(run_id=run.id)}
-    for qbo_id, (contact_key, kind, candidates) in flag_shared(proposals).items():
-        if qbo_id not in done:
-            session.add(
-                ImportMatch(
-                    run_id=run.id,
-                    qbo_id=qbo_id,
-                    contact_key=contact_key,
-                    match_kind=kind,
-                    candidates=candidates or None,
-                )
-            )
+    rows = [
+        {
+            "run_id": run.id,
+            "qbo_id": qbo_id,
+            "contact_key": contact_key,
+            "match_kind": kind,
+            "candidates": candidates or None,
+            "decision": ImportDecision.PENDING,
+            "applied": False,
+        }
+        for qbo_id, (contact_key, kind, candidates) in flag_shared(proposals).items()
+        if qbo_id not in done
+    ]
+    if rows:
+        session.execute(insert(ImportMatch), rows)
     # A run cancelled meanwhile stays cancelled; its proposals are dropped with the rollback.
     moved = t.cast(
         "CursorResult[t.Any]",

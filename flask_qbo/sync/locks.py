@@ -69,20 +69,29 @@ def hold_connection(session: DBSession, connection: Connection) -> None:
     """
     identity = inspect(connection).identity
     connection_id = identity[0] if identity else None
-    table = t.cast(Table, Connection.__table__)
     held: object
     with session.no_autoflush:
         if session.get_bind().dialect.name == "postgresql":
-            held = session.execute(
-                select(table.c.id).where(table.c.id == connection_id).with_for_update(read=True, key_share=True)
-            ).first()
+            held = session.execute(_SHARE_CONNECTION, {"connection_id": connection_id}).first()
         else:
-            result = session.execute(
-                update(table).where(table.c.id == connection_id).values(updated_at=table.c.updated_at)
-            )
-            held = getattr(result, "rowcount", 0)
+            held = getattr(session.execute(_WRITE_CONNECTION, {"connection_id": connection_id}), "rowcount", 0)
     if not held:
         raise ConnectionGone(f"QBO connection {connection_id} was deleted while work for it was in flight.")
+
+
+_CONNECTIONS = t.cast(Table, Connection.__table__)
+# Built once: every CDC poll of every company holds its connection, and building the
+# statement cost more than running it (the cache key is memoized on the object).
+_SHARE_CONNECTION = (
+    select(_CONNECTIONS.c.id)
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .with_for_update(read=True, key_share=True)
+)
+_WRITE_CONNECTION = (
+    update(_CONNECTIONS)
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .values(updated_at=_CONNECTIONS.c.updated_at)
+)
 
 
 def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:

@@ -62,6 +62,8 @@ TEXTS = [
     '{"q": "a \\"quoted [ bracket\\" and a backslash \\\\", "l": [[[]]]}',
     '[[], [[]], {}, {"x": [{"y": []}]}]',
     '"just a string with [brackets]"',
+    '{"end": "a backslash last \\\\", "l": [[{"q": "\\"]\\" \\u005b"}]]}',
+    '{"Name": "Café [Zürich] \u00e9", "Tags": ["日本", ["ü"]]}',
     "42",
     '{"Customer": ['
     + ", ".join(json.dumps({"Id": str(n), "BillAddr": {"Line1": f"Suite {{{n}}}"}}) for n in range(50))
@@ -73,6 +75,7 @@ TEXTS = [
 def test_the_depth_read_from_the_text_is_the_parsed_values_depth(text: str) -> None:
     value = json.loads(text)
     assert text_depth(text, MAX_JSON_DEPTH) == json_depth(value, MAX_JSON_DEPTH)
+    assert text_depth(text.encode(), MAX_JSON_DEPTH) == json_depth(value, MAX_JSON_DEPTH)  # as Intuit's bytes
 
 
 def test_brackets_inside_strings_never_count() -> None:

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import Update
+from sqlalchemy import bindparam
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ...models import Inbox
 from ...models import InboxStatus
+from ...models import utcnow
 from ..queue import INBOX
 
 
@@ -33,7 +37,28 @@ def happened_by(event: Inbox) -> dt.datetime:
     return event.event_time or event.received_at
 
 
-def cover(session: Session, realm_id: str | None, start: dt.datetime, end: dt.datetime, *, deletes: bool) -> None:
+def _cover_statement(kept: tuple[str, ...]) -> Update:
+    c = INBOX.table.c
+    return (
+        update(INBOX.table)
+        .where(
+            c.realm_id == bindparam("realm"),
+            c.status == InboxStatus.PENDING,
+            c.operation.notin_(kept),
+            c.event_time >= bindparam("start"),
+            c.event_time <= bindparam("end"),
+        )
+        .values(status=InboxStatus.DONE, processed_at=bindparam("now", type_=c.processed_at.type), last_error=_COVERED)
+    )
+
+
+_COVERED = "Covered by a CDC poll."
+# Built once (every poll of every company runs one): by whether the window's deletes were
+# applied (CDC) or not (a re-sync by query).
+_COVER: dict[bool, Update] = {True: _cover_statement(("Merge",)), False: _cover_statement(("Merge", "Delete"))}
+
+
+def cover(session: Session, realm_id: str, start: dt.datetime, end: dt.datetime, *, deletes: bool) -> None:
     """Pending events inside the window CDC just applied need no read of their own.
 
     Merges stay pending: the event names the survivor even when no transaction
@@ -43,14 +68,4 @@ def cover(session: Session, realm_id: str | None, start: dt.datetime, end: dt.da
     event can remove it from the mirror.  Events without Intuit's time stay
     pending whatever the window (see the module docstring).
     """
-    kept = ("Merge",) if deletes else ("Merge", "Delete")
-    INBOX.settle(
-        session,
-        (Inbox.realm_id == realm_id)
-        & (Inbox.status == InboxStatus.PENDING)
-        & Inbox.operation.notin_(kept)
-        & (Inbox.event_time >= start)
-        & (Inbox.event_time <= end),
-        InboxStatus.DONE,
-        "Covered by a CDC poll.",
-    )
+    session.execute(_COVER[deletes], {"realm": realm_id, "start": start, "end": end, "now": utcnow()})

@@ -383,7 +383,7 @@ def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
             if when is not None and when > newest:
                 newest = when
     survivors.apply(applier)
-    ordering.cover(session, connection.realm_id, window_start, started, deletes=mode == "cdc")
+    ordering.cover(session, realm, window_start, started, deletes=mode == "cdc")
     connection.cdc_cursor = newest
     connection.last_cdc_at = utcnow()
     if reads:
