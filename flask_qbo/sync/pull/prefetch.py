@@ -33,6 +33,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...models import CUSTOMER_OPS
 from ...models import Customer
 from ...models import Outbox
 from ...models import Transaction
@@ -113,7 +114,12 @@ def _unpushed(session: Session, tenant_key: str, keys: set[str]) -> dict[str, dt
     for chunk in chunks(keys):
         rows = session.execute(
             select(Outbox.contact_key, func.max(Outbox.updated_at))
-            .where(Outbox.tenant_key == tenant_key, Outbox.contact_key.in_(chunk), Outbox.status.in_(UNPUSHED))
+            .where(
+                Outbox.tenant_key == tenant_key,
+                Outbox.contact_key.in_(chunk),
+                Outbox.status.in_(UNPUSHED),
+                Outbox.op.in_(CUSTOMER_OPS),  # an invoice queued for the contact is not an edit of it
+            )
             .group_by(Outbox.contact_key)
         )
         found.update((str(key), latest) for key, latest in rows if latest is not None)

@@ -114,3 +114,38 @@ def test_a_row_new_to_the_mirror_is_inserted_once_however_often_the_batch_names_
         documents = db.session.query(Transaction).filter_by(customer_qbo_id=customer["Id"]).count()
         db.session.commit()
     assert len(rows) == 1 and documents == 3
+
+
+def test_a_queued_invoice_is_not_an_edit_of_the_contact_in_a_batch(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """CRM edit, then a newer QBO edit, then an invoice queued for the contact; then the batch pull.
+
+    The batch's bulk read of unpushed edits (prefetch._unpushed) counted every
+    outbox row of the contact, the invoice's too, so the queued invoice (newer
+    than QBO's edit) made the older CRM edit win: the soak's p24, p31 and p61.
+    The single-event path (capture.latest_unpushed_edit) always left document rows out.
+    """
+    import datetime as dt
+
+    from flask_qbo.models import Outbox
+    from flask_qbo.models import OutboxOp
+
+    [(contact_id, qbo_id)] = _linked_customers(app, 1)
+    with app.app_context():
+        contact = db.session.get(Contact, contact_id)
+        contact.notes = "crm edit"
+        db.session.commit()
+        row = db.session.query(Outbox).filter_by(status="pending").one()
+        row.updated_at -= dt.timedelta(seconds=10)
+        db.session.commit()
+    _edit_in_qbo(app, emulator, [(contact_id, qbo_id)], "newer qbo edit")
+    with app.app_context():
+        db.session.add(
+            Outbox(tenant_key="acme", contact_key=str(contact_id), op=OutboxOp.CREATE_DOC, target={"document_id": 1})
+        )
+        db.session.commit()
+    assert _statements(app)[1] == 1
+    with app.app_context():
+        assert db.session.get(Contact, contact_id).notes == f"newer qbo edit {contact_id}"
+        db.session.commit()
