@@ -173,6 +173,7 @@ def upsert_page_noticed(
     import claims nothing; a re-import that is first to see a payment does.
     """
     ids = [str(data["Id"]) for data in rows if data.get("Id") is not None]
+    bulk.custom_plans(session)
     mirrored = sa.select(Transaction).where(
         Transaction.realm_id == realm_id, Transaction.txn_type == entity, Transaction.qbo_id.in_(ids)
     )
