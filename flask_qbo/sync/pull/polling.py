@@ -31,10 +31,15 @@ from concurrent.futures import Executor
 
 from flask import Flask
 from flask import current_app
+from sqlalchemy import Table
+from sqlalchemy import Update
+from sqlalchemy import bindparam
+from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 
 from ...config import cdc_interval
 from ...errors import QBOAuthError
@@ -202,3 +207,38 @@ def poll_one(qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -
             session.rollback()
             log.exception("CDC poll for tenant %s failed; retried next interval.", tenant, extra={"qbo_tenant": tenant})
         return 0
+
+
+def _advance_statement(*, reads: bool) -> Update:
+    table = t.cast(Table, Connection.__table__)
+    c = table.c
+    stmt = (
+        update(table)
+        .where(c.id == bindparam("connection_id"))
+        .values(
+            cdc_cursor=bindparam("cursor", type_=c.cdc_cursor.type),
+            last_cdc_at=bindparam("polled", type_=c.last_cdc_at.type),
+        )
+    )
+    if not reads:
+        return stmt
+    month, count = bindparam("month", type_=c.reads_month.type), bindparam("reads", type_=c.reads_count.type)
+    return stmt.values(
+        reads_count=case((c.reads_month == month, func.coalesce(c.reads_count, 0) + count), else_=count),
+        reads_month=month,
+    )
+
+
+# Built once: every poll of every company ends with one of them (with metered reads or not),
+# and a statement run as it is skips the ORM's flush of the connection object.
+_ADVANCE = {False: _advance_statement(reads=False), True: _advance_statement(reads=True)}
+
+
+def advance(session: Session, connection: Connection, cursor: dt.datetime, reads: int) -> None:
+    """Record a finished poll on the connection row: its cursor, when it ran, the reads it metered. No commit."""
+    now = utcnow()
+    identity = inspect(connection).identity
+    params = {"connection_id": identity[0] if identity else None, "cursor": cursor, "polled": now}
+    if reads:
+        params.update(month=now.strftime("%Y-%m"), reads=reads)
+    session.execute(_ADVANCE[bool(reads)], params)

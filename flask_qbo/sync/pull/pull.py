@@ -23,7 +23,6 @@ import typing as t
 from concurrent.futures import Executor
 from functools import partial
 
-from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -384,15 +383,7 @@ def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
                 newest = when
     survivors.apply(applier)
     ordering.cover(session, realm, window_start, started, deletes=mode == "cdc")
-    connection.cdc_cursor = newest
-    connection.last_cdc_at = utcnow()
-    if reads:
-        month = utcnow().strftime("%Y-%m")
-        count = len(reads)
-        connection.reads_count = case(
-            (Connection.reads_month == month, func.coalesce(Connection.reads_count, 0) + count), else_=count
-        )
-        connection.reads_month = month
+    polling.advance(session, connection, newest, len(reads))
     if mode == "query":
         session.add(
             SyncLog(
