@@ -26,10 +26,12 @@ Two sides run one after the other on the same simulated hour:
 * ``thread_sqlite``: the thread runner's ``run_once`` on SQLite, CDC polls on
   its pool of 4;
 * ``celery_postgres``: the Celery tasks on PostgreSQL (a throwaway schema of
-  ``QBO_TEST_POSTGRES_URL``).  Each tick applies the push, pull and CDC tasks
-  (upkeep every minute) as a worker would run them; the CDC sweep's shares
-  (``cdc_poll`` tasks) are run as they are sent, in this process, instead of
-  through a broker.  That measures what workers spend per company; the broker
+  ``QBO_TEST_POSTGRES_URL``).  Each tick applies the beat entries that fall
+  due (push and pull sweeps and the CDC entry every
+  ``QBO_CELERY_SWEEP_INTERVAL``, upkeep every minute, the billing reference
+  sweep) and the push task a CRM commit wakes, as workers would run them; the
+  CDC sweep's shares (``cdc_poll`` tasks) are run as they are sent, in this
+  process, instead of through a broker.  That measures what workers spend per company; the broker
   adds one message per share of 25 companies, not per company.  Its
   ``p95_pull_latency_ms`` is that of one worker polling every share in turn.
 
@@ -52,6 +54,7 @@ from sqlalchemy import insert
 
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.intuit.oauth import token_values
+from flask_qbo.models import CompanyPrefs
 from flask_qbo.models import Connection
 from flask_qbo.models import ConnectionStatus
 from flask_qbo.models import utcnow
@@ -87,7 +90,11 @@ class EmulatorMeter:
 
 
 def _connect_all(app: t.Any, emu: t.Any, realms: list[str]) -> None:
-    """Companies in the emulator and one connection row per tenant, in one bulk insert."""
+    """Companies in the emulator and one connection row per tenant, in one bulk insert.
+
+    Their reference data (items, tax codes, preferences) counts as read just
+    now: the hour measured is an idle one, not the reads right after connecting.
+    """
     qbo = get_qbo(app)
     now = utcnow()
     rows = []
@@ -114,11 +121,21 @@ def _connect_all(app: t.Any, emu: t.Any, realms: list[str]) -> None:
     with app.app_context():
         session = qbo.state(app).db.session()
         session.execute(insert(Connection), rows)
+        session.execute(
+            insert(CompanyPrefs),
+            [{"realm_id": realm, "fetched_at": now, "reference_read_at": now} for realm in realms],
+        )
         session.commit()
 
 
 class CeleryTicks:
-    """One tick of a Celery deployment: the beat's tasks, with every task they send run at once."""
+    """One tick of a Celery deployment: the beat's entries that fall due, with every task they send run at once.
+
+    The beat runs each entry of :func:`flask_qbo.runners.celery.beat_schedule`
+    (and the billing entries with a period) on its own period, not on every
+    tick; a CRM commit wakes a push task, as :class:`~flask_qbo.runners.celery.CeleryRunner`
+    would.
+    """
 
     def __init__(self, app: t.Any) -> None:
         from flask_qbo.runners import celery as qbo_celery
@@ -128,6 +145,12 @@ class CeleryTicks:
         self.celery = qbo_celery.celery_init_app(app)
         self.errors = 0
         self.celery.send_task = self._run_now  # type: ignore[method-assign]
+        with app.app_context():
+            entries = {**qbo_celery.beat_schedule(app), **qbo_celery.billing_beat_schedule(app)}
+        #: (task, period in seconds) of the entries that repeat on a period (the daily crontab is left out).
+        self.periodic = [
+            (e["task"], float(e["schedule"])) for e in entries.values() if isinstance(e["schedule"], float | int)
+        ]
 
     def _run_now(self, name: str, args: t.Sequence[t.Any] = (), **_: t.Any) -> None:
         self._apply(name, args)
@@ -137,12 +160,13 @@ class CeleryTicks:
         if result.failed():
             self.errors += 1
 
-    def run_once(self, upkeep: bool) -> None:
-        self._apply(self.tasks.PUSH_TASK)
-        self._apply(self.tasks.PULL_TASK)
-        self._apply(self.tasks.CDC_TASK)
-        if upkeep:
-            self._apply(self.tasks.UPKEEP_TASK)
+    def run_once(self, seconds: float, woken: bool) -> None:
+        """The tick at ``seconds`` into the run; ``woken``: CRM commits were made since the last tick."""
+        if woken:
+            self._apply(self.tasks.PUSH_TASK)
+        for task, period in self.periodic:
+            if seconds % period == 0:
+                self._apply(task)
 
 
 def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str, t.Any]:
@@ -187,7 +211,8 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
     edits = 0
     try:
         for tick in range(ticks):
-            if tick % int(CYCLE_S / TICK_S) == 0:
+            woken = tick % int(CYCLE_S / TICK_S) == 0
+            if woken:
                 cycle = tick // int(CYCLE_S / TICK_S)
                 for n in range(trickle):
                     i = (cycle * 37 + n * 101) % companies
@@ -211,7 +236,7 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
             tick_started = time.perf_counter()
             with app.app_context():
                 if beat is not None:
-                    beat.run_once(upkeep=loop._next_upkeep == 0.0)
+                    beat.run_once(tick * TICK_S, woken)
                 else:
                     loop.run_once()
             cpu += time.process_time() - started_cpu - (meter.cpu - emulator_before)
