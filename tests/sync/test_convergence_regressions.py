@@ -53,6 +53,33 @@ def test_a_lost_create_answer_is_not_imported_as_a_second_contact(
     assert len(emulator.store.list(TEST_REALM, "Customer")) == 1
 
 
+def _edited_before_qbo(
+    qbo: t.Any, emulator: t.Any, name: str, *, crm: str = "crm edit", theirs: str = "newer qbo edit", ago: int = 10
+) -> tuple[Contact, str, dt.datetime]:
+    """A linked contact whose CRM edit of Notes (``crm``) was made ``ago`` seconds before QBO's (``theirs``).
+
+    Returns the contact, its customer's id and the edit's time (the pending row's ``updated_at``).
+    """
+    contact = Contact(tenant="acme", first_name="Ann", last_name=name, email=f"ann@{name.lower()}.test", notes="v0")
+    db.session.add(contact)
+    db.session.commit()
+    push.process(qbo)
+    qbo_id = db.session.query(Customer).one().qbo_id
+    contact.notes = crm
+    db.session.commit()
+    row = db.session.query(Outbox).filter_by(status="pending").one()
+    row.created_at -= dt.timedelta(seconds=ago)
+    row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=ago)
+    db.session.commit()
+    current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
+    emulator.store.update(
+        TEST_REALM,
+        "Customer",
+        {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": theirs},
+    )
+    return contact, qbo_id, edited_at
+
+
 def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: t.Any, connected: t.Any) -> None:
     """CRM edit, then a newer QBO edit, then a failed push attempt, then the QBO edit is pulled.
 
@@ -63,24 +90,7 @@ def test_a_retried_push_does_not_make_an_old_crm_edit_win(app: t.Any, emulator: 
     app.config["QBO_MAX_RETRIES"] = 0
     with app.app_context():
         qbo = get_qbo(app)
-        contact = Contact(tenant="acme", first_name="Ann", last_name="Retry", email="ann@retry.test", notes="v0")
-        db.session.add(contact)
-        db.session.commit()
-        push.process(qbo)
-        qbo_id = db.session.query(Customer).one().qbo_id
-        contact.notes = "crm edit"
-        db.session.commit()
-        # The CRM edit was made ten seconds ago; QBO's edit comes now.
-        row = db.session.query(Outbox).filter_by(status="pending").one()
-        row.created_at -= dt.timedelta(seconds=10)
-        row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=10)
-        db.session.commit()
-        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
-        emulator.store.update(
-            TEST_REALM,
-            "Customer",
-            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "newer qbo edit"},
-        )
+        contact, qbo_id, edited_at = _edited_before_qbo(qbo, emulator, "Retry")
         emulator.faults.fail_next(1, status=503, path_contains="/v3/")
         push.process(qbo)  # the attempt fails after QBO's edit; the row goes back to pending
         row = db.session.query(Outbox).filter_by(status="pending").one()
@@ -107,22 +117,7 @@ def test_a_refused_then_retried_push_does_not_make_an_old_crm_edit_win(
     app.config["QBO_MAX_RETRIES"] = 0
     with app.app_context():
         qbo = get_qbo(app)
-        contact = Contact(tenant="acme", first_name="Ann", last_name="Refused", email="ann@refused.test", notes="v0")
-        db.session.add(contact)
-        db.session.commit()
-        push.process(qbo)
-        qbo_id = db.session.query(Customer).one().qbo_id
-        contact.notes = "crm edit"
-        db.session.commit()
-        row = db.session.query(Outbox).filter_by(status="pending").one()
-        row.updated_at = edited_at = row.updated_at - dt.timedelta(seconds=10)
-        db.session.commit()
-        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
-        emulator.store.update(
-            TEST_REALM,
-            "Customer",
-            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "newer qbo edit"},
-        )
+        contact, qbo_id, edited_at = _edited_before_qbo(qbo, emulator, "Refused")
         emulator.faults.fail_next(1, status=400, code="6000", path_contains="/customer", method="POST")
         push.process(qbo)
         row = db.session.query(Outbox).filter_by(status="failed").one()
@@ -172,24 +167,8 @@ def test_a_newer_crm_edit_queued_behind_a_waiting_one_wins_the_merge(
     signals.conflict.connect(lambda sender, **kw: conflicts.append(kw), app, weak=False)
     with app.app_context():
         qbo = get_qbo(app)
-        contact = Contact(tenant="acme", first_name="Ann", last_name="Waits", email="ann@waits.test", notes="v0")
-        db.session.add(contact)
-        db.session.commit()
-        push.process(qbo)
-        qbo_id = db.session.query(Customer).one().qbo_id
-        contact.notes = "first crm edit"
-        db.session.commit()
-        # That edit was made a minute ago (its push has been waiting since); QBO's edit comes after it.
-        row = db.session.query(Outbox).filter_by(status="pending").one()
-        row.created_at -= dt.timedelta(seconds=60)
-        row.updated_at -= dt.timedelta(seconds=60)
-        db.session.commit()
-        current = emulator.store.read(TEST_REALM, "Customer", qbo_id)
-        emulator.store.update(
-            TEST_REALM,
-            "Customer",
-            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": "qbo edit"},
-        )
+        # The first edit was made a minute ago (its push has been waiting since); QBO's edit comes after it.
+        contact, qbo_id, _ = _edited_before_qbo(qbo, emulator, "Waits", crm="first crm edit", theirs="qbo edit", ago=60)
         contact.notes = "newest crm edit"  # after QBO's edit (LastUpdatedTime has whole seconds)
         db.session.commit()
         assert db.session.query(Outbox).filter_by(status="pending").count() == 1  # coalesced into the waiting row
