@@ -75,6 +75,7 @@ IMPORT_NAMES = {
     "flask-htmx": "flask_htmx",
     "cryptography": "cryptography",
     "blinker": "blinker",
+    "orjson": "orjson",
 }
 
 

@@ -218,14 +218,22 @@ class Milestones:
 
 
 def announce(app: Flask, signal: NamedSignal, kwargs: dict[str, t.Any]) -> None:
-    """Send one once-only signal; a receiver's error is logged, never raised into the sync."""
-    try:
-        signal.send(app, **kwargs)
-    except Exception:
-        log.exception(
-            "A receiver of %s failed for %s %s.",
-            signal.name,
-            kwargs.get("realm_id"),
-            kwargs.get("qbo_id"),
-            extra={"qbo_realm": kwargs.get("realm_id")},
-        )
+    """Send one once-only signal to each receiver in turn; a receiver's error is logged, never raised.
+
+    Not ``signal.send``: it stops at the first receiver that raises, and blinker
+    keeps receivers in a set, so which of a host's receivers never heard of the
+    payment would depend on their ids.
+    """
+    if signal.is_muted:
+        return
+    for receiver in signal.receivers_for(app):
+        try:
+            receiver(app, **kwargs)
+        except Exception:
+            log.exception(
+                "A receiver of %s failed for %s %s.",
+                signal.name,
+                kwargs.get("realm_id"),
+                kwargs.get("qbo_id"),
+                extra={"qbo_realm": kwargs.get("realm_id")},
+            )
