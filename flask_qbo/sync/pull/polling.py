@@ -49,7 +49,6 @@ from ...models import Connection
 from ...models import ConnectionStatus
 from ...models import utcnow
 from ..locks import ConnectionGone
-from ..locks import hold_connection
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -145,27 +144,33 @@ _CONNECTIONS = t.cast(Table, Connection.__table__)
 _LOCK_AND_LOAD = select(Connection, func.pg_try_advisory_xact_lock(ADVISORY_KEY, Connection.id)).where(
     Connection.id == bindparam("connection_id")
 )
-_POLLED = select(_CONNECTIONS.c.last_cdc_at).where(_CONNECTIONS.c.id == bindparam("connection_id"))
-_SHARE_POLLED = _POLLED.with_for_update(read=True, key_share=True)
+_SHARE_POLLED = (
+    select(_CONNECTIONS.c.last_cdc_at)
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .with_for_update(read=True, key_share=True)
+)
+#: SQLite: :func:`~flask_qbo.sync.locks.hold_connection`'s no-op update (the write lock), returning the time.
+_WRITE_POLLED = (
+    update(_CONNECTIONS)
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .values(updated_at=_CONNECTIONS.c.updated_at)
+    .returning(_CONNECTIONS.c.last_cdc_at)
+)
 
 
 def hold_unpolled(session: Session, connection: Connection, polled: dt.datetime | None) -> None:
     """:func:`~flask_qbo.sync.locks.hold_connection` for a poll that read ``last_cdc_at`` as ``polled``.
 
-    It re-reads ``last_cdc_at`` (on PostgreSQL in the statement that holds the
-    row): when another poll committed since :func:`only_one` loaded the row,
-    this one is moot.
+    The statement that holds the row also re-reads ``last_cdc_at``: when
+    another poll committed since :func:`only_one` loaded the row, this one is moot.
 
     :raises ConnectionGone: the row is gone.
     :raises PollSuperseded: another poll of the company committed meanwhile.
     """
     params = {"connection_id": connection_id(connection)}
+    postgres = session.get_bind().dialect.name == "postgresql"
     with session.no_autoflush:
-        if session.get_bind().dialect.name == "postgresql":
-            row = session.execute(_SHARE_POLLED, params).first()
-        else:  # SQLite: the write lock first (see hold_connection), then the read, which no one can change now
-            hold_connection(session, connection)
-            row = session.execute(_POLLED, params).first()
+        row = session.execute(_SHARE_POLLED if postgres else _WRITE_POLLED, params).first()
     if row is None:
         raise ConnectionGone(f"QBO connection {connection_id(connection)} was deleted while it was polled.")
     if row[0] != polled:
