@@ -19,9 +19,11 @@ import typing as t
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
+from flask_qbo.billing import reference
 from flask_qbo.emulator import Emulator
 from flask_qbo.intuit import throttle
 from flask_qbo.models import Outbox
+from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -39,13 +41,19 @@ class Setup:
 
 
 def connected_crm(prefix: str, scale: float) -> Setup:
-    """Tenant ``acme`` connected to :data:`~flask_qbo.testing.TEST_REALM`; no runner started yet."""
+    """Tenant ``acme`` connected to :data:`~flask_qbo.testing.TEST_REALM`; no runner started yet.
+
+    The company's reference data (items, tax codes, preferences) is read as a
+    runner reads it right after a connect, so a burst's requests are its own.
+    """
     from tests.hostapp import make_app  # the benchmarks drive the test suite's host app
 
     emu = make_emulator(time_scale=scale)
     app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix=prefix)}/crm.sqlite", QBO_RUNNER="none")
     attach_emulator(app, emu)
     connect_tenant(app, emu, "acme", TEST_REALM)
+    with app.app_context():
+        reference.refresh_due(get_qbo())
     limiter = throttle.install(app, throttle.build_throttle(app, time_scale=scale))
     return Setup(emu, app, int(app.config["QBO_BATCH_PER_MINUTE"]), limiter)
 

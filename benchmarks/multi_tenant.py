@@ -6,9 +6,10 @@ bulk-inserted with tokens issued by the emulator and encrypted as the connect
 flow stores them).  One simulated hour runs at a 5-minute ``QBO_CDC_INTERVAL``
 and the runner's default 5-second tick: 720 calls of the thread runner's
 ``run_once`` (push turn, inbox turn, ``pull.poll_due``, upkeep every minute),
-with the clock moved 5 s per tick instead of sleeping (the pull side's
-``utcnow`` is the start plus 5 s per tick; the emulator's clock moves 5 s per
-tick too).  At the start of each cycle a
+with the clock moved 5 s per tick instead of sleeping (the extension's
+``utcnow`` and the emulator's clock both read the start plus 5 s per tick, so
+every access token, valid for an hour, is refreshed once by the upkeep, as in
+a deployment).  At the start of each cycle a
 trickle of edits arrives on both sides: 1 % of the companies get a new
 customer in QBO, 1 % get a new contact in the CRM.
 
@@ -19,7 +20,9 @@ Figures (one JSON line, ``{"benchmark": "multi_tenant", ...}``):
 * ``p95_pull_latency_ms``: wall time from the start of the tick that found a
   company due until its poll committed (how long a company waits behind the
   others), 95th percentile over all polls;
-* ``requests_per_company_hour``: QBO API requests per company in the hour.
+* ``requests_per_company_hour``: QBO API requests per company in the hour;
+* ``token_refreshes_per_company_hour``: calls of the OAuth token endpoint per
+  company in the hour (an access token lives an hour: one each).
 
 Two sides run one after the other on the same simulated hour:
 
@@ -76,6 +79,7 @@ class EmulatorMeter:
         self.wsgi = wsgi
         self.cpu = 0.0
         self.requests = 0
+        self.token_calls = 0
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> t.Any:
@@ -86,7 +90,9 @@ class EmulatorMeter:
             spent = time.thread_time() - started
             with self._lock:
                 self.cpu += spent
-                self.requests += "/v3/company/" in environ.get("PATH_INFO", "")
+                path = environ.get("PATH_INFO", "")
+                self.requests += "/v3/company/" in path
+                self.token_calls += path.endswith("/tokens/bearer")
 
 
 def _connect_all(app: t.Any, emu: t.Any, realms: list[str]) -> None:
@@ -189,9 +195,15 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
     skew = dt.timedelta(0)
     real_utcnow = utcnow
     start = utcnow()
-    # The pull side's clock, simulated: the start plus 5 s per tick, however long the ticks really take
-    # (poll_due moved to pull.polling in issue 16; both modules are patched when present).
-    clocked = [m for m in (pull, sys.modules.get("flask_qbo.sync.pull.polling")) if m is not None]
+    # One simulated clock for the extension and the emulator: the start plus 5 s per tick, however long the
+    # ticks really take.  Every module of the extension that reads ``utcnow`` reads it (polls, upkeep, token
+    # expiry); with wall time anywhere, a run of ten thousand companies (minutes long) saw its access tokens
+    # expire in the emulator before the upkeep's clock reached the refresh, and a short run never refreshed.
+    clocked = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("flask_qbo.") and getattr(module, "utcnow", None) is real_utcnow
+    ]
     for module in clocked:
         setattr(module, "utcnow", lambda: start + skew)  # noqa: B010
     tick_started = 0.0
@@ -241,7 +253,7 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
                     loop.run_once()
             cpu += time.process_time() - started_cpu - (meter.cpu - emulator_before)
             skew += dt.timedelta(seconds=TICK_S)
-            emu.clock.advance(TICK_S)
+            emu.clock.advance((start + skew - emu.clock.now()).total_seconds())
     finally:
         for module in clocked:
             setattr(module, "utcnow", real_utcnow)  # noqa: B010
@@ -259,6 +271,7 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
         "emulator_cpu_s": round(meter.cpu, 2),
         "p95_pull_latency_ms": round(ordered[int(len(ordered) * 0.95)] if ordered else 0.0, 1),
         "requests_per_company_hour": round(meter.requests / companies / hours, 2),
+        "token_refreshes_per_company_hour": round(meter.token_calls / companies / hours, 2),
         "runner_errors": beat.errors if beat is not None else loop.errors,
     }
 
@@ -305,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: {companies} companies, {figures['polls']} polls, "
             f"{figures['cpu_ms_per_company_cycle']} ms CPU per company per cycle, "
             f"p95 pull latency {figures['p95_pull_latency_ms']} ms, "
-            f"{figures['requests_per_company_hour']} requests per company-hour "
+            f"{figures['requests_per_company_hour']} requests and "
+            f"{figures['token_refreshes_per_company_hour']} token refreshes per company-hour "
             f"({time.monotonic() - started:.0f} s)",
             file=sys.stderr,
         )

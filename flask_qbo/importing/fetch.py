@@ -52,6 +52,7 @@ from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import qbo_values
 from ..sync.pull import mirror
+from ..sync.pull import rawmany
 from . import pages
 from . import step
 from .matching import ContactIndex
@@ -61,6 +62,7 @@ from .pages import PHASES
 
 if t.TYPE_CHECKING:
     from sqlalchemy import CursorResult
+    from sqlalchemy import Table
     from sqlalchemy.orm import Session
 
     from ..extension import QBO
@@ -216,8 +218,7 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
         for qbo_id, (contact_key, kind, candidates) in flag_shared(proposals).items()
         if qbo_id not in done
     ]
-    if rows:
-        session.execute(insert(ImportMatch), rows)
+    rawmany.execute_many(session, insert(t.cast("Table", ImportMatch.__table__)), rows, shape="import proposals")
     # A run cancelled meanwhile stays cancelled; its proposals are dropped with the rollback.
     moved = t.cast(
         "CursorResult[t.Any]",

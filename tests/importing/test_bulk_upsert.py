@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
-import pytest
 from sqlalchemy import event
 
 from flask_qbo.models import Connection
@@ -22,15 +21,8 @@ from flask_qbo.sync.pull import bulk
 from flask_qbo.sync.pull import mirror
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import db
-from tests.hostapp import make_app
 
 TODAY = dt.date(2026, 3, 1)
-
-
-@pytest.fixture
-def store_app(tmp_path: t.Any) -> t.Any:
-    """An app on a file SQLite database with one connection row (no emulator needed)."""
-    return with_connection(make_app(f"sqlite:///{tmp_path / 'crm.sqlite'}"))
 
 
 def with_connection(app: t.Any) -> t.Any:

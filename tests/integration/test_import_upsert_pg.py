@@ -12,6 +12,7 @@ import typing as t
 import pytest
 
 from tests.hostapp import make_app
+from tests.importing.test_bulk_upsert import TODAY
 from tests.importing.test_bulk_upsert import test_a_deleted_item_in_a_page_tombstones_its_row  # noqa: F401
 from tests.importing.test_bulk_upsert import test_a_page_is_one_statement_that_inserts_and_updates  # noqa: F401
 from tests.importing.test_bulk_upsert import test_a_repeated_id_in_one_page_keeps_the_newest  # noqa: F401
@@ -20,6 +21,8 @@ from tests.importing.test_bulk_upsert import test_customer_rules_match_the_singl
 from tests.importing.test_bulk_upsert import test_transactions_newer_wins_and_a_tombstone_holds  # noqa: F401
 from tests.importing.test_bulk_upsert import test_without_comparable_tokens_the_later_time_wins  # noqa: F401
 from tests.importing.test_bulk_upsert import with_connection
+from tests.importing.test_rawmany import test_a_column_with_a_python_default_must_be_passed  # noqa: F401
+from tests.importing.test_rawmany import test_the_driver_stores_what_sqlalchemy_would  # noqa: F401
 
 
 @pytest.fixture
@@ -32,3 +35,32 @@ def store_app(pg: tuple[str, str]) -> t.Iterator[t.Any]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_only_the_pages_id_lookups_are_planned_for_their_values(store_app: t.Any) -> None:
+    """The before-image read of a page is planned for its ids; the upsert, run once per row, keeps its plan."""
+    from sqlalchemy import event
+
+    from flask_qbo.sync.pull import milestones
+    from flask_qbo.testing import TEST_REALM
+    from tests.hostapp import db
+    from tests.importing.test_bulk_upsert import invoice
+
+    modes: list[tuple[str, str]] = []
+
+    def record(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
+        if "qbo_transaction" in statement:
+            with conn.connection.dbapi_connection.cursor() as probe:
+                probe.execute("SHOW plan_cache_mode")
+                modes.append((statement.split()[0].upper(), probe.fetchone()[0]))
+
+    with store_app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        for token in ("0", "1"):  # the second page finds its rows mirrored: the re-read runs too
+            page = [invoice(str(n), token, f"2026-02-0{int(token) + 1}T10:00:00Z") for n in (1, 2, 3)]
+            milestones.upsert_page_noticed(db.session, "acme", TEST_REALM, "Invoice", page, TODAY)
+            db.session.commit()
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert {mode for kind, mode in modes if kind == "SELECT"} == {"force_custom_plan"}
+    assert {mode for kind, mode in modes if kind == "INSERT"} == {"auto"}
+    assert [kind for kind, _ in modes].count("SELECT") == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sys
 
 import pytest
@@ -65,6 +66,8 @@ TEXTS = [
     '{"end": "a backslash last \\\\", "l": [[{"q": "\\"]\\" \\u005b"}]]}',
     '{"Name": "Café [Zürich] \u00e9", "Tags": ["日本", ["ü"]]}',
     "42",
+    '["[", "]", ["x"], "", ""]',
+    '{"": {"": [""]}, "a": "[", "b": "]", "c": [[]], "d": "{\\\\"}',
     '{"Customer": ['
     + ", ".join(json.dumps({"Id": str(n), "BillAddr": {"Line1": f"Suite {{{n}}}"}}) for n in range(50))
     + "]}",
@@ -76,6 +79,24 @@ def test_the_depth_read_from_the_text_is_the_parsed_values_depth(text: str) -> N
     value = json.loads(text)
     assert text_depth(text, MAX_JSON_DEPTH) == json_depth(value, MAX_JSON_DEPTH)
     assert text_depth(text.encode(), MAX_JSON_DEPTH) == json_depth(value, MAX_JSON_DEPTH)  # as Intuit's bytes
+
+
+def _random_value(rng: random.Random, depth: int) -> object:
+    """A JSON value whose strings are made of the characters the depth reading has to see through."""
+    if depth == 0 or rng.random() < 0.3:
+        return "".join(rng.choice('[]{}"\\ aé') for _ in range(rng.randrange(4))) if rng.random() < 0.8 else 1
+    items = [_random_value(rng, depth - 1) for _ in range(rng.randrange(4))]
+    if rng.random() < 0.5:
+        return items
+    return {"".join(rng.choice('[]"x') for _ in range(rng.randrange(3))) + str(n): v for n, v in enumerate(items)}
+
+
+def test_the_depth_read_from_random_texts_is_the_parsed_values_depth() -> None:
+    rng = random.Random(16)
+    for _ in range(500):
+        value = _random_value(rng, 6)
+        text = json.dumps(value, ensure_ascii=rng.random() < 0.5)
+        assert text_depth(text, MAX_JSON_DEPTH) == json_depth(value, MAX_JSON_DEPTH), text
 
 
 def test_brackets_inside_strings_never_count() -> None:

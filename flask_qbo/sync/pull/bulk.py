@@ -4,8 +4,9 @@
 ``SELECT`` (and the autoflush of the previous row) per object: right for a
 webhook or a CDC page of a few changes, ten times the budget for an import of
 tens of thousands.  Here a page becomes one Core ``INSERT … ON CONFLICT DO
-UPDATE`` run with executemany (SQLite and PostgreSQL have the same upsert;
-another database falls back to the single-row functions).
+UPDATE`` run with executemany, its rows handed to the driver as SQLAlchemy
+would convert them (:mod:`.rawmany`; SQLite and PostgreSQL have the same
+upsert; another database falls back to the single-row functions).
 
 The rules stay :mod:`.mirror`'s, moved into SQL so they hold against whatever
 another process wrote meanwhile:
@@ -31,6 +32,7 @@ Each row's ``raw`` is encoded here with orjson and sent as it is
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import typing as t
@@ -47,11 +49,13 @@ from ...models import Transaction
 from ...models import qbo_today
 from ...models import utcnow
 from . import mirror
+from . import rawmany
 from .parsing import clip
 from .parsing import is_stale
 from .parsing import last_updated
 
 if t.TYPE_CHECKING:
+    from sqlalchemy.orm import QueryableAttribute
     from sqlalchemy.orm import Session
 
 Row = t.Mapping[str, t.Any]
@@ -125,7 +129,7 @@ def upsert_customers(session: Session, connection: Connection, rows: t.Sequence[
     stmt = stmt.on_conflict_do_update(
         index_elements=[old.realm_id, old.qbo_id], set_=changed, where=not_older(new, old, dialect_of(session))
     )
-    session.execute(stmt, _with_encoded_raw(values))
+    rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="customer upsert")
 
 
 def upsert_transactions(
@@ -164,7 +168,7 @@ def upsert_transactions(
         stmt = stmt.on_conflict_do_update(
             index_elements=[old.realm_id, old.txn_type, old.qbo_id], set_=changed, where=guard
         )
-        session.execute(stmt, _with_encoded_raw(values))
+        rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="transaction upsert")
     for data in deleted:  # tombstones come one at a time from CDC, never as a page
         mirror.mark_transaction_deleted(session, realm_id, entity, str(data["Id"]), when=last_updated(data))
 
@@ -214,17 +218,36 @@ def latest(rows: t.Sequence[Row]) -> list[Row]:
     return list(found.values())
 
 
-def custom_plans(session: Session) -> None:
-    """On PostgreSQL, plan this transaction's statements for their values, never generically.
+@contextlib.contextmanager
+def custom_plans(session: Session) -> t.Iterator[None]:
+    """On PostgreSQL, plan the block's statements for their values, never generically.
 
     An import fills the mirror faster than PostgreSQL refreshes its statistics,
     and psycopg prepares a statement run five times; the generic plan PostgreSQL
     then picks for "these thousand ids of one realm" scans every row of the
-    realm (0.3 s a page at 50,000 rows instead of 10 ms).  ``SET LOCAL`` ends
-    with the transaction.
+    realm (0.3 s a page at 50,000 rows instead of 10 ms).  Only for the block:
+    the page's upsert, a thousand runs of one single-row statement, would be
+    planned a thousand times (a second of an import's ten).  The setting is
+    ``SET LOCAL``: a rollback inside the block ends it too.
+    """
+    postgres = dialect_of(session) == "postgresql"
+    if postgres:
+        session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    yield
+    if postgres:
+        session.execute(sa.text("RESET plan_cache_mode"))
+
+
+def among(session: Session, column: QueryableAttribute[str], values: t.Collection[str]) -> sa.ColumnElement[bool]:
+    """``column IN values`` for a page's thousand ids; one array parameter on PostgreSQL.
+
+    Expanded, the list is a thousand parameters and a statement text too long
+    for psycopg's cache of parsed queries: rendering and splitting it cost a
+    fifth of storing a page.
     """
     if dialect_of(session) == "postgresql":
-        session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        return column == sa.any_(sa.bindparam("among", list(values), type_=postgresql.ARRAY(sa.String)))
+    return column.in_(list(values))
 
 
 def dialect_of(session: Session) -> str:

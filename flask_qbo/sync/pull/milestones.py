@@ -173,15 +173,21 @@ def upsert_page_noticed(
     import claims nothing; a re-import that is first to see a payment does.
     """
     ids = [str(data["Id"]) for data in rows if data.get("Id") is not None]
-    bulk.custom_plans(session)
-    mirrored = sa.select(Transaction).where(
-        Transaction.realm_id == realm_id, Transaction.txn_type == entity, Transaction.qbo_id.in_(ids)
-    )
-    before = {row.qbo_id: Before.of(row) for row in session.scalars(mirrored)}
+    page = sa.select(Transaction).where(Transaction.realm_id == realm_id, Transaction.txn_type == entity)
+    with bulk.custom_plans(session):
+        before = {
+            row.qbo_id: Before.of(row)
+            for row in session.scalars(page.where(bulk.among(session, Transaction.qbo_id, ids)))
+        }
     bulk.upsert_transactions(session, realm_id, entity, rows, today=today)
     if not before:
         return []
-    now = session.scalars(mirrored.where(Transaction.qbo_id.in_(before)).execution_options(populate_existing=True))
+    with bulk.custom_plans(session):
+        now = list(
+            session.scalars(
+                page.where(bulk.among(session, Transaction.qbo_id, before)).execution_options(populate_existing=True)
+            )
+        )
     return [found for row in now if (found := notice(session, tenant_key, entity, before[row.qbo_id], row))]
 
 

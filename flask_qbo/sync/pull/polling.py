@@ -95,13 +95,24 @@ def connection_id(connection: Connection) -> int:
     return int(identity[0]) if identity else connection.id
 
 
-@contextlib.contextmanager
-def only_one(session: Session, connection_id: int) -> t.Iterator[bool]:
-    """Yield True when this caller may poll ``connection_id`` now, False when a poll of it is running.
+class PollSuperseded(Exception):
+    """Another poll of the company committed after this one read the connection row.
 
-    On PostgreSQL the advisory lock is taken in ``session``'s transaction, so
-    the caller must commit or roll back before leaving the block (a poll
-    always does); it is then released with that transaction.
+    Not an error: what this poll read, the other one applied (or a later poll
+    will), so its transaction is rolled back without a write.
+    """
+
+
+@contextlib.contextmanager
+def only_one(session: Session, connection_id: int) -> t.Iterator[Connection | None]:
+    """Yield the connection when this caller may poll it now, ``None`` when a poll of it runs (or it is gone).
+
+    On PostgreSQL the advisory lock is taken in ``session``'s transaction, by
+    the statement that loads the row (one round trip, not two), so the caller
+    must commit or roll back before leaving the block (a poll always does); it
+    is then released with that transaction.  That statement reads the row as it
+    was when the statement began, which may be just before another poll's
+    commit released the lock: :func:`hold_unpolled` catches that before anything is written.
     """
     key = (str(session.get_bind().engine.url), connection_id)
     with _guard:
@@ -111,19 +122,59 @@ def only_one(session: Session, connection_id: int) -> t.Iterator[bool]:
             _running.add(key)
             mine = True
     if not mine:
-        yield False
+        yield None
         return
     try:
-        if session.get_bind().dialect.name == "postgresql":
-            locked = session.execute(select(func.pg_try_advisory_xact_lock(ADVISORY_KEY, connection_id))).scalar()
-            if not locked:
-                session.rollback()
-                yield False
-                return
-        yield True
+        if session.get_bind().dialect.name != "postgresql":
+            yield session.get(Connection, connection_id)
+            return
+        found = session.execute(_LOCK_AND_LOAD, {"connection_id": connection_id}).first()
+        if found is None or not found[1]:
+            session.rollback()
+            yield None
+            return
+        yield found[0]
     finally:
         with _guard:
             _running.discard(key)
+
+
+_CONNECTIONS = t.cast(Table, Connection.__table__)
+# Built once, like the other statements every poll of every company runs.
+_LOCK_AND_LOAD = select(Connection, func.pg_try_advisory_xact_lock(ADVISORY_KEY, Connection.id)).where(
+    Connection.id == bindparam("connection_id")
+)
+_SHARE_POLLED = (
+    select(_CONNECTIONS.c.last_cdc_at)
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .with_for_update(read=True, key_share=True)
+)
+#: SQLite: :func:`~flask_qbo.sync.locks.hold_connection`'s no-op update (the write lock), returning the time.
+_WRITE_POLLED = (
+    update(_CONNECTIONS)
+    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+    .values(updated_at=_CONNECTIONS.c.updated_at)
+    .returning(_CONNECTIONS.c.last_cdc_at)
+)
+
+
+def hold_unpolled(session: Session, connection: Connection, polled: dt.datetime | None) -> None:
+    """:func:`~flask_qbo.sync.locks.hold_connection` for a poll that read ``last_cdc_at`` as ``polled``.
+
+    The statement that holds the row also re-reads ``last_cdc_at``: when
+    another poll committed since :func:`only_one` loaded the row, this one is moot.
+
+    :raises ConnectionGone: the row is gone.
+    :raises PollSuperseded: another poll of the company committed meanwhile.
+    """
+    params = {"connection_id": connection_id(connection)}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    with session.no_autoflush:
+        row = session.execute(_SHARE_POLLED if postgres else _WRITE_POLLED, params).first()
+    if row is None:
+        raise ConnectionGone(f"QBO connection {connection_id(connection)} was deleted while it was polled.")
+    if row[0] != polled:
+        raise PollSuperseded(f"QBO connection {connection_id(connection)} was polled by another worker meanwhile.")
 
 
 def poll_due(qbo: QBO, poll: t.Callable[[QBO, Connection], int], *, pool: Executor | None = None) -> int:
@@ -178,17 +229,14 @@ def poll_one(qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -
     Errors are logged and rolled back: the poll is retried on its next interval.
     """
     session = qbo.state().db.session()
-    with only_one(session, conn_id) as mine:
-        if not mine:
-            return 0
-        conn = session.get(Connection, conn_id)
+    with only_one(session, conn_id) as conn:
         if conn is None or not is_due(conn, utcnow(), dt.timedelta(seconds=cdc_interval())):
             session.rollback()  # polled by another worker meanwhile, or disconnected
             return 0
         tenant = conn.tenant_key
         try:
             return poll(qbo, conn)
-        except ConnectionGone:
+        except (ConnectionGone, PollSuperseded):
             session.rollback()
         except QBOAuthError as exc:
             session.rollback()
@@ -210,7 +258,7 @@ def poll_one(qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -
 
 
 def _advance_statement(*, reads: bool) -> Update:
-    table = t.cast(Table, Connection.__table__)
+    table = _CONNECTIONS
     c = table.c
     stmt = (
         update(table)

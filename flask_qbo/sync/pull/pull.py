@@ -342,6 +342,7 @@ def poll_cdc(qbo: QBO, connection: Connection) -> int:
 def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
     session = qbo.state().db.session()
     started = utcnow()
+    polled = connection.last_cdc_at
     overlap = dt.timedelta(seconds=int(get_config("QBO_CDC_OVERLAP")))
     cursor = connection.cdc_cursor or connection.connected_at or started - dt.timedelta(seconds=cdc_interval())
     window_start = cursor - overlap
@@ -370,7 +371,7 @@ def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
     deleted = [key[1] for key, data in held.items() if key[0] == "Customer" and data.get("status") == "Deleted"]
     survivors = merges.find(session, realm, deleted, held, partial(read_many, client))
     # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.sync.pull.apply).
-    hold_connection(session, connection)
+    polling.hold_unpolled(session, connection, polled)
     lock_customers(session, realm, {str(data["Id"]) for data in objects["Customer"]} | survivors.customer_ids())
     applier = Applier(qbo, connection)
     newest = started

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from flask_qbo.models import Connection
+from flask_qbo.models import Customer
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
 from flask_qbo.sync.pull import polling
@@ -146,6 +147,42 @@ def test_a_company_polled_by_another_process_is_skipped(pg: tuple[str, str]) -> 
         with app.app_context():
             pull.poll_due(get_qbo(app))
             assert db.session.get(Connection, conn_id).last_cdc_at is not None
+            db.session.remove()
+    finally:
+        other.dispose()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_poll_overtaken_by_another_workers_poll_writes_nothing(
+    database: str, request: pytest.FixtureRequest, tmp_path: t.Any
+) -> None:
+    """Another worker's poll of the company commits after this poll loaded the row (on PostgreSQL the
+    statement that takes the poll lock reads the row as it was when it began): this poll is dropped."""
+    url = request.getfixturevalue("pg")[0] if database == "postgres" else f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    emu = make_emulator()
+    app = make_app(url)
+    attach_emulator(app, emu)
+    conn_id = connect_tenant(app, emu, "acme", TEST_REALM).id
+    add_customer(emu, GivenName="Overtaken")
+    other = sa.create_engine(url)
+    theirs = utcnow().replace(microsecond=0)
+    connections = t.cast(sa.Table, Connection.__table__)
+
+    def overtaken(qbo: t.Any, connection: Connection) -> int:
+        with other.begin() as worker:  # the other worker's poll, finished while this one reads QBO
+            worker.execute(
+                sa.update(connections).where(connections.c.id == conn_id).values(last_cdc_at=theirs, cdc_cursor=theirs)
+            )
+        return pull.poll_cdc(qbo, connection)
+
+    try:
+        with app.app_context():
+            assert polling.poll_one(get_qbo(app), conn_id, overtaken) == 0
+            conn = db.session.get(Connection, conn_id)
+            assert (conn.last_cdc_at, conn.cdc_cursor) == (theirs, theirs)  # the other poll's advance stands
+            assert db.session.query(Customer).count() == 0  # and what this one read was not written
             db.session.remove()
     finally:
         other.dispose()

@@ -332,6 +332,20 @@ def test_disconnected_tenant_rows_wait(app: t.Any, emulator: t.Any) -> None:
         assert statuses() == ["pending"]
 
 
+def test_rows_of_a_connection_waiting_for_a_reconnect_wait_too(ctx: t.Any, emulator: t.Any) -> None:
+    """A kept connection that is not connected is no tenant sync may push for: its rows are not even counted."""
+    new_contact()
+    connection = get_qbo().connection("acme")
+    connection.status = "needs_reconnect"
+    db.session.commit()
+    assert push.process(get_qbo()) == 0
+    assert push.due_count(get_qbo()) == 0
+    assert push.next_due_in(get_qbo()) is None
+    [row] = db.session.query(Outbox).all()
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert customers(emulator) == []
+
+
 def test_delete_inactivates_customer(ctx: t.Any, emulator: t.Any) -> None:
     contact = new_contact()
     drain()
