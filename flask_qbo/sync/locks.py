@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import typing as t
 
+from sqlalchemy import ColumnElement
+from sqlalchemy import Select
 from sqlalchemy import String
 from sqlalchemy import Table
+from sqlalchemy import Update
 from sqlalchemy import any_
 from sqlalchemy import bindparam
 from sqlalchemy import inspect
@@ -34,6 +37,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..models import Connection
 from ..models import Customer
+
+T = t.TypeVar("T")
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -80,18 +85,28 @@ def hold_connection(session: DBSession, connection: Connection) -> None:
 
 
 _CONNECTIONS = t.cast(Table, Connection.__table__)
+
+
+def share_connection(column: ColumnElement[T]) -> Select[T]:
+    """PostgreSQL's hold: ``column`` of the row ``connection_id``, ``FOR KEY SHARE``."""
+    return (
+        select(column).where(_CONNECTIONS.c.id == bindparam("connection_id")).with_for_update(read=True, key_share=True)
+    )
+
+
+def write_connection() -> Update:
+    """SQLite's hold: a no-op update of the row ``connection_id`` (it takes the database's write lock)."""
+    return (
+        update(_CONNECTIONS)
+        .where(_CONNECTIONS.c.id == bindparam("connection_id"))
+        .values(updated_at=_CONNECTIONS.c.updated_at)
+    )
+
+
 # Built once: every CDC poll of every company holds its connection, and building the
 # statement cost more than running it (the cache key is memoized on the object).
-_SHARE_CONNECTION = (
-    select(_CONNECTIONS.c.id)
-    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
-    .with_for_update(read=True, key_share=True)
-)
-_WRITE_CONNECTION = (
-    update(_CONNECTIONS)
-    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
-    .values(updated_at=_CONNECTIONS.c.updated_at)
-)
+_SHARE_CONNECTION = share_connection(_CONNECTIONS.c.id)
+_WRITE_CONNECTION = write_connection()
 
 
 def lock_order(contact_key: str | None, qbo_id: str) -> tuple[bool, str, str]:

@@ -49,6 +49,8 @@ from ...models import Connection
 from ...models import ConnectionStatus
 from ...models import utcnow
 from ..locks import ConnectionGone
+from ..locks import share_connection
+from ..locks import write_connection
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -144,18 +146,8 @@ _CONNECTIONS = t.cast(Table, Connection.__table__)
 _LOCK_AND_LOAD = select(Connection, func.pg_try_advisory_xact_lock(ADVISORY_KEY, Connection.id)).where(
     Connection.id == bindparam("connection_id")
 )
-_SHARE_POLLED = (
-    select(_CONNECTIONS.c.last_cdc_at)
-    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
-    .with_for_update(read=True, key_share=True)
-)
-#: SQLite: :func:`~flask_qbo.sync.locks.hold_connection`'s no-op update (the write lock), returning the time.
-_WRITE_POLLED = (
-    update(_CONNECTIONS)
-    .where(_CONNECTIONS.c.id == bindparam("connection_id"))
-    .values(updated_at=_CONNECTIONS.c.updated_at)
-    .returning(_CONNECTIONS.c.last_cdc_at)
-)
+_SHARE_POLLED = share_connection(_CONNECTIONS.c.last_cdc_at)
+_WRITE_POLLED = write_connection().returning(_CONNECTIONS.c.last_cdc_at)
 
 
 def hold_unpolled(session: Session, connection: Connection, polled: dt.datetime | None) -> None:
