@@ -88,3 +88,15 @@ def test_a_column_with_a_python_default_must_be_passed(store_app: t.Any) -> None
         with pytest.raises(ValueError, match="uuid"):
             rawmany.execute_many(db.session, sa.insert(Outbox), [{"tenant_key": "acme", "contact_key": "1"}], "t")
         db.session.rollback()
+
+
+def test_each_driver_gets_its_own_compiled_statement() -> None:
+    """Two ways of speaking to PostgreSQL in one process (here psycopg with either parameter style)."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    stmt = sa.insert(Outbox).values(uuid=sa.bindparam("uuid"))
+    keys = ["uuid", "tenant_key", "contact_key", "op", "status", "attempts", "available_at", "created_at", "updated_at"]
+    named = rawmany.prepare(psycopg.dialect(), stmt, keys, "driver test")
+    positional = rawmany.prepare(psycopg.dialect(paramstyle="format"), stmt, keys, "driver test")
+    assert "%(tenant_key)s" in named.sql and not named.positional
+    assert "%(tenant_key)s" not in positional.sql and positional.positional

@@ -42,12 +42,16 @@ class Prepared(t.NamedTuple):
     positional: bool
 
 
-_prepared: dict[tuple[str, str, tuple[str, ...]], Prepared] = {}
+_prepared: dict[tuple[str, str, str, str, tuple[str, ...]], Prepared] = {}
 
 
 def prepare(dialect: Dialect, stmt: sa.Insert, keys: t.Sequence[str], shape: str) -> Prepared:
-    """Compile ``stmt`` for rows with ``keys``; ``shape`` names the statement (one compile per shape and keys)."""
-    cache_key = (dialect.name, shape, tuple(keys))
+    """Compile ``stmt`` for rows with ``keys``; ``shape`` names the statement (one compile per shape and keys).
+
+    Compiled per driver too: two PostgreSQL drivers in one process (psycopg and
+    psycopg2, say) render casts and parameters differently.
+    """
+    cache_key = (dialect.name, dialect.driver, dialect.paramstyle, shape, tuple(keys))
     found = _prepared.get(cache_key)
     if found is not None:
         return found
