@@ -40,6 +40,7 @@ import requests
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
+from flask_qbo.cli import IMPORT_STEP_PAGES
 from flask_qbo.importing import fetch
 from flask_qbo.intuit.app_client import realm_client
 from flask_qbo.intuit.auth import access_token
@@ -215,7 +216,12 @@ def run_import(app: t.Any, budget: int) -> ImportRun:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="500 customers / 2,500 transactions")
-    parser.add_argument("--budget", type=int, default=10, help="pages per import step (flask qbo import: 10)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=IMPORT_STEP_PAGES,
+        help=f"pages per import step (flask qbo import: {IMPORT_STEP_PAGES})",
+    )
     parser.add_argument("--postgres", metavar="URL", help="import into a scratch schema on this PostgreSQL server")
     args = parser.parse_args()
     customers, transactions = (500, 2500) if args.quick else (10_000, 50_000)

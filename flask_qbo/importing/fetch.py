@@ -120,13 +120,20 @@ def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str
     return run
 
 
-def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> ImportRun:
+def run_import_step(
+    qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET, on_page: t.Callable[[ImportRun], None] | None = None
+) -> ImportRun:
     """Fetch up to ``budget`` pages of a run, then (once all are in) compute the match proposals.
 
     Pages are requested ahead, several at once (:mod:`.pages`), and stored
-    one by one in cursor order, each in its own commit.  A QBO error is
-    recorded on the run (shown on the progress page) and the run stays
-    resumable: the next step retries the same page.
+    one by one in cursor order, each in its own commit (``on_page(run)`` is
+    called after each).  A QBO error is recorded on the run (shown on the
+    progress page) and the run stays resumable: the next step retries the
+    same page.
+
+    Fetching and storing overlap only within a step: the last pages of a
+    step are stored with nothing else in flight.  A driver with time to
+    spare (``flask qbo import``) takes many pages per step for that reason.
     """
     session = _session(qbo)
     run = _get_run(session, run_id)
@@ -143,7 +150,7 @@ def run_import_step(qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET) -> Impo
     fetcher: pages.PageFetcher | None = None
     try:
         with pages.PageFetcher(qbo, app, client, window) as fetcher:
-            step.fetch_pages(_session(qbo), conn, run, client, fetcher, max(1, budget))
+            step.fetch_pages(_session(qbo), conn, run, client, fetcher, max(1, budget), on_page)
     except QBOError as exc:
         session.rollback()
         run = _get_run(session, run_id)

@@ -77,6 +77,8 @@ class EncodedJSON(sa.types.TypeDecorator[str]):
 
 #: The bound name of the encoded ``raw`` (a column's own name is reserved in an INSERT).
 _RAW = "raw_json"
+#: The bound name of the time a page is stored, the same in all its rows: passed once, processed once.
+_NOW = "page_stored_at"
 
 
 def _encoded(value: t.Any) -> str:
@@ -117,19 +119,19 @@ def upsert_customers(session: Session, connection: Connection, rows: t.Sequence[
             "realm_id": realm_id,
             "qbo_id": str(data["Id"]),
             "merged_into": None,
-            "updated_at": now,
             **mirror.customer_columns(data, names),
         }
         for data in rows
     ]
-    stmt = insert(_CUSTOMERS).values(raw=sa.bindparam(_RAW, type_=EncodedJSON()))
+    stmt = insert(_CUSTOMERS).values(raw=sa.bindparam(_RAW, type_=EncodedJSON()), updated_at=sa.bindparam(_NOW))
     new, old = stmt.excluded, _CUSTOMERS.c
     changed = {name: new[name] for name in values[0] if name not in ("tenant_key", "realm_id", "qbo_id")}
+    changed["updated_at"] = new.updated_at
     changed["merged_into"] = sa.case((new.active == sa.true(), sa.null()), else_=old.merged_into)
     stmt = stmt.on_conflict_do_update(
         index_elements=[old.realm_id, old.qbo_id], set_=changed, where=not_older(new, old, dialect_of(session))
     )
-    rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="customer upsert")
+    rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="customer upsert", shared={_NOW: now})
 
 
 def upsert_transactions(
@@ -152,12 +154,11 @@ def upsert_transactions(
                 "realm_id": realm_id,
                 "txn_type": entity,
                 "qbo_id": str(data["Id"]),
-                "updated_at": now,
                 **mirror.transaction_columns(entity, data, today),
             }
             for data in living
         ]
-        stmt = insert(_TRANSACTIONS).values(raw=sa.bindparam(_RAW, type_=EncodedJSON()))
+        stmt = insert(_TRANSACTIONS).values(raw=sa.bindparam(_RAW, type_=EncodedJSON()), updated_at=sa.bindparam(_NOW))
         new, old = stmt.excluded, _TRANSACTIONS.c
         after_delete = sa.or_(
             old.qbo_updated_at.is_(None),
@@ -165,10 +166,11 @@ def upsert_transactions(
         )
         guard = sa.case((old.deleted == sa.true(), after_delete), else_=not_older(new, old, dialect_of(session)))
         changed = {name: new[name] for name in values[0] if name not in ("realm_id", "txn_type", "qbo_id")}
+        changed["updated_at"] = new.updated_at
         stmt = stmt.on_conflict_do_update(
             index_elements=[old.realm_id, old.txn_type, old.qbo_id], set_=changed, where=guard
         )
-        rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="transaction upsert")
+        rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="transaction upsert", shared={_NOW: now})
     for data in deleted:  # tombstones come one at a time from CDC, never as a page
         mirror.mark_transaction_deleted(session, realm_id, entity, str(data["Id"]), when=last_updated(data))
 
