@@ -32,6 +32,8 @@ import typing as t
 
 from flask import Flask
 from flask import current_app
+from sqlalchemy import Text
+from sqlalchemy import cast
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -39,6 +41,7 @@ from sqlalchemy import update
 from ..config import get_config
 from ..errors import QBOConfigError
 from ..errors import QBOError
+from ..intuit import jsonbody
 from ..intuit.auth import record_reads
 from ..models import Connection
 from ..models import Customer
@@ -200,15 +203,17 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
             index.add(key, contact_values(contact, registration.fields))
     # Columns, not mirror objects, and one executemany for the proposals: a company of
     # tens of thousands of customers is proposed for without an object per row.
+    # ``raw`` as its text, parsed with orjson: the JSON type's own loader (the standard parser)
+    # was a sixth of proposing for a large company.
     customers = session.execute(
-        select(Customer.qbo_id, Customer.display_name, Customer.raw)
+        select(Customer.qbo_id, Customer.display_name, cast(Customer.raw, Text))
         .where(Customer.realm_id == run.realm_id, Customer.contact_key.is_(None), Customer.active.is_(True))
         .order_by(Customer.id)
         .execution_options(yield_per=1000)
     )
     proposals = {}
     for qbo_id, display_name, raw in customers:
-        values = qbo_values(raw or {}, registration.fields)
+        values = qbo_values((jsonbody.loads(raw) if raw else None) or {}, registration.fields)
         values["DisplayName"] = display_name
         proposals[qbo_id] = index.propose(values)
     done = {qbo_id for (qbo_id,) in session.query(ImportMatch.qbo_id).filter_by(run_id=run.id)}
