@@ -14,6 +14,7 @@ import pytest
 from tests.hostapp import make_app
 from tests.importing.test_bulk_upsert import TODAY
 from tests.importing.test_bulk_upsert import test_a_deleted_item_in_a_page_tombstones_its_row  # noqa: F401
+from tests.importing.test_bulk_upsert import test_a_number_orjson_cannot_encode_is_stored_as_it_came  # noqa: F401
 from tests.importing.test_bulk_upsert import test_a_page_is_one_statement_that_inserts_and_updates  # noqa: F401
 from tests.importing.test_bulk_upsert import test_a_repeated_id_in_one_page_keeps_the_newest  # noqa: F401
 from tests.importing.test_bulk_upsert import test_an_older_page_never_overwrites_a_newer_row  # noqa: F401

@@ -33,6 +33,7 @@ from ...models import Transaction
 from ...models import qbo_today
 from ...models import utcnow
 from . import prefetch
+from .docstatus import status_of
 from .parsing import clip
 from .parsing import is_stale
 from .parsing import last_updated
@@ -50,14 +51,6 @@ REF_KINDS = ("Term", "PaymentMethod")
 
 #: ``names(kind, ref)``: the display name of a ``SalesTermRef``/``PaymentMethodRef`` (see :func:`ref_name`).
 RefNames = t.Callable[[str, t.Mapping[str, t.Any]], "str | None"]
-
-_ESTIMATE_STATUS = {
-    "accepted": "accepted",
-    "closed": "closed",
-    "converted": "closed",
-    "rejected": "rejected",
-    "pending": "pending",
-}
 
 
 # -- reference lists (Term, PaymentMethod) ----------------------------------------
@@ -264,65 +257,6 @@ def surviving_id(session: Session, realm_id: str, qbo_id: str) -> str:
 # -- transactions ----------------------------------------------------------------------
 
 
-def _is_voided(data: t.Mapping[str, t.Any], total: Decimal | None) -> bool:
-    note = data.get("PrivateNote") or ""
-    return isinstance(note, str) and note.startswith("Voided") and (total is None or total == 0)
-
-
-def transaction_status(entity: str, data: t.Mapping[str, t.Any], today: dt.date) -> str:
-    """The status shown in the transactions folder, derived from QBO's fields.
-
-    QBO has no status field for most types, so it is computed: a void keeps the
-    record with zero amounts and a ``Voided`` note; an invoice is paid when its
-    balance reaches zero, overdue when its due date has passed with a balance.
-    """
-    total = to_decimal(data.get("TotalAmt"))
-    balance = to_decimal(data.get("Balance")) if entity == "Invoice" else None
-    due = parse_date(data.get("DueDate")) if entity == "Invoice" else None
-    return _status(entity, data, total, balance, due, today)
-
-
-def _status(
-    entity: str,
-    data: t.Mapping[str, t.Any],
-    amount: Decimal | None,
-    left: Decimal | None,
-    due: dt.date | None,
-    today: dt.date,
-) -> str:
-    """:func:`transaction_status` from the document's total, an invoice's balance and due date, already read.
-
-    The mirror's columns read them anyway; a page of a thousand rows reads them once.
-    """
-    zero = Decimal("0")
-    total = amount or zero
-    if entity == "Estimate":
-        status = str(data.get("TxnStatus") or "Pending").casefold()
-        return _ESTIMATE_STATUS.get(status, "pending")
-    if _is_voided(data, amount):
-        return "void"
-    if entity == "Invoice":
-        balance = total if left is None else left
-        if balance == 0 and total > 0:
-            return "paid"
-        if 0 < balance < total:
-            return "partially_paid"
-        if due is not None and due < today and balance > 0:
-            return "overdue"
-        return "open"
-    if entity == "Payment":
-        unapplied = to_decimal(data.get("UnappliedAmt")) or zero
-        return "unapplied" if unapplied > 0 else "applied"
-    if entity == "SalesReceipt":
-        return "paid"
-    if entity == "CreditMemo":
-        remaining = to_decimal(data.get("RemainingCredit")) or zero
-        return "open" if remaining > 0 else "applied"
-    if entity == "RefundReceipt":
-        return "refunded"
-    raise ValueError(f"{entity!r} is not a mirrored transaction type; expected one of {TRANSACTION_TYPES}.")
-
-
 def _balance(entity: str, data: t.Mapping[str, t.Any]) -> Decimal | None:
     """What is still open on the document: unapplied money for payments, credit left for memos."""
     if entity == "Payment":
@@ -411,7 +345,7 @@ def transaction_columns(entity: str, data: t.Mapping[str, t.Any], today: dt.date
     due_date = data.get("DueDate")
     due = parse_date(due_date or data.get("ExpirationDate"))
     total, balance = to_decimal(data.get("TotalAmt")), _balance(entity, data)
-    status = _status(entity, data, total, balance if entity == "Invoice" else None, due if due_date else None, today)
+    status = status_of(entity, data, total, balance if entity == "Invoice" else None, due if due_date else None, today)
     return {
         "deleted": False,
         "customer_qbo_id": clip(_inner(data, "CustomerRef", "value"), 32),
