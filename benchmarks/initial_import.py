@@ -16,6 +16,8 @@ computes match proposals against a set of CRM contacts.  Figures:
   (the throttle's limit), timed before and after the import (the mean is used).
 * ``requests`` vs ``minimum_requests``: one query page per 1000 rows per entity
   type (an empty type still costs one page), plus one request of counts.
+* ``machine_python_ms``: how fast this machine runs Python (:mod:`benchmarks.machine`),
+  to compare CPU figures taken on different machines.
 * Peak RSS from ``resource.getrusage``; the emulator's data was built in this
   process before the child was forked, so the import's share is reported as the
   growth during the import.
@@ -40,6 +42,8 @@ import requests
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
+from benchmarks.machine import python_ms
+from flask_qbo.cli import IMPORT_STEP_PAGES
 from flask_qbo.importing import fetch
 from flask_qbo.intuit.app_client import realm_client
 from flask_qbo.intuit.auth import access_token
@@ -215,7 +219,12 @@ def run_import(app: t.Any, budget: int) -> ImportRun:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="500 customers / 2,500 transactions")
-    parser.add_argument("--budget", type=int, default=10, help="pages per import step (flask qbo import: 10)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=IMPORT_STEP_PAGES,
+        help=f"pages per import step (flask qbo import: {IMPORT_STEP_PAGES})",
+    )
     parser.add_argument("--postgres", metavar="URL", help="import into a scratch schema on this PostgreSQL server")
     args = parser.parse_args()
     customers, transactions = (500, 2500) if args.quick else (10_000, 50_000)
@@ -281,6 +290,7 @@ def main() -> None:
         "wall_s": round(wall, 2),
         "client_ms_per_1k_rows": round(client_cpu * 1000 / rows * 1000, 1),
         "proposals_cpu_s": round(proposals.cpu, 2),
+        "machine_python_ms": python_ms(),
         "fetch_only_s": round(fetch_s, 2),
         "import_over_fetch_only": round(wall / fetch_s, 2),
         "emulator_seed_s": round(seeded, 2),

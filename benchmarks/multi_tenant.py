@@ -22,7 +22,9 @@ Figures (one JSON line, ``{"benchmark": "multi_tenant", ...}``):
   others), 95th percentile over all polls;
 * ``requests_per_company_hour``: QBO API requests per company in the hour;
 * ``token_refreshes_per_company_hour``: calls of the OAuth token endpoint per
-  company in the hour (an access token lives an hour: one each).
+  company in the hour (an access token lives an hour: one each);
+* ``machine_python_ms``: how fast this machine runs Python (:mod:`benchmarks.machine`),
+  to compare CPU figures taken on different machines.
 
 Two sides run one after the other on the same simulated hour:
 
@@ -55,6 +57,7 @@ import typing as t
 
 from sqlalchemy import insert
 
+from benchmarks.machine import python_ms
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.intuit.oauth import token_values
 from flask_qbo.models import CompanyPrefs
@@ -301,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.disable(logging.ERROR)
     companies = args.companies or (500 if args.quick else 10_000)
-    result: dict[str, t.Any] = {"benchmark": "multi_tenant"}
+    result: dict[str, t.Any] = {"benchmark": "multi_tenant", "machine_python_ms": python_ms()}
     sides = {
         "thread_sqlite": lambda: run(companies, args.ticks),
         "celery_postgres": lambda: run_celery(companies, args.ticks),

@@ -108,3 +108,23 @@ def test_import_command_resumes_a_stuck_run_and_cancels(app, emulator, connected
     assert fresh.exit_code == 0 and "Applied 1 decision" in fresh.output, fresh.output
     with app.app_context():
         assert [r.status for r in db.session.query(ImportRun).order_by(ImportRun.id)] == ["cancelled", "done"]
+
+
+def test_import_command_reports_progress_within_its_long_steps(app, emulator, connected, monkeypatch):
+    """The command stores many pages per step (fetching overlaps storing); progress still shows every ten."""
+    from flask_qbo.importing import fetch
+    from flask_qbo.importing import pages
+
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    for n in range(24):  # twelve full pages of customers, then one more to find the end
+        add_customer(emulator, GivenName=f"G{n}", FamilyName="Progress")
+    steps = []
+    step = fetch.run_import_step
+    monkeypatch.setattr(fetch, "run_import_step", lambda *args, **kwargs: steps.append(1) or step(*args, **kwargs))
+    result = app.test_cli_runner().invoke(args=["qbo", "import", "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    assert len(steps) == 1  # about twenty pages: one step
+    lines = [line.strip() for line in result.output.splitlines() if "customers," in line]
+    # Ten pages in (reference lists, then customers): a line while the one step is still running.
+    assert lines[0].startswith("12%  6/24 customers, 0 transactions, 11 requests"), lines
+    assert len(lines) == 3 and lines[-1].startswith("100%  24/24 customers"), lines

@@ -82,9 +82,18 @@ class _Step:
 
 
 def fetch_pages(
-    session: Session, conn: Connection, run: ImportRun, client: QBOClient, fetcher: pages.PageFetcher, budget: int
+    session: Session,
+    conn: Connection,
+    run: ImportRun,
+    client: QBOClient,
+    fetcher: pages.PageFetcher,
+    budget: int,
+    on_page: t.Callable[[ImportRun], None] | None = None,
 ) -> None:
-    """Store up to ``budget`` pages from the run's cursor, requesting the planned ones ahead."""
+    """Store up to ``budget`` pages from the run's cursor, requesting the planned ones ahead.
+
+    ``on_page(run)`` is called after each page is committed (a driver's progress report).
+    """
     step = _Step(session, run)
     requested = 0
     planned: list[pages.Page] = []
@@ -105,6 +114,8 @@ def fetch_pages(
             requested += 1
         if not _store_page(session, conn, run, step, entity, start, fetcher.take()):
             return
+        if on_page is not None:
+            on_page(run)
 
 
 def _store_page(

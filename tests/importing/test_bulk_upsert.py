@@ -79,6 +79,20 @@ def test_a_page_is_one_statement_that_inserts_and_updates(store_app: t.Any) -> N
     assert len(found) == 50 and found["1"] == ("Customer 1 v3", "3") and found["2"] == ("Customer 2 v0", "0")
 
 
+def test_a_number_orjson_cannot_encode_is_stored_as_it_came(store_app: t.Any) -> None:
+    """An integer beyond 64 bits in QBO's JSON (a custom field, say) takes the standard encoder, whole."""
+    huge = 2**70 + 1
+    with store_app.app_context():
+        conn = db.session.query(Connection).one()
+        bulk.upsert_customers(db.session, conn, [customer("1", "0", "2026-02-01T10:00:00Z", Extra={"n": huge})])
+        bulk.upsert_transactions(
+            db.session, TEST_REALM, "Invoice", [{**invoice("2", "0", "2026-02-01T10:00:00Z"), "N": huge}]
+        )
+        db.session.commit()
+        assert db.session.query(Customer).one().raw["Extra"] == {"n": huge}
+        assert db.session.query(Transaction).one().raw["N"] == huge
+
+
 def test_an_older_page_never_overwrites_a_newer_row(store_app: t.Any) -> None:
     """A webhook stored version 5 while the import's page (fetched earlier) still carries version 2."""
     with store_app.app_context():

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from flask_qbo.models import Connection
 from flask_qbo.models import Outbox
+from flask_qbo.models import Transaction
 from flask_qbo.sync.pull import bulk
 from flask_qbo.sync.pull import rawmany
 from tests.hostapp import db
@@ -67,18 +68,38 @@ def _store(conn: Connection, realm: str) -> None:
         bulk.upsert_transactions(db.session, realm, entity, rows, today=TODAY)
 
 
+def _sqlalchemy_executemany(
+    session: t.Any, stmt: sa.Insert, rows: list[dict[str, t.Any]], shape: str, shared: dict[str, t.Any] | None = None
+) -> None:
+    session.execute(stmt, [dict(row, **(shared or {})) for row in rows])
+
+
 def test_the_driver_stores_what_sqlalchemy_would(store_app: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk, "utcnow", lambda: NOW)
     with store_app.app_context():
         conn = db.session.query(Connection).one()
         _store(conn, "111")  # through the driver
         with monkeypatch.context() as patched:  # through SQLAlchemy's executemany, as before
-            patched.setattr(rawmany, "execute_many", lambda session, stmt, rows, shape: session.execute(stmt, rows))
+            patched.setattr(rawmany, "execute_many", _sqlalchemy_executemany)
             _store(conn, "222")
         db.session.flush()
         for table in ("qbo_customer", "qbo_transaction"):
             mine, theirs = (rows := stored(table))[: len(rows) // 2], rows[len(rows) // 2 :]
             assert mine and mine == theirs, table
+        db.session.rollback()
+
+
+def test_a_value_shared_by_the_rows_is_the_calls_own(store_app: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time a page is stored is passed once per page; a later page must not store the first page's time."""
+    later = NOW + dt.timedelta(minutes=5)
+    with store_app.app_context():
+        for when, realm in ((NOW, "111"), (later, "222")):
+            monkeypatch.setattr(bulk, "utcnow", lambda when=when: when)
+            bulk.upsert_transactions(db.session, realm, "Invoice", documents()["Invoice"], today=TODAY)
+        stored_at: dict[str, set[dt.datetime]] = {}
+        for realm, when in db.session.execute(sa.select(Transaction.realm_id, Transaction.updated_at)):
+            stored_at.setdefault(realm, set()).add(when)
+        assert stored_at == {"111": {NOW}, "222": {later}}
         db.session.rollback()
 
 

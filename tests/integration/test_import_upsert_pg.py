@@ -14,6 +14,7 @@ import pytest
 from tests.hostapp import make_app
 from tests.importing.test_bulk_upsert import TODAY
 from tests.importing.test_bulk_upsert import test_a_deleted_item_in_a_page_tombstones_its_row  # noqa: F401
+from tests.importing.test_bulk_upsert import test_a_number_orjson_cannot_encode_is_stored_as_it_came  # noqa: F401
 from tests.importing.test_bulk_upsert import test_a_page_is_one_statement_that_inserts_and_updates  # noqa: F401
 from tests.importing.test_bulk_upsert import test_a_repeated_id_in_one_page_keeps_the_newest  # noqa: F401
 from tests.importing.test_bulk_upsert import test_an_older_page_never_overwrites_a_newer_row  # noqa: F401
@@ -64,3 +65,44 @@ def test_only_the_pages_id_lookups_are_planned_for_their_values(store_app: t.Any
     assert {mode for kind, mode in modes if kind == "SELECT"} == {"force_custom_plan"}
     assert {mode for kind, mode in modes if kind == "INSERT"} == {"auto"}
     assert [kind for kind, _ in modes].count("SELECT") == 3
+
+
+def test_a_page_as_one_document_stores_what_it_stores_row_by_row(
+    store_app: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL gets a page as one INSERT … SELECT from one JSON document; each value must come out
+    as the per-row ``INSERT … VALUES`` (SQLite's statement, on PostgreSQL here) stores it."""
+    from sqlalchemy.dialects import sqlite
+
+    from flask_qbo.models import Connection
+    from flask_qbo.sync.pull import bulk
+    from flask_qbo.sync.pull import pagerows
+    from flask_qbo.sync.pull import rawmany
+    from tests.hostapp import db
+    from tests.importing.test_rawmany import NOW
+    from tests.importing.test_rawmany import _store
+    from tests.importing.test_rawmany import stored
+
+    monkeypatch.setattr(bulk, "utcnow", lambda: NOW)
+    row_by_row = pagerows.page_insert
+    with store_app.app_context():
+        conn = db.session.query(Connection).one()
+        statements: list[str] = []
+
+        def recorded(*args: t.Any) -> t.Any:
+            stmt, params = row_by_row(*args)
+            statements.append(str(stmt))
+            return stmt, params
+
+        monkeypatch.setattr(pagerows, "page_insert", recorded)
+        _store(conn, "111")  # as one document
+        with monkeypatch.context() as patched:
+            patched.setattr(pagerows, "page_insert", lambda dialect, *args: row_by_row(sqlite.dialect(), *args))
+            patched.setattr(rawmany, "_prepared", {})  # the same shapes, compiled from the other statements
+            _store(conn, "222")
+        db.session.flush()
+        assert statements and all("json_to_recordset" in sql for sql in statements)
+        for table in ("qbo_customer", "qbo_transaction"):
+            document, rows = (found := stored(table))[: len(found) // 2], found[len(found) // 2 :]
+            assert document and document == rows, table
+        db.session.rollback()

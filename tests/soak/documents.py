@@ -55,8 +55,8 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
 from flask_qbo.models import Transaction
 from flask_qbo.models import qbo_today
+from flask_qbo.sync.pull.docstatus import transaction_status
 from flask_qbo.sync.pull.mirror import transaction_columns
-from flask_qbo.sync.pull.mirror import transaction_status
 from flask_qbo.testing import TEST_REALM
 
 from ..hostapp import db

@@ -97,6 +97,15 @@ def test_control_and_bidi_characters_never_reach_the_payload(char: str) -> None:
     assert customer_hash(values) == customer_hash(contact_values(clean, FIELDS))
 
 
+def test_no_character_the_cleaning_removes_counts_as_printable() -> None:
+    """``strip_invisible`` returns printable text as it is, without its regex: every code point the
+    regex removes must be one :meth:`str.isprintable` refuses, in this Python's Unicode tables."""
+    from flask_qbo.sync.text import _INVISIBLE
+
+    slipped = [f"U+{cp:04X}" for cp in range(0x110000) if chr(cp).isprintable() and _INVISIBLE.match(chr(cp))]
+    assert slipped == []
+
+
 def test_tabs_and_line_breaks_are_kept_only_in_multiline_fields() -> None:
     values = contact_values(
         contact(

@@ -18,7 +18,7 @@ import pytest
 
 from flask_qbo.emulator.ui_forms import txn_status
 from flask_qbo.models import Transaction
-from flask_qbo.sync.pull.mirror import transaction_status
+from flask_qbo.sync.pull.docstatus import transaction_status
 from flask_qbo.widgets.data import display_status
 from flask_qbo.widgets.formatting import status_label
 

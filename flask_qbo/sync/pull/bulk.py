@@ -4,9 +4,10 @@
 ``SELECT`` (and the autoflush of the previous row) per object: right for a
 webhook or a CDC page of a few changes, ten times the budget for an import of
 tens of thousands.  Here a page becomes one Core ``INSERT … ON CONFLICT DO
-UPDATE`` run with executemany, its rows handed to the driver as SQLAlchemy
-would convert them (:mod:`.rawmany`; SQLite and PostgreSQL have the same
-upsert; another database falls back to the single-row functions).
+UPDATE`` (SQLite and PostgreSQL have the same upsert; another database falls
+back to the single-row functions), its rows handed to the driver as
+SQLAlchemy would convert them (:mod:`.rawmany`): one row at a time on SQLite,
+as arrays on PostgreSQL (:mod:`.pagerows`).
 
 The rules stay :mod:`.mirror`'s, moved into SQL so they hold against whatever
 another process wrote meanwhile:
@@ -24,20 +25,14 @@ another process wrote meanwhile:
 
 SyncTokens are compared as numbers when both are plain digits (after trimming
 spaces, at most 18 of them), which is what QBO sends.
-
-Each row's ``raw`` is encoded here with orjson and sent as it is
-(:class:`EncodedJSON`): the column's own JSON type would encode it with
-:mod:`json`, which cost the import more than any other step of storing a page.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import typing as t
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
@@ -49,6 +44,7 @@ from ...models import Transaction
 from ...models import qbo_today
 from ...models import utcnow
 from . import mirror
+from . import pagerows
 from . import rawmany
 from .parsing import clip
 from .parsing import is_stale
@@ -59,38 +55,6 @@ if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 Row = t.Mapping[str, t.Any]
-
-
-class EncodedJSON(sa.types.TypeDecorator[str]):
-    """A JSON column's value already encoded as JSON text, bound as it is.
-
-    The column stays JSON to the database (PostgreSQL still gets its cast);
-    only the encoding step of :class:`sqlalchemy.types.JSON` is skipped.
-    """
-
-    impl = sa.JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect: sa.Dialect) -> None:
-        return None
-
-
-#: The bound name of the encoded ``raw`` (a column's own name is reserved in an INSERT).
-_RAW = "raw_json"
-
-
-def _encoded(value: t.Any) -> str:
-    """``value`` as JSON text: orjson, or :mod:`json` for what orjson refuses (integers beyond 64 bits)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(value)
-
-
-def _with_encoded_raw(values: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
-    for row in values:
-        row[_RAW] = _encoded(row.pop("raw"))
-    return values
 
 
 _CUSTOMERS = t.cast(sa.Table, Customer.__table__)
@@ -117,19 +81,19 @@ def upsert_customers(session: Session, connection: Connection, rows: t.Sequence[
             "realm_id": realm_id,
             "qbo_id": str(data["Id"]),
             "merged_into": None,
-            "updated_at": now,
             **mirror.customer_columns(data, names),
         }
         for data in rows
     ]
-    stmt = insert(_CUSTOMERS).values(raw=sa.bindparam(_RAW, type_=EncodedJSON()))
+    changed_names = [name for name in values[0] if name not in ("tenant_key", "realm_id", "qbo_id")]
+    stmt, params = pagerows.page_insert(_dialect(session), insert, _CUSTOMERS, values)
     new, old = stmt.excluded, _CUSTOMERS.c
-    changed = {name: new[name] for name in values[0] if name not in ("tenant_key", "realm_id", "qbo_id")}
+    changed = {name: new[name] for name in [*changed_names, "updated_at"]}
     changed["merged_into"] = sa.case((new.active == sa.true(), sa.null()), else_=old.merged_into)
     stmt = stmt.on_conflict_do_update(
         index_elements=[old.realm_id, old.qbo_id], set_=changed, where=not_older(new, old, dialect_of(session))
     )
-    rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="customer upsert")
+    rawmany.execute_many(session, stmt, params, shape="customer upsert", shared={pagerows.NOW: now})
 
 
 def upsert_transactions(
@@ -152,23 +116,23 @@ def upsert_transactions(
                 "realm_id": realm_id,
                 "txn_type": entity,
                 "qbo_id": str(data["Id"]),
-                "updated_at": now,
                 **mirror.transaction_columns(entity, data, today),
             }
             for data in living
         ]
-        stmt = insert(_TRANSACTIONS).values(raw=sa.bindparam(_RAW, type_=EncodedJSON()))
+        changed_names = [name for name in values[0] if name not in ("realm_id", "txn_type", "qbo_id")]
+        stmt, params = pagerows.page_insert(_dialect(session), insert, _TRANSACTIONS, values)
         new, old = stmt.excluded, _TRANSACTIONS.c
         after_delete = sa.or_(
             old.qbo_updated_at.is_(None),
             sa.and_(new.qbo_updated_at.isnot(None), new.qbo_updated_at > old.qbo_updated_at),
         )
         guard = sa.case((old.deleted == sa.true(), after_delete), else_=not_older(new, old, dialect_of(session)))
-        changed = {name: new[name] for name in values[0] if name not in ("realm_id", "txn_type", "qbo_id")}
+        changed = {name: new[name] for name in [*changed_names, "updated_at"]}
         stmt = stmt.on_conflict_do_update(
             index_elements=[old.realm_id, old.txn_type, old.qbo_id], set_=changed, where=guard
         )
-        rawmany.execute_many(session, stmt, _with_encoded_raw(values), shape="transaction upsert")
+        rawmany.execute_many(session, stmt, params, shape="transaction upsert", shared={pagerows.NOW: now})
     for data in deleted:  # tombstones come one at a time from CDC, never as a page
         mirror.mark_transaction_deleted(session, realm_id, entity, str(data["Id"]), when=last_updated(data))
 
@@ -250,9 +214,13 @@ def among(session: Session, column: QueryableAttribute[str], values: t.Collectio
     return column.in_(list(values))
 
 
+def _dialect(session: Session) -> sa.Dialect:
+    return session.get_bind(mapper=Customer).dialect
+
+
 def dialect_of(session: Session) -> str:
     """The name of the database dialect the mirror tables live on (``sqlite``, ``postgresql`` ...)."""
-    return session.get_bind(mapper=Customer).dialect.name
+    return _dialect(session).name
 
 
 def insert_for(session: Session) -> t.Callable[[sa.Table], t.Any] | None:

@@ -29,12 +29,16 @@ def parse_date(value: object) -> dt.date | None:
         return None
 
 
+#: A money value's precision: two places.
+_CENT = Decimal("0.01")
+
+
 def to_decimal(value: object) -> Decimal | None:
     """A money value as a two-place Decimal; ``None`` when absent or not a number."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return Decimal(str(value)).quantize(Decimal("0.01"))
+        return Decimal(str(value)).quantize(_CENT)
     except (InvalidOperation, ValueError):
         return None
 

@@ -13,6 +13,7 @@ from flask_qbo.intuit import times
 from flask_qbo.models import Connection
 from flask_qbo.models import RefItem
 from flask_qbo.models import metadata
+from flask_qbo.sync.pull import docstatus
 from flask_qbo.sync.pull import mirror
 
 TODAY = dt.date(2025, 6, 1)
@@ -129,7 +130,7 @@ def test_parse_time_formats(text, expected):
     ],
 )
 def test_transaction_status(entity, data, status):
-    assert mirror.transaction_status(entity, data, TODAY) == status
+    assert docstatus.transaction_status(entity, data, TODAY) == status
 
 
 def invoice(qbo_id="9", token="0", when="2025-05-01T00:00:00Z", **extra):
