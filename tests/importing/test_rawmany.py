@@ -39,6 +39,7 @@ def documents() -> dict[str, list[dict[str, t.Any]]]:
                 "CurrencyRef": {"value": "CAD"},
                 "EmailStatus": "EmailSent",
                 "CustomerMemo": {"value": "Merci — ✓ «payé»"},
+                "PrivateNote": "a NUL\x00 as QBO may send one",
                 "MetaData": meta,
             },
             {"Id": "2", "SyncToken": "x7", "TotalAmt": 0, "MetaData": {}},

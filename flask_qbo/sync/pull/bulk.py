@@ -7,7 +7,7 @@ tens of thousands.  Here a page becomes one Core ``INSERT … ON CONFLICT DO
 UPDATE`` (SQLite and PostgreSQL have the same upsert; another database falls
 back to the single-row functions), its rows handed to the driver as
 SQLAlchemy would convert them (:mod:`.rawmany`): one row at a time on SQLite,
-as arrays on PostgreSQL (:mod:`.pagerows`).
+as one JSON document on PostgreSQL (:mod:`.pagerows`).
 
 The rules stay :mod:`.mirror`'s, moved into SQL so they hold against whatever
 another process wrote meanwhile:

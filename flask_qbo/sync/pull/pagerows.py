@@ -9,7 +9,10 @@ decides how the rows reach the database:
   by the table's columns.  The server plans and runs one statement instead
   of a thousand, and the driver sends one parameter, encoded in C, instead of
   twenty thousand converted one by one: a page's write took less than half
-  the client's and the server's time.
+  the client's and the server's time.  Each ``raw`` travels as a string of
+  JSON inside the document, read back as ``json``: PostgreSQL refuses to
+  read a ``\u0000`` escape (a NUL QuickBooks may send in any text) out of a
+  document into a value, but keeps it in ``json`` text.
 
 Either way each row's ``raw`` is encoded with orjson (the column's own JSON
 type would encode it with :mod:`json`, which cost the import more than any
@@ -71,15 +74,15 @@ def page_insert(
     keys = list(values[0])
     for key in keys:  # what SQLAlchemy would bind: times in UTC (UTCDateTime), ...
         process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None and key != "raw":
-            for row in values:
-                row[key] = process(row[key])
+        for row in values:
+            row[key] = encoded(row[key]) if key == "raw" else process(row[key]) if process else row[key]
     rows = (
         sa.func.json_to_recordset(sa.cast(sa.bindparam(RAW, type_=sa.Text()), sa.JSON))
-        .table_valued(*(sa.column(key, _unsized(table.c[key])) for key in keys))
+        .table_valued(*(sa.column(key, sa.Text() if key == "raw" else _unsized(table.c[key])) for key in keys))
         .render_derived(with_types=True)
     )
-    source = sa.select(*(rows.c[key] for key in keys), sa.bindparam(NOW, type_=table.c.updated_at.type))
+    columns = (sa.cast(rows.c.raw, sa.JSON) if key == "raw" else rows.c[key] for key in keys)
+    source = sa.select(*columns, sa.bindparam(NOW, type_=table.c.updated_at.type))
     return insert(table).from_select([*keys, "updated_at"], source), [{RAW: _page_json(values)}]
 
 
