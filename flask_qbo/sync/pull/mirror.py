@@ -345,6 +345,7 @@ def transaction_columns(entity: str, data: t.Mapping[str, t.Any], today: dt.date
     due_date = data.get("DueDate")
     due = parse_date(due_date or data.get("ExpirationDate"))
     total, balance = to_decimal(data.get("TotalAmt")), _balance(entity, data)
+    # The status reads an invoice's own Balance and DueDate only, as transaction_status does.
     status = status_of(entity, data, total, balance if entity == "Invoice" else None, due if due_date else None, today)
     return {
         "deleted": False,

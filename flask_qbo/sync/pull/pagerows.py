@@ -26,7 +26,6 @@ as the single-row path does, where a cast would cut it short.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import typing as t
 from decimal import Decimal
@@ -72,10 +71,13 @@ def page_insert(
             row[RAW] = encoded(row.pop("raw"))
         return insert(table).values(raw=sa.bindparam(RAW, type_=EncodedJSON()), updated_at=sa.bindparam(NOW)), values
     keys = list(values[0])
+    for row in values:  # a string of JSON inside the document (see the module's docstring: NUL)
+        row["raw"] = encoded(row["raw"])
     for key in keys:  # what SQLAlchemy would bind: times in UTC (UTCDateTime), ...
         process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-        for row in values:
-            row[key] = encoded(row[key]) if key == "raw" else process(row[key]) if process else row[key]
+        if process is not None and key != "raw":
+            for row in values:
+                row[key] = process(row[key])
     rows = (
         sa.func.json_to_recordset(sa.cast(sa.bindparam(RAW, type_=sa.Text()), sa.JSON))
         .table_valued(*(sa.column(key, sa.Text() if key == "raw" else _unsized(table.c[key])) for key in keys))
@@ -87,21 +89,18 @@ def page_insert(
 
 
 def _page_json(values: list[dict[str, t.Any]]) -> str:
-    """The page's rows as one JSON array: dates and times in ISO 8601, money as decimal strings."""
-    try:
-        return orjson.dumps(values, default=_decimal).decode()
-    except TypeError:  # an integer beyond 64 bits in a raw: the standard encoder takes it
-        return json.dumps(values, default=_decimal_or_date)
+    """The page's rows as one JSON array: dates and times in ISO 8601, money as decimal strings.
+
+    Every value is a column's (text, number, date, time, flag) or a ``raw`` already encoded
+    by :func:`encoded`, so orjson takes all of them.
+    """
+    return orjson.dumps(values, default=_decimal).decode()
 
 
 def _decimal(value: object) -> str:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _decimal_or_date(value: object) -> str:
-    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else _decimal(value)
 
 
 def _unsized(column: sa.Column[t.Any]) -> sa.types.TypeEngine[t.Any]:
