@@ -36,13 +36,6 @@ def parse_time(value: object) -> dt.datetime | None:
     instants outside Python's calendar and epoch numbers before
     :data:`EPOCH_FLOOR` (``"20151005"`` is a compact date, not 1970) are unusable.
     """
-    if type(value) is str and "T" in value:  # the usual spelling, read before any other check (a hot path)
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
