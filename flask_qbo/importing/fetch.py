@@ -18,10 +18,11 @@ and the progress bar).  A step requests the pages it will store ahead, up to
 the realm's concurrency limit (:mod:`.pages`), and stores each with one bulk
 upsert.
 
-Steps are driven by whoever asks: the progress poll of the admin page (one step
+Steps are driven by whoever asks: the progress poll of the admin page (a step
 of about a second per poll, :func:`poll_step`, so it works with ``QBO_RUNNER =
-"none"``), ``flask qbo import``, or a runner calling :func:`run_pending`.  A compare-and-set on the run's request
-counter makes concurrent drivers harmless: the loser's page is discarded.
+"none"``), ``flask qbo import``, or a runner calling :func:`run_pending`.  A
+compare-and-set on the run's request counter makes concurrent drivers
+harmless: the loser's page is discarded.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ log = logging.getLogger(__name__)
 
 #: Run states in which the import still has work before the review.
 ACTIVE = (ImportStatus.FETCHING, ImportStatus.REVIEW, ImportStatus.APPLYING)
-#: Pages fetched per step by default: about a second of work, so a poll answers quickly.
+#: Pages per step when the caller names no budget (:func:`run_pending`): a short step, so one run
+#: does not hold a runner's turn for long.
 DEFAULT_BUDGET = 3
 #: Seconds a step driven by the progress poll keeps requesting pages (:func:`poll_step`).
 POLL_SECONDS = 1.0
@@ -356,8 +358,8 @@ __all__ = [
     "current_run",
     "import_enabled",
     "minimum_requests",
-    "progress",
     "poll_step",
+    "progress",
     "run_import_step",
     "run_pending",
     "start_import",
