@@ -16,6 +16,10 @@ computes match proposals against a set of CRM contacts.  Figures:
   (the throttle's limit), timed before and after the import (the mean is used).
 * ``requests`` vs ``minimum_requests``: one query page per 1000 rows per entity
   type (an empty type still costs one page), plus one request of counts.
+* ``driver`` and ``steps``: ``cli`` runs ``flask qbo import``'s steps (``--budget``
+  pages each); ``--web`` runs them as the admin page's progress poll does, one
+  :func:`~flask_qbo.importing.fetch.poll_step` per poll and a second between
+  two polls, so its wall time (pauses included) is what an admin waits.
 * ``machine_python_ms``: how fast this machine runs Python (:mod:`benchmarks.machine`),
   to compare CPU figures taken on different machines.
 * Peak RSS from ``resource.getrusage``; the emulator's data was built in this
@@ -201,19 +205,29 @@ class ProposalClock:
             self.cpu += time.thread_time() - started
 
 
-def run_import(app: t.Any, budget: int) -> ImportRun:
+#: Seconds between two progress polls of the admin page (its ``hx-trigger="every 1s"``).
+POLL_PAUSE_S = 1.0
+
+
+def run_import(app: t.Any, budget: int, web: bool = False) -> tuple[ImportRun, int]:
+    """The finished run and the steps it took: ``flask qbo import``'s steps of ``budget`` pages,
+    or with ``web`` the admin page's progress polls (:func:`fetch.poll_step`, a pause between two)."""
     from tests.hostapp import db
 
+    steps = 0
     with app.app_context():
         qbo = get_qbo(app)
         run = fetch.start_import(qbo, "acme")
         while run.status == ImportStatus.FETCHING:
-            run = fetch.run_import_step(qbo, run.id, budget=budget)
+            if web and steps:
+                time.sleep(POLL_PAUSE_S)
+            run = fetch.poll_step(qbo, run.id) if web else fetch.run_import_step(qbo, run.id, budget=budget)
+            steps += 1
             if run.error:
                 raise SystemExit(f"import paused: {run.error}")
         run = db.session.get(ImportRun, run.id)
         db.session.expunge(run)
-        return run
+        return run, steps
 
 
 def main() -> None:
@@ -224,6 +238,11 @@ def main() -> None:
         type=int,
         default=IMPORT_STEP_PAGES,
         help=f"pages per import step (flask qbo import: {IMPORT_STEP_PAGES})",
+    )
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help=f"steps as the admin page's progress poll runs them, {POLL_PAUSE_S:g} s apart (--budget is ignored)",
     )
     parser.add_argument("--postgres", metavar="URL", help="import into a scratch schema on this PostgreSQL server")
     args = parser.parse_args()
@@ -270,7 +289,7 @@ def main() -> None:
         fetch._propose_matches = proposals  # type: ignore[assignment]  # timed, unchanged
         cpu_before = time.process_time()
         started = time.perf_counter()
-        run = run_import(app, args.budget)
+        run, steps = run_import(app, args.budget, web=args.web)
         wall = time.perf_counter() - started
         client_cpu = (time.process_time() - cpu_before) - proposals.cpu
         fetch._propose_matches = proposals.real  # type: ignore[assignment]
@@ -285,6 +304,8 @@ def main() -> None:
     result = {
         "benchmark": "initial_import",
         "database": "postgresql" if args.postgres else "sqlite",
+        "driver": "web" if args.web else "cli",
+        "steps": steps,
         "customers": counts["Customer"],
         "transactions": rows - counts["Customer"],
         "wall_s": round(wall, 2),

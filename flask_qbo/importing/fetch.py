@@ -18,10 +18,11 @@ and the progress bar).  A step requests the pages it will store ahead, up to
 the realm's concurrency limit (:mod:`.pages`), and stores each with one bulk
 upsert.
 
-Steps are driven by whoever asks: the progress poll of the admin page (one step
-per poll, so it works with ``QBO_RUNNER = "none"``), ``flask qbo import``, or a
-runner calling :func:`run_pending`.  A compare-and-set on the run's request
-counter makes concurrent drivers harmless: the loser's page is discarded.
+Steps are driven by whoever asks: the progress poll of the admin page (a step
+of about a second per poll, :func:`poll_step`, so it works with ``QBO_RUNNER =
+"none"``), ``flask qbo import``, or a runner calling :func:`run_pending`.  A
+compare-and-set on the run's request counter makes concurrent drivers
+harmless: the loser's page is discarded.
 """
 
 from __future__ import annotations
@@ -74,8 +75,13 @@ log = logging.getLogger(__name__)
 
 #: Run states in which the import still has work before the review.
 ACTIVE = (ImportStatus.FETCHING, ImportStatus.REVIEW, ImportStatus.APPLYING)
-#: Pages fetched per step by default: about a second of work, so a poll answers quickly.
+#: Pages per step when the caller names no budget (:func:`run_pending`): a short step, so one run
+#: does not hold a runner's turn for long.
 DEFAULT_BUDGET = 3
+#: Seconds a step driven by the progress poll keeps requesting pages (:func:`poll_step`).
+POLL_SECONDS = 1.0
+#: Pages a poll's step may store at most: more than a second's worth at any page rate seen.
+POLL_BUDGET = 100
 
 
 def _session(qbo: QBO) -> Session:
@@ -124,15 +130,20 @@ def start_import(qbo: QBO, tenant_key: str, months: int | None = None, user: str
 
 
 def run_import_step(
-    qbo: QBO, run_id: int, budget: int = DEFAULT_BUDGET, on_page: t.Callable[[ImportRun], None] | None = None
+    qbo: QBO,
+    run_id: int,
+    budget: int = DEFAULT_BUDGET,
+    on_page: t.Callable[[ImportRun], None] | None = None,
+    seconds: float | None = None,
 ) -> ImportRun:
     """Fetch up to ``budget`` pages of a run, then (once all are in) compute the match proposals.
 
     Pages are requested ahead, several at once (:mod:`.pages`), and stored
     one by one in cursor order, each in its own commit (``on_page(run)`` is
-    called after each).  A QBO error is recorded on the run (shown on the
-    progress page) and the run stays resumable: the next step retries the
-    same page.
+    called after each).  With ``seconds``, the step stops requesting pages
+    after that long and ends once the pages in flight are stored.  A QBO
+    error is recorded on the run (shown on the progress page) and the run
+    stays resumable: the next step retries the same page.
 
     Fetching and storing overlap only within a step: the last pages of a
     step are stored with nothing else in flight.  A driver with time to
@@ -153,7 +164,7 @@ def run_import_step(
     fetcher: pages.PageFetcher | None = None
     try:
         with pages.PageFetcher(qbo, app, client, window) as fetcher:
-            step.fetch_pages(_session(qbo), conn, run, client, fetcher, max(1, budget), on_page)
+            step.fetch_pages(_session(qbo), conn, run, client, fetcher, max(1, budget), on_page, seconds)
     except QBOError as exc:
         session.rollback()
         run = _get_run(session, run_id)
@@ -290,6 +301,17 @@ def cancel(run_id: int, user: str | None = None) -> ImportRun:
     return run
 
 
+def poll_step(qbo: QBO, run_id: int) -> ImportRun:
+    """The step one progress poll of the admin page runs: :data:`POLL_SECONDS` of requests.
+
+    A budget of pages would have the poll wait on its last pages with nothing
+    else in flight (three pages a poll kept at most three of the realm's ten
+    requests busy); a time bound keeps the whole window busy for as long as a
+    poll can take, and still answers in about a second plus one page's round trip.
+    """
+    return run_import_step(qbo, run_id, budget=POLL_BUDGET, seconds=POLL_SECONDS)
+
+
 def run_pending(qbo: QBO) -> int:
     """Advance every run still fetching by one step (for runners); returns how many advanced."""
     session = _session(qbo)
@@ -336,6 +358,7 @@ __all__ = [
     "current_run",
     "import_enabled",
     "minimum_requests",
+    "poll_step",
     "progress",
     "run_import_step",
     "run_pending",

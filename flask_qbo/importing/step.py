@@ -12,6 +12,7 @@ in the cursor as ``totals``: they plan the pages and fill the progress bar.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import typing as t
 
 from flask import current_app
@@ -89,14 +90,23 @@ def fetch_pages(
     fetcher: pages.PageFetcher,
     budget: int,
     on_page: t.Callable[[ImportRun], None] | None = None,
+    seconds: float | None = None,
 ) -> None:
     """Store up to ``budget`` pages from the run's cursor, requesting the planned ones ahead.
 
     ``on_page(run)`` is called after each page is committed (a driver's progress report).
+    With ``seconds``, no page is requested once that long has passed (the first always is):
+    the pages already in flight are still stored, so the step ends about one page's round
+    trip later, however many pages the budget had left.
     """
     step = _Step(session, run)
     requested = 0
     planned: list[pages.Page] = []
+    stop_at = None if seconds is None else time.monotonic() + seconds
+
+    def may_request() -> bool:
+        return requested < budget and (stop_at is None or requested == 0 or time.monotonic() < stop_at)
+
     while run.cursor is not None:
         entity, start = run.cursor["entity"], int(run.cursor["start"])
         if entity in mirror.TRANSACTION_TYPES and step.only is None:
@@ -104,11 +114,11 @@ def fetch_pages(
             return
         if fetcher.next_page() != (entity, start):
             fetcher.drop()  # the company changed under the plan (or nothing was asked yet): plan again
-            if requested >= budget:
+            if not may_request():
                 return
             totals = step.count(run, client)
             planned = pages.plan(entity, start, totals, budget - requested, documents=step.only is not None)
-        while planned and not fetcher.full():
+        while planned and not fetcher.full() and may_request():
             page = planned.pop(0)
             fetcher.request(page, step.statement(run, page))
             requested += 1

@@ -133,7 +133,7 @@ def progress(run_id: int) -> ResponseReturnValue:
     qbo = _admin()
     run = _tenant_run(qbo, run_id)
     if run.status == ImportStatus.FETCHING:
-        run = fetch.run_import_step(qbo, run.id)
+        run = fetch.poll_step(qbo, run.id)
     body = render_template("qbo/import/_progress.html", back=_back(request.args.get("back")), **findings.card(qbo, run))
     return body if run.status == ImportStatus.FETCHING else HTMXResponseStopPolling(body)
 

@@ -193,3 +193,38 @@ def test_a_repeated_id_in_one_page_keeps_the_newest(store_app: t.Any) -> None:
         bulk.upsert_customers(db.session, conn, page)
         db.session.commit()
     assert names(store_app) == {"1": ("Customer 1 v3", "3")}
+
+
+def _lookups(store_app: t.Any, pages: list[list[str]]) -> tuple[list[set[str]], set[str]]:
+    """What :func:`bulk.among` finds for each page of ids, and the texts of the SELECTs it ran."""
+    from sqlalchemy import select
+
+    seen = statements(store_app)
+    with store_app.app_context():
+        bulk.upsert_transactions(
+            db.session, TEST_REALM, "Invoice", [invoice(n, "0", "2026-02-01T10:00:00Z") for n in "1234"], today=TODAY
+        )
+        found = [
+            set(db.session.scalars(select(Transaction.qbo_id).where(bulk.among(db.session, Transaction.qbo_id, ids))))
+            for ids in pages
+        ]
+        db.session.rollback()
+    return found, {s for s in seen if s.lstrip().upper().startswith("SELECT")}
+
+
+def test_a_pages_ids_are_looked_up_with_one_parameter_on_sqlite(store_app: t.Any) -> None:
+    """A thousand ids expanded into a thousand parameters made SQLAlchemy render the lookup again for
+    every page; as one JSON array (``json_each``) every page runs the same statement, and finds the same rows."""
+    pages = [["1", "2"], ["2", "3", "9"], ["it's", '"4"', "4"]]
+    found, selects = _lookups(store_app, pages)
+    assert found == [{"1", "2"}, {"2", "3"}, {"4"}]
+    assert len(selects) == 1 and "json_each" in selects.pop()
+
+
+def test_an_sqlite_without_json_each_gets_the_list(store_app: t.Any, monkeypatch: t.Any) -> None:
+    from sqlite3 import dbapi2  # what SQLAlchemy's pysqlite dialect holds as its DB-API
+
+    monkeypatch.setattr(dbapi2, "sqlite_version_info", (3, 37, 2))
+    found, selects = _lookups(store_app, [["1", "2"], ["2", "3", "9"]])
+    assert found == [{"1", "2"}, {"2", "3"}]
+    assert len(selects) == 2 and not [s for s in selects if "json_each" in s]

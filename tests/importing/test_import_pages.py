@@ -23,6 +23,8 @@ from flask_qbo.models import ImportRun
 from flask_qbo.models import Transaction
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
+from tests.conftest import login
+from tests.hostapp import ACME_ADMIN
 from tests.hostapp import db
 from tests.sync.pull.pull_support import add_customer
 from tests.sync.pull.pull_support import add_invoice
@@ -139,6 +141,56 @@ def test_a_refused_token_is_refreshed_by_the_step_and_the_page_fetched_again(app
             run = fetch.run_import_step(qbo, run.id, budget=10)
             assert run.error is None
         assert rows_stored(Customer) == CUSTOMERS and rows_stored(Transaction) == INVOICES
+
+
+def test_a_timed_step_stops_requesting_at_its_time_and_stores_what_is_in_flight(
+    app, emulator, connected, company, small_pages, monkeypatch
+):
+    """The clock passes the step's time once the window's three pages are requested: those three are
+    stored, no fourth is asked for, and the next step goes on from the cursor."""
+    from flask_qbo.importing import step
+
+    app.config["QBO_MAX_CONCURRENT"] = 3
+    requested: list[pages.Page] = []
+    ask = pages.PageFetcher.request
+
+    def request(self: pages.PageFetcher, page: pages.Page, statement: str) -> None:
+        requested.append(page)
+        ask(self, page, statement)
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return 0.0 if len(requested) < 3 else 100.0
+
+    monkeypatch.setattr(pages.PageFetcher, "request", request)
+    monkeypatch.setattr(step, "time", Clock)
+    with app.app_context():
+        qbo = get_qbo(app)
+        run = fetch.start_import(qbo, "acme")
+        run = fetch.run_import_step(qbo, run.id, budget=100, seconds=1.0)
+        assert len(requested) == 3 and run.requests_made == 4  # the three pages and the count
+        planned = pages.plan(*requested[0], run.cursor["totals"], 4)
+        assert planned[:3] == requested and (run.cursor["entity"], run.cursor["start"]) == planned[3]
+        assert (run.status, run.error) == ("fetching", None)
+        monkeypatch.setattr(step, "time", type("Stopped", (), {"monotonic": staticmethod(lambda: 0.0)}))
+        run = fetch.run_import_step(qbo, run.id, budget=100, seconds=1.0)
+        assert (run.status, rows_stored(Customer), rows_stored(Transaction)) == ("review", CUSTOMERS, INVOICES)
+
+
+def test_one_progress_poll_keeps_requesting_for_its_seconds(
+    app, client, emulator, connected, company, small_pages, monkeypatch
+):
+    """Three pages a poll kept three of the realm's ten requests busy; a poll now requests for a second
+    (here: an hour), so a small company is fetched in one poll."""
+    monkeypatch.setattr(fetch, "POLL_SECONDS", 3600.0)
+    login(client, ACME_ADMIN)
+    with app.app_context():
+        run_id = fetch.start_import(get_qbo(app), "acme").id
+    assert client.get(f"/qbo/import/{run_id}/progress").status_code == 286  # htmx: stop polling, done
+    with app.app_context():
+        assert db.session.get(ImportRun, run_id).status == "review"
+        assert (rows_stored(Customer), rows_stored(Transaction)) == (CUSTOMERS, INVOICES)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ of thousands of rows that was the largest cost left after parsing the answers.
 
 Here a statement is compiled once per shape (dialect, table, column keys), the
 processors SQLAlchemy would apply are looked up once
-(:meth:`sqlalchemy.types.TypeEngine.bind_processor` of each parameter's type),
+(:meth:`sqlalchemy.types.TypeEngine.bind_processor` of each parameter's type,
+or for SQLite's dates and times an equivalent that formats in C: :mod:`.sqlitebind`),
 and each row becomes the driver's parameters in one pass, run with
 :meth:`sqlalchemy.engine.Connection.exec_driver_sql`.  The values stored are
 the ones SQLAlchemy would store, and engine events still see the statement.
@@ -26,6 +27,8 @@ import operator
 import typing as t
 
 import sqlalchemy as sa
+
+from . import sqlitebind
 
 if t.TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import Dialect
@@ -72,7 +75,7 @@ def prepare(
     constants: dict[str, t.Any] = {}
     for name in order:
         bind = compiled.binds[name]
-        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        processor = sqlitebind.bind_processor(bind.type, dialect)
         sql_name = escaped.get(name, name)
         if name in keys or name in shared:
             slots.append((sql_name, name, processor, name in shared))
