@@ -35,6 +35,7 @@ import typing as t
 import sqlalchemy as sa
 
 from ..errors import QBOAuthError
+from ..errors import QBOError
 from ..errors import QBOTokenDecryptError
 from ..intuit import faults
 from ..models import CompanyPrefs
@@ -217,6 +218,46 @@ def due_ids(session: Session, now: dt.datetime, limit: int = REFRESH_BATCH) -> l
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def read_if_unread(qbo: QBO, connection: Connection) -> bool:
+    """Read the company's reference data now when none of it is mirrored yet; True when this call read it.
+
+    The runners read a newly connected company within a poll interval, but the
+    first sync can be done in seconds, and a form opened before that read would
+    offer no products.  So a form that finds neither preferences nor items for
+    its company reads them itself, once: a company whose read failed within
+    :data:`RETRY_AFTER` is left to the runners (a form must not wait on QBO's
+    retries again and again), and a failure is logged, not raised: the form
+    still opens, with what the mirror has.
+    """
+    session = qbo.state().db.session()
+    realm = str(connection.realm_id)
+    for model in (CompanyPrefs, Item):
+        if session.scalar(sa.select(model.id).where(model.realm_id == realm).limit(1)) is not None:
+            return False
+    key = (str(session.get_bind().engine.url), int(connection.id))
+    with _guard:
+        failed_at = _failed.get(key)
+    if failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER:
+        return False
+    tenant = connection.tenant_key
+    try:
+        refresh_reference(qbo, connection)
+    except QBOError as exc:
+        session.rollback()
+        with _guard:
+            _failed[key] = time.monotonic()
+        log.warning(
+            "Reference read for tenant %s, asked for by a form, failed: %s",
+            tenant,
+            faults.brief(exc),
+            extra={"qbo_tenant": tenant},
+        )
+        return False
+    with _guard:
+        _failed.pop(key, None)
+    return True
 
 
 def refresh_due(qbo: QBO, limit: int = REFRESH_BATCH) -> int:

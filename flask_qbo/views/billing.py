@@ -31,6 +31,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
+from ..billing import reference
 from ..billing.catalog import Catalog
 from ..billing.catalog import search_items
 from ..billing.documents import dead_create
@@ -106,7 +107,9 @@ def load_billing(contact_key: str) -> Billing:
         abort(403, description="You may not create estimates or invoices for this contact.")
     if not ctx.connected or ctx.connection is None or not ctx.connection.realm_id:
         abort(409, description="QuickBooks is not connected, so estimates and invoices cannot be made now.")
-    return Billing(ctx, Catalog.load(_session(), ctx.connection.realm_id))
+    realm_id = str(ctx.connection.realm_id)
+    reference.read_if_unread(get_qbo(), ctx.connection)  # a form opened before the runners' first read
+    return Billing(ctx, Catalog.load(_session(), realm_id))
 
 
 def _session() -> Session:

@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import pytest
 
+from flask_qbo.models import CompanyPrefs
 from flask_qbo.models import Document
 from flask_qbo.models import DocumentState
 from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
 from flask_qbo.models import OutboxStatus
+from flask_qbo.testing import TEST_REALM
 from flask_qbo.views.csrf import SESSION_KEY
 from tests.conftest import login
 from tests.hostapp import ACME_ADMIN
@@ -348,3 +350,42 @@ def test_a_typed_estimate_id_never_links_a_new_invoice(app: t.Any, client: t.Any
     with app.app_context():
         doc = db.session.query(Document).one()
         assert doc.estimate_qbo_id is None and "LinkedTxn" not in doc.body
+
+
+# -- a form opened before the runners' first reference read ---------------------------------------
+
+
+@pytest.fixture
+def unread(app: t.Any, connected: t.Any, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A linked contact ACME_ADMIN may bill, in a company none of whose reference data is mirrored yet."""
+    from flask_qbo.billing import reference
+
+    monkeypatch.setattr(reference, "_failed", {})  # failures this process remembers, this test's own
+    contact = add_contact(app, email="ada@example.com")
+    link_customer(app, contact, email="ada@example.com")
+    allow_billing(app, ACME_ADMIN)
+    return contact
+
+
+def test_a_form_opened_before_the_first_reference_read_reads_it(app: t.Any, client: t.Any, unread: int) -> None:
+    """The first sync can end before the runners read the company's items: the form reads them itself,
+    once, instead of offering no product."""
+    login(client, ACME_ADMIN)
+    page = _html(client.get(f"/qbo/billing/{unread}/new/invoice"))
+    assert ">Services</option>" in page  # the emulator company's own item
+    with app.app_context():
+        assert db.session.query(CompanyPrefs).filter_by(realm_id=TEST_REALM).count() == 1
+
+
+def test_a_failed_first_read_opens_the_form_and_is_not_retried_by_every_request(
+    app: t.Any, client: t.Any, emulator: t.Any, unread: int
+) -> None:
+    app.config["QBO_MAX_RETRIES"] = 0  # QuickBooks is down: no retry to wait through here
+    emulator.faults.fail_next(n=50, status=500, path_contains="query")
+    login(client, ACME_ADMIN)
+    before = emulator.counters[TEST_REALM]["requests"]
+    assert client.get(f"/qbo/billing/{unread}/new/invoice").status_code == 200  # no items, but a form
+    asked = emulator.counters[TEST_REALM]["requests"]
+    assert asked > before
+    assert client.get(f"/qbo/billing/{unread}/new/invoice").status_code == 200
+    assert emulator.counters[TEST_REALM]["requests"] == asked  # the runners try again, not each request
