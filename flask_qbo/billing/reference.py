@@ -20,6 +20,8 @@ When it runs:
 * at once when an item names a tax code the mirror lacks (or a host asks
   with :func:`mark_due`); validation does not ask: a draft's tax code comes
   from the mirror's own list, and one missing there is refused as inactive;
+* by the billing form itself when nothing of the company is mirrored yet
+  (:func:`read_if_unread`: the form was opened before the runners' first read);
 * on demand: ``flask qbo reference``.
 """
 
