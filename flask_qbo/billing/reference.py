@@ -37,7 +37,6 @@ import typing as t
 import sqlalchemy as sa
 
 from ..errors import QBOAuthError
-from ..errors import QBOError
 from ..errors import QBOTokenDecryptError
 from ..intuit import faults
 from ..models import CompanyPrefs
@@ -238,24 +237,29 @@ def read_if_unread(qbo: QBO, connection: Connection) -> bool:
     for model in (CompanyPrefs, Item):
         if session.scalar(sa.select(model.id).where(model.realm_id == realm).limit(1)) is not None:
             return False
-    key = (str(session.get_bind().engine.url), int(connection.id))
+    url = str(session.get_bind().engine.url)
     with _guard:
-        failed_at = _failed.get(key)
+        failed_at = _failed.get((url, int(connection.id)))
     if failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER:
         return False
-    tenant = connection.tenant_key
+    return _read_or_rest(qbo, session, url, connection)
+
+
+def _read_or_rest(qbo: QBO, session: Session, url: str, connection: Connection) -> bool:
+    """:func:`refresh_reference`; a failure is logged, rolled back and rests the company. True when read."""
+    key, tenant = (url, int(connection.id)), connection.tenant_key
     try:
         refresh_reference(qbo, connection)
-    except QBOError as exc:
+    except Exception as exc:
         session.rollback()
         with _guard:
             _failed[key] = time.monotonic()
-        log.warning(
-            "Reference read for tenant %s, asked for by a form, failed: %s",
-            tenant,
-            faults.brief(exc),
-            extra={"qbo_tenant": tenant},
-        )
+        if isinstance(exc, (QBOAuthError, QBOTokenDecryptError)):
+            log.warning(
+                "Reference read for tenant %s waits: %s", tenant, faults.brief(exc), extra={"qbo_tenant": tenant}
+            )
+        else:
+            log.exception("Reference read for tenant %s failed; retried later.", tenant, extra={"qbo_tenant": tenant})
         return False
     with _guard:
         _failed.pop(key, None)
@@ -281,23 +285,5 @@ def refresh_due(qbo: QBO, limit: int = REFRESH_BATCH) -> int:
         conn = session.get(Connection, conn_id)
         if conn is None or not conn.is_active:
             continue
-        tenant = conn.tenant_key
-        try:
-            refresh_reference(qbo, conn)
-        except Exception as exc:
-            session.rollback()
-            with _guard:
-                _failed[(url, conn_id)] = time.monotonic()
-            if isinstance(exc, (QBOAuthError, QBOTokenDecryptError)):
-                log.warning(
-                    "Reference read for tenant %s waits: %s", tenant, faults.brief(exc), extra={"qbo_tenant": tenant}
-                )
-            else:
-                log.exception(
-                    "Reference read for tenant %s failed; retried later.", tenant, extra={"qbo_tenant": tenant}
-                )
-            continue
-        with _guard:
-            _failed.pop((url, conn_id), None)
-        done += 1
+        done += _read_or_rest(qbo, session, url, conn)
     return done

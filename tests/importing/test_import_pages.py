@@ -159,9 +159,13 @@ def test_a_timed_step_stops_requesting_at_its_time_and_stores_what_is_in_flight(
         ask(self, page, statement)
 
     class Clock:
-        @staticmethod
-        def monotonic() -> float:
-            return 0.0 if len(requested) < 3 else 100.0
+        """Past the step's time once three pages are requested; ``stopped`` holds it at the start."""
+
+        stopped = False
+
+        @classmethod
+        def monotonic(cls) -> float:
+            return 0.0 if cls.stopped or len(requested) < 3 else 100.0
 
     monkeypatch.setattr(pages.PageFetcher, "request", request)
     monkeypatch.setattr(step, "time", Clock)
@@ -173,7 +177,7 @@ def test_a_timed_step_stops_requesting_at_its_time_and_stores_what_is_in_flight(
         planned = pages.plan(*requested[0], run.cursor["totals"], 4)
         assert planned[:3] == requested and (run.cursor["entity"], run.cursor["start"]) == planned[3]
         assert (run.status, run.error) == ("fetching", None)
-        monkeypatch.setattr(step, "time", type("Stopped", (), {"monotonic": staticmethod(lambda: 0.0)}))
+        Clock.stopped = True
         run = fetch.run_import_step(qbo, run.id, budget=100, seconds=1.0)
         assert (run.status, rows_stored(Customer), rows_stored(Transaction)) == ("review", CUSTOMERS, INVOICES)
 
