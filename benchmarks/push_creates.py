@@ -17,6 +17,12 @@ received (429s included) per contact settled.  Lost contacts (settled, but
 no customer linked, or one without the contact's email) and duplicate
 customers must both be 0; ``unfinished`` counts contacts still queued when
 ``--max-seconds`` ran out.
+
+``--webhooks`` delivers the emulator's webhooks to the CRM as QBO would, so
+every create comes back as a Create event.  The run then also waits for the
+inbox to drain, and ``requests_per_create`` includes whatever those events
+cost (``reads`` counts queries: the push's matching queries, two per batch,
+plus any read the pull made).
 """
 
 from __future__ import annotations
@@ -24,15 +30,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
+
+import requests
+from flask_sqlalchemy import SQLAlchemy
 
 from benchmarks.burst import connected_crm
 from benchmarks.burst import full_window_rate
 from benchmarks.burst import watch_outbox
 from flask_qbo import get_qbo
+from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.models import Customer
+from flask_qbo.models import Inbox
+from flask_qbo.models import InboxStatus
 from flask_qbo.models import Outbox
 from flask_qbo.runners import thread as runner
 from flask_qbo.testing import TEST_REALM
+
+CRM_URL = "http://crm.bench.test"
+
+
+def _wait_for_inbox(db: SQLAlchemy, deadline: float) -> None:
+    """Until the runner has applied every webhook event received (or ``deadline``, a monotonic time)."""
+    while time.monotonic() < deadline:
+        pending = db.session.query(Inbox).filter(Inbox.status.in_((InboxStatus.PENDING, "in_progress"))).count()
+        db.session.commit()
+        if not pending:
+            return
+        time.sleep(0.05)
 
 
 def main() -> None:
@@ -41,6 +66,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=None, help="new contacts (default 3,000)")
     parser.add_argument("--scale", type=float, default=None)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="stop waiting after this long (real)")
+    parser.add_argument("--webhooks", action="store_true", help="deliver QBO's webhooks to the CRM, as in production")
     args = parser.parse_args()
     scale = args.scale or (4.0 if args.quick else 1.0)
     args.contacts = args.contacts or (1500 if args.quick else 3000)
@@ -50,6 +76,12 @@ def main() -> None:
 
     crm = connected_crm("qbo-creates-", scale)
     emu, app = crm.emu, crm.app
+    if args.webhooks:
+        hooks = requests.Session()
+        hooks.mount(CRM_URL, WSGIAdapter(app))
+        emu.webhooks.session = hooks
+        emu.webhooks.configure(url=f"{CRM_URL}/qbo/webhooks", verifier_token=app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])
+        emu.webhooks.start()
     with app.app_context():
         get_qbo()
         emu.reset_counters()
@@ -66,6 +98,10 @@ def main() -> None:
     with app.app_context():
         times, done = watch_outbox(db, args.contacts, args.max_seconds)
         elapsed = times[-1]
+        if args.webhooks:
+            emu.webhooks.flush()
+            _wait_for_inbox(db, time.monotonic() + args.max_seconds)
+            emu.webhooks.stop()
         failed = db.session.query(Outbox).filter(Outbox.status.in_(("failed", "dead"))).count()
         settled = {str(key) for (key,) in db.session.query(Outbox.contact_key).filter(Outbox.status == "done")}
         links = {
@@ -105,6 +141,8 @@ def main() -> None:
         "requests": counters["requests"],
         "requests_per_create": round(counters["requests"] / max(finished, 1), 3),
         "batch_calls": counters["batch"],
+        "webhooks": args.webhooks,
+        "reads": counters["reads"],
         "http_429": counters["throttled"],
         "throttle_wait_s": round(crm.limiter.waited, 2),
         "failed": failed,

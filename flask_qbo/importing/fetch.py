@@ -20,9 +20,9 @@ upsert.
 
 Steps are driven by whoever asks: the progress poll of the admin page (a step
 of about a second per poll, :func:`poll_step`, so it works with ``QBO_RUNNER =
-"none"``), ``flask qbo import``, or a runner calling :func:`run_pending`.  A
-compare-and-set on the run's request counter makes concurrent drivers
-harmless: the loser's page is discarded.
+"none"``), ``flask qbo import``, or a scheduler calling :func:`run_pending`
+(the poll's step).  A compare-and-set on the run's request counter makes
+concurrent drivers harmless: the loser's page is discarded.
 """
 
 from __future__ import annotations
@@ -75,8 +75,7 @@ log = logging.getLogger(__name__)
 
 #: Run states in which the import still has work before the review.
 ACTIVE = (ImportStatus.FETCHING, ImportStatus.REVIEW, ImportStatus.APPLYING)
-#: Pages per step when the caller names no budget (:func:`run_pending`): a short step, so one run
-#: does not hold a runner's turn for long.
+#: Pages per step when the caller names no budget: a short step.
 DEFAULT_BUDGET = 3
 #: Seconds a step driven by the progress poll keeps requesting pages (:func:`poll_step`).
 POLL_SECONDS = 1.0
@@ -313,11 +312,16 @@ def poll_step(qbo: QBO, run_id: int) -> ImportRun:
 
 
 def run_pending(qbo: QBO) -> int:
-    """Advance every run still fetching by one step (for runners); returns how many advanced."""
+    """Advance every run still fetching by one poll's step (for a scheduler); returns how many advanced.
+
+    The same time-bounded step as the admin page's poll (:func:`poll_step`),
+    for the same reason: a step of a few pages would wait on its last ones
+    with the rest of the realm's concurrency idle.
+    """
     session = _session(qbo)
     ids = [run_id for (run_id,) in session.query(ImportRun.id).filter(ImportRun.status == ImportStatus.FETCHING)]
     for run_id in ids:
-        run_import_step(qbo, run_id)
+        poll_step(qbo, run_id)
     return len(ids)
 
 

@@ -197,6 +197,18 @@ def test_one_progress_poll_keeps_requesting_for_its_seconds(
         assert (rows_stored(Customer), rows_stored(Transaction)) == (CUSTOMERS, INVOICES)
 
 
+def test_a_schedulers_step_is_the_polls_step(app, emulator, connected, company, small_pages, monkeypatch):
+    """``run_pending`` advanced runs three pages at a time; it now takes the poll's time-bounded step."""
+    monkeypatch.setattr(fetch, "POLL_SECONDS", 3600.0)
+    with app.app_context():
+        qbo = get_qbo(app)
+        run_id = fetch.start_import(qbo, "acme").id
+        assert fetch.run_pending(qbo) == 1
+        assert db.session.get(ImportRun, run_id).status == "review"
+        assert (rows_stored(Customer), rows_stored(Transaction)) == (CUSTOMERS, INVOICES)
+        assert fetch.run_pending(qbo) == 0  # nothing left fetching
+
+
 @pytest.mark.parametrize(
     "cursor,totals,limit,documents,expected",
     [

@@ -59,6 +59,7 @@ from .apply import Applier
 from .reads import IN_CHUNK
 from .reads import NAME_LISTS
 from .reads import mirrored_customers
+from .reads import mirrored_objects
 from .reads import read_many
 
 if t.TYPE_CHECKING:
@@ -204,9 +205,12 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     merged: list[tuple[str, str]] = []
     deletes: list[Inbox] = []
     items_gone: list[str] = []  # items a Merge removed: QBO keeps them, inactive
+    held = mirrored_objects(session, realm, [key for row in rows if (key := _created(row))])
     for row in rows:
         if row.entity not in ENTITIES or not is_qbo_id(row.entity_id):
             continue  # names nothing QBO can have: done, without a read (and never failing the bulk read)
+        if _created(row) in held:
+            continue  # a first version the mirror has passed: our own create's echo, or a poll got there first
         if row.operation == "Delete" and row.entity in mirror.TRANSACTION_TYPES:
             deletes.append(row)
             continue
@@ -262,6 +266,20 @@ def _apply_events(qbo: QBO, conn: Connection, rows: list[Inbox]) -> int:
     session.commit()
     applier.milestones.send()
     return applier.applied
+
+
+def _created(row: Inbox) -> tuple[str, str] | None:
+    """The ``(entity, id)`` a Create event of a customer or document names, else ``None``.
+
+    A Create event stands for an object's first version only: each later
+    change has an event of its own.  So once the mirror holds the object (our
+    own push recorded what QBO answered, or a CDC poll got there first), the
+    event needs no read.  Without this, every contact a CRM creates cost a
+    second QBO request when its webhook came back.
+    """
+    if row.operation != "Create" or row.entity not in ("Customer", *mirror.TRANSACTION_TYPES):
+        return None
+    return (row.entity, row.entity_id) if is_qbo_id(row.entity_id) else None
 
 
 def _fetch(client: QBOClient, wanted: t.Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, t.Any]]:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from ...intuit.query import quote
 from ...models import Customer
+from ...models import Transaction
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -69,3 +70,23 @@ def mirrored_customers(session: Session, realm_id: str, ids: t.Collection[str]) 
             session.scalars(select(Customer.qbo_id).where(Customer.realm_id == realm_id, Customer.qbo_id.in_(chunk)))
         )
     return found
+
+
+def mirrored_objects(session: Session, realm_id: str, keys: t.Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which ``(entity, id)`` keys the mirror holds, ``entity`` being ``Customer`` or a document type.
+
+    One query for customers and one for documents per :data:`IN_CHUNK` ids;
+    none when no key asks.
+    """
+    wanted = set(keys)
+    customers = mirrored_customers(session, realm_id, [qbo_id for entity, qbo_id in wanted if entity == "Customer"])
+    found = {("Customer", qbo_id) for qbo_id in customers}
+    documents = {key for key in wanted if key[0] != "Customer"}
+    for chunk in chunks(qbo_id for _, qbo_id in documents):
+        query = select(Transaction.txn_type, Transaction.qbo_id).where(
+            Transaction.realm_id == realm_id,
+            Transaction.txn_type.in_({entity for entity, _ in documents}),
+            Transaction.qbo_id.in_(chunk),
+        )
+        found.update((txn_type, qbo_id) for txn_type, qbo_id in session.execute(query))
+    return found & wanted

@@ -305,6 +305,31 @@ def test_events_are_read_in_bulk_one_query_per_entity_type(app, emulator, connec
         assert db.session.query(Connection).one().reads_count >= 2
 
 
+def test_create_events_of_objects_the_mirror_holds_cost_no_read(app, emulator, connected):
+    """Our own pushed create comes back as a Create event: the mirror holds it already, so it costs no read.
+
+    Later versions still come with their own Update events, which are read as before.
+    """
+    route_webhooks(app, emulator)
+    held = add_customer(emulator, GivenName="Held", FamilyName="Echo")
+    add_invoice(emulator, held["Id"], 10)
+    poll(app)  # the mirror holds the customer and its invoice, as a push's record or a CDC poll leaves them
+    fresh = add_customer(emulator, GivenName="Fresh", FamilyName="Create")
+    emulator.webhooks.flush()
+    emulator.reset_counters()
+    pull(app)
+    # One Customer query, for the customer the mirror did not hold; no Invoice query.
+    assert emulator.counters[R]["reads"] == 1
+    assert count(app, Customer, qbo_id=fresh["Id"]) == 1
+    assert count(app, Inbox, status="done") == 3 and count(app, Inbox) == 3
+    emulator.store.update(R, "Customer", {"Id": held["Id"], "SyncToken": "0", "FamilyName": "Later"}, sparse=True)
+    emulator.webhooks.flush()
+    pull(app)
+    assert emulator.counters[R]["reads"] == 2
+    with app.app_context():
+        assert db.session.query(Customer).filter_by(qbo_id=held["Id"]).one().family_name == "Later"
+
+
 def test_a_flood_of_events_for_missing_customers_costs_one_query_per_thousand(app, emulator, connected):
     """20,000 such events once cost one read each; now a turn of 1,000 costs one query."""
     from flask_qbo.sync.pull import pull as pull_mod
