@@ -59,6 +59,7 @@ from ..models import OutboxStatus
 from ..models import SyncStatus
 from ..models import utcnow
 from ..state import wake
+from . import outboxwrite
 from .observable import column_key
 from .observable import parent_columns
 from .payload import normalize
@@ -317,8 +318,12 @@ def write_row(connection: SAConnection, tenant_key: str, contact_key: str, op: O
     """Write or coalesce the contact's pending outbox row (Core, on ``connection``).
 
     Shared with :func:`flask_qbo.sync.push.push.request_sync` so "Sync now" follows the same rules.
+    Three statements here; one on PostgreSQL (:mod:`flask_qbo.sync.outboxwrite`), under the same rules.
     """
     now = utcnow()
+    if connection.dialect.name == "postgresql":
+        outboxwrite.write_row(connection, tenant_key, contact_key, op, now, str(uuidlib.uuid4()))
+        return
     table = OUTBOX.table
     row = connection.execute(
         select(table.c.id, table.c.status, table.c.op)
