@@ -1,8 +1,9 @@
 """Signed webhook notifications accepted per second, and the p99 time to answer 200.
 
 Each notification is a CloudEvents batch signed with the verifier token and
-posted to ``/qbo/webhooks`` of the test host app (file SQLite, in-process
-WSGI).  Every request verifies the signature, dedupes and stores the events;
+posted to ``/qbo/webhooks`` of the test host app (file SQLite, or a scratch
+schema with ``--postgres URL``; in-process WSGI, from ``--senders`` threads at
+once, as several web workers would receive them).  Every request verifies the signature, dedupes and stores the events;
 no QBO call is made.  Prints a final JSON line.
 
 ``--flood`` measures what a flood of events costs the sync instead: 20,000
@@ -82,28 +83,56 @@ def _pct(samples: list[float], q: float) -> float:
 
 def ingest(args: argparse.Namespace) -> None:
     """Notifications per second and answer times of the webhook endpoint alone."""
+    if args.postgres:
+        from tests.integration.services import pg_schema
+
+        with pg_schema(args.postgres, prefix="qbo_ingest") as url:
+            _ingest(args, url)
+    else:
+        _ingest(args, f"sqlite:///{tempfile.mkdtemp(prefix='qbo-bench-')}/crm.sqlite")
+
+
+def _ingest(args: argparse.Namespace, url: str) -> None:
     count = 200 if args.quick else 2000
     events = args.events or 10
 
+    from tests.hostapp import db
     from tests.hostapp import make_app
 
     emu = make_emulator()
-    app = make_app(f"sqlite:///{tempfile.mkdtemp(prefix='qbo-bench-')}/crm.sqlite")
+    app = make_app(url)
     attach_emulator(app, emu)
     connect_tenant(app, emu, "acme", TEST_REALM)
     token = app.config["QBO_WEBHOOK_VERIFIER_TOKEN"]
     bodies = [_body(events) for _ in range(count)]
-    client = app.test_client()
-    samples = []
+    samples: list[float] = []
+
+    def send(share: list[bytes]) -> None:
+        client = app.test_client()
+        for body in share:
+            t0 = time.perf_counter()
+            _post(client, body, token)
+            samples.append((time.perf_counter() - t0) * 1000)
+
+    senders = [threading.Thread(target=send, args=(bodies[i :: args.senders],)) for i in range(args.senders)]
     started = time.perf_counter()
-    for body in bodies:
-        t0 = time.perf_counter()
-        _post(client, body, token)
-        samples.append((time.perf_counter() - t0) * 1000)
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
     wall = time.perf_counter() - started
+    with app.app_context():
+        stored = db.session.query(Inbox).count()
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    if stored != count * events:
+        raise SystemExit(f"{stored} events stored, not {count * events}")
     samples.sort()
     result = {
         "benchmark": "webhook_ingest",
+        "database": url.split(":", 1)[0],
+        "senders": args.senders,
         "notifications": count,
         "events_per_notification": events,
         "notifications_per_s": round(count / wall, 1),
@@ -258,6 +287,8 @@ def main() -> None:
         "--events", type=int, default=None, help="events per notification (default 10; 100 with --flood)"
     )
     parser.add_argument("--flood", action="store_true", help="events for missing customers vs. pushes")
+    parser.add_argument("--senders", type=int, default=1, help="notifications posted at once, as by web workers")
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL URL: a scratch schema there, not SQLite")
     parser.add_argument("--flood-events", type=int, default=None, help="events in the flood (default 20,000)")
     parser.add_argument(
         "--scale",

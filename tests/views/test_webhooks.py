@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from flask_qbo.intuit import jsonbody
 from flask_qbo.intuit.notifications import compute_signature
@@ -56,6 +58,36 @@ def test_cloudevents_stored_and_deduplicated(app, client, connected):
     assert len(inbox(app)) == 4
     with app.app_context():
         assert db.session.query(Connection).filter_by(tenant_key="acme").one().last_webhook_at is not None
+
+
+def test_the_last_webhook_stamp_is_written_at_most_once_a_minute(app, client, connected, monkeypatch):
+    """Every notification used to UPDATE the connection row: one company's deliveries, received by several web
+    workers at once, then waited on each other's lock on that row until each committed."""
+    start = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+    now = [start]
+    monkeypatch.setattr(receive, "utcnow", lambda: now[0])
+    updates: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE QBO_CONNECTION"):
+            updates.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+
+    def stamp():
+        with app.app_context():
+            return db.session.query(Connection).filter_by(tenant_key="acme").one().last_webhook_at
+
+    try:
+        for n, (seconds, stamped, writes) in enumerate([(0, 0, 1), (59, 0, 1), (60, 60, 2)]):
+            now[0] = start + dt.timedelta(seconds=seconds)
+            assert post(client, app, [cloudevent(f"s{n}")]).get_json()["stored"] == 1
+            assert stamp() == start + dt.timedelta(seconds=stamped)
+            assert len(updates) == writes
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def test_legacy_body_dedupes_on_its_content(app, client, connected):

@@ -10,6 +10,7 @@ parser rejected (:mod:`flask_qbo.intuit.notifications`) becomes a
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 #: row, so a signed body of a million broken events cannot write a million rows.
 #: Intuit sends at most 100 events per notification.
 MAX_RECORDED = 100
+#: How stale a connection's "Last webhook received" may be.  Stamping it on every notification
+#: made the deliveries of one company, received by several web workers at once, wait on each
+#: other: each held the connection row's lock from its UPDATE to its commit.
+STAMP_EVERY = dt.timedelta(seconds=60)
 
 
 def store_events(session: Session, notification: Notification, fallback_tenant: str | None = None) -> dict[str, int]:
@@ -79,7 +84,9 @@ def store_events(session: Session, notification: Notification, fallback_tenant: 
     _record(session, rejected, {realm: conn.tenant_key for realm, conn in connections.items()}, fallback_tenant)
     now = utcnow()
     for realm in realms & set(connections):
-        connections[realm].last_webhook_at = now
+        stamped = connections[realm].last_webhook_at
+        if stamped is None or now - stamped >= STAMP_EVERY:
+            connections[realm].last_webhook_at = now
     session.commit()
     return counts
 
