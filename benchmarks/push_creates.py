@@ -32,22 +32,19 @@ import json
 import os
 import time
 
-import requests
 from flask_sqlalchemy import SQLAlchemy
 
 from benchmarks.burst import connected_crm
 from benchmarks.burst import full_window_rate
 from benchmarks.burst import watch_outbox
 from flask_qbo import get_qbo
-from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
 from flask_qbo.models import InboxStatus
 from flask_qbo.models import Outbox
 from flask_qbo.runners import thread as runner
 from flask_qbo.testing import TEST_REALM
-
-CRM_URL = "http://crm.bench.test"
+from tests.sync.pull.pull_support import route_webhooks
 
 
 def _wait_for_inbox(db: SQLAlchemy, deadline: float) -> None:
@@ -77,10 +74,7 @@ def main() -> None:
     crm = connected_crm("qbo-creates-", scale)
     emu, app = crm.emu, crm.app
     if args.webhooks:
-        hooks = requests.Session()
-        hooks.mount(CRM_URL, WSGIAdapter(app))
-        emu.webhooks.session = hooks
-        emu.webhooks.configure(url=f"{CRM_URL}/qbo/webhooks", verifier_token=app.config["QBO_WEBHOOK_VERIFIER_TOKEN"])
+        route_webhooks(app, emu)
         emu.webhooks.start()
     with app.app_context():
         get_qbo()
