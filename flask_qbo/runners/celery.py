@@ -50,6 +50,8 @@ from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
+from ..sync.queue import INBOX
+from ..sync.queue import OUTBOX
 from . import debounce
 from . import drain
 
@@ -295,7 +297,9 @@ def push_task(self: Task[..., int], slot: bool = False) -> int:
     """Push due outbox rows while any are due; any number of these may run at once."""
 
     def job(qbo: QBO) -> int:
-        work = drain.Work(PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo))
+        work = drain.Work(
+            PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo), queue=OUTBOX
+        )
         return _drain(self, work, slot)
 
     return _run(self, job)
@@ -319,7 +323,7 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied
 
-        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False)
+        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False, queue=INBOX)
         return _drain(self, work, slot)
 
     return _run(self, job)
