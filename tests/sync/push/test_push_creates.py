@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import event
 
 from flask_qbo import get_qbo
 from flask_qbo.emulator.errors import EmulatorFault
@@ -21,8 +22,11 @@ from flask_qbo.models import utcnow
 from flask_qbo.sync.push import lookup
 from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import connect_tenant
 from tests.hostapp import Contact
 from tests.hostapp import db
+from tests.hostapp import make_app
 
 
 @pytest.fixture
@@ -104,6 +108,46 @@ def test_a_backlog_of_new_contacts_costs_three_requests_per_30(ctx: t.Any, emula
     drain()
     assert by_id[link.qbo_id]["Id"] == linked_id(contacts[0])
     assert emulator.store.read(TEST_REALM, "Customer", link.qbo_id)["PrimaryPhone"]["FreeFormNumber"] == "555-0101"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either(request: pytest.FixtureRequest, emulator: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t.Any]:
+    """The host app with tenant "acme" connected, on SQLite, then on a fresh PostgreSQL schema."""
+    monkeypatch.setattr(lookup, "_REFUSED", set())
+    if request.param == "sqlite":
+        app = request.getfixturevalue("app")
+    else:
+        app = make_app(request.getfixturevalue("pg")[0])
+        attach_emulator(app, emulator)
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        if request.param != "sqlite":
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+def test_a_batch_of_creates_is_recorded_with_one_read_of_mirror_rows(either: t.Any, emulator: t.Any) -> None:
+    """Issue 16: recording a batch read each new customer's mirror row, and inserted it, one statement each.
+
+    Now one read, and on PostgreSQL one insert.  On SQLite SQLAlchemy still
+    inserts row by row: it needs each new row's id back in order, which a
+    multi-row insert there does not promise.
+    """
+    add_contacts(30)
+    seen: list[str] = []
+    listen = ("before_cursor_execute", lambda *args: seen.append(" ".join(args[2].split())))
+    event.listen(db.engine, *listen)
+    try:
+        assert drain() == 30
+    finally:
+        event.remove(db.engine, *listen)
+    reads = [s for s in seen if s.startswith("SELECT") and "FROM qbo_customer WHERE" in s and ".qbo_id " in s]
+    inserts = [s for s in seen if s.startswith("INSERT INTO qbo_customer")]
+    assert len(reads) == 1
+    assert len(inserts) == (30 if db.engine.dialect.name == "sqlite" else 1)
+    assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 30
 
 
 def test_existing_customers_are_linked_by_email_not_created(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
