@@ -74,6 +74,14 @@ def _add_contact(app: t.Any, n: int) -> int:
         return int(contact.id)
 
 
+def _add_event(app: t.Any, n: int) -> None:
+    with app.app_context():
+        db.session.add(
+            Inbox(event_id=f"e{n}", realm_id=TEST_REALM, entity="Customer", entity_id="999", operation="Update")
+        )
+        db.session.commit()
+
+
 def _linked(app: t.Any) -> set[int]:
     with app.app_context():
         keys = {int(c.contact_key) for c in db.session.query(Customer).filter(Customer.contact_key.isnot(None))}
@@ -190,14 +198,25 @@ def test_the_outbox_turn_of_a_pull_task_sends_no_pull_task(stack: t.Any) -> None
     for n in range(40):
         _add_contact(app, n)
     slots.give_back(PUSH_TASK)  # that push task is lost: a worker is idle, the pull task takes the outbox's turn
-    with app.app_context():
-        db.session.add(
-            Inbox(event_id="e1", realm_id=TEST_REALM, entity="Customer", entity_id="999", operation="Update")
-        )
-        db.session.commit()
+    _add_event(app, 1)
     sent.clear()
     celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 1)}).get()
     assert sent == []
+    assert len(_linked(app)) == 40
+
+
+def test_a_pull_task_leaves_the_outbox_to_a_push_task_while_a_worker_is_free_for_it(stack: t.Any) -> None:
+    """Issue 16: during a burst, pull tasks pushed the few rows due after each batch, a request or three each."""
+    app, celery, sent, slots, _ = stack
+    for n in range(40):
+        _add_contact(app, n)
+    assert slots.held(PUSH_TASK) == 1  # its task is queued: the other worker runs it
+    _add_event(app, 1)
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 1)}).get()
+    assert _linked(app) == set()  # left for the push task, which claims whole batches
+    slots.take(PULL_TASK, 2)  # now both workers drain events: a queued push task would wait behind them
+    _add_event(app, 2)
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 2)}).get()
     assert len(_linked(app)) == 40
 
 
