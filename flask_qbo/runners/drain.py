@@ -62,7 +62,10 @@ def drain(
     The first chance to send one more task is inside the step: a batch claim
     on ``work.queue`` that left due rows (:func:`~flask_qbo.sync.queue.sharing`)
     sends it before this worker pushes what it claimed, so two workers split a
-    backlog from its first batch.
+    backlog from its first batch.  That one is sent even while tasks of the
+    other kind hold the remaining slots: during a burst of new contacts QBO's
+    webhooks keep a short pull task queued most of the time, and counting it
+    as a busy worker held the second push worker back for most of the burst.
     """
     deadline = time.monotonic() + budget
     total = 0
@@ -70,7 +73,7 @@ def drain(
     slot = slot or slots.take(work.name, workers)
 
     def left_more(queue: Queue) -> None:
-        if queue is work.queue and _idle_worker(slots, workers, kinds) and slots.take(work.name, workers):
+        if queue is work.queue and slots.take(work.name, workers):
             send(work.name, True)
 
     try:

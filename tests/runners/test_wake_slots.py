@@ -186,6 +186,7 @@ def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_firs
         return bool(real_push_new(*args))
 
     monkeypatch.setattr(batch, "push_new", push_new)
+    assert slots.take(PULL_TASK, 2)  # a short pull task (a webhook's) is queued for the other worker
     celery.tasks[PUSH_TASK].apply(kwargs=options["kwargs"]).get()
     assert seen_at_first_send == [1]  # sent before the first batch of creates went to QBO
     assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})]

@@ -150,6 +150,26 @@ def test_a_batch_of_creates_is_recorded_with_one_read_of_mirror_rows(either: t.A
     assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 30
 
 
+def test_a_burst_arriving_while_rows_go_alone_is_left_for_a_batch(
+    ctx: t.Any, emulator: t.Any, wire: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: a burst's first rows took the single path, and so did every row read with them."""
+    add_contacts(3)  # no more than QBO_BATCH_THRESHOLD: each goes alone
+    burst: list[Contact] = []
+    real = push.handle
+
+    def handle(qbo: t.Any, row_id: int) -> bool:
+        if not burst:
+            burst.extend(add_contacts(20, start=3))  # committed while the first row is pushed
+        return bool(real(qbo, row_id))
+
+    monkeypatch.setattr(push, "handle", handle)
+    assert push.process(get_qbo()) == 1  # stopped after the first row: 22 are due now
+    assert drain() == 22
+    assert [endpoint for endpoint, _ in wire] == ["query", "query", "customer", "query", "query", "batch"]
+    assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 23
+
+
 def test_existing_customers_are_linked_by_email_not_created(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
     contacts = add_contacts(30)
     existing = {}
