@@ -173,6 +173,29 @@ def test_a_burst_arriving_while_rows_go_alone_is_left_for_a_batch(
     assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 23
 
 
+def test_rows_no_batch_could_take_do_not_stop_another_tenants_rows_going_alone(
+    ctx: t.Any, emulator: t.Any, wire: t.Any
+) -> None:
+    """Only a tenant that crossed the threshold since the call began stops the single path.
+
+    Acme's eleven due rows each wait behind an older row of their contact in
+    flight, so its batch takes none of them; counting them as a burst stopped
+    Globex's new contacts after one row a call.
+    """
+    emulator.add_company("9130000000000009", "Globex Books")
+    connect_tenant(ctx, emulator, "globex", "9130000000000009")
+    now = utcnow()
+    for key in range(11):
+        db.session.add(Outbox(tenant_key="acme", contact_key=f"busy{key}", status="in_progress", claimed_at=now))
+        db.session.add(Outbox(tenant_key="acme", contact_key=f"busy{key}"))
+    db.session.add_all(
+        Contact(tenant="globex", first_name=f"Glo{i}", last_name="Bex", email=f"g{i}@example.com") for i in range(3)
+    )
+    db.session.commit()
+    assert push.process(get_qbo()) == 3
+    assert [endpoint for endpoint, _ in wire] == ["query", "query", "customer"] * 3
+
+
 def test_existing_customers_are_linked_by_email_not_created(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
     contacts = add_contacts(30)
     existing = {}
