@@ -50,6 +50,8 @@ from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
+from ..sync.queue import INBOX
+from ..sync.queue import OUTBOX
 from . import debounce
 from . import drain
 
@@ -280,14 +282,30 @@ def _stamped(job: t.Callable[[QBO], int]) -> int:
 
 def _drain(task: Task[..., int], work: drain.Work, slot: bool) -> int:
     """:func:`.drain.drain` for this task: its Celery app sends the fan-outs and the hand-over."""
-    flask_app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
 
     def send(name: str, holds_slot: bool) -> None:
         task.app.send_task(name, kwargs={"slot": holds_slot}, expires=WAKE_EXPIRES)
 
-    workers = max(1, int(get_config("QBO_CELERY_CONCURRENCY")))
-    slots = wake_slots(flask_app, task.app)
+    slots, workers = _deployment(task)
     return drain.drain(work, slots, slot=slot, send=send, budget=DRAIN_BUDGET, workers=workers, kinds=_SLOTTED)
+
+
+def _deployment(task: Task[..., int]) -> tuple[debounce.Slots, int]:
+    """The wake-up slots of the app this task runs for, and its workers (``QBO_CELERY_CONCURRENCY``)."""
+    flask_app = t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
+    return wake_slots(flask_app, task.app), max(1, int(get_config("QBO_CELERY_CONCURRENCY")))
+
+
+def _outbox_turn_needed(slots: debounce.Slots, workers: int) -> bool:
+    """Whether a pull task should push due outbox rows itself after its batch.
+
+    Not while a push task holds a slot and some worker is not busy with a pull
+    task: that push task runs (or is about to) on the free worker and claims
+    the rows in whole batches, where the pull task's turn pushed the few rows
+    due at that moment, a request or three each.  While every worker drains
+    events, a queued push task would wait behind them, so the turn is taken.
+    """
+    return not slots.held(PUSH_TASK) or slots.held(PULL_TASK) >= workers
 
 
 @shared_task(name=PUSH_TASK, bind=True, ignore_result=True)
@@ -295,7 +313,9 @@ def push_task(self: Task[..., int], slot: bool = False) -> int:
     """Push due outbox rows while any are due; any number of these may run at once."""
 
     def job(qbo: QBO) -> int:
-        work = drain.Work(PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo))
+        work = drain.Work(
+            PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo), queue=OUTBOX
+        )
         return _drain(self, work, slot)
 
     return _run(self, job)
@@ -305,21 +325,24 @@ def push_task(self: Task[..., int], slot: bool = False) -> int:
 def pull_task(self: Task[..., int], slot: bool = False) -> int:
     """Apply pending webhook events (the inbox) a batch at a time; returns local changes made.
 
-    After every batch, due outbox rows get a turn (up to :data:`PUSH_CHUNK`):
-    a worker busy with a flood of events would otherwise hold back the push
-    task queued behind it, so a CRM edit waits for at most one batch.  The
-    drain goes on while events are pending, whether or not the last batch
-    changed anything (events for objects QBO no longer has change nothing).
+    After every batch, due outbox rows get a turn (up to :data:`PUSH_CHUNK`)
+    while every worker is busy with events (:func:`_outbox_turn_needed`): the
+    push task queued behind them would otherwise wait, so a CRM edit waits for
+    at most one batch.  The drain goes on while events are pending, whether or
+    not the last batch changed anything (events for objects QBO no longer has
+    change nothing).
     """
 
     def job(qbo: QBO) -> int:
+        slots, workers = _deployment(self)
+
         def step() -> int:
             applied = pull.process(qbo, limit=pull.BATCH)
-            if push.due_count(qbo):
+            if _outbox_turn_needed(slots, workers) and push.due_count(qbo):
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied
 
-        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False)
+        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False, queue=INBOX)
         return _drain(self, work, slot)
 
     return _run(self, job)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import typing as t
 
+from ..sync.queue import Queue
 from ..sync.queue import sharing
 from .debounce import Slots
 
@@ -30,6 +31,8 @@ class Work(t.NamedTuple):
     due: t.Callable[[], int]
     #: Due rows may wait for rows another worker holds (the outbox's per-contact order).
     blocking: bool = True
+    #: The queue whose batch claims, when they leave rows behind, send another worker there and then.
+    queue: Queue | None = None
 
 
 def drain(
@@ -55,14 +58,27 @@ def drain(
     work looked at once more; a second look that finds only such rows ends
     the task.  When the budget runs out with work left, a fresh task (holding
     this one's slot) continues behind whatever else is queued.
+
+    The first chance to send one more task is inside the step: a batch claim
+    on ``work.queue`` that left due rows (:func:`~flask_qbo.sync.queue.sharing`)
+    sends it before this worker pushes what it claimed, so two workers split a
+    backlog from its first batch.  That one is sent even while tasks of the
+    other kind hold the remaining slots: during a burst of new contacts QBO's
+    webhooks keep a short pull task queued most of the time, and counting it
+    as a busy worker held the second push worker back for most of the burst.
     """
     deadline = time.monotonic() + budget
     total = 0
     looked_again = False
     slot = slot or slots.take(work.name, workers)
+
+    def left_more(queue: Queue) -> None:
+        if queue is work.queue and slots.take(work.name, workers):
+            send(work.name, True)
+
     try:
         while True:
-            with sharing(workers):
+            with sharing(workers, left_more):
                 done = work.step()
             total += done
             due = work.due() if done or not work.blocking else 0

@@ -80,12 +80,23 @@ UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
 
 #: Inside :func:`raise_errors`: the push and pull handlers raise an unexpected error once they recorded it.
 _raising: contextvars.ContextVar[bool] = contextvars.ContextVar("qbo_raise_errors", default=False)
+
+
+class _Sharing(t.NamedTuple):
+    """What :func:`sharing` set: how many workers a claim leaves room for, and whom to tell when it did."""
+
+    workers: int
+    left_more: t.Callable[[Queue], None] | None
+
+
+#: Outside :func:`sharing`: a claim takes what it asks for and tells nobody.
+_ALONE = _Sharing(1, None)
 #: Inside :func:`sharing`: how many workers a batch claim leaves room for.
-_share: contextvars.ContextVar[int] = contextvars.ContextVar("qbo_claim_share", default=1)
+_share: contextvars.ContextVar[_Sharing] = contextvars.ContextVar("qbo_claim_share", default=_ALONE)
 
 
 @contextlib.contextmanager
-def sharing(workers: int) -> t.Iterator[None]:
+def sharing(workers: int, left_more: t.Callable[[Queue], None] | None = None) -> t.Iterator[None]:
     """Let each batch claim made inside take at most ``1 / workers`` of the due rows it finds (at least one).
 
     One worker that claims a whole backlog keeps it while the other workers
@@ -93,8 +104,13 @@ def sharing(workers: int) -> t.Iterator[None]:
     inside ``sharing(2)``, so a second worker reaching for the same backlog
     finds half of it, a third a quarter, and every worker stays busy.  The
     rows are still handed out oldest first and never twice.
+
+    ``left_more(queue)`` is called after a claim on ``queue`` committed and
+    left due rows behind: the moment to send another worker, before this one
+    spends its time on the rows it took (asked only after them, the second
+    worker started once the first had pushed a whole chunk, batch by batch).
     """
-    token = _share.set(max(1, workers))
+    token = _share.set(_Sharing(max(1, workers), left_more))
     try:
         yield
     finally:
@@ -230,7 +246,14 @@ class Queue(abc.ABC):
         return bool(getattr(result, "rowcount", 0) == 1)
 
     def claim_many(
-        self, session: DBSession, where: t.Sequence[ColumnElement[bool]], size: int, now: dt.datetime, who: str
+        self,
+        session: DBSession,
+        where: t.Sequence[ColumnElement[bool]],
+        size: int,
+        now: dt.datetime,
+        who: str,
+        *,
+        split: bool = True,
     ) -> list[int]:
         """Take up to ``size`` due rows matching ``where``; their ids, oldest first. Commits.
 
@@ -245,15 +268,27 @@ class Queue(abc.ABC):
         Inside :func:`sharing` a first SELECT counts the due rows (up to
         ``size × workers``, locked or not) and the claim takes ``1 / workers``
         of them (rounded up, at most ``size``): a second worker claiming at the
-        same moment skips only those and finds the rest.
+        same moment skips only those and finds the rest.  When rows are left,
+        the sharing's ``left_more`` hears of it once the claim has committed.
+
+        ``split=False`` takes up to ``size`` rows whatever the sharing, and
+        counts nothing first: for claims whose cost does not grow with their
+        size (a batch request), where halving a backlog's tail (30, 15, 8, 4,
+        2, 1) pays a whole request per piece.  Such a backlog is shared a claim
+        at a time instead, and a full claim tells ``left_more`` that more may wait.
         """
         c = self.table.c
         share = _share.get()
-        if share > 1:
-            ready = session.scalar(
-                select(func.count()).select_from(self.due(where, now).limit(size * share).subquery())
+        asked = size
+        ready: int | None = None
+        if share.workers > 1 and split:
+            ready = int(
+                session.scalar(
+                    select(func.count()).select_from(self.due(where, now).limit(size * share.workers).subquery())
+                )
+                or 0
             )
-            size = min(size, math.ceil(int(ready or 0) / share))
+            size = min(size, math.ceil(ready / share.workers))
         picked = list(session.scalars(self.locked(session, self.due(where, now).limit(size)))) if size else []
         if not picked:
             session.commit()
@@ -266,6 +301,8 @@ class Queue(abc.ABC):
         )
         ids = sorted(result.scalars())
         session.commit()
+        if share.left_more is not None and (len(ids) >= asked if ready is None else ready > len(ids)):
+            share.left_more(self)
         return ids
 
     # -- putting rows back --------------------------------------------------------------

@@ -18,6 +18,7 @@ import redis
 from celery import Celery
 
 from flask_qbo.models import Customer
+from flask_qbo.models import Inbox
 from flask_qbo.runners import celery as qbo_celery
 from flask_qbo.runners.celery import PULL_TASK
 from flask_qbo.runners.celery import PUSH_TASK
@@ -27,6 +28,7 @@ from flask_qbo.runners.debounce import LocalSlots
 from flask_qbo.runners.debounce import RedisSlots
 from flask_qbo.runners.debounce import Unlimited
 from flask_qbo.runners.debounce import install
+from flask_qbo.sync.push import batch
 from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
@@ -70,6 +72,14 @@ def _add_contact(app: t.Any, n: int) -> int:
         db.session.add(contact)
         db.session.commit()
         return int(contact.id)
+
+
+def _add_event(app: t.Any, n: int) -> None:
+    with app.app_context():
+        db.session.add(
+            Inbox(event_id=f"e{n}", realm_id=TEST_REALM, entity="Customer", entity_id="999", operation="Update")
+        )
+        db.session.commit()
 
 
 def _linked(app: t.Any) -> set[int]:
@@ -156,6 +166,59 @@ def test_a_backlog_fans_out_to_one_more_worker_and_a_trickle_does_not(
     monkeypatch.setattr(push, "due_count", lambda qbo=None: next(due, 0))
     celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 1)}).get()
     assert sent == [] and slots.held(PUSH_TASK) == 0
+
+
+def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_first_batch(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the second worker was sent only once the first had pushed a whole chunk (four batches)."""
+    app, celery, sent, slots, _ = stack
+    for n in range(90):
+        _add_contact(app, n)
+    [(_, options)] = sent  # one wake-up's task for the whole burst
+    sent.clear()
+    seen_at_first_send: list[int] = []
+    real_push_new = batch.push_new
+
+    def push_new(*args: t.Any) -> bool:
+        if not seen_at_first_send:
+            seen_at_first_send.append(len(sent))
+        return bool(real_push_new(*args))
+
+    monkeypatch.setattr(batch, "push_new", push_new)
+    assert slots.take(PULL_TASK, 2)  # a short pull task (a webhook's) is queued for the other worker
+    celery.tasks[PUSH_TASK].apply(kwargs=options["kwargs"]).get()
+    assert seen_at_first_send == [1]  # sent before the first batch of creates went to QBO
+    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})]
+    assert len(_linked(app)) == 90  # the task sent is never run here: this one drained the rest
+
+
+def test_the_outbox_turn_of_a_pull_task_sends_no_pull_task(stack: t.Any) -> None:
+    """Only a claim on the task's own queue sends another of it: more outbox rows are no work for a pull task."""
+    app, celery, sent, slots, _ = stack
+    for n in range(40):
+        _add_contact(app, n)
+    slots.give_back(PUSH_TASK)  # that push task is lost: a worker is idle, the pull task takes the outbox's turn
+    _add_event(app, 1)
+    sent.clear()
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 1)}).get()
+    assert sent == []
+    assert len(_linked(app)) == 40
+
+
+def test_a_pull_task_leaves_the_outbox_to_a_push_task_while_a_worker_is_free_for_it(stack: t.Any) -> None:
+    """Issue 16: during a burst, pull tasks pushed the few rows due after each batch, a request or three each."""
+    app, celery, sent, slots, _ = stack
+    for n in range(40):
+        _add_contact(app, n)
+    assert slots.held(PUSH_TASK) == 1  # its task is queued: the other worker runs it
+    _add_event(app, 1)
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 1)}).get()
+    assert _linked(app) == set()  # left for the push task, which claims whole batches
+    slots.take(PULL_TASK, 2)  # now both workers drain events: a queued push task would wait behind them
+    _add_event(app, 2)
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 2)}).get()
+    assert len(_linked(app)) == 40
 
 
 def test_without_redis_every_wake_sends_and_nothing_fans_out(tmp_path: t.Any) -> None:

@@ -21,6 +21,7 @@ from flask_qbo.sync.queue import LEASE
 from flask_qbo.sync.queue import MAX_BACKOFF
 from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.sync.queue import RetryStrategy
+from flask_qbo.sync.queue import sharing
 from flask_qbo.sync.queue import worker_id
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import db
@@ -207,3 +208,30 @@ def test_outbox_release_backoff_and_attempt_limit(ctx: t.Any) -> None:
     assert OUTBOX.claim(db.session, row_id, utcnow(), "w1")
     assert 1.0 <= OUTBOX.backoff(db.session, row_id) <= 2.0 and OUTBOX.exhausted(db.session, row_id)
     assert OUTBOX.strategy().max_wait == MAX_BACKOFF
+
+
+def test_shared_claims_tell_the_runner_when_rows_are_left_and_batches_stay_whole(ctx: t.Any) -> None:
+    """Issue 16: under ``sharing`` a claim that leaves rows calls ``left_more`` (the runner sends a worker there).
+
+    The outbox's batch claims take whole batches (``split=False``): halved, a
+    backlog of 40 went out as batches of 20, 10, 5, ... each costing the
+    requests of a full one.
+    """
+    told: list[object] = []
+    for n in range(40):
+        outbox_row(str(n))
+    where = [Outbox.tenant_key == "acme"]
+    with sharing(2, told.append):
+        sizes = []
+        while claimed := OUTBOX.claim_many(db.session, where, 30, utcnow(), "w", split=False):
+            sizes.append(len(claimed))
+        assert sizes == [30, 10]
+        assert told == [OUTBOX]  # a full batch may leave more; 10 of 30 left nothing
+        told.clear()
+        for n in range(4):
+            event(n)
+        sizes = []
+        while claimed := INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 1000, utcnow(), "w"):
+            sizes.append(len(claimed))
+        assert sizes == [2, 1, 1]  # split: the rest is left for another worker
+        assert told == [INBOX, INBOX]  # told while rows were left, not at the last one

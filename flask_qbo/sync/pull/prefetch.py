@@ -71,11 +71,14 @@ def batch(
     conn: Connection,
     customer_ids: t.Iterable[str],
     documents: t.Iterable[tuple[str, str]],
+    *,
+    contacts: bool = True,
 ) -> t.Iterator[Prefetched]:
     """Read the rows of ``customer_ids`` and ``documents`` (``(entity, id)``), their contacts and edits.
 
-    Everything commits or rolls back inside; the prefetched rows are
-    forgotten on the way out either way.
+    ``contacts=False`` reads the mirror rows alone, for a caller that looks up
+    no contact (a push recording QBO's answers).  Everything commits or rolls
+    back inside; the prefetched rows are forgotten on the way out either way.
     """
     realm = str(conn.realm_id)
     found = Prefetched(realm_id=realm, tenant_key=str(conn.tenant_key))
@@ -97,7 +100,7 @@ def batch(
             if (row.txn_type, row.qbo_id) in wanted:
                 found.transactions[(row.txn_type, row.qbo_id)] = row
     keys = {row.contact_key for row in found.customers.values() if row is not None and row.contact_key}
-    if keys and qbo._contact is not None:
+    if contacts and keys and qbo._contact is not None:
         found.contact_keys = set(keys)
         found.contacts = qbo._load_contacts(keys)
         found.unpushed = _unpushed(session, found.tenant_key, keys)

@@ -111,9 +111,13 @@ def claim_batch(session: Session, tenant_key: str, size: int, now: dt.datetime, 
     rows of one contact, and two workers never both take a row.  Only customer
     rows are taken: a document row always takes the single-row path
     (:mod:`flask_qbo.sync.push.documents`), so its create is never mixed into a batch.
+
+    A batch is never split between workers (``split=False``): a batch of 5
+    costs the requests of a batch of 30, and one of QBO's batch calls a
+    minute, so workers sharing a backlog take whole batches in turn.
     """
     customer_rows = [Outbox.tenant_key == tenant_key, Outbox.op.in_(CUSTOMER_OPS)]
-    return OUTBOX.claim_many(session, customer_rows, size, now, who)
+    return OUTBOX.claim_many(session, customer_rows, size, now, who, split=False)
 
 
 def process_batch(qbo: QBO, tenant_key: str, limit: int) -> int:

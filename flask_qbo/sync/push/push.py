@@ -87,7 +87,9 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     session = qbo.state().db.session()
     threshold = int(get_config("QBO_BATCH_THRESHOLD"))
     handled = 0
-    for tenant_key, count in _pending_counts(session, customers_only=True).items():
+    counts = _pending_counts(session, customers_only=True)
+    batched = {tenant_key for tenant_key, count in counts.items() if count > threshold}
+    for tenant_key, count in counts.items():
         if count > threshold and handled < limit:
             whole = math.ceil(min(limit - handled, count) / BATCH_SIZE) * BATCH_SIZE
             handled += process_batch(qbo, tenant_key, whole)
@@ -98,15 +100,36 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     session.commit()
     who = worker_id()
     paused: set[str] = set()
+    singles = 0
     for row_id, tenant_key in row_ids:
         if tenant_key in paused or handled >= limit:
             continue
+        if singles and _batch_worth_it(session, threshold, batched):
+            break  # a burst is arriving: the caller's next call takes it in batches
         if not OUTBOX.claim(session, row_id, utcnow(), who):
             continue
         handled += 1
+        singles += 1
         if not handle(qbo, row_id):
             paused.add(tenant_key)
     return handled
+
+
+def _batch_worth_it(session: Session, threshold: int, batched: set[str]) -> bool:
+    """True when a tenant not in ``batched`` now has more than ``threshold`` customer rows due.
+
+    Asked between two rows of the single path: at the start of a burst the
+    first few rows take it (a new contact costs three requests there), while
+    the burst's next rows are committed; going on with the rows read before
+    would push each of them alone, where stopping lets the next call send
+    them thirty to a batch.  A tenant this call already sent through the batch
+    path does not count: what is left of it are rows no batch could take (an
+    older row of the same contact in flight), and stopping for them would
+    leave one row pushed per call.  One count per row pushed alone, next to
+    the row's own requests to QBO.
+    """
+    counts = _pending_counts(session, customers_only=True)
+    return any(count > threshold for tenant_key, count in counts.items() if tenant_key not in batched)
 
 
 def due_count(qbo: QBO | None = None) -> int:

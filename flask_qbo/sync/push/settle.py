@@ -12,6 +12,7 @@ import datetime as dt
 import typing as t
 
 from flask import current_app
+from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -23,10 +24,12 @@ from ...models import SyncLog
 from ...models import SyncStatus
 from ...models import utcnow
 from ..locks import hold_connection
+from ..locks import lock_customers
 from ..payload import customer_hash
 from ..payload import qbo_values
 from ..payload import sync_state
 from ..pull import mirror
+from ..pull import prefetch
 from ..queue import OUTBOX
 
 if t.TYPE_CHECKING:
@@ -66,9 +69,16 @@ def record_all(
     Mirrors :func:`flask_qbo.sync.push.context.record` for a whole batch of updates or creates: a contact
     linked to another customer (an old realm) is unlinked, the mirror row gets
     QBO's answer, the link its synced values, and each push is logged.
-    Customer rows are written one flush each in contact-key order, the order
-    capture writes them in, so this transaction and a CRM mass edit cannot
-    deadlock on PostgreSQL (a single flush would order them by primary key).
+    The batch's mirror rows are locked in the customer lock order
+    (:func:`~flask_qbo.sync.locks.lock_customers`, as pull does), then read
+    with one query (:func:`~flask_qbo.sync.pull.prefetch.batch`), not one
+    each: a webhook applied meanwhile cannot slip between the read and the
+    write.  Rows already mirrored are updated one flush each in contact-key
+    order, the order capture writes them in, so this transaction and a CRM
+    mass edit cannot deadlock on PostgreSQL (a single flush would order them
+    by primary key).  Rows new to the mirror, which no other transaction can
+    hold, are inserted together in that order by the next flush, in one
+    statement where the driver allows.
 
     :raises ConnectionGone: the connection was purged while the batch was in flight.
     """
@@ -76,7 +86,8 @@ def record_all(
     fields = qbo._registration().fields
     keys = {item.contact_key: str(data["Id"]) for item, data in done}
     now = utcnow()
-    with session.no_autoflush:
+    lock_customers(session, str(conn.realm_id), keys.values())
+    with session.no_autoflush, prefetch.batch(qbo, session, conn, keys.values(), (), contacts=False):
         for other in session.scalars(
             select(Customer).where(
                 Customer.tenant_key == conn.tenant_key,
@@ -90,7 +101,8 @@ def record_all(
             link.last_pushed_hash = customer_hash(item.values)
             link.synced_values = sync_state(qbo_values(data, fields), item.values)
             link.sync_status, link.sync_error, link.last_synced_at = SyncStatus.SYNCED, None, now
-            session.flush()
+            if inspect(link).persistent:
+                session.flush()
         session.add_all(
             [
                 SyncLog(

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import event
 
 from flask_qbo import get_qbo
 from flask_qbo.emulator.errors import EmulatorFault
@@ -21,8 +22,11 @@ from flask_qbo.models import utcnow
 from flask_qbo.sync.push import lookup
 from flask_qbo.sync.push import push
 from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import attach_emulator
+from flask_qbo.testing import connect_tenant
 from tests.hostapp import Contact
 from tests.hostapp import db
+from tests.hostapp import make_app
 
 
 @pytest.fixture
@@ -104,6 +108,92 @@ def test_a_backlog_of_new_contacts_costs_three_requests_per_30(ctx: t.Any, emula
     drain()
     assert by_id[link.qbo_id]["Id"] == linked_id(contacts[0])
     assert emulator.store.read(TEST_REALM, "Customer", link.qbo_id)["PrimaryPhone"]["FreeFormNumber"] == "555-0101"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either(request: pytest.FixtureRequest, emulator: t.Any, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t.Any]:
+    """The host app with tenant "acme" connected, on SQLite, then on a fresh PostgreSQL schema."""
+    monkeypatch.setattr(lookup, "_REFUSED", set())
+    if request.param == "sqlite":
+        app = request.getfixturevalue("app")
+    else:
+        app = make_app(request.getfixturevalue("pg")[0])
+        attach_emulator(app, emulator)
+    connect_tenant(app, emulator, "acme", TEST_REALM)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        if request.param != "sqlite":
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+def test_a_batch_of_creates_is_recorded_with_one_read_of_mirror_rows(either: t.Any, emulator: t.Any) -> None:
+    """Issue 16: recording a batch read each new customer's mirror row, and inserted it, one statement each.
+
+    Now one read, and on PostgreSQL one lock and one insert.  On SQLite SQLAlchemy still
+    inserts row by row: it needs each new row's id back in order, which a
+    multi-row insert there does not promise.
+    """
+    add_contacts(30)
+    seen: list[str] = []
+    listen = ("before_cursor_execute", lambda *args: seen.append(" ".join(args[2].split())))
+    event.listen(db.engine, *listen)
+    try:
+        assert drain() == 30
+    finally:
+        event.remove(db.engine, *listen)
+    customers = [s for s in seen if s.startswith("SELECT") and "FROM qbo_customer WHERE" in s and ".qbo_id " in s]
+    reads = [s for s in customers if "FOR UPDATE" not in s]
+    inserts = [s for s in seen if s.startswith("INSERT INTO qbo_customer")]
+    assert len(reads) == 1
+    postgres = db.engine.dialect.name == "postgresql"
+    assert len(customers) - len(reads) == postgres  # the lock, in the order pull takes them: one statement
+    assert len(inserts) == (1 if postgres else 30)
+    assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 30
+
+
+def test_a_burst_arriving_while_rows_go_alone_is_left_for_a_batch(
+    ctx: t.Any, emulator: t.Any, wire: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: a burst's first rows took the single path, and so did every row read with them."""
+    add_contacts(3)  # no more than QBO_BATCH_THRESHOLD: each goes alone
+    burst: list[Contact] = []
+    real = push.handle
+
+    def handle(qbo: t.Any, row_id: int) -> bool:
+        if not burst:
+            burst.extend(add_contacts(20, start=3))  # committed while the first row is pushed
+        return bool(real(qbo, row_id))
+
+    monkeypatch.setattr(push, "handle", handle)
+    assert push.process(get_qbo()) == 1  # stopped after the first row: 22 are due now
+    assert drain() == 22
+    assert [endpoint for endpoint, _ in wire] == ["query", "query", "customer", "query", "query", "batch"]
+    assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 23
+
+
+def test_rows_no_batch_could_take_do_not_stop_another_tenants_rows_going_alone(
+    ctx: t.Any, emulator: t.Any, wire: t.Any
+) -> None:
+    """Only a tenant that crossed the threshold since the call began stops the single path.
+
+    Acme's eleven due rows each wait behind an older row of their contact in
+    flight, so its batch takes none of them; counting them as a burst stopped
+    Globex's new contacts after one row a call.
+    """
+    emulator.add_company("9130000000000009", "Globex Books")
+    connect_tenant(ctx, emulator, "globex", "9130000000000009")
+    now = utcnow()
+    for key in range(11):
+        db.session.add(Outbox(tenant_key="acme", contact_key=f"busy{key}", status="in_progress", claimed_at=now))
+        db.session.add(Outbox(tenant_key="acme", contact_key=f"busy{key}"))
+    db.session.add_all(
+        Contact(tenant="globex", first_name=f"Glo{i}", last_name="Bex", email=f"g{i}@example.com") for i in range(3)
+    )
+    db.session.commit()
+    assert push.process(get_qbo()) == 3
+    assert [endpoint for endpoint, _ in wire] == ["query", "query", "customer"] * 3
 
 
 def test_existing_customers_are_linked_by_email_not_created(ctx: t.Any, emulator: t.Any, wire: t.Any) -> None:
