@@ -2,13 +2,13 @@
 
 A task is a wake-up (:mod:`flask_qbo.runners.celery`), and with wake-up slots
 (:mod:`.debounce`) one task stands for every commit or webhook made while it
-runs.  So the loop here keeps going while rows are due, lets another worker
-join a backlog only while a worker is idle (a task sent to busy workers starts
-once the backlog is gone and finds nothing), claims inside
-:func:`~flask_qbo.sync.queue.sharing` so joined workers split the backlog,
-and after giving its slot back looks once more: that last look is what makes a
-skipped wake-up safe.  It lives apart from the Celery glue so the rule can be
-read, and tested, as one function.
+runs.  So the loop here keeps going while rows are due, sends another worker
+to a backlog as soon as a claim leaves rows behind (and, after a step, only
+while a worker is idle: a task sent to busy workers starts once the backlog
+is gone and finds nothing), claims inside :func:`~flask_qbo.sync.queue.sharing`
+so joined workers split the backlog, and after giving its slot back looks once
+more: that last look is what makes a skipped wake-up safe.  It lives apart
+from the Celery glue so the rule can be read, and tested, as one function.
 """
 
 from __future__ import annotations
