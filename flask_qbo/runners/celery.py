@@ -24,7 +24,7 @@ Wake-ups do not pile up (issue 16: 294 of 300 push tasks found nothing).  A
 wake-up sends a task only when no task of its kind is queued or running
 (:mod:`flask_qbo.runners.debounce`); a task drains while work is due, fans
 out to one more worker per ``QBO_CELERY_CONCURRENCY`` while a backlog lasts,
-claims inside :func:`~flask_qbo.sync.queue.sharing` so those workers split a
+claims inside :func:`~flask_qbo.sync.sharing.sharing` so those workers split a
 backlog instead of one holding it, and looks once more after giving its slot
 back, so a wake-up skipped while it ran is never lost.
 """
@@ -297,14 +297,9 @@ def _deployment(task: Task[..., int]) -> tuple[debounce.Slots, int]:
 
 
 def _outbox_turn_needed(slots: debounce.Slots, workers: int) -> bool:
-    """Whether a pull task should push due outbox rows itself after its batch.
-
-    Not while a push task holds a slot and some worker is not busy with a pull
-    task: that push task runs (or is about to) on the free worker and claims
-    the rows in whole batches, where the pull task's turn pushed the few rows
-    due at that moment, a request or three each.  While every worker drains
-    events, a queued push task would wait behind them, so the turn is taken.
-    """
+    """Whether a pull task should push due outbox rows itself: not while a push task holds a slot and a
+    worker without a pull task can run it, in whole batches (the turn pushed a few rows at a time, three
+    requests a new contact).  While every worker drains events, a queued push task would wait behind them."""
     return not slots.held(PUSH_TASK) or slots.held(PULL_TASK) >= workers
 
 

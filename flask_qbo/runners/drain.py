@@ -5,7 +5,7 @@ A task is a wake-up (:mod:`flask_qbo.runners.celery`), and with wake-up slots
 runs.  So the loop here keeps going while rows are due, sends another worker
 to a backlog as soon as a claim leaves rows behind (and, after a step, only
 while a worker is idle: a task sent to busy workers starts once the backlog
-is gone and finds nothing), claims inside :func:`~flask_qbo.sync.queue.sharing`
+is gone and finds nothing), claims inside :func:`~flask_qbo.sync.sharing.sharing`
 so joined workers split the backlog, and after giving its slot back looks once
 more: that last look is what makes a skipped wake-up safe.  It lives apart
 from the Celery glue so the rule can be read, and tested, as one function.
@@ -17,7 +17,7 @@ import time
 import typing as t
 
 from ..sync.queue import Queue
-from ..sync.queue import sharing
+from ..sync.sharing import sharing
 from .debounce import Slots
 
 
@@ -60,7 +60,7 @@ def drain(
     this one's slot) continues behind whatever else is queued.
 
     The first chance to send one more task is inside the step: a batch claim
-    on ``work.queue`` that left due rows (:func:`~flask_qbo.sync.queue.sharing`)
+    on ``work.queue`` that left due rows (:func:`~flask_qbo.sync.sharing.sharing`)
     sends it before this worker pushes what it claimed, so two workers split a
     backlog from its first batch.  That one is sent even while tasks of the
     other kind hold the remaining slots: during a burst of new contacts QBO's

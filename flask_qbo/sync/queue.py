@@ -57,6 +57,7 @@ from ..models import Outbox
 from ..models import OutboxStatus
 from ..models import Status
 from ..models import utcnow
+from . import sharing
 
 if t.TYPE_CHECKING:
     from flask_sqlalchemy.session import Session as FlaskSession
@@ -80,41 +81,6 @@ UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
 
 #: Inside :func:`raise_errors`: the push and pull handlers raise an unexpected error once they recorded it.
 _raising: contextvars.ContextVar[bool] = contextvars.ContextVar("qbo_raise_errors", default=False)
-
-
-class _Sharing(t.NamedTuple):
-    """What :func:`sharing` set: how many workers a claim leaves room for, and whom to tell when it did."""
-
-    workers: int
-    left_more: t.Callable[[Queue], None] | None
-
-
-#: Outside :func:`sharing`: a claim takes what it asks for and tells nobody.
-_ALONE = _Sharing(1, None)
-#: Inside :func:`sharing`: how many workers a batch claim leaves room for.
-_share: contextvars.ContextVar[_Sharing] = contextvars.ContextVar("qbo_claim_share", default=_ALONE)
-
-
-@contextlib.contextmanager
-def sharing(workers: int, left_more: t.Callable[[Queue], None] | None = None) -> t.Iterator[None]:
-    """Let each batch claim made inside take at most ``1 / workers`` of the due rows it finds (at least one).
-
-    One worker that claims a whole backlog keeps it while the other workers
-    find nothing and idle; a runner with several workers (Celery) claims
-    inside ``sharing(2)``, so a second worker reaching for the same backlog
-    finds half of it, a third a quarter, and every worker stays busy.  The
-    rows are still handed out oldest first and never twice.
-
-    ``left_more(queue)`` is called after a claim on ``queue`` committed and
-    left due rows behind: the moment to send another worker, before this one
-    spends its time on the rows it took (asked only after them, the second
-    worker started once the first had pushed a whole chunk, batch by batch).
-    """
-    token = _share.set(_Sharing(max(1, workers), left_more))
-    try:
-        yield
-    finally:
-        _share.reset(token)
 
 
 @contextlib.contextmanager
@@ -265,7 +231,7 @@ class Queue(abc.ABC):
         has just locked, and so claim far more than ``n`` rows; one worker then
         holds a whole backlog while the others find nothing.
 
-        Inside :func:`sharing` a first SELECT counts the due rows (up to
+        Inside :func:`~flask_qbo.sync.sharing.sharing` a first SELECT counts the due rows (up to
         ``size × workers``, locked or not) and the claim takes ``1 / workers``
         of them (rounded up, at most ``size``): a second worker claiming at the
         same moment skips only those and finds the rest.  When rows are left,
@@ -278,7 +244,7 @@ class Queue(abc.ABC):
         at a time instead, and a full claim tells ``left_more`` that more may wait.
         """
         c = self.table.c
-        share = _share.get()
+        share = sharing.current()
         asked = size
         ready: int | None = None
         if share.workers > 1 and split:

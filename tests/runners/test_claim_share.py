@@ -1,4 +1,4 @@
-"""Claims shared between workers (``flask_qbo.sync.queue.sharing``) on a real PostgreSQL.
+"""Claims shared between workers (``flask_qbo.sync.sharing.sharing``) on a real PostgreSQL.
 
 Issue 16: one Celery worker claimed a whole backlog while the other found
 nothing claimable and idled.  Here two claimers race for one backlog with the
@@ -21,7 +21,7 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
 from flask_qbo.sync.queue import INBOX
 from flask_qbo.sync.queue import OUTBOX
-from flask_qbo.sync.queue import sharing
+from flask_qbo.sync.sharing import sharing
 from tests.hosts.adapter import Host
 from tests.hosts.adapter import make_app
 

@@ -21,8 +21,8 @@ from flask_qbo.sync.queue import LEASE
 from flask_qbo.sync.queue import MAX_BACKOFF
 from flask_qbo.sync.queue import OUTBOX
 from flask_qbo.sync.queue import RetryStrategy
-from flask_qbo.sync.queue import sharing
 from flask_qbo.sync.queue import worker_id
+from flask_qbo.sync.sharing import sharing
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import db
 
