@@ -13,6 +13,7 @@ import typing as t
 
 import pytest
 
+from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import attach_emulator
 from flask_qbo.testing import connect_tenant
@@ -85,6 +86,13 @@ def client(app: t.Any) -> t.Any:
 def connected(app: t.Any, emulator: t.Any) -> t.Any:
     """Tenant "acme" connected to TEST_REALM; returns the detached Connection row."""
     return connect_tenant(app, emulator, "acme", TEST_REALM)
+
+
+def journal_mode(app: t.Any, mode: str) -> None:
+    """Set the journal mode of the host's SQLite file (the file keeps it): ``flask qbo doctor`` asks for WAL."""
+    with app.app_context():
+        with get_qbo(app).state(app).db.engine.connect() as conn:
+            conn.exec_driver_sql(f"PRAGMA journal_mode={mode}")
 
 
 def login(client: t.Any, user_id: int) -> None:

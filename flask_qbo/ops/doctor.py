@@ -1,8 +1,8 @@
 """``flask qbo doctor``: every check an on-call engineer needs, one finding per line.
 
 :func:`run` calls the check groups of :mod:`flask_qbo.ops.checks` in the order
-an operator fixes things (configuration, services, schema, runner,
-connections) and returns their findings; :func:`to_text` and :func:`to_json`
+an operator fixes things (configuration, services, schema, database,
+runner, connections) and returns their findings; :func:`to_text` and :func:`to_json`
 print them and :func:`summary` feeds the admin health page.  Nothing here
 writes: the doctor is safe against production at any time.  A group that
 cannot run (its table is missing, the database is down) becomes one ``error``
@@ -22,6 +22,7 @@ from flask import current_app
 
 from ..models import utcnow
 from .checks import connections
+from .checks import database
 from .checks import runner
 from .checks import schema
 from .checks import services
@@ -43,7 +44,7 @@ def run(qbo: QBO, app: Flask | None = None, *, tenant: str | None = None) -> lis
     app = app or t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
     now = utcnow()
     findings = settings.check(app) + services.check(app)
-    findings += schema.check(qbo)
+    findings += schema.check(qbo) + database.check(qbo)
     groups: tuple[tuple[str, t.Callable[[], list[Finding]]], ...] = (
         ("runner", lambda: runner.check(qbo, app, now, tenant)),
         ("connection", lambda: connections.check(qbo, app, now, tenant)),

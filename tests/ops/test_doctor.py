@@ -20,6 +20,7 @@ from flask_qbo.runners.thread import ThreadRunner
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from tests.conftest import REDIS_URL
+from tests.conftest import journal_mode
 from tests.conftest import need_service
 from tests.connection.test_connect_support import update_connection
 
@@ -28,8 +29,9 @@ CALLBACK = "http://qbo.emulator.test/qbo/callback"
 
 @pytest.fixture
 def clean(app: t.Any, connected: t.Any) -> t.Any:
-    """The test host, connected, with the redirect URI set: nothing for the doctor to complain about."""
+    """The test host, connected, with the redirect URI set and its SQLite file in WAL mode: nothing to complain about."""
     app.config["QBO_REDIRECT_URI"] = CALLBACK
+    journal_mode(app, "WAL")
     return app
 
 
@@ -57,7 +59,7 @@ def test_a_clean_run_exits_0_with_nothing_to_fix(clean: t.Any) -> None:
     assert lines[-1] == f"0 error(s), 0 warning(s), {len(lines) - 1} ok."
     assert all(line.startswith("ok ") for line in lines[:-1])
     checks = {line.split()[1] for line in lines[:-1]}
-    assert checks == {"config", "routes", "redis", "schema", "runner", "connection"}
+    assert checks == {"config", "routes", "redis", "schema", "database", "runner", "connection"}
     assert "Webhook URL http://qbo.emulator.test/qbo/webhooks" in result.output
 
 
@@ -227,6 +229,17 @@ def test_missing_columns(clean: t.Any) -> None:
     findings = run(clean)
     assert bad(findings, "schema") == ["Table qbo_inbox lacks column(s) available_at, claimed_at, claimed_by."]
     assert bad(findings, "runner") == ["The runner checks could not run (OperationalError)."]
+
+
+def test_a_sqlite_file_in_rollback_journal_mode_is_a_warning(clean: t.Any) -> None:
+    journal_mode(clean, "DELETE")
+    findings = run(clean)
+    assert bad(findings, "database", "warn") == [
+        "SQLite journal mode is delete: each commit syncs the disk twice and readers wait for every writer."
+    ]
+    assert "journal_mode=WAL" in next(f.fix for f in findings if f.check == "database")
+    journal_mode(clean, "WAL")
+    assert [f.what for f in run(clean) if f.check == "database"] == ["SQLite journal mode is wal."]
 
 
 def test_missing_table(clean: t.Any) -> None:

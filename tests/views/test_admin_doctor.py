@@ -8,6 +8,7 @@ import typing as t
 from flask_qbo.models import Outbox
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import connect_tenant
+from tests.conftest import journal_mode
 from tests.conftest import login
 from tests.connection.test_connect_support import text
 from tests.connection.test_connect_support import update_connection
@@ -26,6 +27,7 @@ def _doctor_section(page: str) -> str:
 
 def test_health_page_shows_the_doctor_summary(app: t.Any, client: t.Any, connected: t.Any, emulator: t.Any) -> None:
     app.config["QBO_REDIRECT_URI"] = "http://qbo.emulator.test/qbo/callback"
+    journal_mode(app, "WAL")
     login(client, ACME_ADMIN)
     section = _doctor_section(text(client.get(HEALTH)))
     assert 'data-qbo-doctor="ok"' in section
