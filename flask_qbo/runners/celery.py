@@ -280,13 +280,13 @@ def _stamped(job: t.Callable[[QBO], int]) -> int:
     return done
 
 
-def _drain(task: Task[..., int], work: drain.Work, slot: bool) -> int:
-    """:func:`.drain.drain` for this task: its Celery app sends the fan-outs and the hand-over."""
+def _drain(task: Task[..., int], work: drain.Work, slot: bool, deployment: tuple[debounce.Slots, int]) -> int:
+    """:func:`.drain.drain` in ``deployment`` (:func:`_deployment`); the task's Celery app sends the hand-outs."""
 
     def send(name: str, holds_slot: bool) -> None:
         task.app.send_task(name, kwargs={"slot": holds_slot}, expires=WAKE_EXPIRES)
 
-    slots, workers = _deployment(task)
+    slots, workers = deployment
     return drain.drain(work, slots, slot=slot, send=send, budget=DRAIN_BUDGET, workers=workers, kinds=_SLOTTED)
 
 
@@ -311,7 +311,7 @@ def push_task(self: Task[..., int], slot: bool = False) -> int:
         work = drain.Work(
             PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo), queue=OUTBOX
         )
-        return _drain(self, work, slot)
+        return _drain(self, work, slot, _deployment(self))
 
     return _run(self, job)
 
@@ -329,7 +329,7 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
     """
 
     def job(qbo: QBO) -> int:
-        slots, workers = _deployment(self)
+        deployment = slots, workers = _deployment(self)
 
         def step() -> int:
             applied = pull.process(qbo, limit=pull.BATCH)
@@ -338,7 +338,7 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
             return applied
 
         work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False, queue=INBOX)
-        return _drain(self, work, slot)
+        return _drain(self, work, slot, deployment)
 
     return _run(self, job)
 
