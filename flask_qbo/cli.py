@@ -128,7 +128,7 @@ def push_command(limit: int) -> None:
     while True:
         handled = push.process(qbo, limit=limit)
         total += handled
-        if handled < limit:
+        if not handled:  # a short round may leave a burst to the next round's batches
             break
     click.echo(f"pushed {total} row(s); outbox: {_counts(Outbox)}")
 

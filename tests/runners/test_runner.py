@@ -97,6 +97,27 @@ def test_cli_push(app: t.Any, connected: t.Any, emulator: t.Any) -> None:
     assert len(emulator.store.list(TEST_REALM, "Customer")) == 1
 
 
+def test_cli_push_goes_on_after_a_short_round(
+    app: t.Any, connected: t.Any, emulator: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round may stop short of ``--limit`` with rows due (a burst left to the next round's batches)."""
+    real = push.process
+    rounds: list[int] = []
+
+    def process(qbo: t.Any, limit: int = 100) -> int:
+        rounds.append(limit)
+        return real(qbo, limit=2 if len(rounds) == 1 else limit)  # the first round stops after two rows
+
+    monkeypatch.setattr(push, "process", process)
+    with app.app_context():
+        db.session.add_all(Contact(tenant="acme", first_name=f"Cy{i}") for i in range(4))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["qbo", "push"])
+    assert result.exit_code == 0, result.output
+    assert "pushed 4 row(s); outbox: done=4" in result.output
+    assert len(rounds) == 3  # 2 rows, the other 2, then an empty round
+
+
 def test_worker_loop_runs_until_stopped(app: t.Any, connected: t.Any, emulator: t.Any) -> None:
     import threading
 

@@ -79,9 +79,14 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     A tenant's backlog (more than ``QBO_BATCH_THRESHOLD`` rows due) goes
     through the batch endpoint in whole batches of 30, so ``limit`` is rounded
     up to a multiple of 30 there: a partial batch wastes a call of QBO's
-    per-minute batch allowance.  Rows of tenants without an active connection
-    stay pending.  Call it from any scheduler inside an app context; the thread
-    runner and ``flask qbo push`` do.
+    per-minute batch allowance.  A tenant whose batches took all they were
+    allowed (its backlog grew while they were sent, as in a burst of CRM
+    commits) has none of its rows pushed alone in this call: the caller's next
+    call sends them thirty at a time, where the single path costs a row three
+    requests.  So a call may return fewer than ``limit`` with rows still due:
+    callers call again while it returns rows.  Rows of tenants without an
+    active connection stay pending.  Call it from any scheduler inside an app
+    context; the thread runner and ``flask qbo push`` do.
     """
     qbo = qbo or get_qbo()
     session = qbo.state().db.session()
@@ -89,10 +94,14 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     handled = 0
     counts = _pending_counts(session, customers_only=True)
     batched = {tenant_key for tenant_key, count in counts.items() if count > threshold}
+    left_for_batch: set[str] = set()
     for tenant_key, count in counts.items():
         if count > threshold and handled < limit:
             whole = math.ceil(min(limit - handled, count) / BATCH_SIZE) * BATCH_SIZE
-            handled += process_batch(qbo, tenant_key, whole)
+            taken = process_batch(qbo, tenant_key, whole)
+            handled += taken
+            if taken >= whole:  # the backlog outgrew the count: what is due now is the next call's batches
+                left_for_batch.add(tenant_key)
     if handled >= limit:
         return handled
     rows = candidates(session, limit - handled, utcnow())  # a batch may have paused a realm: read again
@@ -102,7 +111,7 @@ def process(qbo: QBO | None = None, limit: int = 100) -> int:
     paused: set[str] = set()
     singles = 0
     for row_id, tenant_key in row_ids:
-        if tenant_key in paused or handled >= limit:
+        if tenant_key in paused or tenant_key in left_for_batch or handled >= limit:
             continue
         if singles and _batch_worth_it(session, threshold, batched):
             break  # a burst is arriving: the caller's next call takes it in batches

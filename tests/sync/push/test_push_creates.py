@@ -173,6 +173,31 @@ def test_a_burst_arriving_while_rows_go_alone_is_left_for_a_batch(
     assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 23
 
 
+def test_a_backlog_that_outgrew_its_batches_is_left_to_the_next_call_not_pushed_alone(
+    ctx: t.Any, emulator: t.Any, wire: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the rows a burst added while its batches were sent went alone, three requests each.
+
+    Twelve rows are counted, so the call allows one batch of 30; forty more
+    are committed before it is claimed.  The 22 the batch could not take are
+    the next call's batch, not 22 rows pushed alone after it.
+    """
+    add_contacts(12)
+    real = push.process_batch
+
+    def process_batch(qbo: t.Any, tenant_key: str, limit: int) -> int:
+        add_contacts(40, start=12)  # the burst goes on after the count
+        monkeypatch.setattr(push, "process_batch", real)
+        return real(qbo, tenant_key, limit)
+
+    monkeypatch.setattr(push, "process_batch", process_batch)
+    assert push.process(get_qbo()) == 30
+    assert db.session.query(Outbox).filter_by(status="pending").count() == 22
+    assert drain() == 22
+    assert [endpoint for endpoint, _ in wire] == ["query", "query", "batch"] * 2
+    assert db.session.query(Customer).filter(Customer.contact_key.isnot(None)).count() == 52
+
+
 def test_rows_no_batch_could_take_do_not_stop_another_tenants_rows_going_alone(
     ctx: t.Any, emulator: t.Any, wire: t.Any
 ) -> None:
