@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import typing as t
 
 if t.TYPE_CHECKING:
@@ -51,3 +52,14 @@ def sharing(workers: int, left_more: t.Callable[[Queue], None] | None = None) ->
 def current() -> Sharing:
     """The sharing the running claim is made in (one worker, nobody told, outside :func:`sharing`)."""
     return _current.get()
+
+
+def part(ready: int, workers: int, least: int) -> int:
+    """How many of ``ready`` due rows one of ``workers`` claims: its share, rounded up, or all of them.
+
+    All of them when the rest would be fewer than ``least``: where every
+    claim costs the same whatever its size (a QBO read, a commit), a small
+    rest halved again and again only adds claims.
+    """
+    mine = math.ceil(ready / max(1, workers))
+    return mine if ready - mine >= least else ready
