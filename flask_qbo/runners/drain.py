@@ -56,9 +56,9 @@ def drain(
     holds_slot)``); a trickle of single rows keeps to one task.  A push step
     that finds nothing while rows are due means another worker holds what
     those rows wait for (an older row of the same contact); that worker looks
-    again when it is done, so this task ends.  Before ending, the slot is given back and the
-    work looked at once more; a second look that finds only such rows ends
-    the task.  When the budget runs out with work left, a fresh task (holding
+    again when it is done, so this task ends.  Before ending, the slot is
+    given back and the work looked at once more; a second look that finds
+    only such rows ends the task.  When the budget runs out with work left, a fresh task (holding
     this one's slot) continues behind whatever else is queued.
 
     The first chance to send one more task is inside the step: a batch claim

@@ -5,8 +5,9 @@ nothing and idle.  A runner with several workers (Celery) therefore claims
 inside :func:`sharing`: a batch claim there
 (:meth:`~flask_qbo.sync.queue.Queue.claim_many`) takes at most ``1 / workers``
 of the due rows it finds, so a second worker reaching for the same backlog
-finds half of it, a third a quarter, and every worker stays busy; the rows are
-still handed out oldest first and never twice.  A claim that left rows behind
+finds half of it, a third a quarter, and every worker stays busy (a queue
+whose claims cost the same whatever their size takes a small rest whole:
+:func:`part`); the rows are still handed out oldest first and never twice.  A claim that left rows behind
 says so, so the runner can send another worker there and then.
 """
 
