@@ -14,9 +14,14 @@ round trip to Intuit), and run the same two workloads:
 The emulator's throttle is raised out of the way so the figures show the
 engine, not QBO's 500 requests a minute per company (which bounds any setup
 for one company; several workers pay off across companies and against
-latency).  Prints a summary per setup and one JSON line
-``{"benchmark": "scale_compare", ...}``.  Without PostgreSQL or Redis the
-Celery side is reported as skipped.
+latency).  Both setups run ``--runs`` times (3; ``--quick`` once), each time
+from scratch: one run's figures swing by a third on a 2-core machine where
+the workers, PostgreSQL, the emulator and the benchmark's own commits share
+the cores.  Prints a summary per setup and run, and one JSON line
+``{"benchmark": "scale_compare", ...}`` whose figures are the medians over
+the runs (each run's beside them, ``<figure>_each``, and every run's
+figures under ``runs``).  Without PostgreSQL or Redis the Celery side is
+reported as skipped.
 
 The figures issue 16 sets targets for, at the top level of that line:
 
@@ -42,7 +47,7 @@ The figures issue 16 sets targets for, at the top level of that line:
 
 The workers count these themselves (:func:`tests.integration.celery_app.record_task_stats`).
 
-``python -m benchmarks.scale_compare [--quick] [--contacts N] [--latency S]``
+``python -m benchmarks.scale_compare [--quick] [--contacts N] [--runs N] [--latency S]``
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -70,6 +76,8 @@ from flask_qbo.testing import connect_tenant
 #: Limits high enough that the emulator never throttles either setup.
 OPEN_LIMIT = 100_000
 CRM_URL = "http://crm.bench.test"
+#: The figures of the final line: the median over the runs, each run's beside it.
+FIGURES = ("push_ratio", "ingest_ratio", "drain_ratio", "backlog_ratio", "sql_per_change", "empty_task_pct")
 
 
 def _wait(check: t.Callable[[], bool], timeout: float) -> bool:
@@ -288,10 +296,27 @@ def _services(postgres: str, redis_url: str) -> str | None:
     return None
 
 
+def compare(contacts: int, latency: float, timeout: float, postgres: str, redis_url: str) -> dict[str, t.Any]:
+    """One run of both setups; the figures of each and, with the Celery side there, the ratios."""
+    result: dict[str, t.Any] = {"thread_sqlite": thread_sqlite(contacts, latency, timeout)}
+    missing = _services(postgres, redis_url)
+    if missing:
+        result["celery_postgres"] = {"skipped": missing}
+        return result
+    result["celery_postgres"] = celery = celery_postgres(contacts, latency, timeout, postgres, redis_url)
+    for workload in ("push", "ingest", "drain", "backlog"):
+        key = f"{workload}_seconds"
+        result[f"{workload}_ratio"] = round(result["thread_sqlite"][key] / max(celery[key], 1e-9), 2)
+    result["sql_per_change"] = celery.get("sql_per_change")
+    result["empty_task_pct"] = celery.get("empty_task_pct")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100 contacts instead of 300")
+    parser.add_argument("--quick", action="store_true", help="100 contacts and one run instead of 300 and three")
     parser.add_argument("--contacts", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=None, help="runs of both setups; the medians are the figures")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added to each QBO API call")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait per workload")
     parser.add_argument(
@@ -302,32 +327,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.disable(logging.ERROR)
     contacts = args.contacts or (100 if args.quick else 300)
-
+    runs = []
+    for _ in range(max(1, args.runs or (1 if args.quick else 3))):
+        runs.append(compare(contacts, args.latency, args.timeout, args.postgres, args.redis))
+        for name in ("thread_sqlite", "celery_postgres"):
+            figures = runs[-1][name]
+            if "skipped" in figures:
+                print(f"{name}: skipped ({figures['skipped']})", file=sys.stderr)
+                continue
+            print(
+                f"{name}: {contacts} pushes in {figures['push_seconds']} s ({figures['pushes_per_second']}/s), "
+                f"{contacts} webhook edits in {figures['ingest_seconds']} s ({figures['ingests_per_second']}/s), "
+                f"{figures['requests']} requests, {figures['http_429']} 429s, "
+                f"{figures['duplicates']} duplicates, {figures['lost']} lost",
+                file=sys.stderr,
+            )
     result: dict[str, t.Any] = {"benchmark": "scale_compare", "contacts": contacts, "latency_s": args.latency}
-    result["thread_sqlite"] = thread_sqlite(contacts, args.latency, args.timeout)
-    missing = _services(args.postgres, args.redis)
-    if missing:
-        result["celery_postgres"] = {"skipped": missing}
-    else:
-        result["celery_postgres"] = celery_postgres(contacts, args.latency, args.timeout, args.postgres, args.redis)
-        celery = result["celery_postgres"]
-        for workload in ("push", "ingest", "drain", "backlog"):
-            key = f"{workload}_seconds"
-            result[f"{workload}_ratio"] = round(result["thread_sqlite"][key] / max(celery[key], 1e-9), 2)
-        result["sql_per_change"] = celery.get("sql_per_change")
-        result["empty_task_pct"] = celery.get("empty_task_pct")
-    for name in ("thread_sqlite", "celery_postgres"):
-        figures = result[name]
-        if "skipped" in figures:
-            print(f"{name}: skipped ({figures['skipped']})", file=sys.stderr)
-            continue
-        print(
-            f"{name}: {contacts} pushes in {figures['push_seconds']} s ({figures['pushes_per_second']}/s), "
-            f"{contacts} webhook edits in {figures['ingest_seconds']} s ({figures['ingests_per_second']}/s), "
-            f"{figures['requests']} requests, {figures['http_429']} 429s, "
-            f"{figures['duplicates']} duplicates, {figures['lost']} lost",
-            file=sys.stderr,
-        )
+    for key in FIGURES:
+        values = [run[key] for run in runs if run.get(key) is not None]
+        if values:
+            result[key] = round(statistics.median(values), 2)
+            result[f"{key}_each"] = values
+    result["runs"] = runs
     print(json.dumps(result))
     return 0
 

@@ -17,6 +17,7 @@ import time
 import typing as t
 
 from ..sync.queue import Queue
+from ..sync.sharing import part
 from ..sync.sharing import sharing
 from .debounce import Slots
 
@@ -48,15 +49,16 @@ def drain(
     """Run ``work.step`` while work is due, for at most ``budget`` seconds; returns its total.
 
     ``slot`` says whether this task holds one of ``work.name``'s slots (a
-    wake-up's task does; a beat sweep's takes one if free).  While two rows or
-    more are due and the tasks of ``kinds`` hold fewer slots than
-    ``workers``, one more task is sent (``send(name, holds_slot)``); a
-    trickle of single rows keeps to one task.  A push step that finds nothing
-    while rows are due means another worker holds what those rows wait for
-    (an older row of the same contact); that worker looks again when it is
-    done, so this task ends.  Before ending, the slot is given back and the
-    work looked at once more; a second look that finds only such rows ends
-    the task.  When the budget runs out with work left, a fresh task (holding
+    wake-up's task does; a beat sweep's takes one if free).  While more rows
+    are due than this task's next claim would take
+    (:func:`~flask_qbo.sync.sharing.part`) and the tasks of ``kinds`` hold
+    fewer slots than ``workers``, one more task is sent (``send(name,
+    holds_slot)``); a trickle of single rows keeps to one task.  A push step
+    that finds nothing while rows are due means another worker holds what
+    those rows wait for (an older row of the same contact); that worker looks
+    again when it is done, so this task ends.  Before ending, the slot is
+    given back and the work looked at once more; a second look that finds
+    only such rows ends the task.  When the budget runs out with work left, a fresh task (holding
     this one's slot) continues behind whatever else is queued.
 
     The first chance to send one more task is inside the step: a batch claim
@@ -68,6 +70,7 @@ def drain(
     as a busy worker held the second push worker back for most of the burst.
     """
     deadline = time.monotonic() + budget
+    least = work.queue.least_share if work.queue is not None else 1  # a rest the next claim takes brings nobody
     total = 0
     looked_again = False
     slot = slot or slots.take(work.name, workers)
@@ -90,7 +93,11 @@ def drain(
                     send(work.name, slot)
                     slot = False  # handed over with the work
                     return total
-                if due > 1 and _idle_worker(slots, workers, kinds) and slots.take(work.name, workers):
+                if (
+                    part(due, workers, least) < due
+                    and _idle_worker(slots, workers, kinds)
+                    and slots.take(work.name, workers)
+                ):
                     send(work.name, True)
                 continue
             if not slot:

@@ -5,8 +5,9 @@ nothing and idle.  A runner with several workers (Celery) therefore claims
 inside :func:`sharing`: a batch claim there
 (:meth:`~flask_qbo.sync.queue.Queue.claim_many`) takes at most ``1 / workers``
 of the due rows it finds, so a second worker reaching for the same backlog
-finds half of it, a third a quarter, and every worker stays busy; the rows are
-still handed out oldest first and never twice.  A claim that left rows behind
+finds half of it, a third a quarter, and every worker stays busy (a queue
+whose claims cost the same whatever their size takes a small rest whole:
+:func:`part`); the rows are still handed out oldest first and never twice.  A claim that left rows behind
 says so, so the runner can send another worker there and then.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import typing as t
 
 if t.TYPE_CHECKING:
@@ -51,3 +53,14 @@ def sharing(workers: int, left_more: t.Callable[[Queue], None] | None = None) ->
 def current() -> Sharing:
     """The sharing the running claim is made in (one worker, nobody told, outside :func:`sharing`)."""
     return _current.get()
+
+
+def part(ready: int, workers: int, least: int) -> int:
+    """How many of ``ready`` due rows one of ``workers`` claims: its share, rounded up, or all of them.
+
+    All of them when the rest would be fewer than ``least``: where every
+    claim costs the same whatever its size (a QBO read, a commit), a small
+    rest halved again and again only adds claims.
+    """
+    mine = math.ceil(ready / max(1, workers))
+    return mine if ready - mine >= least else ready

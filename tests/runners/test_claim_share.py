@@ -96,14 +96,16 @@ def test_shared_claims_one_after_another_halve_what_is_left(pg: tuple[str, str])
             session = host.db.session
             session.add_all(
                 Inbox(event_id=f"e{i}", realm_id="r1", entity="Customer", entity_id=str(i), operation="Update")
-                for i in range(BACKLOG)
+                for i in range(120)
             )
             session.commit()
             sizes = []
             with sharing(2):
                 while claimed := INBOX.claim_many(session, [Inbox.realm_id == "r1"], 1000, utcnow(), "w"):
                     sizes.append(len(claimed))
-            assert sizes == [5, 3, 1, 1]  # never all at once, never nothing while rows are due
+            # Never all at once, never nothing while rows are due, and a rest under INBOX.least_share (25) is
+            # taken whole: 30 is not halved into 15, 8, 4, 2, 1.
+            assert sizes == [60, 30, 30]
             with sharing(2):  # the cap rounds up: a single due row is still claimed
                 session.add(Inbox(event_id="last", realm_id="r1", entity="Customer", entity_id="1", operation="Update"))
                 session.commit()

@@ -168,6 +168,23 @@ def test_a_backlog_fans_out_to_one_more_worker_and_a_trickle_does_not(
     assert sent == [] and slots.held(PUSH_TASK) == 0
 
 
+@pytest.mark.parametrize(("pending", "fans_out"), [(30, False), (50, True)])
+def test_a_pull_task_sends_another_only_for_events_its_next_claim_would_leave(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch, pending: int, fans_out: bool
+) -> None:
+    """Issue 16: 30 events are one claim (a rest under ``INBOX.least_share`` is taken whole), so a second
+    pull task sent for them found nothing; 50 are shared, 25 each."""
+    from flask_qbo.sync.pull import pull
+
+    app, celery, sent, slots, _ = stack
+    steps = iter([10, 0])
+    due = iter([pending, 0])
+    monkeypatch.setattr(pull, "process", lambda qbo, limit: next(steps, 0))
+    monkeypatch.setattr(pull, "pending_count", lambda qbo=None: next(due, 0))
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 1)}).get()
+    assert [name for name, _ in sent] == ([PULL_TASK] if fans_out else [])
+
+
 def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_first_batch(
     stack: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -228,10 +228,12 @@ def test_shared_claims_tell_the_runner_when_rows_are_left_and_batches_stay_whole
         assert sizes == [30, 10]
         assert told == [OUTBOX]  # a full batch may leave more; 10 of 30 left nothing
         told.clear()
-        for n in range(4):
+        for n in range(100):
             event(n)
         sizes = []
         while claimed := INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 1000, utcnow(), "w"):
             sizes.append(len(claimed))
-        assert sizes == [2, 1, 1]  # split: the rest is left for another worker
+        # Split: the rest is left for another worker, down to INBOX.least_share (25): each claim of events costs
+        # a QBO read whatever its size, and halving on (13, 6, 3, 2, 1) made a flood's end five reads long.
+        assert sizes == [50, 25, 25]
         assert told == [INBOX, INBOX]  # told while rows were left, not at the last one
