@@ -17,8 +17,9 @@ like every other call, so the import never holds more than
 ``QBO_MAX_CONCURRENT`` slots nor sends more than ``QBO_RATE_LIMIT_PER_MINUTE``,
 together with everything else talking to the realm.  The page workers never
 touch the database: they send the access token the step started with
-(:class:`StepToken`), and a page QBO refuses it for is fetched again by the
-step's own client, which refreshes the token as every other call does.
+(:class:`~flask_qbo.intuit.auth.BorrowedToken`), and a page QBO refuses it for
+is fetched again by the step's own client, which refreshes the token as every
+other call does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import typing as t
 from flask import Flask
 
 from ..intuit.app_client import realm_client
+from ..intuit.auth import BorrowedToken
+from ..intuit.auth import TokenRefused
 from ..intuit.client import QBOClient
 from ..sync.pull import mirror
 
@@ -87,30 +90,6 @@ def count_phases(client: QBOClient, statements: t.Mapping[str, str]) -> dict[str
     return totals
 
 
-class TokenRefused(Exception):
-    """QBO refused the step's access token for a page: the step's own client fetches it again."""
-
-
-class StepToken:
-    """The page workers' token source: the access token the step started with, never refreshed here.
-
-    Refreshing writes the connection row, which belongs to the step's thread
-    and session; a worker hands the page back instead (:class:`TokenRefused`).
-    """
-
-    def __init__(self, token: str) -> None:
-        self.value = token
-
-    def token(self) -> str:
-        return self.value
-
-    def refresh(self, rejected: str) -> str:
-        raise TokenRefused("QuickBooks refused the import step's access token.")
-
-    def fail(self, reason: str) -> None:
-        raise TokenRefused(reason)
-
-
 class PageFetcher:
     """Requests pages on worker threads, keeping up to ``window`` ahead; results come back in request order.
 
@@ -121,7 +100,7 @@ class PageFetcher:
     def __init__(self, qbo: QBO, app: Flask, client: QBOClient, window: int) -> None:
         self.app = app
         self.client = client
-        self.token = StepToken(client.auth.token())
+        self.token = BorrowedToken(client.auth.token())
         self.workers = realm_client(qbo, client.realm_id, self.token, app=app)
         self.window = max(1, window)
         self.queue: collections.deque[tuple[Page, str, concurrent.futures.Future[dict[str, t.Any]]]] = (

@@ -9,6 +9,8 @@ token is refused.  :func:`key_problem` tells the health page whether this
 process can read the stored tokens at all, and :func:`record_reads` keeps the
 connection's monthly count of metered reads.  Both write nothing the caller's
 session could roll back: they work on the engine, outside it.
+:class:`BorrowedToken` lends a helper thread the access token of the moment,
+for reads sent beside the caller's own.
 """
 
 from __future__ import annotations
@@ -116,3 +118,28 @@ class ConnectionAuth:
 
     def __repr__(self) -> str:
         return f"<ConnectionAuth {self.connection!r}>"
+
+
+class TokenRefused(Exception):
+    """QBO refused a borrowed access token: the lender's own client asks again (and refreshes the token)."""
+
+
+class BorrowedToken:
+    """A helper thread's token source: an access token its lender had, never refreshed here.
+
+    Refreshing writes the connection row, which belongs to the lender's thread
+    and session; a helper whose token QBO refuses raises :class:`TokenRefused`
+    and hands its request back instead.
+    """
+
+    def __init__(self, token: str) -> None:
+        self.value = token
+
+    def token(self) -> str:
+        return self.value
+
+    def refresh(self, rejected: str) -> str:
+        raise TokenRefused("QuickBooks refused the borrowed access token.")
+
+    def fail(self, reason: str) -> None:
+        raise TokenRefused(reason)
