@@ -50,6 +50,7 @@ from benchmarks.machine import python_ms
 from flask_qbo.cli import IMPORT_STEP_PAGES
 from flask_qbo.importing import fetch
 from flask_qbo.intuit.app_client import realm_client
+from flask_qbo.intuit.auth import BorrowedToken
 from flask_qbo.intuit.auth import access_token
 from flask_qbo.models import Connection
 from flask_qbo.models import ImportRun
@@ -100,22 +101,6 @@ class ServedEmulator:
         if self._child is not None:
             self._child.terminate()
             self._child.join()
-
-
-class FixedToken:
-    """A token source for the fetch-only pass: the connection's current access token."""
-
-    def __init__(self, token: str) -> None:
-        self.value = token
-
-    def token(self) -> str:
-        return self.value
-
-    def refresh(self, rejected: str) -> str:
-        raise RuntimeError("the benchmark's token was refused")
-
-    def fail(self, reason: str) -> None:
-        raise RuntimeError(reason)
 
 
 def rss_mb() -> float:
@@ -177,7 +162,7 @@ def fetch_only(app: t.Any, statements: list[str]) -> float:
     with app.app_context():
         qbo = get_qbo(app)
         conn = qbo.state(app).session.query(Connection).filter_by(tenant_key="acme").one()
-        client = realm_client(qbo, str(conn.realm_id), FixedToken(access_token(qbo, conn, app=app)), app=app)
+        client = realm_client(qbo, str(conn.realm_id), BorrowedToken(access_token(qbo, conn, app=app)), app=app)
         window = throttle_for(app).limits.concurrent
 
     def one(statement: str) -> int:
