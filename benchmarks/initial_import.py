@@ -36,17 +36,13 @@ import argparse
 import concurrent.futures
 import contextlib
 import json
-import multiprocessing
 import resource
 import tempfile
 import time
 import typing as t
 
-import requests
-from werkzeug.serving import WSGIRequestHandler
-from werkzeug.serving import make_server
-
 from benchmarks.machine import python_ms
+from benchmarks.served import ServedEmulator
 from flask_qbo.cli import IMPORT_STEP_PAGES
 from flask_qbo.importing import fetch
 from flask_qbo.intuit.app_client import realm_client
@@ -58,49 +54,8 @@ from flask_qbo.models import ImportStatus
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import connect_tenant
-from flask_qbo.testing import make_emulator
-
-if t.TYPE_CHECKING:
-    from flask_qbo.emulator import Emulator
 
 PAGE = 1000
-
-
-class _Quiet(WSGIRequestHandler):
-    def log(self, *args: t.Any) -> None:
-        """No line per request."""
-
-
-class ServedEmulator:
-    """An emulator listening on a free loopback port, served by a forked child once it is filled.
-
-    The socket is bound first, so the emulator knows its own URL; the data and
-    the tokens are made in this process, and the child forked afterwards serves
-    a copy of them.  Its counters are read over the emulator's control API.
-    """
-
-    def __init__(self) -> None:
-        self._server = make_server("127.0.0.1", 0, self._dispatch, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self.emu: Emulator = make_emulator(base_url=self.url)
-        self._child: multiprocessing.process.BaseProcess | None = None
-
-    def _dispatch(self, environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> t.Any:
-        return self.emu.app(environ, start_response)
-
-    def serve(self) -> None:
-        """Fork the child that answers from now on (call with no other thread running)."""
-        self._child = multiprocessing.get_context("fork").Process(target=self._server.serve_forever, daemon=True)
-        self._child.start()
-        self._server.socket.close()
-
-    def control(self, method: str, path: str) -> t.Any:
-        return requests.request(method, f"{self.url}/_emulator/{path}", timeout=30).json()
-
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.terminate()
-            self._child.join()
 
 
 def rss_mb() -> float:

@@ -1,8 +1,12 @@
 """Thread runner on SQLite vs two Celery workers on PostgreSQL, side by side in one run.
 
 Both setups talk to the same kind of emulator, served over real HTTP on
-loopback with a fixed latency per API call (``--latency``, a stand-in for the
-round trip to Intuit), and run the same two workloads:
+loopback from a process of its own (:class:`benchmarks.served.ServedEmulator`:
+QuickBooks' work never takes the CRM's CPU or interpreter lock) with a fixed
+latency per API call (``--latency``, a stand-in for the round trip to
+Intuit).  Its webhooks reach the host app over HTTP too, served from a thread
+of the benchmark's process as a CRM's web server would receive them
+(:class:`benchmarks.served.CRMServer`).  Both setups run the same two workloads:
 
 * **push burst**: N contacts created, one commit each (as N web requests
   would), until every one is linked to its QBO customer;
@@ -68,11 +72,11 @@ import typing as t
 from pathlib import Path
 from unittest import mock
 
-import requests
 from sqlalchemy import func
 from sqlalchemy import select
 
-from flask_qbo.emulator import WSGIAdapter
+from benchmarks.served import CRMServer
+from benchmarks.served import ServedEmulator
 from flask_qbo.models import Customer
 from flask_qbo.models import Outbox
 from flask_qbo.models import SyncLog
@@ -83,9 +87,35 @@ from flask_qbo.testing import connect_tenant
 
 #: Limits high enough that the emulator never throttles either setup.
 OPEN_LIMIT = 100_000
-CRM_URL = "http://crm.bench.test"
 #: The figures of the final line: the median over the runs, each run's beside it.
 FIGURES = ("push_ratio", "ingest_ratio", "drain_ratio", "backlog_ratio", "sql_per_change", "empty_task_pct")
+
+
+def _start_webhooks(emu: t.Any, url: str) -> None:
+    emu.webhooks.configure(url=url)
+    emu.webhooks.start()
+    emu.reset_counters()
+
+
+def _stop_webhooks(emu: t.Any) -> None:
+    emu.webhooks.stop()
+
+
+def _edit_in_quickbooks(emu: t.Any, pairs: list[tuple[int, str]]) -> None:
+    """Each customer's Notes edited "in QuickBooks": what the webhook ingest brings back."""
+    for contact_id, qbo_id in pairs:
+        current = emu.store.read(TEST_REALM, "Customer", qbo_id)
+        emu.store.update(
+            TEST_REALM,
+            "Customer",
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": f"ingest {contact_id}"},
+        )
+
+
+def _names_and_counters(emu: t.Any) -> tuple[list[str], dict[str, int]]:
+    """Every customer's DisplayName, and the company's request counters."""
+    customers = emu.store.list(TEST_REALM, "Customer", include_inactive=True)
+    return [str(c["DisplayName"]) for c in customers], dict(emu.counters[TEST_REALM])
 
 
 def _wait(check: t.Callable[[], bool], timeout: float) -> bool:
@@ -115,22 +145,29 @@ def _last_settled(app: t.Any, direction: str, since: dt.datetime, waited: float)
 
 
 def workloads(
-    app: t.Any, server: t.Any, contacts: int, timeout: float, stats: t.Callable[[], dict[str, int]] = dict
+    app: t.Any, server: ServedEmulator, contacts: int, timeout: float, stats: t.Callable[[], dict[str, int]] = dict
 ) -> dict[str, t.Any]:
     """Run the push burst, then the webhook ingest, against ``app``; return the figures.
 
     ``stats()`` reads the workers' task counters; they are taken after each workload.
     """
+    with CRMServer(app) as crm:
+        return _workloads(app, server, crm, contacts, timeout, stats)
+
+
+def _workloads(
+    app: t.Any,
+    server: ServedEmulator,
+    crm: CRMServer,
+    contacts: int,
+    timeout: float,
+    stats: t.Callable[[], dict[str, int]],
+) -> dict[str, t.Any]:
     from tests.hostapp import Contact
     from tests.hostapp import db
 
     before = stats()
-    hooks = requests.Session()
-    hooks.mount(CRM_URL, WSGIAdapter(app))
-    server.emu.webhooks.session = hooks
-    server.emu.webhooks.configure(url=f"{CRM_URL}/qbo/webhooks")
-    server.emu.webhooks.start()
-    server.emu.reset_counters()
+    server.call(_start_webhooks, f"{crm.url}/qbo/webhooks")
 
     def linked() -> int:
         with app.app_context():
@@ -155,13 +192,7 @@ def workloads(
         ]
         db.session.commit()
     started, since = time.monotonic(), utcnow()
-    for contact_id, qbo_id in pairs:
-        current = server.emu.store.read(TEST_REALM, "Customer", qbo_id)
-        server.emu.store.update(
-            TEST_REALM,
-            "Customer",
-            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": f"ingest {contact_id}"},
-        )
+    server.call(_edit_in_quickbooks, pairs)
 
     def ingested() -> int:
         with app.app_context():
@@ -172,11 +203,10 @@ def workloads(
 
     pulled = _wait(lambda: ingested() == len(pairs), timeout)
     ingest_seconds = _last_settled(app, "pull", since, time.monotonic() - started)
-    server.emu.webhooks.stop()
+    server.call(_stop_webhooks)
 
     after_ingest = stats()
-    customers = server.emu.store.list(TEST_REALM, "Customer", include_inactive=True)
-    counters = server.emu.counters[TEST_REALM]
+    names, counters = server.call(_names_and_counters)
     lost = contacts - ingested()
 
     runner = get_qbo(app).state(app).runner
@@ -205,7 +235,7 @@ def workloads(
         "ingest_complete": pulled,
         "requests": counters["requests"],
         "http_429": counters["throttled"],
-        "duplicates": len(customers) - len({c["DisplayName"] for c in customers}) + max(len(customers) - contacts, 0),
+        "duplicates": len(names) - len(set(names)) + max(len(names) - contacts, 0),
         "lost": lost,
         "backlog_seconds": round(backlog_seconds, 2),
         "backlog_commit_seconds": round(backlog_commit_seconds, 2),
@@ -240,24 +270,36 @@ def _task_figures(before: dict[str, int], after_push: dict[str, int], after_inge
 def thread_sqlite(contacts: int, latency: float, timeout: float) -> dict[str, t.Any]:
     from flask_qbo.runners import thread as runner
     from tests.hostapp import make_app
-    from tests.integration.services import EmulatorServer
 
     folder = tempfile.mkdtemp(prefix="qbo-scale-")
-    with EmulatorServer(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT) as server:
-        server.emu.faults.add_latency(latency, path_contains="/v3/")
-        app = make_app(
-            f"sqlite:///{Path(folder) / 'crm.sqlite'}",
-            QBO_RUNNER="thread",
-            QBO_EMULATOR_URL=server.url,
-            QBO_WEBHOOK_VERIFIER_TOKEN=server.emu.config.webhook_verifier_token,
-            QBO_RATE_LIMIT_PER_MINUTE=OPEN_LIMIT,
-            QBO_MAX_CONCURRENT=OPEN_LIMIT,
-        )
-        connect_tenant(app, server.emu, "acme", TEST_REALM)
-        try:
-            return workloads(app, server, contacts, timeout)
-        finally:
-            runner.stop(app)
+    server = ServedEmulator(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT)
+    server.emu.faults.add_latency(latency, path_contains="/v3/")
+    app = make_app(
+        f"sqlite:///{Path(folder) / 'crm.sqlite'}",
+        QBO_RUNNER="thread",
+        QBO_EMULATOR_URL=server.url,
+        QBO_WEBHOOK_VERIFIER_TOKEN=server.emu.config.webhook_verifier_token,
+        QBO_RATE_LIMIT_PER_MINUTE=OPEN_LIMIT,
+        QBO_MAX_CONCURRENT=OPEN_LIMIT,
+    )
+    connect_tenant(app, server.emu, "acme", TEST_REALM)
+    _dispose(app)
+    server.serve()
+    try:
+        return workloads(app, server, contacts, timeout)
+    finally:
+        runner.stop(app)
+        server.stop()
+
+
+def _dispose(app: t.Any) -> None:
+    """Close the app's database connections: the emulator's child is about to get a copy of every open socket."""
+    from tests.hostapp import db
+
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
 
 
 def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str, redis_url: str) -> dict[str, t.Any]:
@@ -286,23 +328,26 @@ def celery_postgres(contacts: int, latency: float, timeout: float, postgres: str
 
         return stats
 
-    with celery_stack(
-        postgres_url=postgres,
-        redis_url=redis_url,
-        log_dir=Path(tempfile.mkdtemp(prefix="qbo-scale-celery-")),
-        prefix="qbo-bench",
-        qbo_per_window=OPEN_LIMIT,
-        qbo_concurrent=OPEN_LIMIT,
-        client_per_window=OPEN_LIMIT,
-        client_concurrent=OPEN_LIMIT,
-        latency=latency,
-        stats_key=stats_key,
-    ) as (app, server, _workers):
-        try:
+    server = ServedEmulator(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT)
+    try:
+        with celery_stack(
+            postgres_url=postgres,
+            redis_url=redis_url,
+            log_dir=Path(tempfile.mkdtemp(prefix="qbo-scale-celery-")),
+            prefix="qbo-bench",
+            client_per_window=OPEN_LIMIT,
+            client_concurrent=OPEN_LIMIT,
+            latency=latency,
+            stats_key=stats_key,
+            server=server,
+        ) as (app, _server, _workers):
+            _dispose(app)
+            server.serve()
             return workloads(app, server, contacts, timeout, counters(app))
-        finally:
-            client.delete(stats_key)
-            client.close()
+    finally:
+        server.stop()
+        client.delete(stats_key)
+        client.close()
 
 
 def _services(postgres: str, redis_url: str) -> str | None:

@@ -252,11 +252,14 @@ def celery_stack(
     client_concurrent: int = 10,
     latency: float = 0.0,
     stats_key: str = "",
+    server: t.Any = None,
 ) -> t.Iterator[Stack]:
     """Emulator server + fresh schema + the host app (runner "celery") + two solo-pool workers.
 
     ``qbo_*`` are the emulator's limits, ``client_*`` the extension's shared
     throttle; every QBO call takes ``latency`` seconds so workers overlap.
+    ``server`` is an emulator server of the caller's (its ``url`` and
+    ``emu``, limits already set), used instead of a fresh :class:`EmulatorServer`.
     ``stats_key`` names a Redis hash where the workers count their tasks
     (:func:`tests.integration.celery_app.record_task_stats`).  Everything,
     Redis keys included, is cleaned up on exit.
@@ -269,10 +272,12 @@ def celery_stack(
 
     run = uuid.uuid4().hex[:10]
     queue, throttle_prefix = f"{prefix}-{run}", f"{prefix}:{run}:throttle"
-    with (
-        EmulatorServer(time_scale=time_scale, rate_per_minute=qbo_per_window, max_concurrent=qbo_concurrent) as server,
-        pg_schema(postgres_url) as db_url,
-    ):
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            server = stack.enter_context(
+                EmulatorServer(time_scale=time_scale, rate_per_minute=qbo_per_window, max_concurrent=qbo_concurrent)
+            )
+        db_url = stack.enter_context(pg_schema(postgres_url))
         env = {
             "QBO_CELERY_TEST_DB": db_url,
             "QBO_CELERY_TEST_BROKER": redis_url,
