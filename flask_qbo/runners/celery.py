@@ -337,7 +337,9 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied
 
-        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False, queue=INBOX)
+        work = drain.Work(
+            PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False, queue=INBOX, short_steps=True
+        )
         return _drain(self, work, slot, deployment)
 
     return _run(self, job)

@@ -34,6 +34,9 @@ class Work(t.NamedTuple):
     blocking: bool = True
     #: The queue whose batch claims, when they leave rows behind, send another worker there and then.
     queue: Queue | None = None
+    #: Its steps are short (a pull batch): another task sent while every worker is busy would start
+    #: once the rows are gone, so a claim that leaves rows sends one only while a worker is idle.
+    short_steps: bool = False
 
 
 def drain(
@@ -64,10 +67,13 @@ def drain(
     The first chance to send one more task is inside the step: a batch claim
     on ``work.queue`` that left due rows (:func:`~flask_qbo.sync.sharing.sharing`)
     sends it before this worker pushes what it claimed, so two workers split a
-    backlog from its first batch.  That one is sent even while tasks of the
-    other kind hold the remaining slots: during a burst of new contacts QBO's
-    webhooks keep a short pull task queued most of the time, and counting it
-    as a busy worker held the second push worker back for most of the burst.
+    backlog from its first batch.  For a push task that one is sent even
+    while tasks of the other kind hold the remaining slots: during a burst of
+    new contacts QBO's webhooks keep a short pull task queued most of the
+    time, and counting it as a busy worker held the second push worker back
+    for most of the burst.  A pull task's (``work.short_steps``) waits for an
+    idle worker like the hand-out after a step: sent behind a push task, it
+    started once this task had applied every event, and found nothing.
     """
     deadline = time.monotonic() + budget
     least = work.queue.least_share if work.queue is not None else 1  # a rest the next claim takes brings nobody
@@ -76,7 +82,9 @@ def drain(
     slot = slot or slots.take(work.name, workers)
 
     def left_more(queue: Queue) -> None:
-        if queue is work.queue and slots.take(work.name, workers):
+        if queue is not work.queue or (work.short_steps and not _idle_worker(slots, workers, kinds)):
+            return
+        if slots.take(work.name, workers):
             send(work.name, True)
 
     try:

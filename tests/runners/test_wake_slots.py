@@ -185,6 +185,23 @@ def test_a_pull_task_sends_another_only_for_events_its_next_claim_would_leave(
     assert [name for name, _ in sent] == ([PULL_TASK] if fans_out else [])
 
 
+@pytest.mark.parametrize(("push_running", "fans_out"), [(True, False), (False, True)])
+def test_a_pull_claim_that_leaves_events_sends_another_task_only_while_a_worker_is_idle(
+    stack: t.Any, push_running: bool, fans_out: bool
+) -> None:
+    """Issue 16: during a burst, a pull claim that left events sent a task behind the other worker's push
+    task; it started once this task had applied every event, and found nothing."""
+    app, celery, sent, slots, _ = stack
+    for n in range(60):
+        _add_event(app, n)
+    if push_running:
+        assert slots.take(PUSH_TASK, 2)  # the other worker is pushing
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 1)}).get()
+    assert [name for name, _ in sent] == ([PULL_TASK] if fans_out else [])
+    with app.app_context():
+        assert db.session.query(Inbox).filter(Inbox.status != "done").count() == 0  # this task applied them all
+
+
 def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_first_batch(
     stack: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
