@@ -221,12 +221,13 @@ def wake(app: Flask, reason: str = "") -> list[str]:
     slots = wake_slots(app, celery_app)
     sent = []
     for name in _WAKE_TASKS.get(reason, (PUSH_TASK,)):
-        if name in _SLOTTED and not slots.take(name, 1):
+        slotted = name in _SLOTTED
+        if slotted and not slots.take(name, 1):
             continue  # a task of this kind is queued or running: it will see this commit's rows
         try:
-            celery_app.send_task(name, kwargs=_slot_kwargs(name), expires=WAKE_EXPIRES, retry=False)
+            celery_app.send_task(name, kwargs={"slot": True} if slotted else {}, expires=WAKE_EXPIRES, retry=False)
         except Exception as exc:  # broker unreachable: the sweep picks the work up
-            if name in _SLOTTED:
+            if slotted:
                 slots.give_back(name)
             log.warning("Could not queue %s (%s: %s); the next beat sweep will run it.", name, type(exc).__name__, exc)
             continue
@@ -238,10 +239,6 @@ def wake_slots(app: Flask, celery_app: Celery | None = None) -> debounce.Slots:
     """The wake-up slots of ``app``'s deployment (its Celery app's default queue names it)."""
     queue = (celery_app or celery_for(app)).conf.task_default_queue
     return debounce.slots_for(app, f"{app.import_name}:{queue}")
-
-
-def _slot_kwargs(name: str) -> dict[str, bool]:
-    return {"slot": True} if name in _SLOTTED else {}
 
 
 def celery_for(app: Flask) -> Celery:
@@ -280,14 +277,18 @@ def _stamped(job: t.Callable[[QBO], int]) -> int:
     return done
 
 
-def _drain(task: Task[..., int], work: drain.Work, slot: bool, deployment: tuple[debounce.Slots, int]) -> int:
+def _drain(
+    task: Task[..., int], work: drain.Work, slot: bool, deployment: tuple[debounce.Slots, int], among: int | None
+) -> int:
     """:func:`.drain.drain` in ``deployment`` (:func:`_deployment`); the task's Celery app sends the hand-outs."""
 
-    def send(name: str, holds_slot: bool) -> None:
-        task.app.send_task(name, kwargs={"slot": holds_slot}, expires=WAKE_EXPIRES)
+    def send(name: str, holds_slot: bool, share: int | None) -> None:
+        task.app.send_task(name, kwargs={"slot": holds_slot, "among": share}, expires=WAKE_EXPIRES)
 
     slots, workers = deployment
-    return drain.drain(work, slots, slot=slot, send=send, budget=DRAIN_BUDGET, workers=workers, kinds=_SLOTTED)
+    return drain.drain(
+        work, slots, slot=slot, send=send, budget=DRAIN_BUDGET, workers=workers, kinds=_SLOTTED, among=among
+    )
 
 
 def _deployment(task: Task[..., int]) -> tuple[debounce.Slots, int]:
@@ -304,20 +305,20 @@ def _outbox_turn_needed(slots: debounce.Slots, workers: int) -> bool:
 
 
 @shared_task(name=PUSH_TASK, bind=True, ignore_result=True)
-def push_task(self: Task[..., int], slot: bool = False) -> int:
-    """Push due outbox rows while any are due; any number of these may run at once."""
+def push_task(self: Task[..., int], slot: bool = False, among: int | None = None) -> int:
+    """Push due outbox rows while any are due; any number may run at once (``among``: :func:`.drain.drain`)."""
 
     def job(qbo: QBO) -> int:
         work = drain.Work(
             PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo), queue=OUTBOX
         )
-        return _drain(self, work, slot, _deployment(self))
+        return _drain(self, work, slot, _deployment(self), among)
 
     return _run(self, job)
 
 
 @shared_task(name=PULL_TASK, bind=True, ignore_result=True)
-def pull_task(self: Task[..., int], slot: bool = False) -> int:
+def pull_task(self: Task[..., int], slot: bool = False, among: int | None = None) -> int:
     """Apply pending webhook events (the inbox) a batch at a time; returns local changes made.
 
     After every batch, due outbox rows get a turn (up to :data:`PUSH_CHUNK`)
@@ -325,7 +326,7 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
     push task queued behind them would otherwise wait, so a CRM edit waits for
     at most one batch.  The drain goes on while events are pending, whether or
     not the last batch changed anything (events for objects QBO no longer has
-    change nothing).
+    change nothing).  ``among`` as for :func:`push_task`.
     """
 
     def job(qbo: QBO) -> int:
@@ -337,8 +338,10 @@ def pull_task(self: Task[..., int], slot: bool = False) -> int:
                 push.process(qbo, limit=PUSH_CHUNK)
             return applied
 
-        work = drain.Work(PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False, queue=INBOX)
-        return _drain(self, work, slot, deployment)
+        work = drain.Work(
+            PULL_TASK, step, lambda: pull.pending_count(qbo), blocking=False, queue=INBOX, short_steps=True
+        )
+        return _drain(self, work, slot, deployment, among)
 
     return _run(self, job)
 
@@ -413,14 +416,12 @@ def billing_beat_schedule(app: Flask | None = None) -> dict[str, dict[str, t.Any
 @shared_task(name=REFERENCE_TASK, bind=True, ignore_result=True)
 def reference_task(self: Task[[], int]) -> int:
     """Read the items, tax codes and preferences of the companies that need it; returns companies read."""
-
     return _run(self, reference.refresh_due)
 
 
 @shared_task(name=OVERDUE_TASK, bind=True, ignore_result=True)
 def overdue_task(self: Task[[], int]) -> int:
     """Send ``invoice_overdue`` for invoices that fell past due (once per invoice); returns signals sent."""
-
     return _run(self, notices.sweep_overdue)
 
 

@@ -34,6 +34,9 @@ class Work(t.NamedTuple):
     blocking: bool = True
     #: The queue whose batch claims, when they leave rows behind, send another worker there and then.
     queue: Queue | None = None
+    #: Its steps are short (a pull batch): another task sent while every worker is busy would start
+    #: once the rows are gone, so a claim that leaves rows sends one only while a worker is idle.
+    short_steps: bool = False
 
 
 def drain(
@@ -41,10 +44,11 @@ def drain(
     slots: Slots,
     *,
     slot: bool,
-    send: t.Callable[[str, bool], None],
+    send: t.Callable[[str, bool, int | None], None],
     budget: float,
     workers: int,
     kinds: t.Sequence[str],
+    among: int | None = None,
 ) -> int:
     """Run ``work.step`` while work is due, for at most ``budget`` seconds; returns its total.
 
@@ -53,7 +57,7 @@ def drain(
     are due than this task's next claim would take
     (:func:`~flask_qbo.sync.sharing.part`) and the tasks of ``kinds`` hold
     fewer slots than ``workers``, one more task is sent (``send(name,
-    holds_slot)``); a trickle of single rows keeps to one task.  A push step
+    holds_slot, among)``); a trickle of single rows keeps to one task.  A push step
     that finds nothing while rows are due means another worker holds what
     those rows wait for (an older row of the same contact); that worker looks
     again when it is done, so this task ends.  Before ending, the slot is
@@ -64,10 +68,19 @@ def drain(
     The first chance to send one more task is inside the step: a batch claim
     on ``work.queue`` that left due rows (:func:`~flask_qbo.sync.sharing.sharing`)
     sends it before this worker pushes what it claimed, so two workers split a
-    backlog from its first batch.  That one is sent even while tasks of the
-    other kind hold the remaining slots: during a burst of new contacts QBO's
-    webhooks keep a short pull task queued most of the time, and counting it
-    as a busy worker held the second push worker back for most of the burst.
+    backlog from its first batch.  For a push task that one is sent even
+    while tasks of the other kind hold the remaining slots: during a burst of
+    new contacts QBO's webhooks keep a short pull task queued most of the
+    time, and counting it as a busy worker held the second push worker back
+    for most of the burst.  A pull task's (``work.short_steps``) waits for an
+    idle worker like the hand-out after a step: sent behind a push task, it
+    started once this task had applied every event, and found nothing.
+
+    A task sent this way is sent for the rest its sender left: its first
+    claim shares what is due among the workers not yet on it (``among``, one
+    fewer than its sender's), so with two workers it takes all of it.  Halving
+    again left a quarter of a flood of events waiting a whole batch for a
+    worker, although no third worker was coming for it.
     """
     deadline = time.monotonic() + budget
     least = work.queue.least_share if work.queue is not None else 1  # a rest the next claim takes brings nobody
@@ -75,14 +88,19 @@ def drain(
     looked_again = False
     slot = slot or slots.take(work.name, workers)
 
+    share = max(1, min(among or workers, workers))  # the first claim's ways of sharing what is due
+
     def left_more(queue: Queue) -> None:
-        if queue is work.queue and slots.take(work.name, workers):
-            send(work.name, True)
+        if queue is not work.queue or (work.short_steps and not _idle_worker(slots, workers, kinds)):
+            return
+        if slots.take(work.name, workers):
+            send(work.name, True, max(1, share - 1))
 
     try:
         while True:
-            with sharing(workers, left_more):
+            with sharing(share, left_more):
                 done = work.step()
+            share = workers
             total += done
             due = work.due() if done or not work.blocking else 0
             if due:
@@ -90,7 +108,7 @@ def drain(
                 if slot:
                     slots.renew(work.name)
                 if time.monotonic() >= deadline:
-                    send(work.name, slot)
+                    send(work.name, slot, None)
                     slot = False  # handed over with the work
                     return total
                 if (
@@ -98,7 +116,7 @@ def drain(
                     and _idle_worker(slots, workers, kinds)
                     and slots.take(work.name, workers)
                 ):
-                    send(work.name, True)
+                    send(work.name, True, max(1, workers - 1))
                 continue
             if not slot:
                 return total

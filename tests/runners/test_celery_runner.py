@@ -141,7 +141,9 @@ def test_a_long_drain_hands_the_rest_to_a_new_task(celery_app: t.Any, monkeypatc
     monkeypatch.setattr("flask_qbo.sync.push.push.process", lambda qbo, limit: limit)  # always a full chunk
     monkeypatch.setattr("flask_qbo.sync.push.push.due_count", lambda qbo: 1)  # and always more due
     assert celery.tasks[PUSH_TASK].apply(kwargs={"slot": True}).get() == qbo_celery.PUSH_CHUNK
-    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})]  # the slot goes along
+    assert sent == [
+        (PUSH_TASK, {"kwargs": {"slot": True, "among": None}, "expires": qbo_celery.WAKE_EXPIRES})
+    ]  # the slot goes along
 
 
 def test_due_count_counts_only_connected_tenants_rows_that_are_due(celery_app: t.Any, emulator: t.Any) -> None:
@@ -214,7 +216,9 @@ def test_a_pull_backlog_gives_a_push_its_turn_after_one_batch(
     with app.app_context():
         left = pull.pending_count(get_qbo(app))
     # The whole backlog is worked off, by this task or by the one it handed the rest to.
-    assert left == 0 or (PULL_TASK, {"kwargs": {"slot": False}, "expires": qbo_celery.WAKE_EXPIRES}) in sent
+    assert (
+        left == 0 or (PULL_TASK, {"kwargs": {"slot": False, "among": None}, "expires": qbo_celery.WAKE_EXPIRES}) in sent
+    )
     assert all(queue == "pull" for queue, _ in turns[2:])  # the outbox gets a turn only when rows are due
 
 

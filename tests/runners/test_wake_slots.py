@@ -156,7 +156,7 @@ def test_a_backlog_fans_out_to_one_more_worker_and_a_trickle_does_not(
     monkeypatch.setattr(push, "due_count", lambda qbo=None: 40)
     celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 1)}).get()
     assert sent == [
-        (PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})
+        (PUSH_TASK, {"kwargs": {"slot": True, "among": 1}, "expires": qbo_celery.WAKE_EXPIRES})
     ]  # QBO_CELERY_CONCURRENCY 2
     assert slots.held(PUSH_TASK) == 1  # the second worker's
     slots.give_back(PUSH_TASK)
@@ -185,6 +185,49 @@ def test_a_pull_task_sends_another_only_for_events_its_next_claim_would_leave(
     assert [name for name, _ in sent] == ([PULL_TASK] if fans_out else [])
 
 
+@pytest.mark.parametrize(("push_running", "fans_out"), [(True, False), (False, True)])
+def test_a_pull_claim_that_leaves_events_sends_another_task_only_while_a_worker_is_idle(
+    stack: t.Any, push_running: bool, fans_out: bool
+) -> None:
+    """Issue 16: during a burst, a pull claim that left events sent a task behind the other worker's push
+    task; it started once this task had applied every event, and found nothing."""
+    app, celery, sent, slots, _ = stack
+    for n in range(60):
+        _add_event(app, n)
+    if push_running:
+        assert slots.take(PUSH_TASK, 2)  # the other worker is pushing
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 1)}).get()
+    assert [(name, options["kwargs"]) for name, options in sent] == (
+        [(PULL_TASK, {"slot": True, "among": 1})] if fans_out else []  # sent for the rest: it takes all of it
+    )
+    with app.app_context():
+        assert db.session.query(Inbox).filter(Inbox.status != "done").count() == 0  # this task applied them all
+
+
+def test_a_task_sent_for_the_rest_of_a_claim_takes_all_of_it_when_no_other_worker_is_coming(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the second worker sent for the rest of a flood's first claim halved it again, and left a
+    quarter of the flood waiting a whole batch for a worker that was not coming (two workers)."""
+    from flask_qbo.sync import queue as sync_queue
+
+    app, celery, sent, slots, _ = stack
+    for n in range(60):
+        _add_event(app, n)
+    claims: list[int] = []
+    real_claim_many = sync_queue.Queue.claim_many
+
+    def claim_many(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        claimed = real_claim_many(self, *args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(sync_queue.Queue, "claim_many", claim_many)
+    assert slots.take(PULL_TASK, 2)  # the sender's slot: it works on the first share
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 2), "among": 1}).get()
+    assert claims[0] == 60 and sent == []
+
+
 def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_first_batch(
     stack: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -206,7 +249,7 @@ def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_firs
     assert slots.take(PULL_TASK, 2)  # a short pull task (a webhook's) is queued for the other worker
     celery.tasks[PUSH_TASK].apply(kwargs=options["kwargs"]).get()
     assert seen_at_first_send == [1]  # sent before the first batch of creates went to QBO
-    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True}, "expires": qbo_celery.WAKE_EXPIRES})]
+    assert sent == [(PUSH_TASK, {"kwargs": {"slot": True, "among": 1}, "expires": qbo_celery.WAKE_EXPIRES})]
     assert len(_linked(app)) == 90  # the task sent is never run here: this one drained the rest
 
 
