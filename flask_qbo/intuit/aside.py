@@ -1,10 +1,11 @@
 """One QBO read sent from a helper thread while the caller's thread sends another.
 
 Two reads that do not depend on each other cost two round trips to Intuit
-when they are sent one after the other; a batch of new contacts needs two
-such lookups (by email and by name, :mod:`flask_qbo.sync.push.creates`).
-:class:`Aside` sends one of them from a helper thread, so both are in flight
-at once and the batch waits for one round trip.
+when they are sent one after the other; a new contact needs two such lookups
+(by email and by name), alone (:mod:`flask_qbo.sync.push.create`) or in a
+batch (:mod:`flask_qbo.sync.push.creates`).  :class:`Aside` sends one of them
+from a helper thread, so both are in flight at once and the push waits for
+one round trip.
 
 The helper never touches the database: it sends the caller's access token of
 the moment (:class:`~flask_qbo.intuit.auth.BorrowedToken`) and only counts its
