@@ -31,6 +31,7 @@ from ..payload import qbo_values
 from ..payload import sync_state
 from ..pull import mirror
 from ..pull import prefetch
+from ..pull import scope
 from ..queue import OUTBOX
 
 if t.TYPE_CHECKING:
@@ -119,8 +120,10 @@ def record_all(
             session.flush()
     # Plain executemany INSERTs, without RETURNING: nothing reads these rows back as objects, and
     # the ORM's one multi-row statement per flush was parsed afresh by the driver every time.
+    # Without the ORM there is no mapper event: the new links' history reads are queued here.
     if fresh:
         session.execute(insert(_CUSTOMERS), fresh)
+        scope.queue_history(session.connection(), str(conn.realm_id), [row["qbo_id"] for row in fresh])
     session.execute(
         insert(_SYNC_LOG),
         [
