@@ -260,6 +260,8 @@ class FieldMap:
     def __init__(self, *fields: Field) -> None:
         self.fields: tuple[Field, ...] = tuple(fields)
         self._check()
+        # Every path's field, looked up per value of every contact a push plans (a scan was 4 % of a push).
+        self._by_path = {path: field for field in self.fields for path in field.paths}
 
     @classmethod
     def from_dict(cls, mapping: t.Mapping[str, str], direction: str = BOTH) -> FieldMap:
@@ -335,7 +337,7 @@ class FieldMap:
 
     def by_path(self, path: str) -> Field | None:
         """The field that fills a QBO path (alone or as part of its tuple), if any."""
-        return next((f for f in self.fields if path in f.paths), None)
+        return self._by_path.get(path)
 
     @property
     def attrs(self) -> tuple[str, ...]:

@@ -9,7 +9,9 @@ one round trip.
 
 The helper never touches the database: it sends the caller's access token of
 the moment (:class:`~flask_qbo.intuit.auth.BorrowedToken`) and only counts its
-metered reads, which the caller's client records when the helper is done.  A
+metered reads.  The caller's client counts its own reads there too while the
+block lasts, and records the sum once when it ends: each record is a write
+transaction of its own, and a push batch's two lookups paid two.  A
 read QBO refuses that token for is sent again by the caller's own client,
 which refreshes the token as every call does.  The helper's requests take
 slots of the realm's shared throttle like any other call.
@@ -41,9 +43,9 @@ class Aside(t.Generic[T]):
     """``read(client)`` running on a helper thread for ``client``'s realm; :meth:`result` waits for it.
 
     Use as a context manager: leaving the block waits for the helper (so no
-    request of a finished batch is still in flight) and records its reads,
-    whether or not the caller's own read failed.  :meth:`result` raises what
-    the read raised, as if the caller had sent it.
+    request of a finished batch is still in flight) and records both threads'
+    reads at once, whether or not the caller's own read failed.  :meth:`result`
+    raises what the read raised, as if the caller had sent it.
     """
 
     def __init__(self, qbo: QBO, client: QBOClient, read: t.Callable[[QBOClient], T], *, app: Flask | None = None):
@@ -57,6 +59,7 @@ class Aside(t.Generic[T]):
         )
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="qbo-aside")
         self._future = self._pool.submit(self._run, helper)
+        self._meter, client.on_read = client.on_read, self._count  # the caller's reads, until the block ends
 
     def __enter__(self) -> Aside[T]:
         return self
@@ -65,10 +68,11 @@ class Aside(t.Generic[T]):
         self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self._pool.shutdown(wait=True)
+        self._client.on_read = self._meter
         with self._lock:
             reads, self._reads = self._reads, 0
-        if reads and self._client.on_read is not None:
-            self._client.on_read(reads)
+        if reads and self._meter is not None:
+            self._meter(reads)
 
     def result(self) -> T:
         """What the read returned; sent again on the caller's client if QBO refused the borrowed token."""

@@ -99,3 +99,24 @@ def test_a_refused_borrowed_token_sends_the_read_again_on_the_callers_client_whi
     conn = t.cast(Connection, session.get(Connection, connected.id))
     assert conn.status == "connected"  # refreshed, not flagged for a reconnect
     assert reads(app, connected) == 1
+
+
+def test_the_callers_reads_in_the_block_are_recorded_with_the_helpers_in_one_write(
+    app: t.Any, connected: Connection, qbo_client: QBOClient
+) -> None:
+    """Each record is a write transaction of its own: a batch's two lookups were two."""
+    recorded: list[int] = []
+    meter = t.cast("t.Callable[[int], None]", qbo_client.on_read)
+
+    def record(count: int) -> None:
+        recorded.append(count)
+        meter(count)
+
+    qbo_client.on_read = record
+    with Aside(get_qbo(app), qbo_client, names) as aside:
+        assert names(qbo_client) == aside.result()
+        assert recorded == []  # nothing is written while the block lasts
+    assert recorded == [2] and qbo_client.on_read is record
+    assert reads(app, connected) == 2
+    names(qbo_client)
+    assert recorded == [2, 1]  # after the block, each read is recorded as it comes again

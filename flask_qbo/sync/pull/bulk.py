@@ -76,16 +76,7 @@ def upsert_customers(session: Session, connection: Connection, rows: t.Sequence[
         return
     realm_id, now = str(connection.realm_id), utcnow()
     names = _ref_names(session, realm_id)
-    values = [
-        {
-            "tenant_key": connection.tenant_key,
-            "realm_id": realm_id,
-            "qbo_id": str(data["Id"]),
-            "merged_into": None,
-            **mirror.customer_columns(data, names),
-        }
-        for data in rows
-    ]
+    values = [mirror.new_customer_row(session, connection, data, names) for data in rows]
     changed_names = [name for name in values[0] if name not in ("tenant_key", "realm_id", "qbo_id")]
     stmt, params = pagerows.page_insert(_dialect(session), insert, _CUSTOMERS, values)
     new, old = stmt.excluded, _CUSTOMERS.c

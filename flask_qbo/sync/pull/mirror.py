@@ -146,6 +146,26 @@ def upsert_customer(
     return row
 
 
+def new_customer_row(
+    session: Session, connection: Connection, data: t.Mapping[str, t.Any], names: RefNames | None = None
+) -> dict[str, t.Any]:
+    """The columns of a mirror row for a QBO Customer dict the mirror does not hold yet (no link).
+
+    What :func:`upsert_customer` would store for it, as values for a Core
+    ``INSERT`` of many rows at once: a push batch's new customers
+    (:func:`flask_qbo.sync.push.settle.record_all`) and an import page
+    (:mod:`.bulk`, with the page's preloaded ``names``).
+    """
+    realm_id = str(connection.realm_id)
+    return {
+        "tenant_key": connection.tenant_key,
+        "realm_id": realm_id,
+        "qbo_id": str(data["Id"]),
+        "merged_into": None,
+        **customer_columns(data, names or (lambda kind, ref: ref_name(session, realm_id, kind, ref))),
+    }
+
+
 def _set_link(row: Customer, contact_key: str | None, unlink: bool) -> None:
     if unlink:
         row.contact_key = None

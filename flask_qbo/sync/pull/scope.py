@@ -195,19 +195,34 @@ def history(client: QBOClient, qbo_ids: t.Collection[str]) -> dict[tuple[str, st
 
 def _queue_history(mapper: Mapper[Customer], connection: SAConnection, target: Customer) -> None:
     """A customer just became linked (``linked`` mode): queue the read of its documents, in the same flush."""
-    if target.contact_key is None or not has_app_context() or not linked_only():
+    if target.contact_key is None:
         return
     change = sa_inspect(target).attrs.contact_key.history
     if not change.added or any(key is not None for key in change.deleted):
         return  # the link did not change, or moved from another contact: its documents are mirrored
+    queue_history(connection, target.realm_id, [target.qbo_id])
+
+
+def queue_history(connection: SAConnection, realm_id: str, qbo_ids: t.Collection[str]) -> None:
+    """Customers just linked (``linked`` mode): queue the read of their documents, in the caller's transaction.
+
+    The ORM's inserts and updates of a link call it through a mapper event; a
+    push batch that inserts its new mirror rows without the ORM calls it itself.
+    """
+    if not qbo_ids or not has_app_context() or not linked_only():
+        return
     connection.execute(
-        insert(Inbox).values(
-            event_id=f"link:{target.realm_id}:{target.qbo_id}:{uuid.uuid4().hex}",
-            realm_id=target.realm_id,
-            entity="Customer",
-            entity_id=target.qbo_id,
-            operation=LINK,
-        )
+        insert(Inbox),
+        [
+            {
+                "event_id": f"link:{realm_id}:{qbo_id}:{uuid.uuid4().hex}",
+                "realm_id": realm_id,
+                "entity": "Customer",
+                "entity_id": qbo_id,
+                "operation": LINK,
+            }
+            for qbo_id in qbo_ids
+        ],
     )
 
 

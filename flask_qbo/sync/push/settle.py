@@ -12,7 +12,8 @@ import datetime as dt
 import typing as t
 
 from flask import current_app
-from sqlalchemy import inspect
+from sqlalchemy import Table
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -30,12 +31,17 @@ from ..payload import qbo_values
 from ..payload import sync_state
 from ..pull import mirror
 from ..pull import prefetch
+from ..pull import scope
 from ..queue import OUTBOX
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ...extension import QBO
+
+
+_CUSTOMERS = t.cast(Table, Customer.__table__)
+_SYNC_LOG = t.cast(Table, SyncLog.__table__)
 
 
 class Settled(t.Protocol):
@@ -77,8 +83,7 @@ def record_all(
     order, the order capture writes them in, so this transaction and a CRM
     mass edit cannot deadlock on PostgreSQL (a single flush would order them
     by primary key).  Rows new to the mirror, which no other transaction can
-    hold, are inserted together in that order by the next flush, in one
-    statement where the driver allows.
+    hold, are inserted after them with one executemany, as are the log entries.
 
     :raises ConnectionGone: the connection was purged while the batch was in flight.
     """
@@ -96,27 +101,44 @@ def record_all(
         ):
             if other.qbo_id != keys.get(str(other.contact_key)) or other.realm_id != conn.realm_id:
                 other.contact_key = None
+        fresh: list[dict[str, t.Any]] = []
         for item, data in sorted(done, key=lambda pair: pair[0].contact_key):
+            synced = {
+                "contact_key": item.contact_key,
+                "last_pushed_hash": customer_hash(item.values),
+                "synced_values": sync_state(qbo_values(data, fields), item.values),
+                "sync_status": SyncStatus.SYNCED,
+                "sync_error": None,
+                "last_synced_at": now,
+            }
+            if mirror.get_customer(session, str(conn.realm_id), str(data["Id"])) is None:
+                fresh.append({**mirror.new_customer_row(session, conn, data), **synced})
+                continue
             link = mirror.upsert_customer(session, conn, data, contact_key=item.contact_key)
-            link.last_pushed_hash = customer_hash(item.values)
-            link.synced_values = sync_state(qbo_values(data, fields), item.values)
-            link.sync_status, link.sync_error, link.last_synced_at = SyncStatus.SYNCED, None, now
-            if inspect(link).persistent:
-                session.flush()
-        session.add_all(
-            [
-                SyncLog(
-                    tenant_key=conn.tenant_key,
-                    realm_id=conn.realm_id,
-                    contact_key=item.contact_key,
-                    qbo_id=str(data["Id"]),
-                    direction="push",
-                    action=item.action,
-                    fields=item.sent,
-                )
-                for item, data in done
-            ]
-        )
+            for name, value in synced.items():
+                setattr(link, name, value)
+            session.flush()
+    # Plain executemany INSERTs, without RETURNING: nothing reads these rows back as objects, and
+    # the ORM's one multi-row statement per flush was parsed afresh by the driver every time.
+    # Without the ORM there is no mapper event: the new links' history reads are queued here.
+    if fresh:
+        session.execute(insert(_CUSTOMERS), fresh)
+        scope.queue_history(session.connection(), str(conn.realm_id), [row["qbo_id"] for row in fresh])
+    session.execute(
+        insert(_SYNC_LOG),
+        [
+            {
+                "tenant_key": conn.tenant_key,
+                "realm_id": conn.realm_id,
+                "contact_key": item.contact_key,
+                "qbo_id": str(data["Id"]),
+                "direction": "push",
+                "action": item.action,
+                "fields": item.sent,
+            }
+            for item, data in done
+        ],
+    )
     table = OUTBOX.table
     session.execute(
         update(table)

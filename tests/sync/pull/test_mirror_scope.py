@@ -197,6 +197,23 @@ def test_a_push_that_matches_an_existing_customer_reads_its_history(linked_mode,
     assert stored(app, old["Id"])
 
 
+def test_a_push_batch_that_matches_an_existing_customer_reads_its_history(linked_mode, emulator, connected) -> None:
+    """The batch path inserts its new mirror rows without the ORM: it queues their history reads itself."""
+    app = linked_mode
+    other = add_customer(emulator, GivenName="Una", FamilyName="Linked", PrimaryEmailAddr={"Address": "una@x.test"})
+    old = add_invoice(emulator, other["Id"], 75)
+    with app.app_context():
+        db.session.add(Contact(tenant="acme", first_name="Una", last_name="Linked", email="una@x.test"))
+        db.session.add_all(Contact(tenant="acme", first_name=f"New{i}", email=f"n{i}@x.test") for i in range(12))
+        db.session.commit()
+        assert push.process(get_qbo(app)) == 13  # above QBO_BATCH_THRESHOLD: one batch
+        queued = db.session.query(Inbox).filter_by(operation=scope.LINK).count()
+    assert queued == 13  # every new link, the adopted customer's among them
+    assert not stored(app, old["Id"])
+    pull(app)
+    assert stored(app, old["Id"])
+
+
 def test_reconcile_compares_only_linked_customers_documents(linked_mode, emulator, connected) -> None:
     app = linked_mode
     _, linked_id = linked_contact(app, emulator)
