@@ -195,8 +195,8 @@ def history(client: QBOClient, qbo_ids: t.Collection[str]) -> dict[tuple[str, st
 
 def _queue_history(mapper: Mapper[Customer], connection: SAConnection, target: Customer) -> None:
     """A customer just became linked (``linked`` mode): queue the read of its documents, in the same flush."""
-    if target.contact_key is None:
-        return
+    if target.contact_key is None or not has_app_context() or not linked_only():
+        return  # checked before the attribute history, which costs more than the rest of the event
     change = sa_inspect(target).attrs.contact_key.history
     if not change.added or any(key is not None for key in change.deleted):
         return  # the link did not change, or moved from another contact: its documents are mirrored
