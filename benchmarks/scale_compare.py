@@ -101,14 +101,17 @@ def _stop_webhooks(emu: t.Any) -> None:
     emu.webhooks.stop()
 
 
-def _edit_in_quickbooks(emu: t.Any, pairs: list[tuple[int, str]]) -> None:
-    """Each customer's Notes edited "in QuickBooks": what the webhook ingest brings back."""
+def edit_in_quickbooks(emu: t.Any, pairs: list[tuple[int, str]], prefix: str = "ingest") -> None:
+    """Each customer's Notes edited "in QuickBooks" to ``"<prefix> <contact id>"``: what the webhook ingest brings back.
+
+    Run on the emulator's process (:meth:`ServedEmulator.call`); :mod:`benchmarks.worker_cpu` edits with it too.
+    """
     for contact_id, qbo_id in pairs:
         current = emu.store.read(TEST_REALM, "Customer", qbo_id)
         emu.store.update(
             TEST_REALM,
             "Customer",
-            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": f"ingest {contact_id}"},
+            {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "Notes": f"{prefix} {contact_id}"},
         )
 
 
@@ -192,7 +195,7 @@ def _workloads(
         ]
         db.session.commit()
     started, since = time.monotonic(), utcnow()
-    server.call(_edit_in_quickbooks, pairs)
+    server.call(edit_in_quickbooks, pairs)
 
     def ingested() -> int:
         with app.app_context():
