@@ -37,12 +37,12 @@ import concurrent.futures
 import contextlib
 import json
 import resource
-import tempfile
 import time
 import typing as t
 
 from benchmarks.machine import python_ms
 from benchmarks.served import ServedEmulator
+from benchmarks.served import crm_app
 from flask_qbo.cli import IMPORT_STEP_PAGES
 from flask_qbo.importing import fetch
 from flask_qbo.intuit.app_client import realm_client
@@ -190,8 +190,6 @@ def main() -> None:
 
     from tests.hostapp import Contact
     from tests.hostapp import db
-    from tests.hostapp import make_app
-    from tests.pg import postgres_schema
 
     served = ServedEmulator()
     emu = served.emu
@@ -200,18 +198,7 @@ def main() -> None:
     seeded = time.perf_counter() - t0
     with contextlib.ExitStack() as stack:
         stack.callback(served.stop)
-        if args.postgres:
-            url, _ = stack.enter_context(postgres_schema(args.postgres, prefix="qbo_bench"))
-        else:
-            url = f"sqlite:///{tempfile.mkdtemp(prefix='qbo-bench-')}/crm.sqlite"
-        app = make_app(  # attach_emulator's settings, without its in-process transport: calls go over HTTP
-            url,
-            QBO_ENVIRONMENT="emulator",
-            QBO_EMULATOR_URL=served.url,
-            QBO_CLIENT_ID=emu.config.client_id,
-            QBO_CLIENT_SECRET=emu.config.client_secret,
-            QBO_WEBHOOK_VERIFIER_TOKEN=emu.config.webhook_verifier_token,
-        )
+        app = crm_app(stack, served, args.postgres)
         connect_tenant(app, emu, "acme", TEST_REALM)
         with app.app_context():
             db.session.add_all(

@@ -14,8 +14,10 @@ CRM's web server.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
+import tempfile
 import threading
 import typing as t
 
@@ -26,6 +28,8 @@ from werkzeug.serving import make_server
 from flask_qbo.testing import make_emulator
 
 if t.TYPE_CHECKING:
+    from flask import Flask
+
     from flask_qbo.emulator import Emulator
 
 
@@ -113,3 +117,30 @@ class CRMServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def crm_app(stack: contextlib.ExitStack, served: ServedEmulator, postgres: str | None, **config: t.Any) -> Flask:
+    """The test host app on a scratch database, talking to ``served`` over HTTP.
+
+    The database is a schema on ``postgres`` (created now, dropped when
+    ``stack`` closes), else a SQLite file in a temporary folder.  The app has
+    :func:`~flask_qbo.testing.attach_emulator`'s settings without its in-process
+    transport; ``config`` adds to them.
+    """
+    from tests.hostapp import make_app
+    from tests.pg import postgres_schema
+
+    if postgres:
+        url, _ = stack.enter_context(postgres_schema(postgres, prefix="qbo_bench"))
+    else:
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='qbo-bench-')}/crm.sqlite"
+    emu = served.emu
+    return make_app(
+        url,
+        QBO_ENVIRONMENT="emulator",
+        QBO_EMULATOR_URL=served.url,
+        QBO_CLIENT_ID=emu.config.client_id,
+        QBO_CLIENT_SECRET=emu.config.client_secret,
+        QBO_WEBHOOK_VERIFIER_TOKEN=emu.config.webhook_verifier_token,
+        **config,
+    )

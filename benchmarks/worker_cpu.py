@@ -31,7 +31,6 @@ import contextlib
 import json
 import logging
 import statistics
-import tempfile
 import time
 import typing as t
 import uuid
@@ -39,6 +38,7 @@ import uuid
 from benchmarks.machine import python_ms
 from benchmarks.scale_compare import edit_in_quickbooks
 from benchmarks.served import ServedEmulator
+from benchmarks.served import crm_app
 from flask_qbo.models import Customer
 from flask_qbo.models import Inbox
 from flask_qbo.models import utcnow
@@ -126,23 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     rounds = max(1, args.rounds or (3 if args.quick else 5))
 
     from tests.hostapp import db
-    from tests.hostapp import make_app
-    from tests.pg import postgres_schema
 
     server = ServedEmulator(rate_per_minute=OPEN_LIMIT, max_concurrent=OPEN_LIMIT)
     with contextlib.ExitStack() as stack:
         stack.callback(server.stop)
-        if args.postgres:
-            url, _ = stack.enter_context(postgres_schema(args.postgres, prefix="qbo_bench"))
-        else:
-            url = f"sqlite:///{tempfile.mkdtemp(prefix='qbo-bench-')}/crm.sqlite"
-        app = make_app(  # attach_emulator's settings, without its in-process transport: calls go over HTTP
-            url,
+        app = crm_app(
+            stack,
+            server,
+            args.postgres,
             QBO_RUNNER="none",
-            QBO_ENVIRONMENT="emulator",
-            QBO_EMULATOR_URL=server.url,
-            QBO_CLIENT_ID=server.emu.config.client_id,
-            QBO_CLIENT_SECRET=server.emu.config.client_secret,
             QBO_RATE_LIMIT_PER_MINUTE=OPEN_LIMIT,
             QBO_MAX_CONCURRENT=OPEN_LIMIT,
         )

@@ -184,12 +184,17 @@ def test_an_unknown_mirror_value_fails_loudly(app) -> None:
         scope.linked_only()
 
 
+def una_with_an_invoice(emulator: t.Any) -> dict[str, t.Any]:
+    """A QBO customer Una with an invoice (returned), and a CRM contact the push matches to her by email."""
+    una = add_customer(emulator, GivenName="Una", FamilyName="Linked", PrimaryEmailAddr={"Address": "una@x.test"})
+    db.session.add(Contact(tenant="acme", first_name="Una", last_name="Linked", email="una@x.test"))
+    return t.cast("dict[str, t.Any]", add_invoice(emulator, una["Id"], 75))
+
+
 def test_a_push_that_matches_an_existing_customer_reads_its_history(linked_mode, emulator, connected) -> None:
     app = linked_mode
-    other = add_customer(emulator, GivenName="Una", FamilyName="Linked", PrimaryEmailAddr={"Address": "una@x.test"})
-    old = add_invoice(emulator, other["Id"], 75)
     with app.app_context():
-        db.session.add(Contact(tenant="acme", first_name="Una", last_name="Linked", email="una@x.test"))
+        old = una_with_an_invoice(emulator)
         db.session.commit()  # captured: the push matches the contact to the customer by email
         push.process(get_qbo(app))
     assert not stored(app, old["Id"])
@@ -200,10 +205,8 @@ def test_a_push_that_matches_an_existing_customer_reads_its_history(linked_mode,
 def test_a_push_batch_that_matches_an_existing_customer_reads_its_history(linked_mode, emulator, connected) -> None:
     """The batch path inserts its new mirror rows without the ORM: it queues their history reads itself."""
     app = linked_mode
-    other = add_customer(emulator, GivenName="Una", FamilyName="Linked", PrimaryEmailAddr={"Address": "una@x.test"})
-    old = add_invoice(emulator, other["Id"], 75)
     with app.app_context():
-        db.session.add(Contact(tenant="acme", first_name="Una", last_name="Linked", email="una@x.test"))
+        old = una_with_an_invoice(emulator)
         db.session.add_all(Contact(tenant="acme", first_name=f"New{i}", email=f"n{i}@x.test") for i in range(12))
         db.session.commit()
         assert push.process(get_qbo(app)) == 13  # above QBO_BATCH_THRESHOLD: one batch
