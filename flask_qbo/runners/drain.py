@@ -86,9 +86,11 @@ def drain(
     another task of its kind runs (a slot besides its own is held) claims
     none and ends, as if nothing were due: the other task's next claim takes
     them with what the burst commits meanwhile, one whole batch (three
-    requests for 30 new contacts) where two workers taking turns sent 30
-    contacts in three half-batches.  The rows wait for at most the batch the
-    other task is sending.  No task is sent for such a rest either, after a
+    requests for 30 new contacts) where two workers taking turns claimed 12
+    to 16 at a time.  The rows wait for at most the other task's current step
+    (during a burst, the batch it is sending).  A second task only runs when
+    its sender saw a batch or more left, so it is a backlog's tail that waits
+    this way, never a lone edit.  No task is sent for such a rest either, after a
     step or from a claim.  The last look after the slot is given back still
     holds: if the other task ended meanwhile, this one takes the slot back
     and pushes them.  A task started without a slot (the beat sweep's) never
