@@ -35,6 +35,7 @@ import datetime as dt
 import logging
 import typing as t
 import weakref
+from functools import partial
 
 from flask import Flask
 from flask import current_app
@@ -50,13 +51,11 @@ from ..models import utcnow
 from ..state import get_qbo
 from ..sync.pull import pull
 from ..sync.push import push
+from ..sync.push.batch import BATCH_SIZE
 from ..sync.queue import INBOX
 from ..sync.queue import OUTBOX
 from . import debounce
 from . import drain
-
-if t.TYPE_CHECKING:
-    from ..extension import QBO
 
 try:
     from celery import Celery
@@ -69,6 +68,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise QBOConfigError('QBO_RUNNER = "celery" needs Celery: pip install "flask-qbo[celery]".') from exc
 
 if t.TYPE_CHECKING:
+    from ..extension import QBO
+
     _AnyTask = Task[..., object]
 else:
     _AnyTask = Task  # Celery before 5.6 cannot subscript Task at runtime
@@ -309,9 +310,8 @@ def push_task(self: Task[..., int], slot: bool = False, among: int | None = None
     """Push due outbox rows while any are due; any number may run at once (``among``: :func:`.drain.drain`)."""
 
     def job(qbo: QBO) -> int:
-        work = drain.Work(
-            PUSH_TASK, lambda: push.process(qbo, limit=PUSH_CHUNK), lambda: push.due_count(qbo), queue=OUTBOX
-        )
+        step, due = partial(push.process, qbo, limit=PUSH_CHUNK), partial(push.due_count, qbo)
+        work = drain.Work(PUSH_TASK, step, due, queue=OUTBOX, whole=BATCH_SIZE)
         return _drain(self, work, slot, _deployment(self), among)
 
     return _run(self, job)

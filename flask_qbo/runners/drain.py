@@ -6,8 +6,9 @@ runs.  So the loop here keeps going while rows are due, sends another worker
 to a backlog as soon as a claim leaves rows behind (and, after a step, only
 while a worker is idle: a task sent to busy workers starts once the backlog
 is gone and finds nothing), claims inside :func:`~flask_qbo.sync.sharing.sharing`
-so joined workers split the backlog, and after giving its slot back looks once
-more: that last look is what makes a skipped wake-up safe.  It lives apart
+so joined workers split the backlog, leaves fewer rows than a whole batch to
+another task of its kind that is already running, and after giving its slot
+back looks once more: that last look is what makes a skipped wake-up safe.  It lives apart
 from the Celery glue so the rule can be read, and tested, as one function.
 """
 
@@ -37,6 +38,10 @@ class Work(t.NamedTuple):
     #: Its steps are short (a pull batch): another task sent while every worker is busy would start
     #: once the rows are gone, so a claim that leaves rows sends one only while a worker is idle.
     short_steps: bool = False
+    #: Rows one claim takes at most when they are due together (a push batch: 30), 1 when claims cost
+    #: the same whatever their size.  While another task of this kind runs, fewer due than that are left
+    #: to its next claim, and no task is sent for them.
+    whole: int = 1
 
 
 def drain(
@@ -76,6 +81,22 @@ def drain(
     idle worker like the hand-out after a step: sent behind a push task, it
     started once this task had applied every event, and found nothing.
 
+    A push burst is a backlog that keeps growing while it is sent.  With
+    ``work.whole`` above 1, a task that finds fewer rows due than that while
+    another task of its kind runs (a slot besides its own is held) claims
+    none and ends, as if nothing were due: the other task's next claim takes
+    them with what the burst commits meanwhile, one whole batch (three
+    requests for 30 new contacts) where two workers taking turns claimed 12
+    to 16 at a time.  The rows wait for at most the other task's current step
+    (during a burst, the batch it is sending).  A second task only runs when
+    its sender saw a batch or more left, so it is a backlog's tail that waits
+    this way, never a lone edit.  No task is sent for such a rest either, after a
+    step or from a claim.  The last look after the slot is given back still
+    holds: if the other task ended meanwhile, this one takes the slot back
+    and pushes them.  A task started without a slot (the beat sweep's) never
+    leaves rows: the slot it would defer to may be a killed worker's, which
+    frees itself only after :data:`~.debounce.SLOT_TTL`.
+
     A task sent this way is sent for the rest its sender left: its first
     claim shares what is due among the workers not yet on it (``among``, one
     fewer than its sender's), so with two workers it takes all of it.  Halving
@@ -83,9 +104,11 @@ def drain(
     worker, although no third worker was coming for it.
     """
     deadline = time.monotonic() + budget
-    least = work.queue.least_share if work.queue is not None else 1  # a rest the next claim takes brings nobody
+    # A rest the next claim takes brings nobody.
+    least = max(work.queue.least_share if work.queue is not None else 1, work.whole)
     total = 0
     looked_again = False
+    sweep = not slot  # the beat sweep's task, or one whose sender held no slot: the fallback never defers
     slot = slot or slots.take(work.name, workers)
 
     share = max(1, min(among or workers, workers))  # the first claim's ways of sharing what is due
@@ -93,16 +116,21 @@ def drain(
     def left_more(queue: Queue) -> None:
         if queue is not work.queue or (work.short_steps and not _idle_worker(slots, workers, kinds)):
             return
+        if work.whole > 1 and work.due() < work.whole:
+            return  # the rest is this task's next claim, taken whole
         if slots.take(work.name, workers):
             send(work.name, True, max(1, share - 1))
 
     try:
         while True:
-            with sharing(share, left_more):
-                done = work.step()
-            share = workers
-            total += done
-            due = work.due() if done or not work.blocking else 0
+            if not sweep and _left_to_another(work, slots):
+                due = 0  # the running task's next claim takes them whole
+            else:
+                with sharing(share, left_more):
+                    done = work.step()
+                share = workers
+                total += done
+                due = work.due() if done or not work.blocking else 0
             if due:
                 looked_again = False
                 if slot:
@@ -137,3 +165,11 @@ def _idle_worker(slots: Slots, workers: int, kinds: t.Sequence[str]) -> bool:
     turns, say) would only start once the backlog it was sent for is gone.
     """
     return sum(slots.held(name) for name in kinds) < workers
+
+
+def _left_to_another(work: Work, slots: Slots) -> bool:
+    """True when another task of ``work``'s kind runs and fewer rows than a whole claim are due.
+
+    Asked by a task that holds a slot: more than one held means another task holds one.
+    """
+    return work.whole > 1 and slots.held(work.name) > 1 and work.due() < work.whole

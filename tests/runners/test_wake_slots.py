@@ -147,14 +147,20 @@ def test_a_wake_skipped_while_the_task_ran_is_picked_up_by_its_last_look(
     assert slots.held(PUSH_TASK) == 0
 
 
+@pytest.mark.parametrize(("due_rows", "fans_out"), [(70, True), (40, False)])
 def test_a_backlog_fans_out_to_one_more_worker_and_a_trickle_does_not(
-    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch, due_rows: int, fans_out: bool
 ) -> None:
+    """Issue 16: 40 rows due are two batches, which one worker takes in turn (the second worker would find
+    fewer than a batch left and leave it, :func:`test_a_push_task_leaves_fewer_than_a_batch_to_the_running_one`)."""
     app, celery, sent, slots, _ = stack
     steps = iter([30, 30, 0])  # a backlog: rows are still due after each of the first steps
     monkeypatch.setattr(push, "process", lambda qbo, limit: next(steps, 0))
-    monkeypatch.setattr(push, "due_count", lambda qbo=None: 40)
+    monkeypatch.setattr(push, "due_count", lambda qbo=None: due_rows)
     celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 1)}).get()
+    if not fans_out:
+        assert sent == [] and slots.held(PUSH_TASK) == 0
+        return
     assert sent == [
         (PUSH_TASK, {"kwargs": {"slot": True, "among": 1}, "expires": qbo_celery.WAKE_EXPIRES})
     ]  # QBO_CELERY_CONCURRENCY 2
@@ -251,6 +257,87 @@ def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_firs
     assert seen_at_first_send == [1]  # sent before the first batch of creates went to QBO
     assert sent == [(PUSH_TASK, {"kwargs": {"slot": True, "among": 1}, "expires": qbo_celery.WAKE_EXPIRES})]
     assert len(_linked(app)) == 90  # the task sent is never run here: this one drained the rest
+
+
+def _claims(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch claim push tasks make from now on that took rows."""
+    claims: list[int] = []
+    real_claim_batch = batch.claim_batch
+
+    def claim_batch(*args: t.Any) -> list[int]:
+        claimed = real_claim_batch(*args)
+        if claimed:
+            claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(batch, "claim_batch", claim_batch)
+    return claims
+
+
+def test_a_push_task_leaves_fewer_than_a_batch_to_the_running_one(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: during a burst two push tasks took turns claiming what the CRM had committed since the other's
+    last claim, 12 to 16 contacts a batch, where one of them takes the burst in whole batches as it comes."""
+    app, celery, sent, slots, _ = stack
+    added = {_add_contact(app, n) for n in range(12)}
+    [(_, running)] = sent  # the first commit's task: it runs on the other worker
+    sent.clear()
+    claims = _claims(monkeypatch)
+    celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 2)}).get()  # a second task
+    assert (claims, _linked(app), sent) == ([], set(), [])  # left to the running task...
+    assert slots.held(PUSH_TASK) == 1  # ...which still holds its slot
+    celery.tasks[PUSH_TASK].apply(kwargs=running["kwargs"]).get()
+    assert claims == [12] and _linked(app) == added  # one batch
+    assert slots.held(PUSH_TASK) == 0
+
+
+def test_a_task_that_left_its_rows_pushes_them_when_the_running_one_ended_meanwhile(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The running task gave its slot back, and made its last look, after the second task saw it running but
+    before that one gave its own back: the second task's last look takes the rows."""
+    app, celery, sent, slots, _ = stack
+    added = {_add_contact(app, n) for n in range(5)}
+    real_give_back = slots.give_back
+
+    def give_back(name: str) -> None:
+        if name == PUSH_TASK and slots.held(name) == 2:
+            real_give_back(name)  # the running task ends: its last look found this task's slot held
+        real_give_back(name)
+
+    monkeypatch.setattr(slots, "give_back", give_back)
+    celery.tasks[PUSH_TASK].apply(kwargs={"slot": slots.take(PUSH_TASK, 2)}).get()
+    assert _linked(app) == added
+    assert slots.held(PUSH_TASK) == 0
+
+
+def test_the_sweep_pushes_fewer_than_a_batch_while_a_killed_workers_slot_is_held(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slot outlives its killed worker by up to ``SLOT_TTL``; the beat sweep covers that time, so its task
+    never leaves rows to the task a held slot stands for."""
+    app, celery, sent, slots, _ = stack
+    added = {_add_contact(app, n) for n in range(5)}
+    assert slots.held(PUSH_TASK) == 1  # the first commit's task: its worker was killed
+    celery.tasks[PUSH_TASK].apply().get()  # the sweep's task, sent without a slot
+    assert _linked(app) == added
+    assert slots.held(PUSH_TASK) == 1  # the killed worker's, until it expires
+
+
+def test_a_full_claim_sends_no_task_for_a_rest_smaller_than_a_batch(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 rows: the first claim takes 30 and its task the other 10 next; a second task sent for those 10
+    found fewer than a batch while this one ran, and left them (an empty task)."""
+    app, celery, sent, slots, _ = stack
+    added = {_add_contact(app, n) for n in range(40)}
+    [(_, options)] = sent
+    sent.clear()
+    claims = _claims(monkeypatch)
+    celery.tasks[PUSH_TASK].apply(kwargs=options["kwargs"]).get()
+    assert sent == [] and claims == [30, 10]
+    assert _linked(app) == added
 
 
 def test_the_outbox_turn_of_a_pull_task_sends_no_pull_task(stack: t.Any) -> None:
