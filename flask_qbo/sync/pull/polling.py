@@ -249,7 +249,13 @@ def poll_one(qbo: QBO, conn_id: int, poll: t.Callable[[QBO, Connection], int]) -
         return 0
 
 
-def _advance_statement(*, reads: bool) -> Update:
+class Unpolled(t.NamedTuple):
+    """``last_cdc_at`` as a poll loaded it (``None``: the company was never polled), for :func:`advance` to check."""
+
+    polled: dt.datetime | None
+
+
+def _advance_statement(*, reads: bool, checked: bool) -> Update:
     table = _CONNECTIONS
     c = table.c
     stmt = (
@@ -260,6 +266,9 @@ def _advance_statement(*, reads: bool) -> Update:
             last_cdc_at=bindparam("polled", type_=c.last_cdc_at.type),
         )
     )
+    if checked:  # no other poll committed since this one loaded the row
+        stmt = stmt.where(c.last_cdc_at.is_not_distinct_from(bindparam("seen", type_=c.last_cdc_at.type)))
+        stmt = stmt.returning(c.id)
     if not reads:
         return stmt
     month, count = bindparam("month", type_=c.reads_month.type), bindparam("reads", type_=c.reads_count.type)
@@ -269,16 +278,40 @@ def _advance_statement(*, reads: bool) -> Update:
     )
 
 
-# Built once: every poll of every company ends with one of them (with metered reads or not),
-# and a statement run as it is skips the ORM's flush of the connection object.
-_ADVANCE = {False: _advance_statement(reads=False), True: _advance_statement(reads=True)}
+# Built once: every poll of every company ends with one of them (with metered reads or not, checking
+# for an overtaking poll or not), and a statement run as it is skips the ORM's flush of the connection object.
+_ADVANCE = {
+    (reads, checked): _advance_statement(reads=reads, checked=checked)
+    for reads in (False, True)
+    for checked in (False, True)
+}
 
 
-def advance(session: Session, connection: Connection, cursor: dt.datetime, reads: int) -> None:
-    """Record a finished poll on the connection row: its cursor, when it ran, the reads it metered. No commit."""
+def advance(
+    session: Session, connection: Connection, cursor: dt.datetime, reads: int, *, unpolled: Unpolled | None = None
+) -> None:
+    """Record a finished poll on the connection row: its cursor, when it ran, the reads it metered. No commit.
+
+    A poll with nothing to apply (most polls of an idle company) writes the
+    connection row first and nothing of its own before it, so instead of
+    :func:`hold_unpolled`'s statement this one checks that ``last_cdc_at`` is
+    still what the poll loaded (``unpolled``): one statement fewer per poll,
+    with the same locks in the same order.
+
+    :raises ConnectionGone: with ``unpolled``, the row is gone.
+    :raises PollSuperseded: with ``unpolled``, another poll of the company committed meanwhile.
+    """
     now = utcnow()
-    identity = inspect(connection).identity
-    params = {"connection_id": identity[0] if identity else None, "cursor": cursor, "polled": now}
+    conn_id = connection_id(connection)
+    params = {"connection_id": conn_id, "cursor": cursor, "polled": now}
     if reads:
         params.update(month=now.strftime("%Y-%m"), reads=reads)
-    session.execute(_ADVANCE[bool(reads)], params)
+    if unpolled is None:
+        session.execute(_ADVANCE[bool(reads), False], params)
+        return
+    params["seen"] = unpolled.polled
+    if session.execute(_ADVANCE[bool(reads), True], params).first() is not None:
+        return
+    if session.execute(select(_CONNECTIONS.c.id).where(_CONNECTIONS.c.id == conn_id)).first() is None:
+        raise ConnectionGone(f"QBO connection {conn_id} was deleted while it was polled.")
+    raise PollSuperseded(f"QBO connection {conn_id} was polled by another worker meanwhile.")

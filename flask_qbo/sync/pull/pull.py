@@ -366,8 +366,7 @@ def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
     window_start = cursor - overlap
     client = qbo.client(connection)
     client.on_read = reads.append  # counted with the cursor below: no commit of its own
-    objects = None
-    mode = "cdc"
+    objects, mode = None, "cdc"
     if started - window_start < CDC_MAX_AGE:
         try:
             objects = client.cdc(list(ENTITIES), window_start)
@@ -389,7 +388,8 @@ def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
     deleted = [key[1] for key, data in held.items() if key[0] == "Customer" and data.get("status") == "Deleted"]
     survivors = merges.find(session, realm, deleted, held, partial(read_many, client))
     # The connection, then every customer row this transaction may write, in push's order (see flask_qbo.sync.pull.apply).
-    polling.hold_unpolled(session, connection, polled)
+    if held:  # else the cursor's update below is the first write, and checks for an overtaking poll itself
+        polling.hold_unpolled(session, connection, polled)
     lock_customers(session, realm, {str(data["Id"]) for data in objects["Customer"]} | survivors.customer_ids())
     applier = Applier(qbo, connection)
     newest = started
@@ -401,8 +401,8 @@ def _poll_cdc(qbo: QBO, connection: Connection, reads: list[int]) -> int:
             if when is not None and when > newest:
                 newest = when
     survivors.apply(applier)
+    polling.advance(session, connection, newest, len(reads), unpolled=None if held else polling.Unpolled(polled))
     ordering.cover(session, realm, window_start, started, deletes=mode == "cdc")
-    polling.advance(session, connection, newest, len(reads))
     if mode == "query":
         session.add(
             SyncLog(

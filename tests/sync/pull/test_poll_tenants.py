@@ -3,9 +3,11 @@ and one company is never polled twice at once (issue 16, item 4)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import typing as t
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
@@ -13,8 +15,10 @@ from sqlalchemy import event
 
 from flask_qbo.models import Connection
 from flask_qbo.models import Customer
+from flask_qbo.models import Inbox
 from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
+from flask_qbo.sync.locks import ConnectionGone
 from flask_qbo.sync.pull import polling
 from flask_qbo.sync.pull import pull
 from flask_qbo.testing import TEST_REALM
@@ -154,37 +158,119 @@ def test_a_company_polled_by_another_process_is_skipped(pg: tuple[str, str]) -> 
             db.engine.dispose()
 
 
-@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_a_poll_overtaken_by_another_workers_poll_writes_nothing(
-    database: str, request: pytest.FixtureRequest, tmp_path: t.Any
-) -> None:
-    """Another worker's poll of the company commits after this poll loaded the row (on PostgreSQL the
-    statement that takes the poll lock reads the row as it was when it began): this poll is dropped."""
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextlib.contextmanager
+def _company(database: str, request: pytest.FixtureRequest, tmp_path: t.Any) -> t.Iterator[tuple[t.Any, t.Any, int]]:
+    """The host app on ``database`` with acme connected; yields ``(app, emulator, connection id)``."""
     url = request.getfixturevalue("pg")[0] if database == "postgres" else f"sqlite:///{tmp_path / 'crm.sqlite'}"
     emu = make_emulator()
     app = make_app(url)
     attach_emulator(app, emu)
-    conn_id = connect_tenant(app, emu, "acme", TEST_REALM).id
-    add_customer(emu, GivenName="Overtaken")
-    other = sa.create_engine(url)
-    theirs = utcnow().replace(microsecond=0)
-    connections = t.cast(sa.Table, Connection.__table__)
-
-    def overtaken(qbo: t.Any, connection: Connection) -> int:
-        with other.begin() as worker:  # the other worker's poll, finished while this one reads QBO
-            worker.execute(
-                sa.update(connections).where(connections.c.id == conn_id).values(last_cdc_at=theirs, cdc_cursor=theirs)
-            )
-        return pull.poll_cdc(qbo, connection)
-
     try:
-        with app.app_context():
-            assert polling.poll_one(get_qbo(app), conn_id, overtaken) == 0
-            conn = db.session.get(Connection, conn_id)
-            assert (conn.last_cdc_at, conn.cdc_cursor) == (theirs, theirs)  # the other poll's advance stands
-            assert db.session.query(Customer).count() == 0  # and what this one read was not written
-            db.session.remove()
+        yield app, emu, connect_tenant(app, emu, "acme", TEST_REALM).id
     finally:
-        other.dispose()
         with app.app_context():
+            db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("changes", [True, False], ids=["a change to apply", "nothing to apply"])
+@pytest.mark.parametrize("database", DATABASES)
+def test_a_poll_overtaken_by_another_workers_poll_writes_nothing(
+    database: str, changes: bool, request: pytest.FixtureRequest, tmp_path: t.Any
+) -> None:
+    """Another worker's poll of the company commits after this poll loaded the row (on PostgreSQL the
+    statement that takes the poll lock reads the row as it was when it began): this poll is dropped.
+    With nothing to apply, the check is the cursor's own update (issue 16: one statement fewer)."""
+    with _company(database, request, tmp_path) as (app, emu, conn_id):
+        if changes:
+            add_customer(emu, GivenName="Overtaken")
+        with app.app_context():  # an event inside the poll's window: the poll's cover would settle it
+            db.session.add(
+                Inbox(
+                    event_id="covered",
+                    realm_id=TEST_REALM,
+                    entity="Customer",
+                    entity_id="1",
+                    operation="Update",
+                    event_time=utcnow(),
+                )
+            )
+            db.session.commit()
+        other = sa.create_engine(_url(app))
+        theirs = utcnow().replace(microsecond=0)
+        connections = t.cast(sa.Table, Connection.__table__)
+
+        def overtaken(qbo: t.Any, connection: Connection) -> int:
+            with other.begin() as worker:  # the other worker's poll, finished while this one reads QBO
+                worker.execute(
+                    sa.update(connections)
+                    .where(connections.c.id == conn_id)
+                    .values(last_cdc_at=theirs, cdc_cursor=theirs)
+                )
+            return pull.poll_cdc(qbo, connection)
+
+        try:
+            with app.app_context():
+                assert polling.poll_one(get_qbo(app), conn_id, overtaken) == 0
+                conn = db.session.get(Connection, conn_id)
+                assert (conn.last_cdc_at, conn.cdc_cursor) == (theirs, theirs)  # the other poll's advance stands
+                assert db.session.query(Customer).count() == 0  # and what this one read was not written
+                assert db.session.query(Inbox.status).scalar() == "pending"
+                db.session.remove()
+        finally:
+            other.dispose()
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_a_poll_with_nothing_to_apply_holds_the_connection_with_its_cursors_update(
+    database: str, request: pytest.FixtureRequest, tmp_path: t.Any
+) -> None:
+    """Issue 16, item 4: most polls of an idle company find nothing; such a poll loads the connection, moves
+    its cursor (the first write, checked against an overtaking poll) and settles the window's events: three
+    statements and one commit, where a separate hold of the connection row made four."""
+    with _company(database, request, tmp_path) as (app, _, conn_id), app.app_context():
+        engine = db.engine
+        sent: list[str] = []
+
+        def on_execute(*args: t.Any) -> None:
+            sent.append(" ".join(str(args[2]).split()[:2]))
+
+        event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            assert polling.poll_one(get_qbo(app), conn_id, pull.poll_cdc) == 0
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
+        assert sent == ["SELECT qbo_connection.id,", "UPDATE qbo_connection", "UPDATE qbo_inbox"]
+        assert db.session.get(Connection, conn_id).last_cdc_at is not None
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_a_connection_deleted_while_a_poll_with_nothing_to_apply_reads_qbo_is_gone(
+    database: str, request: pytest.FixtureRequest, tmp_path: t.Any
+) -> None:
+    with _company(database, request, tmp_path) as (app, _, conn_id), app.app_context():
+        other = sa.create_engine(_url(app))
+        qbo = get_qbo(app)
+        connection = db.session.get(Connection, conn_id)
+        client = qbo.client(connection)
+        real_cdc = type(client).cdc
+
+        def cdc_then_disconnect(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            with other.begin() as worker:  # a disconnect purges the connection meanwhile
+                worker.execute(sa.delete(Connection.__table__).where(Connection.__table__.c.id == conn_id))
+            return real_cdc(self, *args, **kwargs)
+
+        try:
+            with mock.patch.object(type(client), "cdc", cdc_then_disconnect):
+                with pytest.raises(ConnectionGone):
+                    pull.poll_cdc(qbo, connection)
+        finally:
+            other.dispose()
+
+
+def _url(app: t.Any) -> str:
+    with app.app_context():
+        return db.engine.url.render_as_string(hide_password=False)
