@@ -8,8 +8,9 @@ while a worker is idle: a task sent to busy workers starts once the backlog
 is gone and finds nothing), claims inside :func:`~flask_qbo.sync.sharing.sharing`
 so joined workers split the backlog, leaves fewer rows than a whole batch to
 another task of its kind that is already running, and after giving its slot
-back looks once more: that last look is what makes a skipped wake-up safe.  It lives apart
-from the Celery glue so the rule can be read, and tested, as one function.
+back looks once more: that last look is what makes a skipped wake-up safe.
+It lives apart from the Celery glue so the rule can be read, and tested, as
+one function.
 """
 
 from __future__ import annotations
@@ -87,15 +88,15 @@ def drain(
     none and ends, as if nothing were due: the other task's next claim takes
     them with what the burst commits meanwhile, one whole batch (three
     requests for 30 new contacts) where two workers taking turns claimed 12
-    to 16 at a time.  The rows wait for at most the other task's current step
+    to 17 at a time.  The rows wait for at most the other task's current step
     (during a burst, the batch it is sending).  A second task only runs when
     its sender saw a batch or more left, so it is a backlog's tail that waits
-    this way, never a lone edit.  No task is sent for such a rest either, after a
-    step or from a claim.  The last look after the slot is given back still
-    holds: if the other task ended meanwhile, this one takes the slot back
-    and pushes them.  A task started without a slot (the beat sweep's) never
-    leaves rows: the slot it would defer to may be a killed worker's, which
-    frees itself only after :data:`~.debounce.SLOT_TTL`.
+    this way, never a lone edit.  No task is sent for such a rest either,
+    after a step or from a claim.  The last look after the slot is given back
+    still holds: if the other task ended meanwhile, this one takes the slot
+    back and pushes them.  A task started without a slot (the beat sweep's)
+    never leaves rows: the slot it would defer to may be a killed worker's,
+    which frees itself only after :data:`~.debounce.SLOT_TTL`.
 
     A task sent this way is sent for the rest its sender left: its first
     claim shares what is due among the workers not yet on it (``among``, one
