@@ -25,6 +25,7 @@ from flask_qbo.sync.queue import worker_id
 from flask_qbo.sync.sharing import sharing
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import db
+from tests.sync.pull.pull_support import pending_event
 
 
 @pytest.fixture
@@ -32,21 +33,6 @@ def ctx(app: t.Any, connected: t.Any) -> t.Iterator[t.Any]:
     app.config["QBO_MAX_RETRIES"] = 0
     with app.app_context():
         yield app
-
-
-def event(n: int = 1, entity: str = "Customer") -> int:
-    """One pending webhook event for the connected realm, naming a customer QBO does not have."""
-    row = Inbox(
-        event_id=f"e{n}",
-        realm_id=TEST_REALM,
-        entity=entity,
-        entity_id=str(900 + n),
-        operation="Update",
-        event_time=utcnow(),
-    )
-    db.session.add(row)
-    db.session.commit()
-    return row.id
 
 
 def outbox_row(contact_key: str = "1") -> int:
@@ -87,7 +73,7 @@ def test_inbox_failed_batch_backs_off_then_dies_by_the_config(ctx: t.Any, monkey
     ctx.config["QBO_INBOX_MAX_ATTEMPTS"] = 3
     ctx.config["QBO_INBOX_RETRY_WAIT"] = 100
     broken_batches(monkeypatch)
-    event_id = event()
+    event_id = pending_event()
     waits = []
     for attempt in (1, 2):
         before = utcnow()
@@ -110,7 +96,7 @@ def test_inbox_failed_batch_backs_off_then_dies_by_the_config(ctx: t.Any, monkey
 
 
 def test_inbox_reclaims_a_dead_workers_claim_once_its_lease_ran_out(ctx: t.Any) -> None:
-    event_id = event()
+    event_id = pending_event()
     assert INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 10, utcnow(), "dead-worker") == [event_id]
     assert pull.pending_count(get_qbo()) == 0
     pull.process(get_qbo())
@@ -127,7 +113,7 @@ def test_inbox_reclaims_a_dead_workers_claim_once_its_lease_ran_out(ctx: t.Any) 
 
 def test_inbox_row_claimed_by_an_older_version_is_claimed_again(ctx: t.Any) -> None:
     """Before the inbox had its own claim stamp, a claim set only processed_at: no worker can still hold it."""
-    event_id = event()
+    event_id = pending_event()
     db.session.query(Inbox).update(
         {"status": "in_progress", "processed_at": utcnow(), "claimed_at": None, "attempts": 1}
     )
@@ -139,7 +125,7 @@ def test_inbox_row_claimed_by_an_older_version_is_claimed_again(ctx: t.Any) -> N
 
 
 def test_inbox_put_back_without_an_error_clears_the_old_one(ctx: t.Any) -> None:
-    event_id = event()
+    event_id = pending_event()
     db.session.query(Inbox).update({"last_error": "Waiting for a reconnect: expired"})
     db.session.commit()
     assert INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 10, utcnow(), "w1") == [event_id]
@@ -149,7 +135,7 @@ def test_inbox_put_back_without_an_error_clears_the_old_one(ctx: t.Any) -> None:
 
 
 def test_inbox_claim_stamp_is_not_processed_at(ctx: t.Any) -> None:
-    event_id = event()
+    event_id = pending_event()
     now = utcnow()
     assert INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 10, now, "w1") == [event_id]
     row = db.session.get(Inbox, event_id)
@@ -166,7 +152,7 @@ def test_inbox_claim_stamp_is_not_processed_at(ctx: t.Any) -> None:
 
 def test_inbox_wait_for_a_reconnect_spends_no_attempt(ctx: t.Any) -> None:
     ctx.config["QBO_INBOX_RETRY_WAIT"] = 40
-    event_id = event()
+    event_id = pending_event()
     [claimed] = INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 10, utcnow(), "w1")
     before = utcnow()
     INBOX.release(db.session, [claimed], delay=INBOX.strategy().base_wait, error="waiting", attempts_back=True)
@@ -229,7 +215,7 @@ def test_shared_claims_tell_the_runner_when_rows_are_left_and_batches_stay_whole
         assert told == [OUTBOX]  # a full batch may leave more; 10 of 30 left nothing
         told.clear()
         for n in range(100):
-            event(n)
+            pending_event(n)
         sizes = []
         while claimed := INBOX.claim_many(db.session, [Inbox.realm_id == TEST_REALM], 1000, utcnow(), "w"):
             sizes.append(len(claimed))

@@ -7,6 +7,8 @@ import typing as t
 import requests
 
 from flask_qbo.emulator import WSGIAdapter
+from flask_qbo.models import Inbox
+from flask_qbo.models import utcnow
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
 from tests.hostapp import Contact
@@ -28,6 +30,21 @@ def route_webhooks(app: t.Any, emu: t.Any, **knobs: t.Any) -> None:
 def add_customer(emu: t.Any, realm: str = TEST_REALM, **fields: t.Any) -> dict[str, t.Any]:
     fields.setdefault("DisplayName", f"{fields.get('GivenName', 'Ann')} {fields.get('FamilyName', 'Lee')}")
     return emu.store.create(realm, "Customer", fields)
+
+
+def pending_event(n: int = 1, entity: str = "Customer") -> int:
+    """One pending webhook event for the connected realm, naming a customer QBO does not have; its id."""
+    row = Inbox(
+        event_id=f"e{n}",
+        realm_id=TEST_REALM,
+        entity=entity,
+        entity_id=str(900 + n),
+        operation="Update",
+        event_time=utcnow(),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row.id
 
 
 def add_invoice(

@@ -28,6 +28,7 @@ from flask_qbo.testing import make_emulator
 from tests.hostapp import db
 from tests.hostapp import make_app
 from tests.sync.pull.pull_support import add_customer
+from tests.sync.pull.pull_support import pending_event
 
 OTHER_REALMS = ("9130350000000001", "9130350000000002")
 
@@ -188,17 +189,7 @@ def test_a_poll_overtaken_by_another_workers_poll_writes_nothing(
         if changes:
             add_customer(emu, GivenName="Overtaken")
         with app.app_context():  # an event inside the poll's window: the poll's cover would settle it
-            db.session.add(
-                Inbox(
-                    event_id="covered",
-                    realm_id=TEST_REALM,
-                    entity="Customer",
-                    entity_id="1",
-                    operation="Update",
-                    event_time=utcnow(),
-                )
-            )
-            db.session.commit()
+            pending_event()
         other = sa.create_engine(_url(app))
         theirs = utcnow().replace(microsecond=0)
         connections = t.cast(sa.Table, Connection.__table__)
