@@ -179,7 +179,7 @@ class Company:
         """Record where ``obj`` (just added or changed in its table) belongs in the indexes."""
         if entity not in BALANCE_FIELDS and entity != "Customer":
             return
-        txns, children = self._indexed()
+        txns, children = self._indexed(changing=(entity, obj["Id"]))
         if entity == "Customer":
             self._link(self._parents, children, obj["Id"], (obj.get("ParentRef") or {}).get("value"))
         else:
@@ -189,7 +189,7 @@ class Company:
         """Forget a row just removed from its table (a deleted transaction, a merged-away customer)."""
         if entity not in BALANCE_FIELDS and entity != "Customer":
             return
-        txns, children = self._indexed()
+        txns, children = self._indexed(changing=(entity, obj_id))
         if entity == "Customer":
             self._unlink(self._parents, children, obj_id)
         else:
@@ -223,16 +223,33 @@ class Company:
                     self._owners[entity], self._txns, (entity, txn["Id"]), (txn.get("CustomerRef") or {}).get("value")
                 )
 
-    def _indexed(self) -> tuple[dict[str, set[tuple[str, str]]], dict[str, set[str]]]:
-        """(transactions per customer, jobs per parent), rebuilt first if the tables changed behind our back."""
-        stale = (
-            self._indexed_tables is not self.tables
-            or len(self._parents) != len(self.tables["Customer"])
-            or any(len(self._owners[e]) != len(self.tables[e]) for e in BALANCE_FIELDS)
+    def _indexed(
+        self, changing: tuple[str, str] | None = None
+    ) -> tuple[dict[str, set[tuple[str, str]]], dict[str, set[str]]]:
+        """(transactions per customer, jobs per parent), rebuilt first if the tables changed behind our back.
+
+        ``changing`` is the (entity, id) :meth:`track` or :meth:`untrack` is
+        about to index: its row is already in (or out of) its table, so the
+        table is one row off the index by right, not behind our back.  Without
+        it every create and delete rebuilt both indexes, a pass over the whole
+        company per write (0.4 ms a customer create at 600 customers).
+        """
+        stale = self._indexed_tables is not self.tables or any(
+            self._indexed_rows(entity, changing) != len(self.tables[entity]) for entity in ("Customer", *BALANCE_FIELDS)
         )
         if stale:
             self.reindex()
         return self._txns, self._children
+
+    def _indexed_rows(self, entity: str, changing: tuple[str, str] | None) -> int:
+        """Rows of ``entity`` the indexes hold, the ``changing`` row counted as its table has it now."""
+        if entity == "Customer":
+            count, known = len(self._parents), changing is not None and changing[1] in self._parents
+        else:
+            count, known = len(self._owners[entity]), changing in self._owners[entity]
+        if changing is None or changing[0] != entity:
+            return count
+        return count + (changing[1] in self.tables[entity]) - known
 
     def _own_balance(self, customer_id: str) -> float:
         """Opening balance + open invoices − unapplied credit memos and payments."""

@@ -146,3 +146,38 @@ def test_rows_put_straight_into_the_tables_are_indexed(demo: Emulator, tmp_path:
     other = Emulator(demo.config)
     load(other, path)
     assert_balances_match(other)
+
+
+def test_writes_through_the_store_update_the_indexes_without_a_rebuild(
+    demo: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create, a reparenting, a delete and a merge each index one row: no pass over the whole company."""
+    store = demo.store
+    company = store.company(DEMO_REALM)
+    company.balance(next(iter(company.tables["Customer"])))  # indexed once, as any first read does
+    rebuilds: list[int] = []
+    rebuild = Company.reindex
+    monkeypatch.setattr(Company, "reindex", lambda self: rebuilds.append(1) or rebuild(self))
+    parent = store.create(DEMO_REALM, "Customer", {"DisplayName": "Index Parent"})
+    job = store.create(
+        DEMO_REALM, "Customer", {"DisplayName": "Index Job", "Job": True, "ParentRef": {"value": parent["Id"]}}
+    )
+    owner = store.create(DEMO_REALM, "Customer", {"DisplayName": "Index Owner"})
+    memo = store.create(
+        DEMO_REALM,
+        "CreditMemo",
+        {
+            "CustomerRef": {"value": job["Id"]},
+            "Line": [
+                {"Amount": 40, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+            ],
+        },
+    )
+    assert job["Id"] in company.descendants(parent["Id"])
+    assert_balances_match(demo)
+    store.merge_customers(DEMO_REALM, parent["Id"], owner["Id"])
+    assert job["Id"] in company.descendants(owner["Id"])
+    current = store.read(DEMO_REALM, "CreditMemo", memo["Id"])
+    store.delete(DEMO_REALM, "CreditMemo", memo["Id"], current["SyncToken"])
+    assert_balances_match(demo)
+    assert rebuilds == []
