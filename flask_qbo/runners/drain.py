@@ -102,7 +102,9 @@ def drain(
     claim shares what is due among the workers not yet on it (``among``, one
     fewer than its sender's), so with two workers it takes all of it.  Halving
     again left a quarter of a flood of events waiting a whole batch for a
-    worker, although no third worker was coming for it.
+    worker, although no third worker was coming for it.  Later claims share
+    with the idle workers only (:func:`_ways`): a worker whose task holds a
+    slot is busy with a claim of its own and comes back for more.
     """
     deadline = time.monotonic() + budget
     # A rest the next claim takes brings nobody.
