@@ -234,6 +234,37 @@ def test_a_task_sent_for_the_rest_of_a_claim_takes_all_of_it_when_no_other_worke
     assert claims[0] == 60 and sent == []
 
 
+@pytest.mark.parametrize(("other_busy", "expected"), [(True, [60, 60]), (False, [60, 30, 30])])
+def test_a_claim_leaves_no_share_for_a_worker_busy_with_its_own(
+    stack: t.Any, monkeypatch: pytest.MonkeyPatch, other_busy: bool, expected: list[int]
+) -> None:
+    """Issue 16: after its first claim, a pull task kept halving what was due for the other worker while that
+    worker was busy with a claim of its own: a webhook flood went out in claims of 50, 150, 50, 25 and 25,
+    each paying a QuickBooks read.  A worker that holds a slot comes back for more when it is done."""
+    from flask_qbo.sync import queue as sync_queue
+
+    app, celery, sent, slots, _ = stack
+    for n in range(120):
+        _add_event(app, n)
+    claims: list[int] = []
+    real_claim_many = sync_queue.Queue.claim_many
+
+    def claim_many(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        already = len(sent)
+        claimed = real_claim_many(self, *args, **kwargs)
+        if claimed:
+            claims.append(len(claimed))
+        if len(sent) > already:
+            slots.give_back(PULL_TASK)  # the task sent for the rest never starts here: its slot is free again
+        return claimed
+
+    monkeypatch.setattr(sync_queue.Queue, "claim_many", claim_many)
+    if other_busy:
+        assert slots.take(PULL_TASK, 2)  # the other worker is applying events of its own
+    celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 2)}).get()
+    assert claims == expected
+
+
 def test_a_backlog_sends_the_second_worker_at_its_first_claim_not_after_the_first_batch(
     stack: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
