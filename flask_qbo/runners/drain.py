@@ -168,7 +168,9 @@ def _ways(slots: Slots, workers: int, kinds: t.Sequence[str], holds_slot: bool) 
     Halving the rest for it anyway cost a claim more of the same fixed price
     (a QuickBooks read per pull claim, a batch's requests per push claim): a
     flood of webhook events went out in claims of 50, 150, 50, 25 and 25
-    where 50, 150 and 100 would do.
+    where 50, 150 and 100 would do.  The price: a worker whose step is just
+    ending when this claim is made finds nothing left, and the claim's rows
+    are applied by one worker instead of two.
     """
     others = sum(slots.held(name) for name in kinds) - (1 if holds_slot else 0)
     return max(1, workers - max(0, others))
