@@ -82,6 +82,24 @@ def _add_event(app: t.Any, n: int) -> None:
         db.session.commit()
 
 
+def _recorded_claims(monkeypatch: pytest.MonkeyPatch, after: t.Callable[[], None] = lambda: None) -> list[int]:
+    """The sizes of the batch claims made from now on (claims of nothing left out); ``after`` runs after each."""
+    from flask_qbo.sync import queue as sync_queue
+
+    claims: list[int] = []
+    real_claim_many = sync_queue.Queue.claim_many
+
+    def claim_many(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        claimed = real_claim_many(self, *args, **kwargs)
+        if claimed:
+            claims.append(len(claimed))
+        after()
+        return claimed
+
+    monkeypatch.setattr(sync_queue.Queue, "claim_many", claim_many)
+    return claims
+
+
 def _linked(app: t.Any) -> set[int]:
     with app.app_context():
         keys = {int(c.contact_key) for c in db.session.query(Customer).filter(Customer.contact_key.isnot(None))}
@@ -215,20 +233,10 @@ def test_a_task_sent_for_the_rest_of_a_claim_takes_all_of_it_when_no_other_worke
 ) -> None:
     """Issue 16: the second worker sent for the rest of a flood's first claim halved it again, and left a
     quarter of the flood waiting a whole batch for a worker that was not coming (two workers)."""
-    from flask_qbo.sync import queue as sync_queue
-
     app, celery, sent, slots, _ = stack
     for n in range(60):
         _add_event(app, n)
-    claims: list[int] = []
-    real_claim_many = sync_queue.Queue.claim_many
-
-    def claim_many(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        claimed = real_claim_many(self, *args, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    monkeypatch.setattr(sync_queue.Queue, "claim_many", claim_many)
+    claims = _recorded_claims(monkeypatch)
     assert slots.take(PULL_TASK, 2)  # the sender's slot: it works on the first share
     celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 2), "among": 1}).get()
     assert claims[0] == 60 and sent == []
@@ -241,24 +249,18 @@ def test_a_claim_leaves_no_share_for_a_worker_busy_with_its_own(
     """Issue 16: after its first claim, a pull task kept halving what was due for the other worker while that
     worker was busy with a claim of its own: a webhook flood went out in claims of 50, 150, 50, 25 and 25,
     each paying a QuickBooks read.  A worker that holds a slot comes back for more when it is done."""
-    from flask_qbo.sync import queue as sync_queue
-
     app, celery, sent, slots, _ = stack
     for n in range(120):
         _add_event(app, n)
-    claims: list[int] = []
-    real_claim_many = sync_queue.Queue.claim_many
+    handed_out = len(sent)
 
-    def claim_many(self: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        already = len(sent)
-        claimed = real_claim_many(self, *args, **kwargs)
-        if claimed:
-            claims.append(len(claimed))
-        if len(sent) > already:
-            slots.give_back(PULL_TASK)  # the task sent for the rest never starts here: its slot is free again
-        return claimed
+    def after_claim() -> None:
+        nonlocal handed_out
+        if len(sent) > handed_out:  # the task sent for the rest never starts here: its slot is free again
+            slots.give_back(PULL_TASK)
+            handed_out = len(sent)
 
-    monkeypatch.setattr(sync_queue.Queue, "claim_many", claim_many)
+    claims = _recorded_claims(monkeypatch, after_claim)
     if other_busy:
         assert slots.take(PULL_TASK, 2)  # the other worker is applying events of its own
     celery.tasks[PULL_TASK].apply(kwargs={"slot": slots.take(PULL_TASK, 2)}).get()
