@@ -243,13 +243,11 @@ class Company:
 
     def _indexed_rows(self, entity: str, changing: tuple[str, str] | None) -> int:
         """Rows of ``entity`` the indexes hold, the ``changing`` row counted as its table has it now."""
-        if entity == "Customer":
-            count, known = len(self._parents), changing is not None and changing[1] in self._parents
-        else:
-            count, known = len(self._owners[entity]), changing in self._owners[entity]
+        index = self._parents if entity == "Customer" else self._owners[entity]
         if changing is None or changing[0] != entity:
-            return count
-        return count + (changing[1] in self.tables[entity]) - known
+            return len(index)
+        key = changing[1] if entity == "Customer" else changing
+        return len(index) + (changing[1] in self.tables[entity]) - (key in index)
 
     def _own_balance(self, customer_id: str) -> float:
         """Opening balance + open invoices − unapplied credit memos and payments."""

@@ -172,7 +172,7 @@ def _ways(slots: Slots, workers: int, kinds: t.Sequence[str], holds_slot: bool) 
     ending when this claim is made finds nothing left, and the claim's rows
     are applied by one worker instead of two.
     """
-    others = sum(slots.held(name) for name in kinds) - (1 if holds_slot else 0)
+    others = _held(slots, kinds) - (1 if holds_slot else 0)
     return max(1, workers - max(0, others))
 
 
@@ -182,7 +182,12 @@ def _idle_worker(slots: Slots, workers: int, kinds: t.Sequence[str]) -> bool:
     A task sent while every worker is busy (a pull task taking the outbox's
     turns, say) would only start once the backlog it was sent for is gone.
     """
-    return sum(slots.held(name) for name in kinds) < workers
+    return _held(slots, kinds) < workers
+
+
+def _held(slots: Slots, kinds: t.Sequence[str]) -> int:
+    """Slots the tasks of ``kinds`` hold now: one per task queued or running."""
+    return sum(slots.held(name) for name in kinds)
 
 
 def _left_to_another(work: Work, slots: Slots) -> bool:
