@@ -83,6 +83,11 @@ class _Step:
         return self.totals
 
 
+#: The run's columns an UPDATE returns after a page, and the attributes they load.
+_RUN_COLUMNS = tuple(sa_inspect(ImportRun).columns)
+_RUN_ATTRIBUTES = tuple(sa_inspect(ImportRun).get_property_by_column(column).key for column in _RUN_COLUMNS)
+
+
 def fetch_pages(
     session: Session,
     conn: Connection,
@@ -185,11 +190,6 @@ def _store_page(
         milestones.announce(t.cast("Flask", current_app._get_current_object()), signal, kwargs)  # type: ignore[attr-defined]
     step.counted = False
     return True
-
-
-#: The run's columns an UPDATE returns after a page, and the attributes they load.
-_RUN_COLUMNS = tuple(sa_inspect(ImportRun).columns)
-_RUN_ATTRIBUTES = tuple(sa_inspect(ImportRun).get_property_by_column(column).key for column in _RUN_COLUMNS)
 
 
 def _before_customers(entity: str, start: int) -> bool:

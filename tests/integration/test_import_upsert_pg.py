@@ -156,4 +156,6 @@ def test_new_rows_as_one_document_store_what_an_executemany_stores(store_app: t.
         assert len(found) == 4
         assert [row[1:] for row in found[:2]] == [row[1:] for row in found[2:]]
         assert found[1].candidates == ["7", "8\u00009", '\\ and " and ü'] and found[0].candidates is None
+        nothing, none = pagerows.rows_insert(db.session.connection().dialect, table, [])
+        rawmany.execute_many(db.session, nothing, none, shape="test no proposals")  # an empty company's: no error
         db.session.rollback()

@@ -85,10 +85,10 @@ def rows_insert(
     """A plain ``INSERT`` of many new rows of ``table`` and the rows to run it with (:func:`.rawmany.execute_many`).
 
     On PostgreSQL it is :func:`page_insert`'s one ``INSERT … SELECT`` from the rows as
-    one JSON document; elsewhere an executemany of ``INSERT … VALUES``.  ``values``
-    are consumed.
+    one JSON document; elsewhere (and for no rows, which run nothing) an executemany
+    of ``INSERT … VALUES``.  ``values`` are consumed.
     """
-    if dialect.name != "postgresql":
+    if dialect.name != "postgresql" or not values:
         return sa.insert(table), values
     keys = list(values[0])
     return sa.insert(table).from_select(keys, sa.select(*_document_columns(dialect, table, values))), [
