@@ -262,6 +262,7 @@ class FieldMap:
         self._check()
         # Every path's field, looked up per value of every contact a push plans (a scan was 4 % of a push).
         self._by_path = {path: field for field in self.fields for path in field.paths}
+        self._paths = tuple(path for f in self.fields for path in f.paths)
 
     @classmethod
     def from_dict(cls, mapping: t.Mapping[str, str], direction: str = BOTH) -> FieldMap:
@@ -346,8 +347,8 @@ class FieldMap:
 
     @property
     def paths(self) -> tuple[str, ...]:
-        """Every mapped QBO path, in order (a tuple field's paths one by one)."""
-        return tuple(path for f in self.fields for path in f.paths)
+        """Every mapped QBO path, in order (a tuple field's paths one by one); read once per pulled customer."""
+        return self._paths
 
     @property
     def setter_paths(self) -> tuple[str, ...]:

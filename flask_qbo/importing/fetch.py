@@ -35,7 +35,6 @@ from flask import Flask
 from flask import current_app
 from sqlalchemy import Text
 from sqlalchemy import cast
-from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -56,11 +55,13 @@ from ..state import get_qbo
 from ..sync.payload import contact_values
 from ..sync.payload import qbo_values
 from ..sync.pull import mirror
+from ..sync.pull import pagerows
 from ..sync.pull import rawmany
 from . import pages
 from . import step
 from .matching import ContactIndex
 from .matching import flag_shared
+from .matching import match_fields
 from .matching import tenant_contacts
 from .pages import PHASES
 
@@ -200,6 +201,7 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     """Pair each unlinked, active customer of the realm with a contact (or flag it); then review."""
     session = _session(qbo)
     registration = qbo._registration()
+    fields = match_fields(registration.fields)
     linked = {
         key
         for (key,) in session.query(Customer.contact_key).filter(
@@ -210,7 +212,7 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     for contact in tenant_contacts(qbo, run.tenant_key, chunk=1000):
         key = qbo._contact_key(contact)
         if key not in linked:
-            index.add(key, contact_values(contact, registration.fields))
+            index.add(key, contact_values(contact, fields))
     # Columns, not mirror objects, and one executemany for the proposals: a company of
     # tens of thousands of customers is proposed for without an object per row.
     # ``raw`` as its text, parsed with orjson: the JSON type's own loader (the standard parser)
@@ -223,7 +225,7 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
     )
     proposals = {}
     for qbo_id, display_name, raw in customers:
-        values = qbo_values((jsonbody.loads(raw) if raw else None) or {}, registration.fields)
+        values = qbo_values((jsonbody.loads(raw) if raw else None) or {}, fields)
         values["DisplayName"] = display_name
         proposals[qbo_id] = index.propose(values)
     done = {qbo_id for (qbo_id,) in session.query(ImportMatch.qbo_id).filter_by(run_id=run.id)}
@@ -240,7 +242,8 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
         for qbo_id, (contact_key, kind, candidates) in flag_shared(proposals).items()
         if qbo_id not in done
     ]
-    rawmany.execute_many(session, insert(t.cast("Table", ImportMatch.__table__)), rows, shape="import proposals")
+    stmt, params = pagerows.rows_insert(session.connection().dialect, t.cast("Table", ImportMatch.__table__), rows)
+    rawmany.execute_many(session, stmt, params, shape="import proposals")
     # A run cancelled meanwhile stays cancelled; its proposals are dropped with the rollback.
     moved = t.cast(
         "CursorResult[t.Any]",

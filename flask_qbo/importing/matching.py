@@ -21,6 +21,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_
 from sqlalchemy.orm import Mapper
 
+from ..fieldmap import FieldMap
+
 if t.TYPE_CHECKING:
     from sqlalchemy import ColumnElement
     from sqlalchemy.orm import Query
@@ -70,28 +72,35 @@ def norm_phone(value: object) -> str | None:
 
 def norm_name(value: object) -> str | None:
     """Case-, accent- and punctuation-insensitive name without legal suffixes."""
-    text = unicodedata.normalize("NFKD", str(value or ""))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = str(value or "")
+    if not text.isascii():  # ASCII has no accents to take off: most names skip the decomposition
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    text = text.casefold()
     words = [w for w in _NON_WORD.sub(" ", text).split() if w not in COMPANY_SUFFIXES]
     return " ".join(words) or None
+
+
+#: QBO paths whose values make a name key, phone keys and the e-mail key (:func:`keys_of`).
+PHONE_PATHS = ("PrimaryPhone.FreeFormNumber", "Mobile.FreeFormNumber", "AlternatePhone.FreeFormNumber")
+MATCH_PATHS = frozenset(
+    ("GivenName", "FamilyName", "CompanyName", "DisplayName", "PrimaryEmailAddr.Address") + PHONE_PATHS
+)
+
+
+def match_fields(fieldmap: FieldMap) -> FieldMap:
+    """The fields of ``fieldmap`` that fill a path :func:`keys_of` reads.
+
+    Values of the others never make a key, so an import computes only these
+    for each of tens of thousands of customers and contacts.
+    """
+    return FieldMap(*(field for field in fieldmap if MATCH_PATHS.intersection(field.paths)))
 
 
 def keys_of(values: t.Mapping[str, t.Any]) -> dict[str, set[str]]:
     """Match keys of a ``{QBO path: value}`` set (from a customer or a contact)."""
     person = norm_name(" ".join(str(values.get(p) or "") for p in ("GivenName", "FamilyName")))
     names = {n for n in (person, norm_name(values.get("CompanyName")), norm_name(values.get("DisplayName"))) if n}
-    phones = {
-        p
-        for p in (
-            norm_phone(values.get(path))
-            for path in (
-                "PrimaryPhone.FreeFormNumber",
-                "Mobile.FreeFormNumber",
-                "AlternatePhone.FreeFormNumber",
-            )
-        )
-        if p
-    }
+    phones = {p for p in (norm_phone(values.get(path)) for path in PHONE_PATHS) if p}
     email = norm_email(values.get("PrimaryEmailAddr.Address"))
     return {"email": {email} if email else set(), "phone": phones, "name": names}
 

@@ -16,7 +16,9 @@ import time
 import typing as t
 
 from flask import current_app
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import Connection
 from ..models import ImportRun
@@ -32,7 +34,6 @@ from .pages import PHASES
 
 if t.TYPE_CHECKING:
     from flask import Flask
-    from sqlalchemy import CursorResult
     from sqlalchemy.orm import Session
 
     from ..intuit.client import QBOClient
@@ -80,6 +81,11 @@ class _Step:
             self.totals = pages.count_phases(client, {e: f"SELECT COUNT(*) FROM {e}{where[e]}" for e in phases})
             self.counted = True
         return self.totals
+
+
+#: The run's columns an UPDATE returns after a page, and the attributes they load.
+_RUN_COLUMNS = tuple(sa_inspect(ImportRun).columns)
+_RUN_ATTRIBUTES = tuple(sa_inspect(ImportRun).get_property_by_column(column).key for column in _RUN_COLUMNS)
 
 
 def fetch_pages(
@@ -150,7 +156,7 @@ def _store_page(
             mirror.store_ref_item(session, run.realm_id, entity, data)
     elif rows:
         kept = rows if step.linked is None else bulk.linked_documents(session, run.realm_id, entity, rows, step.linked)
-        claimed = milestones.upsert_page_noticed(session, conn.tenant_key, run.realm_id, entity, kept, qbo_today())
+        claimed = milestones.upsert_page_noticed(session, run.tenant_key, run.realm_id, entity, kept, qbo_today())
     seen = run.requests_made
     cursor = _advance(entity, start, len(rows)) if page is not None else None
     if cursor is not None and step.totals is not None:
@@ -166,22 +172,23 @@ def _store_page(
         values["customers_done"] = ImportRun.customers_done + len(rows)
     elif entity in mirror.TRANSACTION_TYPES:
         values["transactions_done"] = ImportRun.transactions_done + len(rows)
-    result = t.cast(
-        "CursorResult[t.Any]",
-        session.execute(
-            update(ImportRun)
-            .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == ImportStatus.FETCHING)
-            .values(**values)
-        ),
-    )
-    if result.rowcount != 1:
+    stored = session.execute(
+        update(ImportRun)
+        .where(ImportRun.id == run.id, ImportRun.requests_made == seen, ImportRun.status == ImportStatus.FETCHING)
+        .values(**values)
+        .returning(*_RUN_COLUMNS)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if stored is None:
         session.rollback()
         return False
     session.commit()
+    # The run as this commit left it, from the UPDATE's own RETURNING: no reload of it per page.
+    for attribute, value in zip(_RUN_ATTRIBUTES, stored):
+        set_committed_value(run, attribute, value)
     for signal, kwargs in claimed:
         milestones.announce(t.cast("Flask", current_app._get_current_object()), signal, kwargs)  # type: ignore[attr-defined]
     step.counted = False
-    session.refresh(run)
     return True
 
 

@@ -228,3 +228,27 @@ def test_an_sqlite_without_json_each_gets_the_list(store_app: t.Any, monkeypatch
     found, selects = _lookups(store_app, [["1", "2"], ["2", "3", "9"]])
     assert found == [{"1", "2"}, {"2", "3"}]
     assert len(selects) == 2 and not [s for s in selects if "json_each" in s]
+
+
+def test_only_a_type_with_notices_reads_its_page_before_storing_it(store_app: t.Any) -> None:
+    """The page's earlier state is read to find a paid invoice or an accepted estimate; a payment page has no
+    notice to find, so it is stored without that read.  ``moment`` agrees: no other type ever has one."""
+    from flask_qbo.sync.pull import milestones
+
+    seen = statements(store_app)
+    with store_app.app_context():
+        for entity in ("Invoice", "Payment"):
+            for token in ("0", "1"):  # the second page finds the first one's rows
+                page = [invoice(str(n), token, f"2026-02-0{int(token) + 1}T10:00:00Z") for n in (1, 2)]
+                milestones.upsert_page_noticed(db.session, "acme", TEST_REALM, entity, page, TODAY)
+                db.session.commit()
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM qbo_transaction" in s]
+    assert len(reads) == 3  # the invoice pages' two reads before, and the second one's read after
+    with store_app.app_context():
+        assert db.session.query(Transaction).count() == 4  # both types' two documents, stored either way
+    before = milestones.Before(balance=10, status="open", deleted=False)
+    paid = Transaction(txn_type="X", status="paid", deleted=False)
+    accepted = Transaction(txn_type="X", status="accepted", deleted=False)
+    for entity in set(mirror.TRANSACTION_TYPES) - milestones.NOTICED_TYPES:
+        assert milestones.moment(entity, before, paid) is None and milestones.moment(entity, before, accepted) is None
+    assert milestones.moment("Invoice", before, paid) and milestones.moment("Estimate", before, accepted)

@@ -132,6 +132,42 @@ def test_progress_counts_rows_stored_and_moves_with_every_page(app, emulator, co
     assert len(moving) >= 3 and all(b[0] > a[0] for a, b in zip(moving, moving[1:]))
 
 
+def test_a_stored_page_does_not_read_its_run_again(app, emulator, connected, company, small_pages):
+    """The page's compare-and-set returns the run as it committed it: after every page the run is what
+    the database holds, and no page reads the run's row again (one read more per page, on the critical path)."""
+    from sqlalchemy import event
+
+    selects: list[str] = []
+    pages_seen: list[tuple[t.Any, ...]] = []
+    checking = threading.Event()  # set while the test itself reads the run
+
+    def record(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
+        if statement.startswith("SELECT") and "FROM qbo_import_run" in statement and not checking.is_set():
+            selects.append(statement)
+
+    with app.app_context():
+        qbo = get_qbo(app)
+        run = fetch.start_import(qbo, "acme")
+
+        def on_page(current: ImportRun) -> None:
+            seen = (current.cursor, current.customers_done, current.transactions_done, current.requests_made)
+            checking.set()
+            with db.engine.connect() as other:  # the database's own view of the committed run
+                stored = other.execute(ImportRun.__table__.select().where(ImportRun.__table__.c.id == current.id)).one()
+            checking.clear()
+            pages_seen.append(seen)
+            assert seen == (stored.cursor, stored.customers_done, stored.transactions_done, stored.requests_made)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            run = fetch.run_import_step(qbo, run.id, budget=100, on_page=on_page)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        assert (run.status, run.customers_done, run.transactions_done) == ("review", CUSTOMERS, INVOICES)
+    assert len(pages_seen) >= 10 and [done for _, done, _, _ in pages_seen][-1] == CUSTOMERS
+    assert len(selects) <= 2, selects  # the step's own first read of the run, and the proposals' final read
+
+
 def test_a_refused_token_is_refreshed_by_the_step_and_the_page_fetched_again(app, emulator, connected, company):
     emulator.faults.fail_next(n=1, status=401, code="3200", path_contains="query")
     with app.app_context():

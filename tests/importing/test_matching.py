@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_qbo import Field
+from flask_qbo.fieldmap import FieldMap
 from flask_qbo.importing import matching
 from flask_qbo.state import get_qbo
 from flask_qbo.sync.capture import suppress_capture
@@ -46,3 +48,20 @@ def test_match_keys_normalise_phone_email_and_company():
         }
     )
     assert keys == {"email": {"eve@x.test"}, "phone": {"4154446538"}, "name": {"acme"}}
+
+
+def test_names_compare_without_case_accents_punctuation_or_legal_form():
+    """An accented name and its plain ASCII spelling make the same key, whichever side has the accents."""
+    assert matching.norm_name("Zoë Ångström, LLC") == matching.norm_name("ZOE ANGSTROM") == "zoe angstrom"
+    assert matching.norm_name("Straße") == matching.norm_name("STRASSE") == "strasse"
+    assert matching.norm_name("Inc.") is None
+
+
+def test_match_fields_keep_every_field_that_fills_a_key_path():
+    """Only fields that fill a path a key is made from are kept, a split-name field whole."""
+    split = Field("name", ("GivenName", "FamilyName"), to_qbo=lambda v: (v, v), from_qbo=lambda v: v[0])
+    fields = FieldMap(split, Field("mobile", "Mobile.FreeFormNumber"), Field("city", "BillAddr.City"))
+    kept = matching.match_fields(fields)
+    assert [f.paths for f in kept] == [("GivenName", "FamilyName"), ("Mobile.FreeFormNumber",)]
+    default = FieldMap.default()
+    assert matching.MATCH_PATHS & set(default.paths) <= set(matching.match_fields(default).paths)

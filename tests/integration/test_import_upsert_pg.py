@@ -106,3 +106,56 @@ def test_a_page_as_one_document_stores_what_it_stores_row_by_row(
             document, rows = (found := stored(table))[: len(found) // 2], found[len(found) // 2 :]
             assert document and document == rows, table
         db.session.rollback()
+
+
+def test_new_rows_as_one_document_store_what_an_executemany_stores(store_app: t.Any) -> None:
+    """The import's proposals go to PostgreSQL as one document: JSON lists, nulls, flags and enum members
+    must come out as SQLAlchemy's own executemany of ``INSERT … VALUES`` stores them."""
+    import sqlalchemy as sa
+
+    from flask_qbo.models import ImportDecision
+    from flask_qbo.models import ImportMatch
+    from flask_qbo.sync.pull import pagerows
+    from flask_qbo.sync.pull import rawmany
+    from tests.hostapp import db
+
+    table = t.cast(sa.Table, ImportMatch.__table__)
+
+    def proposals(run_id: int) -> list[dict[str, t.Any]]:
+        return [
+            {
+                "run_id": run_id,
+                "qbo_id": "1",
+                "contact_key": "Zoë 'quoted' \"key\"",
+                "match_kind": "email",
+                "candidates": None,
+                "decision": ImportDecision.PENDING,
+                "applied": False,
+            },
+            {
+                "run_id": run_id,
+                "qbo_id": "2",
+                "contact_key": None,
+                "match_kind": "ambiguous",
+                "candidates": ["7", "8\u00009", '\\ and " and ü'],
+                "decision": ImportDecision.SKIP,
+                "applied": True,
+            },
+        ]
+
+    with store_app.app_context():
+        stmt, params = pagerows.rows_insert(db.session.connection().dialect, table, proposals(1))
+        assert "json_to_recordset" in str(stmt) and len(params) == 1
+        rawmany.execute_many(db.session, stmt, params, shape="test proposals")
+        db.session.execute(sa.insert(table), proposals(2))
+        found = db.session.execute(
+            sa.select(table.c.run_id, table.c.qbo_id, table.c.contact_key, table.c.match_kind)
+            .add_columns(table.c.candidates, table.c.decision, table.c.applied)
+            .order_by(table.c.run_id, table.c.qbo_id)
+        ).all()
+        assert len(found) == 4
+        assert [row[1:] for row in found[:2]] == [row[1:] for row in found[2:]]
+        assert found[1].candidates == ["7", "8\u00009", '\\ and " and ü'] and found[0].candidates is None
+        nothing, none = pagerows.rows_insert(db.session.connection().dialect, table, [])
+        rawmany.execute_many(db.session, nothing, none, shape="test no proposals")  # an empty company's: no error
+        db.session.rollback()

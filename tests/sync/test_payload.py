@@ -18,6 +18,7 @@ from flask_qbo.sync.payload import build_update_payload
 from flask_qbo.sync.payload import contact_values
 from flask_qbo.sync.payload import customer_hash
 from flask_qbo.sync.payload import display_name
+from flask_qbo.sync.payload import get_path
 from flask_qbo.sync.payload import is_our_name
 from flask_qbo.sync.payload import next_display_name
 from flask_qbo.sync.payload import qbo_changes
@@ -150,6 +151,15 @@ def test_pulled_values_are_cleaned_the_same_way() -> None:
     fresh = contact()
     apply_values(fresh, values, FIELDS)
     assert (fresh.first_name, fresh.last_name, fresh.notes) == ("Ann", "Lee", "a\nb")
+
+
+def test_get_path_reads_through_any_mapping_and_stops_at_anything_else() -> None:
+    """A missing or non-object step reads as absent; a read-only mapping is walked like a dict."""
+    data = {"BillAddr": types.MappingProxyType({"City": "Oslo"}), "Notes": "text", "PrimaryPhone": None}
+    assert get_path(data, "BillAddr.City") == "Oslo"
+    assert get_path(data, "PrimaryPhone.FreeFormNumber") is None
+    assert get_path(data, "Notes.Line1") is None
+    assert get_path(data, "Mobile.FreeFormNumber") is None
 
 
 def test_create_payload_nests_and_skips_empty() -> None:

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 #: ``qbo_notice.kind`` values.
 PAID = "paid"
 ACCEPTED = "accepted"
+#: The document types :func:`moment` can find a notice in; a page of any other type has none to claim.
+NOTICED_TYPES = frozenset(("Invoice", "Estimate"))
 OVERDUE = "overdue"
 
 _NOTICES = t.cast(sa.Table, Notice.__table__)
@@ -171,7 +173,12 @@ def upsert_page_noticed(
 
     Only documents mirrored before the page can have a moment, so a first
     import claims nothing; a re-import that is first to see a payment does.
+    A type without notices (:data:`NOTICED_TYPES`) is stored without reading
+    its page's rows first.
     """
+    if entity not in NOTICED_TYPES:
+        bulk.upsert_transactions(session, realm_id, entity, rows, today=today)
+        return []
     ids = [str(data["Id"]) for data in rows if data.get("Id") is not None]
     page = sa.select(Transaction).where(Transaction.realm_id == realm_id, Transaction.txn_type == entity)
     with bulk.custom_plans(session):

@@ -14,6 +14,9 @@ decides how the rows reach the database:
   read a ``\u0000`` escape (a NUL QuickBooks may send in any text) out of a
   document into a value, but keeps it in ``json`` text.
 
+The import's match proposals, new rows without a ``raw``, go the same way
+(:func:`rows_insert`).
+
 Either way each row's ``raw`` is encoded with orjson (the column's own JSON
 type would encode it with :mod:`json`, which cost the import more than any
 other step of storing a page), and the time the page is stored, the same in
@@ -33,7 +36,8 @@ from decimal import Decimal
 import orjson
 import sqlalchemy as sa
 
-#: The bound name of the encoded ``raw`` (a column's own name is reserved in an INSERT).
+#: The bound name of a row's encoded ``raw`` (SQLite), or of the whole page as one document (PostgreSQL);
+#: a column's own name is reserved in an INSERT.
 RAW = "raw_json"
 #: The bound name of the time a page is stored, the same in all its rows: passed once, processed once.
 NOW = "page_stored_at"
@@ -71,21 +75,50 @@ def page_insert(
             row[RAW] = encoded(row.pop("raw"))
         return insert(table).values(raw=sa.bindparam(RAW, type_=EncodedJSON()), updated_at=sa.bindparam(NOW)), values
     keys = list(values[0])
-    for row in values:  # a string of JSON inside the document (see the module's docstring: NUL)
-        row["raw"] = encoded(row["raw"])
-    for key in keys:  # what SQLAlchemy would bind: times in UTC (UTCDateTime), ...
-        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None and key != "raw":
+    source = sa.select(*_document_columns(dialect, table, values), sa.bindparam(NOW, type_=table.c.updated_at.type))
+    return insert(table).from_select([*keys, "updated_at"], source), [{RAW: _page_json(values)}]
+
+
+def rows_insert(
+    dialect: sa.Dialect, table: sa.Table, values: list[dict[str, t.Any]]
+) -> tuple[sa.Insert, list[dict[str, t.Any]]]:
+    """A plain ``INSERT`` of many new rows of ``table`` and the rows to run it with (:func:`.rawmany.execute_many`).
+
+    On PostgreSQL it is :func:`page_insert`'s one ``INSERT … SELECT`` from the rows as
+    one JSON document; elsewhere (and for no rows, which run nothing) an executemany
+    of ``INSERT … VALUES``.  ``values`` are consumed.
+    """
+    if dialect.name != "postgresql" or not values:
+        return sa.insert(table), values
+    keys = list(values[0])
+    return sa.insert(table).from_select(keys, sa.select(*_document_columns(dialect, table, values))), [
+        {RAW: _page_json(values)}
+    ]
+
+
+def _document_columns(
+    dialect: sa.Dialect, table: sa.Table, values: list[dict[str, t.Any]]
+) -> list[sa.ColumnElement[t.Any]]:
+    """The columns of ``values`` read back out of the document :func:`_page_json` makes of them.
+
+    Each row's values become what SQLAlchemy would bind (times in UTC, an enum's
+    members as their values...), except a JSON column's, which is encoded to a
+    string of JSON inside the document and cast back (see the module's
+    docstring: NUL).  ``values`` are changed in place.
+    """
+    keys = list(values[0])
+    encoded_keys = {key for key in keys if isinstance(table.c[key].type, sa.JSON)}
+    for key in keys:
+        process = encoded if key in encoded_keys else table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
             for row in values:
                 row[key] = process(row[key])
     rows = (
         sa.func.json_to_recordset(sa.cast(sa.bindparam(RAW, type_=sa.Text()), sa.JSON))
-        .table_valued(*(sa.column(key, sa.Text() if key == "raw" else _unsized(table.c[key])) for key in keys))
+        .table_valued(*(sa.column(key, sa.Text() if key in encoded_keys else _unsized(table.c[key])) for key in keys))
         .render_derived(with_types=True)
     )
-    columns = (sa.cast(rows.c.raw, sa.JSON) if key == "raw" else rows.c[key] for key in keys)
-    source = sa.select(*columns, sa.bindparam(NOW, type_=table.c.updated_at.type))
-    return insert(table).from_select([*keys, "updated_at"], source), [{RAW: _page_json(values)}]
+    return [sa.cast(rows.c[key], sa.JSON) if key in encoded_keys else rows.c[key] for key in keys]
 
 
 def _page_json(values: list[dict[str, t.Any]]) -> str:
