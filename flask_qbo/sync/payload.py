@@ -24,7 +24,6 @@ import hashlib
 import json
 import re
 import typing as t
-from collections.abc import Mapping
 
 from ..errors import QBOConfigError
 from ..fieldmap import CUSTOMER_PATHS
@@ -57,9 +56,7 @@ def get_path(obj: t.Mapping[str, t.Any], path: str) -> t.Any:
     """Read a dotted path from a QBO entity dict (``None`` when absent)."""
     current: t.Any = obj
     for part in path.split("."):
-        # Parsed JSON is a dict or a leaf: both are told apart without the slow Mapping check,
-        # which a missing object (None) used to pay on every path under it.
-        if type(current) is not dict and (current is None or not isinstance(current, Mapping)):
+        if not isinstance(current, (dict, t.Mapping)):  # dict first: parsed JSON is one, the ABC check is slow
             return None
         current = current.get(part)
     return current
