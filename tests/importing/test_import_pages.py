@@ -171,8 +171,8 @@ def test_a_stored_page_does_not_read_its_run_again(app, emulator, connected, com
 def test_pages_are_parsed_by_the_storing_thread_not_the_page_workers(
     app, emulator, connected, company, small_pages, monkeypatch
 ):
-    """Workers only receive pages; each is parsed by the thread that stores it, so no worker holds the
-    interpreter lock for a whole parse while the storing thread waits for it between round trips."""
+    """Workers only receive pages; each is parsed by the thread that stores it, when it stores it
+    (pages waiting in the queue are bytes, and the threads contend less for the interpreter lock)."""
     from flask_qbo.intuit import client as client_module
 
     parsed_on: list[str] = []
