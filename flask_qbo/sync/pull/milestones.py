@@ -61,9 +61,9 @@ log = logging.getLogger(__name__)
 #: ``qbo_notice.kind`` values.
 PAID = "paid"
 ACCEPTED = "accepted"
+OVERDUE = "overdue"
 #: The document types :func:`moment` can find a notice in; a page of any other type has none to claim.
 NOTICED_TYPES = frozenset(("Invoice", "Estimate"))
-OVERDUE = "overdue"
 
 _NOTICES = t.cast(sa.Table, Notice.__table__)
 
