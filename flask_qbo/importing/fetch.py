@@ -213,7 +213,7 @@ def _propose_matches(qbo: QBO, run: ImportRun) -> None:
         key = qbo._contact_key(contact)
         if key not in linked:
             index.add(key, contact_values(contact, fields))
-    # Columns, not mirror objects, and one executemany for the proposals: a company of
+    # Columns, not mirror objects, and one statement for the proposals (:func:`.pagerows.rows_insert`): a company of
     # tens of thousands of customers is proposed for without an object per row.
     # ``raw`` as its text, parsed with orjson: the JSON type's own loader (the standard parser)
     # was a sixth of proposing for a large company.

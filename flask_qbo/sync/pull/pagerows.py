@@ -90,10 +90,8 @@ def rows_insert(
     """
     if dialect.name != "postgresql" or not values:
         return sa.insert(table), values
-    keys = list(values[0])
-    return sa.insert(table).from_select(keys, sa.select(*_document_columns(dialect, table, values))), [
-        {RAW: _page_json(values)}
-    ]
+    source = sa.select(*_document_columns(dialect, table, values))
+    return sa.insert(table).from_select(list(values[0]), source), [{RAW: _page_json(values)}]
 
 
 def _document_columns(
