@@ -62,6 +62,8 @@ def test_full_flow_through_the_pages(app, client, emulator, connected):
     login(client, ACME_ADMIN)
     page = client.get("/qbo/import/").get_data(as_text=True)
     assert "Start import" in page
+    assert '<option value="">All history</option>' in page and '<option value="12">The last 12 months</option>' in page
+    assert "the last all history" not in page.lower(), "the label and the first choice read as one phrase"
     start_run(client, months="12")
     run = latest(app)
     assert run.months == 12 and run.started_by == "admin@acme.test"
