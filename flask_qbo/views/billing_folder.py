@@ -32,6 +32,7 @@ from ..models import OutboxOp
 from ..models import OutboxStatus
 from ..models import Transaction
 from ..state import get_qbo
+from ..sync.push.doc_failure import NOT_SENT
 from ..widgets import data
 from ..widgets.formatting import without_code_prefix
 
@@ -95,6 +96,11 @@ class FolderBilling:
 
     def document_url(self, document: Document, what: str) -> str:
         return url_for(f"qbo_billing.{what}", contact_key=self.ctx.contact_key, document_id=document.id)
+
+    @staticmethod
+    def not_sent(document: Document) -> bool:
+        """The failed document was stopped in the CRM (its contact is not in QuickBooks ...): QuickBooks refused nothing."""
+        return document.error_code in NOT_SENT
 
     def failure(self, txn: Transaction) -> tuple[str, str] | None:
         """``("Send failed", Intuit's message)`` when QuickBooks refused the row's last action."""

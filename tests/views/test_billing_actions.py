@@ -11,6 +11,8 @@ from flask_qbo.models import Document
 from flask_qbo.models import DocumentState
 from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
+from flask_qbo.sync.push.doc_contact import IN_REVIEW
+from flask_qbo.sync.push.doc_failure import NO_CUSTOMER
 from flask_qbo.views import billing_actions
 from tests.conftest import login
 from tests.hostapp import ACME_ADMIN
@@ -99,6 +101,30 @@ def test_refused_document_shows_intuits_message_with_retry_and_discard(
     login(client, ACME_USER)  # a viewer who may not bill sees the refusal, not the buttons
     folder = _folder(client, contact_id)
     assert "Refused by QuickBooks" in folder and "Edit and retry" not in folder and ">Discard<" not in folder
+
+
+def test_a_document_stopped_in_the_crm_says_not_sent_never_refused(app: t.Any, client: t.Any, contact_id: int) -> None:
+    login(client, ACME_ADMIN)
+    message = "Not sent: the contact could not be added to QuickBooks ([6000] Nope). Fix the contact, then retry."
+    doc_id = _failed_document(app, client, contact_id, message)
+    with app.app_context():
+        db.session.get(Document, doc_id).error_code = NO_CUSTOMER  # type: ignore[union-attr]
+        db.session.commit()
+    folder = _folder(client, contact_id)
+    assert "Not sent to QuickBooks" in folder and message in folder and "Refused by QuickBooks" not in folder
+    assert f"/qbo/billing/{contact_id}/documents/{doc_id}/edit" in folder
+    form = _html(client.get(f"/qbo/billing/{contact_id}/documents/{doc_id}/edit", headers=HX))
+    assert message in form and "QuickBooks refused" not in form
+
+
+def test_a_document_waiting_for_its_contact_says_why(app: t.Any, client: t.Any, contact_id: int) -> None:
+    login(client, ACME_ADMIN)
+    _post(client, contact_id, "new/invoice", **invoice_form())
+    with app.app_context():
+        db.session.query(Document).one().error_message = IN_REVIEW
+        db.session.commit()
+    folder = _folder(client, contact_id)
+    assert "Sending to QuickBooks…" in folder and IN_REVIEW in folder and "Edit and retry" not in folder
 
 
 def test_edit_and_retry_reopens_the_draft_and_sends_it_again(app: t.Any, client: t.Any, contact_id: int) -> None:
