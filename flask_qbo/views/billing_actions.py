@@ -23,6 +23,7 @@ from ..billing.actions import ACTIONS
 from ..billing.actions import allowed_actions
 from ..billing.actions import bill_email
 from ..billing.actions import convert_estimate
+from ..billing.actions import is_converted
 from ..billing.actions import payment_link
 from ..billing.actions import pending_actions
 from ..billing.actions import queue_action
@@ -66,8 +67,10 @@ def _document(billing: Billing, txn_type: str, qbo_id: str) -> Transaction:
 
 
 def _allowed(billing: Billing, txn: Transaction) -> list[str]:
-    ops = pending_actions(get_qbo().state().session, billing.ctx.tenant_key, billing.ctx.contact_key)
-    return allowed_actions(txn, billing.catalog.prefs, ops.get((txn.txn_type, txn.qbo_id), set()))
+    session, tenant_key, contact_key = get_qbo().state().session, billing.ctx.tenant_key, billing.ctx.contact_key
+    ops = pending_actions(session, tenant_key, contact_key).get((txn.txn_type, txn.qbo_id), set())
+    converted = is_converted(session, tenant_key, contact_key, txn)
+    return allowed_actions(txn, billing.catalog.prefs, ops, converted=converted)
 
 
 def _panel(billing: Billing, txn: Transaction, action: str, status: int = 200, **context: object) -> Response:

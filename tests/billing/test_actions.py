@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from flask_qbo.billing.actions import allowed_actions
 from flask_qbo.billing.actions import convert_estimate
+from flask_qbo.billing.actions import converted_estimates
 from flask_qbo.billing.actions import draft_from_estimate
 from flask_qbo.billing.actions import payment_link
 from flask_qbo.billing.actions import pending_actions
@@ -41,6 +42,7 @@ class Case(t.NamedTuple):
     expected: list[str]
     prefs: Prefs = PAYMENTS
     pending: frozenset[OutboxOp] = frozenset()
+    converted: bool = False
 
 
 CASES = {
@@ -62,6 +64,14 @@ CASES = {
     "accepted estimate, conversion on its way": Case(
         txn("Estimate", status="accepted"), ["send", "pdf"], pending=frozenset({OutboxOp.CREATE_DOC})
     ),
+    "accepted estimate, converted, mirror not linked yet": Case(
+        txn("Estimate", status="accepted"), ["send", "pdf"], converted=True
+    ),
+    # QuickBooks deletes a linked estimate only once unlinked; a Converted one is linked to its invoice.
+    "estimate QBO calls Converted": Case(
+        txn("Estimate", status="closed", raw={"TxnStatus": "Converted"}), ["send", "pdf"]
+    ),
+    # The facts are silent on sending or deleting an estimate closed by hand (no invoice): both stay.
     "closed estimate": Case(txn("Estimate", status="closed"), ["send", "delete", "pdf"]),
     "rejected estimate": Case(txn("Estimate", status="rejected"), ["send", "delete", "pdf"]),
     "a payment": Case(txn("Payment", status="applied"), []),
@@ -70,7 +80,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_allowed_actions(case: Case) -> None:
-    assert allowed_actions(case.txn, case.prefs, case.pending) == case.expected
+    assert allowed_actions(case.txn, case.prefs, case.pending, converted=case.converted) == case.expected
 
 
 # -- queueing -------------------------------------------------------------------------
@@ -233,6 +243,7 @@ def test_convert_estimate_queues_a_linked_invoice(session: Session) -> None:
     assert session.query(Outbox).one().target == {"document_id": doc.id}
     # The conversion on its way hides "convert": a second one is refused.
     assert pending_actions(session, "acme", "c1") == {("Estimate", "41"): {OutboxOp.CREATE_DOC}}
+    assert converted_estimates(session, "acme", "c1") == {"41"}
     with pytest.raises(ActionRefused):
         convert_estimate(
             session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
@@ -251,8 +262,11 @@ def test_an_estimate_already_converted_offers_no_convert_or_delete_though_it_sti
     session.query(Outbox).delete()
     doc.state, doc.qbo_id = DocumentState.CREATED, "150"
     session.commit()
-    pending = pending_actions(session, "acme", "c1").get(("Estimate", "41"), set())
-    assert allowed_actions(estimate, PAYMENTS, pending) == ["send", "pdf"]
+    assert pending_actions(session, "acme", "c1") == {}  # settled: nothing on its way, no "Converting…"
+    assert converted_estimates(session, "acme", "c1") == {"41"}
+    assert allowed_actions(estimate, PAYMENTS, set(), converted=True) == ["send", "pdf"]
+    with pytest.raises(ActionRefused, match="an invoice is linked"):
+        queue(session, estimate, "delete")
     with pytest.raises(ActionRefused):
         convert_estimate(
             session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
@@ -265,11 +279,32 @@ def test_an_estimate_a_mirrored_invoice_links_to_is_converted(session: Session) 
     session.add(txn("Invoice", qbo_id="150", raw={"LinkedTxn": [{"TxnId": "41", "TxnType": "Estimate"}]}))
     session.add(txn("Invoice", qbo_id="151", raw={"LinkedTxn": [{"TxnId": "42", "TxnType": "Estimate"}]}, deleted=True))
     session.commit()
-    pending = pending_actions(session, "acme", "c1")
-    assert pending == {("Estimate", "41"): {OutboxOp.CREATE_DOC}}  # a deleted invoice converts nothing
-    assert pending_actions(session, "acme", "other") == {}
+    assert converted_estimates(session, "acme", "c1") == {"41"}  # a deleted invoice converts nothing
+    assert converted_estimates(session, "acme", "other") == set()
+    assert pending_actions(session, "acme", "c1") == {}  # made long ago: nothing is on its way
+
+
+@pytest.mark.parametrize(
+    ("state", "pending", "converted"),
+    [
+        (DocumentState.SENDING, {("Estimate", "41"): {OutboxOp.CREATE_DOC}}, {"41"}),
+        (DocumentState.FAILED, {}, {"41"}),  # refused: awaits Edit and retry or Discard, nothing in flight
+        (DocumentState.CREATED, {}, {"41"}),  # made, and its invoice stands (not mirrored yet)
+        (DocumentState.DISCARDED, {}, set()),  # given up: the estimate may be converted again
+    ],
+)
+def test_only_a_conversion_being_sent_is_pending(
+    session: Session, state: DocumentState, pending: dict[t.Any, t.Any], converted: set[str]
+) -> None:
     estimate = txn("Estimate", qbo_id="41", status="accepted", raw=ESTIMATE_RAW)
-    assert allowed_actions(estimate, PAYMENTS, pending[("Estimate", "41")]) == ["send", "pdf"]
+    doc = convert_estimate(
+        session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
+    )
+    session.query(Outbox).delete()
+    doc.state = state
+    session.commit()
+    assert pending_actions(session, "acme", "c1") == pending
+    assert converted_estimates(session, "acme", "c1") == converted
 
 
 @pytest.mark.parametrize("status", ["pending", "closed", "rejected"])
