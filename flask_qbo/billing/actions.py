@@ -85,7 +85,7 @@ def _unpaid(txn: Transaction) -> bool:
 
 
 def allowed_actions(
-    txn: Transaction, prefs: Prefs, pending_ops: t.AbstractSet[OutboxOp], *, converted: bool
+    txn: Transaction, prefs: Prefs, pending_ops: t.AbstractSet[OutboxOp], *, converted: bool = False
 ) -> list[str]:
     """The actions QBO would accept on ``txn`` now, minus those already queued (``pending_ops``).
 
@@ -95,6 +95,7 @@ def allowed_actions(
     though its own mirror row may not link it yet (:func:`converted_estimates`):
     like a linked one it offers neither Convert nor Delete, because QBO makes
     one invoice per conversion and deletes a linked estimate only once unlinked.
+    It defaults to ``False`` so that a host's own call keeps working; pass it.
     """
     if txn.deleted or txn.txn_type not in DOCUMENT_TYPES:
         return []
