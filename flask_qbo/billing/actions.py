@@ -385,12 +385,56 @@ def convert_estimate(
     )
 
 
-def payment_link(client: QBOClient, qbo_id: str) -> str | None:
-    """The invoice's online payment link, read live from QBO (``include=invoiceLink``); None when QBO has none.
+#: Why the panel shows no payment link, in words for the salesperson.
+NO_EMAIL = "QuickBooks makes no payment link for this invoice: it has no billing email."
+NOT_PAYABLE = "QuickBooks makes no payment link for this invoice: it does not accept online card or bank payments."
+NO_LINK = (
+    "QuickBooks returned no payment link for this invoice. It makes one only for a company on QuickBooks "
+    "Payments, for an invoice that accepts card or bank payments and has a billing email."
+)
+UNSAFE = "QuickBooks returned a payment link that is not a secure (https) address, so it is not shown."
+#: The invoice flags that let a customer pay it online.
+ONLINE_FLAGS = ("AllowOnlineCreditCardPayment", "AllowOnlineACHPayment")
 
-    Only an ``https://`` address counts: it becomes an ``href`` on the page.
+
+class PaymentLink(t.NamedTuple):
+    """What the payment link panel shows: the link, or why there is none (exactly one is set)."""
+
+    url: str | None
+    problem: str | None
+
+
+def payment_link(client: QBOClient, qbo_id: str, emulator_url: str | None) -> PaymentLink:
+    """The invoice's online payment link, read live from QBO (``include=invoiceLink``), or why there is none.
+
+    QBO data is untrusted and the link is shown for copying and following, so
+    only a web address is kept: ``https://``, which every Intuit link is, or,
+    when the host talks to the emulator (``emulator_url``, see
+    :func:`flask_qbo.config.emulator_url`), an address on that emulator, which
+    serves its pay page over plain HTTP.  Anything else (``javascript:``, a
+    plain-HTTP host) is refused as unsafe, and said so.  When QBO gives no link
+    the invoice it returned tells which of QBO's conditions is missing.
     """
     invoice = client.read("Invoice", qbo_id, include="invoiceLink")
     link = invoice.get("InvoiceLink")
-    # Only a web address is ever shown as a link: QBO data is untrusted (no ``javascript:`` hrefs).
-    return link if isinstance(link, str) and link.startswith("https://") else None
+    if not isinstance(link, str) or not link:
+        return PaymentLink(None, _why_no_link(invoice))
+    if link.startswith("https://") or (emulator_url is not None and link.startswith(f"{emulator_url}/")):
+        return PaymentLink(link, None)
+    return PaymentLink(None, UNSAFE)
+
+
+def _why_no_link(invoice: t.Mapping[str, t.Any]) -> str:
+    """Which of QBO's conditions for a link the invoice as read fails, or the whole rule when none shows.
+
+    The company's online payments are not in the invoice; the folder offers the
+    button only when the mirrored preferences say they are on.  A flag that is
+    absent is not taken as off: Intuit says they default to on when the company
+    takes that method.
+    """
+    email = invoice.get("BillEmail")
+    if not (isinstance(email, t.Mapping) and email.get("Address")):
+        return NO_EMAIL
+    if all(invoice.get(flag) is False for flag in ONLINE_FLAGS):
+        return NOT_PAYABLE
+    return NO_LINK

@@ -7,6 +7,11 @@ import typing as t
 import pytest
 from sqlalchemy.orm import Session
 
+from flask_qbo.billing.actions import NO_EMAIL
+from flask_qbo.billing.actions import NO_LINK
+from flask_qbo.billing.actions import NOT_PAYABLE
+from flask_qbo.billing.actions import UNSAFE
+from flask_qbo.billing.actions import PaymentLink
 from flask_qbo.billing.actions import allowed_actions
 from flask_qbo.billing.actions import convert_estimate
 from flask_qbo.billing.actions import converted_estimates
@@ -16,6 +21,8 @@ from flask_qbo.billing.actions import pending_actions
 from flask_qbo.billing.actions import queue_action
 from flask_qbo.billing.catalog import Prefs
 from flask_qbo.billing.problems import ActionRefused
+from flask_qbo.config import emulator_url
+from flask_qbo.emulator.preferences import PREFERENCES_ID
 from flask_qbo.models import Customer
 from flask_qbo.models import Document
 from flask_qbo.models import DocumentState
@@ -24,6 +31,7 @@ from flask_qbo.models import OutboxOp
 from flask_qbo.models import OutboxStatus
 from flask_qbo.models import Transaction
 from flask_qbo.state import get_qbo
+from flask_qbo.testing import EMULATOR_BASE_URL
 from flask_qbo.testing import TEST_REALM
 from tests.intuit.test_client import params
 from tests.intuit.test_client import record
@@ -333,21 +341,43 @@ class FakeClient:
         return self.answer
 
 
+EMAIL = {"BillEmail": {"Address": "ap@example.com"}}
+INTUIT_LINK = "https://connect.intuit.com/portal/app/CommerceNetwork/view/abc"
+EMULATOR = "http://127.0.0.1:5055"
+
+
 @pytest.mark.parametrize(
-    ("answer", "link"),
+    ("answer", "emulator_url", "expected"),
     [
+        ({**EMAIL, "InvoiceLink": INTUIT_LINK}, None, PaymentLink(INTUIT_LINK, None)),
+        ({**EMAIL, "InvoiceLink": INTUIT_LINK}, EMULATOR, PaymentLink(INTUIT_LINK, None)),
+        ({"InvoiceLink": ""}, None, PaymentLink(None, NO_EMAIL)),
+        ({}, None, PaymentLink(None, NO_EMAIL)),
         (
-            {"InvoiceLink": "https://connect.intuit.com/portal/app/CommerceNetwork/view/abc"},
-            "https://connect.intuit.com/portal/app/CommerceNetwork/view/abc",
+            {**EMAIL, "AllowOnlineCreditCardPayment": False, "AllowOnlineACHPayment": False},
+            None,
+            PaymentLink(None, NOT_PAYABLE),
         ),
-        ({"InvoiceLink": ""}, None),
-        ({}, None),
-        ({"InvoiceLink": "javascript:alert(1)"}, None),
+        ({**EMAIL, "AllowOnlineCreditCardPayment": False}, None, PaymentLink(None, NO_LINK)),
+        (EMAIL, None, PaymentLink(None, NO_LINK)),
+        ({**EMAIL, "InvoiceLink": "javascript:alert(1)"}, EMULATOR, PaymentLink(None, UNSAFE)),
+        # The emulator's own pay page over plain HTTP: shown only when the host talks to that emulator.
+        (
+            {**EMAIL, "InvoiceLink": f"{EMULATOR}/pay/1/130/tok"},
+            EMULATOR,
+            PaymentLink(f"{EMULATOR}/pay/1/130/tok", None),
+        ),
+        ({**EMAIL, "InvoiceLink": f"{EMULATOR}/pay/1/130/tok"}, None, PaymentLink(None, UNSAFE)),
+        ({**EMAIL, "InvoiceLink": "http://127.0.0.1:5055.evil.example/pay"}, EMULATOR, PaymentLink(None, UNSAFE)),
+        ({**EMAIL, "InvoiceLink": "http://127.0.0.1:5055@evil.example/pay"}, EMULATOR, PaymentLink(None, UNSAFE)),
+        ({**EMAIL, "InvoiceLink": "http://evil.example/pay"}, EMULATOR, PaymentLink(None, UNSAFE)),
     ],
 )
-def test_payment_link_reads_the_invoice_with_include(answer: dict[str, t.Any], link: str | None) -> None:
+def test_payment_link_reads_the_invoice_with_include(
+    answer: dict[str, t.Any], emulator_url: str | None, expected: PaymentLink
+) -> None:
     client = FakeClient(answer)
-    assert payment_link(client, "130") == link  # type: ignore[arg-type]
+    assert payment_link(client, "130", emulator_url) == expected  # type: ignore[arg-type]
     assert client.calls == [("Invoice", "130", "invoiceLink")]
 
 
@@ -357,7 +387,25 @@ def test_payment_link_asks_qbo_for_the_link(app: t.Any, emulator: t.Any, connect
         client = get_qbo(app).client(connected)
         customer = client.create("Customer", {"DisplayName": "Ada"})
         invoice = client.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [{"Amount": 10}]})
-        link = payment_link(client, invoice["Id"])
+        link = payment_link(client, invoice["Id"], emulator_url())
     [request] = recorder.matching(f"/invoice/{invoice['Id']}?")
     assert params(request)["include"] == ["invoiceLink"]
-    assert link is None or link.startswith("https://")
+    assert link == PaymentLink(None, NO_EMAIL)
+
+
+def test_the_emulators_payment_link_is_shown_when_the_host_talks_to_it(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """The emulator serves its pay page over plain HTTP at its own address, as configured in QBO_EMULATOR_URL."""
+    prefs = emulator.store.company(TEST_REALM).table("Preferences")[PREFERENCES_ID]
+    prefs["SalesFormsPrefs"]["ETransactionPaymentEnabled"] = True
+    with app.app_context():
+        client = get_qbo(app).client(connected)
+        customer = client.create("Customer", {"DisplayName": "Ada", "PrimaryEmailAddr": {"Address": "ap@example.com"}})
+        invoice = client.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [{"Amount": 10}]})
+        link = payment_link(client, invoice["Id"], emulator_url())
+        app.config["QBO_ENVIRONMENT"] = "sandbox"  # the same link from anything but the emulator: refused
+        refused = payment_link(client, invoice["Id"], emulator_url())
+    assert link.problem is None and link.url is not None
+    assert link.url.startswith(f"{EMULATOR_BASE_URL}/pay/{TEST_REALM}/{invoice['Id']}/")
+    assert refused == PaymentLink(None, UNSAFE)

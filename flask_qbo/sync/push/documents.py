@@ -103,6 +103,7 @@ def create_document(ctx: RowContext) -> list[Announcement]:
     ctx.mirror(document.kind, data)
     for version in estimate:  # as read (an acceptance the pull has not seen), then closed
         ctx.mirror("Estimate", version)
+    ctx.reread_balance(document.kind, link.qbo_id)
     _record_created(document, data)
     ctx.session.add(
         push_log(

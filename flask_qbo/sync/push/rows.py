@@ -157,6 +157,8 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
         milestones.announce(_app(), signal, kwargs)
     if ctx.queued:
         wake(reason="outbox")
+    if ctx.reread:
+        wake(reason="inbox")
     return True
 
 

@@ -245,7 +245,8 @@ def test_send_after_creation_queues_the_send_behind_the_create(
     rows = db.session.query(Outbox).filter(Outbox.id > row.id).all()
     assert [(r.op, r.status, r.target["qbo_id"]) for r in rows] == [(OutboxOp.SEND_DOC, "done", invoice["Id"])]
     assert [kw["sent_to"] for kw in sent] == ["billing@ann.example"]
-    assert woken == ["outbox"]  # a Celery runner looks for the send at once, not at its next round
+    # A Celery runner looks for the send at once, not at its next round; and the pull reads the new balance.
+    assert woken == ["outbox", "inbox"]
 
 
 def test_a_document_without_send_after_is_not_sent(
@@ -256,7 +257,7 @@ def test_a_document_without_send_after_is_not_sent(
     monkeypatch.setattr(push_rows, "wake", lambda reason="": woken.append(reason))
     add_document(contact, draft={"send_after": False})
     assert push_now() == 1
-    assert woken == []
+    assert woken == ["inbox"]  # only the pull, for the customer's balance: no send row
     assert invoices(emulator)[0]["EmailStatus"] == "NotSet"
 
 
