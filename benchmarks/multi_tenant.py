@@ -17,6 +17,11 @@ Figures (one JSON line, ``{"benchmark": "multi_tenant", ...}``):
 
 * ``cpu_ms_per_company_cycle``: CPU of the ticks (all threads) minus the
   emulator's own CPU, per company and 5-minute cycle;
+* ``db_cpu_ms_per_company_cycle`` (Celery side): what the same ticks cost the
+  PostgreSQL server, read from its processes (:mod:`benchmarks.pgcpu`;
+  ``null`` on SQLite, whose work is counted above, or when the server is not
+  on this machine): against the figure above, how many workers one
+  PostgreSQL core keeps polling;
 * ``p95_pull_latency_ms``: wall time from the start of the tick that found a
   company due until its poll committed (how long a company waits behind the
   others), 95th percentile over all polls;
@@ -60,6 +65,7 @@ import typing as t
 from sqlalchemy import insert
 
 from benchmarks.machine import python_ms
+from benchmarks.pgcpu import ServerCPU
 from flask_qbo.emulator import WSGIAdapter
 from flask_qbo.intuit.oauth import token_values
 from flask_qbo.models import CompanyPrefs
@@ -228,6 +234,8 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
     beat = CeleryTicks(app) if celery_side else None
     trickle = max(1, companies // 100)
     cpu = 0.0
+    db_cpu: float | None = 0.0 if celery_side else None  # SQLite's work is in this process, counted already
+    server = ServerCPU()
     edits = 0
     try:
         for tick in range(ticks):
@@ -251,6 +259,8 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
                 loop._next_upkeep = float("inf")
             else:
                 loop._next_upkeep = 0.0
+            if db_cpu is not None:
+                server.start()
             emulator_before = meter.cpu
             started_cpu = time.process_time()
             tick_started = time.perf_counter()
@@ -260,6 +270,9 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
                 else:
                     loop.run_once()
             cpu += time.process_time() - started_cpu - (meter.cpu - emulator_before)
+            if db_cpu is not None:
+                on_server = server.seconds()
+                db_cpu = None if on_server is None else db_cpu + on_server
             skew += dt.timedelta(seconds=TICK_S)
             emu.clock.advance((start + skew - emu.clock.now()).total_seconds())
     finally:
@@ -276,6 +289,7 @@ def run(companies: int, ticks: int, database_uri: str | None = None) -> dict[str
         "edits": edits,
         "polls": len(latencies),
         "cpu_ms_per_company_cycle": round(cpu * 1000 / companies / cycles, 3),
+        "db_cpu_ms_per_company_cycle": None if db_cpu is None else round(db_cpu * 1000 / companies / cycles, 3),
         "emulator_cpu_s": round(meter.cpu, 2),
         "p95_pull_latency_ms": round(ordered[int(len(ordered) * 0.95)] if ordered else 0.0, 1),
         "requests_per_company_hour": round(meter.requests / companies / hours, 2),
@@ -322,9 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         if "skipped" in figures:
             print(f"{name}: skipped, {figures['skipped']}", file=sys.stderr)
             continue
+        on_db = figures["db_cpu_ms_per_company_cycle"]
+        database = "" if on_db is None else f" (PostgreSQL: {on_db} ms)"
         print(
             f"{name}: {companies} companies, {figures['polls']} polls, "
-            f"{figures['cpu_ms_per_company_cycle']} ms CPU per company per cycle, "
+            f"{figures['cpu_ms_per_company_cycle']} ms CPU per company per cycle"
+            f"{database}, "
             f"p95 pull latency {figures['p95_pull_latency_ms']} ms, "
             f"{figures['requests_per_company_hour']} requests and "
             f"{figures['token_refreshes_per_company_hour']} token refreshes per company-hour "

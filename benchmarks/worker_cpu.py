@@ -17,6 +17,12 @@ own, with nothing else running:
 * ``pull_cpu_ms_per_event``: each of those customers edited in QuickBooks and
   an inbox event queued for each (what its webhook would queue), then applied
   by :func:`flask_qbo.sync.pull.pull.process` as the runners call it.
+* ``push_db_cpu_ms_per_contact`` and ``pull_db_cpu_ms_per_event`` (with
+  ``--postgres``): what the same work cost the PostgreSQL server, read from
+  its processes (:mod:`benchmarks.pgcpu`; ``null`` when the server is not on
+  this machine).  Set against the worker's figures they say how many workers
+  busy with that work one PostgreSQL core keeps up with
+  (``push_workers_per_db_core``, ``pull_workers_per_db_core``).
 
 Each is measured over ``--rounds`` rounds (the first pays for warming up);
 the figures are the medians, each round's beside them (``<figure>_each``).
@@ -36,6 +42,7 @@ import typing as t
 import uuid
 
 from benchmarks.machine import python_ms
+from benchmarks.pgcpu import ServerCPU
 from benchmarks.scale_compare import edit_in_quickbooks
 from benchmarks.served import ServedEmulator
 from benchmarks.served import crm_app
@@ -53,8 +60,8 @@ from flask_qbo.testing import connect_tenant
 OPEN_LIMIT = 100_000
 
 
-def push_round(app: t.Any, contacts: int, round_no: int) -> float:
-    """CPU milliseconds per contact to push ``contacts`` new contacts committed at once."""
+def push_round(app: t.Any, contacts: int, round_no: int, db_cpu: ServerCPU | None) -> tuple[float, float | None]:
+    """CPU milliseconds per contact to push ``contacts`` new contacts committed at once: the worker's, the server's."""
     from tests.hostapp import Contact
     from tests.hostapp import db
 
@@ -66,6 +73,7 @@ def push_round(app: t.Any, contacts: int, round_no: int) -> float:
             for i in range(contacts)
         )
         db.session.commit()
+        server = _start(db_cpu)
         started = time.process_time()
         pushed = 0
         while done := push.process(get_qbo(app), limit=PUSH_CHUNK):
@@ -74,11 +82,13 @@ def push_round(app: t.Any, contacts: int, round_no: int) -> float:
         db.session.remove()
     if pushed != contacts:
         raise SystemExit(f"round {round_no}: {pushed} of {contacts} contacts pushed")
-    return 1000 * spent / contacts
+    return 1000 * spent / contacts, _per(server, contacts)
 
 
-def pull_round(app: t.Any, server: ServedEmulator, round_no: int) -> float:
-    """CPU milliseconds per event to apply one QuickBooks edit of every linked customer."""
+def pull_round(
+    app: t.Any, server: ServedEmulator, round_no: int, db_cpu: ServerCPU | None
+) -> tuple[float, float | None]:
+    """CPU milliseconds per event to apply one QuickBooks edit of every linked customer: the worker's, the server's."""
     from tests.hostapp import db
 
     with app.app_context():
@@ -101,15 +111,34 @@ def pull_round(app: t.Any, server: ServedEmulator, round_no: int) -> float:
             for _, qbo_id in pairs
         )
         db.session.commit()
+        database = _start(db_cpu)
         started = time.process_time()
         while pull.pending_count(get_qbo(app)):
             pull.process(get_qbo(app))
         spent = time.process_time() - started
+        db_ms = _per(database, len(pairs))
         left = db.session.query(Inbox).filter(Inbox.status != "done").count()
         db.session.remove()
     if left:
         raise SystemExit(f"round {round_no}: {left} events not applied")
-    return 1000 * spent / len(pairs)
+    return 1000 * spent / len(pairs), db_ms
+
+
+def _start(db_cpu: ServerCPU | None) -> ServerCPU | None:
+    if db_cpu is not None:
+        db_cpu.start()
+    return db_cpu
+
+
+def _per(db_cpu: ServerCPU | None, units: int) -> float | None:
+    """The server's CPU milliseconds per unit since :func:`_start`; ``None`` without a readable server."""
+    seconds = db_cpu.seconds() if db_cpu is not None else None
+    return None if seconds is None else 1000 * seconds / units
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 3) if known else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,23 +172,35 @@ def main(argv: list[str] | None = None) -> int:
             db.session.remove()
             db.engine.dispose()  # the child gets no database connection of ours
         server.serve()
-        pushes = [push_round(app, contacts, n) for n in range(rounds)]
-        pulls = [pull_round(app, server, n) for n in range(rounds)]
+        db_cpu = ServerCPU() if args.postgres else None  # SQLite's work is in this process, counted already
+        pushes = [push_round(app, contacts, n, db_cpu) for n in range(rounds)]
+        pulls = [pull_round(app, server, n, db_cpu) for n in range(rounds)]
         with app.app_context():
             db.engine.dispose()
     result = {
         "benchmark": "worker_cpu",
         "database": "postgresql" if args.postgres else "sqlite",
         "contacts": contacts,
-        "push_cpu_ms_per_contact": round(statistics.median(pushes), 3),
-        "push_cpu_ms_per_contact_each": [round(v, 3) for v in pushes],
-        "pull_cpu_ms_per_event": round(statistics.median(pulls), 3),
-        "pull_cpu_ms_per_event_each": [round(v, 3) for v in pulls],
+        "push_cpu_ms_per_contact": _median([own for own, _ in pushes]),
+        "push_cpu_ms_per_contact_each": [round(own, 3) for own, _ in pushes],
+        "pull_cpu_ms_per_event": _median([own for own, _ in pulls]),
+        "pull_cpu_ms_per_event_each": [round(own, 3) for own, _ in pulls],
+        "push_db_cpu_ms_per_contact": _median([db for _, db in pushes]),
+        "pull_db_cpu_ms_per_event": _median([db for _, db in pulls]),
         "machine_python_ms": python_ms(),
     }
+    for kind, unit in (("push", "contact"), ("pull", "event")):
+        own_ms, db_ms = result[f"{kind}_cpu_ms_per_{unit}"], result[f"{kind}_db_cpu_ms_per_{unit}"]
+        if own_ms is not None and db_ms:
+            result[f"{kind}_workers_per_db_core"] = round(own_ms / db_ms, 1)
     print(
         f"{result['database']}: {result['push_cpu_ms_per_contact']} ms CPU per new contact pushed, "
         f"{result['pull_cpu_ms_per_event']} ms per webhook event applied (medians of {rounds} rounds)"
+        + (
+            f"; PostgreSQL {result['push_db_cpu_ms_per_contact']} ms and {result['pull_db_cpu_ms_per_event']} ms"
+            if result["push_db_cpu_ms_per_contact"] is not None
+            else ""
+        )
     )
     print(json.dumps(result))
     return 0

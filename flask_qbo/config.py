@@ -220,6 +220,17 @@ def resolve_urls(app: Flask | None = None) -> dict[str, str]:
     return urls
 
 
+def emulator_url(app: Flask | None = None) -> str | None:
+    """The emulator's base URL (no trailing slash) when ``QBO_ENVIRONMENT`` is ``"emulator"``, else None.
+
+    What the emulator hands out points at itself over plain HTTP (a payment
+    link, say); only a host that chose the emulator trusts such addresses.
+    """
+    if get_config("QBO_ENVIRONMENT", app) != "emulator":
+        return None
+    return str(get_config("QBO_EMULATOR_URL", app)).rstrip("/")
+
+
 def configured_timezone(app: Flask | None = None) -> dt.tzinfo | None:
     """The zone named by ``QBO_TIMEZONE`` (``None`` when unset), failing loudly on an unknown name.
 

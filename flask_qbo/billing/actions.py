@@ -5,8 +5,10 @@ not void; show a payment link for an open invoice of a company on QuickBooks
 Payments that has a billing address; convert an *accepted* estimate that no
 invoice is linked to yet; void an invoice nothing was paid on (QBO refuses to
 void a paid one, so it is not offered); delete an estimate no invoice links to
-and an invoice with no payment.  An action on its way to QBO hides
-its button, and a queued void or delete hides everything but the PDF.
+(QBO deletes a linked one only once unlinked) and an invoice with no payment.
+An estimate counts as linked when QBO calls it *Converted* or the CRM made an
+invoice from it that the mirror does not link yet.  An action on its way to
+QBO hides its button, and a queued void or delete hides everything but the PDF.
 
 The same rules are checked again when the action is queued (a second tab, a
 stale page), and each action is an outbox row like every other write, so it
@@ -82,12 +84,18 @@ def _unpaid(txn: Transaction) -> bool:
     return balance == total and not linked(txn, "Payment")
 
 
-def allowed_actions(txn: Transaction, prefs: Prefs, pending_ops: t.AbstractSet[OutboxOp]) -> list[str]:
+def allowed_actions(
+    txn: Transaction, prefs: Prefs, pending_ops: t.AbstractSet[OutboxOp], *, converted: bool = False
+) -> list[str]:
     """The actions QBO would accept on ``txn`` now, minus those already queued (``pending_ops``).
 
-    ``pending_ops`` are the ops queued for this transaction
-    (:func:`pending_actions`); ``CREATE_DOC`` there means an invoice converted
-    from this estimate is on its way.
+    ``pending_ops`` are the ops on their way to QBO for this transaction
+    (:func:`pending_actions`).  ``converted`` says an invoice was made (or is
+    being made, or was refused and awaits the salesperson) from this estimate
+    though its own mirror row may not link it yet (:func:`converted_estimates`):
+    like a linked one it offers neither Convert nor Delete, because QBO makes
+    one invoice per conversion and deletes a linked estimate only once unlinked.
+    It defaults to ``False`` so that a host's own call keeps working; pass it.
     """
     if txn.deleted or txn.txn_type not in DOCUMENT_TYPES:
         return []
@@ -101,25 +109,33 @@ def allowed_actions(txn: Transaction, prefs: Prefs, pending_ops: t.AbstractSet[O
         allowed.add("send")
     if invoice and not void and balance > 0 and prefs.online_payments and bill_email(txn):
         allowed.add("payment_link")
-    converting = OutboxOp.CREATE_DOC in pending_ops
-    if not invoice and txn.status == "accepted" and not linked(txn, "Invoice") and not converting:
+    invoiced = not invoice and (converted or OutboxOp.CREATE_DOC in pending_ops or _invoiced(txn))
+    if not invoice and txn.status == "accepted" and not invoiced:
         allowed.add("convert")
     if invoice and not void and _unpaid(txn):
         allowed.add("void")
-    if (invoice and _unpaid(txn)) or (not invoice and not linked(txn, "Invoice") and not converting):
+    if (invoice and _unpaid(txn)) or (not invoice and not invoiced):
         allowed.add("delete")
     return [action for action in ACTIONS if action in allowed]
 
 
-def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict[tuple[str, str], set[OutboxOp]]:
-    """``(txn_type, qbo_id) → ops`` still queued for the contact's documents.
+def _invoiced(estimate: Transaction) -> bool:
+    """The estimate's own row says an invoice was made from it: an invoice link, or QBO's ``Converted`` status.
 
-    Conversions count as ``CREATE_DOC`` on the estimate while the invoice made
-    from it is being sent (or was refused and awaits the salesperson), and
-    once made for as long as that invoice is neither void nor deleted: a
-    document created from it, or a mirrored invoice whose ``LinkedTxn`` names
-    it.  The estimate itself may still read *Accepted* (closing it after the
-    conversion can fail), and must not offer Convert or Delete again.
+    A *Converted* estimate is linked to its invoice in QBO even when the link is
+    not in the mirror, and QBO deletes a linked estimate only once unlinked
+    (facts: quote-to-cash §2.8).
+    """
+    return linked(estimate, "Invoice") or str(_raw(estimate).get("TxnStatus") or "").casefold() == "converted"
+
+
+def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict[tuple[str, str], set[OutboxOp]]:
+    """``(txn_type, qbo_id) → ops`` on their way to QBO (pending or running) for the contact's documents.
+
+    A conversion counts as ``CREATE_DOC`` on the estimate while the invoice
+    made from it is being sent, and only then: once QBO made it (or refused
+    it) nothing is on its way, the row shows its outcome and the folder stops
+    polling quickly.  What it leaves behind is :func:`converted_estimates`.
     """
     found: dict[tuple[str, str], set[OutboxOp]] = collections.defaultdict(set)
     rows = session.query(Outbox).filter(
@@ -132,18 +148,44 @@ def pending_actions(session: Session, tenant_key: str, contact_key: str) -> dict
         target = row.target or {}
         if target.get("txn_type") and target.get("qbo_id"):
             found[(str(target["txn_type"]), str(target["qbo_id"]))].add(row.op)
-    converting = session.query(Document).filter(
+    sending = session.query(Document.estimate_qbo_id).filter(
+        Document.tenant_key == tenant_key,
+        Document.contact_key == contact_key,
+        Document.estimate_qbo_id.is_not(None),
+        Document.state == DocumentState.SENDING,
+    )
+    for (estimate_id,) in sending:
+        found[("Estimate", str(estimate_id))].add(OutboxOp.CREATE_DOC)
+    return dict(found)
+
+
+def converted_estimates(session: Session, tenant_key: str, contact_key: str) -> set[str]:
+    """The QBO ids of the contact's estimates an invoice was, is being, or was refused to be made from.
+
+    A conversion being sent, or refused and awaiting the salesperson (*Edit
+    and retry* or *Discard*); one made whose invoice is neither void nor
+    deleted; or a mirrored invoice whose ``LinkedTxn`` names the estimate.
+    The estimate itself may still read *Accepted* (closing it after the
+    conversion can fail, its event can be late), and must not offer Convert
+    or Delete again (``converted`` of :func:`allowed_actions`).
+    """
+    conversions = session.query(Document).filter(
         Document.tenant_key == tenant_key,
         Document.contact_key == contact_key,
         Document.estimate_qbo_id.is_not(None),
         Document.state.in_((DocumentState.SENDING, DocumentState.FAILED, DocumentState.CREATED)),
     )
-    for document in converting:
-        if document.state != DocumentState.CREATED or _live_invoice(session, document):
-            found[("Estimate", str(document.estimate_qbo_id))].add(OutboxOp.CREATE_DOC)
-    for estimate_id in _converted_estimates(session, tenant_key, contact_key):
-        found[("Estimate", estimate_id)].add(OutboxOp.CREATE_DOC)
-    return dict(found)
+    found = {
+        str(document.estimate_qbo_id)
+        for document in conversions
+        if document.state != DocumentState.CREATED or _live_invoice(session, document)
+    }
+    return found | _linked_estimates(session, tenant_key, contact_key)
+
+
+def is_converted(session: Session, tenant_key: str, contact_key: str, txn: Transaction) -> bool:
+    """``converted`` for :func:`allowed_actions` of one document: an estimate in :func:`converted_estimates`."""
+    return txn.txn_type == "Estimate" and txn.qbo_id in converted_estimates(session, tenant_key, contact_key)
 
 
 def _live_invoice(session: Session, document: Document) -> bool:
@@ -160,7 +202,7 @@ def _live_invoice(session: Session, document: Document) -> bool:
     return invoice is None or (not invoice.deleted and invoice.status != "void")
 
 
-def _converted_estimates(session: Session, tenant_key: str, contact_key: str) -> set[str]:
+def _linked_estimates(session: Session, tenant_key: str, contact_key: str) -> set[str]:
     """The estimates the contact's mirrored invoices link to (``LinkedTxn`` of type ``Estimate``)."""
     invoices = (
         session.query(Transaction.raw)
@@ -212,7 +254,8 @@ def queue_action(
         raise ActionRefused(f"“{action}” is not an action that can be queued.")
     hold_document(session, txn)
     pending = pending_actions(session, tenant_key, contact_key).get((txn.txn_type, txn.qbo_id), set())
-    if action not in allowed_actions(txn, Prefs.load(session, txn.realm_id), pending):
+    converted = is_converted(session, tenant_key, contact_key, txn)
+    if action not in allowed_actions(txn, Prefs.load(session, txn.realm_id), pending, converted=converted):
         raise ActionRefused(_refusal(txn, action, pending))
     target: dict[str, t.Any] = {"txn_type": txn.txn_type, "qbo_id": txn.qbo_id}
     if action == "send":
@@ -327,7 +370,9 @@ def convert_estimate(
     """Queue an invoice made from an accepted estimate (linked to it); :class:`ActionRefused` otherwise."""
     hold_document(session, estimate)
     pending = pending_actions(session, tenant_key, contact_key).get((estimate.txn_type, estimate.qbo_id), set())
-    if estimate.txn_type != "Estimate" or "convert" not in allowed_actions(estimate, catalog.prefs, pending):
+    converted = is_converted(session, tenant_key, contact_key, estimate)
+    allowed = allowed_actions(estimate, catalog.prefs, pending, converted=converted)
+    if estimate.txn_type != "Estimate" or "convert" not in allowed:
         raise ActionRefused("Only an accepted estimate with no invoice yet can be converted.")
     return queue_document(
         session,
@@ -340,12 +385,56 @@ def convert_estimate(
     )
 
 
-def payment_link(client: QBOClient, qbo_id: str) -> str | None:
-    """The invoice's online payment link, read live from QBO (``include=invoiceLink``); None when QBO has none.
+#: Why the panel shows no payment link, in words for the salesperson.
+NO_EMAIL = "QuickBooks makes no payment link for this invoice: it has no billing email."
+NOT_PAYABLE = "QuickBooks makes no payment link for this invoice: it does not accept online card or bank payments."
+NO_LINK = (
+    "QuickBooks returned no payment link for this invoice. It makes one only for a company on QuickBooks "
+    "Payments, for an invoice that accepts card or bank payments and has a billing email."
+)
+UNSAFE = "QuickBooks returned a payment link that is not a secure (https) address, so it is not shown."
+#: The invoice flags that let a customer pay it online.
+ONLINE_FLAGS = ("AllowOnlineCreditCardPayment", "AllowOnlineACHPayment")
 
-    Only an ``https://`` address counts: it becomes an ``href`` on the page.
+
+class PaymentLink(t.NamedTuple):
+    """What the payment link panel shows: the link, or why there is none (exactly one is set)."""
+
+    url: str | None
+    problem: str | None
+
+
+def payment_link(client: QBOClient, qbo_id: str, emulator_url: str | None) -> PaymentLink:
+    """The invoice's online payment link, read live from QBO (``include=invoiceLink``), or why there is none.
+
+    QBO data is untrusted and the link is shown for copying and following, so
+    only a web address is kept: ``https://``, which every Intuit link is, or,
+    when the host talks to the emulator (``emulator_url``, see
+    :func:`flask_qbo.config.emulator_url`), an address on that emulator, which
+    serves its pay page over plain HTTP.  Anything else (``javascript:``, a
+    plain-HTTP host) is refused as unsafe, and said so.  When QBO gives no link
+    the invoice it returned tells which of QBO's conditions is missing.
     """
     invoice = client.read("Invoice", qbo_id, include="invoiceLink")
     link = invoice.get("InvoiceLink")
-    # Only a web address is ever shown as a link: QBO data is untrusted (no ``javascript:`` hrefs).
-    return link if isinstance(link, str) and link.startswith("https://") else None
+    if not isinstance(link, str) or not link:
+        return PaymentLink(None, _why_no_link(invoice))
+    if link.startswith("https://") or (emulator_url is not None and link.startswith(f"{emulator_url}/")):
+        return PaymentLink(link, None)
+    return PaymentLink(None, UNSAFE)
+
+
+def _why_no_link(invoice: t.Mapping[str, t.Any]) -> str:
+    """Which of QBO's conditions for a link the invoice as read fails, or the whole rule when none shows.
+
+    The company's online payments are not in the invoice; the folder offers the
+    button only when the mirrored preferences say they are on.  A flag that is
+    absent is not taken as off: Intuit says they default to on when the company
+    takes that method.
+    """
+    email = invoice.get("BillEmail")
+    if not (isinstance(email, t.Mapping) and email.get("Address")):
+        return NO_EMAIL
+    if all(invoice.get(flag) is False for flag in ONLINE_FLAGS):
+        return NOT_PAYABLE
+    return NO_LINK

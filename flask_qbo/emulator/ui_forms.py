@@ -270,6 +270,12 @@ def is_void(txn: Record) -> bool:
     return str(txn.get("PrivateNote", "")).startswith("Voided")
 
 
+#: An estimate's ``TxnStatus`` in the words QBO's screens use where they differ: the API may
+#: say *Converted*, but QuickBooks closes an estimate an invoice is made from and lists it
+#: as *Closed* (facts: quote-to-cash §6, QB-HELP-EST).
+UI_ESTIMATE_STATUS = {"Converted": "Closed"}
+
+
 def txn_status(entity: str, txn: Record, today: date) -> str:
     """Status label as QBO's lists show it (Open, Overdue, Paid, Voided, …)."""
     if is_void(txn):
@@ -284,7 +290,8 @@ def txn_status(entity: str, txn: Record, today: date) -> str:
             return "Overdue"
         return "Partially paid" if balance < total else "Open"
     if entity == "Estimate":
-        return str(txn.get("TxnStatus") or "Pending")
+        status = str(txn.get("TxnStatus") or "Pending")
+        return UI_ESTIMATE_STATUS.get(status, status)
     if entity == "Payment":
         unapplied = Decimal(str(txn.get("UnappliedAmt", 0) or 0))
         return "Unapplied" if unapplied > 0 else "Closed"

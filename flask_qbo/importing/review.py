@@ -50,6 +50,8 @@ if t.TYPE_CHECKING:
 DECISIONS = tuple(ImportDecision)
 #: Most contacts one search of the review lists (the picker, and a typed search).
 SEARCH_LIMIT = 20
+#: Match kinds nobody, or several, were proposed for: the rows that need a person (the "Needs attention" filter).
+ATTENTION_KINDS = ("ambiguous", "none")
 #: Most contacts named in the message when a typed search matches several.
 NAMED_IN_MESSAGE = 3
 
@@ -238,10 +240,11 @@ def accept_all_exact(run_id: int) -> int:
 
 
 def summary(run_id: int) -> dict[str, int]:
-    """Row counts for the review's header: per match kind, ``decided`` (not pending) and ``total``."""
+    """Row counts for the review's header: per match kind, ``decided`` (not pending), ``total``, and
+    ``attention_left``: rows that need a person and are still undecided (the filter's tab shows it)."""
     _, session, run = load_run(run_id)
     counts = {kind: 0 for kind in ("email", "phone", "name", "ambiguous", "none")}
-    decided = total = 0
+    decided = total = left = 0
     rows = (
         session.query(ImportMatch.match_kind, ImportMatch.decision, func.count())
         .filter(ImportMatch.run_id == run.id)
@@ -252,7 +255,9 @@ def summary(run_id: int) -> dict[str, int]:
         total += number
         if decision != ImportDecision.PENDING:
             decided += number
-    return {**counts, "decided": decided, "total": total}
+        elif kind in ATTENTION_KINDS:
+            left += number
+    return {**counts, "decided": decided, "total": total, "attention_left": left}
 
 
 def plan(qbo: QBO, run: ImportRun, match: ImportMatch, customer: Customer) -> dict[str, t.Any]:

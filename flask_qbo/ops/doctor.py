@@ -77,12 +77,19 @@ def counts(findings: t.Iterable[Finding]) -> dict[str, int]:
     return found
 
 
+def tally(findings: t.Iterable[Finding], passed: str = "ok") -> str:
+    """``"1 error, 2 warnings, 9 ok"``: the count line of the CLI (and, with ``passed="passed"``, the health page)."""
+    total = counts(findings)
+
+    def many(n: int, word: str) -> str:
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+    return f"{many(total['error'], 'error')}, {many(total['warn'], 'warning')}, {total['ok']} {passed}"
+
+
 def to_text(findings: list[Finding]) -> str:
     """One line per finding, then a count line."""
-    total = counts(findings)
-    lines = [finding.line() for finding in findings]
-    lines.append(f"{total['error']} error(s), {total['warn']} warning(s), {total['ok']} ok.")
-    return "\n".join(lines)
+    return "\n".join([*(finding.line() for finding in findings), f"{tally(findings)}."])
 
 
 def to_json(findings: list[Finding]) -> str:
@@ -98,6 +105,7 @@ def summary(qbo: QBO, tenant: str) -> dict[str, t.Any]:
     findings = run(qbo, tenant=tenant)
     return {
         "counts": counts(findings),
+        "tally": tally(findings, "passed"),
         "problems": [f for f in findings if f.level != Level.OK],
         "failed": failed(findings),
     }

@@ -4,9 +4,8 @@ The sync engine is plain functions that run inside an app context
 (:func:`flask_qbo.sync.push.push.process`, :func:`flask_qbo.sync.pull.pull.process`,
 :func:`flask_qbo.sync.pull.pull.poll_due`, :func:`flask_qbo.connection.upkeep.upkeep`), so Celery
 only wraps them, following Flask's "Background Tasks with Celery" pattern:
-:func:`celery_init_app` builds (or adopts) the Celery app with a task class
-that enters the Flask app context, and the tasks are ``shared_task`` so they
-are not tied to one Celery app.
+:func:`celery_init_app` builds (or adopts) the Celery app with a task class that enters the Flask
+app context, and the tasks are ``shared_task`` so they are not tied to one Celery app.
 
 The database stays the queue.  A task is only a *wake-up*: it carries no row,
 and every row is claimed in the database (``FOR UPDATE SKIP LOCKED`` on
@@ -106,10 +105,11 @@ _flask_apps: weakref.WeakKeyDictionary[Celery, Flask] = weakref.WeakKeyDictionar
 #: Tasks whose wake-ups share slots (:mod:`.debounce`); CDC and upkeep run on beat's timer.
 _SLOTTED = ("flask_qbo.push", "flask_qbo.pull")
 
-#: What a wake-up reason asks for: a webhook means pull, a (re)connect means a
-#: push of the rows kept while broken plus a CDC catch-up; anything else is a push.
+#: What a wake-up reason asks for: a webhook or an inbox event a push queued (``"inbox"``) means pull,
+#: a (re)connect means a push of the rows kept while broken plus a CDC catch-up; anything else is a push.
 _WAKE_TASKS: dict[str, tuple[str, ...]] = {
     "webhook": (PULL_TASK,),
+    "inbox": (PULL_TASK,),
     "connected": (PUSH_TASK, CDC_TASK),
     "reconnected": (PUSH_TASK, CDC_TASK),
 }

@@ -240,8 +240,14 @@ def disconnect() -> ResponseReturnValue:
             qbo_notice={"kind": "error", "text": "Choose whether to keep or delete the synced data."},
         )
     company = conn.company_name or "QuickBooks"
+    # A company disconnected earlier has no grant left: deleting its kept data revokes nothing, so says nothing of it.
+    already = conn.status == ConnectionStatus.DISCONNECTED
     unreadable = auth.key_problem(qbo, conn) is not None  # asked first: disconnecting clears the tokens
     revoked = disconnect_flow.disconnect(qbo, conn, purge=choice == "purge")
+    if already:
+        kept = "deleted" if choice == "purge" else "kept"
+        _notify("success", f"The data synced from {company}, disconnected earlier, was {kept}.")
+        return redirect(url_for("qbo.addons"))
     text = f"Disconnected from {company}."
     text += " Synced data was deleted." if choice == "purge" else " Synced data is kept and shown as disconnected."
     if unreadable:

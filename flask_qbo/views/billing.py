@@ -54,6 +54,7 @@ from ..models import DocumentState
 from ..models import utcnow
 from ..state import get_qbo
 from ..state import wake
+from ..sync.push.doc_failure import NOT_SENT
 from ..widgets import data
 from . import billing_form
 from .csrf import csrf_protect
@@ -212,6 +213,7 @@ def _form_response(
         ast_note=AST_NOTE,
         action=action,
         document=document,
+        not_sent=document is not None and document.error_code in NOT_SENT,  # stopped in the CRM, not refused
         totals_url=url_for(".totals", contact_key=key),
         search_url=url_for(".item_search", contact_key=key),
         cancel_url=url_for("qbo_widgets.transactions", contact_key=key),

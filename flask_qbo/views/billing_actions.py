@@ -20,15 +20,18 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from ..billing.actions import ACTIONS
+from ..billing.actions import PaymentLink
 from ..billing.actions import allowed_actions
 from ..billing.actions import bill_email
 from ..billing.actions import convert_estimate
+from ..billing.actions import is_converted
 from ..billing.actions import payment_link
 from ..billing.actions import pending_actions
 from ..billing.actions import queue_action
 from ..billing.problems import ActionRefused
 from ..billing.validate import email_problem
 from ..config import contact_page_url
+from ..config import emulator_url
 from ..errors import QBOError
 from ..models import Transaction
 from ..state import get_qbo
@@ -52,7 +55,16 @@ DONE = {
     "void": "Voiding the {name}…",
     "delete": "Deleting the {name}…",
 }
-NO_LINK = "QuickBooks did not return a payment link (online payments off or no email on the invoice)."
+#: The panel's heading per action: what it does, to which document ("Void invoice 1042").
+HEADINGS = {
+    "send": "Send {name} {number}",
+    "payment_link": "Payment link for {name} {number}",
+    "convert": "Convert {name} {number} to an invoice",
+    "void": "Void {name} {number}",
+    "delete": "Delete {name} {number}",
+}
+#: The payment link panel when QBO could not be asked (an outage, throttling, a reconnect needed).
+UNREACHABLE = "QuickBooks could not be asked for the payment link just now. Try again in a moment."
 
 
 def _document(billing: Billing, txn_type: str, qbo_id: str) -> Transaction:
@@ -66,22 +78,25 @@ def _document(billing: Billing, txn_type: str, qbo_id: str) -> Transaction:
 
 
 def _allowed(billing: Billing, txn: Transaction) -> list[str]:
-    ops = pending_actions(get_qbo().state().session, billing.ctx.tenant_key, billing.ctx.contact_key)
-    return allowed_actions(txn, billing.catalog.prefs, ops.get((txn.txn_type, txn.qbo_id), set()))
+    session, tenant_key, contact_key = get_qbo().state().session, billing.ctx.tenant_key, billing.ctx.contact_key
+    ops = pending_actions(session, tenant_key, contact_key).get((txn.txn_type, txn.qbo_id), set())
+    converted = is_converted(session, tenant_key, contact_key, txn)
+    return allowed_actions(txn, billing.catalog.prefs, ops, converted=converted)
 
 
 def _panel(billing: Billing, txn: Transaction, action: str, status: int = 200, **context: object) -> Response:
     key = billing.ctx.contact_key
     name = "estimate" if txn.txn_type == "Estimate" else "invoice"
+    heading = " ".join(HEADINGS[action].format(name=name, number=txn.doc_number or "").split())
     return render(
         "_action.html",
-        f"{ACTION_LABELS[action]} {name} {txn.doc_number or ''}".strip(),
+        heading,
         status,
         ctx=billing.ctx,
         txn=txn,
         name=name,
         action=action,
-        label=ACTION_LABELS[action],
+        heading=heading,
         post_url=url_for(".act", contact_key=key, txn_type=txn.txn_type, qbo_id=txn.qbo_id, action=action),
         cancel_url=url_for("qbo_widgets.transactions", contact_key=key),
         back_url=contact_page_url(key),
@@ -100,20 +115,21 @@ def panel(contact_key: str, txn_type: str, qbo_id: str, action: str) -> Response
     if action not in _allowed(billing, txn):
         return _panel(billing, txn, action, 409, refused=f"This {txn_type.lower()} cannot be changed that way now.")
     if action == "payment_link":
-        return _panel(billing, txn, action, link=_read_link(billing, txn), no_link=NO_LINK)
+        link = _read_link(billing, txn)
+        return _panel(billing, txn, action, link=link.url, no_link=link.problem)
     return _panel(billing, txn, action, send_to=bill_email(txn) or contact_email(billing) or "")
 
 
-def _read_link(billing: Billing, txn: Transaction) -> str | None:
+def _read_link(billing: Billing, txn: Transaction) -> PaymentLink:
     """The invoice's payment link, read from QBO now (the mirror does not keep it: links expire)."""
     connection = billing.ctx.connection
     if connection is None:
-        return None
+        return PaymentLink(None, UNREACHABLE)
     try:
-        return payment_link(get_qbo().client(connection), txn.qbo_id)
+        return payment_link(get_qbo().client(connection), txn.qbo_id, emulator_url())
     except QBOError as exc:
         current_app.logger.warning("QBO payment link read failed for invoice %s: %s", txn.qbo_id, type(exc).__name__)
-        return None
+        return PaymentLink(None, UNREACHABLE)
 
 
 @bp.post("/<contact_key>/txn/<txn_type>/<qbo_id>/<action>")

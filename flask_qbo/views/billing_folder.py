@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from ..billing.actions import QUEUED
 from ..billing.actions import allowed_actions
+from ..billing.actions import converted_estimates
 from ..billing.actions import pending_actions
 from ..billing.catalog import Prefs
 from ..billing.documents import pending_documents
@@ -32,6 +33,7 @@ from ..models import OutboxOp
 from ..models import OutboxStatus
 from ..models import Transaction
 from ..state import get_qbo
+from ..sync.push.doc_failure import NOT_SENT
 from ..widgets import data
 from ..widgets.formatting import without_code_prefix
 
@@ -56,6 +58,9 @@ FAILED_LABELS = {
     OutboxOp.VOID_DOC: "Void failed",
     OutboxOp.DELETE_DOC: "Delete failed",
 }
+#: What an estimate's row says when QuickBooks refused the invoice converted from it
+#: (the refused invoice above the table offers *Edit and retry* and *Discard*).
+CONVERSION_FAILED = "Conversion failed"
 #: How often (seconds) the folder polls while a document or action is on its way.
 BUSY_POLL_SECONDS = 2
 
@@ -77,7 +82,10 @@ class FolderBilling:
     may_bill: bool
     prefs: Prefs
     documents: list[Document]
+    #: ``(txn_type, qbo_id) → ops`` on their way to QuickBooks: they badge the row and make the folder poll quickly.
     pending: dict[tuple[str, str], set[OutboxOp]]
+    #: QBO ids of estimates converted (or being, or refused): no Convert or Delete, though the mirror may lag.
+    converted: set[str]
     #: ``(txn_type, qbo_id) → (label, message)`` for actions QuickBooks refused.
     refused: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
 
@@ -87,7 +95,11 @@ class FolderBilling:
 
     @property
     def busy(self) -> bool:
-        """A document is being sent or an action waits for QuickBooks: poll quickly."""
+        """A document is being sent or an action waits for QuickBooks: poll quickly.
+
+        Only what is on its way counts: a conversion QuickBooks made (or refused)
+        is settled, and the folder goes back to its normal poll.
+        """
         return any(doc.state == DocumentState.SENDING for doc in self.documents) or bool(self.pending)
 
     def new_url(self, slug: str) -> str:
@@ -95,6 +107,11 @@ class FolderBilling:
 
     def document_url(self, document: Document, what: str) -> str:
         return url_for(f"qbo_billing.{what}", contact_key=self.ctx.contact_key, document_id=document.id)
+
+    @staticmethod
+    def not_sent(document: Document) -> bool:
+        """The failed document was stopped in the CRM (its contact is not in QuickBooks ...): QuickBooks refused nothing."""
+        return document.error_code in NOT_SENT
 
     def failure(self, txn: Transaction) -> tuple[str, str] | None:
         """``("Send failed", Intuit's message)`` when QuickBooks refused the row's last action."""
@@ -122,15 +139,19 @@ class FolderBilling:
                     action=name,
                 ),
             )
-            for name in allowed_actions(txn, self.prefs, ops)
+            for name in allowed_actions(txn, self.prefs, ops, converted=self._converted(txn))
             if name in ACTION_LABELS
         ]
+
+    def _converted(self, txn: Transaction) -> bool:
+        return txn.txn_type == "Estimate" and txn.qbo_id in self.converted
 
     def fingerprint(self) -> tuple[t.Any, ...]:
         """What the folder's ETag must cover beyond the mirror: documents, queued actions, the permission."""
         docs = tuple((doc.id, str(doc.state), str(doc.updated_at)) for doc in self.documents)
         pending = tuple(sorted((key, tuple(sorted(str(op) for op in ops))) for key, ops in self.pending.items()))
-        return (self.may_bill, self.prefs.allow_estimates, docs, pending, tuple(sorted(self.refused.items())))
+        refused = tuple(sorted(self.refused.items()))
+        return (self.may_bill, self.prefs.allow_estimates, docs, pending, tuple(sorted(self.converted)), refused)
 
 
 def folder_billing(session: Session, ctx: data.WidgetContext) -> FolderBilling:
@@ -138,14 +159,32 @@ def folder_billing(session: Session, ctx: data.WidgetContext) -> FolderBilling:
     qbo = get_qbo()
     realm_id = ctx.connection.realm_id if ctx.connection is not None else None
     prefs = Prefs.load(session, realm_id) if realm_id else Prefs()
+    documents = pending_documents(session, ctx.tenant_key, ctx.contact_key)
     return FolderBilling(
         ctx=ctx,
         may_bill=bool(ctx.connected and realm_id and qbo.may_bill(ctx.contact)),
         prefs=prefs,
-        documents=pending_documents(session, ctx.tenant_key, ctx.contact_key),
+        documents=documents,
         pending=pending_actions(session, ctx.tenant_key, ctx.contact_key),
-        refused=refused_actions(session, ctx.tenant_key, ctx.contact_key),
+        converted=converted_estimates(session, ctx.tenant_key, ctx.contact_key),
+        refused={**refused_actions(session, ctx.tenant_key, ctx.contact_key), **refused_conversions(documents)},
     )
+
+
+def refused_conversions(documents: t.Iterable[Document]) -> dict[tuple[str, str], tuple[str, str]]:
+    """``("Conversion failed", Intuit's message)`` on each estimate whose converted invoice QuickBooks refused.
+
+    Nothing is on its way any more, so the row must not say "Converting…";
+    it names the failure where the salesperson looks for the estimate.
+    """
+    return {
+        ("Estimate", str(doc.estimate_qbo_id)): (
+            CONVERSION_FAILED,
+            doc.error_message or "QuickBooks refused the invoice.",
+        )
+        for doc in documents
+        if doc.state == DocumentState.FAILED and doc.estimate_qbo_id
+    }
 
 
 def refused_actions(session: Session, tenant_key: str, contact_key: str) -> dict[tuple[str, str], tuple[str, str]]:

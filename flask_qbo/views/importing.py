@@ -39,6 +39,7 @@ from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_htmx.responses import HTMXResponseStopPolling
+from sqlalchemy import func
 
 from ..errors import QBOConfigError
 from ..importing import apply as import_apply
@@ -72,8 +73,6 @@ bp.register_error_handler(403, forbidden)  # the same "administrators only" page
 
 #: Review rows per page (an import can hold thousands of customers).
 PER_PAGE = 100
-#: Match kinds the "needs attention" filter shows: nobody, or several, proposed.
-ATTENTION_KINDS = ("ambiguous", "none")
 MATCH_LABELS = {
     "email": "Exact e-mail",
     "phone": "Phone",
@@ -226,10 +225,10 @@ def review(run_id: int) -> ResponseReturnValue:
         session.query(ImportMatch, Customer)
         .join(Customer, (Customer.qbo_id == ImportMatch.qbo_id) & (Customer.realm_id == run.realm_id))
         .filter(ImportMatch.run_id == run.id)
-        .order_by(ImportMatch.id)
+        .order_by(func.lower(Customer.display_name), ImportMatch.id)  # as QuickBooks lists its customers
     )
     if show == "attention":
-        query = query.filter(ImportMatch.match_kind.in_(ATTENTION_KINDS))
+        query = query.filter(ImportMatch.match_kind.in_(import_review.ATTENTION_KINDS))
     total = query.count()
     pages = max(1, -(-total // PER_PAGE))
     page = min(page, pages)  # past the end (rows decided away, a stale link): the last page

@@ -261,7 +261,11 @@ class _RowBuilder:
         return self._pdf_prefix[txn_type] + txn_id
 
     def converted_to(self, txn: Transaction) -> str | None:
-        """ "Converted → Invoice 1042" for an estimate whose ``LinkedTxn`` names the invoice it became."""
+        """ "Invoice 1042" for an estimate whose ``LinkedTxn`` names the invoice it became, shown beside its status.
+
+        The badge itself keeps QuickBooks' word for the estimate (*Closed*, as
+        QuickBooks' screens call a converted one); this only says which invoice.
+        """
         if txn.txn_type != "Estimate":
             return None
         links = (txn.raw or {}).get("LinkedTxn") or ()
@@ -277,7 +281,7 @@ class _RowBuilder:
             .filter_by(realm_id=txn.realm_id, txn_type="Invoice", qbo_id=invoice_id)
             .scalar()
         )
-        return f"Converted → Invoice {number}" if number else "Converted → Invoice"
+        return f"Invoice {number}" if number else "Invoice"
 
     def row(self, txn: Transaction) -> dict[str, t.Any]:
         """What one table row shows; links only from validated ids."""
@@ -288,7 +292,7 @@ class _RowBuilder:
             "type_label": data.TYPE_LABELS.get(txn.txn_type, txn.txn_type),
             "currency": txn.currency or self.ctx.currency,
             "status": data.display_status(txn, self.today),
-            "status_text": self.converted_to(txn),
+            "converted_to": self.converted_to(txn),
             "url": transaction_url(txn.txn_type, txn.qbo_id, txn.realm_id, base_url=self.app_base),
             "pdf_url": self.pdf_url(txn.txn_type, txn_id) if txn_id and txn.txn_type in data.TYPE_LABELS else None,
         }

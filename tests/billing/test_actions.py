@@ -7,14 +7,22 @@ import typing as t
 import pytest
 from sqlalchemy.orm import Session
 
+from flask_qbo.billing.actions import NO_EMAIL
+from flask_qbo.billing.actions import NO_LINK
+from flask_qbo.billing.actions import NOT_PAYABLE
+from flask_qbo.billing.actions import UNSAFE
+from flask_qbo.billing.actions import PaymentLink
 from flask_qbo.billing.actions import allowed_actions
 from flask_qbo.billing.actions import convert_estimate
+from flask_qbo.billing.actions import converted_estimates
 from flask_qbo.billing.actions import draft_from_estimate
 from flask_qbo.billing.actions import payment_link
 from flask_qbo.billing.actions import pending_actions
 from flask_qbo.billing.actions import queue_action
 from flask_qbo.billing.catalog import Prefs
 from flask_qbo.billing.problems import ActionRefused
+from flask_qbo.config import emulator_url
+from flask_qbo.emulator.preferences import PREFERENCES_ID
 from flask_qbo.models import Customer
 from flask_qbo.models import Document
 from flask_qbo.models import DocumentState
@@ -23,6 +31,7 @@ from flask_qbo.models import OutboxOp
 from flask_qbo.models import OutboxStatus
 from flask_qbo.models import Transaction
 from flask_qbo.state import get_qbo
+from flask_qbo.testing import EMULATOR_BASE_URL
 from flask_qbo.testing import TEST_REALM
 from tests.intuit.test_client import params
 from tests.intuit.test_client import record
@@ -41,6 +50,7 @@ class Case(t.NamedTuple):
     expected: list[str]
     prefs: Prefs = PAYMENTS
     pending: frozenset[OutboxOp] = frozenset()
+    converted: bool = False
 
 
 CASES = {
@@ -62,6 +72,14 @@ CASES = {
     "accepted estimate, conversion on its way": Case(
         txn("Estimate", status="accepted"), ["send", "pdf"], pending=frozenset({OutboxOp.CREATE_DOC})
     ),
+    "accepted estimate, converted, mirror not linked yet": Case(
+        txn("Estimate", status="accepted"), ["send", "pdf"], converted=True
+    ),
+    # QuickBooks deletes a linked estimate only once unlinked; a Converted one is linked to its invoice.
+    "estimate QBO calls Converted": Case(
+        txn("Estimate", status="closed", raw={"TxnStatus": "Converted"}), ["send", "pdf"]
+    ),
+    # The facts are silent on sending or deleting an estimate closed by hand (no invoice): both stay.
     "closed estimate": Case(txn("Estimate", status="closed"), ["send", "delete", "pdf"]),
     "rejected estimate": Case(txn("Estimate", status="rejected"), ["send", "delete", "pdf"]),
     "a payment": Case(txn("Payment", status="applied"), []),
@@ -70,7 +88,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_allowed_actions(case: Case) -> None:
-    assert allowed_actions(case.txn, case.prefs, case.pending) == case.expected
+    assert allowed_actions(case.txn, case.prefs, case.pending, converted=case.converted) == case.expected
 
 
 # -- queueing -------------------------------------------------------------------------
@@ -233,6 +251,7 @@ def test_convert_estimate_queues_a_linked_invoice(session: Session) -> None:
     assert session.query(Outbox).one().target == {"document_id": doc.id}
     # The conversion on its way hides "convert": a second one is refused.
     assert pending_actions(session, "acme", "c1") == {("Estimate", "41"): {OutboxOp.CREATE_DOC}}
+    assert converted_estimates(session, "acme", "c1") == {"41"}
     with pytest.raises(ActionRefused):
         convert_estimate(
             session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
@@ -251,8 +270,11 @@ def test_an_estimate_already_converted_offers_no_convert_or_delete_though_it_sti
     session.query(Outbox).delete()
     doc.state, doc.qbo_id = DocumentState.CREATED, "150"
     session.commit()
-    pending = pending_actions(session, "acme", "c1").get(("Estimate", "41"), set())
-    assert allowed_actions(estimate, PAYMENTS, pending) == ["send", "pdf"]
+    assert pending_actions(session, "acme", "c1") == {}  # settled: nothing on its way, no "Converting…"
+    assert converted_estimates(session, "acme", "c1") == {"41"}
+    assert allowed_actions(estimate, PAYMENTS, set(), converted=True) == ["send", "pdf"]
+    with pytest.raises(ActionRefused, match="an invoice is linked"):
+        queue(session, estimate, "delete")
     with pytest.raises(ActionRefused):
         convert_estimate(
             session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
@@ -265,11 +287,32 @@ def test_an_estimate_a_mirrored_invoice_links_to_is_converted(session: Session) 
     session.add(txn("Invoice", qbo_id="150", raw={"LinkedTxn": [{"TxnId": "41", "TxnType": "Estimate"}]}))
     session.add(txn("Invoice", qbo_id="151", raw={"LinkedTxn": [{"TxnId": "42", "TxnType": "Estimate"}]}, deleted=True))
     session.commit()
-    pending = pending_actions(session, "acme", "c1")
-    assert pending == {("Estimate", "41"): {OutboxOp.CREATE_DOC}}  # a deleted invoice converts nothing
-    assert pending_actions(session, "acme", "other") == {}
+    assert converted_estimates(session, "acme", "c1") == {"41"}  # a deleted invoice converts nothing
+    assert converted_estimates(session, "acme", "other") == set()
+    assert pending_actions(session, "acme", "c1") == {}  # made long ago: nothing is on its way
+
+
+@pytest.mark.parametrize(
+    ("state", "pending", "converted"),
+    [
+        (DocumentState.SENDING, {("Estimate", "41"): {OutboxOp.CREATE_DOC}}, {"41"}),
+        (DocumentState.FAILED, {}, {"41"}),  # refused: awaits Edit and retry or Discard, nothing in flight
+        (DocumentState.CREATED, {}, {"41"}),  # made, and its invoice stands (not mirrored yet)
+        (DocumentState.DISCARDED, {}, set()),  # given up: the estimate may be converted again
+    ],
+)
+def test_only_a_conversion_being_sent_is_pending(
+    session: Session, state: DocumentState, pending: dict[t.Any, t.Any], converted: set[str]
+) -> None:
     estimate = txn("Estimate", qbo_id="41", status="accepted", raw=ESTIMATE_RAW)
-    assert allowed_actions(estimate, PAYMENTS, pending[("Estimate", "41")]) == ["send", "pdf"]
+    doc = convert_estimate(
+        session, tenant_key="acme", contact_key="c1", estimate=estimate, catalog=catalog(), created_by="ada"
+    )
+    session.query(Outbox).delete()
+    doc.state = state
+    session.commit()
+    assert pending_actions(session, "acme", "c1") == pending
+    assert converted_estimates(session, "acme", "c1") == converted
 
 
 @pytest.mark.parametrize("status", ["pending", "closed", "rejected"])
@@ -298,21 +341,43 @@ class FakeClient:
         return self.answer
 
 
+EMAIL = {"BillEmail": {"Address": "ap@example.com"}}
+INTUIT_LINK = "https://connect.intuit.com/portal/app/CommerceNetwork/view/abc"
+EMULATOR = "http://127.0.0.1:5055"
+
+
 @pytest.mark.parametrize(
-    ("answer", "link"),
+    ("answer", "emulator_url", "expected"),
     [
+        ({**EMAIL, "InvoiceLink": INTUIT_LINK}, None, PaymentLink(INTUIT_LINK, None)),
+        ({**EMAIL, "InvoiceLink": INTUIT_LINK}, EMULATOR, PaymentLink(INTUIT_LINK, None)),
+        ({"InvoiceLink": ""}, None, PaymentLink(None, NO_EMAIL)),
+        ({}, None, PaymentLink(None, NO_EMAIL)),
         (
-            {"InvoiceLink": "https://connect.intuit.com/portal/app/CommerceNetwork/view/abc"},
-            "https://connect.intuit.com/portal/app/CommerceNetwork/view/abc",
+            {**EMAIL, "AllowOnlineCreditCardPayment": False, "AllowOnlineACHPayment": False},
+            None,
+            PaymentLink(None, NOT_PAYABLE),
         ),
-        ({"InvoiceLink": ""}, None),
-        ({}, None),
-        ({"InvoiceLink": "javascript:alert(1)"}, None),
+        ({**EMAIL, "AllowOnlineCreditCardPayment": False}, None, PaymentLink(None, NO_LINK)),
+        (EMAIL, None, PaymentLink(None, NO_LINK)),
+        ({**EMAIL, "InvoiceLink": "javascript:alert(1)"}, EMULATOR, PaymentLink(None, UNSAFE)),
+        # The emulator's own pay page over plain HTTP: shown only when the host talks to that emulator.
+        (
+            {**EMAIL, "InvoiceLink": f"{EMULATOR}/pay/1/130/tok"},
+            EMULATOR,
+            PaymentLink(f"{EMULATOR}/pay/1/130/tok", None),
+        ),
+        ({**EMAIL, "InvoiceLink": f"{EMULATOR}/pay/1/130/tok"}, None, PaymentLink(None, UNSAFE)),
+        ({**EMAIL, "InvoiceLink": "http://127.0.0.1:5055.evil.example/pay"}, EMULATOR, PaymentLink(None, UNSAFE)),
+        ({**EMAIL, "InvoiceLink": "http://127.0.0.1:5055@evil.example/pay"}, EMULATOR, PaymentLink(None, UNSAFE)),
+        ({**EMAIL, "InvoiceLink": "http://evil.example/pay"}, EMULATOR, PaymentLink(None, UNSAFE)),
     ],
 )
-def test_payment_link_reads_the_invoice_with_include(answer: dict[str, t.Any], link: str | None) -> None:
+def test_payment_link_reads_the_invoice_with_include(
+    answer: dict[str, t.Any], emulator_url: str | None, expected: PaymentLink
+) -> None:
     client = FakeClient(answer)
-    assert payment_link(client, "130") == link  # type: ignore[arg-type]
+    assert payment_link(client, "130", emulator_url) == expected  # type: ignore[arg-type]
     assert client.calls == [("Invoice", "130", "invoiceLink")]
 
 
@@ -322,7 +387,25 @@ def test_payment_link_asks_qbo_for_the_link(app: t.Any, emulator: t.Any, connect
         client = get_qbo(app).client(connected)
         customer = client.create("Customer", {"DisplayName": "Ada"})
         invoice = client.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [{"Amount": 10}]})
-        link = payment_link(client, invoice["Id"])
+        link = payment_link(client, invoice["Id"], emulator_url())
     [request] = recorder.matching(f"/invoice/{invoice['Id']}?")
     assert params(request)["include"] == ["invoiceLink"]
-    assert link is None or link.startswith("https://")
+    assert link == PaymentLink(None, NO_EMAIL)
+
+
+def test_the_emulators_payment_link_is_shown_when_the_host_talks_to_it(
+    app: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """The emulator serves its pay page over plain HTTP at its own address, as configured in QBO_EMULATOR_URL."""
+    prefs = emulator.store.company(TEST_REALM).table("Preferences")[PREFERENCES_ID]
+    prefs["SalesFormsPrefs"]["ETransactionPaymentEnabled"] = True
+    with app.app_context():
+        client = get_qbo(app).client(connected)
+        customer = client.create("Customer", {"DisplayName": "Ada", "PrimaryEmailAddr": {"Address": "ap@example.com"}})
+        invoice = client.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [{"Amount": 10}]})
+        link = payment_link(client, invoice["Id"], emulator_url())
+        app.config["QBO_ENVIRONMENT"] = "sandbox"  # the same link from anything but the emulator: refused
+        refused = payment_link(client, invoice["Id"], emulator_url())
+    assert link.problem is None and link.url is not None
+    assert link.url.startswith(f"{EMULATOR_BASE_URL}/pay/{TEST_REALM}/{invoice['Id']}/")
+    assert refused == PaymentLink(None, UNSAFE)

@@ -311,3 +311,27 @@ def test_refused_invoice_shows_intuits_message_and_edit_and_retry_creates_it_onc
     invoices = live.emu.store.list(DEMO_REALM, "Invoice")
     assert len(invoices) == before + 1
     assert [i["Id"] for i in invoices if i.get("DocNumber") == fresh] == [qbo_id]
+
+
+@pytest.mark.usefixtures("imported")
+def test_the_invoice_form_keeps_every_field_in_view_with_its_errors_and_on_a_phone(page: t.Any, live: Live) -> None:
+    """Errors wrap inside their cells (a long one pushed Rate, Amount and Remove out of the form), and on a
+    phone each line is a card of full-width fields (the folder's phone rules had squeezed them to slivers)."""
+    open_billing_contact(page, live)
+    start_document(page, "invoice")
+    first = line(page, 0)
+    first.locator("input[name$=-qty]").fill("-3")
+    first.locator("input[name$=-unit_price]").fill("abc")
+    first.locator("textarea").fill("x" * 4100)
+    page.get_by_role("button", name="Create invoice").click()
+    expect(first.locator(".qbo-field-error").nth(2)).to_be_visible()  # quantity, rate, description (and the item)
+    htmx_settled(page)
+    wrap = page.locator("section.qbo-billing-form .qbo-table-wrap")
+    assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth"), "the lines table overflows its form"
+    expect(first.locator(".qbo-action--remove")).to_be_in_viewport()
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    for field in ("select[name$=-item]", "input[name$=-qty]", "input[name$=-unit_price]", "textarea"):
+        box = first.locator(field).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (field, box)
+    assert first.locator(".qbo-item-search").bounding_box()["width"] >= 300

@@ -251,3 +251,23 @@ def test_other_account_cannot_see_acme_contacts(page: t.Any, live: Live, shot: S
         assert response is not None and response.status == 404, path
     page.goto(live.url + f"/contacts/{acme_id}")
     shot(page, "other-account-404")
+
+
+@pytest.mark.usefixtures("connected")
+def test_disconnect_choices_keep_each_radio_beside_its_words(page: t.Any, live: Live) -> None:
+    """The review page's wrapping rules for its choices once reached the disconnect page and put each long
+    label on the line below its radio button."""
+    sign_in(page, live, "admin@acme.test")
+    page.goto(live.url + "/qbo/admin/disconnect")
+    choices = page.locator("label.qbo-choice")
+    expect(choices).to_have_count(2)
+    for choice in choices.all():
+        drop = choice.evaluate(
+            """label => {
+                const words = [...label.childNodes].find(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+                const range = document.createRange();
+                range.selectNodeContents(words);
+                return range.getClientRects()[0].top - label.querySelector("input").getBoundingClientRect().top;
+            }"""
+        )
+        assert abs(drop) < 12, f"the words start {drop:.0f} px below their radio button"

@@ -81,3 +81,15 @@ def test_accept_marks_the_estimate_accepted_today(client: FlaskClient, emu: Emul
     assert 'data-testid="txn-status">Accepted' in page and 'data-testid="accept-estimate"' not in page
     stale = client.post(url, data={"csrf_token": token(client, url), "action": "accept", "SyncToken": "0"})
     assert stale.status_code == 400 and 'data-code="5010"' in stale.get_data(as_text=True)
+
+
+def test_an_estimate_the_api_calls_converted_reads_closed_as_quickbooks_screens_say(
+    client: FlaskClient, emu: Emulator
+) -> None:
+    """QuickBooks closes an estimate an invoice is made from and lists it as Closed; the API may say Converted."""
+    estimate = make(emu, "Estimate", 80)
+    emu.store.update(REALM, "Estimate", {"Id": estimate["Id"], "SyncToken": "0", "TxnStatus": "Converted"})
+    page = client.get(f"/app/estimate?companyId={REALM}&txnId={estimate['Id']}").get_data(as_text=True)
+    assert 'data-testid="txn-status">Closed<' in page
+    listing = client.get(f"/app/customerdetail?nameId={estimate['CustomerRef']['value']}").get_data(as_text=True)
+    assert '<span class="badge Closed">Closed</span>' in listing and "badge Converted" not in listing

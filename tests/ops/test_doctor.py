@@ -16,6 +16,7 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import utcnow
 from flask_qbo.ops import doctor
 from flask_qbo.ops.checks.finding import Finding
+from flask_qbo.ops.checks.finding import Level
 from flask_qbo.runners.thread import ThreadRunner
 from flask_qbo.state import get_qbo
 from flask_qbo.testing import TEST_REALM
@@ -56,7 +57,7 @@ def test_a_clean_run_exits_0_with_nothing_to_fix(clean: t.Any) -> None:
     result = cli(clean)
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines[-1] == f"0 error(s), 0 warning(s), {len(lines) - 1} ok."
+    assert lines[-1] == f"0 errors, 0 warnings, {len(lines) - 1} ok."
     assert all(line.startswith("ok ") for line in lines[:-1])
     checks = {line.split()[1] for line in lines[:-1]}
     assert checks == {"config", "routes", "redis", "schema", "database", "runner", "connection"}
@@ -475,3 +476,10 @@ def test_celery_tasks_stamp_the_workers_runner(clean: t.Any) -> None:
         # enter its own Flask app's context.
         assert qbo_celery._run(qbo_celery.cdc_task, qbo_celery.pull.poll_due) == 0
     assert runner.last_run is not None and utcnow() - runner.last_run < dt.timedelta(minutes=1)
+
+
+def test_the_count_line_speaks_in_words_not_in_brackets() -> None:
+    one_each = [Finding(Level.ERROR, "db", "down"), Finding(Level.WARN, "config", "odd"), Finding(Level.OK, "x", "y")]
+    assert doctor.tally(one_each) == "1 error, 1 warning, 1 ok"
+    assert doctor.tally([*one_each, *one_each], "passed") == "2 errors, 2 warnings, 2 passed"
+    assert doctor.to_text(one_each).splitlines()[-1] == "1 error, 1 warning, 1 ok."

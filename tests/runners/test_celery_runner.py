@@ -74,6 +74,11 @@ def test_each_reason_sends_its_tasks(celery_app: t.Any) -> None:
     assert [name for name, _ in sent] == [PULL_TASK, PUSH_TASK, CDC_TASK, PUSH_TASK]
 
 
+def test_a_customer_read_queued_by_a_push_wakes_the_pull(celery_app: t.Any) -> None:
+    app, _, _ = celery_app
+    assert wake(app, "inbox") == [PULL_TASK]
+
+
 def test_a_broker_outage_never_breaks_the_caller(celery_app: t.Any, caplog: pytest.LogCaptureFixture) -> None:
     app, celery, _ = celery_app
 

@@ -125,6 +125,9 @@ def test_kept_data_can_be_purged_later(app: t.Any, client: t.Any, emulator: t.An
     assert _disconnect(client, "purge").status_code == 302
     assert connection_row(app, "acme") is None
     assert _counts(app, "acme", TEST_REALM)["Customer"] == 0
+    page = text(client.get(ADDONS))
+    assert "The data synced from Test Company, disconnected earlier, was deleted." in page
+    assert "revocation" not in page, "the grant was revoked at the first disconnect; nothing failed now"
 
 
 def test_a_choice_is_required(app: t.Any, client: t.Any, connected: t.Any) -> None:

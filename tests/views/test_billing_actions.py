@@ -3,14 +3,27 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import pytest
+from markupsafe import escape
 
+from flask_qbo.billing.actions import NO_EMAIL
+from flask_qbo.billing.actions import NO_LINK
+from flask_qbo.billing.actions import NOT_PAYABLE
+from flask_qbo.billing.actions import UNSAFE
+from flask_qbo.billing.actions import PaymentLink
+from flask_qbo.emulator.preferences import PREFERENCES_ID
+from flask_qbo.errors import QBOTransientError
 from flask_qbo.models import Document
 from flask_qbo.models import DocumentState
 from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
+from flask_qbo.sync.push.doc_contact import IN_REVIEW
+from flask_qbo.sync.push.doc_failure import NO_CUSTOMER
+from flask_qbo.testing import EMULATOR_BASE_URL
+from flask_qbo.testing import TEST_REALM
 from flask_qbo.views import billing_actions
 from tests.conftest import login
 from tests.hostapp import ACME_ADMIN
@@ -99,6 +112,30 @@ def test_refused_document_shows_intuits_message_with_retry_and_discard(
     login(client, ACME_USER)  # a viewer who may not bill sees the refusal, not the buttons
     folder = _folder(client, contact_id)
     assert "Refused by QuickBooks" in folder and "Edit and retry" not in folder and ">Discard<" not in folder
+
+
+def test_a_document_stopped_in_the_crm_says_not_sent_never_refused(app: t.Any, client: t.Any, contact_id: int) -> None:
+    login(client, ACME_ADMIN)
+    message = "Not sent: the contact could not be added to QuickBooks ([6000] Nope). Fix the contact, then retry."
+    doc_id = _failed_document(app, client, contact_id, message)
+    with app.app_context():
+        db.session.get(Document, doc_id).error_code = NO_CUSTOMER  # type: ignore[union-attr]
+        db.session.commit()
+    folder = _folder(client, contact_id)
+    assert "Not sent to QuickBooks" in folder and message in folder and "Refused by QuickBooks" not in folder
+    assert f"/qbo/billing/{contact_id}/documents/{doc_id}/edit" in folder
+    form = _html(client.get(f"/qbo/billing/{contact_id}/documents/{doc_id}/edit", headers=HX))
+    assert message in form and "QuickBooks refused" not in form
+
+
+def test_a_document_waiting_for_its_contact_says_why(app: t.Any, client: t.Any, contact_id: int) -> None:
+    login(client, ACME_ADMIN)
+    _post(client, contact_id, "new/invoice", **invoice_form())
+    with app.app_context():
+        db.session.query(Document).one().error_message = IN_REVIEW
+        db.session.commit()
+    folder = _folder(client, contact_id)
+    assert "Sending to QuickBooks…" in folder and IN_REVIEW in folder and "Edit and retry" not in folder
 
 
 def test_edit_and_retry_reopens_the_draft_and_sends_it_again(app: t.Any, client: t.Any, contact_id: int) -> None:
@@ -220,12 +257,80 @@ def test_payment_link_is_read_live_and_shown_to_copy(
     client: t.Any, contact_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     login(client, ACME_ADMIN)
-    monkeypatch.setattr(billing_actions, "payment_link", lambda _client, qbo_id: f"https://pay.example/{qbo_id}")
+    found = PaymentLink("https://pay.example/130", None)
+    monkeypatch.setattr(billing_actions, "payment_link", lambda _client, qbo_id, _emulator: found)
     panel = _html(client.get(f"/qbo/billing/{contact_id}/txn/Invoice/130/payment_link", headers=HX))
     assert 'readonly value="https://pay.example/130"' in panel and "data-qbo-copy=" in panel
-    monkeypatch.setattr(billing_actions, "payment_link", lambda _client, qbo_id: None)
+    for problem in (NO_EMAIL, NOT_PAYABLE, NO_LINK, UNSAFE):  # each says its own reason
+        monkeypatch.setattr(billing_actions, "payment_link", lambda _c, _id, _e, p=problem: PaymentLink(None, p))
+        panel = _html(client.get(f"/qbo/billing/{contact_id}/txn/Invoice/130/payment_link", headers=HX))
+        assert f"data-qbo-no-link>{escape(problem)}</p>" in panel and "data-qbo-copy=" not in panel
+
+
+def test_payment_link_panel_says_when_quickbooks_could_not_be_asked(
+    client: t.Any, contact_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(_client: t.Any, _qbo_id: str, _emulator: str | None) -> PaymentLink:
+        raise QBOTransientError("Service unavailable", status=503)
+
+    login(client, ACME_ADMIN)
+    monkeypatch.setattr(billing_actions, "payment_link", down)
     panel = _html(client.get(f"/qbo/billing/{contact_id}/txn/Invoice/130/payment_link", headers=HX))
-    assert "QuickBooks did not return a payment link (online payments off or no email on the invoice)" in panel
+    assert billing_actions.UNREACHABLE in panel
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        ("Invoice/130/payment_link", "Payment link for invoice 1042"),
+        ("Invoice/130/send", "Send invoice 1042"),
+        ("Invoice/130/void", "Void invoice 1042"),
+        ("Invoice/130/delete", "Delete invoice 1042"),
+        ("Estimate/140/convert", "Convert estimate E-7 to an invoice"),
+    ],
+)
+def test_each_panel_is_headed_by_what_it_does_to_which_document(
+    client: t.Any, contact_id: int, monkeypatch: pytest.MonkeyPatch, path: str, heading: str
+) -> None:
+    login(client, ACME_ADMIN)
+    monkeypatch.setattr(billing_actions, "payment_link", lambda _c, _id, _e: PaymentLink(None, NO_LINK))
+    panel = _html(client.get(f"/qbo/billing/{contact_id}/txn/{path}", headers=HX))
+    assert re.search(r'<h2 class="qbo-heading" id="[^"]*">([^<]*)</h2>', panel).group(1) == heading  # type: ignore[union-attr]
+    page = _html(client.get(f"/qbo/billing/{contact_id}/txn/{path}"))  # its own page without JavaScript
+    assert f"<title>{heading}" in page
+
+
+def test_the_emulators_payment_link_reaches_the_panel(
+    app: t.Any, client: t.Any, emulator: t.Any, connected: t.Any
+) -> None:
+    """The reviewer's case: the demo's emulator returns its own http:// pay page; it is the link to copy."""
+    prefs = emulator.store.company(TEST_REALM).table("Preferences")[PREFERENCES_ID]
+    prefs["SalesFormsPrefs"]["ETransactionPaymentEnabled"] = True
+    customer = emulator.store.create(
+        TEST_REALM, "Customer", {"DisplayName": "Ada", "PrimaryEmailAddr": {"Address": "ada@example.com"}}
+    )
+    invoice = emulator.store.create(
+        TEST_REALM, "Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [{"Amount": 150}]}
+    )
+    contact = add_contact(app, email="ada@example.com")
+    link_customer(app, contact, qbo_id=customer["Id"], email="ada@example.com")
+    add_prefs(app, online_payments=True)
+    allow_billing(app, ACME_ADMIN)
+    add_txn(
+        app,
+        "Invoice",
+        invoice["Id"],
+        customer_qbo_id=customer["Id"],
+        doc_number=invoice["DocNumber"],
+        total="150.00",
+        balance="150.00",
+        raw={"BillEmail": invoice["BillEmail"]},
+    )
+    login(client, ACME_ADMIN)
+    panel = _html(client.get(f"/qbo/billing/{contact}/txn/Invoice/{invoice['Id']}/payment_link", headers=HX))
+    link = re.search(r'type="url" readonly value="([^"]*)"', panel)
+    assert link, panel
+    assert link.group(1).startswith(f"{EMULATOR_BASE_URL}/pay/{TEST_REALM}/{invoice['Id']}/")
 
 
 def test_action_endpoints_check_permission_csrf_and_ownership(app: t.Any, client: t.Any, contact_id: int) -> None:

@@ -14,6 +14,7 @@ from flask_qbo.models import Outbox
 from flask_qbo.models import OutboxOp
 from flask_qbo.models import OutboxStatus
 from flask_qbo.testing import TEST_REALM
+from flask_qbo.testing import push_now
 from flask_qbo.views.csrf import SESSION_KEY
 from tests.conftest import login
 from tests.hostapp import ACME_ADMIN
@@ -316,6 +317,27 @@ def test_save_queues_the_document_and_the_folder_shows_it_sending(app: t.Any, cl
         assert (row.op, row.status, row.target) == (OutboxOp.CREATE_DOC, OutboxStatus.PENDING, {"document_id": doc.id})
     card = _html(client.get(f"/qbo/w/{contact_id}/summary", headers=HX))
     assert "Waiting to sync" not in card  # a document on its way is not the contact's sync state
+
+
+def test_an_invoice_for_a_contact_not_in_quickbooks_yet_is_made_after_the_contacts_create(
+    app: t.Any, client: t.Any, connected: t.Any, emulator: t.Any
+) -> None:
+    contact = add_contact(app, last_name="Crane", email="olivia@crane.example")  # never synced: nothing queued
+    add_item(app, "1", "Garden design", "75.00")
+    allow_billing(app, ACME_ADMIN)
+    login(client, ACME_ADMIN)
+    folder = _html(client.get(f"/qbo/w/{contact}/transactions", headers=HX))
+    assert "New invoice" in folder
+    tok = token(client, contact)
+    client.post(f"/qbo/billing/{contact}/new/invoice", data=invoice_form(csrf_token=tok), headers=HX)
+    push_now(app)
+    folder = _html(client.get(f"/qbo/w/{contact}/transactions", headers=HX))
+    assert "Refused by QuickBooks" not in folder and "Not sent" not in folder and "Sending to" not in folder
+    [invoice] = emulator.store.list(TEST_REALM, "Invoice")
+    [customer] = emulator.store.list(TEST_REALM, "Customer")
+    assert invoice["CustomerRef"]["value"] == customer["Id"] and customer["DisplayName"] == "Ada Crane"
+    with app.app_context():
+        assert db.session.query(Document).one().state == DocumentState.CREATED
 
 
 def test_plain_form_post_redirects_to_the_folder(client: t.Any, contact_id: int) -> None:

@@ -62,6 +62,8 @@ def test_full_flow_through_the_pages(app, client, emulator, connected):
     login(client, ACME_ADMIN)
     page = client.get("/qbo/import/").get_data(as_text=True)
     assert "Start import" in page
+    assert '<option value="">All history</option>' in page and '<option value="12">The last 12 months</option>' in page
+    assert "the last all history" not in page.lower(), "the label and the first choice read as one phrase"
     start_run(client, months="12")
     run = latest(app)
     assert run.months == 12 and run.started_by == "admin@acme.test"
@@ -183,13 +185,14 @@ def test_unmatched_row_links_to_a_searched_contact_and_applies_exactly(app, clie
     assert 'hx-trigger="keyup changed delay:300ms, search"' in page
     attention = client.get(f"/qbo/import/{run_id}/review?show=attention").get_data(as_text=True)
     assert f'data-qbo-match="{qbo_id}"' in attention and f'data-qbo-match="{exact["Id"]}"' not in attention
-    assert 'aria-current="page"' in attention and "Needs attention (1)" in attention
+    assert 'aria-current="page"' in attention and "Needs attention (1 of 1 undecided)" in attention
 
     found = client.get(f"/qbo/import/{run_id}/contacts", query_string={"q": "montgomery", "qbo_id": qbo_id})
     assert key in options(found.get_data(as_text=True))
     page = decide(client, run_id, qbo_id, "find", contact_key=key, q="montgomery").get_data(as_text=True)
     assert match_of(app, run_id, qbo_id) == ("none", "link", key)
     assert 'data-qbo-count="decided">1 of 2<' in page and "Saved: Link to Marc Montgomery" in page
+    assert "Needs attention (0 of 1 undecided)" in page, "the tab counts what is left to decide"
     (item,) = [
         i
         for i in client.get(f"/qbo/import/{run_id}/review?preview=1")
@@ -428,3 +431,17 @@ def test_user_name_hook_overrides_flask_login(app, client, connected):
     login(client, ACME_ADMIN)
     start_run(client, months="6")
     assert latest(app).started_by == "Ada (hook)"
+
+
+def test_review_rows_are_listed_by_customer_name(app, client, emulator, connected):
+    """In the order QuickBooks lists customers (by name, case aside), not the order they were fetched in."""
+    for name in ("beta Gardens", "Zed Zinc", "alpha Acres", "Mid Motors"):
+        add_customer(emulator, DisplayName=name, PrimaryEmailAddr={"Address": f"{name.split()[0].lower()}@x.test"})
+    login(client, ACME_ADMIN)
+    start_run(client)
+    run = latest(app)
+    finish_fetching(client, run.id)
+    page = client.get(f"/qbo/import/{run.id}/review").get_data(as_text=True)
+    names = ["alpha Acres", "beta Gardens", "Mid Motors", "Zed Zinc"]
+    assert all(name in page for name in names)
+    assert sorted(names, key=page.index) == names

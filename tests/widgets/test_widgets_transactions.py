@@ -276,7 +276,9 @@ def test_a_document_quickbooks_emailed_says_sent(app: t.Any, client: t.Any, conn
     assert ">Sent</span>" not in rows["S2"]
 
 
-def test_a_converted_estimate_names_the_invoice_it_became(app: t.Any, client: t.Any, connected: t.Any) -> None:
+def test_a_converted_estimate_reads_closed_and_names_the_invoice_it_became(
+    app: t.Any, client: t.Any, connected: t.Any
+) -> None:
     contact_id = _setup(app, client)
     converted = {"LinkedTxn": [{"TxnId": "31", "TxnType": "Invoice"}]}
     add_txn(app, "Estimate", "30", doc_number="EST-9", status="closed", raw=converted)
@@ -291,6 +293,8 @@ def test_a_converted_estimate_names_the_invoice_it_became(app: t.Any, client: t.
         raw={"LinkedTxn": [{"TxnId": "99", "TxnType": "Invoice"}]},
     )
     rows = {re.search(r'data-label="No.">([^<]*)<', row).group(1): row for row in _rows(_folder(client, contact_id))}  # type: ignore[union-attr]
-    assert "Converted → Invoice INV-&lt;9&gt;</span>" in rows["EST-9"]  # escaped QBO text
-    assert ">Closed</span>" in rows["EST-10"]
-    assert "Converted → Invoice</span>" in rows["EST-11"]  # the invoice is not mirrored (yet)
+    closed = '<span class="qbo-badge qbo-badge--closed">Closed</span>'  # QuickBooks' word, not "Converted"
+    assert closed in rows["EST-9"] and "converted to</span> Invoice INV-&lt;9&gt;</span>" in rows["EST-9"]  # escaped
+    assert closed in rows["EST-10"] and "qbo-converted-to" not in rows["EST-10"]
+    assert closed in rows["EST-11"] and "converted to</span> Invoice</span>" in rows["EST-11"]  # invoice not mirrored
+    assert "Converted" not in "".join(rows.values())

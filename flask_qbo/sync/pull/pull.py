@@ -56,6 +56,7 @@ from . import polling
 from . import prefetch
 from . import scope
 from .apply import Applier
+from .balances import BALANCE_TYPES
 from .reads import IN_CHUNK
 from .reads import NAME_LISTS
 from .reads import mirrored_customers
@@ -77,9 +78,6 @@ ENTITIES = ("Term", "PaymentMethod", "Item", "Customer", *mirror.TRANSACTION_TYP
 CDC_MAX_AGE = dt.timedelta(days=30) - dt.timedelta(hours=1)
 #: CDC returns at most this many objects; a full page may be truncated.
 CDC_CAP = 1000
-#: Transactions that move a customer's open balance; QBO sends no Customer event when
-#: that balance changes, so the customers behind them are re-read with the batch.
-BALANCE_TYPES = ("Invoice", "Payment", "CreditMemo")
 #: Inbox rows :func:`process` takes per realm by default: one bulk read's worth.
 BATCH = IN_CHUNK
 

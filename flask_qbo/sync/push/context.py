@@ -28,6 +28,7 @@ from ..locks import hold_connection
 from ..payload import customer_hash
 from ..payload import qbo_values
 from ..payload import sync_state
+from ..pull import balances
 from ..pull import milestones
 from ..pull import mirror
 
@@ -53,6 +54,8 @@ class RowContext:
     found: dict[str, t.Any] | None = None
     #: The push queued a follow-up row in its commit (a document's send): the runner is woken after it.
     queued: bool = False
+    #: The push queued a re-read of a customer's balance (an inbox event) in its commit: the pull is woken after it.
+    reread: bool = False
     #: What a create of this row adds to the mapped values' body (a currency, a job's parent;
     #: see :func:`with_extra`), set by :func:`flask_qbo.sync.push.ops.upsert_row`.
     create_extra: dict[str, t.Any] = dataclasses.field(default_factory=dict)
@@ -75,6 +78,14 @@ class RowContext:
         """Mirror a transaction from QBO's answer; a payment or acceptance it is first to show is noticed."""
         realm_id = str(self.connection.realm_id)
         self.notices.extend(milestones.mirror_noticed(self.session, self.row.tenant_key, realm_id, entity, data))
+
+    def reread_balance(self, txn_type: str, customer_qbo_id: str | None) -> None:
+        """After a write to a document, have the pull read its customer's balance again.
+
+        QBO sends no event for the balance it moved (see :mod:`flask_qbo.sync.pull.balances`).
+        """
+        realm_id = str(self.connection.realm_id)
+        self.reread = balances.queue_reread(self.session, realm_id, txn_type, customer_qbo_id) or self.reread
 
     def hold(self) -> None:
         """Before the first write after QBO answered: see :func:`flask_qbo.sync.locks.hold_connection`."""

@@ -88,6 +88,7 @@ def void_document(ctx: RowContext) -> None:
     data = _with_current_token(ctx, txn_type, qbo_id, write)
     ctx.hold()
     realm_id = str(ctx.connection.realm_id)
+    ctx.reread_balance(txn_type, _customer_of(ctx, txn_type, qbo_id))
     if data is None:
         mirror.mark_transaction_deleted(ctx.session, realm_id, txn_type, qbo_id)
         action = "gone"
@@ -107,6 +108,7 @@ def delete_document(ctx: RowContext) -> None:
 
     data = _with_current_token(ctx, txn_type, qbo_id, write)
     ctx.hold()
+    ctx.reread_balance(txn_type, _customer_of(ctx, txn_type, qbo_id))
     mirror.mark_transaction_deleted(ctx.session, str(ctx.connection.realm_id), txn_type, qbo_id)
     action = "gone" if data is None else "deleted"
     _settled(ctx)
@@ -157,6 +159,12 @@ def _mirrored_token(ctx: RowContext, txn_type: str, qbo_id: str) -> str | None:
     if row is None or row.deleted or not row.sync_token:
         return None
     return row.sync_token
+
+
+def _customer_of(ctx: RowContext, txn_type: str, qbo_id: str) -> str | None:
+    """The customer the mirror says the transaction is for (a delete's answer names none)."""
+    row: Transaction | None = mirror.get_transaction(ctx.session, str(ctx.connection.realm_id), txn_type, qbo_id)
+    return row.customer_qbo_id if row is not None else None
 
 
 def _read_token(ctx: RowContext, txn_type: str, qbo_id: str) -> str:

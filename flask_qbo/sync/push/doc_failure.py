@@ -10,6 +10,10 @@ page lists with Retry.
 Only a refused *create* makes the document ``failed`` (edit and retry, or
 discard).  A refused send, void or delete acts on a document QBO already
 made, so the document stays ``created`` and only carries the error.
+
+A create the CRM stopped before asking QBO (another company is connected now,
+the contact is not in QBO) fails the document the same way, under one of the
+:data:`NOT_SENT` codes, so the folder says it was not sent rather than refused.
 """
 
 from __future__ import annotations
@@ -31,6 +35,13 @@ from .explain import FIELD_LABELS
 
 if t.TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+#: Error code of a document made for another company than the one connected now.
+OTHER_COMPANY = "other_company"
+#: Error code of a document whose contact is not in QBO and cannot get there now.
+NO_CUSTOMER = "no_customer"
+#: Error codes of a document the CRM never sent: QBO was not asked, so it refused nothing.
+NOT_SENT = frozenset({OTHER_COMPANY, NO_CUSTOMER})
 
 
 def money(value: object) -> Decimal | None:

@@ -5,7 +5,9 @@ A salesperson's saved form is a :class:`~flask_qbo.models.Document` (state
 delete) are rows of their own.  They share the outbox with the contact's
 customer rows for one reason: the queue's per-contact order.  A document of a
 brand-new contact is saved after the contact, so its row runs only once the
-contact's create has finished, and the customer it names exists.
+contact's create has finished, and the customer it names exists.  A contact
+with nothing queued gets its create from the document's row, which then waits
+behind it (:mod:`~flask_qbo.sync.push.doc_contact`).
 
 Document rows always take the single-row path (:func:`flask_qbo.sync.push.rows.handle`,
 which decides an error's fate as for any row); this module does the work and
@@ -31,7 +33,6 @@ from ...errors import QBOError
 from ...errors import QBOStaleObjectError
 from ...errors import QBOValidationError
 from ...intuit import faults
-from ...models import Customer
 from ...models import Document
 from ...models import DocumentState
 from ...models import Outbox
@@ -45,13 +46,13 @@ from .doc_actions import Announcement
 from .doc_actions import delete_document
 from .doc_actions import send_document
 from .doc_actions import void_document
+from .doc_contact import customer_for
+from .doc_failure import OTHER_COMPANY
 from .doc_failure import document_of
 from .doc_failure import money
 
 log = logging.getLogger(__name__)
 
-#: The message a document gets when its contact has no customer in the connected company.
-NOT_IN_QBO = "The contact is not in QuickBooks yet: fix its sync first"
 #: Estimate statuses that need no closing after a conversion.
 _CLOSED = frozenset({"closed", "converted"})
 
@@ -81,6 +82,9 @@ def create_document(ctx: RowContext) -> list[Announcement]:
     Nothing is sent for a document that is gone, discarded or already made
     (a row revived by mistake).  Every QBO call comes before the first write
     of the session (see :func:`flask_qbo.sync.locks.hold_connection`).
+
+    :raises ContactPending: the contact is not in QBO yet; the row waits for it
+        (:func:`~flask_qbo.sync.push.doc_contact.customer_for`).
     """
     document = _document(ctx)
     if document is None or document.state in (DocumentState.DISCARDED, DocumentState.CREATED):
@@ -89,11 +93,9 @@ def create_document(ctx: RowContext) -> list[Announcement]:
         raise QBOValidationError(
             "This document was made for another QuickBooks company than the one connected now; "
             "discard it and make it again.",
-            code="other_company",
+            code=OTHER_COMPANY,
         )
-    link = _customer(ctx)
-    if link is None:
-        raise QBOValidationError(NOT_IN_QBO, code="no_customer")
+    link = customer_for(ctx, document)
     body = {**document.body, "CustomerRef": {"value": link.qbo_id}}
     data = ctx.client.create(document.kind, body, request_id=request_id(ctx.row, "create"))
     estimate = _close_estimate(ctx, document) if document.kind == "Invoice" else []
@@ -101,6 +103,7 @@ def create_document(ctx: RowContext) -> list[Announcement]:
     ctx.mirror(document.kind, data)
     for version in estimate:  # as read (an acceptance the pull has not seen), then closed
         ctx.mirror("Estimate", version)
+    ctx.reread_balance(document.kind, link.qbo_id)
     _record_created(document, data)
     ctx.session.add(
         push_log(
@@ -138,15 +141,6 @@ def _document(ctx: RowContext) -> Document | None:
     return document_of(ctx.session, ctx.row, ctx.connection.realm_id)
 
 
-def _customer(ctx: RowContext) -> Customer | None:
-    """The QBO customer linked to the row's contact in the connected company."""
-    return (
-        ctx.session.query(Customer)
-        .filter_by(tenant_key=ctx.row.tenant_key, contact_key=ctx.row.contact_key, realm_id=ctx.connection.realm_id)
-        .one_or_none()
-    )
-
-
 def _record_created(document: Document, data: t.Mapping[str, t.Any]) -> None:
     """QBO's answer replaces what the CRM computed: its id, number and totals; the last refusal is cleared."""
     document.state = DocumentState.CREATED
@@ -168,7 +162,7 @@ def _record_created(document: Document, data: t.Mapping[str, t.Any]) -> None:
     if isinstance(currency, dict) and currency.get("value"):
         document.currency = str(currency["value"])[:3]
     document.error_code = None
-    document.error_message = None
+    document.error_message = None  # a refusal, or the note of a wait for the first sync's review
 
 
 def _send_row(row: Outbox, document: Document) -> Outbox:

@@ -51,6 +51,7 @@ from ..queue import OUTBOX
 from ..queue import raising_errors
 from .context import RowContext
 from .doc_actions import Announcement
+from .doc_contact import ContactPending
 from .doc_failure import record_failure
 from .documents import run_document
 from .explain import failure_message
@@ -102,6 +103,13 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
         session.rollback()
         OUTBOX.release(session, row_id, delay=PARENT_WAIT, error=str(exc), attempts_back=True)
         return True
+    except ContactPending as exc:  # a document's contact is created first: wait, without spending an attempt
+        session.rollback()
+        if exc.wait is None:  # the row went back in line, behind the contact's create, and is due now
+            wake(reason="outbox")
+        else:
+            OUTBOX.release(session, row_id, delay=exc.wait, error=str(exc), attempts_back=True)
+        return True
     except QBOAuthError as exc:
         session.rollback()
         needs_reconnect(qbo, row_id, tenant_key, exc)
@@ -149,6 +157,8 @@ def handle(qbo: QBO, row_id: int, client: QBOClient | None = None, found: dict[s
         milestones.announce(_app(), signal, kwargs)
     if ctx.queued:
         wake(reason="outbox")
+    if ctx.reread:
+        wake(reason="inbox")
     return True
 
 

@@ -17,7 +17,7 @@ from flask_qbo.models import SyncLog
 from flask_qbo.models import Transaction
 from flask_qbo.sync.push import push
 from flask_qbo.sync.push import rows as push_rows
-from flask_qbo.sync.push.documents import NOT_IN_QBO
+from flask_qbo.sync.push.doc_failure import NO_CUSTOMER
 from flask_qbo.testing import TEST_REALM
 from flask_qbo.testing import push_now
 from tests.hostapp import db
@@ -223,7 +223,8 @@ def test_a_document_of_a_contact_whose_create_failed_says_so(ctx: t.Any, emulato
     statuses = [o.status for o in db.session.query(Outbox).order_by(Outbox.id)]
     assert statuses == ["failed", "failed"]
     document = db.session.get(Document, document.id)
-    assert (document.state, document.error_message) == ("failed", NOT_IN_QBO)
+    assert (document.state, document.error_code) == ("failed", NO_CUSTOMER)
+    assert document.error_message.startswith("Not sent: the contact could not be added to QuickBooks ([6000] Nope)")
     assert invoices(emulator) == []
     assert db.session.query(Customer).count() == 0
 
@@ -244,7 +245,8 @@ def test_send_after_creation_queues_the_send_behind_the_create(
     rows = db.session.query(Outbox).filter(Outbox.id > row.id).all()
     assert [(r.op, r.status, r.target["qbo_id"]) for r in rows] == [(OutboxOp.SEND_DOC, "done", invoice["Id"])]
     assert [kw["sent_to"] for kw in sent] == ["billing@ann.example"]
-    assert woken == ["outbox"]  # a Celery runner looks for the send at once, not at its next round
+    # A Celery runner looks for the send at once, not at its next round; and the pull reads the new balance.
+    assert woken == ["outbox", "inbox"]
 
 
 def test_a_document_without_send_after_is_not_sent(
@@ -255,7 +257,7 @@ def test_a_document_without_send_after_is_not_sent(
     monkeypatch.setattr(push_rows, "wake", lambda reason="": woken.append(reason))
     add_document(contact, draft={"send_after": False})
     assert push_now() == 1
-    assert woken == []
+    assert woken == ["inbox"]  # only the pull, for the customer's balance: no send row
     assert invoices(emulator)[0]["EmailStatus"] == "NotSet"
 
 
