@@ -49,6 +49,15 @@ def customers(emulator: t.Any) -> list[dict[str, t.Any]]:
     return t.cast(list, emulator.store.list(TEST_REALM, "Customer"))
 
 
+def pushed(document: Document) -> Document:
+    """Push everything due, then the document as the push left it."""
+    push_now()
+    db.session.expire_all()
+    found = db.session.get(Document, document.id)
+    assert found is not None
+    return found
+
+
 def test_an_unsynced_contacts_invoice_queues_the_contacts_create_and_is_made(ctx: t.Any, emulator: t.Any) -> None:
     contact = unsynced_contact()
     document, row = add_document(contact)
@@ -101,9 +110,7 @@ def test_a_contact_whose_own_push_failed_fails_the_document_in_plain_words(ctx: 
     emulator.faults.fail_next(status=400, code="6000", message="Nope", method="POST", path_contains="/customer")
     contact = unsynced_contact()
     document, _ = add_document(contact)
-    push_now()
-    db.session.expire_all()
-    document = db.session.get(Document, document.id)
+    document = pushed(document)
     assert (document.state, document.error_code) == ("failed", NO_CUSTOMER)
     assert document.error_message == (
         "Not sent: the contact could not be added to QuickBooks ([6000] Nope). "
@@ -118,9 +125,7 @@ def test_a_deleted_contacts_document_is_not_sent(ctx: t.Any, emulator: t.Any) ->
     with get_qbo().suppress_capture():
         db.session.delete(contact)
         db.session.commit()
-    push_now()
-    db.session.expire_all()
-    document = db.session.get(Document, document.id)
+    document = pushed(document)
     assert (document.state, document.error_code) == ("failed", NO_CUSTOMER)
     assert "the contact was deleted" in document.error_message
     assert customers(emulator) == [] and db.session.query(Outbox).filter_by(op=OutboxOp.UPSERT).count() == 0
@@ -134,9 +139,7 @@ def test_a_create_that_ended_without_a_customer_is_not_waited_for_again(ctx: t.A
     document, row = add_document(contact)
     row.target = {**row.target, "behind": done.id}  # it already went back in line behind that create
     db.session.commit()
-    push_now()
-    db.session.expire_all()
-    document = db.session.get(Document, document.id)
+    document = pushed(document)
     assert (document.state, document.error_code) == ("failed", NO_CUSTOMER)
     assert "ended without adding it to QuickBooks" in document.error_message
     assert db.session.query(Outbox).count() == 2 and customers(emulator) == []
